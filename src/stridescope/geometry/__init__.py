@@ -1,0 +1,39 @@
+"""Sliding-window geometry: pure integer arithmetic, standard library only.
+
+The single source of truth for sizes in stridescope: output sizes, padding per axis,
+which input positions are read, and receptive fields.
+
+>>> from stridescope import geometry
+>>> geometry.output_shape((32, 32), kernel=1, stride=2, padding="same")
+(16, 16)
+>>> geometry.read_fraction(32, kernel=1, stride=2) ** 2
+0.25
+"""
+
+from stridescope.geometry.errors import GeometryError
+from stridescope.geometry.mask import read_counts, read_fraction, read_mask
+from stridescope.geometry.output import output_shape, output_size, paddings
+from stridescope.geometry.padding import (
+    PADDING_MODES,
+    Pad,
+    PaddingArg,
+    effective_kernel,
+    resolve_padding,
+)
+from stridescope.geometry.receptive import ReceptiveField
+
+__all__ = [
+    "PADDING_MODES",
+    "GeometryError",
+    "Pad",
+    "PaddingArg",
+    "ReceptiveField",
+    "effective_kernel",
+    "output_shape",
+    "output_size",
+    "paddings",
+    "read_counts",
+    "read_fraction",
+    "read_mask",
+    "resolve_padding",
+]

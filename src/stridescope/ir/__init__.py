@@ -1,0 +1,33 @@
+"""The intermediate representation shared by every frontend and analysis.
+
+>>> from stridescope.ir import GraphBuilder
+>>> b = GraphBuilder((1, 3, 32, 32), "nchw")
+>>> p = b.pool(b.input, "pool", mode="max", kernel=2)
+>>> b.build().nodes[p].output_shape
+(1, 3, 16, 16)
+"""
+
+from stridescope.ir.builder import GraphBuilder, IntOrTuple
+from stridescope.ir.graph import (
+    Graph,
+    Layout,
+    Node,
+    OpKind,
+    Shape,
+    Window,
+    channel_axis,
+    spatial_axes,
+)
+
+__all__ = [
+    "Graph",
+    "GraphBuilder",
+    "IntOrTuple",
+    "Layout",
+    "Node",
+    "OpKind",
+    "Shape",
+    "Window",
+    "channel_axis",
+    "spatial_axes",
+]

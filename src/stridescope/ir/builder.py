@@ -1,0 +1,335 @@
+"""Build a :class:`Graph` node by node; every size, parameter count and MAC is computed here.
+
+MAC convention (one multiply-add = 1 MAC), the same for every frontend:
+
+- convolution: ``output elements x (C_in / groups) x kernel area``; linear: ``rows x in x out``;
+- max and average pooling (plain and adaptive): one per element of each window (a compare or
+  an add);
+- element-wise add / multiply: one per output element per extra operand;
+- normalisation, activations, dropout, reshapes, concatenation, padding, pixel (un)shuffle and
+  interpolation: 0 (they are memory-bound; their cost shows as activation memory).
+
+>>> b = GraphBuilder((1, 32, 32, 3), "nhwc", source="doc")
+>>> x = b.conv(b.input, "conv", out_channels=16, kernel=1, stride=2, padding="same")
+>>> node = b.build().nodes[x]
+>>> node.output_shape, node.params, node.macs
+((1, 16, 16, 16), 64, 12288)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from stridescope.geometry import GeometryError, PaddingArg, paddings
+from stridescope.ir.graph import (
+    Graph,
+    Layout,
+    Node,
+    OpKind,
+    Shape,
+    Window,
+    channel_axis,
+    spatial_axes,
+)
+
+__all__ = ["GraphBuilder", "IntOrTuple"]
+
+IntOrTuple = int | Sequence[int]
+PaddingSpec = PaddingArg | Sequence[int | tuple[int, int]]
+
+_POOL_KINDS = {"max": OpKind.MAXPOOL, "avg": OpKind.AVGPOOL}
+_ADAPTIVE_KINDS = {"max": OpKind.ADAPTIVE_MAXPOOL, "avg": OpKind.ADAPTIVE_AVGPOOL}
+
+
+def _numel(shape: Shape) -> int:
+    return math.prod(1 if d is None else d for d in shape)
+
+
+def _tuple(value: IntOrTuple, rank: int, name: str) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * rank
+    values = tuple(value)
+    if len(values) != rank:
+        raise GeometryError(
+            f"{name} has {len(values)} values {values!r} but the input has {rank} spatial axes"
+        )
+    return values
+
+
+class GraphBuilder:
+    """Appends nodes in topological order. Each method returns the new node's id."""
+
+    def __init__(
+        self, input_shape: Shape, layout: Layout, source: str = "", dtype_bytes: int = 4
+    ) -> None:
+        if len(input_shape) < 2 or any(d is not None and d < 1 for d in input_shape):
+            raise GeometryError(
+                f"input shape must have a batch axis and positive sizes; received {input_shape!r}"
+            )
+        self.layout: Layout = layout
+        self.source = source
+        self.dtype_bytes = dtype_bytes
+        self._nodes: list[Node] = []
+        self._notes: list[str] = []
+        self.input = self._add("input", OpKind.INPUT, (), tuple(input_shape), tuple(input_shape))
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def shape(self, node_id: int) -> Shape:
+        return self._nodes[node_id].output_shape
+
+    def note(self, text: str) -> None:
+        self._notes.append(text)
+
+    def build(self) -> Graph:
+        return Graph(
+            tuple(self._nodes), self.layout, self.source, self.dtype_bytes, tuple(self._notes)
+        )
+
+    def _add(
+        self,
+        name: str,
+        kind: OpKind,
+        parents: tuple[int, ...],
+        input_shape: Shape,
+        output_shape: Shape,
+        **extra: object,
+    ) -> int:
+        node = Node(
+            id=len(self._nodes),
+            name=name,
+            kind=kind,
+            parents=parents,
+            input_shape=input_shape,
+            output_shape=output_shape,
+            activation_bytes=_numel(output_shape) * self.dtype_bytes,
+            **extra,  # type: ignore[arg-type]
+        )
+        self._nodes.append(node)
+        return node.id
+
+    def _spatial(self, shape: Shape) -> Shape:
+        return tuple(shape[a] for a in spatial_axes(len(shape), self.layout))
+
+    def _channels(self, shape: Shape) -> int | None:
+        return shape[channel_axis(len(shape), self.layout)]
+
+    def _with(self, shape: Shape, channels: int | None, spatial: Shape) -> Shape:
+        out = list(shape)
+        out[channel_axis(len(shape), self.layout)] = channels
+        for axis, size in zip(spatial_axes(len(shape), self.layout), spatial, strict=True):
+            out[axis] = size
+        return tuple(out)
+
+    def _window(
+        self,
+        shape: Shape,
+        what: str,
+        kernel: IntOrTuple,
+        stride: IntOrTuple,
+        dilation: IntOrTuple,
+        padding: PaddingSpec,
+        ceil_mode: bool = False,
+    ) -> Window:
+        spatial = self._spatial(shape)
+        rank = len(spatial)
+        if rank == 0:
+            raise GeometryError(
+                f"{what} needs spatial axes; received input shape {shape!r} ({self.layout})"
+            )
+        k = _tuple(kernel, rank, "kernel")
+        s = _tuple(stride, rank, "stride")
+        d = _tuple(dilation, rank, "dilation")
+        pads = paddings(spatial, k, s, d, padding)
+        return Window(k, s, d, pads, ceil_mode)
+
+    # -- spatial ops ---------------------------------------------------------------------
+    def conv(
+        self,
+        parent: int,
+        name: str,
+        *,
+        out_channels: int,
+        kernel: IntOrTuple,
+        stride: IntOrTuple = 1,
+        dilation: IntOrTuple = 1,
+        padding: PaddingSpec = "valid",
+        groups: int = 1,
+        bias: bool = True,
+        op: str = "",
+    ) -> int:
+        """A convolution. ``groups`` equal to the input channels makes it depthwise."""
+        shape = self.shape(parent)
+        cin = self._channels(shape)
+        if cin is None:
+            raise GeometryError(f"{name}: the channel count must be known; received {shape!r}")
+        if groups < 1 or cin % groups or out_channels % groups or out_channels < 1:
+            raise GeometryError(
+                f"{name}: in_channels={cin} and out_channels={out_channels} must both be "
+                f"positive multiples of groups={groups}"
+            )
+        window = self._window(shape, name, kernel, stride, dilation, padding)
+        out = self._with(shape, out_channels, window.output_spatial(self._spatial(shape)))
+        area = math.prod(window.kernel)
+        params = out_channels * (cin // groups) * area + (out_channels if bias else 0)
+        macs = _numel(out) * (cin // groups) * area
+        return self._add(
+            name,
+            OpKind.CONV,
+            (parent,),
+            shape,
+            out,
+            params=params,
+            macs=macs,
+            window=window,
+            groups=groups,
+            op=op,
+        )
+
+    def pool(
+        self,
+        parent: int,
+        name: str,
+        *,
+        mode: str,
+        kernel: IntOrTuple,
+        stride: IntOrTuple | None = None,
+        dilation: IntOrTuple = 1,
+        padding: PaddingSpec = "valid",
+        ceil_mode: bool = False,
+        op: str = "",
+    ) -> int:
+        """Max (``mode='max'``) or average (``'avg'``) pooling; stride defaults to the kernel."""
+        shape = self.shape(parent)
+        window = self._window(
+            shape, name, kernel, kernel if stride is None else stride, dilation, padding, ceil_mode
+        )
+        out = self._with(shape, self._channels(shape), window.output_spatial(self._spatial(shape)))
+        macs = _numel(out) * math.prod(window.kernel)
+        return self._add(
+            name, _POOL_KINDS[mode], (parent,), shape, out, macs=macs, window=window, op=op
+        )
+
+    def adaptive_pool(
+        self, parent: int, name: str, *, mode: str, output_size: IntOrTuple, op: str = ""
+    ) -> int:
+        """Adaptive pooling; output window ``o`` covers ``[floor(o*n/m), ceil((o+1)*n/m))``."""
+        shape = self.shape(parent)
+        spatial = self._spatial(shape)
+        target = _tuple(output_size, len(spatial), "output_size")
+        reads = 1
+        for n, m in zip(spatial, target, strict=True):
+            if n is None:
+                continue
+            reads *= sum(-(-((o + 1) * n) // m) - (o * n) // m for o in range(m))
+        out = self._with(shape, self._channels(shape), target)
+        channels = self._channels(shape) or 1
+        macs = (shape[0] or 1) * channels * reads
+        return self._add(name, _ADAPTIVE_KINDS[mode], (parent,), shape, out, macs=macs, op=op)
+
+    def polyphase(self, parent: int, name: str, *, factor: int = 2, op: str = "") -> int:
+        """Adaptive polyphase sampling: keep the phase of largest norm (reads every phase)."""
+        shape = self.shape(parent)
+        window = self._window(shape, name, factor, factor, 1, "valid", ceil_mode=True)
+        spatial = self._spatial(shape)
+        out_spatial = tuple(None if n is None else -(-n // factor) for n in spatial)
+        out = self._with(shape, self._channels(shape), out_spatial)
+        return self._add(
+            name, OpKind.POLYPHASE, (parent,), shape, out, macs=_numel(shape), window=window, op=op
+        )
+
+    def pixel_unshuffle(self, parent: int, name: str, *, factor: int, op: str = "") -> int:
+        """Space-to-depth: ``(C, H, W) -> (C*r*r, H/r, W/r)``; sizes must divide by ``r``."""
+        shape = self.shape(parent)
+        spatial = self._spatial(shape)
+        if any(n is not None and n % factor for n in spatial):
+            raise GeometryError(
+                f"{name}: pixel unshuffle by {factor} needs spatial sizes divisible by {factor}; "
+                f"received {shape!r}"
+            )
+        window = self._window(shape, name, factor, factor, 1, "valid")
+        channels = self._channels(shape)
+        cout = None if channels is None else channels * factor ** len(spatial)
+        out = self._with(shape, cout, window.output_spatial(spatial))
+        return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
+
+    def resize(
+        self, parent: int, name: str, *, kind: OpKind, output_shape: Shape, op: str = ""
+    ) -> int:
+        """An op that changes spatial size without a sliding window (interpolate, pixel
+        shuffle, explicit pad): the frontend gives the output shape."""
+        shape = self.shape(parent)
+        return self._add(name, kind, (parent,), shape, tuple(output_shape), op=op)
+
+    # -- non-spatial ops -----------------------------------------------------------------
+    def linear(
+        self, parent: int, name: str, *, out_features: int, bias: bool = True, op: str = ""
+    ) -> int:
+        """A dense layer on the last axis."""
+        shape = self.shape(parent)
+        fin = shape[-1]
+        if fin is None:
+            raise GeometryError(f"{name}: the feature count must be known; received {shape!r}")
+        out = (*shape[:-1], out_features)
+        params = fin * out_features + (out_features if bias else 0)
+        macs = _numel(shape[:-1]) * fin * out_features
+        return self._add(
+            name, OpKind.LINEAR, (parent,), shape, out, params=params, macs=macs, op=op
+        )
+
+    def pointwise(
+        self, parent: int, name: str, *, kind: OpKind, params: int = 0, op: str = ""
+    ) -> int:
+        """A shape-preserving op: normalisation, activation, dropout."""
+        shape = self.shape(parent)
+        return self._add(name, kind, (parent,), shape, shape, params=params, op=op)
+
+    def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
+        shape = self.shape(parent)
+        rest = shape[start_dim:]
+        size = None if any(d is None for d in rest) else math.prod(d for d in rest if d)
+        out = (*shape[:start_dim], size)
+        return self._add(name, OpKind.FLATTEN, (parent,), shape, out, op=op)
+
+    def merge(self, parents: Sequence[int], name: str, *, kind: OpKind, op: str = "") -> int:
+        """Add / multiply (same shapes) or concatenate along the channel axis."""
+        shapes = [self.shape(p) for p in parents]
+        first = shapes[0]
+        if kind is OpKind.CONCAT:
+            axis = channel_axis(len(first), self.layout)
+            chans = [s[axis] for s in shapes]
+            total = None if any(c is None for c in chans) else sum(c for c in chans if c)
+            out = tuple(total if i == axis else d for i, d in enumerate(first))
+            return self._add(name, kind, tuple(parents), first, out, op=op)
+        if any(s != first for s in shapes):
+            raise GeometryError(f"{name}: operands of {kind} differ in shape: {shapes!r}")
+        macs = _numel(first) * (len(parents) - 1)
+        return self._add(name, kind, tuple(parents), first, first, macs=macs, op=op)
+
+    def other(
+        self,
+        parent: int | Sequence[int],
+        name: str,
+        *,
+        kind: OpKind,
+        output_shape: Shape,
+        params: int = 0,
+        counted: bool = True,
+        note: str = "",
+        op: str = "",
+    ) -> int:
+        """Any other op, e.g. a reshape; ``counted=False`` marks an op stridescope does not
+        understand: it is listed as uncounted, never as a silent zero."""
+        parents = (parent,) if isinstance(parent, int) else tuple(parent)
+        shape = self.shape(parents[0]) if parents else ()
+        return self._add(
+            name,
+            kind,
+            parents,
+            shape,
+            tuple(output_shape),
+            params=params,
+            counted=counted,
+            note=note,
+            op=op,
+        )

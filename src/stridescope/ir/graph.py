@@ -1,0 +1,196 @@
+"""The intermediate representation: a DAG of frozen nodes with shapes, cost and geometry.
+
+Every frontend (PyTorch, Keras, spec files, single layer expressions) produces a
+:class:`Graph` through :class:`stridescope.ir.builder.GraphBuilder`, so sizes, parameter
+counts and MACs are computed in one place, from :mod:`stridescope.geometry`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from stridescope.geometry import Pad, ReceptiveField, output_shape, read_fraction
+
+__all__ = ["Graph", "Layout", "Node", "OpKind", "Shape", "Window", "channel_axis", "spatial_axes"]
+
+Shape = tuple[int | None, ...]
+Layout = Literal["nchw", "nhwc"]
+
+
+class OpKind(StrEnum):
+    """What a node does. Dispatch on these, never on class names."""
+
+    INPUT = "input"
+    CONV = "conv"
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    ADAPTIVE_MAXPOOL = "adaptive_maxpool"
+    ADAPTIVE_AVGPOOL = "adaptive_avgpool"
+    POLYPHASE = "polyphase"
+    LINEAR = "linear"
+    NORM = "norm"
+    ACTIVATION = "activation"
+    DROPOUT = "dropout"
+    ADD = "add"
+    MUL = "mul"
+    CONCAT = "concat"
+    FLATTEN = "flatten"
+    PIXEL_UNSHUFFLE = "pixel_unshuffle"
+    PIXEL_SHUFFLE = "pixel_shuffle"
+    INTERPOLATE = "interpolate"
+    PAD = "pad"
+    RESHAPE = "reshape"
+    UNCOUNTED = "uncounted"
+
+
+def spatial_axes(rank: int, layout: Layout) -> tuple[int, ...]:
+    """Indices of the spatial axes of a batched tensor of this rank.
+
+    >>> spatial_axes(4, "nchw"), spatial_axes(4, "nhwc"), spatial_axes(2, "nchw")
+    ((2, 3), (1, 2), ())
+    """
+    if rank <= 2:
+        return ()
+    return tuple(range(2, rank)) if layout == "nchw" else tuple(range(1, rank - 1))
+
+
+def channel_axis(rank: int, layout: Layout) -> int:
+    """Index of the channel axis.
+
+    >>> channel_axis(4, "nchw"), channel_axis(4, "nhwc"), channel_axis(2, "nhwc")
+    (1, 3, 1)
+    """
+    if rank <= 2:
+        return rank - 1
+    return 1 if layout == "nchw" else rank - 1
+
+
+@dataclass(frozen=True)
+class Window:
+    """Geometry of a sliding window, per spatial axis, with padding already resolved."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: tuple[Pad, ...]
+    ceil_mode: bool = False
+
+    def output_spatial(self, spatial: Shape) -> Shape:
+        """Output spatial sizes for these input spatial sizes (from geometry).
+
+        >>> Window((1, 1), (2, 2), (1, 1), ((0, 0), (0, 0))).output_spatial((32, 32))
+        (16, 16)
+        """
+        return tuple(
+            output_shape(
+                (n,), kernel=k, stride=s, dilation=d, padding=[p], ceil_mode=self.ceil_mode
+            )[0]
+            for n, k, s, d, p in zip(
+                spatial, self.kernel, self.stride, self.dilation, self.padding, strict=True
+            )
+        )
+
+    def read_fractions(self, spatial: Shape) -> tuple[float | None, ...]:
+        """Share of input positions read, per axis (``None`` for unknown sizes)."""
+        return tuple(
+            None if n is None else read_fraction(n, k, s, d, p, self.ceil_mode)
+            for n, k, s, d, p in zip(
+                spatial, self.kernel, self.stride, self.dilation, self.padding, strict=True
+            )
+        )
+
+    def read_fraction(self, spatial: Shape) -> float | None:
+        """Share of all input positions read: the product over axes.
+
+        >>> Window((1, 1), (2, 2), (1, 1), ((0, 0), (0, 0))).read_fraction((32, 32))
+        0.25
+        """
+        fractions = self.read_fractions(spatial)
+        if any(f is None for f in fractions):
+            return None
+        return math.prod(f for f in fractions if f is not None)
+
+    def receptive(self, rf: tuple[ReceptiveField, ...]) -> tuple[ReceptiveField, ...]:
+        """Compose the receptive field per axis with this window."""
+        return tuple(
+            r.then(k, s, d, p[0])
+            for r, k, s, d, p in zip(
+                rf, self.kernel, self.stride, self.dilation, self.padding, strict=True
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operation of the graph. ``id`` is its index in :attr:`Graph.nodes`."""
+
+    id: int
+    name: str
+    kind: OpKind
+    parents: tuple[int, ...]
+    input_shape: Shape
+    output_shape: Shape
+    params: int = 0
+    macs: int = 0
+    activation_bytes: int = 0
+    window: Window | None = None
+    groups: int = 1
+    counted: bool = True
+    note: str = ""
+    op: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        data = asdict(self)
+        data["kind"] = str(self.kind)
+        return data
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A DAG of nodes in topological order; node 0 is the input."""
+
+    nodes: tuple[Node, ...]
+    layout: Layout
+    source: str = ""
+    dtype_bytes: int = 4
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.nodes[0].output_shape
+
+    @property
+    def output(self) -> Node:
+        """The last node (the network's output)."""
+        return self.nodes[-1]
+
+    def spatial(self, shape: Shape) -> Shape:
+        """Spatial sizes of a shape in this graph's layout."""
+        return tuple(shape[a] for a in spatial_axes(len(shape), self.layout))
+
+    def channels(self, shape: Shape) -> int | None:
+        """Channel count of a shape in this graph's layout."""
+        return shape[channel_axis(len(shape), self.layout)]
+
+    def children(self, node_id: int) -> tuple[int, ...]:
+        return tuple(n.id for n in self.nodes if node_id in n.parents)
+
+    @property
+    def params(self) -> int:
+        return sum(n.params for n in self.nodes)
+
+    @property
+    def macs(self) -> int:
+        return sum(n.macs for n in self.nodes)
+
+    @property
+    def activation_bytes(self) -> int:
+        return sum(n.activation_bytes for n in self.nodes[1:])
+
+    @property
+    def uncounted(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if not n.counted)
