@@ -1,9 +1,143 @@
-"""`stridescope results` (being written)."""
+"""`stridescope results OUT`: read a study's results store and show it as a table, CSV or JSON."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from stridescope.cli._common import console, guarded
+
+if TYPE_CHECKING:
+    from stridescope.analysis.stats import StudySummary
+    from stridescope.records import RunResult
+
+__all__ = ["register", "render_summary", "results"]
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _rich_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    from rich.table import Table
+
+    settings = {row[1] for row in rows}
+    if len(settings) == 1 and columns[1] == "setting":  # one setting: say it once, in the title
+        title = f"{title} — {settings.pop()}"
+        columns = (columns[0], *columns[2:])
+        rows = [(row[0], *row[2:]) for row in rows]
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        styled = [
+            f"[dim]{c}[/dim]"
+            if "not significant" in c
+            else f"[green]{c}[/green]"
+            if c.endswith(" significant")
+            else c
+            for c in (value.replace("[", "\\[") for value in row)
+        ]
+        table.add_row(*styled)
+    console.print(table)
+
+
+def render_summary(summary: StudySummary) -> None:
+    """Print the per-operator table with CIs, the paired comparison and the failures."""
+    from stridescope.report.tables import (
+        COMPARISON_COLUMNS,
+        SUMMARY_COLUMNS,
+        comparison_rows,
+        summary_rows,
+    )
+
+    _rich_table(
+        f"Per operator ({summary.confidence:.0%} Student-t intervals)",
+        SUMMARY_COLUMNS,
+        summary_rows(summary),
+    )
+    comparison = comparison_rows(summary)
+    if comparison:
+        _rich_table(
+            f"Paired by seed: operator − {summary.baseline}",
+            COMPARISON_COLUMNS,
+            comparison,
+        )
+    else:
+        console.print(f"no finished {summary.baseline} runs: nothing to compare against")
+    for failure in summary.failures:
+        console.print(
+            f"failed: {failure.op} seed {failure.seed} ({failure.key}): {failure.error}",
+            markup=False,
+        )
+    console.print(
+        f"{summary.n_runs} runs: {summary.n_ok} ok, {summary.n_failed} failed", markup=False
+    )
+
+
+def _store_path(out: Path) -> Path:
+    from stridescope.errors import StridescopeError
+    from stridescope.study.store import RESULTS_FILE
+
+    if out.is_file():
+        return out
+    if not out.exists():
+        raise StridescopeError(f"no such folder {str(out)!r}; give the OUT folder of a study")
+    path = out / RESULTS_FILE
+    if not path.is_file():
+        raise StridescopeError(
+            f"no {RESULTS_FILE} in {str(out)!r}; give the OUT folder of a `stridescope study`"
+        )
+    return path
+
+
+def _csv(runs: list[RunResult]) -> str:
+    from stridescope.report.tables import RUN_COLUMNS
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow((*RUN_COLUMNS, "config"))
+    for run in runs:
+        values = run.to_dict()
+        cells = ["" if values[c] is None else values[c] for c in RUN_COLUMNS]
+        writer.writerow((*cells, json.dumps(run.config, sort_keys=True)))
+    return buffer.getvalue()
+
+
+@guarded
+def results(
+    out: Annotated[Path, typer.Argument(help="A study's OUT folder (or its results.sqlite).")],
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="table: summary; csv/json: one row per run.")
+    ] = Format.table,
+    baseline: Annotated[
+        str, typer.Option(help="Operator the others are compared with (paired by seed).")
+    ] = "conv1x1_s2",
+) -> None:
+    """Show a study's results: per-operator means with CIs and the paired comparison."""
+    from stridescope.study.store import ResultStore
+
+    with ResultStore(_store_path(out), create=False) as store:
+        runs = store.runs()
+    if format is Format.json:
+        typer.echo(json.dumps([run.to_dict() for run in runs], indent=2))
+    elif format is Format.csv:
+        typer.echo(_csv(runs), nl=False)
+    else:
+        from stridescope.analysis.stats import summarize_study
+
+        render_summary(summarize_study(runs, baseline=baseline))
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
+    app.command("results")(results)

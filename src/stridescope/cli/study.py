@@ -1,9 +1,174 @@
-"""`stridescope study` (being written)."""
+"""`stridescope study`: train every operator x seed, show progress, print the table, write the report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from stridescope.cli._common import console, guarded
+from stridescope.errors import StridescopeError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from stridescope.study.runner import StudyOutcome, StudyProgress
+
+
+def _split_ops(ops: str | None) -> tuple[str, ...] | None:
+    if ops is None:
+        return None
+    names = tuple(name.strip() for name in ops.split(",") if name.strip())
+    if not names:
+        raise StridescopeError(f"--ops needs operator names separated by commas; received {ops!r}")
+    return names
+
+
+class _Bar:
+    """A rich progress bar over the runs still to do, with an ETA."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+        self.started = False
+
+    def __call__(self, event: StudyProgress) -> None:
+        if not self.started:
+            self.started = True
+            if event.skipped:
+                console.print(
+                    f"{event.skipped} of {event.planned} runs already finished: skipped "
+                    "(use --fresh to start over)"
+                )
+            if event.to_run:
+                self.task = self.progress.add_task("runs", total=event.to_run)
+            return
+        last = event.last
+        if last is not None:
+            what = f"{last.op} seed {last.seed}"
+            if last.ok:
+                line = (
+                    f"{what}: accuracy {last.test_accuracy:.4f}, "
+                    f"consistency {last.consistency:.4f}, {last.train_seconds:.1f} s"
+                )
+            else:
+                line = f"{what}: failed: {last.error}"
+            self.progress.console.print(line, markup=False)
+        if self.task is not None:
+            self.progress.update(self.task, completed=event.done)
+
+
+def _print_outcome(outcome: StudyOutcome) -> None:
+    from stridescope.cli.results import render_summary
+
+    render_summary(outcome.summary)  # the same tables as `stridescope results OUT`
+    console.print(
+        f"{outcome.ran} runs trained, {outcome.skipped} skipped, {outcome.failed} failed; "
+        f"{outcome.seconds:.0f} s"
+    )
+    console.print(f"results: {outcome.store_path}")
+    console.print(f"report:  {outcome.report_html.resolve()}")
+    console.print(f"         {outcome.report_markdown.resolve()}")
+
+
+@guarded
+def study(
+    config: Annotated[
+        Path | None, typer.Argument(help="A TOML study config; options below override it.")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset name (mnist5k, digits, idx, cifar10, folder, ...).")
+    ] = None,
+    dataset_path: Annotated[
+        str | None, typer.Option(help="Where a dataset read from disk lies.")
+    ] = None,
+    arch: Annotated[str | None, typer.Option(help="Architecture: seed-cnn or resnet-mini.")] = None,
+    preset: Annotated[str | None, typer.Option(help="resnet-mini preset: v1, b or d.")] = None,
+    slot: Annotated[
+        str | None, typer.Option(help="resnet-mini slots the operator fills: both, main, shortcut.")
+    ] = None,
+    ops: Annotated[
+        str | None, typer.Option(help="Comma-separated operators, e.g. conv1x1_s2,conv3x3_s2.")
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(help="Number of seeds (0 .. N-1).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs per run.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device, e.g. cpu or cuda.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Runs in parallel processes (0: min(2, cores)); threads are shared."),
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Output folder for results.sqlite and the report.")
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Delete previous results in OUT first.")
+    ] = False,
+    executor: Annotated[
+        str, typer.Option(help="Where runs execute: local (processes here) or ray.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster, e.g. HEAD:6379 (default: start a local Ray instance)."),
+    ] = None,
+) -> None:
+    """Train each operator in the architecture's downsampling slot over several seeds; print
+    accuracy and shift-consistency with 95% CIs and the paired comparison with conv1x1_s2.
+
+    Results are stored as each run finishes: rerunning (or resuming a killed study) skips
+    finished runs.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from stridescope.study.config import StudyConfig, load_config, with_overrides
+    from stridescope.study.executors_ray import make_executor
+    from stridescope.study.runner import run_study
+
+    runner = make_executor(executor, address=address)
+
+    base = load_config(config) if config is not None else StudyConfig()
+    cfg = with_overrides(
+        base,
+        dataset=dataset,
+        dataset_path=dataset_path,
+        arch=arch,
+        preset=preset,
+        slot=slot,
+        ops=_split_ops(ops),
+        seeds=seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        device=device,
+        workers=workers,
+        out=out,
+    )
+    console.print(
+        f"study: {cfg.arch} on {cfg.dataset}, {len(cfg.ops)} operators x {len(cfg.seeds)} seeds, "
+        f"{cfg.epochs} epochs -> {cfg.out}"
+    )
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        outcome = run_study(cfg, runner, on_progress=_Bar(progress), fresh=fresh)
+    _print_outcome(outcome)
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
+    app.command("study")(study)

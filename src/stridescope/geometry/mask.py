@@ -13,6 +13,34 @@ from stridescope.geometry.padding import PaddingArg, resolve_padding
 __all__ = ["read_counts", "read_fraction", "read_mask"]
 
 
+def _tap_spans(
+    n: int, kernel: int, stride: int, dilation: int, padding: PaddingArg, ceil_mode: bool
+) -> list[tuple[int, int]]:
+    """Per tap ``j``, the first and last input index it reads inside ``[0, n)``; the tap reads
+    every ``stride``-th index between them (output ``o`` reads ``o*stride - before + j*dilation``).
+    Taps that read nothing are left out."""
+    out = output_size(n, kernel, stride, dilation, padding, ceil_mode) or 0
+    before, _ = resolve_padding(n, kernel, stride, dilation, padding)
+    spans = []
+    for tap in range(kernel):
+        start = tap * dilation - before  # the index output 0 reads
+        lo = max(0, -(start // stride))  # first output reading an index >= 0
+        hi = min(out, -(-(n - start) // stride))  # one past the last reading an index < n
+        if hi > lo:
+            spans.append((start + lo * stride, start + (hi - 1) * stride))
+    return spans
+
+
+def _read_bytes(
+    n: int, kernel: int, stride: int, dilation: int, padding: PaddingArg, ceil_mode: bool
+) -> bytearray:
+    """One byte per input index, 1 where some output reads it: one slice per tap."""
+    mask = bytearray(n)
+    for first, last in _tap_spans(n, kernel, stride, dilation, padding, ceil_mode):
+        mask[first : last + 1 : stride] = b"\x01" * ((last - first) // stride + 1)
+    return mask
+
+
 def read_counts(
     n: int,
     kernel: int,
@@ -28,15 +56,10 @@ def read_counts(
     >>> read_counts(5, 3, 1, padding="same")
     [2, 3, 3, 3, 2]
     """
-    out = output_size(n, kernel, stride, dilation, padding, ceil_mode)
-    before, _ = resolve_padding(n, kernel, stride, dilation, padding)
     counts = [0] * n
-    for o in range(out or 0):
-        first = o * stride - before
-        for tap in range(kernel):
-            i = first + tap * dilation
-            if 0 <= i < n:
-                counts[i] += 1
+    for first, last in _tap_spans(n, kernel, stride, dilation, padding, ceil_mode):
+        for i in range(first, last + 1, stride):
+            counts[i] += 1
     return counts
 
 
@@ -53,7 +76,7 @@ def read_mask(
     >>> read_mask(5, 2, 2)            # 'valid' pooling drops the last column
     [True, True, True, True, False]
     """
-    return [c > 0 for c in read_counts(n, kernel, stride, dilation, padding, ceil_mode)]
+    return list(map(bool, _read_bytes(n, kernel, stride, dilation, padding, ceil_mode)))
 
 
 def read_fraction(
@@ -71,5 +94,4 @@ def read_fraction(
     >>> read_fraction(32, 1, 2, padding="same")
     0.5
     """
-    mask = read_mask(n, kernel, stride, dilation, padding, ceil_mode)
-    return sum(mask) / n
+    return _read_bytes(n, kernel, stride, dilation, padding, ceil_mode).count(1) / n

@@ -37,6 +37,8 @@ def output_size(
     30
     >>> output_size(5, 2, 2, ceil_mode=True)        # pooling: 3 windows, the last one partial
     3
+    >>> output_size(1, 2, 2, ceil_mode=True)        # a window wider than the input, as torch
+    1
     >>> output_size(5, 7)
     Traceback (most recent call last):
     ...
@@ -49,15 +51,16 @@ def output_size(
         return None
     before, after = resolve_padding(n, kernel, stride, dilation, padding)
     span = n + before + after - effective_kernel(kernel, dilation)
-    if span < 0:
+    if not ceil_mode:
+        out = span // stride + 1
+    else:  # PyTorch: round up, then drop a last window that starts in the right padding
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= n + before:
+            out -= 1
+    if out < 1:
         raise GeometryError(
             f"output size would be 0 for {describe(n, kernel, stride, dilation, (before, after))}"
         )
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= n + before:
-        out -= 1
     return out
 
 

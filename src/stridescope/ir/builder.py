@@ -157,8 +157,12 @@ class GraphBuilder:
         groups: int = 1,
         bias: bool = True,
         op: str = "",
+        params: int | None = None,
     ) -> int:
-        """A convolution. ``groups`` equal to the input channels makes it depthwise."""
+        """A convolution. ``groups`` equal to the input channels makes it depthwise.
+
+        ``params`` overrides the count from geometry: 0 for a fixed filter (a buffer) or for
+        weights already counted at an earlier node (a layer called twice)."""
         shape = self.shape(parent)
         cin = self._channels(shape)
         if cin is None:
@@ -171,7 +175,8 @@ class GraphBuilder:
         window = self._window(shape, name, kernel, stride, dilation, padding)
         out = self._with(shape, out_channels, window.output_spatial(self._spatial(shape)))
         area = math.prod(window.kernel)
-        params = out_channels * (cin // groups) * area + (out_channels if bias else 0)
+        if params is None:
+            params = out_channels * (cin // groups) * area + (out_channels if bias else 0)
         macs = _numel(out) * (cin // groups) * area
         return self._add(
             name,
@@ -263,15 +268,23 @@ class GraphBuilder:
 
     # -- non-spatial ops -----------------------------------------------------------------
     def linear(
-        self, parent: int, name: str, *, out_features: int, bias: bool = True, op: str = ""
+        self,
+        parent: int,
+        name: str,
+        *,
+        out_features: int,
+        bias: bool = True,
+        op: str = "",
+        params: int | None = None,
     ) -> int:
-        """A dense layer on the last axis."""
+        """A dense layer on the last axis; ``params`` overrides the count as in :meth:`conv`."""
         shape = self.shape(parent)
         fin = shape[-1]
         if fin is None:
             raise GeometryError(f"{name}: the feature count must be known; received {shape!r}")
         out = (*shape[:-1], out_features)
-        params = fin * out_features + (out_features if bias else 0)
+        if params is None:
+            params = fin * out_features + (out_features if bias else 0)
         macs = _numel(shape[:-1]) * fin * out_features
         return self._add(
             name, OpKind.LINEAR, (parent,), shape, out, params=params, macs=macs, op=op
@@ -297,6 +310,11 @@ class GraphBuilder:
         first = shapes[0]
         if kind is OpKind.CONCAT:
             axis = channel_axis(len(first), self.layout)
+            others = {tuple(d for i, d in enumerate(s) if i != axis) for s in shapes}
+            if len(others) > 1 or any(len(s) != len(first) for s in shapes):
+                raise GeometryError(
+                    f"{name}: operands of concat differ outside the channel axis: {shapes!r}"
+                )
             chans = [s[axis] for s in shapes]
             total = None if any(c is None for c in chans) else sum(c for c in chans if c)
             out = tuple(total if i == axis else d for i, d in enumerate(first))
@@ -305,6 +323,48 @@ class GraphBuilder:
             raise GeometryError(f"{name}: operands of {kind} differ in shape: {shapes!r}")
         macs = _numel(first) * (len(parents) - 1)
         return self._add(name, kind, tuple(parents), first, first, macs=macs, op=op)
+
+    def elementwise(
+        self,
+        parents: Sequence[int],
+        name: str,
+        *,
+        kind: OpKind,
+        operand_shapes: Sequence[Shape] = (),
+        params: int = 0,
+        op: str = "",
+    ) -> int:
+        """Add / multiply with broadcasting. ``operand_shapes`` are the shapes of operands that
+        are not nodes (``()`` for a Python scalar, a bias, a scale); one MAC per output element
+        per operand beyond the first.
+
+        >>> b = GraphBuilder((1, 8, 4, 4), "nchw")
+        >>> m = b.elementwise([b.input], "scale", kind=OpKind.MUL, operand_shapes=[(1, 8, 1, 1)])
+        >>> b.build().nodes[m].output_shape, b.build().nodes[m].macs
+        ((1, 8, 4, 4), 128)
+        """
+        shapes = [self.shape(p) for p in parents] + [tuple(s) for s in operand_shapes]
+        rank = max(len(s) for s in shapes)
+        out: list[int | None] = [1] * rank
+        for s in shapes:
+            for axis, d in enumerate(s, start=rank - len(s)):
+                if d == 1 or d == out[axis]:
+                    continue
+                if out[axis] != 1:
+                    raise GeometryError(f"{name}: operands of {kind} do not broadcast: {shapes!r}")
+                out[axis] = d
+        result = tuple(out)
+        macs = _numel(result) * (len(shapes) - 1)
+        return self._add(
+            name,
+            kind,
+            tuple(parents),
+            self.shape(parents[0]),
+            result,
+            params=params,
+            macs=macs,
+            op=op,
+        )
 
     def other(
         self,

@@ -1,0 +1,91 @@
+"""Summary speed on ResNet-50, measured as ratios in one process (1 thread, medians of repeats).
+
+Goals (issue 3, item 7): at 1x3x224x224 at least 10x faster than ``torchinfo.summary``; our own
+time at 1x3x2048x2048 at most 1.5x our time at 224x224. Exits 1 if a goal is missed.
+
+    .venv/bin/python bench/summary_speed.py [--repeats 15]
+
+``timed_summary`` is the one call that is timed: the whole ``stridescope.summary``. The ResNet-50 is hand-written in ``tests/frontends/resnet_models.py`` (torchvision
+layout); torchinfo is only needed here (``pip install torchinfo``, the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "frontends"))
+from resnet_models import resnet50
+
+from stridescope.api import summary
+
+SPEEDUP_GOAL = 10.0
+SCALING_GOAL = 1.5
+
+
+def timed_summary(model: torch.nn.Module, shape: tuple[int, ...]) -> Any:
+    """The call under test: the whole ``stridescope.summary`` (trace, rows, receptive
+    fields and input coverage), as a user calls it."""
+    return summary(model, input_shape=shape)
+
+
+def torchinfo_summary(model: torch.nn.Module, shape: tuple[int, ...]) -> Any:
+    import torchinfo
+
+    return torchinfo.summary(model, input_size=shape, verbose=0)
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    repeats = parser.parse_args().repeats
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = resnet50().eval()
+    small, large = (1, 3, 224, 224), (1, 3, 2048, 2048)
+
+    ours = median_seconds(lambda: timed_summary(model, small), repeats)
+    theirs = median_seconds(lambda: torchinfo_summary(model, small), max(3, repeats // 3))
+    ours_large = median_seconds(lambda: timed_summary(model, large), repeats)
+    speedup, scaling = theirs / ours, ours_large / ours
+
+    print(f"ResNet-50, 1 thread, median of {repeats} runs")
+    print(f"  stridescope at 224x224     {ours * 1e3:8.2f} ms")
+    print(f"  torchinfo   at 224x224     {theirs * 1e3:8.2f} ms")
+    print(f"  stridescope at 2048x2048   {ours_large * 1e3:8.2f} ms")
+    print(f"  speed-up vs torchinfo      {speedup:8.1f}x   (goal >= {SPEEDUP_GOAL:g}x)")
+    print(f"  2048² time / 224² time     {scaling:8.2f}x   (goal <= {SCALING_GOAL:g}x)")
+    missed = [
+        text
+        for text, ok in (
+            ("speed-up vs torchinfo", speedup >= SPEEDUP_GOAL),
+            ("2048/224 time ratio", scaling <= SCALING_GOAL),
+        )
+        if not ok
+    ]
+    if missed:
+        print(f"goal missed: {', '.join(missed)}")
+        return 1
+    print("all goals met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

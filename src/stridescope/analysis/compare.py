@@ -1,0 +1,197 @@
+"""Compare downsampling operators side by side: cost, coverage, signal metrics and latency.
+
+A pipeline: build each operator (seeded), describe it to the IR (shape, params, MACs,
+activation bytes, read fraction), measure the signal metrics on bundled photographs
+(aliasing, shift errors, recoverable information, frequency response) and time it.
+
+>>> c = compare((3, 16, 16), 8, ["conv1x1_s2", "s2d_conv1x1"],
+...             options=CompareOptions(images=1, latency_min_time=0.001))
+>>> [(r.name, r.output_shape, r.params, r.recoverable) for r in c.results]
+[('conv1x1_s2', (8, 8, 8), 32, 0.25), ('s2d_conv1x1', (8, 8, 8), 104, 0.6666666666666666)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from stridescope.analysis.coverage import coverage_map
+from stridescope.analysis.images import load_images
+from stridescope.analysis.latency import Latency, check_device, measure_latency
+from stridescope.analysis.signal import aliasing_share, frequency_response, response_frequencies
+from stridescope.analysis.signal_rank import recoverable_fraction
+from stridescope.analysis.signal_shift import ShiftErrors, shift_errors
+from stridescope.errors import StridescopeError
+from stridescope.ir import Graph, GraphBuilder
+from stridescope.ops import OPS, create_op, op_names
+
+__all__ = ["CompareOptions", "Comparison", "OpResult", "compare", "op_graph"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """How much to measure. The defaults take a few seconds for all operators at 64 px."""
+
+    images: int = 4  #: bundled photographs for aliasing and shift errors (1-8)
+    batch: int = 1  #: batch size of the latency measurement
+    latency_min_time: float = 0.05  #: seconds per timed statement (forward; forward+backward)
+    jacobian_size: int = 8  #: spatial side of the Jacobian input (shrunk for many channels)
+    response_points: int = 33  #: frequencies from 0 to 0.5 cycles/pixel
+    grid_size: int = 8  #: side of the read grid kept for plots
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """Every metric of one operator."""
+
+    name: str
+    doc: str
+    output_shape: tuple[int, int, int]
+    params: int
+    macs: int
+    activation_bytes: int
+    read_fraction: float
+    recoverable: float
+    aliasing: float
+    shift_error: ShiftErrors
+    latency: Latency
+    response: tuple[float, ...]
+    read_grid: tuple[tuple[int, ...], ...]
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON record: the documented keys plus ``doc``, ``activation_bytes``,
+        ``response`` and ``read_grid``."""
+        return {
+            "name": self.name,
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "read_fraction": self.read_fraction,
+            "recoverable": self.recoverable,
+            "aliasing": self.aliasing,
+            "shift_error": self.shift_error.to_dict(),
+            "latency_ms": self.latency.to_dict(),
+            "doc": self.doc,
+            "activation_bytes": self.activation_bytes,
+            "response": list(self.response),
+            "read_grid": [list(row) for row in self.read_grid],
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The operators measured on one input shape."""
+
+    input_shape: tuple[int, int, int]
+    out_channels: int
+    device: str
+    seed: int
+    options: CompareOptions
+    frequencies: tuple[float, ...]
+    results: tuple[OpResult, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ops": [r.to_dict() for r in self.results],
+            "input_shape": list(self.input_shape),
+            "out_channels": self.out_channels,
+            "device": self.device,
+            "seed": self.seed,
+            "frequencies": list(self.frequencies),
+        }
+
+
+def op_graph(op: nn.Module, input_shape: tuple[int, ...], name: str = "op") -> Graph:
+    """The IR of one operator on a ``(N, C, H, W)`` input."""
+    builder = GraphBuilder(input_shape, "nchw", source=name)
+    op.stridescope_ir(builder, builder.input, name)  # type: ignore[operator]
+    return builder.build()
+
+
+def _check(input_shape: tuple[int, int, int], out_channels: int, names: Sequence[str]) -> None:
+    if len(input_shape) != 3 or any(
+        isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape
+    ):
+        raise StridescopeError(
+            f"input shape must be three positive sizes C,H,W; received {input_shape!r}"
+        )
+    if not names:
+        raise StridescopeError(f"no operators to compare; known: {', '.join(op_names())}")
+    for name in names:
+        OPS.get(name)  # unknown names fail before any measurement
+    if min(input_shape[1:]) < 4:
+        raise StridescopeError(f"compare needs H and W >= 4; received {input_shape!r}")
+
+
+def _measure(
+    name: str,
+    shape: tuple[int, int, int],
+    out_channels: int,
+    seed: int,
+    opts: CompareOptions,
+    device: torch.device,
+    photos: torch.Tensor,
+    frequencies: tuple[float, ...],
+) -> OpResult:
+    torch.manual_seed(seed)
+    op = create_op(name, shape[0], out_channels).eval()
+    graph = op_graph(op, (opts.batch, *shape), name)
+    out = graph.output.output_shape
+    cov = coverage_map(op_graph(op, (1, *shape), name))
+    grid = tuple(
+        tuple(int(v) for v in row[: opts.grid_size]) for row in cov.counts[: opts.grid_size]
+    )
+    x = photos[: opts.batch, :, :-2, :-2].to(device)
+    if x.shape[0] < opts.batch:
+        x = x.repeat(-(-opts.batch // x.shape[0]), 1, 1, 1)[: opts.batch]
+    return OpResult(
+        name=name,
+        doc=OPS.get(name).doc,
+        output_shape=(int(out[1] or 0), int(out[2] or 0), int(out[3] or 0)),
+        params=graph.params,
+        macs=graph.macs,
+        activation_bytes=graph.activation_bytes,
+        read_fraction=cov.fraction,
+        recoverable=recoverable_fraction(op, shape[0], opts.jacobian_size, seed),
+        aliasing=aliasing_share(op, photos[:, :, :-2, :-2]),
+        shift_error=shift_errors(op, photos),
+        latency=measure_latency(op, x, opts.latency_min_time),
+        response=frequency_response(op.cpu(), shape[0], 64, frequencies),
+        read_grid=grid,
+    )
+
+
+def compare(
+    input_shape: tuple[int, int, int],
+    out_channels: int,
+    ops: Sequence[str] | None = None,
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    options: CompareOptions | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Measure ``ops`` (default: all) on inputs of ``input_shape`` = (C, H, W).
+
+    ``progress(name, done, total)`` is called after each operator.
+    """
+    names = tuple(op_names() if ops is None else ops)
+    _check(input_shape, out_channels, names)
+    opts = options or CompareOptions()
+    dev = check_device(device)
+    c, h, w = input_shape
+    photos = load_images((c, h + 2, w + 2), opts.images)  # two spare pixels for crop shifts
+    frequencies = response_frequencies(opts.response_points)
+    results = []
+    for index, name in enumerate(names):
+        results.append(
+            _measure(name, input_shape, out_channels, seed, opts, dev, photos, frequencies)
+        )
+        if progress is not None:
+            progress(name, index + 1, len(names))
+    return Comparison(input_shape, out_channels, device, seed, opts, frequencies, tuple(results))

@@ -1,0 +1,249 @@
+"""Which input pixels can influence the output: exact coverage maps from geometry.
+
+For every output position ``o`` of the graph's last spatial node, its exact receptive set
+``S(o)`` is the set of input pixels with a path of reads to it (padding excluded). The map
+counts, per input pixel ``i``, the output positions whose set contains it:
+``counts[i] = #{o : i in S(o)}``. A 1x1 stride-2 convolution reads one pixel in four, so its
+map is a checkerboard with 25% of the pixels ever read.
+
+How: the relation "output position o reads position p of node v" is propagated backward from
+the output through the DAG. Every window in the IR is separable per axis, so along a chain the
+relation is a product of one small boolean matrix per axis, ``(outputs on axis j) x (positions
+on axis j)``; where branches meet (add, concat), the relations are unions of such products,
+kept exact as a short list of product terms (merged where one contains the other, or where
+they differ on one axis only). A sliding window is applied to a term with one strided
+slice-OR per tap (no matrix product); only adaptive pooling and dense layers use a (small)
+boolean matrix. :func:`coverage_fraction` needs only the per-axis unions of the final terms,
+so it never builds the count map: its cost does not grow with the number of input pixels.
+
+>>> from stridescope.ir import GraphBuilder
+>>> b = GraphBuilder((1, 3, 6, 6), "nchw")
+>>> _ = b.conv(b.input, "conv", out_channels=4, kernel=1, stride=2)
+>>> cov = coverage_map(b.build())
+>>> cov.fraction
+0.25
+>>> cov.counts[:2, :4].tolist()
+[[1, 0, 1, 0], [0, 0, 0, 0]]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stridescope.analysis.coverage_terms import (
+    Relation,
+    Slide,
+    Term,
+    adaptive_matrix,
+    compose,
+    simplify,
+    union_counts,
+    union_size,
+)
+from stridescope.errors import StridescopeError
+from stridescope.ir import Graph, Node, OpKind, Window
+
+__all__ = ["CoverageMap", "coverage_fraction", "coverage_map", "read_grid"]
+
+# Kinds that keep every spatial position where it is (identity relation, per axis).
+_POINTWISE = frozenset(
+    {
+        OpKind.INPUT,
+        OpKind.NORM,
+        OpKind.ACTIVATION,
+        OpKind.DROPOUT,
+        OpKind.ADD,
+        OpKind.MUL,
+        OpKind.CONCAT,
+    }
+)
+
+
+@dataclass(frozen=True)
+class CoverageMap:
+    """Per input pixel, how many output positions of ``output_node`` it can influence."""
+
+    input_spatial: tuple[int, ...]
+    counts: npt.NDArray[np.int64] = field(compare=False, repr=False)
+    fraction: float
+    output_node: str = ""
+    output_spatial: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (``counts`` as nested lists)."""
+        return {
+            "input_spatial": list(self.input_spatial),
+            "output_node": self.output_node,
+            "output_spatial": list(self.output_spatial),
+            "fraction": self.fraction,
+            "counts": self.counts.tolist(),
+            "notes": list(self.notes),
+        }
+
+
+def _known(graph: Graph, node: Node) -> tuple[int, ...] | None:
+    spatial = graph.spatial(node.output_shape)
+    if not spatial or any(n is None for n in spatial):
+        return None
+    return tuple(int(n) for n in spatial if n is not None)
+
+
+def _relation(
+    graph: Graph,
+    node: Node,
+    out: tuple[int, ...] | None,
+    inp: tuple[int, ...] | None,
+    notes: list[str],
+) -> Relation | None:
+    """Per axis, the matrix (node positions x parent positions, spatial sizes ``out`` and
+    ``inp``); ``None`` on an axis means identity. ``None`` overall: not understood, every
+    position reads every position."""
+    if out is None or inp is None or len(out) != len(inp):
+        return None
+    window: Window | None = node.window
+    if window is not None and node.kind is not OpKind.INPUT:
+        return tuple(
+            Slide(k, s, d, p[0], n)
+            for n, k, s, d, p in zip(
+                inp, window.kernel, window.stride, window.dilation, window.padding, strict=True
+            )
+        )
+    if node.kind in (OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL):
+        return tuple(adaptive_matrix(o, n) for o, n in zip(out, inp, strict=True))
+    if node.kind in _POINTWISE and node.counted and out == inp:
+        return (None,) * len(out)
+    if node.kind is OpKind.LINEAR and out[:-1] == inp[:-1]:
+        if graph.layout == "nhwc" and out == inp:  # features are the channel axis
+            return (None,) * len(out)
+        return (*(None,) * (len(out) - 1), np.ones((out[-1], inp[-1]), dtype=bool))
+    notes.append(
+        f"{node.name} ({node.kind}): not a sliding window; treated as reading every position"
+    )
+    return None
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """The backward walk's result: the relation between the last spatial node and the input."""
+
+    input_spatial: tuple[int, ...]
+    output_node: str
+    output_spatial: tuple[int, ...]
+    everything: bool  # every input position feeds every output position
+    terms: list[Term]
+    notes: tuple[str, ...]
+
+    def fraction(self) -> float:
+        size = math.prod(self.input_spatial)
+        if self.everything:
+            return 1.0 if math.prod(self.output_spatial) > 0 else 0.0
+        if not self.terms:
+            return 0.0
+        # the union over outputs of a product is the product of the per-axis unions
+        masks = [tuple(np.asarray(a.any(axis=0)) for a in term) for term in self.terms]
+        return union_size(masks) / size
+
+
+def _walk(graph: Graph) -> _Terms:
+    notes: list[str] = []
+    nodes = graph.nodes
+    known = [_known(graph, n) for n in nodes]
+    input_spatial = known[0]
+    if input_spatial is None:
+        raise StridescopeError(
+            f"coverage needs an input with known spatial sizes; received {graph.input_shape!r} "
+            f"({graph.layout})"
+        )
+    rank = len(input_spatial)
+    last = max(i for i, s in enumerate(known) if s is not None and len(s) == rank)
+    out_spatial = known[last] or ()
+    identity = tuple(np.eye(n, dtype=bool) for n in out_spatial)
+    pending: dict[int, list[Term]] = {last: [identity]}
+    everything: set[int] = set()  # nodes whose every position feeds every output
+    for node in reversed(nodes[: last + 1]):
+        if node.id == 0:
+            break
+        terms = simplify(pending.pop(node.id, []))
+        if not terms and node.id not in everything:
+            continue
+        if not node.counted:
+            notes.append(f"{node.name} is uncounted: treated as reading every position")
+        for parent_id in node.parents:
+            shape = known[parent_id]
+            relation = (
+                _relation(graph, node, known[node.id], shape, notes) if node.counted else None
+            )
+            if relation is None or node.id in everything:
+                if shape is None or len(shape) != rank:
+                    everything.add(parent_id)
+                else:
+                    ones = tuple(
+                        np.ones((o, n), dtype=bool) for o, n in zip(out_spatial, shape, strict=True)
+                    )
+                    pending.setdefault(parent_id, []).append(ones)
+                continue
+            for term in terms:
+                pending.setdefault(parent_id, []).append(compose(term, relation))
+    return _Terms(
+        input_spatial,
+        nodes[last].name,
+        tuple(out_spatial),
+        0 in everything,
+        [] if 0 in everything else simplify(pending.get(0, [])),
+        tuple(notes),
+    )
+
+
+def coverage_fraction(graph: Graph) -> float:
+    """Share of ``graph``'s input pixels that can influence its last spatial node: the
+    ``fraction`` of :func:`coverage_map`, exactly, without building the count map.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 3, 2048, 2048), "nchw")
+    >>> _ = b.conv(b.input, "conv", out_channels=4, kernel=1, stride=2)
+    >>> coverage_fraction(b.build())
+    0.25
+    """
+    return _walk(graph).fraction()
+
+
+def coverage_map(graph: Graph) -> CoverageMap:
+    """The exact coverage map of ``graph``'s input by its last spatial node."""
+    walk = _walk(graph)
+    if walk.everything:
+        counts = np.full(walk.input_spatial, math.prod(walk.output_spatial), dtype=np.int64)
+    elif walk.terms:
+        counts = union_counts(walk.terms)
+    else:
+        counts = np.zeros(walk.input_spatial, dtype=np.int64)
+    return CoverageMap(
+        walk.input_spatial,
+        counts,
+        walk.fraction(),
+        walk.output_node,
+        walk.output_spatial,
+        walk.notes,
+    )
+
+
+def read_grid(cov: CoverageMap, size: int = 8) -> list[list[bool]]:
+    """Which pixels of the top-left ``size x size`` window are read (one row for 1-D).
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 1, 4, 4), "nchw")
+    >>> _ = b.conv(b.input, "c", out_channels=1, kernel=1, stride=2)
+    >>> read_grid(coverage_map(b.build()), size=2)
+    [[True, False], [False, False]]
+    """
+    read = cov.counts > 0
+    if read.ndim == 1:
+        return [[bool(v) for v in read[:size]]]
+    while read.ndim > 2:
+        read = read[..., 0]
+    return [[bool(v) for v in row[:size]] for row in read[:size]]

@@ -1,0 +1,165 @@
+"""Relations of the coverage walk, per spatial axis: sliding windows, dense boolean matrices,
+and the unions of per-axis products they compose into (see :mod:`.coverage`).
+
+A term is one boolean matrix per axis, ``(final outputs on axis j) x (positions on axis j)``;
+the receptive set of output ``o`` under a term is the product over axes of row ``o_j``.
+
+>>> import numpy as np
+>>> a = np.eye(3, dtype=bool)                    # 3 outputs, identity
+>>> Slide(kernel=1, stride=2, dilation=1, before=0, n=6).pull(a).astype(int).tolist()
+[[1, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0]]
+>>> union_size([(np.array([True, False]), np.array([True, True]))])
+2
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "BoolMatrix",
+    "BoolVector",
+    "Relation",
+    "Slide",
+    "Term",
+    "adaptive_matrix",
+    "compose",
+    "simplify",
+    "union_counts",
+    "union_size",
+]
+
+BoolMatrix = npt.NDArray[np.bool_]
+BoolVector = npt.NDArray[np.bool_]
+Term = tuple[BoolMatrix, ...]  # one (outputs_j x positions_j) matrix per spatial axis
+
+
+@dataclass(frozen=True)
+class Slide:
+    """A 1-D sliding window as a relation: output ``o`` reads ``o*stride - before + j*dilation``
+    for taps ``j < kernel``, kept when inside ``[0, n)``."""
+
+    kernel: int
+    stride: int
+    dilation: int
+    before: int
+    n: int
+
+    def pull(self, a: BoolMatrix) -> BoolMatrix:
+        """``a @ M`` for boolean ``a`` (rows x outputs) and this window's read matrix ``M``
+        (outputs x n), with one strided slice-OR per tap: O(kernel * rows * outputs)."""
+        rows, out = a.shape
+        result = np.zeros((rows, self.n), dtype=bool)
+        s = self.stride
+        for tap in range(self.kernel):
+            start = tap * self.dilation - self.before  # input index read by output 0
+            lo = max(0, -(start // s))  # first output whose index is >= 0
+            hi = min(out, -(-(self.n - start) // s))  # past the last one whose index is < n
+            if hi > lo:
+                first = start + lo * s
+                result[:, first : first + (hi - lo - 1) * s + 1 : s] |= a[:, lo:hi]
+        return result
+
+
+def adaptive_matrix(out: int, n: int) -> BoolMatrix:
+    """``M[o, i]``: adaptive pooling output ``o`` reads ``[floor(o*n/out), ceil((o+1)*n/out))``.
+
+    >>> adaptive_matrix(2, 3).astype(int).tolist()
+    [[1, 1, 0], [0, 1, 1]]
+    """
+    o = np.arange(out)
+    lo, hi = (o * n) // out, -(-((o + 1) * n) // out)
+    i = np.arange(n)
+    return (i[None, :] >= lo[:, None]) & (i[None, :] < hi[:, None])
+
+
+Relation = tuple[BoolMatrix | Slide | None, ...]
+
+
+def compose(term: Term, relation: Relation) -> Term:
+    """Pull a term back through one node: per axis, identity (``None``), a sliding window
+    (:meth:`Slide.pull`) or a dense boolean matrix product."""
+    composed = []
+    for a, m in zip(term, relation, strict=True):
+        if m is None:
+            composed.append(a)
+        elif isinstance(m, Slide):
+            composed.append(m.pull(a))
+        else:  # dense (adaptive pooling, linear): small, rare
+            composed.append((a.astype(np.float32) @ m.astype(np.float32)) > 0)
+    return tuple(composed)
+
+
+def simplify(terms: list[Term]) -> list[Term]:
+    """Drop empty and contained terms; merge terms that differ on one axis only."""
+    kept = [t for t in terms if all(a.any() for a in t)]
+    changed = True
+    while changed and len(kept) > 1:
+        changed = False
+        for i in range(len(kept)):
+            for j in range(len(kept)):
+                if i == j:
+                    continue
+                a, b = kept[i], kept[j]
+                if all(np.array_equal(x & y, x) for x, y in zip(a, b, strict=True)):
+                    del kept[i]  # a is inside b
+                    changed = True
+                    break
+                differ = [k for k in range(len(a)) if not np.array_equal(a[k], b[k])]
+                if len(differ) == 1:
+                    axis = differ[0]
+                    merged = tuple(
+                        x | y if k == axis else x for k, (x, y) in enumerate(zip(a, b, strict=True))
+                    )
+                    kept = [t for k, t in enumerate(kept) if k not in (i, j)] + [merged]
+                    changed = True
+                    break
+            if changed:
+                break
+    return kept
+
+
+def union_counts(terms: list[Term]) -> npt.NDArray[np.int64]:
+    """``counts[i] = #{o : i in union_t S_t(o)}`` with ``S_t(o) = prod_j A_tj[o_j]``, exact."""
+    if len(terms) == 1:
+        counts: npt.NDArray[np.int64] = terms[0][0].sum(axis=0, dtype=np.int64)
+        for a in terms[0][1:]:
+            counts = np.multiply.outer(counts, a.sum(axis=0, dtype=np.int64))
+        return counts
+    if len(terms[0]) == 1:
+        union: BoolMatrix = np.logical_or.reduce([t[0] for t in terms])
+        return np.asarray(union.sum(axis=0), dtype=np.int64)
+    first = np.stack([t[0] for t in terms])  # (T, outputs_0, positions_0)
+    rest_shape = tuple(a.shape[1] for a in terms[0][1:])
+    counts = np.zeros((first.shape[2], *rest_shape), dtype=np.int64)
+    for o in range(first.shape[1]):
+        active = first[:, o, :].T  # (positions_0, T): which terms read (o, i0)
+        signatures, inverse = np.unique(active, axis=0, return_inverse=True)
+        for sig_id, signature in enumerate(signatures):
+            if signature.any():
+                sub = union_counts([t[1:] for t, on in zip(terms, signature, strict=True) if on])
+                counts[inverse.reshape(-1) == sig_id] += sub
+    return counts
+
+
+def union_size(masks: list[tuple[BoolVector, ...]]) -> int:
+    """``|union_t prod_j masks[t][j]|``: how many grid points some term's product covers.
+
+    Positions of axis 0 with the same set of active terms share one count of the rest, so
+    the work is per distinct signature, never per grid point."""
+    if len(masks) == 1:
+        return math.prod(int(m.sum()) for m in masks[0])
+    if len(masks[0]) == 1:
+        return int(np.logical_or.reduce([m[0] for m in masks]).sum())
+    first = np.stack([m[0] for m in masks], axis=1)  # (positions_0, T)
+    signatures, frequency = np.unique(first, axis=0, return_counts=True)
+    total = 0
+    for signature, times in zip(signatures, frequency, strict=True):
+        if signature.any():
+            rest = [m[1:] for m, on in zip(masks, signature, strict=True) if on]
+            total += int(times) * union_size(rest)
+    return total

@@ -1,0 +1,77 @@
+"""Shift-equivariance of a stride-2 operator ``D``, on real images.
+
+With ``D0(x) = D(x) - D(0)`` (bias removed), an ideal stride-2 operator maps an input shift
+of 2 pixels to an output shift of 1 pixel. Three numbers, each relative to ``||D0(x)||``:
+
+- ``circular``: ``||D0(roll_2(x)) - roll_1(D0(x))||`` with circular shifts by (2, 2): only
+  the operator's border handling (padding) can make it non-zero.
+- ``crop``: a real camera shift. Two crops of a photo ``(H + 2) x (W + 2)`` two pixels apart,
+  ``a = x[:H, :W]``, ``b = x[2:, 2:]``; compare ``D0(b)[:-1, :-1]`` with ``D0(a)[1:, 1:]``:
+  new content enters at the border.
+- ``one_pixel``: a circular shift by (1, 1), which no output shift can match exactly;
+  ``min over s in {0, 1}^2 of ||D0(roll_1(x)) - roll_s(D0(x))||`` per image. 0 only for an operator
+  that is invariant to the phase of the input (APS); large for a bare stride.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from stridescope.analysis.signal import centered
+
+__all__ = ["ShiftErrors", "shift_errors"]
+
+
+@dataclass(frozen=True)
+class ShiftErrors:
+    """Relative output errors under input shifts (see the module docstring)."""
+
+    circular: float
+    crop: float
+    one_pixel: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _d0(op: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        out: torch.Tensor = op(x) - op(torch.zeros_like(x[:1]))
+    return out.double()
+
+
+def _rel(diff: torch.Tensor, ref: torch.Tensor) -> float:
+    norm = float(ref.norm())
+    return 0.0 if norm == 0.0 else float(diff.norm()) / norm
+
+
+def shift_errors(op: nn.Module, padded_images: torch.Tensor) -> ShiftErrors:
+    """Shift errors of ``op`` on ``(N, C, H + 2, W + 2)`` photographs (H, W of the study).
+
+    >>> from stridescope.ops import create_op
+    >>> x = torch.randn(2, 3, 18, 18)
+    >>> errors = shift_errors(create_op("conv1x1_s2", 3, 8), x)
+    >>> errors.circular < 1e-6, errors.one_pixel > 0.5
+    (True, True)
+    """
+    images = centered(padded_images)
+    x = images[:, :, :-2, :-2]  # (N, C, H, W)
+    base = _d0(op, x)
+    rolled = _d0(op, torch.roll(x, (2, 2), dims=(2, 3)))
+    circular = _rel(rolled - torch.roll(base, (1, 1), dims=(2, 3)), base)
+    moved = _d0(op, images[:, :, 2:, 2:])
+    crop = _rel(moved[:, :, :-1, :-1] - base[:, :, 1:, 1:], base[:, :, 1:, 1:])
+    one = _d0(op, torch.roll(x, (1, 1), dims=(2, 3)))
+    candidates = torch.stack(
+        [
+            (one - torch.roll(base, (sy, sx), dims=(2, 3))).square().flatten(1).sum(dim=1)
+            for sy in (0, 1)
+            for sx in (0, 1)
+        ]
+    )  # (4, N): squared error per output shift and image; each image takes its best shift
+    total = float(base.square().sum())
+    one_pixel = 0.0 if total == 0.0 else (float(candidates.min(dim=0).values.sum()) / total) ** 0.5
+    return ShiftErrors(circular, crop, one_pixel)

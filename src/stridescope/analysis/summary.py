@@ -1,0 +1,230 @@
+"""A model summary: per layer, shape, params, MACs, activation memory, cumulative receptive
+field and the share of its own input the layer reads; totals; input coverage.
+
+Every number comes from the IR (:class:`~stridescope.ir.GraphBuilder` computed it); this module
+only groups and annotates. Rendering (table, CSV, Markdown) lives apart, in
+:mod:`stridescope.analysis.summary_format`.
+
+>>> from stridescope.ir import GraphBuilder
+>>> b = GraphBuilder((1, 8, 8, 3), "nhwc")
+>>> x = b.conv(b.input, "conv", out_channels=4, kernel=1, stride=2)
+>>> s = summarize(b.build())
+>>> s.layers[0].flags, s.totals.params, s.input_coverage
+(('stride > kernel: reads 25% of its input',), 16, 0.25)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from stridescope.analysis.summary_rf import WHOLE, RFState, receptive_fields
+from stridescope.errors import StridescopeError
+from stridescope.geometry import GeometryError, effective_kernel
+from stridescope.ir import Graph, Node, Shape, Window
+
+__all__ = ["LayerRow", "Summary", "Totals", "percent", "summarize"]
+
+
+def percent(fraction: float) -> str:
+    """``0.25 -> '25%'``, ``0.2899 -> '29%'``, ``0.995 -> '99.5%'``.
+
+    >>> percent(0.25), percent(49 / 169), percent(0.995)
+    ('25%', '29%', '99.5%')
+    """
+    value = fraction * 100
+    if abs(value - round(value)) < 1e-9 or value < 99:
+        return f"{value:.0f}%"
+    return f"{value:.1f}%"
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row: a node (``depth=None``) or a group of nodes sharing a module-path prefix."""
+
+    path: str
+    kind: str
+    output_shape: Shape
+    params: int
+    macs: int
+    activation_bytes: int
+    rf_size: tuple[int, ...] | None
+    rf_jump: tuple[int, ...] | None
+    rf_note: str
+    read_fraction: float | None
+    flags: tuple[str, ...]
+    nodes: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "activation_bytes": self.activation_bytes,
+            "receptive_field": None
+            if self.rf_size is None or self.rf_jump is None
+            else {"size": list(self.rf_size), "jump": list(self.rf_jump)},
+            "receptive_field_note": self.rf_note,
+            "read_fraction": self.read_fraction,
+            "flags": list(self.flags),
+            "nodes": self.nodes,
+        }
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over every node. ``activation_bytes``: all output tensors, float32, given batch."""
+
+    params: int
+    macs: int
+    activation_bytes: int
+    uncounted: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "macs": self.macs,
+            "activation_bytes": self.activation_bytes,
+            "uncounted": list(self.uncounted),
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What :func:`stridescope.summary` returns."""
+
+    source: str
+    layout: str
+    input_shape: Shape
+    depth: int | None
+    layers: tuple[LayerRow, ...]
+    totals: Totals
+    input_coverage: float | None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "layout": self.layout,
+            "input_shape": list(self.input_shape),
+            "depth": self.depth,
+            "layers": [row.to_dict() for row in self.layers],
+            "totals": self.totals.to_dict(),
+            "input_coverage": self.input_coverage,
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+@functools.lru_cache(maxsize=4096)
+def _window_read(window: Window, spatial: Shape) -> float | None:
+    """:meth:`Window.read_fraction`, memoised: geometry walks every input index, and deep
+    networks repeat the same few (window, size) pairs."""
+    return window.read_fraction(spatial)
+
+
+def _read(graph: Graph, node: Node) -> float | None:
+    if node.window is None:
+        return None
+    return _window_read(node.window, graph.spatial(node.input_shape))
+
+
+def _flags(graph: Graph, node: Node) -> tuple[str, ...]:
+    flags = []
+    if not node.counted:
+        flags.append(f"uncounted: {node.op or node.kind}")
+    read = _read(graph, node)
+    if node.window is not None and read is not None and read < 1:
+        w = node.window
+        axes = zip(w.kernel, w.stride, w.dilation, strict=True)
+        skips = any(s > effective_kernel(k, d) for k, s, d in axes)
+        why = "stride > kernel" if skips else "edge dropped"
+        flags.append(f"{why}: reads {percent(read)} of its input")
+    return tuple(flags)
+
+
+def _rf(state: RFState) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None, str]:
+    if state is None:
+        return None, None, "?"
+    if state == WHOLE:
+        return None, None, WHOLE
+    if isinstance(state, tuple):
+        return tuple(r.size for r in state), tuple(r.jump for r in state), ""
+    return None, None, "?"
+
+
+def _group_key(name: str, depth: int | None) -> str:
+    """``depth=N``: the first N dotted components of the module path; a ``/part`` suffix (a
+    layer's fused activation, a separable conv's halves) belongs to its layer."""
+    if depth is None:
+        return name
+    return ".".join(name.split("/")[0].split(".")[:depth])
+
+
+def _row(graph: Graph, key: str, nodes: list[Node], states: list[RFState]) -> LayerRow:
+    last = nodes[-1]
+    own = next((n for n in nodes if n.name == key), None)
+    kind = str((own or last).kind) if own is not None or len(nodes) == 1 else "group"
+    size, jump, note = _rf(states[last.id])
+    reads = [r for r in (_read(graph, n) for n in nodes) if r is not None]
+    flags = [
+        flag if n.name == key else f"{n.name}: {flag}" for n in nodes for flag in _flags(graph, n)
+    ]
+    return LayerRow(
+        path=key,
+        kind=kind,
+        output_shape=last.output_shape,
+        params=sum(n.params for n in nodes),
+        macs=sum(n.macs for n in nodes),
+        activation_bytes=sum(n.activation_bytes for n in nodes),
+        rf_size=size,
+        rf_jump=jump,
+        rf_note=note,
+        read_fraction=min(reads) if reads else None,
+        flags=tuple(flags),
+        nodes=len(nodes),
+    )
+
+
+def input_coverage(graph: Graph) -> float | None:
+    """Share of the network's input pixels that can influence the output (``None`` when the
+    graph has no spatial axes or an op whose geometry is unknown)."""
+    from stridescope.analysis.coverage import coverage_fraction
+
+    try:
+        return coverage_fraction(graph)
+    except (StridescopeError, GeometryError):
+        return None
+
+
+def summarize(graph: Graph, depth: int | None = None) -> Summary:
+    """Summarise a graph; ``depth=N`` groups nodes by the first N components of their path."""
+    if depth is not None and depth < 1:
+        raise StridescopeError(f"depth must be a positive integer or None; received {depth!r}")
+    states = receptive_fields(graph)
+    groups: dict[str, list[Node]] = {}
+    for node in graph.nodes[1:]:
+        groups.setdefault(_group_key(node.name, depth), []).append(node)
+    rows = tuple(_row(graph, key, nodes, states) for key, nodes in groups.items())
+    totals = Totals(
+        params=graph.params,
+        macs=graph.macs,
+        activation_bytes=graph.activation_bytes,
+        uncounted=tuple(n.name for n in graph.uncounted),
+    )
+    return Summary(
+        source=graph.source,
+        layout=graph.layout,
+        input_shape=graph.input_shape,
+        depth=depth,
+        layers=rows,
+        totals=totals,
+        input_coverage=input_coverage(graph),
+        notes=graph.notes,
+    )

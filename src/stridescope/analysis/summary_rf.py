@@ -1,0 +1,90 @@
+"""The cumulative receptive field of every node, walking the DAG once in topological order.
+
+Rules (per spatial axis, in network-input pixels):
+
+- a node with a sliding window (convolution, pooling, polyphase, space-to-depth) composes its
+  window onto its parent's field (:meth:`Window.receptive`);
+- shape-preserving ops (normalisation, activation, dropout) pass the field through;
+- add, multiply and concatenate take the union of their parents' fields
+  (:meth:`ReceptiveField.merge`);
+- flatten, linear layers on flattened features, adaptive pooling to one position and reshapes
+  mix every position: the field is the **whole input** (:data:`WHOLE`);
+- explicit padding, interpolation, pixel shuffle and uncounted ops: **unknown** (``None``),
+  and so is everything after them.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from stridescope.geometry import ReceptiveField
+from stridescope.ir import Graph, Node, OpKind
+
+__all__ = ["WHOLE", "RFState", "receptive_fields"]
+
+WHOLE: Final = "whole input"
+RFState = tuple[ReceptiveField, ...] | Literal["whole input"] | None
+
+_PASS = {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT}
+_MERGE = {OpKind.ADD, OpKind.MUL, OpKind.CONCAT}
+_GLOBAL = {OpKind.FLATTEN, OpKind.RESHAPE}
+_ADAPTIVE = {OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL}
+
+
+def _merge(states: list[RFState]) -> RFState:
+    if any(s is None for s in states):
+        return None
+    if any(s == WHOLE for s in states):
+        return WHOLE
+    fields = [s for s in states if isinstance(s, tuple)]
+    merged = fields[0]
+    for other in fields[1:]:
+        if len(other) != len(merged):
+            return None
+        merged = tuple(a.merge(b) for a, b in zip(merged, other, strict=True))
+    return merged
+
+
+def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
+    if node.kind is OpKind.INPUT:
+        return tuple(ReceptiveField() for _ in graph.spatial(node.output_shape))
+    if not node.counted or not parents:
+        return None
+    parent = parents[0]
+    if node.kind in _MERGE:
+        return _merge(parents)
+    if node.kind in _PASS:
+        return parent
+    if node.window is not None:
+        if isinstance(parent, tuple) and len(parent) == len(node.window.kernel):
+            return node.window.receptive(parent)
+        return parent if parent == WHOLE else None
+    if node.kind is OpKind.LINEAR:
+        # a dense layer on the last axis of a channels-last feature map keeps positions
+        spatial = graph.spatial(node.input_shape)
+        keeps = graph.layout == "nhwc" and len(spatial) > 0
+        return parent if keeps else (None if parent is None else WHOLE)
+    if node.kind in _ADAPTIVE:
+        single = all(d == 1 for d in graph.spatial(node.output_shape))
+        return (None if parent is None else WHOLE) if single else None
+    if node.kind in _GLOBAL:
+        return None if parent is None else WHOLE
+    return None
+
+
+def receptive_fields(graph: Graph) -> list[RFState]:
+    """One state per node: a field per spatial axis, :data:`WHOLE`, or ``None`` (unknown).
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 32, 32, 3), "nhwc")
+    >>> x = b.conv(b.input, "c", out_channels=8, kernel=3)
+    >>> x = b.pool(x, "p", mode="max", kernel=2)
+    >>> x = b.conv(x, "c1", out_channels=8, kernel=1, stride=2)
+    >>> x = b.flatten(x, "f")
+    >>> [s if s is None or isinstance(s, str) else s[0].size for s in receptive_fields(b.build())]
+    [1, 3, 4, 4, 'whole input']
+    """
+    states: list[RFState] = []
+    for node in graph.nodes:
+        states.append(_step(graph, node, [states[p] for p in node.parents]))
+    return states

@@ -1,0 +1,302 @@
+"""The table of layers that a layer expression may name, with their parameters in the
+framework's own positional order.
+
+Each layer is one :class:`LayerSpec`: its framework, the builder category that maps it onto the
+IR (see :mod:`stridescope.frontends.expr_build`), its parameters and the spatial rank it needs.
+Adding a layer is adding a row here, not writing code.
+
+>>> spec = LAYERS["keras"]["Conv2D"]
+>>> spec.positional[:3]
+('filters', 'kernel_size', 'strides')
+>>> spec.param("padding").default
+'valid'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+__all__ = ["CHECKS", "LAYERS", "REQUIRED", "Framework", "LayerSpec", "Param"]
+
+Framework = Literal["keras", "torch"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Final = _Required()
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return _is_int(v) or isinstance(v, float)
+
+
+def _is_pos_ints(v: object) -> bool:
+    if _is_int(v):
+        return v > 0  # type: ignore[operator]
+    return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x > 0 for x in v)
+
+
+def _is_torch_padding(v: object) -> bool:
+    if isinstance(v, str):
+        return v in ("same", "valid")
+    if _is_int(v):
+        return v >= 0  # type: ignore[operator]
+    return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x >= 0 for x in v)
+
+
+# kind -> (test, what is allowed, for the error message)
+CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
+    "pos_int": (lambda v: _is_int(v) and v > 0, "a positive int"),  # type: ignore[operator]
+    "int": (_is_int, "an int"),
+    "pos_ints": (_is_pos_ints, "a positive int or a tuple of positive ints"),
+    "opt_pos_ints": (lambda v: v is None or _is_pos_ints(v), "None or positive int(s)"),
+    "keras_padding": (
+        lambda v: isinstance(v, str) and v.lower() in ("valid", "same"),
+        "'valid' or 'same'",
+    ),
+    "torch_padding": (_is_torch_padding, "'valid', 'same', an int >= 0 or a tuple of them"),
+    "data_format": (
+        lambda v: v in (None, "channels_last", "channels_first"),
+        "None, 'channels_last' or 'channels_first'",
+    ),
+    "bool": (lambda v: isinstance(v, bool), "True or False"),
+    "number": (_is_number, "a number"),
+    "opt_number": (lambda v: v is None or _is_number(v), "None or a number"),
+    "opt_str": (lambda v: v is None or isinstance(v, str), "None or a string"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "opt_int": (lambda v: v is None or _is_int(v), "None or an int"),
+    "zeros": (lambda v: v == "zeros", "'zeros' (other padding modes are not modelled)"),
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its name, the kind of value it takes (a key of :data:`CHECKS`), and its
+    default (:data:`REQUIRED` if it must be given)."""
+
+    name: str
+    kind: str
+    default: object = REQUIRED
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer a layer expression may name."""
+
+    framework: Framework
+    category: str
+    params: tuple[Param, ...]
+    rank: int | None = None
+    fixed: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def positional(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+
+def _p(name: str, kind: str, default: object = REQUIRED) -> Param:
+    return Param(name, kind, default)
+
+
+_NAME = _p("name", "opt_str", None)
+_DATA_FORMAT = _p("data_format", "data_format", None)
+_ACT = _p("activation", "opt_str", None)
+_INIT = (_p("kernel_initializer", "opt_str", None), _p("bias_initializer", "opt_str", None))
+
+
+def _keras_conv(rank: int) -> LayerSpec:
+    params = (
+        _p("filters", "pos_int"),
+        _p("kernel_size", "pos_ints"),
+        _p("strides", "pos_ints", 1),
+        _p("padding", "keras_padding", "valid"),
+        _DATA_FORMAT,
+        _p("dilation_rate", "pos_ints", 1),
+        _p("groups", "pos_int", 1),
+        _ACT,
+        _p("use_bias", "bool", True),
+        *_INIT,
+        _NAME,
+    )
+    return LayerSpec("keras", "conv", params, rank)
+
+
+def _keras_depthwise(separable: bool) -> LayerSpec:
+    head = (_p("filters", "pos_int"),) if separable else ()
+    middle = (
+        (_DATA_FORMAT, _p("dilation_rate", "pos_ints", 1), _p("depth_multiplier", "pos_int", 1))
+        if separable
+        else (
+            _p("depth_multiplier", "pos_int", 1),
+            _DATA_FORMAT,
+            _p("dilation_rate", "pos_ints", 1),
+        )
+    )
+    params = (
+        *head,
+        _p("kernel_size", "pos_ints"),
+        _p("strides", "pos_ints", 1),
+        _p("padding", "keras_padding", "valid"),
+        *middle,
+        _ACT,
+        _p("use_bias", "bool", True),
+        _NAME,
+    )
+    return LayerSpec("keras", "separable" if separable else "depthwise", params, 2)
+
+
+def _keras_pool(mode: str) -> LayerSpec:
+    params = (
+        _p("pool_size", "pos_ints", 2),
+        _p("strides", "opt_pos_ints", None),
+        _p("padding", "keras_padding", "valid"),
+        _DATA_FORMAT,
+        _NAME,
+    )
+    return LayerSpec("keras", "pool", params, 2, {"mode": mode})
+
+
+def _keras_global(mode: str) -> LayerSpec:
+    params = (_DATA_FORMAT, _p("keepdims", "bool", False), _NAME)
+    return LayerSpec("keras", "global_pool", params, 2, {"mode": mode})
+
+
+def _torch_conv(rank: int) -> LayerSpec:
+    params = (
+        _p("in_channels", "pos_int"),
+        _p("out_channels", "pos_int"),
+        _p("kernel_size", "pos_ints"),
+        _p("stride", "pos_ints", 1),
+        _p("padding", "torch_padding", 0),
+        _p("dilation", "pos_ints", 1),
+        _p("groups", "pos_int", 1),
+        _p("bias", "bool", True),
+        _p("padding_mode", "zeros", "zeros"),
+    )
+    return LayerSpec("torch", "conv", params, rank)
+
+
+def _torch_pool(mode: str) -> LayerSpec:
+    head = (
+        _p("kernel_size", "pos_ints"),
+        _p("stride", "opt_pos_ints", None),
+        _p("padding", "torch_padding", 0),
+    )
+    ceil = _p("ceil_mode", "bool", False)
+    if mode == "max":
+        rest = (_p("dilation", "pos_ints", 1), _p("return_indices", "bool", False), ceil)
+    else:
+        rest = (
+            ceil,
+            _p("count_include_pad", "bool", True),
+            _p("divisor_override", "opt_int", None),
+        )
+    return LayerSpec("torch", "pool", (*head, *rest), 2, {"mode": mode})
+
+
+def _torch_adaptive(mode: str) -> LayerSpec:
+    extra = (_p("return_indices", "bool", False),) if mode == "max" else ()
+    params = (_p("output_size", "pos_ints"), *extra)
+    return LayerSpec("torch", "adaptive_pool", params, 2, {"mode": mode})
+
+
+_KERAS_BN = (
+    _p("axis", "int", -1),
+    _p("momentum", "number", 0.99),
+    _p("epsilon", "number", 0.001),
+    _p("center", "bool", True),
+    _p("scale", "bool", True),
+    _NAME,
+)
+_TORCH_BN = (
+    _p("num_features", "pos_int"),
+    _p("eps", "number", 1e-5),
+    _p("momentum", "opt_number", 0.1),
+    _p("affine", "bool", True),
+    _p("track_running_stats", "bool", True),
+)
+
+#: framework -> layer name (as written, without prefix) -> spec
+LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
+    "keras": {
+        "Conv1D": _keras_conv(1),
+        "Conv2D": _keras_conv(2),
+        "DepthwiseConv2D": _keras_depthwise(separable=False),
+        "SeparableConv2D": _keras_depthwise(separable=True),
+        "MaxPool2D": _keras_pool("max"),
+        "MaxPooling2D": _keras_pool("max"),
+        "AveragePooling2D": _keras_pool("avg"),
+        "AvgPool2D": _keras_pool("avg"),
+        "GlobalAveragePooling2D": _keras_global("avg"),
+        "GlobalAvgPool2D": _keras_global("avg"),
+        "GlobalMaxPooling2D": _keras_global("max"),
+        "GlobalMaxPool2D": _keras_global("max"),
+        "Flatten": LayerSpec("keras", "flatten", (_DATA_FORMAT, _NAME)),
+        "Dense": LayerSpec(
+            "keras",
+            "dense",
+            (_p("units", "pos_int"), _ACT, _p("use_bias", "bool", True), *_INIT, _NAME),
+        ),
+        "BatchNormalization": LayerSpec("keras", "norm", _KERAS_BN),
+        "Activation": LayerSpec("keras", "activation", (_p("activation", "str"), _NAME)),
+        "ReLU": LayerSpec(
+            "keras",
+            "activation",
+            (
+                _p("max_value", "opt_number", None),
+                _p("negative_slope", "number", 0.0),
+                _p("threshold", "number", 0.0),
+                _NAME,
+            ),
+            fixed={"activation": "relu"},
+        ),
+        "Dropout": LayerSpec(
+            "keras",
+            "dropout",
+            (
+                _p("rate", "number"),
+                _p("noise_shape", "opt_pos_ints", None),
+                _p("seed", "opt_int", None),
+                _NAME,
+            ),
+        ),
+    },
+    "torch": {
+        "Conv1d": _torch_conv(1),
+        "Conv2d": _torch_conv(2),
+        "MaxPool2d": _torch_pool("max"),
+        "AvgPool2d": _torch_pool("avg"),
+        "AdaptiveAvgPool2d": _torch_adaptive("avg"),
+        "AdaptiveMaxPool2d": _torch_adaptive("max"),
+        "Linear": LayerSpec(
+            "torch",
+            "dense",
+            (_p("in_features", "pos_int"), _p("out_features", "pos_int"), _p("bias", "bool", True)),
+        ),
+        "Flatten": LayerSpec(
+            "torch", "flatten", (_p("start_dim", "int", 1), _p("end_dim", "int", -1))
+        ),
+        "BatchNorm2d": LayerSpec("torch", "norm", _TORCH_BN, 2),
+        "ReLU": LayerSpec(
+            "torch", "activation", (_p("inplace", "bool", False),), fixed={"activation": "relu"}
+        ),
+        "Dropout": LayerSpec(
+            "torch", "dropout", (_p("p", "number", 0.5), _p("inplace", "bool", False))
+        ),
+        "PixelUnshuffle": LayerSpec(
+            "torch", "pixel_unshuffle", (_p("downscale_factor", "pos_int"),), 2
+        ),
+    },
+}

@@ -1,0 +1,333 @@
+"""One table from Keras 3 layer classes to :class:`GraphBuilder` calls, read from layer configs.
+
+Nothing here runs a layer. Shapes, params and MACs come from the builder; the only numbers
+taken from Keras are the output shapes of layers the builder cannot size itself (padding,
+cropping, up-sampling, reshape) and of unknown layers, via ``layer.compute_output_shape``.
+Unknown layers become uncounted nodes (``counted=False``), never silent zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from stridescope.errors import StridescopeError
+from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
+
+__all__ = ["add_keras_layer", "keras_layout", "keras_table"]
+
+Handler = Callable[[GraphBuilder, Sequence[int], Any, dict[str, Any], str], int]
+
+
+def keras_layout(config: dict[str, Any]) -> str | None:
+    """The IR layout a layer config asks for, or ``None`` if it has no ``data_format``.
+
+    >>> keras_layout({"data_format": "channels_first"}), keras_layout({})
+    ('nchw', None)
+    """
+    fmt = config.get("data_format")
+    if fmt is None:
+        return None
+    return "nchw" if fmt == "channels_first" else "nhwc"
+
+
+def _channels(b: GraphBuilder, shape: Shape) -> int | None:
+    return shape[channel_axis(len(shape), b.layout)]
+
+
+def _activation_name(config: dict[str, Any]) -> str:
+    act = config.get("activation", "linear")
+    if isinstance(act, dict):
+        inner = act.get("config")
+        return str(inner.get("name") if isinstance(inner, dict) else act.get("class_name"))
+    return str(act) if act is not None else "linear"
+
+
+def _then_activation(
+    b: GraphBuilder, node: int, config: dict[str, Any], name: str, layer_op: str = ""
+) -> int:
+    """A fused ``activation=`` becomes its own pointwise node named ``<layer>/<activation>``
+    (as in :mod:`stridescope.frontends.expr`)."""
+    act = _activation_name(config)
+    if act in ("linear", "None", ""):
+        return node
+    return b.pointwise(node, f"{name}/{act}", kind=OpKind.ACTIVATION, op=f"{layer_op}:{act}")
+
+
+def _padding(config: dict[str, Any]) -> str:
+    return str(config.get("padding", "valid")).lower()
+
+
+def _conv_padding(b: GraphBuilder, config: dict[str, Any], rank: int) -> Any:
+    mode = _padding(config)
+    if mode != "causal":
+        return mode
+    kernel = tuple(config["kernel_size"])
+    dilation = tuple(config.get("dilation_rate", (1,) * rank))
+    return [((k - 1) * d, 0) for k, d in zip(kernel, dilation, strict=True)]
+
+
+def _conv(b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str) -> int:
+    kernel = tuple(c["kernel_size"])
+    node = b.conv(
+        parents[0],
+        name,
+        out_channels=int(c["filters"]),
+        kernel=kernel,
+        stride=tuple(c["strides"]),
+        dilation=tuple(c["dilation_rate"]),
+        padding=_conv_padding(b, c, len(kernel)),
+        groups=int(c.get("groups", 1)),
+        bias=bool(c.get("use_bias", True)),
+        op=type(layer).__name__,
+    )
+    return _then_activation(b, node, c, name, type(layer).__name__)
+
+
+def _depthwise(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str, bias: bool
+) -> int:
+    cin = _channels(b, b.shape(parents[0]))
+    if cin is None:
+        raise StridescopeError(f"{name}: depthwise convolution needs a known channel count")
+    return b.conv(
+        parents[0],
+        name,
+        out_channels=cin * int(c.get("depth_multiplier", 1)),
+        kernel=tuple(c["kernel_size"]),
+        stride=tuple(c["strides"]),
+        dilation=tuple(c["dilation_rate"]),
+        padding=_padding(c),
+        groups=cin,
+        bias=bias,
+        op=type(layer).__name__,
+    )
+
+
+def _depthwise_conv(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    node = _depthwise(b, parents, layer, c, name, bool(c.get("use_bias", True)))
+    return _then_activation(b, node, c, name, type(layer).__name__)
+
+
+def _separable_conv(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """Keras' SeparableConv: a depthwise conv (no bias) then a 1x1 conv (with the bias)."""
+    depth = _depthwise(b, parents, layer, c, f"{name}/depthwise", bias=False)
+    rank = len(tuple(c["kernel_size"]))
+    node = b.conv(
+        depth,
+        f"{name}/pointwise",
+        out_channels=int(c["filters"]),
+        kernel=(1,) * rank,
+        bias=bool(c.get("use_bias", True)),
+        op=type(layer).__name__,
+    )
+    return _then_activation(b, node, c, name, type(layer).__name__)
+
+
+def _dense(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    node = b.linear(
+        parents[0],
+        name,
+        out_features=int(c["units"]),
+        bias=bool(c.get("use_bias", True)),
+        op=type(layer).__name__,
+    )
+    return _then_activation(b, node, c, name, type(layer).__name__)
+
+
+def _pool(mode: str) -> Handler:
+    def handler(
+        b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+    ) -> int:
+        kernel = tuple(c["pool_size"])
+        strides = c.get("strides")
+        return b.pool(
+            parents[0],
+            name,
+            mode=mode,
+            kernel=kernel,
+            stride=kernel if strides is None else tuple(strides),
+            padding=_padding(c),
+            op=type(layer).__name__,
+        )
+
+    return handler
+
+
+def _global_pool(mode: str) -> Handler:
+    def handler(
+        b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+    ) -> int:
+        node = b.adaptive_pool(parents[0], name, mode=mode, output_size=1, op=type(layer).__name__)
+        if c.get("keepdims", False):
+            return node
+        return b.flatten(node, f"{name}/squeeze", op=type(layer).__name__)
+
+    return handler
+
+
+def _pointwise(kind: OpKind) -> Handler:
+    def handler(
+        b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+    ) -> int:
+        op = _activation_name(c) if kind is OpKind.ACTIVATION and "activation" in c else ""
+        return b.pointwise(parents[0], name, kind=kind, op=op or type(layer).__name__)
+
+    return handler
+
+
+def _norm(moving_stats: bool) -> Handler:
+    """Normalisation: gamma and beta (if scale/center) per normalised element, plus the moving
+    mean and variance for batch norm, as ``layer.count_params()`` counts them."""
+
+    def handler(
+        b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+    ) -> int:
+        shape = b.shape(parents[0])
+        axes = c.get("axis", -1)
+        size = 1
+        for axis in [axes] if isinstance(axes, int) else list(axes):
+            dim = shape[axis]
+            if dim is None:
+                raise StridescopeError(f"{name}: normalised axis {axis} of {shape!r} is unknown")
+            size *= dim
+        per_element = int(bool(c.get("scale", True))) + int(bool(c.get("center", True)))
+        per_element += 2 if moving_stats else 0
+        return b.pointwise(
+            parents[0], name, kind=OpKind.NORM, params=size * per_element, op=type(layer).__name__
+        )
+
+    return handler
+
+
+def _flatten(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    return b.flatten(parents[0], name, op=type(layer).__name__)
+
+
+def _merge(kind: OpKind) -> Handler:
+    def handler(
+        b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+    ) -> int:
+        if kind is OpKind.CONCAT:
+            rank = len(b.shape(parents[0]))
+            axis = int(c.get("axis", -1)) % rank
+            if axis != channel_axis(rank, b.layout):
+                return _unknown(b, parents, layer, c, name)
+        return b.merge(parents, name, kind=kind, op=type(layer).__name__)
+
+    return handler
+
+
+def _keras_shape(b: GraphBuilder, parents: Sequence[int], layer: Any) -> Shape:
+    shapes = [b.shape(p) for p in parents]
+    try:
+        out = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
+    except Exception as error:  # Keras raises many types; report it as one line
+        raise StridescopeError(
+            f"{layer.name}: Keras could not compute the output shape of {type(layer).__name__} "
+            f"for input {shapes!r}: {error}"
+        ) from None
+    return tuple(None if d is None else int(d) for d in out)
+
+
+def _resize(kind: OpKind) -> Handler:
+    def handler(
+        b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+    ) -> int:
+        out = _keras_shape(b, parents, layer)
+        return b.resize(parents[0], name, kind=kind, output_shape=out, op=type(layer).__name__)
+
+    return handler
+
+
+def _reshape(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    out = _keras_shape(b, parents, layer)
+    return b.other(parents[0], name, kind=OpKind.RESHAPE, output_shape=out, op=type(layer).__name__)
+
+
+def _unknown(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    out = _keras_shape(b, parents, layer)
+    params = int(layer.count_params()) if getattr(layer, "built", False) else 0
+    return b.other(
+        list(parents),
+        name,
+        kind=OpKind.UNCOUNTED,
+        output_shape=out,
+        params=params,
+        counted=False,
+        note=f"{type(layer).__name__}: shape and params from Keras, MACs not counted",
+        op=type(layer).__name__,
+    )
+
+
+def _table() -> dict[type, Handler]:
+    import keras
+
+    L = keras.layers
+    table: dict[type, Handler] = {}
+    for cls in (L.Conv1D, L.Conv2D, L.Conv3D):
+        table[cls] = _conv
+    table[L.DepthwiseConv1D] = _depthwise_conv
+    table[L.DepthwiseConv2D] = _depthwise_conv
+    table[L.SeparableConv1D] = _separable_conv
+    table[L.SeparableConv2D] = _separable_conv
+    table[L.Dense] = _dense
+    for cls in (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D):
+        table[cls] = _pool("max")
+    for cls in (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D):
+        table[cls] = _pool("avg")
+    for cls in (L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D):
+        table[cls] = _global_pool("max")
+    for cls in (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D):
+        table[cls] = _global_pool("avg")
+    for cls in (L.Activation, L.ReLU, L.Softmax, L.LeakyReLU, L.ELU):
+        table[cls] = _pointwise(OpKind.ACTIVATION)
+    for cls in (L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.GaussianNoise):
+        table[cls] = _pointwise(OpKind.DROPOUT)
+    table[L.Rescaling] = _pointwise(OpKind.NORM)
+    table[L.BatchNormalization] = _norm(moving_stats=True)
+    table[L.LayerNormalization] = _norm(moving_stats=False)
+    table[L.Flatten] = _flatten
+    for cls in (L.Add, L.Average, L.Subtract, L.Maximum, L.Minimum):
+        table[cls] = _merge(OpKind.ADD)
+    table[L.Multiply] = _merge(OpKind.MUL)
+    table[L.Concatenate] = _merge(OpKind.CONCAT)
+    for cls in (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D):
+        table[cls] = _resize(OpKind.PAD)
+    for cls in (L.Cropping1D, L.Cropping2D, L.Cropping3D):
+        table[cls] = _resize(OpKind.PAD)
+    for cls in (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D):
+        table[cls] = _resize(OpKind.INTERPOLATE)
+    table[L.Reshape] = _reshape
+    return table
+
+
+_TABLE: dict[type, Handler] | None = None
+
+
+def keras_table() -> dict[type, Handler]:
+    """The class → handler table (built on first use, so importing this module is cheap)."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _table()
+    return _TABLE
+
+
+def add_keras_layer(b: GraphBuilder, parents: Sequence[int], layer: Any, name: str) -> int:
+    """Append one Keras layer's node(s); the handler is found along the class's MRO, so
+    subclasses of known layers are read as their base; anything else is uncounted."""
+    table = keras_table()
+    handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), _unknown)
+    return handler(b, parents, layer, layer.get_config(), name)

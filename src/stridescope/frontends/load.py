@@ -1,0 +1,183 @@
+"""Turn whatever the user points at into an IR :class:`Graph`.
+
+A target is one of:
+
+- an IR :class:`Graph` (returned as is);
+- a Keras 3 model (checked *before* ``nn.Module``: on the torch backend a Keras model is one);
+- a PyTorch ``nn.Module`` (traced; needs an input shape);
+- ``"path/to/file.py:factory"`` or ``"package.module:attr"``: the attribute is a model, or a
+  callable that returns one when called without arguments;
+- ``"model.keras"``: a saved Keras model, loaded with ``safe_mode=True``;
+- ``"net.toml"``: a spec file (see :mod:`stridescope.frontends.spec`).
+
+Heavy frameworks are imported only when a target needs them. Before Keras or a user module is
+imported, ``KERAS_BACKEND`` defaults to ``torch`` (no TensorFlow needed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from stridescope.errors import StridescopeError
+from stridescope.frontends.spec import load_spec, parse_shape
+from stridescope.geometry import GeometryError
+from stridescope.ir import Graph, Shape
+
+__all__ = ["TARGET_FORMS", "load_graph", "parse_shape", "resolve_target"]
+
+TARGET_FORMS = "FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.toml"
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _is_keras_model(obj: object) -> bool:
+    if "keras" not in sys.modules:
+        return False
+    import keras
+
+    return isinstance(obj, keras.Model)
+
+
+def _is_torch_module(obj: object) -> bool:
+    if "torch" not in sys.modules:
+        return False
+    import torch
+
+    return isinstance(obj, torch.nn.Module)
+
+
+def _is_model(obj: object) -> bool:
+    return isinstance(obj, Graph) or _is_keras_model(obj) or _is_torch_module(obj)
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise StridescopeError(f"cannot import {str(path)!r}: no such file")
+    name = f"_stridescope_target_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise StridescopeError(f"cannot import {str(path)!r}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)  # so the file can import its neighbours, as `python file.py` can
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[name]
+        raise StridescopeError(f"cannot import {str(path)!r}: {_one_line(error)}") from None
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+def _import_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except Exception as error:
+        raise StridescopeError(f"cannot import module {name!r}: {_one_line(error)}") from None
+
+
+def resolve_target(target: str) -> Any:
+    """The model a ``FILE.py:FACTORY`` or ``package.module:ATTR`` string names.
+
+    >>> resolve_target("no_such_module_xyz:build")
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: cannot import module 'no_such_module_xyz': ModuleNotFoundError: No module named 'no_such_module_xyz'
+    """
+    source, _, attr = target.rpartition(":")
+    if not source or not attr:
+        raise StridescopeError(f"cannot read target {target!r}; allowed: {TARGET_FORMS}")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    is_file = source.endswith(".py") or "/" in source or os.sep in source
+    module = _import_file(Path(source)) if is_file else _import_module(source)
+    if not hasattr(module, attr):
+        public = sorted(n for n in vars(module) if not n.startswith("_"))
+        raise StridescopeError(
+            f"{source!r} has no attribute {attr!r}; it has: {', '.join(public) or 'nothing'}"
+        )
+    obj = getattr(module, attr)
+    if not _is_model(obj) and callable(obj):
+        try:
+            obj = obj()
+        except Exception as error:
+            raise StridescopeError(f"factory {target!r} raised {_one_line(error)}") from None
+    if not _is_model(obj):
+        raise StridescopeError(
+            f"{target!r} gave a {type(obj).__name__}; expected a torch.nn.Module, a Keras "
+            "model, or a function without arguments that returns one"
+        )
+    return obj
+
+
+def _load_keras_file(path: Path) -> Any:
+    if not path.is_file():
+        raise StridescopeError(f"cannot read Keras file {str(path)!r}: no such file")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:
+        raise StridescopeError(f"cannot load {str(path)!r}: {_one_line(error)}") from None
+
+
+def _graph_of_model(model: Any, input_shape: Shape | None, source: str) -> Graph:
+    if isinstance(model, Graph):
+        return model
+    try:
+        if _is_keras_model(model):
+            from stridescope.frontends.keras_model import read_keras
+
+            return read_keras(model, input_shape, source=source)
+        if input_shape is None:
+            raise StridescopeError(
+                f"a PyTorch model needs an input shape; give one, e.g. --input 1x3x224x224 "
+                f"(target {source or type(model).__name__})"
+            )
+        from stridescope.frontends.pytorch import trace_torch
+
+        return trace_torch(model, tuple(int(d) for d in input_shape if d is not None))
+    except (StridescopeError, GeometryError):
+        raise
+    except Exception as error:
+        shape = "x".join(str(d) for d in input_shape) if input_shape else "its own input"
+        raise StridescopeError(
+            f"reading {source or type(model).__name__} with input {shape} failed: "
+            f"{_one_line(error)}"
+        ) from None
+
+
+def load_graph(target: object, input_shape: Shape | str | None = None) -> Graph:
+    """The IR graph of a target (see the module docstring for the forms).
+
+    >>> load_graph("net.yaml")
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: cannot read target 'net.yaml'; allowed: FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.toml
+    """
+    shape = parse_shape(input_shape) if input_shape is not None else None
+    if isinstance(target, (str, Path)):
+        text = str(target)
+        if text.endswith(".toml"):
+            return load_spec(text, shape)
+        if text.endswith(".keras"):
+            return _graph_of_model(_load_keras_file(Path(text)), shape, text)
+        if ":" in text:
+            return _graph_of_model(resolve_target(text), shape, text)
+        raise StridescopeError(f"cannot read target {text!r}; allowed: {TARGET_FORMS}")
+    if _is_model(target):
+        return _graph_of_model(target, shape, "")
+    raise StridescopeError(
+        f"cannot read a {type(target).__name__}; expected a torch.nn.Module, a Keras model, "
+        f"an IR Graph or a string: {TARGET_FORMS}"
+    )

@@ -1,0 +1,256 @@
+"""Torch functions, tensor methods and operators that the PyTorch frontend models exactly.
+
+Each handler has the torch function's own signature (after the tracer, the node name and the
+torch spelling), computes its node with :class:`~stridescope.ir.GraphBuilder` and returns a
+:class:`ShapeProxy`. A handler raises :class:`NotHandled` for arguments it does not model (e.g.
+a weight computed from the input); the call then runs on meta tensors and is marked uncounted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch_nodes import (
+    adaptive_node,
+    conv_node,
+    expect,
+    interpolate_node,
+    pad_node,
+    pointwise_node,
+    pool_node,
+    reshape_node,
+)
+from stridescope.frontends.pytorch_proxy import LayerInputError, NotHandled, ShapeProxy
+from stridescope.frontends.pytorch_tracer import Tracer
+from stridescope.ir import OpKind
+
+__all__ = [
+    "adaptive",
+    "arith",
+    "avg_pool",
+    "by_meta",
+    "cat",
+    "conv",
+    "flatten",
+    "interpolate",
+    "linear",
+    "max_pool",
+    "pad",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "pointwise",
+    "same",
+    "view",
+]
+
+
+# -- handlers (torch signatures) -----------------------------------------------------------
+def conv(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> ShapeProxy:
+    if not isinstance(weight, torch.Tensor) or isinstance(bias, ShapeProxy):
+        raise NotHandled
+    own = weight.numel() + (0 if bias is None else bias.numel())
+    params = t.take_weights(weight, bias)
+    return conv_node(
+        t, name, op, input, tuple(weight.shape), groups=groups, stride=stride, padding=padding,
+        dilation=dilation, bias=bias is not None, params=None if params == own else params,
+    )  # fmt: skip
+
+
+def linear(t: Tracer, name: str, op: str, input: Any, weight: Any, bias: Any = None) -> Any:
+    if not isinstance(input, ShapeProxy) or not isinstance(weight, torch.Tensor):
+        raise NotHandled
+    if weight.dim() != 2 or input.dims[-1] != weight.shape[1]:
+        raise LayerInputError(name, op, f"a last axis of {weight.shape[-1]}", input.dims)
+    own = weight.numel() + (0 if bias is None else bias.numel())
+    params = t.take_weights(weight, bias)
+    node = t.builder.linear(
+        input.node, name, out_features=weight.shape[0], bias=bias is not None, op=op,
+        params=None if params == own else params,
+    )  # fmt: skip
+    return t.proxy(node, input)
+
+
+def max_pool(rank: int) -> Callable[..., Any]:
+    def handler(
+        t: Tracer, name: str, op: str, input: Any, kernel_size: Any, stride: Any = None,
+        padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
+        return_indices: bool = False,
+    ) -> Any:  # fmt: skip
+        if return_indices:
+            raise NotHandled
+        return pool_node(
+            t, name, op, input, mode="max", rank=rank, kernel=kernel_size, stride=stride,
+            padding=padding, dilation=dilation, ceil_mode=ceil_mode,
+        )  # fmt: skip
+
+    return handler
+
+
+def avg_pool(rank: int) -> Callable[..., Any]:
+    def handler(
+        t: Tracer, name: str, op: str, input: Any, kernel_size: Any, stride: Any = None,
+        padding: Any = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> Any:  # fmt: skip
+        return pool_node(
+            t, name, op, input, mode="avg", rank=rank, kernel=kernel_size, stride=stride,
+            padding=padding, ceil_mode=ceil_mode,
+        )  # fmt: skip
+
+    return handler
+
+
+def adaptive(mode: str, rank: int) -> Callable[..., Any]:
+    def handler(
+        t: Tracer, name: str, op: str, input: Any, output_size: Any, return_indices: bool = False
+    ) -> Any:
+        if return_indices:
+            raise NotHandled
+        return adaptive_node(t, name, op, input, mode=mode, rank=rank, output_size=output_size)
+
+    return handler
+
+
+def pointwise(kind: OpKind) -> Callable[..., Any]:
+    """Activations, norms, dropout: the extra arguments (slopes, eps, weights) never change
+    the shape; parameters among them are counted here."""
+
+    def handler(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
+        params = t.take_params([*options, *keywords.values()])
+        inplace = bool(keywords.get("inplace", False))
+        return pointwise_node(t, name, op, input, kind, params, inplace)
+
+    return handler
+
+
+def arith(kind: OpKind) -> Callable[..., Any]:
+    def handler(
+        t: Tracer, name: str, op: str, input: Any, other: Any, *options: Any, **keywords: Any
+    ) -> Any:
+        operands = (input, other)
+        proxies = [o for o in operands if isinstance(o, ShapeProxy)]
+        if not proxies or any(isinstance(o, ShapeProxy) for o in (*options, *keywords.values())):
+            raise NotHandled
+        constants: list[tuple[int, ...]] = []
+        for o in operands:
+            if isinstance(o, torch.Tensor):
+                constants.append(tuple(o.shape))
+            elif isinstance(o, int | float | bool):
+                constants.append(())
+            elif not isinstance(o, ShapeProxy):
+                raise NotHandled
+        params = t.take_params(operands)
+        parents = [p.node for p in proxies]
+        if len(proxies) == 2 and proxies[0].dims == proxies[1].dims:
+            node = t.builder.merge(parents, name, kind=kind, op=op)
+        else:
+            node = t.builder.elementwise(
+                parents, name, kind=kind, operand_shapes=constants, params=params, op=op
+            )
+        return t.proxy(node, proxies[0])
+
+    return handler
+
+
+def cat(t: Tracer, name: str, op: str, tensors: Sequence[Any], dim: int = 0) -> Any:
+    proxies = [x for x in tensors if isinstance(x, ShapeProxy)]
+    if not proxies or not all(isinstance(x, ShapeProxy | torch.Tensor) for x in tensors):
+        raise NotHandled
+    shapes = [tuple(x.shape) for x in tensors]
+    axis = dim % len(shapes[0])
+    out = list(shapes[0])
+    out[axis] = sum(s[axis] for s in shapes)
+    if len(proxies) == len(tensors) and axis == 1:
+        node = t.builder.merge([p.node for p in proxies], name, kind=OpKind.CONCAT, op=op)
+    else:
+        parents = [p.node for p in proxies]
+        node = t.builder.other(parents, name, kind=OpKind.CONCAT, output_shape=tuple(out), op=op)
+    return t.proxy(node, proxies[0])
+
+
+def flatten(
+    t: Tracer, name: str, op: str, input: Any, start_dim: int = 0, end_dim: int = -1
+) -> Any:
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    rank = max(input.ndim, 1)
+    start, end = start_dim % rank, end_dim % rank
+    if end == rank - 1:
+        node = t.builder.flatten(input.node, name, start_dim=start, op=op)
+        return t.proxy(node, input)
+    dims = input.dims
+    return reshape_node(t, name, op, input, (*dims[:start], math.prod(dims[start : end + 1]), *dims[end + 1 :]))  # fmt: skip
+
+
+def view(t: Tracer, name: str, op: str, input: Any, *shape: Any) -> Any:
+    if len(shape) == 1 and isinstance(shape[0], Sequence):
+        shape = tuple(shape[0])
+    if not isinstance(input, ShapeProxy) or not all(isinstance(s, int) for s in shape):
+        raise NotHandled
+    known = math.prod(s for s in shape if s != -1)
+    out = tuple(input.numel() // known if s == -1 else s for s in shape)
+    if math.prod(out) != input.numel():
+        raise LayerInputError(name, op, f"{math.prod(out)} elements for shape {shape}", input.dims)
+    return reshape_node(t, name, op, input, out)
+
+
+def same(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    return input
+
+
+def pixel_unshuffle(t: Tracer, name: str, op: str, input: Any, downscale_factor: int) -> Any:
+    x = expect(input, name, op, 4)
+    node = t.builder.pixel_unshuffle(x.node, name, factor=downscale_factor, op=op)
+    return t.proxy(node, x)
+
+
+def pixel_shuffle(t: Tracer, name: str, op: str, input: Any, upscale_factor: int) -> Any:
+    x = expect(input, name, op, 4)
+    n, c, h, w = x.dims
+    r = upscale_factor
+    if c % (r * r):
+        raise LayerInputError(name, op, f"channels divisible by {r * r}", x.dims)
+    out = (n, c // (r * r), h * r, w * r)
+    node = t.builder.resize(x.node, name, kind=OpKind.PIXEL_SHUFFLE, output_shape=out, op=op)
+    return t.proxy(node, x)
+
+
+def interpolate(
+    t: Tracer, name: str, op: str, input: Any, size: Any = None, scale_factor: Any = None,
+    mode: str = "nearest", align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None, antialias: bool = False,
+) -> Any:  # fmt: skip
+    return interpolate_node(t, name, op, input, size, scale_factor)
+
+
+def pad(
+    t: Tracer, name: str, op: str, input: Any, pad: Sequence[int], mode: str = "constant",
+    value: float | None = None,
+) -> Any:  # fmt: skip
+    return pad_node(t, name, op, input, pad)
+
+
+def by_meta(func: Any) -> Callable[..., Any]:
+    """Data movement (permute, chunk, getitem...): no MACs; the shape comes from meta."""
+
+    def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        return t.fallback(func, args, kwargs, name=name, kind=OpKind.RESHAPE, counted=True)
+
+    return handler

@@ -1,0 +1,111 @@
+"""The table of torch functions, tensor methods and operators the PyTorch frontend models.
+
+Keys are the callables torch hands to ``__torch_function__`` (``F.relu``, ``torch.relu`` and
+``Tensor.relu`` are three keys); values say the node's base name, its torch spelling and the
+handler. Anything missing from this table is traced on meta tensors and marked uncounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from stridescope.frontends import pytorch_functional as fn
+from stridescope.frontends.pytorch_proxy import FunctionSpec
+from stridescope.ir import OpKind
+
+__all__ = ["FUNCTIONS"]
+
+_ACTIVATIONS = (
+    "F.relu F.relu_ torch.relu torch.relu_ Tensor.relu Tensor.relu_ F.relu6 F.leaky_relu "
+    "F.leaky_relu_ F.elu F.elu_ F.selu F.celu F.gelu F.silu F.mish F.hardswish F.hardsigmoid "
+    "F.hardtanh F.hardtanh_ F.sigmoid torch.sigmoid torch.sigmoid_ Tensor.sigmoid "
+    "Tensor.sigmoid_ F.tanh torch.tanh torch.tanh_ Tensor.tanh Tensor.tanh_ F.softmax "
+    "torch.softmax Tensor.softmax F.log_softmax torch.log_softmax Tensor.log_softmax "
+    "F.softplus F.prelu F.glu F.logsigmoid F.softsign F.tanhshrink F.threshold"
+)
+_NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
+_DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
+_MOVEMENT = (
+    "torch.permute Tensor.permute torch.transpose Tensor.transpose Tensor.t torch.squeeze "
+    "Tensor.squeeze torch.unsqueeze Tensor.unsqueeze Tensor.expand Tensor.expand_as "
+    "torch.chunk Tensor.chunk torch.split Tensor.split torch.unbind Tensor.unbind torch.stack "
+    "Tensor.__getitem__ torch.narrow Tensor.narrow torch.select Tensor.select torch.roll "
+    "Tensor.roll torch.flip Tensor.flip Tensor.unflatten torch.movedim Tensor.movedim "
+    "Tensor.repeat torch.tile"
+)
+_SAME = (
+    "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
+    "Tensor.type_as Tensor.cpu Tensor.cuda Tensor.requires_grad_ Tensor.half Tensor.double"
+)
+
+
+def _resolve(spelled: str) -> Any:
+    space, _, attr = spelled.partition(".")
+    owner = {"F": F, "torch": torch, "Tensor": torch.Tensor}[space]
+    return getattr(owner, attr, None)
+
+
+def _base(spelled: str) -> str:
+    attr = spelled.split(".", 1)[1]
+    if attr.startswith("__"):
+        attr = attr.strip("_")
+        return attr[1:] if attr[0] in "ir" and attr[1:] in _DUNDER_NAMES else attr
+    return attr.rstrip("_")
+
+
+_DUNDER_NAMES = {"add", "sub", "mul", "truediv"}
+
+
+def _build() -> dict[Any, FunctionSpec]:
+    table: dict[Any, FunctionSpec] = {}
+
+    def add(handler: Callable[..., Any] | None, names: str) -> None:
+        for spelled in names.split():
+            func = _resolve(spelled)
+            if func is None or func in table:
+                continue  # not in this torch version, or an alias registered first
+            base = _base(spelled)
+            op = spelled if spelled.startswith("F.") else base
+            inplace = spelled.endswith("_") and not spelled.endswith("__")
+            inplace = inplace or spelled.split(".", 1)[1] in _INPLACE
+            table[func] = FunctionSpec(base, op, handler or fn_by_meta(func), inplace)
+
+    def fn_by_meta(func: Any) -> Callable[..., Any]:
+        return fn.by_meta(func)
+
+    for rank in (1, 2, 3):
+        add(fn.conv, f"F.conv{rank}d")
+        add(fn.max_pool(rank), f"F.max_pool{rank}d torch.max_pool{rank}d")
+        add(fn.avg_pool(rank), f"F.avg_pool{rank}d")
+        add(fn.adaptive("avg", rank), f"F.adaptive_avg_pool{rank}d")
+        add(fn.adaptive("max", rank), f"F.adaptive_max_pool{rank}d")
+    add(fn.linear, "F.linear")
+    add(fn.pointwise(OpKind.ACTIVATION), _ACTIVATIONS)
+    add(fn.pointwise(OpKind.NORM), _NORMS)
+    add(fn.pointwise(OpKind.DROPOUT), _DROPOUTS)
+    for kind, words in ((OpKind.ADD, ("add", "sub")), (OpKind.MUL, ("mul", "truediv", "div"))):
+        for word in words:
+            add(
+                fn.arith(kind),
+                f"torch.{word} Tensor.{word} Tensor.{word}_ Tensor.__{word}__ "
+                f"Tensor.__r{word}__ Tensor.__i{word}__",
+            )
+    add(fn.cat, "torch.cat torch.concat torch.concatenate")
+    add(fn.flatten, "torch.flatten Tensor.flatten")
+    add(fn.view, "Tensor.view Tensor.reshape torch.reshape")
+    add(fn.same, _SAME)
+    add(fn.pixel_unshuffle, "F.pixel_unshuffle")
+    add(fn.pixel_shuffle, "F.pixel_shuffle")
+    add(fn.interpolate, "F.interpolate")
+    add(fn.pad, "F.pad")
+    add(None, _MOVEMENT)
+    return table
+
+
+_INPLACE = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__idiv__"}
+
+FUNCTIONS: dict[Any, FunctionSpec] = _build()

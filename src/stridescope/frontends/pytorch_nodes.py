@@ -1,0 +1,179 @@
+"""IR nodes from torch arguments: the geometry calls shared by function and module handlers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from stridescope.frontends.pytorch_proxy import LayerInputError, NotHandled, ShapeProxy
+from stridescope.frontends.pytorch_tracer import Tracer
+from stridescope.ir import OpKind
+
+__all__ = [
+    "adaptive_node",
+    "conv_node",
+    "expect",
+    "interpolate_node",
+    "ints",
+    "pad_node",
+    "pointwise_node",
+    "pool_node",
+    "reshape_node",
+    "result",
+    "torch_padding",
+]
+
+_LAYOUTS = {2: "(N, F)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}
+
+
+def expect(x: Any, name: str, op: str, rank: int, channels: int | None = None) -> ShapeProxy:
+    """``x`` as a proxy of this rank (and channel count), else a one-line layer error."""
+    if not isinstance(x, ShapeProxy):
+        raise NotHandled
+    if x.ndim != rank or (channels is not None and x.dims[1] != channels):
+        what = f"a {rank}-D input {_LAYOUTS.get(rank, '')}".rstrip()
+        if channels is not None:
+            what += f" with C={channels}"
+        raise LayerInputError(name, op, what, x.dims)
+    return x
+
+
+def ints(value: Any, rank: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * rank
+    values = tuple(int(v) for v in value)
+    return values * rank if len(values) == 1 else values
+
+
+def torch_padding(padding: Any, rank: int) -> str | list[int]:
+    """Torch padding (``'same'``, ``'valid'``, int, tuple) in geometry's spelling."""
+    if isinstance(padding, str):
+        return "torch-same" if padding == "same" else padding
+    return list(ints(padding, rank))
+
+
+def result(t: Tracer, node: int, x: ShapeProxy, inplace: bool = False) -> ShapeProxy:
+    """A proxy for ``node``; with ``inplace`` the input proxy itself now stands for it."""
+    if not inplace:
+        return t.proxy(node, x)
+    x.node, x.dims = node, t.proxy(node, x).dims
+    return x
+
+
+def conv_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    weight_shape: Sequence[int],
+    *,
+    groups: int,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    bias: bool,
+    params: int | None,
+) -> ShapeProxy:
+    """A convolution with a weight of ``(C_out, C_in / groups, *kernel)``."""
+    kernel = tuple(weight_shape[2:])
+    rank = len(kernel)
+    x = expect(x, name, op, rank + 2, weight_shape[1] * groups)
+    node = t.builder.conv(
+        x.node,
+        name,
+        out_channels=weight_shape[0],
+        kernel=kernel,
+        stride=ints(stride, rank),
+        dilation=ints(dilation, rank),
+        padding=torch_padding(padding, rank),
+        groups=groups,
+        bias=bias,
+        op=op,
+        params=params,
+    )
+    return t.proxy(node, x)
+
+
+def pool_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    *,
+    mode: str,
+    rank: int,
+    kernel: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> ShapeProxy:
+    """Max or average pooling over ``rank`` spatial axes; stride ``None`` means the kernel."""
+    x = expect(x, name, op, rank + 2)
+    node = t.builder.pool(
+        x.node,
+        name,
+        mode=mode,
+        kernel=ints(kernel, rank),
+        stride=ints(kernel if stride is None or stride == [] else stride, rank),
+        dilation=ints(dilation, rank),
+        padding=list(ints(padding, rank)),
+        ceil_mode=bool(ceil_mode),
+        op=op,
+    )
+    return t.proxy(node, x)
+
+
+def adaptive_node(
+    t: Tracer, name: str, op: str, x: Any, *, mode: str, rank: int, output_size: Any
+) -> ShapeProxy:
+    """Adaptive pooling; ``None`` in ``output_size`` keeps that input size."""
+    x = expect(x, name, op, rank + 2)
+    sizes = (output_size,) * rank if not isinstance(output_size, Sequence) else output_size
+    target = tuple(n if s is None else int(s) for n, s in zip(x.dims[2:], sizes, strict=True))
+    node = t.builder.adaptive_pool(x.node, name, mode=mode, output_size=target, op=op)
+    return t.proxy(node, x)
+
+
+def pointwise_node(
+    t: Tracer, name: str, op: str, x: Any, kind: OpKind, params: int, inplace: bool = False
+) -> ShapeProxy:
+    """A shape-preserving op (activation, normalisation, dropout)."""
+    if not isinstance(x, ShapeProxy):
+        raise NotHandled
+    node = t.builder.pointwise(x.node, name, kind=kind, params=params, op=op)
+    return result(t, node, x, inplace)
+
+
+def reshape_node(t: Tracer, name: str, op: str, x: ShapeProxy, shape: Sequence[int]) -> ShapeProxy:
+    node = t.builder.other(x.node, name, kind=OpKind.RESHAPE, output_shape=tuple(shape), op=op)
+    return t.proxy(node, x)
+
+
+def interpolate_node(
+    t: Tracer, name: str, op: str, x: Any, size: Any, scale_factor: Any
+) -> ShapeProxy:
+    """``F.interpolate`` sizes: ``size``, else ``floor(n * scale_factor)`` per spatial axis."""
+    if not isinstance(x, ShapeProxy) or x.ndim < 3:
+        raise NotHandled
+    rank = x.ndim - 2
+    if size is not None:
+        spatial = ints(size, rank)
+    else:
+        scales = scale_factor if isinstance(scale_factor, Sequence) else [scale_factor] * rank
+        spatial = tuple(math.floor(n * float(s)) for n, s in zip(x.dims[2:], scales, strict=True))
+    out = (*x.dims[:2], *spatial)
+    node = t.builder.resize(x.node, name, kind=OpKind.INTERPOLATE, output_shape=out, op=op)
+    return t.proxy(node, x)
+
+
+def pad_node(t: Tracer, name: str, op: str, x: Any, pad: Sequence[int]) -> ShapeProxy:
+    """``F.pad``: pairs (before, after) from the last axis backwards."""
+    if not isinstance(x, ShapeProxy):
+        raise NotHandled
+    out = list(x.dims)
+    for i in range(len(pad) // 2):
+        out[-1 - i] += pad[2 * i] + pad[2 * i + 1]
+    node = t.builder.resize(x.node, name, kind=OpKind.PAD, output_shape=tuple(out), op=op)
+    return t.proxy(node, x)

@@ -1,0 +1,73 @@
+"""Pooling then a 1x1 conv: max pooling, and average pooling as in ResNet-D.
+
+Odd sizes: 2x2 pooling with stride 2 and ``ceil_mode=True`` keeps a last, partial window
+(one row or column), so ``ceil(H / 2)`` outputs; the average of a partial window divides by
+the pixels it covers (``count_include_pad=False``), as in ResNet-D. In the IR the partial
+window is written as padding ``(0, H mod 2)`` that is never read, which is the same geometry
+and also holds for H = 1.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stridescope.ir import GraphBuilder
+from stridescope.ops._checks import check_input, ir_spatial
+from stridescope.ops.registry import OPS
+
+__all__ = ["PoolConv", "avgpool_conv1x1", "maxpool_conv1x1"]
+
+
+class PoolConv(nn.Module):
+    """2x2 stride-2 pooling (``mode`` 'max' or 'avg', ceil mode), then a 1x1 conv."""
+
+    def __init__(self, in_channels: int, out_channels: int, mode: str, op: str) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.mode = mode
+        self.op = op
+        self.conv = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.op, self.in_channels)
+        ceil = bool(x.shape[2] % 2 or x.shape[3] % 2)  # only odd sizes need the partial window
+        if self.mode == "avg" and not ceil:
+            # even sizes: the equal 2x2 stride-2 conv with tied weights w/4, one kernel call
+            # (faster than pooling then 1x1 on CPU, bench/ops_speed.py)
+            tied = self.conv.weight.expand(-1, -1, 2, 2) / 4
+            return F.conv2d(x, tied, self.conv.bias, stride=2)  # (N, C_out, H/2, W/2)
+        if self.mode == "max":
+            pooled = F.max_pool2d(x, 2, 2, ceil_mode=ceil)
+        else:
+            pooled = F.avg_pool2d(x, 2, 2, ceil_mode=ceil, count_include_pad=False)
+        out: torch.Tensor = self.conv(pooled)  # (N, C_out, ceil(H/2), ceil(W/2))
+        return out
+
+    def stridescope_ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
+        pads = [(0, 0 if n is None else n % 2) for n in ir_spatial(builder, parent, self.op)]
+        x = builder.pool(
+            parent, f"{name}.pool", mode=self.mode, kernel=2, stride=2, padding=pads, op=self.op
+        )
+        return builder.conv(
+            x, f"{name}.conv", out_channels=self.conv.out_channels, kernel=1, op=self.op
+        )
+
+
+@OPS.register(
+    "maxpool_conv1x1",
+    doc="2x2 max pooling (stride 2, ceil mode), then a 1x1 conv.",
+    reference="Springenberg et al. 2015 compare pooling with strided convs",
+)
+def maxpool_conv1x1(in_channels: int, out_channels: int) -> nn.Module:
+    return PoolConv(in_channels, out_channels, "max", "maxpool_conv1x1")
+
+
+@OPS.register(
+    "avgpool_conv1x1",
+    doc="2x2 average pooling (stride 2, ceil mode), then a 1x1 conv (ResNet-D shortcut).",
+    reference="He et al. 2019, Bag of Tricks for Image Classification (ResNet-D)",
+)
+def avgpool_conv1x1(in_channels: int, out_channels: int) -> nn.Module:
+    return PoolConv(in_channels, out_channels, "avg", "avgpool_conv1x1")

@@ -1,0 +1,90 @@
+"""Plots of ``stridescope compare`` (matplotlib, Agg, imported lazily; never torch).
+
+They take the plain JSON-ready record (``Comparison.to_dict()``), so a saved JSON file can be
+plotted again without measuring:
+
+- ``frequency_response.png``: output amplitude against input frequency, one line per
+  operator; right of 0.25 cycles/pixel everything that passes aliases;
+- ``read_grids.png``: per operator, the top-left corner of the input, each pixel labelled
+  with the number of output windows that read it (blank: never read).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["frequency_response_png", "read_grids_png", "write_compare_plots"]
+
+_DPI = 110
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+
+
+def frequency_response_png(
+    frequencies: Sequence[float], ops: Sequence[Mapping[str, Any]], path: Path
+) -> Path:
+    """One line per operator: ``response`` against ``frequencies`` (cycles per pixel)."""
+    fig = _figure(7.5, 4.5)
+    ax = fig.add_subplot()
+    ax.axvspan(0.25, 0.5, color="0.92", label="above output Nyquist (aliases)")
+    styles = ("-", "--", "-.", ":")
+    for index, op in enumerate(ops):
+        ax.plot(
+            frequencies,
+            op["response"],
+            styles[index % 4],
+            lw=1.8,
+            label=f"{op['name']} (aliasing {op['aliasing']:.4f})",
+        )
+    ax.axvline(0.25, color="0.4", lw=0.8)
+    ax.set_xlim(0.0, 0.5)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xlabel("input frequency (cycles per pixel); output Nyquist = 0.25")
+    ax.set_ylabel("output amplitude (relative to the peak)")
+    ax.set_title("Frequency response of each downsampling operator (horizontal gratings)")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.savefig(path, format="png", metadata={"Software": None})
+    return path
+
+
+def read_grids_png(ops: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """A panel per operator: read counts of the top-left input pixels."""
+    cols = min(4, len(ops))
+    rows = math.ceil(len(ops) / cols)
+    fig = _figure(2.6 * cols, 2.8 * rows)
+    for index, op in enumerate(ops):
+        grid = op["read_grid"]
+        ax = fig.add_subplot(rows, cols, index + 1)
+        peak = max((max(row) for row in grid), default=1) or 1
+        ax.imshow(grid, cmap="Blues", vmin=0, vmax=peak * 1.3)
+        for y, row in enumerate(grid):
+            for x, value in enumerate(row):
+                if value:
+                    ax.text(x, y, str(value), ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(grid[0]) if grid else 0))
+        ax.set_yticks(range(len(grid)))
+        ax.tick_params(labelsize=6, length=0)
+        ax.set_title(f"{op['name']}\nread {op['read_fraction']:.0%}", fontsize=8)
+    fig.suptitle("Input pixels read (top-left corner; number = output windows reading it)")
+    fig.savefig(path, format="png", metadata={"Software": None})
+    return path
+
+
+def write_compare_plots(record: Mapping[str, Any], directory: Path) -> tuple[Path, ...]:
+    """Write both plots of a ``Comparison.to_dict()`` record into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ops = record["ops"]
+    return (
+        frequency_response_png(record["frequencies"], ops, directory / "frequency_response.png"),
+        read_grids_png(ops, directory / "read_grids.png"),
+    )

@@ -1,0 +1,259 @@
+"""What a study is (:class:`StudyConfig`), what one run is (:class:`RunSpec`), and the plan.
+
+A study config comes from a TOML file (:func:`load_config`), command-line overrides
+(:func:`with_overrides`) or both. Every key is checked: an unknown key or a value of the wrong
+type is a :class:`~stridescope.errors.StridescopeError` that names the key, what was received and
+what is allowed.
+
+>>> cfg = with_overrides(StudyConfig(), ops=("conv1x1_s2", "conv3x3_s2"), seeds=2, epochs=1)
+>>> [(s.op, s.seed) for s in plan_runs(cfg)]
+[('conv1x1_s2', 0), ('conv1x1_s2', 1), ('conv3x3_s2', 0), ('conv3x3_s2', 1)]
+>>> plan_runs(cfg)[0].key == plan_runs(cfg)[0].key
+True
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from stridescope.errors import StridescopeError
+from stridescope.records import run_key
+
+__all__ = [
+    "DEFAULT_OPS",
+    "RunSpec",
+    "StudyConfig",
+    "auto_pad",
+    "default_workers",
+    "load_config",
+    "plan_runs",
+    "with_overrides",
+]
+
+DEFAULT_OPS: tuple[str, ...] = (
+    "conv1x1_s2",
+    "conv3x3_s2",
+    "maxpool_conv1x1",
+    "avgpool_conv1x1",
+    "blurpool_conv1x1",
+    "s2d_conv1x1",
+)
+
+
+def auto_pad(height: int, width: int) -> int:
+    """The default largest shift: a seventh of the smaller side, at least one pixel.
+
+    >>> auto_pad(28, 28), auto_pad(32, 32), auto_pad(8, 8), auto_pad(224, 224)
+    (4, 4, 1, 32)
+    """
+    return max(1, min(height, width) // 7)
+
+
+def default_workers(cores: int) -> int:
+    """Parallel runs by default: two single-threaded runs beat one run on two threads.
+
+    >>> default_workers(1), default_workers(2), default_workers(16)
+    (1, 2, 2)
+    """
+    return max(1, min(2, cores))
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A whole study: every operator x every seed, trained on one dataset and architecture.
+
+    ``seeds`` is a tuple of explicit seeds; a TOML file or the CLI may give a count ``N``, which
+    means seeds ``0 .. N-1``. ``workers=0`` means "choose": :func:`default_workers`. ``preset``
+    and ``slot`` only matter for ``resnet-mini`` (see :mod:`stridescope.study.archs`).
+    ``consistency_pad`` is the largest shift, in pixels, of the shift-consistency test; 0 means
+    "choose from the image size": :func:`auto_pad` (4 for 28x28 MNIST, 1 for 8x8 digits).
+    """
+
+    dataset: str = "mnist5k"
+    dataset_path: str | None = None
+    arch: str = "seed-cnn"
+    preset: str = "v1"
+    slot: str = "both"
+    ops: tuple[str, ...] = DEFAULT_OPS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 1e-3
+    device: str = "cpu"
+    workers: int = 0
+    out: str = "study-out"
+    test_fraction: float = 0.2
+    consistency_pad: int = 0
+
+    def __post_init__(self) -> None:
+        _check_values(self)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one run (not where results go, not how many run at once)."""
+
+    dataset: str
+    dataset_path: str | None
+    test_fraction: float
+    arch: str
+    preset: str
+    slot: str
+    op: str
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    device: str
+    threads: int
+    consistency_pad: int
+
+    def config(self) -> dict[str, object]:
+        """The JSON-ready config of this run; its hash is :attr:`key`."""
+        return asdict(self)
+
+    @property
+    def key(self) -> str:
+        """The store key: a hash of :meth:`config`."""
+        return run_key(self.config())
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset": (str,),
+    "dataset_path": (str,),
+    "arch": (str,),
+    "preset": (str,),
+    "slot": (str,),
+    "ops": (list, tuple),
+    "seeds": (int, list, tuple),
+    "epochs": (int,),
+    "batch_size": (int,),
+    "lr": (float, int),
+    "device": (str,),
+    "workers": (int,),
+    "out": (str,),
+    "test_fraction": (float,),
+    "consistency_pad": (int,),
+}
+_ALLOWED = ", ".join(f.name for f in fields(StudyConfig))
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in types)
+
+
+def _check_field(key: str, value: object) -> None:
+    if key not in _TYPES:
+        raise StridescopeError(f"unknown study config key {key!r}; allowed keys: {_ALLOWED}")
+    types = _TYPES[key]
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise StridescopeError(
+            f"study config key {key!r} must be {_type_names(types)}; "
+            f"received {type(value).__name__} {value!r}"
+        )
+    if key in ("ops", "seeds") and isinstance(value, list | tuple):
+        item = str if key == "ops" else int
+        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, item)]
+        if bad or not value:
+            raise StridescopeError(
+                f"study config key {key!r} must be a non-empty list of {item.__name__}; "
+                f"received {value!r}"
+            )
+
+
+def _normalise(key: str, value: Any) -> Any:
+    if key == "ops":
+        return tuple(value)
+    if key == "seeds":
+        if isinstance(value, int):
+            if value < 1:
+                raise StridescopeError(f"seeds must be a count >= 1 or a list; received {value}")
+            return tuple(range(value))
+        return tuple(value)
+    if key == "lr":
+        return float(value)
+    return value
+
+
+def _check_values(cfg: StudyConfig) -> None:
+    for name in ("epochs", "batch_size", "consistency_pad"):
+        if getattr(cfg, name) < (0 if name == "consistency_pad" else 1):
+            raise StridescopeError(f"{name} must be positive; received {getattr(cfg, name)}")
+    if cfg.workers < 0:
+        raise StridescopeError(f"workers must be 0 (choose) or more; received {cfg.workers}")
+    if not 0.0 < cfg.test_fraction < 1.0:
+        raise StridescopeError(f"test_fraction must be in (0, 1); received {cfg.test_fraction}")
+    if not cfg.lr > 0.0:
+        raise StridescopeError(f"lr must be positive; received {cfg.lr}")
+    if len(set(cfg.ops)) != len(cfg.ops) or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise StridescopeError(f"ops and seeds must not repeat; received {cfg.ops}, {cfg.seeds}")
+
+
+def with_overrides(cfg: StudyConfig, **values: object) -> StudyConfig:
+    """``cfg`` with the given keys replaced (``None`` values are ignored), each type-checked."""
+    changes = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        _check_field(key, value)
+        changes[key] = _normalise(key, value)
+    return replace(cfg, **changes)
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read a study config from TOML (top-level keys, or a ``[study]`` table).
+
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = os.path.join(d, "s.toml")
+    ...     _ = open(p, "w").write('ops = ["conv1x1_s2"]\\nseeds = 2\\nepoch = 1\\n')
+    ...     load_config(p)
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: unknown study config key 'epoch'; allowed keys: ...
+    """
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StridescopeError(f"study config file not found: {file}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise StridescopeError(f"cannot read study config {file}: {error}") from None
+    if set(data) == {"study"} and isinstance(data["study"], dict):
+        data = data["study"]
+    return with_overrides(StudyConfig(), **data)
+
+
+def plan_runs(cfg: StudyConfig, cores: int | None = None) -> list[RunSpec]:
+    """One :class:`RunSpec` per (operator, seed), operators outermost, in config order.
+
+    Each run gets ``max(1, cores // workers)`` torch threads.
+    """
+    from stridescope.study.executors import available_cores
+
+    total = available_cores() if cores is None else cores
+    workers = cfg.workers or default_workers(total)
+    threads = max(1, total // workers)
+    return [
+        RunSpec(
+            dataset=cfg.dataset,
+            dataset_path=cfg.dataset_path,
+            test_fraction=cfg.test_fraction,
+            arch=cfg.arch,
+            preset=cfg.preset,
+            slot=cfg.slot,
+            op=op,
+            seed=seed,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            device=cfg.device,
+            threads=threads,
+            consistency_pad=cfg.consistency_pad,
+        )
+        for op in cfg.ops
+        for seed in cfg.seeds
+    ]

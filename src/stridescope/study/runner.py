@@ -1,0 +1,300 @@
+"""Run one training run (:func:`execute_run`) and a whole study (:func:`run_study`).
+
+``execute_run`` is self-contained (it can run in another process): it builds the model, counts
+params and MACs through the PyTorch frontend, trains, measures test accuracy, inference images/s
+and shift-consistency, and returns a :class:`~stridescope.records.RunResult`. A non-finite loss
+or any exception inside training gives a ``failed`` result with the reason, never a crash.
+
+``run_study`` is the pipeline: check the config, plan the runs, skip those the store has
+finished, run the rest through an executor while recording each result as it arrives, then
+summarise and write the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from stridescope.errors import StridescopeError, UnknownNameError
+from stridescope.records import RunResult, now_iso
+from stridescope.study.archs import PRESETS, SLOTS, ArchInput, arch_names, build_model
+from stridescope.study.config import (
+    RunSpec,
+    StudyConfig,
+    auto_pad,
+    default_workers,
+    plan_runs,
+)
+from stridescope.study.consistency import shift_consistency
+from stridescope.study.executors import (
+    DatasetRef,
+    Executor,
+    LocalExecutor,
+    available_cores,
+    dataset_for,
+    remember_dataset,
+)
+from stridescope.study.store import RESULTS_FILE, ResultStore
+from stridescope.study.train import NonFiniteLossError, TrainOptions, evaluate, train_model
+
+if TYPE_CHECKING:
+    from stridescope.analysis.stats import StudySummary
+    from stridescope.study.data import Dataset
+
+__all__ = [
+    "StudyOutcome",
+    "StudyProgress",
+    "check_config",
+    "clear_results",
+    "dataset_ref",
+    "execute_run",
+    "read_grids",
+    "run_study",
+]
+
+REPORT_FILES = ("report.html", "report.md")
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    """Where a study stands: sent once before the first run (``last=None``) and after each."""
+
+    planned: int
+    skipped: int
+    to_run: int
+    done: int
+    failed: int
+    last: RunResult | None = None
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    """What a study produced: where, how many runs ran or were skipped, and the summary."""
+
+    out_dir: Path
+    store_path: Path
+    report_html: Path
+    report_markdown: Path
+    summary: StudySummary
+    runs: tuple[RunResult, ...]
+    ran: int
+    skipped: int
+    failed: int
+    seconds: float
+    baseline: str = field(default="conv1x1_s2")
+
+
+def dataset_ref(cfg: StudyConfig) -> DatasetRef:
+    """The data of a study; the split seed is fixed (0) so every run tests on the same images."""
+    return DatasetRef(cfg.dataset, cfg.dataset_path, 0, cfg.test_fraction)
+
+
+def _spec_ref(spec: RunSpec) -> DatasetRef:
+    return DatasetRef(spec.dataset, spec.dataset_path, 0, spec.test_fraction)
+
+
+def _failed(spec: RunSpec, reason: str, params: int | None, macs: int | None) -> RunResult:
+    return RunResult(
+        key=spec.key,
+        op=spec.op,
+        arch=spec.arch,
+        dataset=spec.dataset,
+        seed=spec.seed,
+        epochs=spec.epochs,
+        status="failed",
+        error=reason,
+        test_accuracy=None,
+        consistency=None,
+        params=params,
+        macs=macs,
+        train_seconds=None,
+        images_per_second=None,
+        config=spec.config(),
+        finished_at=now_iso(),
+    )
+
+
+def execute_run(spec: RunSpec, dataset: Dataset | None = None) -> RunResult:
+    """Train and measure one run. Failures inside training come back as ``failed`` results."""
+    data = dataset if dataset is not None else dataset_for(_spec_ref(spec))
+    torch.set_num_threads(spec.threads)
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    params: int | None = None
+    macs: int | None = None
+    try:
+        from stridescope.frontends.pytorch import trace_torch
+
+        arch_input = ArchInput(
+            spec.op, data.input_shape, data.num_classes, spec.seed, spec.preset, spec.slot
+        )
+        model = build_model(arch_input, spec.arch)
+        graph = trace_torch(model, (1, *data.input_shape))
+        params, macs = graph.params, graph.macs
+        device = torch.device(spec.device)
+        model.to(device)
+        x_train = torch.from_numpy(data.x_train).to(device)
+        y_train = torch.from_numpy(data.y_train).to(device)
+        x_test = torch.from_numpy(data.x_test).to(device)
+        y_test = torch.from_numpy(data.y_test).to(device)
+        options = TrainOptions(spec.epochs, spec.batch_size, spec.lr, spec.seed)
+        trained = train_model(model, x_train, y_train, options)
+        scores = evaluate(model, x_test, y_test)
+        pad = spec.consistency_pad or auto_pad(*data.input_shape[1:])
+        consistency = shift_consistency(model, x_test, pad=pad, seed=spec.seed)
+    except NonFiniteLossError as error:
+        return _failed(spec, str(error), params, macs)
+    except Exception as error:
+        return _failed(spec, f"{type(error).__name__}: {error}", params, macs)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    return RunResult(
+        key=spec.key,
+        op=spec.op,
+        arch=spec.arch,
+        dataset=spec.dataset,
+        seed=spec.seed,
+        epochs=spec.epochs,
+        status="ok",
+        error="",
+        test_accuracy=scores.accuracy,
+        consistency=consistency,
+        params=params,
+        macs=macs,
+        train_seconds=trained.seconds,
+        images_per_second=scores.images_per_second,
+        config=spec.config(),
+        finished_at=now_iso(),
+    )
+
+
+def check_config(cfg: StudyConfig) -> None:
+    """Unknown dataset, architecture, operator, preset or slot -> an error listing known names."""
+    from stridescope.ops import op_names
+    from stridescope.study.data import dataset_names
+
+    if cfg.dataset not in dataset_names():
+        raise UnknownNameError("dataset", cfg.dataset, dataset_names())
+    if cfg.arch not in arch_names():
+        raise UnknownNameError("architecture", cfg.arch, arch_names())
+    known_ops = op_names()
+    for op in cfg.ops:
+        if op not in known_ops:
+            raise UnknownNameError("operator", op, known_ops)
+    if cfg.preset not in PRESETS:
+        raise UnknownNameError("resnet-mini preset", cfg.preset, PRESETS)
+    if cfg.slot not in SLOTS:
+        raise UnknownNameError("resnet-mini slot", cfg.slot, SLOTS)
+    if cfg.device != "cpu":
+        try:
+            torch.empty(1, device=cfg.device)
+        except (RuntimeError, AssertionError) as error:
+            raise StridescopeError(f"device {cfg.device!r} is not usable here: {error}") from None
+
+
+def read_grids(
+    ops: tuple[str, ...], channels: int = 1, size: int = 8, map_size: int = 16
+) -> dict[str, list[list[bool]]]:
+    """For each operator, which pixels of the top-left ``size`` x ``size`` corner of a
+    ``map_size`` x ``map_size`` input it reads (from the IR, no forward pass).
+
+    >>> read_grids(("conv1x1_s2",), size=4)["conv1x1_s2"][:2]
+    [[True, False, True, False], [False, False, False, False]]
+    """
+    from stridescope.analysis.coverage import coverage_map, read_grid
+    from stridescope.ir import GraphBuilder
+    from stridescope.ops import create_op
+
+    grids: dict[str, list[list[bool]]] = {}
+    for op in ops:
+        module = create_op(op, channels, channels)
+        builder = GraphBuilder((1, channels, map_size, map_size), "nchw", source=op)
+        module.stridescope_ir(builder, builder.input, op)  # type: ignore[operator]
+        grids[op] = read_grid(coverage_map(builder.build()), size=size)
+    return grids
+
+
+def clear_results(out: Path) -> None:
+    """Delete a previous study's store and report in ``out`` (``--fresh``)."""
+    for name in (RESULTS_FILE, f"{RESULTS_FILE}-wal", f"{RESULTS_FILE}-shm", *REPORT_FILES):
+        (out / name).unlink(missing_ok=True)
+    for png in out.glob("report-*.png"):
+        png.unlink()
+
+
+def run_study(
+    cfg: StudyConfig,
+    executor: Executor | None = None,
+    on_progress: Callable[[StudyProgress], None] | None = None,
+    *,
+    fresh: bool = False,
+) -> StudyOutcome:
+    """Plan, skip finished runs, run the rest (recording each as it arrives), summarise, report."""
+    from stridescope.analysis.stats import summarize_study
+    from stridescope.report import write_report
+
+    start = time.perf_counter()
+    check_config(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        clear_results(out)
+    ref = dataset_ref(cfg)
+    dataset = ref.load()  # fails early on a bad path, before any run starts
+    remember_dataset(ref, dataset)
+    cores = available_cores()
+    workers = cfg.workers or default_workers(cores)
+    specs = plan_runs(cfg, cores)
+    with ResultStore(out / RESULTS_FILE) as store:
+        finished = store.finished_keys()
+        todo = [spec for spec in specs if spec.key not in finished]
+        counts = {"done": 0, "failed": 0}
+
+        def report(last: RunResult | None) -> None:
+            if on_progress is not None:
+                on_progress(
+                    StudyProgress(
+                        len(specs),
+                        len(specs) - len(todo),
+                        len(todo),
+                        counts["done"],
+                        counts["failed"],
+                        last,
+                    )
+                )
+
+        def on_result(run: RunResult) -> None:
+            store.record(run)
+            counts["done"] += 1
+            counts["failed"] += 0 if run.ok else 1
+            report(run)
+
+        report(None)
+        runner = executor if executor is not None else LocalExecutor(min(workers, len(todo) or 1))
+        if todo:
+            runner.map(todo, ref, on_result)
+        keys = {spec.key for spec in specs}
+        runs = tuple(run for run in store.runs() if run.key in keys)
+    baseline = "conv1x1_s2" if "conv1x1_s2" in cfg.ops else cfg.ops[0]
+    summary = summarize_study(list(runs), baseline=baseline)
+    grids = read_grids(cfg.ops, channels=1)
+    title = f"stridescope study: {cfg.arch} on {cfg.dataset}"
+    paths = write_report(out, summary, list(runs), read_grids=grids, title=title)
+    return StudyOutcome(
+        out_dir=out,
+        store_path=out / RESULTS_FILE,
+        report_html=Path(paths.html),
+        report_markdown=Path(paths.markdown),
+        summary=summary,
+        runs=runs,
+        ran=counts["done"],
+        skipped=len(specs) - len(todo),
+        failed=sum(1 for run in runs if not run.ok),
+        seconds=time.perf_counter() - start,
+        baseline=baseline,
+    )

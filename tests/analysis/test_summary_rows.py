@@ -1,0 +1,78 @@
+"""Summary rows: receptive field, read fraction, flags, grouping by depth, JSON keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from torch import nn
+
+from stridescope.analysis.summary import summarize
+from stridescope.analysis.summary_rf import WHOLE, receptive_fields
+from stridescope.api import summary
+from stridescope.errors import StridescopeError
+from stridescope.ir import GraphBuilder, OpKind
+
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed_cnn.toml"
+
+
+def test_seed_receptive_fields_and_flags() -> None:
+    s = summary(str(SEED))
+    rows = {row.path: row for row in s.layers}
+    assert [(rows[p].rf_size, rows[p].rf_jump) for p in ("conv2d", "max_pooling2d")] == [
+        ((3, 3), (1, 1)),
+        ((4, 4), (2, 2)),
+    ]
+    assert (rows["conv2d_1"].rf_size, rows["conv2d_1"].rf_jump) == ((8, 8), (2, 2))
+    assert (rows["conv2d_2"].rf_size, rows["conv2d_2"].rf_jump) == ((8, 8), (4, 4))
+    assert rows["conv2d_2"].read_fraction == pytest.approx((7 / 13) ** 2)
+    assert rows["conv2d_2"].flags == ("stride > kernel: reads 29% of its input",)
+    assert rows["flatten"].rf_size is None and rows["flatten"].rf_note == WHOLE
+    assert rows["conv2d"].flags == ()
+    assert s.totals.params == 54_922
+    assert s.totals.macs == sum(row.macs for row in s.layers)
+    assert s.input_coverage == 1.0
+
+
+def test_json_has_the_documented_keys() -> None:
+    data = json.loads(summary(str(SEED)).to_json())
+    assert {"layers", "totals", "input_coverage"} <= set(data)
+    assert {"params", "macs", "activation_bytes"} <= set(data["totals"])
+    first = data["layers"][0]
+    assert first["receptive_field"] == {"size": [3, 3], "jump": [1, 1]}
+    assert first["output_shape"] == [1, 30, 30, 32]
+
+
+def test_residual_merge_edge_drop_and_unknown() -> None:
+    b = GraphBuilder((1, 3, 9, 9), "nchw")
+    a = b.conv(b.input, "block.conv1", out_channels=3, kernel=3, padding=1)
+    a = b.conv(a, "block.conv2", out_channels=3, kernel=3, padding=1)
+    add = b.merge([b.input, a], "block.add", kind=OpKind.ADD)
+    pool = b.pool(add, "pool", mode="max", kernel=2)  # 9 -> 4: the last row and column dropped
+    up = b.other(pool, "up", kind=OpKind.UNCOUNTED, output_shape=(1, 3, 8, 8), counted=False)
+    b.conv(up, "head", out_channels=2, kernel=1)
+    states = receptive_fields(b.build())
+    assert [r.size for r in states[add]] == [5, 5]  # union of 5x5 and the identity
+    rows = {row.path: row for row in summarize(b.build()).layers}
+    assert rows["pool"].flags == ("edge dropped: reads 79% of its input",)
+    assert rows["up"].flags == ("uncounted: uncounted",)
+    assert rows["up"].rf_note == "?" and rows["head"].rf_note == "?"
+
+
+def test_depth_groups_by_module_path() -> None:
+    model = nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(8, 8, 1, stride=2), nn.ReLU()),
+    )
+    full = summary(model, (1, 3, 12, 12))
+    grouped = summary(model, (1, 3, 12, 12), depth=1)
+    assert [row.path for row in grouped.layers] == ["0", "1"]
+    assert [row.kind for row in grouped.layers] == ["group", "group"]
+    assert sum(r.params for r in grouped.layers) == sum(r.params for r in full.layers)
+    assert grouped.layers[1].params == 8 * 8 + 8
+    assert grouped.layers[1].output_shape == (1, 8, 5, 5)
+    assert grouped.layers[1].flags == ("1.0: stride > kernel: reads 25% of its input",)
+    assert grouped.layers[1].nodes == 2
+    with pytest.raises(StridescopeError, match="depth"):
+        summary(model, (1, 3, 12, 12), depth=0)

@@ -1,0 +1,93 @@
+"""`stridescope results OUT --format table|csv|json` on a store of synthetic runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from stridescope.cli import app
+from stridescope.records import RunResult
+from stridescope.study.store import ResultStore
+
+RUNNER = CliRunner()
+
+
+def _run(op: str, seed: int, acc: float | None) -> RunResult:
+    ok = acc is not None
+    return RunResult(
+        key=f"{op}-{seed}",
+        op=op,
+        arch="seed_cnn",
+        dataset="mnist5k",
+        seed=seed,
+        epochs=2,
+        status="ok" if ok else "failed",
+        error="" if ok else "RuntimeError: synthetic, with a, comma",
+        test_accuracy=acc,
+        consistency=0.5 + (acc or 0) / 4 if ok else None,
+        params=4321 if ok else None,
+        macs=98765 if ok else None,
+        train_seconds=3.25 if ok else None,
+        images_per_second=1234.5 if ok else None,
+        config={"op": op, "seed": seed, "epochs": 2},
+        finished_at="2026-01-01T00:00:00+00:00",
+    )
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """Made-up numbers for rendering; not measurements."""
+    accs = {"conv1x1_s2": [0.90, 0.91, 0.905], "maxpool_1x1": [0.92, 0.925, None]}
+    with ResultStore(tmp_path / "results.sqlite") as store:
+        for op, values in accs.items():
+            for seed, acc in enumerate(values):
+                store.record(_run(op, seed, acc))
+    return tmp_path
+
+
+def test_json_lists_every_run(out: Path) -> None:
+    result = RUNNER.invoke(app, ["results", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)
+    assert [(r["op"], r["seed"]) for r in runs][:2] == [("conv1x1_s2", 0), ("conv1x1_s2", 1)]
+    assert runs[0]["test_accuracy"] == 0.90 and runs[0]["macs"] == 98765
+    assert runs[-1]["status"] == "failed" and runs[-1]["test_accuracy"] is None
+    assert RunResult.from_dict(runs[0]) == _run("conv1x1_s2", 0, 0.90)
+
+
+def test_csv_has_one_row_per_run(out: Path) -> None:
+    result = RUNNER.invoke(app, ["results", str(out / "results.sqlite"), "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 6
+    assert rows[0]["op"] == "conv1x1_s2" and float(rows[0]["test_accuracy"]) == 0.90
+    assert rows[5]["error"] == "RuntimeError: synthetic, with a, comma"
+    assert rows[5]["test_accuracy"] == "" and json.loads(rows[5]["config"])["seed"] == 2
+
+
+def test_table_shows_cis_comparison_and_failures(out: Path) -> None:
+    result = RUNNER.invoke(app, ["results", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "0.905 ± 0.012" in text  # conv1x1_s2: mean 0.905, t(2)·sd/√3 = 0.0124
+    assert "maxpool_1x1" in text and "2 (+1 failed)" in text
+    # paired over seeds 0 and 1: differences 0.020, 0.015; t(1) = 12.71 makes the CI wide
+    assert "+0.018 [-0.014, +0.049] not significant" in text
+    assert "failed: maxpool_1x1 seed 2" in text and "6 runs: 5 ok, 1 failed" in text
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [("missing", "no such folder"), ("empty", "no results.sqlite in")],
+)
+def test_missing_store_is_one_line_exit_2(tmp_path: Path, where: str, message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    result = RUNNER.invoke(app, ["results", str(tmp_path / where)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output

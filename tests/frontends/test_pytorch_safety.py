@@ -1,0 +1,187 @@
+"""trace_torch leaves the model as it was, runs no kernel on real data, and fails in one line."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import torch
+from resnet_models import FunctionalNet, resnet50, seed_cnn
+from torch import nn
+from torch.nn.modules import module as module_globals
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from stridescope.errors import StridescopeError
+from stridescope.frontends import trace_torch
+
+ORIGINAL_CALL = nn.Module.__call__
+
+
+class KernelRecorder(TorchDispatchMode):
+    """Records every aten kernel call and the devices of its tensor arguments."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, set[str]]] = []
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        tensors = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+        self.calls.append((str(func), {t.device.type for t in tensors}))
+        return func(*args, **(kwargs or {}))
+
+
+class Raises(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.conv(x))
+        raise ValueError("boom\nsecond line")
+
+
+def snapshot(model: nn.Module) -> dict[str, Any]:
+    return {
+        "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "training": [m.training for m in model.modules()],
+        "devices": {p.device for p in model.parameters()},
+        "dtypes": {p.dtype for p in model.parameters()},
+        "grad": [p.requires_grad for p in model.parameters()],
+    }
+
+
+def assert_untouched(model: nn.Module, before: dict[str, Any], hook_calls: list[str]) -> None:
+    after = snapshot(model)
+    assert after["training"] == before["training"]
+    assert after["devices"] == before["devices"] and after["dtypes"] == before["dtypes"]
+    assert after["grad"] == before["grad"]
+    assert before["state"].keys() == after["state"].keys()
+    for key, value in before["state"].items():
+        assert torch.equal(value, after["state"][key]), key
+    assert nn.Module.__call__ is ORIGINAL_CALL
+    assert not module_globals._global_forward_hooks
+    assert not module_globals._global_forward_pre_hooks
+    for m in model.modules():
+        if m is model:
+            continue
+        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+    assert hook_calls == []  # the user's own hook was kept and not run
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("factory", [seed_cnn, FunctionalNet, Raises], ids=lambda f: f.__name__)
+def test_model_untouched(factory: Any, training: bool) -> None:
+    torch.manual_seed(0)
+    model = factory().train(training)
+    hook_calls: list[str] = []
+    handle = model.register_forward_hook(lambda *a: hook_calls.append("called"))
+    before = snapshot(model)
+    if factory is Raises:
+        with pytest.raises(StridescopeError):
+            trace_torch(model, (1, 3, 16, 16))
+    else:
+        trace_torch(model, (1, 3, 32, 32))
+    assert list(model._forward_hooks) == [handle.id]
+    handle.remove()
+    assert_untouched(model, before, hook_calls)
+
+
+def test_no_kernel_runs_on_real_tensors() -> None:
+    model, x = FunctionalNet().train(), torch.randn(1, 3, 16, 16)
+    recorder = KernelRecorder()
+    with recorder:
+        model(x)  # the recorder does see a real forward ...
+    assert any("convolution" in name for name, _ in recorder.calls)
+    recorder, seed = KernelRecorder(), seed_cnn()
+    with recorder:
+        trace_torch(model, (1, 3, 16, 16))
+        trace_torch(seed, (1, 3, 32, 32))
+    assert recorder.calls == []  # ... and nothing at all during tracing
+
+
+def test_unknown_ops_run_on_meta_only() -> None:
+    class Odd(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.sort(self.conv(x), dim=1).values.cumsum(2)
+
+    recorder, model = KernelRecorder(), Odd()
+    with recorder:
+        g = trace_torch(model, (1, 3, 9, 9))
+    assert recorder.calls and all(devices <= {"meta"} for _, devices in recorder.calls)
+    assert not any("convolution" in name for name, _ in recorder.calls)
+    assert g.output.output_shape == (1, 4, 7, 7) and not g.output.counted
+
+
+def test_meta_model_traces_and_stays_on_meta() -> None:
+    model = resnet50(device="meta")
+    g = trace_torch(model, (2, 3, 64, 64))
+    assert g.output.output_shape == (2, 1000)
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+
+
+@pytest.mark.parametrize(
+    ("shape", "words"),
+    [
+        ((3, 32, 32), ["(3, 32, 32)", "layer '0' (Conv2d)", "4-D input (N, C, H, W) with C=3"]),
+        ((1, 1, 3, 32, 32), ["(1, 1, 3, 32, 32)", "4-D input"]),
+        ((1, 1, 32, 32), ["with C=3", "received shape (1, 1, 32, 32)"]),
+        ((1, 3, 40, 40), ["layer '8' (Linear)", "last axis of 3136", "(1, 5184)"]),
+        ((1, 3, 2, 2), ["output size would be 0"]),
+        ((1, 0, 32, 32), ["sizes must be positive", "(1, 0, 32, 32)"]),
+        ((32,), ["batch size followed by sizes", "(32,)"]),
+    ],
+)
+def test_bad_input_shape_is_one_line(shape: tuple[int, ...], words: list[str]) -> None:
+    with pytest.raises(StridescopeError) as info:
+        trace_torch(seed_cnn(), shape)
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+    assert nn.Module.__call__ is ORIGINAL_CALL
+
+
+def test_forward_that_raises_is_named() -> None:
+    with pytest.raises(StridescopeError) as info:
+        trace_torch(Raises(), (1, 3, 8, 8))
+    assert str(info.value) == (
+        "cannot trace Raises with input shape (1, 3, 8, 8): its forward raised ValueError: "
+        "boom second line"
+    )
+
+
+def test_value_dependent_forward_is_refused() -> None:
+    class Gate(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x if x.mean() > 0 else -x
+
+    with pytest.raises(StridescopeError, match=r"reads tensor values \(bool\(tensor\)\)"):
+        trace_torch(Gate(), (1, 3, 4, 4))
+
+
+def test_other_threads_call_modules_normally_during_a_trace() -> None:
+    traced, real, x = resnet50(device="meta"), seed_cnn(), torch.randn(1, 3, 32, 32)
+    outputs: list[object] = []
+    done = threading.Event()
+
+    def worker() -> None:
+        while not done.is_set():
+            outputs.append(real(x))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        for _ in range(20):
+            assert trace_torch(traced, (1, 3, 64, 64)).params == 25_557_032
+    finally:
+        done.set()
+        thread.join()
+    assert outputs and all(isinstance(y, torch.Tensor) and y.shape == (1, 10) for y in outputs)
+    assert nn.Module.__call__ is ORIGINAL_CALL
