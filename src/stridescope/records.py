@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from stridescope.errors import StridescopeError
 
-__all__ = ["RUN_STATUSES", "RunResult", "now_iso", "run_key"]
+__all__ = ["RUN_FIELDS", "RUN_STATUSES", "RunResult", "now_iso", "run_key"]
 
 RUN_STATUSES = ("ok", "failed")
 
@@ -125,3 +125,11 @@ class RunResult:
         values.update(data)
         values["config"] = dict(values["config"])  # type: ignore[call-overload]
         return cls(**values)  # type: ignore[arg-type]
+
+
+RUN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RunResult))
+"""The fields of a :class:`RunResult`, in order: the columns of the store and of exports.
+
+>>> RUN_FIELDS[:3], RUN_FIELDS[-2:]
+(('key', 'op', 'arch'), ('config', 'finished_at'))
+"""

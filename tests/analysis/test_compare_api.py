@@ -7,23 +7,26 @@ import json
 import pytest
 import torch
 
-from stridescope.analysis.compare import CompareOptions, Comparison, compare, op_graph
+from stridescope.analysis.compare import (
+    LIMITS,
+    RECORD_KEYS,
+    CompareOptions,
+    Comparison,
+    check_request,
+    compare,
+    op_graph,
+)
 from stridescope.analysis.latency import check_device, time_fn
 from stridescope.errors import StridescopeError, UnknownNameError
 from stridescope.ops import create_op, op_names
 
 FAST = CompareOptions(images=1, latency_min_time=0.002)
-KEYS = {
-    "name",
-    "output_shape",
-    "params",
-    "macs",
-    "read_fraction",
-    "recoverable",
-    "aliasing",
-    "shift_error",
-    "latency_ms",
-}
+
+
+def test_record_keys_are_the_documented_json_schema() -> None:
+    # issue 4: {"ops": [{"name", "output_shape", ..., "latency_ms"}]}
+    schema = "name output_shape params macs read_fraction recoverable aliasing"
+    assert tuple(f"{schema} shift_error latency_ms".split()) == RECORD_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def test_every_operator_has_every_metric(comparison: Comparison) -> None:
     record = json.loads(json.dumps(comparison.to_dict()))
     assert [op["name"] for op in record["ops"]] == list(op_names())
     for op in record["ops"]:
-        assert set(op) >= KEYS, op["name"]
+        assert set(op) >= set(RECORD_KEYS), op["name"]
         assert op["output_shape"] == [16, 8, 8]
         assert set(op["shift_error"]) == {"circular", "crop", "one_pixel"}
         assert op["latency_ms"]["forward"]["median_ms"] > 0
@@ -81,3 +84,24 @@ def test_cuda_is_used_or_refused_in_one_line() -> None:
 def test_time_fn_reports_median_and_iqr() -> None:
     timing = time_fn(lambda: sum(range(100)), 0.002)
     assert timing.median_ms > 0 and timing.iqr_ms >= 0 and timing.runs == 15
+
+
+@pytest.mark.parametrize(
+    ("shape", "cout", "options", "message"),
+    [
+        ((LIMITS["channels"] + 1, 8, 8), 4, FAST, "input channels up to 4096; received 4097"),
+        ((3, 8, 8), 10**8, FAST, "out_channels up to 4096; received 100000000"),
+        ((3, 8, 4096), 4, FAST, "H and W up to 2048; received 4096"),
+        ((3, 8, 8), 0, FAST, "out_channels must be a positive integer; received 0"),
+        ((3, 8, 8), 4, CompareOptions(images=0), "image count must be between 1 and 8"),
+        ((3, 8, 8), 4, CompareOptions(latency_min_time=float("nan")), "received nan"),
+        ((3, 8, 8), 4, CompareOptions(latency_min_time=float("inf")), "in (0, 60]"),
+        ((3, 8, 8), 4, CompareOptions(batch=0), "latency batch must be positive"),
+    ],
+)
+def test_requests_out_of_range_fail_in_one_line(
+    shape: tuple[int, int, int], cout: int, options: CompareOptions, message: str
+) -> None:
+    with pytest.raises(StridescopeError) as info:
+        check_request(shape, cout, ["conv1x1_s2"], "cpu", options)
+    assert message in str(info.value) and "\n" not in str(info.value)

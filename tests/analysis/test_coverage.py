@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from window_reference import BRANCHES, summed_branches
 
 from stridescope.analysis import coverage_map, read_grid
 from stridescope.ir import Graph, GraphBuilder, OpKind
@@ -169,9 +170,7 @@ def test_uncounted_ops_are_conservative_and_reported() -> None:
     st.integers(3, 12),
     st.integers(3, 12),
     st.integers(1, 3),
-    st.lists(
-        st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 2)), min_size=1, max_size=3
-    ),
+    BRANCHES,
     st.integers(1, 3),
 )
 def test_random_branches_match_autograd(
@@ -179,20 +178,7 @@ def test_random_branches_match_autograd(
 ) -> None:
     """1-3 parallel 'same' convs (random kernel per axis and dilation, one stride) summed,
     then a pool: unions of per-axis products that are rarely products themselves."""
-    b = GraphBuilder((1, 1, h, w), "nchw")
-    nodes = [
-        b.conv(
-            b.input,
-            f"br{i}",
-            out_channels=1,
-            kernel=(kh, kw),
-            stride=stride,
-            dilation=1 if stride > 1 else d,
-            padding="same",
-        )
-        for i, (kh, kw, d) in enumerate(branches)
-    ]
-    x = b.merge(nodes, "add", kind=OpKind.ADD) if len(nodes) > 1 else nodes[0]
+    b, nodes, x = summed_branches(h, w, stride, branches)
     out = b.shape(x)[2:]
     assume(all(n is not None and n >= pool for n in out))
     b.pool(x, "pool", mode="max", kernel=pool)

@@ -5,11 +5,10 @@ size against a materialised union, and ``coverage_fraction`` against the full co
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from window_reference import BRANCHES, summed_branches, window_reads
 
 from stridescope.analysis.coverage import coverage_fraction, coverage_map
 from stridescope.analysis.coverage_terms import Slide, union_size
@@ -19,10 +18,8 @@ from stridescope.ir import GraphBuilder, OpKind
 
 def _dense(out: int, n: int, kernel: int, stride: int, dilation: int, before: int) -> np.ndarray:
     matrix = np.zeros((out, n), dtype=np.int64)
-    for o, j in itertools.product(range(out), range(kernel)):
-        i = o * stride - before + j * dilation
-        if 0 <= i < n:
-            matrix[o, i] = 1
+    for o, i in window_reads(out, n, kernel, stride, dilation, before):
+        matrix[o, i] = 1
     return matrix
 
 
@@ -68,9 +65,7 @@ def test_union_size_equals_the_materialised_union(rank: int, terms: int, seed: i
     st.integers(4, 20),
     st.integers(4, 20),
     st.integers(1, 3),
-    st.lists(
-        st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 2)), min_size=1, max_size=3
-    ),
+    BRANCHES,
     st.tuples(st.integers(1, 3), st.integers(1, 4)),
     st.booleans(),
 )
@@ -84,20 +79,7 @@ def test_fraction_equals_the_count_map(
 ) -> None:
     """Parallel convs summed (a union of products), a pool that may skip (stride > kernel),
     optionally an adaptive pool (a dense relation): the fraction is the count map's."""
-    b = GraphBuilder((1, 1, h, w), "nchw")
-    nodes = [
-        b.conv(
-            b.input,
-            f"br{i}",
-            out_channels=1,
-            kernel=(kh, kw),
-            stride=stride,
-            dilation=1 if stride > 1 else d,
-            padding="same",
-        )
-        for i, (kh, kw, d) in enumerate(branches)
-    ]
-    x = b.merge(nodes, "add", kind=OpKind.ADD) if len(nodes) > 1 else nodes[0]
+    b, _, x = summed_branches(h, w, stride, branches)
     kernel, pool_stride = pool
     assume(all(n is not None and n >= kernel for n in b.shape(x)[2:]))
     x = b.pool(x, "pool", mode="max", kernel=kernel, stride=pool_stride)

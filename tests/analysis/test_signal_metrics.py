@@ -12,6 +12,7 @@ from stridescope.analysis.signal_rank import recoverable_fraction
 from stridescope.analysis.signal_shift import shift_errors
 from stridescope.errors import StridescopeError
 from stridescope.ops import create_op, op_names
+from stridescope.ops.blurpool import binomial_filter
 
 # FACTS.md: 4 skimage photos, mean removed, random 1x1 weights
 KNOWN_ALIASING = {
@@ -97,3 +98,43 @@ def test_bundled_images() -> None:
     torch.testing.assert_close(camera[0], camera[2])
     with pytest.raises(StridescopeError, match="between 1 and"):
         load_images((3, 8, 8), len(IMAGE_NAMES) + 1)
+
+
+def test_aps_aliasing_is_the_stride_at_the_phase_it_keeps(photos: torch.Tensor) -> None:
+    # aliasing is measured with APS's phase choice fixed at the input (its Jacobian there):
+    # rolling each image so that its kept phase is (0, 0) turns APS into the bare 1x1 stride
+    # with the same weights, and the ideal low-pass commutes with circular shifts
+    from stridescope.ops.polyphase import polyphase_select
+
+    x = photos[:, :, :64, :64]
+    aps, stride = _op("aps_conv1x1", 0), _op("conv1x1_s2", 0)
+    centred = x - x.mean(dim=(2, 3), keepdim=True)
+    kept = polyphase_select(centred)
+    rolled = []
+    for n in range(x.shape[0]):
+        (phase,) = [
+            (i, j)
+            for i in (0, 1)
+            for j in (0, 1)
+            if torch.equal(centred[n, :, i::2, j::2], kept[n])
+        ]
+        rolled.append(torch.roll(x[n], (-phase[0], -phase[1]), dims=(1, 2)))
+    expected = aliasing_share(stride, torch.stack(rolled))
+    assert aliasing_share(aps, x) == pytest.approx(expected, rel=1e-6)
+    assert aliasing_share(aps, x) < 0.06  # comparing with D(low(x)) gave 0.09-0.14
+
+
+def test_dwsep_aliasing_follows_its_depthwise_filters(photos: torch.Tensor) -> None:
+    # random 3x3 depthwise filters are not low-pass (one per input channel, no averaging over
+    # many filters as in conv3x3_s2): a binomial depthwise filter brings dwsep_s2 to BlurPool
+    x = photos[:, :, :64, :64]
+    op = _op("dwsep_s2", 0)
+    random_filters = aliasing_share(op, x)
+    taps = torch.tensor(binomial_filter(3))
+    depthwise = op.depthwise
+    assert isinstance(depthwise, torch.nn.Conv2d)
+    with torch.no_grad():
+        depthwise.weight.copy_(torch.outer(taps, taps).expand(3, 1, 3, 3))
+    blurred = aliasing_share(op, x)
+    assert blurred < 0.01 < 0.03 < random_filters
+    assert blurred == pytest.approx(aliasing_share(_op("blurpool_conv1x1", 3), x), rel=0.5)

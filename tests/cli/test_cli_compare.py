@@ -48,11 +48,36 @@ def test_json_and_csv(tmp_path: Path) -> None:
         (["--format", "xml"], "--format 'xml' is not known; allowed: table, json, csv"),
         (["--device", "tpu"], "device must be one of cpu, cuda"),
         (["--images", "9"], "image count must be between 1 and 8"),
+        (["--latency-time", "nan"], "latency time must be a number of seconds in (0, 60]"),
+        (["--input", "5000x8x8"], "compare measures input channels up to 4096"),
+        (["--device", "cuda", "--ops", "conv1x1_s2,conv9"], "unknown operator 'conv9'"),
+        (["--plot", "/dev/null/plots"], "cannot write plots to '/dev/null/plots'"),
+        (["--ops", "aps_conv1x1,dwsep_s2,aps_conv1x1"], "operator 'aps_conv1x1' is listed twice"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
     result = runner.invoke(app, ["compare", *args])
     assert result.exit_code == 2
-    assert result.output.strip() == f"error: {result.output.strip()[7:]}"
+    assert result.output.startswith("error: ")  # nothing before it: no progress bar yet
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_help_has_examples() -> None:
+    result = runner.invoke(app, ["compare", "--help"])
+    assert result.exit_code == 0
+    assert "Examples" in result.output
+    assert "stridescope compare --input 3x64x64 --out-channels 16" in result.output
+
+
+def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stridescope.cli._common import err_console
+
+    args = ["compare", "-i", "3x8x8", "-c", "4", "--ops", "conv1x1_s2,aps_conv1x1", *FAST]
+    hide_cursor = "\x1b[?25l"  # rich hides the cursor while a live bar runs
+    piped = runner.invoke(app, args)
+    assert piped.exit_code == 0 and hide_cursor not in piped.output  # no bar into a pipe
+    monkeypatch.setattr(err_console, "_force_terminal", True)
+    shown = runner.invoke(app, args)
+    assert shown.exit_code == 0, shown.output
+    assert hide_cursor in shown.output

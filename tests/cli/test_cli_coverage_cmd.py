@@ -63,6 +63,8 @@ def test_png_is_a_readable_heatmap(checker: Path, tmp_path: Path) -> None:
         (["examples/seed_cnn.toml", "--format", "html"], "allowed: text, json"),
         (["examples/seed_cnn_torch.py:build"], "needs an input shape"),
         (["tests/golden/unknown_layer.toml"], "unknown layer"),
+        (["examples/seed_cnn.toml", "--input", "1x12000x12000x3"], "more than 134,217,728"),
+        (["examples/conv1x1_s2.toml", "--input", "1x99999x99999x3"], "too large to compute"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(

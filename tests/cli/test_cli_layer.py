@@ -100,6 +100,7 @@ def test_layout_option_overrides_the_default() -> None:
     ("args", "fragment"),
     [
         (["layer", "Conv2D(16, 1)", "--input", "32x-1x3"], "--input must be positive sizes"),
+        (["layer", "Conv2D(16, 1)", "--input", "1x99999999999x99999999999x3"], "too large"),
         (["layer", "Conv2D(16, 1", "--input", "1x32x32x3"], "cannot parse layer expression"),
         (["layer", "Conv2D(16, 7)", "--input", "1x5x5x3"], "output size would be 0 for input=5"),
         (["layer", "Conv2D(16, 1)", "--input", "1x32x3"], "Conv2D needs a 4-D input"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,26 +18,40 @@ from stridescope.study.store import ResultStore
 RUNNER = CliRunner()
 
 
+_OK = RunResult.from_dict(
+    {
+        **dict.fromkeys(("key", "op", "error", "finished_at"), ""),
+        "arch": "seed_cnn",
+        "dataset": "mnist5k",
+        "seed": 0,
+        "epochs": 2,
+        "status": "ok",
+        "test_accuracy": 0.9,
+        "consistency": 0.7,
+        "params": 4321,
+        "macs": 98765,
+        "train_seconds": 3.25,
+        "images_per_second": 1234.5,
+    }
+)
+_NO_METRICS = dict.fromkeys(
+    ("test_accuracy", "consistency", "params", "macs", "train_seconds", "images_per_second")
+)
+
+
 def _run(op: str, seed: int, acc: float | None) -> RunResult:
-    ok = acc is not None
-    return RunResult(
-        key=f"{op}-{seed}",
-        op=op,
-        arch="seed_cnn",
-        dataset="mnist5k",
-        seed=seed,
-        epochs=2,
-        status="ok" if ok else "failed",
-        error="" if ok else "RuntimeError: synthetic, with a, comma",
-        test_accuracy=acc,
-        consistency=0.5 + (acc or 0) / 4 if ok else None,
-        params=4321 if ok else None,
-        macs=98765 if ok else None,
-        train_seconds=3.25 if ok else None,
-        images_per_second=1234.5 if ok else None,
-        config={"op": op, "seed": seed, "epochs": 2},
-        finished_at="2026-01-01T00:00:00+00:00",
-    )
+    """A finished run with accuracy ``acc``, or a failed one for ``None``."""
+    common = {
+        "key": f"{op}-{seed}",
+        "op": op,
+        "seed": seed,
+        "config": {"op": op, "seed": seed, "epochs": 2},
+        "finished_at": "2026-01-01T00:00:00+00:00",
+    }
+    if acc is None:
+        error = "RuntimeError: synthetic, with a, comma"
+        return replace(_OK, **common, status="failed", error=error, **_NO_METRICS)
+    return replace(_OK, **common, test_accuracy=acc, consistency=0.5 + acc / 4)
 
 
 @pytest.fixture
@@ -91,3 +106,24 @@ def test_missing_store_is_one_line_exit_2(tmp_path: Path, where: str, message: s
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_baseline_option(out: Path) -> None:
+    other = RUNNER.invoke(app, ["results", str(out), "--baseline", "maxpool_1x1"])
+    assert other.exit_code == 0, other.output
+    assert "operator − maxpool_1x1" in other.stdout
+    bad = RUNNER.invoke(app, ["results", str(out), "--baseline", "conv9"])
+    assert bad.exit_code == 2
+    assert "--baseline 'conv9' is not an operator of this study; its operators: conv1x1_s2, " in (
+        bad.stderr
+    )
+
+
+def test_default_baseline_is_the_first_operator_without_conv1x1_s2(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "results.sqlite") as store:
+        for op in ("avgpool", "maxpool"):
+            for seed in range(2):
+                store.record(_run(op, seed, 0.8 + seed / 100 + (op == "maxpool") / 50))
+    result = RUNNER.invoke(app, ["results", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "operator − avgpool" in result.stdout and "+0.020" in result.stdout

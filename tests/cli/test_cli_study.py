@@ -33,6 +33,8 @@ def test_a_small_study_prints_the_table_the_comparison_and_the_report(tmp_path: 
         (["--epochs", "0"], "epochs must be positive; received 0"),
         (["--ops", " , "], "--ops needs operator names separated by commas"),
         (["--preset", "c", "--arch", "resnet-mini"], "unknown resnet-mini preset 'c'"),
+        (["--executor", "dask"], "unknown executor 'dask'; known: local, ray"),
+        (["--address", "head:6379"], "--address 'head:6379' needs --executor ray"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(
@@ -44,9 +46,40 @@ def test_bad_input_is_one_line_and_exit_code_2(
     assert "Traceback" not in result.output
 
 
+def test_an_output_folder_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("not a folder", encoding="utf-8")
+    result = runner.invoke(app, ["study", "--dataset", "digits", "--out", str(tmp_path / "taken")])
+    assert result.exit_code == 2
+    assert f"cannot make the output folder (out) '{tmp_path / 'taken'}': it is a file" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
+
+
 def test_a_config_file_with_a_wrong_key(tmp_path: Path) -> None:
     config = tmp_path / "s.toml"
     config.write_text("dataset = 'digits'\nseed = 3\n", encoding="utf-8")
     result = runner.invoke(app, ["study", str(config), "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "unknown study config key 'seed'; allowed keys:" in result.output
+
+
+@pytest.mark.slow
+def test_executor_ray_runs_the_study_and_checks_the_device_on_the_cluster(tmp_path: Path) -> None:
+    args = ["study", "--dataset", "digits", "--ops", "conv1x1_s2", "--seeds", "1", "--epochs", "1"]
+    args += ["--executor", "ray"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "ray")], env={"COLUMNS": "150"})
+    assert result.exit_code == 0, result.output
+    assert "1 runs trained, 0 skipped, 0 failed" in result.output
+    assert (tmp_path / "ray" / "report.html").is_file()
+
+    # A CUDA study is not refused because this (driver) process has no GPU: Ray checks that the
+    # cluster has one for each run, and here it has none.
+    import torch
+
+    assert not torch.cuda.is_available(), "this test expects a CPU-only machine"
+    cuda = runner.invoke(app, [*args, "--device", "cuda", "--out", str(tmp_path / "cuda")])
+    assert cuda.exit_code == 2
+    assert "but the Ray cluster has CPU=" in cuda.output and "GPU=0 in all" in cuda.output
+    assert "device 'cuda' is not usable here" not in cuda.output
+    assert "Traceback" not in cuda.output

@@ -5,8 +5,10 @@ Rewrite the golden files with ``STRIDESCOPE_UPDATE_GOLDEN=1 pytest tests/cli``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,10 +112,19 @@ def test_spec_torch_and_keras_give_the_same_numbers() -> None:
         ([SEED, "--format", "yaml"], "allowed: table, json, csv, markdown"),
         ([SEED, "--depth", "0"], "--depth"),
         (["tests/golden/unknown_layer.toml"], "unknown layer"),
+        (["examples/seed_cnn_torch.py:build", "--input", "1x4x32x32"], "with C=3"),
+        (["examples/seed_cnn.py:build", "--input", "1x3x32x32"], "no such file"),
+        (["no_target_form"], "allowed: FILE.py:FACTORY"),
+        ([SEED, "--input", "1x2x2x3"], "layers[0] Conv2D(32, (3, 3), activation='relu') on"),
+        ([SEED, "--input", "0x32x32x3"], "is not a shape"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
-    result = runner.invoke(app, ["summary", *args])
+    _assert_one_line_error(["summary", *args], message)
+
+
+def _assert_one_line_error(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
@@ -126,3 +137,66 @@ def test_factory_that_raises(tmp_path: Path) -> None:
     result = runner.invoke(app, ["summary", f"{path}:build", "--input", "1x3x8x8"])
     assert result.exit_code == 2
     assert result.output.strip() == f"error: factory '{path}:build' raised ValueError: bad config"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def build():\n    return 42\n", "gave an int; expected a torch.nn.Module"),
+        ("def build(:\n", "SyntaxError"),
+        ("def other():\n    return 1\n", "has no attribute 'build'; it has: other"),
+    ],
+)
+def test_bad_python_targets(tmp_path: Path, source: str, message: str) -> None:
+    path = tmp_path / "target.py"
+    path.write_text(source)
+    _assert_one_line_error(["summary", f"{path}:build", "--input", "1x3x8x8"], message)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('input = "1x8x8x3"\nlayers = ["Conv2D(4, 3)"]\nbogus = 1\n', "unknown key 'bogus'"),
+        ('input = 5\nlayers = ["Conv2D(4, 3)"]\n', "is not a shape"),
+        ('input = "1x8x8x3"\nlayers = "Conv2D(4, 3)"\n', "non-empty list"),
+        ('input = "1x8x8x3\nlayers = [', "not valid TOML"),
+        ('input = "1x4x4x3"\nlayers = ["Conv2D(4, 7)"]\n', "layers[0] Conv2D(4, 7) on input"),
+    ],
+)
+def test_bad_spec_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "net.toml"
+    path.write_text(text)
+    _assert_one_line_error(["summary", str(path)], message)
+
+
+def test_a_keras_file_that_is_not_a_zip(tmp_path: Path) -> None:
+    path = tmp_path / "model.keras"
+    path.write_text("not a zip")
+    result = runner.invoke(app, ["summary", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: cannot load '{path}': not a .keras file (a zip " + (
+        "archive saved by model.save('name.keras'))"
+    )
+
+
+@pytest.mark.parametrize("command", ["layer", "summary", "coverage"])
+def test_help_shows_examples_that_run(command: str) -> None:
+    """Every example in the epilog is a real command line that exits 0 (PNGs not written)."""
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "Examples" in result.output
+    epilog: str = importlib.import_module(f"stridescope.cli.{command}").EPILOG
+    examples = [line[3:].split("`")[0] for line in epilog.splitlines() if line.startswith("* `")]
+    assert len(examples) >= 2
+    for example in examples:
+        args = [a for a in shlex.split(example)[1:] if a != "--png" and not a.endswith(".png")]
+        run = runner.invoke(app, args)
+        assert run.exit_code == 0, (example, run.output)
+
+
+def test_narrow_terminal_lists_flags_below_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80 columns the flags column would get no room: the flags move under the table."""
+    monkeypatch.setattr(console, "_width", 80)
+    result = runner.invoke(app, ["summary", SEED])
+    assert result.exit_code == 0
+    assert "flag: conv2d_2: stride > kernel: reads 29% of its input" in result.output
+    assert "flags" not in result.output.splitlines()[1]  # no empty flags column

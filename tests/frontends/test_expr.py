@@ -4,6 +4,7 @@ built from the same parsed arguments."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import torch
@@ -80,7 +81,7 @@ def test_parse_layer(text: str, layer: str, framework: str, args: tuple[object, 
         ("Conv2D(*a)", "*args are not allowed"),
         ("nn.MaxPool2d(2, 2, 0, 1, False, False, 3)", "takes at most 6 positional"),
         ("x + 1", "is not a call"),
-        ("nn.Conv2d(3, 8, 3, padding_mode='reflect')", "padding_mode must be 'zeros'"),
+        ("nn.Conv2d(3, 8, 3, padding_mode='mirror')", "padding_mode must be 'zeros'"),
     ],
 )
 def test_parse_errors_are_one_line(text: str, fragment: str) -> None:
@@ -162,6 +163,9 @@ KERAS_CASES = [
     ("Activation('relu')", (4, 4, 3)),
     ("ReLU(max_value=6.0)", (4, 4, 3)),
     ("Dropout(0.5)", (4, 4, 3)),
+    ("ZeroPadding2D()", (5, 6, 3)),
+    ("ZeroPadding2D((1, 2))", (5, 6, 3)),
+    ("ZeroPadding2D(((1, 0), (2, 3)))", (5, 6, 3)),
 ]
 
 
@@ -194,6 +198,10 @@ TORCH_CASES = [
     ("nn.ReLU(inplace=True)", (1, 3, 4, 4)),
     ("nn.Dropout(0.2)", (1, 3, 4, 4)),
     ("nn.PixelUnshuffle(2)", (1, 3, 8, 8)),
+    ("nn.ZeroPad2d((1, 0, 2, 3))", (1, 3, 5, 6)),
+    ("nn.ReflectionPad2d(2)", (1, 3, 5, 6)),
+    ("nn.ReplicationPad2d((0, 1, 1, 0))", (1, 3, 5, 6)),
+    ("nn.Conv2d(3, 4, 3, stride=2, padding=1, padding_mode='reflect')", (1, 3, 9, 8)),
 ]
 
 
@@ -221,3 +229,17 @@ def test_keras_data_format_channels_first_runs_in_nchw() -> None:
     assert default_layout(call) == "nchw"
     assert builder.shape(node) == (1, 3, 4, 4)
     assert call.to_dict()["args"] == {"pool_size": 2, "data_format": "channels_first"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ZeroPadding2D(-1)", "padding must be an int >= 0, (rows, cols)"),
+        ("ZeroPadding2D(((1, 0), 2, 3))", "padding must be an int >= 0"),
+        ("nn.ZeroPad2d((1, 2))", "(left, right, top, bottom)"),
+        ("nn.Conv2d(3, 4, 1, padding_mode='mirror')", "'zeros', 'reflect', 'replicate'"),
+    ],
+)
+def test_bad_padding_arguments(text: str, message: str) -> None:
+    with pytest.raises(StridescopeError, match=re.escape(message)):
+        parse_layer(text)

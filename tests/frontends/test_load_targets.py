@@ -73,7 +73,7 @@ def test_torch_seed_equals_spec_up_to_layout() -> None:
     ("target", "shape", "message"),
     [
         ("{f}:broken", "1x3x8x8", "factory .* raised RuntimeError: no weights here"),
-        ("{f}:not_a_model", "1x3x8x8", "gave a int; expected"),
+        ("{f}:not_a_model", "1x3x8x8", "gave an int; expected"),
         ("{f}:missing", "1x3x8x8", "has no attribute 'missing'; it has: .*build"),
         ("{d}/nope.py:build", "1x3x8x8", "cannot import .*no such file"),
         ("ss_no_such_module:build", "1x3x8x8", "No module named 'ss_no_such_module'"),

@@ -67,19 +67,24 @@ def test_conv2d_output_shape_matches_torch(h: Axis, w: Axis, torch_same: bool) -
         expected: tuple[int, ...] | None = tuple(y.shape[-2:])
     except RuntimeError:
         expected = None
+    assert _ours_2d(h, w) == expected
+    if torch_same and expected is not None:  # torch's own 'same' keeps the size
+        assert expected == (h.n, w.n)
+
+
+def _ours_2d(h: Axis, w: Axis, ceil_mode: bool = False) -> tuple[int | None, ...] | None:
+    """Our 2-D output shape, or ``None`` where geometry refuses the configuration."""
     try:
-        ours: tuple[int | None, ...] | None = output_shape(
+        return output_shape(
             (h.n, w.n),
             (h.kernel, w.kernel),
             (h.stride, w.stride),
             (h.dilation, w.dilation),
             [h.padding, w.padding],
+            ceil_mode=ceil_mode,
         )
     except GeometryError:
-        ours = None
-    assert ours == expected
-    if torch_same and expected is not None:  # torch's own 'same' keeps the size
-        assert expected == (h.n, w.n)
+        return None
 
 
 def _pool_case(h: Axis, w: Axis, ceil_mode: bool) -> tuple[tuple[int | None, ...] | None, dict]:
@@ -89,18 +94,7 @@ def _pool_case(h: Axis, w: Axis, ceil_mode: bool) -> tuple[tuple[int | None, ...
         "padding": (h.padding, w.padding),
         "ceil_mode": ceil_mode,
     }
-    try:
-        ours: tuple[int | None, ...] | None = output_shape(
-            (h.n, w.n),
-            (h.kernel, w.kernel),
-            (h.stride, w.stride),
-            (h.dilation, w.dilation),
-            [h.padding, w.padding],
-            ceil_mode=ceil_mode,
-        )
-    except GeometryError:
-        ours = None
-    return ours, args
+    return _ours_2d(h, w, ceil_mode), args
 
 
 @settings(max_examples=1700)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from window_reference import window_reads
 
 from stridescope.geometry import (
     GeometryError,
@@ -26,11 +27,8 @@ def _reference(
     out = output_size(n, kernel, stride, dilation, padding, ceil_mode) or 0
     before, _ = resolve_padding(n, kernel, stride, dilation, padding)
     counts = [0] * n
-    for o in range(out):
-        for j in range(kernel):
-            i = o * stride - before + j * dilation
-            if 0 <= i < n:
-                counts[i] += 1
+    for _, i in window_reads(out, n, kernel, stride, dilation, before):
+        counts[i] += 1
     return counts
 
 

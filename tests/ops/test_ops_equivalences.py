@@ -121,3 +121,27 @@ def test_strided_conv_is_not_invariant_to_odd_circular_shift() -> None:
     assert not any(
         torch.allclose(torch.roll(op(x), (dy, 0), dims=(2, 3)), shifted) for dy in range(8)
     )
+
+
+@pytest.mark.parametrize(("cin", "cout", "k"), [(8, 16, 3), (64, 32, 3), (48, 32, 5)])
+def test_blurpool_order_changes_neither_numbers_nor_ir(cin: int, cout: int, k: int) -> None:
+    from stridescope.analysis.compare import op_graph
+    from stridescope.ops.blurpool import blur_first
+
+    torch.manual_seed(0)
+    op = create_op("blurpool_conv1x1", cin, cout, filter_size=k)
+    assert op.blur_first == blur_first(cin, cout, k) == (cout >= cin or (cin, k) == (48, 3))
+    x = torch.randn(1, cin, 10, 9, dtype=torch.float64)
+    op64 = op.double()
+    conv = _conv(op64)
+    before, after = blur_padding(k, "uneven")
+    taps = torch.tensor(binomial_filter(k), dtype=torch.float64)
+    kernel = torch.outer(taps, taps).expand(cin, 1, k, k)
+    blurred = F.conv2d(
+        F.pad(x, (before, after, before, after), mode="reflect"), kernel, stride=2, groups=cin
+    )
+    torch.testing.assert_close(op64(x), F.conv2d(blurred, conv.weight, conv.bias))
+    graph = op_graph(op, (1, cin, 10, 9))
+    # the definition: blur (depthwise, C_in channels) then the 1x1, whichever order runs
+    assert [n.name for n in graph.nodes[1:]] == ["op.blur", "op.conv"]
+    assert graph.macs == 5 * 5 * cin * k * k + 5 * 5 * cin * cout

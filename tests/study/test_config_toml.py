@@ -90,6 +90,15 @@ def test_plan_covers_ops_times_seeds_with_distinct_keys() -> None:
     assert plan_runs(replace(cfg, lr=2e-3), cores=2)[0].key != specs[0].key
 
 
+def test_the_thread_count_is_stored_but_not_keyed() -> None:
+    # resuming with another --workers (or from a machine with more cores) skips finished runs
+    one = plan_runs(replace(StudyConfig(), workers=1), cores=4)
+    four = plan_runs(replace(StudyConfig(), workers=4), cores=4)
+    assert (one[0].threads, four[0].threads) == (4, 1)
+    assert [s.key for s in one] == [s.key for s in four]
+    assert one[0].config()["threads"] == 4 and one[0].record().config["threads"] == 4
+
+
 def test_threads_are_a_fair_share_of_the_cores() -> None:
     assert plan_runs(replace(StudyConfig(), workers=1), cores=4)[0].threads == 4
     assert plan_runs(replace(StudyConfig(), workers=3), cores=4)[0].threads == 1

@@ -158,11 +158,11 @@ DRIVER = """
 import os, sys
 from stridescope.study.config import StudyConfig, plan_runs, with_overrides
 from stridescope.study.executors import DatasetRef
-from stridescope.study.executors_ray import RayExecutor, lost_run
+from stridescope.study.executors_ray import RayExecutor
 import ray
 
 def where(spec, dataset):
-    return lost_run(spec, f"ran in pid {os.getpid()} on {len(dataset.y_train)} train images")
+    return spec.record(error=f"ran in pid {os.getpid()} on {len(dataset.y_train)} train images")
 
 cfg = with_overrides(StudyConfig(), dataset="digits", ops=("conv1x1_s2",), seeds=2, workers=2)
 results = []
@@ -193,14 +193,13 @@ def test_an_error_in_the_driver_cancels_the_runs_in_flight(tmp_path: Path) -> No
     pid_file = tmp_path / "slow.pid"
 
     def quick_or_slow(spec: RunSpec, dataset: Dataset) -> RunResult:
-        from stridescope.study.executors_ray import lost_run
 
         if spec.op == "conv3x3_s2":
             pid_file.write_text(str(os.getpid()))
             time.sleep(120)
         while not pid_file.exists():  # finish only once the slow run is under way
             time.sleep(0.05)
-        return lost_run(spec, "quick")
+        return spec.record(error="quick")
 
     def store_broke(run: RunResult) -> None:
         raise OSError("disk full")

@@ -51,6 +51,9 @@ def test_a_study_records_every_run_reports_and_a_rerun_skips_them(tmp_path: Path
     again = run_study(cfg)
     assert (again.ran, again.skipped) == (0, 4)
     assert _rows(tmp_path / "results.sqlite") == before
+    # another --workers changes each run's thread count, not what the run is: still skipped
+    other_workers = run_study(replace(cfg, workers=2), LocalExecutor(1))
+    assert (other_workers.ran, other_workers.skipped) == (0, 4)
     fresh = run_study(cfg, fresh=True)
     assert fresh.ran == 4
 

@@ -68,6 +68,8 @@ def test_consistency_is_one_for_a_shift_invariant_model_and_lower_for_a_position
     assert shift_consistency(invariant, x, pad=3, seed=0) == 1.0
     positional = nn.Sequential(nn.Flatten(), nn.Linear(144, 10))
     assert shift_consistency(positional, x, pad=3, seed=0) < 0.9
+    # no shift: both copies are the image itself, so every prediction agrees
+    assert shift_consistency(positional, x, pad=0, seed=0) == 1.0
 
 
 def test_a_run_is_deterministic(digits) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ activation bytes, read fraction), measure the signal metrics on bundled photogra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from stridescope.analysis.coverage import coverage_map
-from stridescope.analysis.images import load_images
+from stridescope.analysis.images import IMAGE_NAMES, load_images
 from stridescope.analysis.latency import Latency, check_device, measure_latency
 from stridescope.analysis.signal import aliasing_share, frequency_response, response_frequencies
 from stridescope.analysis.signal_rank import recoverable_fraction
@@ -28,9 +29,35 @@ from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, GraphBuilder
 from stridescope.ops import OPS, create_op, op_names
 
-__all__ = ["CompareOptions", "Comparison", "OpResult", "compare", "op_graph"]
+__all__ = [
+    "LIMITS",
+    "RECORD_KEYS",
+    "CompareOptions",
+    "Comparison",
+    "OpResult",
+    "check_request",
+    "compare",
+    "op_graph",
+]
 
 Progress = Callable[[str, int, int], None]
+
+#: The keys every operator's JSON record has (``OpResult.to_dict`` adds documented extras).
+RECORD_KEYS = (
+    "name",
+    "output_shape",
+    "params",
+    "macs",
+    "read_fraction",
+    "recoverable",
+    "aliasing",
+    "shift_error",
+    "latency_ms",
+)
+
+#: Largest sizes ``compare`` accepts: the Jacobian of the recoverable-information metric has
+#: ``4 * C_in * C_out`` entries at the smallest input, and photos of ``H x W`` are kept in memory.
+LIMITS = {"channels": 4096, "out_channels": 4096, "size": 2048}
 
 
 @dataclass(frozen=True)
@@ -66,7 +93,7 @@ class OpResult:
     def to_dict(self) -> dict[str, object]:
         """The JSON record: the documented keys plus ``doc``, ``activation_bytes``,
         ``response`` and ``read_grid``."""
-        return {
+        record: dict[str, object] = {
             "name": self.name,
             "output_shape": list(self.output_shape),
             "params": self.params,
@@ -81,6 +108,7 @@ class OpResult:
             "response": list(self.response),
             "read_grid": [list(row) for row in self.read_grid],
         }
+        return record
 
 
 @dataclass(frozen=True)
@@ -113,19 +141,60 @@ def op_graph(op: nn.Module, input_shape: tuple[int, ...], name: str = "op") -> G
     return builder.build()
 
 
-def _check(input_shape: tuple[int, int, int], out_channels: int, names: Sequence[str]) -> None:
+def check_request(
+    input_shape: tuple[int, int, int],
+    out_channels: int,
+    names: Sequence[str],
+    device: str = "cpu",
+    options: CompareOptions | None = None,
+) -> torch.device:
+    """Check a request before measuring anything; one-line errors. Returns the device.
+
+    >>> check_request((3, 64, 64), 16, ["conv1x1_s2"])
+    device(type='cpu')
+    >>> check_request((3, 2, 64), 16, ["conv1x1_s2"])
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: compare needs H and W >= 4; received (3, 2, 64)
+    """
     if len(input_shape) != 3 or any(
         isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape
     ):
         raise StridescopeError(
             f"input shape must be three positive sizes C,H,W; received {input_shape!r}"
         )
+    if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
+        raise StridescopeError(
+            f"out_channels must be a positive integer; received {out_channels!r}"
+        )
     if not names:
         raise StridescopeError(f"no operators to compare; known: {', '.join(op_names())}")
-    for name in names:
+    for index, name in enumerate(names):
         OPS.get(name)  # unknown names fail before any measurement
+        if name in names[:index]:
+            raise StridescopeError(f"operator {name!r} is listed twice; list each once")
     if min(input_shape[1:]) < 4:
         raise StridescopeError(f"compare needs H and W >= 4; received {input_shape!r}")
+    c, h, w = input_shape
+    for what, value, limit in (
+        ("input channels", c, LIMITS["channels"]),
+        ("out_channels", out_channels, LIMITS["out_channels"]),
+        ("H and W", max(h, w), LIMITS["size"]),
+    ):
+        if value > limit:
+            raise StridescopeError(f"compare measures {what} up to {limit}; received {value}")
+    opts = options or CompareOptions()
+    if not 1 <= opts.images <= len(IMAGE_NAMES):
+        raise StridescopeError(
+            f"image count must be between 1 and {len(IMAGE_NAMES)}; received {opts.images}"
+        )
+    if not (math.isfinite(opts.latency_min_time) and 0 < opts.latency_min_time <= 60):
+        raise StridescopeError(
+            f"latency time must be a number of seconds in (0, 60]; received {opts.latency_min_time}"
+        )
+    if opts.batch < 1:
+        raise StridescopeError(f"latency batch must be positive; received {opts.batch}")
+    return check_device(device)
 
 
 def _measure(
@@ -161,7 +230,7 @@ def _measure(
         aliasing=aliasing_share(op, photos[:, :, :-2, :-2]),
         shift_error=shift_errors(op, photos),
         latency=measure_latency(op, x, opts.latency_min_time),
-        response=frequency_response(op.cpu(), shape[0], 64, frequencies),
+        response=frequency_response(op, shape[0], 64, frequencies),
         read_grid=grid,
     )
 
@@ -181,9 +250,8 @@ def compare(
     ``progress(name, done, total)`` is called after each operator.
     """
     names = tuple(op_names() if ops is None else ops)
-    _check(input_shape, out_channels, names)
+    dev = check_request(input_shape, out_channels, names, device, options)
     opts = options or CompareOptions()
-    dev = check_device(device)
     c, h, w = input_shape
     photos = load_images((c, h + 2, w + 2), opts.images)  # two spare pixels for crop shifts
     frequencies = response_frequencies(opts.response_points)

@@ -1,7 +1,8 @@
 """Which input pixels can influence the output: exact coverage maps from geometry.
 
 For every output position ``o`` of the graph's last spatial node, its exact receptive set
-``S(o)`` is the set of input pixels with a path of reads to it (padding excluded). The map
+``S(o)`` is the set of input pixels with a path of reads to it (zero padding reads nothing;
+reflect, replicate and circular padding read the pixels they copy). The map
 counts, per input pixel ``i``, the output positions whose set contains it:
 ``counts[i] = #{o : i in S(o)}``. A 1x1 stride-2 convolution reads one pixel in four, so its
 map is a checkerboard with 25% of the pixels ever read.
@@ -48,7 +49,9 @@ from stridescope.analysis.coverage_terms import (
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, OpKind, Window
 
-__all__ = ["CoverageMap", "coverage_fraction", "coverage_map", "read_grid"]
+__all__ = ["MAX_ENTRIES", "CoverageMap", "coverage_fraction", "coverage_map", "read_grid"]
+
+MAX_ENTRIES = 2**27  # per-axis relation matrices and count maps larger than this are refused
 
 # Kinds that keep every spatial position where it is (identity relation, per axis).
 _POINTWISE = frozenset(
@@ -87,6 +90,10 @@ class CoverageMap:
         }
 
 
+def _size(spatial: tuple[int, ...]) -> str:
+    return "x".join(map(str, spatial))
+
+
 def _known(graph: Graph, node: Node) -> tuple[int, ...] | None:
     spatial = graph.spatial(node.output_shape)
     if not spatial or any(n is None for n in spatial):
@@ -109,7 +116,7 @@ def _relation(
     window: Window | None = node.window
     if window is not None and node.kind is not OpKind.INPUT:
         return tuple(
-            Slide(k, s, d, p[0], n)
+            Slide(k, s, d, p[0], n, window.pad_mode)
             for n, k, s, d, p in zip(
                 inp, window.kernel, window.stride, window.dilation, window.padding, strict=True
             )
@@ -163,6 +170,15 @@ def _walk(graph: Graph) -> _Terms:
     rank = len(input_spatial)
     last = max(i for i, s in enumerate(known) if s is not None and len(s) == rank)
     out_spatial = known[last] or ()
+    for axis, outputs in enumerate(out_spatial):
+        widest = max(s[axis] for s in known[: last + 1] if s is not None and len(s) == rank)
+        if outputs * widest > MAX_ENTRIES:
+            raise StridescopeError(
+                f"coverage of a {_size(input_spatial)} input is too large to compute: axis "
+                f"{axis} relates {outputs:,} outputs of {nodes[last].name!r} to up to "
+                f"{widest:,} positions ({outputs * widest:,} > {MAX_ENTRIES:,} entries); "
+                "give a smaller --input"
+            )
     identity = tuple(np.eye(n, dtype=bool) for n in out_spatial)
     pending: dict[int, list[Term]] = {last: [identity]}
     everything: set[int] = set()  # nodes whose every position feeds every output
@@ -216,6 +232,12 @@ def coverage_fraction(graph: Graph) -> float:
 def coverage_map(graph: Graph) -> CoverageMap:
     """The exact coverage map of ``graph``'s input by its last spatial node."""
     walk = _walk(graph)
+    if math.prod(walk.input_spatial) > MAX_ENTRIES:
+        raise StridescopeError(
+            f"a coverage map of a {_size(walk.input_spatial)} input has more than "
+            f"{MAX_ENTRIES:,} pixels; give a smaller --input (the summary's input coverage "
+            "needs no map)"
+        )
     if walk.everything:
         counts = np.full(walk.input_spatial, math.prod(walk.output_spatial), dtype=np.int64)
     elif walk.terms:

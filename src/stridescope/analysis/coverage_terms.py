@@ -48,11 +48,43 @@ class Slide:
     dilation: int
     before: int
     n: int
+    pad_mode: str = "zeros"
+
+    def matrix(self, out: int) -> BoolMatrix:
+        """The read matrix ``M[o, i]`` for ``out`` outputs. With ``pad_mode`` ``'reflect'``,
+        ``'replicate'`` or ``'circular'`` a tap in the padding reads the input pixel the
+        padding copies (so the padding can make more pixels influential); with ``'zeros'`` it
+        reads nothing.
+
+        >>> Slide(1, 3, 1, 1, 4, "reflect").matrix(2).astype(int).tolist()
+        [[0, 1, 0, 0], [0, 0, 1, 0]]
+        """
+        index = (
+            np.arange(out)[:, None] * self.stride
+            - self.before
+            + np.arange(self.kernel)[None, :] * self.dilation
+        )
+        n = self.n
+        if self.pad_mode == "reflect":
+            period = max(2 * (n - 1), 1)
+            index = np.mod(index, period)
+            index = np.where(index >= n, period - index, index)
+        elif self.pad_mode == "replicate":
+            index = np.clip(index, 0, n - 1)
+        elif self.pad_mode == "circular":
+            index = np.mod(index, n)
+        matrix = np.zeros((out, n), dtype=bool)
+        rows = np.broadcast_to(np.arange(out)[:, None], index.shape)
+        inside = (index >= 0) & (index < n)
+        matrix[rows[inside], index[inside]] = True
+        return matrix
 
     def pull(self, a: BoolMatrix) -> BoolMatrix:
         """``a @ M`` for boolean ``a`` (rows x outputs) and this window's read matrix ``M``
         (outputs x n), with one strided slice-OR per tap: O(kernel * rows * outputs)."""
         rows, out = a.shape
+        if self.pad_mode != "zeros":
+            return (a.astype(np.float32) @ self.matrix(out).astype(np.float32)) > 0
         result = np.zeros((rows, self.n), dtype=bool)
         s = self.stride
         for tap in range(self.kernel):

@@ -1,13 +1,15 @@
 """Latency of an operator: forward and forward+backward, median and IQR, on a device.
 
 Timed with :class:`torch.utils.benchmark.Timer` (which synchronises CUDA) in 15 equal blocks;
-the median and interquartile range are over the blocks, per call. The forward+backward step computes the gradients of the input and of every parameter
+the median and interquartile range are over the blocks, per call. The forward+backward
+step computes the gradients of the input and of every parameter
 with :func:`torch.autograd.grad` (no accumulation into ``.grad``), as a layer in the middle
 of a network does.
 """
 
 from __future__ import annotations
 
+import copy
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -44,11 +46,7 @@ class Latency:
     forward_backward: Timing
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "device": self.device,
-            "forward": self.forward.to_dict(),
-            "forward_backward": self.forward_backward.to_dict(),
-        }
+        return asdict(self)  # nested: {"device", "forward": {...}, "forward_backward": {...}}
 
 
 def check_device(device: str) -> torch.device:
@@ -92,8 +90,8 @@ def forward_backward(op: nn.Module, x: torch.Tensor) -> Callable[[], object]:
 
 
 def measure_latency(op: nn.Module, x: torch.Tensor, min_run_time: float = 0.05) -> Latency:
-    """Time ``op`` on ``x`` (moved to ``x.device``)."""
-    op = op.to(x.device)
+    """Time a copy of ``op`` moved to ``x.device`` (``op`` itself stays where it is)."""
+    op = copy.deepcopy(op).to(x.device)
     with torch.no_grad():
         fwd = time_fn(lambda: op(x), min_run_time)
     xg = x.detach().requires_grad_(True)

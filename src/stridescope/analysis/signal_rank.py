@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacfwd
 
+from stridescope.analysis.signal import quiet_forward_ad
+
 __all__ = ["jacobian_size", "recoverable_fraction"]
 
 _MAX_INPUTS = 1024
@@ -52,6 +54,7 @@ def recoverable_fraction(op: nn.Module, in_channels: int, size: int = 8, seed: i
         return out
 
     # forward mode: one batched pass over the input basis (much faster than reverse mode)
-    jac = jacfwd(apply)(x)  # (out..., in...)
+    with quiet_forward_ad():
+        jac = jacfwd(apply)(x)  # (out..., in...)
     matrix = jac.reshape(-1, x.numel())
     return int(torch.linalg.matrix_rank(matrix)) / x.numel()

@@ -96,7 +96,9 @@ def footer_lines(summary: Summary) -> list[str]:
         lines.append(f"uncounted (MACs unknown): {', '.join(t.uncounted)}")
     spatial = _spatial(summary)
     if summary.input_coverage is None:
-        lines.append("input coverage: unknown (no spatial input or unknown geometry)")
+        lines.append(
+            "input coverage: unknown (no spatial input, unknown geometry, or too large to compute)"
+        )
     else:
         lines.append(
             f"input coverage: {percent(summary.input_coverage)} of the {spatial} input pixels "

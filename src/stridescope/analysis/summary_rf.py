@@ -2,15 +2,17 @@
 
 Rules (per spatial axis, in network-input pixels):
 
-- a node with a sliding window (convolution, pooling, polyphase, space-to-depth) composes its
-  window onto its parent's field (:meth:`Window.receptive`);
+- a node with a sliding window (convolution, pooling, polyphase, space-to-depth, and explicit
+  padding built with :meth:`GraphBuilder.pad`, a kernel-1 window whose padding shifts the
+  start by ``-before * jump``) composes its window onto its parent's field
+  (:meth:`Window.receptive`);
 - shape-preserving ops (normalisation, activation, dropout) pass the field through;
 - add, multiply and concatenate take the union of their parents' fields
   (:meth:`ReceptiveField.merge`);
 - flatten, linear layers on flattened features, adaptive pooling to one position and reshapes
   mix every position: the field is the **whole input** (:data:`WHOLE`);
-- explicit padding, interpolation, pixel shuffle and uncounted ops: **unknown** (``None``),
-  and so is everything after them.
+- interpolation, pixel shuffle, cropping, padding of the channel axis and uncounted ops:
+  **unknown** (``None``), and so is everything after them.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -12,13 +12,55 @@ from rich.console import Console
 from stridescope.errors import StridescopeError
 from stridescope.geometry import GeometryError
 
-__all__ = ["console", "err_console", "fail", "guarded"]
+__all__ = [
+    "INPUT_HELP",
+    "TARGET_HELP",
+    "InputOption",
+    "TargetArgument",
+    "check_choice",
+    "console",
+    "err_console",
+    "fail",
+    "guarded",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+TARGET_HELP = (
+    "FILE.py:FACTORY, package.module:ATTR (a model, or a function returning one), "
+    "FILE.keras (loaded with safe_mode=True) or FILE.toml (a spec file)."
+)
+INPUT_HELP = (
+    "Input shape, batch first: 1x3x32x32 (PyTorch, NCHW) or 1x32x32x3 (Keras, NHWC). "
+    "Required for PyTorch models; overrides a spec's or Keras model's own."
+)
+# The TARGET argument and --input option of the commands that read a whole model.
+TargetArgument = Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)]
+InputOption = Annotated[
+    str | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)
+]
+
+
+def check_choice(option: str, value: str, allowed: Sequence[str]) -> str:
+    """``value`` if it is one of ``allowed``, else a one-line user error naming both.
+
+    >>> check_choice("--format", "json", ("table", "json"))
+    'json'
+    >>> check_choice("--format", "xml", ("table", "json"))
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: --format must be one of those allowed; received 'xml'; allowed: table, json
+    """
+    if value not in allowed:
+        raise StridescopeError(
+            f"{option} must be one of those allowed; received {value!r}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    return value
 
 
 def fail(message: str) -> typer.Exit:

@@ -21,20 +21,29 @@ if TYPE_CHECKING:
 __all__ = ["parse_chw", "register"]
 
 FORMATS = ("table", "json", "csv")
-_COLUMNS = (
-    "name",
-    "output_shape",
-    "params",
-    "macs",
-    "read_fraction",
-    "recoverable",
-    "aliasing",
+#: CSV columns besides the JSON record's scalar keys: shift errors and latency, flattened.
+_FLAT_COLUMNS = (
     "shift_circular",
     "shift_crop",
     "shift_one_pixel",
     "forward_ms",
     "forward_backward_ms",
 )
+
+EPILOG = """\
+**Examples**
+
+* `stridescope compare --input 3x64x64 --out-channels 16` : all operators, a table.
+
+* `stridescope compare -i 64x56x56 -c 128 --ops conv1x1_s2,avgpool_conv1x1,blurpool_conv1x1
+  --format json > shortcut.json` : three ResNet-shortcut choices, JSON for scripts.
+
+* `stridescope compare -i 3x224x224 -c 64 --device cuda --plot plots/` : latency on the GPU,
+  frequency_response.png and read_grids.png in plots/.
+
+Aliasing and shift errors are measured on bundled photos (scikit-image, scikit-learn), weights
+are random (--seed). Details: docs/compare.md.
+"""
 
 
 def parse_chw(text: str) -> tuple[int, int, int]:
@@ -123,8 +132,12 @@ def _table(comparison: Comparison) -> None:
 
 
 def _csv(comparison: Comparison) -> str:
+    from stridescope.analysis.compare import RECORD_KEYS
+
+    nested = ("shift_error", "latency_ms")
+    columns = [k for k in RECORD_KEYS if k not in nested] + list(_FLAT_COLUMNS)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(_rows(comparison))
     return buffer.getvalue()
@@ -141,9 +154,12 @@ def _measure(
     from rich.progress import Progress
 
     from stridescope.analysis.compare import compare
+    from stridescope.ops import op_names
 
-    with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task("measuring", total=len(names) if names else None)
+    # a live bar on a terminal; nothing when stderr is a pipe or a file
+    with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
+        total = len(names) if names else len(op_names())
+        task = bar.add_task(f"measuring {total} operators", total=total)
 
         def advance(name: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"measured {name}")
@@ -167,12 +183,18 @@ def _run(
         raise StridescopeError(f"--format {fmt!r} is not known; allowed: {', '.join(FORMATS)}")
     if out_channels < 1:
         raise StridescopeError(f"--out-channels must be positive; received {out_channels}")
-    if options.latency_min_time <= 0:
-        raise StridescopeError(
-            f"--latency-time must be positive; received {options.latency_min_time}"
-        )
     shape = parse_chw(input_shape)
     names = None if ops is None else [n.strip() for n in ops.split(",") if n.strip()]
+    from stridescope.analysis.compare import check_request
+    from stridescope.ops import op_names
+
+    # every one-line error comes before the progress bar starts
+    check_request(shape, out_channels, op_names() if names is None else names, device, options)
+    if plot is not None:
+        try:  # before measuring: a bad directory fails in a second, not after the run
+            plot.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StridescopeError(f"cannot write plots to {str(plot)!r}: {error}") from None
     comparison = _measure(shape, out_channels, names, device, seed, options)
     if fmt == "json":
         console.print(json.dumps(comparison.to_dict()), markup=False, highlight=False)
@@ -194,7 +216,7 @@ def _run(
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command("compare")
+    @app.command("compare", epilog=EPILOG)
     @guarded
     def compare_command(
         input_shape: Annotated[

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stridescope.api import coverage as coverage_of
-from stridescope.cli._common import console, guarded
-from stridescope.cli.summary import INPUT_HELP, TARGET_HELP
+from stridescope.cli._common import InputOption, TargetArgument, check_choice, console, guarded
 from stridescope.errors import StridescopeError
 
 if TYPE_CHECKING:
@@ -22,6 +21,14 @@ if TYPE_CHECKING:
 __all__ = ["corner_text", "register"]
 
 FORMATS = ("text", "json")
+EPILOG = (
+    "**Examples**\n\n"
+    "* `stridescope coverage examples/conv1x1_s2.toml` (a 1x1 stride-2 conv reads 25%)\n"
+    "* `stridescope coverage examples/seed_cnn_torch.py:build --input 1x3x32x32 --png cov.png`\n"
+    "* `stridescope coverage examples/seed_cnn.toml --format json`\n\n"
+    "The map is exact, from geometry: zero padding reads no pixel; reflect, replicate and "
+    "circular padding read the pixels they copy."
+)
 _CORNER = 16
 
 
@@ -57,8 +64,7 @@ def _text(cov: CoverageMap, target: str) -> list[str]:
 
 
 def _run(target: str, input_shape: str | None, png: Path | None, fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise StridescopeError(f"--format {fmt!r} is not known; allowed: {', '.join(FORMATS)}")
+    check_choice("--format", fmt, FORMATS)
     if png is not None and png.suffix.lower() != ".png":
         raise StridescopeError(f"--png must name a .png file; received {str(png)!r}")
     cov = coverage_of(target, input_shape)
@@ -81,13 +87,11 @@ def _run(target: str, input_shape: str | None, png: Path | None, fmt: str) -> No
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command("coverage")
+    @app.command("coverage", epilog=EPILOG)
     @guarded
     def coverage_command(
-        target: Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)],
-        input_shape: Annotated[
-            str | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)
-        ] = None,
+        target: TargetArgument,
+        input_shape: InputOption = None,
         png: Annotated[
             Path | None, typer.Option(help="Also write the map as a PNG heatmap here.")
         ] = None,

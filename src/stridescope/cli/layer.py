@@ -5,7 +5,6 @@ MACs, padding per axis, and which input pixels are ever read."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
@@ -14,18 +13,27 @@ from rich.table import Table
 from rich.text import Text
 
 from stridescope.analysis import coverage_map, read_grid
-from stridescope.cli._common import console, guarded
+from stridescope.cli._common import check_choice, console, guarded
 from stridescope.errors import StridescopeError
-from stridescope.frontends import add_layer, default_layout, parse_layer
+from stridescope.frontends import add_layer, default_layout, parse_layer, parse_shape
 from stridescope.geometry import GeometryError
 from stridescope.ir import GraphBuilder, Layout
 
-__all__ = ["LayerReport", "analyse_layer", "parse_shape", "register"]
+__all__ = ["LayerReport", "analyse_layer", "register"]
 
 _LAYOUTS = ("nhwc", "nchw")
 _FORMATS = ("table", "json")
 _AXIS_NAMES = {1: ("W",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _GRID = 8
+EPILOG = (
+    "**Examples**\n\n"
+    "* `stridescope layer \"Conv2D(16, 1, strides=2, padding='same')\" --input 1x32x32x3 "
+    '--compare "MaxPool2D(pool_size=2)"`\n'
+    '* `stridescope layer "nn.Conv2d(3, 16, 3, stride=2, padding=1)" --input 1x3x224x224 '
+    '--compare "nn.AvgPool2d(2)" --format json`\n'
+    '* `stridescope layer "DepthwiseConv2D(3, strides=2)" --input 1,64,64,8`\n\n'
+    "MACs: 1 multiply-add = 1 MAC (a conv: output elements x C_in/groups x kernel area)."
+)
 
 
 @dataclass(frozen=True)
@@ -53,21 +61,6 @@ class LayerReport:
             "read_fraction": self.read_fraction,
             "padding": [list(p) for p in data["padding"]],
         }
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``"1x32x32x3"`` or ``"1,32,32,3"`` (batch first) to a tuple of positive ints.
-
-    >>> parse_shape("1x32x32x3"), parse_shape("1, 3, 32, 32")
-    ((1, 32, 32, 3), (1, 3, 32, 32))
-    """
-    parts = [p.strip() for p in re.split(r"[x,X]", text.strip())]
-    if len(parts) < 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise StridescopeError(
-            f"--input must be positive sizes separated by 'x' or ',', batch first, e.g. "
-            f"1x32x32x3 (NHWC) or 1x3x32x32 (NCHW); received {text!r}"
-        )
-    return tuple(int(p) for p in parts)
 
 
 def _to_layout(shape: tuple[int, ...], source: Layout, target: Layout) -> tuple[int, ...]:
@@ -189,15 +182,10 @@ def layer(
     """Output shape, params, MACs (1 multiply-add = 1 MAC), padding per axis and the share of
     input pixels read, for one layer and its alternatives. Keras layers run in NHWC, PyTorch
     layers in NCHW; the input shape is permuted to each layer's layout."""
-    if format not in _FORMATS:
-        raise StridescopeError(
-            f"--format must be one of {', '.join(_FORMATS)}; received {format!r}"
-        )
-    if layout is not None and layout.lower() not in _LAYOUTS:
-        raise StridescopeError(
-            f"--layout must be one of {', '.join(_LAYOUTS)}; received {layout!r}"
-        )
-    shape = parse_shape(input)
+    check_choice("--format", format, _FORMATS)
+    if layout is not None:
+        check_choice("--layout", layout.lower(), _LAYOUTS)
+    shape = parse_shape(input, what="--input")
     texts = [expr, *(compare or [])]
     chosen: Layout = "nchw" if layout and layout.lower() == "nchw" else "nhwc"
     if layout is None:
@@ -211,4 +199,4 @@ def layer(
 
 def register(app: typer.Typer) -> None:
     """Add ``stridescope layer`` to the app."""
-    app.command("layer")(layer)
+    app.command("layer", epilog=EPILOG)(layer)

@@ -100,6 +100,20 @@ def _store_path(out: Path) -> Path:
     return path
 
 
+def _baseline(runs: list[RunResult], wanted: str | None) -> str:
+    from stridescope.errors import StridescopeError
+
+    ops = list(dict.fromkeys(run.op for run in runs))
+    if wanted is None:
+        return "conv1x1_s2" if "conv1x1_s2" in ops or not ops else ops[0]
+    if wanted not in ops:
+        raise StridescopeError(
+            f"--baseline {wanted!r} is not an operator of this study; its operators: "
+            + ", ".join(ops)
+        )
+    return wanted
+
+
 def _csv(runs: list[RunResult]) -> str:
     from stridescope.report.tables import RUN_COLUMNS
 
@@ -120,8 +134,12 @@ def results(
         Format, typer.Option("--format", "-f", help="table: summary; csv/json: one row per run.")
     ] = Format.table,
     baseline: Annotated[
-        str, typer.Option(help="Operator the others are compared with (paired by seed).")
-    ] = "conv1x1_s2",
+        str | None,
+        typer.Option(
+            help="Operator the others are compared with, paired by seed "
+            "(default: conv1x1_s2 where the study has it, else its first operator)."
+        ),
+    ] = None,
 ) -> None:
     """Show a study's results: per-operator means with CIs and the paired comparison."""
     from stridescope.study.store import ResultStore
@@ -135,9 +153,22 @@ def results(
     else:
         from stridescope.analysis.stats import summarize_study
 
-        render_summary(summarize_study(runs, baseline=baseline))
+        render_summary(summarize_study(runs, baseline=_baseline(runs, baseline)))
+
+
+EPILOG = """**Examples**
+
+
+`stridescope results study-out` — the per-operator table with CIs and the paired comparison
+
+
+`stridescope results study-out --baseline maxpool_conv1x1` — compare with another operator
+
+
+`stridescope results study-out --format csv > runs.csv` — one row per run (also `--format json`)
+"""
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
-    app.command("results")(results)
+    app.command("results", epilog=EPILOG)(results)

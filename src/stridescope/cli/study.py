@@ -169,6 +169,22 @@ def study(
     _print_outcome(outcome)
 
 
+EPILOG = """**Examples**
+
+
+`stridescope study` — the default study (mnist5k, seed-cnn, six operators, 3 seeds; what
+`make demo` runs), written to study-out/
+
+
+`stridescope study --dataset digits --ops conv1x1_s2,maxpool_conv1x1 --seeds 5 --epochs 2
+--out digits-out` — a quick one
+
+
+`stridescope study examples/study.toml --executor ray --address HEAD:6379` — a config file,
+each run a task on a Ray cluster
+"""
+
+
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
-    app.command("study")(study)
+    app.command("study", epilog=EPILOG)(study)

@@ -19,7 +19,13 @@ from stridescope.analysis.summary_format import (
     to_markdown,
 )
 from stridescope.api import summary as summarize_target
-from stridescope.cli._common import console, guarded
+from stridescope.cli._common import (
+    InputOption,
+    TargetArgument,
+    check_choice,
+    console,
+    guarded,
+)
 from stridescope.errors import StridescopeError
 
 __all__ = ["FORMATS", "register", "rich_table"]
@@ -27,44 +33,55 @@ __all__ = ["FORMATS", "register", "rich_table"]
 FORMATS = ("table", "json", "csv", "markdown")
 _RIGHT = {"params", "MACs", "memory", "RF", "jump", "reads"}
 
-TARGET_HELP = (
-    "FILE.py:FACTORY, package.module:ATTR (a model, or a function returning one), "
-    "FILE.keras (loaded with safe_mode=True) or FILE.toml (a spec file)."
-)
-INPUT_HELP = (
-    "Input shape, batch first: 1x3x32x32 (PyTorch, NCHW) or 1x32x32x3 (Keras, NHWC). "
-    "Required for PyTorch models; overrides a spec's or Keras model's own."
+EPILOG = (
+    "**Examples**\n\n"
+    "* `stridescope summary examples/seed_cnn.toml` (a spec file)\n"
+    "* `stridescope summary examples/seed_cnn_torch.py:build --input 1x3x32x32 --format json`\n"
+    "* `stridescope summary examples/seed_cnn_keras.py:build --depth 1 --format markdown`\n\n"
+    "MACs: 1 multiply-add = 1 MAC; pooling counts one per window element, adds one per "
+    "element; normalisation, activations and padding count 0."
 )
 
 
-def rich_table(summary: Summary) -> Table:
-    """The summary as a rich table; the footer lines become its caption."""
+_MIN_FLAGS_WIDTH = 20  # narrower than this, flags move below the table
+
+
+def rich_table(summary: Summary, width: int | None = None) -> Table:
+    """The summary as a rich table; the footer lines become its caption. When ``width`` (the
+    console's) leaves the flags column fewer than 20 characters, the flags are listed under
+    the table instead, so a narrow terminal never hides them."""
+    rows = table_cells(summary)
+    widths = [max([len(column), *(len(r[i]) for r in rows)]) for i, column in enumerate(COLUMNS)]
+    flags_at = COLUMNS.index("flags")
+    fixed = sum(w + 1 for i, w in enumerate(widths) if i != flags_at)
+    inline = width is None or width - fixed >= _MIN_FLAGS_WIDTH
+    below = [f"flag: {r[0]}: {r[flags_at]}" for r in rows if r[flags_at] and not inline]
     table = Table(
         title=f"{summary.source or 'model'}  input {summary.input_shape} ({summary.layout})",
-        caption="\n".join(footer_lines(summary)),
+        caption="\n".join([*below, *footer_lines(summary)]),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         padding=(0, 1, 0, 0),
         show_edge=False,
     )
-    rows = table_cells(summary)
     for index, column in enumerate(COLUMNS):
-        wraps = column == "flags"
+        if index == flags_at and not inline:
+            continue
+        wraps = index == flags_at
         table.add_column(
             column,
             justify="right" if column in _RIGHT else "left",
             no_wrap=not wraps,
-            min_width=None if wraps else max([len(column), *(len(r[index]) for r in rows)]),
+            min_width=None if wraps else widths[index],
         )
     for cells in rows:
-        table.add_row(*cells)
+        table.add_row(*(c for i, c in enumerate(cells) if inline or i != flags_at))
     return table
 
 
 def _run(target: str, input_shape: str | None, depth: int | None, fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise StridescopeError(f"--format {fmt!r} is not known; allowed: {', '.join(FORMATS)}")
+    check_choice("--format", fmt, FORMATS)
     if depth is not None and depth < 1:
         raise StridescopeError(f"--depth must be a positive integer; received {depth}")
     result = summarize_target(target, input_shape, depth)
@@ -75,19 +92,17 @@ def _run(target: str, input_shape: str | None, depth: int | None, fmt: str) -> N
     elif fmt == "markdown":
         console.print(to_markdown(result), markup=False, highlight=False, end="")
     else:
-        console.print(rich_table(result))
+        console.print(rich_table(result, console.width))
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command("summary")
+    @app.command("summary", epilog=EPILOG)
     @guarded
     def summary_command(
-        target: Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)],
-        input_shape: Annotated[
-            str | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)
-        ] = None,
+        target: TargetArgument,
+        input_shape: InputOption = None,
         depth: Annotated[
             int | None,
             typer.Option(help="Group layers by the first N components of their module path."),

@@ -33,6 +33,17 @@ def _channels(b: GraphBuilder, node: int, layer: str) -> int:
     return channels
 
 
+def _expect_channels(b: GraphBuilder, parent: int, layer: str, arg: str, value: int) -> int:
+    """The input's channel count, which a PyTorch layer's ``arg`` must equal."""
+    channels = _channels(b, parent, layer)
+    if value != channels:
+        raise StridescopeError(
+            f"{layer}: {arg}={value} but the input has {channels} channels "
+            f"(shape {b.shape(parent)!r}, {b.layout})"
+        )
+    return channels
+
+
 def _activation(b: GraphBuilder, node: int, layer: str, o: dict[str, Any], name: str) -> int:
     """A Keras layer's ``activation=``: a pointwise node after it, unless None/'linear'."""
     act = o.get("activation")
@@ -54,29 +65,38 @@ def _keras_window(layer: str, o: dict[str, Any], stride_key: str = "strides") ->
         )
 
 
+# PyTorch's names for the Keras arguments a convolution shares
+_TORCH_CONV_NAMES = {
+    "out_channels": "filters",
+    "stride": "strides",
+    "dilation": "dilation_rate",
+    "bias": "use_bias",
+}
+
+
+def _pad(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], name: str) -> int:
+    """``ZeroPadding2D(padding)`` (int, (rows, cols) or ((top, bottom), (left, right))) or
+    ``nn.ZeroPad2d``/``ReflectionPad2d``/``ReplicationPad2d(padding)`` (int or (left,
+    right, top, bottom)): an exact :meth:`GraphBuilder.pad`."""
+    p = o["padding"]
+    if layer.startswith("nn."):
+        left, right, top, bottom = (p,) * 4 if isinstance(p, int) else p
+        pairs = [(top, bottom), (left, right)]
+    elif isinstance(p, int):
+        pairs = [(p, p), (p, p)]
+    else:
+        pairs = [(x, x) if isinstance(x, int) else (x[0], x[1]) for x in p]
+    return b.pad(parent, name, padding=pairs, mode=o.get("mode", "zeros"), op=layer)
+
+
 def _conv(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], name: str) -> int:
     if layer.startswith("nn."):
-        cin = _channels(b, parent, layer)
-        if o["in_channels"] != cin:
-            raise StridescopeError(
-                f"{layer}: in_channels={o['in_channels']} but the input has {cin} channels "
-                f"(shape {b.shape(parent)!r}, {b.layout})"
-            )
-        padding = o["padding"]
-        node = b.conv(
-            parent,
-            name,
-            out_channels=o["out_channels"],
-            kernel=o["kernel_size"],
-            stride=o["stride"],
-            dilation=o["dilation"],
-            padding="torch-same" if padding == "same" else padding,
-            groups=o["groups"],
-            bias=o["bias"],
-            op=layer,
-        )
-        return node
-    _keras_window(layer, o)
+        _expect_channels(b, parent, layer, "in_channels", o["in_channels"])
+        padding = "torch-same" if o["padding"] == "same" else o["padding"]
+        o = {_TORCH_CONV_NAMES.get(k, k): v for k, v in o.items()}
+    else:
+        _keras_window(layer, o)
+        padding = o["padding"].lower()
     node = b.conv(
         parent,
         name,
@@ -84,10 +104,11 @@ def _conv(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], name: str
         kernel=o["kernel_size"],
         stride=o["strides"],
         dilation=o["dilation_rate"],
-        padding=o["padding"].lower(),
+        padding=padding,
         groups=o["groups"],
         bias=o["use_bias"],
         op=layer,
+        pad_mode=o.get("padding_mode", "zeros"),
     )
     return _activation(b, node, layer, o, name)
 
@@ -211,12 +232,7 @@ def _dense(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], name: st
 def _norm(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], name: str) -> int:
     shape = b.shape(parent)
     if layer.startswith("nn."):
-        channels = _channels(b, parent, layer)
-        if o["num_features"] != channels:
-            raise StridescopeError(
-                f"{layer}: num_features={o['num_features']} but the input has {channels} "
-                f"channels (shape {shape!r}, {b.layout})"
-            )
+        channels = _expect_channels(b, parent, layer, "num_features", o["num_features"])
         params = 2 * channels if o["affine"] else 0
     else:
         axis = o["axis"]
@@ -259,4 +275,5 @@ BUILDERS: Final[dict[str, Build]] = {
     "activation": _pointwise(OpKind.ACTIVATION),
     "dropout": _pointwise(OpKind.DROPOUT),
     "pixel_unshuffle": _pixel_unshuffle,
+    "pad": _pad,
 }

@@ -53,6 +53,24 @@ def _is_torch_padding(v: object) -> bool:
     return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x >= 0 for x in v)
 
 
+def _is_pad(v: object) -> bool:
+    return _is_int(v) and v >= 0  # type: ignore[operator]
+
+
+def _is_keras_pad2d(v: object) -> bool:
+    if _is_pad(v):
+        return True
+    if not (isinstance(v, tuple) and len(v) == 2):
+        return False
+    if all(_is_pad(x) for x in v):
+        return True
+    return all(isinstance(x, tuple) and len(x) == 2 and all(_is_pad(y) for y in x) for x in v)
+
+
+def _is_torch_pad2d(v: object) -> bool:
+    return _is_pad(v) or (isinstance(v, tuple) and len(v) == 4 and all(_is_pad(x) for x in v))
+
+
 # kind -> (test, what is allowed, for the error message)
 CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
     "pos_int": (lambda v: _is_int(v) and v > 0, "a positive int"),  # type: ignore[operator]
@@ -74,7 +92,15 @@ CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
     "opt_str": (lambda v: v is None or isinstance(v, str), "None or a string"),
     "str": (lambda v: isinstance(v, str), "a string"),
     "opt_int": (lambda v: v is None or _is_int(v), "None or an int"),
-    "zeros": (lambda v: v == "zeros", "'zeros' (other padding modes are not modelled)"),
+    "pad_mode": (
+        lambda v: v in ("zeros", "reflect", "replicate", "circular"),
+        "'zeros', 'reflect', 'replicate' or 'circular'",
+    ),
+    "keras_pad2d": (
+        _is_keras_pad2d,
+        "an int >= 0, (rows, cols) or ((top, bottom), (left, right)) of ints >= 0",
+    ),
+    "torch_pad2d": (_is_torch_pad2d, "an int >= 0 or (left, right, top, bottom) of ints >= 0"),
 }
 
 
@@ -114,6 +140,10 @@ _NAME = _p("name", "opt_str", None)
 _DATA_FORMAT = _p("data_format", "data_format", None)
 _ACT = _p("activation", "opt_str", None)
 _INIT = (_p("kernel_initializer", "opt_str", None), _p("bias_initializer", "opt_str", None))
+
+
+def _torch_pad(mode: str) -> LayerSpec:
+    return LayerSpec("torch", "pad", (_p("padding", "torch_pad2d"),), 2, fixed={"mode": mode})
 
 
 def _keras_conv(rank: int) -> LayerSpec:
@@ -183,7 +213,7 @@ def _torch_conv(rank: int) -> LayerSpec:
         _p("dilation", "pos_ints", 1),
         _p("groups", "pos_int", 1),
         _p("bias", "bool", True),
-        _p("padding_mode", "zeros", "zeros"),
+        _p("padding_mode", "pad_mode", "zeros"),
     )
     return LayerSpec("torch", "conv", params, rank)
 
@@ -244,6 +274,9 @@ LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
         "GlobalMaxPooling2D": _keras_global("max"),
         "GlobalMaxPool2D": _keras_global("max"),
         "Flatten": LayerSpec("keras", "flatten", (_DATA_FORMAT, _NAME)),
+        "ZeroPadding2D": LayerSpec(
+            "keras", "pad", (_p("padding", "keras_pad2d", 1), _DATA_FORMAT, _NAME), 2
+        ),
         "Dense": LayerSpec(
             "keras",
             "dense",
@@ -295,6 +328,9 @@ LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
         "Dropout": LayerSpec(
             "torch", "dropout", (_p("p", "number", 0.5), _p("inplace", "bool", False))
         ),
+        "ZeroPad2d": _torch_pad("zeros"),
+        "ReflectionPad2d": _torch_pad("reflect"),
+        "ReplicationPad2d": _torch_pad("replicate"),
         "PixelUnshuffle": LayerSpec(
             "torch", "pixel_unshuffle", (_p("downscale_factor", "pos_int"),), 2
         ),

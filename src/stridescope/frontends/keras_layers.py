@@ -248,6 +248,21 @@ def _resize(kind: OpKind) -> Handler:
     return handler
 
 
+def _zero_padding(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """ZeroPadding1D/2D/3D: an exact :meth:`GraphBuilder.pad` (``padding`` is ``(b, a)`` for
+    1-D, one ``(b, a)`` per axis otherwise)."""
+    padding = c["padding"]
+    pairs = [padding] if isinstance(padding[0], int) else list(padding)
+    return b.pad(
+        parents[0],
+        name,
+        padding=[(int(p[0]), int(p[1])) for p in pairs],
+        op=type(layer).__name__,
+    )
+
+
 def _reshape(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
@@ -305,7 +320,7 @@ def _table() -> dict[type, Handler]:
     table[L.Multiply] = _merge(OpKind.MUL)
     table[L.Concatenate] = _merge(OpKind.CONCAT)
     for cls in (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D):
-        table[cls] = _resize(OpKind.PAD)
+        table[cls] = _zero_padding
     for cls in (L.Cropping1D, L.Cropping2D, L.Cropping3D):
         table[cls] = _resize(OpKind.PAD)
     for cls in (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D):

@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ TARGET_FORMS = "FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.toml"
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _article(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _is_keras_model(obj: object) -> bool:
@@ -113,7 +118,7 @@ def resolve_target(target: str) -> Any:
             raise StridescopeError(f"factory {target!r} raised {_one_line(error)}") from None
     if not _is_model(obj):
         raise StridescopeError(
-            f"{target!r} gave a {type(obj).__name__}; expected a torch.nn.Module, a Keras "
+            f"{target!r} gave {_article(type(obj).__name__)}; expected a torch.nn.Module, a Keras "
             "model, or a function without arguments that returns one"
         )
     return obj
@@ -122,6 +127,11 @@ def resolve_target(target: str) -> Any:
 def _load_keras_file(path: Path) -> Any:
     if not path.is_file():
         raise StridescopeError(f"cannot read Keras file {str(path)!r}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise StridescopeError(
+            f"cannot load {str(path)!r}: not a .keras file (a zip archive saved by "
+            "model.save('name.keras'))"
+        )
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 

@@ -244,7 +244,7 @@ def pad(
     t: Tracer, name: str, op: str, input: Any, pad: Sequence[int], mode: str = "constant",
     value: float | None = None,
 ) -> Any:  # fmt: skip
-    return pad_node(t, name, op, input, pad)
+    return pad_node(t, name, op, input, pad, mode)
 
 
 def by_meta(func: Any) -> Callable[..., Any]:

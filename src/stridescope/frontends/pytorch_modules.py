@@ -40,7 +40,7 @@ def _conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     return nodes.conv_node(
         t, name, type(m).__name__, x, weight_shape, groups=m.groups, stride=m.stride,
         padding=m.padding, dilation=m.dilation, bias=m.bias is not None,
-        params=_override(fresh, math.prod(weight_shape), bias),
+        params=_override(fresh, math.prod(weight_shape), bias), pad_mode=m.padding_mode,
     )  # fmt: skip
 
 
@@ -125,7 +125,12 @@ def _upsample(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
 
 
 def _pad(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    return nodes.pad_node(t, name, type(m).__name__, x, m.padding)
+    kind = type(m).__name__
+    mode = next((mode for prefix, mode in _PAD_PREFIXES if kind.startswith(prefix)), "constant")
+    return nodes.pad_node(t, name, kind, x, m.padding, mode)
+
+
+_PAD_PREFIXES = (("Reflection", "reflect"), ("Replication", "replicate"), ("Circular", "circular"))
 
 
 def _traced(t: Tracer, m: nn.Module, name: str, x: ShapeProxy) -> Any:
@@ -172,7 +177,8 @@ def _build() -> dict[Any, ModuleHandler]:
     pads: tuple[type[nn.Module], ...] = (
         nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d,
         nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
-        nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d,
+        nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d, nn.CircularPad1d,
+        nn.CircularPad2d, nn.CircularPad3d,
     )  # fmt: skip
     add(_pad, *pads)
     return table

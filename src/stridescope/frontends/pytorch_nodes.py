@@ -74,8 +74,10 @@ def conv_node(
     dilation: Any,
     bias: bool,
     params: int | None,
+    pad_mode: str = "zeros",
 ) -> ShapeProxy:
-    """A convolution with a weight of ``(C_out, C_in / groups, *kernel)``."""
+    """A convolution with a weight of ``(C_out, C_in / groups, *kernel)``; ``pad_mode`` is
+    ``nn.Conv*d``'s ``padding_mode``."""
     kernel = tuple(weight_shape[2:])
     rank = len(kernel)
     x = expect(x, name, op, rank + 2, weight_shape[1] * groups)
@@ -91,6 +93,7 @@ def conv_node(
         bias=bias,
         op=op,
         params=params,
+        pad_mode=pad_mode,
     )
     return t.proxy(node, x)
 
@@ -168,12 +171,37 @@ def interpolate_node(
     return t.proxy(node, x)
 
 
-def pad_node(t: Tracer, name: str, op: str, x: Any, pad: Sequence[int]) -> ShapeProxy:
-    """``F.pad``: pairs (before, after) from the last axis backwards."""
+_PAD_MODES = {
+    "constant": "zeros",
+    "reflect": "reflect",
+    "replicate": "replicate",
+    "circular": "circular",
+}
+
+
+def pad_node(
+    t: Tracer, name: str, op: str, x: Any, pad: Sequence[int], mode: str = "constant"
+) -> ShapeProxy:
+    """``F.pad``: pairs (before, after) from the last axis backwards. Non-negative padding of
+    spatial axes only is an exact :meth:`GraphBuilder.pad` (any torch mode); cropping
+    (negative amounts) or padding the batch or channel axis keeps only the output shape."""
     if not isinstance(x, ShapeProxy):
         raise NotHandled
+    amounts = [int(p) for p in pad]
+    rank = x.ndim - 2
+    pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(len(amounts) // 2)]
+    if (
+        len(amounts) % 2 == 0
+        and rank > 0
+        and len(pairs) <= rank
+        and all(b >= 0 and a >= 0 for b, a in pairs)
+        and mode in _PAD_MODES
+    ):
+        per_axis = [(0, 0)] * (rank - len(pairs)) + pairs[::-1]
+        node = t.builder.pad(x.node, name, padding=per_axis, mode=_PAD_MODES[mode], op=op)
+        return t.proxy(node, x)
     out = list(x.dims)
-    for i in range(len(pad) // 2):
-        out[-1 - i] += pad[2 * i] + pad[2 * i + 1]
+    for i, (before, after) in enumerate(pairs):
+        out[-1 - i] += before + after
     node = t.builder.resize(x.node, name, kind=OpKind.PAD, output_shape=tuple(out), op=op)
     return t.proxy(node, x)

@@ -28,6 +28,7 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.expr import LayerCall, add_layer, default_layout, parse_layer
+from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape
 
 __all__ = ["Spec", "layer_names", "load_spec", "parse_shape", "read_spec", "spec_graph"]
@@ -57,17 +58,18 @@ class Spec:
 
 
 def parse_shape(value: object, what: str = "input shape") -> tuple[int, ...]:
-    """A shape from ``"1x32x32x3"``, ``"1,32,32,3"`` or a list of positive integers.
+    """A shape from ``"1x32x32x3"``, ``"1,32,32,3"`` or a list of positive integers: the one
+    shape parser of every command and spec file.
 
     >>> parse_shape("1x3x32x32"), parse_shape([1, 10])
     ((1, 3, 32, 32), (1, 10))
     >>> parse_shape("1x3xa")
     Traceback (most recent call last):
     ...
-    stridescope.errors.StridescopeError: input shape '1x3xa' is not a shape; write positive sizes separated by 'x', e.g. 1x3x32x32
+    stridescope.errors.StridescopeError: input shape must be positive sizes separated by 'x' or ',', batch first, e.g. 1x32x32x3 (NHWC) or 1x3x32x32 (NCHW); received '1x3xa', which is not a shape
     """
     if isinstance(value, str):
-        parts = [p.strip() for p in re.split(r"[x,×]", value.strip().strip("()[]"))]
+        parts = [p.strip() for p in re.split(r"[xX,×]", value.strip().strip("()[]"))]
         if all(p.isdigit() for p in parts) and parts:
             value = [int(p) for p in parts]
     if (
@@ -77,7 +79,8 @@ def parse_shape(value: object, what: str = "input shape") -> tuple[int, ...]:
     ):
         return tuple(value)
     raise StridescopeError(
-        f"{what} {value!r} is not a shape; write positive sizes separated by 'x', e.g. 1x3x32x32"
+        f"{what} must be positive sizes separated by 'x' or ',', batch first, e.g. 1x32x32x3 "
+        f"(NHWC) or 1x3x32x32 (NCHW); received {value!r}, which is not a shape"
     )
 
 
@@ -149,8 +152,14 @@ def spec_graph(spec: Spec, input_shape: Shape | None = None) -> Graph:
     shape = spec.input_shape if input_shape is None else tuple(input_shape)
     builder = GraphBuilder(shape, spec.layout, source=spec.path or spec.name)
     node = builder.input
-    for call, name in zip(spec.layers, layer_names(spec.layers), strict=True):
-        node = add_layer(builder, node, call, name)
+    where = f"spec file {spec.path!r}" if spec.path else f"spec {spec.name!r}"
+    for index, (call, name) in enumerate(zip(spec.layers, layer_names(spec.layers), strict=True)):
+        try:
+            node = add_layer(builder, node, call, name)
+        except (StridescopeError, GeometryError) as error:
+            raise StridescopeError(
+                f"{where}, layers[{index}] {call.text} on input {builder.shape(node)!r}: {error}"
+            ) from None
     return builder.build()
 
 

@@ -12,7 +12,7 @@ which input positions are read, and receptive fields.
 
 from stridescope.geometry.errors import GeometryError
 from stridescope.geometry.mask import read_counts, read_fraction, read_mask
-from stridescope.geometry.output import output_shape, output_size, paddings
+from stridescope.geometry.output import output_shape, output_size, paddings, per_axis
 from stridescope.geometry.padding import (
     PADDING_MODES,
     Pad,
@@ -32,6 +32,7 @@ __all__ = [
     "output_shape",
     "output_size",
     "paddings",
+    "per_axis",
     "read_counts",
     "read_fraction",
     "read_mask",

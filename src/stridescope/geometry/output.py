@@ -14,7 +14,7 @@ from stridescope.geometry.padding import (
     resolve_padding,
 )
 
-__all__ = ["output_shape", "output_size", "paddings"]
+__all__ = ["output_shape", "output_size", "paddings", "per_axis"]
 
 
 def output_size(
@@ -64,7 +64,12 @@ def output_size(
     return out
 
 
-def _per_axis(value: int | Sequence[int], rank: int, name: str) -> tuple[int, ...]:
+def per_axis(value: int | Sequence[int], rank: int, name: str) -> tuple[int, ...]:
+    """One value per axis: an int is repeated, a sequence must have ``rank`` values.
+
+    >>> per_axis(2, 3, "stride"), per_axis((1, 2), 2, "stride")
+    ((2, 2, 2), (1, 2))
+    """
     if isinstance(value, int):
         return (value,) * rank
     values = tuple(value)
@@ -102,9 +107,9 @@ def paddings(
     ((0, 1), (1, 1))
     """
     rank = len(spatial)
-    k = _per_axis(kernel, rank, "kernel")
-    s = _per_axis(stride, rank, "stride")
-    d = _per_axis(dilation, rank, "dilation")
+    k = per_axis(kernel, rank, "kernel")
+    s = per_axis(stride, rank, "stride")
+    d = per_axis(dilation, rank, "dilation")
     p = _padding_per_axis(padding, rank)
     return tuple(resolve_padding(spatial[i], k[i], s[i], d[i], p[i]) for i in range(rank))
 
@@ -130,8 +135,8 @@ def output_shape(
     (None, 7)
     """
     rank = len(spatial)
-    k = _per_axis(kernel, rank, "kernel")
-    s = _per_axis(stride, rank, "stride")
-    d = _per_axis(dilation, rank, "dilation")
+    k = per_axis(kernel, rank, "kernel")
+    s = per_axis(stride, rank, "stride")
+    d = per_axis(dilation, rank, "dilation")
     p = _padding_per_axis(padding, rank)
     return tuple(output_size(spatial[i], k[i], s[i], d[i], p[i], ceil_mode) for i in range(rank))

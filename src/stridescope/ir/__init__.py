@@ -7,7 +7,7 @@
 (1, 3, 16, 16)
 """
 
-from stridescope.ir.builder import GraphBuilder, IntOrTuple
+from stridescope.ir.builder import PAD_MODES, GraphBuilder, IntOrTuple
 from stridescope.ir.graph import (
     Graph,
     Layout,
@@ -20,6 +20,7 @@ from stridescope.ir.graph import (
 )
 
 __all__ = [
+    "PAD_MODES",
     "Graph",
     "GraphBuilder",
     "IntOrTuple",

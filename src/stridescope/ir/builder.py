@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from stridescope.geometry import GeometryError, PaddingArg, paddings
+from stridescope.geometry import GeometryError, PaddingArg, paddings, per_axis
 from stridescope.ir.graph import (
     Graph,
     Layout,
@@ -33,7 +33,9 @@ from stridescope.ir.graph import (
     spatial_axes,
 )
 
-__all__ = ["GraphBuilder", "IntOrTuple"]
+__all__ = ["PAD_MODES", "GraphBuilder", "IntOrTuple"]
+
+PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 IntOrTuple = int | Sequence[int]
 PaddingSpec = PaddingArg | Sequence[int | tuple[int, int]]
@@ -44,17 +46,6 @@ _ADAPTIVE_KINDS = {"max": OpKind.ADAPTIVE_MAXPOOL, "avg": OpKind.ADAPTIVE_AVGPOO
 
 def _numel(shape: Shape) -> int:
     return math.prod(1 if d is None else d for d in shape)
-
-
-def _tuple(value: IntOrTuple, rank: int, name: str) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * rank
-    values = tuple(value)
-    if len(values) != rank:
-        raise GeometryError(
-            f"{name} has {len(values)} values {values!r} but the input has {rank} spatial axes"
-        )
-    return values
 
 
 class GraphBuilder:
@@ -130,18 +121,23 @@ class GraphBuilder:
         dilation: IntOrTuple,
         padding: PaddingSpec,
         ceil_mode: bool = False,
+        pad_mode: str = "zeros",
     ) -> Window:
+        if pad_mode not in PAD_MODES:
+            raise GeometryError(
+                f"{what}: padding mode must be one of {', '.join(PAD_MODES)}; received {pad_mode!r}"
+            )
         spatial = self._spatial(shape)
         rank = len(spatial)
         if rank == 0:
             raise GeometryError(
                 f"{what} needs spatial axes; received input shape {shape!r} ({self.layout})"
             )
-        k = _tuple(kernel, rank, "kernel")
-        s = _tuple(stride, rank, "stride")
-        d = _tuple(dilation, rank, "dilation")
+        k = per_axis(kernel, rank, "kernel")
+        s = per_axis(stride, rank, "stride")
+        d = per_axis(dilation, rank, "dilation")
         pads = paddings(spatial, k, s, d, padding)
-        return Window(k, s, d, pads, ceil_mode)
+        return Window(k, s, d, pads, ceil_mode, pad_mode)
 
     # -- spatial ops ---------------------------------------------------------------------
     def conv(
@@ -158,11 +154,13 @@ class GraphBuilder:
         bias: bool = True,
         op: str = "",
         params: int | None = None,
+        pad_mode: str = "zeros",
     ) -> int:
         """A convolution. ``groups`` equal to the input channels makes it depthwise.
 
         ``params`` overrides the count from geometry: 0 for a fixed filter (a buffer) or for
-        weights already counted at an earlier node (a layer called twice)."""
+        weights already counted at an earlier node (a layer called twice). ``pad_mode`` is
+        what the padding holds (see :meth:`pad`)."""
         shape = self.shape(parent)
         cin = self._channels(shape)
         if cin is None:
@@ -172,7 +170,7 @@ class GraphBuilder:
                 f"{name}: in_channels={cin} and out_channels={out_channels} must both be "
                 f"positive multiples of groups={groups}"
             )
-        window = self._window(shape, name, kernel, stride, dilation, padding)
+        window = self._window(shape, name, kernel, stride, dilation, padding, pad_mode=pad_mode)
         out = self._with(shape, out_channels, window.output_spatial(self._spatial(shape)))
         area = math.prod(window.kernel)
         if params is None:
@@ -221,7 +219,7 @@ class GraphBuilder:
         """Adaptive pooling; output window ``o`` covers ``[floor(o*n/m), ceil((o+1)*n/m))``."""
         shape = self.shape(parent)
         spatial = self._spatial(shape)
-        target = _tuple(output_size, len(spatial), "output_size")
+        target = per_axis(output_size, len(spatial), "output_size")
         reads = 1
         for n, m in zip(spatial, target, strict=True):
             if n is None:
@@ -262,9 +260,45 @@ class GraphBuilder:
         self, parent: int, name: str, *, kind: OpKind, output_shape: Shape, op: str = ""
     ) -> int:
         """An op that changes spatial size without a sliding window (interpolate, pixel
-        shuffle, explicit pad): the frontend gives the output shape."""
+        shuffle, cropping): the frontend gives the output shape. For padding use :meth:`pad`."""
         shape = self.shape(parent)
         return self._add(name, kind, (parent,), shape, tuple(output_shape), op=op)
+
+    def pad(
+        self,
+        parent: int,
+        name: str,
+        *,
+        padding: Sequence[tuple[int, int]],
+        mode: str = "zeros",
+        op: str = "",
+    ) -> int:
+        """Explicit padding of the spatial axes, ``(before, after)`` per axis. ``mode`` is what
+        the padding holds: ``'zeros'`` (any constant), ``'reflect'``, ``'replicate'`` or
+        ``'circular'``. It is stored as a window of kernel 1 and stride 1 with that padding
+        (and ``pad_mode``), so the output size comes from geometry, coverage reads it as an
+        exact index shift (a constant padding reads no pixel; the other modes read the pixels
+        they copy) and the receptive field's start moves by ``-before * jump``.
+
+        >>> b = GraphBuilder((1, 3, 5, 5), "nchw")
+        >>> p = b.pad(b.input, "pad", padding=[(0, 1), (2, 1)])
+        >>> node = b.build().nodes[p]
+        >>> node.output_shape, node.window.padding, node.macs
+        ((1, 3, 6, 8), ((0, 1), (2, 1)), 0)
+        """
+        shape = self.shape(parent)
+        spatial = self._spatial(shape)
+        rank = len(spatial)
+        pads = tuple(padding)
+        if rank == 0 or len(pads) != rank:
+            raise GeometryError(
+                f"{name}: padding {pads!r} needs one (before, after) per spatial axis; the "
+                f"input {shape!r} ({self.layout}) has {rank}"
+            )
+        amounts = [(int(p[0]), int(p[1])) for p in pads]
+        window = self._window(shape, name, 1, 1, 1, amounts, pad_mode=mode)
+        out = self._with(shape, self._channels(shape), window.output_spatial(spatial))
+        return self._add(name, OpKind.PAD, (parent,), shape, out, window=window, op=op)
 
     # -- non-spatial ops -----------------------------------------------------------------
     def linear(

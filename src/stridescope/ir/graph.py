@@ -77,6 +77,7 @@ class Window:
     dilation: tuple[int, ...]
     padding: tuple[Pad, ...]
     ceil_mode: bool = False
+    pad_mode: str = "zeros"  # what the padding holds: zeros, reflect, replicate or circular
 
     def output_spatial(self, spatial: Shape) -> Shape:
         """Output spatial sizes for these input spatial sizes (from geometry).

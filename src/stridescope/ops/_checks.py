@@ -1,4 +1,5 @@
-"""Input checks shared by the operators: one-line errors naming what was received."""
+"""Shared by the operators: input checks (one-line errors naming what was received) and the
+IR of their closing 1x1 conv."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from stridescope.errors import StridescopeError
 from stridescope.ir import GraphBuilder
 
-__all__ = ["check_input", "check_spatial", "ir_spatial"]
+__all__ = ["check_input", "check_spatial", "ir_spatial", "pointwise_ir"]
 
 
 def check_input(x: torch.Tensor, op: str, channels: int, min_size: int = 1) -> None:
@@ -35,3 +36,10 @@ def ir_spatial(builder: GraphBuilder, parent: int, op: str) -> tuple[int | None,
             f"{op} expects an NCHW input of rank 4; received {shape} ({builder.layout})"
         )
     return tuple(shape[2:])
+
+
+def pointwise_ir(
+    builder: GraphBuilder, parent: int, name: str, out_channels: int, op: str, part: str = "conv"
+) -> int:
+    """The IR node of an operator's 1x1 conv (stride 1, with bias) named ``{name}.{part}``."""
+    return builder.conv(parent, f"{name}.{part}", out_channels=out_channels, kernel=1, op=op)

@@ -10,8 +10,8 @@ Padding conventions for a filter of size k (reflect padding, per axis ``(before,
 Reflect padding needs ``H, W > max(before, after)``; smaller inputs raise an error.
 The blur is a depthwise k x k conv with stride 2 and fixed weights (a buffer: 0 params). It
 runs as one ``F.conv2d(groups=C)``: on CPU (1 thread, fwd+bwd) that beat separable row and
-column convs, strided-slice taps, cascaded 2x2 average pools, channels-last, a single-channel
-conv over ``N * C`` planes, and running the 1x1 first.
+column convs, strided-slice taps, cascaded 2x2 average pools, channels-last and a
+single-channel conv over ``N * C`` planes (bench/ops_speed.py times the alternatives).
 """
 
 from __future__ import annotations
@@ -24,13 +24,36 @@ from torch import nn
 
 from stridescope.errors import StridescopeError
 from stridescope.ir import GraphBuilder
-from stridescope.ops._checks import check_input, check_spatial, ir_spatial
+from stridescope.ops._checks import check_input, check_spatial, ir_spatial, pointwise_ir
 from stridescope.ops.registry import OPS
 
-__all__ = ["BLUR_PADDINGS", "BlurPoolConv", "binomial_filter", "blur_padding", "blurpool_conv1x1"]
+__all__ = [
+    "BLUR_PADDINGS",
+    "TAP_COST",
+    "BlurPoolConv",
+    "binomial_filter",
+    "blur_first",
+    "blur_padding",
+    "blurpool_conv1x1",
+]
 
 BLUR_PADDINGS = ("uneven", "even")
 _SIZES = (3, 4, 5)
+#: Cost of one depthwise-conv tap in dense 1x1-conv MACs (CPU, fwd+bwd, 1 thread). The CPU
+#: depthwise conv is bimodal (the same call runs in 1.3 or 3-4 ms for 64 channels at 32 px,
+#: changing between runs and within one): about 10 in its fast mode, 25-30 in its slow one.
+#: The slow mode's value keeps the order that is never far off (bench/ops_speed.py).
+TAP_COST = 25
+
+
+def blur_first(in_channels: int, out_channels: int, filter_size: int) -> bool:
+    """Whether the blur runs before the 1x1 conv (see :class:`BlurPoolConv`).
+
+    >>> blur_first(32, 64, 5), blur_first(64, 32, 3), blur_first(48, 32, 3), blur_first(48, 32, 5)
+    (True, False, True, False)
+    """
+    blur_saved = TAP_COST * filter_size**2 * (in_channels - out_channels)
+    return blur_saved <= 3 * in_channels * out_channels
 
 
 def binomial_filter(size: int) -> tuple[float, ...]:
@@ -58,9 +81,15 @@ class BlurPoolConv(nn.Module):
     """Reflect-padded binomial blur with stride 2, then a 1x1 conv.
 
     The two commute (both linear, the blur sums to 1 and reflect padding keeps constants), so
-    when ``C_out < C_in`` the 1x1 runs first and the blur on the fewer channels: on CPU the
-    depthwise conv is the slow part and its speed is erratic for wide inputs
-    (bench/ops_speed.py). The IR records the order that runs.
+    the order is free. Per output pixel, blur first costs ``C_in k^2`` depthwise taps and
+    ``C_in C_out`` 1x1 MACs; the 1x1 first costs ``4 C_in C_out`` MACs (at full resolution)
+    and ``C_out k^2`` taps. A depthwise tap costs about :data:`TAP_COST` dense MACs on CPU
+    (fwd+bwd, 1 thread), so the 1x1 runs first when that is cheaper, which needs ``C_out <
+    C_in`` (64 -> 32 channels: 1x1 first; 48 -> 32 with k = 3: blur first). The IR describes
+    the operator as defined (blur, then 1x1) whichever order runs.
+
+    >>> BlurPoolConv(64, 32, 3, "uneven").blur_first, BlurPoolConv(48, 32, 3, "even").blur_first
+    (False, True)
     """
 
     def __init__(self, in_channels: int, out_channels: int, filter_size: int, padding: str):
@@ -69,7 +98,7 @@ class BlurPoolConv(nn.Module):
         self.filter_size = filter_size
         self.padding = padding
         self.pad = blur_padding(filter_size, padding)
-        self.blur_first = out_channels >= in_channels
+        self.blur_first = blur_first(in_channels, out_channels, filter_size)
         channels = in_channels if self.blur_first else out_channels
         taps = torch.tensor(binomial_filter(filter_size))
         kernel = torch.outer(taps, taps).expand(channels, 1, filter_size, filter_size)
@@ -95,31 +124,24 @@ class BlurPoolConv(nn.Module):
             return F.conv2d(self.blur(x), weight, bias)  # (N, C_out, H', W')
         return self.blur(F.conv2d(x, weight, bias))
 
-    def _blur_ir(self, builder: GraphBuilder, parent: int, name: str, channels: int) -> int:
-        return builder.conv(
+    def stridescope_ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
+        # the operator as defined, blur then 1x1, whichever order runs (like the other
+        # operators, whose IR is the definition, not the equal kernel that runs)
+        spatial = ir_spatial(builder, parent, "blurpool_conv1x1")
+        check_spatial(spatial, "blurpool_conv1x1", self.min_size)
+        x = builder.conv(
             parent,
             f"{name}.blur",
-            out_channels=channels,
+            out_channels=self.in_channels,
             kernel=self.filter_size,
             stride=2,
             padding=[self.pad, self.pad],
-            groups=channels,
+            groups=self.in_channels,
             bias=False,
             params=0,
             op="blurpool_conv1x1",
         )
-
-    def stridescope_ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
-        spatial = ir_spatial(builder, parent, "blurpool_conv1x1")
-        check_spatial(spatial, "blurpool_conv1x1", self.min_size)
-        cout = self.conv.out_channels
-        if self.blur_first:
-            x = self._blur_ir(builder, parent, name, self.in_channels)
-            return builder.conv(
-                x, f"{name}.conv", out_channels=cout, kernel=1, op="blurpool_conv1x1"
-            )
-        x = builder.conv(parent, f"{name}.conv", out_channels=cout, kernel=1, op="blurpool_conv1x1")
-        return self._blur_ir(builder, x, name, cout)
+        return pointwise_ir(builder, x, name, self.conv.out_channels, "blurpool_conv1x1")
 
 
 @OPS.register(

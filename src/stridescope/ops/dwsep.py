@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from stridescope.ir import GraphBuilder
-from stridescope.ops._checks import check_input
+from stridescope.ops._checks import check_input, pointwise_ir
 from stridescope.ops.registry import OPS
 
 __all__ = ["DepthwiseSeparable", "dwsep_s2"]
@@ -43,13 +43,7 @@ class DepthwiseSeparable(nn.Module):
             bias=False,
             op="dwsep_s2",
         )
-        return builder.conv(
-            x,
-            f"{name}.pointwise",
-            out_channels=self.pointwise.out_channels,
-            kernel=1,
-            op="dwsep_s2",
-        )
+        return pointwise_ir(builder, x, name, self.pointwise.out_channels, "dwsep_s2", "pointwise")
 
 
 @OPS.register(

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stridescope.ir import GraphBuilder
-from stridescope.ops._checks import check_input
+from stridescope.ops._checks import check_input, pointwise_ir
 from stridescope.ops.registry import OPS
 
 __all__ = ["PolyphaseConv", "aps_conv1x1", "polyphase_select"]
@@ -56,9 +56,7 @@ class PolyphaseConv(nn.Module):
 
     def stridescope_ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
         x = builder.polyphase(parent, f"{name}.aps", factor=2, op="aps_conv1x1")
-        return builder.conv(
-            x, f"{name}.conv", out_channels=self.conv.out_channels, kernel=1, op="aps_conv1x1"
-        )
+        return pointwise_ir(builder, x, name, self.conv.out_channels, "aps_conv1x1")
 
 
 @OPS.register(

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stridescope.ir import GraphBuilder
-from stridescope.ops._checks import check_input, ir_spatial
+from stridescope.ops._checks import check_input, ir_spatial, pointwise_ir
 from stridescope.ops.registry import OPS
 
 __all__ = ["PoolConv", "avgpool_conv1x1", "maxpool_conv1x1"]
@@ -50,9 +50,7 @@ class PoolConv(nn.Module):
         x = builder.pool(
             parent, f"{name}.pool", mode=self.mode, kernel=2, stride=2, padding=pads, op=self.op
         )
-        return builder.conv(
-            x, f"{name}.conv", out_channels=self.conv.out_channels, kernel=1, op=self.op
-        )
+        return pointwise_ir(builder, x, name, self.conv.out_channels, self.op)
 
 
 @OPS.register(

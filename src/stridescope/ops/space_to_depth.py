@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stridescope.ir import GraphBuilder, OpKind
-from stridescope.ops._checks import check_input, ir_spatial
+from stridescope.ir import GraphBuilder
+from stridescope.ops._checks import check_input, ir_spatial, pointwise_ir
 from stridescope.ops.registry import OPS
 
 __all__ = ["SpaceToDepthConv", "s2d_conv1x1"]
@@ -40,18 +40,10 @@ class SpaceToDepthConv(nn.Module):
         padded = tuple(None if n is None else n + n % 2 for n in spatial)
         x = parent
         if padded != spatial:
-            shape = builder.shape(parent)
-            x = builder.resize(
-                parent,
-                f"{name}.pad",
-                kind=OpKind.PAD,
-                output_shape=(*shape[:2], *padded),
-                op="s2d_conv1x1",
-            )
+            pads = [(0, (n or 0) % 2) for n in spatial]  # odd sizes: one zero at the end
+            x = builder.pad(parent, f"{name}.pad", padding=pads, op="s2d_conv1x1")
         x = builder.pixel_unshuffle(x, f"{name}.unshuffle", factor=2, op="s2d_conv1x1")
-        return builder.conv(
-            x, f"{name}.conv", out_channels=self.conv.out_channels, kernel=1, op="s2d_conv1x1"
-        )
+        return pointwise_ir(builder, x, name, self.conv.out_channels, "s2d_conv1x1")
 
 
 @OPS.register(

@@ -70,22 +70,7 @@ def write_report(
         path = out_dir / name
         path.write_bytes(png)
         images.append(path)
-    html_path = out_dir / "report.html"
-    page = render_html(
-        summary,
-        runs,
-        {caption: png for caption, (_, png) in plots.items()},
-        {op: png for op, (_, png) in grids.items()},
-        title,
-    )
-    html_path.write_text(page, encoding="utf-8")
-    md_path = out_dir / "report.md"
-    text = render_markdown(
-        summary,
-        runs,
-        {caption: name for caption, (name, _) in plots.items()},
-        {op: name for op, (name, _) in grids.items()},
-        title,
-    )
-    md_path.write_text(text, encoding="utf-8")
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    for path, render in ((html_path, render_html), (md_path, render_markdown)):
+        path.write_text(render(summary, runs, plots, grids, title), encoding="utf-8")
     return ReportPaths(html_path, md_path, tuple(images))

@@ -34,16 +34,20 @@ def frequency_response_png(
     frequencies: Sequence[float], ops: Sequence[Mapping[str, Any]], path: Path
 ) -> Path:
     """One line per operator: ``response`` against ``frequencies`` (cycles per pixel)."""
-    fig = _figure(7.5, 4.5)
+    fig = _figure(10.0, 4.8)
     ax = fig.add_subplot()
     ax.axvspan(0.25, 0.5, color="0.92", label="above output Nyquist (aliases)")
     styles = ("-", "--", "-.", ":")
+    markers = ("o", "s", "^", "v", "D", "x", "+", "*")  # tell apart lines that coincide
     for index, op in enumerate(ops):
         ax.plot(
             frequencies,
             op["response"],
             styles[index % 4],
             lw=1.8,
+            marker=markers[index % len(markers)],
+            markersize=5,
+            markevery=(index % 4, 4),
             label=f"{op['name']} (aliasing {op['aliasing']:.4f})",
         )
     ax.axvline(0.25, color="0.4", lw=0.8)
@@ -52,7 +56,7 @@ def frequency_response_png(
     ax.set_xlabel("input frequency (cycles per pixel); output Nyquist = 0.25")
     ax.set_ylabel("output amplitude (relative to the peak)")
     ax.set_title("Frequency response of each downsampling operator (horizontal gratings)")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="operator")
     fig.savefig(path, format="png", metadata={"Software": None})
     return path
 

@@ -131,11 +131,12 @@ def _failures_section(summary: StudySummary) -> str:
 def render_html(
     summary: StudySummary,
     runs: Sequence[RunResult],
-    plots: Mapping[str, bytes],
-    grids: Mapping[str, bytes],
+    plots: Mapping[str, tuple[str, bytes]],
+    grids: Mapping[str, tuple[str, bytes]],
     title: str,
 ) -> str:
-    """The whole page. ``plots`` maps a caption to PNG bytes; ``grids`` maps an op to its PNG."""
+    """The whole page. ``plots`` maps a caption, ``grids`` an op, to ``(file name, PNG bytes)``;
+    the page embeds the bytes (the file names are for the Markdown report)."""
     counts = (
         f"{summary.n_runs} runs: {summary.n_ok} ok, {summary.n_failed} failed. "
         f"Baseline: {summary.baseline}. Intervals: {summary.confidence:.0%} Student-t; "
@@ -143,12 +144,12 @@ def render_html(
     )
     plot_html = "".join(
         f"<img alt='{escape(caption)}' title='{escape(caption)}' src='{_data_uri(png)}'>"
-        for caption, png in plots.items()
+        for caption, (_, png) in plots.items()
     )
     grid_html = "".join(
         f"<figure><img alt='read grid of {escape(op)}' src='{_data_uri(png)}'>"
         f"<figcaption>{escape(op)}</figcaption></figure>"
-        for op, png in grids.items()
+        for op, (_, png) in grids.items()
     )
     grids_section = (
         "<h2>Which input pixels each operator reads</h2>"

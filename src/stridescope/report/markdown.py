@@ -42,11 +42,12 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 def render_markdown(
     summary: StudySummary,
     runs: Sequence[RunResult],
-    plot_files: Mapping[str, str],
-    grid_files: Mapping[str, str],
+    plot_files: Mapping[str, tuple[str, bytes]],
+    grid_files: Mapping[str, tuple[str, bytes]],
     title: str,
 ) -> str:
-    """The report text. ``plot_files``/``grid_files`` map a caption / op to a relative file name."""
+    """The report text. ``plot_files``/``grid_files`` map a caption / op to ``(file name, PNG)``;
+    the text links the files by relative name (``write_report`` writes them next to it)."""
     out = [
         f"# {_text(title)}",
         "",
@@ -70,10 +71,10 @@ def render_markdown(
         else f"No operator could be compared: no finished {summary.baseline} runs."
     )
     out += ["", "## Plots", ""]
-    out += [f"![{_text(caption)}]({name})" for caption, name in plot_files.items()]
+    out += [f"![{_text(caption)}]({name})" for caption, (name, _) in plot_files.items()]
     if grid_files:
         out += ["", "## Which input pixels each operator reads", ""]
-        out += [f"![read grid of {_text(op)}]({name})" for op, name in grid_files.items()]
+        out += [f"![read grid of {_text(op)}]({name})" for op, (name, _) in grid_files.items()]
     shared, varying = common_config(runs)
     out += ["", "## Study config", "", "```json", json.dumps(shared, indent=2, sort_keys=True)]
     out += ["```"]

@@ -61,6 +61,8 @@ def accuracy_vs_macs_png(summary: StudySummary) -> bytes:
         ax.errorbar(
             [x], [y], yerr=[_err(row.accuracy)], fmt=marker, capsize=4, label=_label(row, summary)
         )
+        # name each point too: operators of equal cost share an x and are hard to tell apart
+        ax.annotate(row.op, (x, y), xytext=(7, 0), textcoords="offset points", fontsize=7)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.margins(x=0.2, y=0.1)
     ax.set_xlabel("MACs per image")

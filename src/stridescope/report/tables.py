@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 
 from stridescope.analysis.stats import Difference, Estimate, StudySummary
-from stridescope.records import RunResult
+from stridescope.records import RUN_FIELDS, RunResult
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -50,23 +50,8 @@ COMPARISON_COLUMNS = (
     "Δ consistency [95% CI]",
 )
 
-RUN_COLUMNS = (
-    "key",
-    "op",
-    "arch",
-    "dataset",
-    "seed",
-    "epochs",
-    "status",
-    "test_accuracy",
-    "consistency",
-    "params",
-    "macs",
-    "train_seconds",
-    "images_per_second",
-    "finished_at",
-    "error",
-)
+RUN_COLUMNS = (*(c for c in RUN_FIELDS if c not in ("error", "config")), "error")
+"""One column per run field except the config, the error (long) last."""
 
 
 _DIGITS = {"test_accuracy": 4, "consistency": 4, "train_seconds": 2, "images_per_second": 0}

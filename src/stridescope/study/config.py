@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.records import run_key
+from stridescope.records import RunResult, now_iso, run_key
 
 __all__ = [
     "DEFAULT_OPS",
@@ -112,13 +112,62 @@ class RunSpec:
     consistency_pad: int
 
     def config(self) -> dict[str, object]:
-        """The JSON-ready config of this run; its hash is :attr:`key`."""
+        """The JSON-ready config of this run (stored with its result)."""
         return asdict(self)
 
     @property
     def key(self) -> str:
-        """The store key: a hash of :meth:`config`."""
-        return run_key(self.config())
+        """The store key: a hash of :meth:`config` without ``threads``.
+
+        The thread count says how a run executes, not what it is: it follows ``--workers`` and
+        the cores of the machine that plans the study, so keying on it would make a resume with
+        another ``--workers`` (or from another machine) retrain every run. It is still stored in
+        the run's config.
+
+        >>> a = plan_runs(StudyConfig(workers=1), cores=1)[0]
+        >>> b = plan_runs(StudyConfig(workers=1), cores=4)[0]
+        >>> (a.threads, b.threads, a.key == b.key)
+        (1, 4, True)
+        """
+        return run_key({k: v for k, v in self.config().items() if k != "threads"})
+
+    def record(
+        self,
+        *,
+        error: str = "",
+        params: int | None = None,
+        macs: int | None = None,
+        test_accuracy: float | None = None,
+        consistency: float | None = None,
+        train_seconds: float | None = None,
+        images_per_second: float | None = None,
+    ) -> RunResult:
+        """The :class:`~stridescope.records.RunResult` of this run, finished now: ``failed``
+        with ``error`` as the reason when one is given, else ``ok``.
+
+        >>> spec = plan_runs(StudyConfig(), cores=1)[0]
+        >>> failed = spec.record(error="the worker died")
+        >>> (failed.status, failed.error, failed.key == spec.key, failed.test_accuracy)
+        ('failed', 'the worker died', True, None)
+        """
+        return RunResult(
+            key=self.key,
+            op=self.op,
+            arch=self.arch,
+            dataset=self.dataset,
+            seed=self.seed,
+            epochs=self.epochs,
+            status="failed" if error else "ok",
+            error=error,
+            test_accuracy=test_accuracy,
+            consistency=consistency,
+            params=params,
+            macs=macs,
+            train_seconds=train_seconds,
+            images_per_second=images_per_second,
+            config=self.config(),
+            finished_at=now_iso(),
+        )
 
 
 _TYPES: dict[str, tuple[type, ...]] = {

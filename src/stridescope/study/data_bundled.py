@@ -95,11 +95,7 @@ def mnist5k_arrays(
 def load_mnist5k(options: LoadOptions) -> Dataset:
     """Shuffle with the seed, split stratified by class, normalise."""
     forbid_path(options)
-    x, y = mnist5k_arrays(options.cache_dir)
-    xtr, ytr, xte, yte = split_dataset(
-        options.name, x, y, seed=options.seed, test_fraction=options.test_fraction
-    )
-    return make_dataset(options.name, xtr, ytr, xte, yte, DIGIT_NAMES)
+    return _split_digits(options, *mnist5k_arrays(options.cache_dir))
 
 
 @DATASETS.register(
@@ -114,7 +110,13 @@ def load_digits(options: LoadOptions) -> Dataset:
 
     bunch = sk_load_digits()
     x = np.asarray(bunch.images, dtype=np.float32)[:, None]  # (1797, 1, 8, 8)
-    y = np.asarray(bunch.target, dtype=np.int64)
+    return _split_digits(options, x, np.asarray(bunch.target, dtype=np.int64))
+
+
+def _split_digits(
+    options: LoadOptions, x: npt.NDArray[np.generic], y: npt.NDArray[np.integer]
+) -> Dataset:
+    """A bundled digit set: shuffle with the seed, split stratified by class, normalise."""
     xtr, ytr, xte, yte = split_dataset(
         options.name, x, y, seed=options.seed, test_fraction=options.test_fraction
     )

@@ -38,17 +38,18 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from stridescope.errors import StridescopeError, UnknownNameError
-from stridescope.records import RunResult, now_iso
+from stridescope.records import RunResult
 from stridescope.study.config import RunSpec
 from stridescope.study.executors import DatasetRef, Executor, available_cores, dataset_for
 
 if TYPE_CHECKING:
     from stridescope.study.data import Dataset
 
-__all__ = ["EXECUTORS", "RayExecutor", "RunFunction", "lost_run", "make_executor"]
+__all__ = ["EXECUTORS", "RayExecutor", "RunFunction", "make_executor"]
 
 EXECUTORS = ("local", "ray")
 INSTALL_HINT = "install the ray extra: pip install 'stridescope[ray]'"
+_TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 RunFunction = Callable[[RunSpec, "Dataset"], RunResult]
 """What a task runs: ``execute_run`` (tests may wrap it to inject faults)."""
@@ -62,28 +63,6 @@ def _import_ray() -> ModuleType:
             f"--executor ray needs Ray, which is not installed; {INSTALL_HINT}"
         ) from None
     return ray
-
-
-def lost_run(spec: RunSpec, reason: str) -> RunResult:
-    """The ``failed`` record of a run that produced no result of its own (its worker died)."""
-    return RunResult(
-        key=spec.key,
-        op=spec.op,
-        arch=spec.arch,
-        dataset=spec.dataset,
-        seed=spec.seed,
-        epochs=spec.epochs,
-        status="failed",
-        error=reason,
-        test_accuracy=None,
-        consistency=None,
-        params=None,
-        macs=None,
-        train_seconds=None,
-        images_per_second=None,
-        config=spec.config(),
-        finished_at=now_iso(),
-    )
 
 
 def _died(ray: ModuleType) -> tuple[type[BaseException], ...]:
@@ -194,7 +173,15 @@ class RayExecutor:
         quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if self.address is None:
             cpus = self.local_cpus if self.local_cpus is not None else available_cores()
-            ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
+            # Ray announces that the instance it starts uses token authentication: true, and
+            # nothing for the user to do here, so that one warning would only be noise.
+            token_setup = logging.getLogger(_TOKEN_SETUP_LOGGER)
+            level = token_setup.level
+            token_setup.setLevel(logging.ERROR)
+            try:
+                ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
+            finally:
+                token_setup.setLevel(level)
             return True
         _check_reachable(self.address)
         try:
@@ -260,18 +247,17 @@ class RayExecutor:
             result = ray.get(ref)
         except ray.exceptions.RayTaskError as error:  # the run function raised: not retried
             cause = error.cause if isinstance(error.cause, BaseException) else error
-            return lost_run(spec, f"{type(cause).__name__}: {cause}")
+            return spec.record(error=f"{type(cause).__name__}: {cause}")
         except _died(ray) as error:  # the worker or its node died on every attempt
-            return lost_run(
-                spec,
-                f"the Ray worker running it died {self.max_retries + 1} time(s) "
+            return spec.record(
+                error=f"the Ray worker running it died {self.max_retries + 1} time(s) "
                 f"({type(error).__name__}); not retried again",
             )
         except ray.exceptions.RayError as error:  # e.g. its runtime environment failed
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            return lost_run(spec, f"Ray could not run it: {type(error).__name__}: {first_line}")
+            return spec.record(error=f"Ray could not run it: {type(error).__name__}: {first_line}")
         if not isinstance(result, RunResult) or result.key != spec.key:
-            return lost_run(spec, f"the task returned {result!r} instead of this run's result")
+            return spec.record(error=f"the task returned {result!r} instead of this run's result")
         return result
 
 

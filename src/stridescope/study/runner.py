@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from stridescope.errors import StridescopeError, UnknownNameError
-from stridescope.records import RunResult, now_iso
+from stridescope.records import RunResult
 from stridescope.study.archs import PRESETS, SLOTS, ArchInput, arch_names, build_model
 from stridescope.study.config import (
     RunSpec,
@@ -98,27 +98,6 @@ def _spec_ref(spec: RunSpec) -> DatasetRef:
     return DatasetRef(spec.dataset, spec.dataset_path, 0, spec.test_fraction)
 
 
-def _failed(spec: RunSpec, reason: str, params: int | None, macs: int | None) -> RunResult:
-    return RunResult(
-        key=spec.key,
-        op=spec.op,
-        arch=spec.arch,
-        dataset=spec.dataset,
-        seed=spec.seed,
-        epochs=spec.epochs,
-        status="failed",
-        error=reason,
-        test_accuracy=None,
-        consistency=None,
-        params=params,
-        macs=macs,
-        train_seconds=None,
-        images_per_second=None,
-        config=spec.config(),
-        finished_at=now_iso(),
-    )
-
-
 def execute_run(spec: RunSpec, dataset: Dataset | None = None) -> RunResult:
     """Train and measure one run. Failures inside training come back as ``failed`` results."""
     data = dataset if dataset is not None else dataset_for(_spec_ref(spec))
@@ -148,33 +127,27 @@ def execute_run(spec: RunSpec, dataset: Dataset | None = None) -> RunResult:
         pad = spec.consistency_pad or auto_pad(*data.input_shape[1:])
         consistency = shift_consistency(model, x_test, pad=pad, seed=spec.seed)
     except NonFiniteLossError as error:
-        return _failed(spec, str(error), params, macs)
+        return spec.record(error=str(error), params=params, macs=macs)
     except Exception as error:
-        return _failed(spec, f"{type(error).__name__}: {error}", params, macs)
+        return spec.record(error=f"{type(error).__name__}: {error}", params=params, macs=macs)
     finally:
         torch.use_deterministic_algorithms(deterministic)
-    return RunResult(
-        key=spec.key,
-        op=spec.op,
-        arch=spec.arch,
-        dataset=spec.dataset,
-        seed=spec.seed,
-        epochs=spec.epochs,
-        status="ok",
-        error="",
-        test_accuracy=scores.accuracy,
-        consistency=consistency,
+    return spec.record(
         params=params,
         macs=macs,
+        test_accuracy=scores.accuracy,
+        consistency=consistency,
         train_seconds=trained.seconds,
         images_per_second=scores.images_per_second,
-        config=spec.config(),
-        finished_at=now_iso(),
     )
 
 
-def check_config(cfg: StudyConfig) -> None:
-    """Unknown dataset, architecture, operator, preset or slot -> an error listing known names."""
+def check_config(cfg: StudyConfig, *, check_device: bool = True) -> None:
+    """Unknown dataset, architecture, operator, preset or slot -> an error listing known names.
+
+    ``check_device``: also try ``cfg.device`` in this process. Off when the runs execute
+    elsewhere (on Ray workers, where the executor checks the cluster has the GPUs they need).
+    """
     from stridescope.ops import op_names
     from stridescope.study.data import dataset_names
 
@@ -190,7 +163,7 @@ def check_config(cfg: StudyConfig) -> None:
         raise UnknownNameError("resnet-mini preset", cfg.preset, PRESETS)
     if cfg.slot not in SLOTS:
         raise UnknownNameError("resnet-mini slot", cfg.slot, SLOTS)
-    if cfg.device != "cpu":
+    if check_device and cfg.device != "cpu":
         try:
             torch.empty(1, device=cfg.device)
         except (RuntimeError, AssertionError) as error:
@@ -239,9 +212,13 @@ def run_study(
     from stridescope.report import write_report
 
     start = time.perf_counter()
-    check_config(cfg)
+    check_config(cfg, check_device=executor is None or isinstance(executor, LocalExecutor))
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        why = "it is a file" if out.is_file() else error.strerror or str(error)
+        raise StridescopeError(f"cannot make the output folder (out) {cfg.out!r}: {why}") from None
     if fresh:
         clear_results(out)
     ref = dataset_ref(cfg)

@@ -12,7 +12,7 @@
   Readers never block writers (WAL).
 
 >>> import tempfile, pathlib
->>> from stridescope.records import RunResult
+>>> from stridescope.records import RUN_FIELDS, RunResult
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> run = RunResult(key="k1", op="conv1x1_s2", arch="seed_cnn", dataset="mnist5k", seed=0,
 ...                 epochs=1, status="ok", error="", test_accuracy=0.9, consistency=0.8,
@@ -30,31 +30,14 @@ from pathlib import Path
 from types import TracebackType
 
 from stridescope.errors import StridescopeError
-from stridescope.records import RunResult
+from stridescope.records import RUN_FIELDS, RunResult
 
 __all__ = ["RESULTS_FILE", "SCHEMA_VERSION", "ResultStore"]
 
 RESULTS_FILE = "results.sqlite"
 SCHEMA_VERSION = 1
 
-_COLUMNS = (
-    "key",
-    "op",
-    "arch",
-    "dataset",
-    "seed",
-    "epochs",
-    "status",
-    "error",
-    "test_accuracy",
-    "consistency",
-    "params",
-    "macs",
-    "train_seconds",
-    "images_per_second",
-    "config",
-    "finished_at",
-)
+_COLUMNS = RUN_FIELDS  # key, op, ..., config, finished_at
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

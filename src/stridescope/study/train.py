@@ -137,5 +137,5 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 25
         seconds = time.perf_counter() - start
     finally:
         model.train(was_training)
-    accuracy = float((predictions == y).float().mean())
+    accuracy = int((predictions == y).sum()) / len(y)  # exact: 0.936, not float32 0.93599999
     return EvalStats(accuracy, len(x) / max(seconds, 1e-9))
