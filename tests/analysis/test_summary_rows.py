@@ -76,3 +76,18 @@ def test_depth_groups_by_module_path() -> None:
     assert grouped.layers[1].nodes == 2
     with pytest.raises(StridescopeError, match="depth"):
         summary(model, (1, 3, 12, 12), depth=0)
+
+
+def test_an_uncounted_node_shows_unknown_macs_not_zero() -> None:
+    """Table and Markdown show '?', CSV an empty cell: an uncounted op's MACs are unknown."""
+    from stridescope.analysis.summary_format import table_cells, to_csv, to_markdown
+
+    b = GraphBuilder((1, 3, 8, 8), "nchw")
+    conv = b.conv(b.input, "conv", out_channels=4, kernel=1)
+    b.other(conv, "fft", kind=OpKind.UNCOUNTED, output_shape=(1, 4, 8, 8), counted=False)
+    s = summarize(b.build())
+    cells = {row[0]: row for row in table_cells(s)}
+    assert cells["fft"][4] == "?" and cells["conv"][4] == "768"
+    assert "| fft | uncounted | 1x4x8x8 | 0 | ? |" in to_markdown(s)
+    csv_rows = {line.split(",")[0]: line.split(",") for line in to_csv(s).splitlines()}
+    assert csv_rows["fft"][4] == "" and csv_rows["conv"][4] == "768"

@@ -127,3 +127,23 @@ def test_default_baseline_is_the_first_operator_without_conv1x1_s2(tmp_path: Pat
     result = RUNNER.invoke(app, ["results", str(tmp_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "operator − avgpool" in result.stdout and "+0.020" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("accs", "reason"),
+    [
+        ({"conv1x1_s2": [0.9, 0.91]}, "no operator other than conv1x1_s2 has finished runs"),
+        ({"conv1x1_s2": [None], "maxpool_1x1": [0.9]}, "no finished conv1x1_s2 runs"),
+    ],
+)
+def test_why_nothing_was_compared(
+    tmp_path: Path, accs: dict[str, list[float | None]], reason: str
+) -> None:
+    """A study of the baseline alone has finished baseline runs: saying it has none was wrong."""
+    with ResultStore(tmp_path / "results.sqlite") as store:
+        for op, values in accs.items():
+            for seed, acc in enumerate(values):
+                store.record(_run(op, seed, acc))
+    result = RUNNER.invoke(app, ["results", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"No operator could be compared: {reason}." in result.stdout

@@ -83,3 +83,16 @@ def test_executor_ray_runs_the_study_and_checks_the_device_on_the_cluster(tmp_pa
     assert "but the Ray cluster has CPU=" in cuda.output and "GPU=0 in all" in cuda.output
     assert "device 'cuda' is not usable here" not in cuda.output
     assert "Traceback" not in cuda.output
+
+
+def test_dataset_help_names_exactly_the_known_datasets() -> None:
+    """`--help` used to offer 'idx' and 'folder', which the study refuses as unknown."""
+    from stridescope.cli.study import DATASET_HELP
+    from stridescope.study import dataset_names
+
+    names = DATASET_HELP.split(":", 1)[1].replace("(bundled)", "").split("(read")[0]
+    assert sorted(n.strip(" ;,") for n in names.replace(";", ",").split(",")) == sorted(
+        dataset_names()
+    )
+    result = runner.invoke(app, ["study", "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "fashion-mnist-idx" in result.output

@@ -200,3 +200,22 @@ def test_narrow_terminal_lists_flags_below_the_table(monkeypatch: pytest.MonkeyP
     assert result.exit_code == 0
     assert "flag: conv2d_2: stride > kernel: reads 29% of its input" in result.output
     assert "flags" not in result.output.splitlines()[1]  # no empty flags column
+
+
+@pytest.mark.parametrize("width", [100, 102, 106, 110, 111, 112, 120])
+def test_inline_flags_column_is_never_narrower_than_20(width: int) -> None:
+    """Either the flags are listed under the table, or their column really has 20 characters
+    (at 102 columns it used to get 11: the separators between columns were not counted)."""
+    from rich.console import Console
+
+    from stridescope.api import summary
+    from stridescope.cli.summary import rich_table
+
+    out = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    out.print(rich_table(summary(SEED), width))
+    lines = out.export_text().splitlines()
+    if "flags" in lines[1]:
+        assert width - lines[1].index("flags") >= 20, lines[1]
+    else:
+        flag = "flag: conv2d_2: stride > kernel: reads 29% of its input"
+        assert flag in [line.strip() for line in lines]

@@ -46,6 +46,14 @@ def test_file_factory_and_module_attr(factories: Path) -> None:
     assert instance.output.output_shape == (1, 4, 8, 8)
 
 
+def test_a_torch_target_names_its_graph(factories: Path) -> None:
+    """Summary titles and JSON `source` show the target the user gave (as for Keras and spec
+    files), not the bare word 'torch'; a module passed as an object keeps 'torch'."""
+    assert load_graph(f"{factories}:build", "1x3x16x16").source == f"{factories}:build"
+    assert load_graph("ss_factories:MODEL", "1x3x10x10").source == "ss_factories:MODEL"
+    assert load_graph(nn.Conv2d(3, 4, 3), "1x3x8x8").source == "torch"
+
+
 def test_objects_are_targets() -> None:
     module = nn.Sequential(nn.Conv2d(3, 4, 3))
     assert load_graph(module, "1x3x8x8").output.output_shape == (1, 4, 6, 6)

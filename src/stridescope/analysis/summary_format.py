@@ -60,7 +60,7 @@ def _cells(row: LayerRow) -> list[str]:
         row.kind,
         _shape(row.output_shape),
         f"{row.params:,}",
-        f"{row.macs:,}",
+        "?" if row.kind == "uncounted" else f"{row.macs:,}",  # unknown, never a silent 0
         human_bytes(row.activation_bytes),
         rf,
         jump,
@@ -138,7 +138,7 @@ def to_csv(summary: Summary) -> str:
                 row.kind,
                 "x".join("?" if d is None else str(d) for d in row.output_shape),
                 row.params,
-                row.macs,
+                "" if row.kind == "uncounted" else row.macs,
                 row.activation_bytes,
                 row.rf_note if row.rf_size is None else _axes(row.rf_size),
                 "" if row.rf_jump is None else _axes(row.rf_jump),

@@ -57,6 +57,7 @@ def render_summary(summary: StudySummary) -> None:
         COMPARISON_COLUMNS,
         SUMMARY_COLUMNS,
         comparison_rows,
+        no_comparison_reason,
         summary_rows,
     )
 
@@ -73,7 +74,7 @@ def render_summary(summary: StudySummary) -> None:
             comparison,
         )
     else:
-        console.print(f"no finished {summary.baseline} runs: nothing to compare against")
+        console.print(no_comparison_reason(summary), markup=False)
     for failure in summary.failures:
         console.print(
             f"failed: {failure.op} seed {failure.seed} ({failure.key}): {failure.error}",

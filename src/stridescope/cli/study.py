@@ -72,13 +72,20 @@ def _print_outcome(outcome: StudyOutcome) -> None:
     console.print(f"         {outcome.report_markdown.resolve()}")
 
 
+DATASET_HELP = (
+    "Dataset: mnist5k, digits (bundled); mnist-idx, fashion-mnist-idx, cifar10, cifar100, "
+    "imagefolder (read from --dataset-path)."
+)
+
+
 @guarded
 def study(
     config: Annotated[
         Path | None, typer.Argument(help="A TOML study config; options below override it.")
     ] = None,
     dataset: Annotated[
-        str | None, typer.Option(help="Dataset name (mnist5k, digits, idx, cifar10, folder, ...).")
+        str | None,
+        typer.Option(help=DATASET_HELP),
     ] = None,
     dataset_path: Annotated[
         str | None, typer.Option(help="Where a dataset read from disk lies.")

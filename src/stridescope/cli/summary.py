@@ -53,7 +53,8 @@ def rich_table(summary: Summary, width: int | None = None) -> Table:
     rows = table_cells(summary)
     widths = [max([len(column), *(len(r[i]) for r in rows)]) for i, column in enumerate(COLUMNS)]
     flags_at = COLUMNS.index("flags")
-    fixed = sum(w + 1 for i, w in enumerate(widths) if i != flags_at)
+    # each column before the flags costs its width + 1 of padding + 1 of separator
+    fixed = sum(w + 2 for i, w in enumerate(widths) if i != flags_at)
     inline = width is None or width - fixed >= _MIN_FLAGS_WIDTH
     below = [f"flag: {r[0]}: {r[flags_at]}" for r in rows if r[flags_at] and not inline]
     table = Table(

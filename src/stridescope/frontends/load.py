@@ -16,6 +16,7 @@ imported, ``KERAS_BACKEND`` defaults to ``torch`` (no TensorFlow needed).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import os
@@ -156,7 +157,9 @@ def _graph_of_model(model: Any, input_shape: Shape | None, source: str) -> Graph
             )
         from stridescope.frontends.pytorch import trace_torch
 
-        return trace_torch(model, tuple(int(d) for d in input_shape if d is not None))
+        graph = trace_torch(model, tuple(int(d) for d in input_shape if d is not None))
+        # name the graph after the target the user gave, as the Keras and spec readers do
+        return dataclasses.replace(graph, source=source) if source else graph
     except (StridescopeError, GeometryError):
         raise
     except Exception as error:

@@ -17,6 +17,7 @@ from stridescope.report.tables import (
     SUMMARY_COLUMNS,
     common_config,
     comparison_rows,
+    no_comparison_reason,
     run_rows,
     summary_rows,
 )
@@ -96,10 +97,7 @@ def _comparison_section(summary: StudySummary) -> str:
     rows = comparison_rows(summary)
     head = f"<h2>Paired comparison with {escape(summary.baseline)}</h2>"
     if not rows:
-        return (
-            head
-            + f"<p>No operator could be compared: no finished {escape(summary.baseline)} runs.</p>"
-        )
+        return f"{head}<p>{escape(no_comparison_reason(summary))}</p>"
     note = (
         "<p>Difference = operator − baseline, per seed (same data split and initial seed), "
         "then mean and Student-t interval over seeds. <em>not significant</em>: the interval "

@@ -12,6 +12,7 @@ from stridescope.report.tables import (
     SUMMARY_COLUMNS,
     common_config,
     comparison_rows,
+    no_comparison_reason,
     summary_rows,
 )
 
@@ -68,7 +69,7 @@ def render_markdown(
     out.append(
         markdown_table(COMPARISON_COLUMNS, comparison)
         if comparison
-        else f"No operator could be compared: no finished {summary.baseline} runs."
+        else no_comparison_reason(summary)
     )
     out += ["", "## Plots", ""]
     out += [f"![{_text(caption)}]({name})" for caption, (name, _) in plot_files.items()]

@@ -26,6 +26,7 @@ __all__ = [
     "fmt_count",
     "fmt_difference",
     "fmt_estimate",
+    "no_comparison_reason",
     "run_rows",
     "summary_rows",
 ]
@@ -130,6 +131,17 @@ def comparison_rows(summary: StudySummary) -> list[tuple[str, ...]]:
             )
         )
     return rows
+
+
+def no_comparison_reason(summary: StudySummary) -> str:
+    """Why :func:`comparison_rows` is empty: the baseline has no finished run, or it is the
+    only operator with one (e.g. a study of the baseline alone)."""
+    if any(row.op == summary.baseline and row.n > 0 for row in summary.rows):
+        return (
+            f"No operator could be compared: no operator other than {summary.baseline} "
+            "has finished runs."
+        )
+    return f"No operator could be compared: no finished {summary.baseline} runs."
 
 
 def run_rows(runs: Sequence[RunResult]) -> list[tuple[str, ...]]:
