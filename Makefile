@@ -29,11 +29,12 @@ test: $(STAMP)
 	$(BIN)/mypy --strict src
 	$(BIN)/python -m pytest
 
+# Every script runs even if an earlier one misses its goal; the target fails if any did.
+BENCHES := bench/summary_speed.py bench/ops_speed.py bench/train_overhead.py
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python bench/summary_speed.py
-	$(BIN)/python bench/ops_speed.py
-	$(BIN)/python bench/train_overhead.py
+	@failed=""; for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "goals missed in:$$failed"; exit 1; fi; echo "all benchmarks met their goals"
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

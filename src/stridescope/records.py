@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from stridescope.errors import StridescopeError
 
-__all__ = ["RUN_FIELDS", "RUN_STATUSES", "RunResult", "now_iso", "run_key"]
+__all__ = ["RUN_FIELDS", "RUN_STATUSES", "RunResult", "now_iso", "plural", "run_key"]
 
 RUN_STATUSES = ("ok", "failed")
 
@@ -51,6 +51,18 @@ def run_key(config: Mapping[str, object]) -> str:
             f"got {dict(config)!r}: {error}"
         ) from None
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` and ``word``, with an ``s`` (or ``many``) unless ``n`` is 1: the one way counts are
+    worded in the study's, the report's and the results command's text.
+
+    >>> plural(1, "run"), plural(0, "run"), plural(3, "seed"), plural(2, "epoch")
+    ('1 run', '0 runs', '3 seeds', '2 epochs')
+    >>> plural(1, "shared seed"), plural(2, "was", "were")
+    ('1 shared seed', '2 were')
+    """
+    return f"{n} {word if n == 1 else (many if many is not None else word + 's')}"
 
 
 def now_iso() -> str:

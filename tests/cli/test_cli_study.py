@@ -70,7 +70,7 @@ def test_executor_ray_runs_the_study_and_checks_the_device_on_the_cluster(tmp_pa
     args += ["--executor", "ray"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "ray")], env={"COLUMNS": "150"})
     assert result.exit_code == 0, result.output
-    assert "1 runs trained, 0 skipped, 0 failed" in result.output
+    assert "1 run trained, 0 skipped, 0 failed" in result.output
     assert (tmp_path / "ray" / "report.html").is_file()
 
     # A CUDA study is not refused because this (driver) process has no GPU: Ray checks that the
@@ -96,3 +96,54 @@ def test_dataset_help_names_exactly_the_known_datasets() -> None:
     )
     result = runner.invoke(app, ["study", "--help"], terminal_width=200)
     assert result.exit_code == 0 and "fashion-mnist-idx" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "nope"], "unknown dataset 'nope'; known: mnist5k"),
+        (["--dataset", "mnist-idx", "--dataset-path", "{tmp}/missing"], "missing"),
+        (["--dataset", "digits", "--device", "nodevice"], "device 'nodevice' is not usable here"),
+        (["--dataset", "digits", "--out", "{tmp}/file/sub"], "cannot make the output folder"),
+    ],
+)
+def test_nothing_is_printed_before_the_input_is_checked(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """The header line used to come first, then the error: a failed study printed as started."""
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    result = runner.invoke(app, ["study", "--out", str(tmp_path / "out"), *args])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    args = ["study", "--dataset", "digits", "--ops", "conv1x1_s2", "--seeds", "1"]
+    args += ["--epochs", "1", "--workers", "1", "--out", str(tmp_path)]
+    result = runner.invoke(app, args, env={"COLUMNS": "150"})
+    assert result.exit_code == 0, result.output
+    assert f"study: seed-cnn on digits, 1 operator x 1 seed, 1 epoch -> {tmp_path}" in result.stdout
+    assert "1 run: 1 ok, 0 failed" in result.stdout
+    assert "1 run trained, 0 skipped, 0 failed" in result.stdout
+    assert "1 run: 1 ok, 0 failed." in (tmp_path / "report.md").read_text(encoding="utf-8")
+    again = runner.invoke(app, args)
+    assert "1 of 1 run already finished: skipped" in again.stdout
+    assert "0 runs trained, 1 skipped" in again.stdout
+    shown = runner.invoke(app, ["results", str(tmp_path)])
+    assert shown.exit_code == 0 and "1 run: 1 ok, 0 failed" in shown.stdout
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stridescope.study.runner
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stridescope.study.runner, "run_study", interrupted)
+    result = runner.invoke(app, ["study", "--dataset", "digits", "--out", str(tmp_path)])
+    assert result.exit_code == 130
+    assert result.stderr == "interrupted\n"

@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from stridescope.records import RunResult
+from stridescope.records import RunResult, plural
 
 __all__ = [
     "DEFAULT_BASELINE",
@@ -109,7 +109,7 @@ def paired_difference(
     seeds = sorted(set(a_by_seed) & set(b_by_seed))
     est = mean_ci([a_by_seed[s] - b_by_seed[s] for s in seeds], confidence)
     if est.low is None or est.high is None:
-        shared = f"{len(seeds)} shared seed{'' if len(seeds) == 1 else 's'}"
+        shared = plural(len(seeds), "shared seed")
         verdict = f"not significant ({shared}; a CI needs at least 2)"
         return Difference(est.mean, None, None, est.n, False, verdict, confidence)
     significant = est.low > 0 or est.high < 0

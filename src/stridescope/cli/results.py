@@ -58,6 +58,7 @@ def render_summary(summary: StudySummary) -> None:
         SUMMARY_COLUMNS,
         comparison_rows,
         no_comparison_reason,
+        run_counts,
         summary_rows,
     )
 
@@ -80,9 +81,7 @@ def render_summary(summary: StudySummary) -> None:
             f"failed: {failure.op} seed {failure.seed} ({failure.key}): {failure.error}",
             markup=False,
         )
-    console.print(
-        f"{summary.n_runs} runs: {summary.n_ok} ok, {summary.n_failed} failed", markup=False
-    )
+    console.print(run_counts(summary), markup=False)
 
 
 def _store_path(out: Path) -> Path:

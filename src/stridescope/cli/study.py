@@ -9,6 +9,7 @@ import typer
 
 from stridescope.cli._common import console, guarded
 from stridescope.errors import StridescopeError
+from stridescope.records import plural
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -38,8 +39,8 @@ class _Bar:
             self.started = True
             if event.skipped:
                 console.print(
-                    f"{event.skipped} of {event.planned} runs already finished: skipped "
-                    "(use --fresh to start over)"
+                    f"{event.skipped} of {plural(event.planned, 'run')} already finished: "
+                    "skipped (use --fresh to start over)"
                 )
             if event.to_run:
                 self.task = self.progress.add_task("runs", total=event.to_run)
@@ -64,8 +65,8 @@ def _print_outcome(outcome: StudyOutcome) -> None:
 
     render_summary(outcome.summary)  # the same tables as `stridescope results OUT`
     console.print(
-        f"{outcome.ran} runs trained, {outcome.skipped} skipped, {outcome.failed} failed; "
-        f"{outcome.seconds:.0f} s"
+        f"{plural(outcome.ran, 'run')} trained, {outcome.skipped} skipped, "
+        f"{outcome.failed} failed; {outcome.seconds:.0f} s"
     )
     console.print(f"results: {outcome.store_path}")
     console.print(f"report:  {outcome.report_html.resolve()}")
@@ -138,7 +139,7 @@ def study(
 
     from stridescope.study.config import StudyConfig, load_config, with_overrides
     from stridescope.study.executors_ray import make_executor
-    from stridescope.study.runner import run_study
+    from stridescope.study.runner import run_study, validate_study
 
     runner = make_executor(executor, address=address)
 
@@ -159,9 +160,10 @@ def study(
         workers=workers,
         out=out,
     )
+    valid = validate_study(cfg, runner)  # every check before the first line of output
     console.print(
-        f"study: {cfg.arch} on {cfg.dataset}, {len(cfg.ops)} operators x {len(cfg.seeds)} seeds, "
-        f"{cfg.epochs} epochs -> {cfg.out}"
+        f"study: {cfg.arch} on {cfg.dataset}, {plural(len(cfg.ops), 'operator')} x "
+        f"{plural(len(cfg.seeds), 'seed')}, {plural(cfg.epochs, 'epoch')} -> {cfg.out}"
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -172,7 +174,7 @@ def study(
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        outcome = run_study(cfg, runner, on_progress=_Bar(progress), fresh=fresh)
+        outcome = run_study(valid, runner, on_progress=_Bar(progress), fresh=fresh)
     _print_outcome(outcome)
 
 

@@ -18,6 +18,7 @@ from stridescope.report.tables import (
     common_config,
     comparison_rows,
     no_comparison_reason,
+    run_counts,
     run_rows,
     summary_rows,
 )
@@ -136,7 +137,7 @@ def render_html(
     """The whole page. ``plots`` maps a caption, ``grids`` an op, to ``(file name, PNG bytes)``;
     the page embeds the bytes (the file names are for the Markdown report)."""
     counts = (
-        f"{summary.n_runs} runs: {summary.n_ok} ok, {summary.n_failed} failed. "
+        f"{run_counts(summary)}. "
         f"Baseline: {summary.baseline}. Intervals: {summary.confidence:.0%} Student-t; "
         f"differences paired by seed."
     )

@@ -13,6 +13,7 @@ from stridescope.report.tables import (
     common_config,
     comparison_rows,
     no_comparison_reason,
+    run_counts,
     summary_rows,
 )
 
@@ -52,7 +53,7 @@ def render_markdown(
     out = [
         f"# {_text(title)}",
         "",
-        f"{summary.n_runs} runs: {summary.n_ok} ok, {summary.n_failed} failed. "
+        f"{run_counts(summary)}. "
         f"Baseline: `{summary.baseline}`. Intervals: {summary.confidence:.0%} Student-t; "
         "differences paired by seed.",
         "",

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 
 from stridescope.analysis.stats import Difference, Estimate, StudySummary
-from stridescope.records import RUN_FIELDS, RunResult
+from stridescope.records import RUN_FIELDS, RunResult, plural
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -27,6 +27,7 @@ __all__ = [
     "fmt_difference",
     "fmt_estimate",
     "no_comparison_reason",
+    "run_counts",
     "run_rows",
     "summary_rows",
 ]
@@ -133,6 +134,11 @@ def comparison_rows(summary: StudySummary) -> list[tuple[str, ...]]:
     return rows
 
 
+def run_counts(summary: StudySummary) -> str:
+    """``3 runs: 2 ok, 1 failed`` (``1 run: …`` for one)."""
+    return f"{plural(summary.n_runs, 'run')}: {summary.n_ok} ok, {summary.n_failed} failed"
+
+
 def no_comparison_reason(summary: StudySummary) -> str:
     """Why :func:`comparison_rows` is empty: the baseline has no finished run, or it is the
     only operator with one (e.g. a study of the baseline alone)."""
@@ -163,19 +169,34 @@ def run_rows(runs: Sequence[RunResult]) -> list[tuple[str, ...]]:
 
 
 def common_config(runs: Sequence[RunResult]) -> tuple[dict[str, object], dict[str, list[str]]]:
-    """The config values shared by every run, and for the other keys the values seen (as JSON)."""
+    """The config values shared by every run, and for the other keys the values seen (as JSON):
+    numbers in numeric order, anything else (operators) in the order the runs first show it.
+
+    >>> from stridescope.records import RunResult
+    >>> def run(op: str, seed: int) -> RunResult:
+    ...     return RunResult(key=f"{op}{seed}", op=op, arch="a", dataset="d", seed=seed, epochs=1,
+    ...         status="ok", error="", test_accuracy=None, consistency=None, params=None,
+    ...         macs=None, train_seconds=None, images_per_second=None,
+    ...         config={"op": op, "seed": seed, "epochs": 1})
+    >>> common_config([run("maxpool_conv1x1", 10), run("conv1x1_s2", 2), run("maxpool_conv1x1", 2)])
+    ({'epochs': 1}, {'op': ['"maxpool_conv1x1"', '"conv1x1_s2"'], 'seed': ['2', '10']})
+    """
     if not runs:
         return {}, {}
     keys = sorted({k for run in runs for k in run.config})
     shared: dict[str, object] = {}
     varying: dict[str, list[str]] = {}
     for key in keys:
-        seen = sorted(
-            {json.dumps(run.config.get(key), sort_keys=True) for run in runs},
-            key=lambda s: (len(s), s),
-        )
+        values = [run.config.get(key) for run in runs]
+        if all(_is_number(v) for v in values):  # seeds, epochs, lr: numeric order
+            values = sorted(values, key=float)  # type: ignore[arg-type]
+        seen = list(dict.fromkeys(json.dumps(v, sort_keys=True) for v in values))
         if len(seen) == 1 and all(key in run.config for run in runs):
             shared[key] = runs[0].config[key]
         else:
             varying[key] = seen
     return shared, varying
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -115,9 +115,29 @@ def _run_in_worker(spec: RunSpec, ref: DatasetRef) -> RunResult:
 
 
 def _init_worker(threads: int) -> None:
+    import signal
+
     import torch
 
+    # Ctrl-C reaches the whole process group: the driver handles it (and ends the workers);
+    # a worker that took it too would print a traceback and start its next queued run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool now: drop the queued runs and terminate the running ones (their results
+    would be lost anyway; a rerun redoes them). Waits for the processes to be gone."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():  # pragma: no cover - a worker stuck in uninterruptible code
+            process.kill()
+            process.join(timeout=5)
 
 
 class LocalExecutor:
@@ -164,7 +184,7 @@ class LocalExecutor:
                 for future in done:
                     on_result(future.result())
         except BaseException:
-            # interrupted or a callback failed: drop the queued runs, don't wait for running ones
-            pool.shutdown(wait=False, cancel_futures=True)
+            # interrupted or a callback failed: drop the queued runs, end the running ones
+            _end_workers(pool)
             raise
         pool.shutdown(wait=True)

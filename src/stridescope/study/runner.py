@@ -49,12 +49,14 @@ if TYPE_CHECKING:
 __all__ = [
     "StudyOutcome",
     "StudyProgress",
+    "ValidStudy",
     "check_config",
     "clear_results",
     "dataset_ref",
     "execute_run",
     "read_grids",
     "run_study",
+    "validate_study",
 ]
 
 REPORT_FILES = ("report.html", "report.md")
@@ -200,18 +202,28 @@ def clear_results(out: Path) -> None:
         png.unlink()
 
 
-def run_study(
-    cfg: StudyConfig,
-    executor: Executor | None = None,
-    on_progress: Callable[[StudyProgress], None] | None = None,
-    *,
-    fresh: bool = False,
-) -> StudyOutcome:
-    """Plan, skip finished runs, run the rest (recording each as it arrives), summarise, report."""
-    from stridescope.analysis.stats import summarize_study
-    from stridescope.report import write_report
+@dataclass(frozen=True)
+class ValidStudy:
+    """A config that :func:`validate_study` checked: its output folder exists and its data is
+    loaded (and kept for the runs of this process)."""
 
-    start = time.perf_counter()
+    config: StudyConfig
+    out: Path
+    dataset: Dataset
+
+
+def validate_study(cfg: StudyConfig, executor: Executor | None = None) -> ValidStudy:
+    """Check everything a study needs before any output: names (:func:`check_config`), the
+    device (where the runs execute here), the output folder (made) and the dataset (loaded).
+
+    Raises a one-line :class:`~stridescope.errors.StridescopeError` for the first problem.
+    :func:`run_study` calls it, or takes its result, so a caller can validate, print, then run.
+
+    >>> validate_study(StudyConfig(dataset="nope"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.UnknownNameError: unknown dataset 'nope'; known: mnist5k, digits, ...
+    """
     check_config(cfg, check_device=executor is None or isinstance(executor, LocalExecutor))
     out = Path(cfg.out)
     try:
@@ -219,11 +231,31 @@ def run_study(
     except OSError as error:
         why = "it is a file" if out.is_file() else error.strerror or str(error)
         raise StridescopeError(f"cannot make the output folder (out) {cfg.out!r}: {why}") from None
-    if fresh:
-        clear_results(out)
     ref = dataset_ref(cfg)
     dataset = ref.load()  # fails early on a bad path, before any run starts
     remember_dataset(ref, dataset)
+    return ValidStudy(cfg, out, dataset)
+
+
+def run_study(
+    cfg: StudyConfig | ValidStudy,
+    executor: Executor | None = None,
+    on_progress: Callable[[StudyProgress], None] | None = None,
+    *,
+    fresh: bool = False,
+) -> StudyOutcome:
+    """Validate (unless given a :class:`ValidStudy`), plan, skip finished runs, run the rest
+    (recording each as it arrives), summarise, report. Runs are reported in plan order."""
+    from stridescope.analysis.stats import summarize_study
+    from stridescope.report import write_report
+
+    start = time.perf_counter()
+    valid = cfg if isinstance(cfg, ValidStudy) else validate_study(cfg, executor)
+    cfg, out = valid.config, valid.out
+    ref = dataset_ref(cfg)
+    remember_dataset(ref, valid.dataset)
+    if fresh:
+        clear_results(out)
     cores = available_cores()
     workers = cfg.workers or default_workers(cores)
     specs = plan_runs(cfg, cores)
@@ -255,8 +287,10 @@ def run_study(
         runner = executor if executor is not None else LocalExecutor(min(workers, len(todo) or 1))
         if todo:
             runner.map(todo, ref, on_result)
-        keys = {spec.key for spec in specs}
-        runs = tuple(run for run in store.runs() if run.key in keys)
+        order = {spec.key: index for index, spec in enumerate(specs)}
+        runs = tuple(
+            sorted((run for run in store.runs() if run.key in order), key=lambda r: order[r.key])
+        )
     baseline = "conv1x1_s2" if "conv1x1_s2" in cfg.ops else cfg.ops[0]
     summary = summarize_study(list(runs), baseline=baseline)
     grids = read_grids(cfg.ops, channels=1)
