@@ -83,14 +83,17 @@ def test_pad_modules_are_exact_and_the_receptive_field_shifts() -> None:
     assert not coverage_map(graph).notes
 
 
-def test_channel_padding_and_cropping_keep_only_the_shape() -> None:
+def test_channel_padding_keeps_only_the_shape_and_cropping_is_a_window() -> None:
     class Odd(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return F.pad(F.pad(x, (0, 0, 0, 0, 1, 1)), (-1, -1, 0, 0))
 
     graph = trace_torch(Odd(), (1, 2, 6, 6))
     assert [n.output_shape for n in graph.nodes[1:]] == [(1, 4, 6, 6), (1, 4, 6, 4)]
-    assert all(n.kind is OpKind.PAD and n.window is None for n in graph.nodes[1:])
+    channel, crop = graph.nodes[1:]
+    assert channel.kind is OpKind.PAD and channel.window is None
+    assert crop.kind is OpKind.PAD and crop.window is not None
+    assert crop.window.padding == ((0, 0), (-1, -1))
 
 
 def test_builder_pad_checks_its_arguments() -> None:
@@ -99,8 +102,11 @@ def test_builder_pad_checks_its_arguments() -> None:
     assert b.shape(p) == (1, 11, 11, 3)
     with pytest.raises(GeometryError, match="one \\(before, after\\) per spatial axis"):
         b.pad(b.input, "zp", padding=[(1, 1)])
-    with pytest.raises(GeometryError, match="non-negative"):
-        b.pad(b.input, "zp", padding=[(-1, 0), (0, 0)])
+    assert b.shape(b.pad(b.input, "crop", padding=[(-1, 0), (0, 0)])) == (1, 7, 8, 3)
+    with pytest.raises(GeometryError, match="leaves no positions"):
+        b.pad(b.input, "crop", padding=[(-4, -4), (0, 0)])
+    with pytest.raises(GeometryError, match="padding mode must be one of"):
+        b.pad(b.input, "crop", padding=[(-1, 1), (1, 1)], mode="mirror")
     with pytest.raises(GeometryError, match="padding mode must be one of"):
         b.pad(b.input, "zp", padding=[(1, 1), (1, 1)], mode="mirror")
 

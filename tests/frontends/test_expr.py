@@ -166,6 +166,11 @@ KERAS_CASES = [
     ("ZeroPadding2D()", (5, 6, 3)),
     ("ZeroPadding2D((1, 2))", (5, 6, 3)),
     ("ZeroPadding2D(((1, 0), (2, 3)))", (5, 6, 3)),
+    ("Conv2DTranspose(4, 3, strides=2, padding='same')", (7, 5, 3)),
+    ("Conv2DTranspose(4, 4, 2, 'same', activation='relu')", (6, 6, 2)),
+    ("Conv2DTranspose(2, (2, 3), strides=(3, 1), output_padding=(1, 0))", (5, 4, 3)),
+    ("Conv2DTranspose(2, 3, padding='valid', dilation_rate=2, use_bias=False)", (5, 4, 3)),
+    ("Conv1DTranspose(3, 5, strides=3)", (9, 2)),
 ]
 
 
@@ -202,6 +207,10 @@ TORCH_CASES = [
     ("nn.ReflectionPad2d(2)", (1, 3, 5, 6)),
     ("nn.ReplicationPad2d((0, 1, 1, 0))", (1, 3, 5, 6)),
     ("nn.Conv2d(3, 4, 3, stride=2, padding=1, padding_mode='reflect')", (1, 3, 9, 8)),
+    ("nn.ConvTranspose2d(4, 6, 2, stride=2)", (1, 4, 7, 5)),
+    ("nn.ConvTranspose2d(4, 6, 3, 2, 1, 1, groups=2, bias=False)", (1, 4, 7, 5)),
+    ("nn.ConvTranspose2d(4, 2, (3, 2), stride=(1, 3), padding=(2, 0), dilation=2)", (1, 4, 7, 5)),
+    ("nn.ConvTranspose1d(2, 3, 5, stride=3, padding=2, output_padding=2)", (1, 2, 9)),
 ]
 
 

@@ -109,7 +109,7 @@ def test_nested_model_and_unknown_layer(keras: ModuleType) -> None:
     )
     x = keras.Input((8, 8, 4))
     y = inner(x)
-    y = L.Conv2DTranspose(2, 3, name="up")(y)  # not in the table: uncounted, shape from Keras
+    y = L.Permute((2, 1, 3), name="up")(y)  # not in the table: uncounted, shape from Keras
     model = keras.Model(x, y)
     graph = read_keras(model)
     nodes = _by_name(graph)
@@ -135,8 +135,13 @@ def test_input_shape_checks(keras: ModuleType) -> None:
     assert read_keras(model, (4, 32, 32, 3)).output.output_shape == (4, 10)
     with pytest.raises(StridescopeError, match="rank 3"):
         read_keras(model, (1, 32, 32))
-    with pytest.raises(StridescopeError, match="channels"):
+    with pytest.raises(StridescopeError, match="channels") as caught:
         read_keras(model, (1, 32, 32, 5))
+    message = str(caught.value)
+    assert "channels: 5" in message and "channels: 3" in message
+    with pytest.raises(StridescopeError) as single:
+        read_keras(model, (1, 32, 32, 1))
+    assert "1 channels" not in str(single.value) and "channels: 1" in str(single.value)
 
 
 def test_saved_keras_file_loads_with_safe_mode(keras: ModuleType, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from stridescope.analysis.coverage_terms import (
     Relation,
+    Scatter,
     Slide,
     Term,
     adaptive_matrix,
@@ -121,8 +122,19 @@ def _relation(
                 inp, window.kernel, window.stride, window.dilation, window.padding, strict=True
             )
         )
+    scatter: Window | None = node.scatter
+    if scatter is not None:
+        return tuple(
+            Scatter(k, s, d, p[0], n)
+            for n, k, s, d, p in zip(
+                inp, scatter.kernel, scatter.stride, scatter.dilation, scatter.padding, strict=True
+            )
+        )
     if node.kind in (OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL):
         return tuple(adaptive_matrix(o, n) for o, n in zip(out, inp, strict=True))
+    same_rank = len(node.input_shape) == len(node.output_shape)
+    if node.kind is OpKind.REDUCE and same_rank and out == inp:  # over batch / channels
+        return (None,) * len(out)
     if node.kind in _POINTWISE and node.counted and out == inp:
         return (None,) * len(out)
     if node.kind is OpKind.LINEAR and out[:-1] == inp[:-1]:

@@ -24,6 +24,7 @@ __all__ = [
     "BoolMatrix",
     "BoolVector",
     "Relation",
+    "Scatter",
     "Slide",
     "Term",
     "adaptive_matrix",
@@ -97,6 +98,41 @@ class Slide:
         return result
 
 
+@dataclass(frozen=True)
+class Scatter:
+    """A 1-D transposed convolution as a relation: input ``i`` (of ``n``) writes outputs
+    ``i*stride - before + j*dilation`` for taps ``j < kernel``, kept when inside ``[0, out)``;
+    so output ``o`` reads every ``i`` with such a ``j``.
+
+    >>> Scatter(kernel=2, stride=2, dilation=1, before=0, n=3).matrix(6).astype(int).tolist()
+    [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]]
+    """
+
+    kernel: int
+    stride: int
+    dilation: int
+    before: int
+    n: int
+
+    def matrix(self, out: int) -> BoolMatrix:
+        """The read matrix ``M[o, i]`` for ``out`` outputs."""
+        return self.pull(np.eye(out, dtype=bool))
+
+    def pull(self, a: BoolMatrix) -> BoolMatrix:
+        """``a @ M`` for boolean ``a`` (rows x outputs): one strided slice-OR per tap."""
+        rows, out = a.shape
+        result = np.zeros((rows, self.n), dtype=bool)
+        s = self.stride
+        for tap in range(self.kernel):
+            start = tap * self.dilation - self.before  # output written by input 0
+            lo = max(0, -(start // s))  # first input whose output is >= 0
+            hi = min(self.n, -(-(out - start) // s))  # past the last one whose output is < out
+            if hi > lo:
+                first = start + lo * s
+                result[:, lo:hi] |= a[:, first : first + (hi - lo - 1) * s + 1 : s]
+        return result
+
+
 def adaptive_matrix(out: int, n: int) -> BoolMatrix:
     """``M[o, i]``: adaptive pooling output ``o`` reads ``[floor(o*n/out), ceil((o+1)*n/out))``.
 
@@ -109,7 +145,7 @@ def adaptive_matrix(out: int, n: int) -> BoolMatrix:
     return (i[None, :] >= lo[:, None]) & (i[None, :] < hi[:, None])
 
 
-Relation = tuple[BoolMatrix | Slide | None, ...]
+Relation = tuple[BoolMatrix | Slide | Scatter | None, ...]
 
 
 def compose(term: Term, relation: Relation) -> Term:
@@ -119,7 +155,7 @@ def compose(term: Term, relation: Relation) -> Term:
     for a, m in zip(term, relation, strict=True):
         if m is None:
             composed.append(a)
-        elif isinstance(m, Slide):
+        elif isinstance(m, Slide | Scatter):
             composed.append(m.pull(a))
         else:  # dense (adaptive pooling, linear): small, rare
             composed.append((a.astype(np.float32) @ m.astype(np.float32)) > 0)

@@ -129,7 +129,30 @@ def _window_read(window: Window, spatial: Shape) -> float | None:
     return window.read_fraction(spatial)
 
 
+@functools.lru_cache(maxsize=1024)
+def _scatter_read(window: Window, spatial: Shape, out: Shape) -> float | None:
+    """Share of a transposed convolution's input that reaches some output position (less
+    than 1 only when the padding crops every tap of an edge position)."""
+    import numpy as np
+
+    from stridescope.analysis.coverage_terms import Scatter
+
+    if any(n is None for n in (*spatial, *out)):
+        return None
+    share = 1.0
+    for n, o, k, s, d, p in zip(
+        spatial, out, window.kernel, window.stride, window.dilation, window.padding, strict=True
+    ):
+        assert n is not None and o is not None
+        reached = Scatter(k, s, d, p[0], n).pull(np.ones((1, o), dtype=bool))
+        share *= float(reached.mean())
+    return share
+
+
 def _read(graph: Graph, node: Node) -> float | None:
+    if node.scatter is not None:
+        spatial = graph.spatial(node.input_shape)
+        return _scatter_read(node.scatter, spatial, graph.spatial(node.output_shape))
     if node.window is None:
         return None
     return _window_read(node.window, graph.spatial(node.input_shape))

@@ -6,13 +6,18 @@ Rules (per spatial axis, in network-input pixels):
   padding built with :meth:`GraphBuilder.pad`, a kernel-1 window whose padding shifts the
   start by ``-before * jump``) composes its window onto its parent's field
   (:meth:`Window.receptive`);
-- shape-preserving ops (normalisation, activation, dropout) pass the field through;
+- shape-preserving ops (normalisation, activation, dropout) pass the field through, and so
+  does a reduction over the batch or channel axis that keeps the spatial axes (a mean or sum
+  over spatial axes is built as adaptive pooling; see :meth:`GraphBuilder.reduce`);
 - add, multiply and concatenate take the union of their parents' fields
   (:meth:`ReceptiveField.merge`);
 - flatten, linear layers on flattened features, adaptive pooling to one position and reshapes
   mix every position: the field is the **whole input** (:data:`WHOLE`);
-- interpolation, pixel shuffle, cropping, padding of the channel axis and uncounted ops:
-  **unknown** (``None``), and so is everything after them.
+- a transposed convolution of stride 1 is a convolution of the same kernel padded
+  ``d*(k-1) - before``; with a larger stride the jump would be fractional: **unknown**;
+- cropping (a padding window with negative amounts) composes like padding;
+- interpolation, pixel shuffle, padding of the channel axis and uncounted ops: **unknown**
+  (``None``), and so is everything after them.
 """
 
 from __future__ import annotations
@@ -61,6 +66,18 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
         if isinstance(parent, tuple) and len(parent) == len(node.window.kernel):
             return node.window.receptive(parent)
         return parent if parent == WHOLE else None
+    if node.scatter is not None:  # transposed conv: exact at stride 1, fractional jump else
+        scatter = node.scatter
+        if any(s != 1 for s in scatter.stride) or not isinstance(parent, tuple):
+            return parent if parent == WHOLE else None
+        if len(parent) != len(scatter.kernel):
+            return None
+        return tuple(  # stride 1: a conv of the same kernel, padded d*(k-1) - before
+            r.then(k, 1, d, d * (k - 1) - p[0])
+            for r, k, d, p in zip(
+                parent, scatter.kernel, scatter.dilation, scatter.padding, strict=True
+            )
+        )
     if node.kind is OpKind.LINEAR:
         # a dense layer on the last axis of a channels-last feature map keeps positions
         spatial = graph.spatial(node.input_shape)
@@ -69,6 +86,14 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
     if node.kind in _ADAPTIVE:
         single = all(d == 1 for d in graph.spatial(node.output_shape))
         return (None if parent is None else WHOLE) if single else None
+    if node.kind is OpKind.REDUCE:  # over batch / channels: positions stay where they are
+        keeps = len(node.input_shape) == len(node.output_shape) and graph.spatial(
+            node.input_shape
+        ) == graph.spatial(node.output_shape)
+        if keeps:
+            return parent
+        mixed = not graph.spatial(node.output_shape)  # no spatial axis left: every position
+        return WHOLE if mixed and parent is not None else None
     if node.kind in _GLOBAL:
         return None if parent is None else WHOLE
     return None

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from stridescope.errors import StridescopeError
+from stridescope.geometry import keras_transposed_padding, per_axis
 from stridescope.ir import GraphBuilder, OpKind, channel_axis, spatial_axes
 
 __all__ = ["BUILDERS", "Build"]
@@ -110,6 +111,44 @@ def _conv(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], name: str
         op=layer,
         pad_mode=o.get("padding_mode", "zeros"),
     )
+    return _activation(b, node, layer, o, name)
+
+
+def _conv_transpose(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], name: str) -> int:
+    """``nn.ConvTranspose1d/2d`` (symmetric int padding plus ``output_padding``) or Keras
+    ``Conv1DTranspose/Conv2DTranspose`` (``'same'``/``'valid'``, resolved by
+    :func:`~stridescope.geometry.keras_transposed_padding`)."""
+    rank = len(spatial_axes(len(b.shape(parent)), b.layout))
+    if layer.startswith("nn."):
+        _expect_channels(b, parent, layer, "in_channels", o["in_channels"])
+        if o["padding_mode"] != "zeros":
+            raise StridescopeError(
+                f"{layer}: ConvTranspose supports only padding_mode='zeros' (as torch); "
+                f"received {o['padding_mode']!r}"
+            )
+        pads = [(p, p) for p in per_axis(o["padding"], rank, "padding")]
+        node = b.conv_transpose(
+            parent, name, out_channels=o["out_channels"], kernel=o["kernel_size"],
+            stride=o["stride"], dilation=o["dilation"], padding=pads,
+            output_padding=o["output_padding"], groups=o["groups"], bias=o["bias"], op=layer,
+        )  # fmt: skip
+        return node
+    _keras_window(layer, o)
+    k = per_axis(o["kernel_size"], rank, "kernel_size")
+    st = per_axis(o["strides"], rank, "strides")
+    d = per_axis(o["dilation_rate"], rank, "dilation_rate")
+    op = o["output_padding"]
+    extras = [None] * rank if op is None else list(per_axis(op, rank, "output_padding"))
+    mode = o["padding"].lower()
+    resolved = [
+        keras_transposed_padding(ki, si, di, mode, extra)
+        for ki, si, di, extra in zip(k, st, d, extras, strict=True)
+    ]
+    node = b.conv_transpose(
+        parent, name, out_channels=o["filters"], kernel=k, stride=st, dilation=d,
+        padding=[pads for pads, _ in resolved], output_padding=[e for _, e in resolved],
+        bias=o["use_bias"], op=layer,
+    )  # fmt: skip
     return _activation(b, node, layer, o, name)
 
 
@@ -264,6 +303,7 @@ def _pixel_unshuffle(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any]
 
 BUILDERS: Final[dict[str, Build]] = {
     "conv": _conv,
+    "conv_transpose": _conv_transpose,
     "depthwise": _keras_depthwise,
     "separable": _separable,
     "pool": _pool,

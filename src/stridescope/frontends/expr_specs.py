@@ -53,6 +53,12 @@ def _is_torch_padding(v: object) -> bool:
     return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x >= 0 for x in v)
 
 
+def _is_nonneg_ints(v: object) -> bool:
+    if _is_int(v):
+        return v >= 0  # type: ignore[operator]
+    return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x >= 0 for x in v)
+
+
 def _is_pad(v: object) -> bool:
     return _is_int(v) and v >= 0  # type: ignore[operator]
 
@@ -80,6 +86,11 @@ CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
     "keras_padding": (
         lambda v: isinstance(v, str) and v.lower() in ("valid", "same"),
         "'valid' or 'same'",
+    ),
+    "nonneg_ints": (_is_nonneg_ints, "an int >= 0 or a tuple of ints >= 0"),
+    "opt_nonneg_ints": (
+        lambda v: v is None or _is_nonneg_ints(v),
+        "None, an int >= 0 or a tuple of ints >= 0",
     ),
     "torch_padding": (_is_torch_padding, "'valid', 'same', an int >= 0 or a tuple of them"),
     "data_format": (
@@ -163,6 +174,23 @@ def _keras_conv(rank: int) -> LayerSpec:
     return LayerSpec("keras", "conv", params, rank)
 
 
+def _keras_conv_transpose(rank: int) -> LayerSpec:
+    params = (
+        _p("filters", "pos_int"),
+        _p("kernel_size", "pos_ints"),
+        _p("strides", "pos_ints", 1),
+        _p("padding", "keras_padding", "valid"),
+        _p("output_padding", "opt_nonneg_ints", None),
+        _DATA_FORMAT,
+        _p("dilation_rate", "pos_ints", 1),
+        _ACT,
+        _p("use_bias", "bool", True),
+        *_INIT,
+        _NAME,
+    )
+    return LayerSpec("keras", "conv_transpose", params, rank)
+
+
 def _keras_depthwise(separable: bool) -> LayerSpec:
     head = (_p("filters", "pos_int"),) if separable else ()
     middle = (
@@ -218,6 +246,22 @@ def _torch_conv(rank: int) -> LayerSpec:
     return LayerSpec("torch", "conv", params, rank)
 
 
+def _torch_conv_transpose(rank: int) -> LayerSpec:
+    params = (
+        _p("in_channels", "pos_int"),
+        _p("out_channels", "pos_int"),
+        _p("kernel_size", "pos_ints"),
+        _p("stride", "pos_ints", 1),
+        _p("padding", "nonneg_ints", 0),
+        _p("output_padding", "nonneg_ints", 0),
+        _p("groups", "pos_int", 1),
+        _p("bias", "bool", True),
+        _p("dilation", "pos_ints", 1),
+        _p("padding_mode", "pad_mode", "zeros"),
+    )
+    return LayerSpec("torch", "conv_transpose", params, rank)
+
+
 def _torch_pool(mode: str) -> LayerSpec:
     head = (
         _p("kernel_size", "pos_ints"),
@@ -263,6 +307,8 @@ LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
     "keras": {
         "Conv1D": _keras_conv(1),
         "Conv2D": _keras_conv(2),
+        "Conv1DTranspose": _keras_conv_transpose(1),
+        "Conv2DTranspose": _keras_conv_transpose(2),
         "DepthwiseConv2D": _keras_depthwise(separable=False),
         "SeparableConv2D": _keras_depthwise(separable=True),
         "MaxPool2D": _keras_pool("max"),
@@ -309,6 +355,8 @@ LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
     "torch": {
         "Conv1d": _torch_conv(1),
         "Conv2d": _torch_conv(2),
+        "ConvTranspose1d": _torch_conv_transpose(1),
+        "ConvTranspose2d": _torch_conv_transpose(2),
         "MaxPool2d": _torch_pool("max"),
         "AvgPool2d": _torch_pool("avg"),
         "AdaptiveAvgPool2d": _torch_adaptive("avg"),

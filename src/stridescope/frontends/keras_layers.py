@@ -1,8 +1,8 @@
 """One table from Keras 3 layer classes to :class:`GraphBuilder` calls, read from layer configs.
 
 Nothing here runs a layer. Shapes, params and MACs come from the builder; the only numbers
-taken from Keras are the output shapes of layers the builder cannot size itself (padding,
-cropping, up-sampling, reshape) and of unknown layers, via ``layer.compute_output_shape``.
+taken from Keras are the output shapes of layers the builder cannot size itself (up-sampling,
+reshape) and of unknown layers, via ``layer.compute_output_shape``.
 Unknown layers become uncounted nodes (``counted=False``), never silent zeros.
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stridescope.errors import StridescopeError
+from stridescope.geometry import keras_transposed_padding
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
 
 __all__ = ["add_keras_layer", "keras_layout", "keras_table"]
@@ -78,6 +79,35 @@ def _conv(b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any]
         dilation=tuple(c["dilation_rate"]),
         padding=_conv_padding(b, c, len(kernel)),
         groups=int(c.get("groups", 1)),
+        bias=bool(c.get("use_bias", True)),
+        op=type(layer).__name__,
+    )
+    return _then_activation(b, node, c, name, type(layer).__name__)
+
+
+def _conv_transpose(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """Conv1DTranspose / Conv2DTranspose / Conv3DTranspose: ``'same'`` / ``'valid'`` and
+    ``output_padding`` resolved by :func:`~stridescope.geometry.keras_transposed_padding`."""
+    kernel = tuple(int(k) for k in c["kernel_size"])
+    stride = tuple(int(s) for s in c["strides"])
+    dilation = tuple(int(d) for d in c["dilation_rate"])
+    extra = c.get("output_padding")
+    extras = [None] * len(kernel) if extra is None else list(extra)
+    resolved = [
+        keras_transposed_padding(k, s, d, _padding(c), None if e is None else int(e))
+        for k, s, d, e in zip(kernel, stride, dilation, extras, strict=True)
+    ]
+    node = b.conv_transpose(
+        parents[0],
+        name,
+        out_channels=int(c["filters"]),
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        padding=[pads for pads, _ in resolved],
+        output_padding=[e for _, e in resolved],
         bias=bool(c.get("use_bias", True)),
         op=type(layer).__name__,
     )
@@ -263,6 +293,21 @@ def _zero_padding(
     )
 
 
+def _cropping(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """Cropping1D/2D/3D: an exact :meth:`GraphBuilder.pad` with negative amounts
+    (``cropping`` is ``(b, a)`` for 1-D, one ``(b, a)`` per axis otherwise)."""
+    cropping = c["cropping"]
+    pairs = [cropping] if isinstance(cropping[0], int) else list(cropping)
+    return b.pad(
+        parents[0],
+        name,
+        padding=[(-int(p[0]), -int(p[1])) for p in pairs],
+        op=type(layer).__name__,
+    )
+
+
 def _reshape(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
@@ -294,6 +339,8 @@ def _table() -> dict[type, Handler]:
     table: dict[type, Handler] = {}
     for cls in (L.Conv1D, L.Conv2D, L.Conv3D):
         table[cls] = _conv
+    for cls in (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose):
+        table[cls] = _conv_transpose
     table[L.DepthwiseConv1D] = _depthwise_conv
     table[L.DepthwiseConv2D] = _depthwise_conv
     table[L.SeparableConv1D] = _separable_conv
@@ -322,7 +369,7 @@ def _table() -> dict[type, Handler]:
     for cls in (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D):
         table[cls] = _zero_padding
     for cls in (L.Cropping1D, L.Cropping2D, L.Cropping3D):
-        table[cls] = _resize(OpKind.PAD)
+        table[cls] = _cropping
     for cls in (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D):
         table[cls] = _resize(OpKind.INTERPOLATE)
     table[L.Reshape] = _reshape

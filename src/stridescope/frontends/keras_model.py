@@ -106,8 +106,8 @@ def _resolve_input(keras_shape: Shape, given: Shape | None, layout: Layout) -> S
     axis = channel_axis(len(given), layout)
     if keras_shape[axis] is not None and given[axis] != keras_shape[axis]:
         raise StridescopeError(
-            f"input shape {given!r} has {given[axis]} channels on axis {axis}, but the Keras "
-            f"model takes {keras_shape[axis]} ({layout}: {keras_shape!r})"
+            f"input shape {given!r} gives channels: {given[axis]} (axis {axis}), but the Keras "
+            f"model takes channels: {keras_shape[axis]} ({layout}: {keras_shape!r})"
         )
     return given
 

@@ -17,6 +17,7 @@ import torch
 from stridescope.frontends.pytorch_nodes import (
     adaptive_node,
     conv_node,
+    conv_transpose_node,
     expect,
     interpolate_node,
     pad_node,
@@ -35,6 +36,7 @@ __all__ = [
     "by_meta",
     "cat",
     "conv",
+    "conv_transpose",
     "flatten",
     "interpolate",
     "linear",
@@ -43,6 +45,7 @@ __all__ = [
     "pixel_shuffle",
     "pixel_unshuffle",
     "pointwise",
+    "reduce",
     "same",
     "view",
 ]
@@ -68,6 +71,30 @@ def conv(
     return conv_node(
         t, name, op, input, tuple(weight.shape), groups=groups, stride=stride, padding=padding,
         dilation=dilation, bias=bias is not None, params=None if params == own else params,
+    )  # fmt: skip
+
+
+def conv_transpose(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> ShapeProxy:
+    if not isinstance(weight, torch.Tensor) or isinstance(bias, ShapeProxy):
+        raise NotHandled
+    own = weight.numel() + (0 if bias is None else bias.numel())
+    params = t.take_weights(weight, bias)
+    return conv_transpose_node(
+        t, name, op, input, tuple(weight.shape), groups=groups, stride=stride, padding=padding,
+        output_padding=output_padding, dilation=dilation, bias=bias is not None,
+        params=None if params == own else params,
     )  # fmt: skip
 
 
@@ -245,6 +272,33 @@ def pad(
     value: float | None = None,
 ) -> Any:  # fmt: skip
     return pad_node(t, name, op, input, pad, mode)
+
+
+def reduce(mode: str) -> Callable[..., Any]:
+    """``mean`` / ``sum`` (``mode='avg'``) and ``amax`` (``'max'``) over ``dim``; over all
+    spatial axes it is a global pool (see :meth:`GraphBuilder.reduce`)."""
+
+    def handler(
+        t: Tracer, name: str, op: str, input: Any, dim: Any = None, keepdim: bool = False,
+        *, dtype: Any = None, **keywords: Any,
+    ) -> Any:  # fmt: skip
+        if not isinstance(input, ShapeProxy) or keywords or not isinstance(keepdim, bool):
+            raise NotHandled
+        if isinstance(dim, torch.dtype):  # Tensor.sum(dtype) spelled positionally
+            raise NotHandled
+        axes: tuple[int, ...] | None
+        if dim is None:
+            axes = None
+        elif isinstance(dim, int):
+            axes = (dim,)
+        elif isinstance(dim, Sequence) and all(isinstance(d, int) for d in dim):
+            axes = tuple(dim) if dim else None  # torch: an empty dim reduces every axis
+        else:
+            raise NotHandled
+        node = t.builder.reduce(input.node, name, mode=mode, axes=axes, keepdim=keepdim, op=op)
+        return t.proxy(node, input)
+
+    return handler
 
 
 def by_meta(func: Any) -> Callable[..., Any]:

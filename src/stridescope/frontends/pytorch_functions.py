@@ -79,6 +79,7 @@ def _build() -> dict[Any, FunctionSpec]:
 
     for rank in (1, 2, 3):
         add(fn.conv, f"F.conv{rank}d")
+        add(fn.conv_transpose, f"F.conv_transpose{rank}d")
         add(fn.max_pool(rank), f"F.max_pool{rank}d torch.max_pool{rank}d")
         add(fn.avg_pool(rank), f"F.avg_pool{rank}d")
         add(fn.adaptive("avg", rank), f"F.adaptive_avg_pool{rank}d")
@@ -102,6 +103,8 @@ def _build() -> dict[Any, FunctionSpec]:
     add(fn.pixel_shuffle, "F.pixel_shuffle")
     add(fn.interpolate, "F.interpolate")
     add(fn.pad, "F.pad")
+    add(fn.reduce("avg"), "torch.mean Tensor.mean torch.sum Tensor.sum")
+    add(fn.reduce("max"), "torch.amax Tensor.amax")
     add(None, _MOVEMENT)
     return table
 

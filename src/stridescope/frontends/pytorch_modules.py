@@ -44,6 +44,17 @@ def _conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     )  # fmt: skip
 
 
+def _conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    fresh = _own_params(t, m)
+    weight_shape = (m.in_channels, m.out_channels // m.groups, *m.kernel_size)
+    bias = m.out_channels if m.bias is not None else 0
+    return nodes.conv_transpose_node(
+        t, name, type(m).__name__, x, weight_shape, groups=m.groups, stride=m.stride,
+        padding=m.padding, output_padding=m.output_padding, dilation=m.dilation,
+        bias=m.bias is not None, params=_override(fresh, math.prod(weight_shape), bias),
+    )  # fmt: skip
+
+
 def _linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     op = type(m).__name__
     if x.dims[-1] != m.in_features:
@@ -145,6 +156,7 @@ def _build() -> dict[Any, ModuleHandler]:
             table.setdefault(cls.forward, handler)
 
     add(_conv, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    add(_conv_transpose, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
     add(_linear, nn.Linear)
     add(_norm, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
     add(_norm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)

@@ -13,6 +13,7 @@ from stridescope.ir import OpKind
 __all__ = [
     "adaptive_node",
     "conv_node",
+    "conv_transpose_node",
     "expect",
     "interpolate_node",
     "ints",
@@ -94,6 +95,44 @@ def conv_node(
         op=op,
         params=params,
         pad_mode=pad_mode,
+    )
+    return t.proxy(node, x)
+
+
+def conv_transpose_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    weight_shape: Sequence[int],
+    *,
+    groups: int,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    dilation: Any,
+    bias: bool,
+    params: int | None,
+) -> ShapeProxy:
+    """A transposed convolution with a weight of ``(C_in, C_out / groups, *kernel)``."""
+    kernel = tuple(weight_shape[2:])
+    rank = len(kernel)
+    if isinstance(padding, str):
+        raise NotHandled
+    x = expect(x, name, op, rank + 2, weight_shape[0])
+    node = t.builder.conv_transpose(
+        x.node,
+        name,
+        out_channels=weight_shape[1] * groups,
+        kernel=kernel,
+        stride=ints(stride, rank),
+        dilation=ints(dilation, rank),
+        padding=[(p, p) for p in ints(padding, rank)],
+        output_padding=ints(output_padding, rank),
+        groups=groups,
+        bias=bias,
+        op=op,
+        params=params,
     )
     return t.proxy(node, x)
 
@@ -182,21 +221,15 @@ _PAD_MODES = {
 def pad_node(
     t: Tracer, name: str, op: str, x: Any, pad: Sequence[int], mode: str = "constant"
 ) -> ShapeProxy:
-    """``F.pad``: pairs (before, after) from the last axis backwards. Non-negative padding of
-    spatial axes only is an exact :meth:`GraphBuilder.pad` (any torch mode); cropping
-    (negative amounts) or padding the batch or channel axis keeps only the output shape."""
+    """``F.pad``: pairs (before, after) from the last axis backwards. Padding or cropping
+    (negative amounts) of spatial axes only is an exact :meth:`GraphBuilder.pad` (any torch
+    mode); padding the batch or channel axis keeps only the output shape."""
     if not isinstance(x, ShapeProxy):
         raise NotHandled
     amounts = [int(p) for p in pad]
     rank = x.ndim - 2
     pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(len(amounts) // 2)]
-    if (
-        len(amounts) % 2 == 0
-        and rank > 0
-        and len(pairs) <= rank
-        and all(b >= 0 and a >= 0 for b, a in pairs)
-        and mode in _PAD_MODES
-    ):
+    if len(amounts) % 2 == 0 and rank > 0 and len(pairs) <= rank and mode in _PAD_MODES:
         per_axis = [(0, 0)] * (rank - len(pairs)) + pairs[::-1]
         node = t.builder.pad(x.node, name, padding=per_axis, mode=_PAD_MODES[mode], op=op)
         return t.proxy(node, x)

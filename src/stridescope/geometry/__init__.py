@@ -21,6 +21,7 @@ from stridescope.geometry.padding import (
     resolve_padding,
 )
 from stridescope.geometry.receptive import ReceptiveField
+from stridescope.geometry.transposed import keras_transposed_padding, transposed_output_size
 
 __all__ = [
     "PADDING_MODES",
@@ -29,6 +30,7 @@ __all__ = [
     "PaddingArg",
     "ReceptiveField",
     "effective_kernel",
+    "keras_transposed_padding",
     "output_shape",
     "output_size",
     "paddings",
@@ -37,4 +39,5 @@ __all__ = [
     "read_fraction",
     "read_mask",
     "resolve_padding",
+    "transposed_output_size",
 ]

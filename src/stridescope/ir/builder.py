@@ -3,8 +3,10 @@
 MAC convention (one multiply-add = 1 MAC), the same for every frontend:
 
 - convolution: ``output elements x (C_in / groups) x kernel area``; linear: ``rows x in x out``;
+- transposed convolution: ``input elements x (C_out / groups) x kernel area`` (one MAC per
+  input element per output channel per tap: every input value is scattered to each tap);
 - max and average pooling (plain and adaptive): one per element of each window (a compare or
-  an add);
+  an add); a reduction (mean, sum, amax over some axes): one per input element;
 - element-wise add / multiply: one per output element per extra operand;
 - normalisation, activations, dropout, reshapes, concatenation, padding, pixel (un)shuffle and
   interpolation: 0 (they are memory-bound; their cost shows as activation memory).
@@ -21,7 +23,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from stridescope.geometry import GeometryError, PaddingArg, paddings, per_axis
+from stridescope.geometry import (
+    GeometryError,
+    PaddingArg,
+    paddings,
+    per_axis,
+    transposed_output_size,
+)
 from stridescope.ir.graph import (
     Graph,
     Layout,
@@ -189,6 +197,85 @@ class GraphBuilder:
             op=op,
         )
 
+    def conv_transpose(
+        self,
+        parent: int,
+        name: str,
+        *,
+        out_channels: int,
+        kernel: IntOrTuple,
+        stride: IntOrTuple = 1,
+        dilation: IntOrTuple = 1,
+        padding: Sequence[tuple[int, int]] | int = 0,
+        output_padding: IntOrTuple = 0,
+        groups: int = 1,
+        bias: bool = True,
+        op: str = "",
+        params: int | None = None,
+    ) -> int:
+        """A transposed convolution: input ``i`` writes outputs ``i*s - before + j*d``.
+
+        Sizes come from :func:`~stridescope.geometry.transposed_output_size`; ``padding`` is
+        an int (both sides, as torch) or ``(before, after)`` per axis. Params are
+        ``C_in x C_out / groups x kernel area`` (+ bias); MACs ``input elements x C_out /
+        groups x kernel area``. The geometry is kept in :attr:`Node.scatter`.
+
+        >>> b = GraphBuilder((1, 8, 16, 16), "nchw")
+        >>> up = b.conv_transpose(b.input, "up", out_channels=4, kernel=2, stride=2)
+        >>> node = b.build().nodes[up]
+        >>> node.output_shape, node.params, node.macs
+        ((1, 4, 32, 32), 132, 32768)
+        """
+        shape = self.shape(parent)
+        cin = self._channels(shape)
+        if cin is None:
+            raise GeometryError(f"{name}: the channel count must be known; received {shape!r}")
+        if groups < 1 or cin % groups or out_channels % groups or out_channels < 1:
+            raise GeometryError(
+                f"{name}: in_channels={cin} and out_channels={out_channels} must both be "
+                f"positive multiples of groups={groups}"
+            )
+        spatial = self._spatial(shape)
+        rank = len(spatial)
+        if rank == 0:
+            raise GeometryError(
+                f"{name} needs spatial axes; received input shape {shape!r} ({self.layout})"
+            )
+        k = per_axis(kernel, rank, "kernel")
+        s = per_axis(stride, rank, "stride")
+        d = per_axis(dilation, rank, "dilation")
+        extra = per_axis(output_padding, rank, "output_padding")
+        if isinstance(padding, int):
+            pads = ((padding, padding),) * rank
+        else:
+            pads = tuple((int(p[0]), int(p[1])) for p in padding)
+            if len(pads) != rank:
+                raise GeometryError(
+                    f"{name}: padding {pads!r} needs one (before, after) per spatial axis; "
+                    f"the input {shape!r} ({self.layout}) has {rank}"
+                )
+        sizes = tuple(
+            transposed_output_size(n, *args)
+            for n, *args in zip(spatial, k, s, d, pads, extra, strict=True)
+        )
+        out = self._with(shape, out_channels, sizes)
+        area = math.prod(k)
+        if params is None:
+            params = cin * (out_channels // groups) * area + (out_channels if bias else 0)
+        macs = _numel(shape) * (out_channels // groups) * area
+        return self._add(
+            name,
+            OpKind.CONV_TRANSPOSE,
+            (parent,),
+            shape,
+            out,
+            params=params,
+            macs=macs,
+            groups=groups,
+            op=op,
+            scatter=Window(k, s, d, pads),
+        )
+
     def pool(
         self,
         parent: int,
@@ -260,7 +347,7 @@ class GraphBuilder:
         self, parent: int, name: str, *, kind: OpKind, output_shape: Shape, op: str = ""
     ) -> int:
         """An op that changes spatial size without a sliding window (interpolate, pixel
-        shuffle, cropping): the frontend gives the output shape. For padding use :meth:`pad`."""
+        shuffle): the frontend gives the output shape. For padding and cropping use :meth:`pad`."""
         shape = self.shape(parent)
         return self._add(name, kind, (parent,), shape, tuple(output_shape), op=op)
 
@@ -273,7 +360,8 @@ class GraphBuilder:
         mode: str = "zeros",
         op: str = "",
     ) -> int:
-        """Explicit padding of the spatial axes, ``(before, after)`` per axis. ``mode`` is what
+        """Explicit padding of the spatial axes, ``(before, after)`` per axis; a negative amount
+        crops (as ``F.pad`` and Keras ``Cropping*D``). ``mode`` is what
         the padding holds: ``'zeros'`` (any constant), ``'reflect'``, ``'replicate'`` or
         ``'circular'``. It is stored as a window of kernel 1 and stride 1 with that padding
         (and ``pad_mode``), so the output size comes from geometry, coverage reads it as an
@@ -285,6 +373,9 @@ class GraphBuilder:
         >>> node = b.build().nodes[p]
         >>> node.output_shape, node.window.padding, node.macs
         ((1, 3, 6, 8), ((0, 1), (2, 1)), 0)
+        >>> c = b.pad(p, "crop", padding=[(-1, -2), (0, -3)])
+        >>> b.build().nodes[c].output_shape
+        (1, 3, 3, 5)
         """
         shape = self.shape(parent)
         spatial = self._spatial(shape)
@@ -295,10 +386,78 @@ class GraphBuilder:
                 f"{name}: padding {pads!r} needs one (before, after) per spatial axis; the "
                 f"input {shape!r} ({self.layout}) has {rank}"
             )
-        amounts = [(int(p[0]), int(p[1])) for p in pads]
-        window = self._window(shape, name, 1, 1, 1, amounts, pad_mode=mode)
+        amounts = tuple((int(p[0]), int(p[1])) for p in pads)
+        if any(min(p) < 0 for p in amounts):  # a crop: geometry's padding rules refuse it
+            if mode not in PAD_MODES:
+                raise GeometryError(
+                    f"{name}: padding mode must be one of {', '.join(PAD_MODES)}; received {mode!r}"
+                )
+            window = Window((1,) * rank, (1,) * rank, (1,) * rank, amounts, pad_mode=mode)
+            kept = window.output_spatial(spatial)
+            if any(k is not None and k < 1 for k in kept):
+                raise GeometryError(
+                    f"{name}: padding {amounts!r} leaves no positions of input {shape!r}"
+                )
+        else:
+            window = self._window(shape, name, 1, 1, 1, list(amounts), pad_mode=mode)
         out = self._with(shape, self._channels(shape), window.output_spatial(spatial))
         return self._add(name, OpKind.PAD, (parent,), shape, out, window=window, op=op)
+
+    def reduce(
+        self,
+        parent: int,
+        name: str,
+        *,
+        mode: str,
+        axes: Sequence[int] | None,
+        keepdim: bool = False,
+        op: str = "",
+    ) -> int:
+        """A mean / sum (``mode='avg'``) or max (``'max'``) over ``axes`` (``None``: all).
+
+        Over spatial axes only it is adaptive pooling to size 1 on those axes (so coverage
+        and the receptive field know it reads every position), followed by a reshape that
+        drops them when ``keepdim`` is false; returns the last node. Reductions that touch the
+        batch or channel axis are one :attr:`OpKind.REDUCE` node with one MAC per input element.
+
+        >>> b = GraphBuilder((2, 8, 4, 4), "nchw")
+        >>> m = b.reduce(b.input, "mean", mode="avg", axes=(2, 3))
+        >>> g = b.build()
+        >>> [(n.kind.value, n.output_shape, n.macs) for n in g.nodes[1:]]
+        [('adaptive_avgpool', (2, 8, 1, 1), 256), ('reshape', (2, 8), 0)]
+        >>> b = GraphBuilder((2, 8, 4, 4), "nchw")
+        >>> s = b.reduce(b.input, "s", mode="avg", axes=[1], keepdim=True)
+        >>> n = b.build().nodes[s]
+        >>> n.kind.value, n.output_shape, n.macs
+        ('reduce', (2, 1, 4, 4), 256)
+        """
+        shape = self.shape(parent)
+        rank = len(shape)
+        if mode not in _ADAPTIVE_KINDS:
+            raise GeometryError(f"{name}: reduce mode must be 'avg' or 'max'; received {mode!r}")
+        chosen = range(rank) if axes is None else axes
+        if any(not -rank <= a < rank for a in chosen):
+            raise GeometryError(
+                f"{name}: reduction axes {tuple(chosen)!r} out of range for shape {shape!r}"
+            )
+        reduced = sorted({a % rank for a in chosen})
+        kept = tuple(1 if a in reduced else d for a, d in enumerate(shape))
+        squeezed = tuple(d for a, d in enumerate(shape) if a not in reduced)
+        out_shape = kept if keepdim else squeezed
+        spatial = spatial_axes(rank, self.layout)
+        if reduced and set(reduced) <= set(spatial):
+            sizes = [1 if a in reduced else shape[a] for a in spatial]
+            target = [t for t in sizes if t is not None]
+            if len(target) == len(sizes):
+                node = self.adaptive_pool(parent, name, mode=mode, output_size=target, op=op)
+                if keepdim:
+                    return node
+                return self.other(
+                    node, f"{name}.squeeze", kind=OpKind.RESHAPE, output_shape=out_shape, op=op
+                )
+        return self._add(
+            name, OpKind.REDUCE, (parent,), shape, out_shape, macs=_numel(shape), op=op
+        )
 
     # -- non-spatial ops -----------------------------------------------------------------
     def linear(

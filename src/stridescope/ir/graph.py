@@ -43,6 +43,8 @@ class OpKind(StrEnum):
     INTERPOLATE = "interpolate"
     PAD = "pad"
     RESHAPE = "reshape"
+    REDUCE = "reduce"
+    CONV_TRANSPOSE = "conv_transpose"
     UNCOUNTED = "uncounted"
 
 
@@ -79,12 +81,25 @@ class Window:
     ceil_mode: bool = False
     pad_mode: str = "zeros"  # what the padding holds: zeros, reflect, replicate or circular
 
+    @property
+    def crops(self) -> bool:
+        """A kernel-1, stride-1 window with a negative padding amount: a crop (an index
+        shift that drops positions), which geometry's padding rules do not cover."""
+        return any(min(p) < 0 for p in self.padding)
+
     def output_spatial(self, spatial: Shape) -> Shape:
         """Output spatial sizes for these input spatial sizes (from geometry).
 
         >>> Window((1, 1), (2, 2), (1, 1), ((0, 0), (0, 0))).output_spatial((32, 32))
         (16, 16)
+        >>> Window((1, 1), (1, 1), (1, 1), ((-1, -2), (2, -1))).output_spatial((8, 8))
+        (5, 9)
         """
+        if self.crops:
+            return tuple(
+                None if n is None else n + p[0] + p[1]
+                for n, p in zip(spatial, self.padding, strict=True)
+            )
         return tuple(
             output_shape(
                 (n,), kernel=k, stride=s, dilation=d, padding=[p], ceil_mode=self.ceil_mode
@@ -95,7 +110,16 @@ class Window:
         )
 
     def read_fractions(self, spatial: Shape) -> tuple[float | None, ...]:
-        """Share of input positions read, per axis (``None`` for unknown sizes)."""
+        """Share of input positions read, per axis (``None`` for unknown sizes).
+
+        >>> Window((1,), (1,), (1,), ((-1, -2),)).read_fractions((8,))
+        (0.625,)
+        """
+        if self.crops:
+            return tuple(
+                None if n is None else (n - max(-p[0], 0) - max(-p[1], 0)) / n
+                for n, p in zip(spatial, self.padding, strict=True)
+            )
         return tuple(
             None if n is None else read_fraction(n, k, s, d, p, self.ceil_mode)
             for n, k, s, d, p in zip(
@@ -142,6 +166,9 @@ class Node:
     counted: bool = True
     note: str = ""
     op: str = ""
+    # a transposed convolution's window, read backwards: input ``i`` writes outputs
+    # ``i*stride - padding[0] + j*dilation`` (``window`` stays None: it is not a sliding read)
+    scatter: Window | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""

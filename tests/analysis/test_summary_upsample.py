@@ -1,0 +1,34 @@
+"""Summary rows for the ops added to the IR: transposed convolution (reads, unknown RF),
+cropping (an 'edge dropped' flag), and a spatial mean (a global pool)."""
+
+from __future__ import annotations
+
+from stridescope.analysis.summary import LayerRow, summarize
+from stridescope.ir import GraphBuilder
+
+
+def _rows() -> dict[str, LayerRow]:
+    b = GraphBuilder((1, 4, 16, 16), "nchw")
+    x = b.conv(b.input, "down", out_channels=8, kernel=3, stride=2, padding=1)
+    x = b.conv_transpose(x, "up", out_channels=4, kernel=2, stride=2)
+    x = b.pad(x, "crop", padding=[(-2, -2), (-1, -1)])
+    b.reduce(x, "gap", mode="avg", axes=(2, 3))
+    return {row.path: row for row in summarize(b.build()).layers}
+
+
+def test_transposed_conv_reads_everything_and_has_an_unknown_field() -> None:
+    rows = _rows()
+    up = rows["up"]
+    assert up.read_fraction == 1.0
+    assert up.rf_size is None and up.rf_note == "?"
+    assert up.macs == 8 * 8 * 8 * 4 * 4
+
+
+def test_crop_is_flagged_and_the_global_mean_sees_the_whole_input() -> None:
+    rows = _rows()
+    crop = rows["crop"]
+    assert crop.output_shape == (1, 4, 12, 14)
+    assert crop.read_fraction == (12 / 16) * (14 / 16)
+    assert any("edge dropped" in f for f in crop.flags)
+    assert rows["gap"].macs == 4 * 12 * 14
+    assert rows["gap.squeeze"].output_shape == (1, 4)
