@@ -137,3 +137,12 @@ def test_help_states_the_mac_convention() -> None:
     result = runner.invoke(app, ["layer", "--help"], env={"COLUMNS": "100"})
     assert result.exit_code == 0
     assert "1 multiply-add = 1 MAC" in " ".join(result.stdout.split())
+
+
+def test_transposed_conv_reports_the_padding_it_declares() -> None:
+    expr = "nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)"
+    result = runner.invoke(app, ["layer", expr, "--input", "1x8x16x16", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (layer,) = json.loads(result.output)["layers"]
+    assert layer["output_shape"] == [1, 4, 32, 32]
+    assert layer["padding"] == [[1, 1], [1, 1]]

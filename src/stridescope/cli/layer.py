@@ -87,7 +87,8 @@ def analyse_layer(text: str, shape: tuple[int, ...], layout: Layout) -> LayerRep
     except GeometryError as error:
         raise StridescopeError(f"{call.text} on input {builder.shape(0)!r}: {error}") from None
     graph = builder.build()
-    windows = [n.window for n in graph.nodes[1:] if n.window is not None]
+    # a sliding window, or a transposed conv's scatter: its padding is what the layer declares
+    windows = [w for n in graph.nodes[1:] if (w := n.window or n.scatter) is not None]
     padding = windows[0].padding if windows else ()
     if graph.spatial(graph.input_shape):
         cov = coverage_map(graph)
