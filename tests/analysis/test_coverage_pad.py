@@ -83,17 +83,25 @@ def test_pad_modules_are_exact_and_the_receptive_field_shifts() -> None:
     assert not coverage_map(graph).notes
 
 
-def test_channel_padding_keeps_only_the_shape_and_cropping_is_a_window() -> None:
+def test_channel_padding_keeps_positions_batch_padding_only_the_shape() -> None:
     class Odd(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return F.pad(F.pad(x, (0, 0, 0, 0, 1, 1)), (-1, -1, 0, 0))
+            x = F.pad(F.pad(x, (0, 0, 0, 0, 1, 1)), (-1, -1, 0, 0))
+            return F.pad(x, (0, 0, 1, 0, 0, 0, 1, 0))
 
     graph = trace_torch(Odd(), (1, 2, 6, 6))
-    assert [n.output_shape for n in graph.nodes[1:]] == [(1, 4, 6, 6), (1, 4, 6, 4)]
-    channel, crop = graph.nodes[1:]
-    assert channel.kind is OpKind.PAD and channel.window is None
+    shapes = [(1, 4, 6, 6), (1, 4, 6, 4), (2, 4, 7, 4)]
+    assert [n.output_shape for n in graph.nodes[1:]] == shapes
+    channel, crop, batch = graph.nodes[1:]
+    assert channel.kind is OpKind.PAD and channel.window is not None
+    assert channel.window.padding == ((0, 0), (0, 0))  # an index identity on positions
     assert crop.kind is OpKind.PAD and crop.window is not None
     assert crop.window.padding == ((0, 0), (-1, -1))
+    assert batch.kind is OpKind.PAD and batch.window is None  # the batch axis: shape only
+    fields = receptive_fields(graph)
+    assert fields[1] == fields[0] and fields[3] is None
+    with pytest.raises(GeometryError, match="channel padding"):
+        GraphBuilder((1, 2, 6, 6), "nchw").pad(0, "p", padding=[(0, 0)] * 2, channels=(-2, 0))
 
 
 def test_builder_pad_checks_its_arguments() -> None:

@@ -79,7 +79,8 @@ def test_depth_groups_by_module_path() -> None:
 
 
 def test_an_uncounted_node_shows_unknown_macs_not_zero() -> None:
-    """Table and Markdown show '?', CSV an empty cell: an uncounted op's MACs are unknown."""
+    """Table and Markdown show "?", CSV an empty cell, JSON null: an uncounted op's MACs are
+    unknown."""
     from stridescope.analysis.summary_format import table_cells, to_csv, to_markdown
 
     b = GraphBuilder((1, 3, 8, 8), "nchw")
@@ -91,3 +92,5 @@ def test_an_uncounted_node_shows_unknown_macs_not_zero() -> None:
     assert "| fft | uncounted | 1x4x8x8 | 0 | ? |" in to_markdown(s)
     csv_rows = {line.split(",")[0]: line.split(",") for line in to_csv(s).splitlines()}
     assert csv_rows["fft"][4] == "" and csv_rows["conv"][4] == "768"
+    layers = {row["path"]: row for row in json.loads(s.to_json())["layers"]}
+    assert layers["fft"]["macs"] is None and layers["conv"]["macs"] == 768

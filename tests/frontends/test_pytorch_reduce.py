@@ -1,4 +1,4 @@
-"""Spatial and channel reductions (mean / sum / amax) in the PyTorch tracer: shapes against
+"""Spatial and channel reductions (mean / sum / amax / amin / max / min) in the PyTorch tracer: shapes against
 real torch, MACs against the convention, coverage and receptive field of a global pool."""
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ CASES: list[tuple[str, Fn]] = [
     ("amax_c", lambda x: x.amax(1)),
     ("mean_all", lambda x: x.mean()),
     ("sum_all", lambda x: torch.sum(x)),
+    ("max_c_values", lambda x: x.max(1).values),
+    ("torch_max_c_keep", lambda x: torch.max(x, dim=1, keepdim=True)[0]),
+    ("min_w", lambda x: x.min(-1)[0]),
+    ("max_all", lambda x: x.max()),
+    ("torch_min_all", lambda x: torch.min(x)),
+    ("amin_hw", lambda x: torch.amin(x, (2, 3))),
 ]
 
 
@@ -103,3 +109,39 @@ def test_receptive_field_after_reductions_is_whole_or_unknown_never_wrong() -> N
     assert receptive_fields(everything)[-1] == WHOLE
     squeezed = trace_torch(_Net(lambda x: x.sum(1)), (1, 3, 8, 8))  # (N, H, W): layout lost
     assert receptive_fields(squeezed)[-1] is None
+
+
+class _Attention(nn.Module):
+    """CBAM's spatial attention: channel max and mean, a 7x7 conv, a sigmoid gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.gate = nn.Conv2d(2, 1, 7, padding=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        peak, where = torch.max(x, dim=1, keepdim=True)
+        low = x.min(1, keepdim=True)
+        pooled = torch.cat([peak, low.values + x.mean(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.gate(pooled)) + where.float()
+
+
+def test_max_with_dim_gives_values_and_indices_like_torch_and_keeps_positions() -> None:
+    net = _Attention()
+    graph = trace_torch(net, (1, 3, 10, 8))
+    assert graph.output.output_shape == tuple(net(torch.zeros(1, 3, 10, 8)).shape)
+    assert not graph.uncounted
+    named = {n.name: n for n in graph.nodes}
+    at = {n.name: i for i, n in enumerate(graph.nodes)}
+    assert named["max"].macs == named["min"].macs == 4 * 10 * 8  # one MAC per element read
+    indices = named["max.indices"]
+    assert indices.macs == 0 and indices.output_shape == (1, 1, 10, 8)
+    fields = receptive_fields(graph)
+    assert fields[at["max.indices"]] == fields[at["max"]] == fields[at["conv"]]
+    assert coverage_map(graph).fraction == 1.0
+
+
+def test_elementwise_max_of_two_tensors_is_listed_uncounted_never_zero() -> None:
+    graph = trace_torch(_Net(lambda x: torch.max(x, x.flip(-1))), (1, 3, 8, 8))
+    assert [n.op for n in graph.uncounted] == ["max"]

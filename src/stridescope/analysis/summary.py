@@ -63,7 +63,7 @@ class LayerRow:
             "kind": self.kind,
             "output_shape": list(self.output_shape),
             "params": self.params,
-            "macs": self.macs,
+            "macs": None if self.kind == "uncounted" else self.macs,  # unknown, never 0
             "activation_bytes": self.activation_bytes,
             "receptive_field": None
             if self.rf_size is None or self.rf_jump is None

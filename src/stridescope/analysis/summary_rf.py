@@ -16,6 +16,9 @@ Rules (per spatial axis, in network-input pixels):
 - a transposed convolution of stride 1 is a convolution of the same kernel padded
   ``d*(k-1) - before``; with a larger stride the jump would be fractional: **unknown**;
 - cropping (a padding window with negative amounts) composes like padding;
+- data movement (permute, flip, roll, stack, integer indexing: :attr:`OpKind.MOVE`) keeps a
+  whole-input field whole; otherwise positions may have moved: **unknown**; slicing that keeps
+  every axis is a kernel-1 window (:meth:`GraphBuilder.slice`) and composes like one;
 - interpolation, pixel shuffle, padding of the channel axis and uncounted ops: **unknown**
   (``None``), and so is everything after them.
 """
@@ -94,6 +97,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
             return parent
         mixed = not graph.spatial(node.output_shape)  # no spatial axis left: every position
         return WHOLE if mixed and parent is not None else None
+    if node.kind is OpKind.MOVE:
+        return WHOLE if all(p == WHOLE for p in parents) else None
     if node.kind in _GLOBAL:
         return None if parent is None else WHOLE
     return None

@@ -37,10 +37,12 @@ __all__ = [
     "cat",
     "conv",
     "conv_transpose",
+    "extreme",
     "flatten",
     "interpolate",
     "linear",
     "max_pool",
+    "or_movement",
     "pad",
     "pixel_shuffle",
     "pixel_unshuffle",
@@ -271,7 +273,7 @@ def pad(
     t: Tracer, name: str, op: str, input: Any, pad: Sequence[int], mode: str = "constant",
     value: float | None = None,
 ) -> Any:  # fmt: skip
-    return pad_node(t, name, op, input, pad, mode)
+    return pad_node(t, name, op, input, pad, mode, value)
 
 
 def reduce(mode: str) -> Callable[..., Any]:
@@ -301,10 +303,52 @@ def reduce(mode: str) -> Callable[..., Any]:
     return handler
 
 
+def extreme(word: str) -> Callable[..., Any]:
+    """``torch.max`` / ``torch.min`` (and the methods): over all axes a max reduction; with
+    ``dim`` a max reduction for ``values`` plus a free ``indices`` node read from it (torch's
+    named pair, so ``[0]``, ``.values`` and unpacking work). ``max(a, b)`` is not modelled."""
+
+    def handler(
+        t: Tracer, name: str, op: str, input: Any, dim: Any = None, keepdim: bool = False,
+        **keywords: Any,
+    ) -> Any:  # fmt: skip
+        if keywords or not isinstance(input, ShapeProxy) or not isinstance(keepdim, bool):
+            raise NotHandled
+        if dim is None:
+            return t.proxy(t.builder.reduce(input.node, name, mode="max", axes=None, op=op), input)
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise NotHandled  # max(a, b): elementwise, traced on meta and marked uncounted
+        values = t.builder.reduce(input.node, name, mode="max", axes=(dim,), keepdim=keepdim, op=op)
+        shape = t.builder.shape(values)
+        indices = t.builder.other(
+            (values,), t.unique(f"{name}.indices"), kind=OpKind.REDUCE,
+            output_shape=shape, counted=True, op=op,
+        )  # fmt: skip
+        pair = getattr(torch.return_types, word)
+        return pair(
+            (t.proxy(values, input), ShapeProxy(indices, t.proxy(values).dims, torch.int64))
+        )
+
+    return handler
+
+
+def or_movement(handler: Callable[..., Any], func: Any) -> Callable[..., Any]:
+    """``handler``, or :func:`by_meta` data movement where it declines (``NotHandled``)."""
+
+    def either(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(t, name, op, *args, **kwargs)
+        except NotHandled:
+            return by_meta(func)(t, name, op, *args, **kwargs)
+
+    return either
+
+
 def by_meta(func: Any) -> Callable[..., Any]:
-    """Data movement (permute, chunk, getitem...): no MACs; the shape comes from meta."""
+    """Data movement (permute, flip, stack, integer indexing...): no MACs; the shape comes
+    from meta. Positions may move, so the receptive field after it is unknown."""
 
     def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
-        return t.fallback(func, args, kwargs, name=name, kind=OpKind.RESHAPE, counted=True)
+        return t.fallback(func, args, kwargs, name=name, kind=OpKind.MOVE, counted=True)
 
     return handler

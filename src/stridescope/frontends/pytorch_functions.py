@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from stridescope.frontends import pytorch_functional as fn
+from stridescope.frontends import pytorch_slicing as slicing
 from stridescope.frontends.pytorch_proxy import FunctionSpec
 from stridescope.ir import OpKind
 
@@ -104,7 +105,17 @@ def _build() -> dict[Any, FunctionSpec]:
     add(fn.interpolate, "F.interpolate")
     add(fn.pad, "F.pad")
     add(fn.reduce("avg"), "torch.mean Tensor.mean torch.sum Tensor.sum")
-    add(fn.reduce("max"), "torch.amax Tensor.amax")
+    add(fn.reduce("max"), "torch.amax Tensor.amax torch.amin Tensor.amin")
+    add(fn.extreme("max"), "torch.max Tensor.max")
+    add(fn.extreme("min"), "torch.min Tensor.min")
+    for handler, names in (
+        (slicing.getitem, "Tensor.__getitem__"),
+        (slicing.narrow, "torch.narrow Tensor.narrow"),
+        (slicing.chunk, "torch.chunk Tensor.chunk"),
+        (slicing.split, "torch.split Tensor.split"),
+    ):
+        for spelled in names.split():  # what is not a slice is data movement, not uncounted
+            add(fn.or_movement(handler, _resolve(spelled)), spelled)
     add(None, _MOVEMENT)
     return table
 

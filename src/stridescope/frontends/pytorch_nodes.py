@@ -219,11 +219,13 @@ _PAD_MODES = {
 
 
 def pad_node(
-    t: Tracer, name: str, op: str, x: Any, pad: Sequence[int], mode: str = "constant"
-) -> ShapeProxy:
+    t: Tracer, name: str, op: str, x: Any, pad: Sequence[int], mode: str = "constant",
+    value: float | None = None,
+) -> ShapeProxy:  # fmt: skip
     """``F.pad``: pairs (before, after) from the last axis backwards. Padding or cropping
-    (negative amounts) of spatial axes only is an exact :meth:`GraphBuilder.pad` (any torch
-    mode); padding the batch or channel axis keeps only the output shape."""
+    (negative amounts) of spatial axes is an exact :meth:`GraphBuilder.pad` (any torch mode),
+    and so is zero padding of the channel axis beside them; padding the batch axis keeps
+    only the output shape."""
     if not isinstance(x, ShapeProxy):
         raise NotHandled
     amounts = [int(p) for p in pad]
@@ -232,6 +234,10 @@ def pad_node(
     if len(amounts) % 2 == 0 and rank > 0 and len(pairs) <= rank and mode in _PAD_MODES:
         per_axis = [(0, 0)] * (rank - len(pairs)) + pairs[::-1]
         node = t.builder.pad(x.node, name, padding=per_axis, mode=_PAD_MODES[mode], op=op)
+        return t.proxy(node, x)
+    if len(amounts) == 2 * rank + 2 and rank > 0 and mode == "constant" and not value:
+        channels = pairs[rank]  # (N, C, *spatial): the pair after the spatial ones is C's
+        node = t.builder.pad(x.node, name, padding=pairs[:rank][::-1], channels=channels, op=op)
         return t.proxy(node, x)
     out = list(x.dims)
     for i, (before, after) in enumerate(pairs):

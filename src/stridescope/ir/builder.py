@@ -351,6 +351,55 @@ class GraphBuilder:
         shape = self.shape(parent)
         return self._add(name, kind, (parent,), shape, tuple(output_shape), op=op)
 
+    def slice(
+        self,
+        parent: int,
+        name: str,
+        *,
+        spatial: Sequence[tuple[int, int, int]],
+        output_shape: Shape,
+        op: str = "",
+    ) -> int:
+        """Indexing that keeps every axis: per spatial axis ``(start, stop, step)`` as Python
+        slices them (normalised: ``0 <= start``, ``stop <= n``, ``step >= 1``), a kernel-1
+        window of stride ``step`` that drops ``start`` positions before and ``n - stop`` after;
+        the frontend gives the output shape (batch and channel axes may be sliced too).
+        ``x[:, :, ::2, ::2]`` reads 25 % of the positions, like a 1x1 stride-2 conv.
+
+        >>> b = GraphBuilder((1, 16, 9, 8), "nchw")
+        >>> s = b.slice(b.input, "x[:, :8, 1::2, ::2]", spatial=[(1, 9, 2), (0, 8, 2)],
+        ...             output_shape=(1, 8, 4, 4))
+        >>> node = b.build().nodes[s]
+        >>> node.kind.value, node.window.stride, node.window.padding, node.macs
+        ('slice', (2, 2), ((-1, 0), (0, 0)), 0)
+        >>> round(node.window.read_fraction((9, 8)), 4)
+        0.2222
+        """
+        shape = self.shape(parent)
+        sizes = self._spatial(shape)
+        if len(spatial) != len(sizes) or len(output_shape) != len(shape):
+            raise GeometryError(
+                f"{name}: a slice needs one (start, stop, step) per spatial axis and keeps the "
+                f"rank; received {tuple(spatial)!r} for input {shape!r}, output {output_shape!r}"
+            )
+        padding = []
+        for n, (start, stop, step) in zip(sizes, spatial, strict=True):
+            if n is None or step < 1 or not 0 <= start < stop <= n:
+                raise GeometryError(
+                    f"{name}: slice {start}:{stop}:{step} does not fit an axis of size {n}"
+                )
+            padding.append((-start, stop - n))
+        rank = len(sizes)
+        window = Window((1,) * rank, tuple(t[2] for t in spatial), (1,) * rank, tuple(padding))
+        if window.output_spatial(sizes) != self._spatial(tuple(output_shape)):
+            raise GeometryError(
+                f"{name}: output {tuple(output_shape)!r} does not match slices {tuple(spatial)!r} "
+                f"of input {shape!r}"
+            )
+        return self._add(
+            name, OpKind.SLICE, (parent,), shape, tuple(output_shape), window=window, op=op
+        )
+
     def pad(
         self,
         parent: int,
@@ -358,10 +407,12 @@ class GraphBuilder:
         *,
         padding: Sequence[tuple[int, int]],
         mode: str = "zeros",
+        channels: tuple[int, int] = (0, 0),
         op: str = "",
     ) -> int:
         """Explicit padding of the spatial axes, ``(before, after)`` per axis; a negative amount
-        crops (as ``F.pad`` and Keras ``Cropping*D``). ``mode`` is what
+        crops (as ``F.pad`` and Keras ``Cropping*D``). ``channels`` pads (or crops) the channel
+        axis too, with zeros: the CIFAR ResNet "option A" shortcut. ``mode`` is what
         the padding holds: ``'zeros'`` (any constant), ``'reflect'``, ``'replicate'`` or
         ``'circular'``. It is stored as a window of kernel 1 and stride 1 with that padding
         (and ``pad_mode``), so the output size comes from geometry, coverage reads it as an
@@ -400,7 +451,15 @@ class GraphBuilder:
                 )
         else:
             window = self._window(shape, name, 1, 1, 1, list(amounts), pad_mode=mode)
-        out = self._with(shape, self._channels(shape), window.output_spatial(spatial))
+        width = self._channels(shape)
+        if channels != (0, 0):
+            if width is None or width + sum(channels) < 1 or mode != "zeros":
+                raise GeometryError(
+                    f"{name}: channel padding {channels!r} needs known channels and zeros; "
+                    f"received {width} channels, mode {mode!r}"
+                )
+            width += sum(channels)
+        out = self._with(shape, width, window.output_spatial(spatial))
         return self._add(name, OpKind.PAD, (parent,), shape, out, window=window, op=op)
 
     def reduce(

@@ -43,6 +43,8 @@ class OpKind(StrEnum):
     INTERPOLATE = "interpolate"
     PAD = "pad"
     RESHAPE = "reshape"
+    SLICE = "slice"
+    MOVE = "move"
     REDUCE = "reduce"
     CONV_TRANSPOSE = "conv_transpose"
     UNCOUNTED = "uncounted"
@@ -70,6 +72,16 @@ def channel_axis(rank: int, layout: Layout) -> int:
     return 1 if layout == "nchw" else rank - 1
 
 
+def _slice_reads(n: int, stride: int, pad: Pad, out: int | None) -> int:
+    """How many of ``n`` positions a kernel-1 window reads: outputs ``o`` read
+    ``o*stride - before``, counted when inside ``[0, n)``."""
+    if not out:
+        return 0
+    first = max(0, -(-pad[0] // stride))  # the first o with o*stride >= before
+    last = min(out - 1, (n - 1 + pad[0]) // stride)
+    return max(last - first + 1, 0)
+
+
 @dataclass(frozen=True)
 class Window:
     """Geometry of a sliding window, per spatial axis, with padding already resolved."""
@@ -83,8 +95,8 @@ class Window:
 
     @property
     def crops(self) -> bool:
-        """A kernel-1, stride-1 window with a negative padding amount: a crop (an index
-        shift that drops positions), which geometry's padding rules do not cover."""
+        """A kernel-1 window with a negative padding amount: a crop or a strided slice (an
+        index shift that drops positions), which geometry's padding rules do not cover."""
         return any(min(p) < 0 for p in self.padding)
 
     def output_spatial(self, spatial: Shape) -> Shape:
@@ -94,11 +106,13 @@ class Window:
         (16, 16)
         >>> Window((1, 1), (1, 1), (1, 1), ((-1, -2), (2, -1))).output_spatial((8, 8))
         (5, 9)
+        >>> Window((1,), (2,), (1,), ((-1, -2),)).output_spatial((9,))  # x[1:7:2]
+        (3,)
         """
-        if self.crops:
+        if self.crops:  # kernel 1: outputs o with o*stride - before < n + after
             return tuple(
-                None if n is None else n + p[0] + p[1]
-                for n, p in zip(spatial, self.padding, strict=True)
+                None if n is None else max((n + p[0] + p[1] - 1) // s + 1, 0)
+                for n, s, p in zip(spatial, self.stride, self.padding, strict=True)
             )
         return tuple(
             output_shape(
@@ -114,11 +128,15 @@ class Window:
 
         >>> Window((1,), (1,), (1,), ((-1, -2),)).read_fractions((8,))
         (0.625,)
+        >>> Window((1,), (2,), (1,), ((-1, -2),)).read_fractions((9,))  # x[1:7:2]: 1, 3, 5
+        (0.3333333333333333,)
         """
         if self.crops:
             return tuple(
-                None if n is None else (n - max(-p[0], 0) - max(-p[1], 0)) / n
-                for n, p in zip(spatial, self.padding, strict=True)
+                None if n is None else _slice_reads(n, s, p, o) / n
+                for n, s, p, o in zip(
+                    spatial, self.stride, self.padding, self.output_spatial(spatial), strict=True
+                )
             )
         return tuple(
             None if n is None else read_fraction(n, k, s, d, p, self.ceil_mode)

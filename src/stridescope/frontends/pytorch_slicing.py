@@ -1,0 +1,113 @@
+"""Indexing that keeps every axis: ``x[:, :, ::2, ::2]``, ``x[..., 1:-1]``, ``narrow``,
+``chunk`` and ``split``. Each result is a :meth:`GraphBuilder.slice` node, a kernel-1 window,
+so coverage and the receptive field stay exact (the CIFAR ResNet "option A" shortcut reads
+25 % of its input, like a 1x1 stride-2 conv). Indexing with integers, ``None``, tensors or
+negative steps changes the rank or the order: those stay data movement
+(:func:`~stridescope.frontends.pytorch_functional.by_meta`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch_proxy import NotHandled, ShapeProxy
+from stridescope.frontends.pytorch_tracer import Tracer
+from stridescope.ir import spatial_axes
+
+__all__ = ["chunk", "getitem", "narrow", "split"]
+
+Range = tuple[int, int, int]  # start, stop, step, normalised by slice.indices
+
+
+def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[Range]) -> Any:
+    axes = spatial_axes(x.ndim, t.builder.layout)
+    if not axes:
+        raise NotHandled  # no spatial axis: nothing for a window to say
+    out = tuple(len(range(*r)) for r in ranges)
+    node = t.builder.slice(x.node, name, spatial=[ranges[a] for a in axes], output_shape=out, op=op)
+    return t.proxy(node, x)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
+    """``x[...]`` with slices (and one ``...``) only; anything else is data movement."""
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    items = item if isinstance(item, tuple) else (item,)
+    if sum(i is Ellipsis for i in items) > 1:
+        raise NotHandled
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items = items[:at] + (slice(None),) * (input.ndim - len(items) + 1) + items[at + 1 :]
+    if len(items) > input.ndim or not all(isinstance(i, slice) for i in items):
+        raise NotHandled
+    items = items + (slice(None),) * (input.ndim - len(items))
+    ranges: list[Range] = []
+    for n, part in zip(input.dims, items, strict=True):
+        if not all(v is None or _is_int(v) for v in (part.start, part.stop, part.step)):
+            raise NotHandled
+        start, stop, step = part.indices(n)
+        if step < 1 or stop <= start:
+            raise NotHandled  # torch refuses negative steps; an empty slice is left to meta
+        ranges.append((start, stop, step))
+    return _slice_node(t, name, op, input, ranges)
+
+
+def _along(x: ShapeProxy, dim: Any, start: int, stop: int) -> list[Range]:
+    ranges = [(0, n, 1) for n in x.dims]
+    ranges[dim % x.ndim] = (start, stop, 1)
+    return ranges
+
+
+def narrow(t: Tracer, name: str, op: str, input: Any, dim: Any, start: Any, length: Any) -> Any:
+    if not (isinstance(input, ShapeProxy) and _is_int(dim) and _is_int(start) and _is_int(length)):
+        raise NotHandled
+    if not -input.ndim <= dim < input.ndim or length < 1:
+        raise NotHandled
+    n = input.dims[dim]
+    first = start + n if start < 0 else start
+    if not 0 <= first <= n - length:
+        raise NotHandled  # torch raises its own error from the meta run
+    return _slice_node(t, name, op, input, _along(input, dim, first, first + length))
+
+
+def _pieces(
+    t: Tracer, name: str, op: str, func: Any, input: Any, args: tuple[Any, ...], dim: Any
+) -> Any:
+    """``chunk`` / ``split``: torch (on meta) says the sizes, each piece is a slice."""
+    if not isinstance(input, ShapeProxy) or not _is_int(dim) or not -input.ndim <= dim < input.ndim:
+        raise NotHandled
+    if any(isinstance(a, ShapeProxy) for a in args):
+        raise NotHandled
+    sizes = [p.shape[dim] for p in func(torch.empty(input.dims, device="meta"), *args, dim=dim)]
+    if not all(sizes):
+        raise NotHandled  # an empty piece: no window to draw
+    pieces = []
+    offset = 0
+    for i, size in enumerate(sizes):
+        label = name if i == 0 else t.unique(f"{name}[{i}]")
+        pieces.append(_slice_node(t, label, op, input, _along(input, dim, offset, offset + size)))
+        offset += size
+    return tuple(pieces)
+
+
+def chunk(t: Tracer, name: str, op: str, input: Any, chunks: Any, dim: Any = 0) -> Any:
+    if not _is_int(chunks):
+        raise NotHandled
+    return _pieces(t, name, op, torch.chunk, input, (chunks,), dim)
+
+
+def split(
+    t: Tracer, name: str, op: str, tensor: Any, split_size_or_sections: Any = None, dim: Any = 0,
+    *, split_size: Any = None,
+) -> Any:  # fmt: skip
+    sizes = split_size if split_size_or_sections is None else split_size_or_sections
+    if not (_is_int(sizes) or (isinstance(sizes, Sequence) and all(map(_is_int, sizes)))):
+        raise NotHandled
+    return _pieces(t, name, op, torch.split, tensor, (sizes,), dim)
