@@ -12,6 +12,7 @@ layout); torchinfo is only needed here (``pip install torchinfo``, the ``bench``
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import sys
 import time
@@ -56,6 +57,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     repeats = parser.parse_args().repeats
+    if importlib.util.find_spec("torchinfo") is None:
+        print("torchinfo is not installed: run `make bench` (or pip install -e '.[bench]')")
+        return 2
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = resnet50().eval()

@@ -142,6 +142,10 @@ def test_max_with_dim_gives_values_and_indices_like_torch_and_keeps_positions() 
     assert coverage_map(graph).fraction == 1.0
 
 
-def test_elementwise_max_of_two_tensors_is_listed_uncounted_never_zero() -> None:
-    graph = trace_torch(_Net(lambda x: torch.max(x, x.flip(-1))), (1, 3, 8, 8))
-    assert [n.op for n in graph.uncounted] == ["max"]
+def test_elementwise_max_of_two_tensors_costs_like_an_add() -> None:
+    """``torch.max(a, b)`` and ``torch.maximum``: one MAC per output element, as Keras
+    ``Maximum`` (an element-wise merge)."""
+    for fn in (lambda x: torch.max(x, x.flip(-1)), lambda x: torch.minimum(x, x * 2)):
+        graph = trace_torch(_Net(fn), (1, 3, 8, 8))
+        assert not graph.uncounted
+        assert graph.output.kind is OpKind.ADD and graph.output.macs == 4 * 4 * 4

@@ -306,7 +306,8 @@ def reduce(mode: str) -> Callable[..., Any]:
 def extreme(word: str) -> Callable[..., Any]:
     """``torch.max`` / ``torch.min`` (and the methods): over all axes a max reduction; with
     ``dim`` a max reduction for ``values`` plus a free ``indices`` node read from it (torch's
-    named pair, so ``[0]``, ``.values`` and unpacking work). ``max(a, b)`` is not modelled."""
+    named pair, so ``[0]``, ``.values`` and unpacking work). ``max(a, b)`` is element-wise:
+    one MAC per output element, as Keras ``Maximum`` and an add."""
 
     def handler(
         t: Tracer, name: str, op: str, input: Any, dim: Any = None, keepdim: bool = False,
@@ -316,8 +317,10 @@ def extreme(word: str) -> Callable[..., Any]:
             raise NotHandled
         if dim is None:
             return t.proxy(t.builder.reduce(input.node, name, mode="max", axes=None, op=op), input)
+        if isinstance(dim, ShapeProxy | torch.Tensor):  # max(a, b): element-wise, like an add
+            return arith(OpKind.ADD)(t, name, op, input, dim)
         if not isinstance(dim, int) or isinstance(dim, bool):
-            raise NotHandled  # max(a, b): elementwise, traced on meta and marked uncounted
+            raise NotHandled
         values = t.builder.reduce(input.node, name, mode="max", axes=(dim,), keepdim=keepdim, op=op)
         shape = t.builder.shape(values)
         indices = t.builder.other(

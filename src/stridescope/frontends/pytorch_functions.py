@@ -106,6 +106,7 @@ def _build() -> dict[Any, FunctionSpec]:
     add(fn.pad, "F.pad")
     add(fn.reduce("avg"), "torch.mean Tensor.mean torch.sum Tensor.sum")
     add(fn.reduce("max"), "torch.amax Tensor.amax torch.amin Tensor.amin")
+    add(fn.arith(OpKind.ADD), "torch.maximum Tensor.maximum torch.minimum Tensor.minimum")
     add(fn.extreme("max"), "torch.max Tensor.max")
     add(fn.extreme("min"), "torch.min Tensor.min")
     for handler, names in (
