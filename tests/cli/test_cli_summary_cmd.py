@@ -6,6 +6,7 @@ Rewrite the golden files with ``STRIDESCOPE_UPDATE_GOLDEN=1 pytest tests/cli``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import shlex
@@ -219,3 +220,32 @@ def test_inline_flags_column_is_never_narrower_than_20(width: int) -> None:
     else:
         flag = "flag: conv2d_2: stride > kernel: reads 29% of its input"
         assert flag in [line.strip() for line in lines]
+
+
+def test_resnet20_option_a_shortcuts_read_a_quarter_and_counts_match_torch() -> None:
+    """The shipped ResNet-20 example: params equal torch's count, conv MACs equal
+    ``FlopCounterMode`` / 2, and each "option A" shortcut (``x[:, :, ::2, ::2]``) is flagged
+    as reading 25 % of its input, with a finite receptive field after it."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    data = _json(["examples/resnet20_option_a.py:resnet20", "--input", "1x3x32x32"])
+    spec = importlib.util.spec_from_file_location(
+        "resnet20_example", EXAMPLES / "resnet20_option_a.py"
+    )
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    net = example.resnet20()
+    assert data["totals"]["params"] == sum(p.numel() for p in net.parameters()) == 269_722
+    layers = {row["path"]: row for row in data["layers"]}
+    slices = [row for row in layers.values() if row["kind"] == "slice"]
+    assert [row["path"] for row in slices] == ["blocks.3.getitem", "blocks.6.getitem"]
+    assert all(row["read_fraction"] == 0.25 for row in slices)
+    assert all("stride > kernel: reads 25% of its input" in row["flags"] for row in slices)
+    assert layers["blocks.8.relu_1"]["receptive_field"] is not None  # finite, not 'whole'
+    import torch
+
+    with FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 3, 32, 32))
+    conv_linear = sum(r["macs"] for r in layers.values() if r["kind"] in ("conv", "linear"))
+    assert counter.get_total_flops() == 2 * conv_linear
