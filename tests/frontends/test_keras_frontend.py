@@ -109,7 +109,7 @@ def test_nested_model_and_unknown_layer(keras: ModuleType) -> None:
     )
     x = keras.Input((8, 8, 4))
     y = inner(x)
-    y = L.Permute((2, 1, 3), name="up")(y)  # not in the table: uncounted, shape from Keras
+    y = L.GaussianDropout(0.1, name="up")(y)  # not in the table: uncounted, shape from Keras
     model = keras.Model(x, y)
     graph = read_keras(model)
     nodes = _by_name(graph)
@@ -194,3 +194,27 @@ def test_more_layers_match_keras(keras: ModuleType) -> None:
     nodes = _by_name(graph)
     assert nodes["pad"].kind is OpKind.PAD and nodes["up"].kind is OpKind.INTERPOLATE
     assert nodes["fc/sigmoid"].kind is OpKind.ACTIVATION
+
+
+def test_permute_there_and_back_keeps_the_field_a_dense_on_moved_axes_does_not(
+    keras: ModuleType,
+) -> None:
+    """Keras ``Permute``: a dense layer on the channels (moved to the last axis and back)
+    keeps positions, as in the PyTorch frontend; one on a spatial axis mixes them (unknown)."""
+    from stridescope.analysis.summary_rf import receptive_fields
+    from stridescope.geometry import ReceptiveField
+
+    L = keras.layers
+
+    def model(first: tuple[int, int, int], back: tuple[int, int, int]) -> Any:
+        inp = keras.Input((10, 8, 3))
+        x = L.Conv2D(4, 3, strides=2)(inp)
+        x = L.Dense(5)(L.Permute(first)(x))
+        return keras.Model(inp, L.Conv2D(4, 1)(L.Permute(back)(x)))
+
+    kept = read_keras(model((2, 1, 3), (2, 1, 3)))  # swap H and W, dense on the channels
+    assert [n.kind for n in kept.nodes].count(OpKind.PERMUTE) == 2
+    assert receptive_fields(kept)[-1] == (ReceptiveField(3, 2, 0), ReceptiveField(3, 2, 0))
+    mixed = read_keras(model((3, 1, 2), (2, 3, 1)))  # the dense runs along W
+    assert mixed.output.output_shape == (1, 4, 5, 4)
+    assert receptive_fields(mixed)[-1] is None

@@ -96,7 +96,7 @@ def _size(spatial: tuple[int, ...]) -> str:
 
 
 def _known(graph: Graph, node: Node) -> tuple[int, ...] | None:
-    spatial = graph.spatial(node.output_shape)
+    spatial = graph.spatial_of(node)
     if not spatial or any(n is None for n in spatial):
         return None
     return tuple(int(n) for n in spatial if n is not None)
@@ -113,6 +113,16 @@ def _relation(
     ``inp``); ``None`` on an axis means identity. ``None`` overall: not understood, every
     position reads every position."""
     if out is None or inp is None or len(out) != len(inp):
+        return None
+    moved = any(graph.nodes[p].spatial_at is not None for p in node.parents)
+    if node.kind is OpKind.PERMUTE or (moved and node.spatial_at is not None):
+        if out == inp:  # positions stay themselves while a permute has the axes elsewhere
+            return (None,) * len(out)
+    elif moved:
+        notes.append(
+            f"{node.name} ({node.kind}): works on axes a permute moved; treated as reading "
+            "every position"
+        )
         return None
     window: Window | None = node.window
     if window is not None and node.kind is not OpKind.INPUT:

@@ -16,7 +16,11 @@ Rules (per spatial axis, in network-input pixels):
 - a transposed convolution of stride 1 is a convolution of the same kernel padded
   ``d*(k-1) - before``; with a larger stride the jump would be fractional: **unknown**;
 - cropping (a padding window with negative amounts) composes like padding;
-- data movement (permute, flip, roll, stack, integer indexing: :attr:`OpKind.MOVE`) keeps a
+- a permute (:attr:`OpKind.PERMUTE`) keeps the field (positions stay, axes move); after it,
+  ops that keep positions (normalisation, activation, element-wise merges, a dense layer on
+  a non-spatial last axis) keep it until a permute puts the axes back; anything else on moved
+  axes (a conv sliding over them, a reduction) is **unknown**;
+- other data movement (flip, roll, stack, integer indexing: :attr:`OpKind.MOVE`) keeps a
   whole-input field whole; otherwise positions may have moved: **unknown**; slicing that keeps
   every axis is a kernel-1 window (:meth:`GraphBuilder.slice`) and composes like one;
 - interpolation, pixel shuffle, padding of the channel axis and uncounted ops: **unknown**
@@ -61,6 +65,13 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
     if not node.counted or not parents:
         return None
     parent = parents[0]
+    if node.kind is OpKind.PERMUTE:  # the axes move, every position stays itself
+        return parent
+    if any(graph.nodes[p].spatial_at is not None for p in node.parents):
+        # a permute moved the spatial axes: only ops that carry the move keep the field
+        keeps = node.spatial_at is not None or node.kind in _GLOBAL or node.kind is OpKind.MOVE
+        if not keeps:
+            return WHOLE if parent == WHOLE else None
     if node.kind in _MERGE:
         return _merge(parents)
     if node.kind in _PASS:
@@ -83,8 +94,9 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
         )
     if node.kind is OpKind.LINEAR:
         # a dense layer on the last axis of a channels-last feature map keeps positions
+        # (an NHWC graph, or axes a permute moved: the node then carries ``spatial_at``)
         spatial = graph.spatial(node.input_shape)
-        keeps = graph.layout == "nhwc" and len(spatial) > 0
+        keeps = (graph.layout == "nhwc" and len(spatial) > 0) or node.spatial_at is not None
         return parent if keeps else (None if parent is None else WHOLE)
     if node.kind in _ADAPTIVE:
         single = all(d == 1 for d in graph.spatial(node.output_shape))

@@ -315,6 +315,14 @@ def _reshape(
     return b.other(parents[0], name, kind=OpKind.RESHAPE, output_shape=out, op=type(layer).__name__)
 
 
+def _permute(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """Permute(dims): 1-based axes after the batch axis; positions stay, axes move."""
+    dims = (0, *(int(d) for d in c["dims"]))
+    return b.permute(parents[0], name, dims=dims, op=type(layer).__name__)
+
+
 def _unknown(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
@@ -373,6 +381,7 @@ def _table() -> dict[type, Handler]:
     for cls in (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D):
         table[cls] = _resize(OpKind.INTERPOLATE)
     table[L.Reshape] = _reshape
+    table[L.Permute] = _permute
     return table
 
 

@@ -114,6 +114,9 @@ def _build() -> dict[Any, FunctionSpec]:
         (slicing.narrow, "torch.narrow Tensor.narrow"),
         (slicing.chunk, "torch.chunk Tensor.chunk"),
         (slicing.split, "torch.split Tensor.split"),
+        (slicing.permute, "torch.permute Tensor.permute"),
+        (slicing.transpose, "torch.transpose Tensor.transpose torch.swapaxes Tensor.swapaxes"),
+        (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
     ):
         for spelled in names.split():  # what is not a slice is data movement, not uncounted
             add(fn.or_movement(handler, _resolve(spelled)), spelled)

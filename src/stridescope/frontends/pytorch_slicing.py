@@ -1,9 +1,12 @@
-"""Indexing that keeps every axis: ``x[:, :, ::2, ::2]``, ``x[..., 1:-1]``, ``narrow``,
-``chunk`` and ``split``. Each result is a :meth:`GraphBuilder.slice` node, a kernel-1 window,
-so coverage and the receptive field stay exact (the CIFAR ResNet "option A" shortcut reads
-25 % of its input, like a 1x1 stride-2 conv). Indexing with integers, ``None``, tensors or
-negative steps changes the rank or the order: those stay data movement
-(:func:`~stridescope.frontends.pytorch_functional.by_meta`).
+"""Indexing that keeps every axis, and axis reordering.
+
+``x[:, :, ::2, ::2]``, ``x[..., 1:-1]``, ``narrow``, ``chunk`` and ``split`` become
+:meth:`GraphBuilder.slice` nodes, kernel-1 windows, so coverage and the receptive field stay
+exact (the CIFAR ResNet "option A" shortcut reads 25 % of its input, like a 1x1 stride-2
+conv). ``permute``, ``transpose`` and ``movedim`` become :meth:`GraphBuilder.permute` nodes
+that remember where the spatial axes went (ConvNeXt's channels-last LayerNorm and MLP).
+Indexing with integers, ``None``, tensors or negative steps changes the rank or the order:
+those stay data movement (:func:`~stridescope.frontends.pytorch_functional.by_meta`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from stridescope.frontends.pytorch_proxy import NotHandled, ShapeProxy
 from stridescope.frontends.pytorch_tracer import Tracer
 from stridescope.ir import spatial_axes
 
-__all__ = ["chunk", "getitem", "narrow", "split"]
+__all__ = ["chunk", "getitem", "movedim", "narrow", "permute", "split", "transpose"]
 
 Range = tuple[int, int, int]  # start, stop, step, normalised by slice.indices
 
@@ -111,3 +114,43 @@ def split(
     if not (_is_int(sizes) or (isinstance(sizes, Sequence) and all(map(_is_int, sizes)))):
         raise NotHandled
     return _pieces(t, name, op, torch.split, tensor, (sizes,), dim)
+
+
+def _permuted(t: Tracer, name: str, op: str, x: Any, order: Sequence[int]) -> Any:
+    node = t.builder.permute(x.node, name, dims=order, op=op)
+    return t.proxy(node, x)
+
+
+def permute(t: Tracer, name: str, op: str, input: Any, *dims: Any) -> Any:
+    """``x.permute(0, 2, 3, 1)``, ``x.permute((0, 2, 3, 1))``, ``torch.permute(x, dims)``:
+    a :meth:`GraphBuilder.permute` node that remembers where the spatial axes went."""
+    order = dims[0] if len(dims) == 1 and isinstance(dims[0], Sequence) else dims
+    if not isinstance(input, ShapeProxy) or not all(map(_is_int, order)):
+        raise NotHandled
+    if sorted(d % input.ndim for d in order) != list(range(input.ndim)):
+        raise NotHandled  # torch's own error comes from the meta run
+    return _permuted(t, name, op, input, [d % input.ndim for d in order])
+
+
+def transpose(t: Tracer, name: str, op: str, input: Any, dim0: Any, dim1: Any) -> Any:
+    """``x.transpose(1, 3)`` / ``torch.swapaxes``: a permute of two axes."""
+    if not (isinstance(input, ShapeProxy) and _is_int(dim0) and _is_int(dim1)):
+        raise NotHandled
+    rank = input.ndim
+    if not (-rank <= dim0 < rank and -rank <= dim1 < rank):
+        raise NotHandled
+    order = list(range(rank))
+    order[dim0 % rank], order[dim1 % rank] = order[dim1 % rank], order[dim0 % rank]
+    return _permuted(t, name, op, input, order)
+
+
+def movedim(t: Tracer, name: str, op: str, input: Any, source: Any, destination: Any) -> Any:
+    """``x.movedim(1, -1)``: torch (on meta) says the order of the axes."""
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    values = [source, destination]
+    if not all(_is_int(v) or (isinstance(v, Sequence) and all(map(_is_int, v))) for v in values):
+        raise NotHandled
+    probe = torch.empty([2 + i for i in range(input.ndim)], device="meta")  # distinct sizes
+    moved = torch.movedim(probe, source, destination)
+    return _permuted(t, name, op, input, [d - 2 for d in moved.shape])

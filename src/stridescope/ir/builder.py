@@ -43,6 +43,10 @@ from stridescope.ir.graph import (
 
 __all__ = ["PAD_MODES", "GraphBuilder", "IntOrTuple"]
 
+_KEEP_MOVED = frozenset(
+    {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.PERMUTE}
+)
+
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 IntOrTuple = int | Sequence[int]
@@ -94,6 +98,8 @@ class GraphBuilder:
         output_shape: Shape,
         **extra: object,
     ) -> int:
+        if "spatial_at" not in extra:
+            extra["spatial_at"] = self._inherited_axes(kind, parents, output_shape)
         node = Node(
             id=len(self._nodes),
             name=name,
@@ -106,6 +112,24 @@ class GraphBuilder:
         )
         self._nodes.append(node)
         return node.id
+
+    def _inherited_axes(
+        self, kind: OpKind, parents: tuple[int, ...], output_shape: Shape
+    ) -> tuple[int, ...] | None:
+        """Spatial axes moved by a permute stay moved through ops that keep every position:
+        normalisation, activation, dropout, element-wise merges of equally moved tensors, and
+        a dense layer on a last axis that is not spatial (ConvNeXt's channels-last MLP)."""
+        moved = {self._nodes[p].spatial_at for p in parents}
+        if len(moved) != 1:
+            return None
+        (at,) = moved
+        if at is None or any(
+            len(self._nodes[p].output_shape) != len(output_shape) for p in parents
+        ):
+            return None
+        if kind in _KEEP_MOVED or (kind is OpKind.LINEAR and len(output_shape) - 1 not in at):
+            return at
+        return None
 
     def _spatial(self, shape: Shape) -> Shape:
         return tuple(shape[a] for a in spatial_axes(len(shape), self.layout))
@@ -541,6 +565,31 @@ class GraphBuilder:
         return self._add(
             name, OpKind.LINEAR, (parent,), shape, out, params=params, macs=macs, op=op
         )
+
+    def permute(self, parent: int, name: str, *, dims: Sequence[int], op: str = "") -> int:
+        """Reorder the axes (``torch.permute``): output axis ``i`` is input axis ``dims[i]``.
+        No MACs; the node records where the spatial axes went (:attr:`Node.spatial_at`), so
+        the receptive field and coverage follow positions through a channels-last detour.
+
+        >>> b = GraphBuilder((1, 3, 8, 6), "nchw")
+        >>> p = b.permute(b.input, "to_nhwc", dims=(0, 2, 3, 1))
+        >>> back = b.permute(p, "to_nchw", dims=(0, 3, 1, 2))
+        >>> g = b.build()
+        >>> g.nodes[p].output_shape, g.nodes[p].spatial_at, g.nodes[back].spatial_at
+        ((1, 8, 6, 3), (1, 2), None)
+        """
+        shape = self.shape(parent)
+        rank = len(shape)
+        order = tuple(d % rank if -rank <= d < rank else rank for d in dims)
+        if sorted(order) != list(range(rank)):
+            raise GeometryError(
+                f"{name}: dims {tuple(dims)!r} are not a permutation of the {rank} axes of {shape!r}"
+            )
+        before = self._nodes[parent].spatial_at or spatial_axes(rank, self.layout)
+        at = tuple(order.index(a) for a in before)
+        moved = None if at == spatial_axes(rank, self.layout) else at
+        out = tuple(shape[d] for d in order)
+        return self._add(name, OpKind.PERMUTE, (parent,), shape, out, spatial_at=moved, op=op)
 
     def pointwise(
         self, parent: int, name: str, *, kind: OpKind, params: int = 0, op: str = ""

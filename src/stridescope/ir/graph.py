@@ -45,6 +45,7 @@ class OpKind(StrEnum):
     RESHAPE = "reshape"
     SLICE = "slice"
     MOVE = "move"
+    PERMUTE = "permute"
     REDUCE = "reduce"
     CONV_TRANSPOSE = "conv_transpose"
     UNCOUNTED = "uncounted"
@@ -187,6 +188,9 @@ class Node:
     # a transposed convolution's window, read backwards: input ``i`` writes outputs
     # ``i*stride - padding[0] + j*dilation`` (``window`` stays None: it is not a sliding read)
     scatter: Window | None = None
+    # where a permute moved the layout's spatial axes in this output (e.g. (1, 2) for NCHW
+    # permuted to NHWC); None: where the layout puts them. Kept by the ops that keep positions
+    spatial_at: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -217,6 +221,24 @@ class Graph:
     def spatial(self, shape: Shape) -> Shape:
         """Spatial sizes of a shape in this graph's layout."""
         return tuple(shape[a] for a in spatial_axes(len(shape), self.layout))
+
+    def spatial_axes_of(self, node: Node) -> tuple[int, ...]:
+        """Where the spatial axes are in ``node``'s output: moved by a permute, or the layout's.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 3, 8, 6), "nchw")
+        >>> p = b.permute(b.input, "p", dims=(0, 2, 3, 1))
+        >>> g = b.build()
+        >>> g.spatial_axes_of(g.nodes[p]), g.spatial_of(g.nodes[p]), g.spatial_of(g.nodes[0])
+        ((1, 2), (8, 6), (8, 6))
+        """
+        if node.spatial_at is not None:
+            return node.spatial_at
+        return spatial_axes(len(node.output_shape), self.layout)
+
+    def spatial_of(self, node: Node) -> Shape:
+        """Spatial sizes of ``node``'s output, wherever a permute put those axes."""
+        return tuple(node.output_shape[a] for a in self.spatial_axes_of(node))
 
     def channels(self, shape: Shape) -> int | None:
         """Channel count of a shape in this graph's layout."""
