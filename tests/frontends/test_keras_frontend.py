@@ -109,7 +109,7 @@ def test_nested_model_and_unknown_layer(keras: ModuleType) -> None:
     )
     x = keras.Input((8, 8, 4))
     y = inner(x)
-    y = L.GaussianDropout(0.1, name="up")(y)  # not in the table: uncounted, shape from Keras
+    y = L.Resizing(16, 16, name="up")(y)  # not in the table: uncounted, shape from Keras
     model = keras.Model(x, y)
     graph = read_keras(model)
     nodes = _by_name(graph)
@@ -218,3 +218,25 @@ def test_permute_there_and_back_keeps_the_field_a_dense_on_moved_axes_does_not(
     mixed = read_keras(model((3, 1, 2), (2, 3, 1)))  # the dense runs along W
     assert mixed.output.output_shape == (1, 4, 5, 4)
     assert receptive_fields(mixed)[-1] is None
+
+
+def test_norms_prelu_dropouts_and_identities_are_counted(keras: ModuleType) -> None:
+    """GroupNormalization, UnitNormalization and PReLU keep positions with Keras's own
+    params; the noise layers are dropout; Identity and ActivityRegularization add no node."""
+    L = keras.layers
+    inp = keras.Input((12, 12, 3))
+    x = L.Conv2D(8, 3, strides=2, padding="same")(inp)
+    x = L.GroupNormalization(groups=4, name="gn")(x)
+    x = L.PReLU(shared_axes=[1, 2], name="prelu")(x)
+    x = L.ActivityRegularization(name="reg")(L.Identity(name="same")(x))
+    x = L.AlphaDropout(0.1)(L.GaussianDropout(0.1)(L.SpatialDropout2D(0.1)(x)))
+    x = L.UnitNormalization()(x)
+    model = keras.Model(inp, L.Conv2D(4, 1, strides=2)(x))
+    graph = read_keras(model)
+    assert not graph.uncounted
+    assert graph.params == model.count_params()
+    nodes = _by_name(graph)
+    assert nodes["gn"].params == 16 and nodes["prelu"].params == 8
+    assert "same" not in nodes and "reg" not in nodes
+    assert graph.output.output_shape[1:] == tuple(model.output.shape)[1:]
+    assert [n.kind for n in graph.nodes].count(OpKind.DROPOUT) == 3

@@ -212,6 +212,26 @@ def _pointwise(kind: OpKind) -> Handler:
     return handler
 
 
+def _weighted(kind: OpKind) -> Handler:
+    """A shape-preserving layer whose weights Keras counts (PReLU's slopes, GroupNormalization's
+    gamma and beta): params from ``layer.count_params()``."""
+
+    def handler(
+        b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+    ) -> int:
+        params = int(layer.count_params()) if getattr(layer, "built", False) else 0
+        return b.pointwise(parents[0], name, kind=kind, params=params, op=type(layer).__name__)
+
+    return handler
+
+
+def _identity(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """Identity and ActivityRegularization return their input: no node, as ``nn.Identity``."""
+    return parents[0]
+
+
 def _norm(moving_stats: bool) -> Handler:
     """Normalisation: gamma and beta (if scale/center) per normalised element, plus the moving
     mean and variance for batch norm, as ``layer.count_params()`` counts them."""
@@ -364,8 +384,16 @@ def _table() -> dict[type, Handler]:
         table[cls] = _global_pool("avg")
     for cls in (L.Activation, L.ReLU, L.Softmax, L.LeakyReLU, L.ELU):
         table[cls] = _pointwise(OpKind.ACTIVATION)
-    for cls in (L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.GaussianNoise):
+    for cls in (
+        L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise,
+        L.GaussianDropout, L.AlphaDropout,
+    ):  # fmt: skip
         table[cls] = _pointwise(OpKind.DROPOUT)
+    table[L.PReLU] = _weighted(OpKind.ACTIVATION)
+    for cls in (L.GroupNormalization, L.UnitNormalization):
+        table[cls] = _weighted(OpKind.NORM)
+    for cls in (L.Identity, L.ActivityRegularization):
+        table[cls] = _identity
     table[L.Rescaling] = _pointwise(OpKind.NORM)
     table[L.BatchNormalization] = _norm(moving_stats=True)
     table[L.LayerNormalization] = _norm(moving_stats=False)
