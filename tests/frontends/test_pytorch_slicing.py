@@ -159,3 +159,38 @@ def test_data_movement_makes_the_receptive_field_unknown_not_whole() -> None:
     assert picked.output.kind is OpKind.MOVE and picked.output.output_shape == (1, 6, 6)
     pooled = trace_torch(_Apply(lambda x: x.mean((2, 3)).unsqueeze(-1)), (1, 2, 6, 6))
     assert receptive_fields(pooled)[-1] == WHOLE  # moving a whole-input field keeps it whole
+
+
+@pytest.mark.parametrize(
+    ("label", "module", "shape"),
+    [
+        ("glu_channels", nn.GLU(dim=1), (1, 6, 5, 4)),
+        ("glu_width", nn.GLU(), (1, 2, 5, 4)),
+        ("glu_features", nn.Sequential(nn.Flatten(), nn.GLU()), (1, 2, 3, 2)),
+        ("channel_shuffle", nn.ChannelShuffle(2), (1, 4, 5, 3)),
+        ("lp_pool", nn.LPPool2d(2, 3, stride=2), (1, 2, 9, 8)),
+        ("softmin", nn.Softmin(dim=1), (1, 2, 4, 4)),
+        ("shrinks", nn.Sequential(nn.Hardshrink(), nn.Softshrink(), nn.RReLU()), (1, 2, 4, 4)),
+    ],
+)
+def test_more_modules_have_torch_shapes_and_are_counted(
+    label: str, module: nn.Module, shape: tuple[int, ...]
+) -> None:
+    """GLU halves its axis (it once kept the input's shape here); channel shuffle keeps
+    positions; an LP pool has its pool's window; the rest are activations. (The summed output
+    of a softmax has zero gradient: no read mask from autograd there.)"""
+    module.eval()
+    graph = trace_torch(module, shape)
+    assert graph.output.output_shape == tuple(module(torch.rand(shape)).shape), label
+    assert not graph.uncounted, label
+    if label in ("glu_channels", "glu_width", "channel_shuffle", "lp_pool"):
+        reads = coverage_map(graph).counts > 0
+        np.testing.assert_array_equal(reads, _grad_reads(module, shape), err_msg=label)
+
+
+def test_glu_costs_one_multiply_per_output_element() -> None:
+    graph = trace_torch(nn.GLU(dim=1), (2, 6, 5, 4))
+    assert graph.macs == 2 * 3 * 5 * 4
+    assert [n.kind for n in graph.nodes[1:]] == [
+        OpKind.SLICE, OpKind.SLICE, OpKind.ACTIVATION, OpKind.MUL,
+    ]  # fmt: skip

@@ -109,7 +109,7 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
             return parent
         mixed = not graph.spatial(node.output_shape)  # no spatial axis left: every position
         return WHOLE if mixed and parent is not None else None
-    if node.kind is OpKind.MOVE:
+    if node.kind in (OpKind.MOVE, OpKind.SLICE):  # (a windowed slice composed above)
         return WHOLE if all(p == WHOLE for p in parents) else None
     if node.kind in _GLOBAL:
         return None if parent is None else WHOLE

@@ -41,6 +41,7 @@ __all__ = [
     "flatten",
     "interpolate",
     "linear",
+    "lp_pool",
     "max_pool",
     "or_movement",
     "pad",
@@ -139,6 +140,22 @@ def avg_pool(rank: int) -> Callable[..., Any]:
         return pool_node(
             t, name, op, input, mode="avg", rank=rank, kernel=kernel_size, stride=stride,
             padding=padding, ceil_mode=ceil_mode,
+        )  # fmt: skip
+
+    return handler
+
+
+def lp_pool(rank: int) -> Callable[..., Any]:
+    """``F.lp_pool*d``: a power-average over the same window as an average pool (no padding;
+    counted as one, one MAC per window element)."""
+
+    def handler(
+        t: Tracer, name: str, op: str, input: Any, norm_type: Any, kernel_size: Any,
+        stride: Any = None, ceil_mode: bool = False,
+    ) -> Any:  # fmt: skip
+        return pool_node(
+            t, name, op, input, mode="avg", rank=rank, kernel=kernel_size, stride=stride,
+            padding=0, ceil_mode=ceil_mode,
         )  # fmt: skip
 
     return handler

@@ -26,7 +26,8 @@ _ACTIVATIONS = (
     "F.hardtanh F.hardtanh_ F.sigmoid torch.sigmoid torch.sigmoid_ Tensor.sigmoid "
     "Tensor.sigmoid_ F.tanh torch.tanh torch.tanh_ Tensor.tanh Tensor.tanh_ F.softmax "
     "torch.softmax Tensor.softmax F.log_softmax torch.log_softmax Tensor.log_softmax "
-    "F.softplus F.prelu F.glu F.logsigmoid F.softsign F.tanhshrink F.threshold"
+    "F.softplus F.prelu F.logsigmoid F.softsign F.tanhshrink F.threshold F.softmin "
+    "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_"
 )
 _NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
 _DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
@@ -83,6 +84,7 @@ def _build() -> dict[Any, FunctionSpec]:
         add(fn.conv_transpose, f"F.conv_transpose{rank}d")
         add(fn.max_pool(rank), f"F.max_pool{rank}d torch.max_pool{rank}d")
         add(fn.avg_pool(rank), f"F.avg_pool{rank}d")
+        add(fn.lp_pool(rank), f"F.lp_pool{rank}d")
         add(fn.adaptive("avg", rank), f"F.adaptive_avg_pool{rank}d")
         add(fn.adaptive("max", rank), f"F.adaptive_max_pool{rank}d")
     add(fn.linear, "F.linear")
@@ -115,6 +117,8 @@ def _build() -> dict[Any, FunctionSpec]:
         (slicing.chunk, "torch.chunk Tensor.chunk"),
         (slicing.split, "torch.split Tensor.split"),
         (slicing.permute, "torch.permute Tensor.permute"),
+        (slicing.glu, "F.glu"),
+        (slicing.channel_shuffle, "F.channel_shuffle torch.native_channel_shuffle"),
         (slicing.transpose, "torch.transpose Tensor.transpose torch.swapaxes Tensor.swapaxes"),
         (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
     ):

@@ -18,9 +18,19 @@ import torch
 
 from stridescope.frontends.pytorch_proxy import NotHandled, ShapeProxy
 from stridescope.frontends.pytorch_tracer import Tracer
-from stridescope.ir import spatial_axes
+from stridescope.ir import OpKind, spatial_axes
 
-__all__ = ["chunk", "getitem", "movedim", "narrow", "permute", "split", "transpose"]
+__all__ = [
+    "channel_shuffle",
+    "chunk",
+    "getitem",
+    "glu",
+    "movedim",
+    "narrow",
+    "permute",
+    "split",
+    "transpose",
+]
 
 Range = tuple[int, int, int]  # start, stop, step, normalised by slice.indices
 
@@ -154,3 +164,39 @@ def movedim(t: Tracer, name: str, op: str, input: Any, source: Any, destination:
     probe = torch.empty([2 + i for i in range(input.ndim)], device="meta")  # distinct sizes
     moved = torch.movedim(probe, source, destination)
     return _permuted(t, name, op, input, [d - 2 for d in moved.shape])
+
+
+def glu(t: Tracer, name: str, op: str, input: Any, dim: Any = -1) -> Any:
+    """``F.glu``: the first half of ``dim`` times the sigmoid of the second: two slices, a
+    sigmoid and a multiply (one MAC per output element), so the output shape is halved."""
+    if not isinstance(input, ShapeProxy) or not _is_int(dim) or not -input.ndim <= dim < input.ndim:
+        raise NotHandled
+    n = input.dims[dim]
+    if n % 2:
+        raise NotHandled  # torch's own error comes from the meta run
+    halves = []
+    for part, (start, stop) in (("a", (0, n // 2)), ("b", (n // 2, n))):
+        if spatial_axes(input.ndim, t.builder.layout):
+            halves.append(
+                _slice_node(t, f"{name}.{part}", op, input, _along(input, dim, start, stop)).node
+            )
+        else:  # features only: no window to draw
+            shape = tuple(n // 2 if a == dim % input.ndim else d for a, d in enumerate(input.dims))
+            halves.append(
+                t.builder.other(
+                    input.node, f"{name}.{part}", kind=OpKind.SLICE, output_shape=shape, op=op
+                )
+            )
+    gate = t.builder.pointwise(halves[1], f"{name}.sigmoid", kind=OpKind.ACTIVATION, op=op)
+    node = t.builder.merge([halves[0], gate], name, kind=OpKind.MUL, op=op)
+    return t.proxy(node, input)
+
+
+def channel_shuffle(t: Tracer, name: str, op: str, input: Any, groups: Any) -> Any:
+    """``nn.ChannelShuffle`` (ShuffleNet): reorders channels, keeps every position."""
+    if not isinstance(input, ShapeProxy) or not _is_int(groups) or input.ndim < 3:
+        raise NotHandled
+    if groups < 1 or input.dims[1] % groups:
+        raise NotHandled  # torch's own error comes from the meta run
+    node = t.builder.other(input.node, name, kind=OpKind.PERMUTE, output_shape=input.dims, op=op)
+    return t.proxy(node, input)
