@@ -48,8 +48,10 @@ __all__ = [
     "pixel_shuffle",
     "pixel_unshuffle",
     "pointwise",
+    "power",
     "reduce",
     "same",
+    "unary",
     "view",
 ]
 
@@ -182,6 +184,34 @@ def pointwise(kind: OpKind) -> Callable[..., Any]:
         return pointwise_node(t, name, op, input, kind, params, inplace)
 
     return handler
+
+
+def unary(kind: OpKind) -> Callable[..., Any]:
+    """Element-wise math on one tensor (``abs``, ``exp``, ``sqrt``, ``clamp`` with number
+    bounds, ``F.normalize``...): shape-preserving, 0 MACs like an activation. A second tensor
+    among the arguments is not modelled (uncounted)."""
+
+    def handler(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
+        if any(isinstance(o, ShapeProxy) for o in (*options, *keywords.values())):
+            raise NotHandled
+        if isinstance(input, ShapeProxy) and input.dtype.is_complex:
+            raise NotHandled  # abs of a complex tensor is real: dtype from the meta run
+        return pointwise_node(t, name, op, input, kind, 0)
+
+    return handler
+
+
+def power(t: Tracer, name: str, op: str, input: Any, exponent: Any, **keywords: Any) -> Any:
+    """``x ** 2``, ``torch.pow(x, y)``, ``2 ** x``: with a number, element-wise math on the
+    tensor (0 MACs); with two tensors, one MAC per output element like a multiply."""
+    tensors = [o for o in (input, exponent) if isinstance(o, ShapeProxy)]
+    if keywords or not tensors:
+        raise NotHandled
+    if len(tensors) == 2:
+        return arith(OpKind.MUL)(t, name, op, input, exponent)
+    if isinstance(input if tensors[0] is exponent else exponent, torch.Tensor):
+        raise NotHandled  # a constant tensor operand: broadcasting, left to the meta run
+    return pointwise_node(t, name, op, tensors[0], OpKind.ACTIVATION, 0)
 
 
 def arith(kind: OpKind) -> Callable[..., Any]:

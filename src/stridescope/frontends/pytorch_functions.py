@@ -29,6 +29,13 @@ _ACTIVATIONS = (
     "F.softplus F.prelu F.logsigmoid F.softsign F.tanhshrink F.threshold F.softmin "
     "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_"
 )
+_MATH = (
+    "torch.abs Tensor.abs Tensor.abs_ Tensor.__abs__ torch.neg Tensor.neg Tensor.neg_ "
+    "Tensor.__neg__ torch.exp Tensor.exp Tensor.exp_ torch.log Tensor.log torch.log1p "
+    "torch.expm1 torch.sqrt Tensor.sqrt torch.rsqrt Tensor.rsqrt torch.square Tensor.square "
+    "torch.reciprocal Tensor.reciprocal torch.sign Tensor.sign torch.clamp Tensor.clamp "
+    "Tensor.clamp_ torch.clip Tensor.clip Tensor.clip_ torch.sin torch.cos torch.erf Tensor.erf"
+)
 _NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
 _DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
 _MOVEMENT = (
@@ -90,6 +97,9 @@ def _build() -> dict[Any, FunctionSpec]:
     add(fn.linear, "F.linear")
     add(fn.pointwise(OpKind.ACTIVATION), _ACTIVATIONS)
     add(fn.pointwise(OpKind.NORM), _NORMS)
+    add(fn.unary(OpKind.NORM), "F.normalize")
+    add(fn.unary(OpKind.ACTIVATION), _MATH)
+    add(fn.power, "torch.pow Tensor.pow Tensor.pow_ Tensor.__pow__ Tensor.__rpow__")
     add(fn.pointwise(OpKind.DROPOUT), _DROPOUTS)
     for kind, words in ((OpKind.ADD, ("add", "sub")), (OpKind.MUL, ("mul", "truediv", "div"))):
         for word in words:

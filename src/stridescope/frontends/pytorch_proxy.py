@@ -191,6 +191,7 @@ OPERATORS = [
     "__matmul__",
     "__rmatmul__",
     "__neg__",
+    "__abs__",
     "__pow__",
     "__rpow__",
     "__getitem__",
