@@ -49,7 +49,10 @@ class SpaceToDepthConv(nn.Module):
 @OPS.register(
     "s2d_conv1x1",
     doc="Space-to-depth (pixel unshuffle by 2), then a 1x1 conv on 4x the channels.",
-    reference="Sajjadi et al. 2018 (FRVSR); Ridnik et al. 2021, TResNet (SpaceToDepth stem)",
+    reference=(
+        "Sajjadi et al. 2018 (FRVSR); Ridnik et al. 2021, TResNet (SpaceToDepth stem); the "
+        "same map as ConvNeXt's 2x2 stride-2 conv (Liu et al. 2022)"
+    ),
 )
 def s2d_conv1x1(in_channels: int, out_channels: int) -> nn.Module:
     return SpaceToDepthConv(in_channels, out_channels)
