@@ -4,7 +4,8 @@
 :meth:`GraphBuilder.slice` nodes, kernel-1 windows, so coverage and the receptive field stay
 exact (the CIFAR ResNet "option A" shortcut reads 25 % of its input, like a 1x1 stride-2
 conv). ``permute``, ``transpose`` and ``movedim`` become :meth:`GraphBuilder.permute` nodes
-that remember where the spatial axes went (ConvNeXt's channels-last LayerNorm and MLP).
+that remember where the spatial axes went (ConvNeXt's channels-last LayerNorm and MLP);
+``F.glu`` is two slices, a sigmoid and a multiply; a channel shuffle keeps positions.
 Indexing with integers, ``None``, tensors or negative steps changes the rank or the order:
 those stay data movement (:func:`~stridescope.frontends.pytorch_functional.by_meta`).
 """
