@@ -11,7 +11,7 @@ Rules (per spatial axis, in network-input pixels):
   over spatial axes is built as adaptive pooling; see :meth:`GraphBuilder.reduce`);
 - add, multiply and concatenate take the union of their parents' fields
   (:meth:`ReceptiveField.merge`);
-- flatten, linear layers on flattened features, adaptive pooling to one position and reshapes
+- flatten, linear layers and tensor products (``@``, attention) on flattened features, adaptive pooling to one position and reshapes
   mix every position: the field is the **whole input** (:data:`WHOLE`);
 - a transposed convolution of stride 1 is a convolution of the same kernel padded
   ``d*(k-1) - before``; with a larger stride the jump would be fractional: **unknown**;
@@ -92,11 +92,12 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
                 parent, scatter.kernel, scatter.dilation, scatter.padding, strict=True
             )
         )
-    if node.kind is OpKind.LINEAR:
+    if node.kind in (OpKind.LINEAR, OpKind.MATMUL):
         # a dense layer on the last axis of a channels-last feature map keeps positions
         # (an NHWC graph, or axes a permute moved: the node then carries ``spatial_at``)
         spatial = graph.spatial(node.input_shape)
-        keeps = (graph.layout == "nhwc" and len(spatial) > 0) or node.spatial_at is not None
+        nhwc = graph.layout == "nhwc" and len(spatial) > 0 and node.kind is OpKind.LINEAR
+        keeps = nhwc or node.spatial_at is not None
         return parent if keeps else (None if parent is None else WHOLE)
     if node.kind in _ADAPTIVE:
         single = all(d == 1 for d in graph.spatial(node.output_shape))

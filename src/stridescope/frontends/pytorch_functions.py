@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from stridescope.frontends import pytorch_functional as fn
+from stridescope.frontends import pytorch_products as products
 from stridescope.frontends import pytorch_slicing as slicing
 from stridescope.frontends.pytorch_proxy import FunctionSpec
 from stridescope.ir import OpKind
@@ -108,6 +109,11 @@ def _build() -> dict[Any, FunctionSpec]:
                 f"torch.{word} Tensor.{word} Tensor.{word}_ Tensor.__{word}__ "
                 f"Tensor.__r{word}__ Tensor.__i{word}__",
             )
+    add(products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm")
+    add(products.matmul, "torch.bmm Tensor.bmm")
+    add(products.rmatmul, "Tensor.__rmatmul__")
+    add(products.attention, "F.scaled_dot_product_attention")
+    add(products.einsum, "torch.einsum")
     add(fn.cat, "torch.cat torch.concat torch.concatenate")
     add(fn.flatten, "torch.flatten Tensor.flatten")
     add(fn.view, "Tensor.view Tensor.reshape torch.reshape")

@@ -124,6 +124,16 @@ class ShapeProxy:
 
     is_cuda = False
 
+    @property
+    def T(self) -> Any:
+        """``x.T``: every axis reversed, a permute."""
+        return self.__getattr__("permute")(*reversed(range(len(self.dims))))
+
+    @property
+    def mT(self) -> Any:
+        """``x.mT``: the last two axes swapped."""
+        return self.__getattr__("transpose")(-2, -1)
+
     def size(self, dim: int | None = None) -> torch.Size | int:
         return self.shape if dim is None else self.dims[dim]
 

@@ -118,7 +118,8 @@ class GraphBuilder:
     ) -> tuple[int, ...] | None:
         """Spatial axes moved by a permute stay moved through ops that keep every position:
         normalisation, activation, dropout, element-wise merges of equally moved tensors, and
-        a dense layer on a last axis that is not spatial (ConvNeXt's channels-last MLP)."""
+        a dense layer (or a product with a weight) on a last axis that is not spatial
+        (ConvNeXt's channels-last MLP)."""
         moved = {self._nodes[p].spatial_at for p in parents}
         if len(moved) != 1:
             return None
@@ -127,7 +128,8 @@ class GraphBuilder:
             len(self._nodes[p].output_shape) != len(output_shape) for p in parents
         ):
             return None
-        if kind in _KEEP_MOVED or (kind is OpKind.LINEAR and len(output_shape) - 1 not in at):
+        dense = kind is OpKind.LINEAR or (kind is OpKind.MATMUL and len(parents) == 1)
+        if kind in _KEEP_MOVED or (dense and len(output_shape) - 1 not in at):
             return at
         return None
 
@@ -590,6 +592,31 @@ class GraphBuilder:
         moved = None if at == spatial_axes(rank, self.layout) else at
         out = tuple(shape[d] for d in order)
         return self._add(name, OpKind.PERMUTE, (parent,), shape, out, spatial_at=moved, op=op)
+
+    def matmul(
+        self,
+        parents: Sequence[int],
+        name: str,
+        *,
+        output_shape: Shape,
+        macs: int,
+        params: int = 0,
+        op: str = "",
+    ) -> int:
+        """A product of tensors (``@``, ``bmm``, attention, ``einsum``): the frontend gives the
+        output shape and the MACs (one per output element per contracted element, as for a
+        dense layer).
+
+        >>> b = GraphBuilder((2, 16, 64), "nchw")
+        >>> m = b.matmul([b.input, b.input], "scores", output_shape=(2, 16, 16), macs=2*16*16*64)
+        >>> b.build().nodes[m].kind.value, b.build().nodes[m].macs
+        ('matmul', 32768)
+        """
+        parent_shape = self.shape(parents[0]) if parents else ()
+        return self._add(
+            name, OpKind.MATMUL, tuple(parents), parent_shape, tuple(output_shape),
+            params=params, macs=macs, op=op,
+        )  # fmt: skip
 
     def pointwise(
         self, parent: int, name: str, *, kind: OpKind, params: int = 0, op: str = ""

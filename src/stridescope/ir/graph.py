@@ -46,6 +46,7 @@ class OpKind(StrEnum):
     SLICE = "slice"
     MOVE = "move"
     PERMUTE = "permute"
+    MATMUL = "matmul"
     REDUCE = "reduce"
     CONV_TRANSPOSE = "conv_transpose"
     UNCOUNTED = "uncounted"

@@ -1,0 +1,106 @@
+"""Products of tensors in the PyTorch tracer: ``@``, ``mm``, ``bmm``, ``einsum`` and
+``F.scaled_dot_product_attention`` have torch's shapes and MACs equal to ``FlopCounterMode``
+/ 2 (attention: equal to its two explicit products); a weight product on channels-last
+features keeps positions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from stridescope.analysis.summary_rf import WHOLE, receptive_fields
+from stridescope.frontends.pytorch import trace_torch
+from stridescope.ir import OpKind
+
+Fn = Callable[[torch.Tensor], torch.Tensor]
+WEIGHT = torch.randn(6, 5)
+
+
+class _Tokens(nn.Module):
+    """(B, C, H, W) -> (B, H*W, C) tokens, then ``fn``."""
+
+    def __init__(self, fn: Fn) -> None:
+        super().__init__()
+        self.fn = fn
+        self.weight = nn.Parameter(WEIGHT.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x.flatten(2).transpose(1, 2))
+
+
+PRODUCTS: list[tuple[str, Callable[[_Tokens], Fn]]] = [
+    ("matmul", lambda m: lambda t: t @ t.transpose(1, 2)),
+    ("weight_matmul", lambda m: lambda t: torch.matmul(t, m.weight)),
+    ("constant_left", lambda m: lambda t: torch.ones(3, 4) @ t),
+    ("bmm", lambda m: lambda t: torch.bmm(t.transpose(1, 2), t)),
+    ("mm", lambda m: lambda t: t[0] @ t[0].T),
+    ("mT", lambda m: lambda t: torch.bmm(t, t.mT)),
+    ("einsum", lambda m: lambda t: torch.einsum("bnc,bmc->bnm", t, t)),
+    ("einsum_list", lambda m: lambda t: torch.einsum("bnc,cd->bnd", [t, m.weight])),
+]
+
+
+@pytest.mark.parametrize(("label", "make"), PRODUCTS, ids=[c[0] for c in PRODUCTS])
+def test_products_match_torch_shapes_and_flop_counter(
+    label: str, make: Callable[[_Tokens], Fn]
+) -> None:
+    module = _Tokens(lambda t: t)
+    module.fn = make(module)
+    shape = (2, 6, 2, 2)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        expected = tuple(module(torch.rand(shape)).shape)
+    graph = trace_torch(module, shape)
+    assert graph.output.output_shape == expected, label
+    assert not graph.uncounted, label
+    products = [n for n in graph.nodes if n.kind is OpKind.MATMUL]
+    assert len(products) == 1, label
+    assert 2 * products[0].macs == counter.get_total_flops(), label
+    used = "weight" in label or label.endswith("list")
+    assert graph.params == (WEIGHT.numel() if used else 0), label  # counted once, where used
+
+
+def test_attention_costs_its_two_products() -> None:
+    def split(t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        b, n, c = t.shape
+        q, k, v = t.reshape(b, n, 3, 2, c // 6).permute(2, 0, 3, 1, 4).unbind(0)
+        return q, k, v
+
+    def fused(t: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(*split(t))
+
+    def explicit(t: torch.Tensor) -> torch.Tensor:
+        q, k, v = split(t)
+        return (q @ k.transpose(-2, -1)).softmax(-1) @ v
+
+    shape = (2, 12, 3, 3)
+    one = trace_torch(_Tokens(fused), shape)
+    two = trace_torch(_Tokens(explicit), shape)
+    assert one.output.output_shape == two.output.output_shape == (2, 2, 9, 2)
+    assert not one.uncounted and not two.uncounted
+    assert one.macs == two.macs == 2 * 2 * 9 * 9 * (2 + 2)
+
+
+def test_a_weight_product_on_channels_last_features_keeps_positions() -> None:
+    class ChannelsLast(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(2, 4, 3, stride=2)
+            self.weight = nn.Parameter(torch.randn(4, 4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x).permute(0, 2, 3, 1) @ self.weight
+            return y.permute(0, 3, 1, 2)
+
+    graph = trace_torch(ChannelsLast(), (1, 2, 9, 9))
+    fields = receptive_fields(graph)
+    assert fields[-1] == fields[1] and fields[-1] != WHOLE  # the conv's field
+
+
+def test_unsupported_einsum_is_uncounted() -> None:
+    graph = trace_torch(_Tokens(lambda t: torch.einsum("...c,...c->...", t, t)), (1, 4, 2, 2))
+    assert [n.op for n in graph.uncounted] == ["einsum"]
