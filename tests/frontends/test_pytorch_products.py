@@ -104,3 +104,45 @@ def test_a_weight_product_on_channels_last_features_keeps_positions() -> None:
 def test_unsupported_einsum_is_uncounted() -> None:
     graph = trace_torch(_Tokens(lambda t: torch.einsum("...c,...c->...", t, t)), (1, 4, 2, 2))
     assert [n.op for n in graph.uncounted] == ["einsum"]
+
+
+class _Attend(nn.Module):
+    """Tokens from a patchify conv into ``nn.MultiheadAttention``."""
+
+    def __init__(self, batch_first: bool, kdim: int | None = None) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 4, stride=4)
+        self.other = nn.Conv2d(3, kdim or 16, 4, stride=4)
+        self.mha = nn.MultiheadAttention(16, 4, batch_first=batch_first, kdim=kdim, vdim=kdim)
+        self.batch_first = batch_first
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        q, kv = self.conv(x).flatten(2), self.other(x).flatten(2)
+        order = (0, 2, 1) if self.batch_first else (2, 0, 1)
+        q, kv = q.permute(*order), kv.permute(*order)
+        out, weights = self.mha(q, kv, kv, average_attn_weights=not self.batch_first)
+        return out, weights
+
+
+@pytest.mark.parametrize("kdim", [None, 8], ids=["packed", "separate"])
+def test_multihead_attention_matches_flop_counter_and_torch_shapes(kdim: int | None) -> None:
+    module = _Attend(batch_first=False, kdim=kdim).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out, weights = module(torch.rand(2, 3, 16, 12))
+    graph = trace_torch(module, (2, 3, 16, 12))
+    assert not graph.uncounted
+    assert 2 * graph.macs == counter.get_total_flops()
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    shapes = {n.name: n.output_shape for n in graph.nodes if n.kind is OpKind.MATMUL}
+    assert weights is not None
+    assert sorted(shapes.values()) == sorted([tuple(out.shape), tuple(weights.shape)])
+
+
+def test_batch_first_attention_costs_the_same_as_sequence_first() -> None:
+    """Batch-first in eval mode takes torch's fused kernel, which ``FlopCounterMode`` does not
+    see; the traced MACs are the sequence-first ones."""
+    first = trace_torch(_Attend(batch_first=True).eval(), (2, 3, 16, 12))
+    second = trace_torch(_Attend(batch_first=False).eval(), (2, 3, 16, 12))
+    assert first.macs == second.macs and not first.uncounted
+    weights = next(n for n in first.nodes if n.name.endswith(".weights"))
+    assert weights.output_shape == (2, 4, 12, 12) and weights.macs == 0  # per head

@@ -331,12 +331,16 @@ def test_weight_norm_parametrization_counts_at_the_conv() -> None:
     assert g.params == sum(p.numel() for p in model.parameters()) and not g.notes
 
 
-def test_attention_is_uncounted_but_its_parameters_count() -> None:
+def test_a_transformer_layer_is_counted_like_the_flop_counter() -> None:
     model = nn.TransformerEncoderLayer(16, 4, 32, batch_first=True)
     g = trace_torch(model, (2, 5, 16))
-    assert [n.op for n in g.uncounted] == ["F.multi_head_attention_forward"]
+    assert not g.uncounted
     assert g.params == sum(p.numel() for p in model.parameters()) and not g.notes
     assert g.output.output_shape == (2, 5, 16)
+    with FlopCounterMode(display=False) as counter:  # training mode: no fused fast path
+        model(torch.zeros(2, 5, 16))
+    dense = sum(n.macs for n in g.nodes if n.kind in (OpKind.LINEAR, OpKind.MATMUL))
+    assert 2 * dense == counter.get_total_flops()
 
 
 def test_inplace_call_moves_the_tensor_forward() -> None:

@@ -113,6 +113,7 @@ def _build() -> dict[Any, FunctionSpec]:
     add(products.matmul, "torch.bmm Tensor.bmm")
     add(products.rmatmul, "Tensor.__rmatmul__")
     add(products.attention, "F.scaled_dot_product_attention")
+    add(products.multi_head_attention, "F.multi_head_attention_forward")
     add(products.einsum, "torch.einsum")
     add(fn.cat, "torch.cat torch.concat torch.concatenate")
     add(fn.flatten, "torch.flatten Tensor.flatten")

@@ -1,5 +1,5 @@
 """Products of tensors in the PyTorch tracer: ``@`` / ``matmul`` / ``mm`` / ``bmm``,
-``F.scaled_dot_product_attention`` and two-operand ``einsum``. The output shape comes from a
+``F.scaled_dot_product_attention``, ``nn.MultiheadAttention`` and two-operand ``einsum``. The output shape comes from a
 meta run of the call itself; the MACs from the contraction (one multiply-add per output
 element per contracted element, as a dense layer), equal to ``FlopCounterMode`` / 2."""
 
@@ -14,7 +14,7 @@ import torch
 from stridescope.frontends.pytorch_proxy import NotHandled, ShapeProxy
 from stridescope.frontends.pytorch_tracer import Tracer, _map, _to_meta
 
-__all__ = ["attention", "einsum", "matmul", "rmatmul"]
+__all__ = ["attention", "einsum", "matmul", "multi_head_attention", "rmatmul"]
 
 
 def _product(
@@ -102,3 +102,62 @@ def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
     kept = math.prod(sizes[c] for c in out) if out else 1
     contracted = math.prod(sizes.values()) // max(kept, 1)
     return _product(t, name, op, torch.einsum, (equation, *operands), contracted)
+
+
+def multi_head_attention(
+    t: Tracer, name: str, op: str, query: Any, key: Any, value: Any, embed_dim: Any,
+    num_heads: Any, *args: Any, **kw: Any,
+) -> Any:  # fmt: skip
+    """``F.multi_head_attention_forward`` (what ``nn.MultiheadAttention`` calls, on
+    ``(L, N, E)`` inputs): the three input projections, ``q @ kᵀ``, the product with ``v``
+    and the output projection, as one ``matmul`` node; the weights are a second, free node
+    when asked for."""
+    q, k, v = _dims(query), _dims(key), _dims(value)
+    names = [
+        "in_proj_weight",
+        "in_proj_bias",
+        "bias_k",
+        "bias_v",
+        "add_zero_attn",
+        "dropout_p",
+        "out_proj_weight",
+        "out_proj_bias",
+        "training",
+        "key_padding_mask",
+        "need_weights",
+        "attn_mask",
+        "use_separate_proj_weight",
+        "q_proj_weight",
+        "k_proj_weight",
+        "v_proj_weight",
+        "static_k",
+        "static_v",
+        "average_attn_weights",
+        "is_causal",
+    ]
+    given = dict(zip(names, args, strict=False)) | kw
+    if len(q) != 3 or len(k) != 3 or len(v) != 3 or not isinstance(num_heads, int):
+        raise NotHandled  # unbatched inputs: left to the meta run
+    if any(isinstance(a, ShapeProxy) for a in given.values()) or given.get("static_k") is not None:
+        raise NotHandled  # a traced mask or static keys: not modelled
+    (length, batch, width), source = q, k[0]
+    source += int(given.get("bias_k") is not None) + int(bool(given.get("add_zero_attn")))
+    macs = length * batch * width * q[-1] + source * batch * width * (k[-1] + v[-1])
+    macs += 2 * batch * length * source * width + length * batch * width * width
+    tensors = [a for a in given.values() if isinstance(a, torch.Tensor)]
+    parents = list(dict.fromkeys(p.node for p in (query, key, value) if isinstance(p, ShapeProxy)))
+    if not parents:
+        raise NotHandled
+    out = t.builder.matmul(
+        parents, name, output_shape=(length, batch, width), macs=macs,
+        params=t.take_params(tensors), op=op,
+    )  # fmt: skip
+    like = next(p for p in (query, key, value) if isinstance(p, ShapeProxy))
+    if not given.get("need_weights", True):
+        return t.proxy(out, like), None
+    heads = () if given.get("average_attn_weights", True) else (num_heads,)
+    weights = t.builder.matmul(
+        [out], t.unique(f"{name}.weights"), output_shape=(batch, *heads, length, source),
+        macs=0, op=op,
+    )  # fmt: skip
+    return t.proxy(out, like), t.proxy(weights, like)
