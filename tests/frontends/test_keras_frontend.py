@@ -240,3 +240,39 @@ def test_norms_prelu_dropouts_and_identities_are_counted(keras: ModuleType) -> N
     assert "same" not in nodes and "reg" not in nodes
     assert graph.output.output_shape[1:] == tuple(model.output.shape)[1:]
     assert [n.kind for n in graph.nodes].count(OpKind.DROPOUT) == 3
+
+
+def test_multi_head_attention_costs_what_torch_attention_costs(keras: ModuleType) -> None:
+    """Keras MultiHeadAttention (called positionally or by keyword, on tokens or on a feature
+    map) counts the same MACs as ``nn.MultiheadAttention`` traced by the PyTorch frontend."""
+    import torch
+    from torch import nn
+
+    from stridescope.frontends.pytorch import trace_torch
+
+    L = keras.layers
+    tokens = keras.Input((10, 16))
+    first = L.MultiHeadAttention(num_heads=2, key_dim=8, name="first")(tokens, tokens)
+    second = L.MultiHeadAttention(num_heads=2, key_dim=8, name="second")(query=first, value=tokens)
+    model = keras.Model(tokens, second)
+    graph = read_keras(model)
+    _assert_matches_keras(graph, model)
+    nodes = _by_name(graph)
+    assert [graph.nodes[p].name for p in nodes["second"].parents] == ["first", "input"]
+
+    class Torch(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mha = nn.MultiheadAttention(16, 2, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.mha(x, x, x)[0]
+
+    assert nodes["first"].macs == trace_torch(Torch(), (1, 10, 16)).macs == 13_440
+
+    image = keras.Input((4, 6, 8))  # attention over the 24 positions of a feature map
+    attended = L.MultiHeadAttention(num_heads=2, key_dim=4, name="spatial")(image, image)
+    spatial = read_keras(keras.Model(image, attended))
+    assert _by_name(spatial)["spatial"].output_shape == (1, 4, 6, 8)
+    projections = 3 * 24 * 8 * 2 * 4 + 24 * 2 * 4 * 8
+    assert _by_name(spatial)["spatial"].macs == projections + 24 * 24 * 2 * (4 + 4)

@@ -8,6 +8,7 @@ Unknown layers become uncounted nodes (``counted=False``), never silent zeros.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -225,6 +226,45 @@ def _weighted(kind: OpKind) -> Handler:
     return handler
 
 
+def _attention(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """MultiHeadAttention(query, value[, key]): the three projections, ``q @ kᵀ``, the
+    product with ``v`` and the output projection as one ``matmul`` node (as for
+    ``nn.MultiheadAttention``); params from ``count_params()``. A gated or sliding-window
+    layer, or a custom output shape, is uncounted."""
+    q = b.shape(parents[0])
+    v = b.shape(parents[1]) if len(parents) > 1 else q
+    k = b.shape(parents[2]) if len(parents) > 2 else v
+    shapes = (q, k, v)
+    custom = c.get("use_gate") or c.get("sliding_window") or c.get("output_shape") is not None
+    if custom or any(None in s[1:] for s in shapes) or len({len(s) for s in shapes}) != 1:
+        return _unknown(b, parents, layer, c, name)
+    rank = len(q)
+    axes = c.get("attention_axes") or tuple(range(1, rank - 1))
+    axes = tuple(int(a) % rank for a in axes)
+    heads, key_dim = int(c["num_heads"]), int(c["key_dim"])
+    value_dim = int(c.get("value_dim") or key_dim)
+
+    def rows(shape: Shape) -> int:
+        return math.prod(int(d or 1) for d in shape[:-1])
+
+    def along(shape: Shape) -> int:
+        return math.prod(int(shape[a] or 1) for a in axes)
+
+    width = int(q[-1] or 1)
+    macs = rows(q) * width * heads * key_dim + rows(k) * int(k[-1] or 1) * heads * key_dim
+    macs += rows(v) * int(v[-1] or 1) * heads * value_dim
+    macs += rows(q) * along(k) * heads * (key_dim + value_dim)  # scores, then the values
+    macs += rows(q) * heads * value_dim * width
+    params = int(layer.count_params()) if getattr(layer, "built", False) else 0
+    out = _keras_shape(b, parents, layer)
+    unique = list(dict.fromkeys(parents))
+    return b.matmul(
+        unique, name, output_shape=out, macs=macs, params=params, op=type(layer).__name__
+    )
+
+
 def _identity(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
@@ -281,10 +321,15 @@ def _keras_shape(b: GraphBuilder, parents: Sequence[int], layer: Any) -> Shape:
     try:
         out = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
     except Exception as error:  # Keras raises many types; report it as one line
-        raise StridescopeError(
-            f"{layer.name}: Keras could not compute the output shape of {type(layer).__name__} "
-            f"for input {shapes!r}: {error}"
-        ) from None
+        try:  # layers that take their inputs as separate arguments (query, value, key)
+            if len(shapes) == 1:
+                raise
+            out = layer.compute_output_shape(*shapes)
+        except Exception:
+            raise StridescopeError(
+                f"{layer.name}: Keras could not compute the output shape of "
+                f"{type(layer).__name__} for input {shapes!r}: {error}"
+            ) from None
     return tuple(None if d is None else int(d) for d in out)
 
 
@@ -394,6 +439,7 @@ def _table() -> dict[type, Handler]:
         table[cls] = _weighted(OpKind.NORM)
     for cls in (L.Identity, L.ActivityRegularization):
         table[cls] = _identity
+    table[L.MultiHeadAttention] = _attention
     table[L.Rescaling] = _pointwise(OpKind.NORM)
     table[L.BatchNormalization] = _norm(moving_stats=True)
     table[L.LayerNormalization] = _norm(moving_stats=False)

@@ -132,7 +132,9 @@ def _walk(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> li
         if entry.get("class_name") == "InputLayer":
             continue
         for node_index, inbound in enumerate(entry["inbound_nodes"]):
-            parents = [_lookup(tensors, h, model) for h in _histories_of(inbound.get("args", []))]
+            # tensors passed by keyword (``mha(query=x, value=y)``) follow the positional ones
+            called = [inbound.get("args", []), inbound.get("kwargs", {})]
+            parents = [_lookup(tensors, h, model) for h in _histories_of(called)]
             name = prefix + layer.name + (f"@{node_index}" if node_index else "")
             for t, out in enumerate(_add(b, parents, layer, name)):
                 tensors[(layer.name, node_index, t)] = out
