@@ -114,8 +114,9 @@ def _relation(
     position reads every position."""
     if out is None or inp is None or len(out) != len(inp):
         return None
-    moved = any(graph.nodes[p].spatial_at is not None for p in node.parents)
-    if node.kind is OpKind.PERMUTE or (moved and node.spatial_at is not None):
+    moved = any(graph.moved(graph.nodes[p]) for p in node.parents)
+    kept = node.kind is OpKind.RESHAPE and node.spatial_at is not None
+    if node.kind is OpKind.PERMUTE or kept or (moved and node.spatial_at is not None):
         if out == inp:  # positions stay themselves while a permute has the axes elsewhere
             return (None,) * len(out)
     elif moved:

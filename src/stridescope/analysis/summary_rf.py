@@ -16,7 +16,8 @@ Rules (per spatial axis, in network-input pixels):
 - a transposed convolution of stride 1 is a convolution of the same kernel padded
   ``d*(k-1) - before``; with a larger stride the jump would be fractional: **unknown**;
 - cropping (a padding window with negative amounts) composes like padding;
-- a permute (:attr:`OpKind.PERMUTE`) keeps the field (positions stay, axes move); after it,
+- a permute (:attr:`OpKind.PERMUTE`), and a reshape that keeps every spatial axis whole
+  (splitting the channels), keep the field (positions stay, axes move); after them,
   ops that keep positions (normalisation, activation, element-wise merges, a dense layer on
   a non-spatial last axis) keep it until a permute puts the axes back; anything else on moved
   axes (a conv sliding over them, a reduction) is **unknown**;
@@ -67,7 +68,9 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
     parent = parents[0]
     if node.kind is OpKind.PERMUTE:  # the axes move, every position stays itself
         return parent
-    if any(graph.nodes[p].spatial_at is not None for p in node.parents):
+    if node.kind is OpKind.RESHAPE and node.spatial_at is not None:  # spatial axes kept whole
+        return parent
+    if any(graph.moved(graph.nodes[p]) for p in node.parents):
         # a permute moved the spatial axes: only ops that carry the move keep the field
         keeps = node.spatial_at is not None or node.kind in _GLOBAL or node.kind is OpKind.MOVE
         if not keeps:
@@ -97,7 +100,7 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
         # (an NHWC graph, or axes a permute moved: the node then carries ``spatial_at``)
         spatial = graph.spatial(node.input_shape)
         nhwc = graph.layout == "nhwc" and len(spatial) > 0 and node.kind is OpKind.LINEAR
-        keeps = nhwc or node.spatial_at is not None
+        keeps = nhwc or graph.moved(node)
         return parent if keeps else (None if parent is None else WHOLE)
     if node.kind in _ADAPTIVE:
         single = all(d == 1 for d in graph.spatial(node.output_shape))

@@ -377,7 +377,7 @@ def _reshape(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
     out = _keras_shape(b, parents, layer)
-    return b.other(parents[0], name, kind=OpKind.RESHAPE, output_shape=out, op=type(layer).__name__)
+    return b.reshape(parents[0], name, output_shape=out, op=type(layer).__name__)
 
 
 def _permute(

@@ -189,7 +189,7 @@ def pointwise_node(
 
 
 def reshape_node(t: Tracer, name: str, op: str, x: ShapeProxy, shape: Sequence[int]) -> ShapeProxy:
-    node = t.builder.other(x.node, name, kind=OpKind.RESHAPE, output_shape=tuple(shape), op=op)
+    node = t.builder.reshape(x.node, name, output_shape=tuple(shape), op=op)
     return t.proxy(node, x)
 
 

@@ -625,6 +625,25 @@ class GraphBuilder:
         shape = self.shape(parent)
         return self._add(name, kind, (parent,), shape, shape, params=params, op=op)
 
+    def reshape(self, parent: int, name: str, *, output_shape: Shape, op: str = "") -> int:
+        """A view / reshape to ``output_shape`` (no MACs). When every spatial axis survives
+        whole (same size, same elements before and after it), the node records where it went,
+        so positions stay known: ShuffleNet's ``view(B, g, C // g, H, W)`` keeps them, a
+        flatten of ``H x W`` does not.
+
+        >>> b = GraphBuilder((1, 8, 4, 6), "nchw")
+        >>> split = b.reshape(b.input, "split", output_shape=(1, 2, 4, 4, 6))
+        >>> merged = b.reshape(split, "merge", output_shape=(1, 8, 24))
+        >>> g = b.build()
+        >>> g.nodes[split].spatial_at, g.nodes[merged].spatial_at
+        ((3, 4), None)
+        """
+        shape = self.shape(parent)
+        out = tuple(output_shape)
+        source = self._nodes[parent].spatial_at or spatial_axes(len(shape), self.layout)
+        kept = _kept_axes(shape, source, out) if source else None
+        return self._add(name, OpKind.RESHAPE, (parent,), shape, out, spatial_at=kept, op=op)
+
     def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
         shape = self.shape(parent)
         rest = shape[start_dim:]
@@ -721,3 +740,26 @@ class GraphBuilder:
             note=note,
             op=op,
         )
+
+
+def _kept_axes(shape: Shape, axes: Sequence[int], out: Shape) -> tuple[int, ...] | None:
+    """Where each of ``shape``'s ``axes`` is in ``out`` after a row-major reshape, when every
+    one survives whole: an output axis of the same size with as many elements before it."""
+    if None in shape or None in out:
+        return None
+    sizes = [int(d) for d in shape if d is not None]
+    after = [int(d) for d in out if d is not None]
+    found: list[int] = []
+    for axis in axes:
+        before = math.prod(sizes[:axis])
+        match = [
+            q for q, d in enumerate(after)
+            if d == sizes[axis] and math.prod(after[:q]) == before and q not in found
+        ]  # fmt: skip
+        if not match:
+            return None
+        # a size-1 axis matches several places (it carries one position): keep it where it
+        # was if it can stay, else the first free place after the axes found so far
+        later = [q for q in match if not found or q > found[-1]]
+        found.append(axis if axis in match else (later or match)[0])
+    return tuple(found)

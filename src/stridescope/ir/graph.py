@@ -189,8 +189,10 @@ class Node:
     # a transposed convolution's window, read backwards: input ``i`` writes outputs
     # ``i*stride - padding[0] + j*dilation`` (``window`` stays None: it is not a sliding read)
     scatter: Window | None = None
-    # where a permute moved the layout's spatial axes in this output (e.g. (1, 2) for NCHW
-    # permuted to NHWC); None: where the layout puts them. Kept by the ops that keep positions
+    # where the layout's spatial axes are in this output when a permute moved them (e.g.
+    # (1, 2) for NCHW permuted to NHWC), kept by the ops that keep positions; None: where the
+    # layout puts them. A reshape sets it (even to the layout's axes) when it keeps every
+    # spatial axis whole, e.g. splitting the channels (ShuffleNet's channel shuffle)
     spatial_at: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -236,6 +238,11 @@ class Graph:
         if node.spatial_at is not None:
             return node.spatial_at
         return spatial_axes(len(node.output_shape), self.layout)
+
+    def moved(self, node: Node) -> bool:
+        """Whether ``node``'s spatial axes are not where the layout puts them."""
+        at = node.spatial_at
+        return at is not None and at != spatial_axes(len(node.output_shape), self.layout)
 
     def spatial_of(self, node: Node) -> Shape:
         """Spatial sizes of ``node``'s output, wherever a permute put those axes."""

@@ -1,0 +1,112 @@
+"""A reshape keeps a spatial axis exactly when every element keeps its coordinate on it:
+``GraphBuilder.reshape`` against a brute-force check on index arrays, and the receptive
+field and coverage through ShuffleNet's channel shuffle (view, transpose, reshape)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from stridescope.analysis.coverage import coverage_map
+from stridescope.analysis.summary_rf import WHOLE, receptive_fields
+from stridescope.frontends.pytorch import trace_torch
+from stridescope.ir import GraphBuilder
+
+
+def _factorisations(n: int) -> list[tuple[int, ...]]:
+    """Ways to write ``n`` as a product of up to three factors > 1 (and ``(n,)``)."""
+    out: list[tuple[int, ...]] = [(n,)]
+    for a in range(2, n):
+        if n % a == 0:
+            out.append((a, n // a))
+            for b in range(2, n // a):
+                if (n // a) % b == 0:
+                    out.append((a, b, n // a // b))
+    return out
+
+
+@st.composite
+def reshapes(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """An (N, C, H, W) shape and a reshape of it: runs of axes merged, then split again."""
+    shape = tuple(draw(st.integers(1, 6)) for _ in range(4))
+    runs = draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    out: list[int] = []
+    axis = 0
+    for size in runs:
+        run = shape[axis : axis + size]
+        if not run:
+            break
+        merged = math.prod(run)
+        out.extend(draw(st.sampled_from(_factorisations(merged))) if merged > 1 else (1,))
+        axis += size
+    out.extend(shape[axis:])
+    return shape, tuple(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(reshapes())
+def test_kept_axes_match_a_brute_force_check(case: tuple[tuple[int, ...], tuple[int, ...]]) -> None:
+    shape, out = case
+    b = GraphBuilder(shape, "nchw")
+    r = b.reshape(b.input, "r", output_shape=out)
+    kept = b.build().nodes[r].spatial_at
+    coords = np.indices(shape)  # coords[a]: each element's coordinate on axis a
+    carriers = [
+        [q for q in range(len(out)) if np.array_equal(coords[a].reshape(out), np.indices(out)[q])]
+        for a in (2, 3)
+    ]
+    if kept is None:  # an axis nothing carries, a changed rank, or one place for two axes
+        distinct = {q for c in carriers for q in c}
+        assert not all(carriers) or len(out) != len(shape) or len(distinct) < 2
+    else:
+        assert all(q in c for q, c in zip(kept, carriers, strict=True))
+
+
+class _Shuffle(nn.Module):
+    """A conv, a channel shuffle by view / transpose / reshape, a 3x3 conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(1, 4, 3, stride=2)
+        self.second = nn.Conv2d(4, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.first(x)
+        b, c, h, w = y.shape
+        y = y.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w)
+        return self.second(y)
+
+
+def _autograd_counts(net: nn.Module, h: int, w: int) -> np.ndarray:
+    x = (torch.rand(1, 1, h, w) + 0.5).requires_grad_(True)
+    y = net(x).sum(dim=1)
+    counts = np.zeros((h, w), dtype=np.int64)
+    for index in np.ndindex(*y.shape[1:]):
+        (grad,) = torch.autograd.grad(y[(0, *index)], x, retain_graph=True)
+        counts += (grad[0, 0] != 0).numpy()
+    return counts
+
+
+def test_channel_shuffle_by_view_keeps_the_field_and_the_coverage() -> None:
+    torch.manual_seed(0)
+    net = _Shuffle()
+    graph = trace_torch(net, (1, 1, 11, 9))
+    fields = receptive_fields(graph)
+    assert isinstance(fields[-1], tuple) and fields[-1][0].size == 3 + 2 * 2  # not 'whole'
+    cov = coverage_map(graph)
+    assert not cov.notes
+    np.testing.assert_array_equal(cov.counts, _autograd_counts(net, 11, 9))
+
+
+def test_merging_the_spatial_axes_mixes_positions() -> None:
+    class Tokens(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(x.shape[0], x.shape[1], -1)
+
+    graph = trace_torch(Tokens(), (1, 2, 4, 4))
+    assert graph.output.spatial_at is None and receptive_fields(graph)[-1] == WHOLE
