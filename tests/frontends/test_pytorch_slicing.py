@@ -194,3 +194,12 @@ def test_glu_costs_one_multiply_per_output_element() -> None:
     assert [n.kind for n in graph.nodes[1:]] == [
         OpKind.SLICE, OpKind.SLICE, OpKind.ACTIVATION, OpKind.MUL,
     ]  # fmt: skip
+
+
+def test_concatenating_along_a_spatial_axis_makes_the_field_unknown() -> None:
+    """The second part's positions shift by the first part's width: no single field."""
+    side = trace_torch(_Apply(lambda x: torch.cat([x, x[..., 1:]], dim=-1)), (1, 2, 6, 6))
+    assert side.output.output_shape == (1, 2, 6, 11)
+    assert receptive_fields(side)[-1] is None
+    channels = trace_torch(_Apply(lambda x: torch.cat([x, x[:, :1]], dim=1)), (1, 2, 6, 6))
+    assert receptive_fields(channels)[-1] == receptive_fields(channels)[0]

@@ -10,7 +10,9 @@ Rules (per spatial axis, in network-input pixels):
   does a reduction over the batch or channel axis that keeps the spatial axes (a mean or sum
   over spatial axes is built as adaptive pooling; see :meth:`GraphBuilder.reduce`);
 - add, multiply and concatenate take the union of their parents' fields
-  (:meth:`ReceptiveField.merge`);
+  (:meth:`ReceptiveField.merge`; a broadcast squeeze-excite gate makes it whole); a
+  concatenation along a spatial axis shifts positions: **unknown**, unless every parent's
+  field is the whole input;
 - flatten, linear layers and tensor products (``@``, attention) on flattened features, adaptive pooling to one position and reshapes
   mix every position: the field is the **whole input** (:data:`WHOLE`);
 - a transposed convolution of stride 1 is a convolution of the same kernel padded
@@ -76,6 +78,10 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
         if not keeps:
             return WHOLE if parent == WHOLE else None
     if node.kind in _MERGE:
+        sizes = {graph.spatial_of(graph.nodes[p]) for p in node.parents}
+        joined = node.kind is OpKind.CONCAT and sizes != {graph.spatial_of(node)}
+        if joined:  # along a spatial axis: the second part's positions shift
+            return WHOLE if all(p == WHOLE for p in parents) else None
         return _merge(parents)
     if node.kind in _PASS:
         return parent
