@@ -214,3 +214,24 @@ def test_polyphase_reads_every_phase() -> None:
     cov = coverage_map(b.build())
     assert cov.output_spatial == (5, 4)
     assert cov.fraction == 1.0 and cov.counts.max() == 1
+
+
+def test_a_global_pool_at_the_end_is_mapped_at_its_input() -> None:
+    """Conv -> global average pool -> ReLU -> flatten -> linear: the map is the conv's (the
+    pool reads every position, so the coverage is the same), not a map of 1s."""
+    b = GraphBuilder((1, 1, 10, 10), "nchw")
+    conv = b.conv(b.input, "conv", out_channels=2, kernel=3, stride=2)
+    pool = b.adaptive_pool(conv, "pool", mode="avg", output_size=[1, 1])
+    relu = b.pointwise(pool, "relu", kind=OpKind.ACTIVATION)
+    b.linear(b.flatten(relu, "flat"), "fc", out_features=3)
+    pooled = coverage_map(b.build())
+    alone = GraphBuilder((1, 1, 10, 10), "nchw")
+    alone.conv(alone.input, "conv", out_channels=2, kernel=3, stride=2)
+    direct = coverage_map(alone.build())
+    assert pooled.output_node == "conv" and pooled.output_spatial == (4, 4)
+    np.testing.assert_array_equal(pooled.counts, direct.counts)
+    assert pooled.fraction == direct.fraction == 81 / 100  # 'valid' drops the last row/column
+    # a 1x1 output that is not a global pool (a strided 1x1 conv) is kept as the output
+    c = GraphBuilder((1, 1, 2, 2), "nchw")
+    c.conv(c.input, "pick", out_channels=1, kernel=1, stride=2)
+    assert coverage_map(c.build()).fraction == 0.25

@@ -1,6 +1,7 @@
 """Which input pixels can influence the output: exact coverage maps from geometry.
 
-For every output position ``o`` of the graph's last spatial node, its exact receptive set
+For every output position ``o`` of the graph's last spatial node (before a final global pool,
+which reads every position), its exact receptive set
 ``S(o)`` is the set of input pixels with a path of reads to it (zero padding reads nothing;
 reflect, replicate and circular padding read the pixels they copy). The map
 counts, per input pixel ``i``, the output positions whose set contains it:
@@ -180,6 +181,33 @@ class _Terms:
         return union_size(masks) / size
 
 
+_GLOBAL_POOLS = (OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL)
+
+
+def _before_global_pool(graph: Graph, known: list[tuple[int, ...] | None], last: int) -> int:
+    """A network that ends in a global pool (then maybe position-wise ops on its 1x1 output)
+    is mapped at the pool's input: the pool reads every position, so the coverage is the
+    same, and the counts show how the last feature map's windows overlap instead of 1s."""
+    node = graph.nodes[last]
+    while known[node.id] is not None and all(d == 1 for d in known[node.id] or ()):
+        if len(node.parents) != 1:
+            break
+        parent = node.parents[0]
+        if node.kind in _GLOBAL_POOLS and node.counted:
+            above = known[parent]
+            if (
+                above is not None
+                and len(above) == len(known[node.id] or ())
+                and any(d > 1 for d in above)
+            ):
+                return parent
+            break
+        if node.kind not in _POINTWISE or node.kind is OpKind.INPUT:
+            break
+        node = graph.nodes[parent]
+    return last
+
+
 def _walk(graph: Graph) -> _Terms:
     notes: list[str] = []
     nodes = graph.nodes
@@ -191,7 +219,9 @@ def _walk(graph: Graph) -> _Terms:
             f"({graph.layout})"
         )
     rank = len(input_spatial)
-    last = max(i for i, s in enumerate(known) if s is not None and len(s) == rank)
+    last = _before_global_pool(
+        graph, known, max(i for i, s in enumerate(known) if s is not None and len(s) == rank)
+    )
     out_spatial = known[last] or ()
     for axis, outputs in enumerate(out_spatial):
         widest = max(s[axis] for s in known[: last + 1] if s is not None and len(s) == rank)
