@@ -313,7 +313,7 @@ def interpolate(
     mode: str = "nearest", align_corners: bool | None = None,
     recompute_scale_factor: bool | None = None, antialias: bool = False,
 ) -> Any:  # fmt: skip
-    return interpolate_node(t, name, op, input, size, scale_factor)
+    return interpolate_node(t, name, op, input, size, scale_factor, mode)
 
 
 def pad(

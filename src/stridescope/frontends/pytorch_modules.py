@@ -132,7 +132,7 @@ def _pixel_shuffle(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
 
 
 def _upsample(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    return nodes.interpolate_node(t, name, type(m).__name__, x, m.size, m.scale_factor)
+    return nodes.interpolate_node(t, name, type(m).__name__, x, m.size, m.scale_factor, m.mode)
 
 
 def _pad(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:

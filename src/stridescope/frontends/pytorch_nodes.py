@@ -194,9 +194,11 @@ def reshape_node(t: Tracer, name: str, op: str, x: ShapeProxy, shape: Sequence[i
 
 
 def interpolate_node(
-    t: Tracer, name: str, op: str, x: Any, size: Any, scale_factor: Any
+    t: Tracer, name: str, op: str, x: Any, size: Any, scale_factor: Any, mode: str = "nearest"
 ) -> ShapeProxy:
-    """``F.interpolate`` sizes: ``size``, else ``floor(n * scale_factor)`` per spatial axis."""
+    """``F.interpolate`` sizes: ``size``, else ``floor(n * scale_factor)`` per spatial axis.
+    Nearest-neighbour upsampling by whole factors copies input ``i`` to outputs ``i*s`` to
+    ``i*s + s - 1`` (``nearest`` and ``nearest-exact`` alike): an exact scatter for coverage."""
     if not isinstance(x, ShapeProxy) or x.ndim < 3:
         raise NotHandled
     rank = x.ndim - 2
@@ -206,7 +208,13 @@ def interpolate_node(
         scales = scale_factor if isinstance(scale_factor, Sequence) else [scale_factor] * rank
         spatial = tuple(math.floor(n * float(s)) for n, s in zip(x.dims[2:], scales, strict=True))
     out = (*x.dims[:2], *spatial)
-    node = t.builder.resize(x.node, name, kind=OpKind.INTERPOLATE, output_shape=out, op=op)
+    whole = all(o % n == 0 and o >= n for o, n in zip(spatial, x.dims[2:], strict=True))
+    repeat = [o // n for o, n in zip(spatial, x.dims[2:], strict=True)] if whole else None
+    if mode not in ("nearest", "nearest-exact"):
+        repeat = None
+    node = t.builder.resize(
+        x.node, name, kind=OpKind.INTERPOLATE, output_shape=out, op=op, repeat=repeat
+    )
     return t.proxy(node, x)
 
 

@@ -370,12 +370,43 @@ class GraphBuilder:
         return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
 
     def resize(
-        self, parent: int, name: str, *, kind: OpKind, output_shape: Shape, op: str = ""
+        self,
+        parent: int,
+        name: str,
+        *,
+        kind: OpKind,
+        output_shape: Shape,
+        op: str = "",
+        repeat: Sequence[int] | None = None,
     ) -> int:
         """An op that changes spatial size without a sliding window (interpolate, pixel
-        shuffle): the frontend gives the output shape. For padding and cropping use :meth:`pad`."""
+        shuffle): the frontend gives the output shape. For padding and cropping use :meth:`pad`.
+        ``repeat`` (per spatial axis) marks a nearest-neighbour upsampling by whole factors:
+        input ``i`` is copied to outputs ``i*s .. i*s + s - 1``, kept as :attr:`Node.scatter`
+        (a kernel-``s``, stride-``s`` scatter), so coverage stays exact.
+
+        >>> b = GraphBuilder((1, 2, 3, 4), "nchw")
+        >>> up = b.resize(b.input, "up", kind=OpKind.INTERPOLATE, output_shape=(1, 2, 6, 8),
+        ...               repeat=(2, 2))
+        >>> b.build().nodes[up].scatter.stride
+        (2, 2)
+        """
         shape = self.shape(parent)
-        return self._add(name, kind, (parent,), shape, tuple(output_shape), op=op)
+        out = tuple(output_shape)
+        scatter = None
+        if repeat is not None:
+            factors = tuple(int(s) for s in repeat)
+            sizes = self._spatial(shape)
+            expected = tuple(
+                None if n is None else n * s for n, s in zip(sizes, factors, strict=True)
+            )
+            if len(factors) != len(sizes) or expected != self._spatial(out) or min(factors) < 1:
+                raise GeometryError(
+                    f"{name}: repeating {shape!r} by {factors!r} does not give {out!r}"
+                )
+            rank = len(factors)
+            scatter = Window(factors, factors, (1,) * rank, ((0, 0),) * rank)
+        return self._add(name, kind, (parent,), shape, out, scatter=scatter, op=op)
 
     def slice(
         self,

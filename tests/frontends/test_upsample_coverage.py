@@ -1,0 +1,104 @@
+"""Nearest-neighbour upsampling by whole factors is an exact scatter: coverage through
+``F.interpolate``, ``nn.Upsample`` and Keras ``UpSampling2D`` equals autograd's; other
+interpolations stay conservative (a note) and the receptive field after any of them is '?'."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stridescope.analysis.coverage import coverage_map
+from stridescope.analysis.summary_rf import receptive_fields
+from stridescope.frontends.keras_model import read_keras
+from stridescope.frontends.pytorch import trace_torch
+
+Up = Callable[[torch.Tensor], torch.Tensor]
+
+
+class _UNetish(nn.Module):
+    """A 1x1 stride-3 conv (reads one pixel in nine), an upsampling, a 3x3 conv."""
+
+    def __init__(self, up: Up) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(1, 2, 1, stride=3)
+        self.up = up
+        self.out = nn.Conv2d(2, 1, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.up(self.down(x)))
+
+
+def _autograd_counts(net: nn.Module, h: int, w: int) -> np.ndarray:
+    x = (torch.rand(1, 1, h, w) + 0.5).requires_grad_(True)
+    y = net(x).sum(dim=1)
+    counts = np.zeros((h, w), dtype=np.int64)
+    for index in np.ndindex(*y.shape[1:]):
+        (grad,) = torch.autograd.grad(y[(0, *index)], x, retain_graph=True)
+        counts += (grad[0, 0] != 0).numpy()
+    return counts
+
+
+UPSAMPLES: list[tuple[str, Up]] = [
+    ("interpolate_x2", lambda x: F.interpolate(x, scale_factor=2)),
+    ("interpolate_size", lambda x: F.interpolate(x, size=(12, 9), mode="nearest-exact")),
+    ("upsample_module", nn.Upsample(scale_factor=(3, 2))),
+]
+
+
+@pytest.mark.parametrize(("label", "up"), UPSAMPLES, ids=[c[0] for c in UPSAMPLES])
+def test_nearest_upsampling_coverage_matches_autograd(label: str, up: Up) -> None:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        net = _UNetish(up)
+        for conv in (net.down, net.out):
+            conv.weight.abs_()
+    graph = trace_torch(net, (1, 1, 12, 9))
+    assert graph.output.output_shape == tuple(net(torch.rand(1, 1, 12, 9)).shape), label
+    cov = coverage_map(graph)
+    assert not cov.notes, label
+    np.testing.assert_array_equal(cov.counts, _autograd_counts(net, 12, 9), err_msg=label)
+    assert cov.fraction == 12 / 108  # the stride-3 conv's pixels: 4 x 3 of 12 x 9
+    assert receptive_fields(graph)[-1] is None  # a fractional jump: unknown
+
+
+def test_bilinear_upsampling_stays_conservative() -> None:
+    net = _UNetish(lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"))
+    cov = coverage_map(trace_torch(net, (1, 1, 12, 9)))
+    assert any("interpolate" in note for note in cov.notes)
+    assert cov.fraction == 12 / 108  # still bounded by what the conv before it reads
+
+
+@pytest.fixture(scope="module")
+def keras() -> ModuleType:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    return keras
+
+
+def test_keras_upsampling_coverage_matches_autograd(keras: ModuleType) -> None:
+    L = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((12, 9, 1)),
+            L.Conv2D(1, 1, strides=3),
+            L.UpSampling2D((3, 2)),
+            L.Conv2D(1, 3),
+        ]
+    )
+    for layer in model.layers:
+        if hasattr(layer, "kernel"):
+            layer.kernel.assign(keras.ops.ones(layer.kernel.shape))
+    x = torch.full((1, 12, 9, 1), 0.5, requires_grad=True)
+    model(x).sum().backward()
+    assert x.grad is not None
+    cov = coverage_map(read_keras(model))
+    assert not cov.notes
+    assert (cov.counts > 0).tolist() == (x.grad[0, :, :, 0] != 0).tolist()
