@@ -1,5 +1,6 @@
 """Nearest-neighbour upsampling by whole factors is an exact scatter: coverage through
-``F.interpolate``, ``nn.Upsample`` and Keras ``UpSampling2D`` equals autograd's; other
+``F.interpolate``, ``nn.Upsample``, ``F.pixel_shuffle`` and Keras ``UpSampling2D`` equals
+autograd's; other
 interpolations stay conservative (a note) and the receptive field after any of them is '?'."""
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ UPSAMPLES: list[tuple[str, Up]] = [
     ("interpolate_x2", lambda x: F.interpolate(x, scale_factor=2)),
     ("interpolate_size", lambda x: F.interpolate(x, size=(12, 9), mode="nearest-exact")),
     ("upsample_module", nn.Upsample(scale_factor=(3, 2))),
+    ("pixel_shuffle", lambda x: F.pixel_shuffle(torch.cat([x, x, x, x], dim=1), 2)),
 ]
 
 

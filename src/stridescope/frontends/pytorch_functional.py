@@ -304,7 +304,9 @@ def pixel_shuffle(t: Tracer, name: str, op: str, input: Any, upscale_factor: int
     if c % (r * r):
         raise LayerInputError(name, op, f"channels divisible by {r * r}", x.dims)
     out = (n, c // (r * r), h * r, w * r)
-    node = t.builder.resize(x.node, name, kind=OpKind.PIXEL_SHUFFLE, output_shape=out, op=op)
+    node = t.builder.resize(  # output (h, w) comes from input (h // r, w // r): a scatter
+        x.node, name, kind=OpKind.PIXEL_SHUFFLE, output_shape=out, op=op, repeat=(r, r)
+    )
     return t.proxy(node, x)
 
 
