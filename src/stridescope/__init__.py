@@ -10,22 +10,8 @@ dataclasses.
 (16, 16)
 """
 
-from typing import TYPE_CHECKING
-
 from stridescope import geometry
-from stridescope.api import coverage, summary
-
-if TYPE_CHECKING:
-    from stridescope.analysis.compare import compare
+from stridescope.api import compare, coverage, summary
 
 __all__ = ["compare", "coverage", "geometry", "summary"]
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str) -> object:
-    """``compare`` needs torch: load it on first use so ``import stridescope`` stays light."""
-    if name == "compare":
-        from stridescope.analysis.compare import compare
-
-        return compare
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""The public Python API: ``stridescope.summary(...)`` and ``stridescope.coverage(...)``.
+"""The public Python API: ``stridescope.summary(...)``, ``stridescope.coverage(...)`` and
+``stridescope.compare(...)``.
 
 Each reads as a pipeline: resolve the target into an IR graph, analyse it, return a typed,
 JSON-ready result (rendering is the caller's business).
@@ -6,6 +7,7 @@ JSON-ready result (rendering is the caller's business).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from stridescope.analysis.summary import Summary, summarize
@@ -13,9 +15,12 @@ from stridescope.frontends.load import load_graph
 from stridescope.ir import Shape
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from stridescope.analysis.compare import CompareOptions, Comparison
     from stridescope.analysis.coverage import CoverageMap
 
-__all__ = ["coverage", "summary"]
+__all__ = ["compare", "coverage", "summary"]
 
 
 def summary(
@@ -52,3 +57,39 @@ def coverage(target: object, input_shape: Shape | str | None = None) -> Coverage
     from stridescope.analysis.coverage import coverage_map
 
     return coverage_map(load_graph(target, input_shape))
+
+
+def compare(
+    input_shape: tuple[int, int, int],
+    out_channels: int,
+    ops: Sequence[str] | None = None,
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    options: CompareOptions | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    custom: Mapping[str, Callable[[int, int], nn.Module]] | None = None,
+) -> Comparison:
+    """Measure downsampling operators side by side on ``input_shape`` = (C, H, W): cost,
+    reads, recoverable information, aliasing, shift errors, latency (``ops``: zoo names,
+    default all). ``custom`` adds your own: ``{name: factory}``, where
+    ``factory(in_channels, out_channels)`` returns an ``nn.Module`` mapping ``(N, C, H, W)``
+    to ``(N, out_channels, H/2, W/2)`` (either rounding); list its name in ``ops``. It is
+    traced by the PyTorch frontend, so its cost and reads come out as for the zoo.
+
+    >>> from torch import nn
+    >>> from stridescope.analysis.compare import CompareOptions
+    >>> def strided_3x3(c_in: int, c_out: int) -> nn.Module:
+    ...     return nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)
+    >>> c = compare((3, 16, 16), 8, ["conv1x1_s2", "mine"], custom={"mine": strided_3x3},
+    ...             options=CompareOptions(images=1, latency_min_time=0.001))
+    >>> [(r.name, r.params, r.read_fraction) for r in c.results]
+    [('conv1x1_s2', 32, 0.25), ('mine', 224, 1.0)]
+    """
+    from stridescope.analysis.compare import compare as measure
+    from stridescope.frontends.pytorch import trace_torch
+
+    return measure(
+        input_shape, out_channels, ops, device=device, seed=seed, options=options,
+        progress=progress, custom=custom, trace=trace_torch,
+    )  # fmt: skip

@@ -81,3 +81,93 @@ def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     shown = runner.invoke(app, args)
     assert shown.exit_code == 0, shown.output
     assert hide_cursor in shown.output
+
+
+MY_OPS = '''
+"""A user's downsampling layers."""
+from torch import nn
+
+
+class Slice(nn.Module):
+    def forward(self, x):
+        return x[:, :, ::2, ::2]
+
+
+def subsample(c_in, c_out):
+    """x[:, :, ::2, ::2] then a 1x1 conv: the seed's conv, written as slicing."""
+    return nn.Sequential(Slice(), nn.Conv2d(c_in, c_out, 1))
+
+
+def blur_then_pick(c_in, c_out):
+    return nn.Sequential(nn.AvgPool2d(3, stride=2, padding=1), nn.Conv2d(c_in, c_out, 1))
+
+
+def quarter(c_in, c_out):
+    return nn.Conv2d(c_in, c_out, 1, stride=4)
+
+
+def broken(c_in, c_out):
+    raise ValueError("no such layer today")
+
+
+def conv1x1_s2(c_in, c_out):
+    return nn.Conv2d(c_in, c_out, 1, stride=2)
+
+
+answer = 42
+'''
+
+
+def test_your_own_operator_is_measured_beside_the_zoo(tmp_path: Path) -> None:
+    """``FILE.py:FACTORY`` in ``--ops``: traced by the PyTorch frontend, measured like the
+    zoo; the seed's conv written as slicing gets the zoo's numbers."""
+    mine = tmp_path / "my_ops.py"
+    mine.write_text(MY_OPS, encoding="utf-8")
+    ops = f"conv1x1_s2,{mine}:subsample,{mine}:blur_then_pick"
+    args = ["compare", "-i", "3x12x12", "-c", "4", "--ops", ops, "--format", "json", *FAST]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    records = {op["name"]: op for op in json.loads(result.stdout)["ops"]}
+    assert list(records) == ["conv1x1_s2", "subsample", "blur_then_pick"]
+    seed, copy = records["conv1x1_s2"], records["subsample"]
+    for key in ("output_shape", "params", "macs", "read_fraction", "recoverable"):
+        assert copy[key] == seed[key], key
+    assert copy["doc"].startswith("x[:, :, ::2, ::2] then a 1x1 conv")
+    assert records["blur_then_pick"]["read_fraction"] == 1.0
+    assert records["blur_then_pick"]["doc"] == "a user's operator"
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        ("quarter", "maps 3x12x12 to 4x3x3; compare measures downsampling to 4 x H/2 x W/2"),
+        ("broken", "factory(3, 4) raised ValueError: no such layer today"),
+        ("answer", "is int; expected a factory(in_channels, out_channels)"),
+        ("conv1x1_s2", "operator name 'conv1x1_s2'"),
+        ("missing", "has no attribute 'missing'"),
+    ],
+)
+def test_a_bad_operator_of_your_own_is_one_line_exit_2(
+    tmp_path: Path, factory: str, message: str
+) -> None:
+    mine = tmp_path / "my_ops.py"
+    mine.write_text(MY_OPS, encoding="utf-8")
+    result = runner.invoke(
+        app, ["compare", "-i", "3x12x12", "-c", "4", "--ops", f"{mine}:{factory}"]
+    )
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_maxblurpool_example_runs_beside_the_zoo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    ops = "maxpool_conv1x1,examples/maxblurpool.py:max_blur_pool"
+    args = ["compare", "-i", "3x16x16", "-c", "8", "--ops", ops, "--format", "json", *FAST]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    pool, mine = json.loads(result.stdout)["ops"]
+    assert mine["name"] == "max_blur_pool" and mine["output_shape"] == [8, 8, 8]
+    assert mine["params"] == pool["params"] == 3 * 8 + 8
+    # 2x2 max at stride 1 on 16 -> 15 (4 reads each), 3x3 blur at stride 2, the 1x1
+    assert mine["macs"] == 3 * 15 * 15 * 4 + 3 * 8 * 8 * 9 + 8 * 8 * 8 * 3
+    assert mine["aliasing"] < pool["aliasing"]

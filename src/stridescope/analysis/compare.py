@@ -13,7 +13,7 @@ activation bytes, read fraction), measure the signal metrics on bundled photogra
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -34,13 +34,19 @@ __all__ = [
     "RECORD_KEYS",
     "CompareOptions",
     "Comparison",
+    "Factory",
     "OpResult",
+    "Trace",
     "check_request",
     "compare",
     "op_graph",
 ]
 
 Progress = Callable[[str, int, int], None]
+#: A user's operator: ``factory(in_channels, out_channels)`` returns the ``nn.Module``.
+Factory = Callable[[int, int], nn.Module]
+#: How to describe a module without ``stridescope_ir`` to the IR (the PyTorch frontend).
+Trace = Callable[[nn.Module, tuple[int, ...]], Graph]
 
 #: The keys every operator's JSON record has (``OpResult.to_dict`` adds documented extras).
 RECORD_KEYS = (
@@ -134,11 +140,54 @@ class Comparison:
         }
 
 
-def op_graph(op: nn.Module, input_shape: tuple[int, ...], name: str = "op") -> Graph:
-    """The IR of one operator on a ``(N, C, H, W)`` input."""
+def op_graph(
+    op: nn.Module, input_shape: tuple[int, ...], name: str = "op", trace: Trace | None = None
+) -> Graph:
+    """The IR of one operator on a ``(N, C, H, W)`` input: its own ``stridescope_ir``, or
+    ``trace(op, input_shape)`` for a module without one (a user's operator)."""
+    if not callable(getattr(op, "stridescope_ir", None)):
+        if trace is None:
+            raise StridescopeError(
+                f"operator {name!r} ({type(op).__name__}) has no stridescope_ir; pass trace="
+            )
+        return trace(op, input_shape)
     builder = GraphBuilder(input_shape, "nchw", source=name)
     op.stridescope_ir(builder, builder.input, name)  # type: ignore[operator]
     return builder.build()
+
+
+def _build(name: str, factory: Factory | None, c_in: int, c_out: int) -> nn.Module:
+    """A registered operator, or a user's factory called as ``factory(c_in, c_out)``."""
+    if factory is None:
+        return create_op(name, c_in, c_out)
+    try:
+        op = factory(c_in, c_out)
+    except Exception as error:  # the user's code: any error, reported in one line
+        text = str(error).strip().splitlines()
+        raise StridescopeError(
+            f"operator {name!r}: factory({c_in}, {c_out}) raised {type(error).__name__}"
+            + (f": {text[0]}" if text else "")
+        ) from None
+    if not isinstance(op, nn.Module):
+        raise StridescopeError(
+            f"operator {name!r}: factory({c_in}, {c_out}) returned {type(op).__name__}; "
+            "expected a torch.nn.Module"
+        )
+    return op
+
+
+def _check_halves(name: str, graph: Graph, shape: tuple[int, int, int], c_out: int) -> None:
+    """A user's operator must downsample by 2 like the zoo: (C_out, H/2, W/2), either
+    rounding, or the shift and aliasing metrics would not mean what they say."""
+    out = graph.output.output_shape
+    _, h, w = shape
+    halves = ({h // 2, -(-h // 2)}, {w // 2, -(-w // 2)})
+    ok = len(out) == 4 and out[1] == c_out and out[2] in halves[0] and out[3] in halves[1]
+    if not ok:
+        raise StridescopeError(
+            f"operator {name!r} maps {shape[0]}x{h}x{w} to {'x'.join(map(str, out[1:]))}; "
+            f"compare measures downsampling to {c_out} x H/2 x W/2 (either rounding)"
+        )
 
 
 def check_request(
@@ -147,6 +196,8 @@ def check_request(
     names: Sequence[str],
     device: str = "cpu",
     options: CompareOptions | None = None,
+    custom: Mapping[str, Factory] | None = None,
+    trace: Trace | None = None,
 ) -> torch.device:
     """Check a request before measuring anything; one-line errors. Returns the device.
 
@@ -170,7 +221,8 @@ def check_request(
     if not names:
         raise StridescopeError(f"no operators to compare; known: {', '.join(op_names())}")
     for index, name in enumerate(names):
-        OPS.get(name)  # unknown names fail before any measurement
+        if name not in (custom or {}):
+            OPS.get(name)  # unknown names fail before any measurement
         if name in names[:index]:
             raise StridescopeError(f"operator {name!r} is listed twice; list each once")
     if min(input_shape[1:]) < 4:
@@ -194,7 +246,18 @@ def check_request(
         )
     if opts.batch < 1:
         raise StridescopeError(f"latency batch must be positive; received {opts.batch}")
+    for name, factory in (custom or {}).items():  # a user's operator: built and traced once
+        if name in names:
+            op = _build(name, factory, c, out_channels)
+            _check_halves(name, op_graph(op, (1, c, h, w), name, trace), input_shape, out_channels)
     return check_device(device)
+
+
+def _doc(name: str, factory: Factory | None) -> str:
+    if factory is None:
+        return OPS.get(name).doc
+    lines = (factory.__doc__ or "").strip().splitlines()
+    return lines[0] if lines else "a user's operator"
 
 
 def _measure(
@@ -206,12 +269,16 @@ def _measure(
     device: torch.device,
     photos: torch.Tensor,
     frequencies: tuple[float, ...],
+    factory: Factory | None = None,
+    trace: Trace | None = None,
 ) -> OpResult:
     torch.manual_seed(seed)
-    op = create_op(name, shape[0], out_channels).eval()
-    graph = op_graph(op, (opts.batch, *shape), name)
+    op = _build(name, factory, shape[0], out_channels).eval()
+    graph = op_graph(op, (opts.batch, *shape), name, trace)
+    if factory is not None:
+        _check_halves(name, graph, shape, out_channels)
     out = graph.output.output_shape
-    cov = coverage_map(op_graph(op, (1, *shape), name))
+    cov = coverage_map(op_graph(op, (1, *shape), name, trace))
     grid = tuple(
         tuple(int(v) for v in row[: opts.grid_size]) for row in cov.counts[: opts.grid_size]
     )
@@ -220,7 +287,7 @@ def _measure(
         x = x.repeat(-(-opts.batch // x.shape[0]), 1, 1, 1)[: opts.batch]
     return OpResult(
         name=name,
-        doc=OPS.get(name).doc,
+        doc=_doc(name, factory),
         output_shape=(int(out[1] or 0), int(out[2] or 0), int(out[3] or 0)),
         params=graph.params,
         macs=graph.macs,
@@ -244,22 +311,30 @@ def compare(
     seed: int = 0,
     options: CompareOptions | None = None,
     progress: Progress | None = None,
+    custom: Mapping[str, Factory] | None = None,
+    trace: Trace | None = None,
 ) -> Comparison:
     """Measure ``ops`` (default: all) on inputs of ``input_shape`` = (C, H, W).
 
-    ``progress(name, done, total)`` is called after each operator.
+    ``progress(name, done, total)`` is called after each operator. ``custom`` names a user's
+    operators (``factory(in_channels, out_channels)`` returning an ``nn.Module`` that maps
+    ``(N, C, H, W)`` to ``(N, out_channels, H/2, W/2)``); list their names in ``ops``.
+    ``trace`` describes a module without ``stridescope_ir`` to the IR
+    (``stridescope.compare`` passes the PyTorch frontend).
     """
     names = tuple(op_names() if ops is None else ops)
-    dev = check_request(input_shape, out_channels, names, device, options)
+    dev = check_request(input_shape, out_channels, names, device, options, custom, trace)
     opts = options or CompareOptions()
     c, h, w = input_shape
     photos = load_images((c, h + 2, w + 2), opts.images)  # two spare pixels for crop shifts
     frequencies = response_frequencies(opts.response_points)
     results = []
     for index, name in enumerate(names):
-        results.append(
-            _measure(name, input_shape, out_channels, seed, opts, dev, photos, frequencies)
+        factory = (custom or {}).get(name)
+        result = _measure(
+            name, input_shape, out_channels, seed, opts, dev, photos, frequencies, factory, trace
         )
+        results.append(result)
         if progress is not None:
             progress(name, index + 1, len(names))
     return Comparison(input_shape, out_channels, device, seed, opts, frequencies, tuple(results))

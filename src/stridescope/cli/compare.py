@@ -8,7 +8,7 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -40,6 +40,10 @@ EPILOG = """\
 
 * `stridescope compare -i 3x224x224 -c 64 --device cuda --plot plots/` : latency on the GPU,
   frequency_response.png and read_grids.png in plots/.
+
+* `stridescope compare -i 32x64x64 -c 64 --ops conv1x1_s2,my_ops.py:make_down` : your own
+  layer beside the seed's; `make_down(in_channels, out_channels)` returns an nn.Module that
+  halves H and W.
 
 Aliasing and shift errors are measured on bundled photos (scikit-image, scikit-learn), weights
 are random (--seed). Details: docs/compare.md.
@@ -143,6 +147,34 @@ def _csv(comparison: Comparison) -> str:
     return buffer.getvalue()
 
 
+def _custom_ops(names: list[str] | None) -> tuple[list[str] | None, dict[str, Any]]:
+    """Entries ``FILE.py:FACTORY`` / ``package.module:FACTORY`` in ``--ops`` are a user's
+    operators, named by FACTORY: ``factory(in_channels, out_channels)`` returns the module."""
+    if names is None:
+        return None, {}
+    from stridescope.frontends.load import resolve_attr
+    from stridescope.ops import op_names
+
+    custom: dict[str, Any] = {}
+    plain: list[str] = []
+    for entry in names:
+        if ":" not in entry:
+            plain.append(entry)
+            continue
+        factory = resolve_attr(entry)
+        name = entry.rpartition(":")[2]
+        if not callable(factory):
+            raise StridescopeError(
+                f"{entry!r} is {type(factory).__name__}; expected a factory(in_channels, "
+                "out_channels) that returns a torch.nn.Module"
+            )
+        if name in op_names() or name in custom:
+            raise StridescopeError(f"operator name {name!r} from {entry!r} is taken; rename it")
+        custom[name] = factory
+        plain.append(name)
+    return plain, custom
+
+
 def _measure(
     shape: tuple[int, int, int],
     out_channels: int,
@@ -150,10 +182,11 @@ def _measure(
     device: str,
     seed: int,
     options: CompareOptions,
+    custom: dict[str, Any],
 ) -> Comparison:
     from rich.progress import Progress
 
-    from stridescope.analysis.compare import compare
+    from stridescope.api import compare
     from stridescope.ops import op_names
 
     # a live bar on a terminal; nothing when stderr is a pipe or a file
@@ -165,8 +198,9 @@ def _measure(
             bar.update(task, completed=done, total=total, description=f"measured {name}")
 
         return compare(
-            shape, out_channels, names, device=device, seed=seed, options=options, progress=advance
-        )
+            shape, out_channels, names, device=device, seed=seed, options=options,
+            progress=advance, custom=custom,
+        )  # fmt: skip
 
 
 def _run(
@@ -188,14 +222,18 @@ def _run(
     from stridescope.analysis.compare import check_request
     from stridescope.ops import op_names
 
+    names, custom = _custom_ops(names)
     # every one-line error comes before the progress bar starts
-    check_request(shape, out_channels, op_names() if names is None else names, device, options)
+    listed = op_names() if names is None else names
+    from stridescope.frontends.pytorch import trace_torch
+
+    check_request(shape, out_channels, listed, device, options, custom, trace_torch)
     if plot is not None:
         try:  # before measuring: a bad directory fails in a second, not after the run
             plot.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StridescopeError(f"cannot write plots to {str(plot)!r}: {error}") from None
-    comparison = _measure(shape, out_channels, names, device, seed, options)
+    comparison = _measure(shape, out_channels, names, device, seed, options, custom)
     if fmt == "json":
         console.print(json.dumps(comparison.to_dict()), markup=False, highlight=False)
     elif fmt == "csv":
@@ -227,7 +265,11 @@ def register(app: typer.Typer) -> None:
         ] = 16,
         ops: Annotated[
             str | None,
-            typer.Option(help="Comma-separated operator names (default: all).", show_default=False),
+            typer.Option(
+                help="Comma-separated operator names (default: all); FILE.py:FACTORY adds your "
+                "own, FACTORY(in_channels, out_channels) returning an nn.Module.",
+                show_default=False,
+            ),
         ] = None,
         device: Annotated[str, typer.Option(help="cpu or cuda (latency only).")] = "cpu",
         fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",

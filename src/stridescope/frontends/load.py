@@ -30,7 +30,7 @@ from stridescope.frontends.spec import load_spec, parse_shape
 from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, Shape
 
-__all__ = ["TARGET_FORMS", "load_graph", "parse_shape", "resolve_target"]
+__all__ = ["TARGET_FORMS", "load_graph", "parse_shape", "resolve_attr", "resolve_target"]
 
 TARGET_FORMS = "FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.toml"
 
@@ -92,10 +92,10 @@ def _import_module(name: str) -> Any:
         raise StridescopeError(f"cannot import module {name!r}: {_one_line(error)}") from None
 
 
-def resolve_target(target: str) -> Any:
-    """The model a ``FILE.py:FACTORY`` or ``package.module:ATTR`` string names.
+def resolve_attr(target: str) -> Any:
+    """The object a ``FILE.py:NAME`` or ``package.module:NAME`` string names (not called).
 
-    >>> resolve_target("no_such_module_xyz:build")
+    >>> resolve_attr("no_such_module_xyz:build")
     Traceback (most recent call last):
     ...
     stridescope.errors.StridescopeError: cannot import module 'no_such_module_xyz': ModuleNotFoundError: No module named 'no_such_module_xyz'
@@ -111,7 +111,13 @@ def resolve_target(target: str) -> Any:
         raise StridescopeError(
             f"{source!r} has no attribute {attr!r}; it has: {', '.join(public) or 'nothing'}"
         )
-    obj = getattr(module, attr)
+    return getattr(module, attr)
+
+
+def resolve_target(target: str) -> Any:
+    """The model a ``FILE.py:FACTORY`` or ``package.module:ATTR`` string names: the object,
+    or what a factory without arguments returns."""
+    obj = resolve_attr(target)
     if not _is_model(obj) and callable(obj):
         try:
             obj = obj()
