@@ -1,9 +1,11 @@
 """Your own downsampling layer beside the zoo: MaxBlurPool + 1x1 (Zhang 2019, "Making
 convolutional networks shift-invariant again"): a 2x2 max with stride 1, then a [1, 2, 1]
-binomial blur with stride 2, then a 1x1 conv.
+binomial blur with stride 2, then a 1x1 conv. The max sees the last row and column
+replicated, so the output is ceil(H/2) x ceil(W/2) like the zoo's (and fits a study's slot).
 
 stridescope compare --input 3x64x64 --out-channels 16 \\
     --ops maxpool_conv1x1,blurpool_conv1x1,examples/maxblurpool.py:max_blur_pool
+stridescope study --ops conv1x1_s2,maxpool_conv1x1,examples/maxblurpool.py:max_blur_pool
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from torch import nn
 
 
 class MaxBlurPool(nn.Module):
-    """Max (2x2, stride 1), blur ([1, 2, 1]^2 / 16, stride 2, reflect padding), 1x1 conv."""
+    """Max (2x2, stride 1, last row and column replicated), blur ([1, 2, 1]^2 / 16, stride 2,
+    reflect padding), 1x1 conv."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -25,7 +28,7 @@ class MaxBlurPool(nn.Module):
         self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(x, 2, stride=1)
+        x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1)
         x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.blur, stride=2,
                      groups=self.in_channels)  # fmt: skip
         return self.conv(x)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from stridescope.errors import StridescopeError
 
-__all__ = ["RUN_FIELDS", "RUN_STATUSES", "RunResult", "now_iso", "plural", "run_key"]
+__all__ = ["RUN_FIELDS", "RUN_STATUSES", "RunResult", "now_iso", "op_label", "plural", "run_key"]
 
 RUN_STATUSES = ("ok", "failed")
 
@@ -51,6 +51,16 @@ def run_key(config: Mapping[str, object]) -> str:
             f"got {dict(config)!r}: {error}"
         ) from None
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def op_label(op: str) -> str:
+    """How tables and plots name an operator: a user's ``FILE.py:FACTORY`` by its FACTORY
+    (the store, JSON and CSV keep the whole string).
+
+    >>> op_label("conv1x1_s2"), op_label("examples/maxblurpool.py:max_blur_pool")
+    ('conv1x1_s2', 'max_blur_pool')
+    """
+    return op.rpartition(":")[2] if ":" in op else op
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

@@ -168,6 +168,6 @@ def test_the_maxblurpool_example_runs_beside_the_zoo(monkeypatch: pytest.MonkeyP
     pool, mine = json.loads(result.stdout)["ops"]
     assert mine["name"] == "max_blur_pool" and mine["output_shape"] == [8, 8, 8]
     assert mine["params"] == pool["params"] == 3 * 8 + 8
-    # 2x2 max at stride 1 on 16 -> 15 (4 reads each), 3x3 blur at stride 2, the 1x1
-    assert mine["macs"] == 3 * 15 * 15 * 4 + 3 * 8 * 8 * 9 + 8 * 8 * 8 * 3
+    # 2x2 max at stride 1 (edge replicated: 16 -> 16, 4 reads each), 3x3 blur at stride 2, 1x1
+    assert mine["macs"] == 3 * 16 * 16 * 4 + 3 * 8 * 8 * 9 + 8 * 8 * 8 * 3
     assert mine["aliasing"] < pool["aliasing"]

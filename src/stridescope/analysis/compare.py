@@ -37,6 +37,7 @@ __all__ = [
     "Factory",
     "OpResult",
     "Trace",
+    "build_op",
     "check_request",
     "compare",
     "op_graph",
@@ -156,7 +157,7 @@ def op_graph(
     return builder.build()
 
 
-def _build(name: str, factory: Factory | None, c_in: int, c_out: int) -> nn.Module:
+def build_op(name: str, factory: Factory | None, c_in: int, c_out: int) -> nn.Module:
     """A registered operator, or a user's factory called as ``factory(c_in, c_out)``."""
     if factory is None:
         return create_op(name, c_in, c_out)
@@ -248,7 +249,7 @@ def check_request(
         raise StridescopeError(f"latency batch must be positive; received {opts.batch}")
     for name, factory in (custom or {}).items():  # a user's operator: built and traced once
         if name in names:
-            op = _build(name, factory, c, out_channels)
+            op = build_op(name, factory, c, out_channels)
             _check_halves(name, op_graph(op, (1, c, h, w), name, trace), input_shape, out_channels)
     return check_device(device)
 
@@ -273,7 +274,7 @@ def _measure(
     trace: Trace | None = None,
 ) -> OpResult:
     torch.manual_seed(seed)
-    op = _build(name, factory, shape[0], out_channels).eval()
+    op = build_op(name, factory, shape[0], out_channels).eval()
     graph = op_graph(op, (opts.batch, *shape), name, trace)
     if factory is not None:
         _check_halves(name, graph, shape, out_channels)

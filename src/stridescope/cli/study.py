@@ -9,7 +9,7 @@ import typer
 
 from stridescope.cli._common import console, guarded
 from stridescope.errors import StridescopeError
-from stridescope.records import plural
+from stridescope.records import op_label, plural
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -47,7 +47,7 @@ class _Bar:
             return
         last = event.last
         if last is not None:
-            what = f"{last.op} seed {last.seed}"
+            what = f"{op_label(last.op)} seed {last.seed}"
             if last.ok:
                 line = (
                     f"{what}: accuracy {last.test_accuracy:.4f}, "

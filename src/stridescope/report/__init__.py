@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stridescope.analysis.stats import StudySummary
-from stridescope.records import RunResult
+from stridescope.records import RunResult, op_label
 from stridescope.report.html import render_html
 from stridescope.report.markdown import render_markdown
 from stridescope.report.plots import accuracy_vs_macs_png, consistency_png, read_grid_png
@@ -62,7 +62,7 @@ def write_report(
         "consistency per operator": ("report-consistency.png", consistency_png(summary)),
     }
     grids = {
-        op: (f"report-read-{_safe(op)}.png", read_grid_png(grid, op))
+        op: (f"report-read-{_safe(op)}.png", read_grid_png(grid, op_label(op)))
         for op, grid in (read_grids or {}).items()
     }
     images = []

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from stridescope.analysis.stats import Estimate, OpRow, StudySummary
+from stridescope.records import op_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -44,7 +45,8 @@ def _err(est: Estimate) -> float:
 
 def _label(row: OpRow, summary: StudySummary) -> str:
     settings = {(r.dataset, r.arch, r.epochs) for r in summary.rows}
-    return row.op if len(settings) == 1 else f"{row.op} ({row.dataset}/{row.arch}/{row.epochs}ep)"
+    name = op_label(row.op)
+    return name if len(settings) == 1 else f"{name} ({row.dataset}/{row.arch}/{row.epochs}ep)"
 
 
 def accuracy_vs_macs_png(summary: StudySummary) -> bytes:
@@ -62,7 +64,7 @@ def accuracy_vs_macs_png(summary: StudySummary) -> bytes:
             [x], [y], yerr=[_err(row.accuracy)], fmt=marker, capsize=4, label=_label(row, summary)
         )
         # name each point too: operators of equal cost share an x and are hard to tell apart
-        ax.annotate(row.op, (x, y), xytext=(7, 0), textcoords="offset points", fontsize=7)
+        ax.annotate(op_label(row.op), (x, y), xytext=(7, 0), textcoords="offset points", fontsize=7)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.margins(x=0.2, y=0.1)
     ax.set_xlabel("MACs per image")

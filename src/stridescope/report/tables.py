@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 
 from stridescope.analysis.stats import Difference, Estimate, StudySummary
-from stridescope.records import RUN_FIELDS, RunResult, plural
+from stridescope.records import RUN_FIELDS, RunResult, op_label, plural
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -102,7 +102,7 @@ def summary_rows(summary: StudySummary) -> list[tuple[str, ...]]:
         failed = f" (+{row.failed} failed)" if row.failed else ""
         rows.append(
             (
-                row.op,
+                op_label(row.op),
                 f"{row.dataset} / {row.arch} / {row.epochs} ep",
                 f"{row.n}{failed}",
                 fmt_estimate(row.accuracy),
@@ -124,7 +124,7 @@ def comparison_rows(summary: StudySummary) -> list[tuple[str, ...]]:
             continue
         rows.append(
             (
-                row.op,
+                op_label(row.op),
                 f"{row.dataset} / {row.arch} / {row.epochs} ep",
                 str(row.accuracy_vs_baseline.n),
                 fmt_difference(row.accuracy_vs_baseline),

@@ -35,7 +35,17 @@ from torch import nn
 from stridescope.errors import StridescopeError, UnknownNameError
 from stridescope.registry import Registry
 
-__all__ = ["ARCHS", "PRESETS", "SLOTS", "ArchInput", "arch_names", "build_model", "slot_seed"]
+__all__ = [
+    "ARCHS",
+    "PRESETS",
+    "SLOTS",
+    "ArchInput",
+    "arch_names",
+    "build_model",
+    "is_custom_op",
+    "make_op",
+    "slot_seed",
+]
 
 PRESETS: dict[str, tuple[str, str]] = {
     "v1": ("conv1x1_s2", "conv1x1_s2"),
@@ -79,12 +89,33 @@ def slot_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def _make_slot(op: str, cin: int, cout: int, seed: int, index: int) -> nn.Module:
-    from stridescope.ops import create_op
+def is_custom_op(op: str) -> bool:
+    """``FILE.py:FACTORY`` or ``package.module:FACTORY``: a user's operator, not a zoo name."""
+    return ":" in op
 
+
+def make_op(op: str, cin: int, cout: int) -> nn.Module:
+    """A zoo operator by name, or a user's: ``FACTORY(cin, cout)`` from ``FILE.py:FACTORY``
+    (imported in whichever process builds the model: a worker imports the file itself)."""
+    from stridescope.analysis.compare import build_op
+
+    if not is_custom_op(op):
+        return build_op(op, None, cin, cout)
+    from stridescope.frontends.load import resolve_attr
+
+    factory = resolve_attr(op)
+    if not callable(factory):
+        raise StridescopeError(
+            f"operator {op!r} is {type(factory).__name__}; expected a factory(in_channels, "
+            "out_channels) that returns a torch.nn.Module"
+        )
+    return build_op(op, factory, cin, cout)
+
+
+def _make_slot(op: str, cin: int, cout: int, seed: int, index: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(slot_seed(seed, index))
-        return create_op(op, cin, cout)
+        return make_op(op, cin, cout)
 
 
 def _half(n: int) -> int:

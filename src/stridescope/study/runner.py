@@ -22,7 +22,15 @@ import torch
 
 from stridescope.errors import StridescopeError, UnknownNameError
 from stridescope.records import RunResult
-from stridescope.study.archs import PRESETS, SLOTS, ArchInput, arch_names, build_model
+from stridescope.study.archs import (
+    PRESETS,
+    SLOTS,
+    ArchInput,
+    arch_names,
+    build_model,
+    is_custom_op,
+    make_op,
+)
 from stridescope.study.config import (
     RunSpec,
     StudyConfig,
@@ -159,7 +167,9 @@ def check_config(cfg: StudyConfig, *, check_device: bool = True) -> None:
         raise UnknownNameError("architecture", cfg.arch, arch_names())
     known_ops = op_names()
     for op in cfg.ops:
-        if op not in known_ops:
+        if is_custom_op(op):
+            check_custom_op(op)
+        elif op not in known_ops:
             raise UnknownNameError("operator", op, known_ops)
     if cfg.preset not in PRESETS:
         raise UnknownNameError("resnet-mini preset", cfg.preset, PRESETS)
@@ -172,6 +182,23 @@ def check_config(cfg: StudyConfig, *, check_device: bool = True) -> None:
             raise StridescopeError(f"device {cfg.device!r} is not usable here: {error}") from None
 
 
+def check_custom_op(op: str, channels: int = 4, side: int = 11) -> None:
+    """A user's operator (``FILE.py:FACTORY``) must build and map ``(N, C, H, W)`` to
+    ``(N, C_out, ceil(H/2), ceil(W/2))`` like the zoo, or the layers after the slot would not
+    fit: checked once, on an odd side, before any run starts."""
+    from stridescope.frontends.pytorch import trace_torch
+
+    graph = trace_torch(make_op(op, channels, 2 * channels), (1, channels, side, side))
+    out = graph.output.output_shape
+    want = (1, 2 * channels, -(-side // 2), -(-side // 2))
+    if out != want:
+        got = "x".join(str(d) for d in out[1:])
+        raise StridescopeError(
+            f"operator {op!r} maps {channels}x{side}x{side} to {got}; a study's slot needs "
+            f"C_out x ceil(H/2) x ceil(W/2) ({'x'.join(map(str, want[1:]))})"
+        )
+
+
 def read_grids(
     ops: tuple[str, ...], channels: int = 1, size: int = 8, map_size: int = 16
 ) -> dict[str, list[list[bool]]]:
@@ -181,16 +208,15 @@ def read_grids(
     >>> read_grids(("conv1x1_s2",), size=4)["conv1x1_s2"][:2]
     [[True, False, True, False], [False, False, False, False]]
     """
+    from stridescope.analysis.compare import op_graph
     from stridescope.analysis.coverage import coverage_map, read_grid
-    from stridescope.ir import GraphBuilder
-    from stridescope.ops import create_op
+    from stridescope.frontends.pytorch import trace_torch
 
     grids: dict[str, list[list[bool]]] = {}
     for op in ops:
-        module = create_op(op, channels, channels)
-        builder = GraphBuilder((1, channels, map_size, map_size), "nchw", source=op)
-        module.stridescope_ir(builder, builder.input, op)  # type: ignore[operator]
-        grids[op] = read_grid(coverage_map(builder.build()), size=size)
+        module = make_op(op, channels, channels)
+        graph = op_graph(module, (1, channels, map_size, map_size), op, trace_torch)
+        grids[op] = read_grid(coverage_map(graph), size=size)
     return grids
 
 
