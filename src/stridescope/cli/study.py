@@ -97,7 +97,11 @@ def study(
         str | None, typer.Option(help="resnet-mini slots the operator fills: both, main, shortcut.")
     ] = None,
     ops: Annotated[
-        str | None, typer.Option(help="Comma-separated operators, e.g. conv1x1_s2,conv3x3_s2.")
+        str | None,
+        typer.Option(
+            help="Comma-separated operators, e.g. conv1x1_s2,conv3x3_s2; FILE.py:FACTORY adds "
+            "your own."
+        ),
     ] = None,
     seeds: Annotated[int | None, typer.Option(help="Number of seeds (0 .. N-1).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs per run.")] = None,
@@ -187,6 +191,11 @@ EPILOG = """**Examples**
 
 `stridescope study --dataset digits --ops conv1x1_s2,maxpool_conv1x1 --seeds 5 --epochs 2
 --out digits-out` — a quick one
+
+
+`stridescope study --ops conv1x1_s2,examples/maxblurpool.py:max_blur_pool` — your own layer
+in the slot: FILE.py:FACTORY, FACTORY(in_channels, out_channels) returning an nn.Module that
+halves H and W (rounding up)
 
 
 `stridescope study examples/study.toml --executor ray --address HEAD:6379` — a config file,
