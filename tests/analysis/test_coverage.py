@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from autograd_reference import autograd_counts
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from window_reference import BRANCHES, summed_branches
@@ -23,17 +24,6 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 
 def _ones_conv(x: torch.Tensor, kernel: tuple[int, int], **kw: object) -> torch.Tensor:
     return F.conv2d(x, torch.ones(1, 1, *kernel), **kw)  # type: ignore[arg-type]
-
-
-def _autograd_counts(forward: Forward, h: int, w: int) -> np.ndarray:
-    x = torch.rand(1, 1, h, w) + 0.5
-    x.requires_grad_(True)
-    y = forward(x).sum(dim=1)  # (1, H', W'): all channels of each output position
-    counts = np.zeros((h, w), dtype=np.int64)
-    for index in np.ndindex(*y.shape[1:]):
-        (grad,) = torch.autograd.grad(y[(0, *index)], x, retain_graph=True)
-        counts += (grad[0, 0] != 0).numpy()
-    return counts
 
 
 def _chain() -> tuple[Graph, Forward, int, int]:
@@ -123,7 +113,7 @@ def test_coverage_counts_match_autograd(
 ) -> None:
     graph, forward, h, w = case()
     cov = coverage_map(graph)
-    expected = _autograd_counts(forward, h, w)
+    expected = autograd_counts(forward, h, w)
     np.testing.assert_array_equal(cov.counts, expected)
     assert cov.fraction == pytest.approx((expected > 0).mean())
     assert cov.input_spatial == (h, w)
@@ -202,7 +192,7 @@ def test_random_branches_match_autograd(
         total = sum(parts[1:], parts[0])
         return F.avg_pool2d(total, pool)
 
-    np.testing.assert_array_equal(coverage_map(graph).counts, _autograd_counts(forward, h, w))
+    np.testing.assert_array_equal(coverage_map(graph).counts, autograd_counts(forward, h, w))
 
 
 def test_polyphase_reads_every_phase() -> None:

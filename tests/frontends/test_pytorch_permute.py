@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+from autograd_reference import autograd_counts
 from torch import nn
 
 from stridescope.analysis.coverage import coverage_map
@@ -41,17 +42,6 @@ def _net() -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(1, 4, 2, stride=2), _Block(4), _Block(4, stride=2))
 
 
-def _autograd_counts(net: nn.Module, h: int, w: int) -> np.ndarray:
-    """Per input pixel, how many output positions have a non-zero gradient for it."""
-    x = (torch.rand(1, 1, h, w) + 0.5).requires_grad_(True)
-    y = net(x).sum(dim=1)
-    counts = np.zeros((h, w), dtype=np.int64)
-    for index in np.ndindex(*y.shape[1:]):
-        (grad,) = torch.autograd.grad(y[(0, *index)], x, retain_graph=True)
-        counts += (grad[0, 0] != 0).numpy()
-    return counts
-
-
 def test_a_channels_last_detour_keeps_the_field_and_the_coverage_exact() -> None:
     torch.manual_seed(0)
     net = _net().eval()
@@ -66,7 +56,7 @@ def test_a_channels_last_detour_keeps_the_field_and_the_coverage_exact() -> None
     assert fields[-1] == (expected, expected)
     cov = coverage_map(graph)
     assert not cov.notes
-    np.testing.assert_array_equal(cov.counts, _autograd_counts(net, 22, 18))
+    np.testing.assert_array_equal(cov.counts, autograd_counts(net, 22, 18))
 
 
 @pytest.mark.parametrize(
@@ -97,7 +87,7 @@ def test_permutes_there_and_back_keep_positions(
     assert field == (ReceptiveField(3, 2, 0), ReceptiveField(3, 2, 0)), label
     cov = coverage_map(graph)
     assert cov.fraction == 9 * 7 / 80  # 'valid' windows miss the last row and column
-    np.testing.assert_array_equal(cov.counts, _autograd_counts(net, 10, 8))
+    np.testing.assert_array_equal(cov.counts, autograd_counts(net, 10, 8))
 
 
 def test_a_window_sliding_over_moved_axes_is_unknown() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from autograd_reference import autograd_counts
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -79,16 +80,6 @@ class _Chain(nn.Module):
         return x
 
 
-def _autograd_counts(net: nn.Module, h: int, w: int) -> np.ndarray:
-    x = (torch.rand(1, 1, h, w) + 0.5).requires_grad_(True)
-    y = net(x).sum(dim=1)
-    counts = np.zeros((h, w), dtype=np.int64)
-    for index in np.ndindex(*y.shape[1:]):
-        (grad,) = torch.autograd.grad(y[(0, *index)], x, retain_graph=True)
-        counts += (grad[0, 0] != 0).numpy()
-    return counts
-
-
 @settings(max_examples=200, deadline=None)
 @given(steps(), st.integers(7, 12), st.integers(7, 12))
 def test_random_chains_match_autograd(chosen: list[tuple[str, Step]], h: int, w: int) -> None:
@@ -104,4 +95,4 @@ def test_random_chains_match_autograd(chosen: list[tuple[str, Step]], h: int, w:
     assert not graph.uncounted, names
     cov = coverage_map(graph)
     assert not cov.notes, (names, cov.notes)
-    np.testing.assert_array_equal(cov.counts, _autograd_counts(net, h, w), err_msg=str(names))
+    np.testing.assert_array_equal(cov.counts, autograd_counts(net, h, w), err_msg=str(names))

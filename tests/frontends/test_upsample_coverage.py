@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from autograd_reference import autograd_counts
 from torch import nn
 
 from stridescope.analysis.coverage import coverage_map
@@ -36,16 +37,6 @@ class _UNetish(nn.Module):
         return self.out(self.up(self.down(x)))
 
 
-def _autograd_counts(net: nn.Module, h: int, w: int) -> np.ndarray:
-    x = (torch.rand(1, 1, h, w) + 0.5).requires_grad_(True)
-    y = net(x).sum(dim=1)
-    counts = np.zeros((h, w), dtype=np.int64)
-    for index in np.ndindex(*y.shape[1:]):
-        (grad,) = torch.autograd.grad(y[(0, *index)], x, retain_graph=True)
-        counts += (grad[0, 0] != 0).numpy()
-    return counts
-
-
 UPSAMPLES: list[tuple[str, Up]] = [
     ("interpolate_x2", lambda x: F.interpolate(x, scale_factor=2)),
     ("interpolate_size", lambda x: F.interpolate(x, size=(12, 9), mode="nearest-exact")),
@@ -65,7 +56,7 @@ def test_nearest_upsampling_coverage_matches_autograd(label: str, up: Up) -> Non
     assert graph.output.output_shape == tuple(net(torch.rand(1, 1, 12, 9)).shape), label
     cov = coverage_map(graph)
     assert not cov.notes, label
-    np.testing.assert_array_equal(cov.counts, _autograd_counts(net, 12, 9), err_msg=label)
+    np.testing.assert_array_equal(cov.counts, autograd_counts(net, 12, 9), err_msg=label)
     assert cov.fraction == 12 / 108  # the stride-3 conv's pixels: 4 x 3 of 12 x 9
     assert receptive_fields(graph)[-1] is None  # a fractional jump: unknown
 

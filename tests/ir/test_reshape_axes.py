@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import torch
+from autograd_reference import autograd_counts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -82,16 +83,6 @@ class _Shuffle(nn.Module):
         return self.second(y)
 
 
-def _autograd_counts(net: nn.Module, h: int, w: int) -> np.ndarray:
-    x = (torch.rand(1, 1, h, w) + 0.5).requires_grad_(True)
-    y = net(x).sum(dim=1)
-    counts = np.zeros((h, w), dtype=np.int64)
-    for index in np.ndindex(*y.shape[1:]):
-        (grad,) = torch.autograd.grad(y[(0, *index)], x, retain_graph=True)
-        counts += (grad[0, 0] != 0).numpy()
-    return counts
-
-
 def test_channel_shuffle_by_view_keeps_the_field_and_the_coverage() -> None:
     torch.manual_seed(0)
     net = _Shuffle()
@@ -100,7 +91,7 @@ def test_channel_shuffle_by_view_keeps_the_field_and_the_coverage() -> None:
     assert isinstance(fields[-1], tuple) and fields[-1][0].size == 3 + 2 * 2  # not 'whole'
     cov = coverage_map(graph)
     assert not cov.notes
-    np.testing.assert_array_equal(cov.counts, _autograd_counts(net, 11, 9))
+    np.testing.assert_array_equal(cov.counts, autograd_counts(net, 11, 9))
 
 
 def test_merging_the_spatial_axes_mixes_positions() -> None:
