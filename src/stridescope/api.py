@@ -24,7 +24,9 @@ __all__ = ["compare", "coverage", "summary"]
 
 
 def summary(
-    target: object, input_shape: Shape | str | None = None, depth: int | None = None
+    target: object,
+    input_shape: Shape | str | Sequence[Shape | str] | None = None,
+    depth: int | None = None,
 ) -> Summary:
     """Summarise a model: per layer shape, params, MACs, activation memory, receptive field
     and read fraction; totals; the share of input pixels that can influence the output.
@@ -32,8 +34,10 @@ def summary(
     ``target``: an ``nn.Module``, a Keras model, an IR graph, or a string
     (``FILE.py:FACTORY``, ``package.module:ATTR``, ``FILE.keras``, ``FILE.toml``).
     ``input_shape`` (batch first, e.g. ``(1, 3, 224, 224)`` or ``"1x3x224x224"``) is required
-    for PyTorch models and overrides a spec's or Keras model's own. ``depth=N`` groups layers
-    by the first N components of their module path.
+    for PyTorch models and overrides a spec's or Keras model's own; a list of shapes feeds a
+    PyTorch model whose forward takes several inputs (coverage and the receptive field are
+    measured on the first). ``depth=N`` groups layers by the first N components of their
+    module path.
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 16, 16), "nchw")
@@ -44,7 +48,9 @@ def summary(
     return summarize(load_graph(target, input_shape), depth)
 
 
-def coverage(target: object, input_shape: Shape | str | None = None) -> CoverageMap:
+def coverage(
+    target: object, input_shape: Shape | str | Sequence[Shape | str] | None = None
+) -> CoverageMap:
     """The exact map of input pixels that influence the output, with per-pixel counts of the
     receptive-field windows (of the last spatial layer's outputs) that contain them.
 

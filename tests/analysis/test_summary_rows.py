@@ -94,3 +94,14 @@ def test_an_uncounted_node_shows_unknown_macs_not_zero() -> None:
     assert csv_rows["fft"][4] == "" and csv_rows["conv"][4] == "768"
     layers = {row["path"]: row for row in json.loads(s.to_json())["layers"]}
     assert layers["fft"]["macs"] is None and layers["conv"]["macs"] == 768
+
+
+def test_graph_notes_are_in_the_footer() -> None:
+    """Notes (unused parameters, several inputs) are printed, not only kept in the JSON."""
+    from stridescope.analysis.summary_format import footer_lines
+
+    b = GraphBuilder((1, 3, 8, 8), "nchw")
+    b.conv(b.input, "conv", out_channels=4, kernel=1, stride=2)
+    b.note("30 parameters were not used by any traced op and are not in the node totals: w")
+    lines = footer_lines(summarize(b.build()))
+    assert "note: 30 parameters were not used by any traced op" in "\n".join(lines)

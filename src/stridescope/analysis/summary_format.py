@@ -94,6 +94,7 @@ def footer_lines(summary: Summary) -> list[str]:
     ]
     if t.uncounted:
         lines.append(f"uncounted (MACs unknown): {', '.join(t.uncounted)}")
+    lines.extend(f"note: {note}" for note in summary.notes)  # unused parameters, inputs
     spatial = _spatial(summary)
     if summary.input_coverage is None:
         lines.append(

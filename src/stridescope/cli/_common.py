@@ -22,6 +22,7 @@ __all__ = [
     "err_console",
     "fail",
     "guarded",
+    "input_shapes",
 ]
 
 P = ParamSpec("P")
@@ -36,13 +37,25 @@ TARGET_HELP = (
 )
 INPUT_HELP = (
     "Input shape, batch first: 1x3x32x32 (PyTorch, NCHW) or 1x32x32x3 (Keras, NHWC). "
-    "Required for PyTorch models; overrides a spec's or Keras model's own."
+    "Required for PyTorch models; overrides a spec's or Keras model's own. Repeat it for a "
+    "PyTorch model whose forward takes several inputs (coverage is of the first)."
 )
 # The TARGET argument and --input option of the commands that read a whole model.
 TargetArgument = Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)]
 InputOption = Annotated[
-    str | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)
+    list[str] | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)
 ]
+
+
+def input_shapes(values: list[str] | None) -> str | list[str] | None:
+    """What ``--input`` (repeatable) gave: nothing, one shape, or several.
+
+    >>> input_shapes(None), input_shapes(["1x3x8x8"]), input_shapes(["1x3x8x8", "1x1x8x8"])
+    (None, '1x3x8x8', ['1x3x8x8', '1x1x8x8'])
+    """
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else list(values)
 
 
 def check_choice(option: str, value: str, allowed: Sequence[str]) -> str:

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stridescope.api import coverage as coverage_of
-from stridescope.cli._common import InputOption, TargetArgument, check_choice, console, guarded
+from stridescope.cli._common import (
+    InputOption,
+    TargetArgument,
+    check_choice,
+    console,
+    guarded,
+    input_shapes,
+)
 from stridescope.errors import StridescopeError
 
 if TYPE_CHECKING:
@@ -63,7 +70,7 @@ def _text(cov: CoverageMap, target: str) -> list[str]:
     return lines
 
 
-def _run(target: str, input_shape: str | None, png: Path | None, fmt: str) -> None:
+def _run(target: str, input_shape: str | list[str] | None, png: Path | None, fmt: str) -> None:
     check_choice("--format", fmt, FORMATS)
     if png is not None and png.suffix.lower() != ".png":
         raise StridescopeError(f"--png must name a .png file; received {str(png)!r}")
@@ -98,4 +105,4 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
     ) -> None:
         """Which input pixels can influence the output, and through how many windows."""
-        _run(target, input_shape, png, fmt)
+        _run(target, input_shapes(input_shape), png, fmt)

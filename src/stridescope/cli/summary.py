@@ -25,6 +25,7 @@ from stridescope.cli._common import (
     check_choice,
     console,
     guarded,
+    input_shapes,
 )
 from stridescope.errors import StridescopeError
 
@@ -81,7 +82,7 @@ def rich_table(summary: Summary, width: int | None = None) -> Table:
     return table
 
 
-def _run(target: str, input_shape: str | None, depth: int | None, fmt: str) -> None:
+def _run(target: str, input_shape: str | list[str] | None, depth: int | None, fmt: str) -> None:
     check_choice("--format", fmt, FORMATS)
     if depth is not None and depth < 1:
         raise StridescopeError(f"--depth must be a positive integer; received {depth}")
@@ -114,4 +115,4 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Summarise a model: shapes, params, MACs, memory, receptive field, what each
         layer reads, and which input pixels can influence the output."""
-        _run(target, input_shape, depth, fmt)
+        _run(target, input_shapes(input_shape), depth, fmt)

@@ -22,6 +22,7 @@ import importlib.util
 import os
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,22 +149,30 @@ def _load_keras_file(path: Path) -> Any:
         raise StridescopeError(f"cannot load {str(path)!r}: {_one_line(error)}") from None
 
 
-def _graph_of_model(model: Any, input_shape: Shape | None, source: str) -> Graph:
+def _graph_of_model(
+    model: Any, input_shape: Shape | None, source: str, shapes: Sequence[Shape] = ()
+) -> Graph:
     if isinstance(model, Graph):
         return model
     try:
         if _is_keras_model(model):
             from stridescope.frontends.keras_model import read_keras
 
+            if len(shapes) > 1:
+                raise StridescopeError(
+                    f"a Keras model takes one --input; received {len(shapes)} for "
+                    f"{source or type(model).__name__}"
+                )
             return read_keras(model, input_shape, source=source)
-        if input_shape is None:
+        if not shapes:
             raise StridescopeError(
                 f"a PyTorch model needs an input shape; give one, e.g. --input 1x3x224x224 "
                 f"(target {source or type(model).__name__})"
             )
         from stridescope.frontends.pytorch import trace_torch
 
-        graph = trace_torch(model, tuple(int(d) for d in input_shape if d is not None))
+        ints = [tuple(int(d) for d in s if d is not None) for s in shapes]
+        graph = trace_torch(model, ints if len(ints) > 1 else ints[0])
         # name the graph after the target the user gave, as the Keras and spec readers do
         return dataclasses.replace(graph, source=source) if source else graph
     except (StridescopeError, GeometryError):
@@ -176,26 +185,49 @@ def _graph_of_model(model: Any, input_shape: Shape | None, source: str) -> Graph
         ) from None
 
 
-def load_graph(target: object, input_shape: Shape | str | None = None) -> Graph:
-    """The IR graph of a target (see the module docstring for the forms).
+def _shapes(input_shape: object) -> list[tuple[int, ...]]:
+    """One shape (``"1x3x32x32"``, ``(1, 3, 32, 32)``) or several (a list of those).
+
+    >>> _shapes("1x3x8x8"), _shapes(["1x3x8x8", (1, 1, 4, 4)])
+    ([(1, 3, 8, 8)], [(1, 3, 8, 8), (1, 1, 4, 4)])
+    """
+    if (
+        isinstance(input_shape, list | tuple)
+        and input_shape
+        and all(isinstance(s, str | list | tuple) for s in input_shape)
+    ):
+        return [parse_shape(s) for s in input_shape]
+    return [parse_shape(input_shape)]
+
+
+def load_graph(
+    target: object, input_shape: Shape | str | Sequence[Shape | str] | None = None
+) -> Graph:
+    """The IR graph of a target (see the module docstring for the forms). ``input_shape``
+    may list several shapes for a PyTorch model whose forward takes several inputs.
 
     >>> load_graph("net.yaml")
     Traceback (most recent call last):
     ...
     stridescope.errors.StridescopeError: cannot read target 'net.yaml'; allowed: FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.toml
     """
-    shape = parse_shape(input_shape) if input_shape is not None else None
+    shapes = _shapes(input_shape) if input_shape is not None else []
+    shape = shapes[0] if shapes else None
     if isinstance(target, (str, Path)):
         text = str(target)
         if text.endswith(".toml"):
+            if len(shapes) > 1:
+                raise StridescopeError(
+                    f"a spec file takes one --input; received {len(shapes)} for {text!r}"
+                )
             return load_spec(text, shape)
         if text.endswith(".keras"):
-            return _graph_of_model(_load_keras_file(Path(text)), shape, text)
+            return _graph_of_model(_load_keras_file(Path(text)), shape, text, shapes)
         if ":" in text:
-            return _graph_of_model(resolve_target(text), shape, text)
+            return _graph_of_model(resolve_target(text), shape, text, shapes)
         raise StridescopeError(f"cannot read target {text!r}; allowed: {TARGET_FORMS}")
     if _is_model(target):
-        return _graph_of_model(target, shape, "")
+        return _graph_of_model(target, shape, "", shapes)
     raise StridescopeError(
         f"cannot read a {type(target).__name__}; expected a torch.nn.Module, a Keras model, "
         f"an IR Graph or a string: {TARGET_FORMS}"

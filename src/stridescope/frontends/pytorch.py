@@ -99,22 +99,36 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def trace_torch(module: nn.Module, input_shape: Sequence[int]) -> Graph:
-    """The IR graph of ``module`` for an input of ``input_shape`` (N, C, *spatial).
+def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequence[int]]) -> Graph:
+    """The IR graph of ``module`` for an input of ``input_shape`` (N, C, *spatial), or for
+    several inputs given as a list of shapes (``forward(x0, x1, ...)``; coverage and the
+    receptive field are measured on the first).
 
     Raises :class:`StridescopeError` (one line) for a malformed input shape, an input a layer
     cannot take (wrong rank or channels), or a forward that raises.
     """
-    shape = _check_shape(input_shape)
+    several = bool(input_shape) and all(isinstance(s, Sequence) for s in input_shape)
+    raw = list(input_shape) if several else [input_shape]
+    shapes = [_check_shape(s) for s in raw]  # type: ignore[arg-type]
+    shape = shapes[0]
     kind = type(module).__name__
     dtype = _dtype(module)
     builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
+    inputs = [builder.input] + [
+        builder.add_input(s, f"input{i}") for i, s in enumerate(shapes) if i
+    ]
+    if len(shapes) > 1:
+        builder.note(
+            f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
+            f"first, {shape}"
+        )
     paths = {id(m): name for name, m in module.named_modules()}
     tracer = Tracer(builder, paths, FUNCTIONS, MODULES)
-    where = f"cannot trace {kind} with input shape {shape}"
+    what = " and ".join(str(s) for s in shapes)
+    where = f"cannot trace {kind} with input shape{'s' if several else ''} {what}"
     try:
         with _routing(tracer), torch.no_grad():
-            module(ShapeProxy(builder.input, shape, dtype))
+            module(*(ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True)))
     except LayerInputError as e:
         raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
     except (TraceError, GeometryError, StridescopeError) as e:

@@ -84,6 +84,18 @@ class GraphBuilder:
     def note(self, text: str) -> None:
         self._notes.append(text)
 
+    def add_input(self, input_shape: Shape, name: str) -> int:
+        """Another input of a model that takes several (node 0 stays the first: coverage and
+        the receptive field are measured on it; this one starts fields of its own).
+
+        >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+        >>> other = b.add_input((1, 3, 8, 8), "input1")
+        >>> b.build().nodes[other].kind.value, other
+        ('input', 1)
+        """
+        shape = tuple(input_shape)
+        return self._add(name, OpKind.INPUT, (), shape, shape)
+
     def build(self) -> Graph:
         return Graph(
             tuple(self._nodes), self.layout, self.source, self.dtype_bytes, tuple(self._notes)

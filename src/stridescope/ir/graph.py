@@ -265,7 +265,7 @@ class Graph:
 
     @property
     def activation_bytes(self) -> int:
-        return sum(n.activation_bytes for n in self.nodes[1:])
+        return sum(n.activation_bytes for n in self.nodes if n.kind is not OpKind.INPUT)
 
     @property
     def uncounted(self) -> tuple[Node, ...]:
