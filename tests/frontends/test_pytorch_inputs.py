@@ -1,5 +1,6 @@
-"""Models whose forward takes several inputs: one shape each (``--input`` repeated), an input
-node per shape, coverage and the receptive field measured on the first input."""
+"""Models that take several inputs (a PyTorch forward with several tensors, a Keras model with
+several ``keras.Input``): one shape each (``--input`` repeated), an input node per shape,
+coverage and the receptive field measured on the first input."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def test_summary_and_coverage_from_the_command_line(tmp_path: Path) -> None:
     ("target", "message"),
     [
         ("examples/seed_cnn.toml", "a spec file takes one --input; received 2"),
-        ("examples/seed_cnn_keras.py:build", "a Keras model takes one --input; received 2"),
+        ("examples/seed_cnn_keras.py:build", "has 1 input(s); received 2 input shape(s)"),
     ],
 )
 def test_one_input_targets_refuse_two_shapes(
@@ -99,3 +100,25 @@ def test_one_input_targets_refuse_two_shapes(
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_keras_model_with_two_inputs() -> None:
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    from stridescope.frontends.keras_model import read_keras
+
+    layers = keras.layers
+    left, right = keras.Input((8, 8, 3), name="left"), keras.Input((8, 8, 3), name="right")
+    joined = layers.Add()(
+        [layers.Conv2D(4, 1, strides=2)(left), layers.Conv2D(4, 1, strides=2)(right)]
+    )
+    model = keras.Model([left, right], joined)
+    graph = read_keras(model)
+    assert [n.name for n in graph.nodes if n.kind is OpKind.INPUT] == ["input", "right"]
+    assert graph.params == model.count_params() and any("2 inputs" in n for n in graph.notes)
+    bigger = read_keras(model, [(1, 16, 16, 3), (1, 16, 16, 3)])
+    assert bigger.output.output_shape == (1, 8, 8, 4)
+    assert coverage_map(bigger).fraction == 0.25

@@ -38,7 +38,7 @@ TARGET_HELP = (
 INPUT_HELP = (
     "Input shape, batch first: 1x3x32x32 (PyTorch, NCHW) or 1x32x32x3 (Keras, NHWC). "
     "Required for PyTorch models; overrides a spec's or Keras model's own. Repeat it for a "
-    "PyTorch model whose forward takes several inputs (coverage is of the first)."
+    "model that takes several inputs (coverage is of the first)."
 )
 # The TARGET argument and --input option of the commands that read a whole model.
 TargetArgument = Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)]

@@ -21,18 +21,43 @@ __all__ = ["read_keras"]
 _History = tuple[str, int, int]
 
 
-def read_keras(model: Any, input_shape: Shape | None = None, source: str = "") -> Graph:
+def read_keras(
+    model: Any, input_shape: Shape | Sequence[Shape] | None = None, source: str = ""
+) -> Graph:
     """The IR graph of a Keras model; ``input_shape`` (with batch) defaults to the model's
-    own input with batch 1. For example (Keras takes seconds to import, so not a doctest)::
+    own input with batch 1. A model with several inputs takes a list of shapes (or its own);
+    coverage and the receptive field are measured on the first. For example (Keras takes
+    seconds to import, so not a doctest)::
 
         m = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3)])
         read_keras(m).output.output_shape  # (1, 30, 30, 8)
     """
-    inputs = _model_inputs(model, input_shape)
+    several = input_shape is not None and all(isinstance(s, Sequence) for s in input_shape)
+    given: list[Shape] | None = None
+    if input_shape is not None:
+        given = [tuple(s) for s in input_shape] if several else [tuple(input_shape)]  # type: ignore[arg-type]
+    inputs = _model_inputs(model, given[0] if given and len(given) == 1 else None)
+    if given is not None and len(given) != len(inputs):
+        raise StridescopeError(
+            f"the Keras model {model.name!r} has {len(inputs)} input(s); received "
+            f"{len(given)} input shape(s)"
+        )
     layout = _layout(model)
-    shape = _resolve_input(tuple(inputs[0].shape), input_shape, layout)
-    builder = GraphBuilder(shape, layout, source=source or f"keras:{model.name}")
-    _walk(builder, model, [builder.input], "")
+    shapes = [
+        _resolve_input(tuple(x.shape), given[i] if given else None, layout)
+        for i, x in enumerate(inputs)
+    ]
+    builder = GraphBuilder(shapes[0], layout, source=source or f"keras:{model.name}")
+    nodes = [builder.input]
+    for i, (x, shape) in enumerate(zip(inputs, shapes, strict=True)):
+        if i:
+            nodes.append(builder.add_input(shape, str(getattr(x, "name", "")) or f"input{i}"))
+    if len(shapes) > 1:
+        builder.note(
+            f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
+            f"first, {shapes[0]}"
+        )
+    _walk(builder, model, nodes, "")
     return builder.build()
 
 
@@ -58,11 +83,6 @@ def _model_inputs(model: Any, input_shape: Shape | None) -> list[Any]:
         raise StridescopeError(
             f"the Keras model {model.name!r} has no defined input; start it with "
             "keras.Input(shape) or give an input shape"
-        )
-    if len(inputs) != 1:
-        raise StridescopeError(
-            f"the Keras model {model.name!r} has {len(inputs)} inputs; stridescope reads "
-            "models with exactly one input"
         )
     return inputs
 

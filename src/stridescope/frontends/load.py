@@ -158,12 +158,9 @@ def _graph_of_model(
         if _is_keras_model(model):
             from stridescope.frontends.keras_model import read_keras
 
-            if len(shapes) > 1:
-                raise StridescopeError(
-                    f"a Keras model takes one --input; received {len(shapes)} for "
-                    f"{source or type(model).__name__}"
-                )
-            return read_keras(model, input_shape, source=source)
+            return read_keras(
+                model, list(shapes) if len(shapes) > 1 else input_shape, source=source
+            )
         if not shapes:
             raise StridescopeError(
                 f"a PyTorch model needs an input shape; give one, e.g. --input 1x3x224x224 "
