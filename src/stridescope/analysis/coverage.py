@@ -208,7 +208,10 @@ def _before_global_pool(graph: Graph, known: list[tuple[int, ...] | None], last:
     return last
 
 
-def _walk(graph: Graph) -> _Terms:
+def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
+    """The relation between the last spatial node and the input; with ``before_pool`` a final
+    global pool is stepped over (same coverage; :func:`coverage_fraction` skips that, as the
+    fraction does not need the larger map)."""
     notes: list[str] = []
     nodes = graph.nodes
     known = [_known(graph, n) for n in nodes]
@@ -219,9 +222,9 @@ def _walk(graph: Graph) -> _Terms:
             f"({graph.layout})"
         )
     rank = len(input_spatial)
-    last = _before_global_pool(
-        graph, known, max(i for i, s in enumerate(known) if s is not None and len(s) == rank)
-    )
+    last = max(i for i, s in enumerate(known) if s is not None and len(s) == rank)
+    if before_pool:
+        last = _before_global_pool(graph, known, last)
     out_spatial = known[last] or ()
     for axis, outputs in enumerate(out_spatial):
         widest = max(s[axis] for s in known[: last + 1] if s is not None and len(s) == rank)
@@ -279,7 +282,7 @@ def coverage_fraction(graph: Graph) -> float:
     >>> coverage_fraction(b.build())
     0.25
     """
-    return _walk(graph).fraction()
+    return _walk(graph, before_pool=False).fraction()
 
 
 def coverage_map(graph: Graph) -> CoverageMap:
