@@ -13,8 +13,9 @@ Rules (per spatial axis, in network-input pixels):
   (:meth:`ReceptiveField.merge`; a broadcast squeeze-excite gate makes it whole); a
   concatenation along a spatial axis shifts positions: **unknown**, unless every parent's
   field is the whole input;
-- flatten, linear layers and tensor products (``@``, attention) on flattened features, adaptive pooling to one position and reshapes
-  mix every position: the field is the **whole input** (:data:`WHOLE`);
+- flatten, linear layers and tensor products (``@``, attention) on flattened features,
+  adaptive pooling to one position and reshapes that merge spatial axes mix every position:
+  the field is the **whole input** (:data:`WHOLE`);
 - a transposed convolution of stride 1 is a convolution of the same kernel padded
   ``d*(k-1) - before``; with a larger stride the jump would be fractional: **unknown**;
 - cropping (a padding window with negative amounts) composes like padding;
@@ -26,8 +27,8 @@ Rules (per spatial axis, in network-input pixels):
 - other data movement (flip, roll, stack, integer indexing: :attr:`OpKind.MOVE`) keeps a
   whole-input field whole; otherwise positions may have moved: **unknown**; slicing that keeps
   every axis is a kernel-1 window (:meth:`GraphBuilder.slice`) and composes like one;
-- interpolation, pixel shuffle, padding of the channel axis and uncounted ops: **unknown**
-  (``None``), and so is everything after them.
+- interpolation, pixel shuffle (fractional jumps), padding of the batch axis and uncounted
+  ops: **unknown** (``None``), and so is everything after them.
 """
 
 from __future__ import annotations
