@@ -152,7 +152,7 @@ def _custom_ops(names: list[str] | None) -> tuple[list[str] | None, dict[str, An
     operators, named by FACTORY: ``factory(in_channels, out_channels)`` returns the module."""
     if names is None:
         return None, {}
-    from stridescope.frontends.load import resolve_attr
+    from stridescope.frontends.load import resolve_factory
     from stridescope.ops import op_names
 
     custom: dict[str, Any] = {}
@@ -161,13 +161,8 @@ def _custom_ops(names: list[str] | None) -> tuple[list[str] | None, dict[str, An
         if ":" not in entry:
             plain.append(entry)
             continue
-        factory = resolve_attr(entry)
+        factory = resolve_factory(entry)
         name = entry.rpartition(":")[2]
-        if not callable(factory):
-            raise StridescopeError(
-                f"{entry!r} is {type(factory).__name__}; expected a factory(in_channels, "
-                "out_channels) that returns a torch.nn.Module"
-            )
         if name in op_names() or name in custom:
             raise StridescopeError(f"operator name {name!r} from {entry!r} is taken; rename it")
         custom[name] = factory

@@ -213,6 +213,11 @@ def _pointwise(kind: OpKind) -> Handler:
     return handler
 
 
+def _keras_params(layer: Any) -> int:
+    """Keras's own parameter count (0 for a layer that was never built)."""
+    return int(layer.count_params()) if getattr(layer, "built", False) else 0
+
+
 def _weighted(kind: OpKind) -> Handler:
     """A shape-preserving layer whose weights Keras counts (PReLU's slopes, GroupNormalization's
     gamma and beta): params from ``layer.count_params()``."""
@@ -220,8 +225,9 @@ def _weighted(kind: OpKind) -> Handler:
     def handler(
         b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
     ) -> int:
-        params = int(layer.count_params()) if getattr(layer, "built", False) else 0
-        return b.pointwise(parents[0], name, kind=kind, params=params, op=type(layer).__name__)
+        return b.pointwise(
+            parents[0], name, kind=kind, params=_keras_params(layer), op=type(layer).__name__
+        )
 
     return handler
 
@@ -257,7 +263,7 @@ def _attention(
     macs += rows(v) * int(v[-1] or 1) * heads * value_dim
     macs += rows(q) * along(k) * heads * (key_dim + value_dim)  # scores, then the values
     macs += rows(q) * heads * value_dim * width
-    params = int(layer.count_params()) if getattr(layer, "built", False) else 0
+    params = _keras_params(layer)
     out = _keras_shape(b, parents, layer)
     unique = list(dict.fromkeys(parents))
     return b.matmul(
@@ -402,7 +408,7 @@ def _unknown(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
     out = _keras_shape(b, parents, layer)
-    params = int(layer.count_params()) if getattr(layer, "built", False) else 0
+    params = _keras_params(layer)
     return b.other(
         list(parents),
         name,

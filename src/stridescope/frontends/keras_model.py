@@ -14,7 +14,7 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.keras_layers import add_keras_layer, keras_layout
-from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis
+from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
 __all__ = ["read_keras"]
 
@@ -32,10 +32,7 @@ def read_keras(
         m = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3)])
         read_keras(m).output.output_shape  # (1, 30, 30, 8)
     """
-    several = input_shape is not None and all(isinstance(s, Sequence) for s in input_shape)
-    given: list[Shape] | None = None
-    if input_shape is not None:
-        given = [tuple(s) for s in input_shape] if several else [tuple(input_shape)]  # type: ignore[arg-type]
+    given = None if input_shape is None else shape_list(input_shape)
     inputs = _model_inputs(model, given[0] if given and len(given) == 1 else None)
     if given is not None and len(given) != len(inputs):
         raise StridescopeError(

@@ -31,7 +31,14 @@ from stridescope.frontends.spec import load_spec, parse_shape
 from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, Shape
 
-__all__ = ["TARGET_FORMS", "load_graph", "parse_shape", "resolve_attr", "resolve_target"]
+__all__ = [
+    "TARGET_FORMS",
+    "load_graph",
+    "parse_shape",
+    "resolve_attr",
+    "resolve_factory",
+    "resolve_target",
+]
 
 TARGET_FORMS = "FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.toml"
 
@@ -113,6 +120,18 @@ def resolve_attr(target: str) -> Any:
             f"{source!r} has no attribute {attr!r}; it has: {', '.join(public) or 'nothing'}"
         )
     return getattr(module, attr)
+
+
+def resolve_factory(target: str) -> Any:
+    """A user's operator: ``FILE.py:FACTORY`` naming a callable ``FACTORY(in_channels,
+    out_channels)`` (what ``compare`` and ``study`` call to build it; not called here)."""
+    factory = resolve_attr(target)
+    if not callable(factory):
+        raise StridescopeError(
+            f"operator {target!r} is {type(factory).__name__}; expected a factory(in_channels, "
+            "out_channels) that returns a torch.nn.Module"
+        )
+    return factory
 
 
 def resolve_target(target: str) -> Any:

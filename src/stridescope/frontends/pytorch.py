@@ -38,7 +38,7 @@ from stridescope.frontends.pytorch_proxy import (
 )
 from stridescope.frontends.pytorch_tracer import Tracer
 from stridescope.geometry import GeometryError
-from stridescope.ir import Graph, GraphBuilder
+from stridescope.ir import Graph, GraphBuilder, shape_list
 
 __all__ = ["trace_torch"]
 
@@ -107,9 +107,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
     Raises :class:`StridescopeError` (one line) for a malformed input shape, an input a layer
     cannot take (wrong rank or channels), or a forward that raises.
     """
-    several = bool(input_shape) and all(isinstance(s, Sequence) for s in input_shape)
-    raw = list(input_shape) if several else [input_shape]
-    shapes = [_check_shape(s) for s in raw]  # type: ignore[arg-type]
+    shapes = [_check_shape(s) for s in shape_list(input_shape)]
     shape = shapes[0]
     kind = type(module).__name__
     dtype = _dtype(module)
@@ -125,7 +123,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
     paths = {id(m): name for name, m in module.named_modules()}
     tracer = Tracer(builder, paths, FUNCTIONS, MODULES)
     what = " and ".join(str(s) for s in shapes)
-    where = f"cannot trace {kind} with input shape{'s' if several else ''} {what}"
+    where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
     try:
         with _routing(tracer), torch.no_grad():
             module(*(ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True)))

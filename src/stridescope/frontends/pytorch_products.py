@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,24 +19,23 @@ __all__ = ["attention", "einsum", "matmul", "multi_head_attention", "rmatmul"]
 
 
 def _product(
-    t: Tracer, name: str, op: str, func: Any, args: tuple[Any, ...], per_output: int, **kw: Any
-) -> Any:
-    """Meta-run ``func`` for the output shape; MACs are output elements x ``per_output``
-    (``None``: the caller passes the total as ``macs`` in ``kw``)."""
-    macs = kw.pop("_macs", None)
+    t: Tracer, name: str, op: str, func: Any, args: tuple[Any, ...], macs: Callable[[tuple[int, ...]], int],
+    kw: dict[str, Any] | None = None,
+) -> Any:  # fmt: skip
+    """Meta-run ``func(*args, **kw)`` for the output shape; ``macs(output_shape)`` counts."""
     operands = [a for a in args if isinstance(a, ShapeProxy | torch.Tensor)]
     proxies = [a for a in operands if isinstance(a, ShapeProxy)]
     if not proxies:
         raise NotHandled
-    result = func(*_map(args, _to_meta), **_map(kw, _to_meta))
+    result = func(*_map(args, _to_meta), **_map(kw or {}, _to_meta))
     if not isinstance(result, torch.Tensor):
         raise NotHandled
-    out = tuple(result.shape)
+    out = tuple(int(d) for d in result.shape)
     node = t.builder.matmul(
         list(dict.fromkeys(p.node for p in proxies)),
         name,
         output_shape=out,
-        macs=math.prod(out) * per_output if macs is None else macs,
+        macs=macs(out),
         params=t.take_params(operands),
         op=op,
     )
@@ -56,7 +56,9 @@ def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> 
     _dims(other)
     if kw or not dims:
         raise NotHandled
-    return _product(t, name, op, torch.matmul, (input, other), dims[-1])
+    return _product(
+        t, name, op, torch.matmul, (input, other), lambda out: math.prod(out) * dims[-1]
+    )
 
 
 def rmatmul(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
@@ -77,7 +79,7 @@ def attention(
         raise NotHandled  # a traced mask: its own branch is not modelled
     macs = math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
     func = torch.nn.functional.scaled_dot_product_attention
-    return _product(t, name, op, func, (query, key, value, *args), 0, _macs=macs, **kw)
+    return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw)
 
 
 _EINSUM = re.compile(r"^\s*([a-zA-Z]+)\s*,\s*([a-zA-Z]+)\s*->\s*([a-zA-Z]*)\s*$")
@@ -90,7 +92,7 @@ def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
     match = _EINSUM.match(equation) if isinstance(equation, str) else None
     if match is None or len(operands) != 2:
         raise NotHandled
-    left, right, out = match.groups()
+    left, right, _ = match.groups()  # the output's letters: every index is multiplied
     sizes: dict[str, int] = {}
     for letters, dims in ((left, _dims(operands[0])), (right, _dims(operands[1]))):
         if len(letters) != len(dims):
@@ -99,9 +101,8 @@ def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
             if sizes.setdefault(letter, size) != size and 1 not in (size, sizes[letter]):
                 raise NotHandled
             sizes[letter] = max(sizes[letter], size)
-    kept = math.prod(sizes[c] for c in out) if out else 1
-    contracted = math.prod(sizes.values()) // max(kept, 1)
-    return _product(t, name, op, torch.einsum, (equation, *operands), contracted)
+    every = math.prod(sizes.values())  # one multiply-add per combination of indices
+    return _product(t, name, op, torch.einsum, (equation, *operands), lambda out: every)
 
 
 def multi_head_attention(

@@ -16,6 +16,7 @@ from stridescope.ir.graph import (
     Shape,
     Window,
     channel_axis,
+    shape_list,
     spatial_axes,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "Shape",
     "Window",
     "channel_axis",
+    "shape_list",
     "spatial_axes",
 ]

@@ -8,13 +8,24 @@ counts and MACs are computed in one place, from :mod:`stridescope.geometry`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
 from stridescope.geometry import Pad, ReceptiveField, output_shape, read_fraction
 
-__all__ = ["Graph", "Layout", "Node", "OpKind", "Shape", "Window", "channel_axis", "spatial_axes"]
+__all__ = [
+    "Graph",
+    "Layout",
+    "Node",
+    "OpKind",
+    "Shape",
+    "Window",
+    "channel_axis",
+    "shape_list",
+    "spatial_axes",
+]
 
 Shape = tuple[int | None, ...]
 Layout = Literal["nchw", "nhwc"]
@@ -50,6 +61,17 @@ class OpKind(StrEnum):
     REDUCE = "reduce"
     CONV_TRANSPOSE = "conv_transpose"
     UNCOUNTED = "uncounted"
+
+
+def shape_list(value: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """One shape, or a list of shapes for a model with several inputs, as a list of shapes.
+
+    >>> shape_list((1, 3, 8, 8)), shape_list([(1, 3, 8, 8), [1, 1, 4, 4]])
+    ([(1, 3, 8, 8)], [(1, 3, 8, 8), (1, 1, 4, 4)])
+    """
+    if value and all(isinstance(s, Sequence) and not isinstance(s, str) for s in value):
+        return [tuple(s) for s in value]
+    return [tuple(value)]
 
 
 def spatial_axes(rank: int, layout: Layout) -> tuple[int, ...]:

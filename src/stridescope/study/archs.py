@@ -101,15 +101,9 @@ def make_op(op: str, cin: int, cout: int) -> nn.Module:
 
     if not is_custom_op(op):
         return build_op(op, None, cin, cout)
-    from stridescope.frontends.load import resolve_attr
+    from stridescope.frontends.load import resolve_factory
 
-    factory = resolve_attr(op)
-    if not callable(factory):
-        raise StridescopeError(
-            f"operator {op!r} is {type(factory).__name__}; expected a factory(in_channels, "
-            "out_channels) that returns a torch.nn.Module"
-        )
-    return build_op(op, factory, cin, cout)
+    return build_op(op, resolve_factory(op), cin, cout)
 
 
 def _make_slot(op: str, cin: int, cout: int, seed: int, index: int) -> nn.Module:
