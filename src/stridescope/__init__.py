@@ -1,9 +1,9 @@
 """stridescope: what does this downsampling layer do to my network?
 
-The public API is small: :func:`summary` and :func:`coverage` for any model (PyTorch, Keras 3,
-a spec file), :func:`compare` for the operator zoo side by side, and :mod:`stridescope.geometry`
-for the sliding-window arithmetic everything else is built on. Results are JSON-ready
-dataclasses.
+The public API is small: :func:`summary`, :func:`lint` and :func:`coverage` for any model
+(PyTorch, Keras 3, a spec file), :func:`compare` for the operator zoo side by side, and
+:mod:`stridescope.geometry` for the sliding-window arithmetic everything else is built on.
+Results are JSON-ready dataclasses.
 
 >>> import stridescope
 >>> stridescope.geometry.output_shape((32, 32), kernel=1, stride=2, padding="same")
@@ -11,7 +11,7 @@ dataclasses.
 """
 
 from stridescope import geometry
-from stridescope.api import compare, coverage, summary
+from stridescope.api import compare, coverage, lint, summary
 
-__all__ = ["compare", "coverage", "geometry", "summary"]
+__all__ = ["compare", "coverage", "geometry", "lint", "summary"]
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
-"""The public Python API: ``stridescope.summary(...)``, ``stridescope.coverage(...)`` and
-``stridescope.compare(...)``.
+"""The public Python API: ``stridescope.summary(...)``, ``stridescope.lint(...)``,
+``stridescope.coverage(...)`` and ``stridescope.compare(...)``.
 
 Each reads as a pipeline: resolve the target into an IR graph, analyse it, return a typed,
 JSON-ready result (rendering is the caller's business).
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
     from stridescope.analysis.compare import CompareOptions, Comparison
     from stridescope.analysis.coverage import CoverageMap
+    from stridescope.analysis.lint import LintReport
 
-__all__ = ["compare", "coverage", "summary"]
+__all__ = ["compare", "coverage", "lint", "summary"]
 
 
 def summary(
@@ -46,6 +47,36 @@ def summary(
     ('stride > kernel: reads 25% of its input',)
     """
     return summarize(load_graph(target, input_shape), depth)
+
+
+def lint(
+    target: object,
+    input_shape: Shape | str | Sequence[Shape | str] | None = None,
+    select: str | Sequence[str] | None = None,
+    ignore: str | Sequence[str] | None = None,
+    severity: Mapping[str, str] | None = None,
+) -> LintReport:
+    """Find every downsampling problem in a model, with its evidence and the ``stridescope
+    fix`` policy that removes it: skipped input (DS101), dropped borders (DS201), unread
+    input (DS202), misaligned merges (DS301), aliasing (DS401), a receptive field short of
+    the input (DS501), ops not understood (DS001). Computed from the IR; only DS401's
+    aliasing share is measured, once per layer configuration (then cached).
+
+    ``target`` and ``input_shape`` as for :func:`summary`. ``select`` / ``ignore``: codes or
+    prefixes (``"DS101"``, ``["DS1", "DS3"]``, ``"DS101,DS2"``); ``severity`` overrides the
+    default severity per code or prefix (``{"DS201": "warning"}``).
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 3, 16, 16), "nchw")
+    >>> _ = b.conv(b.input, "down", out_channels=8, kernel=1, stride=2)
+    >>> report = lint(b.build(), ignore="DS4,DS5", severity={"DS101": "error"})
+    >>> [(f.code, f.severity, f.layer, f.policy) for f in report.findings]
+    [('DS101', 'error', 'down', 'resnet-d'), ('DS202', 'warning', None, 'resnet-d')]
+    """
+    from stridescope.analysis.lint import LintOptions, lint_graph
+
+    options = LintOptions.parse(select, ignore, severity)  # bad codes fail before loading
+    return lint_graph(load_graph(target, input_shape), options)
 
 
 def coverage(

@@ -61,12 +61,14 @@ def centered(images: torch.Tensor) -> torch.Tensor:
     return images - images.mean(dim=(2, 3), keepdim=True)
 
 
-def ideal_lowpass(x: torch.Tensor, cutoff: float = CUTOFF) -> torch.Tensor:
+def ideal_lowpass(x: torch.Tensor, cutoff: float | tuple[float, float] = CUTOFF) -> torch.Tensor:
     """Zero every 2-D Fourier coefficient of ``x`` (N, C, H, W) above ``cutoff`` cycles per
-    pixel on either axis (frequencies exactly at the cutoff are kept)."""
+    pixel on either axis (frequencies exactly at the cutoff are kept); a pair gives the
+    cutoff of H and of W (an operator with stride ``s`` on an axis: ``1 / (2 s)``)."""
     h, w = x.shape[-2:]
-    fy = torch.fft.fftfreq(h, device=x.device).abs() <= cutoff + 1e-9
-    fx = torch.fft.rfftfreq(w, device=x.device).abs() <= cutoff + 1e-9
+    cut_h, cut_w = cutoff if isinstance(cutoff, tuple) else (cutoff, cutoff)
+    fy = torch.fft.fftfreq(h, device=x.device).abs() <= cut_h + 1e-9
+    fx = torch.fft.rfftfreq(w, device=x.device).abs() <= cut_w + 1e-9
     spectrum = torch.fft.rfft2(x.double())
     spectrum = spectrum * (fy[:, None] & fx[None, :])
     low: torch.Tensor = torch.fft.irfft2(spectrum, s=(h, w))
@@ -79,8 +81,12 @@ def _debiased(op: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def aliasing_share(op: nn.Module, images: torch.Tensor) -> float:
-    """Share of output energy from input frequencies above the output Nyquist limit.
+def aliasing_share(
+    op: nn.Module, images: torch.Tensor, cutoff: float | tuple[float, float] = CUTOFF
+) -> float:
+    """Share of output energy from input frequencies above the output Nyquist limit
+    (``cutoff``, cycles per input pixel: 0.25 for stride 2; per axis ``(H, W)`` as in
+    :func:`ideal_lowpass`).
 
     >>> from stridescope.ops import create_op
     >>> torch.manual_seed(0) and None
@@ -96,7 +102,7 @@ def aliasing_share(op: nn.Module, images: torch.Tensor) -> float:
         return out
 
     with torch.no_grad(), quiet_forward_ad():
-        pair = jvp(d0, (x,), (x - ideal_lowpass(x),))
+        pair = jvp(d0, (x,), (x - ideal_lowpass(x, cutoff),))
     full, high = pair[0], pair[1]  # D0(x), J(x) (x - low(x))
     energy = float(full.double().square().sum())
     return 0.0 if energy == 0.0 else float(high.double().square().sum()) / energy

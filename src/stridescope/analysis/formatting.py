@@ -1,0 +1,34 @@
+"""Small text formats shared by the analyses' messages and renderings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["axes_text", "percent"]
+
+
+def percent(fraction: float) -> str:
+    """``0.25 -> '25%'``, ``0.2899 -> '29%'``, ``0.995 -> '99.5%'``.
+
+    >>> percent(0.25), percent(49 / 169), percent(0.995)
+    ('25%', '29%', '99.5%')
+    """
+    value = fraction * 100
+    if abs(value - round(value)) < 1e-9 or value < 99:
+        return f"{value:.0f}%"
+    return f"{value:.1f}%"
+
+
+def axes_text(values: Sequence[object]) -> str:
+    """Per-axis values joined the way shapes are written: ``(3, 3) -> '3x3'``.
+
+    >>> axes_text((3, 3)), axes_text((0.5, 0.0)), axes_text([7])
+    ('3x3', '0.5x0', '7')
+    """
+    return "x".join(_number(v) for v in values)
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,235 @@
+"""Layer rules: DS001 (op not understood), DS101 (skipped input), DS201 (dropped border) and
+DS401 (aliasing). Each looks at one node at a time; see docs/lint.md for every rule.
+
+>>> from stridescope.ir import GraphBuilder
+>>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+>>> x = b.conv(b.input, "down", out_channels=4, kernel=1, stride=2)
+>>> [f.message for f in skipped_input.check(LintContext(b.build(), detail=False))]
+['reads 25% of its input: stride 2x2 over kernel 1x1 leaves positions between its windows unread']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from stridescope.analysis.formatting import axes_text, percent
+from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
+from stridescope.analysis.lint_reads import AxisReads, layer_reads, producers
+from stridescope.ir import Node, OpKind
+
+__all__ = [
+    "aliasing",
+    "border_policy",
+    "dropped_border",
+    "is_lowpass",
+    "skip_policy",
+    "skipped_input",
+    "uncounted",
+]
+
+_PASS_THROUGH = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.PAD})
+_STRIDED = frozenset({OpKind.CONV, OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.SLICE, OpKind.POLYPHASE})
+_BLURPOOL_KINDS = frozenset({OpKind.CONV, OpKind.MAXPOOL})
+_DELIBERATE = frozenset({OpKind.PAD, OpKind.SLICE})  # crops and slices say what they drop
+
+
+@rule(
+    "DS001",
+    "op not understood",
+    "info",
+    "layer",
+    "An op stridescope does not understand: its MACs are unknown and the geometry after it "
+    "(receptive field, coverage, alignment) is incomplete.",
+)
+def uncounted(ctx: LintContext, self: Rule) -> Iterator[Finding]:
+    for node in ctx.graph.nodes:
+        if node.counted:
+            continue
+        what = node.op or str(node.kind)
+        evidence = {"op": what, "output_shape": list(node.output_shape), "note": node.note}
+        message = (
+            f"{what} is not understood: its MACs are unknown and checks after it are incomplete"
+        )
+        yield self.finding(node, message, evidence)
+
+
+def _window_evidence(node: Node, reads: tuple[AxisReads, ...]) -> dict[str, Any]:
+    window = node.window
+    assert window is not None
+    return {
+        "input_spatial": [r.size for r in reads],
+        "kernel": list(window.kernel),
+        "stride": list(window.stride),
+        "dilation": list(window.dilation),
+        "padding": [list(p) for p in window.padding],
+        "read_fraction": math.prod(r.read / r.size for r in reads),
+        "read_per_axis": [r.read / r.size for r in reads],
+    }
+
+
+def skip_policy(node: Node) -> str | None:
+    """resnet-d for a 1x1 conv (average pool, then the 1x1 at stride 1); blurpool for other
+    convs and max pools; no policy handles slices or average pools."""
+    if node.kind is OpKind.CONV and node.window and all(k == 1 for k in node.window.kernel):
+        return "resnet-d"
+    return "blurpool" if node.kind in _BLURPOOL_KINDS else None
+
+
+@rule(
+    "DS101",
+    "skipped input",
+    "warning",
+    "layer",
+    "A window whose stride exceeds its dilated kernel on some axis (a 1x1 stride-2 conv, "
+    "x[:, :, ::2, ::2]): input positions between its windows are never read.",
+)
+def skipped_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
+    for node in ctx.graph.nodes:
+        reads = layer_reads(ctx, node)
+        if reads is None or not any(r.gap for r in reads):
+            continue
+        assert node.window is not None
+        evidence = _window_evidence(node, reads)
+        dilated = "" if set(node.window.dilation) == {1} else " (dilated)"
+        message = (
+            f"reads {percent(evidence['read_fraction'])} of its input: stride "
+            f"{axes_text(node.window.stride)} over kernel {axes_text(node.window.kernel)}"
+            f"{dilated} leaves positions between its windows unread"
+        )
+        if ctx.detail:
+            found = producers(ctx, node.parents[0])
+            wasted = sum(p.wasted_macs for p in found)
+            evidence["wasted_macs"] = wasted
+            evidence["producers"] = [p.to_dict() for p in found]
+            if wasted:
+                names = ", ".join(p.layer for p in found)
+                verb = "spends" if len(found) == 1 else "spend"
+                message += f"; {names} {verb} {wasted:,} MACs on outputs nothing reads"
+        yield self.finding(node, message, evidence, skip_policy(node))
+
+
+def border_policy(node: Node) -> str | None:
+    """blurpool: the layer at stride 1 reads every position, and the blur that then samples
+    is padded; no policy handles average pools."""
+    return "blurpool" if node.kind in _BLURPOOL_KINDS else None
+
+
+def _lines(reads: tuple[AxisReads, ...]) -> str:
+    """``'the last row and the last column'``, ``'the first 2 rows'``, ..."""
+    names = ("row", "column") if len(reads) == 2 else ("position",) * len(reads)
+    parts = []
+    for axis, (r, name) in enumerate(zip(reads, names, strict=True)):
+        where = "" if len(reads) in (1, 2) else f" on axis {axis}"
+        for side, lines in (("first", r.border_before), ("last", r.border_after)):
+            if len(lines) == 1:
+                parts.append(f"the {side} {name}{where}")
+            elif lines:
+                parts.append(f"the {side} {len(lines)} {name}s{where}")
+    return " and ".join(parts)
+
+
+@rule(
+    "DS201",
+    "dropped border",
+    "info",
+    "layer",
+    "A layer whose windows never reach the first or last rows or columns of its input (a 3x3 "
+    "stride-2 conv without padding on an even size, a floor-mode pool on an odd size).",
+)
+def dropped_border(ctx: LintContext, self: Rule) -> Iterator[Finding]:
+    for node in ctx.graph.nodes:
+        if node.kind in _DELIBERATE:
+            continue
+        reads = layer_reads(ctx, node)
+        if reads is None or not any(r.border_before or r.border_after for r in reads):
+            continue
+        assert node.window is not None
+        evidence = _window_evidence(node, reads)
+        evidence["ceil_mode"] = node.window.ceil_mode
+        evidence["unread"] = [
+            {"axis": axis, "before": list(r.border_before), "after": list(r.border_after)}
+            for axis, r in enumerate(reads)
+        ]
+        sizes = axes_text([r.size for r in reads])
+        message = f"never reads {_lines(reads)} of its {sizes} input"
+        yield self.finding(node, message, evidence, border_policy(node))
+
+
+def _is_blur(ctx: LintContext, node: Node) -> bool:
+    """A fixed (parameter-free) depthwise filter wider than one pixel: a blur, as BlurPool
+    and the ``blurpool`` fix build it."""
+    window = node.window
+    if node.kind is not OpKind.CONV or window is None or node.params:
+        return False
+    channels = ctx.graph.channels(node.input_shape)
+    return node.groups == channels and max(window.kernel) > 1
+
+
+def is_lowpass(ctx: LintContext, node: Node) -> bool:
+    """A blur, or an average pool whose kernel covers its stride on every axis (a box
+    filter applied before it samples)."""
+    window = node.window
+    if window is None:
+        return False
+    if node.kind is OpKind.AVGPOOL:
+        return all(k >= s for k, s in zip(window.kernel, window.stride, strict=True))
+    return _is_blur(ctx, node)
+
+
+def _lowpass_before(ctx: LintContext, node: Node) -> bool:
+    """Whether a stride-1 low-pass feeds ``node``, through norms, activations, dropout and
+    padding only."""
+    current = node
+    while len(current.parents) == 1:
+        current = ctx.graph.nodes[current.parents[0]]
+        if current.kind in _PASS_THROUGH:
+            continue
+        window = current.window
+        return window is not None and set(window.stride) == {1} and is_lowpass(ctx, current)
+    return False
+
+
+def _strided(node: Node) -> bool:
+    window = node.window
+    return node.kind in _STRIDED and window is not None and max(window.stride) > 1
+
+
+@rule(
+    "DS401",
+    "aliasing",
+    "info",
+    "layer",
+    "A strided op with no low-pass filter before it: input frequencies above the output's "
+    "Nyquist limit fold back (evidence: the aliasing share of its configuration, measured).",
+)
+def aliasing(ctx: LintContext, self: Rule) -> Iterator[Finding]:
+    graph = ctx.graph
+    found = [
+        n
+        for n in graph.nodes
+        if _strided(n) and not is_lowpass(ctx, n) and not _lowpass_before(ctx, n)
+    ]
+    configs: dict[int, Any] = {}
+    shares: dict[Any, float | None] = {}
+    if ctx.detail:
+        from stridescope.analysis.lint_aliasing import aliasing_shares, config_of
+
+        configs = {n.id: config_of(graph, n) for n in found}
+        if ctx.measure:
+            shares = aliasing_shares(c for c in configs.values() if c is not None)
+    for node in found:
+        assert node.window is not None
+        config = configs.get(node.id)
+        share = shares.get(config) if config is not None else None
+        evidence = {
+            "stride": list(node.window.stride),
+            "configuration": None if config is None else config.to_dict(),
+            "aliasing": share,
+        }
+        message = f"stride {axes_text(node.window.stride)} with no low-pass filter before it"
+        if share is not None:
+            message += f": {share:.4f} of its output energy is aliased (bundled photos)"
+        policy = "blurpool" if node.kind in _BLURPOOL_KINDS else None
+        yield self.finding(node, message, evidence, policy)

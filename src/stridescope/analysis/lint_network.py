@@ -1,0 +1,233 @@
+"""Network rules: DS202 (unread input), DS301 (misaligned merge) and DS501 (receptive field
+short of the input). See docs/lint.md for every rule.
+
+Grids (DS301): per axis, output position 0 of a tensor is centred on input pixel
+``start + (size - 1) / 2`` of its receptive field, and neighbours are ``jump`` pixels apart
+(:mod:`stridescope.analysis.summary_rf`). Two branches merged by add, multiply or
+concatenation sample the same grid when both agree.
+
+>>> from stridescope.ir import GraphBuilder, OpKind
+>>> b = GraphBuilder((1, 8, 16, 16), "nchw")
+>>> main = b.conv(b.input, "main", out_channels=8, kernel=3, stride=2, padding=1)
+>>> short = b.pool(b.input, "short", mode="avg", kernel=2, stride=2)
+>>> _ = b.merge([main, short], "add", kind=OpKind.ADD)
+>>> [f.evidence["misalignment"] for f in misaligned_merge.check(LintContext(b.build()))]
+[[0.5, 0.5]]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from stridescope.analysis.formatting import axes_text, percent
+from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
+from stridescope.analysis.lint_layer import border_policy, skip_policy
+from stridescope.analysis.lint_reach import responsible
+from stridescope.analysis.lint_reads import layer_reads
+from stridescope.errors import StridescopeError
+from stridescope.geometry import ReceptiveField
+from stridescope.ir import OpKind
+
+__all__ = ["misaligned_merge", "short_field", "unread_input"]
+
+_MERGES = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})
+_FIXABLE = frozenset({OpKind.CONV, OpKind.MAXPOOL})
+
+
+def _codes(ctx: LintContext, node_id: int) -> list[str]:
+    """The layer codes a responsible layer carries (DS101 / DS201, as those rules decide)."""
+    node = ctx.graph.nodes[node_id]
+    reads = layer_reads(ctx, node) or ()
+    codes = ["DS101"] if any(r.gap for r in reads) else []
+    border = any(r.border_before or r.border_after for r in reads)
+    if border and node.kind not in (OpKind.PAD, OpKind.SLICE):
+        codes.append("DS201")
+    return codes
+
+
+def _policy(ctx: LintContext, blamed: tuple[int, ...]) -> str | None:
+    """The policy that removes every responsible layer's drop: theirs when they agree, else
+    blurpool when it handles them all (it removes both skips and dropped borders)."""
+    policies: set[str | None] = set()
+    for node_id in blamed:
+        node, codes = ctx.graph.nodes[node_id], _codes(ctx, node_id)
+        policies.add(skip_policy(node) if "DS101" in codes else border_policy(node))
+    if len(policies) == 1:
+        return policies.pop()
+    fixable = all(ctx.graph.nodes[i].kind in _FIXABLE for i in blamed)
+    return "blurpool" if blamed and fixable else None
+
+
+def _unread_lines(unread: np.ndarray) -> list[list[int]]:
+    """Per axis, the indices whose whole line (row, column) is unread."""
+    return [
+        [
+            int(i)
+            for i in np.flatnonzero(
+                unread.all(axis=tuple(a for a in range(unread.ndim) if a != axis))
+            )
+        ]
+        for axis in range(unread.ndim)
+    ]
+
+
+@rule(
+    "DS202",
+    "unread input",
+    "warning",
+    "network",
+    "Input pixels that can never influence the output (input coverage < 1), with the layers "
+    "responsible.",
+)
+def unread_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
+    fraction = ctx.coverage
+    sizes = ctx.known(ctx.graph.nodes[0])
+    if fraction is None or fraction >= 1.0 or sizes is None:
+        return
+    total = math.prod(sizes)
+    evidence: dict[str, Any] = {
+        "input_coverage": fraction,
+        "input_spatial": list(sizes),
+        "unread_pixels": round((1.0 - fraction) * total),
+    }
+    blamed: tuple[int, ...] = ()
+    if ctx.detail:
+        from stridescope.analysis.coverage import coverage_map
+
+        try:
+            unread = coverage_map(ctx.graph).counts == 0
+        except StridescopeError:
+            unread = None
+        if unread is not None:
+            blamed = responsible(ctx, unread)
+            evidence["unread_pixels"] = int(unread.sum())
+            evidence["unread_lines"] = _unread_lines(unread)
+            evidence["responsible"] = [
+                {"layer": ctx.graph.nodes[i].name, "codes": _codes(ctx, i)} for i in blamed
+            ]
+    message = (
+        f"{percent(1.0 - fraction)} of the {axes_text(sizes)} input pixels "
+        f"({evidence['unread_pixels']:,}) can never influence the output"
+    )
+    if blamed:
+        message += f"; responsible: {', '.join(ctx.graph.nodes[i].name for i in blamed)}"
+    yield self.finding(None, message, evidence, _policy(ctx, blamed), blamed)
+
+
+def _grid(field: tuple[ReceptiveField, ...]) -> tuple[tuple[int, float], ...]:
+    """Per axis ``(jump, centre of output 0)`` in input pixels."""
+    return tuple((r.jump, r.start + (r.size - 1) / 2) for r in field)
+
+
+def _ancestors(ctx: LintContext, node_id: int) -> set[int]:
+    seen, stack = {node_id}, [node_id]
+    while stack:
+        for parent in ctx.graph.nodes[stack.pop()].parents:
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return seen
+
+
+def _split(ctx: LintContext, branches: list[int]) -> int | None:
+    """The last node every branch comes from (where they split), if any."""
+    common = set.intersection(*(_ancestors(ctx, b) for b in branches))
+    return max(common) if common else None
+
+
+def _merge_evidence(
+    ctx: LintContext, branches: list[int], grids: list[tuple[tuple[int, float], ...]]
+) -> dict[str, Any]:
+    split = _split(ctx, branches)
+    state = ctx.states[split] if split is not None else None
+    base = _grid(state) if isinstance(state, tuple) and len(state) == len(grids[0]) else None
+    records = []
+    for branch, grid in zip(branches, grids, strict=True):
+        record: dict[str, Any] = {
+            "layer": ctx.graph.nodes[branch].name,
+            "jump_input": [j for j, _ in grid],
+            "offset_input": [c for _, c in grid],
+            "jump": None,
+            "offset": None,
+        }
+        if base is not None:
+            record["jump"] = [j / bj for (j, _), (bj, _) in zip(grid, base, strict=True)]
+            record["offset"] = [(c - bc) / bj for (_, c), (bj, bc) in zip(grid, base, strict=True)]
+        records.append(record)
+    spread = [max(c) - min(c) for c in zip(*(r["offset_input"] for r in records), strict=True)]
+    return {
+        "split": None if split is None else ctx.graph.nodes[split].name,
+        "branches": records,
+        "misalignment": None
+        if base is None
+        else [s / bj for s, (bj, _) in zip(spread, base, strict=True)],
+        "misalignment_input": spread,
+        "same_jump": len({tuple(j for j, _ in g) for g in grids}) == 1,
+    }
+
+
+@rule(
+    "DS301",
+    "misaligned merge",
+    "info",
+    "layer",
+    "Tensors joined by add, multiply or concatenation whose sampling grids differ: the same "
+    "jump with a different offset (a ResNet-D average-pool shortcut against a 3x3 stride-2 "
+    "pad-1 main path: half a pixel), or different jumps.",
+)
+def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
+    graph, states = ctx.graph, ctx.states
+    for node in graph.nodes:
+        out = ctx.known(node)
+        if node.kind not in _MERGES or out is None:
+            continue
+        branches = [
+            p
+            for p in dict.fromkeys(node.parents)
+            if ctx.known(graph.nodes[p]) == out and isinstance(states[p], tuple)
+        ]
+        fields = [states[p] for p in branches]
+        grids = [_grid(f) for f in fields if isinstance(f, tuple) and len(f) == len(out)]
+        if len(grids) < 2 or len(grids) != len(branches) or len(set(grids)) == 1:
+            continue
+        evidence = _merge_evidence(ctx, branches, grids)
+        where = evidence["split"] or "the input"
+        if evidence["same_jump"] and evidence["misalignment"] is not None:
+            shift = f"offset by {axes_text(evidence['misalignment'])} px of {where}"
+        else:
+            jumps = " vs ".join(axes_text(r["jump_input"]) for r in evidence["branches"])
+            shift = f"sampled with jumps {jumps} px of the input"
+        message = (
+            f"merges branches whose grids are {shift} "
+            f"({axes_text(evidence['misalignment_input'])} px of the input)"
+        )
+        yield self.finding(node, message, evidence)
+
+
+@rule(
+    "DS501",
+    "receptive field short of the input",
+    "info",
+    "network",
+    "The output cannot see the whole input: each output position's receptive field is "
+    "smaller than the input on some axis (a fully convolutional network; one that ends in a "
+    "global pool or a dense layer sees everything).",
+)
+def short_field(ctx: LintContext, self: Rule) -> Iterator[Finding]:
+    out = ctx.graph.output
+    field, sizes = ctx.states[out.id], ctx.known(ctx.graph.nodes[0])
+    if not isinstance(field, tuple) or sizes is None or len(field) != len(sizes):
+        return
+    if all(r.size >= n for r, n in zip(field, sizes, strict=True)):
+        return
+    rf = [r.size for r in field]
+    evidence = {"output_layer": out.name, "receptive_field": rf, "input_spatial": list(sizes)}
+    message = (
+        f"each output position of {out.name} sees at most {axes_text(rf)} of the "
+        f"{axes_text(sizes)} input pixels"
+    )
+    yield self.finding(None, message, evidence, None, (out.id,))

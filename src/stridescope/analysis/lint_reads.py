@@ -1,0 +1,216 @@
+"""Which input positions a layer reads, per axis, and which outputs of the layers before it
+nothing reads: the geometry behind DS101 (skipped input) and DS201 (dropped border).
+
+A sliding window reads a product of per-axis sets: on each axis, the positions some tap of
+some output touches (:class:`~stridescope.analysis.coverage_terms.Slide`, the same relation
+the coverage map is built from). On one axis, unread positions *between* read ones are
+skipped input; unread positions before the first or after the last read one, in a run longer
+than any gap between read ones, are a dropped border.
+
+>>> reads = axis_reads(AxisWindow(kernel=1, stride=2, dilation=1, before=0, pad_mode="zeros"), 14, 7)
+>>> reads.read, reads.gap, reads.tail, reads.border_after
+(7, 1, 1, ())
+>>> reads = axis_reads(AxisWindow(3, 2, 1, 0, "zeros"), 224, 111)
+>>> reads.gap, reads.border_after
+(0, (223,))
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stridescope.analysis.coverage_terms import BoolVector, Slide, union_size
+from stridescope.analysis.lint_base import LintContext
+from stridescope.ir import Node, OpKind
+
+__all__ = [
+    "AxisReads",
+    "AxisWindow",
+    "Producer",
+    "axis_reads",
+    "keeps_positions",
+    "layer_reads",
+    "producers",
+    "read_terms",
+]
+
+_KEEP_KINDS = frozenset(
+    {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.CONCAT}
+)
+_IDENTITY_WINDOWS = frozenset({OpKind.CONV, OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.PAD})
+
+
+@dataclass(frozen=True)
+class AxisWindow:
+    """One axis of a sliding window: output ``o`` reads ``o*stride - before + j*dilation``."""
+
+    kernel: int
+    stride: int
+    dilation: int
+    before: int
+    pad_mode: str
+
+
+@dataclass(frozen=True)
+class AxisReads:
+    """The positions one axis of a window reads, of ``size``."""
+
+    size: int
+    mask: BoolVector = field(compare=False, repr=False)  #: which positions are read
+    read: int  #: positions read
+    gap: int  #: the longest run of unread positions between two read ones
+    head: int  #: unread positions before the first read one
+    tail: int  #: unread positions after the last read one
+
+    @property
+    def border_before(self) -> tuple[int, ...]:
+        """Leading positions never read, when their run is longer than every gap."""
+        return tuple(range(self.head)) if self.head > self.gap else ()
+
+    @property
+    def border_after(self) -> tuple[int, ...]:
+        """Trailing positions never read, when their run is longer than every gap."""
+        if self.tail <= self.gap:
+            return ()
+        return tuple(range(self.size - self.tail, self.size))
+
+
+@functools.lru_cache(maxsize=4096)
+def axis_reads(window: AxisWindow, size: int, outputs: int) -> AxisReads:
+    """What ``outputs`` windows read of an axis of ``size`` positions (cached)."""
+    w = window
+    slide = Slide(w.kernel, w.stride, w.dilation, w.before, size, w.pad_mode)
+    mask = slide.pull(np.ones((1, outputs), dtype=bool))[0] if outputs else np.zeros(size, bool)
+    mask.flags.writeable = False
+    where = np.flatnonzero(mask)
+    if where.size == 0:
+        return AxisReads(size, mask, 0, 0, size, 0)
+    first, last = int(where[0]), int(where[-1])
+    gap = int(np.max(np.diff(where))) - 1 if where.size > 1 else 0
+    return AxisReads(size, mask, int(where.size), gap, first, size - 1 - last)
+
+
+def layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
+    """Per axis, what ``node``'s sliding window reads of its input; ``None`` without a window
+    or when a size is unknown (or a permute moved the axes)."""
+    window = node.window
+    if window is None or node.kind is OpKind.INPUT or len(node.parents) != 1:
+        return None
+    sizes, outs = ctx.in_spatial(node), ctx.known(node)
+    rank = len(window.kernel)
+    if sizes is None or outs is None or len(sizes) != rank or len(outs) != rank:
+        return None
+    return tuple(
+        axis_reads(AxisWindow(k, s, d, p[0], window.pad_mode), n, o)
+        for k, s, d, p, n, o in zip(
+            window.kernel, window.stride, window.dilation, window.padding, sizes, outs, strict=True
+        )
+    )
+
+
+def keeps_positions(ctx: LintContext, node: Node, parent: int) -> bool:
+    """Whether ``node``'s output positions are ``parent``'s output positions, one to one:
+    a shape-preserving op or merge, or a window of kernel 1, stride 1 and no padding."""
+    above = ctx.graph.nodes[parent]
+    same = ctx.known(node) is not None and ctx.known(node) == ctx.known(above)
+    if not same or not node.counted:
+        return False
+    if node.kind in _KEEP_KINDS:
+        return True
+    window = node.window
+    return (
+        node.kind in _IDENTITY_WINDOWS
+        and window is not None
+        and not window.crops
+        and all(k == 1 and s == 1 for k, s in zip(window.kernel, window.stride, strict=True))
+        and all(p == (0, 0) for p in window.padding)
+    )
+
+
+Terms = list[tuple[BoolVector, ...]] | None  # a union of per-axis products; None: everything
+
+
+def read_terms(ctx: LintContext, node_id: int) -> Terms:
+    """The positions of ``node_id``'s output that its consumers read, as a union of per-axis
+    products; ``None`` when every position is read (or that cannot be known). Through a
+    consumer that keeps positions (an activation, an add, a 1x1 stride-1 conv), what *its*
+    consumers read counts. Computed for every node once, in reverse order."""
+    if "read_terms" not in ctx.cache:
+        ctx.cache["read_terms"] = _all_read_terms(ctx)
+    terms: Terms = ctx.cache["read_terms"][node_id]
+    return terms
+
+
+def _all_read_terms(ctx: LintContext) -> list[Terms]:
+    graph = ctx.graph
+    result: list[Terms] = [None] * len(graph.nodes)
+    for node in reversed(graph.nodes):
+        consumers = ctx.consumers[node.id]
+        if not consumers or ctx.known(node) is None:
+            continue
+        terms: list[tuple[BoolVector, ...]] = []
+        for child_id in consumers:
+            child = graph.nodes[child_id]
+            if keeps_positions(ctx, child, node.id):
+                sub = result[child_id]
+            else:
+                reads = layer_reads(ctx, child)
+                sub = None if reads is None else [tuple(r.mask for r in reads)]
+            if sub is None or any(all(m.all() for m in t) for t in sub):
+                break
+            terms.extend(sub)
+        else:
+            unique = {tuple(m.tobytes() for m in t): t for t in terms}
+            result[node.id] = list(unique.values())
+    return result
+
+
+@dataclass(frozen=True)
+class Producer:
+    """A layer whose outputs are (in part) read by nobody: ``positions`` computed, ``read``
+    of them read by some consumer, ``wasted_macs`` spent on the rest."""
+
+    layer: str
+    positions: int
+    read: int
+    wasted_macs: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "layer": self.layer,
+            "positions": self.positions,
+            "read_positions": self.read,
+            "wasted_macs": self.wasted_macs,
+        }
+
+
+def producers(ctx: LintContext, node_id: int) -> tuple[Producer, ...]:
+    """The layers that compute ``node_id``'s output positions (walking up through ops that
+    keep positions) and spend MACs on positions nothing reads, nearest first.
+
+    The seed CNN: ``conv2d_2`` (1x1, stride 2) reads 7x7 of the 13x13 outputs of
+    ``conv2d_1/relu``, so ``conv2d_1`` spends 120/169 of its MACs on values nothing reads."""
+    graph = ctx.graph
+    found: list[tuple[int, Producer]] = []
+    stack, seen = [node_id], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        terms = read_terms(ctx, current)
+        spatial = ctx.known(graph.nodes[current])
+        if terms is None or spatial is None:
+            continue  # every position is read: nothing above it is wasted through here
+        node = graph.nodes[current]
+        total = math.prod(spatial)
+        read = union_size(terms) if terms else 0
+        if node.macs and read < total:
+            wasted = node.macs * (total - read) // total
+            found.append((current, Producer(node.name, total, read, wasted)))
+        stack.extend(p for p in node.parents if keeps_positions(ctx, node, p))
+    return tuple(p for _, p in sorted(found, key=lambda item: -item[0]))
