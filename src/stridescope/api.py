@@ -54,7 +54,7 @@ def lint(
     input_shape: Shape | str | Sequence[Shape | str] | None = None,
     select: str | Sequence[str] | None = None,
     ignore: str | Sequence[str] | None = None,
-    severity: Mapping[str, str] | None = None,
+    severity: Mapping[str, str] | str | Sequence[str] | None = None,
 ) -> LintReport:
     """Find every downsampling problem in a model, with its evidence and the ``stridescope
     fix`` policy that removes it: skipped input (DS101), dropped borders (DS201), unread
@@ -64,7 +64,8 @@ def lint(
 
     ``target`` and ``input_shape`` as for :func:`summary`. ``select`` / ``ignore``: codes or
     prefixes (``"DS101"``, ``["DS1", "DS3"]``, ``"DS101,DS2"``); ``severity`` overrides the
-    default severity per code or prefix (``{"DS201": "warning"}``).
+    default severity per code or prefix (``{"DS201": "warning"}``, or ``"DS201=warning"``
+    strings as the command line takes them).
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 16, 16), "nchw")

@@ -35,5 +35,5 @@ def test_usage_errors_are_one_line_with_exit_code_2(args: list[str], expected: s
 def test_help_exits_0_and_lists_every_command() -> None:
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("layer", "summary", "coverage", "compare", "study", "results"):
+    for command in ("layer", "summary", "lint", "coverage", "compare", "study", "results"):
         assert command in result.stdout
