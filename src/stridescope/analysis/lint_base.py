@@ -117,6 +117,7 @@ class LintContext:
                 consumers[parent].append(node.id)
         self.consumers = consumers
         self.cache: dict[str, Any] = {}  # per-run results shared between rules
+        self._known: dict[int, tuple[int, ...] | None] = {}
 
     @property
     def states(self) -> list[RFState]:
@@ -140,12 +141,14 @@ class LintContext:
     def known(self, node: Node) -> tuple[int, ...] | None:
         """Spatial sizes of ``node``'s output where the layout puts them, all known; else
         ``None`` (no spatial axes, an unknown size, or axes a permute moved)."""
-        if self.graph.moved(node):
-            return None
+        if node.id in self._known:
+            return self._known[node.id]
         spatial = self.graph.spatial(node.output_shape)
-        if not spatial or any(n is None for n in spatial):
-            return None
-        return tuple(int(n) for n in spatial if n is not None)
+        sizes = None
+        if spatial and not self.graph.moved(node) and all(n is not None for n in spatial):
+            sizes = tuple(int(n) for n in spatial if n is not None)
+        self._known[node.id] = sizes
+        return sizes
 
     def in_spatial(self, node: Node) -> tuple[int, ...] | None:
         """Spatial sizes of ``node``'s (first) input, as :meth:`known` gives them."""

@@ -96,7 +96,14 @@ def axis_reads(window: AxisWindow, size: int, outputs: int) -> AxisReads:
 
 def layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     """Per axis, what ``node``'s sliding window reads of its input; ``None`` without a window
-    or when a size is unknown (or a permute moved the axes)."""
+    or when a size is unknown (or a permute moved the axes). Kept per node in ``ctx``."""
+    memo: dict[int, tuple[AxisReads, ...] | None] = ctx.cache.setdefault("layer_reads", {})
+    if node.id not in memo:
+        memo[node.id] = _layer_reads(ctx, node)
+    return memo[node.id]
+
+
+def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     window = node.window
     if window is None or node.kind is OpKind.INPUT or len(node.parents) != 1:
         return None
