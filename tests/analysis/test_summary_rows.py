@@ -27,7 +27,8 @@ def test_seed_receptive_fields_and_flags() -> None:
     assert (rows["conv2d_1"].rf_size, rows["conv2d_1"].rf_jump) == ((8, 8), (2, 2))
     assert (rows["conv2d_2"].rf_size, rows["conv2d_2"].rf_jump) == ((8, 8), (4, 4))
     assert rows["conv2d_2"].read_fraction == pytest.approx((7 / 13) ** 2)
-    assert rows["conv2d_2"].flags == ("stride > kernel: reads 29% of its input",)
+    assert rows["conv2d_2"].flags == ("DS101", "DS401")  # skipped input, aliasing
+    assert rows["max_pooling2d"].flags == ("DS401",)
     assert rows["flatten"].rf_size is None and rows["flatten"].rf_note == WHOLE
     assert rows["conv2d"].flags == ()
     assert s.totals.params == 54_922
@@ -55,8 +56,9 @@ def test_residual_merge_edge_drop_and_unknown() -> None:
     states = receptive_fields(b.build())
     assert [r.size for r in states[add]] == [5, 5]  # union of 5x5 and the identity
     rows = {row.path: row for row in summarize(b.build()).layers}
-    assert rows["pool"].flags == ("edge dropped: reads 79% of its input",)
-    assert rows["up"].flags == ("uncounted: uncounted",)
+    assert rows["pool"].flags == ("DS201", "DS401")  # dropped border, aliasing
+    assert rows["pool"].read_fraction == pytest.approx((8 / 9) ** 2)
+    assert rows["up"].flags == ("DS001",)  # not understood (and listed as uncounted)
     assert rows["up"].rf_note == "?" and rows["head"].rf_note == "?"
 
 
@@ -72,7 +74,7 @@ def test_depth_groups_by_module_path() -> None:
     assert sum(r.params for r in grouped.layers) == sum(r.params for r in full.layers)
     assert grouped.layers[1].params == 8 * 8 + 8
     assert grouped.layers[1].output_shape == (1, 8, 5, 5)
-    assert grouped.layers[1].flags == ("1.0: stride > kernel: reads 25% of its input",)
+    assert grouped.layers[1].flags == ("1.0: DS101 DS401",)
     assert grouped.layers[1].nodes == 2
     with pytest.raises(StridescopeError, match="depth"):
         summary(model, (1, 3, 12, 12), depth=0)

@@ -9,35 +9,32 @@ only groups and annotates. Rendering (table, CSV, Markdown) lives apart, in
 >>> b = GraphBuilder((1, 8, 8, 3), "nhwc")
 >>> x = b.conv(b.input, "conv", out_channels=4, kernel=1, stride=2)
 >>> s = summarize(b.build())
->>> s.layers[0].flags, s.totals.params, s.input_coverage
-(('stride > kernel: reads 25% of its input',), 16, 0.25)
+>>> s.layers[0].flags, s.totals.params, s.input_coverage, s.lint
+(('DS101', 'DS401'), 16, 0.25, (('DS101', 1), ('DS202', 1), ('DS401', 1), ('DS501', 1)))
+
+The flags are the codes of the findings :func:`stridescope.lint` reports for that layer (its
+rules, asked for codes only), so the two never disagree; ``lint`` counts every finding by
+code, the network-level ones included (here DS202: 75% of the input is never read, and
+DS501: each output sees one pixel). An op stridescope does not understand
+is flagged DS001 and still listed as uncounted in the totals.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from stridescope.analysis.formatting import percent
+from stridescope.analysis.lint import lint_graph
 from stridescope.analysis.summary_rf import WHOLE, RFState, receptive_fields
 from stridescope.errors import StridescopeError
-from stridescope.geometry import GeometryError, effective_kernel
+from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, Node, Shape, Window
 
 __all__ = ["LayerRow", "Summary", "Totals", "percent", "summarize"]
-
-
-def percent(fraction: float) -> str:
-    """``0.25 -> '25%'``, ``0.2899 -> '29%'``, ``0.995 -> '99.5%'``.
-
-    >>> percent(0.25), percent(49 / 169), percent(0.995)
-    ('25%', '29%', '99.5%')
-    """
-    value = fraction * 100
-    if abs(value - round(value)) < 1e-9 or value < 99:
-        return f"{value:.0f}%"
-    return f"{value:.1f}%"
 
 
 @dataclass(frozen=True)
@@ -105,6 +102,7 @@ class Summary:
     totals: Totals
     input_coverage: float | None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    lint: tuple[tuple[str, int], ...] = ()  # findings per lint code, network-level ones too
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +114,7 @@ class Summary:
             "totals": self.totals.to_dict(),
             "input_coverage": self.input_coverage,
             "notes": list(self.notes),
+            "lint": dict(self.lint),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -158,20 +157,6 @@ def _read(graph: Graph, node: Node) -> float | None:
     return _window_read(node.window, graph.spatial(node.input_shape))
 
 
-def _flags(graph: Graph, node: Node) -> tuple[str, ...]:
-    flags = []
-    if not node.counted:
-        flags.append(f"uncounted: {node.op or node.kind}")
-    read = _read(graph, node)
-    if node.window is not None and read is not None and read < 1:
-        w = node.window
-        axes = zip(w.kernel, w.stride, w.dilation, strict=True)
-        skips = any(s > effective_kernel(k, d) for k, s, d in axes)
-        why = "stride > kernel" if skips else "edge dropped"
-        flags.append(f"{why}: reads {percent(read)} of its input")
-    return tuple(flags)
-
-
 def _rf(state: RFState) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None, str]:
     if state is None:
         return None, None, "?"
@@ -190,15 +175,25 @@ def _group_key(name: str, depth: int | None) -> str:
     return ".".join(name.split("/")[0].split(".")[:depth])
 
 
-def _row(graph: Graph, key: str, nodes: list[Node], states: list[RFState]) -> LayerRow:
+def _row(
+    graph: Graph,
+    key: str,
+    nodes: list[Node],
+    states: list[RFState],
+    codes: dict[int, list[str]],
+) -> LayerRow:
     last = nodes[-1]
     own = next((n for n in nodes if n.name == key), None)
     kind = str((own or last).kind) if own is not None or len(nodes) == 1 else "group"
     size, jump, note = _rf(states[last.id])
     reads = [r for r in (_read(graph, n) for n in nodes) if r is not None]
-    flags = [
-        flag if n.name == key else f"{n.name}: {flag}" for n in nodes for flag in _flags(graph, n)
-    ]
+    flags: list[str] = []
+    for n in nodes:  # a group's rows name the node each code belongs to
+        found = codes.get(n.id, [])
+        if n.name == key:
+            flags.extend(found)
+        elif found:
+            flags.append(f"{n.name}: {' '.join(found)}")
     return LayerRow(
         path=key,
         kind=kind,
@@ -231,10 +226,16 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
     if depth is not None and depth < 1:
         raise StridescopeError(f"depth must be a positive integer or None; received {depth!r}")
     states = receptive_fields(graph)
+    coverage = input_coverage(graph)
+    findings = lint_graph(graph, detail=False, states=states, coverage=coverage).findings
+    codes: dict[int, list[str]] = {}
+    for finding in findings:
+        if finding.layer is not None and finding.nodes:
+            codes.setdefault(finding.nodes[0], []).append(finding.code)
     groups: dict[str, list[Node]] = {}
     for node in graph.nodes[1:]:
         groups.setdefault(_group_key(node.name, depth), []).append(node)
-    rows = tuple(_row(graph, key, nodes, states) for key, nodes in groups.items())
+    rows = tuple(_row(graph, key, nodes, states, codes) for key, nodes in groups.items())
     totals = Totals(
         params=graph.params,
         macs=graph.macs,
@@ -248,6 +249,7 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
         depth=depth,
         layers=rows,
         totals=totals,
-        input_coverage=input_coverage(graph),
+        input_coverage=coverage,
         notes=graph.notes,
+        lint=tuple(sorted(Counter(f.code for f in findings).items())),
     )

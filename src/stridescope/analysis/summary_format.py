@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 
-from stridescope.analysis.summary import LayerRow, Summary, percent
+from stridescope.analysis.formatting import percent
+from stridescope.analysis.lint import rule_named
+from stridescope.analysis.summary import LayerRow, Summary
 
 __all__ = ["COLUMNS", "footer_lines", "human_bytes", "table_cells", "to_csv", "to_markdown"]
 
@@ -65,7 +67,7 @@ def _cells(row: LayerRow) -> list[str]:
         rf,
         jump,
         "" if row.read_fraction is None else percent(row.read_fraction),
-        "; ".join(row.flags),
+        ", ".join(row.flags),
     ]
 
 
@@ -75,14 +77,16 @@ def table_cells(summary: Summary) -> list[list[str]]:
 
 
 def footer_lines(summary: Summary) -> list[str]:
-    """Totals and input coverage, as sentences.
+    """Totals, input coverage and the lint findings by code, as sentences.
 
     >>> from stridescope.ir import GraphBuilder
     >>> from stridescope.analysis.summary import summarize
     >>> b = GraphBuilder((1, 8, 8, 3), "nhwc")
     >>> _ = b.conv(b.input, "conv", out_channels=4, kernel=1, stride=2)
-    >>> footer_lines(summarize(b.build()))[-1]
+    >>> footer_lines(summarize(b.build()))[-2]
     'input coverage: 25% of the 8x8 input pixels can influence the output'
+    >>> footer_lines(summarize(b.build()))[-1][:36]
+    'lint: 1 DS101 skipped input, 1 DS202'
     """
     t = summary.totals
     batch = summary.input_shape[0]
@@ -105,6 +109,9 @@ def footer_lines(summary: Summary) -> list[str]:
             f"input coverage: {percent(summary.input_coverage)} of the {spatial} input pixels "
             "can influence the output"
         )
+    if summary.lint:
+        counts = ", ".join(f"{n} {code} {rule_named(code).name}" for code, n in summary.lint)
+        lines.append(f"lint: {counts} (evidence and fixes: stridescope lint)")
     return lines
 
 
@@ -144,7 +151,7 @@ def to_csv(summary: Summary) -> str:
                 row.rf_note if row.rf_size is None else _axes(row.rf_size),
                 "" if row.rf_jump is None else _axes(row.rf_jump),
                 "" if row.read_fraction is None else f"{row.read_fraction:.6g}",
-                "; ".join(row.flags),
+                ", ".join(row.flags),
             ]
         )
     return out.getvalue()

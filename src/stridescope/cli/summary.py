@@ -44,19 +44,20 @@ EPILOG = (
 )
 
 
-_MIN_FLAGS_WIDTH = 20  # narrower than this, flags move below the table
+_MIN_FLAGS_WIDTH = 20  # narrower than this (and than its widest cell), flags move below
 
 
 def rich_table(summary: Summary, width: int | None = None) -> Table:
     """The summary as a rich table; the footer lines become its caption. When ``width`` (the
-    console's) leaves the flags column fewer than 20 characters, the flags are listed under
-    the table instead, so a narrow terminal never hides them."""
+    console's) leaves the flags column fewer than 20 characters and less than its widest
+    cell, the flags are listed under the table instead, so a narrow terminal never hides
+    them."""
     rows = table_cells(summary)
     widths = [max([len(column), *(len(r[i]) for r in rows)]) for i, column in enumerate(COLUMNS)]
     flags_at = COLUMNS.index("flags")
     # each column before the flags costs its width + 1 of padding + 1 of separator
     fixed = sum(w + 2 for i, w in enumerate(widths) if i != flags_at)
-    inline = width is None or width - fixed >= _MIN_FLAGS_WIDTH
+    inline = width is None or width - fixed >= min(_MIN_FLAGS_WIDTH, widths[flags_at])
     below = [f"flag: {r[0]}: {r[flags_at]}" for r in rows if r[flags_at] and not inline]
     table = Table(
         title=f"{summary.source or 'model'}  input {summary.input_shape} ({summary.layout})",
