@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Every script runs even if an earlier one misses its goal; the target fails if any did.
-BENCHES := bench/summary_speed.py bench/ops_speed.py bench/train_overhead.py
+BENCHES := bench/summary_speed.py bench/lint_speed.py bench/ops_speed.py bench/train_overhead.py
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	@failed=""; for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \

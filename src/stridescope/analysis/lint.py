@@ -228,7 +228,36 @@ class LintReport:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        """JSON; with ``indent``, lists of numbers or strings stay on one line."""
+        if indent is None:
+            return json.dumps(self.to_dict())
+        return _dumps(self.to_dict(), indent, 0)
+
+
+def _dumps(value: Any, indent: int, level: int) -> str:
+    """``json.dumps(value, indent=indent)``, except that a list without lists or dicts in it
+    is written on one line.
+
+    >>> print(_dumps({"a": [1, 2], "b": [{"c": "x"}]}, 2, 0))
+    {
+      "a": [1, 2],
+      "b": [
+        {
+          "c": "x"
+        }
+      ]
+    }
+    """
+    pad, inner = " " * (indent * level), " " * (indent * (level + 1))
+    if isinstance(value, dict) and value:
+        items = [
+            f"{inner}{json.dumps(k)}: {_dumps(v, indent, level + 1)}" for k, v in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and any(isinstance(v, list | dict) for v in value):
+        items = [f"{inner}{_dumps(v, indent, level + 1)}" for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    return json.dumps(value)
 
 
 def attach_fixes(report: LintReport, graph: Graph, estimate: FixEstimate) -> LintReport:

@@ -196,15 +196,15 @@ def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
             continue
         evidence = _merge_evidence(ctx, branches, grids)
         where = evidence["split"] or "the input"
+        apart = axes_text(evidence["misalignment_input"])
         if evidence["same_jump"] and evidence["misalignment"] is not None:
-            shift = f"offset by {axes_text(evidence['misalignment'])} px of {where}"
+            message = (
+                f"merges branches whose grids are {axes_text(evidence['misalignment'])} px "
+                f"apart in {where}, where they split ({apart} px of the input)"
+            )
         else:
             jumps = " vs ".join(axes_text(r["jump_input"]) for r in evidence["branches"])
-            shift = f"sampled with jumps {jumps} px of the input"
-        message = (
-            f"merges branches whose grids are {shift} "
-            f"({axes_text(evidence['misalignment_input'])} px of the input)"
-        )
+            message = f"merges branches sampled with jumps {jumps} px of the input"
         yield self.finding(node, message, evidence)
 
 
