@@ -32,7 +32,9 @@ from typing import Any
 import torch
 from torch import nn
 
+# the hand-written ResNets, in tests/frontends/ (or tests/frontends/pytorch/ once split)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "frontends"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "frontends" / "pytorch"))
 from resnet_models import resnet50, seed_cnn
 
 from stridescope.api import lint, summary
