@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "ops": {"geometry", "ir", "errors", "registry"},
     "frontends": {"geometry", "ir", "ops", "errors", "registry"},
     "analysis": {"geometry", "ir", "ops", "errors", "registry", "records"},
+    "surgery": {"geometry", "ir", "ops", "frontends", "analysis", "errors", "registry", "records"},
 }
 # Third-party packages a package must never import.
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
