@@ -488,7 +488,12 @@ def keras_table() -> dict[type, Handler]:
 
 def add_keras_layer(b: GraphBuilder, parents: Sequence[int], layer: Any, name: str) -> int:
     """Append one Keras layer's node(s); the handler is found along the class's MRO, so
-    subclasses of known layers are read as their base; anything else is uncounted."""
+    subclasses of known layers are read as their base; a layer with a
+    ``stridescope_ir(builder, parent, name)`` method (stridescope's own) describes itself, as
+    in the PyTorch tracer; anything else is uncounted."""
+    describe = getattr(layer, "stridescope_ir", None)
+    if callable(describe) and len(parents) == 1:
+        return int(describe(b, parents[0], name))
     table = keras_table()
     handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), _unknown)
     return handler(b, parents, layer, layer.get_config(), name)

@@ -162,6 +162,8 @@ def _load_keras_file(path: Path) -> Any:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
+    import stridescope.ops.keras_layers  # noqa: F401  (registers the layers `fix` inserts)
+
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as error:

@@ -25,7 +25,6 @@ from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.surgery.plans import Plan, evaluate, node_text, plan_text
 from stridescope.surgery.policies import FixOptions, policy_options, policy_plan, strided
 from stridescope.surgery.records import (
-    OUTPUTS_AT_START,
     Change,
     FixCost,
     Fixed,
@@ -56,7 +55,10 @@ def _framework(model: object) -> str:
         import keras
 
         if isinstance(model, keras.Model):
-            raise StridescopeError("fix takes PyTorch models for now; received a Keras model")
+            from stridescope.surgery.keras_apply import check_keras_model
+
+            check_keras_model(model)
+            return "keras"
     if "torch" in sys.modules:
         from torch import nn
 
@@ -98,13 +100,11 @@ def _plans(
     return planned, unchanged
 
 
-def _change(graph: Graph, node: Node, plan: Plan, override: tuple[str, str] | None) -> Change:
+def _change(
+    graph: Graph, node: Node, plan: Plan, override: tuple[OutputAtStart, str] | None
+) -> Change:
     outcome = evaluate(graph, node, plan)
-    output: OutputAtStart = plan.output_at_start
-    note = plan.note
-    if override is not None:
-        output = next(o for o in OUTPUTS_AT_START if o == override[0])
-        note = override[1]
+    output, note = override or (plan.output_at_start, plan.note)
     return Change(
         node.name, str(node.kind), node_text(graph, node), plan_text(graph, node, plan),
         outcome.delta_params, outcome.delta_macs, output, note,
@@ -126,14 +126,20 @@ def fix(
     is needed for PyTorch models (costs are per input size). ``filter_size``: the blur's taps
     (3, 4 or 5; blur policies only). See ``docs/fix.md`` for what each policy keeps.
     """
-    _framework(model)
+    framework = _framework(model)
     options = _options(policy, filter_size)
     graph = load_graph(model, input_shape)
     planned, unchanged = _plans(graph, policy, options, select)
-    overrides: dict[str, tuple[str, str]] = {}
-    from stridescope.surgery.torch_apply import apply_torch
+    overrides: dict[str, tuple[OutputAtStart, str]] = {}
+    if framework == "torch":
+        from stridescope.surgery.torch_apply import apply_torch
 
-    fixed_model, refused = apply_torch(model, planned)
+        fixed_model, refused = apply_torch(model, planned)
+    else:
+        from stridescope.surgery.keras_apply import apply_keras
+
+        two = {name: (node, plan) for name, (node, plan, _) in planned.items()}
+        fixed_model, refused, overrides = apply_keras(model, two)
     changes = []
     for name, (node, plan, _) in planned.items():
         if name in refused:
