@@ -22,6 +22,7 @@ CASES = [
     (5, (3, 1), ((2, 2), (1, 3)), (10, 6)),
     (3, (2,), ((1, 1),), (11,)),
     (4, (2, 2, 2), ((1, 2), (1, 2), (0, 1)), (5, 6, 7)),
+    ((3, 1), (2, 1), ((1, 1), (0, 0)), (7, 6)),
 ]
 
 
@@ -32,7 +33,7 @@ def _to_last(x: torch.Tensor) -> np.ndarray:
 @pytest.mark.parametrize(("size", "strides", "padding", "spatial"), CASES)
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_blurpool_equals_the_torch_blur(
-    size: int,
+    size: int | tuple[int, ...],
     strides: tuple[int, ...],
     padding: tuple[tuple[int, int], ...],
     spatial: tuple[int, ...],
@@ -68,7 +69,7 @@ def test_adaptive_polyphase_equals_polyphase_select(
 
 
 def test_blurpool_refuses_bad_configs_and_small_maps() -> None:
-    with pytest.raises(StridescopeError, match="size must be one of"):
+    with pytest.raises(StridescopeError, match="takes 3, 4 or 5 taps per axis"):
         BlurPool(size=7)
     with pytest.raises(StridescopeError, match="one \\(before, after\\) each"):
         BlurPool(strides=(2, 2), padding=((1, 1),))

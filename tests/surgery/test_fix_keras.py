@@ -41,13 +41,14 @@ LAYERS: dict[str, tuple[Any, tuple[int, ...]]] = {
         lambda: L.Conv2D(6, 1, strides=2, data_format="channels_first"),
         (8, 9, 10),
     ),
+    "conv1x1_s2x1": (lambda: L.Conv2D(6, 1, strides=(2, 1)), (9, 10, 8)),
 }
 EXPECTED: dict[str, tuple[str | None, ...]] = {
-    "blurpool": (E, C, E, C, E, U, E, C, E, E),
-    "blurpool-first": (E, E, E, E, E, U, E, E, E, E),
-    "resnet-d": (E, U, U, U, U, U, E, U, E, E),
-    "s2d": (SAME, U, U, U, U, U, U, U, U, SAME),
-    "aps": (C, C, C, C, C, U, U, U, U, C),
+    "blurpool": (E, C, E, C, E, U, E, C, E, E, E),
+    "blurpool-first": (E, E, E, E, E, U, E, E, E, E, E),
+    "resnet-d": (E, U, U, U, U, U, E, U, E, E, E),
+    "s2d": (SAME, U, U, U, U, U, U, U, U, SAME, U),
+    "aps": (C, C, C, C, C, U, U, U, U, C, U),
 }
 CASES = [
     (policy, layer, expected)

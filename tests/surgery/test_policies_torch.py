@@ -112,7 +112,7 @@ def test_filter_size_sets_the_blur_and_keeps_the_shape(size: int) -> None:
     model, shape = _model("conv1x1_s2")
     fixed = fix(model, "blurpool", input_shape=shape, filter_size=size)
     blur = fixed.model[0].blur
-    assert blur.size == size and blur.padding == (((size - 1) // 2, size // 2),) * 2
+    assert blur.size == (size, size) and blur.padding == (((size - 1) // 2, size // 2),) * 2
     x = torch.randn(2, *shape[1:])
     assert fixed.model(x).shape == model(x).shape
     assert f"blur {size}x{size} s2" in fixed.changes[0].after
@@ -131,3 +131,16 @@ def test_a_map_too_small_for_reflect_padding_stays() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 2, stride=2))  # 2x2 -> 1x1 at stride 1
     fixed = fix(model, "blurpool", input_shape=(1, 3, 2, 2))
     assert fixed.changes == () and "too small for reflect padding" in fixed.unchanged[0].reason
+
+
+@pytest.mark.parametrize("policy", ["blurpool", "blurpool-first"])
+def test_an_axis_that_is_not_subsampled_is_not_blurred(policy: str) -> None:
+    """A (2, 1) stride (CRNN-style pools): the blur filters the strided axis only."""
+    model, shape = _model("conv1x1_s2x1")
+    fixed = fix(model, policy, input_shape=shape)
+    blur = fixed.model[0].blur
+    assert blur.size == (3, 1) and blur.padding == ((1, 1), (0, 0))
+    assert "blur 3x1 s2x1 reflect 1+1,0+0" in fixed.changes[0].after
+    x = torch.zeros(1, blur.channels, *shape[2:])
+    x[0, :, 4, 5] = 1.0  # an impulse stays on its column
+    assert blur(x)[0, 0].abs().sum(dim=0).nonzero().flatten().tolist() == [5]

@@ -39,6 +39,7 @@ __all__ = [
     "blur_first",
     "blur_ir",
     "blur_padding",
+    "blur_sizes",
     "blurpool_conv1x1",
 ]
 
@@ -82,17 +83,39 @@ def blur_padding(size: int, convention: str) -> tuple[int, int]:
     return (size // 2, size // 2)
 
 
-def binomial_kernel(size: int, rank: int) -> torch.Tensor:
-    """The ``rank``-D binomial filter: the outer product of :func:`binomial_filter` over
-    ``rank`` axes, shape ``(size,) * rank``, summing to 1.
+def blur_sizes(size: int | Sequence[int], rank: int) -> tuple[int, ...]:
+    """Taps per spatial axis: one size for every axis, or one per axis (1 on an axis that is
+    not subsampled leaves it alone); each 1, 3, 4 or 5.
+
+    >>> blur_sizes(3, 2), blur_sizes((3, 1), 2)
+    ((3, 3), (3, 1))
+    >>> blur_sizes(7, 1)
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: a blur takes 3, 4 or 5 taps per axis (1: the axis is left alone) on 1-3 axes; received size=7, rank=1
+    """
+    sizes = (size,) * rank if isinstance(size, int) else tuple(int(k) for k in size)
+    if len(sizes) != rank or rank not in (1, 2, 3) or any(k not in (1, *BLUR_SIZES) for k in sizes):
+        raise StridescopeError(
+            "a blur takes 3, 4 or 5 taps per axis (1: the axis is left alone) on 1-3 axes; "
+            f"received size={size!r}, rank={rank!r}"
+        )
+    return sizes
+
+
+def binomial_kernel(size: int | Sequence[int], rank: int) -> torch.Tensor:
+    """The ``rank``-D binomial filter: the outer product of :func:`binomial_filter` over the
+    axes (``size`` taps on each, or one size per axis), summing to 1.
 
     >>> binomial_kernel(3, 2).tolist()
     [[0.0625, 0.125, 0.0625], [0.125, 0.25, 0.125], [0.0625, 0.125, 0.0625]]
+    >>> binomial_kernel((3, 1), 2).tolist()
+    [[0.25], [0.5], [0.25]]
     """
-    taps = torch.tensor(binomial_filter(size), dtype=torch.float64)
-    kernel = taps
-    for _ in range(rank - 1):
-        kernel = kernel.unsqueeze(-1) * taps
+    sizes = blur_sizes(size, rank)
+    kernel = torch.tensor(binomial_filter(sizes[0]), dtype=torch.float64)
+    for k in sizes[1:]:
+        kernel = kernel.unsqueeze(-1) * torch.tensor(binomial_filter(k), dtype=torch.float64)
     return kernel.to(torch.float32)
 
 
@@ -101,14 +124,15 @@ def blur_ir(
     parent: int,
     name: str,
     *,
-    size: int,
+    size: int | Sequence[int],
     stride: Sequence[int],
     padding: Sequence[tuple[int, int]],
     op: str = "Blur",
 ) -> int:
     """The IR of a fixed binomial blur: a depthwise conv without weights (0 params), reflect
-    padding ``(before, after)`` per spatial axis, ``size`` taps per axis. One description for
-    the PyTorch :class:`Blur`, its Keras twin and the fix policies' cost.
+    padding ``(before, after)`` per spatial axis, ``size`` taps per axis (or one size per
+    axis). One description for the PyTorch :class:`Blur`, its Keras twin and the fix
+    policies' cost.
 
     >>> b = GraphBuilder((1, 8, 16, 16), "nchw")
     >>> i = blur_ir(b, b.input, "blur", size=3, stride=(2, 2), padding=((1, 1), (1, 1)))
@@ -124,7 +148,7 @@ def blur_ir(
         parent,
         name,
         out_channels=channels,
-        kernel=size,
+        kernel=blur_sizes(size, len(tuple(stride))),
         stride=tuple(stride),
         padding=[(int(p[0]), int(p[1])) for p in padding],
         groups=channels,
@@ -140,9 +164,10 @@ _CONVS = (F.conv1d, F.conv2d, F.conv3d)
 
 class Blur(nn.Module):
     """A fixed binomial blur at a stride, on its own: ``(N, C, *spatial)`` with 1, 2 or 3
-    spatial axes, depthwise, reflect padding ``(before, after)`` per axis (default: the
-    ``"uneven"`` convention, which keeps ``floor((n - 1) / stride) + 1`` outputs, the count
-    of a 1-tap window at that stride). The filter is a buffer: 0 parameters, not saved in the
+    spatial axes, depthwise, ``size`` taps per axis (or one size per axis: 1 leaves an axis
+    alone), reflect padding ``(before, after)`` per axis (default: the ``"uneven"``
+    convention, which keeps ``floor((n - 1) / stride) + 1`` outputs, the count of a 1-tap
+    window at that stride). The filter is a buffer: 0 parameters, not saved in the
     ``state_dict``.
 
     >>> blur = Blur(4, size=3, stride=2)
@@ -153,22 +178,17 @@ class Blur(nn.Module):
     def __init__(
         self,
         channels: int,
-        size: int = 3,
+        size: int | Sequence[int] = 3,
         stride: int | Sequence[int] = 2,
         rank: int = 2,
         padding: Sequence[tuple[int, int]] | None = None,
     ) -> None:
         super().__init__()
-        if size not in BLUR_SIZES or rank not in (1, 2, 3):
-            raise StridescopeError(
-                f"Blur takes size {', '.join(map(str, BLUR_SIZES))} and rank 1, 2 or 3; "
-                f"received size={size!r}, rank={rank!r}"
-            )
-        self.channels, self.size, self.rank = channels, size, rank
+        self.channels, self.size, self.rank = channels, blur_sizes(size, rank), rank
         self.stride = (stride,) * rank if isinstance(stride, int) else tuple(stride)
-        pads = padding if padding is not None else [blur_padding(size, "uneven")] * rank
+        pads = padding if padding is not None else [blur_padding(k, "uneven") for k in self.size]
         self.padding = tuple((int(p[0]), int(p[1])) for p in pads)
-        kernel = binomial_kernel(size, rank).expand(channels, 1, *(size,) * rank)
+        kernel = binomial_kernel(self.size, rank).expand(channels, 1, *self.size)
         self.register_buffer("kernel", kernel.contiguous(), persistent=False)
 
     def extra_repr(self) -> str:

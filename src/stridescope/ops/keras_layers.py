@@ -28,7 +28,7 @@ from keras import ops
 
 from stridescope.errors import StridescopeError
 from stridescope.ir import GraphBuilder
-from stridescope.ops.blurpool import BLUR_SIZES, binomial_filter, blur_ir
+from stridescope.ops.blurpool import binomial_filter, blur_ir, blur_sizes
 
 __all__ = ["AdaptivePolyphase", "BlurPool"]
 
@@ -63,23 +63,19 @@ def _reflect(x: Any, axis: int, before: int, after: int) -> Any:
 
 @keras.saving.register_keras_serializable(package="stridescope")
 class BlurPool(keras.layers.Layer):  # type: ignore[misc]
-    """A fixed binomial blur of ``size`` taps per axis at ``strides``, depthwise, with reflect
-    padding ``(before, after)`` per spatial axis; no weights."""
+    """A fixed binomial blur of ``size`` taps per axis (or one size per axis: 1 leaves an
+    axis alone) at ``strides``, depthwise, with reflect padding ``(before, after)`` per
+    spatial axis; no weights."""
 
     def __init__(
         self,
-        size: int = 3,
+        size: int | Sequence[int] = 3,
         strides: Sequence[int] = (2, 2),
         padding: Sequence[Sequence[int]] = ((1, 1), (1, 1)),
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if size not in BLUR_SIZES:
-            raise StridescopeError(
-                f"BlurPool size must be one of {', '.join(map(str, BLUR_SIZES))}; received {size!r}"
-            )
-        self.size = int(size)
         self.strides = tuple(int(s) for s in strides)
         self.padding = tuple((int(p[0]), int(p[1])) for p in padding)
         if len(self.padding) != len(self.strides) or len(self.strides) not in (1, 2, 3):
@@ -87,16 +83,15 @@ class BlurPool(keras.layers.Layer):  # type: ignore[misc]
                 f"BlurPool needs 1-3 spatial axes with one (before, after) each; received "
                 f"strides={self.strides}, padding={self.padding}"
             )
+        self.size = blur_sizes(size, len(self.strides))
         self.data_format = _data_format(data_format)
         self.kernel: Any = None
 
     def build(self, input_shape: Sequence[int | None]) -> None:
-        rank = len(self.strides)
         channels = input_shape[-1 if self.data_format == "channels_last" else 1]
-        taps = np.asarray(binomial_filter(self.size), dtype="float64")
-        kernel = taps
-        for _ in range(rank - 1):
-            kernel = np.multiply.outer(kernel, taps)
+        kernel = np.asarray(binomial_filter(self.size[0]), dtype="float64")
+        for k in self.size[1:]:
+            kernel = np.multiply.outer(kernel, np.asarray(binomial_filter(k), dtype="float64"))
         # (*size, 1, C): keras.ops.conv infers groups = C from the kernel's input axis of 1
         kernel = np.broadcast_to(kernel[..., None, None], (*kernel.shape, 1, int(channels or 1)))
         self.kernel = ops.convert_to_tensor(np.ascontiguousarray(kernel, dtype="float32"))
@@ -112,15 +107,16 @@ class BlurPool(keras.layers.Layer):  # type: ignore[misc]
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         out = list(input_shape)
         axes = _spatial_axes(len(self.strides), self.data_format)
-        for axis, stride, (before, after) in zip(axes, self.strides, self.padding, strict=True):
+        pads = zip(axes, self.size, self.strides, self.padding, strict=True)
+        for axis, size, stride, (before, after) in pads:
             n = out[axis]
-            out[axis] = None if n is None else (n + before + after - self.size) // stride + 1
+            out[axis] = None if n is None else (n + before + after - size) // stride + 1
         return tuple(out)
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = super().get_config()
         config.update(
-            size=self.size,
+            size=list(self.size),
             strides=list(self.strides),
             padding=[list(p) for p in self.padding],
             data_format=self.data_format,

@@ -55,9 +55,10 @@ class Restride:
 
 @dataclass(frozen=True)
 class BlurStep:
-    """A fixed binomial blur of ``size`` taps per axis, reflect ``padding``, at ``stride``."""
+    """A fixed binomial blur of ``size`` taps per axis (1: the axis is left alone), reflect
+    ``padding``, at ``stride``."""
 
-    size: int
+    size: tuple[int, ...]
     stride: tuple[int, ...]
     padding: tuple[Pad, ...]
 
@@ -151,10 +152,7 @@ def _step_text(graph: Graph, node: Node, step: Step) -> str:
             text += f", {cin}→{cout}"
         return text
     if isinstance(step, BlurStep):
-        rank = len(step.stride)
-        return (
-            f"blur {_axes((step.size,) * rank)} s{_one(step.stride)} reflect {_pads(step.padding)}"
-        )
+        return f"blur {_axes(step.size)} s{_one(step.stride)} reflect {_pads(step.padding)}"
     if isinstance(step, AvgPoolStep):
         return f"avgpool {_axes(step.size)} s{_one(step.size)} ceil"
     if isinstance(step, PolyphaseStep):

@@ -111,8 +111,11 @@ def _zeros(window: Window) -> tuple[tuple[int, int], ...]:
     return ((0, 0),) * len(window.kernel)
 
 
-def _uneven(size: int, window: Window) -> tuple[tuple[int, int], ...]:
-    return (blur_padding(size, "uneven"),) * len(window.kernel)
+def _blur(size: int, stride: tuple[int, ...], along: tuple[int, ...]) -> BlurStep:
+    """A blur at ``stride`` with ``size`` taps on the axes ``along`` subsamples (1 tap on the
+    others: an axis kept at full resolution needs no low-pass) and reflect padding."""
+    sizes = tuple(size if s > 1 else 1 for s in along)
+    return BlurStep(sizes, stride, tuple(blur_padding(k, "uneven") for k in sizes))
 
 
 def _padded(window: Window) -> bool:
@@ -171,7 +174,7 @@ def blurpool(graph: Graph, node: Node, options: FixOptions) -> Plan | str:
     w = node.window
     assert w is not None
     size = options.filter_size
-    steps = (Restride(_ones(w), w.padding), BlurStep(size, w.stride, _uneven(size, w)))
+    steps = (Restride(_ones(w), w.padding), _blur(size, w.stride, w.stride))
     if _padded(w):
         return Plan(steps, CHANGED, _BORDER)
     return Plan(steps, EXPECTATION)
@@ -199,11 +202,11 @@ def blurpool_first(graph: Graph, node: Node, options: FixOptions) -> Plan | str:
     size = options.filter_size
     if all(k == 1 for k in w.kernel) and not _padded(w):
         steps: tuple[BlurStep | Restride, ...] = (
-            BlurStep(size, w.stride, _uneven(size, w)),
+            _blur(size, w.stride, w.stride),
             Restride(_ones(w), _zeros(w)),
         )
     else:
-        steps = (BlurStep(size, _ones(w), _uneven(size, w)), Restride(w.stride, w.padding))
+        steps = (_blur(size, _ones(w), w.stride), Restride(w.stride, w.padding))
     return Plan(steps, EXPECTATION)
 
 
