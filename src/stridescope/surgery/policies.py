@@ -92,7 +92,17 @@ def strided(node: Node) -> bool:
 def policy_plan(
     name: str, graph: Graph, node: Node, options: FixOptions | None = None
 ) -> Plan | str:
-    """What policy ``name`` makes of ``node``: a plan, or why it leaves the layer alone."""
+    """What policy ``name`` makes of ``node``: a plan, or why it leaves the layer alone.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 8, 16, 16), "nchw")
+    >>> pool = b.pool(b.input, "pool", mode="max", kernel=3, stride=2, padding=1)
+    >>> g = b.build()
+    >>> policy_plan("resnet-d", g, g.nodes[pool])
+    'a max pool; resnet-d swaps strided convs'
+    >>> policy_plan("blurpool", g, g.nodes[pool], FixOptions(filter_size=4)).steps[1]
+    BlurStep(size=(4, 4), stride=(2, 2), padding=((1, 2), (1, 2)))
+    """
     options = options or FixOptions()
     if options.filter_size not in BLUR_SIZES:
         raise StridescopeError(

@@ -32,6 +32,13 @@ def skipping_layers(graph: Graph) -> tuple[str, ...]:
 
     A stand-in computed from the IR until ``stridescope lint`` lands: lint's DS101 rule will
     replace it (same names: the node names, i.e. module paths or Keras layer names).
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 16, 16, 3), "nhwc")
+    >>> x = b.conv(b.input, "conv2d_1", out_channels=8, kernel=3, stride=2)
+    >>> _ = b.conv(x, "conv2d_2", out_channels=8, kernel=1, stride=2)
+    >>> skipping_layers(b.build())
+    ('conv2d_2',)
     """
     found = []
     for node in graph.nodes:
