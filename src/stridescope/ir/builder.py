@@ -22,12 +22,13 @@ The builder is three parts, one concern each: bookkeeping and spatial-axis track
 >>> node.output_shape, node.params, node.macs
 ((1, 16, 16, 16), 64, 12288)
 
-A size that geometry cannot compute is a :class:`LayerError` whose one line names the layer:
+A size that geometry cannot compute is a :class:`LayerError` (a
+:class:`~stridescope.errors.StridescopeError`) whose one line names the layer:
 
 >>> b.conv(x, "stem", out_channels=8, kernel=32)
 Traceback (most recent call last):
 ...
-stridescope.ir.builder_core.LayerError: stem: output size would be 0 for input=16, kernel=32, stride=1, dilation=1, padding=(0, 0)
+stridescope.ir.builder_core.LayerError: layer 'stem': output size would be 0 for input=16, kernel=32, stride=1, dilation=1, padding=(0, 0)
 """
 
 from __future__ import annotations

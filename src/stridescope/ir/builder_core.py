@@ -3,8 +3,8 @@ the spatial axes a permute moved, and the checks every windowed op shares.
 
 Every public node method takes ``(parent or parents, name, ...)`` and is wrapped by
 :func:`names_layer`, so a :class:`~stridescope.geometry.GeometryError` raised while adding a
-node reaches the caller as a :class:`LayerError` whose one-line message starts with the
-layer's name, whichever frontend called (see :mod:`stridescope.ir.builder` for an example).
+node reaches the caller as a :class:`LayerError` whose one-line message starts with
+``layer 'NAME': ``, whichever frontend called (see :mod:`stridescope.ir.builder` for an example).
 """
 
 from __future__ import annotations
@@ -61,10 +61,20 @@ def numel(shape: Shape) -> int:
 
 
 class LayerError(GeometryError):
-    """A :class:`~stridescope.geometry.GeometryError` raised while adding the node ``layer``;
-    its message starts with ``"{layer}: "``."""
+    """A :class:`~stridescope.geometry.GeometryError` raised while adding the node ``layer``:
+    ``"layer '{layer}': {reason}"``, where ``reason`` is what geometry (or the builder) said.
 
-    layer: str = ""
+    >>> str(LayerError("features.0", "output size would be 0 for input=2, kernel=3"))
+    "layer 'features.0': output size would be 0 for input=2, kernel=3"
+    """
+
+    def __init__(self, layer: str, reason: str) -> None:
+        super().__init__(f"layer {layer!r}: {reason}")
+        self.layer = layer
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[LayerError], tuple[str, str]]:
+        return type(self), (self.layer, self.reason)
 
 
 def names_layer(method: Callable[Concatenate[_S, _P], int]) -> Callable[Concatenate[_S, _P], int]:
@@ -79,10 +89,8 @@ def names_layer(method: Callable[Concatenate[_S, _P], int]) -> Callable[Concaten
         except LayerError:
             raise
         except GeometryError as error:
-            name = str(kwargs["name"] if "name" in kwargs else args[1])
-            named = LayerError(f"{name}: {error}")
-            named.layer = name
-            raise named from None
+            name = kwargs["name"] if "name" in kwargs else args[1]
+            raise LayerError(str(name), str(error)) from None
 
     return wrapper
 
