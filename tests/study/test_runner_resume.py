@@ -18,8 +18,10 @@ from torch import nn
 from stridescope.errors import StridescopeError
 from stridescope.ops import OPS
 from stridescope.study.config import StudyConfig, plan_runs
-from stridescope.study.executors import DatasetRef, LocalExecutor
-from stridescope.study.runner import StudyProgress, execute_run, run_study
+from stridescope.study.data import DatasetRef
+from stridescope.study.execute import execute_run
+from stridescope.study.executors import LocalExecutor
+from stridescope.study.runner import StudyProgress, run_study
 
 SMALL = StudyConfig(
     dataset="digits",
