@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch_proxy import NotHandled, ShapeProxy
-from stridescope.frontends.pytorch_tracer import Tracer, _map, _to_meta
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer, _map, _to_meta
 
 __all__ = ["attention", "einsum", "matmul", "multi_head_attention", "rmatmul"]
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from stridescope.frontends.pytorch import trace_torch
-from stridescope.frontends.pytorch_functions import _ACTIVATIONS, _DROPOUTS, _MATH, _NORMS
+from stridescope.frontends.pytorch.function_table import _ACTIVATIONS, _DROPOUTS, _MATH, _NORMS
 
 SPELLINGS = sorted({*_ACTIVATIONS.split(), *_NORMS.split(), *_DROPOUTS.split(), *_MATH.split()})
 C = 4

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.expr_build import BUILDERS
-from stridescope.frontends.expr_specs import CHECKS, LAYERS, REQUIRED, Framework, LayerSpec
+from stridescope.frontends.expr.checks import CHECKS, REQUIRED
+from stridescope.frontends.expr.table import LAYERS, Framework, LayerSpec
+from stridescope.frontends.expr.translate import BUILDERS
 from stridescope.ir import GraphBuilder, Layout
 
 __all__ = ["LayerCall", "add_layer", "default_layout", "known_layers", "parse_layer"]

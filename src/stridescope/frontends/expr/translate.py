@@ -1,5 +1,5 @@
 """Map a parsed layer onto :class:`~stridescope.ir.GraphBuilder` calls: one function per
-builder category of :data:`~stridescope.frontends.expr_specs.LAYERS`, chosen through
+builder category of :data:`~stridescope.frontends.expr.table.LAYERS`, chosen through
 :data:`BUILDERS`. Sizes, parameters and MACs are computed by the builder, never here.
 
 >>> from stridescope.ir import GraphBuilder

@@ -13,12 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from stridescope.frontends.pytorch_proxy import (
-    FunctionSpec,
-    ModuleHandler,
-    NotHandled,
-    ShapeProxy,
-)
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler
+from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["Tracer", "own_parameters"]

@@ -6,8 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from stridescope.frontends.pytorch_proxy import LayerInputError, NotHandled, ShapeProxy
-from stridescope.frontends.pytorch_tracer import Tracer
+from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
 __all__ = [

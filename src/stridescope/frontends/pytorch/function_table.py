@@ -13,10 +13,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from stridescope.frontends import pytorch_functional as fn
-from stridescope.frontends import pytorch_products as products
-from stridescope.frontends import pytorch_slicing as slicing
-from stridescope.frontends.pytorch_proxy import FunctionSpec
+from stridescope.frontends.pytorch.handler_specs import FunctionSpec
+from stridescope.frontends.pytorch.handlers import (
+    elementwise,
+    pooling,
+    products,
+    reduction,
+    reshaping,
+    slicing,
+    weighted,
+)
 from stridescope.ir import OpKind
 
 __all__ = ["FUNCTIONS"]
@@ -85,27 +91,27 @@ def _build() -> dict[Any, FunctionSpec]:
             table[func] = FunctionSpec(base, op, handler or fn_by_meta(func), inplace)
 
     def fn_by_meta(func: Any) -> Callable[..., Any]:
-        return fn.by_meta(func)
+        return reshaping.by_meta(func)
 
     for rank in (1, 2, 3):
-        add(fn.conv, f"F.conv{rank}d")
-        add(fn.conv_transpose, f"F.conv_transpose{rank}d")
-        add(fn.max_pool(rank), f"F.max_pool{rank}d torch.max_pool{rank}d")
-        add(fn.avg_pool(rank), f"F.avg_pool{rank}d")
-        add(fn.lp_pool(rank), f"F.lp_pool{rank}d")
-        add(fn.adaptive("avg", rank), f"F.adaptive_avg_pool{rank}d")
-        add(fn.adaptive("max", rank), f"F.adaptive_max_pool{rank}d")
-    add(fn.linear, "F.linear")
-    add(fn.pointwise(OpKind.ACTIVATION), _ACTIVATIONS)
-    add(fn.pointwise(OpKind.NORM), _NORMS)
-    add(fn.unary(OpKind.NORM), "F.normalize")
-    add(fn.unary(OpKind.ACTIVATION), _MATH)
-    add(fn.power, "torch.pow Tensor.pow Tensor.pow_ Tensor.__pow__ Tensor.__rpow__")
-    add(fn.pointwise(OpKind.DROPOUT), _DROPOUTS)
+        add(weighted.conv, f"F.conv{rank}d")
+        add(weighted.conv_transpose, f"F.conv_transpose{rank}d")
+        add(pooling.max_pool(rank), f"F.max_pool{rank}d torch.max_pool{rank}d")
+        add(pooling.avg_pool(rank), f"F.avg_pool{rank}d")
+        add(pooling.lp_pool(rank), f"F.lp_pool{rank}d")
+        add(pooling.adaptive("avg", rank), f"F.adaptive_avg_pool{rank}d")
+        add(pooling.adaptive("max", rank), f"F.adaptive_max_pool{rank}d")
+    add(weighted.linear, "F.linear")
+    add(elementwise.pointwise(OpKind.ACTIVATION), _ACTIVATIONS)
+    add(elementwise.pointwise(OpKind.NORM), _NORMS)
+    add(elementwise.unary(OpKind.NORM), "F.normalize")
+    add(elementwise.unary(OpKind.ACTIVATION), _MATH)
+    add(elementwise.power, "torch.pow Tensor.pow Tensor.pow_ Tensor.__pow__ Tensor.__rpow__")
+    add(elementwise.pointwise(OpKind.DROPOUT), _DROPOUTS)
     for kind, words in ((OpKind.ADD, ("add", "sub")), (OpKind.MUL, ("mul", "truediv", "div"))):
         for word in words:
             add(
-                fn.arith(kind),
+                elementwise.arith(kind),
                 f"torch.{word} Tensor.{word} Tensor.{word}_ Tensor.__{word}__ "
                 f"Tensor.__r{word}__ Tensor.__i{word}__",
             )
@@ -115,19 +121,19 @@ def _build() -> dict[Any, FunctionSpec]:
     add(products.attention, "F.scaled_dot_product_attention")
     add(products.multi_head_attention, "F.multi_head_attention_forward")
     add(products.einsum, "torch.einsum")
-    add(fn.cat, "torch.cat torch.concat torch.concatenate")
-    add(fn.flatten, "torch.flatten Tensor.flatten")
-    add(fn.view, "Tensor.view Tensor.reshape torch.reshape")
-    add(fn.same, _SAME)
-    add(fn.pixel_unshuffle, "F.pixel_unshuffle")
-    add(fn.pixel_shuffle, "F.pixel_shuffle")
-    add(fn.interpolate, "F.interpolate")
-    add(fn.pad, "F.pad")
-    add(fn.reduce("avg"), "torch.mean Tensor.mean torch.sum Tensor.sum")
-    add(fn.reduce("max"), "torch.amax Tensor.amax torch.amin Tensor.amin")
-    add(fn.arith(OpKind.ADD), "torch.maximum Tensor.maximum torch.minimum Tensor.minimum")
-    add(fn.extreme("max"), "torch.max Tensor.max")
-    add(fn.extreme("min"), "torch.min Tensor.min")
+    add(reshaping.cat, "torch.cat torch.concat torch.concatenate")
+    add(reshaping.flatten, "torch.flatten Tensor.flatten")
+    add(reshaping.view, "Tensor.view Tensor.reshape torch.reshape")
+    add(reshaping.same, _SAME)
+    add(reshaping.pixel_unshuffle, "F.pixel_unshuffle")
+    add(reshaping.pixel_shuffle, "F.pixel_shuffle")
+    add(reshaping.interpolate, "F.interpolate")
+    add(reshaping.pad, "F.pad")
+    add(reduction.reduce("avg"), "torch.mean Tensor.mean torch.sum Tensor.sum")
+    add(reduction.reduce("max"), "torch.amax Tensor.amax torch.amin Tensor.amin")
+    add(elementwise.arith(OpKind.ADD), "torch.maximum Tensor.maximum torch.minimum Tensor.minimum")
+    add(reduction.extreme("max"), "torch.max Tensor.max")
+    add(reduction.extreme("min"), "torch.min Tensor.min")
     for handler, names in (
         (slicing.getitem, "Tensor.__getitem__"),
         (slicing.narrow, "torch.narrow Tensor.narrow"),
@@ -140,7 +146,7 @@ def _build() -> dict[Any, FunctionSpec]:
         (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
     ):
         for spelled in names.split():  # what is not a slice is data movement, not uncounted
-            add(fn.or_movement(handler, _resolve(spelled)), spelled)
+            add(reshaping.or_movement(handler, _resolve(spelled)), spelled)
     add(None, _MOVEMENT)
     return table
 
