@@ -4,7 +4,7 @@ evaluated) and added to a graph.
 - :mod:`.parse`: :func:`parse_layer`, :class:`LayerCall`, :func:`add_layer`;
 - :mod:`.table`: the table of layers an expression may name, with their parameters;
 - :mod:`.checks`: the kinds of value an argument may take;
-- :mod:`.translate`: each layer category's arguments → one call of
+- :mod:`.translate`: each framework and category's arguments → one call of
   :mod:`stridescope.frontends.layers`.
 """
 

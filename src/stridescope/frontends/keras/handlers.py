@@ -2,7 +2,8 @@
 normalisation, activations), read from layer configs; the table that maps layer classes to
 handlers is :mod:`stridescope.frontends.keras.layer_table`.
 
-Nothing here runs a layer. Shapes, params and MACs come from the builder.
+Each handler reads a layer config into one call of :mod:`stridescope.frontends.layers`; nothing
+here runs a layer. Shapes, params and MACs come from the builder.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.geometry import keras_transposed_padding
-from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
+from stridescope.frontends import layers
+from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = [
     "Handler",
@@ -35,11 +36,8 @@ __all__ = [
 Handler = Callable[[GraphBuilder, Sequence[int], Any, dict[str, Any], str], int]
 
 
-def _channels(b: GraphBuilder, shape: Shape) -> int | None:
-    return shape[channel_axis(len(shape), b.layout)]
-
-
-def _activation_name(config: dict[str, Any]) -> str:
+def _activation(config: dict[str, Any]) -> str:
+    """The name of a layer's fused ``activation=`` (``'linear'`` for none)."""
     act = config.get("activation", "linear")
     if isinstance(act, dict):
         inner = act.get("config")
@@ -47,15 +45,8 @@ def _activation_name(config: dict[str, Any]) -> str:
     return str(act) if act is not None else "linear"
 
 
-def _then_activation(
-    b: GraphBuilder, node: int, config: dict[str, Any], name: str, layer_op: str = ""
-) -> int:
-    """A fused ``activation=`` becomes its own pointwise node named ``<layer>/<activation>``
-    (as in :mod:`stridescope.frontends.expr`)."""
-    act = _activation_name(config)
-    if act in ("linear", "None", ""):
-        return node
-    return b.pointwise(node, f"{name}/{act}", kind=OpKind.ACTIVATION, op=f"{layer_op}:{act}")
+def _ints(values: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
 
 
 def _padding(config: dict[str, Any]) -> str:
@@ -72,120 +63,109 @@ def _conv_padding(b: GraphBuilder, config: dict[str, Any], rank: int) -> Any:
 
 
 def conv(b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str) -> int:
-    kernel = tuple(c["kernel_size"])
-    node = b.conv(
+    kernel = _ints(c["kernel_size"])
+    return layers.conv(
+        b,
         parents[0],
         name,
+        type(layer).__name__,
         out_channels=int(c["filters"]),
         kernel=kernel,
-        stride=tuple(c["strides"]),
-        dilation=tuple(c["dilation_rate"]),
+        stride=_ints(c["strides"]),
+        dilation=_ints(c["dilation_rate"]),
         padding=_conv_padding(b, c, len(kernel)),
         groups=int(c.get("groups", 1)),
         bias=bool(c.get("use_bias", True)),
-        op=type(layer).__name__,
+        activation=_activation(c),
     )
-    return _then_activation(b, node, c, name, type(layer).__name__)
 
 
 def conv_transpose(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
     """Conv1DTranspose / Conv2DTranspose / Conv3DTranspose: ``'same'`` / ``'valid'`` and
-    ``output_padding`` resolved by :func:`~stridescope.geometry.keras_transposed_padding`."""
-    kernel = tuple(int(k) for k in c["kernel_size"])
-    stride = tuple(int(s) for s in c["strides"])
-    dilation = tuple(int(d) for d in c["dilation_rate"])
+    ``output_padding`` as Keras resolves them."""
     extra = c.get("output_padding")
-    extras = [None] * len(kernel) if extra is None else list(extra)
-    resolved = [
-        keras_transposed_padding(k, s, d, _padding(c), None if e is None else int(e))
-        for k, s, d, e in zip(kernel, stride, dilation, extras, strict=True)
-    ]
-    node = b.conv_transpose(
+    return layers.conv_transpose(
+        b,
         parents[0],
         name,
+        type(layer).__name__,
         out_channels=int(c["filters"]),
-        kernel=kernel,
-        stride=stride,
-        dilation=dilation,
-        padding=[pads for pads, _ in resolved],
-        output_padding=[e for _, e in resolved],
-        bias=bool(c.get("use_bias", True)),
-        op=type(layer).__name__,
-    )
-    return _then_activation(b, node, c, name, type(layer).__name__)
-
-
-def _depthwise(
-    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str, bias: bool
-) -> int:
-    cin = _channels(b, b.shape(parents[0]))
-    if cin is None:
-        raise StridescopeError(f"{name}: depthwise convolution needs a known channel count")
-    return b.conv(
-        parents[0],
-        name,
-        out_channels=cin * int(c.get("depth_multiplier", 1)),
-        kernel=tuple(c["kernel_size"]),
-        stride=tuple(c["strides"]),
-        dilation=tuple(c["dilation_rate"]),
+        kernel=_ints(c["kernel_size"]),
+        stride=_ints(c["strides"]),
+        dilation=_ints(c["dilation_rate"]),
         padding=_padding(c),
-        groups=cin,
-        bias=bias,
-        op=type(layer).__name__,
+        output_padding=None if extra is None else _ints(extra),
+        bias=bool(c.get("use_bias", True)),
+        activation=_activation(c),
     )
 
 
 def depthwise_conv(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
-    node = _depthwise(b, parents, layer, c, name, bool(c.get("use_bias", True)))
-    return _then_activation(b, node, c, name, type(layer).__name__)
+    return layers.depthwise(
+        b,
+        parents[0],
+        name,
+        type(layer).__name__,
+        kernel=_ints(c["kernel_size"]),
+        multiplier=int(c.get("depth_multiplier", 1)),
+        stride=_ints(c["strides"]),
+        dilation=_ints(c["dilation_rate"]),
+        padding=_padding(c),
+        bias=bool(c.get("use_bias", True)),
+        activation=_activation(c),
+    )
 
 
 def separable_conv(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
     """Keras' SeparableConv: a depthwise conv (no bias) then a 1x1 conv (with the bias)."""
-    depth = _depthwise(b, parents, layer, c, f"{name}/depthwise", bias=False)
-    rank = len(tuple(c["kernel_size"]))
-    node = b.conv(
-        depth,
-        f"{name}/pointwise",
+    return layers.separable(
+        b,
+        parents[0],
+        name,
+        type(layer).__name__,
         out_channels=int(c["filters"]),
-        kernel=(1,) * rank,
+        kernel=_ints(c["kernel_size"]),
+        multiplier=int(c.get("depth_multiplier", 1)),
+        stride=_ints(c["strides"]),
+        dilation=_ints(c["dilation_rate"]),
+        padding=_padding(c),
         bias=bool(c.get("use_bias", True)),
-        op=type(layer).__name__,
+        activation=_activation(c),
     )
-    return _then_activation(b, node, c, name, type(layer).__name__)
 
 
 def dense(b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str) -> int:
-    node = b.linear(
+    return layers.dense(
+        b,
         parents[0],
         name,
+        type(layer).__name__,
         out_features=int(c["units"]),
         bias=bool(c.get("use_bias", True)),
-        op=type(layer).__name__,
+        activation=_activation(c),
     )
-    return _then_activation(b, node, c, name, type(layer).__name__)
 
 
 def pool(mode: str) -> Handler:
     def handler(
         b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
     ) -> int:
-        kernel = tuple(c["pool_size"])
         strides = c.get("strides")
-        return b.pool(
+        return layers.pool(
+            b,
             parents[0],
             name,
+            type(layer).__name__,
             mode=mode,
-            kernel=kernel,
-            stride=kernel if strides is None else tuple(strides),
+            kernel=_ints(c["pool_size"]),
+            stride=None if strides is None else _ints(strides),
             padding=_padding(c),
-            op=type(layer).__name__,
         )
 
     return handler
@@ -195,10 +175,10 @@ def global_pool(mode: str) -> Handler:
     def handler(
         b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
     ) -> int:
-        node = b.adaptive_pool(parents[0], name, mode=mode, output_size=1, op=type(layer).__name__)
-        if c.get("keepdims", False):
-            return node
-        return b.flatten(node, f"{name}/squeeze", op=type(layer).__name__)
+        keepdims = bool(c.get("keepdims", False))
+        return layers.global_pool(
+            b, parents[0], name, type(layer).__name__, mode=mode, keepdims=keepdims
+        )
 
     return handler
 
@@ -207,8 +187,8 @@ def pointwise(kind: OpKind) -> Handler:
     def handler(
         b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
     ) -> int:
-        op = _activation_name(c) if kind is OpKind.ACTIVATION and "activation" in c else ""
-        return b.pointwise(parents[0], name, kind=kind, op=op or type(layer).__name__)
+        op = _activation(c) if kind is OpKind.ACTIVATION and "activation" in c else ""
+        return layers.pointwise(b, parents[0], name, op or type(layer).__name__, kind=kind)
 
     return handler
 
@@ -225,9 +205,8 @@ def weighted(kind: OpKind) -> Handler:
     def handler(
         b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
     ) -> int:
-        return b.pointwise(
-            parents[0], name, kind=kind, params=keras_params(layer), op=type(layer).__name__
-        )
+        op, params = type(layer).__name__, keras_params(layer)
+        return layers.pointwise(b, parents[0], name, op, kind=kind, params=params)
 
     return handler
 
@@ -256,9 +235,7 @@ def norm(moving_stats: bool) -> Handler:
             size *= dim
         per_element = int(bool(c.get("scale", True))) + int(bool(c.get("center", True)))
         per_element += 2 if moving_stats else 0
-        return b.pointwise(
-            parents[0], name, kind=OpKind.NORM, params=size * per_element, op=type(layer).__name__
-        )
+        return layers.norm(b, parents[0], name, type(layer).__name__, params=size * per_element)
 
     return handler
 
@@ -266,4 +243,4 @@ def norm(moving_stats: bool) -> Handler:
 def flatten(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
-    return b.flatten(parents[0], name, op=type(layer).__name__)
+    return layers.flatten(b, parents[0], name, type(layer).__name__)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from stridescope.frontends.pytorch.handler_specs import FunctionSpec
+from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
 from stridescope.frontends.pytorch.handlers import (
     elementwise,
     pooling,
@@ -86,8 +86,7 @@ def _build() -> dict[Any, FunctionSpec]:
                 continue  # not in this torch version, or an alias registered first
             base = _base(spelled)
             op = spelled if spelled.startswith("F.") else base
-            inplace = spelled.endswith("_") and not spelled.endswith("__")
-            inplace = inplace or spelled.split(".", 1)[1] in _INPLACE
+            inplace = is_inplace(spelled)
             table[func] = FunctionSpec(base, op, handler or fn_by_meta(func), inplace)
 
     def fn_by_meta(func: Any) -> Callable[..., Any]:
@@ -150,7 +149,5 @@ def _build() -> dict[Any, FunctionSpec]:
     add(None, _MOVEMENT)
     return table
 
-
-_INPLACE = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__idiv__"}
 
 FUNCTIONS: dict[Any, FunctionSpec] = _build()

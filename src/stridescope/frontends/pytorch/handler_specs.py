@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from stridescope.frontends.pytorch.proxy import ShapeProxy
     from stridescope.frontends.pytorch.tracer import Tracer
 
-__all__ = ["FunctionSpec", "ModuleHandler"]
+__all__ = ["FunctionSpec", "ModuleHandler", "is_inplace"]
 
 
 @dataclass(frozen=True)
@@ -27,3 +27,19 @@ class FunctionSpec:
 
 
 ModuleHandler = Callable[["Tracer", nn.Module, str, "ShapeProxy"], Any]
+
+
+_INPLACE_DUNDERS = frozenset(
+    ("__iadd__", "__isub__", "__imul__", "__itruediv__", "__idiv__", "__setitem__")
+)
+
+
+def is_inplace(spelling: str) -> bool:
+    """Whether torch's name says the call writes into its first argument: a trailing ``_``
+    (``relu_``, ``Tensor.add_``), an augmented assignment (``__iadd__``...) or ``__setitem__``.
+
+    >>> [is_inplace(s) for s in ("F.relu_", "Tensor.__iadd__", "Tensor.__add__", "relu")]
+    [True, True, False, False]
+    """
+    name = spelling.rpartition(".")[2]
+    return (name.endswith("_") and not name.endswith("__")) or name in _INPLACE_DUNDERS

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
-from stridescope.frontends.pytorch.handlers.nodes import pointwise_node
+from stridescope.frontends.pytorch.handlers.layer_calls import pointwise_node
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind

@@ -12,9 +12,9 @@ from typing import Any
 
 from torch import nn
 
-from stridescope.frontends.pytorch.errors import LayerInputError
+from stridescope.frontends import layers
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler
-from stridescope.frontends.pytorch.handlers import nodes, reshaping
+from stridescope.frontends.pytorch.handlers import layer_calls, reshaping
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer, own_parameters
 from stridescope.ir import OpKind
@@ -37,56 +37,55 @@ __all__ = [
 ]
 
 
-def _own_params(t: Tracer, module: nn.Module) -> int:
-    """Elements of the module's own parameters not counted yet (marked counted now)."""
-    return t.take_params(own_parameters(module))
-
-
-def _override(fresh: int, weight: int, bias: int) -> int | None:
-    """``None`` (geometry's count) when the parameters are exactly weight + bias."""
-    return None if fresh == weight + bias else fresh
-
-
 def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    fresh = _own_params(t, m)
-    weight_shape = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
-    bias = m.out_channels if m.bias is not None else 0
-    return nodes.conv_node(
-        t, name, type(m).__name__, x, weight_shape, groups=m.groups, stride=m.stride,
-        padding=m.padding, dilation=m.dilation, bias=m.bias is not None,
-        params=_override(fresh, math.prod(weight_shape), bias), pad_mode=m.padding_mode,
-    )  # fmt: skip
+    weight = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
+    bias = m.bias is not None
+    return layer_calls.conv_node(
+        t,
+        name,
+        type(m).__name__,
+        x,
+        weight,
+        groups=m.groups,
+        stride=m.stride,
+        padding=m.padding,
+        dilation=m.dilation,
+        bias=bias,
+        params=t.module_params(m, math.prod(weight) + (m.out_channels if bias else 0)),
+        pad_mode=m.padding_mode,
+    )
 
 
 def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    fresh = _own_params(t, m)
-    weight_shape = (m.in_channels, m.out_channels // m.groups, *m.kernel_size)
-    bias = m.out_channels if m.bias is not None else 0
-    return nodes.conv_transpose_node(
-        t, name, type(m).__name__, x, weight_shape, groups=m.groups, stride=m.stride,
-        padding=m.padding, output_padding=m.output_padding, dilation=m.dilation,
-        bias=m.bias is not None, params=_override(fresh, math.prod(weight_shape), bias),
-    )  # fmt: skip
+    weight = (m.in_channels, m.out_channels // m.groups, *m.kernel_size)
+    bias = m.bias is not None
+    return layer_calls.conv_transpose_node(
+        t,
+        name,
+        type(m).__name__,
+        x,
+        weight,
+        groups=m.groups,
+        stride=m.stride,
+        padding=m.padding,
+        output_padding=m.output_padding,
+        dilation=m.dilation,
+        bias=bias,
+        params=t.module_params(m, math.prod(weight) + (m.out_channels if bias else 0)),
+    )
 
 
 def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    op = type(m).__name__
-    if x.dims[-1] != m.in_features:
-        raise LayerInputError(name, op, f"a last axis of {m.in_features}", x.dims)
-    fresh = _own_params(t, m)
-    bias = m.out_features if m.bias is not None else 0
-    node = t.builder.linear(
-        x.node, name, out_features=m.out_features, bias=m.bias is not None, op=op,
-        params=_override(fresh, m.in_features * m.out_features, bias),
-    )  # fmt: skip
-    return t.proxy(node, x)
+    fin, fout, bias = m.in_features, m.out_features, m.bias is not None
+    params = t.module_params(m, fin * fout + (fout if bias else 0))
+    return layer_calls.dense_node(t, name, type(m).__name__, x, fin, fout, bias, params)
 
 
 def pointwise(kind: OpKind) -> ModuleHandler:
     def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-        fresh = _own_params(t, m)
+        params = t.take_params(own_parameters(m))
         inplace = bool(getattr(m, "inplace", False))
-        return nodes.pointwise_node(t, name, type(m).__name__, x, kind, fresh, inplace)
+        return layer_calls.pointwise_node(t, name, type(m).__name__, x, kind, params, inplace)
 
     return handler
 
@@ -103,17 +102,27 @@ def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     rank = next((r for classes, r in _NORM_RANKS if isinstance(m, classes)), x.ndim)
     batch_norm_1d = isinstance(m, nn.BatchNorm1d) and x.ndim == 2  # (N, C) is allowed too
     if (x.ndim != rank and not batch_norm_1d) or x.dims[1] != m.num_features:
-        nodes.expect(x, name, type(m).__name__, rank, m.num_features)
-    return pointwise(OpKind.NORM)(t, m, name, x)
+        layer_calls.expect(x, name, type(m).__name__, rank, m.num_features)
+    params = t.take_params(own_parameters(m))
+    node = layers.norm(t.builder, x.node, name, type(m).__name__, params=params)
+    return t.proxy(node, x)
 
 
 def pool(mode: str, rank: int) -> ModuleHandler:
     def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-        return nodes.pool_node(
-            t, name, type(m).__name__, x, mode=mode, rank=rank, kernel=m.kernel_size,
-            stride=m.stride, padding=m.padding, dilation=getattr(m, "dilation", 1),
+        return layer_calls.pool_node(
+            t,
+            name,
+            type(m).__name__,
+            x,
+            mode=mode,
+            rank=rank,
+            kernel=m.kernel_size,
+            stride=m.stride,
+            padding=m.padding,
+            dilation=getattr(m, "dilation", 1),
             ceil_mode=m.ceil_mode,
-        )  # fmt: skip
+        )
 
     return handler
 
@@ -122,7 +131,7 @@ def adaptive(mode: str, rank: int) -> ModuleHandler:
     def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
         if getattr(m, "return_indices", False):
             return traced(t, m, name, x)
-        return nodes.adaptive_node(
+        return layer_calls.adaptive_node(
             t, name, type(m).__name__, x, mode=mode, rank=rank, output_size=m.output_size
         )
 
@@ -146,13 +155,15 @@ def pixel_shuffle(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
 
 
 def upsample(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    return nodes.interpolate_node(t, name, type(m).__name__, x, m.size, m.scale_factor, m.mode)
+    return layer_calls.interpolate_node(
+        t, name, type(m).__name__, x, m.size, m.scale_factor, m.mode
+    )
 
 
 def pad(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     kind = type(m).__name__
     mode = next((mode for prefix, mode in _PAD_PREFIXES if kind.startswith(prefix)), "constant")
-    return nodes.pad_node(t, name, kind, x, m.padding, mode)
+    return layer_calls.pad_node(t, name, kind, x, m.padding, mode)
 
 
 _PAD_PREFIXES = (("Reflection", "reflect"), ("Replication", "replicate"), ("Circular", "circular"))

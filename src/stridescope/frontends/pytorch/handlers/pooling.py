@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stridescope.frontends.pytorch.errors import NotHandled
-from stridescope.frontends.pytorch.handlers.nodes import adaptive_node, pool_node
+from stridescope.frontends.pytorch.handlers.layer_calls import adaptive_node, pool_node
 from stridescope.frontends.pytorch.tracer import Tracer
 
 __all__ = ["adaptive", "avg_pool", "lp_pool", "max_pool"]

@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
+from stridescope.frontends import layers
 from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
-from stridescope.frontends.pytorch.handlers.nodes import (
+from stridescope.frontends.pytorch.handlers.layer_calls import (
     expect,
     interpolate_node,
     pad_node,
@@ -56,13 +57,8 @@ def flatten(
 ) -> Any:
     if not isinstance(input, ShapeProxy):
         raise NotHandled
-    rank = max(input.ndim, 1)
-    start, end = start_dim % rank, end_dim % rank
-    if end == rank - 1:
-        node = t.builder.flatten(input.node, name, start_dim=start, op=op)
-        return t.proxy(node, input)
-    dims = input.dims
-    return reshape_node(t, name, op, input, (*dims[:start], math.prod(dims[start : end + 1]), *dims[end + 1 :]))  # fmt: skip
+    node = layers.flatten(t.builder, input.node, name, op, start_dim=start_dim, end_dim=end_dim)
+    return t.proxy(node, input)
 
 
 def view(t: Tracer, name: str, op: str, input: Any, *shape: Any) -> Any:

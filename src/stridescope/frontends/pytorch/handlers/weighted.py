@@ -13,7 +13,11 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
-from stridescope.frontends.pytorch.handlers.nodes import conv_node, conv_transpose_node
+from stridescope.frontends.pytorch.handlers.layer_calls import (
+    conv_node,
+    conv_transpose_node,
+    dense_node,
+)
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 
@@ -34,12 +38,19 @@ def conv(
 ) -> ShapeProxy:
     if not isinstance(weight, torch.Tensor) or isinstance(bias, ShapeProxy):
         raise NotHandled
-    own = weight.numel() + (0 if bias is None else bias.numel())
-    params = t.take_weights(weight, bias)
     return conv_node(
-        t, name, op, input, tuple(weight.shape), groups=groups, stride=stride, padding=padding,
-        dilation=dilation, bias=bias is not None, params=None if params == own else params,
-    )  # fmt: skip
+        t,
+        name,
+        op,
+        input,
+        tuple(weight.shape),
+        groups=groups,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        bias=bias is not None,
+        params=t.weight_params(weight, bias),
+    )
 
 
 def conv_transpose(
@@ -57,24 +68,27 @@ def conv_transpose(
 ) -> ShapeProxy:
     if not isinstance(weight, torch.Tensor) or isinstance(bias, ShapeProxy):
         raise NotHandled
-    own = weight.numel() + (0 if bias is None else bias.numel())
-    params = t.take_weights(weight, bias)
     return conv_transpose_node(
-        t, name, op, input, tuple(weight.shape), groups=groups, stride=stride, padding=padding,
-        output_padding=output_padding, dilation=dilation, bias=bias is not None,
-        params=None if params == own else params,
-    )  # fmt: skip
+        t,
+        name,
+        op,
+        input,
+        tuple(weight.shape),
+        groups=groups,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        bias=bias is not None,
+        params=t.weight_params(weight, bias),
+    )
 
 
 def linear(t: Tracer, name: str, op: str, input: Any, weight: Any, bias: Any = None) -> Any:
     if not isinstance(input, ShapeProxy) or not isinstance(weight, torch.Tensor):
         raise NotHandled
-    if weight.dim() != 2 or input.dims[-1] != weight.shape[1]:
+    if weight.dim() != 2:
         raise LayerInputError(name, op, f"a last axis of {weight.shape[-1]}", input.dims)
-    own = weight.numel() + (0 if bias is None else bias.numel())
-    params = t.take_weights(weight, bias)
-    node = t.builder.linear(
-        input.node, name, out_features=weight.shape[0], bias=bias is not None, op=op,
-        params=None if params == own else params,
-    )  # fmt: skip
-    return t.proxy(node, input)
+    in_features, out_features = weight.shape[1], weight.shape[0]
+    params = t.weight_params(weight, bias)
+    return dense_node(t, name, op, input, in_features, out_features, bias is not None, params)
