@@ -19,8 +19,13 @@ node.
 >>> x = separable(b, b.input, "sep", "SeparableConv2D", out_channels=8, kernel=3,
 ...               padding="same", activation="relu")
 >>> x = global_pool(b, x, "gap", "GlobalAveragePooling2D", mode="avg")
->>> [(n.name, n.op, n.output_shape, n.params) for n in b.build().nodes[1:]]
-[('sep/depthwise', 'SeparableConv2D', (1, 8, 8, 4), 36), ('sep/pointwise', 'SeparableConv2D', (1, 8, 8, 8), 40), ('sep/relu', 'SeparableConv2D:relu', (1, 8, 8, 8), 0), ('gap', 'GlobalAveragePooling2D', (1, 1, 1, 8), 0), ('gap/squeeze', 'GlobalAveragePooling2D', (1, 8), 0)]
+>>> for n in b.build().nodes[1:]:
+...     print(n.name, n.op, n.output_shape, n.params)
+sep/depthwise SeparableConv2D (1, 8, 8, 4) 36
+sep/pointwise SeparableConv2D (1, 8, 8, 8) 40
+sep/relu SeparableConv2D:relu (1, 8, 8, 8) 0
+gap GlobalAveragePooling2D (1, 1, 1, 8) 0
+gap/squeeze GlobalAveragePooling2D (1, 8) 0
 """
 
 from __future__ import annotations

@@ -15,58 +15,50 @@ from stridescope.ir import GraphBuilder, OpKind
 __all__ = ["add_keras_layer", "keras_table"]
 
 
+def _rows() -> list[tuple[Handler, str]]:
+    """Every row: a handler and the ``keras.layers`` class names it reads."""
+    return [
+        (handlers.conv, "Conv1D Conv2D Conv3D"),
+        (handlers.conv_transpose, "Conv1DTranspose Conv2DTranspose Conv3DTranspose"),
+        (handlers.depthwise_conv, "DepthwiseConv1D DepthwiseConv2D"),
+        (handlers.separable_conv, "SeparableConv1D SeparableConv2D"),
+        (handlers.dense, "Dense"),
+        (handlers.pool("max"), "MaxPooling1D MaxPooling2D MaxPooling3D"),
+        (handlers.pool("avg"), "AveragePooling1D AveragePooling2D AveragePooling3D"),
+        (handlers.global_pool("max"), "GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D"),
+        (
+            handlers.global_pool("avg"),
+            "GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D",
+        ),
+        (handlers.pointwise(OpKind.ACTIVATION), "Activation ReLU Softmax LeakyReLU ELU"),
+        (
+            handlers.pointwise(OpKind.DROPOUT),
+            "Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D GaussianNoise "
+            "GaussianDropout AlphaDropout",
+        ),
+        (handlers.weighted(OpKind.ACTIVATION), "PReLU"),
+        (handlers.weighted(OpKind.NORM), "GroupNormalization UnitNormalization"),
+        (handlers.identity, "Identity ActivityRegularization"),
+        (shape_handlers.attention, "MultiHeadAttention"),
+        (handlers.pointwise(OpKind.NORM), "Rescaling"),
+        (handlers.norm(moving_stats=True), "BatchNormalization"),
+        (handlers.norm(moving_stats=False), "LayerNormalization"),
+        (handlers.flatten, "Flatten"),
+        (shape_handlers.merge(OpKind.ADD), "Add Average Subtract Maximum Minimum"),
+        (shape_handlers.merge(OpKind.MUL), "Multiply"),
+        (shape_handlers.merge(OpKind.CONCAT), "Concatenate"),
+        (shape_handlers.zero_padding, "ZeroPadding1D ZeroPadding2D ZeroPadding3D"),
+        (shape_handlers.cropping, "Cropping1D Cropping2D Cropping3D"),
+        (shape_handlers.resize(OpKind.INTERPOLATE), "UpSampling1D UpSampling2D UpSampling3D"),
+        (shape_handlers.reshape, "Reshape"),
+        (shape_handlers.permute, "Permute"),
+    ]
+
+
 def _table() -> dict[type, Handler]:
     import keras
 
-    L = keras.layers
-    table: dict[type, Handler] = {}
-    for cls in (L.Conv1D, L.Conv2D, L.Conv3D):
-        table[cls] = handlers.conv
-    for cls in (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose):
-        table[cls] = handlers.conv_transpose
-    table[L.DepthwiseConv1D] = handlers.depthwise_conv
-    table[L.DepthwiseConv2D] = handlers.depthwise_conv
-    table[L.SeparableConv1D] = handlers.separable_conv
-    table[L.SeparableConv2D] = handlers.separable_conv
-    table[L.Dense] = handlers.dense
-    for cls in (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D):
-        table[cls] = handlers.pool("max")
-    for cls in (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D):
-        table[cls] = handlers.pool("avg")
-    for cls in (L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D):
-        table[cls] = handlers.global_pool("max")
-    for cls in (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D):
-        table[cls] = handlers.global_pool("avg")
-    for cls in (L.Activation, L.ReLU, L.Softmax, L.LeakyReLU, L.ELU):
-        table[cls] = handlers.pointwise(OpKind.ACTIVATION)
-    for cls in (
-        L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise,
-        L.GaussianDropout, L.AlphaDropout,
-    ):  # fmt: skip
-        table[cls] = handlers.pointwise(OpKind.DROPOUT)
-    table[L.PReLU] = handlers.weighted(OpKind.ACTIVATION)
-    for cls in (L.GroupNormalization, L.UnitNormalization):
-        table[cls] = handlers.weighted(OpKind.NORM)
-    for cls in (L.Identity, L.ActivityRegularization):
-        table[cls] = handlers.identity
-    table[L.MultiHeadAttention] = shape_handlers.attention
-    table[L.Rescaling] = handlers.pointwise(OpKind.NORM)
-    table[L.BatchNormalization] = handlers.norm(moving_stats=True)
-    table[L.LayerNormalization] = handlers.norm(moving_stats=False)
-    table[L.Flatten] = handlers.flatten
-    for cls in (L.Add, L.Average, L.Subtract, L.Maximum, L.Minimum):
-        table[cls] = shape_handlers.merge(OpKind.ADD)
-    table[L.Multiply] = shape_handlers.merge(OpKind.MUL)
-    table[L.Concatenate] = shape_handlers.merge(OpKind.CONCAT)
-    for cls in (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D):
-        table[cls] = shape_handlers.zero_padding
-    for cls in (L.Cropping1D, L.Cropping2D, L.Cropping3D):
-        table[cls] = shape_handlers.cropping
-    for cls in (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D):
-        table[cls] = shape_handlers.resize(OpKind.INTERPOLATE)
-    table[L.Reshape] = shape_handlers.reshape
-    table[L.Permute] = shape_handlers.permute
-    return table
+    return {getattr(keras.layers, name): h for h, names in _rows() for name in names.split()}
 
 
 _TABLE: dict[type, Handler] | None = None

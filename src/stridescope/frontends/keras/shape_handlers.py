@@ -74,9 +74,13 @@ def resize(kind: OpKind) -> Handler:
         factors = [int(size)] * rank if isinstance(size, int) else [int(s) for s in size]
         nearest = c.get("interpolation", "nearest") == "nearest" and len(factors) == rank
         return b.resize(
-            parents[0], name, kind=kind, output_shape=out, op=type(layer).__name__,
+            parents[0],
+            name,
+            kind=kind,
+            output_shape=out,
+            op=type(layer).__name__,
             repeat=factors if nearest else None,
-        )  # fmt: skip
+        )
 
     return handler
 

@@ -76,6 +76,87 @@ def _base(spelled: str) -> str:
 _DUNDER_NAMES = {"add", "sub", "mul", "truediv"}
 
 
+Row = tuple[Callable[..., Any] | None, str]
+"""A handler (``None``: data movement, shape from meta) and the spellings it handles."""
+
+
+def _windows(rank: int) -> list[Row]:
+    return [
+        (weighted.conv, f"F.conv{rank}d"),
+        (weighted.conv_transpose, f"F.conv_transpose{rank}d"),
+        (pooling.max_pool(rank), f"F.max_pool{rank}d torch.max_pool{rank}d"),
+        (pooling.avg_pool(rank), f"F.avg_pool{rank}d"),
+        (pooling.lp_pool(rank), f"F.lp_pool{rank}d"),
+        (pooling.adaptive("avg", rank), f"F.adaptive_avg_pool{rank}d"),
+        (pooling.adaptive("max", rank), f"F.adaptive_max_pool{rank}d"),
+    ]
+
+
+def _arithmetic() -> list[Row]:
+    words = {OpKind.ADD: ("add", "sub"), OpKind.MUL: ("mul", "truediv", "div")}
+    return [
+        (
+            elementwise.arith(kind),
+            f"torch.{w} Tensor.{w} Tensor.{w}_ Tensor.__{w}__ Tensor.__r{w}__ Tensor.__i{w}__",
+        )
+        for kind, spelled in words.items()
+        for w in spelled
+    ]
+
+
+def _rows() -> list[Row]:
+    """Every row, in order: the first row that names a callable wins."""
+    return [
+        *_windows(1),
+        *_windows(2),
+        *_windows(3),
+        (weighted.linear, "F.linear"),
+        (elementwise.pointwise(OpKind.ACTIVATION), _ACTIVATIONS),
+        (elementwise.pointwise(OpKind.NORM), _NORMS),
+        (elementwise.unary(OpKind.NORM), "F.normalize"),
+        (elementwise.unary(OpKind.ACTIVATION), _MATH),
+        (elementwise.power, "torch.pow Tensor.pow Tensor.pow_ Tensor.__pow__ Tensor.__rpow__"),
+        (elementwise.pointwise(OpKind.DROPOUT), _DROPOUTS),
+        *_arithmetic(),
+        (products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm"),
+        (products.matmul, "torch.bmm Tensor.bmm"),
+        (products.rmatmul, "Tensor.__rmatmul__"),
+        (products.attention, "F.scaled_dot_product_attention"),
+        (products.multi_head_attention, "F.multi_head_attention_forward"),
+        (products.einsum, "torch.einsum"),
+        (reshaping.cat, "torch.cat torch.concat torch.concatenate"),
+        (reshaping.flatten, "torch.flatten Tensor.flatten"),
+        (reshaping.view, "Tensor.view Tensor.reshape torch.reshape"),
+        (reshaping.same, _SAME),
+        (reshaping.pixel_unshuffle, "F.pixel_unshuffle"),
+        (reshaping.pixel_shuffle, "F.pixel_shuffle"),
+        (reshaping.interpolate, "F.interpolate"),
+        (reshaping.pad, "F.pad"),
+        (reduction.reduce("avg"), "torch.mean Tensor.mean torch.sum Tensor.sum"),
+        (reduction.reduce("max"), "torch.amax Tensor.amax torch.amin Tensor.amin"),
+        (
+            elementwise.arith(OpKind.ADD),
+            "torch.maximum Tensor.maximum torch.minimum Tensor.minimum",
+        ),
+        (reduction.extreme("max"), "torch.max Tensor.max"),
+        (reduction.extreme("min"), "torch.min Tensor.min"),
+    ]
+
+
+# Slices and axis moves: where the handler declines, data movement (never uncounted).
+_SLICING: list[tuple[Callable[..., Any], str]] = [
+    (slicing.getitem, "Tensor.__getitem__"),
+    (slicing.narrow, "torch.narrow Tensor.narrow"),
+    (slicing.chunk, "torch.chunk Tensor.chunk"),
+    (slicing.split, "torch.split Tensor.split"),
+    (slicing.permute, "torch.permute Tensor.permute"),
+    (slicing.glu, "F.glu"),
+    (slicing.channel_shuffle, "F.channel_shuffle torch.native_channel_shuffle"),
+    (slicing.transpose, "torch.transpose Tensor.transpose torch.swapaxes Tensor.swapaxes"),
+    (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
+]
+
+
 def _build() -> dict[Any, FunctionSpec]:
     table: dict[Any, FunctionSpec] = {}
 
@@ -86,65 +167,13 @@ def _build() -> dict[Any, FunctionSpec]:
                 continue  # not in this torch version, or an alias registered first
             base = _base(spelled)
             op = spelled if spelled.startswith("F.") else base
-            inplace = is_inplace(spelled)
-            table[func] = FunctionSpec(base, op, handler or fn_by_meta(func), inplace)
+            spec = FunctionSpec(base, op, handler or reshaping.by_meta(func), is_inplace(spelled))
+            table[func] = spec
 
-    def fn_by_meta(func: Any) -> Callable[..., Any]:
-        return reshaping.by_meta(func)
-
-    for rank in (1, 2, 3):
-        add(weighted.conv, f"F.conv{rank}d")
-        add(weighted.conv_transpose, f"F.conv_transpose{rank}d")
-        add(pooling.max_pool(rank), f"F.max_pool{rank}d torch.max_pool{rank}d")
-        add(pooling.avg_pool(rank), f"F.avg_pool{rank}d")
-        add(pooling.lp_pool(rank), f"F.lp_pool{rank}d")
-        add(pooling.adaptive("avg", rank), f"F.adaptive_avg_pool{rank}d")
-        add(pooling.adaptive("max", rank), f"F.adaptive_max_pool{rank}d")
-    add(weighted.linear, "F.linear")
-    add(elementwise.pointwise(OpKind.ACTIVATION), _ACTIVATIONS)
-    add(elementwise.pointwise(OpKind.NORM), _NORMS)
-    add(elementwise.unary(OpKind.NORM), "F.normalize")
-    add(elementwise.unary(OpKind.ACTIVATION), _MATH)
-    add(elementwise.power, "torch.pow Tensor.pow Tensor.pow_ Tensor.__pow__ Tensor.__rpow__")
-    add(elementwise.pointwise(OpKind.DROPOUT), _DROPOUTS)
-    for kind, words in ((OpKind.ADD, ("add", "sub")), (OpKind.MUL, ("mul", "truediv", "div"))):
-        for word in words:
-            add(
-                elementwise.arith(kind),
-                f"torch.{word} Tensor.{word} Tensor.{word}_ Tensor.__{word}__ "
-                f"Tensor.__r{word}__ Tensor.__i{word}__",
-            )
-    add(products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm")
-    add(products.matmul, "torch.bmm Tensor.bmm")
-    add(products.rmatmul, "Tensor.__rmatmul__")
-    add(products.attention, "F.scaled_dot_product_attention")
-    add(products.multi_head_attention, "F.multi_head_attention_forward")
-    add(products.einsum, "torch.einsum")
-    add(reshaping.cat, "torch.cat torch.concat torch.concatenate")
-    add(reshaping.flatten, "torch.flatten Tensor.flatten")
-    add(reshaping.view, "Tensor.view Tensor.reshape torch.reshape")
-    add(reshaping.same, _SAME)
-    add(reshaping.pixel_unshuffle, "F.pixel_unshuffle")
-    add(reshaping.pixel_shuffle, "F.pixel_shuffle")
-    add(reshaping.interpolate, "F.interpolate")
-    add(reshaping.pad, "F.pad")
-    add(reduction.reduce("avg"), "torch.mean Tensor.mean torch.sum Tensor.sum")
-    add(reduction.reduce("max"), "torch.amax Tensor.amax torch.amin Tensor.amin")
-    add(elementwise.arith(OpKind.ADD), "torch.maximum Tensor.maximum torch.minimum Tensor.minimum")
-    add(reduction.extreme("max"), "torch.max Tensor.max")
-    add(reduction.extreme("min"), "torch.min Tensor.min")
-    for handler, names in (
-        (slicing.getitem, "Tensor.__getitem__"),
-        (slicing.narrow, "torch.narrow Tensor.narrow"),
-        (slicing.chunk, "torch.chunk Tensor.chunk"),
-        (slicing.split, "torch.split Tensor.split"),
-        (slicing.permute, "torch.permute Tensor.permute"),
-        (slicing.glu, "F.glu"),
-        (slicing.channel_shuffle, "F.channel_shuffle torch.native_channel_shuffle"),
-        (slicing.transpose, "torch.transpose Tensor.transpose torch.swapaxes Tensor.swapaxes"),
-        (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
-    ):
-        for spelled in names.split():  # what is not a slice is data movement, not uncounted
+    for handler, names in _rows():
+        add(handler, names)
+    for handler, names in _SLICING:
+        for spelled in names.split():
             add(reshaping.or_movement(handler, _resolve(spelled)), spelled)
     add(None, _MOVEMENT)
     return table

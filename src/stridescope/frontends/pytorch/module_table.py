@@ -20,51 +20,60 @@ from stridescope.ir import OpKind
 __all__ = ["MODULES"]
 
 
+Row = tuple[ModuleHandler, str]
+"""A handler and the ``torch.nn`` class names it reads."""
+
+_ACTIVATIONS = (
+    "ReLU ReLU6 LeakyReLU PReLU ELU SELU CELU GELU SiLU Mish Sigmoid Tanh Hardswish Hardsigmoid "
+    "Hardtanh Softmax LogSoftmax Softplus Softsign LogSigmoid"
+)
+_DROPOUTS = "Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout"
+_PADS = " ".join(
+    f"{kind}Pad{rank}d"
+    for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular")
+    for rank in (1, 2, 3)
+)
+
+
+def _pools(rank: int) -> list[Row]:
+    return [
+        (modules.pool("max", rank), f"MaxPool{rank}d"),
+        (modules.pool("avg", rank), f"AvgPool{rank}d"),
+        (modules.adaptive("max", rank), f"AdaptiveMaxPool{rank}d"),
+        (modules.adaptive("avg", rank), f"AdaptiveAvgPool{rank}d"),
+    ]
+
+
+def _rows() -> list[Row]:
+    """Every row, in order: the first row that names a class's forward wins."""
+    return [
+        (modules.conv, "Conv1d Conv2d Conv3d"),
+        (modules.conv_transpose, "ConvTranspose1d ConvTranspose2d ConvTranspose3d"),
+        (modules.linear, "Linear"),
+        (modules.norm, "BatchNorm1d BatchNorm2d BatchNorm3d SyncBatchNorm"),
+        (modules.norm, "InstanceNorm1d InstanceNorm2d InstanceNorm3d"),
+        (modules.pointwise(OpKind.NORM), "GroupNorm LayerNorm LocalResponseNorm"),
+        (modules.pointwise(OpKind.ACTIVATION), _ACTIVATIONS),
+        (modules.pointwise(OpKind.DROPOUT), _DROPOUTS),
+        *_pools(1),
+        *_pools(2),
+        *_pools(3),
+        (modules.flatten, "Flatten"),
+        (modules.identity, "Identity"),
+        (modules.pixel_unshuffle, "PixelUnshuffle"),
+        (modules.pixel_shuffle, "PixelShuffle"),
+        (modules.upsample, "Upsample"),
+        (modules.pad, _PADS),
+    ]
+
+
 def _build() -> dict[Any, ModuleHandler]:
     table: dict[Any, ModuleHandler] = {}
-
-    def add(handler: ModuleHandler, *classes: type[nn.Module]) -> None:
-        for cls in classes:
-            table.setdefault(cls.forward, handler)
-
-    add(modules.conv, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-    add(modules.conv_transpose, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-    add(modules.linear, nn.Linear)
-    add(modules.norm, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-    add(modules.norm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
-    add(modules.pointwise(OpKind.NORM), nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
-    activations: tuple[type[nn.Module], ...] = (
-        nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
-        nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Softmax,
-        nn.LogSoftmax, nn.Softplus, nn.Softsign, nn.LogSigmoid,
-    )  # fmt: skip
-    add(modules.pointwise(OpKind.ACTIVATION), *activations)
-    add(modules.pointwise(OpKind.DROPOUT), nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
-    add(modules.pointwise(OpKind.DROPOUT), nn.AlphaDropout, nn.FeatureAlphaDropout)
-    for rank, classes in enumerate(
-        (
-            (nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveMaxPool1d, nn.AdaptiveAvgPool1d),
-            (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d),
-            (nn.MaxPool3d, nn.AvgPool3d, nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool3d),
-        ),
-        start=1,
-    ):
-        add(modules.pool("max", rank), classes[0])
-        add(modules.pool("avg", rank), classes[1])
-        add(modules.adaptive("max", rank), classes[2])
-        add(modules.adaptive("avg", rank), classes[3])
-    add(modules.flatten, nn.Flatten)
-    add(modules.identity, nn.Identity)
-    add(modules.pixel_unshuffle, nn.PixelUnshuffle)
-    add(modules.pixel_shuffle, nn.PixelShuffle)
-    add(modules.upsample, nn.Upsample)
-    pads: tuple[type[nn.Module], ...] = (
-        nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d,
-        nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
-        nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d, nn.CircularPad1d,
-        nn.CircularPad2d, nn.CircularPad3d,
-    )  # fmt: skip
-    add(modules.pad, *pads)
+    for handler, names in _rows():
+        for name in names.split():
+            cls = getattr(nn, name, None)
+            if cls is not None:  # None: not in this torch version
+                table.setdefault(cls.forward, handler)
     return table
 
 

@@ -261,9 +261,14 @@ _PAD_MODES = {
 
 
 def pad_node(
-    t: Tracer, name: str, op: str, x: Any, pad: Sequence[int], mode: str = "constant",
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    pad: Sequence[int],
+    mode: str = "constant",
     value: float | None = None,
-) -> ShapeProxy:  # fmt: skip
+) -> ShapeProxy:
     """``F.pad``: pairs (before, after) from the last axis backwards. Padding or cropping
     (negative amounts) of spatial axes is an exact :meth:`GraphBuilder.pad` (any torch mode),
     and so is zero padding of the channel axis beside them; padding the batch axis keeps

@@ -15,30 +15,61 @@ __all__ = ["adaptive", "avg_pool", "lp_pool", "max_pool"]
 
 def max_pool(rank: int) -> Callable[..., Any]:
     def handler(
-        t: Tracer, name: str, op: str, input: Any, kernel_size: Any, stride: Any = None,
-        padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
+        t: Tracer,
+        name: str,
+        op: str,
+        input: Any,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        ceil_mode: bool = False,
         return_indices: bool = False,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         if return_indices:
             raise NotHandled
         return pool_node(
-            t, name, op, input, mode="max", rank=rank, kernel=kernel_size, stride=stride,
-            padding=padding, dilation=dilation, ceil_mode=ceil_mode,
-        )  # fmt: skip
+            t,
+            name,
+            op,
+            input,
+            mode="max",
+            rank=rank,
+            kernel=kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            ceil_mode=ceil_mode,
+        )
 
     return handler
 
 
 def avg_pool(rank: int) -> Callable[..., Any]:
     def handler(
-        t: Tracer, name: str, op: str, input: Any, kernel_size: Any, stride: Any = None,
-        padding: Any = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+        t: Tracer,
+        name: str,
+        op: str,
+        input: Any,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
         divisor_override: int | None = None,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         return pool_node(
-            t, name, op, input, mode="avg", rank=rank, kernel=kernel_size, stride=stride,
-            padding=padding, ceil_mode=ceil_mode,
-        )  # fmt: skip
+            t,
+            name,
+            op,
+            input,
+            mode="avg",
+            rank=rank,
+            kernel=kernel_size,
+            stride=stride,
+            padding=padding,
+            ceil_mode=ceil_mode,
+        )
 
     return handler
 
@@ -48,13 +79,27 @@ def lp_pool(rank: int) -> Callable[..., Any]:
     counted as one, one MAC per window element)."""
 
     def handler(
-        t: Tracer, name: str, op: str, input: Any, norm_type: Any, kernel_size: Any,
-        stride: Any = None, ceil_mode: bool = False,
-    ) -> Any:  # fmt: skip
+        t: Tracer,
+        name: str,
+        op: str,
+        input: Any,
+        norm_type: Any,
+        kernel_size: Any,
+        stride: Any = None,
+        ceil_mode: bool = False,
+    ) -> Any:
         return pool_node(
-            t, name, op, input, mode="avg", rank=rank, kernel=kernel_size, stride=stride,
-            padding=0, ceil_mode=ceil_mode,
-        )  # fmt: skip
+            t,
+            name,
+            op,
+            input,
+            mode="avg",
+            rank=rank,
+            kernel=kernel_size,
+            stride=stride,
+            padding=0,
+            ceil_mode=ceil_mode,
+        )
 
     return handler
 

@@ -23,9 +23,16 @@ def reduce(mode: str) -> Callable[..., Any]:
     spatial axes it is a global pool (see :meth:`GraphBuilder.reduce`)."""
 
     def handler(
-        t: Tracer, name: str, op: str, input: Any, dim: Any = None, keepdim: bool = False,
-        *, dtype: Any = None, **keywords: Any,
-    ) -> Any:  # fmt: skip
+        t: Tracer,
+        name: str,
+        op: str,
+        input: Any,
+        dim: Any = None,
+        keepdim: bool = False,
+        *,
+        dtype: Any = None,
+        **keywords: Any,
+    ) -> Any:
         if not isinstance(input, ShapeProxy) or keywords or not isinstance(keepdim, bool):
             raise NotHandled
         if isinstance(dim, torch.dtype):  # Tensor.sum(dtype) spelled positionally
@@ -52,9 +59,14 @@ def extreme(word: str) -> Callable[..., Any]:
     one MAC per output element, as Keras ``Maximum`` and an add."""
 
     def handler(
-        t: Tracer, name: str, op: str, input: Any, dim: Any = None, keepdim: bool = False,
+        t: Tracer,
+        name: str,
+        op: str,
+        input: Any,
+        dim: Any = None,
+        keepdim: bool = False,
         **keywords: Any,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         if keywords or not isinstance(input, ShapeProxy) or not isinstance(keepdim, bool):
             raise NotHandled
         if dim is None:
@@ -66,9 +78,13 @@ def extreme(word: str) -> Callable[..., Any]:
         values = t.builder.reduce(input.node, name, mode="max", axes=(dim,), keepdim=keepdim, op=op)
         shape = t.builder.shape(values)
         indices = t.builder.other(
-            (values,), t.unique(f"{name}.indices"), kind=OpKind.REDUCE,
-            output_shape=shape, counted=True, op=op,
-        )  # fmt: skip
+            (values,),
+            t.unique(f"{name}.indices"),
+            kind=OpKind.REDUCE,
+            output_shape=shape,
+            counted=True,
+            op=op,
+        )
         pair = getattr(torch.return_types, word)
         return pair(
             (t.proxy(values, input), ShapeProxy(indices, t.proxy(values).dims, torch.int64))

@@ -99,17 +99,29 @@ def pixel_shuffle(t: Tracer, name: str, op: str, input: Any, upscale_factor: int
 
 
 def interpolate(
-    t: Tracer, name: str, op: str, input: Any, size: Any = None, scale_factor: Any = None,
-    mode: str = "nearest", align_corners: bool | None = None,
-    recompute_scale_factor: bool | None = None, antialias: bool = False,
-) -> Any:  # fmt: skip
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Any:
     return interpolate_node(t, name, op, input, size, scale_factor, mode)
 
 
 def pad(
-    t: Tracer, name: str, op: str, input: Any, pad: Sequence[int], mode: str = "constant",
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    pad: Sequence[int],
+    mode: str = "constant",
     value: float | None = None,
-) -> Any:  # fmt: skip
+) -> Any:
     return pad_node(t, name, op, input, pad, mode, value)
 
 

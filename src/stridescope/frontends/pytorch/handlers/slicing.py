@@ -119,9 +119,15 @@ def chunk(t: Tracer, name: str, op: str, input: Any, chunks: Any, dim: Any = 0) 
 
 
 def split(
-    t: Tracer, name: str, op: str, tensor: Any, split_size_or_sections: Any = None, dim: Any = 0,
-    *, split_size: Any = None,
-) -> Any:  # fmt: skip
+    t: Tracer,
+    name: str,
+    op: str,
+    tensor: Any,
+    split_size_or_sections: Any = None,
+    dim: Any = 0,
+    *,
+    split_size: Any = None,
+) -> Any:
     sizes = split_size if split_size_or_sections is None else split_size_or_sections
     if not (_is_int(sizes) or (isinstance(sizes, Sequence) and all(map(_is_int, sizes)))):
         raise NotHandled
