@@ -126,7 +126,7 @@ def _keras_depthwise(separable: bool) -> LayerSpec:
     return LayerSpec("keras", "separable" if separable else "depthwise", params, 2)
 
 
-def _keras_pool(mode: str) -> LayerSpec:
+def _keras_pool(mode: str, rank: int = 2) -> LayerSpec:
     params = (
         _p("pool_size", "pos_ints", 2),
         _p("strides", "opt_pos_ints", None),
@@ -134,7 +134,7 @@ def _keras_pool(mode: str) -> LayerSpec:
         _DATA_FORMAT,
         _NAME,
     )
-    return LayerSpec("keras", "pool", params, 2, {"mode": mode})
+    return LayerSpec("keras", "pool", params, rank, {"mode": mode})
 
 
 def _keras_global(mode: str) -> LayerSpec:
@@ -173,22 +173,20 @@ def _torch_conv_transpose(rank: int) -> LayerSpec:
     return LayerSpec("torch", "conv_transpose", params, rank)
 
 
-def _torch_pool(mode: str) -> LayerSpec:
+def _torch_pool(mode: str, rank: int = 2) -> LayerSpec:
     head = (
         _p("kernel_size", "pos_ints"),
         _p("stride", "opt_pos_ints", None),
         _p("padding", "torch_padding", 0),
     )
     ceil = _p("ceil_mode", "bool", False)
+    rest: tuple[Param, ...]
     if mode == "max":
         rest = (_p("dilation", "pos_ints", 1), _p("return_indices", "bool", False), ceil)
-    else:
-        rest = (
-            ceil,
-            _p("count_include_pad", "bool", True),
-            _p("divisor_override", "opt_int", None),
-        )
-    return LayerSpec("torch", "pool", (*head, *rest), 2, {"mode": mode})
+    else:  # nn.AvgPool1d has no divisor_override
+        rest = (ceil, _p("count_include_pad", "bool", True))
+        rest += (_p("divisor_override", "opt_int", None),) if rank > 1 else ()
+    return LayerSpec("torch", "pool", (*head, *rest), rank, {"mode": mode})
 
 
 def _torch_adaptive(mode: str) -> LayerSpec:
@@ -222,6 +220,10 @@ LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
         "Conv2DTranspose": _keras_conv_transpose(2),
         "DepthwiseConv2D": _keras_depthwise(separable=False),
         "SeparableConv2D": _keras_depthwise(separable=True),
+        "MaxPool1D": _keras_pool("max", 1),
+        "MaxPooling1D": _keras_pool("max", 1),
+        "AveragePooling1D": _keras_pool("avg", 1),
+        "AvgPool1D": _keras_pool("avg", 1),
         "MaxPool2D": _keras_pool("max"),
         "MaxPooling2D": _keras_pool("max"),
         "AveragePooling2D": _keras_pool("avg"),
@@ -268,6 +270,8 @@ LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
         "Conv2d": _torch_conv(2),
         "ConvTranspose1d": _torch_conv_transpose(1),
         "ConvTranspose2d": _torch_conv_transpose(2),
+        "MaxPool1d": _torch_pool("max", 1),
+        "AvgPool1d": _torch_pool("avg", 1),
         "MaxPool2d": _torch_pool("max"),
         "AvgPool2d": _torch_pool("avg"),
         "AdaptiveAvgPool2d": _torch_adaptive("avg"),
