@@ -136,22 +136,9 @@ def conv_transpose(
     (1, 16, 16, 2)
     """
     if isinstance(padding, str):
-        rank = len(spatial_axes(len(b.shape(parent)), b.layout))
-        k = per_axis(kernel, rank, "kernel_size")
-        s = per_axis(stride, rank, "strides")
-        d = per_axis(dilation, rank, "dilation_rate")
-        extras: Sequence[int | None] = (
-            [None] * rank
-            if output_padding is None
-            else per_axis(output_padding, rank, "output_padding")
+        padding, output_padding = _keras_transposed(
+            b, parent, kernel, stride, dilation, padding, output_padding
         )
-        resolved = [
-            keras_transposed_padding(ki, si, di, padding, extra)
-            for ki, si, di, extra in zip(k, s, d, extras, strict=True)
-        ]
-        kernel, stride, dilation = k, s, d
-        padding = [pads for pads, _ in resolved]
-        output_padding = [extra for _, extra in resolved]
     node = b.conv_transpose(
         parent,
         name,
@@ -167,6 +154,33 @@ def conv_transpose(
         params=params,
     )
     return node if activation is None else fused_activation(b, node, name, op, activation)
+
+
+def _keras_transposed(
+    b: GraphBuilder,
+    parent: int,
+    kernel: Ints,
+    stride: Ints,
+    dilation: Ints,
+    mode: str,
+    output_padding: Ints | None,
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """Keras' ``'same'`` / ``'valid'`` for a transposed convolution, per spatial axis: the
+    ``(before, after)`` cut from the full output and the ``output_padding`` after it."""
+    rank = len(spatial_axes(len(b.shape(parent)), b.layout))
+    k = per_axis(kernel, rank, "kernel_size")
+    s = per_axis(stride, rank, "strides")
+    d = per_axis(dilation, rank, "dilation_rate")
+    extras: Sequence[int | None] = (
+        [None] * rank
+        if output_padding is None
+        else per_axis(output_padding, rank, "output_padding")
+    )
+    resolved = [
+        keras_transposed_padding(ki, si, di, mode, extra)
+        for ki, si, di, extra in zip(k, s, d, extras, strict=True)
+    ]
+    return [pads for pads, _ in resolved], [extra for _, extra in resolved]
 
 
 def depthwise(
