@@ -14,7 +14,7 @@ The format::
     ]
 
 Each entry of ``layers`` is one layer call, parsed (never evaluated) by
-:func:`stridescope.frontends.expr.parse_layer`; layers are chained in order. Layers are named
+:func:`stridescope.frontends.expr.parse.parse_layer`; layers are chained in order. Layers are named
 like Keras names them in a fresh session: ``conv2d``, ``conv2d_1``, ``max_pooling2d``, ...
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.expr import LayerCall, add_layer, default_layout, parse_layer
+from stridescope.frontends.expr.parse import LayerCall, add_layer, default_layout, parse_layer
 from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape
 

@@ -7,7 +7,7 @@ conv). ``permute``, ``transpose`` and ``movedim`` become :meth:`GraphBuilder.per
 that remember where the spatial axes went (ConvNeXt's channels-last LayerNorm and MLP);
 ``F.glu`` is two slices, a sigmoid and a multiply; a channel shuffle keeps positions.
 Indexing with integers, ``None``, tensors or negative steps changes the rank or the order:
-those stay data movement (:func:`~stridescope.frontends.pytorch_functional.by_meta`).
+those stay data movement (:func:`~stridescope.frontends.pytorch.handlers.reshaping.by_meta`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch_proxy import NotHandled, ShapeProxy
-from stridescope.frontends.pytorch_tracer import Tracer
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind, spatial_axes
 
 __all__ = [
@@ -118,9 +119,15 @@ def chunk(t: Tracer, name: str, op: str, input: Any, chunks: Any, dim: Any = 0) 
 
 
 def split(
-    t: Tracer, name: str, op: str, tensor: Any, split_size_or_sections: Any = None, dim: Any = 0,
-    *, split_size: Any = None,
-) -> Any:  # fmt: skip
+    t: Tracer,
+    name: str,
+    op: str,
+    tensor: Any,
+    split_size_or_sections: Any = None,
+    dim: Any = 0,
+    *,
+    split_size: Any = None,
+) -> Any:
     sizes = split_size if split_size_or_sections is None else split_size_or_sections
     if not (_is_int(sizes) or (isinstance(sizes, Sequence) and all(map(_is_int, sizes)))):
         raise NotHandled

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.expr_build import BUILDERS
-from stridescope.frontends.expr_specs import CHECKS, LAYERS, REQUIRED, Framework, LayerSpec
+from stridescope.frontends.expr.checks import CHECKS, REQUIRED
+from stridescope.frontends.expr.table import LAYERS, Framework, LayerSpec
+from stridescope.frontends.expr.translate import TRANSLATORS
 from stridescope.ir import GraphBuilder, Layout
 
 __all__ = ["LayerCall", "add_layer", "default_layout", "known_layers", "parse_layer"]
@@ -220,4 +221,5 @@ def add_layer(builder: GraphBuilder, parent: int, call: LayerCall, name: str) ->
             f"{call.layer} needs a {rank + 2}-D input (batch, channels and {rank} spatial "
             f"axes); received shape {tuple(shape)!r}"
         )
-    return BUILDERS[call.spec.category](builder, parent, call.layer, options, name)
+    translate = TRANSLATORS[call.framework][call.spec.category]
+    return translate(builder, parent, call.layer, options, name)

@@ -1,7 +1,8 @@
-"""Products of tensors in the PyTorch tracer: ``@`` / ``matmul`` / ``mm`` / ``bmm``,
-``F.scaled_dot_product_attention``, ``nn.MultiheadAttention`` and two-operand ``einsum``. The output shape comes from a
-meta run of the call itself; the MACs from the contraction (one multiply-add per output
-element per contracted element, as a dense layer), equal to ``FlopCounterMode`` / 2."""
+"""Handlers for products of tensors: ``@`` / ``matmul`` / ``mm`` / ``bmm``,
+``F.scaled_dot_product_attention``, ``nn.MultiheadAttention`` and two-operand ``einsum``.
+The output shape comes from a meta run of the call itself; the MACs from the contraction (one
+multiply-add per output element per contracted element, as a dense layer), equal to
+``FlopCounterMode`` / 2."""
 
 from __future__ import annotations
 
@@ -12,16 +13,22 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch_proxy import NotHandled, ShapeProxy
-from stridescope.frontends.pytorch_tracer import Tracer, _map, _to_meta
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer, _map, _to_meta
 
 __all__ = ["attention", "einsum", "matmul", "multi_head_attention", "rmatmul"]
 
 
 def _product(
-    t: Tracer, name: str, op: str, func: Any, args: tuple[Any, ...], macs: Callable[[tuple[int, ...]], int],
+    t: Tracer,
+    name: str,
+    op: str,
+    func: Any,
+    args: tuple[Any, ...],
+    macs: Callable[[tuple[int, ...]], int],
     kw: dict[str, Any] | None = None,
-) -> Any:  # fmt: skip
+) -> Any:
     """Meta-run ``func(*args, **kw)`` for the output shape; ``macs(output_shape)`` counts."""
     operands = [a for a in args if isinstance(a, ShapeProxy | torch.Tensor)]
     proxies = [a for a in operands if isinstance(a, ShapeProxy)]
@@ -105,38 +112,49 @@ def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
     return _product(t, name, op, torch.einsum, (equation, *operands), lambda out: every)
 
 
+# F.multi_head_attention_forward's arguments after num_heads, in order
+_MHA_ARGS = (
+    "in_proj_weight",
+    "in_proj_bias",
+    "bias_k",
+    "bias_v",
+    "add_zero_attn",
+    "dropout_p",
+    "out_proj_weight",
+    "out_proj_bias",
+    "training",
+    "key_padding_mask",
+    "need_weights",
+    "attn_mask",
+    "use_separate_proj_weight",
+    "q_proj_weight",
+    "k_proj_weight",
+    "v_proj_weight",
+    "static_k",
+    "static_v",
+    "average_attn_weights",
+    "is_causal",
+)
+
+
 def multi_head_attention(
-    t: Tracer, name: str, op: str, query: Any, key: Any, value: Any, embed_dim: Any,
-    num_heads: Any, *args: Any, **kw: Any,
-) -> Any:  # fmt: skip
+    t: Tracer,
+    name: str,
+    op: str,
+    query: Any,
+    key: Any,
+    value: Any,
+    embed_dim: Any,
+    num_heads: Any,
+    *args: Any,
+    **kw: Any,
+) -> Any:
     """``F.multi_head_attention_forward`` (what ``nn.MultiheadAttention`` calls, on
     ``(L, N, E)`` inputs): the three input projections, ``q @ kᵀ``, the product with ``v``
     and the output projection, as one ``matmul`` node; the weights are a second, free node
     when asked for."""
     q, k, v = _dims(query), _dims(key), _dims(value)
-    names = [
-        "in_proj_weight",
-        "in_proj_bias",
-        "bias_k",
-        "bias_v",
-        "add_zero_attn",
-        "dropout_p",
-        "out_proj_weight",
-        "out_proj_bias",
-        "training",
-        "key_padding_mask",
-        "need_weights",
-        "attn_mask",
-        "use_separate_proj_weight",
-        "q_proj_weight",
-        "k_proj_weight",
-        "v_proj_weight",
-        "static_k",
-        "static_v",
-        "average_attn_weights",
-        "is_causal",
-    ]
-    given = dict(zip(names, args, strict=False)) | kw
+    given = dict(zip(_MHA_ARGS, args, strict=False)) | kw
     if len(q) != 3 or len(k) != 3 or len(v) != 3 or not isinstance(num_heads, int):
         raise NotHandled  # unbatched inputs: left to the meta run
     if any(isinstance(a, ShapeProxy) for a in given.values()) or given.get("static_k") is not None:
@@ -150,15 +168,22 @@ def multi_head_attention(
     if not parents:
         raise NotHandled
     out = t.builder.matmul(
-        parents, name, output_shape=(length, batch, width), macs=macs,
-        params=t.take_params(tensors), op=op,
-    )  # fmt: skip
+        parents,
+        name,
+        output_shape=(length, batch, width),
+        macs=macs,
+        params=t.take_params(tensors),
+        op=op,
+    )
     like = next(p for p in (query, key, value) if isinstance(p, ShapeProxy))
     if not given.get("need_weights", True):
         return t.proxy(out, like), None
     heads = () if given.get("average_attn_weights", True) else (num_heads,)
     weights = t.builder.matmul(
-        [out], t.unique(f"{name}.weights"), output_shape=(batch, *heads, length, source),
-        macs=0, op=op,
-    )  # fmt: skip
+        [out],
+        t.unique(f"{name}.weights"),
+        output_shape=(batch, *heads, length, source),
+        macs=0,
+        op=op,
+    )
     return t.proxy(out, like), t.proxy(weights, like)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.keras_model import read_keras
+from stridescope.frontends.keras import read_keras
 from stridescope.frontends.load import load_graph
 from stridescope.ir import Graph, OpKind
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 @pytest.fixture(scope="module")

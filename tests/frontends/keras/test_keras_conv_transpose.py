@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from stridescope.analysis.coverage import coverage_map
-from stridescope.frontends.keras_model import read_keras
+from stridescope.frontends.keras import read_keras
 from stridescope.ir import OpKind
 
 

@@ -1,8 +1,9 @@
 """The table of layers that a layer expression may name, with their parameters in the
 framework's own positional order.
 
-Each layer is one :class:`LayerSpec`: its framework, the builder category that maps it onto the
-IR (see :mod:`stridescope.frontends.expr_build`), its parameters and the spatial rank it needs.
+Each layer is one :class:`LayerSpec`: its framework, the category whose translation maps it
+onto the IR (see :mod:`stridescope.frontends.expr.translate`), its parameters and the spatial
+rank it needs.
 Adding a layer is adding a row here, not writing code.
 
 >>> spec = LAYERS["keras"]["Conv2D"]
@@ -14,111 +15,21 @@ Adding a layer is adding a row here, not writing code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-__all__ = ["CHECKS", "LAYERS", "REQUIRED", "Framework", "LayerSpec", "Param"]
+from stridescope.frontends.expr.checks import REQUIRED
+
+__all__ = ["LAYERS", "Framework", "LayerSpec", "Param"]
 
 Framework = Literal["keras", "torch"]
 
 
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Final = _Required()
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: object) -> bool:
-    return _is_int(v) or isinstance(v, float)
-
-
-def _is_pos_ints(v: object) -> bool:
-    if _is_int(v):
-        return v > 0  # type: ignore[operator]
-    return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x > 0 for x in v)
-
-
-def _is_torch_padding(v: object) -> bool:
-    if isinstance(v, str):
-        return v in ("same", "valid")
-    if _is_int(v):
-        return v >= 0  # type: ignore[operator]
-    return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x >= 0 for x in v)
-
-
-def _is_nonneg_ints(v: object) -> bool:
-    if _is_int(v):
-        return v >= 0  # type: ignore[operator]
-    return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x >= 0 for x in v)
-
-
-def _is_pad(v: object) -> bool:
-    return _is_int(v) and v >= 0  # type: ignore[operator]
-
-
-def _is_keras_pad2d(v: object) -> bool:
-    if _is_pad(v):
-        return True
-    if not (isinstance(v, tuple) and len(v) == 2):
-        return False
-    if all(_is_pad(x) for x in v):
-        return True
-    return all(isinstance(x, tuple) and len(x) == 2 and all(_is_pad(y) for y in x) for x in v)
-
-
-def _is_torch_pad2d(v: object) -> bool:
-    return _is_pad(v) or (isinstance(v, tuple) and len(v) == 4 and all(_is_pad(x) for x in v))
-
-
-# kind -> (test, what is allowed, for the error message)
-CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
-    "pos_int": (lambda v: _is_int(v) and v > 0, "a positive int"),  # type: ignore[operator]
-    "int": (_is_int, "an int"),
-    "pos_ints": (_is_pos_ints, "a positive int or a tuple of positive ints"),
-    "opt_pos_ints": (lambda v: v is None or _is_pos_ints(v), "None or positive int(s)"),
-    "keras_padding": (
-        lambda v: isinstance(v, str) and v.lower() in ("valid", "same"),
-        "'valid' or 'same'",
-    ),
-    "nonneg_ints": (_is_nonneg_ints, "an int >= 0 or a tuple of ints >= 0"),
-    "opt_nonneg_ints": (
-        lambda v: v is None or _is_nonneg_ints(v),
-        "None, an int >= 0 or a tuple of ints >= 0",
-    ),
-    "torch_padding": (_is_torch_padding, "'valid', 'same', an int >= 0 or a tuple of them"),
-    "data_format": (
-        lambda v: v in (None, "channels_last", "channels_first"),
-        "None, 'channels_last' or 'channels_first'",
-    ),
-    "bool": (lambda v: isinstance(v, bool), "True or False"),
-    "number": (_is_number, "a number"),
-    "opt_number": (lambda v: v is None or _is_number(v), "None or a number"),
-    "opt_str": (lambda v: v is None or isinstance(v, str), "None or a string"),
-    "str": (lambda v: isinstance(v, str), "a string"),
-    "opt_int": (lambda v: v is None or _is_int(v), "None or an int"),
-    "pad_mode": (
-        lambda v: v in ("zeros", "reflect", "replicate", "circular"),
-        "'zeros', 'reflect', 'replicate' or 'circular'",
-    ),
-    "keras_pad2d": (
-        _is_keras_pad2d,
-        "an int >= 0, (rows, cols) or ((top, bottom), (left, right)) of ints >= 0",
-    ),
-    "torch_pad2d": (_is_torch_pad2d, "an int >= 0 or (left, right, top, bottom) of ints >= 0"),
-}
-
-
 @dataclass(frozen=True)
 class Param:
-    """One parameter: its name, the kind of value it takes (a key of :data:`CHECKS`), and its
-    default (:data:`REQUIRED` if it must be given)."""
+    """One parameter: its name, the kind of value it takes (a key of
+    :data:`~stridescope.frontends.expr.checks.CHECKS`), and its default (:data:`REQUIRED` if
+    it must be given)."""
 
     name: str
     kind: str
@@ -215,7 +126,7 @@ def _keras_depthwise(separable: bool) -> LayerSpec:
     return LayerSpec("keras", "separable" if separable else "depthwise", params, 2)
 
 
-def _keras_pool(mode: str) -> LayerSpec:
+def _keras_pool(mode: str, rank: int = 2) -> LayerSpec:
     params = (
         _p("pool_size", "pos_ints", 2),
         _p("strides", "opt_pos_ints", None),
@@ -223,7 +134,7 @@ def _keras_pool(mode: str) -> LayerSpec:
         _DATA_FORMAT,
         _NAME,
     )
-    return LayerSpec("keras", "pool", params, 2, {"mode": mode})
+    return LayerSpec("keras", "pool", params, rank, {"mode": mode})
 
 
 def _keras_global(mode: str) -> LayerSpec:
@@ -262,22 +173,20 @@ def _torch_conv_transpose(rank: int) -> LayerSpec:
     return LayerSpec("torch", "conv_transpose", params, rank)
 
 
-def _torch_pool(mode: str) -> LayerSpec:
+def _torch_pool(mode: str, rank: int = 2) -> LayerSpec:
     head = (
         _p("kernel_size", "pos_ints"),
         _p("stride", "opt_pos_ints", None),
         _p("padding", "torch_padding", 0),
     )
     ceil = _p("ceil_mode", "bool", False)
+    rest: tuple[Param, ...]
     if mode == "max":
         rest = (_p("dilation", "pos_ints", 1), _p("return_indices", "bool", False), ceil)
-    else:
-        rest = (
-            ceil,
-            _p("count_include_pad", "bool", True),
-            _p("divisor_override", "opt_int", None),
-        )
-    return LayerSpec("torch", "pool", (*head, *rest), 2, {"mode": mode})
+    else:  # nn.AvgPool1d has no divisor_override
+        rest = (ceil, _p("count_include_pad", "bool", True))
+        rest += (_p("divisor_override", "opt_int", None),) if rank > 1 else ()
+    return LayerSpec("torch", "pool", (*head, *rest), rank, {"mode": mode})
 
 
 def _torch_adaptive(mode: str) -> LayerSpec:
@@ -311,6 +220,10 @@ LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
         "Conv2DTranspose": _keras_conv_transpose(2),
         "DepthwiseConv2D": _keras_depthwise(separable=False),
         "SeparableConv2D": _keras_depthwise(separable=True),
+        "MaxPool1D": _keras_pool("max", 1),
+        "MaxPooling1D": _keras_pool("max", 1),
+        "AveragePooling1D": _keras_pool("avg", 1),
+        "AvgPool1D": _keras_pool("avg", 1),
         "MaxPool2D": _keras_pool("max"),
         "MaxPooling2D": _keras_pool("max"),
         "AveragePooling2D": _keras_pool("avg"),
@@ -357,6 +270,8 @@ LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
         "Conv2d": _torch_conv(2),
         "ConvTranspose1d": _torch_conv_transpose(1),
         "ConvTranspose2d": _torch_conv_transpose(2),
+        "MaxPool1d": _torch_pool("max", 1),
+        "AvgPool1d": _torch_pool("avg", 1),
         "MaxPool2d": _torch_pool("max"),
         "AvgPool2d": _torch_pool("avg"),
         "AdaptiveAvgPool2d": _torch_adaptive("avg"),

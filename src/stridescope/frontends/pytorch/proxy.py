@@ -1,76 +1,22 @@
-"""Shape-only stand-ins for tensors, and the errors and specs the tracer shares.
+"""Shape-only stand-ins for tensors.
 
 A :class:`ShapeProxy` is not a tensor: it holds a shape, a dtype and the id of the node that
 produced it. Torch functions called on it reach :meth:`ShapeProxy.__torch_function__`; tensor
 methods and operators reach the same dispatcher, the
-:class:`~stridescope.frontends.pytorch_tracer.Tracer` of the running trace.
+:class:`~stridescope.frontends.pytorch.tracer.Tracer` of the running trace.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from torch import nn
 
-if TYPE_CHECKING:
-    from stridescope.frontends.pytorch_tracer import Tracer
+from stridescope.frontends.pytorch.errors import TraceError
+from stridescope.frontends.pytorch.thread_state import active_tracer
 
-__all__ = [
-    "FunctionSpec",
-    "LayerInputError",
-    "ModuleHandler",
-    "NotHandled",
-    "ShapeProxy",
-    "TraceError",
-    "active_tracer",
-    "set_active_tracer",
-]
-
-
-class TraceError(Exception):
-    """The forward did something a shape-only trace cannot follow (e.g. reads tensor values)."""
-
-
-class LayerInputError(Exception):
-    """A layer received an input it cannot take (wrong rank or channel count)."""
-
-    def __init__(self, name: str, op: str, expected: str, received: tuple[int, ...]) -> None:
-        super().__init__(f"layer {name!r} ({op}) expects {expected}; it received shape {received}")
-        self.layer = name
-
-
-class NotHandled(Exception):
-    """Raised by a handler for arguments it does not model; the call falls back to meta."""
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """How one torch function is traced: node base name, torch spelling, handler."""
-
-    name: str
-    op: str
-    handler: Callable[..., Any]
-    inplace: bool = False
-
-
-ModuleHandler = Callable[["Tracer", nn.Module, str, "ShapeProxy"], Any]
-
-_STATE = threading.local()
-
-
-def active_tracer() -> Tracer | None:
-    """The tracer running in this thread, if any."""
-    tracer: Tracer | None = getattr(_STATE, "tracer", None)
-    return tracer
-
-
-def set_active_tracer(tracer: Tracer | None) -> None:
-    """Make ``tracer`` the one this thread's proxies and module calls report to."""
-    _STATE.tracer = tracer
+__all__ = ["OPERATORS", "ShapeProxy"]
 
 
 def _values(reason: str) -> Callable[..., Any]:

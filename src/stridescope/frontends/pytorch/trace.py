@@ -1,6 +1,6 @@
 """PyTorch frontend: any ``nn.Module`` → :class:`stridescope.ir.Graph`, without running kernels.
 
-The forward runs once on a :class:`~stridescope.frontends.pytorch_proxy.ShapeProxy`, an object
+The forward runs once on a :class:`~stridescope.frontends.pytorch.proxy.ShapeProxy`, an object
 that carries only a shape. Module calls are routed through the tracer for the duration of the
 call (module paths, leaf modules read from their attributes, ``stridescope_ir`` leaves), torch
 functions reach it through ``__torch_function__``, and every node is made by
@@ -27,16 +27,12 @@ import torch
 from torch import nn
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.pytorch_functions import FUNCTIONS
-from stridescope.frontends.pytorch_modules import MODULES
-from stridescope.frontends.pytorch_proxy import (
-    LayerInputError,
-    ShapeProxy,
-    TraceError,
-    active_tracer,
-    set_active_tracer,
-)
-from stridescope.frontends.pytorch_tracer import Tracer
+from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
+from stridescope.frontends.pytorch.function_table import FUNCTIONS
+from stridescope.frontends.pytorch.module_table import MODULES
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.thread_state import active_tracer, set_active_tracer
+from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, GraphBuilder, shape_list
 

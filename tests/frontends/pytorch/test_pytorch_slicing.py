@@ -192,8 +192,11 @@ def test_glu_costs_one_multiply_per_output_element() -> None:
     graph = trace_torch(nn.GLU(dim=1), (2, 6, 5, 4))
     assert graph.macs == 2 * 3 * 5 * 4
     assert [n.kind for n in graph.nodes[1:]] == [
-        OpKind.SLICE, OpKind.SLICE, OpKind.ACTIVATION, OpKind.MUL,
-    ]  # fmt: skip
+        OpKind.SLICE,
+        OpKind.SLICE,
+        OpKind.ACTIVATION,
+        OpKind.MUL,
+    ]
 
 
 def test_concatenating_along_a_spatial_axis_makes_the_field_unknown() -> None:

@@ -1,4 +1,7 @@
-"""IR nodes from torch arguments: the geometry calls shared by function and module handlers."""
+"""Torch's arguments → one call of :mod:`stridescope.frontends.layers`, shared by the function
+handlers (``F.conv2d(x, w, ...)``) and the module handlers (``nn.Conv2d`` attributes): the input
+checked as torch checks it (rank, channels), sizes made per-axis, padding spelled as geometry
+spells it, and the node wrapped in a :class:`ShapeProxy`."""
 
 from __future__ import annotations
 
@@ -6,14 +9,17 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from stridescope.frontends.pytorch_proxy import LayerInputError, NotHandled, ShapeProxy
-from stridescope.frontends.pytorch_tracer import Tracer
+from stridescope.frontends import layers
+from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer, in_place
 from stridescope.ir import OpKind
 
 __all__ = [
     "adaptive_node",
     "conv_node",
     "conv_transpose_node",
+    "dense_node",
     "expect",
     "interpolate_node",
     "ints",
@@ -41,6 +47,11 @@ def expect(x: Any, name: str, op: str, rank: int, channels: int | None = None) -
 
 
 def ints(value: Any, rank: int) -> tuple[int, ...]:
+    """Torch's int-or-tuple sizes, one per axis (a 1-tuple is repeated, as torch does).
+
+    >>> ints(2, 2), ints((3,), 2), ints((1, 2), 2)
+    ((2, 2), (3, 3), (1, 2))
+    """
     if isinstance(value, int):
         return (value,) * rank
     values = tuple(int(v) for v in value)
@@ -48,7 +59,11 @@ def ints(value: Any, rank: int) -> tuple[int, ...]:
 
 
 def torch_padding(padding: Any, rank: int) -> str | list[int]:
-    """Torch padding (``'same'``, ``'valid'``, int, tuple) in geometry's spelling."""
+    """Torch padding (``'same'``, ``'valid'``, int, tuple) in geometry's spelling.
+
+    >>> torch_padding("same", 2), torch_padding(1, 2)
+    ('torch-same', [1, 1])
+    """
     if isinstance(padding, str):
         return "torch-same" if padding == "same" else padding
     return list(ints(padding, rank))
@@ -56,10 +71,8 @@ def torch_padding(padding: Any, rank: int) -> str | list[int]:
 
 def result(t: Tracer, node: int, x: ShapeProxy, inplace: bool = False) -> ShapeProxy:
     """A proxy for ``node``; with ``inplace`` the input proxy itself now stands for it."""
-    if not inplace:
-        return t.proxy(node, x)
-    x.node, x.dims = node, t.proxy(node, x).dims
-    return x
+    out = t.proxy(node, x)
+    return in_place(x, node, out.dims) if inplace else out
 
 
 def conv_node(
@@ -82,9 +95,11 @@ def conv_node(
     kernel = tuple(weight_shape[2:])
     rank = len(kernel)
     x = expect(x, name, op, rank + 2, weight_shape[1] * groups)
-    node = t.builder.conv(
+    node = layers.conv(
+        t.builder,
         x.node,
         name,
+        op,
         out_channels=weight_shape[0],
         kernel=kernel,
         stride=ints(stride, rank),
@@ -92,9 +107,8 @@ def conv_node(
         padding=torch_padding(padding, rank),
         groups=groups,
         bias=bias,
-        op=op,
-        params=params,
         pad_mode=pad_mode,
+        params=params,
     )
     return t.proxy(node, x)
 
@@ -120,9 +134,11 @@ def conv_transpose_node(
     if isinstance(padding, str):
         raise NotHandled
     x = expect(x, name, op, rank + 2, weight_shape[0])
-    node = t.builder.conv_transpose(
+    node = layers.conv_transpose(
+        t.builder,
         x.node,
         name,
+        op,
         out_channels=weight_shape[1] * groups,
         kernel=kernel,
         stride=ints(stride, rank),
@@ -131,8 +147,26 @@ def conv_transpose_node(
         output_padding=ints(output_padding, rank),
         groups=groups,
         bias=bias,
-        op=op,
         params=params,
+    )
+    return t.proxy(node, x)
+
+
+def dense_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: ShapeProxy,
+    in_features: int,
+    out_features: int,
+    bias: bool,
+    params: int | None,
+) -> ShapeProxy:
+    """A dense layer on the last axis, which must have ``in_features`` elements."""
+    if x.dims[-1] != in_features:
+        raise LayerInputError(name, op, f"a last axis of {in_features}", x.dims)
+    node = layers.dense(
+        t.builder, x.node, name, op, out_features=out_features, bias=bias, params=params
     )
     return t.proxy(node, x)
 
@@ -153,16 +187,17 @@ def pool_node(
 ) -> ShapeProxy:
     """Max or average pooling over ``rank`` spatial axes; stride ``None`` means the kernel."""
     x = expect(x, name, op, rank + 2)
-    node = t.builder.pool(
+    node = layers.pool(
+        t.builder,
         x.node,
         name,
+        op,
         mode=mode,
         kernel=ints(kernel, rank),
-        stride=ints(kernel if stride is None or stride == [] else stride, rank),
+        stride=None if stride is None or stride == [] else ints(stride, rank),
         dilation=ints(dilation, rank),
         padding=list(ints(padding, rank)),
         ceil_mode=bool(ceil_mode),
-        op=op,
     )
     return t.proxy(node, x)
 
@@ -172,9 +207,8 @@ def adaptive_node(
 ) -> ShapeProxy:
     """Adaptive pooling; ``None`` in ``output_size`` keeps that input size."""
     x = expect(x, name, op, rank + 2)
-    sizes = (output_size,) * rank if not isinstance(output_size, Sequence) else output_size
-    target = tuple(n if s is None else int(s) for n, s in zip(x.dims[2:], sizes, strict=True))
-    node = t.builder.adaptive_pool(x.node, name, mode=mode, output_size=target, op=op)
+    sizes = output_size if isinstance(output_size, Sequence) else (output_size,) * rank
+    node = layers.adaptive_pool(t.builder, x.node, name, op, mode=mode, output_size=sizes)
     return t.proxy(node, x)
 
 
@@ -184,7 +218,7 @@ def pointwise_node(
     """A shape-preserving op (activation, normalisation, dropout)."""
     if not isinstance(x, ShapeProxy):
         raise NotHandled
-    node = t.builder.pointwise(x.node, name, kind=kind, params=params, op=op)
+    node = layers.pointwise(t.builder, x.node, name, op, kind=kind, params=params)
     return result(t, node, x, inplace)
 
 
@@ -227,9 +261,14 @@ _PAD_MODES = {
 
 
 def pad_node(
-    t: Tracer, name: str, op: str, x: Any, pad: Sequence[int], mode: str = "constant",
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    pad: Sequence[int],
+    mode: str = "constant",
     value: float | None = None,
-) -> ShapeProxy:  # fmt: skip
+) -> ShapeProxy:
     """``F.pad``: pairs (before, after) from the last axis backwards. Padding or cropping
     (negative amounts) of spatial axes is an exact :meth:`GraphBuilder.pad` (any torch mode),
     and so is zero padding of the channel axis beside them; padding the batch axis keeps

@@ -2,7 +2,7 @@
 
 Connectivity comes from the model's config (``inbound_nodes`` of each layer, so residual
 ``Add`` and ``Concatenate`` branches are kept); each layer goes through the one table in
-:mod:`stridescope.frontends.keras_layers`. The layout follows the layers' ``data_format``
+:mod:`stridescope.frontends.keras.layer_table`. The layout follows the layers' ``data_format``
 (``channels_last`` → ``nhwc``). Nested models are walked, their layers named
 ``outer.inner``. Works on any Keras backend (``KERAS_BACKEND=torch`` needs no TensorFlow).
 """
@@ -13,12 +13,24 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.keras_layers import add_keras_layer, keras_layout
+from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
 __all__ = ["read_keras"]
 
 _History = tuple[str, int, int]
+
+
+def keras_layout(config: dict[str, Any]) -> Layout | None:
+    """The IR layout a layer config asks for, or ``None`` if it has no ``data_format``.
+
+    >>> keras_layout({"data_format": "channels_first"}), keras_layout({})
+    ('nchw', None)
+    """
+    fmt = config.get("data_format")
+    if fmt is None:
+        return None
+    return "nchw" if fmt == "channels_first" else "nhwc"
 
 
 def read_keras(

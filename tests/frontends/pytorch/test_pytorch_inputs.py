@@ -95,7 +95,7 @@ def test_summary_and_coverage_from_the_command_line(tmp_path: Path) -> None:
 def test_one_input_targets_refuse_two_shapes(
     target: str, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    monkeypatch.chdir(Path(__file__).resolve().parents[3])
     args = ["summary", target, "--input", "1x32x32x3", "--input", "1x32x32x3"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2
@@ -108,7 +108,7 @@ def test_a_keras_model_with_two_inputs() -> None:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
-    from stridescope.frontends.keras_model import read_keras
+    from stridescope.frontends.keras import read_keras
 
     layers = keras.layers
     left, right = keras.Input((8, 8, 3), name="left"), keras.Input((8, 8, 3), name="right")

@@ -47,6 +47,14 @@ def _widen(x: torch.Tensor) -> torch.Tensor:
     return y[:, 1:5] + y.narrow(1, 0, 4)
 
 
+_FIXED_STEPS: dict[str, Step] = {
+    "mlp": _mlp,
+    "shuffle": _shuffle,
+    "halves": _halves,
+    "widen": _widen,
+}
+
+
 @st.composite
 def steps(draw: st.DrawFn) -> list[tuple[str, Step]]:
     chosen: list[tuple[str, Step]] = []
@@ -63,8 +71,7 @@ def steps(draw: st.DrawFn) -> list[tuple[str, Step]]:
             a, b = draw(st.integers(0, 1)), draw(st.integers(1, 2))
             chosen.append((f"x[..., {a}::{b}, ::{b}]", lambda x, a=a, b=b: x[..., a::b, ::b]))
         else:
-            chosen.append((kind, {"mlp": _mlp, "shuffle": _shuffle, "halves": _halves,
-                                  "widen": _widen}[kind]))  # fmt: skip
+            chosen.append((kind, _FIXED_STEPS[kind]))
     return chosen
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from stridescope.frontends.pytorch import trace_torch
-from stridescope.frontends.pytorch_functions import _ACTIVATIONS, _DROPOUTS, _MATH, _NORMS
+from stridescope.frontends.pytorch.function_table import _ACTIVATIONS, _DROPOUTS, _MATH, _NORMS
 
 SPELLINGS = sorted({*_ACTIVATIONS.split(), *_NORMS.split(), *_DROPOUTS.split(), *_MATH.split()})
 C = 4
@@ -70,14 +70,42 @@ def test_position_wise_functions_keep_the_shape_torch_gives(spelled: str) -> Non
 
 
 MODULES: list[nn.Module] = [
-    nn.ReLU(), nn.ReLU6(), nn.LeakyReLU(), nn.PReLU(), nn.ELU(), nn.SELU(), nn.CELU(),
-    nn.GELU(), nn.SiLU(), nn.Mish(), nn.Sigmoid(), nn.Tanh(), nn.Hardswish(),
-    nn.Hardsigmoid(), nn.Hardtanh(), nn.Softmax(dim=1), nn.LogSoftmax(dim=1), nn.Softplus(),
-    nn.Softsign(), nn.LogSigmoid(), nn.Dropout(), nn.Dropout2d(), nn.AlphaDropout(),
-    nn.FeatureAlphaDropout(), nn.GroupNorm(2, C), nn.LayerNorm((6, 6)),
-    nn.LocalResponseNorm(3), nn.BatchNorm2d(C), nn.InstanceNorm2d(C), nn.GLU(dim=1),
-    nn.Softmin(dim=1), nn.Hardshrink(), nn.Softshrink(), nn.Tanhshrink(), nn.Threshold(0.1, 0),
-]  # fmt: skip
+    nn.ReLU(),
+    nn.ReLU6(),
+    nn.LeakyReLU(),
+    nn.PReLU(),
+    nn.ELU(),
+    nn.SELU(),
+    nn.CELU(),
+    nn.GELU(),
+    nn.SiLU(),
+    nn.Mish(),
+    nn.Sigmoid(),
+    nn.Tanh(),
+    nn.Hardswish(),
+    nn.Hardsigmoid(),
+    nn.Hardtanh(),
+    nn.Softmax(dim=1),
+    nn.LogSoftmax(dim=1),
+    nn.Softplus(),
+    nn.Softsign(),
+    nn.LogSigmoid(),
+    nn.Dropout(),
+    nn.Dropout2d(),
+    nn.AlphaDropout(),
+    nn.FeatureAlphaDropout(),
+    nn.GroupNorm(2, C),
+    nn.LayerNorm((6, 6)),
+    nn.LocalResponseNorm(3),
+    nn.BatchNorm2d(C),
+    nn.InstanceNorm2d(C),
+    nn.GLU(dim=1),
+    nn.Softmin(dim=1),
+    nn.Hardshrink(),
+    nn.Softshrink(),
+    nn.Tanhshrink(),
+    nn.Threshold(0.1, 0),
+]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=[type(m).__name__ for m in MODULES])

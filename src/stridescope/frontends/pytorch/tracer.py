@@ -13,15 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from stridescope.frontends.pytorch_proxy import (
-    FunctionSpec,
-    ModuleHandler,
-    NotHandled,
-    ShapeProxy,
-)
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
+from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.ir import GraphBuilder, OpKind
 
-__all__ = ["Tracer", "own_parameters"]
+__all__ = ["Tracer", "in_place", "own_parameters"]
 
 
 def own_parameters(module: nn.Module) -> list[nn.Parameter]:
@@ -32,6 +29,19 @@ def own_parameters(module: nn.Module) -> list[nn.Parameter]:
     if isinstance(parametrizations, nn.Module):
         own += list(parametrizations.parameters())
     return own
+
+
+def in_place(target: ShapeProxy, node: int, dims: tuple[int, ...]) -> ShapeProxy:
+    """An in-place op wrote ``node`` into ``target``: the proxy the forward holds now stands
+    for that node (and its shape); returned for the op's result."""
+    target.node, target.dims = node, dims
+    return target
+
+
+def _override(counted: int, own: int) -> int | None:
+    """``None`` (the builder counts the weight and bias) when the parameters counted are
+    exactly the layer's own, else the count (0 for a buffer or weights counted before)."""
+    return None if counted == own else counted
 
 
 def _walk(value: Any) -> Iterator[Any]:
@@ -121,6 +131,17 @@ class Tracer:
             params += self.take_params(own_parameters(owner))
         return params
 
+    def weight_params(self, weight: Any, bias: Any) -> int | None:
+        """:meth:`take_weights` for a function's weight and bias, as the builder's ``params``
+        override: ``None`` when they are exactly the weight's and the bias's elements."""
+        own = weight.numel() + (0 if bias is None else bias.numel())
+        return _override(self.take_weights(weight, bias), own)
+
+    def module_params(self, module: nn.Module, own: int) -> int | None:
+        """A leaf module's own parameters not counted yet (marked counted now), as the
+        builder's ``params`` override: ``None`` when they are ``own`` elements."""
+        return _override(self.take_params(own_parameters(module)), own)
+
     def proxy(self, node: int, like: ShapeProxy | None = None) -> ShapeProxy:
         dims = self.builder.shape(node)
         dtype = like.dtype if like is not None else torch.float32
@@ -137,8 +158,7 @@ class Tracer:
         except NotHandled:
             return self.fallback(func, args, kwargs, name=name)
         if spec.inplace and isinstance(args[0], ShapeProxy) and isinstance(out, ShapeProxy):
-            args[0].node, args[0].dims = out.node, out.dims
-            return args[0]
+            return in_place(args[0], out.node, out.dims)
         return out
 
     def call_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -207,22 +227,23 @@ class Tracer:
             return made[-1]
 
         out = _map(result, wrap)
-        inplace = (op.endswith("_") and not op.endswith("__")) or op in _INPLACE_DUNDERS
-        if inplace and proxies and args and args[0] is proxies[0]:
+        if not (is_inplace(op) and proxies and args and args[0] is proxies[0]):
+            return out
+        if made:
+            return in_place(proxies[0], made[0].node, made[0].dims)
+        if op.endswith("__setitem__"):  # returns None: the written tensor is a new node
             target = proxies[0]
-            if made:
-                target.node, target.dims = made[0].node, made[0].dims
-            elif op.endswith("__setitem__"):
-                node = self.builder.other(
-                    parents, name, kind=kind, output_shape=target.dims, counted=counted,
-                    note=note, op=op,
-                )  # fmt: skip
-                target.node = node
-            return target if made else out
+            node = self.builder.other(
+                parents,
+                name,
+                kind=kind,
+                output_shape=target.dims,
+                counted=counted,
+                note=note,
+                op=op,
+            )
+            in_place(target, node, target.dims)
         return out
-
-
-_INPLACE_DUNDERS = {"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__"}
 
 
 def _spelling(func: Any) -> str:
