@@ -28,7 +28,6 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.spec import load_spec, parse_shape
-from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, Shape
 
 __all__ = [
@@ -191,7 +190,7 @@ def _graph_of_model(
         graph = trace_torch(model, ints if len(ints) > 1 else ints[0])
         # name the graph after the target the user gave, as the Keras and spec readers do
         return dataclasses.replace(graph, source=source) if source else graph
-    except (StridescopeError, GeometryError):
+    except StridescopeError:
         raise
     except Exception as error:
         shape = "x".join(str(d) for d in input_shape) if input_shape else "its own input"

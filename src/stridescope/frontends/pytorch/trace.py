@@ -33,7 +33,6 @@ from stridescope.frontends.pytorch.module_table import MODULES
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.thread_state import active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, GraphBuilder, shape_list
 
 __all__ = ["trace_torch"]
@@ -125,7 +124,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
             module(*(ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True)))
     except LayerInputError as e:
         raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
-    except (TraceError, GeometryError, StridescopeError) as e:
+    except (TraceError, StridescopeError) as e:
         raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
     except Exception as e:
         raise StridescopeError(
