@@ -97,9 +97,16 @@ def compare(
     from stridescope.frontends.pytorch import trace_torch
 
     return measure(
-        input_shape, out_channels, ops, device=device, seed=seed, options=options,
-        progress=progress, custom=custom, trace=trace_torch,
-    )  # fmt: skip
+        input_shape,
+        out_channels,
+        ops,
+        device=device,
+        seed=seed,
+        options=options,
+        progress=progress,
+        custom=custom,
+        trace=trace_torch,
+    )
 
 
 def fix(

@@ -22,7 +22,7 @@ from typing import Any
 
 from stridescope.analysis.summary_rf import WHOLE, RFState, receptive_fields
 from stridescope.errors import StridescopeError
-from stridescope.geometry import GeometryError, effective_kernel
+from stridescope.geometry import effective_kernel
 from stridescope.ir import Graph, Node, Shape, Window
 
 __all__ = ["LayerRow", "Summary", "Totals", "percent", "summarize"]
@@ -222,7 +222,7 @@ def input_coverage(graph: Graph) -> float | None:
 
     try:
         return coverage_fraction(graph)
-    except (StridescopeError, GeometryError):
+    except StridescopeError:
         return None
 
 
