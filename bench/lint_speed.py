@@ -13,7 +13,7 @@ Each round times the summary and the lint of one target back to back (alternatin
 first); the ratio is the median of the per-round ratios, so a slow phase of a shared machine
 slows both calls of a round alike.
 
-The ResNets are hand-written (``tests/frontends/resnet_models.py``, torchvision layout);
+The ResNets are hand-written (``tests/frontends/pytorch/resnet_models.py``, torchvision layout);
 torchvision and timm are not needed.
 """
 
@@ -32,8 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-# the hand-written ResNets, in tests/frontends/ (or tests/frontends/pytorch/ once split)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "frontends"))
+# the hand-written ResNets
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "frontends" / "pytorch"))
 from resnet_models import resnet50, seed_cnn
 

@@ -5,8 +5,9 @@ time at 1x3x2048x2048 at most 1.5x our time at 224x224. Exits 1 if a goal is mis
 
     .venv/bin/python bench/summary_speed.py [--repeats 15]
 
-``timed_summary`` is the one call that is timed: the whole ``stridescope.summary``. The ResNet-50 is hand-written in ``tests/frontends/resnet_models.py`` (torchvision
-layout); torchinfo is only needed here (``pip install torchinfo``, the ``bench`` extra).
+``timed_summary`` is the one call that is timed: the whole ``stridescope.summary``. The ResNet-50
+is hand-written in ``tests/frontends/pytorch/resnet_models.py`` (torchvision layout); torchinfo
+is only needed here (``pip install torchinfo``, the ``bench`` extra).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "frontends"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "frontends" / "pytorch"))
 from resnet_models import resnet50
 
 from stridescope.api import summary

@@ -29,8 +29,9 @@ class MaxBlurPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1)
-        x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.blur, stride=2,
-                     groups=self.in_channels)  # fmt: skip
+        x = F.conv2d(
+            F.pad(x, (1, 1, 1, 1), mode="reflect"), self.blur, stride=2, groups=self.in_channels
+        )
         return self.conv(x)
 
 

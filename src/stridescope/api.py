@@ -1,5 +1,5 @@
 """The public Python API: ``stridescope.summary(...)``, ``stridescope.lint(...)``,
-``stridescope.coverage(...)`` and ``stridescope.compare(...)``.
+``stridescope.coverage(...)``, ``stridescope.compare(...)`` and ``stridescope.fix(...)``.
 
 Each reads as a pipeline: resolve the target into an IR graph, analyse it, return a typed,
 JSON-ready result (rendering is the caller's business).
@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from stridescope.analysis.compare import CompareOptions, Comparison
     from stridescope.analysis.coverage import CoverageMap
     from stridescope.analysis.lint import LintReport
+    from stridescope.surgery import Fixed
 
-__all__ = ["compare", "coverage", "lint", "summary"]
+__all__ = ["compare", "coverage", "fix", "lint", "summary"]
 
 
 def summary(
@@ -128,6 +129,39 @@ def compare(
     from stridescope.frontends.pytorch import trace_torch
 
     return measure(
-        input_shape, out_channels, ops, device=device, seed=seed, options=options,
-        progress=progress, custom=custom, trace=trace_torch,
-    )  # fmt: skip
+        input_shape,
+        out_channels,
+        ops,
+        device=device,
+        seed=seed,
+        options=options,
+        progress=progress,
+        custom=custom,
+        trace=trace_torch,
+    )
+
+
+def fix(
+    model: object,
+    policy: str,
+    *,
+    select: Sequence[str] | str | None = None,
+    input_shape: Shape | str | Sequence[Shape | str] | None = None,
+    filter_size: int | None = None,
+) -> Fixed:
+    """A new model with the downsampling layers swapped under ``policy`` (``blurpool``,
+    ``blurpool-first``, ``resnet-d``, ``s2d``, ``aps``), weights kept; the original model is
+    never modified. ``.changes`` lists, per layer, what it was and became, Δparams, ΔMACs and
+    whether its output at the start is identical, equal in expectation or changed;
+    ``.unchanged`` the downsampling layers left as they are, with the reason. ``select``:
+    layer paths or lint codes (``"DS101"``); ``input_shape``: needed for PyTorch models;
+    ``filter_size``: the blur's taps (3, 4 or 5). See ``docs/fix.md``.
+
+    >>> from torch import nn
+    >>> fixed = fix(nn.Sequential(nn.Conv2d(3, 8, 1, stride=2)), "s2d", input_shape=(1, 3, 8, 8))
+    >>> [(c.layer, c.after, c.delta_params, c.output_at_start) for c in fixed.changes]
+    [('0', 'space-to-depth 2x2 → conv 1x1, 12→8', 72, 'identical')]
+    """
+    from stridescope.surgery import fix as run
+
+    return run(model, policy, select=select, input_shape=input_shape, filter_size=filter_size)

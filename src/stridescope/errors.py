@@ -1,4 +1,8 @@
-"""User-facing errors. The CLI shows their message as one line and exits with code 2."""
+"""User-facing errors. The CLI shows their message as one line and exits with code 2.
+
+Standard library only: :mod:`stridescope.geometry` builds its
+:class:`~stridescope.geometry.GeometryError` on :class:`StridescopeError`.
+"""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from stridescope.analysis.coverage import coverage_map
 from stridescope.analysis.summary_rf import receptive_fields
-from stridescope.frontends.keras_model import read_keras
+from stridescope.frontends.keras import read_keras
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import GraphBuilder, OpKind

@@ -122,7 +122,7 @@ def test_builder_pad_checks_its_arguments() -> None:
 def test_keras_zero_padding_is_exact() -> None:
     import keras
 
-    from stridescope.frontends.keras_model import read_keras
+    from stridescope.frontends.keras import read_keras
 
     inputs = keras.Input((7, 7, 3))
     x = keras.layers.ZeroPadding2D(((1, 0), (2, 1)))(inputs)

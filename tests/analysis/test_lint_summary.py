@@ -20,9 +20,8 @@ from stridescope.frontends import load_graph
 from stridescope.ir import Graph, OpKind
 
 ROOT = Path(__file__).resolve().parents[2]
-# the hand-written ResNets: tests/frontends/resnet_models.py (tests/frontends/pytorch/ once
-# the frontends' tests are split by framework)
-sys.path[:0] = [str(ROOT / "tests" / "frontends" / "pytorch"), str(ROOT / "tests" / "frontends")]
+# the hand-written ResNets
+sys.path.insert(0, str(ROOT / "tests" / "frontends" / "pytorch"))
 
 from resnet_models import resnet50  # noqa: E402
 

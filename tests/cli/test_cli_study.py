@@ -34,7 +34,10 @@ def test_a_small_study_prints_the_table_the_comparison_and_the_report(tmp_path: 
         (["--ops", " , "], "--ops needs operator names separated by commas"),
         (["--preset", "c", "--arch", "resnet-mini"], "unknown resnet-mini preset 'c'"),
         (["--executor", "dask"], "unknown executor 'dask'; known: local, ray"),
-        (["--address", "head:6379"], "--address 'head:6379' needs --executor ray"),
+        (
+            ["--address", "head:6379"],
+            "address 'head:6379' is for executor 'ray'; received executor 'local' (--executor, --address)",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(

@@ -9,7 +9,7 @@ from pathlib import Path
 from stridescope.records import RunResult
 from stridescope.report.tables import common_config
 from stridescope.study.config import RunSpec, StudyConfig, with_overrides
-from stridescope.study.executors import DatasetRef
+from stridescope.study.data import DatasetRef
 from stridescope.study.runner import run_study
 
 OPS = ("maxpool_conv1x1", "conv1x1_s2", "blurpool_conv1x1", "s2d_conv1x1")

@@ -11,11 +11,11 @@ from stridescope.errors import StridescopeError
 from stridescope.study.config import (
     DEFAULT_OPS,
     StudyConfig,
-    default_workers,
     load_config,
     plan_runs,
     with_overrides,
 )
+from stridescope.study.resources import default_workers
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "study.toml"
 

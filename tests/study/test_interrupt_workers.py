@@ -13,7 +13,8 @@ import pytest
 
 from stridescope.records import RunResult
 from stridescope.study.config import RunSpec, StudyConfig, plan_runs
-from stridescope.study.executors import DatasetRef, LocalExecutor
+from stridescope.study.data import DatasetRef
+from stridescope.study.executors import LocalExecutor
 from stridescope.study.runner import run_study
 from stridescope.study.store import RESULTS_FILE, ResultStore
 

@@ -21,7 +21,7 @@ import pytest
 from stridescope.errors import StridescopeError
 from stridescope.records import RunResult
 from stridescope.study.config import RunSpec, StudyConfig, plan_runs, with_overrides
-from stridescope.study.executors import DatasetRef
+from stridescope.study.data import DatasetRef
 from stridescope.study.executors_ray import RayExecutor, RunFunction
 from stridescope.study.runner import StudyProgress, run_study
 from stridescope.study.store import RESULTS_FILE, ResultStore
@@ -56,7 +56,7 @@ def faulty(marks: Path) -> RunFunction:
     """
 
     def run(spec: RunSpec, dataset: Dataset) -> RunResult:
-        from stridescope.study.runner import execute_run
+        from stridescope.study.execute import execute_run
 
         log = marks / f"{spec.op}.attempts"
         with log.open("a") as file:
@@ -157,7 +157,7 @@ def test_a_run_needing_more_than_the_cluster_has_is_refused() -> None:
 DRIVER = """
 import os, sys
 from stridescope.study.config import StudyConfig, plan_runs, with_overrides
-from stridescope.study.executors import DatasetRef
+from stridescope.study.data import DatasetRef
 from stridescope.study.executors_ray import RayExecutor
 import ray
 

@@ -15,7 +15,8 @@ import pytest
 from stridescope.errors import StridescopeError
 from stridescope.records import RunResult
 from stridescope.study.config import StudyConfig, plan_runs, with_overrides
-from stridescope.study.executors import DatasetRef, LocalExecutor
+from stridescope.study.data import DatasetRef
+from stridescope.study.executors import LocalExecutor
 from stridescope.study.executors_ray import RayExecutor
 from stridescope.study.runner import StudyProgress, run_study
 from stridescope.study.store import RESULTS_FILE, ResultStore
@@ -114,7 +115,7 @@ def test_unreachable_address_fails_fast_in_one_line() -> None:
         port = probe.getsockname()[1]
     executor = RayExecutor(address=f"127.0.0.1:{port}")
     start = time.monotonic()
-    with pytest.raises(StridescopeError, match=r"cannot reach a Ray cluster at --address"):
+    with pytest.raises(StridescopeError, match=r"cannot reach a Ray cluster at address"):
         executor.map(plan_runs(BASE)[:1], DatasetRef("digits"), lambda run: None)
     assert time.monotonic() - start < 15
 

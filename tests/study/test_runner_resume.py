@@ -18,8 +18,10 @@ from torch import nn
 from stridescope.errors import StridescopeError
 from stridescope.ops import OPS
 from stridescope.study.config import StudyConfig, plan_runs
-from stridescope.study.executors import DatasetRef, LocalExecutor
-from stridescope.study.runner import StudyProgress, execute_run, run_study
+from stridescope.study.data import DatasetRef
+from stridescope.study.execute import execute_run
+from stridescope.study.executors import LocalExecutor
+from stridescope.study.runner import StudyProgress, run_study
 
 SMALL = StudyConfig(
     dataset="digits",
@@ -61,11 +63,9 @@ def test_a_study_records_every_run_reports_and_a_rerun_skips_them(tmp_path: Path
 def test_sigkill_mid_study_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     out = tmp_path / "killed"
     db = out / "results.sqlite"
-    args = [
-        sys.executable, "-c", "from stridescope.cli import main; main()", "study",
-        "--dataset", "digits", "--ops", "conv1x1_s2,maxpool_conv1x1", "--seeds", "2",
-        "--epochs", "4", "--workers", "1", "--out", str(out),
-    ]  # fmt: skip
+    args = [sys.executable, "-c", "from stridescope.cli import main; main()", "study"]
+    args += ["--dataset", "digits", "--ops", "conv1x1_s2,maxpool_conv1x1", "--seeds", "2"]
+    args += ["--epochs", "4", "--workers", "1", "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

@@ -13,7 +13,7 @@ from stridescope.ops import OPS
 from stridescope.study.config import RunSpec
 from stridescope.study.consistency import background_value, shift_consistency, shifted
 from stridescope.study.data import load_dataset
-from stridescope.study.runner import execute_run
+from stridescope.study.execute import execute_run
 from stridescope.study.train import TrainOptions, batch_order, train_model
 
 SPEC = RunSpec(

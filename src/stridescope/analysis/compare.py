@@ -191,6 +191,31 @@ def _check_halves(name: str, graph: Graph, shape: tuple[int, int, int], c_out: i
         )
 
 
+def _check_names(names: Sequence[str], custom: Mapping[str, Factory]) -> None:
+    """Every name is a zoo operator or one of ``custom``, listed once."""
+    if not names:
+        raise StridescopeError(f"no operators to compare; known: {', '.join(op_names())}")
+    for index, name in enumerate(names):
+        if name not in custom:
+            OPS.get(name)  # unknown names fail before any measurement
+        if name in names[:index]:
+            raise StridescopeError(f"operator {name!r} is listed twice; list each once")
+
+
+def _check_options(opts: CompareOptions) -> None:
+    """The measurement options (images, latency time, batch) are in range."""
+    if not 1 <= opts.images <= len(IMAGE_NAMES):
+        raise StridescopeError(
+            f"image count must be between 1 and {len(IMAGE_NAMES)}; received {opts.images}"
+        )
+    if not (math.isfinite(opts.latency_min_time) and 0 < opts.latency_min_time <= 60):
+        raise StridescopeError(
+            f"latency time must be a number of seconds in (0, 60]; received {opts.latency_min_time}"
+        )
+    if opts.batch < 1:
+        raise StridescopeError(f"latency batch must be positive; received {opts.batch}")
+
+
 def check_request(
     input_shape: tuple[int, int, int],
     out_channels: int,
@@ -219,13 +244,7 @@ def check_request(
         raise StridescopeError(
             f"out_channels must be a positive integer; received {out_channels!r}"
         )
-    if not names:
-        raise StridescopeError(f"no operators to compare; known: {', '.join(op_names())}")
-    for index, name in enumerate(names):
-        if name not in (custom or {}):
-            OPS.get(name)  # unknown names fail before any measurement
-        if name in names[:index]:
-            raise StridescopeError(f"operator {name!r} is listed twice; list each once")
+    _check_names(names, custom or {})
     if min(input_shape[1:]) < 4:
         raise StridescopeError(f"compare needs H and W >= 4; received {input_shape!r}")
     c, h, w = input_shape
@@ -236,17 +255,7 @@ def check_request(
     ):
         if value > limit:
             raise StridescopeError(f"compare measures {what} up to {limit}; received {value}")
-    opts = options or CompareOptions()
-    if not 1 <= opts.images <= len(IMAGE_NAMES):
-        raise StridescopeError(
-            f"image count must be between 1 and {len(IMAGE_NAMES)}; received {opts.images}"
-        )
-    if not (math.isfinite(opts.latency_min_time) and 0 < opts.latency_min_time <= 60):
-        raise StridescopeError(
-            f"latency time must be a number of seconds in (0, 60]; received {opts.latency_min_time}"
-        )
-    if opts.batch < 1:
-        raise StridescopeError(f"latency batch must be positive; received {opts.batch}")
+    _check_options(options or CompareOptions())
     for name, factory in (custom or {}).items():  # a user's operator: built and traced once
         if name in names:
             op = build_op(name, factory, c, out_channels)

@@ -208,6 +208,22 @@ def _before_global_pool(graph: Graph, known: list[tuple[int, ...] | None], last:
     return last
 
 
+def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) -> None:
+    """Refuse a map whose per-axis relations (outputs of node ``last`` x the widest map up
+    to it) would exceed :data:`MAX_ENTRIES` entries."""
+    input_spatial = known[0] or ()
+    rank = len(input_spatial)
+    for axis, outputs in enumerate(known[last] or ()):
+        widest = max(s[axis] for s in known[: last + 1] if s is not None and len(s) == rank)
+        if outputs * widest > MAX_ENTRIES:
+            raise StridescopeError(
+                f"coverage of a {_size(input_spatial)} input is too large to compute: axis "
+                f"{axis} relates {outputs:,} outputs of {graph.nodes[last].name!r} to up to "
+                f"{widest:,} positions ({outputs * widest:,} > {MAX_ENTRIES:,} entries); "
+                "give a smaller --input"
+            )
+
+
 def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
     """The relation between the last spatial node and the input; with ``before_pool`` a final
     global pool is stepped over (same coverage; :func:`coverage_fraction` skips that, as the
@@ -225,16 +241,8 @@ def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
     last = max(i for i, s in enumerate(known) if s is not None and len(s) == rank)
     if before_pool:
         last = _before_global_pool(graph, known, last)
+    _check_size(graph, known, last)
     out_spatial = known[last] or ()
-    for axis, outputs in enumerate(out_spatial):
-        widest = max(s[axis] for s in known[: last + 1] if s is not None and len(s) == rank)
-        if outputs * widest > MAX_ENTRIES:
-            raise StridescopeError(
-                f"coverage of a {_size(input_spatial)} input is too large to compute: axis "
-                f"{axis} relates {outputs:,} outputs of {nodes[last].name!r} to up to "
-                f"{widest:,} positions ({outputs * widest:,} > {MAX_ENTRIES:,} entries); "
-                "give a smaller --input"
-            )
     identity = tuple(np.eye(n, dtype=bool) for n in out_spatial)
     pending: dict[int, list[Term]] = {last: [identity]}
     everything: set[int] = set()  # nodes whose every position feeds every output

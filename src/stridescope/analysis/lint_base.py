@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from stridescope.analysis.summary_rf import RFState, receptive_fields
 from stridescope.errors import StridescopeError
-from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, Node
 
 __all__ = [
@@ -134,7 +133,7 @@ class LintContext:
 
             try:
                 self._coverage = coverage_fraction(self.graph)
-            except (StridescopeError, GeometryError):
+            except StridescopeError:
                 self._coverage = None
         return self._coverage
 

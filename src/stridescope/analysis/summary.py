@@ -31,7 +31,6 @@ from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import lint_graph
 from stridescope.analysis.summary_rf import WHOLE, RFState, receptive_fields
 from stridescope.errors import StridescopeError
-from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, Node, Shape, Window
 
 __all__ = ["LayerRow", "Summary", "Totals", "percent", "summarize"]
@@ -217,7 +216,7 @@ def input_coverage(graph: Graph) -> float | None:
 
     try:
         return coverage_fraction(graph)
-    except (StridescopeError, GeometryError):
+    except StridescopeError:
         return None
 
 

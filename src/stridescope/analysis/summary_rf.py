@@ -36,7 +36,7 @@ from __future__ import annotations
 from typing import Final, Literal
 
 from stridescope.geometry import ReceptiveField
-from stridescope.ir import Graph, Node, OpKind
+from stridescope.ir import Graph, Node, OpKind, Window
 
 __all__ = ["WHOLE", "RFState", "receptive_fields"]
 
@@ -61,6 +61,20 @@ def _merge(states: list[RFState]) -> RFState:
             return None
         merged = tuple(a.merge(b) for a, b in zip(merged, other, strict=True))
     return merged
+
+
+def _scattered(scatter: Window, parent: RFState) -> RFState:
+    """A transposed conv's field: exact at stride 1, a fractional jump (unknown) else."""
+    if any(s != 1 for s in scatter.stride) or not isinstance(parent, tuple):
+        return parent if parent == WHOLE else None
+    if len(parent) != len(scatter.kernel):
+        return None
+    return tuple(  # stride 1: a conv of the same kernel, padded d*(k-1) - before
+        r.then(k, 1, d, d * (k - 1) - p[0])
+        for r, k, d, p in zip(
+            parent, scatter.kernel, scatter.dilation, scatter.padding, strict=True
+        )
+    )
 
 
 def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
@@ -90,18 +104,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
         if isinstance(parent, tuple) and len(parent) == len(node.window.kernel):
             return node.window.receptive(parent)
         return parent if parent == WHOLE else None
-    if node.scatter is not None:  # transposed conv: exact at stride 1, fractional jump else
-        scatter = node.scatter
-        if any(s != 1 for s in scatter.stride) or not isinstance(parent, tuple):
-            return parent if parent == WHOLE else None
-        if len(parent) != len(scatter.kernel):
-            return None
-        return tuple(  # stride 1: a conv of the same kernel, padded d*(k-1) - before
-            r.then(k, 1, d, d * (k - 1) - p[0])
-            for r, k, d, p in zip(
-                parent, scatter.kernel, scatter.dilation, scatter.padding, strict=True
-            )
-        )
+    if node.scatter is not None:
+        return _scattered(node.scatter, parent)
     if node.kind in (OpKind.LINEAR, OpKind.MATMUL):
         # a dense layer on the last axis of a channels-last feature map keeps positions
         # (an NHWC graph, or axes a permute moved: the node then carries ``spatial_at``)

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 
 from stridescope.errors import StridescopeError
-from stridescope.geometry import GeometryError
 
 __all__ = [
     "INPUT_HELP",
@@ -89,7 +88,7 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except (StridescopeError, GeometryError) as error:
+        except StridescopeError as error:  # geometry errors included
             raise fail(str(error)) from None
         except KeyboardInterrupt:
             err_console.print("interrupted", markup=False)

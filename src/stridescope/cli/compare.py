@@ -193,9 +193,15 @@ def _measure(
             bar.update(task, completed=done, total=total, description=f"measured {name}")
 
         return compare(
-            shape, out_channels, names, device=device, seed=seed, options=options,
-            progress=advance, custom=custom,
-        )  # fmt: skip
+            shape,
+            out_channels,
+            names,
+            device=device,
+            seed=seed,
+            options=options,
+            progress=advance,
+            custom=custom,
+        )
 
 
 def _run(

@@ -17,7 +17,7 @@ from stridescope.cli._common import check_choice, console, guarded
 from stridescope.errors import StridescopeError
 from stridescope.frontends import add_layer, default_layout, parse_layer, parse_shape
 from stridescope.geometry import GeometryError
-from stridescope.ir import GraphBuilder, Layout
+from stridescope.ir import GraphBuilder, LayerError, Layout
 
 __all__ = ["LayerReport", "analyse_layer", "register"]
 
@@ -84,8 +84,11 @@ def analyse_layer(text: str, shape: tuple[int, ...], layout: Layout) -> LayerRep
     builder = GraphBuilder(_to_layout(shape, layout, own), own, source=text)
     try:
         add_layer(builder, builder.input, call, call.layer)
-    except GeometryError as error:
-        raise StridescopeError(f"{call.text} on input {builder.shape(0)!r}: {error}") from None
+    except GeometryError as error:  # the expression names its layer; a part keeps its name
+        reason = str(error)
+        if isinstance(error, LayerError) and error.layer == call.layer:
+            reason = error.reason
+        raise StridescopeError(f"{call.text} on input {builder.shape(0)!r}: {reason}") from None
     graph = builder.build()
     # a sliding window, or a transposed conv's scatter: its padding is what the layer declares
     windows = [w for n in graph.nodes[1:] if (w := n.window or n.scatter) is not None]

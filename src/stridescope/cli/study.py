@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +15,11 @@ from stridescope.records import op_label, plural
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from stridescope.study.runner import StudyOutcome, StudyProgress
+    from stridescope.study.config import StudyConfig
+    from stridescope.study.executors import Executor
+    from stridescope.study.outcome import StudyOutcome
+    from stridescope.study.runner import StudyProgress
+    from stridescope.study.validate import ValidStudy
 
 
 def _split_ops(ops: str | None) -> tuple[str, ...] | None:
@@ -24,6 +29,26 @@ def _split_ops(ops: str | None) -> tuple[str, ...] | None:
     if not names:
         raise StridescopeError(f"--ops needs operator names separated by commas; received {ops!r}")
     return names
+
+
+def _executor(kind: str, address: str | None) -> Executor | None:
+    """The executor ``--executor`` and ``--address`` ask for; an error names those flags too
+    (the study's own message names its ``executor`` and ``address`` options)."""
+    from stridescope.study.executors import make_executor
+
+    try:
+        return make_executor(kind, address=address)
+    except StridescopeError as error:
+        flags = "--executor" if address is None else "--executor, --address"
+        raise StridescopeError(f"{error} ({flags})") from None
+
+
+def _config(path: Path | None, overrides: Mapping[str, object]) -> StudyConfig:
+    """The TOML config at ``path`` (or the default one), with the options given on top."""
+    from stridescope.study.config import StudyConfig, load_config, with_overrides
+
+    base = load_config(path) if path is not None else StudyConfig()
+    return with_overrides(base, **overrides)
 
 
 class _Bar:
@@ -58,6 +83,36 @@ class _Bar:
             self.progress.console.print(line, markup=False)
         if self.task is not None:
             self.progress.update(self.task, completed=event.done)
+
+
+def _run(valid: ValidStudy, executor: Executor | None, fresh: bool) -> StudyOutcome:
+    """Print the header, run the study under a progress bar with an ETA, return its outcome."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from stridescope.study.runner import run_study
+
+    cfg = valid.config
+    console.print(
+        f"study: {cfg.arch} on {cfg.dataset}, {plural(len(cfg.ops), 'operator')} x "
+        f"{plural(len(cfg.seeds), 'seed')}, {plural(cfg.epochs, 'epoch')} -> {cfg.out}"
+    )
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        return run_study(valid, executor, on_progress=_Bar(progress), fresh=fresh)
 
 
 def _print_outcome(outcome: StudyOutcome) -> None:
@@ -132,54 +187,26 @@ def study(
     Results are stored as each run finishes: rerunning (or resuming a killed study) skips
     finished runs.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from stridescope.study.validate import validate_study
 
-    from stridescope.study.config import StudyConfig, load_config, with_overrides
-    from stridescope.study.executors_ray import make_executor
-    from stridescope.study.runner import run_study, validate_study
-
-    runner = make_executor(executor, address=address)
-
-    base = load_config(config) if config is not None else StudyConfig()
-    cfg = with_overrides(
-        base,
-        dataset=dataset,
-        dataset_path=dataset_path,
-        arch=arch,
-        preset=preset,
-        slot=slot,
-        ops=_split_ops(ops),
-        seeds=seeds,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        device=device,
-        workers=workers,
-        out=out,
-    )
-    valid = validate_study(cfg, runner)  # every check before the first line of output
-    console.print(
-        f"study: {cfg.arch} on {cfg.dataset}, {plural(len(cfg.ops), 'operator')} x "
-        f"{plural(len(cfg.seeds), 'seed')}, {plural(cfg.epochs, 'epoch')} -> {cfg.out}"
-    )
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        outcome = run_study(valid, runner, on_progress=_Bar(progress), fresh=fresh)
-    _print_outcome(outcome)
+    runner = _executor(executor, address)
+    overrides = {
+        "dataset": dataset,
+        "dataset_path": dataset_path,
+        "arch": arch,
+        "preset": preset,
+        "slot": slot,
+        "ops": _split_ops(ops),
+        "seeds": seeds,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "device": device,
+        "workers": workers,
+        "out": out,
+    }
+    valid = validate_study(_config(config, overrides), runner)  # all checks before any output
+    _print_outcome(_run(valid, runner, fresh))
 
 
 EPILOG = """**Examples**

@@ -13,7 +13,7 @@ from stridescope.frontends.expr import (
     known_layers,
     parse_layer,
 )
-from stridescope.frontends.keras_model import read_keras
+from stridescope.frontends.keras import read_keras
 from stridescope.frontends.spec import Spec, load_spec, parse_shape, read_spec
 
 if TYPE_CHECKING:

@@ -28,7 +28,6 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.spec import load_spec, parse_shape
-from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, Shape
 
 __all__ = [
@@ -162,6 +161,8 @@ def _load_keras_file(path: Path) -> Any:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
+    import stridescope.ops.keras_layers  # noqa: F401  (registers the layers `fix` inserts)
+
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as error:
@@ -175,7 +176,7 @@ def _graph_of_model(
         return model
     try:
         if _is_keras_model(model):
-            from stridescope.frontends.keras_model import read_keras
+            from stridescope.frontends.keras.model import read_keras
 
             return read_keras(
                 model, list(shapes) if len(shapes) > 1 else input_shape, source=source
@@ -185,13 +186,13 @@ def _graph_of_model(
                 f"a PyTorch model needs an input shape; give one, e.g. --input 1x3x224x224 "
                 f"(target {source or type(model).__name__})"
             )
-        from stridescope.frontends.pytorch import trace_torch
+        from stridescope.frontends.pytorch.trace import trace_torch
 
         ints = [tuple(int(d) for d in s if d is not None) for s in shapes]
         graph = trace_torch(model, ints if len(ints) > 1 else ints[0])
         # name the graph after the target the user gave, as the Keras and spec readers do
         return dataclasses.replace(graph, source=source) if source else graph
-    except (StridescopeError, GeometryError):
+    except StridescopeError:
         raise
     except Exception as error:
         shape = "x".join(str(d) for d in input_shape) if input_shape else "its own input"

@@ -14,7 +14,7 @@ The format::
     ]
 
 Each entry of ``layers`` is one layer call, parsed (never evaluated) by
-:func:`stridescope.frontends.expr.parse_layer`; layers are chained in order. Layers are named
+:func:`stridescope.frontends.expr.parse.parse_layer`; layers are chained in order. Layers are named
 like Keras names them in a fresh session: ``conv2d``, ``conv2d_1``, ``max_pooling2d``, ...
 """
 
@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.expr import LayerCall, add_layer, default_layout, parse_layer
-from stridescope.geometry import GeometryError
+from stridescope.frontends.expr.parse import LayerCall, add_layer, default_layout, parse_layer
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape
 
 __all__ = ["Spec", "layer_names", "load_spec", "parse_shape", "read_spec", "spec_graph"]
@@ -156,7 +155,7 @@ def spec_graph(spec: Spec, input_shape: Shape | None = None) -> Graph:
     for index, (call, name) in enumerate(zip(spec.layers, layer_names(spec.layers), strict=True)):
         try:
             node = add_layer(builder, node, call, name)
-        except (StridescopeError, GeometryError) as error:
+        except StridescopeError as error:
             raise StridescopeError(
                 f"{where}, layers[{index}] {call.text} on input {builder.shape(node)!r}: {error}"
             ) from None

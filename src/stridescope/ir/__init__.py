@@ -7,7 +7,7 @@
 (1, 3, 16, 16)
 """
 
-from stridescope.ir.builder import PAD_MODES, GraphBuilder, IntOrTuple
+from stridescope.ir.builder import PAD_MODES, GraphBuilder, IntOrTuple, LayerError
 from stridescope.ir.graph import (
     Graph,
     Layout,
@@ -25,6 +25,7 @@ __all__ = [
     "Graph",
     "GraphBuilder",
     "IntOrTuple",
+    "LayerError",
     "Layout",
     "Node",
     "OpKind",

@@ -39,7 +39,16 @@ def ir_spatial(builder: GraphBuilder, parent: int, op: str) -> tuple[int | None,
 
 
 def pointwise_ir(
-    builder: GraphBuilder, parent: int, name: str, out_channels: int, op: str, part: str = "conv"
+    builder: GraphBuilder,
+    parent: int,
+    name: str,
+    out_channels: int,
+    op: str,
+    part: str = "conv",
+    bias: bool = True,
 ) -> int:
-    """The IR node of an operator's 1x1 conv (stride 1, with bias) named ``{name}.{part}``."""
-    return builder.conv(parent, f"{name}.{part}", out_channels=out_channels, kernel=1, op=op)
+    """The IR node of an operator's 1x1 conv (stride 1, with a bias unless ``bias=False``)
+    named ``{name}.{part}``."""
+    return builder.conv(
+        parent, f"{name}.{part}", out_channels=out_channels, kernel=1, op=op, bias=bias
+    )

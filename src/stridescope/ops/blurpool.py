@@ -17,28 +17,34 @@ single-channel conv over ``N * C`` planes (bench/ops_speed.py times the alternat
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from stridescope.errors import StridescopeError
-from stridescope.ir import GraphBuilder
+from stridescope.ir import GraphBuilder, channel_axis
 from stridescope.ops._checks import check_input, check_spatial, ir_spatial, pointwise_ir
 from stridescope.ops.registry import OPS
 
 __all__ = [
     "BLUR_PADDINGS",
+    "BLUR_SIZES",
     "TAP_COST",
+    "Blur",
     "BlurPoolConv",
     "binomial_filter",
+    "binomial_kernel",
     "blur_first",
+    "blur_ir",
     "blur_padding",
+    "blur_sizes",
     "blurpool_conv1x1",
 ]
 
 BLUR_PADDINGS = ("uneven", "even")
-_SIZES = (3, 4, 5)
+BLUR_SIZES = (3, 4, 5)
 #: Cost of one depthwise-conv tap in dense 1x1-conv MACs (CPU, fwd+bwd, 1 thread). The CPU
 #: depthwise conv is bimodal (the same call runs in 1.3 or 3-4 ms for 64 channels at 32 px,
 #: changing between runs and within one): about 10 in its fast mode, 25-30 in its slow one.
@@ -75,6 +81,130 @@ def blur_padding(size: int, convention: str) -> tuple[int, int]:
     if convention == "uneven":
         return ((size - 1) // 2, size // 2)
     return (size // 2, size // 2)
+
+
+def blur_sizes(size: int | Sequence[int], rank: int) -> tuple[int, ...]:
+    """Taps per spatial axis: one size for every axis, or one per axis (1 on an axis that is
+    not subsampled leaves it alone); each 1, 3, 4 or 5.
+
+    >>> blur_sizes(3, 2), blur_sizes((3, 1), 2)
+    ((3, 3), (3, 1))
+    >>> blur_sizes(7, 1)
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: a blur takes 3, 4 or 5 taps per axis (1: the axis is left alone) on 1-3 axes; received size=7, rank=1
+    """
+    sizes = (size,) * rank if isinstance(size, int) else tuple(int(k) for k in size)
+    if len(sizes) != rank or rank not in (1, 2, 3) or any(k not in (1, *BLUR_SIZES) for k in sizes):
+        raise StridescopeError(
+            "a blur takes 3, 4 or 5 taps per axis (1: the axis is left alone) on 1-3 axes; "
+            f"received size={size!r}, rank={rank!r}"
+        )
+    return sizes
+
+
+def binomial_kernel(size: int | Sequence[int], rank: int) -> torch.Tensor:
+    """The ``rank``-D binomial filter: the outer product of :func:`binomial_filter` over the
+    axes (``size`` taps on each, or one size per axis), summing to 1.
+
+    >>> binomial_kernel(3, 2).tolist()
+    [[0.0625, 0.125, 0.0625], [0.125, 0.25, 0.125], [0.0625, 0.125, 0.0625]]
+    >>> binomial_kernel((3, 1), 2).tolist()
+    [[0.25], [0.5], [0.25]]
+    """
+    sizes = blur_sizes(size, rank)
+    kernel = torch.tensor(binomial_filter(sizes[0]), dtype=torch.float64)
+    for k in sizes[1:]:
+        kernel = kernel.unsqueeze(-1) * torch.tensor(binomial_filter(k), dtype=torch.float64)
+    return kernel.to(torch.float32)
+
+
+def blur_ir(
+    builder: GraphBuilder,
+    parent: int,
+    name: str,
+    *,
+    size: int | Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    op: str = "Blur",
+) -> int:
+    """The IR of a fixed binomial blur: a depthwise conv without weights (0 params), reflect
+    padding ``(before, after)`` per spatial axis, ``size`` taps per axis (or one size per
+    axis). One description for the PyTorch :class:`Blur`, its Keras twin and the fix
+    policies' cost.
+
+    >>> b = GraphBuilder((1, 8, 16, 16), "nchw")
+    >>> i = blur_ir(b, b.input, "blur", size=3, stride=(2, 2), padding=((1, 1), (1, 1)))
+    >>> n = b.build().nodes[i]
+    >>> n.output_shape, n.params, n.macs, n.window.pad_mode
+    ((1, 8, 8, 8), 0, 4608, 'reflect')
+    """
+    shape = builder.shape(parent)
+    channels = shape[channel_axis(len(shape), builder.layout)]
+    if channels is None:
+        raise StridescopeError(f"{name}: a blur needs a known channel count; received {shape}")
+    return builder.conv(
+        parent,
+        name,
+        out_channels=channels,
+        kernel=blur_sizes(size, len(tuple(stride))),
+        stride=tuple(stride),
+        padding=[(int(p[0]), int(p[1])) for p in padding],
+        groups=channels,
+        bias=False,
+        params=0,
+        op=op,
+        pad_mode="reflect",
+    )
+
+
+_CONVS = (F.conv1d, F.conv2d, F.conv3d)
+
+
+class Blur(nn.Module):
+    """A fixed binomial blur at a stride, on its own: ``(N, C, *spatial)`` with 1, 2 or 3
+    spatial axes, depthwise, ``size`` taps per axis (or one size per axis: 1 leaves an axis
+    alone), reflect padding ``(before, after)`` per axis (default: the ``"uneven"``
+    convention, which keeps ``floor((n - 1) / stride) + 1`` outputs, the count of a 1-tap
+    window at that stride). The filter is a buffer: 0 parameters, not saved in the
+    ``state_dict``.
+
+    >>> blur = Blur(4, size=3, stride=2)
+    >>> tuple(blur(torch.ones(1, 4, 7, 8)).shape), blur(torch.ones(1, 4, 7, 8)).unique().tolist()
+    ((1, 4, 4, 4), [1.0])
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        size: int | Sequence[int] = 3,
+        stride: int | Sequence[int] = 2,
+        rank: int = 2,
+        padding: Sequence[tuple[int, int]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.channels, self.size, self.rank = channels, blur_sizes(size, rank), rank
+        self.stride = (stride,) * rank if isinstance(stride, int) else tuple(stride)
+        pads = padding if padding is not None else [blur_padding(k, "uneven") for k in self.size]
+        self.padding = tuple((int(p[0]), int(p[1])) for p in pads)
+        kernel = binomial_kernel(self.size, rank).expand(channels, 1, *self.size)
+        self.register_buffer("kernel", kernel.contiguous(), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, size={self.size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = [p for pair in reversed(self.padding) for p in pair]  # F.pad: last axis first
+        xp = F.pad(x, flat, mode="reflect")  # (N, C, *padded)
+        kernel: torch.Tensor = self.kernel  # type: ignore[assignment]
+        conv = _CONVS[self.rank - 1]
+        return conv(xp, kernel.to(x.dtype), stride=self.stride, groups=self.channels)
+
+    def stridescope_ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
+        return blur_ir(
+            builder, parent, name, size=self.size, stride=self.stride, padding=self.padding
+        )
 
 
 class BlurPoolConv(nn.Module):
@@ -152,9 +282,9 @@ class BlurPoolConv(nn.Module):
 def blurpool_conv1x1(
     in_channels: int, out_channels: int, *, filter_size: int = 3, padding: str = "uneven"
 ) -> nn.Module:
-    if filter_size not in _SIZES:
+    if filter_size not in BLUR_SIZES:
         raise StridescopeError(
-            f"blurpool filter_size must be one of {', '.join(map(str, _SIZES))}; "
+            f"blurpool filter_size must be one of {', '.join(map(str, BLUR_SIZES))}; "
             f"received {filter_size!r}"
         )
     if padding not in BLUR_PADDINGS:

@@ -19,7 +19,7 @@ from stridescope.ir import GraphBuilder
 from stridescope.ops._checks import check_input, pointwise_ir
 from stridescope.ops.registry import OPS
 
-__all__ = ["PolyphaseConv", "aps_conv1x1", "polyphase_select"]
+__all__ = ["AdaptivePolyphase", "PolyphaseConv", "aps_conv1x1", "polyphase_select"]
 
 
 def polyphase_select(x: torch.Tensor) -> torch.Tensor:
@@ -39,6 +39,22 @@ def polyphase_select(x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         best = phases.pow(2).sum(dim=(2, 3, 4)).argmax(dim=1)  # (N,)
     return phases[torch.arange(n, device=x.device), best]  # (N, C, H/2, W/2)
+
+
+class AdaptivePolyphase(nn.Module):
+    """APS by 2 on its own: ``(N, C, H, W) -> (N, C, ceil(H/2), ceil(W/2))``, no parameters
+    (what the ``aps`` fix policy puts after a layer it sets to stride 1).
+
+    >>> x = torch.zeros(2, 3, 5, 6); x[1, 0, 3, 1] = 1.0
+    >>> y = AdaptivePolyphase()(x); tuple(y.shape), y[1, 0, 1, 0].item()
+    ((2, 3, 3, 3), 1.0)
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return polyphase_select(x)  # (N, C, ceil(H/2), ceil(W/2))
+
+    def stridescope_ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
+        return builder.polyphase(parent, name, factor=2, op="AdaptivePolyphase")
 
 
 class PolyphaseConv(nn.Module):

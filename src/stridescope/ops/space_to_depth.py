@@ -20,12 +20,13 @@ __all__ = ["SpaceToDepthConv", "s2d_conv1x1"]
 
 
 class SpaceToDepthConv(nn.Module):
-    """``pixel_unshuffle(x, 2)`` then a 1x1 conv from ``4 * C_in`` to ``C_out`` channels."""
+    """``pixel_unshuffle(x, 2)`` then a 1x1 conv from ``4 * C_in`` to ``C_out`` channels
+    (with a bias unless ``bias=False``)."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.conv = nn.Conv2d(4 * in_channels, out_channels, 1)
+        self.conv = nn.Conv2d(4 * in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, "s2d_conv1x1", self.in_channels)
@@ -43,7 +44,8 @@ class SpaceToDepthConv(nn.Module):
             pads = [(0, (n or 0) % 2) for n in spatial]  # odd sizes: one zero at the end
             x = builder.pad(parent, f"{name}.pad", padding=pads, op="s2d_conv1x1")
         x = builder.pixel_unshuffle(x, f"{name}.unshuffle", factor=2, op="s2d_conv1x1")
-        return pointwise_ir(builder, x, name, self.conv.out_channels, "s2d_conv1x1")
+        bias = self.conv.bias is not None
+        return pointwise_ir(builder, x, name, self.conv.out_channels, "s2d_conv1x1", bias=bias)
 
 
 @OPS.register(

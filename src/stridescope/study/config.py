@@ -21,13 +21,13 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.records import RunResult, now_iso, run_key
+from stridescope.study.resources import share_cores
 
 __all__ = [
     "DEFAULT_OPS",
     "RunSpec",
     "StudyConfig",
     "auto_pad",
-    "default_workers",
     "load_config",
     "plan_runs",
     "with_overrides",
@@ -52,22 +52,14 @@ def auto_pad(height: int, width: int) -> int:
     return max(1, min(height, width) // 7)
 
 
-def default_workers(cores: int) -> int:
-    """Parallel runs by default: two single-threaded runs beat one run on two threads.
-
-    >>> default_workers(1), default_workers(2), default_workers(16)
-    (1, 2, 2)
-    """
-    return max(1, min(2, cores))
-
-
 @dataclass(frozen=True)
 class StudyConfig:
     """A whole study: every operator x every seed, trained on one dataset and architecture.
 
     ``seeds`` is a tuple of explicit seeds; a TOML file or the CLI may give a count ``N``, which
-    means seeds ``0 .. N-1``. ``workers=0`` means "choose": :func:`default_workers`. ``preset``
-    and ``slot`` only matter for ``resnet-mini`` (see :mod:`stridescope.study.archs`).
+    means seeds ``0 .. N-1``. ``workers=0`` means "choose":
+    :func:`~stridescope.study.resources.default_workers`. ``preset`` and ``slot`` only matter
+    for ``resnet-mini`` (see :mod:`stridescope.study.archs`).
     ``consistency_pad`` is the largest shift, in pixels, of the shift-consistency test; 0 means
     "choose from the image size": :func:`auto_pad` (4 for 28x28 MNIST, 1 for 8x8 digits).
     """
@@ -119,9 +111,9 @@ class RunSpec:
     def key(self) -> str:
         """The store key: a hash of :meth:`config` without ``threads``.
 
-        The thread count says how a run executes, not what it is: it follows ``--workers`` and
+        The thread count says how a run executes, not what it is: it follows ``workers`` and
         the cores of the machine that plans the study, so keying on it would make a resume with
-        another ``--workers`` (or from another machine) retrain every run. It is still stored in
+        another ``workers`` (or from another machine) retrain every run. It is still stored in
         the run's config.
 
         >>> a = plan_runs(StudyConfig(workers=1), cores=1)[0]
@@ -279,13 +271,10 @@ def load_config(path: str | Path) -> StudyConfig:
 def plan_runs(cfg: StudyConfig, cores: int | None = None) -> list[RunSpec]:
     """One :class:`RunSpec` per (operator, seed), operators outermost, in config order.
 
-    Each run gets ``max(1, cores // workers)`` torch threads.
+    Each run gets its share of the ``cores`` (default: those this process may use) as torch
+    threads: :func:`~stridescope.study.resources.share_cores`.
     """
-    from stridescope.study.executors import available_cores
-
-    total = available_cores() if cores is None else cores
-    workers = cfg.workers or default_workers(total)
-    threads = max(1, total // workers)
+    threads = share_cores(cfg.workers, cores).threads
     return [
         RunSpec(
             dataset=cfg.dataset,

@@ -1,94 +1,38 @@
-"""Where the runs of a study execute: the :class:`Executor` protocol and :class:`LocalExecutor`.
+"""Where the runs of a study execute: the :class:`Executor` protocol, :class:`LocalExecutor`,
+and the choice between executors (:func:`make_executor`).
 
 An executor takes the planned :class:`~stridescope.study.config.RunSpec` list and a
-:class:`DatasetRef`, runs every spec (in any order, anywhere) and calls ``on_result`` **in the
-driver process** as each run finishes. The driver (``run_study``) records each result in the
-store from that callback, so a killed study loses at most the runs that were in flight.
+:class:`~stridescope.study.data.DatasetRef`, runs every spec (in any order, anywhere) and calls
+``on_result`` **in the driver process** as each run finishes. The driver (``run_study``) records
+each result in the store from that callback, so a killed study loses at most the runs that were
+in flight. Workers load the data themselves from the reference, once per process
+(:func:`~stridescope.study.data.dataset_for`).
 
-Workers load the data themselves from the :class:`DatasetRef` (a few strings and numbers that
-pickle cheaply), once per worker process: :func:`dataset_for` keeps the loaded dataset of the
-current process, so a pool of two workers running eighteen runs loads the data twice, not
-eighteen times.
-
->>> ref = DatasetRef("digits")
->>> ref
-DatasetRef(name='digits', path=None, split_seed=0, test_fraction=0.2)
 >>> LocalExecutor(workers=2).threads_per_worker(cores=2)
 1
+>>> make_executor("dask", address=None)
+Traceback (most recent call last):
+...
+stridescope.errors.UnknownNameError: unknown executor 'dask'; known: local, ray
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from stridescope.errors import StridescopeError
+from stridescope.errors import StridescopeError, UnknownNameError
 from stridescope.records import RunResult
 from stridescope.study.config import RunSpec
+from stridescope.study.data import DatasetRef, dataset_for
+from stridescope.study.executors_ray import RayExecutor
+from stridescope.study.resources import share_cores
 
-if TYPE_CHECKING:
-    from stridescope.study.data import Dataset
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "make_executor"]
 
-__all__ = [
-    "DatasetRef",
-    "Executor",
-    "LocalExecutor",
-    "available_cores",
-    "dataset_for",
-    "remember_dataset",
-]
-
-
-@dataclass(frozen=True)
-class DatasetRef:
-    """How a worker finds the study's data: the arguments of ``load_dataset``.
-
-    ``split_seed`` fixes the train/test split (the same for every run of a study, so paired
-    comparisons between operators are made on the same test images); the run seed only decides
-    the data order and the initialisation.
-    """
-
-    name: str
-    path: str | None = None
-    split_seed: int = 0
-    test_fraction: float = 0.2
-
-    def load(self) -> Dataset:
-        """Load (from the on-disk cache where the dataset module keeps one)."""
-        from stridescope.study.data import load_dataset
-
-        return load_dataset(
-            self.name, path=self.path, seed=self.split_seed, test_fraction=self.test_fraction
-        )
-
-
-_LOADED: dict[DatasetRef, Dataset] = {}
-
-
-def dataset_for(ref: DatasetRef) -> Dataset:
-    """The dataset ``ref`` points to, loaded at most once per process."""
-    if ref not in _LOADED:
-        _LOADED.clear()  # keep one dataset per process, not a growing pile
-        _LOADED[ref] = ref.load()
-    return _LOADED[ref]
-
-
-def remember_dataset(ref: DatasetRef, dataset: Dataset) -> None:
-    """Make ``dataset`` the one :func:`dataset_for` returns for ``ref`` in this process."""
-    _LOADED.clear()
-    _LOADED[ref] = dataset
-
-
-def available_cores() -> int:
-    """CPU cores this process may use (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
+EXECUTORS = ("local", "ray")
 
 
 class Executor(Protocol):
@@ -109,7 +53,8 @@ class Executor(Protocol):
 
 
 def _run_in_worker(spec: RunSpec, ref: DatasetRef) -> RunResult:
-    from stridescope.study.runner import execute_run
+    # imported here: training imports torch, which `import stridescope.study` does not need
+    from stridescope.study.execute import execute_run
 
     return execute_run(spec, dataset_for(ref))
 
@@ -143,9 +88,10 @@ def _end_workers(pool: ProcessPoolExecutor) -> None:
 class LocalExecutor:
     """Runs on this machine: in-process for ``workers=1``, else a pool of spawned processes.
 
-    Each worker process uses ``max(1, cores // workers)`` torch threads (the thread count a run
-    uses also comes from its spec). Two single-threaded runs side by side use two cores better
-    than one run on two threads, so the study's default is ``workers = min(2, cores)``.
+    Each worker process uses its share of the cores as torch threads
+    (:func:`~stridescope.study.resources.share_cores`; the thread count a run uses also comes
+    from its spec). Two single-threaded runs side by side use two cores better than one run on
+    two threads, so the study's default is ``workers = min(2, cores)``.
     """
 
     def __init__(self, workers: int = 1) -> None:
@@ -155,7 +101,7 @@ class LocalExecutor:
 
     def threads_per_worker(self, cores: int | None = None) -> int:
         """Torch threads each worker gets: a fair share of the cores."""
-        return max(1, (available_cores() if cores is None else cores) // self.workers)
+        return share_cores(self.workers, cores).threads
 
     def map(
         self,
@@ -188,3 +134,30 @@ class LocalExecutor:
             _end_workers(pool)
             raise
         pool.shutdown(wait=True)
+
+
+def make_executor(kind: str, *, address: str | None = None) -> Executor | None:
+    """The executor a study's ``executor`` option (``local`` or ``ray``) and ``address`` (of a
+    Ray cluster) ask for.
+
+    ``None`` for ``local`` (``run_study`` then uses a :class:`LocalExecutor` with the study's
+    workers); a :class:`~stridescope.study.executors_ray.RayExecutor` for ``ray``.
+
+    >>> make_executor("local") is None
+    True
+    >>> make_executor("ray", address="auto")
+    RayExecutor(address='auto', max_retries=2)
+    >>> make_executor("local", address="head:6379")
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: address 'head:6379' is for executor 'ray'; received executor 'local'
+    """
+    if kind not in EXECUTORS:
+        raise UnknownNameError("executor", kind, EXECUTORS)
+    if kind == "local":
+        if address is not None:
+            raise StridescopeError(
+                f"address {address!r} is for executor 'ray'; received executor {kind!r}"
+            )
+        return None
+    return RayExecutor(address=address)

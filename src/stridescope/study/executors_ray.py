@@ -1,4 +1,4 @@
-"""Run a study's runs as Ray tasks, on this machine or on a cluster (``--executor ray``).
+"""Run a study's runs as Ray tasks, on this machine or on a cluster (executor ``ray``).
 
 :class:`RayExecutor` implements the :class:`~stridescope.study.executors.Executor` protocol:
 
@@ -21,10 +21,10 @@ connection as it is.
 
 >>> RayExecutor(address="head-node:6379", max_retries=3)
 RayExecutor(address='head-node:6379', max_retries=3)
->>> make_executor("dask", address=None)
+>>> RayExecutor(max_retries=-1)
 Traceback (most recent call last):
 ...
-stridescope.errors.UnknownNameError: unknown executor 'dask'; known: local, ray
+stridescope.errors.StridescopeError: max_retries must be 0 or more; received -1
 """
 
 from __future__ import annotations
@@ -35,23 +35,20 @@ import socket
 import warnings
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from stridescope.errors import StridescopeError, UnknownNameError
+from stridescope.errors import StridescopeError
 from stridescope.records import RunResult
 from stridescope.study.config import RunSpec
-from stridescope.study.executors import DatasetRef, Executor, available_cores, dataset_for
+from stridescope.study.data import Dataset, DatasetRef, dataset_for
+from stridescope.study.resources import available_cores
 
-if TYPE_CHECKING:
-    from stridescope.study.data import Dataset
+__all__ = ["RayExecutor", "RunFunction"]
 
-__all__ = ["EXECUTORS", "RayExecutor", "RunFunction", "make_executor"]
-
-EXECUTORS = ("local", "ray")
 INSTALL_HINT = "install the ray extra: pip install 'stridescope[ray]'"
 _TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
 
-RunFunction = Callable[[RunSpec, "Dataset"], RunResult]
+RunFunction = Callable[[RunSpec, Dataset], RunResult]
 """What a task runs: ``execute_run`` (tests may wrap it to inject faults)."""
 
 
@@ -60,7 +57,7 @@ def _import_ray() -> ModuleType:
         import ray
     except ImportError:
         raise StridescopeError(
-            f"--executor ray needs Ray, which is not installed; {INSTALL_HINT}"
+            f"executor 'ray' needs Ray, which is not installed; {INSTALL_HINT}"
         ) from None
     return ray
 
@@ -91,8 +88,8 @@ def _check_reachable(address: str) -> None:
             pass
     except OSError as error:
         raise StridescopeError(
-            f"cannot reach a Ray cluster at --address {address!r} ({error}); start one with "
-            f"`ray start --head --port={port}` on that machine, or leave out --address to run "
+            f"cannot reach a Ray cluster at address {address!r} ({error}); start one with "
+            f"`ray start --head --port={port}` on that machine, or give no address to run "
             "on a local Ray instance"
         ) from None
 
@@ -104,7 +101,7 @@ class RayExecutor:
     a local instance with ``local_cpus`` CPUs (default: the cores this process may use) and
     shuts it down afterwards. ``max_retries``: how often a task whose worker died is re-run.
     ``cpus_per_run`` / ``gpus_per_run`` override what each spec asks for. ``run`` is the task
-    body, :func:`~stridescope.study.runner.execute_run` unless a test wraps it.
+    body, :func:`~stridescope.study.execute.execute_run` unless a test wraps it.
     """
 
     def __init__(
@@ -188,7 +185,7 @@ class RayExecutor:
             ray.init(address=self.address, **quiet)
         except (ConnectionError, ray.exceptions.RayError) as error:
             raise StridescopeError(
-                f"cannot connect to the Ray cluster at --address {self.address!r}: {error}; "
+                f"cannot connect to the Ray cluster at address {self.address!r}: {error}; "
                 "if the cluster uses token authentication, set RAY_AUTH_MODE=token and its token "
                 "(RAY_AUTH_TOKEN, or ~/.ray/auth_token) here too"
             ) from None
@@ -205,7 +202,7 @@ class RayExecutor:
                     f"each run asks Ray for CPU={wanted['num_cpus']:g}, "
                     f"GPU={wanted['num_gpus']:g}, but the Ray cluster has "
                     f"CPU={have['num_cpus']:g}, GPU={have['num_gpus']:g} in all; use fewer "
-                    "threads per run (more --workers), another --device, or add nodes"
+                    "threads per run (more workers), another device, or add nodes"
                 )
 
     def _run_all(
@@ -216,7 +213,7 @@ class RayExecutor:
         on_result: Callable[[RunResult], None],
     ) -> None:
         if self.run is None:
-            from stridescope.study.runner import execute_run
+            from stridescope.study.execute import execute_run
 
             run: RunFunction = execute_run
         else:
@@ -259,29 +256,3 @@ class RayExecutor:
         if not isinstance(result, RunResult) or result.key != spec.key:
             return spec.record(error=f"the task returned {result!r} instead of this run's result")
         return result
-
-
-def make_executor(kind: str, *, address: str | None) -> Executor | None:
-    """The executor ``stridescope study --executor KIND [--address A]`` asks for.
-
-    ``None`` for ``local`` (``run_study`` then uses its ``LocalExecutor`` with the study's
-    workers); a :class:`RayExecutor` for ``ray``.
-
-    >>> make_executor("local", address=None) is None
-    True
-    >>> make_executor("ray", address="auto")
-    RayExecutor(address='auto', max_retries=2)
-    >>> make_executor("local", address="head:6379")
-    Traceback (most recent call last):
-    ...
-    stridescope.errors.StridescopeError: --address 'head:6379' needs --executor ray; received --executor local
-    """
-    if kind not in EXECUTORS:
-        raise UnknownNameError("executor", kind, EXECUTORS)
-    if kind == "local":
-        if address is not None:
-            raise StridescopeError(
-                f"--address {address!r} needs --executor ray; received --executor {kind}"
-            )
-        return None
-    return RayExecutor(address=address)

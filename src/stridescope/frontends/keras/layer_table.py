@@ -1,0 +1,87 @@
+"""The one table from Keras 3 layer classes to handlers (in
+:mod:`~stridescope.frontends.keras.handlers` and
+:mod:`~stridescope.frontends.keras.shape_handlers`), found along each layer's MRO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from stridescope.frontends.keras import handlers, shape_handlers
+from stridescope.frontends.keras.handlers import Handler
+from stridescope.ir import GraphBuilder, OpKind
+
+__all__ = ["add_keras_layer", "keras_table"]
+
+
+def _rows() -> list[tuple[Handler, str]]:
+    """Every row: a handler and the ``keras.layers`` class names it reads."""
+    return [
+        (handlers.conv, "Conv1D Conv2D Conv3D"),
+        (handlers.conv_transpose, "Conv1DTranspose Conv2DTranspose Conv3DTranspose"),
+        (handlers.depthwise_conv, "DepthwiseConv1D DepthwiseConv2D"),
+        (handlers.separable_conv, "SeparableConv1D SeparableConv2D"),
+        (handlers.dense, "Dense"),
+        (handlers.pool("max"), "MaxPooling1D MaxPooling2D MaxPooling3D"),
+        (handlers.pool("avg"), "AveragePooling1D AveragePooling2D AveragePooling3D"),
+        (handlers.global_pool("max"), "GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D"),
+        (
+            handlers.global_pool("avg"),
+            "GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D",
+        ),
+        (handlers.pointwise(OpKind.ACTIVATION), "Activation ReLU Softmax LeakyReLU ELU"),
+        (
+            handlers.pointwise(OpKind.DROPOUT),
+            "Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D GaussianNoise "
+            "GaussianDropout AlphaDropout",
+        ),
+        (handlers.weighted(OpKind.ACTIVATION), "PReLU"),
+        (handlers.weighted(OpKind.NORM), "GroupNormalization UnitNormalization"),
+        (handlers.identity, "Identity ActivityRegularization"),
+        (shape_handlers.attention, "MultiHeadAttention"),
+        (handlers.pointwise(OpKind.NORM), "Rescaling"),
+        (handlers.norm(moving_stats=True), "BatchNormalization"),
+        (handlers.norm(moving_stats=False), "LayerNormalization"),
+        (handlers.flatten, "Flatten"),
+        (shape_handlers.merge(OpKind.ADD), "Add Average Subtract Maximum Minimum"),
+        (shape_handlers.merge(OpKind.MUL), "Multiply"),
+        (shape_handlers.merge(OpKind.CONCAT), "Concatenate"),
+        (shape_handlers.zero_padding, "ZeroPadding1D ZeroPadding2D ZeroPadding3D"),
+        (shape_handlers.cropping, "Cropping1D Cropping2D Cropping3D"),
+        (shape_handlers.resize(OpKind.INTERPOLATE), "UpSampling1D UpSampling2D UpSampling3D"),
+        (shape_handlers.reshape, "Reshape"),
+        (shape_handlers.permute, "Permute"),
+    ]
+
+
+def _table() -> dict[type, Handler]:
+    import keras
+
+    return {getattr(keras.layers, name): h for h, names in _rows() for name in names.split()}
+
+
+_TABLE: dict[type, Handler] | None = None
+
+
+def keras_table() -> dict[type, Handler]:
+    """The class → handler table (built on first use, so importing this module is cheap)."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _table()
+    return _TABLE
+
+
+def add_keras_layer(b: GraphBuilder, parents: Sequence[int], layer: Any, name: str) -> int:
+    """Append one Keras layer's node(s); the handler is found along the class's MRO, so
+    subclasses of known layers are read as their base; a layer with a
+    ``stridescope_ir(builder, parent, name)`` method (stridescope's own) describes itself, as
+    in the PyTorch tracer; anything else is uncounted."""
+    describe = getattr(layer, "stridescope_ir", None)
+    if callable(describe) and len(parents) == 1:
+        return int(describe(b, parents[0], name))
+    table = keras_table()
+    handler = next(
+        (table[cls] for cls in type(layer).__mro__ if cls in table), shape_handlers.unknown
+    )
+    return handler(b, parents, layer, layer.get_config(), name)

@@ -1,0 +1,212 @@
+"""Read a Keras 3 model (Sequential or Functional) into an IR :class:`Graph`, without running it.
+
+Connectivity comes from the model's config (``inbound_nodes`` of each layer, so residual
+``Add`` and ``Concatenate`` branches are kept); each layer goes through the one table in
+:mod:`stridescope.frontends.keras.layer_table`. The layout follows the layers' ``data_format``
+(``channels_last`` → ``nhwc``). Nested models are walked, their layers named
+``outer.inner``. Works on any Keras backend (``KERAS_BACKEND=torch`` needs no TensorFlow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from stridescope.errors import StridescopeError
+from stridescope.frontends.keras.layer_table import add_keras_layer
+from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
+
+__all__ = ["read_keras"]
+
+_History = tuple[str, int, int]
+
+
+def keras_layout(config: dict[str, Any]) -> Layout | None:
+    """The IR layout a layer config asks for, or ``None`` if it has no ``data_format``.
+
+    >>> keras_layout({"data_format": "channels_first"}), keras_layout({})
+    ('nchw', None)
+    """
+    fmt = config.get("data_format")
+    if fmt is None:
+        return None
+    return "nchw" if fmt == "channels_first" else "nhwc"
+
+
+def read_keras(
+    model: Any, input_shape: Shape | Sequence[Shape] | None = None, source: str = ""
+) -> Graph:
+    """The IR graph of a Keras model; ``input_shape`` (with batch) defaults to the model's
+    own input with batch 1. A model with several inputs takes a list of shapes (or its own);
+    coverage and the receptive field are measured on the first. For example (Keras takes
+    seconds to import, so not a doctest)::
+
+        m = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3)])
+        read_keras(m).output.output_shape  # (1, 30, 30, 8)
+    """
+    given = None if input_shape is None else shape_list(input_shape)
+    inputs = _model_inputs(model, given[0] if given and len(given) == 1 else None)
+    if given is not None and len(given) != len(inputs):
+        raise StridescopeError(
+            f"the Keras model {model.name!r} has {len(inputs)} input(s); received "
+            f"{len(given)} input shape(s)"
+        )
+    layout = _layout(model)
+    shapes = [
+        _resolve_input(tuple(x.shape), given[i] if given else None, layout)
+        for i, x in enumerate(inputs)
+    ]
+    builder = GraphBuilder(shapes[0], layout, source=source or f"keras:{model.name}")
+    nodes = [builder.input]
+    for i, (x, shape) in enumerate(zip(inputs, shapes, strict=True)):
+        if i:
+            nodes.append(builder.add_input(shape, str(getattr(x, "name", "")) or f"input{i}"))
+    if len(shapes) > 1:
+        builder.note(
+            f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
+            f"first, {shapes[0]}"
+        )
+    _walk(builder, model, nodes, "")
+    return builder.build()
+
+
+def _inputs(model: Any) -> list[Any]:
+    try:
+        return list(model.inputs or [])
+    except (AttributeError, ValueError):
+        return []
+
+
+def _model_inputs(model: Any, input_shape: Shape | None) -> list[Any]:
+    inputs = _inputs(model)
+    if not inputs and input_shape is not None and not model.built:
+        try:  # a Sequential without keras.Input: build it for the given shape (no data)
+            model.build((None, *tuple(input_shape)[1:]))
+        except Exception as error:
+            raise StridescopeError(
+                f"cannot build the Keras model {model.name!r} for input {tuple(input_shape)!r}: "
+                f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+            ) from None
+        inputs = _inputs(model)
+    if not inputs:
+        raise StridescopeError(
+            f"the Keras model {model.name!r} has no defined input; start it with "
+            "keras.Input(shape) or give an input shape"
+        )
+    return inputs
+
+
+def _layers(model: Any) -> Iterator[Any]:
+    for layer in model.layers:
+        if _is_model(layer):
+            yield from _layers(layer)
+        else:
+            yield layer
+
+
+def _layout(model: Any) -> Layout:
+    found: set[str] = set()
+    for layer in _layers(model):
+        layout = keras_layout(layer.get_config())
+        if layout is not None:
+            found.add(layout)
+    if len(found) > 1:
+        raise StridescopeError(
+            f"the Keras model {model.name!r} mixes data formats (channels_first and "
+            "channels_last); stridescope reads one layout per model"
+        )
+    return "nchw" if found == {"nchw"} else "nhwc"
+
+
+def _resolve_input(keras_shape: Shape, given: Shape | None, layout: Layout) -> Shape:
+    if given is None:
+        if any(d is None for d in keras_shape[1:]):
+            raise StridescopeError(
+                f"the Keras model's input shape {keras_shape!r} has unknown sizes; "
+                "give an input shape, e.g. --input 1x224x224x3"
+            )
+        return (1, *keras_shape[1:])
+    given = tuple(given)
+    if len(given) != len(keras_shape):
+        raise StridescopeError(
+            f"input shape {given!r} has rank {len(given)}, but the Keras model takes rank "
+            f"{len(keras_shape)} inputs like {keras_shape!r} ({layout})"
+        )
+    axis = channel_axis(len(given), layout)
+    if keras_shape[axis] is not None and given[axis] != keras_shape[axis]:
+        raise StridescopeError(
+            f"input shape {given!r} gives channels: {given[axis]} (axis {axis}), but the Keras "
+            f"model takes channels: {keras_shape[axis]} ({layout}: {keras_shape!r})"
+        )
+    return given
+
+
+def _is_model(layer: Any) -> bool:
+    import keras
+
+    return isinstance(layer, keras.Model)
+
+
+def _walk(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> list[int]:
+    """Add the nodes of ``model`` on top of ``inputs``; return its output node ids."""
+    config = model.get_config()
+    layers_config = config.get("layers") if isinstance(config, dict) else None
+    if not layers_config or "inbound_nodes" not in layers_config[0]:
+        return _walk_sequential(b, model, inputs, prefix)
+    tensors: dict[_History, int] = {}
+    for history, node in zip(_histories_of(config["input_layers"]), inputs, strict=False):
+        tensors[history] = node
+    for entry in layers_config:
+        layer = model.get_layer(entry["name"])
+        if entry.get("class_name") == "InputLayer":
+            continue
+        for node_index, inbound in enumerate(entry["inbound_nodes"]):
+            # tensors passed by keyword (``mha(query=x, value=y)``) follow the positional ones
+            called = [inbound.get("args", []), inbound.get("kwargs", {})]
+            parents = [_lookup(tensors, h, model) for h in _histories_of(called)]
+            name = prefix + layer.name + (f"@{node_index}" if node_index else "")
+            for t, out in enumerate(_add(b, parents, layer, name)):
+                tensors[(layer.name, node_index, t)] = out
+    return [_lookup(tensors, h, model) for h in _histories_of(config["output_layers"])]
+
+
+def _walk_sequential(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> list[int]:
+    x = list(inputs)
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        x = _add(b, x, layer, prefix + layer.name)
+    return x
+
+
+def _add(b: GraphBuilder, parents: Sequence[int], layer: Any, name: str) -> list[int]:
+    if not parents:
+        raise StridescopeError(f"layer {name!r} has no inputs in the model's config")
+    if _is_model(layer):
+        return _walk(b, layer, parents, name + ".")
+    return [add_keras_layer(b, parents, layer, name)]
+
+
+def _lookup(tensors: dict[_History, int], history: _History, model: Any) -> int:
+    if history not in tensors:
+        raise StridescopeError(
+            f"the Keras model {model.name!r} refers to tensor {history!r} before it is made; "
+            "stridescope reads models whose layers are listed in call order"
+        )
+    return tensors[history]
+
+
+def _histories_of(value: Any) -> list[_History]:
+    """Every ``keras_history`` ``[layer, node, tensor]`` in a (nested) config value, in order."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 3 and isinstance(value[0], str) and isinstance(value[1], int):
+            return [(value[0], int(value[1]), int(value[2]))]
+        return [h for item in value for h in _histories_of(item)]
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            history = value["config"]["keras_history"]
+            return [(str(history[0]), int(history[1]), int(history[2]))]
+        return [h for item in value.values() for h in _histories_of(item)]
+    return []

@@ -1,0 +1,30 @@
+"""The exceptions the PyTorch tracer raises and catches.
+
+:class:`TraceError` and :class:`LayerInputError` end a trace; ``trace_torch`` turns them into
+one-line :class:`~stridescope.errors.StridescopeError`. :class:`NotHandled` never leaves the
+tracer: a handler raises it for arguments it does not model, and the call runs on meta tensors.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LayerInputError", "NotHandled", "TraceError"]
+
+
+class TraceError(Exception):
+    """The forward did something a shape-only trace cannot follow (e.g. reads tensor values)."""
+
+
+class LayerInputError(Exception):
+    """A layer received an input it cannot take (wrong rank or channel count).
+
+    >>> str(LayerInputError("fc", "Linear", "a last axis of 10", (1, 12)))
+    "layer 'fc' (Linear) expects a last axis of 10; it received shape (1, 12)"
+    """
+
+    def __init__(self, name: str, op: str, expected: str, received: tuple[int, ...]) -> None:
+        super().__init__(f"layer {name!r} ({op}) expects {expected}; it received shape {received}")
+        self.layer = name
+
+
+class NotHandled(Exception):
+    """Raised by a handler for arguments it does not model; the call falls back to meta."""

@@ -1,0 +1,182 @@
+"""The table of torch functions, tensor methods and operators the PyTorch frontend models.
+
+Keys are the callables torch hands to ``__torch_function__`` (``F.relu``, ``torch.relu`` and
+``Tensor.relu`` are three keys); values say the node's base name, its torch spelling and the
+handler. Anything missing from this table is traced on meta tensors and marked uncounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
+from stridescope.frontends.pytorch.handlers import (
+    elementwise,
+    pooling,
+    products,
+    reduction,
+    reshaping,
+    slicing,
+    weighted,
+)
+from stridescope.ir import OpKind
+
+__all__ = ["FUNCTIONS"]
+
+_ACTIVATIONS = (
+    "F.relu F.relu_ torch.relu torch.relu_ Tensor.relu Tensor.relu_ F.relu6 F.leaky_relu "
+    "F.leaky_relu_ F.elu F.elu_ F.selu F.celu F.gelu F.silu F.mish F.hardswish F.hardsigmoid "
+    "F.hardtanh F.hardtanh_ F.sigmoid torch.sigmoid torch.sigmoid_ Tensor.sigmoid "
+    "Tensor.sigmoid_ F.tanh torch.tanh torch.tanh_ Tensor.tanh Tensor.tanh_ F.softmax "
+    "torch.softmax Tensor.softmax F.log_softmax torch.log_softmax Tensor.log_softmax "
+    "F.softplus F.prelu F.logsigmoid F.softsign F.tanhshrink F.threshold F.softmin "
+    "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_"
+)
+_MATH = (
+    "torch.abs Tensor.abs Tensor.abs_ Tensor.__abs__ torch.neg Tensor.neg Tensor.neg_ "
+    "Tensor.__neg__ torch.exp Tensor.exp Tensor.exp_ torch.log Tensor.log torch.log1p "
+    "torch.expm1 torch.sqrt Tensor.sqrt torch.rsqrt Tensor.rsqrt torch.square Tensor.square "
+    "torch.reciprocal Tensor.reciprocal torch.sign Tensor.sign torch.clamp Tensor.clamp "
+    "Tensor.clamp_ torch.clip Tensor.clip Tensor.clip_ torch.sin torch.cos torch.erf Tensor.erf"
+)
+_NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
+_DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
+_MOVEMENT = (
+    "torch.permute Tensor.permute torch.transpose Tensor.transpose Tensor.t torch.squeeze "
+    "Tensor.squeeze torch.unsqueeze Tensor.unsqueeze Tensor.expand Tensor.expand_as "
+    "torch.chunk Tensor.chunk torch.split Tensor.split torch.unbind Tensor.unbind torch.stack "
+    "Tensor.__getitem__ torch.narrow Tensor.narrow torch.select Tensor.select torch.roll "
+    "Tensor.roll torch.flip Tensor.flip Tensor.unflatten torch.movedim Tensor.movedim "
+    "Tensor.repeat torch.tile"
+)
+_SAME = (
+    "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
+    "Tensor.type_as Tensor.cpu Tensor.cuda Tensor.requires_grad_ Tensor.half Tensor.double"
+)
+
+
+def _resolve(spelled: str) -> Any:
+    space, _, attr = spelled.partition(".")
+    owner = {"F": F, "torch": torch, "Tensor": torch.Tensor}[space]
+    return getattr(owner, attr, None)
+
+
+def _base(spelled: str) -> str:
+    attr = spelled.split(".", 1)[1]
+    if attr.startswith("__"):
+        attr = attr.strip("_")
+        return attr[1:] if attr[0] in "ir" and attr[1:] in _DUNDER_NAMES else attr
+    return attr.rstrip("_")
+
+
+_DUNDER_NAMES = {"add", "sub", "mul", "truediv"}
+
+
+Row = tuple[Callable[..., Any] | None, str]
+"""A handler (``None``: data movement, shape from meta) and the spellings it handles."""
+
+
+def _windows(rank: int) -> list[Row]:
+    return [
+        (weighted.conv, f"F.conv{rank}d"),
+        (weighted.conv_transpose, f"F.conv_transpose{rank}d"),
+        (pooling.max_pool(rank), f"F.max_pool{rank}d torch.max_pool{rank}d"),
+        (pooling.avg_pool(rank), f"F.avg_pool{rank}d"),
+        (pooling.lp_pool(rank), f"F.lp_pool{rank}d"),
+        (pooling.adaptive("avg", rank), f"F.adaptive_avg_pool{rank}d"),
+        (pooling.adaptive("max", rank), f"F.adaptive_max_pool{rank}d"),
+    ]
+
+
+def _arithmetic() -> list[Row]:
+    words = {OpKind.ADD: ("add", "sub"), OpKind.MUL: ("mul", "truediv", "div")}
+    return [
+        (
+            elementwise.arith(kind),
+            f"torch.{w} Tensor.{w} Tensor.{w}_ Tensor.__{w}__ Tensor.__r{w}__ Tensor.__i{w}__",
+        )
+        for kind, spelled in words.items()
+        for w in spelled
+    ]
+
+
+def _rows() -> list[Row]:
+    """Every row, in order: the first row that names a callable wins."""
+    return [
+        *_windows(1),
+        *_windows(2),
+        *_windows(3),
+        (weighted.linear, "F.linear"),
+        (elementwise.pointwise(OpKind.ACTIVATION), _ACTIVATIONS),
+        (elementwise.pointwise(OpKind.NORM), _NORMS),
+        (elementwise.unary(OpKind.NORM), "F.normalize"),
+        (elementwise.unary(OpKind.ACTIVATION), _MATH),
+        (elementwise.power, "torch.pow Tensor.pow Tensor.pow_ Tensor.__pow__ Tensor.__rpow__"),
+        (elementwise.pointwise(OpKind.DROPOUT), _DROPOUTS),
+        *_arithmetic(),
+        (products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm"),
+        (products.matmul, "torch.bmm Tensor.bmm"),
+        (products.rmatmul, "Tensor.__rmatmul__"),
+        (products.attention, "F.scaled_dot_product_attention"),
+        (products.multi_head_attention, "F.multi_head_attention_forward"),
+        (products.einsum, "torch.einsum"),
+        (reshaping.cat, "torch.cat torch.concat torch.concatenate"),
+        (reshaping.flatten, "torch.flatten Tensor.flatten"),
+        (reshaping.view, "Tensor.view Tensor.reshape torch.reshape"),
+        (reshaping.same, _SAME),
+        (reshaping.pixel_unshuffle, "F.pixel_unshuffle"),
+        (reshaping.pixel_shuffle, "F.pixel_shuffle"),
+        (reshaping.interpolate, "F.interpolate"),
+        (reshaping.pad, "F.pad"),
+        (reduction.reduce("avg"), "torch.mean Tensor.mean torch.sum Tensor.sum"),
+        (reduction.reduce("max"), "torch.amax Tensor.amax torch.amin Tensor.amin"),
+        (
+            elementwise.arith(OpKind.ADD),
+            "torch.maximum Tensor.maximum torch.minimum Tensor.minimum",
+        ),
+        (reduction.extreme("max"), "torch.max Tensor.max"),
+        (reduction.extreme("min"), "torch.min Tensor.min"),
+    ]
+
+
+# Slices and axis moves: where the handler declines, data movement (never uncounted).
+_SLICING: list[tuple[Callable[..., Any], str]] = [
+    (slicing.getitem, "Tensor.__getitem__"),
+    (slicing.narrow, "torch.narrow Tensor.narrow"),
+    (slicing.chunk, "torch.chunk Tensor.chunk"),
+    (slicing.split, "torch.split Tensor.split"),
+    (slicing.permute, "torch.permute Tensor.permute"),
+    (slicing.glu, "F.glu"),
+    (slicing.channel_shuffle, "F.channel_shuffle torch.native_channel_shuffle"),
+    (slicing.transpose, "torch.transpose Tensor.transpose torch.swapaxes Tensor.swapaxes"),
+    (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
+]
+
+
+def _build() -> dict[Any, FunctionSpec]:
+    table: dict[Any, FunctionSpec] = {}
+
+    def add(handler: Callable[..., Any] | None, names: str) -> None:
+        for spelled in names.split():
+            func = _resolve(spelled)
+            if func is None or func in table:
+                continue  # not in this torch version, or an alias registered first
+            base = _base(spelled)
+            op = spelled if spelled.startswith("F.") else base
+            spec = FunctionSpec(base, op, handler or reshaping.by_meta(func), is_inplace(spelled))
+            table[func] = spec
+
+    for handler, names in _rows():
+        add(handler, names)
+    for handler, names in _SLICING:
+        for spelled in names.split():
+            add(reshaping.or_movement(handler, _resolve(spelled)), spelled)
+    add(None, _MOVEMENT)
+    return table
+
+
+FUNCTIONS: dict[Any, FunctionSpec] = _build()

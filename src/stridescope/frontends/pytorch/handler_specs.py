@@ -1,0 +1,45 @@
+"""What the tracer's two tables hold: a :class:`FunctionSpec` per torch function, a
+:data:`ModuleHandler` per ``nn.Module`` forward."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+if TYPE_CHECKING:
+    from stridescope.frontends.pytorch.proxy import ShapeProxy
+    from stridescope.frontends.pytorch.tracer import Tracer
+
+__all__ = ["FunctionSpec", "ModuleHandler", "is_inplace"]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """How one torch function is traced: node base name, torch spelling, handler."""
+
+    name: str
+    op: str
+    handler: Callable[..., Any]
+    inplace: bool = False
+
+
+ModuleHandler = Callable[["Tracer", nn.Module, str, "ShapeProxy"], Any]
+
+
+_INPLACE_DUNDERS = frozenset(
+    ("__iadd__", "__isub__", "__imul__", "__itruediv__", "__idiv__", "__setitem__")
+)
+
+
+def is_inplace(spelling: str) -> bool:
+    """Whether torch's name says the call writes into its first argument: a trailing ``_``
+    (``relu_``, ``Tensor.add_``), an augmented assignment (``__iadd__``...) or ``__setitem__``.
+
+    >>> [is_inplace(s) for s in ("F.relu_", "Tensor.__iadd__", "Tensor.__add__", "relu")]
+    [True, True, False, False]
+    """
+    name = spelling.rpartition(".")[2]
+    return (name.endswith("_") and not name.endswith("__")) or name in _INPLACE_DUNDERS

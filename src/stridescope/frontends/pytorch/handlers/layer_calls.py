@@ -1,0 +1,293 @@
+"""Torch's arguments → one call of :mod:`stridescope.frontends.layers`, shared by the function
+handlers (``F.conv2d(x, w, ...)``) and the module handlers (``nn.Conv2d`` attributes): the input
+checked as torch checks it (rank, channels), sizes made per-axis, padding spelled as geometry
+spells it, and the node wrapped in a :class:`ShapeProxy`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from stridescope.frontends import layers
+from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer, in_place
+from stridescope.ir import OpKind
+
+__all__ = [
+    "adaptive_node",
+    "conv_node",
+    "conv_transpose_node",
+    "dense_node",
+    "expect",
+    "interpolate_node",
+    "ints",
+    "pad_node",
+    "pointwise_node",
+    "pool_node",
+    "reshape_node",
+    "result",
+    "torch_padding",
+]
+
+_LAYOUTS = {2: "(N, F)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}
+
+
+def expect(x: Any, name: str, op: str, rank: int, channels: int | None = None) -> ShapeProxy:
+    """``x`` as a proxy of this rank (and channel count), else a one-line layer error."""
+    if not isinstance(x, ShapeProxy):
+        raise NotHandled
+    if x.ndim != rank or (channels is not None and x.dims[1] != channels):
+        what = f"a {rank}-D input {_LAYOUTS.get(rank, '')}".rstrip()
+        if channels is not None:
+            what += f" with C={channels}"
+        raise LayerInputError(name, op, what, x.dims)
+    return x
+
+
+def ints(value: Any, rank: int) -> tuple[int, ...]:
+    """Torch's int-or-tuple sizes, one per axis (a 1-tuple is repeated, as torch does).
+
+    >>> ints(2, 2), ints((3,), 2), ints((1, 2), 2)
+    ((2, 2), (3, 3), (1, 2))
+    """
+    if isinstance(value, int):
+        return (value,) * rank
+    values = tuple(int(v) for v in value)
+    return values * rank if len(values) == 1 else values
+
+
+def torch_padding(padding: Any, rank: int) -> str | list[int]:
+    """Torch padding (``'same'``, ``'valid'``, int, tuple) in geometry's spelling.
+
+    >>> torch_padding("same", 2), torch_padding(1, 2)
+    ('torch-same', [1, 1])
+    """
+    if isinstance(padding, str):
+        return "torch-same" if padding == "same" else padding
+    return list(ints(padding, rank))
+
+
+def result(t: Tracer, node: int, x: ShapeProxy, inplace: bool = False) -> ShapeProxy:
+    """A proxy for ``node``; with ``inplace`` the input proxy itself now stands for it."""
+    out = t.proxy(node, x)
+    return in_place(x, node, out.dims) if inplace else out
+
+
+def conv_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    weight_shape: Sequence[int],
+    *,
+    groups: int,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    bias: bool,
+    params: int | None,
+    pad_mode: str = "zeros",
+) -> ShapeProxy:
+    """A convolution with a weight of ``(C_out, C_in / groups, *kernel)``; ``pad_mode`` is
+    ``nn.Conv*d``'s ``padding_mode``."""
+    kernel = tuple(weight_shape[2:])
+    rank = len(kernel)
+    x = expect(x, name, op, rank + 2, weight_shape[1] * groups)
+    node = layers.conv(
+        t.builder,
+        x.node,
+        name,
+        op,
+        out_channels=weight_shape[0],
+        kernel=kernel,
+        stride=ints(stride, rank),
+        dilation=ints(dilation, rank),
+        padding=torch_padding(padding, rank),
+        groups=groups,
+        bias=bias,
+        pad_mode=pad_mode,
+        params=params,
+    )
+    return t.proxy(node, x)
+
+
+def conv_transpose_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    weight_shape: Sequence[int],
+    *,
+    groups: int,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    dilation: Any,
+    bias: bool,
+    params: int | None,
+) -> ShapeProxy:
+    """A transposed convolution with a weight of ``(C_in, C_out / groups, *kernel)``."""
+    kernel = tuple(weight_shape[2:])
+    rank = len(kernel)
+    if isinstance(padding, str):
+        raise NotHandled
+    x = expect(x, name, op, rank + 2, weight_shape[0])
+    node = layers.conv_transpose(
+        t.builder,
+        x.node,
+        name,
+        op,
+        out_channels=weight_shape[1] * groups,
+        kernel=kernel,
+        stride=ints(stride, rank),
+        dilation=ints(dilation, rank),
+        padding=[(p, p) for p in ints(padding, rank)],
+        output_padding=ints(output_padding, rank),
+        groups=groups,
+        bias=bias,
+        params=params,
+    )
+    return t.proxy(node, x)
+
+
+def dense_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: ShapeProxy,
+    in_features: int,
+    out_features: int,
+    bias: bool,
+    params: int | None,
+) -> ShapeProxy:
+    """A dense layer on the last axis, which must have ``in_features`` elements."""
+    if x.dims[-1] != in_features:
+        raise LayerInputError(name, op, f"a last axis of {in_features}", x.dims)
+    node = layers.dense(
+        t.builder, x.node, name, op, out_features=out_features, bias=bias, params=params
+    )
+    return t.proxy(node, x)
+
+
+def pool_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    *,
+    mode: str,
+    rank: int,
+    kernel: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> ShapeProxy:
+    """Max or average pooling over ``rank`` spatial axes; stride ``None`` means the kernel."""
+    x = expect(x, name, op, rank + 2)
+    node = layers.pool(
+        t.builder,
+        x.node,
+        name,
+        op,
+        mode=mode,
+        kernel=ints(kernel, rank),
+        stride=None if stride is None or stride == [] else ints(stride, rank),
+        dilation=ints(dilation, rank),
+        padding=list(ints(padding, rank)),
+        ceil_mode=bool(ceil_mode),
+    )
+    return t.proxy(node, x)
+
+
+def adaptive_node(
+    t: Tracer, name: str, op: str, x: Any, *, mode: str, rank: int, output_size: Any
+) -> ShapeProxy:
+    """Adaptive pooling; ``None`` in ``output_size`` keeps that input size."""
+    x = expect(x, name, op, rank + 2)
+    sizes = output_size if isinstance(output_size, Sequence) else (output_size,) * rank
+    node = layers.adaptive_pool(t.builder, x.node, name, op, mode=mode, output_size=sizes)
+    return t.proxy(node, x)
+
+
+def pointwise_node(
+    t: Tracer, name: str, op: str, x: Any, kind: OpKind, params: int, inplace: bool = False
+) -> ShapeProxy:
+    """A shape-preserving op (activation, normalisation, dropout)."""
+    if not isinstance(x, ShapeProxy):
+        raise NotHandled
+    node = layers.pointwise(t.builder, x.node, name, op, kind=kind, params=params)
+    return result(t, node, x, inplace)
+
+
+def reshape_node(t: Tracer, name: str, op: str, x: ShapeProxy, shape: Sequence[int]) -> ShapeProxy:
+    node = t.builder.reshape(x.node, name, output_shape=tuple(shape), op=op)
+    return t.proxy(node, x)
+
+
+def interpolate_node(
+    t: Tracer, name: str, op: str, x: Any, size: Any, scale_factor: Any, mode: str = "nearest"
+) -> ShapeProxy:
+    """``F.interpolate`` sizes: ``size``, else ``floor(n * scale_factor)`` per spatial axis.
+    Nearest-neighbour upsampling by whole factors copies input ``i`` to outputs ``i*s`` to
+    ``i*s + s - 1`` (``nearest`` and ``nearest-exact`` alike): an exact scatter for coverage."""
+    if not isinstance(x, ShapeProxy) or x.ndim < 3:
+        raise NotHandled
+    rank = x.ndim - 2
+    if size is not None:
+        spatial = ints(size, rank)
+    else:
+        scales = scale_factor if isinstance(scale_factor, Sequence) else [scale_factor] * rank
+        spatial = tuple(math.floor(n * float(s)) for n, s in zip(x.dims[2:], scales, strict=True))
+    out = (*x.dims[:2], *spatial)
+    whole = all(o % n == 0 and o >= n for o, n in zip(spatial, x.dims[2:], strict=True))
+    repeat = [o // n for o, n in zip(spatial, x.dims[2:], strict=True)] if whole else None
+    if mode not in ("nearest", "nearest-exact"):
+        repeat = None
+    node = t.builder.resize(
+        x.node, name, kind=OpKind.INTERPOLATE, output_shape=out, op=op, repeat=repeat
+    )
+    return t.proxy(node, x)
+
+
+_PAD_MODES = {
+    "constant": "zeros",
+    "reflect": "reflect",
+    "replicate": "replicate",
+    "circular": "circular",
+}
+
+
+def pad_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    pad: Sequence[int],
+    mode: str = "constant",
+    value: float | None = None,
+) -> ShapeProxy:
+    """``F.pad``: pairs (before, after) from the last axis backwards. Padding or cropping
+    (negative amounts) of spatial axes is an exact :meth:`GraphBuilder.pad` (any torch mode),
+    and so is zero padding of the channel axis beside them; padding the batch axis keeps
+    only the output shape."""
+    if not isinstance(x, ShapeProxy):
+        raise NotHandled
+    amounts = [int(p) for p in pad]
+    rank = x.ndim - 2
+    pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(len(amounts) // 2)]
+    if len(amounts) % 2 == 0 and rank > 0 and len(pairs) <= rank and mode in _PAD_MODES:
+        per_axis = [(0, 0)] * (rank - len(pairs)) + pairs[::-1]
+        node = t.builder.pad(x.node, name, padding=per_axis, mode=_PAD_MODES[mode], op=op)
+        return t.proxy(node, x)
+    if len(amounts) == 2 * rank + 2 and rank > 0 and mode == "constant" and not value:
+        channels = pairs[rank]  # (N, C, *spatial): the pair after the spatial ones is C's
+        node = t.builder.pad(x.node, name, padding=pairs[:rank][::-1], channels=channels, op=op)
+        return t.proxy(node, x)
+    out = list(x.dims)
+    for i, (before, after) in enumerate(pairs):
+        out[-1 - i] += before + after
+    node = t.builder.resize(x.node, name, kind=OpKind.PAD, output_shape=tuple(out), op=op)
+    return t.proxy(node, x)

@@ -1,0 +1,173 @@
+"""Handlers for the leaf ``nn.Module`` types the PyTorch frontend reads from their attributes
+instead of tracing their forward (the table is
+:data:`~stridescope.frontends.pytorch.module_table.MODULES`).
+
+A module's own parameters are counted at its node, once, the first time it is called.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch import nn
+
+from stridescope.frontends import layers
+from stridescope.frontends.pytorch.handler_specs import ModuleHandler
+from stridescope.frontends.pytorch.handlers import layer_calls, reshaping
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer, own_parameters
+from stridescope.ir import OpKind
+
+__all__ = [
+    "adaptive",
+    "conv",
+    "conv_transpose",
+    "flatten",
+    "identity",
+    "linear",
+    "norm",
+    "pad",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "pointwise",
+    "pool",
+    "traced",
+    "upsample",
+]
+
+
+def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    weight = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
+    bias = m.bias is not None
+    return layer_calls.conv_node(
+        t,
+        name,
+        type(m).__name__,
+        x,
+        weight,
+        groups=m.groups,
+        stride=m.stride,
+        padding=m.padding,
+        dilation=m.dilation,
+        bias=bias,
+        params=t.module_params(m, math.prod(weight) + (m.out_channels if bias else 0)),
+        pad_mode=m.padding_mode,
+    )
+
+
+def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    weight = (m.in_channels, m.out_channels // m.groups, *m.kernel_size)
+    bias = m.bias is not None
+    return layer_calls.conv_transpose_node(
+        t,
+        name,
+        type(m).__name__,
+        x,
+        weight,
+        groups=m.groups,
+        stride=m.stride,
+        padding=m.padding,
+        output_padding=m.output_padding,
+        dilation=m.dilation,
+        bias=bias,
+        params=t.module_params(m, math.prod(weight) + (m.out_channels if bias else 0)),
+    )
+
+
+def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    fin, fout, bias = m.in_features, m.out_features, m.bias is not None
+    params = t.module_params(m, fin * fout + (fout if bias else 0))
+    return layer_calls.dense_node(t, name, type(m).__name__, x, fin, fout, bias, params)
+
+
+def pointwise(kind: OpKind) -> ModuleHandler:
+    def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+        params = t.take_params(own_parameters(m))
+        inplace = bool(getattr(m, "inplace", False))
+        return layer_calls.pointwise_node(t, name, type(m).__name__, x, kind, params, inplace)
+
+    return handler
+
+
+_NORM_RANKS: tuple[tuple[tuple[type[nn.Module], ...], int], ...] = (
+    ((nn.BatchNorm1d, nn.InstanceNorm1d), 3),
+    ((nn.BatchNorm2d, nn.InstanceNorm2d), 4),
+    ((nn.BatchNorm3d, nn.InstanceNorm3d), 5),
+)
+
+
+def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
+    """Batch / instance norm: rank and channel count checked as torch does."""
+    rank = next((r for classes, r in _NORM_RANKS if isinstance(m, classes)), x.ndim)
+    batch_norm_1d = isinstance(m, nn.BatchNorm1d) and x.ndim == 2  # (N, C) is allowed too
+    if (x.ndim != rank and not batch_norm_1d) or x.dims[1] != m.num_features:
+        layer_calls.expect(x, name, type(m).__name__, rank, m.num_features)
+    params = t.take_params(own_parameters(m))
+    node = layers.norm(t.builder, x.node, name, type(m).__name__, params=params)
+    return t.proxy(node, x)
+
+
+def pool(mode: str, rank: int) -> ModuleHandler:
+    def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+        return layer_calls.pool_node(
+            t,
+            name,
+            type(m).__name__,
+            x,
+            mode=mode,
+            rank=rank,
+            kernel=m.kernel_size,
+            stride=m.stride,
+            padding=m.padding,
+            dilation=getattr(m, "dilation", 1),
+            ceil_mode=m.ceil_mode,
+        )
+
+    return handler
+
+
+def adaptive(mode: str, rank: int) -> ModuleHandler:
+    def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
+        if getattr(m, "return_indices", False):
+            return traced(t, m, name, x)
+        return layer_calls.adaptive_node(
+            t, name, type(m).__name__, x, mode=mode, rank=rank, output_size=m.output_size
+        )
+
+    return handler
+
+
+def flatten(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
+    return reshaping.flatten(t, name, type(m).__name__, x, m.start_dim, m.end_dim)
+
+
+def identity(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    return x
+
+
+def pixel_unshuffle(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
+    return reshaping.pixel_unshuffle(t, name, type(m).__name__, x, m.downscale_factor)
+
+
+def pixel_shuffle(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
+    return reshaping.pixel_shuffle(t, name, type(m).__name__, x, m.upscale_factor)
+
+
+def upsample(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    return layer_calls.interpolate_node(
+        t, name, type(m).__name__, x, m.size, m.scale_factor, m.mode
+    )
+
+
+def pad(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    kind = type(m).__name__
+    mode = next((mode for prefix, mode in _PAD_PREFIXES if kind.startswith(prefix)), "constant")
+    return layer_calls.pad_node(t, name, kind, x, m.padding, mode)
+
+
+_PAD_PREFIXES = (("Reflection", "reflect"), ("Replication", "replicate"), ("Circular", "circular"))
+
+
+def traced(t: Tracer, m: nn.Module, name: str, x: ShapeProxy) -> Any:
+    return t.run_forward(m, name, (x,), {})

@@ -1,0 +1,189 @@
+"""Handlers for products of tensors: ``@`` / ``matmul`` / ``mm`` / ``bmm``,
+``F.scaled_dot_product_attention``, ``nn.MultiheadAttention`` and two-operand ``einsum``.
+The output shape comes from a meta run of the call itself; the MACs from the contraction (one
+multiply-add per output element per contracted element, as a dense layer), equal to
+``FlopCounterMode`` / 2."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer, _map, _to_meta
+
+__all__ = ["attention", "einsum", "matmul", "multi_head_attention", "rmatmul"]
+
+
+def _product(
+    t: Tracer,
+    name: str,
+    op: str,
+    func: Any,
+    args: tuple[Any, ...],
+    macs: Callable[[tuple[int, ...]], int],
+    kw: dict[str, Any] | None = None,
+) -> Any:
+    """Meta-run ``func(*args, **kw)`` for the output shape; ``macs(output_shape)`` counts."""
+    operands = [a for a in args if isinstance(a, ShapeProxy | torch.Tensor)]
+    proxies = [a for a in operands if isinstance(a, ShapeProxy)]
+    if not proxies:
+        raise NotHandled
+    result = func(*_map(args, _to_meta), **_map(kw or {}, _to_meta))
+    if not isinstance(result, torch.Tensor):
+        raise NotHandled
+    out = tuple(int(d) for d in result.shape)
+    node = t.builder.matmul(
+        list(dict.fromkeys(p.node for p in proxies)),
+        name,
+        output_shape=out,
+        macs=macs(out),
+        params=t.take_params(operands),
+        op=op,
+    )
+    return t.proxy(node, proxies[0])
+
+
+def _dims(value: Any) -> tuple[int, ...]:
+    if isinstance(value, ShapeProxy):
+        return value.dims
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    raise NotHandled
+
+
+def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> Any:
+    """``a @ b``, ``torch.matmul``, ``mm``, ``bmm``: contracts ``a``'s last axis."""
+    dims = _dims(input)
+    _dims(other)
+    if kw or not dims:
+        raise NotHandled
+    return _product(
+        t, name, op, torch.matmul, (input, other), lambda out: math.prod(out) * dims[-1]
+    )
+
+
+def rmatmul(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
+    """``tensor @ proxy`` reaches the proxy's ``__rmatmul__``: the operands swap."""
+    return matmul(t, name, op, other, input)
+
+
+def attention(
+    t: Tracer, name: str, op: str, query: Any, key: Any, value: Any, *args: Any, **kw: Any
+) -> Any:
+    """``F.scaled_dot_product_attention``: every query row meets ``S`` keys of ``E`` elements
+    (``q @ k^T``) and ``S`` values of ``Ev`` elements; the mask, dropout and softmax add no
+    MACs."""
+    q, k, v = _dims(query), _dims(key), _dims(value)
+    if len(q) < 2 or len(k) < 2 or len(v) < 2:
+        raise NotHandled
+    if any(isinstance(a, ShapeProxy) for a in (*args, *kw.values())):
+        raise NotHandled  # a traced mask: its own branch is not modelled
+    macs = math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
+    func = torch.nn.functional.scaled_dot_product_attention
+    return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw)
+
+
+_EINSUM = re.compile(r"^\s*([a-zA-Z]+)\s*,\s*([a-zA-Z]+)\s*->\s*([a-zA-Z]*)\s*$")
+
+
+def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
+    """Two-operand ``einsum`` without ``...``: MACs are the product of every index's size."""
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = tuple(operands[0])
+    match = _EINSUM.match(equation) if isinstance(equation, str) else None
+    if match is None or len(operands) != 2:
+        raise NotHandled
+    left, right, _ = match.groups()  # the output's letters: every index is multiplied
+    sizes: dict[str, int] = {}
+    for letters, dims in ((left, _dims(operands[0])), (right, _dims(operands[1]))):
+        if len(letters) != len(dims):
+            raise NotHandled
+        for letter, size in zip(letters, dims, strict=True):
+            if sizes.setdefault(letter, size) != size and 1 not in (size, sizes[letter]):
+                raise NotHandled
+            sizes[letter] = max(sizes[letter], size)
+    every = math.prod(sizes.values())  # one multiply-add per combination of indices
+    return _product(t, name, op, torch.einsum, (equation, *operands), lambda out: every)
+
+
+# F.multi_head_attention_forward's arguments after num_heads, in order
+_MHA_ARGS = (
+    "in_proj_weight",
+    "in_proj_bias",
+    "bias_k",
+    "bias_v",
+    "add_zero_attn",
+    "dropout_p",
+    "out_proj_weight",
+    "out_proj_bias",
+    "training",
+    "key_padding_mask",
+    "need_weights",
+    "attn_mask",
+    "use_separate_proj_weight",
+    "q_proj_weight",
+    "k_proj_weight",
+    "v_proj_weight",
+    "static_k",
+    "static_v",
+    "average_attn_weights",
+    "is_causal",
+)
+
+
+def multi_head_attention(
+    t: Tracer,
+    name: str,
+    op: str,
+    query: Any,
+    key: Any,
+    value: Any,
+    embed_dim: Any,
+    num_heads: Any,
+    *args: Any,
+    **kw: Any,
+) -> Any:
+    """``F.multi_head_attention_forward`` (what ``nn.MultiheadAttention`` calls, on
+    ``(L, N, E)`` inputs): the three input projections, ``q @ kᵀ``, the product with ``v``
+    and the output projection, as one ``matmul`` node; the weights are a second, free node
+    when asked for."""
+    q, k, v = _dims(query), _dims(key), _dims(value)
+    given = dict(zip(_MHA_ARGS, args, strict=False)) | kw
+    if len(q) != 3 or len(k) != 3 or len(v) != 3 or not isinstance(num_heads, int):
+        raise NotHandled  # unbatched inputs: left to the meta run
+    if any(isinstance(a, ShapeProxy) for a in given.values()) or given.get("static_k") is not None:
+        raise NotHandled  # a traced mask or static keys: not modelled
+    (length, batch, width), source = q, k[0]
+    source += int(given.get("bias_k") is not None) + int(bool(given.get("add_zero_attn")))
+    macs = length * batch * width * q[-1] + source * batch * width * (k[-1] + v[-1])
+    macs += 2 * batch * length * source * width + length * batch * width * width
+    tensors = [a for a in given.values() if isinstance(a, torch.Tensor)]
+    parents = list(dict.fromkeys(p.node for p in (query, key, value) if isinstance(p, ShapeProxy)))
+    if not parents:
+        raise NotHandled
+    out = t.builder.matmul(
+        parents,
+        name,
+        output_shape=(length, batch, width),
+        macs=macs,
+        params=t.take_params(tensors),
+        op=op,
+    )
+    like = next(p for p in (query, key, value) if isinstance(p, ShapeProxy))
+    if not given.get("need_weights", True):
+        return t.proxy(out, like), None
+    heads = () if given.get("average_attn_weights", True) else (num_heads,)
+    weights = t.builder.matmul(
+        [out],
+        t.unique(f"{name}.weights"),
+        output_shape=(batch, *heads, length, source),
+        macs=0,
+        op=op,
+    )
+    return t.proxy(out, like), t.proxy(weights, like)

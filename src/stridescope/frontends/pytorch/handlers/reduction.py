@@ -1,0 +1,93 @@
+"""Handlers for reductions: ``mean`` / ``sum`` / ``amax`` / ``amin`` over ``dim``
+(:func:`reduce`) and ``torch.max`` / ``torch.min`` with their ``(values, indices)`` pair
+(:func:`extreme`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers.elementwise import arith
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind
+
+__all__ = ["extreme", "reduce"]
+
+
+def reduce(mode: str) -> Callable[..., Any]:
+    """``mean`` / ``sum`` (``mode='avg'``) and ``amax`` (``'max'``) over ``dim``; over all
+    spatial axes it is a global pool (see :meth:`GraphBuilder.reduce`)."""
+
+    def handler(
+        t: Tracer,
+        name: str,
+        op: str,
+        input: Any,
+        dim: Any = None,
+        keepdim: bool = False,
+        *,
+        dtype: Any = None,
+        **keywords: Any,
+    ) -> Any:
+        if not isinstance(input, ShapeProxy) or keywords or not isinstance(keepdim, bool):
+            raise NotHandled
+        if isinstance(dim, torch.dtype):  # Tensor.sum(dtype) spelled positionally
+            raise NotHandled
+        axes: tuple[int, ...] | None
+        if dim is None:
+            axes = None
+        elif isinstance(dim, int):
+            axes = (dim,)
+        elif isinstance(dim, Sequence) and all(isinstance(d, int) for d in dim):
+            axes = tuple(dim) if dim else None  # torch: an empty dim reduces every axis
+        else:
+            raise NotHandled
+        node = t.builder.reduce(input.node, name, mode=mode, axes=axes, keepdim=keepdim, op=op)
+        return t.proxy(node, input)
+
+    return handler
+
+
+def extreme(word: str) -> Callable[..., Any]:
+    """``torch.max`` / ``torch.min`` (and the methods): over all axes a max reduction; with
+    ``dim`` a max reduction for ``values`` plus a free ``indices`` node read from it (torch's
+    named pair, so ``[0]``, ``.values`` and unpacking work). ``max(a, b)`` is element-wise:
+    one MAC per output element, as Keras ``Maximum`` and an add."""
+
+    def handler(
+        t: Tracer,
+        name: str,
+        op: str,
+        input: Any,
+        dim: Any = None,
+        keepdim: bool = False,
+        **keywords: Any,
+    ) -> Any:
+        if keywords or not isinstance(input, ShapeProxy) or not isinstance(keepdim, bool):
+            raise NotHandled
+        if dim is None:
+            return t.proxy(t.builder.reduce(input.node, name, mode="max", axes=None, op=op), input)
+        if isinstance(dim, ShapeProxy | torch.Tensor):  # max(a, b): element-wise, like an add
+            return arith(OpKind.ADD)(t, name, op, input, dim)
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise NotHandled
+        values = t.builder.reduce(input.node, name, mode="max", axes=(dim,), keepdim=keepdim, op=op)
+        shape = t.builder.shape(values)
+        indices = t.builder.other(
+            (values,),
+            t.unique(f"{name}.indices"),
+            kind=OpKind.REDUCE,
+            output_shape=shape,
+            counted=True,
+            op=op,
+        )
+        pair = getattr(torch.return_types, word)
+        return pair(
+            (t.proxy(values, input), ShapeProxy(indices, t.proxy(values).dims, torch.int64))
+        )
+
+    return handler

@@ -1,0 +1,147 @@
+"""Handlers for torch calls that change the shape but not the values: ``torch.cat``,
+``flatten``, ``view`` / ``reshape``, the no-op conversions, pixel (un)shuffle,
+``F.interpolate``, ``F.pad``, and the data movement left to a meta run (:func:`by_meta`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from stridescope.frontends import layers
+from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
+from stridescope.frontends.pytorch.handlers.layer_calls import (
+    expect,
+    interpolate_node,
+    pad_node,
+    reshape_node,
+)
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind
+
+__all__ = [
+    "by_meta",
+    "cat",
+    "flatten",
+    "interpolate",
+    "or_movement",
+    "pad",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "same",
+    "view",
+]
+
+
+def cat(t: Tracer, name: str, op: str, tensors: Sequence[Any], dim: int = 0) -> Any:
+    proxies = [x for x in tensors if isinstance(x, ShapeProxy)]
+    if not proxies or not all(isinstance(x, ShapeProxy | torch.Tensor) for x in tensors):
+        raise NotHandled
+    shapes = [tuple(x.shape) for x in tensors]
+    axis = dim % len(shapes[0])
+    out = list(shapes[0])
+    out[axis] = sum(s[axis] for s in shapes)
+    if len(proxies) == len(tensors) and axis == 1:
+        node = t.builder.merge([p.node for p in proxies], name, kind=OpKind.CONCAT, op=op)
+    else:
+        parents = [p.node for p in proxies]
+        node = t.builder.other(parents, name, kind=OpKind.CONCAT, output_shape=tuple(out), op=op)
+    return t.proxy(node, proxies[0])
+
+
+def flatten(
+    t: Tracer, name: str, op: str, input: Any, start_dim: int = 0, end_dim: int = -1
+) -> Any:
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    node = layers.flatten(t.builder, input.node, name, op, start_dim=start_dim, end_dim=end_dim)
+    return t.proxy(node, input)
+
+
+def view(t: Tracer, name: str, op: str, input: Any, *shape: Any) -> Any:
+    if len(shape) == 1 and isinstance(shape[0], Sequence):
+        shape = tuple(shape[0])
+    if not isinstance(input, ShapeProxy) or not all(isinstance(s, int) for s in shape):
+        raise NotHandled
+    known = math.prod(s for s in shape if s != -1)
+    out = tuple(input.numel() // known if s == -1 else s for s in shape)
+    if math.prod(out) != input.numel():
+        raise LayerInputError(name, op, f"{math.prod(out)} elements for shape {shape}", input.dims)
+    return reshape_node(t, name, op, input, out)
+
+
+def same(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    return input
+
+
+def pixel_unshuffle(t: Tracer, name: str, op: str, input: Any, downscale_factor: int) -> Any:
+    x = expect(input, name, op, 4)
+    node = t.builder.pixel_unshuffle(x.node, name, factor=downscale_factor, op=op)
+    return t.proxy(node, x)
+
+
+def pixel_shuffle(t: Tracer, name: str, op: str, input: Any, upscale_factor: int) -> Any:
+    x = expect(input, name, op, 4)
+    n, c, h, w = x.dims
+    r = upscale_factor
+    if c % (r * r):
+        raise LayerInputError(name, op, f"channels divisible by {r * r}", x.dims)
+    out = (n, c // (r * r), h * r, w * r)
+    node = t.builder.resize(  # output (h, w) comes from input (h // r, w // r): a scatter
+        x.node, name, kind=OpKind.PIXEL_SHUFFLE, output_shape=out, op=op, repeat=(r, r)
+    )
+    return t.proxy(node, x)
+
+
+def interpolate(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Any:
+    return interpolate_node(t, name, op, input, size, scale_factor, mode)
+
+
+def pad(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    pad: Sequence[int],
+    mode: str = "constant",
+    value: float | None = None,
+) -> Any:
+    return pad_node(t, name, op, input, pad, mode, value)
+
+
+def or_movement(handler: Callable[..., Any], func: Any) -> Callable[..., Any]:
+    """``handler``, or :func:`by_meta` data movement where it declines (``NotHandled``)."""
+
+    def either(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(t, name, op, *args, **kwargs)
+        except NotHandled:
+            return by_meta(func)(t, name, op, *args, **kwargs)
+
+    return either
+
+
+def by_meta(func: Any) -> Callable[..., Any]:
+    """Data movement (permute, flip, stack, integer indexing...): no MACs; the shape comes
+    from meta. Positions may move, so the receptive field after it is unknown."""
+
+    def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        return t.fallback(func, args, kwargs, name=name, kind=OpKind.MOVE, counted=True)
+
+    return handler

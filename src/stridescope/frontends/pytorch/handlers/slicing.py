@@ -1,0 +1,210 @@
+"""Indexing that keeps every axis, and axis reordering.
+
+``x[:, :, ::2, ::2]``, ``x[..., 1:-1]``, ``narrow``, ``chunk`` and ``split`` become
+:meth:`GraphBuilder.slice` nodes, kernel-1 windows, so coverage and the receptive field stay
+exact (the CIFAR ResNet "option A" shortcut reads 25 % of its input, like a 1x1 stride-2
+conv). ``permute``, ``transpose`` and ``movedim`` become :meth:`GraphBuilder.permute` nodes
+that remember where the spatial axes went (ConvNeXt's channels-last LayerNorm and MLP);
+``F.glu`` is two slices, a sigmoid and a multiply; a channel shuffle keeps positions.
+Indexing with integers, ``None``, tensors or negative steps changes the rank or the order:
+those stay data movement (:func:`~stridescope.frontends.pytorch.handlers.reshaping.by_meta`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind, spatial_axes
+
+__all__ = [
+    "channel_shuffle",
+    "chunk",
+    "getitem",
+    "glu",
+    "movedim",
+    "narrow",
+    "permute",
+    "split",
+    "transpose",
+]
+
+Range = tuple[int, int, int]  # start, stop, step, normalised by slice.indices
+
+
+def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[Range]) -> Any:
+    axes = spatial_axes(x.ndim, t.builder.layout)
+    if not axes:
+        raise NotHandled  # no spatial axis: nothing for a window to say
+    out = tuple(len(range(*r)) for r in ranges)
+    node = t.builder.slice(x.node, name, spatial=[ranges[a] for a in axes], output_shape=out, op=op)
+    return t.proxy(node, x)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
+    """``x[...]`` with slices (and one ``...``) only; anything else is data movement."""
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    items = item if isinstance(item, tuple) else (item,)
+    if sum(i is Ellipsis for i in items) > 1:
+        raise NotHandled
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items = items[:at] + (slice(None),) * (input.ndim - len(items) + 1) + items[at + 1 :]
+    if len(items) > input.ndim or not all(isinstance(i, slice) for i in items):
+        raise NotHandled
+    items = items + (slice(None),) * (input.ndim - len(items))
+    ranges: list[Range] = []
+    for n, part in zip(input.dims, items, strict=True):
+        if not all(v is None or _is_int(v) for v in (part.start, part.stop, part.step)):
+            raise NotHandled
+        start, stop, step = part.indices(n)
+        if step < 1 or stop <= start:
+            raise NotHandled  # torch refuses negative steps; an empty slice is left to meta
+        ranges.append((start, stop, step))
+    return _slice_node(t, name, op, input, ranges)
+
+
+def _along(x: ShapeProxy, dim: Any, start: int, stop: int) -> list[Range]:
+    ranges = [(0, n, 1) for n in x.dims]
+    ranges[dim % x.ndim] = (start, stop, 1)
+    return ranges
+
+
+def narrow(t: Tracer, name: str, op: str, input: Any, dim: Any, start: Any, length: Any) -> Any:
+    if not (isinstance(input, ShapeProxy) and _is_int(dim) and _is_int(start) and _is_int(length)):
+        raise NotHandled
+    if not -input.ndim <= dim < input.ndim or length < 1:
+        raise NotHandled
+    n = input.dims[dim]
+    first = start + n if start < 0 else start
+    if not 0 <= first <= n - length:
+        raise NotHandled  # torch raises its own error from the meta run
+    return _slice_node(t, name, op, input, _along(input, dim, first, first + length))
+
+
+def _pieces(
+    t: Tracer, name: str, op: str, func: Any, input: Any, args: tuple[Any, ...], dim: Any
+) -> Any:
+    """``chunk`` / ``split``: torch (on meta) says the sizes, each piece is a slice."""
+    if not isinstance(input, ShapeProxy) or not _is_int(dim) or not -input.ndim <= dim < input.ndim:
+        raise NotHandled
+    if any(isinstance(a, ShapeProxy) for a in args):
+        raise NotHandled
+    sizes = [p.shape[dim] for p in func(torch.empty(input.dims, device="meta"), *args, dim=dim)]
+    if not all(sizes):
+        raise NotHandled  # an empty piece: no window to draw
+    pieces = []
+    offset = 0
+    for i, size in enumerate(sizes):
+        label = name if i == 0 else t.unique(f"{name}[{i}]")
+        pieces.append(_slice_node(t, label, op, input, _along(input, dim, offset, offset + size)))
+        offset += size
+    return tuple(pieces)
+
+
+def chunk(t: Tracer, name: str, op: str, input: Any, chunks: Any, dim: Any = 0) -> Any:
+    if not _is_int(chunks):
+        raise NotHandled
+    return _pieces(t, name, op, torch.chunk, input, (chunks,), dim)
+
+
+def split(
+    t: Tracer,
+    name: str,
+    op: str,
+    tensor: Any,
+    split_size_or_sections: Any = None,
+    dim: Any = 0,
+    *,
+    split_size: Any = None,
+) -> Any:
+    sizes = split_size if split_size_or_sections is None else split_size_or_sections
+    if not (_is_int(sizes) or (isinstance(sizes, Sequence) and all(map(_is_int, sizes)))):
+        raise NotHandled
+    return _pieces(t, name, op, torch.split, tensor, (sizes,), dim)
+
+
+def _permuted(t: Tracer, name: str, op: str, x: Any, order: Sequence[int]) -> Any:
+    node = t.builder.permute(x.node, name, dims=order, op=op)
+    return t.proxy(node, x)
+
+
+def permute(t: Tracer, name: str, op: str, input: Any, *dims: Any) -> Any:
+    """``x.permute(0, 2, 3, 1)``, ``x.permute((0, 2, 3, 1))``, ``torch.permute(x, dims)``:
+    a :meth:`GraphBuilder.permute` node that remembers where the spatial axes went."""
+    order = dims[0] if len(dims) == 1 and isinstance(dims[0], Sequence) else dims
+    if not isinstance(input, ShapeProxy) or not all(map(_is_int, order)):
+        raise NotHandled
+    if sorted(d % input.ndim for d in order) != list(range(input.ndim)):
+        raise NotHandled  # torch's own error comes from the meta run
+    return _permuted(t, name, op, input, [d % input.ndim for d in order])
+
+
+def transpose(t: Tracer, name: str, op: str, input: Any, dim0: Any, dim1: Any) -> Any:
+    """``x.transpose(1, 3)`` / ``torch.swapaxes``: a permute of two axes."""
+    if not (isinstance(input, ShapeProxy) and _is_int(dim0) and _is_int(dim1)):
+        raise NotHandled
+    rank = input.ndim
+    if not (-rank <= dim0 < rank and -rank <= dim1 < rank):
+        raise NotHandled
+    order = list(range(rank))
+    order[dim0 % rank], order[dim1 % rank] = order[dim1 % rank], order[dim0 % rank]
+    return _permuted(t, name, op, input, order)
+
+
+def movedim(t: Tracer, name: str, op: str, input: Any, source: Any, destination: Any) -> Any:
+    """``x.movedim(1, -1)``: torch (on meta) says the order of the axes."""
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    values = [source, destination]
+    if not all(_is_int(v) or (isinstance(v, Sequence) and all(map(_is_int, v))) for v in values):
+        raise NotHandled
+    probe = torch.empty([2 + i for i in range(input.ndim)], device="meta")  # distinct sizes
+    moved = torch.movedim(probe, source, destination)
+    return _permuted(t, name, op, input, [d - 2 for d in moved.shape])
+
+
+def glu(t: Tracer, name: str, op: str, input: Any, dim: Any = -1) -> Any:
+    """``F.glu``: the first half of ``dim`` times the sigmoid of the second: two slices, a
+    sigmoid and a multiply (one MAC per output element), so the output shape is halved."""
+    if not isinstance(input, ShapeProxy) or not _is_int(dim) or not -input.ndim <= dim < input.ndim:
+        raise NotHandled
+    n = input.dims[dim]
+    if n % 2:
+        raise NotHandled  # torch's own error comes from the meta run
+    halves = []
+    for part, (start, stop) in (("a", (0, n // 2)), ("b", (n // 2, n))):
+        if spatial_axes(input.ndim, t.builder.layout):
+            halves.append(
+                _slice_node(t, f"{name}.{part}", op, input, _along(input, dim, start, stop)).node
+            )
+        else:  # features only: no window to draw
+            shape = tuple(n // 2 if a == dim % input.ndim else d for a, d in enumerate(input.dims))
+            halves.append(
+                t.builder.other(
+                    input.node, f"{name}.{part}", kind=OpKind.SLICE, output_shape=shape, op=op
+                )
+            )
+    gate = t.builder.pointwise(halves[1], f"{name}.sigmoid", kind=OpKind.ACTIVATION, op=op)
+    node = t.builder.merge([halves[0], gate], name, kind=OpKind.MUL, op=op)
+    return t.proxy(node, input)
+
+
+def channel_shuffle(t: Tracer, name: str, op: str, input: Any, groups: Any) -> Any:
+    """``nn.ChannelShuffle`` (ShuffleNet): reorders channels, keeps every position."""
+    if not isinstance(input, ShapeProxy) or not _is_int(groups) or input.ndim < 3:
+        raise NotHandled
+    if groups < 1 or input.dims[1] % groups:
+        raise NotHandled  # torch's own error comes from the meta run
+    node = t.builder.other(input.node, name, kind=OpKind.PERMUTE, output_shape=input.dims, op=op)
+    return t.proxy(node, input)

@@ -1,0 +1,94 @@
+"""Handlers for the torch functions with a weight tensor: ``F.conv1d/2d/3d``,
+``F.conv_transpose1d/2d/3d`` and ``F.linear``.
+
+Each has the torch function's own signature (after the tracer, the node name and the torch
+spelling). A weight that is not a tensor, or a bias that is traced, raises :class:`NotHandled`:
+the call then runs on meta tensors and is marked uncounted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
+from stridescope.frontends.pytorch.handlers.layer_calls import (
+    conv_node,
+    conv_transpose_node,
+    dense_node,
+)
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+
+__all__ = ["conv", "conv_transpose", "linear"]
+
+
+def conv(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> ShapeProxy:
+    if not isinstance(weight, torch.Tensor) or isinstance(bias, ShapeProxy):
+        raise NotHandled
+    return conv_node(
+        t,
+        name,
+        op,
+        input,
+        tuple(weight.shape),
+        groups=groups,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        bias=bias is not None,
+        params=t.weight_params(weight, bias),
+    )
+
+
+def conv_transpose(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> ShapeProxy:
+    if not isinstance(weight, torch.Tensor) or isinstance(bias, ShapeProxy):
+        raise NotHandled
+    return conv_transpose_node(
+        t,
+        name,
+        op,
+        input,
+        tuple(weight.shape),
+        groups=groups,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        bias=bias is not None,
+        params=t.weight_params(weight, bias),
+    )
+
+
+def linear(t: Tracer, name: str, op: str, input: Any, weight: Any, bias: Any = None) -> Any:
+    if not isinstance(input, ShapeProxy) or not isinstance(weight, torch.Tensor):
+        raise NotHandled
+    if weight.dim() != 2:
+        raise LayerInputError(name, op, f"a last axis of {weight.shape[-1]}", input.dims)
+    in_features, out_features = weight.shape[1], weight.shape[0]
+    params = t.weight_params(weight, bias)
+    return dense_node(t, name, op, input, in_features, out_features, bias is not None, params)

@@ -1,0 +1,163 @@
+"""Shape-only stand-ins for tensors.
+
+A :class:`ShapeProxy` is not a tensor: it holds a shape, a dtype and the id of the node that
+produced it. Torch functions called on it reach :meth:`ShapeProxy.__torch_function__`; tensor
+methods and operators reach the same dispatcher, the
+:class:`~stridescope.frontends.pytorch.tracer.Tracer` of the running trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import TraceError
+from stridescope.frontends.pytorch.thread_state import active_tracer
+
+__all__ = ["OPERATORS", "ShapeProxy"]
+
+
+def _values(reason: str) -> Callable[..., Any]:
+    def refuse(self: ShapeProxy, *args: object) -> Any:
+        raise TraceError(
+            f"the forward reads tensor values ({reason}); stridescope traces shapes only"
+        )
+
+    return refuse
+
+
+class ShapeProxy:
+    """A tensor stand-in: shape, dtype and the id of the node that produced it."""
+
+    __slots__ = ("dims", "dtype", "node")
+
+    def __init__(self, node: int, dims: tuple[int, ...], dtype: torch.dtype) -> None:
+        self.node = node
+        self.dims = dims
+        self.dtype = dtype
+
+    @classmethod
+    def __torch_function__(
+        cls,
+        func: Callable[..., Any],
+        types: Iterable[type],
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> Any:
+        tracer = active_tracer()
+        if tracer is None:
+            raise TraceError("a ShapeProxy was used outside trace_torch")
+        return tracer.call_function(func, args, dict(kwargs or {}))
+
+    # -- what the forward may ask about a tensor without reading values --------------------
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size(self.dims)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.dims)
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("meta")
+
+    @property
+    def requires_grad(self) -> bool:
+        return False
+
+    is_cuda = False
+
+    @property
+    def T(self) -> Any:
+        """``x.T``: every axis reversed, a permute."""
+        return self.__getattr__("permute")(*reversed(range(len(self.dims))))
+
+    @property
+    def mT(self) -> Any:
+        """``x.mT``: the last two axes swapped."""
+        return self.__getattr__("transpose")(-2, -1)
+
+    def size(self, dim: int | None = None) -> torch.Size | int:
+        return self.shape if dim is None else self.dims[dim]
+
+    def dim(self) -> int:
+        return len(self.dims)
+
+    def numel(self) -> int:
+        total = 1
+        for d in self.dims:
+            total *= d
+        return total
+
+    def __len__(self) -> int:
+        return self.dims[0]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.__getattr__("unbind")())
+
+    def __repr__(self) -> str:
+        return f"ShapeProxy(node={self.node}, shape={self.dims})"
+
+    __bool__ = _values("bool(tensor)")
+    __int__ = _values("int(tensor)")
+    __float__ = _values("float(tensor)")
+    __index__ = _values("tensor as an index")
+    item = _values(".item()")
+    tolist = _values(".tolist()")
+    numpy = _values(".numpy()")
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(torch.Tensor, name, None)
+        if attr is None or name.startswith("_"):
+            raise AttributeError(f"ShapeProxy has no attribute {name!r}")
+        tracer = active_tracer()
+        if tracer is None:
+            raise TraceError("a ShapeProxy was used outside trace_torch")
+        if callable(attr):
+            return lambda *args, **kwargs: tracer.call_function(attr, (self, *args), kwargs)
+        return tracer.call_function(attr.__get__, (self,), {})
+
+
+def _operator(name: str) -> Callable[..., Any]:
+    func = getattr(torch.Tensor, name)
+
+    def method(self: ShapeProxy, *args: Any) -> Any:
+        return ShapeProxy.__torch_function__(func, (ShapeProxy,), (self, *args))
+
+    method.__name__ = name
+    return method
+
+
+OPERATORS = [
+    "__add__",
+    "__radd__",
+    "__iadd__",
+    "__sub__",
+    "__rsub__",
+    "__isub__",
+    "__mul__",
+    "__rmul__",
+    "__imul__",
+    "__truediv__",
+    "__rtruediv__",
+    "__itruediv__",
+    "__matmul__",
+    "__rmatmul__",
+    "__neg__",
+    "__abs__",
+    "__pow__",
+    "__rpow__",
+    "__getitem__",
+    "__setitem__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__and__",
+    "__or__",
+]
+for _name in OPERATORS:
+    setattr(ShapeProxy, _name, _operator(_name))

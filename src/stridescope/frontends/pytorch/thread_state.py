@@ -1,0 +1,32 @@
+"""Which tracer this thread reports to: the one piece of state a running trace shares.
+
+Proxies and routed module calls look the tracer up here, so two threads can trace at once
+(each sees its own) and a thread that is not tracing calls modules as usual.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stridescope.frontends.pytorch.tracer import Tracer
+
+__all__ = ["active_tracer", "set_active_tracer"]
+
+_STATE = threading.local()
+
+
+def active_tracer() -> Tracer | None:
+    """The tracer running in this thread, if any.
+
+    >>> active_tracer() is None
+    True
+    """
+    tracer: Tracer | None = getattr(_STATE, "tracer", None)
+    return tracer
+
+
+def set_active_tracer(tracer: Tracer | None) -> None:
+    """Make ``tracer`` the one this thread's proxies and module calls report to."""
+    _STATE.tracer = tracer

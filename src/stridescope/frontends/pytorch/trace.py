@@ -1,0 +1,150 @@
+"""PyTorch frontend: any ``nn.Module`` → :class:`stridescope.ir.Graph`, without running kernels.
+
+The forward runs once on a :class:`~stridescope.frontends.pytorch.proxy.ShapeProxy`, an object
+that carries only a shape. Module calls are routed through the tracer for the duration of the
+call (module paths, leaf modules read from their attributes, ``stridescope_ir`` leaves), torch
+functions reach it through ``__torch_function__``, and every node is made by
+:class:`~stridescope.ir.GraphBuilder`. The model is never moved, put in another mode, given
+hooks or written to.
+
+>>> from torch import nn
+>>> net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten())
+>>> g = trace_torch(net, (1, 3, 32, 32))
+>>> [(n.name, n.op, n.output_shape) for n in g.nodes[1:]]
+[('0', 'Conv2d', (1, 8, 16, 16)), ('1', 'ReLU', (1, 8, 16, 16)), ('2', 'Flatten', (1, 2048))]
+>>> g.params == sum(p.numel() for p in net.parameters()), g.macs
+(True, 55296)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from stridescope.errors import StridescopeError
+from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
+from stridescope.frontends.pytorch.function_table import FUNCTIONS
+from stridescope.frontends.pytorch.module_table import MODULES
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.thread_state import active_tracer, set_active_tracer
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import Graph, GraphBuilder, shape_list
+
+__all__ = ["trace_torch"]
+
+_ORIGINAL_CALL = nn.Module.__call__
+_PATCH_LOCK = threading.Lock()
+_PATCH_USERS = 0
+
+
+def _routed_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """``nn.Module.__call__`` while a trace runs: the tracer's thread goes through the tracer,
+    every other thread through torch's own ``__call__``."""
+    tracer = active_tracer()
+    if tracer is None:
+        return _ORIGINAL_CALL(module, *args, **kwargs)
+    return tracer.call_module(module, args, kwargs)
+
+
+@contextmanager
+def _routing(tracer: Tracer) -> Iterator[None]:
+    """Route module calls of this thread to ``tracer``; undone on exit, even on errors."""
+    global _PATCH_USERS
+    previous = active_tracer()
+    with _PATCH_LOCK:
+        if _PATCH_USERS == 0:
+            nn.Module.__call__ = _routed_call  # type: ignore[method-assign]
+        _PATCH_USERS += 1
+    set_active_tracer(tracer)
+    try:
+        yield
+    finally:
+        set_active_tracer(previous)
+        with _PATCH_LOCK:
+            _PATCH_USERS -= 1
+            if _PATCH_USERS == 0:
+                nn.Module.__call__ = _ORIGINAL_CALL  # type: ignore[method-assign]
+
+
+def _check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
+    shape = tuple(input_shape)
+    if len(shape) < 2 or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise StridescopeError(
+            f"input shape must be a batch size followed by sizes, e.g. (1, 3, 224, 224); "
+            f"received {input_shape!r}"
+        )
+    if any(d < 1 for d in shape):
+        raise StridescopeError(f"input shape sizes must be positive; received {shape}")
+    return shape
+
+
+def _dtype(module: nn.Module) -> torch.dtype:
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequence[int]]) -> Graph:
+    """The IR graph of ``module`` for an input of ``input_shape`` (N, C, *spatial), or for
+    several inputs given as a list of shapes (``forward(x0, x1, ...)``; coverage and the
+    receptive field are measured on the first).
+
+    Raises :class:`StridescopeError` (one line) for a malformed input shape, an input a layer
+    cannot take (wrong rank or channels), or a forward that raises.
+    """
+    shapes = [_check_shape(s) for s in shape_list(input_shape)]
+    shape = shapes[0]
+    kind = type(module).__name__
+    dtype = _dtype(module)
+    builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
+    inputs = [builder.input] + [
+        builder.add_input(s, f"input{i}") for i, s in enumerate(shapes) if i
+    ]
+    if len(shapes) > 1:
+        builder.note(
+            f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
+            f"first, {shape}"
+        )
+    paths = {id(m): name for name, m in module.named_modules()}
+    tracer = Tracer(builder, paths, FUNCTIONS, MODULES)
+    what = " and ".join(str(s) for s in shapes)
+    where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
+    try:
+        with _routing(tracer), torch.no_grad():
+            module(*(ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True)))
+    except LayerInputError as e:
+        raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
+    except (TraceError, StridescopeError) as e:
+        raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
+    except Exception as e:
+        raise StridescopeError(
+            f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
+        ) from None
+    _note_unused(builder, module, tracer.counted)
+    return builder.build()
+
+
+def _note_unused(builder: GraphBuilder, module: nn.Module, counted: set[int]) -> None:
+    """Parameters no traced op used are reported in a graph note, never dropped silently."""
+    unused: dict[int, tuple[str, int]] = {}
+    for name, p in module.named_parameters():
+        if id(p) not in counted:
+            unused.setdefault(id(p), (name, p.numel()))
+    if unused:
+        total = sum(n for _, n in unused.values())
+        names = ", ".join(name for name, _ in list(unused.values())[:5])
+        more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
+        builder.note(
+            f"{total:,} parameters were not used by any traced op and are not in the node "
+            f"totals: {names}{more}"
+        )

@@ -1,0 +1,257 @@
+"""The tracer: turns each torch call on a :class:`ShapeProxy` into an IR node.
+
+:class:`Tracer` looks the function up in a table of handlers that compute the output with
+:class:`~stridescope.ir.GraphBuilder` (no kernel runs). Anything not in the table runs once on
+meta tensors so tracing can go on; that node is marked ``counted=False`` with a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.ir import GraphBuilder, OpKind
+
+__all__ = ["Tracer", "in_place", "own_parameters"]
+
+
+def own_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """A module's own parameters: the direct ones plus those of ``torch.nn.utils.parametrize``
+    (``module.parametrizations``), which stand in for the weight they compute."""
+    own = [p for p in module._parameters.values() if p is not None]
+    parametrizations = getattr(module, "parametrizations", None)
+    if isinstance(parametrizations, nn.Module):
+        own += list(parametrizations.parameters())
+    return own
+
+
+def in_place(target: ShapeProxy, node: int, dims: tuple[int, ...]) -> ShapeProxy:
+    """An in-place op wrote ``node`` into ``target``: the proxy the forward holds now stands
+    for that node (and its shape); returned for the op's result."""
+    target.node, target.dims = node, dims
+    return target
+
+
+def _override(counted: int, own: int) -> int | None:
+    """``None`` (the builder counts the weight and bias) when the parameters counted are
+    exactly the layer's own, else the count (0 for a buffer or weights counted before)."""
+    return None if counted == own else counted
+
+
+def _walk(value: Any) -> Iterator[Any]:
+    if isinstance(value, list | tuple):
+        for item in value:
+            yield from _walk(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _walk(item)
+    else:
+        yield value
+
+
+def _map(value: Any, fn: Callable[[Any], Any]) -> Any:
+    if isinstance(value, list | tuple):
+        return type(value)(_map(item, fn) for item in value)
+    if isinstance(value, dict):
+        return {k: _map(v, fn) for k, v in value.items()}
+    return fn(value)
+
+
+def _to_meta(value: Any) -> Any:
+    if isinstance(value, ShapeProxy):
+        return torch.empty(value.dims, dtype=value.dtype, device="meta")
+    if isinstance(value, torch.Tensor) and value.device.type != "meta":
+        return value.detach().to("meta")
+    return value
+
+
+class Tracer:
+    """Records calls into a :class:`GraphBuilder`; one per :func:`trace_torch` call."""
+
+    def __init__(
+        self,
+        builder: GraphBuilder,
+        paths: Mapping[int, str],
+        functions: Mapping[Any, FunctionSpec],
+        modules: Mapping[Any, ModuleHandler],
+    ) -> None:
+        self.builder = builder
+        self.paths = paths
+        self.functions = functions
+        self.modules = modules
+        self.scope: list[str] = [""]
+        self.owners: list[nn.Module | None] = [None]
+        self.names: dict[str, int] = {}
+        self.counted: set[int] = set()
+
+    # -- names and parameters ----------------------------------------------------------
+    def unique(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``... when it was used before."""
+        seen = self.names.get(base)
+        if seen is None:
+            self.names[base] = 0
+            return base
+        while True:
+            seen += 1
+            candidate = f"{base}_{seen}"
+            if candidate not in self.names:
+                self.names[base] = seen
+                self.names[candidate] = 0
+                return candidate
+
+    def scoped(self, base: str) -> str:
+        """``<module path>.<base>`` for a function called inside a module's forward."""
+        path = self.scope[-1]
+        return self.unique(f"{path}.{base}" if path else base)
+
+    def take_params(self, values: Iterable[Any]) -> int:
+        """Elements of the parameters among ``values`` not yet counted; marks them counted."""
+        total = 0
+        for value in values:
+            if isinstance(value, nn.Parameter) and id(value) not in self.counted:
+                self.counted.add(id(value))
+                total += value.numel()
+        return total
+
+    def take_weights(self, weight: Any, bias: Any) -> int:
+        """Parameter elements of a conv / linear weight and bias, not counted yet.
+
+        A weight computed in the forward (neither a parameter nor a buffer, e.g. a
+        standardised weight) takes the calling module's own parameters not counted yet."""
+        params = self.take_params([weight, bias])
+        owner = self.owners[-1]
+        computed = not isinstance(weight, nn.Parameter)
+        if owner is not None and computed and all(weight is not b for b in owner._buffers.values()):
+            params += self.take_params(own_parameters(owner))
+        return params
+
+    def weight_params(self, weight: Any, bias: Any) -> int | None:
+        """:meth:`take_weights` for a function's weight and bias, as the builder's ``params``
+        override: ``None`` when they are exactly the weight's and the bias's elements."""
+        own = weight.numel() + (0 if bias is None else bias.numel())
+        return _override(self.take_weights(weight, bias), own)
+
+    def module_params(self, module: nn.Module, own: int) -> int | None:
+        """A leaf module's own parameters not counted yet (marked counted now), as the
+        builder's ``params`` override: ``None`` when they are ``own`` elements."""
+        return _override(self.take_params(own_parameters(module)), own)
+
+    def proxy(self, node: int, like: ShapeProxy | None = None) -> ShapeProxy:
+        dims = self.builder.shape(node)
+        dtype = like.dtype if like is not None else torch.float32
+        return ShapeProxy(node, tuple(d if d is not None else 1 for d in dims), dtype)
+
+    # -- dispatch ----------------------------------------------------------------------
+    def call_function(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        spec = self.functions.get(func)
+        if spec is None:
+            return self.fallback(func, args, kwargs)
+        name = self.scoped(spec.name)
+        try:
+            out = spec.handler(self, name, spec.op, *args, **kwargs)
+        except NotHandled:
+            return self.fallback(func, args, kwargs, name=name)
+        if spec.inplace and isinstance(args[0], ShapeProxy) and isinstance(out, ShapeProxy):
+            return in_place(args[0], out.node, out.dims)
+        return out
+
+    def call_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        path = self.paths.get(id(module))
+        if path is None:  # a module made inside a forward, or kept outside the module tree
+            path = ".".join(p for p in (self.scope[-1], type(module).__name__) if p)
+        proxies = [a for a in _walk((args, kwargs)) if isinstance(a, ShapeProxy)]
+        ir_method = getattr(module, "stridescope_ir", None)
+        if callable(ir_method) and len(proxies) == 1 and isinstance(args[0], ShapeProxy):
+            self.take_params(module.parameters())
+            node = ir_method(self.builder, args[0].node, self.unique(path or type(module).__name__))
+            return self.proxy(node, args[0])
+        handler = None if "forward" in module.__dict__ else self.modules.get(type(module).forward)
+        if handler is not None and len(args) == 1 and not kwargs and proxies:
+            return handler(self, module, self.unique(path or type(module).__name__), args[0])
+        return self.run_forward(module, path, args, kwargs)
+
+    def run_forward(
+        self, module: nn.Module, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Trace inside ``module.forward``: calls there are named under ``path``."""
+        self.scope.append(path)
+        self.owners.append(module)
+        try:
+            return module.forward(*args, **kwargs)
+        finally:
+            self.scope.pop()
+            self.owners.pop()
+
+    def fallback(
+        self,
+        func: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        name: str = "",
+        kind: OpKind = OpKind.UNCOUNTED,
+        counted: bool = False,
+    ) -> Any:
+        """Run ``func`` once on meta tensors for its output shapes; one node per output."""
+        op = _spelling(func)
+        name = name or self.scoped(op.rsplit(".", 1)[-1].strip("_") or "op")
+        proxies = [a for a in _walk((args, kwargs)) if isinstance(a, ShapeProxy)]
+        parents = tuple(dict.fromkeys(p.node for p in proxies))
+        params = self.take_params(_walk((args, kwargs)))
+        result = func(*_map(args, _to_meta), **_map(kwargs, _to_meta))
+        note = (
+            "" if counted else f"{op} is not modelled: shape from a meta-tensor run, cost unknown"
+        )
+        made: list[ShapeProxy] = []
+
+        def wrap(value: Any) -> Any:
+            if not isinstance(value, torch.Tensor):
+                return value
+            node = self.builder.other(
+                parents,
+                name if not made else self.unique(f"{name}[{len(made)}]"),
+                kind=kind,
+                output_shape=tuple(value.shape),
+                params=params if not made else 0,
+                counted=counted,
+                note=note,
+                op=op,
+            )
+            made.append(ShapeProxy(node, tuple(value.shape), value.dtype))
+            return made[-1]
+
+        out = _map(result, wrap)
+        if not (is_inplace(op) and proxies and args and args[0] is proxies[0]):
+            return out
+        if made:
+            return in_place(proxies[0], made[0].node, made[0].dims)
+        if op.endswith("__setitem__"):  # returns None: the written tensor is a new node
+            target = proxies[0]
+            node = self.builder.other(
+                parents,
+                name,
+                kind=kind,
+                output_shape=target.dims,
+                counted=counted,
+                note=note,
+                op=op,
+            )
+            in_place(target, node, target.dims)
+        return out
+
+
+def _spelling(func: Any) -> str:
+    """How a torch callable is written: ``F.name``, ``torch.fft.name``, ``name``."""
+    name = str(getattr(func, "__name__", type(func).__name__))
+    module = getattr(func, "__module__", None) or ""
+    if module in ("torch.nn.functional", "torch._C._nn"):
+        return f"F.{name}"
+    if module.startswith("torch._C._"):
+        return f"torch.{module.rsplit('._', 1)[-1]}.{name.split('_', 1)[-1]}"
+    return name

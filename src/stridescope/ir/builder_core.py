@@ -1,0 +1,257 @@
+"""The bookkeeping half of :class:`~stridescope.ir.GraphBuilder`: nodes in topological order,
+the spatial axes a permute moved, and the checks every windowed op shares.
+
+Every public node method takes ``(parent or parents, name, ...)`` and is wrapped by
+:func:`names_layer`, so a :class:`~stridescope.geometry.GeometryError` raised while adding a
+node reaches the caller as a :class:`LayerError` whose one-line message starts with
+``layer 'NAME': ``, whichever frontend called (see :mod:`stridescope.ir.builder` for an example).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Concatenate, ParamSpec, TypeVar
+
+from stridescope.geometry import GeometryError, PaddingArg, paddings, per_axis
+from stridescope.ir.graph import (
+    Graph,
+    Layout,
+    Node,
+    OpKind,
+    Shape,
+    Window,
+    channel_axis,
+    spatial_axes,
+)
+
+__all__ = [
+    "PAD_MODES",
+    "BuilderCore",
+    "IntOrTuple",
+    "LayerError",
+    "PaddingSpec",
+    "check_pad_mode",
+    "names_layer",
+    "numel",
+]
+
+PAD_MODES = ("zeros", "reflect", "replicate", "circular")
+
+IntOrTuple = int | Sequence[int]
+PaddingSpec = PaddingArg | Sequence[int | tuple[int, int]]
+
+# ops that keep every position, so spatial axes a permute moved stay where it put them
+_KEEP_MOVED = frozenset(
+    {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.PERMUTE}
+)
+
+_S = TypeVar("_S", bound="BuilderCore")
+_P = ParamSpec("_P")
+
+
+def numel(shape: Shape) -> int:
+    """Elements of a shape, unknown sizes counted as 1.
+
+    >>> numel((None, 3, 4, 4))
+    48
+    """
+    return math.prod(1 if d is None else d for d in shape)
+
+
+class LayerError(GeometryError):
+    """A :class:`~stridescope.geometry.GeometryError` raised while adding the node ``layer``:
+    ``"layer '{layer}': {reason}"``, where ``reason`` is what geometry (or the builder) said.
+
+    >>> str(LayerError("features.0", "output size would be 0 for input=2, kernel=3"))
+    "layer 'features.0': output size would be 0 for input=2, kernel=3"
+    """
+
+    def __init__(self, layer: str, reason: str) -> None:
+        super().__init__(f"layer {layer!r}: {reason}")
+        self.layer = layer
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[LayerError], tuple[str, str]]:
+        return type(self), (self.layer, self.reason)
+
+
+def names_layer(method: Callable[Concatenate[_S, _P], int]) -> Callable[Concatenate[_S, _P], int]:
+    """Wrap a node method ``(self, parent(s), name, ...)``: a geometry error raised inside it
+    comes out as a :class:`LayerError` naming the layer (once: a node method that calls
+    another keeps the inner error as it is)."""
+
+    @functools.wraps(method)
+    def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> int:
+        try:
+            return method(self, *args, **kwargs)
+        except LayerError:
+            raise
+        except GeometryError as error:
+            name = kwargs["name"] if "name" in kwargs else args[1]
+            raise LayerError(str(name), str(error)) from None
+
+    return wrapper
+
+
+class BuilderCore:
+    """Appends nodes in topological order; each node method returns the new node's id."""
+
+    def __init__(
+        self, input_shape: Shape, layout: Layout, source: str = "", dtype_bytes: int = 4
+    ) -> None:
+        if len(input_shape) < 2 or any(d is not None and d < 1 for d in input_shape):
+            raise GeometryError(
+                f"input shape must have a batch axis and positive sizes; received {input_shape!r}"
+            )
+        self.layout: Layout = layout
+        self.source = source
+        self.dtype_bytes = dtype_bytes
+        self._nodes: list[Node] = []
+        self._notes: list[str] = []
+        self.input = self._add("input", OpKind.INPUT, (), tuple(input_shape), tuple(input_shape))
+
+    def shape(self, node_id: int) -> Shape:
+        return self._nodes[node_id].output_shape
+
+    def note(self, text: str) -> None:
+        self._notes.append(text)
+
+    def add_input(self, input_shape: Shape, name: str) -> int:
+        """Another input of a model that takes several (node 0 stays the first: coverage and
+        the receptive field are measured on it; this one starts fields of its own).
+
+        >>> b = BuilderCore((1, 3, 8, 8), "nchw")
+        >>> other = b.add_input((1, 3, 8, 8), "input1")
+        >>> b.build().nodes[other].kind.value, other
+        ('input', 1)
+        """
+        shape = tuple(input_shape)
+        return self._add(name, OpKind.INPUT, (), shape, shape)
+
+    def build(self) -> Graph:
+        return Graph(
+            tuple(self._nodes), self.layout, self.source, self.dtype_bytes, tuple(self._notes)
+        )
+
+    # -- nodes and where their spatial axes are -------------------------------------------
+    def _add(
+        self,
+        name: str,
+        kind: OpKind,
+        parents: tuple[int, ...],
+        input_shape: Shape,
+        output_shape: Shape,
+        **extra: object,
+    ) -> int:
+        if "spatial_at" not in extra:
+            extra["spatial_at"] = self._inherited_axes(kind, parents, output_shape)
+        node = Node(
+            id=len(self._nodes),
+            name=name,
+            kind=kind,
+            parents=parents,
+            input_shape=input_shape,
+            output_shape=output_shape,
+            activation_bytes=numel(output_shape) * self.dtype_bytes,
+            **extra,  # type: ignore[arg-type]
+        )
+        self._nodes.append(node)
+        return node.id
+
+    def _inherited_axes(
+        self, kind: OpKind, parents: tuple[int, ...], output_shape: Shape
+    ) -> tuple[int, ...] | None:
+        """Spatial axes moved by a permute stay moved through ops that keep every position:
+        normalisation, activation, dropout, element-wise merges of equally moved tensors, and
+        a dense layer (or a product with a weight) on a last axis that is not spatial
+        (ConvNeXt's channels-last MLP)."""
+        moved = {self._nodes[p].spatial_at for p in parents}
+        if len(moved) != 1:
+            return None
+        (at,) = moved
+        if at is None or any(
+            len(self._nodes[p].output_shape) != len(output_shape) for p in parents
+        ):
+            return None
+        dense = kind is OpKind.LINEAR or (kind is OpKind.MATMUL and len(parents) == 1)
+        if kind in _KEEP_MOVED or (dense and len(output_shape) - 1 not in at):
+            return at
+        return None
+
+    def _spatial(self, shape: Shape) -> Shape:
+        return tuple(shape[a] for a in spatial_axes(len(shape), self.layout))
+
+    def _channels(self, shape: Shape) -> int | None:
+        return shape[channel_axis(len(shape), self.layout)]
+
+    def _with(self, shape: Shape, channels: int | None, spatial: Shape) -> Shape:
+        out = list(shape)
+        out[channel_axis(len(shape), self.layout)] = channels
+        for axis, size in zip(spatial_axes(len(shape), self.layout), spatial, strict=True):
+            out[axis] = size
+        return tuple(out)
+
+    # -- checks the windowed ops share ----------------------------------------------------
+    def _steps(
+        self, shape: Shape, kernel: IntOrTuple, stride: IntOrTuple, dilation: IntOrTuple
+    ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """Kernel, stride and dilation per spatial axis of ``shape``."""
+        rank = len(self._spatial(shape))
+        if rank == 0:
+            raise GeometryError(
+                f"needs spatial axes; received input shape {shape!r} ({self.layout})"
+            )
+        return (
+            per_axis(kernel, rank, "kernel"),
+            per_axis(stride, rank, "stride"),
+            per_axis(dilation, rank, "dilation"),
+        )
+
+    def _window(
+        self,
+        shape: Shape,
+        kernel: IntOrTuple,
+        stride: IntOrTuple,
+        dilation: IntOrTuple,
+        padding: PaddingSpec,
+        ceil_mode: bool = False,
+        pad_mode: str = "zeros",
+    ) -> Window:
+        """A sliding window over ``shape``'s spatial axes, its padding resolved by geometry."""
+        check_pad_mode(pad_mode)
+        k, s, d = self._steps(shape, kernel, stride, dilation)
+        pads = paddings(self._spatial(shape), k, s, d, padding)
+        return Window(k, s, d, pads, ceil_mode, pad_mode)
+
+    def _pairs(self, shape: Shape, padding: Sequence[Sequence[int]]) -> tuple[tuple[int, int], ...]:
+        """Explicit ``(before, after)`` amounts, one pair per spatial axis of ``shape``."""
+        pairs = tuple((int(p[0]), int(p[1])) for p in padding)
+        rank = len(self._spatial(shape))
+        if rank == 0 or len(pairs) != rank:
+            raise GeometryError(
+                f"padding {pairs!r} needs one (before, after) per spatial axis; the "
+                f"input {shape!r} ({self.layout}) has {rank}"
+            )
+        return pairs
+
+    def _grouped_channels(self, shape: Shape, out_channels: int, groups: int) -> int:
+        """The known input channel count, checked against ``groups`` and ``out_channels``."""
+        cin = self._channels(shape)
+        if cin is None:
+            raise GeometryError(f"the channel count must be known; received {shape!r}")
+        if groups < 1 or cin % groups or out_channels % groups or out_channels < 1:
+            raise GeometryError(
+                f"in_channels={cin} and out_channels={out_channels} must both be "
+                f"positive multiples of groups={groups}"
+            )
+        return cin
+
+
+def check_pad_mode(mode: str) -> None:
+    """Refuse a padding mode that is not one of :data:`PAD_MODES`."""
+    if mode not in PAD_MODES:
+        raise GeometryError(
+            f"padding mode must be one of {', '.join(PAD_MODES)}; received {mode!r}"
+        )

@@ -1,0 +1,252 @@
+"""The tensor half of :class:`~stridescope.ir.GraphBuilder`: ops that see axes, not windows --
+dense layers, permutes, products, shape-preserving ops, reshapes, flattens, merges,
+broadcasting element-wise ops, and any other op a frontend gives the output shape of.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from stridescope.geometry import GeometryError
+from stridescope.ir.builder_core import BuilderCore, names_layer, numel
+from stridescope.ir.graph import OpKind, Shape, channel_axis, spatial_axes
+
+__all__ = ["TensorOps"]
+
+
+class TensorOps(BuilderCore):
+    """Node methods for the ops that work on whole axes."""
+
+    @names_layer
+    def linear(
+        self,
+        parent: int,
+        name: str,
+        *,
+        out_features: int,
+        bias: bool = True,
+        op: str = "",
+        params: int | None = None,
+    ) -> int:
+        """A dense layer on the last axis; ``params`` overrides the count as in :meth:`conv`."""
+        shape = self.shape(parent)
+        fin = shape[-1]
+        if fin is None:
+            raise GeometryError(f"the feature count must be known; received {shape!r}")
+        out = (*shape[:-1], out_features)
+        if params is None:
+            params = fin * out_features + (out_features if bias else 0)
+        macs = numel(shape[:-1]) * fin * out_features
+        return self._add(
+            name, OpKind.LINEAR, (parent,), shape, out, params=params, macs=macs, op=op
+        )
+
+    @names_layer
+    def permute(self, parent: int, name: str, *, dims: Sequence[int], op: str = "") -> int:
+        """Reorder the axes (``torch.permute``): output axis ``i`` is input axis ``dims[i]``.
+        No MACs; the node records where the spatial axes went (:attr:`Node.spatial_at`), so
+        the receptive field and coverage follow positions through a channels-last detour.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 3, 8, 6), "nchw")
+        >>> p = b.permute(b.input, "to_nhwc", dims=(0, 2, 3, 1))
+        >>> back = b.permute(p, "to_nchw", dims=(0, 3, 1, 2))
+        >>> g = b.build()
+        >>> g.nodes[p].output_shape, g.nodes[p].spatial_at, g.nodes[back].spatial_at
+        ((1, 8, 6, 3), (1, 2), None)
+        """
+        shape = self.shape(parent)
+        rank = len(shape)
+        order = tuple(d % rank if -rank <= d < rank else rank for d in dims)
+        if sorted(order) != list(range(rank)):
+            raise GeometryError(
+                f"dims {tuple(dims)!r} are not a permutation of the {rank} axes of {shape!r}"
+            )
+        before = self._nodes[parent].spatial_at or spatial_axes(rank, self.layout)
+        at = tuple(order.index(a) for a in before)
+        moved = None if at == spatial_axes(rank, self.layout) else at
+        out = tuple(shape[d] for d in order)
+        return self._add(name, OpKind.PERMUTE, (parent,), shape, out, spatial_at=moved, op=op)
+
+    @names_layer
+    def matmul(
+        self,
+        parents: Sequence[int],
+        name: str,
+        *,
+        output_shape: Shape,
+        macs: int,
+        params: int = 0,
+        op: str = "",
+    ) -> int:
+        """A product of tensors (``@``, ``bmm``, attention, ``einsum``): the frontend gives the
+        output shape and the MACs (one per output element per contracted element, as for a
+        dense layer).
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((2, 16, 64), "nchw")
+        >>> m = b.matmul([b.input, b.input], "scores", output_shape=(2, 16, 16), macs=2*16*16*64)
+        >>> b.build().nodes[m].kind.value, b.build().nodes[m].macs
+        ('matmul', 32768)
+        """
+        parent_shape = self.shape(parents[0]) if parents else ()
+        out = tuple(output_shape)
+        return self._add(
+            name, OpKind.MATMUL, tuple(parents), parent_shape, out, params=params, macs=macs, op=op
+        )
+
+    @names_layer
+    def pointwise(
+        self, parent: int, name: str, *, kind: OpKind, params: int = 0, op: str = ""
+    ) -> int:
+        """A shape-preserving op: normalisation, activation, dropout."""
+        shape = self.shape(parent)
+        return self._add(name, kind, (parent,), shape, shape, params=params, op=op)
+
+    @names_layer
+    def reshape(self, parent: int, name: str, *, output_shape: Shape, op: str = "") -> int:
+        """A view / reshape to ``output_shape`` (no MACs). When every spatial axis survives
+        whole (same size, same elements before and after it), the node records where it went,
+        so positions stay known: ShuffleNet's ``view(B, g, C // g, H, W)`` keeps them, a
+        flatten of ``H x W`` does not.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 8, 4, 6), "nchw")
+        >>> split = b.reshape(b.input, "split", output_shape=(1, 2, 4, 4, 6))
+        >>> merged = b.reshape(split, "merge", output_shape=(1, 8, 24))
+        >>> g = b.build()
+        >>> g.nodes[split].spatial_at, g.nodes[merged].spatial_at
+        ((3, 4), None)
+        """
+        shape = self.shape(parent)
+        out = tuple(output_shape)
+        source = self._nodes[parent].spatial_at or spatial_axes(len(shape), self.layout)
+        kept = _kept_axes(shape, source, out) if source else None
+        return self._add(name, OpKind.RESHAPE, (parent,), shape, out, spatial_at=kept, op=op)
+
+    @names_layer
+    def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
+        shape = self.shape(parent)
+        rest = shape[start_dim:]
+        size = None if any(d is None for d in rest) else math.prod(d for d in rest if d)
+        out = (*shape[:start_dim], size)
+        return self._add(name, OpKind.FLATTEN, (parent,), shape, out, op=op)
+
+    @names_layer
+    def merge(self, parents: Sequence[int], name: str, *, kind: OpKind, op: str = "") -> int:
+        """Add / multiply (same shapes) or concatenate along the channel axis."""
+        shapes = [self.shape(p) for p in parents]
+        first = shapes[0]
+        if kind is OpKind.CONCAT:
+            axis = channel_axis(len(first), self.layout)
+            others = {tuple(d for i, d in enumerate(s) if i != axis) for s in shapes}
+            if len(others) > 1 or any(len(s) != len(first) for s in shapes):
+                raise GeometryError(
+                    f"operands of concat differ outside the channel axis: {shapes!r}"
+                )
+            chans = [s[axis] for s in shapes]
+            total = None if any(c is None for c in chans) else sum(c for c in chans if c)
+            out = tuple(total if i == axis else d for i, d in enumerate(first))
+            return self._add(name, kind, tuple(parents), first, out, op=op)
+        if any(s != first for s in shapes):
+            raise GeometryError(f"operands of {kind} differ in shape: {shapes!r}")
+        macs = numel(first) * (len(parents) - 1)
+        return self._add(name, kind, tuple(parents), first, first, macs=macs, op=op)
+
+    @names_layer
+    def elementwise(
+        self,
+        parents: Sequence[int],
+        name: str,
+        *,
+        kind: OpKind,
+        operand_shapes: Sequence[Shape] = (),
+        params: int = 0,
+        op: str = "",
+    ) -> int:
+        """Add / multiply with broadcasting. ``operand_shapes`` are the shapes of operands that
+        are not nodes (``()`` for a Python scalar, a bias, a scale); one MAC per output element
+        per operand beyond the first.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 8, 4, 4), "nchw")
+        >>> m = b.elementwise([b.input], "scale", kind=OpKind.MUL, operand_shapes=[(1, 8, 1, 1)])
+        >>> b.build().nodes[m].output_shape, b.build().nodes[m].macs
+        ((1, 8, 4, 4), 128)
+        """
+        shapes = [self.shape(p) for p in parents] + [tuple(s) for s in operand_shapes]
+        rank = max(len(s) for s in shapes)
+        out: list[int | None] = [1] * rank
+        for s in shapes:
+            for axis, d in enumerate(s, start=rank - len(s)):
+                if d == 1 or d == out[axis]:
+                    continue
+                if out[axis] != 1:
+                    raise GeometryError(f"operands of {kind} do not broadcast: {shapes!r}")
+                out[axis] = d
+        result = tuple(out)
+        macs = numel(result) * (len(shapes) - 1)
+        return self._add(
+            name,
+            kind,
+            tuple(parents),
+            self.shape(parents[0]),
+            result,
+            params=params,
+            macs=macs,
+            op=op,
+        )
+
+    @names_layer
+    def other(
+        self,
+        parent: int | Sequence[int],
+        name: str,
+        *,
+        kind: OpKind,
+        output_shape: Shape,
+        params: int = 0,
+        counted: bool = True,
+        note: str = "",
+        op: str = "",
+    ) -> int:
+        """Any other op, e.g. a reshape; ``counted=False`` marks an op stridescope does not
+        understand: it is listed as uncounted, never as a silent zero."""
+        parents = (parent,) if isinstance(parent, int) else tuple(parent)
+        shape = self.shape(parents[0]) if parents else ()
+        return self._add(
+            name,
+            kind,
+            parents,
+            shape,
+            tuple(output_shape),
+            params=params,
+            counted=counted,
+            note=note,
+            op=op,
+        )
+
+
+def _kept_axes(shape: Shape, axes: Sequence[int], out: Shape) -> tuple[int, ...] | None:
+    """Where each of ``shape``'s ``axes`` is in ``out`` after a row-major reshape, when every
+    one survives whole: an output axis of the same size with as many elements before it."""
+    if None in shape or None in out:
+        return None
+    sizes = [int(d) for d in shape if d is not None]
+    after = [int(d) for d in out if d is not None]
+    found: list[int] = []
+    for axis in axes:
+        before = math.prod(sizes[:axis])
+        match = [
+            q
+            for q, d in enumerate(after)
+            if d == sizes[axis] and math.prod(after[:q]) == before and q not in found
+        ]
+        if not match:
+            return None
+        # a size-1 axis matches several places (it carries one position): keep it where it
+        # was if it can stay, else the first free place after the axes found so far
+        later = [q for q in match if not found or q > found[-1]]
+        found.append(axis if axis in match else (later or match)[0])
+    return tuple(found)

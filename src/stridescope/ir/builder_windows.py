@@ -1,0 +1,344 @@
+"""The windowed half of :class:`~stridescope.ir.GraphBuilder`: ops whose output positions
+read a window (or a scatter) of input positions -- convolutions, transposed convolutions,
+pools, reductions, polyphase sampling, pixel unshuffle, resizes, slices and padding. Each
+keeps its :class:`~stridescope.ir.Window`, so coverage and the receptive field are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from stridescope.geometry import GeometryError, per_axis, transposed_output_size
+from stridescope.ir.builder_core import (
+    BuilderCore,
+    IntOrTuple,
+    PaddingSpec,
+    check_pad_mode,
+    names_layer,
+    numel,
+)
+from stridescope.ir.graph import OpKind, Shape, Window
+
+__all__ = ["WindowOps"]
+
+_POOL_KINDS = {"max": OpKind.MAXPOOL, "avg": OpKind.AVGPOOL}
+_ADAPTIVE_KINDS = {"max": OpKind.ADAPTIVE_MAXPOOL, "avg": OpKind.ADAPTIVE_AVGPOOL}
+
+
+class WindowOps(BuilderCore):
+    """Node methods for the ops that slide or scatter a window over the spatial axes."""
+
+    @names_layer
+    def conv(
+        self,
+        parent: int,
+        name: str,
+        *,
+        out_channels: int,
+        kernel: IntOrTuple,
+        stride: IntOrTuple = 1,
+        dilation: IntOrTuple = 1,
+        padding: PaddingSpec = "valid",
+        groups: int = 1,
+        bias: bool = True,
+        op: str = "",
+        params: int | None = None,
+        pad_mode: str = "zeros",
+    ) -> int:
+        """A convolution. ``groups`` equal to the input channels makes it depthwise.
+
+        ``params`` overrides the count from geometry: 0 for a fixed filter (a buffer) or for
+        weights already counted at an earlier node (a layer called twice). ``pad_mode`` is
+        what the padding holds (see :meth:`pad`)."""
+        shape = self.shape(parent)
+        cin = self._grouped_channels(shape, out_channels, groups)
+        window = self._window(shape, kernel, stride, dilation, padding, pad_mode=pad_mode)
+        out = self._with(shape, out_channels, window.output_spatial(self._spatial(shape)))
+        area = math.prod(window.kernel)
+        if params is None:
+            params = out_channels * (cin // groups) * area + (out_channels if bias else 0)
+        macs = numel(out) * (cin // groups) * area
+        return self._add(
+            name,
+            OpKind.CONV,
+            (parent,),
+            shape,
+            out,
+            params=params,
+            macs=macs,
+            window=window,
+            groups=groups,
+            op=op,
+        )
+
+    @names_layer
+    def conv_transpose(
+        self,
+        parent: int,
+        name: str,
+        *,
+        out_channels: int,
+        kernel: IntOrTuple,
+        stride: IntOrTuple = 1,
+        dilation: IntOrTuple = 1,
+        padding: Sequence[tuple[int, int]] | int = 0,
+        output_padding: IntOrTuple = 0,
+        groups: int = 1,
+        bias: bool = True,
+        op: str = "",
+        params: int | None = None,
+    ) -> int:
+        """A transposed convolution: input ``i`` writes outputs ``i*s - before + j*d``.
+
+        Sizes come from :func:`~stridescope.geometry.transposed_output_size`; ``padding`` is
+        an int (both sides, as torch) or ``(before, after)`` per axis. Params are
+        ``C_in x C_out / groups x kernel area`` (+ bias); MACs ``input elements x C_out /
+        groups x kernel area``. The geometry is kept in :attr:`Node.scatter`.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 8, 16, 16), "nchw")
+        >>> up = b.conv_transpose(b.input, "up", out_channels=4, kernel=2, stride=2)
+        >>> node = b.build().nodes[up]
+        >>> node.output_shape, node.params, node.macs
+        ((1, 4, 32, 32), 132, 32768)
+        """
+        shape = self.shape(parent)
+        cin = self._grouped_channels(shape, out_channels, groups)
+        k, s, d = self._steps(shape, kernel, stride, dilation)
+        extra = per_axis(output_padding, len(k), "output_padding")
+        if isinstance(padding, int):  # torch's form: both sides of every axis
+            pads = ((padding, padding),) * len(k)
+        else:
+            pads = self._pairs(shape, padding)
+        sizes = tuple(
+            transposed_output_size(n, *args)
+            for n, *args in zip(self._spatial(shape), k, s, d, pads, extra, strict=True)
+        )
+        out = self._with(shape, out_channels, sizes)
+        area = math.prod(k)
+        if params is None:
+            params = cin * (out_channels // groups) * area + (out_channels if bias else 0)
+        macs = numel(shape) * (out_channels // groups) * area
+        return self._add(
+            name,
+            OpKind.CONV_TRANSPOSE,
+            (parent,),
+            shape,
+            out,
+            params=params,
+            macs=macs,
+            groups=groups,
+            op=op,
+            scatter=Window(k, s, d, pads),
+        )
+
+    @names_layer
+    def pool(
+        self,
+        parent: int,
+        name: str,
+        *,
+        mode: str,
+        kernel: IntOrTuple,
+        stride: IntOrTuple | None = None,
+        dilation: IntOrTuple = 1,
+        padding: PaddingSpec = "valid",
+        ceil_mode: bool = False,
+        op: str = "",
+    ) -> int:
+        """Max (``mode='max'``) or average (``'avg'``) pooling; stride defaults to the kernel."""
+        shape = self.shape(parent)
+        steps = kernel if stride is None else stride
+        window = self._window(shape, kernel, steps, dilation, padding, ceil_mode)
+        out = self._with(shape, self._channels(shape), window.output_spatial(self._spatial(shape)))
+        macs = numel(out) * math.prod(window.kernel)
+        return self._add(
+            name, _POOL_KINDS[mode], (parent,), shape, out, macs=macs, window=window, op=op
+        )
+
+    @names_layer
+    def adaptive_pool(
+        self, parent: int, name: str, *, mode: str, output_size: IntOrTuple, op: str = ""
+    ) -> int:
+        """Adaptive pooling; output window ``o`` covers ``[floor(o*n/m), ceil((o+1)*n/m))``."""
+        shape = self.shape(parent)
+        spatial = self._spatial(shape)
+        target = per_axis(output_size, len(spatial), "output_size")
+        reads = 1
+        for n, m in zip(spatial, target, strict=True):
+            if n is None:
+                continue
+            reads *= sum(-(-((o + 1) * n) // m) - (o * n) // m for o in range(m))
+        out = self._with(shape, self._channels(shape), target)
+        channels = self._channels(shape) or 1
+        macs = (shape[0] or 1) * channels * reads
+        return self._add(name, _ADAPTIVE_KINDS[mode], (parent,), shape, out, macs=macs, op=op)
+
+    @names_layer
+    def polyphase(self, parent: int, name: str, *, factor: int = 2, op: str = "") -> int:
+        """Adaptive polyphase sampling: keep the phase of largest norm (reads every phase)."""
+        shape = self.shape(parent)
+        window = self._window(shape, factor, factor, 1, "valid", ceil_mode=True)
+        spatial = self._spatial(shape)
+        out_spatial = tuple(None if n is None else -(-n // factor) for n in spatial)
+        out = self._with(shape, self._channels(shape), out_spatial)
+        return self._add(
+            name, OpKind.POLYPHASE, (parent,), shape, out, macs=numel(shape), window=window, op=op
+        )
+
+    @names_layer
+    def pixel_unshuffle(self, parent: int, name: str, *, factor: int, op: str = "") -> int:
+        """Space-to-depth: ``(C, H, W) -> (C*r*r, H/r, W/r)``; sizes must divide by ``r``."""
+        shape = self.shape(parent)
+        spatial = self._spatial(shape)
+        if any(n is not None and n % factor for n in spatial):
+            raise GeometryError(
+                f"pixel unshuffle by {factor} needs spatial sizes divisible by {factor}; "
+                f"received {shape!r}"
+            )
+        window = self._window(shape, factor, factor, 1, "valid")
+        channels = self._channels(shape)
+        cout = None if channels is None else channels * factor ** len(spatial)
+        out = self._with(shape, cout, window.output_spatial(spatial))
+        return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
+
+    @names_layer
+    def resize(
+        self,
+        parent: int,
+        name: str,
+        *,
+        kind: OpKind,
+        output_shape: Shape,
+        op: str = "",
+        repeat: Sequence[int] | None = None,
+    ) -> int:
+        """An op that changes spatial size without a sliding window (interpolate, pixel
+        shuffle): the frontend gives the output shape. For padding and cropping use :meth:`pad`.
+        ``repeat`` (per spatial axis) marks a nearest-neighbour upsampling by whole factors:
+        input ``i`` is copied to outputs ``i*s .. i*s + s - 1``, kept as :attr:`Node.scatter`
+        (a kernel-``s``, stride-``s`` scatter), so coverage stays exact.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 2, 3, 4), "nchw")
+        >>> up = b.resize(b.input, "up", kind=OpKind.INTERPOLATE, output_shape=(1, 2, 6, 8),
+        ...               repeat=(2, 2))
+        >>> b.build().nodes[up].scatter.stride
+        (2, 2)
+        """
+        shape = self.shape(parent)
+        out = tuple(output_shape)
+        scatter = None
+        if repeat is not None:
+            factors = tuple(int(s) for s in repeat)
+            sizes = self._spatial(shape)
+            expected = tuple(
+                None if n is None else n * s for n, s in zip(sizes, factors, strict=True)
+            )
+            if len(factors) != len(sizes) or expected != self._spatial(out) or min(factors) < 1:
+                raise GeometryError(f"repeating {shape!r} by {factors!r} does not give {out!r}")
+            rank = len(factors)
+            scatter = Window(factors, factors, (1,) * rank, ((0, 0),) * rank)
+        return self._add(name, kind, (parent,), shape, out, scatter=scatter, op=op)
+
+    @names_layer
+    def slice(
+        self,
+        parent: int,
+        name: str,
+        *,
+        spatial: Sequence[tuple[int, int, int]],
+        output_shape: Shape,
+        op: str = "",
+    ) -> int:
+        """Indexing that keeps every axis: per spatial axis ``(start, stop, step)`` as Python
+        slices them (normalised: ``0 <= start``, ``stop <= n``, ``step >= 1``), a kernel-1
+        window of stride ``step`` that drops ``start`` positions before and ``n - stop`` after;
+        the frontend gives the output shape (batch and channel axes may be sliced too).
+        ``x[:, :, ::2, ::2]`` reads 25 % of the positions, like a 1x1 stride-2 conv.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 16, 9, 8), "nchw")
+        >>> s = b.slice(b.input, "x[:, :8, 1::2, ::2]", spatial=[(1, 9, 2), (0, 8, 2)],
+        ...             output_shape=(1, 8, 4, 4))
+        >>> node = b.build().nodes[s]
+        >>> node.kind.value, node.window.stride, node.window.padding, node.macs
+        ('slice', (2, 2), ((-1, 0), (0, 0)), 0)
+        >>> round(node.window.read_fraction((9, 8)), 4)
+        0.2222
+        """
+        shape = self.shape(parent)
+        sizes = self._spatial(shape)
+        if len(spatial) != len(sizes) or len(output_shape) != len(shape):
+            raise GeometryError(
+                f"a slice needs one (start, stop, step) per spatial axis and keeps the "
+                f"rank; received {tuple(spatial)!r} for input {shape!r}, output {output_shape!r}"
+            )
+        padding = []
+        for n, (start, stop, step) in zip(sizes, spatial, strict=True):
+            if n is None or step < 1 or not 0 <= start < stop <= n:
+                raise GeometryError(f"slice {start}:{stop}:{step} does not fit an axis of size {n}")
+            padding.append((-start, stop - n))
+        rank = len(sizes)
+        window = Window((1,) * rank, tuple(t[2] for t in spatial), (1,) * rank, tuple(padding))
+        if window.output_spatial(sizes) != self._spatial(tuple(output_shape)):
+            raise GeometryError(
+                f"output {tuple(output_shape)!r} does not match slices {tuple(spatial)!r} "
+                f"of input {shape!r}"
+            )
+        return self._add(
+            name, OpKind.SLICE, (parent,), shape, tuple(output_shape), window=window, op=op
+        )
+
+    @names_layer
+    def pad(
+        self,
+        parent: int,
+        name: str,
+        *,
+        padding: Sequence[tuple[int, int]],
+        mode: str = "zeros",
+        channels: tuple[int, int] = (0, 0),
+        op: str = "",
+    ) -> int:
+        """Explicit padding of the spatial axes, ``(before, after)`` per axis; a negative amount
+        crops (as ``F.pad`` and Keras ``Cropping*D``). ``channels`` pads (or crops) the channel
+        axis too, with zeros: the CIFAR ResNet "option A" shortcut. ``mode`` is what
+        the padding holds: ``'zeros'`` (any constant), ``'reflect'``, ``'replicate'`` or
+        ``'circular'``. It is stored as a window of kernel 1 and stride 1 with that padding
+        (and ``pad_mode``), so the output size comes from geometry, coverage reads it as an
+        exact index shift (a constant padding reads no pixel; the other modes read the pixels
+        they copy) and the receptive field's start moves by ``-before * jump``.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 3, 5, 5), "nchw")
+        >>> p = b.pad(b.input, "pad", padding=[(0, 1), (2, 1)])
+        >>> node = b.build().nodes[p]
+        >>> node.output_shape, node.window.padding, node.macs
+        ((1, 3, 6, 8), ((0, 1), (2, 1)), 0)
+        >>> c = b.pad(p, "crop", padding=[(-1, -2), (0, -3)])
+        >>> b.build().nodes[c].output_shape
+        (1, 3, 3, 5)
+        """
+        shape = self.shape(parent)
+        spatial = self._spatial(shape)
+        amounts = self._pairs(shape, padding)
+        if any(min(p) < 0 for p in amounts):  # a crop: geometry's padding rules refuse it
+            check_pad_mode(mode)
+            ones = (1,) * len(amounts)
+            window = Window(ones, ones, ones, amounts, pad_mode=mode)
+            if any(k is not None and k < 1 for k in window.output_spatial(spatial)):
+                raise GeometryError(f"padding {amounts!r} leaves no positions of input {shape!r}")
+        else:
+            window = self._window(shape, 1, 1, 1, list(amounts), pad_mode=mode)
+        width = self._channels(shape)
+        if channels != (0, 0):
+            if width is None or width + sum(channels) < 1 or mode != "zeros":
+                raise GeometryError(
+                    f"channel padding {channels!r} needs known channels and zeros; "
+                    f"received {width} channels, mode {mode!r}"
+                )
+            width += sum(channels)
+        out = self._with(shape, width, window.output_spatial(spatial))
+        return self._add(name, OpKind.PAD, (parent,), shape, out, window=window, op=op)

@@ -1,0 +1,207 @@
+"""Plans turned into Keras layers: ``keras.models.clone_model(..., clone_function=...)`` on a
+Sequential or Functional model, every weight copied.
+
+A planned layer (an exact ``Conv1D/2D/3D``, ``DepthwiseConv1D/2D`` or ``MaxPooling1D/2D/3D``)
+is replaced by a small ``keras.Sequential`` named like it, whose parts are named ``pad``,
+``conv``/``pool``, ``blur``, ``aps``; the blur and APS are the registered layers of
+:mod:`stridescope.ops.keras_layers`, so the model saves to ``.keras`` and loads back with
+``safe_mode=True``. The layer's own activation stays in its conv (``blurpool`` blurs after it).
+``s2d`` is written as the equal 2x2 stride-2 ``Conv2D`` (Keras has no pixel-unshuffle layer):
+the same params, MACs and output as space-to-depth then a 1x1 conv.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import keras
+import numpy as np
+
+from stridescope.errors import StridescopeError
+from stridescope.ir import Node
+from stridescope.ops.keras_layers import AdaptivePolyphase, BlurPool
+from stridescope.surgery.plans import (
+    AvgPoolStep,
+    BlurStep,
+    Plan,
+    PolyphaseStep,
+    Restride,
+    Step,
+)
+from stridescope.surgery.records import CHANGED, EXPECTATION, OutputAtStart
+
+__all__ = ["apply_keras", "check_keras_model", "keras_layers_by_name"]
+
+L = keras.layers
+_CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D)
+_MAXPOOLS = (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D)
+_ZERO_PADS = (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D)
+_AVGPOOLS = (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D)
+
+Override = tuple[OutputAtStart, str]  # what a fused activation makes of the output, and why
+
+
+def check_keras_model(model: Any) -> None:
+    """Refuse subclassed models: only Sequential and Functional models can be cloned."""
+    if not isinstance(model, keras.Sequential | keras.Function):
+        raise StridescopeError(
+            f"fix takes Sequential and Functional Keras models; received a subclassed model "
+            f"({type(model).__name__}), whose layers and calls Keras cannot clone: build it "
+            "with keras.Sequential or the functional API"
+        )
+
+
+def keras_layers_by_name(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every leaf layer with the name the IR gives it (``outer.inner`` in nested models)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            yield from keras_layers_by_name(layer, f"{prefix}{layer.name}.")
+        else:
+            yield f"{prefix}{layer.name}", layer
+
+
+def _stride1_same(config: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    size = config.get("kernel_size") or config["pool_size"]
+    dilation = config.get("dilation_rate") or (1,) * len(size)
+    totals = [d * (k - 1) for k, d in zip(size, dilation, strict=True)]
+    return tuple((t // 2, t - t // 2) for t in totals)
+
+
+def _restride(layer: Any, step: Restride) -> list[Any] | str:
+    config = layer.get_config()
+    config.update(strides=step.stride, name="pool" if isinstance(layer, _MAXPOOLS) else "conv")
+    if all(p == (0, 0) for p in step.padding):
+        config["padding"] = "valid"
+        return [type(layer).from_config(config)]
+    if step.padding == _stride1_same(config):
+        config["padding"] = "same"
+        return [type(layer).from_config(config)]
+    if isinstance(layer, _MAXPOOLS):
+        return (
+            "Keras pads max pools only as 'valid' or 'same'; at stride 1 this one needs "
+            f"padding {step.padding}"
+        )
+    config["padding"] = "valid"
+    pad_class = _ZERO_PADS[len(step.padding) - 1]
+    pads = step.padding[0] if len(step.padding) == 1 else step.padding
+    pad = pad_class(pads, data_format=config.get("data_format"), name="pad")
+    return [pad, type(layer).from_config(config)]
+
+
+def _s2d(layer: Any) -> Any:
+    config = layer.get_config()
+    config.update(kernel_size=(2, 2), strides=(2, 2), padding="same", name="conv")
+    return type(layer).from_config(config)
+
+
+def _avgpool(layer: Any, node: Node, step: AvgPoolStep, data_format: str) -> Any | str:
+    spatial = node.input_shape[1:-1] if data_format == "channels_last" else node.input_shape[2:]
+    if any(s != 2 and (n or 0) % s for n, s in zip(spatial, step.size, strict=True)):
+        return "Keras' 'same' average pooling would split a partial window's padding"
+    pool_class = _AVGPOOLS[len(step.size) - 1]
+    return pool_class(step.size, step.size, padding="same", data_format=data_format, name="pool")
+
+
+def _parts(layer: Any, node: Node, step: Step, data_format: str) -> list[Any] | str:
+    if isinstance(step, Restride):
+        return _restride(layer, step)
+    if isinstance(step, BlurStep):
+        return [BlurPool(step.size, step.stride, step.padding, data_format, name="blur")]
+    if isinstance(step, AvgPoolStep):
+        made = _avgpool(layer, node, step, data_format)
+        return made if isinstance(made, str) else [made]
+    if isinstance(step, PolyphaseStep):
+        return [AdaptivePolyphase(data_format, name="aps")]
+    return [_s2d(layer)]
+
+
+def _nonlinear(layer: Any) -> str:
+    """The name of the layer's fused activation when it is not linear ('' otherwise)."""
+    act = layer.get_config().get("activation")
+    name = act if isinstance(act, str) or act is None else str(act.get("config", act))
+    return "" if name in (None, "linear") else str(name)
+
+
+def _replacement(layer: Any, node: Node, plan: Plan) -> tuple[Any, Override | None] | str:
+    data_format = layer.get_config().get("data_format") or keras.config.image_data_format()
+    parts: list[Any] = []
+    for step in plan.steps:
+        made = _parts(layer, node, step, data_format)
+        if isinstance(made, str):
+            return made
+        parts += made
+    override = None
+    act = _nonlinear(layer)
+    if plan.output_at_start == EXPECTATION and act and not isinstance(plan.steps[-1], BlurStep):
+        override = (CHANGED, f"the layer's fused {act} follows the filter and is not linear")
+    return keras.Sequential(parts, name=layer.name), override
+
+
+def _load(old: Any, new: Any, plan: Plan) -> None:
+    """Copy ``old``'s weights into its replacement ``new`` (a Sequential)."""
+    weights = old.get_weights()
+    if not weights:  # a max pool
+        return
+    target = next(layer for layer in new.layers if layer.name == "conv")
+    if target.get_weights()[0].shape != weights[0].shape:  # s2d: the old 1x1 on phase (0, 0)
+        kernel = np.zeros(target.get_weights()[0].shape, dtype=weights[0].dtype)
+        kernel[0, 0] = weights[0][0, 0]
+        weights = [kernel, *weights[1:]]
+    target.set_weights(weights)
+
+
+def apply_keras(
+    model: Any, plans: dict[str, tuple[Node, Plan]]
+) -> tuple[Any, dict[str, str], dict[str, Override]]:
+    """A clone of ``model`` with each planned layer (by IR name) replaced and every weight
+    copied; returns it with the reasons for the planned layers that were not swapped and the
+    output-at-start classes a layer's fused activation changes."""
+    layers = dict(keras_layers_by_name(model))
+    refused: dict[str, str] = {}
+    overrides: dict[str, Override] = {}
+    made: dict[int, tuple[Any, Plan]] = {}
+    for name, (node, plan) in plans.items():
+        layer = layers.get(name)
+        if layer is None or type(layer) not in (*_CONVS, *_MAXPOOLS):
+            kind = "no layer" if layer is None else type(layer).__name__
+            refused[name] = (
+                f"{kind}: only Conv*D, DepthwiseConv*D and MaxPooling*D layers are swapped"
+            )
+            continue
+        built = _replacement(layer, node, plan)
+        if isinstance(built, str):
+            refused[name] = built
+            continue
+        made[id(layer)] = (built[0], plan)
+        if built[1] is not None:
+            overrides[name] = built[1]
+
+    def clone(layer: Any) -> Any:
+        if id(layer) in made:
+            return made[id(layer)][0]
+        return type(layer).from_config(layer.get_config())
+
+    fixed = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    new_layers = dict(_leaves_or_replacements(fixed, {id(m[0]) for m in made.values()}))
+    for name, layer in layers.items():
+        if id(layer) in made:
+            _load(layer, made[id(layer)][0], made[id(layer)][1])
+        elif layer.weights:
+            new_layers[name].set_weights(layer.get_weights())
+    return fixed, refused, overrides
+
+
+def _leaves_or_replacements(
+    model: Any, stop: set[int], prefix: str = ""
+) -> Iterator[tuple[str, Any]]:
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and id(layer) not in stop:
+            yield from _leaves_or_replacements(layer, stop, f"{prefix}{layer.name}.")
+        else:
+            yield f"{prefix}{layer.name}", layer

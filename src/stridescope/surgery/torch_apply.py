@@ -1,0 +1,181 @@
+"""Plans turned into PyTorch modules: surgery by module path on a deep copy of the model.
+
+A layer is swapped only when its module path names an ``nn.Conv1d/2d/3d`` or
+``nn.MaxPool1d/2d/3d`` whose ``forward`` is the class's own (found by the class's
+``forward``, as the tracer does); a conv called functionally inside a ``forward`` has no
+module to swap and is reported unchanged, with that reason. The replacement is an
+``nn.Sequential`` with named parts (``conv``/``pool``, ``blur``, ``aps``), or the zoo's
+:class:`~stridescope.ops.space_to_depth.SpaceToDepthConv`; weights and biases are copied
+exactly, on the old module's device and dtype, and the training mode is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any, cast
+
+import torch
+from torch import nn
+
+from stridescope.errors import StridescopeError
+from stridescope.ir import Node, OpKind
+from stridescope.ops.blurpool import Blur
+from stridescope.ops.polyphase import AdaptivePolyphase
+from stridescope.ops.space_to_depth import SpaceToDepthConv
+from stridescope.surgery.plans import (
+    AvgPoolStep,
+    BlurStep,
+    Plan,
+    PolyphaseStep,
+    Restride,
+    SpaceToDepthStep,
+    Step,
+)
+
+__all__ = ["apply_torch", "check_torch_model"]
+
+_CONVS: dict[Any, type[nn.Module]] = {c.forward: c for c in (nn.Conv1d, nn.Conv2d, nn.Conv3d)}
+_MAXPOOLS: dict[Any, type[nn.Module]] = {
+    c.forward: c for c in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+}
+_AVGPOOLS: tuple[type[nn.Module], ...] = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+
+
+def check_torch_model(model: nn.Module) -> None:
+    """Refuse wrapped or compiled models: their module paths are not the model's."""
+    wrapper = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+    if isinstance(model, wrapper):
+        raise StridescopeError(
+            f"fix needs the bare model; received it wrapped in {type(model).__name__}: pass "
+            "model.module, and wrap the fixed model again"
+        )
+    if hasattr(model, "_orig_mod"):
+        raise StridescopeError(
+            "fix needs the bare model; received one compiled with torch.compile: pass "
+            "model._orig_mod (or fix before compiling), and compile the fixed model"
+        )
+
+
+def _swappable(model: nn.Module, node: Node) -> tuple[nn.Module | None, str]:
+    """The module at ``node``'s path, or why there is none that can be swapped."""
+    try:
+        module = model.get_submodule(node.name)
+    except AttributeError:
+        return None, (
+            "not a module path (a functional call inside a forward, or a module called a "
+            "second time): only nn.Conv* and nn.MaxPool* modules can be swapped"
+        )
+    table = _CONVS if node.kind is OpKind.CONV else _MAXPOOLS
+    if "forward" in module.__dict__ or type(module).forward not in table:
+        return None, (
+            f"{type(module).__name__} is not an nn.Conv*/nn.MaxPool* with its own forward: "
+            "only those can be swapped"
+        )
+    return module, ""
+
+
+def _symmetric(padding: Iterable[tuple[int, int]]) -> tuple[int, ...] | None:
+    pads = list(padding)
+    return None if any(b != a for b, a in pads) else tuple(b for b, _ in pads)
+
+
+def _restride(module: Any, step: Restride) -> nn.Module | str:
+    pads = _symmetric(step.padding)
+    if pads is None:
+        return f"padding {step.padding} is not the same on both sides of an axis"
+    base = _CONVS.get(type(module).forward)
+    if base is None:  # a max pool
+        if module.return_indices:
+            return "a max pool that returns indices: its indices would change meaning"
+        pool_class = _MAXPOOLS[type(module).forward]
+        return pool_class(
+            module.kernel_size, step.stride, pads, module.dilation, ceil_mode=module.ceil_mode
+        )
+    weight = module.weight
+    conv: Any = base(
+        module.in_channels, module.out_channels, module.kernel_size, step.stride, pads,
+        module.dilation, module.groups, module.bias is not None, module.padding_mode,
+        device=weight.device, dtype=weight.dtype,
+    )  # fmt: skip
+    _copy(conv.weight, weight)
+    if module.bias is not None:
+        _copy(conv.bias, module.bias)
+    return cast(nn.Module, conv)
+
+
+def _copy(target: torch.Tensor, source: torch.Tensor) -> None:
+    with torch.no_grad():
+        target.copy_(source)
+    target.requires_grad_(source.requires_grad)
+
+
+def _space_to_depth(module: Any) -> nn.Module:
+    """The zoo's space-to-depth + 1x1 whose weight is the old one on phase (0, 0)."""
+    weight = module.weight  # (C_out, C_in, 1, 1)
+    op = SpaceToDepthConv(module.in_channels, module.out_channels, bias=module.bias is not None)
+    op = op.to(device=weight.device, dtype=weight.dtype)
+    new = torch.zeros_like(op.conv.weight)  # (C_out, 4 C_in, 1, 1), channels c*4 + 2i + j
+    new[:, 0::4] = weight.detach()
+    _copy(op.conv.weight, new)
+    op.conv.weight.requires_grad_(weight.requires_grad)
+    if module.bias is not None and op.conv.bias is not None:
+        _copy(op.conv.bias, module.bias)
+    return op
+
+
+def _part(
+    module: Any, node: Node, step: Step, channels: int, device: torch.device
+) -> tuple[str, nn.Module | str]:
+    if isinstance(step, Restride):
+        return ("conv" if node.kind is OpKind.CONV else "pool"), _restride(module, step)
+    if isinstance(step, BlurStep):
+        blur = Blur(channels, step.size, step.stride, len(step.stride), step.padding)
+        return "blur", blur.to(device)
+    if isinstance(step, AvgPoolStep):
+        pool = _AVGPOOLS[len(step.size) - 1]
+        return "pool", pool(step.size, step.size, ceil_mode=True, count_include_pad=False)
+    if isinstance(step, PolyphaseStep):
+        return "aps", AdaptivePolyphase()
+    return "s2d", _space_to_depth(module)
+
+
+def _replacement(
+    module: Any, node: Node, plan: Plan, channels: tuple[int, int], device: torch.device
+) -> nn.Module | str:
+    """``module`` rebuilt under ``plan``; ``channels``: (input, output) of the layer."""
+    parts: list[tuple[str, nn.Module]] = []
+    current = channels[0]
+    for step in plan.steps:
+        name, made = _part(module, node, step, current, device)
+        if isinstance(made, str):
+            return made
+        parts.append((name, made))
+        if isinstance(step, Restride | SpaceToDepthStep):
+            current = channels[1]
+    built = parts[0][1] if len(parts) == 1 else nn.Sequential(OrderedDict(parts))
+    return built.train(module.training)
+
+
+def apply_torch(
+    model: nn.Module, plans: dict[str, tuple[Node, Plan, tuple[int, int]]]
+) -> tuple[nn.Module, dict[str, str]]:
+    """A deep copy of ``model`` with each planned layer (by node name = module path)
+    replaced; returns it with the reasons for the planned layers that could not be swapped."""
+    fixed = copy.deepcopy(model)
+    tensors = [*fixed.parameters(), *fixed.buffers()]
+    device = tensors[0].device if tensors else torch.device("cpu")
+    refused: dict[str, str] = {}
+    for name, (node, plan, channels) in plans.items():
+        module, why = _swappable(fixed, node)
+        if module is None:
+            refused[name] = why
+            continue
+        made = _replacement(module, node, plan, channels, device)
+        if isinstance(made, str):
+            refused[name] = made
+            continue
+        parent_path, _, child = name.rpartition(".")
+        setattr(fixed.get_submodule(parent_path) if parent_path else fixed, child, made)
+    return fixed, refused

@@ -1,0 +1,210 @@
+"""``fix`` on Keras models (Sequential, Functional, nested): every policy on every layer kind
+it handles keeps the output shape, copies weights bit for bit and keeps its word about the
+output at the start; the fixed models save to ``.keras`` and load back in safe mode."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import torch
+from claims import assert_claim
+
+import stridescope
+from stridescope.errors import StridescopeError
+from stridescope.ops.blurpool import binomial_kernel
+from stridescope.ops.keras_layers import AdaptivePolyphase, BlurPool
+from stridescope.surgery import CHANGED, EXPECTATION, IDENTICAL, fix, policy_names
+
+E, C, SAME, U = EXPECTATION, CHANGED, IDENTICAL, None
+L = keras.layers
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+LAYERS: dict[str, tuple[Any, tuple[int, ...]]] = {
+    "conv1x1_s2_same": (lambda: L.Conv2D(6, 1, strides=2, padding="same"), (9, 10, 8)),
+    "conv3x3_s2_same": (
+        lambda: L.Conv2D(6, 3, strides=2, padding="same", use_bias=False),
+        (10, 10, 8),
+    ),
+    "conv3x3_s2_valid": (lambda: L.Conv2D(6, 3, strides=2), (10, 9, 8)),
+    "depthwise3x3_s2_same": (lambda: L.DepthwiseConv2D(3, strides=2, padding="same"), (9, 10, 8)),
+    "maxpool2": (lambda: L.MaxPooling2D(2), (10, 9, 8)),
+    "maxpool3_s2_same": (lambda: L.MaxPooling2D(3, 2, padding="same"), (10, 10, 8)),
+    "conv1d_k1_s2": (lambda: L.Conv1D(6, 1, strides=2), (15, 8)),
+    "conv1d_causal_k3_s2": (lambda: L.Conv1D(6, 3, strides=2, padding="causal"), (15, 8)),
+    "conv3d_k1_s2": (lambda: L.Conv3D(6, 1, strides=2), (5, 6, 7, 4)),
+    "conv1x1_s2_channels_first": (
+        lambda: L.Conv2D(6, 1, strides=2, data_format="channels_first"),
+        (8, 9, 10),
+    ),
+    "conv1x1_s2x1": (lambda: L.Conv2D(6, 1, strides=(2, 1)), (9, 10, 8)),
+}
+EXPECTED: dict[str, tuple[str | None, ...]] = {
+    "blurpool": (E, C, E, C, E, U, E, C, E, E, E),
+    "blurpool-first": (E, E, E, E, E, U, E, E, E, E, E),
+    "resnet-d": (E, U, U, U, U, U, E, U, E, E, E),
+    "s2d": (SAME, U, U, U, U, U, U, U, U, SAME, U),
+    "aps": (C, C, C, C, C, U, U, U, U, C, U),
+}
+CASES = [
+    (policy, layer, expected)
+    for policy, row in EXPECTED.items()
+    for layer, expected in zip(LAYERS, row, strict=True)
+]
+
+
+def _model(layer: str, functional: bool) -> tuple[keras.Model, tuple[int, ...]]:
+    keras.utils.set_random_seed(0)
+    make, shape = LAYERS[layer]
+    down = make()
+    down.name = "down"
+    if functional:
+        inputs = keras.Input(shape)
+        return keras.Model(inputs, L.Activation("linear", name="out")(down(inputs))), shape
+    return keras.Sequential([keras.Input(shape), down]), shape
+
+
+def _run(model: keras.Model) -> Any:
+    return lambda x: model(x, training=False)
+
+
+@pytest.mark.parametrize(("policy", "layer", "expected"), CASES)
+def test_policy_on_keras_layer(policy: str, layer: str, expected: str | None) -> None:
+    model, shape = _model(layer, functional=layer.startswith("conv1x1"))
+    fixed = fix(model, policy)
+    if expected is None:
+        assert fixed.changes == () and [u.layer for u in fixed.unchanged] == ["down"]
+        assert fixed.unchanged[0].reason
+        return
+    (change,) = fixed.changes
+    assert change.layer == "down" and change.output_at_start == expected
+    x = torch.randn(2, *shape)
+    assert tuple(fixed.model(x).shape) == tuple(model(x).shape)
+    assert_claim(_run(model), _run(fixed.model), expected, (1, *shape))
+    old, new = model.get_layer("down"), fixed.model.get_layer("down")
+    _assert_weights_copied(old, new)
+    _assert_blur_is_binomial(new, rank=len(shape) - 1)
+    before, after = stridescope.summary(model), stridescope.summary(fixed.model)
+    assert after.totals.uncounted == ()
+    assert fixed.delta_params == after.totals.params - before.totals.params
+    assert fixed.delta_macs == after.totals.macs - before.totals.macs
+
+
+def _assert_weights_copied(old: Any, new: Any) -> None:
+    if not old.weights:
+        assert new.count_params() == 0
+        return
+    conv = new.get_layer("conv")
+    old_weights, new_weights = old.get_weights(), conv.get_weights()
+    if new_weights[0].shape != old_weights[0].shape:  # s2d: the 2x2 stride-2 conv
+        assert np.array_equal(new_weights[0][0, 0], old_weights[0][0, 0])
+        assert not new_weights[0][1:].any() and not new_weights[0][0, 1:].any()
+        new_weights, old_weights = new_weights[1:], old_weights[1:]
+    assert all(np.array_equal(a, b) for a, b in zip(old_weights, new_weights, strict=True))
+
+
+def _assert_blur_is_binomial(new: Any, rank: int) -> None:
+    for blur in (layer for layer in new.layers if isinstance(layer, BlurPool)):
+        kernel = keras.ops.convert_to_numpy(blur.kernel)  # (*size, 1, C)
+        expected = binomial_kernel(blur.size, rank).numpy()
+        assert all(np.array_equal(kernel[..., 0, c], expected) for c in range(kernel.shape[-1]))
+
+
+def test_the_seed_cnn_fixed_with_resnet_d_saves_and_loads_in_safe_mode(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("seed_keras", EXAMPLES / "seed_cnn_keras.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    keras.utils.set_random_seed(1)
+    model = module.build()
+    fixed = fix(model, "resnet-d")
+    assert [c.layer for c in fixed.changes] == ["conv2d_2"]
+    assert fixed.changes[0].output_at_start == CHANGED  # its fused relu follows the pool
+    path = tmp_path / "seed_resnet_d.keras"
+    fixed.model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+    expected = keras.ops.convert_to_numpy(fixed.model(x))
+    assert np.array_equal(keras.ops.convert_to_numpy(loaded(x)), expected)
+    assert stridescope.summary(str(path)).totals == stridescope.summary(fixed.model).totals
+
+
+@pytest.mark.parametrize("policy", ["blurpool", "aps"])
+def test_models_with_the_new_layers_save_and_load(policy: str, tmp_path: Path) -> None:
+    model, _ = _model("conv1x1_s2_same", functional=True)
+    fixed = fix(model, policy)
+    path = tmp_path / "fixed.keras"
+    fixed.model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    inner = loaded.get_layer("down").layers
+    assert any(isinstance(layer, BlurPool | AdaptivePolyphase) for layer in inner)
+    x = np.random.default_rng(0).normal(size=(3, 9, 10, 8)).astype("float32")
+    assert np.allclose(
+        keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(fixed.model(x))
+    )
+
+
+def test_the_original_is_untouched_and_nothing_is_shared() -> None:
+    model, _ = _model("conv3x3_s2_same", functional=True)
+    weights, layers = [w.copy() for w in model.get_weights()], list(model.layers)
+    fixed = fix(model, "blurpool")
+    assert list(model.layers) == layers
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+    conv = fixed.model.get_layer("down").get_layer("conv")
+    conv.set_weights([w + 1.0 for w in conv.get_weights()])
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+
+
+def test_nested_models_are_fixed_by_their_path() -> None:
+    block = keras.Sequential(
+        [
+            keras.Input((8, 8, 4)),
+            L.Conv2D(4, 3, padding="same", name="c"),
+            L.Conv2D(8, 1, strides=2, name="down"),
+        ],
+        name="block",
+    )
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, L.Flatten(name="flat")(block(inputs)))
+    fixed = fix(model, "s2d")
+    assert [c.layer for c in fixed.changes] == ["block.down"]
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
+    assert np.allclose(
+        keras.ops.convert_to_numpy(fixed.model(x)), keras.ops.convert_to_numpy(model(x)), atol=1e-5
+    )
+
+
+class Subclassed(keras.Model):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = L.Conv2D(4, 1, strides=2)
+
+    def call(self, x: Any) -> Any:
+        return self.down(x)
+
+
+def test_subclassed_models_are_refused() -> None:
+    model = Subclassed()
+    model(np.zeros((1, 8, 8, 3), "float32"))
+    with pytest.raises(StridescopeError, match="received a subclassed model \\(Subclassed\\)"):
+        fix(model, "blurpool", input_shape=(1, 8, 8, 3))
+
+
+@pytest.mark.parametrize("policy", policy_names())
+def test_the_seed_cnn_in_both_frameworks_gets_the_same_costs(policy: str) -> None:
+    spec = importlib.util.spec_from_file_location("seed_keras", EXAMPLES / "seed_cnn_keras.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from resnet_models import seed_cnn
+
+    in_keras = fix(module.build(), policy)
+    in_torch = fix(seed_cnn(), policy, input_shape=(1, 3, 32, 32))
+    costs = [(c.kind, c.before, c.after, c.delta_params, c.delta_macs) for c in in_keras.changes]
+    assert costs == [
+        (c.kind, c.before, c.after, c.delta_params, c.delta_macs) for c in in_torch.changes
+    ]
