@@ -1,6 +1,7 @@
 """The reference every coverage test compares with: for each output position of a forward
-pass, the input pixels with a non-zero gradient (positive inputs; callers use positive or
-all-ones weights, so nothing cancels). Importable because tests/ holds the root conftest."""
+pass, the input positions with a non-zero gradient (positive inputs; callers use positive or
+all-ones weights, so nothing cancels). Any number of spatial axes: a signal (L), an image
+(H, W) or a volume (D, H, W). Importable because tests/ holds the root conftest."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import numpy as np
 import torch
 
 
-def autograd_counts(forward: Callable[[torch.Tensor], torch.Tensor], h: int, w: int) -> np.ndarray:
-    """Per pixel of a ``(1, 1, h, w)`` input, how many output positions (all channels of
-    each summed) have a non-zero gradient for it."""
-    x = (torch.rand(1, 1, h, w) + 0.5).requires_grad_(True)
-    y = forward(x).sum(dim=1)  # (1, H', W'): all channels of each output position
-    counts = np.zeros((h, w), dtype=np.int64)
+def autograd_counts(forward: Callable[[torch.Tensor], torch.Tensor], *spatial: int) -> np.ndarray:
+    """Per position of a ``(1, 1, *spatial)`` input, how many output positions (all channels
+    of each summed) have a non-zero gradient for it: ``autograd_counts(f, h, w)`` for an
+    image, ``autograd_counts(f, length)`` for a signal."""
+    x = (torch.rand(1, 1, *spatial) + 0.5).requires_grad_(True)
+    y = forward(x).sum(dim=1)  # (1, *out): all channels of each output position
+    counts = np.zeros(spatial, dtype=np.int64)
     for index in np.ndindex(*y.shape[1:]):
         (grad,) = torch.autograd.grad(y[(0, *index)], x, retain_graph=True)
         counts += (grad[0, 0] != 0).numpy()

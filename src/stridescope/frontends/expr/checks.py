@@ -37,6 +37,16 @@ def _is_pos_ints(v: object) -> bool:
     return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x > 0 for x in v)
 
 
+def _is_output_size(v: object) -> bool:
+    """PyTorch's adaptive-pool ``output_size``: an int, or per axis an int or ``None`` (that
+    axis keeps its input size)."""
+    if _is_int(v):
+        return v > 0  # type: ignore[operator]
+    return (
+        isinstance(v, tuple) and len(v) > 0 and all(x is None or (_is_int(x) and x > 0) for x in v)
+    )
+
+
 def _is_torch_padding(v: object) -> bool:
     if isinstance(v, str):
         return v in ("same", "valid")
@@ -78,6 +88,14 @@ CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
     "keras_padding": (
         lambda v: isinstance(v, str) and v.lower() in ("valid", "same"),
         "'valid' or 'same'",
+    ),
+    "keras_causal_padding": (
+        lambda v: isinstance(v, str) and v.lower() in ("valid", "same", "causal"),
+        "'valid', 'same' or 'causal'",
+    ),
+    "output_size": (
+        _is_output_size,
+        "a positive int or a tuple of positive ints or None (None keeps that axis)",
     ),
     "nonneg_ints": (_is_nonneg_ints, "an int >= 0 or a tuple of ints >= 0"),
     "opt_nonneg_ints": (

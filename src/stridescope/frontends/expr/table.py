@@ -69,11 +69,12 @@ def _torch_pad(mode: str) -> LayerSpec:
 
 
 def _keras_conv(rank: int) -> LayerSpec:
+    padding = "keras_causal_padding" if rank == 1 else "keras_padding"  # Conv1D only
     params = (
         _p("filters", "pos_int"),
         _p("kernel_size", "pos_ints"),
         _p("strides", "pos_ints", 1),
-        _p("padding", "keras_padding", "valid"),
+        _p("padding", padding, "valid"),
         _DATA_FORMAT,
         _p("dilation_rate", "pos_ints", 1),
         _p("groups", "pos_int", 1),
@@ -86,13 +87,15 @@ def _keras_conv(rank: int) -> LayerSpec:
 
 
 def _keras_conv_transpose(rank: int) -> LayerSpec:
+    output_padding = _p("output_padding", "opt_nonneg_ints", None)
+    # Conv3DTranspose takes data_format before output_padding; 1-D and 2-D after it
+    middle = (_DATA_FORMAT, output_padding) if rank == 3 else (output_padding, _DATA_FORMAT)
     params = (
         _p("filters", "pos_int"),
         _p("kernel_size", "pos_ints"),
         _p("strides", "pos_ints", 1),
         _p("padding", "keras_padding", "valid"),
-        _p("output_padding", "opt_nonneg_ints", None),
-        _DATA_FORMAT,
+        *middle,
         _p("dilation_rate", "pos_ints", 1),
         _ACT,
         _p("use_bias", "bool", True),
@@ -102,7 +105,7 @@ def _keras_conv_transpose(rank: int) -> LayerSpec:
     return LayerSpec("keras", "conv_transpose", params, rank)
 
 
-def _keras_depthwise(separable: bool) -> LayerSpec:
+def _keras_depthwise(separable: bool, rank: int = 2) -> LayerSpec:
     head = (_p("filters", "pos_int"),) if separable else ()
     middle = (
         (_DATA_FORMAT, _p("dilation_rate", "pos_ints", 1), _p("depth_multiplier", "pos_int", 1))
@@ -123,7 +126,7 @@ def _keras_depthwise(separable: bool) -> LayerSpec:
         _p("use_bias", "bool", True),
         _NAME,
     )
-    return LayerSpec("keras", "separable" if separable else "depthwise", params, 2)
+    return LayerSpec("keras", "separable" if separable else "depthwise", params, rank)
 
 
 def _keras_pool(mode: str, rank: int = 2) -> LayerSpec:
@@ -137,9 +140,9 @@ def _keras_pool(mode: str, rank: int = 2) -> LayerSpec:
     return LayerSpec("keras", "pool", params, rank, {"mode": mode})
 
 
-def _keras_global(mode: str) -> LayerSpec:
+def _keras_global(mode: str, rank: int = 2) -> LayerSpec:
     params = (_DATA_FORMAT, _p("keepdims", "bool", False), _NAME)
-    return LayerSpec("keras", "global_pool", params, 2, {"mode": mode})
+    return LayerSpec("keras", "global_pool", params, rank, {"mode": mode})
 
 
 def _torch_conv(rank: int) -> LayerSpec:
@@ -189,10 +192,51 @@ def _torch_pool(mode: str, rank: int = 2) -> LayerSpec:
     return LayerSpec("torch", "pool", (*head, *rest), rank, {"mode": mode})
 
 
-def _torch_adaptive(mode: str) -> LayerSpec:
+def _torch_adaptive(mode: str, rank: int = 2) -> LayerSpec:
     extra = (_p("return_indices", "bool", False),) if mode == "max" else ()
-    params = (_p("output_size", "pos_ints"), *extra)
-    return LayerSpec("torch", "adaptive_pool", params, 2, {"mode": mode})
+    params = (_p("output_size", "output_size"), *extra)
+    return LayerSpec("torch", "adaptive_pool", params, rank, {"mode": mode})
+
+
+def _keras_rows() -> dict[str, LayerSpec]:
+    """The convolutions and pools of every rank, in each spelling Keras exports."""
+    rows: dict[str, LayerSpec] = {}
+    for r in (1, 2, 3):
+        rows[f"Conv{r}D"] = _keras_conv(r)
+        rows[f"Conv{r}DTranspose"] = _keras_conv_transpose(r)
+    for r in (1, 2):  # Keras has no 3-D depthwise or separable conv
+        rows[f"DepthwiseConv{r}D"] = _keras_depthwise(separable=False, rank=r)
+        rows[f"SeparableConv{r}D"] = _keras_depthwise(separable=True, rank=r)
+    for r in (1, 2, 3):
+        for mode, names in (
+            ("max", ("MaxPool", "MaxPooling")),
+            ("avg", ("AvgPool", "AveragePooling")),
+        ):
+            for name in names:
+                rows[f"{name}{r}D"] = _keras_pool(mode, r)
+    for r in (1, 2, 3):
+        for mode, names in (
+            ("avg", ("GlobalAveragePooling", "GlobalAvgPool")),
+            ("max", ("GlobalMaxPooling", "GlobalMaxPool")),
+        ):
+            for name in names:
+                rows[f"{name}{r}D"] = _keras_global(mode, r)
+    return rows
+
+
+def _torch_rows() -> dict[str, LayerSpec]:
+    """The convolutions and pools of every rank (``nn.Conv1d`` ... ``nn.AdaptiveMaxPool3d``)."""
+    rows: dict[str, LayerSpec] = {}
+    for r in (1, 2, 3):
+        rows[f"Conv{r}d"] = _torch_conv(r)
+        rows[f"ConvTranspose{r}d"] = _torch_conv_transpose(r)
+    for r in (1, 2, 3):
+        rows[f"MaxPool{r}d"] = _torch_pool("max", r)
+        rows[f"AvgPool{r}d"] = _torch_pool("avg", r)
+    for r in (1, 2, 3):
+        rows[f"AdaptiveAvgPool{r}d"] = _torch_adaptive("avg", r)
+        rows[f"AdaptiveMaxPool{r}d"] = _torch_adaptive("max", r)
+    return rows
 
 
 _KERAS_BN = (
@@ -214,24 +258,7 @@ _TORCH_BN = (
 #: framework -> layer name (as written, without prefix) -> spec
 LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
     "keras": {
-        "Conv1D": _keras_conv(1),
-        "Conv2D": _keras_conv(2),
-        "Conv1DTranspose": _keras_conv_transpose(1),
-        "Conv2DTranspose": _keras_conv_transpose(2),
-        "DepthwiseConv2D": _keras_depthwise(separable=False),
-        "SeparableConv2D": _keras_depthwise(separable=True),
-        "MaxPool1D": _keras_pool("max", 1),
-        "MaxPooling1D": _keras_pool("max", 1),
-        "AveragePooling1D": _keras_pool("avg", 1),
-        "AvgPool1D": _keras_pool("avg", 1),
-        "MaxPool2D": _keras_pool("max"),
-        "MaxPooling2D": _keras_pool("max"),
-        "AveragePooling2D": _keras_pool("avg"),
-        "AvgPool2D": _keras_pool("avg"),
-        "GlobalAveragePooling2D": _keras_global("avg"),
-        "GlobalAvgPool2D": _keras_global("avg"),
-        "GlobalMaxPooling2D": _keras_global("max"),
-        "GlobalMaxPool2D": _keras_global("max"),
+        **_keras_rows(),
         "Flatten": LayerSpec("keras", "flatten", (_DATA_FORMAT, _NAME)),
         "ZeroPadding2D": LayerSpec(
             "keras", "pad", (_p("padding", "keras_pad2d", 1), _DATA_FORMAT, _NAME), 2
@@ -266,16 +293,7 @@ LAYERS: Final[dict[Framework, dict[str, LayerSpec]]] = {
         ),
     },
     "torch": {
-        "Conv1d": _torch_conv(1),
-        "Conv2d": _torch_conv(2),
-        "ConvTranspose1d": _torch_conv_transpose(1),
-        "ConvTranspose2d": _torch_conv_transpose(2),
-        "MaxPool1d": _torch_pool("max", 1),
-        "AvgPool1d": _torch_pool("avg", 1),
-        "MaxPool2d": _torch_pool("max"),
-        "AvgPool2d": _torch_pool("avg"),
-        "AdaptiveAvgPool2d": _torch_adaptive("avg"),
-        "AdaptiveMaxPool2d": _torch_adaptive("max"),
+        **_torch_rows(),
         "Linear": LayerSpec(
             "torch",
             "dense",

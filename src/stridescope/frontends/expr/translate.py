@@ -75,6 +75,17 @@ def _pointwise(kind: OpKind) -> Translate:
     return translate
 
 
+def _keras_padding(o: dict[str, Any]) -> str | list[tuple[int, int]]:
+    """Keras' padding mode; ``'causal'`` (``Conv1D`` only) pads ``dilation * (kernel - 1)``
+    before and nothing after, so output ``t`` reads inputs up to ``t``."""
+    mode = str(o["padding"]).lower()
+    if mode != "causal":
+        return mode
+    (k,) = per_axis(o["kernel_size"], 1, "kernel_size")
+    (d,) = per_axis(o["dilation_rate"], 1, "dilation_rate")
+    return [(d * (k - 1), 0)]
+
+
 # -- Keras spelling ------------------------------------------------------------------------
 def _keras_conv(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], name: str) -> int:
     _keras_window(layer, o)
@@ -87,7 +98,7 @@ def _keras_conv(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], nam
         kernel=o["kernel_size"],
         stride=o["strides"],
         dilation=o["dilation_rate"],
-        padding=o["padding"].lower(),
+        padding=_keras_padding(o),
         groups=o["groups"],
         bias=o["use_bias"],
         activation=o["activation"],
@@ -261,6 +272,13 @@ def _torch_pool(b: GraphBuilder, parent: int, layer: str, o: dict[str, Any], nam
         raise StridescopeError(
             f"{layer}: padding should be at most half of kernel_size (as torch requires); "
             f"received padding={padding!r}, kernel_size={kernel!r}"
+        )
+    spatial = [b.shape(parent)[a] for a in spatial_axes(len(b.shape(parent)), b.layout)]
+    small = any(n is not None and n < k for n, k in zip(spatial, kernels, strict=False))
+    if o["mode"] == "avg" and rank == 3 and small:  # torch's avg_pool3d, padding or not
+        raise StridescopeError(
+            f"{layer}: the input {tuple(spatial)!r} is smaller than kernel_size {kernel!r} on "
+            "an axis, which torch's avg_pool3d refuses even with padding"
         )
     return layers.pool(
         b,
