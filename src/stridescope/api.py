@@ -29,9 +29,12 @@ def summary(
     target: object,
     input_shape: Shape | str | Sequence[Shape | str] | None = None,
     depth: int | None = None,
+    *,
+    sample_rate: float | None = None,
 ) -> Summary:
     """Summarise a model: per layer shape, params, MACs, activation memory, receptive field
-    and read fraction; totals; the share of input pixels that can influence the output.
+    and read fraction; totals; the share of input positions (samples, pixels or voxels) that
+    can influence the output.
 
     ``target``: an ``nn.Module``, a Keras model, an IR graph, or a string
     (``FILE.py:FACTORY``, ``package.module:ATTR``, ``FILE.keras``, ``FILE.toml``).
@@ -39,7 +42,8 @@ def summary(
     for PyTorch models and overrides a spec's or Keras model's own; a list of shapes feeds a
     PyTorch model whose forward takes several inputs (coverage and the receptive field are
     measured on the first). ``depth=N`` groups layers by the first N components of their
-    module path.
+    module path. ``sample_rate`` (Hz along the first spatial axis: a 1-D signal's samples, a
+    3-D video's frames) adds the receptive field and jump in milliseconds.
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 16, 16), "nchw")
@@ -47,7 +51,8 @@ def summary(
     >>> summary(b.build()).layers[0].flags  # the codes stridescope.lint reports for it
     ('DS101', 'DS401')
     """
-    return summarize(load_graph(target, input_shape), depth)
+    result = summarize(load_graph(target, input_shape), depth)
+    return result if sample_rate is None else result.at_sample_rate(sample_rate)
 
 
 def lint(
@@ -84,8 +89,9 @@ def lint(
 def coverage(
     target: object, input_shape: Shape | str | Sequence[Shape | str] | None = None
 ) -> CoverageMap:
-    """The exact map of input pixels that influence the output, with per-pixel counts of the
-    receptive-field windows (of the last spatial layer's outputs) that contain them.
+    """The exact map of input positions (samples, pixels or voxels) that influence the output,
+    with per-position counts of the receptive-field windows (of the last spatial layer's
+    outputs) that contain them.
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 4, 4), "nchw")

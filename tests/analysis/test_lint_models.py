@@ -154,7 +154,7 @@ def test_unpadded_stem_drops_the_last_row_and_column() -> None:
     assert reference == pytest.approx(223**2 / 224**2, abs=1e-12)
     assert unread.evidence["input_coverage"] == pytest.approx(reference, abs=1e-9)
     assert report.input_coverage == pytest.approx(reference, abs=1e-9)
-    assert unread.evidence["unread_pixels"] == int(np.sum(x.grad[0, 0].numpy() == 0))
+    assert unread.evidence["unread_positions"] == int(np.sum(x.grad[0, 0].numpy() == 0))
 
 
 def test_resnet20_option_a_shortcut_skips_input() -> None:

@@ -81,7 +81,7 @@ def test_chain_coverage_is_autograds(chain: list[Win], spatial: tuple[int, int])
     if unread:
         (finding,) = unread
         assert finding.evidence["input_coverage"] == pytest.approx(reference, abs=1e-9)
-        assert finding.evidence["unread_pixels"] == int((~read).sum())
+        assert finding.evidence["unread_positions"] == int((~read).sum())
         lines = [list(np.flatnonzero(~read.any(axis=1))), list(np.flatnonzero(~read.any(axis=0)))]
         assert finding.evidence["unread_lines"] == lines
         # the responsible layers are among those that leave part of their input unread

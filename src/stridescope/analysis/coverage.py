@@ -1,12 +1,14 @@
-"""Which input pixels can influence the output: exact coverage maps from geometry.
+"""Which input positions (samples of a signal, pixels of an image, voxels of a volume) can
+influence the output: exact coverage maps from geometry.
 
 For every output position ``o`` of the graph's last spatial node (before a final global pool,
 which reads every position), its exact receptive set
-``S(o)`` is the set of input pixels with a path of reads to it (zero padding reads nothing;
-reflect, replicate and circular padding read the pixels they copy). The map
-counts, per input pixel ``i``, the output positions whose set contains it:
+``S(o)`` is the set of input positions with a path of reads to it (zero padding reads nothing;
+reflect, replicate and circular padding read the positions they copy). The map
+counts, per input position ``i``, the output positions whose set contains it:
 ``counts[i] = #{o : i in S(o)}``. A 1x1 stride-2 convolution reads one pixel in four, so its
-map is a checkerboard with 25% of the pixels ever read.
+map is a checkerboard with 25% of the pixels ever read; a 1-tap stride-2 Conv1d reads every
+other sample.
 
 How: the relation "output position o reads position p of node v" is propagated backward from
 the output through the DAG. Every window in the IR is separable per axis, so along a chain the
@@ -16,7 +18,7 @@ kept exact as a short list of product terms (merged where one contains the other
 they differ on one axis only). A sliding window is applied to a term with one strided
 slice-OR per tap (no matrix product); only adaptive pooling and dense layers use a (small)
 boolean matrix. :func:`coverage_fraction` needs only the per-axis unions of the final terms,
-so it never builds the count map: its cost does not grow with the number of input pixels.
+so it never builds the count map: its cost does not grow with the number of input positions.
 
 >>> from stridescope.ir import GraphBuilder
 >>> b = GraphBuilder((1, 3, 6, 6), "nchw")
@@ -48,6 +50,7 @@ from stridescope.analysis.coverage_terms import (
     union_counts,
     union_size,
 )
+from stridescope.analysis.units import position_noun
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, OpKind, Window
 
@@ -71,7 +74,8 @@ _POINTWISE = frozenset(
 
 @dataclass(frozen=True)
 class CoverageMap:
-    """Per input pixel, how many output positions of ``output_node`` it can influence."""
+    """Per input position, how many output positions of ``output_node`` it can influence
+    (``counts`` has the input's spatial shape: ``(L,)``, ``(H, W)`` or ``(D, H, W)``)."""
 
     input_spatial: tuple[int, ...]
     counts: npt.NDArray[np.int64] = field(compare=False, repr=False)
@@ -80,10 +84,17 @@ class CoverageMap:
     output_spatial: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
 
+    @property
+    def position_unit(self) -> str:
+        """``'samples'``, ``'pixels'`` or ``'voxels'``: what the input is made of."""
+        return position_noun(len(self.input_spatial))
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary (``counts`` as nested lists)."""
+        """JSON-ready dictionary (``counts`` as nested lists, one level per spatial axis;
+        ``position_unit`` names what a count is per)."""
         return {
             "input_spatial": list(self.input_spatial),
+            "position_unit": self.position_unit,
             "output_node": self.output_node,
             "output_spatial": list(self.output_spatial),
             "fraction": self.fraction,
@@ -281,7 +292,7 @@ def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
 
 
 def coverage_fraction(graph: Graph) -> float:
-    """Share of ``graph``'s input pixels that can influence its last spatial node: the
+    """Share of ``graph``'s input positions that can influence its last spatial node: the
     ``fraction`` of :func:`coverage_map`, exactly, without building the count map.
 
     >>> from stridescope.ir import GraphBuilder
@@ -299,8 +310,8 @@ def coverage_map(graph: Graph) -> CoverageMap:
     if math.prod(walk.input_spatial) > MAX_ENTRIES:
         raise StridescopeError(
             f"a coverage map of a {_size(walk.input_spatial)} input has more than "
-            f"{MAX_ENTRIES:,} pixels; give a smaller --input (the summary's input coverage "
-            "needs no map)"
+            f"{MAX_ENTRIES:,} {position_noun(len(walk.input_spatial))}; give a smaller --input "
+            "(the summary's input coverage needs no map)"
         )
     if walk.everything:
         counts = np.full(walk.input_spatial, math.prod(walk.output_spatial), dtype=np.int64)
@@ -319,7 +330,8 @@ def coverage_map(graph: Graph) -> CoverageMap:
 
 
 def read_grid(cov: CoverageMap, size: int = 8) -> list[list[bool]]:
-    """Which pixels of the top-left ``size x size`` window are read (one row for 1-D).
+    """Which positions of the top-left ``size x size`` window are read: the first ``size``
+    samples (one row) of a 1-D input, the first slice along the leading axis of a 3-D one.
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 1, 4, 4), "nchw")
@@ -331,5 +343,5 @@ def read_grid(cov: CoverageMap, size: int = 8) -> list[list[bool]]:
     if read.ndim == 1:
         return [[bool(v) for v in read[:size]]]
     while read.ndim > 2:
-        read = read[..., 0]
+        read = read[0]
     return [[bool(v) for v in row[:size]] for row in read[:size]]

@@ -28,6 +28,7 @@ from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
 from stridescope.analysis.lint_layer import border_policy, skip_policy
 from stridescope.analysis.lint_reach import responsible
 from stridescope.analysis.lint_reads import layer_reads
+from stridescope.analysis.units import position_noun, position_short
 from stridescope.errors import StridescopeError
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import OpKind
@@ -80,8 +81,8 @@ def _unread_lines(unread: np.ndarray) -> list[list[int]]:
     "unread input",
     "warning",
     "network",
-    "Input pixels that can never influence the output (input coverage < 1), with the layers "
-    "responsible.",
+    "Input positions (samples, pixels, voxels) that can never influence the output (input "
+    "coverage < 1), with the layers responsible.",
 )
 def unread_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     fraction = ctx.coverage
@@ -92,7 +93,7 @@ def unread_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     evidence: dict[str, Any] = {
         "input_coverage": fraction,
         "input_spatial": list(sizes),
-        "unread_pixels": round((1.0 - fraction) * total),
+        "unread_positions": round((1.0 - fraction) * total),
     }
     blamed: tuple[int, ...] = ()
     if ctx.detail:
@@ -104,14 +105,14 @@ def unread_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
             unread = None
         if unread is not None:
             blamed = responsible(ctx, unread)
-            evidence["unread_pixels"] = int(unread.sum())
+            evidence["unread_positions"] = int(unread.sum())
             evidence["unread_lines"] = _unread_lines(unread)
             evidence["responsible"] = [
                 {"layer": ctx.graph.nodes[i].name, "codes": _codes(ctx, i)} for i in blamed
             ]
     message = (
-        f"{percent(1.0 - fraction)} of the {axes_text(sizes)} input pixels "
-        f"({evidence['unread_pixels']:,}) can never influence the output"
+        f"{percent(1.0 - fraction)} of the {axes_text(sizes)} input {position_noun(len(sizes))} "
+        f"({evidence['unread_positions']:,}) can never influence the output"
     )
     if blamed:
         message += f"; responsible: {', '.join(ctx.graph.nodes[i].name for i in blamed)}"
@@ -197,14 +198,15 @@ def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
         evidence = _merge_evidence(ctx, branches, grids)
         where = evidence["split"] or "the input"
         apart = axes_text(evidence["misalignment_input"])
+        unit = position_short(len(out))  # px, samples, voxels
         if evidence["same_jump"] and evidence["misalignment"] is not None:
             message = (
-                f"merges branches whose grids are {axes_text(evidence['misalignment'])} px "
-                f"apart in {where}, where they split ({apart} px of the input)"
+                f"merges branches whose grids are {axes_text(evidence['misalignment'])} {unit} "
+                f"apart in {where}, where they split ({apart} {unit} of the input)"
             )
         else:
             jumps = " vs ".join(axes_text(r["jump_input"]) for r in evidence["branches"])
-            message = f"merges branches sampled with jumps {jumps} px of the input"
+            message = f"merges branches sampled with jumps {jumps} {unit} of the input"
         yield self.finding(node, message, evidence)
 
 
@@ -228,6 +230,6 @@ def short_field(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     evidence = {"output_layer": out.name, "receptive_field": rf, "input_spatial": list(sizes)}
     message = (
         f"each output position of {out.name} sees at most {axes_text(rf)} of the "
-        f"{axes_text(sizes)} input pixels"
+        f"{axes_text(sizes)} input {position_noun(len(sizes))}"
     )
     yield self.finding(None, message, evidence, None, (out.id,))

@@ -15,12 +15,13 @@ only groups and annotates. Rendering (table, CSV, Markdown) lives apart, in
 The flags are the codes of the findings :func:`stridescope.lint` reports for that layer (its
 rules, asked for codes only), so the two never disagree; ``lint`` counts every finding by
 code, the network-level ones included (here DS202: 75% of the input is never read, and
-DS501: each output sees one pixel). An op stridescope does not understand
+DS501: each output sees one input position). An op stridescope does not understand
 is flagged DS001 and still listed as uncounted in the totals.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections import Counter
@@ -30,6 +31,7 @@ from typing import Any
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import lint_graph
 from stridescope.analysis.summary_rf import WHOLE, RFState, receptive_fields
+from stridescope.analysis.units import check_sample_rate, milliseconds, position_noun
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, Shape, Window
 
@@ -91,7 +93,10 @@ class Totals:
 
 @dataclass(frozen=True)
 class Summary:
-    """What :func:`stridescope.summary` returns."""
+    """What :func:`stridescope.summary` returns. Receptive fields and jumps count input
+    positions: samples (1-D input), pixels (2-D) or voxels (3-D), named by
+    :attr:`position_unit`; with a ``sample_rate`` (Hz along the first spatial axis) they are
+    also given in milliseconds."""
 
     source: str
     layout: str
@@ -102,14 +107,50 @@ class Summary:
     input_coverage: float | None
     notes: tuple[str, ...] = field(default_factory=tuple)
     lint: tuple[tuple[str, int], ...] = ()  # findings per lint code, network-level ones too
+    sample_rate: float | None = None
+
+    @property
+    def spatial(self) -> Shape:
+        """The input's spatial sizes (none for a ``(N, F)`` input)."""
+        shape = self.input_shape
+        if len(shape) < 3:
+            return ()
+        return shape[1:-1] if self.layout == "nhwc" else shape[2:]
+
+    @property
+    def position_unit(self) -> str:
+        """``'samples'``, ``'pixels'`` or ``'voxels'``: what the input is made of."""
+        return position_noun(len(self.spatial))
+
+    def at_sample_rate(self, sample_rate: float | None) -> Summary:
+        """The same summary with times in milliseconds at ``sample_rate`` Hz along the first
+        spatial axis (a 1-D signal's samples, a 3-D video's frames); refused for 2-D inputs.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 1, 16000), "nchw")
+        >>> _ = b.conv(b.input, "conv", out_channels=4, kernel=400, stride=320)
+        >>> summarize(b.build()).at_sample_rate(16000).to_dict()["layers"][0]["receptive_field"]
+        {'size': [400], 'jump': [320], 'size_ms': 25.0, 'jump_ms': 20.0}
+        """
+        rate = check_sample_rate(sample_rate, len(self.spatial))
+        return dataclasses.replace(self, sample_rate=rate)
 
     def to_dict(self) -> dict[str, Any]:
+        layers = [row.to_dict() for row in self.layers]
+        if self.sample_rate is not None:
+            for row in layers:
+                field_ = row["receptive_field"]
+                if field_ is not None:
+                    field_["size_ms"] = milliseconds(field_["size"][0], self.sample_rate)
+                    field_["jump_ms"] = milliseconds(field_["jump"][0], self.sample_rate)
         return {
             "source": self.source,
             "layout": self.layout,
             "input_shape": list(self.input_shape),
+            "position_unit": self.position_unit,
+            "sample_rate": self.sample_rate,
             "depth": self.depth,
-            "layers": [row.to_dict() for row in self.layers],
+            "layers": layers,
             "totals": self.totals.to_dict(),
             "input_coverage": self.input_coverage,
             "notes": list(self.notes),
@@ -210,7 +251,7 @@ def _row(
 
 
 def input_coverage(graph: Graph) -> float | None:
-    """Share of the network's input pixels that can influence the output (``None`` when the
+    """Share of the network's input positions that can influence the output (``None`` when the
     graph has no spatial axes or an op whose geometry is unknown)."""
     from stridescope.analysis.coverage import coverage_fraction
 

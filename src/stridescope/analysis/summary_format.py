@@ -1,7 +1,9 @@
 """Plain-text renderings of a :class:`Summary`: the cells of the table, CSV and Markdown.
 
 The rich terminal table is assembled from :func:`table_cells` by the CLI; CSV carries raw
-numbers (no separators, bytes as integers) so it loads into a spreadsheet as is.
+numbers (no separators, bytes as integers) so it loads into a spreadsheet as is. With a sample
+rate (:meth:`Summary.at_sample_rate`) every rendering adds the receptive field and jump of the
+time axis in milliseconds (:func:`columns`).
 """
 
 from __future__ import annotations
@@ -12,8 +14,18 @@ import io
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import rule_named
 from stridescope.analysis.summary import LayerRow, Summary
+from stridescope.analysis.units import layout_text, milliseconds, ms_text
 
-__all__ = ["COLUMNS", "footer_lines", "human_bytes", "table_cells", "to_csv", "to_markdown"]
+__all__ = [
+    "COLUMNS",
+    "columns",
+    "footer_lines",
+    "human_bytes",
+    "table_cells",
+    "title_text",
+    "to_csv",
+    "to_markdown",
+]
 
 COLUMNS = (
     "layer",
@@ -30,6 +42,22 @@ COLUMNS = (
 
 
 _RF_CELL = {"whole input": "whole"}
+_TIME_COLUMNS = ("RF ms", "jump ms")
+
+
+def columns(summary: Summary) -> tuple[str, ...]:
+    """The table's columns: :data:`COLUMNS`, with ``RF ms`` and ``jump ms`` after ``jump``
+    when the summary has a sample rate."""
+    if summary.sample_rate is None:
+        return COLUMNS
+    at = COLUMNS.index("jump") + 1
+    return (*COLUMNS[:at], *_TIME_COLUMNS, *COLUMNS[at:])
+
+
+def title_text(summary: Summary) -> str:
+    """``source  input (1, 1, 16000) (ncl)``: the layout named for the input's rank."""
+    layout = layout_text(summary.layout, len(summary.spatial)).lower()
+    return f"{summary.source or 'model'}  input {summary.input_shape} ({layout})"
 
 
 def human_bytes(n: int) -> str:
@@ -54,9 +82,14 @@ def _shape(shape: tuple[int | None, ...]) -> str:
     return "x".join("?" if d is None else str(d) for d in shape)
 
 
-def _cells(row: LayerRow) -> list[str]:
+def _ms(values: tuple[int, ...] | None, rate: float) -> str:
+    return "" if values is None else f"{milliseconds(values[0], rate):.4g}"
+
+
+def _cells(row: LayerRow, rate: float | None = None) -> list[str]:
     rf = _RF_CELL.get(row.rf_note, row.rf_note) if row.rf_size is None else _axes(row.rf_size)
     jump = "" if row.rf_jump is None else _axes(row.rf_jump)
+    times = [] if rate is None else [_ms(row.rf_size, rate), _ms(row.rf_jump, rate)]
     return [
         row.path,
         row.kind,
@@ -66,18 +99,20 @@ def _cells(row: LayerRow) -> list[str]:
         human_bytes(row.activation_bytes),
         rf,
         jump,
+        *times,
         "" if row.read_fraction is None else percent(row.read_fraction),
         ", ".join(row.flags),
     ]
 
 
 def table_cells(summary: Summary) -> list[list[str]]:
-    """One list of cells per row, in :data:`COLUMNS` order."""
-    return [_cells(row) for row in summary.layers]
+    """One list of cells per row, in :func:`columns` order."""
+    return [_cells(row, summary.sample_rate) for row in summary.layers]
 
 
 def footer_lines(summary: Summary) -> list[str]:
-    """Totals, input coverage and the lint findings by code, as sentences.
+    """Totals, input coverage and the lint findings by code, as sentences; with a sample
+    rate, the receptive field and jump of the output in milliseconds.
 
     >>> from stridescope.ir import GraphBuilder
     >>> from stridescope.analysis.summary import summarize
@@ -87,6 +122,13 @@ def footer_lines(summary: Summary) -> list[str]:
     'input coverage: 25% of the 8x8 input pixels can influence the output'
     >>> footer_lines(summarize(b.build()))[-1][:36]
     'lint: 1 DS101 skipped input, 1 DS202'
+    >>> b = GraphBuilder((1, 1, 16000), "nchw")
+    >>> _ = b.conv(b.input, "conv", out_channels=4, kernel=400, stride=320)
+    >>> coverage, output = footer_lines(summarize(b.build()).at_sample_rate(16000))[-3:-1]
+    >>> coverage[16:76]
+    '98% of the 16000 input samples (1,000 ms at 16000 Hz) can in'
+    >>> output
+    'output (conv): receptive field 400 samples = 25 ms, jump 320 samples = 20 ms'
     """
     t = summary.totals
     batch = summary.input_shape[0]
@@ -106,9 +148,10 @@ def footer_lines(summary: Summary) -> list[str]:
         )
     else:
         lines.append(
-            f"input coverage: {percent(summary.input_coverage)} of the {spatial} input pixels "
-            "can influence the output"
+            f"input coverage: {percent(summary.input_coverage)} of the {spatial} input "
+            f"{summary.position_unit}{_duration(summary)} can influence the output"
         )
+        lines.extend(_output_time(summary))
     if summary.lint:
         counts = ", ".join(f"{n} {code} {rule_named(code).name}" for code, n in summary.lint)
         lines.append(f"lint: {counts} (evidence and fixes: stridescope lint)")
@@ -116,30 +159,46 @@ def footer_lines(summary: Summary) -> list[str]:
 
 
 def _spatial(summary: Summary) -> str:
-    shape = summary.input_shape
-    spatial = shape[1:-1] if summary.layout == "nhwc" else shape[2:]
-    return "x".join("?" if d is None else str(d) for d in spatial)
+    return "x".join("?" if d is None else str(d) for d in summary.spatial)
+
+
+def _duration(summary: Summary) -> str:
+    """`` (1,000 ms at 16000 Hz)``: the input's time axis, with a sample rate."""
+    rate, spatial = summary.sample_rate, summary.spatial
+    if rate is None or not spatial or spatial[0] is None:
+        return ""
+    return f" ({ms_text(milliseconds(spatial[0], rate))} at {rate:g} Hz)"
+
+
+def _output_time(summary: Summary) -> list[str]:
+    """With a sample rate: the last row with a receptive field, in samples (or frames) and
+    milliseconds along the time axis."""
+    rate = summary.sample_rate
+    rows = [r for r in summary.layers if r.rf_size is not None and r.rf_jump is not None]
+    if rate is None or not rows:
+        return []
+    row = rows[-1]
+    assert row.rf_size is not None and row.rf_jump is not None
+    unit = summary.position_unit if len(summary.spatial) == 1 else "frames"
+    size, jump = row.rf_size[0], row.rf_jump[0]
+    return [
+        f"output ({row.path}): receptive field {size} {unit} = "
+        f"{ms_text(milliseconds(size, rate))}, jump {jump} {unit} = "
+        f"{ms_text(milliseconds(jump, rate))}"
+    ]
 
 
 def to_csv(summary: Summary) -> str:
-    """CSV with raw numbers: one line per row, RF and jump as ``8x8``."""
+    """CSV with raw numbers: one line per row, RF and jump as ``8x8`` (with a sample rate,
+    ``rf_ms`` and ``jump_ms`` of the time axis after them)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "layer",
-            "kind",
-            "output_shape",
-            "params",
-            "macs",
-            "activation_bytes",
-            "rf_size",
-            "rf_jump",
-            "read_fraction",
-            "flags",
-        ]
-    )
+    rate = summary.sample_rate
+    head = ["layer", "kind", "output_shape", "params", "macs", "activation_bytes", "rf_size"]
+    times = [] if rate is None else ["rf_ms", "jump_ms"]
+    writer.writerow([*head, "rf_jump", *times, "read_fraction", "flags"])
     for row in summary.layers:
+        ms = [] if rate is None else [_ms(row.rf_size, rate), _ms(row.rf_jump, rate)]
         writer.writerow(
             [
                 row.path,
@@ -150,6 +209,7 @@ def to_csv(summary: Summary) -> str:
                 row.activation_bytes,
                 row.rf_note if row.rf_size is None else _axes(row.rf_size),
                 "" if row.rf_jump is None else _axes(row.rf_jump),
+                *ms,
                 "" if row.read_fraction is None else f"{row.read_fraction:.6g}",
                 ", ".join(row.flags),
             ]
@@ -159,11 +219,10 @@ def to_csv(summary: Summary) -> str:
 
 def to_markdown(summary: Summary) -> str:
     """A GitHub Markdown table followed by the footer lines."""
+    names = columns(summary)
     lines = [
-        "| " + " | ".join(COLUMNS) + " |",
-        "|"
-        + "|".join("---:" if c in ("params", "MACs", "memory") else "---" for c in COLUMNS)
-        + "|",
+        "| " + " | ".join(names) + " |",
+        "|" + "|".join("---:" if c in ("params", "MACs", "memory") else "---" for c in names) + "|",
     ]
     for cells in table_cells(summary):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

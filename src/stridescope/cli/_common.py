@@ -13,8 +13,10 @@ from stridescope.errors import StridescopeError
 
 __all__ = [
     "INPUT_HELP",
+    "SAMPLE_RATE_HELP",
     "TARGET_HELP",
     "InputOption",
+    "SampleRateOption",
     "TargetArgument",
     "check_choice",
     "console",
@@ -35,7 +37,8 @@ TARGET_HELP = (
     "FILE.keras (loaded with safe_mode=True) or FILE.toml (a spec file)."
 )
 INPUT_HELP = (
-    "Input shape, batch first: 1x3x32x32 (PyTorch, NCHW) or 1x32x32x3 (Keras, NHWC). "
+    "Input shape, batch first: 1x3x32x32 (PyTorch, NCHW) or 1x32x32x3 (Keras, NHWC); "
+    "1x1x16000 for a signal (NCL), 1x3x16x112x112 for a video (NCDHW). "
     "Required for PyTorch models; overrides a spec's or Keras model's own. Repeat it for a "
     "model that takes several inputs (coverage is of the first)."
 )
@@ -43,6 +46,14 @@ INPUT_HELP = (
 TargetArgument = Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)]
 InputOption = Annotated[
     list[str] | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)
+]
+SAMPLE_RATE_HELP = (
+    "Positions per second along the first spatial axis (the samples of a 1-D signal, the "
+    "frames of a 3-D video): adds the receptive field and jump in milliseconds."
+)
+SampleRateOption = Annotated[
+    float | None,
+    typer.Option("--sample-rate", metavar="HZ", help=SAMPLE_RATE_HELP, show_default=False),
 ]
 
 

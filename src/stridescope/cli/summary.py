@@ -12,15 +12,17 @@ from rich.table import Table
 
 from stridescope.analysis.summary import Summary
 from stridescope.analysis.summary_format import (
-    COLUMNS,
+    columns,
     footer_lines,
     table_cells,
+    title_text,
     to_csv,
     to_markdown,
 )
 from stridescope.api import summary as summarize_target
 from stridescope.cli._common import (
     InputOption,
+    SampleRateOption,
     TargetArgument,
     check_choice,
     console,
@@ -32,13 +34,15 @@ from stridescope.errors import StridescopeError
 __all__ = ["FORMATS", "register", "rich_table"]
 
 FORMATS = ("table", "json", "csv", "markdown")
-_RIGHT = {"params", "MACs", "memory", "RF", "jump", "reads"}
+_RIGHT = {"params", "MACs", "memory", "RF", "jump", "RF ms", "jump ms", "reads"}
 
 EPILOG = (
     "**Examples**\n\n"
     "* `stridescope summary examples/seed_cnn.toml` (a spec file)\n"
     "* `stridescope summary examples/seed_cnn_torch.py:build --input 1x3x32x32 --format json`\n"
-    "* `stridescope summary examples/seed_cnn_keras.py:build --depth 1 --format markdown`\n\n"
+    "* `stridescope summary examples/seed_cnn_keras.py:build --depth 1 --format markdown`\n"
+    "* `stridescope summary examples/wav2vec2_encoder.py:build --input 1x1x16000 "
+    "--sample-rate 16000` (receptive field and jump in ms)\n\n"
     "MACs: 1 multiply-add = 1 MAC; pooling counts one per window element, adds one per "
     "element; normalisation, activations and padding count 0."
 )
@@ -53,14 +57,15 @@ def rich_table(summary: Summary, width: int | None = None) -> Table:
     cell, the flags are listed under the table instead, so a narrow terminal never hides
     them."""
     rows = table_cells(summary)
-    widths = [max([len(column), *(len(r[i]) for r in rows)]) for i, column in enumerate(COLUMNS)]
-    flags_at = COLUMNS.index("flags")
+    names = columns(summary)
+    widths = [max([len(column), *(len(r[i]) for r in rows)]) for i, column in enumerate(names)]
+    flags_at = names.index("flags")
     # each column before the flags costs its width + 1 of padding + 1 of separator
     fixed = sum(w + 2 for i, w in enumerate(widths) if i != flags_at)
     inline = width is None or width - fixed >= min(_MIN_FLAGS_WIDTH, widths[flags_at])
     below = [f"flag: {r[0]}: {r[flags_at]}" for r in rows if r[flags_at] and not inline]
     table = Table(
-        title=f"{summary.source or 'model'}  input {summary.input_shape} ({summary.layout})",
+        title=title_text(summary),
         caption="\n".join([*below, *footer_lines(summary)]),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
@@ -68,7 +73,7 @@ def rich_table(summary: Summary, width: int | None = None) -> Table:
         padding=(0, 1, 0, 0),
         show_edge=False,
     )
-    for index, column in enumerate(COLUMNS):
+    for index, column in enumerate(names):
         if index == flags_at and not inline:
             continue
         wraps = index == flags_at
@@ -83,11 +88,17 @@ def rich_table(summary: Summary, width: int | None = None) -> Table:
     return table
 
 
-def _run(target: str, input_shape: str | list[str] | None, depth: int | None, fmt: str) -> None:
+def _run(
+    target: str,
+    input_shape: str | list[str] | None,
+    depth: int | None,
+    fmt: str,
+    sample_rate: float | None = None,
+) -> None:
     check_choice("--format", fmt, FORMATS)
     if depth is not None and depth < 1:
         raise StridescopeError(f"--depth must be a positive integer; received {depth}")
-    result = summarize_target(target, input_shape, depth)
+    result = summarize_target(target, input_shape, depth, sample_rate=sample_rate)
     if fmt == "json":
         console.print(result.to_json(), markup=False, highlight=False)
     elif fmt == "csv":
@@ -113,7 +124,9 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[
             str, typer.Option("--format", "-f", help="table, json, csv or markdown.")
         ] = "table",
+        sample_rate: SampleRateOption = None,
     ) -> None:
         """Summarise a model: shapes, params, MACs, memory, receptive field, what each
-        layer reads, and which input pixels can influence the output."""
-        _run(target, input_shapes(input_shape), depth, fmt)
+        layer reads, and which input positions (samples, pixels, voxels) can influence the
+        output."""
+        _run(target, input_shapes(input_shape), depth, fmt, sample_rate)
