@@ -105,7 +105,7 @@ def coverage(
 
 
 def compare(
-    input_shape: tuple[int, int, int],
+    input_shape: tuple[int, ...],
     out_channels: int,
     ops: Sequence[str] | None = None,
     *,
@@ -115,12 +115,14 @@ def compare(
     progress: Callable[[str, int, int], None] | None = None,
     custom: Mapping[str, Callable[[int, int], nn.Module]] | None = None,
 ) -> Comparison:
-    """Measure downsampling operators side by side on ``input_shape`` = (C, H, W): cost,
-    reads, recoverable information, aliasing, shift errors, latency (``ops``: zoo names,
-    default all). ``custom`` adds your own: ``{name: factory}``, where
+    """Measure downsampling operators side by side on ``input_shape`` = (C, H, W), or (C, L)
+    for a signal (the zoo in 1-D, aliasing on speech, chirps and noise): cost, reads,
+    recoverable information, aliasing, shift errors, latency (``ops``: zoo names, default
+    all). ``custom`` adds your own: ``{name: factory}``, where
     ``factory(in_channels, out_channels)`` returns an ``nn.Module`` mapping ``(N, C, H, W)``
-    to ``(N, out_channels, H/2, W/2)`` (either rounding); list its name in ``ops``. It is
-    traced by the PyTorch frontend, so its cost and reads come out as for the zoo.
+    to ``(N, out_channels, H/2, W/2)`` (``(N, C, L)`` to ``(N, out_channels, L/2)``; either
+    rounding); list its name in ``ops``. It is traced by the PyTorch frontend, so its cost
+    and reads come out as for the zoo.
 
     >>> from torch import nn
     >>> from stridescope.analysis.compare import CompareOptions

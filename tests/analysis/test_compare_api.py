@@ -43,7 +43,7 @@ def test_every_operator_has_every_metric(comparison: Comparison) -> None:
     for op in record["ops"]:
         assert set(op) >= set(RECORD_KEYS), op["name"]
         assert op["output_shape"] == [16, 8, 8]
-        assert set(op["shift_error"]) == {"circular", "crop", "one_pixel"}
+        assert set(op["shift_error"]) == {"circular", "crop", "one_position"}
         assert op["latency_ms"]["forward"]["median_ms"] > 0
         assert op["latency_ms"]["forward_backward"]["median_ms"] > 0
         assert 0 <= op["aliasing"] <= 1 and 0 < op["recoverable"] <= 1

@@ -72,10 +72,10 @@ def test_recoverable_known_values() -> None:
 def test_shift_errors(photos: torch.Tensor) -> None:
     errors = {name: shift_errors(_op(name, 0), photos) for name in op_names()}
     assert errors["conv1x1_s2"].circular == 0.0 and errors["conv1x1_s2"].crop == 0.0
-    assert errors["conv1x1_s2"].one_pixel > 0.2
-    assert errors["aps_conv1x1"].one_pixel == 0.0  # APS: exactly invariant
+    assert errors["conv1x1_s2"].one_position > 0.2
+    assert errors["aps_conv1x1"].one_position == 0.0  # APS: exactly invariant
     assert errors["conv3x3_s2"].circular > 0.01  # zero padding breaks circular equivariance
-    assert errors["blurpool_conv1x1"].one_pixel < errors["conv1x1_s2"].one_pixel
+    assert errors["blurpool_conv1x1"].one_position < errors["conv1x1_s2"].one_position
 
 
 def test_frequency_response_shapes() -> None:

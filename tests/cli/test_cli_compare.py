@@ -24,6 +24,33 @@ def test_table_lists_every_operator_with_every_metric() -> None:
         assert head in result.output
 
 
+def test_a_signal_gets_the_1d_zoo_an_aliasing_column_per_source_and_sample_words(
+    tmp_path: Path,
+) -> None:
+    args = ["compare", "-i", "1x256", "-c", "4", "--sources", "chirp,noise", *FAST]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    for head in ("alias chirp", "alias noise", "shift 1 sample", "read"):
+        assert head in table.output
+    assert "pixel" not in table.output and "1px" not in table.output
+    row = next(line for line in table.output.splitlines() if "conv1x1_s2" in line)
+    assert [cell.strip() for cell in row.split("│")][1:6] == [
+        "conv1x1_s2",
+        "4x128",
+        "8",
+        "512",
+        "50%",
+    ]
+    result = runner.invoke(app, [*args, "-f", "json", "--plot", str(tmp_path)])
+    record = json.loads(result.stdout)
+    assert record["position_unit"] == "samples" and record["sources"] == ["chirp", "noise"]
+    assert record["ops"][0]["read_fraction"] == 0.5 and record["ops"][0]["recoverable"] == 0.5
+    for png in ("frequency_response.png", "read_grids.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = runner.invoke(app, [*args, "-f", "csv"]).stdout.splitlines()
+    assert "shift_one_position" in rows[0] and rows[1].startswith("conv1x1_s2,4x128,")
+
+
 def test_json_and_csv(tmp_path: Path) -> None:
     args = ["compare", "-i", "3x12x12", "-c", "4", "--ops", "conv1x1_s2,s2d_conv1x1", *FAST]
     result = runner.invoke(app, [*args, "--format", "json", "--plot", str(tmp_path)])
@@ -42,7 +69,11 @@ def test_json_and_csv(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--ops", "conv9"], "unknown operator 'conv9'; known: conv1x1_s2"),
-        (["--input", "3x64"], "--input must be C x H x W"),
+        (["--input", "3x64x64x2"], "--input must be C x L (a signal) or C x H x W"),
+        (["--input", "1x2"], "compare needs L >= 4"),
+        (["--input", "1x300000"], "compare measures L up to 262144; received 300000"),
+        (["--input", "1x64", "--sources", "speech,radio"], "signal sources must be distinct"),
+        (["--input", "1x64", "--signals", "0"], "signal count must be between 1 and 8"),
         (["--input", "3x3x3"], "compare needs H and W >= 4"),
         (["--out-channels", "0"], "--out-channels must be positive"),
         (["--format", "xml"], "--format 'xml' is not known; allowed: table, json, csv"),

@@ -90,6 +90,21 @@ def test_the_encoder_has_a_25_ms_field_and_a_20_ms_jump(monkeypatch: pytest.Monk
     assert "rf_ms,jump_ms" in header
 
 
+def test_the_keras_encoder_gives_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("keras")
+    monkeypatch.chdir(ROOT)
+    torch_run = json.loads(_run(["summary", *ENCODER, "--sample-rate", "16000", "-f", "json"]))
+    keras_target = "examples/wav2vec2_encoder_keras.py:build"
+    keras_run = json.loads(_run(["summary", keras_target, "--sample-rate", "16000", "-f", "json"]))
+    assert keras_run["totals"]["params"] == torch_run["totals"]["params"] == 4_200_448
+    assert keras_run["totals"]["macs"] == torch_run["totals"]["macs"]
+    fields = [r["receptive_field"] for r in (keras_run["layers"][-1], torch_run["layers"][-1])]
+    assert (
+        fields[0] == fields[1] == {"size": [400], "jump": [320], "size_ms": 25.0, "jump_ms": 20.0}
+    )
+    assert keras_run["position_unit"] == "samples" and keras_run["layout"] == "nhwc"
+
+
 def test_coverage_and_layer_take_a_sample_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     text = _run(["coverage", *ENCODER, "--sample-rate", "16000"])

@@ -1,5 +1,6 @@
 """`stridescope compare --input 3x224x224 --out-channels 64 [--ops a,b] [--device cpu|cuda]
-[--format table|json|csv] [--plot DIR]`: every downsampling operator side by side."""
+[--format table|json|csv] [--plot DIR]`: every downsampling operator side by side, on an
+image (C x H x W) or a signal (C x L: the zoo in 1-D, measured on speech, chirps and noise)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ from stridescope.errors import StridescopeError
 if TYPE_CHECKING:
     from stridescope.analysis.compare import CompareOptions, Comparison
 
-__all__ = ["parse_chw", "register"]
+__all__ = ["parse_chw", "parse_input", "register"]
 
 FORMATS = ("table", "json", "csv")
 #: CSV columns besides the JSON record's scalar keys: shift errors and latency, flattened.
 _FLAT_COLUMNS = (
     "shift_circular",
     "shift_crop",
-    "shift_one_pixel",
+    "shift_one_position",
     "forward_ms",
     "forward_backward_ms",
 )
@@ -45,9 +46,29 @@ EPILOG = """\
   layer beside the seed's; `make_down(in_channels, out_channels)` returns an nn.Module that
   halves H and W.
 
-Aliasing and shift errors are measured on bundled photos (scikit-image, scikit-learn), weights
-are random (--seed). Details: docs/compare.md.
+* `stridescope compare -i 1x4096 -c 16` : the zoo in 1-D on a signal of 4096 samples;
+  aliasing on speech (espeak-ng), chirps and band-limited noise.
+
+Images: aliasing and shift errors on bundled photos (scikit-image, scikit-learn); signals: on
+speech made by espeak-ng, chirps and noise. Weights are random (--seed). Details:
+docs/compare.md and docs/sequences.md.
 """
+
+
+def parse_input(text: str) -> tuple[int, ...]:
+    """``"3x224x224"`` (channels, height, width) or ``"1x16000"`` (channels, length); no
+    batch.
+
+    >>> parse_input("3x64x64"), parse_input("1x16000")
+    ((3, 64, 64), (1, 16000))
+    """
+    parts = [p.strip() for p in re.split(r"[xX,]", text.strip())]
+    if len(parts) not in (2, 3) or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise StridescopeError(
+            "--input must be C x L (a signal) or C x H x W (an image), positive sizes such as "
+            f"1x16000 or 3x224x224; received {text!r}"
+        )
+    return tuple(int(p) for p in parts)
 
 
 def parse_chw(text: str) -> tuple[int, int, int]:
@@ -56,12 +77,12 @@ def parse_chw(text: str) -> tuple[int, int, int]:
     >>> parse_chw("3x64x64")
     (3, 64, 64)
     """
-    parts = [p.strip() for p in re.split(r"[xX,]", text.strip())]
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    shape = parse_input(text)
+    if len(shape) != 3:
         raise StridescopeError(
             f"--input must be C x H x W, three positive sizes such as 3x224x224; received {text!r}"
         )
-    return (int(parts[0]), int(parts[1]), int(parts[2]))
+    return (shape[0], shape[1], shape[2])
 
 
 def _rows(comparison: Comparison) -> list[dict[str, object]]:
@@ -78,7 +99,7 @@ def _rows(comparison: Comparison) -> list[dict[str, object]]:
                 "aliasing": round(r.aliasing, 4),
                 "shift_circular": round(r.shift_error.circular, 4),
                 "shift_crop": round(r.shift_error.crop, 4),
-                "shift_one_pixel": round(r.shift_error.one_pixel, 4),
+                "shift_one_position": round(r.shift_error.one_position, 4),
                 "forward_ms": round(r.latency.forward.median_ms, 4),
                 "forward_backward_ms": round(r.latency.forward_backward.median_ms, 4),
             }
@@ -86,28 +107,16 @@ def _rows(comparison: Comparison) -> list[dict[str, object]]:
     return rows
 
 
-def _table(comparison: Comparison) -> None:
-    from rich.table import Table
-
-    c, h, w = comparison.input_shape
-    table = Table(
-        title=f"{c}x{h}x{w} -> {comparison.out_channels} channels, {comparison.device}, "
-        f"seed {comparison.seed}",
-        title_justify="left",
-    )
+def _cells(comparison: Comparison) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The table's heads and rows: a signal gets one aliasing column per source and shifts
+    by samples; an image one aliasing column (photos) and shifts by pixels."""
+    signal = len(comparison.input_shape) == 2
+    aliasing = [f"alias {s}" for s in comparison.sources] if signal else ["aliasing"]
     heads = (
-        "operator",
-        "output",
-        "params",
-        "MACs",
-        "read",
-        "recov.",
-        "aliasing",
-        "shift circ",
-        "shift crop",
-        "shift 1px",
-        "fwd ms",
-        "fwd+bwd ms",
+        *("operator", "output", "params", "MACs", "read", "recov."),
+        *aliasing,
+        *("shift circ", "shift crop", "shift 1 sample" if signal else "shift 1px"),
+        *("fwd ms", "fwd+bwd ms"),
     )
     rows = [
         (
@@ -117,22 +126,47 @@ def _table(comparison: Comparison) -> None:
             f"{r.macs:,}",
             f"{r.read_fraction:.0%}",
             f"{r.recoverable:.2f}",
-            f"{r.aliasing:.4f}",
+            *(
+                f"{a:.4f}"
+                for a in (dict(r.aliasing_by_source).values() if signal else [r.aliasing])
+            ),
             f"{r.shift_error.circular:.3f}",
             f"{r.shift_error.crop:.3f}",
-            f"{r.shift_error.one_pixel:.3f}",
+            f"{r.shift_error.one_position:.3f}",
             f"{r.latency.forward.median_ms:.3f}",
             f"{r.latency.forward_backward.median_ms:.3f}",
         )
         for r in comparison.results
     ]
+    return heads, rows
+
+
+def _table(comparison: Comparison) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    size = "x".join(map(str, comparison.input_shape))
+    signal = len(comparison.input_shape) == 2
+    measured = f"; aliasing on {', '.join(comparison.sources)}" if signal else ""
+    table = Table(
+        title=f"{size} -> {comparison.out_channels} channels, {comparison.device}, "
+        f"seed {comparison.seed}{measured}",
+        title_justify="left",
+    )
+    heads, rows = _cells(comparison)
+    widths = [
+        max(len(head), *(len(row[index]) for row in rows)) for index, head in enumerate(heads)
+    ]
     for index, head in enumerate(heads):
-        width = max(len(head), *(len(row[index]) for row in rows))
         justify: Literal["left", "right"] = "left" if index < 2 else "right"
-        table.add_column(head, justify=justify, no_wrap=True, min_width=width)
+        table.add_column(head, justify=justify, no_wrap=True, min_width=widths[index])
     for row in rows:
         table.add_row(*row)
-    console.print(table)  # min widths: never truncated; a narrow terminal scrolls
+    # never truncated: a table wider than the terminal is printed whole (the terminal scrolls)
+    wide = Console(highlight=False, width=max(console.width, sum(widths) + 3 * len(widths) + 1))
+    wide.print(table)
+    for note in comparison.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def _csv(comparison: Comparison) -> str:
@@ -171,7 +205,7 @@ def _custom_ops(names: list[str] | None) -> tuple[list[str] | None, dict[str, An
 
 
 def _measure(
-    shape: tuple[int, int, int],
+    shape: tuple[int, ...],
     out_channels: int,
     names: list[str] | None,
     device: str,
@@ -218,7 +252,7 @@ def _run(
         raise StridescopeError(f"--format {fmt!r} is not known; allowed: {', '.join(FORMATS)}")
     if out_channels < 1:
         raise StridescopeError(f"--out-channels must be positive; received {out_channels}")
-    shape = parse_chw(input_shape)
+    shape = parse_input(input_shape)
     names = None if ops is None else [n.strip() for n in ops.split(",") if n.strip()]
     from stridescope.analysis.compare import check_request
     from stridescope.ops import op_names
@@ -259,7 +293,13 @@ def register(app: typer.Typer) -> None:
     @guarded
     def compare_command(
         input_shape: Annotated[
-            str, typer.Option("--input", "-i", help="Input C x H x W, e.g. 3x224x224.")
+            str,
+            typer.Option(
+                "--input",
+                "-i",
+                help="Input C x H x W (an image, e.g. 3x224x224) or C x L (a signal, e.g. "
+                "1x16000).",
+            ),
         ] = "3x64x64",
         out_channels: Annotated[
             int, typer.Option("--out-channels", "-c", help="Output channels of every operator.")
@@ -283,12 +323,27 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(help="Seconds of timing per operator and pass.")
         ] = 0.05,
         images: Annotated[
-            int, typer.Option(help="Bundled photos for aliasing and shift errors (1-8).")
+            int,
+            typer.Option(
+                "--images",
+                "--signals",
+                help="Bundled photos (an image input), or crops per source (a signal), for "
+                "aliasing and shift errors (1-8).",
+            ),
         ] = 4,
+        sources: Annotated[
+            str,
+            typer.Option(
+                help="Signal sources (C x L inputs): speech (needs espeak-ng), chirp, noise; "
+                "the first is the main one (shift errors, latency)."
+            ),
+        ] = "speech,chirp,noise",
     ) -> None:
-        """Every downsampling operator side by side: cost, pixels read, recoverable
-        information, aliasing, shift errors and latency."""
+        """Every downsampling operator side by side: cost, positions read (pixels of an
+        image, samples of a signal), recoverable information, aliasing, shift errors and
+        latency."""
         from stridescope.analysis.compare import CompareOptions
 
-        options = CompareOptions(images=images, latency_min_time=latency_time)
+        names = tuple(s.strip() for s in sources.split(",") if s.strip())
+        options = CompareOptions(images=images, latency_min_time=latency_time, sources=names)
         _run(input_shape, out_channels, ops, device, fmt, plot, seed, options)

@@ -1,6 +1,7 @@
 """The operator zoo: downsampling operators by name, each ``(N, C_in, H, W) ->
 (N, C_out, ceil(H/2), ceil(W/2))`` and each describing itself to the IR
-(``stridescope_ir(builder, parent, name) -> node id``).
+(``stridescope_ir(builder, parent, name) -> node id``). Every one also runs on signals
+``(N, C, L)`` and volumes ``(N, C, D, H, W)``: ``create_op(name, c_in, c_out, rank=1)``.
 
 >>> from stridescope.ops import create_op, op_names
 >>> op_names()[:3]

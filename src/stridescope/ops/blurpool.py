@@ -25,7 +25,15 @@ from torch import nn
 
 from stridescope.errors import StridescopeError
 from stridescope.ir import GraphBuilder, channel_axis
-from stridescope.ops._checks import check_input, check_spatial, ir_spatial, pointwise_ir
+from stridescope.ops._checks import (
+    CONV_FUNCTIONS,
+    CONVS,
+    check_input,
+    check_rank,
+    check_spatial,
+    ir_spatial,
+    pointwise_ir,
+)
 from stridescope.ops.registry import OPS
 
 __all__ = [
@@ -159,9 +167,6 @@ def blur_ir(
     )
 
 
-_CONVS = (F.conv1d, F.conv2d, F.conv3d)
-
-
 class Blur(nn.Module):
     """A fixed binomial blur at a stride, on its own: ``(N, C, *spatial)`` with 1, 2 or 3
     spatial axes, depthwise, ``size`` taps per axis (or one size per axis: 1 leaves an axis
@@ -198,7 +203,7 @@ class Blur(nn.Module):
         flat = [p for pair in reversed(self.padding) for p in pair]  # F.pad: last axis first
         xp = F.pad(x, flat, mode="reflect")  # (N, C, *padded)
         kernel: torch.Tensor = self.kernel  # type: ignore[assignment]
-        conv = _CONVS[self.rank - 1]
+        conv = CONV_FUNCTIONS[self.rank]
         return conv(xp, kernel.to(x.dtype), stride=self.stride, groups=self.channels)
 
     def stridescope_ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
@@ -208,7 +213,8 @@ class Blur(nn.Module):
 
 
 class BlurPoolConv(nn.Module):
-    """Reflect-padded binomial blur with stride 2, then a 1x1 conv.
+    """Reflect-padded binomial blur with stride 2, then a 1x1 conv, on ``rank`` spatial axes
+    (on a signal, the 1-D binomial filter).
 
     The two commute (both linear, the blur sums to 1 and reflect padding keeps constants), so
     the order is free. Per output pixel, blur first costs ``C_in k^2`` depthwise taps and
@@ -222,18 +228,21 @@ class BlurPoolConv(nn.Module):
     (False, True)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, filter_size: int, padding: str):
+    def __init__(
+        self, in_channels: int, out_channels: int, filter_size: int, padding: str, rank: int = 2
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.filter_size = filter_size
         self.padding = padding
+        self.rank = check_rank(rank)
         self.pad = blur_padding(filter_size, padding)
         self.blur_first = blur_first(in_channels, out_channels, filter_size)
         channels = in_channels if self.blur_first else out_channels
-        taps = torch.tensor(binomial_filter(filter_size))
-        kernel = torch.outer(taps, taps).expand(channels, 1, filter_size, filter_size)
+        taps = binomial_kernel(filter_size, self.rank)
+        kernel = taps.expand(channels, 1, *(filter_size,) * self.rank)
         self.register_buffer("kernel", kernel.contiguous(), persistent=False)
-        self.conv = nn.Conv2d(in_channels, out_channels, 1)
+        self.conv = CONVS[self.rank](in_channels, out_channels, 1)
 
     @property
     def min_size(self) -> int:
@@ -242,22 +251,21 @@ class BlurPoolConv(nn.Module):
 
     def blur(self, x: torch.Tensor) -> torch.Tensor:
         """The strided blur alone: ``(N, C, H, W) -> (N, C, H', W')``, depthwise."""
-        before, after = self.pad
-        xp = F.pad(x, (before, after, before, after), mode="reflect")
+        xp = F.pad(x, self.pad * self.rank, mode="reflect")
         kernel: torch.Tensor = self.kernel  # type: ignore[assignment]
-        return F.conv2d(xp, kernel, stride=2, groups=x.shape[1])
+        return CONV_FUNCTIONS[self.rank](xp, kernel, stride=2, groups=x.shape[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, "blurpool_conv1x1", self.in_channels, self.min_size)
-        weight, bias = self.conv.weight, self.conv.bias
+        check_input(x, "blurpool_conv1x1", self.in_channels, self.min_size, self.rank)
+        weight, bias, conv = self.conv.weight, self.conv.bias, CONV_FUNCTIONS[self.rank]
         if self.blur_first:
-            return F.conv2d(self.blur(x), weight, bias)  # (N, C_out, H', W')
-        return self.blur(F.conv2d(x, weight, bias))
+            return conv(self.blur(x), weight, bias)  # (N, C_out, H', W')
+        return self.blur(conv(x, weight, bias))
 
     def stridescope_ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
         # the operator as defined, blur then 1x1, whichever order runs (like the other
         # operators, whose IR is the definition, not the equal kernel that runs)
-        spatial = ir_spatial(builder, parent, "blurpool_conv1x1")
+        spatial = ir_spatial(builder, parent, "blurpool_conv1x1", self.rank)
         check_spatial(spatial, "blurpool_conv1x1", self.min_size)
         x = builder.conv(
             parent,
@@ -265,7 +273,7 @@ class BlurPoolConv(nn.Module):
             out_channels=self.in_channels,
             kernel=self.filter_size,
             stride=2,
-            padding=[self.pad, self.pad],
+            padding=[self.pad] * self.rank,
             groups=self.in_channels,
             bias=False,
             params=0,
@@ -280,7 +288,12 @@ class BlurPoolConv(nn.Module):
     reference="Zhang 2019, Making Convolutional Networks Shift-Invariant Again",
 )
 def blurpool_conv1x1(
-    in_channels: int, out_channels: int, *, filter_size: int = 3, padding: str = "uneven"
+    in_channels: int,
+    out_channels: int,
+    rank: int = 2,
+    *,
+    filter_size: int = 3,
+    padding: str = "uneven",
 ) -> nn.Module:
     if filter_size not in BLUR_SIZES:
         raise StridescopeError(
@@ -291,4 +304,4 @@ def blurpool_conv1x1(
         raise StridescopeError(
             f"blurpool padding must be one of {', '.join(BLUR_PADDINGS)}; received {padding!r}"
         )
-    return BlurPoolConv(in_channels, out_channels, filter_size, padding)
+    return BlurPoolConv(in_channels, out_channels, filter_size, padding, rank)

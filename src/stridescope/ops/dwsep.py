@@ -9,25 +9,28 @@ import torch
 from torch import nn
 
 from stridescope.ir import GraphBuilder
-from stridescope.ops._checks import check_input, pointwise_ir
+from stridescope.ops._checks import CONVS, check_input, check_rank, pointwise_ir
 from stridescope.ops.registry import OPS
 
 __all__ = ["DepthwiseSeparable", "dwsep_s2"]
 
 
 class DepthwiseSeparable(nn.Module):
-    """Depthwise 3x3 stride-2 conv (no bias) followed by a 1x1 conv (with bias)."""
+    """Depthwise 3x3 stride-2 conv (no bias) followed by a 1x1 conv (with bias), on ``rank``
+    spatial axes."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, rank: int = 2) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.depthwise = nn.Conv2d(
+        self.rank = check_rank(rank)
+        conv = CONVS[self.rank]
+        self.depthwise = conv(
             in_channels, in_channels, 3, stride=2, padding=1, groups=in_channels, bias=False
         )
-        self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
+        self.pointwise = conv(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, "dwsep_s2", self.in_channels)
+        check_input(x, "dwsep_s2", self.in_channels, rank=self.rank)
         out: torch.Tensor = self.pointwise(self.depthwise(x))  # (N, C_out, ceil(H/2), ceil(W/2))
         return out
 
@@ -51,5 +54,5 @@ class DepthwiseSeparable(nn.Module):
     doc="Depthwise 3x3 stride-2 conv, then a pointwise 1x1 conv (MobileNet style).",
     reference="Howard et al. 2017, MobileNets",
 )
-def dwsep_s2(in_channels: int, out_channels: int) -> nn.Module:
-    return DepthwiseSeparable(in_channels, out_channels)
+def dwsep_s2(in_channels: int, out_channels: int, rank: int = 2) -> nn.Module:
+    return DepthwiseSeparable(in_channels, out_channels, rank)

@@ -1,12 +1,13 @@
 """Adaptive polyphase sampling (APS) then a 1x1 conv.
 
-The input is split into its four polyphase components ``x[:, :, i::2, j::2]``; for each
-sample the component with the largest l2 norm is kept. A circular shift of the input only
-permutes the components, so the kept one is the same up to a circular shift of the output:
-exactly shift-invariant to circular shifts (for even sizes).
+The input is split into its polyphase components ``x[:, :, i::2, j::2]`` (four on an image,
+two on a signal: ``x[:, :, i::2]``, eight on a volume); for each sample the component with
+the largest l2 norm is kept. A circular shift of the input only permutes the components, so
+the kept one is the same up to a circular shift of the output: exactly shift-invariant to
+circular shifts (for even sizes).
 
-Odd sizes: one zero row / column is appended at the bottom / right, so ``ceil(H / 2)``
-outputs (exact circular invariance then no longer holds).
+Odd sizes: one zero row / column (sample) is appended at the end, so ``ceil(H / 2)`` outputs
+(exact circular invariance then no longer holds).
 """
 
 from __future__ import annotations
@@ -16,28 +17,34 @@ import torch.nn.functional as F
 from torch import nn
 
 from stridescope.ir import GraphBuilder
-from stridescope.ops._checks import check_input, pointwise_ir
+from stridescope.ops._checks import CONVS, check_input, check_rank, pointwise_ir
 from stridescope.ops.registry import OPS
 
 __all__ = ["AdaptivePolyphase", "PolyphaseConv", "aps_conv1x1", "polyphase_select"]
 
 
 def polyphase_select(x: torch.Tensor) -> torch.Tensor:
-    """Keep, per sample, the 2x2 polyphase component of largest l2 norm.
+    """Keep, per sample, the polyphase component (by 2 on every spatial axis) of largest l2
+    norm.
 
     >>> x = torch.zeros(1, 1, 4, 4); x[0, 0, 1, 0] = 5.0
     >>> polyphase_select(x)[0, 0].tolist()
     [[5.0, 0.0], [0.0, 0.0]]
+    >>> polyphase_select(torch.tensor([[[0.0, 1.0, 0.0, 3.0, 1.0]]])).tolist()
+    [[[1.0, 3.0, 0.0]]]
     """
-    h, w = x.shape[2] % 2, x.shape[3] % 2
-    if h or w:
-        x = F.pad(x, (0, w, 0, h))
-    n, c, hh, ww = x.shape
+    odd = [n % 2 for n in reversed(x.shape[2:])]  # F.pad: last axis first
+    if any(odd):
+        x = F.pad(x, [p for o in odd for p in (0, o)])
+    n, c, *sizes = x.shape
+    rank = len(sizes)
+    halves = [s // 2 for s in sizes]
     # (N, C, H/2, 2, W/2, 2) -> (N, 2, 2, C, H/2, W/2) -> (N, 4, C, H/2, W/2)
-    phases = x.view(n, c, hh // 2, 2, ww // 2, 2).permute(0, 3, 5, 1, 2, 4)
-    phases = phases.reshape(n, 4, c, hh // 2, ww // 2)
+    split = x.view(n, c, *(d for h in halves for d in (h, 2)))
+    order = (0, *(3 + 2 * a for a in range(rank)), 1, *(2 + 2 * a for a in range(rank)))
+    phases = split.permute(*order).reshape(n, 2**rank, c, *halves)
     with torch.no_grad():
-        best = phases.pow(2).sum(dim=(2, 3, 4)).argmax(dim=1)  # (N,)
+        best = phases.pow(2).flatten(2).sum(dim=2).argmax(dim=1)  # (N,)
     return phases[torch.arange(n, device=x.device), best]  # (N, C, H/2, W/2)
 
 
@@ -58,15 +65,16 @@ class AdaptivePolyphase(nn.Module):
 
 
 class PolyphaseConv(nn.Module):
-    """APS (l2 norm) by 2, then a 1x1 conv."""
+    """APS (l2 norm) by 2, then a 1x1 conv, on ``rank`` spatial axes."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, rank: int = 2) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.conv = nn.Conv2d(in_channels, out_channels, 1)
+        self.rank = check_rank(rank)
+        self.conv = CONVS[self.rank](in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, "aps_conv1x1", self.in_channels)
+        check_input(x, "aps_conv1x1", self.in_channels, rank=self.rank)
         out: torch.Tensor = self.conv(polyphase_select(x))  # (N, C_out, ceil(H/2), ceil(W/2))
         return out
 
@@ -77,8 +85,8 @@ class PolyphaseConv(nn.Module):
 
 @OPS.register(
     "aps_conv1x1",
-    doc="Adaptive polyphase sampling (keep the 2x2 phase of largest l2 norm), then 1x1 conv.",
+    doc="Adaptive polyphase sampling (keep the phase by 2 of largest l2 norm), then 1x1 conv.",
     reference="Chaman & Dokmanic 2021, Truly Shift-Invariant CNNs (APS)",
 )
-def aps_conv1x1(in_channels: int, out_channels: int) -> nn.Module:
-    return PolyphaseConv(in_channels, out_channels)
+def aps_conv1x1(in_channels: int, out_channels: int, rank: int = 2) -> nn.Module:
+    return PolyphaseConv(in_channels, out_channels, rank)

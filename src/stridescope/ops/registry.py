@@ -16,6 +16,7 @@ import inspect
 from torch import nn
 
 from stridescope.errors import StridescopeError
+from stridescope.ops._checks import check_rank
 from stridescope.registry import Registry
 
 __all__ = ["OPS", "create_op", "op_names", "op_options"]
@@ -29,7 +30,8 @@ def op_names() -> tuple[str, ...]:
 
 
 def op_options(name: str) -> tuple[str, ...]:
-    """The options an operator declares (its factory's keyword-only parameters).
+    """The options an operator declares (its factory's keyword-only parameters; every
+    factory also takes ``(in_channels, out_channels, rank)``).
 
     >>> op_options("blurpool_conv1x1")
     ('filter_size', 'padding')
@@ -45,9 +47,12 @@ def _positive(what: str, value: object) -> int:
     return value
 
 
-def create_op(name: str, in_channels: int, out_channels: int, **options: object) -> nn.Module:
+def create_op(
+    name: str, in_channels: int, out_channels: int, *, rank: int = 2, **options: object
+) -> nn.Module:
     """Build operator ``name`` mapping ``(N, in_channels, H, W)`` to
-    ``(N, out_channels, ceil(H/2), ceil(W/2))``.
+    ``(N, out_channels, ceil(H/2), ceil(W/2))``; with ``rank=1`` a signal ``(N, C, L)`` to
+    ``(N, out_channels, ceil(L/2))``, with ``rank=3`` a volume.
 
     ``options`` must be among those the operator declares (see :func:`op_options`).
 
@@ -55,6 +60,8 @@ def create_op(name: str, in_channels: int, out_channels: int, **options: object)
     >>> op = create_op("s2d_conv1x1", 3, 16)
     >>> tuple(op(torch.zeros(1, 3, 7, 8)).shape)
     (1, 16, 4, 4)
+    >>> tuple(create_op("s2d_conv1x1", 3, 16, rank=1)(torch.zeros(1, 3, 7)).shape)
+    (1, 16, 4)
     """
     entry = OPS.get(name)
     allowed = op_options(name)
@@ -68,4 +75,6 @@ def create_op(name: str, in_channels: int, out_channels: int, **options: object)
         raise StridescopeError(f"operator {name!r} takes no options; received {', '.join(unknown)}")
     cin = _positive("in_channels", in_channels)
     cout = _positive("out_channels", out_channels)
-    return entry.factory(cin, cout, **options)
+    if check_rank(rank) == 2:  # images: the factory's own default (two-argument factories too)
+        return entry.factory(cin, cout, **options)
+    return entry.factory(cin, cout, rank, **options)
