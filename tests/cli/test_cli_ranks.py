@@ -171,7 +171,11 @@ def test_a_volume_is_one_grid_per_slice(specs: dict[str, Path]) -> None:
     assert lines[2] == "read per slice (D): 0: 25%, 1: 0%, 2: 25%, 3: 0%, 4: 25%, 5: 0%"
     assert lines[3].startswith("slice D=0 (25% read)")
     assert lines[4].split()[:3] == ["1", ".", "2"]
-    assert lines[14].startswith("slice D=1 (0% read)")
+    assert lines[14:17] == [
+        "slice D=1 (0% read): never read",
+        "slice D=2 (25% read): the same counts as D=0",
+        "slice D=3 (0% read): never read",
+    ]
     assert "slices D=4-5 not shown" in lines[-1]
 
 

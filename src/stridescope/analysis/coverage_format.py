@@ -174,15 +174,24 @@ def _shares_text(shares: Sequence[str]) -> str:
 
 
 def _slice_lines(cov: CoverageMap) -> list[str]:
+    """Per-slice shares, then the first :data:`SLICES` slices: a grid each, one line for a
+    slice nothing reads or one equal to a slice shown above."""
     counts = cov.counts
     depth = counts.shape[0]
     shares = [percent(float((s > 0).mean())) for s in counts]
     lines = [f"read per slice (D): {_shares_text(shares)}"]
     width = max(1, len(str(int(counts.max()))))
     for d in range(min(SLICES, depth)):
-        rows = min(GRID, counts.shape[1])
-        lines.append(f"slice D={d} ({shares[d]} read), top-left {rows} rows ('.' = never read):")
-        lines.extend(grid_text(counts[d], width=width))
+        head = f"slice D={d} ({shares[d]} read)"
+        same = next((e for e in range(d) if np.array_equal(counts[e], counts[d])), None)
+        if not counts[d].any():
+            lines.append(f"{head}: never read")
+        elif same is not None:
+            lines.append(f"{head}: the same counts as D={same}")
+        else:
+            rows = min(GRID, counts.shape[1])
+            lines.append(f"{head}, top-left {rows} rows ('.' = never read):")
+            lines.extend(grid_text(counts[d], width=width))
     if depth > SLICES:
         lines.append(f"slices D={SLICES}-{depth - 1} not shown (--format json has every one)")
     return lines
