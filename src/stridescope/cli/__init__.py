@@ -19,7 +19,7 @@ app = typer.Typer(
     name="stridescope",
     help=(
         "What does this downsampling layer do to my network? Shapes, params, MACs, "
-        "receptive field, which input pixels are read, aliasing, shift-consistency, latency "
+        "receptive field, which input positions are read, aliasing, shift-consistency, latency "
         "and accuracy after training, measured."
     ),
     add_completion=False,
