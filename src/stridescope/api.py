@@ -58,7 +58,9 @@ def lint(
     severity: Mapping[str, str] | str | Sequence[str] | None = None,
 ) -> LintReport:
     """Find every downsampling problem in a model, with its evidence and the ``stridescope
-    fix`` policy that removes it: skipped input (DS101), dropped borders (DS201), unread
+    fix`` policy that removes it, priced on the IR (``finding.fix``: Δparams and ΔMACs, the
+    numbers ``stridescope fix`` reports for those layers; ``None`` where the policy cannot
+    swap them as they are): skipped input (DS101), dropped borders (DS201), unread
     input (DS202), misaligned merges (DS301), aliasing (DS401), a receptive field short of
     the input (DS501), ops not understood (DS001). Computed from the IR; only DS401's
     aliasing share is measured, once per layer configuration (then cached).
@@ -74,11 +76,14 @@ def lint(
     >>> report = lint(b.build(), ignore="DS4,DS5", severity={"DS101": "error"})
     >>> [(f.code, f.severity, f.layer, f.policy) for f in report.findings]
     [('DS101', 'error', 'down', 'resnet-d'), ('DS202', 'warning', None, 'resnet-d')]
+    >>> report.findings[0].fix  # what `stridescope fix --policy resnet-d` reports for it
+    Fix(policy='resnet-d', delta_params=0, delta_macs=768)
     """
     from stridescope.analysis.lint import LintOptions, lint_graph
+    from stridescope.surgery.estimate import fix_estimate
 
     options = LintOptions.parse(select, ignore, severity)  # bad codes fail before loading
-    return lint_graph(load_graph(target, input_shape), options)
+    return lint_graph(load_graph(target, input_shape), options, fix_estimate=fix_estimate)
 
 
 def coverage(

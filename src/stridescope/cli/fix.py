@@ -84,17 +84,25 @@ def _load_model(target: str) -> Any:
 
 
 def _totals(graph: Graph) -> dict[str, Any]:
+    """Params, MACs, input coverage and lint's findings by code (the summary's count)."""
     from stridescope.api import summary
-    from stridescope.surgery import LINT_CODES
 
     result = summary(graph)
-    findings = {code: len(flagged(graph)) for code, flagged in LINT_CODES.items()}
     return {
         "params": result.totals.params,
         "macs": result.totals.macs,
         "input_coverage": result.input_coverage,
-        "findings": findings,
+        "findings": dict(result.lint),
     }
+
+
+def _both(graphs: tuple[Graph, Graph]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Totals before and after, each with a count for every code found in either model."""
+    before, after = (_totals(g) for g in graphs)
+    codes = sorted({*before["findings"], *after["findings"]})
+    for side in (before, after):
+        side["findings"] = {code: side["findings"].get(code, 0) for code in codes}
+    return before, after
 
 
 def _save(fixed: Fixed, path: Path) -> None:
@@ -180,11 +188,12 @@ def _run(
     fixed = fix(model, policy, select=chosen, input_shape=input_shape, filter_size=filter_size)
     if save is not None:
         _save(fixed, save)
+    before, after = _both((fixed.before, fixed.after))
     doc = {
         "target": target,
         **fixed.to_dict(),
-        "before": _totals(fixed.before),
-        "after": _totals(fixed.after),
+        "before": before,
+        "after": after,
         "saved": None if save is None else str(save),
     }
     if fmt == "json":

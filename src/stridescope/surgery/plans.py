@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from stridescope.errors import StridescopeError
 from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, GraphBuilder, Node, OpKind, Shape, Window, channel_axis
-from stridescope.ops.blurpool import blur_ir
+from stridescope.ir.blur import blur_ir
 from stridescope.surgery.records import OutputAtStart
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Step",
     "evaluate",
     "node_text",
+    "plan_graph",
     "plan_ir",
     "plan_text",
 ]
@@ -249,20 +250,31 @@ def _reflect_problem(graph: Graph, node: Node) -> str:
     return ""
 
 
-def evaluate(graph: Graph, node: Node, plan: Plan) -> Outcome:
-    """Price ``plan`` on ``node``: the difference in params and MACs, from the IR; a reason
-    instead when the replacement would change the output shape or cannot be built."""
+def plan_graph(graph: Graph, node: Node, plan: Plan) -> tuple[Graph, int] | str:
+    """The IR of what ``node`` becomes under ``plan``, alone on an input of ``node``'s input
+    shape, and the id of its last node; or why it cannot be built there (the output shape
+    would change, the map is too small for reflect padding, ...)."""
     builder = GraphBuilder(node.input_shape, graph.layout)
     try:
         last = plan_ir(builder, builder.input, graph, node, plan)
     except (StridescopeError, GeometryError) as error:
-        return Outcome(reason=f"the replacement does not fit this input: {error}")
+        return f"the replacement does not fit this input: {error}"
     local = builder.build()
     for made in local.nodes:
         problem = _reflect_problem(local, made)
         if problem:
-            return Outcome(reason=problem)
+            return problem
     shape = local.nodes[last].output_shape
     if shape != node.output_shape:
-        return Outcome(reason=f"the replacement would give {shape} instead of {node.output_shape}")
+        return f"the replacement would give {shape} instead of {node.output_shape}"
+    return local, last
+
+
+def evaluate(graph: Graph, node: Node, plan: Plan) -> Outcome:
+    """Price ``plan`` on ``node``: the difference in params and MACs, from the IR; a reason
+    instead when the replacement would change the output shape or cannot be built."""
+    built = plan_graph(graph, node, plan)
+    if isinstance(built, str):
+        return Outcome(reason=built)
+    local, _ = built
     return Outcome(local.params - node.params, local.macs - node.macs)
