@@ -7,6 +7,11 @@ there."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -150,3 +155,19 @@ def test_a_quoted_price_is_what_fix_does_and_removes_the_finding(
         assert gone
         x = torch.randn(2, *shape[1:])
         assert fixed.model(x).shape == model(x).shape
+
+
+def test_pricing_the_fixes_of_a_spec_file_never_imports_torch() -> None:
+    code = (
+        "import sys, stridescope\n"
+        "r = stridescope.lint('examples/seed_cnn.toml', ignore='DS4')\n"
+        "assert r.findings[0].fix is not None, r.findings\n"
+        "print('torch' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from stridescope.analysis.lint import Finding, Fix, LintOptions, lint_graph, rule_named
+from stridescope.analysis.lint import Finding, Fix, rule_named
+from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Graph, Node
 from stridescope.surgery.plans import Plan, plan_graph
 from stridescope.surgery.policies import FixOptions, policy_plan
@@ -46,10 +47,11 @@ def _price(graph: Graph, node: Node, plan: Plan, code: str) -> tuple[int, int] |
     if isinstance(built, str):
         return None
     local, _ = built
+    rule = rule_named(code)
     # layer rules read no coverage: leave it out (a network rule computes it)
-    coverage: Literal["unset"] | None = None if rule_named(code).scope == "layer" else "unset"
-    options = LintOptions(select=(code,), measure=False)
-    if lint_graph(local, options, detail=False, coverage=coverage).findings:
+    coverage: Literal["unset"] | None = None if rule.scope == "layer" else "unset"
+    ctx = LintContext(local, detail=False, measure=False, coverage=coverage)
+    if any(True for _ in rule.check(ctx)):
         return None
     return local.params - node.params, local.macs - node.macs
 
