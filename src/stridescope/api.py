@@ -185,26 +185,27 @@ def consistency(
     options: ConsistencyOptions | None = None,
 ) -> ConsistencyReport:
     """How shift-consistent a trained classifier is on a dataset's test images: accuracy,
-    random-shift consistency (two shifts in ``[0, K)²`` per image; the share whose predicted
-    classes agree, with a 95% interval over images), circular-shift consistency and the
-    diagonal shift curve (probability of the correct class for shifts ``(s, s)``,
-    ``s = 0 .. K``). See :mod:`stridescope.analysis.consistency` for the protocol.
+        random-shift consistency (two shifts in ``[0, K)²`` per image; the share whose predicted
+        classes agree, with a 95% interval over images), circular-shift consistency and the
+        diagonal shift curve (probability of the correct class for shifts ``(s, s)``,
+        ``s = 0 .. K``). See :mod:`stridescope.analysis.consistency` for the protocol.
 
-    ``target``: an ``nn.Module`` or Keras model, or a string — ``FILE.py:FACTORY`` /
-    ``package.module:ATTR`` (a factory is called with ``num_classes=`` the dataset's classes
-    when it has that parameter) or ``FILE.keras``. ``weights``: a PyTorch ``state_dict`` file
-    (read with ``torch.load(..., weights_only=True)``) or a ``.keras`` file (``safe_mode=True``)
-    for a Keras model. ``dataset`` / ``dataset_path``: as for ``stridescope study``, split as
-    a study splits it (the same test images). ``image_size``: resize the images to N x N
-    (default: the dataset's own); grayscale images are repeated to three channels when the
-    model's first layer takes three. ``options``: ``ConsistencyOptions(max_shift=8, seed=0)``.
+        ``target``: an ``nn.Module`` or Keras model, or a string — ``FILE.py:FACTORY`` /
+        ``package.module:ATTR`` (a factory is called with ``num_classes=`` the dataset's classes
+        when it has that parameter) or ``FILE.keras``. ``weights``: a PyTorch ``state_dict`` file
+        (read with ``torch.load(..., weights_only=True)``) or a ``.keras`` file (``safe_mode=True``)
+        for a Keras model. ``dataset`` / ``dataset_path``: as for ``stridescope study``, split as
+        a study splits it (the same test images). ``image_size``: resize the images to N x N
+        (default: the dataset's own); grayscale images are repeated to three channels when the
+        model's first layer takes three. ``options``: ``ConsistencyOptions(max_shift=K, seed=0)``
+    (default K: a seventh of the image size).
 
-    >>> from torch import nn
-    >>> from stridescope.analysis.consistency import ConsistencyOptions
-    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
-    >>> report = consistency(model, dataset="digits", options=ConsistencyOptions(max_shift=3))
-    >>> report.input_shape, report.measured.images, len(report.measured.shift_curve)
-    ((1, 8, 8), 360, 4)
+        >>> from torch import nn
+        >>> from stridescope.analysis.consistency import ConsistencyOptions
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        >>> report = consistency(model, dataset="digits", options=ConsistencyOptions(max_shift=3))
+        >>> report.input_shape, report.measured.images, len(report.measured.shift_curve)
+        ((1, 8, 8), 360, 4)
     """
     import torch
 

@@ -176,3 +176,10 @@ def test_bad_measurements_are_one_line_errors(
     y = torch.zeros(shape[0], dtype=torch.long)
     with pytest.raises(StridescopeError, match=message.replace("(", r"\(").replace(")", r"\)")):
         measure_consistency(lambda t: torch.zeros(len(t), 3), x, y, options)
+
+
+@pytest.mark.parametrize(("size", "k"), [(8, 1), (28, 4), (32, 4), (224, 32)])
+def test_the_default_shift_is_a_seventh_of_the_image(size: int, k: int) -> None:
+    x, y = torch.zeros(2, 1, size, size), torch.zeros(2, dtype=torch.long)
+    result = measure_consistency(lambda t: torch.zeros(len(t), 3), x, y)
+    assert result.max_shift == k and len(result.shift_curve) == k + 1

@@ -128,20 +128,21 @@ def measure_consistency(
     n, _, h, w = x.shape
     if n == 0 or len(y) != n:
         raise StridescopeError(f"need images and as many labels; received {n} and {len(y)}")
-    opts.check(h, w)
+    k = opts.shift_for(h, w)
     labels = y.long().cpu()
     background = background_value(x)
-    accuracy = int((predict(x).argmax(1) == labels).sum()) / n
-    shifts = draw_shifts(n, opts.max_shift, opts.seed)
+    logits = predict(x)  # shift 0: accuracy and the curve's first point
+    accuracy = int((logits.argmax(1) == labels).sum()) / n
+    shifts = draw_shifts(n, k, opts.seed)
     agree = _agreement(predict, lambda s: translate(x, s, background), shifts)
     circular = _agreement(predict, lambda s: roll(x, s), shifts)
     interval = proportion_ci(agree, n, opts.confidence)
     curve = []
-    for s in range(opts.max_shift + 1):
-        moved = translate(x, torch.full((n, 2), s), background)
-        probs = torch.softmax(predict(moved).double(), dim=1)
-        p_correct = float(probs[torch.arange(n), labels].mean())
-        curve.append(ShiftPoint(s, p_correct))
+    for s in range(k + 1):
+        if s:
+            logits = predict(translate(x, torch.full((n, 2), s), background))
+        probs = torch.softmax(logits.double(), dim=1)
+        curve.append(ShiftPoint(s, float(probs[torch.arange(n), labels].mean())))
     assert interval.low is not None and interval.high is not None
     return Consistency(
         accuracy=accuracy,
@@ -150,7 +151,7 @@ def measure_consistency(
         circular_consistency=circular / n,
         shift_curve=tuple(curve),
         images=n,
-        max_shift=opts.max_shift,
+        max_shift=k,
         seed=opts.seed,
         confidence=opts.confidence,
     )

@@ -19,21 +19,29 @@ __all__ = ["Consistency", "ConsistencyOptions", "ConsistencyReport", "ShiftPoint
 
 @dataclass(frozen=True)
 class ConsistencyOptions:
-    """``max_shift``: K, shifts are drawn from ``[0, K)²`` and the curve runs ``0 .. K``;
-    ``seed``: the draw of the random shifts; ``confidence``: of the interval."""
+    """``max_shift``: K, shifts are drawn from ``[0, K)²`` and the curve runs ``0 .. K``
+    (``None``: a seventh of the image's smaller side, at least 1 — 32 at 224 px, as
+    antialiased-cnns' 224-px crops of a 256-px image; 4 at 28 px); ``seed``: the draw of the
+    random shifts; ``confidence``: of the interval.
 
-    max_shift: int = 8
+    >>> ConsistencyOptions().shift_for(28, 28), ConsistencyOptions().shift_for(224, 224)
+    (4, 32)
+    """
+
+    max_shift: int | None = None
     seed: int = 0
     confidence: float = 0.95
 
-    def check(self, height: int, width: int) -> None:
-        if self.max_shift < 1:
-            raise StridescopeError(f"max shift must be at least 1; received {self.max_shift}")
-        if self.max_shift >= min(height, width):
+    def shift_for(self, height: int, width: int) -> int:
+        """K for images of ``height`` x ``width``, checked: ``1 <= K < min(height, width)``."""
+        k = max(1, min(height, width) // 7) if self.max_shift is None else self.max_shift
+        if k < 1:
+            raise StridescopeError(f"max shift must be at least 1; received {k}")
+        if k >= min(height, width):
             raise StridescopeError(
-                f"max shift must be smaller than the images ({height}x{width}); received "
-                f"{self.max_shift}"
+                f"max shift must be smaller than the images ({height}x{width}); received {k}"
             )
+        return k
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def _run(
     weights: Path | None,
     dataset: str,
     dataset_path: Path | None,
-    max_shift: int,
+    max_shift: int | None,
     image_size: int | None,
     seed: int,
     plot: Path | None,
@@ -130,8 +130,11 @@ def register(app: typer.Typer) -> None:
                          show_default=False),
         ] = None,
         max_shift: Annotated[
-            int, typer.Option(help="K: random shifts in [0, K) per axis; the curve runs 0..K.")
-        ] = 8,
+            int | None,
+            typer.Option(help="K: random shifts in [0, K) per axis; the curve runs 0..K "
+                         "(default: a seventh of the image size, 4 at 28 px).",
+                         show_default=False),
+        ] = None,
         image_size: Annotated[
             int | None,
             typer.Option(help="Resize the images to N x N (default: the dataset's own).",
