@@ -117,6 +117,17 @@ def test_a_model_that_cannot_take_the_images_says_so_in_one_line() -> None:
     assert "\n" not in str(e.value)
 
 
+def test_a_keras_model_names_the_image_size_it_takes() -> None:
+    clf = classifier(_keras_net(size=12))
+    assert clf.size == (12, 12)
+    with pytest.raises(StridescopeError) as error:
+        check_classifier(clf, torch.zeros(3, 3, 8, 8), num_classes=4)
+    assert str(error.value) == (
+        "the model takes 12x12 images; the data's are 8x8 (give an image size of 12)"
+    )
+    check_classifier(clf, fit_images(torch.zeros(3, 1, 8, 8), channels=3, image_size=12), 4)
+
+
 def test_only_models_are_classifiers() -> None:
     with pytest.raises(StridescopeError, match="received str"):
         classifier("model.pt")

@@ -45,11 +45,13 @@ _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 class Classifier:
     """``predict(x)``: the logits ``(N, classes)`` of float images ``x`` ``(N, C, H, W)``,
     in eval mode, without gradients, in batches of ``batch``; ``channels``: what the model's
-    first layer takes (``None``: unknown, e.g. a first dense layer)."""
+    first layer takes (``None``: unknown, e.g. a first dense layer); ``size``: the ``(H, W)``
+    its input fixes (a Keras model's input; ``None``: not fixed or unknown)."""
 
     predict: Callable[[torch.Tensor], torch.Tensor]
     channels: int | None
     framework: Literal["torch", "keras"]
+    size: tuple[int, int] | None = None
 
 
 def _is_keras(model: object) -> bool:
@@ -63,8 +65,11 @@ def _is_keras(model: object) -> bool:
 def _keras(model: Any, batch: int) -> Classifier:
     import keras
 
-    shape = model.inputs[0].shape if model.inputs else None
+    shape = tuple(model.inputs[0].shape) if model.inputs else None
     channels = None if shape is None or shape[-1] is None else int(shape[-1])
+    size = None
+    if shape is not None and len(shape) == 4 and None not in shape[1:3]:
+        size = (int(shape[1]), int(shape[2]))
 
     def predict(x: torch.Tensor) -> torch.Tensor:
         outs = []
@@ -74,7 +79,7 @@ def _keras(model: Any, batch: int) -> Classifier:
             outs.append(torch.as_tensor(keras.ops.convert_to_numpy(out)))
         return torch.cat(outs)
 
-    return Classifier(predict, channels, "keras")
+    return Classifier(predict, channels, "keras", size)
 
 
 def _torch(model: nn.Module, batch: int) -> Classifier:
@@ -138,6 +143,12 @@ def check_classifier(clf: Classifier, x: torch.Tensor, num_classes: int) -> None
     logits; otherwise a one-line error naming the shapes."""
     probe = x[:2]
     shape = tuple(probe.shape)
+    if clf.size is not None and tuple(shape[2:]) != clf.size:
+        h, w = clf.size
+        raise StridescopeError(
+            f"the model takes {h}x{w} images; the data's are {shape[2]}x{shape[3]} (give an "
+            f"image size of {h})" + ("" if h == w else "; the model's input is not square")
+        )
     try:
         out = clf.predict(probe)
     except Exception as error:

@@ -3,8 +3,9 @@ Shift-Invariant Again*; antialiased-cnns' ``-es`` and ``-ed`` evaluations), meas
 images:
 
 - **accuracy**: the share of images whose predicted class is their label;
-- **consistency**: each image is shifted twice by random ``(dy, dx)`` in ``[0, K)²``; the
-  share of images whose two predicted classes agree, with a 95% Wilson interval over images;
+- **consistency**: each image is shifted twice by random ``(dy, dx)`` in ``[0, K)²`` (K by
+  default a seventh of the image's smaller side: 4 at 28 px, 32 at 224 px); the share of
+  images whose two predicted classes agree, with a 95% Wilson interval over images;
 - **circular consistency**: the same with circular shifts (``torch.roll``), where a network
   with circular padding and adaptive polyphase sampling at every downsampling is exactly
   invariant (Chaman & Dokmanić 2021);
