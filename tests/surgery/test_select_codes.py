@@ -106,6 +106,21 @@ def test_after_blurpool_lint_finds_nothing_on_the_changed_layers(skips: int, siz
     assert fixed.model(x).shape == model(x).shape
 
 
+def test_after_blurpool_a_keras_model_has_no_ds101_or_ds401_either() -> None:
+    """The Keras BlurPool layer fix inserts reads as the same fixed depthwise filter."""
+    keras_seed = stridescope.frontends.load_model(str(EXAMPLES / "seed_cnn_keras.py") + ":build")
+    before = stridescope.lint(keras_seed, select="DS1,DS4")
+    assert {(f.code, f.layer) for f in before.findings} == {
+        ("DS101", "conv2d_2"),
+        ("DS401", "conv2d_2"),
+        ("DS401", "max_pooling2d"),
+    }
+    fixed = fix(keras_seed, "blurpool")
+    assert {c.layer for c in fixed.changes} == {"conv2d_2", "max_pooling2d"}
+    after = stridescope.lint(fixed.model, select="DS1,DS2,DS4")
+    assert after.findings == () and after.input_coverage == 1.0
+
+
 @pytest.mark.parametrize("policy", policy_names())
 def test_every_policy_removes_ds101_on_the_layers_it_swaps(policy: str) -> None:
     model = resnet50(stride_in_1x1=True, device="meta")
