@@ -117,8 +117,12 @@ def _direct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, k: int, seed: in
         ]
         curve.append(float(np.mean(probs)))
     n = len(images)
-    return {"accuracy": correct / n, "consistency": agree / n, "circular": circular / n,
-            "curve": curve}  # fmt: skip
+    return {
+        "accuracy": correct / n,
+        "consistency": agree / n,
+        "circular": circular / n,
+        "curve": curve,
+    }
 
 
 def test_the_measurement_agrees_with_a_direct_computation() -> None:

@@ -66,8 +66,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 
 def test_json_has_the_issue_keys_and_the_api_numbers(trained: tuple[str, Path]) -> None:
     target, weights = trained
-    args = ["consistency", target, "--weights", str(weights), "--dataset", "digits",
-            "--max-shift", "3", "--format", "json"]  # fmt: skip
+    args = [
+        "consistency",
+        target,
+        "--weights",
+        str(weights),
+        "--dataset",
+        "digits",
+        "--max-shift",
+        "3",
+        "--format",
+        "json",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
@@ -85,8 +95,20 @@ def test_json_has_the_issue_keys_and_the_api_numbers(trained: tuple[str, Path]) 
 def test_table_and_plot(trained: tuple[str, Path], tmp_path: Path) -> None:
     target, weights = trained
     png = tmp_path / "curve.png"
-    args = ["consistency", target, "--weights", str(weights), "--dataset", "digits",
-            "--max-shift", "2", "--image-size", "12", "--plot", str(png)]  # fmt: skip
+    args = [
+        "consistency",
+        target,
+        "--weights",
+        str(weights),
+        "--dataset",
+        "digits",
+        "--max-shift",
+        "2",
+        "--image-size",
+        "12",
+        "--plot",
+        str(png),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

@@ -48,8 +48,14 @@ def _table(report: ConsistencyReport) -> Table:
         f"{report.source} on {report.dataset}: {m.images} test images {c}x{h}x{w}, "
         f"{report.num_classes} classes; shifts in [0, {m.max_shift}), seed {m.seed}"
     )
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  show_edge=False, padding=(0, 1, 0, 0))  # fmt: skip
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
     table.add_column("")
     table.add_column("value", justify="right")
     table.add_column("")
@@ -88,8 +94,14 @@ def _run(
     from stridescope.api import consistency
 
     options = ConsistencyOptions(max_shift=max_shift, seed=seed)
-    report = consistency(target, weights=weights, dataset=dataset, dataset_path=dataset_path,
-                         image_size=image_size, options=options)  # fmt: skip
+    report = consistency(
+        target,
+        weights=weights,
+        dataset=dataset,
+        dataset_path=dataset_path,
+        image_size=image_size,
+        options=options,
+    )
     if plot is not None:
         from stridescope.report.shift_curve import write_shift_curve_png
 
@@ -116,29 +128,38 @@ def register(app: typer.Typer) -> None:
         target: Annotated[str, typer.Argument(help=TARGETS + ".", show_default=False)],
         weights: Annotated[
             Path | None,
-            typer.Option(help="Trained weights: a PyTorch state_dict (read with torch.load("
-                         "weights_only=True)) or a .keras file for a Keras model.",
-                         show_default=False),
+            typer.Option(
+                help="Trained weights: a PyTorch state_dict (read with torch.load("
+                "weights_only=True)) or a .keras file for a Keras model.",
+                show_default=False,
+            ),
         ] = None,
         dataset: Annotated[
-            str, typer.Option(help="mnist5k (bundled), digits, mnist-idx, fashion-mnist-idx, "
-                              "cifar10, cifar100 or imagefolder.")
+            str,
+            typer.Option(
+                help="mnist5k (bundled), digits, mnist-idx, fashion-mnist-idx, "
+                "cifar10, cifar100 or imagefolder."
+            ),
         ] = "mnist5k",
         dataset_path: Annotated[
             Path | None,
-            typer.Option(help="The dataset's folder, for the formats read from disk.",
-                         show_default=False),
+            typer.Option(
+                help="The dataset's folder, for the formats read from disk.", show_default=False
+            ),
         ] = None,
         max_shift: Annotated[
             int | None,
-            typer.Option(help="K: random shifts in [0, K) per axis; the curve runs 0..K "
-                         "(default: a seventh of the image size, 4 at 28 px).",
-                         show_default=False),
+            typer.Option(
+                help="K: random shifts in [0, K) per axis; the curve runs 0..K "
+                "(default: a seventh of the image size, 4 at 28 px).",
+                show_default=False,
+            ),
         ] = None,
         image_size: Annotated[
             int | None,
-            typer.Option(help="Resize the images to N x N (default: the dataset's own).",
-                         show_default=False),
+            typer.Option(
+                help="Resize the images to N x N (default: the dataset's own).", show_default=False
+            ),
         ] = None,
         seed: Annotated[int, typer.Option(help="Seed of the random shifts.")] = 0,
         plot: Annotated[
@@ -146,7 +167,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Write the diagonal-shift curve as a PNG.", show_default=False),
         ] = None,
         fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
-    ) -> None:  # fmt: skip
+    ) -> None:
         """How shift-consistent a trained model is: accuracy, random-shift consistency (the
         share of images whose class agrees under two random shifts, with a 95% interval),
         circular-shift consistency, and the probability of the correct class along a

@@ -186,15 +186,29 @@ def _restride_ir(b: GraphBuilder, x: int, node: Node, step: Restride, name: str)
     assert w is not None
     if node.kind is OpKind.CONV:
         return b.conv(
-            x, f"{name}.conv", out_channels=_channels(b.layout, node.output_shape) or 1,
-            kernel=w.kernel, stride=step.stride, dilation=w.dilation, padding=list(step.padding),
-            groups=node.groups, params=node.params, op=node.op, pad_mode=w.pad_mode,
-        )  # fmt: skip
+            x,
+            f"{name}.conv",
+            out_channels=_channels(b.layout, node.output_shape) or 1,
+            kernel=w.kernel,
+            stride=step.stride,
+            dilation=w.dilation,
+            padding=list(step.padding),
+            groups=node.groups,
+            params=node.params,
+            op=node.op,
+            pad_mode=w.pad_mode,
+        )
     mode = "max" if node.kind is OpKind.MAXPOOL else "avg"
     return b.pool(
-        x, f"{name}.pool", mode=mode, kernel=w.kernel, stride=step.stride, dilation=w.dilation,
-        padding=list(step.padding), op=node.op,
-    )  # fmt: skip
+        x,
+        f"{name}.pool",
+        mode=mode,
+        kernel=w.kernel,
+        stride=step.stride,
+        dilation=w.dilation,
+        padding=list(step.padding),
+        op=node.op,
+    )
 
 
 def _s2d_ir(b: GraphBuilder, x: int, node: Node, name: str) -> int:
@@ -219,15 +233,26 @@ def plan_ir(builder: GraphBuilder, parent: int, graph: Graph, node: Node, plan: 
             x = _restride_ir(builder, x, node, step, name)
         elif isinstance(step, BlurStep):
             x = blur_ir(
-                builder, x, f"{name}.blur", size=step.size, stride=step.stride,
-                padding=step.padding, op="BlurPool",
-            )  # fmt: skip
+                builder,
+                x,
+                f"{name}.blur",
+                size=step.size,
+                stride=step.stride,
+                padding=step.padding,
+                op="BlurPool",
+            )
         elif isinstance(step, AvgPoolStep):
             rank = len(step.size)
             x = builder.pool(
-                x, f"{name}.pool", mode="avg", kernel=step.size, stride=step.size,
-                padding=[(0, 0)] * rank, ceil_mode=True, op="AvgPool",
-            )  # fmt: skip
+                x,
+                f"{name}.pool",
+                mode="avg",
+                kernel=step.size,
+                stride=step.size,
+                padding=[(0, 0)] * rank,
+                ceil_mode=True,
+                op="AvgPool",
+            )
         elif isinstance(step, PolyphaseStep):
             x = builder.polyphase(x, f"{name}.aps", factor=2, op="AdaptivePolyphase")
         else:
