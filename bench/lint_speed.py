@@ -3,7 +3,8 @@ ratios in one process (1 thread, medians of repeats).
 
 Goals (issue 11): lint takes at most 1.5x the summary's time on the same model, and answers
 in well under a second on a 50-layer model (goal: ResNet-50 under 0.25 s). Both calls are
-whole, as a user makes them (trace, then analyse). DS401's aliasing shares come from the
+whole, as a user makes them (trace, then analyse); lint includes pricing every finding's fix
+(each policy's replacement built on the IR and checked by the finding's own rule). DS401's aliasing shares come from the
 cache in the timed runs; the cold cost (first measurement in a process, empty cache) is
 printed first. Exits 1 if a goal is missed.
 

@@ -2,8 +2,8 @@
 
 The public API is small: :func:`summary`, :func:`lint` and :func:`coverage` for any model
 (PyTorch, Keras 3, a spec file), :func:`compare` for the operator zoo side by side, :func:`fix`
-to swap a model's downsampling layers for better ones (weights kept), and
-:mod:`stridescope.geometry` for the sliding-window arithmetic everything else is built on.
+to swap a model's downsampling layers for better ones (weights kept), :func:`consistency` for
+how shift-consistent a trained model is, and :mod:`stridescope.geometry` for the sliding-window arithmetic everything else is built on.
 Results are JSON-ready dataclasses.
 
 >>> import stridescope
@@ -12,7 +12,7 @@ Results are JSON-ready dataclasses.
 """
 
 from stridescope import geometry
-from stridescope.api import compare, coverage, fix, lint, summary
+from stridescope.api import compare, consistency, coverage, fix, lint, summary
 
-__all__ = ["compare", "coverage", "fix", "geometry", "lint", "summary"]
+__all__ = ["compare", "consistency", "coverage", "fix", "geometry", "lint", "summary"]
 __version__ = "0.1.0"

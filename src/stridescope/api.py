@@ -1,5 +1,6 @@
 """The public Python API: ``stridescope.summary(...)``, ``stridescope.lint(...)``,
-``stridescope.coverage(...)``, ``stridescope.compare(...)`` and ``stridescope.fix(...)``.
+``stridescope.coverage(...)``, ``stridescope.compare(...)``, ``stridescope.fix(...)`` and
+``stridescope.consistency(...)``.
 
 Each reads as a pipeline: resolve the target into an IR graph, analyse it, return a typed,
 JSON-ready result (rendering is the caller's business).
@@ -8,6 +9,7 @@ JSON-ready result (rendering is the caller's business).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stridescope.analysis.summary import Summary, summarize
@@ -18,11 +20,12 @@ if TYPE_CHECKING:
     from torch import nn
 
     from stridescope.analysis.compare import CompareOptions, Comparison
+    from stridescope.analysis.consistency_records import ConsistencyOptions, ConsistencyReport
     from stridescope.analysis.coverage import CoverageMap
     from stridescope.analysis.lint import LintReport
     from stridescope.surgery import Fixed
 
-__all__ = ["compare", "coverage", "fix", "lint", "summary"]
+__all__ = ["compare", "consistency", "coverage", "fix", "lint", "summary"]
 
 
 def summary(
@@ -63,7 +66,9 @@ def lint(
     severity: Mapping[str, str] | str | Sequence[str] | None = None,
 ) -> LintReport:
     """Find every downsampling problem in a model, with its evidence and the ``stridescope
-    fix`` policy that removes it: skipped input (DS101), dropped borders (DS201), unread
+    fix`` policy that removes it, priced on the IR (``finding.fix``: Δparams and ΔMACs, the
+    numbers ``stridescope fix`` reports for those layers; ``None`` where the policy cannot
+    swap them as they are): skipped input (DS101), dropped borders (DS201), unread
     input (DS202), misaligned merges (DS301), aliasing (DS401), a receptive field short of
     the input (DS501), ops not understood (DS001). Computed from the IR; only DS401's
     aliasing share is measured, once per layer configuration (then cached).
@@ -79,11 +84,14 @@ def lint(
     >>> report = lint(b.build(), ignore="DS4,DS5", severity={"DS101": "error"})
     >>> [(f.code, f.severity, f.layer, f.policy) for f in report.findings]
     [('DS101', 'error', 'down', 'resnet-d'), ('DS202', 'warning', None, 'resnet-d')]
+    >>> report.findings[0].fix  # what `stridescope fix --policy resnet-d` reports for it
+    Fix(policy='resnet-d', delta_params=0, delta_macs=768)
     """
     from stridescope.analysis.lint import LintOptions, lint_graph
+    from stridescope.surgery.estimate import fix_estimate
 
     options = LintOptions.parse(select, ignore, severity)  # bad codes fail before loading
-    return lint_graph(load_graph(target, input_shape), options)
+    return lint_graph(load_graph(target, input_shape), options, fix_estimate=fix_estimate)
 
 
 def coverage(
@@ -173,3 +181,62 @@ def fix(
     from stridescope.surgery import fix as run
 
     return run(model, policy, select=select, input_shape=input_shape, filter_size=filter_size)
+
+
+def consistency(
+    target: object,
+    *,
+    weights: str | Path | None = None,
+    dataset: str = "mnist5k",
+    dataset_path: str | Path | None = None,
+    image_size: int | None = None,
+    options: ConsistencyOptions | None = None,
+) -> ConsistencyReport:
+    """How shift-consistent a trained classifier is on a dataset's test images: accuracy,
+        random-shift consistency (two shifts in ``[0, K)²`` per image; the share whose predicted
+        classes agree, with a 95% interval over images), circular-shift consistency and the
+        diagonal shift curve (probability of the correct class for shifts ``(s, s)``,
+        ``s = 0 .. K``). See :mod:`stridescope.analysis.consistency` for the protocol.
+
+        ``target``: an ``nn.Module`` or Keras model, or a string — ``FILE.py:FACTORY`` /
+        ``package.module:ATTR`` (a factory is called with ``num_classes=`` the dataset's classes
+        when it has that parameter) or ``FILE.keras``. ``weights``: a PyTorch ``state_dict`` file
+        (read with ``torch.load(..., weights_only=True)``) or a ``.keras`` file (``safe_mode=True``)
+        for a Keras model. ``dataset`` / ``dataset_path``: as for ``stridescope study``, split as
+        a study splits it (the same test images). ``image_size``: resize the images to N x N
+        (default: the dataset's own); grayscale images are repeated to three channels when the
+        model's first layer takes three. ``options``: ``ConsistencyOptions(max_shift=K, seed=0)``
+    (default K: a seventh of the image size).
+
+        >>> from torch import nn
+        >>> from stridescope.analysis.consistency import ConsistencyOptions
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        >>> report = consistency(model, dataset="digits", options=ConsistencyOptions(max_shift=3))
+        >>> report.input_shape, report.measured.images, len(report.measured.shift_curve)
+        ((1, 8, 8), 360, 4)
+    """
+    import torch
+
+    from stridescope.analysis.classifier import check_classifier, classifier, fit_images
+    from stridescope.analysis.consistency import (
+        ConsistencyOptions,
+        ConsistencyReport,
+        measure_consistency,
+    )
+    from stridescope.frontends.load import load_model
+    from stridescope.frontends.weights import load_weights
+    from stridescope.study.data import STUDY_SPLIT_SEED, load_dataset
+
+    opts = options or ConsistencyOptions()
+    data = load_dataset(dataset, path=dataset_path, seed=STUDY_SPLIT_SEED)
+    model = load_model(target, num_classes=data.num_classes) if isinstance(target, str) else target
+    if weights is not None:
+        load_weights(model, weights)
+    clf = classifier(model)
+    x = fit_images(torch.from_numpy(data.x_test), channels=clf.channels, image_size=image_size)
+    check_classifier(clf, x, data.num_classes)
+    y = torch.from_numpy(data.y_test)
+    measured = measure_consistency(clf.predict, x, y, opts)
+    c, h, w = (int(d) for d in x.shape[1:])
+    source = target if isinstance(target, str) else type(target).__name__
+    return ConsistencyReport(source, dataset, (c, h, w), data.num_classes, measured)

@@ -42,13 +42,23 @@ class Win:
     def ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
         if self.kind == "avg":
             return builder.pool(
-                parent, name, mode="avg", kernel=self.kernel, stride=self.stride,
-                dilation=self.dilation, padding=list(self.padding),
-            )  # fmt: skip
+                parent,
+                name,
+                mode="avg",
+                kernel=self.kernel,
+                stride=self.stride,
+                dilation=self.dilation,
+                padding=list(self.padding),
+            )
         return builder.conv(
-            parent, name, out_channels=1, kernel=self.kernel, stride=self.stride,
-            dilation=self.dilation, padding=list(self.padding),
-        )  # fmt: skip
+            parent,
+            name,
+            out_channels=1,
+            kernel=self.kernel,
+            stride=self.stride,
+            dilation=self.dilation,
+            padding=list(self.padding),
+        )
 
     def torch(self, x: torch.Tensor) -> torch.Tensor:
         (top, bottom), (left, right) = self.padding

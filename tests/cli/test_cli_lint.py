@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from stridescope.cli import app
 from stridescope.cli._common import console
+from stridescope.surgery import fix_cost
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "examples/seed_cnn.toml"
@@ -77,8 +78,16 @@ def test_json_record() -> None:
     assert data["counts"] == {"error": 0, "warning": 1, "info": 0}
     assert data["input_coverage"] == 1.0
     (finding,) = data["findings"]
-    assert (finding["code"], finding["layer"], finding["fix"]) == ("DS101", "conv2d_2", None)
-    assert finding["policy"] == "resnet-d"
+    assert (finding["code"], finding["layer"], finding["policy"]) == (
+        "DS101",
+        "conv2d_2",
+        "resnet-d",
+    )
+    # the fix's cost is what `stridescope fix` reports for the layer: an average pool of
+    # 2x2 per output and 64 channels, the 1x1 at stride 1 costs what it did
+    cost = fix_cost(SEED, "resnet-d", "conv2d_2")
+    assert cost is not None and cost.delta_macs == 7 * 7 * 64 * 4
+    assert finding["fix"] == {"policy": "resnet-d", "delta_params": 0, "delta_macs": 12544}
     assert finding["evidence"]["producers"][0]["read_positions"] == 49
 
 

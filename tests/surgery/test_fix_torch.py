@@ -121,7 +121,7 @@ def test_select_by_path_prefix_and_lint_code() -> None:
             {"select": ["layer9"]},
             "select: no layer 'layer9' in the model; its downsampling layers: conv1, maxpool",
         ),
-        ({"select": ["DS999"]}, "unknown lint code 'DS999'; known: DS101"),
+        ({"select": ["DS999"]}, "unknown lint code 'DS999'; known: DS001, DS101, DS201"),
         ({"filter_size": 7}, "filter size must be one of 3, 4, 5; received 7"),
     ],
 )

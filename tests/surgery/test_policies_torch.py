@@ -55,10 +55,14 @@ def _init_args(module: nn.Module) -> dict[str, object]:
     conv = module
     assert isinstance(conv, nn.Conv1d | nn.Conv2d | nn.Conv3d)
     return {
-        "in_channels": conv.in_channels, "out_channels": conv.out_channels,
-        "kernel_size": conv.kernel_size, "stride": conv.stride, "padding": conv.padding,
-        "groups": conv.groups, "bias": conv.bias is not None,
-    }  # fmt: skip
+        "in_channels": conv.in_channels,
+        "out_channels": conv.out_channels,
+        "kernel_size": conv.kernel_size,
+        "stride": conv.stride,
+        "padding": conv.padding,
+        "groups": conv.groups,
+        "bias": conv.bias is not None,
+    }
 
 
 @pytest.mark.parametrize(("policy", "layer"), CASES)

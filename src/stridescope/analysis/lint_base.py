@@ -41,7 +41,7 @@ Severity = Literal["error", "warning", "info"]
 #: Severities, most severe first.
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 #: The ``stridescope fix`` policies a finding may name (see docs/lint.md).
-POLICIES = ("blurpool", "resnet-d", "s2d", "aps")
+POLICIES = ("blurpool", "blurpool-first", "resnet-d", "s2d", "aps")
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,10 @@ Check = Callable[[LintContext], Iterable[Finding]]
 
 @dataclass(frozen=True)
 class Rule:
-    """A registered rule: stable code, short name, default severity, scope and a one-line
-    description (the first line of its section in docs/lint.md)."""
+    """A registered rule: stable code, short name, default severity, scope, a one-line
+    description (the first line of its section in docs/lint.md) and the ``stridescope fix``
+    policies its findings may name (empty: no policy removes what it finds, so its findings
+    point at nothing a fix swaps and ``fix --select CODE`` refuses it)."""
 
     code: str
     name: str
@@ -170,6 +172,7 @@ class Rule:
     scope: Literal["layer", "network"]
     doc: str
     check: Check = field(repr=False, compare=False)
+    policies: tuple[str, ...] = ()
 
     def finding(
         self,
@@ -196,9 +199,20 @@ RULES: dict[str, Rule] = {}
 
 
 def rule(
-    code: str, name: str, severity: Severity, scope: Literal["layer", "network"], doc: str
+    code: str,
+    name: str,
+    severity: Severity,
+    scope: Literal["layer", "network"],
+    doc: str,
+    policies: tuple[str, ...] = (),
 ) -> Callable[[Callable[[LintContext, Rule], Iterable[Finding]]], Rule]:
-    """Register ``check(ctx, rule)`` under ``code``; the decorated name becomes the Rule."""
+    """Register ``check(ctx, rule)`` under ``code``; the decorated name becomes the Rule.
+    ``policies``: those its findings may name (each one of :data:`POLICIES`)."""
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise StridescopeError(
+            f"lint code {code!r} names unknown policies {unknown}; known: {', '.join(POLICIES)}"
+        )
 
     def decorate(check: Callable[[LintContext, Rule], Iterable[Finding]]) -> Rule:
         if code in RULES:
@@ -209,7 +223,7 @@ def rule(
         def bound(ctx: LintContext) -> Iterable[Finding]:
             return check(ctx, made[0])
 
-        made.append(Rule(code, name, severity, scope, doc, bound))
+        made.append(Rule(code, name, severity, scope, doc, bound, policies))
         RULES[code] = made[0]
         return made[0]
 

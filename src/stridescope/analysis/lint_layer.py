@@ -20,6 +20,7 @@ from stridescope.analysis.lint_reads import AxisReads, layer_reads, producers
 from stridescope.ir import Node, OpKind
 
 __all__ = [
+    "alias_policy",
     "aliasing",
     "border_policy",
     "dropped_border",
@@ -31,7 +32,6 @@ __all__ = [
 
 _PASS_THROUGH = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.PAD})
 _STRIDED = frozenset({OpKind.CONV, OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.SLICE, OpKind.POLYPHASE})
-_BLURPOOL_KINDS = frozenset({OpKind.CONV, OpKind.MAXPOOL})
 _DELIBERATE = frozenset({OpKind.PAD, OpKind.SLICE})  # crops and slices say what they drop
 
 
@@ -69,12 +69,59 @@ def _window_evidence(node: Node, reads: tuple[AxisReads, ...]) -> dict[str, Any]
     }
 
 
+def _swappable(node: Node) -> bool:
+    """A layer ``stridescope fix`` swaps: a conv with weights or a max pool. A conv without
+    weights is a fixed filter (a blur already), which fix leaves as it is."""
+    return node.kind is OpKind.MAXPOOL or (node.kind is OpKind.CONV and node.params > 0)
+
+
 def skip_policy(node: Node) -> str | None:
-    """resnet-d for a 1x1 conv (average pool, then the 1x1 at stride 1); blurpool for other
-    convs and max pools; no policy handles slices or average pools."""
-    if node.kind is OpKind.CONV and node.window and all(k == 1 for k in node.window.kernel):
-        return "resnet-d"
-    return "blurpool" if node.kind in _BLURPOOL_KINDS else None
+    """resnet-d for an unpadded 1x1 conv (an average pool, then the 1x1 at stride 1);
+    blurpool for other convs and max pools; no policy handles slices, average pools or
+    fixed filters (the kinds ``stridescope fix`` leaves alone).
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+    >>> plain = b.conv(b.input, "plain", out_channels=4, kernel=1, stride=2)
+    >>> padded = b.conv(b.input, "padded", out_channels=4, kernel=1, stride=2, padding=1)
+    >>> pool = b.pool(b.input, "pool", mode="avg", kernel=1, stride=2)
+    >>> g = b.build()
+    >>> [skip_policy(g.nodes[i]) for i in (plain, padded, pool)]
+    ['resnet-d', 'blurpool', None]
+    """
+    if not _swappable(node):
+        return None
+    return "resnet-d" if _pointwise(node) else "blurpool"
+
+
+def _pointwise(node: Node) -> bool:
+    """An unpadded 1x1 conv."""
+    window = node.window
+    return (
+        node.kind is OpKind.CONV
+        and window is not None
+        and all(k == 1 for k in window.kernel)
+        and all(p == (0, 0) for p in window.padding)
+    )
+
+
+def alias_policy(node: Node) -> str | None:
+    """blurpool-first for an unpadded 1x1 conv (the blur at the stride, then the 1x1 at
+    stride 1: the same function as blurpool's 1x1 at stride 1 then the blur, since both are
+    linear and the blur sums to 1, without the 1x1's outputs that the blur drops); blurpool
+    for other convs and max pools; none for the kinds ``stridescope fix`` leaves alone.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+    >>> down = b.conv(b.input, "down", out_channels=4, kernel=1, stride=2)
+    >>> wide = b.conv(b.input, "wide", out_channels=4, kernel=3, stride=2, padding=1)
+    >>> g = b.build()
+    >>> alias_policy(g.nodes[down]), alias_policy(g.nodes[wide])
+    ('blurpool-first', 'blurpool')
+    """
+    if not _swappable(node):
+        return None
+    return "blurpool-first" if _pointwise(node) else "blurpool"
 
 
 @rule(
@@ -84,6 +131,7 @@ def skip_policy(node: Node) -> str | None:
     "layer",
     "A window whose stride exceeds its dilated kernel on some axis (a 1x1 stride-2 conv, "
     "x[:, :, ::2, ::2]): input positions between its windows are never read.",
+    ("resnet-d", "blurpool"),
 )
 def skipped_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     for node in ctx.graph.nodes:
@@ -112,8 +160,8 @@ def skipped_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
 
 def border_policy(node: Node) -> str | None:
     """blurpool: the layer at stride 1 reads every position, and the blur that then samples
-    is padded; no policy handles average pools."""
-    return "blurpool" if node.kind in _BLURPOOL_KINDS else None
+    is padded; no policy handles average pools or fixed filters."""
+    return "blurpool" if _swappable(node) else None
 
 
 def _lines(reads: tuple[AxisReads, ...]) -> str:
@@ -137,6 +185,7 @@ def _lines(reads: tuple[AxisReads, ...]) -> str:
     "layer",
     "A layer whose windows never reach the first or last rows or columns of its input (a 3x3 "
     "stride-2 conv without padding on an even size, a floor-mode pool on an odd size).",
+    ("blurpool",),
 )
 def dropped_border(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     for node in ctx.graph.nodes:
@@ -203,6 +252,7 @@ def _strided(node: Node) -> bool:
     "layer",
     "A strided op with no low-pass filter before it: input frequencies above the output's "
     "Nyquist limit fold back (evidence: the aliasing share of its configuration, measured).",
+    ("blurpool", "blurpool-first"),
 )
 def aliasing(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     graph = ctx.graph
@@ -231,5 +281,4 @@ def aliasing(ctx: LintContext, self: Rule) -> Iterator[Finding]:
         message = f"stride {axes_text(node.window.stride)} with no low-pass filter before it"
         if share is not None:
             message += f": {share:.4f} of its output energy is aliased (bundled photos)"
-        policy = "blurpool" if node.kind in _BLURPOOL_KINDS else None
-        yield self.finding(node, message, evidence, policy)
+        yield self.finding(node, message, evidence, alias_policy(node))

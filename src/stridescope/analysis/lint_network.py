@@ -36,7 +36,6 @@ from stridescope.ir import OpKind
 __all__ = ["misaligned_merge", "short_field", "unread_input"]
 
 _MERGES = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})
-_FIXABLE = frozenset({OpKind.CONV, OpKind.MAXPOOL})
 
 
 def _codes(ctx: LintContext, node_id: int) -> list[str]:
@@ -59,7 +58,7 @@ def _policy(ctx: LintContext, blamed: tuple[int, ...]) -> str | None:
         policies.add(skip_policy(node) if "DS101" in codes else border_policy(node))
     if len(policies) == 1:
         return policies.pop()
-    fixable = all(ctx.graph.nodes[i].kind in _FIXABLE for i in blamed)
+    fixable = all(border_policy(ctx.graph.nodes[i]) == "blurpool" for i in blamed)
     return "blurpool" if blamed and fixable else None
 
 
@@ -83,6 +82,7 @@ def _unread_lines(unread: np.ndarray) -> list[list[int]]:
     "network",
     "Input positions (samples, pixels, voxels) that can never influence the output (input "
     "coverage < 1), with the layers responsible.",
+    ("resnet-d", "blurpool"),
 )
 def unread_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     fraction = ctx.coverage

@@ -51,18 +51,28 @@ def _matrices(ctx: LintContext, node: Node, out: tuple[int, ...]) -> list[BoolMa
         return [
             Slide(k, s, d, p[0], n, window.pad_mode).matrix(o)
             for k, s, d, p, n, o in zip(
-                window.kernel, window.stride, window.dilation, window.padding, sizes, out,
+                window.kernel,
+                window.stride,
+                window.dilation,
+                window.padding,
+                sizes,
+                out,
                 strict=True,
             )
-        ]  # fmt: skip
+        ]
     if scatter is not None:
         return [
             Scatter(k, s, d, p[0], n).matrix(o)
             for k, s, d, p, n, o in zip(
-                scatter.kernel, scatter.stride, scatter.dilation, scatter.padding, sizes, out,
+                scatter.kernel,
+                scatter.stride,
+                scatter.dilation,
+                scatter.padding,
+                sizes,
+                out,
                 strict=True,
             )
-        ]  # fmt: skip
+        ]
     if node.kind in _ADAPTIVE:
         return [adaptive_matrix(o, n) for o, n in zip(out, sizes, strict=True)]
     return None

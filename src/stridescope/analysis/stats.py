@@ -31,6 +31,7 @@ __all__ = [
     "StudySummary",
     "mean_ci",
     "paired_difference",
+    "proportion_ci",
     "summarize_study",
 ]
 
@@ -100,6 +101,37 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Estimate:
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in data) / (n - 1))
     half = _t_quantile(confidence, n - 1) * sd / math.sqrt(n)
     return Estimate(mean, mean - half, mean + half, n, confidence)
+
+
+def _z_quantile(confidence: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf((1 + confidence) / 2))
+
+
+def proportion_ci(successes: int, n: int, confidence: float = 0.95) -> Estimate:
+    """A share of ``n`` independent yes/no outcomes with its Wilson score interval, which
+    stays inside [0, 1] and keeps a width at 0% and 100% (where a t interval on the 0/1
+    values collapses to a point).
+
+    >>> e = proportion_ci(90, 100)
+    >>> round(e.mean, 2), round(e.low, 4), round(e.high, 4)
+    (0.9, 0.8256, 0.9448)
+    >>> e = proportion_ci(50, 50)
+    >>> e.mean, round(e.low, 4), e.high
+    (1.0, 0.9287, 1.0)
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1; got {confidence}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, n]; got {successes} of {n}")
+    if n == 0:
+        return Estimate(None, None, None, 0, confidence, "no values")
+    z = _z_quantile(confidence)
+    share = successes / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return Estimate(share, max(0.0, centre - half), min(1.0, centre + half), n, confidence)
 
 
 def paired_difference(

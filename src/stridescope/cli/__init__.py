@@ -1,4 +1,5 @@
-"""The command line: ``stridescope layer|summary|lint|coverage|fix|compare|study|results``.
+"""The command line: ``stridescope layer|summary|lint|coverage|fix|consistency|compare|study|
+results``.
 
 The only package that prints or exits; nothing imports it. Each command lives in its own
 module with a ``register(app)`` function.
@@ -10,7 +11,17 @@ import sys
 
 import typer
 
-from stridescope.cli import compare, coverage, fix, layer, lint, results, study, summary
+from stridescope.cli import (
+    compare,
+    consistency,
+    coverage,
+    fix,
+    layer,
+    lint,
+    results,
+    study,
+    summary,
+)
 from stridescope.cli._common import err_console
 
 __all__ = ["app", "main"]
@@ -28,7 +39,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-for _module in (layer, summary, lint, coverage, fix, compare, study, results):
+for _module in (layer, summary, lint, coverage, fix, consistency, compare, study, results):
     _module.register(app)
 
 

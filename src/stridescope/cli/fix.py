@@ -84,17 +84,25 @@ def _load_model(target: str) -> Any:
 
 
 def _totals(graph: Graph) -> dict[str, Any]:
+    """Params, MACs, input coverage and lint's findings by code (the summary's count)."""
     from stridescope.api import summary
-    from stridescope.surgery import LINT_CODES
 
     result = summary(graph)
-    findings = {code: len(flagged(graph)) for code, flagged in LINT_CODES.items()}
     return {
         "params": result.totals.params,
         "macs": result.totals.macs,
         "input_coverage": result.input_coverage,
-        "findings": findings,
+        "findings": dict(result.lint),
     }
+
+
+def _both(graphs: tuple[Graph, Graph]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Totals before and after, each with a count for every code found in either model."""
+    before, after = (_totals(g) for g in graphs)
+    codes = sorted({*before["findings"], *after["findings"]})
+    for side in (before, after):
+        side["findings"] = {code: side["findings"].get(code, 0) for code in codes}
+    return before, after
 
 
 def _save(fixed: Fixed, path: Path) -> None:
@@ -124,13 +132,25 @@ def _coverage(value: float | None) -> str:
 
 
 def _changes_table(fixed: Fixed, title: str) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  padding=(0, 1, 0, 0), title_justify="left")  # fmt: skip
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+        title_justify="left",
+    )
     for column in ("layer", "before", "after", "Δparams", "ΔMACs", "output at start"):
         table.add_column(column, justify="right" if column.startswith("Δ") else "left")
     for c in fixed.changes:
-        table.add_row(c.layer, c.before, c.after, _signed(c.delta_params), _signed(c.delta_macs),
-                      c.output_at_start)  # fmt: skip
+        table.add_row(
+            c.layer,
+            c.before,
+            c.after,
+            _signed(c.delta_params),
+            _signed(c.delta_macs),
+            c.output_at_start,
+        )
     return table
 
 
@@ -180,11 +200,12 @@ def _run(
     fixed = fix(model, policy, select=chosen, input_shape=input_shape, filter_size=filter_size)
     if save is not None:
         _save(fixed, save)
+    before, after = _both((fixed.before, fixed.after))
     doc = {
         "target": target,
         **fixed.to_dict(),
-        "before": _totals(fixed.before),
-        "after": _totals(fixed.after),
+        "before": before,
+        "after": after,
         "saved": None if save is None else str(save),
     }
     if fmt == "json":
@@ -207,14 +228,18 @@ def register(app: typer.Typer) -> None:
         policy: Annotated[
             str,
             typer.Option(
-                "--policy", "-p", help="blurpool, blurpool-first, resnet-d, s2d or aps.",
+                "--policy",
+                "-p",
+                help="blurpool, blurpool-first, resnet-d, s2d or aps.",
                 show_default=False,
             ),
         ],
         select: Annotated[
             list[str] | None,
             typer.Option(
-                "--select", "-s", show_default=False,
+                "--select",
+                "-s",
+                show_default=False,
                 help="Only these layers: module paths / Keras layer names (a path selects the "
                 "layers under it) or lint codes (DS101: the layers that skip input). Repeat "
                 "it or separate with commas. Default: every strided layer.",
@@ -223,16 +248,21 @@ def register(app: typer.Typer) -> None:
         input_shape: InputOption = None,
         filter_size: Annotated[
             int | None,
-            typer.Option(help="Blur taps per axis for blurpool and blurpool-first: 3 "
-                         "(default), 4 or 5.", show_default=False),
+            typer.Option(
+                help="Blur taps per axis for blurpool and blurpool-first: 3 (default), 4 or 5.",
+                show_default=False,
+            ),
         ] = None,
         save: Annotated[
             Path | None,
-            typer.Option(help="Write the fixed model: a PyTorch state_dict (e.g. fixed.pt) or "
-                         "a .keras file.", show_default=False),
+            typer.Option(
+                help="Write the fixed model: a PyTorch state_dict (e.g. fixed.pt) or "
+                "a .keras file.",
+                show_default=False,
+            ),
         ] = None,
         fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Swap a model's downsampling layers for better ones, keeping its weights: each
         change with its cost and whether the output at the start is identical, equal in
         expectation or changed; totals before and after."""

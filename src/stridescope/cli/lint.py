@@ -42,9 +42,11 @@ EPILOG = (
 
 
 def _fix(finding: Finding) -> str:
+    """The policy and, on a second line, its cost; the policy alone where it was not priced
+    or cannot swap the layer as it is (``fix`` is ``None``)."""
     if finding.fix is not None:
         f = finding.fix
-        return f"{f.policy} ({f.delta_params:+,} params, {f.delta_macs:+,} MACs)"
+        return f"{f.policy}\n{f.delta_params:+,} params, {f.delta_macs:+,} MACs"
     return finding.policy or "-"
 
 

@@ -17,11 +17,14 @@ from stridescope.frontends.keras import read_keras
 from stridescope.frontends.spec import Spec, load_spec, parse_shape, read_spec
 
 if TYPE_CHECKING:
-    from stridescope.frontends.load import load_graph, resolve_target
+    from stridescope.frontends.load import load_graph, load_model, resolve_target
     from stridescope.frontends.pytorch import trace_torch
+    from stridescope.frontends.weights import load_weights
 
 _LAZY = {
     "load_graph": "stridescope.frontends.load",
+    "load_model": "stridescope.frontends.load",
+    "load_weights": "stridescope.frontends.weights",
     "resolve_target": "stridescope.frontends.load",
     "trace_torch": "stridescope.frontends.pytorch",
 }
@@ -43,7 +46,9 @@ __all__ = [
     "default_layout",
     "known_layers",
     "load_graph",
+    "load_model",
     "load_spec",
+    "load_weights",
     "parse_layer",
     "parse_shape",
     "read_keras",

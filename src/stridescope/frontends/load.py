@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import zipfile
@@ -33,6 +34,7 @@ from stridescope.ir import Graph, Shape
 __all__ = [
     "TARGET_FORMS",
     "load_graph",
+    "load_model",
     "parse_shape",
     "resolve_attr",
     "resolve_factory",
@@ -148,6 +150,51 @@ def resolve_target(target: str) -> Any:
             "model, or a function without arguments that returns one"
         )
     return obj
+
+
+def _takes_num_classes(factory: Any) -> bool:
+    """Whether ``factory`` has a parameter named ``num_classes`` (read from its signature)."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # builtins and some extension types have none
+        return False
+    return "num_classes" in parameters
+
+
+def load_model(target: str, *, num_classes: int | None = None) -> Any:
+    """The model (with its weights, where the target has them) a string names:
+    ``FILE.keras`` (loaded with ``safe_mode=True``), or ``FILE.py:FACTORY`` /
+    ``package.module:ATTR`` — a model, or a factory called with ``num_classes=`` when it has
+    that parameter and ``num_classes`` is given, else without arguments. Spec files have no
+    weights and are refused.
+
+    >>> load_model("net.toml")
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: 'net.toml' is a spec file (shapes only, no weights); give FILE.py:FACTORY, package.module:ATTR or FILE.keras
+    """
+    forms = "FILE.py:FACTORY, package.module:ATTR or FILE.keras"
+    if target.endswith(".keras"):
+        return _load_keras_file(Path(target))
+    if target.endswith(".toml"):
+        raise StridescopeError(f"{target!r} is a spec file (shapes only, no weights); give {forms}")
+    if ":" not in target:
+        raise StridescopeError(f"cannot read target {target!r}; give {forms}")
+    obj = resolve_attr(target)
+    if num_classes is None or _is_model(obj) or not _takes_num_classes(obj):
+        return resolve_target(target)
+    try:
+        model = obj(num_classes=num_classes)
+    except Exception as error:
+        raise StridescopeError(
+            f"factory {target!r} raised {_one_line(error)} (called with num_classes={num_classes})"
+        ) from None
+    if not _is_model(model):
+        raise StridescopeError(
+            f"{target!r} gave {_article(type(model).__name__)}; expected a torch.nn.Module or a "
+            "Keras model"
+        )
+    return model
 
 
 def _load_keras_file(path: Path) -> Any:

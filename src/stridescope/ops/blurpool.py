@@ -16,7 +16,6 @@ single-channel conv over ``N * C`` planes (bench/ops_speed.py times the alternat
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -24,7 +23,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from stridescope.errors import StridescopeError
-from stridescope.ir import GraphBuilder, channel_axis
+from stridescope.ir import GraphBuilder
+from stridescope.ir.blur import (
+    BLUR_PADDINGS,
+    BLUR_SIZES,
+    binomial_filter,
+    blur_ir,
+    blur_padding,
+    blur_sizes,
+)
 from stridescope.ops._checks import (
     CONV_FUNCTIONS,
     CONVS,
@@ -51,8 +58,6 @@ __all__ = [
     "blurpool_conv1x1",
 ]
 
-BLUR_PADDINGS = ("uneven", "even")
-BLUR_SIZES = (3, 4, 5)
 #: Cost of one depthwise-conv tap in dense 1x1-conv MACs (CPU, fwd+bwd, 1 thread). The CPU
 #: depthwise conv is bimodal (the same call runs in 1.3 or 3-4 ms for 64 channels at 32 px,
 #: changing between runs and within one): about 10 in its fast mode, 25-30 in its slow one.
@@ -70,47 +75,6 @@ def blur_first(in_channels: int, out_channels: int, filter_size: int) -> bool:
     return blur_saved <= 3 * in_channels * out_channels
 
 
-def binomial_filter(size: int) -> tuple[float, ...]:
-    """The normalised 1-D binomial filter of ``size`` taps.
-
-    >>> binomial_filter(3)
-    (0.25, 0.5, 0.25)
-    """
-    coeffs = [math.comb(size - 1, i) for i in range(size)]
-    return tuple(c / sum(coeffs) for c in coeffs)
-
-
-def blur_padding(size: int, convention: str) -> tuple[int, int]:
-    """Padding ``(before, after)`` of one axis for a blur filter of ``size`` taps.
-
-    >>> blur_padding(4, "uneven"), blur_padding(4, "even"), blur_padding(3, "even")
-    ((1, 2), (2, 2), (1, 1))
-    """
-    if convention == "uneven":
-        return ((size - 1) // 2, size // 2)
-    return (size // 2, size // 2)
-
-
-def blur_sizes(size: int | Sequence[int], rank: int) -> tuple[int, ...]:
-    """Taps per spatial axis: one size for every axis, or one per axis (1 on an axis that is
-    not subsampled leaves it alone); each 1, 3, 4 or 5.
-
-    >>> blur_sizes(3, 2), blur_sizes((3, 1), 2)
-    ((3, 3), (3, 1))
-    >>> blur_sizes(7, 1)
-    Traceback (most recent call last):
-    ...
-    stridescope.errors.StridescopeError: a blur takes 3, 4 or 5 taps per axis (1: the axis is left alone) on 1-3 axes; received size=7, rank=1
-    """
-    sizes = (size,) * rank if isinstance(size, int) else tuple(int(k) for k in size)
-    if len(sizes) != rank or rank not in (1, 2, 3) or any(k not in (1, *BLUR_SIZES) for k in sizes):
-        raise StridescopeError(
-            "a blur takes 3, 4 or 5 taps per axis (1: the axis is left alone) on 1-3 axes; "
-            f"received size={size!r}, rank={rank!r}"
-        )
-    return sizes
-
-
 def binomial_kernel(size: int | Sequence[int], rank: int) -> torch.Tensor:
     """The ``rank``-D binomial filter: the outer product of :func:`binomial_filter` over the
     axes (``size`` taps on each, or one size per axis), summing to 1.
@@ -125,46 +89,6 @@ def binomial_kernel(size: int | Sequence[int], rank: int) -> torch.Tensor:
     for k in sizes[1:]:
         kernel = kernel.unsqueeze(-1) * torch.tensor(binomial_filter(k), dtype=torch.float64)
     return kernel.to(torch.float32)
-
-
-def blur_ir(
-    builder: GraphBuilder,
-    parent: int,
-    name: str,
-    *,
-    size: int | Sequence[int],
-    stride: Sequence[int],
-    padding: Sequence[tuple[int, int]],
-    op: str = "Blur",
-) -> int:
-    """The IR of a fixed binomial blur: a depthwise conv without weights (0 params), reflect
-    padding ``(before, after)`` per spatial axis, ``size`` taps per axis (or one size per
-    axis). One description for the PyTorch :class:`Blur`, its Keras twin and the fix
-    policies' cost.
-
-    >>> b = GraphBuilder((1, 8, 16, 16), "nchw")
-    >>> i = blur_ir(b, b.input, "blur", size=3, stride=(2, 2), padding=((1, 1), (1, 1)))
-    >>> n = b.build().nodes[i]
-    >>> n.output_shape, n.params, n.macs, n.window.pad_mode
-    ((1, 8, 8, 8), 0, 4608, 'reflect')
-    """
-    shape = builder.shape(parent)
-    channels = shape[channel_axis(len(shape), builder.layout)]
-    if channels is None:
-        raise StridescopeError(f"{name}: a blur needs a known channel count; received {shape}")
-    return builder.conv(
-        parent,
-        name,
-        out_channels=channels,
-        kernel=blur_sizes(size, len(tuple(stride))),
-        stride=tuple(stride),
-        padding=[(int(p[0]), int(p[1])) for p in padding],
-        groups=channels,
-        bias=False,
-        params=0,
-        op=op,
-        pad_mode="reflect",
-    )
 
 
 class Blur(nn.Module):

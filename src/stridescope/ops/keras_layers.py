@@ -125,9 +125,14 @@ class BlurPool(keras.layers.Layer):  # type: ignore[misc]
 
     def stridescope_ir(self, builder: GraphBuilder, parent: int, name: str) -> int:
         return blur_ir(
-            builder, parent, name, size=self.size, stride=self.strides, padding=self.padding,
+            builder,
+            parent,
+            name,
+            size=self.size,
+            stride=self.strides,
+            padding=self.padding,
             op="BlurPool",
-        )  # fmt: skip
+        )
 
 
 @keras.saving.register_keras_serializable(package="stridescope")

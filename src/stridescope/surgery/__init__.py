@@ -2,14 +2,16 @@
 
 :func:`fix` returns a new model (PyTorch or Keras) and, per layer, what changed, its cost and
 what the output at the start keeps; :func:`fix_cost` prices one policy on one layer of any IR
-graph. The policies (``blurpool``, ``blurpool-first``, ``resnet-d``, ``s2d``, ``aps``) are
-in :mod:`stridescope.surgery.policies`.
+graph; :func:`fix_estimate` prices the fix of a lint finding (each finding's ``fix`` in
+``stridescope.lint``). The policies (``blurpool``, ``blurpool-first``, ``resnet-d``, ``s2d``,
+``aps``) are in :mod:`stridescope.surgery.policies`.
 
 >>> from stridescope.surgery import policy_names
 >>> policy_names()
 ('blurpool', 'blurpool-first', 'resnet-d', 's2d', 'aps')
 """
 
+from stridescope.surgery.estimate import fix_estimate
 from stridescope.surgery.fix import fix, fix_cost
 from stridescope.surgery.policies import POLICIES, FixOptions, policy_names, policy_options
 from stridescope.surgery.records import (
@@ -21,13 +23,12 @@ from stridescope.surgery.records import (
     Fixed,
     Unchanged,
 )
-from stridescope.surgery.select import LINT_CODES, layers_for_code, skipping_layers
+from stridescope.surgery.select import layers_for_code, selectable_codes
 
 __all__ = [
     "CHANGED",
     "EXPECTATION",
     "IDENTICAL",
-    "LINT_CODES",
     "POLICIES",
     "Change",
     "FixCost",
@@ -36,8 +37,9 @@ __all__ = [
     "Unchanged",
     "fix",
     "fix_cost",
+    "fix_estimate",
     "layers_for_code",
     "policy_names",
     "policy_options",
-    "skipping_layers",
+    "selectable_codes",
 ]

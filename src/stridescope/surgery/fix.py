@@ -106,9 +106,15 @@ def _change(
     outcome = evaluate(graph, node, plan)
     output, note = override or (plan.output_at_start, plan.note)
     return Change(
-        node.name, str(node.kind), node_text(graph, node), plan_text(graph, node, plan),
-        outcome.delta_params, outcome.delta_macs, output, note,
-    )  # fmt: skip
+        node.name,
+        str(node.kind),
+        node_text(graph, node),
+        plan_text(graph, node, plan),
+        outcome.delta_params,
+        outcome.delta_macs,
+        output,
+        note,
+    )
 
 
 def fix(

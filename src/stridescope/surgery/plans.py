@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from stridescope.errors import StridescopeError
 from stridescope.geometry import GeometryError
 from stridescope.ir import Graph, GraphBuilder, Node, OpKind, Shape, Window, channel_axis
-from stridescope.ops.blurpool import blur_ir
+from stridescope.ir.blur import blur_ir
 from stridescope.surgery.records import OutputAtStart
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Step",
     "evaluate",
     "node_text",
+    "plan_graph",
     "plan_ir",
     "plan_text",
 ]
@@ -185,15 +186,29 @@ def _restride_ir(b: GraphBuilder, x: int, node: Node, step: Restride, name: str)
     assert w is not None
     if node.kind is OpKind.CONV:
         return b.conv(
-            x, f"{name}.conv", out_channels=_channels(b.layout, node.output_shape) or 1,
-            kernel=w.kernel, stride=step.stride, dilation=w.dilation, padding=list(step.padding),
-            groups=node.groups, params=node.params, op=node.op, pad_mode=w.pad_mode,
-        )  # fmt: skip
+            x,
+            f"{name}.conv",
+            out_channels=_channels(b.layout, node.output_shape) or 1,
+            kernel=w.kernel,
+            stride=step.stride,
+            dilation=w.dilation,
+            padding=list(step.padding),
+            groups=node.groups,
+            params=node.params,
+            op=node.op,
+            pad_mode=w.pad_mode,
+        )
     mode = "max" if node.kind is OpKind.MAXPOOL else "avg"
     return b.pool(
-        x, f"{name}.pool", mode=mode, kernel=w.kernel, stride=step.stride, dilation=w.dilation,
-        padding=list(step.padding), op=node.op,
-    )  # fmt: skip
+        x,
+        f"{name}.pool",
+        mode=mode,
+        kernel=w.kernel,
+        stride=step.stride,
+        dilation=w.dilation,
+        padding=list(step.padding),
+        op=node.op,
+    )
 
 
 def _s2d_ir(b: GraphBuilder, x: int, node: Node, name: str) -> int:
@@ -218,15 +233,26 @@ def plan_ir(builder: GraphBuilder, parent: int, graph: Graph, node: Node, plan: 
             x = _restride_ir(builder, x, node, step, name)
         elif isinstance(step, BlurStep):
             x = blur_ir(
-                builder, x, f"{name}.blur", size=step.size, stride=step.stride,
-                padding=step.padding, op="BlurPool",
-            )  # fmt: skip
+                builder,
+                x,
+                f"{name}.blur",
+                size=step.size,
+                stride=step.stride,
+                padding=step.padding,
+                op="BlurPool",
+            )
         elif isinstance(step, AvgPoolStep):
             rank = len(step.size)
             x = builder.pool(
-                x, f"{name}.pool", mode="avg", kernel=step.size, stride=step.size,
-                padding=[(0, 0)] * rank, ceil_mode=True, op="AvgPool",
-            )  # fmt: skip
+                x,
+                f"{name}.pool",
+                mode="avg",
+                kernel=step.size,
+                stride=step.size,
+                padding=[(0, 0)] * rank,
+                ceil_mode=True,
+                op="AvgPool",
+            )
         elif isinstance(step, PolyphaseStep):
             x = builder.polyphase(x, f"{name}.aps", factor=2, op="AdaptivePolyphase")
         else:
@@ -249,20 +275,31 @@ def _reflect_problem(graph: Graph, node: Node) -> str:
     return ""
 
 
-def evaluate(graph: Graph, node: Node, plan: Plan) -> Outcome:
-    """Price ``plan`` on ``node``: the difference in params and MACs, from the IR; a reason
-    instead when the replacement would change the output shape or cannot be built."""
+def plan_graph(graph: Graph, node: Node, plan: Plan) -> tuple[Graph, int] | str:
+    """The IR of what ``node`` becomes under ``plan``, alone on an input of ``node``'s input
+    shape, and the id of its last node; or why it cannot be built there (the output shape
+    would change, the map is too small for reflect padding, ...)."""
     builder = GraphBuilder(node.input_shape, graph.layout)
     try:
         last = plan_ir(builder, builder.input, graph, node, plan)
     except (StridescopeError, GeometryError) as error:
-        return Outcome(reason=f"the replacement does not fit this input: {error}")
+        return f"the replacement does not fit this input: {error}"
     local = builder.build()
     for made in local.nodes:
         problem = _reflect_problem(local, made)
         if problem:
-            return Outcome(reason=problem)
+            return problem
     shape = local.nodes[last].output_shape
     if shape != node.output_shape:
-        return Outcome(reason=f"the replacement would give {shape} instead of {node.output_shape}")
+        return f"the replacement would give {shape} instead of {node.output_shape}"
+    return local, last
+
+
+def evaluate(graph: Graph, node: Node, plan: Plan) -> Outcome:
+    """Price ``plan`` on ``node``: the difference in params and MACs, from the IR; a reason
+    instead when the replacement would change the output shape or cannot be built."""
+    built = plan_graph(graph, node, plan)
+    if isinstance(built, str):
+        return Outcome(reason=built)
+    local, _ = built
     return Outcome(local.params - node.params, local.macs - node.macs)

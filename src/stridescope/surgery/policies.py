@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from stridescope.errors import StridescopeError
 from stridescope.geometry import output_size
 from stridescope.ir import Graph, Node, OpKind, Window
-from stridescope.ops.blurpool import BLUR_SIZES, blur_padding
+from stridescope.ir.blur import BLUR_SIZES, blur_padding
 from stridescope.registry import Registry
 from stridescope.surgery.plans import (
     AvgPoolStep,

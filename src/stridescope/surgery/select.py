@@ -1,6 +1,7 @@
 """Which layers a fix looks at: all downsampling layers, or those a ``select`` names — layer
-paths (a module path selects every layer under it) or lint codes (``"DS101"``: the layers
-that skip input).
+paths (a module path selects every layer under it) or lint codes, run by ``stridescope.lint``
+itself (``"DS101"``: the layers that skip input; a prefix such as ``"DS2"`` takes every code
+under it).
 
 >>> from stridescope.ir import GraphBuilder
 >>> b = GraphBuilder((1, 3, 16, 16), "nchw")
@@ -9,57 +10,52 @@ that skip input).
 >>> g = b.build()
 >>> layers_for_code(g, "DS101"), sorted(selected_names(g, ["stem", "DS101"]))
 (('block.down',), ['block.down', 'stem'])
+>>> layers_for_code(g, "DS301")
+Traceback (most recent call last):
+...
+stridescope.errors.StridescopeError: select: lint code DS301 (misaligned merge) flags nothing a fix swaps (no fix policy removes it); lint codes select takes: DS101, DS201, DS202, DS401
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from stridescope.errors import StridescopeError, UnknownNameError
-from stridescope.geometry import effective_kernel
+from stridescope.analysis.lint import LintOptions, lint_graph, parse_codes, rules
+from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, OpKind
 from stridescope.surgery.policies import strided
 
-__all__ = ["LINT_CODES", "layers_for_code", "selected_names", "skipping_layers"]
+__all__ = ["layers_for_code", "selectable_codes", "selected_names"]
 
-_CODE = re.compile(r"^DS\d{3}$")
+_CODE = re.compile(r"^DS\d{1,3}$", re.IGNORECASE)
 
 
-def skipping_layers(graph: Graph) -> tuple[str, ...]:
-    """The layers that skip input (lint's DS101): windows whose stride exceeds their dilated
-    kernel on some axis — a 1x1 stride-2 conv, strided slicing ``x[:, :, ::2, ::2]``.
+def selectable_codes() -> tuple[str, ...]:
+    """The lint codes ``select`` takes: those whose findings name a fix policy.
 
-    A stand-in computed from the IR until ``stridescope lint`` lands: lint's DS101 rule will
-    replace it (same names: the node names, i.e. module paths or Keras layer names).
-
-    >>> from stridescope.ir import GraphBuilder
-    >>> b = GraphBuilder((1, 16, 16, 3), "nhwc")
-    >>> x = b.conv(b.input, "conv2d_1", out_channels=8, kernel=3, stride=2)
-    >>> _ = b.conv(x, "conv2d_2", out_channels=8, kernel=1, stride=2)
-    >>> skipping_layers(b.build())
-    ('conv2d_2',)
+    >>> selectable_codes()
+    ('DS101', 'DS201', 'DS202', 'DS401')
     """
-    found = []
-    for node in graph.nodes:
-        w = node.window
-        if w is None:
-            continue
-        axes = zip(w.kernel, w.stride, w.dilation, strict=True)
-        if any(s > effective_kernel(k, d) for k, s, d in axes):
-            found.append(node.name)
-    return tuple(found)
-
-
-#: lint codes a ``select`` may name, each with the function listing the layers it flags
-LINT_CODES: dict[str, Callable[[Graph], tuple[str, ...]]] = {"DS101": skipping_layers}
+    return tuple(r.code for r in rules() if r.policies)
 
 
 def layers_for_code(graph: Graph, code: str) -> tuple[str, ...]:
-    """The layers lint code ``code`` flags in ``graph`` (unknown codes list the known ones)."""
-    if code not in LINT_CODES:
-        raise UnknownNameError("lint code", code, LINT_CODES)
-    return LINT_CODES[code](graph)
+    """The layers lint ``code`` (or a prefix) flags in ``graph``, in graph order: a layer
+    finding's layer, a network finding's responsible layers (DS202). Unknown codes list the
+    known ones; codes whose findings no fix policy removes are refused."""
+    codes = parse_codes(code)
+    chosen = [r for r in rules() if any(r.code.startswith(c) for c in codes)]
+    fixable = tuple(r.code for r in chosen if r.policies)
+    if not fixable:
+        named = ", ".join(f"{r.code} ({r.name})" for r in chosen)
+        raise StridescopeError(
+            f"select: lint code {named} flags nothing a fix swaps (no fix policy removes it); "
+            f"lint codes select takes: {', '.join(selectable_codes())}"
+        )
+    report = lint_graph(graph, LintOptions(select=fixable, measure=False))
+    found = {i for f in report.findings for i in f.nodes}
+    return tuple(n.name for n in graph.nodes if n.id in found)
 
 
 def _under(name: str, path: str) -> bool:
@@ -83,7 +79,8 @@ def selected_names(graph: Graph, select: Sequence[str] | str) -> frozenset[str]:
             downsampling = [n.name for n in graph.nodes if strided(n)]
             raise StridescopeError(
                 f"select: no layer {entry!r} in the model; its downsampling layers: "
-                f"{', '.join(downsampling) or 'none'} (or a lint code: {', '.join(LINT_CODES)})"
+                f"{', '.join(downsampling) or 'none'} (or a lint code: "
+                f"{', '.join(selectable_codes())})"
             )
         names.update(found)
     return frozenset(names)

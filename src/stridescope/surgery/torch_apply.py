@@ -95,10 +95,18 @@ def _restride(module: Any, step: Restride) -> nn.Module | str:
         )
     weight = module.weight
     conv: Any = base(
-        module.in_channels, module.out_channels, module.kernel_size, step.stride, pads,
-        module.dilation, module.groups, module.bias is not None, module.padding_mode,
-        device=weight.device, dtype=weight.dtype,
-    )  # fmt: skip
+        module.in_channels,
+        module.out_channels,
+        module.kernel_size,
+        step.stride,
+        pads,
+        module.dilation,
+        module.groups,
+        module.bias is not None,
+        module.padding_mode,
+        device=weight.device,
+        dtype=weight.dtype,
+    )
     _copy(conv.weight, weight)
     if module.bias is not None:
         _copy(conv.bias, module.bias)
