@@ -8,15 +8,18 @@ __all__ = ["axes_text", "percent"]
 
 
 def percent(fraction: float) -> str:
-    """``0.25 -> '25%'``, ``0.2899 -> '29%'``, ``0.995 -> '99.5%'``.
+    """``0.25 -> '25%'``, ``0.2899 -> '29%'``, ``0.995 -> '99.5%'``; a share with exactly one
+    decimal keeps it (``0.125 -> '12.5%'``: a 1x1x1 stride-2 conv, not a rounded '12%').
 
-    >>> percent(0.25), percent(49 / 169), percent(0.995)
-    ('25%', '29%', '99.5%')
+    >>> percent(0.25), percent(49 / 169), percent(0.995), percent(0.125), percent(0.0625)
+    ('25%', '29%', '99.5%', '12.5%', '6%')
     """
     value = fraction * 100
-    if abs(value - round(value)) < 1e-9 or value < 99:
+    if abs(value - round(value)) < 1e-9:
         return f"{value:.0f}%"
-    return f"{value:.1f}%"
+    if value >= 99 or abs(value - round(value, 1)) < 1e-9:
+        return f"{value:.1f}%"
+    return f"{value:.0f}%"
 
 
 def axes_text(values: Sequence[object]) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from stridescope.analysis.formatting import percent
 from stridescope.cli._common import console, err_console, guarded
 from stridescope.errors import StridescopeError
 
@@ -124,7 +125,7 @@ def _cells(comparison: Comparison) -> tuple[tuple[str, ...], list[tuple[str, ...
             "x".join(map(str, r.output_shape)),
             f"{r.params:,}",
             f"{r.macs:,}",
-            f"{r.read_fraction:.0%}",
+            percent(r.read_fraction),
             f"{r.recoverable:.2f}",
             *(
                 f"{a:.4f}"

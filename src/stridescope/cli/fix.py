@@ -13,6 +13,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from stridescope.analysis.units import layout_text
 from stridescope.cli._common import (
     InputOption,
     check_choice,
@@ -212,9 +213,9 @@ def _run(
         console.print(json.dumps(doc), markup=False, highlight=False)
         return
     size = f"filter {filter_size}, " if filter_size else ""
-    title = (
-        f"{target}  policy {policy} ({size}input {fixed.before.input_shape}, {fixed.before.layout})"
-    )
+    shape = fixed.before.input_shape
+    layout = layout_text(fixed.before.layout, len(shape) - 2).lower()
+    title = f"{target}  policy {policy} ({size}input {shape}, {layout})"
     _print_table(fixed, doc, title)
 
 

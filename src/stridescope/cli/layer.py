@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stridescope.analysis import coverage_map, read_grid
+from stridescope.analysis.formatting import percent
 from stridescope.analysis.summary_rf import receptive_fields
 from stridescope.analysis.units import (
     axis_letters,
@@ -203,7 +204,7 @@ def _render(
         ("params", [f"{r.params:,}" for r in reports]),
         ("MACs", [f"{r.macs:,}" for r in reports]),
         ("padding", [_padding_text(r.padding) for r in reports]),
-        (f"{position_noun(rank)} read", [f"{r.read_fraction:.0%}" for r in reports]),
+        (f"{position_noun(rank)} read", [percent(r.read_fraction) for r in reports]),
     ]
     if sample_rate is not None:
         rows.append(("RF", [_time_text(r.rf_size, r.rank, sample_rate) for r in reports]))

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import FAIL_ON, Finding, LintReport, rule_named
+from stridescope.analysis.units import layout_text
 from stridescope.api import lint as lint_target
 from stridescope.cli._common import (
     InputOption,
@@ -102,7 +103,8 @@ def _run(
         console.print(report.to_json(), markup=False, highlight=False)
     else:
         shape = "x".join("?" if d is None else str(d) for d in report.input_shape)
-        console.print(f"{report.source or target}  input {shape} ({report.layout})", markup=False)
+        layout = layout_text(report.layout, len(report.input_shape) - 2).lower()
+        console.print(f"{report.source or target}  input {shape} ({layout})", markup=False)
         if not report.findings:
             console.print("no findings", markup=False)
         for table in rule_tables(report):

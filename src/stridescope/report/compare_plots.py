@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stridescope.analysis.formatting import percent
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -89,7 +91,7 @@ def read_grids_png(ops: Sequence[Mapping[str, Any]], path: Path, unit: str = "pi
         ax.set_xticks(range(len(grid[0]) if grid else 0))
         ax.set_yticks(range(len(grid)))
         ax.tick_params(labelsize=6, length=0)
-        label = f"{op['name']}\nread {op['read_fraction']:.0%}"
+        label = f"{op['name']}\nread {percent(op['read_fraction'])}"
         if strip:
             ax.set_yticks([])
             ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from stridescope.analysis.coverage import CoverageMap
+from stridescope.analysis.formatting import percent
 
 __all__ = ["MAX_SLICES", "coverage_png", "write_coverage_png"]
 
@@ -109,7 +110,7 @@ def _slices_figure(cov: CoverageMap, title: str) -> Any:
     for ax, d in zip(axes, chosen, strict=False):
         plane = counts[d]
         image = ax.imshow(plane, cmap="viridis", interpolation="nearest", vmin=0, vmax=vmax)
-        ax.set_title(f"D={d}: {float((plane > 0).mean()):.0%} read", fontsize=9)
+        ax.set_title(f"D={d}: {percent(float((plane > 0).mean()))} read", fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes[len(chosen) :]:
         ax.set_axis_off()

@@ -11,6 +11,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from stridescope.analysis.formatting import percent
 from stridescope.analysis.stats import Estimate, OpRow, StudySummary
 from stridescope.records import op_label
 
@@ -121,5 +122,5 @@ def read_grid_png(grid: Sequence[Sequence[bool]], title: str) -> bytes:
         ax.imshow(values, cmap="Greys", vmin=0, vmax=1.25, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"{title}\n{read_fraction(grid):.0%} read", fontsize=8)
+    ax.set_title(f"{title}\n{percent(read_fraction(grid))} read", fontsize=8)
     return _png(fig)
