@@ -126,7 +126,7 @@ def footer_lines(summary: Summary) -> list[str]:
     >>> _ = b.conv(b.input, "conv", out_channels=4, kernel=400, stride=320)
     >>> coverage, output = footer_lines(summarize(b.build()).at_sample_rate(16000))[-3:-1]
     >>> coverage[16:76]
-    '98% of the 16000 input samples (1,000 ms at 16000 Hz) can in'
+    '98.5% of the 16000 input samples (1,000 ms at 16000 Hz) can '
     >>> output
     'output (conv): receptive field 400 samples = 25 ms, jump 320 samples = 20 ms'
     """
