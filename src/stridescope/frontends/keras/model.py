@@ -156,18 +156,34 @@ def _walk(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> li
     tensors: dict[_History, int] = {}
     for history, node in zip(_histories_of(config["input_layers"]), inputs, strict=False):
         tensors[history] = node
+    operations = {op.name: op for op in model.operations}  # layers and raw keras.ops
     for entry in layers_config:
-        layer = model.get_layer(entry["name"])
+        op = operations.get(entry["name"]) or model.get_layer(entry["name"])
         if entry.get("class_name") == "InputLayer":
             continue
+        calls = _calls(model, op)
         for node_index, inbound in enumerate(entry["inbound_nodes"]):
             # tensors passed by keyword (``mha(query=x, value=y)``) follow the positional ones
             called = [inbound.get("args", []), inbound.get("kwargs", {})]
             parents = [_lookup(tensors, h, model) for h in _histories_of(called)]
-            name = prefix + layer.name + (f"@{node_index}" if node_index else "")
-            for t, out in enumerate(_add(b, parents, layer, name)):
-                tensors[(layer.name, node_index, t)] = out
+            name = prefix + op.name + (f"@{node_index}" if node_index else "")
+            call = calls[node_index] if node_index < len(calls) else None
+            for t, out in enumerate(_add(b, parents, op, name, call)):
+                tensors[(op.name, node_index, t)] = out
     return [_lookup(tensors, h, model) for h in _histories_of(config["output_layers"])]
+
+
+def _calls(model: Any, op: Any) -> list[Any]:
+    """The graph nodes of ``op``'s calls that belong to ``model``, in the order of the
+    model's config (which lists only those)."""
+    from keras.src.ops.function import make_node_key
+
+    own: set[Any] = getattr(model, "_nodes", set())
+    return [
+        node
+        for i, node in enumerate(op._inbound_nodes)
+        if make_node_key(op, i) in own and node.arguments.keras_tensors
+    ]
 
 
 def _walk_sequential(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> list[int]:
@@ -177,16 +193,16 @@ def _walk_sequential(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix:
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        x = _add(b, x, layer, prefix + layer.name)
+        x = _add(b, x, layer, prefix + layer.name, None)
     return x
 
 
-def _add(b: GraphBuilder, parents: Sequence[int], layer: Any, name: str) -> list[int]:
+def _add(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, call: Any) -> list[int]:
     if not parents:
         raise StridescopeError(f"layer {name!r} has no inputs in the model's config")
-    if _is_model(layer):
-        return _walk(b, layer, parents, name + ".")
-    return [add_keras_layer(b, parents, layer, name)]
+    if _is_model(op):
+        return _walk(b, op, parents, name + ".")
+    return add_keras_layer(b, parents, op, name, call)
 
 
 def _lookup(tensors: dict[_History, int], history: _History, model: Any) -> int:
