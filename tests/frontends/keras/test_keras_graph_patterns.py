@@ -162,3 +162,17 @@ def test_preprocessing_normalization_counts_its_statistics(keras: ModuleType) ->
     node = _node(graph, "norm")
     assert node.kind is OpKind.NORM and node.counted
     assert graph.params == model.count_params() == math.prod((3, 2)) + 1 + (27 * 4 + 4)
+
+
+def test_a_layer_called_twice_counts_its_weights_once(keras: ModuleType) -> None:
+    L = keras.layers
+    shared = L.Conv2D(4, 3, padding="same", name="shared")
+    scale = L.Normalization(axis=-1, mean=0.0, variance=1.0, name="norm")
+    x = keras.Input((6, 6, 4))
+    y = shared(shared(x))
+    model = keras.Model(x, L.Add(name="sum")([scale(y), scale(x)]))
+    graph = read_keras(model)
+    assert graph.params == model.count_params() == 4 * 9 * 4 + 4
+    assert _node(graph, "shared").params == 4 * 9 * 4 + 4
+    assert _node(graph, "shared@1").params == 0
+    assert _node(graph, "shared@1").macs == _node(graph, "shared").macs

@@ -163,7 +163,10 @@ def _walk(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> li
         for index, call in enumerate(_calls(model, op)):
             parents = [_made(made, x, model) for x in _tensors_of(call.arguments)]
             name = prefix + op.name + (f"@{index}" if index else "")
+            first = b.size
             made.update(zip(map(id, call.outputs), _add(b, parents, op, name, call), strict=False))
+            if index:  # a layer called again: its weights were counted at its first call
+                b.params_counted_before(first)
     return [_made(made, x, model) for x in model.outputs]
 
 
