@@ -71,7 +71,7 @@ def measure(name: str, repeats: int) -> Row:
     try:
         model = getattr(keras.applications, name)(weights=None)
     except ValueError as error:  # refuses this backend
-        row.built = str(error).splitlines()[0][:120]
+        row.built = str(error).splitlines()[0].split(". ")[0][:160]
         return row
     size = OPEN_INPUT.get(name)
     shape = (1, size, size, 3) if size else (1, *model.input_shape[1:])
