@@ -176,3 +176,27 @@ def test_a_layer_called_twice_counts_its_weights_once(keras: ModuleType) -> None
     assert _node(graph, "shared").params == 4 * 9 * 4 + 4
     assert _node(graph, "shared@1").params == 0
     assert _node(graph, "shared@1").macs == _node(graph, "shared").macs
+
+
+def test_a_layer_that_cannot_run_again_takes_the_shape_the_graph_recorded(
+    keras: ModuleType,
+) -> None:
+    class Frozen(keras.layers.Layer):  # type: ignore[misc,name-defined]
+        """A call with a side effect: it refuses to run once the model is built."""
+
+        frozen = False
+        refused = 0
+
+        def call(self, x: Any) -> Any:
+            if Frozen.frozen:
+                Frozen.refused += 1
+                raise RuntimeError("frozen")
+            return keras.ops.sort(x, axis=-1)[:, :3]
+
+    x = keras.Input((7,))
+    model = keras.Model(x, Frozen(name="frozen")(x))
+    Frozen.frozen = True
+    graph = read_keras(model, (5, 7))
+    (node,) = graph.uncounted
+    assert node.output_shape == (5, 3)  # the recorded (None, 3), batch set to ours
+    assert Frozen.refused > 0  # the stand-in call was tried and refused
