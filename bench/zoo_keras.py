@@ -1,7 +1,7 @@
 """Every Keras Application that builds on the torch backend (``weights=None``), summarised.
 
 One row per application: built or not (NASNetMobile refuses the torch backend), summarised or
-not, params against ``model.count_params()``, uncounted layers, and the time of
+not, params against ``model.count_params()``, our MACs, uncounted layers, and the time of
 ``stridescope.summary`` beside Keras' own ``model.summary()`` (1 thread, medians, same process).
 
 Goals (issue 10; exit 1 if one is missed): every application that builds summarises, its
@@ -10,7 +10,7 @@ params equal ``count_params()``, and no layer is left uncounted.
     KERAS_BACKEND=torch .venv/bin/python bench/zoo_keras.py [--models ResNet50,EfficientNetB0]
                                                             [--repeats 3] [--markdown FILE]
 
-Building all 40 takes ~7 minutes here (EfficientNetV2L alone ~40 s); ``--models`` picks some.
+Building all 40 takes ~5 minutes here (EfficientNetV2L alone ~25 s); ``--models`` picks some.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Row:
     input_shape: tuple[int, ...] = ()
     params: int = 0
     keras_params: int = 0
+    macs: int = 0
     uncounted: list[str] = field(default_factory=list)
     ours: float | None = None
     theirs: float | None = None
@@ -70,7 +71,7 @@ def measure(name: str, repeats: int) -> Row:
     try:
         model = getattr(keras.applications, name)(weights=None)
     except ValueError as error:  # refuses this backend
-        row.built = str(error).splitlines()[0][:120]
+        row.built = str(error).splitlines()[0].split(". ")[0][:160]
         return row
     size = OPEN_INPUT.get(name)
     shape = (1, size, size, 3) if size else (1, *model.input_shape[1:])
@@ -82,6 +83,7 @@ def measure(name: str, repeats: int) -> Row:
         row.error = f"{type(error).__name__}: {error}".splitlines()[0][:160]
         return row
     row.params = graph.params
+    row.macs = graph.macs
     row.uncounted = sorted({n.op or str(n.kind) for n in graph.uncounted})
     row.ours = median_seconds(lambda: stridescope.summary(model, input_shape=shape), repeats)
     row.theirs = median_seconds(lambda: model.summary(print_fn=lambda *a, **k: None), repeats)
@@ -89,7 +91,8 @@ def measure(name: str, repeats: int) -> Row:
 
 
 def markdown(rows: list[Row]) -> str:
-    head = ["application", "input", "summarised", "params (ours / count_params)", "uncounted"]
+    head = ["application", "input", "summarised", "params (ours / count_params)", "GMACs"]
+    head += ["uncounted"]
     head += ["ours ms", "Keras summary() ms"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -102,6 +105,7 @@ def markdown(rows: list[Row]) -> str:
             continue
         ok = "" if r.params == r.keras_params else " **≠**"
         cells = [r.name, size, "yes", f"{r.params:,} / {r.keras_params:,}{ok}"]
+        cells.append(f"{r.macs / 1e9:.3f}")
         cells += [", ".join(r.uncounted) or "0", f"{(r.ours or 0) * 1e3:.1f}"]
         cells.append(f"{(r.theirs or 0) * 1e3:.1f}")
         lines.append("| " + " | ".join(cells) + " |")

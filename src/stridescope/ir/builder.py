@@ -34,6 +34,7 @@ stridescope.ir.builder_core.LayerError: layer 'stem': output size would be 0 for
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from stridescope.geometry import GeometryError
 from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, names_layer, numel
@@ -46,6 +47,25 @@ __all__ = ["PAD_MODES", "GraphBuilder", "IntOrTuple", "LayerError"]
 
 class GraphBuilder(WindowOps, TensorOps):
     """Appends nodes in topological order. Each method returns the new node's id."""
+
+    @property
+    def size(self) -> int:
+        """How many nodes there are so far (the next node's id)."""
+        return len(self._nodes)
+
+    def params_counted_before(self, first: int) -> None:
+        """Nodes ``first`` onwards reuse weights counted at an earlier node (a layer called
+        again): their ``params`` become 0, so a model's total counts each weight once.
+
+        >>> b = GraphBuilder((1, 4), "nchw")
+        >>> x = b.linear(b.input, "fc", out_features=4)
+        >>> again = b.linear(x, "fc@1", out_features=4)
+        >>> b.params_counted_before(again)
+        >>> b.build().params
+        20
+        """
+        for i in range(first, len(self._nodes)):
+            self._nodes[i] = replace(self._nodes[i], params=0)
 
     @names_layer
     def reduce(

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.frontends.keras import handlers, shape_handlers
+from stridescope.frontends.keras.expand import add_custom_layer
 from stridescope.frontends.keras.handlers import Handler
+from stridescope.frontends.keras.operations import add_operation
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["add_keras_layer", "keras_table"]
@@ -41,6 +43,7 @@ def _rows() -> list[tuple[Handler, str]]:
         (handlers.identity, "Identity ActivityRegularization"),
         (shape_handlers.attention, "MultiHeadAttention"),
         (handlers.pointwise(OpKind.NORM), "Rescaling"),
+        (handlers.weighted(OpKind.NORM), "Normalization"),
         (handlers.norm(moving_stats=True), "BatchNormalization"),
         (handlers.norm(moving_stats=False), "LayerNormalization"),
         (handlers.flatten, "Flatten"),
@@ -72,16 +75,28 @@ def keras_table() -> dict[type, Handler]:
     return _TABLE
 
 
-def add_keras_layer(b: GraphBuilder, parents: Sequence[int], layer: Any, name: str) -> int:
-    """Append one Keras layer's node(s); the handler is found along the class's MRO, so
-    subclasses of known layers are read as their base; a layer with a
-    ``stridescope_ir(builder, parent, name)`` method (stridescope's own) describes itself, as
-    in the PyTorch tracer; anything else is uncounted."""
+def add_keras_layer(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, name: str, call: Any = None
+) -> list[int]:
+    """Append one Keras layer's or raw operation's node(s); return one node id per output.
+
+    The handler is found along the class's MRO, so subclasses of known layers are read as
+    their base; a layer with a ``stridescope_ir(builder, parent, name)`` method
+    (stridescope's own) describes itself, as in the PyTorch tracer; a raw ``keras.ops``
+    operation goes to :func:`~stridescope.frontends.keras.operations.add_operation`;
+    anything else is read through its ``call``
+    (:func:`~stridescope.frontends.keras.expand.add_custom_layer`) or left uncounted, with
+    the shape Keras computes (``call``: the layer's node in
+    the Functional graph, ``None`` in a Sequential)."""
+    import keras
+
     describe = getattr(layer, "stridescope_ir", None)
     if callable(describe) and len(parents) == 1:
-        return int(describe(b, parents[0], name))
+        return [int(describe(b, parents[0], name))]
+    if not isinstance(layer, keras.layers.Layer):
+        return add_operation(b, parents, layer, call, name)
     table = keras_table()
-    handler = next(
-        (table[cls] for cls in type(layer).__mro__ if cls in table), shape_handlers.unknown
-    )
-    return handler(b, parents, layer, layer.get_config(), name)
+    handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), None)
+    if handler is None:
+        return add_custom_layer(b, parents, layer, call, name)
+    return [handler(b, parents, layer, layer.get_config(), name)]

@@ -1,8 +1,9 @@
 """Read a Keras 3 model (Sequential or Functional) into an IR :class:`Graph`, without running it.
 
-Connectivity comes from the model's config (``inbound_nodes`` of each layer, so residual
-``Add`` and ``Concatenate`` branches are kept); each layer goes through the one table in
-:mod:`stridescope.frontends.keras.layer_table`. The layout follows the layers' ``data_format``
+Connectivity comes from the Functional model's own graph (each call's input and output
+tensors, so residual ``Add`` and ``Concatenate`` branches and raw ``keras.ops`` calls are
+kept); each layer or operation goes through
+:func:`~stridescope.frontends.keras.layer_table.add_keras_layer`. The layout follows the layers' ``data_format``
 (``channels_last`` → ``nhwc``). Nested models are walked, their layers named
 ``outer.inner``. Works on any Keras backend (``KERAS_BACKEND=torch`` needs no TensorFlow).
 """
@@ -17,8 +18,6 @@ from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
 __all__ = ["read_keras"]
-
-_History = tuple[str, int, int]
 
 
 def keras_layout(config: dict[str, Any]) -> Layout | None:
@@ -107,7 +106,7 @@ def _layers(model: Any) -> Iterator[Any]:
 def _layout(model: Any) -> Layout:
     found: set[str] = set()
     for layer in _layers(model):
-        layout = keras_layout(layer.get_config())
+        layout = keras_layout({"data_format": getattr(layer, "data_format", None)})
         if layout is not None:
             found.add(layout)
     if len(found) > 1:
@@ -148,26 +147,65 @@ def _is_model(layer: Any) -> bool:
 
 
 def _walk(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> list[int]:
-    """Add the nodes of ``model`` on top of ``inputs``; return its output node ids."""
-    config = model.get_config()
-    layers_config = config.get("layers") if isinstance(config, dict) else None
-    if not layers_config or "inbound_nodes" not in layers_config[0]:
+    """Add the nodes of ``model`` on top of ``inputs``; return its output node ids.
+
+    A Functional model is walked over its own graph (``model.operations`` in call order,
+    each call's tensors), which holds layers and raw ``keras.ops`` operations alike and
+    costs nothing to read (``get_config()`` would serialise every layer)."""
+    import keras
+
+    if not isinstance(model, keras.src.models.functional.Functional):
         return _walk_sequential(b, model, inputs, prefix)
-    tensors: dict[_History, int] = {}
-    for history, node in zip(_histories_of(config["input_layers"]), inputs, strict=False):
-        tensors[history] = node
-    for entry in layers_config:
-        layer = model.get_layer(entry["name"])
-        if entry.get("class_name") == "InputLayer":
+    made = {id(x): node for x, node in zip(model.inputs, inputs, strict=False)}
+    for op in model.operations:
+        if isinstance(op, keras.layers.InputLayer):
             continue
-        for node_index, inbound in enumerate(entry["inbound_nodes"]):
-            # tensors passed by keyword (``mha(query=x, value=y)``) follow the positional ones
-            called = [inbound.get("args", []), inbound.get("kwargs", {})]
-            parents = [_lookup(tensors, h, model) for h in _histories_of(called)]
-            name = prefix + layer.name + (f"@{node_index}" if node_index else "")
-            for t, out in enumerate(_add(b, parents, layer, name)):
-                tensors[(layer.name, node_index, t)] = out
-    return [_lookup(tensors, h, model) for h in _histories_of(config["output_layers"])]
+        for index, call in enumerate(_calls(model, op)):
+            parents = [_made(made, x, model) for x in _tensors_of(call.arguments)]
+            name = prefix + op.name + (f"@{index}" if index else "")
+            first = b.size
+            made.update(zip(map(id, call.outputs), _add(b, parents, op, name, call), strict=False))
+            if index:  # a layer called again: its weights were counted at its first call
+                b.params_counted_before(first)
+    return [_made(made, x, model) for x in model.outputs]
+
+
+def _tensors_of(arguments: Any) -> list[Any]:
+    """The symbolic tensors of a call: positional ones first, then those passed by keyword
+    (``mha(query=x, value=y)``), each in the order written."""
+    import keras
+
+    def walk(value: Any) -> list[Any]:
+        if isinstance(value, keras.KerasTensor):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [t for item in value for t in walk(item)]
+        if isinstance(value, dict):
+            return [t for item in value.values() for t in walk(item)]
+        return []
+
+    return walk(list(arguments.args)) + walk(dict(arguments.kwargs))
+
+
+def _made(made: dict[int, int], tensor: Any, model: Any) -> int:
+    if id(tensor) not in made:
+        raise StridescopeError(
+            f"the Keras model {model.name!r} uses tensor {tensor.name!r} before it is made; "
+            "stridescope reads models whose layers are listed in call order"
+        )
+    return made[id(tensor)]
+
+
+def _calls(model: Any, op: Any) -> list[Any]:
+    """The graph nodes of ``op``'s calls that belong to ``model``, in call order."""
+    from keras.src.ops.function import make_node_key
+
+    own: set[Any] = getattr(model, "_nodes", set())
+    return [
+        node
+        for i, node in enumerate(op._inbound_nodes)
+        if make_node_key(op, i) in own and node.arguments.keras_tensors
+    ]
 
 
 def _walk_sequential(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> list[int]:
@@ -177,36 +215,13 @@ def _walk_sequential(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix:
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        x = _add(b, x, layer, prefix + layer.name)
+        x = _add(b, x, layer, prefix + layer.name, None)
     return x
 
 
-def _add(b: GraphBuilder, parents: Sequence[int], layer: Any, name: str) -> list[int]:
+def _add(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, call: Any) -> list[int]:
     if not parents:
-        raise StridescopeError(f"layer {name!r} has no inputs in the model's config")
-    if _is_model(layer):
-        return _walk(b, layer, parents, name + ".")
-    return [add_keras_layer(b, parents, layer, name)]
-
-
-def _lookup(tensors: dict[_History, int], history: _History, model: Any) -> int:
-    if history not in tensors:
-        raise StridescopeError(
-            f"the Keras model {model.name!r} refers to tensor {history!r} before it is made; "
-            "stridescope reads models whose layers are listed in call order"
-        )
-    return tensors[history]
-
-
-def _histories_of(value: Any) -> list[_History]:
-    """Every ``keras_history`` ``[layer, node, tensor]`` in a (nested) config value, in order."""
-    if isinstance(value, (list, tuple)):
-        if len(value) == 3 and isinstance(value[0], str) and isinstance(value[1], int):
-            return [(value[0], int(value[1]), int(value[2]))]
-        return [h for item in value for h in _histories_of(item)]
-    if isinstance(value, dict):
-        if value.get("class_name") == "__keras_tensor__":
-            history = value["config"]["keras_history"]
-            return [(str(history[0]), int(history[1]), int(history[2]))]
-        return [h for item in value.values() for h in _histories_of(item)]
-    return []
+        raise StridescopeError(f"layer {name!r} has no inputs in the model's graph")
+    if _is_model(op):
+        return _walk(b, op, parents, name + ".")
+    return add_keras_layer(b, parents, op, name, call)

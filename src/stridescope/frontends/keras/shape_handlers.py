@@ -13,8 +13,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from stridescope.errors import StridescopeError
 from stridescope.frontends.keras.handlers import Handler, keras_params
+from stridescope.frontends.keras.operations import uncounted
+from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
 
 __all__ = [
@@ -31,20 +32,8 @@ __all__ = [
 
 
 def keras_shape(b: GraphBuilder, parents: Sequence[int], layer: Any) -> Shape:
-    shapes = [b.shape(p) for p in parents]
-    try:
-        out = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
-    except Exception as error:  # Keras raises many types; report it as one line
-        try:  # layers that take their inputs as separate arguments (query, value, key)
-            if len(shapes) == 1:
-                raise
-            out = layer.compute_output_shape(*shapes)
-        except Exception:
-            raise StridescopeError(
-                f"{layer.name}: Keras could not compute the output shape of "
-                f"{type(layer).__name__} for input {shapes!r}: {error}"
-            ) from None
-    return tuple(None if d is None else int(d) for d in out)
+    """The shape of the first output of ``layer`` on ``parents``, as Keras computes it."""
+    return keras_shapes(b, parents, layer)[0]
 
 
 def merge(kind: OpKind) -> Handler:
@@ -56,6 +45,8 @@ def merge(kind: OpKind) -> Handler:
             axis = int(c.get("axis", -1)) % rank
             if axis != channel_axis(rank, b.layout):
                 return unknown(b, parents, layer, c, name)
+        if kind is not OpKind.CONCAT and len({b.shape(p) for p in parents}) > 1:  # broadcast
+            return b.elementwise(list(parents), name, kind=kind, op=type(layer).__name__)
         return b.merge(parents, name, kind=kind, op=type(layer).__name__)
 
     return handler
@@ -172,15 +163,5 @@ def attention(
 def unknown(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
-    out = keras_shape(b, parents, layer)
-    params = keras_params(layer)
-    return b.other(
-        list(parents),
-        name,
-        kind=OpKind.UNCOUNTED,
-        output_shape=out,
-        params=params,
-        counted=False,
-        note=f"{type(layer).__name__}: shape and params from Keras, MACs not counted",
-        op=type(layer).__name__,
-    )
+    """A layer stridescope cannot count: uncounted, with Keras' shape and params."""
+    return uncounted(b, parents, layer, None, name)[0]

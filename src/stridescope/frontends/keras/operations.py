@@ -1,0 +1,143 @@
+"""Raw Keras operations in a Functional graph, and layers no table row knows.
+
+Calling ``keras.ops`` on symbolic tensors (``x + 3.0``, ``keras.ops.relu6(x)``, as in a
+hard-swish written inline) puts ``keras.src.ops`` operations that are not layers into the
+graph. Element-wise arithmetic becomes a broadcasting element-wise node (one MAC per output
+element per operand beyond the first, constants included), activations and element-wise
+math a shape-preserving activation node, ``mean`` / ``sum`` / ``max`` / ``min`` a
+reduction, ``reshape`` / ``transpose`` a reshape / permute; any other operation, and any
+layer without a handler, is one uncounted node per output with the output shape Keras
+computes (:mod:`~stridescope.frontends.keras.shapes`) and the layer's own parameter count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from stridescope.frontends.keras.handlers import keras_params
+from stridescope.frontends.keras.shapes import keras_shapes
+from stridescope.ir import GraphBuilder, OpKind, Shape
+
+__all__ = ["ARITH", "COUNTED", "add_operation", "uncounted"]
+
+ARITH = {
+    "Add": OpKind.ADD,
+    "Subtract": OpKind.ADD,
+    "Maximum": OpKind.ADD,
+    "Minimum": OpKind.ADD,
+    "Multiply": OpKind.MUL,
+    "Divide": OpKind.MUL,
+    "TrueDivide": OpKind.MUL,
+}
+_POINTWISE_NAMES = (
+    "Relu Relu6 Sigmoid Softplus Softsign Silu LeakyRelu HardSigmoid HardSilu Elu Selu Gelu "
+    "Celu TanhShrink HardTanh SoftShrink HardShrink Squareplus LogSigmoid SparsePlus Threshold "
+    "Softmax LogSoftmax Tanh Abs Absolute Negative Exp Log Log1p Sqrt Rsqrt Square Clip Erf "
+    "Sign Reciprocal Cos Sin Floor Ceil Round Cast"
+)
+_POINTWISE = frozenset(_POINTWISE_NAMES.split())
+_REDUCE = {"Mean": "avg", "Sum": "avg", "Max": "max", "Min": "max"}
+#: The raw operations :func:`add_operation` counts (the others are uncounted).
+COUNTED = frozenset({*ARITH, *_POINTWISE, *_REDUCE, "Transpose", "Reshape"})
+
+
+def _constant_shape(value: Any) -> Shape:
+    """The shape of an operand that is not a symbolic tensor (``()`` for a number)."""
+    return tuple(int(d) for d in getattr(value, "shape", ()))
+
+
+def _operands(call: Any) -> list[Any]:
+    return [] if call is None else list(call.arguments.args)
+
+
+def _arith(
+    b: GraphBuilder,
+    parents: Sequence[int],
+    op: Any,
+    call: Any,
+    name: str,
+    seen: set[int],
+) -> int:
+    """Broadcasting arithmetic; a ``keras.Variable`` operand (a custom layer's weight) is
+    counted as parameters of the first node that uses it."""
+    import keras
+
+    constants = [v for v in _operands(call) if not isinstance(v, keras.KerasTensor)]
+    params = 0
+    for value in constants:
+        if isinstance(value, keras.Variable) and id(value) not in seen:
+            seen.add(id(value))
+            params += math.prod(int(d) for d in value.shape)
+    return b.elementwise(
+        list(parents),
+        name,
+        kind=ARITH[type(op).__name__],
+        operand_shapes=[_constant_shape(v) for v in constants],
+        params=params,
+        op=type(op).__name__,
+    )
+
+
+def _reduce(b: GraphBuilder, parent: int, op: Any, name: str, mode: str) -> int:
+    axis = getattr(op, "axis", None)
+    axes = None if axis is None else [int(a) for a in ([axis] if isinstance(axis, int) else axis)]
+    keepdim = bool(getattr(op, "keepdims", False))
+    return b.reduce(parent, name, mode=mode, axes=axes, keepdim=keepdim, op=type(op).__name__)
+
+
+def _permute(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
+    rank = len(b.shape(parent))
+    axes = getattr(op, "axes", None)
+    dims = tuple(reversed(range(rank))) if axes is None else tuple(int(a) % rank for a in axes)
+    return b.permute(parent, name, dims=dims, op=type(op).__name__)
+
+
+def add_operation(
+    b: GraphBuilder,
+    parents: Sequence[int],
+    op: Any,
+    call: Any,
+    name: str,
+    seen: set[int] | None = None,
+) -> list[int]:
+    """The node(s) of one raw operation ``op`` called on ``parents`` (``call``: its node in
+    the graph); returns one node id per output. ``seen`` holds the ids of the variables
+    already counted (each weight counts once, where it is first used)."""
+    cls = type(op).__name__
+    known = type(op).__module__.startswith("keras.")
+    if known and cls in ARITH:
+        return [_arith(b, parents, op, call, name, set() if seen is None else seen)]
+    if known and len(parents) == 1:
+        if cls in _POINTWISE:
+            return [b.pointwise(parents[0], name, kind=OpKind.ACTIVATION, op=cls)]
+        if cls in _REDUCE:
+            return [_reduce(b, parents[0], op, name, _REDUCE[cls])]
+        if cls == "Transpose":
+            return [_permute(b, parents[0], op, name)]
+        if cls == "Reshape":
+            (out,) = keras_shapes(b, parents, op, call)
+            return [b.reshape(parents[0], name, output_shape=out, op=cls)]
+    return uncounted(b, parents, op, call, name)
+
+
+def uncounted(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str) -> list[int]:
+    """One uncounted node per output of ``op``, with the shape Keras computes and (on the
+    first) the parameters Keras counts; never fails for want of a shape function."""
+    shapes = keras_shapes(b, parents, op, call)
+    cls = type(op).__name__
+    params = keras_params(op) if hasattr(op, "count_params") else 0
+    return [
+        b.other(
+            list(parents),
+            name if i == 0 else f"{name}:{i}",
+            kind=OpKind.UNCOUNTED,
+            output_shape=shape,
+            params=params if i == 0 else 0,
+            counted=False,
+            note=f"{cls}: shape and params from Keras, MACs not counted",
+            op=cls,
+        )
+        for i, shape in enumerate(shapes)
+    ]

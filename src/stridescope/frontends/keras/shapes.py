@@ -1,0 +1,104 @@
+"""Output shapes that Keras computes, for layers and operations the builder cannot size itself.
+
+Three sources, tried in order, so that a layer without a shape function never stops a
+summary: the layer's ``compute_output_shape``; ``compute_output_spec`` on symbolic stand-ins
+of the inputs' shapes (it traces the call without data, so a custom layer with only a
+``call`` works); and the shape the Functional graph already recorded for the call's output
+(``call`` is the ``keras`` graph node of that call), with the batch axis set to ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from stridescope.errors import StridescopeError
+from stridescope.ir import GraphBuilder, Shape
+
+__all__ = ["call_arguments", "keras_shapes"]
+
+
+def _as_shape(value: Any) -> Shape:
+    return tuple(None if d is None else int(d) for d in value)
+
+
+def _is_symbolic(value: Any) -> bool:
+    import keras
+
+    return isinstance(value, keras.KerasTensor)
+
+
+def _substitute(value: Any, stand_ins: list[Any]) -> Any:
+    """``value`` with each symbolic tensor replaced by the next stand-in, in the order in
+    which the model's config lists them (lists in order, dict values in order)."""
+    if _is_symbolic(value):
+        return stand_ins.pop(0) if stand_ins else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_substitute(v, stand_ins) for v in value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, stand_ins) for k, v in value.items()}
+    return value
+
+
+def call_arguments(
+    b: GraphBuilder, parents: Sequence[int], call: Any
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments of a recorded call with every symbolic tensor replaced by one of our
+    shapes (the parents' shapes, in order); a plain positional call without a record."""
+    import keras
+
+    stand_ins = [keras.KerasTensor(b.shape(p)) for p in parents]
+    if call is None:
+        return tuple(stand_ins), {}
+    args = _substitute(tuple(call.arguments.args), stand_ins)
+    kwargs = _substitute(dict(call.arguments.kwargs), stand_ins)
+    return args, kwargs
+
+
+def _spec_shapes(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any) -> list[Shape]:
+    import keras
+
+    args, kwargs = call_arguments(b, parents, call)
+    spec = op.compute_output_spec(*args, **kwargs)
+    return [_as_shape(s.shape) for s in keras.tree.flatten(spec)]
+
+
+def _recorded_shapes(b: GraphBuilder, call: Any) -> list[Shape]:
+    batch = b.shape(b.input)[0]
+    return [(batch, *_as_shape(t.shape)[1:]) for t in call.outputs]
+
+
+def _layer_shape(b: GraphBuilder, parents: Sequence[int], layer: Any) -> list[Shape]:
+    shapes = [b.shape(p) for p in parents]
+    try:
+        out = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
+    except Exception:  # layers that take their inputs as separate arguments (query, value)
+        if len(shapes) == 1:
+            raise
+        out = layer.compute_output_shape(*shapes)
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)) and out and isinstance(out[0], (list, tuple)):
+        return [_as_shape(s) for s in out]
+    return [_as_shape(out)]
+
+
+def keras_shapes(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any = None) -> list[Shape]:
+    """The shape of each output of ``op`` (a layer or a raw operation) called on
+    ``parents``; ``call`` is its node in the Functional graph (``None`` in a Sequential)."""
+    errors: list[str] = []
+    attempts: list[Callable[[], list[Shape]]] = [
+        lambda: _layer_shape(b, parents, op),
+        lambda: _spec_shapes(b, parents, op, call),
+    ]
+    if call is not None and call.outputs:
+        attempts.append(lambda: _recorded_shapes(b, call))
+    for attempt in attempts:
+        try:
+            return attempt()
+        except Exception as error:  # Keras raises many types; try the next source
+            errors.append(f"{type(error).__name__}: {str(error).strip()[:200]}")
+    raise StridescopeError(
+        f"{op.name}: Keras could not compute the output shape of {type(op).__name__} for "
+        f"input {[b.shape(p) for p in parents]!r}: {errors[0]}"
+    )
