@@ -198,3 +198,14 @@ def test_a_model_study_reports_each_policy_against_original(net: str, tmp_path: 
     assert "original" in report and "resnet-d" in report
     again = run_study(_cfg(net, tmp_path))
     assert (again.ran, again.skipped) == (0, 6)
+
+
+def test_the_example_model_study_config_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "study_model.toml"
+    cfg = load_config(example)
+    assert (cfg.model, cfg.policies[0], cfg.image_size) == (
+        "examples/resnet18_mini.py:build",
+        "original",
+        0,
+    )
+    assert len(plan_runs(cfg, cores=1)) == 12
