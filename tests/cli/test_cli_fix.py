@@ -149,7 +149,7 @@ def test_a_saved_keras_model_reloads_in_safe_mode_and_summarises(tmp_path: Path)
     [
         (
             ["examples/seed_cnn.toml", "-p", "s2d"],
-            "fix needs a model with weights; 'examples/seed_cnn.toml' is a spec file",
+            "'examples/seed_cnn.toml' is a spec file (shapes only, no weights); give FILE.py:FACTORY",
         ),
         (
             [KERAS_SEED, "-p", "blur"],
@@ -177,7 +177,7 @@ def test_a_saved_keras_model_reloads_in_safe_mode_and_summarises(tmp_path: Path)
             "filter size must be one of 3, 4, 5; received 9",
         ),
         (["missing.keras", "-p", "s2d"], "cannot read Keras file 'missing.keras': no such file"),
-        (["model.onnx", "-p", "s2d"], "cannot read target 'model.onnx'; fix takes FILE.py:FACTORY"),
+        (["model.onnx", "-p", "s2d"], "cannot read target 'model.onnx'; give FILE.py:FACTORY"),
         (
             [KERAS_SEED, "-p", "s2d", "-f", "xml"],
             "--format must be one of those allowed; received 'xml'",

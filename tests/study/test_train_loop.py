@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from stridescope.analysis.consistency import background_value, translate
 from stridescope.ops import OPS
 from stridescope.study.config import RunSpec
-from stridescope.study.consistency import background_value, shift_consistency, shifted
+from stridescope.study.consistency import shift_consistency
 from stridescope.study.data import load_dataset
 from stridescope.study.execute import execute_run
 from stridescope.study.train import TrainOptions, batch_order, train_model
@@ -48,9 +49,9 @@ def test_batch_order_depends_on_the_seed_only() -> None:
     assert a[0] != a[1]  # a fresh permutation each epoch
 
 
-def test_shifted_moves_pixels_and_fills_the_background() -> None:
+def test_translate_moves_pixels_both_ways_and_fills_the_background() -> None:
     x = torch.arange(16.0).reshape(1, 1, 4, 4)
-    out = shifted(x, torch.tensor([[-1, 2]]), 2, torch.tensor([-5.0]))
+    out = translate(x, torch.tensor([[1, -2]]), torch.tensor([-5.0]))  # down 1, left 2
     assert out[0, 0].tolist() == [
         [-5.0, -5.0, -5.0, -5.0],
         [2.0, 3.0, -5.0, -5.0],

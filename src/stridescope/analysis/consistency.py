@@ -84,11 +84,19 @@ def _gather(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Te
 
 def translate(x: torch.Tensor, shifts: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
     """Each image of ``x`` ``(N, C, H, W)`` moved down by ``shifts[i, 0]`` and right by
-    ``shifts[i, 1]`` pixels (``>= 0``), the uncovered pixels set to ``background`` ``(C,)``."""
+    ``shifts[i, 1]`` pixels (negative: up, left), the uncovered pixels set to ``background``
+    ``(C,)``.
+
+    >>> x = torch.arange(9.0).reshape(1, 1, 3, 3)
+    >>> translate(x, torch.tensor([[-1, 1]]), torch.tensor([0.0]))[0, 0].tolist()
+    [[0.0, 3.0, 4.0], [0.0, 6.0, 7.0], [0.0, 0.0, 0.0]]
+    """
     n, c, h, w = x.shape
     rows, cols = _indices(shifts.cpu(), h, w)
-    inside = ((rows >= 0).view(n, 1, h, 1) & (cols >= 0).view(n, 1, 1, w)).to(x.device)
-    out = _gather(x, rows.clamp(min=0).to(x.device), cols.clamp(min=0).to(x.device))
+    inside_rows = ((rows >= 0) & (rows < h)).view(n, 1, h, 1)
+    inside = (inside_rows & ((cols >= 0) & (cols < w)).view(n, 1, 1, w)).to(x.device)
+    rows, cols = rows.clamp(0, h - 1).to(x.device), cols.clamp(0, w - 1).to(x.device)
+    out = _gather(x, rows, cols)
     return torch.where(inside, out, background.view(1, c, 1, 1).to(x))
 
 

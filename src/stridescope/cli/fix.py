@@ -55,35 +55,6 @@ EPILOG = (
 )
 
 
-def _load_model(target: str) -> Any:
-    """The model a target names (spec files have no weights: refused)."""
-    if target.endswith(".keras"):
-        path = Path(target)
-        if not path.is_file():
-            raise StridescopeError(f"cannot read Keras file {target!r}: no such file")
-        import keras
-
-        import stridescope.ops.keras_layers  # noqa: F401  (registers the layers fix inserts)
-
-        try:
-            return keras.saving.load_model(path, safe_mode=True)
-        except Exception as error:
-            first = (str(error).strip().splitlines() or [""])[0]
-            raise StridescopeError(
-                f"cannot load {target!r}: {type(error).__name__}: {first}"
-            ) from None
-    if target.endswith(".toml"):
-        raise StridescopeError(
-            f"fix needs a model with weights; {target!r} is a spec file (shapes only): give "
-            f"{TARGETS}"
-        )
-    if ":" not in target:
-        raise StridescopeError(f"cannot read target {target!r}; fix takes {TARGETS}")
-    from stridescope.frontends import resolve_target
-
-    return resolve_target(target)
-
-
 def _totals(graph: Graph) -> dict[str, Any]:
     """Params, MACs, input coverage and lint's findings by code (the summary's count)."""
     from stridescope.api import summary
@@ -197,7 +168,9 @@ def _run(
     from stridescope.api import fix
 
     chosen = [s for entry in select or [] for s in entry.split(",") if s.strip()] or None
-    model = _load_model(target)
+    from stridescope.frontends.load import load_model
+
+    model = load_model(target)  # the one loader: FILE.keras, FILE.py:FACTORY, module:ATTR
     fixed = fix(model, policy, select=chosen, input_shape=input_shape, filter_size=filter_size)
     if save is not None:
         _save(fixed, save)

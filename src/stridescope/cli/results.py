@@ -105,7 +105,10 @@ def _baseline(runs: list[RunResult], wanted: str | None) -> str:
 
     ops = list(dict.fromkeys(run.op for run in runs))
     if wanted is None:
-        return "conv1x1_s2" if "conv1x1_s2" in ops or not ops else ops[0]
+        # as the study chose it: conv1x1_s2, or original for a study of your own model
+        return next(
+            (b for b in ("conv1x1_s2", "original") if b in ops), ops[0] if ops else "conv1x1_s2"
+        )
     if wanted not in ops:
         raise StridescopeError(
             f"--baseline {wanted!r} is not an operator of this study; its operators: "
@@ -137,7 +140,7 @@ def results(
         str | None,
         typer.Option(
             help="Operator the others are compared with, paired by seed "
-            "(default: conv1x1_s2 where the study has it, else its first operator)."
+            "(default: conv1x1_s2 or original where the study has it, else its first operator)."
         ),
     ] = None,
 ) -> None:

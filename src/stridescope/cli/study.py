@@ -22,12 +22,15 @@ if TYPE_CHECKING:
     from stridescope.study.validate import ValidStudy
 
 
-def _split_ops(ops: str | None) -> tuple[str, ...] | None:
+def _split_ops(
+    ops: str | list[str] | None, flag: str = "--ops", what: str = "operator"
+) -> tuple[str, ...] | None:
     if ops is None:
         return None
-    names = tuple(name.strip() for name in ops.split(",") if name.strip())
+    entries = [ops] if isinstance(ops, str) else ops
+    names = tuple(name.strip() for entry in entries for name in entry.split(",") if name.strip())
     if not names:
-        raise StridescopeError(f"--ops needs operator names separated by commas; received {ops!r}")
+        raise StridescopeError(f"{flag} needs {what} names separated by commas; received {ops!r}")
     return names
 
 
@@ -99,8 +102,13 @@ def _run(valid: ValidStudy, executor: Executor | None, fresh: bool) -> StudyOutc
     from stridescope.study.runner import run_study
 
     cfg = valid.config
+    compared = (
+        plural(len(cfg.policies), "policy", "policies")
+        if cfg.model
+        else plural(len(cfg.ops), "operator")
+    )
     console.print(
-        f"study: {cfg.arch} on {cfg.dataset}, {plural(len(cfg.ops), 'operator')} x "
+        f"study: {cfg.model or cfg.arch} on {cfg.dataset}, {compared} x "
         f"{plural(len(cfg.seeds), 'seed')}, {plural(cfg.epochs, 'epoch')} -> {cfg.out}"
     )
     columns = (
@@ -158,6 +166,31 @@ def study(
             "your own."
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Your own model instead of --arch: FILE.py:FACTORY or package.module:ATTR "
+            "(called with num_classes= when it takes it); the runs compare --policies."
+        ),
+    ] = None,
+    policies: Annotated[
+        str | None,
+        typer.Option(
+            help="With --model: original and fix policies, comma-separated (default "
+            "original,blurpool,resnet-d,s2d,aps)."
+        ),
+    ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --model: the layers the policies change, as module paths or lint codes "
+            "(e.g. DS101); default every strided layer."
+        ),
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option(help="With --model: resize the images to N x N (default: their own size)."),
+    ] = None,
     seeds: Annotated[int | None, typer.Option(help="Number of seeds (0 .. N-1).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs per run.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
@@ -181,8 +214,9 @@ def study(
         typer.Option(help="Ray cluster, e.g. HEAD:6379 (default: start a local Ray instance)."),
     ] = None,
 ) -> None:
-    """Train each operator in the architecture's downsampling slot over several seeds; print
-    accuracy and shift-consistency with 95% CIs and the paired comparison with conv1x1_s2.
+    """Train each operator in the architecture's downsampling slot (or your --model under each
+    fix policy) over several seeds; print accuracy and shift-consistency with 95% CIs and the
+    paired comparison with conv1x1_s2 (or original).
 
     Results are stored as each run finishes: rerunning (or resuming a killed study) skips
     finished runs.
@@ -197,6 +231,10 @@ def study(
         "preset": preset,
         "slot": slot,
         "ops": _split_ops(ops),
+        "model": model,
+        "policies": _split_ops(policies, "--policies", "policy"),
+        "select": _split_ops(select, "--select", "layer or code"),
+        "image_size": image_size,
         "seeds": seeds,
         "epochs": epochs,
         "batch_size": batch_size,
@@ -223,6 +261,11 @@ EPILOG = """**Examples**
 `stridescope study --ops conv1x1_s2,examples/maxblurpool.py:max_blur_pool` — your own layer
 in the slot: FILE.py:FACTORY, FACTORY(in_channels, out_channels) returning an nn.Module that
 halves H and W (rounding up)
+
+
+`stridescope study --model examples/resnet18_mini.py:build --policies
+original,blurpool,resnet-d,s2d` — your own model, as built and fixed by each policy
+(docs/own-model.md)
 
 
 `stridescope study examples/study.toml --executor ray --address HEAD:6379` — a config file,

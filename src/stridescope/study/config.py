@@ -25,11 +25,13 @@ from stridescope.study.resources import share_cores
 
 __all__ = [
     "DEFAULT_OPS",
+    "DEFAULT_POLICIES",
     "RunSpec",
     "StudyConfig",
     "auto_pad",
     "load_config",
     "plan_runs",
+    "variants",
     "with_overrides",
 ]
 
@@ -41,6 +43,8 @@ DEFAULT_OPS: tuple[str, ...] = (
     "blurpool_conv1x1",
     "s2d_conv1x1",
 )
+DEFAULT_POLICIES: tuple[str, ...] = ("original", "blurpool", "resnet-d", "s2d", "aps")
+"""A study of the user's own model (``model``): ``original`` (as built) and each fix policy."""
 
 
 def auto_pad(height: int, width: int) -> int:
@@ -62,6 +66,12 @@ class StudyConfig:
     for ``resnet-mini`` (see :mod:`stridescope.study.archs`).
     ``consistency_pad`` is the largest shift, in pixels, of the shift-consistency test; 0 means
     "choose from the image size": :func:`auto_pad` (4 for 28x28 MNIST, 1 for 8x8 digits).
+
+    ``model`` (``FILE.py:FACTORY`` or ``package.module:ATTR``) studies the user's own network
+    instead of ``arch``: each of ``policies`` (``original``, or a ``stridescope.fix`` policy
+    applied to the ``select``-ed layers, default every strided one) takes an operator's place.
+    ``image_size`` resizes the images (0: the dataset's own) and ``channels`` is what the
+    model's first layer takes (0: find out; grayscale is repeated to 3 channels when needed).
     """
 
     dataset: str = "mnist5k"
@@ -79,6 +89,11 @@ class StudyConfig:
     out: str = "study-out"
     test_fraction: float = 0.2
     consistency_pad: int = 0
+    model: str = ""
+    policies: tuple[str, ...] = DEFAULT_POLICIES
+    select: tuple[str, ...] = ()
+    image_size: int = 0
+    channels: int = 0
 
     def __post_init__(self) -> None:
         _check_values(self)
@@ -102,10 +117,22 @@ class RunSpec:
     device: str
     threads: int
     consistency_pad: int
+    model: str = ""
+    select: tuple[str, ...] = ()
+    image_size: int = 0
+    channels: int = 0
 
     def config(self) -> dict[str, object]:
-        """The JSON-ready config of this run (stored with its result)."""
-        return asdict(self)
+        """The JSON-ready config of this run (stored with its result). The keys of a study of
+        the user's own model (``model``, ``select``, ``image_size``, ``channels``) are left out
+        of a built-in architecture's run, so its key is what it was before they existed."""
+        config = asdict(self)
+        if not self.model:
+            for name in _MODEL_KEYS:
+                del config[name]
+        else:
+            config["select"] = list(self.select)
+        return config
 
     @property
     def key(self) -> str:
@@ -162,6 +189,8 @@ class RunSpec:
         )
 
 
+_MODEL_KEYS = ("model", "select", "image_size", "channels")
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "dataset": (str,),
     "dataset_path": (str,),
@@ -178,7 +207,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "out": (str,),
     "test_fraction": (float,),
     "consistency_pad": (int,),
+    "model": (str,),
+    "policies": (list, tuple),
+    "select": (list, tuple),
+    "image_size": (int,),
+    "channels": (int,),
 }
+_LISTS = ("ops", "policies", "select")
 _ALLOWED = ", ".join(f.name for f in fields(StudyConfig))
 
 
@@ -195,8 +230,8 @@ def _check_field(key: str, value: object) -> None:
             f"study config key {key!r} must be {_type_names(types)}; "
             f"received {type(value).__name__} {value!r}"
         )
-    if key in ("ops", "seeds") and isinstance(value, list | tuple):
-        item = str if key == "ops" else int
+    if key in (*_LISTS, "seeds") and isinstance(value, list | tuple):
+        item = str if key in _LISTS else int
         bad = [v for v in value if isinstance(v, bool) or not isinstance(v, item)]
         if bad or not value:
             raise StridescopeError(
@@ -206,7 +241,7 @@ def _check_field(key: str, value: object) -> None:
 
 
 def _normalise(key: str, value: Any) -> Any:
-    if key == "ops":
+    if key in _LISTS:
         return tuple(value)
     if key == "seeds":
         if isinstance(value, int):
@@ -220,8 +255,8 @@ def _normalise(key: str, value: Any) -> Any:
 
 
 def _check_values(cfg: StudyConfig) -> None:
-    for name in ("epochs", "batch_size", "consistency_pad"):
-        if getattr(cfg, name) < (0 if name == "consistency_pad" else 1):
+    for name in ("epochs", "batch_size", "consistency_pad", "image_size", "channels"):
+        if getattr(cfg, name) < (1 if name in ("epochs", "batch_size") else 0):
             raise StridescopeError(f"{name} must be positive; received {getattr(cfg, name)}")
     if cfg.workers < 0:
         raise StridescopeError(f"workers must be 0 (choose) or more; received {cfg.workers}")
@@ -231,6 +266,46 @@ def _check_values(cfg: StudyConfig) -> None:
         raise StridescopeError(f"lr must be positive; received {cfg.lr}")
     if len(set(cfg.ops)) != len(cfg.ops) or len(set(cfg.seeds)) != len(cfg.seeds):
         raise StridescopeError(f"ops and seeds must not repeat; received {cfg.ops}, {cfg.seeds}")
+    if len(set(cfg.policies)) != len(cfg.policies):
+        raise StridescopeError(f"policies must not repeat; received {cfg.policies}")
+    _check_model_keys(cfg)
+
+
+def _check_model_keys(cfg: StudyConfig) -> None:
+    """``model`` replaces ``arch`` and ``ops`` (policies take the operators' place); the keys
+    of a model study mean nothing without one."""
+    if cfg.model:
+        if cfg.arch != "seed-cnn" or cfg.ops != DEFAULT_OPS:
+            raise StridescopeError(
+                f"a study of your own model (model {cfg.model!r}) compares policies, not "
+                f"architectures or operators; received arch {cfg.arch!r}, ops {list(cfg.ops)} "
+                "(drop them, or drop model)"
+            )
+        return
+    given = [
+        name
+        for name, default in (
+            ("policies", DEFAULT_POLICIES),
+            ("select", ()),
+            ("image_size", 0),
+            ("channels", 0),
+        )
+        if getattr(cfg, name) != default
+    ]
+    if given:
+        raise StridescopeError(
+            f"{', '.join(given)} apply to a study of your own model; give model too "
+            "(FILE.py:FACTORY or package.module:ATTR)"
+        )
+
+
+def variants(cfg: StudyConfig) -> tuple[str, ...]:
+    """What the study compares: ``policies`` for a model study, else ``ops``.
+
+    >>> variants(StudyConfig(model="net.py:build", policies=("original", "s2d")))
+    ('original', 's2d')
+    """
+    return cfg.policies if cfg.model else cfg.ops
 
 
 def with_overrides(cfg: StudyConfig, **values: object) -> StudyConfig:
@@ -269,7 +344,8 @@ def load_config(path: str | Path) -> StudyConfig:
 
 
 def plan_runs(cfg: StudyConfig, cores: int | None = None) -> list[RunSpec]:
-    """One :class:`RunSpec` per (operator, seed), operators outermost, in config order.
+    """One :class:`RunSpec` per (operator, seed), operators outermost, in config order (a
+    model study: per (policy, seed); the policy is the run's ``op``, the model its ``arch``).
 
     Each run gets its share of the ``cores`` (default: those this process may use) as torch
     threads: :func:`~stridescope.study.resources.share_cores`.
@@ -280,7 +356,7 @@ def plan_runs(cfg: StudyConfig, cores: int | None = None) -> list[RunSpec]:
             dataset=cfg.dataset,
             dataset_path=cfg.dataset_path,
             test_fraction=cfg.test_fraction,
-            arch=cfg.arch,
+            arch=cfg.model or cfg.arch,
             preset=cfg.preset,
             slot=cfg.slot,
             op=op,
@@ -291,7 +367,11 @@ def plan_runs(cfg: StudyConfig, cores: int | None = None) -> list[RunSpec]:
             device=cfg.device,
             threads=threads,
             consistency_pad=cfg.consistency_pad,
+            model=cfg.model,
+            select=cfg.select if cfg.model else (),
+            image_size=cfg.image_size if cfg.model else 0,
+            channels=cfg.channels if cfg.model else 0,
         )
-        for op in cfg.ops
+        for op in variants(cfg)
         for seed in cfg.seeds
     ]

@@ -12,7 +12,7 @@ from stridescope.analysis.stats import StudySummary, summarize_study
 from stridescope.records import RunResult
 from stridescope.report import write_report
 from stridescope.study.archs import make_op
-from stridescope.study.config import StudyConfig
+from stridescope.study.config import StudyConfig, variants
 from stridescope.study.store import RESULTS_FILE
 
 __all__ = ["REPORT_FILES", "StudyOutcome", "baseline_of", "read_grids", "write_outcome"]
@@ -38,12 +38,15 @@ class StudyOutcome:
 
 
 def baseline_of(ops: Sequence[str]) -> str:
-    """The operator the others are compared with: ``conv1x1_s2`` where the study has it.
+    """The operator (or policy) the others are compared with: ``conv1x1_s2`` or ``original``
+    where the study has it, else the first.
 
     >>> baseline_of(("maxpool_conv1x1", "conv1x1_s2")), baseline_of(("maxpool_conv1x1",))
     ('conv1x1_s2', 'maxpool_conv1x1')
+    >>> baseline_of(("blurpool", "original"))
+    'original'
     """
-    return "conv1x1_s2" if "conv1x1_s2" in ops else ops[0]
+    return next((b for b in ("conv1x1_s2", "original") if b in ops), ops[0])
 
 
 def read_grids(
@@ -79,10 +82,11 @@ def write_outcome(
     """Summarise ``runs`` (the study's, in plan order), write the report into ``out`` and say
     what the study produced; ``started`` is the study's :func:`time.perf_counter` at its start.
     """
-    baseline = baseline_of(cfg.ops)
+    compared = variants(cfg)
+    baseline = baseline_of(compared)
     summary = summarize_study(list(runs), baseline=baseline)
-    grids = read_grids(cfg.ops, channels=1)
-    title = f"stridescope study: {cfg.arch} on {cfg.dataset}"
+    grids = None if cfg.model else read_grids(cfg.ops, channels=1)  # policies are no operators
+    title = f"stridescope study: {cfg.model or cfg.arch} on {cfg.dataset}"
     paths = write_report(out, summary, list(runs), read_grids=grids, title=title)
     return StudyOutcome(
         out_dir=out,

@@ -1,8 +1,10 @@
 """Everything a study checks before its first run, and before any output: :func:`validate_study`.
 
 Names (dataset, architecture, operators, preset, slot), a user's own operator in the slot, the
-device (where the runs execute here), the output folder (made) and the dataset (loaded). The
-first problem is a one-line :class:`~stridescope.errors.StridescopeError`.
+device (where the runs execute here), the output folder (made) and the dataset (loaded); for a
+study of the user's own model, that the data fits it, each policy changes it and the runs fit
+in memory (:mod:`stridescope.study.model_check`). The first problem is a one-line
+:class:`~stridescope.errors.StridescopeError`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from stridescope.study.archs import PRESETS, SLOTS, arch_names, is_custom_op, ma
 from stridescope.study.config import StudyConfig
 from stridescope.study.data import Dataset, DatasetRef, dataset_names, remember_dataset
 from stridescope.study.executors import Executor, LocalExecutor
+from stridescope.study.resources import share_cores
 
 __all__ = ["ValidStudy", "check_config", "check_custom_op", "validate_study"]
 
@@ -35,10 +38,14 @@ def check_config(cfg: StudyConfig, *, check_device: bool = True) -> None:
     """
     if cfg.dataset not in dataset_names():
         raise UnknownNameError("dataset", cfg.dataset, dataset_names())
-    if cfg.arch not in arch_names():
+    if cfg.model:
+        from stridescope.study.model_runs import check_policies
+
+        check_policies(cfg.policies)
+    elif cfg.arch not in arch_names():
         raise UnknownNameError("architecture", cfg.arch, arch_names())
     known_ops = op_names()
-    for op in cfg.ops:
+    for op in () if cfg.model else cfg.ops:
         if is_custom_op(op):
             check_custom_op(op)
         elif op not in known_ops:
@@ -103,4 +110,13 @@ def validate_study(cfg: StudyConfig, executor: Executor | None = None) -> ValidS
     ref = DatasetRef.of(cfg)
     dataset = ref.load()  # fails early on a bad path, before any run starts
     remember_dataset(ref, dataset)
+    if cfg.model:  # the data fits the model, each policy changes it, the runs fit in memory
+        from stridescope.study.model_check import check_model_study
+
+        runs = len(cfg.policies) * len(cfg.seeds)
+        workers = share_cores(cfg.workers).workers if executor is None else 0
+        if isinstance(executor, LocalExecutor):
+            workers = executor.workers
+        workers = min(workers, runs)  # 0: on Ray, the memory is the cluster's
+        cfg = check_model_study(cfg, dataset, workers=workers)
     return ValidStudy(cfg, out, dataset)
