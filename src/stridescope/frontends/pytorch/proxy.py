@@ -158,6 +158,23 @@ OPERATORS = [
     "__ge__",
     "__and__",
     "__or__",
+    "__xor__",
+    "__rand__",
+    "__ror__",
+    "__rxor__",
+    "__iand__",
+    "__ior__",
+    "__ixor__",
+    "__invert__",
+    "__eq__",
+    "__ne__",
+    "__mod__",
+    "__rmod__",
+    "__floordiv__",
+    "__rfloordiv__",
+    "__ipow__",
 ]
 for _name in OPERATORS:
     setattr(ShapeProxy, _name, _operator(_name))
+# ``==`` builds a traced mask as on a tensor; proxies still hash by identity (dict keys, sets)
+ShapeProxy.__hash__ = object.__hash__  # type: ignore[method-assign]
