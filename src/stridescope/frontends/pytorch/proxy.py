@@ -62,7 +62,10 @@ class ShapeProxy:
 
     @property
     def device(self) -> torch.device:
-        return torch.device("meta")
+        """The traced model's device: a tensor the forward makes ``on x.device`` (a mask, a
+        grid) is real there and meets the model's buffers; ``meta`` outside a trace."""
+        tracer = active_tracer()
+        return torch.device("meta") if tracer is None else tracer.device
 
     @property
     def requires_grad(self) -> bool:

@@ -89,6 +89,7 @@ class Tracer:
         self.owners: list[nn.Module | None] = [None]
         self.names: dict[str, int] = {}
         self.counted: set[int] = set()
+        self.device = torch.device("cpu")  # where the model's tensors are
 
     # -- names and parameters ----------------------------------------------------------
     def unique(self, base: str) -> str:
