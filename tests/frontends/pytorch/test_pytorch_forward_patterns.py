@@ -172,3 +172,32 @@ def test_a_layer_run_on_a_tensor_the_forward_made_is_counted() -> None:
     module = PositionalEncoding()
     graph = _check(module)
     assert graph.params == sum(p.numel() for p in module.parameters())
+
+
+class MoreOps(nn.Module):
+    """Patch unfolding and folding, repeats, fused multiply-adds, ``baddbmm``, an embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 4, stride=4)  # (N, 4, 4, 4)
+        self.alpha = nn.Parameter(torch.ones(4, 1, 1))
+        self.beta = nn.Parameter(torch.zeros(4, 1, 1))
+        self.table = nn.Embedding(16, 4)
+        self.register_buffer("ids", torch.arange(16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.addcmul(self.beta, self.alpha, self.conv(x))
+        y = y + torch.addcdiv(y, y, y.abs() + 1, value=0.5)
+        patches = nn.functional.unfold(y, 2, stride=2)  # (N, 16, 4)
+        y = nn.functional.fold(patches, (4, 4), 2, stride=2) + y.repeat_interleave(1, dim=1)
+        tokens = y.flatten(2).transpose(1, 2)  # (N, 16, 4)
+        scores = torch.baddbmm(tokens @ tokens.transpose(1, 2), tokens, tokens.transpose(1, 2))
+        return scores @ (tokens + self.table(self.ids)) + y.unfold(2, 2, 2).sum()
+
+
+def test_unfold_fold_repeats_fused_multiply_adds_baddbmm_and_embeddings() -> None:
+    module = MoreOps()
+    graph = _check(module)
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    fused = [n for n in graph.nodes if n.op == "addcmul"]
+    assert [n.macs for n in fused] == [2 * 2 * 4 * 4 * 4]  # two per output element

@@ -51,7 +51,10 @@ _MOVEMENT = (
     "torch.chunk Tensor.chunk torch.split Tensor.split torch.unbind Tensor.unbind torch.stack "
     "Tensor.__getitem__ torch.narrow Tensor.narrow torch.select Tensor.select torch.roll "
     "Tensor.roll torch.flip Tensor.flip Tensor.unflatten torch.movedim Tensor.movedim "
-    "Tensor.repeat torch.tile"
+    "Tensor.repeat torch.tile torch.repeat_interleave Tensor.repeat_interleave F.unfold F.fold "
+    "Tensor.unfold torch.gather Tensor.gather torch.index_select Tensor.index_select "
+    "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.expand_as Tensor.broadcast_to "
+    "torch.broadcast_to torch.meshgrid torch.tril Tensor.tril torch.triu Tensor.triu"
 )
 _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
@@ -156,6 +159,8 @@ def _rows() -> list[Row]:
         (products.attention, "F.scaled_dot_product_attention"),
         (products.multi_head_attention, "F.multi_head_attention_forward"),
         (products.einsum, "torch.einsum"),
+        (products.add_product, "torch.addmm Tensor.addmm torch.baddbmm Tensor.baddbmm"),
+        (elementwise.fused, "torch.addcmul Tensor.addcmul torch.addcdiv Tensor.addcdiv"),
         (reshaping.cat, "torch.cat torch.concat torch.concatenate"),
         (reshaping.flatten, "torch.flatten Tensor.flatten"),
         (reshaping.view, "Tensor.view Tensor.reshape torch.reshape"),

@@ -15,7 +15,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["arith", "pointwise", "power", "select", "unary"]
+__all__ = ["arith", "fused", "pointwise", "power", "select", "unary"]
 
 
 def pointwise(kind: OpKind) -> Callable[..., Any]:
@@ -130,3 +130,25 @@ def select(dtype: torch.dtype | None = None) -> Callable[..., Any]:
         return ShapeProxy(node, out, kept)
 
     return handler
+
+
+def fused(
+    t: Tracer, name: str, op: str, input: Any, tensor1: Any, tensor2: Any, **keywords: Any
+) -> Any:
+    """``torch.addcmul(x, a, b)`` / ``addcdiv``: ``x + value * a * b`` with broadcasting, as
+    one node of two MACs per output element (one per operand beyond the first)."""
+    operands = (input, tensor1, tensor2)
+    proxies = [o for o in operands if isinstance(o, ShapeProxy)]
+    if not proxies or any(isinstance(v, ShapeProxy) for v in keywords.values()):
+        raise NotHandled
+    first = proxies[0]
+    constants = [_operand_dims(o) for o in operands if not isinstance(o, ShapeProxy)]
+    node = t.builder.elementwise(
+        [p.node for p in proxies],  # x + a * a: both operands count
+        name,
+        kind=OpKind.MUL,
+        operand_shapes=constants,
+        params=t.take_params(operands),
+        op=op,
+    )
+    return t.proxy(node, first)

@@ -16,7 +16,15 @@ from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer, _map, _to_meta
 
-__all__ = ["attention", "einsum", "einsum_macs", "matmul", "multi_head_attention", "rmatmul"]
+__all__ = [
+    "add_product",
+    "attention",
+    "einsum",
+    "einsum_macs",
+    "matmul",
+    "multi_head_attention",
+    "rmatmul",
+]
 
 
 def _product(
@@ -64,6 +72,20 @@ def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> 
         raise NotHandled
     return _product(
         t, name, op, torch.matmul, (input, other), lambda out: math.prod(out) * dims[-1]
+    )
+
+
+def add_product(t: Tracer, name: str, op: str, input: Any, mat1: Any, mat2: Any, **kw: Any) -> Any:
+    """``torch.addmm(bias, a, b)`` / ``baddbmm``: the product of ``a`` and ``b`` (as
+    :func:`matmul`), added to ``input``; ``beta`` / ``alpha`` scale without MACs."""
+    dims = _dims(mat1)
+    _dims(input), _dims(mat2)
+    if not dims or any(isinstance(v, ShapeProxy) for v in kw.values()):
+        raise NotHandled
+    func = torch.baddbmm if op == "baddbmm" else torch.addmm
+    contracted = dims[-1]
+    return _product(
+        t, name, op, func, (input, mat1, mat2), lambda out: math.prod(out) * contracted, kw
     )
 
 
