@@ -129,10 +129,14 @@ class Tracer:
     def take_leftover(self, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Parameters among a call's arguments (or computed from) that its handler did not
         count (``torch.cat([cls_token.expand(n, -1, -1), x])``): counted at its output."""
-        values = [a for a in _walk((args, kwargs)) if isinstance(a, torch.Tensor)]
-        extra = self.take_params(values) if values else 0
-        made = next((v for v in _walk(out) if isinstance(v, ShapeProxy)), None)
-        if extra and made is not None:
+        values = [a for a in args if isinstance(a, torch.Tensor)]
+        for a in args:
+            if type(a) in (list, tuple):  # torch.cat([cls_token, x])
+                values += [v for v in a if isinstance(v, torch.Tensor)]
+        if kwargs:
+            values += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
+        made = next((v for v in _walk(out) if isinstance(v, ShapeProxy)), None) if values else None
+        if made is not None and (extra := self.take_params(values)):
             self.builder.add_params(made.node, extra)
 
     def take_weights(self, weight: Any, bias: Any) -> int:
