@@ -113,4 +113,5 @@ ZOO: tuple[ZooModel, ...] = (
     _timm("GCViT", "gcvit_xxtiny"),
     _timm("ResMLP", "resmlp_12_224"),
     _timm("XCiT", "xcit_tiny_12_p16_224"),
+    _timm("ConvNeXt V2", "convnextv2_atto"),
 )

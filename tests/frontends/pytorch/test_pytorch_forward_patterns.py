@@ -201,3 +201,21 @@ def test_unfold_fold_repeats_fused_multiply_adds_baddbmm_and_embeddings() -> Non
     assert graph.params == sum(p.numel() for p in module.parameters())
     fused = [n for n in graph.nodes if n.op == "addcmul"]
     assert [n.macs for n in fused] == [2 * 2 * 4 * 4 * 4]  # two per output element
+
+
+class Statistics(_Stem):
+    """A global response norm and a hand-written layer norm over the channel axis."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)  # (N, 8, 4, 4)
+        g = torch.norm(y, p=2, dim=(2, 3), keepdim=True)
+        y = y * (g / (g.mean(dim=1, keepdim=True) + 1e-6)) + y.norm(dim=1, keepdim=True)
+        centred = y - y.mean(1, keepdim=True)
+        return centred / (y.var(1, keepdim=True, unbiased=False) + 1e-5).sqrt() + y.std(
+            1, True, True
+        )
+
+
+def test_norms_and_variances_are_reductions() -> None:
+    graph = _check(Statistics())
+    assert sum(n.kind in (OpKind.REDUCE, OpKind.ADAPTIVE_AVGPOOL) for n in graph.nodes) >= 5

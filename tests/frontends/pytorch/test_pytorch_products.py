@@ -77,7 +77,14 @@ def test_attention_costs_its_two_products() -> None:
         q, k, v = split(t)
         return (q @ k.transpose(-2, -1)).softmax(-1) @ v
 
+    def masked(t: torch.Tensor) -> torch.Tensor:
+        q, k, v = split(t)
+        mask = (q @ k.transpose(-2, -1)) > 0  # traced: a product of its own
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
     shape = (2, 12, 3, 3)
+    with_mask = trace_torch(_Tokens(masked), shape)
+    assert not with_mask.uncounted and with_mask.macs == 2 * 2 * 9 * 9 * (2 + 2) + 2 * 2 * 9 * 9 * 2
     one = trace_torch(_Tokens(fused), shape)
     two = trace_torch(_Tokens(explicit), shape)
     assert one.output.output_shape == two.output.output_shape == (2, 2, 9, 2)

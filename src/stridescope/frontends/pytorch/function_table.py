@@ -177,6 +177,8 @@ def _rows() -> list[Row]:
             elementwise.arith(OpKind.ADD),
             "torch.maximum Tensor.maximum torch.minimum Tensor.minimum",
         ),
+        (reduction.norm, "torch.norm Tensor.norm"),
+        (reduction.spread, "torch.var Tensor.var torch.std Tensor.std"),
         (reduction.extreme("max"), "torch.max Tensor.max"),
         (reduction.extreme("min"), "torch.min Tensor.min"),
     ]

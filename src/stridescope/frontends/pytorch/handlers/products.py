@@ -98,13 +98,15 @@ def attention(
     t: Tracer, name: str, op: str, query: Any, key: Any, value: Any, *args: Any, **kw: Any
 ) -> Any:
     """``F.scaled_dot_product_attention``: every query row meets ``S`` keys of ``E`` elements
-    (``q @ k^T``) and ``S`` values of ``Ev`` elements; the mask, dropout and softmax add no
-    MACs."""
+    (``q @ k^T``) and ``S`` values of ``Ev`` elements; the mask (traced or not), dropout and
+    softmax add no MACs."""
     q, k, v = _dims(query), _dims(key), _dims(value)
     if len(q) < 2 or len(k) < 2 or len(v) < 2:
         raise NotHandled
-    if any(isinstance(a, ShapeProxy) for a in (*args, *kw.values())):
-        raise NotHandled  # a traced mask: its own branch is not modelled
+    if not args and "attn_mask" in kw:  # a traced mask is a parent, so positional
+        args = (kw.pop("attn_mask"),)
+    if any(isinstance(a, ShapeProxy) for a in (*args[1:], *kw.values())):
+        raise NotHandled  # only the mask may be traced
     macs = math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
     func = torch.nn.functional.scaled_dot_product_attention
     return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw)
