@@ -208,12 +208,12 @@ class Tracer:
             return self.proxy(node, args[0])
         handler = None if "forward" in module.__dict__ else self.modules.get(type(module).forward)
         if handler is not None and len(args) == 1 and not kwargs:
-            name = self.unique(path or type(module).__name__)
             if proxies:
-                return handler(self, module, name, args[0])
+                return handler(self, module, self.unique(path or type(module).__name__), args[0])
             if isinstance(args[0], torch.Tensor) and own_parameters(module):
                 # a layer run on a tensor the forward made (a positional encoding): its
                 # weights and MACs count, on a node standing for that tensor
+                name = self.unique(path or type(module).__name__)
                 return handler(self, module, name, self.constant(args[0], f"{name}.input"))
         return self.run_forward(module, path, args, kwargs)
 
