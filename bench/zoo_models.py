@@ -108,4 +108,10 @@ ZOO: tuple[ZooModel, ...] = (
     _timm("VoVNet", "ese_vovnet19b_dw"),
     _timm("LCNet", "lcnet_050"),
     _timm("CoAtNet", "coatnet_0_rw_224"),
+    _tv("Swin V2", "swin_v2_t", 256),
+    _timm("TNT", "tnt_s_patch16_224"),
+    _timm("GCViT", "gcvit_xxtiny"),
+    _timm("ResMLP", "resmlp_12_224"),
+    _timm("XCiT", "xcit_tiny_12_p16_224"),
+    _timm("ConvNeXt V2", "convnextv2_atto"),
 )

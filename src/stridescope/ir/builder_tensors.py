@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from stridescope.geometry import GeometryError
 from stridescope.ir.builder_core import BuilderCore, names_layer, numel
@@ -197,6 +198,21 @@ class TensorOps(BuilderCore):
             macs=macs,
             op=op,
         )
+
+    def add_params(self, node_id: int, params: int) -> None:
+        """Count ``params`` more parameter elements at node ``node_id``: weights a frontend
+        only sees among an op's operands once the op's node is made (a class token
+        concatenated to the tokens, a bias table gathered by an index).
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 4, 8), "nchw")
+        >>> c = b.other([b.input], "cat", kind=OpKind.CONCAT, output_shape=(1, 5, 8))
+        >>> b.add_params(c, 8)
+        >>> b.build().params
+        8
+        """
+        node = self._nodes[node_id]
+        self._nodes[node_id] = replace(node, params=node.params + params)
 
     @names_layer
     def other(

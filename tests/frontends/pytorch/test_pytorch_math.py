@@ -61,9 +61,14 @@ def test_power_of_two_tensors_costs_like_a_multiply() -> None:
     assert graph.output.kind is OpKind.MUL and graph.output.macs == 3 * 4 * 4
 
 
+def test_clamp_with_a_tensor_bound_broadcasts_at_no_cost() -> None:
+    clamped = trace_torch(_Apply(lambda x: x.clamp(min=x.mean(1, keepdim=True))), (1, 2, 9, 9))
+    assert not clamped.uncounted
+    assert clamped.output.output_shape == (1, 3, 4, 4) and clamped.output.macs == 0
+    assert clamped.output.parents[-1] != clamped.output.parents[0]  # the bound is a parent
+
+
 def test_a_second_tensor_the_tracer_cannot_place_stays_uncounted() -> None:
-    clamped = trace_torch(_Apply(lambda x: x.clamp(min=x.flip(-1))), (1, 2, 9, 9))
-    assert [n.op for n in clamped.uncounted] == ["clamp"]
     constant = trace_torch(_Apply(lambda x: torch.pow(x, torch.ones(3, 1, 1))), (1, 2, 9, 9))
     assert [n.op for n in constant.uncounted] == ["pow"]
     assert constant.output.output_shape == (1, 3, 4, 4)

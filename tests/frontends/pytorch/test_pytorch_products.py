@@ -77,7 +77,14 @@ def test_attention_costs_its_two_products() -> None:
         q, k, v = split(t)
         return (q @ k.transpose(-2, -1)).softmax(-1) @ v
 
+    def masked(t: torch.Tensor) -> torch.Tensor:
+        q, k, v = split(t)
+        mask = (q @ k.transpose(-2, -1)) > 0  # traced: a product of its own
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
     shape = (2, 12, 3, 3)
+    with_mask = trace_torch(_Tokens(masked), shape)
+    assert not with_mask.uncounted and with_mask.macs == 2 * 2 * 9 * 9 * (2 + 2) + 2 * 2 * 9 * 9 * 2
     one = trace_torch(_Tokens(fused), shape)
     two = trace_torch(_Tokens(explicit), shape)
     assert one.output.output_shape == two.output.output_shape == (2, 2, 9, 2)
@@ -101,9 +108,30 @@ def test_a_weight_product_on_channels_last_features_keeps_positions() -> None:
     assert fields[-1] == fields[1] and fields[-1] != WHOLE  # the conv's field
 
 
-def test_unsupported_einsum_is_uncounted() -> None:
-    graph = trace_torch(_Tokens(lambda t: torch.einsum("...c,...c->...", t, t)), (1, 4, 2, 2))
-    assert [n.op for n in graph.uncounted] == ["einsum"]
+EQUATIONS: list[tuple[str, Callable[[_Tokens], Fn]]] = [
+    ("spaces_capitals", lambda m: lambda t: torch.einsum("B N C, B M C -> B N M", t, t)),
+    ("ellipsis", lambda m: lambda t: torch.einsum("...c,...c->...", t, t)),
+    ("ellipsis_broadcast", lambda m: lambda t: torch.einsum("...nc,cd->...nd", t, m.weight)),
+    ("implicit_output", lambda m: lambda t: torch.einsum("bnc,cd", t, m.weight)),
+    ("three_operands", lambda m: lambda t: torch.einsum("bnc,bmc,bmd->bnd", t, t, t)),
+]
+
+
+@pytest.mark.parametrize(("label", "make"), EQUATIONS, ids=[c[0] for c in EQUATIONS])
+def test_every_einsum_equation_costs_what_torch_computes(
+    label: str, make: Callable[[_Tokens], Fn]
+) -> None:
+    module = _Tokens(lambda t: t)
+    module.fn = make(module)
+    shape = (2, 6, 2, 3)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        expected = tuple(module(torch.rand(shape)).shape)
+    graph = trace_torch(module, shape)
+    assert not graph.uncounted, label
+    assert graph.output.output_shape == expected, label
+    assert 2 * graph.macs == counter.get_total_flops(), label
+    used = label not in ("spaces_capitals", "ellipsis", "three_operands")
+    assert graph.params == (WEIGHT.numel() if used else 0), label  # counted once, where used
 
 
 class _Attend(nn.Module):
@@ -146,3 +174,11 @@ def test_batch_first_attention_costs_the_same_as_sequence_first() -> None:
     assert first.macs == second.macs and not first.uncounted
     weights = next(n for n in first.nodes if n.name.endswith(".weights"))
     assert weights.output_shape == (2, 4, 12, 12) and weights.macs == 0  # per head
+
+
+def test_an_einsum_step_that_contracts_nothing_costs_like_a_multiply() -> None:
+    """``FlopCounterMode`` sees torch's ``mul`` there, not a product; stridescope counts one
+    MAC per output element, as for any broadcasting multiply."""
+    graph = trace_torch(_Tokens(lambda t: torch.einsum("bnc,bmc->bnmc", t, t)), (2, 6, 2, 3))
+    assert graph.output.output_shape == (2, 6, 6, 6)
+    assert graph.macs == 2 * 6 * 6 * 6 and not graph.uncounted

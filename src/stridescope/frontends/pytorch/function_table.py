@@ -51,11 +51,40 @@ _MOVEMENT = (
     "torch.chunk Tensor.chunk torch.split Tensor.split torch.unbind Tensor.unbind torch.stack "
     "Tensor.__getitem__ torch.narrow Tensor.narrow torch.select Tensor.select torch.roll "
     "Tensor.roll torch.flip Tensor.flip Tensor.unflatten torch.movedim Tensor.movedim "
-    "Tensor.repeat torch.tile"
+    "Tensor.repeat torch.tile torch.repeat_interleave Tensor.repeat_interleave F.unfold F.fold "
+    "Tensor.unfold torch.gather Tensor.gather torch.index_select Tensor.index_select "
+    "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.expand_as Tensor.broadcast_to "
+    "torch.broadcast_to torch.meshgrid torch.tril Tensor.tril torch.triu Tensor.triu"
 )
 _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
-    "Tensor.type_as Tensor.cpu Tensor.cuda Tensor.requires_grad_ Tensor.half Tensor.double"
+    "Tensor.type_as Tensor.cpu Tensor.cuda Tensor.requires_grad_ Tensor.half Tensor.double "
+    "Tensor.bool Tensor.long Tensor.int Tensor.bfloat16"
+)
+_CONSTANTS = (
+    "Tensor.new_zeros Tensor.new_ones Tensor.new_full Tensor.new_empty Tensor.new_tensor "
+    "torch.zeros_like torch.ones_like torch.full_like torch.empty_like torch.rand_like "
+    "torch.randn_like"
+)
+
+
+_COMPARE = (
+    "torch.eq Tensor.eq Tensor.__eq__ torch.ne Tensor.ne Tensor.__ne__ torch.lt Tensor.lt "
+    "Tensor.__lt__ torch.le Tensor.le Tensor.__le__ torch.gt Tensor.gt Tensor.__gt__ torch.ge "
+    "Tensor.ge Tensor.__ge__ torch.logical_and Tensor.logical_and torch.logical_or "
+    "Tensor.logical_or torch.logical_xor Tensor.logical_xor torch.logical_not "
+    "Tensor.logical_not torch.isnan Tensor.isnan torch.isinf Tensor.isinf torch.isfinite "
+    "Tensor.isfinite"
+)
+_SELECT = (
+    "torch.masked_fill Tensor.masked_fill Tensor.masked_fill_ torch.where Tensor.where "
+    "Tensor.__and__ Tensor.__rand__ Tensor.__iand__ Tensor.__or__ Tensor.__ror__ Tensor.__ior__ "
+    "Tensor.__xor__ Tensor.__rxor__ Tensor.__ixor__ Tensor.__invert__ torch.bitwise_not "
+    "Tensor.bitwise_not torch.bitwise_and Tensor.bitwise_and torch.bitwise_or Tensor.bitwise_or"
+)
+_DIVIDE = (
+    "Tensor.__floordiv__ Tensor.__rfloordiv__ Tensor.__mod__ Tensor.__rmod__ torch.floor_divide "
+    "Tensor.floor_divide torch.remainder Tensor.remainder torch.fmod Tensor.fmod"
 )
 
 
@@ -73,7 +102,7 @@ def _base(spelled: str) -> str:
     return attr.rstrip("_")
 
 
-_DUNDER_NAMES = {"add", "sub", "mul", "truediv"}
+_DUNDER_NAMES = {"add", "sub", "mul", "truediv", "pow", "and", "or", "xor", "floordiv", "mod"}
 
 
 Row = tuple[Callable[..., Any] | None, str]
@@ -115,7 +144,13 @@ def _rows() -> list[Row]:
         (elementwise.pointwise(OpKind.NORM), _NORMS),
         (elementwise.unary(OpKind.NORM), "F.normalize"),
         (elementwise.unary(OpKind.ACTIVATION), _MATH),
-        (elementwise.power, "torch.pow Tensor.pow Tensor.pow_ Tensor.__pow__ Tensor.__rpow__"),
+        (
+            elementwise.power,
+            "torch.pow Tensor.pow Tensor.pow_ Tensor.__pow__ Tensor.__rpow__ Tensor.__ipow__",
+        ),
+        (elementwise.select(torch.bool), _COMPARE),
+        (elementwise.select(), _SELECT),
+        (elementwise.arith(OpKind.MUL), _DIVIDE),
         (elementwise.pointwise(OpKind.DROPOUT), _DROPOUTS),
         *_arithmetic(),
         (products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm"),
@@ -124,10 +159,14 @@ def _rows() -> list[Row]:
         (products.attention, "F.scaled_dot_product_attention"),
         (products.multi_head_attention, "F.multi_head_attention_forward"),
         (products.einsum, "torch.einsum"),
+        (products.add_product, "torch.addmm Tensor.addmm torch.baddbmm Tensor.baddbmm"),
+        (elementwise.fused, "torch.addcmul Tensor.addcmul torch.addcdiv Tensor.addcdiv"),
         (reshaping.cat, "torch.cat torch.concat torch.concatenate"),
         (reshaping.flatten, "torch.flatten Tensor.flatten"),
         (reshaping.view, "Tensor.view Tensor.reshape torch.reshape"),
         (reshaping.same, _SAME),
+        (reshaping.as_other, "Tensor.reshape_as Tensor.view_as"),
+        (reshaping.setitem, "Tensor.__setitem__"),
         (reshaping.pixel_unshuffle, "F.pixel_unshuffle"),
         (reshaping.pixel_shuffle, "F.pixel_shuffle"),
         (reshaping.interpolate, "F.interpolate"),
@@ -138,6 +177,8 @@ def _rows() -> list[Row]:
             elementwise.arith(OpKind.ADD),
             "torch.maximum Tensor.maximum torch.minimum Tensor.minimum",
         ),
+        (reduction.norm, "torch.norm Tensor.norm"),
+        (reduction.spread, "torch.var Tensor.var torch.std Tensor.std"),
         (reduction.extreme("max"), "torch.max Tensor.max"),
         (reduction.extreme("min"), "torch.min Tensor.min"),
     ]
@@ -176,6 +217,8 @@ def _build() -> dict[Any, FunctionSpec]:
         for spelled in names.split():
             add(reshaping.or_movement(handler, _resolve(spelled)), spelled)
     add(None, _MOVEMENT)
+    for spelled in _CONSTANTS.split():
+        add(reshaping.constant(_resolve(spelled)), spelled)
     return table
 
 

@@ -30,7 +30,18 @@ ModuleHandler = Callable[["Tracer", nn.Module, str, "ShapeProxy"], Any]
 
 
 _INPLACE_DUNDERS = frozenset(
-    ("__iadd__", "__isub__", "__imul__", "__itruediv__", "__idiv__", "__setitem__")
+    (
+        "__iadd__",
+        "__isub__",
+        "__imul__",
+        "__itruediv__",
+        "__idiv__",
+        "__ipow__",
+        "__iand__",
+        "__ior__",
+        "__ixor__",
+        "__setitem__",
+    )
 )
 
 

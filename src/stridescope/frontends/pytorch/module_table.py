@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler
-from stridescope.frontends.pytorch.handlers import modules
+from stridescope.frontends.pytorch.handlers import modules, recurrent
 from stridescope.ir import OpKind
 
 __all__ = ["MODULES"]
@@ -64,6 +64,7 @@ def _rows() -> list[Row]:
         (modules.pixel_shuffle, "PixelShuffle"),
         (modules.upsample, "Upsample"),
         (modules.pad, _PADS),
+        (recurrent.recurrent, "RNN LSTM GRU"),
     ]
 
 

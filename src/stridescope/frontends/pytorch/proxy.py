@@ -62,7 +62,10 @@ class ShapeProxy:
 
     @property
     def device(self) -> torch.device:
-        return torch.device("meta")
+        """The traced model's device: a tensor the forward makes ``on x.device`` (a mask, a
+        grid) is real there and meets the model's buffers; ``meta`` outside a trace."""
+        tracer = active_tracer()
+        return torch.device("meta") if tracer is None else tracer.device
 
     @property
     def requires_grad(self) -> bool:
@@ -158,6 +161,23 @@ OPERATORS = [
     "__ge__",
     "__and__",
     "__or__",
+    "__xor__",
+    "__rand__",
+    "__ror__",
+    "__rxor__",
+    "__iand__",
+    "__ior__",
+    "__ixor__",
+    "__invert__",
+    "__eq__",
+    "__ne__",
+    "__mod__",
+    "__rmod__",
+    "__floordiv__",
+    "__rfloordiv__",
+    "__ipow__",
 ]
 for _name in OPERATORS:
     setattr(ShapeProxy, _name, _operator(_name))
+# ``==`` builds a traced mask as on a tensor; proxies still hash by identity (dict keys, sets)
+ShapeProxy.__hash__ = object.__hash__  # type: ignore[method-assign]

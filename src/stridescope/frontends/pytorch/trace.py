@@ -117,10 +117,13 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
         )
     paths = {id(m): name for name, m in module.named_modules()}
     tracer = Tracer(builder, paths, FUNCTIONS, MODULES)
+    tracer.device = next(
+        (t.device for t in (*module.parameters(), *module.buffers())), tracer.device
+    )
     what = " and ".join(str(s) for s in shapes)
     where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
     try:
-        with _routing(tracer), torch.no_grad():
+        with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
             module(*(ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True)))
     except LayerInputError as e:
         raise StridescopeError(f"{where}: {_one_line(str(e))}") from None

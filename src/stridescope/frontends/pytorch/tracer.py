@@ -89,6 +89,7 @@ class Tracer:
         self.owners: list[nn.Module | None] = [None]
         self.names: dict[str, int] = {}
         self.counted: set[int] = set()
+        self.device = torch.device("cpu")  # where the model's tensors are
 
     # -- names and parameters ----------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -111,13 +112,32 @@ class Tracer:
         return self.unique(f"{path}.{base}" if path else base)
 
     def take_params(self, values: Iterable[Any]) -> int:
-        """Elements of the parameters among ``values`` not yet counted; marks them counted."""
+        """Elements of the parameters among ``values`` not yet counted, and of those a tensor
+        among them was computed from (``cls_token.expand(...)``, ``table[index]``: the
+        trace runs with autograd on, so such a tensor's ``grad_fn`` leads to them); marks
+        them counted."""
         total = 0
         for value in values:
-            if isinstance(value, nn.Parameter) and id(value) not in self.counted:
-                self.counted.add(id(value))
-                total += value.numel()
+            if isinstance(value, nn.Parameter):
+                if id(value) not in self.counted:
+                    self.counted.add(id(value))
+                    total += value.numel()
+            elif isinstance(value, torch.Tensor) and value.grad_fn is not None:
+                total += self.take_params(_sources(value.grad_fn))
         return total
+
+    def take_leftover(self, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Parameters among a call's arguments (or computed from) that its handler did not
+        count (``torch.cat([cls_token.expand(n, -1, -1), x])``): counted at its output."""
+        values = [a for a in args if isinstance(a, torch.Tensor)]
+        for a in args:
+            if type(a) in (list, tuple):  # torch.cat([cls_token, x])
+                values += [v for v in a if isinstance(v, torch.Tensor)]
+        if kwargs:
+            values += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
+        made = next((v for v in _walk(out) if isinstance(v, ShapeProxy)), None) if values else None
+        if made is not None and (extra := self.take_params(values)):
+            self.builder.add_params(made.node, extra)
 
     def take_weights(self, weight: Any, bias: Any) -> int:
         """Parameter elements of a conv / linear weight and bias, not counted yet.
@@ -142,6 +162,20 @@ class Tracer:
         builder's ``params`` override: ``None`` when they are ``own`` elements."""
         return _override(self.take_params(own_parameters(module)), own)
 
+    def constant(self, value: torch.Tensor, name: str) -> ShapeProxy:
+        """A proxy for a tensor the forward computed without traced inputs: a node with no
+        parents (its parameters, if any, counted there)."""
+        params = self.take_params([value])
+        node = self.builder.other(
+            [],
+            self.unique(name),
+            kind=OpKind.MOVE,
+            output_shape=tuple(value.shape),
+            params=params,
+            op="tensor",
+        )
+        return ShapeProxy(node, tuple(value.shape), value.dtype)
+
     def proxy(self, node: int, like: ShapeProxy | None = None) -> ShapeProxy:
         dims = self.builder.shape(node)
         dtype = like.dtype if like is not None else torch.float32
@@ -157,6 +191,7 @@ class Tracer:
             out = spec.handler(self, name, spec.op, *args, **kwargs)
         except NotHandled:
             return self.fallback(func, args, kwargs, name=name)
+        self.take_leftover(out, args, kwargs)
         if spec.inplace and isinstance(args[0], ShapeProxy) and isinstance(out, ShapeProxy):
             return in_place(args[0], out.node, out.dims)
         return out
@@ -172,8 +207,14 @@ class Tracer:
             node = ir_method(self.builder, args[0].node, self.unique(path or type(module).__name__))
             return self.proxy(node, args[0])
         handler = None if "forward" in module.__dict__ else self.modules.get(type(module).forward)
-        if handler is not None and len(args) == 1 and not kwargs and proxies:
-            return handler(self, module, self.unique(path or type(module).__name__), args[0])
+        if handler is not None and len(args) == 1 and not kwargs:
+            if proxies:
+                return handler(self, module, self.unique(path or type(module).__name__), args[0])
+            if isinstance(args[0], torch.Tensor) and own_parameters(module):
+                # a layer run on a tensor the forward made (a positional encoding): its
+                # weights and MACs count, on a node standing for that tensor
+                name = self.unique(path or type(module).__name__)
+                return handler(self, module, name, self.constant(args[0], f"{name}.input"))
         return self.run_forward(module, path, args, kwargs)
 
     def run_forward(
@@ -244,6 +285,23 @@ class Tracer:
             )
             in_place(target, node, target.dims)
         return out
+
+
+def _sources(grad_fn: Any) -> list[nn.Parameter]:
+    """The parameters an autograd graph starts from (its ``AccumulateGrad`` nodes)."""
+    found: list[nn.Parameter] = []
+    seen = {id(grad_fn)}
+    stack = [grad_fn]
+    while stack:
+        fn = stack.pop()
+        variable = getattr(fn, "variable", None)
+        if isinstance(variable, nn.Parameter):
+            found.append(variable)
+        for parent, _ in fn.next_functions:
+            if parent is not None and id(parent) not in seen:
+                seen.add(id(parent))
+                stack.append(parent)
+    return found
 
 
 def _spelling(func: Any) -> str:

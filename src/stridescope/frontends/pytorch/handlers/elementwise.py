@@ -15,7 +15,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["arith", "pointwise", "power", "unary"]
+__all__ = ["arith", "fused", "pointwise", "power", "select", "unary"]
 
 
 def pointwise(kind: OpKind) -> Callable[..., Any]:
@@ -33,11 +33,11 @@ def pointwise(kind: OpKind) -> Callable[..., Any]:
 def unary(kind: OpKind) -> Callable[..., Any]:
     """Element-wise math on one tensor (``abs``, ``exp``, ``sqrt``, ``clamp`` with number
     bounds, ``F.normalize``...): shape-preserving, 0 MACs like an activation. A second tensor
-    among the arguments is not modelled (uncounted)."""
+    among the arguments (``clamp(x, min=lo)``) broadcasts as in :func:`select`."""
 
     def handler(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
-        if any(isinstance(o, ShapeProxy) for o in (*options, *keywords.values())):
-            raise NotHandled
+        if any(isinstance(o, torch.Tensor | ShapeProxy) for o in (*options, *keywords.values())):
+            return select()(t, name, op, input, *options, **keywords)
         if isinstance(input, ShapeProxy) and input.dtype.is_complex:
             raise NotHandled  # abs of a complex tensor is real: dtype from the meta run
         return pointwise_node(t, name, op, input, kind, 0)
@@ -85,3 +85,70 @@ def arith(kind: OpKind) -> Callable[..., Any]:
         return t.proxy(node, proxies[0])
 
     return handler
+
+
+def _operand_dims(value: Any) -> tuple[int, ...]:
+    if isinstance(value, ShapeProxy):
+        return value.dims
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, int | float | bool):
+        return ()
+    raise NotHandled
+
+
+def select(dtype: torch.dtype | None = None) -> Callable[..., Any]:
+    """Element-wise ops that pick or compare, with broadcasting and no MACs: ``masked_fill``,
+    ``where``, ``clamp`` with tensor bounds, comparisons and logical ops (``dtype``: what they
+    return, e.g. ``torch.bool``; ``None`` keeps the first traced operand's). Operands are
+    traced tensors, constant tensors (a mask made in the forward) or Python numbers."""
+
+    def handler(t: Tracer, name: str, op: str, *args: Any, **keywords: Any) -> Any:
+        if "out" in keywords:
+            raise NotHandled
+        operands = [a for a in (*args, *keywords.values()) if a is not None]
+        proxies = [o for o in operands if isinstance(o, ShapeProxy)]
+        if not proxies:
+            raise NotHandled
+        try:
+            out = tuple(torch.broadcast_shapes(*(_operand_dims(o) for o in operands)))  # type: ignore[no-untyped-call]
+        except RuntimeError:
+            raise NotHandled from None  # torch's own error comes from the meta run
+        parents = list(dict.fromkeys(p.node for p in proxies))
+        node = t.builder.other(
+            parents,
+            name,
+            kind=OpKind.ACTIVATION,
+            output_shape=out,
+            params=t.take_params(operands),
+            op=op,
+        )
+        first = next((a for a in args if isinstance(a, ShapeProxy)), proxies[0])
+        kept = first.dtype if dtype is None else dtype
+        if op == "where" and len(args) > 1 and isinstance(args[1], ShapeProxy):
+            kept = args[1].dtype  # where(cond, x, y): the values', not the condition's
+        return ShapeProxy(node, out, kept)
+
+    return handler
+
+
+def fused(
+    t: Tracer, name: str, op: str, input: Any, tensor1: Any, tensor2: Any, **keywords: Any
+) -> Any:
+    """``torch.addcmul(x, a, b)`` / ``addcdiv``: ``x + value * a * b`` with broadcasting, as
+    one node of two MACs per output element (one per operand beyond the first)."""
+    operands = (input, tensor1, tensor2)
+    proxies = [o for o in operands if isinstance(o, ShapeProxy)]
+    if not proxies or any(isinstance(v, ShapeProxy) for v in keywords.values()):
+        raise NotHandled
+    first = proxies[0]
+    constants = [_operand_dims(o) for o in operands if not isinstance(o, ShapeProxy)]
+    node = t.builder.elementwise(
+        [p.node for p in proxies],  # x + a * a: both operands count
+        name,
+        kind=OpKind.MUL,
+        operand_shapes=constants,
+        params=t.take_params(operands),
+        op=op,
+    )
+    return t.proxy(node, first)

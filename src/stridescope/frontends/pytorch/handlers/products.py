@@ -7,7 +7,6 @@ multiply-add per output element per contracted element, as a dense layer), equal
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,15 @@ from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer, _map, _to_meta
 
-__all__ = ["attention", "einsum", "matmul", "multi_head_attention", "rmatmul"]
+__all__ = [
+    "add_product",
+    "attention",
+    "einsum",
+    "einsum_macs",
+    "matmul",
+    "multi_head_attention",
+    "rmatmul",
+]
 
 
 def _product(
@@ -68,6 +75,20 @@ def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> 
     )
 
 
+def add_product(t: Tracer, name: str, op: str, input: Any, mat1: Any, mat2: Any, **kw: Any) -> Any:
+    """``torch.addmm(bias, a, b)`` / ``baddbmm``: the product of ``a`` and ``b`` (as
+    :func:`matmul`), added to ``input``; ``beta`` / ``alpha`` scale without MACs."""
+    dims = _dims(mat1)
+    _dims(input), _dims(mat2)
+    if not dims or any(isinstance(v, ShapeProxy) for v in kw.values()):
+        raise NotHandled
+    func = torch.baddbmm if op == "baddbmm" else torch.addmm
+    contracted = dims[-1]
+    return _product(
+        t, name, op, func, (input, mat1, mat2), lambda out: math.prod(out) * contracted, kw
+    )
+
+
 def rmatmul(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
     """``tensor @ proxy`` reaches the proxy's ``__rmatmul__``: the operands swap."""
     return matmul(t, name, op, other, input)
@@ -77,38 +98,84 @@ def attention(
     t: Tracer, name: str, op: str, query: Any, key: Any, value: Any, *args: Any, **kw: Any
 ) -> Any:
     """``F.scaled_dot_product_attention``: every query row meets ``S`` keys of ``E`` elements
-    (``q @ k^T``) and ``S`` values of ``Ev`` elements; the mask, dropout and softmax add no
-    MACs."""
+    (``q @ k^T``) and ``S`` values of ``Ev`` elements; the mask (traced or not), dropout and
+    softmax add no MACs."""
     q, k, v = _dims(query), _dims(key), _dims(value)
     if len(q) < 2 or len(k) < 2 or len(v) < 2:
         raise NotHandled
-    if any(isinstance(a, ShapeProxy) for a in (*args, *kw.values())):
-        raise NotHandled  # a traced mask: its own branch is not modelled
+    if not args and "attn_mask" in kw:  # a traced mask is a parent, so positional
+        args = (kw.pop("attn_mask"),)
+    if any(isinstance(a, ShapeProxy) for a in (*args[1:], *kw.values())):
+        raise NotHandled  # only the mask may be traced
     macs = math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
     func = torch.nn.functional.scaled_dot_product_attention
     return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw)
 
 
-_EINSUM = re.compile(r"^\s*([a-zA-Z]+)\s*,\s*([a-zA-Z]+)\s*->\s*([a-zA-Z]*)\s*$")
+def _labels(term: str, rank: int) -> list[str]:
+    """One label per axis of an operand; the axes ``...`` covers get ``.1``, ``.2``... counted
+    from the right, so ellipses of different ranks line up as torch broadcasts them."""
+    if term.count("...") > 1 or not all(c.isalpha() or c == "." for c in term):
+        raise NotHandled
+    before, dots, after = term.partition("...")
+    if "." in before + after:
+        raise NotHandled
+    spread = rank - len(before) - len(after)
+    if spread < 0 or (spread and not dots):
+        raise NotHandled
+    return [*before, *(f".{k}" for k in range(spread, 0, -1)), *after]
+
+
+def einsum_macs(equation: str, shapes: list[tuple[int, ...]]) -> int:
+    """Multiply-adds of ``torch.einsum(equation, *operands)`` as torch computes it: operands
+    contracted left to right, pairwise, after summing out the labels nothing later needs; each
+    pair costs the product of the sizes of its remaining labels (a batched matmul; where no
+    label is contracted torch multiplies element-wise: one MAC per output element).
+
+    >>> einsum_macs("B H I D, B H J D -> B H I J", [(2, 4, 8, 16), (2, 4, 8, 16)])
+    8192
+    >>> einsum_macs("ij,jk,kl", [(2, 3), (3, 4), (4, 5)])  # (2*3*4) + (2*4*5)
+    64
+    >>> einsum_macs("...ij,...jk->...ik", [(7, 2, 3), (3, 4)])
+    168
+    """
+    text = equation.replace(" ", "")
+    left, arrow, right = text.partition("->")
+    terms = left.split(",")
+    if len(terms) != len(shapes):
+        raise NotHandled
+    labels = [_labels(term, len(shape)) for term, shape in zip(terms, shapes, strict=True)]
+    sizes: dict[str, int] = {}
+    for names, shape in zip(labels, shapes, strict=True):
+        for label, size in zip(names, shape, strict=True):
+            if sizes.setdefault(label, size) != size and 1 not in (size, sizes[label]):
+                raise NotHandled
+            sizes[label] = max(sizes[label], size)
+    if arrow:
+        ellipsis = [k for k in sizes if k.startswith(".")] if "..." in right else []
+        output = set(_labels(right.replace("...", ""), len(right.replace("...", ""))) + ellipsis)
+    else:
+        every = [label for names in labels for label in names]
+        output = {k for k in every if every.count(k) == 1 or k.startswith(".")}
+    macs = 0
+    current = set(labels[0])
+    for i, names in enumerate(labels[1:], start=1):
+        later = output.union(*labels[i + 1 :])
+        mine, theirs = set(names), current
+        kept = (mine & theirs) | ((mine | theirs) & later)
+        macs += math.prod(sizes[k] for k in kept)
+        current = kept & later
+    return macs
 
 
 def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
-    """Two-operand ``einsum`` without ``...``: MACs are the product of every index's size."""
+    """``torch.einsum`` with any valid equation (spaces, capitals, ``...``, an implicit
+    output) and any number of operands: MACs from :func:`einsum_macs`."""
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
-    match = _EINSUM.match(equation) if isinstance(equation, str) else None
-    if match is None or len(operands) != 2:
+    if not isinstance(equation, str) or not operands:
         raise NotHandled
-    left, right, _ = match.groups()  # the output's letters: every index is multiplied
-    sizes: dict[str, int] = {}
-    for letters, dims in ((left, _dims(operands[0])), (right, _dims(operands[1]))):
-        if len(letters) != len(dims):
-            raise NotHandled
-        for letter, size in zip(letters, dims, strict=True):
-            if sizes.setdefault(letter, size) != size and 1 not in (size, sizes[letter]):
-                raise NotHandled
-            sizes[letter] = max(sizes[letter], size)
-    every = math.prod(sizes.values())  # one multiply-add per combination of indices
+    every = einsum_macs(equation, [_dims(o) for o in operands])
     return _product(t, name, op, torch.einsum, (equation, *operands), lambda out: every)
 
 

@@ -15,7 +15,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["extreme", "reduce"]
+__all__ = ["extreme", "norm", "reduce", "spread"]
 
 
 def reduce(mode: str) -> Callable[..., Any]:
@@ -91,3 +91,39 @@ def extreme(word: str) -> Callable[..., Any]:
         )
 
     return handler
+
+
+def norm(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    p: Any = "fro",
+    dim: Any = None,
+    keepdim: bool = False,
+    out: Any = None,
+    dtype: Any = None,
+) -> Any:
+    """``torch.norm(x, p, dim, keepdim)`` (ConvNeXt V2's global response norm): a sum of
+    powers over ``dim``, counted as :func:`reduce` counts a sum."""
+    if isinstance(p, ShapeProxy | torch.Tensor) or out is not None:
+        raise NotHandled
+    return reduce("avg")(t, name, op, input, dim, keepdim)
+
+
+def spread(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    dim: Any = None,
+    unbiased: Any = None,
+    keepdim: bool = False,
+    *,
+    correction: Any = None,
+) -> Any:
+    """``var`` / ``std`` over ``dim`` (a hand-written LayerNorm): counted as :func:`reduce`
+    counts a mean; ``unbiased`` / ``correction`` change no shape."""
+    if isinstance(dim, bool):  # x.var(False): the old unbiased-only form
+        dim = None
+    return reduce("avg")(t, name, op, input, dim, keepdim)

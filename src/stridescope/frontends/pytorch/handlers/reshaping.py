@@ -19,12 +19,14 @@ from stridescope.frontends.pytorch.handlers.layer_calls import (
     reshape_node,
 )
 from stridescope.frontends.pytorch.proxy import ShapeProxy
-from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.tracer import Tracer, _map, _to_meta
 from stridescope.ir import OpKind
 
 __all__ = [
+    "as_other",
     "by_meta",
     "cat",
+    "constant",
     "flatten",
     "interpolate",
     "or_movement",
@@ -32,6 +34,7 @@ __all__ = [
     "pixel_shuffle",
     "pixel_unshuffle",
     "same",
+    "setitem",
     "view",
 ]
 
@@ -74,9 +77,70 @@ def view(t: Tracer, name: str, op: str, input: Any, *shape: Any) -> Any:
 
 
 def same(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
+    """``contiguous``, ``clone``, ``to``, ``float``...: the same node; a dtype among the
+    arguments (``x.to(torch.bool)``, ``x.type_as(y)``, ``x.half()``) is the proxy's now."""
     if not isinstance(input, ShapeProxy):
         raise NotHandled
-    return input
+    dtype = _CASTS.get(op, keywords.get("dtype"))
+    for option in options:
+        if isinstance(option, torch.dtype):
+            dtype = option
+        elif isinstance(option, ShapeProxy | torch.Tensor):
+            dtype = option.dtype
+    if dtype is None or dtype == input.dtype:
+        return input
+    return ShapeProxy(input.node, input.dims, dtype)
+
+
+_CASTS = {
+    "float": torch.float32,
+    "half": torch.float16,
+    "double": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "bool": torch.bool,
+    "long": torch.int64,
+    "int": torch.int32,
+}
+
+
+def as_other(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
+    """``reshape_as`` / ``view_as``: a reshape to ``other``'s shape."""
+    if not isinstance(input, ShapeProxy) or not isinstance(other, ShapeProxy | torch.Tensor):
+        raise NotHandled
+    return view(t, name, op, input, tuple(other.shape))
+
+
+def setitem(t: Tracer, name: str, op: str, input: Any, index: Any, value: Any) -> Any:
+    """``x[index] = value``: ``x`` keeps its shape, now also made of ``value`` (and of a
+    traced index or mask); no MACs. The tracer makes the written proxy this node."""
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    proxies = [v for v in (input, *_flat(index), value) if isinstance(v, ShapeProxy)]
+    parents = list(dict.fromkeys(p.node for p in proxies))
+    params = t.take_params([*_flat(index), value])
+    node = t.builder.other(
+        parents, name, kind=OpKind.MOVE, output_shape=input.dims, params=params, op=op
+    )
+    return t.proxy(node, input)
+
+
+def _flat(index: Any) -> tuple[Any, ...]:
+    return tuple(index) if isinstance(index, tuple | list) else (index,)
+
+
+def constant(func: Any) -> Callable[..., Any]:
+    """``x.new_zeros(...)``, ``torch.zeros_like(x)``...: a tensor made in the forward, whose
+    values do not come from ``x``: a node with no parents, shaped by a meta run."""
+
+    def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        made = func(*_map(args, _to_meta), **_map(kwargs, _to_meta))
+        if not isinstance(made, torch.Tensor):
+            raise NotHandled
+        shape = tuple(int(d) for d in made.shape)
+        node = t.builder.other([], name, kind=OpKind.MOVE, output_shape=shape, op=op)
+        return ShapeProxy(node, shape, made.dtype)
+
+    return handler
 
 
 def pixel_unshuffle(t: Tracer, name: str, op: str, input: Any, downscale_factor: int) -> Any:

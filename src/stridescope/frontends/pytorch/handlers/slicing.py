@@ -55,10 +55,11 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
     if not isinstance(input, ShapeProxy):
         raise NotHandled
     items = item if isinstance(item, tuple) else (item,)
-    if sum(i is Ellipsis for i in items) > 1:
+    dots = [k for k, i in enumerate(items) if i is Ellipsis]  # by identity: == on a traced
+    if len(dots) > 1:  # index would trace a comparison
         raise NotHandled
-    if Ellipsis in items:
-        at = items.index(Ellipsis)
+    if dots:
+        at = dots[0]
         items = items[:at] + (slice(None),) * (input.ndim - len(items) + 1) + items[at + 1 :]
     if len(items) > input.ndim or not all(isinstance(i, slice) for i in items):
         raise NotHandled
