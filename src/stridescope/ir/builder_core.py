@@ -271,8 +271,8 @@ class BuilderCore:
             window = _new_window(spatial, kernel, stride, dilation, padding, ceil_mode, pad_mode)
             return window, window.output_spatial(spatial) if sizes else ()
         if sizes:
-            return _slide(spatial, *key, ceil_mode, pad_mode)  # type: ignore[arg-type]
-        return _window(spatial, *key, ceil_mode, pad_mode), ()  # type: ignore[arg-type]
+            return _slide(spatial, *key, ceil_mode, pad_mode)
+        return _window(spatial, *key, ceil_mode, pad_mode), ()
 
     def _pairs(self, shape: Shape, padding: Sequence[Sequence[int]]) -> tuple[tuple[int, int], ...]:
         """Explicit ``(before, after)`` amounts, one pair per spatial axis of ``shape``."""
