@@ -163,7 +163,14 @@ def compose(term: Term, relation: Relation) -> Term:
 
 
 def simplify(terms: list[Term]) -> list[Term]:
-    """Drop empty and contained terms; merge terms that differ on one axis only."""
+    """Drop empty, repeated and contained terms; merge terms that differ on one axis only.
+    Every step keeps the union of the terms' relations exactly, so the order does not
+    matter for what the terms mean."""
+    if len(terms) > 1:  # the same term often arrives along several paths: keep one
+        unique: dict[object, Term] = {}
+        for t in terms:
+            unique.setdefault(tuple((a.shape, a.tobytes()) for a in t), t)
+        terms = list(unique.values())
     kept = [t for t in terms if all(a.any() for a in t)]
     changed = True
     while changed and len(kept) > 1:
