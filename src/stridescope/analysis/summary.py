@@ -223,6 +223,8 @@ def _row(
     codes: dict[int, list[str]],
 ) -> LayerRow:
     last = nodes[-1]
+    if len(nodes) == 1:  # one node (every row without ``depth``): no sums, no group flags
+        return _node_row(graph, key, last, states[last.id], codes.get(last.id, []))
     own = next((n for n in nodes if n.name == key), None)
     kind = str((own or last).kind) if own is not None or len(nodes) == 1 else "group"
     size, jump, note = _rf(states[last.id])
@@ -247,6 +249,28 @@ def _row(
         read_fraction=min(reads) if reads else None,
         flags=tuple(flags),
         nodes=len(nodes),
+    )
+
+
+def _node_row(graph: Graph, key: str, node: Node, state: RFState, found: list[str]) -> LayerRow:
+    """:func:`_row` of a group of one node."""
+    size, jump, note = _rf(state)
+    if node.name == key:
+        flags = tuple(found)
+    else:
+        flags = (f"{node.name}: {' '.join(found)}",) if found else ()
+    return LayerRow(
+        path=key,
+        kind=str(node.kind),
+        output_shape=node.output_shape,
+        params=node.params,
+        macs=node.macs,
+        activation_bytes=node.activation_bytes,
+        rf_size=size,
+        rf_jump=jump,
+        rf_note=note,
+        read_fraction=_read(graph, node),
+        flags=flags,
     )
 
 
