@@ -14,6 +14,7 @@ the receptive set of output ``o`` under a term is the product over axes of row `
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,8 +164,10 @@ class Scatter:
         return result
 
 
+@functools.lru_cache(maxsize=1024)
 def adaptive_matrix(out: int, n: int) -> BoolMatrix:
-    """``M[o, i]``: adaptive pooling output ``o`` reads ``[floor(o*n/out), ceil((o+1)*n/out))``.
+    """``M[o, i]``: adaptive pooling output ``o`` reads ``[floor(o*n/out), ceil((o+1)*n/out))``
+    (memoised, read-only).
 
     >>> adaptive_matrix(2, 3).astype(int).tolist()
     [[1, 1, 0], [0, 1, 1]]
@@ -172,7 +175,9 @@ def adaptive_matrix(out: int, n: int) -> BoolMatrix:
     o = np.arange(out)
     lo, hi = (o * n) // out, -(-((o + 1) * n) // out)
     i = np.arange(n)
-    return (i[None, :] >= lo[:, None]) & (i[None, :] < hi[:, None])
+    matrix: BoolMatrix = (i[None, :] >= lo[:, None]) & (i[None, :] < hi[:, None])
+    matrix.flags.writeable = False
+    return matrix
 
 
 Relation = tuple[BoolMatrix | Slide | Scatter | None, ...]
