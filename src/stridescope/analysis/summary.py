@@ -161,11 +161,20 @@ class Summary:
         return json.dumps(self.to_dict(), indent=indent)
 
 
-@functools.lru_cache(maxsize=4096)
+_READS: dict[tuple[object, ...], float | None] = {}
+
+
 def _window_read(window: Window, spatial: Shape) -> float | None:
     """:meth:`Window.read_fraction`, memoised: geometry walks every input index, and deep
-    networks repeat the same few (window, size) pairs."""
-    return window.read_fraction(spatial)
+    networks repeat the same few (window, size) pairs. Keyed by the window's fields, as
+    hashing and comparing the dataclass on every lookup costs more than the lookup."""
+    w = window
+    key = (w.kernel, w.stride, w.dilation, w.padding, w.ceil_mode, w.pad_mode, spatial)
+    if key not in _READS:
+        if len(_READS) >= 4096:
+            _READS.clear()
+        _READS[key] = w.read_fraction(spatial)
+    return _READS[key]
 
 
 @functools.lru_cache(maxsize=1024)
