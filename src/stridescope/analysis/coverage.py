@@ -258,6 +258,21 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
             )
 
 
+def _passes(graph: Graph, node: Node, known: list[tuple[int, ...] | None]) -> bool:
+    """Whether ``node`` keeps every position of each parent where it is (a counted norm,
+    activation or merge of equally sized, unmoved parents): the identity relation
+    :func:`_relation` would give, decided without building one."""
+    out = known[node.id]
+    return (
+        out is not None
+        and node.counted
+        and node.kind in _POINTWISE
+        and node.window is None
+        and node.scatter is None
+        and all(known[p] == out and not graph.moved(graph.nodes[p]) for p in node.parents)
+    )
+
+
 def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
     """The relation between the last spatial node and the input; with ``before_pool`` a final
     global pool is stepped over (same coverage; :func:`coverage_fraction` skips that, as the
@@ -285,6 +300,10 @@ def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
             break
         terms = simplify(pending.pop(node.id, []))
         if not terms and node.id not in everything:
+            continue
+        if node.id not in everything and _passes(graph, node, known):
+            for parent_id in node.parents:
+                pending.setdefault(parent_id, []).extend(terms)
             continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
