@@ -306,6 +306,8 @@ def _key(value: object) -> object:
         return value
     if kind is not tuple and kind is not list:
         return None
+    if len(value) == 2 and type(value[0]) is int and type(value[1]) is int:  # type: ignore[arg-type,index]
+        return (value[0], value[1])  # type: ignore[index]
     items: list[object] = []
     for item in value:  # type: ignore[attr-defined]
         if type(item) is int:
