@@ -120,13 +120,13 @@ def _relation(
     out: tuple[int, ...] | None,
     inp: tuple[int, ...] | None,
     notes: list[str],
+    moved: bool,
 ) -> Relation | None:
     """Per axis, the matrix (node positions x parent positions, spatial sizes ``out`` and
     ``inp``); ``None`` on an axis means identity. ``None`` overall: not understood, every
-    position reads every position."""
+    position reads every position. ``moved``: a permute moved some parent's spatial axes."""
     if out is None or inp is None or len(out) != len(inp):
         return None
-    moved = any(graph.moved(graph.nodes[p]) for p in node.parents)
     kept = node.kind is OpKind.RESHAPE and node.spatial_at is not None
     if node.kind is OpKind.PERMUTE or kept or (moved and node.spatial_at is not None):
         if out == inp:  # positions stay themselves while a permute has the axes elsewhere
@@ -168,6 +168,29 @@ def _relation(
         f"{node.name} ({node.kind}): not a sliding window; treated as reading every position"
     )
     return None
+
+
+class _Relations:
+    """:func:`_relation` of one node, computed once per distinct parent size (a
+    concatenation of many equally sized parents asks the same question for each); the
+    notes of a relation are repeated for every parent that asks, as computed afresh."""
+
+    def __init__(
+        self, graph: Graph, node: Node, out: tuple[int, ...] | None, notes: list[str]
+    ) -> None:
+        self.graph, self.node, self.out, self.notes = graph, node, out, notes
+        self.moved = any(graph.moved(graph.nodes[p]) for p in node.parents)
+        self.seen: dict[tuple[int, ...] | None, tuple[Relation | None, list[str]]] = {}
+
+    def of(self, inp: tuple[int, ...] | None) -> Relation | None:
+        if inp in self.seen:
+            relation, added = self.seen[inp]
+            self.notes.extend(added)
+            return relation
+        start = len(self.notes)
+        relation = _relation(self.graph, self.node, self.out, inp, self.notes, self.moved)
+        self.seen[inp] = (relation, self.notes[start:])
+        return relation
 
 
 @dataclass(frozen=True)
@@ -235,6 +258,21 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
             )
 
 
+def _passes(graph: Graph, node: Node, known: list[tuple[int, ...] | None]) -> bool:
+    """Whether ``node`` keeps every position of each parent where it is (a counted norm,
+    activation or merge of equally sized, unmoved parents): the identity relation
+    :func:`_relation` would give, decided without building one."""
+    out = known[node.id]
+    return (
+        out is not None
+        and node.counted
+        and node.kind in _POINTWISE
+        and node.window is None
+        and node.scatter is None
+        and all(known[p] == out and not graph.moved(graph.nodes[p]) for p in node.parents)
+    )
+
+
 def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
     """The relation between the last spatial node and the input; with ``before_pool`` a final
     global pool is stepped over (same coverage; :func:`coverage_fraction` skips that, as the
@@ -263,13 +301,16 @@ def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
         terms = simplify(pending.pop(node.id, []))
         if not terms and node.id not in everything:
             continue
+        if node.id not in everything and _passes(graph, node, known):
+            for parent_id in node.parents:
+                pending.setdefault(parent_id, []).extend(terms)
+            continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
+        relations = _Relations(graph, node, known[node.id], notes)
         for parent_id in node.parents:
             shape = known[parent_id]
-            relation = (
-                _relation(graph, node, known[node.id], shape, notes) if node.counted else None
-            )
+            relation = relations.of(shape) if node.counted else None
             if relation is None or node.id in everything:
                 if shape is None or len(shape) != rank:
                     everything.add(parent_id)
@@ -279,8 +320,11 @@ def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
                     )
                     pending.setdefault(parent_id, []).append(ones)
                 continue
-            for term in terms:
-                pending.setdefault(parent_id, []).append(compose(term, relation))
+            into = pending.setdefault(parent_id, [])
+            if all(m is None for m in relation):  # identity: the terms pass unchanged
+                into.extend(terms)
+            else:
+                into.extend(compose(term, relation) for term in terms)
     return _Terms(
         input_spatial,
         nodes[last].name,

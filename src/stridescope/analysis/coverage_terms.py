@@ -14,7 +14,9 @@ the receptive set of output ``o`` under a term is the product over axes of row `
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +84,12 @@ class Slide:
 
     def pull(self, a: BoolMatrix) -> BoolMatrix:
         """``a @ M`` for boolean ``a`` (rows x outputs) and this window's read matrix ``M``
-        (outputs x n), with one strided slice-OR per tap: O(kernel * rows * outputs)."""
+        (outputs x n), with one strided slice-OR per tap: O(kernel * rows * outputs).
+        Memoised on the window and ``a``'s bits (networks repeat both); read-only."""
+        key = (self.kernel, self.stride, self.dilation, self.before, self.n, self.pad_mode)
+        return _pulled(key, a.shape, a.tobytes(), self._pull, a)
+
+    def _pull(self, a: BoolMatrix) -> BoolMatrix:
         rows, out = a.shape
         if self.pad_mode != "zeros":
             return (a.astype(np.float32) @ self.matrix(out).astype(np.float32)) > 0
@@ -96,6 +103,30 @@ class Slide:
                 first = start + lo * s
                 result[:, first : first + (hi - lo - 1) * s + 1 : s] |= a[:, lo:hi]
         return result
+
+
+_PULLED: dict[tuple[object, ...], BoolMatrix] = {}
+_PULLED_MAX = 4096
+
+
+def _pulled(
+    window: tuple[object, ...],
+    shape: tuple[int, ...],
+    bits: bytes,
+    pull: Callable[[BoolMatrix], BoolMatrix],
+    a: BoolMatrix,
+) -> BoolMatrix:
+    """``pull(a)`` from a bounded memo keyed by the window and ``a``'s shape and bits; the
+    stored result is read-only, so no caller can change what another gets."""
+    key = (window, shape, bits)
+    found = _PULLED.get(key)
+    if found is None:
+        if len(_PULLED) >= _PULLED_MAX:
+            _PULLED.clear()
+        found = pull(a)
+        found.flags.writeable = False
+        _PULLED[key] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -133,8 +164,10 @@ class Scatter:
         return result
 
 
+@functools.lru_cache(maxsize=1024)
 def adaptive_matrix(out: int, n: int) -> BoolMatrix:
-    """``M[o, i]``: adaptive pooling output ``o`` reads ``[floor(o*n/out), ceil((o+1)*n/out))``.
+    """``M[o, i]``: adaptive pooling output ``o`` reads ``[floor(o*n/out), ceil((o+1)*n/out))``
+    (memoised, read-only).
 
     >>> adaptive_matrix(2, 3).astype(int).tolist()
     [[1, 1, 0], [0, 1, 1]]
@@ -142,7 +175,9 @@ def adaptive_matrix(out: int, n: int) -> BoolMatrix:
     o = np.arange(out)
     lo, hi = (o * n) // out, -(-((o + 1) * n) // out)
     i = np.arange(n)
-    return (i[None, :] >= lo[:, None]) & (i[None, :] < hi[:, None])
+    matrix: BoolMatrix = (i[None, :] >= lo[:, None]) & (i[None, :] < hi[:, None])
+    matrix.flags.writeable = False
+    return matrix
 
 
 Relation = tuple[BoolMatrix | Slide | Scatter | None, ...]
@@ -163,7 +198,16 @@ def compose(term: Term, relation: Relation) -> Term:
 
 
 def simplify(terms: list[Term]) -> list[Term]:
-    """Drop empty and contained terms; merge terms that differ on one axis only."""
+    """Drop empty, repeated and contained terms; merge terms that differ on one axis only.
+    Every step keeps the union of the terms' relations exactly, so the order does not
+    matter for what the terms mean."""
+    if len(terms) == 1:
+        return terms if all(a.any() for a in terms[0]) else []
+    if len(terms) > 1:  # the same term often arrives along several paths: keep one
+        unique: dict[object, Term] = {}
+        for t in terms:
+            unique.setdefault(tuple((a.shape, a.tobytes()) for a in t), t)
+        terms = list(unique.values())
     kept = [t for t in terms if all(a.any() for a in t)]
     changed = True
     while changed and len(kept) > 1:

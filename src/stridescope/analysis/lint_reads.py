@@ -79,11 +79,19 @@ class AxisReads:
         return tuple(range(self.size - self.tail, self.size))
 
 
-@functools.lru_cache(maxsize=4096)
 def axis_reads(window: AxisWindow, size: int, outputs: int) -> AxisReads:
     """What ``outputs`` windows read of an axis of ``size`` positions (cached)."""
     w = window
-    slide = Slide(w.kernel, w.stride, w.dilation, w.before, size, w.pad_mode)
+    return _axis_reads(w.kernel, w.stride, w.dilation, w.before, w.pad_mode, size, outputs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _axis_reads(
+    kernel: int, stride: int, dilation: int, before: int, pad_mode: str, size: int, outputs: int
+) -> AxisReads:
+    """:func:`axis_reads`, keyed by plain values (hashing them is much cheaper than hashing
+    and comparing a dataclass on every lookup)."""
+    slide = Slide(kernel, stride, dilation, before, size, pad_mode)
     mask = slide.pull(np.ones((1, outputs), dtype=bool))[0] if outputs else np.zeros(size, bool)
     mask.flags.writeable = False
     where = np.flatnonzero(mask)
@@ -112,7 +120,7 @@ def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     if sizes is None or outs is None or len(sizes) != rank or len(outs) != rank:
         return None
     return tuple(
-        axis_reads(AxisWindow(k, s, d, p[0], window.pad_mode), n, o)
+        _axis_reads(k, s, d, p[0], window.pad_mode, n, o)
         for k, s, d, p, n, o in zip(
             window.kernel, window.stride, window.dilation, window.padding, sizes, outs, strict=True
         )

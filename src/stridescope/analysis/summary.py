@@ -161,11 +161,20 @@ class Summary:
         return json.dumps(self.to_dict(), indent=indent)
 
 
-@functools.lru_cache(maxsize=4096)
+_READS: dict[tuple[object, ...], float | None] = {}
+
+
 def _window_read(window: Window, spatial: Shape) -> float | None:
     """:meth:`Window.read_fraction`, memoised: geometry walks every input index, and deep
-    networks repeat the same few (window, size) pairs."""
-    return window.read_fraction(spatial)
+    networks repeat the same few (window, size) pairs. Keyed by the window's fields, as
+    hashing and comparing the dataclass on every lookup costs more than the lookup."""
+    w = window
+    key = (w.kernel, w.stride, w.dilation, w.padding, w.ceil_mode, w.pad_mode, spatial)
+    if key not in _READS:
+        if len(_READS) >= 4096:
+            _READS.clear()
+        _READS[key] = w.read_fraction(spatial)
+    return _READS[key]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -223,6 +232,8 @@ def _row(
     codes: dict[int, list[str]],
 ) -> LayerRow:
     last = nodes[-1]
+    if len(nodes) == 1:  # one node (every row without ``depth``): no sums, no group flags
+        return _node_row(graph, key, last, states[last.id], codes.get(last.id, []))
     own = next((n for n in nodes if n.name == key), None)
     kind = str((own or last).kind) if own is not None or len(nodes) == 1 else "group"
     size, jump, note = _rf(states[last.id])
@@ -247,6 +258,28 @@ def _row(
         read_fraction=min(reads) if reads else None,
         flags=tuple(flags),
         nodes=len(nodes),
+    )
+
+
+def _node_row(graph: Graph, key: str, node: Node, state: RFState, found: list[str]) -> LayerRow:
+    """:func:`_row` of a group of one node."""
+    size, jump, note = _rf(state)
+    if node.name == key:
+        flags = tuple(found)
+    else:
+        flags = (f"{node.name}: {' '.join(found)}",) if found else ()
+    return LayerRow(
+        path=key,
+        kind=str(node.kind),
+        output_shape=node.output_shape,
+        params=node.params,
+        macs=node.macs,
+        activation_bytes=node.activation_bytes,
+        rf_size=size,
+        rf_jump=jump,
+        rf_note=note,
+        read_fraction=_read(graph, node),
+        flags=flags,
     )
 
 

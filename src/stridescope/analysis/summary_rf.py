@@ -55,12 +55,20 @@ def _merge(states: list[RFState]) -> RFState:
     if any(s == WHOLE for s in states):
         return WHOLE
     fields = [s for s in states if isinstance(s, tuple)]
-    merged = fields[0]
-    for other in fields[1:]:
-        if len(other) != len(merged):
-            return None
-        merged = tuple(a.merge(b) for a, b in zip(merged, other, strict=True))
-    return merged
+    if len(fields) == 1:
+        return fields[0]
+    rank = len(fields[0])
+    if any(len(f) != rank for f in fields):
+        return None
+    # the union of all windows at once (what merging them pairwise gives), one field per axis
+    return tuple(
+        ReceptiveField(
+            size=max(r.start + r.size for r in column) - min(r.start for r in column),
+            jump=max(r.jump for r in column),
+            start=min(r.start for r in column),
+        )
+        for column in zip(*fields, strict=True)
+    )
 
 
 def _scattered(scatter: Window, parent: RFState) -> RFState:

@@ -57,6 +57,9 @@ def check_window(n: int | None, kernel: int, stride: int, dilation: int) -> None
     ...
     stridescope.geometry.errors.GeometryError: kernel must be a positive integer; received input=8, kernel=0, stride=2, dilation=1
     """
+    plain = type(kernel) is int and type(stride) is int and type(dilation) is int
+    if plain and min(kernel, stride, dilation) > 0 and (n is None or (type(n) is int and n > 0)):
+        return  # the usual call: positive ints
     for name, value in (("kernel", kernel), ("stride", stride), ("dilation", dilation)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise GeometryError(

@@ -9,6 +9,7 @@ node reaches the caller as a :class:`LayerError` whose one-line message starts w
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -57,7 +58,26 @@ def numel(shape: Shape) -> int:
     >>> numel((None, 3, 4, 4))
     48
     """
-    return math.prod(1 if d is None else d for d in shape)
+    if None in shape:
+        return math.prod(1 if d is None else d for d in shape)
+    return math.prod(shape)  # type: ignore[arg-type]
+
+
+_NODE_FIELDS = {f.name for f in dataclasses.fields(Node)}
+_NODE_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(Node) if f.default is not dataclasses.MISSING
+}
+
+
+def _node(fields: dict[str, object]) -> Node:
+    """``Node(**fields)``, built the way the dataclass would build it but in one dictionary
+    update instead of one frozen ``__setattr__`` per field: nodes are the tracer's innermost
+    allocation. Unknown field names are refused as ``Node()`` would refuse them."""
+    if len(fields) != len(_NODE_FIELDS):  # every field is there: more means an unknown one
+        return Node(**fields)  # type: ignore[arg-type]  # raises TypeError, naming the field
+    node: Node = object.__new__(Node)
+    node.__dict__.update(fields)
+    return node
 
 
 class LayerError(GeometryError):
@@ -147,18 +167,20 @@ class BuilderCore:
     ) -> int:
         if "spatial_at" not in extra:
             extra["spatial_at"] = self._inherited_axes(kind, parents, output_shape)
-        node = Node(
-            id=len(self._nodes),
+        fields = dict(_NODE_DEFAULTS)
+        fields.update(extra)
+        node_id = len(self._nodes)
+        fields.update(
+            id=node_id,
             name=name,
             kind=kind,
             parents=parents,
             input_shape=input_shape,
             output_shape=output_shape,
             activation_bytes=numel(output_shape) * self.dtype_bytes,
-            **extra,  # type: ignore[arg-type]
         )
-        self._nodes.append(node)
-        return node.id
+        self._nodes.append(_node(fields))
+        return node_id
 
     def _inherited_axes(
         self, kind: OpKind, parents: tuple[int, ...], output_shape: Shape
@@ -167,13 +189,12 @@ class BuilderCore:
         normalisation, activation, dropout, element-wise merges of equally moved tensors, and
         a dense layer (or a product with a weight) on a last axis that is not spatial
         (ConvNeXt's channels-last MLP)."""
-        moved = {self._nodes[p].spatial_at for p in parents}
-        if len(moved) != 1:
+        if not parents:
             return None
-        (at,) = moved
-        if at is None or any(
-            len(self._nodes[p].output_shape) != len(output_shape) for p in parents
-        ):
+        at = self._nodes[parents[0]].spatial_at
+        if at is None or any(self._nodes[p].spatial_at != at for p in parents[1:]):
+            return None
+        if any(len(self._nodes[p].output_shape) != len(output_shape) for p in parents):
             return None
         dense = kind is OpKind.LINEAR or (kind is OpKind.MATMUL and len(parents) == 1)
         if kind in _KEEP_MOVED or (dense and len(output_shape) - 1 not in at):
@@ -220,10 +241,38 @@ class BuilderCore:
         pad_mode: str = "zeros",
     ) -> Window:
         """A sliding window over ``shape``'s spatial axes, its padding resolved by geometry."""
+        return self._sliding(shape, kernel, stride, dilation, padding, ceil_mode, pad_mode, False)[
+            0
+        ]
+
+    def _sliding(
+        self,
+        shape: Shape,
+        kernel: IntOrTuple,
+        stride: IntOrTuple,
+        dilation: IntOrTuple,
+        padding: PaddingSpec,
+        ceil_mode: bool = False,
+        pad_mode: str = "zeros",
+        sizes: bool = True,
+    ) -> tuple[Window, Shape]:
+        """:meth:`_window` and (with ``sizes``) its output spatial sizes, memoised on the
+        arguments: a network repeats a few window configurations many times. Arguments that
+        have no exact hashable form (a bool among the ints...) are computed afresh, so every
+        error is raised as geometry raises it."""
         check_pad_mode(pad_mode)
-        k, s, d = self._steps(shape, kernel, stride, dilation)
-        pads = paddings(self._spatial(shape), k, s, d, padding)
-        return Window(k, s, d, pads, ceil_mode, pad_mode)
+        spatial = self._spatial(shape)
+        if not spatial:
+            raise GeometryError(
+                f"needs spatial axes; received input shape {shape!r} ({self.layout})"
+            )
+        key = (_key(kernel), _key(stride), _key(dilation), _key(padding))
+        if None in key:
+            window = _new_window(spatial, kernel, stride, dilation, padding, ceil_mode, pad_mode)
+            return window, window.output_spatial(spatial) if sizes else ()
+        if sizes:
+            return _slide(spatial, *key, ceil_mode, pad_mode)
+        return _window(spatial, *key, ceil_mode, pad_mode), ()
 
     def _pairs(self, shape: Shape, padding: Sequence[Sequence[int]]) -> tuple[tuple[int, int], ...]:
         """Explicit ``(before, after)`` amounts, one pair per spatial axis of ``shape``."""
@@ -247,6 +296,70 @@ class BuilderCore:
                 f"positive multiples of groups={groups}"
             )
         return cin
+
+
+def _key(value: object) -> object:
+    """``value`` (an int, a mode, or ints / ``(before, after)`` pairs per axis) as a hashable
+    key that means the same to geometry, or ``None`` when it has no such form."""
+    kind = type(value)
+    if kind is int or kind is str:
+        return value
+    if kind is not tuple and kind is not list:
+        return None
+    if len(value) == 2 and type(value[0]) is int and type(value[1]) is int:  # type: ignore[arg-type,index]
+        return (value[0], value[1])  # type: ignore[index]
+    items: list[object] = []
+    for item in value:  # type: ignore[attr-defined]
+        if type(item) is int:
+            items.append(item)
+        elif type(item) in (tuple, list) and len(item) == 2 and {type(v) for v in item} == {int}:
+            items.append((item[0], item[1]))
+        else:
+            return None
+    return tuple(items)
+
+
+def _new_window(
+    spatial: Shape,
+    kernel: IntOrTuple,
+    stride: IntOrTuple,
+    dilation: IntOrTuple,
+    padding: PaddingSpec,
+    ceil_mode: bool,
+    pad_mode: str,
+) -> Window:
+    rank = len(spatial)
+    k = per_axis(kernel, rank, "kernel")
+    s = per_axis(stride, rank, "stride")
+    d = per_axis(dilation, rank, "dilation")
+    return Window(k, s, d, paddings(spatial, k, s, d, padding), ceil_mode, pad_mode)
+
+
+@functools.lru_cache(maxsize=4096)
+def _window(
+    spatial: Shape,
+    kernel: IntOrTuple,
+    stride: IntOrTuple,
+    dilation: IntOrTuple,
+    padding: PaddingSpec,
+    ceil_mode: bool,
+    pad_mode: str,
+) -> Window:
+    return _new_window(spatial, kernel, stride, dilation, padding, ceil_mode, pad_mode)
+
+
+@functools.lru_cache(maxsize=4096)
+def _slide(
+    spatial: Shape,
+    kernel: IntOrTuple,
+    stride: IntOrTuple,
+    dilation: IntOrTuple,
+    padding: PaddingSpec,
+    ceil_mode: bool,
+    pad_mode: str,
+) -> tuple[Window, Shape]:
+    window = _window(spatial, kernel, stride, dilation, padding, ceil_mode, pad_mode)
+    return window, window.output_spatial(spatial)
 
 
 def check_pad_mode(mode: str) -> None:

@@ -53,8 +53,8 @@ class WindowOps(BuilderCore):
         what the padding holds (see :meth:`pad`)."""
         shape = self.shape(parent)
         cin = self._grouped_channels(shape, out_channels, groups)
-        window = self._window(shape, kernel, stride, dilation, padding, pad_mode=pad_mode)
-        out = self._with(shape, out_channels, window.output_spatial(self._spatial(shape)))
+        window, sizes = self._sliding(shape, kernel, stride, dilation, padding, pad_mode=pad_mode)
+        out = self._with(shape, out_channels, sizes)
         area = math.prod(window.kernel)
         if params is None:
             params = out_channels * (cin // groups) * area + (out_channels if bias else 0)
@@ -150,8 +150,8 @@ class WindowOps(BuilderCore):
         """Max (``mode='max'``) or average (``'avg'``) pooling; stride defaults to the kernel."""
         shape = self.shape(parent)
         steps = kernel if stride is None else stride
-        window = self._window(shape, kernel, steps, dilation, padding, ceil_mode)
-        out = self._with(shape, self._channels(shape), window.output_spatial(self._spatial(shape)))
+        window, sizes = self._sliding(shape, kernel, steps, dilation, padding, ceil_mode)
+        out = self._with(shape, self._channels(shape), sizes)
         macs = numel(out) * math.prod(window.kernel)
         return self._add(
             name, _POOL_KINDS[mode], (parent,), shape, out, macs=macs, window=window, op=op

@@ -7,6 +7,7 @@ counts and MACs are computed in one place, from :mod:`stridescope.geometry`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -74,6 +75,7 @@ def shape_list(value: Sequence[Any]) -> list[tuple[Any, ...]]:
     return [tuple(value)]
 
 
+@functools.cache
 def spatial_axes(rank: int, layout: Layout) -> tuple[int, ...]:
     """Indices of the spatial axes of a batched tensor of this rank.
 
@@ -85,6 +87,7 @@ def spatial_axes(rank: int, layout: Layout) -> tuple[int, ...]:
     return tuple(range(2, rank)) if layout == "nchw" else tuple(range(1, rank - 1))
 
 
+@functools.cache
 def channel_axis(rank: int, layout: Layout) -> int:
     """Index of the channel axis.
 

@@ -17,6 +17,7 @@ from stridescope.errors import StridescopeError
 from stridescope.frontends import trace_torch
 
 ORIGINAL_CALL = nn.Module.__call__
+ORIGINAL_IMPL = nn.Module._call_impl
 
 
 class KernelRecorder(TorchDispatchMode):
@@ -62,6 +63,7 @@ def assert_untouched(model: nn.Module, before: dict[str, Any], hook_calls: list[
     for key, value in before["state"].items():
         assert torch.equal(value, after["state"][key]), key
     assert nn.Module.__call__ is ORIGINAL_CALL
+    assert nn.Module._call_impl is ORIGINAL_IMPL
     assert not module_globals._global_forward_hooks
     assert not module_globals._global_forward_pre_hooks
     for m in model.modules():
@@ -146,6 +148,7 @@ def test_bad_input_shape_is_one_line(shape: tuple[int, ...], words: list[str]) -
     for word in words:
         assert word in message
     assert nn.Module.__call__ is ORIGINAL_CALL
+    assert nn.Module._call_impl is ORIGINAL_IMPL
 
 
 def test_forward_that_raises_is_named() -> None:
@@ -185,3 +188,4 @@ def test_other_threads_call_modules_normally_during_a_trace() -> None:
         thread.join()
     assert outputs and all(isinstance(y, torch.Tensor) and y.shape == (1, 10) for y in outputs)
     assert nn.Module.__call__ is ORIGINAL_CALL
+    assert nn.Module._call_impl is ORIGINAL_IMPL

@@ -8,6 +8,7 @@ methods and operators reach the same dispatcher, the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -90,10 +91,7 @@ class ShapeProxy:
         return len(self.dims)
 
     def numel(self) -> int:
-        total = 1
-        for d in self.dims:
-            total *= d
-        return total
+        return math.prod(self.dims)
 
     def __len__(self) -> int:
         return self.dims[0]

@@ -19,7 +19,7 @@ hooks or written to.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,14 +37,14 @@ from stridescope.ir import Graph, GraphBuilder, shape_list
 
 __all__ = ["trace_torch"]
 
-_ORIGINAL_CALL = nn.Module.__call__
+_ORIGINAL_CALL: Callable[..., Any] = nn.Module._call_impl
 _PATCH_LOCK = threading.Lock()
 _PATCH_USERS = 0
 
 
 def _routed_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
-    """``nn.Module.__call__`` while a trace runs: the tracer's thread goes through the tracer,
-    every other thread through torch's own ``__call__``."""
+    """``nn.Module._call_impl`` while a trace runs: the tracer's thread goes through the tracer,
+    every other thread through torch's own ``_call_impl``."""
     tracer = active_tracer()
     if tracer is None:
         return _ORIGINAL_CALL(module, *args, **kwargs)
@@ -53,12 +53,17 @@ def _routed_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
 
 @contextmanager
 def _routing(tracer: Tracer) -> Iterator[None]:
-    """Route module calls of this thread to ``tracer``; undone on exit, even on errors."""
+    """Route module calls of this thread to ``tracer``; undone on exit, even on errors.
+
+    The patch is ``nn.Module._call_impl`` (what ``__call__`` calls), not ``__call__`` itself:
+    assigning a slot such as ``__call__`` makes Python re-derive ``tp_call`` for every
+    ``nn.Module`` subclass loaded (thousands once model libraries are imported), which cost
+    more than tracing a small network."""
     global _PATCH_USERS
     previous = active_tracer()
     with _PATCH_LOCK:
         if _PATCH_USERS == 0:
-            nn.Module.__call__ = _routed_call  # type: ignore[method-assign]
+            nn.Module._call_impl = _routed_call  # type: ignore[method-assign,assignment]
         _PATCH_USERS += 1
     set_active_tracer(tracer)
     try:
@@ -68,7 +73,7 @@ def _routing(tracer: Tracer) -> Iterator[None]:
         with _PATCH_LOCK:
             _PATCH_USERS -= 1
             if _PATCH_USERS == 0:
-                nn.Module.__call__ = _ORIGINAL_CALL  # type: ignore[method-assign]
+                nn.Module._call_impl = _ORIGINAL_CALL  # type: ignore[method-assign]
 
 
 def _check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
@@ -115,8 +120,8 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
             f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
             f"first, {shape}"
         )
-    paths = {id(m): name for name, m in module.named_modules()}
-    tracer = Tracer(builder, paths, FUNCTIONS, MODULES)
+    tree = _module_tree(module)
+    tracer = Tracer(builder, {id(m): path for path, m in tree}, FUNCTIONS, MODULES)
     tracer.device = next(
         (t.device for t in (*module.parameters(), *module.buffers())), tracer.device
     )
@@ -133,16 +138,37 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
         raise StridescopeError(
             f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
         ) from None
-    _note_unused(builder, module, tracer.counted)
+    _note_unused(builder, tree, tracer.counted)
     return builder.build()
 
 
-def _note_unused(builder: GraphBuilder, module: nn.Module, counted: set[int]) -> None:
-    """Parameters no traced op used are reported in a graph note, never dropped silently."""
+def _module_tree(root: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``root.named_modules()`` as a list (each module once, at its first path, in the same
+    pre-order), without a generator per module."""
+    tree: list[tuple[str, nn.Module]] = []
+    seen: set[int] = set()
+
+    def visit(prefix: str, module: nn.Module) -> None:
+        seen.add(id(module))
+        tree.append((prefix, module))
+        for name, child in module._modules.items():
+            if child is not None and id(child) not in seen:
+                visit(f"{prefix}.{name}" if prefix else name, child)
+
+    visit("", root)
+    return tree
+
+
+def _note_unused(
+    builder: GraphBuilder, tree: list[tuple[str, nn.Module]], counted: set[int]
+) -> None:
+    """Parameters no traced op used are reported in a graph note, never dropped silently
+    (named as ``named_parameters()`` names them: first path, each parameter once)."""
     unused: dict[int, tuple[str, int]] = {}
-    for name, p in module.named_parameters():
-        if id(p) not in counted:
-            unused.setdefault(id(p), (name, p.numel()))
+    for path, module in tree:
+        for name, p in module._parameters.items():
+            if p is not None and id(p) not in counted and id(p) not in unused:
+                unused[id(p)] = (f"{path}.{name}" if path else name, p.numel())
     if unused:
         total = sum(n for _, n in unused.values())
         names = ", ".join(name for name, _ in list(unused.values())[:5])

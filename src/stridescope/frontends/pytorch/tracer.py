@@ -25,8 +25,8 @@ def own_parameters(module: nn.Module) -> list[nn.Parameter]:
     """A module's own parameters: the direct ones plus those of ``torch.nn.utils.parametrize``
     (``module.parametrizations``), which stand in for the weight they compute."""
     own = [p for p in module._parameters.values() if p is not None]
-    parametrizations = getattr(module, "parametrizations", None)
-    if isinstance(parametrizations, nn.Module):
+    parametrizations = module._modules.get("parametrizations")  # where parametrize puts it
+    if parametrizations is not None:
         own += list(parametrizations.parameters())
     return own
 
@@ -90,6 +90,7 @@ class Tracer:
         self.names: dict[str, int] = {}
         self.counted: set[int] = set()
         self.device = torch.device("cpu")  # where the model's tensors are
+        self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
 
     # -- names and parameters ----------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -179,7 +180,9 @@ class Tracer:
     def proxy(self, node: int, like: ShapeProxy | None = None) -> ShapeProxy:
         dims = self.builder.shape(node)
         dtype = like.dtype if like is not None else torch.float32
-        return ShapeProxy(node, tuple(d if d is not None else 1 for d in dims), dtype)
+        if None in dims:
+            dims = tuple(d if d is not None else 1 for d in dims)
+        return ShapeProxy(node, dims, dtype)  # type: ignore[arg-type]
 
     # -- dispatch ----------------------------------------------------------------------
     def call_function(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -200,15 +203,19 @@ class Tracer:
         path = self.paths.get(id(module))
         if path is None:  # a module made inside a forward, or kept outside the module tree
             path = ".".join(p for p in (self.scope[-1], type(module).__name__) if p)
-        proxies = [a for a in _walk((args, kwargs)) if isinstance(a, ShapeProxy)]
-        ir_method = getattr(module, "stridescope_ir", None)
-        if callable(ir_method) and len(proxies) == 1 and isinstance(args[0], ShapeProxy):
+        ir_method, handler = self._readers(module)
+        if ir_method is None and handler is None:
+            return self.run_forward(module, path, args, kwargs)
+        if not kwargs and len(args) == 1 and type(args[0]) is ShapeProxy:
+            count = 1  # the common call, module(x): no need to walk the arguments
+        else:
+            count = sum(isinstance(a, ShapeProxy) for a in _walk((args, kwargs)))
+        if ir_method is not None and count == 1 and isinstance(args[0], ShapeProxy):
             self.take_params(module.parameters())
             node = ir_method(self.builder, args[0].node, self.unique(path or type(module).__name__))
             return self.proxy(node, args[0])
-        handler = None if "forward" in module.__dict__ else self.modules.get(type(module).forward)
         if handler is not None and len(args) == 1 and not kwargs:
-            if proxies:
+            if count:
                 return handler(self, module, self.unique(path or type(module).__name__), args[0])
             if isinstance(args[0], torch.Tensor) and own_parameters(module):
                 # a layer run on a tensor the forward made (a positional encoding): its
@@ -216,6 +223,24 @@ class Tracer:
                 name = self.unique(path or type(module).__name__)
                 return handler(self, module, name, self.constant(args[0], f"{name}.input"))
         return self.run_forward(module, path, args, kwargs)
+
+    def _readers(self, module: nn.Module) -> tuple[Any, ModuleHandler | None]:
+        """The module's ``stridescope_ir`` method and the handler of its class's forward
+        (``None`` where it has none, or overrides ``forward`` on the instance); what the class
+        offers is looked up once per class."""
+        cls = type(module)
+        found = self.by_class.get(cls)
+        if found is None:
+            found = self.by_class[cls] = (
+                callable(getattr(cls, "stridescope_ir", None)),
+                self.modules.get(cls.forward),
+            )
+        has_ir, handler = found
+        own = module.__dict__
+        ir_method = None
+        if has_ir or "stridescope_ir" in own:
+            ir_method = getattr(module, "stridescope_ir", None)
+        return (ir_method if callable(ir_method) else None), None if "forward" in own else handler
 
     def run_forward(
         self, module: nn.Module, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]

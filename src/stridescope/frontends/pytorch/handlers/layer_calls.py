@@ -54,6 +54,8 @@ def ints(value: Any, rank: int) -> tuple[int, ...]:
     """
     if isinstance(value, int):
         return (value,) * rank
+    if type(value) is tuple and len(value) == rank and all(type(v) is int for v in value):
+        return value  # what nn.Conv2d and friends store: already one int per axis
     values = tuple(int(v) for v in value)
     return values * rank if len(values) == 1 else values
 

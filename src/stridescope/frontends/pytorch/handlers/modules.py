@@ -7,6 +7,7 @@ A module's own parameters are counted at its node, once, the first time it is ca
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -37,9 +38,31 @@ __all__ = [
 ]
 
 
+def _has_bias(m: Any) -> bool:
+    """``m.bias is not None``, read from the registered parameters first (``m.bias`` on a
+    module goes through ``nn.Module.__getattr__``, a Python call per layer)."""
+    own = m._parameters
+    if "bias" in own:
+        return own["bias"] is not None
+    return m.bias is not None
+
+
+def _attr(m: Any, name: str, default: Any) -> Any:
+    """A plain attribute such as ``inplace``, ``default`` where the module has none (without a
+    failed ``nn.Module.__getattr__`` lookup, which raises and catches per call)."""
+    own = m.__dict__
+    if name in own:
+        return own[name]
+    return getattr(type(m), name, default)
+
+
+def _flag(m: Any, name: str) -> bool:
+    return bool(_attr(m, name, False))
+
+
 def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     weight = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
-    bias = m.bias is not None
+    bias = _has_bias(m)
     return layer_calls.conv_node(
         t,
         name,
@@ -58,7 +81,7 @@ def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
 
 def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     weight = (m.in_channels, m.out_channels // m.groups, *m.kernel_size)
-    bias = m.bias is not None
+    bias = _has_bias(m)
     return layer_calls.conv_transpose_node(
         t,
         name,
@@ -76,7 +99,7 @@ def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
 
 
 def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    fin, fout, bias = m.in_features, m.out_features, m.bias is not None
+    fin, fout, bias = m.in_features, m.out_features, _has_bias(m)
     params = t.module_params(m, fin * fout + (fout if bias else 0))
     return layer_calls.dense_node(t, name, type(m).__name__, x, fin, fout, bias, params)
 
@@ -84,7 +107,7 @@ def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
 def pointwise(kind: OpKind) -> ModuleHandler:
     def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
         params = t.take_params(own_parameters(m))
-        inplace = bool(getattr(m, "inplace", False))
+        inplace = _flag(m, "inplace")
         return layer_calls.pointwise_node(t, name, type(m).__name__, x, kind, params, inplace)
 
     return handler
@@ -97,10 +120,21 @@ _NORM_RANKS: tuple[tuple[tuple[type[nn.Module], ...], int], ...] = (
 )
 
 
+@functools.cache
+def _rank_of(cls: type) -> int | None:
+    return next((r for classes, r in _NORM_RANKS if issubclass(cls, classes)), None)
+
+
+def _norm_rank(cls: type, ndim: int) -> int:
+    """The input rank a batch / instance norm class takes (``ndim`` for other classes)."""
+    rank = _rank_of(cls)
+    return ndim if rank is None else rank
+
+
 def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     """Batch / instance norm: rank and channel count checked as torch does."""
-    rank = next((r for classes, r in _NORM_RANKS if isinstance(m, classes)), x.ndim)
-    batch_norm_1d = isinstance(m, nn.BatchNorm1d) and x.ndim == 2  # (N, C) is allowed too
+    rank = _norm_rank(type(m), x.ndim)
+    batch_norm_1d = rank == 3 and x.ndim == 2 and isinstance(m, nn.BatchNorm1d)  # (N, C) too
     if (x.ndim != rank and not batch_norm_1d) or x.dims[1] != m.num_features:
         layer_calls.expect(x, name, type(m).__name__, rank, m.num_features)
     params = t.take_params(own_parameters(m))
@@ -120,7 +154,7 @@ def pool(mode: str, rank: int) -> ModuleHandler:
             kernel=m.kernel_size,
             stride=m.stride,
             padding=m.padding,
-            dilation=getattr(m, "dilation", 1),
+            dilation=_attr(m, "dilation", 1),
             ceil_mode=m.ceil_mode,
         )
 
@@ -129,7 +163,7 @@ def pool(mode: str, rank: int) -> ModuleHandler:
 
 def adaptive(mode: str, rank: int) -> ModuleHandler:
     def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
-        if getattr(m, "return_indices", False):
+        if _flag(m, "return_indices"):
             return traced(t, m, name, x)
         return layer_calls.adaptive_node(
             t, name, type(m).__name__, x, mode=mode, rank=rank, output_size=m.output_size

@@ -35,16 +35,20 @@ def _product(
     args: tuple[Any, ...],
     macs: Callable[[tuple[int, ...]], int],
     kw: dict[str, Any] | None = None,
+    shape: tuple[int, ...] | None = None,
 ) -> Any:
-    """Meta-run ``func(*args, **kw)`` for the output shape; ``macs(output_shape)`` counts."""
+    """The output shape from torch's shape rule (``shape``) or, where none was given, a meta
+    run of ``func(*args, **kw)``; ``macs(output_shape)`` counts."""
     operands = [a for a in args if isinstance(a, ShapeProxy | torch.Tensor)]
     proxies = [a for a in operands if isinstance(a, ShapeProxy)]
     if not proxies:
         raise NotHandled
-    result = func(*_map(args, _to_meta), **_map(kw or {}, _to_meta))
-    if not isinstance(result, torch.Tensor):
-        raise NotHandled
-    out = tuple(int(d) for d in result.shape)
+    out = shape
+    if out is None:
+        result = func(*_map(args, _to_meta), **_map(kw or {}, _to_meta))
+        if not isinstance(result, torch.Tensor):
+            raise NotHandled
+        out = tuple(int(d) for d in result.shape)
     node = t.builder.matmul(
         list(dict.fromkeys(p.node for p in proxies)),
         name,
@@ -54,6 +58,65 @@ def _product(
         op=op,
     )
     return t.proxy(node, proxies[0])
+
+
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Torch's broadcast of two shapes (aligned at the right), ``None`` where they clash.
+
+    >>> _broadcast((2, 1, 4), (3, 1)), _broadcast((2,), (3,))
+    ((2, 3, 4), None)
+    """
+    rank = max(len(a), len(b))
+    a, b = (1,) * (rank - len(a)) + a, (1,) * (rank - len(b)) + b
+    out = []
+    for x, y in zip(a, b, strict=True):
+        if x != y and 1 not in (x, y):
+            return None
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """``torch.matmul``'s output shape: a 1-D operand gains an axis that the result drops,
+    batch axes broadcast, ``(n, m) @ (m, p)`` is ``(n, p)``; ``None`` where torch refuses
+    (then torch itself is asked, for its own error).
+
+    >>> matmul_shape((2, 1, 5, 3), (4, 3, 7)), matmul_shape((3,), (3,)), matmul_shape((5, 3), (3,))
+    ((2, 4, 5, 7), (), (5,))
+    """
+    if not a or not b:
+        return None
+    x = (1, *a) if len(a) == 1 else a
+    y = (*b, 1) if len(b) == 1 else b
+    batch = _broadcast(x[:-2], y[:-2])
+    if x[-1] != y[-2] or batch is None:
+        return None
+    out = (*batch, x[-2], y[-1])
+    if len(a) == 1:
+        out = out[:-2] + out[-1:]
+    return out[:-1] if len(b) == 1 else out
+
+
+def attention_shape(
+    q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...], args: tuple[Any, ...], kw: Any
+) -> tuple[int, ...] | None:
+    """``F.scaled_dot_product_attention``'s output ``(*q[:-1], v[-1])`` for equal batch axes,
+    matching key sizes and an optional mask that broadcasts to the scores; ``None`` for
+    anything else (then torch itself is asked)."""
+    if args or set(kw) - {"attn_mask", "dropout_p", "is_causal", "scale"}:
+        return None
+    if not (len(q) == len(k) == len(v) and q[:-2] == k[:-2] == v[:-2]):
+        return None
+    if q[-1] != k[-1] or k[-2] != v[-2]:
+        return None
+    mask = kw.get("attn_mask")
+    if mask is not None:
+        scores = (*q[:-1], k[-2])
+        if kw.get("is_causal") or not isinstance(mask, ShapeProxy | torch.Tensor):
+            return None
+        if _broadcast(_dims(mask), scores) != scores:
+            return None
+    return (*q[:-1], v[-1])
 
 
 def _dims(value: Any) -> tuple[int, ...]:
@@ -71,7 +134,13 @@ def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> 
     if kw or not dims:
         raise NotHandled
     return _product(
-        t, name, op, torch.matmul, (input, other), lambda out: math.prod(out) * dims[-1]
+        t,
+        name,
+        op,
+        torch.matmul,
+        (input, other),
+        lambda out: math.prod(out) * dims[-1],
+        shape=matmul_shape(dims, _dims(other)),
     )
 
 
@@ -109,7 +178,8 @@ def attention(
         raise NotHandled  # only the mask may be traced
     macs = math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
     func = torch.nn.functional.scaled_dot_product_attention
-    return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw)
+    shape = attention_shape(q, k, v, args, kw)
+    return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw, shape)
 
 
 def _labels(term: str, rank: int) -> list[str]:

@@ -93,6 +93,29 @@ def narrow(t: Tracer, name: str, op: str, input: Any, dim: Any, start: Any, leng
     return _slice_node(t, name, op, input, _along(input, dim, first, first + length))
 
 
+def _piece_sizes(func: Any, n: int, how: Any) -> list[int] | None:
+    """Torch's sizes of the pieces of an axis of ``n``: ``chunk(how)`` makes pieces of
+    ``ceil(n / how)`` and ``split(how)`` of ``how``, the last one shorter; ``split`` with a
+    list takes the sizes it names. ``None`` where torch would refuse or return empty
+    pieces (then torch itself is asked).
+
+    >>> _piece_sizes(torch.chunk, 7, 3), _piece_sizes(torch.split, 7, 3)
+    ([3, 3, 1], [3, 3, 1])
+    >>> _piece_sizes(torch.chunk, 5, 4), _piece_sizes(torch.split, 7, [2, 5])
+    ([2, 2, 1], [2, 5])
+    """
+    if n < 1:
+        return None
+    if not _is_int(how):
+        sizes = [int(v) for v in how]
+        return sizes if sum(sizes) == n and min(sizes, default=0) > 0 else None
+    if how < 1:
+        return None
+    size = -(-n // how) if func is torch.chunk else how
+    count = -(-n // size)
+    return [size] * (count - 1) + [n - size * (count - 1)]
+
+
 def _pieces(
     t: Tracer, name: str, op: str, func: Any, input: Any, args: tuple[Any, ...], dim: Any
 ) -> Any:
@@ -101,7 +124,10 @@ def _pieces(
         raise NotHandled
     if any(isinstance(a, ShapeProxy) for a in args):
         raise NotHandled
-    sizes = [p.shape[dim] for p in func(torch.empty(input.dims, device="meta"), *args, dim=dim)]
+    sizes = _piece_sizes(func, input.dims[dim], args[0])
+    if sizes is None:  # what torch says, errors included, from a run on meta
+        pieces_on_meta = func(torch.empty(input.dims, device="meta"), *args, dim=dim)
+        sizes = [p.shape[dim] for p in pieces_on_meta]
     if not all(sizes):
         raise NotHandled  # an empty piece: no window to draw
     pieces = []

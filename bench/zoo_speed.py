@@ -1,0 +1,173 @@
+"""Summary speed on the model zoo: ``stridescope.summary`` against every peer, as ratios.
+
+For each model of ``bench/zoo_models.py``: the thread CPU time (``time.thread_time``, so other
+processes on a busy machine do not count) of ``stridescope.summary`` and of torchinfo,
+torchscan, fvcore, ptflops and ``FlopCounterMode`` (a real forward), medians of repeats, 1
+thread, all in this process; then the ratios and the goal verdict. ``--resnet-scaling`` also
+times ResNet-50 at 2048² against 224².
+
+Goals (issue 10; exit 1 if one is missed): ``stridescope.summary`` >= 10x faster than torchinfo
+on every model (median >= 15x), faster than each other peer on every model; ResNet-50 at 2048²
+costs <= 1.5x its time at 224².
+
+    .venv/bin/python bench/zoo_speed.py [--models resnet50,lcnet_050] [--repeats 7]
+                                        [--resnet-scaling]
+
+Needs the same packages as ``bench/zoo.py`` (see its install line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from zoo import PEERS, TORCHINFO_GOAL, TORCHINFO_MEDIAN_GOAL, peer_calls
+from zoo_models import ZOO, ZooModel, missing_packages
+
+import stridescope
+
+ALL_PEERS = (*PEERS, "FlopCounterMode")
+SCALING_GOAL = 1.5
+
+
+def cpu_median(fn: Callable[[], Any], repeats: int) -> float:
+    """Median thread CPU seconds of ``fn`` over ``repeats`` calls, after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        fn()
+        times.append(time.thread_time() - start)
+    return statistics.median(times)
+
+
+def _quiet_median(fn: Callable[[], Any], repeats: int) -> float | None:
+    sink = io.StringIO()
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+            torch.no_grad(),
+        ):
+            warnings.simplefilter("ignore")
+            return cpu_median(fn, repeats)
+    except Exception:  # a peer that cannot summarise this model: shown as "fail"
+        return None
+
+
+def time_model(entry: ZooModel, repeats: int) -> dict[str, float | None]:
+    """Seconds per tool for one model; ``None`` where the tool failed."""
+    torch.manual_seed(0)
+    model = entry.build()
+    shape = entry.input_shape
+    times: dict[str, float | None] = {}
+    times["stridescope"] = _quiet_median(
+        lambda: stridescope.summary(model, input_shape=shape), repeats
+    )
+    for peer, call in peer_calls(model, shape).items():
+        times[peer] = _quiet_median(call, max(3, repeats // 2))
+    return times
+
+
+def _cell(ours: float | None, theirs: float | None) -> str:
+    if ours is None or theirs is None:
+        return "     fail"
+    return f"{theirs / ours:8.1f}x"
+
+
+def verdict(rows: dict[str, dict[str, float | None]]) -> list[str]:
+    """The goals each model misses, and the median goal."""
+    missed = []
+    vs_info = []
+    for name, times in rows.items():
+        ours = times["stridescope"]
+        if ours is None:
+            missed.append(f"{name}: stridescope.summary failed")
+            continue
+        info = times["torchinfo"]
+        if info is not None:
+            vs_info.append(info / ours)
+            if info / ours < TORCHINFO_GOAL:
+                missed.append(f"{name}: {info / ours:.1f}x torchinfo (goal >= 10x)")
+        for peer in ALL_PEERS[1:]:
+            theirs = times[peer]
+            if theirs is not None and theirs <= ours:
+                missed.append(f"{name}: slower than {peer} ({theirs / ours:.2f}x)")
+    if vs_info and statistics.median(vs_info) < TORCHINFO_MEDIAN_GOAL:
+        missed.append(f"median {statistics.median(vs_info):.1f}x torchinfo (goal >= 15x)")
+    return missed
+
+
+def resnet_scaling(repeats: int) -> tuple[float, float]:
+    """ResNet-50 (torchvision definition) summary seconds at 224² and at 2048²."""
+    model = next(m for m in ZOO if m.name == "resnet50").build()
+    small = cpu_median(lambda: stridescope.summary(model, input_shape=(1, 3, 224, 224)), repeats)
+    large = cpu_median(lambda: stridescope.summary(model, input_shape=(1, 3, 2048, 2048)), repeats)
+    return small, large
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", help="comma-separated names (default: the whole zoo)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--resnet-scaling", action="store_true", help="also 2048² vs 224²")
+    args = parser.parse_args()
+    needed = missing_packages() + [p for p in PEERS if importlib.util.find_spec(p) is None]
+    if needed:
+        print(f"not installed: {', '.join(needed)}; see the install line in bench/zoo.py")
+        return 2
+    chosen = args.models.split(",") if args.models else None
+    entries = [m for m in ZOO if chosen is None or m.name in chosen]
+    if chosen and len(entries) != len(chosen):
+        print(f"unknown model in --models {args.models!r}; known: {', '.join(m.name for m in ZOO)}")
+        return 2
+    torch.set_num_threads(1)
+    head = "".join(f"{p:>16}" for p in ALL_PEERS)
+    print(f"thread CPU ms (median of {args.repeats}) and speed-up of stridescope.summary")
+    print(f"{'model':<26}{'ours ms':>9}{head}")
+    rows: dict[str, dict[str, float | None]] = {}
+    for entry in entries:
+        times = rows[entry.name] = time_model(entry, args.repeats)
+        ours = times["stridescope"]
+        cells = "".join(
+            f"{(t or 0) * 1e3:7.1f}{_cell(ours, t)}" if t is not None else f"{'fail':>16}"
+            for t in (times[p] for p in ALL_PEERS)
+        )
+        print(f"{entry.name:<26}{(ours or 0) * 1e3:9.2f}{cells}", flush=True)
+    missed = verdict(rows)
+    infos = [
+        t["torchinfo"] / t["stridescope"]
+        for t in rows.values()
+        if t["torchinfo"] and t["stridescope"]
+    ]
+    if infos:
+        print(f"vs torchinfo: min {min(infos):.1f}x, median {statistics.median(infos):.1f}x")
+    if args.resnet_scaling:
+        small, large = resnet_scaling(args.repeats)
+        print(
+            f"ResNet-50 summary 224²: {small * 1e3:.2f} ms, 2048²: {large * 1e3:.2f} ms, "
+            f"ratio {large / small:.2f}x (goal <= {SCALING_GOAL}x)"
+        )
+        if large / small > SCALING_GOAL:
+            missed.append(f"ResNet-50 2048²/224² = {large / small:.2f}x (goal <= 1.5x)")
+    for line in missed:
+        print(f"goal missed: {line}")
+    print("all speed goals met" if not missed else f"{len(missed)} speed goals missed")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
