@@ -16,6 +16,7 @@ seconds) in a session of their own, and injects its fault at a random moment:
   trained exactly once.
 
     .venv/bin/python bench/faults.py [--repeats 10] [--executor local|ray] [--checks worker,driver,two]
+        [--signal random|SIGKILL|SIGTERM]
 
 Exits 1 when any repeat failed.
 """
@@ -76,8 +77,11 @@ def check_worker(bench: Bench, extra: tuple[str, ...]) -> str:
     return f"killed {op}'s worker; {op} trained {[n for n, _ in bench.builds()].count(op)}x"
 
 
+SIGNALS = [signal.SIGKILL, signal.SIGTERM]  # the driver check picks one at random
+
+
 def check_driver(bench: Bench, extra: tuple[str, ...]) -> str:
-    signum = random.choice((signal.SIGKILL, signal.SIGTERM))
+    signum = random.choice(SIGNALS)
     study = bench.start(OPS, *extra, slow=0.2)
     _poll(lambda: bool(bench.builds()) or study.process.poll() is not None, 180, "a run")
     time.sleep(random.uniform(0, 3.0))
@@ -116,7 +120,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
     parser.add_argument("--checks", default="worker,driver,two")
+    parser.add_argument("--signal", choices=("random", "SIGKILL", "SIGTERM"), default="random")
     args = parser.parse_args()
+    if args.signal != "random":
+        SIGNALS[:] = [signal.Signals[args.signal]]
     extra = ("--executor", "ray") if args.executor == "ray" else ()
     failures = 0
     for name in args.checks.split(","):

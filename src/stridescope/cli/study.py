@@ -121,12 +121,18 @@ def _run(valid: ValidStudy, executor: Executor | None, fresh: bool) -> StudyOutc
 def _sigterm_ends_like_ctrl_c() -> Iterator[None]:
     """SIGTERM stops the study as Ctrl-C does (workers ended, finished runs kept), then one
     line and exit code 143."""
-    from stridescope.study.stop import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
+    from stridescope.study.stop import (
+        TERMINATED_EXIT_CODE,
+        sigterm_as_interrupt,
+        sigterm_received,
+    )
 
     try:
         with sigterm_as_interrupt():
             yield
-    except Terminated:
+    except KeyboardInterrupt:
+        if not sigterm_received():  # Ctrl-C: the guard's `interrupted`, exit code 130
+            raise
         err_console.print(
             "terminated (SIGTERM): the finished runs are kept; run the same command again "
             "to train the rest",

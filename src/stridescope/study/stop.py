@@ -17,6 +17,8 @@ follow-up SIGKILL would.
 ...     except Terminated:
 ...         print("terminated")
 terminated
+>>> sigterm_received()
+True
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["TERMINATED_EXIT_CODE", "Terminated", "keep_sigterm_handler", "sigterm_as_interrupt"]
+__all__ = [
+    "TERMINATED_EXIT_CODE",
+    "Terminated",
+    "keep_sigterm_handler",
+    "sigterm_as_interrupt",
+    "sigterm_received",
+]
 
 TERMINATED_EXIT_CODE = 128 + signal.SIGTERM
 """143: what a shell reports for a program that SIGTERM ended."""
@@ -37,9 +45,20 @@ class Terminated(KeyboardInterrupt):
     """The process got SIGTERM (under :func:`sigterm_as_interrupt`)."""
 
 
+_received: list[bool] = [False]  # whether SIGTERM came during the current block
+
+
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the process at once
+    _received[0] = True
     raise Terminated
+
+
+def sigterm_received() -> bool:
+    """Whether a SIGTERM came within the current (or last) :func:`sigterm_as_interrupt`
+    block. Code that catches a ``KeyboardInterrupt`` and raises its own (Ray does, while it
+    waits for tasks) loses the :class:`Terminated` type; this does not."""
+    return _received[0]
 
 
 @contextlib.contextmanager
@@ -49,6 +68,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _received[0] = False
     before = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
