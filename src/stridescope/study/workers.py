@@ -86,7 +86,10 @@ def _serve(conn: Connection, threads: int, parent: int) -> None:
             result = run_here(spec, ref)
         except Exception as error:  # execute_run catches training errors; this is the rest
             result = spec.record(error=f"{type(error).__name__}: {error}")
-        conn.send(result)
+        try:
+            conn.send(result)
+        except OSError:  # the driver is gone
+            return
 
 
 @dataclass
@@ -155,7 +158,10 @@ class WorkerPool:
             spec = plan.queue.popleft()
             plan.starts[spec.key] = plan.starts.get(spec.key, 0) + 1
             worker.job = spec
-            worker.conn.send((spec, dataset_ref))
+            with contextlib.suppress(
+                OSError
+            ):  # it died just now: _collect sees it die with the run
+                worker.conn.send((spec, dataset_ref))
 
     def _collect(self, plan: _Plan, on_result: Callable[[RunResult], None]) -> None:
         """Wait until a busy worker sends a result or dies; deal with every one that did."""
