@@ -3,7 +3,8 @@
 Each is a 1x1 stride-2 conv. In a worker (a pool process or a Ray task, not the driver -- which
 builds each operator once to check it fits the slot, and leads its own session), every build appends ``FACTORY PID`` to
 ``$FAULT_MARKS/builds``: one line per run started, so a test sees which worker holds which run
-and how often each run was trained. ``slow_*`` sleep ``$FAULT_SLOW`` seconds per training
+and how often each run was trained in a worker (a study with one
+run left trains it in the driver itself, where nothing is noted). ``slow_*`` sleep ``$FAULT_SLOW`` seconds per training
 batch (a run lasts long enough to be killed mid-way whatever the load); ``dies`` kills its own
 worker with SIGKILL, as the out-of-memory killer would, every time.
 """
