@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stridescope.cli._common import console, guarded
+from stridescope.cli._common import console, err_console, guarded
 from stridescope.errors import StridescopeError
 from stridescope.records import op_label, plural
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from stridescope.study.config import StudyConfig
     from stridescope.study.executors import Executor
+    from stridescope.study.lock import Holder
     from stridescope.study.outcome import StudyOutcome
     from stridescope.study.runner import StudyProgress
     from stridescope.study.validate import ValidStudy
@@ -123,6 +125,34 @@ def _run(valid: ValidStudy, executor: Executor | None, fresh: bool) -> StudyOutc
         return run_study(valid, executor, on_progress=_Bar(progress), fresh=fresh)
 
 
+@contextlib.contextmanager
+def _sigterm_ends_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM stops the study as Ctrl-C does (workers ended, finished runs kept), then one
+    line and exit code 143."""
+    from stridescope.study.stop import (
+        TERMINATED_EXIT_CODE,
+        sigterm_as_interrupt,
+        sigterm_received,
+    )
+
+    try:
+        with sigterm_as_interrupt():
+            yield
+    except KeyboardInterrupt:
+        if not sigterm_received():  # Ctrl-C: the guard's `interrupted`, exit code 130
+            raise
+        err_console.print(
+            "terminated (SIGTERM): the finished runs are kept; run the same command again "
+            "to train the rest",
+            markup=False,
+        )
+        raise typer.Exit(code=TERMINATED_EXIT_CODE) from None
+
+
+def _say_waiting(running: Holder) -> None:
+    console.print(f"another study is running on OUT ({running}): waiting for it", markup=False)
+
+
 def _print_outcome(outcome: StudyOutcome) -> None:
     from stridescope.cli.results import render_summary
 
@@ -213,14 +243,25 @@ def study(
         str | None,
         typer.Option(help="Ray cluster, e.g. HEAD:6379 (default: start a local Ray instance)."),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If another study is running on OUT, wait for it, then train only what it "
+            "left (default: stop at once, exit code 2).",
+        ),
+    ] = False,
 ) -> None:
     """Train each operator in the architecture's downsampling slot (or your --model under each
     fix policy) over several seeds; print accuracy and shift-consistency with 95% CIs and the
     paired comparison with conv1x1_s2 (or original).
 
     Results are stored as each run finishes: rerunning (or resuming a killed study) skips
-    finished runs.
+    finished runs. A worker that dies costs only its run: retried once, then recorded as
+    failed. One study per OUT at a time (OUT/study.lock). Exit codes: 0 all runs ok, 1 some
+    run failed, 2 bad input or OUT busy, 130 Ctrl-C, 143 SIGTERM (finished runs kept).
     """
+    from stridescope.study.lock import study_lock
     from stridescope.study.validate import validate_study
 
     runner = _executor(executor, address)
@@ -243,8 +284,13 @@ def study(
         "workers": workers,
         "out": out,
     }
-    valid = validate_study(_config(config, overrides), runner)  # all checks before any output
-    _print_outcome(_run(valid, runner, fresh))
+    with _sigterm_ends_like_ctrl_c():
+        valid = validate_study(_config(config, overrides), runner)  # checks before any output
+        with study_lock(valid.out, wait=wait, on_wait=_say_waiting):
+            outcome = _run(valid, runner, fresh)
+    _print_outcome(outcome)
+    if outcome.failed:
+        raise typer.Exit(code=1)
 
 
 EPILOG = """**Examples**

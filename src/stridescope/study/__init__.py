@@ -6,6 +6,9 @@ Data side: :func:`load_dataset` (bundled ``mnist5k``/``digits``, IDX, CIFAR and 
 The modules, in the order imports flow (each imports only modules listed before it):
 
 =================  ==========================================================================
+``lifeline``,      standard library: workers that die with their driver, a reaper for
+``reaper``,        a killed driver's local Ray instance, SIGTERM as Ctrl-C, and one study
+``stop``, ``lock`` per output folder (``OUT/study.lock``)
 ``resources``      cores, runs at once (workers) and torch threads per run: one formula
 ``data``           datasets (``data_base`` and one ``data_*`` module per format) and
                    :class:`DatasetRef`, how a worker finds the study's data
@@ -13,6 +16,7 @@ The modules, in the order imports flow (each imports only modules listed before 
 ``config``         :class:`StudyConfig`, :class:`RunSpec` and the plan
 ``store``          :class:`ResultStore`
 ``execute``        one run: ``execute_run``
+``workers``        the worker processes of :class:`LocalExecutor` (a dead worker's run retried)
 ``executors_ray``  ``RayExecutor``
 ``executors``      the :class:`Executor` protocol, :class:`LocalExecutor` and ``make_executor``
 ``validate``       every check before the first run: ``validate_study``

@@ -18,17 +18,16 @@ stridescope.errors.UnknownNameError: unknown executor 'dask'; known: local, ray
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Protocol
 
 from stridescope.errors import StridescopeError, UnknownNameError
 from stridescope.records import RunResult
 from stridescope.study.config import RunSpec
-from stridescope.study.data import DatasetRef, dataset_for
+from stridescope.study.data import DatasetRef
 from stridescope.study.executors_ray import RayExecutor
 from stridescope.study.resources import share_cores
+from stridescope.study.workers import WorkerPool, run_here
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "make_executor"]
 
@@ -52,39 +51,6 @@ class Executor(Protocol):
         ...
 
 
-def _run_in_worker(spec: RunSpec, ref: DatasetRef) -> RunResult:
-    # imported here: training imports torch, which `import stridescope.study` does not need
-    from stridescope.study.execute import execute_run
-
-    return execute_run(spec, dataset_for(ref))
-
-
-def _init_worker(threads: int) -> None:
-    import signal
-
-    import torch
-
-    # Ctrl-C reaches the whole process group: the driver handles it (and ends the workers);
-    # a worker that took it too would print a traceback and start its next queued run.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-
-
-def _end_workers(pool: ProcessPoolExecutor) -> None:
-    """Stop the pool now: drop the queued runs and terminate the running ones (their results
-    would be lost anyway; a rerun redoes them). Waits for the processes to be gone."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=10)
-        if process.is_alive():  # pragma: no cover - a worker stuck in uninterruptible code
-            process.kill()
-            process.join(timeout=5)
-
-
 class LocalExecutor:
     """Runs on this machine: in-process for ``workers=1``, else a pool of spawned processes.
 
@@ -92,6 +58,10 @@ class LocalExecutor:
     (:func:`~stridescope.study.resources.share_cores`; the thread count a run uses also comes
     from its spec). Two single-threaded runs side by side use two cores better than one run on
     two threads, so the study's default is ``workers = min(2, cores)``.
+
+    The workers are a :class:`~stridescope.study.workers.WorkerPool`: a worker that dies costs
+    only the run it held, which is retried once in a fresh worker and then recorded as
+    ``failed`` with how the worker ended; workers die with the driver.
     """
 
     def __init__(self, workers: int = 1) -> None:
@@ -112,28 +82,10 @@ class LocalExecutor:
         """Run every spec; results reach ``on_result`` here, in the order they finish."""
         if self.workers == 1 or len(specs) <= 1:
             for spec in specs:
-                on_result(_run_in_worker(spec, dataset_ref))
+                on_result(run_here(spec, dataset_ref))
             return
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(
-            max_workers=min(self.workers, len(specs)),
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(self.threads_per_worker(),),
-        )
-        pending: set[Future[RunResult]] = {
-            pool.submit(_run_in_worker, spec, dataset_ref) for spec in specs
-        }
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    on_result(future.result())
-        except BaseException:
-            # interrupted or a callback failed: drop the queued runs, end the running ones
-            _end_workers(pool)
-            raise
-        pool.shutdown(wait=True)
+        pool = WorkerPool(min(self.workers, len(specs)), self.threads_per_worker())
+        pool.map(specs, dataset_ref, on_result)
 
 
 def make_executor(kind: str, *, address: str | None = None) -> Executor | None:

@@ -15,7 +15,8 @@
   is not retried: it comes back as a ``failed`` result with its reason and the study goes on.
 
 Without an address a local Ray instance is started for the study and shut down after it (no
-process is left behind); with an address the driver connects to that cluster and only
+process is left behind, not even when the driver is killed: a small reaper process,
+:mod:`stridescope.study.reaper`, ends what Ray would leave); with an address the driver connects to that cluster and only
 disconnects at the end. A process already connected to Ray (``ray.is_initialized()``) keeps its
 connection as it is.
 
@@ -41,7 +42,9 @@ from stridescope.errors import StridescopeError
 from stridescope.records import RunResult
 from stridescope.study.config import RunSpec
 from stridescope.study.data import Dataset, DatasetRef, dataset_for
+from stridescope.study.reaper import start_reaper
 from stridescope.study.resources import available_cores
+from stridescope.study.stop import keep_sigterm_handler
 
 __all__ = ["RayExecutor", "RunFunction"]
 
@@ -155,13 +158,20 @@ class RayExecutor:
         if not specs:
             return
         ray = _import_ray()
-        connected_here = self._connect(ray)
+        # a local instance gets a reaper: Ray leaves some of its processes behind when the
+        # driver is killed (see stridescope.study.reaper)
+        reaper = start_reaper() if self.address is None and not ray.is_initialized() else None
         try:
-            self._check_resources(ray, specs)
-            self._run_all(ray, specs, dataset_ref, on_result)
+            connected_here = self._connect(ray)
+            try:
+                self._check_resources(ray, specs)
+                self._run_all(ray, specs, dataset_ref, on_result)
+            finally:
+                if connected_here:
+                    ray.shutdown()  # stops a local instance; only disconnects from a cluster
         finally:
-            if connected_here:
-                ray.shutdown()  # stops a local instance; only disconnects from a cluster
+            if reaper is not None:
+                reaper.done()
 
     def _connect(self, ray: ModuleType) -> bool:
         """Start or join Ray; True when this call did (and so must shut down or disconnect)."""
@@ -176,13 +186,15 @@ class RayExecutor:
             level = token_setup.level
             token_setup.setLevel(logging.ERROR)
             try:
-                ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
+                with keep_sigterm_handler():  # ray.init sets its own, which exits at once
+                    ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
             finally:
                 token_setup.setLevel(level)
             return True
         _check_reachable(self.address)
         try:
-            ray.init(address=self.address, **quiet)
+            with keep_sigterm_handler():
+                ray.init(address=self.address, **quiet)
         except (ConnectionError, ray.exceptions.RayError) as error:
             raise StridescopeError(
                 f"cannot connect to the Ray cluster at address {self.address!r}: {error}; "

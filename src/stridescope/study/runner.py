@@ -17,6 +17,7 @@ from stridescope.records import RunResult
 from stridescope.study.config import RunSpec, StudyConfig, plan_runs
 from stridescope.study.data import DatasetRef, remember_dataset
 from stridescope.study.executors import Executor, LocalExecutor
+from stridescope.study.lock import study_lock
 from stridescope.study.outcome import REPORT_FILES, StudyOutcome, write_outcome
 from stridescope.study.resources import share_cores
 from stridescope.study.store import RESULTS_FILE, ResultStore
@@ -93,9 +94,25 @@ def run_study(
     """Validate (unless given a :class:`~stridescope.study.validate.ValidStudy`), plan, skip
     finished runs, run the rest (recording each as it arrives), summarise, report. Runs are
     reported in plan order; without an ``executor`` they run on a :class:`LocalExecutor` with
-    the study's workers (no more than there are runs to do)."""
+    the study's workers (no more than there are runs to do).
+
+    One study per output folder at a time: a second one raises
+    :class:`~stridescope.study.lock.StudyBusyError` naming the first
+    (:func:`~stridescope.study.lock.study_lock`)."""
     start = time.perf_counter()
     valid = cfg if isinstance(cfg, ValidStudy) else validate_study(cfg, executor)
+    with study_lock(valid.out):  # held already when the CLI took it (and maybe waited) first
+        return _run_valid(valid, executor, on_progress, fresh=fresh, start=start)
+
+
+def _run_valid(
+    valid: ValidStudy,
+    executor: Executor | None,
+    on_progress: Callable[[StudyProgress], None] | None,
+    *,
+    fresh: bool,
+    start: float,
+) -> StudyOutcome:
     cfg, out = valid.config, valid.out
     ref = DatasetRef.of(cfg)
     remember_dataset(ref, valid.dataset)

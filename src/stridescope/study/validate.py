@@ -20,6 +20,7 @@ from stridescope.study.archs import PRESETS, SLOTS, arch_names, is_custom_op, ma
 from stridescope.study.config import StudyConfig
 from stridescope.study.data import Dataset, DatasetRef, dataset_names, remember_dataset
 from stridescope.study.executors import Executor, LocalExecutor
+from stridescope.study.lock import check_writable
 from stridescope.study.resources import share_cores
 
 __all__ = ["ValidStudy", "check_config", "check_custom_op", "validate_study"]
@@ -107,6 +108,7 @@ def validate_study(cfg: StudyConfig, executor: Executor | None = None) -> ValidS
     except OSError as error:
         why = "it is a file" if out.is_file() else error.strerror or str(error)
         raise StridescopeError(f"cannot make the output folder (out) {cfg.out!r}: {why}") from None
+    check_writable(out)  # read-only, full: refused before any run
     ref = DatasetRef.of(cfg)
     dataset = ref.load()  # fails early on a bad path, before any run starts
     remember_dataset(ref, dataset)
