@@ -44,7 +44,8 @@ def test_a_model_study_compares_each_policy_with_original(net: str, tmp_path: Pa
     result = runner.invoke(app, args, env={"COLUMNS": "150"})
     assert result.exit_code == 0, result.output
     assert f"study: {net}:build on digits, 2 policies x 2 seeds, 1 epoch" in result.output
-    assert "Paired by seed: operator − original" in result.output
+    assert "Paired by seed: policy − original" in result.output
+    assert "Per policy (95% Student-t intervals)" in result.output
     assert "s2d seed 1: accuracy" in result.output
 
 

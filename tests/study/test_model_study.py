@@ -196,6 +196,8 @@ def test_a_model_study_reports_each_policy_against_original(net: str, tmp_path: 
         assert rows[policy].consistency_vs_baseline is not None
     report = outcome.report_markdown.read_text(encoding="utf-8")
     assert "original" in report and "resnet-d" in report
+    assert "## Per policy" in report and "| policy | setting |" in report
+    assert outcome.summary.varied == "policy"
     again = run_study(_cfg(net, tmp_path))
     assert (again.ran, again.skipped) == (0, 6)
 

@@ -197,6 +197,14 @@ class StudySummary:
         """JSON-ready: nested dicts and lists of plain values."""
         return asdict(self)
 
+    @property
+    def varied(self) -> str:
+        """What the study swaps, as tables name it: ``"policy"`` when the runs train a user's
+        model (a ``FILE.py:FACTORY`` or ``module:ATTR`` target) under fix policies,
+        ``"operator"`` for a built-in architecture's slot."""
+        archs = [row.arch for row in self.rows] + [failure.arch for failure in self.failures]
+        return "policy" if archs and all(":" in arch for arch in archs) else "operator"
+
 
 Setting = tuple[str, str, int]  # (dataset, arch, epochs)
 

@@ -57,21 +57,22 @@ def render_summary(summary: StudySummary) -> None:
         COMPARISON_COLUMNS,
         SUMMARY_COLUMNS,
         comparison_rows,
+        named_columns,
         no_comparison_reason,
         run_counts,
         summary_rows,
     )
 
     _rich_table(
-        f"Per operator ({summary.confidence:.0%} Student-t intervals)",
-        SUMMARY_COLUMNS,
+        f"Per {summary.varied} ({summary.confidence:.0%} Student-t intervals)",
+        named_columns(SUMMARY_COLUMNS, summary),
         summary_rows(summary),
     )
     comparison = comparison_rows(summary)
     if comparison:
         _rich_table(
-            f"Paired by seed: operator − {summary.baseline}",
-            COMPARISON_COLUMNS,
+            f"Paired by seed: {summary.varied} − {summary.baseline}",
+            named_columns(COMPARISON_COLUMNS, summary),
             comparison,
         )
     else:

@@ -17,6 +17,7 @@ from stridescope.report.tables import (
     SUMMARY_COLUMNS,
     common_config,
     comparison_rows,
+    named_columns,
     no_comparison_reason,
     run_counts,
     run_rows,
@@ -100,11 +101,11 @@ def _comparison_section(summary: StudySummary) -> str:
     if not rows:
         return f"{head}<p>{escape(no_comparison_reason(summary))}</p>"
     note = (
-        "<p>Difference = operator − baseline, per seed (same data split and initial seed), "
+        f"<p>Difference = {summary.varied} − baseline, per seed (same data split and initial seed), "
         "then mean and Student-t interval over seeds. <em>not significant</em>: the interval "
         "contains 0.</p>"
     )
-    return head + note + _table(COMPARISON_COLUMNS, rows)
+    return head + note + _table(named_columns(COMPARISON_COLUMNS, summary), rows)
 
 
 def _config_section(runs: Sequence[RunResult]) -> str:
@@ -168,8 +169,8 @@ def render_html(
 <body>
 <h1>{escape(title)}</h1>
 <p class="sub">{escape(counts)}</p>
-<h2>Per operator</h2>
-{_table(SUMMARY_COLUMNS, summary_rows(summary))}
+<h2>Per {summary.varied}</h2>
+{_table(named_columns(SUMMARY_COLUMNS, summary), summary_rows(summary))}
 {_comparison_section(summary)}
 <h2>Plots</h2>
 <div class="plots">{plot_html}</div>

@@ -12,6 +12,7 @@ from stridescope.report.tables import (
     SUMMARY_COLUMNS,
     common_config,
     comparison_rows,
+    named_columns,
     no_comparison_reason,
     run_counts,
     summary_rows,
@@ -57,18 +58,18 @@ def render_markdown(
         f"Baseline: `{summary.baseline}`. Intervals: {summary.confidence:.0%} Student-t; "
         "differences paired by seed.",
         "",
-        "## Per operator",
+        f"## Per {summary.varied}",
         "",
-        markdown_table(SUMMARY_COLUMNS, summary_rows(summary)),
+        markdown_table(named_columns(SUMMARY_COLUMNS, summary), summary_rows(summary)),
         "",
         f"## Paired comparison with {summary.baseline}",
         "",
-        "Difference = operator − baseline per seed; *not significant*: the interval contains 0.",
+        f"Difference = {summary.varied} − baseline per seed; *not significant*: the interval contains 0.",
         "",
     ]
     comparison = comparison_rows(summary)
     out.append(
-        markdown_table(COMPARISON_COLUMNS, comparison)
+        markdown_table(named_columns(COMPARISON_COLUMNS, summary), comparison)
         if comparison
         else no_comparison_reason(summary)
     )

@@ -26,6 +26,7 @@ __all__ = [
     "fmt_count",
     "fmt_difference",
     "fmt_estimate",
+    "named_columns",
     "no_comparison_reason",
     "run_counts",
     "run_rows",
@@ -93,6 +94,12 @@ def fmt_count(value: float | None) -> str:
 
 def _fmt_float(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+def named_columns(names: tuple[str, ...], summary: StudySummary) -> tuple[str, ...]:
+    """:data:`SUMMARY_COLUMNS` or :data:`COMPARISON_COLUMNS` with the first one named for what
+    the study varies (``operator`` or ``policy``, :attr:`StudySummary.varied`)."""
+    return (summary.varied, *names[1:])
 
 
 def summary_rows(summary: StudySummary) -> list[tuple[str, ...]]:
