@@ -122,9 +122,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
         )
     tree = _module_tree(module)
     tracer = Tracer(builder, {id(m): path for path, m in tree}, FUNCTIONS, MODULES)
-    tracer.device = next(
-        (t.device for t in (*module.parameters(), *module.buffers())), tracer.device
-    )
+    tracer.device = _device(tree, tracer.device)
     what = " and ".join(str(s) for s in shapes)
     where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
     try:
@@ -157,6 +155,17 @@ def _module_tree(root: nn.Module) -> list[tuple[str, nn.Module]]:
 
     visit("", root)
     return tree
+
+
+def _device(tree: list[tuple[str, nn.Module]], default: torch.device) -> torch.device:
+    """Where the model's tensors are: its first parameter's device, else its first buffer's
+    (read from the module tree, without walking the model twice more)."""
+    for slot in ("_parameters", "_buffers"):
+        for _, m in tree:
+            for t in getattr(m, slot).values():
+                if t is not None:
+                    return t.device  # type: ignore[no-any-return]
+    return default
 
 
 def _note_unused(
