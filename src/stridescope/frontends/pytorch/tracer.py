@@ -18,7 +18,7 @@ from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHand
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.ir import GraphBuilder, OpKind
 
-__all__ = ["Tracer", "in_place", "own_parameters"]
+__all__ = ["Tracer", "in_place", "map_values", "own_parameters", "to_meta", "walk_values"]
 
 
 def own_parameters(module: nn.Module) -> list[nn.Parameter]:
@@ -71,6 +71,9 @@ def _to_meta(value: Any) -> Any:
     return value
 
 
+walk_values, map_values, to_meta = _walk, _map, _to_meta  # for the parameter mode
+
+
 class Tracer:
     """Records calls into a :class:`GraphBuilder`; one per :func:`trace_torch` call."""
 
@@ -91,6 +94,8 @@ class Tracer:
         self.counted: set[int] = set()
         self.device = torch.device("cpu")  # where the model's tensors are
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
+        # meta tensors computed from parameters alone, by id: (tensor, its parameters)
+        self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
 
     # -- names and parameters ----------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -115,16 +120,19 @@ class Tracer:
     def take_params(self, values: Iterable[Any]) -> int:
         """Elements of the parameters among ``values`` not yet counted, and of those a tensor
         among them was computed from (``cls_token.expand(...)``, ``table[index]``: the
-        trace runs with autograd on, so such a tensor's ``grad_fn`` leads to them); marks
-        them counted."""
+        trace runs with autograd on, so such a tensor's ``grad_fn`` leads to them, or it is a
+        meta tensor the parameter mode made from them); marks them counted."""
         total = 0
         for value in values:
             if isinstance(value, nn.Parameter):
                 if id(value) not in self.counted:
                     self.counted.add(id(value))
                     total += value.numel()
-            elif isinstance(value, torch.Tensor) and value.grad_fn is not None:
-                total += self.take_params(_sources(value.grad_fn))
+            elif isinstance(value, torch.Tensor):
+                if (made := self.derived.get(id(value))) is not None:
+                    total += self.take_params(made[1])
+                elif value.grad_fn is not None:
+                    total += self.take_params(_sources(value.grad_fn))
         return total
 
     def take_leftover(self, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
