@@ -127,51 +127,39 @@ class ParameterMode(TorchFunctionMode):
         return found
 
 
-Saved = list[tuple[nn.Module, dict[str, Any], dict[str, Any], list[tuple[Any, Any]]]]
+Saved = list[tuple[nn.Module, dict[str, Any], dict[str, Any]]]
 
 
 def save_state(modules: list[nn.Module]) -> Saved:
-    """What a forward could write a tensor into: each module's attributes, buffers and public
-    dicts and lists (a cache ``self.bias_cache[str(device)] = table[index]``), shallowly."""
-    saved: Saved = []
-    for m in modules:
-        attrs = m.__dict__
-        containers = [
-            (v, v.copy())
-            for k, v in attrs.items()
-            if type(v) in (dict, list) and not k.startswith("_")
-        ]
-        saved.append((m, attrs.copy(), m._buffers.copy(), containers))
-    return saved
+    """Each module's attributes and buffers, shallowly (two dict copies per module)."""
+    return [(m, m.__dict__.copy(), m._buffers.copy()) for m in modules]
 
 
 def undo_writes(saved: Saved, derived: Mapping[int, Any]) -> bool:
-    """Whether the forward stored a tensor computed on meta into the model; if so, every
-    module's state is put back as :func:`save_state` found it (the exact trace then runs)."""
-
-    def holds(values: Any) -> bool:
-        return any(id(v) in derived for v in values)
-
-    written = False
-    for m, _, _, containers in saved:
-        attrs = m.__dict__
-        if (
-            holds(attrs.values())
-            or holds(m._buffers.values())
-            or any(holds(c.values() if type(c) is dict else c) for c, _ in containers)
-        ):
-            written = True
-        else:
-            continue
-        break
-    if not written:
+    """Whether the forward stored a tensor computed on meta into the model, as an attribute,
+    a buffer, or an entry of a public dict or list attribute (a cache such as
+    ``self.bias_cache[str(device)] = table[index]``). If so, the attributes and buffers are
+    put back as :func:`save_state` found them and such entries are taken out again (a cache
+    fills again in the exact trace)."""
+    if not derived:  # nothing was computed on meta: nothing of it can be stored
         return False
-    for m, attrs, buffers, containers in saved:
-        m.__dict__.clear()
-        m.__dict__.update(attrs)
-        m._buffers.clear()
-        m._buffers.update(buffers)
-        for container, before in containers:
-            container.clear()
-            container.extend(before) if type(container) is list else container.update(before)
-    return True
+    written = False
+    for m, _, _ in saved:
+        for k, v in m.__dict__.items():
+            if id(v) in derived:
+                written = True
+            elif type(v) is dict and not k.startswith("_"):
+                for key in [key for key, item in v.items() if id(item) in derived]:
+                    del v[key]
+                    written = True
+            elif type(v) is list and any(id(item) in derived for item in v):
+                v[:] = [item for item in v if id(item) not in derived]
+                written = True
+        written = written or any(id(v) in derived for v in m._buffers.values())
+    if written:
+        for m, attrs, buffers in saved:
+            m.__dict__.clear()
+            m.__dict__.update(attrs)
+            m._buffers.clear()
+            m._buffers.update(buffers)
+    return written
