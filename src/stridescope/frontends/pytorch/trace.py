@@ -133,9 +133,9 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
 def _run(
     module: nn.Module, shapes: list[tuple[int, ...]], tree: list[tuple[str, nn.Module]], fast: bool
 ) -> tuple[GraphBuilder, Tracer]:
-    """One traced forward. ``fast``: computations on parameters alone run on meta tensors
-    (:class:`ParameterMode`), autograd off; else real kernels with autograd on, where a
-    tensor's ``grad_fn`` tells which parameters it came from."""
+    """One traced forward, autograd on (a tensor's ``grad_fn`` tells which parameters it came
+    from). ``fast``: in the forwards of modules with parameters of their own, computations on
+    parameters alone run on meta tensors (:class:`ParameterMode`); else on real kernels."""
     dtype = _dtype(module)
     shape = shapes[0]
     builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
@@ -153,8 +153,9 @@ def _run(
     if fast:
         params = [p for _, m in tree for p in m._parameters.values() if p is not None]
         saved = save_state([m for _, m in tree])
+        tracer.mode = ParameterMode(tracer, params)
         try:
-            with _routing(tracer), torch.no_grad(), ParameterMode(tracer, params):
+            with _routing(tracer), torch.enable_grad():
                 module(*proxies)
         finally:  # the model keeps no meta tensor, even from a forward that failed
             wrote = undo_writes(saved, tracer.derived)

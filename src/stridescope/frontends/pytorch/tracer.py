@@ -8,6 +8,7 @@ meta tensors so tracing can go on; that node is marked ``counted=False`` with a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -94,6 +95,8 @@ class Tracer:
         self.counted: set[int] = set()
         self.device = torch.device("cpu")  # where the model's tensors are
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
+        self.mode: AbstractContextManager[Any] | None = None  # see ``param_mode``
+        self.in_mode = False
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
         self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
 
@@ -253,12 +256,21 @@ class Tracer:
     def run_forward(
         self, module: nn.Module, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """Trace inside ``module.forward``: calls there are named under ``path``."""
+        """Trace inside ``module.forward``: calls there are named under ``path``. The forward
+        of a module with parameters of its own runs under :attr:`mode` (where it computes on
+        them); other forwards run without it."""
         self.scope.append(path)
         self.owners.append(module)
+        enter = self.mode is not None and not self.in_mode and bool(module._parameters)
         try:
-            return module.forward(*args, **kwargs)
+            if not enter:
+                return module.forward(*args, **kwargs)
+            self.in_mode = True
+            with self.mode:  # type: ignore[union-attr]
+                return module.forward(*args, **kwargs)
         finally:
+            if enter:
+                self.in_mode = False
             self.scope.pop()
             self.owners.pop()
 
