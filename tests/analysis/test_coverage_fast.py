@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from window_reference import BRANCHES, summed_branches, window_reads
 
 from stridescope.analysis.coverage import coverage_fraction, coverage_map
-from stridescope.analysis.coverage_terms import Slide, union_size
+from stridescope.analysis.coverage_terms import Full, Slide, union_size
 from stridescope.analysis.summary import summarize
 from stridescope.ir import GraphBuilder, OpKind
 
@@ -43,6 +43,15 @@ def test_slide_pull_equals_the_dense_product(
     got = Slide(kernel, stride, dilation, before, n).pull(a)
     assert got.dtype == np.bool_
     np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=100)
+@given(st.integers(1, 5), st.integers(1, 12), st.integers(1, 20), st.integers(0, 2**32 - 1))
+def test_full_pull_equals_the_product_with_ones(rows: int, out: int, n: int, seed: int) -> None:
+    """A dense layer's relation kept as a size pulls a term as the all-ones matrix would."""
+    a = np.random.default_rng(seed).random((rows, out)) < 0.3
+    expected = (a.astype(np.int64) @ np.ones((out, n), dtype=np.int64)) > 0
+    np.testing.assert_array_equal(Full(n).pull(a), expected)
 
 
 @settings(max_examples=200)

@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stridescope.analysis.coverage_terms import (
+    Full,
     Relation,
     Scatter,
     Slide,
@@ -163,7 +164,7 @@ def _relation(
     if node.kind is OpKind.LINEAR and out[:-1] == inp[:-1]:
         if graph.layout == "nhwc" and out == inp:  # features are the channel axis
             return (None,) * len(out)
-        return (*(None,) * (len(out) - 1), np.ones((out[-1], inp[-1]), dtype=bool))
+        return (*(None,) * (len(out) - 1), Full(inp[-1]))
     notes.append(
         f"{node.name} ({node.kind}): not a sliding window; treated as reading every position"
     )

@@ -25,6 +25,7 @@ import numpy.typing as npt
 __all__ = [
     "BoolMatrix",
     "BoolVector",
+    "Full",
     "Relation",
     "Scatter",
     "Slide",
@@ -180,7 +181,23 @@ def adaptive_matrix(out: int, n: int) -> BoolMatrix:
     return matrix
 
 
-Relation = tuple[BoolMatrix | Slide | Scatter | None, ...]
+@dataclass(frozen=True)
+class Full:
+    """Every output reads all ``n`` positions (a dense layer over the axis), kept as a size
+    instead of an ``outputs x n`` matrix of ones.
+
+    >>> Full(3).pull(np.array([[True, False], [False, False]])).astype(int).tolist()
+    [[1, 1, 1], [0, 0, 0]]
+    """
+
+    n: int
+
+    def pull(self, a: BoolMatrix) -> BoolMatrix:
+        """``a @ ones``: a row reads every position when it reads any output."""
+        return np.repeat(a.any(axis=1, keepdims=True), self.n, axis=1)
+
+
+Relation = tuple[BoolMatrix | Slide | Scatter | Full | None, ...]
 
 
 def compose(term: Term, relation: Relation) -> Term:
@@ -190,9 +207,9 @@ def compose(term: Term, relation: Relation) -> Term:
     for a, m in zip(term, relation, strict=True):
         if m is None:
             composed.append(a)
-        elif isinstance(m, Slide | Scatter):
+        elif isinstance(m, Slide | Scatter | Full):
             composed.append(m.pull(a))
-        else:  # dense (adaptive pooling, linear): small, rare
+        else:  # dense (adaptive pooling): small, rare
             composed.append((a.astype(np.float32) @ m.astype(np.float32)) > 0)
     return tuple(composed)
 

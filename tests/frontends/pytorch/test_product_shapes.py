@@ -50,3 +50,24 @@ def test_attention_shape_steps_aside_for_what_it_does_not_check() -> None:
     assert attention_shape(q, (1, 2, 4, 7), v, (), {}) is None  # embed sizes differ
     mask = torch.ones(4, 4, dtype=torch.bool)
     assert attention_shape(q, k, v, (), {"attn_mask": mask, "is_causal": True}) is None
+
+
+class _Attend(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = x.reshape(1, 2, 8, 4)
+        return F.scaled_dot_product_attention(q, q, q, attn_mask=None, dropout_p=0.0)
+
+
+def test_attention_with_mask_none_by_keyword_takes_the_shape_rule(monkeypatch: Any) -> None:
+    """``attn_mask=None`` passed by keyword (as attention blocks write it) still takes the
+    shape rule: no meta run of the attention."""
+    from stridescope.frontends.pytorch.handlers import products
+    from stridescope.frontends.pytorch.trace import trace_torch
+
+    def refuse(value: Any) -> Any:
+        raise AssertionError("meta run")
+
+    monkeypatch.setattr(products, "_to_meta", refuse)
+    graph = trace_torch(_Attend(), (1, 64))
+    assert graph.nodes[-1].output_shape == (1, 2, 8, 4)
+    assert graph.nodes[-1].macs == 2 * 8 * 8 * (4 + 4)

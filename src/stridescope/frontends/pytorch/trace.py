@@ -30,6 +30,7 @@ from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.module_table import MODULES
+from stridescope.frontends.pytorch.param_mode import ParameterMode, save_state, undo_writes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.thread_state import active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -108,9 +109,35 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
     cannot take (wrong rank or channels), or a forward that raises.
     """
     shapes = [_check_shape(s) for s in shape_list(input_shape)]
-    shape = shapes[0]
     kind = type(module).__name__
+    tree = _module_tree(module)
+    what = " and ".join(str(s) for s in shapes)
+    where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
+    try:
+        builder, tracer = _run(module, shapes, tree, fast=True)
+    except Exception:  # it read a parameter's values, or failed: the exact run decides
+        try:
+            builder, tracer = _run(module, shapes, tree, fast=False)
+        except LayerInputError as e:
+            raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
+        except (TraceError, StridescopeError) as e:
+            raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
+        except Exception as e:
+            raise StridescopeError(
+                f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
+            ) from None
+    _note_unused(builder, tree, tracer.counted)
+    return builder.build()
+
+
+def _run(
+    module: nn.Module, shapes: list[tuple[int, ...]], tree: list[tuple[str, nn.Module]], fast: bool
+) -> tuple[GraphBuilder, Tracer]:
+    """One traced forward, autograd on (a tensor's ``grad_fn`` tells which parameters it came
+    from). ``fast``: in the forwards of modules with parameters of their own, computations on
+    parameters alone run on meta tensors (:class:`ParameterMode`); else on real kernels."""
     dtype = _dtype(module)
+    shape = shapes[0]
     builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
     inputs = [builder.input] + [
         builder.add_input(s, f"input{i}") for i, s in enumerate(shapes) if i
@@ -120,26 +147,24 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
             f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
             f"first, {shape}"
         )
-    tree = _module_tree(module)
     tracer = Tracer(builder, {id(m): path for path, m in tree}, FUNCTIONS, MODULES)
-    tracer.device = next(
-        (t.device for t in (*module.parameters(), *module.buffers())), tracer.device
-    )
-    what = " and ".join(str(s) for s in shapes)
-    where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
-    try:
+    tracer.device = _device(tree, tracer.device)
+    proxies = (ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True))
+    if fast:
+        params = [p for _, m in tree for p in m._parameters.values() if p is not None]
+        saved = save_state([m for _, m in tree])
+        tracer.mode = ParameterMode(tracer, params)
+        try:
+            with _routing(tracer), torch.enable_grad():
+                module(*proxies)
+        finally:  # the model keeps no meta tensor, even from a forward that failed
+            wrote = undo_writes(saved, tracer.derived)
+        if wrote:
+            raise TraceError("the forward stored a tensor computed from parameters")
+    else:
         with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
-            module(*(ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True)))
-    except LayerInputError as e:
-        raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
-    except (TraceError, StridescopeError) as e:
-        raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
-    except Exception as e:
-        raise StridescopeError(
-            f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
-        ) from None
-    _note_unused(builder, tree, tracer.counted)
-    return builder.build()
+            module(*proxies)
+    return builder, tracer
 
 
 def _module_tree(root: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -157,6 +182,17 @@ def _module_tree(root: nn.Module) -> list[tuple[str, nn.Module]]:
 
     visit("", root)
     return tree
+
+
+def _device(tree: list[tuple[str, nn.Module]], default: torch.device) -> torch.device:
+    """Where the model's tensors are: its first parameter's device, else its first buffer's
+    (read from the module tree, without walking the model twice more)."""
+    for slot in ("_parameters", "_buffers"):
+        for _, m in tree:
+            for t in getattr(m, slot).values():
+                if t is not None:
+                    return t.device  # type: ignore[no-any-return]
+    return default
 
 
 def _note_unused(

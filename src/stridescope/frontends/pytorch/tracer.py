@@ -8,6 +8,7 @@ meta tensors so tracing can go on; that node is marked ``counted=False`` with a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHand
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.ir import GraphBuilder, OpKind
 
-__all__ = ["Tracer", "in_place", "own_parameters"]
+__all__ = ["Tracer", "in_place", "map_values", "own_parameters", "to_meta", "walk_values"]
 
 
 def own_parameters(module: nn.Module) -> list[nn.Parameter]:
@@ -71,6 +72,9 @@ def _to_meta(value: Any) -> Any:
     return value
 
 
+walk_values, map_values, to_meta = _walk, _map, _to_meta  # for the parameter mode
+
+
 class Tracer:
     """Records calls into a :class:`GraphBuilder`; one per :func:`trace_torch` call."""
 
@@ -91,6 +95,10 @@ class Tracer:
         self.counted: set[int] = set()
         self.device = torch.device("cpu")  # where the model's tensors are
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
+        self.mode: AbstractContextManager[Any] | None = None  # see ``param_mode``
+        self.in_mode = False
+        # meta tensors computed from parameters alone, by id: (tensor, its parameters)
+        self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
 
     # -- names and parameters ----------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -115,16 +123,19 @@ class Tracer:
     def take_params(self, values: Iterable[Any]) -> int:
         """Elements of the parameters among ``values`` not yet counted, and of those a tensor
         among them was computed from (``cls_token.expand(...)``, ``table[index]``: the
-        trace runs with autograd on, so such a tensor's ``grad_fn`` leads to them); marks
-        them counted."""
+        trace runs with autograd on, so such a tensor's ``grad_fn`` leads to them, or it is a
+        meta tensor the parameter mode made from them); marks them counted."""
         total = 0
         for value in values:
             if isinstance(value, nn.Parameter):
                 if id(value) not in self.counted:
                     self.counted.add(id(value))
                     total += value.numel()
-            elif isinstance(value, torch.Tensor) and value.grad_fn is not None:
-                total += self.take_params(_sources(value.grad_fn))
+            elif isinstance(value, torch.Tensor):
+                if (made := self.derived.get(id(value))) is not None:
+                    total += self.take_params(made[1])
+                elif value.grad_fn is not None:
+                    total += self.take_params(_sources(value.grad_fn))
         return total
 
     def take_leftover(self, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -245,12 +256,21 @@ class Tracer:
     def run_forward(
         self, module: nn.Module, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """Trace inside ``module.forward``: calls there are named under ``path``."""
+        """Trace inside ``module.forward``: calls there are named under ``path``. The forward
+        of a module with parameters of its own runs under :attr:`mode` (where it computes on
+        them); other forwards run without it."""
         self.scope.append(path)
         self.owners.append(module)
+        enter = self.mode is not None and not self.in_mode and bool(module._parameters)
         try:
-            return module.forward(*args, **kwargs)
+            if not enter:
+                return module.forward(*args, **kwargs)
+            self.in_mode = True
+            with self.mode:  # type: ignore[union-attr]
+                return module.forward(*args, **kwargs)
         finally:
+            if enter:
+                self.in_mode = False
             self.scope.pop()
             self.owners.pop()
 

@@ -172,13 +172,13 @@ def attention(
     q, k, v = _dims(query), _dims(key), _dims(value)
     if len(q) < 2 or len(k) < 2 or len(v) < 2:
         raise NotHandled
+    shape = attention_shape(q, k, v, args, kw)  # before the mask moves into args
     if not args and "attn_mask" in kw:  # a traced mask is a parent, so positional
         args = (kw.pop("attn_mask"),)
     if any(isinstance(a, ShapeProxy) for a in (*args[1:], *kw.values())):
         raise NotHandled  # only the mask may be traced
     macs = math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
     func = torch.nn.functional.scaled_dot_product_attention
-    shape = attention_shape(q, k, v, args, kw)
     return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw, shape)
 
 

@@ -1,0 +1,165 @@
+"""Computations on the model's parameters alone run on meta tensors while a trace runs.
+
+A forward may compute a tensor from parameters before a traced input meets it (a standardised
+convolution weight, ``gain * scale``, ``cls_token.expand(n, -1, -1)``). Those ops touch no
+:class:`~stridescope.frontends.pytorch.proxy.ShapeProxy`, so without help they would run real
+kernels on real weights. :class:`ParameterMode`, a torch function mode, sees every torch call:
+
+- a call with a proxy among its arguments goes straight to the tracer;
+- a call with a model parameter (or a tensor computed from one here) runs on meta tensors; the
+  result is remembered with the parameters it came from (:attr:`Tracer.derived`), so the op
+  that takes it counts them;
+- anything else (a mask built from ``torch.zeros``, a buffer's arithmetic) runs as usual.
+
+A forward that reads the values of such a tensor cannot run on meta tensors; ``trace_torch``
+then traces again without this mode (real kernels, autograd on), so results never change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer, map_values, to_meta, walk_values
+
+__all__ = ["ParameterMode"]
+
+# what asks about a tensor without computing a new one: answered by the real tensor
+_QUERIES = frozenset(
+    getattr(torch.Tensor, name)
+    for name in ("size", "dim", "numel", "stride", "is_contiguous", "is_floating_point", "__len__")
+)
+
+
+# (func, argument shapes, strides, dtypes and other arguments) -> the output's; the same
+# parameter computation repeats in every block of a network and in every trace of it
+_MEMO: dict[Any, tuple[tuple[int, ...], tuple[int, ...], torch.dtype]] = {}
+_MEMO_LIMIT = 4096
+
+
+def _describe(value: Any) -> Any:
+    """A hashable stand-in for an argument: what a meta run's output can depend on."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), value.stride(), value.dtype, value.storage_offset())
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, *(_describe(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", *((k, _describe(v)) for k, v in value.items()))
+    return value
+
+
+def _meta_call(func: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    """``func`` on meta tensors; a single new tensor's layout is remembered per argument
+    layout (an in-place op keeps its real run: its result is its first argument)."""
+    name = str(getattr(func, "__name__", ""))
+    fresh = not name.startswith("__i") and not (name.endswith("_") and not name.endswith("__"))
+    key: Any = None
+    if fresh:
+        key = (func, _describe(args), _describe(kw))
+        try:
+            known = _MEMO.get(key)
+        except TypeError:  # an unhashable argument: no memo
+            known, key = None, None
+        if known is not None:
+            return torch.empty_strided(known[0], known[1], dtype=known[2], device="meta")
+    result = func(*map_values(args, to_meta), **map_values(kw, to_meta))
+    if key is not None and isinstance(result, torch.Tensor):
+        if len(_MEMO) >= _MEMO_LIMIT:
+            _MEMO.clear()
+        _MEMO[key] = (tuple(result.shape), result.stride(), result.dtype)
+    return result
+
+
+class ParameterMode(TorchFunctionMode):
+    """Routes proxy calls to ``tracer`` and runs parameter-only computations on meta tensors."""
+
+    def __init__(self, tracer: Tracer, parameters: list[nn.Parameter]) -> None:
+        super().__init__()
+        self.tracer = tracer
+        self.ids = {id(p) for p in parameters}
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> Any:
+        kw = dict(kwargs or {})
+        if ShapeProxy in types:
+            return self.tracer.call_function(func, args, kw)
+        query = func in _QUERIES or getattr(func, "__name__", "") == "__get__"
+        if query:  # .shape, .device, .T: the tensor's own answer
+            result = func(*args, **kw)
+            if not isinstance(result, torch.Tensor):
+                return result
+        values = list(walk_values((args, kw)))
+        if any(type(v) is ShapeProxy for v in values):  # in a list: torch unpacks, then asks
+            return func(*args, **kw)
+        sources = self.sources(values)
+        if not sources:
+            return result if query else func(*args, **kw)
+        if not query:
+            result = _meta_call(func, args, kw)
+        made = [v for v in walk_values(result) if isinstance(v, torch.Tensor)]
+        if not made and result is not None:  # a question answered on meta: ask the real one
+            return func(*args, **kw)
+        for tensor in made:
+            self.tracer.derived[id(tensor)] = (tensor, sources)
+        return result
+
+    def sources(self, values: list[Any]) -> list[nn.Parameter]:
+        """The parameters among ``values``, and those ``values`` were computed from."""
+        found: list[nn.Parameter] = []
+        derived = self.tracer.derived
+        for value in values:
+            if not isinstance(value, torch.Tensor):
+                continue
+            if id(value) in self.ids:
+                found.append(value)  # type: ignore[arg-type]
+            elif (seen := derived.get(id(value))) is not None:
+                found += seen[1]
+        return found
+
+
+Saved = list[tuple[nn.Module, dict[str, Any], dict[str, Any]]]
+
+
+def save_state(modules: list[nn.Module]) -> Saved:
+    """Each module's attributes and buffers, shallowly (two dict copies per module)."""
+    return [(m, m.__dict__.copy(), m._buffers.copy()) for m in modules]
+
+
+def undo_writes(saved: Saved, derived: Mapping[int, Any]) -> bool:
+    """Whether the forward stored a tensor computed on meta into the model, as an attribute,
+    a buffer, or an entry of a public dict or list attribute (a cache such as
+    ``self.bias_cache[str(device)] = table[index]``). If so, the attributes and buffers are
+    put back as :func:`save_state` found them and such entries are taken out again (a cache
+    fills again in the exact trace)."""
+    if not derived:  # nothing was computed on meta: nothing of it can be stored
+        return False
+    written = False
+    for m, _, _ in saved:
+        for k, v in m.__dict__.items():
+            if id(v) in derived:
+                written = True
+            elif type(v) is dict and not k.startswith("_"):
+                for key in [key for key, item in v.items() if id(item) in derived]:
+                    del v[key]
+                    written = True
+            elif type(v) is list and any(id(item) in derived for item in v):
+                v[:] = [item for item in v if id(item) not in derived]
+                written = True
+        written = written or any(id(v) in derived for v in m._buffers.values())
+    if written:
+        for m, attrs, buffers in saved:
+            m.__dict__.clear()
+            m.__dict__.update(attrs)
+            m._buffers.clear()
+            m._buffers.update(buffers)
+    return written

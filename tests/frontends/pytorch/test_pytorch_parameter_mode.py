@@ -1,0 +1,113 @@
+"""Computations on parameters alone (a standardised weight, ``gain * scale``, a bias table
+indexed by a buffer) run on meta tensors during a trace, not as real kernels on real weights;
+their parameters are counted where the result meets the traced input. A forward that reads a
+parameter's values is traced again the exact way, with the same result."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from stridescope.frontends.pytorch import trace_torch
+from stridescope.ir import Graph
+
+SHAPE = (2, 3, 8, 8)
+
+
+class _StandardisedConv(nn.Conv2d):
+    """Weight standardisation written as normalisation-free networks write it."""
+
+    def __init__(self) -> None:
+        super().__init__(3, 6, 3, padding=1)
+        self.gain = nn.Parameter(torch.ones(6, 1, 1, 1))
+        self.devices: list[str] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = self.weight.reshape(1, self.out_channels, -1)
+        w = F.batch_norm(flat, None, None, weight=(self.gain * 0.5).view(-1), training=True)
+        w = w.reshape_as(self.weight)
+        self.devices.append(w.device.type)
+        return F.conv2d(x, w, self.bias, padding=1)
+
+
+class _BiasTable(nn.Module):
+    """A learned table indexed by a buffer, added to the input (relative-position bias)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(15, 3))
+        self.register_buffer("index", torch.randint(0, 15, (64,)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.table[self.index].T.reshape(1, 3, 8, 8)
+        return x + bias
+
+
+class _ReadsValues(nn.Module):
+    """A forward that branches on a parameter's value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale.abs().item() > 0:
+            x = x * self.scale
+        return self.conv(x)
+
+
+def _check(module: nn.Module) -> Graph:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        expected = module(torch.rand(SHAPE))
+    graph = trace_torch(module, SHAPE)
+    assert graph.output.output_shape == tuple(expected.shape)
+    assert not graph.uncounted
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    assert 2 * graph.macs >= counter.get_total_flops()
+    return graph
+
+
+def test_a_weight_computed_from_parameters_runs_on_meta_and_counts_them() -> None:
+    conv = _StandardisedConv()
+    conv.devices.clear()
+    graph = _check(conv)
+    assert conv.devices[-1] == "meta"  # the trace's weight: no real kernel ran on it
+    assert graph.macs == 2 * 6 * 8 * 8 * 3 * 9
+
+
+def test_a_parameter_indexed_by_a_buffer_meets_the_input() -> None:
+    graph = _check(_BiasTable())
+    assert graph.params == 45
+
+
+def test_a_forward_reading_parameter_values_is_traced_the_exact_way() -> None:
+    module = _ReadsValues()
+    graph = _check(module)
+    assert graph.params == 1 + 3 * 4 + 4
+
+
+class _CachesBias(nn.Module):
+    """Caches a tensor computed from a parameter on itself during forward, per device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.rand(3, 4))
+        self.cache: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        key = str(x.device)
+        if key not in self.cache:
+            self.cache[key] = self.table.T.reshape(1, 3, 2, 2)
+        return x + self.cache[key]
+
+
+def test_a_forward_caching_a_parameter_computation_keeps_a_real_tensor() -> None:
+    module = _CachesBias()
+    graph = trace_torch(module, (1, 3, 2, 2))
+    assert graph.params == 12
+    assert all(t.device.type == "cpu" for t in module.cache.values())
+    x = torch.rand(1, 3, 2, 2)
+    torch.testing.assert_close(module(x), x + module.table.T.reshape(1, 3, 2, 2))
