@@ -4,7 +4,7 @@ For each model of ``bench/zoo_models.py`` (torchvision and timm definitions, ran
 one row: traced or not, parameters against ``sum(p.numel())`` (with the note on parameters
 forward never touches), uncounted ops, conv/linear/matmul MACs against ``FlopCounterMode`` / 2,
 input coverage, and the time of ``stridescope.summary`` against torchinfo, torchscan, fvcore,
-ptflops and ``FlopCounterMode`` (a real forward), all in this process, 1 thread, medians.
+ptflops and ``FlopCounterMode`` (a real forward), all in this process, 1 thread, medians of thread CPU time.
 
 Goals (issue 10; exit 1 if one is missed): every model traces, params equal torch's count
 (unless the note names parameters forward never uses), 0 uncounted ops, MACs within 0.5% of
@@ -84,13 +84,15 @@ class Row:
         return None if not ours or theirs is None else theirs / ours
 
 
-def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up
+def cpu_median(fn: Callable[[], Any], repeats: int) -> float:
+    """Median thread CPU seconds of ``fn`` over ``repeats`` calls, after one warm-up: what
+    other processes on a busy machine do is not counted."""
+    fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.thread_time()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(time.thread_time() - start)
     return statistics.median(times)
 
 
@@ -195,15 +197,17 @@ def measure(entry: ZooModel, repeats: int, timing: bool) -> Row:
     row.flop_macs = flop_counter_macs(model, shape)
     row.coverage = summary.input_coverage
     if timing:
-        row.times["stridescope"] = median_seconds(
+        row.times["stridescope"] = cpu_median(
             lambda: stridescope.summary(model, input_shape=shape), repeats
         )
         for peer, call in peer_calls(model, shape).items():
-            row.times[peer] = _peer_time(call, max(2, repeats // 2))
+            row.times[peer] = quiet_median(call, max(2, repeats // 2))
     return row
 
 
-def _peer_time(call: Callable[[], Any], repeats: int) -> float | None:
+def quiet_median(fn: Callable[[], Any], repeats: int) -> float | None:
+    """:func:`cpu_median` with the peer's prints and warnings silenced; ``None`` when it
+    cannot summarise the model (shown as "fail")."""
     sink = io.StringIO()
     try:
         with (
@@ -213,7 +217,7 @@ def _peer_time(call: Callable[[], Any], repeats: int) -> float | None:
             torch.no_grad(),
         ):
             warnings.simplefilter("ignore")
-            return median_seconds(call, repeats)
+            return cpu_median(fn, repeats)
     except Exception:  # a peer that cannot summarise this model: shown as "fail"
         return None
 

@@ -19,21 +19,22 @@ Needs the same packages as ``bench/zoo.py`` (see its install line).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
-import io
 import statistics
 import sys
-import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zoo import PEERS, TORCHINFO_GOAL, TORCHINFO_MEDIAN_GOAL, peer_calls
+from zoo import (
+    PEERS,
+    TORCHINFO_GOAL,
+    TORCHINFO_MEDIAN_GOAL,
+    cpu_median,
+    peer_calls,
+    quiet_median,
+)
 from zoo_models import ZOO, ZooModel, missing_packages
 
 import stridescope
@@ -42,43 +43,17 @@ ALL_PEERS = (*PEERS, "FlopCounterMode")
 SCALING_GOAL = 1.5
 
 
-def cpu_median(fn: Callable[[], Any], repeats: int) -> float:
-    """Median thread CPU seconds of ``fn`` over ``repeats`` calls, after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.thread_time()
-        fn()
-        times.append(time.thread_time() - start)
-    return statistics.median(times)
-
-
-def _quiet_median(fn: Callable[[], Any], repeats: int) -> float | None:
-    sink = io.StringIO()
-    try:
-        with (
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(sink),
-            contextlib.redirect_stderr(sink),
-            torch.no_grad(),
-        ):
-            warnings.simplefilter("ignore")
-            return cpu_median(fn, repeats)
-    except Exception:  # a peer that cannot summarise this model: shown as "fail"
-        return None
-
-
 def time_model(entry: ZooModel, repeats: int) -> dict[str, float | None]:
     """Seconds per tool for one model; ``None`` where the tool failed."""
     torch.manual_seed(0)
     model = entry.build()
     shape = entry.input_shape
     times: dict[str, float | None] = {}
-    times["stridescope"] = _quiet_median(
+    times["stridescope"] = quiet_median(
         lambda: stridescope.summary(model, input_shape=shape), repeats
     )
     for peer, call in peer_calls(model, shape).items():
-        times[peer] = _quiet_median(call, max(3, repeats // 2))
+        times[peer] = quiet_median(call, max(3, repeats // 2))
     return times
 
 
