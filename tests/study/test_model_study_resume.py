@@ -3,13 +3,11 @@ duplicated: the runs it finished are kept as they were, the others run once."""
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from study_kill import kill_after_first_run
 
 from stridescope.study.config import StudyConfig, plan_runs
 from stridescope.study.runner import run_study
@@ -33,30 +31,6 @@ def _rows(db: Path) -> dict[str, tuple[str, str, float]]:
         return {k: (op, f, t) for k, op, f, t in con.execute(query)}
 
 
-def _count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=1) as con:
-            return int(con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
-def _kill_after_first_run(args: list[str], db: Path) -> None:
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if db.is_file() and _count(db) >= 1:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the study ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
 def test_sigkill_mid_model_study_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     net = tmp_path / "net.py"
     net.write_text(NET, encoding="utf-8")
@@ -65,7 +39,7 @@ def test_sigkill_mid_model_study_then_rerun_loses_and_duplicates_nothing(tmp_pat
     args = [sys.executable, "-c", "from stridescope.cli import main; main()", "study"]
     args += ["--dataset", "digits", "--model", f"{net}:build", "--policies", "original,s2d"]
     args += ["--seeds", "2", "--epochs", "3", "--workers", "1", "--out", str(out)]
-    _kill_after_first_run(args, db)
+    kill_after_first_run(args, db)
     survived = _rows(db)
     assert 1 <= len(survived) < 4
     cfg = StudyConfig(

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from study_kill import kill_after_first_run
 from torch import nn
 
 from stridescope.errors import StridescopeError
@@ -66,19 +63,7 @@ def test_sigkill_mid_study_then_rerun_loses_and_duplicates_nothing(tmp_path: Pat
     args = [sys.executable, "-c", "from stridescope.cli import main; main()", "study"]
     args += ["--dataset", "digits", "--ops", "conv1x1_s2,maxpool_conv1x1", "--seeds", "2"]
     args += ["--epochs", "4", "--workers", "1", "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if db.is_file() and _count(db) >= 1:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the study ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_after_first_run(args, db, timeout=60)
     survived = _rows(db)
     assert 1 <= len(survived) < 4
     cfg = replace(SMALL, epochs=4, out=str(out))
@@ -89,14 +74,6 @@ def test_sigkill_mid_study_then_rerun_loses_and_duplicates_nothing(tmp_path: Pat
     assert {k: after[k] for k in survived} == survived  # finished runs were not retrained
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM runs").fetchone() == (4, 4)
-
-
-def _count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=1) as con:
-            return int(con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
 
 
 def test_process_pool_gives_the_same_results_as_in_process() -> None:
