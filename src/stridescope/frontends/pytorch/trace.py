@@ -118,9 +118,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
     except Exception:  # it read a parameter's values, or failed: the exact run decides
         try:
             builder, tracer = _run(module, shapes, tree, fast=False)
-        except LayerInputError as e:
-            raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
-        except (TraceError, StridescopeError) as e:
+        except (LayerInputError, TraceError, StridescopeError) as e:
             raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
         except Exception as e:
             raise StridescopeError(
