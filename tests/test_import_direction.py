@@ -30,9 +30,19 @@ ALLOWED: dict[str, set[str]] = {
     "geometry": {"errors"},  # errors.py is standard-library only
     "ir": {"geometry"},
     "ops": {"geometry", "ir", "errors", "registry"},
-    "frontends": {"geometry", "ir", "ops", "errors", "registry"},
-    "analysis": {"geometry", "ir", "ops", "errors", "registry", "records"},
-    "surgery": {"geometry", "ir", "ops", "frontends", "analysis", "errors", "registry", "records"},
+    "frontends": {"geometry", "ir", "ops", "errors", "registry", "frameworks"},
+    "analysis": {"geometry", "ir", "ops", "errors", "registry", "records", "frameworks"},
+    "surgery": {
+        "geometry",
+        "ir",
+        "ops",
+        "frontends",
+        "analysis",
+        "errors",
+        "registry",
+        "records",
+        "frameworks",
+    },
 }
 # Third-party packages a package must never import.
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {

@@ -25,7 +25,6 @@ stridescope.errors.StridescopeError: the model gives logits of shape (2, 10) for
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stridescope.errors import StridescopeError
+from stridescope.frameworks import is_keras_model
 
 __all__ = ["Classifier", "check_classifier", "classifier", "fit_images"]
 
@@ -52,14 +52,6 @@ class Classifier:
     channels: int | None
     framework: Literal["torch", "keras"]
     size: tuple[int, int] | None = None
-
-
-def _is_keras(model: object) -> bool:
-    if "keras" not in sys.modules:
-        return False
-    import keras
-
-    return isinstance(model, keras.Model)
 
 
 def _keras(model: Any, batch: int) -> Classifier:
@@ -106,7 +98,7 @@ def classifier(model: object, batch: int = 256) -> Classifier:
     """``model`` (an ``nn.Module`` or a Keras model) as a :class:`Classifier`."""
     if batch < 1:
         raise StridescopeError(f"batch must be at least 1; received {batch}")
-    if _is_keras(model):
+    if is_keras_model(model):
         return _keras(model, batch)
     if isinstance(model, nn.Module):
         return _torch(model, batch)

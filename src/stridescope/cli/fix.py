@@ -22,6 +22,7 @@ from stridescope.cli._common import (
     input_shapes,
 )
 from stridescope.errors import StridescopeError
+from stridescope.frameworks import is_keras_model
 
 if TYPE_CHECKING:
     from stridescope.ir import Graph
@@ -78,10 +79,7 @@ def _both(graphs: tuple[Graph, Graph]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _save(fixed: Fixed, path: Path) -> None:
-    import sys
-
-    is_keras = "keras" in sys.modules and isinstance(fixed.model, sys.modules["keras"].Model)
-    if is_keras:
+    if is_keras_model(fixed.model):
         if path.suffix != ".keras":
             raise StridescopeError(f"a Keras model saves to a .keras file; received {str(path)!r}")
         fixed.model.save(path)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stridescope.errors import StridescopeError
+from stridescope.frameworks import is_keras_model
 from stridescope.frontends.spec import load_spec, parse_shape
 from stridescope.ir import Graph, Shape
 
@@ -53,14 +54,6 @@ def _article(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-def _is_keras_model(obj: object) -> bool:
-    if "keras" not in sys.modules:
-        return False
-    import keras
-
-    return isinstance(obj, keras.Model)
-
-
 def _is_torch_module(obj: object) -> bool:
     if "torch" not in sys.modules:
         return False
@@ -70,7 +63,7 @@ def _is_torch_module(obj: object) -> bool:
 
 
 def _is_model(obj: object) -> bool:
-    return isinstance(obj, Graph) or _is_keras_model(obj) or _is_torch_module(obj)
+    return isinstance(obj, Graph) or is_keras_model(obj) or _is_torch_module(obj)
 
 
 def _import_file(path: Path) -> Any:
@@ -222,7 +215,7 @@ def _graph_of_model(
     if isinstance(model, Graph):
         return model
     try:
-        if _is_keras_model(model):
+        if is_keras_model(model):
             from stridescope.frontends.keras.model import read_keras
 
             return read_keras(

@@ -15,12 +15,12 @@ stridescope.errors.StridescopeError: the weights in ... do not fit the model: we
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from stridescope.errors import StridescopeError
+from stridescope.frameworks import is_keras_model
 
 __all__ = ["load_weights"]
 
@@ -32,19 +32,11 @@ def _listed(items: list[str]) -> str:
     return "; ".join(items[:_SHOWN]) + more
 
 
-def _is_keras(model: object) -> bool:
-    if "keras" not in sys.modules:
-        return False
-    import keras
-
-    return isinstance(model, keras.Model)
-
-
 def _keras_weights(model: Any, path: Path) -> Any:
     from stridescope.frontends.load import load_model
 
     source = load_model(str(path))
-    if not _is_keras(source):
+    if not is_keras_model(source):
         raise StridescopeError(f"{str(path)!r} holds no Keras model")
     theirs, ours = list(source.weights), list(model.weights)
     if len(theirs) != len(ours):
@@ -111,7 +103,7 @@ def load_weights(model: Any, path: str | Path) -> Any:
     file = Path(path)
     if not file.is_file():
         raise StridescopeError(f"cannot read weights {str(file)!r}: no such file")
-    keras_model, keras_file = _is_keras(model), file.suffix == ".keras"
+    keras_model, keras_file = is_keras_model(model), file.suffix == ".keras"
     if keras_file and not keras_model:
         raise StridescopeError(
             f"{str(file)!r} holds Keras weights; the model is {type(model).__name__} (give a "

@@ -17,7 +17,6 @@ model's first layer takes three.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from stridescope.errors import StridescopeError, UnknownNameError
+from stridescope.frameworks import is_keras_model
 from stridescope.study.config import RunSpec
 
 __all__ = [
@@ -77,15 +77,11 @@ class ModelInput:
         return (1, *self.shape)
 
 
-def _is_keras(model: object) -> bool:
-    return "keras" in sys.modules and isinstance(model, sys.modules["keras"].Model)
-
-
 def _load(target: str, num_classes: int) -> nn.Module:
     from stridescope.frontends.load import load_model
 
     model: Any = load_model(target, num_classes=num_classes)
-    if _is_keras(model):
+    if is_keras_model(model):
         raise StridescopeError(
             f"{target!r} builds a Keras model; a study trains PyTorch models (fix the Keras "
             "model with `stridescope fix ... --save fixed.keras` and train it with Keras)"

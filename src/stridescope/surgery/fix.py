@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.errors import StridescopeError
+from stridescope.frameworks import is_keras_model
 from stridescope.frontends import load_graph
 from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.surgery.plans import Plan, evaluate, node_text, plan_text
@@ -51,14 +52,11 @@ def _options(policy: str, filter_size: int | None) -> FixOptions:
 
 
 def _framework(model: object) -> str:
-    if "keras" in sys.modules:
-        import keras
+    if is_keras_model(model):
+        from stridescope.surgery.keras_apply import check_keras_model
 
-        if isinstance(model, keras.Model):
-            from stridescope.surgery.keras_apply import check_keras_model
-
-            check_keras_model(model)
-            return "keras"
+        check_keras_model(model)
+        return "keras"
     if "torch" in sys.modules:
         from torch import nn
 
