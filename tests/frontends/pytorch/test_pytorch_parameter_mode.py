@@ -111,3 +111,89 @@ def test_a_forward_caching_a_parameter_computation_keeps_a_real_tensor() -> None
     assert all(t.device.type == "cpu" for t in module.cache.values())
     x = torch.rand(1, 3, 2, 2)
     torch.testing.assert_close(module(x), x + module.table.T.reshape(1, 3, 2, 2))
+
+
+class _MemoOnAttribute(nn.Module):
+    """Stores a parameter computation as a plain attribute the first time it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.rand(3, 4))
+        self.memo: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.memo is None:
+            self.memo = self.table.T.reshape(1, 3, 2, 2) * 2
+        return x + self.memo
+
+
+def test_a_forward_storing_a_parameter_computation_on_an_attribute_keeps_a_real_tensor() -> None:
+    module = _MemoOnAttribute()
+    graph = trace_torch(module, (1, 3, 2, 2))
+    assert graph.params == 12
+    assert module.memo is not None and module.memo.device.type == "cpu"
+
+
+class _Scaled(nn.Module):
+    """The same class computes on its parameter alone or not, per instance."""
+
+    def __init__(self, computes: bool) -> None:
+        super().__init__()
+        self.computes = computes
+        self.scale = nn.Parameter(torch.ones(3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.computes:
+            return x * (self.scale * 2).sigmoid()
+        return x * self.scale
+
+
+class _Takes(nn.Module):
+    """A module without parameters of its own that computes on a parameter it is given."""
+
+    def forward(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return x + table.T.reshape(1, 3, 8, 8)
+
+
+class _Gives(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(64, 3))
+        self.takes = _Takes()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.takes(x, self.table)
+
+
+def test_a_class_whose_first_forward_needs_no_mode_still_counts_later_computations() -> None:
+    module = nn.Sequential(_Scaled(False), _Scaled(True), _Scaled(False), _Scaled(True))
+    graph = _check(module)
+    assert graph.params == 4 * 3
+
+
+def test_a_parameter_handed_to_a_module_without_parameters_is_counted() -> None:
+    graph = _check(_Gives())
+    assert graph.params == 64 * 3
+
+
+class _OwnMode(torch.overrides.TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        return func(*args, **(kwargs or {}))
+
+
+class _PushesMode(nn.Module):
+    """A forward that runs its children under a torch function mode of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(3, 1, 1))
+        self.inner = nn.Sequential(_Scaled(True), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with _OwnMode():
+            return self.inner(x * self.gain)
+
+
+def test_a_forward_pushing_its_own_torch_function_mode_traces() -> None:
+    graph = _check(_PushesMode())
+    assert graph.params == 3 + 3

@@ -17,6 +17,7 @@ then traces again without this mode (real kernels, autograd on), so results neve
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -106,6 +107,7 @@ class ParameterMode(TorchFunctionMode):
             return result if query else func(*args, **kw)
         if not query:
             result = _meta_call(func, args, kw)
+            self.tracer.mode_calls += 1
         made = [v for v in walk_values(result) if isinstance(v, torch.Tensor)]
         if not made and result is not None:  # a question answered on meta: ask the real one
             return func(*args, **kw)
@@ -127,6 +129,10 @@ class ParameterMode(TorchFunctionMode):
         return found
 
 
+# references to a tensor of ``derived`` when nothing else holds it: its (tensor, sources) entry
+# and ``getrefcount``'s own argument
+_HELD_HERE = 2
+
 Saved = list[tuple[nn.Module, dict[str, Any], dict[str, Any]]]
 
 
@@ -143,6 +149,8 @@ def undo_writes(saved: Saved, derived: Mapping[int, Any]) -> bool:
     fills again in the exact trace)."""
     if not derived:  # nothing was computed on meta: nothing of it can be stored
         return False
+    if all(sys.getrefcount(entry[0]) <= _HELD_HERE for entry in derived.values()):
+        return False  # no tensor of them is referenced from anywhere but ``derived``
     written = False
     for m, _, _ in saved:
         for k, v in m.__dict__.items():

@@ -22,6 +22,12 @@ from stridescope.ir import GraphBuilder, OpKind
 __all__ = ["Tracer", "in_place", "map_values", "own_parameters", "to_meta", "walk_values"]
 
 
+_Parameter = nn.Parameter
+# argument types that are never a parameter or a tensor: skipped without ``isinstance``
+# (which for ``nn.Parameter`` runs a Python ``__instancecheck__``, ~0.4 µs a call)
+_PLAIN = frozenset({int, float, bool, str, type(None), ShapeProxy, torch.dtype, torch.device})
+
+
 def own_parameters(module: nn.Module) -> list[nn.Parameter]:
     """A module's own parameters: the direct ones plus those of ``torch.nn.utils.parametrize``
     (``module.parametrizations``), which stand in for the weight they compute."""
@@ -97,6 +103,10 @@ class Tracer:
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
         self.mode: AbstractContextManager[Any] | None = None  # see ``param_mode``
         self.in_mode = False
+        self.mode_calls = 0  # parameter computations the mode ran on meta tensors
+        # per class: whether its forward computed on parameters alone when it ran under the
+        # mode (no: later forwards of the class run without it, as the exact trace does)
+        self.wants_mode: dict[type, bool] = {}
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
         self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
 
@@ -126,10 +136,14 @@ class Tracer:
         trace runs with autograd on, so such a tensor's ``grad_fn`` leads to them, or it is a
         meta tensor the parameter mode made from them); marks them counted."""
         total = 0
+        counted = self.counted
         for value in values:
-            if isinstance(value, nn.Parameter):
-                if id(value) not in self.counted:
-                    self.counted.add(id(value))
+            cls = type(value)
+            if cls in _PLAIN:
+                continue
+            if cls is _Parameter or isinstance(value, nn.Parameter):
+                if id(value) not in counted:
+                    counted.add(id(value))
                     total += value.numel()
             elif isinstance(value, torch.Tensor):
                 if (made := self.derived.get(id(value))) is not None:
@@ -138,13 +152,31 @@ class Tracer:
                     total += self.take_params(_sources(value.grad_fn))
         return total
 
+    def take_own(self, module: nn.Module) -> int:
+        """:meth:`take_params` of :func:`own_parameters`, without building the list."""
+        total = 0
+        counted = self.counted
+        for p in module._parameters.values():
+            if p is not None and id(p) not in counted:
+                counted.add(id(p))
+                total += p.numel()
+        parametrizations = module._modules.get("parametrizations")
+        if parametrizations is not None:
+            total += self.take_params(parametrizations.parameters())
+        return total
+
     def take_leftover(self, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Parameters among a call's arguments (or computed from) that its handler did not
         count (``torch.cat([cls_token.expand(n, -1, -1), x])``): counted at its output."""
-        values = [a for a in args if isinstance(a, torch.Tensor)]
+        values = []
         for a in args:
-            if type(a) in (list, tuple):  # torch.cat([cls_token, x])
-                values += [v for v in a if isinstance(v, torch.Tensor)]
+            cls = type(a)
+            if cls in _PLAIN:
+                continue
+            if cls is list or cls is tuple:  # torch.cat([cls_token, x])
+                values += [v for v in a if type(v) not in _PLAIN and isinstance(v, torch.Tensor)]
+            elif isinstance(a, torch.Tensor):
+                values.append(a)
         if kwargs:
             values += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
         made = next((v for v in _walk(out) if isinstance(v, ShapeProxy)), None) if values else None
@@ -172,7 +204,7 @@ class Tracer:
     def module_params(self, module: nn.Module, own: int) -> int | None:
         """A leaf module's own parameters not counted yet (marked counted now), as the
         builder's ``params`` override: ``None`` when they are ``own`` elements."""
-        return _override(self.take_params(own_parameters(module)), own)
+        return _override(self.take_own(module), own)
 
     def constant(self, value: torch.Tensor, name: str) -> ShapeProxy:
         """A proxy for a tensor the forward computed without traced inputs: a node with no
@@ -211,9 +243,21 @@ class Tracer:
         return out
 
     def call_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        path = self.paths.get(id(module))
-        if path is None:  # a module made inside a forward, or kept outside the module tree
-            path = ".".join(p for p in (self.scope[-1], type(module).__name__) if p)
+        found = self.by_class.get(type(module))
+        if (
+            found is not None
+            and found[1] is not None
+            and not found[0]
+            and not kwargs
+            and len(args) == 1
+            and type(args[0]) is ShapeProxy
+            and "forward" not in (own := module.__dict__)
+            and "stridescope_ir" not in own
+        ):  # the common call, layer(x), of a class with a handler: what the rest decides
+            name = self.paths.get(id(module)) or self._unlisted(type(module))
+            return found[1](self, module, self.unique(name), args[0])
+        known = self.paths.get(id(module))
+        path = self._unlisted(type(module)) if known is None else known
         ir_method, handler = self._readers(module)
         if ir_method is None and handler is None:
             return self.run_forward(module, path, args, kwargs)
@@ -234,6 +278,10 @@ class Tracer:
                 name = self.unique(path or type(module).__name__)
                 return handler(self, module, name, self.constant(args[0], f"{name}.input"))
         return self.run_forward(module, path, args, kwargs)
+
+    def _unlisted(self, cls: type) -> str:
+        """The path of a module made inside a forward, or kept outside the module tree."""
+        return ".".join(p for p in (self.scope[-1], cls.__name__) if p)
 
     def _readers(self, module: nn.Module) -> tuple[Any, ModuleHandler | None]:
         """The module's ``stridescope_ir`` method and the handler of its class's forward
@@ -256,23 +304,42 @@ class Tracer:
     def run_forward(
         self, module: nn.Module, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """Trace inside ``module.forward``: calls there are named under ``path``. The forward
-        of a module with parameters of its own runs under :attr:`mode` (where it computes on
-        them); other forwards run without it."""
+        """Trace inside ``module.forward``: calls there are named under ``path``.
+
+        Only the forward of a module with parameters of its own runs under :attr:`mode`
+        (where it may compute on them alone); a forward it calls without such parameters runs
+        with the mode taken off for its duration, as do later forwards of a class whose first
+        forward under the mode computed nothing on parameters alone (a norm-and-activation
+        block: the mode would only route its calls). Should one of those compute on
+        parameters after all, it runs on real kernels, as the exact trace does."""
         self.scope.append(path)
         self.owners.append(module)
-        enter = self.mode is not None and not self.in_mode and bool(module._parameters)
+        cls = type(module)
+        wants = (
+            self.mode is not None and bool(module._parameters) and self.wants_mode.get(cls, True)
+        )
+        switch = wants != self.in_mode and (wants or _on_top(self.mode))
+        before = self.mode_calls
+        if switch:
+            self._switch_mode(wants)
         try:
-            if not enter:
-                return module.forward(*args, **kwargs)
-            self.in_mode = True
-            with self.mode:  # type: ignore[union-attr]
-                return module.forward(*args, **kwargs)
+            return module.forward(*args, **kwargs)
         finally:
-            if enter:
-                self.in_mode = False
+            if switch:
+                self._switch_mode(not wants)
+            if wants and cls not in self.wants_mode:
+                self.wants_mode[cls] = self.mode_calls != before
             self.scope.pop()
             self.owners.pop()
+
+    def _switch_mode(self, on: bool) -> None:
+        """Put :attr:`mode` on the torch function mode stack, or take it off (it is on top)."""
+        assert self.mode is not None
+        if on:
+            self.mode.__enter__()
+        else:
+            self.mode.__exit__(None, None, None)
+        self.in_mode = on
 
     def fallback(
         self,
@@ -330,6 +397,12 @@ class Tracer:
             )
             in_place(target, node, target.dims)
         return out
+
+
+def _on_top(mode: Any) -> bool:
+    """Whether ``mode`` is the innermost torch function mode (a forward may push its own)."""
+    depth = torch._C._len_torch_function_stack()
+    return depth > 0 and torch._C._get_function_stack_at(depth - 1) is mode
 
 
 def _sources(grad_fn: Any) -> list[nn.Parameter]:

@@ -17,7 +17,7 @@ from stridescope.frontends import layers
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler
 from stridescope.frontends.pytorch.handlers import layer_calls, reshaping
 from stridescope.frontends.pytorch.proxy import ShapeProxy
-from stridescope.frontends.pytorch.tracer import Tracer, own_parameters
+from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
 __all__ = [
@@ -106,7 +106,7 @@ def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
 
 def pointwise(kind: OpKind) -> ModuleHandler:
     def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-        params = t.take_params(own_parameters(m))
+        params = t.take_own(m)
         inplace = _flag(m, "inplace")
         return layer_calls.pointwise_node(t, name, type(m).__name__, x, kind, params, inplace)
 
@@ -137,7 +137,7 @@ def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     batch_norm_1d = rank == 3 and x.ndim == 2 and isinstance(m, nn.BatchNorm1d)  # (N, C) too
     if (x.ndim != rank and not batch_norm_1d) or x.dims[1] != m.num_features:
         layer_calls.expect(x, name, type(m).__name__, rank, m.num_features)
-    params = t.take_params(own_parameters(m))
+    params = t.take_own(m)
     node = layers.norm(t.builder, x.node, name, type(m).__name__, params=params)
     return t.proxy(node, x)
 

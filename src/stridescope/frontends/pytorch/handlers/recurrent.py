@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from stridescope.frontends.pytorch.proxy import ShapeProxy
-from stridescope.frontends.pytorch.tracer import Tracer, own_parameters
+from stridescope.frontends.pytorch.tracer import Tracer
 
 __all__ = ["recurrent"]
 
@@ -43,7 +43,7 @@ def recurrent(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
         name,
         output_shape=(*x.dims[:-1], directions * out),
         macs=macs,
-        params=t.take_params(own_parameters(m)),
+        params=t.take_own(m),
         op=op,
     )
     layers = directions * m.num_layers
