@@ -64,10 +64,10 @@ def test_attention_with_mask_none_by_keyword_takes_the_shape_rule(monkeypatch: A
     from stridescope.frontends.pytorch.handlers import products
     from stridescope.frontends.pytorch.trace import trace_torch
 
-    def refuse(value: Any) -> Any:
+    def refuse(*args: Any) -> Any:
         raise AssertionError("meta run")
 
-    monkeypatch.setattr(products, "_to_meta", refuse)
+    monkeypatch.setattr(products, "meta_call", refuse)
     graph = trace_torch(_Attend(), (1, 64))
     assert graph.nodes[-1].output_shape == (1, 2, 8, 4)
     assert graph.nodes[-1].macs == 2 * 8 * 8 * (4 + 4)

@@ -25,8 +25,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
-from stridescope.frontends.pytorch.tracer import Tracer, map_values, to_meta, walk_values
+from stridescope.frontends.pytorch.tracer import Tracer
 
 __all__ = ["ParameterMode"]
 
@@ -35,45 +36,6 @@ _QUERIES = frozenset(
     getattr(torch.Tensor, name)
     for name in ("size", "dim", "numel", "stride", "is_contiguous", "is_floating_point", "__len__")
 )
-
-
-# (func, argument shapes, strides, dtypes and other arguments) -> the output's; the same
-# parameter computation repeats in every block of a network and in every trace of it
-_MEMO: dict[Any, tuple[tuple[int, ...], tuple[int, ...], torch.dtype]] = {}
-_MEMO_LIMIT = 4096
-
-
-def _describe(value: Any) -> Any:
-    """A hashable stand-in for an argument: what a meta run's output can depend on."""
-    if isinstance(value, torch.Tensor):
-        return ("tensor", tuple(value.shape), value.stride(), value.dtype, value.storage_offset())
-    if isinstance(value, list | tuple):
-        return (type(value).__name__, *(_describe(v) for v in value))
-    if isinstance(value, dict):
-        return ("dict", *((k, _describe(v)) for k, v in value.items()))
-    return value
-
-
-def _meta_call(func: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
-    """``func`` on meta tensors; a single new tensor's layout is remembered per argument
-    layout (an in-place op keeps its real run: its result is its first argument)."""
-    name = str(getattr(func, "__name__", ""))
-    fresh = not name.startswith("__i") and not (name.endswith("_") and not name.endswith("__"))
-    key: Any = None
-    if fresh:
-        key = (func, _describe(args), _describe(kw))
-        try:
-            known = _MEMO.get(key)
-        except TypeError:  # an unhashable argument: no memo
-            known, key = None, None
-        if known is not None:
-            return torch.empty_strided(known[0], known[1], dtype=known[2], device="meta")
-    result = func(*map_values(args, to_meta), **map_values(kw, to_meta))
-    if key is not None and isinstance(result, torch.Tensor):
-        if len(_MEMO) >= _MEMO_LIMIT:
-            _MEMO.clear()
-        _MEMO[key] = (tuple(result.shape), result.stride(), result.dtype)
-    return result
 
 
 class ParameterMode(TorchFunctionMode):
@@ -106,7 +68,7 @@ class ParameterMode(TorchFunctionMode):
         if not sources:
             return result if query else func(*args, **kw)
         if not query:
-            result = _meta_call(func, args, kw)
+            result = meta_call(func, args, kw)
             self.tracer.mode_calls += 1
         made = [v for v in walk_values(result) if isinstance(v, torch.Tensor)]
         if not made and result is not None:  # a question answered on meta: ask the real one

@@ -7,7 +7,7 @@ meta tensors so tracing can go on; that node is marked ``counted=False`` with a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -16,10 +16,11 @@ from torch import nn
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
+from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.ir import GraphBuilder, OpKind
 
-__all__ = ["Tracer", "in_place", "map_values", "own_parameters", "to_meta", "walk_values"]
+__all__ = ["Tracer", "in_place", "own_parameters"]
 
 
 _Parameter = nn.Parameter
@@ -49,36 +50,6 @@ def _override(counted: int, own: int) -> int | None:
     """``None`` (the builder counts the weight and bias) when the parameters counted are
     exactly the layer's own, else the count (0 for a buffer or weights counted before)."""
     return None if counted == own else counted
-
-
-def _walk(value: Any) -> Iterator[Any]:
-    if isinstance(value, list | tuple):
-        for item in value:
-            yield from _walk(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _walk(item)
-    else:
-        yield value
-
-
-def _map(value: Any, fn: Callable[[Any], Any]) -> Any:
-    if isinstance(value, list | tuple):
-        return type(value)(_map(item, fn) for item in value)
-    if isinstance(value, dict):
-        return {k: _map(v, fn) for k, v in value.items()}
-    return fn(value)
-
-
-def _to_meta(value: Any) -> Any:
-    if isinstance(value, ShapeProxy):
-        return torch.empty(value.dims, dtype=value.dtype, device="meta")
-    if isinstance(value, torch.Tensor) and value.device.type != "meta":
-        return value.detach().to("meta")
-    return value
-
-
-walk_values, map_values, to_meta = _walk, _map, _to_meta  # for the parameter mode
 
 
 class Tracer:
@@ -179,7 +150,11 @@ class Tracer:
                 values.append(a)
         if kwargs:
             values += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
-        made = next((v for v in _walk(out) if isinstance(v, ShapeProxy)), None) if values else None
+        made = (
+            next((v for v in walk_values(out) if isinstance(v, ShapeProxy)), None)
+            if values
+            else None
+        )
         if made is not None and (extra := self.take_params(values)):
             self.builder.add_params(made.node, extra)
 
@@ -264,7 +239,7 @@ class Tracer:
         if not kwargs and len(args) == 1 and type(args[0]) is ShapeProxy:
             count = 1  # the common call, module(x): no need to walk the arguments
         else:
-            count = sum(isinstance(a, ShapeProxy) for a in _walk((args, kwargs)))
+            count = sum(isinstance(a, ShapeProxy) for a in walk_values((args, kwargs)))
         if ir_method is not None and count == 1 and isinstance(args[0], ShapeProxy):
             self.take_params(module.parameters())
             node = ir_method(self.builder, args[0].node, self.unique(path or type(module).__name__))
@@ -354,10 +329,10 @@ class Tracer:
         """Run ``func`` once on meta tensors for its output shapes; one node per output."""
         op = _spelling(func)
         name = name or self.scoped(op.rsplit(".", 1)[-1].strip("_") or "op")
-        proxies = [a for a in _walk((args, kwargs)) if isinstance(a, ShapeProxy)]
+        proxies = [a for a in walk_values((args, kwargs)) if isinstance(a, ShapeProxy)]
         parents = tuple(dict.fromkeys(p.node for p in proxies))
-        params = self.take_params(_walk((args, kwargs)))
-        result = func(*_map(args, _to_meta), **_map(kwargs, _to_meta))
+        params = self.take_params(walk_values((args, kwargs)))
+        result = meta_call(func, args, kwargs)
         note = (
             "" if counted else f"{op} is not modelled: shape from a meta-tensor run, cost unknown"
         )
@@ -379,7 +354,7 @@ class Tracer:
             made.append(ShapeProxy(node, tuple(value.shape), value.dtype))
             return made[-1]
 
-        out = _map(result, wrap)
+        out = map_values(result, wrap)
         if not (is_inplace(op) and proxies and args and args[0] is proxies[0]):
             return out
         if made:

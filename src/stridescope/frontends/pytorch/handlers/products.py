@@ -13,8 +13,9 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
-from stridescope.frontends.pytorch.tracer import Tracer, _map, _to_meta
+from stridescope.frontends.pytorch.tracer import Tracer
 
 __all__ = [
     "add_product",
@@ -45,7 +46,7 @@ def _product(
         raise NotHandled
     out = shape
     if out is None:
-        result = func(*_map(args, _to_meta), **_map(kw or {}, _to_meta))
+        result = meta_call(func, args, kw or {})
         if not isinstance(result, torch.Tensor):
             raise NotHandled
         out = tuple(int(d) for d in result.shape)

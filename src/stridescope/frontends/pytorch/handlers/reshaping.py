@@ -18,8 +18,9 @@ from stridescope.frontends.pytorch.handlers.layer_calls import (
     pad_node,
     reshape_node,
 )
+from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
-from stridescope.frontends.pytorch.tracer import Tracer, _map, _to_meta
+from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
 __all__ = [
@@ -133,7 +134,7 @@ def constant(func: Any) -> Callable[..., Any]:
     values do not come from ``x``: a node with no parents, shaped by a meta run."""
 
     def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
-        made = func(*_map(args, _to_meta), **_map(kwargs, _to_meta))
+        made = meta_call(func, args, kwargs)
         if not isinstance(made, torch.Tensor):
             raise NotHandled
         shape = tuple(int(d) for d in made.shape)

@@ -1,0 +1,120 @@
+"""Torch calls run on meta tensors for their output shapes, remembered per argument layout.
+
+The tracer runs an op it has no shape rule for (``torch.roll``, ``unbind``, advanced
+indexing...) on meta tensors, and the parameter mode runs computations on parameters alone
+the same way. A network repeats the same call in every block, and some meta kernels are Python
+decompositions costing a millisecond; so the output's layout is remembered per (function,
+argument shapes, strides, dtypes and other arguments) and later calls only allocate empty meta
+tensors of that layout.
+
+>>> import torch
+>>> x = torch.empty(2, 3, device="meta")
+>>> [tuple(t.shape) for t in meta_call(torch.unbind, (x,), {"dim": 1})]
+[(2,), (2,), (2,)]
+>>> [tuple(t.shape) for t in meta_call(torch.unbind, (x,), {"dim": 1})]  # remembered
+[(2,), (2,), (2,)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+
+__all__ = ["map_values", "meta_call", "to_meta", "walk_values"]
+
+
+def walk_values(value: Any) -> Iterator[Any]:
+    """Every leaf of nested lists, tuples and dicts (a call's arguments)."""
+    if isinstance(value, list | tuple):
+        for item in value:
+            yield from walk_values(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from walk_values(item)
+    else:
+        yield value
+
+
+def map_values(value: Any, fn: Callable[[Any], Any]) -> Any:
+    """``value`` with ``fn`` applied to every leaf, the nesting kept."""
+    if isinstance(value, list | tuple):
+        return type(value)(map_values(item, fn) for item in value)
+    if isinstance(value, dict):
+        return {k: map_values(v, fn) for k, v in value.items()}
+    return fn(value)
+
+
+def to_meta(value: Any) -> Any:
+    """A meta tensor for a proxy or a real tensor; anything else as it is."""
+    if isinstance(value, ShapeProxy):
+        return torch.empty(value.dims, dtype=value.dtype, device="meta")
+    if isinstance(value, torch.Tensor) and value.device.type != "meta":
+        return value.detach().to("meta")
+    return value
+
+
+# (func, described arguments) -> the result's layout (see ``_layout``)
+_MEMO: dict[Any, Any] = {}
+_MEMO_LIMIT = 4096
+
+
+def _describe(value: Any) -> Any:
+    """A hashable stand-in for an argument: what a meta run's output can depend on."""
+    if type(value) in (int, float, bool, complex):  # 1, 1.0 and True are equal keys
+        return (type(value), value)
+    if type(value) is ShapeProxy:  # becomes a contiguous meta tensor
+        return ("proxy", value.dims, value.dtype)
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), value.stride(), value.dtype, value.storage_offset())
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, *(_describe(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", *((k, _describe(v)) for k, v in value.items()))
+    if isinstance(value, slice):  # not hashable before Python 3.12
+        return ("slice", value.start, value.stop, value.step)
+    return value
+
+
+def _layout(result: Any) -> Any:
+    """What rebuilds ``result`` with empty meta tensors: a tensor's shape, strides and dtype,
+    or a list or tuple of such; ``None`` for anything else (not remembered)."""
+    if isinstance(result, torch.Tensor):
+        return ("tensor", tuple(result.shape), result.stride(), result.dtype)
+    if type(result) in (list, tuple):
+        parts = [_layout(r) for r in result]
+        if all(p is not None for p in parts):
+            return (type(result), parts)
+    return None
+
+
+def _rebuild(layout: Any) -> Any:
+    if layout[0] == "tensor":
+        return torch.empty_strided(layout[1], layout[2], dtype=layout[3], device="meta")
+    return layout[0](_rebuild(p) for p in layout[1])
+
+
+def meta_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``func`` on meta tensors (proxies and real tensors among the arguments converted); a
+    new result's layout is remembered per argument layout. An in-place op always runs (its
+    result is its first argument)."""
+    name = str(getattr(func, "__name__", ""))
+    fresh = not name.startswith("__i") and not (name.endswith("_") and not name.endswith("__"))
+    key: Any = None
+    if fresh:
+        key = (func, _describe(args), _describe(kwargs))
+        try:
+            known = _MEMO.get(key)
+        except TypeError:  # an unhashable argument: no memo
+            known, key = None, None
+        if known is not None:
+            return _rebuild(known)
+    result = func(*map_values(args, to_meta), **map_values(kwargs, to_meta))
+    if key is not None and (layout := _layout(result)) is not None:
+        if len(_MEMO) >= _MEMO_LIMIT:
+            _MEMO.clear()
+        _MEMO[key] = layout
+    return result
