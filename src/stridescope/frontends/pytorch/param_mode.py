@@ -41,10 +41,16 @@ _QUERIES = frozenset(
 class ParameterMode(TorchFunctionMode):
     """Routes proxy calls to ``tracer`` and runs parameter-only computations on meta tensors."""
 
-    def __init__(self, tracer: Tracer, parameters: list[nn.Parameter]) -> None:
+    def __init__(
+        self, tracer: Tracer, parameters: set[int], modules: list[tuple[str, nn.Module]]
+    ) -> None:
+        """``parameters``: the ids of the model's parameters; ``modules``: its (path, module)
+        pairs, whose state is saved before the first tensor is computed on meta."""
         super().__init__()
         self.tracer = tracer
-        self.ids = {id(p) for p in parameters}
+        self.ids = parameters
+        self.modules = modules
+        self.saved: Saved = []
 
     def __torch_function__(
         self,
@@ -67,6 +73,8 @@ class ParameterMode(TorchFunctionMode):
         sources = self.sources(values)
         if not sources:
             return result if query else func(*args, **kw)
+        if not self.saved:  # no tensor computed on meta yet: none in the model's state
+            self.saved = save_state(self.modules)
         if not query:
             result = meta_call(func, args, kw)
             self.tracer.mode_calls += 1
@@ -98,17 +106,17 @@ _HELD_HERE = 2
 Saved = list[tuple[nn.Module, dict[str, Any], dict[str, Any]]]
 
 
-def save_state(modules: list[nn.Module]) -> Saved:
+def save_state(modules: list[tuple[str, nn.Module]]) -> Saved:
     """Each module's attributes and buffers, shallowly (two dict copies per module)."""
-    return [(m, m.__dict__.copy(), m._buffers.copy()) for m in modules]
+    return [(m, m.__dict__.copy(), m._buffers.copy()) for _, m in modules]
 
 
 def undo_writes(saved: Saved, derived: Mapping[int, Any]) -> bool:
     """Whether the forward stored a tensor computed on meta into the model, as an attribute,
     a buffer, or an entry of a public dict or list attribute (a cache such as
     ``self.bias_cache[str(device)] = table[index]``). If so, the attributes and buffers are
-    put back as :func:`save_state` found them and such entries are taken out again (a cache
-    fills again in the exact trace)."""
+    put back as :func:`save_state` found them (before the first tensor was computed on meta)
+    and such entries are taken out again (a cache fills again in the exact trace)."""
     if not derived:  # nothing was computed on meta: nothing of it can be stored
         return False
     if all(sys.getrefcount(entry[0]) <= _HELD_HERE for entry in derived.values()):

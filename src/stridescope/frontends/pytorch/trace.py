@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.module_table import MODULES
-from stridescope.frontends.pytorch.param_mode import ParameterMode, save_state, undo_writes
+from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.thread_state import active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -129,7 +130,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
 
 
 def _run(
-    module: nn.Module, shapes: list[tuple[int, ...]], tree: list[tuple[str, nn.Module]], fast: bool
+    module: nn.Module, shapes: list[tuple[int, ...]], tree: _Tree, fast: bool
 ) -> tuple[GraphBuilder, Tracer]:
     """One traced forward, autograd on (a tensor's ``grad_fn`` tells which parameters it came
     from). ``fast``: in the forwards of modules with parameters of their own, computations on
@@ -145,18 +146,16 @@ def _run(
             f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
             f"first, {shape}"
         )
-    tracer = Tracer(builder, {id(m): path for path, m in tree}, FUNCTIONS, MODULES)
+    tracer = Tracer(builder, tree.paths, FUNCTIONS, MODULES)
     tracer.device = _device(tree, tracer.device)
     proxies = (ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True))
     if fast:
-        params = [p for _, m in tree for p in m._parameters.values() if p is not None]
-        saved = save_state([m for _, m in tree])
-        tracer.mode = ParameterMode(tracer, params)
+        mode = tracer.mode = ParameterMode(tracer, tree.params, tree.modules)
         try:
             with _routing(tracer), torch.enable_grad():
                 module(*proxies)
         finally:  # the model keeps no meta tensor, even from a forward that failed
-            wrote = undo_writes(saved, tracer.derived)
+            wrote = undo_writes(mode.saved, tracer.derived)
         if wrote:
             raise TraceError("the forward stored a tensor computed from parameters")
     else:
@@ -165,43 +164,57 @@ def _run(
     return builder, tracer
 
 
-def _module_tree(root: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``root.named_modules()`` as a list (each module once, at its first path, in the same
-    pre-order), without a generator per module."""
+@dataclass
+class _Tree:
+    """One walk of the model: ``named_modules()`` as a list (each module once, at its first
+    path, in the same pre-order), the paths by module id, the ids of all its parameters."""
+
+    modules: list[tuple[str, nn.Module]]
+    paths: dict[int, str]
+    params: set[int]
+
+
+def _module_tree(root: nn.Module) -> _Tree:
+    """The :class:`_Tree` of ``root``, without a generator per module."""
     tree: list[tuple[str, nn.Module]] = []
-    seen: set[int] = set()
+    paths: dict[int, str] = {}
+    params: list[Any] = []
 
     def visit(prefix: str, module: nn.Module) -> None:
-        seen.add(id(module))
+        paths[id(module)] = prefix
         tree.append((prefix, module))
+        params.extend(module._parameters.values())
         for name, child in module._modules.items():
-            if child is not None and id(child) not in seen:
+            if child is not None and id(child) not in paths:
                 visit(f"{prefix}.{name}" if prefix else name, child)
 
     visit("", root)
-    return tree
+    ids = set(map(id, params))
+    ids.discard(id(None))
+    return _Tree(tree, paths, ids)
 
 
-def _device(tree: list[tuple[str, nn.Module]], default: torch.device) -> torch.device:
+def _device(tree: _Tree, default: torch.device) -> torch.device:
     """Where the model's tensors are: its first parameter's device, else its first buffer's
     (read from the module tree, without walking the model twice more)."""
     for slot in ("_parameters", "_buffers"):
-        for _, m in tree:
+        for _, m in tree.modules:
             for t in getattr(m, slot).values():
                 if t is not None:
                     return t.device  # type: ignore[no-any-return]
     return default
 
 
-def _note_unused(
-    builder: GraphBuilder, tree: list[tuple[str, nn.Module]], counted: set[int]
-) -> None:
+def _note_unused(builder: GraphBuilder, tree: _Tree, counted: set[int]) -> None:
     """Parameters no traced op used are reported in a graph note, never dropped silently
     (named as ``named_parameters()`` names them: first path, each parameter once)."""
+    left = tree.params - counted
+    if not left:
+        return
     unused: dict[int, tuple[str, int]] = {}
-    for path, module in tree:
+    for path, module in tree.modules:
         for name, p in module._parameters.items():
-            if p is not None and id(p) not in counted and id(p) not in unused:
+            if p is not None and id(p) in left and id(p) not in unused:
                 unused[id(p)] = (f"{path}.{name}" if path else name, p.numel())
     if unused:
         total = sum(n for _, n in unused.values())

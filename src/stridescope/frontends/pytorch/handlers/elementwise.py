@@ -11,6 +11,7 @@ import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.layer_calls import pointwise_node
+from stridescope.frontends.pytorch.handlers.products import broadcast
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
@@ -110,10 +111,11 @@ def select(dtype: torch.dtype | None = None) -> Callable[..., Any]:
         proxies = [o for o in operands if isinstance(o, ShapeProxy)]
         if not proxies:
             raise NotHandled
-        try:
-            out = tuple(torch.broadcast_shapes(*(_operand_dims(o) for o in operands)))  # type: ignore[no-untyped-call]
-        except RuntimeError:
-            raise NotHandled from None  # torch's own error comes from the meta run
+        out: tuple[int, ...] | None = ()
+        for o in operands:
+            out = None if out is None else broadcast(out, _operand_dims(o))
+        if out is None:
+            raise NotHandled  # torch's own error comes from the meta run
         parents = list(dict.fromkeys(p.node for p in proxies))
         node = t.builder.other(
             parents,

@@ -20,6 +20,7 @@ from stridescope.frontends.pytorch.tracer import Tracer
 __all__ = [
     "add_product",
     "attention",
+    "broadcast",
     "einsum",
     "einsum_macs",
     "matmul",
@@ -61,10 +62,10 @@ def _product(
     return t.proxy(node, proxies[0])
 
 
-def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+def broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
     """Torch's broadcast of two shapes (aligned at the right), ``None`` where they clash.
 
-    >>> _broadcast((2, 1, 4), (3, 1)), _broadcast((2,), (3,))
+    >>> broadcast((2, 1, 4), (3, 1)), broadcast((2,), (3,))
     ((2, 3, 4), None)
     """
     rank = max(len(a), len(b))
@@ -89,7 +90,7 @@ def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | No
         return None
     x = (1, *a) if len(a) == 1 else a
     y = (*b, 1) if len(b) == 1 else b
-    batch = _broadcast(x[:-2], y[:-2])
+    batch = broadcast(x[:-2], y[:-2])
     if x[-1] != y[-2] or batch is None:
         return None
     out = (*batch, x[-2], y[-1])
@@ -115,7 +116,7 @@ def attention_shape(
         scores = (*q[:-1], k[-2])
         if kw.get("is_causal") or not isinstance(mask, ShapeProxy | torch.Tensor):
             return None
-        if _broadcast(_dims(mask), scores) != scores:
+        if broadcast(_dims(mask), scores) != scores:
             return None
     return (*q[:-1], v[-1])
 
