@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import TraceError
-from stridescope.frontends.pytorch.thread_state import active_tracer
+from stridescope.frontends.pytorch.thread_state import STATE, active_tracer
 
 __all__ = ["OPERATORS", "ShapeProxy"]
 
@@ -47,10 +47,10 @@ class ShapeProxy:
         args: tuple[Any, ...] = (),
         kwargs: Mapping[str, Any] | None = None,
     ) -> Any:
-        tracer = active_tracer()
+        tracer = STATE.tracer
         if tracer is None:
-            raise TraceError("a ShapeProxy was used outside trace_torch")
-        return tracer.call_function(func, args, dict(kwargs or {}))
+            raise TraceError(_OUTSIDE)
+        return tracer.call_function(func, args, dict(kwargs) if kwargs else {})
 
     # -- what the forward may ask about a tensor without reading values --------------------
     @property
@@ -111,25 +111,39 @@ class ShapeProxy:
     numpy = _values(".numpy()")
 
     def __getattr__(self, name: str) -> Any:
+        """A tensor method (``x.view(...)``), traced: the first use of each name installs it
+        on the class, so later calls find it without this lookup; a tensor property traced."""
         attr = getattr(torch.Tensor, name, None)
         if attr is None or name.startswith("_"):
             raise AttributeError(f"ShapeProxy has no attribute {name!r}")
-        tracer = active_tracer()
-        if tracer is None:
-            raise TraceError("a ShapeProxy was used outside trace_torch")
         if callable(attr):
-            return lambda *args, **kwargs: tracer.call_function(attr, (self, *args), kwargs)
+            method = _traced(name, attr)
+            setattr(ShapeProxy, name, method)
+            return method.__get__(self)
+        tracer = STATE.tracer
+        if tracer is None:
+            raise TraceError(_OUTSIDE)
         return tracer.call_function(attr.__get__, (self,), {})
 
 
-def _operator(name: str) -> Callable[..., Any]:
-    func = getattr(torch.Tensor, name)
+_OUTSIDE = "a ShapeProxy was used outside trace_torch"
 
-    def method(self: ShapeProxy, *args: Any) -> Any:
-        return ShapeProxy.__torch_function__(func, (ShapeProxy,), (self, *args))
+
+def _traced(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """A :class:`ShapeProxy` method that hands ``func(self, *args, **kwargs)`` to the tracer."""
+
+    def method(self: ShapeProxy, *args: Any, **kwargs: Any) -> Any:
+        tracer = STATE.tracer
+        if tracer is None:
+            raise TraceError(_OUTSIDE)
+        return tracer.call_function(func, (self, *args), kwargs)
 
     method.__name__ = name
     return method
+
+
+def _operator(name: str) -> Callable[..., Any]:
+    return _traced(name, getattr(torch.Tensor, name))
 
 
 OPERATORS = [

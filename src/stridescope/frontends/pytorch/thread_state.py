@@ -12,9 +12,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
 
-__all__ = ["active_tracer", "set_active_tracer"]
+__all__ = ["STATE", "active_tracer", "set_active_tracer"]
 
-_STATE = threading.local()
+
+class _State(threading.local):
+    """Per thread: ``tracer``, the running tracer or ``None`` (read as ``STATE.tracer`` on
+    the hot paths: one attribute lookup per module call or torch call)."""
+
+    tracer: Tracer | None = None
+
+
+STATE = _State()
 
 
 def active_tracer() -> Tracer | None:
@@ -23,10 +31,9 @@ def active_tracer() -> Tracer | None:
     >>> active_tracer() is None
     True
     """
-    tracer: Tracer | None = getattr(_STATE, "tracer", None)
-    return tracer
+    return STATE.tracer
 
 
 def set_active_tracer(tracer: Tracer | None) -> None:
     """Make ``tracer`` the one this thread's proxies and module calls report to."""
-    _STATE.tracer = tracer
+    STATE.tracer = tracer

@@ -33,7 +33,7 @@ from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.module_table import MODULES
 from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
-from stridescope.frontends.pytorch.thread_state import active_tracer, set_active_tracer
+from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import Graph, GraphBuilder, shape_list
 
@@ -47,7 +47,7 @@ _PATCH_USERS = 0
 def _routed_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
     """``nn.Module._call_impl`` while a trace runs: the tracer's thread goes through the tracer,
     every other thread through torch's own ``_call_impl``."""
-    tracer = active_tracer()
+    tracer = STATE.tracer
     if tracer is None:
         return _ORIGINAL_CALL(module, *args, **kwargs)
     return tracer.call_module(module, args, kwargs)
