@@ -184,9 +184,12 @@ def _module_tree(root: nn.Module) -> _Tree:
         paths[id(module)] = prefix
         tree.append((prefix, module))
         params.extend(module._parameters.values())
-        for name, child in module._modules.items():
-            if child is not None and id(child) not in paths:
-                visit(f"{prefix}.{name}" if prefix else name, child)
+        children = module._modules
+        if children:  # most modules are leaves
+            dot = f"{prefix}." if prefix else ""
+            for name, child in children.items():
+                if child is not None and id(child) not in paths:
+                    visit(dot + name, child)
 
     visit("", root)
     ids = set(map(id, params))

@@ -54,10 +54,18 @@ def ints(value: Any, rank: int) -> tuple[int, ...]:
     """
     if isinstance(value, int):
         return (value,) * rank
-    if type(value) is tuple and len(value) == rank and all(type(v) is int for v in value):
-        return value  # what nn.Conv2d and friends store: already one int per axis
+    if type(value) is tuple:  # what nn.Conv2d and friends store
+        known = _INTS.get((value, rank))
+        if known is not None:
+            return known
     values = tuple(int(v) for v in value)
-    return values * rank if len(values) == 1 else values
+    values = values * rank if len(values) == 1 else values
+    if type(value) is tuple and len(_INTS) < 1024:
+        _INTS[(value, rank)] = values
+    return values
+
+
+_INTS: dict[tuple[tuple[Any, ...], int], tuple[int, ...]] = {}
 
 
 def torch_padding(padding: Any, rank: int) -> str | list[int]:

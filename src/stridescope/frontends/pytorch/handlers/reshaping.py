@@ -41,18 +41,21 @@ __all__ = [
 
 
 def cat(t: Tracer, name: str, op: str, tensors: Sequence[Any], dim: int = 0) -> Any:
-    proxies = [x for x in tensors if isinstance(x, ShapeProxy)]
-    if not proxies or not all(isinstance(x, ShapeProxy | torch.Tensor) for x in tensors):
+    proxies = [x for x in tensors if type(x) is ShapeProxy]
+    if not proxies:
         raise NotHandled
-    shapes = [tuple(x.shape) for x in tensors]
+    rank = len(proxies[0].dims)
+    if len(proxies) == len(tensors) and dim % rank == 1:  # channels: the builder checks
+        node = t.builder.merge([p.node for p in proxies], name, kind=OpKind.CONCAT, op=op)
+        return t.proxy(node, proxies[0])
+    if not all(isinstance(x, ShapeProxy | torch.Tensor) for x in tensors):
+        raise NotHandled
+    shapes = [x.dims if type(x) is ShapeProxy else tuple(x.shape) for x in tensors]
     axis = dim % len(shapes[0])
     out = list(shapes[0])
     out[axis] = sum(s[axis] for s in shapes)
-    if len(proxies) == len(tensors) and axis == 1:
-        node = t.builder.merge([p.node for p in proxies], name, kind=OpKind.CONCAT, op=op)
-    else:
-        parents = [p.node for p in proxies]
-        node = t.builder.other(parents, name, kind=OpKind.CONCAT, output_shape=tuple(out), op=op)
+    parents = [p.node for p in proxies]
+    node = t.builder.other(parents, name, kind=OpKind.CONCAT, output_shape=tuple(out), op=op)
     return t.proxy(node, proxies[0])
 
 
