@@ -112,7 +112,11 @@ class Tracer:
             cls = type(value)
             if cls in _PLAIN:
                 continue
-            if cls is _Parameter or isinstance(value, nn.Parameter):
+            if cls is _Parameter or (
+                getattr(value, "_is_param", False)
+                if cls is torch.Tensor  # a buffer, a mask: nn.Parameter's own test, quicker
+                else isinstance(value, nn.Parameter)
+            ):
                 if id(value) not in counted:
                     counted.add(id(value))
                     total += value.numel()
