@@ -17,7 +17,7 @@ tensors of that layout.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -27,16 +27,26 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 __all__ = ["map_values", "meta_call", "to_meta", "walk_values"]
 
 
-def walk_values(value: Any) -> Iterator[Any]:
-    """Every leaf of nested lists, tuples and dicts (a call's arguments)."""
-    if isinstance(value, list | tuple):
-        for item in value:
-            yield from walk_values(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from walk_values(item)
-    else:
-        yield value
+def walk_values(value: Any) -> list[Any]:
+    """Every leaf of nested lists, tuples and dicts (a call's arguments), in order: a list,
+    built without a generator per level.
+
+    >>> walk_values(((1, [2, 3]), {"k": 4}))
+    [1, 2, 3, 4]
+    """
+    if not isinstance(value, list | tuple | dict):
+        return [value]
+    found: list[Any] = []
+    _collect(value, found)
+    return found
+
+
+def _collect(value: list[Any] | tuple[Any, ...] | dict[Any, Any], found: list[Any]) -> None:
+    for item in value.values() if isinstance(value, dict) else value:
+        if isinstance(item, list | tuple | dict):
+            _collect(item, found)
+        else:
+            found.append(item)
 
 
 def map_values(value: Any, fn: Callable[[Any], Any]) -> Any:

@@ -67,8 +67,8 @@ class ParameterMode(TorchFunctionMode):
             result = func(*args, **kw)
             if not isinstance(result, torch.Tensor):
                 return result
-        values = list(walk_values((args, kw)))
-        if any(type(v) is ShapeProxy for v in values):  # in a list: torch unpacks, then asks
+        values = walk_values((args, kw))
+        if ShapeProxy in map(type, values):  # in a list: torch unpacks, then asks
             return func(*args, **kw)
         sources = self.sources(values)
         if not sources:
