@@ -90,10 +90,12 @@ def _check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
-def _dtype(module: nn.Module) -> torch.dtype:
-    for p in module.parameters():
-        if p.is_floating_point():
-            return p.dtype
+def _dtype(tree: _Tree) -> torch.dtype:
+    """The model's first floating-point parameter's dtype, else float32."""
+    for _, m in tree.modules:
+        for p in m._parameters.values():
+            if p is not None and p.is_floating_point():
+                return p.dtype
     return torch.float32
 
 
@@ -135,7 +137,7 @@ def _run(
     """One traced forward, autograd on (a tensor's ``grad_fn`` tells which parameters it came
     from). ``fast``: in the forwards of modules with parameters of their own, computations on
     parameters alone run on meta tensors (:class:`ParameterMode`); else on real kernels."""
-    dtype = _dtype(module)
+    dtype = _dtype(tree)
     shape = shapes[0]
     builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
     inputs = [builder.input] + [

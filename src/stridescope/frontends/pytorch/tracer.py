@@ -24,6 +24,7 @@ __all__ = ["Tracer", "in_place", "own_parameters"]
 
 
 _Parameter = nn.Parameter
+_SEQUENTIAL = nn.Sequential.forward
 # argument types that are never a parameter or a tensor: skipped without ``isinstance``
 # (which for ``nn.Parameter`` runs a Python ``__instancecheck__``, ~0.4 µs a call)
 _PLAIN = frozenset({int, float, bool, str, type(None), ShapeProxy, torch.dtype, torch.device})
@@ -302,6 +303,16 @@ class Tracer:
         if switch:
             self._switch_mode(wants)
         try:
+            if (
+                cls.forward is _SEQUENTIAL
+                and len(args) == 1
+                and not kwargs
+                and "forward" not in (module.__dict__)
+            ):  # nn.Sequential's own forward, without its iterator and two frames per layer
+                x = args[0]
+                for layer in module._modules.values():
+                    x = self.call_module(layer, (x,), {})  # type: ignore[arg-type]
+                return x
             return module.forward(*args, **kwargs)
         finally:
             if switch:
