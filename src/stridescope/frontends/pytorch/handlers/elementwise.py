@@ -63,6 +63,15 @@ def arith(kind: OpKind) -> Callable[..., Any]:
     def handler(
         t: Tracer, name: str, op: str, input: Any, other: Any, *options: Any, **keywords: Any
     ) -> Any:
+        if (
+            type(input) is ShapeProxy
+            and type(other) is ShapeProxy
+            and input.dims == other.dims
+            and not options
+            and not keywords
+        ):  # the common merge, x + y: what the rest decides for it
+            node = t.builder.merge([input.node, other.node], name, kind=kind, op=op)
+            return t.proxy(node, input)
         operands = (input, other)
         proxies = [o for o in operands if isinstance(o, ShapeProxy)]
         if not proxies or any(isinstance(o, ShapeProxy) for o in (*options, *keywords.values())):
