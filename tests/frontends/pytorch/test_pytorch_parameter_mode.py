@@ -5,11 +5,13 @@ parameter's values is traced again the exact way, with the same result."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.ir import Graph
 
@@ -197,3 +199,21 @@ class _PushesMode(nn.Module):
 def test_a_forward_pushing_its_own_torch_function_mode_traces() -> None:
     graph = _check(_PushesMode())
     assert graph.params == 3 + 3
+
+
+class _CountsCalls(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.conv(x)
+
+
+def test_an_input_a_layer_cannot_take_is_reported_after_one_forward() -> None:
+    module = _CountsCalls()
+    with pytest.raises(StridescopeError, match=r"layer 'conv' \(Conv2d\) expects"):
+        trace_torch(module, (1, 3, 8, 8))
+    assert module.calls == 1

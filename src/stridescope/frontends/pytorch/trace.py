@@ -118,6 +118,8 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
     where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
     try:
         builder, tracer = _run(module, shapes, tree, fast=True)
+    except (LayerInputError, StridescopeError) as e:  # about the input: the same either way
+        raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
     except Exception:  # it read a parameter's values, or failed: the exact run decides
         try:
             builder, tracer = _run(module, shapes, tree, fast=False)
