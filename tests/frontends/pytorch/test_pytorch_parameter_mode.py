@@ -21,9 +21,9 @@ SHAPE = (2, 3, 8, 8)
 class _StandardisedConv(nn.Conv2d):
     """Weight standardisation written as normalisation-free networks write it."""
 
-    def __init__(self) -> None:
-        super().__init__(3, 6, 3, padding=1)
-        self.gain = nn.Parameter(torch.ones(6, 1, 1, 1))
+    def __init__(self, out_channels: int = 6) -> None:
+        super().__init__(3, out_channels, 3, padding=1)
+        self.gain = nn.Parameter(torch.ones(out_channels, 1, 1, 1))
         self.devices: list[str] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,12 +72,21 @@ def _check(module: nn.Module) -> Graph:
     return graph
 
 
-def test_a_weight_computed_from_parameters_runs_on_meta_and_counts_them() -> None:
+def test_a_weight_computed_from_a_large_parameter_runs_on_meta_and_counts_them() -> None:
+    conv = _StandardisedConv(2560)  # 69,120 weights: above the mode's "large"
+    for _ in range(2):  # every trace, not only the first of the class
+        conv.devices.clear()
+        graph = _check(conv)
+        assert conv.devices[-1] == "meta"  # the trace's weight: no real kernel ran on it
+        assert graph.macs == 2 * 2560 * 8 * 8 * 3 * 9
+
+
+def test_a_weight_computed_from_a_small_parameter_counts_them_on_every_trace() -> None:
     conv = _StandardisedConv()
-    conv.devices.clear()
-    graph = _check(conv)
-    assert conv.devices[-1] == "meta"  # the trace's weight: no real kernel ran on it
-    assert graph.macs == 2 * 6 * 8 * 8 * 3 * 9
+    for _ in range(2):  # the class's later forwards may run real kernels: the same counts
+        graph = _check(conv)
+        assert graph.params == 6 * 3 * 9 + 6 + 6
+        assert graph.macs == 2 * 6 * 8 * 8 * 3 * 9
 
 
 def test_a_parameter_indexed_by_a_buffer_meets_the_input() -> None:

@@ -25,6 +25,14 @@ __all__ = ["Tracer", "in_place", "own_parameters"]
 
 _Parameter = nn.Parameter
 _SEQUENTIAL = nn.Sequential.forward
+# a parameter above this many elements is costly to compute on as real kernels (a conv weight
+# standardised in every forward); a class token or a bias table is not
+LARGE = 1 << 16
+# per module class, and whether the module has a large parameter of its own: whether its
+# forward, the first time it ran under the parameter mode, computed on a large parameter alone
+# (``False``: later such forwards run without the mode; results are the same, the mode only
+# saves running kernels on real weights)
+_WANTS_MODE: dict[tuple[type, bool], bool] = {}
 # argument types that are never a parameter or a tensor: skipped without ``isinstance``
 # (which for ``nn.Parameter`` runs a Python ``__instancecheck__``, ~0.4 µs a call)
 _PLAIN = frozenset({int, float, bool, str, type(None), ShapeProxy, torch.dtype, torch.device})
@@ -75,10 +83,7 @@ class Tracer:
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
         self.mode: AbstractContextManager[Any] | None = None  # see ``param_mode``
         self.in_mode = False
-        self.mode_calls = 0  # parameter computations the mode ran on meta tensors
-        # per class: whether its forward computed on parameters alone when it ran under the
-        # mode (no: later forwards of the class run without it, as the exact trace does)
-        self.wants_mode: dict[type, bool] = {}
+        self.costly_calls = 0  # computations the mode ran on meta that are costly as kernels
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
         self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
 
@@ -288,18 +293,22 @@ class Tracer:
 
         Only the forward of a module with parameters of its own runs under :attr:`mode`
         (where it may compute on them alone); a forward it calls without such parameters runs
-        with the mode taken off for its duration, as do later forwards of a class whose first
-        forward under the mode computed nothing on parameters alone (a norm-and-activation
-        block: the mode would only route its calls). Should one of those compute on
-        parameters after all, it runs on real kernels, as the exact trace does."""
+        with the mode taken off for its duration, as do forwards of a class (with large
+        parameters of its own, or without) whose first forward under the mode in this process
+        computed on no large parameter alone: a norm-and-activation block, where the mode
+        would only route calls, or a class token or bias table, which real kernels compute
+        faster than the mode routes the block's other calls. Such computations then run on
+        real kernels, as the exact trace does."""
         self.scope.append(path)
         self.owners.append(module)
         cls = type(module)
-        wants = (
-            self.mode is not None and bool(module._parameters) and self.wants_mode.get(cls, True)
-        )
+        key: tuple[type, bool] | None = None
+        if self.mode is not None and module._parameters:
+            large = any(p is not None and p.numel() > LARGE for p in module._parameters.values())
+            key = (cls, large)
+        wants = key is not None and _WANTS_MODE.get(key, True)
         switch = wants != self.in_mode and (wants or _on_top(self.mode))
-        before = self.mode_calls
+        before = self.costly_calls
         if switch:
             self._switch_mode(wants)
         try:
@@ -317,8 +326,8 @@ class Tracer:
         finally:
             if switch:
                 self._switch_mode(not wants)
-            if wants and cls not in self.wants_mode:
-                self.wants_mode[cls] = self.mode_calls != before
+            if key is not None and wants and key not in _WANTS_MODE:
+                _WANTS_MODE[key] = self.costly_calls != before
             self.scope.pop()
             self.owners.pop()
 
