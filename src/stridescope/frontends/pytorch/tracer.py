@@ -136,13 +136,15 @@ class Tracer:
     def take_own(self, module: nn.Module) -> int:
         """:meth:`take_params` of :func:`own_parameters`, without building the list."""
         total = 0
-        counted = self.counted
-        for p in module._parameters.values():
-            if p is not None and id(p) not in counted:
-                counted.add(id(p))
-                total += p.numel()
-        parametrizations = module._modules.get("parametrizations")
-        if parametrizations is not None:
+        own = module._parameters
+        if own:
+            counted = self.counted
+            for p in own.values():
+                if p is not None and (key := id(p)) not in counted:
+                    counted.add(key)
+                    total += p.numel()
+        children = module._modules
+        if children and (parametrizations := children.get("parametrizations")) is not None:
             total += self.take_params(parametrizations.parameters())
         return total
 
