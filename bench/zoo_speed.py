@@ -11,7 +11,7 @@ on every model (median >= 15x), faster than each other peer on every model; ResN
 costs <= 1.5x its time at 224².
 
     .venv/bin/python bench/zoo_speed.py [--models resnet50,lcnet_050] [--repeats 7]
-                                        [--resnet-scaling]
+                                        [--resnet-scaling] [--markdown FILE]
 
 Needs the same packages as ``bench/zoo.py`` (see its install line).
 """
@@ -86,6 +86,19 @@ def verdict(rows: dict[str, dict[str, float | None]]) -> list[str]:
     return missed
 
 
+def markdown(rows: dict[str, dict[str, float | None]]) -> str:
+    """The table as Markdown: our milliseconds, then each peer's time as our speed-up."""
+    lines = [
+        f"| model | ours ms | {' | '.join(ALL_PEERS)} |",
+        "|---|---:|" + "---:|" * len(ALL_PEERS),
+    ]
+    for name, times in rows.items():
+        ours = times["stridescope"]
+        cells = [_cell(ours, times[p]).strip().replace("x", "×") for p in ALL_PEERS]
+        lines.append(f"| {name} | {(ours or 0) * 1e3:.1f} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
+
+
 def resnet_scaling(repeats: int) -> tuple[float, float]:
     """ResNet-50 (torchvision definition) summary seconds at 224² and at 2048²."""
     model = next(m for m in ZOO if m.name == "resnet50").build()
@@ -99,6 +112,7 @@ def main() -> int:
     parser.add_argument("--models", help="comma-separated names (default: the whole zoo)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--resnet-scaling", action="store_true", help="also 2048² vs 224²")
+    parser.add_argument("--markdown", help="also write the table as Markdown to this file")
     args = parser.parse_args()
     needed = missing_packages() + [p for p in PEERS if importlib.util.find_spec(p) is None]
     if needed:
@@ -138,6 +152,9 @@ def main() -> int:
         )
         if large / small > SCALING_GOAL:
             missed.append(f"ResNet-50 2048²/224² = {large / small:.2f}x (goal <= 1.5x)")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(rows))
+        print(f"wrote {args.markdown}")
     for line in missed:
         print(f"goal missed: {line}")
     print("all speed goals met" if not missed else f"{len(missed)} speed goals missed")
