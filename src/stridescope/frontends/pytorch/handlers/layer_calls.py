@@ -105,11 +105,10 @@ def conv_node(
     kernel = tuple(weight_shape[2:])
     rank = len(kernel)
     x = expect(x, name, op, rank + 2, weight_shape[1] * groups)
-    node = layers.conv(
-        t.builder,
+    node = t.builder.conv(  # the builder's own call: layers.conv only adds Keras' activation
         x.node,
         name,
-        op,
+        op=op,
         out_channels=weight_shape[0],
         kernel=kernel,
         stride=ints(stride, rank),
@@ -228,7 +227,7 @@ def pointwise_node(
     """A shape-preserving op (activation, normalisation, dropout)."""
     if not isinstance(x, ShapeProxy):
         raise NotHandled
-    node = layers.pointwise(t.builder, x.node, name, op, kind=kind, params=params)
+    node = t.builder.pointwise(x.node, name, kind=kind, params=params, op=op)
     return result(t, node, x, inplace)
 
 
