@@ -96,19 +96,7 @@ def _axes(rank: int, layout: Layout) -> tuple[int, slice]:
 
 
 _NODE_FIELDS = {f.name for f in dataclasses.fields(Node)}
-
-
-def _node(fields: dict[str, object]) -> Node:
-    """``Node(**fields)``, built the way the dataclass would build it but in one dictionary
-    update instead of one frozen ``__setattr__`` per field: nodes are the tracer's innermost
-    allocation. ``fields`` names every field; when the counts differ (a field named wrongly,
-    or one added to :class:`Node` since), ``Node()`` itself refuses the name or fills the
-    default."""
-    if len(fields) != len(_NODE_FIELDS):
-        return Node(**fields)  # type: ignore[arg-type]  # raises TypeError, naming the field
-    node: Node = object.__new__(Node)
-    node.__dict__.update(fields)
-    return node
+_new_node = object.__new__
 
 
 class LayerError(GeometryError):
@@ -244,7 +232,12 @@ class BuilderCore:
             "scatter": scatter,
             "spatial_at": spatial_at,
         }
-        nodes.append(_node(fields))
+        if len(fields) == len(_NODE_FIELDS):  # Node(**fields), without a frozen __setattr__
+            node: Node = _new_node(Node)  # per field: nodes are the tracer's innermost object
+            node.__dict__.update(fields)
+        else:  # a field added to Node since: Node() fills its default
+            node = Node(**fields)  # type: ignore[arg-type]
+        nodes.append(node)
         return node_id
 
     def _inherited_axes(

@@ -135,7 +135,7 @@ class TensorOps(BuilderCore):
         first = shapes[0]
         if kind is OpKind.CONCAT:
             axis = channel_axis(len(first), self.layout)
-            others = {tuple(d for i, d in enumerate(s) if i != axis) for s in shapes}
+            others = {s[:axis] + s[axis + 1 :] for s in shapes}
             if len(others) > 1 or any(len(s) != len(first) for s in shapes):
                 raise LayerError(
                     name, f"operands of concat differ outside the channel axis: {shapes!r}"
@@ -144,7 +144,7 @@ class TensorOps(BuilderCore):
             total = None if any(c is None for c in chans) else sum(c for c in chans if c)
             out = tuple(total if i == axis else d for i, d in enumerate(first))
             return self._add(name, kind, tuple(parents), first, out, op=op)
-        if any(s != first for s in shapes):
+        if shapes.count(first) != len(shapes):
             raise LayerError(name, f"operands of {kind} differ in shape: {shapes!r}")
         macs = numel(first) * (len(parents) - 1)
         return self._add(name, kind, tuple(parents), first, first, macs=macs, op=op)
