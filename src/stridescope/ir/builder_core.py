@@ -214,29 +214,29 @@ class BuilderCore:
             if parents and nodes[parents[0]].spatial_at is not None:
                 spatial_at = self._inherited_axes(kind, parents, output_shape)
         node_id = len(nodes)
-        fields = {
-            "id": node_id,
-            "name": name,
-            "kind": kind,
-            "parents": parents,
-            "input_shape": input_shape,
-            "output_shape": output_shape,
-            "params": params,
-            "macs": macs,
-            "activation_bytes": numel(output_shape) * self.dtype_bytes,
-            "window": window,
-            "groups": groups,
-            "counted": counted,
-            "note": note,
-            "op": op,
-            "scatter": scatter,
-            "spatial_at": spatial_at,
-        }
-        if len(fields) == len(_NODE_FIELDS):  # Node(**fields), without a frozen __setattr__
-            node: Node = _new_node(Node)  # per field: nodes are the tracer's innermost object
-            node.__dict__.update(fields)
-        else:  # a field added to Node since: Node() fills its default
-            node = Node(**fields)  # type: ignore[arg-type]
+        # Node(...) without its frozen __setattr__ per field (nodes are the tracer's innermost
+        # object): one update of the instance dictionary, every field named
+        node: Node = _new_node(Node)
+        node.__dict__.update(
+            id=node_id,
+            name=name,
+            kind=kind,
+            parents=parents,
+            input_shape=input_shape,
+            output_shape=output_shape,
+            params=params,
+            macs=macs,
+            activation_bytes=numel(output_shape) * self.dtype_bytes,
+            window=window,
+            groups=groups,
+            counted=counted,
+            note=note,
+            op=op,
+            scatter=scatter,
+            spatial_at=spatial_at,
+        )
+        if len(node.__dict__) != len(_NODE_FIELDS):  # a field added to Node since: its default
+            node = Node(**node.__dict__)
         nodes.append(node)
         return node_id
 
