@@ -214,6 +214,8 @@ class BuilderCore:
             if parents and nodes[parents[0]].spatial_at is not None:
                 spatial_at = self._inherited_axes(kind, parents, output_shape)
         node_id = len(nodes)
+        known = None not in output_shape  # numel(output_shape), its usual case without a call
+        size = math.prod(output_shape) if known else numel(output_shape)  # type: ignore[arg-type]
         # Node(...) without its frozen __setattr__ per field (nodes are the tracer's innermost
         # object): one update of the instance dictionary, every field named
         node: Node = _new_node(Node)
@@ -226,7 +228,7 @@ class BuilderCore:
             output_shape=output_shape,
             params=params,
             macs=macs,
-            activation_bytes=numel(output_shape) * self.dtype_bytes,
+            activation_bytes=size * self.dtype_bytes,
             window=window,
             groups=groups,
             counted=counted,
