@@ -36,8 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from stridescope.geometry import GeometryError
-from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, names_layer, numel
+from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, numel
 from stridescope.ir.builder_tensors import TensorOps
 from stridescope.ir.builder_windows import WindowOps
 from stridescope.ir.graph import OpKind, spatial_axes
@@ -67,7 +66,6 @@ class GraphBuilder(WindowOps, TensorOps):
         for i in range(first, len(self._nodes)):
             self._nodes[i] = replace(self._nodes[i], params=0)
 
-    @names_layer
     def reduce(
         self,
         parent: int,
@@ -99,11 +97,11 @@ class GraphBuilder(WindowOps, TensorOps):
         shape = self.shape(parent)
         rank = len(shape)
         if mode not in ("avg", "max"):
-            raise GeometryError(f"reduce mode must be 'avg' or 'max'; received {mode!r}")
+            raise LayerError(name, f"reduce mode must be 'avg' or 'max'; received {mode!r}")
         chosen = range(rank) if axes is None else axes
         if any(not -rank <= a < rank for a in chosen):
-            raise GeometryError(
-                f"reduction axes {tuple(chosen)!r} out of range for shape {shape!r}"
+            raise LayerError(
+                name, f"reduction axes {tuple(chosen)!r} out of range for shape {shape!r}"
             )
         reduced = sorted({a % rank for a in chosen})
         kept = tuple(1 if a in reduced else d for a, d in enumerate(shape))

@@ -1,21 +1,33 @@
 """The bookkeeping half of :class:`~stridescope.ir.GraphBuilder`: nodes in topological order,
 the spatial axes a permute moved, and the checks every windowed op shares.
 
-Every public node method takes ``(parent or parents, name, ...)`` and is wrapped by
-:func:`names_layer`, so a :class:`~stridescope.geometry.GeometryError` raised while adding a
-node reaches the caller as a :class:`LayerError` whose one-line message starts with
+Every public node method takes ``(parent or parents, name, ...)``; one that can raise a
+:class:`~stridescope.geometry.GeometryError` catches it and raises :func:`in_layer` of it, so it
+reaches the caller as a :class:`LayerError` whose one-line message starts with
 ``layer 'NAME': ``, whichever frontend called (see :mod:`stridescope.ir.builder` for an example).
+The except clause sits in the method itself rather than in a wrapper: node methods are the
+tracer's innermost calls, and a ``*args, **kwargs`` wrapper costs more than many of them do.
+:func:`names_layer` does the same for a node method of a subclass.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
-from stridescope.geometry import GeometryError, PaddingArg, paddings, per_axis
+from stridescope.geometry import GeometryError, per_axis
+from stridescope.ir.builder_memo import (
+    IntOrTuple,
+    PaddingSpec,
+    exact_key,
+    memo_slide,
+    memo_window,
+    new_window,
+)
 from stridescope.ir.graph import (
     Graph,
     Layout,
@@ -34,14 +46,13 @@ __all__ = [
     "LayerError",
     "PaddingSpec",
     "check_pad_mode",
+    "in_layer",
     "names_layer",
     "numel",
 ]
 
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
-IntOrTuple = int | Sequence[int]
-PaddingSpec = PaddingArg | Sequence[int | tuple[int, int]]
 
 # ops that keep every position, so spatial axes a permute moved stay where it put them
 _KEEP_MOVED = frozenset(
@@ -63,21 +74,29 @@ def numel(shape: Shape) -> int:
     return math.prod(shape)  # type: ignore[arg-type]
 
 
+class _Axes(enum.Enum):
+    """The default of ``BuilderCore._add``'s ``spatial_at``: where the parents leave them."""
+
+    INHERITED = enum.auto()
+
+
+@functools.cache
+def _axes(rank: int, layout: Layout) -> tuple[int, slice]:
+    """The channel axis and the spatial axes (consecutive in both layouts) as a slice, per
+    rank: a shape's spatial sizes are one slice of it instead of a lookup per axis.
+
+    >>> _axes(4, "nchw"), _axes(4, "nhwc"), _axes(2, "nchw")
+    ((1, slice(2, 4, None)), (3, slice(1, 3, None)), (1, slice(0, 0, None)))
+    """
+    spatial = spatial_axes(rank, layout)
+    first = spatial[0] if spatial else 0
+    if spatial != tuple(range(first, first + len(spatial))):
+        raise ValueError(f"spatial axes {spatial!r} of a {layout} rank-{rank} shape are apart")
+    return channel_axis(rank, layout), slice(first, first + len(spatial))
+
+
 _NODE_FIELDS = {f.name for f in dataclasses.fields(Node)}
-_NODE_DEFAULTS = {
-    f.name: f.default for f in dataclasses.fields(Node) if f.default is not dataclasses.MISSING
-}
-
-
-def _node(fields: dict[str, object]) -> Node:
-    """``Node(**fields)``, built the way the dataclass would build it but in one dictionary
-    update instead of one frozen ``__setattr__`` per field: nodes are the tracer's innermost
-    allocation. Unknown field names are refused as ``Node()`` would refuse them."""
-    if len(fields) != len(_NODE_FIELDS):  # every field is there: more means an unknown one
-        return Node(**fields)  # type: ignore[arg-type]  # raises TypeError, naming the field
-    node: Node = object.__new__(Node)
-    node.__dict__.update(fields)
-    return node
+_new_node = object.__new__
 
 
 class LayerError(GeometryError):
@@ -97,20 +116,33 @@ class LayerError(GeometryError):
         return type(self), (self.layer, self.reason)
 
 
+def in_layer(name: str, error: GeometryError) -> LayerError:
+    """``error``, raised while adding the node ``name``, as a :class:`LayerError` naming that
+    layer; one that already names a layer (a node method that called another) is kept as it is.
+
+    >>> str(in_layer("stem", GeometryError("kernel must be a positive integer")))
+    "layer 'stem': kernel must be a positive integer"
+    >>> inner = LayerError("stem.conv", "output size would be 0")
+    >>> in_layer("stem", inner) is inner
+    True
+    """
+    if isinstance(error, LayerError):
+        return error
+    return LayerError(str(name), str(error))
+
+
 def names_layer(method: Callable[Concatenate[_S, _P], int]) -> Callable[Concatenate[_S, _P], int]:
-    """Wrap a node method ``(self, parent(s), name, ...)``: a geometry error raised inside it
-    comes out as a :class:`LayerError` naming the layer (once: a node method that calls
-    another keeps the inner error as it is)."""
+    """Wrap a node method ``(self, parent(s), name, ...)`` of a subclass: a geometry error
+    raised inside it comes out as :func:`in_layer` of it (the builder's own node methods have
+    the except clause in their body: see the module docstring)."""
 
     @functools.wraps(method)
     def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> int:
         try:
             return method(self, *args, **kwargs)
-        except LayerError:
-            raise
         except GeometryError as error:
             name = kwargs["name"] if "name" in kwargs else args[1]
-            raise LayerError(str(name), str(error)) from None
+            raise in_layer(str(name), error) from None
 
     return wrapper
 
@@ -163,23 +195,51 @@ class BuilderCore:
         parents: tuple[int, ...],
         input_shape: Shape,
         output_shape: Shape,
-        **extra: object,
+        *,
+        params: int = 0,
+        macs: int = 0,
+        window: Window | None = None,
+        groups: int = 1,
+        counted: bool = True,
+        note: str = "",
+        op: str = "",
+        scatter: Window | None = None,
+        spatial_at: tuple[int, ...] | _Axes | None = _Axes.INHERITED,
     ) -> int:
-        if "spatial_at" not in extra:
-            extra["spatial_at"] = self._inherited_axes(kind, parents, output_shape)
-        fields = dict(_NODE_DEFAULTS)
-        fields.update(extra)
-        node_id = len(self._nodes)
-        fields.update(
+        """Append a node and return its id; ``spatial_at`` defaults to where the parents
+        leave the spatial axes (:meth:`_inherited_axes`)."""
+        nodes = self._nodes
+        if spatial_at is _Axes.INHERITED:
+            spatial_at = None
+            if parents and nodes[parents[0]].spatial_at is not None:
+                spatial_at = self._inherited_axes(kind, parents, output_shape)
+        node_id = len(nodes)
+        known = None not in output_shape  # numel(output_shape), its usual case without a call
+        size = math.prod(output_shape) if known else numel(output_shape)  # type: ignore[arg-type]
+        # Node(...) without its frozen __setattr__ per field (nodes are the tracer's innermost
+        # object): one update of the instance dictionary, every field named
+        node: Node = _new_node(Node)
+        node.__dict__.update(
             id=node_id,
             name=name,
             kind=kind,
             parents=parents,
             input_shape=input_shape,
             output_shape=output_shape,
-            activation_bytes=numel(output_shape) * self.dtype_bytes,
+            params=params,
+            macs=macs,
+            activation_bytes=size * self.dtype_bytes,
+            window=window,
+            groups=groups,
+            counted=counted,
+            note=note,
+            op=op,
+            scatter=scatter,
+            spatial_at=spatial_at,
         )
-        self._nodes.append(_node(fields))
+        if len(node.__dict__) != len(_NODE_FIELDS):  # a field added to Node since: its default
+            node = Node(**node.__dict__)
+        nodes.append(node)
         return node_id
 
     def _inherited_axes(
@@ -202,16 +262,19 @@ class BuilderCore:
         return None
 
     def _spatial(self, shape: Shape) -> Shape:
-        return tuple(shape[a] for a in spatial_axes(len(shape), self.layout))
+        return shape[_axes(len(shape), self.layout)[1]]
 
     def _channels(self, shape: Shape) -> int | None:
-        return shape[channel_axis(len(shape), self.layout)]
+        return shape[_axes(len(shape), self.layout)[0]]
 
     def _with(self, shape: Shape, channels: int | None, spatial: Shape) -> Shape:
+        """``shape`` with these channels and spatial sizes (one per spatial axis)."""
+        channel, where = _axes(len(shape), self.layout)
+        if len(spatial) != where.stop - where.start:
+            raise ValueError(f"{len(spatial)} spatial sizes {spatial!r} for shape {shape!r}")
         out = list(shape)
-        out[channel_axis(len(shape), self.layout)] = channels
-        for axis, size in zip(spatial_axes(len(shape), self.layout), spatial, strict=True):
-            out[axis] = size
+        out[channel] = channels
+        out[where] = spatial
         return tuple(out)
 
     # -- checks the windowed ops share ----------------------------------------------------
@@ -266,13 +329,13 @@ class BuilderCore:
             raise GeometryError(
                 f"needs spatial axes; received input shape {shape!r} ({self.layout})"
             )
-        key = (_key(kernel), _key(stride), _key(dilation), _key(padding))
+        key = (exact_key(kernel), exact_key(stride), exact_key(dilation), exact_key(padding))
         if None in key:
-            window = _new_window(spatial, kernel, stride, dilation, padding, ceil_mode, pad_mode)
+            window = new_window(spatial, kernel, stride, dilation, padding, ceil_mode, pad_mode)
             return window, window.output_spatial(spatial) if sizes else ()
         if sizes:
-            return _slide(spatial, *key, ceil_mode, pad_mode)
-        return _window(spatial, *key, ceil_mode, pad_mode), ()
+            return memo_slide(spatial, *key, ceil_mode, pad_mode)
+        return memo_window(spatial, *key, ceil_mode, pad_mode), ()
 
     def _pairs(self, shape: Shape, padding: Sequence[Sequence[int]]) -> tuple[tuple[int, int], ...]:
         """Explicit ``(before, after)`` amounts, one pair per spatial axis of ``shape``."""
@@ -296,70 +359,6 @@ class BuilderCore:
                 f"positive multiples of groups={groups}"
             )
         return cin
-
-
-def _key(value: object) -> object:
-    """``value`` (an int, a mode, or ints / ``(before, after)`` pairs per axis) as a hashable
-    key that means the same to geometry, or ``None`` when it has no such form."""
-    kind = type(value)
-    if kind is int or kind is str:
-        return value
-    if kind is not tuple and kind is not list:
-        return None
-    if len(value) == 2 and type(value[0]) is int and type(value[1]) is int:  # type: ignore[arg-type,index]
-        return (value[0], value[1])  # type: ignore[index]
-    items: list[object] = []
-    for item in value:  # type: ignore[attr-defined]
-        if type(item) is int:
-            items.append(item)
-        elif type(item) in (tuple, list) and len(item) == 2 and {type(v) for v in item} == {int}:
-            items.append((item[0], item[1]))
-        else:
-            return None
-    return tuple(items)
-
-
-def _new_window(
-    spatial: Shape,
-    kernel: IntOrTuple,
-    stride: IntOrTuple,
-    dilation: IntOrTuple,
-    padding: PaddingSpec,
-    ceil_mode: bool,
-    pad_mode: str,
-) -> Window:
-    rank = len(spatial)
-    k = per_axis(kernel, rank, "kernel")
-    s = per_axis(stride, rank, "stride")
-    d = per_axis(dilation, rank, "dilation")
-    return Window(k, s, d, paddings(spatial, k, s, d, padding), ceil_mode, pad_mode)
-
-
-@functools.lru_cache(maxsize=4096)
-def _window(
-    spatial: Shape,
-    kernel: IntOrTuple,
-    stride: IntOrTuple,
-    dilation: IntOrTuple,
-    padding: PaddingSpec,
-    ceil_mode: bool,
-    pad_mode: str,
-) -> Window:
-    return _new_window(spatial, kernel, stride, dilation, padding, ceil_mode, pad_mode)
-
-
-@functools.lru_cache(maxsize=4096)
-def _slide(
-    spatial: Shape,
-    kernel: IntOrTuple,
-    stride: IntOrTuple,
-    dilation: IntOrTuple,
-    padding: PaddingSpec,
-    ceil_mode: bool,
-    pad_mode: str,
-) -> tuple[Window, Shape]:
-    window = _window(spatial, kernel, stride, dilation, padding, ceil_mode, pad_mode)
-    return window, window.output_spatial(spatial)
 
 
 def check_pad_mode(mode: str) -> None:

@@ -5,12 +5,13 @@ broadcasting element-wise ops, and any other op a frontend gives the output shap
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
 
-from stridescope.geometry import GeometryError
-from stridescope.ir.builder_core import BuilderCore, names_layer, numel
+from stridescope.ir.builder_core import BuilderCore, LayerError, numel
+from stridescope.ir.builder_memo import MEMO_SIZE
 from stridescope.ir.graph import OpKind, Shape, channel_axis, spatial_axes
 
 __all__ = ["TensorOps"]
@@ -19,7 +20,6 @@ __all__ = ["TensorOps"]
 class TensorOps(BuilderCore):
     """Node methods for the ops that work on whole axes."""
 
-    @names_layer
     def linear(
         self,
         parent: int,
@@ -34,7 +34,7 @@ class TensorOps(BuilderCore):
         shape = self.shape(parent)
         fin = shape[-1]
         if fin is None:
-            raise GeometryError(f"the feature count must be known; received {shape!r}")
+            raise LayerError(name, f"the feature count must be known; received {shape!r}")
         out = (*shape[:-1], out_features)
         if params is None:
             params = fin * out_features + (out_features if bias else 0)
@@ -43,7 +43,6 @@ class TensorOps(BuilderCore):
             name, OpKind.LINEAR, (parent,), shape, out, params=params, macs=macs, op=op
         )
 
-    @names_layer
     def permute(self, parent: int, name: str, *, dims: Sequence[int], op: str = "") -> int:
         """Reorder the axes (``torch.permute``): output axis ``i`` is input axis ``dims[i]``.
         No MACs; the node records where the spatial axes went (:attr:`Node.spatial_at`), so
@@ -61,8 +60,8 @@ class TensorOps(BuilderCore):
         rank = len(shape)
         order = tuple(d % rank if -rank <= d < rank else rank for d in dims)
         if sorted(order) != list(range(rank)):
-            raise GeometryError(
-                f"dims {tuple(dims)!r} are not a permutation of the {rank} axes of {shape!r}"
+            raise LayerError(
+                name, f"dims {tuple(dims)!r} are not a permutation of the {rank} axes of {shape!r}"
             )
         before = self._nodes[parent].spatial_at or spatial_axes(rank, self.layout)
         at = tuple(order.index(a) for a in before)
@@ -70,7 +69,6 @@ class TensorOps(BuilderCore):
         out = tuple(shape[d] for d in order)
         return self._add(name, OpKind.PERMUTE, (parent,), shape, out, spatial_at=moved, op=op)
 
-    @names_layer
     def matmul(
         self,
         parents: Sequence[int],
@@ -97,7 +95,6 @@ class TensorOps(BuilderCore):
             name, OpKind.MATMUL, tuple(parents), parent_shape, out, params=params, macs=macs, op=op
         )
 
-    @names_layer
     def pointwise(
         self, parent: int, name: str, *, kind: OpKind, params: int = 0, op: str = ""
     ) -> int:
@@ -105,7 +102,6 @@ class TensorOps(BuilderCore):
         shape = self.shape(parent)
         return self._add(name, kind, (parent,), shape, shape, params=params, op=op)
 
-    @names_layer
     def reshape(self, parent: int, name: str, *, output_shape: Shape, op: str = "") -> int:
         """A view / reshape to ``output_shape`` (no MACs). When every spatial axis survives
         whole (same size, same elements before and after it), the node records where it went,
@@ -126,7 +122,6 @@ class TensorOps(BuilderCore):
         kept = _kept_axes(shape, source, out) if source else None
         return self._add(name, OpKind.RESHAPE, (parent,), shape, out, spatial_at=kept, op=op)
 
-    @names_layer
     def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
         shape = self.shape(parent)
         rest = shape[start_dim:]
@@ -134,28 +129,26 @@ class TensorOps(BuilderCore):
         out = (*shape[:start_dim], size)
         return self._add(name, OpKind.FLATTEN, (parent,), shape, out, op=op)
 
-    @names_layer
     def merge(self, parents: Sequence[int], name: str, *, kind: OpKind, op: str = "") -> int:
         """Add / multiply (same shapes) or concatenate along the channel axis."""
         shapes = [self.shape(p) for p in parents]
         first = shapes[0]
         if kind is OpKind.CONCAT:
             axis = channel_axis(len(first), self.layout)
-            others = {tuple(d for i, d in enumerate(s) if i != axis) for s in shapes}
+            others = {s[:axis] + s[axis + 1 :] for s in shapes}
             if len(others) > 1 or any(len(s) != len(first) for s in shapes):
-                raise GeometryError(
-                    f"operands of concat differ outside the channel axis: {shapes!r}"
+                raise LayerError(
+                    name, f"operands of concat differ outside the channel axis: {shapes!r}"
                 )
             chans = [s[axis] for s in shapes]
             total = None if any(c is None for c in chans) else sum(c for c in chans if c)
             out = tuple(total if i == axis else d for i, d in enumerate(first))
             return self._add(name, kind, tuple(parents), first, out, op=op)
-        if any(s != first for s in shapes):
-            raise GeometryError(f"operands of {kind} differ in shape: {shapes!r}")
+        if shapes.count(first) != len(shapes):
+            raise LayerError(name, f"operands of {kind} differ in shape: {shapes!r}")
         macs = numel(first) * (len(parents) - 1)
         return self._add(name, kind, tuple(parents), first, first, macs=macs, op=op)
 
-    @names_layer
     def elementwise(
         self,
         parents: Sequence[int],
@@ -184,7 +177,7 @@ class TensorOps(BuilderCore):
                 if d == 1 or d == out[axis]:
                     continue
                 if out[axis] != 1:
-                    raise GeometryError(f"operands of {kind} do not broadcast: {shapes!r}")
+                    raise LayerError(name, f"operands of {kind} do not broadcast: {shapes!r}")
                 out[axis] = d
         result = tuple(out)
         macs = numel(result) * (len(shapes) - 1)
@@ -214,7 +207,6 @@ class TensorOps(BuilderCore):
         node = self._nodes[node_id]
         self._nodes[node_id] = replace(node, params=node.params + params)
 
-    @names_layer
     def other(
         self,
         parent: int | Sequence[int],
@@ -244,9 +236,11 @@ class TensorOps(BuilderCore):
         )
 
 
+@functools.lru_cache(maxsize=MEMO_SIZE)
 def _kept_axes(shape: Shape, axes: Sequence[int], out: Shape) -> tuple[int, ...] | None:
     """Where each of ``shape``'s ``axes`` is in ``out`` after a row-major reshape, when every
-    one survives whole: an output axis of the same size with as many elements before it."""
+    one survives whole: an output axis of the same size with as many elements before it.
+    Memoised: the result is axis indices, the same for any arguments that compare equal."""
     if None in shape or None in out:
         return None
     sizes = [int(d) for d in shape if d is not None]

@@ -13,23 +13,28 @@ from stridescope.geometry import GeometryError, per_axis, transposed_output_size
 from stridescope.ir.builder_core import (
     BuilderCore,
     IntOrTuple,
+    LayerError,
     PaddingSpec,
     check_pad_mode,
-    names_layer,
+    in_layer,
     numel,
 )
-from stridescope.ir.graph import OpKind, Shape, Window
+from stridescope.ir.builder_memo import adaptive_reads, exact_key, remember, slice_window
+from stridescope.ir.graph import Layout, OpKind, Shape, Window
 
 __all__ = ["WindowOps"]
 
 _POOL_KINDS = {"max": OpKind.MAXPOOL, "avg": OpKind.AVGPOOL}
 _ADAPTIVE_KINDS = {"max": OpKind.ADAPTIVE_MAXPOOL, "avg": OpKind.ADAPTIVE_AVGPOOL}
 
+# a convolution's window, output shape, MACs per output element and MACs, by its arguments
+_ConvKey = tuple[Layout, Shape, int, int, object, object, object, object, str]
+_CONVS: dict[_ConvKey, tuple[Window, Shape, int, int]] = {}
+
 
 class WindowOps(BuilderCore):
     """Node methods for the ops that slide or scatter a window over the spatial axes."""
 
-    @names_layer
     def conv(
         self,
         parent: int,
@@ -52,13 +57,14 @@ class WindowOps(BuilderCore):
         weights already counted at an earlier node (a layer called twice). ``pad_mode`` is
         what the padding holds (see :meth:`pad`)."""
         shape = self.shape(parent)
-        cin = self._grouped_channels(shape, out_channels, groups)
-        window, sizes = self._sliding(shape, kernel, stride, dilation, padding, pad_mode=pad_mode)
-        out = self._with(shape, out_channels, sizes)
-        area = math.prod(window.kernel)
+        try:
+            window, out, fan_in, macs = self._conv_geometry(
+                shape, out_channels, kernel, stride, dilation, padding, groups, pad_mode
+            )
+        except GeometryError as error:
+            raise in_layer(name, error) from None
         if params is None:
-            params = out_channels * (cin // groups) * area + (out_channels if bias else 0)
-        macs = numel(out) * (cin // groups) * area
+            params = out_channels * fan_in + (out_channels if bias else 0)
         return self._add(
             name,
             OpKind.CONV,
@@ -72,7 +78,44 @@ class WindowOps(BuilderCore):
             op=op,
         )
 
-    @names_layer
+    def _conv_geometry(
+        self,
+        shape: Shape,
+        out_channels: int,
+        kernel: IntOrTuple,
+        stride: IntOrTuple,
+        dilation: IntOrTuple,
+        padding: PaddingSpec,
+        groups: int,
+        pad_mode: str,
+    ) -> tuple[Window, Shape, int, int]:
+        """A convolution's window, output shape, MACs per output element (``C_in / groups x
+        kernel area``) and MACs, memoised on the arguments as :meth:`_sliding` is: a network
+        repeats a few convolutions many times. Arguments with no exact hashable form (see
+        :func:`exact_key`) are computed afresh, so every error is raised as geometry raises it.
+        """
+        key = (
+            self.layout,
+            shape,
+            out_channels,
+            groups,
+            exact_key(kernel),
+            exact_key(stride),
+            exact_key(dilation),
+            exact_key(padding),
+            pad_mode,
+        )
+        exact = type(out_channels) is int and type(groups) is int and None not in key
+        known = _CONVS.get(key) if exact else None
+        if known is not None:
+            return known
+        cin = self._grouped_channels(shape, out_channels, groups)
+        window, sizes = self._sliding(shape, kernel, stride, dilation, padding, pad_mode=pad_mode)
+        out = self._with(shape, out_channels, sizes)
+        fan_in = cin // groups * math.prod(window.kernel)
+        found = (window, out, fan_in, numel(out) * fan_in)
+        return remember(_CONVS, key, found) if exact else found
+
     def conv_transpose(
         self,
         parent: int,
@@ -104,17 +147,20 @@ class WindowOps(BuilderCore):
         ((1, 4, 32, 32), 132, 32768)
         """
         shape = self.shape(parent)
-        cin = self._grouped_channels(shape, out_channels, groups)
-        k, s, d = self._steps(shape, kernel, stride, dilation)
-        extra = per_axis(output_padding, len(k), "output_padding")
-        if isinstance(padding, int):  # torch's form: both sides of every axis
-            pads = ((padding, padding),) * len(k)
-        else:
-            pads = self._pairs(shape, padding)
-        sizes = tuple(
-            transposed_output_size(n, *args)
-            for n, *args in zip(self._spatial(shape), k, s, d, pads, extra, strict=True)
-        )
+        try:
+            cin = self._grouped_channels(shape, out_channels, groups)
+            k, s, d = self._steps(shape, kernel, stride, dilation)
+            extra = per_axis(output_padding, len(k), "output_padding")
+            if isinstance(padding, int):  # torch's form: both sides of every axis
+                pads = ((padding, padding),) * len(k)
+            else:
+                pads = self._pairs(shape, padding)
+            sizes = tuple(
+                transposed_output_size(n, *args)
+                for n, *args in zip(self._spatial(shape), k, s, d, pads, extra, strict=True)
+            )
+        except GeometryError as error:
+            raise in_layer(name, error) from None
         out = self._with(shape, out_channels, sizes)
         area = math.prod(k)
         if params is None:
@@ -133,7 +179,6 @@ class WindowOps(BuilderCore):
             scatter=Window(k, s, d, pads),
         )
 
-    @names_layer
     def pool(
         self,
         parent: int,
@@ -150,36 +195,38 @@ class WindowOps(BuilderCore):
         """Max (``mode='max'``) or average (``'avg'``) pooling; stride defaults to the kernel."""
         shape = self.shape(parent)
         steps = kernel if stride is None else stride
-        window, sizes = self._sliding(shape, kernel, steps, dilation, padding, ceil_mode)
+        try:
+            window, sizes = self._sliding(shape, kernel, steps, dilation, padding, ceil_mode)
+        except GeometryError as error:
+            raise in_layer(name, error) from None
         out = self._with(shape, self._channels(shape), sizes)
         macs = numel(out) * math.prod(window.kernel)
         return self._add(
             name, _POOL_KINDS[mode], (parent,), shape, out, macs=macs, window=window, op=op
         )
 
-    @names_layer
     def adaptive_pool(
         self, parent: int, name: str, *, mode: str, output_size: IntOrTuple, op: str = ""
     ) -> int:
         """Adaptive pooling; output window ``o`` covers ``[floor(o*n/m), ceil((o+1)*n/m))``."""
         shape = self.shape(parent)
         spatial = self._spatial(shape)
-        target = per_axis(output_size, len(spatial), "output_size")
-        reads = 1
-        for n, m in zip(spatial, target, strict=True):
-            if n is None:
-                continue
-            reads *= sum(-(-((o + 1) * n) // m) - (o * n) // m for o in range(m))
-        out = self._with(shape, self._channels(shape), target)
-        channels = self._channels(shape) or 1
-        macs = (shape[0] or 1) * channels * reads
+        try:
+            target = per_axis(output_size, len(spatial), "output_size")
+        except GeometryError as error:
+            raise in_layer(name, error) from None
+        channels = self._channels(shape)
+        out = self._with(shape, channels, target)
+        macs = (shape[0] or 1) * (channels or 1) * adaptive_reads(spatial, target)
         return self._add(name, _ADAPTIVE_KINDS[mode], (parent,), shape, out, macs=macs, op=op)
 
-    @names_layer
     def polyphase(self, parent: int, name: str, *, factor: int = 2, op: str = "") -> int:
         """Adaptive polyphase sampling: keep the phase of largest norm (reads every phase)."""
         shape = self.shape(parent)
-        window = self._window(shape, factor, factor, 1, "valid", ceil_mode=True)
+        try:
+            window = self._window(shape, factor, factor, 1, "valid", ceil_mode=True)
+        except GeometryError as error:
+            raise in_layer(name, error) from None
         spatial = self._spatial(shape)
         out_spatial = tuple(None if n is None else -(-n // factor) for n in spatial)
         out = self._with(shape, self._channels(shape), out_spatial)
@@ -187,23 +234,24 @@ class WindowOps(BuilderCore):
             name, OpKind.POLYPHASE, (parent,), shape, out, macs=numel(shape), window=window, op=op
         )
 
-    @names_layer
     def pixel_unshuffle(self, parent: int, name: str, *, factor: int, op: str = "") -> int:
         """Space-to-depth: ``(C, H, W) -> (C*r*r, H/r, W/r)``; sizes must divide by ``r``."""
         shape = self.shape(parent)
         spatial = self._spatial(shape)
-        if any(n is not None and n % factor for n in spatial):
-            raise GeometryError(
-                f"pixel unshuffle by {factor} needs spatial sizes divisible by {factor}; "
-                f"received {shape!r}"
-            )
-        window = self._window(shape, factor, factor, 1, "valid")
+        try:
+            if any(n is not None and n % factor for n in spatial):
+                raise GeometryError(
+                    f"pixel unshuffle by {factor} needs spatial sizes divisible by {factor}; "
+                    f"received {shape!r}"
+                )
+            window = self._window(shape, factor, factor, 1, "valid")
+        except GeometryError as error:
+            raise in_layer(name, error) from None
         channels = self._channels(shape)
         cout = None if channels is None else channels * factor ** len(spatial)
         out = self._with(shape, cout, window.output_spatial(spatial))
         return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
 
-    @names_layer
     def resize(
         self,
         parent: int,
@@ -237,12 +285,11 @@ class WindowOps(BuilderCore):
                 None if n is None else n * s for n, s in zip(sizes, factors, strict=True)
             )
             if len(factors) != len(sizes) or expected != self._spatial(out) or min(factors) < 1:
-                raise GeometryError(f"repeating {shape!r} by {factors!r} does not give {out!r}")
+                raise LayerError(name, f"repeating {shape!r} by {factors!r} does not give {out!r}")
             rank = len(factors)
             scatter = Window(factors, factors, (1,) * rank, ((0, 0),) * rank)
         return self._add(name, kind, (parent,), shape, out, scatter=scatter, op=op)
 
-    @names_layer
     def slice(
         self,
         parent: int,
@@ -270,28 +317,24 @@ class WindowOps(BuilderCore):
         """
         shape = self.shape(parent)
         sizes = self._spatial(shape)
-        if len(spatial) != len(sizes) or len(output_shape) != len(shape):
-            raise GeometryError(
-                f"a slice needs one (start, stop, step) per spatial axis and keeps the "
-                f"rank; received {tuple(spatial)!r} for input {shape!r}, output {output_shape!r}"
-            )
-        padding = []
-        for n, (start, stop, step) in zip(sizes, spatial, strict=True):
-            if n is None or step < 1 or not 0 <= start < stop <= n:
-                raise GeometryError(f"slice {start}:{stop}:{step} does not fit an axis of size {n}")
-            padding.append((-start, stop - n))
-        rank = len(sizes)
-        window = Window((1,) * rank, tuple(t[2] for t in spatial), (1,) * rank, tuple(padding))
-        if window.output_spatial(sizes) != self._spatial(tuple(output_shape)):
-            raise GeometryError(
-                f"output {tuple(output_shape)!r} does not match slices {tuple(spatial)!r} "
-                f"of input {shape!r}"
-            )
+        try:
+            if len(spatial) != len(sizes) or len(output_shape) != len(shape):
+                raise GeometryError(
+                    f"a slice needs one (start, stop, step) per spatial axis and keeps the rank; "
+                    f"received {tuple(spatial)!r} for input {shape!r}, output {output_shape!r}"
+                )
+            window, out_sizes = slice_window(sizes, spatial)
+            if out_sizes != self._spatial(tuple(output_shape)):
+                raise GeometryError(
+                    f"output {tuple(output_shape)!r} does not match slices {tuple(spatial)!r} "
+                    f"of input {shape!r}"
+                )
+        except GeometryError as error:
+            raise in_layer(name, error) from None
         return self._add(
             name, OpKind.SLICE, (parent,), shape, tuple(output_shape), window=window, op=op
         )
 
-    @names_layer
     def pad(
         self,
         parent: int,
@@ -323,22 +366,33 @@ class WindowOps(BuilderCore):
         """
         shape = self.shape(parent)
         spatial = self._spatial(shape)
+        try:
+            window = self._padding_window(shape, padding, mode)
+        except GeometryError as error:
+            raise in_layer(name, error) from None
+        width = self._channels(shape)
+        if channels != (0, 0):
+            if width is None or width + sum(channels) < 1 or mode != "zeros":
+                raise LayerError(
+                    name,
+                    f"channel padding {channels!r} needs known channels and zeros; "
+                    f"received {width} channels, mode {mode!r}",
+                )
+            width += sum(channels)
+        out = self._with(shape, width, window.output_spatial(spatial))
+        return self._add(name, OpKind.PAD, (parent,), shape, out, window=window, op=op)
+
+    def _padding_window(
+        self, shape: Shape, padding: Sequence[tuple[int, int]], mode: str
+    ) -> Window:
+        """:meth:`pad`'s window: kernel 1, stride 1, ``padding`` (``(before, after)`` per
+        spatial axis; a negative amount crops) holding ``mode``."""
         amounts = self._pairs(shape, padding)
         if any(min(p) < 0 for p in amounts):  # a crop: geometry's padding rules refuse it
             check_pad_mode(mode)
             ones = (1,) * len(amounts)
             window = Window(ones, ones, ones, amounts, pad_mode=mode)
-            if any(k is not None and k < 1 for k in window.output_spatial(spatial)):
+            if any(k is not None and k < 1 for k in window.output_spatial(self._spatial(shape))):
                 raise GeometryError(f"padding {amounts!r} leaves no positions of input {shape!r}")
-        else:
-            window = self._window(shape, 1, 1, 1, list(amounts), pad_mode=mode)
-        width = self._channels(shape)
-        if channels != (0, 0):
-            if width is None or width + sum(channels) < 1 or mode != "zeros":
-                raise GeometryError(
-                    f"channel padding {channels!r} needs known channels and zeros; "
-                    f"received {width} channels, mode {mode!r}"
-                )
-            width += sum(channels)
-        out = self._with(shape, width, window.output_spatial(spatial))
-        return self._add(name, OpKind.PAD, (parent,), shape, out, window=window, op=op)
+            return window
+        return self._window(shape, 1, 1, 1, list(amounts), pad_mode=mode)
