@@ -46,11 +46,12 @@ from stridescope.analysis.coverage_terms import (
     Slide,
     Term,
     adaptive_matrix,
-    compose,
-    simplify,
+    compose_kept,
+    merge_terms,
     union_counts,
     union_size,
 )
+from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.analysis.units import position_noun
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, OpKind, Window
@@ -106,13 +107,6 @@ class CoverageMap:
 
 def _size(spatial: tuple[int, ...]) -> str:
     return "x".join(map(str, spatial))
-
-
-def _known(graph: Graph, node: Node) -> tuple[int, ...] | None:
-    spatial = graph.spatial_of(node)
-    if not spatial or any(n is None for n in spatial):
-        return None
-    return tuple(int(n) for n in spatial if n is not None)
 
 
 def _relation(
@@ -176,11 +170,9 @@ class _Relations:
     concatenation of many equally sized parents asks the same question for each); the
     notes of a relation are repeated for every parent that asks, as computed afresh."""
 
-    def __init__(
-        self, graph: Graph, node: Node, out: tuple[int, ...] | None, notes: list[str]
-    ) -> None:
-        self.graph, self.node, self.out, self.notes = graph, node, out, notes
-        self.moved = any(graph.moved(graph.nodes[p]) for p in node.parents)
+    def __init__(self, graph: Graph, node: Node, facts: NodeFacts, notes: list[str]) -> None:
+        self.graph, self.node, self.out, self.notes = graph, node, facts.sizes[node.id], notes
+        self.moved = facts.parent_moved[node.id]
         self.seen: dict[tuple[int, ...] | None, tuple[Relation | None, list[str]]] = {}
 
     def of(self, inp: tuple[int, ...] | None) -> Relation | None:
@@ -259,28 +251,30 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
             )
 
 
-def _passes(graph: Graph, node: Node, known: list[tuple[int, ...] | None]) -> bool:
+def _passes(node: Node, facts: NodeFacts) -> bool:
     """Whether ``node`` keeps every position of each parent where it is (a counted norm,
     activation or merge of equally sized, unmoved parents): the identity relation
     :func:`_relation` would give, decided without building one."""
+    known, moved = facts.sizes, facts.moved
     out = known[node.id]
-    return (
-        out is not None
-        and node.counted
-        and node.kind in _POINTWISE
-        and node.window is None
-        and node.scatter is None
-        and all(known[p] == out and not graph.moved(graph.nodes[p]) for p in node.parents)
-    )
+    if out is None or not node.counted or node.kind not in _POINTWISE:
+        return False
+    if node.window is not None or node.scatter is not None:
+        return False
+    return all([known[p] == out and not moved[p] for p in node.parents])
 
 
-def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
-    """The relation between the last spatial node and the input; with ``before_pool`` a final
-    global pool is stepped over (same coverage; :func:`coverage_fraction` skips that, as the
-    fraction does not need the larger map)."""
-    notes: list[str] = []
-    nodes = graph.nodes
-    known = [_known(graph, n) for n in nodes]
+def _full(out_spatial: tuple[int, ...], shape: tuple[int, ...]) -> list[Term]:
+    """Every position of ``shape`` feeds every output: one term of ones (none when some
+    axis is empty, as that term reads nothing)."""
+    if 0 in out_spatial or 0 in shape:
+        return []
+    return [tuple(np.ones((o, n), dtype=bool) for o, n in zip(out_spatial, shape, strict=True))]
+
+
+def _start(graph: Graph, facts: NodeFacts, before_pool: bool) -> tuple[int, tuple[int, ...]]:
+    """The last spatial node (see :func:`_walk`) and the input's spatial sizes."""
+    known = facts.sizes
     input_spatial = known[0]
     if input_spatial is None:
         raise StridescopeError(
@@ -292,53 +286,67 @@ def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
     if before_pool:
         last = _before_global_pool(graph, known, last)
     _check_size(graph, known, last)
+    return last, input_spatial
+
+
+def _walk(graph: Graph, before_pool: bool = True, facts: NodeFacts | None = None) -> _Terms:
+    """The relation between the last spatial node and the input; with ``before_pool`` a final
+    global pool is stepped over (same coverage; :func:`coverage_fraction` skips that, as the
+    fraction does not need the larger map). Every term kept reads something."""
+    facts = node_facts(graph) if facts is None else facts
+    notes: list[str] = []
+    nodes, known = graph.nodes, facts.sizes
+    last, input_spatial = _start(graph, facts, before_pool)
+    rank = len(input_spatial)
     out_spatial = known[last] or ()
     identity = tuple(np.eye(n, dtype=bool) for n in out_spatial)
-    pending: dict[int, list[Term]] = {last: [identity]}
+    pending: dict[int, list[Term]] = {last: [] if 0 in out_spatial else [identity]}
     everything: set[int] = set()  # nodes whose every position feeds every output
-    for node in reversed(nodes[: last + 1]):
-        if node.id == 0:
-            break
-        terms = simplify(pending.pop(node.id, []))
-        if not terms and node.id not in everything:
+    for node in reversed(nodes[1 : last + 1]):
+        whole = node.id in everything
+        terms = pending.pop(node.id, [])
+        if len(terms) > 1:
+            terms = merge_terms(terms)
+        elif not terms and not whole:
             continue
-        if node.id not in everything and _passes(graph, node, known):
+        if not whole and _passes(node, facts):
             for parent_id in node.parents:
                 pending.setdefault(parent_id, []).extend(terms)
             continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
-        relations = _Relations(graph, node, known[node.id], notes)
+        relations = _Relations(graph, node, facts, notes)
         for parent_id in node.parents:
             shape = known[parent_id]
             relation = relations.of(shape) if node.counted else None
-            if relation is None or node.id in everything:
+            if relation is None or whole:
                 if shape is None or len(shape) != rank:
                     everything.add(parent_id)
                 else:
-                    ones = tuple(
-                        np.ones((o, n), dtype=bool) for o, n in zip(out_spatial, shape, strict=True)
-                    )
-                    pending.setdefault(parent_id, []).append(ones)
+                    pending.setdefault(parent_id, []).extend(_full(out_spatial, shape))
                 continue
             into = pending.setdefault(parent_id, [])
             if all(m is None for m in relation):  # identity: the terms pass unchanged
                 into.extend(terms)
-            else:
-                into.extend(compose(term, relation) for term in terms)
+                continue
+            for term in terms:
+                composed = compose_kept(term, relation)
+                if composed is not None:
+                    into.append(composed)
     return _Terms(
         input_spatial,
         nodes[last].name,
         tuple(out_spatial),
         0 in everything,
-        [] if 0 in everything else simplify(pending.get(0, [])),
+        [] if 0 in everything else merge_terms(pending.get(0, [])),
         tuple(notes),
     )
 
 
-def coverage_fraction(graph: Graph) -> float:
+def coverage_fraction(graph: Graph, facts: NodeFacts | None = None) -> float:
     """Share of ``graph``'s input positions that can influence its last spatial node: the
-    ``fraction`` of :func:`coverage_map`, exactly, without building the count map.
+    ``fraction`` of :func:`coverage_map`, exactly, without building the count map
+    (``facts``: the graph's :func:`node_facts`, when the caller has them).
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 2048, 2048), "nchw")
@@ -346,7 +354,7 @@ def coverage_fraction(graph: Graph) -> float:
     >>> coverage_fraction(b.build())
     0.25
     """
-    return _walk(graph, before_pool=False).fraction()
+    return _walk(graph, before_pool=False, facts=facts).fraction()
 
 
 def coverage_map(graph: Graph) -> CoverageMap:

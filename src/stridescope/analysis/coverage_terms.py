@@ -32,6 +32,8 @@ __all__ = [
     "Term",
     "adaptive_matrix",
     "compose",
+    "compose_kept",
+    "merge_terms",
     "simplify",
     "union_counts",
     "union_size",
@@ -214,18 +216,44 @@ def compose(term: Term, relation: Relation) -> Term:
     return tuple(composed)
 
 
+def compose_kept(term: Term, relation: Relation) -> Term | None:
+    """:func:`compose` for a term that reads something, or ``None`` when the composed term
+    reads nothing (only a changed axis can have become empty)."""
+    composed = compose(term, relation)
+    for a, m in zip(composed, relation, strict=True):
+        if m is not None and not a.any():
+            return None
+    return composed
+
+
 def simplify(terms: list[Term]) -> list[Term]:
     """Drop empty, repeated and contained terms; merge terms that differ on one axis only.
     Every step keeps the union of the terms' relations exactly, so the order does not
     matter for what the terms mean."""
-    if len(terms) == 1:
-        return terms if all(a.any() for a in terms[0]) else []
-    if len(terms) > 1:  # the same term often arrives along several paths: keep one
-        unique: dict[object, Term] = {}
-        for t in terms:
-            unique.setdefault(tuple((a.shape, a.tobytes()) for a in t), t)
-        terms = list(unique.values())
-    kept = [t for t in terms if all(a.any() for a in t)]
+    return merge_terms([t for t in terms if all(a.any() for a in t)])
+
+
+def _inside(x: BoolMatrix, y: BoolMatrix) -> bool:
+    """Whether every true entry of ``x`` is true in ``y`` (``x & y == x``)."""
+    if x.shape != y.shape:
+        return bool(np.array_equal(x & y, x))
+    return not (x > y).any()
+
+
+def _same(x: BoolMatrix, y: BoolMatrix) -> bool:
+    """``np.array_equal(x, y)``, for boolean matrices."""
+    return x.shape == y.shape and x.tobytes() == y.tobytes()
+
+
+def merge_terms(terms: list[Term]) -> list[Term]:
+    """:func:`simplify` for terms that each read something: drop repeated and contained
+    terms, merge terms that differ on one axis only."""
+    if len(terms) < 2:
+        return terms
+    unique: dict[object, Term] = {}  # the same term often arrives along several paths
+    for t in terms:
+        unique.setdefault(tuple((a.shape, a.tobytes()) for a in t), t)
+    kept = list(unique.values())
     changed = True
     while changed and len(kept) > 1:
         changed = False
@@ -234,11 +262,11 @@ def simplify(terms: list[Term]) -> list[Term]:
                 if i == j:
                     continue
                 a, b = kept[i], kept[j]
-                if all(np.array_equal(x & y, x) for x, y in zip(a, b, strict=True)):
+                if all(_inside(x, y) for x, y in zip(a, b, strict=True)):
                     del kept[i]  # a is inside b
                     changed = True
                     break
-                differ = [k for k in range(len(a)) if not np.array_equal(a[k], b[k])]
+                differ = [k for k in range(len(a)) if not _same(a[k], b[k])]
                 if len(differ) == 1:
                     axis = differ[0]
                     merged = tuple(

@@ -30,6 +30,7 @@ from typing import Any
 
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import lint_graph
+from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.analysis.summary_rf import WHOLE, RFState, receptive_fields
 from stridescope.analysis.units import check_sample_rate, milliseconds, position_noun
 from stridescope.errors import StridescopeError
@@ -283,13 +284,13 @@ def _node_row(graph: Graph, key: str, node: Node, state: RFState, found: list[st
     )
 
 
-def input_coverage(graph: Graph) -> float | None:
+def input_coverage(graph: Graph, facts: NodeFacts | None = None) -> float | None:
     """Share of the network's input positions that can influence the output (``None`` when the
     graph has no spatial axes or an op whose geometry is unknown)."""
     from stridescope.analysis.coverage import coverage_fraction
 
     try:
-        return coverage_fraction(graph)
+        return coverage_fraction(graph, facts)
     except StridescopeError:
         return None
 
@@ -298,9 +299,12 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
     """Summarise a graph; ``depth=N`` groups nodes by the first N components of their path."""
     if depth is not None and depth < 1:
         raise StridescopeError(f"depth must be a positive integer or None; received {depth!r}")
-    states = receptive_fields(graph)
-    coverage = input_coverage(graph)
-    findings = lint_graph(graph, detail=False, states=states, coverage=coverage).findings
+    facts = node_facts(graph)  # what the parts below all ask of every node, once
+    states = receptive_fields(graph, facts)
+    coverage = input_coverage(graph, facts)
+    findings = lint_graph(
+        graph, detail=False, states=states, coverage=coverage, facts=facts
+    ).findings
     codes: dict[int, list[str]] = {}
     for finding in findings:
         if finding.layer is not None and finding.nodes:

@@ -247,8 +247,17 @@ class Graph:
         return self.nodes[-1]
 
     def spatial(self, shape: Shape) -> Shape:
-        """Spatial sizes of a shape in this graph's layout."""
-        return tuple(shape[a] for a in spatial_axes(len(shape), self.layout))
+        """Spatial sizes of a shape in this graph's layout (the axes :func:`spatial_axes`
+        names, taken as one slice: they are contiguous).
+
+        >>> g = Graph((), "nhwc")
+        >>> g.spatial((1, 8, 6, 3)), g.spatial((1, 5)), Graph((), "nchw").spatial((1, 3, 8, 6))
+        ((8, 6), (), (8, 6))
+        """
+        rank = len(shape)
+        if rank <= 2:
+            return ()
+        return tuple(shape[2:]) if self.layout == "nchw" else tuple(shape[1 : rank - 1])
 
     def spatial_axes_of(self, node: Node) -> tuple[int, ...]:
         """Where the spatial axes are in ``node``'s output: moved by a permute, or the layout's.
