@@ -149,7 +149,7 @@ class LintContext:
     def known(self, node: Node) -> tuple[int, ...] | None:
         """Spatial sizes of ``node``'s output where the layout puts them, all known; else
         ``None`` (no spatial axes, an unknown size, or axes a permute moved)."""
-        return self.facts.known(node.id)
+        return self.facts.layout_sizes[node.id]
 
     def in_spatial(self, node: Node) -> tuple[int, ...] | None:
         """Spatial sizes of ``node``'s (first) input, as :meth:`known` gives them."""

@@ -6,10 +6,8 @@ whether that moved them. Each part used to recompute these per node, per questio
 >>> b = GraphBuilder((1, 3, 8, 6), "nchw")
 >>> p = b.permute(b.input, "p", dims=(0, 2, 3, 1))
 >>> f = node_facts(b.build())
->>> f.spatial, f.moved, f.placed, f.sizes, f.parent_moved
-([(8, 6), (6, 3)], [False, True], [(8, 6), (8, 6)], [(8, 6), (8, 6)], [False, False])
->>> f.known(0), f.known(1)  # where the layout puts them: the permute's are elsewhere
-((8, 6), None)
+>>> f.moved, f.placed, f.sizes, f.layout_sizes, f.parent_moved
+([False, True], [(8, 6), (8, 6)], [(8, 6), (8, 6)], [(8, 6), None], [False, False])
 """
 
 from __future__ import annotations
@@ -21,46 +19,49 @@ from stridescope.ir import Graph, Shape, spatial_axes
 
 __all__ = ["NodeFacts", "node_facts"]
 
+Sizes = tuple[int, ...] | None
+
 
 @dataclass(frozen=True)
 class NodeFacts:
-    """Per node id: ``spatial``, the output's spatial sizes where the layout puts them
-    (:meth:`Graph.spatial`); ``moved``, whether a permute moved them (:meth:`Graph.moved`);
-    ``placed``, the sizes where they are (:meth:`Graph.spatial_of`); ``sizes``, ``placed``
-    when there is at least one and every one is known, as ints, else ``None``;
-    ``parent_moved``, whether some parent's axes were moved."""
+    """Per node id: ``moved``, whether a permute moved the output's spatial axes
+    (:meth:`Graph.moved`); ``placed``, their sizes where they are (:meth:`Graph.spatial_of`);
+    ``sizes``, ``placed`` when there is at least one and every one is known, as ints, else
+    ``None``; ``layout_sizes``, ``sizes`` where the layout puts the axes (``None`` where a
+    permute moved them); ``parent_moved``, whether some parent's axes were moved."""
 
-    spatial: list[Shape]
     moved: list[bool]
     placed: list[Shape]
-    sizes: list[tuple[int, ...] | None]
+    sizes: list[Sizes]
+    layout_sizes: list[Sizes]
     parent_moved: list[bool]
 
-    def known(self, node_id: int) -> tuple[int, ...] | None:
-        """``sizes``, except ``None`` where a permute moved the axes."""
-        return None if self.moved[node_id] else self.sizes[node_id]
+
+def _facts(graph: Graph, shape: Shape, at: tuple[int, ...] | None) -> tuple[bool, Shape, Sizes]:
+    """``moved``, ``placed`` and ``sizes`` of an output of ``shape`` with ``spatial_at``."""
+    away = at is not None and at != spatial_axes(len(shape), graph.layout)
+    where = tuple(shape[a] for a in at) if away and at is not None else graph.spatial(shape)
+    whole = bool(where) and None not in where  # every size known: ints
+    return away, where, tuple(map(int, cast(tuple[int, ...], where))) if whole else None
 
 
 def node_facts(graph: Graph) -> NodeFacts:
-    """The facts of every node of ``graph`` (one pass, no caching: a caller that asks
-    several questions computes them once and hands them on)."""
-    spatial: list[Shape] = []
-    moved: list[bool] = []
-    placed: list[Shape] = []
-    sizes: list[tuple[int, ...] | None] = []
-    parent_moved: list[bool] = []
-    layout, moved_ids = graph.layout, set[int]()
+    """The facts of every node of ``graph``, in one pass (computed once per distinct output
+    shape; nothing is kept between calls: a caller asking several questions hands them on)."""
+    facts = NodeFacts([], [], [], [], [])
+    seen: dict[tuple[Shape, tuple[int, ...] | None], tuple[bool, Shape, Sizes]] = {}
+    moved_ids = set[int]()
     for node in graph.nodes:
-        shape, at = node.output_shape, node.spatial_at
-        here = graph.spatial(shape)
-        away = at is not None and at != spatial_axes(len(shape), layout)
-        where = tuple(shape[a] for a in at) if away and at is not None else here
-        spatial.append(here)
-        moved.append(away)
-        placed.append(where)
-        whole = bool(where) and None not in where  # every size known: ints
-        sizes.append(tuple(map(int, cast(tuple[int, ...], where))) if whole else None)
-        parent_moved.append(bool(moved_ids) and not moved_ids.isdisjoint(node.parents))
+        key = (node.output_shape, node.spatial_at)
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = _facts(graph, *key)
+        away, where, sizes = found
+        facts.moved.append(away)
+        facts.placed.append(where)
+        facts.sizes.append(sizes)
+        facts.layout_sizes.append(None if away else sizes)
+        facts.parent_moved.append(bool(moved_ids) and not moved_ids.isdisjoint(node.parents))
         if away:
             moved_ids.add(node.id)
-    return NodeFacts(spatial, moved, placed, sizes, parent_moved)
+    return facts

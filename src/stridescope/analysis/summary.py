@@ -39,9 +39,14 @@ from stridescope.ir import Graph, Node, Shape, Window
 __all__ = ["LayerRow", "Summary", "Totals", "percent", "summarize"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class LayerRow:
-    """One row: a node (``depth=None``) or a group of nodes sharing a module-path prefix."""
+    """One row: a node (``depth=None``) or a group of nodes sharing a module-path prefix.
+
+    >>> row = LayerRow("conv", "conv", (1, 4, 2, 2), 16, 64, 64, (1, 1), (2, 2), "", 0.25, ())
+    >>> row == dataclasses.replace(row), row.nodes, dataclasses.replace(row, nodes=2).nodes
+    (True, 1, 2)
+    """
 
     path: str
     kind: str
@@ -55,6 +60,37 @@ class LayerRow:
     read_fraction: float | None
     flags: tuple[str, ...]
     nodes: int = 1
+
+    def __init__(  # the fields in one dict update: a summary builds a row per node, and the
+        # generated frozen __init__ sets them one object.__setattr__ call at a time
+        self,
+        path: str,
+        kind: str,
+        output_shape: Shape,
+        params: int,
+        macs: int,
+        activation_bytes: int,
+        rf_size: tuple[int, ...] | None,
+        rf_jump: tuple[int, ...] | None,
+        rf_note: str,
+        read_fraction: float | None,
+        flags: tuple[str, ...],
+        nodes: int = 1,
+    ) -> None:
+        self.__dict__.update(
+            path=path,
+            kind=kind,
+            output_shape=output_shape,
+            params=params,
+            macs=macs,
+            activation_bytes=activation_bytes,
+            rf_size=rf_size,
+            rf_jump=rf_jump,
+            rf_note=rf_note,
+            read_fraction=read_fraction,
+            flags=flags,
+            nodes=nodes,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -207,7 +243,10 @@ def _read(graph: Graph, node: Node) -> float | None:
     return _window_read(node.window, graph.spatial(node.input_shape))
 
 
-def _rf(state: RFState) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None, str]:
+RFColumns = tuple[tuple[int, ...] | None, tuple[int, ...] | None, str]
+
+
+def _rf(state: RFState) -> RFColumns:
     if state is None:
         return None, None, "?"
     if state == WHOLE:
@@ -215,6 +254,19 @@ def _rf(state: RFState) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None,
     if isinstance(state, tuple):
         return tuple(r.size for r in state), tuple(r.jump for r in state), ""
     return None, None, "?"
+
+
+def _rf_columns(states: list[RFState]) -> list[RFColumns]:
+    """:func:`_rf` of every state, once per state object (a node that keeps its parent's
+    field holds the parent's state itself, so most nodes share one)."""
+    done: dict[int, RFColumns] = {}
+    columns = []
+    for state in states:
+        found = done.get(id(state))
+        if found is None:
+            found = done[id(state)] = _rf(state)
+        columns.append(found)
+    return columns
 
 
 def _group_key(name: str, depth: int | None) -> str:
@@ -229,15 +281,15 @@ def _row(
     graph: Graph,
     key: str,
     nodes: list[Node],
-    states: list[RFState],
+    columns: list[RFColumns],
     codes: dict[int, list[str]],
 ) -> LayerRow:
     last = nodes[-1]
     if len(nodes) == 1:  # one node (every row without ``depth``): no sums, no group flags
-        return _node_row(graph, key, last, states[last.id], codes.get(last.id, []))
+        return _node_row(graph, key, last, columns[last.id], codes.get(last.id, []))
     own = next((n for n in nodes if n.name == key), None)
     kind = str((own or last).kind) if own is not None or len(nodes) == 1 else "group"
-    size, jump, note = _rf(states[last.id])
+    size, jump, note = columns[last.id]
     reads = [r for r in (_read(graph, n) for n in nodes) if r is not None]
     flags: list[str] = []
     for n in nodes:  # a group's rows name the node each code belongs to
@@ -262,9 +314,9 @@ def _row(
     )
 
 
-def _node_row(graph: Graph, key: str, node: Node, state: RFState, found: list[str]) -> LayerRow:
+def _node_row(graph: Graph, key: str, node: Node, columns: RFColumns, found: list[str]) -> LayerRow:
     """:func:`_row` of a group of one node."""
-    size, jump, note = _rf(state)
+    size, jump, note = columns
     if node.name == key:
         flags = tuple(found)
     else:
@@ -312,7 +364,8 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
     groups: dict[str, list[Node]] = {}
     for node in graph.nodes[1:]:
         groups.setdefault(_group_key(node.name, depth), []).append(node)
-    rows = tuple(_row(graph, key, nodes, states, codes) for key, nodes in groups.items())
+    columns = _rf_columns(states)
+    rows = tuple(_row(graph, key, nodes, columns, codes) for key, nodes in groups.items())
     totals = Totals(
         params=graph.params,
         macs=graph.macs,
