@@ -32,6 +32,7 @@ so it never builds the count map: its cost does not grow with the number of inpu
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stridescope.analysis.coverage_terms import (
+    BoolMatrix,
     Full,
     Relation,
     Scatter,
@@ -109,6 +111,26 @@ def _size(spatial: tuple[int, ...]) -> str:
     return "x".join(map(str, spatial))
 
 
+_SLIDES: dict[tuple[object, ...], Relation] = {}
+
+
+def _slides(window: Window, inp: tuple[int, ...]) -> Relation:
+    """Per axis, ``window`` sliding over ``inp`` positions, memoised: networks repeat the
+    same few (window, size) pairs. Keyed by the window's fields, as hashing and comparing
+    the dataclass on every lookup costs more than the lookup; the slides are frozen."""
+    w = window
+    key = (w.kernel, w.stride, w.dilation, w.padding, w.pad_mode, inp)
+    found = _SLIDES.get(key)
+    if found is None:
+        if len(_SLIDES) >= 4096:
+            _SLIDES.clear()
+        found = _SLIDES[key] = tuple(
+            Slide(k, s, d, p[0], n, w.pad_mode)
+            for n, k, s, d, p in zip(inp, w.kernel, w.stride, w.dilation, w.padding, strict=True)
+        )
+    return found
+
+
 def _relation(
     graph: Graph,
     node: Node,
@@ -134,12 +156,7 @@ def _relation(
         return None
     window: Window | None = node.window
     if window is not None and node.kind is not OpKind.INPUT:
-        return tuple(
-            Slide(k, s, d, p[0], n, window.pad_mode)
-            for n, k, s, d, p in zip(
-                inp, window.kernel, window.stride, window.dilation, window.padding, strict=True
-            )
-        )
+        return _slides(window, inp)
     scatter: Window | None = node.scatter
     if scatter is not None:
         return tuple(
@@ -269,7 +286,15 @@ def _full(out_spatial: tuple[int, ...], shape: tuple[int, ...]) -> list[Term]:
     axis is empty, as that term reads nothing)."""
     if 0 in out_spatial or 0 in shape:
         return []
-    return [tuple(np.ones((o, n), dtype=bool) for o, n in zip(out_spatial, shape, strict=True))]
+    return [tuple(_ones(o, n) for o, n in zip(out_spatial, shape, strict=True))]
+
+
+@functools.lru_cache(maxsize=1024)
+def _ones(outputs: int, positions: int) -> BoolMatrix:
+    """An ``outputs x positions`` matrix of ones (memoised, read-only)."""
+    ones = np.ones((outputs, positions), dtype=bool)
+    ones.flags.writeable = False
+    return ones
 
 
 def _start(graph: Graph, facts: NodeFacts, before_pool: bool) -> tuple[int, tuple[int, ...]]:

@@ -34,7 +34,7 @@ __all__ = [
     "compose",
     "compose_kept",
     "merge_terms",
-    "simplify",
+    "reads_any",
     "union_counts",
     "union_size",
 ]
@@ -221,16 +221,19 @@ def compose_kept(term: Term, relation: Relation) -> Term | None:
     reads nothing (only a changed axis can have become empty)."""
     composed = compose(term, relation)
     for a, m in zip(composed, relation, strict=True):
-        if m is not None and not a.any():
+        if m is not None and not reads_any(a):
             return None
     return composed
 
 
-def simplify(terms: list[Term]) -> list[Term]:
-    """Drop empty, repeated and contained terms; merge terms that differ on one axis only.
-    Every step keeps the union of the terms' relations exactly, so the order does not
-    matter for what the terms mean."""
-    return merge_terms([t for t in terms if all(a.any() for a in t)])
+def reads_any(a: BoolMatrix) -> bool:
+    """``a.any()``, read from ``a``'s bytes: some byte is not zero (for the small matrices
+    of a walk, several times cheaper than the numpy reduction's call).
+
+    >>> reads_any(np.zeros((2, 3), dtype=bool)), reads_any(np.eye(2, dtype=bool)[1:])
+    (False, True)
+    """
+    return bool(a.tobytes().strip(b"\x00"))
 
 
 def _inside(x: BoolMatrix, y: BoolMatrix) -> bool:
@@ -246,8 +249,10 @@ def _same(x: BoolMatrix, y: BoolMatrix) -> bool:
 
 
 def merge_terms(terms: list[Term]) -> list[Term]:
-    """:func:`simplify` for terms that each read something: drop repeated and contained
-    terms, merge terms that differ on one axis only."""
+    """Drop repeated and contained terms; merge terms that differ on one axis only. Every
+    step keeps the union of the terms' relations exactly, so the order does not matter for
+    what the terms mean. Each term must read something (:func:`compose_kept` drops those
+    that read nothing where they arise, so no term is tested at every node)."""
     if len(terms) < 2:
         return terms
     unique: dict[object, Term] = {}  # the same term often arrives along several paths
