@@ -51,9 +51,9 @@ _ADAPTIVE = {OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL}
 
 
 def _merge(states: list[RFState]) -> RFState:
-    if any(s is None for s in states):
+    if None in states:
         return None
-    if any(s == WHOLE for s in states):
+    if WHOLE in states:
         return WHOLE
     fields = [s for s in states if isinstance(s, tuple)]
     if len(fields) == 1:
@@ -62,14 +62,12 @@ def _merge(states: list[RFState]) -> RFState:
     if any(len(f) != rank for f in fields):
         return None
     # the union of all windows at once (what merging them pairwise gives), one field per axis
-    return tuple(
-        ReceptiveField(
-            size=max(r.start + r.size for r in column) - min(r.start for r in column),
-            jump=max(r.jump for r in column),
-            start=min(r.start for r in column),
-        )
-        for column in zip(*fields, strict=True)
-    )
+    merged = []
+    for column in zip(*fields, strict=True):
+        start = min([r.start for r in column])
+        end = max([r.start + r.size for r in column])
+        merged.append(ReceptiveField(end - start, max([r.jump for r in column]), start))
+    return tuple(merged)
 
 
 def _scattered(scatter: Window, parent: RFState) -> RFState:
