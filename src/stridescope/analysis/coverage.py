@@ -351,7 +351,7 @@ def _walk(graph: Graph, before_pool: bool = True, facts: NodeFacts | None = None
                     pending.setdefault(parent_id, []).extend(_full(out_spatial, shape))
                 continue
             into = pending.setdefault(parent_id, [])
-            if all(m is None for m in relation):  # identity: the terms pass unchanged
+            if all([m is None for m in relation]):  # identity: the terms pass unchanged
                 into.extend(terms)
                 continue
             for term in terms:

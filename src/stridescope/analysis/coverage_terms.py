@@ -89,8 +89,12 @@ class Slide:
         """``a @ M`` for boolean ``a`` (rows x outputs) and this window's read matrix ``M``
         (outputs x n), with one strided slice-OR per tap: O(kernel * rows * outputs).
         Memoised on the window and ``a``'s bits (networks repeat both); read-only."""
-        key = (self.kernel, self.stride, self.dilation, self.before, self.n, self.pad_mode)
-        return _pulled(key, a.shape, a.tobytes(), self._pull, a)
+        return _pulled(self._key, a.shape, a.tobytes(), self._pull, a)
+
+    @functools.cached_property
+    def _key(self) -> tuple[object, ...]:
+        """The window's fields, as :func:`_pulled` keys its memo (built once per slide)."""
+        return (self.kernel, self.stride, self.dilation, self.before, self.n, self.pad_mode)
 
     def _pull(self, a: BoolMatrix) -> BoolMatrix:
         rows, out = a.shape
