@@ -199,11 +199,17 @@ class Full:
     n: int
 
     def pull(self, a: BoolMatrix) -> BoolMatrix:
-        """``a @ ones``: a row reads every position when it reads any output."""
+        """``a @ ones``: a row reads every position when it reads any output (memoised like
+        a slide's; read-only)."""
+        return _pulled(("full", self.n), a.shape, a.tobytes(), self._pull, a)
+
+    def _pull(self, a: BoolMatrix) -> BoolMatrix:
         return np.repeat(a.any(axis=1, keepdims=True), self.n, axis=1)
 
 
 Relation = tuple[BoolMatrix | Slide | Scatter | Full | None, ...]
+_PULLING = (Slide, Scatter, Full)  # relations with a pull of their own (a tuple: isinstance
+# with a tuple is cheaper than with the union ``Slide | Scatter | Full`` built at each call)
 
 
 def compose(term: Term, relation: Relation) -> Term:
@@ -213,11 +219,18 @@ def compose(term: Term, relation: Relation) -> Term:
     for a, m in zip(term, relation, strict=True):
         if m is None:
             composed.append(a)
-        elif isinstance(m, Slide | Scatter | Full):
+        elif isinstance(m, _PULLING):
             composed.append(m.pull(a))
-        else:  # dense (adaptive pooling): small, rare
-            composed.append((a.astype(np.float32) @ m.astype(np.float32)) > 0)
+        else:  # dense (adaptive pooling): small, memoised like a slide
+            key = ("dense", m.shape, m.tobytes())
+            composed.append(_pulled(key, a.shape, a.tobytes(), functools.partial(_dense, m), a))
     return tuple(composed)
+
+
+def _dense(m: BoolMatrix, a: BoolMatrix) -> BoolMatrix:
+    """``a @ m`` for boolean matrices."""
+    product: BoolMatrix = (a.astype(np.float32) @ m.astype(np.float32)) > 0
+    return product
 
 
 def compose_kept(term: Term, relation: Relation) -> Term | None:
