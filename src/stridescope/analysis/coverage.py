@@ -156,6 +156,9 @@ def _relation(
         return None
     window: Window | None = node.window
     if window is not None and node.kind is not OpKind.INPUT:
+        if window.identity and out == inp and len(window.kernel) == len(inp):
+            # a 1x1 window: every position stays itself (what its slides would compute)
+            return (None,) * len(out)
         return _slides(window, inp)
     scatter: Window | None = node.scatter
     if scatter is not None:
@@ -270,13 +273,17 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
 
 def _passes(node: Node, facts: NodeFacts) -> bool:
     """Whether ``node`` keeps every position of each parent where it is (a counted norm,
-    activation or merge of equally sized, unmoved parents): the identity relation
-    :func:`_relation` would give, decided without building one."""
+    activation, merge or 1x1 window of equally sized, unmoved parents): the identity
+    relation :func:`_relation` would give, decided without building one."""
     known, moved = facts.sizes, facts.moved
     out = known[node.id]
-    if out is None or not node.counted or node.kind not in _POINTWISE:
+    if out is None or not node.counted or node.scatter is not None:
         return False
-    if node.window is not None or node.scatter is not None:
+    window = node.window
+    if window is None:
+        if node.kind not in _POINTWISE:
+            return False
+    elif not window.identity or node.kind is OpKind.INPUT or len(window.kernel) != len(out):
         return False
     return all([known[p] == out and not moved[p] for p in node.parents])
 

@@ -111,7 +111,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
     window = node.window
     if window is not None:
         if isinstance(parent, tuple) and len(parent) == len(window.kernel):
-            return window.receptive(parent)
+            # a 1x1 window composes to the same field: keep the parent's (no new objects)
+            return parent if window.identity else window.receptive(parent)
         return parent if parent == WHOLE else None
     if node.scatter is not None:
         return _scattered(node.scatter, parent)

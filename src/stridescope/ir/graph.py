@@ -121,6 +121,23 @@ class Window:
     pad_mode: str = "zeros"  # what the padding holds: zeros, reflect, replicate or circular
 
     @property
+    def identity(self) -> bool:
+        """Kernel 1, stride 1 and no padding on every axis: each output position is the input
+        position of the same index (a 1x1 convolution's window).
+
+        >>> Window((1, 1), (1, 1), (1, 1), ((0, 0), (0, 0))).identity
+        True
+        >>> Window((1, 1), (1, 1), (1, 1), ((0, 0), (0, 1))).identity
+        False
+        """
+        rank = len(self.kernel)
+        return (
+            self.kernel.count(1) == rank
+            and self.stride.count(1) == rank
+            and self.padding.count((0, 0)) == rank
+        )
+
+    @property
     def crops(self) -> bool:
         """A kernel-1 window with a negative padding amount: a crop or a strided slice (an
         index shift that drops positions), which geometry's padding rules do not cover."""
