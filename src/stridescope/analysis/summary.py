@@ -241,16 +241,15 @@ def _group_key(name: str, depth: int | None) -> str:
     return ".".join(name.split("/")[0].split(".")[:depth])
 
 
-def _row(
+def _group_row(
     graph: Graph,
     key: str,
     nodes: list[Node],
     columns: list[RFColumns],
     codes: dict[int, list[str]],
 ) -> LayerRow:
+    """The row of a group of several nodes: sums, and flags that name their node."""
     last = nodes[-1]
-    if len(nodes) == 1:  # one node (every row without ``depth``): no sums, no group flags
-        return _node_row(graph, key, last, columns[last.id], codes.get(last.id, []))
     own = next((n for n in nodes if n.name == key), None)
     kind = str((own or last).kind) if own is not None or len(nodes) == 1 else "group"
     size, jump, note = columns[last.id]
@@ -278,43 +277,47 @@ def _row(
     )
 
 
-def _node_row(graph: Graph, key: str, node: Node, columns: RFColumns, found: list[str]) -> LayerRow:
-    """:func:`_row` of a group of one node."""
-    size, jump, note = columns
-    if node.name == key:
-        flags = tuple(found)
-    else:
-        flags = (f"{node.name}: {' '.join(found)}",) if found else ()
-    return _new_row(
-        {
-            "path": key,
-            "kind": str(node.kind),
-            "output_shape": node.output_shape,
-            "params": node.params,
-            "macs": node.macs,
-            "activation_bytes": node.activation_bytes,
-            "rf_size": size,
-            "rf_jump": jump,
-            "rf_note": note,
-            "read_fraction": _read(graph, node),
-            "flags": flags,
-            "nodes": 1,
-        }
-    )
-
-
-def _new_row(fields: dict[str, Any]) -> LayerRow:
-    """``LayerRow(**fields)``, every field given, set in one dict update: a summary builds a
-    row per node, and the frozen dataclass's ``__init__`` sets each field with its own
-    ``object.__setattr__`` call (several times slower). The row is the same frozen row.
-
-    >>> values = {f.name: 0 for f in dataclasses.fields(LayerRow)}
-    >>> _new_row(values) == LayerRow(**values)
-    True
-    """
-    row = object.__new__(LayerRow)
-    row.__dict__.update(fields)
-    return row
+def _rows(
+    graph: Graph,
+    groups: dict[str, list[Node]],
+    columns: list[RFColumns],
+    codes: dict[int, list[str]],
+) -> tuple[LayerRow, ...]:
+    """A row per group. A group of one node (every group without ``depth``) needs no sums:
+    its row is built here, its fields set in one dict update, as the frozen dataclass's
+    ``__init__`` sets each with its own ``object.__setattr__`` call (several times slower
+    for a row per node); the row is the same frozen row ``LayerRow(**fields)`` makes."""
+    rows = []
+    for key, nodes in groups.items():
+        if len(nodes) > 1:
+            rows.append(_group_row(graph, key, nodes, columns, codes))
+            continue
+        node = nodes[0]
+        found = codes.get(node.id, [])
+        if node.name == key:
+            flags = tuple(found)
+        else:
+            flags = (f"{node.name}: {' '.join(found)}",) if found else ()
+        size, jump, note = columns[node.id]
+        row = object.__new__(LayerRow)
+        row.__dict__.update(
+            {
+                "path": key,
+                "kind": str(node.kind),
+                "output_shape": node.output_shape,
+                "params": node.params,
+                "macs": node.macs,
+                "activation_bytes": node.activation_bytes,
+                "rf_size": size,
+                "rf_jump": jump,
+                "rf_note": note,
+                "read_fraction": _read(graph, node),
+                "flags": flags,
+                "nodes": 1,
+            }
+        )
+        rows.append(row)
+    return tuple(rows)
 
 
 def input_coverage(graph: Graph, facts: NodeFacts | None = None) -> float | None:
@@ -344,9 +347,9 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
             codes.setdefault(finding.nodes[0], []).append(finding.code)
     groups: dict[str, list[Node]] = {}
     for node in graph.nodes[1:]:
-        groups.setdefault(_group_key(node.name, depth), []).append(node)
-    columns = _rf_columns(states)
-    rows = tuple(_row(graph, key, nodes, columns, codes) for key, nodes in groups.items())
+        key = node.name if depth is None else _group_key(node.name, depth)
+        groups.setdefault(key, []).append(node)
+    rows = _rows(graph, groups, _rf_columns(states), codes)
     totals = Totals(
         params=graph.params,
         macs=graph.macs,
