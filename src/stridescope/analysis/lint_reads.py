@@ -127,20 +127,32 @@ def windowed(ctx: LintContext) -> dict[int, tuple[AxisReads, ...]]:
     return found
 
 
+_LAYER_READS: dict[tuple[object, ...], tuple[AxisReads, ...]] = {}
+
+
 def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     window = node.window
     if window is None or node.kind is OpKind.INPUT or len(node.parents) != 1:
         return None
-    sizes, outs = ctx.in_spatial(node), ctx.known(node)
+    known = ctx.facts.layout_sizes
+    sizes, outs = known[node.parents[0]], known[node.id]
     rank = len(window.kernel)
     if sizes is None or outs is None or len(sizes) != rank or len(outs) != rank:
         return None
-    return tuple(
-        _axis_reads(k, s, d, p[0], window.pad_mode, n, o)
-        for k, s, d, p, n, o in zip(
-            window.kernel, window.stride, window.dilation, window.padding, sizes, outs, strict=True
+    # memoised per (window, sizes): networks repeat a few; keyed by plain values (cheap to hash)
+    w = window
+    key = (w.kernel, w.stride, w.dilation, w.padding, w.pad_mode, sizes, outs)
+    found = _LAYER_READS.get(key)
+    if found is None:
+        if len(_LAYER_READS) >= 4096:
+            _LAYER_READS.clear()
+        found = _LAYER_READS[key] = tuple(
+            _axis_reads(k, s, d, p[0], w.pad_mode, n, o)
+            for k, s, d, p, n, o in zip(
+                w.kernel, w.stride, w.dilation, w.padding, sizes, outs, strict=True
+            )
         )
-    )
+    return found
 
 
 def keeps_positions(ctx: LintContext, node: Node, parent: int) -> bool:
