@@ -48,20 +48,24 @@ def _facts(graph: Graph, shape: Shape, at: tuple[int, ...] | None) -> tuple[bool
 def node_facts(graph: Graph) -> NodeFacts:
     """The facts of every node of ``graph``, in one pass (computed once per distinct output
     shape; nothing is kept between calls: a caller asking several questions hands them on)."""
-    facts = NodeFacts([], [], [], [], [])
     seen: dict[tuple[Shape, tuple[int, ...] | None], tuple[bool, Shape, Sizes]] = {}
-    moved_ids = set[int]()
+    found = []
     for node in graph.nodes:
         key = (node.output_shape, node.spatial_at)
-        found = seen.get(key)
-        if found is None:
-            found = seen[key] = _facts(graph, *key)
-        away, where, sizes = found
-        facts.moved.append(away)
-        facts.placed.append(where)
-        facts.sizes.append(sizes)
-        facts.layout_sizes.append(None if away else sizes)
-        facts.parent_moved.append(bool(moved_ids) and not moved_ids.isdisjoint(node.parents))
-        if away:
-            moved_ids.add(node.id)
-    return facts
+        facts = seen.get(key)
+        if facts is None:
+            facts = seen[key] = _facts(graph, *key)
+        found.append(facts)
+    moved = [f[0] for f in found]
+    if True in moved:  # a permute moved some axes: which nodes read such a node
+        moved_ids = {i for i, away in enumerate(moved) if away}
+        parent_moved = [not moved_ids.isdisjoint(node.parents) for node in graph.nodes]
+    else:
+        parent_moved = [False] * len(moved)
+    return NodeFacts(
+        moved=moved,
+        placed=[f[1] for f in found],
+        sizes=[f[2] for f in found],
+        layout_sizes=[None if f[0] else f[2] for f in found],
+        parent_moved=parent_moved,
+    )
