@@ -40,14 +40,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes
 from stridescope.analysis.coverage_terms import (
     BoolMatrix,
-    Full,
-    Relation,
-    Scatter,
-    Slide,
     Term,
-    adaptive_matrix,
     compose_kept,
     merge_terms,
     union_counts,
@@ -56,24 +52,11 @@ from stridescope.analysis.coverage_terms import (
 from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.analysis.units import position_noun
 from stridescope.errors import StridescopeError
-from stridescope.ir import Graph, Node, OpKind, Window
+from stridescope.ir import Graph, OpKind
 
 __all__ = ["MAX_ENTRIES", "CoverageMap", "coverage_fraction", "coverage_map", "read_grid"]
 
 MAX_ENTRIES = 2**27  # per-axis relation matrices and count maps larger than this are refused
-
-# Kinds that keep every spatial position where it is (identity relation, per axis).
-_POINTWISE = frozenset(
-    {
-        OpKind.INPUT,
-        OpKind.NORM,
-        OpKind.ACTIVATION,
-        OpKind.DROPOUT,
-        OpKind.ADD,
-        OpKind.MUL,
-        OpKind.CONCAT,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -109,101 +92,6 @@ class CoverageMap:
 
 def _size(spatial: tuple[int, ...]) -> str:
     return "x".join(map(str, spatial))
-
-
-_SLIDES: dict[tuple[object, ...], Relation] = {}
-
-
-def _slides(window: Window, inp: tuple[int, ...]) -> Relation:
-    """Per axis, ``window`` sliding over ``inp`` positions, memoised: networks repeat the
-    same few (window, size) pairs. Keyed by the window's fields, as hashing and comparing
-    the dataclass on every lookup costs more than the lookup; the slides are frozen."""
-    w = window
-    key = (w.kernel, w.stride, w.dilation, w.padding, w.pad_mode, inp)
-    found = _SLIDES.get(key)
-    if found is None:
-        if len(_SLIDES) >= 4096:
-            _SLIDES.clear()
-        found = _SLIDES[key] = tuple(
-            Slide(k, s, d, p[0], n, w.pad_mode)
-            for n, k, s, d, p in zip(inp, w.kernel, w.stride, w.dilation, w.padding, strict=True)
-        )
-    return found
-
-
-def _relation(
-    graph: Graph,
-    node: Node,
-    out: tuple[int, ...] | None,
-    inp: tuple[int, ...] | None,
-    notes: list[str],
-    moved: bool,
-) -> Relation | None:
-    """Per axis, the matrix (node positions x parent positions, spatial sizes ``out`` and
-    ``inp``); ``None`` on an axis means identity. ``None`` overall: not understood, every
-    position reads every position. ``moved``: a permute moved some parent's spatial axes."""
-    if out is None or inp is None or len(out) != len(inp):
-        return None
-    kept = node.kind is OpKind.RESHAPE and node.spatial_at is not None
-    if node.kind is OpKind.PERMUTE or kept or (moved and node.spatial_at is not None):
-        if out == inp:  # positions stay themselves while a permute has the axes elsewhere
-            return (None,) * len(out)
-    elif moved:
-        notes.append(
-            f"{node.name} ({node.kind}): works on axes a permute moved; treated as reading "
-            "every position"
-        )
-        return None
-    window: Window | None = node.window
-    if window is not None and node.kind is not OpKind.INPUT:
-        if window.identity and out == inp and len(window.kernel) == len(inp):
-            # a 1x1 window: every position stays itself (what its slides would compute)
-            return (None,) * len(out)
-        return _slides(window, inp)
-    scatter: Window | None = node.scatter
-    if scatter is not None:
-        return tuple(
-            Scatter(k, s, d, p[0], n)
-            for n, k, s, d, p in zip(
-                inp, scatter.kernel, scatter.stride, scatter.dilation, scatter.padding, strict=True
-            )
-        )
-    if node.kind in (OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL):
-        return tuple(adaptive_matrix(o, n) for o, n in zip(out, inp, strict=True))
-    same_rank = len(node.input_shape) == len(node.output_shape)
-    if node.kind is OpKind.REDUCE and same_rank and out == inp:  # over batch / channels
-        return (None,) * len(out)
-    if node.kind in _POINTWISE and node.counted and out == inp:
-        return (None,) * len(out)
-    if node.kind is OpKind.LINEAR and out[:-1] == inp[:-1]:
-        if graph.layout == "nhwc" and out == inp:  # features are the channel axis
-            return (None,) * len(out)
-        return (*(None,) * (len(out) - 1), Full(inp[-1]))
-    notes.append(
-        f"{node.name} ({node.kind}): not a sliding window; treated as reading every position"
-    )
-    return None
-
-
-class _Relations:
-    """:func:`_relation` of one node, computed once per distinct parent size (a
-    concatenation of many equally sized parents asks the same question for each); the
-    notes of a relation are repeated for every parent that asks, as computed afresh."""
-
-    def __init__(self, graph: Graph, node: Node, facts: NodeFacts, notes: list[str]) -> None:
-        self.graph, self.node, self.out, self.notes = graph, node, facts.sizes[node.id], notes
-        self.moved = facts.parent_moved[node.id]
-        self.seen: dict[tuple[int, ...] | None, tuple[Relation | None, list[str]]] = {}
-
-    def of(self, inp: tuple[int, ...] | None) -> Relation | None:
-        if inp in self.seen:
-            relation, added = self.seen[inp]
-            self.notes.extend(added)
-            return relation
-        start = len(self.notes)
-        relation = _relation(self.graph, self.node, self.out, inp, self.notes, self.moved)
-        self.seen[inp] = (relation, self.notes[start:])
-        return relation
 
 
 @dataclass(frozen=True)
@@ -249,7 +137,7 @@ def _before_global_pool(graph: Graph, known: list[tuple[int, ...] | None], last:
             ):
                 return parent
             break
-        if node.kind not in _POINTWISE or node.kind is OpKind.INPUT:
+        if node.kind not in POINTWISE or node.kind is OpKind.INPUT:
             break
         node = graph.nodes[parent]
     return last
@@ -269,23 +157,6 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
                 f"{widest:,} positions ({outputs * widest:,} > {MAX_ENTRIES:,} entries); "
                 "give a smaller --input"
             )
-
-
-def _passes(node: Node, facts: NodeFacts) -> bool:
-    """Whether ``node`` keeps every position of each parent where it is (a counted norm,
-    activation, merge or 1x1 window of equally sized, unmoved parents): the identity
-    relation :func:`_relation` would give, decided without building one."""
-    known, moved = facts.sizes, facts.moved
-    out = known[node.id]
-    if out is None or not node.counted or node.scatter is not None:
-        return False
-    window = node.window
-    if window is None:
-        if node.kind not in _POINTWISE:
-            return False
-    elif not window.identity or node.kind is OpKind.INPUT or len(window.kernel) != len(out):
-        return False
-    return all([known[p] == out and not moved[p] for p in node.parents])
 
 
 def _full(out_spatial: tuple[int, ...], shape: tuple[int, ...]) -> list[Term]:
@@ -341,13 +212,13 @@ def _walk(graph: Graph, before_pool: bool = True, facts: NodeFacts | None = None
             terms = merge_terms(terms)
         elif not terms and not whole:
             continue
-        if not whole and _passes(node, facts):
+        if not whole and passes(node, facts):
             for parent_id in node.parents:
                 pending.setdefault(parent_id, []).extend(terms)
             continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
-        relations = _Relations(graph, node, facts, notes)
+        relations = Relations(graph, node, facts, notes)
         for parent_id in node.parents:
             shape = known[parent_id]
             relation = relations.of(shape) if node.counted else None
