@@ -148,8 +148,9 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
     to it) would exceed :data:`MAX_ENTRIES` entries."""
     input_spatial = known[0] or ()
     rank = len(input_spatial)
+    maps = [s for s in known[: last + 1] if s is not None and len(s) == rank]
     for axis, outputs in enumerate(known[last] or ()):
-        widest = max(s[axis] for s in known[: last + 1] if s is not None and len(s) == rank)
+        widest = max([s[axis] for s in maps])
         if outputs * widest > MAX_ENTRIES:
             raise StridescopeError(
                 f"coverage of a {_size(input_spatial)} input is too large to compute: axis "
@@ -185,7 +186,9 @@ def _start(graph: Graph, facts: NodeFacts, before_pool: bool) -> tuple[int, tupl
             f"({graph.layout})"
         )
     rank = len(input_spatial)
-    last = max(i for i, s in enumerate(known) if s is not None and len(s) == rank)
+    last = len(known) - 1  # the last node with as many spatial axes (the input is one)
+    while known[last] is None or len(known[last] or ()) != rank:
+        last -= 1
     if before_pool:
         last = _before_global_pool(graph, known, last)
     _check_size(graph, known, last)
