@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 from torch import nn
 
-from stridescope.analysis.summary import summarize
+from stridescope.analysis.summary import LayerRow, summarize
 from stridescope.analysis.summary_rf import WHOLE, receptive_fields
 from stridescope.api import summary
 from stridescope.errors import StridescopeError
@@ -34,6 +35,17 @@ def test_seed_receptive_fields_and_flags() -> None:
     assert s.totals.params == 54_922
     assert s.totals.macs == sum(row.macs for row in s.layers)
     assert s.input_coverage == 1.0
+
+
+def test_rows_are_the_rows_their_fields_make() -> None:
+    """Rows of one node are built without the dataclass __init__: each must still hold
+    every field, and nothing else, and equal the row LayerRow(**fields) builds."""
+    s = summary(str(SEED))
+    names = [f.name for f in dataclasses.fields(LayerRow)]
+    for row in (*s.layers, *summary(str(SEED), depth=1).layers):
+        assert list(vars(row)) == names
+        assert row == LayerRow(**vars(row))
+        assert hash(row) == hash(LayerRow(**vars(row)))
 
 
 def test_json_has_the_documented_keys() -> None:

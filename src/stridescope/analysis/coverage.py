@@ -32,6 +32,7 @@ so it never builds the count map: its cost does not grow with the number of inpu
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,38 +40,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes
 from stridescope.analysis.coverage_terms import (
-    Full,
-    Relation,
-    Scatter,
-    Slide,
+    BoolMatrix,
     Term,
-    adaptive_matrix,
-    compose,
-    simplify,
+    compose_kept,
+    merge_terms,
     union_counts,
     union_size,
 )
+from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.analysis.units import position_noun
 from stridescope.errors import StridescopeError
-from stridescope.ir import Graph, Node, OpKind, Window
+from stridescope.ir import Graph, OpKind
 
 __all__ = ["MAX_ENTRIES", "CoverageMap", "coverage_fraction", "coverage_map", "read_grid"]
 
 MAX_ENTRIES = 2**27  # per-axis relation matrices and count maps larger than this are refused
-
-# Kinds that keep every spatial position where it is (identity relation, per axis).
-_POINTWISE = frozenset(
-    {
-        OpKind.INPUT,
-        OpKind.NORM,
-        OpKind.ACTIVATION,
-        OpKind.DROPOUT,
-        OpKind.ADD,
-        OpKind.MUL,
-        OpKind.CONCAT,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -106,92 +92,6 @@ class CoverageMap:
 
 def _size(spatial: tuple[int, ...]) -> str:
     return "x".join(map(str, spatial))
-
-
-def _known(graph: Graph, node: Node) -> tuple[int, ...] | None:
-    spatial = graph.spatial_of(node)
-    if not spatial or any(n is None for n in spatial):
-        return None
-    return tuple(int(n) for n in spatial if n is not None)
-
-
-def _relation(
-    graph: Graph,
-    node: Node,
-    out: tuple[int, ...] | None,
-    inp: tuple[int, ...] | None,
-    notes: list[str],
-    moved: bool,
-) -> Relation | None:
-    """Per axis, the matrix (node positions x parent positions, spatial sizes ``out`` and
-    ``inp``); ``None`` on an axis means identity. ``None`` overall: not understood, every
-    position reads every position. ``moved``: a permute moved some parent's spatial axes."""
-    if out is None or inp is None or len(out) != len(inp):
-        return None
-    kept = node.kind is OpKind.RESHAPE and node.spatial_at is not None
-    if node.kind is OpKind.PERMUTE or kept or (moved and node.spatial_at is not None):
-        if out == inp:  # positions stay themselves while a permute has the axes elsewhere
-            return (None,) * len(out)
-    elif moved:
-        notes.append(
-            f"{node.name} ({node.kind}): works on axes a permute moved; treated as reading "
-            "every position"
-        )
-        return None
-    window: Window | None = node.window
-    if window is not None and node.kind is not OpKind.INPUT:
-        return tuple(
-            Slide(k, s, d, p[0], n, window.pad_mode)
-            for n, k, s, d, p in zip(
-                inp, window.kernel, window.stride, window.dilation, window.padding, strict=True
-            )
-        )
-    scatter: Window | None = node.scatter
-    if scatter is not None:
-        return tuple(
-            Scatter(k, s, d, p[0], n)
-            for n, k, s, d, p in zip(
-                inp, scatter.kernel, scatter.stride, scatter.dilation, scatter.padding, strict=True
-            )
-        )
-    if node.kind in (OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL):
-        return tuple(adaptive_matrix(o, n) for o, n in zip(out, inp, strict=True))
-    same_rank = len(node.input_shape) == len(node.output_shape)
-    if node.kind is OpKind.REDUCE and same_rank and out == inp:  # over batch / channels
-        return (None,) * len(out)
-    if node.kind in _POINTWISE and node.counted and out == inp:
-        return (None,) * len(out)
-    if node.kind is OpKind.LINEAR and out[:-1] == inp[:-1]:
-        if graph.layout == "nhwc" and out == inp:  # features are the channel axis
-            return (None,) * len(out)
-        return (*(None,) * (len(out) - 1), Full(inp[-1]))
-    notes.append(
-        f"{node.name} ({node.kind}): not a sliding window; treated as reading every position"
-    )
-    return None
-
-
-class _Relations:
-    """:func:`_relation` of one node, computed once per distinct parent size (a
-    concatenation of many equally sized parents asks the same question for each); the
-    notes of a relation are repeated for every parent that asks, as computed afresh."""
-
-    def __init__(
-        self, graph: Graph, node: Node, out: tuple[int, ...] | None, notes: list[str]
-    ) -> None:
-        self.graph, self.node, self.out, self.notes = graph, node, out, notes
-        self.moved = any(graph.moved(graph.nodes[p]) for p in node.parents)
-        self.seen: dict[tuple[int, ...] | None, tuple[Relation | None, list[str]]] = {}
-
-    def of(self, inp: tuple[int, ...] | None) -> Relation | None:
-        if inp in self.seen:
-            relation, added = self.seen[inp]
-            self.notes.extend(added)
-            return relation
-        start = len(self.notes)
-        relation = _relation(self.graph, self.node, self.out, inp, self.notes, self.moved)
-        self.seen[inp] = (relation, self.notes[start:])
-        return relation
 
 
 @dataclass(frozen=True)
@@ -237,7 +137,7 @@ def _before_global_pool(graph: Graph, known: list[tuple[int, ...] | None], last:
             ):
                 return parent
             break
-        if node.kind not in _POINTWISE or node.kind is OpKind.INPUT:
+        if node.kind not in POINTWISE or node.kind is OpKind.INPUT:
             break
         node = graph.nodes[parent]
     return last
@@ -248,8 +148,9 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
     to it) would exceed :data:`MAX_ENTRIES` entries."""
     input_spatial = known[0] or ()
     rank = len(input_spatial)
+    maps = [s for s in known[: last + 1] if s is not None and len(s) == rank]
     for axis, outputs in enumerate(known[last] or ()):
-        widest = max(s[axis] for s in known[: last + 1] if s is not None and len(s) == rank)
+        widest = max([s[axis] for s in maps])
         if outputs * widest > MAX_ENTRIES:
             raise StridescopeError(
                 f"coverage of a {_size(input_spatial)} input is too large to compute: axis "
@@ -259,28 +160,25 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
             )
 
 
-def _passes(graph: Graph, node: Node, known: list[tuple[int, ...] | None]) -> bool:
-    """Whether ``node`` keeps every position of each parent where it is (a counted norm,
-    activation or merge of equally sized, unmoved parents): the identity relation
-    :func:`_relation` would give, decided without building one."""
-    out = known[node.id]
-    return (
-        out is not None
-        and node.counted
-        and node.kind in _POINTWISE
-        and node.window is None
-        and node.scatter is None
-        and all(known[p] == out and not graph.moved(graph.nodes[p]) for p in node.parents)
-    )
+def _full(out_spatial: tuple[int, ...], shape: tuple[int, ...]) -> list[Term]:
+    """Every position of ``shape`` feeds every output: one term of ones (none when some
+    axis is empty, as that term reads nothing)."""
+    if 0 in out_spatial or 0 in shape:
+        return []
+    return [tuple(_ones(o, n) for o, n in zip(out_spatial, shape, strict=True))]
 
 
-def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
-    """The relation between the last spatial node and the input; with ``before_pool`` a final
-    global pool is stepped over (same coverage; :func:`coverage_fraction` skips that, as the
-    fraction does not need the larger map)."""
-    notes: list[str] = []
-    nodes = graph.nodes
-    known = [_known(graph, n) for n in nodes]
+@functools.lru_cache(maxsize=1024)
+def _ones(outputs: int, positions: int) -> BoolMatrix:
+    """An ``outputs x positions`` matrix of ones (memoised, read-only)."""
+    ones = np.ones((outputs, positions), dtype=bool)
+    ones.flags.writeable = False
+    return ones
+
+
+def _start(graph: Graph, facts: NodeFacts, before_pool: bool) -> tuple[int, tuple[int, ...]]:
+    """The last spatial node (see :func:`_walk`) and the input's spatial sizes."""
+    known = facts.sizes
     input_spatial = known[0]
     if input_spatial is None:
         raise StridescopeError(
@@ -288,57 +186,73 @@ def _walk(graph: Graph, before_pool: bool = True) -> _Terms:
             f"({graph.layout})"
         )
     rank = len(input_spatial)
-    last = max(i for i, s in enumerate(known) if s is not None and len(s) == rank)
+    last = len(known) - 1  # the last node with as many spatial axes (the input is one)
+    while known[last] is None or len(known[last] or ()) != rank:
+        last -= 1
     if before_pool:
         last = _before_global_pool(graph, known, last)
     _check_size(graph, known, last)
+    return last, input_spatial
+
+
+def _walk(graph: Graph, before_pool: bool = True, facts: NodeFacts | None = None) -> _Terms:
+    """The relation between the last spatial node and the input; with ``before_pool`` a final
+    global pool is stepped over (same coverage; :func:`coverage_fraction` skips that, as the
+    fraction does not need the larger map). Every term kept reads something."""
+    facts = node_facts(graph) if facts is None else facts
+    notes: list[str] = []
+    nodes, known = graph.nodes, facts.sizes
+    last, input_spatial = _start(graph, facts, before_pool)
+    rank = len(input_spatial)
     out_spatial = known[last] or ()
     identity = tuple(np.eye(n, dtype=bool) for n in out_spatial)
-    pending: dict[int, list[Term]] = {last: [identity]}
+    pending: dict[int, list[Term]] = {last: [] if 0 in out_spatial else [identity]}
     everything: set[int] = set()  # nodes whose every position feeds every output
-    for node in reversed(nodes[: last + 1]):
-        if node.id == 0:
-            break
-        terms = simplify(pending.pop(node.id, []))
-        if not terms and node.id not in everything:
+    for node in reversed(nodes[1 : last + 1]):
+        whole = node.id in everything
+        terms = pending.pop(node.id, [])
+        if len(terms) > 1:
+            terms = merge_terms(terms)
+        elif not terms and not whole:
             continue
-        if node.id not in everything and _passes(graph, node, known):
+        if not whole and passes(node, facts):
             for parent_id in node.parents:
                 pending.setdefault(parent_id, []).extend(terms)
             continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
-        relations = _Relations(graph, node, known[node.id], notes)
+        relations = Relations(graph, node, facts, notes)
         for parent_id in node.parents:
             shape = known[parent_id]
             relation = relations.of(shape) if node.counted else None
-            if relation is None or node.id in everything:
+            if relation is None or whole:
                 if shape is None or len(shape) != rank:
                     everything.add(parent_id)
                 else:
-                    ones = tuple(
-                        np.ones((o, n), dtype=bool) for o, n in zip(out_spatial, shape, strict=True)
-                    )
-                    pending.setdefault(parent_id, []).append(ones)
+                    pending.setdefault(parent_id, []).extend(_full(out_spatial, shape))
                 continue
             into = pending.setdefault(parent_id, [])
-            if all(m is None for m in relation):  # identity: the terms pass unchanged
+            if all([m is None for m in relation]):  # identity: the terms pass unchanged
                 into.extend(terms)
-            else:
-                into.extend(compose(term, relation) for term in terms)
+                continue
+            for term in terms:
+                composed = compose_kept(term, relation)
+                if composed is not None:
+                    into.append(composed)
     return _Terms(
         input_spatial,
         nodes[last].name,
         tuple(out_spatial),
         0 in everything,
-        [] if 0 in everything else simplify(pending.get(0, [])),
+        [] if 0 in everything else merge_terms(pending.get(0, [])),
         tuple(notes),
     )
 
 
-def coverage_fraction(graph: Graph) -> float:
+def coverage_fraction(graph: Graph, facts: NodeFacts | None = None) -> float:
     """Share of ``graph``'s input positions that can influence its last spatial node: the
-    ``fraction`` of :func:`coverage_map`, exactly, without building the count map.
+    ``fraction`` of :func:`coverage_map`, exactly, without building the count map
+    (``facts``: the graph's :func:`node_facts`, when the caller has them).
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 2048, 2048), "nchw")
@@ -346,7 +260,7 @@ def coverage_fraction(graph: Graph) -> float:
     >>> coverage_fraction(b.build())
     0.25
     """
-    return _walk(graph, before_pool=False).fraction()
+    return _walk(graph, before_pool=False, facts=facts).fraction()
 
 
 def coverage_map(graph: Graph) -> CoverageMap:

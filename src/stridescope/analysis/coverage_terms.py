@@ -32,7 +32,9 @@ __all__ = [
     "Term",
     "adaptive_matrix",
     "compose",
-    "simplify",
+    "compose_kept",
+    "merge_terms",
+    "reads_any",
     "union_counts",
     "union_size",
 ]
@@ -87,8 +89,12 @@ class Slide:
         """``a @ M`` for boolean ``a`` (rows x outputs) and this window's read matrix ``M``
         (outputs x n), with one strided slice-OR per tap: O(kernel * rows * outputs).
         Memoised on the window and ``a``'s bits (networks repeat both); read-only."""
-        key = (self.kernel, self.stride, self.dilation, self.before, self.n, self.pad_mode)
-        return _pulled(key, a.shape, a.tobytes(), self._pull, a)
+        return _pulled(self._key, a.shape, a.tobytes(), self._pull, a)
+
+    @functools.cached_property
+    def _key(self) -> tuple[object, ...]:
+        """The window's fields, as :func:`_pulled` keys its memo (built once per slide)."""
+        return (self.kernel, self.stride, self.dilation, self.before, self.n, self.pad_mode)
 
     def _pull(self, a: BoolMatrix) -> BoolMatrix:
         rows, out = a.shape
@@ -193,11 +199,17 @@ class Full:
     n: int
 
     def pull(self, a: BoolMatrix) -> BoolMatrix:
-        """``a @ ones``: a row reads every position when it reads any output."""
+        """``a @ ones``: a row reads every position when it reads any output (memoised like
+        a slide's; read-only)."""
+        return _pulled(("full", self.n), a.shape, a.tobytes(), self._pull, a)
+
+    def _pull(self, a: BoolMatrix) -> BoolMatrix:
         return np.repeat(a.any(axis=1, keepdims=True), self.n, axis=1)
 
 
 Relation = tuple[BoolMatrix | Slide | Scatter | Full | None, ...]
+_PULLING = (Slide, Scatter, Full)  # relations with a pull of their own (a tuple: isinstance
+# with a tuple is cheaper than with the union ``Slide | Scatter | Full`` built at each call)
 
 
 def compose(term: Term, relation: Relation) -> Term:
@@ -207,25 +219,63 @@ def compose(term: Term, relation: Relation) -> Term:
     for a, m in zip(term, relation, strict=True):
         if m is None:
             composed.append(a)
-        elif isinstance(m, Slide | Scatter | Full):
+        elif isinstance(m, _PULLING):
             composed.append(m.pull(a))
-        else:  # dense (adaptive pooling): small, rare
-            composed.append((a.astype(np.float32) @ m.astype(np.float32)) > 0)
+        else:  # dense (adaptive pooling): small, memoised like a slide
+            key = ("dense", m.shape, m.tobytes())
+            composed.append(_pulled(key, a.shape, a.tobytes(), functools.partial(_dense, m), a))
     return tuple(composed)
 
 
-def simplify(terms: list[Term]) -> list[Term]:
-    """Drop empty, repeated and contained terms; merge terms that differ on one axis only.
-    Every step keeps the union of the terms' relations exactly, so the order does not
-    matter for what the terms mean."""
-    if len(terms) == 1:
-        return terms if all(a.any() for a in terms[0]) else []
-    if len(terms) > 1:  # the same term often arrives along several paths: keep one
-        unique: dict[object, Term] = {}
-        for t in terms:
-            unique.setdefault(tuple((a.shape, a.tobytes()) for a in t), t)
-        terms = list(unique.values())
-    kept = [t for t in terms if all(a.any() for a in t)]
+def _dense(m: BoolMatrix, a: BoolMatrix) -> BoolMatrix:
+    """``a @ m`` for boolean matrices."""
+    product: BoolMatrix = (a.astype(np.float32) @ m.astype(np.float32)) > 0
+    return product
+
+
+def compose_kept(term: Term, relation: Relation) -> Term | None:
+    """:func:`compose` for a term that reads something, or ``None`` when the composed term
+    reads nothing (only a changed axis can have become empty)."""
+    composed = compose(term, relation)
+    for a, m in zip(composed, relation, strict=True):
+        if m is not None and not reads_any(a):
+            return None
+    return composed
+
+
+def reads_any(a: BoolMatrix) -> bool:
+    """``a.any()``, read from ``a``'s bytes: some byte is not zero (for the small matrices
+    of a walk, several times cheaper than the numpy reduction's call).
+
+    >>> reads_any(np.zeros((2, 3), dtype=bool)), reads_any(np.eye(2, dtype=bool)[1:])
+    (False, True)
+    """
+    return bool(a.tobytes().strip(b"\x00"))
+
+
+def _inside(x: BoolMatrix, y: BoolMatrix) -> bool:
+    """Whether every true entry of ``x`` is true in ``y`` (``x & y == x``)."""
+    if x.shape != y.shape:
+        return bool(np.array_equal(x & y, x))
+    return not (x > y).any()
+
+
+def _same(x: BoolMatrix, y: BoolMatrix) -> bool:
+    """``np.array_equal(x, y)``, for boolean matrices."""
+    return x.shape == y.shape and x.tobytes() == y.tobytes()
+
+
+def merge_terms(terms: list[Term]) -> list[Term]:
+    """Drop repeated and contained terms; merge terms that differ on one axis only. Every
+    step keeps the union of the terms' relations exactly, so the order does not matter for
+    what the terms mean. Each term must read something (:func:`compose_kept` drops those
+    that read nothing where they arise, so no term is tested at every node)."""
+    if len(terms) < 2:
+        return terms
+    unique: dict[object, Term] = {}  # the same term often arrives along several paths
+    for t in terms:
+        unique.setdefault(tuple((a.shape, a.tobytes()) for a in t), t)
+    kept = list(unique.values())
     changed = True
     while changed and len(kept) > 1:
         changed = False
@@ -234,11 +284,11 @@ def simplify(terms: list[Term]) -> list[Term]:
                 if i == j:
                     continue
                 a, b = kept[i], kept[j]
-                if all(np.array_equal(x & y, x) for x, y in zip(a, b, strict=True)):
+                if all(_inside(x, y) for x, y in zip(a, b, strict=True)):
                     del kept[i]  # a is inside b
                     changed = True
                     break
-                differ = [k for k in range(len(a)) if not np.array_equal(a[k], b[k])]
+                differ = [k for k in range(len(a)) if not _same(a[k], b[k])]
                 if len(differ) == 1:
                     axis = differ[0]
                     merged = tuple(

@@ -36,6 +36,7 @@ from stridescope.analysis.lint_base import (
     Rule,
     Severity,
 )
+from stridescope.analysis.node_facts import NodeFacts
 from stridescope.analysis.summary_rf import RFState
 from stridescope.errors import StridescopeError, UnknownNameError
 from stridescope.ir import Graph, Shape
@@ -280,6 +281,14 @@ def attach_fixes(report: LintReport, graph: Graph, estimate: FixEstimate) -> Lin
     return dataclasses.replace(report, findings=findings)
 
 
+def _severe(finding: Finding, opts: LintOptions) -> Finding:
+    """``finding`` at the severity ``opts`` give its code (itself when that is its own)."""
+    severity = opts.severity_of(finding) if opts.severity else finding.severity
+    if severity == finding.severity:
+        return finding
+    return dataclasses.replace(finding, severity=severity)
+
+
 def lint_graph(
     graph: Graph,
     options: LintOptions | None = None,
@@ -288,16 +297,23 @@ def lint_graph(
     states: list[RFState] | None = None,
     coverage: float | Literal["unset"] | None = "unset",
     fix_estimate: FixEstimate | None = None,
+    facts: NodeFacts | None = None,
 ) -> LintReport:
     """Run the chosen rules on ``graph``. ``detail=False`` skips costly evidence (the
-    summary asks for codes only); ``states`` and ``coverage``, when the caller has them,
-    are not computed again; ``fix_estimate`` fills each finding's ``fix``."""
+    summary asks for codes only); ``states``, ``coverage`` and ``facts``
+    (:func:`~stridescope.analysis.node_facts.node_facts`), when the caller has them, are not
+    computed again; ``fix_estimate`` fills each finding's ``fix``."""
     opts = options or LintOptions()
-    ctx = LintContext(graph, detail=detail, measure=opts.measure, states=states, coverage=coverage)
-    chosen = opts.chosen()
-    findings = tuple(
-        dataclasses.replace(f, severity=opts.severity_of(f)) for r in chosen for f in r.check(ctx)
+    ctx = LintContext(
+        graph,
+        detail=detail,
+        measure=opts.measure,
+        states=states,
+        coverage=coverage,
+        facts=facts,
     )
+    chosen = opts.chosen()
+    findings = tuple(_severe(f, opts) for r in chosen for f in r.check(ctx))
     report = LintReport(
         source=graph.source,
         layout=graph.layout,

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.analysis.summary_rf import RFState, receptive_fields
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node
@@ -93,8 +94,8 @@ class LintContext:
     """The graph and what several rules need from it, each computed once, on first use.
 
     ``detail``: compute costly evidence; ``measure``: measure aliasing (DS401) when
-    ``detail`` is set. ``states`` and ``coverage`` may be handed in by a caller that has them
-    already (the summary computes both)."""
+    ``detail`` is set. ``states``, ``coverage`` and ``facts`` (:func:`node_facts`) may be
+    handed in by a caller that has them already (the summary computes all three)."""
 
     def __init__(
         self,
@@ -104,25 +105,33 @@ class LintContext:
         measure: bool = True,
         states: list[RFState] | None = None,
         coverage: float | Literal["unset"] | None = "unset",
+        facts: NodeFacts | None = None,
     ) -> None:
         self.graph = graph
         self.detail = detail
         self.measure = measure and detail
         self._states = states
         self._coverage = coverage
-        consumers: list[list[int]] = [[] for _ in graph.nodes]
-        for node in graph.nodes:
-            for parent in dict.fromkeys(node.parents):
-                consumers[parent].append(node.id)
-        self.consumers = consumers
+        self.facts = node_facts(graph) if facts is None else facts
+        self._consumers: list[list[int]] | None = None
         self.cache: dict[str, Any] = {}  # per-run results shared between rules
-        self._known: dict[int, tuple[int, ...] | None] = {}
+
+    @property
+    def consumers(self) -> list[list[int]]:
+        """Per node id, the ids of the nodes that read it, each once, in graph order."""
+        if self._consumers is None:
+            consumers: list[list[int]] = [[] for _ in self.graph.nodes]
+            for node in self.graph.nodes:
+                for parent in dict.fromkeys(node.parents):
+                    consumers[parent].append(node.id)
+            self._consumers = consumers
+        return self._consumers
 
     @property
     def states(self) -> list[RFState]:
         """The receptive field of every node (:func:`receptive_fields`)."""
         if self._states is None:
-            self._states = receptive_fields(self.graph)
+            self._states = receptive_fields(self.graph, self.facts)
         return self._states
 
     @property
@@ -132,7 +141,7 @@ class LintContext:
             from stridescope.analysis.coverage import coverage_fraction
 
             try:
-                self._coverage = coverage_fraction(self.graph)
+                self._coverage = coverage_fraction(self.graph, self.facts)
             except StridescopeError:
                 self._coverage = None
         return self._coverage
@@ -140,14 +149,7 @@ class LintContext:
     def known(self, node: Node) -> tuple[int, ...] | None:
         """Spatial sizes of ``node``'s output where the layout puts them, all known; else
         ``None`` (no spatial axes, an unknown size, or axes a permute moved)."""
-        if node.id in self._known:
-            return self._known[node.id]
-        spatial = self.graph.spatial(node.output_shape)
-        sizes = None
-        if spatial and not self.graph.moved(node) and all(n is not None for n in spatial):
-            sizes = tuple(int(n) for n in spatial if n is not None)
-        self._known[node.id] = sizes
-        return sizes
+        return self.facts.layout_sizes[node.id]
 
     def in_spatial(self, node: Node) -> tuple[int, ...] | None:
         """Spatial sizes of ``node``'s (first) input, as :meth:`known` gives them."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from stridescope.analysis.formatting import axes_text, percent
 from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
-from stridescope.analysis.lint_reads import AxisReads, layer_reads, producers
+from stridescope.analysis.lint_reads import AxisReads, producers, windowed
 from stridescope.ir import Node, OpKind
 
 __all__ = [
@@ -134,10 +134,10 @@ def alias_policy(node: Node) -> str | None:
     ("resnet-d", "blurpool"),
 )
 def skipped_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
-    for node in ctx.graph.nodes:
-        reads = layer_reads(ctx, node)
-        if reads is None or not any(r.gap for r in reads):
+    for node_id, reads in windowed(ctx).items():
+        if not any(r.gap for r in reads):
             continue
+        node = ctx.graph.nodes[node_id]
         assert node.window is not None
         evidence = _window_evidence(node, reads)
         dilated = "" if set(node.window.dilation) == {1} else " (dilated)"
@@ -188,11 +188,9 @@ def _lines(reads: tuple[AxisReads, ...]) -> str:
     ("blurpool",),
 )
 def dropped_border(ctx: LintContext, self: Rule) -> Iterator[Finding]:
-    for node in ctx.graph.nodes:
-        if node.kind in _DELIBERATE:
-            continue
-        reads = layer_reads(ctx, node)
-        if reads is None or not any(r.border_before or r.border_after for r in reads):
+    for node_id, reads in windowed(ctx).items():
+        node = ctx.graph.nodes[node_id]
+        if node.kind in _DELIBERATE or not any(r.drops_border for r in reads):
             continue
         assert node.window is not None
         evidence = _window_evidence(node, reads)
@@ -259,7 +257,10 @@ def aliasing(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     found = [
         n
         for n in graph.nodes
-        if _strided(n) and not is_lowpass(ctx, n) and not _lowpass_before(ctx, n)
+        if n.window is not None  # (the cheap test first: most nodes have no window)
+        and _strided(n)
+        and not is_lowpass(ctx, n)
+        and not _lowpass_before(ctx, n)
     ]
     configs: dict[int, Any] = {}
     shares: dict[Any, float | None] = {}

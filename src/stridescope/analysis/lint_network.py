@@ -124,6 +124,16 @@ def _grid(field: tuple[ReceptiveField, ...]) -> tuple[tuple[int, float], ...]:
     return tuple((r.jump, r.start + (r.size - 1) / 2) for r in field)
 
 
+def _grid_of(
+    field: tuple[ReceptiveField, ...], done: dict[int, tuple[tuple[int, float], ...]]
+) -> tuple[tuple[int, float], ...]:
+    """:func:`_grid`, once per field object (``done`` holds the fields' grids by id)."""
+    found = done.get(id(field))
+    if found is None:
+        found = done[id(field)] = _grid(field)
+    return found
+
+
 def _ancestors(ctx: LintContext, node_id: int) -> set[int]:
     seen, stack = {node_id}, [node_id]
     while stack:
@@ -181,18 +191,21 @@ def _merge_evidence(
     "pad-1 main path: half a pixel), or different jumps.",
 )
 def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
-    graph, states = ctx.graph, ctx.states
+    graph, states, known = ctx.graph, ctx.states, ctx.facts.layout_sizes
+    grids_of: dict[int, tuple[tuple[int, float], ...]] = {}  # by state object: merges share them
     for node in graph.nodes:
-        out = ctx.known(node)
-        if node.kind not in _MERGES or out is None:
+        out = known[node.id] if node.kind in _MERGES else None
+        if out is None:
             continue
         branches = [
             p
             for p in dict.fromkeys(node.parents)
-            if ctx.known(graph.nodes[p]) == out and isinstance(states[p], tuple)
+            if known[p] == out and isinstance(states[p], tuple)
         ]
         fields = [states[p] for p in branches]
-        grids = [_grid(f) for f in fields if isinstance(f, tuple) and len(f) == len(out)]
+        grids = [
+            _grid_of(f, grids_of) for f in fields if isinstance(f, tuple) and len(f) == len(out)
+        ]
         if len(grids) < 2 or len(grids) != len(branches) or len(set(grids)) == 1:
             continue
         evidence = _merge_evidence(ctx, branches, grids)

@@ -36,6 +36,7 @@ __all__ = [
     "layer_reads",
     "producers",
     "read_terms",
+    "windowed",
 ]
 
 _KEEP_KINDS = frozenset(
@@ -72,6 +73,11 @@ class AxisReads:
         return tuple(range(self.head)) if self.head > self.gap else ()
 
     @property
+    def drops_border(self) -> bool:
+        """Whether :attr:`border_before` or :attr:`border_after` has a position."""
+        return self.head > self.gap or self.tail > self.gap
+
+    @property
     def border_after(self) -> tuple[int, ...]:
         """Trailing positions never read, when their run is longer than every gap."""
         if self.tail <= self.gap:
@@ -104,27 +110,49 @@ def _axis_reads(
 
 def layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     """Per axis, what ``node``'s sliding window reads of its input; ``None`` without a window
-    or when a size is unknown (or a permute moved the axes). Kept per node in ``ctx``."""
-    memo: dict[int, tuple[AxisReads, ...] | None] = ctx.cache.setdefault("layer_reads", {})
-    if node.id not in memo:
-        memo[node.id] = _layer_reads(ctx, node)
-    return memo[node.id]
+    or when a size is unknown (or a permute moved the axes). See :func:`windowed`."""
+    return windowed(ctx).get(node.id)
+
+
+def windowed(ctx: LintContext) -> dict[int, tuple[AxisReads, ...]]:
+    """:func:`layer_reads` of every node that has them, by node id in graph order: computed
+    once per context, so a rule looking at windows visits only the nodes that have one."""
+    found: dict[int, tuple[AxisReads, ...]] | None = ctx.cache.get("windowed")
+    if found is None:
+        found = ctx.cache["windowed"] = {}
+        for node in ctx.graph.nodes:
+            reads = None if node.window is None else _layer_reads(ctx, node)
+            if reads is not None:
+                found[node.id] = reads
+    return found
+
+
+_LAYER_READS: dict[tuple[object, ...], tuple[AxisReads, ...]] = {}
 
 
 def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     window = node.window
     if window is None or node.kind is OpKind.INPUT or len(node.parents) != 1:
         return None
-    sizes, outs = ctx.in_spatial(node), ctx.known(node)
+    known = ctx.facts.layout_sizes
+    sizes, outs = known[node.parents[0]], known[node.id]
     rank = len(window.kernel)
     if sizes is None or outs is None or len(sizes) != rank or len(outs) != rank:
         return None
-    return tuple(
-        _axis_reads(k, s, d, p[0], window.pad_mode, n, o)
-        for k, s, d, p, n, o in zip(
-            window.kernel, window.stride, window.dilation, window.padding, sizes, outs, strict=True
+    # memoised per (window, sizes): networks repeat a few; keyed by plain values (cheap to hash)
+    w = window
+    key = (w.kernel, w.stride, w.dilation, w.padding, w.pad_mode, sizes, outs)
+    found = _LAYER_READS.get(key)
+    if found is None:
+        if len(_LAYER_READS) >= 4096:
+            _LAYER_READS.clear()
+        found = _LAYER_READS[key] = tuple(
+            _axis_reads(k, s, d, p[0], w.pad_mode, n, o)
+            for k, s, d, p, n, o in zip(
+                w.kernel, w.stride, w.dilation, w.padding, sizes, outs, strict=True
+            )
         )
-    )
+    return found
 
 
 def keeps_positions(ctx: LintContext, node: Node, parent: int) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import lint_graph
+from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.analysis.summary_rf import WHOLE, RFState, receptive_fields
 from stridescope.analysis.units import check_sample_rate, milliseconds, position_noun
 from stridescope.errors import StridescopeError
@@ -206,7 +207,10 @@ def _read(graph: Graph, node: Node) -> float | None:
     return _window_read(node.window, graph.spatial(node.input_shape))
 
 
-def _rf(state: RFState) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None, str]:
+RFColumns = tuple[tuple[int, ...] | None, tuple[int, ...] | None, str]
+
+
+def _rf(state: RFState) -> RFColumns:
     if state is None:
         return None, None, "?"
     if state == WHOLE:
@@ -214,6 +218,19 @@ def _rf(state: RFState) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None,
     if isinstance(state, tuple):
         return tuple(r.size for r in state), tuple(r.jump for r in state), ""
     return None, None, "?"
+
+
+def _rf_columns(states: list[RFState]) -> list[RFColumns]:
+    """:func:`_rf` of every state, once per state object (a node that keeps its parent's
+    field holds the parent's state itself, so most nodes share one)."""
+    done: dict[int, RFColumns] = {}
+    columns = []
+    for state in states:
+        found = done.get(id(state))
+        if found is None:
+            found = done[id(state)] = _rf(state)
+        columns.append(found)
+    return columns
 
 
 def _group_key(name: str, depth: int | None) -> str:
@@ -224,19 +241,18 @@ def _group_key(name: str, depth: int | None) -> str:
     return ".".join(name.split("/")[0].split(".")[:depth])
 
 
-def _row(
+def _group_row(
     graph: Graph,
     key: str,
     nodes: list[Node],
-    states: list[RFState],
+    columns: list[RFColumns],
     codes: dict[int, list[str]],
 ) -> LayerRow:
+    """The row of a group of several nodes: sums, and flags that name their node."""
     last = nodes[-1]
-    if len(nodes) == 1:  # one node (every row without ``depth``): no sums, no group flags
-        return _node_row(graph, key, last, states[last.id], codes.get(last.id, []))
     own = next((n for n in nodes if n.name == key), None)
     kind = str((own or last).kind) if own is not None or len(nodes) == 1 else "group"
-    size, jump, note = _rf(states[last.id])
+    size, jump, note = columns[last.id]
     reads = [r for r in (_read(graph, n) for n in nodes) if r is not None]
     flags: list[str] = []
     for n in nodes:  # a group's rows name the node each code belongs to
@@ -261,35 +277,56 @@ def _row(
     )
 
 
-def _node_row(graph: Graph, key: str, node: Node, state: RFState, found: list[str]) -> LayerRow:
-    """:func:`_row` of a group of one node."""
-    size, jump, note = _rf(state)
-    if node.name == key:
-        flags = tuple(found)
-    else:
-        flags = (f"{node.name}: {' '.join(found)}",) if found else ()
-    return LayerRow(
-        path=key,
-        kind=str(node.kind),
-        output_shape=node.output_shape,
-        params=node.params,
-        macs=node.macs,
-        activation_bytes=node.activation_bytes,
-        rf_size=size,
-        rf_jump=jump,
-        rf_note=note,
-        read_fraction=_read(graph, node),
-        flags=flags,
-    )
+def _rows(
+    graph: Graph,
+    groups: dict[str, list[Node]],
+    columns: list[RFColumns],
+    codes: dict[int, list[str]],
+) -> tuple[LayerRow, ...]:
+    """A row per group. A group of one node (every group without ``depth``) needs no sums:
+    its row is built here, its fields set in one dict update, as the frozen dataclass's
+    ``__init__`` sets each with its own ``object.__setattr__`` call (several times slower
+    for a row per node); the row is the same frozen row ``LayerRow(**fields)`` makes."""
+    rows = []
+    for key, nodes in groups.items():
+        if len(nodes) > 1:
+            rows.append(_group_row(graph, key, nodes, columns, codes))
+            continue
+        node = nodes[0]
+        found = codes.get(node.id, [])
+        if node.name == key:
+            flags = tuple(found)
+        else:
+            flags = (f"{node.name}: {' '.join(found)}",) if found else ()
+        size, jump, note = columns[node.id]
+        row = object.__new__(LayerRow)
+        row.__dict__.update(
+            {
+                "path": key,
+                "kind": str(node.kind),
+                "output_shape": node.output_shape,
+                "params": node.params,
+                "macs": node.macs,
+                "activation_bytes": node.activation_bytes,
+                "rf_size": size,
+                "rf_jump": jump,
+                "rf_note": note,
+                "read_fraction": _read(graph, node),
+                "flags": flags,
+                "nodes": 1,
+            }
+        )
+        rows.append(row)
+    return tuple(rows)
 
 
-def input_coverage(graph: Graph) -> float | None:
+def input_coverage(graph: Graph, facts: NodeFacts | None = None) -> float | None:
     """Share of the network's input positions that can influence the output (``None`` when the
     graph has no spatial axes or an op whose geometry is unknown)."""
     from stridescope.analysis.coverage import coverage_fraction
 
     try:
-        return coverage_fraction(graph)
+        return coverage_fraction(graph, facts)
     except StridescopeError:
         return None
 
@@ -298,17 +335,21 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
     """Summarise a graph; ``depth=N`` groups nodes by the first N components of their path."""
     if depth is not None and depth < 1:
         raise StridescopeError(f"depth must be a positive integer or None; received {depth!r}")
-    states = receptive_fields(graph)
-    coverage = input_coverage(graph)
-    findings = lint_graph(graph, detail=False, states=states, coverage=coverage).findings
+    facts = node_facts(graph)  # what the parts below all ask of every node, once
+    states = receptive_fields(graph, facts)
+    coverage = input_coverage(graph, facts)
+    findings = lint_graph(
+        graph, detail=False, states=states, coverage=coverage, facts=facts
+    ).findings
     codes: dict[int, list[str]] = {}
     for finding in findings:
         if finding.layer is not None and finding.nodes:
             codes.setdefault(finding.nodes[0], []).append(finding.code)
     groups: dict[str, list[Node]] = {}
     for node in graph.nodes[1:]:
-        groups.setdefault(_group_key(node.name, depth), []).append(node)
-    rows = tuple(_row(graph, key, nodes, states, codes) for key, nodes in groups.items())
+        key = node.name if depth is None else _group_key(node.name, depth)
+        groups.setdefault(key, []).append(node)
+    rows = _rows(graph, groups, _rf_columns(states), codes)
     totals = Totals(
         params=graph.params,
         macs=graph.macs,

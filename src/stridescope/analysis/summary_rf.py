@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import Graph, Node, OpKind, Window
 
@@ -50,9 +51,9 @@ _ADAPTIVE = {OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL}
 
 
 def _merge(states: list[RFState]) -> RFState:
-    if any(s is None for s in states):
+    if None in states:
         return None
-    if any(s == WHOLE for s in states):
+    if WHOLE in states:
         return WHOLE
     fields = [s for s in states if isinstance(s, tuple)]
     if len(fields) == 1:
@@ -61,14 +62,12 @@ def _merge(states: list[RFState]) -> RFState:
     if any(len(f) != rank for f in fields):
         return None
     # the union of all windows at once (what merging them pairwise gives), one field per axis
-    return tuple(
-        ReceptiveField(
-            size=max(r.start + r.size for r in column) - min(r.start for r in column),
-            jump=max(r.jump for r in column),
-            start=min(r.start for r in column),
-        )
-        for column in zip(*fields, strict=True)
-    )
+    merged = []
+    for column in zip(*fields, strict=True):
+        start = min([r.start for r in column])
+        end = max([r.start + r.size for r in column])
+        merged.append(ReceptiveField(end - start, max([r.jump for r in column]), start))
+    return tuple(merged)
 
 
 def _scattered(scatter: Window, parent: RFState) -> RFState:
@@ -85,32 +84,35 @@ def _scattered(scatter: Window, parent: RFState) -> RFState:
     )
 
 
-def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
-    if node.kind is OpKind.INPUT:
+def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) -> RFState:
+    kind = node.kind
+    if kind is OpKind.INPUT:
         return tuple(ReceptiveField() for _ in graph.spatial(node.output_shape))
     if not node.counted or not parents:
         return None
     parent = parents[0]
-    if node.kind is OpKind.PERMUTE:  # the axes move, every position stays itself
+    if kind is OpKind.PERMUTE:  # the axes move, every position stays itself
         return parent
-    if node.kind is OpKind.RESHAPE and node.spatial_at is not None:  # spatial axes kept whole
+    if kind is OpKind.RESHAPE and node.spatial_at is not None:  # spatial axes kept whole
         return parent
-    if any(graph.moved(graph.nodes[p]) for p in node.parents):
+    if facts.parent_moved[node.id]:
         # a permute moved the spatial axes: only ops that carry the move keep the field
-        keeps = node.spatial_at is not None or node.kind in _GLOBAL or node.kind is OpKind.MOVE
+        keeps = node.spatial_at is not None or kind in _GLOBAL or kind is OpKind.MOVE
         if not keeps:
             return WHOLE if parent == WHOLE else None
-    if node.kind in _MERGE:
-        sizes = {graph.spatial_of(graph.nodes[p]) for p in node.parents}
-        joined = node.kind is OpKind.CONCAT and sizes != {graph.spatial_of(node)}
+    if kind in _PASS:
+        return parent
+    if kind in _MERGE:
+        placed = facts.placed
+        joined = kind is OpKind.CONCAT and any(placed[p] != placed[node.id] for p in node.parents)
         if joined:  # along a spatial axis: the second part's positions shift
             return WHOLE if all(p == WHOLE for p in parents) else None
         return _merge(parents)
-    if node.kind in _PASS:
-        return parent
-    if node.window is not None:
-        if isinstance(parent, tuple) and len(parent) == len(node.window.kernel):
-            return node.window.receptive(parent)
+    window = node.window
+    if window is not None:
+        if isinstance(parent, tuple) and len(parent) == len(window.kernel):
+            # a 1x1 window composes to the same field: keep the parent's (no new objects)
+            return parent if window.identity else window.receptive(parent)
         return parent if parent == WHOLE else None
     if node.scatter is not None:
         return _scattered(node.scatter, parent)
@@ -119,7 +121,7 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
         # (an NHWC graph, or axes a permute moved: the node then carries ``spatial_at``)
         spatial = graph.spatial(node.input_shape)
         nhwc = graph.layout == "nhwc" and len(spatial) > 0 and node.kind is OpKind.LINEAR
-        keeps = nhwc or graph.moved(node)
+        keeps = nhwc or facts.moved[node.id]
         return parent if keeps else (None if parent is None else WHOLE)
     if node.kind in _ADAPTIVE:
         single = all(d == 1 for d in graph.spatial(node.output_shape))
@@ -139,8 +141,9 @@ def _step(graph: Graph, node: Node, parents: list[RFState]) -> RFState:
     return None
 
 
-def receptive_fields(graph: Graph) -> list[RFState]:
+def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFState]:
     """One state per node: a field per spatial axis, :data:`WHOLE`, or ``None`` (unknown).
+    ``facts``: the graph's :func:`node_facts`, when the caller has them.
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 32, 32, 3), "nhwc")
@@ -151,7 +154,13 @@ def receptive_fields(graph: Graph) -> list[RFState]:
     >>> [s if s is None or isinstance(s, str) else s[0].size for s in receptive_fields(b.build())]
     [1, 3, 4, 4, 'whole input']
     """
+    facts = node_facts(graph) if facts is None else facts
     states: list[RFState] = []
     for node in graph.nodes:
-        states.append(_step(graph, node, [states[p] for p in node.parents]))
+        parents = node.parents
+        keeps = node.kind in _PASS and node.counted and not facts.parent_moved[node.id]
+        if keeps and len(parents) == 1:  # most nodes: the parent's field, as _step gives it
+            states.append(states[parents[0]])
+            continue
+        states.append(_step(graph, node, [states[p] for p in parents], facts))
     return states

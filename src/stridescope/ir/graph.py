@@ -121,6 +121,23 @@ class Window:
     pad_mode: str = "zeros"  # what the padding holds: zeros, reflect, replicate or circular
 
     @property
+    def identity(self) -> bool:
+        """Kernel 1, stride 1 and no padding on every axis: each output position is the input
+        position of the same index (a 1x1 convolution's window).
+
+        >>> Window((1, 1), (1, 1), (1, 1), ((0, 0), (0, 0))).identity
+        True
+        >>> Window((1, 1), (1, 1), (1, 1), ((0, 0), (0, 1))).identity
+        False
+        """
+        rank = len(self.kernel)
+        return (
+            self.kernel.count(1) == rank
+            and self.stride.count(1) == rank
+            and self.padding.count((0, 0)) == rank
+        )
+
+    @property
     def crops(self) -> bool:
         """A kernel-1 window with a negative padding amount: a crop or a strided slice (an
         index shift that drops positions), which geometry's padding rules do not cover."""
@@ -247,8 +264,17 @@ class Graph:
         return self.nodes[-1]
 
     def spatial(self, shape: Shape) -> Shape:
-        """Spatial sizes of a shape in this graph's layout."""
-        return tuple(shape[a] for a in spatial_axes(len(shape), self.layout))
+        """Spatial sizes of a shape in this graph's layout (the axes :func:`spatial_axes`
+        names, taken as one slice: they are contiguous).
+
+        >>> g = Graph((), "nhwc")
+        >>> g.spatial((1, 8, 6, 3)), g.spatial((1, 5)), Graph((), "nchw").spatial((1, 3, 8, 6))
+        ((8, 6), (), (8, 6))
+        """
+        rank = len(shape)
+        if rank <= 2:
+            return ()
+        return tuple(shape[2:]) if self.layout == "nchw" else tuple(shape[1 : rank - 1])
 
     def spatial_axes_of(self, node: Node) -> tuple[int, ...]:
         """Where the spatial axes are in ``node``'s output: moved by a permute, or the layout's.
@@ -282,15 +308,15 @@ class Graph:
 
     @property
     def params(self) -> int:
-        return sum(n.params for n in self.nodes)
+        return sum([n.params for n in self.nodes])  # (a list: cheaper than a generator)
 
     @property
     def macs(self) -> int:
-        return sum(n.macs for n in self.nodes)
+        return sum([n.macs for n in self.nodes])
 
     @property
     def activation_bytes(self) -> int:
-        return sum(n.activation_bytes for n in self.nodes if n.kind is not OpKind.INPUT)
+        return sum([n.activation_bytes for n in self.nodes if n.kind is not OpKind.INPUT])
 
     @property
     def uncounted(self) -> tuple[Node, ...]:

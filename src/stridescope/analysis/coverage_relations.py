@@ -1,0 +1,148 @@
+"""How one node of the IR reads its parents, per spatial axis, for the coverage walk of
+:mod:`stridescope.analysis.coverage`: a relation (:mod:`.coverage_terms`) per parent, or
+``None`` where the node is not understood (every position then reads every position).
+
+>>> from stridescope.ir import GraphBuilder
+>>> from stridescope.analysis.node_facts import node_facts
+>>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+>>> x = b.conv(b.input, "down", out_channels=4, kernel=3, stride=2, padding=1)
+>>> y = b.conv(x, "mix", out_channels=4, kernel=1)
+>>> g = b.build()
+>>> Relations(g, g.nodes[x], node_facts(g), []).of((8, 8))[0]
+Slide(kernel=3, stride=2, dilation=1, before=1, n=8, pad_mode='zeros')
+>>> passes(g.nodes[y], node_facts(g))  # a 1x1 window keeps every position
+True
+"""
+
+from __future__ import annotations
+
+from stridescope.analysis.coverage_terms import Full, Relation, Scatter, Slide, adaptive_matrix
+from stridescope.analysis.node_facts import NodeFacts
+from stridescope.ir import Graph, Node, OpKind, Window
+
+__all__ = ["POINTWISE", "Relations", "passes"]
+
+# Kinds that keep every spatial position where it is (identity relation, per axis).
+POINTWISE = frozenset(
+    {
+        OpKind.INPUT,
+        OpKind.NORM,
+        OpKind.ACTIVATION,
+        OpKind.DROPOUT,
+        OpKind.ADD,
+        OpKind.MUL,
+        OpKind.CONCAT,
+    }
+)
+
+
+_SLIDES: dict[tuple[object, ...], Relation] = {}
+
+
+def _slides(window: Window, inp: tuple[int, ...]) -> Relation:
+    """Per axis, ``window`` sliding over ``inp`` positions, memoised: networks repeat the
+    same few (window, size) pairs. Keyed by the window's fields, as hashing and comparing
+    the dataclass on every lookup costs more than the lookup; the slides are frozen."""
+    w = window
+    key = (w.kernel, w.stride, w.dilation, w.padding, w.pad_mode, inp)
+    found = _SLIDES.get(key)
+    if found is None:
+        if len(_SLIDES) >= 4096:
+            _SLIDES.clear()
+        found = _SLIDES[key] = tuple(
+            Slide(k, s, d, p[0], n, w.pad_mode)
+            for n, k, s, d, p in zip(inp, w.kernel, w.stride, w.dilation, w.padding, strict=True)
+        )
+    return found
+
+
+def _relation(
+    graph: Graph,
+    node: Node,
+    out: tuple[int, ...] | None,
+    inp: tuple[int, ...] | None,
+    notes: list[str],
+    moved: bool,
+) -> Relation | None:
+    """Per axis, the matrix (node positions x parent positions, spatial sizes ``out`` and
+    ``inp``); ``None`` on an axis means identity. ``None`` overall: not understood, every
+    position reads every position. ``moved``: a permute moved some parent's spatial axes."""
+    if out is None or inp is None or len(out) != len(inp):
+        return None
+    kept = node.kind is OpKind.RESHAPE and node.spatial_at is not None
+    if node.kind is OpKind.PERMUTE or kept or (moved and node.spatial_at is not None):
+        if out == inp:  # positions stay themselves while a permute has the axes elsewhere
+            return (None,) * len(out)
+    elif moved:
+        notes.append(
+            f"{node.name} ({node.kind}): works on axes a permute moved; treated as reading "
+            "every position"
+        )
+        return None
+    window: Window | None = node.window
+    if window is not None and node.kind is not OpKind.INPUT:
+        if window.identity and out == inp and len(window.kernel) == len(inp):
+            # a 1x1 window: every position stays itself (what its slides would compute)
+            return (None,) * len(out)
+        return _slides(window, inp)
+    scatter: Window | None = node.scatter
+    if scatter is not None:
+        return tuple(
+            Scatter(k, s, d, p[0], n)
+            for n, k, s, d, p in zip(
+                inp, scatter.kernel, scatter.stride, scatter.dilation, scatter.padding, strict=True
+            )
+        )
+    if node.kind in (OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL):
+        return tuple(adaptive_matrix(o, n) for o, n in zip(out, inp, strict=True))
+    same_rank = len(node.input_shape) == len(node.output_shape)
+    if node.kind is OpKind.REDUCE and same_rank and out == inp:  # over batch / channels
+        return (None,) * len(out)
+    if node.kind in POINTWISE and node.counted and out == inp:
+        return (None,) * len(out)
+    if node.kind is OpKind.LINEAR and out[:-1] == inp[:-1]:
+        if graph.layout == "nhwc" and out == inp:  # features are the channel axis
+            return (None,) * len(out)
+        return (*(None,) * (len(out) - 1), Full(inp[-1]))
+    notes.append(
+        f"{node.name} ({node.kind}): not a sliding window; treated as reading every position"
+    )
+    return None
+
+
+class Relations:
+    """:func:`_relation` of one node, computed once per distinct parent size (a
+    concatenation of many equally sized parents asks the same question for each); the
+    notes of a relation are repeated for every parent that asks, as computed afresh."""
+
+    def __init__(self, graph: Graph, node: Node, facts: NodeFacts, notes: list[str]) -> None:
+        self.graph, self.node, self.out, self.notes = graph, node, facts.sizes[node.id], notes
+        self.moved = facts.parent_moved[node.id]
+        self.seen: dict[tuple[int, ...] | None, tuple[Relation | None, list[str]]] = {}
+
+    def of(self, inp: tuple[int, ...] | None) -> Relation | None:
+        if inp in self.seen:
+            relation, added = self.seen[inp]
+            self.notes.extend(added)
+            return relation
+        start = len(self.notes)
+        relation = _relation(self.graph, self.node, self.out, inp, self.notes, self.moved)
+        self.seen[inp] = (relation, self.notes[start:])
+        return relation
+
+
+def passes(node: Node, facts: NodeFacts) -> bool:
+    """Whether ``node`` keeps every position of each parent where it is (a counted norm,
+    activation, merge or 1x1 window of equally sized, unmoved parents): the identity
+    relation :func:`_relation` would give, decided without building one."""
+    known, moved = facts.sizes, facts.moved
+    out = known[node.id]
+    if out is None or not node.counted or node.scatter is not None:
+        return False
+    window = node.window
+    if window is None:
+        if node.kind not in POINTWISE:
+            return False
+    elif not window.identity or node.kind is OpKind.INPUT or len(window.kernel) != len(out):
+        return False
+    return all([known[p] == out and not moved[p] for p in node.parents])
