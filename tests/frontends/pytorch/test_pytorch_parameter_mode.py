@@ -72,8 +72,8 @@ def _check(module: nn.Module) -> Graph:
     return graph
 
 
-def test_a_weight_computed_from_a_large_parameter_runs_on_meta_and_counts_them() -> None:
-    conv = _StandardisedConv(2560)  # 69,120 weights: above the mode's "large"
+def test_a_weight_computed_from_parameters_runs_on_meta_and_counts_them() -> None:
+    conv = _StandardisedConv(2560)
     for _ in range(2):  # every trace, not only the first of the class
         conv.devices.clear()
         graph = _check(conv)
@@ -81,9 +81,9 @@ def test_a_weight_computed_from_a_large_parameter_runs_on_meta_and_counts_them()
         assert graph.macs == 2 * 2560 * 8 * 8 * 3 * 9
 
 
-def test_a_weight_computed_from_a_small_parameter_counts_them_on_every_trace() -> None:
+def test_a_weight_computed_from_parameters_counts_them_on_every_trace() -> None:
     conv = _StandardisedConv()
-    for _ in range(2):  # the class's later forwards may run real kernels: the same counts
+    for _ in range(2):
         graph = _check(conv)
         assert graph.params == 6 * 3 * 9 + 6 + 6
         assert graph.macs == 2 * 6 * 8 * 8 * 3 * 9

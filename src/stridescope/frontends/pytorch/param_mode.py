@@ -27,7 +27,7 @@ from torch.overrides import TorchFunctionMode
 
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
-from stridescope.frontends.pytorch.tracer import LARGE, Tracer
+from stridescope.frontends.pytorch.tracer import Tracer
 
 __all__ = ["ParameterMode"]
 
@@ -77,8 +77,7 @@ class ParameterMode(TorchFunctionMode):
             self.saved = save_state(self.modules)
         if not query:
             result = meta_call(func, args, kw)
-            if any(p.numel() > LARGE for p in sources):
-                self.tracer.costly_calls += 1
+            self.tracer.mode_calls += 1
         made = [v for v in walk_values(result) if isinstance(v, torch.Tensor)]
         if not made and result is not None:  # a question answered on meta: ask the real one
             return func(*args, **kw)

@@ -25,14 +25,11 @@ __all__ = ["Tracer", "in_place", "own_parameters"]
 
 
 _SEQUENTIAL = nn.Sequential.forward
-# a parameter above this many elements is costly to compute on as real kernels (a conv weight
-# standardised in every forward); a class token or a bias table is not
-LARGE = 1 << 16
-# per module class, and whether the module has a large parameter of its own: whether its
-# forward, the first time it ran under the parameter mode, computed on a large parameter alone
-# (``False``: later such forwards run without the mode; results are the same, the mode only
-# saves running kernels on real weights)
-_WANTS_MODE: dict[tuple[type, bool], bool] = {}
+# per module class: whether its forward, the first time it ran under the parameter mode (in
+# this process), computed on parameters alone (``False``, e.g. a norm-and-activation block:
+# later forwards of the class run without the mode, which would only route their calls;
+# results are the same either way, the mode only saves running kernels on real weights)
+_WANTS_MODE: dict[type, bool] = {}
 
 
 def in_place(target: ShapeProxy, node: int, dims: tuple[int, ...]) -> ShapeProxy:
@@ -64,7 +61,7 @@ class Tracer(ParameterCounting):
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
         self.mode: AbstractContextManager[Any] | None = None  # see ``param_mode``
         self.in_mode = False
-        self.costly_calls = 0  # computations the mode ran on meta that are costly as kernels
+        self.mode_calls = 0  # computations on parameters alone the mode ran on meta tensors
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
         self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
 
@@ -190,22 +187,16 @@ class Tracer(ParameterCounting):
 
         Only the forward of a module with parameters of its own runs under :attr:`mode`
         (where it may compute on them alone); a forward it calls without such parameters runs
-        with the mode taken off for its duration, as do forwards of a class (with large
-        parameters of its own, or without) whose first forward under the mode in this process
-        computed on no large parameter alone: a norm-and-activation block, where the mode
-        would only route calls, or a class token or bias table, which real kernels compute
-        faster than the mode routes the block's other calls. Such computations then run on
-        real kernels, as the exact trace does."""
+        with the mode taken off for its duration, as do forwards of a class whose first
+        forward under the mode (in this process) computed nothing on parameters alone (a
+        norm-and-activation block: the mode would only route its calls). Should one of those
+        compute on parameters after all, it runs on real kernels, as the exact trace does."""
         self.scope.append(path)
         self.owners.append(module)
         cls = type(module)
-        key: tuple[type, bool] | None = None
-        if self.mode is not None and module._parameters:
-            large = any(p is not None and p.numel() > LARGE for p in module._parameters.values())
-            key = (cls, large)
-        wants = key is not None and _WANTS_MODE.get(key, True)
+        wants = self.mode is not None and bool(module._parameters) and _WANTS_MODE.get(cls, True)
         switch = wants != self.in_mode and (wants or _on_top(self.mode))
-        before = self.costly_calls
+        before = self.mode_calls
         if switch:
             self._switch_mode(wants)
         try:
@@ -223,8 +214,8 @@ class Tracer(ParameterCounting):
         finally:
             if switch:
                 self._switch_mode(not wants)
-            if key is not None and wants and key not in _WANTS_MODE:
-                _WANTS_MODE[key] = self.costly_calls != before
+            if wants and cls not in _WANTS_MODE:
+                _WANTS_MODE[cls] = self.mode_calls != before
             self.scope.pop()
             self.owners.pop()
 
