@@ -188,12 +188,16 @@ def _module_tree(root: nn.Module) -> _Tree:
         paths[id(module)] = prefix
         tree.append((prefix, module))
         params.extend(module._parameters.values())
-        children = module._modules
-        if children:  # most modules are leaves
-            dot = f"{prefix}." if prefix else ""
-            for name, child in children.items():
-                if child is not None and id(child) not in paths:
-                    visit(dot + name, child)
+        dot = f"{prefix}." if prefix else ""
+        for name, child in module._modules.items():
+            if child is None or id(child) in paths:
+                continue
+            if child._modules:
+                visit(dot + name, child)
+            else:  # a leaf (most modules are), without a call of its own
+                path = paths[id(child)] = dot + name
+                tree.append((path, child))
+                params.extend(child._parameters.values())
 
     visit("", root)
     ids = set(map(id, params))
