@@ -27,6 +27,7 @@ DS501 None
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 from stridescope.analysis.lint import Finding, Fix, rule_named
@@ -38,11 +39,26 @@ from stridescope.surgery.policies import FixOptions, policy_plan
 __all__ = ["fix_estimate"]
 
 
+# (layout, the node without its name and place, plan, code) -> its price: a network repeats a
+# layer configuration (every stage's downsampling block), and its price does not depend on
+# where the layer is
+_PRICES: dict[tuple[str, Node, Plan, str], tuple[int, int] | None] = {}
+
+
 def _price(graph: Graph, node: Node, plan: Plan, code: str) -> tuple[int, int] | None:
     """Δparams and ΔMACs of ``node`` replaced under ``plan`` (what ``evaluate`` gives), or
     ``None`` when the replacement cannot be built or lint ``code`` still finds something in
     it: its rule runs on the replacement alone (for DS202: some input position of the
-    replaced layer still never reaches its output)."""
+    replaced layer still never reaches its output). Remembered per layer configuration."""
+    key = (graph.layout, dataclasses.replace(node, id=0, name="", parents=()), plan, code)
+    if key not in _PRICES:
+        if len(_PRICES) >= 4096:
+            _PRICES.clear()
+        _PRICES[key] = _price_alone(graph, node, plan, code)
+    return _PRICES[key]
+
+
+def _price_alone(graph: Graph, node: Node, plan: Plan, code: str) -> tuple[int, int] | None:
     built = plan_graph(graph, node, plan)
     if isinstance(built, str):
         return None
