@@ -98,17 +98,7 @@ def new_window(
     return Window(k, s, d, paddings(spatial, k, s, d, padding), ceil_mode, pad_mode)
 
 
-@functools.lru_cache(maxsize=MEMO_SIZE)
-def memo_window(
-    spatial: Shape,
-    kernel: IntOrTuple,
-    stride: IntOrTuple,
-    dilation: IntOrTuple,
-    padding: PaddingSpec,
-    ceil_mode: bool,
-    pad_mode: str,
-) -> Window:
-    return new_window(spatial, kernel, stride, dilation, padding, ceil_mode, pad_mode)
+memo_window = functools.lru_cache(maxsize=MEMO_SIZE)(new_window)  # for exact-int arguments
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
