@@ -9,6 +9,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from stridescope.ir.builder_core import BuilderCore, LayerError, numel
 from stridescope.ir.builder_memo import MEMO_SIZE
@@ -57,16 +58,17 @@ class TensorOps(BuilderCore):
         ((1, 8, 6, 3), (1, 2), None)
         """
         shape = self.shape(parent)
-        rank = len(shape)
-        order = tuple(d % rank if -rank <= d < rank else rank for d in dims)
-        if sorted(order) != list(range(rank)):
-            raise LayerError(
-                name, f"dims {tuple(dims)!r} are not a permutation of the {rank} axes of {shape!r}"
-            )
-        before = self._nodes[parent].spatial_at or spatial_axes(rank, self.layout)
-        at = tuple(order.index(a) for a in before)
-        moved = None if at == spatial_axes(rank, self.layout) else at
-        out = tuple(shape[d] for d in order)
+        before = self._nodes[parent].spatial_at
+        key = (tuple(dims), shape, before, self.layout)
+        known = _PERMUTES.get(key)
+        if known is None:
+            known = _permuted(*key)
+            if len(_PERMUTES) >= 4096:
+                _PERMUTES.clear()
+            _PERMUTES[key] = known
+        if isinstance(known, str):
+            raise LayerError(name, known)
+        out, moved = known
         return self._add(name, OpKind.PERMUTE, (parent,), shape, out, spatial_at=moved, op=op)
 
     def matmul(
@@ -260,3 +262,20 @@ def _kept_axes(shape: Shape, axes: Sequence[int], out: Shape) -> tuple[int, ...]
         later = [q for q in match if not found or q > found[-1]]
         found.append(axis if axis in match else (later or match)[0])
     return tuple(found)
+
+
+# (dims, input shape, where its spatial axes are, layout) -> (output shape, where they go), or
+# why the dims are not a permutation: transformers permute the same way in every block
+_PERMUTES: dict[tuple[Any, ...], tuple[Shape, tuple[int, ...] | None] | str] = {}
+
+
+def _permuted(
+    dims: tuple[int, ...], shape: Shape, before: tuple[int, ...] | None, layout: str
+) -> tuple[Shape, tuple[int, ...] | None] | str:
+    rank = len(shape)
+    order = tuple(d % rank if -rank <= d < rank else rank for d in dims)
+    if sorted(order) != list(range(rank)):
+        return f"dims {dims!r} are not a permutation of the {rank} axes of {shape!r}"
+    at = tuple(order.index(a) for a in (before or spatial_axes(rank, layout)))
+    moved = None if at == spatial_axes(rank, layout) else at
+    return tuple(shape[d] for d in order), moved
