@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from zoo import cpu_times
 from zoo_models import ZOO, ZooModel, missing_packages
 
 from stridescope.analysis.lint import lint_graph
@@ -29,13 +29,7 @@ from stridescope.frontends import load_graph
 
 def best_ms(fn: Callable[[], Any], repeats: int) -> float:
     """Minimum thread CPU milliseconds of ``fn`` over ``repeats`` calls, after a warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.thread_time()
-        fn()
-        times.append(time.thread_time() - start)
-    return min(times) * 1e3
+    return min(cpu_times(fn, repeats)) * 1e3
 
 
 def phases(entry: ZooModel, n: int) -> str:

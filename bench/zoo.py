@@ -84,8 +84,8 @@ class Row:
         return None if not ours or theirs is None else theirs / ours
 
 
-def cpu_median(fn: Callable[[], Any], repeats: int) -> float:
-    """Median thread CPU seconds of ``fn`` over ``repeats`` calls, after one warm-up: what
+def cpu_times(fn: Callable[[], Any], repeats: int) -> list[float]:
+    """Thread CPU seconds of each of ``repeats`` calls of ``fn``, after one warm-up: what
     other processes on a busy machine do is not counted."""
     fn()
     times = []
@@ -93,7 +93,20 @@ def cpu_median(fn: Callable[[], Any], repeats: int) -> float:
         start = time.thread_time()
         fn()
         times.append(time.thread_time() - start)
-    return statistics.median(times)
+    return times
+
+
+def cpu_median(fn: Callable[[], Any], repeats: int) -> float:
+    """Median of :func:`cpu_times`."""
+    return statistics.median(cpu_times(fn, repeats))
+
+
+def report_goals(missed: list[str], goals: str = "goals") -> int:
+    """Print each missed goal and the verdict; the exit code (1 if one was missed)."""
+    for line in missed:
+        print(f"goal missed: {line}")
+    print(f"all {goals} met" if not missed else f"{len(missed)} {goals} missed")
+    return 1 if missed else 0
 
 
 def flop_counter_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
@@ -320,11 +333,7 @@ def main() -> int:
     print(table)
     if args.markdown:
         args.markdown.write_text(table, encoding="utf-8")
-    missed = missed_goals(rows, timing)
-    for line in missed:
-        print(f"goal missed: {line}")
-    print("all goals met" if not missed else f"{len(missed)} goals missed")
-    return 1 if missed else 0
+    return report_goals(missed_goals(rows, timing))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras
 import torch
+from zoo import report_goals
 
 import stridescope
 from stridescope.frontends import read_keras
@@ -149,11 +150,7 @@ def main() -> int:
     print(table)
     if args.markdown:
         args.markdown.write_text(table, encoding="utf-8")
-    missed = missed_goals(rows)
-    for line in missed:
-        print(f"goal missed: {line}")
-    print("all goals met" if not missed else f"{len(missed)} goals missed")
-    return 1 if missed else 0
+    return report_goals(missed_goals(rows))
 
 
 if __name__ == "__main__":

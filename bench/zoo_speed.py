@@ -34,6 +34,7 @@ from zoo import (
     cpu_median,
     peer_calls,
     quiet_median,
+    report_goals,
 )
 from zoo_models import ZOO, ZooModel, missing_packages
 
@@ -155,10 +156,7 @@ def main() -> int:
     if args.markdown:
         Path(args.markdown).write_text(markdown(rows))
         print(f"wrote {args.markdown}")
-    for line in missed:
-        print(f"goal missed: {line}")
-    print("all speed goals met" if not missed else f"{len(missed)} speed goals missed")
-    return 1 if missed else 0
+    return report_goals(missed, "speed goals")
 
 
 if __name__ == "__main__":
