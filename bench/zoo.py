@@ -101,6 +101,22 @@ def cpu_median(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(cpu_times(fn, repeats))
 
 
+def zoo_entries(models: str | None) -> list[ZooModel] | None:
+    """The zoo models ``--models`` names (all when ``None``), in zoo order; ``None``, with
+    the reason printed, when a package the bench needs is missing or a name is unknown."""
+    needed = missing_packages() + [p for p in PEERS if importlib.util.find_spec(p) is None]
+    if needed:
+        print(f"not installed: {', '.join(needed)}; see the install line in bench/zoo.py")
+        return None
+    chosen = models.split(",") if models else None
+    entries = [m for m in ZOO if chosen is None or m.name in chosen]
+    if chosen and len(entries) != len(chosen):
+        known = ", ".join(m.name for m in ZOO)
+        print(f"unknown model in --models {models!r}; known: {known}")
+        return None
+    return entries
+
+
 def report_goals(missed: list[str], goals: str = "goals") -> int:
     """Print each missed goal and the verdict; the exit code (1 if one was missed)."""
     for line in missed:
@@ -313,15 +329,8 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     timing = not args.no_timing
-    needed = missing_packages() + ([p for p in PEERS if importlib.util.find_spec(p) is None])
-    if needed:
-        print(f"not installed: {', '.join(needed)}; see the install line in bench/zoo.py")
-        return 2
-    chosen = args.models.split(",") if args.models else None
-    entries = [m for m in ZOO if chosen is None or m.name in chosen]
-    if chosen and len(entries) != len(chosen):
-        known = ", ".join(m.name for m in ZOO)
-        print(f"unknown model in --models {args.models!r}; known: {known}")
+    entries = zoo_entries(args.models)
+    if entries is None:
         return 2
     torch.set_num_threads(1)
     rows = []

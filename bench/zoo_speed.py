@@ -19,7 +19,6 @@ Needs the same packages as ``bench/zoo.py`` (see its install line).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 from pathlib import Path
@@ -35,8 +34,9 @@ from zoo import (
     peer_calls,
     quiet_median,
     report_goals,
+    zoo_entries,
 )
-from zoo_models import ZOO, ZooModel, missing_packages
+from zoo_models import ZOO, ZooModel
 
 import stridescope
 
@@ -115,14 +115,8 @@ def main() -> int:
     parser.add_argument("--resnet-scaling", action="store_true", help="also 2048² vs 224²")
     parser.add_argument("--markdown", help="also write the table as Markdown to this file")
     args = parser.parse_args()
-    needed = missing_packages() + [p for p in PEERS if importlib.util.find_spec(p) is None]
-    if needed:
-        print(f"not installed: {', '.join(needed)}; see the install line in bench/zoo.py")
-        return 2
-    chosen = args.models.split(",") if args.models else None
-    entries = [m for m in ZOO if chosen is None or m.name in chosen]
-    if chosen and len(entries) != len(chosen):
-        print(f"unknown model in --models {args.models!r}; known: {', '.join(m.name for m in ZOO)}")
+    entries = zoo_entries(args.models)
+    if entries is None:
         return 2
     torch.set_num_threads(1)
     head = "".join(f"{p:>16}" for p in ALL_PEERS)
