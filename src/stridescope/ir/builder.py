@@ -65,6 +65,7 @@ class GraphBuilder(WindowOps, TensorOps):
         """
         for i in range(first, len(self._nodes)):
             self._nodes[i] = replace(self._nodes[i], params=0)
+            self.edited.append(i)
 
     def reduce(
         self,

@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from stridescope.geometry import GeometryError, per_axis
@@ -162,6 +162,7 @@ class BuilderCore:
         self.dtype_bytes = dtype_bytes
         self._nodes: list[Node] = []
         self._notes: list[str] = []
+        self.edited: list[int] = []  # nodes changed after they were added, in order
         self.input = self._add("input", OpKind.INPUT, (), tuple(input_shape), tuple(input_shape))
 
     def shape(self, node_id: int) -> Shape:
@@ -241,6 +242,32 @@ class BuilderCore:
             node = Node(**node.__dict__)
         nodes.append(node)
         return node_id
+
+    def repeat(
+        self, nodes: Sequence[Node], outside: Mapping[int, int], names: Sequence[str]
+    ) -> int:
+        """Append copies of ``nodes`` (an earlier run of consecutive nodes of this builder,
+        as they were made) named ``names``: parents among them move with them, the others
+        go to ``outside[parent]``. Returns how many ids on the copies are.
+
+        >>> b = BuilderCore((1, 4, 8, 8), "nchw")
+        >>> a = b._add("a", OpKind.ACTIVATION, (b.input,), (1, 4, 8, 8), (1, 4, 8, 8))
+        >>> c = b._add("c", OpKind.ACTIVATION, (a,), (1, 4, 8, 8), (1, 4, 8, 8))
+        >>> shift = b.repeat(b.build().nodes[1:3], {b.input: c}, ["a2", "c2"])
+        >>> [(n.id, n.name, n.parents) for n in b.build().nodes[3:]], shift
+        ([(3, 'a2', (2,)), (4, 'c2', (3,))], 2)
+        """
+        mine = self._nodes
+        shift = len(mine) - nodes[0].id
+        for node, name in zip(nodes, names, strict=True):
+            fields = node.__dict__.copy()
+            fields["id"] += shift
+            fields["name"] = name
+            fields["parents"] = tuple(outside.get(p, p + shift) for p in node.parents)
+            copy: Node = _new_node(Node)
+            copy.__dict__.update(fields)
+            mine.append(copy)
+        return shift
 
     def _inherited_axes(
         self, kind: OpKind, parents: tuple[int, ...], output_shape: Shape

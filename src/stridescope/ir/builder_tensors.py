@@ -208,6 +208,7 @@ class TensorOps(BuilderCore):
         """
         node = self._nodes[node_id]
         self._nodes[node_id] = replace(node, params=node.params + params)
+        self.edited.append(node_id)
 
     def other(
         self,

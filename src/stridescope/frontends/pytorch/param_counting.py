@@ -47,7 +47,8 @@ class ParameterCounting:
     """Parameter bookkeeping for one trace (the base of the tracer)."""
 
     builder: GraphBuilder
-    counted: set[int]  # ids of parameters already counted at a node
+    # ids of parameters already counted at a node, in the order counted (values unused)
+    counted: dict[int, None]
     # meta tensors computed from parameters alone, by id: (tensor, its parameters)
     derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]]
     owners: list[nn.Module | None]  # the modules whose forwards are running, innermost last
@@ -69,7 +70,7 @@ class ParameterCounting:
                 else isinstance(value, nn.Parameter)
             ):
                 if id(value) not in counted:
-                    counted.add(id(value))
+                    counted[id(value)] = None
                     total += value.numel()
             elif isinstance(value, torch.Tensor):
                 if (made := self.derived.get(id(value))) is not None:
@@ -86,7 +87,7 @@ class ParameterCounting:
             counted = self.counted
             for p in own.values():
                 if p is not None and (key := id(p)) not in counted:
-                    counted.add(key)
+                    counted[key] = None
                     total += p.numel()
         children = module._modules
         if children and (parametrizations := children.get("parametrizations")) is not None:

@@ -17,7 +17,7 @@ import torch
 from stridescope.frontends.pytorch.errors import TraceError
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer
 
-__all__ = ["OPERATORS", "ShapeProxy"]
+__all__ = ["OPERATORS", "ShapeProxy", "in_place"]
 
 
 def _values(reason: str) -> Callable[..., Any]:
@@ -124,6 +124,13 @@ class ShapeProxy:
         if tracer is None:
             raise TraceError(_OUTSIDE)
         return tracer.call_function(attr.__get__, (self,), {})
+
+
+def in_place(target: ShapeProxy, node: int, dims: tuple[int, ...]) -> ShapeProxy:
+    """An in-place op wrote ``node`` into ``target``: the proxy the forward holds now stands
+    for that node (and its shape); returned for the op's result."""
+    target.node, target.dims = node, dims
+    return target
 
 
 _OUTSIDE = "a ShapeProxy was used outside trace_torch"

@@ -130,6 +130,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
                 f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
             ) from None
     _note_unused(builder, tree, tracer.counted)
+    tracer.learn_blocks()
     return builder.build()
 
 
@@ -151,6 +152,7 @@ def _run(
             f"first, {shape}"
         )
     tracer = Tracer(builder, tree.paths, FUNCTIONS, MODULES)
+    tracer.look_for_blocks(type(module), tree.repeated)
     tracer.device = _device(tree, tracer.device)
     proxies = (ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True))
     if fast:
@@ -176,6 +178,7 @@ class _Tree:
     modules: list[tuple[str, nn.Module]]
     paths: dict[int, str]
     params: set[int]
+    repeated: frozenset[type]  # classes of more than one module with children
 
 
 def _module_tree(root: nn.Module) -> _Tree:
@@ -183,10 +186,16 @@ def _module_tree(root: nn.Module) -> _Tree:
     tree: list[tuple[str, nn.Module]] = []
     paths: dict[int, str] = {}
     params: list[Any] = []
+    seen: set[type] = set()
+    repeated: set[type] = set()
 
     def visit(prefix: str, module: nn.Module) -> None:
         paths[id(module)] = prefix
         tree.append((prefix, module))
+        cls = type(module)
+        if cls in seen:
+            repeated.add(cls)
+        seen.add(cls)
         params.extend(module._parameters.values())
         dot = f"{prefix}." if prefix else ""
         for name, child in module._modules.items():
@@ -202,7 +211,7 @@ def _module_tree(root: nn.Module) -> _Tree:
     visit("", root)
     ids = set(map(id, params))
     ids.discard(id(None))
-    return _Tree(tree, paths, ids)
+    return _Tree(tree, paths, ids, frozenset(repeated))
 
 
 def _device(tree: _Tree, default: torch.device) -> torch.device:
@@ -216,10 +225,10 @@ def _device(tree: _Tree, default: torch.device) -> torch.device:
     return default
 
 
-def _note_unused(builder: GraphBuilder, tree: _Tree, counted: set[int]) -> None:
+def _note_unused(builder: GraphBuilder, tree: _Tree, counted: dict[int, None]) -> None:
     """Parameters no traced op used are reported in a graph note, never dropped silently
     (named as ``named_parameters()`` names them: first path, each parameter once)."""
-    left = tree.params - counted
+    left = tree.params - counted.keys()
     if not left:
         return
     unused: dict[int, tuple[str, int]] = {}

@@ -14,11 +14,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from stridescope.frontends.pytorch import block_copies
+from stridescope.frontends.pytorch.block_copies import BlockCopying
+from stridescope.frontends.pytorch.block_replay import Block
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
 from stridescope.frontends.pytorch.param_counting import ParameterCounting, own_parameters
-from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["Tracer", "in_place", "own_parameters"]
@@ -32,14 +35,7 @@ _SEQUENTIAL = nn.Sequential.forward
 _WANTS_MODE: dict[type, bool] = {}
 
 
-def in_place(target: ShapeProxy, node: int, dims: tuple[int, ...]) -> ShapeProxy:
-    """An in-place op wrote ``node`` into ``target``: the proxy the forward holds now stands
-    for that node (and its shape); returned for the op's result."""
-    target.node, target.dims = node, dims
-    return target
-
-
-class Tracer(ParameterCounting):
+class Tracer(BlockCopying, ParameterCounting):
     """Records calls into a :class:`GraphBuilder`; one per :func:`trace_torch` call."""
 
     def __init__(
@@ -56,7 +52,12 @@ class Tracer(ParameterCounting):
         self.scope: list[str] = [""]
         self.owners: list[nn.Module | None] = [None]
         self.names: dict[str, int] = {}
-        self.counted: set[int] = set()
+        self.counted: dict[int, None] = {}
+        # blocks traced once and copied where they repeat (see ``block_copies``)
+        self.repeated: set[type] = set()
+        self.root: type = nn.Module
+        self.small: dict[type, int] = {}
+        self.blocks: dict[Any, list[Block | None]] | None = {} if block_copies.ON else None
         self.device = torch.device("cpu")  # where the model's tensors are
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
         self.mode: AbstractContextManager[Any] | None = None  # see ``param_mode``
@@ -180,7 +181,7 @@ class Tracer(ParameterCounting):
             ir_method = getattr(module, "stridescope_ir", None)
         return (ir_method if callable(ir_method) else None), None if "forward" in own else handler
 
-    def run_forward(
+    def _forward(
         self, module: nn.Module, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """Trace inside ``module.forward``: calls there are named under ``path``.

@@ -1,0 +1,278 @@
+"""Repeated blocks are traced once and copied: every copied graph equals the graph traced
+block by block (node for node: names, parents, shapes, parameters, MACs), on the patterns
+where a copy could go wrong — parameters used outside module calls, tied weights, caches a
+forward fills, buffers a forward branches on, forwards that change their module, a module
+called twice, in-place writes into an argument, several results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from stridescope.frontends.pytorch import block_copies
+from stridescope.frontends.pytorch.trace import trace_torch
+from stridescope.ir import Graph
+
+
+@pytest.fixture
+def copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Copy every block that can be copied (whatever the timing says), and list the paths
+    of the blocks copied."""
+    made: list[str] = []
+    original = block_copies.BlockCopying._copy
+
+    def counting(self: Any, kinds: Any, module: nn.Module, path: str, proxies: Any) -> Any:
+        out = original(self, kinds, module, path, proxies)
+        if out is not block_copies._NO:
+            made.append(path)
+        return out
+
+    monkeypatch.setattr(block_copies, "_WORTH", float("inf"))
+    monkeypatch.setattr(block_copies, "_COPIES", {})
+    monkeypatch.setattr(block_copies, "_TRACES", {})
+    monkeypatch.setattr(block_copies.BlockCopying, "_copy", counting)
+    yield made
+
+
+def traced(model: nn.Module, shape: tuple[int, ...]) -> Graph:
+    """The graph traced block by block (copying off)."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(block_copies, "ON", False)
+        return trace_torch(model, shape)
+
+
+def same_graph(model: nn.Module, shape: tuple[int, ...]) -> Graph:
+    """The copied graph, after checking it equals the one traced block by block."""
+    copied = trace_torch(model, shape)
+    plain = traced(model, shape)
+    assert copied.nodes == plain.nodes
+    assert copied.notes == plain.notes
+    return copied
+
+
+def unique_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class Encoder(nn.Module):
+    """Attention on tokens with torch functions, a layer-scale weight used outside any
+    layer call, and a residual."""
+
+    def __init__(self, dim: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.gamma = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(self.norm(x)).reshape(b, n, 3, self.heads, c // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        attn = (q @ k.transpose(-2, -1) * 0.5).softmax(dim=-1)
+        out = (attn @ v).transpose(1, 2).reshape(b, n, c)
+        return x + self.proj(out) * self.gamma
+
+
+def test_equal_blocks_are_copied_and_the_graph_is_the_traced_one(copies: list[str]) -> None:
+    net = nn.Sequential(*[Encoder() for _ in range(4)])
+    g = same_graph(net, (2, 8, 16))
+    assert copies.count("1") + copies.count("2") + copies.count("3") == 3
+    assert g.params == unique_params(net)
+    assert [n.name for n in g.nodes if n.name.startswith("3.")][:2] == ["3.norm", "3.qkv"]
+
+
+class Shifted(nn.Module):
+    def __init__(self, shift: int) -> None:
+        super().__init__()
+        self.shift = shift
+        self.fc = nn.Linear(8, 8)
+        self.fc2 = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.shift:
+            x = torch.roll(x, shifts=self.shift, dims=1)
+        return x + self.fc2(F.gelu(self.fc(x)))
+
+
+def test_alternating_blocks_each_copy_their_own_kind(copies: list[str]) -> None:
+    net = nn.Sequential(*[Shifted(i % 2) for i in range(6)])
+    same_graph(net, (1, 5, 8))
+    assert sorted(copies) == ["2", "3", "4", "5"]
+
+
+def test_a_weight_tied_across_blocks_is_counted_once(copies: list[str]) -> None:
+    net = nn.Sequential(*[Encoder() for _ in range(3)])
+    net[1].qkv.weight = net[0].qkv.weight
+    g = same_graph(net, (1, 4, 16))
+    assert g.params == unique_params(net)
+    assert "1" not in copies  # its weight was counted in block 0
+
+
+class Cached(nn.Module):
+    """A bias gathered from a table by an index buffer, cached per device as LeViT does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(2, 9))
+        self.register_buffer("index", torch.randint(0, 9, (4, 4)))
+        self.cache: dict[str, torch.Tensor] = {}
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        key = str(x.device)
+        if key not in self.cache:
+            self.cache[key] = self.table[:, self.index]
+        return self.fc(x).softmax(-1) + self.cache[key] + x.sigmoid()
+
+
+def test_a_cache_the_forward_fills_does_not_stop_copies_or_stay_on_meta(
+    copies: list[str],
+) -> None:
+    net = nn.Sequential(*[Cached() for _ in range(3)]).eval()
+    for block in net[1:]:
+        block.index = net[0].index.clone()  # equal index buffers: equal blocks
+    g = same_graph(net, (1, 2, 4, 4))
+    assert g.params == unique_params(net)
+    assert copies
+    assert all(t.device.type != "meta" for b in net for t in b.cache.values())
+
+
+class Flagged(nn.Module):
+    """A forward that branches on an integer buffer's value."""
+
+    def __init__(self, flag: int) -> None:
+        super().__init__()
+        self.register_buffer("flag", torch.tensor(flag))
+        self.register_buffer("scale", torch.rand(1))  # a float buffer: values never compared
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x)
+        x = x.relu()
+        if int(self.flag):
+            x = x.sigmoid().tanh()
+        return x * 2 + 1
+
+
+def test_blocks_branching_on_an_integer_buffer_differ(copies: list[str]) -> None:
+    net = nn.Sequential(*[Flagged(f) for f in (1, 0, 1, 0, 0)])
+    g = same_graph(net, (1, 4))
+    assert sorted(copies) == ["2", "3", "4"]
+    assert sum(n.op == "tanh" for n in g.nodes) == 2
+
+
+class Counting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.fc(x).relu().sigmoid() + x
+
+
+def test_a_forward_that_changes_its_module_runs_for_every_block(copies: list[str]) -> None:
+    net = nn.Sequential(*[Counting() for _ in range(3)])
+    trace_torch(net, (1, 4))
+    assert [b.calls for b in net] == [1, 1, 1]
+    assert not copies
+
+
+class Twice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = Encoder()
+        self.other = Encoder()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.other(self.block(self.block(x)))
+
+
+def test_a_block_called_twice_keeps_its_names(copies: list[str]) -> None:
+    g = same_graph(Twice(), (1, 4, 16))
+    assert "block.qkv_1" in {n.name for n in g.nodes}
+
+
+class InPlace(nn.Module):
+    """Writes into its argument and returns a tuple holding it and a dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> Any:
+        x.add_(self.fc(y).relu().sigmoid())
+        return x, {"out": x * 2, "y": y, "size": 4}
+
+
+class Chain(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([InPlace() for _ in range(3)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        for block in self.blocks:
+            x, extra = block(x, y)
+            y = extra["out"] + extra["y"] * extra["size"]
+        return x + y
+
+
+def test_in_place_writes_and_results_are_copied(copies: list[str]) -> None:
+    same_graph(Chain(), (1, 4))
+    assert "blocks.2" in copies  # blocks.1 gets y from a clone's node, not the input's: traced
+
+
+def test_forward_hooks_do_not_matter_a_trace_never_runs_them(copies: list[str]) -> None:
+    net = nn.Sequential(*[Encoder() for _ in range(3)])
+    seen: list[nn.Module] = []
+    net[2].register_forward_hook(lambda module, *args: seen.append(module))
+    same_graph(net, (1, 4, 16))
+    assert copies == ["1", "2"]
+    assert seen == []
+
+
+def test_a_drop_rate_that_differs_per_block_makes_blocks_differ(copies: list[str]) -> None:
+    net = nn.Sequential(*[nn.Sequential(Encoder(), nn.Dropout(p / 10)) for p in range(3)])
+    same_graph(net.eval(), (1, 4, 16))
+    assert sorted(copies) == ["1.0", "2.0"]  # the encoders inside still are equal
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kinds=st.lists(
+        st.sampled_from(["enc8", "enc16", "shift0", "shift1", "flag0", "flag1"]),
+        min_size=2,
+        max_size=7,
+    ),
+    tokens=st.integers(2, 5),
+)
+def test_random_stacks_copy_to_the_traced_graph(kinds: list[str], tokens: int) -> None:
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(block_copies, "_WORTH", float("inf"))
+        m.setattr(block_copies, "_COPIES", {})
+        layers: list[nn.Module] = []
+        width = 8
+        for kind in kinds:
+            if kind.startswith("enc"):
+                layers += [nn.Linear(width, int(kind[3:])), Encoder(int(kind[3:]))]
+                width = int(kind[3:])
+            elif kind.startswith("shift"):
+                layers += [nn.Linear(width, 8), Shifted(int(kind[-1]))]
+                width = 8
+            else:
+                layers += [nn.Linear(width, 4), Flagged(int(kind[-1]))]
+                width = 4
+        net = nn.Sequential(*layers)
+        g = same_graph(net, (1, tokens, 8))
+        assert g.params == unique_params(net)
