@@ -33,19 +33,19 @@ __all__ = ["BlockCopying"]
 ON = True  # copy repeated blocks (off: every block is traced; the graph is the same)
 # per (model class, block class): in how many traces of such a model in a row (in this
 # process) copying blocks of that class did not pay (its blocks never repeat on equal inputs,
-# or comparing them costs what tracing does); from _MISSES on the class is not looked at,
-# except in every _EXPLORE-th trace of the model class. Bounded.
+# or a copy took more than _WORTH of what tracing such a block took, on average over the
+# trace); from _MISSES on the class is not looked at, except in every _EXPLORE-th trace of
+# the model class. Bounded.
 _COPIES: dict[tuple[type, type], int] = {}
 _TRACES: dict[type, int] = {}
 _COPIES_LIMIT = 4096
-_MISSES = 2
+_MISSES = 1
 _EXPLORE = 16
+_WORTH = 0.8
 _SMALLEST = 4  # fewer nodes than this: a block is traced each time (a copy would cost as much)
 _KINDS = 3  # blocks recorded per (class, inputs): Swin alternates two, shifted and not
 _NO: Any = object()  # a block that could not be copied
 _NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
-_WORTH = 0.8  # a block is copied again only if its first copy (less the time it took to read
-# the block's own modules, done once) took less than this share of the time tracing it took
 
 
 class BlockCopying:
@@ -62,6 +62,9 @@ class BlockCopying:
     repeated: set[type]
     root: type
     small: dict[type, int]  # per class: its blocks found too small to copy
+    # per class: seconds spent copying (less reading the recorded block), copies, seconds
+    # spent tracing blocks of the class, blocks traced
+    spent: dict[type, list[float]]
     blocks: dict[Any, list[Block | None]] | None  # ``None``: copying is off (``ON``)
 
     def _forward(
@@ -87,13 +90,15 @@ class BlockCopying:
         kinds = blocks.setdefault(key, [])
         if kinds and (out := self._copy(kinds, module, path, proxies)) is not _NO:
             return out
-        if len(kinds) >= _KINDS:
-            return self._forward(module, path, args, kwargs)
         builder = self.builder
         start, edits, taken = builder.size, len(builder.edited), len(self.counted)
         calls, inputs, began = self.mode_calls, [p.node for p in proxies], perf_counter()
         out = self._forward(module, path, args, kwargs)
-        took = perf_counter() - began
+        spent = self.spent.setdefault(cls, [0.0, 0, 0.0, 0])
+        spent[2] += perf_counter() - began
+        spent[3] += 1
+        if len(kinds) >= _KINDS:
+            return out
         nodes = builder._nodes[start:]
         if len(nodes) < _SMALLEST or any(e < start for e in builder.edited[edits:]):
             kinds.append(None)
@@ -103,7 +108,7 @@ class BlockCopying:
             return out
         block = record(module, path, start, nodes, proxies, inputs, out, list(self.counted)[taken:])
         if block is not None:
-            block.mode_calls, block.cost = self.mode_calls - calls, took
+            block.mode_calls = self.mode_calls - calls
         kinds.append(block)
         return out
 
@@ -112,17 +117,20 @@ class BlockCopying:
     ) -> Any:
         """The nodes of the block among ``kinds`` that ``module`` equals, again for ``module``
         on ``proxies`` (and its result); ``_NO`` when it equals none of them, or its weights
-        were counted before, or its names were taken. A block whose first copy cost more than
-        most of what tracing it did is traced from then on."""
+        were counted before, or its names were taken."""
         began = perf_counter()
+        reading = 0.0
         for block in kinds:
             if block is None or (rests := block.names()) is None:
                 continue
+            before = block.reading
             try:
                 with _NO_TORCH_FUNCTION():  # the parameter mode would see every p.shape
                     pairs = match(module, path, block, self.paths, self.derived)
             except Exception:  # Unlike, or a state the comparison cannot read: traced
                 continue
+            finally:
+                reading += block.reading - before
             break
         else:
             return _NO
@@ -143,9 +151,9 @@ class BlockCopying:
         self.mode_calls += block.mode_calls
         for i, node, dims in block.after:
             in_place(proxies[i], node + shift, dims)
-        if not block.copied:  # judged by what later copies take: not reading the block again
-            block.copied = True
-            block.usable = perf_counter() - began - block.reading < _WORTH * block.cost
+        spent = self.spent.setdefault(type(module), [0.0, 0, 0.0, 0])
+        spent[0] += perf_counter() - began - reading  # what a copy costs once the block is read
+        spent[1] += 1
         return rebuild(block.result, shift, proxies)
 
     def look_for_blocks(self, root: type, classes: frozenset[type]) -> None:
@@ -159,17 +167,15 @@ class BlockCopying:
             self.repeated = {c for c in classes if _COPIES.get((root, c), 0) < _MISSES}
 
     def learn_blocks(self) -> None:
-        """Count, per block class looked at, whether copying paid in this trace."""
+        """Count, per block class looked at, whether copying paid in this trace: some block
+        was copied, and a copy took on average less than _WORTH of a trace of such a block."""
         if not self.blocks:
             return
-        paid: dict[type, bool] = {}
-        for (cls, _), kinds in self.blocks.items():
-            paid[cls] = paid.get(cls, False) or any(
-                b is not None and b.copied and b.usable for b in kinds
-            )
-        if len(_COPIES) + len(paid) > _COPIES_LIMIT or len(_TRACES) > _COPIES_LIMIT:
+        if len(_COPIES) + len(self.blocks) > _COPIES_LIMIT or len(_TRACES) > _COPIES_LIMIT:
             _COPIES.clear()
             _TRACES.clear()
         root = self.root
-        for cls, p in paid.items():
-            _COPIES[(root, cls)] = 0 if p else _COPIES.get((root, cls), 0) + 1
+        for cls in {cls for cls, _ in self.blocks}:
+            copy, copies, trace, traces = self.spent.get(cls, (0.0, 0, 0.0, 0))
+            paid = copies > 0 and (traces == 0 or copy / copies < _WORTH * trace / traces)
+            _COPIES[(root, cls)] = 0 if paid else _COPIES.get((root, cls), 0) + 1

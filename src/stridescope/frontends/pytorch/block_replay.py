@@ -252,8 +252,8 @@ class Block:
     """A traced block, as later equal blocks copy it: nodes ``start``..``stop`` (as they were
     when its forward returned), the ids of its input nodes, its result with proxies as
     ``("node", id, dims, dtype)`` or ``("arg", i)``, where its input proxies point after it
-    (in-place writes), the parameters it counted (by id), the parameter-mode calls it made
-    and the seconds its trace took."""
+    (in-place writes), the parameters it counted (by id) and the parameter-mode calls it
+    made."""
 
     module: nn.Module
     path: str
@@ -264,8 +264,6 @@ class Block:
     after: list[tuple[int, int, tuple[int, ...]]]  # (argument, node, dims)
     taken: list[int]
     mode_calls: int = 0
-    cost: float = 0.0  # seconds its trace took
-    copied: bool = False  # copied once (``usable`` then says whether that paid)
     reading: float = 0.0  # seconds ``match`` spent reading this block's own modules (once)
     heads: dict[int, Head] = field(default_factory=dict)  # see ``match``
     rests: list[str] | None = None  # node names after the block's path
