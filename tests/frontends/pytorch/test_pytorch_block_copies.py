@@ -276,3 +276,31 @@ def test_random_stacks_copy_to_the_traced_graph(kinds: list[str], tokens: int) -
         net = nn.Sequential(*layers)
         g = same_graph(net, (1, tokens, 8))
         assert g.params == unique_params(net)
+
+
+class WithIdentity(Encoder):
+    """An encoder with a layer that makes no node (its name is taken all the same)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skip = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.skip(x)).relu()
+
+
+class Reused(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([WithIdentity() for _ in range(3)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.blocks[2](x)  # a copied block called again: its names go on as traced
+
+
+def test_a_copied_block_called_again_is_named_as_traced(copies: list[str]) -> None:
+    g = same_graph(Reused(), (1, 4, 16))
+    assert "blocks.2" in copies
+    assert {"blocks.2.qkv", "blocks.2.qkv_1"} <= {n.name for n in g.nodes}

@@ -10,6 +10,7 @@ remembered per (model class, block class) for later traces in the process.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import islice
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,7 @@ class BlockCopying:
             return out
         builder = self.builder
         start, edits, taken = builder.size, len(builder.edited), len(self.counted)
+        named = len(self.names)
         calls, inputs, began = self.mode_calls, [p.node for p in proxies], perf_counter()
         out = self._forward(module, path, args, kwargs)
         spent = self.spent.setdefault(cls, [0.0, 0, 0.0, 0])
@@ -109,6 +111,9 @@ class BlockCopying:
         block = record(module, path, start, nodes, proxies, inputs, out, list(self.counted)[taken:])
         if block is not None:
             block.mode_calls = self.mode_calls - calls
+            names = self.names
+            added = list(islice(reversed(names), len(names) - named))[::-1]  # keys: in order
+            block.registered = [(name, names[name]) for name in added]
         kinds.append(block)
         return out
 
@@ -136,16 +141,17 @@ class BlockCopying:
             return _NO
         mine = [pairs.get(t) for t in block.taken]
         counted = self.counted
-        names = [path + rest for rest in rests]
+        registered = {path + rest: seen for rest, seen in rests[1]}
         if any(p is None for p in mine):  # the block counted a parameter from outside itself
             block.usable = False
             return _NO
-        if any(id(p) in counted for p in pairs.values()) or any(n in self.names for n in names):
+        if any(id(p) in counted for p in pairs.values()) or any(
+            n in self.names for n in registered
+        ):
             return _NO
         outside = dict(zip(block.inputs, [p.node for p in proxies], strict=True))
-        shift = self.builder.repeat(block.nodes, outside, names)
-        for name in names:
-            self.names[name] = 0
+        shift = self.builder.repeat(block.nodes, outside, [path + rest for rest in rests[0]])
+        self.names.update(registered)  # as tracing it would leave them, counters too
         for p in mine:
             counted[id(p)] = None
         self.mode_calls += block.mode_calls

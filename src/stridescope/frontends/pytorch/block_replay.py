@@ -200,8 +200,10 @@ def _attributes(
         and not all(
             _ATOMS.issuperset(map(type, v)) for v in values if type(v) is tuple or type(v) is list
         )
-    ):
-        values = tuple(_value(v, skip) for v in values)
+    ):  # a dict, an object, a nested tuple: those values through _value, the rest as they are
+        values = tuple(
+            v if t in _ATOMS else _value(v, skip) for v, t in zip(values, types, strict=True)
+        )
     return (cls, names, types, values)
 
 
@@ -266,21 +268,28 @@ class Block:
     mode_calls: int = 0
     reading: float = 0.0  # seconds ``match`` spent reading this block's own modules (once)
     heads: dict[int, Head] = field(default_factory=dict)  # see ``match``
-    rests: list[str] | None = None  # node names after the block's path
+    # the names its trace registered (the tracer's ``unique``), each with its suffix counter,
+    # in order: node names and names of layers that made no node (an ``nn.Identity``)
+    registered: list[tuple[str, int]] = field(default_factory=list)
+    rests: tuple[list[str], list[tuple[str, int]]] | None = None  # the above, after the path
     usable: bool = True
 
-    def names(self) -> list[str] | None:
-        """Node names after the block's path (checked once); ``None`` when a node is named
-        outside the path, so the block cannot be copied."""
+    def names(self) -> tuple[list[str], list[tuple[str, int]]] | None:
+        """Node names and registered names after the block's path (checked once); ``None``
+        when one is outside the path, or a node took a name registered before the block (a
+        module called before), so the block cannot be copied."""
         if self.rests is None and self.usable:
-            cut = len(self.path)
-            rests = [n.name[cut:] for n in self.nodes]
-            if any(not n.name.startswith(self.path) for n in self.nodes) or any(
-                r and r[0] not in "./[@" for r in rests
+            cut, path = len(self.path), self.path
+            mine = {name for name, _ in self.registered}
+            if all(n.name in mine for n in self.nodes) and all(
+                name.startswith(path) and (len(name) == cut or name[cut] in "./[@") for name in mine
             ):
-                self.usable = False
+                self.rests = (
+                    [n.name[cut:] for n in self.nodes],
+                    [(name[cut:], seen) for name, seen in self.registered],
+                )
             else:
-                self.rests = rests
+                self.usable = False
         return self.rests if self.usable else None
 
 
