@@ -304,3 +304,14 @@ def test_a_copied_block_called_again_is_named_as_traced(copies: list[str]) -> No
     g = same_graph(Reused(), (1, 4, 16))
     assert "blocks.2" in copies
     assert {"blocks.2.qkv", "blocks.2.qkv_1"} <= {n.name for n in g.nodes}
+
+
+def test_threads_tracing_at_once_copy_to_the_same_graphs(copies: list[str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    nets = [nn.Sequential(*[Encoder(16) for _ in range(3 + i % 3)]) for i in range(6)]
+    alone = [traced(net, (1, 4, 16)).nodes for net in nets]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda net: trace_torch(net, (1, 4, 16)).nodes, nets * 3))
+    assert together == alone * 3
+    assert copies

@@ -86,40 +86,111 @@ def _value(value: Any, skip: dict[int, Any]) -> Any:
     raise Unlike(cls.__name__)
 
 
-Head = tuple[tuple[Any, ...], list[nn.Parameter], list[torch.Tensor]]
+_PLAIN = _ATOMS | {tuple, list}
 
 
-def _head(
-    m: nn.Module, at: str, paths: Mapping[int, str], skip: dict[int, Any], strict: bool = True
-) -> Head:
-    """What a module's forward can depend on besides its children and inputs: a hashable
-    part (class, attributes, parameter and buffer layouts), its parameters, and its integer
-    and boolean buffers (indices, masks, counters: values a forward may index or branch on,
-    compared apart; floating-point buffers such as running statistics only scale values, so
-    their layouts are compared, not their values, which differ in every trained block).
-    :class:`Unlike` when it sits at another path than ``at`` (a module shared with another
-    block)."""
-    own = m.__dict__
-    if paths.get(id(m)) != at:
+class Head:
+    """What a recorded block's module can make its forward depend on besides its children
+    and inputs, read once: class, attribute names (all, in order) and the non-internal ones
+    with a getter, their types and values (plain values as they are; dicts, objects and
+    nested tuples through :func:`_value`, then ``slow``), parameter and buffer layouts, its
+    parameters, and its integer and boolean buffers (indices, masks, counters: values a
+    forward may index or branch on; floating-point buffers such as running statistics only
+    scale values, so their layouts are compared, not their values, which differ in every
+    trained block). :class:`Unlike` when it sits at another path than ``at`` (a module shared
+    with another block) or holds an attribute :func:`_value` cannot compare."""
+
+    __slots__ = (
+        "buffers",
+        "children",
+        "cls",
+        "get",
+        "ints",
+        "keys",
+        "params",
+        "plist",
+        "slow",
+        "types",
+        "values",
+    )
+
+    def __init__(
+        self, m: nn.Module, at: str, paths: Mapping[int, str], skip: dict[int, Any]
+    ) -> None:
+        own = m.__dict__
+        if paths.get(id(m)) != at:
+            raise Unlike(at)
+        self.cls = type(m)
+        self.keys = tuple(own)
+        names = tuple(k for k in self.keys if k not in _INTERNAL)
+        self.get = operator.itemgetter(*names) if len(names) > 1 else _one_getter(names)
+        values = self.get(own)
+        self.types = tuple(map(type, values))
+        self.slow = not _PLAIN.issuperset(self.types) or not all(
+            _ATOMS.issuperset(map(type, v)) for v in values if type(v) is tuple or type(v) is list
+        )
+        self.values = _slow_values(values, self.types, skip) if self.slow else values
+        self.params = tuple(
+            k if p is None else (k, p.shape, p.dtype, p.requires_grad)
+            for k, p in m._parameters.items()
+        )
+        self.plist = [p for p in m._parameters.values() if p is not None]
+        self.buffers = tuple(
+            k if b is None else (k, b.shape, b.dtype) for k, b in m._buffers.items()
+        )
+        self.ints = [
+            b
+            for b in m._buffers.values()
+            if b is not None and not b.is_floating_point() and not b.is_meta
+        ]
+        self.children = tuple(k for k, c in m._modules.items() if c is not None)
+
+
+def _slow_values(values: tuple[Any, ...], types: tuple[type, ...], skip: dict[int, Any]) -> Any:
+    return tuple(v if t in _ATOMS else _value(v, skip) for v, t in zip(values, types, strict=True))
+
+
+def _check(a: nn.Module, at: str, h: Head, paths: Mapping[int, str], skip: dict[int, Any]) -> None:
+    """:class:`Unlike` unless module ``a`` at ``at`` is what :class:`Head` ``h`` read of the
+    recorded block's module: compared in place, piece by piece, stopping at the first
+    difference (this side's nested values compared by equality with the checked side's)."""
+    own = a.__dict__
+    if type(a) is not h.cls or paths.get(id(a)) != at or tuple(own) != h.keys:
         raise Unlike(at)
-    ps: list[Any] = []
-    params: list[nn.Parameter] = []
-    for k, p in m._parameters.items():
+    values = h.get(own)
+    types = tuple(map(type, values))
+    if types != h.types:
+        raise Unlike(at)
+    if h.slow:
+        values = _slow_values(values, types, skip)
+    try:
+        differs = values != h.values
+    except Exception:  # an attribute whose == does not answer a bool (an array)
+        differs = True
+    if differs:
+        raise Unlike(at)
+    params = a._parameters
+    if len(params) != len(h.params):
+        raise Unlike(at)
+    for (k, p), want in zip(params.items(), h.params, strict=True):
         if p is None:
-            ps.append(k)
-        else:
-            ps.append((k, p.shape, p.dtype, p.requires_grad))
-            params.append(p)
-    bs: list[Any] = []
-    ints: list[torch.Tensor] = []
-    for k, b in m._buffers.items():
-        if b is None:
-            bs.append(k)
-        else:
-            bs.append((k, b.shape, b.dtype))
-            if not b.is_floating_point() and not b.is_meta:
-                ints.append(b)
-    return (_attributes(m, own, skip, strict), tuple(ps), tuple(bs)), params, ints
+            if want != k:
+                raise Unlike(at)
+        elif (
+            type(want) is str
+            or want[0] != k
+            or want[1] != p.shape
+            or want[2] != p.dtype
+            or want[3] != p.requires_grad
+        ):
+            raise Unlike(at)
+    buffers = a._buffers
+    if buffers or h.buffers:
+        if len(buffers) != len(h.buffers):
+            raise Unlike(at)
+        for (k, b), layout in zip(buffers.items(), h.buffers, strict=True):
+            if (layout != k) if b is None else layout != (k, b.shape, b.dtype):
+                raise Unlike(at)
 
 
 def match(
@@ -131,80 +202,45 @@ def match(
 ) -> dict[int, nn.Parameter]:
     """Whether ``mine`` (at ``path``) equals ``block``'s module: walked side by side in the
     same order, stopping at the first module that differs (:class:`Unlike`), the block's
-    side remembered in ``block.heads``. Returns my parameter for each of the block's (by id),
-    the sharing of parameters the same on both sides."""
+    side read once into ``block.heads``. Returns my parameter for each of the block's (by
+    id), the sharing of parameters the same on both sides."""
     pairs: dict[int, nn.Parameter] = {}
     back: dict[int, int] = {}
     heads = block.heads
 
     def walk(a: nn.Module, a_at: str, b: nn.Module, b_at: str) -> None:
-        theirs = heads.get(id(b))
-        if theirs is None:
+        h = heads.get(id(b))
+        if h is None:
             began = perf_counter()
-            theirs = heads[id(b)] = _head(b, b_at, paths, skip)
+            h = heads[id(b)] = Head(b, b_at, paths, skip)
             block.reading += perf_counter() - began
-        ours = _head(a, a_at, paths, skip, strict=False)
-        try:
-            differs = ours[0] != theirs[0]
-        except Exception:  # an attribute whose == does not answer a bool (an array)
-            differs = True
-        if differs:
-            raise Unlike(a_at)
-        for pa, pb in zip(ours[1], theirs[1], strict=True):
-            if pairs.setdefault(id(pb), pa) is not pa or back.setdefault(id(pa), id(pb)) != id(pb):
-                raise Unlike(a_at)  # shared on one side, not on the other
-        for xa, xb in zip(ours[2], theirs[2], strict=True):
-            if xa is not xb and not torch.equal(xa, xb):
+        _check(a, a_at, h, paths, skip)
+        if h.plist:
+            mine = [p for p in a._parameters.values() if p is not None]
+            for pa, pb in zip(mine, h.plist, strict=True):
+                if pairs.setdefault(id(pb), pa) is not pa or back.setdefault(id(pa), id(pb)) != id(
+                    pb
+                ):
+                    raise Unlike(a_at)  # shared on one side, not on the other
+        if h.ints:
+            ints = [
+                x
+                for x in a._buffers.values()
+                if x is not None and not x.is_floating_point() and not x.is_meta
+            ]
+            if len(ints) != len(h.ints) or not all(
+                x is y or torch.equal(x, y) for x, y in zip(ints, h.ints, strict=True)
+            ):
                 raise Unlike(a_at)
-        ca, cb = a._modules, b._modules
-        if len(ca) != len(cb):
+        children = a._modules
+        if tuple(k for k, c in children.items() if c is not None) != h.children:
             raise Unlike(a_at)
-        for (ka, ma), (kb, mb) in zip(ca.items(), cb.items(), strict=True):
-            if ka != kb or (ma is None) != (mb is None):
-                raise Unlike(a_at)
-            if ma is not None and mb is not None:
-                walk(ma, f"{a_at}.{ka}", mb, f"{b_at}.{kb}")
+        theirs = b._modules
+        for k in h.children:
+            walk(children[k], f"{a_at}.{k}", theirs[k], f"{b_at}.{k}")  # type: ignore[arg-type]
 
     walk(mine, path, block.module, block.path)
     return pairs
-
-
-# per class: the attribute names of the last instance seen, in order, the non-internal ones,
-# and a getter of their values
-_LAYOUTS: dict[type, tuple[tuple[str, ...], tuple[str, ...], Callable[[Any], Any]]] = {}
-_PLAIN = _ATOMS | {tuple, list}
-
-
-def _attributes(
-    m: nn.Module, own: dict[str, Any], skip: dict[int, Any], strict: bool
-) -> tuple[Any, ...]:
-    """The class, attribute names, their values' types and the values (plain ones as they
-    are, others through :func:`_value`) of a module, without a Python loop over the
-    attributes when they are plain values and flat tuples or lists of them (most layers;
-    compared, never hashed, so a list may stand as it is). ``strict``: also check that those
-    tuples and lists hold plain values only (the side of a comparison that was checked so
-    compares the other side's by equality)."""
-    cls = type(m)
-    keys = tuple(own)
-    layout = _LAYOUTS.get(cls)
-    if layout is None or keys != layout[0]:
-        names = tuple(k for k in keys if k not in _INTERNAL)
-        get = operator.itemgetter(*names) if len(names) > 1 else _one_getter(names)
-        layout = _LAYOUTS[cls] = (keys, names, get)
-    names, get = layout[1], layout[2]
-    values = get(own)
-    types = tuple(map(type, values))
-    if not _PLAIN.issuperset(types) or (
-        strict
-        and (tuple in types or list in types)
-        and not all(
-            _ATOMS.issuperset(map(type, v)) for v in values if type(v) is tuple or type(v) is list
-        )
-    ):  # a dict, an object, a nested tuple: those values through _value, the rest as they are
-        values = tuple(
-            v if t in _ATOMS else _value(v, skip) for v, t in zip(values, types, strict=True)
-        )
-    return (cls, names, types, values)
 
 
 def _one_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
