@@ -63,8 +63,8 @@ class BlockCopying:
     repeated: set[type]
     root: type
     small: dict[type, int]  # per class: its blocks found too small to copy
-    # per class: seconds spent copying (less reading the recorded block), copies, seconds
-    # spent tracing blocks of the class, blocks traced
+    # per class: seconds spent comparing and copying, copies, seconds spent tracing blocks of
+    # the class, blocks traced
     spent: dict[type, list[float]]
     blocks: dict[Any, list[Block | None]] | None  # ``None``: copying is off (``ON``)
 
@@ -120,22 +120,29 @@ class BlockCopying:
     def _copy(
         self, kinds: list[Block | None], module: nn.Module, path: str, proxies: list[ShapeProxy]
     ) -> Any:
+        """:meth:`_copied`, its time (a failed comparison's too, and reading the recorded
+        blocks) and whether it copied, counted for the class (``learn_blocks``)."""
+        began = perf_counter()
+        out = self._copied(kinds, module, path, proxies)
+        spent = self.spent.setdefault(type(module), [0.0, 0, 0.0, 0])
+        spent[0] += perf_counter() - began
+        spent[1] += out is not _NO
+        return out
+
+    def _copied(
+        self, kinds: list[Block | None], module: nn.Module, path: str, proxies: list[ShapeProxy]
+    ) -> Any:
         """The nodes of the block among ``kinds`` that ``module`` equals, again for ``module``
         on ``proxies`` (and its result); ``_NO`` when it equals none of them, or its weights
         were counted before, or its names were taken."""
-        began = perf_counter()
-        reading = 0.0
         for block in kinds:
             if block is None or (rests := block.names()) is None:
                 continue
-            before = block.reading
             try:
                 with _NO_TORCH_FUNCTION():  # the parameter mode would see every p.shape
                     pairs = match(module, path, block, self.paths, self.derived)
             except Exception:  # Unlike, or a state the comparison cannot read: traced
                 continue
-            finally:
-                reading += block.reading - before
             break
         else:
             return _NO
@@ -157,9 +164,6 @@ class BlockCopying:
         self.mode_calls += block.mode_calls
         for i, node, dims in block.after:
             in_place(proxies[i], node + shift, dims)
-        spent = self.spent.setdefault(type(module), [0.0, 0, 0.0, 0])
-        spent[0] += perf_counter() - began - reading  # what a copy costs once the block is read
-        spent[1] += 1
         return rebuild(block.result, shift, proxies)
 
     def look_for_blocks(self, root: type, classes: frozenset[type]) -> None:
@@ -173,8 +177,7 @@ class BlockCopying:
             self.repeated = {c for c in classes if _COPIES.get((root, c), 0) < _MISSES}
 
     def learn_blocks(self) -> None:
-        """Count, per block class looked at, whether copying paid in this trace: some block
-        was copied, and a copy took on average less than _WORTH of a trace of such a block."""
+        """Count, per block class looked at, whether copying paid in this trace."""
         if not self.blocks:
             return
         if len(_COPIES) + len(self.blocks) > _COPIES_LIMIT or len(_TRACES) > _COPIES_LIMIT:
@@ -182,6 +185,8 @@ class BlockCopying:
             _TRACES.clear()
         root = self.root
         for cls in {cls for cls, _ in self.blocks}:
+            # paid: all it spent comparing and copying (failed comparisons too) under _WORTH
+            # of what tracing the blocks it copied would have taken, at its average trace
             copy, copies, trace, traces = self.spent.get(cls, (0.0, 0, 0.0, 0))
-            paid = copies > 0 and (traces == 0 or copy / copies < _WORTH * trace / traces)
+            paid = copies > 0 and (traces == 0 or copy < _WORTH * copies * trace / traces)
             _COPIES[(root, cls)] = 0 if paid else _COPIES.get((root, cls), 0) + 1

@@ -27,7 +27,6 @@ import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from time import perf_counter
 from typing import Any
 
 import torch
@@ -211,9 +210,7 @@ def match(
     def walk(a: nn.Module, a_at: str, b: nn.Module, b_at: str) -> None:
         h = heads.get(id(b))
         if h is None:
-            began = perf_counter()
             h = heads[id(b)] = Head(b, b_at, paths, skip)
-            block.reading += perf_counter() - began
         _check(a, a_at, h, paths, skip)
         if h.plist:
             mine = [p for p in a._parameters.values() if p is not None]
@@ -302,7 +299,6 @@ class Block:
     after: list[tuple[int, int, tuple[int, ...]]]  # (argument, node, dims)
     taken: list[int]
     mode_calls: int = 0
-    reading: float = 0.0  # seconds ``match`` spent reading this block's own modules (once)
     heads: dict[int, Head] = field(default_factory=dict)  # see ``match``
     # the names its trace registered (the tracer's ``unique``), each with its suffix counter,
     # in order: node names and names of layers that made no node (an ``nn.Identity``)
