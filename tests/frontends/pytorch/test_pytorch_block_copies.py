@@ -315,3 +315,23 @@ def test_threads_tracing_at_once_copy_to_the_same_graphs(copies: list[str]) -> N
         together = list(pool.map(lambda net: trace_torch(net, (1, 4, 16)).nodes, nets * 3))
     assert together == alone * 3
     assert copies
+
+
+class Optional(nn.Module):
+    """A child registered as ``None`` in one block, absent in another."""
+
+    def __init__(self, registered: bool) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        if registered:
+            self.register_module("extra", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x).sigmoid().tanh()
+        return x.relu() * 3 if "extra" in self._modules else x * 2
+
+
+def test_a_child_none_in_one_block_only_makes_them_differ(copies: list[str]) -> None:
+    net = nn.Sequential(Optional(True), Optional(False), Optional(True), Optional(False))
+    same_graph(net, (1, 4))
+    assert sorted(copies) == ["2", "3"]

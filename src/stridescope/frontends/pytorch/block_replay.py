@@ -3,13 +3,13 @@
 Networks repeat a block: twelve equal encoder layers, a stage of equal residual blocks. Tracing
 each costs ~10 µs per op, and what a forward produces depends only on what it is given and on
 the module's state, so a block whose state equals an earlier block's (same classes, attributes,
-parameter and buffer shapes, buffer values, module paths below it in the same places) and whose
-inputs equal that block's inputs (shapes, dtypes, where the spatial axes are, plain arguments)
-gets a copy of the earlier block's nodes: ids shifted, names under its own path, parameters
-counted on its own weights. Anything this cannot vouch for is traced as usual: attributes that
-are not plain values, hooks, real tensors or mutable containers among the arguments, a block
-that used nodes or parameters from outside itself, wrote into its arguments' nodes, or whose
-forward changed its own state.
+parameter and buffer layouts, integer buffer values, module paths below it in the same places)
+and whose inputs equal that block's inputs (shapes, dtypes, where the spatial axes are, plain
+arguments) gets a copy of the earlier block's nodes: ids shifted, names under its own path,
+parameters counted on its own weights (``block_copies`` decides when to try). Anything this
+cannot vouch for is traced as usual: attributes that are not plain values or code, real tensors
+or mutable containers among the arguments, a block that used nodes or parameters from outside
+itself, wrote into nodes made before it, or whose forward changed its own state.
 
 >>> from torch import nn
 >>> from stridescope.frontends.pytorch.trace import trace_torch
@@ -142,7 +142,7 @@ class Head:
             for b in m._buffers.values()
             if b is not None and not b.is_floating_point() and not b.is_meta
         ]
-        self.children = tuple(k for k, c in m._modules.items() if c is not None)
+        self.children = tuple((k, c is None) for k, c in m._modules.items())
 
 
 def _slow_values(values: tuple[Any, ...], types: tuple[type, ...], skip: dict[int, Any]) -> Any:
@@ -230,11 +230,12 @@ def match(
             ):
                 raise Unlike(a_at)
         children = a._modules
-        if tuple(k for k, c in children.items() if c is not None) != h.children:
-            raise Unlike(a_at)
+        if tuple((k, c is None) for k, c in children.items()) != h.children:
+            raise Unlike(a_at)  # other children, or a child None on one side only
         theirs = b._modules
-        for k in h.children:
-            walk(children[k], f"{a_at}.{k}", theirs[k], f"{b_at}.{k}")  # type: ignore[arg-type]
+        for k, none in h.children:
+            if not none:
+                walk(children[k], f"{a_at}.{k}", theirs[k], f"{b_at}.{k}")  # type: ignore[arg-type]
 
     walk(mine, path, block.module, block.path)
     return pairs
