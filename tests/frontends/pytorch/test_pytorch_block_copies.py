@@ -335,3 +335,25 @@ def test_a_child_none_in_one_block_only_makes_them_differ(copies: list[str]) -> 
     net = nn.Sequential(Optional(True), Optional(False), Optional(True), Optional(False))
     same_graph(net, (1, 4))
     assert sorted(copies) == ["2", "3"]
+
+
+class Gated(nn.Module):
+    """A forward that branches on its own parameter's value (the exact run traces it)."""
+
+    def __init__(self, gate: float) -> None:
+        super().__init__()
+        self.gate = nn.Parameter(torch.tensor(gate))
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x).sigmoid()
+        if self.gate.item() > 0:
+            x = x.tanh().relu()
+        return x * 2
+
+
+def test_blocks_branching_on_parameter_values_are_traced(copies: list[str]) -> None:
+    net = nn.Sequential(*[Gated(g) for g in (1.0, -1.0, 1.0, -1.0)])
+    g = same_graph(net, (1, 4))
+    assert sum(n.op == "tanh" for n in g.nodes) == 2
+    assert g.notes[0].startswith("4 parameters were not used")  # read, in no traced op

@@ -153,6 +153,8 @@ def _run(
         )
     tracer = Tracer(builder, tree.paths, FUNCTIONS, MODULES)
     tracer.look_for_blocks(type(module), tree.repeated)
+    if not fast:  # the exact run: the forward may branch on parameter values, which blocks
+        tracer.blocks = None  # do not compare; every block is traced
     tracer.device = _device(tree, tracer.device)
     proxies = (ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True))
     if fast:
