@@ -34,9 +34,9 @@ __all__ = ["BlockCopying"]
 ON = True  # copy repeated blocks (off: every block is traced; the graph is the same)
 # per (model class, block class): in how many traces of such a model in a row (in this
 # process) copying blocks of that class did not pay (its blocks never repeat on equal inputs,
-# or a copy took more than _WORTH of what tracing such a block took, on average over the
-# trace); from _MISSES on the class is not looked at, except in every _EXPLORE-th trace of
-# the model class. Bounded.
+# or comparing and copying took more than _WORTH of what tracing the nodes copied takes, at the
+# trace's own time per traced node); from _MISSES on the class is not looked at, except in
+# every _EXPLORE-th trace of the model class. Bounded.
 _COPIES: dict[tuple[type, type], int] = {}
 _TRACES: dict[type, int] = {}
 _COPIES_LIMIT = 4096
@@ -63,8 +63,7 @@ class BlockCopying:
     repeated: set[type]
     root: type
     small: dict[type, int]  # per class: its blocks found too small to copy
-    # per class: seconds spent comparing and copying, copies, seconds spent tracing blocks of
-    # the class, blocks traced
+    # per class: seconds spent comparing and copying (failed comparisons too), nodes copied
     spent: dict[type, list[float]]
     blocks: dict[Any, list[Block | None]] | None  # ``None``: copying is off (``ON``)
 
@@ -94,11 +93,8 @@ class BlockCopying:
         builder = self.builder
         start, edits, taken = builder.size, len(builder.edited), len(self.counted)
         named = len(self.names)
-        calls, inputs, began = self.mode_calls, [p.node for p in proxies], perf_counter()
+        calls, inputs = self.mode_calls, [p.node for p in proxies]
         out = self._forward(module, path, args, kwargs)
-        spent = self.spent.setdefault(cls, [0.0, 0, 0.0, 0])
-        spent[2] += perf_counter() - began
-        spent[3] += 1
         if len(kinds) >= _KINDS:
             return out
         nodes = builder._nodes[start:]
@@ -120,13 +116,13 @@ class BlockCopying:
     def _copy(
         self, kinds: list[Block | None], module: nn.Module, path: str, proxies: list[ShapeProxy]
     ) -> Any:
-        """:meth:`_copied`, its time (a failed comparison's too, and reading the recorded
-        blocks) and whether it copied, counted for the class (``learn_blocks``)."""
-        began = perf_counter()
+        """:meth:`_copied`, with its time (a failed comparison's too, and reading the recorded
+        blocks) and the nodes it copied counted for the class (``learn_blocks``)."""
+        began, size = perf_counter(), self.builder.size
         out = self._copied(kinds, module, path, proxies)
-        spent = self.spent.setdefault(type(module), [0.0, 0, 0.0, 0])
+        spent = self.spent.setdefault(type(module), [0.0, 0])
         spent[0] += perf_counter() - began
-        spent[1] += out is not _NO
+        spent[1] += self.builder.size - size
         return out
 
     def _copied(
@@ -176,17 +172,21 @@ class BlockCopying:
         else:
             self.repeated = {c for c in classes if _COPIES.get((root, c), 0) < _MISSES}
 
-    def learn_blocks(self) -> None:
-        """Count, per block class looked at, whether copying paid in this trace."""
+    def learn_blocks(self, seconds: float) -> None:
+        """Count, per block class looked at, whether copying paid in this trace (of
+        ``seconds``): what comparing and copying took under _WORTH of what tracing the nodes it
+        copied would have taken, at this trace's time per node it traced (the nodes of the
+        first blocks alone cost more: they pay one-off costs of the trace)."""
         if not self.blocks:
             return
         if len(_COPIES) + len(self.blocks) > _COPIES_LIMIT or len(_TRACES) > _COPIES_LIMIT:
             _COPIES.clear()
             _TRACES.clear()
+        copying = sum(s[0] for s in self.spent.values())
+        copied = sum(s[1] for s in self.spent.values())
+        per_node = (seconds - copying) / max(1.0, self.builder.size - copied)
         root = self.root
         for cls in {cls for cls, _ in self.blocks}:
-            # paid: all it spent comparing and copying (failed comparisons too) under _WORTH
-            # of what tracing the blocks it copied would have taken, at its average trace
-            copy, copies, trace, traces = self.spent.get(cls, (0.0, 0, 0.0, 0))
-            paid = copies > 0 and (traces == 0 or copy < _WORTH * copies * trace / traces)
+            spent, nodes = self.spent.get(cls, (0.0, 0))
+            paid = nodes > 0 and spent < _WORTH * nodes * per_node
             _COPIES[(root, cls)] = 0 if paid else _COPIES.get((root, cls), 0) + 1
