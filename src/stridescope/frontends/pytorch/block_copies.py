@@ -3,8 +3,9 @@ where an equal block comes again on equal inputs (what "equal" takes: :mod:`bloc
 
 Copying pays where a block's forward makes many nodes per module (transformer blocks: torch
 functions on tokens); comparing a ResNet bottleneck's ten layers costs what tracing them
-does. So each block's first copy is timed against the block's own trace, and the outcome is
-remembered per (model class, block class) for later traces in the process.
+does. So the time spent comparing and copying blocks of a class is set against the trace's
+own time per traced node (``learn_blocks``), and a class that did not pay is left alone in
+later traces of such a model in the process (``look_for_blocks``).
 """
 
 from __future__ import annotations
@@ -90,13 +91,13 @@ class BlockCopying:
         kinds = blocks.setdefault(key, [])
         if kinds and (out := self._copy(kinds, module, path, proxies)) is not _NO:
             return out
+        if len(kinds) >= _KINDS:  # as many kinds recorded as are kept: traced only
+            return self._forward(module, path, args, kwargs)
         builder = self.builder
         start, edits, taken = builder.size, len(builder.edited), len(self.counted)
         named = len(self.names)
         calls, inputs = self.mode_calls, [p.node for p in proxies]
         out = self._forward(module, path, args, kwargs)
-        if len(kinds) >= _KINDS:
-            return out
         nodes = builder._nodes[start:]
         if len(nodes) < _SMALLEST or any(e < start for e in builder.edited[edits:]):
             kinds.append(None)

@@ -137,12 +137,17 @@ class Head:
         self.buffers = tuple(
             k if b is None else (k, b.shape, b.dtype) for k, b in m._buffers.items()
         )
-        self.ints = [
-            b
-            for b in m._buffers.values()
-            if b is not None and not b.is_floating_point() and not b.is_meta
-        ]
+        self.ints = _int_buffers(m)
         self.children = tuple((k, c is None) for k, c in m._modules.items())
+
+
+def _int_buffers(m: nn.Module) -> list[torch.Tensor]:
+    """A module's integer and boolean buffers with values to compare (not on meta)."""
+    return [
+        b
+        for b in m._buffers.values()
+        if b is not None and not b.is_floating_point() and not b.is_meta
+    ]
 
 
 def _slow_values(values: tuple[Any, ...], types: tuple[type, ...], skip: dict[int, Any]) -> Any:
@@ -220,11 +225,7 @@ def match(
                 ):
                     raise Unlike(a_at)  # shared on one side, not on the other
         if h.ints:
-            ints = [
-                x
-                for x in a._buffers.values()
-                if x is not None and not x.is_floating_point() and not x.is_meta
-            ]
+            ints = _int_buffers(a)
             if len(ints) != len(h.ints) or not all(
                 x is y or torch.equal(x, y) for x, y in zip(ints, h.ints, strict=True)
             ):
@@ -285,15 +286,14 @@ def describe_inputs(
 
 @dataclass
 class Block:
-    """A traced block, as later equal blocks copy it: nodes ``start``..``stop`` (as they were
-    when its forward returned), the ids of its input nodes, its result with proxies as
+    """A traced block, as later equal blocks copy it: its nodes (as they were when its
+    forward returned), the ids of its input nodes, its result with proxies as
     ``("node", id, dims, dtype)`` or ``("arg", i)``, where its input proxies point after it
     (in-place writes), the parameters it counted (by id) and the parameter-mode calls it
     made."""
 
     module: nn.Module
     path: str
-    start: int
     nodes: list[Node]
     inputs: list[int]
     result: Any
@@ -375,7 +375,7 @@ def record(
             if not start <= proxy.node < stop:
                 return None
             after.append((i, proxy.node, proxy.dims))
-    return Block(module, path, start, nodes, inputs, shape, after, taken)
+    return Block(module, path, nodes, inputs, shape, after, taken)
 
 
 def rebuild(template: Any, shift: int, args: list[ShapeProxy]) -> Any:
