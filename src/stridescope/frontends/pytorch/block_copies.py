@@ -1,5 +1,6 @@
 """Repeated blocks, traced once: the part of the tracer that records a block and copies it
-where an equal block comes again on equal inputs (what "equal" takes: :mod:`block_replay`).
+where an equal block comes again on equal inputs (what "equal" takes: :mod:`block_replay`,
+compared by :mod:`block_match`).
 
 Copying pays where a block's forward makes many nodes per module (transformer blocks: torch
 functions on tokens); comparing a ResNet bottleneck's ten layers costs what tracing them
@@ -18,13 +19,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from stridescope.frontends.pytorch.block_replay import (
-    Block,
-    describe_inputs,
-    match,
-    rebuild,
-    record,
-)
+from stridescope.frontends.pytorch.block_match import match
+from stridescope.frontends.pytorch.block_replay import Block, describe_inputs, rebuild, record
 from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
 
 if TYPE_CHECKING:
