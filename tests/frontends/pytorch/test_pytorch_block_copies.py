@@ -35,7 +35,7 @@ def copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         return out
 
     monkeypatch.setattr(block_copies, "_WORTH", float("inf"))
-    monkeypatch.setattr(block_copies, "_COPIES", {})
+    monkeypatch.setattr(block_copies, "_COSTS", {})
     monkeypatch.setattr(block_copies, "_TRACES", {})
     monkeypatch.setattr(block_copies.BlockCopying, "_copy", counting)
     yield made
@@ -260,7 +260,7 @@ def test_a_drop_rate_that_differs_per_block_makes_blocks_differ(copies: list[str
 def test_random_stacks_copy_to_the_traced_graph(kinds: list[str], tokens: int) -> None:
     with pytest.MonkeyPatch.context() as m:
         m.setattr(block_copies, "_WORTH", float("inf"))
-        m.setattr(block_copies, "_COPIES", {})
+        m.setattr(block_copies, "_COSTS", {})
         layers: list[nn.Module] = []
         width = 8
         for kind in kinds:
@@ -357,3 +357,30 @@ def test_blocks_branching_on_parameter_values_are_traced(copies: list[str]) -> N
     g = same_graph(net, (1, 4))
     assert sum(n.op == "tanh" for n in g.nodes) == 2
     assert g.notes[0].startswith("4 parameters were not used")  # read, in no traced op
+
+
+def test_a_class_whose_copies_did_not_pay_is_looked_at_again_every_16th_trace(
+    copies: list[str],
+) -> None:
+    net = nn.Sequential(*[Encoder() for _ in range(3)])
+    key = (nn.Sequential, Encoder)
+    block_copies._WORTH = 0.9  # as set (the fixture's inf is put back after the test)
+    block_copies._COSTS[key] = (9e-6, 1e-5, block_copies._SAMPLES)  # copies cost 0.9 of tracing
+    plain = traced(net, (1, 4, 16))  # the model class's first trace
+    for _ in range(block_copies._EXPLORE - 2):
+        assert trace_torch(net, (1, 4, 16)).nodes == plain.nodes
+    assert copies == []  # not looked at in traces 2 to 15 ...
+    assert trace_torch(net, (1, 4, 16)).nodes == plain.nodes
+    assert copies == ["1", "2"]  # ... and in the 16th
+    copy, trace, seen = block_copies._COSTS[key]
+    assert seen == block_copies._SAMPLES + 1 and copy <= 9e-6 and trace <= 1e-5
+
+
+def test_blocks_that_never_repeat_equal_are_left_alone_after_three_traces(
+    copies: list[str],
+) -> None:
+    net = nn.Sequential(Encoder(8, 2), nn.Linear(8, 16), Encoder(16, 2), nn.Linear(16, 8))
+    for _ in range(block_copies._SAMPLES + 2):
+        trace_torch(net, (1, 4, 8))
+    copy, _, seen = block_copies._COSTS[(nn.Sequential, Encoder)]
+    assert copies == [] and seen == block_copies._SAMPLES and copy == float("inf")

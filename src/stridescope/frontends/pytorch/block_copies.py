@@ -4,13 +4,15 @@ compared by :mod:`block_match`).
 
 Copying pays where a block's forward makes many nodes per module (transformer blocks: torch
 functions on tokens); comparing a ResNet bottleneck's ten layers costs what tracing them
-does. So the time spent comparing and copying blocks of a class is set against the trace's
-own time per traced node (``learn_blocks``), and a class that did not pay is left alone in
-later traces of such a model in the process (``look_for_blocks``).
+does. So, per block class, the time spent comparing and copying per node copied is set
+against the time per node of tracing the blocks recorded, each the least seen over the traces
+of such a model in the process (``learn_blocks``), and a class whose copies do not pay is
+left alone in later traces (``look_for_blocks``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from itertools import islice
 from time import perf_counter
@@ -29,17 +31,20 @@ if TYPE_CHECKING:
 __all__ = ["BlockCopying"]
 
 ON = True  # copy repeated blocks (off: every block is traced; the graph is the same)
-# per (model class, block class): in how many traces of such a model in a row (in this
-# process) copying blocks of that class did not pay (its blocks never repeat on equal inputs,
-# or comparing and copying took more than _WORTH of what tracing the nodes copied takes, at the
-# trace's own time per traced node); from _MISSES on the class is not looked at, except in
-# every _EXPLORE-th trace of the model class. Bounded.
-_COPIES: dict[tuple[type, type], int] = {}
+# per (model class, block class), over the traces of such a model in this process: the least
+# time seen per node copied (comparisons that failed counted in; ``inf`` for a trace that
+# compared and copied nothing) and per node traced in the blocks recorded (a recorded block is
+# traced, and timed). Timings on a busy machine only come out longer than the work takes, so
+# the least of each converges to it, where one slow trace would flip a verdict on its own. A
+# class is looked at in the first _SAMPLES traces that look at it (the first trace of a model
+# pays one-off costs), then while its copies cost under _WORTH of tracing, and in every
+# _EXPLORE-th trace of the model class in any case. Bounded.
+_COSTS: dict[tuple[type, type], tuple[float, float, int]] = {}
 _TRACES: dict[type, int] = {}
-_COPIES_LIMIT = 4096
-_MISSES = 1
+_COSTS_LIMIT = 4096
 _EXPLORE = 16
-_WORTH = 0.8
+_WORTH = 0.9  # copies also cost what is not timed (recording the first block, its names)
+_SAMPLES = 3
 _SMALLEST = 4  # fewer nodes than this: a block is traced each time (a copy would cost as much)
 _KINDS = 3  # blocks recorded per (class, inputs): Swin alternates two, shifted and not
 _NO: Any = object()  # a block that could not be copied
@@ -62,6 +67,7 @@ class BlockCopying:
     small: dict[type, int]  # per class: its blocks found too small to copy
     # per class: seconds spent comparing and copying (failed comparisons too), nodes copied
     spent: dict[type, list[float]]
+    traced: dict[type, list[float]]  # per class: seconds tracing its recorded blocks, nodes
     blocks: dict[Any, list[Block | None]] | None  # ``None``: copying is off (``ON``)
 
     def _forward(
@@ -93,7 +99,9 @@ class BlockCopying:
         start, edits, taken = builder.size, len(builder.edited), len(self.counted)
         named = len(self.names)
         calls, inputs = self.mode_calls, [p.node for p in proxies]
+        began = perf_counter()
         out = self._forward(module, path, args, kwargs)
+        took = perf_counter() - began
         nodes = builder._nodes[start:]
         if len(nodes) < _SMALLEST or any(e < start for e in builder.edited[edits:]):
             kinds.append(None)
@@ -101,6 +109,9 @@ class BlockCopying:
             if small >= _KINDS:  # blocks of this class are too small to copy: stop looking
                 self.repeated.discard(cls)
             return out
+        traced = self.traced.setdefault(cls, [0.0, 0])
+        traced[0] += took
+        traced[1] += len(nodes)
         block = record(module, path, start, nodes, proxies, inputs, out, list(self.counted)[taken:])
         if block is not None:
             block.mode_calls = self.mode_calls - calls
@@ -167,23 +178,53 @@ class BlockCopying:
         if traces % _EXPLORE == 0:
             self.repeated = set(classes)
         else:
-            self.repeated = {c for c in classes if _COPIES.get((root, c), 0) < _MISSES}
+            self.repeated = {c for c in classes if pays(_COSTS.get((root, c)))}
 
-    def learn_blocks(self, seconds: float) -> None:
-        """Count, per block class looked at, whether copying paid in this trace (of
-        ``seconds``): what comparing and copying took under _WORTH of what tracing the nodes it
-        copied would have taken, at this trace's time per node it traced (the nodes of the
-        first blocks alone cost more: they pay one-off costs of the trace)."""
+    def learn_blocks(self) -> None:
+        """Add this trace's times per node copied and per node traced, per block class
+        looked at, to what traces of such a model have seen (:func:`seen`)."""
         if not self.blocks:
             return
-        if len(_COPIES) + len(self.blocks) > _COPIES_LIMIT or len(_TRACES) > _COPIES_LIMIT:
-            _COPIES.clear()
+        if len(_COSTS) + len(self.blocks) > _COSTS_LIMIT or len(_TRACES) > _COSTS_LIMIT:
+            _COSTS.clear()
             _TRACES.clear()
-        copying = sum(s[0] for s in self.spent.values())
-        copied = sum(s[1] for s in self.spent.values())
-        per_node = (seconds - copying) / max(1.0, self.builder.size - copied)
         root = self.root
         for cls in {cls for cls, _ in self.blocks}:
-            spent, nodes = self.spent.get(cls, (0.0, 0))
-            paid = nodes > 0 and spent < _WORTH * nodes * per_node
-            _COPIES[(root, cls)] = 0 if paid else _COPIES.get((root, cls), 0) + 1
+            key = (root, cls)
+            _COSTS[key] = seen(_COSTS.get(key), self.spent.get(cls), self.traced.get(cls))
+
+
+def seen(
+    before: tuple[float, float, int] | None,
+    copies: list[float] | None,
+    traces: list[float] | None,
+) -> tuple[float, float, int]:
+    """The least time per node copied and per node traced, with one more trace's
+    ``copies`` and ``traces`` (seconds, nodes), and the number of traces seen; copying that
+    copied nothing costs ``inf``.
+
+    >>> seen(None, [3e-6, 2], [40e-6, 4])  # 1.5 us per node copied, 10 us per node traced
+    (1.5e-06, 1e-05, 1)
+    >>> seen((1.5e-6, 1e-5, 1), [9e-6, 2], None)  # a slow trace does not undo the first
+    (1.5e-06, 1e-05, 2)
+    >>> seen(None, [2e-6, 0], [40e-6, 4])  # comparisons that all failed
+    (inf, 1e-05, 1)
+    """
+    copy, trace, traces_seen = before if before is not None else (math.inf, math.inf, 0)
+    if copies is not None:
+        copy = min(copy, copies[0] / copies[1] if copies[1] else math.inf)
+    if traces is not None and traces[1]:
+        trace = min(trace, traces[0] / traces[1])
+    return copy, trace, traces_seen + 1
+
+
+def pays(costs: tuple[float, float, int] | None) -> bool:
+    """Whether to look at a block class, by what :func:`seen` gathered: yes in its first
+    ``_SAMPLES`` traces, then while a node copied costs under ``_WORTH`` of a node traced.
+
+    >>> pays(None), pays((9e-6, 1e-5, 1)), pays((1.5e-6, 1e-5, 3)), pays((9e-6, 1e-5, 3))
+    (True, True, True, False)
+    >>> pays((math.inf, 1e-5, 3))  # its blocks never repeated equal
+    False
+    """
+    return costs is None or costs[2] < _SAMPLES or costs[0] < _WORTH * costs[1]

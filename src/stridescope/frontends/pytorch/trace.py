@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from time import perf_counter
 from typing import Any
 
 import torch
@@ -117,7 +116,6 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
     tree = _module_tree(module)
     what = " and ".join(str(s) for s in shapes)
     where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
-    began = perf_counter()
     try:
         builder, tracer = _run(module, shapes, tree, fast=True)
     except (LayerInputError, StridescopeError) as e:  # about the input: the same either way
@@ -132,7 +130,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
                 f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
             ) from None
     _note_unused(builder, tree, tracer.counted)
-    tracer.learn_blocks(perf_counter() - began)
+    tracer.learn_blocks()
     return builder.build()
 
 

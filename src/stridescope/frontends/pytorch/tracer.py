@@ -58,6 +58,7 @@ class Tracer(BlockCopying, ParameterCounting):
         self.root: type = nn.Module
         self.small: dict[type, int] = {}
         self.spent: dict[type, list[float]] = {}
+        self.traced: dict[type, list[float]] = {}
         self.blocks: dict[Any, list[Block | None]] | None = {} if block_copies.ON else None
         self.device = torch.device("cpu")  # where the model's tensors are
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
