@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from stridescope.analysis.summary import Summary, summarize
 from stridescope.frontends.load import load_graph
+from stridescope.gc_pause import gc_paused
 from stridescope.ir import Shape
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ def summary(
     >>> summary(b.build()).layers[0].flags  # the codes stridescope.lint reports for it
     ('DS101', 'DS401')
     """
-    result = summarize(load_graph(target, input_shape), depth)
+    with gc_paused():  # its objects die with the call: see gc_pause
+        result = summarize(load_graph(target, input_shape), depth)
     return result if sample_rate is None else result.at_sample_rate(sample_rate)
 
 
@@ -91,7 +93,8 @@ def lint(
     from stridescope.surgery.estimate import fix_estimate
 
     options = LintOptions.parse(select, ignore, severity)  # bad codes fail before loading
-    return lint_graph(load_graph(target, input_shape), options, fix_estimate=fix_estimate)
+    with gc_paused():
+        return lint_graph(load_graph(target, input_shape), options, fix_estimate=fix_estimate)
 
 
 def coverage(
@@ -109,7 +112,8 @@ def coverage(
     """
     from stridescope.analysis.coverage import coverage_map
 
-    return coverage_map(load_graph(target, input_shape))
+    with gc_paused():
+        return coverage_map(load_graph(target, input_shape))
 
 
 def compare(

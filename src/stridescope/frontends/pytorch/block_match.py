@@ -190,16 +190,30 @@ def match(
     same order, stopping at the first module that differs (:class:`Unlike`), the block's
     side read once into ``block.heads``. Returns my parameter for each of the block's (by
     id), the sharing of parameters the same on both sides."""
-    pairs: dict[int, nn.Parameter] = {}
-    back: dict[int, int] = {}
-    heads = block.heads
+    walk = _Walk(block.heads, paths, skip)
+    walk.walk(mine, path, block.module, block.path)
+    return walk.pairs
 
-    def walk(a: nn.Module, a_at: str, b: nn.Module, b_at: str) -> None:
+
+class _Walk:
+    """:func:`match`'s side-by-side walk (a class, not a nested function that calls itself:
+    that would be a reference cycle, left for the garbage collector on every comparison)."""
+
+    __slots__ = ("back", "heads", "pairs", "paths", "skip")
+
+    def __init__(self, heads: dict[int, Head], paths: Mapping[int, str], skip: dict[int, Any]):
+        self.heads, self.paths, self.skip = heads, paths, skip
+        self.pairs: dict[int, nn.Parameter] = {}
+        self.back: dict[int, int] = {}
+
+    def walk(self, a: nn.Module, a_at: str, b: nn.Module, b_at: str) -> None:
+        heads, paths, skip = self.heads, self.paths, self.skip
         h = heads.get(id(b))
         if h is None:
             h = heads[id(b)] = Head(b, b_at, paths, skip)
         _check(a, a_at, h, paths, skip)
         if h.plist:
+            pairs, back = self.pairs, self.back
             mine = [p for p in a._parameters.values() if p is not None]
             for pa, pb in zip(mine, h.plist, strict=True):
                 if pairs.setdefault(id(pb), pa) is not pa or back.setdefault(id(pa), id(pb)) != id(
@@ -218,10 +232,7 @@ def match(
         theirs = b._modules
         for k, none in h.children:
             if not none:
-                walk(children[k], f"{a_at}.{k}", theirs[k], f"{b_at}.{k}")  # type: ignore[arg-type]
-
-    walk(mine, path, block.module, block.path)
-    return pairs
+                self.walk(children[k], f"{a_at}.{k}", theirs[k], f"{b_at}.{k}")  # type: ignore[arg-type]
 
 
 def _one_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:

@@ -41,30 +41,40 @@ def describe_inputs(
     and where its node keeps the spatial axes (and which earlier argument shares its node),
     plain values as they are; with the proxies in order. ``None`` for a real tensor, a
     mutable container or any other object (the block is then traced)."""
-    proxies: list[ShapeProxy] = []
-    seen: dict[int, int] = {}
+    d = _Describe(nodes)
+    try:
+        described = (
+            tuple(d.of(a) for a in args),
+            tuple((k, d.of(v)) for k, v in kwargs.items()) if kwargs else (),
+        )
+    except Unlike:
+        return None
+    return described, d.proxies
 
-    def d(value: Any) -> Any:
+
+class _Describe:
+    """:func:`describe_inputs`' recursion (a class: a nested function calling itself would be
+    a reference cycle, left for the garbage collector on every call)."""
+
+    __slots__ = ("nodes", "proxies", "seen")
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self.nodes = nodes
+        self.proxies: list[ShapeProxy] = []
+        self.seen: dict[int, int] = {}
+
+    def of(self, value: Any) -> Any:
         cls = type(value)
         if cls is ShapeProxy:
-            node = nodes[value.node]
-            same = seen.setdefault(value.node, len(proxies))
-            proxies.append(value)
+            node = self.nodes[value.node]
+            same = self.seen.setdefault(value.node, len(self.proxies))
+            self.proxies.append(value)
             return (value.dims, value.dtype, node.output_shape, node.spatial_at, same)
         if cls in ATOMS:
             return (cls, value)
         if cls is tuple:
-            return (tuple, tuple(d(v) for v in value))
+            return (tuple, tuple(self.of(v) for v in value))
         raise Unlike(cls.__name__)
-
-    try:
-        described = (
-            tuple(d(a) for a in args),
-            tuple((k, d(v)) for k, v in kwargs.items()) if kwargs else (),
-        )
-    except Unlike:
-        return None
-    return described, proxies
 
 
 @dataclass
@@ -129,27 +139,8 @@ def record(
         for p in n.parents:
             if p < start and p not in outside:
                 return None
-    index = {id(p): i for i, p in enumerate(proxies)}
-    made: dict[int, Any] = {}
-
-    def template(value: Any) -> Any:
-        cls = type(value)
-        if cls is ShapeProxy:
-            if id(value) in index:
-                return ("arg", index[id(value)])
-            if not start <= value.node < stop:
-                raise Unlike("a proxy from outside the block")
-            return made.setdefault(id(value), ("node", value.node, value.dims, value.dtype))
-        if cls in ATOMS:
-            return ("value", value)
-        if cls is tuple or cls is list:
-            return (cls, [template(v) for v in value])
-        if cls is dict:
-            return (dict, [(k, template(v)) for k, v in value.items()])
-        raise Unlike(cls.__name__)
-
     try:
-        shape = template(result)
+        shape = _Template({id(p): i for i, p in enumerate(proxies)}, start, stop).of(result)
     except Unlike:
         return None
     after = []
@@ -161,23 +152,58 @@ def record(
     return Block(module, path, nodes, inputs, shape, after, taken)
 
 
+class _Template:
+    """:func:`record`'s recursion over a result (a class, as :class:`_Describe`)."""
+
+    __slots__ = ("index", "made", "start", "stop")
+
+    def __init__(self, index: dict[int, int], start: int, stop: int) -> None:
+        self.index, self.start, self.stop = index, start, stop
+        self.made: dict[int, Any] = {}
+
+    def of(self, value: Any) -> Any:
+        cls = type(value)
+        if cls is ShapeProxy:
+            if id(value) in self.index:
+                return ("arg", self.index[id(value)])
+            if not self.start <= value.node < self.stop:
+                raise Unlike("a proxy from outside the block")
+            return self.made.setdefault(id(value), ("node", value.node, value.dims, value.dtype))
+        if cls in ATOMS:
+            return ("value", value)
+        if cls is tuple or cls is list:
+            return (cls, [self.of(v) for v in value])
+        if cls is dict:
+            return (dict, [(k, self.of(v)) for k, v in value.items()])
+        raise Unlike(cls.__name__)
+
+
 def rebuild(template: Any, shift: int, args: list[ShapeProxy]) -> Any:
     """The copied block's result: :func:`record`'s template with its nodes ``shift`` ids
     on and its arguments ``args``."""
-    made: dict[int, ShapeProxy] = {}
+    return _Build(shift, args).of(template)
 
-    def build(t: Any) -> Any:
+
+class _Build:
+    """:func:`rebuild`'s recursion (a class, as :class:`_Describe`)."""
+
+    __slots__ = ("args", "made", "shift")
+
+    def __init__(self, shift: int, args: list[ShapeProxy]) -> None:
+        self.shift, self.args = shift, args
+        self.made: dict[int, ShapeProxy] = {}
+
+    def of(self, t: Any) -> Any:
         tag = t[0]
         if tag == "node":
+            made = self.made
             if id(t) not in made:
-                made[id(t)] = ShapeProxy(t[1] + shift, t[2], t[3])
+                made[id(t)] = ShapeProxy(t[1] + self.shift, t[2], t[3])
             return made[id(t)]
         if tag == "arg":
-            return args[t[1]]
+            return self.args[t[1]]
         if tag == "value":
             return t[1]
         if tag is dict:
-            return {k: build(v) for k, v in t[1]}
-        return tag(build(v) for v in t[1])
-
-    return build(template)
+            return {k: self.of(v) for k, v in t[1]}
+        return tag(self.of(v) for v in t[1])

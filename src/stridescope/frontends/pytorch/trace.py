@@ -164,6 +164,7 @@ def _run(
                 module(*proxies)
         finally:  # the model keeps no meta tensor, even from a forward that failed
             wrote = undo_writes(mode.saved, tracer.derived)
+            tracer.mode = None  # the mode refers to the tracer: no cycle left to collect
         if wrote:
             raise TraceError("the forward stored a tensor computed from parameters")
     else:
@@ -191,7 +192,7 @@ def _module_tree(root: nn.Module) -> _Tree:
     seen: set[type] = set()
     repeated: set[type] = set()
 
-    def visit(prefix: str, module: nn.Module) -> None:
+    def enter(prefix: str, module: nn.Module) -> str:
         paths[id(module)] = prefix
         tree.append((prefix, module))
         cls = type(module)
@@ -199,18 +200,24 @@ def _module_tree(root: nn.Module) -> _Tree:
             repeated.add(cls)
         seen.add(cls)
         params.extend(module._parameters.values())
-        dot = f"{prefix}." if prefix else ""
-        for name, child in module._modules.items():
+        return f"{prefix}." if prefix else ""
+
+    # depth first, each module before its children, in their order (a loop over a stack of
+    # children iterators: a nested function calling itself would be a reference cycle)
+    stack = [(enter("", root), iter(root._modules.items()))]
+    while stack:
+        dot, children = stack[-1]
+        for name, child in children:
             if child is None or id(child) in paths:
                 continue
             if child._modules:
-                visit(dot + name, child)
-            else:  # a leaf (most modules are), without a call of its own
-                path = paths[id(child)] = dot + name
-                tree.append((path, child))
-                params.extend(child._parameters.values())
-
-    visit("", root)
+                stack.append((enter(dot + name, child), iter(child._modules.items())))
+                break
+            path = paths[id(child)] = dot + name  # a leaf (most modules are): no frame
+            tree.append((path, child))
+            params.extend(child._parameters.values())
+        else:
+            stack.pop()
     ids = set(map(id, params))
     ids.discard(id(None))
     return _Tree(tree, paths, ids, frozenset(repeated))
