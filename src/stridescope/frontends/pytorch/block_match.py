@@ -201,7 +201,9 @@ class _Walk:
 
     __slots__ = ("back", "heads", "pairs", "paths", "skip")
 
-    def __init__(self, heads: dict[int, Head], paths: Mapping[int, str], skip: dict[int, Any]):
+    def __init__(
+        self, heads: dict[int, Head], paths: Mapping[int, str], skip: dict[int, Any]
+    ) -> None:
         self.heads, self.paths, self.skip = heads, paths, skip
         self.pairs: dict[int, nn.Parameter] = {}
         self.back: dict[int, int] = {}
