@@ -195,17 +195,25 @@ def _start(graph: Graph, facts: NodeFacts, before_pool: bool) -> tuple[int, tupl
     return last, input_spatial
 
 
-def _walk(graph: Graph, before_pool: bool = True, facts: NodeFacts | None = None) -> _Terms:
-    """The relation between the last spatial node and the input; with ``before_pool`` a final
-    global pool is stepped over (same coverage; :func:`coverage_fraction` skips that, as the
-    fraction does not need the larger map). Every term kept reads something."""
+def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) -> _Terms:
+    """The relation between the last spatial node and the input. Every term kept reads
+    something. Without ``for_map`` (what :func:`coverage_fraction` needs) three things a
+    count map needs are skipped, none of which changes the fraction: a final global pool is
+    not stepped over (same coverage, larger map), the notes on nodes read whole anyway
+    (which relation was not understood) are not worked out, and each term keeps one row per
+    axis, the union over the outputs (a row of ``a @ M`` is the union of rows of ``a``
+    pulled through ``M``, so the union of the rows can be pulled instead of the rows)."""
     facts = node_facts(graph) if facts is None else facts
     notes: list[str] = []
     nodes, known = graph.nodes, facts.sizes
-    last, input_spatial = _start(graph, facts, before_pool)
+    last, input_spatial = _start(graph, facts, before_pool=for_map)
     rank = len(input_spatial)
     out_spatial = known[last] or ()
-    identity = tuple(np.eye(n, dtype=bool) for n in out_spatial)
+    if for_map:
+        rows, identity = out_spatial, tuple(np.eye(n, dtype=bool) for n in out_spatial)
+    else:  # one row per axis: "some output" (none where the output is empty)
+        rows = tuple(min(n, 1) for n in out_spatial)
+        identity = tuple(_ones(r, n) for r, n in zip(rows, out_spatial, strict=True))
     pending: dict[int, list[Term]] = {last: [] if 0 in out_spatial else [identity]}
     everything: set[int] = set()  # nodes whose every position feeds every output
     for node in reversed(nodes[1 : last + 1]):
@@ -221,6 +229,14 @@ def _walk(graph: Graph, before_pool: bool = True, facts: NodeFacts | None = None
             continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
+        if whole and not for_map:  # every parent position feeds every output: no relation
+            for parent_id in node.parents:
+                shape = known[parent_id]
+                if shape is None or len(shape) != rank:
+                    everything.add(parent_id)
+                else:
+                    pending.setdefault(parent_id, []).extend(_full(rows, shape))
+            continue
         relations = Relations(graph, node, facts, notes)
         for parent_id in node.parents:
             shape = known[parent_id]
@@ -229,7 +245,7 @@ def _walk(graph: Graph, before_pool: bool = True, facts: NodeFacts | None = None
                 if shape is None or len(shape) != rank:
                     everything.add(parent_id)
                 else:
-                    pending.setdefault(parent_id, []).extend(_full(out_spatial, shape))
+                    pending.setdefault(parent_id, []).extend(_full(rows, shape))
                 continue
             into = pending.setdefault(parent_id, [])
             if all([m is None for m in relation]):  # identity: the terms pass unchanged
@@ -260,7 +276,7 @@ def coverage_fraction(graph: Graph, facts: NodeFacts | None = None) -> float:
     >>> coverage_fraction(b.build())
     0.25
     """
-    return _walk(graph, before_pool=False, facts=facts).fraction()
+    return _walk(graph, facts, for_map=False).fraction()
 
 
 def coverage_map(graph: Graph) -> CoverageMap:
