@@ -103,7 +103,7 @@ class Tracer(BlockCopying, ParameterCounting):
         return ShapeProxy(node, tuple(value.shape), value.dtype)
 
     def proxy(self, node: int, like: ShapeProxy | None = None) -> ShapeProxy:
-        dims = self.builder.shape(node)
+        dims = self.builder._nodes[node].output_shape
         dtype = like.dtype if like is not None else torch.float32
         if None in dims:
             dims = tuple(d if d is not None else 1 for d in dims)

@@ -18,7 +18,8 @@ from stridescope.frontends.pytorch.handler_specs import ModuleHandler
 from stridescope.frontends.pytorch.handlers import layer_calls, reshaping
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.ir import OpKind
+from stridescope.ir import OpKind, Shape, Window
+from stridescope.ir.builder_memo import remember
 
 __all__ = [
     "adaptive",
@@ -61,9 +62,32 @@ def _flag(m: Any, name: str) -> bool:
 
 
 def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    own = m.__dict__
+    key = (
+        type(m),
+        t.builder._nodes[x.node].output_shape,
+        *[own.get(a) for a in _CONV_ATTRIBUTES],
+    )
+    found = _repeated(t, m, name, x, key)
+    return _conv(t, m, name, x, key) if found is None else found
+
+
+_CONV_ATTRIBUTES = (
+    "out_channels",
+    "in_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "padding_mode",
+)
+
+
+def _conv(t: Tracer, m: Any, name: str, x: ShapeProxy, key: tuple[Any, ...]) -> ShapeProxy:
     weight = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
     bias = _has_bias(m)
-    return layer_calls.conv_node(
+    out = layer_calls.conv_node(
         t,
         name,
         type(m).__name__,
@@ -77,6 +101,48 @@ def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
         params=t.module_params(m, math.prod(weight) + (m.out_channels if bias else 0)),
         pad_mode=m.padding_mode,
     )
+    return _remember(t, key, out)
+
+
+# Per leaf layer configuration (the module's class, its input's shape and the attributes its
+# node is made from), the node fields its handler made: (kind, output shape, MACs, window,
+# groups, op). A network repeats a few configurations many times, and each layer call
+# otherwise goes through the handler's argument checks, torch's spelling of sizes and the
+# builder's geometry (a dozen Python calls for a convolution) to arrive at the same fields.
+_MADE: dict[tuple[Any, ...], tuple[OpKind, Shape, int, Window | None, int, str]] = {}
+
+
+def _repeated(
+    t: Tracer, m: Any, name: str, x: ShapeProxy, key: tuple[Any, ...]
+) -> ShapeProxy | None:
+    """The node of a layer configuration :data:`_MADE` holds, made again (its parameters
+    counted as the handler counts them: the layer's own, the first time), else ``None``."""
+    found = _MADE.get(key)
+    if found is None:
+        return None
+    kind, out, macs, window, groups, op = found
+    node = t.builder._add(
+        name,
+        kind,
+        (x.node,),
+        key[1],
+        out,
+        params=t.take_own(m),
+        macs=macs,
+        window=window,
+        groups=groups,
+        op=op,
+    )
+    return t.proxy(node, x)
+
+
+def _remember(t: Tracer, key: tuple[Any, ...], out: ShapeProxy) -> ShapeProxy:
+    """Keep the fields of the node ``out`` stands for under ``key`` (a configuration whose
+    every attribute was found on the module: ``None`` is what a missing one reads as)."""
+    if None not in key:
+        n = t.builder._nodes[out.node]
+        remember(_MADE, key, (n.kind, n.output_shape, n.macs, n.window, n.groups, n.op))
+    return out
 
 
 def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
@@ -99,16 +165,26 @@ def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
 
 
 def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    own = m.__dict__
+    shape = t.builder._nodes[x.node].output_shape
+    key = (type(m), shape, own.get("in_features"), own.get("out_features"))
+    found = _repeated(t, m, name, x, key)
+    return _linear(t, m, name, x, key) if found is None else found
+
+
+def _linear(t: Tracer, m: Any, name: str, x: ShapeProxy, key: tuple[Any, ...]) -> ShapeProxy:
     fin, fout, bias = m.in_features, m.out_features, _has_bias(m)
     params = t.module_params(m, fin * fout + (fout if bias else 0))
-    return layer_calls.dense_node(t, name, type(m).__name__, x, fin, fout, bias, params)
+    out = layer_calls.dense_node(t, name, type(m).__name__, x, fin, fout, bias, params)
+    return _remember(t, key, out)
 
 
 def pointwise(kind: OpKind) -> ModuleHandler:
     def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-        params = t.take_own(m)
-        inplace = _flag(m, "inplace")
-        return layer_calls.pointwise_node(t, name, type(m).__name__, x, kind, params, inplace)
+        # layer_calls.pointwise_node's node, without its calls: activations are most layers
+        params = t.take_own(m) if m._parameters or m._modules else 0
+        node = t.builder.pointwise(x.node, name, kind=kind, params=params, op=type(m).__name__)
+        return layer_calls.result(t, node, x, _flag(m, "inplace"))
 
     return handler
 
@@ -133,13 +209,18 @@ def _norm_rank(cls: type, ndim: int) -> int:
 
 def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     """Batch / instance norm: rank and channel count checked as torch does."""
+    shape = t.builder._nodes[x.node].output_shape
+    key = (type(m), shape, m.__dict__.get("num_features"))
+    found = _repeated(t, m, name, x, key)
+    if found is not None:
+        return found
     rank = _norm_rank(type(m), x.ndim)
     batch_norm_1d = rank == 3 and x.ndim == 2 and isinstance(m, nn.BatchNorm1d)  # (N, C) too
     if (x.ndim != rank and not batch_norm_1d) or x.dims[1] != m.num_features:
         layer_calls.expect(x, name, type(m).__name__, rank, m.num_features)
     params = t.take_own(m)
     node = layers.norm(t.builder, x.node, name, type(m).__name__, params=params)
-    return t.proxy(node, x)
+    return _remember(t, key, t.proxy(node, x))
 
 
 def pool(mode: str, rank: int) -> ModuleHandler:
