@@ -20,6 +20,15 @@ from stridescope.analysis.coverage_terms import Full, Relation, Scatter, Slide, 
 from stridescope.analysis.node_facts import NodeFacts
 from stridescope.ir import Graph, Node, OpKind, Window
 
+# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
+# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
+_ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL, _INPUT = (
+    OpKind.ADAPTIVE_AVGPOOL,
+    OpKind.ADAPTIVE_MAXPOOL,
+    OpKind.INPUT,
+)
+_LINEAR, _PERMUTE, _REDUCE, _RESHAPE = OpKind.LINEAR, OpKind.PERMUTE, OpKind.REDUCE, OpKind.RESHAPE
+
 __all__ = ["POINTWISE", "Relations", "passes"]
 
 # Kinds that keep every spatial position where it is (identity relation, per axis).
@@ -69,8 +78,8 @@ def _relation(
     position reads every position. ``moved``: a permute moved some parent's spatial axes."""
     if out is None or inp is None or len(out) != len(inp):
         return None
-    kept = node.kind is OpKind.RESHAPE and node.spatial_at is not None
-    if node.kind is OpKind.PERMUTE or kept or (moved and node.spatial_at is not None):
+    kept = node.kind is _RESHAPE and node.spatial_at is not None
+    if node.kind is _PERMUTE or kept or (moved and node.spatial_at is not None):
         if out == inp:  # positions stay themselves while a permute has the axes elsewhere
             return (None,) * len(out)
     elif moved:
@@ -80,7 +89,7 @@ def _relation(
         )
         return None
     window: Window | None = node.window
-    if window is not None and node.kind is not OpKind.INPUT:
+    if window is not None and node.kind is not _INPUT:
         if window.identity and out == inp and len(window.kernel) == len(inp):
             # a 1x1 window: every position stays itself (what its slides would compute)
             return (None,) * len(out)
@@ -93,14 +102,14 @@ def _relation(
                 inp, scatter.kernel, scatter.stride, scatter.dilation, scatter.padding, strict=True
             )
         )
-    if node.kind in (OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL):
+    if node.kind in (_ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL):
         return tuple(adaptive_matrix(o, n) for o, n in zip(out, inp, strict=True))
     same_rank = len(node.input_shape) == len(node.output_shape)
-    if node.kind is OpKind.REDUCE and same_rank and out == inp:  # over batch / channels
+    if node.kind is _REDUCE and same_rank and out == inp:  # over batch / channels
         return (None,) * len(out)
     if node.kind in POINTWISE and node.counted and out == inp:
         return (None,) * len(out)
-    if node.kind is OpKind.LINEAR and out[:-1] == inp[:-1]:
+    if node.kind is _LINEAR and out[:-1] == inp[:-1]:
         if graph.layout == "nhwc" and out == inp:  # features are the channel axis
             return (None,) * len(out)
         return (*(None,) * (len(out) - 1), Full(inp[-1]))
@@ -143,6 +152,6 @@ def passes(node: Node, facts: NodeFacts) -> bool:
     if window is None:
         if node.kind not in POINTWISE:
             return False
-    elif not window.identity or node.kind is OpKind.INPUT or len(window.kernel) != len(out):
+    elif not window.identity or node.kind is _INPUT or len(window.kernel) != len(out):
         return False
     return all([known[p] == out and not moved[p] for p in node.parents])

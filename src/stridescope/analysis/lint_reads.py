@@ -27,6 +27,10 @@ from stridescope.analysis.coverage_terms import BoolVector, Slide, union_size
 from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Node, OpKind
 
+# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
+# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
+_INPUT = OpKind.INPUT
+
 __all__ = [
     "AxisReads",
     "AxisWindow",
@@ -132,7 +136,7 @@ _LAYER_READS: dict[tuple[object, ...], tuple[AxisReads, ...]] = {}
 
 def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     window = node.window
-    if window is None or node.kind is OpKind.INPUT or len(node.parents) != 1:
+    if window is None or node.kind is _INPUT or len(node.parents) != 1:
         return None
     known = ctx.facts.layout_sizes
     sizes, outs = known[node.parents[0]], known[node.id]

@@ -39,6 +39,20 @@ from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import Graph, Node, OpKind, Window
 
+# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
+# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
+_CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = (
+    OpKind.CONCAT,
+    OpKind.INPUT,
+    OpKind.LINEAR,
+    OpKind.MATMUL,
+    OpKind.MOVE,
+    OpKind.PERMUTE,
+    OpKind.REDUCE,
+    OpKind.RESHAPE,
+    OpKind.SLICE,
+)
+
 __all__ = ["WHOLE", "RFState", "receptive_fields"]
 
 WHOLE: Final = "whole input"
@@ -86,25 +100,25 @@ def _scattered(scatter: Window, parent: RFState) -> RFState:
 
 def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) -> RFState:
     kind = node.kind
-    if kind is OpKind.INPUT:
+    if kind is _INPUT:
         return tuple(ReceptiveField() for _ in graph.spatial(node.output_shape))
     if not node.counted or not parents:
         return None
     parent = parents[0]
-    if kind is OpKind.PERMUTE:  # the axes move, every position stays itself
+    if kind is _PERMUTE:  # the axes move, every position stays itself
         return parent
-    if kind is OpKind.RESHAPE and node.spatial_at is not None:  # spatial axes kept whole
+    if kind is _RESHAPE and node.spatial_at is not None:  # spatial axes kept whole
         return parent
     if facts.parent_moved[node.id]:
         # a permute moved the spatial axes: only ops that carry the move keep the field
-        keeps = node.spatial_at is not None or kind in _GLOBAL or kind is OpKind.MOVE
+        keeps = node.spatial_at is not None or kind in _GLOBAL or kind is _MOVE
         if not keeps:
             return WHOLE if parent == WHOLE else None
     if kind in _PASS:
         return parent
     if kind in _MERGE:
         placed = facts.placed
-        joined = kind is OpKind.CONCAT and any(placed[p] != placed[node.id] for p in node.parents)
+        joined = kind is _CONCAT and any(placed[p] != placed[node.id] for p in node.parents)
         if joined:  # along a spatial axis: the second part's positions shift
             return WHOLE if all(p == WHOLE for p in parents) else None
         return _merge(parents)
@@ -116,17 +130,17 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         return parent if parent == WHOLE else None
     if node.scatter is not None:
         return _scattered(node.scatter, parent)
-    if node.kind in (OpKind.LINEAR, OpKind.MATMUL):
+    if node.kind in (_LINEAR, _MATMUL):
         # a dense layer on the last axis of a channels-last feature map keeps positions
         # (an NHWC graph, or axes a permute moved: the node then carries ``spatial_at``)
         spatial = graph.spatial(node.input_shape)
-        nhwc = graph.layout == "nhwc" and len(spatial) > 0 and node.kind is OpKind.LINEAR
+        nhwc = graph.layout == "nhwc" and len(spatial) > 0 and node.kind is _LINEAR
         keeps = nhwc or facts.moved[node.id]
         return parent if keeps else (None if parent is None else WHOLE)
     if node.kind in _ADAPTIVE:
         single = all(d == 1 for d in graph.spatial(node.output_shape))
         return (None if parent is None else WHOLE) if single else None
-    if node.kind is OpKind.REDUCE:  # over batch / channels: positions stay where they are
+    if node.kind is _REDUCE:  # over batch / channels: positions stay where they are
         keeps = len(node.input_shape) == len(node.output_shape) and graph.spatial(
             node.input_shape
         ) == graph.spatial(node.output_shape)
@@ -134,7 +148,7 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
             return parent
         mixed = not graph.spatial(node.output_shape)  # no spatial axis left: every position
         return WHOLE if mixed and parent is not None else None
-    if node.kind in (OpKind.MOVE, OpKind.SLICE):  # (a windowed slice composed above)
+    if node.kind in (_MOVE, _SLICE):  # (a windowed slice composed above)
         return WHOLE if all(p == WHOLE for p in parents) else None
     if node.kind in _GLOBAL:
         return None if parent is None else WHOLE

@@ -80,6 +80,13 @@ class _Axes(enum.Enum):
     INHERITED = enum.auto()
 
 
+# ``_Axes.INHERITED`` and ``OpKind.X`` as module names: an enum's class attributes are slow
+# lookups on Python 3.11 (its metaclass defines ``__getattr__``, ~0.1 us a time), and
+# ``_add`` runs for every node
+_INHERITED = _Axes.INHERITED
+_LINEAR, _MATMUL = OpKind.LINEAR, OpKind.MATMUL
+
+
 @functools.cache
 def _axes(rank: int, layout: Layout) -> tuple[int, slice]:
     """The channel axis and the spatial axes (consecutive in both layouts) as a slice, per
@@ -210,7 +217,7 @@ class BuilderCore:
         """Append a node and return its id; ``spatial_at`` defaults to where the parents
         leave the spatial axes (:meth:`_inherited_axes`)."""
         nodes = self._nodes
-        if spatial_at is _Axes.INHERITED:
+        if spatial_at is _INHERITED:
             spatial_at = None
             if parents and nodes[parents[0]].spatial_at is not None:
                 spatial_at = self._inherited_axes(kind, parents, output_shape)
@@ -283,7 +290,7 @@ class BuilderCore:
             return None
         if any(len(self._nodes[p].output_shape) != len(output_shape) for p in parents):
             return None
-        dense = kind is OpKind.LINEAR or (kind is OpKind.MATMUL and len(parents) == 1)
+        dense = kind is _LINEAR or (kind is _MATMUL and len(parents) == 1)
         if kind in _KEEP_MOVED or (dense and len(output_shape) - 1 not in at):
             return at
         return None

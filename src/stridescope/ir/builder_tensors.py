@@ -15,6 +15,17 @@ from stridescope.ir.builder_core import BuilderCore, LayerError, numel
 from stridescope.ir.builder_memo import MEMO_SIZE
 from stridescope.ir.graph import OpKind, Shape, channel_axis, spatial_axes
 
+# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
+# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
+_CONCAT, _FLATTEN, _LINEAR, _MATMUL, _PERMUTE, _RESHAPE = (
+    OpKind.CONCAT,
+    OpKind.FLATTEN,
+    OpKind.LINEAR,
+    OpKind.MATMUL,
+    OpKind.PERMUTE,
+    OpKind.RESHAPE,
+)
+
 __all__ = ["TensorOps"]
 
 
@@ -40,9 +51,7 @@ class TensorOps(BuilderCore):
         if params is None:
             params = fin * out_features + (out_features if bias else 0)
         macs = numel(shape[:-1]) * fin * out_features
-        return self._add(
-            name, OpKind.LINEAR, (parent,), shape, out, params=params, macs=macs, op=op
-        )
+        return self._add(name, _LINEAR, (parent,), shape, out, params=params, macs=macs, op=op)
 
     def permute(self, parent: int, name: str, *, dims: Sequence[int], op: str = "") -> int:
         """Reorder the axes (``torch.permute``): output axis ``i`` is input axis ``dims[i]``.
@@ -69,7 +78,7 @@ class TensorOps(BuilderCore):
         if isinstance(known, str):
             raise LayerError(name, known)
         out, moved = known
-        return self._add(name, OpKind.PERMUTE, (parent,), shape, out, spatial_at=moved, op=op)
+        return self._add(name, _PERMUTE, (parent,), shape, out, spatial_at=moved, op=op)
 
     def matmul(
         self,
@@ -94,7 +103,7 @@ class TensorOps(BuilderCore):
         parent_shape = self.shape(parents[0]) if parents else ()
         out = tuple(output_shape)
         return self._add(
-            name, OpKind.MATMUL, tuple(parents), parent_shape, out, params=params, macs=macs, op=op
+            name, _MATMUL, tuple(parents), parent_shape, out, params=params, macs=macs, op=op
         )
 
     def pointwise(
@@ -122,20 +131,20 @@ class TensorOps(BuilderCore):
         out = tuple(output_shape)
         source = self._nodes[parent].spatial_at or spatial_axes(len(shape), self.layout)
         kept = _kept_axes(shape, source, out) if source else None
-        return self._add(name, OpKind.RESHAPE, (parent,), shape, out, spatial_at=kept, op=op)
+        return self._add(name, _RESHAPE, (parent,), shape, out, spatial_at=kept, op=op)
 
     def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
         shape = self.shape(parent)
         rest = shape[start_dim:]
         size = None if any(d is None for d in rest) else math.prod(d for d in rest if d)
         out = (*shape[:start_dim], size)
-        return self._add(name, OpKind.FLATTEN, (parent,), shape, out, op=op)
+        return self._add(name, _FLATTEN, (parent,), shape, out, op=op)
 
     def merge(self, parents: Sequence[int], name: str, *, kind: OpKind, op: str = "") -> int:
         """Add / multiply (same shapes) or concatenate along the channel axis."""
         shapes = [self.shape(p) for p in parents]
         first = shapes[0]
-        if kind is OpKind.CONCAT:
+        if kind is _CONCAT:
             axis = channel_axis(len(first), self.layout)
             others = {s[:axis] + s[axis + 1 :] for s in shapes}
             if len(others) > 1 or any(len(s) != len(first) for s in shapes):

@@ -22,6 +22,17 @@ from stridescope.ir.builder_core import (
 from stridescope.ir.builder_memo import adaptive_reads, exact_key, remember, slice_window
 from stridescope.ir.graph import Layout, OpKind, Shape, Window
 
+# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
+# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
+_CONV, _CONV_TRANSPOSE, _PAD, _PIXEL_UNSHUFFLE, _POLYPHASE, _SLICE = (
+    OpKind.CONV,
+    OpKind.CONV_TRANSPOSE,
+    OpKind.PAD,
+    OpKind.PIXEL_UNSHUFFLE,
+    OpKind.POLYPHASE,
+    OpKind.SLICE,
+)
+
 __all__ = ["WindowOps"]
 
 _POOL_KINDS = {"max": OpKind.MAXPOOL, "avg": OpKind.AVGPOOL}
@@ -67,7 +78,7 @@ class WindowOps(BuilderCore):
             params = out_channels * fan_in + (out_channels if bias else 0)
         return self._add(
             name,
-            OpKind.CONV,
+            _CONV,
             (parent,),
             shape,
             out,
@@ -168,7 +179,7 @@ class WindowOps(BuilderCore):
         macs = numel(shape) * (out_channels // groups) * area
         return self._add(
             name,
-            OpKind.CONV_TRANSPOSE,
+            _CONV_TRANSPOSE,
             (parent,),
             shape,
             out,
@@ -231,7 +242,7 @@ class WindowOps(BuilderCore):
         out_spatial = tuple(None if n is None else -(-n // factor) for n in spatial)
         out = self._with(shape, self._channels(shape), out_spatial)
         return self._add(
-            name, OpKind.POLYPHASE, (parent,), shape, out, macs=numel(shape), window=window, op=op
+            name, _POLYPHASE, (parent,), shape, out, macs=numel(shape), window=window, op=op
         )
 
     def pixel_unshuffle(self, parent: int, name: str, *, factor: int, op: str = "") -> int:
@@ -250,7 +261,7 @@ class WindowOps(BuilderCore):
         channels = self._channels(shape)
         cout = None if channels is None else channels * factor ** len(spatial)
         out = self._with(shape, cout, window.output_spatial(spatial))
-        return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
+        return self._add(name, _PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
 
     def resize(
         self,
@@ -331,9 +342,7 @@ class WindowOps(BuilderCore):
                 )
         except GeometryError as error:
             raise in_layer(name, error) from None
-        return self._add(
-            name, OpKind.SLICE, (parent,), shape, tuple(output_shape), window=window, op=op
-        )
+        return self._add(name, _SLICE, (parent,), shape, tuple(output_shape), window=window, op=op)
 
     def pad(
         self,
@@ -380,7 +389,7 @@ class WindowOps(BuilderCore):
                 )
             width += sum(channels)
         out = self._with(shape, width, window.output_spatial(spatial))
-        return self._add(name, OpKind.PAD, (parent,), shape, out, window=window, op=op)
+        return self._add(name, _PAD, (parent,), shape, out, window=window, op=op)
 
     def _padding_window(
         self, shape: Shape, padding: Sequence[tuple[int, int]], mode: str
