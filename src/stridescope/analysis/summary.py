@@ -293,11 +293,13 @@ def _rows(
             rows.append(_group_row(graph, key, nodes, columns, codes))
             continue
         node = nodes[0]
-        found = codes.get(node.id, [])
-        if node.name == key:
+        found = codes.get(node.id)
+        if found is None:
+            flags: tuple[str, ...] = ()
+        elif node.name == key:
             flags = tuple(found)
         else:
-            flags = (f"{node.name}: {' '.join(found)}",) if found else ()
+            flags = (f"{node.name}: {' '.join(found)}",)
         size, jump, note = columns[node.id]
         row = object.__new__(LayerRow)
         row.__dict__.update(
@@ -311,7 +313,9 @@ def _rows(
                 "rf_size": size,
                 "rf_jump": jump,
                 "rf_note": note,
-                "read_fraction": _read(graph, node),
+                "read_fraction": (
+                    None if node.window is None and node.scatter is None else _read(graph, node)
+                ),
                 "flags": flags,
                 "nodes": 1,
             }
