@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes
+from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation
 from stridescope.analysis.coverage_terms import (
     BoolMatrix,
     Term,
@@ -205,7 +205,7 @@ def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) ->
     pulled through ``M``, so the union of the rows can be pulled instead of the rows)."""
     facts = node_facts(graph) if facts is None else facts
     notes: list[str] = []
-    nodes, known = graph.nodes, facts.sizes
+    nodes, known, moved = graph.nodes, facts.sizes, facts.parent_moved
     last, input_spatial = _start(graph, facts, before_pool=for_map)
     rank = len(input_spatial)
     out_spatial = known[last] or ()
@@ -237,22 +237,28 @@ def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) ->
                 else:
                     pending.setdefault(parent_id, []).extend(_full(rows, shape))
             continue
-        relations = Relations(graph, node, facts, notes)
-        for parent_id in node.parents:
+        parents = node.parents
+        relations = Relations(graph, node, facts, notes) if len(parents) > 1 else None
+        for parent_id in parents:
             shape = known[parent_id]
-            relation = relations.of(shape) if node.counted else None
-            if relation is None or whole:
+            if not node.counted:
+                read = None
+            elif relations is None:  # one parent: its relation, without the memo per size
+                read = relation(graph, node, known[node.id], shape, notes, moved[node.id])
+            else:
+                read = relations.of(shape)
+            if read is None or whole:
                 if shape is None or len(shape) != rank:
                     everything.add(parent_id)
                 else:
                     pending.setdefault(parent_id, []).extend(_full(rows, shape))
                 continue
             into = pending.setdefault(parent_id, [])
-            if all([m is None for m in relation]):  # identity: the terms pass unchanged
+            if all([m is None for m in read]):  # identity: the terms pass unchanged
                 into.extend(terms)
                 continue
             for term in terms:
-                composed = compose_kept(term, relation)
+                composed = compose_kept(term, read)
                 if composed is not None:
                     into.append(composed)
     return _Terms(

@@ -29,7 +29,7 @@ _ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL, _INPUT = (
 )
 _LINEAR, _PERMUTE, _REDUCE, _RESHAPE = OpKind.LINEAR, OpKind.PERMUTE, OpKind.REDUCE, OpKind.RESHAPE
 
-__all__ = ["POINTWISE", "Relations", "passes"]
+__all__ = ["POINTWISE", "Relations", "passes", "relation"]
 
 # Kinds that keep every spatial position where it is (identity relation, per axis).
 POINTWISE = frozenset(
@@ -65,7 +65,7 @@ def _slides(window: Window, inp: tuple[int, ...]) -> Relation:
     return found
 
 
-def _relation(
+def relation(
     graph: Graph,
     node: Node,
     out: tuple[int, ...] | None,
@@ -120,7 +120,7 @@ def _relation(
 
 
 class Relations:
-    """:func:`_relation` of one node, computed once per distinct parent size (a
+    """:func:`relation` of one node, computed once per distinct parent size (a
     concatenation of many equally sized parents asks the same question for each); the
     notes of a relation are repeated for every parent that asks, as computed afresh."""
 
@@ -131,19 +131,19 @@ class Relations:
 
     def of(self, inp: tuple[int, ...] | None) -> Relation | None:
         if inp in self.seen:
-            relation, added = self.seen[inp]
+            found, added = self.seen[inp]
             self.notes.extend(added)
-            return relation
+            return found
         start = len(self.notes)
-        relation = _relation(self.graph, self.node, self.out, inp, self.notes, self.moved)
-        self.seen[inp] = (relation, self.notes[start:])
-        return relation
+        found = relation(self.graph, self.node, self.out, inp, self.notes, self.moved)
+        self.seen[inp] = (found, self.notes[start:])
+        return found
 
 
 def passes(node: Node, facts: NodeFacts) -> bool:
     """Whether ``node`` keeps every position of each parent where it is (a counted norm,
     activation, merge or 1x1 window of equally sized, unmoved parents): the identity
-    relation :func:`_relation` would give, decided without building one."""
+    relation :func:`relation` would give, decided without building one."""
     known, moved = facts.sizes, facts.moved
     out = known[node.id]
     if out is None or not node.counted or node.scatter is not None:

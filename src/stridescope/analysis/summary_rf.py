@@ -176,5 +176,6 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
         if keeps and len(parents) == 1:  # most nodes: the parent's field, as _step gives it
             states.append(states[parents[0]])
             continue
-        states.append(_step(graph, node, [states[p] for p in parents], facts))
+        given = [states[parents[0]]] if len(parents) == 1 else [states[p] for p in parents]
+        states.append(_step(graph, node, given, facts))
     return states
