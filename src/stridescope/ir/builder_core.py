@@ -270,7 +270,7 @@ class BuilderCore:
             fields = node.__dict__.copy()
             fields["id"] += shift
             fields["name"] = name
-            fields["parents"] = tuple(outside.get(p, p + shift) for p in node.parents)
+            fields["parents"] = tuple([outside.get(p, p + shift) for p in node.parents])
             copy: Node = _new_node(Node)
             copy.__dict__.update(fields)
             mine.append(copy)
@@ -285,11 +285,14 @@ class BuilderCore:
         (ConvNeXt's channels-last MLP)."""
         if not parents:
             return None
-        at = self._nodes[parents[0]].spatial_at
-        if at is None or any(self._nodes[p].spatial_at != at for p in parents[1:]):
+        nodes = self._nodes
+        at = nodes[parents[0]].spatial_at
+        if at is None:
             return None
-        if any(len(self._nodes[p].output_shape) != len(output_shape) for p in parents):
-            return None
+        rank = len(output_shape)
+        for p in parents:  # (a loop: a generator would resume per parent, for every node)
+            if nodes[p].spatial_at != at or len(nodes[p].output_shape) != rank:
+                return None
         dense = kind is _LINEAR or (kind is _MATMUL and len(parents) == 1)
         if kind in _KEEP_MOVED or (dense and len(output_shape) - 1 not in at):
             return at

@@ -149,7 +149,7 @@ def slice_window(sizes: Shape, spatial: Sequence[tuple[int, int, int]]) -> tuple
     ((2, 2), ((-1, 0), (0, 0)), (4, 4))
     """
     key = (sizes, tuple(spatial))
-    exact = all(type(t) is tuple and len(t) == 3 and _ints(t) for t in spatial)
+    exact = all([type(t) is tuple and len(t) == 3 and _ints(t) for t in spatial])
     known = _SLICES.get(key) if exact else None
     if known is not None:
         return known
@@ -165,4 +165,4 @@ def slice_window(sizes: Shape, spatial: Sequence[tuple[int, int, int]]) -> tuple
 
 
 def _ints(values: Sequence[object]) -> bool:
-    return all(type(v) is int for v in values)
+    return all([type(v) is int for v in values])  # (a list: cheaper than a generator)

@@ -71,11 +71,13 @@ def flatten(
 def view(t: Tracer, name: str, op: str, input: Any, *shape: Any) -> Any:
     if len(shape) == 1 and isinstance(shape[0], Sequence):
         shape = tuple(shape[0])
-    if not isinstance(input, ShapeProxy) or not all(isinstance(s, int) for s in shape):
+    if not isinstance(input, ShapeProxy) or not all([isinstance(s, int) for s in shape]):
         raise NotHandled
-    known = math.prod(s for s in shape if s != -1)
-    out = tuple(input.numel() // known if s == -1 else s for s in shape)
-    if math.prod(out) != input.numel():
+    # (lists, not generators: a view per block, each resuming a generator per axis)
+    known = math.prod([s for s in shape if s != -1])
+    numel = math.prod(input.dims)
+    out = tuple([numel // known if s == -1 else s for s in shape])
+    if math.prod(out) != numel:
         raise LayerInputError(name, op, f"{math.prod(out)} elements for shape {shape}", input.dims)
     return reshape_node(t, name, op, input, out)
 

@@ -41,7 +41,7 @@ def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[R
     axes = spatial_axes(x.ndim, t.builder.layout)
     if not axes:
         raise NotHandled  # no spatial axis: nothing for a window to say
-    out = tuple(len(range(*r)) for r in ranges)
+    out = tuple([len(range(*r)) for r in ranges])
     node = t.builder.slice(x.node, name, spatial=[ranges[a] for a in axes], output_shape=out, op=op)
     return t.proxy(node, x)
 
@@ -61,12 +61,12 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
     if dots:
         at = dots[0]
         items = items[:at] + (slice(None),) * (input.ndim - len(items) + 1) + items[at + 1 :]
-    if len(items) > input.ndim or not all(isinstance(i, slice) for i in items):
+    if len(items) > input.ndim or not all([isinstance(i, slice) for i in items]):
         raise NotHandled
     items = items + (slice(None),) * (input.ndim - len(items))
     ranges: list[Range] = []
     for n, part in zip(input.dims, items, strict=True):
-        if not all(v is None or _is_int(v) for v in (part.start, part.stop, part.step)):
+        if not all([v is None or _is_int(v) for v in (part.start, part.stop, part.step)]):
             raise NotHandled
         start, stop, step = part.indices(n)
         if step < 1 or stop <= start:
@@ -172,9 +172,11 @@ def permute(t: Tracer, name: str, op: str, input: Any, *dims: Any) -> Any:
     order = dims[0] if len(dims) == 1 and isinstance(dims[0], Sequence) else dims
     if not isinstance(input, ShapeProxy) or not all(map(_is_int, order)):
         raise NotHandled
-    if sorted(d % input.ndim for d in order) != list(range(input.ndim)):
+    rank = len(input.dims)
+    axes = [d % rank for d in order]
+    if sorted(axes) != list(range(rank)):
         raise NotHandled  # torch's own error comes from the meta run
-    return _permuted(t, name, op, input, [d % input.ndim for d in order])
+    return _permuted(t, name, op, input, axes)
 
 
 def transpose(t: Tracer, name: str, op: str, input: Any, dim0: Any, dim1: Any) -> Any:
