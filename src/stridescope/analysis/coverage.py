@@ -162,10 +162,19 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
 
 def _full(out_spatial: tuple[int, ...], shape: tuple[int, ...]) -> list[Term]:
     """Every position of ``shape`` feeds every output: one term of ones (none when some
-    axis is empty, as that term reads nothing)."""
-    if 0 in out_spatial or 0 in shape:
-        return []
-    return [tuple(_ones(o, n) for o, n in zip(out_spatial, shape, strict=True))]
+    axis is empty, as that term reads nothing); the term is memoised (read-only matrices)."""
+    term = _FULL.get((out_spatial, shape))
+    if term is None:
+        if 0 in out_spatial or 0 in shape:
+            return []
+        term = tuple([_ones(o, n) for o, n in zip(out_spatial, shape, strict=True)])
+        if len(_FULL) >= 1024:
+            _FULL.clear()
+        _FULL[(out_spatial, shape)] = term
+    return [term]
+
+
+_FULL: dict[tuple[tuple[int, ...], tuple[int, ...]], Term] = {}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -218,11 +227,17 @@ def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) ->
     everything: set[int] = set()  # nodes whose every position feeds every output
     for node in reversed(nodes[1 : last + 1]):
         whole = node.id in everything
-        terms = pending.pop(node.id, [])
-        if len(terms) > 1:
-            terms = merge_terms(terms)
-        elif not terms and not whole:
+        found = pending.pop(node.id, None)
+        if found is None:  # (most nodes of a network that flattens: no list made for them)
+            if not whole:
+                continue
+            terms: list[Term] = []
+        elif len(found) > 1:
+            terms = merge_terms(found)
+        elif not found and not whole:
             continue
+        else:
+            terms = found
         if not whole and passes(node, facts):
             for parent_id in node.parents:
                 pending.setdefault(parent_id, []).extend(terms)

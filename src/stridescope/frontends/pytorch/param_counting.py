@@ -19,12 +19,12 @@ from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.ir import GraphBuilder
 
-__all__ = ["ParameterCounting", "override", "own_parameters"]
+__all__ = ["PLAIN_TYPES", "ParameterCounting", "override", "own_parameters"]
 
 _Parameter = nn.Parameter
 # argument types that are never a parameter or a tensor: skipped without ``isinstance``
 # (which for ``nn.Parameter`` runs a Python ``__instancecheck__``, ~0.4 µs a call)
-_PLAIN = frozenset({int, float, bool, str, type(None), ShapeProxy, torch.dtype, torch.device})
+PLAIN_TYPES = frozenset({int, float, bool, str, type(None), ShapeProxy, torch.dtype, torch.device})
 
 
 def own_parameters(module: nn.Module) -> list[nn.Parameter]:
@@ -62,7 +62,7 @@ class ParameterCounting:
         counted = self.counted
         for value in values:
             cls = type(value)
-            if cls in _PLAIN:
+            if cls in PLAIN_TYPES:
                 continue
             if cls is _Parameter or (
                 getattr(value, "_is_param", False)
@@ -100,10 +100,12 @@ class ParameterCounting:
         values = []
         for a in args:
             cls = type(a)
-            if cls in _PLAIN:
+            if cls in PLAIN_TYPES:
                 continue
             if cls is list or cls is tuple:  # torch.cat([cls_token, x])
-                values += [v for v in a if type(v) not in _PLAIN and isinstance(v, torch.Tensor)]
+                values += [
+                    v for v in a if type(v) not in PLAIN_TYPES and isinstance(v, torch.Tensor)
+                ]
             elif isinstance(a, torch.Tensor):
                 values.append(a)
         if kwargs:

@@ -20,7 +20,11 @@ from stridescope.frontends.pytorch.block_replay import Block
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
-from stridescope.frontends.pytorch.param_counting import ParameterCounting, own_parameters
+from stridescope.frontends.pytorch.param_counting import (
+    PLAIN_TYPES,
+    ParameterCounting,
+    own_parameters,
+)
 from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
 from stridescope.ir import GraphBuilder, OpKind
 
@@ -28,6 +32,7 @@ __all__ = ["Tracer", "in_place", "own_parameters"]
 
 
 _SEQUENTIAL = nn.Sequential.forward
+_new_proxy = object.__new__
 # per module class: whether its forward, the first time it ran under the parameter mode (in
 # this process), computed on parameters alone (``False``, e.g. a norm-and-activation block:
 # later forwards of the class run without the mode, which would only route their calls;
@@ -104,10 +109,13 @@ class Tracer(BlockCopying, ParameterCounting):
 
     def proxy(self, node: int, like: ShapeProxy | None = None) -> ShapeProxy:
         dims = self.builder._nodes[node].output_shape
-        dtype = like.dtype if like is not None else torch.float32
         if None in dims:
             dims = tuple(d if d is not None else 1 for d in dims)
-        return ShapeProxy(node, dims, dtype)  # type: ignore[arg-type]
+        # ShapeProxy(node, dims, dtype) without its __init__ frame: one per node
+        made: ShapeProxy = _new_proxy(ShapeProxy)
+        made.node, made.dims = node, dims  # type: ignore[assignment]
+        made.dtype = like.dtype if like is not None else torch.float32
+        return made
 
     # -- dispatch ----------------------------------------------------------------------
     def call_function(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -119,7 +127,8 @@ class Tracer(BlockCopying, ParameterCounting):
             out = spec.handler(self, name, spec.op, *args, **kwargs)
         except NotHandled:
             return self.fallback(func, args, kwargs, name=name)
-        self.take_leftover(out, args, kwargs)
+        if kwargs or not PLAIN_TYPES.issuperset(map(type, args)):  # else no tensor among them
+            self.take_leftover(out, args, kwargs)
         if spec.inplace and isinstance(args[0], ShapeProxy) and isinstance(out, ShapeProxy):
             return in_place(args[0], out.node, out.dims)
         return out
