@@ -68,6 +68,9 @@ def test_a_changed_configuration_is_seen() -> None:
     after = trace_torch(net, (1, 4, 16, 16))
     assert after.nodes[1].output_shape == (1, 4, 8, 8)
     assert after.nodes[1].window is not None and after.nodes[1].window.stride == (2, 2)
+    net[0].padding = [2, 2]  # a list (unhashable): traced without the memo
+    assert trace_torch(net, (1, 4, 16, 16)).nodes[1].output_shape == (1, 4, 9, 9)
+    net[0].padding = (1, 1)
     net[0].padding_mode = "circular"
     circular = trace_torch(net, (1, 4, 16, 16))
     assert circular.nodes[1].window is not None

@@ -7,6 +7,7 @@ A module's own parameters are counted at its node, once, the first time it is ca
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from typing import Any
@@ -116,8 +117,12 @@ def _repeated(
     t: Tracer, m: Any, name: str, x: ShapeProxy, key: tuple[Any, ...]
 ) -> ShapeProxy | None:
     """The node of a layer configuration :data:`_MADE` holds, made again (its parameters
-    counted as the handler counts them: the layer's own, the first time), else ``None``."""
-    found = _MADE.get(key)
+    counted as the handler counts them: the layer's own, the first time), else ``None``
+    (also for an attribute that cannot be a key, such as a list set on the module)."""
+    try:
+        found = _MADE.get(key)
+    except TypeError:
+        return None
     if found is None:
         return None
     kind, out, macs, window, groups, op = found
@@ -141,7 +146,8 @@ def _remember(t: Tracer, key: tuple[Any, ...], out: ShapeProxy) -> ShapeProxy:
     every attribute was found on the module: ``None`` is what a missing one reads as)."""
     if None not in key:
         n = t.builder._nodes[out.node]
-        remember(_MADE, key, (n.kind, n.output_shape, n.macs, n.window, n.groups, n.op))
+        with contextlib.suppress(TypeError):  # an unhashable attribute: not remembered
+            remember(_MADE, key, (n.kind, n.output_shape, n.macs, n.window, n.groups, n.op))
     return out
 
 
