@@ -244,19 +244,15 @@ def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) ->
             continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
-        if whole and not for_map:  # every parent position feeds every output: no relation
-            for parent_id in node.parents:
-                shape = known[parent_id]
-                if shape is None or len(shape) != rank:
-                    everything.add(parent_id)
-                else:
-                    pending.setdefault(parent_id, []).extend(_full(rows, shape))
-            continue
+        # no relation where none is used: every parent position of a node read whole feeds
+        # every output (a map still works them out, for their notes)
+        unread = not node.counted or (whole and not for_map)
         parents = node.parents
-        relations = Relations(graph, node, facts, notes) if len(parents) > 1 else None
+        many = len(parents) > 1 and not unread
+        relations = Relations(graph, node, facts, notes) if many else None
         for parent_id in parents:
             shape = known[parent_id]
-            if not node.counted:
+            if unread:
                 read = None
             elif relations is None:  # one parent: its relation, without the memo per size
                 read = relation(graph, node, known[node.id], shape, notes, moved[node.id])
