@@ -204,6 +204,15 @@ def _start(graph: Graph, facts: NodeFacts, before_pool: bool) -> tuple[int, tupl
     return last, input_spatial
 
 
+def _seed(out_spatial: tuple[int, ...], for_map: bool) -> tuple[tuple[int, ...], Term]:
+    """Per axis, the rows a term keeps (every output for a map; one, "some output", for the
+    fraction, none where the output is empty) and the last node's relation to itself."""
+    if for_map:
+        return out_spatial, tuple(np.eye(n, dtype=bool) for n in out_spatial)
+    rows = tuple(min(n, 1) for n in out_spatial)
+    return rows, tuple(_ones(r, n) for r, n in zip(rows, out_spatial, strict=True))
+
+
 def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) -> _Terms:
     """The relation between the last spatial node and the input. Every term kept reads
     something. Without ``for_map`` (what :func:`coverage_fraction` needs) three things a
@@ -218,26 +227,15 @@ def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) ->
     last, input_spatial = _start(graph, facts, before_pool=for_map)
     rank = len(input_spatial)
     out_spatial = known[last] or ()
-    if for_map:
-        rows, identity = out_spatial, tuple(np.eye(n, dtype=bool) for n in out_spatial)
-    else:  # one row per axis: "some output" (none where the output is empty)
-        rows = tuple(min(n, 1) for n in out_spatial)
-        identity = tuple(_ones(r, n) for r, n in zip(rows, out_spatial, strict=True))
+    rows, identity = _seed(out_spatial, for_map)
     pending: dict[int, list[Term]] = {last: [] if 0 in out_spatial else [identity]}
     everything: set[int] = set()  # nodes whose every position feeds every output
     for node in reversed(nodes[1 : last + 1]):
         whole = node.id in everything
-        found = pending.pop(node.id, None)
-        if found is None:  # (most nodes of a network that flattens: no list made for them)
-            if not whole:
-                continue
-            terms: list[Term] = []
-        elif len(found) > 1:
-            terms = merge_terms(found)
-        elif not found and not whole:
+        found = pending.pop(node.id, None)  # (no list made for nodes nothing reached)
+        if not found and not whole:
             continue
-        else:
-            terms = found
+        terms = (merge_terms(found) if len(found) > 1 else found) if found else []
         if not whole and passes(node, facts):
             for parent_id in node.parents:
                 pending.setdefault(parent_id, []).extend(terms)

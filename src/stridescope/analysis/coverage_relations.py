@@ -20,8 +20,7 @@ from stridescope.analysis.coverage_terms import Full, Relation, Scatter, Slide, 
 from stridescope.analysis.node_facts import NodeFacts
 from stridescope.ir import Graph, Node, OpKind, Window
 
-# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
-# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
+# per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL, _INPUT = (
     OpKind.ADAPTIVE_AVGPOOL,
     OpKind.ADAPTIVE_MAXPOOL,

@@ -27,8 +27,7 @@ from stridescope.analysis.coverage_terms import BoolVector, Slide, union_size
 from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Node, OpKind
 
-# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
-# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
+# per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _INPUT = OpKind.INPUT
 
 __all__ = [

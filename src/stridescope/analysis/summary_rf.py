@@ -39,8 +39,7 @@ from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import Graph, Node, OpKind, Window
 
-# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
-# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
+# per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = (
     OpKind.CONCAT,
     OpKind.INPUT,

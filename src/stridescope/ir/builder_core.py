@@ -80,11 +80,8 @@ class _Axes(enum.Enum):
     INHERITED = enum.auto()
 
 
-# ``_Axes.INHERITED`` and ``OpKind.X`` as module names: an enum's class attributes are slow
-# lookups on Python 3.11 (its metaclass defines ``__getattr__``, ~0.1 us a time), and
-# ``_add`` runs for every node
-_INHERITED = _Axes.INHERITED
-_LINEAR, _MATMUL = OpKind.LINEAR, OpKind.MATMUL
+# enum members read per node: ``OpKind.X`` is slow on Python 3.11 (a metaclass __getattr__)
+_INHERITED, _LINEAR, _MATMUL = _Axes.INHERITED, OpKind.LINEAR, OpKind.MATMUL
 
 
 @functools.cache
@@ -285,16 +282,13 @@ class BuilderCore:
         (ConvNeXt's channels-last MLP)."""
         if not parents:
             return None
-        nodes = self._nodes
+        nodes, rank = self._nodes, len(output_shape)
         at = nodes[parents[0]].spatial_at
-        if at is None:
-            return None
-        rank = len(output_shape)
-        for p in parents:  # (a loop: a generator would resume per parent, for every node)
-            if nodes[p].spatial_at != at or len(nodes[p].output_shape) != rank:
+        for p in parents:  # (a loop, not a generator: this runs for every node)
+            if at is None or nodes[p].spatial_at != at or len(nodes[p].output_shape) != rank:
                 return None
         dense = kind is _LINEAR or (kind is _MATMUL and len(parents) == 1)
-        if kind in _KEEP_MOVED or (dense and len(output_shape) - 1 not in at):
+        if kind in _KEEP_MOVED or (dense and rank - 1 not in (at or ())):  # (at: not None)
             return at
         return None
 

@@ -15,8 +15,7 @@ from stridescope.ir.builder_core import BuilderCore, LayerError, numel
 from stridescope.ir.builder_memo import MEMO_SIZE
 from stridescope.ir.graph import OpKind, Shape, channel_axis, spatial_axes
 
-# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
-# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
+# per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _CONCAT, _FLATTEN, _LINEAR, _MATMUL, _PERMUTE, _RESHAPE = (
     OpKind.CONCAT,
     OpKind.FLATTEN,

@@ -22,16 +22,8 @@ from stridescope.ir.builder_core import (
 from stridescope.ir.builder_memo import adaptive_reads, exact_key, remember, slice_window
 from stridescope.ir.graph import Layout, OpKind, Shape, Window
 
-# OpKind members as module names: ``OpKind.X`` is a slow lookup on Python 3.11 (the
-# enum metaclass defines ``__getattr__``, ~0.1 us a time), and these run per node
-_CONV, _CONV_TRANSPOSE, _PAD, _PIXEL_UNSHUFFLE, _POLYPHASE, _SLICE = (
-    OpKind.CONV,
-    OpKind.CONV_TRANSPOSE,
-    OpKind.PAD,
-    OpKind.PIXEL_UNSHUFFLE,
-    OpKind.POLYPHASE,
-    OpKind.SLICE,
-)
+# per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
+_CONV, _SLICE = OpKind.CONV, OpKind.SLICE
 
 __all__ = ["WindowOps"]
 
@@ -179,7 +171,7 @@ class WindowOps(BuilderCore):
         macs = numel(shape) * (out_channels // groups) * area
         return self._add(
             name,
-            _CONV_TRANSPOSE,
+            OpKind.CONV_TRANSPOSE,
             (parent,),
             shape,
             out,
@@ -242,7 +234,7 @@ class WindowOps(BuilderCore):
         out_spatial = tuple(None if n is None else -(-n // factor) for n in spatial)
         out = self._with(shape, self._channels(shape), out_spatial)
         return self._add(
-            name, _POLYPHASE, (parent,), shape, out, macs=numel(shape), window=window, op=op
+            name, OpKind.POLYPHASE, (parent,), shape, out, macs=numel(shape), window=window, op=op
         )
 
     def pixel_unshuffle(self, parent: int, name: str, *, factor: int, op: str = "") -> int:
@@ -261,7 +253,7 @@ class WindowOps(BuilderCore):
         channels = self._channels(shape)
         cout = None if channels is None else channels * factor ** len(spatial)
         out = self._with(shape, cout, window.output_spatial(spatial))
-        return self._add(name, _PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
+        return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
 
     def resize(
         self,
@@ -389,7 +381,7 @@ class WindowOps(BuilderCore):
                 )
             width += sum(channels)
         out = self._with(shape, width, window.output_spatial(spatial))
-        return self._add(name, _PAD, (parent,), shape, out, window=window, op=op)
+        return self._add(name, OpKind.PAD, (parent,), shape, out, window=window, op=op)
 
     def _padding_window(
         self, shape: Shape, padding: Sequence[tuple[int, int]], mode: str
