@@ -135,7 +135,7 @@ class TensorOps(BuilderCore):
     def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
         shape = self.shape(parent)
         rest = shape[start_dim:]
-        size = None if any(d is None for d in rest) else math.prod(d for d in rest if d)
+        size = None if None in rest else math.prod([d for d in rest if d])
         out = (*shape[:start_dim], size)
         return self._add(name, _FLATTEN, (parent,), shape, out, op=op)
 
@@ -146,13 +146,13 @@ class TensorOps(BuilderCore):
         if kind is _CONCAT:
             axis = channel_axis(len(first), self.layout)
             others = {s[:axis] + s[axis + 1 :] for s in shapes}
-            if len(others) > 1 or any(len(s) != len(first) for s in shapes):
+            if len(others) > 1 or any([len(s) != len(first) for s in shapes]):
                 raise LayerError(
                     name, f"operands of concat differ outside the channel axis: {shapes!r}"
                 )
             chans = [s[axis] for s in shapes]
-            total = None if any(c is None for c in chans) else sum(c for c in chans if c)
-            out = tuple(total if i == axis else d for i, d in enumerate(first))
+            total = None if None in chans else sum([c for c in chans if c])  # (no generator)
+            out = (*first[:axis], total, *first[axis + 1 :])
             return self._add(name, kind, tuple(parents), first, out, op=op)
         if shapes.count(first) != len(shapes):
             raise LayerError(name, f"operands of {kind} differ in shape: {shapes!r}")
@@ -180,7 +180,7 @@ class TensorOps(BuilderCore):
         ((1, 8, 4, 4), 128)
         """
         shapes = [self.shape(p) for p in parents] + [tuple(s) for s in operand_shapes]
-        rank = max(len(s) for s in shapes)
+        rank = max([len(s) for s in shapes])
         out: list[int | None] = [1] * rank
         for s in shapes:
             for axis, d in enumerate(s, start=rank - len(s)):
