@@ -32,7 +32,6 @@ __all__ = ["Tracer", "in_place", "own_parameters"]
 
 
 _SEQUENTIAL = nn.Sequential.forward
-_new_proxy = object.__new__
 # per module class: whether its forward, the first time it ran under the parameter mode (in
 # this process), computed on parameters alone (``False``, e.g. a norm-and-activation block:
 # later forwards of the class run without the mode, which would only route their calls;
@@ -111,11 +110,8 @@ class Tracer(BlockCopying, ParameterCounting):
         dims = self.builder._nodes[node].output_shape
         if None in dims:
             dims = tuple(d if d is not None else 1 for d in dims)
-        # ShapeProxy(node, dims, dtype) without its __init__ frame: one per node
-        made: ShapeProxy = _new_proxy(ShapeProxy)
-        made.node, made.dims = node, dims  # type: ignore[assignment]
-        made.dtype = like.dtype if like is not None else torch.float32
-        return made
+        dtype = like.dtype if like is not None else torch.float32
+        return ShapeProxy(node, dims, dtype)  # type: ignore[arg-type]
 
     # -- dispatch ----------------------------------------------------------------------
     def call_function(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
