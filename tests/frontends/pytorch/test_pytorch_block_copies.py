@@ -376,7 +376,7 @@ def test_a_class_whose_copies_did_not_pay_is_looked_at_again_every_16th_trace(
     assert seen == block_copies._SAMPLES + 1 and copy <= 9e-6 and trace <= 1e-5
 
 
-def test_blocks_that_never_repeat_equal_are_left_alone_after_three_traces(
+def test_blocks_that_never_repeat_equal_are_left_alone_after_their_first_traces(
     copies: list[str],
 ) -> None:
     net = nn.Sequential(Encoder(8, 2), nn.Linear(8, 16), Encoder(16, 2), nn.Linear(16, 8))

@@ -32,19 +32,23 @@ __all__ = ["BlockCopying"]
 
 ON = True  # copy repeated blocks (off: every block is traced; the graph is the same)
 # per (model class, block class), over the traces of such a model in this process: the least
-# time seen per node copied (comparisons that failed counted in; ``inf`` for a trace that
-# compared and copied nothing) and per node traced in the blocks recorded (a recorded block is
-# traced, and timed). Timings on a busy machine only come out longer than the work takes, so
-# the least of each converges to it, where one slow trace would flip a verdict on its own. A
-# class is looked at in the first _SAMPLES traces that look at it (the first trace of a model
-# pays one-off costs), then while its copies cost under _WORTH of tracing, and in every
-# _EXPLORE-th trace of the model class in any case. Bounded.
+# time seen per node copied (all that copying costs: comparisons, failed ones too, describing
+# the inputs, recording the blocks compared with; ``inf`` for a trace that copied nothing) and
+# per node traced in the blocks recorded (a recorded block is traced, and timed). Timings on a
+# busy machine only come out longer than the work takes, so the least of each converges to it,
+# where one slow trace would flip a verdict on its own. A class is looked at in the first
+# _SAMPLES traces that look at it, then while its copies cost under _WORTH of tracing, and in
+# every _EXPLORE-th trace of the model class in any case. One sample is enough to start from:
+# the first trace's one-off costs fall on the blocks it traces, so a class whose copies only
+# looked cheap then is looked at again, and its least times drop it in the next trace; looking
+# at every class in more traces cost ShuffleNetV2 and LeViT ~20% more in their second to
+# fourth traces. Bounded.
 _COSTS: dict[tuple[type, type], tuple[float, float, int]] = {}
 _TRACES: dict[type, int] = {}
 _COSTS_LIMIT = 4096
 _EXPLORE = 16
-_WORTH = 0.9  # copies also cost what is not timed (recording the first block, its names)
-_SAMPLES = 3
+_WORTH = 0.9  # a margin: on a par with tracing, copying is not worth its risk of a slow trace
+_SAMPLES = 1
 _SMALLEST = 4  # fewer nodes than this: a block is traced each time (a copy would cost as much)
 _KINDS = 3  # blocks recorded per (class, inputs): Swin alternates two, shifted and not
 _NO: Any = object()  # a block that could not be copied
@@ -85,32 +89,41 @@ class BlockCopying:
         blocks = self.blocks
         if blocks is None or cls not in self.repeated:
             return self._forward(module, path, args, kwargs)
+        began = perf_counter()  # what looking for a copy costs is charged to copying
         described = describe_inputs(args, kwargs, self.builder._nodes)
         if described is None:
+            self._charge(cls, perf_counter() - began)
             return self._forward(module, path, args, kwargs)
         key = (cls, described[0])
         proxies = described[1]
         kinds = blocks.setdefault(key, [])
-        if kinds and (out := self._copy(kinds, module, path, proxies)) is not _NO:
-            return out
+        if kinds:
+            tried = perf_counter()
+            out = self._copy(kinds, module, path, proxies)  # (charges its own time)
+            if out is not _NO:
+                self._charge(cls, tried - began)
+                return out
+            began += perf_counter() - tried
         if len(kinds) >= _KINDS:  # as many kinds recorded as are kept: traced only
+            self._charge(cls, perf_counter() - began)
             return self._forward(module, path, args, kwargs)
         builder = self.builder
         start, edits, taken = builder.size, len(builder.edited), len(self.counted)
         named = len(self.names)
         calls, inputs = self.mode_calls, [p.node for p in proxies]
-        began = perf_counter()
+        forward = perf_counter()
         out = self._forward(module, path, args, kwargs)
-        took = perf_counter() - began
+        done = perf_counter()
         nodes = builder._nodes[start:]
         if len(nodes) < _SMALLEST or any(e < start for e in builder.edited[edits:]):
             kinds.append(None)
             small = self.small[cls] = self.small.get(cls, 0) + 1
             if small >= _KINDS:  # blocks of this class are too small to copy: stop looking
                 self.repeated.discard(cls)
+            self._charge(cls, forward - began + perf_counter() - done)
             return out
         traced = self.traced.setdefault(cls, [0.0, 0])
-        traced[0] += took
+        traced[0] += done - forward
         traced[1] += len(nodes)
         block = record(module, path, start, nodes, proxies, inputs, out, list(self.counted)[taken:])
         if block is not None:
@@ -119,7 +132,17 @@ class BlockCopying:
             added = list(islice(reversed(names), len(names) - named))[::-1]  # keys: in order
             block.registered = [(name, names[name]) for name in added]
         kinds.append(block)
+        self._charge(cls, forward - began + perf_counter() - done)
         return out
+
+    def _charge(self, cls: type, seconds: float, copied: int = 0) -> None:
+        """Add ``seconds`` spent on copying blocks of ``cls`` (comparing, recording, looking
+        up), and the nodes ``copied``, to what :meth:`learn_blocks` weighs."""
+        spent = self.spent.get(cls)
+        if spent is None:
+            spent = self.spent[cls] = [0.0, 0]
+        spent[0] += seconds
+        spent[1] += copied
 
     def _copy(
         self, kinds: list[Block | None], module: nn.Module, path: str, proxies: list[ShapeProxy]
@@ -128,9 +151,7 @@ class BlockCopying:
         blocks) and the nodes it copied counted for the class (``learn_blocks``)."""
         began, size = perf_counter(), self.builder.size
         out = self._copied(kinds, module, path, proxies)
-        spent = self.spent.setdefault(type(module), [0.0, 0])
-        spent[0] += perf_counter() - began
-        spent[1] += self.builder.size - size
+        self._charge(type(module), perf_counter() - began, self.builder.size - size)
         return out
 
     def _copied(
@@ -222,9 +243,9 @@ def pays(costs: tuple[float, float, int] | None) -> bool:
     """Whether to look at a block class, by what :func:`seen` gathered: yes in its first
     ``_SAMPLES`` traces, then while a node copied costs under ``_WORTH`` of a node traced.
 
-    >>> pays(None), pays((9e-6, 1e-5, 1)), pays((1.5e-6, 1e-5, 3)), pays((9e-6, 1e-5, 3))
-    (True, True, True, False)
-    >>> pays((math.inf, 1e-5, 3))  # its blocks never repeated equal
+    >>> pays(None), pays((1.5e-6, 1e-5, 1)), pays((9e-6, 1e-5, 1)), pays((1.5e-6, 1e-5, 3))
+    (True, True, False, True)
+    >>> pays((math.inf, 1e-5, 1))  # its blocks never repeated equal
     False
     """
     return costs is None or costs[2] < _SAMPLES or costs[0] < _WORTH * costs[1]

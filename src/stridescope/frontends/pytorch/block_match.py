@@ -68,28 +68,66 @@ def _value(value: Any, skip: dict[int, Any]) -> Any:
 
 
 _PLAIN = ATOMS | {tuple, list}
+# per layout of a module's attribute names (its ``__dict__`` keys, in order): the getter of
+# its own attributes, those not in ``_INTERNAL`` (one per layout, not per module; bounded)
+_GETTERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
+_GETTERS_LIMIT = 4096
+_PARAMETER = operator.attrgetter("shape", "dtype", "requires_grad")
+_BUFFER = operator.attrgetter("shape", "dtype")
+
+
+def _getter(keys: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The getter of a module's own attributes, for a module whose attribute names are
+    ``keys``: ``operator.itemgetter`` of those not in ``_INTERNAL``, always giving a tuple."""
+    get = _GETTERS.get(keys)
+    if get is None:
+        if len(_GETTERS) >= _GETTERS_LIMIT:
+            _GETTERS.clear()
+        names = tuple(k for k in keys if k not in _INTERNAL)
+        get = _GETTERS[keys] = operator.itemgetter(*names) if len(names) > 1 else _one_getter(names)
+    return get
+
+
+def _layouts(
+    values: tuple[Any, ...], layout: Callable[[Any], tuple[Any, ...]], none: bool
+) -> tuple[Any, ...]:
+    """``layout`` of each tensor in ``values``, ``None`` for ``None`` (``none``: whether the
+    side compared with has a ``None``; without one, a ``None`` here fails the comparison
+    anyway, so the layouts are read in one ``map``)."""
+    if not none:
+        try:
+            return tuple(map(layout, values))
+        except AttributeError:  # a None where the other side has a tensor
+            return ()
+    return tuple(None if v is None else layout(v) for v in values)
 
 
 class Head:
     """What a recorded block's module can make its forward depend on besides its children
-    and inputs, read once: class, attribute names (all, in order) and the non-internal ones
-    with a getter, their types and values (plain values as they are; dicts, objects and
-    nested tuples through :func:`_value`, then ``slow``), parameter and buffer layouts, its
-    parameters, and its integer and boolean buffers (indices, masks, counters: values a
-    forward may index or branch on; floating-point buffers such as running statistics only
-    scale values, so their layouts are compared, not their values, which differ in every
-    trained block). :class:`Unlike` when it sits at another path than ``at`` (a module shared
-    with another block) or holds an attribute :func:`_value` cannot compare."""
+    and inputs, read once: class, attribute names (all, in order) and the values of those
+    not internal to ``nn.Module`` with their types (plain values as they are; dicts, objects
+    and nested tuples through :func:`_value`, then ``slow``), parameter and buffer names and
+    layouts, its parameters, and its integer and boolean buffers (indices, masks, counters:
+    values a forward may index or branch on; floating-point buffers such as running
+    statistics only scale values, so their layouts are compared, not their values, which
+    differ in every trained block), its children with their paths. :class:`Unlike` when it
+    sits at another path than ``at`` (a module shared with another block) or holds an
+    attribute :func:`_value` cannot compare."""
 
     __slots__ = (
-        "buffers",
+        "blayouts",
+        "bnames",
+        "bnone",
         "children",
         "cls",
+        "cnames",
         "get",
         "ints",
         "keys",
-        "params",
-        "plist",
+        "playouts",
+        "pnames",
+        "pnone",
+        "pvalues",
         "slow",
         "types",
         "values",
@@ -103,80 +141,29 @@ class Head:
             raise Unlike(at)
         self.cls = type(m)
         self.keys = tuple(own)
-        names = tuple(k for k in self.keys if k not in _INTERNAL)
-        self.get = operator.itemgetter(*names) if len(names) > 1 else _one_getter(names)
+        self.get = _getter(self.keys)
         values = self.get(own)
         self.types = tuple(map(type, values))
         self.slow = not _PLAIN.issuperset(self.types) or not all(
             ATOMS.issuperset(map(type, v)) for v in values if type(v) is tuple or type(v) is list
         )
         self.values = _slow_values(values, self.types, skip) if self.slow else values
-        self.params = tuple(
-            k if p is None else (k, p.shape, p.dtype, p.requires_grad)
-            for k, p in m._parameters.items()
+        params, buffers = m._parameters, m._buffers
+        self.pnames, self.pvalues = tuple(params), tuple(params.values())
+        self.pnone = any(p is None for p in self.pvalues)  # (``in`` would run tensor ==)
+        self.playouts = _layouts(self.pvalues, _PARAMETER, True)
+        self.bnames, bvalues = tuple(buffers), tuple(buffers.values())
+        self.bnone = any(b is None for b in bvalues)
+        self.blayouts = _layouts(bvalues, _BUFFER, True)
+        self.ints = tuple(
+            (i, b) for i, b in enumerate(bvalues) if b is not None and not b.is_floating_point()
         )
-        self.plist = [p for p in m._parameters.values() if p is not None]
-        self.buffers = tuple(
-            k if b is None else (k, b.shape, b.dtype) for k, b in m._buffers.items()
-        )
-        self.ints = _int_buffers(m)
-        self.children = tuple((k, c is None) for k, c in m._modules.items())
-
-
-def _int_buffers(m: nn.Module) -> list[torch.Tensor]:
-    """A module's integer and boolean buffers with values to compare (not on meta)."""
-    return [
-        b
-        for b in m._buffers.values()
-        if b is not None and not b.is_floating_point() and not b.is_meta
-    ]
+        self.cnames = tuple(m._modules)
+        self.children = tuple((c, f"{at}.{k}") for k, c in m._modules.items())
 
 
 def _slow_values(values: tuple[Any, ...], types: tuple[type, ...], skip: dict[int, Any]) -> Any:
     return tuple(v if t in ATOMS else _value(v, skip) for v, t in zip(values, types, strict=True))
-
-
-def _check(a: nn.Module, at: str, h: Head, paths: Mapping[int, str], skip: dict[int, Any]) -> None:
-    """:class:`Unlike` unless module ``a`` at ``at`` is what :class:`Head` ``h`` read of the
-    recorded block's module: compared in place, piece by piece, stopping at the first
-    difference (this side's nested values compared by equality with the checked side's)."""
-    own = a.__dict__
-    if type(a) is not h.cls or paths.get(id(a)) != at or tuple(own) != h.keys:
-        raise Unlike(at)
-    values = h.get(own)
-    types = tuple(map(type, values))
-    if types != h.types:
-        raise Unlike(at)
-    if h.slow:
-        values = _slow_values(values, types, skip)
-    try:
-        differs = values != h.values
-    except Exception:  # an attribute whose == does not answer a bool (an array)
-        differs = True
-    if differs:
-        raise Unlike(at)
-    params = a._parameters
-    if len(params) != len(h.params):
-        raise Unlike(at)
-    for (k, p), want in zip(params.items(), h.params, strict=True):
-        if p is None:
-            if want != k:
-                raise Unlike(at)
-        elif (
-            type(want) is str
-            or want[0] != k
-            or want[1] != p.shape
-            or want[2] != p.dtype
-            or want[3] != p.requires_grad
-        ):
-            raise Unlike(at)
-    buffers = a._buffers
-    if buffers or h.buffers:
-        if len(buffers) != len(h.buffers):
-            raise Unlike(at)
-        for (k, b), layout in zip(buffers.items(), h.buffers, strict=True):
-            if (layout != k) if b is None else layout != (k, b.shape, b.dtype):
-                raise Unlike(at)
 
 
 def match(
@@ -197,7 +184,9 @@ def match(
 
 class _Walk:
     """:func:`match`'s side-by-side walk (a class, not a nested function that calls itself:
-    that would be a reference cycle, left for the garbage collector on every comparison)."""
+    that would be a reference cycle, left for the garbage collector on every comparison).
+    Each module is compared in place with its :class:`Head`, piece by piece, stopping at the
+    first difference (this side's nested values compared by equality with the head's)."""
 
     __slots__ = ("back", "heads", "pairs", "paths", "skip")
 
@@ -208,33 +197,72 @@ class _Walk:
         self.pairs: dict[int, nn.Parameter] = {}
         self.back: dict[int, int] = {}
 
-    def walk(self, a: nn.Module, a_at: str, b: nn.Module, b_at: str) -> None:
-        heads, paths, skip = self.heads, self.paths, self.skip
-        h = heads.get(id(b))
+    def walk(self, a: nn.Module, at: str, b: nn.Module, b_at: str) -> None:
+        h = self.heads.get(id(b))
         if h is None:
-            h = heads[id(b)] = Head(b, b_at, paths, skip)
-        _check(a, a_at, h, paths, skip)
-        if h.plist:
-            pairs, back = self.pairs, self.back
-            mine = [p for p in a._parameters.values() if p is not None]
-            for pa, pb in zip(mine, h.plist, strict=True):
-                if pairs.setdefault(id(pb), pa) is not pa or back.setdefault(id(pa), id(pb)) != id(
-                    pb
-                ):
-                    raise Unlike(a_at)  # shared on one side, not on the other
-        if h.ints:
-            ints = _int_buffers(a)
-            if len(ints) != len(h.ints) or not all(
-                x is y or torch.equal(x, y) for x, y in zip(ints, h.ints, strict=True)
-            ):
-                raise Unlike(a_at)
+            h = self.heads[id(b)] = Head(b, b_at, self.paths, self.skip)
+        own = a.__dict__
+        if type(a) is not h.cls or self.paths.get(id(a)) != at or tuple(own) != h.keys:
+            raise Unlike(at)
+        values = h.get(own)
+        types = tuple(map(type, values))
+        if types != h.types:
+            raise Unlike(at)
+        if h.slow:
+            values = _slow_values(values, types, self.skip)
+        try:
+            differs = values != h.values
+        except Exception:  # an attribute whose == does not answer a bool (an array)
+            differs = True
+        if differs:
+            raise Unlike(at)
+        if a._parameters or h.pnames:
+            self._parameters(a, at, h)
+        if a._buffers or h.bnames:
+            self._buffers(a, at, h)
         children = a._modules
-        if tuple((k, c is None) for k, c in children.items()) != h.children:
-            raise Unlike(a_at)  # other children, or a child None on one side only
-        theirs = b._modules
-        for k, none in h.children:
-            if not none:
-                self.walk(children[k], f"{a_at}.{k}", theirs[k], f"{b_at}.{k}")  # type: ignore[arg-type]
+        if children or h.cnames:
+            if tuple(children) != h.cnames:
+                raise Unlike(at)  # other children
+            for mine, (theirs, their_at), k in zip(
+                children.values(), h.children, h.cnames, strict=True
+            ):
+                if mine is None or theirs is None:
+                    if mine is not theirs:
+                        raise Unlike(at)  # a child None on one side only
+                    continue
+                self.walk(mine, f"{at}.{k}", theirs, their_at)
+
+    def _parameters(self, a: nn.Module, at: str, h: Head) -> None:
+        """Parameter names and layouts as the head's; each parameter paired with the head's
+        (:attr:`pairs`), shared where the head's are shared and nowhere else."""
+        params = a._parameters
+        values: tuple[Any, ...] = tuple(params.values())
+        if tuple(params) != h.pnames or _layouts(values, _PARAMETER, h.pnone) != h.playouts:
+            raise Unlike(at)
+        pairs, back = self.pairs, self.back
+        for pa, pb in zip(values, h.pvalues, strict=True):
+            if pb is not None and (
+                pairs.setdefault(id(pb), pa) is not pa or back.setdefault(id(pa), id(pb)) != id(pb)
+            ):
+                raise Unlike(at)  # shared on one side, not on the other
+
+    def _buffers(self, a: nn.Module, at: str, h: Head) -> None:
+        """Buffer names and layouts as the head's, integer and boolean buffers equal in value
+        (both on meta, where there are no values, also counts as equal)."""
+        buffers = a._buffers
+        values: tuple[Any, ...] = tuple(buffers.values())
+        if tuple(buffers) != h.bnames or _layouts(values, _BUFFER, h.bnone) != h.blayouts:
+            raise Unlike(at)
+        for i, theirs in h.ints:
+            mine = values[i]
+            if mine is theirs:
+                continue
+            if mine.is_meta or theirs.is_meta:
+                if not (mine.is_meta and theirs.is_meta):
+                    raise Unlike(at)
+            elif not torch.equal(mine, theirs):
+                raise Unlike(at)
 
 
 def _one_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
