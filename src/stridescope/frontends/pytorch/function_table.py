@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
 from stridescope.frontends.pytorch.handlers import (
     elementwise,
+    movement,
     pooling,
     products,
     reduction,
@@ -198,6 +199,18 @@ _SLICING: list[tuple[Callable[..., Any], str]] = [
 ]
 
 
+# Data movement whose output shapes follow from the arguments (the rest: a meta run)
+_SHAPED: dict[str, Callable[[Any], Callable[..., Any]]] = {
+    "Tensor.__getitem__": movement.index,
+    "torch.unsqueeze": movement.unsqueeze,
+    "Tensor.unsqueeze": movement.unsqueeze,
+    "torch.unbind": movement.unbind,
+    "Tensor.unbind": movement.unbind,
+    "torch.roll": movement.roll,
+    "Tensor.roll": movement.roll,
+}
+
+
 def _build() -> dict[Any, FunctionSpec]:
     table: dict[Any, FunctionSpec] = {}
 
@@ -215,7 +228,11 @@ def _build() -> dict[Any, FunctionSpec]:
         add(handler, names)
     for handler, names in _SLICING:
         for spelled in names.split():
-            add(reshaping.or_movement(handler, _resolve(spelled)), spelled)
+            func = _resolve(spelled)
+            shaped = _SHAPED.get(spelled)
+            add(reshaping.or_movement(handler, func, shaped and shaped(func)), spelled)
+    for spelled, shaped in _SHAPED.items():
+        add(shaped(_resolve(spelled)), spelled)
     add(None, _MOVEMENT)
     for spelled in _CONSTANTS.split():
         add(reshaping.constant(_resolve(spelled)), spelled)

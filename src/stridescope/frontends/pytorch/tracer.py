@@ -28,7 +28,7 @@ from stridescope.frontends.pytorch.param_counting import (
 from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
 from stridescope.ir import GraphBuilder, OpKind
 
-__all__ = ["Tracer", "in_place", "own_parameters"]
+__all__ = ["Tracer", "in_place", "own_parameters", "spelling"]
 
 
 _SEQUENTIAL = nn.Sequential.forward
@@ -247,7 +247,7 @@ class Tracer(BlockCopying, ParameterCounting):
         counted: bool = False,
     ) -> Any:
         """Run ``func`` once on meta tensors for its output shapes; one node per output."""
-        op = _spelling(func)
+        op = spelling(func)
         name = name or self.scoped(op.rsplit(".", 1)[-1].strip("_") or "op")
         proxies = [a for a in walk_values((args, kwargs)) if isinstance(a, ShapeProxy)]
         parents = tuple(dict.fromkeys(p.node for p in proxies))
@@ -300,7 +300,7 @@ def _on_top(mode: Any) -> bool:
     return depth > 0 and torch._C._get_function_stack_at(depth - 1) is mode
 
 
-def _spelling(func: Any) -> str:
+def spelling(func: Any) -> str:
     """How a torch callable is written: ``F.name``, ``torch.fft.name``, ``name``."""
     name = str(getattr(func, "__name__", type(func).__name__))
     module = getattr(func, "__module__", None) or ""

@@ -195,14 +195,18 @@ def pad(
     return pad_node(t, name, op, input, pad, mode, value)
 
 
-def or_movement(handler: Callable[..., Any], func: Any) -> Callable[..., Any]:
-    """``handler``, or :func:`by_meta` data movement where it declines (``NotHandled``)."""
+def or_movement(
+    handler: Callable[..., Any], func: Any, otherwise: Callable[..., Any] | None = None
+) -> Callable[..., Any]:
+    """``handler``, or data movement where it declines (``NotHandled``): ``otherwise``,
+    else :func:`by_meta`."""
+    moved = otherwise or by_meta(func)
 
     def either(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return handler(t, name, op, *args, **kwargs)
         except NotHandled:
-            return by_meta(func)(t, name, op, *args, **kwargs)
+            return moved(t, name, op, *args, **kwargs)
 
     return either
 

@@ -1,0 +1,158 @@
+"""Data movement whose output shapes follow from the arguments: integer indexing
+(``qkv[0]``, ``x[:, 0]``, ``x[..., None]``), ``unsqueeze``, ``unbind`` and ``roll``.
+
+Each makes the nodes :func:`~stridescope.frontends.pytorch.handlers.reshaping.by_meta` makes
+(kind ``MOVE``, counted, the op spelled as the meta run spells it, one node per output named
+``name``, ``name[1]``, ...), with the shapes worked out here instead of by a meta-tensor run,
+which costs ~30-50 µs a call (Swin Transformer indexes and unsqueezes its window attention's
+tensors ~40 times a forward). Anything beyond the plain cases (a tensor index, a boolean, an
+index out of range, a step that is not positive, a parameter among the arguments) is left to
+the meta run, so its error or result is torch's own.
+
+>>> import torch
+>>> from torch import nn
+>>> from stridescope.frontends.pytorch.trace import trace_torch
+>>> class Heads(nn.Module):
+...     def forward(self, x):
+...         q, k, v = x.unsqueeze(0).expand(3, -1, -1, -1).unbind(0)
+...         return q[:, 0] + k[0, :, None].sum() + v[..., -1:].sum()
+>>> g = trace_torch(Heads(), (2, 5, 4))
+>>> [(n.op, n.output_shape) for n in g.nodes[1:5]]
+[('unsqueeze', (1, 2, 5, 4)), ('expand', (3, 2, 5, 4)), ('unbind', (2, 5, 4)), ('unbind', (2, 5, 4))]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from stridescope.frontends.pytorch.handlers.reshaping import by_meta
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer, spelling
+from stridescope.ir import OpKind
+
+__all__ = ["index", "roll", "unbind", "unsqueeze"]
+
+ON = True  # work the shapes out here (off: every call takes the meta run; the graph is the same)
+_MOVE = OpKind.MOVE
+Rule = Callable[..., "list[tuple[int, ...]] | None"]
+
+
+def _int(value: Any) -> bool:
+    return type(value) is int  # (not a bool, not a tensor, not a traced size)
+
+
+def _handler(func: Any, rule: Rule) -> Callable[..., Any]:
+    """A handler of ``func`` that makes :func:`by_meta`'s nodes with the shapes ``rule``
+    gives for ``(x, *args, **kwargs)`` (a list: one per output; a tuple of outputs when
+    ``func`` returns several), and leaves the call to the meta run where it gives ``None``."""
+    meta = by_meta(func)
+    op = spelling(func)
+
+    def handler(t: Tracer, name: str, _op: str, *args: Any, **kwargs: Any) -> Any:
+        x: Any = args[0] if args else None
+        try:
+            shapes = rule(x, *args[1:], **kwargs) if type(x) is ShapeProxy and ON else None
+        except TypeError:  # arguments the op does not take: torch's error, from the meta run
+            shapes = None
+        if shapes is None:
+            return meta(t, name, _op, *args, **kwargs)
+        made: list[ShapeProxy] = []
+        for shape in shapes:
+            node = t.builder.other(
+                (x.node,),
+                t.unique(f"{name}[{len(made)}]") if made else name,
+                kind=_MOVE,
+                output_shape=shape,
+                counted=True,
+                op=op,
+            )
+            made.append(ShapeProxy(node, shape, x.dtype))
+        return tuple(made) if rule is _unbind else made[0]
+
+    return handler
+
+
+def _unsqueeze(x: ShapeProxy, dim: Any) -> list[tuple[int, ...]] | None:
+    rank = len(x.dims) + 1
+    if not _int(dim) or not -rank <= dim < rank:
+        return None
+    at = dim % rank
+    return [(*x.dims[:at], 1, *x.dims[at:])]
+
+
+def _unbind(x: ShapeProxy, dim: Any = 0) -> list[tuple[int, ...]] | None:
+    rank = len(x.dims)
+    if not _int(dim) or not -rank <= dim < rank or x.dims[dim] == 0:
+        return None
+    at = dim % rank
+    return [(*x.dims[:at], *x.dims[at + 1 :])] * x.dims[at]
+
+
+def _ints(value: Any) -> tuple[int, ...] | None:
+    """An int or a tuple / list of ints as a tuple; ``None`` for anything else."""
+    if _int(value):
+        return (value,)
+    if type(value) in (tuple, list) and all([_int(v) for v in value]):
+        return tuple(value)
+    return None
+
+
+def _roll(x: ShapeProxy, shifts: Any, dims: Any = None) -> list[tuple[int, ...]] | None:
+    rank = len(x.dims)
+    moves, axes = _ints(shifts), () if dims is None else _ints(dims)
+    if moves is None or axes is None or not moves:
+        return None
+    if axes and (len(axes) != len(moves) or not all([-rank <= a < rank for a in axes])):
+        return None
+    if not axes and len(moves) != 1:
+        return None
+    return [x.dims]
+
+
+def _index(x: ShapeProxy, item: Any) -> list[tuple[int, ...]] | None:
+    """``x[item]`` for ints, slices with int bounds and a positive step, ``None`` and one
+    ``...``: the basic indexing every framework shares."""
+    items: Sequence[Any] = item if type(item) is tuple else (item,)
+    taken = sum(1 for i in items if i is not None and i is not Ellipsis)
+    dots = sum(1 for i in items if i is Ellipsis)
+    dims = x.dims
+    if taken > len(dims) or dots > 1:
+        return None
+    out: list[int] = []
+    axis = 0
+    for i in items:
+        if i is None:
+            out.append(1)
+        elif i is Ellipsis:
+            rest = len(dims) - taken
+            out.extend(dims[axis : axis + rest])
+            axis += rest
+        elif _int(i):
+            if not -dims[axis] <= i < dims[axis]:
+                return None  # torch's IndexError, from the meta run
+            axis += 1
+        elif type(i) is slice and all([v is None or _int(v) for v in (i.start, i.stop, i.step)]):
+            if i.step is not None and i.step < 1:
+                return None
+            out.append(len(range(*i.indices(dims[axis]))))
+            axis += 1
+        else:
+            return None  # a tensor, a bool, a list: advanced indexing
+    return [(*out, *dims[axis:])]
+
+
+def unsqueeze(func: Any) -> Callable[..., Any]:
+    return _handler(func, _unsqueeze)
+
+
+def unbind(func: Any) -> Callable[..., Any]:
+    return _handler(func, _unbind)
+
+
+def roll(func: Any) -> Callable[..., Any]:
+    return _handler(func, _roll)
+
+
+def index(func: Any) -> Callable[..., Any]:
+    return _handler(func, _index)
