@@ -117,3 +117,18 @@ def test_an_index_out_of_range_is_torchs_error() -> None:
 def test_a_tensor_index_goes_to_the_meta_run() -> None:
     (nodes, _), runs = same(lambda x: x[:, torch.tensor([0, 2])], (2, 3, 4))
     assert runs == 1 and (nodes[1].op, nodes[1].output_shape) == ("__getitem__", (2, 2, 4))
+
+
+class Attend(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.mha(x, x, x, need_weights=False)[0]
+
+
+def test_what_a_forward_asks_of_a_dense_tensor_needs_no_meta_run() -> None:
+    (nodes, _), runs = outcome(Attend(), (2, 5, 8), True)
+    assert runs == 0  # nn.MultiheadAttention asks query.is_nested on every call
+    assert nodes[-1].output_shape == (2, 5, 8)

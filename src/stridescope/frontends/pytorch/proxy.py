@@ -73,6 +73,12 @@ class ShapeProxy:
         return False
 
     is_cuda = False
+    # what a proxy stands for: a dense, strided tensor (``nn.MultiheadAttention`` asks
+    # ``query.is_nested`` on every call; a meta run to answer it cost ~30 us)
+    is_nested = False
+    is_sparse = False
+    is_quantized = False
+    layout = torch.strided
 
     @property
     def T(self) -> Any:
