@@ -42,10 +42,10 @@ def _int(value: Any) -> bool:
     return type(value) is int  # (not a bool, not a tensor, not a traced size)
 
 
-def _handler(func: Any, rule: Rule) -> Callable[..., Any]:
+def _handler(func: Any, rule: Rule, several: bool = False) -> Callable[..., Any]:
     """A handler of ``func`` that makes :func:`by_meta`'s nodes with the shapes ``rule``
-    gives for ``(x, *args, **kwargs)`` (a list: one per output; a tuple of outputs when
-    ``func`` returns several), and leaves the call to the meta run where it gives ``None``."""
+    gives for ``(x, *args, **kwargs)`` (a list, one per output; ``several``: ``func`` returns
+    a tuple of them), and leaves the call to the meta run where it gives ``None``."""
     meta = by_meta(func)
     op = spelling(func)
 
@@ -68,7 +68,7 @@ def _handler(func: Any, rule: Rule) -> Callable[..., Any]:
                 op=op,
             )
             made.append(ShapeProxy(node, shape, x.dtype))
-        return tuple(made) if rule is _unbind else made[0]
+        return tuple(made) if several else made[0]
 
     return handler
 
@@ -147,7 +147,7 @@ def unsqueeze(func: Any) -> Callable[..., Any]:
 
 
 def unbind(func: Any) -> Callable[..., Any]:
-    return _handler(func, _unbind)
+    return _handler(func, _unbind, several=True)
 
 
 def roll(func: Any) -> Callable[..., Any]:
