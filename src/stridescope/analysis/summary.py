@@ -284,10 +284,12 @@ def _rows(
     codes: dict[int, list[str]],
 ) -> tuple[LayerRow, ...]:
     """A row per group. A group of one node (every group without ``depth``) needs no sums:
-    its row is built here, its fields set in one dict update, as the frozen dataclass's
-    ``__init__`` sets each with its own ``object.__setattr__`` call (several times slower
-    for a row per node); the row is the same frozen row ``LayerRow(**fields)`` makes."""
+    its row is built here, its fields given as its instance dict in one assignment, as the
+    frozen dataclass's ``__init__`` sets each with its own ``object.__setattr__`` call
+    (several times slower for a row per node); the row is the same frozen row
+    ``LayerRow(**fields)`` makes."""
     rows = []
+    new, give = object.__new__, object.__setattr__
     for key, nodes in groups.items():
         if len(nodes) > 1:
             rows.append(_group_row(graph, key, nodes, columns, codes))
@@ -301,8 +303,10 @@ def _rows(
         else:
             flags = (f"{node.name}: {' '.join(found)}",)
         size, jump, note = columns[node.id]
-        row = object.__new__(LayerRow)
-        row.__dict__.update(
+        row = new(LayerRow)
+        give(
+            row,
+            "__dict__",
             {
                 "path": key,
                 "kind": str(node.kind),
@@ -318,7 +322,7 @@ def _rows(
                 ),
                 "flags": flags,
                 "nodes": 1,
-            }
+            },
         )
         rows.append(row)
     return tuple(rows)
