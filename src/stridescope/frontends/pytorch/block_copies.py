@@ -97,13 +97,11 @@ class BlockCopying:
         key = (cls, described[0])
         proxies = described[1]
         kinds = blocks.setdefault(key, [])
-        if kinds:
-            tried = perf_counter()
-            out = self._copy(kinds, module, path, proxies)  # (charges its own time)
-            if out is not _NO:
-                self._charge(cls, tried - began)
+        if kinds:  # (a comparison that failed is charged with the recording below)
+            size = self.builder.size
+            if (out := self._copy(kinds, module, path, proxies)) is not _NO:
+                self._charge(cls, perf_counter() - began, self.builder.size - size)
                 return out
-            began += perf_counter() - tried
         if len(kinds) >= _KINDS:  # as many kinds recorded as are kept: traced only
             self._charge(cls, perf_counter() - began)
             return self._forward(module, path, args, kwargs)
@@ -145,16 +143,6 @@ class BlockCopying:
         spent[1] += copied
 
     def _copy(
-        self, kinds: list[Block | None], module: nn.Module, path: str, proxies: list[ShapeProxy]
-    ) -> Any:
-        """:meth:`_copied`, with its time (a failed comparison's too, and reading the recorded
-        blocks) and the nodes it copied counted for the class (``learn_blocks``)."""
-        began, size = perf_counter(), self.builder.size
-        out = self._copied(kinds, module, path, proxies)
-        self._charge(type(module), perf_counter() - began, self.builder.size - size)
-        return out
-
-    def _copied(
         self, kinds: list[Block | None], module: nn.Module, path: str, proxies: list[ShapeProxy]
     ) -> Any:
         """The nodes of the block among ``kinds`` that ``module`` equals, again for ``module``
