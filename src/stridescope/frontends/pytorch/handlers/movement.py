@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stridescope.frontends.pytorch.handlers.reshaping import by_meta
+from stridescope.frontends.pytorch.handlers.slicing import is_int
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer, spelling
 from stridescope.ir import OpKind
@@ -36,10 +37,6 @@ __all__ = ["index", "roll", "unbind", "unsqueeze"]
 ON = True  # work the shapes out here (off: every call takes the meta run; the graph is the same)
 _MOVE = OpKind.MOVE
 Rule = Callable[..., "list[tuple[int, ...]] | None"]
-
-
-def _int(value: Any) -> bool:
-    return type(value) is int  # (not a bool, not a tensor, not a traced size)
 
 
 def _handler(func: Any, rule: Rule, several: bool = False) -> Callable[..., Any]:
@@ -75,7 +72,7 @@ def _handler(func: Any, rule: Rule, several: bool = False) -> Callable[..., Any]
 
 def _unsqueeze(x: ShapeProxy, dim: Any) -> list[tuple[int, ...]] | None:
     rank = len(x.dims) + 1
-    if not _int(dim) or not -rank <= dim < rank:
+    if not is_int(dim) or not -rank <= dim < rank:
         return None
     at = dim % rank
     return [(*x.dims[:at], 1, *x.dims[at:])]
@@ -83,7 +80,7 @@ def _unsqueeze(x: ShapeProxy, dim: Any) -> list[tuple[int, ...]] | None:
 
 def _unbind(x: ShapeProxy, dim: Any = 0) -> list[tuple[int, ...]] | None:
     rank = len(x.dims)
-    if not _int(dim) or not -rank <= dim < rank or x.dims[dim] == 0:
+    if not is_int(dim) or not -rank <= dim < rank or x.dims[dim] == 0:
         return None
     at = dim % rank
     return [(*x.dims[:at], *x.dims[at + 1 :])] * x.dims[at]
@@ -91,9 +88,9 @@ def _unbind(x: ShapeProxy, dim: Any = 0) -> list[tuple[int, ...]] | None:
 
 def _ints(value: Any) -> tuple[int, ...] | None:
     """An int or a tuple / list of ints as a tuple; ``None`` for anything else."""
-    if _int(value):
+    if is_int(value):
         return (value,)
-    if type(value) in (tuple, list) and all([_int(v) for v in value]):
+    if type(value) in (tuple, list) and all([is_int(v) for v in value]):
         return tuple(value)
     return None
 
@@ -128,11 +125,11 @@ def _index(x: ShapeProxy, item: Any) -> list[tuple[int, ...]] | None:
             rest = len(dims) - taken
             out.extend(dims[axis : axis + rest])
             axis += rest
-        elif _int(i):
+        elif is_int(i):
             if not -dims[axis] <= i < dims[axis]:
                 return None  # torch's IndexError, from the meta run
             axis += 1
-        elif type(i) is slice and all([v is None or _int(v) for v in (i.start, i.stop, i.step)]):
+        elif type(i) is slice and all([v is None or is_int(v) for v in (i.start, i.stop, i.step)]):
             if i.step is not None and i.step < 1:
                 return None
             out.append(len(range(*i.indices(dims[axis]))))

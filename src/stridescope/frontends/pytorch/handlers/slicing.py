@@ -27,6 +27,7 @@ __all__ = [
     "chunk",
     "getitem",
     "glu",
+    "is_int",
     "movedim",
     "narrow",
     "permute",
@@ -46,7 +47,8 @@ def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[R
     return t.proxy(node, x)
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An int argument: not a bool, a tensor or a traced size (shared by the indexing rules)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -66,7 +68,7 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
     items = items + (slice(None),) * (input.ndim - len(items))
     ranges: list[Range] = []
     for n, part in zip(input.dims, items, strict=True):
-        if not all([v is None or _is_int(v) for v in (part.start, part.stop, part.step)]):
+        if not all([v is None or is_int(v) for v in (part.start, part.stop, part.step)]):
             raise NotHandled
         start, stop, step = part.indices(n)
         if step < 1 or stop <= start:
@@ -82,7 +84,7 @@ def _along(x: ShapeProxy, dim: Any, start: int, stop: int) -> list[Range]:
 
 
 def narrow(t: Tracer, name: str, op: str, input: Any, dim: Any, start: Any, length: Any) -> Any:
-    if not (isinstance(input, ShapeProxy) and _is_int(dim) and _is_int(start) and _is_int(length)):
+    if not (isinstance(input, ShapeProxy) and is_int(dim) and is_int(start) and is_int(length)):
         raise NotHandled
     if not -input.ndim <= dim < input.ndim or length < 1:
         raise NotHandled
@@ -106,7 +108,7 @@ def _piece_sizes(func: Any, n: int, how: Any) -> list[int] | None:
     """
     if n < 1:
         return None
-    if not _is_int(how):
+    if not is_int(how):
         sizes = [int(v) for v in how]
         return sizes if sum(sizes) == n and min(sizes, default=0) > 0 else None
     if how < 1:
@@ -120,7 +122,7 @@ def _pieces(
     t: Tracer, name: str, op: str, func: Any, input: Any, args: tuple[Any, ...], dim: Any
 ) -> Any:
     """``chunk`` / ``split``: torch (on meta) says the sizes, each piece is a slice."""
-    if not isinstance(input, ShapeProxy) or not _is_int(dim) or not -input.ndim <= dim < input.ndim:
+    if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
         raise NotHandled
     if any(isinstance(a, ShapeProxy) for a in args):
         raise NotHandled
@@ -140,7 +142,7 @@ def _pieces(
 
 
 def chunk(t: Tracer, name: str, op: str, input: Any, chunks: Any, dim: Any = 0) -> Any:
-    if not _is_int(chunks):
+    if not is_int(chunks):
         raise NotHandled
     return _pieces(t, name, op, torch.chunk, input, (chunks,), dim)
 
@@ -156,7 +158,7 @@ def split(
     split_size: Any = None,
 ) -> Any:
     sizes = split_size if split_size_or_sections is None else split_size_or_sections
-    if not (_is_int(sizes) or (isinstance(sizes, Sequence) and all(map(_is_int, sizes)))):
+    if not (is_int(sizes) or (isinstance(sizes, Sequence) and all(map(is_int, sizes)))):
         raise NotHandled
     return _pieces(t, name, op, torch.split, tensor, (sizes,), dim)
 
@@ -170,7 +172,7 @@ def permute(t: Tracer, name: str, op: str, input: Any, *dims: Any) -> Any:
     """``x.permute(0, 2, 3, 1)``, ``x.permute((0, 2, 3, 1))``, ``torch.permute(x, dims)``:
     a :meth:`GraphBuilder.permute` node that remembers where the spatial axes went."""
     order = dims[0] if len(dims) == 1 and isinstance(dims[0], Sequence) else dims
-    if not isinstance(input, ShapeProxy) or not all(map(_is_int, order)):
+    if not isinstance(input, ShapeProxy) or not all(map(is_int, order)):
         raise NotHandled
     rank = len(input.dims)
     axes = [d % rank for d in order]
@@ -181,7 +183,7 @@ def permute(t: Tracer, name: str, op: str, input: Any, *dims: Any) -> Any:
 
 def transpose(t: Tracer, name: str, op: str, input: Any, dim0: Any, dim1: Any) -> Any:
     """``x.transpose(1, 3)`` / ``torch.swapaxes``: a permute of two axes."""
-    if not (isinstance(input, ShapeProxy) and _is_int(dim0) and _is_int(dim1)):
+    if not (isinstance(input, ShapeProxy) and is_int(dim0) and is_int(dim1)):
         raise NotHandled
     rank = input.ndim
     if not (-rank <= dim0 < rank and -rank <= dim1 < rank):
@@ -196,7 +198,7 @@ def movedim(t: Tracer, name: str, op: str, input: Any, source: Any, destination:
     if not isinstance(input, ShapeProxy):
         raise NotHandled
     values = [source, destination]
-    if not all(_is_int(v) or (isinstance(v, Sequence) and all(map(_is_int, v))) for v in values):
+    if not all(is_int(v) or (isinstance(v, Sequence) and all(map(is_int, v))) for v in values):
         raise NotHandled
     probe = torch.empty([2 + i for i in range(input.ndim)], device="meta")  # distinct sizes
     moved = torch.movedim(probe, source, destination)
@@ -206,7 +208,7 @@ def movedim(t: Tracer, name: str, op: str, input: Any, source: Any, destination:
 def glu(t: Tracer, name: str, op: str, input: Any, dim: Any = -1) -> Any:
     """``F.glu``: the first half of ``dim`` times the sigmoid of the second: two slices, a
     sigmoid and a multiply (one MAC per output element), so the output shape is halved."""
-    if not isinstance(input, ShapeProxy) or not _is_int(dim) or not -input.ndim <= dim < input.ndim:
+    if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
         raise NotHandled
     n = input.dims[dim]
     if n % 2:
@@ -231,7 +233,7 @@ def glu(t: Tracer, name: str, op: str, input: Any, dim: Any = -1) -> Any:
 
 def channel_shuffle(t: Tracer, name: str, op: str, input: Any, groups: Any) -> Any:
     """``nn.ChannelShuffle`` (ShuffleNet): reorders channels, keeps every position."""
-    if not isinstance(input, ShapeProxy) or not _is_int(groups) or input.ndim < 3:
+    if not isinstance(input, ShapeProxy) or not is_int(groups) or input.ndim < 3:
         raise NotHandled
     if groups < 1 or input.dims[1] % groups:
         raise NotHandled  # torch's own error comes from the meta run
