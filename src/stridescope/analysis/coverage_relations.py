@@ -153,4 +153,7 @@ def passes(node: Node, facts: NodeFacts) -> bool:
             return False
     elif not window.identity or node.kind is _INPUT or len(window.kernel) != len(out):
         return False
-    return all([known[p] == out and not moved[p] for p in node.parents])
+    parents = node.parents
+    if len(parents) == 1:  # most nodes: without the list's frame
+        return known[parents[0]] == out and not moved[parents[0]]
+    return all([known[p] == out and not moved[p] for p in parents])

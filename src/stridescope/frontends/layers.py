@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 from stridescope.errors import StridescopeError
 from stridescope.geometry import keras_transposed_padding, per_axis
@@ -365,7 +366,7 @@ def flatten(
     if last == rank - 1:
         return b.flatten(parent, name, start_dim=first, op=op)
     middle = shape[first : last + 1]
-    size = None if None in middle else math.prod(d for d in middle if d is not None)
+    size = None if None in middle else math.prod(cast(tuple[int, ...], middle))
     out = (*shape[:first], size, *shape[last + 1 :])
     if size is None:
         return b.other(parent, name, kind=OpKind.FLATTEN, output_shape=out, op=op)

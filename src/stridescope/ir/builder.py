@@ -95,7 +95,7 @@ class GraphBuilder(WindowOps, TensorOps):
         >>> n.kind.value, n.output_shape, n.macs
         ('reduce', (2, 1, 4, 4), 256)
         """
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         rank = len(shape)
         if mode not in ("avg", "max"):
             raise LayerError(name, f"reduce mode must be 'avg' or 'max'; received {mode!r}")

@@ -149,7 +149,11 @@ def slice_window(sizes: Shape, spatial: Sequence[tuple[int, int, int]]) -> tuple
     ((2, 2), ((-1, 0), (0, 0)), (4, 4))
     """
     key = (sizes, tuple(spatial))
-    exact = all([type(t) is tuple and len(t) == 3 and _ints(t) for t in spatial])
+    exact = True  # (a loop: no frame per range, as a slice's ranges are checked per call)
+    for t in spatial:
+        if type(t) is not tuple or len(t) != 3 or not type(t[0]) is type(t[1]) is type(t[2]) is int:
+            exact = False
+            break
     known = _SLICES.get(key) if exact else None
     if known is not None:
         return known
@@ -162,7 +166,3 @@ def slice_window(sizes: Shape, spatial: Sequence[tuple[int, int, int]]) -> tuple
     window = Window((1,) * rank, tuple(t[2] for t in spatial), (1,) * rank, tuple(padding))
     found = (window, window.output_spatial(sizes))
     return remember(_SLICES, key, found) if exact else found
-
-
-def _ints(values: Sequence[object]) -> bool:
-    return all([type(v) is int for v in values])  # (a list: cheaper than a generator)

@@ -42,7 +42,7 @@ class TensorOps(BuilderCore):
         params: int | None = None,
     ) -> int:
         """A dense layer on the last axis; ``params`` overrides the count as in :meth:`conv`."""
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         fin = shape[-1]
         if fin is None:
             raise LayerError(name, f"the feature count must be known; received {shape!r}")
@@ -65,7 +65,7 @@ class TensorOps(BuilderCore):
         >>> g.nodes[p].output_shape, g.nodes[p].spatial_at, g.nodes[back].spatial_at
         ((1, 8, 6, 3), (1, 2), None)
         """
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         before = self._nodes[parent].spatial_at
         key = (tuple(dims), shape, before, self.layout)
         known = _PERMUTES.get(key)
@@ -99,7 +99,7 @@ class TensorOps(BuilderCore):
         >>> b.build().nodes[m].kind.value, b.build().nodes[m].macs
         ('matmul', 32768)
         """
-        parent_shape = self.shape(parents[0]) if parents else ()
+        parent_shape = self._nodes[parents[0]].output_shape if parents else ()
         out = tuple(output_shape)
         return self._add(
             name, _MATMUL, tuple(parents), parent_shape, out, params=params, macs=macs, op=op
@@ -109,7 +109,7 @@ class TensorOps(BuilderCore):
         self, parent: int, name: str, *, kind: OpKind, params: int = 0, op: str = ""
     ) -> int:
         """A shape-preserving op: normalisation, activation, dropout."""
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         return self._add(name, kind, (parent,), shape, shape, params=params, op=op)
 
     def reshape(self, parent: int, name: str, *, output_shape: Shape, op: str = "") -> int:
@@ -126,14 +126,14 @@ class TensorOps(BuilderCore):
         >>> g.nodes[split].spatial_at, g.nodes[merged].spatial_at
         ((3, 4), None)
         """
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         out = tuple(output_shape)
         source = self._nodes[parent].spatial_at or spatial_axes(len(shape), self.layout)
         kept = _kept_axes(shape, source, out) if source else None
         return self._add(name, _RESHAPE, (parent,), shape, out, spatial_at=kept, op=op)
 
     def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         rest = shape[start_dim:]
         size = None if None in rest else math.prod([d for d in rest if d])
         out = (*shape[:start_dim], size)
@@ -141,7 +141,7 @@ class TensorOps(BuilderCore):
 
     def merge(self, parents: Sequence[int], name: str, *, kind: OpKind, op: str = "") -> int:
         """Add / multiply (same shapes) or concatenate along the channel axis."""
-        shapes = [self.shape(p) for p in parents]
+        shapes = [self._nodes[p].output_shape for p in parents]
         first = shapes[0]
         if kind is _CONCAT:
             axis = channel_axis(len(first), self.layout)
@@ -179,7 +179,7 @@ class TensorOps(BuilderCore):
         >>> b.build().nodes[m].output_shape, b.build().nodes[m].macs
         ((1, 8, 4, 4), 128)
         """
-        shapes = [self.shape(p) for p in parents] + [tuple(s) for s in operand_shapes]
+        shapes = [self._nodes[p].output_shape for p in parents] + [tuple(s) for s in operand_shapes]
         rank = max([len(s) for s in shapes])
         out: list[int | None] = [1] * rank
         for s in shapes:
@@ -195,7 +195,7 @@ class TensorOps(BuilderCore):
             name,
             kind,
             tuple(parents),
-            self.shape(parents[0]),
+            self._nodes[parents[0]].output_shape,
             result,
             params=params,
             macs=macs,
@@ -233,7 +233,7 @@ class TensorOps(BuilderCore):
         """Any other op, e.g. a reshape; ``counted=False`` marks an op stridescope does not
         understand: it is listed as uncounted, never as a silent zero."""
         parents = (parent,) if isinstance(parent, int) else tuple(parent)
-        shape = self.shape(parents[0]) if parents else ()
+        shape = self._nodes[parents[0]].output_shape if parents else ()
         return self._add(
             name,
             kind,

@@ -59,7 +59,7 @@ class WindowOps(BuilderCore):
         ``params`` overrides the count from geometry: 0 for a fixed filter (a buffer) or for
         weights already counted at an earlier node (a layer called twice). ``pad_mode`` is
         what the padding holds (see :meth:`pad`)."""
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         try:
             window, out, fan_in, macs = self._conv_geometry(
                 shape, out_channels, kernel, stride, dilation, padding, groups, pad_mode
@@ -149,7 +149,7 @@ class WindowOps(BuilderCore):
         >>> node.output_shape, node.params, node.macs
         ((1, 4, 32, 32), 132, 32768)
         """
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         try:
             cin = self._grouped_channels(shape, out_channels, groups)
             k, s, d = self._steps(shape, kernel, stride, dilation)
@@ -196,7 +196,7 @@ class WindowOps(BuilderCore):
         op: str = "",
     ) -> int:
         """Max (``mode='max'``) or average (``'avg'``) pooling; stride defaults to the kernel."""
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         steps = kernel if stride is None else stride
         try:
             window, sizes = self._sliding(shape, kernel, steps, dilation, padding, ceil_mode)
@@ -212,7 +212,7 @@ class WindowOps(BuilderCore):
         self, parent: int, name: str, *, mode: str, output_size: IntOrTuple, op: str = ""
     ) -> int:
         """Adaptive pooling; output window ``o`` covers ``[floor(o*n/m), ceil((o+1)*n/m))``."""
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         spatial = self._spatial(shape)
         try:
             target = per_axis(output_size, len(spatial), "output_size")
@@ -225,7 +225,7 @@ class WindowOps(BuilderCore):
 
     def polyphase(self, parent: int, name: str, *, factor: int = 2, op: str = "") -> int:
         """Adaptive polyphase sampling: keep the phase of largest norm (reads every phase)."""
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         try:
             window = self._window(shape, factor, factor, 1, "valid", ceil_mode=True)
         except GeometryError as error:
@@ -239,7 +239,7 @@ class WindowOps(BuilderCore):
 
     def pixel_unshuffle(self, parent: int, name: str, *, factor: int, op: str = "") -> int:
         """Space-to-depth: ``(C, H, W) -> (C*r*r, H/r, W/r)``; sizes must divide by ``r``."""
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         spatial = self._spatial(shape)
         try:
             if any(n is not None and n % factor for n in spatial):
@@ -278,7 +278,7 @@ class WindowOps(BuilderCore):
         >>> b.build().nodes[up].scatter.stride
         (2, 2)
         """
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         out = tuple(output_shape)
         scatter = None
         if repeat is not None:
@@ -318,7 +318,7 @@ class WindowOps(BuilderCore):
         >>> round(node.window.read_fraction((9, 8)), 4)
         0.2222
         """
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         sizes = self._spatial(shape)
         try:
             if len(spatial) != len(sizes) or len(output_shape) != len(shape):
@@ -365,7 +365,7 @@ class WindowOps(BuilderCore):
         >>> b.build().nodes[c].output_shape
         (1, 3, 3, 5)
         """
-        shape = self.shape(parent)
+        shape = self._nodes[parent].output_shape
         spatial = self._spatial(shape)
         try:
             window = self._padding_window(shape, padding, mode)

@@ -214,23 +214,26 @@ _SHAPED: dict[str, Callable[[Any], Callable[..., Any]]] = {
 def _build() -> dict[Any, FunctionSpec]:
     table: dict[Any, FunctionSpec] = {}
 
-    def add(handler: Callable[..., Any] | None, names: str) -> None:
+    def add(
+        handler: Callable[..., Any] | None, names: str, moves: bool = False
+    ) -> None:  # ``moves``: data movement where the handler declines
         for spelled in names.split():
             func = _resolve(spelled)
             if func is None or func in table:
                 continue  # not in this torch version, or an alias registered first
             base = _base(spelled)
             op = spelled if spelled.startswith("F.") else base
-            spec = FunctionSpec(base, op, handler or reshaping.by_meta(func), is_inplace(spelled))
-            table[func] = spec
+            shaped = _SHAPED.get(spelled)
+            otherwise = (shaped(func) if shaped else reshaping.by_meta(func)) if moves else None
+            inplace = is_inplace(spelled)
+            table[func] = FunctionSpec(
+                base, op, handler or reshaping.by_meta(func), inplace, otherwise
+            )
 
     for handler, names in _rows():
         add(handler, names)
     for handler, names in _SLICING:
-        for spelled in names.split():
-            func = _resolve(spelled)
-            shaped = _SHAPED.get(spelled)
-            add(reshaping.or_movement(handler, func, shaped and shaped(func)), spelled)
+        add(handler, names, moves=True)
     for spelled, shaped in _SHAPED.items():
         add(shaped(_resolve(spelled)), spelled)
     add(None, _MOVEMENT)

@@ -18,12 +18,16 @@ __all__ = ["FunctionSpec", "ModuleHandler", "is_inplace"]
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """How one torch function is traced: node base name, torch spelling, handler."""
+    """How one torch function is traced: node base name, torch spelling, handler, and
+    what traces the call where the handler declines it (``NotHandled``): ``otherwise``, for
+    the indexing and reshaping functions that are data movement then (else, and where that
+    declines too, the tracer's meta-run fallback)."""
 
     name: str
     op: str
     handler: Callable[..., Any]
     inplace: bool = False
+    otherwise: Callable[..., Any] | None = None
 
 
 ModuleHandler = Callable[["Tracer", nn.Module, str, "ShapeProxy"], Any]

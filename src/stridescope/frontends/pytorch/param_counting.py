@@ -110,10 +110,12 @@ class ParameterCounting:
                 values.append(a)
         if kwargs:
             values += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
-        made = (
-            next((v for v in walk_values(out) if isinstance(v, ShapeProxy)), None)
-            if values
-            else None
+        if not values:
+            return
+        made = (  # the output's (first) proxy: most calls return one
+            out
+            if type(out) is ShapeProxy
+            else next((v for v in walk_values(out) if isinstance(v, ShapeProxy)), None)
         )
         if made is not None and (extra := self.take_params(values)):
             self.builder.add_params(made.node, extra)

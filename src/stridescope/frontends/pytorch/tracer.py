@@ -32,6 +32,9 @@ __all__ = ["Tracer", "in_place", "own_parameters", "spelling"]
 
 
 _SEQUENTIAL = nn.Sequential.forward
+_FLOAT32 = torch.float32
+_BLOCK = (False, None)  # what ``Tracer.by_class`` holds for a class read by its forward
+_new_proxy = object.__new__
 # per module class: whether its forward, the first time it ran under the parameter mode (in
 # this process), computed on parameters alone (``False``, e.g. a norm-and-activation block:
 # later forwards of the class run without the mode, which would only route their calls;
@@ -88,9 +91,15 @@ class Tracer(BlockCopying, ParameterCounting):
                 return candidate
 
     def scoped(self, base: str) -> str:
-        """``<module path>.<base>`` for a function called inside a module's forward."""
+        """``<module path>.<base>`` for a function called inside a module's forward (made
+        unique by :meth:`unique`; a name not used before, the usual case, without its call)."""
         path = self.scope[-1]
-        return self.unique(f"{path}.{base}" if path else base)
+        name = f"{path}.{base}" if path else base
+        names = self.names
+        if name in names:
+            return self.unique(name)
+        names[name] = 0
+        return name
 
     def constant(self, value: torch.Tensor, name: str) -> ShapeProxy:
         """A proxy for a tensor the forward computed without traced inputs: a node with no
@@ -107,11 +116,16 @@ class Tracer(BlockCopying, ParameterCounting):
         return ShapeProxy(node, tuple(value.shape), value.dtype)
 
     def proxy(self, node: int, like: ShapeProxy | None = None) -> ShapeProxy:
+        """The proxy of ``node`` (``like``'s dtype, else float32); made without a call of
+        ``ShapeProxy.__init__`` (a frame per node), its three slots set here."""
         dims = self.builder._nodes[node].output_shape
         if None in dims:
             dims = tuple(d if d is not None else 1 for d in dims)
-        dtype = like.dtype if like is not None else torch.float32
-        return ShapeProxy(node, dims, dtype)  # type: ignore[arg-type]
+        made: ShapeProxy = _new_proxy(ShapeProxy)
+        made.node = node
+        made.dims = dims  # type: ignore[assignment]
+        made.dtype = like.dtype if like is not None else _FLOAT32
+        return made
 
     # -- dispatch ----------------------------------------------------------------------
     def call_function(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -121,8 +135,13 @@ class Tracer(BlockCopying, ParameterCounting):
         name = self.scoped(spec.name)
         try:
             out = spec.handler(self, name, spec.op, *args, **kwargs)
-        except NotHandled:
-            return self.fallback(func, args, kwargs, name=name)
+        except NotHandled:  # declined: data movement, if the function is that, else a meta run
+            if spec.otherwise is None:
+                return self.fallback(func, args, kwargs, name=name)
+            try:
+                out = spec.otherwise(self, name, spec.op, *args, **kwargs)
+            except NotHandled:
+                return self.fallback(func, args, kwargs, name=name)
         if kwargs or not PLAIN_TYPES.issuperset(map(type, args)):  # else no tensor among them
             self.take_leftover(out, args, kwargs)
         if spec.inplace and isinstance(args[0], ShapeProxy) and isinstance(out, ShapeProxy):
@@ -142,7 +161,20 @@ class Tracer(BlockCopying, ParameterCounting):
             and "stridescope_ir" not in own
         ):  # the common call, layer(x), of a class with a handler: what the rest decides
             name = self.paths.get(id(module)) or self._unlisted(type(module))
-            return found[1](self, module, self.unique(name), args[0])
+            names = self.names  # (a name not used before, as a module path is, without a call)
+            if name in names:
+                name = self.unique(name)
+            else:
+                names[name] = 0
+            return found[1](self, module, name, args[0])
+        if found == _BLOCK and "stridescope_ir" not in module.__dict__:
+            # a class with neither a handler nor an IR method: its forward is traced (what
+            # the rest decides for it, without looking its readers up again)
+            known = self.paths.get(id(module))
+            path = self._unlisted(type(module)) if known is None else known
+            if self.blocks is None or type(module) not in self.repeated:
+                return self._forward(module, path, args, kwargs)
+            return self.run_forward(module, path, args, kwargs)
         known = self.paths.get(id(module))
         path = self._unlisted(type(module)) if known is None else known
         ir_method, handler = self._readers(module)

@@ -74,7 +74,10 @@ def arith(kind: OpKind) -> Callable[..., Any]:
             return t.proxy(node, input)
         operands = (input, other)
         proxies = [o for o in operands if isinstance(o, ShapeProxy)]
-        if not proxies or any(isinstance(o, ShapeProxy) for o in (*options, *keywords.values())):
+        if not proxies or (
+            (options or keywords)
+            and any(isinstance(o, ShapeProxy) for o in (*options, *keywords.values()))
+        ):
             raise NotHandled
         constants: list[tuple[int, ...]] = []
         for o in operands:

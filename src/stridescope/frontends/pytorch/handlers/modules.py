@@ -190,7 +190,9 @@ def pointwise(kind: OpKind) -> ModuleHandler:
         # layer_calls.pointwise_node's node, without its calls: activations are most layers
         params = t.take_own(m) if m._parameters or m._modules else 0
         node = t.builder.pointwise(x.node, name, kind=kind, params=params, op=type(m).__name__)
-        return layer_calls.result(t, node, x, _flag(m, "inplace"))
+        own = m.__dict__  # (``inplace`` where it usually is, without _flag's two calls)
+        inplace = bool(own["inplace"]) if "inplace" in own else _flag(m, "inplace")
+        return layer_calls.result(t, node, x, inplace)
 
     return handler
 

@@ -30,7 +30,6 @@ __all__ = [
     "constant",
     "flatten",
     "interpolate",
-    "or_movement",
     "pad",
     "pixel_shuffle",
     "pixel_unshuffle",
@@ -69,14 +68,18 @@ def flatten(
 
 
 def view(t: Tracer, name: str, op: str, input: Any, *shape: Any) -> Any:
-    if len(shape) == 1 and isinstance(shape[0], Sequence):
-        shape = tuple(shape[0])
-    if not isinstance(input, ShapeProxy) or not all([isinstance(s, int) for s in shape]):
+    if len(shape) == 1 and type(shape[0]) is not int and isinstance(shape[0], Sequence):
+        shape = tuple(shape[0])  # (an int, the usual first size, skips the ABC's check)
+    if not isinstance(input, ShapeProxy):
         raise NotHandled
-    # (lists, not generators: a view per block, each resuming a generator per axis)
-    known = math.prod([s for s in shape if s != -1])
+    known = 1
+    for s in shape:  # (a loop, not lists or generators: several views per block)
+        if not isinstance(s, int):
+            raise NotHandled
+        if s != -1:
+            known *= s
     numel = math.prod(input.dims)
-    out = tuple([numel // known if s == -1 else s for s in shape])
+    out = tuple([numel // known if s == -1 else s for s in shape]) if -1 in shape else shape
     if math.prod(out) != numel:
         raise LayerInputError(name, op, f"{math.prod(out)} elements for shape {shape}", input.dims)
     return reshape_node(t, name, op, input, out)
@@ -113,7 +116,7 @@ def as_other(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
     """``reshape_as`` / ``view_as``: a reshape to ``other``'s shape."""
     if not isinstance(input, ShapeProxy) or not isinstance(other, ShapeProxy | torch.Tensor):
         raise NotHandled
-    return view(t, name, op, input, tuple(other.shape))
+    return view(t, name, op, input, *(other.dims if type(other) is ShapeProxy else other.shape))
 
 
 def setitem(t: Tracer, name: str, op: str, input: Any, index: Any, value: Any) -> Any:
@@ -193,22 +196,6 @@ def pad(
     value: float | None = None,
 ) -> Any:
     return pad_node(t, name, op, input, pad, mode, value)
-
-
-def or_movement(
-    handler: Callable[..., Any], func: Any, otherwise: Callable[..., Any] | None = None
-) -> Callable[..., Any]:
-    """``handler``, or data movement where it declines (``NotHandled``): ``otherwise``,
-    else :func:`by_meta`."""
-    moved = otherwise or by_meta(func)
-
-    def either(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return handler(t, name, op, *args, **kwargs)
-        except NotHandled:
-            return moved(t, name, op, *args, **kwargs)
-
-    return either
 
 
 def by_meta(func: Any) -> Callable[..., Any]:

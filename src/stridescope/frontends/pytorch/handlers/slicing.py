@@ -39,7 +39,7 @@ Range = tuple[int, int, int]  # start, stop, step, normalised by slice.indices
 
 
 def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[Range]) -> Any:
-    axes = spatial_axes(x.ndim, t.builder.layout)
+    axes = spatial_axes(len(x.dims), t.builder.layout)
     if not axes:
         raise NotHandled  # no spatial axis: nothing for a window to say
     out = tuple([len(range(*r)) for r in ranges])
@@ -60,12 +60,13 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
     dots = [k for k, i in enumerate(items) if i is Ellipsis]  # by identity: == on a traced
     if len(dots) > 1:  # index would trace a comparison
         raise NotHandled
+    rank = len(input.dims)
     if dots:
         at = dots[0]
-        items = items[:at] + (slice(None),) * (input.ndim - len(items) + 1) + items[at + 1 :]
-    if len(items) > input.ndim or not all([isinstance(i, slice) for i in items]):
+        items = items[:at] + (slice(None),) * (rank - len(items) + 1) + items[at + 1 :]
+    if len(items) > rank or not all([isinstance(i, slice) for i in items]):
         raise NotHandled
-    items = items + (slice(None),) * (input.ndim - len(items))
+    items = items + (slice(None),) * (rank - len(items))
     ranges: list[Range] = []
     for n, part in zip(input.dims, items, strict=True):
         if not all([v is None or is_int(v) for v in (part.start, part.stop, part.step)]):
@@ -79,7 +80,7 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
 
 def _along(x: ShapeProxy, dim: Any, start: int, stop: int) -> list[Range]:
     ranges = [(0, n, 1) for n in x.dims]
-    ranges[dim % x.ndim] = (start, stop, 1)
+    ranges[dim % len(x.dims)] = (start, stop, 1)
     return ranges
 
 
@@ -171,8 +172,9 @@ def _permuted(t: Tracer, name: str, op: str, x: Any, order: Sequence[int]) -> An
 def permute(t: Tracer, name: str, op: str, input: Any, *dims: Any) -> Any:
     """``x.permute(0, 2, 3, 1)``, ``x.permute((0, 2, 3, 1))``, ``torch.permute(x, dims)``:
     a :meth:`GraphBuilder.permute` node that remembers where the spatial axes went."""
-    order = dims[0] if len(dims) == 1 and isinstance(dims[0], Sequence) else dims
-    if not isinstance(input, ShapeProxy) or not all(map(is_int, order)):
+    one = len(dims) == 1 and type(dims[0]) is not int  # (ints skip the ABC's check)
+    order = dims[0] if one and isinstance(dims[0], Sequence) else dims
+    if not isinstance(input, ShapeProxy) or not all([type(d) is int or is_int(d) for d in order]):
         raise NotHandled
     rank = len(input.dims)
     axes = [d % rank for d in order]
@@ -185,7 +187,7 @@ def transpose(t: Tracer, name: str, op: str, input: Any, dim0: Any, dim1: Any) -
     """``x.transpose(1, 3)`` / ``torch.swapaxes``: a permute of two axes."""
     if not (isinstance(input, ShapeProxy) and is_int(dim0) and is_int(dim1)):
         raise NotHandled
-    rank = input.ndim
+    rank = len(input.dims)
     if not (-rank <= dim0 < rank and -rank <= dim1 < rank):
         raise NotHandled
     order = list(range(rank))
