@@ -33,6 +33,7 @@ __all__ = ["Tracer", "in_place", "own_parameters", "spelling"]
 
 _SEQUENTIAL = nn.Sequential.forward
 _FLOAT32 = torch.float32
+_NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 _BLOCK = (False, None)  # what ``Tracer.by_class`` holds for a class read by its forward
 _new_proxy = object.__new__
 # per module class: whether its forward, the first time it ran under the parameter mode (in
@@ -133,17 +134,27 @@ class Tracer(BlockCopying, ParameterCounting):
         if spec is None:
             return self.fallback(func, args, kwargs)
         name = self.scoped(spec.name)
+        mixed = bool(kwargs) or not PLAIN_TYPES.issuperset(map(type, args))  # a tensor, maybe
+        # under the parameter mode, the handler's own reads of a tensor argument (its shape,
+        # grad_fn, numel) would each go through the mode's Python dispatch to be passed back
+        off = _NO_TORCH_FUNCTION() if mixed and self.in_mode else None
+        if off is not None:
+            off.__enter__()
         try:
-            out = spec.handler(self, name, spec.op, *args, **kwargs)
-        except NotHandled:  # declined: data movement, if the function is that, else a meta run
-            if spec.otherwise is None:
-                return self.fallback(func, args, kwargs, name=name)
             try:
-                out = spec.otherwise(self, name, spec.op, *args, **kwargs)
-            except NotHandled:
-                return self.fallback(func, args, kwargs, name=name)
-        if kwargs or not PLAIN_TYPES.issuperset(map(type, args)):  # else no tensor among them
-            self.take_leftover(out, args, kwargs)
+                out = spec.handler(self, name, spec.op, *args, **kwargs)
+            except NotHandled:  # declined: data movement, if the function is that, else meta
+                if spec.otherwise is None:
+                    return self.fallback(func, args, kwargs, name=name)
+                try:
+                    out = spec.otherwise(self, name, spec.op, *args, **kwargs)
+                except NotHandled:
+                    return self.fallback(func, args, kwargs, name=name)
+            if mixed:  # else no tensor among them
+                self.take_leftover(out, args, kwargs)
+        finally:
+            if off is not None:
+                off.__exit__(None, None, None)
         if spec.inplace and isinstance(args[0], ShapeProxy) and isinstance(out, ShapeProxy):
             return in_place(args[0], out.node, out.dims)
         return out

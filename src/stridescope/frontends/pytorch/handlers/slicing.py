@@ -174,10 +174,14 @@ def permute(t: Tracer, name: str, op: str, input: Any, *dims: Any) -> Any:
     a :meth:`GraphBuilder.permute` node that remembers where the spatial axes went."""
     one = len(dims) == 1 and type(dims[0]) is not int  # (ints skip the ABC's check)
     order = dims[0] if one and isinstance(dims[0], Sequence) else dims
-    if not isinstance(input, ShapeProxy) or not all([type(d) is int or is_int(d) for d in order]):
+    if not isinstance(input, ShapeProxy):
         raise NotHandled
     rank = len(input.dims)
-    axes = [d % rank for d in order]
+    axes = []
+    for d in order:  # (a loop: no frame per list, a permute per channels-last detour)
+        if type(d) is not int and not is_int(d):
+            raise NotHandled
+        axes.append(d % rank)
     if sorted(axes) != list(range(rank)):
         raise NotHandled  # torch's own error comes from the meta run
     return _permuted(t, name, op, input, axes)
