@@ -214,9 +214,9 @@ _SHAPED: dict[str, Callable[[Any], Callable[..., Any]]] = {
 def _build() -> dict[Any, FunctionSpec]:
     table: dict[Any, FunctionSpec] = {}
 
-    def add(
-        handler: Callable[..., Any] | None, names: str, moves: bool = False
-    ) -> None:  # ``moves``: data movement where the handler declines
+    def add(handler: Callable[..., Any] | None, names: str, moves: bool = False) -> None:
+        """A spec per spelling in ``names``; ``moves``: data movement where ``handler``
+        declines (the shape rule of ``_SHAPED``, else a meta run)."""
         for spelled in names.split():
             func = _resolve(spelled)
             if func is None or func in table:
