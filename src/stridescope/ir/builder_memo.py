@@ -151,7 +151,11 @@ def slice_window(sizes: Shape, spatial: Sequence[tuple[int, int, int]]) -> tuple
     key = (sizes, tuple(spatial))
     exact = True  # (a loop: no frame per range, as a slice's ranges are checked per call)
     for t in spatial:
-        if type(t) is not tuple or len(t) != 3 or not type(t[0]) is type(t[1]) is type(t[2]) is int:
+        if (
+            type(t) is not tuple
+            or len(t) != 3
+            or not (type(t[0]) is type(t[1]) is type(t[2]) is int)
+        ):
             exact = False
             break
     known = _SLICES.get(key) if exact else None
