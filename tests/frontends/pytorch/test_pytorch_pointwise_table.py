@@ -31,6 +31,8 @@ EXTRA: dict[str, tuple[Any, ...]] = {
     "local_response_norm": (3,),
     "clamp": (0.0,),
     "clip": (0.0,),
+    "clamp_min": (0.0,),
+    "clamp_max": (0.0,),
 }
 SHAPES = {"dropout1d": (2, C, 6), "dropout3d": (2, C, 3, 3, 3)}
 

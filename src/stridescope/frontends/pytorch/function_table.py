@@ -42,7 +42,12 @@ _MATH = (
     "Tensor.__neg__ torch.exp Tensor.exp Tensor.exp_ torch.log Tensor.log torch.log1p "
     "torch.expm1 torch.sqrt Tensor.sqrt torch.rsqrt Tensor.rsqrt torch.square Tensor.square "
     "torch.reciprocal Tensor.reciprocal torch.sign Tensor.sign torch.clamp Tensor.clamp "
-    "Tensor.clamp_ torch.clip Tensor.clip Tensor.clip_ torch.sin torch.cos torch.erf Tensor.erf"
+    "Tensor.clamp_ torch.clip Tensor.clip Tensor.clip_ torch.sin torch.cos torch.erf Tensor.erf "
+    "Tensor.sin Tensor.cos torch.tan torch.sinh torch.cosh torch.asin torch.acos torch.atan "
+    "Tensor.atan torch.erfc torch.erfinv Tensor.log1p Tensor.expm1 torch.log2 Tensor.log2 "
+    "torch.log10 Tensor.log10 torch.exp2 torch.floor Tensor.floor torch.ceil Tensor.ceil "
+    "torch.round Tensor.round torch.trunc Tensor.trunc torch.frac Tensor.frac torch.clamp_min "
+    "Tensor.clamp_min torch.clamp_max Tensor.clamp_max torch.nan_to_num Tensor.nan_to_num"
 )
 _NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
 _DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
@@ -55,7 +60,12 @@ _MOVEMENT = (
     "Tensor.repeat torch.tile torch.repeat_interleave Tensor.repeat_interleave F.unfold F.fold "
     "Tensor.unfold torch.gather Tensor.gather torch.index_select Tensor.index_select "
     "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.expand_as Tensor.broadcast_to "
-    "torch.broadcast_to torch.meshgrid torch.tril Tensor.tril torch.triu Tensor.triu"
+    "torch.broadcast_to torch.meshgrid torch.tril Tensor.tril torch.triu Tensor.triu "
+    "torch.hsplit Tensor.hsplit torch.vsplit Tensor.vsplit torch.dsplit Tensor.dsplit "
+    "Tensor.split_with_sizes torch.hstack torch.vstack torch.dstack torch.column_stack "
+    "torch.row_stack torch.atleast_1d torch.atleast_2d torch.atleast_3d torch.diagonal "
+    "Tensor.diagonal torch.diag_embed torch.rot90 Tensor.rot90 torch.fliplr torch.flipud "
+    "Tensor.fliplr Tensor.flipud torch.take Tensor.take"
 )
 _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
@@ -85,7 +95,9 @@ _SELECT = (
 )
 _DIVIDE = (
     "Tensor.__floordiv__ Tensor.__rfloordiv__ Tensor.__mod__ Tensor.__rmod__ torch.floor_divide "
-    "Tensor.floor_divide torch.remainder Tensor.remainder torch.fmod Tensor.fmod"
+    "Tensor.floor_divide torch.remainder Tensor.remainder torch.fmod Tensor.fmod torch.atan2 "
+    "Tensor.atan2 torch.hypot Tensor.hypot torch.fmax torch.fmin torch.copysign torch.logaddexp "
+    "torch.xlogy"
 )
 
 
@@ -163,7 +175,7 @@ def _rows() -> list[Row]:
         (products.add_product, "torch.addmm Tensor.addmm torch.baddbmm Tensor.baddbmm"),
         (elementwise.fused, "torch.addcmul Tensor.addcmul torch.addcdiv Tensor.addcdiv"),
         (reshaping.cat, "torch.cat torch.concat torch.concatenate"),
-        (reshaping.flatten, "torch.flatten Tensor.flatten"),
+        (reshaping.flatten, "torch.flatten Tensor.flatten torch.ravel Tensor.ravel"),
         (reshaping.view, "Tensor.view Tensor.reshape torch.reshape"),
         (reshaping.same, _SAME),
         (reshaping.as_other, "Tensor.reshape_as Tensor.view_as"),
@@ -191,10 +203,15 @@ _SLICING: list[tuple[Callable[..., Any], str]] = [
     (slicing.narrow, "torch.narrow Tensor.narrow"),
     (slicing.chunk, "torch.chunk Tensor.chunk"),
     (slicing.split, "torch.split Tensor.split"),
+    (slicing.tensor_split, "torch.tensor_split Tensor.tensor_split"),
     (slicing.permute, "torch.permute Tensor.permute"),
     (slicing.glu, "F.glu"),
     (slicing.channel_shuffle, "F.channel_shuffle torch.native_channel_shuffle"),
-    (slicing.transpose, "torch.transpose Tensor.transpose torch.swapaxes Tensor.swapaxes"),
+    (
+        slicing.transpose,
+        "torch.transpose Tensor.transpose torch.swapaxes Tensor.swapaxes torch.swapdims "
+        "Tensor.swapdims",
+    ),
     (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
 ]
 

@@ -100,14 +100,15 @@ def _piece_sizes(func: Any, n: int, how: Any) -> list[int] | None:
     """Torch's sizes of the pieces of an axis of ``n``: ``chunk(how)`` makes pieces of
     ``ceil(n / how)`` and ``split(how)`` of ``how``, the last one shorter; ``split`` with a
     list takes the sizes it names. ``None`` where torch would refuse or return empty
-    pieces (then torch itself is asked).
+    pieces, and for ``tensor_split`` (sections of ``ceil`` and ``floor`` sizes, or split
+    points): then torch itself is asked.
 
     >>> _piece_sizes(torch.chunk, 7, 3), _piece_sizes(torch.split, 7, 3)
     ([3, 3, 1], [3, 3, 1])
     >>> _piece_sizes(torch.chunk, 5, 4), _piece_sizes(torch.split, 7, [2, 5])
     ([2, 2, 1], [2, 5])
     """
-    if n < 1:
+    if n < 1 or func is torch.tensor_split:  # (its own rule: asked of torch)
         return None
     if not is_int(how):
         sizes = [int(v) for v in how]
@@ -122,7 +123,8 @@ def _piece_sizes(func: Any, n: int, how: Any) -> list[int] | None:
 def _pieces(
     t: Tracer, name: str, op: str, func: Any, input: Any, args: tuple[Any, ...], dim: Any
 ) -> Any:
-    """``chunk`` / ``split``: torch (on meta) says the sizes, each piece is a slice."""
+    """``chunk`` / ``split`` / ``tensor_split``: torch (on meta) says the sizes, each piece
+    is a slice."""
     if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
         raise NotHandled
     if any(isinstance(a, ShapeProxy) for a in args):
@@ -162,6 +164,25 @@ def split(
     if not (is_int(sizes) or (isinstance(sizes, Sequence) and all(map(is_int, sizes)))):
         raise NotHandled
     return _pieces(t, name, op, torch.split, tensor, (sizes,), dim)
+
+
+def tensor_split(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    indices_or_sections: Any = None,
+    dim: Any = 0,
+    *,
+    indices: Any = None,
+    sections: Any = None,
+) -> Any:
+    """``torch.tensor_split(x, 3, dim)`` (sections) or ``(x, (1, 5), dim)`` (split points):
+    each piece a slice, with the sizes torch gives on meta."""
+    how = next((h for h in (indices_or_sections, indices, sections) if h is not None), None)
+    if not (is_int(how) or (isinstance(how, Sequence) and all(map(is_int, how)))):
+        raise NotHandled  # a tensor of indices: data movement, by the meta run
+    return _pieces(t, name, op, torch.tensor_split, input, (how,), dim)
 
 
 def _permuted(t: Tracer, name: str, op: str, x: Any, order: Sequence[int]) -> Any:
