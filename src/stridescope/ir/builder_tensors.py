@@ -105,6 +105,25 @@ class TensorOps(BuilderCore):
             name, _MATMUL, tuple(parents), parent_shape, out, params=params, macs=macs, op=op
         )
 
+    def computed(
+        self, name: str, *, output_shape: Shape, macs: int, params: int = 0, op: str = ""
+    ) -> int:
+        """A product computed without the network's input (on weights alone, e.g. a position
+        table looked up by ``one_hot @ table``): a ``matmul`` node without parents or
+        spatial axes, for its MACs and the parameters it uses.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+        >>> c = b.computed("table", output_shape=(4, 6), macs=4 * 5 * 6, params=30)
+        >>> n = b.build().nodes[c]
+        >>> n.parents, n.spatial_at, n.macs, b.build().params
+        ((), (), 120, 30)
+        """
+        out = tuple(output_shape)
+        return self._add(
+            name, OpKind.MATMUL, (), (), out, params=params, macs=macs, op=op, spatial_at=()
+        )
+
     def pointwise(
         self, parent: int, name: str, *, kind: OpKind, params: int = 0, op: str = ""
     ) -> int:

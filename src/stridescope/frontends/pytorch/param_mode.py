@@ -8,7 +8,9 @@ kernels on real weights. :class:`ParameterMode`, a torch function mode, sees eve
 - a call with a proxy among its arguments goes straight to the tracer;
 - a call with a model parameter (or a tensor computed from one here) runs on meta tensors; the
   result is remembered with the parameters it came from (:attr:`Tracer.derived`), so the op
-  that takes it counts them;
+  that takes it counts them; a product among such calls (``one_hot @ table``, ``a @ b`` of
+  two weights) is a node of its own without parents, with its MACs and the parameters it
+  uses (:mod:`computed_products`);
 - anything else (a mask built from ``torch.zeros``, a buffer's arithmetic) runs as usual.
 
 A forward that reads the values of such a tensor cannot run on meta tensors; ``trace_torch``
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from stridescope.frontends.pytorch.computed_products import product_macs
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -78,12 +81,35 @@ class ParameterMode(TorchFunctionMode):
         if not query:
             result = meta_call(func, args, kw)
             self.tracer.mode_calls += 1
+            self.book_product(func, args, kw, result)
         made = [v for v in walk_values(result) if isinstance(v, torch.Tensor)]
         if not made and result is not None:  # a question answered on meta: ask the real one
             return func(*args, **kw)
         for tensor in made:
             self.tracer.derived[id(tensor)] = (tensor, sources)
         return result
+
+    def book_product(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any], result: Any
+    ) -> None:
+        """A product on parameters alone (``one_hot @ table``) gets a node of its own, with
+        its MACs and the parameters it uses (counted there: the op that takes its result
+        counts none of them again); anything else computed here makes no node."""
+        tracer = self.tracer
+        spec = tracer.functions.get(func)
+        if spec is None or not isinstance(result, torch.Tensor):
+            return
+        macs = product_macs(spec.handler, args, kw, result.shape)
+        if macs is None:
+            return
+        operands = [v for v in walk_values((args, kw)) if isinstance(v, torch.Tensor)]
+        tracer.builder.computed(
+            tracer.scoped(spec.name),
+            output_shape=tuple(result.shape),
+            macs=macs,
+            params=tracer.take_params(operands),
+            op=spec.op,
+        )
 
     def sources(self, values: list[Any]) -> list[nn.Parameter]:
         """The parameters among ``values``, and those ``values`` were computed from."""
