@@ -98,5 +98,5 @@ def add_keras_layer(
     table = keras_table()
     handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), None)
     if handler is None:
-        return add_custom_layer(b, parents, layer, call, name)
+        return add_custom_layer(b, parents, layer, call, name, add_keras_layer)
     return [handler(b, parents, layer, layer.get_config(), name)]

@@ -10,10 +10,11 @@ kept); each layer or operation goes through
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from stridescope.errors import StridescopeError
+from stridescope.frontends.keras.expand import call_records, names_kept
 from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
@@ -44,6 +45,17 @@ def read_keras(
         read_keras(m).output.output_shape  # (1, 30, 30, 8)
     """
     given = None if input_shape is None else shape_list(input_shape)
+    if not _is_subclassed(model):
+        return _read(model, given, source)
+    calls = call_records(model)
+    try:
+        return _read(_as_functional(model, given), given, source)
+    finally:  # the symbolic call's records on the model's layers are taken out again
+        for records, kept in calls:
+            del records[kept:]
+
+
+def _read(model: Any, given: list[Shape] | None, source: str) -> Graph:
     inputs = _model_inputs(model, given[0] if given and len(given) == 1 else None)
     if given is not None and len(given) != len(inputs):
         raise StridescopeError(
@@ -93,6 +105,58 @@ def _model_inputs(model: Any, input_shape: Shape | None) -> list[Any]:
             "keras.Input(shape) or give an input shape"
         )
     return inputs
+
+
+def _is_subclassed(model: Any) -> bool:
+    """A ``keras.Model`` subclass with its own ``call`` (neither Sequential nor Functional)."""
+    import keras
+
+    functional = keras.src.models.functional.Functional
+    return isinstance(model, keras.Model) and not isinstance(model, keras.Sequential | functional)
+
+
+def _as_functional(model: Any, given: list[Shape] | None) -> Any:
+    """A subclassed model's ``call`` run once on symbolic inputs (``keras.Input``): each layer
+    and ``keras.ops`` call in it is recorded, which makes the Functional model that computes
+    the same (its layers the model's own, weights included). The input shape is the one given,
+    else the one the model was built or called with."""
+    import keras
+
+    shapes = given or _built_shapes(model)
+    if not shapes:
+        raise StridescopeError(
+            f"the Keras model {model.name!r} is a subclassed {type(model).__name__} that was "
+            "never built or called; give an input shape, e.g. --input 1x224x224x3"
+        )
+    with names_kept():  # the ops made here are named as on every read
+        if not model.built:  # its weights made as a first call would make them
+            _symbolic(model, shapes, lambda: model.build(*[(None, *s[1:]) for s in shapes]))
+        inputs = [keras.Input(tuple(s)[1:]) for s in shapes]
+        return _symbolic(
+            model, shapes, lambda: keras.Model(inputs, model.call(*inputs), name=model.name)
+        )
+
+
+def _symbolic(model: Any, shapes: list[Shape], run: Callable[[], Any]) -> Any:
+    """``run()``, a Keras error as a one-line :class:`StridescopeError`."""
+    try:
+        return run()
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise StridescopeError(
+            f"cannot read the subclassed Keras model {model.name!r} ({type(model).__name__}): "
+            f"its call() on symbolic inputs {[tuple(s) for s in shapes]} raised "
+            f"{type(error).__name__}: {first}"
+        ) from None
+
+
+def _built_shapes(model: Any) -> list[Shape]:
+    """The input shape a built subclassed model was built or first called with."""
+    built = getattr(model, "_build_shapes_dict", None) or {}
+    shapes = [tuple(s) for s in built.values() if isinstance(s, tuple | list)]
+    if not shapes or len(shapes) != len(built) or any(None in s[1:] for s in shapes):
+        return []
+    return [(1, *s[1:]) for s in shapes]
 
 
 def _layers(model: Any) -> Iterator[Any]:
