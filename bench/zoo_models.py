@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-__all__ = ["ZOO", "ZooModel", "missing_packages"]
+__all__ = ["ZOO", "ZooModel", "import_stubbed_torchvision", "missing_packages"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ZooModel:
 
     def build(self) -> nn.Module:
         """The model with random weights, in eval mode."""
-        _import_stubbed_torchvision()
+        import_stubbed_torchvision()
         if self.source == "torchvision":
             import torchvision
 
@@ -45,7 +45,7 @@ class ZooModel:
         return model.eval()
 
 
-def _import_stubbed_torchvision() -> None:
+def import_stubbed_torchvision() -> None:
     """Import torchvision's pure-Python model code without its compiled ops."""
     if "torchvision" not in sys.modules:
         sys.modules.setdefault(

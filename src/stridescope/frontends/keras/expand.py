@@ -14,12 +14,13 @@ Keras records on the sub-layers are taken out again afterwards (:func:`call_reco
 from __future__ import annotations
 
 import collections
+import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from stridescope.frontends.keras.operations import ARITH, COUNTED, add_operation, uncounted
+from stridescope.frontends.keras.operations import COUNTED, add_operation, uncounted
 from stridescope.frontends.keras.shapes import call_arguments
 from stridescope.ir import GraphBuilder
 
@@ -43,29 +44,18 @@ def _trace(b: GraphBuilder, parents: Sequence[int], layer: Any, call: Any) -> An
         return None
 
 
-def _countable(function: Any, layer: Any) -> bool:
-    """Every recorded raw operation is counted, every sub-layer called once, and every weight
-    of the layer's own (not its sub-layers') is an element-wise operand."""
+def _countable(function: Any) -> bool:
+    """Every recorded raw operation is one that is counted, and every sub-layer is called
+    once."""
     import keras
 
-    used: set[int] = set()
-    subs = set()
     for op in function.operations:
         if isinstance(op, keras.layers.Layer):
             if len(op._inbound_nodes) != 1:
                 return False  # called twice in the block (or recorded elsewhere too)
-            subs.add(id(op))
-            continue
-        cls = type(op).__name__
-        if cls not in COUNTED or not type(op).__module__.startswith("keras."):
+        elif type(op).__name__ not in COUNTED or not type(op).__module__.startswith("keras."):
             return False
-        for value in op._inbound_nodes[0].arguments.args:
-            if isinstance(value, keras.Variable):
-                if cls not in ARITH:
-                    return False
-                used.add(id(value))
-    theirs = {id(w) for sub in function.operations if id(sub) in subs for w in sub.weights}
-    return used == {id(w) for w in layer.weights if id(w) not in theirs}
+    return True
 
 
 @contextmanager
@@ -109,9 +99,9 @@ def add_custom_layer(
     records = call_records(layer)
     try:
         traced = _trace(b, parents, layer, call)
-        if traced is None or not _countable(traced[0], layer):
+        if traced is None or not _countable(traced[0]):
             return uncounted(b, parents, layer, call, name)
-        return _expand(b, parents, name, read, *traced)
+        return _expand(b, parents, layer, name, read, *traced)
     finally:
         for calls, kept in records:
             del calls[kept:]
@@ -120,6 +110,7 @@ def add_custom_layer(
 def _expand(
     b: GraphBuilder,
     parents: Sequence[int],
+    layer: Any,
     name: str,
     read: Callable[[GraphBuilder, Sequence[int], Any, str, Any], list[int]],
     function: Any,
@@ -129,6 +120,7 @@ def _expand(
 
     made = {id(t): p for t, p in zip(stand_ins, parents, strict=True)}
     seen: set[int] = set()
+    first = b.size
     for op in function.operations:
         node = op._inbound_nodes[0]
         inner = [made[id(t)] for t in node.arguments.keras_tensors]
@@ -137,4 +129,9 @@ def _expand(
         else:
             outs = add_operation(b, inner, op, node, f"{name}/{op.name}", seen)
         made.update({id(t): out for t, out in zip(node.outputs, outs, strict=True)})
+    subs = [op for op in function.operations if isinstance(op, keras.layers.Layer)]
+    theirs = {id(w) for sub in subs for w in sub.weights}
+    left = [w for w in layer.weights if id(w) not in theirs and id(w) not in seen]
+    if left and b.size > first:  # used outside the recorded operations (on weights alone)
+        b.add_params(first, sum(math.prod(int(d) for d in w.shape) for w in left))
     return [made[id(t)] for t in function.outputs]

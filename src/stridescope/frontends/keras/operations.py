@@ -3,11 +3,17 @@
 Calling ``keras.ops`` on symbolic tensors (``x + 3.0``, ``keras.ops.relu6(x)``, as in a
 hard-swish written inline) puts ``keras.src.ops`` operations that are not layers into the
 graph. Element-wise arithmetic becomes a broadcasting element-wise node (one MAC per output
-element per operand beyond the first, constants included), activations and element-wise
-math a shape-preserving activation node, ``mean`` / ``sum`` / ``max`` / ``min`` a
-reduction, ``reshape`` / ``transpose`` a reshape / permute; any other operation, and any
-layer without a handler, is one uncounted node per output with the output shape Keras
-computes (:mod:`~stridescope.frontends.keras.shapes`) and the layer's own parameter count.
+element per operand beyond the first, constants included; ``x ** 2`` with a number exponent is
+position-wise, as in the PyTorch tracer), activations and element-wise math a shape-preserving
+activation node, ``mean`` / ``sum`` / ``max`` / ``min`` a reduction, ``reshape`` /
+``expand_dims`` / ``squeeze`` a reshape, ``transpose`` / ``swapaxes`` a permute, ``matmul`` /
+``einsum`` a product (output elements × contracted elements, as a dense layer),
+``concatenate`` a concat, and ``stack``, indexing, ``split``, ``tile``, ``pad``,
+``broadcast_to``, ``repeat``, ``flip``, ``roll`` data movement (0 MACs; positions may move).
+A weight (``keras.Variable``) among the operands is counted where it is first used. Any other
+operation, and any layer without a handler, is one uncounted node per output with the output
+shape Keras computes (:mod:`~stridescope.frontends.keras.shapes`) and the layer's own
+parameter count.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from typing import Any
 
 from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.shapes import keras_shapes
-from stridescope.ir import GraphBuilder, OpKind, Shape
+from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
+from stridescope.ir.einsum import einsum_macs
 
-__all__ = ["ARITH", "COUNTED", "add_operation", "uncounted"]
+__all__ = ["ARITH", "COUNTED", "PRODUCTS", "add_operation", "uncounted"]
 
 ARITH = {
     "Add": OpKind.ADD,
@@ -39,8 +46,16 @@ _POINTWISE_NAMES = (
 )
 _POINTWISE = frozenset(_POINTWISE_NAMES.split())
 _REDUCE = {"Mean": "avg", "Sum": "avg", "Max": "max", "Min": "max"}
+PRODUCTS = frozenset({"Matmul", "Einsum"})
+_RESHAPES = frozenset({"Reshape", "ExpandDims", "Squeeze"})
+_MOVES = frozenset(
+    {"Stack", "GetItem", "Split", "Tile", "Pad", "BroadcastTo", "Repeat", "Flip", "Roll"}
+)
 #: The raw operations :func:`add_operation` counts (the others are uncounted).
-COUNTED = frozenset({*ARITH, *_POINTWISE, *_REDUCE, "Transpose", "Reshape"})
+COUNTED = frozenset(
+    {*ARITH, *_POINTWISE, *_REDUCE, *PRODUCTS, *_RESHAPES, *_MOVES}
+    | {"Transpose", "Swapaxes", "Concatenate", "Power"}
+)
 
 
 def _constant_shape(value: Any) -> Shape:
@@ -50,6 +65,78 @@ def _constant_shape(value: Any) -> Shape:
 
 def _operands(call: Any) -> list[Any]:
     return [] if call is None else list(call.arguments.args)
+
+
+def _weights(values: Sequence[Any], seen: set[int]) -> int:
+    """Elements of the ``keras.Variable`` s among ``values`` not counted yet (marked now)."""
+    import keras
+
+    params = 0
+    for value in values:
+        if isinstance(value, keras.Variable) and id(value) not in seen:
+            seen.add(id(value))
+            params += math.prod(int(d) for d in value.shape)
+    return params
+
+
+def _flat(values: Sequence[Any]) -> list[Any]:
+    """The operands of a call, a list argument (``concatenate([a, b])``) spread out."""
+    out: list[Any] = []
+    for value in values:
+        out += list(value) if isinstance(value, list | tuple) else [value]
+    return out
+
+
+def _product(
+    b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str, seen: set[int]
+) -> int:
+    """``keras.ops.matmul`` / ``einsum``: output elements × contracted elements."""
+    import keras
+
+    (out,) = keras_shapes(b, parents, op, call)
+    operands = [v for v in _operands(call) if not isinstance(v, str)]
+    traced = iter(parents)
+    shapes = [
+        tuple(
+            int(d or 1)
+            for d in (
+                b.shape(next(traced)) if isinstance(v, keras.KerasTensor) else _constant_shape(v)
+            )
+        )
+        for v in operands
+    ]
+    cls = type(op).__name__
+    if cls == "Matmul":
+        macs = math.prod(d or 1 for d in out) * shapes[0][-1]
+    else:
+        macs = einsum_macs(str(op.subscripts), shapes)
+    params = _weights(operands, seen)
+    return b.matmul(list(parents), name, output_shape=out, macs=macs, params=params, op=cls)
+
+
+def _concat(
+    b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str, seen: set[int]
+) -> int:
+    """``keras.ops.concatenate``: along the channel axis a channel concat (the builder checks
+    the shapes), along any other axis a concat node of Keras's shape; a weight among the
+    operands (a class token) counted here."""
+    (out,) = keras_shapes(b, parents, op, call)
+    operands = _flat(_operands(call))
+    params = _weights(operands, seen)
+    axis = int(getattr(op, "axis", -1)) % len(out)
+    if len(operands) == len(parents) and axis == channel_axis(len(out), b.layout):
+        return b.merge(list(parents), name, kind=OpKind.CONCAT, op="Concatenate")
+    return b.other(
+        list(parents), name, kind=OpKind.CONCAT, output_shape=out, params=params, op="Concatenate"
+    )
+
+
+def _swap(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
+    rank = len(b.shape(parent))
+    dims = list(range(rank))
+    one, two = int(op.axis1) % rank, int(op.axis2) % rank
+    dims[one], dims[two] = dims[two], dims[one]
+    return b.permute(parent, name, dims=tuple(dims), op="Swapaxes")
 
 
 def _arith(
@@ -65,15 +152,11 @@ def _arith(
     import keras
 
     constants = [v for v in _operands(call) if not isinstance(v, keras.KerasTensor)]
-    params = 0
-    for value in constants:
-        if isinstance(value, keras.Variable) and id(value) not in seen:
-            seen.add(id(value))
-            params += math.prod(int(d) for d in value.shape)
+    params = _weights(constants, seen)
     return b.elementwise(
         list(parents),
         name,
-        kind=ARITH[type(op).__name__],
+        kind=ARITH.get(type(op).__name__, OpKind.MUL),  # (Power of two tensors: a multiply)
         operand_shapes=[_constant_shape(v) for v in constants],
         params=params,
         op=type(op).__name__,
@@ -106,17 +189,41 @@ def add_operation(
     the graph); returns one node id per output. ``seen`` holds the ids of the variables
     already counted (each weight counts once, where it is first used)."""
     cls = type(op).__name__
-    known = type(op).__module__.startswith("keras.")
-    if known and cls in ARITH:
-        return [_arith(b, parents, op, call, name, set() if seen is None else seen)]
-    if known and len(parents) == 1:
+    seen = set() if seen is None else seen
+    if not type(op).__module__.startswith("keras."):
+        return uncounted(b, parents, op, call, name)
+    if cls == "Power" and len(parents) == 1 and not _weights(_operands(call), set()):
+        return [b.pointwise(parents[0], name, kind=OpKind.ACTIVATION, op=cls)]  # x ** 2
+    if cls in ARITH or cls == "Power":
+        return [_arith(b, parents, op, call, name, seen)]
+    if cls in PRODUCTS:
+        return [_product(b, parents, op, call, name, seen)]
+    if cls == "Concatenate":
+        return [_concat(b, parents, op, call, name, seen)]
+    if cls in _MOVES:
+        shapes = keras_shapes(b, parents, op, call)
+        params = _weights(_flat(_operands(call)), seen)
+        return [
+            b.other(
+                list(parents),
+                name if i == 0 else f"{name}:{i}",
+                kind=OpKind.MOVE,
+                output_shape=shape,
+                params=params if i == 0 else 0,
+                op=cls,
+            )
+            for i, shape in enumerate(shapes)
+        ]
+    if len(parents) == 1:
         if cls in _POINTWISE:
             return [b.pointwise(parents[0], name, kind=OpKind.ACTIVATION, op=cls)]
         if cls in _REDUCE:
             return [_reduce(b, parents[0], op, name, _REDUCE[cls])]
         if cls == "Transpose":
             return [_permute(b, parents[0], op, name)]
-        if cls == "Reshape":
+        if cls == "Swapaxes":
+            return [_swap(b, parents[0], op, name)]
+        if cls in _RESHAPES:
             (out,) = keras_shapes(b, parents, op, call)
             return [b.reshape(parents[0], name, output_shape=out, op=cls)]
     return uncounted(b, parents, op, call, name)

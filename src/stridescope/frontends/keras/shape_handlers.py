@@ -43,8 +43,9 @@ def merge(kind: OpKind) -> Handler:
         if kind is OpKind.CONCAT:
             rank = len(b.shape(parents[0]))
             axis = int(c.get("axis", -1)) % rank
-            if axis != channel_axis(rank, b.layout):
-                return unknown(b, parents, layer, c, name)
+            if axis != channel_axis(rank, b.layout):  # tokens, positions: Keras's shape
+                shape = keras_shape(b, parents, layer)
+                return b.other(list(parents), name, kind=kind, output_shape=shape, op="Concatenate")
         if kind is not OpKind.CONCAT and len({b.shape(p) for p in parents}) > 1:  # broadcast
             return b.elementwise(list(parents), name, kind=kind, op=type(layer).__name__)
         return b.merge(parents, name, kind=kind, op=type(layer).__name__)

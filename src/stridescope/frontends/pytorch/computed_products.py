@@ -21,6 +21,7 @@ import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers import products, weighted
+from stridescope.ir.einsum import einsum_macs
 
 __all__ = ["product_macs"]
 
@@ -56,7 +57,7 @@ def _einsum(args: tuple[Any, ...], kw: dict[str, Any], out: Shape) -> int:
     operands = args[1:]
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
-    return products.einsum_macs(args[0], [_shape(o) for o in operands])
+    return einsum_macs(args[0], [_shape(o) for o in operands])
 
 
 def _attention(args: tuple[Any, ...], kw: dict[str, Any], out: Shape) -> int:

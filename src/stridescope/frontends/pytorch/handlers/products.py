@@ -16,13 +16,13 @@ from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir.einsum import einsum_macs
 
 __all__ = [
     "add_product",
     "attention",
     "broadcast",
     "einsum",
-    "einsum_macs",
     "matmul",
     "multi_head_attention",
     "rmatmul",
@@ -184,70 +184,17 @@ def attention(
     return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw, shape)
 
 
-def _labels(term: str, rank: int) -> list[str]:
-    """One label per axis of an operand; the axes ``...`` covers get ``.1``, ``.2``... counted
-    from the right, so ellipses of different ranks line up as torch broadcasts them."""
-    if term.count("...") > 1 or not all(c.isalpha() or c == "." for c in term):
-        raise NotHandled
-    before, dots, after = term.partition("...")
-    if "." in before + after:
-        raise NotHandled
-    spread = rank - len(before) - len(after)
-    if spread < 0 or (spread and not dots):
-        raise NotHandled
-    return [*before, *(f".{k}" for k in range(spread, 0, -1)), *after]
-
-
-def einsum_macs(equation: str, shapes: list[tuple[int, ...]]) -> int:
-    """Multiply-adds of ``torch.einsum(equation, *operands)`` as torch computes it: operands
-    contracted left to right, pairwise, after summing out the labels nothing later needs; each
-    pair costs the product of the sizes of its remaining labels (a batched matmul; where no
-    label is contracted torch multiplies element-wise: one MAC per output element).
-
-    >>> einsum_macs("B H I D, B H J D -> B H I J", [(2, 4, 8, 16), (2, 4, 8, 16)])
-    8192
-    >>> einsum_macs("ij,jk,kl", [(2, 3), (3, 4), (4, 5)])  # (2*3*4) + (2*4*5)
-    64
-    >>> einsum_macs("...ij,...jk->...ik", [(7, 2, 3), (3, 4)])
-    168
-    """
-    text = equation.replace(" ", "")
-    left, arrow, right = text.partition("->")
-    terms = left.split(",")
-    if len(terms) != len(shapes):
-        raise NotHandled
-    labels = [_labels(term, len(shape)) for term, shape in zip(terms, shapes, strict=True)]
-    sizes: dict[str, int] = {}
-    for names, shape in zip(labels, shapes, strict=True):
-        for label, size in zip(names, shape, strict=True):
-            if sizes.setdefault(label, size) != size and 1 not in (size, sizes[label]):
-                raise NotHandled
-            sizes[label] = max(sizes[label], size)
-    if arrow:
-        ellipsis = [k for k in sizes if k.startswith(".")] if "..." in right else []
-        output = set(_labels(right.replace("...", ""), len(right.replace("...", ""))) + ellipsis)
-    else:
-        every = [label for names in labels for label in names]
-        output = {k for k in every if every.count(k) == 1 or k.startswith(".")}
-    macs = 0
-    current = set(labels[0])
-    for i, names in enumerate(labels[1:], start=1):
-        later = output.union(*labels[i + 1 :])
-        mine, theirs = set(names), current
-        kept = (mine & theirs) | ((mine | theirs) & later)
-        macs += math.prod(sizes[k] for k in kept)
-        current = kept & later
-    return macs
-
-
 def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
     """``torch.einsum`` with any valid equation (spaces, capitals, ``...``, an implicit
-    output) and any number of operands: MACs from :func:`einsum_macs`."""
+    output) and any number of operands: MACs from :func:`~stridescope.ir.einsum.einsum_macs`."""
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
     if not isinstance(equation, str) or not operands:
         raise NotHandled
-    every = einsum_macs(equation, [_dims(o) for o in operands])
+    try:
+        every = einsum_macs(equation, [_dims(o) for o in operands])
+    except ValueError:  # an equation that does not fit: torch's own error, from meta
+        raise NotHandled from None
     return _product(t, name, op, torch.einsum, (equation, *operands), lambda out: every)
 
 
