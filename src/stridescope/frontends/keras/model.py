@@ -1,4 +1,6 @@
-"""Read a Keras 3 model (Sequential or Functional) into an IR :class:`Graph`, without running it.
+"""Read a Keras 3 model (Sequential, Functional or subclassed) into an IR :class:`Graph`,
+without running it (a subclassed model's ``call`` runs once on symbolic inputs, which records
+the Functional graph it computes: see :func:`_as_functional`).
 
 Connectivity comes from the Functional model's own graph (each call's input and output
 tensors, so residual ``Add`` and ``Concatenate`` branches and raw ``keras.ops`` calls are

@@ -201,19 +201,8 @@ def add_operation(
     if cls == "Concatenate":
         return [_concat(b, parents, op, call, name, seen)]
     if cls in _MOVES:
-        shapes = keras_shapes(b, parents, op, call)
         params = _weights(_flat(_operands(call)), seen)
-        return [
-            b.other(
-                list(parents),
-                name if i == 0 else f"{name}:{i}",
-                kind=OpKind.MOVE,
-                output_shape=shape,
-                params=params if i == 0 else 0,
-                op=cls,
-            )
-            for i, shape in enumerate(shapes)
-        ]
+        return _each_output(b, parents, op, call, name, kind=OpKind.MOVE, params=params)
     if len(parents) == 1:
         if cls in _POINTWISE:
             return [b.pointwise(parents[0], name, kind=OpKind.ACTIVATION, op=cls)]
@@ -232,19 +221,34 @@ def add_operation(
 def uncounted(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str) -> list[int]:
     """One uncounted node per output of ``op``, with the shape Keras computes and (on the
     first) the parameters Keras counts; never fails for want of a shape function."""
-    shapes = keras_shapes(b, parents, op, call)
-    cls = type(op).__name__
     params = keras_params(op) if hasattr(op, "count_params") else 0
+    note = f"{type(op).__name__}: shape and params from Keras, MACs not counted"
+    return _each_output(b, parents, op, call, name, kind=OpKind.UNCOUNTED, params=params, note=note)
+
+
+def _each_output(
+    b: GraphBuilder,
+    parents: Sequence[int],
+    op: Any,
+    call: Any,
+    name: str,
+    *,
+    kind: OpKind,
+    params: int,
+    note: str = "",
+) -> list[int]:
+    """One node per output of ``op`` (``name``, ``name:1``...) with the shape Keras computes,
+    ``params`` on the first; uncounted nodes are marked so, with ``note``."""
     return [
         b.other(
             list(parents),
             name if i == 0 else f"{name}:{i}",
-            kind=OpKind.UNCOUNTED,
+            kind=kind,
             output_shape=shape,
             params=params if i == 0 else 0,
-            counted=False,
-            note=f"{cls}: shape and params from Keras, MACs not counted",
-            op=cls,
+            counted=kind is not OpKind.UNCOUNTED,
+            note=note,
+            op=type(op).__name__,
         )
-        for i, shape in enumerate(shapes)
+        for i, shape in enumerate(keras_shapes(b, parents, op, call))
     ]
