@@ -109,7 +109,7 @@ def test_nested_model_and_unknown_layer(keras: ModuleType) -> None:
     )
     x = keras.Input((8, 8, 4))
     y = inner(x)
-    y = L.Resizing(16, 16, name="up")(y)  # not in the table: uncounted, shape from Keras
+    y = L.RandomCrop(6, 6, name="up")(y)  # not in the table: uncounted, shape from Keras
     model = keras.Model(x, y)
     graph = read_keras(model)
     nodes = _by_name(graph)

@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 
-Handler = Callable[[GraphBuilder, Sequence[int], Any, dict[str, Any], str], int]
+# a handler gives its node, or one node per output for a layer with several
+Handler = Callable[[GraphBuilder, Sequence[int], Any, dict[str, Any], str], int | list[int]]
 
 
 def _activation(config: dict[str, Any]) -> str:
@@ -214,7 +215,9 @@ def weighted(kind: OpKind) -> Handler:
 def identity(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
-    """Identity and ActivityRegularization return their input: no node, as ``nn.Identity``."""
+    """Identity and ActivityRegularization return their input, as do Masking (it only marks
+    padded steps) and the random augmentation layers at inference: no node, as
+    ``nn.Identity``."""
     return parents[0]
 
 

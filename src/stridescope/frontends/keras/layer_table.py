@@ -40,12 +40,20 @@ def _rows() -> list[tuple[Handler, str]]:
         ),
         (handlers.weighted(OpKind.ACTIVATION), "PReLU"),
         (handlers.weighted(OpKind.NORM), "GroupNormalization UnitNormalization"),
-        (handlers.identity, "Identity ActivityRegularization"),
+        (
+            handlers.identity,
+            "Identity ActivityRegularization Masking RandomFlip RandomRotation RandomZoom "
+            "RandomTranslation RandomContrast RandomBrightness",
+        ),
+        (shape_handlers.recurrent, "SimpleRNN GRU LSTM"),
+        (shape_handlers.resizing, "Resizing"),
+        (shape_handlers.center_crop, "CenterCrop"),
         (shape_handlers.attention, "MultiHeadAttention"),
         (handlers.pointwise(OpKind.NORM), "Rescaling"),
         (handlers.weighted(OpKind.NORM), "Normalization"),
         (handlers.norm(moving_stats=True), "BatchNormalization"),
         (handlers.norm(moving_stats=False), "LayerNormalization"),
+        (handlers.weighted(OpKind.NORM), "RMSNormalization"),
         (handlers.flatten, "Flatten"),
         (shape_handlers.merge(OpKind.ADD), "Add Average Subtract Maximum Minimum"),
         (shape_handlers.merge(OpKind.MUL), "Multiply"),
@@ -99,4 +107,5 @@ def add_keras_layer(
     handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), None)
     if handler is None:
         return add_custom_layer(b, parents, layer, call, name, add_keras_layer)
-    return [handler(b, parents, layer, layer.get_config(), name)]
+    made = handler(b, parents, layer, layer.get_config(), name)
+    return made if isinstance(made, list) else [made]

@@ -1,9 +1,10 @@
 """Handlers for the Keras 3 layers that merge, pad, crop, resize, reshape or reorder tensors,
-for multi-head attention, and for layers no table row knows (:func:`unknown`, uncounted).
+for multi-head attention and recurrent layers, and for layers no table row knows
+(:func:`unknown`, uncounted).
 
 The only numbers taken from Keras are the output shapes of layers the builder cannot size
-itself (up-sampling, reshape, attention) and of unknown layers, via
-``layer.compute_output_shape``. Unknown layers become uncounted nodes (``counted=False``),
+itself (up-sampling, resizing, reshape, attention, recurrent layers) and of unknown layers, via
+``layer.compute_output_shape``, and the parameter counts of attention and recurrent layers. Unknown layers become uncounted nodes (``counted=False``),
 never silent zeros.
 """
 
@@ -16,16 +17,19 @@ from typing import Any
 from stridescope.frontends.keras.handlers import Handler, keras_params
 from stridescope.frontends.keras.operations import uncounted
 from stridescope.frontends.keras.shapes import keras_shapes
-from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
+from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
 
 __all__ = [
     "attention",
+    "center_crop",
     "cropping",
     "keras_shape",
     "merge",
     "permute",
+    "recurrent",
     "reshape",
     "resize",
+    "resizing",
     "unknown",
     "zero_padding",
 ]
@@ -75,6 +79,68 @@ def resize(kind: OpKind) -> Handler:
         )
 
     return handler
+
+
+def resizing(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """Resizing(height, width): nearest-neighbour by whole factors is an exact scatter, as
+    UpSampling; other interpolations, and a crop or pad to the aspect ratio, keep the shape."""
+    out = keras_shape(b, parents, layer)
+    shape = b.shape(parents[0])
+    axes = spatial_axes(len(shape), b.layout)
+    sizes = [(shape[a], out[a]) for a in axes]
+    exact = c.get("interpolation") == "nearest" and not c.get("crop_to_aspect_ratio")
+    exact = exact and not c.get("pad_to_aspect_ratio")
+    whole = all(i and o and o % i == 0 for i, o in sizes)
+    repeat = [int(o) // int(i) for i, o in sizes if i and o] if exact and whole else None
+    return b.resize(
+        parents[0], name, kind=OpKind.INTERPOLATE, output_shape=out, op="Resizing", repeat=repeat
+    )
+
+
+def center_crop(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """CenterCrop(height, width) of an input at least that large: the window Keras keeps
+    (``(size - target) // 2`` from the top and left), an exact :meth:`GraphBuilder.pad` with
+    negative amounts; a smaller input Keras resizes: only the shape."""
+    shape = b.shape(parents[0])
+    sizes = [shape[a] or 0 for a in spatial_axes(len(shape), b.layout)]  # (unknown: 0)
+    targets = [int(c["height"]), int(c["width"])]
+    if len(sizes) != 2 or any(n < t for n, t in zip(sizes, targets, strict=True)):
+        out = keras_shape(b, parents, layer)
+        return b.resize(
+            parents[0], name, kind=OpKind.INTERPOLATE, output_shape=out, op="CenterCrop"
+        )
+    cuts = [n - t for n, t in zip(sizes, targets, strict=True)]
+    return b.pad(
+        parents[0], name, padding=[(-(d // 2), -(d - d // 2)) for d in cuts], op="CenterCrop"
+    )
+
+
+def recurrent(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int | list[int]:
+    """SimpleRNN, GRU, LSTM on ``(batch, steps, features)``: one product node for the sequence,
+    ``steps * batch * gates * units * (features + units)`` MACs (every gate's input and hidden
+    products at every step, as the PyTorch tracer counts ``nn.RNN`` / ``nn.GRU`` /
+    ``nn.LSTM``); params from ``count_params()``. Returning the states too (``return_state``):
+    one uncounted node per output."""
+    shape = b.shape(parents[0])
+    if c.get("return_state") or len(shape) != 3 or None in shape:
+        return uncounted(b, parents, layer, None, name)
+    gates = {"LSTM": 4, "GRU": 3}.get(type(layer).__name__, 1)
+    batch, steps, features = (d or 0 for d in shape)  # (known: checked above)
+    units = int(c["units"])
+    return b.matmul(
+        list(parents),
+        name,
+        output_shape=keras_shape(b, parents, layer),
+        macs=steps * batch * gates * units * (features + units),
+        params=keras_params(layer),
+        op=type(layer).__name__,
+    )
 
 
 def zero_padding(

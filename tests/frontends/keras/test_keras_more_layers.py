@@ -1,0 +1,104 @@
+"""Keras layers read since the third 2026-12-03 session: recurrent layers (SimpleRNN, GRU,
+LSTM, and Bidirectional through its call) cost what the PyTorch tracer counts for the same
+``nn`` modules; CenterCrop is the exact window Keras keeps; Resizing by whole factors with
+``nearest`` is an exact scatter; Masking and the random augmentation layers are no node at
+inference; RMSNormalization counts its scale."""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from torch import nn
+
+from stridescope.analysis.coverage import coverage_map
+from stridescope.frontends.keras import read_keras
+from stridescope.frontends.pytorch.trace import trace_torch
+from stridescope.ir import OpKind
+
+
+@pytest.fixture(scope="module")
+def keras() -> ModuleType:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    return keras
+
+
+def _model(keras: ModuleType, layer: Any, shape: tuple[int, ...]) -> Any:
+    x = keras.Input(shape)
+    return keras.Model(x, layer(x))
+
+
+@pytest.mark.parametrize(
+    ("kind", "torch_kind"), [("SimpleRNN", nn.RNN), ("GRU", nn.GRU), ("LSTM", nn.LSTM)]
+)
+def test_recurrent_layers_cost_what_the_torch_modules_cost(
+    keras: ModuleType, kind: str, torch_kind: Any
+) -> None:
+    model = _model(keras, getattr(keras.layers, kind)(6, return_sequences=True), (10, 8))
+    graph = read_keras(model, (2, 10, 8))
+    traced = trace_torch(torch_kind(8, 6, batch_first=True), (2, 10, 8))
+    assert not graph.uncounted and graph.params == model.count_params()
+    assert graph.output.output_shape == (2, 10, 6)
+    assert (
+        graph.output.macs
+        == traced.nodes[1].macs
+        == 10 * 2 * {"SimpleRNN": 1, "GRU": 3}.get(kind, 4) * 6 * (8 + 6)
+    )
+
+
+def test_a_bidirectional_lstm_is_two_lstms(keras: ModuleType) -> None:
+    model = _model(keras, keras.layers.Bidirectional(keras.layers.LSTM(6)), (10, 8))
+    graph = read_keras(model)
+    lstms = [n for n in graph.nodes if n.op == "LSTM"]
+    assert not graph.uncounted and graph.params == model.count_params()
+    assert len(lstms) == 2 and all(n.macs == 10 * 4 * 6 * 14 for n in lstms)
+
+
+def test_returning_the_states_stays_one_uncounted_node_per_output(keras: ModuleType) -> None:
+    x = keras.Input((10, 8))
+    out, h, c = keras.layers.LSTM(6, return_state=True)(x)
+    model = keras.Model(x, keras.layers.Add()([out, h, c]))
+    graph = read_keras(model)
+    assert [n.op for n in graph.uncounted] == ["LSTM"] * 3
+    assert graph.params == model.count_params()
+
+
+def test_center_crop_reads_the_window_keras_keeps(keras: ModuleType) -> None:
+    model = _model(keras, keras.layers.CenterCrop(4, 3), (9, 8, 1))
+    graph = read_keras(model)
+    image = np.arange(72, dtype="float32").reshape(1, 9, 8, 1)
+    kept = np.asarray(model(image))[0, ..., 0]
+    reads = coverage_map(graph).counts > 0
+    assert graph.output.output_shape == (1, 4, 3, 1) and not graph.uncounted
+    assert sorted(image[0, ..., 0][reads].tolist()) == sorted(kept.ravel().tolist())
+
+
+def test_resizing_by_whole_factors_with_nearest_is_exact(keras: ModuleType) -> None:
+    near = read_keras(
+        _model(keras, keras.layers.Resizing(12, 8, interpolation="nearest"), (6, 4, 2))
+    )
+    smooth = read_keras(_model(keras, keras.layers.Resizing(12, 8), (6, 4, 2)))
+    assert near.output.output_shape == smooth.output.output_shape == (1, 12, 8, 2)
+    assert near.output.scatter is not None and near.output.scatter.stride == (2, 2)
+    assert smooth.output.scatter is None and not near.uncounted and not smooth.uncounted
+
+
+def test_masking_and_augmentation_layers_are_no_node(keras: ModuleType) -> None:
+    L = keras.layers
+    x = keras.Input((8, 8, 3))
+    y = L.RandomContrast(0.2)(L.RandomRotation(0.1)(L.RandomFlip()(x)))
+    graph = read_keras(keras.Model(x, L.Conv2D(4, 1, name="conv")(y)))
+    assert [n.name for n in graph.nodes] == ["input", "conv"]
+    masked = read_keras(_model(keras, L.Masking(), (5, 3)))
+    assert len(masked.nodes) == 1
+
+
+def test_rms_normalization_counts_its_scale(keras: ModuleType) -> None:
+    model = _model(keras, keras.layers.RMSNormalization(), (5, 6))
+    graph = read_keras(model)
+    assert (graph.output.kind, graph.params) == (OpKind.NORM, model.count_params())
