@@ -51,7 +51,7 @@ from stridescope.ir import Graph, OpKind
 PEERS = ("torchinfo", "torchscan", "fvcore", "ptflops")
 TORCHINFO_GOAL, TORCHINFO_MEDIAN_GOAL, MAC_TOLERANCE = 10.0, 15.0, 0.005
 PRODUCTS = {OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL}
-UNSEEN = {"LSTM"}  # products FlopCounterMode does not count (a fused kernel it gives 0)
+UNSEEN = {"LSTM", "F.bilinear"}  # products FlopCounterMode counts 0 for (fused kernels)
 
 
 @dataclass
@@ -167,7 +167,7 @@ def used_parameters(model: nn.Module, shape: tuple[int, ...]) -> int:
 
 def product_macs(graph: Graph) -> int:
     """Conv, linear and matmul MACs, as ``FlopCounterMode`` counts them: not an ``nn.LSTM``'s
-    (its fused kernel counts 0 there; see docs/zoo.md), which are ours alone."""
+    or ``nn.Bilinear``'s (their fused kernels count 0 there; see docs/zoo.md)."""
     return sum(n.macs for n in graph.nodes if n.kind in PRODUCTS and n.op not in UNSEEN)
 
 

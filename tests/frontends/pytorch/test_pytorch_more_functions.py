@@ -1,7 +1,7 @@
 """Splits, stacks, flips and element-wise math beyond the common ones (``tensor_split``,
 ``hstack``, ``rot90``, ``floor``, ``atan2``...): each is traced as a counted node with the
 shapes torch gives (never uncounted), and ``tensor_split`` cuts exact slices, as ``split``
-does (torchvision's MViT splits its class token off with it)."""
+does (torchvision's MViT splits its class token off with it); ``nn.Bilinear`` is a product."""
 
 from __future__ import annotations
 
@@ -102,3 +102,23 @@ def test_tensor_split_cuts_the_slices_torch_cuts(n: int, how: Any, dim: int) -> 
         kept = np.zeros(n, dtype=bool)
         kept[: pieces[0].shape[dim]] = True
         assert (reads.any(axis=1 - axis) == kept).all()
+
+
+class _Pair(nn.Module):
+    """``nn.Bilinear`` on the tokens and on their flipped copy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mix = nn.Bilinear(8, 8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(x, x.flip(1))
+
+
+def test_bilinear_is_a_product_of_in1_by_in2_macs_per_output() -> None:
+    model = _Pair()
+    graph = trace_torch(model, (3, 5, 8))
+    node = graph.nodes[-1]
+    assert not graph.uncounted and graph.params == sum(p.numel() for p in model.parameters())
+    assert (node.kind, node.output_shape) == (OpKind.MATMUL, (3, 5, 4))
+    assert node.macs == 3 * 5 * 4 * 8 * 8 and node.params == 8 * 8 * 4 + 4

@@ -172,6 +172,7 @@ def _rows() -> list[Row]:
         (products.attention, "F.scaled_dot_product_attention"),
         (products.multi_head_attention, "F.multi_head_attention_forward"),
         (products.einsum, "torch.einsum"),
+        (products.bilinear, "F.bilinear torch.bilinear"),
         (products.add_product, "torch.addmm Tensor.addmm torch.baddbmm Tensor.baddbmm"),
         (elementwise.fused, "torch.addcmul Tensor.addcmul torch.addcdiv Tensor.addcdiv"),
         (reshaping.cat, "torch.cat torch.concat torch.concatenate"),

@@ -1,5 +1,5 @@
 """Handlers for products of tensors: ``@`` / ``matmul`` / ``mm`` / ``bmm``,
-``F.scaled_dot_product_attention``, ``nn.MultiheadAttention`` and two-operand ``einsum``.
+``F.scaled_dot_product_attention``, ``nn.MultiheadAttention``, ``einsum`` and ``F.bilinear``.
 The output shape comes from a meta run of the call itself; the MACs from the contraction (one
 multiply-add per output element per contracted element, as a dense layer), equal to
 ``FlopCounterMode`` / 2."""
@@ -21,6 +21,7 @@ from stridescope.ir.einsum import einsum_macs
 __all__ = [
     "add_product",
     "attention",
+    "bilinear",
     "broadcast",
     "einsum",
     "matmul",
@@ -158,6 +159,19 @@ def add_product(t: Tracer, name: str, op: str, input: Any, mat1: Any, mat2: Any,
     return _product(
         t, name, op, func, (input, mat1, mat2), lambda out: math.prod(out) * contracted, kw
     )
+
+
+def bilinear(
+    t: Tracer, name: str, op: str, input1: Any, input2: Any, weight: Any, bias: Any = None
+) -> Any:
+    """``F.bilinear`` (``nn.Bilinear``): ``x1ᵀ A_k x2`` for each output feature ``k``, so
+    ``in1 × in2`` MACs per output element; the weight and bias counted here."""
+    w = _dims(weight)
+    if len(w) != 3 or isinstance(weight, ShapeProxy) or isinstance(bias, ShapeProxy):
+        raise NotHandled
+    func = torch.nn.functional.bilinear
+    args = (input1, input2, weight) if bias is None else (input1, input2, weight, bias)
+    return _product(t, name, op, func, args, lambda out: math.prod(out) * w[1] * w[2])
 
 
 def rmatmul(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
