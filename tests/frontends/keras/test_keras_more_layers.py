@@ -102,3 +102,16 @@ def test_rms_normalization_counts_its_scale(keras: ModuleType) -> None:
     model = _model(keras, keras.layers.RMSNormalization(), (5, 6))
     graph = read_keras(model)
     assert (graph.output.kind, graph.params) == (OpKind.NORM, model.count_params())
+
+
+def test_group_query_attention_projects_keys_and_values_to_fewer_heads(keras: ModuleType) -> None:
+    L = keras.layers
+    x = keras.Input((10, 8))
+    grouped = keras.Model(x, L.GroupQueryAttention(4, 4, 2)(x, x))  # head_dim, q heads, kv heads
+    graph = read_keras(grouped)
+    q, kv, products, out = 10 * 8 * 4 * 4, 2 * 10 * 8 * 2 * 4, 2 * 10 * 10 * 4 * 4, 10 * 4 * 4 * 8
+    assert not graph.uncounted and graph.params == grouped.count_params()
+    assert graph.output.macs == q + kv + products + out
+    same = keras.Model(x, L.GroupQueryAttention(4, 2, 2)(x, x))  # as many kv heads: plain MHA
+    plain = keras.Model(x, L.MultiHeadAttention(2, 4)(x, x))
+    assert read_keras(same).output.macs == read_keras(plain).output.macs

@@ -48,7 +48,7 @@ def _rows() -> list[tuple[Handler, str]]:
         (shape_handlers.recurrent, "SimpleRNN GRU LSTM"),
         (shape_handlers.resizing, "Resizing"),
         (shape_handlers.center_crop, "CenterCrop"),
-        (shape_handlers.attention, "MultiHeadAttention"),
+        (shape_handlers.attention, "MultiHeadAttention GroupQueryAttention"),
         (handlers.pointwise(OpKind.NORM), "Rescaling"),
         (handlers.weighted(OpKind.NORM), "Normalization"),
         (handlers.norm(moving_stats=True), "BatchNormalization"),

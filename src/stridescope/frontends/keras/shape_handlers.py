@@ -191,7 +191,8 @@ def permute(
 def attention(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
-    """MultiHeadAttention(query, value[, key]): the three projections, ``q @ kᵀ``, the
+    """MultiHeadAttention and GroupQueryAttention (query, value[, key]): the three
+    projections (keys and values to the key-value heads of a grouped layer), ``q @ kᵀ``, the
     product with ``v`` and the output projection as one ``matmul`` node (as for
     ``nn.MultiheadAttention``); params from ``count_params()``. A gated or sliding-window
     layer, or a custom output shape, is uncounted."""
@@ -205,8 +206,12 @@ def attention(
     rank = len(q)
     axes = c.get("attention_axes") or tuple(range(1, rank - 1))
     axes = tuple(int(a) % rank for a in axes)
-    heads, key_dim = int(c["num_heads"]), int(c["key_dim"])
-    value_dim = int(c.get("value_dim") or key_dim)
+    if "num_query_heads" in c:  # grouped: keys and values on fewer heads, shared by groups
+        heads, kv_heads = int(c["num_query_heads"]), int(c["num_key_value_heads"])
+        key_dim = value_dim = int(c["head_dim"])
+    else:
+        heads, key_dim = int(c["num_heads"]), int(c["key_dim"])
+        kv_heads, value_dim = heads, int(c.get("value_dim") or key_dim)
 
     def rows(shape: Shape) -> int:
         return math.prod(int(d or 1) for d in shape[:-1])
@@ -215,8 +220,8 @@ def attention(
         return math.prod(int(shape[a] or 1) for a in axes)
 
     width = int(q[-1] or 1)
-    macs = rows(q) * width * heads * key_dim + rows(k) * int(k[-1] or 1) * heads * key_dim
-    macs += rows(v) * int(v[-1] or 1) * heads * value_dim
+    macs = rows(q) * width * heads * key_dim + rows(k) * int(k[-1] or 1) * kv_heads * key_dim
+    macs += rows(v) * int(v[-1] or 1) * kv_heads * value_dim
     macs += rows(q) * along(k) * heads * (key_dim + value_dim)  # scores, then the values
     macs += rows(q) * heads * value_dim * width
     params = keras_params(layer)
