@@ -14,13 +14,12 @@ Keras records on the sub-layers are taken out again afterwards (:func:`call_reco
 from __future__ import annotations
 
 import collections
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from stridescope.frontends.keras.operations import COUNTED, add_operation, uncounted
+from stridescope.frontends.keras.operations import COUNTED, add_operation, count_weights, uncounted
 from stridescope.frontends.keras.shapes import call_arguments
 from stridescope.ir import GraphBuilder
 
@@ -133,5 +132,5 @@ def _expand(
     theirs = {id(w) for sub in subs for w in sub.weights}
     left = [w for w in layer.weights if id(w) not in theirs and id(w) not in seen]
     if left and b.size > first:  # used outside the recorded operations (on weights alone)
-        b.add_params(first, sum(math.prod(int(d) for d in w.shape) for w in left))
+        b.add_params(first, count_weights(left, seen))
     return [made[id(t)] for t in function.outputs]

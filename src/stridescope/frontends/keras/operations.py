@@ -19,7 +19,7 @@ parameter count.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from stridescope.frontends.keras.handlers import keras_params
@@ -27,7 +27,7 @@ from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
 from stridescope.ir.einsum import einsum_macs
 
-__all__ = ["ARITH", "COUNTED", "PRODUCTS", "add_operation", "uncounted"]
+__all__ = ["ARITH", "COUNTED", "PRODUCTS", "add_operation", "concat", "count_weights", "uncounted"]
 
 ARITH = {
     "Add": OpKind.ADD,
@@ -67,7 +67,7 @@ def _operands(call: Any) -> list[Any]:
     return [] if call is None else list(call.arguments.args)
 
 
-def _weights(values: Sequence[Any], seen: set[int]) -> int:
+def count_weights(values: Sequence[Any], seen: set[int]) -> int:
     """Elements of the ``keras.Variable`` s among ``values`` not counted yet (marked now)."""
     import keras
 
@@ -79,14 +79,6 @@ def _weights(values: Sequence[Any], seen: set[int]) -> int:
     return params
 
 
-def _flat(values: Sequence[Any]) -> list[Any]:
-    """The operands of a call, a list argument (``concatenate([a, b])``) spread out."""
-    out: list[Any] = []
-    for value in values:
-        out += list(value) if isinstance(value, list | tuple) else [value]
-    return out
-
-
 def _product(
     b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str, seen: set[int]
 ) -> int:
@@ -96,38 +88,43 @@ def _product(
     (out,) = keras_shapes(b, parents, op, call)
     operands = [v for v in _operands(call) if not isinstance(v, str)]
     traced = iter(parents)
-    shapes = [
-        tuple(
-            int(d or 1)
-            for d in (
-                b.shape(next(traced)) if isinstance(v, keras.KerasTensor) else _constant_shape(v)
-            )
-        )
-        for v in operands
-    ]
+    shapes = []
+    for v in operands:  # a symbolic operand's shape is its parent's; a weight's its own
+        dims = b.shape(next(traced)) if isinstance(v, keras.KerasTensor) else _constant_shape(v)
+        shapes.append(tuple(int(d or 1) for d in dims))
     cls = type(op).__name__
     if cls == "Matmul":
         macs = math.prod(d or 1 for d in out) * shapes[0][-1]
     else:
         macs = einsum_macs(str(op.subscripts), shapes)
-    params = _weights(operands, seen)
+    params = count_weights(operands, seen)
     return b.matmul(list(parents), name, output_shape=out, macs=macs, params=params, op=cls)
 
 
-def _concat(
-    b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str, seen: set[int]
+def concat(
+    b: GraphBuilder,
+    parents: Sequence[int],
+    name: str,
+    *,
+    axis: int,
+    output_shape: Callable[[], Shape],
+    constants: bool = False,
+    params: int = 0,
 ) -> int:
-    """``keras.ops.concatenate``: along the channel axis a channel concat (the builder checks
-    the shapes), along any other axis a concat node of Keras's shape; a weight among the
-    operands (a class token) counted here."""
-    (out,) = keras_shapes(b, parents, op, call)
-    operands = _flat(_operands(call))
-    params = _weights(operands, seen)
-    axis = int(getattr(op, "axis", -1)) % len(out)
-    if len(operands) == len(parents) and axis == channel_axis(len(out), b.layout):
+    """A concatenation (the Concatenate layer, ``keras.ops.concatenate``): of traced tensors
+    alone (no ``constants`` among the operands) along the channel axis a channel concat (the
+    builder checks the shapes), else a concat node of Keras's shape (``output_shape()``, asked
+    only then) with ``params`` (a weight among the operands)."""
+    rank = len(b.shape(parents[0]))
+    if not constants and axis % rank == channel_axis(rank, b.layout):
         return b.merge(list(parents), name, kind=OpKind.CONCAT, op="Concatenate")
     return b.other(
-        list(parents), name, kind=OpKind.CONCAT, output_shape=out, params=params, op="Concatenate"
+        list(parents),
+        name,
+        kind=OpKind.CONCAT,
+        output_shape=output_shape(),
+        params=params,
+        op="Concatenate",
     )
 
 
@@ -152,7 +149,7 @@ def _arith(
     import keras
 
     constants = [v for v in _operands(call) if not isinstance(v, keras.KerasTensor)]
-    params = _weights(constants, seen)
+    params = count_weights(constants, seen)
     return b.elementwise(
         list(parents),
         name,
@@ -188,20 +185,33 @@ def add_operation(
     """The node(s) of one raw operation ``op`` called on ``parents`` (``call``: its node in
     the graph); returns one node id per output. ``seen`` holds the ids of the variables
     already counted (each weight counts once, where it is first used)."""
+    import keras
+
     cls = type(op).__name__
     seen = set() if seen is None else seen
     if not type(op).__module__.startswith("keras."):
         return uncounted(b, parents, op, call, name)
-    if cls == "Power" and len(parents) == 1 and not _weights(_operands(call), set()):
+    if cls == "Power" and len(parents) == 1 and not count_weights(_operands(call), set()):
         return [b.pointwise(parents[0], name, kind=OpKind.ACTIVATION, op=cls)]  # x ** 2
     if cls in ARITH or cls == "Power":
         return [_arith(b, parents, op, call, name, seen)]
     if cls in PRODUCTS:
         return [_product(b, parents, op, call, name, seen)]
     if cls == "Concatenate":
-        return [_concat(b, parents, op, call, name, seen)]
+        operands = keras.tree.flatten(_operands(call))
+        return [
+            concat(
+                b,
+                parents,
+                name,
+                axis=int(op.axis),
+                output_shape=lambda: keras_shapes(b, parents, op, call)[0],
+                constants=len(operands) != len(parents),
+                params=count_weights(operands, seen),
+            )
+        ]
     if cls in _MOVES:
-        params = _weights(_flat(_operands(call)), seen)
+        params = count_weights(keras.tree.flatten(_operands(call)), seen)
         return _each_output(b, parents, op, call, name, kind=OpKind.MOVE, params=params)
     if len(parents) == 1:
         if cls in _POINTWISE:

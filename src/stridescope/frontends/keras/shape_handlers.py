@@ -3,9 +3,10 @@ for multi-head attention and recurrent layers, and for layers no table row knows
 (:func:`unknown`, uncounted).
 
 The only numbers taken from Keras are the output shapes of layers the builder cannot size
-itself (up-sampling, resizing, reshape, attention, recurrent layers) and of unknown layers, via
-``layer.compute_output_shape``, and the parameter counts of attention and recurrent layers. Unknown layers become uncounted nodes (``counted=False``),
-never silent zeros.
+itself (up-sampling, resizing, reshape, attention, recurrent layers, a concatenation along
+another axis than channels) and of unknown layers, via ``layer.compute_output_shape``, and the
+parameter counts of attention and recurrent layers. Unknown layers become uncounted nodes
+(``counted=False``), never silent zeros.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.frontends.keras.handlers import Handler, keras_params
-from stridescope.frontends.keras.operations import uncounted
+from stridescope.frontends.keras.operations import concat, uncounted
 from stridescope.frontends.keras.shapes import keras_shapes
-from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
+from stridescope.ir import GraphBuilder, OpKind, Shape, spatial_axes
 
 __all__ = [
     "attention",
@@ -45,12 +46,11 @@ def merge(kind: OpKind) -> Handler:
         b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
     ) -> int:
         if kind is OpKind.CONCAT:
-            rank = len(b.shape(parents[0]))
-            axis = int(c.get("axis", -1)) % rank
-            if axis != channel_axis(rank, b.layout):  # tokens, positions: Keras's shape
-                shape = keras_shape(b, parents, layer)
-                return b.other(list(parents), name, kind=kind, output_shape=shape, op="Concatenate")
-        if kind is not OpKind.CONCAT and len({b.shape(p) for p in parents}) > 1:  # broadcast
+            axis = int(c.get("axis", -1))
+            return concat(
+                b, parents, name, axis=axis, output_shape=lambda: keras_shape(b, parents, layer)
+            )
+        if len({b.shape(p) for p in parents}) > 1:  # broadcast
             return b.elementwise(list(parents), name, kind=kind, op=type(layer).__name__)
         return b.merge(parents, name, kind=kind, op=type(layer).__name__)
 
