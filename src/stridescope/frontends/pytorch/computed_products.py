@@ -62,7 +62,7 @@ def _einsum(args: tuple[Any, ...], kw: dict[str, Any], out: Shape) -> int:
 
 def _attention(args: tuple[Any, ...], kw: dict[str, Any], out: Shape) -> int:
     q, k, v = (_tail(args, kw, i, key) for i, key in enumerate(("query", "key", "value")))
-    return math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
+    return products.attention_macs(q, k, v)
 
 
 def _linear(args: tuple[Any, ...], kw: dict[str, Any], out: Shape) -> int:

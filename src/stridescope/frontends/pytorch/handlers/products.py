@@ -21,6 +21,7 @@ from stridescope.ir.einsum import einsum_macs
 __all__ = [
     "add_product",
     "attention",
+    "attention_macs",
     "bilinear",
     "broadcast",
     "einsum",
@@ -179,6 +180,16 @@ def rmatmul(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
     return matmul(t, name, op, other, input)
 
 
+def attention_macs(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...]) -> int:
+    """MACs of scaled dot-product attention on query, key and value shapes: every query row
+    meets ``S`` keys of ``E`` elements and ``S`` values of ``Ev`` elements.
+
+    >>> attention_macs((2, 4, 8, 16), (2, 4, 10, 16), (2, 4, 10, 32))  # 64 rows x 10 x 48
+    30720
+    """
+    return math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
+
+
 def attention(
     t: Tracer, name: str, op: str, query: Any, key: Any, value: Any, *args: Any, **kw: Any
 ) -> Any:
@@ -193,7 +204,7 @@ def attention(
         args = (kw.pop("attn_mask"),)
     if any(isinstance(a, ShapeProxy) for a in (*args[1:], *kw.values())):
         raise NotHandled  # only the mask may be traced
-    macs = math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
+    macs = attention_macs(q, k, v)
     func = torch.nn.functional.scaled_dot_product_attention
     return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw, shape)
 
