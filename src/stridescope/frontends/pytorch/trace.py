@@ -30,9 +30,11 @@ from torch import nn
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
+from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.module_table import MODULES
 from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.script_calls import call_script_function
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import Graph, GraphBuilder, shape_list
@@ -40,8 +42,19 @@ from stridescope.ir import Graph, GraphBuilder, shape_list
 __all__ = ["trace_torch"]
 
 _ORIGINAL_CALL: Callable[..., Any] = nn.Module._call_impl
+_SCRIPT_FUNCTION: Any = torch.jit.ScriptFunction
+_ORIGINAL_SCRIPT_CALL: Callable[..., Any] = _SCRIPT_FUNCTION.__call__
 _PATCH_LOCK = threading.Lock()
 _PATCH_USERS = 0
+
+
+def _routed_script_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``torch.jit.ScriptFunction.__call__`` while a trace runs: a compiled function called
+    on proxies in the tracer's thread goes to :func:`call_script_function`."""
+    tracer = STATE.tracer
+    if tracer is None or not any(type(v) is ShapeProxy for v in walk_values((args, kwargs))):
+        return _ORIGINAL_SCRIPT_CALL(fn, *args, **kwargs)
+    return call_script_function(tracer, fn, args, kwargs)
 
 
 def _routed_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
@@ -66,6 +79,7 @@ def _routing(tracer: Tracer) -> Iterator[None]:
     with _PATCH_LOCK:
         if _PATCH_USERS == 0:
             nn.Module._call_impl = _routed_call  # type: ignore[method-assign,assignment]
+            _SCRIPT_FUNCTION.__call__ = _routed_script_call
         _PATCH_USERS += 1
     set_active_tracer(tracer)
     try:
@@ -76,6 +90,7 @@ def _routing(tracer: Tracer) -> Iterator[None]:
             _PATCH_USERS -= 1
             if _PATCH_USERS == 0:
                 nn.Module._call_impl = _ORIGINAL_CALL  # type: ignore[method-assign]
+                _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
 
 
 def _check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
@@ -182,6 +197,9 @@ class _Tree:
     paths: dict[int, str]
     params: set[int]
     repeated: frozenset[type]  # classes of more than one module with children
+    # the parameters themselves, kept alive for the trace: a module loaded by torch.jit.load
+    # makes a new Python object for a parameter when none is alive, so ids would not hold
+    kept: list[Any]
 
 
 def _module_tree(root: nn.Module) -> _Tree:
@@ -220,7 +238,7 @@ def _module_tree(root: nn.Module) -> _Tree:
             stack.pop()
     ids = set(map(id, params))
     ids.discard(id(None))
-    return _Tree(tree, paths, ids, frozenset(repeated))
+    return _Tree(tree, paths, ids, frozenset(repeated), params)
 
 
 def _device(tree: _Tree, default: torch.device) -> torch.device:

@@ -7,7 +7,7 @@ meta tensors so tracing can go on; that node is marked ``counted=False`` with a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -26,6 +26,7 @@ from stridescope.frontends.pytorch.param_counting import (
     own_parameters,
 )
 from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
+from stridescope.frontends.pytorch.script_calls import SCRIPT_MODULE, call_script_module
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["Tracer", "in_place", "own_parameters", "spelling"]
@@ -188,6 +189,8 @@ class Tracer(BlockCopying, ParameterCounting):
             return self.run_forward(module, path, args, kwargs)
         known = self.paths.get(id(module))
         path = self._unlisted(type(module)) if known is None else known
+        if isinstance(module, SCRIPT_MODULE):  # compiled: takes no proxy (see script_calls)
+            return call_script_module(self, module, path, args, kwargs)
         ir_method, handler = self._readers(module)
         if ir_method is None and handler is None:
             return self.run_forward(module, path, args, kwargs)
@@ -288,17 +291,22 @@ class Tracer(BlockCopying, ParameterCounting):
         name: str = "",
         kind: OpKind = OpKind.UNCOUNTED,
         counted: bool = False,
+        op: str = "",
+        params: int = 0,
+        run: Callable[[], Any] | None = None,
+        note: str = "",
     ) -> Any:
-        """Run ``func`` once on meta tensors for its output shapes; one node per output."""
-        op = spelling(func)
+        """Run ``func`` once on meta tensors for its output shapes; one node per output.
+        ``run``: what gives the outputs instead; ``params``: parameters counted at the first
+        node besides those among the arguments."""
+        op = op or spelling(func)
         name = name or self.scoped(op.rsplit(".", 1)[-1].strip("_") or "op")
         proxies = [a for a in walk_values((args, kwargs)) if isinstance(a, ShapeProxy)]
         parents = tuple(dict.fromkeys(p.node for p in proxies))
-        params = self.take_params(walk_values((args, kwargs)))
-        result = meta_call(func, args, kwargs)
-        note = (
-            "" if counted else f"{op} is not modelled: shape from a meta-tensor run, cost unknown"
-        )
+        params += self.take_params(walk_values((args, kwargs)))
+        result = meta_call(func, args, kwargs) if run is None else run()
+        if not counted and not note:
+            note = f"{op} is not modelled: shape from a meta-tensor run, cost unknown"
         made: list[ShapeProxy] = []
 
         def wrap(value: Any) -> Any:
