@@ -115,11 +115,16 @@ class _CachesBias(nn.Module):
         return x + self.cache[key]
 
 
-def test_a_forward_caching_a_parameter_computation_keeps_a_real_tensor() -> None:
+def test_a_forward_caching_a_parameter_computation_is_left_as_it_was() -> None:
+    """The trace (one run: all else it did was on shapes) takes the meta tensor out of the
+    cache again; the graph is the exact run's, and the model still computes as before."""
     module = _CachesBias()
     graph = trace_torch(module, (1, 3, 2, 2))
-    assert graph.params == 12
-    assert all(t.device.type == "cpu" for t in module.cache.values())
+    assert graph.params == 12 and module.cache == {}
+    rows = [(n.op, n.output_shape, n.params) for n in graph.nodes]
+    assert [
+        (n.op, n.output_shape, n.params) for n in trace_torch(module, (1, 3, 2, 2)).nodes
+    ] == rows
     x = torch.rand(1, 3, 2, 2)
     torch.testing.assert_close(module(x), x + module.table.T.reshape(1, 3, 2, 2))
 
@@ -138,11 +143,14 @@ class _MemoOnAttribute(nn.Module):
         return x + self.memo
 
 
-def test_a_forward_storing_a_parameter_computation_on_an_attribute_keeps_a_real_tensor() -> None:
+def test_a_forward_storing_a_parameter_computation_on_an_attribute_is_left_as_it_was() -> None:
     module = _MemoOnAttribute()
     graph = trace_torch(module, (1, 3, 2, 2))
-    assert graph.params == 12
-    assert module.memo is not None and module.memo.device.type == "cpu"
+    assert graph.params == 12 and module.memo is None
+    x = torch.rand(1, 3, 2, 2)
+    torch.testing.assert_close(module(x), x + module.table.T.reshape(1, 3, 2, 2) * 2)
+    assert module.memo is not None and module.memo.device.type == "cpu"  # its own forward
+    assert trace_torch(module, (1, 3, 2, 2)).params == 12  # a real tensor, counted by grad_fn
 
 
 class _Scaled(nn.Module):
@@ -226,3 +234,45 @@ def test_an_input_a_layer_cannot_take_is_reported_after_one_forward() -> None:
     with pytest.raises(StridescopeError, match=r"layer 'conv' \(Conv2d\) expects"):
         trace_torch(module, (1, 3, 8, 8))
     assert module.calls == 1
+
+
+class _CachesOnParent(nn.Module):
+    """A child's forward stores a parameter computation on its parent (an enclosing module
+    whose forward runs: its state is saved too), and on its sibling (whose is not)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.child = _Storing(self)
+        self.sibling = nn.Identity()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1  # a write of its own: the state saved is from after it
+        return self.sibling(self.child(x))
+
+
+class _Storing(nn.Module):
+    def __init__(self, parent: nn.Module) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.rand(3, 4))
+        self.__dict__["parent"] = parent  # not a child module: no cycle in the module tree
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.table.T.reshape(1, 3, 2, 2)
+        self.parent.__dict__["bias"] = bias
+        self.parent.sibling.__dict__["bias"] = bias
+        return x + bias
+
+
+def test_parameter_computations_stored_elsewhere_are_taken_out_of_the_model() -> None:
+    module = _CachesOnParent()
+    graph = trace_torch(module, (1, 3, 2, 2))
+    assert graph.params == 12
+    assert "bias" not in module.__dict__  # the parent, as saved when the child computed
+    assert module.calls == 1  # its own write before that stays, as a forward leaves it
+    assert module.sibling.__dict__["bias"] is None  # not saved: no meta tensor left
+    assert not any(
+        isinstance(v, torch.Tensor) and v.is_meta
+        for m in module.modules()
+        for v in vars(m).values()
+    )

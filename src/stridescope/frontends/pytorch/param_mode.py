@@ -44,16 +44,20 @@ _QUERIES = frozenset(
 class ParameterMode(TorchFunctionMode):
     """Routes proxy calls to ``tracer`` and runs parameter-only computations on meta tensors."""
 
-    def __init__(
-        self, tracer: Tracer, parameters: set[int], modules: list[tuple[str, nn.Module]]
-    ) -> None:
-        """``parameters``: the ids of the model's parameters; ``modules``: its (path, module)
-        pairs, whose state is saved before the first tensor is computed on meta."""
+    def __init__(self, tracer: Tracer, parameters: set[int]) -> None:
+        """``parameters``: the ids of the model's parameters."""
         super().__init__()
         self.tracer = tracer
         self.ids = parameters
-        self.modules = modules
-        self.saved: Saved = []
+        self.saved: Saved = {}  # see save_owners
+
+    def save_owners(self) -> None:
+        """Save the state of each module whose forward is running, the first time a tensor is
+        computed on meta inside it (before any such tensor can be stored on it)."""
+        saved = self.saved
+        for m in self.tracer.owners:
+            if m is not None and id(m) not in saved:
+                saved[id(m)] = (m, m.__dict__.copy(), m._buffers.copy())
 
     def __torch_function__(
         self,
@@ -76,8 +80,7 @@ class ParameterMode(TorchFunctionMode):
         sources = self.sources(values)
         if not sources:
             return result if query else func(*args, **kw)
-        if not self.saved:  # no tensor computed on meta yet: none in the model's state
-            self.saved = save_state(self.modules)
+        self.save_owners()
         if not query:
             result = meta_call(func, args, kw)
             self.tracer.mode_calls += 1
@@ -129,41 +132,55 @@ class ParameterMode(TorchFunctionMode):
 # and ``getrefcount``'s own argument
 _HELD_HERE = 2
 
-Saved = list[tuple[nn.Module, dict[str, Any], dict[str, Any]]]
+# per module id: the module, its attributes and its buffers (shallow copies)
+Saved = dict[int, tuple[nn.Module, dict[str, Any], dict[str, Any]]]
 
 
-def save_state(modules: list[tuple[str, nn.Module]]) -> Saved:
-    """Each module's attributes and buffers, shallowly (two dict copies per module)."""
-    return [(m, m.__dict__.copy(), m._buffers.copy()) for _, m in modules]
+def _stored(derived: Mapping[int, Any]) -> bool:
+    """Whether a tensor of ``derived`` is referenced from anywhere but ``derived``."""
+    return any(sys.getrefcount(entry[0]) > _HELD_HERE for entry in derived.values())
 
 
-def undo_writes(saved: Saved, derived: Mapping[int, Any]) -> bool:
-    """Whether the forward stored a tensor computed on meta into the model, as an attribute,
-    a buffer, or an entry of a public dict or list attribute (a cache such as
-    ``self.bias_cache[str(device)] = table[index]``). If so, the attributes and buffers are
-    put back as :func:`save_state` found them (before the first tensor was computed on meta)
-    and such entries are taken out again (a cache fills again in the exact trace)."""
-    if not derived:  # nothing was computed on meta: nothing of it can be stored
-        return False
-    if all(sys.getrefcount(entry[0]) <= _HELD_HERE for entry in derived.values()):
-        return False  # no tensor of them is referenced from anywhere but ``derived``
-    written = False
-    for m, _, _ in saved:
-        for k, v in m.__dict__.items():
-            if id(v) in derived:
-                written = True
-            elif type(v) is dict and not k.startswith("_"):
-                for key in [key for key, item in v.items() if id(item) in derived]:
-                    del v[key]
-                    written = True
-            elif type(v) is list and any(id(item) in derived for item in v):
-                v[:] = [item for item in v if id(item) not in derived]
-                written = True
-        written = written or any(id(v) in derived for v in m._buffers.values())
-    if written:
-        for m, attrs, buffers in saved:
+def undo_writes(saved: Saved, derived: Mapping[int, Any], modules: list[Any]) -> None:
+    """Take the tensors computed on meta out of the model's state again.
+
+    They are looked for in the modules whose state was saved (those whose forwards were
+    running when a tensor was first computed on meta: a forward caches on its own module or
+    an enclosing one), as an attribute, a buffer, or an entry of a public dict or list
+    attribute (a cache such as ``self.bias_cache[str(device)] = table[index]``). Such entries
+    are taken out, and such a module gets its attributes and buffers back as they were saved;
+    the other modules are left as the forward left them, as after a forward that stored
+    nothing. Only if a tensor is still referenced after that is every module of ``modules``
+    ((path, module) pairs) looked at, where such an attribute or buffer becomes ``None`` (its
+    value before the forward was not saved)."""
+    if not derived or not _stored(derived):  # (nothing computed on meta, or none stored)
+        return
+    for m, attrs, buffers in saved.values():
+        if _take_out(m, derived):
             m.__dict__.clear()
             m.__dict__.update(attrs)
             m._buffers.clear()
             m._buffers.update(buffers)
-    return written
+    if _stored(derived):
+        for _, m in modules:
+            if id(m) not in saved and _take_out(m, derived):
+                for where in (m.__dict__, m._buffers):
+                    for k in [k for k, v in where.items() if id(v) in derived]:
+                        where[k] = None
+
+
+def _take_out(m: nn.Module, derived: Mapping[int, Any]) -> bool:
+    """Whether ``m`` holds a tensor of ``derived``; entries of its dict and list attributes
+    that are such tensors are taken out."""
+    held = any(id(v) in derived for v in m._buffers.values())
+    for k, v in m.__dict__.items():
+        if id(v) in derived:
+            held = True
+        elif type(v) is dict and not k.startswith("_"):
+            for key in [key for key, item in v.items() if id(item) in derived]:
+                del v[key]
+                held = True
+        elif type(v) is list and any(id(item) in derived for item in v):
+            v[:] = [item for item in v if id(item) not in derived]
+            held = True
+    return held

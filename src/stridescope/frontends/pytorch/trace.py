@@ -173,15 +173,14 @@ def _run(
     tracer.device = _device(tree, tracer.device)
     proxies = (ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True))
     if fast:
-        mode = tracer.mode = ParameterMode(tracer, tree.params, tree.modules)
+        mode = tracer.mode = ParameterMode(tracer, tree.params)
         try:
             with _routing(tracer), torch.enable_grad():
                 module(*proxies)
-        finally:  # the model keeps no meta tensor, even from a forward that failed
-            wrote = undo_writes(mode.saved, tracer.derived)
+        finally:  # the model keeps no meta tensor, even from a forward that failed; a
+            # forward that stored one (a cache) did all else on shapes: its graph stands
+            undo_writes(mode.saved, tracer.derived, tree.modules)
             tracer.mode = None  # the mode refers to the tracer: no cycle left to collect
-        if wrote:
-            raise TraceError("the forward stored a tensor computed from parameters")
     else:
         with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
             module(*proxies)
