@@ -4,7 +4,8 @@ For each model of ``bench/zoo_models.py`` (torchvision and timm definitions, ran
 one row: traced or not, parameters against ``sum(p.numel())`` (with the note on parameters
 forward never touches), uncounted ops, conv/linear/matmul MACs against ``FlopCounterMode`` / 2,
 input coverage, and the time of ``stridescope.summary`` against torchinfo, torchscan, fvcore,
-ptflops and ``FlopCounterMode`` (a real forward), all in this process, 1 thread, medians of thread CPU time.
+ptflops and ``FlopCounterMode`` (a real forward), all in this process, 1 thread, medians of thread CPU time measured in rounds (see
+``rounds_medians``).
 
 Goals (issue 10; exit 1 if one is missed): every model traces, params equal torch's count
 (unless the note names parameters forward never uses), 0 uncounted ops, MACs within 0.5% of
@@ -236,29 +237,51 @@ def measure(entry: ZooModel, repeats: int, timing: bool) -> Row:
     row.flop_macs = flop_counter_macs(model, shape)
     row.coverage = summary.input_coverage
     if timing:
-        row.times["stridescope"] = cpu_median(
-            lambda: stridescope.summary(model, input_shape=shape), repeats
+        row.times = rounds_medians(
+            lambda: stridescope.summary(model, input_shape=shape),
+            peer_calls(model, shape),
+            repeats,
         )
-        for peer, call in peer_calls(model, shape).items():
-            row.times[peer] = quiet_median(call, max(2, repeats // 2))
     return row
 
 
-def quiet_median(fn: Callable[[], Any], repeats: int) -> float | None:
-    """:func:`cpu_median` with the peer's prints and warnings silenced; ``None`` when it
-    cannot summarise the model (shown as "fail")."""
+def rounds_medians(
+    ours: Callable[[], Any], peers: dict[str, Callable[[], Any]], repeats: int
+) -> dict[str, float | None]:
+    """Thread CPU medians of ``stridescope.summary`` (``ours``) and of each peer, measured in
+    rounds on the same model: each round runs ours three times, then each peer once, so a
+    slow or fast phase of a busy machine (the same code's time swings 1.5-2x over seconds
+    here) falls on every tool alike; timing all of one tool's repeats before the next tool's
+    let such a phase change decide a ratio. ``max(3, repeats // 2)`` rounds after a warm-up
+    call of each; ours's median is over its three calls of every round (the first of them
+    follows a peer's real forward, on colder caches). A peer that fails is ``None``; prints
+    and warnings are silenced."""
     sink = io.StringIO()
-    try:
-        with (
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(sink),
-            contextlib.redirect_stderr(sink),
-            torch.no_grad(),
-        ):
-            warnings.simplefilter("ignore")
-            return cpu_median(fn, repeats)
-    except Exception:  # a peer that cannot summarise this model: shown as "fail"
-        return None
+    calls: dict[str, Callable[[], Any]] = {"stridescope": ours, **peers}
+    times: dict[str, list[float] | None] = {name: [] for name in calls}
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+        torch.no_grad(),
+    ):
+        warnings.simplefilter("ignore")
+        for round_ in range(1 + max(3, repeats // 2)):  # round 0: the warm-up, not kept
+            for name, call in calls.items():
+                kept = times[name]
+                for _ in range(3 if name == "stridescope" else 1):
+                    if kept is None:
+                        break
+                    try:
+                        start = time.thread_time()
+                        call()
+                        spent = time.thread_time() - start
+                    except Exception:  # a peer that cannot summarise this model: "fail"
+                        times[name] = kept = None
+                        break
+                    if round_:
+                        kept.append(spent)
+    return {name: None if t is None else statistics.median(t) for name, t in times.items()}
 
 
 def _ms(seconds: float | None) -> str:

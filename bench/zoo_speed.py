@@ -2,8 +2,9 @@
 
 For each model of ``bench/zoo_models.py``: the thread CPU time (``time.thread_time``, so other
 processes on a busy machine do not count) of ``stridescope.summary`` and of torchinfo,
-torchscan, fvcore, ptflops and ``FlopCounterMode`` (a real forward), medians of repeats, 1
-thread, all in this process; then the ratios and the goal verdict. ``--resnet-scaling`` also
+torchscan, fvcore, ptflops and ``FlopCounterMode`` (a real forward), medians of rounds in
+which every tool runs (``zoo.rounds_medians``: a busy machine's slow phases fall on all of
+them alike), 1 thread, all in this process; then the ratios and the goal verdict. ``--resnet-scaling`` also
 times ResNet-50 at 2048² against 224².
 
 Goals (issue 10; exit 1 if one is missed): ``stridescope.summary`` >= 10x faster than torchinfo
@@ -32,8 +33,8 @@ from zoo import (
     TORCHINFO_MEDIAN_GOAL,
     cpu_median,
     peer_calls,
-    quiet_median,
     report_goals,
+    rounds_medians,
     zoo_entries,
 )
 from zoo_models import ZOO, ZooModel
@@ -49,13 +50,9 @@ def time_model(entry: ZooModel, repeats: int) -> dict[str, float | None]:
     torch.manual_seed(0)
     model = entry.build()
     shape = entry.input_shape
-    times: dict[str, float | None] = {}
-    times["stridescope"] = quiet_median(
-        lambda: stridescope.summary(model, input_shape=shape), repeats
+    return rounds_medians(
+        lambda: stridescope.summary(model, input_shape=shape), peer_calls(model, shape), repeats
     )
-    for peer, call in peer_calls(model, shape).items():
-        times[peer] = quiet_median(call, max(3, repeats // 2))
-    return times
 
 
 def _cell(ours: float | None, theirs: float | None) -> str:
@@ -120,7 +117,9 @@ def main() -> int:
         return 2
     torch.set_num_threads(1)
     head = "".join(f"{p:>16}" for p in ALL_PEERS)
-    print(f"thread CPU ms (median of {args.repeats}) and speed-up of stridescope.summary")
+    print(
+        "thread CPU ms (medians of rounds, see zoo.rounds_medians), speed-up of stridescope.summary"
+    )
     print(f"{'model':<26}{'ours ms':>9}{head}")
     rows: dict[str, dict[str, float | None]] = {}
     for entry in entries:
