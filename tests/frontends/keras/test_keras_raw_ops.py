@@ -97,3 +97,70 @@ def test_a_concatenate_layer_along_tokens_is_a_concat(keras: ModuleType) -> None
     graph = read_keras(model)
     assert not graph.uncounted
     assert (graph.output.kind, graph.output.output_shape) == (OpKind.CONCAT, (1, 8, 8))
+
+
+def _node(keras: ModuleType, make: Any, shape: tuple[int, ...] = (16, 16, 8)) -> Any:
+    """The last node of a Functional model ``x -> make(x)``."""
+    x = keras.Input(shape)
+    return read_keras(keras.Model(x, make(x))).nodes[-1]
+
+
+def _same(one: Any, other: Any) -> bool:
+    fields = ("kind", "output_shape", "macs", "window", "groups", "scatter")
+    return all(getattr(one, f) == getattr(other, f) for f in fields)
+
+
+def test_raw_pools_convs_and_resize_are_read_as_their_layers(keras: ModuleType) -> None:
+    """``keras.ops`` pooling, convolution with a constant kernel (a fixed blur: no params)
+    and nearest resizing give the node the matching layer gives."""
+    L, ops = keras.layers, keras.ops
+    blur = np.ones((3, 3, 8, 1), "float32") / 9
+    mix = np.ones((3, 3, 8, 6), "float32")
+    pairs = [
+        (lambda x: ops.max_pool(x, 2, 2), L.MaxPooling2D(2)),
+        (lambda x: ops.average_pool(x, 3, 1, "same"), L.AveragePooling2D(3, 1, "same")),
+        (
+            lambda x: ops.conv(x, mix, 2, "same"),
+            L.Conv2D(6, 3, 2, "same", use_bias=False),
+        ),
+        (lambda x: ops.depthwise_conv(x, blur, 1), L.DepthwiseConv2D(3, use_bias=False)),
+        (
+            lambda x: ops.image.resize(x, (32, 48), interpolation="nearest"),
+            L.Resizing(32, 48, interpolation="nearest"),
+        ),
+        (lambda x: ops.image.resize(x, (8, 8)), L.Resizing(8, 8)),
+    ]
+    for raw, layer in pairs:
+        node, expected = _node(keras, raw), _node(keras, layer)
+        assert node.counted and _same(node, expected), (node, expected)
+        assert node.params == 0
+    assert _node(keras, pairs[-2][0]).scatter is not None  # nearest by whole factors: exact
+
+
+def test_a_weight_as_a_raw_conv_kernel_is_counted_once(keras: ModuleType) -> None:
+    L, ops = keras.layers, keras.ops
+
+    class Smooth(L.Layer):  # type: ignore[misc,name-defined]
+        def build(self, input_shape: Any) -> None:
+            self.kernel = self.add_weight(shape=(3, 3, input_shape[-1], 1))
+
+        def call(self, x: Any) -> Any:
+            return ops.depthwise_conv(ops.depthwise_conv(x, self.kernel, 1, "same"), self.kernel, 1)
+
+    x = keras.Input((16, 16, 8))
+    model = keras.Model(x, Smooth()(x))
+    graph = read_keras(model)
+    assert graph.params == model.count_params() == 72 and not graph.uncounted
+    assert [n.params for n in graph.nodes[1:]] == [72, 0]
+    assert product_macs(graph) == flop_macs(model, (1, 16, 16, 8))
+
+
+def test_raw_comparisons_selections_and_norms_are_counted(keras: ModuleType) -> None:
+    ops = keras.ops
+    where = _node(keras, lambda x: ops.where(x > 0, x, 0.1 * x))
+    assert where.counted and where.kind is OpKind.ACTIVATION and where.macs == 0
+    assert where.output_shape == (1, 16, 16, 8)
+    norm = _node(keras, lambda x: ops.layer_normalization(x))
+    assert norm.counted and norm.kind is OpKind.NORM and norm.output_shape == (1, 16, 16, 8)
+    channels_first = _node(keras, lambda x: ops.max_pool(x, 2, data_format="channels_first"))
+    assert not channels_first.counted  # another layout than the model's: left uncounted

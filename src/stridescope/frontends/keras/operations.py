@@ -8,8 +8,12 @@ position-wise, as in the PyTorch tracer), activations and element-wise math a sh
 activation node, ``mean`` / ``sum`` / ``max`` / ``min`` a reduction, ``reshape`` /
 ``expand_dims`` / ``squeeze`` a reshape, ``transpose`` / ``swapaxes`` a permute, ``matmul`` /
 ``einsum`` a product (output elements × contracted elements, as a dense layer),
-``concatenate`` a concat, and ``stack``, indexing, ``split``, ``tile``, ``pad``,
-``broadcast_to``, ``repeat``, ``flip``, ``roll`` data movement (0 MACs; positions may move).
+``concatenate`` a concat, ``stack``, indexing, ``split``, ``tile``, ``pad``,
+``broadcast_to``, ``repeat``, ``flip``, ``roll`` data movement (0 MACs; positions may move),
+comparisons, logical ops and ``where`` a broadcasting node without MACs, the normalisation
+ops a norm node, ``max_pool`` / ``average_pool`` / ``conv`` / ``depthwise_conv`` a pool or
+conv node as the layers make (in the model's layout), and ``image.resize`` a resize as the
+Resizing layer.
 A weight (``keras.Variable``) among the operands is counted where it is first used. Any other
 operation, and any layer without a handler, is one uncounted node per output with the output
 shape Keras computes (:mod:`~stridescope.frontends.keras.shapes`) and the layer's own
@@ -22,12 +26,22 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from stridescope.frontends import layers
 from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.shapes import keras_shapes
-from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
+from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
 from stridescope.ir.einsum import einsum_macs
 
-__all__ = ["ARITH", "COUNTED", "PRODUCTS", "add_operation", "concat", "count_weights", "uncounted"]
+__all__ = [
+    "ARITH",
+    "COUNTED",
+    "PRODUCTS",
+    "add_operation",
+    "concat",
+    "count_weights",
+    "resize_node",
+    "uncounted",
+]
 
 ARITH = {
     "Add": OpKind.ADD,
@@ -51,10 +65,18 @@ _RESHAPES = frozenset({"Reshape", "ExpandDims", "Squeeze"})
 _MOVES = frozenset(
     {"Stack", "GetItem", "Split", "Tile", "Pad", "BroadcastTo", "Repeat", "Flip", "Roll"}
 )
+# comparisons, logical ops and selections: broadcasting, no MACs (as the PyTorch tracer's)
+_SELECTS_NAMES = (
+    "Greater GreaterEqual Less LessEqual Equal NotEqual LogicalAnd LogicalOr LogicalXor "
+    "LogicalNot Where IsNan IsInf IsFinite"
+)
+_SELECTS = frozenset(_SELECTS_NAMES.split())
+_NORMS = frozenset({"LayerNorm", "RMSNorm", "RmsNorm", "BatchNorm", "Normalize"})
+_SLIDING = frozenset({"MaxPool", "AveragePool", "Conv", "DepthwiseConv"})
 #: The raw operations :func:`add_operation` counts (the others are uncounted).
 COUNTED = frozenset(
-    {*ARITH, *_POINTWISE, *_REDUCE, *PRODUCTS, *_RESHAPES, *_MOVES}
-    | {"Transpose", "Swapaxes", "Concatenate", "Power"}
+    {*ARITH, *_POINTWISE, *_REDUCE, *PRODUCTS, *_RESHAPES, *_MOVES, *_SELECTS, *_NORMS}
+    | {*_SLIDING, "Transpose", "Swapaxes", "Concatenate", "Power", "Resize"}
 )
 
 
@@ -167,6 +189,67 @@ def _reduce(b: GraphBuilder, parent: int, op: Any, name: str, mode: str) -> int:
     return b.reduce(parent, name, mode=mode, axes=axes, keepdim=keepdim, op=type(op).__name__)
 
 
+def _sliding(
+    b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str, seen: set[int]
+) -> int | None:
+    """``keras.ops.max_pool`` / ``average_pool`` / ``conv`` / ``depthwise_conv`` on one traced
+    tensor of the model's layout: a pool or conv node as the layers make (a kernel that is a
+    ``keras.Variable`` counts as parameters where first used; a constant array, as a fixed
+    blur, counts none); ``None`` for another layout (read as uncounted)."""
+    layout = "channels_first" if b.layout.startswith("nc") else "channels_last"
+    if len(parents) != 1 or getattr(op, "data_format", layout) != layout:
+        return None
+    cls = type(op).__name__
+    padding = str(op.padding).lower()
+    if cls in ("MaxPool", "AveragePool"):
+        strides = op.strides
+        mode = "max" if cls == "MaxPool" else "avg"
+        return layers.pool(
+            b,
+            parents[0],
+            name,
+            cls,
+            mode=mode,
+            kernel=op.pool_size,
+            stride=strides,
+            padding=padding,
+        )
+    kernel = _operands(call)[1]
+    # (*window, inputs per group, outputs per input group), or per input channel (depthwise)
+    shape = tuple(int(d) for d in getattr(kernel, "shape", ()))
+    channels = b.shape(parents[0])[channel_axis(len(b.shape(parents[0])), b.layout)]
+    if channels is None or len(shape) < 3:
+        return None
+    depthwise = cls == "DepthwiseConv"
+    return layers.conv(
+        b,
+        parents[0],
+        name,
+        cls,
+        out_channels=channels * shape[-1] if depthwise else shape[-1],
+        kernel=shape[:-2],
+        stride=op.strides,
+        dilation=op.dilation_rate,
+        padding=padding,
+        groups=channels if depthwise else channels // shape[-2],
+        bias=False,
+        params=count_weights([kernel], seen),
+    )
+
+
+def resize_node(
+    b: GraphBuilder, parent: int, name: str, out: Shape, *, nearest: bool, op: str
+) -> int:
+    """A resize to ``out`` (the Resizing layer, ``keras.ops.image.resize``): nearest-neighbour
+    (``nearest``, no crop or pad to the aspect ratio) by whole factors is an exact scatter, as
+    UpSampling; anything else keeps only the shape."""
+    shape = b.shape(parent)
+    sizes = [(shape[a], out[a]) for a in spatial_axes(len(shape), b.layout)]
+    whole = nearest and all(i and o and o % i == 0 for i, o in sizes)
+    repeat = [int(o) // int(i) for i, o in sizes if i and o] if whole else None
+    return b.resize(parent, name, kind=OpKind.INTERPOLATE, output_shape=out, op=op, repeat=repeat)
+
+
 def _permute(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
     rank = len(b.shape(parent))
     axes = getattr(op, "axes", None)
@@ -210,9 +293,20 @@ def add_operation(
                 params=count_weights(operands, seen),
             )
         ]
-    if cls in _MOVES:
+    if cls in _MOVES or cls in _SELECTS or cls in _NORMS:
+        kind = OpKind.MOVE if cls in _MOVES else OpKind.NORM if cls in _NORMS else OpKind.ACTIVATION
         params = count_weights(keras.tree.flatten(_operands(call)), seen)
-        return _each_output(b, parents, op, call, name, kind=OpKind.MOVE, params=params)
+        return _each_output(b, parents, op, call, name, kind=kind, params=params)
+    if cls in _SLIDING and (node := _sliding(b, parents, op, call, name, seen)) is not None:
+        return [node]
+    if cls == "Resize" and len(parents) == 1:
+        nearest = op.interpolation == "nearest" and not op.crop_to_aspect_ratio
+        (out,) = keras_shapes(b, parents, op, call)
+        return [
+            resize_node(
+                b, parents[0], name, out, nearest=nearest and not op.pad_to_aspect_ratio, op=cls
+            )
+        ]
     if len(parents) == 1:
         if cls in _POINTWISE:
             return [b.pointwise(parents[0], name, kind=OpKind.ACTIVATION, op=cls)]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.frontends.keras.handlers import Handler, keras_params
-from stridescope.frontends.keras.operations import concat, uncounted
+from stridescope.frontends.keras.operations import concat, resize_node, uncounted
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, spatial_axes
 
@@ -84,19 +84,11 @@ def resize(kind: OpKind) -> Handler:
 def resizing(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
-    """Resizing(height, width): nearest-neighbour by whole factors is an exact scatter, as
-    UpSampling; other interpolations, and a crop or pad to the aspect ratio, keep the shape."""
+    """Resizing(height, width): see :func:`~stridescope.frontends.keras.operations.resize_node`."""
+    nearest = c.get("interpolation") == "nearest" and not c.get("crop_to_aspect_ratio")
+    nearest = nearest and not c.get("pad_to_aspect_ratio")
     out = keras_shape(b, parents, layer)
-    shape = b.shape(parents[0])
-    axes = spatial_axes(len(shape), b.layout)
-    sizes = [(shape[a], out[a]) for a in axes]
-    exact = c.get("interpolation") == "nearest" and not c.get("crop_to_aspect_ratio")
-    exact = exact and not c.get("pad_to_aspect_ratio")
-    whole = all(i and o and o % i == 0 for i, o in sizes)
-    repeat = [int(o) // int(i) for i, o in sizes if i and o] if exact and whole else None
-    return b.resize(
-        parents[0], name, kind=OpKind.INTERPOLATE, output_shape=out, op="Resizing", repeat=repeat
-    )
+    return resize_node(b, parents[0], name, out, nearest=nearest, op="Resizing")
 
 
 def center_crop(
