@@ -29,10 +29,25 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
 
-__all__ = ["SCRIPT_MODULE", "call_script_function", "call_script_module", "compiled_name"]
+__all__ = [
+    "SCRIPT_MODULE",
+    "call_script_function",
+    "call_script_module",
+    "compiled_from",
+    "compiled_name",
+]
 
 SCRIPT_MODULE = torch.jit.ScriptModule
 _SCRIPTED: Any = torch.jit._script.RecursiveScriptModule
+
+
+def compiled_from(module: torch.nn.Module) -> torch.nn.Module:
+    """The module ``torch.compile`` wrapped (its ``OptimizedModule`` would run TorchDynamo on
+    the proxies), else ``module`` itself; known without importing ``torch._dynamo``."""
+    if type(module).__name__ != "OptimizedModule":
+        return module
+    inner = getattr(module, "_orig_mod", None)
+    return inner if isinstance(inner, torch.nn.Module) else module
 
 
 def compiled_name(module: torch.nn.Module) -> str:

@@ -34,7 +34,7 @@ from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.module_table import MODULES
 from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
-from stridescope.frontends.pytorch.script_calls import call_script_function
+from stridescope.frontends.pytorch.script_calls import call_script_function, compiled_from
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import Graph, GraphBuilder, shape_list
@@ -127,6 +127,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
     cannot take (wrong rank or channels), or a forward that raises.
     """
     shapes = [_check_shape(s) for s in shape_list(input_shape)]
+    module = compiled_from(module)  # torch.compile(model): the model it compiles
     kind = type(module).__name__
     tree = _module_tree(module)
     what = " and ".join(str(s) for s in shapes)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from stridescope.frontends.pytorch import block_copies
+from stridescope.frontends.pytorch.aten_calls import aten_function
 from stridescope.frontends.pytorch.block_copies import BlockCopying
 from stridescope.frontends.pytorch.block_replay import Block
 from stridescope.frontends.pytorch.errors import NotHandled
@@ -26,7 +27,11 @@ from stridescope.frontends.pytorch.param_counting import (
     own_parameters,
 )
 from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
-from stridescope.frontends.pytorch.script_calls import SCRIPT_MODULE, call_script_module
+from stridescope.frontends.pytorch.script_calls import (
+    SCRIPT_MODULE,
+    call_script_module,
+    compiled_from,
+)
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["Tracer", "in_place", "own_parameters", "spelling"]
@@ -132,8 +137,12 @@ class Tracer(BlockCopying, ParameterCounting):
     # -- dispatch ----------------------------------------------------------------------
     def call_function(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         spec = self.functions.get(func)
-        if spec is None:
-            return self.fallback(func, args, kwargs)
+        if spec is None:  # an ATen overload (an exported graph's) binds one, or none does
+            if (found := aten_function(self.functions, func)) is None:
+                return self.fallback(func, args, kwargs)
+            func, adapt = found
+            args, kwargs = adapt(args, kwargs)
+            spec = self.functions[func]
         name = self.scoped(spec.name)
         mixed = bool(kwargs) or not PLAIN_TYPES.issuperset(map(type, args))  # a tensor, maybe
         # under the parameter mode, the handler's own reads of a tensor argument (its shape,
@@ -191,6 +200,8 @@ class Tracer(BlockCopying, ParameterCounting):
         path = self._unlisted(type(module)) if known is None else known
         if isinstance(module, SCRIPT_MODULE):  # compiled: takes no proxy (see script_calls)
             return call_script_module(self, module, path, args, kwargs)
+        if (inner := compiled_from(module)) is not module:  # torch.compile's wrapper
+            return self.call_module(inner, args, kwargs)
         ir_method, handler = self._readers(module)
         if ir_method is None and handler is None:
             return self.run_forward(module, path, args, kwargs)

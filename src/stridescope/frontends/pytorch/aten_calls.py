@@ -1,0 +1,132 @@
+"""Operations called as ATen overloads (``torch.ops.aten.conv2d.default``), as the graph of
+``torch.export``'s ``ExportedProgram.module()`` and FX passes call them: each is read by the
+handler of the torch function that binds the same operation, so an exported model is traced
+as the model it came from.
+
+The lookup goes by the operation's name: ``torch.<name>``, ``torch._C._nn.<name>`` and the
+``Tensor`` method are bindings of the operation itself (same arguments, same order) and take
+the call as it is; a ``torch.nn.functional`` function written in Python takes the arguments by
+the names of the operation's schema (``aten.batch_norm`` puts ``weight`` and ``bias`` before
+the running statistics, ``F.batch_norm`` after them), and is not used where the schema has an
+argument the function lacks, other than a backend switch such as ``cudnn_enabled``. An
+in-place operation (``hardswish_``) takes the function with ``inplace=True``, ``slice`` is
+indexing, ``alias`` a ``detach``. An operation with no such function stays unknown: the tracer
+runs it on meta tensors (uncounted, exact shape).
+
+>>> import torch
+>>> found = aten_function({torch.relu: "spec"}, torch.ops.aten.relu.default)
+>>> found is not None and found[0] is torch.relu
+True
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["aten_function"]
+
+Arguments = tuple[tuple[Any, ...], dict[str, Any]]
+Adapter = Callable[[tuple[Any, ...], dict[str, Any]], Arguments]
+
+_BACKEND_SWITCHES = frozenset({"cudnn_enabled", "cudnn_enable"})
+# schema argument names a ``torch.nn.functional`` function spells otherwise
+_ARGUMENTS = {"train": "training"}
+# operations that are another one, as far as shapes and costs go
+_NAMES = {"alias": "detach", "lift_fresh_copy": "clone"}
+_BINDINGS = (torch, torch._C._nn, torch._C._VariableFunctions)
+# per (callable, table id): (the torch function, how its arguments are passed), or None
+_FOUND: dict[tuple[Any, int], tuple[Any, Adapter] | None] = {}
+
+
+def _as_is(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+    return args, kwargs
+
+
+def _schema(func: Any) -> Any:
+    """The schema of an ATen overload, or of a packet's default overload; ``None`` if none."""
+    schema = getattr(func, "_schema", None)
+    if schema is None and hasattr(func, "_qualified_op_name"):
+        default = getattr(func, "default", None)
+        schema = getattr(default, "_schema", None)
+    return schema
+
+
+def _by_name(schema: Any, python: Callable[..., Any], in_place: bool) -> Adapter | None:
+    """An adapter passing the operation's arguments to ``python`` by their schema names
+    (``inplace=True`` for an in-place operation such as ``hardswish_``), or ``None`` if
+    ``python`` lacks one of them (a backend switch aside) or cannot work in place."""
+    try:
+        params = list(inspect.signature(python).parameters)
+    except (TypeError, ValueError):
+        return None
+    accepted = set(params)
+    if in_place and "inplace" not in accepted:
+        return None
+    # ``self`` in a schema is the tensor a function takes first (``input``)
+    names = [
+        params[0] if a.name == "self" and params else _ARGUMENTS.get(a.name, a.name)
+        for a in schema.arguments
+    ]
+    dropped = {n for n in names if n not in accepted}
+    if not dropped <= _BACKEND_SWITCHES:
+        return None
+    extra = {"inplace": True} if in_place else {}
+
+    def adapt(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+        named = dict(zip(names, args, strict=False)) | kwargs | extra
+        return (), {k: v for k, v in named.items() if k not in dropped}
+
+    return adapt
+
+
+def _slice(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+    """``aten.slice(self, dim=0, start=None, end=None, step=1)`` as ``self[..., a:b:c]``."""
+    named = dict(zip(("self", "dim", "start", "end", "step"), args, strict=False)) | kwargs
+    dim = int(named.get("dim", 0))
+    window = slice(named.get("start"), named.get("end"), named.get("step", 1))
+    if dim < 0:
+        return (named["self"], (Ellipsis, window, *(slice(None),) * (-dim - 1))), {}
+    return (named["self"], (*(slice(None),) * dim, window)), {}
+
+
+def _resolve(functions: Mapping[Any, Any], func: Any) -> tuple[Any, Adapter] | None:
+    schema = _schema(func)
+    if schema is None or not str(schema.name).startswith("aten::"):
+        return None
+    name = str(schema.name).split("::", 1)[1]
+    if name == "slice" and torch.Tensor.__getitem__ in functions:
+        return torch.Tensor.__getitem__, _slice
+    name = _NAMES.get(name, name)
+    in_place = name.endswith("_") and not name.endswith("__")
+    for space in _BINDINGS:
+        bound = getattr(space, name, None)
+        if bound is not None and bound in functions:
+            return bound, _as_is
+    method = getattr(torch.Tensor, name, None)
+    if method is not None and method in functions:
+        return method, _as_is
+    python = getattr(F, name.rstrip("_") if in_place else name, None)
+    if python is not None and python in functions:
+        adapter = _by_name(schema, python, in_place)
+        if adapter is not None:
+            return python, adapter
+    return None
+
+
+def aten_function(functions: Mapping[Any, Any], func: Any) -> tuple[Any, Adapter] | None:
+    """The torch function among ``functions`` (the tracer's table) that binds the ATen
+    operation ``func``, and the adapter of its arguments; ``None`` for anything else."""
+    key = (func, id(functions))
+    try:
+        return _FOUND[key]
+    except KeyError:
+        pass
+    except TypeError:  # not hashable: not an ATen callable
+        return None
+    found = _FOUND[key] = _resolve(functions, func)
+    return found

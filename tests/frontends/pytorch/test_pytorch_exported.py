@@ -1,0 +1,96 @@
+"""Models as ``torch.export`` and ``torch.compile`` hand them over: an exported program's
+module calls ATen overloads (``aten.conv2d.default``, ``aten.hardswish_.default``), each read
+by the handler of the torch function binding the same operation, so the exported model's graph
+is the original's; ``torch.compile``'s wrapper is read as the model it wraps, without running
+TorchDynamo on the proxies."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from stridescope.frontends.pytorch import trace_torch
+from stridescope.ir import Graph, OpKind
+
+SHAPE = (1, 3, 32, 32)
+
+
+class _Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(True))
+        self.block = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1, groups=8), nn.Hardswish(True))
+        self.pool = nn.MaxPool2d(2)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(8, 4)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = x + self.block(x)
+        return self.head(self.pool(x)[:, :, 1:])
+
+
+def _facts(graph: Graph) -> list[tuple[object, ...]]:
+    return [(n.kind, n.output_shape, n.params, n.macs, n.window) for n in graph.nodes]
+
+
+def test_an_exported_model_has_the_graph_of_the_original() -> None:
+    model = _Net().eval()
+    exported = torch.export.export(model, (torch.rand(SHAPE),)).module()
+    graph = trace_torch(exported, SHAPE)
+    assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
+    assert _facts(graph) == _facts(trace_torch(model, SHAPE))
+    assert graph.params == sum(p.numel() for p in model.parameters()) and not graph.notes
+
+
+class _Aten(nn.Module):
+    """ATen overloads called directly, including ``batch_norm``, whose weight and bias come
+    before the running statistics (``F.batch_norm`` takes them after)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.norm
+        aten = torch.ops.aten
+        x = aten.batch_norm.default(
+            x, n.weight, n.bias, n.running_mean, n.running_var, False, 0.1, 1e-5, True
+        )
+        x = aten.slice.Tensor(x, -1, 1, None, 2)  # x[..., 1::2]
+        return aten.cumsum.default(x, 1)  # no torch function binds it here: uncounted
+
+
+def test_aten_overloads_called_in_a_forward() -> None:
+    graph = trace_torch(_Aten().eval(), SHAPE)
+    norm, cut, cumsum = graph.nodes[1:]
+    assert (norm.kind, norm.params, norm.output_shape) == (OpKind.NORM, 6, SHAPE)
+    expected = trace_torch(_Sliced(), SHAPE).nodes[-1]
+    assert (cut.kind, cut.output_shape, cut.window) == (
+        expected.kind,
+        (1, 3, 32, 16),
+        expected.window,
+    )
+    assert not cumsum.counted and cumsum.output_shape == (1, 3, 32, 16)
+
+
+class _Sliced(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., 1::2]
+
+
+def test_a_compiled_model_is_read_as_the_model_it_wraps() -> None:
+    model = _Net().eval()
+    expected = [
+        (n.name, *fact)
+        for n, fact in zip(
+            trace_torch(model, SHAPE).nodes, _facts(trace_torch(model, SHAPE)), strict=True
+        )
+    ]
+    compiled = torch.compile(model)
+    graph = trace_torch(compiled, SHAPE)
+    assert [(n.name, *fact) for n, fact in zip(graph.nodes, _facts(graph), strict=True)] == expected
+    model.block = torch.compile(model.block)  # a compiled block inside: its layers, read
+    inner = trace_torch(model, SHAPE)
+    assert _facts(inner) == _facts(graph)
