@@ -115,3 +115,30 @@ def test_group_query_attention_projects_keys_and_values_to_fewer_heads(keras: Mo
     same = keras.Model(x, L.GroupQueryAttention(4, 2, 2)(x, x))  # as many kv heads: plain MHA
     plain = keras.Model(x, L.MultiHeadAttention(2, 4)(x, x))
     assert read_keras(same).output.macs == read_keras(plain).output.macs
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"strides": 2, "padding": "same", "return_sequences": True}, {"kernel_size": (3, 1)}],
+)
+def test_conv_lstm_costs_its_two_convolutions_at_every_step(
+    keras: ModuleType, options: dict[str, Any]
+) -> None:
+    """ConvLSTM2D's MACs are, per step, those of a Conv2D of the frame to the four gates and of
+    a 'same' Conv2D of the hidden state (Keras's torch backend runs the cell once more than the
+    steps, so FlopCounterMode on its forward is not the reference)."""
+    L = keras.layers
+    kwargs = {"filters": 4, "kernel_size": 3, **options}
+    steps, frame = 5, (16, 16, 2)
+    x = keras.Input((steps, *frame))
+    model = keras.Model(x, L.ConvLSTM2D(**kwargs)(x))
+    graph = read_keras(model)
+    assert graph.params == model.count_params() and not graph.uncounted
+    conv = {k: v for k, v in kwargs.items() if k in ("kernel_size", "strides", "padding")}
+    f = keras.Input(frame)
+    gates = read_keras(keras.Model(f, L.Conv2D(16, use_bias=False, **conv)(f))).nodes[-1]
+    h = keras.Input((*gates.output_shape[1:-1], 4))
+    hidden = L.Conv2D(16, kwargs["kernel_size"], padding="same", use_bias=False)(h)
+    recurrent = read_keras(keras.Model(h, hidden)).nodes[-1]
+    assert graph.macs == steps * (gates.macs + recurrent.macs)
+    assert graph.output.output_shape == (1, *model.output.shape[1:])

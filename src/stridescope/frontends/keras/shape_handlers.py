@@ -120,6 +120,8 @@ def recurrent(
     ``nn.LSTM``); params from ``count_params()``. Returning the states too (``return_state``):
     one uncounted node per output."""
     shape = b.shape(parents[0])
+    if type(layer).__name__.startswith("ConvLSTM"):
+        return _conv_lstm(b, parents, layer, c, name)
     if c.get("return_state") or len(shape) != 3 or None in shape:
         return uncounted(b, parents, layer, None, name)
     gates = {"LSTM": 4, "GRU": 3}.get(type(layer).__name__, 1)
@@ -130,6 +132,34 @@ def recurrent(
         name,
         output_shape=keras_shape(b, parents, layer),
         macs=steps * batch * gates * units * (features + units),
+        params=keras_params(layer),
+        op=type(layer).__name__,
+    )
+
+
+def _conv_lstm(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int | list[int]:
+    """ConvLSTM1D/2D/3D on ``(batch, steps, *space, channels)``: at every step, a convolution
+    of the input to the four gates and one of the hidden state (stride 1, ``'same'``), so
+    ``batch * steps * out positions * 4 * filters * window * (channels + filters)`` MACs, as a
+    product node (as the recurrent layers are); channels-first input, unknown sizes and
+    ``return_state``: uncounted."""
+    shape = b.shape(parents[0])
+    window = tuple(int(k) for k in c["kernel_size"])
+    channels_last = c.get("data_format", "channels_last") == "channels_last"
+    if c.get("return_state") or not channels_last or None in shape:
+        return uncounted(b, parents, layer, None, name)
+    out = keras_shape(b, parents, layer)
+    batch, steps, channels = int(shape[0] or 0), int(shape[1] or 0), int(shape[-1] or 0)
+    filters = int(c["filters"])
+    positions = math.prod(int(d or 0) for d in out[-1 - len(window) : -1])
+    macs = batch * steps * positions * 4 * filters * math.prod(window) * (channels + filters)
+    return b.matmul(
+        list(parents),
+        name,
+        output_shape=out,
+        macs=macs,
         params=keras_params(layer),
         op=type(layer).__name__,
     )
