@@ -7,6 +7,7 @@ TorchDynamo on the proxies."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from stridescope.frontends.pytorch import trace_torch
@@ -94,3 +95,24 @@ def test_a_compiled_model_is_read_as_the_model_it_wraps() -> None:
     model.block = torch.compile(model.block)  # a compiled block inside: its layers, read
     inner = trace_torch(model, SHAPE)
     assert _facts(inner) == _facts(graph)
+
+
+def test_an_overload_the_bound_function_refuses_is_run_on_meta() -> None:
+    """Should a function's handler refuse an overload's arguments (a ``TypeError``), the
+    operation is the usual uncounted node of its exact shape, never a failed trace."""
+    from stridescope.frontends.pytorch import aten_calls
+    from stridescope.frontends.pytorch.function_table import FUNCTIONS
+
+    def four(
+        args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> tuple[tuple[object, ...], dict[str, object]]:
+        return (args[0], torch.zeros(2, 16), None, "a fourth argument"), kwargs
+
+    key = (torch.ops.aten.cumsum.default, id(FUNCTIONS))
+    aten_calls._FOUND[key] = (F.linear, four)  # (F.linear takes three)
+    try:
+        graph = trace_torch(_Aten().eval(), SHAPE)
+    finally:
+        del aten_calls._FOUND[key]
+    cumsum = graph.nodes[-1]
+    assert not cumsum.counted and cumsum.output_shape == (1, 3, 32, 16)

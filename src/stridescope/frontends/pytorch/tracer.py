@@ -140,9 +140,10 @@ class Tracer(BlockCopying, ParameterCounting):
         if spec is None:  # an ATen overload (an exported graph's) binds one, or none does
             if (found := aten_function(self.functions, func)) is None:
                 return self.fallback(func, args, kwargs)
-            func, adapt = found
-            args, kwargs = adapt(args, kwargs)
-            spec = self.functions[func]
+            try:
+                return self.call_function(found[0], *found[1](args, kwargs))
+            except TypeError:  # an overload's arguments the function does not take
+                return self.fallback(func, args, kwargs)
         name = self.scoped(spec.name)
         mixed = bool(kwargs) or not PLAIN_TYPES.issuperset(map(type, args))  # a tensor, maybe
         # under the parameter mode, the handler's own reads of a tensor argument (its shape,
