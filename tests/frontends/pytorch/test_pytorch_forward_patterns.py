@@ -219,3 +219,28 @@ class Statistics(_Stem):
 def test_norms_and_variances_are_reductions() -> None:
     graph = _check(Statistics())
     assert sum(n.kind in (OpKind.REDUCE, OpKind.ADAPTIVE_AVGPOOL) for n in graph.nodes) >= 5
+
+
+class _DropPath(nn.Module):
+    """Stochastic depth as models write it for training: a per-sample keep mask drawn with
+    ``bernoulli_`` on a tensor made like the input, and other random fills."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        keep = y.new_empty((y.shape[0], 1, 1, 1)).bernoulli_(0.9)
+        noise = torch.empty_like(y).normal_().uniform_() + torch.bernoulli(torch.full_like(y, 0.5))
+        return x + y * keep / 0.9 + noise
+
+
+def test_random_fills_of_a_model_in_training_are_counted() -> None:
+    module = _DropPath().train()
+    graph = trace_torch(module, SHAPE)
+    assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
+    assert graph.output.output_shape == SHAPE
+    fills = [n for n in graph.nodes if n.op in ("bernoulli", "normal", "uniform")]
+    assert len(fills) == 4 and all(n.macs == 0 for n in fills)
+    assert fills[0].output_shape == (SHAPE[0], 1, 1, 1)

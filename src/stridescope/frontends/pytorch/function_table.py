@@ -92,7 +92,9 @@ _SELECT = (
     "Tensor.__and__ Tensor.__rand__ Tensor.__iand__ Tensor.__or__ Tensor.__ror__ Tensor.__ior__ "
     "Tensor.__xor__ Tensor.__rxor__ Tensor.__ixor__ Tensor.__invert__ torch.bitwise_not "
     "Tensor.bitwise_not torch.bitwise_and Tensor.bitwise_and torch.bitwise_or Tensor.bitwise_or "
-    "Tensor.fill_ Tensor.zero_ torch.fill"
+    "Tensor.fill_ Tensor.zero_ torch.fill Tensor.bernoulli_ Tensor.bernoulli torch.bernoulli "
+    "Tensor.uniform_ Tensor.normal_ Tensor.random_ Tensor.exponential_ Tensor.geometric_ "
+    "Tensor.log_normal_ Tensor.cauchy_"
 )
 _DIVIDE = (
     "Tensor.__floordiv__ Tensor.__rfloordiv__ Tensor.__mod__ Tensor.__rmod__ torch.floor_divide "
