@@ -45,7 +45,8 @@ def _rows() -> list[tuple[Handler, str]]:
             "Identity ActivityRegularization Masking RandomFlip RandomRotation RandomZoom "
             "RandomTranslation RandomContrast RandomBrightness",
         ),
-        (shape_handlers.recurrent, "SimpleRNN GRU LSTM ConvLSTM1D ConvLSTM2D ConvLSTM3D"),
+        (shape_handlers.recurrent, "SimpleRNN GRU LSTM"),
+        (shape_handlers.conv_lstm, "ConvLSTM1D ConvLSTM2D ConvLSTM3D"),
         (shape_handlers.resizing, "Resizing"),
         (shape_handlers.center_crop, "CenterCrop"),
         (shape_handlers.attention, "MultiHeadAttention GroupQueryAttention"),

@@ -23,7 +23,7 @@ parameter count.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from stridescope.frontends import layers
@@ -217,7 +217,8 @@ def _sliding(
     kernel = _operands(call)[1]
     # (*window, inputs per group, outputs per input group), or per input channel (depthwise)
     shape = tuple(int(d) for d in getattr(kernel, "shape", ()))
-    channels = b.shape(parents[0])[channel_axis(len(b.shape(parents[0])), b.layout)]
+    given = b.shape(parents[0])
+    channels = given[channel_axis(len(given), b.layout)]
     if channels is None or len(shape) < 3:
         return None
     depthwise = cls == "DepthwiseConv"
@@ -238,11 +239,15 @@ def _sliding(
 
 
 def resize_node(
-    b: GraphBuilder, parent: int, name: str, out: Shape, *, nearest: bool, op: str
+    b: GraphBuilder, parent: int, name: str, out: Shape, *, settings: Mapping[str, Any], op: str
 ) -> int:
-    """A resize to ``out`` (the Resizing layer, ``keras.ops.image.resize``): nearest-neighbour
-    (``nearest``, no crop or pad to the aspect ratio) by whole factors is an exact scatter, as
-    UpSampling; anything else keeps only the shape."""
+    """A resize to ``out`` (the Resizing layer by its config, ``keras.ops.image.resize`` by its
+    attributes, as ``settings``: both spell ``interpolation``, ``crop_to_aspect_ratio`` and
+    ``pad_to_aspect_ratio``): nearest-neighbour without a crop or pad to the aspect ratio, by
+    whole factors, is an exact scatter, as UpSampling; anything else keeps only the shape."""
+    nearest = settings.get("interpolation") == "nearest"
+    nearest = nearest and not settings.get("crop_to_aspect_ratio")
+    nearest = nearest and not settings.get("pad_to_aspect_ratio")
     shape = b.shape(parent)
     sizes = [(shape[a], out[a]) for a in spatial_axes(len(shape), b.layout)]
     whole = nearest and all(i and o and o % i == 0 for i, o in sizes)
@@ -300,13 +305,8 @@ def add_operation(
     if cls in _SLIDING and (node := _sliding(b, parents, op, call, name, seen)) is not None:
         return [node]
     if cls == "Resize" and len(parents) == 1:
-        nearest = op.interpolation == "nearest" and not op.crop_to_aspect_ratio
         (out,) = keras_shapes(b, parents, op, call)
-        return [
-            resize_node(
-                b, parents[0], name, out, nearest=nearest and not op.pad_to_aspect_ratio, op=cls
-            )
-        ]
+        return [resize_node(b, parents[0], name, out, settings=vars(op), op=cls)]
     if len(parents) == 1:
         if cls in _POINTWISE:
             return [b.pointwise(parents[0], name, kind=OpKind.ACTIVATION, op=cls)]

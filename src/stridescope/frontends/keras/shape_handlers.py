@@ -23,6 +23,7 @@ from stridescope.ir import GraphBuilder, OpKind, Shape, spatial_axes
 __all__ = [
     "attention",
     "center_crop",
+    "conv_lstm",
     "cropping",
     "keras_shape",
     "merge",
@@ -85,10 +86,8 @@ def resizing(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
     """Resizing(height, width): see :func:`~stridescope.frontends.keras.operations.resize_node`."""
-    nearest = c.get("interpolation") == "nearest" and not c.get("crop_to_aspect_ratio")
-    nearest = nearest and not c.get("pad_to_aspect_ratio")
     out = keras_shape(b, parents, layer)
-    return resize_node(b, parents[0], name, out, nearest=nearest, op="Resizing")
+    return resize_node(b, parents[0], name, out, settings=c, op="Resizing")
 
 
 def center_crop(
@@ -120,8 +119,6 @@ def recurrent(
     ``nn.LSTM``); params from ``count_params()``. Returning the states too (``return_state``):
     one uncounted node per output."""
     shape = b.shape(parents[0])
-    if type(layer).__name__.startswith("ConvLSTM"):
-        return _conv_lstm(b, parents, layer, c, name)
     if c.get("return_state") or len(shape) != 3 or None in shape:
         return uncounted(b, parents, layer, None, name)
     gates = {"LSTM": 4, "GRU": 3}.get(type(layer).__name__, 1)
@@ -137,7 +134,7 @@ def recurrent(
     )
 
 
-def _conv_lstm(
+def conv_lstm(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int | list[int]:
     """ConvLSTM1D/2D/3D on ``(batch, steps, *space, channels)``: at every step, a convolution
