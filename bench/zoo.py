@@ -52,7 +52,12 @@ from stridescope.ir import Graph, OpKind
 PEERS = ("torchinfo", "torchscan", "fvcore", "ptflops")
 TORCHINFO_GOAL, TORCHINFO_MEDIAN_GOAL, MAC_TOLERANCE = 10.0, 15.0, 0.005
 PRODUCTS = {OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL}
-UNSEEN = {"LSTM", "F.bilinear"}  # products FlopCounterMode counts 0 for (fused kernels)
+# products FlopCounterMode counts 0 for (fused kernels, ops it has no formula for)
+UNSEEN = {"LSTM", "F.bilinear", "mv", "dot", "vdot", "cdist", "F.affine_grid"} | {
+    f"{kind}{rank}"
+    for kind in ("fft", "ifft", "rfft", "irfft", "hfft", "ihfft")
+    for rank in ("", "2", "n")
+}
 
 
 @dataclass

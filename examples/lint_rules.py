@@ -127,19 +127,20 @@ def short_field() -> nn.Module:
     )
 
 
-class Spectral(nn.Module):
-    """DS001: ``torch.fft.fft2`` is not an op stridescope models."""
+class CrossProduct(nn.Module):
+    """DS001: ``torch.linalg.cross`` is not an op stridescope models."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.fc = nn.Linear(8, 10)
+        self.a = nn.Conv2d(3, 3, 3, padding=1)
+        self.b = nn.Conv2d(3, 3, 3, padding=1)
+        self.fc = nn.Linear(3, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.fft.fft2(self.conv(x)).abs()  # (N, 8, H, W)
+        y = torch.linalg.cross(self.a(x), self.b(x), dim=1)  # (N, 3, H, W)
         return self.fc(y.mean(dim=(2, 3)))
 
 
 def not_understood() -> nn.Module:
     """DS001: an op the tracer does not understand."""
-    return Spectral()
+    return CrossProduct()

@@ -13,7 +13,7 @@ from typing import Any
 
 from stridescope.ir.builder_core import BuilderCore, LayerError, numel
 from stridescope.ir.builder_memo import MEMO_SIZE
-from stridescope.ir.graph import OpKind, Shape, channel_axis, spatial_axes
+from stridescope.ir.graph import OpKind, Shape, Window, channel_axis, spatial_axes
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _CONCAT, _FLATTEN, _LINEAR, _MATMUL, _PERMUTE, _RESHAPE = (
@@ -248,9 +248,13 @@ class TensorOps(BuilderCore):
         counted: bool = True,
         note: str = "",
         op: str = "",
+        macs: int = 0,
+        window: Window | None = None,
+        scatter: Window | None = None,
     ) -> int:
         """Any other op, e.g. a reshape; ``counted=False`` marks an op stridescope does not
-        understand: it is listed as uncounted, never as a silent zero."""
+        understand: it is listed as uncounted, never as a silent zero. ``window`` /
+        ``scatter``: how its positions read its first parent's (else as its kind says)."""
         parents = (parent,) if isinstance(parent, int) else tuple(parent)
         shape = self._nodes[parents[0]].output_shape if parents else ()
         return self._add(
@@ -260,9 +264,12 @@ class TensorOps(BuilderCore):
             shape,
             tuple(output_shape),
             params=params,
+            macs=macs,
+            window=window,
             counted=counted,
             note=note,
             op=op,
+            scatter=scatter,
         )
 
 

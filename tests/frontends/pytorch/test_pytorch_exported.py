@@ -60,12 +60,13 @@ class _Aten(nn.Module):
             x, n.weight, n.bias, n.running_mean, n.running_var, False, 0.1, 1e-5, True
         )
         x = aten.slice.Tensor(x, -1, 1, None, 2)  # x[..., 1::2]
-        return aten.cumsum.default(x, 1)  # no torch function binds it here: uncounted
+        x = aten.cumsum.default(x, 1)  # torch.cumsum binds it: a scan over the channels
+        return aten.linalg_cross.default(x, x, dim=1)  # no torch function binds it: uncounted
 
 
 def test_aten_overloads_called_in_a_forward() -> None:
     graph = trace_torch(_Aten().eval(), SHAPE)
-    norm, cut, cumsum = graph.nodes[1:]
+    norm, cut, cumsum, cross = graph.nodes[1:]
     assert (norm.kind, norm.params, norm.output_shape) == (OpKind.NORM, 6, SHAPE)
     expected = trace_torch(_Sliced(), SHAPE).nodes[-1]
     assert (cut.kind, cut.output_shape, cut.window) == (
@@ -73,7 +74,8 @@ def test_aten_overloads_called_in_a_forward() -> None:
         (1, 3, 32, 16),
         expected.window,
     )
-    assert not cumsum.counted and cumsum.output_shape == (1, 3, 32, 16)
+    assert (cumsum.kind, cumsum.macs, cumsum.window) == (OpKind.REDUCE, 3 * 32 * 16, None)
+    assert not cross.counted and cross.output_shape == (1, 3, 32, 16)
 
 
 class _Sliced(nn.Module):
@@ -114,5 +116,5 @@ def test_an_overload_the_bound_function_refuses_is_run_on_meta() -> None:
         graph = trace_torch(_Aten().eval(), SHAPE)
     finally:
         del aten_calls._FOUND[key]
-    cumsum = graph.nodes[-1]
+    cumsum = graph.nodes[-2]
     assert not cumsum.counted and cumsum.output_shape == (1, 3, 32, 16)

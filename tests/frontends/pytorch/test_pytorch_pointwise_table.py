@@ -33,6 +33,7 @@ EXTRA: dict[str, tuple[Any, ...]] = {
     "clip": (0.0,),
     "clamp_min": (0.0,),
     "clamp_max": (0.0,),
+    "renorm": (2, 1, 1.0),
 }
 SHAPES = {"dropout1d": (2, C, 6), "dropout3d": (2, C, 3, 3, 3)}
 

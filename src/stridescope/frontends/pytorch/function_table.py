@@ -15,13 +15,16 @@ import torch.nn.functional as F
 
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
 from stridescope.frontends.pytorch.handlers import (
+    along,
     elementwise,
     movement,
     pooling,
     products,
     reduction,
     reshaping,
+    sampling,
     slicing,
+    spectral,
     weighted,
 )
 from stridescope.ir import OpKind
@@ -35,7 +38,7 @@ _ACTIVATIONS = (
     "Tensor.sigmoid_ F.tanh torch.tanh torch.tanh_ Tensor.tanh Tensor.tanh_ F.softmax "
     "torch.softmax Tensor.softmax F.log_softmax torch.log_softmax Tensor.log_softmax "
     "F.softplus F.prelu F.logsigmoid F.softsign F.tanhshrink F.threshold F.softmin "
-    "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_"
+    "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_ F.gumbel_softmax"
 )
 _MATH = (
     "torch.abs Tensor.abs Tensor.abs_ Tensor.__abs__ torch.neg Tensor.neg Tensor.neg_ "
@@ -47,7 +50,9 @@ _MATH = (
     "Tensor.atan torch.erfc torch.erfinv Tensor.log1p Tensor.expm1 torch.log2 Tensor.log2 "
     "torch.log10 Tensor.log10 torch.exp2 torch.floor Tensor.floor torch.ceil Tensor.ceil "
     "torch.round Tensor.round torch.trunc Tensor.trunc torch.frac Tensor.frac torch.clamp_min "
-    "Tensor.clamp_min torch.clamp_max Tensor.clamp_max torch.nan_to_num Tensor.nan_to_num"
+    "Tensor.clamp_min torch.clamp_max Tensor.clamp_max torch.nan_to_num Tensor.nan_to_num "
+    "torch.sinc Tensor.sinc torch.logit Tensor.logit torch.angle Tensor.angle torch.renorm "
+    "Tensor.renorm"
 )
 _NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
 _DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
@@ -65,7 +70,9 @@ _MOVEMENT = (
     "Tensor.split_with_sizes torch.hstack torch.vstack torch.dstack torch.column_stack "
     "torch.row_stack torch.atleast_1d torch.atleast_2d torch.atleast_3d torch.diagonal "
     "Tensor.diagonal torch.diag_embed torch.rot90 Tensor.rot90 torch.fliplr torch.flipud "
-    "Tensor.fliplr Tensor.flipud torch.take Tensor.take"
+    "Tensor.fliplr Tensor.flipud torch.take Tensor.take torch.view_as_real "
+    "torch.view_as_complex torch.real torch.imag torch.conj Tensor.conj torch.resolve_conj "
+    "Tensor.resolve_conj torch.fft.fftshift torch.fft.ifftshift"
 )
 _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
@@ -94,7 +101,7 @@ _SELECT = (
     "Tensor.bitwise_not torch.bitwise_and Tensor.bitwise_and torch.bitwise_or Tensor.bitwise_or "
     "Tensor.fill_ Tensor.zero_ torch.fill Tensor.bernoulli_ Tensor.bernoulli torch.bernoulli "
     "Tensor.uniform_ Tensor.normal_ Tensor.random_ Tensor.exponential_ Tensor.geometric_ "
-    "Tensor.log_normal_ Tensor.cauchy_"
+    "Tensor.log_normal_ Tensor.cauchy_ torch.heaviside Tensor.heaviside torch.lerp Tensor.lerp"
 )
 _DIVIDE = (
     "Tensor.__floordiv__ Tensor.__rfloordiv__ Tensor.__mod__ Tensor.__rmod__ torch.floor_divide "
@@ -106,12 +113,14 @@ _DIVIDE = (
 
 def _resolve(spelled: str) -> Any:
     space, _, attr = spelled.partition(".")
-    owner = {"F": F, "torch": torch, "Tensor": torch.Tensor}[space]
-    return getattr(owner, attr, None)
+    found: Any = {"F": F, "torch": torch, "Tensor": torch.Tensor}[space]
+    for part in attr.split("."):  # torch.fft.rfft2
+        found = getattr(found, part, None)
+    return found
 
 
 def _base(spelled: str) -> str:
-    attr = spelled.split(".", 1)[1]
+    attr = spelled.split(".", 1)[1].rsplit(".", 1)[-1]
     if attr.startswith("__"):
         attr = attr.strip("_")
         return attr[1:] if attr[0] in "ir" and attr[1:] in _DUNDER_NAMES else attr
@@ -155,6 +164,7 @@ def _rows() -> list[Row]:
         *_windows(1),
         *_windows(2),
         *_windows(3),
+        *_pools_with_indices(),
         (weighted.linear, "F.linear"),
         (elementwise.pointwise(OpKind.ACTIVATION), _ACTIVATIONS),
         (elementwise.pointwise(OpKind.NORM), _NORMS),
@@ -170,7 +180,16 @@ def _rows() -> list[Row]:
         (elementwise.pointwise(OpKind.DROPOUT), _DROPOUTS),
         *_arithmetic(),
         (products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm"),
-        (products.matmul, "torch.bmm Tensor.bmm"),
+        (products.matmul, "torch.bmm Tensor.bmm torch.linalg.matmul"),
+        (products.matmul, "torch.mv Tensor.mv torch.dot Tensor.dot torch.vdot Tensor.vdot"),
+        (spectral.outer, "torch.outer Tensor.outer torch.ger Tensor.ger"),
+        (spectral.tensordot, "torch.tensordot"),
+        (spectral.cdist, "torch.cdist"),
+        (sampling.grid_sample, "F.grid_sample"),
+        (sampling.affine_grid, "F.affine_grid"),
+        (sampling.one_hot, "F.one_hot"),
+        (elementwise.bucket(0), "torch.bucketize"),
+        (elementwise.bucket(1), "torch.searchsorted"),
         (products.rmatmul, "Tensor.__rmatmul__"),
         (products.attention, "F.scaled_dot_product_attention"),
         (products.multi_head_attention, "F.multi_head_attention_forward"),
@@ -199,6 +218,66 @@ def _rows() -> list[Row]:
         (reduction.extreme("max"), "torch.max Tensor.max"),
         (reduction.extreme("min"), "torch.min Tensor.min"),
     ]
+
+
+def _pools_with_indices() -> list[Row]:
+    return [
+        row
+        for r in (1, 2, 3)
+        for row in (
+            (pooling.with_indices(pooling.max_pool(r)), f"F.max_pool{r}d_with_indices"),
+            (
+                pooling.with_indices(pooling.adaptive("max", r)),
+                f"F.adaptive_max_pool{r}d_with_indices",
+            ),
+            (sampling.max_unpool(r), f"F.max_unpool{r}d"),
+        )
+    ]
+
+
+# Handlers made per function (they run it on meta for its output's shapes and dtypes)
+_PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
+    (spectral.distance(3), "F.cosine_similarity torch.cosine_similarity"),
+    (spectral.distance(1), "F.pairwise_distance torch.pairwise_distance"),
+    (spectral.fft("1"), "torch.fft.fft torch.fft.ifft torch.fft.rfft torch.fft.irfft"),
+    (spectral.fft("1"), "torch.fft.hfft torch.fft.ihfft"),
+    (spectral.fft("2"), "torch.fft.fft2 torch.fft.ifft2 torch.fft.rfft2 torch.fft.irfft2"),
+    (spectral.fft("2"), "torch.fft.hfft2 torch.fft.ihfft2"),
+    (spectral.fft("n"), "torch.fft.fftn torch.fft.ifftn torch.fft.rfftn torch.fft.irfftn"),
+    (spectral.fft("n"), "torch.fft.hfftn torch.fft.ihfftn"),
+    (along.reduction("max"), "torch.argmax Tensor.argmax torch.argmin Tensor.argmin"),
+    (along.reduction("max"), "torch.median Tensor.median torch.nanmedian Tensor.nanmedian"),
+    (along.reduction("max", dim_default=-1), "torch.mode Tensor.mode"),
+    (along.reduction("max", dim_default=-1, k_first=True), "torch.kthvalue Tensor.kthvalue"),
+    (along.reduction("max"), "torch.all Tensor.all torch.any Tensor.any"),
+    (
+        along.reduction("avg"),
+        "torch.logsumexp Tensor.logsumexp torch.prod Tensor.prod torch.nansum Tensor.nansum "
+        "torch.nanmean Tensor.nanmean torch.count_nonzero Tensor.count_nonzero torch.std_mean "
+        "torch.var_mean",
+    ),
+    (along.reduction("avg", dim_at=1), "torch.linalg.vector_norm"),
+    (
+        along.along("scan"),
+        "torch.cumsum Tensor.cumsum torch.cumprod Tensor.cumprod torch.logcumsumexp "
+        "Tensor.logcumsumexp torch.cummax Tensor.cummax torch.cummin Tensor.cummin",
+    ),
+    (along.along("whole", dim_default=-1), "torch.sort Tensor.sort torch.argsort Tensor.argsort"),
+    (along.along("whole", dim_at=99, dim_default=0), "torch.msort Tensor.msort"),
+    (along.along("whole", dim_at=1, dim_default=-1), "torch.topk Tensor.topk"),
+    (along.along("diff", dim_at=1, dim_default=-1), "torch.diff Tensor.diff"),
+    (
+        sampling.fractional_max_pool,
+        "F.fractional_max_pool2d F.fractional_max_pool3d F.fractional_max_pool2d_with_indices "
+        "F.fractional_max_pool3d_with_indices",
+    ),
+    (
+        sampling.data_sized,
+        "torch.masked_select Tensor.masked_select torch.nonzero Tensor.nonzero torch.argwhere "
+        "Tensor.argwhere torch.unique Tensor.unique torch.unique_consecutive "
+        "Tensor.unique_consecutive",
+    ),
+]
 
 
 # Slices and axis moves: where the handler declines, data movement (never uncounted).
@@ -253,6 +332,13 @@ def _build() -> dict[Any, FunctionSpec]:
 
     for handler, names in _rows():
         add(handler, names)
+    for factory, names in _PER_FUNCTION:
+        for spelled in names.split():
+            if (func := _resolve(spelled)) is not None:
+                add(factory(func), spelled)
+    for part in ("real", "imag"):  # x.real: torch passes the property's getter
+        getter = getattr(torch.Tensor, part).__get__
+        table[getter] = FunctionSpec(part, part, reshaping.by_meta(getter, part))
     for handler, names in _SLICING:
         add(handler, names, moves=True)
     for spelled, shaped in _SHAPED.items():

@@ -52,7 +52,7 @@ def _rows() -> list[Row]:
         (modules.linear, "Linear"),
         (modules.norm, "BatchNorm1d BatchNorm2d BatchNorm3d SyncBatchNorm"),
         (modules.norm, "InstanceNorm1d InstanceNorm2d InstanceNorm3d"),
-        (modules.pointwise(OpKind.NORM), "GroupNorm LayerNorm LocalResponseNorm"),
+        (modules.pointwise(OpKind.NORM), "GroupNorm LayerNorm LocalResponseNorm CrossMapLRN2d"),
         (modules.pointwise(OpKind.ACTIVATION), _ACTIVATIONS),
         (modules.pointwise(OpKind.DROPOUT), _DROPOUTS),
         *_pools(1),

@@ -16,7 +16,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["arith", "fused", "pointwise", "power", "select", "unary"]
+__all__ = ["arith", "bucket", "fused", "pointwise", "power", "select", "unary"]
 
 
 def pointwise(kind: OpKind) -> Callable[..., Any]:
@@ -39,11 +39,15 @@ def unary(kind: OpKind) -> Callable[..., Any]:
     def handler(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
         if any(isinstance(o, torch.Tensor | ShapeProxy) for o in (*options, *keywords.values())):
             return select()(t, name, op, input, *options, **keywords)
-        if isinstance(input, ShapeProxy) and input.dtype.is_complex:
-            raise NotHandled  # abs of a complex tensor is real: dtype from the meta run
+        if isinstance(input, ShapeProxy) and input.dtype.is_complex and op in _TO_REAL:
+            node = t.builder.pointwise(input.node, name, kind=kind, op=op)
+            return ShapeProxy(node, input.dims, input.dtype.to_real())  # |z| of a complex z
         return pointwise_node(t, name, op, input, kind, 0)
 
     return handler
+
+
+_TO_REAL = frozenset(("abs", "__abs__", "angle"))
 
 
 def power(t: Tracer, name: str, op: str, input: Any, exponent: Any, **keywords: Any) -> Any:
@@ -166,3 +170,18 @@ def fused(
         op=op,
     )
     return t.proxy(node, first)
+
+
+def bucket(values_at: int) -> Callable[..., Any]:
+    """``torch.bucketize(x, boundaries)`` (``values_at=0``) and ``torch.searchsorted(sorted,
+    x)`` (``1``): per element of ``x``, the index of its bucket; position-wise, no MACs, an
+    int64 (with ``out_int32``, int32) tensor of ``x``'s shape."""
+
+    def handler(t: Tracer, name: str, op: str, *args: Any, **keywords: Any) -> Any:
+        x = args[values_at] if len(args) > values_at else None
+        if not isinstance(x, ShapeProxy) or keywords.get("out") is not None:
+            raise NotHandled
+        node = t.builder.pointwise(x.node, name, kind=OpKind.ACTIVATION, op=op)
+        return ShapeProxy(node, x.dims, torch.int32 if keywords.get("out_int32") else torch.int64)
+
+    return handler

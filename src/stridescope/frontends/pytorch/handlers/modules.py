@@ -232,7 +232,9 @@ def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
 
 
 def pool(mode: str, rank: int) -> ModuleHandler:
-    def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
+        if _flag(m, "return_indices"):  # (values, indices): the forward's F call makes both
+            return traced(t, m, name, x)
         return layer_calls.pool_node(
             t,
             name,

@@ -1,16 +1,21 @@
 """Handlers for torch's pooling functions: ``F.max_pool*``, ``F.avg_pool*``, ``F.lp_pool*``
-and ``F.adaptive_*_pool*``, one factory per family and spatial rank."""
+and ``F.adaptive_*_pool*``, one factory per family and spatial rank; their ``*_with_indices``
+forms (:func:`with_indices`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.layer_calls import adaptive_node, pool_node
+from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind
 
-__all__ = ["adaptive", "avg_pool", "lp_pool", "max_pool"]
+__all__ = ["adaptive", "avg_pool", "lp_pool", "max_pool", "with_indices"]
 
 
 def max_pool(rank: int) -> Callable[..., Any]:
@@ -111,5 +116,22 @@ def adaptive(mode: str, rank: int) -> Callable[..., Any]:
         if return_indices:
             raise NotHandled
         return adaptive_node(t, name, op, input, mode=mode, rank=rank, output_size=output_size)
+
+    return handler
+
+
+def with_indices(values: Callable[..., Any]) -> Callable[..., Any]:
+    """``F.max_pool*d_with_indices`` / ``F.adaptive_max_pool*d_with_indices`` (what
+    ``return_indices=True`` calls): the pool ``values`` makes, and its indices, a free node
+    of the same shape read from it (what ``F.max_unpool*d`` takes back)."""
+
+    def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("return_indices", None)
+        pooled = values(t, name, op, input, *args, **kwargs)
+        shape = t.builder.shape(pooled.node)
+        indices = t.builder.other(
+            pooled.node, t.unique(f"{name}.indices"), kind=OpKind.REDUCE, output_shape=shape, op=op
+        )
+        return pooled, ShapeProxy(indices, pooled.dims, torch.int64)
 
     return handler

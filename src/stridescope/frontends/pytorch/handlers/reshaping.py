@@ -198,11 +198,12 @@ def pad(
     return pad_node(t, name, op, input, pad, mode, value)
 
 
-def by_meta(func: Any) -> Callable[..., Any]:
+def by_meta(func: Any, spelled: str = "") -> Callable[..., Any]:
     """Data movement (permute, flip, stack, integer indexing...): no MACs; the shape comes
-    from meta. Positions may move, so the receptive field after it is unknown."""
+    from meta. Positions may move, so the receptive field after it is unknown. ``spelled``:
+    the node's op where ``func``'s own name does not say it (a property's getter)."""
 
     def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
-        return t.fallback(func, args, kwargs, name=name, kind=OpKind.MOVE, counted=True)
+        return t.fallback(func, args, kwargs, name=name, kind=OpKind.MOVE, counted=True, op=spelled)
 
     return handler

@@ -1,0 +1,176 @@
+"""Handlers for ops along one axis that are neither position-wise nor pooling: reductions
+that also return indices (``argmax``, ``median``, ``mode``, ``kthvalue``...) or are computed
+otherwise than a sum (``logsumexp``, ``prod``, ``vector_norm``, ``std_mean``...) (:func:`reduction`),
+and ops that keep the axis (scans such as ``cumsum``, ``sort``, ``topk``, ``diff``)
+(:func:`along`).
+
+A reduction is the node :meth:`GraphBuilder.reduce` makes (over spatial axes a global pool,
+so coverage and the receptive field know it reads every position), one MAC per input element;
+its indices are a free node read from it. An op that keeps the axis is one node of one MAC
+per input element (``diff``: per output element and order); along a spatial axis it carries
+the window of what each output reads there: a scan reads the positions up to its own
+(``cumsum``), ``diff`` the next ``n``, and a sort or ``topk`` every position of the axis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind, Window, spatial_axes
+
+__all__ = ["along", "axis_window", "reduction", "results"]
+
+_UNSET = object()
+
+
+def _argument(
+    args: tuple[Any, ...], kwargs: dict[str, Any], at: int, key: str, default: Any
+) -> Any:
+    """The call's argument ``key``, given by keyword or at position ``at`` (after the input)."""
+    if key in kwargs:
+        return kwargs[key]
+    return args[at] if len(args) > at else default
+
+
+def _axes(dim: Any, rank: int) -> tuple[int, ...] | None:
+    """``dim`` as non-negative axes; ``None`` for every axis; :class:`NotHandled` where it is
+    not an int or a sequence of ints in range."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else dim
+    if isinstance(dims, bool) or not isinstance(dims, Sequence):
+        raise NotHandled
+    if not all(isinstance(d, int) and not isinstance(d, bool) and -rank <= d < rank for d in dims):
+        raise NotHandled
+    return tuple(d % rank for d in dims) or None
+
+
+Handler = Callable[..., Any]
+
+
+def _reduced(dims: tuple[int, ...], axes: tuple[int, ...] | None, keepdim: bool) -> tuple[int, ...]:
+    """The shape a reduction of ``dims`` over ``axes`` (``None``: all) leaves."""
+    chosen = range(len(dims)) if axes is None else axes
+    if keepdim:
+        return tuple(1 if a in chosen else d for a, d in enumerate(dims))
+    return tuple(d for a, d in enumerate(dims) if a not in chosen)
+
+
+def reduction(
+    mode: str, dim_at: int = 0, dim_default: Any = None, dim_key: str = "dim", k_first: bool = False
+) -> Callable[[Any], Handler]:
+    """The handler of torch function ``func``, a reduction over ``dim`` (position ``dim_at``
+    after the input, default ``dim_default``; ``k_first``: ``kthvalue``'s ``k`` comes before
+    it): values (and indices, where torch returns them) as torch returns them."""
+    return lambda func: _reduction(func, mode, dim_at, dim_default, dim_key, k_first)
+
+
+def _reduction(
+    func: Any, mode: str, dim_at: int, dim_default: Any, dim_key: str, k_first: bool
+) -> Handler:
+    def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(input, ShapeProxy) or "out" in kwargs:
+            raise NotHandled
+        result = meta_call(func, (input, *args), kwargs)  # shapes, dtypes and the pair type
+        at = dim_at + (1 if k_first else 0)
+        axes = _axes(_argument(args, kwargs, at, dim_key, dim_default), len(input.dims))
+        keepdim = bool(_argument(args, kwargs, at + 1, "keepdim", False))
+        outputs = [r for r in (result if isinstance(result, tuple) else (result,))]
+        if not all(isinstance(r, torch.Tensor) for r in outputs):
+            raise NotHandled
+        if _reduced(input.dims, axes, keepdim) != tuple(outputs[0].shape):
+            raise NotHandled  # not the reduction this reads it as: the meta run's shapes
+        node = t.builder.reduce(input.node, name, mode=mode, axes=axes, keepdim=keepdim, op=op)
+        return results(t, name, op, node, result)
+
+    return handler
+
+
+def results(t: Tracer, name: str, op: str, node: int, result: Any) -> Any:
+    """``result`` (a meta run's tensor, or torch's tuple of them) with its first tensor
+    standing for ``node`` and each further one (indices) for a free node read from it."""
+    outputs = [r for r in walk_values(result) if isinstance(r, torch.Tensor)]
+    made = {id(outputs[0]): ShapeProxy(node, tuple(outputs[0].shape), outputs[0].dtype)}
+    for i, extra in enumerate(outputs[1:], start=1):
+        shape = tuple(extra.shape)
+        more = t.builder.other(
+            node, t.unique(f"{name}[{i}]"), kind=OpKind.REDUCE, output_shape=shape, op=op
+        )
+        made[id(extra)] = ShapeProxy(more, shape, extra.dtype)
+    return map_values(result, lambda r: made.get(id(r), r))
+
+
+def axis_window(rank: int, axis: int, n_in: int, n_out: int, how: str) -> Window:
+    """The window of an op along spatial axis ``axis`` (of ``rank``) from ``n_in`` to
+    ``n_out`` positions, 1 on the others: ``'scan'``, output ``o`` reads positions ``0..o``;
+    ``'diff'``, ``o..o+n_in-n_out``; ``'whole'``, every position (kernel ``n_in + n_out - 1``
+    padded ``n_out - 1`` on both sides, so each output's window spans the axis).
+
+    >>> axis_window(2, 0, 5, 5, "scan").kernel, axis_window(2, 0, 5, 5, "scan").padding
+    ((5, 1), ((4, 0), (0, 0)))
+    >>> axis_window(1, 0, 5, 3, "whole").output_spatial((5,))
+    (3,)
+    """
+    kernel, pads = [1] * rank, [(0, 0)] * rank
+    if how == "scan":
+        kernel[axis], pads[axis] = n_in, (n_in - 1, 0)
+    elif how == "diff":
+        kernel[axis] = n_in - n_out + 1
+    else:
+        kernel[axis], pads[axis] = n_in + n_out - 1, (n_out - 1, n_out - 1)
+    return Window(tuple(kernel), (1,) * rank, (1,) * rank, tuple(pads))
+
+
+def along(how: str, dim_at: int = 0, dim_default: Any = _UNSET) -> Callable[[Any], Handler]:
+    """The handler of torch function ``func``, an op along ``dim`` (position ``dim_at`` after
+    the input) that keeps every axis: ``how`` is ``'scan'``, ``'diff'`` or ``'whole'`` (see
+    :func:`axis_window`)."""
+    return lambda func: _along(func, how, dim_at, dim_default)
+
+
+def _along(func: Any, how: str, dim_at: int, dim_default: Any) -> Handler:
+    def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(input, ShapeProxy) or "out" in kwargs:
+            raise NotHandled
+        if how == "diff" and (
+            kwargs.get("prepend") is not None or kwargs.get("append") is not None
+        ):
+            raise NotHandled
+        dim = _argument(args, kwargs, dim_at, "dim", dim_default)
+        if dim is _UNSET:
+            raise NotHandled
+        rank = len(input.dims)
+        axes = _axes(dim, rank)
+        if axes is None or len(axes) != 1:
+            raise NotHandled
+        result = meta_call(func, (input, *args), kwargs)
+        outputs = list(result) if isinstance(result, tuple) else [result]
+        if not all(isinstance(r, torch.Tensor) and r.dim() == rank for r in outputs):
+            raise NotHandled
+        out = tuple(int(d) for d in outputs[0].shape)
+        window = _window(t, input, axes[0], out, how)
+        order = input.dims[axes[0]] - out[axes[0]] if how == "diff" else 1
+        macs = math.prod(out) * order if how == "diff" else math.prod(input.dims)
+        node = t.builder.other(
+            input.node, name, kind=OpKind.REDUCE, output_shape=out, macs=macs, window=window, op=op
+        )
+        return results(t, name, op, node, result)
+
+    return handler
+
+
+def _window(t: Tracer, x: ShapeProxy, axis: int, out: tuple[int, ...], how: str) -> Window | None:
+    """The op's window where ``axis`` is a spatial axis where the layout puts it."""
+    rank = len(x.dims)
+    spatial = spatial_axes(rank, t.builder.layout)
+    if axis not in spatial or t.builder._nodes[x.node].spatial_at is not None:
+        return None
+    return axis_window(len(spatial), spatial.index(axis), x.dims[axis], out[axis], how)

@@ -1,0 +1,202 @@
+"""Handlers for Fourier transforms (``torch.fft.*``: global filters, FFT convolutions, AFNO
+and FNet mixers), for distances and similarities between tensors (``torch.cdist``,
+``F.cosine_similarity``, ``F.pairwise_distance``) and for the products ``torch.outer`` and
+``torch.tensordot``.
+
+A transform mixes every position of each axis it runs over: along a spatial axis its node
+carries the window of a whole axis (:func:`~.along.axis_window`), so coverage and the
+receptive field see it; it counts ``log2(n)`` MACs per element of the larger of its input and
+output, ``n`` the number of positions transformed together (a radix-2 FFT's butterflies;
+``FlopCounterMode`` counts none). Its output's dtype (complex, or real from a complex input)
+comes from a meta run.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers.along import axis_window
+from stridescope.frontends.pytorch.handlers.products import broadcast, einsum
+from stridescope.frontends.pytorch.meta_calls import meta_call
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind, Window, spatial_axes
+
+__all__ = ["cdist", "distance", "fft", "outer", "tensordot"]
+
+# the argument after the input that names the axes, and its default, per family
+_FAMILY = {"1": (1, -1), "2": (1, (-2, -1)), "n": (1, None)}
+
+
+def _fft_axes(family: str, rank: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[int]:
+    at, default = _FAMILY[family]
+    dim = kwargs.get("dim", args[at] if len(args) > at else default)
+    if dim is None:  # n-D: the last len(s) axes, else all of them
+        sizes = kwargs.get("s", args[0] if args else None)
+        return list(range(rank - len(sizes), rank)) if sizes is not None else list(range(rank))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if not all(isinstance(d, int) and -rank <= d < rank for d in dims):
+        raise NotHandled
+    return sorted({d % rank for d in dims})
+
+
+def fft(family: str) -> Callable[[Any], Callable[..., Any]]:
+    """The handler of ``torch.fft`` function ``func`` of ``family`` ``'1'`` (``fft``,
+    ``rfft``...: ``n``, ``dim``), ``'2'`` (``fft2``...: ``s``, ``dim``) or ``'n'``
+    (``fftn``...: ``s``, ``dim``)."""
+
+    def for_function(func: Any) -> Callable[..., Any]:
+        def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+            if not isinstance(input, ShapeProxy) or "out" in kwargs:
+                raise NotHandled
+            result = meta_call(func, (input, *args), kwargs)
+            if not isinstance(result, torch.Tensor) or result.dim() != len(input.dims):
+                raise NotHandled
+            out = tuple(int(d) for d in result.shape)
+            axes = _fft_axes(family, len(out), args, kwargs)
+            lines = math.prod([max(input.dims[a], out[a]) for a in axes])
+            macs = max(math.prod(input.dims), math.prod(out)) * max(
+                1, math.ceil(math.log2(lines or 1))
+            )
+            node = t.builder.other(
+                input.node,
+                name,
+                kind=OpKind.MATMUL,
+                output_shape=out,
+                macs=macs,
+                window=_whole_window(t, input, axes, out),
+                op=op,
+            )
+            return ShapeProxy(node, out, result.dtype)
+
+        return handler
+
+    return for_function
+
+
+def _whole_window(t: Tracer, x: ShapeProxy, axes: list[int], out: tuple[int, ...]) -> Window | None:
+    """Every position of each spatial axis among ``axes`` read by every output (where the
+    layout puts the spatial axes); ``None`` where none of them is spatial."""
+    spatial = spatial_axes(len(x.dims), t.builder.layout)
+    chosen = [a for a in axes if a in spatial]
+    if not chosen or t.builder._nodes[x.node].spatial_at is not None:
+        return None
+    rank = len(spatial)
+    kernel, pads = [1] * rank, [(0, 0)] * rank
+    for a in chosen:
+        j = spatial.index(a)
+        one = axis_window(rank, j, x.dims[a], out[a], "whole")
+        kernel[j], pads[j] = one.kernel[j], one.padding[j]
+    return Window(tuple(kernel), (1,) * rank, (1,) * rank, tuple(pads))
+
+
+def _dims(value: Any) -> tuple[int, ...]:
+    if isinstance(value, ShapeProxy):
+        return value.dims
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    raise NotHandled
+
+
+def distance(per_element: int) -> Callable[[Any], Callable[..., Any]]:
+    """The handler of ``func``, a distance or similarity of two broadcast tensors along an axis
+    (``F.cosine_similarity``: 3 MACs per element, the dot product and both norms;
+    ``F.pairwise_distance``: 1); ``torch.cdist`` is a product (see :func:`cdist`)."""
+
+    def for_function(func: Any) -> Callable[..., Any]:
+        def handler(t: Tracer, name: str, op: str, x1: Any, x2: Any, *args: Any, **kw: Any) -> Any:
+            both = broadcast(_dims(x1), _dims(x2))
+            proxies = [v for v in (x1, x2) if isinstance(v, ShapeProxy)]
+            if both is None or not proxies:
+                raise NotHandled
+            result = meta_call(func, (x1, x2, *args), kw)
+            out = tuple(int(d) for d in result.shape)
+            node = t.builder.other(
+                list(dict.fromkeys(p.node for p in proxies)),
+                name,
+                kind=OpKind.REDUCE,
+                output_shape=out,
+                macs=math.prod(both) * per_element,
+                params=t.take_params([x1, x2]),
+                op=op,
+            )
+            return ShapeProxy(node, out, result.dtype)
+
+        return handler
+
+    return for_function
+
+
+def cdist(
+    t: Tracer, name: str, op: str, x1: Any, x2: Any, p: Any = 2.0, compute_mode: Any = None
+) -> Any:
+    """``torch.cdist(a, b)``: ``(..., P, M)`` against ``(..., R, M)``, one MAC per output
+    element per feature, as the product ``a @ b.T`` it is built on."""
+    a, b = _dims(x1), _dims(x2)
+    if len(a) < 2 or len(b) < 2 or a[-1] != b[-1] or not isinstance(p, int | float):
+        raise NotHandled
+    batch = broadcast(a[:-2], b[:-2])
+    if batch is None:
+        raise NotHandled
+    out = (*batch, a[-2], b[-2])
+    node = t.builder.matmul(
+        list(dict.fromkeys(v.node for v in (x1, x2) if isinstance(v, ShapeProxy))),
+        name,
+        output_shape=out,
+        macs=math.prod(out) * a[-1],
+        params=t.take_params([x1, x2]),
+        op=op,
+    )
+    first = x1 if isinstance(x1, ShapeProxy) else x2
+    return ShapeProxy(node, out, first.dtype)
+
+
+def outer(t: Tracer, name: str, op: str, input: Any, vec2: Any) -> Any:
+    """``torch.outer(a, b)``: ``(n, m)``, one multiply per output element."""
+    a, b = _dims(input), _dims(vec2)
+    proxies = [v for v in (input, vec2) if isinstance(v, ShapeProxy)]
+    if len(a) != 1 or len(b) != 1 or not proxies:
+        raise NotHandled
+    out = (a[0], b[0])
+    node = t.builder.other(
+        list(dict.fromkeys(p.node for p in proxies)),
+        name,
+        kind=OpKind.MUL,
+        output_shape=out,
+        macs=a[0] * b[0],
+        params=t.take_params([input, vec2]),
+        op=op,
+    )
+    return ShapeProxy(node, out, proxies[0].dtype)
+
+
+def tensordot(t: Tracer, name: str, op: str, a: Any, b: Any, dims: Any = 2, out: Any = None) -> Any:
+    """``torch.tensordot(a, b, dims)``: the ``einsum`` it is, so it counts as one."""
+    ra, rb = len(_dims(a)), len(_dims(b))
+    if out is not None or ra + rb > len(string.ascii_letters):
+        raise NotHandled
+    if isinstance(dims, int):
+        left, right = list(range(ra - dims, ra)), list(range(dims))
+    elif isinstance(dims, list | tuple) and len(dims) == 2:
+        left, right = [list(d) if isinstance(d, list | tuple) else [d] for d in dims]
+        left, right = [d % ra for d in left], [d % rb for d in right]
+    else:
+        raise NotHandled
+    if len(left) != len(right):
+        raise NotHandled
+    letters = iter(string.ascii_letters)
+    sa = [next(letters) for _ in range(ra)]
+    sb = [next(letters) for _ in range(rb)]
+    for i, j in zip(left, right, strict=True):
+        sb[j] = sa[i]
+    free = [c for i, c in enumerate(sa) if i not in left] + [
+        c for j, c in enumerate(sb) if j not in right
+    ]
+    equation = f"{''.join(sa)},{''.join(sb)}->{''.join(free)}"
+    return einsum(t, name, op, equation, a, b)

@@ -1,0 +1,276 @@
+"""The long tail of torch operations models use beyond convolutions and attention, one test
+per pattern (hand-written, not copied from a model): reductions that return indices or are
+not sums (``argmax``, ``median``, ``kthvalue``, ``logsumexp``, ``vector_norm``...), ops along
+an axis (scans, sorting, ``topk``, ``diff``), pooling with indices and unpooling (SegNet),
+a spatial transformer (``affine_grid`` + ``grid_sample``), Fourier mixers (``torch.fft``,
+complex tensors), distances and the other products; each counted, with torch's shapes and
+dtypes, and ops whose output size depends on values refused in one line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import stridescope
+from stridescope.analysis.coverage import coverage_map
+from stridescope.errors import StridescopeError
+from stridescope.frontends.pytorch import trace_torch
+from stridescope.ir import OpKind
+from tests.autograd_reference import autograd_counts
+
+X = (2, 4, 8, 6)
+
+
+class _Apply(nn.Module):
+    def __init__(self, fn: Callable[[torch.Tensor], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.fn(x)
+
+
+CALLS: dict[str, Callable[[torch.Tensor], Any]] = {
+    "argmax": lambda x: x.argmax(1),
+    "argmin all": lambda x: torch.argmin(x),
+    "argmax keepdim": lambda x: x.argmax(dim=-1, keepdim=True),
+    "median": lambda x: x.median(dim=2),
+    "median all": lambda x: x.median(),
+    "mode": lambda x: torch.mode(x),
+    "kthvalue": lambda x: x.kthvalue(2, 1, True),
+    "logsumexp": lambda x: torch.logsumexp(x, dim=(2, 3)),
+    "prod": lambda x: x.prod(1),
+    "nansum": lambda x: x.nansum(),
+    "std_mean": lambda x: torch.std_mean(x, dim=1),
+    "vector_norm": lambda x: torch.linalg.vector_norm(x, 2, dim=1, keepdim=True),
+    "all": lambda x: (x > 0).all(dim=1),
+    "count_nonzero": lambda x: torch.count_nonzero(x, dim=2),
+    "cumsum": lambda x: x.cumsum(2),
+    "cummax": lambda x: torch.cummax(x, dim=3),
+    "logcumsumexp": lambda x: x.logcumsumexp(1),
+    "sort": lambda x: torch.sort(x, dim=2, descending=True),
+    "argsort": lambda x: x.argsort(),
+    "topk": lambda x: x.topk(3, dim=1),
+    "diff": lambda x: torch.diff(x, n=2, dim=3),
+    "max_pool indices": lambda x: F.max_pool2d(x, 2, return_indices=True),
+    "adaptive indices": lambda x: F.adaptive_max_pool2d(x, (3, 2), return_indices=True),
+    "unpool": lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2),
+    "fractional": lambda x: F.fractional_max_pool2d(x, 2, output_size=(5, 4)),
+    "grid_sample": lambda x: F.grid_sample(x, x[:, :2].permute(0, 2, 3, 1), align_corners=False),
+    "rfft2": lambda x: torch.fft.rfft2(x),
+    "fft real": lambda x: torch.fft.fft(x, dim=2).real,
+    "irfftn": lambda x: torch.fft.irfftn(torch.fft.rfftn(x, dim=(2, 3)), s=(8, 6), dim=(2, 3)),
+    "complex abs": lambda x: torch.fft.fft2(x).abs(),
+    "view_as_complex": lambda x: torch.view_as_complex(x.reshape(2, 4, 8, 3, 2)),
+    "cosine_similarity": lambda x: F.cosine_similarity(x, x.flip(1)),
+    "pairwise_distance": lambda x: F.pairwise_distance(x, x + 1),
+    "cdist": lambda x: torch.cdist(x.flatten(2), x.flatten(2)),
+    "outer": lambda x: torch.outer(x[0, 0, 0], x[0, 0, 1]),
+    "mv": lambda x: torch.mv(x[0, 0], x[0, 1, 0]),
+    "tensordot": lambda x: torch.tensordot(x, x, dims=([1, 3], [1, 3])),
+    "linalg.matmul": lambda x: torch.linalg.matmul(x, x.transpose(2, 3)),
+    "one_hot": lambda x: F.one_hot(x.argmax(1), 4),
+    "bucketize": lambda x: torch.bucketize(x, torch.tensor([-1.0, 0.0, 1.0])),
+    "lerp": lambda x: torch.lerp(x, x.flip(3), 0.3),
+}
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    return [t for v in value for t in _tensors(v)]
+
+
+@pytest.mark.parametrize("case", list(CALLS))
+def test_each_op_is_counted_with_the_shapes_and_dtypes_torch_gives(case: str) -> None:
+    model = _Apply(CALLS[case])
+    graph = trace_torch(model, X)
+    assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
+    torch.manual_seed(0)
+    expected = _tensors(model(torch.randn(X)))
+    got = [n.output_shape for n in graph.nodes[-len(expected) :]]
+    assert got == [tuple(t.shape) for t in expected]
+
+
+def test_dtypes_follow_the_op() -> None:
+    """Indices are int64, a one-hot int64, a transform complex and its modulus real."""
+
+    class Mixed(nn.Module):
+        def forward(self, x: torch.Tensor) -> Any:
+            return x.argmax(1), torch.fft.rfft2(x), torch.fft.fft2(x).abs(), x.sort(2).indices
+
+    traced: list[torch.dtype] = []
+
+    class Spy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = Mixed()
+
+        def forward(self, x: torch.Tensor) -> Any:
+            out = self.inner(x)
+            traced.extend(t.dtype for t in out)
+            return out[0]
+
+    trace_torch(Spy(), X)
+    real = Mixed()(torch.randn(X))
+    assert traced == [t.dtype for t in real]
+
+
+def _macs_of(graph: Any, op: str) -> int:
+    return sum(n.macs for n in graph.nodes if n.op == op)
+
+
+def test_products_count_what_the_flop_counter_counts() -> None:
+    """(``mv``, ``dot``, ``cdist``, ``affine_grid`` and the transforms are products too, but
+    ``FlopCounterMode`` has no formula for them: it counts 0.)"""
+    for fn in (CALLS["tensordot"], CALLS["linalg.matmul"]):
+        model = _Apply(fn)
+        with FlopCounterMode(display=False) as counter:
+            model(torch.randn(X))
+        assert trace_torch(model, X).macs == counter.get_total_flops() // 2
+
+
+def test_mac_conventions_of_the_new_ops() -> None:
+    n = 2 * 4 * 8 * 6
+    cases = {
+        "cumsum": n,  # one per input element
+        "diff": 2 * 4 * 8 * 4 * 2,  # per output element and order
+        "F.grid_sample": 2 * 4 * 8 * 6 * 4,  # bilinear: 2 taps per axis
+        "rfft2": n * 6,  # log2(8 * 6 = 48) rounded up
+        "F.cosine_similarity": 3 * n,
+        "cdist": 2 * 4 * 4 * 48,
+        "outer": 6 * 6,
+    }
+    for op, macs in cases.items():
+        key = {"F.grid_sample": "grid_sample", "F.cosine_similarity": "cosine_similarity"}
+        graph = trace_torch(_Apply(CALLS[key.get(op, op)]), X)
+        assert _macs_of(graph, op) == macs, op
+
+
+def test_a_spatial_transformer_is_counted() -> None:
+    """A localisation net predicts ``theta``; ``affine_grid`` is its batched product (as the
+    flop counter counts it), ``grid_sample`` reads positions the data chooses: every one."""
+
+    class STN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.loc = nn.Sequential(
+                nn.Conv2d(3, 8, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6)
+            )
+            self.head = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            theta = self.loc(x).view(-1, 2, 3)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            return self.head(F.grid_sample(x, grid, align_corners=False))
+
+    model = STN()
+    summary = stridescope.summary(model, (1, 3, 16, 16))
+    assert summary.totals.uncounted == () and summary.input_coverage == 1.0
+    assert summary.totals.params == sum(p.numel() for p in model.parameters())
+    with FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, 16, 16))
+    graph = trace_torch(model, (1, 3, 16, 16))
+    kinds = (OpKind.CONV, OpKind.LINEAR, OpKind.MATMUL)
+    products = sum(n.macs for n in graph.nodes if n.kind in kinds)
+    grid = next(n for n in graph.nodes if n.op == "F.affine_grid")
+    assert grid.macs == 16 * 16 * 2 * 3  # (x, y, 1) times a row of theta per coordinate
+    assert products - grid.macs == counter.get_total_flops() // 2  # (it counts none for it)
+    sample = next(n for n in graph.nodes if n.op == "F.grid_sample")
+    assert sample.kind is OpKind.INTERPOLATE and sample.macs == 3 * 16 * 16 * 4
+
+
+def test_segnet_pooling_indices_and_unpooling() -> None:
+    """``nn.MaxPool2d(return_indices=True)`` gives its pair; ``nn.MaxUnpool2d`` writes each
+    position back into its window (a scatter, so coverage knows which outputs it reaches)."""
+
+    class SegNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = nn.Conv2d(3, 8, 3, padding=1)
+            self.pool = nn.MaxPool2d(2, return_indices=True)
+            self.unpool = nn.MaxUnpool2d(2)
+            self.dec = nn.Conv2d(8, 2, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y, where = self.pool(self.enc(x))
+            return self.dec(self.unpool(y, where))
+
+    model = SegNet()
+    graph = trace_torch(model, (1, 3, 8, 8))
+    assert not graph.uncounted and graph.output.output_shape == (1, 2, 8, 8)
+    assert graph.params == sum(p.numel() for p in model.parameters())
+    unpool = next(n for n in graph.nodes if n.op == "F.max_unpool2d")
+    assert unpool.scatter is not None and unpool.scatter.stride == (2, 2)
+    assert stridescope.summary(model, (1, 3, 8, 8)).input_coverage == 1.0
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: x.cumsum(2),  # output row h reads rows 0..h
+        lambda x: torch.diff(x, dim=3),  # column w reads w and w + 1
+        lambda x: x.logcumsumexp(3)[:, :, ::2, ::3],
+    ],
+)
+def test_scans_and_differences_along_an_axis_have_exact_coverage(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+) -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = nn.Conv2d(1, 2, 1, stride=2, bias=False)
+            nn.init.constant_(self.down.weight, 1.0)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return fn(self.down(x))
+
+    cov = coverage_map(trace_torch(Net(), (1, 1, 12, 10)))
+    assert not cov.notes
+    np.testing.assert_array_equal(cov.counts, autograd_counts(Net(), 12, 10))
+
+
+def test_a_global_filter_mixes_every_position() -> None:
+    """A GFNet-style block: ``rfft2``, a learned complex filter, ``irfft2``: every output
+    position reads every input position (a whole-axis window on each transformed axis)."""
+
+    class GlobalFilter(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 1, stride=2)
+            self.weight = nn.Parameter(torch.randn(8, 8, 5, 2))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.stem(x)
+            spectrum = torch.fft.rfft2(x, norm="ortho") * torch.view_as_complex(self.weight)
+            return torch.fft.irfft2(spectrum, s=x.shape[2:], norm="ortho")
+
+    model = GlobalFilter()
+    summary = stridescope.summary(model, (1, 3, 16, 16))
+    assert summary.totals.uncounted == () and summary.totals.params == 8 * 3 + 8 + 640
+    cov = coverage_map(trace_torch(model, (1, 3, 16, 16)))
+    read = cov.counts > 0  # the stride-2 stem reads one pixel in four; the filter all of those
+    assert read.sum() == 64 and (cov.counts[read] == 64).all()
+
+
+@pytest.mark.parametrize(
+    ("fn", "word"),
+    [
+        (lambda x: x.masked_select(x > 0), "masked_select"),
+        (lambda x: x[torch.nonzero(x > 0, as_tuple=True)], "nonzero"),
+        (lambda x: torch.unique(x), "unique"),
+        (lambda x: F.one_hot(x.argmax(1)), "one_hot"),
+    ],
+)
+def test_ops_sized_by_values_are_refused_in_one_line(fn: Callable[..., Any], word: str) -> None:
+    with pytest.raises(StridescopeError) as caught:
+        trace_torch(_Apply(fn), X)
+    message = str(caught.value)
+    assert "\n" not in message and word in message and "values" in message
