@@ -238,7 +238,10 @@ def norm(moving_stats: bool) -> Handler:
             size *= dim
         per_element = int(bool(c.get("scale", True))) + int(bool(c.get("center", True)))
         per_element += 2 if moving_stats else 0
-        return layers.norm(b, parents[0], name, type(layer).__name__, params=size * per_element)
+        params = size * per_element  # (rms_scaling leaves the centre out: Keras's own count)
+        if getattr(layer, "built", False):
+            params = keras_params(layer)
+        return layers.norm(b, parents[0], name, type(layer).__name__, params=params)
 
     return handler
 

@@ -12,6 +12,7 @@ from stridescope.frontends.keras import handlers, shape_handlers
 from stridescope.frontends.keras.expand import add_custom_layer
 from stridescope.frontends.keras.handlers import Handler
 from stridescope.frontends.keras.operations import add_operation
+from stridescope.frontends.keras.shapes import recorded_shapes
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["add_keras_layer", "keras_table"]
@@ -43,13 +44,18 @@ def _rows() -> list[tuple[Handler, str]]:
         (
             handlers.identity,
             "Identity ActivityRegularization Masking RandomFlip RandomRotation RandomZoom "
-            "RandomTranslation RandomContrast RandomBrightness",
+            "RandomTranslation RandomContrast RandomBrightness RandomGrayscale RandomHue "
+            "RandomSaturation RandomSharpness RandomShear RandomColorJitter "
+            "RandomColorDegeneration RandomInvert RandomPosterization RandomErasing "
+            "RandomGaussianBlur RandomPerspective RandomElasticTransform MixUp CutMix AugMix "
+            "RandAugment",
         ),
-        (shape_handlers.recurrent, "SimpleRNN GRU LSTM"),
+        (shape_handlers.recurrent, "SimpleRNN GRU LSTM RNN"),
         (shape_handlers.conv_lstm, "ConvLSTM1D ConvLSTM2D ConvLSTM3D"),
         (shape_handlers.resizing, "Resizing"),
         (shape_handlers.center_crop, "CenterCrop"),
         (shape_handlers.attention, "MultiHeadAttention GroupQueryAttention"),
+        (shape_handlers.dot_attention, "Attention AdditiveAttention"),
         (handlers.pointwise(OpKind.NORM), "Rescaling"),
         (handlers.weighted(OpKind.NORM), "Normalization"),
         (handlers.norm(moving_stats=True), "BatchNormalization"),
@@ -70,7 +76,12 @@ def _rows() -> list[tuple[Handler, str]]:
 def _table() -> dict[type, Handler]:
     import keras
 
-    return {getattr(keras.layers, name): h for h, names in _rows() for name in names.split()}
+    return {  # (a name this Keras lacks is skipped)
+        cls: h
+        for h, names in _rows()
+        for name in names.split()
+        if (cls := getattr(keras.layers, name, None)) is not None
+    }
 
 
 _TABLE: dict[type, Handler] | None = None
@@ -96,7 +107,9 @@ def add_keras_layer(
     anything else is read through its ``call``
     (:func:`~stridescope.frontends.keras.expand.add_custom_layer`) or left uncounted, with
     the shape Keras computes (``call``: the layer's node in
-    the Functional graph, ``None`` in a Sequential)."""
+    the Functional graph, ``None`` in a Sequential). Outputs a handler does not make (a
+    layer called with ``return_attention_scores=True``) are 0-MAC nodes read from its first,
+    of the shapes Keras recorded."""
     import keras
 
     describe = getattr(layer, "stridescope_ir", None)
@@ -109,4 +122,12 @@ def add_keras_layer(
     if handler is None:
         return add_custom_layer(b, parents, layer, call, name, add_keras_layer)
     made = handler(b, parents, layer, layer.get_config(), name)
-    return made if isinstance(made, list) else [made]
+    made = made if isinstance(made, list) else [made]
+    if call is not None and len(call.outputs) > len(made):  # return_attention_scores=True
+        kind = b._nodes[made[0]].kind  # what the layer computed on the way: 0-MAC nodes
+        op = type(layer).__name__
+        made += [
+            b.other(made[0], f"{name}:{i}", kind=kind, output_shape=shape, op=op)
+            for i, shape in enumerate(recorded_shapes(b, call)[len(made) :], start=len(made))
+        ]
+    return made

@@ -12,8 +12,9 @@ activation node, ``mean`` / ``sum`` / ``max`` / ``min`` a reduction, ``reshape``
 ``broadcast_to``, ``repeat``, ``flip``, ``roll`` data movement (0 MACs; positions may move),
 comparisons, logical ops and ``where`` a broadcasting node without MACs, the normalisation
 ops a norm node, ``max_pool`` / ``average_pool`` / ``conv`` / ``depthwise_conv`` a pool or
-conv node as the layers make (in the model's layout), and ``image.resize`` a resize as the
-Resizing layer.
+conv node as the layers make (in the model's layout), ``image.resize`` a resize as the
+Resizing layer, ``take`` / ``one_hot`` data movement, and the operations along axes (``argmax``,
+``logsumexp``, ``cumsum``, ``sort``, ``top_k``, ``fft``...) as :mod:`.axis_ops` reads them.
 A weight (``keras.Variable``) among the operands is counted where it is first used. Any other
 operation, and any layer without a handler, is one uncounted node per output with the output
 shape Keras computes (:mod:`~stridescope.frontends.keras.shapes`) and the layer's own
@@ -27,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from stridescope.frontends import layers
+from stridescope.frontends.keras.axis_ops import AXIS_OPS, add_axis_operation
 from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
@@ -64,6 +66,7 @@ PRODUCTS = frozenset({"Matmul", "Einsum"})
 _RESHAPES = frozenset({"Reshape", "ExpandDims", "Squeeze"})
 _MOVES = frozenset(
     {"Stack", "GetItem", "Split", "Tile", "Pad", "BroadcastTo", "Repeat", "Flip", "Roll"}
+    | {"Take", "TakeAlongAxis", "OneHot", "Tril", "Triu", "Diagonal"}
 )
 # comparisons, logical ops and selections: broadcasting, no MACs (as the PyTorch tracer's)
 _SELECTS_NAMES = (
@@ -76,7 +79,7 @@ _SLIDING = frozenset({"MaxPool", "AveragePool", "Conv", "DepthwiseConv"})
 #: The raw operations :func:`add_operation` counts (the others are uncounted).
 COUNTED = frozenset(
     {*ARITH, *_POINTWISE, *_REDUCE, *PRODUCTS, *_RESHAPES, *_MOVES, *_SELECTS, *_NORMS}
-    | {*_SLIDING, "Transpose", "Swapaxes", "Concatenate", "Power", "Resize"}
+    | {*_SLIDING, *AXIS_OPS, "Transpose", "Swapaxes", "Concatenate", "Power", "Resize"}
 )
 
 
@@ -304,6 +307,8 @@ def add_operation(
         return _each_output(b, parents, op, call, name, kind=kind, params=params)
     if cls in _SLIDING and (node := _sliding(b, parents, op, call, name, seen)) is not None:
         return [node]
+    if cls in AXIS_OPS and (nodes := add_axis_operation(b, parents, op, call, name)):
+        return nodes
     if cls == "Resize" and len(parents) == 1:
         (out,) = keras_shapes(b, parents, op, call)
         return [resize_node(b, parents[0], name, out, settings=vars(op), op=cls)]

@@ -110,25 +110,44 @@ def center_crop(
     )
 
 
+_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1, "LSTMCell": 4, "GRUCell": 3, "SimpleRNNCell": 1}
+
+
+def _cells(layer: Any) -> list[tuple[int, int]] | None:
+    """(gates, units) of each cell of a recurrent layer, in order: the layer itself for
+    SimpleRNN / GRU / LSTM, the cell (or each cell of a stack) of a generic ``RNN``; ``None``
+    for a cell of another kind."""
+    if type(layer).__name__ != "RNN":
+        return [(_GATES.get(type(layer).__name__, 1), int(layer.units))]
+    cells = getattr(layer.cell, "cells", [layer.cell])
+    if not all(type(cell).__name__ in _GATES for cell in cells):
+        return None
+    return [(_GATES[type(cell).__name__], int(cell.units)) for cell in cells]
+
+
 def recurrent(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int | list[int]:
-    """SimpleRNN, GRU, LSTM on ``(batch, steps, features)``: one product node for the sequence,
-    ``steps * batch * gates * units * (features + units)`` MACs (every gate's input and hidden
-    products at every step, as the PyTorch tracer counts ``nn.RNN`` / ``nn.GRU`` /
-    ``nn.LSTM``); params from ``count_params()``. Returning the states too (``return_state``):
-    one uncounted node per output."""
+    """SimpleRNN, GRU, LSTM and ``RNN`` of their cells (stacked too) on ``(batch, steps,
+    features)``: one product node for the sequence, ``steps * batch * gates * units *
+    (inputs + units)`` MACs per cell, a cell's inputs the previous cell's units (every gate's
+    input and hidden products at every step, as the PyTorch tracer counts ``nn.RNN`` /
+    ``nn.GRU`` / ``nn.LSTM``); params from ``count_params()``. Returning the states too
+    (``return_state``), or a cell of another kind: one uncounted node per output."""
     shape = b.shape(parents[0])
-    if c.get("return_state") or len(shape) != 3 or None in shape:
+    cells = _cells(layer)
+    if c.get("return_state") or len(shape) != 3 or None in shape or cells is None:
         return uncounted(b, parents, layer, None, name)
-    gates = {"LSTM": 4, "GRU": 3}.get(type(layer).__name__, 1)
     batch, steps, features = (d or 0 for d in shape)  # (known: checked above)
-    units = int(c["units"])
+    macs = 0
+    for gates, units in cells:
+        macs += steps * batch * gates * units * (features + units)
+        features = units
     return b.matmul(
         list(parents),
         name,
         output_shape=keras_shape(b, parents, layer),
-        macs=steps * batch * gates * units * (features + units),
+        macs=macs,
         params=keras_params(layer),
         op=type(layer).__name__,
     )
@@ -248,6 +267,33 @@ def attention(
     unique = list(dict.fromkeys(parents))
     return b.matmul(
         unique, name, output_shape=out, macs=macs, params=params, op=type(layer).__name__
+    )
+
+
+def dot_attention(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+) -> int:
+    """Attention (Luong: ``q @ kᵀ`` scores; ``score_mode='concat'``: ``tanh(q + k)`` summed
+    over the features) and AdditiveAttention (Bahdanau, the same as concat) on (query, value[,
+    key]) of shape ``(batch, T, dim)``: the scores, a softmax and the product with the values
+    as one ``matmul`` node, ``batch * Tq * Tv * (dim + dim_v)`` MACs for dot scores and
+    ``batch * Tq * Tv * (2 * dim + dim_v)`` for additive ones (the broadcast sum and the
+    weighted sum over the features); params (the scale) from ``count_params()``."""
+    q = b.shape(parents[0])
+    v = b.shape(parents[1]) if len(parents) > 1 else q
+    k = b.shape(parents[2]) if len(parents) > 2 else v
+    if len(q) != 3 or len(k) != 3 or None in (*q, *k, *v):
+        return unknown(b, parents, layer, c, name)
+    batch, tq, dim = (int(d or 0) for d in q)
+    additive = type(layer).__name__ == "AdditiveAttention" or c.get("score_mode") == "concat"
+    macs = batch * tq * int(k[1] or 0) * ((2 if additive else 1) * dim + int(v[-1] or 0))
+    return b.matmul(
+        list(dict.fromkeys(parents)),
+        name,
+        output_shape=keras_shape(b, parents, layer),
+        macs=macs,
+        params=keras_params(layer),
+        op=type(layer).__name__,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from stridescope.errors import StridescopeError
 from stridescope.ir import GraphBuilder, Shape
 
-__all__ = ["call_arguments", "keras_shapes"]
+__all__ = ["call_arguments", "keras_shapes", "recorded_shapes"]
 
 
 def _as_shape(value: Any) -> Shape:
@@ -63,7 +63,8 @@ def _spec_shapes(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any) ->
     return [_as_shape(s.shape) for s in keras.tree.flatten(spec)]
 
 
-def _recorded_shapes(b: GraphBuilder, call: Any) -> list[Shape]:
+def recorded_shapes(b: GraphBuilder, call: Any) -> list[Shape]:
+    """The shapes of the outputs Keras recorded for ``call``, at the model's batch size."""
     batch = b.shape(b.input)[0]
     return [(batch, *_as_shape(t.shape)[1:]) for t in call.outputs]
 
@@ -92,7 +93,7 @@ def keras_shapes(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any = N
         lambda: _spec_shapes(b, parents, op, call),
     ]
     if call is not None and call.outputs:
-        attempts.append(lambda: _recorded_shapes(b, call))
+        attempts.append(lambda: recorded_shapes(b, call))
     for attempt in attempts:
         try:
             return attempt()

@@ -24,9 +24,9 @@ from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.ir import OpKind, Window, spatial_axes
+from stridescope.ir import OpKind
 
-__all__ = ["along", "axis_window", "reduction", "results"]
+__all__ = ["along", "reduction", "results"]
 
 _UNSET = object()
 
@@ -108,31 +108,10 @@ def results(t: Tracer, name: str, op: str, node: int, result: Any) -> Any:
     return map_values(result, lambda r: made.get(id(r), r))
 
 
-def axis_window(rank: int, axis: int, n_in: int, n_out: int, how: str) -> Window:
-    """The window of an op along spatial axis ``axis`` (of ``rank``) from ``n_in`` to
-    ``n_out`` positions, 1 on the others: ``'scan'``, output ``o`` reads positions ``0..o``;
-    ``'diff'``, ``o..o+n_in-n_out``; ``'whole'``, every position (kernel ``n_in + n_out - 1``
-    padded ``n_out - 1`` on both sides, so each output's window spans the axis).
-
-    >>> axis_window(2, 0, 5, 5, "scan").kernel, axis_window(2, 0, 5, 5, "scan").padding
-    ((5, 1), ((4, 0), (0, 0)))
-    >>> axis_window(1, 0, 5, 3, "whole").output_spatial((5,))
-    (3,)
-    """
-    kernel, pads = [1] * rank, [(0, 0)] * rank
-    if how == "scan":
-        kernel[axis], pads[axis] = n_in, (n_in - 1, 0)
-    elif how == "diff":
-        kernel[axis] = n_in - n_out + 1
-    else:
-        kernel[axis], pads[axis] = n_in + n_out - 1, (n_out - 1, n_out - 1)
-    return Window(tuple(kernel), (1,) * rank, (1,) * rank, tuple(pads))
-
-
 def along(how: str, dim_at: int = 0, dim_default: Any = _UNSET) -> Callable[[Any], Handler]:
     """The handler of torch function ``func``, an op along ``dim`` (position ``dim_at`` after
     the input) that keeps every axis: ``how`` is ``'scan'``, ``'diff'`` or ``'whole'`` (see
-    :func:`axis_window`)."""
+    :meth:`GraphBuilder.along`)."""
     return lambda func: _along(func, how, dim_at, dim_default)
 
 
@@ -156,21 +135,11 @@ def _along(func: Any, how: str, dim_at: int, dim_default: Any) -> Handler:
         if not all(isinstance(r, torch.Tensor) and r.dim() == rank for r in outputs):
             raise NotHandled
         out = tuple(int(d) for d in outputs[0].shape)
-        window = _window(t, input, axes[0], out, how)
         order = input.dims[axes[0]] - out[axes[0]] if how == "diff" else 1
         macs = math.prod(out) * order if how == "diff" else math.prod(input.dims)
-        node = t.builder.other(
-            input.node, name, kind=OpKind.REDUCE, output_shape=out, macs=macs, window=window, op=op
+        node = t.builder.along(
+            input.node, name, axes=axes, output_shape=out, how=how, macs=macs, op=op
         )
         return results(t, name, op, node, result)
 
     return handler
-
-
-def _window(t: Tracer, x: ShapeProxy, axis: int, out: tuple[int, ...], how: str) -> Window | None:
-    """The op's window where ``axis`` is a spatial axis where the layout puts it."""
-    rank = len(x.dims)
-    spatial = spatial_axes(rank, t.builder.layout)
-    if axis not in spatial or t.builder._nodes[x.node].spatial_at is not None:
-        return None
-    return axis_window(len(spatial), spatial.index(axis), x.dims[axis], out[axis], how)

@@ -4,7 +4,7 @@ and FNet mixers), for distances and similarities between tensors (``torch.cdist`
 ``torch.tensordot``.
 
 A transform mixes every position of each axis it runs over: along a spatial axis its node
-carries the window of a whole axis (:func:`~.along.axis_window`), so coverage and the
+carries the window of a whole axis (:meth:`GraphBuilder.along`), so coverage and the
 receptive field see it; it counts ``log2(n)`` MACs per element of the larger of its input and
 output, ``n`` the number of positions transformed together (a radix-2 FFT's butterflies;
 ``FlopCounterMode`` counts none). Its output's dtype (complex, or real from a complex input)
@@ -21,12 +21,11 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
-from stridescope.frontends.pytorch.handlers.along import axis_window
 from stridescope.frontends.pytorch.handlers.products import broadcast, einsum
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.ir import OpKind, Window, spatial_axes
+from stridescope.ir import OpKind
 
 __all__ = ["cdist", "distance", "fft", "outer", "tensordot"]
 
@@ -64,13 +63,14 @@ def fft(family: str) -> Callable[[Any], Callable[..., Any]]:
             macs = max(math.prod(input.dims), math.prod(out)) * max(
                 1, math.ceil(math.log2(lines or 1))
             )
-            node = t.builder.other(
+            node = t.builder.along(
                 input.node,
                 name,
-                kind=OpKind.MATMUL,
+                axes=axes,
                 output_shape=out,
+                how="whole",
                 macs=macs,
-                window=_whole_window(t, input, axes, out),
+                kind=OpKind.MATMUL,
                 op=op,
             )
             return ShapeProxy(node, out, result.dtype)
@@ -78,22 +78,6 @@ def fft(family: str) -> Callable[[Any], Callable[..., Any]]:
         return handler
 
     return for_function
-
-
-def _whole_window(t: Tracer, x: ShapeProxy, axes: list[int], out: tuple[int, ...]) -> Window | None:
-    """Every position of each spatial axis among ``axes`` read by every output (where the
-    layout puts the spatial axes); ``None`` where none of them is spatial."""
-    spatial = spatial_axes(len(x.dims), t.builder.layout)
-    chosen = [a for a in axes if a in spatial]
-    if not chosen or t.builder._nodes[x.node].spatial_at is not None:
-        return None
-    rank = len(spatial)
-    kernel, pads = [1] * rank, [(0, 0)] * rank
-    for a in chosen:
-        j = spatial.index(a)
-        one = axis_window(rank, j, x.dims[a], out[a], "whole")
-        kernel[j], pads[j] = one.kernel[j], one.padding[j]
-    return Window(tuple(kernel), (1,) * rank, (1,) * rank, tuple(pads))
 
 
 def _dims(value: Any) -> tuple[int, ...]:

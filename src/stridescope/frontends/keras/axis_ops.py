@@ -1,0 +1,121 @@
+"""Raw Keras operations along axes, counted as the PyTorch tracer counts their torch
+counterparts: reductions that are not sums or return indices (``argmax``, ``median``,
+``logsumexp``, ``norm``, ``var``...) as :meth:`GraphBuilder.reduce` makes them (over spatial
+axes a global pool); scans, sorting, ``top_k`` and ``diff`` as :meth:`GraphBuilder.along`
+makes them (one MAC per input element, ``diff`` per output element; along a spatial axis the
+window of what each output reads); Fourier transforms (``fft``, ``fft2``, ``rfft``,
+``irfft``: the last one or two axes, as Keras transforms them) as a product of ``log2(n)``
+MACs per element of the larger side. A second output (indices, an imaginary part) is a free
+node read from the first. An operation whose axes this does not follow is left to the
+caller (``None``), which makes it uncounted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from stridescope.frontends.keras.shapes import keras_shapes
+from stridescope.ir import GraphBuilder, OpKind, Shape
+
+__all__ = ["AXIS_OPS", "add_axis_operation"]
+
+_REDUCTIONS = {
+    "Argmax": "max",
+    "Argmin": "max",
+    "Median": "max",
+    "All": "max",
+    "Any": "max",
+    "Logsumexp": "avg",
+    "Prod": "avg",
+    "Var": "avg",
+    "Std": "avg",
+    "CountNonzero": "avg",
+    "Norm": "avg",
+}
+_ALONG = {
+    "Cumsum": "scan",
+    "Cumprod": "scan",
+    "Sort": "whole",
+    "Argsort": "whole",
+    "TopK": "whole",
+    "Diff": "diff",
+}
+_FOURIER = {"FFT": 1, "RFFT": 1, "IRFFT": 1, "FFT2": 2, "IFFT2": 2}  # the last 1 or 2 axes
+AXIS_OPS = frozenset({*_REDUCTIONS, *_ALONG, *_FOURIER})
+
+
+def _axes(value: Any, rank: int) -> list[int] | None:
+    if value is None:
+        return None
+    values = [value] if isinstance(value, int) else list(value)
+    return [int(a) % rank for a in values]
+
+
+def _reduced(shape: Shape, axes: list[int] | None, keepdims: bool) -> Shape:
+    chosen = range(len(shape)) if axes is None else axes
+    if keepdims:
+        return tuple(1 if a in chosen else d for a, d in enumerate(shape))
+    return tuple(d for a, d in enumerate(shape) if a not in chosen)
+
+
+def add_axis_operation(
+    b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str
+) -> list[int] | None:
+    """The nodes of ``op`` (one of :data:`AXIS_OPS`), one per output; ``None`` where its
+    axes are not followed (the caller makes it uncounted)."""
+    cls = type(op).__name__
+    outputs = keras_shapes(b, parents, op, call)
+    shape = b.shape(parents[0])
+    rank = len(shape)
+    first: int | None
+    if cls in _REDUCTIONS:
+        axes = _axes(getattr(op, "axis", None), rank)
+        keepdims = bool(getattr(op, "keepdims", False))
+        if len(parents) != 1 or _reduced(shape, axes, keepdims) != outputs[0]:
+            return None
+        first = b.reduce(
+            parents[0], name, mode=_REDUCTIONS[cls], axes=axes, keepdim=keepdims, op=cls
+        )
+    else:
+        first = _along(b, parents, op, name, outputs[0])
+    if first is None:
+        return None
+    more = [
+        b.other(first, f"{name}:{i}", kind=OpKind.REDUCE, output_shape=out, op=cls)
+        for i, out in enumerate(outputs[1:], start=1)
+    ]
+    return [first, *more]
+
+
+def _along(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, out: Shape) -> int | None:
+    cls = type(op).__name__
+    shape = b.shape(parents[0])
+    rank = len(shape)
+    if len(out) != rank or None in shape or None in out:
+        return None
+    size = math.prod(int(d or 0) for d in shape)
+    if cls in _FOURIER:
+        axes = list(range(rank - _FOURIER[cls], rank))
+        lines = math.prod([max(int(shape[a] or 0), int(out[a] or 0)) for a in axes])
+        larger = max(size, math.prod(int(d or 0) for d in out))
+        macs = larger * max(1, math.ceil(math.log2(max(lines, 1))))
+        return b.along(
+            list(parents),
+            name,
+            axes=axes,
+            output_shape=out,
+            how="whole",
+            macs=macs,
+            kind=OpKind.MATMUL,
+            op=cls,
+        )
+    found = _axes(getattr(op, "axis", -1), rank)  # (TopK: the last axis)
+    if len(parents) != 1 or found is None or len(found) != 1:
+        return None
+    how = _ALONG[cls]
+    macs = size
+    if how == "diff":
+        macs = math.prod(int(d or 0) for d in out) * int(getattr(op, "n", 1))
+    return b.along(parents[0], name, axes=found, output_shape=out, how=how, macs=macs, op=cls)
