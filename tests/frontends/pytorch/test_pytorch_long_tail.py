@@ -78,6 +78,7 @@ CALLS: dict[str, Callable[[torch.Tensor], Any]] = {
     "linalg.matmul": lambda x: torch.linalg.matmul(x, x.transpose(2, 3)),
     "one_hot": lambda x: F.one_hot(x.argmax(1), 4),
     "bucketize": lambda x: torch.bucketize(x, torch.tensor([-1.0, 0.0, 1.0])),
+    "embedding_bag": lambda x: F.embedding_bag((x[:, 0, 0, :2] > 0).long(), torch.ones(2, 3)),
     "lerp": lambda x: torch.lerp(x, x.flip(3), 0.3),
 }
 
@@ -274,3 +275,23 @@ def test_ops_sized_by_values_are_refused_in_one_line(fn: Callable[..., Any], wor
         trace_torch(_Apply(fn), X)
     message = str(caught.value)
     assert "\n" not in message and word in message and "values" in message
+
+
+def test_in_place_methods_are_their_op_written_into_the_tensor() -> None:
+    """Every in-place method whose out-of-place form is modelled is that op, its result
+    written into the tensor the forward holds (``x.sqrt_()``, ``x.clamp_min_(eps)``,
+    ``x.unsqueeze_(0)``, ``mask.logical_not_()``)."""
+
+    class InPlace(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = x.abs()
+            y.sqrt_().clamp_min_(0.1).log1p_()
+            mask = (y > 0.5).logical_not_()
+            y.mul_(mask).unsqueeze_(0).transpose_(0, 1)
+            return y
+
+    graph = trace_torch(InPlace(), X)
+    assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
+    ops = [n.op for n in graph.nodes[1:]]
+    assert ops[:4] == ["abs", "sqrt", "clamp_min", "log1p"] and "logical_not" in ops
+    assert graph.output.output_shape == (2, 1, 4, 8, 6)

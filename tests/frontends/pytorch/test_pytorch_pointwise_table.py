@@ -41,10 +41,12 @@ SHAPES = {"dropout1d": (2, C, 6), "dropout3d": (2, C, 3, 3, 3)}
 def _call(spelled: str) -> Any:
     space, attr = spelled.split(".", 1)
     owner = {"F": torch.nn.functional, "torch": torch, "Tensor": torch.Tensor}[space]
-    func = getattr(owner, attr, None)
+    func: Any = owner
+    for part in attr.split("."):  # torch.special.expit
+        func = getattr(func, part, None)
     if func is None:
         pytest.skip(f"{spelled} is not in this torch")
-    extra = EXTRA.get(attr.strip("_"), ())
+    extra = EXTRA.get(attr.rsplit(".", 1)[-1].strip("_"), ())
     if space == "Tensor":  # as a user writes it: x.relu(), x.clamp_(0.0), abs(x)
         return lambda x: getattr(x.clone() if attr.endswith("_") else x, attr)(*extra)
     return lambda x: func(x.clone() if attr.endswith("_") else x, *extra)

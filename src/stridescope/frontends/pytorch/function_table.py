@@ -8,6 +8,7 @@ handler. Anything missing from this table is traced on meta tensors and marked u
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -38,7 +39,8 @@ _ACTIVATIONS = (
     "Tensor.sigmoid_ F.tanh torch.tanh torch.tanh_ Tensor.tanh Tensor.tanh_ F.softmax "
     "torch.softmax Tensor.softmax F.log_softmax torch.log_softmax Tensor.log_softmax "
     "F.softplus F.prelu F.logsigmoid F.softsign F.tanhshrink F.threshold F.softmin "
-    "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_ F.gumbel_softmax"
+    "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_ F.gumbel_softmax "
+    "torch.special.expit torch.special.softmax torch.special.log_softmax"
 )
 _MATH = (
     "torch.abs Tensor.abs Tensor.abs_ Tensor.__abs__ torch.neg Tensor.neg Tensor.neg_ "
@@ -52,7 +54,11 @@ _MATH = (
     "torch.round Tensor.round torch.trunc Tensor.trunc torch.frac Tensor.frac torch.clamp_min "
     "Tensor.clamp_min torch.clamp_max Tensor.clamp_max torch.nan_to_num Tensor.nan_to_num "
     "torch.sinc Tensor.sinc torch.logit Tensor.logit torch.angle Tensor.angle torch.renorm "
-    "Tensor.renorm"
+    "Tensor.renorm torch.lgamma Tensor.lgamma torch.digamma Tensor.digamma torch.i0 Tensor.i0 "
+    "torch.special.erf torch.special.erfc torch.special.erfinv torch.special.expm1 "
+    "torch.special.exp2 torch.special.log1p torch.special.logit torch.special.sinc "
+    "torch.special.round torch.special.i0 torch.special.ndtr torch.special.ndtri "
+    "torch.special.log_ndtr torch.special.digamma torch.special.gammaln torch.special.entr"
 )
 _NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
 _DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
@@ -67,7 +73,7 @@ _MOVEMENT = (
     "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.expand_as Tensor.broadcast_to "
     "torch.broadcast_to torch.meshgrid torch.tril Tensor.tril torch.triu Tensor.triu "
     "torch.hsplit Tensor.hsplit torch.vsplit Tensor.vsplit torch.dsplit Tensor.dsplit "
-    "Tensor.split_with_sizes torch.hstack torch.vstack torch.dstack torch.column_stack "
+    "F.embedding_bag Tensor.split_with_sizes torch.hstack torch.vstack torch.dstack torch.column_stack "
     "torch.row_stack torch.atleast_1d torch.atleast_2d torch.atleast_3d torch.diagonal "
     "Tensor.diagonal torch.diag_embed torch.rot90 Tensor.rot90 torch.fliplr torch.flipud "
     "Tensor.fliplr Tensor.flipud torch.take Tensor.take torch.view_as_real "
@@ -181,21 +187,16 @@ def _rows() -> list[Row]:
         *_arithmetic(),
         (products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm"),
         (products.matmul, "torch.bmm Tensor.bmm torch.linalg.matmul"),
-        (products.matmul, "torch.mv Tensor.mv torch.dot Tensor.dot torch.vdot Tensor.vdot"),
-        (spectral.outer, "torch.outer Tensor.outer torch.ger Tensor.ger"),
-        (spectral.tensordot, "torch.tensordot"),
-        (spectral.cdist, "torch.cdist"),
-        (sampling.grid_sample, "F.grid_sample"),
-        (sampling.affine_grid, "F.affine_grid"),
-        (sampling.one_hot, "F.one_hot"),
-        (elementwise.bucket(0), "torch.bucketize"),
-        (elementwise.bucket(1), "torch.searchsorted"),
+        *_beside_products(),
         (products.rmatmul, "Tensor.__rmatmul__"),
         (products.attention, "F.scaled_dot_product_attention"),
         (products.multi_head_attention, "F.multi_head_attention_forward"),
         (products.einsum, "torch.einsum"),
         (products.bilinear, "F.bilinear torch.bilinear"),
-        (products.add_product, "torch.addmm Tensor.addmm torch.baddbmm Tensor.baddbmm"),
+        (
+            products.add_product,
+            "torch.addmm Tensor.addmm torch.baddbmm Tensor.baddbmm torch.addmv Tensor.addmv",
+        ),
         (elementwise.fused, "torch.addcmul Tensor.addcmul torch.addcdiv Tensor.addcdiv"),
         (reshaping.cat, "torch.cat torch.concat torch.concatenate"),
         (reshaping.flatten, "torch.flatten Tensor.flatten torch.ravel Tensor.ravel"),
@@ -217,6 +218,21 @@ def _rows() -> list[Row]:
         (reduction.spread, "torch.var Tensor.var torch.std Tensor.std"),
         (reduction.extreme("max"), "torch.max Tensor.max"),
         (reduction.extreme("min"), "torch.min Tensor.min"),
+    ]
+
+
+def _beside_products() -> list[Row]:
+    """Products of vectors and distances, sampling, lookups and buckets."""
+    return [
+        (products.matmul, "torch.mv Tensor.mv torch.dot Tensor.dot torch.vdot Tensor.vdot"),
+        (spectral.outer, "torch.outer Tensor.outer torch.ger Tensor.ger"),
+        (spectral.tensordot, "torch.tensordot"),
+        (spectral.cdist, "torch.cdist"),
+        (sampling.grid_sample, "F.grid_sample"),
+        (sampling.affine_grid, "F.affine_grid"),
+        (sampling.one_hot, "F.one_hot"),
+        (elementwise.bucket(0), "torch.bucketize"),
+        (elementwise.bucket(1), "torch.searchsorted"),
     ]
 
 
@@ -346,7 +362,21 @@ def _build() -> dict[Any, FunctionSpec]:
     add(None, _MOVEMENT)
     for spelled in _CONSTANTS.split():
         add(reshaping.constant(_resolve(spelled)), spelled)
+    _add_in_place(table)
     return table
+
+
+def _add_in_place(table: dict[Any, FunctionSpec]) -> None:
+    """Every in-place tensor method (``x.sqrt_()``, ``x.clamp_min_(eps)``, ``x.unsqueeze_(1)``,
+    ``mask.logical_not_()``) whose out-of-place form the table holds: that form's spec, its
+    result written into the tensor (as the rows that name an in-place spelling do)."""
+    for attr in dir(torch.Tensor):
+        if not attr.endswith("_") or attr.startswith("_"):
+            continue
+        func, base = getattr(torch.Tensor, attr), getattr(torch.Tensor, attr[:-1], None)
+        spec = table.get(base) if base is not None else None
+        if spec is not None and func not in table:
+            table[func] = replace(spec, inplace=True)
 
 
 FUNCTIONS: dict[Any, FunctionSpec] = _build()

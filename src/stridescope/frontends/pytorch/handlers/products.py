@@ -149,13 +149,13 @@ def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> 
 
 
 def add_product(t: Tracer, name: str, op: str, input: Any, mat1: Any, mat2: Any, **kw: Any) -> Any:
-    """``torch.addmm(bias, a, b)`` / ``baddbmm``: the product of ``a`` and ``b`` (as
+    """``torch.addmm(bias, a, b)`` / ``baddbmm`` / ``addmv``: the product of ``a`` and ``b`` (as
     :func:`matmul`), added to ``input``; ``beta`` / ``alpha`` scale without MACs."""
     dims = _dims(mat1)
     _dims(input), _dims(mat2)
     if not dims or any(isinstance(v, ShapeProxy) for v in kw.values()):
         raise NotHandled
-    func = torch.baddbmm if op == "baddbmm" else torch.addmm
+    func = {"baddbmm": torch.baddbmm, "addmv": torch.addmv}.get(op, torch.addmm)
     contracted = dims[-1]
     return _product(
         t, name, op, func, (input, mat1, mat2), lambda out: math.prod(out) * contracted, kw
