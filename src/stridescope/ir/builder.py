@@ -33,15 +33,16 @@ stridescope.ir.builder_core.LayerError: layer 'stem': output size would be 0 for
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
 from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, numel
 from stridescope.ir.builder_tensors import TensorOps
 from stridescope.ir.builder_windows import WindowOps
-from stridescope.ir.graph import OpKind, spatial_axes
+from stridescope.ir.graph import OpKind, Shape, Window, spatial_axes
 
-__all__ = ["PAD_MODES", "GraphBuilder", "IntOrTuple", "LayerError"]
+__all__ = ["PAD_MODES", "GraphBuilder", "IntOrTuple", "LayerError", "axis_window", "reduced_shape"]
 
 
 class GraphBuilder(WindowOps, TensorOps):
@@ -105,9 +106,7 @@ class GraphBuilder(WindowOps, TensorOps):
                 name, f"reduction axes {tuple(chosen)!r} out of range for shape {shape!r}"
             )
         reduced = sorted({a % rank for a in chosen})
-        kept = tuple(1 if a in reduced else d for a, d in enumerate(shape))
-        squeezed = tuple(d for a, d in enumerate(shape) if a not in reduced)
-        out_shape = kept if keepdim else squeezed
+        out_shape = reduced_shape(shape, reduced, keepdim)
         spatial = spatial_axes(rank, self.layout)
         if reduced and set(reduced) <= set(spatial):
             sizes = [1 if a in reduced else shape[a] for a in spatial]
@@ -120,3 +119,115 @@ class GraphBuilder(WindowOps, TensorOps):
                     node, f"{name}.squeeze", kind=OpKind.RESHAPE, output_shape=out_shape, op=op
                 )
         return self._add(name, OpKind.REDUCE, (parent,), shape, out_shape, macs=numel(shape), op=op)
+
+    def along(
+        self,
+        parent: int | Sequence[int],
+        name: str,
+        *,
+        axes: Sequence[int],
+        output_shape: Shape,
+        how: str,
+        macs: int,
+        kind: OpKind = OpKind.REDUCE,
+        op: str = "",
+    ) -> int:
+        """An op along ``axes`` of its input that keeps the rank: a scan (``how='scan'``,
+        output ``o`` reads positions ``0..o``), a difference (``'diff'``, ``o`` up to
+        ``o + n_in - n_out``), a sort, ``topk`` or Fourier transform (``'whole'``, every
+        position). Along the spatial axes among ``axes`` (where the layout puts them) the node
+        carries that window (:func:`axis_window`), so coverage and the receptive field know
+        what it reads; elsewhere it is as position-wise as a reduction over channels. Several
+        parents (a transform of a real and an imaginary part) are read alike.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 4, 6, 5), "nchw")
+        >>> s = b.along(b.input, "cumsum", axes=[2], output_shape=(1, 4, 6, 5), how="scan",
+        ...             macs=120)
+        >>> b.build().nodes[s].window.kernel, b.build().nodes[s].window.padding
+        ((6, 1), ((5, 0), (0, 0)))
+        """
+        parents = (parent,) if isinstance(parent, int) else tuple(parent)
+        shape = self._nodes[parents[0]].output_shape
+        out = tuple(output_shape)
+        spatial = spatial_axes(len(shape), self.layout)
+        chosen = [a % len(shape) for a in axes if a % len(shape) in spatial]
+        pairs = {spatial.index(a): (shape[a], out[a]) for a in chosen if len(out) == len(shape)}
+        window = None
+        known = all(i is not None and o is not None for i, o in pairs.values())
+        if pairs and known and all(self._nodes[p].spatial_at is None for p in parents):
+            window = axis_window(len(spatial), pairs, how)  # type: ignore[arg-type]
+        return self._add(name, kind, parents, shape, out, macs=macs, window=window, op=op)
+
+    def transform(
+        self,
+        parent: int | Sequence[int],
+        name: str,
+        *,
+        axes: Sequence[int],
+        output_shape: Shape,
+        op: str = "",
+    ) -> int:
+        """A Fourier transform over ``axes`` (``torch.fft.rfft2``, ``keras.ops.fft``): a product
+        node of ``ceil(log2(n))`` MACs per element of the larger of input and output, ``n`` the
+        positions transformed together (a radix-2 FFT's butterflies), every position of each
+        transformed spatial axis read by every output (:meth:`along`, ``how='whole'``).
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 4, 8, 8), "nchw")
+        >>> f = b.transform(b.input, "rfft2", axes=[2, 3], output_shape=(1, 4, 8, 5))
+        >>> b.build().nodes[f].macs  # 256 inputs x log2(8 x 8)
+        1536
+        """
+        parents = (parent,) if isinstance(parent, int) else tuple(parent)
+        shape, out = self._nodes[parents[0]].output_shape, tuple(output_shape)
+        if None in shape or None in out:
+            raise LayerError(name, f"a transform needs known sizes; received {shape!r}")
+        sizes = [max(int(shape[a] or 0), int(out[a] or 0)) for a in axes]
+        larger = max(math.prod(int(d or 0) for d in shape), math.prod(int(d or 0) for d in out))
+        macs = larger * max(1, math.ceil(math.log2(max(math.prod(sizes), 1))))
+        return self.along(
+            parents,
+            name,
+            axes=axes,
+            output_shape=out,
+            how="whole",
+            macs=macs,
+            kind=OpKind.MATMUL,
+            op=op,
+        )
+
+
+def axis_window(rank: int, axes: dict[int, tuple[int, int]], how: str) -> Window:
+    """The window of :meth:`TensorOps.along` over ``rank`` spatial axes: on each of ``axes``
+    (spatial index -> (positions in, positions out)) what ``how`` reads, 1 on the others;
+    ``'whole'`` is a kernel of ``n_in + n_out - 1`` padded ``n_out - 1`` on both sides, so each
+    output's window spans the axis.
+
+    >>> axis_window(1, {0: (5, 3)}, "whole").output_spatial((5,))
+    (3,)
+    >>> axis_window(2, {1: (5, 4)}, "diff").kernel
+    (1, 2)
+    """
+    kernel, pads = [1] * rank, [(0, 0)] * rank
+    for axis, (n_in, n_out) in axes.items():
+        if how == "scan":
+            kernel[axis], pads[axis] = n_in, (n_in - 1, 0)
+        elif how == "diff":
+            kernel[axis] = n_in - n_out + 1
+        else:
+            kernel[axis], pads[axis] = n_in + n_out - 1, (n_out - 1, n_out - 1)
+    return Window(tuple(kernel), (1,) * rank, (1,) * rank, tuple(pads))
+
+
+def reduced_shape(shape: Shape, axes: Sequence[int] | None, keepdim: bool) -> Shape:
+    """The shape a reduction of ``shape`` over ``axes`` (non-negative; ``None``: every axis)
+    leaves: those axes 1 with ``keepdim``, else dropped.
+
+    >>> reduced_shape((2, 8, 4, 4), [2, 3], False), reduced_shape((2, 8, 4), None, True)
+    ((2, 8), (1, 1, 1))
+    """
+    chosen = range(len(shape)) if axes is None else axes
+    if keepdim:
+        return tuple(1 if a in chosen else d for a, d in enumerate(shape))
+    return tuple(d for a, d in enumerate(shape) if a not in chosen)

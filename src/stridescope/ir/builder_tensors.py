@@ -237,45 +237,6 @@ class TensorOps(BuilderCore):
         self._nodes[node_id] = replace(node, params=node.params + params)
         self.edited.append(node_id)
 
-    def along(
-        self,
-        parent: int | Sequence[int],
-        name: str,
-        *,
-        axes: Sequence[int],
-        output_shape: Shape,
-        how: str,
-        macs: int,
-        kind: OpKind = OpKind.REDUCE,
-        op: str = "",
-    ) -> int:
-        """An op along ``axes`` of its input that keeps the rank: a scan (``how='scan'``,
-        output ``o`` reads positions ``0..o``), a difference (``'diff'``, ``o`` up to
-        ``o + n_in - n_out``), a sort, ``topk`` or Fourier transform (``'whole'``, every
-        position). Along the spatial axes among ``axes`` (where the layout puts them) the node
-        carries that window (:func:`axis_window`), so coverage and the receptive field know
-        what it reads; elsewhere it is as position-wise as a reduction over channels. Several
-        parents (a transform of a real and an imaginary part) are read alike.
-
-        >>> from stridescope.ir import GraphBuilder
-        >>> b = GraphBuilder((1, 4, 6, 5), "nchw")
-        >>> s = b.along(b.input, "cumsum", axes=[2], output_shape=(1, 4, 6, 5), how="scan",
-        ...             macs=120)
-        >>> b.build().nodes[s].window.kernel, b.build().nodes[s].window.padding
-        ((6, 1), ((5, 0), (0, 0)))
-        """
-        parents = (parent,) if isinstance(parent, int) else tuple(parent)
-        shape = self._nodes[parents[0]].output_shape
-        out = tuple(output_shape)
-        spatial = spatial_axes(len(shape), self.layout)
-        chosen = [a % len(shape) for a in axes if a % len(shape) in spatial]
-        pairs = {spatial.index(a): (shape[a], out[a]) for a in chosen if len(out) == len(shape)}
-        window = None
-        known = all(i is not None and o is not None for i, o in pairs.values())
-        if pairs and known and all(self._nodes[p].spatial_at is None for p in parents):
-            window = axis_window(len(spatial), pairs, how)  # type: ignore[arg-type]
-        return self._add(name, kind, parents, shape, out, macs=macs, window=window, op=op)
-
     def other(
         self,
         parent: int | Sequence[int],
@@ -288,12 +249,11 @@ class TensorOps(BuilderCore):
         note: str = "",
         op: str = "",
         macs: int = 0,
-        window: Window | None = None,
         scatter: Window | None = None,
     ) -> int:
         """Any other op, e.g. a reshape; ``counted=False`` marks an op stridescope does not
-        understand: it is listed as uncounted, never as a silent zero. ``window`` /
-        ``scatter``: how its positions read its first parent's (else as its kind says)."""
+        understand: it is listed as uncounted, never as a silent zero. ``scatter``: where its
+        first parent's positions are written (else as its kind says)."""
         parents = (parent,) if isinstance(parent, int) else tuple(parent)
         shape = self._nodes[parents[0]].output_shape if parents else ()
         return self._add(
@@ -304,34 +264,11 @@ class TensorOps(BuilderCore):
             tuple(output_shape),
             params=params,
             macs=macs,
-            window=window,
             counted=counted,
             note=note,
             op=op,
             scatter=scatter,
         )
-
-
-def axis_window(rank: int, axes: dict[int, tuple[int, int]], how: str) -> Window:
-    """The window of :meth:`TensorOps.along` over ``rank`` spatial axes: on each of ``axes``
-    (spatial index -> (positions in, positions out)) what ``how`` reads, 1 on the others;
-    ``'whole'`` is a kernel of ``n_in + n_out - 1`` padded ``n_out - 1`` on both sides, so each
-    output's window spans the axis.
-
-    >>> axis_window(1, {0: (5, 3)}, "whole").output_spatial((5,))
-    (3,)
-    >>> axis_window(2, {1: (5, 4)}, "diff").kernel
-    (1, 2)
-    """
-    kernel, pads = [1] * rank, [(0, 0)] * rank
-    for axis, (n_in, n_out) in axes.items():
-        if how == "scan":
-            kernel[axis], pads[axis] = n_in, (n_in - 1, 0)
-        elif how == "diff":
-            kernel[axis] = n_in - n_out + 1
-        else:
-            kernel[axis], pads[axis] = n_in + n_out - 1, (n_out - 1, n_out - 1)
-    return Window(tuple(kernel), (1,) * rank, (1,) * rank, tuple(pads))
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)

@@ -24,17 +24,9 @@ from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.ir import OpKind
 from tests.autograd_reference import autograd_counts
+from tests.frontends.pytorch.applied import Apply
 
 X = (2, 4, 8, 6)
-
-
-class _Apply(nn.Module):
-    def __init__(self, fn: Callable[[torch.Tensor], Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.fn(x)
 
 
 CALLS: dict[str, Callable[[torch.Tensor], Any]] = {
@@ -91,7 +83,7 @@ def _tensors(value: Any) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("case", list(CALLS))
 def test_each_op_is_counted_with_the_shapes_and_dtypes_torch_gives(case: str) -> None:
-    model = _Apply(CALLS[case])
+    model = Apply(CALLS[case])
     graph = trace_torch(model, X)
     assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
     torch.manual_seed(0)
@@ -132,7 +124,7 @@ def test_products_count_what_the_flop_counter_counts() -> None:
     """(``mv``, ``dot``, ``cdist``, ``affine_grid`` and the transforms are products too, but
     ``FlopCounterMode`` has no formula for them: it counts 0.)"""
     for fn in (CALLS["tensordot"], CALLS["linalg.matmul"]):
-        model = _Apply(fn)
+        model = Apply(fn)
         with FlopCounterMode(display=False) as counter:
             model(torch.randn(X))
         assert trace_torch(model, X).macs == counter.get_total_flops() // 2
@@ -151,7 +143,7 @@ def test_mac_conventions_of_the_new_ops() -> None:
     }
     for op, macs in cases.items():
         key = {"F.grid_sample": "grid_sample", "F.cosine_similarity": "cosine_similarity"}
-        graph = trace_torch(_Apply(CALLS[key.get(op, op)]), X)
+        graph = trace_torch(Apply(CALLS[key.get(op, op)]), X)
         assert _macs_of(graph, op) == macs, op
 
 
@@ -272,7 +264,7 @@ def test_a_global_filter_mixes_every_position() -> None:
 )
 def test_ops_sized_by_values_are_refused_in_one_line(fn: Callable[..., Any], word: str) -> None:
     with pytest.raises(StridescopeError) as caught:
-        trace_torch(_Apply(fn), X)
+        trace_torch(Apply(fn), X)
     message = str(caught.value)
     assert "\n" not in message and word in message and "values" in message
 

@@ -18,17 +18,9 @@ from torch import nn
 from stridescope.analysis.coverage import coverage_map
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.ir import OpKind
+from tests.frontends.pytorch.applied import Apply
 
 torch.set_num_threads(1)
-
-
-class _Apply(nn.Module):
-    def __init__(self, fn: Callable[[torch.Tensor], Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.fn(x)
 
 
 def _flat(out: Any) -> list[torch.Tensor]:
@@ -72,7 +64,7 @@ CALLS: list[tuple[str, Callable[[torch.Tensor], Any]]] = [
 @pytest.mark.parametrize(("label", "fn"), CALLS, ids=[c[0] for c in CALLS])
 def test_each_is_a_counted_node_with_torchs_shapes(label: str, fn: Any) -> None:
     shape = (2, 4, 6, 8)
-    graph = trace_torch(_Apply(fn), shape)
+    graph = trace_torch(Apply(fn), shape)
     assert not graph.uncounted, label
     expected = [tuple(t.shape) for t in _flat(fn(torch.randn(shape)))]
     made = [n.output_shape for n in graph.nodes[-len(expected) :]]
@@ -91,12 +83,12 @@ def test_tensor_split_cuts_the_slices_torch_cuts(n: int, how: Any, dim: int) -> 
     shape = (1, 3, n, 4) if dim == 2 else (1, 3, 4, n)
     fn = lambda x: torch.tensor_split(x, how, dim=dim)  # noqa: E731
     pieces = fn(torch.zeros(shape))
-    graph = trace_torch(_Apply(fn), shape)
+    graph = trace_torch(Apply(fn), shape)
     assert not graph.uncounted
     assert [n.output_shape for n in graph.nodes[-len(pieces) :]] == [p.shape for p in pieces]
     if dim in (2, 3, -1) and all(p.numel() for p in pieces):
         assert all(n.kind is OpKind.SLICE for n in graph.nodes[1:])
-        first = trace_torch(_Apply(lambda x: fn(x)[0] * 2), shape)  # (its last node)
+        first = trace_torch(Apply(lambda x: fn(x)[0] * 2), shape)  # (its last node)
         reads = coverage_map(first).counts > 0
         axis = 0 if dim == 2 else 1
         kept = np.zeros(n, dtype=bool)

@@ -13,6 +13,7 @@ from torch import nn
 
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.frontends.pytorch.function_table import _ACTIVATIONS, _DROPOUTS, _MATH, _NORMS
+from tests.frontends.pytorch.applied import Apply
 
 SPELLINGS = sorted({*_ACTIVATIONS.split(), *_NORMS.split(), *_DROPOUTS.split(), *_MATH.split()})
 C = 4
@@ -52,20 +53,10 @@ def _call(spelled: str) -> Any:
     return lambda x: func(x.clone() if attr.endswith("_") else x, *extra)
 
 
-class _Apply(nn.Module):
-    def __init__(self, fn: Any) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        result: torch.Tensor = self.fn(x)
-        return result
-
-
 @pytest.mark.parametrize("spelled", SPELLINGS)
 def test_position_wise_functions_keep_the_shape_torch_gives(spelled: str) -> None:
     fn = _call(spelled)
-    module = _Apply(fn).eval()
+    module = Apply(fn).eval()
     shape = SHAPES.get(spelled.split(".", 1)[1], (2, C, 6, 6))
     with torch.no_grad():
         expected = tuple(module(torch.rand(shape) + 0.5).shape)

@@ -19,18 +19,10 @@ from stridescope.analysis.coverage import coverage_map
 from stridescope.analysis.summary_rf import WHOLE, receptive_fields
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.ir import OpKind
+from tests.frontends.pytorch.applied import Apply
 
 torch.set_num_threads(1)
 Fn = Callable[[torch.Tensor], torch.Tensor]
-
-
-class _Apply(nn.Module):
-    def __init__(self, fn: Fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
 
 
 def _grad_reads(fn: Fn, shape: tuple[int, ...]) -> np.ndarray:
@@ -57,7 +49,7 @@ SLICES: list[tuple[str, Fn]] = [
 @pytest.mark.parametrize(("label", "fn"), SLICES, ids=[c[0] for c in SLICES])
 def test_slices_are_exact_windows(label: str, fn: Fn) -> None:
     shape = (2, 6, 9, 8)
-    graph = trace_torch(_Apply(fn), shape)
+    graph = trace_torch(Apply(fn), shape)
     assert graph.output.kind is OpKind.SLICE, label
     assert graph.output.output_shape == tuple(fn(torch.zeros(shape)).shape), label
     assert not graph.uncounted and graph.macs == 0
@@ -85,7 +77,7 @@ def test_random_spatial_slices_match_torch_and_autograd(
     def fn(x: torch.Tensor) -> torch.Tensor:
         return x[:, :, start:stop:step]
 
-    graph = trace_torch(_Apply(fn), shape)
+    graph = trace_torch(Apply(fn), shape)
     assert graph.output.output_shape == tuple(fn(torch.zeros(shape)).shape)
     cov = coverage_map(graph)
     np.testing.assert_array_equal(cov.counts > 0, _grad_reads(fn, shape))
@@ -95,7 +87,7 @@ def test_random_spatial_slices_match_torch_and_autograd(
 
 
 def test_empty_slice_stays_a_shape_from_meta() -> None:
-    graph = trace_torch(_Apply(lambda x: x[:, :, 5:2]), (1, 2, 8, 8))
+    graph = trace_torch(Apply(lambda x: x[:, :, 5:2]), (1, 2, 8, 8))
     assert graph.output.output_shape == (1, 2, 0, 8)
     assert graph.output.kind is OpKind.MOVE
 
@@ -107,7 +99,7 @@ def test_chunk_and_split_along_channels_keep_positions() -> None:
         return b * d.sum(1, keepdim=True) + c
 
     shape = (1, 6, 7, 5)
-    graph = trace_torch(_Apply(fn), shape)
+    graph = trace_torch(Apply(fn), shape)
     assert graph.output.output_shape == tuple(fn(torch.zeros(shape)).shape)
     slices = [n for n in graph.nodes if n.kind is OpKind.SLICE]
     assert [n.name for n in slices] == ["chunk", "chunk[1]", "split", "split[1]"]
@@ -118,7 +110,7 @@ def test_chunk_and_split_along_channels_keep_positions() -> None:
 
 
 def test_chunk_along_a_spatial_axis_is_two_crops() -> None:
-    graph = trace_torch(_Apply(lambda x: torch.chunk(x, 2, dim=-2)[1]), (1, 1, 7, 4))
+    graph = trace_torch(Apply(lambda x: torch.chunk(x, 2, dim=-2)[1]), (1, 1, 7, 4))
     top, bottom = (n for n in graph.nodes if n.kind is OpKind.SLICE)
     assert top.output_shape == (1, 1, 4, 4) and bottom.output_shape == (1, 1, 3, 4)
     assert coverage_map(graph).counts[:, 0].tolist() == [0, 0, 0, 0, 1, 1, 1]
@@ -147,17 +139,17 @@ def test_option_a_shortcut_is_a_stride_two_window_with_channel_padding() -> None
     assert not graph.uncounted
     fields = receptive_fields(graph)
     assert isinstance(fields[-1], tuple) and fields[-1][0].size == 3  # the conv's, not 'whole'
-    shortcut = trace_torch(_Apply(lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 2, 2))), shape)
+    shortcut = trace_torch(Apply(lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 2, 2))), shape)
     assert coverage_map(shortcut).fraction == 25 / 81  # 5 x 5 of 9 x 9 pixels
 
 
 def test_data_movement_makes_the_receptive_field_unknown_not_whole() -> None:
-    moved = trace_torch(_Apply(lambda x: x.flip(-1).permute(0, 1, 3, 2)), (1, 2, 6, 6))
+    moved = trace_torch(Apply(lambda x: x.flip(-1).permute(0, 1, 3, 2)), (1, 2, 6, 6))
     assert [n.kind for n in moved.nodes[1:]] == [OpKind.MOVE, OpKind.PERMUTE]
     assert receptive_fields(moved)[-1] is None
-    picked = trace_torch(_Apply(lambda x: x[:, 0]), (1, 2, 6, 6))  # the rank changes
+    picked = trace_torch(Apply(lambda x: x[:, 0]), (1, 2, 6, 6))  # the rank changes
     assert picked.output.kind is OpKind.MOVE and picked.output.output_shape == (1, 6, 6)
-    pooled = trace_torch(_Apply(lambda x: x.mean((2, 3)).unsqueeze(-1)), (1, 2, 6, 6))
+    pooled = trace_torch(Apply(lambda x: x.mean((2, 3)).unsqueeze(-1)), (1, 2, 6, 6))
     assert receptive_fields(pooled)[-1] == WHOLE  # moving a whole-input field keeps it whole
 
 
@@ -201,8 +193,8 @@ def test_glu_costs_one_multiply_per_output_element() -> None:
 
 def test_concatenating_along_a_spatial_axis_makes_the_field_unknown() -> None:
     """The second part's positions shift by the first part's width: no single field."""
-    side = trace_torch(_Apply(lambda x: torch.cat([x, x[..., 1:]], dim=-1)), (1, 2, 6, 6))
+    side = trace_torch(Apply(lambda x: torch.cat([x, x[..., 1:]], dim=-1)), (1, 2, 6, 6))
     assert side.output.output_shape == (1, 2, 6, 11)
     assert receptive_fields(side)[-1] is None
-    channels = trace_torch(_Apply(lambda x: torch.cat([x, x[:, :1]], dim=1)), (1, 2, 6, 6))
+    channels = trace_torch(Apply(lambda x: torch.cat([x, x[:, :1]], dim=1)), (1, 2, 6, 6))
     assert receptive_fields(channels)[-1] == receptive_fields(channels)[0]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.frontends.keras.shapes import keras_shapes
-from stridescope.ir import GraphBuilder, OpKind, Shape
+from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape
 
 __all__ = ["AXIS_OPS", "add_axis_operation"]
 
@@ -53,13 +53,6 @@ def _axes(value: Any, rank: int) -> list[int] | None:
     return [int(a) % rank for a in values]
 
 
-def _reduced(shape: Shape, axes: list[int] | None, keepdims: bool) -> Shape:
-    chosen = range(len(shape)) if axes is None else axes
-    if keepdims:
-        return tuple(1 if a in chosen else d for a, d in enumerate(shape))
-    return tuple(d for a, d in enumerate(shape) if a not in chosen)
-
-
 def add_axis_operation(
     b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str
 ) -> list[int] | None:
@@ -73,7 +66,7 @@ def add_axis_operation(
     if cls in _REDUCTIONS:
         axes = _axes(getattr(op, "axis", None), rank)
         keepdims = bool(getattr(op, "keepdims", False))
-        if len(parents) != 1 or _reduced(shape, axes, keepdims) != outputs[0]:
+        if len(parents) != 1 or reduced_shape(shape, axes, keepdims) != outputs[0]:
             return None
         first = b.reduce(
             parents[0], name, mode=_REDUCTIONS[cls], axes=axes, keepdim=keepdims, op=cls
@@ -98,19 +91,7 @@ def _along(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, out: Sha
     size = math.prod(int(d or 0) for d in shape)
     if cls in _FOURIER:
         axes = list(range(rank - _FOURIER[cls], rank))
-        lines = math.prod([max(int(shape[a] or 0), int(out[a] or 0)) for a in axes])
-        larger = max(size, math.prod(int(d or 0) for d in out))
-        macs = larger * max(1, math.ceil(math.log2(max(lines, 1))))
-        return b.along(
-            list(parents),
-            name,
-            axes=axes,
-            output_shape=out,
-            how="whole",
-            macs=macs,
-            kind=OpKind.MATMUL,
-            op=cls,
-        )
+        return b.transform(list(parents), name, axes=axes, output_shape=out, op=cls)
     found = _axes(getattr(op, "axis", -1), rank)  # (TopK: the last axis)
     if len(parents) != 1 or found is None or len(found) != 1:
         return None

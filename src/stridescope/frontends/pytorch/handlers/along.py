@@ -24,7 +24,7 @@ from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.ir import OpKind
+from stridescope.ir import OpKind, reduced_shape
 
 __all__ = ["along", "reduction", "results"]
 
@@ -56,37 +56,27 @@ def _axes(dim: Any, rank: int) -> tuple[int, ...] | None:
 Handler = Callable[..., Any]
 
 
-def _reduced(dims: tuple[int, ...], axes: tuple[int, ...] | None, keepdim: bool) -> tuple[int, ...]:
-    """The shape a reduction of ``dims`` over ``axes`` (``None``: all) leaves."""
-    chosen = range(len(dims)) if axes is None else axes
-    if keepdim:
-        return tuple(1 if a in chosen else d for a, d in enumerate(dims))
-    return tuple(d for a, d in enumerate(dims) if a not in chosen)
-
-
 def reduction(
-    mode: str, dim_at: int = 0, dim_default: Any = None, dim_key: str = "dim", k_first: bool = False
+    mode: str, dim_at: int = 0, dim_default: Any = None, k_first: bool = False
 ) -> Callable[[Any], Handler]:
     """The handler of torch function ``func``, a reduction over ``dim`` (position ``dim_at``
     after the input, default ``dim_default``; ``k_first``: ``kthvalue``'s ``k`` comes before
     it): values (and indices, where torch returns them) as torch returns them."""
-    return lambda func: _reduction(func, mode, dim_at, dim_default, dim_key, k_first)
+    return lambda func: _reduction(func, mode, dim_at, dim_default, k_first)
 
 
-def _reduction(
-    func: Any, mode: str, dim_at: int, dim_default: Any, dim_key: str, k_first: bool
-) -> Handler:
+def _reduction(func: Any, mode: str, dim_at: int, dim_default: Any, k_first: bool) -> Handler:
     def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(input, ShapeProxy) or "out" in kwargs:
             raise NotHandled
         result = meta_call(func, (input, *args), kwargs)  # shapes, dtypes and the pair type
         at = dim_at + (1 if k_first else 0)
-        axes = _axes(_argument(args, kwargs, at, dim_key, dim_default), len(input.dims))
+        axes = _axes(_argument(args, kwargs, at, "dim", dim_default), len(input.dims))
         keepdim = bool(_argument(args, kwargs, at + 1, "keepdim", False))
-        outputs = [r for r in (result if isinstance(result, tuple) else (result,))]
+        outputs = list(result) if isinstance(result, tuple) else [result]
         if not all(isinstance(r, torch.Tensor) for r in outputs):
             raise NotHandled
-        if _reduced(input.dims, axes, keepdim) != tuple(outputs[0].shape):
+        if reduced_shape(input.dims, axes, keepdim) != tuple(outputs[0].shape):
             raise NotHandled  # not the reduction this reads it as: the meta run's shapes
         node = t.builder.reduce(input.node, name, mode=mode, axes=axes, keepdim=keepdim, op=op)
         return results(t, name, op, node, result)

@@ -28,6 +28,7 @@ __all__ = [
     "matmul",
     "multi_head_attention",
     "rmatmul",
+    "tensor_dims",
 ]
 
 
@@ -118,12 +119,13 @@ def attention_shape(
         scores = (*q[:-1], k[-2])
         if kw.get("is_causal") or not isinstance(mask, ShapeProxy | torch.Tensor):
             return None
-        if broadcast(_dims(mask), scores) != scores:
+        if broadcast(tensor_dims(mask), scores) != scores:
             return None
     return (*q[:-1], v[-1])
 
 
-def _dims(value: Any) -> tuple[int, ...]:
+def tensor_dims(value: Any) -> tuple[int, ...]:
+    """The shape of a proxy or a tensor; :class:`NotHandled` for anything else."""
     if isinstance(value, ShapeProxy):
         return value.dims
     if isinstance(value, torch.Tensor):
@@ -133,8 +135,8 @@ def _dims(value: Any) -> tuple[int, ...]:
 
 def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> Any:
     """``a @ b``, ``torch.matmul``, ``mm``, ``bmm``: contracts ``a``'s last axis."""
-    dims = _dims(input)
-    _dims(other)
+    dims = tensor_dims(input)
+    tensor_dims(other)
     if kw or not dims:
         raise NotHandled
     return _product(
@@ -144,15 +146,15 @@ def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> 
         torch.matmul,
         (input, other),
         lambda out: math.prod(out) * dims[-1],
-        shape=matmul_shape(dims, _dims(other)),
+        shape=matmul_shape(dims, tensor_dims(other)),
     )
 
 
 def add_product(t: Tracer, name: str, op: str, input: Any, mat1: Any, mat2: Any, **kw: Any) -> Any:
     """``torch.addmm(bias, a, b)`` / ``baddbmm`` / ``addmv``: the product of ``a`` and ``b`` (as
     :func:`matmul`), added to ``input``; ``beta`` / ``alpha`` scale without MACs."""
-    dims = _dims(mat1)
-    _dims(input), _dims(mat2)
+    dims = tensor_dims(mat1)
+    tensor_dims(input), tensor_dims(mat2)
     if not dims or any(isinstance(v, ShapeProxy) for v in kw.values()):
         raise NotHandled
     func = {"baddbmm": torch.baddbmm, "addmv": torch.addmv}.get(op, torch.addmm)
@@ -167,7 +169,7 @@ def bilinear(
 ) -> Any:
     """``F.bilinear`` (``nn.Bilinear``): ``x1ᵀ A_k x2`` for each output feature ``k``, so
     ``in1 × in2`` MACs per output element; the weight and bias counted here."""
-    w = _dims(weight)
+    w = tensor_dims(weight)
     if len(w) != 3 or isinstance(weight, ShapeProxy) or isinstance(bias, ShapeProxy):
         raise NotHandled
     func = torch.nn.functional.bilinear
@@ -196,7 +198,7 @@ def attention(
     """``F.scaled_dot_product_attention``: every query row meets ``S`` keys of ``E`` elements
     (``q @ k^T``) and ``S`` values of ``Ev`` elements; the mask (traced or not), dropout and
     softmax add no MACs."""
-    q, k, v = _dims(query), _dims(key), _dims(value)
+    q, k, v = tensor_dims(query), tensor_dims(key), tensor_dims(value)
     if len(q) < 2 or len(k) < 2 or len(v) < 2:
         raise NotHandled
     shape = attention_shape(q, k, v, args, kw)  # before the mask moves into args
@@ -217,7 +219,7 @@ def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
     if not isinstance(equation, str) or not operands:
         raise NotHandled
     try:
-        every = einsum_macs(equation, [_dims(o) for o in operands])
+        every = einsum_macs(equation, [tensor_dims(o) for o in operands])
     except ValueError:  # an equation that does not fit: torch's own error, from meta
         raise NotHandled from None
     return _product(t, name, op, torch.einsum, (equation, *operands), lambda out: every)
@@ -264,7 +266,7 @@ def multi_head_attention(
     ``(L, N, E)`` inputs): the three input projections, ``q @ kᵀ``, the product with ``v``
     and the output projection, as one ``matmul`` node; the weights are a second, free node
     when asked for."""
-    q, k, v = _dims(query), _dims(key), _dims(value)
+    q, k, v = tensor_dims(query), tensor_dims(key), tensor_dims(value)
     given = dict(zip(_MHA_ARGS, args, strict=False)) | kw
     if len(q) != 3 or len(k) != 3 or len(v) != 3 or not isinstance(num_heads, int):
         raise NotHandled  # unbatched inputs: left to the meta run

@@ -23,6 +23,7 @@ import torch
 from stridescope.frontends.pytorch.errors import NotHandled, TraceError
 from stridescope.frontends.pytorch.handlers.along import results
 from stridescope.frontends.pytorch.handlers.layer_calls import ints
+from stridescope.frontends.pytorch.handlers.products import tensor_dims
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -38,14 +39,6 @@ __all__ = [
 ]
 
 _TAPS = {"nearest": 1, "bilinear": 2, "bicubic": 4}  # per spatial axis
-
-
-def _dims(value: Any) -> tuple[int, ...]:
-    if isinstance(value, ShapeProxy):
-        return value.dims
-    if isinstance(value, torch.Tensor):
-        return tuple(value.shape)
-    raise NotHandled
 
 
 def _parents(*values: Any) -> list[int]:
@@ -67,7 +60,7 @@ def grid_sample(
 ) -> Any:
     """``F.grid_sample(x, grid)``: ``(N, C, *grid.shape[1:-1])``, MACs per output element
     one per tap."""
-    x, g = _dims(input), _dims(grid)
+    x, g = tensor_dims(input), tensor_dims(grid)
     rank = len(g) - 2
     if len(x) != rank + 2 or g[-1] != rank or mode not in _TAPS or rank < 1:
         raise NotHandled  # torch's own error, from the meta run

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
-from stridescope.frontends.pytorch.handlers.products import broadcast, einsum
+from stridescope.frontends.pytorch.handlers.products import broadcast, einsum, tensor_dims
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -59,33 +59,12 @@ def fft(family: str) -> Callable[[Any], Callable[..., Any]]:
                 raise NotHandled
             out = tuple(int(d) for d in result.shape)
             axes = _fft_axes(family, len(out), args, kwargs)
-            lines = math.prod([max(input.dims[a], out[a]) for a in axes])
-            macs = max(math.prod(input.dims), math.prod(out)) * max(
-                1, math.ceil(math.log2(lines or 1))
-            )
-            node = t.builder.along(
-                input.node,
-                name,
-                axes=axes,
-                output_shape=out,
-                how="whole",
-                macs=macs,
-                kind=OpKind.MATMUL,
-                op=op,
-            )
+            node = t.builder.transform(input.node, name, axes=axes, output_shape=out, op=op)
             return ShapeProxy(node, out, result.dtype)
 
         return handler
 
     return for_function
-
-
-def _dims(value: Any) -> tuple[int, ...]:
-    if isinstance(value, ShapeProxy):
-        return value.dims
-    if isinstance(value, torch.Tensor):
-        return tuple(value.shape)
-    raise NotHandled
 
 
 def distance(per_element: int) -> Callable[[Any], Callable[..., Any]]:
@@ -95,7 +74,7 @@ def distance(per_element: int) -> Callable[[Any], Callable[..., Any]]:
 
     def for_function(func: Any) -> Callable[..., Any]:
         def handler(t: Tracer, name: str, op: str, x1: Any, x2: Any, *args: Any, **kw: Any) -> Any:
-            both = broadcast(_dims(x1), _dims(x2))
+            both = broadcast(tensor_dims(x1), tensor_dims(x2))
             proxies = [v for v in (x1, x2) if isinstance(v, ShapeProxy)]
             if both is None or not proxies:
                 raise NotHandled
@@ -122,7 +101,7 @@ def cdist(
 ) -> Any:
     """``torch.cdist(a, b)``: ``(..., P, M)`` against ``(..., R, M)``, one MAC per output
     element per feature, as the product ``a @ b.T`` it is built on."""
-    a, b = _dims(x1), _dims(x2)
+    a, b = tensor_dims(x1), tensor_dims(x2)
     if len(a) < 2 or len(b) < 2 or a[-1] != b[-1] or not isinstance(p, int | float):
         raise NotHandled
     batch = broadcast(a[:-2], b[:-2])
@@ -143,7 +122,7 @@ def cdist(
 
 def outer(t: Tracer, name: str, op: str, input: Any, vec2: Any) -> Any:
     """``torch.outer(a, b)``: ``(n, m)``, one multiply per output element."""
-    a, b = _dims(input), _dims(vec2)
+    a, b = tensor_dims(input), tensor_dims(vec2)
     proxies = [v for v in (input, vec2) if isinstance(v, ShapeProxy)]
     if len(a) != 1 or len(b) != 1 or not proxies:
         raise NotHandled
@@ -162,7 +141,7 @@ def outer(t: Tracer, name: str, op: str, input: Any, vec2: Any) -> Any:
 
 def tensordot(t: Tracer, name: str, op: str, a: Any, b: Any, dims: Any = 2, out: Any = None) -> Any:
     """``torch.tensordot(a, b, dims)``: the ``einsum`` it is, so it counts as one."""
-    ra, rb = len(_dims(a)), len(_dims(b))
+    ra, rb = len(tensor_dims(a)), len(tensor_dims(b))
     if out is not None or ra + rb > len(string.ascii_letters):
         raise NotHandled
     if isinstance(dims, int):
