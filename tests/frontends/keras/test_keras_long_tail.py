@@ -119,3 +119,21 @@ def test_augmentation_layers_are_the_identity_at_inference(keras: ModuleType) ->
     y = keras.layers.RandomErasing()(keras.layers.RandomGaussianBlur()(y))
     _, graph = _read(keras, x, keras.layers.Conv2D(4, 3)(y))
     assert [n.op for n in graph.nodes[1:]] == ["Conv2D"]
+
+
+def test_patches_of_a_keras_vit_are_space_to_depth(keras: ModuleType) -> None:
+    """``keras.ops.image.extract_patches`` in square patches (the keras.io ViT example's
+    ``Patches`` layer) is space-to-depth, exact: an 18x18 image in 4x4 patches leaves its last
+    two rows and columns unread; overlapping patches stay uncounted, with their true shape."""
+    import stridescope
+
+    x = keras.Input((18, 18, 3))
+    patches = keras.ops.image.extract_patches(x, 4)
+    tokens = keras.ops.reshape(patches, (-1, 16, 48))
+    model = keras.Model(x, keras.layers.Dense(8)(tokens))
+    summary = stridescope.summary(model)
+    assert summary.totals.uncounted == ()
+    assert summary.input_coverage == pytest.approx(16 * 16 / (18 * 18))
+    y = keras.Input((16, 16, 3))
+    _, graph = _read(keras, y, keras.ops.image.extract_patches(y, 4, strides=2))
+    assert [(n.op, n.output_shape) for n in graph.uncounted] == [("ExtractPatches", (1, 7, 7, 48))]

@@ -13,7 +13,8 @@ activation node, ``mean`` / ``sum`` / ``max`` / ``min`` a reduction, ``reshape``
 comparisons, logical ops and ``where`` a broadcasting node without MACs, the normalisation
 ops a norm node, ``max_pool`` / ``average_pool`` / ``conv`` / ``depthwise_conv`` a pool or
 conv node as the layers make (in the model's layout), ``image.resize`` a resize as the
-Resizing layer, ``take`` / ``one_hot`` data movement, and the operations along axes (``argmax``,
+Resizing layer, ``image.extract_patches`` in square patches space-to-depth, ``take`` /
+``one_hot`` data movement, and the operations along axes (``argmax``,
 ``logsumexp``, ``cumsum``, ``sort``, ``top_k``, ``fft``...) as :mod:`.axis_ops` reads them.
 A weight (``keras.Variable``) among the operands is counted where it is first used. Any other
 operation, and any layer without a handler, is one uncounted node per output with the output
@@ -258,6 +259,26 @@ def resize_node(
     return b.resize(parent, name, kind=OpKind.INTERPOLATE, output_shape=out, op=op, repeat=repeat)
 
 
+def _patches(b: GraphBuilder, parent: int, op: Any, name: str) -> int | None:
+    """``keras.ops.image.extract_patches`` in non-overlapping square patches (the keras.io ViT
+    example's ``Patches`` layer): space-to-depth, after a crop of the rows and columns no
+    whole patch holds (as ``'valid'`` drops them); ``None`` for other patches (uncounted)."""
+    size = op.size if isinstance(op.size, int) else tuple(op.size)
+    if not isinstance(size, int):
+        size = size[0] if len(set(size)) == 1 else 0
+    strides = op.strides if op.strides is not None else size
+    overlapping = strides not in (size, (size, size), [size, size]) or op.dilation_rate != 1
+    if not size or overlapping or str(op.padding).lower() != "valid":
+        return None
+    spatial = [b.shape(parent)[a] for a in spatial_axes(len(b.shape(parent)), b.layout)]
+    if None in spatial:
+        return None
+    if any(int(n or 0) % size for n in spatial):
+        crop = [(0, -(int(n or 0) % size)) for n in spatial]
+        parent = b.pad(parent, f"{name}.crop", padding=crop, op="ExtractPatches")
+    return b.pixel_unshuffle(parent, name, factor=size, op="ExtractPatches")
+
+
 def _permute(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
     rank = len(b.shape(parent))
     axes = getattr(op, "axes", None)
@@ -309,6 +330,12 @@ def add_operation(
         return [node]
     if cls in AXIS_OPS and (nodes := add_axis_operation(b, parents, op, call, name)):
         return nodes
+    if (
+        cls == "ExtractPatches"
+        and len(parents) == 1
+        and (node := _patches(b, parents[0], op, name))
+    ):
+        return [node]
     if cls == "Resize" and len(parents) == 1:
         (out,) = keras_shapes(b, parents, op, call)
         return [resize_node(b, parents[0], name, out, settings=vars(op), op=cls)]
