@@ -199,7 +199,7 @@ class GraphBuilder(WindowOps, TensorOps):
 
 
 def axis_window(rank: int, axes: dict[int, tuple[int, int]], how: str) -> Window:
-    """The window of :meth:`TensorOps.along` over ``rank`` spatial axes: on each of ``axes``
+    """The window of :meth:`GraphBuilder.along` over ``rank`` spatial axes: on each of ``axes``
     (spatial index -> (positions in, positions out)) what ``how`` reads, 1 on the others;
     ``'whole'`` is a kernel of ``n_in + n_out - 1`` padded ``n_out - 1`` on both sides, so each
     output's window spans the axis.

@@ -19,7 +19,7 @@ from typing import Any
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape
 
-__all__ = ["AXIS_OPS", "add_axis_operation"]
+__all__ = ["AXIS_OPS", "add_axis_operation", "outputs_beside", "reduction_node"]
 
 _REDUCTIONS = {
     "Argmax": "max",
@@ -46,11 +46,38 @@ _FOURIER = {"FFT": 1, "RFFT": 1, "IRFFT": 1, "FFT2": 2, "IFFT2": 2}  # the last 
 AXIS_OPS = frozenset({*_REDUCTIONS, *_ALONG, *_FOURIER})
 
 
-def _axes(value: Any, rank: int) -> list[int] | None:
+def _axes(value: Any, rank: int | None = None) -> list[int] | None:
+    """An op's ``axis`` as a list of ints (``None``: every axis), modulo ``rank`` if given."""
     if value is None:
         return None
-    values = [value] if isinstance(value, int) else list(value)
-    return [int(a) % rank for a in values]
+    values = [int(a) for a in ([value] if isinstance(value, int) else value)]
+    return values if rank is None else [a % rank for a in values]
+
+
+def reduction_node(b: GraphBuilder, parent: int, op: Any, name: str, mode: str) -> int:
+    """A reduction over the op's ``axis`` (``keepdims`` as it says) as
+    :meth:`GraphBuilder.reduce` makes it: ``mean`` / ``sum`` / ``max`` / ``min`` and
+    :data:`AXIS_OPS`' reductions alike."""
+    axes, keepdim = _axes(getattr(op, "axis", None)), bool(getattr(op, "keepdims", False))
+    return b.reduce(parent, name, mode=mode, axes=axes, keepdim=keepdim, op=type(op).__name__)
+
+
+def outputs_beside(
+    b: GraphBuilder,
+    first: int,
+    name: str,
+    shapes: Sequence[Shape],
+    *,
+    kind: OpKind,
+    op: str,
+    start: int = 1,
+) -> list[int]:
+    """Nodes for an op's outputs from number ``start`` on (``shapes``: theirs): 0-MAC nodes
+    read from its ``first`` node, named ``<name>:<start>``, ``<name>:<start + 1>``..."""
+    return [
+        b.other(first, f"{name}:{i}", kind=kind, output_shape=shape, op=op)
+        for i, shape in enumerate(shapes, start=start)
+    ]
 
 
 def add_axis_operation(
@@ -68,18 +95,12 @@ def add_axis_operation(
         keepdims = bool(getattr(op, "keepdims", False))
         if len(parents) != 1 or reduced_shape(shape, axes, keepdims) != outputs[0]:
             return None
-        first = b.reduce(
-            parents[0], name, mode=_REDUCTIONS[cls], axes=axes, keepdim=keepdims, op=cls
-        )
+        first = reduction_node(b, parents[0], op, name, _REDUCTIONS[cls])
     else:
         first = _along(b, parents, op, name, outputs[0])
     if first is None:
         return None
-    more = [
-        b.other(first, f"{name}:{i}", kind=OpKind.REDUCE, output_shape=out, op=cls)
-        for i, out in enumerate(outputs[1:], start=1)
-    ]
-    return [first, *more]
+    return [first, *outputs_beside(b, first, name, outputs[1:], kind=OpKind.REDUCE, op=cls)]
 
 
 def _along(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, out: Shape) -> int | None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.frontends.keras import handlers, shape_handlers
+from stridescope.frontends.keras.axis_ops import outputs_beside
 from stridescope.frontends.keras.expand import add_custom_layer
 from stridescope.frontends.keras.handlers import Handler
 from stridescope.frontends.keras.operations import add_operation
@@ -125,9 +126,7 @@ def add_keras_layer(
     made = made if isinstance(made, list) else [made]
     if call is not None and len(call.outputs) > len(made):  # return_attention_scores=True
         kind = b._nodes[made[0]].kind  # what the layer computed on the way: 0-MAC nodes
+        more = recorded_shapes(b, call)[len(made) :]
         op = type(layer).__name__
-        made += [
-            b.other(made[0], f"{name}:{i}", kind=kind, output_shape=shape, op=op)
-            for i, shape in enumerate(recorded_shapes(b, call)[len(made) :], start=len(made))
-        ]
+        made += outputs_beside(b, made[0], name, more, kind=kind, op=op, start=len(made))
     return made

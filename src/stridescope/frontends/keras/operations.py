@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from stridescope.frontends import layers
-from stridescope.frontends.keras.axis_ops import AXIS_OPS, add_axis_operation
+from stridescope.frontends.keras.axis_ops import AXIS_OPS, add_axis_operation, reduction_node
 from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
@@ -186,13 +186,6 @@ def _arith(
     )
 
 
-def _reduce(b: GraphBuilder, parent: int, op: Any, name: str, mode: str) -> int:
-    axis = getattr(op, "axis", None)
-    axes = None if axis is None else [int(a) for a in ([axis] if isinstance(axis, int) else axis)]
-    keepdim = bool(getattr(op, "keepdims", False))
-    return b.reduce(parent, name, mode=mode, axes=axes, keepdim=keepdim, op=type(op).__name__)
-
-
 def _sliding(
     b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str, seen: set[int]
 ) -> int | None:
@@ -343,7 +336,7 @@ def add_operation(
         if cls in _POINTWISE:
             return [b.pointwise(parents[0], name, kind=OpKind.ACTIVATION, op=cls)]
         if cls in _REDUCE:
-            return [_reduce(b, parents[0], op, name, _REDUCE[cls])]
+            return [reduction_node(b, parents[0], op, name, _REDUCE[cls])]
         if cls == "Transpose":
             return [_permute(b, parents[0], op, name)]
         if cls == "Swapaxes":

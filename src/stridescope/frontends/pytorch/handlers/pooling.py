@@ -7,13 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.layer_calls import adaptive_node, pool_node
-from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.handlers.reduction import indices_of
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.ir import OpKind
 
 __all__ = ["adaptive", "avg_pool", "lp_pool", "max_pool", "with_indices"]
 
@@ -128,10 +125,6 @@ def with_indices(values: Callable[..., Any]) -> Callable[..., Any]:
     def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
         kwargs.pop("return_indices", None)
         pooled = values(t, name, op, input, *args, **kwargs)
-        shape = t.builder.shape(pooled.node)
-        indices = t.builder.other(
-            pooled.node, t.unique(f"{name}.indices"), kind=OpKind.REDUCE, output_shape=shape, op=op
-        )
-        return pooled, ShapeProxy(indices, pooled.dims, torch.int64)
+        return pooled, indices_of(t, pooled.node, name, op)
 
     return handler

@@ -15,7 +15,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["extreme", "norm", "reduce", "spread"]
+__all__ = ["extreme", "indices_of", "norm", "reduce", "spread"]
 
 
 def reduce(mode: str) -> Callable[..., Any]:
@@ -76,21 +76,20 @@ def extreme(word: str) -> Callable[..., Any]:
         if not isinstance(dim, int) or isinstance(dim, bool):
             raise NotHandled
         values = t.builder.reduce(input.node, name, mode="max", axes=(dim,), keepdim=keepdim, op=op)
-        shape = t.builder.shape(values)
-        indices = t.builder.other(
-            (values,),
-            t.unique(f"{name}.indices"),
-            kind=OpKind.REDUCE,
-            output_shape=shape,
-            counted=True,
-            op=op,
-        )
         pair = getattr(torch.return_types, word)
-        return pair(
-            (t.proxy(values, input), ShapeProxy(indices, t.proxy(values).dims, torch.int64))
-        )
+        return pair((t.proxy(values, input), indices_of(t, values, name, op)))
 
     return handler
+
+
+def indices_of(t: Tracer, values: int, name: str, op: str) -> ShapeProxy:
+    """The int64 indices beside a max reduction's or max pool's ``values`` node: a free node
+    of its shape read from it, ``<name>.indices``."""
+    shape = t.builder.shape(values)
+    node = t.builder.other(
+        values, t.unique(f"{name}.indices"), kind=OpKind.REDUCE, output_shape=shape, op=op
+    )
+    return ShapeProxy(node, t.proxy(values).dims, torch.int64)
 
 
 def norm(
