@@ -127,20 +127,20 @@ def short_field() -> nn.Module:
     )
 
 
-class CrossProduct(nn.Module):
-    """DS001: ``torch.linalg.cross`` is not an op stridescope models."""
+class MatrixExp(nn.Module):
+    """DS001: ``torch.linalg.matrix_exp`` is not an op stridescope models (its cost depends
+    on the values: how many squarings the matrix needs)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.a = nn.Conv2d(3, 3, 3, padding=1)
-        self.b = nn.Conv2d(3, 3, 3, padding=1)
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
         self.fc = nn.Linear(3, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.linalg.cross(self.a(x), self.b(x), dim=1)  # (N, 3, H, W)
+        y = torch.linalg.matrix_exp(self.conv(x))  # (N, 3, H, H): per channel, H x H
         return self.fc(y.mean(dim=(2, 3)))
 
 
 def not_understood() -> nn.Module:
     """DS001: an op the tracer does not understand."""
-    return CrossProduct()
+    return MatrixExp()

@@ -7,11 +7,24 @@ tracer: a handler raises it for arguments it does not model, and the call runs o
 
 from __future__ import annotations
 
-__all__ = ["LayerInputError", "NotHandled", "TraceError"]
+__all__ = ["LayerInputError", "NotHandled", "TraceError", "data_sized_error"]
 
 
 class TraceError(Exception):
     """The forward did something a shape-only trace cannot follow (e.g. reads tensor values)."""
+
+
+def data_sized_error(what: str) -> TraceError:
+    """The error for an op whose output size depends on tensor values (``what`` names it).
+
+    >>> str(data_sized_error("nonzero")).split(",")[0]
+    "nonzero returns as many elements as the tensor's values select"
+    """
+    return TraceError(
+        f"{what} returns as many elements as the tensor's values select, and a trace reads "
+        "shapes only: give the model a fixed-size form of it (e.g. torch.where with a mask "
+        "instead of masked_select or indexing by nonzero)"
+    )
 
 
 class LayerInputError(Exception):

@@ -18,6 +18,7 @@ from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
 from stridescope.frontends.pytorch.handlers import (
     along,
     elementwise,
+    linalg,
     movement,
     pooling,
     products,
@@ -27,7 +28,9 @@ from stridescope.frontends.pytorch.handlers import (
     slicing,
     spectral,
     weighted,
+    writes,
 )
+from stridescope.frontends.pytorch.views import KEYS
 from stridescope.ir import OpKind
 
 __all__ = ["FUNCTIONS"]
@@ -204,6 +207,7 @@ def _rows() -> list[Row]:
         (reshaping.same, _SAME),
         (reshaping.as_other, "Tensor.reshape_as Tensor.view_as"),
         (reshaping.setitem, "Tensor.__setitem__"),
+        *writes.ROWS,
         (reshaping.pixel_unshuffle, "F.pixel_unshuffle"),
         (reshaping.pixel_shuffle, "F.pixel_shuffle"),
         (reshaping.interpolate, "F.interpolate"),
@@ -253,6 +257,7 @@ def _pools_with_indices() -> list[Row]:
 
 # Handlers made per function (they run it on meta for its output's shapes and dtypes)
 _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
+    *linalg.PER_FUNCTION,
     (spectral.distance(3), "F.cosine_similarity torch.cosine_similarity"),
     (spectral.distance(1), "F.pairwise_distance torch.pairwise_distance"),
     (spectral.fft("1"), "torch.fft.fft torch.fft.ifft torch.fft.rfft torch.fft.irfft"),
@@ -342,8 +347,9 @@ def _build() -> dict[Any, FunctionSpec]:
             shaped = _SHAPED.get(spelled)
             otherwise = (shaped(func) if shaped else reshaping.by_meta(func)) if moves else None
             inplace = is_inplace(spelled)
+            view = None if inplace else KEYS.get(spelled.rpartition(".")[2])
             table[func] = FunctionSpec(
-                base, op, handler or reshaping.by_meta(func), inplace, otherwise
+                base, op, handler or reshaping.by_meta(func), inplace, otherwise, view
             )
 
     for handler, names in _rows():
@@ -376,7 +382,7 @@ def _add_in_place(table: dict[Any, FunctionSpec]) -> None:
         func, base = getattr(torch.Tensor, attr), getattr(torch.Tensor, attr[:-1], None)
         spec = table.get(base) if base is not None else None
         if spec is not None and func not in table:
-            table[func] = replace(spec, inplace=True)
+            table[func] = replace(spec, inplace=True, view=None)
 
 
 FUNCTIONS: dict[Any, FunctionSpec] = _build()

@@ -28,6 +28,7 @@ class FunctionSpec:
     handler: Callable[..., Any]
     inplace: bool = False
     otherwise: Callable[..., Any] | None = None
+    view: Callable[..., Any] | None = None  # returns a view: its key (``views.KEYS``)
 
 
 ModuleHandler = Callable[["Tracer", nn.Module, str, "ShapeProxy"], Any]

@@ -32,6 +32,7 @@ from stridescope.frontends.pytorch.script_calls import (
     call_script_module,
     compiled_from,
 )
+from stridescope.frontends.pytorch.views import current, promote, record, settle, write_back
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["Tracer", "in_place", "own_parameters", "spelling"]
@@ -81,6 +82,11 @@ class Tracer(BlockCopying, ParameterCounting):
         self.mode_calls = 0  # computations on parameters alone the mode ran on meta tensors
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
         self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
+        self.views: dict[int, tuple[Any, ...]] = {}  # proxies that are views (``views.record``)
+        # tensors written through views, by id: (tensor, the views written, in order)
+        self.pending: dict[int, tuple[ShapeProxy, list[ShapeProxy]]] = {}
+        # real tensors a traced one was written into, by id: (tensor, its proxy now)
+        self.promoted: dict[int, tuple[torch.Tensor, ShapeProxy]] = {}
 
     # -- names and parameters ----------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -144,6 +150,10 @@ class Tracer(BlockCopying, ParameterCounting):
                 return self.call_function(found[0], *found[1](args, kwargs))
             except TypeError:  # an overload's arguments the function does not take
                 return self.fallback(func, args, kwargs)
+        if self.promoted or self.pending:  # tensors written into, since (see ``views``)
+            args, kwargs = current(self, args, kwargs)
+        if spec.inplace and args and isinstance(args[0], torch.Tensor):
+            args = promote(self, args, kwargs)  # written into a tensor made without x
         name = self.scoped(spec.name)
         mixed = bool(kwargs) or not PLAIN_TYPES.issuperset(map(type, args))  # a tensor, maybe
         # under the parameter mode, the handler's own reads of a tensor argument (its shape,
@@ -167,10 +177,22 @@ class Tracer(BlockCopying, ParameterCounting):
             if off is not None:
                 off.__exit__(None, None, None)
         if spec.inplace and isinstance(args[0], ShapeProxy) and isinstance(out, ShapeProxy):
-            return in_place(args[0], out.node, out.dims)
+            return self.written(args[0], out.node, out.dims)
+        if spec.view is not None:
+            record(self, spec.view, args, kwargs, out)
         return out
 
+    def written(self, target: ShapeProxy, node: int, dims: tuple[int, ...]) -> ShapeProxy:
+        """An in-place op wrote ``node`` into ``target`` (and, if it is a view, into the
+        tensor it views: ``views.write_back``)."""
+        in_place(target, node, dims)
+        if self.views:
+            write_back(self, target)
+        return target
+
     def call_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.promoted or self.pending:
+            args, kwargs = current(self, args, kwargs)
         found = self.by_class.get(type(module))
         if (
             found is not None
@@ -276,7 +298,10 @@ class Tracer(BlockCopying, ParameterCounting):
                 for layer in module._modules.values():
                     x = self.call_module(layer, (x,), {})  # type: ignore[arg-type]
                 return x
-            return module.forward(*args, **kwargs)
+            out = module.forward(*args, **kwargs)
+            if self.pending:  # what it returns leaves the forward as it is now
+                settle(self, out)
+            return out
         finally:
             if switch:
                 self._switch_mode(not wants)
@@ -341,7 +366,7 @@ class Tracer(BlockCopying, ParameterCounting):
         if not (is_inplace(op) and proxies and args and args[0] is proxies[0]):
             return out
         if made:
-            return in_place(proxies[0], made[0].node, made[0].dims)
+            return self.written(proxies[0], made[0].node, made[0].dims)
         if op.endswith("__setitem__"):  # returns None: the written tensor is a new node
             target = proxies[0]
             node = self.builder.other(
@@ -353,7 +378,7 @@ class Tracer(BlockCopying, ParameterCounting):
                 note=note,
                 op=op,
             )
-            in_place(target, node, target.dims)
+            self.written(target, node, target.dims)
         return out
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.errors import NotHandled, data_sized_error
 from stridescope.frontends.pytorch.handlers.layer_calls import pointwise_node
 from stridescope.frontends.pytorch.handlers.products import broadcast
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -127,6 +127,8 @@ def select(dtype: torch.dtype | None = None) -> Callable[..., Any]:
         proxies = [o for o in operands if isinstance(o, ShapeProxy)]
         if not proxies:
             raise NotHandled
+        if op == "where" and len(operands) == 1:  # where(condition): its nonzero positions
+            raise data_sized_error("torch.where(condition) with no values to pick")
         out: tuple[int, ...] | None = ()
         for o in operands:
             out = None if out is None else broadcast(out, _operand_dims(o))

@@ -26,6 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
+
+from stridescope.frontends.pytorch.errors import data_sized_error
 from stridescope.frontends.pytorch.handlers.reshaping import by_meta
 from stridescope.frontends.pytorch.handlers.slicing import is_int
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -34,6 +37,7 @@ from stridescope.ir import OpKind
 
 __all__ = ["index", "roll", "unbind", "unsqueeze"]
 
+_MASKS = (torch.bool, torch.uint8)
 ON = True  # work the shapes out here (off: every call takes the meta run; the graph is the same)
 _MOVE = OpKind.MOVE
 Rule = Callable[..., "list[tuple[int, ...]] | None"]
@@ -152,4 +156,15 @@ def roll(func: Any) -> Callable[..., Any]:
 
 
 def index(func: Any) -> Callable[..., Any]:
-    return _handler(func, _index)
+    """``x[item]``; ``x[mask]`` with a traced boolean mask: an error that says its size is
+    data (the meta run's own says only that ``nonzero`` has no meta kernel)."""
+    shaped = _handler(func, _index)
+
+    def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        item = args[1] if len(args) > 1 else None
+        for i in item if type(item) is tuple else (item,):
+            if type(i) is ShapeProxy and i.dtype in _MASKS:
+                raise data_sized_error("indexing by a boolean mask (x[mask])")
+        return shaped(t, name, op, *args, **kwargs)
+
+    return handler

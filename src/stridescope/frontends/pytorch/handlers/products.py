@@ -7,6 +7,7 @@ multiply-add per output element per contracted element, as a dense layer), equal
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir.einsum import einsum_macs
 
 __all__ = [
@@ -216,6 +218,8 @@ def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
     output) and any number of operands: MACs from :func:`~stridescope.ir.einsum.einsum_macs`."""
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
+    if not isinstance(equation, str) and operands:  # einsum(a, [0, 1], b, [1, 2], [0, 2])
+        equation, operands = _sublist_form(equation, *operands)
     if not isinstance(equation, str) or not operands:
         raise NotHandled
     try:
@@ -223,6 +227,33 @@ def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
     except ValueError:  # an equation that does not fit: torch's own error, from meta
         raise NotHandled from None
     return _product(t, name, op, torch.einsum, (equation, *operands), lambda out: every)
+
+
+_LETTERS = string.ascii_uppercase + string.ascii_lowercase  # torch's labels: 0 is A
+
+
+def _sublist_form(*args: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``einsum``'s sublist form (each operand followed by its axes as ints, then the
+    output's axes if given) as an equation and its operands; as it was if it is not one."""
+    pairs = args[: len(args) - len(args) % 2]
+    try:
+        equation = ",".join(_subscript(axes) for axes in pairs[1::2])
+        if len(args) % 2:
+            equation += "->" + _subscript(args[-1])
+    except ValueError:
+        return args[0], args[1:]
+    return equation, pairs[0::2]
+
+
+def _subscript(axes: Any) -> str:
+    if not isinstance(axes, list | tuple):
+        raise ValueError(axes)
+    chars = []
+    for a in axes:
+        if a is not Ellipsis and not (is_int(a) and 0 <= a < len(_LETTERS)):
+            raise ValueError(a)
+        chars.append("..." if a is Ellipsis else _LETTERS[a])
+    return "".join(chars)
 
 
 # F.multi_head_attention_forward's arguments after num_heads, in order

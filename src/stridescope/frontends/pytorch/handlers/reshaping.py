@@ -87,8 +87,9 @@ def view(t: Tracer, name: str, op: str, input: Any, *shape: Any) -> Any:
 
 def same(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
     """``contiguous``, ``clone``, ``to``, ``float``...: the same node; a dtype among the
-    arguments (``x.to(torch.bool)``, ``x.type_as(y)``, ``x.half()``) is the proxy's now."""
-    if not isinstance(input, ShapeProxy):
+    arguments (``x.to(torch.bool)``, ``x.type_as(y)``, ``x.half()``) is the proxy's now; a
+    real tensor (a weight ``w.type_as(x)``) is itself, cast."""
+    if not isinstance(input, ShapeProxy | torch.Tensor):
         raise NotHandled
     dtype = _CASTS.get(op, keywords.get("dtype"))
     for option in options:
@@ -98,6 +99,8 @@ def same(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: A
             dtype = option.dtype
     if dtype is None or dtype == input.dtype:
         return input
+    if type(input) is not ShapeProxy:  # a weight cast like the traced tensor (``type_as``)
+        return input.to(dtype)
     return ShapeProxy(input.node, input.dims, dtype)
 
 

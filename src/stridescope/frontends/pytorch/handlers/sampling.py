@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch.errors import NotHandled, TraceError
+from stridescope.frontends.pytorch.errors import NotHandled, data_sized_error
 from stridescope.frontends.pytorch.handlers.along import results
 from stridescope.frontends.pytorch.handlers.layer_calls import ints
 from stridescope.frontends.pytorch.handlers.products import tensor_dims
@@ -171,11 +171,7 @@ def data_sized(func: Any) -> Callable[..., Any]:
     def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
         if not any(isinstance(v, ShapeProxy) for v in walk_values((args, kwargs))):
             raise NotHandled
-        raise TraceError(
-            f"{spelled} returns as many elements as the tensor's values select, and a trace "
-            "reads shapes only: give the model a fixed-size form of it (e.g. torch.where with "
-            "a mask instead of masked_select or indexing by nonzero)"
-        )
+        raise data_sized_error(spelled)
 
     return handler
 

@@ -20,6 +20,7 @@ import torch
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind, spatial_axes
 
 __all__ = [
@@ -45,11 +46,6 @@ def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[R
     out = tuple([len(range(*r)) for r in ranges])
     node = t.builder.slice(x.node, name, spatial=[ranges[a] for a in axes], output_shape=out, op=op)
     return t.proxy(node, x)
-
-
-def is_int(value: Any) -> bool:
-    """An int argument: not a bool, a tensor or a traced size (shared by the indexing rules)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:

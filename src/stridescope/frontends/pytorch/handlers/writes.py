@@ -1,0 +1,96 @@
+"""Handlers for ops that write values into a tensor's positions: ``copy_``, ``index_put``
+(what ``x[idx] = v`` with a tensor index calls), ``index_copy`` / ``index_fill`` /
+``index_add`` / ``index_reduce``, ``scatter`` / ``scatter_add`` / ``scatter_reduce``,
+``masked_scatter`` and ``put``; their in-place forms write into the tensor (and, through a
+view, into the tensor it views: :mod:`~stridescope.frontends.pytorch.views`).
+
+Each is one node of the written tensor's shape, made of the tensor and of every traced
+operand (the values, a traced index or mask): which position a value lands on is data, so
+coverage reads each operand whole. ``copy_`` overwrites every position: its node is made of
+the source alone. Writes that add (``index_add``, ``scatter_add``, ``scatter_reduce``,
+``index_reduce``, ``index_put`` / ``put`` with ``accumulate=True``) count one MAC per source
+element, as an element-wise add counts one per element it adds; the others move data.
+
+>>> import torch
+>>> from torch import nn
+>>> from stridescope.frontends.pytorch.trace import trace_torch
+>>> class Scatter(nn.Module):
+...     def forward(self, x):
+...         index = torch.zeros(1, 2, 4, dtype=torch.long)
+...         return x.new_zeros(1, 2, 4).scatter_add(2, index, x)
+>>> g = trace_torch(Scatter(), (1, 2, 4))
+>>> [(n.op, n.output_shape, n.macs, n.parents) for n in g.nodes[1:]]
+[('new_zeros', (1, 2, 4), 0, ()), ('scatter_add', (1, 2, 4), 8, (1, 0))]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.meta_calls import walk_values
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind
+
+__all__ = ["ROWS", "copy", "write"]
+
+
+def copy(t: Tracer, name: str, op: str, input: Any, src: Any, non_blocking: bool = False) -> Any:
+    """``x.copy_(src)``: every position of ``x`` now holds ``src``'s value (broadcast)."""
+    if type(input) is not ShapeProxy:
+        raise NotHandled  # a tensor the forward made without the input: the meta run's node
+    parents = (src.node,) if type(src) is ShapeProxy else ()
+    node = t.builder.other(
+        parents,
+        name,
+        kind=OpKind.MOVE,
+        output_shape=input.dims,
+        params=t.take_params([src]),
+        op=op,
+    )
+    return t.proxy(node, input)
+
+
+def write(adds: bool) -> Any:
+    """A handler for the writes into positions an index or mask picks; ``adds``: the
+    write adds (or reduces) its values into what is there, one MAC per source element
+    (``accumulate=True`` makes ``index_put`` / ``put`` one)."""
+
+    def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(input) is not ShapeProxy or "out" in kwargs:
+            raise NotHandled
+        operands = list(walk_values((args, kwargs)))
+        proxies = [input, *(v for v in operands if type(v) is ShapeProxy)]
+        source = proxies[-1] if len(proxies) > 1 else None  # the values come last
+        accumulate = kwargs.get("accumulate", args[-1] if args and args[-1] is True else False)
+        macs = math.prod(source.dims) if source is not None and (adds or accumulate) else 0
+        node = t.builder.other(
+            list(dict.fromkeys(p.node for p in proxies)),
+            name,
+            kind=OpKind.MOVE,
+            output_shape=input.dims,
+            params=t.take_params(operands),
+            op=op,
+            macs=macs,
+        )
+        return t.proxy(node, input)
+
+    return handler
+
+
+ROWS = [
+    (copy, "Tensor.copy_"),
+    (
+        write(adds=False),
+        "torch.index_put Tensor.index_put Tensor.index_put_ torch.index_copy Tensor.index_copy "
+        "torch.index_fill Tensor.index_fill torch.scatter Tensor.scatter torch.masked_scatter "
+        "Tensor.masked_scatter torch.put Tensor.put Tensor.put_",
+    ),
+    (
+        write(adds=True),
+        "torch.index_add Tensor.index_add torch.index_reduce Tensor.index_reduce "
+        "torch.scatter_add Tensor.scatter_add torch.scatter_reduce Tensor.scatter_reduce",
+    ),
+]
