@@ -31,6 +31,7 @@ from typing import Any
 from stridescope.frontends import layers
 from stridescope.frontends.keras.axis_ops import AXIS_OPS, add_axis_operation, reduction_node
 from stridescope.frontends.keras.handlers import keras_params
+from stridescope.frontends.keras.more_ops import MORE_OPS, add_more_operation
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
 from stridescope.ir.einsum import einsum_macs
@@ -105,19 +106,26 @@ def count_weights(values: Sequence[Any], seen: set[int]) -> int:
     return params
 
 
+def operand_shapes(
+    b: GraphBuilder, parents: Sequence[int], operands: Sequence[Any]
+) -> list[tuple[int, ...]]:
+    """Each operand's shape: a symbolic one's is its parent's (in order), a weight's its own."""
+    import keras
+
+    traced, shapes = iter(parents), []
+    for v in operands:
+        dims = b.shape(next(traced)) if isinstance(v, keras.KerasTensor) else _constant_shape(v)
+        shapes.append(tuple(int(d or 1) for d in dims))
+    return shapes
+
+
 def _product(
     b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str, seen: set[int]
 ) -> int:
     """``keras.ops.matmul`` / ``einsum``: output elements × contracted elements."""
-    import keras
-
     (out,) = keras_shapes(b, parents, op, call)
     operands = [v for v in _operands(call) if not isinstance(v, str)]
-    traced = iter(parents)
-    shapes = []
-    for v in operands:  # a symbolic operand's shape is its parent's; a weight's its own
-        dims = b.shape(next(traced)) if isinstance(v, keras.KerasTensor) else _constant_shape(v)
-        shapes.append(tuple(int(d or 1) for d in dims))
+    shapes = operand_shapes(b, parents, operands)
     cls = type(op).__name__
     if cls == "Matmul":
         macs = math.prod(d or 1 for d in out) * shapes[0][-1]
@@ -315,6 +323,11 @@ def add_operation(
                 params=count_weights(operands, seen),
             )
         ]
+    if cls in MORE_OPS:
+        operands = [v for v in keras.tree.flatten(_operands(call)) if hasattr(v, "shape")]
+        shapes, params = operand_shapes(b, parents, operands), count_weights(operands, seen)
+        if nodes := add_more_operation(b, parents, op, call, name, shapes, params):
+            return nodes
     if cls in _MOVES or cls in _SELECTS or cls in _NORMS:
         kind = OpKind.MOVE if cls in _MOVES else OpKind.NORM if cls in _NORMS else OpKind.ACTIVATION
         params = count_weights(keras.tree.flatten(_operands(call)), seen)

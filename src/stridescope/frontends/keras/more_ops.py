@@ -1,0 +1,187 @@
+"""More raw Keras operations, counted as the PyTorch tracer counts their torch counterparts:
+writes (``slice_update``, ``scatter_update``: the ``__setitem__`` / ``index_put`` of torch)
+and segment reductions (``segment_sum``, ``segment_max``: ``scatter_add``, one MAC per value
+added) as data movement made of every traced operand; the products ``cross`` (two MACs per
+output element), ``kron`` (one), ``inner`` and ``tensordot`` (one per output and contracted
+element) and ``trace``; ``moments`` as its two reductions (mean and variance over ``axes``);
+``quantile`` as a reduction; ``select`` and ``searchsorted`` position-wise; the image ops
+``crop_images`` / ``pad_images`` (data movement), ``rgb_to_grayscale`` (a weighted sum of the
+channels: one MAC per input element) and ``map_coordinates`` (a lookup at positions that are
+data: it reads every position).
+
+For example (Keras takes seconds to import, so not a doctest)::
+
+    x = keras.Input((8, 8, 3))
+    mean, var = keras.ops.moments(x, axes=[1, 2])
+    g = read_keras(keras.Model(x, keras.ops.kron(mean, var)), (1, 8, 8, 3))
+    [(n.op, n.output_shape, n.macs) for n in g.nodes[1:] if n.macs]
+    # [('Moments', (1, 1, 1, 3), 192), ('Moments', (1, 1, 1, 3), 192), ('Kron', (1, 9), 9)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from stridescope.frontends.keras.shapes import keras_shapes
+from stridescope.ir import GraphBuilder, OpKind, Shape, spatial_axes
+
+__all__ = ["MORE_OPS", "add_more_operation"]
+
+Dims = list[tuple[int, ...]]  # the operands' shapes
+Macs = Callable[[Any, Dims, int], int]  # (op, operand shapes, output elements) -> MACs
+
+
+def _contracted(op: Any, shapes: Dims, out: int) -> int:
+    """``inner`` (the last axis) and ``tensordot`` (its ``axes``) of the first operand."""
+    first = shapes[0]
+    axes = getattr(op, "axes", 1)
+    if isinstance(axes, int):
+        taken = first[len(first) - axes :]
+    else:
+        picked = axes[0] if isinstance(axes[0], list | tuple) else [axes[0]]
+        taken = tuple(first[int(a)] for a in picked)
+    return out * math.prod(taken)
+
+
+def _trace(op: Any, shapes: Dims, out: int) -> int:
+    first = shapes[0]
+    return out * min(first[int(op.axis1)], first[int(op.axis2)])
+
+
+# kind and MACs per op class; the rest of an op's outputs are as Keras shapes them
+_COUNTED: dict[str, tuple[OpKind, Macs]] = {
+    "SliceUpdate": (OpKind.MOVE, lambda op, s, out: 0),
+    "ScatterUpdate": (OpKind.MOVE, lambda op, s, out: 0),
+    "SegmentSum": (OpKind.MOVE, lambda op, s, out: math.prod(s[0])),
+    "SegmentMax": (OpKind.MOVE, lambda op, s, out: math.prod(s[0])),
+    "Cross": (OpKind.MUL, lambda op, s, out: 2 * out),
+    "Kron": (OpKind.MUL, lambda op, s, out: out),
+    "Inner": (OpKind.MATMUL, _contracted),
+    "Tensordot": (OpKind.MATMUL, _contracted),
+    "Trace": (OpKind.ADD, _trace),
+    "Select": (OpKind.ACTIVATION, lambda op, s, out: 0),
+    "SearchSorted": (OpKind.ACTIVATION, lambda op, s, out: 0),
+    "CropImages": (OpKind.MOVE, lambda op, s, out: 0),
+    "PadImages": (OpKind.MOVE, lambda op, s, out: 0),
+    "RGBToGrayscale": (OpKind.MUL, lambda op, s, out: out * s[0][-1]),
+    "MapCoordinates": (OpKind.MOVE, lambda op, s, out: 0),
+}
+_REDUCTIONS = {"Moments": "avg", "Quantile": "max"}
+MORE_OPS = frozenset({*_COUNTED, *_REDUCTIONS, "GetItem"})
+Range = tuple[int, int, int]
+
+
+def slice_ranges(key: Any, shape: Shape) -> list[Range] | None:
+    """``x[key]`` per axis as ``(start, stop, step)``, normalised as Python slices them, when
+    the key is slices with int bounds and positive steps (and at most one ``...``) that keep
+    something; ``None`` for anything else (an int, ``None``, a tensor).
+
+    >>> slice_ranges((slice(None), slice(None, None, 2), Ellipsis), (1, 9, 8, 3))
+    [(0, 1, 1), (0, 9, 2), (0, 8, 1), (0, 3, 1)]
+    """
+    items = key if isinstance(key, tuple) else (key,)
+    rank = len(shape)
+    dots = [i for i, item in enumerate(items) if item is Ellipsis]
+    if len(dots) > 1 or any(d is None for d in shape):
+        return None
+    if dots:
+        items = (
+            *items[: dots[0]],
+            *(slice(None),) * (rank - len(items) + 1),
+            *items[dots[0] + 1 :],
+        )
+    items = (*items, *(slice(None),) * (rank - len(items)))
+    ranges: list[Range] = []
+    for item, n in zip(items, shape, strict=False):
+        if len(items) != rank or not isinstance(item, slice):
+            return None
+        if not all(v is None or type(v) is int for v in (item.start, item.stop, item.step)):
+            return None
+        start, stop, step = item.indices(n or 0)
+        if step < 1 or stop <= start:
+            return None
+        ranges.append((start, stop, step))
+    return ranges
+
+
+def _sliced(
+    b: GraphBuilder, parent: int, ranges: list[Range], out: Shape, name: str, op: str
+) -> int | None:
+    """A slice as an exact window (:meth:`GraphBuilder.slice`), where it keeps Keras's shape."""
+    if tuple(len(range(*r)) for r in ranges) != out:
+        return None
+    axes = spatial_axes(len(ranges), b.layout)
+    return b.slice(parent, name, spatial=[ranges[a] for a in axes], output_shape=out, op=op)
+
+
+def _crop_ranges(op: Any, shape: Shape, out: Shape) -> list[Range] | None:
+    """``crop_images``' rows and columns kept (channels-last images, 4-D)."""
+    if getattr(op, "data_format", "") != "channels_last" or len(shape) != 4 or None in shape:
+        return None
+    n, h, w, c = (d or 0 for d in shape)
+    rows, cols = out[1] or 0, out[2] or 0
+    top = op.top_cropping if op.top_cropping is not None else h - rows - (op.bottom_cropping or 0)
+    left = op.left_cropping if op.left_cropping is not None else w - cols - (op.right_cropping or 0)
+    return [(0, n, 1), (int(top), int(top) + rows, 1), (int(left), int(left) + cols, 1), (0, c, 1)]
+
+
+def add_more_operation(
+    b: GraphBuilder,
+    parents: Sequence[int],
+    op: Any,
+    call: Any,
+    name: str,
+    shapes: Dims,
+    params: int,
+) -> list[int] | None:
+    """The nodes of ``op`` (one of :data:`MORE_OPS`; ``shapes``: its operands', ``params``:
+    the weights among them not counted before), one per output; ``None`` where it is not
+    followed (the caller makes it uncounted)."""
+    cls = type(op).__name__
+    outputs = keras_shapes(b, parents, op, call)
+    if cls in ("GetItem", "CropImages"):
+        shape = b.shape(parents[0])
+        if len(parents) != 1 or len(outputs) != 1:
+            return None
+        key = call.arguments.args[1] if cls == "GetItem" and call is not None else None
+        ranges = (
+            slice_ranges(key, shape) if cls == "GetItem" else _crop_ranges(op, shape, outputs[0])
+        )
+        sliced = None if ranges is None else _sliced(b, parents[0], ranges, outputs[0], name, cls)
+        return None if sliced is None else [sliced]
+    if cls in _REDUCTIONS:
+        axes = getattr(op, "axes", None) or getattr(op, "axis", None)
+        rank = len(b.shape(parents[0]))
+        if len(parents) != 1 or axes is None:
+            return None
+        axes = [int(a) % rank for a in ([axes] if isinstance(axes, int) else axes)]
+        keepdim = bool(getattr(op, "keepdims", False))
+        made = []
+        for i, out in enumerate(outputs):
+            node = b.reduce(
+                parents[0],
+                name if i == 0 else f"{name}:{i}",
+                mode=_REDUCTIONS[cls],
+                axes=axes,
+                keepdim=keepdim,
+                op=cls,
+            )
+            if b.shape(node) != out:
+                return None
+            made.append(node)
+        return made
+    kind, macs = _COUNTED[cls]
+    return [
+        b.other(
+            list(parents),
+            name if i == 0 else f"{name}:{i}",
+            kind=kind,
+            output_shape=out,
+            params=params if i == 0 else 0,
+            macs=macs(op, shapes, math.prod(d or 1 for d in out)) if i == 0 else 0,
+            op=cls,
+        )
+        for i, out in enumerate(outputs)
+    ]

@@ -1,0 +1,102 @@
+"""More raw Keras operations in a Functional graph, one test per op (hand-written): writes
+(``slice_update``, ``scatter_update``), segment sums, the products ``cross``, ``kron``,
+``inner``, ``tensordot`` and ``trace``, ``moments`` and ``quantile``, ``select``,
+``searchsorted`` and the image ops: counted, with Keras's shapes and their MACs, the traced
+input reaching the output (as the PyTorch tracer counts their torch counterparts)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import stridescope
+from stridescope.frontends.keras import read_keras
+from stridescope.ir import Graph, OpKind
+
+
+@pytest.fixture(scope="module")
+def keras() -> ModuleType:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    return keras
+
+
+def _ancestors(graph: Graph, node: int) -> set[int]:
+    seen, todo = set(), [node]
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(graph.nodes[n].parents)
+    return seen
+
+
+# (the op on an (8, 8, 3) input, its MACs)
+OPS: dict[str, tuple[Callable[[Any, Any], Any], int]] = {
+    "slice_update": (
+        lambda ops, x: ops.slice_update(ops.zeros((1, 10, 10, 3)), (0, 1, 1, 0), x),
+        0,
+    ),
+    "scatter_update": (lambda ops, x: ops.scatter_update(x, [[0, 0, 0, 0]], ops.ones((1,))), 0),
+    "segment_sum": (
+        lambda ops, x: ops.segment_sum(
+            ops.reshape(x, (-1,)), ops.zeros((192,), dtype="int32"), num_segments=2
+        ),
+        192,
+    ),
+    "cross": (lambda ops, x: ops.cross(x, x), 2 * 192),
+    "kron": (lambda ops, x: ops.kron(x, ops.ones((1, 1, 2, 1))), 384),
+    "inner": (lambda ops, x: ops.inner(x, ops.ones((5, 3))), 64 * 5 * 3),
+    "tensordot": (lambda ops, x: ops.tensordot(x, ops.ones((3, 5)), axes=1), 64 * 5 * 3),
+    "trace": (lambda ops, x: ops.trace(x, axis1=1, axis2=2), 3 * 8),
+    "moments": (lambda ops, x: ops.moments(x, axes=[1, 2])[1], 2 * 192),
+    "quantile": (lambda ops, x: ops.quantile(x, 0.5, axis=-1), 192),
+    "select": (lambda ops, x: ops.select([x > 0, x < 0], [x, -x], 0.0), 0),
+    "searchsorted": (lambda ops, x: ops.searchsorted(ops.arange(4.0), ops.reshape(x, (-1,))), 0),
+    "crop_images": (lambda ops, x: ops.image.crop_images(x, 1, 1, 6, 6), 0),
+    "pad_images": (lambda ops, x: ops.image.pad_images(x, 1, 1, 10, 10), 0),
+    "rgb_to_grayscale": (lambda ops, x: ops.image.rgb_to_grayscale(x), 64 * 3),
+}
+
+
+@pytest.mark.parametrize("case", list(OPS))
+def test_more_operations_are_counted_with_keras_shapes(keras: ModuleType, case: str) -> None:
+    make, macs = OPS[case]
+    x = keras.Input((8, 8, 3))
+    model = keras.Model(x, make(keras.ops, x))
+    graph = read_keras(model)
+    assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
+    known = model.outputs[0].shape  # None where Keras does not know a size (the batch)
+    assert len(graph.output.output_shape) == len(known)
+    assert all(k in (None, d) for k, d in zip(known, graph.output.output_shape, strict=True))
+    assert 0 in _ancestors(graph, graph.output.id)
+    assert graph.macs == macs
+
+
+def test_a_strided_slice_is_an_exact_window(keras: ModuleType) -> None:
+    """``x[:, ::2, 1:7]`` reads every other row of six columns: coverage knows it (it read the
+    slice as moving data, so every position, before)."""
+    x = keras.Input((8, 8, 3))
+    model = keras.Model(x, keras.layers.Conv2D(4, 1)(x[:, ::2, 1:7]))
+    graph = read_keras(model)
+    (node,) = [n for n in graph.nodes if n.op == "GetItem"]
+    assert node.kind is OpKind.SLICE and node.output_shape == (1, 4, 6, 3)
+    assert node.window is not None and node.window.stride == (2, 1)
+    assert stridescope.summary(model).input_coverage == 4 * 6 / 64
+
+
+def test_cropped_images_are_an_exact_window(keras: ModuleType) -> None:
+    x = keras.Input((8, 8, 3))
+    cropped = keras.ops.image.crop_images(
+        x, top_cropping=1, left_cropping=2, target_height=5, target_width=4
+    )
+    model = keras.Model(x, keras.layers.Conv2D(4, 1)(cropped))
+    graph = read_keras(model)
+    (node,) = [n for n in graph.nodes if n.op == "CropImages"]
+    assert node.kind is OpKind.SLICE and node.output_shape == (1, 5, 4, 3)
+    assert stridescope.summary(model).input_coverage == 5 * 4 / 64
