@@ -15,7 +15,8 @@ import pytest
 
 import stridescope
 from stridescope.frontends.keras import read_keras
-from stridescope.ir import Graph, OpKind
+from stridescope.ir import OpKind
+from tests.frontends.reach import ancestors
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +25,6 @@ def keras() -> ModuleType:
     import keras
 
     return keras
-
-
-def _ancestors(graph: Graph, node: int) -> set[int]:
-    seen, todo = set(), [node]
-    while todo:
-        n = todo.pop()
-        if n not in seen:
-            seen.add(n)
-            todo.extend(graph.nodes[n].parents)
-    return seen
 
 
 # (the op on an (8, 8, 3) input, its MACs)
@@ -74,7 +65,7 @@ def test_more_operations_are_counted_with_keras_shapes(keras: ModuleType, case: 
     known = model.outputs[0].shape  # None where Keras does not know a size (the batch)
     assert len(graph.output.output_shape) == len(known)
     assert all(k in (None, d) for k, d in zip(known, graph.output.output_shape, strict=True))
-    assert 0 in _ancestors(graph, graph.output.id)
+    assert 0 in ancestors(graph, graph.output.id)
     assert graph.macs == macs
 
 
@@ -100,3 +91,23 @@ def test_cropped_images_are_an_exact_window(keras: ModuleType) -> None:
     (node,) = [n for n in graph.nodes if n.op == "CropImages"]
     assert node.kind is OpKind.SLICE and node.output_shape == (1, 5, 4, 3)
     assert stridescope.summary(model).input_coverage == 5 * 4 / 64
+
+
+def test_solarization_is_the_identity_and_contrast_layers_are_norms(keras: ModuleType) -> None:
+    """``Solarization`` returns its input at inference (checked on Keras's own call), as the
+    other augmentation layers; ``AutoContrast`` and CLAHE rescale every image, always."""
+    import numpy as np
+
+    image = (np.random.default_rng(0).random((1, 16, 16, 3)) * 255).astype("float32")
+    solarize = keras.layers.Solarization(0.5)
+    assert np.allclose(np.asarray(solarize(image, training=False)), image)
+    x = keras.Input((16, 16, 3))
+    y = keras.layers.AutoContrast()(solarize(x))
+    y = keras.layers.ContrastLimitedAdaptiveHistogramEqualization()(y)
+    graph = read_keras(keras.Model(x, keras.layers.Conv2D(4, 1)(y)))
+    assert not graph.uncounted
+    assert [(n.op, n.kind) for n in graph.nodes[1:]] == [
+        ("AutoContrast", OpKind.NORM),
+        ("ContrastLimitedAdaptiveHistogramEqualization", OpKind.NORM),
+        ("Conv2D", OpKind.CONV),
+    ]

@@ -18,20 +18,10 @@ from torch import nn
 import stridescope
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import trace_torch
-from stridescope.ir import Graph
 from tests.frontends.pytorch.applied import Apply
+from tests.frontends.reach import ancestors
 
 X = (1, 3, 8, 8)
-
-
-def _ancestors(graph: Graph, node: int) -> set[int]:
-    seen, todo = set(), [node]
-    while todo:
-        n = todo.pop()
-        if n not in seen:
-            seen.add(n)
-            todo.extend(graph.nodes[n].parents)
-    return seen
 
 
 class Canvas(nn.Module):
@@ -76,6 +66,12 @@ def _real_then_view(x: torch.Tensor) -> torch.Tensor:
     return out[:, :, 1:]  # a view made after the write, on the real tensor
 
 
+def _real_view_write_then_view(x: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros(1, 3, 10, 10)
+    out[:, :, :8, :8].copy_(x)  # a write into a view of the real tensor
+    return out[:, :, 1:9, 1:9]  # then a view of it made after that write
+
+
 def _view_mul(x: torch.Tensor) -> torch.Tensor:
     out = x.clone()
     out.view(1, 3, 64).mul_(2.0)
@@ -114,6 +110,7 @@ WRITES = {
     "real tensor, setitem": _real_setitem,
     "real tensor, view add_": _real_add_view,
     "real tensor, view after": _real_then_view,
+    "real tensor, view after a view write": _real_view_write_then_view,
     "view mul_": _view_mul,
     "split piece": _split_piece,
     "unbind piece": _unbind_piece,
@@ -127,7 +124,7 @@ def test_a_write_through_a_view_reaches_what_reads_the_tensor(write: Any) -> Non
     model = Canvas(write).eval()
     graph = trace_torch(model, X)
     conv = next(n for n in graph.nodes if n.name == "conv")
-    assert 0 in _ancestors(graph, conv.id)  # the input's values reach the conv
+    assert 0 in ancestors(graph, conv.id)  # the input's values reach the conv
     assert conv.input_shape == tuple(write(torch.zeros(X)).shape)
     summary = stridescope.summary(model, X)
     assert summary.totals.uncounted == ()
@@ -156,7 +153,7 @@ def test_an_in_place_op_on_a_copy_writes_nothing_back() -> None:
 
     graph = trace_torch(Canvas(gather), X)
     conv = next(n for n in graph.nodes if n.name == "conv")
-    assert 0 not in _ancestors(graph, conv.id)
+    assert 0 not in ancestors(graph, conv.id)
 
 
 # torch's out-of-place writes by index: (call, MACs: one per element they add)
@@ -189,7 +186,7 @@ def test_writes_by_index_are_counted_with_torch_shapes(case: Any) -> None:
     assert last.counted
     assert last.output_shape == tuple(call(torch.randn(X)).shape)
     assert last.macs == macs
-    assert 0 in _ancestors(graph, last.id)
+    assert 0 in ancestors(graph, last.id)
 
 
 @pytest.mark.parametrize(

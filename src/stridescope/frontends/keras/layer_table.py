@@ -49,7 +49,7 @@ def _rows() -> list[tuple[Handler, str]]:
             "RandomSaturation RandomSharpness RandomShear RandomColorJitter "
             "RandomColorDegeneration RandomInvert RandomPosterization RandomErasing "
             "RandomGaussianBlur RandomPerspective RandomElasticTransform MixUp CutMix AugMix "
-            "RandAugment",
+            "RandAugment Solarization",
         ),
         (shape_handlers.recurrent, "SimpleRNN GRU LSTM RNN"),
         (shape_handlers.conv_lstm, "ConvLSTM1D ConvLSTM2D ConvLSTM3D"),
@@ -57,7 +57,10 @@ def _rows() -> list[tuple[Handler, str]]:
         (shape_handlers.center_crop, "CenterCrop"),
         (shape_handlers.attention, "MultiHeadAttention GroupQueryAttention"),
         (shape_handlers.dot_attention, "Attention AdditiveAttention"),
-        (handlers.pointwise(OpKind.NORM), "Rescaling"),
+        (
+            handlers.pointwise(OpKind.NORM),
+            "Rescaling AutoContrast ContrastLimitedAdaptiveHistogramEqualization",
+        ),
         (handlers.weighted(OpKind.NORM), "Normalization"),
         (handlers.norm(moving_stats=True), "BatchNormalization"),
         (handlers.norm(moving_stats=False), "LayerNormalization"),

@@ -3,11 +3,13 @@ writes (``slice_update``, ``scatter_update``: the ``__setitem__`` / ``index_put`
 and segment reductions (``segment_sum``, ``segment_max``: ``scatter_add``, one MAC per value
 added) as data movement made of every traced operand; the products ``cross`` (two MACs per
 output element), ``kron`` (one), ``inner`` and ``tensordot`` (one per output and contracted
-element) and ``trace``; ``moments`` as its two reductions (mean and variance over ``axes``);
-``quantile`` as a reduction; ``select`` and ``searchsorted`` position-wise; the image ops
-``crop_images`` / ``pad_images`` (data movement), ``rgb_to_grayscale`` (a weighted sum of the
-channels: one MAC per input element) and ``map_coordinates`` (a lookup at positions that are
-data: it reads every position).
+element) and ``trace`` (one per output and diagonal element); ``moments`` as its two
+reductions (mean and variance over ``axes``); ``quantile`` as a reduction; ``select`` and
+``searchsorted`` position-wise; indexing with slices (``x[:, ::2, 1:7]``) and
+``image.crop_images`` as exact windows (:meth:`GraphBuilder.slice`, as the PyTorch tracer's
+slices); ``image.pad_images`` as data movement, ``image.rgb_to_grayscale`` (a weighted sum of
+the channels: one MAC per input element) and ``image.map_coordinates`` (a lookup at
+positions that are data: it reads every position).
 
 For example (Keras takes seconds to import, so not a doctest)::
 
@@ -27,7 +29,7 @@ from typing import Any
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, spatial_axes
 
-__all__ = ["MORE_OPS", "add_more_operation"]
+__all__ = ["MORE_OPS", "add_more_operation", "each_output"]
 
 Dims = list[tuple[int, ...]]  # the operands' shapes
 Macs = Callable[[Any, Dims, int], int]  # (op, operand shapes, output elements) -> MACs
@@ -173,15 +175,35 @@ def add_more_operation(
             made.append(node)
         return made
     kind, macs = _COUNTED[cls]
+    count = macs(op, shapes, math.prod(d or 1 for d in outputs[0])) if outputs else 0
+    return each_output(b, parents, op, call, name, kind=kind, params=params, macs=count)
+
+
+def each_output(
+    b: GraphBuilder,
+    parents: Sequence[int],
+    op: Any,
+    call: Any,
+    name: str,
+    *,
+    kind: OpKind,
+    params: int,
+    note: str = "",
+    macs: int = 0,
+) -> list[int]:
+    """One node per output of ``op`` (``name``, ``name:1``...) with the shape Keras computes,
+    ``params`` and ``macs`` on the first; uncounted nodes are marked so, with ``note``."""
     return [
         b.other(
             list(parents),
             name if i == 0 else f"{name}:{i}",
             kind=kind,
-            output_shape=out,
+            output_shape=shape,
             params=params if i == 0 else 0,
-            macs=macs(op, shapes, math.prod(d or 1 for d in out)) if i == 0 else 0,
-            op=cls,
+            macs=macs if i == 0 else 0,
+            counted=kind is not OpKind.UNCOUNTED,
+            note=note,
+            op=type(op).__name__,
         )
-        for i, out in enumerate(outputs)
+        for i, shape in enumerate(keras_shapes(b, parents, op, call))
     ]

@@ -31,7 +31,7 @@ from typing import Any
 from stridescope.frontends import layers
 from stridescope.frontends.keras.axis_ops import AXIS_OPS, add_axis_operation, reduction_node
 from stridescope.frontends.keras.handlers import keras_params
-from stridescope.frontends.keras.more_ops import MORE_OPS, add_more_operation
+from stridescope.frontends.keras.more_ops import MORE_OPS, add_more_operation, each_output
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
 from stridescope.ir.einsum import einsum_macs
@@ -331,7 +331,7 @@ def add_operation(
     if cls in _MOVES or cls in _SELECTS or cls in _NORMS:
         kind = OpKind.MOVE if cls in _MOVES else OpKind.NORM if cls in _NORMS else OpKind.ACTIVATION
         params = count_weights(keras.tree.flatten(_operands(call)), seen)
-        return _each_output(b, parents, op, call, name, kind=kind, params=params)
+        return each_output(b, parents, op, call, name, kind=kind, params=params)
     if cls in _SLIDING and (node := _sliding(b, parents, op, call, name, seen)) is not None:
         return [node]
     if cls in AXIS_OPS and (nodes := add_axis_operation(b, parents, op, call, name)):
@@ -365,32 +365,4 @@ def uncounted(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name:
     first) the parameters Keras counts; never fails for want of a shape function."""
     params = keras_params(op) if hasattr(op, "count_params") else 0
     note = f"{type(op).__name__}: shape and params from Keras, MACs not counted"
-    return _each_output(b, parents, op, call, name, kind=OpKind.UNCOUNTED, params=params, note=note)
-
-
-def _each_output(
-    b: GraphBuilder,
-    parents: Sequence[int],
-    op: Any,
-    call: Any,
-    name: str,
-    *,
-    kind: OpKind,
-    params: int,
-    note: str = "",
-) -> list[int]:
-    """One node per output of ``op`` (``name``, ``name:1``...) with the shape Keras computes,
-    ``params`` on the first; uncounted nodes are marked so, with ``note``."""
-    return [
-        b.other(
-            list(parents),
-            name if i == 0 else f"{name}:{i}",
-            kind=kind,
-            output_shape=shape,
-            params=params if i == 0 else 0,
-            counted=kind is not OpKind.UNCOUNTED,
-            note=note,
-            op=type(op).__name__,
-        )
-        for i, shape in enumerate(keras_shapes(b, parents, op, call))
-    ]
+    return each_output(b, parents, op, call, name, kind=OpKind.UNCOUNTED, params=params, note=note)

@@ -6,10 +6,11 @@ the view writes into the tensor it views. A trace's proxies are not views, so th
 keeps, for each proxy a view op returned, the proxy it views and the call that made it
 (:func:`record`: a tuple in a dict, nothing more, on the hot path); an in-place write on such
 a proxy writes its new node back into the viewed tensor (:func:`write_back`; the node is made
-when that tensor is next read, :func:`settle`), up the chain of views: a slice (``getitem`` with slices, ints, ``None`` and ``...``; ``select``, ``narrow``;
-a piece of ``unbind``, ``split``, ``chunk``, ``tensor_split``) as ``base[key] = view`` (the
-``__setitem__`` node), a reshape as the view reshaped back, any other view (an axis move,
-``expand``, ``diagonal``, ``detach``) as a node made of the base and the view.
+when that tensor is next read, :func:`settle`), up the chain of views: a slice (``getitem``
+with slices, ints, ``None`` and ``...``; ``select``, ``narrow``; a piece of ``unbind``,
+``split``, ``chunk``, ``tensor_split``) as ``base[key] = view`` (the ``__setitem__`` node), a
+reshape as the view reshaped back, any other view (an axis move, ``expand``, ``diagonal``,
+``detach``) as a node made of the base and the view.
 
 A traced tensor written into a tensor the forward made without the input (``canvas =
 torch.zeros(...)`` then ``canvas[..., :h, :w] = x`` or ``canvas[:, :c].copy_(x)``) makes that
@@ -51,6 +52,7 @@ __all__ = ["KEYS", "current", "is_int", "promote", "record", "settle", "substitu
 # what a view's write-back needs: the key of ``base[key] = view``, or how the view covers it
 _RESHAPED = "reshaped"  # the view holds every element of the base, in another shape
 _OTHER = "other"  # the view holds some or all elements, arranged otherwise
+_COPY = "copy"  # not a view after all: indexing by a tensor or a list copies
 Key = Callable[[ShapeProxy, tuple[Any, ...], dict[str, Any], Sequence[Any], int], Any]
 
 
@@ -72,7 +74,7 @@ def _getitem(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> 
     item = _arg(args, kwargs, 1, "item", None)
     items = item if isinstance(item, tuple) else (item,)
     basic = all([i is None or i is Ellipsis or isinstance(i, slice) or is_int(i) for i in items])
-    return item if basic else None  # a tensor or list index makes a copy, not a view
+    return item if basic else _COPY
 
 
 def _select(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> Any:
@@ -90,12 +92,12 @@ def _narrow(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> A
     return (slice(None),) * dim + (slice(start, start + length),)
 
 
-def _piece(along: int, name: str = "dim") -> Key:
+def _piece(along: int) -> Key:
     """The key of piece ``at`` of a split along the dim at argument ``along`` (default 0):
     its rows start where the pieces before it end; ``unbind``'s pieces drop the axis."""
 
     def key(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> Any:
-        dim = _dim(base, _arg(args, kwargs, along, name, 0))
+        dim = _dim(base, _arg(args, kwargs, along, "dim", 0))
         if dim is None or not all([type(p) is ShapeProxy for p in pieces]):
             return None
         if len(pieces[at].dims) < len(base.dims):  # unbind
@@ -178,8 +180,10 @@ def _settle(t: Tracer, base: ShapeProxy) -> None:
             _settle(t, written)
         _, _, key, args, kwargs, pieces, at = t.views[id(written)]
         where = key(base, args, kwargs, pieces, at)
-        if where is None:
+        if where is _COPY:
             continue
+        if where is None:  # a slice this does not follow: the base is made of the view too
+            where = _OTHER
         name = t.scoped("write")
         if where is _RESHAPED:  # the view's values, in the base's shape
             node = t.builder.reshape(written.node, name, output_shape=base.dims, op="view write")
@@ -233,6 +237,8 @@ def substitute(
         found = promoted.get(id(base)) if base is not None else None
         if found is None or found[0] is not base:
             return value
+        if id(found[1]) in t.pending:  # the view is made of the base as it is now
+            _settle(t, found[1])
         made = _view_of(t, found[1], tuple(value.shape))
         promoted[id(value)] = (value, made)
         return made

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
-from stridescope.frontends.pytorch.handlers.products import tensor_dims
-from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
+from stridescope.frontends.pytorch.handlers.products import product, tensor_dims
+from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
@@ -64,24 +64,13 @@ def _measured(kind: OpKind, macs: Macs) -> Callable[[Any], Callable[..., Any]]:
         def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
             if "out" in kwargs:
                 raise NotHandled
-            operands = [v for v in walk_values(args) if isinstance(v, ShapeProxy | torch.Tensor)]
-            proxies = [v for v in operands if type(v) is ShapeProxy]
-            if not proxies:
-                raise NotHandled
-            result = meta_call(func, args, kwargs)
-            if not isinstance(result, torch.Tensor):
-                raise NotHandled
-            out = tuple(int(d) for d in result.shape)
-            node = t.builder.other(
-                list(dict.fromkeys(p.node for p in proxies)),
-                name,
-                kind=kind,
-                output_shape=out,
-                macs=macs([tensor_dims(v) for v in operands], out, kwargs),
-                params=t.take_params(operands),
-                op=op,
-            )
-            return ShapeProxy(node, out, result.dtype)
+            tensors = [v for v in walk_values(args) if isinstance(v, ShapeProxy | torch.Tensor)]
+            shapes = [tensor_dims(v) for v in tensors]
+
+            def count(out: tuple[int, ...]) -> int:
+                return macs(shapes, out, kwargs)
+
+            return product(t, name, op, func, args, count, kwargs, kind=kind)
 
         return handler
 

@@ -14,10 +14,11 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
-from stridescope.frontends.pytorch.meta_calls import meta_call
+from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
+from stridescope.ir import OpKind
 from stridescope.ir.einsum import einsum_macs
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-def _product(
+def product(
     t: Tracer,
     name: str,
     op: str,
@@ -43,10 +44,11 @@ def _product(
     macs: Callable[[tuple[int, ...]], int],
     kw: dict[str, Any] | None = None,
     shape: tuple[int, ...] | None = None,
+    kind: OpKind = OpKind.MATMUL,
 ) -> Any:
     """The output shape from torch's shape rule (``shape``) or, where none was given, a meta
-    run of ``func(*args, **kw)``; ``macs(output_shape)`` counts."""
-    operands = [a for a in args if isinstance(a, ShapeProxy | torch.Tensor)]
+    run of ``func(*args, **kw)``; ``macs(output_shape)`` counts; a node of ``kind``."""
+    operands = [a for a in walk_values(args) if isinstance(a, ShapeProxy | torch.Tensor)]
     proxies = [a for a in operands if isinstance(a, ShapeProxy)]
     if not proxies:
         raise NotHandled
@@ -56,9 +58,10 @@ def _product(
         if not isinstance(result, torch.Tensor):
             raise NotHandled
         out = tuple(int(d) for d in result.shape)
-    node = t.builder.matmul(
+    node = t.builder.other(
         list(dict.fromkeys(p.node for p in proxies)),
         name,
+        kind=kind,
         output_shape=out,
         macs=macs(out),
         params=t.take_params(operands),
@@ -141,7 +144,7 @@ def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> 
     tensor_dims(other)
     if kw or not dims:
         raise NotHandled
-    return _product(
+    return product(
         t,
         name,
         op,
@@ -161,7 +164,7 @@ def add_product(t: Tracer, name: str, op: str, input: Any, mat1: Any, mat2: Any,
         raise NotHandled
     func = {"baddbmm": torch.baddbmm, "addmv": torch.addmv}.get(op, torch.addmm)
     contracted = dims[-1]
-    return _product(
+    return product(
         t, name, op, func, (input, mat1, mat2), lambda out: math.prod(out) * contracted, kw
     )
 
@@ -176,7 +179,7 @@ def bilinear(
         raise NotHandled
     func = torch.nn.functional.bilinear
     args = (input1, input2, weight) if bias is None else (input1, input2, weight, bias)
-    return _product(t, name, op, func, args, lambda out: math.prod(out) * w[1] * w[2])
+    return product(t, name, op, func, args, lambda out: math.prod(out) * w[1] * w[2])
 
 
 def rmatmul(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
@@ -210,7 +213,7 @@ def attention(
         raise NotHandled  # only the mask may be traced
     macs = attention_macs(q, k, v)
     func = torch.nn.functional.scaled_dot_product_attention
-    return _product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw, shape)
+    return product(t, name, op, func, (query, key, value, *args), lambda out: macs, kw, shape)
 
 
 def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
@@ -226,7 +229,7 @@ def einsum(t: Tracer, name: str, op: str, equation: Any, *operands: Any) -> Any:
         every = einsum_macs(equation, [tensor_dims(o) for o in operands])
     except ValueError:  # an equation that does not fit: torch's own error, from meta
         raise NotHandled from None
-    return _product(t, name, op, torch.einsum, (equation, *operands), lambda out: every)
+    return product(t, name, op, torch.einsum, (equation, *operands), lambda out: every)
 
 
 _LETTERS = string.ascii_uppercase + string.ascii_lowercase  # torch's labels: 0 is A

@@ -26,6 +26,7 @@ element, as an element-wise add counts one per element it adds; the others move 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from stridescope.frontends.pytorch.errors import NotHandled
@@ -40,7 +41,7 @@ __all__ = ["ROWS", "copy", "write"]
 def copy(t: Tracer, name: str, op: str, input: Any, src: Any, non_blocking: bool = False) -> Any:
     """``x.copy_(src)``: every position of ``x`` now holds ``src``'s value (broadcast)."""
     if type(input) is not ShapeProxy:
-        raise NotHandled  # a tensor the forward made without the input: the meta run's node
+        raise NotHandled  # (a real tensor written into is a proxy by now: ``views.promote``)
     parents = (src.node,) if type(src) is ShapeProxy else ()
     node = t.builder.other(
         parents,
@@ -53,7 +54,7 @@ def copy(t: Tracer, name: str, op: str, input: Any, src: Any, non_blocking: bool
     return t.proxy(node, input)
 
 
-def write(adds: bool) -> Any:
+def write(adds: bool) -> Callable[..., Any]:
     """A handler for the writes into positions an index or mask picks; ``adds``: the
     write adds (or reduces) its values into what is there, one MAC per source element
     (``accumulate=True`` makes ``index_put`` / ``put`` one)."""
