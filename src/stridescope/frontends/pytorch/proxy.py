@@ -32,7 +32,9 @@ def _values(reason: str) -> Callable[..., Any]:
 class ShapeProxy:
     """A tensor stand-in: shape, dtype and the id of the node that produced it."""
 
-    __slots__ = ("dims", "dtype", "node")
+    # ``viewing``, set only on a proxy a view op returned: what it views and how (``views``)
+    __slots__ = ("dims", "dtype", "node", "viewing")
+    viewing: tuple[Any, ...]  # (the call that made it: ``views.record``), on views only
 
     def __init__(self, node: int, dims: tuple[int, ...], dtype: torch.dtype) -> None:
         self.node = node

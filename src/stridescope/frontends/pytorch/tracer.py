@@ -82,7 +82,6 @@ class Tracer(BlockCopying, ParameterCounting):
         self.mode_calls = 0  # computations on parameters alone the mode ran on meta tensors
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
         self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
-        self.views: dict[int, tuple[Any, ...]] = {}  # proxies that are views (``views.record``)
         # tensors written through views, by id: (tensor, the views written, in order)
         self.pending: dict[int, tuple[ShapeProxy, list[ShapeProxy]]] = {}
         # real tensors a traced one was written into, by id: (tensor, its proxy now)
@@ -186,8 +185,7 @@ class Tracer(BlockCopying, ParameterCounting):
         """An in-place op wrote ``node`` into ``target`` (and, if it is a view, into the
         tensor it views: ``views.write_back``)."""
         in_place(target, node, dims)
-        if self.views:
-            write_back(self, target)
+        write_back(self, target)
         return target
 
     def call_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -3,8 +3,8 @@
 
 A slice, select, split, reshape or axis move of a tensor is a view of it: an in-place op on
 the view writes into the tensor it views. A trace's proxies are not views, so the tracer
-keeps, for each proxy a view op returned, the proxy it views and the call that made it
-(:func:`record`: a tuple in a dict, nothing more, on the hot path); an in-place write on such
+keeps, on each proxy a view op returned, the proxy it views and the call that made it
+(:func:`record`: a tuple in a slot, nothing more, on the hot path); an in-place write on such
 a proxy writes its new node back into the viewed tensor (:func:`write_back`; the node is made
 when that tensor is next read, :func:`settle`), up the chain of views: a slice (``getitem``
 with slices, ints, ``None`` and ``...``; ``select``, ``narrow``; a piece of ``unbind``,
@@ -35,6 +35,7 @@ values, as before.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,7 @@ import torch
 
 from stridescope.frontends.pytorch.meta_calls import map_values, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
-from stridescope.ir import OpKind
+from stridescope.ir import OpKind, Shape
 
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
@@ -53,7 +54,8 @@ __all__ = ["KEYS", "current", "is_int", "promote", "record", "settle", "substitu
 _RESHAPED = "reshaped"  # the view holds every element of the base, in another shape
 _OTHER = "other"  # the view holds some or all elements, arranged otherwise
 _COPY = "copy"  # not a view after all: indexing by a tensor or a list copies
-Key = Callable[[ShapeProxy, tuple[Any, ...], dict[str, Any], Sequence[Any], int], Any]
+# (viewed tensor, the call's arguments after it, its keywords, every piece's shape, this one's)
+Key = Callable[[ShapeProxy, tuple[Any, ...], dict[str, Any], Sequence[Shape], int], Any]
 
 
 def is_int(value: Any) -> bool:
@@ -71,21 +73,21 @@ def _dim(base: ShapeProxy, dim: Any) -> int | None:
 
 
 def _getitem(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> Any:
-    item = _arg(args, kwargs, 1, "item", None)
+    item = _arg(args, kwargs, 0, "item", None)
     items = item if isinstance(item, tuple) else (item,)
     basic = all([i is None or i is Ellipsis or isinstance(i, slice) or is_int(i) for i in items])
     return item if basic else _COPY
 
 
 def _select(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> Any:
-    dim = _dim(base, _arg(args, kwargs, 1, "dim", None))
-    index = _arg(args, kwargs, 2, "index", None)
+    dim = _dim(base, _arg(args, kwargs, 0, "dim", None))
+    index = _arg(args, kwargs, 1, "index", None)
     return None if dim is None or not is_int(index) else (slice(None),) * dim + (index,)
 
 
 def _narrow(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> Any:
-    dim = _dim(base, _arg(args, kwargs, 1, "dim", None))
-    start, length = _arg(args, kwargs, 2, "start", None), _arg(args, kwargs, 3, "length", None)
+    dim = _dim(base, _arg(args, kwargs, 0, "dim", None))
+    start, length = _arg(args, kwargs, 1, "start", None), _arg(args, kwargs, 2, "length", None)
     if dim is None or not (is_int(start) and is_int(length)):
         return None
     start = start % base.dims[dim] if start < 0 else start
@@ -93,17 +95,18 @@ def _narrow(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> A
 
 
 def _piece(along: int) -> Key:
-    """The key of piece ``at`` of a split along the dim at argument ``along`` (default 0):
-    its rows start where the pieces before it end; ``unbind``'s pieces drop the axis."""
+    """The key of piece ``at`` of a split along the dim at argument ``along`` (after the
+    tensor; default 0): its rows start where the pieces before it end; ``unbind``'s pieces
+    drop the axis."""
 
     def key(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> Any:
         dim = _dim(base, _arg(args, kwargs, along, "dim", 0))
-        if dim is None or not all([type(p) is ShapeProxy for p in pieces]):
+        if dim is None or None in pieces:
             return None
-        if len(pieces[at].dims) < len(base.dims):  # unbind
+        if len(pieces[at]) < len(base.dims):  # unbind
             return (slice(None),) * dim + (at,)
-        start = sum(p.dims[dim] for p in pieces[:at])
-        return (slice(None),) * dim + (slice(start, start + pieces[at].dims[dim]),)
+        start = sum(p[dim] for p in pieces[:at])
+        return (slice(None),) * dim + (slice(start, start + pieces[at][dim]),)
 
     return key
 
@@ -118,7 +121,7 @@ def _other(base: ShapeProxy, args: Any, kwargs: Any, pieces: Any, at: int) -> An
 
 def _keys() -> dict[str, Key]:
     keys: dict[str, Key] = {"__getitem__": _getitem, "select": _select, "narrow": _narrow}
-    keys.update(unbind=_piece(1), split=_piece(2), chunk=_piece(2), tensor_split=_piece(2))
+    keys.update(unbind=_piece(0), split=_piece(1), chunk=_piece(1), tensor_split=_piece(1))
     reshaped = "view reshape flatten unflatten ravel squeeze unsqueeze view_as reshape_as"
     keys.update(dict.fromkeys(reshaped.split(" "), _reshaped))
     moved = "permute transpose t swapaxes swapdims movedim moveaxis expand expand_as broadcast_to"
@@ -130,37 +133,55 @@ KEYS = _keys()  # per method or function name: how a view it returns sits in its
 
 
 def record(t: Tracer, key: Key, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-    """Remember that the proxies in ``out`` view ``args[0]`` (made by the call ``args``,
-    ``kwargs``; the key is worked out only if one of them is written)."""
+    """Remember on each proxy in ``out`` that it views ``args[0]`` (made by the call ``args``,
+    ``kwargs``; the key is worked out only if one of them is written): its ``viewing`` slot,
+    which holds the viewed proxy as a torch view holds its ``_base``."""
     base = args[0] if args else None
     if type(base) is not ShapeProxy:
         return
     if type(out) is ShapeProxy:
         if out is not base:
-            t.views[id(out)] = (out, base, key, args, kwargs, (out,), 0)
+            out.viewing = (key, args, kwargs, (), 0)
         return
     if isinstance(out, tuple | list):
+        shapes = tuple(p.dims if type(p) is ShapeProxy else None for p in out)
         for at, piece in enumerate(out):
             if type(piece) is ShapeProxy:
-                t.views[id(piece)] = (piece, base, key, args, kwargs, out, at)
+                piece.viewing = (key, args, kwargs, shapes, at)
+
+
+def _viewed(proxy: ShapeProxy) -> tuple[Any, ...] | None:
+    """What ``proxy`` views and how (``None``: it is not a view)."""
+    found: tuple[Any, ...] | None = getattr(proxy, "viewing", None)
+    return found
+
+
+# references to a viewed proxy that write_back holds itself when it asks: the arguments of
+# the view's call (in its ``viewing``), the local name and getrefcount's argument
+_OWN_REFERENCES = 3
 
 
 def write_back(t: Tracer, written: ShapeProxy) -> None:
     """``written``, a proxy an in-place op just wrote, is a view (else nothing to do): the
-    tensor it views now holds the write. Its node is made when that tensor is next used
-    (:func:`settle`), so a write into a view whose base nothing reads again (``y = out[:,
-    :c]; y += z``, ``out`` dropped) adds no node."""
-    entry = t.views.get(id(written))
-    while entry is not None:  # up the chain: a view of a view writes into both
-        base = entry[1]
+    tensors up its chain of views now hold the write. Their nodes are made when they are next
+    used (:func:`settle`), up to the last the forward can still reach: a tensor nothing but
+    the views refers to (``return out[:, :c]``, then ``y += z`` on that: ``out`` is gone) can
+    be read no more, so a write into it adds no node, and no check on the calls that follow."""
+    chain: list[tuple[ShapeProxy, ShapeProxy]] = []
+    reached = 0  # the chain's length up to the last tensor the forward can reach
+    viewed = _viewed(written)
+    while viewed is not None:  # up the chain: a view of a view writes into both
+        base = viewed[1][0]
+        if sys.getrefcount(base) > _OWN_REFERENCES:
+            reached = len(chain) + 1
+        chain.append((written, base))
+        written, viewed = base, _viewed(base)
+    for written, base in chain[:reached]:
         found = t.pending.get(id(base))
         if found is None:
             t.pending[id(base)] = (base, [written])
-        elif any([w is written for w in found[1]]):
-            return  # (and so is the rest of the chain)
-        else:
+        elif not any([w is written for w in found[1]]):
             found[1].append(written)
-        written, entry = base, t.views.get(id(base))
 
 
 def settle(t: Tracer, values: Any) -> None:
@@ -178,8 +199,8 @@ def _settle(t: Tracer, base: ShapeProxy) -> None:
     for written in t.pending.pop(id(base))[1]:
         if id(written) in t.pending:  # views of the view, written before it is read
             _settle(t, written)
-        _, _, key, args, kwargs, pieces, at = t.views[id(written)]
-        where = key(base, args, kwargs, pieces, at)
+        key, args, kwargs, pieces, at = written.viewing
+        where = key(base, args[1:], kwargs, pieces, at)
         if where is _COPY:
             continue
         if where is None:  # a slice this does not follow: the base is made of the view too
@@ -216,7 +237,7 @@ def promote(t: Tracer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[A
 def _view_of(t: Tracer, base: ShapeProxy, shape: tuple[int, ...]) -> ShapeProxy:
     node = t.builder.other(base.node, t.scoped("view"), kind=OpKind.MOVE, output_shape=shape)
     made = t.proxy(node, base)
-    t.views[id(made)] = (made, base, _other, (), {}, (made,), 0)
+    made.viewing = (_other, (base,), {}, (), 0)
     return made
 
 

@@ -138,6 +138,9 @@ def _index(x: ShapeProxy, item: Any) -> list[tuple[int, ...]] | None:
                 return None
             out.append(len(range(*i.indices(dims[axis]))))
             axis += 1
+        elif type(i) is ShapeProxy and i.dtype in _MASKS:  # (the meta run's error would say
+            # only that ``nonzero`` has no meta kernel)
+            raise data_sized_error("indexing by a boolean mask (x[mask])")
         else:
             return None  # a tensor, a bool, a list: advanced indexing
     return [(*out, *dims[axis:])]
@@ -156,15 +159,4 @@ def roll(func: Any) -> Callable[..., Any]:
 
 
 def index(func: Any) -> Callable[..., Any]:
-    """``x[item]``; ``x[mask]`` with a traced boolean mask: an error that says its size is
-    data (the meta run's own says only that ``nonzero`` has no meta kernel)."""
-    shaped = _handler(func, _index)
-
-    def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
-        item = args[1] if len(args) > 1 else None
-        for i in item if type(item) is tuple else (item,):
-            if type(i) is ShapeProxy and i.dtype in _MASKS:
-                raise data_sized_error("indexing by a boolean mask (x[mask])")
-        return shaped(t, name, op, *args, **kwargs)
-
-    return handler
+    return _handler(func, _index)

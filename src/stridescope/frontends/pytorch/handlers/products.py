@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
-from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
+from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
@@ -48,7 +48,8 @@ def product(
 ) -> Any:
     """The output shape from torch's shape rule (``shape``) or, where none was given, a meta
     run of ``func(*args, **kw)``; ``macs(output_shape)`` counts; a node of ``kind``."""
-    operands = [a for a in walk_values(args) if isinstance(a, ShapeProxy | torch.Tensor)]
+    flat = args if len(args) != 1 or type(args[0]) not in (list, tuple) else args[0]  # multi_dot
+    operands = [a for a in flat if isinstance(a, ShapeProxy | torch.Tensor)]
     proxies = [a for a in operands if isinstance(a, ShapeProxy)]
     if not proxies:
         raise NotHandled
