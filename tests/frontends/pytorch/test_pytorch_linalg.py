@@ -1,7 +1,7 @@
 """Products beyond ``matmul`` and ``einsum``, one test per op (hand-written): each counted,
 with torch's output shape, its MACs from the operands' shapes (``multi_dot`` in the order
 torch computes it, checked against ``FlopCounterMode``), ``einsum`` in its sublist form and
-a weight cast with ``type_as``."""
+a weight cast with ``type_as``; ``stft`` as an FFT per frame."""
 
 from __future__ import annotations
 
@@ -94,3 +94,19 @@ def test_the_cheapest_chain_is_what_torch_multiplies(sizes: list[int]) -> None:
     with FlopCounterMode(display=False) as counter:
         torch.linalg.multi_dot(matrices)
     assert chain_macs([tuple(m.shape) for m in matrices]) == counter.get_total_flops() // 2
+
+
+def test_stft_is_an_fft_per_frame() -> None:
+    """``torch.stft`` (a spectrogram front-end): one FFT of ``n_fft`` points per frame,
+    ``log2(n_fft)`` MACs per point as ``torch.fft`` counts them; frames as torch makes them."""
+
+    def spectrogram(x: torch.Tensor) -> torch.Tensor:
+        window = torch.hann_window(16, device=x.device)
+        return torch.stft(x.flatten(1), 16, hop_length=8, window=window, return_complex=True)
+
+    graph = trace_torch(Apply(spectrogram), X)
+    (node,) = [n for n in graph.nodes if n.op == "stft"]
+    frames = 1 + 144 // 8  # centred: the signal padded by n_fft // 2 on each side
+    assert node.counted and node.output_shape == (2, 9, frames)
+    assert node.output_shape == tuple(spectrogram(torch.randn(X)).shape)
+    assert node.macs == 2 * frames * 16 * 4

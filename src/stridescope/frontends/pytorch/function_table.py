@@ -231,6 +231,7 @@ def _beside_products() -> list[Row]:
         (products.matmul, "torch.mv Tensor.mv torch.dot Tensor.dot torch.vdot Tensor.vdot"),
         (spectral.outer, "torch.outer Tensor.outer torch.ger Tensor.ger"),
         (spectral.tensordot, "torch.tensordot"),
+        (spectral.stft, "torch.stft Tensor.stft"),
         (spectral.cdist, "torch.cdist"),
         (sampling.grid_sample, "F.grid_sample"),
         (sampling.affine_grid, "F.affine_grid"),

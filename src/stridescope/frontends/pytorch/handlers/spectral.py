@@ -27,7 +27,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["cdist", "distance", "fft", "outer", "tensordot"]
+__all__ = ["cdist", "distance", "fft", "outer", "stft", "tensordot"]
 
 # the argument after the input that names the axes, and its default, per family
 _FAMILY = {"1": (1, -1), "2": (1, (-2, -1)), "n": (1, None)}
@@ -65,6 +65,25 @@ def fft(family: str) -> Callable[[Any], Callable[..., Any]]:
         return handler
 
     return for_function
+
+
+def stft(t: Tracer, name: str, op: str, input: Any, n_fft: Any, *args: Any, **kwargs: Any) -> Any:
+    """``torch.stft``: per frame, an FFT of ``n_fft`` points, ``log2(n_fft)`` MACs per point as
+    a transform counts them; the frames come from a meta run (``center``, ``hop_length``)."""
+    if not isinstance(input, ShapeProxy) or isinstance(n_fft, bool) or not isinstance(n_fft, int):
+        raise NotHandled
+    result = meta_call(torch.stft, (input, n_fft, *args), kwargs)
+    if not isinstance(result, torch.Tensor) or result.dim() < 2:
+        raise NotHandled
+    out = tuple(int(d) for d in result.shape)
+    frames = out[-1] if result.is_complex() else out[-2]  # (.., freq, frames[, 2])
+    signals = math.prod(input.dims[:-1])
+    macs = signals * frames * n_fft * max(1, math.ceil(math.log2(max(n_fft, 2))))
+    params = t.take_params([*args, *kwargs.values()])
+    node = t.builder.other(
+        input.node, name, kind=OpKind.MATMUL, output_shape=out, macs=macs, params=params, op=op
+    )
+    return ShapeProxy(node, out, result.dtype)
 
 
 def distance(per_element: int) -> Callable[[Any], Callable[..., Any]]:
