@@ -7,7 +7,14 @@
 (1, 3, 16, 16)
 """
 
-from stridescope.ir.builder import PAD_MODES, GraphBuilder, IntOrTuple, LayerError, reduced_shape
+from stridescope.ir.builder import (
+    PAD_MODES,
+    GraphBuilder,
+    IntOrTuple,
+    LayerError,
+    fft_macs,
+    reduced_shape,
+)
 from stridescope.ir.graph import (
     Graph,
     Layout,
@@ -32,6 +39,7 @@ __all__ = [
     "Shape",
     "Window",
     "channel_axis",
+    "fft_macs",
     "reduced_shape",
     "shape_list",
     "spatial_axes",

@@ -185,7 +185,7 @@ class GraphBuilder(WindowOps, TensorOps):
             raise LayerError(name, f"a transform needs known sizes; received {shape!r}")
         sizes = [max(int(shape[a] or 0), int(out[a] or 0)) for a in axes]
         larger = max(math.prod(int(d or 0) for d in shape), math.prod(int(d or 0) for d in out))
-        macs = larger * max(1, math.ceil(math.log2(max(math.prod(sizes), 1))))
+        macs = fft_macs(larger, math.prod(sizes))
         return self.along(
             parents,
             name,
@@ -196,6 +196,16 @@ class GraphBuilder(WindowOps, TensorOps):
             kind=OpKind.MATMUL,
             op=op,
         )
+
+
+def fft_macs(elements: int, points: int) -> int:
+    """MACs of Fourier transforms of ``points`` positions each over ``elements`` in all:
+    ``ceil(log2(points))`` per element (a radix-2 FFT's butterflies), at least one.
+
+    >>> fft_macs(256, 64), fft_macs(10, 1)
+    (1536, 10)
+    """
+    return elements * max(1, math.ceil(math.log2(max(points, 1))))
 
 
 def axis_window(rank: int, axes: dict[int, tuple[int, int]], how: str) -> Window:

@@ -33,6 +33,7 @@ _REDUCTIONS = {
     "Std": "avg",
     "CountNonzero": "avg",
     "Norm": "avg",
+    "Quantile": "max",
 }
 _ALONG = {
     "Cumsum": "scan",

@@ -4,7 +4,7 @@ and segment reductions (``segment_sum``, ``segment_max``: ``scatter_add``, one M
 added) as data movement made of every traced operand; the products ``cross`` (two MACs per
 output element), ``kron`` (one), ``inner`` and ``tensordot`` (one per output and contracted
 element) and ``trace`` (one per output and diagonal element); ``moments`` as its two
-reductions (mean and variance over ``axes``); ``quantile`` as a reduction; ``select`` and
+reductions (mean and variance over ``axes``; ``quantile`` is a reduction of :mod:`.axis_ops`); ``select`` and
 ``searchsorted`` position-wise; indexing with slices (``x[:, ::2, 1:7]``) and
 ``image.crop_images`` as exact windows (:meth:`GraphBuilder.slice`, as the PyTorch tracer's
 slices); ``image.pad_images`` as data movement, ``image.rgb_to_grayscale`` (a weighted sum of
@@ -27,9 +27,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stridescope.frontends.keras.shapes import keras_shapes
-from stridescope.ir import GraphBuilder, OpKind, Shape, spatial_axes
+from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape, spatial_axes
 
-__all__ = ["MORE_OPS", "add_more_operation", "each_output"]
+__all__ = [
+    "MORE_OPS",
+    "add_more_operation",
+    "constant_shape",
+    "each_output",
+    "operand_shapes",
+]
 
 Dims = list[tuple[int, ...]]  # the operands' shapes
 Macs = Callable[[Any, Dims, int], int]  # (op, operand shapes, output elements) -> MACs
@@ -70,8 +76,7 @@ _COUNTED: dict[str, tuple[OpKind, Macs]] = {
     "RGBToGrayscale": (OpKind.MUL, lambda op, s, out: out * s[0][-1]),
     "MapCoordinates": (OpKind.MOVE, lambda op, s, out: 0),
 }
-_REDUCTIONS = {"Moments": "avg", "Quantile": "max"}
-MORE_OPS = frozenset({*_COUNTED, *_REDUCTIONS, "GetItem"})
+MORE_OPS = frozenset({*_COUNTED, "Moments", "GetItem"})
 Range = tuple[int, int, int]
 
 
@@ -135,17 +140,20 @@ def add_more_operation(
     op: Any,
     call: Any,
     name: str,
-    shapes: Dims,
-    params: int,
+    operands: Sequence[Any],
+    weights: Callable[[], int],
 ) -> list[int] | None:
-    """The nodes of ``op`` (one of :data:`MORE_OPS`; ``shapes``: its operands', ``params``:
-    the weights among them not counted before), one per output; ``None`` where it is not
-    followed (the caller makes it uncounted)."""
+    """The nodes of ``op`` (one of :data:`MORE_OPS`; ``operands``: its arguments with a shape,
+    ``weights()``: the elements of the weights among them not counted before, marked counted
+    as it answers), one per output; ``None`` where it is not followed (the caller makes it
+    uncounted)."""
     cls = type(op).__name__
     outputs = keras_shapes(b, parents, op, call)
+    if len(parents) != 1 and cls in ("GetItem", "CropImages", "Moments"):
+        return None
     if cls in ("GetItem", "CropImages"):
         shape = b.shape(parents[0])
-        if len(parents) != 1 or len(outputs) != 1:
+        if len(outputs) != 1:
             return None
         key = call.arguments.args[1] if cls == "GetItem" and call is not None else None
         ranges = (
@@ -153,30 +161,47 @@ def add_more_operation(
         )
         sliced = None if ranges is None else _sliced(b, parents[0], ranges, outputs[0], name, cls)
         return None if sliced is None else [sliced]
-    if cls in _REDUCTIONS:
-        axes = getattr(op, "axes", None) or getattr(op, "axis", None)
-        rank = len(b.shape(parents[0]))
-        if len(parents) != 1 or axes is None:
+    if cls == "Moments":  # the mean and the variance, each a reduction over ``axes``
+        shape = b.shape(parents[0])
+        axes = [int(a) % len(shape) for a in op.axes]
+        keepdim = bool(op.keepdims)
+        if any(reduced_shape(shape, axes, keepdim) != out for out in outputs):
             return None
-        axes = [int(a) % rank for a in ([axes] if isinstance(axes, int) else axes)]
-        keepdim = bool(getattr(op, "keepdims", False))
-        made = []
-        for i, out in enumerate(outputs):
-            node = b.reduce(
+        return [
+            b.reduce(
                 parents[0],
-                name if i == 0 else f"{name}:{i}",
-                mode=_REDUCTIONS[cls],
+                f"{name}:{i}" if i else name,
+                mode="avg",
                 axes=axes,
                 keepdim=keepdim,
                 op=cls,
             )
-            if b.shape(node) != out:
-                return None
-            made.append(node)
-        return made
+            for i in range(len(outputs))
+        ]
     kind, macs = _COUNTED[cls]
-    count = macs(op, shapes, math.prod(d or 1 for d in outputs[0])) if outputs else 0
-    return each_output(b, parents, op, call, name, kind=kind, params=params, macs=count)
+    count = macs(op, operand_shapes(b, parents, operands), math.prod(d or 1 for d in outputs[0]))
+    return each_output(
+        b, parents, op, call, name, kind=kind, params=weights(), macs=count, shapes=outputs
+    )
+
+
+def operand_shapes(
+    b: GraphBuilder, parents: Sequence[int], operands: Sequence[Any]
+) -> list[tuple[int, ...]]:
+    """Each operand's shape: a symbolic one's is its parent's (in order), a weight's or a
+    constant's its own."""
+    import keras
+
+    traced, shapes = iter(parents), []
+    for v in operands:
+        dims = b.shape(next(traced)) if isinstance(v, keras.KerasTensor) else constant_shape(v)
+        shapes.append(tuple(int(d or 1) for d in dims))
+    return shapes
+
+
+def constant_shape(value: Any) -> Shape:
+    """The shape of an operand that is not a symbolic tensor (``()`` for a number)."""
+    return tuple(int(d) for d in getattr(value, "shape", ()))
 
 
 def each_output(
@@ -190,9 +215,11 @@ def each_output(
     params: int,
     note: str = "",
     macs: int = 0,
+    shapes: Sequence[Shape] | None = None,
 ) -> list[int]:
-    """One node per output of ``op`` (``name``, ``name:1``...) with the shape Keras computes,
-    ``params`` and ``macs`` on the first; uncounted nodes are marked so, with ``note``."""
+    """One node per output of ``op`` (``name``, ``name:1``...) with the shape Keras computes
+    (``shapes``, where the caller has them), ``params`` and ``macs`` on the first; uncounted
+    nodes are marked so, with ``note``."""
     return [
         b.other(
             list(parents),
@@ -205,5 +232,5 @@ def each_output(
             note=note,
             op=type(op).__name__,
         )
-        for i, shape in enumerate(keras_shapes(b, parents, op, call))
+        for i, shape in enumerate(keras_shapes(b, parents, op, call) if shapes is None else shapes)
     ]

@@ -26,12 +26,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from stridescope.frontends import layers
 from stridescope.frontends.keras.axis_ops import AXIS_OPS, add_axis_operation, reduction_node
 from stridescope.frontends.keras.handlers import keras_params
-from stridescope.frontends.keras.more_ops import MORE_OPS, add_more_operation, each_output
+from stridescope.frontends.keras.more_ops import (
+    MORE_OPS,
+    add_more_operation,
+    constant_shape,
+    each_output,
+    operand_shapes,
+)
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
 from stridescope.ir.einsum import einsum_macs
@@ -85,11 +92,6 @@ COUNTED = frozenset(
 )
 
 
-def _constant_shape(value: Any) -> Shape:
-    """The shape of an operand that is not a symbolic tensor (``()`` for a number)."""
-    return tuple(int(d) for d in getattr(value, "shape", ()))
-
-
 def _operands(call: Any) -> list[Any]:
     return [] if call is None else list(call.arguments.args)
 
@@ -104,19 +106,6 @@ def count_weights(values: Sequence[Any], seen: set[int]) -> int:
             seen.add(id(value))
             params += math.prod(int(d) for d in value.shape)
     return params
-
-
-def operand_shapes(
-    b: GraphBuilder, parents: Sequence[int], operands: Sequence[Any]
-) -> list[tuple[int, ...]]:
-    """Each operand's shape: a symbolic one's is its parent's (in order), a weight's its own."""
-    import keras
-
-    traced, shapes = iter(parents), []
-    for v in operands:
-        dims = b.shape(next(traced)) if isinstance(v, keras.KerasTensor) else _constant_shape(v)
-        shapes.append(tuple(int(d or 1) for d in dims))
-    return shapes
 
 
 def _product(
@@ -188,7 +177,7 @@ def _arith(
         list(parents),
         name,
         kind=ARITH.get(type(op).__name__, OpKind.MUL),  # (Power of two tensors: a multiply)
-        operand_shapes=[_constant_shape(v) for v in constants],
+        operand_shapes=[constant_shape(v) for v in constants],
         params=params,
         op=type(op).__name__,
     )
@@ -325,8 +314,8 @@ def add_operation(
         ]
     if cls in MORE_OPS:
         operands = [v for v in keras.tree.flatten(_operands(call)) if hasattr(v, "shape")]
-        shapes, params = operand_shapes(b, parents, operands), count_weights(operands, seen)
-        if nodes := add_more_operation(b, parents, op, call, name, shapes, params):
+        weights = partial(count_weights, operands, seen)  # counted where a node takes them
+        if nodes := add_more_operation(b, parents, op, call, name, operands, weights):
             return nodes
     if cls in _MOVES or cls in _SELECTS or cls in _NORMS:
         kind = OpKind.MOVE if cls in _MOVES else OpKind.NORM if cls in _NORMS else OpKind.ACTIVATION

@@ -348,7 +348,8 @@ def _build() -> dict[Any, FunctionSpec]:
             shaped = _SHAPED.get(spelled)
             otherwise = (shaped(func) if shaped else reshaping.by_meta(func)) if moves else None
             inplace = is_inplace(spelled)
-            view = None if inplace else KEYS.get(spelled.rpartition(".")[2])
+            attr = spelled.rpartition(".")[2]  # (``F.unfold`` copies: only torch's views count)
+            view = None if inplace or spelled.startswith("F.") else KEYS.get(attr)
             table[func] = FunctionSpec(
                 base, op, handler or reshaping.by_meta(func), inplace, otherwise, view
             )

@@ -167,9 +167,11 @@ def write_back(t: Tracer, written: ShapeProxy) -> None:
     used (:func:`settle`), up to the last the forward can still reach: a tensor nothing but
     the views refers to (``return out[:, :c]``, then ``y += z`` on that: ``out`` is gone) can
     be read no more, so a write into it adds no node, and no check on the calls that follow."""
+    viewed = _viewed(written)
+    if viewed is None:  # (most in-place ops: on a tensor that views nothing)
+        return
     chain: list[tuple[ShapeProxy, ShapeProxy]] = []
     reached = 0  # the chain's length up to the last tensor the forward can reach
-    viewed = _viewed(written)
     while viewed is not None:  # up the chain: a view of a view writes into both
         base = viewed[1][0]
         if sys.getrefcount(base) > _OWN_REFERENCES:

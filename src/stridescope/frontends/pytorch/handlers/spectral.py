@@ -25,7 +25,8 @@ from stridescope.frontends.pytorch.handlers.products import broadcast, einsum, t
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.ir import OpKind
+from stridescope.frontends.pytorch.views import is_int
+from stridescope.ir import OpKind, fft_macs
 
 __all__ = ["cdist", "distance", "fft", "outer", "stft", "tensordot"]
 
@@ -70,7 +71,7 @@ def fft(family: str) -> Callable[[Any], Callable[..., Any]]:
 def stft(t: Tracer, name: str, op: str, input: Any, n_fft: Any, *args: Any, **kwargs: Any) -> Any:
     """``torch.stft``: per frame, an FFT of ``n_fft`` points, ``log2(n_fft)`` MACs per point as
     a transform counts them; the frames come from a meta run (``center``, ``hop_length``)."""
-    if not isinstance(input, ShapeProxy) or isinstance(n_fft, bool) or not isinstance(n_fft, int):
+    if not isinstance(input, ShapeProxy) or not is_int(n_fft):
         raise NotHandled
     result = meta_call(torch.stft, (input, n_fft, *args), kwargs)
     if not isinstance(result, torch.Tensor) or result.dim() < 2:
@@ -78,7 +79,7 @@ def stft(t: Tracer, name: str, op: str, input: Any, n_fft: Any, *args: Any, **kw
     out = tuple(int(d) for d in result.shape)
     frames = out[-1] if result.is_complex() else out[-2]  # (.., freq, frames[, 2])
     signals = math.prod(input.dims[:-1])
-    macs = signals * frames * n_fft * max(1, math.ceil(math.log2(max(n_fft, 2))))
+    macs = fft_macs(signals * frames * n_fft, n_fft)
     params = t.take_params([*args, *kwargs.values()])
     node = t.builder.other(
         input.node, name, kind=OpKind.MATMUL, output_shape=out, macs=macs, params=params, op=op
