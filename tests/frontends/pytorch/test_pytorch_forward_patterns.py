@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -27,7 +28,9 @@ def _check(module: nn.Module, shape: tuple[int, ...] = SHAPE) -> Graph:
     graph = trace_torch(module, shape)
     assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
     assert graph.output.output_shape == tuple(expected.shape)
-    products = sum(n.macs for n in graph.nodes if n.kind in (OpKind.CONV, OpKind.MATMUL))
+    products = sum(
+        n.macs for n in graph.nodes if n.kind in (OpKind.CONV, OpKind.MATMUL, OpKind.LINEAR)
+    )
     assert 2 * products == counter.get_total_flops()
     return graph
 
@@ -172,6 +175,71 @@ def test_a_layer_run_on_a_tensor_the_forward_made_is_counted() -> None:
     module = PositionalEncoding()
     graph = _check(module)
     assert graph.params == sum(p.numel() for p in module.parameters())
+
+
+class PerSampleWeights(nn.Module):
+    """A convolution and a linear layer whose weights and bias the forward computes from the
+    input: a mixture of expert kernels weighted per sample by routing on pooled features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.route = nn.Linear(3, 4)
+        self.experts = nn.Parameter(torch.randn(4, 5 * 3 * 3 * 3))
+        self.biases = nn.Parameter(torch.zeros(4, 5))
+        self.heads = nn.Parameter(torch.randn(4, 2 * 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        routing = self.route(x.mean((2, 3))).softmax(-1)  # (N, 4)
+        weight = (routing @ self.experts).view(n * 5, 3, 3, 3)
+        bias = (routing @ self.biases).view(n * 5)
+        y = F.conv2d(x.reshape(1, n * c, h, w), weight, bias, padding=1, groups=n)
+        head = (routing[:1] @ self.heads).view(2, 5)
+        return F.linear(y.view(n, 5, h, w).mean((2, 3)), head)
+
+
+def test_weights_computed_from_the_input_are_traced_into_their_layer() -> None:
+    module = PerSampleWeights()
+    graph = _check(module)
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    conv = next(n for n in graph.nodes if n.kind == OpKind.CONV)
+    assert conv.macs == 2 * 5 * 16 * 16 * 3 * 3 * 3  # torch's: groups of one sample each
+    joined = graph.nodes[conv.id + 1]
+    assert joined.parents[0] == conv.id and len(joined.parents) == 3  # the weight, the bias
+
+
+class _BiasTable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(2, 7, 7))
+        self.register_buffer("lookup", torch.randn(4, 4, 7))
+
+    def bias(self) -> torch.Tensor:  # a method, not the forward: never a module call
+        rows = torch.einsum("nhw,ixh->nixw", self.table, self.lookup)
+        return torch.einsum("nixw,jyw->nijxy", rows, self.lookup).reshape(2, 16, 16)
+
+
+class LookedUpBias(_Stem):
+    """Attention scores plus a bias a child module computes in a method: a table looked up by
+    ``einsum`` with a buffer, in a forward without parameters of its own (so on real
+    kernels, outside the parameter mode)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.relative = _BiasTable()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = self.tokens(x).view(-1, 16, 2, 4).transpose(1, 2)  # (N, 2, 16, 4)
+        scores = q @ q.transpose(-1, -2) + self.relative.bias()
+        return scores.softmax(-1) @ q
+
+
+def test_products_on_parameters_alone_on_real_kernels_are_counted() -> None:
+    module = LookedUpBias()
+    graph = _check(module)  # the lookups' products are FlopCounterMode's too
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    lookups = [n for n in graph.nodes if n.op == "bmm" and not n.parents]
+    assert [n.macs for n in lookups] == [2 * 4 * 4 * 7 * 7, 2 * 4 * 4 * 4 * 4 * 7]
 
 
 class MoreOps(nn.Module):

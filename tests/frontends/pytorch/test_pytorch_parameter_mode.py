@@ -184,6 +184,15 @@ class _Gives(nn.Module):
         return self.takes(x, self.table)
 
 
+class _GivesComputed(_Gives):
+    """Computes on its parameter, then hands the result by keyword to a module without
+    parameters (as a rotary embedding is made once and read by every block)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        table = torch.cat([self.table.sin(), self.table.cos()], 0)
+        return self.takes(x, table=table[::2])
+
+
 def test_a_class_whose_first_forward_needs_no_mode_still_counts_later_computations() -> None:
     module = nn.Sequential(_Scaled(False), _Scaled(True), _Scaled(False), _Scaled(True))
     graph = _check(module)
@@ -193,6 +202,11 @@ def test_a_class_whose_first_forward_needs_no_mode_still_counts_later_computatio
 def test_a_parameter_handed_to_a_module_without_parameters_is_counted() -> None:
     graph = _check(_Gives())
     assert graph.params == 64 * 3
+
+
+def test_a_computation_on_parameters_handed_to_a_module_without_any_is_counted() -> None:
+    graph = _check(_GivesComputed())
+    assert graph.params == 64 * 3 and not graph.notes
 
 
 class _OwnMode(torch.overrides.TorchFunctionMode):

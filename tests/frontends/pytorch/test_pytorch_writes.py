@@ -72,6 +72,18 @@ def _real_view_write_then_view(x: torch.Tensor) -> torch.Tensor:
     return out[:, :, 1:9, 1:9]  # then a view of it made after that write
 
 
+def _real_then_alone(x: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros(1, 3, 10, 10)
+    out[:, :, :8, :8] = x
+    return torch.relu(out) * 2.0  # calls that take the tensor and no traced one
+
+
+def _real_view_then_method(x: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros(1, 3, 10, 10)
+    out[:, :, 1:9, 1:9].copy_(x)
+    return out.mT.softmax(-1)  # a property and a method of it alone
+
+
 def _view_mul(x: torch.Tensor) -> torch.Tensor:
     out = x.clone()
     out.view(1, 3, 64).mul_(2.0)
@@ -111,6 +123,8 @@ WRITES = {
     "real tensor, view add_": _real_add_view,
     "real tensor, view after": _real_then_view,
     "real tensor, view after a view write": _real_view_write_then_view,
+    "real tensor, then its own ops": _real_then_alone,
+    "real tensor, view write, then its own ops": _real_view_then_method,
     "view mul_": _view_mul,
     "split piece": _split_piece,
     "unbind piece": _unbind_piece,
@@ -154,6 +168,32 @@ def test_an_in_place_op_on_a_copy_writes_nothing_back() -> None:
     graph = trace_torch(Canvas(gather), X)
     conv = next(n for n in graph.nodes if n.name == "conv")
     assert 0 not in ancestors(graph, conv.id)
+
+
+class Cache(nn.Module):
+    """Writes the input into a buffer it keeps (as a key/value cache does), then reads it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.register_buffer("cache", torch.zeros(1, 3, 8, 16))
+        self.fail = fail
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.cache[..., 8:] = x
+        if self.fail:
+            raise ValueError("stop")
+        return self.cache.sum(-1)
+
+
+def test_a_tensor_written_into_is_a_plain_tensor_again_after_the_trace() -> None:
+    model = Cache()
+    graph = trace_torch(model, X)
+    assert graph.nodes[-1].op == "sum" and 0 in ancestors(graph, graph.nodes[-1].id)
+    assert type(model.cache) is torch.Tensor and not model.cache.any()  # values untouched
+    failing = Cache(fail=True)
+    with pytest.raises(StridescopeError, match="stop"):
+        trace_torch(failing, X)
+    assert type(failing.cache) is torch.Tensor
 
 
 # torch's out-of-place writes by index: (call, MACs: one per element they add)

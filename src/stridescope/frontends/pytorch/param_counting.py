@@ -9,7 +9,9 @@ through its autograd graph (the trace runs with autograd on), or through :attr:`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -19,7 +21,13 @@ from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.ir import GraphBuilder
 
-__all__ = ["PLAIN_TYPES", "ParameterCounting", "override", "own_parameters"]
+__all__ = [
+    "PLAIN_TYPES",
+    "ParameterCounting",
+    "autograd_product",
+    "override",
+    "own_parameters",
+]
 
 _Parameter = nn.Parameter
 # argument types that are never a parameter or a tensor: skipped without ``isinstance``
@@ -52,6 +60,30 @@ class ParameterCounting:
     # meta tensors computed from parameters alone, by id: (tensor, its parameters)
     derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]]
     owners: list[nn.Module | None]  # the modules whose forwards are running, innermost last
+    mode: AbstractContextManager[Any] | None  # the parameter mode (see ``param_mode``)
+    # autograd nodes of computations on parameters already read (see :meth:`take_params`)
+    walked: dict[int, Any]
+    scoped: Callable[[str], str]
+    in_mode: bool  # whether it is on the torch function mode stack
+
+    def switch_mode(self, on: bool) -> None:
+        """Put :attr:`mode` on the torch function mode stack, or take it off (it is on top)."""
+        assert self.mode is not None
+        if on:
+            self.mode.__enter__()
+        else:
+            self.mode.__exit__(None, None, None)
+        self.in_mode = on
+
+    def handed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Whether a call's arguments hold a tensor of :attr:`derived` (computed on parameters
+        under the mode: a forward handed one computes on it under the mode too)."""
+        derived = self.derived
+        if not derived:
+            return False
+        return any(
+            [id(v) in derived for v in walk_values((args, kwargs)) if type(v) is not ShapeProxy]
+        )
 
     def take_params(self, values: Iterable[Any]) -> int:
         """Elements of the parameters among ``values`` not yet counted, and of those a tensor
@@ -76,8 +108,32 @@ class ParameterCounting:
                 if (made := self.derived.get(id(value))) is not None:
                     total += self.take_params(made[1])
                 elif value.grad_fn is not None:
-                    total += self.take_params(_sources(value.grad_fn))
+                    total += self.take_params(self._sources(value.grad_fn))
         return total
+
+    def _sources(self, grad_fn: Any) -> list[nn.Parameter]:
+        """The parameters an autograd graph starts from (its ``AccumulateGrad`` nodes); the
+        products in it not read before (a bias table looked up by ``einsum`` with a one-hot
+        buffer, run on real kernels outside the parameter mode) each get a node of their own
+        with their MACs, as the mode gives one (:meth:`ParameterMode.book_product`)."""
+        found: list[nn.Parameter] = []
+        products = []
+        walked = self.walked
+        stack = [grad_fn]
+        while stack:
+            fn = stack.pop()
+            if id(fn) in walked:
+                continue
+            walked[id(fn)] = fn  # (held: an id is not reused while the trace runs)
+            variable = getattr(fn, "variable", None)
+            if isinstance(variable, nn.Parameter):
+                found.append(variable)
+            elif (product := autograd_product(fn)) is not None:
+                products.append(product)
+            stack += [parent for parent, _ in fn.next_functions if parent is not None]
+        for op, shape, macs in reversed(products):  # (found from the last computed)
+            self.builder.computed(self.scoped(op), output_shape=shape, macs=macs, op=op)
+        return found
 
     def take_own(self, module: nn.Module) -> int:
         """:meth:`take_params` of :func:`own_parameters`, without building the list."""
@@ -144,18 +200,46 @@ class ParameterCounting:
         return override(self.take_own(module), own)
 
 
-def _sources(grad_fn: Any) -> list[nn.Parameter]:
-    """The parameters an autograd graph starts from (its ``AccumulateGrad`` nodes)."""
-    found: list[nn.Parameter] = []
-    seen = {id(grad_fn)}
-    stack = [grad_fn]
-    while stack:
-        fn = stack.pop()
-        variable = getattr(fn, "variable", None)
-        if isinstance(variable, nn.Parameter):
-            found.append(variable)
-        for parent, _ in fn.next_functions:
-            if parent is not None and id(parent) not in seen:
-                seen.add(id(parent))
-                stack.append(parent)
-    return found
+def _inner(fn: Any, first: str, second: str, sizes: bool = False) -> int:
+    """The summed-over size of a product's autograd node: the last axis of its first operand
+    (its sizes, or the tensor if autograd saved it), else the second's second-to-last."""
+    if sizes:
+        return int(getattr(fn, f"_saved_{first}_sym_sizes")[-1])
+    saved = getattr(fn, f"_saved_{first}")
+    if saved is not None:
+        return int(saved.shape[-1])
+    other = getattr(fn, f"_saved_{second}")
+    return int(other.shape[-2] if other.dim() > 1 else other.shape[0])
+
+
+def autograd_product(fn: Any) -> tuple[str, tuple[int, ...], int] | None:
+    """``(op, output shape, MACs)`` of an autograd node that is a product (``mm``, ``addmm``,
+    ``bmm``, ``baddbmm``, ``mv``, ``dot``, a convolution), else ``None``.
+
+    >>> a = torch.ones(2, 3, 4, requires_grad=True)
+    >>> autograd_product(torch.bmm(a, torch.ones(2, 4, 5)).grad_fn)
+    ('bmm', (2, 3, 5), 120)
+    """
+    name = type(fn).__name__
+    if name not in _PRODUCTS:
+        return None
+    out = tuple(fn._input_metadata[0].shape)
+    if name == "ConvolutionBackward0":
+        weight, x = fn._saved_weight.shape, fn._saved_input.shape
+        per = math.prod(weight[1:])
+        return "convolution", out, math.prod(x if fn._saved_transposed else out) * per
+    first, second, sizes = _PRODUCTS[name]
+    return name[: -len("Backward0")].lower(), out, math.prod(out) * _inner(fn, first, second, sizes)
+
+
+# per product's autograd node: its operands' saved names, and whether the first's sizes are
+# saved whatever requires grad (else the tensors are saved only where a gradient needs them)
+_PRODUCTS = {
+    "MmBackward0": ("self", "mat2", True),
+    "AddmmBackward0": ("mat1", "mat2", True),
+    "BmmBackward0": ("self", "mat2", False),
+    "BaddbmmBackward0": ("batch1", "batch2", False),
+    "MvBackward0": ("self", "vec", False),
+    "DotBackward0": ("self", "tensor", False),
+    "ConvolutionBackward0": ("input", "weight", False),
+}

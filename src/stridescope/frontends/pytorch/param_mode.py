@@ -31,14 +31,9 @@ from stridescope.frontends.pytorch.computed_products import product_macs
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.views import QUERIES, Written
 
 __all__ = ["ParameterMode"]
-
-# what asks about a tensor without computing a new one: answered by the real tensor
-_QUERIES = frozenset(
-    getattr(torch.Tensor, name)
-    for name in ("size", "dim", "numel", "stride", "is_contiguous", "is_floating_point", "__len__")
-)
 
 
 class ParameterMode(TorchFunctionMode):
@@ -67,9 +62,9 @@ class ParameterMode(TorchFunctionMode):
         kwargs: Mapping[str, Any] | None = None,
     ) -> Any:
         kw = dict(kwargs or {})
-        if ShapeProxy in types:
+        if ShapeProxy in types or Written in types:  # (a tensor written into: ``views``)
             return self.tracer.call_function(func, args, kw)
-        query = func in _QUERIES or getattr(func, "__name__", "") == "__get__"
+        query = func in QUERIES or getattr(func, "__name__", "") == "__get__"
         if query:  # .shape, .device, .T: the tensor's own answer
             result = func(*args, **kw)
             if not isinstance(result, torch.Tensor):

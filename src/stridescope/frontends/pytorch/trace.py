@@ -37,7 +37,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.script_calls import call_script_function, compiled_from
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.frontends.pytorch.views import settle
+from stridescope.frontends.pytorch.views import restore, settle
 from stridescope.ir import Graph, GraphBuilder, shape_list
 
 __all__ = ["trace_torch"]
@@ -183,9 +183,13 @@ def _run(
             # forward that stored one (a cache) did all else on shapes: its graph stands
             undo_writes(mode.saved, tracer.derived, tree.modules)
             tracer.mode = None  # the mode refers to the tracer: no cycle left to collect
+            restore(tracer)
     else:
-        with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
-            settle(tracer, module(*proxies))
+        try:
+            with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
+                settle(tracer, module(*proxies))
+        finally:
+            restore(tracer)
     return builder, tracer
 
 

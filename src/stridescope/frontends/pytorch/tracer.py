@@ -8,7 +8,6 @@ meta tensors so tracing can go on; that node is marked ``counted=False`` with a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -77,11 +76,12 @@ class Tracer(BlockCopying, ParameterCounting):
         self.blocks: dict[Any, list[Block | None]] | None = {} if block_copies.ON else None
         self.device = torch.device("cpu")  # where the model's tensors are
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
-        self.mode: AbstractContextManager[Any] | None = None  # see ``param_mode``
+        self.mode = None  # see ``param_mode``
         self.in_mode = False
         self.mode_calls = 0  # computations on parameters alone the mode ran on meta tensors
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
         self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
+        self.walked: dict[int, Any] = {}  # autograd nodes read (see ``param_counting``)
         # tensors written through views, by id: (tensor, the views written, in order)
         self.pending: dict[int, tuple[ShapeProxy, list[ShapeProxy]]] = {}
         # real tensors a traced one was written into, by id: (tensor, its proxy now)
@@ -271,20 +271,21 @@ class Tracer(BlockCopying, ParameterCounting):
     ) -> Any:
         """Trace inside ``module.forward``: calls there are named under ``path``.
 
-        Only the forward of a module with parameters of its own runs under :attr:`mode`
-        (where it may compute on them alone); a forward it calls without such parameters runs
-        with the mode taken off for its duration, as do forwards of a class whose first
-        forward under the mode (in this process) computed nothing on parameters alone (a
-        norm-and-activation block: the mode would only route its calls). Should one of those
-        compute on parameters after all, it runs on real kernels, as the exact trace does."""
+        Only the forward of a module with parameters of its own runs under :attr:`mode` (where
+        it may compute on them alone), unless its class's first forward under the mode (in this
+        process) computed nothing on parameters alone (a norm block: the mode would only route
+        its calls); and a forward handed a tensor computed under the mode (a rotary embedding
+        made once). Should one of the others compute on parameters after all, it runs on real
+        kernels, as the exact trace does."""
         self.scope.append(path)
         self.owners.append(module)
         cls = type(module)
-        wants = self.mode is not None and bool(module._parameters) and _WANTS_MODE.get(cls, True)
+        own = bool(module._parameters) and _WANTS_MODE.get(cls, True)
+        wants = self.mode is not None and (own or self.handed(args, kwargs))
         switch = wants != self.in_mode and (wants or _on_top(self.mode))
         before = self.mode_calls
         if switch:
-            self._switch_mode(wants)
+            self.switch_mode(wants)
         try:
             if (
                 cls.forward is _SEQUENTIAL
@@ -302,20 +303,11 @@ class Tracer(BlockCopying, ParameterCounting):
             return out
         finally:
             if switch:
-                self._switch_mode(not wants)
+                self.switch_mode(not wants)
             if wants and cls not in _WANTS_MODE:
                 _WANTS_MODE[cls] = self.mode_calls != before
             self.scope.pop()
             self.owners.pop()
-
-    def _switch_mode(self, on: bool) -> None:
-        """Put :attr:`mode` on the torch function mode stack, or take it off (it is on top)."""
-        assert self.mode is not None
-        if on:
-            self.mode.__enter__()
-        else:
-            self.mode.__exit__(None, None, None)
-        self.in_mode = on
 
     def fallback(
         self,

@@ -16,9 +16,9 @@ A traced tensor written into a tensor the forward made without the input (``canv
 torch.zeros(...)`` then ``canvas[..., :h, :w] = x`` or ``canvas[:, :c].copy_(x)``) makes that
 tensor traced from then on (:func:`promote`: a node for it, and for the view written, as
 torch knows it from ``._base``); the torch calls and module calls that take it afterwards
-take its proxy instead (:func:`substitute`). A call that takes only such tensors and no
-proxy (``canvas.sum()`` alone) does not reach the tracer: it computes on the tensor's own
-values, as before.
+take its proxy instead (:func:`substitute`). Such a tensor, and the view of it written, is a
+:class:`Written` tensor until the trace ends (:func:`restore`), so that a call taking it and no
+proxy (``canvas.sum()``, ``torch.relu(canvas)``) reaches the tracer as well.
 
 >>> import torch
 >>> from torch import nn
@@ -43,12 +43,25 @@ import torch
 
 from stridescope.frontends.pytorch.meta_calls import map_values, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
+from stridescope.frontends.pytorch.thread_state import STATE
 from stridescope.ir import OpKind, Shape
 
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
 
-__all__ = ["KEYS", "current", "is_int", "promote", "record", "settle", "substitute", "write_back"]
+__all__ = [
+    "KEYS",
+    "QUERIES",
+    "Written",
+    "current",
+    "is_int",
+    "promote",
+    "record",
+    "restore",
+    "settle",
+    "substitute",
+    "write_back",
+]
 
 # what a view's write-back needs: the key of ``base[key] = view``, or how the view covers it
 _RESHAPED = "reshaped"  # the view holds every element of the base, in another shape
@@ -230,10 +243,60 @@ def promote(t: Tracer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[A
     if proxy is None:
         proxy = t.constant(base, ".".join(p for p in (t.scope[-1], "tensor") if p))
         t.promoted[id(base)] = (base, proxy)
+        _mark(base)
     if base is not target:
         proxy = _view_of(t, proxy, tuple(target.shape))
         t.promoted[id(target)] = (target, proxy)
+        _mark(target)
     return (proxy, *args[1:])
+
+
+def _mark(tensor: torch.Tensor) -> None:
+    if type(tensor) is torch.Tensor:  # (not a parameter, nor a user's subclass)
+        tensor.__class__ = Written
+
+
+def restore(t: Tracer) -> None:
+    """Make the tensors traced tensors were written into plain tensors again."""
+    for tensor, _ in t.promoted.values():
+        if type(tensor) is Written:
+            tensor.__class__ = torch.Tensor  # type: ignore[assignment]  # (narrowed to Written)
+
+
+# what asks about a tensor without computing a new one: answered by the real tensor
+QUERIES = frozenset(
+    getattr(torch.Tensor, name)
+    for name in ("size", "dim", "numel", "stride", "is_contiguous", "is_floating_point", "__len__")
+)
+
+
+class Written(torch.Tensor):
+    """A tensor a traced tensor was written into (:func:`promote`), while the trace runs: a
+    torch call that takes it reaches the tracer, which takes its proxy instead; what asks
+    about it without computing (its shape, ``.device``) is answered by the tensor itself."""
+
+    @classmethod
+    def __torch_function__(
+        cls,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kw = dict(kwargs) if kwargs else {}
+        tracer = STATE.tracer
+        getter = getattr(func, "__name__", "") == "__get__"
+        if tracer is None or func in QUERIES or getter:
+            with torch._C.DisableTorchFunctionSubclass():
+                answer = func(*args, **kw)
+            if tracer is None or not (getter and isinstance(answer, torch.Tensor)):
+                return answer
+            name = getattr(getattr(func, "__self__", None), "__name__", "")
+            if not hasattr(ShapeProxy, name):
+                return answer
+            args, kw = substitute(tracer, args, kw)  # ``canvas.T``: the proxy's own
+            return getattr(args[0], name)
+        return tracer.call_function(func, args, kw)
 
 
 def _view_of(t: Tracer, base: ShapeProxy, shape: tuple[int, ...]) -> ShapeProxy:

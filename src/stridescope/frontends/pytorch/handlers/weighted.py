@@ -2,8 +2,10 @@
 ``F.conv_transpose1d/2d/3d`` and ``F.linear``.
 
 Each has the torch function's own signature (after the tracer, the node name and the torch
-spelling). A weight that is not a tensor, or a bias that is traced, raises :class:`NotHandled`:
-the call then runs on meta tensors and is marked uncounted.
+spelling). A weight or bias the forward computed from the input (a conditionally parameterised
+convolution: one weight per sample, from routing weights) is traced: the layer's node is made
+with its shape, then joined with them (:func:`_joined`). A weight that is not a tensor raises
+:class:`NotHandled`: the call then runs on meta tensors and is marked uncounted.
 """
 
 from __future__ import annotations
@@ -20,8 +22,30 @@ from stridescope.frontends.pytorch.handlers.layer_calls import (
 )
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind
 
 __all__ = ["conv", "conv_transpose", "linear"]
+
+
+def _weight(weight: Any) -> bool:
+    return isinstance(weight, torch.Tensor | ShapeProxy)
+
+
+def _joined(t: Tracer, name: str, out: ShapeProxy, weight: Any, bias: Any) -> ShapeProxy:
+    """``out``, also made of ``weight`` and ``bias`` where they are traced: a node that reads
+    the layer's output and every element of them (their products were counted where they
+    were computed; the layer's with its node)."""
+    traced = [v.node for v in (weight, bias) if type(v) is ShapeProxy]
+    if not traced:
+        return out
+    node = t.builder.other(
+        [out.node, *traced],
+        t.unique(f"{name}.weights"),
+        kind=OpKind.MOVE,
+        output_shape=out.dims,
+        op="traced weights",
+    )
+    return t.proxy(node, out)
 
 
 def conv(
@@ -36,9 +60,9 @@ def conv(
     dilation: Any = 1,
     groups: int = 1,
 ) -> ShapeProxy:
-    if not isinstance(weight, torch.Tensor) or isinstance(bias, ShapeProxy):
+    if not _weight(weight):
         raise NotHandled
-    return conv_node(
+    out = conv_node(
         t,
         name,
         op,
@@ -51,6 +75,7 @@ def conv(
         bias=bias is not None,
         params=t.weight_params(weight, bias),
     )
+    return _joined(t, name, out, weight, bias)
 
 
 def conv_transpose(
@@ -66,9 +91,9 @@ def conv_transpose(
     groups: int = 1,
     dilation: Any = 1,
 ) -> ShapeProxy:
-    if not isinstance(weight, torch.Tensor) or isinstance(bias, ShapeProxy):
+    if not _weight(weight):
         raise NotHandled
-    return conv_transpose_node(
+    out = conv_transpose_node(
         t,
         name,
         op,
@@ -82,13 +107,15 @@ def conv_transpose(
         bias=bias is not None,
         params=t.weight_params(weight, bias),
     )
+    return _joined(t, name, out, weight, bias)
 
 
 def linear(t: Tracer, name: str, op: str, input: Any, weight: Any, bias: Any = None) -> Any:
-    if not isinstance(input, ShapeProxy) or not isinstance(weight, torch.Tensor):
+    if not isinstance(input, ShapeProxy) or not _weight(weight):
         raise NotHandled
     if weight.dim() != 2:
         raise LayerInputError(name, op, f"a last axis of {weight.shape[-1]}", input.dims)
     in_features, out_features = weight.shape[1], weight.shape[0]
     params = t.weight_params(weight, bias)
-    return dense_node(t, name, op, input, in_features, out_features, bias is not None, params)
+    out = dense_node(t, name, op, input, in_features, out_features, bias is not None, params)
+    return _joined(t, name, out, weight, bias)
