@@ -1,6 +1,6 @@
 """Element-wise math in the PyTorch tracer: unary functions are counted like activations
-(0 MACs, positions kept), a power of two tensors like a multiply, and anything with a second
-tensor the tracer cannot place stays uncounted."""
+(0 MACs, positions kept), a power of two tensors (traced, a constant or a learned exponent)
+like a multiply, broadcast as one."""
 
 from __future__ import annotations
 
@@ -68,7 +68,19 @@ def test_clamp_with_a_tensor_bound_broadcasts_at_no_cost() -> None:
     assert clamped.output.parents[-1] != clamped.output.parents[0]  # the bound is a parent
 
 
-def test_a_second_tensor_the_tracer_cannot_place_stays_uncounted() -> None:
+class _LearnedExponent(_Apply):
+    def __init__(self) -> None:
+        super().__init__(lambda x: x)
+        self.exponent = nn.Parameter(torch.ones(3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).abs().pow(self.exponent)
+
+
+def test_a_constant_or_learned_exponent_broadcasts_like_a_multiply() -> None:
     constant = trace_torch(_Apply(lambda x: torch.pow(x, torch.ones(3, 1, 1))), (1, 2, 9, 9))
-    assert [n.op for n in constant.uncounted] == ["pow"]
-    assert constant.output.output_shape == (1, 3, 4, 4)
+    learned = trace_torch(_LearnedExponent(), (1, 2, 9, 9))
+    for graph in (constant, learned):
+        assert not graph.uncounted
+        assert graph.output.output_shape == (1, 3, 4, 4) and graph.output.macs == 3 * 4 * 4
+    assert learned.params == 2 * 3 * 9 + 3 + 3 and not learned.notes

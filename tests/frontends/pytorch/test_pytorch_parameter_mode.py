@@ -209,6 +209,31 @@ def test_a_computation_on_parameters_handed_to_a_module_without_any_is_counted()
     assert graph.params == 64 * 3 and not graph.notes
 
 
+class _NormalisedHead(nn.Module):
+    """A linear layer whose weight is computed from one parameter, beside one the forward
+    never uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(5, 3))
+        self.spare = nn.Parameter(torch.zeros(7))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.mean((2, 3)), F.normalize(self.table, dim=-1))
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["parameter mode", "autograd"])
+def test_a_computed_weight_counts_only_the_parameters_it_came_from(exact: bool) -> None:
+    module = _NormalisedHead()
+    if exact:  # a forward traced the exact way (it reads a parameter's value)
+        module.forward = lambda x: F.linear(  # type: ignore[method-assign]
+            x.mean((2, 3)), F.normalize(module.table, dim=-1) * float(module.table.sum() != 0)
+        )
+    graph = trace_torch(module, SHAPE)
+    assert graph.params == 5 * 3
+    assert graph.notes and "spare" in graph.notes[-1]
+
+
 class _OwnMode(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         return func(*args, **(kwargs or {}))

@@ -179,12 +179,17 @@ class ParameterCounting:
     def take_weights(self, weight: Any, bias: Any) -> int:
         """Parameter elements of a conv / linear weight and bias, not counted yet.
 
-        A weight computed in the forward (neither a parameter nor a buffer, e.g. a
-        standardised weight) takes the calling module's own parameters not counted yet."""
+        A weight computed in the forward from parameters counts those (its ``grad_fn`` or the
+        parameter mode tells which); one computed where neither tells (under ``no_grad``, from
+        ``.data``) takes the calling module's own parameters not counted yet, unless it is a
+        buffer (a fixed filter)."""
         params = self.take_params([weight, bias])
         owner = self.owners[-1]
-        computed = not isinstance(weight, nn.Parameter)
-        if owner is not None and computed and all(weight is not b for b in owner._buffers.values()):
+        if owner is None or isinstance(weight, nn.Parameter) or type(weight) is ShapeProxy:
+            return params
+        if id(weight) in self.derived or weight.grad_fn is not None:
+            return params
+        if all(weight is not b for b in owner._buffers.values()):
             params += self.take_params(own_parameters(owner))
         return params
 

@@ -52,14 +52,13 @@ _TO_REAL = frozenset(("abs", "__abs__", "angle"))
 
 def power(t: Tracer, name: str, op: str, input: Any, exponent: Any, **keywords: Any) -> Any:
     """``x ** 2``, ``torch.pow(x, y)``, ``2 ** x``: with a number, element-wise math on the
-    tensor (0 MACs); with two tensors, one MAC per output element like a multiply."""
-    tensors = [o for o in (input, exponent) if isinstance(o, ShapeProxy)]
-    if keywords or not tensors:
+    tensor (0 MACs); with two tensors (traced, or a parameter or constant tensor such as a
+    learned exponent), one MAC per output element like a multiply, broadcast as one."""
+    tensors = [o for o in (input, exponent) if isinstance(o, torch.Tensor | ShapeProxy)]
+    if keywords or not any(isinstance(o, ShapeProxy) for o in tensors):
         raise NotHandled
     if len(tensors) == 2:
         return arith(OpKind.MUL)(t, name, op, input, exponent)
-    if isinstance(input if tensors[0] is exponent else exponent, torch.Tensor):
-        raise NotHandled  # a constant tensor operand: broadcasting, left to the meta run
     return pointwise_node(t, name, op, tensors[0], OpKind.ACTIVATION, 0)
 
 
