@@ -47,6 +47,7 @@ from zoo_models import ZOO, ZooModel, missing_packages
 
 import stridescope
 from stridescope.frontends import load_graph
+from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.ir import Graph, OpKind
 
 PEERS = ("torchinfo", "torchscan", "fvcore", "ptflops")
@@ -163,9 +164,9 @@ def _flops(model: nn.Module, shape: tuple[int, ...], grad: bool) -> int:
 def used_parameters(model: nn.Module, shape: tuple[int, ...]) -> int:
     """Parameters one real forward uses: those a gradient of the output reaches."""
     model.zero_grad(set_to_none=True)
-    out = model(torch.randn(shape))
-    outputs = out if isinstance(out, (tuple, list)) else [out]
-    sum(o.float().sum() for o in outputs if isinstance(o, torch.Tensor)).backward()
+    out = model(torch.randn(shape))  # a tensor, or tensors in tuples, lists and dicts
+    outputs = [o for o in walk_values(out) if isinstance(o, torch.Tensor) and o.requires_grad]
+    sum(o.float().sum() for o in outputs).backward()
     used = sum(p.numel() for p in model.parameters() if p.grad is not None)
     model.zero_grad(set_to_none=True)
     return used

@@ -233,13 +233,27 @@ def test_in_place_writes_and_results_are_copied(copies: list[str]) -> None:
     assert "blocks.2" in copies  # blocks.1 gets y from a clone's node, not the input's: traced
 
 
-def test_forward_hooks_do_not_matter_a_trace_never_runs_them(copies: list[str]) -> None:
+def test_forward_hooks_of_a_copied_block_run_around_the_copy(copies: list[str]) -> None:
     net = nn.Sequential(*[Encoder() for _ in range(3)])
     seen: list[nn.Module] = []
     net[2].register_forward_hook(lambda module, *args: seen.append(module))
     same_graph(net, (1, 4, 16))
     assert copies == ["1", "2"]
-    assert seen == []
+    assert seen == [net[2], net[2]]  # once per trace: the copy, then block by block
+
+
+def test_a_block_holding_a_module_with_forward_hooks_is_traced(copies: list[str]) -> None:
+    net = nn.Sequential(*[Encoder() for _ in range(4)])
+    net[0].proj.register_forward_hook(lambda module, args, out: out * 2.0)  # recorded block
+    net[2].qkv.register_forward_pre_hook(lambda module, args: (args[0] + 1.0,))  # a later one
+    g = same_graph(net, (2, 8, 16))
+    assert "0" not in copies and "2" not in copies  # the others may still be copied
+
+    def ops(block: str, op: str) -> int:
+        return sum(n.name.startswith(f"{block}.") and n.op == op for n in g.nodes)
+
+    assert [ops(b, "mul") for b in "0123"] == [3, 2, 2, 2]  # the hook's, the scale, gamma's
+    assert [ops(b, "add") for b in "0123"] == [1, 1, 2, 1]  # the pre-hook's, the residual
 
 
 def test_a_drop_rate_that_differs_per_block_makes_blocks_differ(copies: list[str]) -> None:

@@ -71,6 +71,7 @@ class BlockCopying:
     counted: dict[int, None]
     derived: dict[int, Any]
     mode_calls: int
+    hook_calls: int  # calls of modules with forward hooks (see ``hooks``)
     repeated: set[type]
     root: type
     small: dict[type, int]  # per class: its blocks found too small to copy
@@ -113,7 +114,7 @@ class BlockCopying:
         builder = self.builder
         start, edits, taken = builder.size, len(builder.edited), len(self.counted)
         named = len(self.names)
-        calls, inputs = self.mode_calls, [p.node for p in proxies]
+        calls, inputs, hooks = self.mode_calls, [p.node for p in proxies], self.hook_calls
         forward = perf_counter()
         out = self._forward(module, path, args, kwargs)
         done = perf_counter()
@@ -129,6 +130,8 @@ class BlockCopying:
         traced[0] += done - forward
         traced[1] += len(nodes)
         block = record(module, path, start, nodes, proxies, inputs, out, list(self.counted)[taken:])
+        if block is not None and self.hook_calls != hooks:  # a module in it ran forward hooks
+            block = None
         if block is not None:
             block.mode_calls = self.mode_calls - calls
             names = self.names

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["ATOMS", "Head", "Unlike", "match"]
 
 # nn.Module's own attributes: compared through the parameters, buffers and children, or not
-# at all (hooks: a trace never runs them)
+# at all (hooks: a block whose modules inside have forward hooks is never copied: ``walk``)
 _INTERNAL = frozenset(nn.Module().__dict__) - {"training"}
 # attribute values compared by value (with their type: ``True`` is not ``1``)
 ATOMS = frozenset({int, float, bool, str, bytes, complex, type(None), torch.dtype, torch.device})
@@ -231,6 +231,8 @@ class _Walk:
                     if mine is not theirs:
                         raise Unlike(at)  # a child None on one side only
                     continue
+                if mine._forward_hooks or mine._forward_pre_hooks:  # run where it is called
+                    raise Unlike(at)
                 self.walk(mine, f"{at}.{k}", theirs, their_at)
 
     def _parameters(self, a: nn.Module, at: str, h: Head) -> None:

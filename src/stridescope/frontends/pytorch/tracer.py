@@ -19,6 +19,7 @@ from stridescope.frontends.pytorch.block_copies import BlockCopying
 from stridescope.frontends.pytorch.block_replay import Block
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
+from stridescope.frontends.pytorch.hooks import any_global_hooks, call_hooked
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
 from stridescope.frontends.pytorch.param_counting import (
     PLAIN_TYPES,
@@ -82,6 +83,8 @@ class Tracer(BlockCopying, ParameterCounting):
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
         self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
         self.walked: dict[int, Any] = {}  # autograd nodes read (see ``param_counting``)
+        self.global_hooks = any_global_hooks()  # forward hooks every module call runs
+        self.hook_calls = 0
         # tensors written through views, by id: (tensor, the views written, in order)
         self.pending: dict[int, tuple[ShapeProxy, list[ShapeProxy]]] = {}
         # real tensors a traced one was written into, by id: (tensor, its proxy now)
@@ -188,7 +191,12 @@ class Tracer(BlockCopying, ParameterCounting):
         write_back(self, target)
         return target
 
-    def call_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call_module(
+        self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], hooked: bool = True
+    ) -> Any:
+        if hooked and (module._forward_hooks or module._forward_pre_hooks or self.global_hooks):
+            self.hook_calls += 1
+            return call_hooked(self.unhooked, module, args, kwargs)  # (see ``hooks``)
         if self.promoted or self.pending:
             args, kwargs = current(self, args, kwargs)
         found = self.by_class.get(type(module))
@@ -243,6 +251,9 @@ class Tracer(BlockCopying, ParameterCounting):
                 name = self.unique(path or type(module).__name__)
                 return handler(self, module, name, self.constant(args[0], f"{name}.input"))
         return self.run_forward(module, path, args, kwargs)
+
+    def unhooked(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self.call_module(module, args, kwargs, hooked=False)
 
     def _unlisted(self, cls: type) -> str:
         """The path of a module made inside a forward, or kept outside the module tree."""

@@ -1,0 +1,69 @@
+"""A module's forward hooks and pre-hooks, run around its traced call as ``nn.Module.__call__``
+runs them around ``forward``: a pre-hook may replace the arguments, a hook the output. They
+are part of what a forward computes: Hugging Face ``transformers`` (5.x) collects hidden
+states with hooks it installs on the layers (DPT and Depth Anything read them back), timm's
+``features_only`` models of the hook kind collect their features so. Global hooks
+(``register_module_forward_hook``) run too; backward hooks do not change a forward and are
+not run. A hook sees proxies, as the forward does: one that reads tensor values stops the
+trace with the one-line error a forward reading them gets.
+
+>>> import torch
+>>> from torch import nn
+>>> from stridescope.frontends.pytorch.trace import trace_torch
+>>> conv = nn.Conv2d(3, 4, 1)
+>>> handle = conv.register_forward_hook(lambda module, args, out: out[:, :2])
+>>> [n.output_shape for n in trace_torch(conv, (1, 3, 8, 8)).nodes]
+[(1, 3, 8, 8), (1, 4, 8, 8), (1, 2, 8, 8)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+from torch.nn.modules import module as _torch_module
+
+__all__ = ["any_global_hooks", "call_hooked"]
+
+Call = Callable[[nn.Module, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def any_global_hooks() -> bool:
+    """Whether forward hooks or pre-hooks are registered for every module."""
+    return bool(_torch_module._global_forward_hooks or _torch_module._global_forward_pre_hooks)
+
+
+def call_hooked(call: Call, module: nn.Module, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    """``call(module, args, kw)`` between the forward pre-hooks and hooks (global ones first)."""
+    pre = (*_torch_module._global_forward_pre_hooks.items(), *module._forward_pre_hooks.items())
+    for hook_id, hook in pre:
+        if hook_id in module._forward_pre_hooks_with_kwargs:
+            result = hook(module, args, kw)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(
+                        "forward pre-hook must return None or a tuple of (new_args, "
+                        f"new_kwargs), but got {result}."
+                    )
+                args, kw = result
+        else:
+            result = hook(module, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+    out = call(module, args, kw)
+    with_kwargs = (
+        module._forward_hooks_with_kwargs,
+        _torch_module._global_forward_hooks_with_kwargs,
+    )
+    for hook_id, hook in (
+        *_torch_module._global_forward_hooks.items(),
+        *module._forward_hooks.items(),
+    ):
+        if hook_id in with_kwargs[0] or hook_id in with_kwargs[1]:
+            result = hook(module, args, kw, out)
+        else:
+            result = hook(module, args, out)
+        if result is not None:
+            out = result
+    return out
