@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch.trace import trace_torch
 
 
@@ -70,6 +71,13 @@ def test_what_hooks_collect_is_what_the_forward_reads_back() -> None:
     graph = trace_torch(Collects(), (2, 3, 8, 8))
     stack = next(n for n in graph.nodes if n.op == "stack")
     assert len(stack.parents) == 3 and graph.output.output_shape == (2, 3, 8, 8)
+
+
+def test_a_hook_reading_tensor_values_is_named_in_the_one_line_error() -> None:
+    net = _net()
+    net[0].register_forward_hook(lambda module, args, out: print(out.mean().item()))
+    with pytest.raises(StridescopeError, match=r"reads tensor values.*forward hook of Conv2d$"):
+        trace_torch(net, (2, 3, 8, 8))
 
 
 @pytest.fixture

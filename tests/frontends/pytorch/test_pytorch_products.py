@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from stridescope.analysis.summary_rf import WHOLE, receptive_fields
@@ -174,6 +175,42 @@ def test_batch_first_attention_costs_the_same_as_sequence_first() -> None:
     assert first.macs == second.macs and not first.uncounted
     weights = next(n for n in first.nodes if n.name.endswith(".weights"))
     assert weights.output_shape == (2, 4, 12, 12) and weights.macs == 0  # per head
+
+
+class _MaskedAttend(_Attend):
+    """Attention restricted by a mask the forward computes from the features (as masked
+    attention in a segmentation decoder): ``nn.MultiheadAttention`` asks the mask's dtype of
+    ``F._none_or_dtype``, which refused what is not a ``torch.Tensor``."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        q = self.conv(x).flatten(2).permute(2, 0, 1)  # (L, N, E)
+        scores = torch.einsum("lne,sne->nls", q, q)
+        mask = (scores.sigmoid() < 0.5).repeat_interleave(4, 0)  # (N * heads, L, S)
+        padding = q[..., 0].T > 0  # (N, S)
+        return self.mha(q, q, q, attn_mask=mask, key_padding_mask=padding, need_weights=False)
+
+
+def test_attention_with_a_traced_mask_has_the_mask_for_a_parent() -> None:
+    module = _MaskedAttend(batch_first=False).eval()
+    with (  # (torch's CPU flash kernel is not counted by FlopCounterMode: its plain path is)
+        sdpa_kernel(SDPBackend.MATH),
+        FlopCounterMode(display=False) as counter,
+        torch.no_grad(),
+    ):
+        out, _ = module(torch.rand(2, 3, 16, 12))
+    graph = trace_torch(module, (2, 3, 16, 12))
+    assert not graph.uncounted and 2 * graph.macs == counter.get_total_flops()
+    attention = next(n for n in graph.nodes if n.op == "F.multi_head_attention_forward")
+    assert attention.output_shape == tuple(out.shape) and len(attention.parents) == 3
+    assert F._none_or_dtype(None) is None  # torch's own again after the trace
+
+
+def test_a_linear_layer_with_a_vector_weight_contracts_the_last_axis() -> None:
+    """``F.linear(x, w)`` with ``w`` of shape ``(K,)`` (a projection onto bin centres, as a
+    detection head integrates a distribution): ``x @ w``."""
+    graph = trace_torch(_Tokens(lambda t: F.linear(t.softmax(-1), torch.arange(6.0))), (2, 6, 2, 3))
+    assert graph.output.output_shape == (2, 6) and graph.macs == 2 * 6 * 6
+    assert not graph.uncounted
 
 
 def test_an_einsum_step_that_contracts_nothing_costs_like_a_multiply() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from resnet_models import FunctionalNet, resnet50, seed_cnn
 from torch import nn
 from torch.nn.modules import module as module_globals
@@ -18,6 +19,7 @@ from stridescope.frontends import trace_torch
 
 ORIGINAL_CALL = nn.Module.__call__
 ORIGINAL_IMPL = nn.Module._call_impl
+ORIGINAL_NONE_OR_DTYPE = F._none_or_dtype
 
 
 class KernelRecorder(TorchDispatchMode):
@@ -64,6 +66,7 @@ def assert_untouched(model: nn.Module, before: dict[str, Any], hook_calls: list[
         assert torch.equal(value, after["state"][key]), key
     assert nn.Module.__call__ is ORIGINAL_CALL
     assert nn.Module._call_impl is ORIGINAL_IMPL
+    assert F._none_or_dtype is ORIGINAL_NONE_OR_DTYPE
     assert not module_globals._global_forward_hooks
     assert not module_globals._global_forward_pre_hooks
     for m in model.modules():
@@ -151,6 +154,7 @@ def test_bad_input_shape_is_one_line(shape: tuple[int, ...], words: list[str]) -
         assert word in message
     assert nn.Module.__call__ is ORIGINAL_CALL
     assert nn.Module._call_impl is ORIGINAL_IMPL
+    assert F._none_or_dtype is ORIGINAL_NONE_OR_DTYPE
 
 
 def test_forward_that_raises_is_named() -> None:
@@ -191,3 +195,4 @@ def test_other_threads_call_modules_normally_during_a_trace() -> None:
     assert outputs and all(isinstance(y, torch.Tensor) and y.shape == (1, 10) for y in outputs)
     assert nn.Module.__call__ is ORIGINAL_CALL
     assert nn.Module._call_impl is ORIGINAL_IMPL
+    assert F._none_or_dtype is ORIGINAL_NONE_OR_DTYPE

@@ -24,6 +24,8 @@ from typing import Any
 from torch import nn
 from torch.nn.modules import module as _torch_module
 
+from stridescope.frontends.pytorch.errors import TraceError
+
 __all__ = ["any_global_hooks", "call_hooked"]
 
 Call = Callable[[nn.Module, tuple[Any, ...], dict[str, Any]], Any]
@@ -35,7 +37,22 @@ def any_global_hooks() -> bool:
 
 
 def call_hooked(call: Call, module: nn.Module, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
-    """``call(module, args, kw)`` between the forward pre-hooks and hooks (global ones first)."""
+    """``call(module, args, kw)`` between the forward pre-hooks and hooks (global ones first);
+    a hook the trace cannot follow (one reading tensor values) is named in the error."""
+    try:
+        args, kw = _pre_hooks(module, args, kw)
+    except TraceError as error:
+        raise TraceError(f"{error}, in a forward pre-hook of {type(module).__name__}") from None
+    out = call(module, args, kw)
+    try:
+        return _hooks(module, args, kw, out)
+    except TraceError as error:
+        raise TraceError(f"{error}, in a forward hook of {type(module).__name__}") from None
+
+
+def _pre_hooks(
+    module: nn.Module, args: tuple[Any, ...], kw: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     pre = (*_torch_module._global_forward_pre_hooks.items(), *module._forward_pre_hooks.items())
     for hook_id, hook in pre:
         if hook_id in module._forward_pre_hooks_with_kwargs:
@@ -51,7 +68,10 @@ def call_hooked(call: Call, module: nn.Module, args: tuple[Any, ...], kw: dict[s
             result = hook(module, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-    out = call(module, args, kw)
+    return args, kw
+
+
+def _hooks(module: nn.Module, args: tuple[Any, ...], kw: dict[str, Any], out: Any) -> Any:
     with_kwargs = (
         module._forward_hooks_with_kwargs,
         _torch_module._global_forward_hooks_with_kwargs,

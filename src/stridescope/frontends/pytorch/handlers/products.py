@@ -305,16 +305,20 @@ def multi_head_attention(
     given = dict(zip(_MHA_ARGS, args, strict=False)) | kw
     if len(q) != 3 or len(k) != 3 or len(v) != 3 or not isinstance(num_heads, int):
         raise NotHandled  # unbatched inputs: left to the meta run
-    if any(isinstance(a, ShapeProxy) for a in given.values()) or given.get("static_k") is not None:
-        raise NotHandled  # a traced mask or static keys: not modelled
+    masks = [given.get("key_padding_mask"), given.get("attn_mask")]
+    if any(isinstance(a, ShapeProxy) and all(a is not m for m in masks) for a in given.values()):
+        raise NotHandled  # traced weights: not modelled (a traced mask is a parent)
+    if given.get("static_k") is not None:
+        raise NotHandled  # static keys: not modelled
     (length, batch, width), source = q, k[0]
     source += int(given.get("bias_k") is not None) + int(bool(given.get("add_zero_attn")))
     macs = length * batch * width * q[-1] + source * batch * width * (k[-1] + v[-1])
     macs += 2 * batch * length * source * width + length * batch * width * width
     tensors = [a for a in given.values() if isinstance(a, torch.Tensor)]
-    parents = list(dict.fromkeys(p.node for p in (query, key, value) if isinstance(p, ShapeProxy)))
-    if not parents:
+    inputs = [p.node for p in (query, key, value) if isinstance(p, ShapeProxy)]
+    if not inputs:
         raise NotHandled
+    parents = list(dict.fromkeys(inputs + [m.node for m in masks if isinstance(m, ShapeProxy)]))
     out = t.builder.matmul(
         parents,
         name,

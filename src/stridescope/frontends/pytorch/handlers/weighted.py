@@ -20,6 +20,7 @@ from stridescope.frontends.pytorch.handlers.layer_calls import (
     conv_transpose_node,
     dense_node,
 )
+from stridescope.frontends.pytorch.handlers.products import matmul
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
@@ -113,6 +114,8 @@ def conv_transpose(
 def linear(t: Tracer, name: str, op: str, input: Any, weight: Any, bias: Any = None) -> Any:
     if not isinstance(input, ShapeProxy) or not _weight(weight):
         raise NotHandled
+    if weight.dim() == 1 and bias is None:  # F.linear(x, w) with w of (K,): x @ w
+        return matmul(t, name, op, input, weight)
     if weight.dim() != 2:
         raise LayerInputError(name, op, f"a last axis of {weight.shape[-1]}", input.dims)
     in_features, out_features = weight.shape[1], weight.shape[0]
