@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,24 @@ def report_goals(missed: list[str], goals: str = "goals") -> int:
         print(f"goal missed: {line}")
     print(f"all {goals} met" if not missed else f"{len(missed)} {goals} missed")
     return 1 if missed else 0
+
+
+def check_correctness(entries: Iterable[Any], markdown_file: Path | None) -> int:
+    """Measure each entry without timing (one progress line each on stderr), print the table
+    (and write it to ``markdown_file``), report the correctness goals: the exit code."""
+    rows: list[Row] = []
+    for entry in entries:
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rows.append(measure(entry, 0, timing=False))
+        seconds = time.perf_counter() - start
+        print(f"  {entry.family:<28} {entry.name:<44} {seconds:6.1f} s", file=sys.stderr)
+    table = markdown(rows, timing=False)
+    print(table)
+    if markdown_file:
+        markdown_file.write_text(table, encoding="utf-8")
+    return report_goals(missed_goals(rows, timing=False), goals="correctness goals")
 
 
 def flop_counter_macs(model: nn.Module, shape: tuple[int, ...]) -> int:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zoo import Row, markdown, measure, missed_goals, report_goals
+from zoo import check_correctness
 from zoo_models import ZooModel, import_stubbed_torchvision, missing_packages
 
 MAX_SIDE = 512
@@ -65,24 +65,16 @@ def main() -> int:
 
     torch.set_num_threads(1)
     modules = args.modules.split(",") if args.modules else sorted(timm.list_modules())
-    rows: list[Row] = []
+    return check_correctness(_entries(modules, args.max_params), args.markdown)
+
+
+def _entries(modules: list[str], max_params: float) -> Iterator[ZooModel]:
     for module in modules:
-        entry = smallest(module, args.max_params)
+        entry = smallest(module, max_params)
         if entry is None:
             print(f"  {module:<28} no model under the limits", file=sys.stderr)
-            continue
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rows.append(measure(entry, 0, timing=False))
-        print(
-            f"  {module:<28} {entry.name:<36} {time.perf_counter() - start:6.1f} s", file=sys.stderr
-        )
-    table = markdown(rows, timing=False)
-    print(table)
-    if args.markdown:
-        args.markdown.write_text(table, encoding="utf-8")
-    return report_goals(missed_goals(rows, timing=False), goals="correctness goals")
+        else:
+            yield entry
 
 
 if __name__ == "__main__":

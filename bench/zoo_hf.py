@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +26,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zoo import Row, markdown, measure, missed_goals, report_goals
+from zoo import check_correctness
 from zoo_models import import_stubbed_torchvision
 
 # (model type, class): every vision family of transformers 5 that takes pixel values alone
@@ -119,23 +117,12 @@ def main() -> int:
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(1)
     wanted = set(args.models.split(",")) if args.models else None
-    rows: list[Row] = []
-    for family, arch in MODELS:
-        if wanted is not None and family not in wanted:
-            continue
-        entry = HFModel(
-            family, family, "transformers", arch, (1, 3, *SIZES.get(family, (224, 224)))
-        )
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rows.append(measure(entry, 0, timing=False))  # type: ignore[arg-type]
-        print(f"  {family:<24} {arch:<44} {time.perf_counter() - start:6.1f} s", file=sys.stderr)
-    table = markdown(rows, timing=False)
-    print(table)
-    if args.markdown:
-        args.markdown.write_text(table, encoding="utf-8")
-    return report_goals(missed_goals(rows, timing=False), goals="correctness goals")
+    entries = [
+        HFModel(family, family, "transformers", arch, (1, 3, *SIZES.get(family, (224, 224))))
+        for family, arch in MODELS
+        if wanted is None or family in wanted
+    ]
+    return check_correctness(entries, args.markdown)
 
 
 if __name__ == "__main__":
