@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from zoo import check_correctness
-from zoo_models import import_stubbed_torchvision
+from zoo_models import ZooModel, import_stubbed_torchvision
 
 # (model type, class): every vision family of transformers 5 that takes pixel values alone
 MODELS = [
@@ -84,15 +83,9 @@ MODELS = [
 SIZES = {"vitpose": (256, 192)}
 
 
-@dataclass(frozen=True)
-class HFModel:
-    """A ``transformers`` model from its default configuration: the fields ``measure`` reads."""
-
-    family: str
-    name: str
-    source: str
-    arch: str
-    input_shape: tuple[int, ...]
+class HFModel(ZooModel):
+    """A zoo entry whose model is a ``transformers`` class (``arch``) built from the default
+    configuration of its model type (``family``)."""
 
     def build(self) -> nn.Module:
         import transformers
