@@ -106,11 +106,19 @@ class TensorOps(BuilderCore):
         )
 
     def computed(
-        self, name: str, *, output_shape: Shape, macs: int, params: int = 0, op: str = ""
+        self,
+        name: str,
+        *,
+        output_shape: Shape,
+        macs: int,
+        params: int = 0,
+        op: str = "",
+        kind: OpKind = _MATMUL,
     ) -> int:
         """A product computed without the network's input (on weights alone, e.g. a position
         table looked up by ``one_hot @ table``): a ``matmul`` node without parents or
-        spatial axes, for its MACs and the parameters it uses.
+        spatial axes, for its MACs and the parameters it uses (another ``kind`` for a value
+        made from the input's shape alone, e.g. a rotary table: ``move``, no MACs).
 
         >>> from stridescope.ir import GraphBuilder
         >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
@@ -120,9 +128,7 @@ class TensorOps(BuilderCore):
         ((), (), 120, 30)
         """
         out = tuple(output_shape)
-        return self._add(
-            name, OpKind.MATMUL, (), (), out, params=params, macs=macs, op=op, spatial_at=()
-        )
+        return self._add(name, kind, (), (), out, params=params, macs=macs, op=op, spatial_at=())
 
     def pointwise(
         self, parent: int, name: str, *, kind: OpKind, params: int = 0, op: str = ""

@@ -160,13 +160,13 @@ def test_a_composite_layer_inside_a_composite_layer_is_read_too(keras: ModuleTyp
     assert [n.name for n in graph.nodes if n.kind == "conv"] == ["stage.block.conv", "stage.down"]
 
 
-def test_a_sub_layer_called_twice_in_a_block_leaves_it_one_uncounted_node(
+def test_a_sub_layer_called_twice_in_a_block_is_read_at_each_call(
     keras: ModuleType,
 ) -> None:
     class Twice(keras.layers.Layer):  # type: ignore[misc,name-defined]
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            self.dense = keras.layers.Dense(6)
+            self.dense = keras.layers.Dense(6, name="fc")
 
         def call(self, x: Any) -> Any:
             return self.dense(self.dense(x))
@@ -174,5 +174,9 @@ def test_a_sub_layer_called_twice_in_a_block_leaves_it_one_uncounted_node(
     x = keras.Input((5, 6))
     model = keras.Model(x, Twice(name="twice")(x))
     graph = read_keras(model)
-    assert [(n.op, n.output_shape) for n in graph.uncounted] == [("Twice", (1, 5, 6))]
+    assert graph.uncounted == ()
+    assert [(n.name, n.macs, n.params) for n in graph.nodes[1:]] == [
+        ("twice.fc", 5 * 6 * 6, 6 * 6 + 6),
+        ("twice.fc@1", 5 * 6 * 6, 0),  # its weights were counted at its first call
+    ]
     assert graph.params == model.count_params()

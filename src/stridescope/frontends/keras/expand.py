@@ -19,15 +19,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.operations import COUNTED, add_operation, count_weights, uncounted
 from stridescope.frontends.keras.shapes import call_arguments
-from stridescope.ir import GraphBuilder
+from stridescope.ir import GraphBuilder, OpKind
 
-__all__ = ["add_custom_layer", "call_records", "names_kept"]
+__all__ = ["add_custom_layer", "call_records", "graph_calls", "names_kept"]
 
 
 def _trace(b: GraphBuilder, parents: Sequence[int], layer: Any, call: Any) -> Any:
-    """The recorded operations of ``layer.call`` on stand-ins of ``parents``, or ``None``."""
+    """``layer.call`` on stand-ins of ``parents``: the stand-ins and the call's outputs
+    flattened, or ``None`` where the call fails."""
     import keras
 
     if not getattr(layer, "built", False):
@@ -35,26 +37,105 @@ def _trace(b: GraphBuilder, parents: Sequence[int], layer: Any, call: Any) -> An
     args, kwargs = call_arguments(b, parents, call)
     stand_ins = [t for t in keras.tree.flatten((args, kwargs)) if isinstance(t, keras.KerasTensor)]
     try:
-        with warnings.catch_warnings(), names_kept():  # a probe: not the user's warnings
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), names_kept(), _nones_dropped():  # a probe
+            warnings.simplefilter("ignore")  # not the user's warnings
             outputs = layer.call(*args, **kwargs)
-        return keras.Function(stand_ins, outputs), stand_ins
+    except Exception:  # any failure: the layer stays uncounted, with Keras' shape
+        return None
+    return stand_ins, [t for t in keras.tree.flatten(outputs) if t is not None]
+
+
+@contextmanager
+def _nones_dropped() -> Iterator[None]:
+    """Keras records a sub-layer's call whose outputs hold ``None`` (a block returning
+    ``(x, None)`` when attention scores are not asked for; Keras refuses to record it) with
+    its tensors alone, as they are read here."""
+    from keras.src.layers import layer as layer_module
+    from keras.src.ops import node as node_module
+    from keras.src.ops import operation as operation_module
+
+    original = node_module.Node
+
+    class Recorded(original):  # type: ignore[misc, valid-type]
+        def __init__(
+            self,
+            operation: Any,
+            call_args: Any = None,
+            call_kwargs: Any = None,
+            outputs: Any = None,
+        ) -> None:
+            import keras
+
+            if outputs is not None:
+                outputs = [t for t in keras.tree.flatten(outputs) if t is not None]
+            super().__init__(operation, call_args, call_kwargs, outputs)
+
+    modules = (layer_module, operation_module)
+    for module in modules:
+        module.Node = Recorded
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.Node = original
+
+
+def _function(stand_ins: list[Any], outputs: list[Any]) -> Any:
+    """The Keras graph from ``stand_ins`` to ``outputs``, or ``None`` where Keras cannot make
+    one (an output that is not a tensor)."""
+    import keras
+
+    try:
+        return keras.Function(stand_ins, outputs)
     except Exception:  # any failure: the layer stays uncounted, with Keras' shape
         return None
 
 
 def _countable(function: Any) -> bool:
-    """Every recorded raw operation is one that is counted, and every sub-layer is called
-    once."""
+    """Every recorded raw operation is one that is counted."""
     import keras
 
-    for op in function.operations:
-        if isinstance(op, keras.layers.Layer):
-            if len(op._inbound_nodes) != 1:
-                return False  # called twice in the block (or recorded elsewhere too)
-        elif type(op).__name__ not in COUNTED or not type(op).__module__.startswith("keras."):
-            return False
-    return True
+    return all(
+        isinstance(op, keras.layers.Layer)
+        or (type(op).__name__ in COUNTED and type(op).__module__.startswith("keras."))
+        for op in function.operations
+    )
+
+
+def graph_calls(function: Any) -> list[tuple[Any, Any, int]]:
+    """Each call in the graph of ``function`` (a Functional model or a ``keras.Function``):
+    its layer or operation, its graph node and its index among that one's calls here. In
+    Keras's own order (``function.operations``, each one's calls in turn), except that a
+    call waits until the tensors it takes are made: a layer called again further on, as a
+    dropout shared by two branches, comes at each of its places. Calls on no symbolic
+    tensor are left out; calls whose tensors are never made come last."""
+    rank = {id(op): i for i, op in enumerate(function.operations)}
+    nodes = [
+        node
+        for depth in function._nodes_by_depth.values()
+        for node in depth
+        if node.operation is not None and not node.is_input and node.arguments.keras_tensors
+    ]
+    nodes.sort(key=lambda n: (rank[id(n.operation)], n.operation._inbound_nodes.index(n)))
+    import keras
+
+    made = {id(t) for t in keras.tree.flatten(function.inputs)}
+    index: dict[int, int] = {}
+    calls: list[tuple[Any, Any, int]] = []
+    waiting: list[Any] = []
+    for node in nodes:
+        waiting.append(node)
+        while ready := next(
+            (n for n in waiting if all(id(t) in made for t in n.arguments.keras_tensors)), None
+        ):
+            waiting.remove(ready)
+            made.update(id(t) for t in ready.outputs)
+            calls.append((ready.operation, ready, index.setdefault(id(ready.operation), 0)))
+            index[id(ready.operation)] += 1
+    for node in waiting:  # never ready (not made in this graph): the reader says so
+        calls.append((node.operation, node, index.setdefault(id(node.operation), 0)))
+        index[id(node.operation)] += 1
+    return calls
 
 
 @contextmanager
@@ -95,15 +176,47 @@ def add_custom_layer(
     """The node(s) of a layer without a handler: its ``call``'s operations and sub-layers
     (each read by ``read``, the layer table's reader) when all can be read (see the module),
     else one uncounted node per output."""
+    import keras
+
     records = call_records(layer)
     try:
         traced = _trace(b, parents, layer, call)
-        if traced is None or not _countable(traced[0]):
+        if traced is None or not traced[1]:
             return uncounted(b, parents, layer, call, name)
-        return _expand(b, parents, layer, name, read, *traced)
+        stand_ins, outputs = traced
+        given = {id(t): p for t, p in zip(stand_ins, parents, strict=True)}
+        if not layer.weights and all(id(t) in given for t in outputs):
+            return [given[id(t)] for t in outputs]  # DropPath at inference: no node, as Identity
+        symbolic = [t for t in outputs if isinstance(t, keras.KerasTensor)]
+        made: Iterator[int] = iter(())
+        if symbolic:
+            function = _function(stand_ins, symbolic)
+            if function is None or not _countable(function):
+                return uncounted(b, parents, layer, call, name)
+            made = iter(_expand(b, parents, layer, name, read, function, stand_ins))
+        params = 0 if symbolic else keras_params(layer)
+        return [
+            next(made) if isinstance(t, keras.KerasTensor) else _constant(b, name, i, t, params)
+            for i, t in enumerate(outputs)
+        ]
     finally:
         for calls, kept in records:
             del calls[kept:]
+
+
+def _constant(b: GraphBuilder, name: str, index: int, value: Any, params: int) -> int:
+    """An output that the call made from its inputs' shapes alone (Keras computes it on the
+    spot, as a real tensor: a rotary table from the image size, an empty tensor in place of
+    hidden states not asked for): a node without parents or MACs (``name``, ``name:1``...),
+    with the layer's weights (``params``) on the first."""
+    return b.computed(
+        name if index == 0 else f"{name}:{index}",
+        output_shape=tuple(int(d) for d in getattr(value, "shape", ())),
+        macs=0,
+        params=params if index == 0 else 0,
+        op="constant",
+        kind=OpKind.MOVE,
+    )
 
 
 def _expand(
@@ -120,11 +233,13 @@ def _expand(
     made = {id(t): p for t, p in zip(stand_ins, parents, strict=True)}
     seen: set[int] = set()
     first = b.size
-    for op in function.operations:
-        node = op._inbound_nodes[0]
+    for op, node, index in graph_calls(function):
         inner = [made[id(t)] for t in node.arguments.keras_tensors]
         if isinstance(op, keras.layers.Layer):
-            outs = read(b, inner, op, f"{name}.{op.name}", node)
+            start = b.size
+            outs = read(b, inner, op, f"{name}.{op.name}" + (f"@{index}" if index else ""), node)
+            if index:  # called again: its weights were counted at its first call
+                b.params_counted_before(start)
         else:
             outs = add_operation(b, inner, op, node, f"{name}/{op.name}", seen)
         made.update({id(t): out for t, out in zip(node.outputs, outs, strict=True)})

@@ -99,6 +99,17 @@ def keras_table() -> dict[type, Handler]:
     return _TABLE
 
 
+def _config(layer: Any) -> dict[str, Any]:
+    """``layer.get_config()``; for a layer class that has no ``get_config`` of its own and was
+    made with arguments Keras cannot serialise (``Identity(dtype=policy)``: Keras raises
+    ``NotImplementedError``), just its name: such a layer has no settings to read."""
+    try:
+        config: dict[str, Any] = layer.get_config()
+    except NotImplementedError:
+        return {"name": layer.name}
+    return config
+
+
 def add_keras_layer(
     b: GraphBuilder, parents: Sequence[int], layer: Any, name: str, call: Any = None
 ) -> list[int]:
@@ -125,7 +136,7 @@ def add_keras_layer(
     handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), None)
     if handler is None:
         return add_custom_layer(b, parents, layer, call, name, add_keras_layer)
-    made = handler(b, parents, layer, layer.get_config(), name)
+    made = handler(b, parents, layer, _config(layer), name)
     made = made if isinstance(made, list) else [made]
     if call is not None and len(call.outputs) > len(made):  # return_attention_scores=True
         kind = b._nodes[made[0]].kind  # what the layer computed on the way: 0-MAC nodes

@@ -12,11 +12,12 @@ kept); each layer or operation goes through
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.keras.expand import call_records, names_kept
+from stridescope.frontends.keras.expand import call_records, graph_calls, names_kept
 from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
@@ -48,16 +49,18 @@ def read_keras(
     """
     given = None if input_shape is None else shape_list(input_shape)
     if not _is_subclassed(model):
-        return _read(model, given, source)
+        return _read(model, given, source, model)
     calls = call_records(model)
     try:
-        return _read(_as_functional(model, given), given, source)
+        return _read(_as_functional(model, given), given, source, model)
     finally:  # the symbolic call's records on the model's layers are taken out again
         for records, kept in calls:
             del records[kept:]
 
 
-def _read(model: Any, given: list[Shape] | None, source: str) -> Graph:
+def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Graph:
+    """The graph of ``model`` (the Functional or Sequential model that computes ``owner``,
+    the user's model, or ``owner`` itself)."""
     inputs = _model_inputs(model, given[0] if given and len(given) == 1 else None)
     if given is not None and len(given) != len(inputs):
         raise StridescopeError(
@@ -80,7 +83,44 @@ def _read(model: Any, given: list[Shape] | None, source: str) -> Graph:
             f"first, {shapes[0]}"
         )
     _walk(builder, model, nodes, "")
+    _note_unused(builder, owner, _used_weights(model))
     return builder.build()
+
+
+def _used_weights(model: Any) -> set[int]:
+    """The ids of the weights the graph of ``model`` uses: every weight of each layer it
+    calls (a nested Functional model's own graph walked) and the weights raw operations take
+    (``x * self.gamma`` in a subclassed model's ``call``)."""
+    import keras
+
+    if not isinstance(model, keras.src.models.functional.Functional):
+        return {id(w) for w in model.weights}
+    used: set[int] = set()
+    for op, call, _ in graph_calls(model):
+        if _is_model(op):
+            used |= _used_weights(op)
+        elif isinstance(op, keras.layers.Layer):
+            used |= {id(w) for w in op.weights}
+        else:
+            args = keras.tree.flatten((call.arguments.args, call.arguments.kwargs))
+            used |= {id(v) for v in args if isinstance(v, keras.Variable)}
+    return used
+
+
+def _note_unused(builder: GraphBuilder, model: Any, used: set[int]) -> None:
+    """Weights of ``model`` that its graph never uses (a backbone's final norm left out of a
+    feature extractor built on it, which ``count_params()`` still counts) are reported in a
+    graph note, never dropped silently."""
+    unused = {id(w): w for w in model.weights if id(w) not in used}
+    if not unused:
+        return
+    total = sum(math.prod(int(d) for d in w.shape) for w in unused.values())
+    names = ", ".join(str(w.path) for w in list(unused.values())[:5])
+    more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
+    builder.note(
+        f"{total:,} parameters were not used by any layer of the model's graph and are not in "
+        f"the node totals: {names}{more}"
+    )
 
 
 def _inputs(model: Any) -> list[Any]:
@@ -215,24 +255,24 @@ def _is_model(layer: Any) -> bool:
 def _walk(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> list[int]:
     """Add the nodes of ``model`` on top of ``inputs``; return its output node ids.
 
-    A Functional model is walked over its own graph (``model.operations`` in call order,
-    each call's tensors), which holds layers and raw ``keras.ops`` operations alike and
-    costs nothing to read (``get_config()`` would serialise every layer)."""
+    A Functional model is walked over its own graph (each call in an order that makes
+    tensors before their use, with its tensors: :func:`graph_calls`), which holds layers and
+    raw ``keras.ops`` operations alike and costs nothing to read (``get_config()`` would
+    serialise every layer)."""
     import keras
 
     if not isinstance(model, keras.src.models.functional.Functional):
         return _walk_sequential(b, model, inputs, prefix)
     made = {id(x): node for x, node in zip(model.inputs, inputs, strict=False)}
-    for op in model.operations:
+    for op, call, index in graph_calls(model):
         if isinstance(op, keras.layers.InputLayer):
             continue
-        for index, call in enumerate(_calls(model, op)):
-            parents = [_made(made, x, model) for x in _tensors_of(call.arguments)]
-            name = prefix + op.name + (f"@{index}" if index else "")
-            first = b.size
-            made.update(zip(map(id, call.outputs), _add(b, parents, op, name, call), strict=False))
-            if index:  # a layer called again: its weights were counted at its first call
-                b.params_counted_before(first)
+        parents = [_made(made, x, model) for x in _tensors_of(call.arguments)]
+        name = prefix + op.name + (f"@{index}" if index else "")
+        first = b.size
+        made.update(zip(map(id, call.outputs), _add(b, parents, op, name, call), strict=False))
+        if index:  # a layer called again: its weights were counted at its first call
+            b.params_counted_before(first)
     return [_made(made, x, model) for x in model.outputs]
 
 
@@ -260,18 +300,6 @@ def _made(made: dict[int, int], tensor: Any, model: Any) -> int:
             "stridescope reads models whose layers are listed in call order"
         )
     return made[id(tensor)]
-
-
-def _calls(model: Any, op: Any) -> list[Any]:
-    """The graph nodes of ``op``'s calls that belong to ``model``, in call order."""
-    from keras.src.ops.function import make_node_key
-
-    own: set[Any] = getattr(model, "_nodes", set())
-    return [
-        node
-        for i, node in enumerate(op._inbound_nodes)
-        if make_node_key(op, i) in own and node.arguments.keras_tensors
-    ]
 
 
 def _walk_sequential(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> list[int]:

@@ -67,15 +67,15 @@ _POINTWISE_NAMES = (
     "Relu Relu6 Sigmoid Softplus Softsign Silu LeakyRelu HardSigmoid HardSilu Elu Selu Gelu "
     "Celu TanhShrink HardTanh SoftShrink HardShrink Squareplus LogSigmoid SparsePlus Threshold "
     "Softmax LogSoftmax Tanh Abs Absolute Negative Exp Log Log1p Sqrt Rsqrt Square Clip Erf "
-    "Sign Reciprocal Cos Sin Floor Ceil Round Cast"
+    "Sign Reciprocal Cos Sin Floor Ceil Round Cast ReLU"
 )
 _POINTWISE = frozenset(_POINTWISE_NAMES.split())
 _REDUCE = {"Mean": "avg", "Sum": "avg", "Max": "max", "Min": "max"}
-PRODUCTS = frozenset({"Matmul", "Einsum"})
+PRODUCTS = frozenset({"Matmul", "Einsum", "DotProductAttention"})
 _RESHAPES = frozenset({"Reshape", "ExpandDims", "Squeeze"})
 _MOVES = frozenset(
     {"Stack", "GetItem", "Split", "Tile", "Pad", "BroadcastTo", "Repeat", "Flip", "Roll"}
-    | {"Take", "TakeAlongAxis", "OneHot", "Tril", "Triu", "Diagonal"}
+    | {"Take", "TakeAlongAxis", "OneHot", "Tril", "Triu", "Diagonal", "Unstack", "ConvertToTensor"}
 )
 # comparisons, logical ops and selections: broadcasting, no MACs (as the PyTorch tracer's)
 _SELECTS_NAMES = (
@@ -111,13 +111,18 @@ def count_weights(values: Sequence[Any], seen: set[int]) -> int:
 def _product(
     b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str, seen: set[int]
 ) -> int:
-    """``keras.ops.matmul`` / ``einsum``: output elements × contracted elements."""
+    """``keras.ops.matmul`` / ``einsum``: output elements × contracted elements;
+    ``dot_product_attention`` (``(B, T, N, H)`` query, key and value): every query row meets
+    the ``S`` keys and ``S`` values (softmax, mask and bias add no MACs)."""
     (out,) = keras_shapes(b, parents, op, call)
     operands = [v for v in _operands(call) if not isinstance(v, str)]
     shapes = operand_shapes(b, parents, operands)
     cls = type(op).__name__
     if cls == "Matmul":
         macs = math.prod(d or 1 for d in out) * shapes[0][-1]
+    elif cls == "DotProductAttention":
+        query, key, value = shapes[:3]
+        macs = math.prod(d or 1 for d in query[:-1]) * (key[-3] or 1) * (query[-1] + value[-1])
     else:
         macs = einsum_macs(str(op.subscripts), shapes)
     params = count_weights(operands, seen)

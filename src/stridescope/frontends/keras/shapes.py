@@ -94,11 +94,17 @@ def keras_shapes(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any = N
     ]
     if call is not None and call.outputs:
         attempts.append(lambda: recorded_shapes(b, call))
+    outputs = None if call is None else len(call.outputs)
     for attempt in attempts:
         try:
-            return attempt()
+            shapes = attempt()
         except Exception as error:  # Keras raises many types; try the next source
             errors.append(f"{type(error).__name__}: {str(error).strip()[:200]}")
+            continue
+        if outputs is None or len(shapes) == outputs:
+            return shapes
+        # a layer whose call takes several tensors as arguments, given them as one list
+        errors.append(f"{len(shapes)} output shapes for the {outputs} outputs Keras recorded")
     raise StridescopeError(
         f"{op.name}: Keras could not compute the output shape of {type(op).__name__} for "
         f"input {[b.shape(p) for p in parents]!r}: {errors[0]}"
