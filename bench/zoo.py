@@ -180,14 +180,21 @@ def _flops(model: nn.Module, shape: tuple[int, ...], grad: bool) -> int:
 
 
 def used_parameters(model: nn.Module, shape: tuple[int, ...]) -> int:
-    """Parameters one real forward uses: those a gradient of the output reaches."""
+    """Parameters one real forward uses: those a gradient of the output reaches (frozen
+    ones too: ``requires_grad`` is set on each for the run, as it was after)."""
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    for p in frozen:  # a fixed position embedding made with requires_grad=False
+        p.requires_grad_(True)
     model.zero_grad(set_to_none=True)
-    out = model(torch.randn(shape))  # a tensor, or tensors in tuples, lists and dicts
-    outputs = [o for o in walk_values(out) if isinstance(o, torch.Tensor) and o.requires_grad]
-    sum(o.float().sum() for o in outputs).backward()
-    used = sum(p.numel() for p in model.parameters() if p.grad is not None)
-    model.zero_grad(set_to_none=True)
-    return used
+    try:
+        out = model(torch.randn(shape))  # a tensor, or tensors in tuples, lists and dicts
+        outputs = [o for o in walk_values(out) if isinstance(o, torch.Tensor) and o.requires_grad]
+        sum(o.float().sum() for o in outputs).backward()
+        return sum(p.numel() for p in model.parameters() if p.grad is not None)
+    finally:
+        model.zero_grad(set_to_none=True)
+        for p in frozen:
+            p.requires_grad_(False)
 
 
 def product_macs(graph: Graph) -> int:

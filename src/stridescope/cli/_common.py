@@ -40,7 +40,8 @@ INPUT_HELP = (
     "Input shape, batch first: 1x3x32x32 (PyTorch, NCHW) or 1x32x32x3 (Keras, NHWC); "
     "1x1x16000 for a signal (NCL), 1x3x16x112x112 for a video (NCDHW). "
     "Required for PyTorch models; overrides a spec's or Keras model's own. Repeat it for a "
-    "model that takes several inputs (coverage is of the first)."
+    "model that takes several inputs (coverage is of the first; a further one may be a batch "
+    "of numbers, e.g. 1 for a diffusion model's timesteps)."
 )
 # The TARGET argument and --input option of the commands that read a whole model.
 TargetArgument = Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)]

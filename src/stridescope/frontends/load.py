@@ -243,17 +243,18 @@ def _graph_of_model(
 
 
 def _shapes(input_shape: object) -> list[tuple[int, ...]]:
-    """One shape (``"1x3x32x32"``, ``(1, 3, 32, 32)``) or several (a list of those).
+    """One shape (``"1x3x32x32"``, ``(1, 3, 32, 32)``) or several (a list of those; after the
+    first, a batch of numbers such as diffusion timesteps, ``(1,)``, is a shape too).
 
-    >>> _shapes("1x3x8x8"), _shapes(["1x3x8x8", (1, 1, 4, 4)])
-    ([(1, 3, 8, 8)], [(1, 3, 8, 8), (1, 1, 4, 4)])
+    >>> _shapes("1x3x8x8"), _shapes(["1x3x8x8", (1, 1, 4, 4), (1,)])
+    ([(1, 3, 8, 8)], [(1, 3, 8, 8), (1, 1, 4, 4), (1,)])
     """
     if (
         isinstance(input_shape, list | tuple)
         and input_shape
         and all(isinstance(s, str | list | tuple) for s in input_shape)
     ):
-        return [parse_shape(s) for s in input_shape]
+        return [parse_shape(s, rank=1 if i else 2) for i, s in enumerate(input_shape)]
     return [parse_shape(input_shape)]
 
 

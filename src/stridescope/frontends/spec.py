@@ -56,12 +56,13 @@ class Spec:
         }
 
 
-def parse_shape(value: object, what: str = "input shape") -> tuple[int, ...]:
-    """A shape from ``"1x32x32x3"``, ``"1,32,32,3"`` or a list of positive integers: the one
-    shape parser of every command and spec file.
+def parse_shape(value: object, what: str = "input shape", rank: int = 2) -> tuple[int, ...]:
+    """A shape from ``"1x32x32x3"``, ``"1,32,32,3"`` or a list of positive integers, of at
+    least ``rank`` sizes (a model's further inputs may be a batch of numbers: ``rank=1``): the
+    one shape parser of every command and spec file.
 
-    >>> parse_shape("1x3x32x32"), parse_shape([1, 10])
-    ((1, 3, 32, 32), (1, 10))
+    >>> parse_shape("1x3x32x32"), parse_shape([1, 10]), parse_shape("4", rank=1)
+    ((1, 3, 32, 32), (1, 10), (4,))
     >>> parse_shape("1x3xa")
     Traceback (most recent call last):
     ...
@@ -73,7 +74,7 @@ def parse_shape(value: object, what: str = "input shape") -> tuple[int, ...]:
             value = [int(p) for p in parts]
     if (
         isinstance(value, (list, tuple))
-        and len(value) >= 2
+        and len(value) >= rank
         and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)
     ):
         return tuple(value)

@@ -20,6 +20,7 @@ from stridescope.frontends import trace_torch
 ORIGINAL_CALL = nn.Module.__call__
 ORIGINAL_IMPL = nn.Module._call_impl
 ORIGINAL_NONE_OR_DTYPE = F._none_or_dtype
+ORIGINAL_HELPERS = (torch.is_tensor, torch.as_tensor, torch.jit.isinstance)
 
 
 class KernelRecorder(TorchDispatchMode):
@@ -67,6 +68,7 @@ def assert_untouched(model: nn.Module, before: dict[str, Any], hook_calls: list[
     assert nn.Module.__call__ is ORIGINAL_CALL
     assert nn.Module._call_impl is ORIGINAL_IMPL
     assert F._none_or_dtype is ORIGINAL_NONE_OR_DTYPE
+    assert (torch.is_tensor, torch.as_tensor, torch.jit.isinstance) == ORIGINAL_HELPERS
     assert not module_globals._global_forward_hooks
     assert not module_globals._global_forward_pre_hooks
     for m in model.modules():
@@ -155,6 +157,7 @@ def test_bad_input_shape_is_one_line(shape: tuple[int, ...], words: list[str]) -
     assert nn.Module.__call__ is ORIGINAL_CALL
     assert nn.Module._call_impl is ORIGINAL_IMPL
     assert F._none_or_dtype is ORIGINAL_NONE_OR_DTYPE
+    assert (torch.is_tensor, torch.as_tensor, torch.jit.isinstance) == ORIGINAL_HELPERS
 
 
 def test_forward_that_raises_is_named() -> None:

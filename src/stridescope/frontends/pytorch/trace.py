@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stridescope.errors import StridescopeError
+from stridescope.frontends.pytorch import tensor_checks
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.meta_calls import walk_values
@@ -91,6 +92,7 @@ def _routing(tracer: Tracer) -> Iterator[None]:
             nn.Module._call_impl = _routed_call  # type: ignore[method-assign,assignment]
             _SCRIPT_FUNCTION.__call__ = _routed_script_call
             F._none_or_dtype = _none_or_dtype  # type: ignore[assignment]
+            tensor_checks.route()
         _PATCH_USERS += 1
     set_active_tracer(tracer)
     try:
@@ -103,11 +105,13 @@ def _routing(tracer: Tracer) -> Iterator[None]:
                 nn.Module._call_impl = _ORIGINAL_CALL  # type: ignore[method-assign]
                 _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
                 F._none_or_dtype = _ORIGINAL_NONE_OR_DTYPE  # type: ignore[assignment]
+                tensor_checks.unroute()
 
 
-def _check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
+def _check_shape(input_shape: Sequence[int], rank: int = 2) -> tuple[int, ...]:
+    """A shape of ``rank`` or more sizes (a further input may be a batch of numbers)."""
     shape = tuple(input_shape)
-    if len(shape) < 2 or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+    if len(shape) < rank or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
         raise StridescopeError(
             f"input shape must be a batch size followed by sizes, e.g. (1, 3, 224, 224); "
             f"received {input_shape!r}"
@@ -138,7 +142,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
     Raises :class:`StridescopeError` (one line) for a malformed input shape, an input a layer
     cannot take (wrong rank or channels), or a forward that raises.
     """
-    shapes = [_check_shape(s) for s in shape_list(input_shape)]
+    shapes = [_check_shape(s, 1 if i else 2) for i, s in enumerate(shape_list(input_shape))]
     module = compiled_from(module)  # torch.compile(model): the model it compiles
     kind = type(module).__name__
     tree = _module_tree(module)

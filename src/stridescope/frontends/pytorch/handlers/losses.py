@@ -1,0 +1,57 @@
+"""Handlers for what a forward computes on its activations for training alone: the
+element-wise losses (a vector quantiser's commitment loss ``F.mse_loss(z.detach(), q)``) and
+``torch.histc`` (its codebook's usage, for the perplexity).
+
+A loss of input and target (``mse_loss``, ``l1_loss``, ``smooth_l1_loss``, ``huber_loss``,
+``soft_margin_loss``, ``binary_cross_entropy`` and ``..._with_logits``) is an element-wise op
+of the two (one MAC per element of their broadcast shape, as a subtraction), then, unless
+``reduction='none'``, the mean or sum over every axis (one MAC per element). A per-element
+``weight`` or ``pos_weight`` is not modelled (the call stays uncounted).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers.elementwise import arith
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind
+
+__all__ = ["LOSSES", "histc", "pairwise_loss"]
+
+LOSSES = (
+    "F.mse_loss F.l1_loss F.smooth_l1_loss F.huber_loss F.soft_margin_loss "
+    "F.binary_cross_entropy F.binary_cross_entropy_with_logits"
+)
+_UNMODELLED = ("weight", "pos_weight", "size_average", "reduce")
+
+
+def pairwise_loss(t: Tracer, name: str, op: str, input: Any, target: Any, **kw: Any) -> Any:
+    """``F.mse_loss(input, target, reduction=...)`` and the others of :data:`LOSSES`."""
+    reduction = kw.pop("reduction", "mean")
+    if any(kw.get(k) is not None for k in _UNMODELLED) or reduction not in ("mean", "sum", "none"):
+        raise NotHandled
+    if not isinstance(input, ShapeProxy) and not isinstance(target, ShapeProxy):
+        raise NotHandled
+    each: ShapeProxy = arith(OpKind.ADD)(t, name, op, input, target)
+    if reduction == "none":
+        return each
+    node = t.builder.reduce(
+        each.node, t.unique(f"{name}.{reduction}"), mode="avg", axes=None, op=op
+    )
+    return t.proxy(node, each)
+
+
+def histc(t: Tracer, name: str, op: str, input: Any, bins: int = 100, *args: Any, **kw: Any) -> Any:
+    """``torch.histc(input, bins)``: every element read into one of ``bins`` counts (one MAC
+    per element, as a reduction)."""
+    if not isinstance(input, ShapeProxy) or not isinstance(bins, int) or "out" in kw:
+        raise NotHandled
+    macs = math.prod(input.dims)
+    node = t.builder.other(
+        input.node, name, kind=OpKind.REDUCE, output_shape=(bins,), macs=macs, op=op
+    )
+    return t.proxy(node, input)

@@ -1,0 +1,82 @@
+"""Model code that asks whether a value is a tensor, answered for traced tensors as a real
+forward answers it.
+
+A :class:`~stridescope.frontends.pytorch.proxy.ShapeProxy` is not a ``torch.Tensor`` (making
+``isinstance`` say so would let torch's C code take it for one). While a trace runs, the
+torch helpers model code asks instead are routed here: ``torch.is_tensor``,
+``torch.jit.isinstance(x, torch.Tensor)`` (MONAI's up-sampling blocks concatenate their skip
+only when it holds) and ``torch.as_tensor`` (a proxy is already one: it is returned, cast to
+the dtype asked for). einops, which picks its backend by ``isinstance``, is given a backend of
+its own kind for proxies (:func:`register_einops`), so ``rearrange``, ``reduce``, ``repeat``
+and ``einsum`` trace the torch calls its torch backend makes. A plain
+``isinstance(x, torch.Tensor)`` in model code still answers ``False``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+
+__all__ = ["register_einops", "route", "unroute"]
+
+_IS_TENSOR: Callable[[Any], bool] = torch.is_tensor
+_AS_TENSOR: Callable[..., Any] = torch.as_tensor
+_JIT_ISINSTANCE: Callable[[Any, Any], bool] = torch.jit.isinstance
+
+
+def _is_tensor(obj: Any) -> bool:
+    return type(obj) is ShapeProxy or _IS_TENSOR(obj)
+
+
+def _jit_isinstance(obj: Any, target_type: Any) -> bool:
+    if type(obj) is ShapeProxy and target_type is torch.Tensor:
+        return True
+    return _JIT_ISINSTANCE(obj, target_type)
+
+
+def _as_tensor(data: Any, dtype: torch.dtype | None = None, device: Any = None) -> Any:
+    if type(data) is ShapeProxy:
+        return data if dtype is None or dtype == data.dtype else data.to(dtype)
+    return _AS_TENSOR(data, dtype=dtype, device=device)
+
+
+def route() -> None:
+    """Answer model code's tensor checks for proxies (see the module); :func:`unroute`
+    undoes it."""
+    torch.is_tensor = _is_tensor  # type: ignore[assignment]
+    torch.as_tensor = _as_tensor
+    torch.jit.isinstance = _jit_isinstance
+    register_einops()
+
+
+def unroute() -> None:
+    """torch's own helpers back."""
+    torch.is_tensor = _IS_TENSOR  # type: ignore[assignment]
+    torch.as_tensor = _AS_TENSOR
+    torch.jit.isinstance = _JIT_ISINSTANCE
+
+
+_EINOPS: list[type] = []
+
+
+def register_einops() -> None:
+    """When einops is loaded, define (once) its backend for proxies: einops finds backends as
+    the subclasses of its ``AbstractBackend`` whose ``framework_name`` module is imported, and
+    asks each whether a tensor is its kind. Ours is einops' torch backend that says yes to a
+    proxy alone."""
+    backends = sys.modules.get("einops._backends")
+    if _EINOPS or backends is None or not hasattr(backends, "TorchBackend"):
+        return
+
+    class ProxyBackend(backends.TorchBackend):  # type: ignore[misc, name-defined]
+        framework_name = ShapeProxy.__module__
+
+        def is_appropriate_type(self, tensor: Any) -> bool:
+            return type(tensor) is ShapeProxy
+
+    _EINOPS.append(ProxyBackend)

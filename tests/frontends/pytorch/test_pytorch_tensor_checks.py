@@ -1,0 +1,151 @@
+"""Patterns of medical-imaging and generative model code (as MONAI writes it) that asked
+traced tensors what a real forward never doubts: ``torch.jit.isinstance(skip, torch.Tensor)``
+before concatenating a skip connection (the traced branch was the other one: a wrong graph,
+silently, or a layer's shape error), ``torch.as_tensor(x)``, einops' ``rearrange`` /
+``reduce`` / ``repeat`` on a traced tensor, a diffusion model's second input of shape
+``(B,)`` (its timesteps), and a quantiser's training-only loss and code histogram. Each model
+is hand-written; numbers are checked against a real forward, torch's parameter count and hand
+counts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from einops import rearrange, reduce, repeat
+from torch import nn
+
+import stridescope
+from stridescope.errors import StridescopeError
+from stridescope.frontends import load_graph
+
+
+class UpCat(nn.Module):
+    """Concatenates the skip only when it is a tensor (``None`` at the top of a decoder)."""
+
+    def __init__(self, ask: str) -> None:
+        super().__init__()
+        self.ask = ask
+        self.down = nn.Conv2d(3, 8, 3, padding=1)
+        self.joined = nn.Conv2d(16, 4, 1)
+        self.alone = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.down(x)
+        skip = y
+        tensor = torch.jit.isinstance(skip, torch.Tensor) if self.ask == "jit" else None
+        if self.ask == "is_tensor":
+            tensor = torch.is_tensor(skip)
+        if tensor:
+            return self.joined(torch.cat([y, skip], 1))
+        return self.alone(y)
+
+
+@pytest.mark.parametrize("ask", ["jit", "is_tensor"])
+def test_a_tensor_check_on_a_traced_tensor_takes_the_tensor_branch(ask: str) -> None:
+    model = UpCat(ask)
+    graph = load_graph(model, (1, 3, 16, 16))
+    names = [n.name for n in graph.nodes]
+    assert "joined" in names and "alone" not in names
+    used = sum(p.numel() for m in (model.down, model.joined) for p in m.parameters())
+    assert graph.params == used  # alone's weights unused, and so noted
+    assert any("alone.weight" in note for note in graph.notes)
+    assert torch.jit.isinstance(torch.zeros(1), torch.Tensor)  # torch's own after the trace
+
+
+class AsTensor(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.as_tensor(self.conv(x))
+        return y + torch.as_tensor(y, dtype=torch.float64).float() + torch.as_tensor([1.0])
+
+
+def test_as_tensor_of_a_traced_tensor_is_that_tensor() -> None:
+    graph = load_graph(AsTensor(), (1, 3, 16, 16))
+    assert graph.output.output_shape == (1, 8, 16, 16)
+    assert graph.uncounted == ()
+    (add, _) = [n for n in graph.nodes if n.kind == "add"]
+    assert len(add.parents) == 2  # the conv's output and its cast, both traced
+    assert stridescope.summary(AsTensor(), (1, 3, 16, 16)).input_coverage == 1.0
+
+
+class Einops(nn.Module):
+    """A channels-last norm by ``rearrange``, a token mean by ``reduce``, heads by
+    ``repeat``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = rearrange(self.conv(x), "n c h w -> n h w c")
+        y = rearrange(self.norm(y), "n h w c -> n c h w")
+        tokens = reduce(y, "n c (h p) (w q) -> n (h w) c", "mean", p=2, q=2)
+        return repeat(tokens, "n t c -> n k t c", k=3)
+
+
+def test_einops_functions_on_traced_tensors_are_traced() -> None:
+    model = Einops().eval()
+    graph = load_graph(model, (1, 3, 16, 16))
+    assert graph.output.output_shape == tuple(model(torch.randn(1, 3, 16, 16)).shape)
+    assert graph.params == sum(p.numel() for p in model.parameters())
+    assert graph.uncounted == ()
+    assert stridescope.summary(model, (1, 3, 16, 16)).input_coverage == 1.0
+
+
+class Denoiser(nn.Module):
+    """A diffusion step: an image and its timesteps, one number per sample."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.time = nn.Linear(16, 8)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(8, dtype=torch.float32) / 8)
+        emb = t[:, None].float() * freqs[None]
+        emb = torch.cat([emb.sin(), emb.cos()], dim=-1)
+        return self.conv(x) + self.time(emb)[:, :, None, None]
+
+
+def test_a_further_input_may_be_a_batch_of_numbers() -> None:
+    model = Denoiser()
+    for shapes in ([(2, 3, 16, 16), (2,)], ["2x3x16x16", "2"]):
+        graph = load_graph(model, shapes)
+        assert graph.output.output_shape == (2, 8, 16, 16)
+        assert graph.params == sum(p.numel() for p in model.parameters())
+        time = next(n for n in graph.nodes if n.name == "time")
+        assert time.macs == 2 * 16 * 8
+    with pytest.raises(StridescopeError, match=r"received \[2\]"):
+        load_graph(model, ["2", "2x3x16x16"])  # the first input is never a bare batch
+
+
+class Quantiser(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = self.conv(x)
+        loss = F.mse_loss(y.detach(), y) + F.l1_loss(y, torch.zeros(1), reduction="sum")
+        each = F.binary_cross_entropy_with_logits(y, y.sigmoid(), reduction="none")
+        usage = torch.histc(y.argmax(1).float(), bins=4, min=0, max=4)
+        return y, loss, each, usage
+
+
+def test_losses_and_histc_in_a_forward_are_counted() -> None:
+    graph = load_graph(Quantiser(), (1, 3, 16, 16))
+    assert graph.uncounted == ()
+    made = {n.name: (n.kind.value, n.output_shape, n.macs) for n in graph.nodes}
+    elements = 4 * 16 * 16
+    assert made["mse_loss"] == ("add", (1, 4, 16, 16), elements)
+    assert made["mse_loss.mean"] == ("reduce", (), elements)
+    assert made["l1_loss.sum"] == ("reduce", (), elements)
+    assert made["binary_cross_entropy_with_logits"] == ("add", (1, 4, 16, 16), elements)
+    assert made["histc"] == ("reduce", (4,), 16 * 16)
