@@ -1,11 +1,14 @@
 """Every Keras Application that builds on the torch backend (``weights=None``), summarised.
 
 One row per application: built or not (NASNetMobile refuses the torch backend), summarised or
-not, params against ``model.count_params()``, our MACs, uncounted layers, and the time of
-``stridescope.summary`` beside Keras' own ``model.summary()`` (1 thread, medians, same process).
+not, params against ``model.count_params()``, our MACs, our conv/linear/matmul MACs against
+``FlopCounterMode`` / 2 on one real forward (Keras runs on torch here, so torch counts its
+kernels), uncounted layers, and the time of ``stridescope.summary`` beside Keras' own
+``model.summary()`` (1 thread, medians, same process).
 
 Goals (issue 10; exit 1 if one is missed): every application that builds summarises, its
-params equal ``count_params()``, and no layer is left uncounted.
+params equal ``count_params()`` (or the weights its graph uses, the rest named in a note),
+its products are within 0.5% of the reference, and no layer is left uncounted.
 
     KERAS_BACKEND=torch .venv/bin/python bench/zoo_keras.py [--models ResNet50,EfficientNetB0]
                                                             [--repeats 3] [--markdown FILE]
@@ -29,7 +32,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras
 import torch
-from zoo import report_goals
+from zoo import MAC_TOLERANCE, flop_counter_macs, product_macs, report_goals
 
 import stridescope
 from stridescope.frontends import read_keras
@@ -46,7 +49,10 @@ class Row:
     input_shape: tuple[int, ...] = ()
     params: int = 0
     keras_params: int = 0
+    unused_note: str = ""  # the note naming weights no layer of the graph uses
     macs: int = 0
+    products: int = 0  # conv, linear and matmul MACs
+    flop_macs: int = 0  # the same, FlopCounterMode / 2 on a real forward
     uncounted: list[str] = field(default_factory=list)
     ours: float | None = None
     theirs: float | None = None
@@ -68,33 +74,41 @@ def applications() -> list[str]:
 
 
 def measure(name: str, repeats: int) -> Row:
-    row = Row(name)
+    """One application's row (``repeats=0``: no timing)."""
     try:
         model = getattr(keras.applications, name)(weights=None)
     except ValueError as error:  # refuses this backend
-        row.built = str(error).splitlines()[0].split(". ")[0][:160]
-        return row
+        return Row(name, built=str(error).splitlines()[0].split(". ")[0][:160])
     size = OPEN_INPUT.get(name)
-    shape = (1, size, size, 3) if size else (1, *model.input_shape[1:])
-    row.input_shape = shape
-    row.keras_params = model.count_params()
+    return measure_model(name, model, (1, size, size, 3) if size else None, repeats)
+
+
+def measure_model(name: str, model: Any, shape: tuple[int, ...] | None, repeats: int) -> Row:
+    """The row of a built Keras model at ``shape`` (``None``: its own input, batch 1)."""
+    shape = shape or (1, *model.input_shape[1:])
+    row = Row(name, input_shape=shape, keras_params=model.count_params())
     try:
         graph = read_keras(model, shape)
     except Exception as error:  # the bench reports every failure, whatever its class
         row.error = f"{type(error).__name__}: {error}".splitlines()[0][:160]
         return row
     row.params = graph.params
+    row.unused_note = next((n for n in graph.notes if "not used" in n), "")
     row.macs = graph.macs
+    row.products = product_macs(graph)
+    row.flop_macs = flop_counter_macs(model, shape)
     row.uncounted = sorted({n.op or str(n.kind) for n in graph.uncounted})
-    row.ours = median_seconds(lambda: stridescope.summary(model, input_shape=shape), repeats)
-    row.theirs = median_seconds(lambda: model.summary(print_fn=lambda *a, **k: None), repeats)
+    if repeats:
+        row.ours = median_seconds(lambda: stridescope.summary(model, input_shape=shape), repeats)
+        row.theirs = median_seconds(lambda: model.summary(print_fn=lambda *a, **k: None), repeats)
     return row
 
 
-def markdown(rows: list[Row]) -> str:
-    head = ["application", "input", "summarised", "params (ours / count_params)", "GMACs"]
-    head += ["uncounted"]
-    head += ["ours ms", "Keras summary() ms"]
+def markdown(rows: list[Row], timing: bool = True, what: str = "application") -> str:
+    """The table; ``timing=False`` leaves the two time columns out."""
+    head = [what, "input", "summarised", "params (ours / count_params)", "GMACs"]
+    head += ["products / FlopCounterMode", "uncounted"]
+    head += ["ours ms", "Keras summary() ms"] if timing else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if r.built:
@@ -104,11 +118,13 @@ def markdown(rows: list[Row]) -> str:
         if r.error:
             lines.append(f"| {r.name} | {size} | **no**: {r.error} |")
             continue
-        ok = "" if r.params == r.keras_params else " **≠**"
+        ok = "" if r.params == r.keras_params else " (note)" if r.unused_note else " **≠**"
         cells = [r.name, size, "yes", f"{r.params:,} / {r.keras_params:,}{ok}"]
         cells.append(f"{r.macs / 1e9:.3f}")
-        cells += [", ".join(r.uncounted) or "0", f"{(r.ours or 0) * 1e3:.1f}"]
-        cells.append(f"{(r.theirs or 0) * 1e3:.1f}")
+        cells.append(f"{r.products / max(r.flop_macs, 1):.4f}")
+        cells.append(", ".join(r.uncounted) or "0")
+        if timing:
+            cells += [f"{(r.ours or 0) * 1e3:.1f}", f"{(r.theirs or 0) * 1e3:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -120,8 +136,10 @@ def missed_goals(rows: list[Row]) -> list[str]:
             continue
         if r.error:
             missed.append(f"{r.name}: not summarised ({r.error})")
-        elif r.params != r.keras_params:
+        elif r.params != r.keras_params and not r.unused_note:
             missed.append(f"{r.name}: params {r.params:,} != count_params() {r.keras_params:,}")
+        elif abs(r.products - r.flop_macs) > MAC_TOLERANCE * max(r.flop_macs, 1):
+            missed.append(f"{r.name}: products {r.products:,} vs FlopCounterMode {r.flop_macs:,}")
         if r.uncounted:
             missed.append(f"{r.name}: uncounted {', '.join(r.uncounted)}")
     return missed
