@@ -165,3 +165,30 @@ def test_a_meta_model_is_fixed_without_allocating() -> None:
     fixed = fix(resnet50(device="meta"), "blurpool", input_shape=(1, 3, 224, 224))
     assert all(t.device.type == "meta" for t in fixed.model.parameters())
     assert all(b.device.type == "meta" for b in fixed.model.buffers())
+
+
+class PadToKernel(nn.Module):
+    """A patch embedding that pads its input to a multiple of its conv's kernel, read from
+    the conv (timm's DaViT downsampling does): the swapped layer must still answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, kernel_size=2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kh, kw = self.conv.kernel_size
+        h, w = x.shape[-2:]
+        return self.conv(F.pad(x, (0, (kw - w % kw) % kw, 0, (kh - h % kh) % kh)))
+
+
+@pytest.mark.parametrize("policy", ["blurpool", "blurpool-first", "aps"])
+def test_a_swapped_layer_answers_the_settings_the_forward_reads(policy: str) -> None:
+    model = PadToKernel()
+    fixed = fix(model, policy, input_shape=(1, 3, 15, 15))
+    assert fixed.changes and isinstance(fixed.model.conv, nn.Sequential)
+    conv = fixed.model.conv
+    assert (conv.kernel_size, conv.stride, conv.out_channels) == ((2, 2), (2, 2), 8)
+    out = fixed.model(torch.randn(1, 3, 15, 15))
+    assert out.shape == model(torch.randn(1, 3, 15, 15)).shape == (1, 8, 8, 8)
+    with pytest.raises(AttributeError):
+        _ = conv.no_such_setting

@@ -133,6 +133,52 @@ def _space_to_depth(module: Any) -> nn.Module:
     return op
 
 
+# a conv's or pool's settings, answered by the parts that replace it (see ``Swapped``)
+_SETTINGS = frozenset(
+    [
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "padding_mode",
+        "output_padding",
+        "ceil_mode",
+        "return_indices",
+        "count_include_pad",
+        "divisor_override",
+    ]
+)
+
+
+class Swapped(nn.Sequential):
+    """The parts that replace a layer, in order. The layer's settings (``kernel_size``,
+    ``stride``, ``in_channels``...) still answer as the layer's: a parent's forward may read
+    them (timm's DaViT pads its input to a multiple of ``self.conv.kernel_size``), and the
+    parts keep the layer's output shape for any input.
+
+    >>> conv = nn.Conv2d(3, 8, 2, stride=2)
+    >>> swapped = Swapped(OrderedDict(blur=nn.Identity(), conv=conv), conv)
+    >>> swapped.kernel_size, swapped.out_channels, isinstance(swapped, nn.Sequential)
+    ((2, 2), 8, True)
+    """
+
+    def __init__(self, parts: OrderedDict[str, nn.Module], replaced: nn.Module) -> None:
+        super().__init__(parts)
+        self.settings = {k: v for k, v in vars(replaced).items() if k in _SETTINGS}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            settings = self.__dict__.get("settings", {})
+            if name in settings:
+                return settings[name]
+            raise
+
+
 def _part(
     module: Any, node: Node, step: Step, channels: int, device: torch.device
 ) -> tuple[str, nn.Module | str]:
@@ -162,7 +208,7 @@ def _replacement(
         parts.append((name, made))
         if isinstance(step, Restride | SpaceToDepthStep):
             current = channels[1]
-    built = parts[0][1] if len(parts) == 1 else nn.Sequential(OrderedDict(parts))
+    built = parts[0][1] if len(parts) == 1 else Swapped(OrderedDict(parts), module)
     return built.train(module.training)
 
 

@@ -246,3 +246,24 @@ def test_weights_no_layer_of_the_graph_uses_are_named_in_a_note(keras: ModuleTyp
     assert "final/kernel, final/bias" in note
     plain = keras.Model(backbone.input, backbone.output)
     assert read_keras(plain).notes == ()  # every weight used: no note
+
+
+def test_a_layer_with_weights_returning_its_input_keeps_them_counted(keras: ModuleType) -> None:
+    """An auxiliary branch active in training only: at inference the layer returns its input,
+    and its weights (which ``count_params()`` counts) sit on a node of no MACs."""
+    L = keras.layers
+
+    class Auxiliary(L.Layer):  # type: ignore[misc, name-defined]
+        def build(self, shape: Any) -> None:
+            self.scale = self.add_weight(shape=(shape[-1],), initializer="ones")
+
+        def call(self, x: Any, training: Any = None) -> Any:
+            return x * self.scale if training else x
+
+    x = keras.Input((6, 6, 4))
+    model = keras.Model(x, L.Conv2D(2, 1, name="conv")(Auxiliary(name="aux")(x)))
+    graph = read_keras(model)
+    assert graph.params == model.count_params()
+    aux = _named(graph, "aux")
+    assert (aux.kind, aux.params, aux.macs, aux.counted) == (OpKind.MOVE, 4, 0, True)
+    assert graph.uncounted == ()

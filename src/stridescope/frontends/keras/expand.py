@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from stridescope.frontends.keras.handlers import keras_params
+from stridescope.frontends.keras.more_ops import each_output
 from stridescope.frontends.keras.operations import COUNTED, add_operation, count_weights, uncounted
 from stridescope.frontends.keras.shapes import call_arguments
 from stridescope.ir import GraphBuilder, OpKind
@@ -185,8 +186,11 @@ def add_custom_layer(
             return uncounted(b, parents, layer, call, name)
         stand_ins, outputs = traced
         given = {id(t): p for t, p in zip(stand_ins, parents, strict=True)}
-        if not layer.weights and all(id(t) in given for t in outputs):
-            return [given[id(t)] for t in outputs]  # DropPath at inference: no node, as Identity
+        if all(id(t) in given for t in outputs):  # DropPath at inference: no node, as Identity
+            if not layer.weights:
+                return [given[id(t)] for t in outputs]
+            params = keras_params(layer)  # weights it does not use now: a node to count them on
+            return each_output(b, parents, layer, call, name, kind=OpKind.MOVE, params=params)
         symbolic = [t for t in outputs if isinstance(t, keras.KerasTensor)]
         made: Iterator[int] = iter(())
         if symbolic:

@@ -193,7 +193,7 @@ def _run(
         mode = tracer.mode = ParameterMode(tracer, tree.params)
         try:
             with _routing(tracer), torch.enable_grad():
-                settle(tracer, module(*proxies))
+                _returned(tracer, module(*proxies))
         finally:  # the model keeps no meta tensor, even from a forward that failed; a
             # forward that stored one (a cache) did all else on shapes: its graph stands
             undo_writes(mode.saved, tracer.derived, tree.modules)
@@ -202,7 +202,7 @@ def _run(
     else:
         try:
             with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
-                settle(tracer, module(*proxies))
+                _returned(tracer, module(*proxies))
         finally:
             restore(tracer)
     return builder, tracer
@@ -220,6 +220,18 @@ class _Tree:
     # the parameters themselves, kept alive for the trace: a module loaded by torch.jit.load
     # makes a new Python object for a parameter when none is alive, so ids would not hold
     kept: list[Any]
+
+
+def _returned(tracer: Tracer, out: Any) -> None:
+    """Settle what the forward returns. The graph's output (its last node) is the first
+    tensor returned: where the forward made nodes after it (work it discards, a second
+    output such as a classification head beside a mask), an ``output`` node of its shape
+    follows it (0 MACs, positions kept), so coverage and the output shape are of it."""
+    settle(tracer, out)
+    first = next((v for v in walk_values(out) if type(v) is ShapeProxy), None)
+    builder = tracer.builder
+    if first is not None and first.node != builder.size - 1:
+        builder.reshape(first.node, tracer.unique("output"), output_shape=first.dims, op="output")
 
 
 def _module_tree(root: nn.Module) -> _Tree:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled, data_sized_error
+from stridescope.frontends.pytorch.handlers.fits import function_fits
 from stridescope.frontends.pytorch.handlers.layer_calls import pointwise_node
 from stridescope.frontends.pytorch.handlers.products import broadcast
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -24,6 +25,8 @@ def pointwise(kind: OpKind) -> Callable[..., Any]:
     the shape; parameters among them are counted here."""
 
     def handler(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
+        if kind is OpKind.NORM:
+            function_fits(op, name, input, options, keywords)
         params = t.take_params([*options, *keywords.values()])
         inplace = bool(keywords.get("inplace", False))
         return pointwise_node(t, name, op, input, kind, params, inplace)

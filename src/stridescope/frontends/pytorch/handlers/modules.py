@@ -17,6 +17,7 @@ from torch import nn
 from stridescope.frontends import layers
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler
 from stridescope.frontends.pytorch.handlers import layer_calls, reshaping
+from stridescope.frontends.pytorch.handlers.fits import module_fits
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind, Shape, Window
@@ -188,7 +189,10 @@ def _linear(t: Tracer, m: Any, name: str, x: ShapeProxy, key: tuple[Any, ...]) -
 def pointwise(kind: OpKind) -> ModuleHandler:
     def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
         # layer_calls.pointwise_node's node, without its calls: activations are most layers
-        params = t.take_own(m) if m._parameters or m._modules else 0
+        params = 0
+        if m._parameters or m._modules:  # a norm's or PReLU's weights fix the input's shape
+            module_fits(m, name, x)
+            params = t.take_own(m)
         node = t.builder.pointwise(x.node, name, kind=kind, params=params, op=type(m).__name__)
         own = m.__dict__  # (``inplace`` where it usually is, without _flag's two calls)
         inplace = bool(own["inplace"]) if "inplace" in own else _flag(m, "inplace")
