@@ -3,7 +3,6 @@ coverage against autograd through the Keras layer itself (a torch module on this
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import Any
 
@@ -13,15 +12,6 @@ import torch
 from stridescope.analysis.coverage import coverage_map
 from stridescope.frontends.keras import read_keras
 from stridescope.ir import OpKind
-
-
-@pytest.fixture(scope="module")
-def keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras
-
 
 CONFIGS = [
     {"kernel_size": 3, "strides": 2, "padding": "same"},

@@ -8,22 +8,11 @@ taking several tensors. Each model is hand-written; numbers are checked against
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import Any
 
-import pytest
-
 from stridescope.frontends.keras import read_keras
 from stridescope.ir import Graph, Node, OpKind
-
-
-@pytest.fixture(scope="module")
-def keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras
 
 
 def _named(graph: Graph, name: str) -> Node:

@@ -7,7 +7,6 @@ Keras' own shapes and ``count_params()``."""
 from __future__ import annotations
 
 import math
-import os
 from types import ModuleType
 from typing import Any
 
@@ -16,14 +15,6 @@ import pytest
 
 from stridescope.frontends.keras import read_keras
 from stridescope.ir import Graph, Node, OpKind
-
-
-@pytest.fixture(scope="module")
-def keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras
 
 
 def _node(graph: Graph, name: str) -> Node:

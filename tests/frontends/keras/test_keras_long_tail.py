@@ -6,7 +6,6 @@ and augmentation layers at inference: counted, with Keras's shapes and parameter
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -15,14 +14,6 @@ import pytest
 
 from stridescope.frontends.keras import read_keras
 from stridescope.ir import Graph, OpKind
-
-
-@pytest.fixture(scope="module")
-def keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras
 
 
 def _read(keras: ModuleType, inputs: Any, outputs: Any) -> tuple[Any, Graph]:

@@ -6,7 +6,6 @@ inference; RMSNormalization counts its scale."""
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import Any
 
@@ -18,14 +17,6 @@ from stridescope.analysis.coverage import coverage_map
 from stridescope.frontends.keras import read_keras
 from stridescope.frontends.pytorch.trace import trace_torch
 from stridescope.ir import OpKind
-
-
-@pytest.fixture(scope="module")
-def keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras
 
 
 def _model(keras: ModuleType, layer: Any, shape: tuple[int, ...]) -> Any:

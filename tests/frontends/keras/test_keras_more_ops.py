@@ -6,7 +6,6 @@ input reaching the output (as the PyTorch tracer counts their torch counterparts
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -17,15 +16,6 @@ import stridescope
 from stridescope.frontends.keras import read_keras
 from stridescope.ir import OpKind
 from tests.frontends.reach import ancestors
-
-
-@pytest.fixture(scope="module")
-def keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras
-
 
 # (the op on an (8, 8, 3) input, its MACs)
 OPS: dict[str, tuple[Callable[[Any, Any], Any], int]] = {

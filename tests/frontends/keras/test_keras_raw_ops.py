@@ -5,25 +5,15 @@ forward of the same model (torch backend), and weights among the operands are co
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import Any
 
 import numpy as np
-import pytest
 
 from stridescope.frontends.keras import read_keras
 from stridescope.ir import Graph, OpKind
 
 PRODUCTS = (OpKind.CONV, OpKind.LINEAR, OpKind.MATMUL)
-
-
-@pytest.fixture(scope="module")
-def keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras
 
 
 def flop_macs(model: Any, shape: tuple[int, ...]) -> int:

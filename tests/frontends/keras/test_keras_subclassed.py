@@ -5,7 +5,6 @@ of the reading; one-line errors (models) or an uncounted node (layers) where the
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import Any
 
@@ -15,14 +14,6 @@ import pytest
 import stridescope
 from stridescope.errors import StridescopeError
 from stridescope.frontends.keras import read_keras
-
-
-@pytest.fixture(scope="module")
-def keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras
 
 
 def _net(keras: ModuleType) -> Any:
