@@ -110,6 +110,8 @@ def graph_calls(function: Any) -> list[tuple[Any, Any, int]]:
     call waits until the tensors it takes are made: a layer called again further on, as a
     dropout shared by two branches, comes at each of its places. Calls on no symbolic
     tensor are left out; calls whose tensors are never made come last."""
+    import keras
+
     rank = {id(op): i for i, op in enumerate(function.operations)}
     nodes = [
         node
@@ -118,8 +120,6 @@ def graph_calls(function: Any) -> list[tuple[Any, Any, int]]:
         if node.operation is not None and not node.is_input and node.arguments.keras_tensors
     ]
     nodes.sort(key=lambda n: (rank[id(n.operation)], n.operation._inbound_nodes.index(n)))
-    import keras
-
     made = {id(t) for t in keras.tree.flatten(function.inputs)}
     index: dict[int, int] = {}
     calls: list[tuple[Any, Any, int]] = []
