@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from stridescope.analysis.summary import summarize
 from stridescope.frontends.keras import read_keras
 from stridescope.ir import Graph, Node, OpKind
 
@@ -256,3 +257,19 @@ def test_a_layer_with_weights_returning_its_input_keeps_them_counted(keras: Modu
     aux = _named(graph, "aux")
     assert (aux.kind, aux.params, aux.macs, aux.counted) == (OpKind.MOVE, 4, 0, True)
     assert graph.uncounted == ()
+
+
+def test_the_output_is_the_models_first_output(keras: ModuleType) -> None:
+    """A mask and a class label, the label computed after the mask: coverage and the output
+    shape are the mask's, as in the PyTorch tracer."""
+    L = keras.layers
+    x = keras.Input((16, 16, 3))
+    mask = L.Conv2D(2, 1, strides=2, name="output")(x)  # a layer named as the output node
+    label = L.Dense(4, name="cls")(L.GlobalAveragePooling2D()(x))
+    graph = read_keras(keras.Model(x, [mask, label]))
+    assert graph.output.op == "output" and graph.output.name == "output1"
+    assert graph.output.parents == (_named(graph, "output").id,)
+    assert graph.output.output_shape == (1, 8, 8, 2)
+    assert summarize(graph).input_coverage == 0.25
+    single = read_keras(keras.Model(x, mask))
+    assert single.output.name == "output" and single.output.op == "Conv2D"

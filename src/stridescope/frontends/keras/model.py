@@ -60,7 +60,9 @@ def read_keras(
 
 def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Graph:
     """The graph of ``model`` (the Functional or Sequential model that computes ``owner``,
-    the user's model, or ``owner`` itself)."""
+    the user's model, or ``owner`` itself). Its output (its last node) is the model's first
+    output: where nodes follow it (a second output computed after it), an ``output`` node of
+    its shape does (0 MACs, positions kept)."""
     inputs = _model_inputs(model, given[0] if given and len(given) == 1 else None)
     if given is not None and len(given) != len(inputs):
         raise StridescopeError(
@@ -82,7 +84,13 @@ def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Gra
             f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
             f"first, {shapes[0]}"
         )
-    _walk(builder, model, nodes, "")
+    first = _walk(builder, model, nodes, "")[0]
+    if first != builder.size - 1:  # the output is the model's first, as in the PyTorch tracer
+        taken = {n.name for n in builder._nodes}
+        name = next(
+            f"output{i or ''}" for i in range(len(taken) + 1) if f"output{i or ''}" not in taken
+        )
+        builder.reshape(first, name, output_shape=builder.shape(first), op="output")
     _note_unused(builder, owner, _used_weights(model))
     return builder.build()
 
