@@ -98,3 +98,24 @@ def test_norms_that_fit_are_read() -> None:
     graph = load_graph(model, (1, 3, 16, 16))
     assert graph.params == sum(p.numel() for p in model.parameters())
     assert graph.output.output_shape == (1, 8, 16, 16)
+
+
+class Attend(nn.Module):
+    """Self-attention over the positions of a conv's output."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.conv(x).flatten(2).transpose(1, 2)
+        return self.attn(tokens, tokens, tokens)[0]
+
+
+def test_attention_of_another_width_than_its_embed_dim_is_refused() -> None:
+    with pytest.raises(AssertionError, match="embedding dimension of 16"):
+        Attend(8)(torch.randn(1, 3, 4, 4))
+    with pytest.raises(StridescopeError, match="expects queries of embed_dim=16 features"):
+        load_graph(Attend(8), (1, 3, 4, 4))
+    assert load_graph(Attend(16), (1, 3, 4, 4)).output.output_shape == (1, 16, 16)

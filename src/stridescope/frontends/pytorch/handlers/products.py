@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -310,6 +310,8 @@ def multi_head_attention(
         raise NotHandled  # traced weights: not modelled (a traced mask is a parent)
     if given.get("static_k") is not None:
         raise NotHandled  # static keys: not modelled
+    if q[-1] != embed_dim:  # torch refuses it too
+        raise LayerInputError(name, op, f"queries of embed_dim={embed_dim} features", q)
     (length, batch, width), source = q, k[0]
     source += int(given.get("bias_k") is not None) + int(bool(given.get("add_zero_attn")))
     macs = length * batch * width * q[-1] + source * batch * width * (k[-1] + v[-1])
