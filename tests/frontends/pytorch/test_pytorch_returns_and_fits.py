@@ -119,3 +119,35 @@ def test_attention_of_another_width_than_its_embed_dim_is_refused() -> None:
     with pytest.raises(StridescopeError, match="expects queries of embed_dim=16 features"):
         load_graph(Attend(8), (1, 3, 4, 4))
     assert load_graph(Attend(16), (1, 3, 4, 4)).output.output_shape == (1, 16, 16)
+
+
+class DropsAStage(nn.Module):
+    """An encoder loop that runs one stage more than the features it keeps (as smp's encoders
+    do below their full depth)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.extra = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for stage in (self.stem, self.extra):
+            x = stage(x)
+            features.append(x)
+        return features[:2][-1]
+
+
+def test_work_whose_result_the_forward_discards_is_counted_and_named() -> None:
+    graph = load_graph(DropsAStage(), (1, 3, 16, 16))
+    extra = 16 * 8 * 9 + 16
+    assert graph.params == 8 * 3 * 9 + 8 + extra  # it runs: counted
+    assert graph.output.output_shape == (1, 8, 16, 16)
+    (note,) = graph.notes
+    macs = 8 * 8 * 16 * 8 * 9
+    assert note == (
+        f"1 ops ({extra:,} parameters, {macs:,} MACs, counted) compute results the forward "
+        "discards: extra"
+    )
+    assert load_graph(ReturnsEarlier(), (1, 3, 16, 16)).notes[0].endswith("discards: probe")
+    assert load_graph(MaskAndLabel(), (1, 3, 16, 16)).notes == ()  # both outputs returned

@@ -228,10 +228,39 @@ def _returned(tracer: Tracer, out: Any) -> None:
     output such as a classification head beside a mask), an ``output`` node of its shape
     follows it (0 MACs, positions kept), so coverage and the output shape are of it."""
     settle(tracer, out)
-    first = next((v for v in walk_values(out) if type(v) is ShapeProxy), None)
+    returned = [v.node for v in walk_values(out) if type(v) is ShapeProxy]
     builder = tracer.builder
-    if first is not None and first.node != builder.size - 1:
-        builder.reshape(first.node, tracer.unique("output"), output_shape=first.dims, op="output")
+    if returned and returned[0] != builder.size - 1:
+        node = builder._nodes[returned[0]]
+        builder.reshape(
+            node.id, tracer.unique("output"), output_shape=node.output_shape, op="output"
+        )
+    _note_discarded(builder, returned)
+
+
+def _note_discarded(builder: GraphBuilder, returned: list[int]) -> None:
+    """Ops on the input with parameters or MACs whose results reach nothing the forward
+    returns (a deep-supervision head run in eval mode, an encoder stage whose feature is
+    dropped; not products on weights alone, which the ops using them do not link) are named
+    in a note: they are counted, as they run, and their parameters are why a model's
+    count can exceed what a gradient of its outputs reaches."""
+    nodes = builder._nodes
+    live: set[int] = set()
+    stack = list(returned)
+    while stack:
+        i = stack.pop()
+        if i not in live:
+            live.add(i)
+            stack.extend(nodes[i].parents)
+    dropped = [n for n in nodes if n.id not in live and n.parents and (n.params or n.macs)]
+    if returned and dropped:
+        names = ", ".join(n.name for n in dropped[:5])
+        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+        params, macs = sum(n.params for n in dropped), sum(n.macs for n in dropped)
+        builder.note(
+            f"{len(dropped)} ops ({params:,} parameters, {macs:,} MACs, counted) compute results "
+            f"the forward discards: {names}{more}"
+        )
 
 
 def _module_tree(root: nn.Module) -> _Tree:
