@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import re
 import statistics
 import sys
 import time
@@ -52,6 +53,8 @@ from stridescope.ir import Graph, OpKind
 
 PEERS = ("torchinfo", "torchscan", "fvcore", "ptflops")
 TORCHINFO_GOAL, TORCHINFO_MEDIAN_GOAL, MAC_TOLERANCE = 10.0, 15.0, 0.005
+# the graph note on work the forward runs and discards: its parameters
+DISCARDED = re.compile(r"\(([\d,]+) parameters, [\d,]+ MACs, counted\) compute results the")
 PRODUCTS = {OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL}
 # products FlopCounterMode counts 0 for (fused kernels, ops it has no formula for)
 UNSEEN = {"LSTM", "F.bilinear", "mv", "dot", "vdot", "cdist", "F.affine_grid"} | {
@@ -70,6 +73,7 @@ class Row:
     torch_params: int = 0
     used_params: int = 0  # parameters a real forward uses (a gradient reaches them)
     unused_note: str = ""
+    discarded: int = 0  # parameters of work the forward runs and discards (a graph note)
     uncounted: list[str] = field(default_factory=list)
     macs: int = 0
     flop_macs: int = 0
@@ -78,10 +82,12 @@ class Row:
 
     @property
     def params_ok(self) -> bool:
-        """Ours equal torch's count, or equal the used ones with the unused ones named."""
+        """Ours equal torch's count, or equal the used ones with the unused ones named and the
+        work the forward discards (counted: it runs) named too."""
         if self.params == self.torch_params:
             return True
-        return bool(self.unused_note) and self.params == self.used_params
+        named = bool(self.unused_note) or bool(self.discarded)
+        return named and self.params - self.discarded == self.used_params
 
     @property
     def macs_ok(self) -> bool:
@@ -261,6 +267,9 @@ def measure(entry: ZooModel, repeats: int, timing: bool) -> Row:
     row.traced = True
     row.params = graph.params
     row.unused_note = next((n for n in graph.notes if "not used" in n), "")
+    row.discarded = sum(
+        int(m.group(1).replace(",", "")) for n in graph.notes for m in [DISCARDED.search(n)] if m
+    )
     if row.params != row.torch_params:
         row.used_params = used_parameters(model, shape)
     row.uncounted = sorted({n.op or str(n.kind) for n in graph.uncounted})
@@ -337,7 +346,8 @@ def markdown(rows: list[Row], timing: bool) -> str:
             continue
         params = f"{r.params:,} / {r.torch_params:,}" + ("" if r.params_ok else " **≠**")
         if r.params != r.torch_params:
-            params += f" (forward uses {r.used_params:,})"
+            params += f" (forward uses {r.used_params:,}"
+            params += f", discards {r.discarded:,})" if r.discarded else ")"
         macs = f"{r.macs:,} / {r.flop_macs:,}" + ("" if r.macs_ok else " **≠**")
         cov = "?" if r.coverage is None else f"{r.coverage:.4f}"
         cells = [m.family, m.name, size, "yes", params, ", ".join(r.uncounted) or "0", macs, cov]
