@@ -3,12 +3,14 @@ forward answers it.
 
 A :class:`~stridescope.frontends.pytorch.proxy.ShapeProxy` is not a ``torch.Tensor`` (making
 ``isinstance`` say so would let torch's C code take it for one). While a trace runs, the
-torch helpers model code asks instead are routed here: ``torch.is_tensor``,
-``torch.jit.isinstance(x, torch.Tensor)`` (MONAI's up-sampling blocks concatenate their skip
-only when it holds) and ``torch.as_tensor`` (a proxy is already one: it is returned, cast to
-the dtype asked for). einops, which picks its backend by ``isinstance``, is given a backend of
-its own kind for proxies (:func:`register_einops`), so ``rearrange``, ``reduce``, ``repeat``
-and ``einsum`` trace the torch calls its torch backend makes. A plain
+torch helpers that model code (and torch's own Python code) asks instead are routed here:
+``torch.is_tensor``; ``torch.jit.isinstance(x, torch.Tensor)`` (MONAI's up-sampling blocks
+concatenate their skip only when it holds); ``torch.as_tensor`` (a proxy is already one: it
+is returned, cast to the dtype asked for); ``F._none_or_dtype`` (``nn.MultiheadAttention``
+and the transformer layers ask it a mask's dtype: a traced mask, as Mask2Former's masked
+attention passes, was refused). einops, which picks its backend by ``isinstance``, is given
+a backend of its own kind for proxies (:func:`register_einops`), so ``rearrange``,
+``reduce``, ``repeat`` and ``einsum`` trace the torch calls its torch backend makes. A plain
 ``isinstance(x, torch.Tensor)`` in model code still answers ``False``.
 """
 
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 
@@ -27,6 +30,7 @@ __all__ = ["register_einops", "route", "unroute"]
 _IS_TENSOR: Callable[[Any], bool] = torch.is_tensor
 _AS_TENSOR: Callable[..., Any] = torch.as_tensor
 _JIT_ISINSTANCE: Callable[[Any, Any], bool] = torch.jit.isinstance
+_NONE_OR_DTYPE: Callable[[Any], Any] = F._none_or_dtype
 
 
 def _is_tensor(obj: Any) -> bool:
@@ -45,12 +49,17 @@ def _as_tensor(data: Any, dtype: torch.dtype | None = None, device: Any = None) 
     return _AS_TENSOR(data, dtype=dtype, device=device)
 
 
+def _none_or_dtype(mask: Any) -> Any:
+    return mask.dtype if type(mask) is ShapeProxy else _NONE_OR_DTYPE(mask)
+
+
 def route() -> None:
     """Answer model code's tensor checks for proxies (see the module); :func:`unroute`
     undoes it."""
     torch.is_tensor = _is_tensor  # type: ignore[assignment]
     torch.as_tensor = _as_tensor
     torch.jit.isinstance = _jit_isinstance
+    F._none_or_dtype = _none_or_dtype  # type: ignore[assignment]
     register_einops()
 
 
@@ -59,6 +68,7 @@ def unroute() -> None:
     torch.is_tensor = _IS_TENSOR  # type: ignore[assignment]
     torch.as_tensor = _AS_TENSOR
     torch.jit.isinstance = _JIT_ISINSTANCE
+    F._none_or_dtype = _NONE_OR_DTYPE  # type: ignore[assignment]
 
 
 _EINOPS: list[type] = []

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from stridescope.errors import StridescopeError
@@ -47,7 +46,6 @@ __all__ = ["trace_torch"]
 _ORIGINAL_CALL: Callable[..., Any] = nn.Module._call_impl
 _SCRIPT_FUNCTION: Any = torch.jit.ScriptFunction
 _ORIGINAL_SCRIPT_CALL: Callable[..., Any] = _SCRIPT_FUNCTION.__call__
-_ORIGINAL_NONE_OR_DTYPE: Callable[[Any], Any] = F._none_or_dtype
 _PATCH_LOCK = threading.Lock()
 _PATCH_USERS = 0
 
@@ -70,13 +68,6 @@ def _routed_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
     return tracer.call_module(module, args, kwargs)
 
 
-def _none_or_dtype(mask: Any) -> Any:
-    """``F._none_or_dtype`` while a trace runs: ``nn.MultiheadAttention`` and the transformer
-    layers ask it a mask's dtype, and it refuses what is not a ``torch.Tensor`` (a traced
-    mask, as Mask2Former's masked attention passes)."""
-    return mask.dtype if type(mask) is ShapeProxy else _ORIGINAL_NONE_OR_DTYPE(mask)
-
-
 @contextmanager
 def _routing(tracer: Tracer) -> Iterator[None]:
     """Route module calls of this thread to ``tracer``; undone on exit, even on errors.
@@ -91,7 +82,6 @@ def _routing(tracer: Tracer) -> Iterator[None]:
         if _PATCH_USERS == 0:
             nn.Module._call_impl = _routed_call  # type: ignore[method-assign,assignment]
             _SCRIPT_FUNCTION.__call__ = _routed_script_call
-            F._none_or_dtype = _none_or_dtype  # type: ignore[assignment]
             tensor_checks.route()
         _PATCH_USERS += 1
     set_active_tracer(tracer)
@@ -104,7 +94,6 @@ def _routing(tracer: Tracer) -> Iterator[None]:
             if _PATCH_USERS == 0:
                 nn.Module._call_impl = _ORIGINAL_CALL  # type: ignore[method-assign]
                 _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
-                F._none_or_dtype = _ORIGINAL_NONE_OR_DTYPE  # type: ignore[assignment]
                 tensor_checks.unroute()
 
 
