@@ -84,35 +84,29 @@ def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Gra
             f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
             f"first, {shapes[0]}"
         )
-    first = _walk(builder, model, nodes, "")[0]
+    used: set[int] = set()  # the ids of the weights the walk meets
+    first = _walk(builder, model, nodes, "", used)[0]
     if first != builder.size - 1:  # the output is the model's first, as in the PyTorch tracer
         taken = {n.name for n in builder._nodes}
         name = next(
             f"output{i or ''}" for i in range(len(taken) + 1) if f"output{i or ''}" not in taken
         )
         builder.reshape(first, name, output_shape=builder.shape(first), op="output")
-    _note_unused(builder, owner, _used_weights(model))
+    _note_unused(builder, owner, used)
     return builder.build()
 
 
-def _used_weights(model: Any) -> set[int]:
-    """The ids of the weights the graph of ``model`` uses: every weight of each layer it
-    calls (a nested Functional model's own graph walked) and the weights raw operations take
+def _uses(op: Any, call: Any, used: set[int]) -> None:
+    """Add the ids of the weights ``op`` (a layer, or a raw operation of ``call``) uses to
+    ``used``: every weight of a layer, the weights among an operation's arguments
     (``x * self.gamma`` in a subclassed model's ``call``)."""
     import keras
 
-    if not isinstance(model, keras.src.models.functional.Functional):
-        return {id(w) for w in model.weights}
-    used: set[int] = set()
-    for op, call, _ in graph_calls(model):
-        if _is_model(op):
-            used |= _used_weights(op)
-        elif isinstance(op, keras.layers.Layer):
-            used |= {id(w) for w in op.weights}
-        else:
-            args = keras.tree.flatten((call.arguments.args, call.arguments.kwargs))
-            used |= {id(v) for v in args if isinstance(v, keras.Variable)}
-    return used
+    if isinstance(op, keras.layers.Layer):
+        used.update(id(w) for w in op.weights)
+    else:
+        args = keras.tree.flatten((call.arguments.args, call.arguments.kwargs))
+        used.update(id(v) for v in args if isinstance(v, keras.Variable))
 
 
 def _note_unused(builder: GraphBuilder, model: Any, used: set[int]) -> None:
@@ -260,8 +254,11 @@ def _is_model(layer: Any) -> bool:
     return isinstance(layer, keras.Model)
 
 
-def _walk(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> list[int]:
-    """Add the nodes of ``model`` on top of ``inputs``; return its output node ids.
+def _walk(
+    b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str, used: set[int]
+) -> list[int]:
+    """Add the nodes of ``model`` on top of ``inputs``; return its output node ids (the ids of
+    the weights it uses go into ``used``).
 
     A Functional model is walked over its own graph (each call in an order that makes
     tensors before their use, with its tensors: :func:`graph_calls`), which holds layers and
@@ -270,15 +267,20 @@ def _walk(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> li
     import keras
 
     if not isinstance(model, keras.src.models.functional.Functional):
-        return _walk_sequential(b, model, inputs, prefix)
+        used.update(id(w) for w in model.weights)
+        return _walk_sequential(b, model, inputs, prefix, used)
     made = {id(x): node for x, node in zip(model.inputs, inputs, strict=False)}
     for op, call, index in graph_calls(model):
         if isinstance(op, keras.layers.InputLayer):
             continue
         parents = [_made(made, x, model) for x in _tensors_of(call.arguments)]
         name = prefix + op.name + (f"@{index}" if index else "")
+        if not _is_model(op):  # a nested model's own walk says what it uses
+            _uses(op, call, used)
         first = b.size
-        made.update(zip(map(id, call.outputs), _add(b, parents, op, name, call), strict=False))
+        made.update(
+            zip(map(id, call.outputs), _add(b, parents, op, name, call, used), strict=False)
+        )
         if index:  # a layer called again: its weights were counted at its first call
             b.params_counted_before(first)
     return [_made(made, x, model) for x in model.outputs]
@@ -310,20 +312,24 @@ def _made(made: dict[int, int], tensor: Any, model: Any) -> int:
     return made[id(tensor)]
 
 
-def _walk_sequential(b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str) -> list[int]:
+def _walk_sequential(
+    b: GraphBuilder, model: Any, inputs: Sequence[int], prefix: str, used: set[int]
+) -> list[int]:
     x = list(inputs)
     import keras
 
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        x = _add(b, x, layer, prefix + layer.name, None)
+        x = _add(b, x, layer, prefix + layer.name, None, used)
     return x
 
 
-def _add(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, call: Any) -> list[int]:
+def _add(
+    b: GraphBuilder, parents: Sequence[int], op: Any, name: str, call: Any, used: set[int]
+) -> list[int]:
     if not parents:
         raise StridescopeError(f"layer {name!r} has no inputs in the model's graph")
     if _is_model(op):
-        return _walk(b, op, parents, name + ".")
+        return _walk(b, op, parents, name + ".", used)
     return add_keras_layer(b, parents, op, name, call)
