@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import stridescope
@@ -113,6 +114,31 @@ def _stride_2_variants() -> dict[str, Graph]:
 def test_low_pass_and_lossless_downsampling_are_not_flagged(name: str) -> None:
     graph = _stride_2_variants()[name]
     assert not lint_graph(graph, LintOptions(select=("DS401",), measure=False)).findings
+
+
+class SplitDown(nn.Module):
+    """A box filter at stride 1, then half the channels to a strided conv and half to a
+    strided max pool (a two-branch downsampling block)."""
+
+    def __init__(self, blur: bool) -> None:
+        super().__init__()
+        self.blur = blur
+        self.conv = nn.Conv2d(4, 8, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.blur:
+            x = F.avg_pool2d(x, 2, 1, 0, False, True)
+        a, b = x.chunk(2, 1)
+        return torch.cat([self.conv(a), F.max_pool2d(b, 3, 2, 1)], 1)
+
+
+def test_a_low_pass_before_a_channel_split_still_filters_each_branch() -> None:
+    def flagged(blur: bool) -> list[str]:
+        found = stridescope.lint(SplitDown(blur), (1, 8, 16, 16), select="DS401").findings
+        return sorted(f.layer for f in found)
+
+    assert flagged(blur=False) == ["conv", "max_pool2d"]
+    assert flagged(blur=True) == []
 
 
 def test_learned_filters_are_flagged_even_when_wide() -> None:

@@ -181,6 +181,34 @@ class PadToKernel(nn.Module):
         return self.conv(F.pad(x, (0, (kw - w % kw) % kw, 0, (kh - h % kh) % kh)))
 
 
+class Routed(nn.Module):
+    """Layers in a flat list, each told where its input comes from by an attribute the model
+    sets on it (``f``, as config-built detectors do), read back in the forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(8, 8, 1, stride=2)]
+        )
+        for i, layer in enumerate(self.layers):
+            layer.f = i - 1  # type: ignore[assignment]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [x]
+        for layer in self.layers:
+            outputs.append(layer(outputs[layer.f + 1]))
+        return outputs[-1]
+
+
+@pytest.mark.parametrize("policy", ["blurpool", "blurpool-first", "aps"])
+def test_a_swapped_layer_answers_what_its_parent_attached_to_it(policy: str) -> None:
+    model = Routed()
+    fixed = fix(model, policy, input_shape=(1, 3, 16, 16))
+    assert fixed.changes
+    assert [layer.f for layer in fixed.model.layers] == [-1, 0, 1]
+    assert fixed.model(torch.randn(1, 3, 16, 16)).shape == (1, 8, 4, 4)
+
+
 @pytest.mark.parametrize("policy", ["blurpool", "blurpool-first", "aps"])
 def test_a_swapped_layer_answers_the_settings_the_forward_reads(policy: str) -> None:
     model = PadToKernel()

@@ -17,7 +17,7 @@ from typing import Any
 from stridescope.analysis.formatting import axes_text, percent
 from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
 from stridescope.analysis.lint_reads import AxisReads, producers, windowed
-from stridescope.ir import Node, OpKind
+from stridescope.ir import Node, OpKind, Window
 
 __all__ = [
     "alias_policy",
@@ -225,13 +225,21 @@ def is_lowpass(ctx: LintContext, node: Node) -> bool:
     return _is_blur(ctx, node)
 
 
+def _keeps_positions(window: Window | None) -> bool:
+    """A window that reads each position alone (a channel split, a 1x1 conv)."""
+    return window is not None and all(
+        k == 1 and s == 1 and p == (0, 0)
+        for k, s, p in zip(window.kernel, window.stride, window.padding, strict=True)
+    )
+
+
 def _lowpass_before(ctx: LintContext, node: Node) -> bool:
-    """Whether a stride-1 low-pass feeds ``node``, through norms, activations, dropout and
-    padding only."""
+    """Whether a stride-1 low-pass feeds ``node``, through norms, activations, dropout,
+    padding and ops that keep every position (a channel split) only."""
     current = node
     while len(current.parents) == 1:
         current = ctx.graph.nodes[current.parents[0]]
-        if current.kind in _PASS_THROUGH:
+        if current.kind in _PASS_THROUGH or _keeps_positions(current.window):
             continue
         window = current.window
         return window is not None and set(window.stride) == {1} and is_lowpass(ctx, current)

@@ -133,31 +133,12 @@ def _space_to_depth(module: Any) -> nn.Module:
     return op
 
 
-# a conv's or pool's settings, answered by the parts that replace it (see ``Swapped``)
-_SETTINGS = frozenset(
-    [
-        "in_channels",
-        "out_channels",
-        "kernel_size",
-        "stride",
-        "padding",
-        "dilation",
-        "groups",
-        "padding_mode",
-        "output_padding",
-        "ceil_mode",
-        "return_indices",
-        "count_include_pad",
-        "divisor_override",
-    ]
-)
-
-
 class Swapped(nn.Sequential):
-    """The parts that replace a layer, in order. The layer's settings (``kernel_size``,
-    ``stride``, ``in_channels``...) still answer as the layer's: a parent's forward may read
-    them (timm's DaViT pads its input to a multiple of ``self.conv.kernel_size``), and the
-    parts keep the layer's output shape for any input.
+    """The parts that replace a layer, in order. The layer's attributes (its settings,
+    ``kernel_size``, ``stride``..., and what a parent attached to it) still answer as the
+    layer's: a parent's forward may read them (timm's DaViT pads its input to a multiple of
+    ``self.conv.kernel_size``; ultralytics' model routes each layer's input by the ``f`` it
+    set on the layer), and the parts keep the layer's output shape for any input.
 
     >>> conv = nn.Conv2d(3, 8, 2, stride=2)
     >>> swapped = Swapped(OrderedDict(blur=nn.Identity(), conv=conv), conv)
@@ -167,7 +148,9 @@ class Swapped(nn.Sequential):
 
     def __init__(self, parts: OrderedDict[str, nn.Module], replaced: nn.Module) -> None:
         super().__init__(parts)
-        self.settings = {k: v for k, v in vars(replaced).items() if k in _SETTINGS}
+        self.settings = {
+            k: v for k, v in vars(replaced).items() if not k.startswith("_") and k != "training"
+        }
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -116,6 +116,66 @@ def test_dtypes_follow_the_op() -> None:
     assert traced == [t.dtype for t in real]
 
 
+SPELLINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "byte": lambda x: x.clamp(0, 1).mul_(255).round_().byte(),  # a latent quantised
+    "char": lambda x: x.char(),
+    "short": lambda x: x.short(),
+    "cfloat": lambda x: x.cfloat(),
+    "cdouble": lambda x: x.cdouble(),
+    "type dtype": lambda x: x.type(torch.uint8),
+    "type name": lambda x: x.type("torch.HalfTensor"),
+    "type asked": lambda x: x * 2 if x.type() == "torch.FloatTensor" else x[:, :1],
+    "reshape shape=": lambda x: x.reshape(shape=(-1, 6)),
+    "torch.reshape shape=": lambda x: torch.reshape(x, shape=(2, -1)),
+    "view size=": lambda x: x.view(size=(2, 4, -1)),
+}
+
+
+@pytest.mark.parametrize("case", list(SPELLINGS))
+def test_casts_and_shapes_given_by_keyword_trace_as_torch_runs_them(case: str) -> None:
+    """Every cast method and ``type``, and a shape given as ``shape=`` / ``size=`` (as
+    diffusion transformers unpatchify), with torch's shape and dtype."""
+    dtypes: list[torch.dtype] = []
+
+    def recorded(x: torch.Tensor) -> torch.Tensor:
+        out = SPELLINGS[case](x)
+        dtypes.append(out.dtype)
+        return out
+
+    graph = trace_torch(Apply(recorded), X)
+    real = recorded(torch.randn(X))
+    assert not graph.uncounted
+    assert graph.output.output_shape == tuple(real.shape)
+    assert dtypes[0] == real.dtype
+
+
+class Anchors(nn.Module):
+    """Per-position strides filled from a buffer's element (a real 0-d tensor), as detection
+    heads build their anchor grids."""
+
+    def __init__(self, fill: str) -> None:
+        super().__init__()
+        self.fill = fill
+        self.register_buffer("strides", torch.tensor([2.0, 4.0]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stride = self.strides[0]
+        flat = x.flatten(2)
+        if self.fill == "new_full":
+            grid = flat.new_full((flat.shape[-1], 1), stride)
+        else:
+            grid = torch.full_like(flat[0, :1].T, stride)
+        return flat * grid.T
+
+
+@pytest.mark.parametrize("fill", ["new_full", "full_like"])
+def test_a_real_scalar_tensor_as_a_fill_value_traces(fill: str) -> None:
+    model = Anchors(fill)
+    graph = trace_torch(model, X)
+    assert graph.output.output_shape == tuple(model(torch.randn(X)).shape)
+    assert not graph.uncounted
+
+
 def _macs_of(graph: Any, op: str) -> int:
     return sum(n.macs for n in graph.nodes if n.op == op)
 
@@ -254,19 +314,23 @@ def test_a_global_filter_mixes_every_position() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fn", "word"),
+    ("fn", "word", "after"),
     [
-        (lambda x: x.masked_select(x > 0), "masked_select"),
-        (lambda x: x[torch.nonzero(x > 0, as_tuple=True)], "nonzero"),
-        (lambda x: torch.unique(x), "unique"),
-        (lambda x: F.one_hot(x.argmax(1)), "one_hot"),
+        (lambda x: x.masked_select(x > 0), "masked_select", "1 traced ops, the last 'gt'"),
+        (lambda x: x[torch.nonzero(x > 0, as_tuple=True)], "nonzero", "the last 'gt'"),
+        (lambda x: torch.unique(x), "unique", ""),
+        (lambda x: F.one_hot(x.argmax(1)), "one_hot", "the last 'argmax'"),
     ],
 )
-def test_ops_sized_by_values_are_refused_in_one_line(fn: Callable[..., Any], word: str) -> None:
+def test_ops_sized_by_values_are_refused_in_one_line(
+    fn: Callable[..., Any], word: str, after: str
+) -> None:
+    """... naming the last op traced before (the part before it can be summarised)."""
     with pytest.raises(StridescopeError) as caught:
         trace_torch(Apply(fn), X)
     message = str(caught.value)
     assert "\n" not in message and word in message and "values" in message
+    assert (after in message) if after else ("came after" not in message)
 
 
 def test_in_place_methods_are_their_op_written_into_the_tensor() -> None:

@@ -234,6 +234,56 @@ def test_a_computed_weight_counts_only_the_parameters_it_came_from(exact: bool) 
     assert graph.notes and "spare" in graph.notes[-1]
 
 
+class _Integral(nn.Module):
+    """Applies a weight it is handed (it has no parameters of its own)."""
+
+    def forward(self, x: torch.Tensor, project: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, project)
+
+
+class _FrozenProjection(nn.Module):
+    """A projection built from two frozen parameters (a detection decoder's bin weighting),
+    moved to the input's device before a module without parameters uses it as a weight."""
+
+    def __init__(self, move: str) -> None:
+        super().__init__()
+        self.move = move
+        self.integral = _Integral()
+        self.scale = nn.Parameter(torch.tensor([4.0]), requires_grad=False)
+        self.up = nn.Parameter(torch.tensor([0.5]), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bound = abs(self.up[0]) * abs(self.scale)
+        steps = [-bound * 2, torch.zeros_like(self.up[0][None]), bound * 2]
+        project = torch.cat(steps, 0)
+        project = project.to(x.device) if self.move == "to" else project.cpu()
+        return self.integral(x.mean((2, 3)), project[None].expand(4, 3))
+
+
+@pytest.mark.parametrize("move", ["to", "cpu"])
+def test_frozen_parameters_moved_to_the_input_device_are_counted(move: str) -> None:
+    graph = _check(_FrozenProjection(move))
+    assert graph.params == 2 and not graph.notes
+
+
+class _ConstantEmbedding(nn.Module):
+    """A learned embedding of fixed ids (made in the forward), broadcast onto the input after
+    some movement: it meets the traced tensor only after leaving the embedding's call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 3)  # (one vector of 3 per channel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ids = torch.zeros(1, dtype=torch.long)
+        return x + self.embed(ids)[:, :, None, None]
+
+
+def test_a_parameter_computation_returned_by_a_call_is_followed_until_it_meets_the_input() -> None:
+    graph = _check(_ConstantEmbedding())
+    assert graph.params == 10 * 3 and not graph.notes
+
+
 class _OwnMode(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         return func(*args, **(kwargs or {}))

@@ -151,3 +151,29 @@ def test_work_whose_result_the_forward_discards_is_counted_and_named() -> None:
     )
     assert load_graph(ReturnsEarlier(), (1, 3, 16, 16)).notes[0].endswith("discards: probe")
     assert load_graph(MaskAndLabel(), (1, 3, 16, 16)).notes == ()  # both outputs returned
+
+
+class SharedHead(nn.Module):
+    """A deep-supervision branch that runs the output head first, on a feature it drops;
+    the head runs again (twice, inside a block) on the feature it returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.aux = nn.Conv2d(8, 8, 3, padding=1)
+        self.head = nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stem(x)
+        self.head(self.aux(y))
+        return self.head(self.head(y))
+
+
+def test_a_module_also_called_on_a_kept_path_is_not_counted_as_discarded() -> None:
+    model = SharedHead()
+    graph = load_graph(model, (1, 3, 16, 16))
+    assert graph.params == sum(p.numel() for p in model.parameters())
+    (note,) = graph.notes
+    aux = 8 * 8 * 9 + 8
+    assert note.startswith(f"2 ops ({aux:,} parameters, ")
+    assert note.endswith("discards: aux, head.0")  # (a ReLU has no MACs)

@@ -1,6 +1,7 @@
-"""Patterns of medical-imaging and generative model code (as MONAI writes it) that asked
-traced tensors what a real forward never doubts: ``torch.jit.isinstance(skip, torch.Tensor)``
-before concatenating a skip connection (the traced branch was the other one: a wrong graph,
+"""Patterns of medical-imaging, detection and generative model code (as MONAI and
+transformers write it) that asked traced tensors what a real forward never doubts:
+``isinstance(skip, torch.Tensor)`` or ``torch.jit.isinstance(...)`` before concatenating a
+skip connection (the traced branch was the other one: a wrong graph,
 silently, or a layer's shape error), ``torch.as_tensor(x)``, einops' ``rearrange`` /
 ``reduce`` / ``repeat`` on a traced tensor, a diffusion model's second input of shape
 ``(B,)`` (its timesteps), and a quantiser's training-only loss and code histogram. Each model
@@ -10,6 +11,7 @@ counts."""
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import pytest
 import torch
@@ -20,6 +22,21 @@ from torch import nn
 import stridescope
 from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
+from stridescope.frontends.pytorch import tensor_checks
+from tests.frontends.pytorch import format_checks
+
+# what model code asks ``isinstance`` for a tensor: the class, a tuple, unions
+ISINSTANCE_TARGETS: dict[str, object] = {
+    "isinstance": torch.Tensor,
+    "isinstance tuple": (list, (tuple, torch.Tensor)),
+    "isinstance union": torch.Tensor | None,
+    "isinstance Optional": Optional[torch.Tensor],  # noqa: UP045 (the spelling under test)
+}
+
+
+def _is_tensor(value: object, target: object) -> bool:
+    """A helper of the model's module (as a box coder's format check is)."""
+    return isinstance(value, target)  # type: ignore[arg-type]
 
 
 class UpCat(nn.Module):
@@ -38,12 +55,16 @@ class UpCat(nn.Module):
         tensor = torch.jit.isinstance(skip, torch.Tensor) if self.ask == "jit" else None
         if self.ask == "is_tensor":
             tensor = torch.is_tensor(skip)
+        if self.ask in ISINSTANCE_TARGETS:
+            tensor = _is_tensor(skip, ISINSTANCE_TARGETS[self.ask])
+        if self.ask == "helper module":
+            tensor = format_checks.is_a_tensor(skip)
         if tensor:
             return self.joined(torch.cat([y, skip], 1))
         return self.alone(y)
 
 
-@pytest.mark.parametrize("ask", ["jit", "is_tensor"])
+@pytest.mark.parametrize("ask", ["jit", "is_tensor", *ISINSTANCE_TARGETS, "helper module"])
 def test_a_tensor_check_on_a_traced_tensor_takes_the_tensor_branch(ask: str) -> None:
     model = UpCat(ask)
     graph = load_graph(model, (1, 3, 16, 16))
@@ -53,6 +74,36 @@ def test_a_tensor_check_on_a_traced_tensor_takes_the_tensor_branch(ask: str) -> 
     assert graph.params == used  # alone's weights unused, and so noted
     assert any("alone.weight" in note for note in graph.notes)
     assert torch.jit.isinstance(torch.zeros(1), torch.Tensor)  # torch's own after the trace
+    assert "isinstance" not in globals()  # the builtin again in this module
+
+
+class OwnIsinstance(nn.Module):
+    """Model code whose module binds a name ``isinstance`` of its own."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 if globals()["isinstance"](x, torch.Tensor) else x * 3
+
+
+def test_model_code_keeps_its_own_isinstance_and_torch_keeps_the_builtin() -> None:
+    def own(value: object, target: object) -> bool:
+        return False
+
+    globals()["isinstance"] = own
+    try:
+        graph = load_graph(OwnIsinstance(), (1, 3, 4, 4))
+        assert globals()["isinstance"] is own
+    finally:
+        del globals()["isinstance"]
+    assert graph.nodes[-1].name == "mul"
+    tensor_checks.shadow_isinstance(frozenset([nn.Conv2d, nn.Sequential]))
+    try:
+        assert "isinstance" not in vars(nn.modules.conv)
+        assert "isinstance" not in vars(nn.modules.container)
+        tensor_checks.shadow_isinstance(frozenset([UpCat]))
+        assert "isinstance" in globals()
+    finally:
+        tensor_checks.unroute()
+    assert "isinstance" not in globals()
 
 
 class AsTensor(nn.Module):

@@ -67,6 +67,17 @@ def to_meta(value: Any) -> Any:
     return value
 
 
+def _value_or_meta(value: Any) -> Any:
+    """A real one-element tensor's value (a fill value, a bound); :func:`to_meta` else.
+
+    >>> _value_or_meta(torch.tensor(2.0)), _value_or_meta(torch.ones(2)).device.type
+    (2.0, 'meta')
+    """
+    if type(value) is torch.Tensor and value.device.type != "meta" and value.dim() == 0:
+        return value.item()
+    return to_meta(value)
+
+
 # (func, described arguments) -> the result's layout (see ``_layout``)
 _MEMO: dict[Any, Any] = {}
 _MEMO_LIMIT = 4096
@@ -107,10 +118,32 @@ def _rebuild(layout: Any) -> Any:
     return layout[0](_rebuild(p) for p in layout[1])
 
 
+_MOVES = (torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda)
+
+
+def _moved_on_meta(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """A move to a device (``w.to(x.device)``, ``.cpu()``, ``.cuda()``) as a move to meta: a
+    meta tensor cannot be copied to a real device, and the move changes no shape.
+
+    >>> _, args, kwargs = _moved_on_meta(torch.Tensor.cuda, (torch.empty(2),), {"device": 0})
+    >>> args[1:], kwargs
+    (('meta',), {})
+    """
+    if func is torch.Tensor.to:
+        args = tuple("meta" if isinstance(a, str | torch.device) else a for a in args)
+        return func, args, {**kwargs, "device": "meta"} if "device" in kwargs else kwargs
+    kept = {k: v for k, v in kwargs.items() if k in ("non_blocking", "memory_format")}
+    return torch.Tensor.to, (args[0], "meta"), kept
+
+
 def meta_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``func`` on meta tensors (proxies and real tensors among the arguments converted); a
     new result's layout is remembered per argument layout. An in-place op always runs (its
-    result is its first argument)."""
+    result is its first argument). A move to a device stays on meta."""
+    if func in _MOVES:
+        func, args, kwargs = _moved_on_meta(func, args, kwargs)
     name = str(getattr(func, "__name__", ""))
     fresh = not name.startswith("__i") and not (name.endswith("_") and not name.endswith("__"))
     key: Any = None
@@ -122,7 +155,10 @@ def meta_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
             known, key = None, None
         if known is not None:
             return _rebuild(known)
-    result = func(*map_values(args, to_meta), **map_values(kwargs, to_meta))
+    try:
+        result = func(*map_values(args, to_meta), **map_values(kwargs, to_meta))
+    except RuntimeError:  # a real scalar tensor read as a value (new_full(size, stride))
+        result = func(*map_values(args, _value_or_meta), **map_values(kwargs, _value_or_meta))
     if key is not None and (layout := _layout(result)) is not None:
         if len(_MEMO) >= _MEMO_LIMIT:
             _MEMO.clear()

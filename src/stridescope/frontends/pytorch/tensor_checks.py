@@ -10,13 +10,21 @@ is returned, cast to the dtype asked for); ``F._none_or_dtype`` (``nn.MultiheadA
 and the transformer layers ask it a mask's dtype: a traced mask, as Mask2Former's masked
 attention passes, was refused). einops, which picks its backend by ``isinstance``, is given
 a backend of its own kind for proxies (:func:`register_einops`), so ``rearrange``,
-``reduce``, ``repeat`` and ``einsum`` trace the torch calls its torch backend makes. A plain
-``isinstance(x, torch.Tensor)`` in model code still answers ``False``.
+``reduce``, ``repeat`` and ``einsum`` trace the torch calls its torch backend makes.
+
+A plain ``isinstance(x, torch.Tensor)`` is answered in the model's own code
+(:func:`shadow_isinstance`): the modules of the packages that define the model's classes get
+a global ``isinstance`` for the trace that says a proxy is a tensor, so a detection decoder's
+``if isinstance(boxes, torch.Tensor)`` takes the branch a real forward takes. torch's
+modules and C code keep the builtin one.
 """
 
 from __future__ import annotations
 
+import builtins
 import sys
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +33,9 @@ import torch.nn.functional as F
 
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 
-__all__ = ["register_einops", "route", "unroute"]
+__all__ = ["register_einops", "route", "shadow_isinstance", "unroute"]
+
+_ISINSTANCE: Callable[[Any, Any], bool] = builtins.isinstance
 
 _IS_TENSOR: Callable[[Any], bool] = torch.is_tensor
 _AS_TENSOR: Callable[..., Any] = torch.as_tensor
@@ -53,6 +63,80 @@ def _none_or_dtype(mask: Any) -> Any:
     return mask.dtype if type(mask) is ShapeProxy else _NONE_OR_DTYPE(mask)
 
 
+def _names_tensor(cls: Any) -> bool:
+    """Whether an ``isinstance`` target admits a ``torch.Tensor``: the class, a tuple or a
+    union holding it."""
+    if cls is torch.Tensor:
+        return True
+    if type(cls) is tuple:
+        return any(map(_names_tensor, cls))
+    if type(cls) is types.UnionType or typing.get_origin(cls) is typing.Union:
+        return any(map(_names_tensor, typing.get_args(cls)))
+    return False
+
+
+def _isinstance(obj: Any, cls: Any) -> bool:
+    """``isinstance`` in model code while a trace runs: a proxy is a ``torch.Tensor``."""
+    if type(obj) is ShapeProxy and _names_tensor(cls):
+        return True
+    return _ISINSTANCE(obj, cls)
+
+
+_KEEP = frozenset({"torch", "stridescope"})  # their code keeps the builtin
+_SHADOWED: list[dict[str, Any]] = []
+_PACKAGES: dict[frozenset[type], frozenset[str]] = {}
+_NAMESPACES: dict[tuple[frozenset[str], int], list[dict[str, Any]]] = {}
+
+
+def _packages(classes: frozenset[type]) -> frozenset[str]:
+    """The top-level packages whose code a model of ``classes`` runs: those defining the
+    classes and their bases, and those their modules import from (a library's helpers; a
+    script's model calling a model library), torch's and the standard library's excepted."""
+    found = _PACKAGES.get(classes)
+    if found is None:
+        names: set[str] = set()
+        modules = {c.__module__ for cls in classes for c in cls.__mro__}
+        for module in modules:
+            names.add(module.partition(".")[0])
+            for value in list(getattr(sys.modules.get(module), "__dict__", {}).values()):
+                if isinstance(value, types.ModuleType):
+                    names.add(value.__name__.partition(".")[0])
+                elif isinstance(value, type | types.FunctionType):
+                    names.add(str(value.__module__).partition(".")[0])
+        if len(_PACKAGES) > 256:
+            _PACKAGES.clear()
+        found = _PACKAGES[classes] = frozenset(names - _KEEP - sys.stdlib_module_names)
+    return found
+
+
+def _namespaces(packages: frozenset[str]) -> list[dict[str, Any]]:
+    """The globals of every loaded module of ``packages`` (a helper may import torch
+    inside the function that asks), cached until a module loads."""
+    key = (packages, len(sys.modules))
+    found = _NAMESPACES.get(key)
+    if found is None:
+        found = []
+        for name, mod in list(sys.modules.items()):
+            namespace = getattr(mod, "__dict__", None)
+            if name.partition(".")[0] in packages and type(namespace) is dict:
+                found.append(namespace)
+        if len(_NAMESPACES) > 64:
+            _NAMESPACES.clear()
+        _NAMESPACES[key] = found
+    return found
+
+
+def shadow_isinstance(classes: frozenset[type]) -> None:
+    """Give the modules of the packages that define ``classes`` (a model's module classes
+    and their bases; torch's excepted) a global ``isinstance`` that answers a proxy is a
+    tensor, until :func:`unroute`. A module with an ``isinstance`` of its own keeps it."""
+    shadowed = _SHADOWED
+    for namespace in _namespaces(_packages(classes)):
+        if "isinstance" not in namespace:
+            namespace["isinstance"] = _isinstance
+            shadowed.append(namespace)
+
+
 def route() -> None:
     """Answer model code's tensor checks for proxies (see the module); :func:`unroute`
     undoes it."""
@@ -69,6 +153,10 @@ def unroute() -> None:
     torch.as_tensor = _AS_TENSOR
     torch.jit.isinstance = _JIT_ISINSTANCE
     F._none_or_dtype = _NONE_OR_DTYPE  # type: ignore[assignment]
+    for namespace in _SHADOWED:
+        if namespace.get("isinstance") is _isinstance:
+            del namespace["isinstance"]
+    _SHADOWED.clear()
 
 
 _EINOPS: list[type] = []

@@ -19,7 +19,7 @@ hooks or written to.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +69,9 @@ def _routed_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
 
 
 @contextmanager
-def _routing(tracer: Tracer) -> Iterator[None]:
-    """Route module calls of this thread to ``tracer``; undone on exit, even on errors.
+def _routing(tracer: Tracer, classes: frozenset[type]) -> Iterator[None]:
+    """Route module calls of this thread to ``tracer``, and answer tensor checks in the code
+    of the model's ``classes`` (:mod:`tensor_checks`); undone on exit, even on errors.
 
     The patch is ``nn.Module._call_impl`` (what ``__call__`` calls), not ``__call__`` itself:
     assigning a slot such as ``__call__`` makes Python re-derive ``tp_call`` for every
@@ -83,6 +84,7 @@ def _routing(tracer: Tracer) -> Iterator[None]:
             nn.Module._call_impl = _routed_call  # type: ignore[method-assign,assignment]
             _SCRIPT_FUNCTION.__call__ = _routed_script_call
             tensor_checks.route()
+        tensor_checks.shadow_isinstance(classes)
         _PATCH_USERS += 1
     set_active_tracer(tracer)
     try:
@@ -181,17 +183,22 @@ def _run(
     if fast:
         mode = tracer.mode = ParameterMode(tracer, tree.params)
         try:
-            with _routing(tracer), torch.enable_grad():
-                _returned(tracer, module(*proxies))
+            with _routing(tracer, tree.classes), torch.enable_grad():
+                _forward(tracer, module, proxies)
         finally:  # the model keeps no meta tensor, even from a forward that failed; a
             # forward that stored one (a cache) did all else on shapes: its graph stands
+            if tracer.in_mode:  # (a forward returned a tensor computed under it)
+                tracer.switch_mode(False)
             undo_writes(mode.saved, tracer.derived, tree.modules)
             tracer.mode = None  # the mode refers to the tracer: no cycle left to collect
             restore(tracer)
     else:
         try:
-            with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
-                _returned(tracer, module(*proxies))
+            with (
+                _routing(tracer, tree.classes),
+                torch.enable_grad(),
+            ):  # grad_fn: what a tensor came from
+                _forward(tracer, module, proxies)
         finally:
             restore(tracer)
     return builder, tracer
@@ -206,9 +213,25 @@ class _Tree:
     paths: dict[int, str]
     params: set[int]
     repeated: frozenset[type]  # classes of more than one module with children
+    classes: frozenset[type]  # every module's class
     # the parameters themselves, kept alive for the trace: a module loaded by torch.jit.load
     # makes a new Python object for a parameter when none is alive, so ids would not hold
     kept: list[Any]
+
+
+def _forward(tracer: Tracer, module: nn.Module, proxies: Iterator[ShapeProxy]) -> None:
+    """The traced forward; a :class:`TraceError` says after which op it stopped, so a user
+    can summarise the part before it (a detector's backbone before its box selection)."""
+    try:
+        _returned(tracer, module(*proxies))
+    except TraceError as e:
+        nodes = tracer.builder._nodes
+        if len(nodes) < 2:
+            raise
+        raise TraceError(
+            f"{e}; it came after {len(nodes) - 1} traced ops, the last {nodes[-1].name!r}: a "
+            f"sub-module before it (a backbone) can be summarised on its own"
+        ) from None
 
 
 def _returned(tracer: Tracer, out: Any) -> None:
@@ -224,15 +247,24 @@ def _returned(tracer: Tracer, out: Any) -> None:
         builder.reshape(
             node.id, tracer.unique("output"), output_shape=node.output_shape, op="output"
         )
-    _note_discarded(builder, returned)
+    _note_discarded(builder, returned, tracer.paths)
 
 
-def _note_discarded(builder: GraphBuilder, returned: list[int]) -> None:
+def _module_of(name: str, paths: set[str]) -> str | None:
+    """The module path a node of that name was made by (a second call's ``path_1`` too)."""
+    if name in paths:
+        return name
+    base, _, count = name.rpartition("_")
+    return base if count.isdigit() and base in paths else None
+
+
+def _note_discarded(builder: GraphBuilder, returned: list[int], paths: Mapping[int, str]) -> None:
     """Ops on the input with parameters or MACs whose results reach nothing the forward
     returns (a deep-supervision head run in eval mode, an encoder stage whose feature is
     dropped; not products on weights alone, which the ops using them do not link) are named
     in a note: they are counted, as they run, and their parameters are why a model's
-    count can exceed what a gradient of its outputs reaches."""
+    count can exceed what a gradient of its outputs reaches. A module also called where
+    the result is kept is named, but its parameters are not among those discarded."""
     nodes = builder._nodes
     live: set[int] = set()
     stack = list(returned)
@@ -245,7 +277,10 @@ def _note_discarded(builder: GraphBuilder, returned: list[int]) -> None:
     if returned and dropped:
         names = ", ".join(n.name for n in dropped[:5])
         more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
-        params, macs = sum(n.params for n in dropped), sum(n.macs for n in dropped)
+        known = set(paths.values())
+        kept = {_module_of(nodes[i].name, known) for i in live}
+        params = sum(n.params for n in dropped if _module_of(n.name, known) not in kept - {None})
+        macs = sum(n.macs for n in dropped)
         builder.note(
             f"{len(dropped)} ops ({params:,} parameters, {macs:,} MACs, counted) compute results "
             f"the forward discards: {names}{more}"
@@ -259,6 +294,7 @@ def _module_tree(root: nn.Module) -> _Tree:
     params: list[Any] = []
     seen: set[type] = set()
     repeated: set[type] = set()
+    leaves: set[type] = set()
 
     def enter(prefix: str, module: nn.Module) -> str:
         paths[id(module)] = prefix
@@ -283,12 +319,13 @@ def _module_tree(root: nn.Module) -> _Tree:
                 break
             path = paths[id(child)] = dot + name  # a leaf (most modules are): no frame
             tree.append((path, child))
+            leaves.add(type(child))
             params.extend(child._parameters.values())
         else:
             stack.pop()
     ids = set(map(id, params))
     ids.discard(id(None))
-    return _Tree(tree, paths, ids, frozenset(repeated), params)
+    return _Tree(tree, paths, ids, frozenset(repeated), frozenset(seen | leaves), params)
 
 
 def _device(tree: _Tree, default: torch.device) -> torch.device:

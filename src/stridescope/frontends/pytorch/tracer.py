@@ -37,7 +37,6 @@ from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["Tracer", "in_place", "own_parameters", "spelling"]
 
-
 _SEQUENTIAL = nn.Sequential.forward
 _FLOAT32 = torch.float32
 _NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
@@ -287,15 +286,16 @@ class Tracer(BlockCopying, ParameterCounting):
         process) computed nothing on parameters alone (a norm block: the mode would only route
         its calls); and a forward handed a tensor computed under the mode (a rotary embedding
         made once). Should one of the others compute on parameters after all, it runs on real
-        kernels, as the exact trace does."""
+        kernels, as the exact trace does. A forward returning a tensor computed under the mode
+        leaves the mode on for its caller (``emb(ids)[:, :, None]``: tracked till it meets x)."""
         self.scope.append(path)
         self.owners.append(module)
         cls = type(module)
         own = bool(module._parameters) and _WANTS_MODE.get(cls, True)
         wants = self.mode is not None and (own or self.handed(args, kwargs))
-        switch = wants != self.in_mode and (wants or _on_top(self.mode))
+        entry, out = self.in_mode, None
         before = self.mode_calls
-        if switch:
+        if wants != entry and (wants or _on_top(self.mode)):
             self.switch_mode(wants)
         try:
             if (
@@ -304,17 +304,17 @@ class Tracer(BlockCopying, ParameterCounting):
                 and not kwargs
                 and "forward" not in (module.__dict__)
             ):  # nn.Sequential's own forward, without its iterator and two frames per layer
-                x = args[0]
+                out = args[0]
                 for layer in module._modules.values():
-                    x = self.call_module(layer, (x,), {})  # type: ignore[arg-type]
-                return x
+                    out = self.call_module(layer, (out,), {})  # type: ignore[arg-type]
+                return out
             out = module.forward(*args, **kwargs)
             if self.pending:  # what it returns leaves the forward as it is now
                 settle(self, out)
             return out
-        finally:
-            if switch:
-                self.switch_mode(not wants)
+        finally:  # the caller's state again (see above)
+            if self.in_mode != entry and (entry or not self.handed((out,), {})):
+                self.switch_mode(entry)
             if wants and cls not in _WANTS_MODE:
                 _WANTS_MODE[cls] = self.mode_calls != before
             self.scope.pop()

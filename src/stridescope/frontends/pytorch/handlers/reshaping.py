@@ -67,7 +67,12 @@ def flatten(
     return t.proxy(node, input)
 
 
-def view(t: Tracer, name: str, op: str, input: Any, *shape: Any) -> Any:
+def view(t: Tracer, name: str, op: str, input: Any, *shape: Any, **keywords: Any) -> Any:
+    if keywords:  # x.reshape(shape=(...)), x.view(size=(...))
+        (key, value), *more = keywords.items()
+        if shape or more or key not in ("shape", "size"):
+            raise NotHandled
+        shape = tuple(value)
     if len(shape) == 1 and type(shape[0]) is not int and isinstance(shape[0], Sequence):
         shape = tuple(shape[0])  # (an int, the usual first size, skips the ABC's check)
     if not isinstance(input, ShapeProxy):
@@ -91,8 +96,13 @@ def same(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: A
     real tensor (a weight ``w.type_as(x)``) is itself, cast."""
     if not isinstance(input, ShapeProxy | torch.Tensor):
         raise NotHandled
+    if op == "type" and not options and not keywords:  # the question: "torch.FloatTensor"
+        return torch.empty(0, dtype=input.dtype, device=t.device).type()
     dtype = _CASTS.get(op, keywords.get("dtype"))
     for option in options:
+        if isinstance(option, str) and op == "type":  # x.type("torch.HalfTensor")
+            option = getattr(torch, option.rpartition(".")[2], None)
+            option = getattr(option, "dtype", None)
         if isinstance(option, torch.dtype):
             dtype = option
         elif isinstance(option, ShapeProxy | torch.Tensor):
@@ -112,6 +122,12 @@ _CASTS = {
     "bool": torch.bool,
     "long": torch.int64,
     "int": torch.int32,
+    "short": torch.int16,
+    "char": torch.int8,
+    "byte": torch.uint8,
+    "cfloat": torch.complex64,
+    "cdouble": torch.complex128,
+    "chalf": torch.complex32,
 }
 
 
