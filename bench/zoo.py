@@ -41,6 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -72,6 +73,7 @@ class Row:
     params: int = 0
     torch_params: int = 0
     used_params: int = 0  # parameters a real forward uses (a gradient reaches them)
+    read_params: int = 0  # parameters a real forward hands to torch ops (values read)
     unused_note: str = ""
     discarded: int = 0  # parameters of work the forward runs and discards (a graph note)
     uncounted: list[str] = field(default_factory=list)
@@ -82,12 +84,14 @@ class Row:
 
     @property
     def params_ok(self) -> bool:
-        """Ours equal torch's count, or equal the used ones with the unused ones named and the
-        work the forward discards (counted: it runs) named too."""
+        """Ours equal torch's count, or, with the unused ones named, the parameters a real
+        forward reads, or those a gradient reaches with the work the forward discards
+        (counted: it runs) named too. (A gradient does not reach a parameter whose result
+        only picks indices or is detached: a detection head's top-k query selection.)"""
         if self.params == self.torch_params:
             return True
         named = bool(self.unused_note) or bool(self.discarded)
-        return named and self.params - self.discarded == self.used_params
+        return named and self.params in (self.used_params + self.discarded, self.read_params)
 
     @property
     def macs_ok(self) -> bool:
@@ -203,6 +207,53 @@ def used_parameters(model: nn.Module, shape: tuple[int, ...]) -> int:
             p.requires_grad_(False)
 
 
+# what a tensor answers without its values being read
+_QUERIES = frozenset(
+    [
+        "size",
+        "dim",
+        "numel",
+        "nelement",
+        "element_size",
+        "stride",
+        "storage_offset",
+        "is_floating_point",
+        "is_complex",
+        "get_device",
+        "is_contiguous",
+        "data_ptr",
+        "__len__",
+    ]
+)
+_GETTERS = frozenset({"data", "T", "mT", "H", "mH", "real", "imag"})  # attributes with values
+
+
+class _Reads(TorchFunctionMode):
+    """Collects the ids of the parameters among the arguments of every torch call."""
+
+    def __init__(self, ids: set[int]) -> None:
+        super().__init__()
+        self.ids, self.read = ids, set[int]()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        name = getattr(func, "__name__", "")
+        if name == "__get__":
+            owner = getattr(getattr(func, "__self__", None), "__name__", "")
+            name = "" if owner in _GETTERS else "size"
+        if name not in _QUERIES:
+            self.read.update(id(v) for v in walk_values((args, kwargs or {})) if id(v) in self.ids)
+        return func(*args, **(kwargs or {}))
+
+
+def read_parameters(model: nn.Module, shape: tuple[int, ...]) -> int:
+    """Parameters one real forward hands to a torch op (not only asked their shape, dtype or
+    device), whatever becomes of the result."""
+    params = {id(p): p for p in model.parameters()}
+    with torch.no_grad(), _Reads(set(params)) as reads:
+        model(torch.randn(shape))
+    return sum(params[i].numel() for i in reads.read)
+
+
 def product_macs(graph: Graph) -> int:
     """Conv, linear and matmul MACs, as ``FlopCounterMode`` counts them: not an ``nn.LSTM``'s
     or ``nn.Bilinear``'s (their fused kernels count 0 there; see docs/zoo.md)."""
@@ -272,6 +323,7 @@ def measure(entry: ZooModel, repeats: int, timing: bool) -> Row:
     )
     if row.params != row.torch_params:
         row.used_params = used_parameters(model, shape)
+        row.read_params = read_parameters(model, shape)
     row.uncounted = sorted({n.op or str(n.kind) for n in graph.uncounted})
     row.macs = product_macs(graph)
     row.flop_macs = flop_counter_macs(model, shape)
@@ -346,7 +398,7 @@ def markdown(rows: list[Row], timing: bool) -> str:
             continue
         params = f"{r.params:,} / {r.torch_params:,}" + ("" if r.params_ok else " **≠**")
         if r.params != r.torch_params:
-            params += f" (forward uses {r.used_params:,}"
+            params += f" (forward uses {r.used_params:,}, reads {r.read_params:,}"
             params += f", discards {r.discarded:,})" if r.discarded else ")"
         macs = f"{r.macs:,} / {r.flop_macs:,}" + ("" if r.macs_ok else " **≠**")
         cov = "?" if r.coverage is None else f"{r.coverage:.4f}"
@@ -368,7 +420,7 @@ def missed_goals(rows: list[Row], timing: bool) -> list[str]:
         if not r.params_ok:
             missed.append(
                 f"{name}: params {r.params:,}; torch has {r.torch_params:,}, "
-                f"forward uses {r.used_params:,}"
+                f"forward uses {r.used_params:,}, reads {r.read_params:,}"
             )
         if r.uncounted:
             missed.append(f"{name}: uncounted {', '.join(r.uncounted)}")
