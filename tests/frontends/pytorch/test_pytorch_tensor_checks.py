@@ -10,7 +10,9 @@ counts."""
 
 from __future__ import annotations
 
+import builtins
 import math
+import types
 from typing import Optional
 
 import pytest
@@ -22,7 +24,6 @@ from torch import nn
 import stridescope
 from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
-from stridescope.frontends.pytorch import tensor_checks
 from tests.frontends.pytorch import format_checks
 
 # what model code asks ``isinstance`` for a tensor: the class, a tuple, unions
@@ -74,36 +75,39 @@ def test_a_tensor_check_on_a_traced_tensor_takes_the_tensor_branch(ask: str) -> 
     assert graph.params == used  # alone's weights unused, and so noted
     assert any("alone.weight" in note for note in graph.notes)
     assert torch.jit.isinstance(torch.zeros(1), torch.Tensor)  # torch's own after the trace
-    assert "isinstance" not in globals()  # the builtin again in this module
 
 
-class OwnIsinstance(nn.Module):
-    """Model code whose module binds a name ``isinstance`` of its own."""
+class AskedFrom(nn.Module):
+    """Asks ``isinstance(x, torch.Tensor)`` from code of the packages named (as code of those
+    packages would)."""
+
+    def __init__(self, packages: list[str]) -> None:
+        super().__init__()
+        self.packages = packages
+        self.answers: dict[str, bool] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * 2 if globals()["isinstance"](x, torch.Tensor) else x * 3
+        for name in self.packages:
+            scope = {"__name__": name, "x": x, "torch": torch}
+            exec("answer = isinstance(x, torch.Tensor)", scope)
+            self.answers[name] = scope["answer"]
+        return x
 
 
-def test_model_code_keeps_its_own_isinstance_and_torch_keeps_the_builtin() -> None:
-    def own(value: object, target: object) -> bool:
-        return False
-
-    globals()["isinstance"] = own
-    try:
-        graph = load_graph(OwnIsinstance(), (1, 3, 4, 4))
-        assert globals()["isinstance"] is own
-    finally:
-        del globals()["isinstance"]
-    assert graph.nodes[-1].name == "mul"
-    tensor_checks.shadow_isinstance(frozenset([nn.Conv2d, nn.Sequential]))
-    try:
-        assert "isinstance" not in vars(nn.modules.conv)
-        assert "isinstance" not in vars(nn.modules.container)
-        tensor_checks.shadow_isinstance(frozenset([UpCat]))
-        assert "isinstance" in globals()
-    finally:
-        tensor_checks.unroute()
-    assert "isinstance" not in globals()
+def test_model_code_gets_true_and_torch_and_the_standard_library_the_builtin_answer() -> None:
+    model = AskedFrom(["__main__", "transformers.image_transforms", "torch.nn.functional"])
+    model.packages += ["functools", "stridescope.frontends.spec", "timm.layers"]
+    load_graph(model, (1, 3, 4, 4))
+    assert model.answers == {
+        "__main__": True,
+        "transformers.image_transforms": True,
+        "torch.nn.functional": False,
+        "functools": False,
+        "stridescope.frontends.spec": False,
+        "timm.layers": True,
+    }
+    assert type(builtins.isinstance) is types.BuiltinFunctionType  # the builtin again
+    assert not isinstance(object(), torch.Tensor)
 
 
 class AsTensor(nn.Module):

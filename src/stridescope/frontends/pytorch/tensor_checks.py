@@ -12,11 +12,12 @@ attention passes, was refused). einops, which picks its backend by ``isinstance`
 a backend of its own kind for proxies (:func:`register_einops`), so ``rearrange``,
 ``reduce``, ``repeat`` and ``einsum`` trace the torch calls its torch backend makes.
 
-A plain ``isinstance(x, torch.Tensor)`` is answered in the model's own code
-(:func:`shadow_isinstance`): the modules of the packages that define the model's classes get
-a global ``isinstance`` for the trace that says a proxy is a tensor, so a detection decoder's
-``if isinstance(boxes, torch.Tensor)`` takes the branch a real forward takes. torch's
-modules and C code keep the builtin one.
+A plain ``isinstance(x, torch.Tensor)`` (with a tuple or a union too) is true for a proxy
+when model code asks: for the trace, ``builtins.isinstance`` answers so unless the caller
+is torch's code, the standard library's or stridescope's (their Python code keeps the
+builtin answer; torch's C++ code never asks Python's ``isinstance``). So a detection
+decoder's ``if isinstance(boxes, torch.Tensor)`` takes the branch a real forward takes,
+wherever the helper that asks lives.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 
-__all__ = ["register_einops", "route", "shadow_isinstance", "unroute"]
+__all__ = ["register_einops", "route", "unroute"]
 
 _ISINSTANCE: Callable[[Any, Any], bool] = builtins.isinstance
 
@@ -75,66 +76,31 @@ def _names_tensor(cls: Any) -> bool:
     return False
 
 
+# callers whose ``isinstance`` keeps the builtin answer for a proxy (by top-level package)
+_KEEP = frozenset({"torch", "stridescope"}) | sys.stdlib_module_names
+
+
 def _isinstance(obj: Any, cls: Any) -> bool:
-    """``isinstance`` in model code while a trace runs: a proxy is a ``torch.Tensor``."""
+    """``isinstance`` while a trace runs: a proxy is a ``torch.Tensor`` to model code."""
     if type(obj) is ShapeProxy and _names_tensor(cls):
-        return True
+        caller = sys._getframe(1).f_globals.get("__name__") or ""
+        if caller.partition(".")[0] not in _KEEP:
+            return True
     return _ISINSTANCE(obj, cls)
 
 
-_KEEP = frozenset({"torch", "stridescope"})  # their code keeps the builtin
-_SHADOWED: list[dict[str, Any]] = []
-_PACKAGES: dict[frozenset[type], frozenset[str]] = {}
-_NAMESPACES: dict[tuple[frozenset[str], int], list[dict[str, Any]]] = {}
+_GIVEN = [0]  # len(sys.modules) when stridescope's modules were last given the builtin
 
 
-def _packages(classes: frozenset[type]) -> frozenset[str]:
-    """The top-level packages whose code a model of ``classes`` runs: those defining the
-    classes and their bases, and those their modules import from (a library's helpers; a
-    script's model calling a model library), torch's and the standard library's excepted."""
-    found = _PACKAGES.get(classes)
-    if found is None:
-        names: set[str] = set()
-        modules = {c.__module__ for cls in classes for c in cls.__mro__}
-        for module in modules:
-            names.add(module.partition(".")[0])
-            for value in list(getattr(sys.modules.get(module), "__dict__", {}).values()):
-                if isinstance(value, types.ModuleType):
-                    names.add(value.__name__.partition(".")[0])
-                elif isinstance(value, type | types.FunctionType):
-                    names.add(str(value.__module__).partition(".")[0])
-        if len(_PACKAGES) > 256:
-            _PACKAGES.clear()
-        found = _PACKAGES[classes] = frozenset(names - _KEEP - sys.stdlib_module_names)
-    return found
-
-
-def _namespaces(packages: frozenset[str]) -> list[dict[str, Any]]:
-    """The globals of every loaded module of ``packages`` (a helper may import torch
-    inside the function that asks), cached until a module loads."""
-    key = (packages, len(sys.modules))
-    found = _NAMESPACES.get(key)
-    if found is None:
-        found = []
-        for name, mod in list(sys.modules.items()):
-            namespace = getattr(mod, "__dict__", None)
-            if name.partition(".")[0] in packages and type(namespace) is dict:
-                found.append(namespace)
-        if len(_NAMESPACES) > 64:
-            _NAMESPACES.clear()
-        _NAMESPACES[key] = found
-    return found
-
-
-def shadow_isinstance(classes: frozenset[type]) -> None:
-    """Give the modules of the packages that define ``classes`` (a model's module classes
-    and their bases; torch's excepted) a global ``isinstance`` that answers a proxy is a
-    tensor, until :func:`unroute`. A module with an ``isinstance`` of its own keeps it."""
-    shadowed = _SHADOWED
-    for namespace in _namespaces(_packages(classes)):
-        if "isinstance" not in namespace:
-            namespace["isinstance"] = _isinstance
-            shadowed.append(namespace)
+def _own_modules_keep_the_builtin() -> None:
+    """Bind the builtin ``isinstance`` in each loaded stridescope module's globals (once per
+    module): the tracer's own hundreds of checks per trace then skip the wrapper."""
+    if _GIVEN[0] != len(sys.modules):
+        for name, module in list(sys.modules.items()):
+            namespace = getattr(module, "__dict__", None)
+            if name.partition(".")[0] == "stridescope" and type(namespace) is dict:
+                namespace.setdefault("isinstance", _ISINSTANCE)
+        _GIVEN[0] = len(sys.modules)
 
 
 def route() -> None:
@@ -144,6 +110,8 @@ def route() -> None:
     torch.as_tensor = _as_tensor
     torch.jit.isinstance = _jit_isinstance
     F._none_or_dtype = _none_or_dtype  # type: ignore[assignment]
+    _own_modules_keep_the_builtin()
+    builtins.isinstance = _isinstance
     register_einops()
 
 
@@ -153,10 +121,7 @@ def unroute() -> None:
     torch.as_tensor = _AS_TENSOR
     torch.jit.isinstance = _JIT_ISINSTANCE
     F._none_or_dtype = _NONE_OR_DTYPE  # type: ignore[assignment]
-    for namespace in _SHADOWED:
-        if namespace.get("isinstance") is _isinstance:
-            del namespace["isinstance"]
-    _SHADOWED.clear()
+    builtins.isinstance = _ISINSTANCE
 
 
 _EINOPS: list[type] = []

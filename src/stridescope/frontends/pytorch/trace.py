@@ -69,9 +69,9 @@ def _routed_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
 
 
 @contextmanager
-def _routing(tracer: Tracer, classes: frozenset[type]) -> Iterator[None]:
-    """Route module calls of this thread to ``tracer``, and answer tensor checks in the code
-    of the model's ``classes`` (:mod:`tensor_checks`); undone on exit, even on errors.
+def _routing(tracer: Tracer) -> Iterator[None]:
+    """Route module calls of this thread to ``tracer``, and answer model code's tensor
+    checks (:mod:`tensor_checks`); undone on exit, even on errors.
 
     The patch is ``nn.Module._call_impl`` (what ``__call__`` calls), not ``__call__`` itself:
     assigning a slot such as ``__call__`` makes Python re-derive ``tp_call`` for every
@@ -84,7 +84,6 @@ def _routing(tracer: Tracer, classes: frozenset[type]) -> Iterator[None]:
             nn.Module._call_impl = _routed_call  # type: ignore[method-assign,assignment]
             _SCRIPT_FUNCTION.__call__ = _routed_script_call
             tensor_checks.route()
-        tensor_checks.shadow_isinstance(classes)
         _PATCH_USERS += 1
     set_active_tracer(tracer)
     try:
@@ -183,7 +182,7 @@ def _run(
     if fast:
         mode = tracer.mode = ParameterMode(tracer, tree.params)
         try:
-            with _routing(tracer, tree.classes), torch.enable_grad():
+            with _routing(tracer), torch.enable_grad():
                 _forward(tracer, module, proxies)
         finally:  # the model keeps no meta tensor, even from a forward that failed; a
             # forward that stored one (a cache) did all else on shapes: its graph stands
@@ -194,10 +193,7 @@ def _run(
             restore(tracer)
     else:
         try:
-            with (
-                _routing(tracer, tree.classes),
-                torch.enable_grad(),
-            ):  # grad_fn: what a tensor came from
+            with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
                 _forward(tracer, module, proxies)
         finally:
             restore(tracer)
@@ -213,7 +209,6 @@ class _Tree:
     paths: dict[int, str]
     params: set[int]
     repeated: frozenset[type]  # classes of more than one module with children
-    classes: frozenset[type]  # every module's class
     # the parameters themselves, kept alive for the trace: a module loaded by torch.jit.load
     # makes a new Python object for a parameter when none is alive, so ids would not hold
     kept: list[Any]
@@ -294,7 +289,6 @@ def _module_tree(root: nn.Module) -> _Tree:
     params: list[Any] = []
     seen: set[type] = set()
     repeated: set[type] = set()
-    leaves: set[type] = set()
 
     def enter(prefix: str, module: nn.Module) -> str:
         paths[id(module)] = prefix
@@ -319,13 +313,12 @@ def _module_tree(root: nn.Module) -> _Tree:
                 break
             path = paths[id(child)] = dot + name  # a leaf (most modules are): no frame
             tree.append((path, child))
-            leaves.add(type(child))
             params.extend(child._parameters.values())
         else:
             stack.pop()
     ids = set(map(id, params))
     ids.discard(id(None))
-    return _Tree(tree, paths, ids, frozenset(repeated), frozenset(seen | leaves), params)
+    return _Tree(tree, paths, ids, frozenset(repeated), params)
 
 
 def _device(tree: _Tree, default: torch.device) -> torch.device:
