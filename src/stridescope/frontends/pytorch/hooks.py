@@ -25,6 +25,8 @@ from torch import nn
 from torch.nn.modules import module as _torch_module
 
 from stridescope.frontends.pytorch.errors import TraceError
+from stridescope.frontends.pytorch.state_writes import keep
+from stridescope.frontends.pytorch.thread_state import STATE
 
 __all__ = ["any_global_hooks", "call_hooked"]
 
@@ -38,7 +40,12 @@ def any_global_hooks() -> bool:
 
 def call_hooked(call: Call, module: nn.Module, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
     """``call(module, args, kw)`` between the forward pre-hooks and hooks (global ones first);
-    a hook the trace cannot follow (one reading tensor values) is named in the error."""
+    a hook the trace cannot follow (one reading tensor values) is named in the error. A
+    module with pre-hooks has its state kept: a pre-hook may store what it computes (spectral
+    norm's weight), which the trace's end puts back (:mod:`state_writes`)."""
+    tracer = STATE.tracer
+    if module._forward_pre_hooks and tracer is not None:
+        keep(tracer.kept, module)
     try:
         args, kw = _pre_hooks(module, args, kw)
     except TraceError as error:

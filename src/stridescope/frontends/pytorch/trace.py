@@ -36,6 +36,7 @@ from stridescope.frontends.pytorch.module_table import MODULES
 from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.script_calls import call_script_function, compiled_from
+from stridescope.frontends.pytorch.state_writes import put_back
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import restore, settle
@@ -188,6 +189,7 @@ def _run(
             # forward that stored one (a cache) did all else on shapes: its graph stands
             if tracer.in_mode:  # (a forward returned a tensor computed under it)
                 tracer.switch_mode(False)
+            put_back(tracer.kept)
             undo_writes(mode.saved, tracer.derived, tree.modules)
             tracer.mode = None  # the mode refers to the tracer: no cycle left to collect
             restore(tracer)
@@ -196,6 +198,7 @@ def _run(
             with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
                 _forward(tracer, module, proxies)
         finally:
+            put_back(tracer.kept)
             restore(tracer)
     return builder, tracer
 

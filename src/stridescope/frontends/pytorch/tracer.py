@@ -32,6 +32,7 @@ from stridescope.frontends.pytorch.script_calls import (
     call_script_module,
     compiled_from,
 )
+from stridescope.frontends.pytorch.state_writes import WRITES, Kept, keep, writes_state
 from stridescope.frontends.pytorch.views import current, promote, record, settle, write_back
 from stridescope.ir import GraphBuilder, OpKind
 
@@ -42,10 +43,8 @@ _FLOAT32 = torch.float32
 _NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 _BLOCK = (False, None)  # what ``Tracer.by_class`` holds for a class read by its forward
 _new_proxy = object.__new__
-# per module class: whether its forward, the first time it ran under the parameter mode (in
-# this process), computed on parameters alone (``False``, e.g. a norm-and-activation block:
-# later forwards of the class run without the mode, which would only route their calls;
-# results are the same either way, the mode only saves running kernels on real weights)
+# per class: whether its first forward under the parameter mode computed on parameters alone
+# (``False``, a norm block: later ones run without it; it only saves kernels on real weights)
 _WANTS_MODE: dict[type, bool] = {}
 
 
@@ -88,6 +87,7 @@ class Tracer(BlockCopying, ParameterCounting):
         self.pending: dict[int, tuple[ShapeProxy, list[ShapeProxy]]] = {}
         # real tensors a traced one was written into, by id: (tensor, its proxy now)
         self.promoted: dict[int, tuple[torch.Tensor, ShapeProxy]] = {}
+        self.kept: Kept = {}  # the state of modules a forward may write (``state_writes``)
 
     # -- names and parameters ----------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -279,18 +279,18 @@ class Tracer(BlockCopying, ParameterCounting):
     def _forward(
         self, module: nn.Module, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """Trace inside ``module.forward``: calls there are named under ``path``.
-
-        Only the forward of a module with parameters of its own runs under :attr:`mode` (where
-        it may compute on them alone), unless its class's first forward under the mode (in this
+        """Trace inside ``module.forward``: calls there are named under ``path``. Only the
+        forward of a module with parameters of its own runs under :attr:`mode` (where it may
+        compute on them alone), unless its class's first forward under the mode (in this
         process) computed nothing on parameters alone (a norm block: the mode would only route
         its calls); and a forward handed a tensor computed under the mode (a rotary embedding
-        made once). Should one of the others compute on parameters after all, it runs on real
-        kernels, as the exact trace does. A forward returning a tensor computed under the mode
-        leaves the mode on for its caller (``emb(ids)[:, :, None]``: tracked till it meets x)."""
+        made once). Should another compute on parameters, it runs on real kernels, as the
+        exact trace does; one returning a tensor computed under the mode leaves the mode on
+        for its caller (``emb(ids)[:, :, None]``). What it may write is kept (state_writes)."""
         self.scope.append(path)
         self.owners.append(module)
-        cls = type(module)
+        if WRITES.get(cls := type(module), True) and writes_state(cls):
+            keep(self.kept, module)
         own = bool(module._parameters) and _WANTS_MODE.get(cls, True)
         wants = self.mode is not None and (own or self.handed(args, kwargs))
         entry, out = self.in_mode, None

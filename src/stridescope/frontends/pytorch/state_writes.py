@@ -1,0 +1,120 @@
+"""What a traced forward writes into the model is put back when the trace ends.
+
+A forward may cache on its module what it computed (a detection head's anchor grid and the
+feature shape it was made for: ``self.anchors, self.shape = ...``), write into a child
+(``self.conv.weight = w * self.gain``), and a forward pre-hook may store a weight it computes
+(spectral norm). In a trace those values are traced tensors, meta tensors or tensors with an
+autograd history: left there, the model's next real forward, its next trace (which reads the
+stale value as a node of its own), a ``copy.deepcopy`` and ``stridescope fix`` fail.
+
+So the state of a module whose class may write (:func:`writes_state`: a method of it, other
+than ``__init__``, assigns or deletes an attribute, or calls ``setattr``), and of its direct
+children, is kept before its forward runs (:func:`keep`, once per trace), as is the state of a
+module with forward pre-hooks; at the end :func:`put_back` restores each kept module where
+the trace left a value of its own. A module's state is its ``__dict__``, ``_parameters`` and
+``_buffers`` (shallow copies: a list or dict the forward appends to in place keeps what it
+appended).
+"""
+
+from __future__ import annotations
+
+import dis
+import types
+from typing import Any
+
+from torch import Tensor, nn
+
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+
+__all__ = ["WRITES", "Kept", "keep", "put_back", "writes_state"]
+
+# per module id: the module and shallow copies of its __dict__, _parameters and _buffers
+Kept = dict[int, tuple[nn.Module, dict[str, Any], dict[str, Any], dict[str, Any]]]
+
+WRITES: dict[type, bool] = {}  # per class: :func:`writes_state`
+_STORES = frozenset({dis.opmap["STORE_ATTR"], dis.opmap["DELETE_ATTR"]})
+
+
+def _stores(code: types.CodeType) -> bool:
+    """Whether ``code`` (or a function nested in it) assigns or deletes an attribute or
+    calls ``setattr``."""
+    if "setattr" in code.co_names or not _STORES.isdisjoint(code.co_code[::2]):
+        return True
+    return any(isinstance(c, types.CodeType) and _stores(c) for c in code.co_consts)
+
+
+def _functions(value: Any) -> list[Any]:
+    """The plain functions behind a class attribute (a method, a static or class method, a
+    property's accessors)."""
+    if isinstance(value, staticmethod | classmethod):
+        value = value.__func__
+    if isinstance(value, property):
+        return [f for f in (value.fget, value.fset, value.fdel) if f is not None]
+    return [value] if isinstance(value, types.FunctionType) else []
+
+
+def writes_state(cls: type) -> bool:
+    """Whether a method of ``cls`` other than ``__init__`` (torch's own classes excepted) may
+    write an attribute (remembered per class).
+
+    >>> class Caches(nn.Module):
+    ...     def forward(self, x):
+    ...         self.last = x
+    ...         return x
+    >>> writes_state(Caches), writes_state(nn.Conv2d)
+    (True, False)
+    """
+    found = WRITES.get(cls)
+    if found is None:
+        found = WRITES[cls] = any(
+            _stores(f.__code__)
+            for c in cls.__mro__
+            if not c.__module__.startswith("torch.") and c is not object
+            for name, value in vars(c).items()
+            if name != "__init__"
+            for f in _functions(value)
+        )
+    return found
+
+
+def keep(kept: Kept, module: nn.Module) -> None:
+    """Keep the state of ``module`` and of its direct children, each once per trace."""
+    for m in (module, *module._modules.values()):
+        if m is not None and id(m) not in kept:
+            kept[id(m)] = (m, m.__dict__.copy(), m._parameters.copy(), m._buffers.copy())
+
+
+def _left_behind(value: Any) -> bool:
+    """Whether a value written by the trace is one of its own (a traced tensor, a meta
+    tensor, a tensor with an autograd history), itself or in a list, tuple or dict."""
+    items = (
+        value.values()
+        if type(value) is dict
+        else value
+        if type(value) in (list, tuple)
+        else (value,)
+    )
+    for v in items:
+        if type(v) is ShapeProxy or (
+            isinstance(v, Tensor) and (v.is_meta or v.grad_fn is not None)
+        ):
+            return True
+    return False
+
+
+def _traced_values(now: dict[str, Any], before: dict[str, Any]) -> bool:
+    return any(v is not before.get(k, before) and _left_behind(v) for k, v in now.items())
+
+
+def put_back(kept: Kept) -> None:
+    """Restore the state of each kept module where the trace left values of its own there
+    (the whole state, so a cache and the key it was made for agree again); a module whose
+    forward only wrote plain values (a call count, a flag that hooks are installed, with the
+    hooks) is left as the forward left it, as after a real forward."""
+    for m, attrs, params, buffers in kept.values():
+        states = ((m._parameters, params), (m._buffers, buffers), (m.__dict__, attrs))
+        if any(_traced_values(now, before) for now, before in states):
+            for now, before in states:
+                now.clear()
+                now.update(before)
+    kept.clear()

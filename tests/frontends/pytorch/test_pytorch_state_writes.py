@@ -1,0 +1,98 @@
+"""A trace leaves the model as it found it, whatever its forward writes: a head caching an
+anchor grid and the feature shape it was made for (the stale traced values broke the next
+real forward, and the next trace read them as nodes of its own), a parent writing into its
+child, spectral norm's pre-hook storing the weight it computes (a model only summarised
+could not be deep-copied, so ``fix`` failed)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import stridescope
+from stridescope.frontends import load_graph
+
+SHAPE = (1, 3, 16, 16)
+
+
+class CachingHead(nn.Module):
+    """Builds per-position strides once per feature shape and keeps them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.register_buffer("stride", torch.tensor([2.0]))
+        self.shape: torch.Size | None = None
+        self.strides = torch.empty(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.conv(x)
+        if self.shape != f.shape:
+            self.strides = f.new_full((1, f.shape[2] * f.shape[3]), self.stride[0])
+            self.shape = f.shape
+        return f.flatten(2) * self.strides
+
+
+class WritesChild(nn.Module):
+    """Writes a scale computed from its own parameter into its child, then calls it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.child = Scaled()
+        self.gain = nn.Parameter(torch.full((3, 1, 1), 2.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.child.scale = torch.ones(3, 1, 1) * self.gain
+        return self.child(x)
+
+
+class Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.ones(3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "after a real forward"])
+def test_a_forward_caching_on_its_module_is_left_as_it_was(warm: bool) -> None:
+    model = CachingHead().eval()
+    x = torch.randn(SHAPE)
+    if warm:
+        model(torch.randn(1, 3, 32, 32))  # cached for another size: the trace rewrites it
+    before = dict(vars(model))
+    first = load_graph(model, SHAPE)
+    assert (
+        all(vars(model)[k] is v for k, v in before.items()) and vars(model).keys() == before.keys()
+    )
+    second = load_graph(model, SHAPE)  # reads no stale traced value as a node of its own
+    assert [n.parents for n in second.nodes] == [n.parents for n in first.nodes]
+    assert model(x).shape == (1, 4, 64)
+    fixed = stridescope.fix(CachingHead().eval(), "blurpool", input_shape=SHAPE)
+    assert fixed.model(x).shape == (1, 4, 64)
+
+
+def test_a_parent_writing_into_its_child_leaves_the_child_as_it_was() -> None:
+    model = WritesChild()
+    scale = model.child.scale
+    graph = load_graph(model, SHAPE)
+    assert model.child.scale is scale
+    assert graph.params == 3 and model(torch.randn(SHAPE)).shape == SHAPE
+
+
+def test_a_pre_hook_storing_a_weight_is_undone_and_the_model_copies() -> None:
+    model = nn.Sequential(
+        nn.utils.spectral_norm(nn.Conv2d(3, 8, 3, padding=1)), nn.Conv2d(8, 8, 1, stride=2)
+    ).eval()
+    with torch.no_grad():
+        model(torch.randn(SHAPE))  # (a forward with autograd stores a weight with a history)
+    weight = model[0].weight
+    stridescope.summary(model, SHAPE)
+    assert model[0].weight is weight
+    copy.deepcopy(model)  # a weight with an autograd history refuses deep copies
+    fixed = stridescope.fix(model, "blurpool", input_shape=SHAPE)
+    assert fixed.changes and fixed.model(torch.randn(SHAPE)).shape == (1, 8, 8, 8)
