@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
 
 from stridescope.analysis.summary import LayerRow, summarize
@@ -119,3 +120,21 @@ def test_graph_notes_are_in_the_footer() -> None:
     b.note("30 parameters were not used by any traced op and are not in the node totals: w")
     lines = footer_lines(summarize(b.build()))
     assert "note: 30 parameters were not used by any traced op" in "\n".join(lines)
+
+
+class Gate(nn.Module):
+    """Picks per pixel between a 3x3 conv's output and the input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        smooth = self.conv(x)
+        return torch.where(torch.logical_or(x > 0, smooth > 0), smooth, x)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+
+
+def test_a_select_of_several_inputs_sees_what_each_of_them_sees() -> None:
+    rows = {r.path: r for r in summary(Gate(), (1, 1, 16, 16)).layers}
+    assert rows["logical_or"].rf_size == (3, 3)
+    assert rows["where"].rf_size == (3, 3)

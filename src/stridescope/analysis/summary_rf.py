@@ -113,8 +113,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         keeps = node.spatial_at is not None or kind in _GLOBAL or kind is _MOVE
         if not keeps:
             return WHOLE if parent == WHOLE else None
-    if kind in _PASS:
-        return parent
+    if kind in _PASS:  # (with several inputs, a select: torch.where(mask, a, b))
+        return parent if len(parents) == 1 else _merge(parents)
     if kind in _MERGE:
         placed = facts.placed
         joined = kind is _CONCAT and any(placed[p] != placed[node.id] for p in node.parents)

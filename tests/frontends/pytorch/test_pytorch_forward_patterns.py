@@ -312,3 +312,32 @@ def test_random_fills_of_a_model_in_training_are_counted() -> None:
     fills = [n for n in graph.nodes if n.op in ("bernoulli", "normal", "uniform")]
     assert len(fills) == 4 and all(n.macs == 0 for n in fills)
     assert fills[0].output_shape == (SHAPE[0], 1, 1, 1)
+
+
+class MergeOrig(nn.Module):
+    """Adds the tensor its caller attached to its input (``x.orig``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x.orig  # type: ignore[attr-defined]
+
+
+class AttachesOrig(nn.Module):
+    """Attaches the block's input to each layer's input as a Python attribute (as fastai's
+    ``SequentialEx`` does for its merge layers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Conv2d(4, 4, 3, padding=1), MergeOrig()])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        res = x
+        for layer in self.layers:
+            res.orig = x  # type: ignore[attr-defined]
+            res = layer(res)
+        return res
+
+
+def test_an_attribute_set_on_a_traced_tensor_reads_back() -> None:
+    graph = trace_torch(AttachesOrig(), (1, 4, 8, 8))
+    (add,) = [n for n in graph.nodes if n.kind is OpKind.ADD]
+    assert add.parents == (1, 0)  # the conv's output and the block's input

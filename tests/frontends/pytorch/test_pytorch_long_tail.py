@@ -128,13 +128,31 @@ SPELLINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "reshape shape=": lambda x: x.reshape(shape=(-1, 6)),
     "torch.reshape shape=": lambda x: torch.reshape(x, shape=(2, -1)),
     "view size=": lambda x: x.view(size=(2, 4, -1)),
+    "as_subclass": lambda x: x.as_subclass(torch.Tensor),
+    "rad2deg": lambda x: torch.rad2deg(x),
+    "deg2rad": lambda x: x.deg2rad(),
+    "asinh": lambda x: torch.asinh(x),
+    "atanh": lambda x: x.clamp(-0.5, 0.5).atanh(),
+    "acosh": lambda x: (x.abs() + 1).acosh(),
+    "sgn": lambda x: x.sgn(),
+    "+x": lambda x: +x,
+    "signbit": lambda x: torch.signbit(x),
+    "isposinf": lambda x: torch.isposinf(x),
+    "true_divide": lambda x: torch.true_divide(x, 2.0),
+    "rsub": lambda x: torch.rsub(x, 1.0),
+    "subtract": lambda x: x.subtract(x),
+    "logaddexp2": lambda x: torch.logaddexp2(x, x),
+    "gcd": lambda x: torch.gcd(x.long(), x.long()),
+    "<<": lambda x: x.long() << 1,
+    "//=": lambda x: x.clone().__ifloordiv__(2),
 }
 
 
 @pytest.mark.parametrize("case", list(SPELLINGS))
 def test_casts_and_shapes_given_by_keyword_trace_as_torch_runs_them(case: str) -> None:
-    """Every cast method and ``type``, and a shape given as ``shape=`` / ``size=`` (as
-    diffusion transformers unpatchify), with torch's shape and dtype."""
+    """Every cast method and ``type``, a shape given as ``shape=`` / ``size=`` (as diffusion
+    transformers unpatchify), and the element-wise functions models use beyond the common
+    ones (an orientation in degrees, shifts), with torch's shape and dtype."""
     dtypes: list[torch.dtype] = []
 
     def recorded(x: torch.Tensor) -> torch.Tensor:

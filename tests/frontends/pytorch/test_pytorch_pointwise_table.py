@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from stridescope.frontends.pytorch import trace_torch
-from stridescope.frontends.pytorch.function_table import _ACTIVATIONS, _DROPOUTS, _MATH, _NORMS
+from stridescope.frontends.pytorch.elementwise_names import MATH
+from stridescope.frontends.pytorch.function_table import _ACTIVATIONS, _DROPOUTS, _NORMS
 from tests.frontends.pytorch.applied import Apply
 
-SPELLINGS = sorted({*_ACTIVATIONS.split(), *_NORMS.split(), *_DROPOUTS.split(), *_MATH.split()})
+SPELLINGS = sorted({*_ACTIVATIONS.split(), *_NORMS.split(), *_DROPOUTS.split(), *MATH.split()})
 C = 4
 # the arguments some functions need besides the tensor (others take none)
 EXTRA: dict[str, tuple[Any, ...]] = {

@@ -167,6 +167,34 @@ def test_multihead_attention_matches_flop_counter_and_torch_shapes(kdim: int | N
     assert sorted(shapes.values()) == sorted([tuple(out.shape), tuple(weights.shape)])
 
 
+class _AttentionPool(nn.Module):
+    """Attention pooling whose output projection changes the width (CLIP's ResNet head)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_proj = nn.Parameter(torch.randn(3 * 16, 16))
+        self.in_bias = nn.Parameter(torch.zeros(3 * 16))
+        self.out = nn.Linear(16, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = x.flatten(2).permute(2, 0, 1)  # (L, N, E)
+        weights = (self.in_proj, self.in_bias, None, None, False, 0.0)
+        out_proj = (self.out.weight, self.out.bias)
+        out, _ = F.multi_head_attention_forward(
+            tokens, tokens, tokens, 16, 4, *weights, *out_proj, training=False
+        )
+        return out
+
+
+def test_attention_with_a_narrower_output_projection_has_its_width() -> None:
+    module = _AttentionPool().eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = module(torch.rand(2, 16, 3, 4))
+    graph = trace_torch(module, (2, 16, 3, 4))
+    assert graph.output.output_shape == tuple(out.shape) == (12, 2, 8)
+    assert 2 * graph.macs == counter.get_total_flops()
+
+
 def test_batch_first_attention_costs_the_same_as_sequence_first() -> None:
     """Batch-first in eval mode takes torch's fused kernel, which ``FlopCounterMode`` does not
     see; the traced MACs are the sequence-first ones."""

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from stridescope.frontends.pytorch.elementwise_names import COMPARE, DIVIDE, MATH, SELECT
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
 from stridescope.frontends.pytorch.handlers import (
     along,
@@ -46,24 +47,6 @@ _ACTIVATIONS = (
     "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_ F.gumbel_softmax "
     "torch.special.expit torch.special.softmax torch.special.log_softmax"
 )
-_MATH = (
-    "torch.abs Tensor.abs Tensor.abs_ Tensor.__abs__ torch.neg Tensor.neg Tensor.neg_ "
-    "Tensor.__neg__ torch.exp Tensor.exp Tensor.exp_ torch.log Tensor.log torch.log1p "
-    "torch.expm1 torch.sqrt Tensor.sqrt torch.rsqrt Tensor.rsqrt torch.square Tensor.square "
-    "torch.reciprocal Tensor.reciprocal torch.sign Tensor.sign torch.clamp Tensor.clamp "
-    "Tensor.clamp_ torch.clip Tensor.clip Tensor.clip_ torch.sin torch.cos torch.erf Tensor.erf "
-    "Tensor.sin Tensor.cos torch.tan torch.sinh torch.cosh torch.asin torch.acos torch.atan "
-    "Tensor.atan torch.erfc torch.erfinv Tensor.log1p Tensor.expm1 torch.log2 Tensor.log2 "
-    "torch.log10 Tensor.log10 torch.exp2 torch.floor Tensor.floor torch.ceil Tensor.ceil "
-    "torch.round Tensor.round torch.trunc Tensor.trunc torch.frac Tensor.frac torch.clamp_min "
-    "Tensor.clamp_min torch.clamp_max Tensor.clamp_max torch.nan_to_num Tensor.nan_to_num "
-    "torch.sinc Tensor.sinc torch.logit Tensor.logit torch.angle Tensor.angle torch.renorm "
-    "Tensor.renorm torch.lgamma Tensor.lgamma torch.digamma Tensor.digamma torch.i0 Tensor.i0 "
-    "torch.special.erf torch.special.erfc torch.special.erfinv torch.special.expm1 "
-    "torch.special.exp2 torch.special.log1p torch.special.logit torch.special.sinc "
-    "torch.special.round torch.special.i0 torch.special.ndtr torch.special.ndtri "
-    "torch.special.log_ndtr torch.special.digamma torch.special.gammaln torch.special.entr"
-)
 _NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
 _DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
 _MOVEMENT = (
@@ -88,37 +71,12 @@ _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
     "Tensor.type_as Tensor.cpu Tensor.cuda Tensor.requires_grad_ Tensor.half Tensor.double "
     "Tensor.bool Tensor.long Tensor.int Tensor.bfloat16 Tensor.short Tensor.char Tensor.byte "
-    "Tensor.cfloat Tensor.cdouble Tensor.chalf Tensor.type"
+    "Tensor.cfloat Tensor.cdouble Tensor.chalf Tensor.type Tensor.as_subclass"
 )
 _CONSTANTS = (
     "Tensor.new_zeros Tensor.new_ones Tensor.new_full Tensor.new_empty Tensor.new_tensor "
     "torch.zeros_like torch.ones_like torch.full_like torch.empty_like torch.rand_like "
     "torch.randn_like"
-)
-
-
-_COMPARE = (
-    "torch.eq Tensor.eq Tensor.__eq__ torch.ne Tensor.ne Tensor.__ne__ torch.lt Tensor.lt "
-    "Tensor.__lt__ torch.le Tensor.le Tensor.__le__ torch.gt Tensor.gt Tensor.__gt__ torch.ge "
-    "Tensor.ge Tensor.__ge__ torch.logical_and Tensor.logical_and torch.logical_or "
-    "Tensor.logical_or torch.logical_xor Tensor.logical_xor torch.logical_not "
-    "Tensor.logical_not torch.isnan Tensor.isnan torch.isinf Tensor.isinf torch.isfinite "
-    "Tensor.isfinite"
-)
-_SELECT = (
-    "torch.masked_fill Tensor.masked_fill Tensor.masked_fill_ torch.where Tensor.where "
-    "Tensor.__and__ Tensor.__rand__ Tensor.__iand__ Tensor.__or__ Tensor.__ror__ Tensor.__ior__ "
-    "Tensor.__xor__ Tensor.__rxor__ Tensor.__ixor__ Tensor.__invert__ torch.bitwise_not "
-    "Tensor.bitwise_not torch.bitwise_and Tensor.bitwise_and torch.bitwise_or Tensor.bitwise_or "
-    "Tensor.fill_ Tensor.zero_ torch.fill Tensor.bernoulli_ Tensor.bernoulli torch.bernoulli "
-    "Tensor.uniform_ Tensor.normal_ Tensor.random_ Tensor.exponential_ Tensor.geometric_ "
-    "Tensor.log_normal_ Tensor.cauchy_ torch.heaviside Tensor.heaviside torch.lerp Tensor.lerp"
-)
-_DIVIDE = (
-    "Tensor.__floordiv__ Tensor.__rfloordiv__ Tensor.__mod__ Tensor.__rmod__ torch.floor_divide "
-    "Tensor.floor_divide torch.remainder Tensor.remainder torch.fmod Tensor.fmod torch.atan2 "
-    "Tensor.atan2 torch.hypot Tensor.hypot torch.fmax torch.fmin torch.copysign torch.logaddexp "
-    "torch.xlogy"
 )
 
 
@@ -180,16 +138,17 @@ def _rows() -> list[Row]:
         (elementwise.pointwise(OpKind.ACTIVATION), _ACTIVATIONS),
         (elementwise.pointwise(OpKind.NORM), _NORMS),
         (elementwise.unary(OpKind.NORM), "F.normalize"),
-        (elementwise.unary(OpKind.ACTIVATION), _MATH),
+        (elementwise.unary(OpKind.ACTIVATION), MATH),
         (
             elementwise.power,
             "torch.pow Tensor.pow Tensor.pow_ Tensor.__pow__ Tensor.__rpow__ Tensor.__ipow__",
         ),
-        (elementwise.select(torch.bool), _COMPARE),
-        (elementwise.select(), _SELECT),
-        (elementwise.arith(OpKind.MUL), _DIVIDE),
+        (elementwise.select(torch.bool), COMPARE),
+        (elementwise.select(), SELECT),
+        (elementwise.arith(OpKind.MUL), DIVIDE),
         (elementwise.pointwise(OpKind.DROPOUT), _DROPOUTS),
         *_arithmetic(),
+        (elementwise.arith(OpKind.ADD), "torch.rsub torch.subtract Tensor.subtract"),
         (products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm"),
         (products.matmul, "torch.bmm Tensor.bmm torch.linalg.matmul"),
         *_beside_products(),

@@ -32,8 +32,9 @@ def _values(reason: str) -> Callable[..., Any]:
 class ShapeProxy:
     """A tensor stand-in: shape, dtype and the id of the node that produced it."""
 
-    # ``viewing``, set only on a proxy a view op returned: what it views and how (``views``)
-    __slots__ = ("dims", "dtype", "node", "viewing")
+    # ``viewing``, set only on a proxy a view op returned: what it views and how (``views``);
+    # ``__dict__``: model code may set attributes on a tensor (``res.orig = x``, fastai)
+    __slots__ = ("__dict__", "dims", "dtype", "node", "viewing")
     viewing: tuple[Any, ...]  # (the call that made it: ``views.record``), on views only
 
     def __init__(self, node: int, dims: tuple[int, ...], dtype: torch.dtype) -> None:
@@ -203,6 +204,15 @@ OPERATORS = [
     "__floordiv__",
     "__rfloordiv__",
     "__ipow__",
+    "__pos__",
+    "__lshift__",
+    "__rlshift__",
+    "__ilshift__",
+    "__rshift__",
+    "__rrshift__",
+    "__irshift__",
+    "__imod__",
+    "__ifloordiv__",
 ]
 for _name in OPERATORS:
     setattr(ShapeProxy, _name, _operator(_name))

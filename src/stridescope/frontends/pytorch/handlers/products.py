@@ -314,8 +314,10 @@ def multi_head_attention(
         raise LayerInputError(name, op, f"queries of embed_dim={embed_dim} features", q)
     (length, batch, width), source = q, k[0]
     source += int(given.get("bias_k") is not None) + int(bool(given.get("add_zero_attn")))
+    out_weight = given.get("out_proj_weight")  # (out, width): CLIP's attention pool projects
+    out_width = out_weight.shape[0] if isinstance(out_weight, torch.Tensor) else width
     macs = length * batch * width * q[-1] + source * batch * width * (k[-1] + v[-1])
-    macs += 2 * batch * length * source * width + length * batch * width * width
+    macs += 2 * batch * length * source * width + length * batch * width * out_width
     tensors = [a for a in given.values() if isinstance(a, torch.Tensor)]
     inputs = [p.node for p in (query, key, value) if isinstance(p, ShapeProxy)]
     if not inputs:
@@ -324,7 +326,7 @@ def multi_head_attention(
     out = t.builder.matmul(
         parents,
         name,
-        output_shape=(length, batch, width),
+        output_shape=(length, batch, out_width),
         macs=macs,
         params=t.take_params(tensors),
         op=op,
