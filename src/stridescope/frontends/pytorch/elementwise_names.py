@@ -56,10 +56,10 @@ SELECT = (
 
 DIVIDE = (
     "Tensor.__floordiv__ Tensor.__rfloordiv__ Tensor.__mod__ Tensor.__rmod__ Tensor.__imod__ "
-    "Tensor.__ifloordiv__ torch.floor_divide "
-    "Tensor.floor_divide torch.remainder Tensor.remainder torch.fmod Tensor.fmod torch.atan2 "
-    "Tensor.atan2 torch.hypot Tensor.hypot torch.fmax torch.fmin torch.copysign torch.logaddexp "
-    "torch.xlogy torch.true_divide Tensor.true_divide Tensor.true_divide_ torch.logaddexp2 "
-    "torch.ldexp Tensor.ldexp torch.nextafter Tensor.nextafter torch.gcd Tensor.gcd torch.lcm "
-    "Tensor.lcm torch.multiply Tensor.multiply torch.divide Tensor.divide"
+    "Tensor.__ifloordiv__ torch.floor_divide Tensor.floor_divide torch.remainder "
+    "Tensor.remainder torch.fmod Tensor.fmod torch.atan2 Tensor.atan2 torch.hypot Tensor.hypot "
+    "torch.fmax torch.fmin torch.copysign torch.logaddexp torch.xlogy torch.true_divide "
+    "Tensor.true_divide Tensor.true_divide_ torch.logaddexp2 torch.ldexp Tensor.ldexp "
+    "torch.nextafter Tensor.nextafter torch.gcd Tensor.gcd torch.lcm Tensor.lcm torch.multiply "
+    "Tensor.multiply torch.divide Tensor.divide"
 )

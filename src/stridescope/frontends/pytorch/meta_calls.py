@@ -68,7 +68,7 @@ def to_meta(value: Any) -> Any:
 
 
 def _value_or_meta(value: Any) -> Any:
-    """A real one-element tensor's value (a fill value, a bound); :func:`to_meta` else.
+    """A real 0-d tensor's value (a fill value, a bound); :func:`to_meta` else.
 
     >>> _value_or_meta(torch.tensor(2.0)), _value_or_meta(torch.ones(2)).device.type
     (2.0, 'meta')
