@@ -129,6 +129,8 @@ SPELLINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "torch.reshape shape=": lambda x: torch.reshape(x, shape=(2, -1)),
     "view size=": lambda x: x.view(size=(2, 4, -1)),
     "as_subclass": lambda x: x.as_subclass(torch.Tensor),
+    "view dtype": lambda x: x.view(torch.float16),
+    "view wider dtype": lambda x: x.view(torch.int64),
     "rad2deg": lambda x: torch.rad2deg(x),
     "deg2rad": lambda x: x.deg2rad(),
     "asinh": lambda x: torch.asinh(x),

@@ -73,6 +73,8 @@ def view(t: Tracer, name: str, op: str, input: Any, *shape: Any, **keywords: Any
         if shape or more or key not in ("shape", "size"):
             raise NotHandled
         shape = tuple(value)
+    if len(shape) == 1 and isinstance(shape[0], torch.dtype):
+        return _reread(t, name, op, input, shape[0])
     if len(shape) == 1 and type(shape[0]) is not int and isinstance(shape[0], Sequence):
         shape = tuple(shape[0])  # (an int, the usual first size, skips the ABC's check)
     if not isinstance(input, ShapeProxy):
@@ -88,6 +90,18 @@ def view(t: Tracer, name: str, op: str, input: Any, *shape: Any, **keywords: Any
     if math.prod(out) != numel:
         raise LayerInputError(name, op, f"{math.prod(out)} elements for shape {shape}", input.dims)
     return reshape_node(t, name, op, input, out)
+
+
+def _reread(t: Tracer, name: str, op: str, input: Any, dtype: torch.dtype) -> Any:
+    """``x.view(torch.int32)``: the same bytes read as another dtype, the last axis scaled by
+    the ratio of element sizes (one torch refuses, the meta run refuses too)."""
+    if not isinstance(input, ShapeProxy) or not input.dims:
+        raise NotHandled
+    last = input.dims[-1] * input.dtype.itemsize
+    if last % dtype.itemsize:
+        raise NotHandled
+    out = reshape_node(t, name, op, input, (*input.dims[:-1], last // dtype.itemsize))
+    return ShapeProxy(out.node, out.dims, dtype)
 
 
 def same(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
