@@ -41,7 +41,8 @@ INPUT_HELP = (
     "1x1x16000 for a signal (NCL), 1x3x16x112x112 for a video (NCDHW). "
     "Required for PyTorch models; overrides a spec's or Keras model's own. Repeat it for a "
     "model that takes several inputs (coverage is of the first; a further one may be a batch "
-    "of numbers, e.g. 1 for a diffusion model's timesteps)."
+    "of numbers, e.g. 1 for a diffusion model's timesteps). Join shapes with + for a forward "
+    "that takes one list of tensors: 1x3x8x224x224+1x3x32x224x224."
 )
 # The TARGET argument and --input option of the commands that read a whole model.
 TargetArgument = Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)]

@@ -210,7 +210,7 @@ def _load_keras_file(path: Path) -> Any:
 
 
 def _graph_of_model(
-    model: Any, input_shape: Shape | None, source: str, shapes: Sequence[Shape] = ()
+    model: Any, input_shape: Shape | None, source: str, shapes: Sequence[Argument] = ()
 ) -> Graph:
     if isinstance(model, Graph):
         return model
@@ -218,9 +218,9 @@ def _graph_of_model(
         if is_keras_model(model):
             from stridescope.frontends.keras.model import read_keras
 
-            return read_keras(
-                model, list(shapes) if len(shapes) > 1 else input_shape, source=source
-            )
+            several = [s for s in shapes if isinstance(s, tuple)]
+            _no_lists(shapes, "a Keras model")
+            return read_keras(model, several if len(several) > 1 else input_shape, source=source)
         if not shapes:
             raise StridescopeError(
                 f"a PyTorch model needs an input shape; give one, e.g. --input 1x3x224x224 "
@@ -228,8 +228,7 @@ def _graph_of_model(
             )
         from stridescope.frontends.pytorch.trace import trace_torch
 
-        ints = [tuple(int(d) for d in s if d is not None) for s in shapes]
-        graph = trace_torch(model, ints if len(ints) > 1 else ints[0])
+        graph = trace_torch(model, list(shapes))
         # name the graph after the target the user gave, as the Keras and spec readers do
         return dataclasses.replace(graph, source=source) if source else graph
     except StridescopeError:
@@ -242,20 +241,58 @@ def _graph_of_model(
         ) from None
 
 
-def _shapes(input_shape: object) -> list[tuple[int, ...]]:
+# what the forward is given: a tensor's shape, or a list of tensors' shapes (one argument)
+Argument = tuple[int, ...] | list[tuple[int, ...]]
+
+
+def _shapes(input_shape: object) -> list[Argument]:
     """One shape (``"1x3x32x32"``, ``(1, 3, 32, 32)``) or several (a list of those; after the
-    first, a batch of numbers such as diffusion timesteps, ``(1,)``, is a shape too).
+    first, a batch of numbers such as diffusion timesteps, ``(1,)``, is a shape too). An
+    argument that is a list of tensors (``forward([slow, fast])``) is a list of shapes, or
+    shapes joined by ``+``.
 
     >>> _shapes("1x3x8x8"), _shapes(["1x3x8x8", (1, 1, 4, 4), (1,)])
     ([(1, 3, 8, 8)], [(1, 3, 8, 8), (1, 1, 4, 4), (1,)])
+    >>> _shapes("1x3x2x8x8+1x3x8x8x8"), _shapes([[(1, 3, 8), (1, 3, 4)], "1"])
+    ([[(1, 3, 2, 8, 8), (1, 3, 8, 8, 8)]], [[(1, 3, 8), (1, 3, 4)], (1,)])
     """
+    if isinstance(input_shape, str) and "+" in input_shape:
+        return [_listed(input_shape.split("+"), 2)]
     if (
         isinstance(input_shape, list | tuple)
         and input_shape
         and all(isinstance(s, str | list | tuple) for s in input_shape)
     ):
-        return [parse_shape(s, rank=1 if i else 2) for i, s in enumerate(input_shape)]
+        return [_argument(s, 1 if i else 2) for i, s in enumerate(input_shape)]
     return [parse_shape(input_shape)]
+
+
+def _argument(value: object, rank: int) -> Argument:
+    """One argument of several: a shape, or a list of shapes (a list of tensors)."""
+    if isinstance(value, str) and "+" in value:
+        return _listed(value.split("+"), rank)
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(s, str | list | tuple) for s in value)
+    ):
+        return _listed(value, rank)
+    return parse_shape(value, rank=rank)
+
+
+def _no_lists(shapes: Sequence[Argument], what: str) -> None:
+    """Refuse a list argument where only a PyTorch forward takes one."""
+    for argument in shapes:
+        if isinstance(argument, list):
+            shown = "+".join("x".join(map(str, s)) for s in argument)
+            raise StridescopeError(
+                f"{what} takes one shape per input; received the list {shown} (a list of "
+                f"tensors as one argument is for PyTorch models)"
+            )
+
+
+def _listed(values: Sequence[object], rank: int) -> list[tuple[int, ...]]:
+    return [parse_shape(v, rank=rank if not i else 1) for i, v in enumerate(values)]
 
 
 def load_graph(
@@ -270,10 +307,11 @@ def load_graph(
     stridescope.errors.StridescopeError: cannot read target 'net.yaml'; allowed: FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.toml
     """
     shapes = _shapes(input_shape) if input_shape is not None else []
-    shape = shapes[0] if shapes else None
+    shape = shapes[0] if shapes and isinstance(shapes[0], tuple) else None
     if isinstance(target, (str, Path)):
         text = str(target)
         if text.endswith(".toml"):
+            _no_lists(shapes, "a spec file")
             if len(shapes) > 1:
                 raise StridescopeError(
                     f"a spec file takes one --input; received {len(shapes)} for {text!r}"

@@ -29,6 +29,7 @@ from torch import nn
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import tensor_checks
+from stridescope.frontends.pytorch.arguments import arguments, as_list_hint, grouped, listed
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.meta_calls import walk_values
@@ -40,7 +41,7 @@ from stridescope.frontends.pytorch.state_writes import put_back
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import restore, settle
-from stridescope.ir import Graph, GraphBuilder, shape_list
+from stridescope.ir import Graph, GraphBuilder
 
 __all__ = ["trace_torch"]
 
@@ -99,19 +100,6 @@ def _routing(tracer: Tracer) -> Iterator[None]:
                 tensor_checks.unroute()
 
 
-def _check_shape(input_shape: Sequence[int], rank: int = 2) -> tuple[int, ...]:
-    """A shape of ``rank`` or more sizes (a further input may be a batch of numbers)."""
-    shape = tuple(input_shape)
-    if len(shape) < rank or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
-        raise StridescopeError(
-            f"input shape must be a batch size followed by sizes, e.g. (1, 3, 224, 224); "
-            f"received {input_shape!r}"
-        )
-    if any(d < 1 for d in shape):
-        raise StridescopeError(f"input shape sizes must be positive; received {shape}")
-    return shape
-
-
 def _dtype(tree: _Tree) -> torch.dtype:
     """The model's first floating-point parameter's dtype, else float32."""
     for _, m in tree.modules:
@@ -125,32 +113,34 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequence[int]]) -> Graph:
+def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
     """The IR graph of ``module`` for an input of ``input_shape`` (N, C, *spatial), or for
-    several inputs given as a list of shapes (``forward(x0, x1, ...)``; coverage and the
-    receptive field are measured on the first).
+    several inputs given as a list of shapes (``forward(x0, x1, ...)``); an argument that is
+    itself a list of shapes is one list of tensors (``forward([slow, fast])``). Coverage and
+    the receptive field are measured on the first tensor.
 
     Raises :class:`StridescopeError` (one line) for a malformed input shape, an input a layer
     cannot take (wrong rank or channels), or a forward that raises.
     """
-    shapes = [_check_shape(s, 1 if i else 2) for i, s in enumerate(shape_list(input_shape))]
+    shapes, lists = arguments(input_shape)
     module = compiled_from(module)  # torch.compile(model): the model it compiles
     kind = type(module).__name__
     tree = _module_tree(module)
     what = " and ".join(str(s) for s in shapes)
     where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
     try:
-        builder, tracer = _run(module, shapes, tree, fast=True)
+        builder, tracer = _run(module, (shapes, lists), tree, fast=True)
     except (LayerInputError, StridescopeError) as e:  # about the input: the same either way
         raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
     except Exception:  # it read a parameter's values, or failed: the exact run decides
         try:
-            builder, tracer = _run(module, shapes, tree, fast=False)
+            builder, tracer = _run(module, (shapes, lists), tree, fast=False)
         except (LayerInputError, TraceError, StridescopeError) as e:
             raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
         except Exception as e:
             raise StridescopeError(
                 f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
+                f"{as_list_hint(e, lists)}"
             ) from None
     _note_unused(builder, tree, tracer.counted)
     tracer.learn_blocks()
@@ -158,12 +148,16 @@ def trace_torch(module: nn.Module, input_shape: Sequence[int] | Sequence[Sequenc
 
 
 def _run(
-    module: nn.Module, shapes: list[tuple[int, ...]], tree: _Tree, fast: bool
+    module: nn.Module,
+    arguments: tuple[list[tuple[int, ...]], list[int]],
+    tree: _Tree,
+    fast: bool,
 ) -> tuple[GraphBuilder, Tracer]:
     """One traced forward, autograd on (a tensor's ``grad_fn`` tells which parameters it came
     from). ``fast``: in the forwards of modules with parameters of their own, computations on
     parameters alone run on meta tensors (:class:`ParameterMode`); else on real kernels."""
     dtype = _dtype(tree)
+    shapes, lists = arguments
     shape = shapes[0]
     builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
     inputs = [builder.input] + [
@@ -171,20 +165,21 @@ def _run(
     ]
     if len(shapes) > 1:
         builder.note(
-            f"{len(shapes)} inputs: input coverage and the receptive field are measured on the "
-            f"first, {shape}"
+            f"{len(shapes)} inputs{listed(lists)}: input coverage and the receptive field are "
+            f"measured on the first, {shape}"
         )
     tracer = Tracer(builder, tree.paths, FUNCTIONS, MODULES)
     tracer.look_for_blocks(type(module), tree.repeated)
     if not fast:  # the exact run: the forward may branch on parameter values, which blocks
         tracer.blocks = None  # do not compare; every block is traced
     tracer.device = _device(tree, tracer.device)
-    proxies = (ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True))
+    proxies = [ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True)]
+    args = grouped(proxies, lists)
     if fast:
         mode = tracer.mode = ParameterMode(tracer, tree.params)
         try:
             with _routing(tracer), torch.enable_grad():
-                _forward(tracer, module, proxies)
+                _forward(tracer, module, args)
         finally:  # the model keeps no meta tensor, even from a forward that failed; a
             # forward that stored one (a cache) did all else on shapes: its graph stands
             if tracer.in_mode:  # (a forward returned a tensor computed under it)
@@ -196,7 +191,7 @@ def _run(
     else:
         try:
             with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
-                _forward(tracer, module, proxies)
+                _forward(tracer, module, args)
         finally:
             put_back(tracer.kept)
             restore(tracer)
@@ -217,11 +212,11 @@ class _Tree:
     kept: list[Any]
 
 
-def _forward(tracer: Tracer, module: nn.Module, proxies: Iterator[ShapeProxy]) -> None:
+def _forward(tracer: Tracer, module: nn.Module, args: list[Any]) -> None:
     """The traced forward; a :class:`TraceError` says after which op it stopped, so a user
     can summarise the part before it (a detector's backbone before its box selection)."""
     try:
-        _returned(tracer, module(*proxies))
+        _returned(tracer, module(*args))
     except TraceError as e:
         nodes = tracer.builder._nodes
         if len(nodes) < 2:
