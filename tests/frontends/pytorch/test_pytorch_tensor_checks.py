@@ -19,6 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from einops import rearrange, reduce, repeat
+from torch import is_tensor as early_is_tensor  # bound before any trace, as a library binds it
 from torch import nn
 
 import stridescope
@@ -56,6 +57,8 @@ class UpCat(nn.Module):
         tensor = torch.jit.isinstance(skip, torch.Tensor) if self.ask == "jit" else None
         if self.ask == "is_tensor":
             tensor = torch.is_tensor(skip)
+        if self.ask == "early is_tensor":
+            tensor = early_is_tensor(skip)
         if self.ask in ISINSTANCE_TARGETS:
             tensor = _is_tensor(skip, ISINSTANCE_TARGETS[self.ask])
         if self.ask == "helper module":
@@ -65,7 +68,9 @@ class UpCat(nn.Module):
         return self.alone(y)
 
 
-@pytest.mark.parametrize("ask", ["jit", "is_tensor", *ISINSTANCE_TARGETS, "helper module"])
+@pytest.mark.parametrize(
+    "ask", ["jit", "is_tensor", "early is_tensor", *ISINSTANCE_TARGETS, "helper module"]
+)
 def test_a_tensor_check_on_a_traced_tensor_takes_the_tensor_branch(ask: str) -> None:
     model = UpCat(ask)
     graph = load_graph(model, (1, 3, 16, 16))

@@ -60,7 +60,7 @@ _MOVEMENT = (
     "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.expand_as Tensor.broadcast_to "
     "torch.broadcast_to torch.meshgrid torch.tril Tensor.tril torch.triu Tensor.triu "
     "torch.hsplit Tensor.hsplit torch.vsplit Tensor.vsplit torch.dsplit Tensor.dsplit "
-    "F.embedding_bag Tensor.split_with_sizes torch.hstack torch.vstack torch.dstack torch.column_stack "
+    "F.embedding_bag Tensor.split_with_sizes torch.split_with_sizes torch.hstack torch.vstack torch.dstack torch.column_stack "
     "torch.row_stack torch.atleast_1d torch.atleast_2d torch.atleast_3d torch.diagonal "
     "Tensor.diagonal torch.diag_embed torch.rot90 Tensor.rot90 torch.fliplr torch.flipud "
     "Tensor.fliplr Tensor.flipud torch.take Tensor.take torch.view_as_real "
@@ -181,6 +181,7 @@ def _rows() -> list[Row]:
         ),
         (reduction.norm, "torch.norm Tensor.norm"),
         (losses.pairwise_loss, losses.LOSSES),
+        (losses.class_loss, losses.CLASS_LOSSES),
         (losses.histc, "torch.histc Tensor.histc"),
         (reduction.spread, "torch.var Tensor.var torch.std Tensor.std"),
         (reduction.extreme("max"), "torch.max Tensor.max"),
@@ -242,6 +243,7 @@ _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
         "torch.var_mean",
     ),
     (along.reduction("avg", dim_at=1), "torch.linalg.vector_norm"),
+    (along.reduction("avg", dim_at=1, dim_default=-1), "torch.trapezoid torch.trapz"),
     (
         along.along("scan"),
         "torch.cumsum Tensor.cumsum torch.cumprod Tensor.cumprod torch.logcumsumexp "

@@ -84,6 +84,19 @@ class ShapeProxy:
     layout = torch.strided
 
     @property
+    def data(self) -> ShapeProxy:
+        """``x.data``: the same values without autograd history, the same traced tensor."""
+        return self
+
+    def set_(self, *args: Any, **kwargs: Any) -> Any:
+        """``x.set_()`` releases the storage (a reversible block frees what its backward
+        recomputes): nothing computed, the traced tensor left as it is; with a source, traced
+        as torch's."""
+        if args or kwargs:
+            return _traced("set_", torch.Tensor.set_)(self, *args, **kwargs)
+        return self
+
+    @property
     def T(self) -> Any:
         """``x.T``: every axis reversed, a permute."""
         return self.__getattr__("permute")(*reversed(range(len(self.dims))))

@@ -11,13 +11,16 @@ and the transformer layers ask it a mask's dtype: a traced mask, as Mask2Former'
 attention passes, was refused). einops, which picks its backend by ``isinstance``, is given
 a backend of its own kind for proxies (:func:`register_einops`), so ``rearrange``,
 ``reduce``, ``repeat`` and ``einsum`` trace the torch calls its torch backend makes.
+``torch._check_tensor_all(cond)`` (transformers checks inputs so) on a traced condition is a
+check of values a trace does not have: it passes, as in a forward that runs.
 
 A plain ``isinstance(x, torch.Tensor)`` (with a tuple or a union too) is true for a proxy
 when model code asks: for the trace, ``builtins.isinstance`` answers so unless the caller
 is torch's code, the standard library's or stridescope's (their Python code keeps the
 builtin answer; torch's C++ code never asks Python's ``isinstance``). So a detection
 decoder's ``if isinstance(boxes, torch.Tensor)`` takes the branch a real forward takes,
-wherever the helper that asks lives.
+wherever the helper that asks lives; ``torch.is_tensor`` bound before the trace (``from
+torch import is_tensor``) answers for its caller the same way.
 """
 
 from __future__ import annotations
@@ -42,6 +45,18 @@ _IS_TENSOR: Callable[[Any], bool] = torch.is_tensor
 _AS_TENSOR: Callable[..., Any] = torch.as_tensor
 _JIT_ISINSTANCE: Callable[[Any, Any], bool] = torch.jit.isinstance
 _NONE_OR_DTYPE: Callable[[Any], Any] = F._none_or_dtype
+_CHECK_ALL: Callable[..., None] = torch._check_tensor_all
+_CHECK_ALL_WITH: Callable[..., None] = torch._check_tensor_all_with
+
+
+def _check_tensor_all(cond: Any, message: Any = None) -> None:
+    if type(cond) is not ShapeProxy:
+        _CHECK_ALL(cond, message)
+
+
+def _check_tensor_all_with(error_type: Any, cond: Any, message: Any = None) -> None:
+    if type(cond) is not ShapeProxy:
+        _CHECK_ALL_WITH(error_type, cond, message)
 
 
 def _is_tensor(obj: Any) -> bool:
@@ -80,10 +95,18 @@ def _names_tensor(cls: Any) -> bool:
 _KEEP = frozenset({"torch", "stridescope"}) | sys.stdlib_module_names
 
 
+# torch's checks that answer for their caller: ``from torch import is_tensor`` binds torch's
+# own function when the model's module is imported, so the routed attribute never sees it
+_ASK_FOR_CALLER = frozenset({_IS_TENSOR.__code__})
+
+
 def _isinstance(obj: Any, cls: Any) -> bool:
     """``isinstance`` while a trace runs: a proxy is a ``torch.Tensor`` to model code."""
     if type(obj) is ShapeProxy and _names_tensor(cls):
-        caller = sys._getframe(1).f_globals.get("__name__") or ""
+        frame = sys._getframe(1)
+        if frame.f_code in _ASK_FOR_CALLER and frame.f_back is not None:
+            frame = frame.f_back
+        caller = frame.f_globals.get("__name__") or ""
         if caller.partition(".")[0] not in _KEEP:
             return True
     return _ISINSTANCE(obj, cls)
@@ -110,6 +133,8 @@ def route() -> None:
     torch.as_tensor = _as_tensor
     torch.jit.isinstance = _jit_isinstance
     F._none_or_dtype = _none_or_dtype  # type: ignore[assignment]
+    torch._check_tensor_all = _check_tensor_all
+    torch._check_tensor_all_with = _check_tensor_all_with
     _own_modules_keep_the_builtin()
     builtins.isinstance = _isinstance
     register_einops()
@@ -121,6 +146,8 @@ def unroute() -> None:
     torch.as_tensor = _AS_TENSOR
     torch.jit.isinstance = _JIT_ISINSTANCE
     F._none_or_dtype = _NONE_OR_DTYPE  # type: ignore[assignment]
+    torch._check_tensor_all = _CHECK_ALL
+    torch._check_tensor_all_with = _CHECK_ALL_WITH
     builtins.isinstance = _ISINSTANCE
 
 

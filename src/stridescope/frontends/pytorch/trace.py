@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.pytorch import tensor_checks
+from stridescope.frontends.pytorch import autograd_functions, tensor_checks
 from stridescope.frontends.pytorch.arguments import arguments, as_list_hint, grouped, listed
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
@@ -86,6 +86,7 @@ def _routing(tracer: Tracer) -> Iterator[None]:
             nn.Module._call_impl = _routed_call  # type: ignore[method-assign,assignment]
             _SCRIPT_FUNCTION.__call__ = _routed_script_call
             tensor_checks.route()
+            autograd_functions.route()
         _PATCH_USERS += 1
     set_active_tracer(tracer)
     try:
@@ -98,6 +99,7 @@ def _routing(tracer: Tracer) -> Iterator[None]:
                 nn.Module._call_impl = _ORIGINAL_CALL  # type: ignore[method-assign]
                 _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
                 tensor_checks.unroute()
+                autograd_functions.unroute()
 
 
 def _dtype(tree: _Tree) -> torch.dtype:

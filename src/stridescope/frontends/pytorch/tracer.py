@@ -21,6 +21,7 @@ from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
 from stridescope.frontends.pytorch.hooks import any_global_hooks, call_hooked
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
+from stridescope.frontends.pytorch.naming import Naming
 from stridescope.frontends.pytorch.param_counting import (
     PLAIN_TYPES,
     ParameterCounting,
@@ -39,6 +40,7 @@ from stridescope.ir import GraphBuilder, OpKind
 __all__ = ["Tracer", "in_place", "own_parameters", "spelling"]
 
 _SEQUENTIAL = nn.Sequential.forward
+_CALL = nn.Module.__call__
 _FLOAT32 = torch.float32
 _NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 _BLOCK = (False, None)  # what ``Tracer.by_class`` holds for a class read by its forward
@@ -48,7 +50,7 @@ _new_proxy = object.__new__
 _WANTS_MODE: dict[type, bool] = {}
 
 
-class Tracer(BlockCopying, ParameterCounting):
+class Tracer(Naming, BlockCopying, ParameterCounting):
     """Records calls into a :class:`GraphBuilder`; one per :func:`trace_torch` call."""
 
     def __init__(
@@ -89,32 +91,7 @@ class Tracer(BlockCopying, ParameterCounting):
         self.promoted: dict[int, tuple[torch.Tensor, ShapeProxy]] = {}
         self.kept: Kept = {}  # the state of modules a forward may write (``state_writes``)
 
-    # -- names and parameters ----------------------------------------------------------
-    def unique(self, base: str) -> str:
-        """``base``, or ``base_1``, ``base_2``... when it was used before."""
-        seen = self.names.get(base)
-        if seen is None:
-            self.names[base] = 0
-            return base
-        while True:
-            seen += 1
-            candidate = f"{base}_{seen}"
-            if candidate not in self.names:
-                self.names[base] = seen
-                self.names[candidate] = 0
-                return candidate
-
-    def scoped(self, base: str) -> str:
-        """``<module path>.<base>`` for a function called inside a module's forward (made
-        unique by :meth:`unique`; a name not used before, the usual case, without its call)."""
-        path = self.scope[-1]
-        name = f"{path}.{base}" if path else base
-        names = self.names
-        if name in names:
-            return self.unique(name)
-        names[name] = 0
-        return name
-
+    # -- parameters --------------------------------------------------------------------
     def constant(self, value: torch.Tensor, name: str) -> ShapeProxy:
         """A proxy for a tensor the forward computed without traced inputs: a node with no
         parents (its parameters, if any, counted there)."""
@@ -130,8 +107,7 @@ class Tracer(BlockCopying, ParameterCounting):
         return ShapeProxy(node, tuple(value.shape), value.dtype)
 
     def proxy(self, node: int, like: ShapeProxy | None = None) -> ShapeProxy:
-        """The proxy of ``node`` (``like``'s dtype, else float32); made without a call of
-        ``ShapeProxy.__init__`` (a frame per node), its three slots set here."""
+        """The proxy of ``node`` (``like``'s dtype, else float32); its slots set here."""
         dims = self.builder._nodes[node].output_shape
         if None in dims:
             dims = tuple(d if d is not None else 1 for d in dims)
@@ -155,6 +131,8 @@ class Tracer(BlockCopying, ParameterCounting):
             args, kwargs = current(self, args, kwargs)
         if spec.inplace and args and isinstance(args[0], torch.Tensor):
             args = promote(self, args, kwargs)  # written into a tensor made without x
+        if kwargs and "keepdims" in kwargs:  # numpy's spelling, which torch takes too
+            kwargs = {("keepdim" if k == "keepdims" else k): v for k, v in kwargs.items()}
         name = self.scoped(spec.name)
         mixed = bool(kwargs) or not PLAIN_TYPES.issuperset(map(type, args))  # a tensor, maybe
         # under the parameter mode, the handler's own reads of a tensor argument (its shape,
@@ -184,8 +162,7 @@ class Tracer(BlockCopying, ParameterCounting):
         return out
 
     def written(self, target: ShapeProxy, node: int, dims: tuple[int, ...]) -> ShapeProxy:
-        """An in-place op wrote ``node`` into ``target`` (and, if it is a view, into the
-        tensor it views: ``views.write_back``)."""
+        """An in-place op wrote ``node`` into ``target`` (and into a tensor it views)."""
         in_place(target, node, dims)
         write_back(self, target)
         return target
@@ -254,10 +231,6 @@ class Tracer(BlockCopying, ParameterCounting):
     def unhooked(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self.call_module(module, args, kwargs, hooked=False)
 
-    def _unlisted(self, cls: type) -> str:
-        """The path of a module made inside a forward, or kept outside the module tree."""
-        return ".".join(p for p in (self.scope[-1], cls.__name__) if p)
-
     def _readers(self, module: nn.Module) -> tuple[Any, ModuleHandler | None]:
         """The module's ``stridescope_ir`` method and the handler of its class's forward
         (``None`` where it has none, or overrides ``forward`` on the instance); what the class
@@ -304,9 +277,10 @@ class Tracer(BlockCopying, ParameterCounting):
                 and not kwargs
                 and "forward" not in (module.__dict__)
             ):  # nn.Sequential's own forward, without its iterator and two frames per layer
-                out = args[0]
-                for layer in module._modules.values():
-                    out = self.call_module(layer, (out,), {})  # type: ignore[arg-type]
+                out, call = args[0], self.call_module
+                for layer in module._modules.values():  # (a __call__ of its own: run as torch)
+                    plain = type(layer).__call__ is _CALL
+                    out = call(layer, (out,), {}) if plain else layer(out)  # type: ignore[arg-type, misc]
                 return out
             out = module.forward(*args, **kwargs)
             if self.pending:  # what it returns leaves the forward as it is now

@@ -89,7 +89,7 @@ def arith(kind: OpKind) -> Callable[..., Any]:
         for o in operands:
             if isinstance(o, torch.Tensor):
                 constants.append(tuple(o.shape))
-            elif isinstance(o, int | float | bool):
+            elif isinstance(o, int | float | bool | complex):
                 constants.append(())
             elif not isinstance(o, ShapeProxy):
                 raise NotHandled
@@ -101,7 +101,10 @@ def arith(kind: OpKind) -> Callable[..., Any]:
             node = t.builder.elementwise(
                 parents, name, kind=kind, operand_shapes=constants, params=params, op=op
             )
-        return t.proxy(node, proxies[0])
+        made = t.proxy(node, proxies[0])
+        if type(input) is complex or type(other) is complex:  # 1j * x: a complex result
+            made.dtype = torch.promote_types(made.dtype, torch.complex64)
+        return made
 
     return handler
 
@@ -111,7 +114,7 @@ def _operand_dims(value: Any) -> tuple[int, ...]:
         return value.dims
     if isinstance(value, torch.Tensor):
         return tuple(value.shape)
-    if isinstance(value, int | float | bool):
+    if isinstance(value, int | float | bool | complex):
         return ()
     raise NotHandled
 

@@ -43,6 +43,8 @@ def cat(t: Tracer, name: str, op: str, tensors: Sequence[Any], dim: int = 0) -> 
     proxies = [x for x in tensors if type(x) is ShapeProxy]
     if not proxies:
         raise NotHandled
+    if len(proxies) != len(tensors):  # torch skips an empty 1-D tensor (``torch.tensor([])``)
+        tensors = [x for x in tensors if not (isinstance(x, torch.Tensor) and x.shape == (0,))]
     rank = len(proxies[0].dims)
     if len(proxies) == len(tensors) and dim % rank == 1:  # channels: the builder checks
         node = t.builder.merge([p.node for p in proxies], name, kind=OpKind.CONCAT, op=op)

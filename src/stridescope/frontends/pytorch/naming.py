@@ -1,0 +1,43 @@
+"""Node names of one trace: module paths, and ``<path>.<function>`` for a function called
+inside a module's forward, made unique with ``_1``, ``_2``... (a base of the tracer)."""
+
+from __future__ import annotations
+
+__all__ = ["Naming"]
+
+
+class Naming:
+    """The names given so far (:attr:`names`: per base, the last suffix used) and the module
+    paths of the forwards running (:attr:`scope`, innermost last)."""
+
+    names: dict[str, int]
+    scope: list[str]
+
+    def unique(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``... when it was used before."""
+        seen = self.names.get(base)
+        if seen is None:
+            self.names[base] = 0
+            return base
+        while True:
+            seen += 1
+            candidate = f"{base}_{seen}"
+            if candidate not in self.names:
+                self.names[base] = seen
+                self.names[candidate] = 0
+                return candidate
+
+    def scoped(self, base: str) -> str:
+        """``<module path>.<base>`` for a function called inside a module's forward (made
+        unique by :meth:`unique`; a name not used before, the usual case, without its call)."""
+        path = self.scope[-1]
+        name = f"{path}.{base}" if path else base
+        names = self.names
+        if name in names:
+            return self.unique(name)
+        names[name] = 0
+        return name
+
+    def _unlisted(self, cls: type) -> str:
+        """The path of a module made inside a forward, or kept outside the module tree."""
+        return ".".join(p for p in (self.scope[-1], cls.__name__) if p)
