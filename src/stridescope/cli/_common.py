@@ -42,7 +42,8 @@ INPUT_HELP = (
     "Required for PyTorch models; overrides a spec's or Keras model's own. Repeat it for a "
     "model that takes several inputs (coverage is of the first; a further one may be a batch "
     "of numbers, e.g. 1 for a diffusion model's timesteps). Join shapes with + for a forward "
-    "that takes one list of tensors: 1x3x8x224x224+1x3x32x224x224."
+    "that takes one list of tensors: 1x3x8x224x224+1x3x32x224x224. An input of another "
+    "dtype than the model's floats names it: 1x16:int64 (token ids), 1x196:bool (a mask)."
 )
 # The TARGET argument and --input option of the commands that read a whole model.
 TargetArgument = Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)]

@@ -29,7 +29,7 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.frameworks import is_keras_model
-from stridescope.frontends.spec import load_spec, parse_shape
+from stridescope.frontends.spec import TypedShape, load_spec, parse_shape
 from stridescope.ir import Graph, Shape
 
 __all__ = [
@@ -281,13 +281,19 @@ def _argument(value: object, rank: int) -> Argument:
 
 
 def _no_lists(shapes: Sequence[Argument], what: str) -> None:
-    """Refuse a list argument where only a PyTorch forward takes one."""
+    """Refuse a list argument, or a dtype, where only a PyTorch forward takes one."""
     for argument in shapes:
         if isinstance(argument, list):
             shown = "+".join("x".join(map(str, s)) for s in argument)
             raise StridescopeError(
                 f"{what} takes one shape per input; received the list {shown} (a list of "
                 f"tensors as one argument is for PyTorch models)"
+            )
+        if isinstance(argument, TypedShape):
+            shown = "x".join(map(str, argument))
+            raise StridescopeError(
+                f"{what} takes its inputs' own dtypes; received {shown}:{argument.dtype} (a "
+                f"dtype is for PyTorch models' inputs)"
             )
 
 

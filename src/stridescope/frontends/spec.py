@@ -30,7 +30,43 @@ from stridescope.errors import StridescopeError
 from stridescope.frontends.expr.parse import LayerCall, add_layer, default_layout, parse_layer
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape
 
-__all__ = ["Spec", "layer_names", "load_spec", "parse_shape", "read_spec", "spec_graph"]
+__all__ = [
+    "DTYPES",
+    "Spec",
+    "TypedShape",
+    "layer_names",
+    "load_spec",
+    "parse_shape",
+    "read_spec",
+    "spec_graph",
+]
+
+# what an input's ``:dtype`` may name (torch's names; the model's float type is the default)
+DTYPES = (
+    *("bool", "uint8", "int8", "int16", "int32", "int64", "int", "long"),
+    *("float16", "half", "bfloat16", "float32", "float", "float64", "double"),
+)
+
+
+class TypedShape(tuple[int, ...]):
+    """The shape of an input of another dtype than the model's (token ids, a boolean mask),
+    written ``1x16:int64``.
+
+    >>> s = TypedShape((1, 16), "int64")
+    >>> s, s.dtype, s == (1, 16)
+    ((1, 16):int64, 'int64', True)
+    """
+
+    dtype: str
+
+    def __new__(cls, sizes: tuple[int, ...], dtype: str) -> TypedShape:
+        made = super().__new__(cls, sizes)
+        made.dtype = dtype
+        return made
+
+    def __repr__(self) -> str:
+        return f"{tuple(self)!r}:{self.dtype}"
+
 
 _KEYS = ("name", "input", "layout", "layers")
 _LAYOUTS = ("nhwc", "nchw")
@@ -63,11 +99,20 @@ def parse_shape(value: object, what: str = "input shape", rank: int = 2) -> tupl
 
     >>> parse_shape("1x3x32x32"), parse_shape([1, 10]), parse_shape("4", rank=1)
     ((1, 3, 32, 32), (1, 10), (4,))
+    >>> parse_shape("1x16:int64").dtype  # an input of another dtype (PyTorch models)
+    'int64'
     >>> parse_shape("1x3xa")
     Traceback (most recent call last):
     ...
     stridescope.errors.StridescopeError: input shape must be positive sizes separated by 'x' or ',', batch first, e.g. 1x32x32x3 (NHWC) or 1x3x32x32 (NCHW); received '1x3xa', which is not a shape
     """
+    if isinstance(value, str) and ":" in value:  # 1x16:int64, an input of another dtype
+        sizes, _, dtype = value.rpartition(":")
+        if dtype.strip() not in DTYPES:
+            raise StridescopeError(
+                f"{what} {value!r} names dtype {dtype.strip()!r}; allowed: {', '.join(DTYPES)}"
+            )
+        return TypedShape(parse_shape(sizes, what, rank), dtype.strip())
     if isinstance(value, str):
         parts = [p.strip() for p in re.split(r"[xX,×]", value.strip().strip("()[]"))]
         if all(p.isdigit() for p in parts) and parts:
@@ -124,6 +169,11 @@ def read_spec(path: str | Path) -> Spec:
         missing = "input" if "input" not in data else "layers"
         raise StridescopeError(f"spec file {str(path)!r}: missing key {missing!r}")
     shape = parse_shape(data["input"], what=f"spec file {str(path)!r}: key 'input'")
+    if isinstance(shape, TypedShape):
+        raise StridescopeError(
+            f"spec file {str(path)!r}: key 'input' {data['input']!r} names a dtype; a spec "
+            f"file's input is the model's float input"
+        )
     layers = data["layers"]
     if not isinstance(layers, list) or not layers or not all(isinstance(x, str) for x in layers):
         raise StridescopeError(

@@ -71,8 +71,8 @@ def shape_list(value: Sequence[Any]) -> list[tuple[Any, ...]]:
     ([(1, 3, 8, 8)], [(1, 3, 8, 8), (1, 1, 4, 4)])
     """
     if value and all(isinstance(s, Sequence) and not isinstance(s, str) for s in value):
-        return [tuple(s) for s in value]
-    return [tuple(value)]
+        return [s if isinstance(s, tuple) else tuple(s) for s in value]
+    return [value if isinstance(value, tuple) else tuple(value)]
 
 
 @functools.cache

@@ -96,3 +96,61 @@ def test_a_pre_hook_storing_a_weight_is_undone_and_the_model_copies() -> None:
     copy.deepcopy(model)  # a weight with an autograd history refuses deep copies
     fixed = stridescope.fix(model, "blurpool", input_shape=SHAPE)
     assert fixed.changes and fixed.model(torch.randn(SHAPE)).shape == (1, 8, 8, 8)
+
+
+class Collects(nn.Module):
+    """Appends each feature map to a list and files it in a dict (a feature collector)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.features: list[torch.Tensor] = []
+        self.by_name: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        self.features.append(y)
+        self.by_name["conv"] = y
+        return y
+
+
+class Recorder(nn.Module):
+    """Records a child's outputs with a forward hook that is a method of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU())
+        self.recordings: list[torch.Tensor] = []
+        self.net[0].register_forward_hook(self._record)
+
+    def _record(self, module: nn.Module, args: object, output: torch.Tensor) -> None:
+        self.recordings.append(output.detach())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_lists_and_dicts_a_forward_adds_to_keep_only_real_values(warm: bool) -> None:
+    model = Collects()
+    features, by_name = model.features, model.by_name
+    if warm:
+        model(torch.randn(SHAPE))
+    before = list(features)
+    stridescope.summary(model, SHAPE)
+    assert model.features is features and model.by_name is by_name
+    assert len(features) == len(before) and all(
+        a is b for a, b in zip(features, before, strict=True)
+    )
+    assert list(by_name) == (["conv"] if warm else [])
+    model(torch.randn(SHAPE))
+    assert all(type(f) is torch.Tensor and not f.is_meta for f in features)
+    assert len(load_graph(model, SHAPE).nodes) == 2  # the second trace reads no stale value
+
+
+def test_a_hook_method_recording_into_its_module_is_undone() -> None:
+    model = Recorder()
+    stridescope.summary(model, SHAPE)
+    assert model.recordings == []
+    model(torch.randn(SHAPE))
+    assert len(model.recordings) == 1 and not model.recordings[0].is_meta

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.spec import TypedShape
 from stridescope.ir import shape_list
 
-__all__ = ["arguments", "as_list_hint", "check_shape", "grouped", "listed"]
+__all__ = ["arguments", "as_list_hint", "check_shape", "dtype_of", "grouped", "listed"]
 
 
 def check_shape(input_shape: Sequence[int], rank: int = 2) -> tuple[int, ...]:
@@ -23,7 +26,20 @@ def check_shape(input_shape: Sequence[int], rank: int = 2) -> tuple[int, ...]:
         )
     if any(d < 1 for d in shape):
         raise StridescopeError(f"input shape sizes must be positive; received {shape}")
-    return shape
+    return input_shape if isinstance(input_shape, TypedShape) else shape
+
+
+def dtype_of(shape: tuple[int, ...], default: torch.dtype) -> torch.dtype:
+    """The dtype of an input: the one its shape names (``1x16:int64``), else ``default``.
+
+    >>> dtype_of(TypedShape((1, 16), "long"), torch.float32), dtype_of((1, 3), torch.half)
+    (torch.int64, torch.float16)
+    """
+    if isinstance(shape, TypedShape):
+        named = getattr(torch, shape.dtype)
+        assert isinstance(named, torch.dtype)
+        return named
+    return default
 
 
 def as_list_hint(error: Exception, lists: list[int]) -> str:

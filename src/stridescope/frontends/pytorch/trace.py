@@ -29,7 +29,13 @@ from torch import nn
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import autograd_functions, tensor_checks
-from stridescope.frontends.pytorch.arguments import arguments, as_list_hint, grouped, listed
+from stridescope.frontends.pytorch.arguments import (
+    arguments,
+    as_list_hint,
+    dtype_of,
+    grouped,
+    listed,
+)
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.meta_calls import walk_values
@@ -175,7 +181,7 @@ def _run(
     if not fast:  # the exact run: the forward may branch on parameter values, which blocks
         tracer.blocks = None  # do not compare; every block is traced
     tracer.device = _device(tree, tracer.device)
-    proxies = [ShapeProxy(n, s, dtype) for n, s in zip(inputs, shapes, strict=True)]
+    proxies = [ShapeProxy(n, s, dtype_of(s, dtype)) for n, s in zip(inputs, shapes, strict=True)]
     args = grouped(proxies, lists)
     if fast:
         mode = tracer.mode = ParameterMode(tracer, tree.params)

@@ -46,6 +46,29 @@ def expect(x: Any, name: str, op: str, rank: int, channels: int | None = None) -
     return x
 
 
+def batched(t: Tracer, name: str, op: str, x: Any, rank: int) -> tuple[Any, bool]:
+    """Torch reads an input without a batch axis, ``(C, *spatial)``, as a batch of one: ``x``
+    given that axis (a reshape node), and whether it was added (see :func:`unbatched`). The
+    model's own input is batch first (a shape without it is the user's slip: the layer's
+    error says what it expects)."""
+    if type(x) is not ShapeProxy or x.ndim != rank + 1:
+        return x, False
+    if t.builder._nodes[x.node].kind is OpKind.INPUT:
+        return x, False
+    node = t.builder.reshape(x.node, t.unique(f"{name}.batched"), output_shape=(1, *x.dims), op=op)
+    return t.proxy(node, x), True
+
+
+def unbatched(t: Tracer, name: str, op: str, out: ShapeProxy, added: bool) -> ShapeProxy:
+    """The layer's output without the batch axis :func:`batched` added, as torch returns it."""
+    if not added:
+        return out
+    shape = out.dims[1:]
+    return t.proxy(
+        t.builder.reshape(out.node, t.unique(f"{name}.unbatched"), output_shape=shape, op=op), out
+    )
+
+
 def ints(value: Any, rank: int) -> tuple[int, ...]:
     """Torch's int-or-tuple sizes, one per axis (a 1-tuple is repeated, as torch does).
 
@@ -104,6 +127,7 @@ def conv_node(
     ``nn.Conv*d``'s ``padding_mode``."""
     kernel = tuple(weight_shape[2:])
     rank = len(kernel)
+    x, alone = batched(t, name, op, x, rank)
     x = expect(x, name, op, rank + 2, weight_shape[1] * groups)
     node = t.builder.conv(  # the builder's own call: layers.conv only adds Keras' activation
         x.node,
@@ -119,7 +143,7 @@ def conv_node(
         pad_mode=pad_mode,
         params=params,
     )
-    return t.proxy(node, x)
+    return unbatched(t, name, op, t.proxy(node, x), alone)
 
 
 def conv_transpose_node(
@@ -142,6 +166,7 @@ def conv_transpose_node(
     rank = len(kernel)
     if isinstance(padding, str):
         raise NotHandled
+    x, alone = batched(t, name, op, x, rank)
     x = expect(x, name, op, rank + 2, weight_shape[0])
     node = layers.conv_transpose(
         t.builder,
@@ -158,7 +183,7 @@ def conv_transpose_node(
         bias=bias,
         params=params,
     )
-    return t.proxy(node, x)
+    return unbatched(t, name, op, t.proxy(node, x), alone)
 
 
 def dense_node(
@@ -195,6 +220,7 @@ def pool_node(
     ceil_mode: bool = False,
 ) -> ShapeProxy:
     """Max or average pooling over ``rank`` spatial axes; stride ``None`` means the kernel."""
+    x, alone = batched(t, name, op, x, rank)
     x = expect(x, name, op, rank + 2)
     node = layers.pool(
         t.builder,
@@ -208,17 +234,18 @@ def pool_node(
         padding=list(ints(padding, rank)),
         ceil_mode=bool(ceil_mode),
     )
-    return t.proxy(node, x)
+    return unbatched(t, name, op, t.proxy(node, x), alone)
 
 
 def adaptive_node(
     t: Tracer, name: str, op: str, x: Any, *, mode: str, rank: int, output_size: Any
 ) -> ShapeProxy:
     """Adaptive pooling; ``None`` in ``output_size`` keeps that input size."""
+    x, alone = batched(t, name, op, x, rank)
     x = expect(x, name, op, rank + 2)
     sizes = output_size if isinstance(output_size, Sequence) else (output_size,) * rank
     node = layers.adaptive_pool(t.builder, x.node, name, op, mode=mode, output_size=sizes)
-    return t.proxy(node, x)
+    return unbatched(t, name, op, t.proxy(node, x), alone)
 
 
 def pointwise_node(

@@ -113,7 +113,8 @@ def _roll(x: ShapeProxy, shifts: Any, dims: Any = None) -> list[tuple[int, ...]]
 
 def _index(x: ShapeProxy, item: Any) -> list[tuple[int, ...]] | None:
     """``x[item]`` for ints, slices with int bounds and a positive step, ``None`` and one
-    ``...``: the basic indexing every framework shares."""
+    ``...``: the basic indexing every framework shares; and one boolean mask the forward made
+    of its own (``x[is_image]``), whose count of selected positions is known."""
     items: Sequence[Any] = item if type(item) is tuple else (item,)
     taken = sum(1 for i in items if i is not None and i is not Ellipsis)
     dots = sum(1 for i in items if i is Ellipsis)
@@ -141,9 +142,24 @@ def _index(x: ShapeProxy, item: Any) -> list[tuple[int, ...]] | None:
         elif type(i) is ShapeProxy and i.dtype in _MASKS:  # (the meta run's error would say
             # only that ``nonzero`` has no meta kernel)
             raise data_sized_error("indexing by a boolean mask (x[mask])")
+        elif _known_mask(i, dims[axis:]) and sum(isinstance(j, torch.Tensor) for j in items) == 1:
+            out.append(int(i.sum()))  # a mask the forward made (not from x): its count known
+            axis += i.dim()
         else:
             return None  # a tensor, a bool, a list: advanced indexing
     return [(*out, *dims[axis:])]
+
+
+def _known_mask(item: Any, dims: tuple[int, ...]) -> bool:
+    """A real boolean tensor (made in the forward from sizes, not from a traced tensor) that
+    fits the axes it indexes: the positions it selects are known."""
+    return (
+        isinstance(item, torch.Tensor)
+        and item.dtype is torch.bool
+        and not item.is_meta
+        and 0 < item.dim() <= len(dims)
+        and tuple(item.shape) == dims[: item.dim()]
+    )
 
 
 def unsqueeze(func: Any) -> Callable[..., Any]:
