@@ -90,6 +90,33 @@ def test_resnet_d_merges_are_half_a_pixel_apart() -> None:
         assert finding.severity == "info" and finding.policy is None
 
 
+class GatedResNetD(nn.Module):
+    """A ResNet-D block whose main path a squeeze-and-excitation gate scales (RegNetY's)."""
+
+    def __init__(self, gate: bool) -> None:
+        super().__init__()
+        self.gate = gate
+        self.main = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.fc = nn.Conv2d(16, 16, 1)
+        self.pool = nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)
+        self.short = nn.Conv2d(8, 16, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.main(x)
+        if self.gate:
+            y = torch.relu(y * torch.sigmoid(self.fc(y.mean((2, 3), keepdim=True))))
+        return y + self.short(self.pool(x))
+
+
+@pytest.mark.parametrize("gate", [False, True])
+def test_a_gate_of_the_whole_input_keeps_the_grid_it_scales(gate: bool) -> None:
+    """The gate makes every output position depend on the whole input, but the positions
+    are still the main path's: the half-pixel offset against the shortcut is found."""
+    report = stridescope.lint(GatedResNetD(gate), (1, 8, 32, 32), ignore=NO_ALIASING)
+    (merge,) = [f for f in report.findings if f.code == "DS301"]
+    assert merge.layer == "add" and merge.evidence["misalignment"] == [0.5, 0.5]
+
+
 @pytest.mark.parametrize(
     ("target", "shape", "layer", "producer"),
     [

@@ -23,6 +23,8 @@ import stridescope
 from stridescope.analysis.lint import Finding, LintOptions, lint_graph
 from stridescope.ir import Graph, GraphBuilder
 from stridescope.surgery import fix_estimate
+from stridescope.surgery.plans import BlurStep, Plan
+from stridescope.surgery.policies import policy_plan
 
 SHAPE = (1, 3, 224, 224)
 
@@ -75,8 +77,6 @@ def _one(
 @pytest.mark.parametrize(
     ("graph", "code", "policy"),
     [
-        # a 3-tap blur sampling every 4th position still skips input
-        (_one("conv", kernel=3, stride=4, padding=1), "DS101", "blurpool"),
         # a ceil-mode pool whose last window hangs over the edge: a blur cannot reproduce it
         (_one("max", size=15, kernel=2, stride=2, ceil_mode=True), "DS401", "blurpool"),
     ],
@@ -98,6 +98,12 @@ def test_a_policy_that_cannot_remove_the_finding_gives_no_price(
         (_one("blur", kernel=3, stride=4), {"DS101": None}),  # and fixed filters alone
         (_one("conv", kernel=1, padding=1), {"DS101": "blurpool", "DS401": "blurpool"}),
         (_one("conv", kernel=1), {"DS101": "resnet-d", "DS401": "blurpool-first"}),
+        # stride 8: a blur at it needs 8 taps (fix blurs with 5 at most), one before it does not
+        (
+            _one("conv", kernel=3, stride=8, padding=1),
+            {"DS101": None, "DS201": None, "DS401": "blurpool-first"},
+        ),
+        (_one("max", kernel=8, stride=8), {"DS401": None}),
     ],
 )
 def test_lint_names_only_policies_that_swap_the_layer(
@@ -171,3 +177,15 @@ def test_pricing_the_fixes_of_a_spec_file_never_imports_torch() -> None:
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+def test_a_blur_at_a_stride_above_its_size_gets_a_tap_per_step() -> None:
+    """A 3x3 stride-4 conv: blurpool's blur at stride 4 gets 4 taps (3 would leave every
+    fourth position unread, a skip fix would have made), so the skip is priced as removed."""
+    graph = _one("conv", kernel=3, stride=4, padding=1)
+    plan = policy_plan("blurpool", graph, graph.nodes[1])
+    assert isinstance(plan, Plan) and plan.steps[1] == BlurStep((4, 4), (4, 4), ((1, 2), (1, 2)))
+    finding = next(f for f in lint_graph(graph).findings if f.code == "DS101")
+    assert finding.policy == "blurpool" and fix_estimate(graph, finding) is not None
+    coarse = _one("conv", kernel=3, stride=8, padding=1)
+    assert "needs as many taps" in str(policy_plan("blurpool", coarse, coarse.nodes[1]))

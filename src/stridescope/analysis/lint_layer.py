@@ -18,6 +18,7 @@ from stridescope.analysis.formatting import axes_text, percent
 from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
 from stridescope.analysis.lint_reads import AxisReads, producers, windowed
 from stridescope.ir import Node, OpKind, Window
+from stridescope.ir.blur import BLUR_SIZES
 
 __all__ = [
     "alias_policy",
@@ -91,7 +92,9 @@ def skip_policy(node: Node) -> str | None:
     """
     if not _swappable(node):
         return None
-    return "resnet-d" if _pointwise(node) else "blurpool"
+    if _pointwise(node):
+        return "resnet-d"
+    return "blurpool" if _blurs_at(node) else None
 
 
 def _pointwise(node: Node) -> bool:
@@ -121,7 +124,11 @@ def alias_policy(node: Node) -> str | None:
     """
     if not _swappable(node):
         return None
-    return "blurpool-first" if _pointwise(node) else "blurpool"
+    if _pointwise(node):  # (its blur runs at the conv's stride)
+        return "blurpool-first" if _blurs_at(node) else None
+    if not _blurs_at(node):  # too coarse for a blur at the stride: one at stride 1 before
+        return "blurpool-first" if node.kind is OpKind.CONV else None
+    return "blurpool"
 
 
 @rule(
@@ -161,7 +168,15 @@ def skipped_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
 def border_policy(node: Node) -> str | None:
     """blurpool: the layer at stride 1 reads every position, and the blur that then samples
     is padded; no policy handles average pools or fixed filters."""
-    return "blurpool" if _swappable(node) else None
+    return "blurpool" if _swappable(node) and _blurs_at(node) else None
+
+
+def _blurs_at(node: Node) -> bool:
+    """Whether a blur at the layer's stride can have as many taps as that stride, as it must
+    to read every position (``stridescope fix`` blurs with at most 5)."""
+    window = node.window
+    assert window is not None
+    return max(window.stride) <= max(BLUR_SIZES)
 
 
 def _lines(reads: tuple[AxisReads, ...]) -> str:

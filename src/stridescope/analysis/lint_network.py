@@ -28,6 +28,7 @@ from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
 from stridescope.analysis.lint_layer import border_policy, skip_policy
 from stridescope.analysis.lint_reach import responsible
 from stridescope.analysis.lint_reads import layer_reads
+from stridescope.analysis.summary_rf import WHOLE
 from stridescope.analysis.units import position_noun, position_short
 from stridescope.errors import StridescopeError
 from stridescope.geometry import ReceptiveField
@@ -134,6 +135,25 @@ def _grid_of(
     return found
 
 
+_GATED = frozenset({OpKind.ADD, OpKind.MUL, OpKind.ACTIVATION, OpKind.NORM, OpKind.DROPOUT})
+
+
+def _sampling(ctx: LintContext) -> list[tuple[ReceptiveField, ...] | None]:
+    """Per node, the field whose grid says where its positions sit: its receptive field, or,
+    where a gate of the whole input (squeeze-and-excitation's ``x * sigmoid(fc(mean(x)))``)
+    made that the whole input, the grid of the full-size operand it scales (and through the
+    element-wise ops after it); ``None`` where no grid is known."""
+    sizes = ctx.facts.layout_sizes
+    found: list[tuple[ReceptiveField, ...] | None] = []
+    for node, state in zip(ctx.graph.nodes, ctx.states, strict=True):
+        field = state if isinstance(state, tuple) else None
+        if field is None and state == WHOLE and node.kind in _GATED:
+            full = {found[p] for p in node.parents if sizes[p] == sizes[node.id]}
+            field = full.pop() if len(full) == 1 else None
+        found.append(field)
+    return found
+
+
 def _ancestors(ctx: LintContext, node_id: int) -> set[int]:
     seen, stack = {node_id}, [node_id]
     while stack:
@@ -191,18 +211,17 @@ def _merge_evidence(
     "pad-1 main path: half a pixel), or different jumps.",
 )
 def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
-    graph, states, known = ctx.graph, ctx.states, ctx.facts.layout_sizes
+    graph, known = ctx.graph, ctx.facts.layout_sizes
     grids_of: dict[int, tuple[tuple[int, float], ...]] = {}  # by state object: merges share them
+    sampling: list[tuple[ReceptiveField, ...] | None] | None = None  # (made when needed)
     for node in graph.nodes:
         out = known[node.id] if node.kind in _MERGES else None
         if out is None:
             continue
-        branches = [
-            p
-            for p in dict.fromkeys(node.parents)
-            if known[p] == out and isinstance(states[p], tuple)
-        ]
-        fields = [states[p] for p in branches]
+        sampling = _sampling(ctx) if sampling is None else sampling
+        sampled = {p: sampling[p] for p in dict.fromkeys(node.parents)}
+        branches = [p for p, f in sampled.items() if known[p] == out and f is not None]
+        fields = [sampled[p] for p in branches]
         grids = [
             _grid_of(f, grids_of) for f in fields if isinstance(f, tuple) and len(f) == len(out)
         ]

@@ -123,9 +123,24 @@ def _zeros(window: Window) -> tuple[tuple[int, int], ...]:
 
 def _blur(size: int, stride: tuple[int, ...], along: tuple[int, ...]) -> BlurStep:
     """A blur at ``stride`` with ``size`` taps on the axes ``along`` subsamples (1 tap on the
-    others: an axis kept at full resolution needs no low-pass) and reflect padding."""
-    sizes = tuple(size if s > 1 else 1 for s in along)
+    others: an axis kept at full resolution needs no low-pass), at least as many taps as its
+    own stride (fewer would leave positions between its windows unread), reflect padding."""
+    sizes = tuple(max(size, s) if a > 1 else 1 for s, a in zip(stride, along, strict=True))
     return BlurStep(sizes, stride, tuple(blur_padding(k, "uneven") for k in sizes))
+
+
+def _too_coarse(w: Window, policy: str) -> str:
+    """Why a blur at the layer's stride cannot read every position ('' when it can)."""
+    if max(w.stride) <= max(BLUR_SIZES):
+        return ""
+    return (
+        f"stride {_stride_text(w)}: a blur at that stride needs as many taps, and {policy} "
+        f"blurs with {max(BLUR_SIZES)} at most; blurpool-first blurs before it at stride 1"
+    )
+
+
+def _stride_text(w: Window) -> str:
+    return "x".join(map(str, w.stride))
 
 
 def _padded(window: Window) -> bool:
@@ -183,6 +198,8 @@ def blurpool(graph: Graph, node: Node, options: FixOptions) -> Plan | str:
         return refusal
     w = node.window
     assert w is not None
+    if coarse := _too_coarse(w, "blurpool"):
+        return coarse
     size = options.filter_size
     steps = (Restride(_ones(w), w.padding), _blur(size, w.stride, w.stride))
     if _padded(w):
@@ -211,6 +228,8 @@ def blurpool_first(graph: Graph, node: Node, options: FixOptions) -> Plan | str:
     assert w is not None
     size = options.filter_size
     if all(k == 1 for k in w.kernel) and not _padded(w):
+        if coarse := _too_coarse(w, "blurpool-first (a 1x1 conv: the blur at its stride)"):
+            return coarse
         steps: tuple[BlurStep | Restride, ...] = (
             _blur(size, w.stride, w.stride),
             Restride(_ones(w), _zeros(w)),

@@ -1,7 +1,8 @@
 """More raw Keras operations in a Functional graph, one test per op (hand-written): writes
 (``slice_update``, ``scatter_update``), segment sums, the products ``cross``, ``kron``,
 ``inner``, ``tensordot`` and ``trace``, ``moments`` and ``quantile``, ``select``,
-``searchsorted`` and the image ops: counted, with Keras's shapes and their MACs, the traced
+``searchsorted``, the image ops, tensors made in a tensor's shape (``zeros_like``), copies,
+``floor_divide``, ``mod`` and ``glu``: counted, with Keras's shapes and their MACs, the traced
 input reaching the output (as the PyTorch tracer counts their torch counterparts)."""
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ OPS: dict[str, tuple[Callable[[Any, Any], Any], int]] = {
     "crop_images": (lambda ops, x: ops.image.crop_images(x, 1, 1, 6, 6), 0),
     "pad_images": (lambda ops, x: ops.image.pad_images(x, 1, 1, 10, 10), 0),
     "rgb_to_grayscale": (lambda ops, x: ops.image.rgb_to_grayscale(x), 64 * 3),
+    "zeros_like": (lambda ops, x: x + ops.zeros_like(x), 192),
+    "ones_like": (lambda ops, x: ops.ones_like(x), 0),
+    "full_like": (lambda ops, x: ops.full_like(x, 2.0), 0),
+    "copy": (lambda ops, x: ops.copy(x), 0),
+    "stop_gradient": (lambda ops, x: x + ops.stop_gradient(x), 192),
+    "nan_to_num": (lambda ops, x: ops.nan_to_num(x), 0),
+    "floor_divide": (lambda ops, x: ops.floor_divide(x, 2.0), 192),
+    "mod": (lambda ops, x: ops.mod(x, 2.0), 192),
+    "glu": (lambda ops, x: ops.glu(ops.concatenate([x, x], axis=-1)), 192),
 }
 
 
@@ -101,3 +111,29 @@ def test_solarization_is_the_identity_and_contrast_layers_are_norms(keras: Modul
         ("ContrastLimitedAdaptiveHistogramEqualization", OpKind.NORM),
         ("Conv2D", OpKind.CONV),
     ]
+
+
+def test_a_custom_layer_of_such_ops_is_read_through(keras: ModuleType) -> None:
+    """A layer whose ``call`` uses them (keras.io's ViT ``Patches``: ``extract_patches`` and a
+    reshape; a straight-through estimator's ``stop_gradient``) is read op by op: its matmul
+    counted, where one op without a formula left the whole layer uncounted."""
+
+    class Patches(keras.layers.Layer):  # type: ignore[misc, name-defined]
+        def call(self, images: Any) -> Any:
+            patches = keras.ops.image.extract_patches(images, size=4)
+            return keras.ops.reshape(patches, (-1, 4, 4 * 4 * 3))
+
+    class StraightThrough(keras.layers.Layer):  # type: ignore[misc, name-defined]
+        def build(self, shape: Any) -> None:
+            self.w = self.add_weight(shape=(48, 48))
+
+        def call(self, x: Any) -> Any:
+            q = keras.ops.matmul(x, self.w)
+            return x + keras.ops.stop_gradient(q - x)
+
+    x = keras.Input((8, 8, 3))
+    model = keras.Model(x, StraightThrough()(Patches()(x)))
+    graph = read_keras(model)
+    assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
+    assert graph.params == model.count_params() == 48 * 48
+    assert [n.macs for n in graph.nodes if n.op == "Matmul"] == [4 * 48 * 48]

@@ -1,19 +1,24 @@
 """Spellings of known ops that were left uncounted or traced wrong: numpy's ``keepdims``, the
 function form of ``split_with_sizes``, ``x.data`` and ``x.set_()``, class losses
 (``cross_entropy``, ``nll_loss``, ``kl_div``), a complex scalar (``1j * x``), ``trapezoid``,
-``torch.cat`` with a legacy empty tensor (a key/value cache's start), and
-``torch._check_tensor_all`` on a traced condition."""
+``torch.cat`` with a legacy empty tensor (a key/value cache's start),
+``torch._check_tensor_all`` on a traced condition, ``torch.istft``, a real tensor given a
+traced one's shape (``window.expand_as(x)``: its values stay known); and two value reads
+refused in one line (``np.asarray(x)``, ``pack_padded_sequence`` by traced lengths)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
 from stridescope.ir import Graph
 
@@ -62,7 +67,24 @@ def _checked(y: torch.Tensor) -> torch.Tensor:
     return y + 1
 
 
+def _overlap_checked(y: torch.Tensor) -> torch.Tensor:
+    window = torch.hann_window(6) ** 2  # a window's squares, checked before they divide
+    weights = window.expand_as(y)
+    if (weights.abs() < 1e-11).any():  # known values: a real check
+        y = y * 2
+    return y / (weights + 1.0)
+
+
+def _resynthesised(y: torch.Tensor) -> torch.Tensor:
+    spec = torch.stft(
+        y.flatten(1), 16, hop_length=4, window=torch.hann_window(16), return_complex=True
+    )
+    return torch.istft(spec, 16, hop_length=4, window=torch.hann_window(16))
+
+
 CASES: dict[str, Fn] = {
+    "istft": _resynthesised,
+    "expand_as of a real window": _overlap_checked,
     "sum keepdims": lambda y: y.sum((2, 3), keepdims=True),
     "max keepdims": lambda y: torch.max(y, -1, keepdims=True)[0],
     "amin keepdims": lambda y: y.amin(1, keepdims=True),
@@ -112,3 +134,32 @@ def test_class_losses_are_counted(case: str) -> None:
         assert real.shape == graph.nodes[-1].output_shape == (1, 6, 6)
     if case == "cross_entropy soft":  # the target traced too: not work the forward discards
         assert not any("discards" in note for note in graph.notes)
+
+
+def test_istft_has_torchs_length_and_the_fft_cost() -> None:
+    graph, real = _traced(_resynthesised)
+    assert real.shape == (1, 288)
+    (node,) = [n for n in graph.nodes if n.op == "istft"]
+    assert node.macs == 73 * 16 * 4  # 73 frames of a 16-point FFT, log2(16) MACs a point
+
+
+class ValueReads(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.rnn = nn.LSTM(8, 4, batch_first=True)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> Any:
+        if self.how == "numpy":
+            return torch.as_tensor(np.asarray(x, dtype=np.float64))
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True)
+        return self.rnn(packed)[0]
+
+
+@pytest.mark.parametrize(
+    ("how", "what"),
+    [("numpy", "np.asarray(tensor)"), ("packed", "pack_padded_sequence's lengths")],
+)
+def test_reading_values_through_numpy_or_lengths_is_one_line(how: str, what: str) -> None:
+    with pytest.raises(StridescopeError, match=rf"reads tensor values \({re.escape(what)}\)"):
+        load_graph(ValueReads(how), ["2x20x8", "2:int64"])

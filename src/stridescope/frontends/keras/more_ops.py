@@ -75,6 +75,19 @@ _COUNTED: dict[str, tuple[OpKind, Macs]] = {
     "PadImages": (OpKind.MOVE, lambda op, s, out: 0),
     "RGBToGrayscale": (OpKind.MUL, lambda op, s, out: out * s[0][-1]),
     "MapCoordinates": (OpKind.MOVE, lambda op, s, out: 0),
+    # tensors made in a tensor's shape, copies, and element-wise ops that compare or select
+    "ZerosLike": (OpKind.MOVE, lambda op, s, out: 0),
+    "OnesLike": (OpKind.MOVE, lambda op, s, out: 0),
+    "FullLike": (OpKind.MOVE, lambda op, s, out: 0),
+    "Copy": (OpKind.MOVE, lambda op, s, out: 0),
+    "StopGradient": (OpKind.MOVE, lambda op, s, out: 0),
+    "Real": (OpKind.MOVE, lambda op, s, out: 0),
+    "Imag": (OpKind.MOVE, lambda op, s, out: 0),
+    "NanToNum": (OpKind.ACTIVATION, lambda op, s, out: 0),
+    # element-wise arithmetic: one MAC per output element, as a divide
+    "FloorDivide": (OpKind.MUL, lambda op, s, out: out),
+    "Mod": (OpKind.MUL, lambda op, s, out: out),
+    "Glu": (OpKind.MUL, lambda op, s, out: out),  # one half gates the other
 }
 MORE_OPS = frozenset({*_COUNTED, "Moments", "GetItem"})
 Range = tuple[int, int, int]

@@ -88,7 +88,8 @@ _SLIDING = frozenset({"MaxPool", "AveragePool", "Conv", "DepthwiseConv"})
 #: The raw operations :func:`add_operation` counts (the others are uncounted).
 COUNTED = frozenset(
     {*ARITH, *_POINTWISE, *_REDUCE, *PRODUCTS, *_RESHAPES, *_MOVES, *_SELECTS, *_NORMS}
-    | {*_SLIDING, *AXIS_OPS, "Transpose", "Swapaxes", "Concatenate", "Power", "Resize"}
+    | {*_SLIDING, *AXIS_OPS, *MORE_OPS, "Transpose", "Swapaxes", "Concatenate", "Power"}
+    | {"Resize", "ExtractPatches"}
 )
 
 

@@ -51,13 +51,13 @@ _NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_respons
 _DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
 _MOVEMENT = (
     "torch.permute Tensor.permute torch.transpose Tensor.transpose Tensor.t torch.squeeze "
-    "Tensor.squeeze torch.unsqueeze Tensor.unsqueeze Tensor.expand Tensor.expand_as "
+    "Tensor.squeeze torch.unsqueeze Tensor.unsqueeze Tensor.expand "
     "torch.chunk Tensor.chunk torch.split Tensor.split torch.unbind Tensor.unbind torch.stack "
     "Tensor.__getitem__ torch.narrow Tensor.narrow torch.select Tensor.select torch.roll "
     "Tensor.roll torch.flip Tensor.flip Tensor.unflatten torch.movedim Tensor.movedim "
     "Tensor.repeat torch.tile torch.repeat_interleave Tensor.repeat_interleave F.unfold F.fold "
     "Tensor.unfold torch.gather Tensor.gather torch.index_select Tensor.index_select "
-    "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.expand_as Tensor.broadcast_to "
+    "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.broadcast_to "
     "torch.broadcast_to torch.meshgrid torch.tril Tensor.tril torch.triu Tensor.triu "
     "torch.hsplit Tensor.hsplit torch.vsplit Tensor.vsplit torch.dsplit Tensor.dsplit "
     "F.embedding_bag Tensor.split_with_sizes torch.split_with_sizes torch.hstack torch.vstack torch.dstack torch.column_stack "
@@ -166,7 +166,7 @@ def _rows() -> list[Row]:
         (reshaping.flatten, "torch.flatten Tensor.flatten torch.ravel Tensor.ravel"),
         (reshaping.view, "Tensor.view Tensor.reshape torch.reshape"),
         (reshaping.same, _SAME),
-        (reshaping.as_other, "Tensor.reshape_as Tensor.view_as"),
+        (reshaping.as_other, "Tensor.reshape_as Tensor.view_as Tensor.expand_as"),
         (reshaping.setitem, "Tensor.__setitem__"),
         *writes.ROWS,
         (reshaping.pixel_unshuffle, "F.pixel_unshuffle"),
@@ -196,6 +196,8 @@ def _beside_products() -> list[Row]:
         (spectral.outer, "torch.outer Tensor.outer torch.ger Tensor.ger"),
         (spectral.tensordot, "torch.tensordot"),
         (spectral.stft, "torch.stft Tensor.stft"),
+        (spectral.istft, "torch.istft Tensor.istft"),
+        (spectral.needs_values("pack_padded_sequence's lengths"), "torch._pack_padded_sequence"),
         (spectral.cdist, "torch.cdist"),
         (sampling.grid_sample, "F.grid_sample"),
         (sampling.affine_grid, "F.affine_grid"),

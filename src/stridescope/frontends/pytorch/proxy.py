@@ -21,7 +21,7 @@ __all__ = ["OPERATORS", "ShapeProxy", "in_place"]
 
 
 def _values(reason: str) -> Callable[..., Any]:
-    def refuse(self: ShapeProxy, *args: object) -> Any:
+    def refuse(self: ShapeProxy, *args: object, **kwargs: object) -> Any:
         raise TraceError(
             f"the forward reads tensor values ({reason}); stridescope traces shapes only"
         )
@@ -131,6 +131,7 @@ class ShapeProxy:
     item = _values(".item()")
     tolist = _values(".tolist()")
     numpy = _values(".numpy()")
+    __array__ = _values("np.asarray(tensor)")  # (else numpy reads it element by element)
 
     def __getattr__(self, name: str) -> Any:
         """A tensor method (``x.view(...)``), traced: the first use of each name installs it

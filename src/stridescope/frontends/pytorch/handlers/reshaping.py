@@ -148,7 +148,14 @@ _CASTS = {
 
 
 def as_other(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
-    """``reshape_as`` / ``view_as``: a reshape to ``other``'s shape."""
+    """``reshape_as`` / ``view_as``: a reshape to ``other``'s shape; ``expand_as`` (data
+    movement). A real tensor given a traced one's shape stays real: its values are known (a
+    window's overlap-add, checked before it is applied), only the shape is the traced one's."""
+    if type(other) is ShapeProxy and isinstance(input, torch.Tensor):
+        spelled = op.rpartition(".")[2]
+        return input.expand(other.dims) if spelled == "expand_as" else input.reshape(other.dims)
+    if op.endswith("expand_as"):
+        return by_meta(torch.Tensor.expand_as)(t, name, op, input, other)
     if not isinstance(input, ShapeProxy) or not isinstance(other, ShapeProxy | torch.Tensor):
         raise NotHandled
     return view(t, name, op, input, *(other.dims if type(other) is ShapeProxy else other.shape))

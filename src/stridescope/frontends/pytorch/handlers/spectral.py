@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.errors import NotHandled, TraceError
 from stridescope.frontends.pytorch.handlers.products import broadcast, einsum, tensor_dims
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -28,7 +28,7 @@ from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind, fft_macs
 
-__all__ = ["cdist", "distance", "fft", "outer", "stft", "tensordot"]
+__all__ = ["cdist", "distance", "fft", "istft", "needs_values", "outer", "stft", "tensordot"]
 
 # the argument after the input that names the axes, and its default, per family
 _FAMILY = {"1": (1, -1), "2": (1, (-2, -1)), "n": (1, None)}
@@ -85,6 +85,52 @@ def stft(t: Tracer, name: str, op: str, input: Any, n_fft: Any, *args: Any, **kw
         input.node, name, kind=OpKind.MATMUL, output_shape=out, macs=macs, params=params, op=op
     )
     return ShapeProxy(node, out, result.dtype)
+
+
+def istft(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    n_fft: Any,
+    hop_length: Any = None,
+    win_length: Any = None,
+    window: Any = None,
+    center: bool = True,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """``torch.istft``: the inverse of :func:`stft`, an FFT of ``n_fft`` points per frame,
+    overlapped and added; torch's meta kernel has none of its window check (``aten::equal``),
+    so its length is torch's formula: ``n_fft + hop * (frames - 1)``, less ``n_fft // 2`` at
+    both ends when ``center``, or ``length``."""
+    length = kwargs.get("length", args[2] if len(args) > 2 else None)
+    if not isinstance(input, ShapeProxy) or not is_int(n_fft) or len(input.dims) < 2:
+        raise NotHandled
+    frames = input.dims[-1] if input.dtype.is_complex else input.dims[-2]
+    hop = n_fft // 4 if hop_length is None else int(hop_length)
+    size = n_fft + hop * (frames - 1) - (2 * (n_fft // 2) if center else 0)
+    signals = input.dims[:-2] if input.dtype.is_complex else input.dims[:-3]
+    out = (*signals, int(length) if length is not None else size)
+    macs = fft_macs(math.prod(signals) * frames * n_fft, n_fft)
+    node = t.builder.other(input.node, name, kind=OpKind.MATMUL, output_shape=out, macs=macs, op=op)
+    real = torch.empty((), dtype=input.dtype, device="meta").real.dtype
+    return ShapeProxy(node, out, real)
+
+
+def needs_values(what: str) -> Callable[..., Any]:
+    """A call that needs the values of a traced tensor among its further arguments (the
+    lengths :func:`torch.nn.utils.rnn.pack_padded_sequence` packs by): refused in one line,
+    as reading a value is."""
+
+    def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(type(v) is ShapeProxy for v in (*args, *kwargs.values())):
+            raise TraceError(
+                f"the forward reads tensor values ({what}); stridescope traces shapes only"
+            )
+        raise NotHandled
+
+    return handler
 
 
 def distance(per_element: int) -> Callable[[Any], Callable[..., Any]]:
