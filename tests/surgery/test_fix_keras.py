@@ -208,3 +208,46 @@ def test_the_seed_cnn_in_both_frameworks_gets_the_same_costs(policy: str) -> Non
     assert costs == [
         (c.kind, c.before, c.after, c.delta_params, c.delta_macs) for c in in_torch.changes
     ]
+
+
+class _Gain(keras.layers.Layer):  # type: ignore[misc]
+    """A custom layer whose ``__init__`` takes no ``**kwargs`` (its config cannot rebuild it)."""
+
+    def __init__(self, start: float) -> None:
+        super().__init__()
+        self.start = start
+
+    def build(self, shape: Any) -> None:
+        self.gain = self.add_weight(shape=(shape[-1],), initializer="ones")
+
+    def call(self, x: Any) -> Any:
+        return x * self.gain
+
+
+class _NamedGain(_Gain):
+    """Takes ``**kw`` but drops the name into them: its rebuilt copy gets another name."""
+
+    def __init__(self, start: float, **kw: Any) -> None:
+        keras.layers.Layer.__init__(self, **kw)
+        self.start = start
+
+
+def test_layers_their_config_cannot_rebuild_are_called_as_they_are() -> None:
+    """A Lambda of a lambda and a custom layer without ``**kwargs`` fail
+    ``from_config(get_config())`` (Keras' own ``clone_model`` fails on them): the fixed model
+    calls them as they are, and swaps the strided conv; a rebuilt layer that comes back under
+    another name still gets its weights."""
+    x = keras.Input((16, 16, 3))
+    y = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="down")(x)
+    y = _NamedGain(0.1)(_Gain(0.1)(y))
+    y = keras.layers.Lambda(lambda t: t * 2.0)(y)
+    model = keras.Model(x, y)
+    for layer in model.layers:
+        if isinstance(layer, _NamedGain):
+            layer.set_weights([np.full((8,), 3.0, "float32")])
+    result = fix(model, "blurpool")
+    assert [c.layer for c in result.changes] == ["down"]
+    image = np.random.default_rng(0).random((1, 16, 16, 3)).astype("float32")
+    assert tuple(result.model(image).shape) == (1, 8, 8, 8)
+    named = [layer for layer in result.model.layers if isinstance(layer, _NamedGain)]
+    assert np.allclose(named[0].get_weights()[0], 3.0)

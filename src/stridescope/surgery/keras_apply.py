@@ -182,18 +182,26 @@ def apply_keras(
         if built[1] is not None:
             overrides[name] = built[1]
 
+    clones: dict[int, Any] = {}  # per original layer, what the fixed model calls instead
+
     def clone(layer: Any) -> Any:
         if id(layer) in made:
             return made[id(layer)][0]
-        return type(layer).from_config(layer.get_config())
+        try:
+            clones[id(layer)] = type(layer).from_config(layer.get_config())
+        except Exception:  # a config that does not rebuild it (a Lambda of a lambda, a custom
+            clones[id(layer)] = layer  # layer without **kwargs): the fixed model calls it
+        return clones[id(layer)]
 
     fixed = keras.models.clone_model(model, clone_function=clone, recursive=True)
     new_layers = dict(_leaves_or_replacements(fixed, {id(m[0]) for m in made.values()}))
     for name, layer in layers.items():
         if id(layer) in made:
             _load(layer, made[id(layer)][0], made[id(layer)][1])
-        elif layer.weights:
-            new_layers[name].set_weights(layer.get_weights())
+        elif layer.weights:  # (found by the layer: a rebuilt one may come back renamed)
+            new = clones[id(layer)] if id(layer) in clones else new_layers[name]
+            if new is not layer:
+                new.set_weights(layer.get_weights())
     return fixed, refused, overrides
 
 
