@@ -219,7 +219,7 @@ def _graph_of_model(
             from stridescope.frontends.keras.model import read_keras
 
             several = [s for s in shapes if isinstance(s, tuple)]
-            _no_lists(shapes, "a Keras model")
+            _pytorch_only(shapes, "a Keras model")
             return read_keras(model, several if len(several) > 1 else input_shape, source=source)
         if not shapes:
             raise StridescopeError(
@@ -280,7 +280,7 @@ def _argument(value: object, rank: int) -> Argument:
     return parse_shape(value, rank=rank)
 
 
-def _no_lists(shapes: Sequence[Argument], what: str) -> None:
+def _pytorch_only(shapes: Sequence[Argument], what: str) -> None:
     """Refuse a list argument, or a dtype, where only a PyTorch forward takes one."""
     for argument in shapes:
         if isinstance(argument, list):
@@ -317,7 +317,7 @@ def load_graph(
     if isinstance(target, (str, Path)):
         text = str(target)
         if text.endswith(".toml"):
-            _no_lists(shapes, "a spec file")
+            _pytorch_only(shapes, "a spec file")
             if len(shapes) > 1:
                 raise StridescopeError(
                     f"a spec file takes one --input; received {len(shapes)} for {text!r}"

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from stridescope.cli import app
 from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
+from tests.frontends.pytorch.applied import built
 
 runner = CliRunner()
 
@@ -40,11 +41,7 @@ def build():
 
 
 def _decoder() -> nn.Module:
-    space: dict[str, object] = {}
-    exec(DECODER, space)
-    model = space["build"]()
-    assert isinstance(model, nn.Module)
-    return model.eval()
+    return built(DECODER)
 
 
 class MaskedTokens(nn.Module):

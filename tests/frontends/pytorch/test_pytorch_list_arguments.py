@@ -17,6 +17,7 @@ from stridescope.cli import app
 from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
 from stridescope.ir import OpKind
+from tests.frontends.pytorch.applied import built
 
 runner = CliRunner()
 SLOW, FAST = (1, 3, 2, 16, 16), (1, 3, 8, 16, 16)
@@ -45,11 +46,7 @@ def build():
 
 
 def _two_paths() -> nn.Module:
-    space: dict[str, object] = {}
-    exec(TWO_PATHS, space)
-    model = space["build"]()
-    assert isinstance(model, nn.Module)
-    return model.eval()
+    return built(TWO_PATHS)
 
 
 class _ListAndScale(nn.Module):
