@@ -91,30 +91,35 @@ def test_resnet_d_merges_are_half_a_pixel_apart() -> None:
 
 
 class GatedResNetD(nn.Module):
-    """A ResNet-D block whose main path a squeeze-and-excitation gate scales (RegNetY's)."""
+    """A ResNet-D block whose main path a squeeze-and-excitation gate scales, then a 1x1 conv
+    (RegNetY's)."""
 
-    def __init__(self, gate: bool) -> None:
+    def __init__(self, gate: bool, channels: int) -> None:
         super().__init__()
         self.gate = gate
-        self.main = nn.Conv2d(8, 16, 3, stride=2, padding=1)
-        self.fc = nn.Conv2d(16, 16, 1)
+        self.main = nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1)
+        self.fc = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.project = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.pool = nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)
-        self.short = nn.Conv2d(8, 16, 1)
+        self.short = nn.Conv2d(channels, 2 * channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.main(x)
         if self.gate:
             y = torch.relu(y * torch.sigmoid(self.fc(y.mean((2, 3), keepdim=True))))
-        return y + self.short(self.pool(x))
+        return self.project(y) + self.short(self.pool(x))
 
 
 @pytest.mark.parametrize("gate", [False, True])
 def test_a_gate_of_the_whole_input_keeps_the_grid_it_scales(gate: bool) -> None:
     """The gate makes every output position depend on the whole input, but the positions
-    are still the main path's: the half-pixel offset against the shortcut is found."""
-    report = stridescope.lint(GatedResNetD(gate), (1, 8, 32, 32), ignore=NO_ALIASING)
-    (merge,) = [f for f in report.findings if f.code == "DS301"]
-    assert merge.layer == "add" and merge.evidence["misalignment"] == [0.5, 0.5]
+    are still the main path's: the half-pixel offset against the shortcut is found, in each
+    of two blocks (the second after the first's merged grid)."""
+    model = nn.Sequential(GatedResNetD(gate, 8), GatedResNetD(gate, 16))
+    report = stridescope.lint(model, (1, 8, 32, 32), ignore=NO_ALIASING)
+    merges = [f for f in report.findings if f.code == "DS301"]
+    assert [f.layer for f in merges] == ["0.add", "1.add"]
+    assert all(f.evidence["misalignment"] == [0.5, 0.5] for f in merges)
 
 
 @pytest.mark.parametrize(

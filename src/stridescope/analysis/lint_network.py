@@ -28,7 +28,7 @@ from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
 from stridescope.analysis.lint_layer import border_policy, skip_policy
 from stridescope.analysis.lint_reach import responsible
 from stridescope.analysis.lint_reads import layer_reads
-from stridescope.analysis.summary_rf import WHOLE
+from stridescope.analysis.summary_rf import WHOLE, merged
 from stridescope.analysis.units import position_noun, position_short
 from stridescope.errors import StridescopeError
 from stridescope.geometry import ReceptiveField
@@ -142,14 +142,19 @@ def _sampling(ctx: LintContext) -> list[tuple[ReceptiveField, ...] | None]:
     """Per node, the field whose grid says where its positions sit: its receptive field, or,
     where a gate of the whole input (squeeze-and-excitation's ``x * sigmoid(fc(mean(x)))``)
     made that the whole input, the grid of the full-size operand it scales (and through the
-    element-wise ops after it); ``None`` where no grid is known."""
+    element-wise ops and windows after it); ``None`` where no grid is known."""
     sizes = ctx.facts.layout_sizes
     found: list[tuple[ReceptiveField, ...] | None] = []
     for node, state in zip(ctx.graph.nodes, ctx.states, strict=True):
         field = state if isinstance(state, tuple) else None
         if field is None and state == WHOLE and node.kind in _GATED:
-            full = {found[p] for p in node.parents if sizes[p] == sizes[node.id]}
-            field = full.pop() if len(full) == 1 else None
+            full = [found[p] for p in dict.fromkeys(node.parents) if sizes[p] == sizes[node.id]]
+            union = merged(list(full)) if full else None  # (as the field merges them)
+            field = union if isinstance(union, tuple) else None
+        elif field is None and state == WHOLE and (window := node.window) is not None:
+            parent = found[node.parents[0]]  # (a 1x1 conv after the gate: RegNetY's)
+            if parent is not None and len(parent) == len(window.kernel):
+                field = parent if window.identity else window.receptive(parent)
         found.append(field)
     return found
 
@@ -171,10 +176,13 @@ def _split(ctx: LintContext, branches: list[int]) -> int | None:
 
 
 def _merge_evidence(
-    ctx: LintContext, branches: list[int], grids: list[tuple[tuple[int, float], ...]]
+    ctx: LintContext,
+    branches: list[int],
+    grids: list[tuple[tuple[int, float], ...]],
+    sampling: list[tuple[ReceptiveField, ...] | None],
 ) -> dict[str, Any]:
     split = _split(ctx, branches)
-    state = ctx.states[split] if split is not None else None
+    state = sampling[split] if split is not None else None
     base = _grid(state) if isinstance(state, tuple) and len(state) == len(grids[0]) else None
     records = []
     for branch, grid in zip(branches, grids, strict=True):
@@ -227,7 +235,7 @@ def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
         ]
         if len(grids) < 2 or len(grids) != len(branches) or len(set(grids)) == 1:
             continue
-        evidence = _merge_evidence(ctx, branches, grids)
+        evidence = _merge_evidence(ctx, branches, grids, sampling)
         where = evidence["split"] or "the input"
         apart = axes_text(evidence["misalignment_input"])
         unit = position_short(len(out))  # px, samples, voxels

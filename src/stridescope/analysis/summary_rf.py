@@ -52,7 +52,7 @@ _CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = 
     OpKind.SLICE,
 )
 
-__all__ = ["WHOLE", "RFState", "receptive_fields"]
+__all__ = ["WHOLE", "RFState", "merged", "receptive_fields"]
 
 WHOLE: Final = "whole input"
 RFState = tuple[ReceptiveField, ...] | Literal["whole input"] | None
@@ -63,7 +63,8 @@ _GLOBAL = {OpKind.FLATTEN, OpKind.RESHAPE}
 _ADAPTIVE = {OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL}
 
 
-def _merge(states: list[RFState]) -> RFState:
+def merged(states: list[RFState]) -> RFState:
+    """The field of a merge (add, multiply, a select) of ``states``: the union of the windows."""
     if None in states:
         return None
     if WHOLE in states:
@@ -114,13 +115,13 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         if not keeps:
             return WHOLE if parent == WHOLE else None
     if kind in _PASS:  # (with several inputs, a select: torch.where(mask, a, b))
-        return parent if len(parents) == 1 else _merge(parents)
+        return parent if len(parents) == 1 else merged(parents)
     if kind in _MERGE:
         placed = facts.placed
         joined = kind is _CONCAT and any(placed[p] != placed[node.id] for p in node.parents)
         if joined:  # along a spatial axis: the second part's positions shift
             return WHOLE if all(p == WHOLE for p in parents) else None
-        return _merge(parents)
+        return merged(parents)
     window = node.window
     if window is not None:
         if isinstance(parent, tuple) and len(parent) == len(window.kernel):

@@ -65,7 +65,7 @@ _MOVEMENT = (
     "Tensor.diagonal torch.diag_embed torch.rot90 Tensor.rot90 torch.fliplr torch.flipud "
     "Tensor.fliplr Tensor.flipud torch.take Tensor.take torch.view_as_real "
     "torch.view_as_complex torch.real torch.imag torch.conj Tensor.conj torch.resolve_conj "
-    "Tensor.resolve_conj torch.fft.fftshift torch.fft.ifftshift"
+    "Tensor.resolve_conj torch.fft.fftshift torch.fft.ifftshift torch._C._nn.pad_sequence"
 )
 _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
@@ -145,6 +145,7 @@ def _rows() -> list[Row]:
         ),
         (elementwise.select(torch.bool), COMPARE),
         (elementwise.select(), SELECT),
+        (elementwise.select(torch.complex64), "torch.complex"),  # (real, imag): no MACs
         (elementwise.arith(OpKind.MUL), DIVIDE),
         (elementwise.pointwise(OpKind.DROPOUT), _DROPOUTS),
         *_arithmetic(),
