@@ -197,3 +197,33 @@ def test_resnet20_option_a_shortcut_skips_input() -> None:
     assert [f.layer for f in skipping] == ["blocks.3.getitem", "blocks.6.getitem"]
     assert all(f.evidence["read_fraction"] == 0.25 and f.policy is None for f in skipping)
     assert not _codes(report, "DS301")  # the slice samples the 3x3 stride-2 conv's grid
+
+
+class CalledTwice(nn.Module):
+    """One strided depthwise conv called twice (its weights counted once), then a max pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4, bias=False)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.c(self.c(x)))
+
+
+def test_a_layer_called_again_is_not_a_filter_without_weights() -> None:
+    """Its second node counts no weights but names the layer whose they are: lint does not
+    take it for a blur (it aliases as the first call does), and fix says why it leaves it."""
+    from stridescope.frontends import load_graph
+
+    model = CalledTwice()
+    graph = load_graph(model, (1, 4, 32, 32))
+    assert [(n.name, n.params, n.shares) for n in graph.nodes[1:3]] == [
+        ("c", 36, ""),
+        ("c_1", 0, "c"),
+    ]
+    report = stridescope.lint(model, (1, 4, 32, 32), select=["DS401"])
+    assert _codes(report, "DS401") == ["c", "c_1", "pool"]
+    fixed = stridescope.fix(model, "blurpool", input_shape=(1, 4, 32, 32))
+    reasons = {u.layer: u.reason for u in fixed.unchanged}
+    assert reasons["c_1"].startswith("the layer 'c' called again")

@@ -251,3 +251,19 @@ def test_layers_their_config_cannot_rebuild_are_called_as_they_are() -> None:
     assert tuple(result.model(image).shape) == (1, 8, 8, 8)
     named = [layer for layer in result.model.layers if isinstance(layer, _NamedGain)]
     assert np.allclose(named[0].get_weights()[0], 3.0)
+
+
+def test_a_layer_called_again_is_named_in_the_reason() -> None:
+    """A strided conv shared by two inputs (a siamese stem): swapped once, its second call's
+    node (weights counted at the first) left with the layer named, not as a weightless blur."""
+    a, b = keras.Input((16, 16, 3)), keras.Input((16, 16, 3))
+    conv = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="stem")
+    model = keras.Model([a, b], keras.layers.Add()([conv(a), conv(b)]))
+    result = fix(model, "blurpool")
+    assert [c.layer for c in result.changes] == ["stem"]
+    reasons = {u.layer: u.reason for u in result.unchanged}
+    assert reasons == {
+        "stem@1": "the layer 'stem' called again: fixed, or not, where it is first called"
+    }
+    image = np.zeros((1, 16, 16, 3), "float32")
+    assert tuple(result.model([image, image]).shape) == (1, 8, 8, 8)

@@ -223,7 +223,7 @@ def _is_blur(ctx: LintContext, node: Node) -> bool:
     """A fixed (parameter-free) depthwise filter wider than one pixel: a blur, as BlurPool
     and the ``blurpool`` fix build it."""
     window = node.window
-    if node.kind is not OpKind.CONV or window is None or node.params:
+    if node.kind is not OpKind.CONV or window is None or node.params or node.shares:
         return False
     channels = ctx.graph.channels(node.input_shape)
     return node.groups == channels and max(window.kernel) > 1

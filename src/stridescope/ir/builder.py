@@ -53,20 +53,28 @@ class GraphBuilder(WindowOps, TensorOps):
         """How many nodes there are so far (the next node's id)."""
         return len(self._nodes)
 
-    def params_counted_before(self, first: int) -> None:
-        """Nodes ``first`` onwards reuse weights counted at an earlier node (a layer called
-        again): their ``params`` become 0, so a model's total counts each weight once.
+    def params_counted_before(self, first: int, owner: str = "") -> None:
+        """Nodes ``first`` onwards reuse weights counted at an earlier node (the layer
+        ``owner`` called again): their ``params`` become 0, so a model's total counts each
+        weight once, and those that had weights name ``owner`` in ``shares``.
 
         >>> b = GraphBuilder((1, 4), "nchw")
         >>> x = b.linear(b.input, "fc", out_features=4)
         >>> again = b.linear(x, "fc@1", out_features=4)
-        >>> b.params_counted_before(again)
-        >>> b.build().params
-        20
+        >>> b.params_counted_before(again, "fc")
+        >>> g = b.build()
+        >>> g.params, g.nodes[again].shares
+        (20, 'fc')
         """
         for i in range(first, len(self._nodes)):
-            self._nodes[i] = replace(self._nodes[i], params=0)
-            self.edited.append(i)
+            node = self._nodes[i]
+            self.shared(i, owner if node.params else node.shares)
+
+    def shared(self, node: int, owner: str) -> None:
+        """Node ``node`` uses the weights of layer ``owner``, counted where it was first called
+        (a layer called again): ``params`` 0 and ``shares`` naming it."""
+        self._nodes[node] = replace(self._nodes[node], params=0, shares=owner)
+        self.edited.append(node)
 
     def reduce(
         self,

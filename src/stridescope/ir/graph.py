@@ -236,6 +236,9 @@ class Node:
     # layout puts them. A reshape sets it (even to the layout's axes) when it keeps every
     # spatial axis whole, e.g. splitting the channels (ShuffleNet's channel shuffle)
     spatial_at: tuple[int, ...] | None = None
+    # a layer called again: the layer whose weights it uses, counted at its first call (its
+    # own ``params`` are 0, but it is not a filter without weights)
+    shares: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""

@@ -243,7 +243,7 @@ def _expand(
             start = b.size
             outs = read(b, inner, op, f"{name}.{op.name}" + (f"@{index}" if index else ""), node)
             if index:  # called again: its weights were counted at its first call
-                b.params_counted_before(start)
+                b.params_counted_before(start, f"{name}.{op.name}")
         else:
             outs = add_operation(b, inner, op, node, f"{name}/{op.name}", seen)
         made.update({id(t): out for t, out in zip(node.outputs, outs, strict=True)})

@@ -282,7 +282,7 @@ def _walk(
             zip(map(id, call.outputs), _add(b, parents, op, name, call, used), strict=False)
         )
         if index:  # a layer called again: its weights were counted at its first call
-            b.params_counted_before(first)
+            b.params_counted_before(first, prefix + op.name)
     return [_made(made, x, model) for x in model.outputs]
 
 

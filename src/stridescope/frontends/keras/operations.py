@@ -222,7 +222,8 @@ def _sliding(
     if channels is None or len(shape) < 3:
         return None
     depthwise = cls == "DepthwiseConv"
-    return layers.conv(
+    params = count_weights([kernel], seen)
+    node = layers.conv(
         b,
         parents[0],
         name,
@@ -234,8 +235,11 @@ def _sliding(
         padding=padding,
         groups=channels if depthwise else channels // shape[-2],
         bias=False,
-        params=count_weights([kernel], seen),
+        params=params,
     )
+    if not params and hasattr(kernel, "path"):  # a weight counted at an earlier call (a
+        b.shared(node, str(kernel.path).rpartition("/")[0])  # TimeDistributed step)
+    return node
 
 
 def resize_node(

@@ -103,7 +103,15 @@ def _conv(t: Tracer, m: Any, name: str, x: ShapeProxy, key: tuple[Any, ...]) -> 
         params=t.module_params(m, math.prod(weight) + (m.out_channels if bias else 0)),
         pad_mode=m.padding_mode,
     )
+    _called_again(t, m, out.node)
     return _remember(t, key, out)
+
+
+def _called_again(t: Tracer, m: Any, node: int) -> None:
+    """A layer with weights whose node counts none: called before, its weights counted there
+    (the node names it in ``shares``, so it is not read as a filter without weights)."""
+    if not t.builder._nodes[node].params and m._parameters.get("weight") is not None:
+        t.builder.shared(node, t.paths.get(id(m)) or type(m).__name__)
 
 
 # Per leaf layer configuration (the module's class, its input's shape and the attributes its
@@ -139,6 +147,7 @@ def _repeated(
         groups=groups,
         op=op,
     )
+    _called_again(t, m, node)
     return t.proxy(node, x)
 
 
