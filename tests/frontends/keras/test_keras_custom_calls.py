@@ -273,3 +273,33 @@ def test_the_output_is_the_models_first_output(keras: ModuleType) -> None:
     assert summarize(graph).input_coverage == 0.25
     single = read_keras(keras.Model(x, mask))
     assert single.output.name == "output" and single.output.op == "Conv2D"
+
+
+def test_a_layer_whose_call_defaults_to_training_is_read_at_inference(
+    keras: ModuleType,
+) -> None:
+    """A layer whose ``call`` takes ``training=True`` by default (keras.layers.Pipeline, an
+    augmentation block written so) is read as ``predict()`` runs it, with ``training=False``:
+    its random training branch would be uncounted, its inference branch is not."""
+    L = keras.layers
+
+    class Augment(L.Layer):  # type: ignore[misc, name-defined]
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.noise = keras.random.SeedGenerator(0)
+
+        def call(self, x: Any, training: bool = True) -> Any:
+            if training:  # random: no count exists for it
+                return x + keras.random.normal(keras.ops.shape(x), seed=self.noise)
+            return x * 2.0
+
+    x = keras.Input((8, 8, 3))
+    y = Augment(name="aug")(x)
+    y = L.Pipeline([L.RandomFlip(), L.RandomCrop(6, 6)], name="pipe")(y)
+    model = keras.Model(x, y)
+    graph = read_keras(model)
+    assert graph.uncounted == ()
+    assert [(n.op, n.output_shape) for n in graph.nodes[1:]] == [
+        ("Multiply", (1, 8, 8, 3)),
+        ("RandomCrop", (1, 6, 6, 3)),
+    ]

@@ -93,21 +93,24 @@ def test_functional_residual_add_and_concat(keras: ModuleType) -> None:
     assert nodes["add"].macs == 16 * 16 * 8
 
 
-def test_nested_model_and_unknown_layer(keras: ModuleType) -> None:
+def test_nested_model_and_random_crop_at_inference(keras: ModuleType) -> None:
+    """A nested model's layers are named under it; RandomCrop crops only in training, and at
+    inference resizes the whole image to its size: a resize, counted, of Keras's shape."""
     L = keras.layers
     inner = keras.Sequential(
         [keras.Input((8, 8, 4)), L.Conv2D(4, 1, name="inner_conv")], name="block"
     )
     x = keras.Input((8, 8, 4))
     y = inner(x)
-    y = L.RandomCrop(6, 6, name="up")(y)  # not in the table: uncounted, shape from Keras
+    y = L.RandomCrop(6, 6, name="up")(y)
     model = keras.Model(x, y)
     graph = read_keras(model)
     nodes = _by_name(graph)
     assert "block.inner_conv" in nodes
     up = nodes["up"]
-    assert not up.counted and up.kind is OpKind.UNCOUNTED
-    assert up.output_shape == (1, *tuple(model.output.shape)[1:])
+    assert up.counted and up.kind is OpKind.INTERPOLATE and up.op == "RandomCrop"
+    assert up.output_shape == (1, *tuple(model.output.shape)[1:]) == (1, 6, 6, 4)
+    assert not graph.uncounted
     assert graph.params == model.count_params()
 
 

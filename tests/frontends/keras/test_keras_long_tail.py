@@ -115,7 +115,8 @@ def test_augmentation_layers_are_the_identity_at_inference(keras: ModuleType) ->
 def test_patches_of_a_keras_vit_are_space_to_depth(keras: ModuleType) -> None:
     """``keras.ops.image.extract_patches`` in square patches (the keras.io ViT example's
     ``Patches`` layer) is space-to-depth, exact: an 18x18 image in 4x4 patches leaves its last
-    two rows and columns unread; overlapping patches stay uncounted, with their true shape."""
+    two rows and columns unread; overlapping, dilated or padded patches are data movement (0
+    MACs, as PyTorch's ``F.unfold``) of Keras's shape."""
     import stridescope
 
     x = keras.Input((18, 18, 3))
@@ -126,5 +127,20 @@ def test_patches_of_a_keras_vit_are_space_to_depth(keras: ModuleType) -> None:
     assert summary.totals.uncounted == ()
     assert summary.input_coverage == pytest.approx(16 * 16 / (18 * 18))
     y = keras.Input((16, 16, 3))
-    _, graph = _read(keras, y, keras.ops.image.extract_patches(y, 4, strides=2))
-    assert [(n.op, n.output_shape) for n in graph.uncounted] == [("ExtractPatches", (1, 7, 7, 48))]
+    for patches, shape in [
+        (keras.ops.image.extract_patches(y, 4, strides=2), (1, 7, 7, 48)),
+        (
+            keras.ops.image.extract_patches(y, (3, 5), strides=(1, 2), padding="same"),
+            (1, 16, 8, 45),
+        ),
+        (keras.ops.image.extract_patches(y, 2, dilation_rate=2), (1, 7, 7, 12)),
+    ]:
+        _, graph = _read(keras, y, patches)
+        assert not graph.uncounted
+        (node,) = graph.nodes[1:]
+        assert (node.kind, node.op, node.output_shape, node.macs) == (
+            OpKind.MOVE,
+            "ExtractPatches",
+            shape,
+            0,
+        )

@@ -95,6 +95,23 @@ def test_rms_normalization_counts_its_scale(keras: ModuleType) -> None:
     assert (graph.output.kind, graph.params) == (OpKind.NORM, model.count_params())
 
 
+@pytest.mark.parametrize("output_shape", [(32,), (4, 8), 6])
+def test_multi_head_attention_projects_to_its_output_shape(
+    keras: ModuleType, output_shape: Any
+) -> None:
+    """``MultiHeadAttention(output_shape=...)``: the output projection maps the heads to that
+    shape instead of the query's width; counted, with the shape and params Keras gives."""
+    L = keras.layers
+    x = keras.Input((10, 16))
+    model = keras.Model(x, L.MultiHeadAttention(2, 4, output_shape=output_shape)(x, x))
+    graph = read_keras(model)
+    width = 4 * 8 if output_shape == (4, 8) else 32 if output_shape == (32,) else 6
+    q, k, v, products = 10 * 16 * 2 * 4, 10 * 16 * 2 * 4, 10 * 16 * 2 * 4, 2 * 10 * 10 * 2 * 4
+    assert not graph.uncounted and graph.params == model.count_params()
+    assert graph.output.output_shape == (1, *tuple(model.output.shape)[1:])
+    assert graph.output.macs == q + k + v + products + 10 * 2 * 4 * width
+
+
 def test_group_query_attention_projects_keys_and_values_to_fewer_heads(keras: ModuleType) -> None:
     L = keras.layers
     x = keras.Input((10, 8))

@@ -37,6 +37,8 @@ def _trace(b: GraphBuilder, parents: Sequence[int], layer: Any, call: Any) -> An
         return None
     args, kwargs = call_arguments(b, parents, call)
     stand_ins = [t for t in keras.tree.flatten((args, kwargs)) if isinstance(t, keras.KerasTensor)]
+    if getattr(layer, "_call_has_training_arg", False):  # as predict() calls every layer
+        kwargs["training"] = False  # (the graph records the signature's default, maybe True)
     try:
         with warnings.catch_warnings(), names_kept(), _nones_dropped():  # a probe
             warnings.simplefilter("ignore")  # not the user's warnings

@@ -53,7 +53,7 @@ def _rows() -> list[tuple[Handler, str]]:
         ),
         (shape_handlers.recurrent, "SimpleRNN GRU LSTM RNN"),
         (shape_handlers.conv_lstm, "ConvLSTM1D ConvLSTM2D ConvLSTM3D"),
-        (shape_handlers.resizing, "Resizing"),
+        (shape_handlers.resizing, "Resizing RandomCrop"),
         (shape_handlers.center_crop, "CenterCrop"),
         (shape_handlers.attention, "MultiHeadAttention GroupQueryAttention"),
         (shape_handlers.dot_attention, "Attention AdditiveAttention"),

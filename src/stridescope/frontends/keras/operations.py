@@ -13,7 +13,8 @@ activation node, ``mean`` / ``sum`` / ``max`` / ``min`` a reduction, ``reshape``
 comparisons, logical ops and ``where`` a broadcasting node without MACs, the normalisation
 ops a norm node, ``max_pool`` / ``average_pool`` / ``conv`` / ``depthwise_conv`` a pool or
 conv node as the layers make (in the model's layout), ``image.resize`` a resize as the
-Resizing layer, ``image.extract_patches`` in square patches space-to-depth, ``take`` /
+Resizing layer, ``image.extract_patches`` in square patches space-to-depth (other patches,
+overlapping, dilated or padded, data movement of Keras's shape, as PyTorch's ``F.unfold``), ``take`` /
 ``one_hot`` data movement, and the operations along axes (``argmax``,
 ``logsumexp``, ``cumsum``, ``sort``, ``top_k``, ``fft``...) as :mod:`.axis_ops` reads them.
 A weight (``keras.Variable``) among the operands is counted where it is first used. Any other
@@ -262,7 +263,7 @@ def resize_node(
 def _patches(b: GraphBuilder, parent: int, op: Any, name: str) -> int | None:
     """``keras.ops.image.extract_patches`` in non-overlapping square patches (the keras.io ViT
     example's ``Patches`` layer): space-to-depth, after a crop of the rows and columns no
-    whole patch holds (as ``'valid'`` drops them); ``None`` for other patches (uncounted)."""
+    whole patch holds (as ``'valid'`` drops them); ``None`` for other patches."""
     size = op.size if isinstance(op.size, int) else tuple(op.size)
     if not isinstance(size, int):
         size = size[0] if len(set(size)) == 1 else 0
@@ -335,12 +336,10 @@ def add_operation(
         return [node]
     if cls in AXIS_OPS and (nodes := add_axis_operation(b, parents, op, call, name)):
         return nodes
-    if (
-        cls == "ExtractPatches"
-        and len(parents) == 1
-        and (node := _patches(b, parents[0], op, name))
-    ):
-        return [node]
+    if cls == "ExtractPatches" and len(parents) == 1:
+        if node := _patches(b, parents[0], op, name):
+            return [node]  # else overlapping, dilated or padded: data movement, as F.unfold
+        return each_output(b, parents, op, call, name, kind=OpKind.MOVE, params=0)
     if cls == "Resize" and len(parents) == 1:
         (out,) = keras_shapes(b, parents, op, call)
         return [resize_node(b, parents[0], name, out, settings=vars(op), op=cls)]

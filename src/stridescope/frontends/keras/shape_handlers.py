@@ -85,9 +85,12 @@ def resize(kind: OpKind) -> Handler:
 def resizing(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
 ) -> int:
-    """Resizing(height, width): see :func:`~stridescope.frontends.keras.operations.resize_node`."""
+    """Resizing(height, width): see :func:`~stridescope.frontends.keras.operations.resize_node`.
+    RandomCrop(height, width) crops only in training: at inference it resizes the whole image
+    to its size (bilinear, as ``keras.ops.image.resize``), an identity where sizes agree."""
     out = keras_shape(b, parents, layer)
-    return resize_node(b, parents[0], name, out, settings=c, op="Resizing")
+    settings = c if "interpolation" in c else {"interpolation": "bilinear"}
+    return resize_node(b, parents[0], name, out, settings=settings, op=type(layer).__name__)
 
 
 def center_crop(
@@ -232,13 +235,14 @@ def attention(
     """MultiHeadAttention and GroupQueryAttention (query, value[, key]): the three
     projections (keys and values to the key-value heads of a grouped layer), ``q @ kᵀ``, the
     product with ``v`` and the output projection as one ``matmul`` node (as for
-    ``nn.MultiheadAttention``); params from ``count_params()``. A gated or sliding-window
-    layer, or a custom output shape, is uncounted."""
+    ``nn.MultiheadAttention``), which maps to ``output_shape`` where one is set (else the
+    query's width); params from ``count_params()``. A gated or sliding-window layer is
+    uncounted."""
     q = b.shape(parents[0])
     v = b.shape(parents[1]) if len(parents) > 1 else q
     k = b.shape(parents[2]) if len(parents) > 2 else v
     shapes = (q, k, v)
-    custom = c.get("use_gate") or c.get("sliding_window") or c.get("output_shape") is not None
+    custom = c.get("use_gate") or c.get("sliding_window")
     if custom or any(None in s[1:] for s in shapes) or len({len(s) for s in shapes}) != 1:
         return unknown(b, parents, layer, c, name)
     rank = len(q)
@@ -261,6 +265,9 @@ def attention(
     macs = rows(q) * width * heads * key_dim + rows(k) * int(k[-1] or 1) * kv_heads * key_dim
     macs += rows(v) * int(v[-1] or 1) * kv_heads * value_dim
     macs += rows(q) * along(k) * heads * (key_dim + value_dim)  # scores, then the values
+    given = c.get("output_shape")
+    if given is not None:  # the output projection's width: (32,), (4, 8) or 32
+        width = math.prod(int(d) for d in (given if isinstance(given, list | tuple) else [given]))
     macs += rows(q) * heads * value_dim * width
     params = keras_params(layer)
     out = keras_shape(b, parents, layer)
