@@ -213,7 +213,8 @@ class CalledTwice(nn.Module):
 
 def test_a_layer_called_again_is_not_a_filter_without_weights() -> None:
     """Its second node counts no weights but names the layer whose they are: lint does not
-    take it for a blur (it aliases as the first call does), and fix says why it leaves it."""
+    take it for a blur (it aliases as the first call does); fix changes it with the layer, or
+    says why it leaves it."""
     from stridescope.frontends import load_graph
 
     model = CalledTwice()
@@ -225,5 +226,10 @@ def test_a_layer_called_again_is_not_a_filter_without_weights() -> None:
     report = stridescope.lint(model, (1, 4, 32, 32), select=["DS401"])
     assert _codes(report, "DS401") == ["c", "c_1", "pool"]
     fixed = stridescope.fix(model, "blurpool", input_shape=(1, 4, 32, 32))
-    reasons = {u.layer: u.reason for u in fixed.unchanged}
+    changed = {c.layer: c for c in fixed.changes}  # the module swapped: both calls change
+    assert changed["c_1"].delta_params == 0 and changed["c_1"].after == changed["c"].after
+    before = stridescope.summary(model, (1, 4, 32, 32)).totals.macs
+    assert fixed.delta_macs == stridescope.summary(fixed.model, (1, 4, 32, 32)).totals.macs - before
+    kept = stridescope.fix(model, "resnet-d", input_shape=(1, 4, 32, 32))
+    reasons = {u.layer: u.reason for u in kept.unchanged}
     assert reasons["c_1"].startswith("the layer 'c' called again")

@@ -5,6 +5,7 @@ output at the start; the fixed models save to ``.keras`` and load back in safe m
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -253,17 +254,115 @@ def test_layers_their_config_cannot_rebuild_are_called_as_they_are() -> None:
     assert np.allclose(named[0].get_weights()[0], 3.0)
 
 
-def test_a_layer_called_again_is_named_in_the_reason() -> None:
-    """A strided conv shared by two inputs (a siamese stem): swapped once, its second call's
-    node (weights counted at the first) left with the layer named, not as a weightless blur."""
+def test_a_layer_called_again_changes_with_its_first_call() -> None:
+    """A strided conv shared by two inputs (a siamese stem): swapped once, so its second
+    call (weights counted at the first) changes with it, priced at its own input without
+    new weights; where the first call stays, the second names the layer (not a blur)."""
     a, b = keras.Input((16, 16, 3)), keras.Input((16, 16, 3))
     conv = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="stem")
     model = keras.Model([a, b], keras.layers.Add()([conv(a), conv(b)]))
     result = fix(model, "blurpool")
-    assert [c.layer for c in result.changes] == ["stem"]
-    reasons = {u.layer: u.reason for u in result.unchanged}
-    assert reasons == {
-        "stem@1": "the layer 'stem' called again: fixed, or not, where it is first called"
-    }
+    first, second = result.changes
+    assert (first.layer, second.layer, result.unchanged) == ("stem", "stem@1", ())
+    assert (first.after, first.delta_macs) == (second.after, second.delta_macs)
+    assert second.delta_params == 0
+    before, after = stridescope.summary(model), stridescope.summary(result.model)
+    assert result.delta_macs == after.totals.macs - before.totals.macs == 2 * first.delta_macs
     image = np.zeros((1, 16, 16, 3), "float32")
     assert tuple(result.model([image, image]).shape) == (1, 8, 8, 8)
+    kept = fix(model, "resnet-d")  # (3x3: not its kind) both calls stay, the second says why
+    reasons = {u.layer: u.reason for u in kept.unchanged}
+    assert kept.changes == () and reasons["stem"].startswith("resnet-d swaps")
+    assert reasons["stem@1"] == (
+        "the layer 'stem' called again: fixed, or not, where it is first called"
+    )
+
+
+WRAPPED: dict[str, tuple[Any, tuple[int, ...], str]] = {
+    "separable": (
+        lambda: L.SeparableConv2D(6, 3, strides=2, padding="same", depth_multiplier=2),
+        (10, 10, 4),
+        "down/depthwise",
+    ),
+    "separable_relu_valid": (
+        lambda: L.SeparableConv2D(6, 3, strides=2, activation="relu"),
+        (11, 11, 4),
+        "down/depthwise",
+    ),
+    "time_distributed_conv1x1": (
+        lambda: L.TimeDistributed(L.Conv2D(6, 1, strides=2)),
+        (3, 9, 9, 4),
+        r"down/conv(_\d+)?",  # (raw operations: names Keras numbers per process)
+    ),
+    "time_distributed_separable": (
+        lambda: L.TimeDistributed(L.SeparableConv2D(6, 3, strides=2, padding="same")),
+        (2, 8, 8, 4),
+        r"down/separable_conv(_\d+)?/depthwise",
+    ),
+}
+
+
+@pytest.mark.parametrize("policy", ["blurpool", "blurpool-first", "aps", "resnet-d", "s2d"])
+@pytest.mark.parametrize("layer", list(WRAPPED))
+def test_separable_and_time_distributed_layers_are_swapped(policy: str, layer: str) -> None:
+    """A strided SeparableConv (its depthwise part, then its 1x1 with the bias and
+    activation) and a layer inside TimeDistributed (every step at once) are swapped as the
+    plain layers are, weights copied, the output shape kept and the claim about the output
+    kept; or refused with the reason the plain layer would have."""
+    keras.utils.set_random_seed(0)
+    make, shape, node = WRAPPED[layer]
+    down = make()
+    down.name = "down"
+    inputs = keras.Input(shape)
+    model = keras.Model(inputs, L.Activation("linear", name="out")(down(inputs)))
+    fixed = fix(model, policy)
+    steps = shape[0] if layer.startswith("time") else 1  # TimeDistributed: each step's node
+    looked_at = [c.layer for c in fixed.changes] + [u.layer for u in fixed.unchanged]
+    assert re.fullmatch(node, looked_at[0]) and len(looked_at) == steps
+    if not fixed.changes:
+        assert all("only Conv" not in u.reason for u in fixed.unchanged)
+        return
+    assert len(fixed.changes) == steps and not fixed.unchanged
+    change = fixed.changes[0]
+    assert {(c.after, c.delta_macs, c.output_at_start) for c in fixed.changes} == {
+        (change.after, change.delta_macs, change.output_at_start)
+    }
+    x = torch.randn(2, *shape)
+    assert tuple(fixed.model(x).shape) == tuple(model(x).shape)
+    assert_claim(_run(model), _run(fixed.model), change.output_at_start, (1, *shape))
+    old, new = model.get_layer("down"), fixed.model.get_layer("down")
+    if isinstance(old, L.TimeDistributed):
+        assert isinstance(new, L.TimeDistributed)
+        old, new = old.layer, new.layer
+    weights = old.get_weights()
+    if isinstance(old, L.SeparableConv2D):
+        pointwise = new.get_layer("pointwise").get_weights()
+        assert all(np.array_equal(a, b) for a, b in zip(weights[1:], pointwise, strict=True))
+        weights = weights[:1]
+    conv = new.get_layer("conv").get_weights()
+    if conv[0].shape == weights[0].shape:
+        assert all(np.array_equal(a, b) for a, b in zip(weights, conv, strict=True))
+    before, after = stridescope.summary(model), stridescope.summary(fixed.model)
+    assert after.totals.uncounted == ()
+    assert fixed.delta_params == after.totals.params - before.totals.params
+    assert fixed.delta_macs == steps * change.delta_macs
+    if steps == 1:  # (TimeDistributed's call adds its bias as an operation: MACs of an add)
+        assert fixed.delta_macs == after.totals.macs - before.totals.macs
+
+
+@pytest.mark.parametrize("policy", ["blurpool", "blurpool-first", "aps"])
+def test_a_layer_called_at_two_sizes_is_swapped_for_both(policy: str) -> None:
+    """A strided head shared by a 16x16 and an 8x8 input (pyramid levels): its replacement
+    takes any spatial size, so the fixed model runs on both, each call priced at its own."""
+    a, b = keras.Input((16, 16, 3)), keras.Input((8, 8, 3))
+    head = L.Conv2D(8, 3, strides=2, padding="same", name="head")
+    pooled = [L.GlobalAveragePooling2D()(head(x)) for x in (a, b)]
+    model = keras.Model([a, b], L.Add()(pooled))
+    fixed = fix(model, policy)
+    assert [c.layer for c in fixed.changes] == ["head", "head@1"] and not fixed.unchanged
+    assert fixed.changes[0].delta_macs > fixed.changes[1].delta_macs > 0  # (at 16x16, 8x8)
+    images = [np.ones((2, 16, 16, 3), "float32"), np.ones((2, 8, 8, 3), "float32")]
+    assert tuple(fixed.model(images).shape) == (2, 8)
+    before, after = stridescope.summary(model), stridescope.summary(fixed.model)
+    assert fixed.delta_macs == after.totals.macs - before.totals.macs
+    assert after.totals.params == before.totals.params + fixed.delta_params

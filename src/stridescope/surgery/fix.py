@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from stridescope.errors import StridescopeError
@@ -115,6 +116,33 @@ def _change(
     )
 
 
+def _called_again(
+    graph: Graph,
+    policy: str,
+    options: FixOptions,
+    changes: list[Change],
+    unchanged: dict[str, Unchanged],
+    overrides: dict[str, tuple[OutputAtStart, str]],
+) -> list[Change]:
+    """The later calls of a layer swapped at its first call (a conv applied twice, a
+    ``TimeDistributed`` layer's later steps): changed too, each priced at its own input.
+    A layer is matched by its name up to the first '/' (a Keras layer's parts and steps)."""
+    swapped = {c.layer.partition("/")[0]: c for c in changes}
+    nodes = {n.name: n for n in graph.nodes}
+    made = []
+    for name in list(unchanged):
+        node = nodes[name]
+        first = swapped.get(node.shares.partition("/")[0]) if node.shares else None
+        if first is None:
+            continue
+        alone = replace(node, shares="", params=nodes[first.layer].params)  # as if first
+        plan = policy_plan(policy, graph, alone, options)
+        if isinstance(plan, Plan) and not evaluate(graph, alone, plan).reason:
+            change = _change(graph, alone, plan, overrides.get(first.layer))
+            made.append(replace(change, delta_params=0))  # its weights: the first call's
+    return made
+
+
 def fix(
     model: Any,
     policy: str,
@@ -150,13 +178,17 @@ def fix(
             unchanged[name] = Unchanged(name, str(node.kind), node_text(graph, node), refused[name])
         else:
             changes.append(_change(graph, node, plan, overrides.get(name)))
+    for change in _called_again(graph, policy, options, changes, unchanged, overrides):
+        del unchanged[change.layer]
+        changes.append(change)
+    order = {n.name: n.id for n in graph.nodes}
+    changes.sort(key=lambda c: order[c.layer])
     after = load_graph(fixed_model, input_shape)
     if after.output.output_shape != graph.output.output_shape:
         raise StridescopeError(
             f"internal: the fixed model's output {after.output.output_shape} differs from "
             f"{graph.output.output_shape}"
         )
-    order = {n.name: n.id for n in graph.nodes}
     kept = tuple(sorted(unchanged.values(), key=lambda u: order[u.layer]))
     return Fixed(fixed_model, policy, tuple(changes), kept, graph, after)
 

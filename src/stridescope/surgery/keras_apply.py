@@ -7,7 +7,10 @@ is replaced by a small ``keras.Sequential`` named like it, whose parts are named
 :mod:`stridescope.ops.keras_layers`, so the model saves to ``.keras`` and loads back with
 ``safe_mode=True``. The layer's own activation stays in its conv (``blurpool`` blurs after it).
 ``s2d`` is written as the equal 2x2 stride-2 ``Conv2D`` (Keras has no pixel-unshuffle layer):
-the same params, MACs and output as space-to-depth then a 1x1 conv.
+the same params, MACs and output as space-to-depth then a 1x1 conv. A strided
+``SeparableConv1D/2D`` (its IR node ``<name>/depthwise``) becomes the depthwise conv's
+replacement, then its 1x1 ``pointwise`` conv with the bias and activation; a layer inside
+``TimeDistributed`` (``<name>/<inner>``) is replaced inside it, for every step.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D)
 _MAXPOOLS = (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D)
 _ZERO_PADS = (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D)
 _AVGPOOLS = (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D)
+_SEPARABLE_PARTS = {L.SeparableConv1D: L.DepthwiseConv1D, L.SeparableConv2D: L.DepthwiseConv2D}
+_SEPARABLE = tuple(_SEPARABLE_PARTS)
 
 Override = tuple[OutputAtStart, str]  # what a fused activation makes of the output, and why
 
@@ -121,15 +126,24 @@ def _parts(layer: Any, node: Node, step: Step, data_format: str) -> list[Any] | 
     return [_s2d(layer)]
 
 
-def _nonlinear(layer: Any) -> str:
-    """The name of the layer's fused activation when it is not linear ('' otherwise)."""
-    act = layer.get_config().get("activation")
+def _nonlinear(config: dict[str, Any]) -> str:
+    """The name of a layer's fused activation (by its config) when not linear ('' else)."""
+    act = config.get("activation")
     name = act if isinstance(act, str) or act is None else str(act.get("config", act))
     return "" if name in (None, "linear") else str(name)
 
 
 def _replacement(layer: Any, node: Node, plan: Plan) -> tuple[Any, Override | None] | str:
-    data_format = layer.get_config().get("data_format") or keras.config.image_data_format()
+    if isinstance(layer, L.TimeDistributed):  # every step's layer replaced at once
+        inner = _replacement(layer.layer, node, plan)
+        if isinstance(inner, str):
+            return inner
+        return L.TimeDistributed(inner[0], name=layer.name), inner[1]
+    config = layer.get_config()
+    separable = isinstance(layer, _SEPARABLE)
+    if separable:  # the depthwise part is replaced; its pointwise part follows
+        layer = _SEPARABLE_PARTS[type(layer)].from_config({**_depthwise(config), "name": "conv"})
+    data_format = config.get("data_format") or keras.config.image_data_format()
     parts: list[Any] = []
     for step in plan.steps:
         made = _parts(layer, node, step, data_format)
@@ -137,23 +151,92 @@ def _replacement(layer: Any, node: Node, plan: Plan) -> tuple[Any, Override | No
             return made
         parts += made
     override = None
-    act = _nonlinear(layer)
-    if plan.output_at_start == EXPECTATION and act and not isinstance(plan.steps[-1], BlurStep):
+    act = _nonlinear(config)
+    last_blurs = isinstance(plan.steps[-1], BlurStep) and not separable
+    if plan.output_at_start == EXPECTATION and act and not last_blurs:
         override = (CHANGED, f"the layer's fused {act} follows the filter and is not linear")
-    return keras.Sequential(parts, name=layer.name), override
+    if separable:
+        parts.append(_pointwise(config))
+    return keras.Sequential([_any_size(node, data_format), *parts], name=config["name"]), override
+
+
+def _any_size(node: Node, data_format: str) -> Any:
+    """The replacement's input: the layer's channels at any spatial size, so that a layer the
+    model calls at several sizes (a head shared by pyramid levels) takes each of them."""
+    channels = node.input_shape[-1] if data_format == "channels_last" else node.input_shape[1]
+    spatial = (None,) * (len(node.input_shape) - 2)
+    shape = (*spatial, channels) if data_format == "channels_last" else (channels, *spatial)
+    return keras.Input(shape)
+
+
+def _depthwise(config: dict[str, Any]) -> dict[str, Any]:
+    """A SeparableConv's depthwise part as a DepthwiseConv config (no bias, linear)."""
+    keys = ("kernel_size", "strides", "padding", "data_format", "dilation_rate", "trainable")
+    return {
+        **{k: config[k] for k in keys if k in config},
+        "depth_multiplier": config.get("depth_multiplier", 1),
+        "use_bias": False,
+        "activation": None,
+        "depthwise_initializer": config.get("depthwise_initializer"),
+        "depthwise_regularizer": config.get("depthwise_regularizer"),
+        "depthwise_constraint": config.get("depthwise_constraint"),
+    }
+
+
+def _pointwise(config: dict[str, Any]) -> Any:
+    """A SeparableConv's 1x1 part, with its bias and activation."""
+    conv = L.Conv1D if len(config["kernel_size"]) == 1 else L.Conv2D
+    keys = ("filters", "data_format", "use_bias", "activation", "bias_initializer")
+    return conv.from_config(
+        {
+            **{k: config[k] for k in keys if k in config},
+            "kernel_size": (1,) * len(config["kernel_size"]),
+            "kernel_initializer": config.get("pointwise_initializer"),
+            "kernel_regularizer": config.get("pointwise_regularizer"),
+            "bias_regularizer": config.get("bias_regularizer"),
+            "name": "pointwise",
+        }
+    )
 
 
 def _load(old: Any, new: Any, plan: Plan) -> None:
-    """Copy ``old``'s weights into its replacement ``new`` (a Sequential)."""
+    """Copy ``old``'s weights into its replacement ``new`` (a Sequential; inside
+    TimeDistributed, the wrapped layer's; a SeparableConv's 1x1 part's into ``pointwise``)."""
+    if isinstance(old, L.TimeDistributed):
+        old, new = old.layer, new.layer
     weights = old.get_weights()
     if not weights:  # a max pool
         return
+    if isinstance(old, _SEPARABLE):
+        new.get_layer("pointwise").set_weights(weights[1:])
+        weights = weights[:1]
     target = next(layer for layer in new.layers if layer.name == "conv")
     if target.get_weights()[0].shape != weights[0].shape:  # s2d: the old 1x1 on phase (0, 0)
         kernel = np.zeros(target.get_weights()[0].shape, dtype=weights[0].dtype)
         kernel[0, 0] = weights[0][0, 0]
         weights = [kernel, *weights[1:]]
     target.set_weights(weights)
+
+
+def _planned_layer(layers: dict[str, Any], name: str) -> Any:
+    """The layer the IR node ``name`` stands for, where it can be swapped: a conv or max pool
+    (``name``), a SeparableConv (``name/depthwise``) or one inside TimeDistributed (whose
+    ``call`` runs the inner layer's operations: ``name/conv``, ``name/max_pool``...); else
+    why not."""
+    head, _, part = name.partition("/")  # (Keras names hold no '/')
+    layer = layers.get(name) or layers.get(head)
+    swappable = (*_CONVS, *_MAXPOOLS, *_SEPARABLE)
+    if isinstance(layer, L.TimeDistributed) and part and type(layer.layer) in swappable:
+        return layer
+    if type(layer) in _SEPARABLE and part == "depthwise":
+        return layer
+    if layer is not None and name in layers and type(layer) in (*_CONVS, *_MAXPOOLS):
+        return layer
+    kind = "no layer" if layer is None else type(layer).__name__
+    return (
+        f"{kind}: only Conv*D, DepthwiseConv*D, SeparableConv*D and MaxPooling*D layers are "
+        "swapped (alone or inside TimeDistributed)"
+    )
 
 
 def apply_keras(
@@ -167,12 +250,9 @@ def apply_keras(
     overrides: dict[str, Override] = {}
     made: dict[int, tuple[Any, Plan]] = {}
     for name, (node, plan) in plans.items():
-        layer = layers.get(name)
-        if layer is None or type(layer) not in (*_CONVS, *_MAXPOOLS):
-            kind = "no layer" if layer is None else type(layer).__name__
-            refused[name] = (
-                f"{kind}: only Conv*D, DepthwiseConv*D and MaxPooling*D layers are swapped"
-            )
+        layer = _planned_layer(layers, name)
+        if isinstance(layer, str):
+            refused[name] = layer
             continue
         built = _replacement(layer, node, plan)
         if isinstance(built, str):

@@ -85,7 +85,7 @@ _SELECTS_NAMES = (
 )
 _SELECTS = frozenset(_SELECTS_NAMES.split())
 _NORMS = frozenset({"LayerNorm", "RMSNorm", "RmsNorm", "BatchNorm", "Normalize"})
-_SLIDING = frozenset({"MaxPool", "AveragePool", "Conv", "DepthwiseConv"})
+_SLIDING = frozenset({"MaxPool", "AveragePool", "Conv", "DepthwiseConv", "SeparableConv"})
 #: The raw operations :func:`add_operation` counts (the others are uncounted).
 COUNTED = frozenset(
     {*ARITH, *_POINTWISE, *_REDUCE, *PRODUCTS, *_RESHAPES, *_MOVES, *_SELECTS, *_NORMS}
@@ -222,12 +222,12 @@ def _sliding(
     channels = given[channel_axis(len(given), b.layout)]
     if channels is None or len(shape) < 3:
         return None
-    depthwise = cls == "DepthwiseConv"
+    depthwise = cls != "Conv"  # (a separable conv: depthwise, then its 1x1 kernel)
     params = count_weights([kernel], seen)
     node = layers.conv(
         b,
         parents[0],
-        name,
+        f"{name}/depthwise" if cls == "SeparableConv" else name,
         cls,
         out_channels=channels * shape[-1] if depthwise else shape[-1],
         kernel=shape[:-2],
@@ -238,9 +238,30 @@ def _sliding(
         bias=False,
         params=params,
     )
-    if not params and hasattr(kernel, "path"):  # a weight counted at an earlier call (a
-        b.shared(node, str(kernel.path).rpartition("/")[0])  # TimeDistributed step)
+    _shares(b, node, kernel, params)
+    if cls == "SeparableConv":
+        pointwise = _operands(call)[2]
+        params = count_weights([pointwise], seen)
+        width = int(pointwise.shape[-1])
+        node = layers.conv(
+            b,
+            node,
+            f"{name}/pointwise",
+            cls,
+            out_channels=width,
+            kernel=1,
+            bias=False,
+            params=params,
+        )
+        _shares(b, node, pointwise, params)
     return node
+
+
+def _shares(b: GraphBuilder, node: int, kernel: Any, params: int) -> None:
+    """A kernel counted at an earlier call (a TimeDistributed step): the node names the
+    layer whose weight it is."""
+    if not params and hasattr(kernel, "path"):
+        b.shared(node, str(kernel.path).rpartition("/")[0])
 
 
 def resize_node(
