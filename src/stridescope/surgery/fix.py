@@ -163,10 +163,11 @@ def fix(
     graph = load_graph(model, input_shape)
     planned, unchanged = _plans(graph, policy, options, select)
     overrides: dict[str, tuple[OutputAtStart, str]] = {}
+    costs: dict[str, tuple[int, int]] = {}  # measured where a copy was checked, not planned
     if framework == "torch":
         from stridescope.surgery.torch_apply import apply_torch
 
-        fixed_model, refused = apply_torch(model, planned)
+        fixed_model, refused, costs = apply_torch(model, planned, graph)
     else:
         from stridescope.surgery.keras_apply import apply_keras
 
@@ -177,7 +178,10 @@ def fix(
         if name in refused:
             unchanged[name] = Unchanged(name, str(node.kind), node_text(graph, node), refused[name])
         else:
-            changes.append(_change(graph, node, plan, overrides.get(name)))
+            change = _change(graph, node, plan, overrides.get(name))
+            if name in costs:
+                change = replace(change, delta_params=costs[name][0], delta_macs=costs[name][1])
+            changes.append(change)
     for change in _called_again(graph, policy, options, changes, unchanged, overrides):
         del unchanged[change.layer]
         changes.append(change)

@@ -204,9 +204,18 @@ def blurpool(graph: Graph, node: Node, options: FixOptions) -> Plan | str:
         return coarse
     size = options.filter_size
     steps = (Restride(_ones(w), w.padding), _blur(size, w.stride, w.stride))
-    if _padded(w):
+    if _padded(w) or _after_padding(graph, node):
         return Plan(steps, CHANGED, _BORDER)
     return Plan(steps, EXPECTATION)
+
+
+def _after_padding(graph: Graph, node: Node) -> bool:
+    """Whether the layer reads an explicit pad's output (``F.pad`` before a conv, as a
+    TensorFlow-"same" conv pads in its forward): its border windows read padding too."""
+    parent = graph.nodes[node.parents[0]] if node.parents else None
+    if parent is None or parent.kind is not OpKind.PAD or parent.window is None:
+        return False
+    return any(before > 0 or after > 0 for before, after in parent.window.padding)
 
 
 @POLICIES.register(

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from stridescope.errors import StridescopeError
-from stridescope.ir import Node, OpKind
+from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ops.blurpool import Blur
 from stridescope.ops.polyphase import AdaptivePolyphase
 from stridescope.ops.space_to_depth import SpaceToDepthConv
@@ -33,6 +33,7 @@ from stridescope.surgery.plans import (
     SpaceToDepthStep,
     Step,
 )
+from stridescope.surgery.torch_custom import custom_layer, measured, restrided_copy
 
 __all__ = ["apply_torch", "check_torch_model"]
 
@@ -65,7 +66,8 @@ def _swappable(model: nn.Module, node: Node) -> tuple[nn.Module | None, str]:
     except AttributeError:
         return None, (
             "not a module path (a functional call inside a forward, or a module called a "
-            "second time): only nn.Conv* and nn.MaxPool* modules can be swapped"
+            "second time): only nn.Conv* and nn.MaxPool* modules (or their subclasses) can "
+            "be swapped"
         )
     table = _CONVS if node.kind is OpKind.CONV else _MAXPOOLS
     if "forward" in module.__dict__ or type(module).forward not in table:
@@ -167,6 +169,11 @@ def _part(
 ) -> tuple[str, nn.Module | str]:
     if isinstance(step, Restride):
         return ("conv" if node.kind is OpKind.CONV else "pool"), _restride(module, step)
+    if isinstance(step, SpaceToDepthStep) and type(module).forward not in _CONVS:
+        return "s2d", (
+            f"s2d rebuilds the conv from its weight, and {type(module).__name__}'s forward "
+            "does more with it (padding, standardisation)"
+        )
     if isinstance(step, BlurStep):
         blur = Blur(channels, step.size, step.stride, len(step.stride), step.padding)
         return "blur", blur.to(device)
@@ -179,12 +186,26 @@ def _part(
 
 
 def _replacement(
-    module: Any, node: Node, plan: Plan, channels: tuple[int, int], device: torch.device
+    module: Any,
+    node: Node,
+    plan: Plan,
+    channels: tuple[int, int],
+    device: torch.device,
+    inputs: Shape | None = None,
 ) -> nn.Module | str:
-    """``module`` rebuilt under ``plan``; ``channels``: (input, output) of the layer."""
+    """``module`` rebuilt under ``plan``; ``channels``: (input, output) of the layer;
+    ``inputs``: the module's input shape where its class has a forward of its own (then its
+    restrided part is a checked copy, :mod:`.torch_custom`)."""
     parts: list[tuple[str, nn.Module]] = []
     current = channels[0]
     for step in plan.steps:
+        if isinstance(step, Restride) and inputs is not None:  # a subclass with its forward
+            copied = restrided_copy(module, node, step, inputs)
+            if isinstance(copied, str):
+                return copied
+            parts += copied
+            current = channels[1]
+            continue
         name, made = _part(module, node, step, current, device)
         if isinstance(made, str):
             return made
@@ -196,23 +217,40 @@ def _replacement(
 
 
 def apply_torch(
-    model: nn.Module, plans: dict[str, tuple[Node, Plan, tuple[int, int]]]
-) -> tuple[nn.Module, dict[str, str]]:
-    """A deep copy of ``model`` with each planned layer (by node name = module path)
-    replaced; returns it with the reasons for the planned layers that could not be swapped."""
+    model: nn.Module, plans: dict[str, tuple[Node, Plan, tuple[int, int]]], graph: Graph
+) -> tuple[nn.Module, dict[str, str], dict[str, tuple[int, int]]]:
+    """A deep copy of ``model`` with each planned layer (by node name = module path, or
+    ``<path>.conv2d`` inside a conv subclass's own forward) replaced; returns it with the
+    reasons for the planned layers that could not be swapped (``graph``: the model's IR) and
+    the Δparams and ΔMACs measured for those swapped as checked copies."""
     fixed = copy.deepcopy(model)
     tensors = [*fixed.parameters(), *fixed.buffers()]
     device = tensors[0].device if tensors else torch.device("cpu")
     refused: dict[str, str] = {}
+    costs: dict[str, tuple[int, int]] = {}
     for name, (node, plan, channels) in plans.items():
+        path, inputs = name, None
         module, why = _swappable(fixed, node)
+        if module is None and (found := custom_layer(fixed, node)) is not None:
+            (path, module), inputs = found, _module_input(graph, node, found[0])
         if module is None:
             refused[name] = why
             continue
-        made = _replacement(module, node, plan, channels, device)
+        made = _replacement(module, node, plan, channels, device, inputs)
         if isinstance(made, str):
             refused[name] = made
             continue
-        parent_path, _, child = name.rpartition(".")
+        if inputs is not None:
+            costs[name] = measured(module, made, inputs)
+        parent_path, _, child = path.rpartition(".")
         setattr(fixed.get_submodule(parent_path) if parent_path else fixed, child, made)
-    return fixed, refused
+    return fixed, refused, costs
+
+
+def _module_input(graph: Graph, node: Node, path: str) -> Shape:
+    """The input shape of the module at ``path`` whose forward made ``node``: up its first
+    parents while they are the module's own ops (``<path>.pad``)."""
+    inside = path + "."
+    while node.parents and graph.nodes[node.parents[0]].name.startswith(inside):
+        node = graph.nodes[node.parents[0]]
+    return node.input_shape
