@@ -37,7 +37,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
-from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, numel
+from stridescope.geometry import GeometryError
+from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, in_layer, numel
 from stridescope.ir.builder_tensors import TensorOps
 from stridescope.ir.builder_windows import WindowOps
 from stridescope.ir.graph import OpKind, Shape, Window, spatial_axes
@@ -166,6 +167,38 @@ class GraphBuilder(WindowOps, TensorOps):
         if pairs and known and all(self._nodes[p].spatial_at is None for p in parents):
             window = axis_window(len(spatial), pairs, how)  # type: ignore[arg-type]
         return self._add(name, kind, parents, shape, out, macs=macs, window=window, op=op)
+
+    def patches(
+        self,
+        parent: int,
+        name: str,
+        *,
+        kernel: IntOrTuple,
+        stride: IntOrTuple,
+        dilation: IntOrTuple = 1,
+        padding: IntOrTuple = 0,
+        op: str = "",
+    ) -> int:
+        """The windows of a sliding window laid out as channels, ``(C, H, W) -> (C*kh*kw,
+        H', W')`` (``F.unfold`` before it flattens the positions): data movement (0 MACs)
+        whose window tells coverage which positions it reads (a stride above the kernel
+        skips some); :meth:`pixel_unshuffle` is the case kernel = stride.
+
+        >>> b = GraphBuilder((1, 3, 32, 32), "nchw")
+        >>> p = b.patches(b.input, "unfold", kernel=2, stride=4)
+        >>> node = b.build().nodes[p]
+        >>> node.output_shape, node.macs, node.window.stride
+        ((1, 12, 8, 8), 0, (4, 4))
+        """
+        shape = self._nodes[parent].output_shape
+        try:
+            window = self._window(shape, kernel, stride, dilation, padding)
+        except GeometryError as error:
+            raise in_layer(name, error) from None
+        channels = self._channels(shape)
+        cout = None if channels is None else channels * math.prod(window.kernel)
+        out = self._with(shape, cout, window.output_spatial(self._spatial(shape)))
+        return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
 
     def transform(
         self,

@@ -365,3 +365,43 @@ def test_parameter_computations_stored_elsewhere_are_taken_out_of_the_model() ->
         for m in module.modules()
         for v in vars(m).values()
     )
+
+
+class _Rotary(nn.Module):
+    """A table of positions times frequencies (a rotary embedding's), made by a method."""
+
+    def __init__(self, frozen: bool) -> None:
+        super().__init__()
+        self.freqs = nn.Parameter(torch.ones(4), requires_grad=not frozen)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return t[..., None] * self.freqs
+
+    def table(self, n: int) -> torch.Tensor:
+        return self.forward(torch.arange(n, dtype=torch.float32))  # not through __call__
+
+
+class _RotaryUser(nn.Module):
+    def __init__(self, frozen: bool, how: str) -> None:
+        super().__init__()
+        self.rot, self.how = _Rotary(frozen), how
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (1, 16, 4)
+        positions = torch.arange(x.shape[-2], dtype=torch.float32)
+        table = self.rot.table(x.shape[-2]) if self.how == "method" else self.rot.forward(positions)
+        return x * table.cos()
+
+
+@pytest.mark.parametrize("how", ["method", "forward"])
+@pytest.mark.parametrize("frozen", [True, False])
+def test_a_frozen_parameter_used_by_a_forward_run_directly_is_counted(
+    frozen: bool, how: str
+) -> None:
+    """A module's forward run by calling ``.forward()`` (or a method that does), not
+    ``__call__``, on positions the forward makes: a frozen parameter there leaves no
+    ``grad_fn`` to find it by, so a model with frozen parameters runs every forward under
+    the parameter mode; the weights count where the table meets the input."""
+    model = _RotaryUser(frozen, how)
+    graph = trace_torch(model, (1, 16, 4))
+    assert graph.params == 4 and graph.notes == ()
+    assert graph.output.output_shape == tuple(model(torch.randn(1, 16, 4)).shape)

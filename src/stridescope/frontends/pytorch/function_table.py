@@ -335,6 +335,7 @@ def _build() -> dict[Any, FunctionSpec]:
         add(handler, names, moves=True)
     for spelled, shaped in _SHAPED.items():
         add(shaped(_resolve(spelled)), spelled)
+    add(reshaping.unfold, "F.unfold Tensor.unfold", moves=True)  # (else as _MOVEMENT)
     add(None, _MOVEMENT)
     for spelled in _CONSTANTS.split():
         add(reshaping.constant(_resolve(spelled)), spelled)

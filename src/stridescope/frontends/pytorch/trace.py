@@ -185,6 +185,7 @@ def _run(
     args = grouped(proxies, lists)
     if fast:
         mode = tracer.mode = ParameterMode(tracer, tree.params)
+        tracer.frozen = any(not p.requires_grad for p in tree.kept if p is not None)
         try:
             with _routing(tracer), torch.enable_grad():
                 _forward(tracer, module, args)

@@ -78,6 +78,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         self.device = torch.device("cpu")  # where the model's tensors are
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
         self.mode = None  # see ``param_mode``
+        self.frozen = False  # some parameter has requires_grad=False (see ``_forward``)
         self.in_mode = False
         self.mode_calls = 0  # computations on parameters alone the mode ran on meta tensors
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
@@ -264,7 +265,9 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         self.owners.append(module)
         if WRITES.get(cls := type(module), True) and writes_state(cls):
             keep(self.kept, module)
-        own = bool(module._parameters) and _WANTS_MODE.get(cls, True)
+        # (a model with frozen parameters: every forward, since an op on one leaves no
+        # grad_fn to find it by where a forward is run by calling .forward() itself)
+        own = (bool(module._parameters) and _WANTS_MODE.get(cls, True)) or self.frozen
         wants = self.mode is not None and (own or self.handed(args, kwargs))
         entry, out = self.in_mode, None
         before = self.mode_calls
@@ -289,7 +292,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         finally:  # the caller's state again (see above)
             if self.in_mode != entry and (entry or not self.handed((out,), {})):
                 self.switch_mode(entry)
-            if wants and cls not in _WANTS_MODE:
+            if wants and cls not in _WANTS_MODE and not self.frozen:
                 _WANTS_MODE[cls] = self.mode_calls != before
             self.scope.pop()
             self.owners.pop()

@@ -35,6 +35,7 @@ __all__ = [
     "pixel_unshuffle",
     "same",
     "setitem",
+    "unfold",
     "view",
 ]
 
@@ -238,6 +239,47 @@ def pad(
     value: float | None = None,
 ) -> Any:
     return pad_node(t, name, op, input, pad, mode, value)
+
+
+def unfold(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+    """``F.unfold(x, kernel_size, dilation, padding, stride)`` on ``(N, C, H, W)`` and
+    ``x.unfold(dim, size, step)`` along a spatial axis: the windows as a patches node (its
+    window tells coverage which positions they read: a step above the size skips some), then
+    the layout torch returns (the positions flattened; the window appended as the last axis).
+    Other calls: data movement from meta."""
+    if not isinstance(input, ShapeProxy) or input.ndim < 3:
+        raise NotHandled
+    b, dims = t.builder, input.dims
+    if op == "F.unfold":
+        if input.ndim != 4:
+            raise NotHandled
+        keys = ("kernel_size", "dilation", "padding", "stride")
+        given = dict(zip(keys, args, strict=False)) | kwargs
+        node = b.patches(
+            input.node,
+            name,
+            kernel=given["kernel_size"],
+            stride=given.get("stride", 1),
+            dilation=given.get("dilation", 1),
+            padding=given.get("padding", 0),
+            op=op,
+        )
+        n, c, h, w = (int(d or 0) for d in b.shape(node))
+        out: tuple[int, ...] = (n, c, h * w)
+    else:
+        keys3 = ("dimension", "size", "step")
+        given = dict(zip(keys3, args, strict=False)) | kwargs
+        axis = int(given["dimension"]) % input.ndim
+        if axis < 2:  # batch or channels: no spatial window
+            raise NotHandled
+        ones = [1] * (input.ndim - 2)
+        kernel, stride = list(ones), list(ones)
+        kernel[axis - 2], stride[axis - 2] = int(given["size"]), int(given["step"])
+        node = b.patches(input.node, name, kernel=tuple(kernel), stride=tuple(stride), op=op)
+        windows = b.shape(node)[axis]
+        out = (*dims[:axis], int(windows or 0), *dims[axis + 1 :], int(given["size"]))
+    moved = b.other(node, t.unique(f"{name}.windows"), kind=OpKind.MOVE, output_shape=out, op=op)
+    return t.proxy(moved, input)
 
 
 def by_meta(func: Any, spelled: str = "") -> Callable[..., Any]:

@@ -1,0 +1,101 @@
+"""``F.unfold`` / ``nn.Unfold`` and ``x.unfold(dim, size, step)``: their windows are a patches
+node, so coverage knows the positions a step larger than the window skips (it read them all
+before) and lint reports them; shapes are torch's for every argument form."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import stridescope
+from stridescope.frontends.pytorch import trace_torch
+
+
+def _true_coverage(model: nn.Module, shape: tuple[int, ...]) -> float:
+    x = torch.randn(shape, requires_grad=True)
+    model(x).abs().sum().backward()
+    assert x.grad is not None
+    return float((x.grad != 0).float().mean())
+
+
+class Frames(nn.Module):
+    """Frames of ``size`` samples every ``step`` (an audio front end), then a projection."""
+
+    def __init__(self, size: int, step: int) -> None:
+        super().__init__()
+        self.size, self.step = size, step
+        self.proj = nn.Linear(size, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x.unfold(-1, self.size, self.step))
+
+
+class Patches(nn.Module):
+    def __init__(self, **options: int) -> None:
+        super().__init__()
+        self.options = options
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.unfold(x, **self.options)
+
+
+@pytest.mark.parametrize(
+    ("model", "shape"),
+    [
+        (Frames(32, 64), (1, 1, 1600)),  # half the samples never read
+        (Frames(32, 16), (1, 1, 1600)),  # overlapping: all read but the tail
+        (Patches(kernel_size=2, stride=4), (1, 3, 32, 32)),  # a quarter of the pixels
+        (Patches(kernel_size=3, padding=1, stride=2), (1, 3, 16, 16)),
+        (nn.Unfold(kernel_size=(2, 3), dilation=(1, 2), stride=(3, 2)), (1, 2, 17, 19)),
+    ],
+)
+def test_coverage_of_unfolded_windows_is_the_gradients(
+    model: nn.Module, shape: tuple[int, ...]
+) -> None:
+    summary = stridescope.summary(model, shape)
+    assert summary.totals.uncounted == ()
+    assert summary.layers[-1].output_shape == tuple(model(torch.randn(shape)).shape)
+    assert summary.input_coverage == pytest.approx(_true_coverage(model, shape))
+
+
+def test_a_skipping_unfold_is_found_by_lint() -> None:
+    codes = {
+        f.code for f in stridescope.lint(Patches(kernel_size=2, stride=4), (1, 3, 32, 32)).findings
+    }
+    assert {"DS101", "DS202"} <= codes
+
+
+class ChannelFrames(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unfold(1, 2, 2)  # along channels: no spatial window, data movement
+
+
+def test_unfold_along_channels_stays_data_movement() -> None:
+    graph = trace_torch(ChannelFrames(), (1, 4, 6, 6))
+    assert graph.output.output_shape == (1, 2, 6, 6, 2) and not graph.uncounted
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.integers(8, 20),
+    kernel=st.integers(1, 4),
+    stride=st.integers(1, 5),
+    dilation=st.integers(1, 2),
+    padding=st.integers(0, 1),
+)
+def test_unfold_shapes_match_torch(
+    size: int, kernel: int, stride: int, dilation: int, padding: int
+) -> None:
+    options = {"kernel_size": kernel, "stride": stride, "dilation": dilation, "padding": padding}
+    model, shape = Patches(**options), (1, 2, size, size + 1)
+    graph = trace_torch(model, shape)
+    assert graph.output.output_shape == tuple(model(torch.zeros(shape)).shape)
+    frames = Frames(kernel, stride)
+    signal = (1, 1, size * 3)
+    assert trace_torch(frames, signal).output.output_shape == tuple(
+        frames(torch.zeros(signal)).shape
+    )
