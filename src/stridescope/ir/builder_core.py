@@ -221,8 +221,7 @@ class BuilderCore:
         node_id = len(nodes)
         known = None not in output_shape  # numel(output_shape), its usual case without a call
         size = math.prod(output_shape) if known else numel(output_shape)  # type: ignore[arg-type]
-        # Node(...) without its frozen __setattr__ per field (nodes are the tracer's innermost
-        # object): one update of the instance dictionary, every field named
+        # Node(...) without a frozen __setattr__ per field: one update naming every field
         node: Node = _new_node(Node)
         node.__dict__.update(
             id=node_id,
@@ -241,6 +240,7 @@ class BuilderCore:
             op=op,
             scatter=scatter,
             spatial_at=spatial_at,
+            shares="",
         )
         if len(node.__dict__) != len(_NODE_FIELDS):  # a field added to Node since: its default
             node = Node(**node.__dict__)
