@@ -200,6 +200,19 @@ class GraphBuilder(WindowOps, TensorOps):
         out = self._with(shape, cout, window.output_spatial(self._spatial(shape)))
         return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
 
+    def pixel_unshuffle(self, parent: int, name: str, *, factor: int, op: str = "") -> int:
+        """Space-to-depth: ``(C, H, W) -> (C*r*r, H/r, W/r)``; sizes must divide by ``r``."""
+        shape = self._nodes[parent].output_shape
+        if any(n is not None and n % factor for n in self._spatial(shape)):
+            raise in_layer(
+                name,
+                GeometryError(
+                    f"pixel unshuffle by {factor} needs spatial sizes divisible by {factor}; "
+                    f"received {shape!r}"
+                ),
+            )
+        return self.patches(parent, name, kernel=factor, stride=factor, op=op)
+
     def transform(
         self,
         parent: int | Sequence[int],

@@ -237,24 +237,6 @@ class WindowOps(BuilderCore):
             name, OpKind.POLYPHASE, (parent,), shape, out, macs=numel(shape), window=window, op=op
         )
 
-    def pixel_unshuffle(self, parent: int, name: str, *, factor: int, op: str = "") -> int:
-        """Space-to-depth: ``(C, H, W) -> (C*r*r, H/r, W/r)``; sizes must divide by ``r``."""
-        shape = self._nodes[parent].output_shape
-        spatial = self._spatial(shape)
-        try:
-            if any(n is not None and n % factor for n in spatial):
-                raise GeometryError(
-                    f"pixel unshuffle by {factor} needs spatial sizes divisible by {factor}; "
-                    f"received {shape!r}"
-                )
-            window = self._window(shape, factor, factor, 1, "valid")
-        except GeometryError as error:
-            raise in_layer(name, error) from None
-        channels = self._channels(shape)
-        cout = None if channels is None else channels * factor ** len(spatial)
-        out = self._with(shape, cout, window.output_spatial(spatial))
-        return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
-
     def resize(
         self,
         parent: int,
