@@ -44,7 +44,10 @@ _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D)
 _MAXPOOLS = (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D)
 _ZERO_PADS = (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D)
 _AVGPOOLS = (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D)
-_SEPARABLE_PARTS = {L.SeparableConv1D: L.DepthwiseConv1D, L.SeparableConv2D: L.DepthwiseConv2D}
+_SEPARABLE_PARTS = {  # a SeparableConv's two parts: its depthwise conv, then its 1x1 conv
+    L.SeparableConv1D: (L.DepthwiseConv1D, L.Conv1D),
+    L.SeparableConv2D: (L.DepthwiseConv2D, L.Conv2D),
+}
 _SEPARABLE = tuple(_SEPARABLE_PARTS)
 
 Override = tuple[OutputAtStart, str]  # what a fused activation makes of the output, and why
@@ -142,7 +145,8 @@ def _replacement(layer: Any, node: Node, plan: Plan) -> tuple[Any, Override | No
     config = layer.get_config()
     separable = isinstance(layer, _SEPARABLE)
     if separable:  # the depthwise part is replaced; its pointwise part follows
-        layer = _SEPARABLE_PARTS[type(layer)].from_config({**_depthwise(config), "name": "conv"})
+        depthwise, pointwise = _SEPARABLE_PARTS[type(layer)]
+        layer = depthwise.from_config({**_depthwise(config), "name": "conv"})
     data_format = config.get("data_format") or keras.config.image_data_format()
     parts: list[Any] = []
     for step in plan.steps:
@@ -156,7 +160,7 @@ def _replacement(layer: Any, node: Node, plan: Plan) -> tuple[Any, Override | No
     if plan.output_at_start == EXPECTATION and act and not last_blurs:
         override = (CHANGED, f"the layer's fused {act} follows the filter and is not linear")
     if separable:
-        parts.append(_pointwise(config))
+        parts.append(pointwise.from_config(_pointwise(config)))
     return keras.Sequential([_any_size(node, data_format), *parts], name=config["name"]), override
 
 
@@ -183,20 +187,17 @@ def _depthwise(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _pointwise(config: dict[str, Any]) -> Any:
-    """A SeparableConv's 1x1 part, with its bias and activation."""
-    conv = L.Conv1D if len(config["kernel_size"]) == 1 else L.Conv2D
+def _pointwise(config: dict[str, Any]) -> dict[str, Any]:
+    """A SeparableConv's 1x1 part as a Conv config, with its bias and activation."""
     keys = ("filters", "data_format", "use_bias", "activation", "bias_initializer")
-    return conv.from_config(
-        {
-            **{k: config[k] for k in keys if k in config},
-            "kernel_size": (1,) * len(config["kernel_size"]),
-            "kernel_initializer": config.get("pointwise_initializer"),
-            "kernel_regularizer": config.get("pointwise_regularizer"),
-            "bias_regularizer": config.get("bias_regularizer"),
-            "name": "pointwise",
-        }
-    )
+    return {
+        **{k: config[k] for k in keys if k in config},
+        "kernel_size": (1,) * len(config["kernel_size"]),
+        "kernel_initializer": config.get("pointwise_initializer"),
+        "kernel_regularizer": config.get("pointwise_regularizer"),
+        "bias_regularizer": config.get("bias_regularizer"),
+        "name": "pointwise",
+    }
 
 
 def _load(old: Any, new: Any, plan: Plan) -> None:

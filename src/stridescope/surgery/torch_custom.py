@@ -58,8 +58,8 @@ def measured(module: nn.Module, made: nn.Module, input_shape: Shape) -> tuple[in
 
 @dataclass(frozen=True)
 class _Geometry:
-    """A module's one conv or pool: the padding before it (pads, per axis, summed), its
-    window and its output's spatial size."""
+    """A module's one conv or pool (``node``) and the padding the pads before it add, per
+    axis (before, after), summed."""
 
     before: tuple[tuple[int, int], ...]
     node: Node
