@@ -138,7 +138,10 @@ def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     if window is None or node.kind is _INPUT or len(node.parents) != 1:
         return None
     known = ctx.facts.layout_sizes
-    sizes, outs = known[node.parents[0]], known[node.id]
+    parent = node.parents[0]
+    if node.spatial_at is not None and node.spatial_at == ctx.graph.nodes[parent].spatial_at:
+        known = ctx.facts.sizes  # a window on axes a permute moved (GraphBuilder.channels_first)
+    sizes, outs = known[parent], known[node.id]
     rank = len(window.kernel)
     if sizes is None or outs is None or len(sizes) != rank or len(outs) != rank:
         return None

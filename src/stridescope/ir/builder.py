@@ -34,7 +34,8 @@ stridescope.ir.builder_core.LayerError: layer 'stem': output size would be 0 for
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 
 from stridescope.geometry import GeometryError
@@ -70,6 +71,40 @@ class GraphBuilder(WindowOps, TensorOps):
         for i in range(first, len(self._nodes)):
             node = self._nodes[i]
             self.shared(i, owner if node.params else node.shares)
+
+    @contextmanager
+    def channels_first(self) -> Iterator[None]:
+        """Nodes added inside the block take their input channels first, as a PyTorch
+        function does, whatever the graph's layout (a torch function a Keras layer calls on
+        data it transposed): windows are computed on the axes after the channels, and in a
+        channels-last graph a node made from such data (its parent's ``spatial_at`` there)
+        keeps its spatial axes there too, so the analyses read its window on them.
+
+        >>> b = GraphBuilder((1, 8, 8, 3), "nhwc")
+        >>> t = b.permute(b.input, "t", dims=(0, 3, 1, 2))
+        >>> with b.channels_first():
+        ...     p = b.pool(t, "pool", mode="max", kernel=2)
+        >>> g = b.build()
+        >>> g.nodes[p].output_shape, g.nodes[p].spatial_at, g.spatial_of(g.nodes[p])
+        ((1, 3, 4, 4), (2, 3), (4, 4))
+        """
+        layout, first = self.layout, len(self._nodes)
+        self.layout = "nchw"
+        try:
+            yield
+        finally:
+            self.layout = layout
+        if layout == "nchw":
+            return
+        for i in range(first, len(self._nodes)):
+            node = self._nodes[i]
+            axes = tuple(range(2, len(node.output_shape)))
+            if (
+                node.spatial_at is None
+                and axes
+                and any(self._nodes[p].spatial_at == axes for p in node.parents)
+            ):
+                self._nodes[i] = replace(node, spatial_at=axes)
 
     def shared(self, node: int, owner: str) -> None:
         """Node ``node`` uses the weights of layer ``owner``, counted where it was first called

@@ -23,6 +23,7 @@ from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.more_ops import each_output
 from stridescope.frontends.keras.operations import COUNTED, add_operation, count_weights, uncounted
 from stridescope.frontends.keras.shapes import call_arguments
+from stridescope.frontends.keras.torch_calls import add_torch_call, countable, recorded
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["add_custom_layer", "call_records", "graph_calls", "names_kept"]
@@ -40,7 +41,7 @@ def _trace(b: GraphBuilder, parents: Sequence[int], layer: Any, call: Any) -> An
     if getattr(layer, "_call_has_training_arg", False):  # as predict() calls every layer
         kwargs["training"] = False  # (the graph records the signature's default, maybe True)
     try:
-        with warnings.catch_warnings(), names_kept(), _nones_dropped():  # a probe
+        with warnings.catch_warnings(), names_kept(), _nones_dropped(), recorded():  # a probe
             warnings.simplefilter("ignore")  # not the user's warnings
             outputs = layer.call(*args, **kwargs)
     except Exception:  # any failure: the layer stays uncounted, with Keras' shape
@@ -91,7 +92,34 @@ def _function(stand_ins: list[Any], outputs: list[Any]) -> Any:
     try:
         return keras.Function(stand_ins, outputs)
     except Exception:  # any failure: the layer stays uncounted, with Keras' shape
+        pass
+    used = _used(stand_ins, outputs)  # (Keras refuses stand-ins no output depends on)
+    if len(used) == len(stand_ins):
         return None
+    try:
+        return keras.Function(used, outputs)
+    except Exception:
+        return None
+
+
+def _used(stand_ins: list[Any], outputs: list[Any]) -> list[Any]:
+    """The stand-ins some output depends on (a layer given a list of feature maps may read
+    one: Depth Anything's head takes ``inputs[-1]``), through the calls Keras recorded."""
+    wanted = {id(t) for t in stand_ins}
+    found: set[int] = set()
+    seen: set[int] = set()
+    stack = list(outputs)
+    while stack:
+        t = stack.pop()
+        if id(t) in wanted:
+            found.add(id(t))
+            continue
+        history = getattr(t, "_keras_history", None)
+        if history is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack += history.operation._inbound_nodes[history.node_index].arguments.keras_tensors
+    return [t for t in stand_ins if id(t) in found]
 
 
 def _countable(function: Any) -> bool:
@@ -101,6 +129,7 @@ def _countable(function: Any) -> bool:
     return all(
         isinstance(op, keras.layers.Layer)
         or (type(op).__name__ in COUNTED and type(op).__module__.startswith("keras."))
+        or countable(op)  # a torch function the layer calls itself (torch_calls)
         for op in function.operations
     )
 
@@ -246,6 +275,8 @@ def _expand(
             outs = read(b, inner, op, f"{name}.{op.name}" + (f"@{index}" if index else ""), node)
             if index:  # called again: its weights were counted at its first call
                 b.params_counted_before(start, f"{name}.{op.name}")
+        elif countable(op):
+            outs = add_torch_call(b, inner, op, f"{name}/{op.name}")
         else:
             outs = add_operation(b, inner, op, node, f"{name}/{op.name}", seen)
         made.update({id(t): out for t, out in zip(node.outputs, outs, strict=True)})
