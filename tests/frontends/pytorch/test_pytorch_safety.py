@@ -19,6 +19,7 @@ from stridescope.frontends import trace_torch
 
 ORIGINAL_CALL = nn.Module.__call__
 ORIGINAL_IMPL = nn.Module._call_impl
+ORIGINAL_CODE = ORIGINAL_IMPL.__code__
 ORIGINAL_NONE_OR_DTYPE = F._none_or_dtype
 ORIGINAL_HELPERS = (torch.is_tensor, torch.as_tensor, torch.jit.isinstance)
 
@@ -66,7 +67,7 @@ def assert_untouched(model: nn.Module, before: dict[str, Any], hook_calls: list[
     for key, value in before["state"].items():
         assert torch.equal(value, after["state"][key]), key
     assert nn.Module.__call__ is ORIGINAL_CALL
-    assert nn.Module._call_impl is ORIGINAL_IMPL
+    assert nn.Module._call_impl is ORIGINAL_IMPL and ORIGINAL_IMPL.__code__ is ORIGINAL_CODE
     assert F._none_or_dtype is ORIGINAL_NONE_OR_DTYPE
     assert (torch.is_tensor, torch.as_tensor, torch.jit.isinstance) == ORIGINAL_HELPERS
     assert not module_globals._global_forward_hooks
@@ -199,3 +200,35 @@ def test_other_threads_call_modules_normally_during_a_trace() -> None:
     assert nn.Module.__call__ is ORIGINAL_CALL
     assert nn.Module._call_impl is ORIGINAL_IMPL
     assert F._none_or_dtype is ORIGINAL_NONE_OR_DTYPE
+
+
+def test_a_call_impl_replaced_by_someone_else_is_routed_and_given_back() -> None:
+    """A profiler that replaced ``nn.Module._call_impl`` before the trace: the trace still
+    routes module calls (the class attribute is patched then, not torch's code), and the
+    profiler's function is back, and called, afterwards."""
+    calls: list[str] = []
+
+    def profiler(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
+        calls.append(type(module).__name__)
+        return ORIGINAL_IMPL(module, *args, **kwargs)
+
+    net = seed_cnn()
+    nn.Module._call_impl = profiler  # type: ignore[method-assign, assignment]
+    try:
+        graph = trace_torch(net, (1, 3, 32, 32))
+        assert calls == []  # traced: no real module call
+        assert nn.Module._call_impl is profiler and ORIGINAL_IMPL.__code__ is ORIGINAL_CODE
+        net(torch.randn(1, 3, 32, 32))
+        assert calls and calls[0] == type(net).__name__
+    finally:
+        nn.Module._call_impl = ORIGINAL_IMPL  # type: ignore[method-assign]
+    assert graph.params == sum(p.numel() for p in net.parameters())
+
+
+def test_torch_call_impl_code_is_back_after_a_failed_trace() -> None:
+    """Module calls switch torch's ``_call_impl`` code for the trace (``module_calls``): a
+    forward that raises leaves it as it was, and modules run as usual."""
+    with pytest.raises(StridescopeError):
+        trace_torch(Raises(), (1, 3, 8, 8))
+    assert ORIGINAL_IMPL.__code__ is ORIGINAL_CODE and nn.Module._call_impl is ORIGINAL_IMPL
+    assert seed_cnn()(torch.randn(1, 3, 32, 32)).shape == (1, 10)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.pytorch import autograd_functions, tensor_checks
+from stridescope.frontends.pytorch import autograd_functions, module_calls, tensor_checks
 from stridescope.frontends.pytorch.arguments import (
     arguments,
     as_list_hint,
@@ -51,7 +51,6 @@ from stridescope.ir import Graph, GraphBuilder
 
 __all__ = ["trace_torch"]
 
-_ORIGINAL_CALL: Callable[..., Any] = nn.Module._call_impl
 _SCRIPT_FUNCTION: Any = torch.jit.ScriptFunction
 _ORIGINAL_SCRIPT_CALL: Callable[..., Any] = _SCRIPT_FUNCTION.__call__
 _PATCH_LOCK = threading.Lock()
@@ -67,29 +66,15 @@ def _routed_script_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return call_script_function(tracer, fn, args, kwargs)
 
 
-def _routed_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
-    """``nn.Module._call_impl`` while a trace runs: the tracer's thread goes through the tracer,
-    every other thread through torch's own ``_call_impl``."""
-    tracer = STATE.tracer
-    if tracer is None:
-        return _ORIGINAL_CALL(module, *args, **kwargs)
-    return tracer.call_module(module, args, kwargs)
-
-
 @contextmanager
 def _routing(tracer: Tracer) -> Iterator[None]:
-    """Route module calls of this thread to ``tracer``, and answer model code's tensor
-    checks (:mod:`tensor_checks`); undone on exit, even on errors.
-
-    The patch is ``nn.Module._call_impl`` (what ``__call__`` calls), not ``__call__`` itself:
-    assigning a slot such as ``__call__`` makes Python re-derive ``tp_call`` for every
-    ``nn.Module`` subclass loaded (thousands once model libraries are imported), which cost
-    more than tracing a small network."""
+    """Route module calls of this thread to ``tracer`` (:mod:`module_calls`), and answer
+    model code's tensor checks (:mod:`tensor_checks`); undone on exit, even on errors."""
     global _PATCH_USERS
     previous = active_tracer()
     with _PATCH_LOCK:
         if _PATCH_USERS == 0:
-            nn.Module._call_impl = _routed_call  # type: ignore[method-assign,assignment]
+            module_calls.route()
             _SCRIPT_FUNCTION.__call__ = _routed_script_call
             tensor_checks.route()
             autograd_functions.route()
@@ -102,7 +87,7 @@ def _routing(tracer: Tracer) -> Iterator[None]:
         with _PATCH_LOCK:
             _PATCH_USERS -= 1
             if _PATCH_USERS == 0:
-                nn.Module._call_impl = _ORIGINAL_CALL  # type: ignore[method-assign]
+                module_calls.unroute()
                 _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
                 tensor_checks.unroute()
                 autograd_functions.unroute()
