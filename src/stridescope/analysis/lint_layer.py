@@ -263,7 +263,7 @@ def _lowpass_before(ctx: LintContext, node: Node) -> bool:
 
 def _strided(node: Node) -> bool:
     window = node.window
-    return node.kind in _STRIDED and window is not None and max(window.stride) > 1
+    return node.kind in _STRIDED and window is not None and max(window.stride, default=1) > 1
 
 
 @rule(

@@ -106,6 +106,19 @@ class GraphBuilder(WindowOps, TensorOps):
             ):
                 self._nodes[i] = replace(node, spatial_at=axes)
 
+    def drop_from(self, first: int) -> None:
+        """Remove nodes ``first`` onwards: a frontend's reading of a layer that failed part way
+        (it then adds the layer as one node).
+
+        >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+        >>> _ = b.conv(b.input, "c", out_channels=4, kernel=3)
+        >>> b.drop_from(1)
+        >>> b.size
+        1
+        """
+        del self._nodes[first:]
+        self.edited[:] = [e for e in self.edited if e < first]
+
     def shared(self, node: int, owner: str) -> None:
         """Node ``node`` uses the weights of layer ``owner``, counted where it was first called
         (a layer called again): ``params`` 0 and ``shares`` naming it."""

@@ -316,6 +316,8 @@ class WindowOps(BuilderCore):
                 )
         except GeometryError as error:
             raise in_layer(name, error) from None
+        if not sizes:  # no spatial axis (token ids ``ids[:, 1:]``): no window to read
+            return self._add(name, _SLICE, (parent,), shape, tuple(output_shape), op=op)
         return self._add(name, _SLICE, (parent,), shape, tuple(output_shape), window=window, op=op)
 
     def pad(

@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from stridescope.errors import StridescopeError
 from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.more_ops import each_output
 from stridescope.frontends.keras.operations import COUNTED, add_operation, count_weights, uncounted
-from stridescope.frontends.keras.shapes import call_arguments
+from stridescope.frontends.keras.shapes import call_stand_ins, tensors_of
 from stridescope.frontends.keras.torch_calls import add_torch_call, countable, recorded
 from stridescope.ir import GraphBuilder, OpKind
 
@@ -36,17 +37,81 @@ def _trace(b: GraphBuilder, parents: Sequence[int], layer: Any, call: Any) -> An
 
     if not getattr(layer, "built", False):
         return None
-    args, kwargs = call_arguments(b, parents, call)
-    stand_ins = [t for t in keras.tree.flatten((args, kwargs)) if isinstance(t, keras.KerasTensor)]
+    args, kwargs, stand_ins = call_stand_ins(b, parents, call)  # (in the parents' order)
     if getattr(layer, "_call_has_training_arg", False):  # as predict() calls every layer
         kwargs["training"] = False  # (the graph records the signature's default, maybe True)
+    else:  # a parent passed it (``self.mlp(x, training=training)``): Keras' __call__ drops it
+        kwargs.pop("training", None)
     try:
-        with warnings.catch_warnings(), names_kept(), _nones_dropped(), recorded():  # a probe
+        with (
+            warnings.catch_warnings(),
+            names_kept(),
+            _nones_dropped(),
+            _lenient_specs(),
+            _weights_defer(),
+            recorded(),
+        ):  # a probe
             warnings.simplefilter("ignore")  # not the user's warnings
             outputs = layer.call(*args, **kwargs)
     except Exception:  # any failure: the layer stays uncounted, with Keras' shape
         return None
     return stand_ins, [t for t in keras.tree.flatten(outputs) if t is not None]
+
+
+@contextmanager
+def _lenient_specs() -> Iterator[None]:
+    """A sub-layer whose ``compute_output_spec`` refuses an argument its ``call`` takes (a
+    ``MultiHeadAttention`` subclass given ``cache=``, a spec without ``training``) is sized
+    by running its ``call`` on meta tensors, as Keras did when the model was built (on the
+    symbolic stand-ins of a read, Keras asks the spec)."""
+    from keras.src import backend
+    from keras.src.layers import layer as layer_module
+
+    original = layer_module.Layer.symbolic_call
+
+    def symbolic_call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        except TypeError:
+            return backend.compute_output_spec(self.call, *args, **kwargs)
+
+    layer_module.Layer.symbolic_call = symbolic_call
+    try:
+        yield
+    finally:
+        layer_module.Layer.symbolic_call = original
+
+
+_BINARY = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor")
+
+
+@contextmanager
+def _weights_defer() -> Iterator[None]:
+    """A weight on the left of an operator (``self.scale * x + self.bias``) with a symbolic
+    tensor on the right: the variable's operator would compute on the backend's values (and
+    fail), so it defers to the tensor's reflected operator, which records the operation."""
+    import keras
+    from keras.src.backend.common.variables import Variable
+
+    originals = {
+        n: Variable.__dict__[f"__{n}__"] for n in _BINARY if f"__{n}__" in Variable.__dict__
+    }
+
+    def deferring(original: Any) -> Any:
+        def method(self: Any, other: Any) -> Any:
+            if isinstance(other, keras.KerasTensor):
+                return NotImplemented
+            return original(self, other)
+
+        return method
+
+    for n, original in originals.items():
+        setattr(Variable, f"__{n}__", deferring(original))
+    try:
+        yield
+    finally:
+        for n, original in originals.items():
+            setattr(Variable, f"__{n}__", original)
 
 
 @contextmanager
@@ -228,7 +293,12 @@ def add_custom_layer(
             function = _function(stand_ins, symbolic)
             if function is None or not _countable(function):
                 return uncounted(b, parents, layer, call, name)
-            made = iter(_expand(b, parents, layer, name, read, function, stand_ins))
+            first = b.size
+            try:
+                made = iter(_expand(b, parents, layer, name, read, function, stand_ins))
+            except StridescopeError:  # a part whose shapes do not fit as read: the layer whole
+                b.drop_from(first)
+                return uncounted(b, parents, layer, call, name)
         params = 0 if symbolic else keras_params(layer)
         return [
             next(made) if isinstance(t, keras.KerasTensor) else _constant(b, name, i, t, params)
@@ -269,7 +339,7 @@ def _expand(
     seen: set[int] = set()
     first = b.size
     for op, node, index in graph_calls(function):
-        inner = [made[id(t)] for t in node.arguments.keras_tensors]
+        inner = [made[id(t)] for t in tensors_of(node.arguments)]  # (as call_stand_ins)
         if isinstance(op, keras.layers.Layer):
             start = b.size
             outs = read(b, inner, op, f"{name}.{op.name}" + (f"@{index}" if index else ""), node)

@@ -136,6 +136,8 @@ def add_keras_layer(
     handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), None)
     if handler is None:
         return add_custom_layer(b, parents, layer, call, name, add_keras_layer)
+    if handler is shape_handlers.attention and call is not None:
+        parents = _attention_roles(layer, call, parents)
     made = handler(b, parents, layer, _config(layer), name)
     made = made if isinstance(made, list) else [made]
     if call is not None and len(call.outputs) > len(made):  # return_attention_scores=True
@@ -144,3 +146,27 @@ def add_keras_layer(
         op = type(layer).__name__
         made += outputs_beside(b, made[0], name, more, kind=kind, op=op, start=len(made))
     return made
+
+
+def _attention_roles(layer: Any, call: Any, parents: Sequence[int]) -> list[int]:
+    """An attention layer's parents as (query, value, key, the rest): bound by argument
+    name, so ``mha(query=x, value=y, attention_mask=m)`` sizes the products by ``x`` and
+    ``y``, not by the mask (a missing key is the value, as Keras takes it)."""
+    import inspect
+
+    from stridescope.frontends.keras.shapes import tensors_of
+
+    node = {id(t): p for t, p in zip(tensors_of(call.arguments), parents, strict=False)}
+    try:
+        bound = inspect.signature(layer.call).bind_partial(
+            *call.arguments.args, **call.arguments.kwargs
+        )
+    except TypeError:
+        return list(parents)
+    role = {k: node[id(v)] for k, v in bound.arguments.items() if id(v) in node}
+    if "query" not in role:
+        return list(parents)
+    query = role["query"]
+    value = role.get("value", query)
+    key = role.get("key", value)
+    return [query, value, key, *(p for p in parents if p not in (query, value, key))]

@@ -19,6 +19,7 @@ from typing import Any
 from stridescope.errors import StridescopeError
 from stridescope.frontends.keras.expand import call_records, graph_calls, names_kept
 from stridescope.frontends.keras.layer_table import add_keras_layer
+from stridescope.frontends.keras.shapes import tensors_of
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
 __all__ = ["read_keras"]
@@ -273,7 +274,7 @@ def _walk(
     for op, call, index in graph_calls(model):
         if isinstance(op, keras.layers.InputLayer):
             continue
-        parents = [_made(made, x, model) for x in _tensors_of(call.arguments)]
+        parents = [_made(made, x, model) for x in tensors_of(call.arguments)]
         name = prefix + op.name + (f"@{index}" if index else "")
         if not _is_model(op):  # a nested model's own walk says what it uses
             _uses(op, call, used)
@@ -284,23 +285,6 @@ def _walk(
         if index:  # a layer called again: its weights were counted at its first call
             b.params_counted_before(first, prefix + op.name)
     return [_made(made, x, model) for x in model.outputs]
-
-
-def _tensors_of(arguments: Any) -> list[Any]:
-    """The symbolic tensors of a call: positional ones first, then those passed by keyword
-    (``mha(query=x, value=y)``), each in the order written."""
-    import keras
-
-    def walk(value: Any) -> list[Any]:
-        if isinstance(value, keras.KerasTensor):
-            return [value]
-        if isinstance(value, (list, tuple)):
-            return [t for item in value for t in walk(item)]
-        if isinstance(value, dict):
-            return [t for item in value.values() for t in walk(item)]
-        return []
-
-    return walk(list(arguments.args)) + walk(dict(arguments.kwargs))
 
 
 def _made(made: dict[int, int], tensor: Any, model: Any) -> int:
@@ -331,5 +315,18 @@ def _add(
     if not parents:
         raise StridescopeError(f"layer {name!r} has no inputs in the model's graph")
     if _is_model(op):
-        return _walk(b, op, parents, name + ".", used)
+        return _walk(b, op, _as_keras_flattens(parents, call), name + ".", used)
     return add_keras_layer(b, parents, op, name, call)
+
+
+def _as_keras_flattens(parents: Sequence[int], call: Any) -> list[int]:
+    """The parents of a nested model's call (in the order ``tensors_of`` gives them) in the
+    order the model takes them: Keras flattens a dict of inputs by sorted key, as
+    ``model.inputs`` lists them (a backbone called with its input dict)."""
+    import keras
+
+    if call is None:
+        return list(parents)
+    node = dict(zip(map(id, tensors_of(call.arguments)), parents, strict=True))
+    flat = keras.tree.flatten((list(call.arguments.args), dict(call.arguments.kwargs)))
+    return [node[id(t)] for t in flat if isinstance(t, keras.KerasTensor)]

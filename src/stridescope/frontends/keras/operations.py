@@ -89,8 +89,8 @@ _SLIDING = frozenset({"MaxPool", "AveragePool", "Conv", "DepthwiseConv", "Separa
 #: The raw operations :func:`add_operation` counts (the others are uncounted).
 COUNTED = frozenset(
     {*ARITH, *_POINTWISE, *_REDUCE, *PRODUCTS, *_RESHAPES, *_MOVES, *_SELECTS, *_NORMS}
-    | {*_SLIDING, *AXIS_OPS, *MORE_OPS, "Transpose", "Swapaxes", "Concatenate", "Power"}
-    | {"Resize", "ExtractPatches"}
+    | {*_SLIDING, *AXIS_OPS, *MORE_OPS, "Transpose", "Swapaxes", "Moveaxis", "Concatenate"}
+    | {"Power", "Resize", "ExtractPatches"}
 )
 
 
@@ -301,6 +301,17 @@ def _patches(b: GraphBuilder, parent: int, op: Any, name: str) -> int | None:
     return b.pixel_unshuffle(parent, name, factor=size, op="ExtractPatches")
 
 
+def _move(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
+    """``moveaxis(x, source, destination)`` as the permute it is."""
+    rank = len(b.shape(parent))
+    source = [int(a) % rank for a in op.source]
+    destination = [int(a) % rank for a in op.destination]
+    rest = iter(a for a in range(rank) if a not in source)
+    placed = dict(zip(destination, source, strict=True))
+    dims = tuple(placed[i] if i in placed else next(rest) for i in range(rank))
+    return b.permute(parent, name, dims=dims, op="Moveaxis")
+
+
 def _permute(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
     rank = len(b.shape(parent))
     axes = getattr(op, "axes", None)
@@ -373,6 +384,8 @@ def add_operation(
             return [_permute(b, parents[0], op, name)]
         if cls == "Swapaxes":
             return [_swap(b, parents[0], op, name)]
+        if cls == "Moveaxis":
+            return [_move(b, parents[0], op, name)]
         if cls in _RESHAPES:
             (out,) = keras_shapes(b, parents, op, call)
             return [b.reshape(parents[0], name, output_shape=out, op=cls)]

@@ -15,7 +15,7 @@ from typing import Any
 from stridescope.errors import StridescopeError
 from stridescope.ir import GraphBuilder, Shape
 
-__all__ = ["call_arguments", "keras_shapes", "recorded_shapes"]
+__all__ = ["call_arguments", "call_stand_ins", "keras_shapes", "recorded_shapes", "tensors_of"]
 
 
 def _as_shape(value: Any) -> Shape:
@@ -40,19 +40,51 @@ def _substitute(value: Any, stand_ins: list[Any]) -> Any:
     return value
 
 
+def tensors_of(arguments: Any) -> list[Any]:
+    """The symbolic tensors of a call: positional ones first, then those passed by keyword
+    (``mha(query=x, value=y)``), each in the order written (the order :func:`call_stand_ins`
+    fills them in; ``keras.tree.flatten`` would sort keywords by name)."""
+    found: list[Any] = []
+
+    def walk(value: Any) -> None:
+        if _is_symbolic(value):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(list(arguments.args))
+    walk(dict(arguments.kwargs))
+    return found
+
+
 def call_arguments(
     b: GraphBuilder, parents: Sequence[int], call: Any
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The arguments of a recorded call with every symbolic tensor replaced by one of our
     shapes (the parents' shapes, in order); a plain positional call without a record."""
+
+    args, kwargs, _ = call_stand_ins(b, parents, call)
+    return args, kwargs
+
+
+def call_stand_ins(
+    b: GraphBuilder, parents: Sequence[int], call: Any
+) -> tuple[tuple[Any, ...], dict[str, Any], list[Any]]:
+    """:func:`call_arguments`, and the stand-ins in the parents' order (keyword arguments
+    in the order written, which ``keras.tree.flatten`` would sort by name)."""
     import keras
 
     stand_ins = [keras.KerasTensor(b.shape(p)) for p in parents]
     if call is None:
-        return tuple(stand_ins), {}
-    args = _substitute(tuple(call.arguments.args), stand_ins)
-    kwargs = _substitute(dict(call.arguments.kwargs), stand_ins)
-    return args, kwargs
+        return tuple(stand_ins), {}, stand_ins
+    left = list(stand_ins)
+    args = _substitute(tuple(call.arguments.args), left)
+    kwargs = _substitute(dict(call.arguments.kwargs), left)
+    return args, kwargs, stand_ins[: len(stand_ins) - len(left)]
 
 
 def _spec_shapes(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any) -> list[Shape]:
