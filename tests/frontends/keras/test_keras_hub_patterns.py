@@ -233,3 +233,77 @@ def test_a_custom_layer_read_wrongly_part_way_is_one_uncounted_node(
     graph = read_keras(model)
     assert [n.name for n in graph.nodes[1:]] == ["block"]
     assert graph.uncounted == (graph.nodes[1],) and graph.params == model.count_params()
+
+
+def test_a_real_tensor_plus_a_symbolic_one_is_keras_add_weights_counted_once(
+    keras: ModuleType,
+) -> None:
+    """``ops.take(self.pos, ops.arange(n)) + x`` (PARSeq's position queries): the take runs
+    on the weight's values, and ``real + symbolic`` is Keras' add, not a torch call whose
+    tracer would count the weight's torch parameter a second time."""
+
+    class Positions(keras.layers.Layer):  # type: ignore[misc, name-defined]
+        def build(self, shape: Any) -> None:
+            self.pos = self.add_weight(shape=(1, 26, 8), initializer="zeros", name="pos")
+
+        def call(self, x: Any) -> Any:
+            n = keras.ops.shape(x)[1]
+            return keras.ops.take(self.pos, keras.ops.arange(n, dtype="int32"), axis=1) + x
+
+    x = keras.Input((25, 8))
+    model = keras.Model(x, Positions(name="positions")(keras.layers.Dense(8, name="fc")(x)))
+    graph = read_keras(model)
+    assert graph.uncounted == () and graph.params == model.count_params() == 26 * 8 + 72
+
+
+def test_a_reshape_sized_with_a_symbolic_none_is_worked_out(keras: ModuleType) -> None:
+    """Gemma's attention reshapes ``q`` with ``ops.shape(q)``, which holds the ``None`` an
+    ``EinsumDense(output_shape=(None, heads, dim))`` gives symbolically: the size is worked
+    out from the elements, so the scores' einsum gets its MACs (a ``None`` counted as 1)."""
+
+    class Scores(keras.layers.Layer):  # type: ignore[misc, name-defined]
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.q = keras.layers.EinsumDense("btd,dnh->btnh", (None, 2, 8), name="q")
+
+        def build(self, shape: Any) -> None:
+            self.q.build(shape)
+
+        def call(self, x: Any) -> Any:
+            q = self.q(x)
+            s = keras.ops.shape(q)
+            q = keras.ops.reshape(q, (*s[:-2], 1, 2, s[-1]))
+            k = keras.ops.reshape(self.q(x), (*s[:-2], 2, 8))[:, :, :1]
+            return keras.ops.einsum("btkgh,bskh->bkgts", q, k)
+
+    x = keras.Input((12, 16))
+    model = keras.Model(x, Scores(name="scores")(x))
+    graph = read_keras(model)
+    assert graph.uncounted == () and graph.output.output_shape == (1, 1, 2, 12, 12)
+    assert _named(graph, "scores/einsum").macs == 1 * 2 * 12 * 12 * 8
+
+
+def test_attention_with_a_learned_probe_as_query(keras: ModuleType) -> None:
+    """A pooling head (SigLIP's): ``mha(repeat(probe), x)``, the query a weight, not a
+    traced tensor: one query row, so the products are sized by it, not by ``x``."""
+
+    class Pool(keras.layers.Layer):  # type: ignore[misc, name-defined]
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8, name="mha")
+
+        def build(self, shape: Any) -> None:
+            self.probe = self.add_weight(shape=(1, 1, 16), name="probe")
+            self.mha.build((1, 1, 16), shape)
+
+        def call(self, x: Any) -> Any:
+            probe = keras.ops.repeat(self.probe, keras.ops.shape(x)[0], axis=0)
+            return self.mha(probe, x)
+
+    x = keras.Input((10, 16))
+    model = keras.Model(x, Pool(name="pool")(x))
+    graph = read_keras(model, (1, 10, 16))
+    assert graph.uncounted == () and graph.params == model.count_params()
+    assert graph.output.output_shape == (1, 1, 16)
+    query, keys_values = 1 * 16 * 16, 2 * 10 * 16 * 16
+    assert graph.macs == query + keys_values + 2 * 1 * 10 * 16 + 1 * 16 * 16

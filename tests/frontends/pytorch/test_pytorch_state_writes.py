@@ -154,3 +154,59 @@ def test_a_hook_method_recording_into_its_module_is_undone() -> None:
     assert model.recordings == []
     model(torch.randn(SHAPE))
     assert len(model.recordings) == 1 and not model.recordings[0].is_meta
+
+
+class BiasCache(nn.Module):
+    """Caches, outside training, a bias computed from its parameter per device (the pattern
+    of timm's LeViT, EfficientFormer, EfficientViT and TinyViT attention biases)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(3, 10))
+        self.register_buffer("index", torch.randint(0, 10, (16, 16)), persistent=False)
+        self.cache: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        key = str(x.device)
+        if self.training:
+            return x + self.table[:, self.index]
+        if key not in self.cache:
+            self.cache[key] = self.table[:, self.index]
+        return x + self.cache[key]
+
+
+class NeedsTables(nn.Module):
+    """A dict of real tensors the forward needs as they are (not a cache it refills)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.tables = {"shift": torch.ones(3, 16, 16)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + self.tables["shift"]
+
+
+def test_a_cache_filled_by_a_real_forward_does_not_hide_its_parameters() -> None:
+    """After the model ran under ``no_grad`` (as evaluation does), its cache holds a tensor
+    that no longer leads to the parameter: the parameter was reported unused, so the same
+    model summarised differently before and after a real forward. The trace reads it with
+    the cache empty, and the cache is as it was afterwards."""
+    net = nn.Sequential(nn.Conv2d(3, 3, 1), BiasCache()).eval()
+    total = sum(p.numel() for p in net.parameters())
+    fresh = stridescope.summary(net, input_shape=SHAPE)
+    with torch.no_grad():
+        net(torch.randn(SHAPE))
+    cached = net[1].cache["cpu"]
+    after = stridescope.summary(net, input_shape=SHAPE)
+    assert fresh.totals.params == after.totals.params == total and after.notes == ()
+    assert after.totals.macs == fresh.totals.macs
+    assert list(net[1].cache) == ["cpu"] and net[1].cache["cpu"] is cached
+
+
+def test_a_dict_of_tensors_the_forward_needs_is_still_read() -> None:
+    net = NeedsTables().eval()
+    graph = load_graph(net, SHAPE)
+    assert graph.params == sum(p.numel() for p in net.parameters())
+    assert graph.output.output_shape == SHAPE
+    assert list(net.tables) == ["shift"] and net.tables["shift"].shape == (3, 16, 16)

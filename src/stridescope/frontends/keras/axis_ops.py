@@ -19,7 +19,16 @@ from typing import Any
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape
 
-__all__ = ["AXIS_OPS", "add_axis_operation", "outputs_beside", "reduction_node"]
+__all__ = [
+    "AXIS_OPS",
+    "add_axis_operation",
+    "moved_node",
+    "outputs_beside",
+    "permuted_node",
+    "reduction_node",
+    "reshaped_size",
+    "swapped_node",
+]
 
 _REDUCTIONS = {
     "Argmax": "max",
@@ -122,3 +131,46 @@ def _along(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, out: Sha
     if how == "diff":
         macs = math.prod(int(d or 0) for d in out) * int(getattr(op, "n", 1))
     return b.along(parents[0], name, axes=found, output_shape=out, how=how, macs=macs, op=cls)
+
+
+def reshaped_size(given: Shape, out: Shape) -> Shape:
+    """A reshape's output with its one unknown size worked out from the input's elements
+    (Keras sizes ``reshape(q, (*ops.shape(q)[:-2], k, g, h))`` with the ``None`` a layer's
+    symbolic output had, though the input's sizes are known here); else ``out`` as it is.
+
+    >>> reshaped_size((1, 24, 2, 16), (1, None, 1, 2, 16))
+    (1, 24, 1, 2, 16)
+    """
+    unknown = [i for i, d in enumerate(out) if d is None]
+    known = math.prod(int(d) for d in out if d is not None)
+    if len(unknown) != 1 or None in given or not known or math.prod(given) % known:  # type: ignore[arg-type]
+        return out
+    return tuple(math.prod(given) // known if d is None else d for d in out)  # type: ignore[arg-type]
+
+
+def moved_node(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
+    """``moveaxis(x, source, destination)`` as the permute it is."""
+    rank = len(b.shape(parent))
+    source = [int(a) % rank for a in op.source]
+    destination = [int(a) % rank for a in op.destination]
+    rest = iter(a for a in range(rank) if a not in source)
+    placed = dict(zip(destination, source, strict=True))
+    dims = tuple(placed[i] if i in placed else next(rest) for i in range(rank))
+    return b.permute(parent, name, dims=dims, op="Moveaxis")
+
+
+def permuted_node(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
+    """``transpose(x, axes)`` (every axis reversed without ``axes``) as a permute."""
+    rank = len(b.shape(parent))
+    axes = getattr(op, "axes", None)
+    dims = tuple(reversed(range(rank))) if axes is None else tuple(int(a) % rank for a in axes)
+    return b.permute(parent, name, dims=dims, op=type(op).__name__)
+
+
+def swapped_node(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
+    """``swapaxes(x, axis1, axis2)`` as a permute."""
+    rank = len(b.shape(parent))
+    dims = list(range(rank))
+    one, two = int(op.axis1) % rank, int(op.axis2) % rank
+    dims[one], dims[two] = dims[two], dims[one]
+    return b.permute(parent, name, dims=tuple(dims), op="Swapaxes")

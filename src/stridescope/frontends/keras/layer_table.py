@@ -137,7 +137,7 @@ def add_keras_layer(
     if handler is None:
         return add_custom_layer(b, parents, layer, call, name, add_keras_layer)
     if handler is shape_handlers.attention and call is not None:
-        parents = _attention_roles(layer, call, parents)
+        parents = _attention_roles(b, layer, call, parents, name)
     made = handler(b, parents, layer, _config(layer), name)
     made = made if isinstance(made, list) else [made]
     if call is not None and len(call.outputs) > len(made):  # return_attention_scores=True
@@ -148,10 +148,14 @@ def add_keras_layer(
     return made
 
 
-def _attention_roles(layer: Any, call: Any, parents: Sequence[int]) -> list[int]:
+def _attention_roles(
+    b: GraphBuilder, layer: Any, call: Any, parents: Sequence[int], name: str
+) -> list[int]:
     """An attention layer's parents as (query, value, key, the rest): bound by argument
     name, so ``mha(query=x, value=y, attention_mask=m)`` sizes the products by ``x`` and
-    ``y``, not by the mask (a missing key is the value, as Keras takes it)."""
+    ``y``, not by the mask (a missing key is the value, as Keras takes it). A query that is
+    no traced tensor (a pooling head's learned probe, ``mha(probe, x)``) is a node of its
+    shape without parents (its weight is counted by the layer that holds it)."""
     import inspect
 
     from stridescope.frontends.keras.shapes import tensors_of
@@ -164,6 +168,12 @@ def _attention_roles(layer: Any, call: Any, parents: Sequence[int]) -> list[int]
     except TypeError:
         return list(parents)
     role = {k: node[id(v)] for k, v in bound.arguments.items() if id(v) in node}
+    probe: Any = bound.arguments.get("query")
+    if "query" not in role and hasattr(probe, "shape") and None not in tuple(probe.shape):
+        shape = tuple(int(d) for d in probe.shape)
+        role["query"] = b.computed(
+            f"{name}.query", output_shape=shape, macs=0, op="constant", kind=OpKind.MOVE
+        )
     if "query" not in role:
         return list(parents)
     query = role["query"]

@@ -31,7 +31,15 @@ from functools import partial
 from typing import Any
 
 from stridescope.frontends import layers
-from stridescope.frontends.keras.axis_ops import AXIS_OPS, add_axis_operation, reduction_node
+from stridescope.frontends.keras.axis_ops import (
+    AXIS_OPS,
+    add_axis_operation,
+    moved_node,
+    permuted_node,
+    reduction_node,
+    reshaped_size,
+    swapped_node,
+)
 from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.more_ops import (
     MORE_OPS,
@@ -156,14 +164,6 @@ def concat(
         params=params,
         op="Concatenate",
     )
-
-
-def _swap(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
-    rank = len(b.shape(parent))
-    dims = list(range(rank))
-    one, two = int(op.axis1) % rank, int(op.axis2) % rank
-    dims[one], dims[two] = dims[two], dims[one]
-    return b.permute(parent, name, dims=tuple(dims), op="Swapaxes")
 
 
 def _arith(
@@ -301,24 +301,6 @@ def _patches(b: GraphBuilder, parent: int, op: Any, name: str) -> int | None:
     return b.pixel_unshuffle(parent, name, factor=size, op="ExtractPatches")
 
 
-def _move(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
-    """``moveaxis(x, source, destination)`` as the permute it is."""
-    rank = len(b.shape(parent))
-    source = [int(a) % rank for a in op.source]
-    destination = [int(a) % rank for a in op.destination]
-    rest = iter(a for a in range(rank) if a not in source)
-    placed = dict(zip(destination, source, strict=True))
-    dims = tuple(placed[i] if i in placed else next(rest) for i in range(rank))
-    return b.permute(parent, name, dims=dims, op="Moveaxis")
-
-
-def _permute(b: GraphBuilder, parent: int, op: Any, name: str) -> int:
-    rank = len(b.shape(parent))
-    axes = getattr(op, "axes", None)
-    dims = tuple(reversed(range(rank))) if axes is None else tuple(int(a) % rank for a in axes)
-    return b.permute(parent, name, dims=dims, op=type(op).__name__)
-
-
 def add_operation(
     b: GraphBuilder,
     parents: Sequence[int],
@@ -375,21 +357,29 @@ def add_operation(
     if cls == "Resize" and len(parents) == 1:
         (out,) = keras_shapes(b, parents, op, call)
         return [resize_node(b, parents[0], name, out, settings=vars(op), op=cls)]
-    if len(parents) == 1:
-        if cls in _POINTWISE:
-            return [b.pointwise(parents[0], name, kind=OpKind.ACTIVATION, op=cls)]
-        if cls in _REDUCE:
-            return [reduction_node(b, parents[0], op, name, _REDUCE[cls])]
-        if cls == "Transpose":
-            return [_permute(b, parents[0], op, name)]
-        if cls == "Swapaxes":
-            return [_swap(b, parents[0], op, name)]
-        if cls == "Moveaxis":
-            return [_move(b, parents[0], op, name)]
-        if cls in _RESHAPES:
-            (out,) = keras_shapes(b, parents, op, call)
-            return [b.reshape(parents[0], name, output_shape=out, op=cls)]
+    if len(parents) == 1 and (node := _one_operand(b, parents[0], op, call, name)) is not None:
+        return [node]
     return uncounted(b, parents, op, call, name)
+
+
+def _one_operand(b: GraphBuilder, parent: int, op: Any, call: Any, name: str) -> int | None:
+    """The node of an operation on one tensor that keeps, reduces or moves its axes;
+    ``None`` for another operation."""
+    cls = type(op).__name__
+    if cls in _POINTWISE:
+        return b.pointwise(parent, name, kind=OpKind.ACTIVATION, op=cls)
+    if cls in _REDUCE:
+        return reduction_node(b, parent, op, name, _REDUCE[cls])
+    if cls == "Transpose":
+        return permuted_node(b, parent, op, name)
+    if cls == "Swapaxes":
+        return swapped_node(b, parent, op, name)
+    if cls == "Moveaxis":
+        return moved_node(b, parent, op, name)
+    if cls in _RESHAPES:
+        (out,) = keras_shapes(b, [parent], op, call)
+        return b.reshape(parent, name, output_shape=reshaped_size(b.shape(parent), out), op=cls)
+    return None
 
 
 def uncounted(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str) -> list[int]:

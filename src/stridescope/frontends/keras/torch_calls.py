@@ -94,7 +94,11 @@ def _operation() -> type:
 
 def _record(cls: type, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None) -> Any:
     """``KerasTensor.__torch_function__`` while a layer is read: the call as a
-    :class:`TorchCall` on the symbolic tensors among its arguments."""
+    :class:`TorchCall` on the symbolic tensors among its arguments. An operator
+    (``real_tensor + x``: ``Tensor.__add__``) is left to the tensor's own reflected operator,
+    which records Keras' op, as before."""
+    if str(getattr(func, "__name__", "")).startswith("__"):
+        return NotImplemented
     tensors: list[Any] = []
     template = _template((tuple(args), dict(kwargs or {})), tensors, cls)
     return _operation()(func, template)(*tensors)
@@ -123,6 +127,21 @@ def recorded() -> Iterator[None]:
                 del keras.KerasTensor.__torch_function__
 
 
+def _detached(value: Any) -> Any:
+    """``value`` with each real tensor detached: a plain tensor without autograd history,
+    from which the PyTorch tracer counts no parameter (a Keras weight's value is a torch
+    parameter on this backend; the Keras reader counts the weight)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if type(value) in (tuple, list):
+        return type(value)(_detached(v) for v in value)
+    if type(value) is dict:
+        return {k: _detached(v) for k, v in value.items()}
+    return value
+
+
 def is_torch_call(op: Any) -> bool:
     """Whether ``op`` is a recorded torch function call."""
     return bool(_CLASS) and type(op) is _CLASS[0]
@@ -149,11 +168,12 @@ def add_torch_call(b: GraphBuilder, parents: Sequence[int], op: Any, name: str) 
 
     tracer = Tracer(b, {}, FUNCTIONS, MODULES)
     tracer.scoped = lambda base: tracer.unique(name)  # type: ignore[method-assign]
+    template = _detached(op.template)  # Keras counts its weights: no parameter here
     proxies = [
         ShapeProxy(p, tuple(1 if d is None else d for d in b.shape(p)), torch.float32)
         for p in parents
     ]
-    args, kwargs = _filled(op.template, proxies)
+    args, kwargs = _filled(template, proxies)
     previous = active_tracer()
     set_active_tracer(tracer)
     try:

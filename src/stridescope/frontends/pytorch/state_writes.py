@@ -92,15 +92,28 @@ def writes_state(cls: type) -> bool:
     return found
 
 
-def keep(kept: Kept, module: nn.Module) -> None:
-    """Keep the state of ``module`` and of its direct children, each once per trace."""
+def keep(kept: Kept, module: nn.Module, caches: bool = False) -> None:
+    """Keep the state of ``module`` and of its direct children, each once per trace.
+    ``caches``: also empty, for the trace, each dict of real tensors the module holds (a
+    cache the forward fills from its parameters: LeViT's ``attention_bias_cache``, filled
+    by a real forward under ``no_grad``, holds tensors that no longer lead to the
+    parameters, which were then reported unused); :func:`put_back` fills them again."""
     for m in (module, *module._modules.values()):
         if m is not None and id(m) not in kept:
             state = m.__dict__
             held: list[Held] = [
                 (v, v.copy()) for k, v in state.items() if type(v) in (list, dict) and k not in _OWN
             ]
+            if caches:
+                for items, _ in held:
+                    if type(items) is dict and items and _real_tensors(items):
+                        items.clear()  # (the copy in ``held`` puts them back)
             kept[id(m)] = (m, state.copy(), m._parameters.copy(), m._buffers.copy(), held)
+
+
+def _real_tensors(items: dict[Any, Any]) -> bool:
+    """Whether every value of ``items`` is a real tensor, not a parameter or buffer."""
+    return all(type(v) is Tensor for v in items.values())
 
 
 def _left_behind(value: Any) -> bool:
@@ -147,7 +160,7 @@ def put_back(kept: Kept) -> None:
                 now.clear()
                 now.update(before)
         for items, saved in held:
-            if _changed(items, saved) and _left_behind(items):
+            if _changed(items, saved) and (_left_behind(items) or not items):
                 items.clear()  # the same list or dict: whoever holds it sees its items back
                 if isinstance(items, list):
                     items.extend(saved)

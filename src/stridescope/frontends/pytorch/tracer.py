@@ -264,7 +264,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         self.scope.append(path)
         self.owners.append(module)
         if WRITES.get(cls := type(module), True) and writes_state(cls):
-            keep(self.kept, module)
+            keep(self.kept, module, caches=self.mode is not None)
         # (a model with frozen parameters: every forward, since an op on one leaves no
         # grad_fn to find it by where a forward is run by calling .forward() itself)
         own = (bool(module._parameters) and _WANTS_MODE.get(cls, True)) or self.frozen
