@@ -18,6 +18,21 @@ def _named(graph: Graph, name: str) -> Node:
     return node
 
 
+def _with_dense(keras: ModuleType, call: Any) -> Any:
+    """A custom layer class holding one ``Dense(16)`` named ``fc``, with ``call`` as its call."""
+
+    class WithDense(keras.layers.Layer):  # type: ignore[misc, name-defined]
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.fc = keras.layers.Dense(16, name="fc")
+
+        def build(self, shape: Any) -> None:
+            self.fc.build(shape)
+
+    WithDense.call = call
+    return WithDense
+
+
 def test_slicing_a_rank_2_tensor_summarises(keras: ModuleType) -> None:
     """``ids[:, 1:]`` on (batch, tokens): the slice has no spatial axis, so no window (a
     window without axes crashed the aliasing rule inside ``summary``)."""
@@ -67,16 +82,7 @@ def test_training_passed_to_a_sub_layer_whose_call_has_none(keras: ModuleType) -
     """``self.mlp(x, training=training)`` where ``MLP.call(self, x)`` (SigLIP, MobileNetV5):
     Keras' ``__call__`` drops the keyword, so the reader does too."""
 
-    class MLP(keras.layers.Layer):  # type: ignore[misc, name-defined]
-        def __init__(self, **kw: Any) -> None:
-            super().__init__(**kw)
-            self.fc = keras.layers.Dense(16, name="fc")
-
-        def build(self, shape: Any) -> None:
-            self.fc.build(shape)
-
-        def call(self, x: Any) -> Any:
-            return self.fc(x)
+    MLP = _with_dense(keras, lambda self, x: self.fc(x))
 
     class Block(keras.layers.Layer):  # type: ignore[misc, name-defined]
         def __init__(self, **kw: Any) -> None:
@@ -107,17 +113,10 @@ def test_a_sub_layer_whose_output_spec_refuses_a_keyword_its_call_takes(
         def call(self, query: Any, value: Any, cache: Any = None, **kw: Any) -> Any:
             return super().call(query, value, **kw)
 
-    class Head(keras.layers.Layer):  # type: ignore[misc, name-defined]
-        def __init__(self, **kw: Any) -> None:
-            super().__init__(**kw)
-            self.fc = keras.layers.Dense(16, name="fc")
+    def head_call(self: Any, x: Any, training: Any = None) -> Any:
+        return self.fc(x)
 
-        def build(self, shape: Any) -> None:
-            self.fc.build(shape)
-
-        def call(self, x: Any, training: Any = None) -> Any:
-            return self.fc(x)
-
+    class Head(_with_dense(keras, head_call)):  # type: ignore[misc]
         def compute_output_spec(self, x: Any) -> Any:
             return keras.KerasTensor((*x.shape[:-1], 16))
 
@@ -216,16 +215,7 @@ def test_a_custom_layer_read_wrongly_part_way_is_one_uncounted_node(
     def fails(*args: Any, **kwargs: Any) -> Any:
         raise LayerError("block/add", "operands of add do not broadcast")
 
-    class Block(keras.layers.Layer):  # type: ignore[misc, name-defined]
-        def __init__(self, **kw: Any) -> None:
-            super().__init__(**kw)
-            self.fc = keras.layers.Dense(16, name="fc")
-
-        def build(self, shape: Any) -> None:
-            self.fc.build(shape)
-
-        def call(self, x: Any) -> Any:
-            return self.fc(x) + x
+    Block = _with_dense(keras, lambda self, x: self.fc(x) + x)
 
     x = keras.Input((10, 16))
     model = keras.Model(x, Block(name="block")(x))
