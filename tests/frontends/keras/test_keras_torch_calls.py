@@ -158,3 +158,24 @@ def test_a_torch_function_no_handler_counts_leaves_the_layer_uncounted(
     assert not hasattr(keras.KerasTensor, "__torch_function__")
     with pytest.raises(TypeError):  # outside a read, torch refuses a KerasTensor as before
         F.relu(keras.KerasTensor((1, 2)))
+
+
+def test_torch_tensor_methods_in_a_custom_layer_are_counted(keras: ModuleType) -> None:
+    """``x.permute(...).contiguous()`` on the torch backend (keras_hub's SAM3 attention):
+    tensor methods the PyTorch tracer counts are recorded as torch calls; other names stay
+    missing while a layer is read (``hasattr(x, "numpy")`` is still False) and after."""
+    seen: list[bool] = []
+
+    class Methods(keras.layers.Layer):  # type: ignore[misc, name-defined]
+        def call(self, x: Any) -> Any:
+            if isinstance(x, keras.KerasTensor):  # (Keras itself calls it on torch tensors)
+                seen.append(hasattr(x, "numpy"))
+            y = x.permute(0, 3, 1, 2).contiguous()
+            return keras.ops.transpose(F.max_pool2d(y, 1, 2), (0, 2, 3, 1))
+
+    x = keras.Input((8, 8, 4))
+    model = keras.Model(x, Methods(name="m")(keras.layers.Conv2D(4, 3, padding="same")(x)))
+    graph = read_keras(model)
+    assert graph.uncounted == () and graph.output.output_shape == (1, 4, 4, 4)
+    assert _named(graph, "m/permute").kind is OpKind.PERMUTE
+    assert seen and not any(seen) and not hasattr(keras.KerasTensor, "__getattr__")

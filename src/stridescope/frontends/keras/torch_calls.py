@@ -32,6 +32,20 @@ from stridescope.ir import GraphBuilder
 __all__ = ["add_torch_call", "countable", "recorded"]
 
 _LOCK = threading.Lock()
+_NAMES = threading.local()  # per thread: the names the layer being read has used, with counts
+
+
+def _unique(name: str) -> str:
+    """``name``, then ``name_1``, ``name_2``... within one layer's read (Keras wants the
+    operations of a graph named apart; its own counters would number them by what the
+    process made before)."""
+    counts: dict[str, int] = getattr(_NAMES, "counts", None) or {}
+    _NAMES.counts = counts
+    seen = counts.get(name, 0)
+    counts[name] = seen + 1
+    return name if seen == 0 else f"{name}_{seen}"
+
+
 _USERS = 0  # reads running now, in all threads (the hook on KerasTensor is shared)
 
 
@@ -81,7 +95,7 @@ def _operation() -> type:
             slots filled by the tensors the operation is called on."""
 
             def __init__(self, func: Any, template: tuple[Any, Any]) -> None:
-                super().__init__(name=str(getattr(func, "__name__", "torch_call")).strip("_"))
+                super().__init__(name=_unique(str(getattr(func, "__name__", "call")).strip("_")))
                 self.func, self.template = func, template
 
             def call(self, *tensors: Any) -> Any:
@@ -114,17 +128,37 @@ def recorded() -> Iterator[None]:
     if keras.backend.backend() != "torch":
         yield
         return
+    outer = getattr(_NAMES, "counts", None)
+    _NAMES.counts = {}  # (a layer read inside another's read numbers its own)
     with _LOCK:
         if _USERS == 0:
             keras.KerasTensor.__torch_function__ = classmethod(_record)
+            keras.KerasTensor.__getattr__ = _tensor_method
         _USERS += 1
     try:
         yield
     finally:
+        _NAMES.counts = outer
         with _LOCK:
             _USERS -= 1
             if _USERS == 0:
                 del keras.KerasTensor.__torch_function__
+                del keras.KerasTensor.__getattr__
+
+
+def _tensor_method(self: Any, name: str) -> Any:
+    """``KerasTensor.__getattr__`` while a layer is read: a torch tensor method the layer
+    calls on its input (``x.contiguous()``, ``x.permute(...)``: torch-backend code), recorded
+    as the torch call it is; only methods the PyTorch tracer counts, so other names (``numpy``,
+    private ones) stay missing, as ``hasattr`` checks expect."""
+    import torch
+
+    from stridescope.frontends.pytorch.function_table import FUNCTIONS
+
+    method = getattr(torch.Tensor, name, None) if not name.startswith("_") else None
+    if method is None or method not in FUNCTIONS:
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    return lambda *args, **kwargs: _record(type(self), method, (), (self, *args), kwargs)
 
 
 def _detached(value: Any) -> Any:
