@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from stridescope.frontends.keras.axis_ops import outputs_beside
 from stridescope.frontends.keras.expand import add_custom_layer
 from stridescope.frontends.keras.handlers import Handler
 from stridescope.frontends.keras.operations import add_operation
-from stridescope.frontends.keras.shapes import recorded_shapes
+from stridescope.frontends.keras.shapes import recorded_shapes, tensors_of
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["add_keras_layer", "keras_table"]
@@ -156,10 +157,6 @@ def _attention_roles(
     ``y``, not by the mask (a missing key is the value, as Keras takes it). A query that is
     no traced tensor (a pooling head's learned probe, ``mha(probe, x)``) is a node of its
     shape without parents (its weight is counted by the layer that holds it)."""
-    import inspect
-
-    from stridescope.frontends.keras.shapes import tensors_of
-
     node = {id(t): p for t, p in zip(tensors_of(call.arguments), parents, strict=False)}
     try:
         bound = inspect.signature(layer.call).bind_partial(

@@ -32,6 +32,7 @@ from stridescope.ir import GraphBuilder
 __all__ = ["add_torch_call", "countable", "recorded"]
 
 _LOCK = threading.Lock()
+_USERS = 0  # reads running now, in all threads (the hook on KerasTensor is shared)
 _NAMES = threading.local()  # per thread: the names the layer being read has used, with counts
 
 
@@ -46,9 +47,6 @@ def _unique(name: str) -> str:
     return name if seen == 0 else f"{name}_{seen}"
 
 
-_USERS = 0  # reads running now, in all threads (the hook on KerasTensor is shared)
-
-
 class _Slot:
     """Where the ``i``-th tensor goes back into a recorded call's arguments."""
 
@@ -61,25 +59,32 @@ class _Slot:
 def _template(value: Any, tensors: list[Any], kind: type) -> Any:
     """``value`` with each ``kind`` instance in it replaced by a :class:`_Slot` (appended to
     ``tensors``), inside tuples, lists and dicts."""
-    if isinstance(value, kind):
-        tensors.append(value)
+    from stridescope.frontends.pytorch.meta_calls import map_values
+
+    def slot(v: Any) -> Any:
+        if not isinstance(v, kind):
+            return v
+        tensors.append(v)
         return _Slot(len(tensors) - 1)
-    if type(value) in (tuple, list):
-        return type(value)(_template(v, tensors, kind) for v in value)
-    if type(value) is dict:
-        return {k: _template(v, tensors, kind) for k, v in value.items()}
-    return value
+
+    return map_values(value, slot)
 
 
-def _filled(value: Any, tensors: Sequence[Any]) -> Any:
-    """:func:`_template`'s inverse: each slot replaced by its tensor."""
-    if type(value) is _Slot:
-        return tensors[value.i]
-    if type(value) in (tuple, list):
-        return type(value)(_filled(v, tensors) for v in value)
-    if type(value) is dict:
-        return {k: _filled(v, tensors) for k, v in value.items()}
-    return value
+def _filled(value: Any, tensors: Sequence[Any], detach: bool = False) -> Any:
+    """:func:`_template`'s inverse: each slot replaced by its tensor; ``detach``: each real
+    tensor besides detached, a plain tensor without autograd history, from which the
+    PyTorch tracer counts no parameter (a Keras weight's value is a torch parameter on this
+    backend; the Keras reader counts the weight)."""
+    import torch
+
+    from stridescope.frontends.pytorch.meta_calls import map_values
+
+    def fill(v: Any) -> Any:
+        if type(v) is _Slot:
+            return tensors[v.i]
+        return v.detach() if detach and isinstance(v, torch.Tensor) else v
+
+    return map_values(value, fill)
 
 
 _CLASS: list[type] = []
@@ -161,21 +166,6 @@ def _tensor_method(self: Any, name: str) -> Any:
     return lambda *args, **kwargs: _record(type(self), method, (), (self, *args), kwargs)
 
 
-def _detached(value: Any) -> Any:
-    """``value`` with each real tensor detached: a plain tensor without autograd history,
-    from which the PyTorch tracer counts no parameter (a Keras weight's value is a torch
-    parameter on this backend; the Keras reader counts the weight)."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.detach()
-    if type(value) in (tuple, list):
-        return type(value)(_detached(v) for v in value)
-    if type(value) is dict:
-        return {k: _detached(v) for k, v in value.items()}
-    return value
-
-
 def is_torch_call(op: Any) -> bool:
     """Whether ``op`` is a recorded torch function call."""
     return bool(_CLASS) and type(op) is _CLASS[0]
@@ -202,12 +192,11 @@ def add_torch_call(b: GraphBuilder, parents: Sequence[int], op: Any, name: str) 
 
     tracer = Tracer(b, {}, FUNCTIONS, MODULES)
     tracer.scoped = lambda base: tracer.unique(name)  # type: ignore[method-assign]
-    template = _detached(op.template)  # Keras counts its weights: no parameter here
     proxies = [
         ShapeProxy(p, tuple(1 if d is None else d for d in b.shape(p)), torch.float32)
         for p in parents
     ]
-    args, kwargs = _filled(template, proxies)
+    args, kwargs = _filled(op.template, proxies, detach=True)  # Keras counts its weights
     previous = active_tracer()
     set_active_tracer(tracer)
     try:
