@@ -44,6 +44,7 @@ from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.script_calls import call_script_function, compiled_from
 from stridescope.frontends.pytorch.state_writes import put_back
+from stridescope.frontends.pytorch.tensor_writes import put_back_tensors
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import restore, settle
@@ -179,6 +180,7 @@ def _run(
             if tracer.in_mode:  # (a forward returned a tensor computed under it)
                 tracer.switch_mode(False)
             put_back(tracer.kept)
+            put_back_tensors(tracer.tensors_kept)
             undo_writes(mode.saved, tracer.derived, tree.modules)
             tracer.mode = None  # the mode refers to the tracer: no cycle left to collect
             restore(tracer)
@@ -188,6 +190,7 @@ def _run(
                 _forward(tracer, module, args)
         finally:
             put_back(tracer.kept)
+            put_back_tensors(tracer.tensors_kept)
             restore(tracer)
     return builder, tracer
 

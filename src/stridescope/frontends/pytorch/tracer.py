@@ -34,6 +34,12 @@ from stridescope.frontends.pytorch.script_calls import (
     compiled_from,
 )
 from stridescope.frontends.pytorch.state_writes import WRITES, Kept, keep, writes_state
+from stridescope.frontends.pytorch.tensor_writes import (
+    IN_PLACE,
+    Saved,
+    in_place_targets,
+    keep_tensors,
+)
 from stridescope.frontends.pytorch.views import current, promote, record, settle, write_back
 from stridescope.ir import GraphBuilder, OpKind
 
@@ -91,6 +97,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         # real tensors a traced one was written into, by id: (tensor, its proxy now)
         self.promoted: dict[int, tuple[torch.Tensor, ShapeProxy]] = {}
         self.kept: Kept = {}  # the state of modules a forward may write (``state_writes``)
+        self.tensors_kept: Saved = {}  # tensors a forward may write in place (tensor_writes)
 
     # -- parameters --------------------------------------------------------------------
     def constant(self, value: torch.Tensor, name: str) -> ShapeProxy:
@@ -265,6 +272,10 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         self.owners.append(module)
         if WRITES.get(cls := type(module), True) and writes_state(cls):
             keep(self.kept, module, caches=self.mode is not None)
+        if (targets := IN_PLACE.get(cls)) is None:
+            targets = in_place_targets(cls)
+        if targets:
+            keep_tensors(self.tensors_kept, module, targets)
         # (a model with frozen parameters: every forward, since an op on one leaves no
         # grad_fn to find it by where a forward is run by calling .forward() itself)
         own = (bool(module._parameters) and _WANTS_MODE.get(cls, True)) or self.frozen

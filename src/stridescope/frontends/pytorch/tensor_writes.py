@@ -1,0 +1,197 @@
+"""Tensors of the model that a traced forward writes into in place get their values back.
+
+A forward may write into its own buffers and parameters: a step counter
+(``self.num_batches_tracked.add_(1)`` in timm's ``BatchNormAct2d`` in training mode,
+``self.steps += 1``), a running average (``self.ema.mul_(0.9)``), a slot
+(``self.table[0] = v``), a clipped weight (``self.conv.weight.data.clamp_(-c, c)``), a result
+written ``out=self.u``. Those tensors are real, so the write really happens while the model
+is traced; a summary must leave the model as it was.
+
+:func:`in_place_targets` reads, once per class, which attributes its ``forward`` (and the
+methods of ``self`` it calls; torch's own classes excepted) writes into that way: an attribute
+path from ``self`` followed by a method whose name ends in ``_`` (torch's in-place
+convention), or on the line of an item assignment, of an in-place operator stored back to that
+attribute, or of a call with ``out=``. Before such a module's forward runs, :func:`keep_tensors` copies the
+real tensors at those paths (once per trace); :func:`put_back_tensors` writes the copies back
+when the trace ends. A module whose class writes nothing in place costs one dict lookup.
+
+>>> import torch
+>>> from torch import nn
+>>> class Counts(nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+...     def forward(self, x):
+...         self.steps.add_(1)
+...         return x
+>>> in_place_targets(Counts)
+(('steps',),)
+>>> m, saved = Counts(), {}
+>>> keep_tensors(saved, m, in_place_targets(Counts)); _ = m(1); int(m.steps)
+1
+>>> put_back_tensors(saved); int(m.steps)
+0
+"""
+
+from __future__ import annotations
+
+import dis
+import types
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+
+__all__ = ["IN_PLACE", "Saved", "in_place_targets", "keep_tensors", "put_back_tensors"]
+
+# per tensor id: the tensor, its version counter, a copy of its values before the trace, and
+# whether it is written through ``.data`` (which has a version counter of its own)
+Saved = dict[int, tuple[Tensor, int, Tensor, bool]]
+Path = tuple[str, ...]
+
+IN_PLACE: dict[type, tuple[Path, ...]] = {}  # per class: :func:`in_place_targets`
+_LOADS_SELF = frozenset({"LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE"})
+_ATTRIBUTE = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
+_COPIES = frozenset({"COPY", "DUP_TOP"})
+
+
+def _in_place_name(name: str) -> bool:
+    """Whether a method name is torch's in-place spelling (``add_``, ``copy_``), not a
+    private or special name."""
+    return len(name) > 1 and name[-1] == "_" and name[0] != "_"
+
+
+def _targets(code: types.CodeType, found: set[Path], read: set[str], me: str) -> None:
+    """Add to ``found`` the attribute paths from ``self`` that ``code`` (and the functions
+    nested in it) writes into in place, and to ``read`` the attributes of ``self`` it reads
+    (the methods it calls among them); ``me`` is the name ``self`` has there.
+
+    Within a line, the stack is followed (:func:`dis.stack_effect`) so that an item
+    assignment's target is the path whose value (or a view, an item of it) is the container
+    there: ``self.cache[key] = self.table[:, self.index]`` writes ``cache`` alone."""
+    line: list[Path] = []  # the paths read on the current line
+    stored: set[str] = set()  # attributes assigned on it
+    inplace_op = False
+    owner: dict[int, Path | None] = {}  # per stack slot: the path its value comes from
+    depth = 0
+    chain: list[str] | None = None
+    slot = 0  # the stack slot of ``chain``
+    for ins in dis.get_instructions(code):
+        if ins.starts_line is not None:
+            if inplace_op:  # ``self.a += b``: the path stored back to its attribute
+                found.update(p for p in line if p[-1] in stored)
+            line, stored, inplace_op, owner, depth = [], set(), False, {}, 0
+        op = ins.opname
+        if chain is not None and (op in _ATTRIBUTE or (not chain and op in _COPIES)):
+            if op in _ATTRIBUTE:
+                if _in_place_name(name := str(ins.argval)) and chain:
+                    found.add(tuple(chain))
+                chain.append(name)
+            else:  # ``self.a += b`` reads ``self`` twice
+                slot += 1
+            depth += dis.stack_effect(ins.opcode, ins.arg, jump=False)
+            continue
+        if chain:
+            owner[slot] = path = tuple(chain)
+            line.append(path)
+            read.add(chain[0])
+        chain, slot = ([], depth) if op in _LOADS_SELF and ins.argval == me else (None, slot)
+        if op == "STORE_SUBSCR":
+            if (target := owner.get(depth - 2)) is not None:
+                found.add(target)
+        elif op == "BINARY_OP" and ins.argrepr.endswith("="):
+            inplace_op = True
+        elif op == "STORE_ATTR":
+            stored.add(str(ins.argval))
+        elif op == "KW_NAMES" and "out" in code.co_consts[ins.arg or 0]:
+            found.update(line)  # ``torch.add(a, b, out=self.total)``: a path on its line
+        elif op == "SWAP" and ins.arg:
+            top, other = owner.get(depth - 1), owner.get(depth - ins.arg)
+            owner[depth - 1], owner[depth - ins.arg] = other, top
+        elif op in _COPIES:
+            owner[depth] = owner.get(depth - (ins.arg or 1))
+        elif op.startswith("LOAD_"):  # a new value on top
+            owner[depth] = None
+        depth += dis.stack_effect(ins.opcode, ins.arg, jump=False)
+    if inplace_op:
+        found.update(p for p in line if p[-1] in stored)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _targets(const, found, read, me)
+
+
+def _functions(cls: type, name: str) -> list[types.FunctionType]:
+    """The plain functions behind the attribute ``name`` of ``cls`` (a method, a static or
+    class method, a property's accessors), unless torch's own classes define it."""
+    for c in cls.__mro__:
+        if name in vars(c):
+            if c.__module__.startswith("torch.") or c is object:
+                return []
+            value = vars(c)[name]
+            if isinstance(value, staticmethod | classmethod):
+                value = value.__func__
+            found = [value.fget, value.fset] if isinstance(value, property) else [value]
+            return [f for f in found if isinstance(f, types.FunctionType)]
+    return []
+
+
+def in_place_targets(cls: type) -> tuple[Path, ...]:
+    """The attribute paths from ``self`` that ``cls.forward``, and the methods it calls on
+    ``self`` (torch's own classes excepted), may write into in place (remembered per class:
+    a method the forward never calls, such as weight initialisation, does not count)."""
+    targets = IN_PLACE.get(cls)
+    if targets is None:
+        found: set[Path] = set()
+        seen = {"forward"}
+        todo = _functions(cls, "forward")
+        while todo:
+            read: set[str] = set()
+            code = todo.pop().__code__
+            _targets(code, found, read, code.co_varnames[0] if code.co_argcount else "self")
+            for name in read - seen:
+                seen.add(name)
+                todo += _functions(cls, name)
+        targets = IN_PLACE[cls] = tuple(sorted(found))
+    return targets
+
+
+def _tensor_at(module: nn.Module, path: Path) -> Tensor | None:
+    """The real tensor at an attribute path from ``module`` (the first tensor on it:
+    ``conv.weight.data`` is ``conv.weight``), looked up in modules' ``_modules``,
+    ``_parameters``, ``_buffers`` and ``__dict__`` only (no property runs), else ``None``."""
+    value: Any = module
+    for name in path:
+        if isinstance(value, nn.Module):
+            for where in (value._modules, value._parameters, value._buffers, value.__dict__):
+                if name in where:
+                    value = where[name]
+                    break
+            else:
+                return None
+        else:
+            return None
+        if isinstance(value, Tensor):
+            return None if isinstance(value, ShapeProxy) or value.is_meta else value
+    return None
+
+
+def keep_tensors(saved: Saved, module: nn.Module, targets: tuple[Path, ...]) -> None:
+    """Copy the real tensors at ``targets`` from ``module``, each once per trace."""
+    for path in targets:
+        tensor = _tensor_at(module, path)
+        if tensor is not None and id(tensor) not in saved:
+            with torch.no_grad():
+                copy = tensor.detach().clone()
+            saved[id(tensor)] = (tensor, tensor._version, copy, "data" in path)
+
+
+def put_back_tensors(saved: Saved) -> None:
+    """Write the kept copies back into the tensors written since (through ``.data``: no
+    autograd version is bumped), then forget them."""
+    with torch.no_grad():
+        for tensor, version, copy, through_data in saved.values():
+            if through_data or tensor._version != version:
+                tensor.data.copy_(copy)
+    saved.clear()
