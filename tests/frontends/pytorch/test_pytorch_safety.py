@@ -20,6 +20,8 @@ from stridescope.frontends import trace_torch
 ORIGINAL_CALL = nn.Module.__call__
 ORIGINAL_IMPL = nn.Module._call_impl
 ORIGINAL_CODE = ORIGINAL_IMPL.__code__
+ORIGINAL_CALL_CODE = ORIGINAL_CALL.__code__
+ORIGINAL_HANDLE_CODE = torch.overrides.handle_torch_function.__code__
 ORIGINAL_NONE_OR_DTYPE = F._none_or_dtype
 ORIGINAL_HELPERS = (torch.is_tensor, torch.as_tensor, torch.jit.isinstance)
 
@@ -66,8 +68,9 @@ def assert_untouched(model: nn.Module, before: dict[str, Any], hook_calls: list[
     assert before["state"].keys() == after["state"].keys()
     for key, value in before["state"].items():
         assert torch.equal(value, after["state"][key]), key
-    assert nn.Module.__call__ is ORIGINAL_CALL
+    assert nn.Module.__call__ is ORIGINAL_CALL and ORIGINAL_CALL.__code__ is ORIGINAL_CALL_CODE
     assert nn.Module._call_impl is ORIGINAL_IMPL and ORIGINAL_IMPL.__code__ is ORIGINAL_CODE
+    assert torch.overrides.handle_torch_function.__code__ is ORIGINAL_HANDLE_CODE
     assert F._none_or_dtype is ORIGINAL_NONE_OR_DTYPE
     assert (torch.is_tensor, torch.as_tensor, torch.jit.isinstance) == ORIGINAL_HELPERS
     assert not module_globals._global_forward_hooks
@@ -179,14 +182,31 @@ def test_value_dependent_forward_is_refused() -> None:
         trace_torch(Gate(), (1, 3, 4, 4))
 
 
+class Normed(nn.Module):
+    """Calls torch functions written in Python (``F.layer_norm``, ``F.batch_norm``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.norm = nn.LayerNorm(8)
+        self.register_buffer("mean", torch.zeros(8))
+        self.register_buffer("var", torch.ones(8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.batch_norm(self.conv(x), self.mean, self.var)
+        return F.layer_norm(x.permute(0, 2, 3, 1), (8,), self.norm.weight, self.norm.bias)
+
+
 def test_other_threads_call_modules_normally_during_a_trace() -> None:
     traced, real, x = resnet50(device="meta"), seed_cnn(), torch.randn(1, 3, 32, 32)
+    normed = Normed()
     outputs: list[object] = []
     done = threading.Event()
 
     def worker() -> None:
         while not done.is_set():
             outputs.append(real(x))
+            outputs.append(normed(x))
 
     thread = threading.Thread(target=worker)
     thread.start()
@@ -196,7 +216,8 @@ def test_other_threads_call_modules_normally_during_a_trace() -> None:
     finally:
         done.set()
         thread.join()
-    assert outputs and all(isinstance(y, torch.Tensor) and y.shape == (1, 10) for y in outputs)
+    assert outputs and all(isinstance(y, torch.Tensor) for y in outputs)
+    assert {tuple(y.shape) for y in outputs} == {(1, 10), (1, 30, 30, 8)}  # type: ignore[attr-defined]
     assert nn.Module.__call__ is ORIGINAL_CALL
     assert nn.Module._call_impl is ORIGINAL_IMPL
     assert F._none_or_dtype is ORIGINAL_NONE_OR_DTYPE
@@ -223,6 +244,28 @@ def test_a_call_impl_replaced_by_someone_else_is_routed_and_given_back() -> None
     finally:
         nn.Module._call_impl = ORIGINAL_IMPL  # type: ignore[method-assign]
     assert graph.params == sum(p.numel() for p in net.parameters())
+
+
+def test_a_torch_function_mode_of_the_users_sees_the_traced_calls() -> None:
+    """Torch functions written in Python go straight to the tracer during a trace
+    (``function_calls``), unless a torch function mode other than the trace's own is on:
+    the user's mode sees them as it would without the shortcut, and the graph is the same."""
+    seen: list[str] = []
+
+    class Recorder(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            seen.append(getattr(func, "__name__", ""))
+            return func(*args, **(kwargs or {}))
+
+    model = Normed()
+    plain = trace_torch(model, (1, 3, 8, 8))
+    with Recorder():
+        recorded = trace_torch(model, (1, 3, 8, 8))
+    assert {"batch_norm", "layer_norm"} <= set(seen)
+    assert [(n.op, n.output_shape, n.macs, n.params) for n in plain.nodes] == [
+        (n.op, n.output_shape, n.macs, n.params) for n in recorded.nodes
+    ]
+    assert torch.overrides.handle_torch_function.__code__ is ORIGINAL_HANDLE_CODE
 
 
 def test_torch_call_impl_code_is_back_after_a_failed_trace() -> None:

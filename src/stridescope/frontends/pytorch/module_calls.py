@@ -34,10 +34,10 @@ from torch import nn
 
 from stridescope.frontends.pytorch.thread_state import STATE
 
-__all__ = ["ORIGINAL_CALL", "ORIGINAL_WRAPPED", "route", "routed_call", "unroute"]
+__all__ = ["ORIGINAL_CALL", "ORIGINAL_WRAPPED", "function_copy", "route", "routed_call", "unroute"]
 
 
-def _copy(function: Any) -> Any:
+def function_copy(function: Any) -> Any:
     """A function object of its own with ``function``'s code (what runs outside a trace while
     the code of torch's is switched)."""
     copy = types.FunctionType(
@@ -55,8 +55,8 @@ _TORCH_CALL: Any = nn.Module.__dict__["_call_impl"]  # torch's function objects
 _TORCH_CODE = _TORCH_CALL.__code__
 _TORCH_WRAPPED: Any = nn.Module.__dict__["_wrapped_call_impl"]  # (also ``nn.Module.__call__``)
 _TORCH_WRAPPED_CODE = _TORCH_WRAPPED.__code__
-ORIGINAL_CALL: Any = _copy(_TORCH_CALL)  #: torch's ``_call_impl`` with its own code
-ORIGINAL_WRAPPED: Any = _copy(_TORCH_WRAPPED)  #: torch's ``__call__`` with its own code
+ORIGINAL_CALL: Any = function_copy(_TORCH_CALL)  #: torch's ``_call_impl`` with its own code
+ORIGINAL_WRAPPED: Any = function_copy(_TORCH_WRAPPED)  #: torch's ``__call__`` with its own code
 _NAME = "_stridescope_routed_call"
 # per route() not undone yet: None (code switched) or the attribute, and whether the code of
 # ``__call__`` was switched too

@@ -28,7 +28,12 @@ import torch
 from torch import nn
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.pytorch import autograd_functions, module_calls, tensor_checks
+from stridescope.frontends.pytorch import (
+    autograd_functions,
+    function_calls,
+    module_calls,
+    tensor_checks,
+)
 from stridescope.frontends.pytorch.arguments import (
     arguments,
     as_list_hint,
@@ -69,13 +74,15 @@ def _routed_script_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 @contextmanager
 def _routing(tracer: Tracer) -> Iterator[None]:
-    """Route module calls of this thread to ``tracer`` (:mod:`module_calls`), and answer
+    """Route module calls of this thread to ``tracer`` (:mod:`module_calls`, and torch
+    functions written in Python: :mod:`function_calls`), and answer
     model code's tensor checks (:mod:`tensor_checks`); undone on exit, even on errors."""
     global _PATCH_USERS
     previous = active_tracer()
     with _PATCH_LOCK:
         if _PATCH_USERS == 0:
             module_calls.route()
+            function_calls.route()
             _SCRIPT_FUNCTION.__call__ = _routed_script_call
             tensor_checks.route()
             autograd_functions.route()
@@ -89,6 +96,7 @@ def _routing(tracer: Tracer) -> Iterator[None]:
             _PATCH_USERS -= 1
             if _PATCH_USERS == 0:
                 module_calls.unroute()
+                function_calls.unroute()
                 _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
                 tensor_checks.unroute()
                 autograd_functions.unroute()
