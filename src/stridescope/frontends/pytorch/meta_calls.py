@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from stridescope.frontends.pytorch.index_bounds import INDEXING, check_indices
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 
 __all__ = ["map_values", "meta_call", "to_meta", "walk_values"]
@@ -144,6 +145,8 @@ def meta_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     result is its first argument). A move to a device stays on meta."""
     if func in _MOVES:
         func, args, kwargs = _moved_on_meta(func, args, kwargs)
+    elif func in INDEXING:  # (meta kernels take any index: the values are read here)
+        check_indices(func, args, kwargs)
     name = str(getattr(func, "__name__", ""))
     fresh = not name.startswith("__i") and not (name.endswith("_") and not name.endswith("__"))
     key: Any = None
