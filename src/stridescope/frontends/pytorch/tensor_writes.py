@@ -42,13 +42,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from stridescope.frontends.pytorch.proxy import ShapeProxy
-
 __all__ = ["IN_PLACE", "Saved", "in_place_targets", "keep_tensors", "put_back_tensors"]
 
-# per tensor id: the tensor, its version counter, a copy of its values before the trace, and
-# whether it is written through ``.data`` (which has a version counter of its own)
-Saved = dict[int, tuple[Tensor, int, Tensor, bool]]
+# per tensor id: the tensor, its version counter, a copy of its values before the trace (a
+# number for a scalar on the CPU), and whether it is written through ``.data`` (which has a
+# version counter of its own)
+Saved = dict[int, tuple[Tensor, int, Tensor | float | int | bool, bool]]
 Path = tuple[str, ...]
 
 IN_PLACE: dict[type, tuple[Path, ...]] = {}  # per class: :func:`in_place_targets`
@@ -159,21 +158,23 @@ def in_place_targets(cls: type) -> tuple[Path, ...]:
 
 def _tensor_at(module: nn.Module, path: Path) -> Tensor | None:
     """The real tensor at an attribute path from ``module`` (the first tensor on it:
-    ``conv.weight.data`` is ``conv.weight``), looked up in modules' ``_modules``,
-    ``_parameters``, ``_buffers`` and ``__dict__`` only (no property runs), else ``None``."""
+    ``conv.weight.data`` is ``conv.weight``), looked up in modules' ``_buffers``,
+    ``_parameters``, ``_modules`` and ``__dict__`` only (no property runs), else ``None``."""
     value: Any = module
     for name in path:
-        if isinstance(value, nn.Module):
-            for where in (value._modules, value._parameters, value._buffers, value.__dict__):
-                if name in where:
-                    value = where[name]
-                    break
-            else:
-                return None
-        else:
+        if not isinstance(value, nn.Module):
             return None
+        own = value.__dict__
+        found = own["_buffers"].get(name)
+        if found is None:
+            found = own["_parameters"].get(name)
+            if found is None:
+                found = own["_modules"].get(name, own.get(name))
+                if found is None:
+                    return None
+        value = found
         if isinstance(value, Tensor):
-            return None if isinstance(value, ShapeProxy) or value.is_meta else value
+            return None if value.is_meta else value
     return None
 
 
@@ -182,8 +183,9 @@ def keep_tensors(saved: Saved, module: nn.Module, targets: tuple[Path, ...]) -> 
     for path in targets:
         tensor = _tensor_at(module, path)
         if tensor is not None and id(tensor) not in saved:
-            with torch.no_grad():
-                copy = tensor.detach().clone()
+            copy = (  # a counter's value as a number: 10x cheaper than a tensor's copy
+                tensor.item() if tensor.dim() == 0 and tensor.is_cpu else tensor.detach().clone()
+            )
             saved[id(tensor)] = (tensor, tensor._version, copy, "data" in path)
 
 
@@ -193,5 +195,8 @@ def put_back_tensors(saved: Saved) -> None:
     with torch.no_grad():
         for tensor, version, copy, through_data in saved.values():
             if through_data or tensor._version != version:
-                tensor.data.copy_(copy)
+                if isinstance(copy, Tensor):
+                    tensor.data.copy_(copy)
+                else:
+                    tensor.data.fill_(copy)
     saved.clear()
