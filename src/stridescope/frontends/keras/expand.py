@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from stridescope.errors import StridescopeError
+from stridescope.frontends.keras.assigns import assigns_dropped
 from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.more_ops import each_output
 from stridescope.frontends.keras.operations import COUNTED, add_operation, count_weights, uncounted
@@ -50,6 +51,7 @@ def _trace(b: GraphBuilder, parents: Sequence[int], layer: Any, call: Any) -> An
             _lenient_specs(),
             _weights_defer(),
             recorded(),
+            assigns_dropped(),
         ):  # a probe
             warnings.simplefilter("ignore")  # not the user's warnings
             outputs = layer.call(*args, **kwargs)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from stridescope.errors import StridescopeError
+from stridescope.frontends.keras.assigns import assigns_dropped
 from stridescope.frontends.keras.expand import call_records, graph_calls, names_kept
 from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.frontends.keras.shapes import tensors_of
@@ -177,9 +178,10 @@ def _as_functional(model: Any, given: list[Shape] | None) -> Any:
         if not model.built:  # its weights made as a first call would make them
             _symbolic(model, shapes, lambda: model.build(*[(None, *s[1:]) for s in shapes]))
         inputs = [keras.Input(tuple(s)[1:]) for s in shapes]
-        return _symbolic(
-            model, shapes, lambda: keras.Model(inputs, model.call(*inputs), name=model.name)
-        )
+        with assigns_dropped():  # (its call may write its variables: see assigns)
+            return _symbolic(
+                model, shapes, lambda: keras.Model(inputs, model.call(*inputs), name=model.name)
+            )
 
 
 def _symbolic(model: Any, shapes: list[Shape], run: Callable[[], Any]) -> Any:
