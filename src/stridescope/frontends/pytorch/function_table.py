@@ -32,6 +32,7 @@ from stridescope.frontends.pytorch.handlers import (
     weighted,
     writes,
 )
+from stridescope.frontends.pytorch.known_values import with_known_values
 from stridescope.frontends.pytorch.views import KEYS
 from stridescope.ir import OpKind
 
@@ -340,6 +341,7 @@ def _build() -> dict[Any, FunctionSpec]:
     for spelled in _CONSTANTS.split():
         add(reshaping.constant(_resolve(spelled)), spelled)
     _add_in_place(table)
+    with_known_values(table)  # (isinf(x).any() is false: see known_values)
     return table
 
 

@@ -29,6 +29,20 @@ def _values(reason: str) -> Callable[..., Any]:
     return refuse
 
 
+def _known_or_refused(reason: str) -> Callable[..., Any]:
+    """A read of a one-element tensor: its value where the trace knows it (``known_values``:
+    ``torch.isinf(x).any()`` is false), else refused as :func:`_values` refuses."""
+    refuse = _values(reason)
+
+    def read(self: ShapeProxy, *args: object, **kwargs: object) -> Any:
+        tracer = STATE.tracer  # (a one-element tensor's value, where the trace knows it)
+        known = None if tracer is None or math.prod(self.dims) != 1 else tracer.known
+        value = None if known is None else known.get(self.node)
+        return refuse(self, *args, **kwargs) if value is None else value
+
+    return read
+
+
 class ShapeProxy:
     """A tensor stand-in: shape, dtype and the id of the node that produced it."""
 
@@ -124,11 +138,11 @@ class ShapeProxy:
     def __repr__(self) -> str:
         return f"ShapeProxy(node={self.node}, shape={self.dims})"
 
-    __bool__ = _values("bool(tensor)")
+    __bool__ = _known_or_refused("bool(tensor)")
     __int__ = _values("int(tensor)")
     __float__ = _values("float(tensor)")
     __index__ = _values("tensor as an index")
-    item = _values(".item()")
+    item = _known_or_refused(".item()")
     tolist = _values(".tolist()")
     numpy = _values(".numpy()")
     __array__ = _values("np.asarray(tensor)")  # (else numpy reads it element by element)

@@ -98,6 +98,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         self.promoted: dict[int, tuple[torch.Tensor, ShapeProxy]] = {}
         self.kept: Kept = {}  # the state of modules a forward may write (``state_writes``)
         self.tensors_kept: Saved = {}  # tensors a forward may write in place (tensor_writes)
+        self.known: dict[int, bool] = {}  # per node: every element's value (known_values)
 
     # -- parameters --------------------------------------------------------------------
     def constant(self, value: torch.Tensor, name: str) -> ShapeProxy:

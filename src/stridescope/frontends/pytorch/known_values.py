@@ -1,0 +1,92 @@
+"""What a trace knows about values: that they are finite.
+
+A trace follows shapes, not values, so a forward that branches on a traced tensor's values
+is refused in one line. One kind of branch asks only whether values are finite: a numerical
+guard, as Hugging Face's DETR, Conditional DETR, RT-DETR, D-FINE and Mask2Former encoder
+layers run in training mode (``if torch.isinf(x).any() or torch.isnan(x).any(): x =
+x.clamp(...)``). A trace assumes finite values, as a healthy network has: ``isinf``,
+``isnan``, ``isposinf`` and ``isneginf`` are false everywhere and ``isfinite`` true; ``any``
+and ``all`` of such a mask, its ``~`` / ``logical_not``, and ``|`` / ``&`` / ``logical_or`` /
+``logical_and`` of known masks are known too, and ``bool()`` / ``.item()`` of a known
+one-element result answer with it (``ShapeProxy.__bool__``), so the forward takes the finite branch (the ops stay in
+the graph, with their 0 MACs). Any other value read is still refused.
+
+:func:`with_known_values` wraps those functions' handlers in the function table; the values
+are kept per trace by node (``Tracer.known``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+
+if TYPE_CHECKING:
+    from stridescope.frontends.pytorch.handler_specs import FunctionSpec
+
+__all__ = ["with_known_values"]
+
+_NEVER = "isinf isnan isposinf isneginf"  # false at every finite value
+_ALWAYS = "isfinite"  # true at every finite value
+
+
+def _rule(name: str) -> Callable[[list[bool | None], Any], bool | None] | None:
+    """How the known value of a function's result follows from its operands' (``None``:
+    unknown), given its output; ``None`` for a function without a rule."""
+    if name in _NEVER.split():
+        return lambda known, out: False
+    if name in _ALWAYS.split():
+        return lambda known, out: True
+    if name in ("any", "all"):  # (of a known mask; an empty one is refused before)
+        return lambda known, out: known[0]
+    if name in ("logical_not", "__invert__", "bitwise_not"):
+        return lambda known, out: None if known[0] is None else not known[0]
+    if name in ("logical_or", "__or__", "__ror__", "bitwise_or"):
+        return lambda known, out: _either(known, True)
+    if name in ("logical_and", "__and__", "__rand__", "bitwise_and"):
+        return lambda known, out: _either(known, False)
+    return None
+
+
+def _either(known: list[bool | None], decides: bool) -> bool | None:
+    """``|`` (``decides`` True) or ``&`` (False) of two known-or-not values."""
+    if decides in known:
+        return decides
+    return None if None in known else not decides
+
+
+def _known_of(tracer: Any, value: Any) -> bool | None:
+    if type(value) is ShapeProxy:
+        found: bool | None = tracer.known.get(value.node)
+        return found
+    if isinstance(value, bool):
+        return value
+    return None
+
+
+def _wrap(spec: FunctionSpec, rule: Callable[[list[bool | None], Any], bool | None]) -> Any:
+    handler = spec.handler
+
+    def known_handler(t: Any, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        out = handler(t, name, op, *args, **kwargs)
+        if type(out) is ShapeProxy and out.dtype is torch.bool:
+            value = rule([_known_of(t, a) for a in args[:2]], out)
+            if value is not None:
+                t.known[out.node] = value
+        return out
+
+    return known_handler
+
+
+def with_known_values(table: dict[Any, FunctionSpec]) -> None:
+    """Wrap the handlers of the functions with a rule above (every spelling the table
+    holds: ``torch.isinf``, ``Tensor.isinf``...), in place."""
+    for func, spec in list(table.items()):
+        name = getattr(func, "__name__", "")
+        rule = _rule(name)
+        if rule is not None and not spec.inplace:
+            table[func] = replace(spec, handler=_wrap(spec, rule))
