@@ -17,7 +17,7 @@ again (a buffer indexed in every block).
 ...     (torch.tensor([1, 4]),)), {})
 Traceback (most recent call last):
 ...
-IndexError: index 4 is out of bounds for dimension 0 with size 4
+stridescope.frontends.pytorch.index_bounds.IndexOutOfBounds: index 4 is out of bounds for dimension 0 with size 4
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["INDEXING", "check_indices"]
+__all__ = ["INDEXING", "IndexOutOfBounds", "check_indices"]
 
 # per index tensor id: the tensor (held, so the id stays its own), its version, its least and
 # greatest value (bounded)
@@ -70,8 +70,10 @@ def _range(index: torch.Tensor) -> tuple[int, int] | None:
     return low, high
 
 
-class _OutOfBounds(IndexError):
-    """An index tensor's value outside its axis (torch's ``IndexError``)."""
+class IndexOutOfBounds(IndexError):
+    """An index tensor's value outside its axis: torch's ``IndexError``, found on real index
+    values, so it stands whatever else the trace does (on CUDA, the real kernel's error would
+    come later, from an assert on the device)."""
 
 
 def _fits(index: Any, size: int, dim: int, negative: bool = False) -> None:
@@ -82,7 +84,7 @@ def _fits(index: Any, size: int, dim: int, negative: bool = False) -> None:
         return
     for value in found:
         if not (-size if negative else 0) <= value < size:
-            raise _OutOfBounds(
+            raise IndexOutOfBounds(
                 f"index {value} is out of bounds for dimension {dim} with size {size}"
             )
 
@@ -124,7 +126,7 @@ def check_indices(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> N
             weight = kwargs.get("weight", args[1] if len(args) > 1 else None)
             if weight is not None:
                 _fits(ids, int(weight.shape[0]), 0)
-    except _OutOfBounds as error:
-        raise IndexError(str(error)) from None
+    except IndexOutOfBounds:
+        raise
     except Exception:  # arguments torch would refuse: its own error, from the meta run
         return

@@ -43,6 +43,7 @@ from stridescope.frontends.pytorch.arguments import (
 )
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
+from stridescope.frontends.pytorch.index_bounds import IndexOutOfBounds
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.module_table import MODULES
 from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
@@ -134,9 +135,13 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
         builder, tracer = _run(module, (shapes, lists), tree, fast=True)
     except (LayerInputError, StridescopeError) as e:  # about the input: the same either way
         raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
+    except IndexOutOfBounds as e:  # read on real index values: the same either way
+        raise StridescopeError(f"{where}: its forward raised IndexError: {e}") from None
     except Exception:  # it read a parameter's values, or failed: the exact run decides
         try:
             builder, tracer = _run(module, (shapes, lists), tree, fast=False)
+        except IndexOutOfBounds as e:
+            raise StridescopeError(f"{where}: its forward raised IndexError: {e}") from None
         except (LayerInputError, TraceError, StridescopeError) as e:
             raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
         except Exception as e:
