@@ -145,6 +145,8 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
         except (LayerInputError, TraceError, StridescopeError) as e:
             raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
         except Exception as e:
+            if (quantized := _quantized(tree)) and "quantized" in str(e):
+                raise StridescopeError(f"{where}: {quantized}") from None
             raise StridescopeError(
                 f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
                 f"{as_list_hint(e, lists)}"
@@ -152,6 +154,29 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
     _note_unused(builder, tree, tracer.counted)
     tracer.learn_blocks()
     return builder.build()
+
+
+# where torch keeps quantized layers (made by torch.ao.quantization's convert, quantize_dynamic)
+_QUANTIZED = ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized", "torch.nn.quantized")
+
+
+def _quantized(tree: _Tree) -> str:
+    """What to say of a model holding quantized layers (their operators have no shape
+    function for meta tensors), or ``""`` for a model without any."""
+    found = [
+        (p, type(m).__name__)
+        for p, m in tree.modules
+        if type(m).__module__.startswith(_QUANTIZED)
+        and not type(m).__name__.endswith("PackedParams")  # (a layer's weights, held apart)
+    ]
+    if not found:
+        return ""
+    named = ", ".join(f"{p or 'the model'} ({c})" for p, c in found[:3])
+    return (
+        f"it holds {len(found)} quantized layer{'s' if len(found) > 1 else ''} ({named}"
+        f"{', ...' if len(found) > 3 else ''}), which stridescope does not read; summarise the "
+        "float model, before torch.ao.quantization's convert or quantize_dynamic"
+    )
 
 
 def _run(
