@@ -51,7 +51,7 @@ Saved = dict[int, tuple[Tensor, int, Tensor | float | int | bool, bool]]
 Path = tuple[str, ...]
 
 IN_PLACE: dict[type, tuple[Path, ...]] = {}  # per class: :func:`in_place_targets`
-_LOADS_SELF = frozenset({"LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE"})
+_LOADS_SELF = ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE")  # (prefixes: LOAD_FAST_LOAD_FAST)
 _ATTRIBUTE = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
 _COPIES = frozenset({"COPY", "DUP_TOP"})
 
@@ -78,7 +78,7 @@ def _targets(code: types.CodeType, found: set[Path], read: set[str], me: str) ->
     chain: list[str] | None = None
     slot = 0  # the stack slot of ``chain``
     for ins in dis.get_instructions(code):
-        if ins.starts_line is not None:
+        if ins.starts_line not in (None, False):  # (a line number; from Python 3.13 a flag)
             if inplace_op:  # ``self.a += b``: the path stored back to its attribute
                 found.update(p for p in line if p[-1] in stored)
             line, stored, inplace_op, owner, depth = [], set(), False, {}, 0
@@ -96,7 +96,11 @@ def _targets(code: types.CodeType, found: set[Path], read: set[str], me: str) ->
             owner[slot] = path = tuple(chain)
             line.append(path)
             read.add(chain[0])
-        chain, slot = ([], depth) if op in _LOADS_SELF and ins.argval == me else (None, slot)
+        chain = None
+        if op.startswith(_LOADS_SELF):  # (``LOAD_FAST_LOAD_FAST`` loads two: ``self`` on top)
+            names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
+            if names and names[-1] == me:
+                chain, slot = [], depth + len(names) - 1
         if op == "STORE_SUBSCR":
             if (target := owner.get(depth - 2)) is not None:
                 found.add(target)
@@ -104,8 +108,10 @@ def _targets(code: types.CodeType, found: set[Path], read: set[str], me: str) ->
             inplace_op = True
         elif op == "STORE_ATTR":
             stored.add(str(ins.argval))
-        elif op == "KW_NAMES" and "out" in code.co_consts[ins.arg or 0]:
-            found.update(line)  # ``torch.add(a, b, out=self.total)``: a path on its line
+        elif (op == "KW_NAMES" and "out" in code.co_consts[ins.arg or 0]) or (
+            op == "LOAD_CONST" and type(ins.argval) is tuple and "out" in ins.argval
+        ):  # ``torch.add(a, b, out=self.total)`` (keyword names: ``KW_NAMES`` before Python
+            found.update(line)  # 3.13, a constant tuple then): a path on its line
         elif op == "SWAP" and ins.arg:
             top, other = owner.get(depth - 1), owner.get(depth - ins.arg)
             owner[depth - 1], owner[depth - ins.arg] = other, top
