@@ -109,6 +109,7 @@ class Summary:
     notes: tuple[str, ...] = field(default_factory=tuple)
     lint: tuple[tuple[str, int], ...] = ()  # findings per lint code, network-level ones too
     sample_rate: float | None = None
+    bytes_per_value: int = 4  # of activations: 2 for a bf16 model or Keras mixed precision
 
     @property
     def spatial(self) -> Shape:
@@ -156,6 +157,7 @@ class Summary:
             "input_coverage": self.input_coverage,
             "notes": list(self.notes),
             "lint": dict(self.lint),
+            "bytes_per_value": self.bytes_per_value,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -374,4 +376,5 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
         input_coverage=coverage,
         notes=graph.notes,
         lint=tuple(sorted(Counter(f.code for f in findings).items())),
+        bytes_per_value=graph.dtype_bytes,
     )

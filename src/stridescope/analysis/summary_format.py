@@ -45,6 +45,10 @@ _RF_CELL = {"whole input": "whole"}
 _TIME_COLUMNS = ("RF ms", "jump ms")
 
 
+# how the footer names activations of a size other than float32's
+_VALUES = {1: "1 byte per value", 2: "2 bytes per value", 8: "float64"}
+
+
 def columns(summary: Summary) -> tuple[str, ...]:
     """The table's columns: :data:`COLUMNS`, with ``RF ms`` and ``jump ms`` after ``jump``
     when the summary has a sample rate."""
@@ -136,7 +140,8 @@ def footer_lines(summary: Summary) -> list[str]:
         f"total params: {t.params:,}",
         f"total MACs: {t.macs:,}",
         f"activation memory: {human_bytes(t.activation_bytes)} "
-        f"(every layer's output, float32, batch {batch})",
+        f"(every layer's output, {_VALUES.get(summary.bytes_per_value, 'float32')}, "
+        f"batch {batch})",
     ]
     if t.uncounted:
         lines.append(f"uncounted (MACs unknown): {', '.join(t.uncounted)}")

@@ -60,6 +60,17 @@ def read_keras(
             del records[kept:]
 
 
+# bytes per element of Keras' floating-point dtypes
+_ITEM_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+def _bytes(model: Any) -> int:
+    """Bytes per activation element: the model's compute dtype (``float16`` under the
+    ``mixed_float16`` policy, whose weights stay ``float32``), 4 where it has none."""
+    policy = getattr(model, "dtype_policy", None)
+    return _ITEM_BYTES.get(str(getattr(policy, "compute_dtype", "float32")), 4)
+
+
 def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Graph:
     """The graph of ``model`` (the Functional or Sequential model that computes ``owner``,
     the user's model, or ``owner`` itself). Its output (its last node) is the model's first
@@ -76,7 +87,9 @@ def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Gra
         _resolve_input(tuple(x.shape), given[i] if given else None, layout)
         for i, x in enumerate(inputs)
     ]
-    builder = GraphBuilder(shapes[0], layout, source=source or f"keras:{model.name}")
+    builder = GraphBuilder(
+        shapes[0], layout, source=source or f"keras:{model.name}", dtype_bytes=_bytes(model)
+    )
     nodes = [builder.input]
     for i, (x, shape) in enumerate(zip(inputs, shapes, strict=True)):
         if i:
