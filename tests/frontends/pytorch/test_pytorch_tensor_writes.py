@@ -123,3 +123,33 @@ def test_the_targets_are_what_the_forward_and_its_methods_write() -> None:
     assert in_place_targets(Clipped) == (("conv", "weight", "data"), ("total",))
     assert in_place_targets(Updates) == (("seen",),)  # not init_weights' write
     assert in_place_targets(nn.Conv2d) == ()
+
+
+class Counts(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.register_buffer("seen", torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def _count(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+    """A pre-hook that counts calls into its module's buffer."""
+    module.seen.add_(1)  # type: ignore[operator]
+
+
+def test_a_pre_hook_writing_its_modules_buffers_leaves_them_as_they_were() -> None:
+    """Old-style spectral norm's pre-hook runs a power iteration that writes its ``u`` and
+    ``v`` buffers in place (``out=``) in training mode; a counting hook adds to a buffer."""
+    gan = nn.Sequential(nn.utils.spectral_norm(nn.Conv2d(3, 8, 3)), nn.LeakyReLU(0.2)).train()
+    counted = Counts()
+    counted.register_forward_pre_hook(_count)
+    for model in (gan, counted):
+        before = _state(model)
+        graph = load_graph(model, SHAPE)
+        assert _unchanged(model, before) == []
+        assert graph.params == sum(p.numel() for p in model.parameters())
+        model(torch.randn(SHAPE))  # a real forward still writes, as it should
+        assert _unchanged(model, before) != []

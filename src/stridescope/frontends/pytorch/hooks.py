@@ -26,6 +26,7 @@ from torch.nn.modules import module as _torch_module
 
 from stridescope.frontends.pytorch.errors import TraceError
 from stridescope.frontends.pytorch.state_writes import keep
+from stridescope.frontends.pytorch.tensor_writes import hook_writes, keep_tensors
 from stridescope.frontends.pytorch.thread_state import STATE
 
 __all__ = ["any_global_hooks", "call_hooked"]
@@ -42,10 +43,14 @@ def call_hooked(call: Call, module: nn.Module, args: tuple[Any, ...], kw: dict[s
     """``call(module, args, kw)`` between the forward pre-hooks and hooks (global ones first);
     a hook the trace cannot follow (one reading tensor values) is named in the error. A
     module with pre-hooks has its state kept: a pre-hook may store what it computes (spectral
-    norm's weight), which the trace's end puts back (:mod:`state_writes`)."""
+    norm's weight), which the trace's end puts back (:mod:`state_writes`), and where one may
+    write a tensor in place (spectral norm's power iteration, ``out=self.u``), the module's
+    buffers' values too (:mod:`tensor_writes`)."""
     tracer = STATE.tracer
     if module._forward_pre_hooks and tracer is not None:
         keep(tracer.kept, module)
+        if any(hook_writes(h) for h in module._forward_pre_hooks.values()):  # its buffers
+            keep_tensors(tracer.tensors_kept, module, tuple((b,) for b in module._buffers))
     try:
         args, kw = _pre_hooks(module, args, kw)
     except TraceError as error:

@@ -42,7 +42,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["IN_PLACE", "Saved", "in_place_targets", "keep_tensors", "put_back_tensors"]
+__all__ = [
+    "IN_PLACE",
+    "Saved",
+    "hook_writes",
+    "in_place_targets",
+    "keep_tensors",
+    "put_back_tensors",
+]
 
 # per tensor id: the tensor, its version counter, a copy of its values before the trace (a
 # number for a scalar on the CPU), and whether it is written through ``.data`` (which has a
@@ -160,6 +167,57 @@ def in_place_targets(cls: type) -> tuple[Path, ...]:
                 todo += _functions(cls, name)
         targets = IN_PLACE[cls] = tuple(sorted(found))
     return targets
+
+
+_HOOKS: dict[Any, bool] = {}  # per hook function's code or hook class: :func:`hook_writes`
+_EVIDENCE = frozenset({"STORE_SUBSCR"})
+
+
+def _writes_somewhere(code: types.CodeType) -> bool:
+    """Whether ``code`` (or a function nested in it) may write a tensor in place, whatever it
+    writes into: a method named as torch's in-place ones, an item assignment, ``out=``."""
+    for ins in dis.get_instructions(code):
+        op = ins.opname
+        if op in _EVIDENCE or (op in _ATTRIBUTE and _in_place_name(str(ins.argval))):
+            return True
+        if (op == "KW_NAMES" and "out" in code.co_consts[ins.arg or 0]) or (
+            op == "LOAD_CONST" and type(ins.argval) is tuple and "out" in ins.argval
+        ):
+            return True
+    return any(isinstance(c, types.CodeType) and _writes_somewhere(c) for c in code.co_consts)
+
+
+def hook_writes(hook: Any) -> bool:
+    """Whether a forward pre-hook may write a tensor in place (remembered per function or
+    class): old-style spectral norm's power iteration writes its ``u`` and ``v`` buffers
+    ``out=``. A hook object is read through its ``__call__`` and the methods of ``self``
+    it calls, torch's own too; anything else (a builtin) counts as writing."""
+    key = getattr(hook, "__code__", None) or type(hook)
+    found = _HOOKS.get(key)
+    if found is None:
+        if isinstance(hook, types.FunctionType | types.MethodType):
+            found = _writes_somewhere(hook.__code__)
+        else:
+            call = next(
+                (vars(c)["__call__"] for c in type(hook).__mro__ if "__call__" in vars(c)), None
+            )
+            todo = [call] if isinstance(call, types.FunctionType) else []
+            found, seen = not todo, {"__call__"}
+            while todo and not found:
+                code = todo.pop().__code__
+                found = _writes_somewhere(code)
+                names = {
+                    str(i.argval) for i in dis.get_instructions(code) if i.opname in _ATTRIBUTE
+                }
+                for name in names - seen:
+                    seen.add(name)
+                    value = getattr(type(hook), name, None)
+                    if isinstance(value, types.FunctionType):
+                        todo.append(value)
+        if len(_HOOKS) >= 4096:
+            _HOOKS.clear()
+        found = _HOOKS[key] = bool(found)
+    return found
 
 
 def _tensor_at(module: nn.Module, path: Path) -> Tensor | None:
