@@ -51,12 +51,11 @@ INDEXING = frozenset({torch.Tensor.__getitem__}) | _ALONG_DIM | _EMBEDDING
 def _range(index: torch.Tensor) -> tuple[int, int] | None:
     """The least and greatest value of a real integer tensor with values, else ``None``."""
     if (
-        not isinstance(index, torch.Tensor)
+        type(index) is not torch.Tensor  # (not a proxy, a subclass or a parameter)
         or index.is_meta
         or index.is_floating_point()
         or index.dtype in (torch.bool, torch.uint8)
         or index.numel() == 0
-        or type(index) is not torch.Tensor
     ):
         return None
     seen = _SEEN.get(id(index))

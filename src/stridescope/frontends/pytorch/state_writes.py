@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 
-__all__ = ["WRITES", "Kept", "keep", "put_back", "writes_state"]
+__all__ = ["WRITES", "Kept", "functions_of", "keep", "put_back", "writes_state"]
 
 # a list or dict a module holds, and a copy of its items
 Held = tuple[list[Any] | dict[Any, Any], list[Any] | dict[Any, Any]]
@@ -58,14 +58,13 @@ def _stores(code: types.CodeType) -> bool:
     return any(isinstance(c, types.CodeType) and _stores(c) for c in code.co_consts)
 
 
-def _functions(value: Any) -> list[Any]:
+def functions_of(value: Any) -> list[types.FunctionType]:
     """The plain functions behind a class attribute (a method, a static or class method, a
     property's accessors)."""
     if isinstance(value, staticmethod | classmethod):
         value = value.__func__
-    if isinstance(value, property):
-        return [f for f in (value.fget, value.fset, value.fdel) if f is not None]
-    return [value] if isinstance(value, types.FunctionType) else []
+    found = [value.fget, value.fset, value.fdel] if isinstance(value, property) else [value]
+    return [f for f in found if isinstance(f, types.FunctionType)]
 
 
 def writes_state(cls: type) -> bool:
@@ -87,7 +86,7 @@ def writes_state(cls: type) -> bool:
             if not c.__module__.startswith("torch.") and c is not object
             for name, value in vars(c).items()
             if name != "__init__"
-            for f in _functions(value)
+            for f in functions_of(value)
         )
     return found
 

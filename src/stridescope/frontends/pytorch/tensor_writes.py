@@ -37,10 +37,13 @@ from __future__ import annotations
 
 import dis
 import types
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from stridescope.frontends.pytorch.state_writes import functions_of
 
 __all__ = [
     "IN_PLACE",
@@ -67,6 +70,14 @@ def _in_place_name(name: str) -> bool:
     """Whether a method name is torch's in-place spelling (``add_``, ``copy_``), not a
     private or special name."""
     return len(name) > 1 and name[-1] == "_" and name[0] != "_"
+
+
+def _out_keyword(ins: dis.Instruction, code: types.CodeType) -> bool:
+    """Whether ``ins`` names the keyword ``out`` of a call (``torch.add(a, b, out=t)``):
+    ``KW_NAMES`` before Python 3.13, a constant tuple of names from it."""
+    if ins.opname == "KW_NAMES":
+        return "out" in code.co_consts[ins.arg or 0]
+    return ins.opname == "LOAD_CONST" and type(ins.argval) is tuple and "out" in ins.argval
 
 
 def _targets(code: types.CodeType, found: set[Path], read: set[str], me: str) -> None:
@@ -115,10 +126,8 @@ def _targets(code: types.CodeType, found: set[Path], read: set[str], me: str) ->
             inplace_op = True
         elif op == "STORE_ATTR":
             stored.add(str(ins.argval))
-        elif (op == "KW_NAMES" and "out" in code.co_consts[ins.arg or 0]) or (
-            op == "LOAD_CONST" and type(ins.argval) is tuple and "out" in ins.argval
-        ):  # ``torch.add(a, b, out=self.total)`` (keyword names: ``KW_NAMES`` before Python
-            found.update(line)  # 3.13, a constant tuple then): a path on its line
+        elif _out_keyword(ins, code):  # ``torch.add(a, b, out=self.total)``: a path on its line
+            found.update(line)
         elif op == "SWAP" and ins.arg:
             top, other = owner.get(depth - 1), owner.get(depth - ins.arg)
             owner[depth - 1], owner[depth - ins.arg] = other, top
@@ -134,19 +143,28 @@ def _targets(code: types.CodeType, found: set[Path], read: set[str], me: str) ->
             _targets(const, found, read, me)
 
 
-def _functions(cls: type, name: str) -> list[types.FunctionType]:
-    """The plain functions behind the attribute ``name`` of ``cls`` (a method, a static or
-    class method, a property's accessors), unless torch's own classes define it."""
+def _methods(cls: type, name: str, torch_too: bool) -> list[types.FunctionType]:
+    """The plain functions behind the attribute ``name`` of ``cls``, unless ``object`` (or,
+    without ``torch_too``, one of torch's own classes) defines it."""
     for c in cls.__mro__:
         if name in vars(c):
-            if c.__module__.startswith("torch.") or c is object:
+            if c is object or (not torch_too and c.__module__.startswith("torch.")):
                 return []
-            value = vars(c)[name]
-            if isinstance(value, staticmethod | classmethod):
-                value = value.__func__
-            found = [value.fget, value.fset] if isinstance(value, property) else [value]
-            return [f for f in found if isinstance(f, types.FunctionType)]
+            return functions_of(vars(c)[name])
     return []
+
+
+def _walk(
+    cls: type, first: str, torch_too: bool, read: Callable[[types.CodeType], set[str]]
+) -> None:
+    """``read`` each function reachable from the method ``first`` of ``cls`` through the
+    methods of ``self`` it calls (``read`` gives the attribute names a function reads)."""
+    seen = {first}
+    todo = _methods(cls, first, torch_too)
+    while todo:
+        for name in read(todo.pop().__code__) - seen:
+            seen.add(name)
+            todo += _methods(cls, name, torch_too)
 
 
 def in_place_targets(cls: type) -> tuple[Path, ...]:
@@ -156,21 +174,18 @@ def in_place_targets(cls: type) -> tuple[Path, ...]:
     targets = IN_PLACE.get(cls)
     if targets is None:
         found: set[Path] = set()
-        seen = {"forward"}
-        todo = _functions(cls, "forward")
-        while todo:
-            read: set[str] = set()
-            code = todo.pop().__code__
-            _targets(code, found, read, code.co_varnames[0] if code.co_argcount else "self")
-            for name in read - seen:
-                seen.add(name)
-                todo += _functions(cls, name)
+
+        def read(code: types.CodeType) -> set[str]:
+            names: set[str] = set()
+            _targets(code, found, names, code.co_varnames[0] if code.co_argcount else "self")
+            return names
+
+        _walk(cls, "forward", False, read)
         targets = IN_PLACE[cls] = tuple(sorted(found))
     return targets
 
 
 _HOOKS: dict[Any, bool] = {}  # per hook function's code or hook class: :func:`hook_writes`
-_EVIDENCE = frozenset({"STORE_SUBSCR"})
 
 
 def _writes_somewhere(code: types.CodeType) -> bool:
@@ -178,11 +193,9 @@ def _writes_somewhere(code: types.CodeType) -> bool:
     writes into: a method named as torch's in-place ones, an item assignment, ``out=``."""
     for ins in dis.get_instructions(code):
         op = ins.opname
-        if op in _EVIDENCE or (op in _ATTRIBUTE and _in_place_name(str(ins.argval))):
+        if op == "STORE_SUBSCR" or (op in _ATTRIBUTE and _in_place_name(str(ins.argval))):
             return True
-        if (op == "KW_NAMES" and "out" in code.co_consts[ins.arg or 0]) or (
-            op == "LOAD_CONST" and type(ins.argval) is tuple and "out" in ins.argval
-        ):
+        if _out_keyword(ins, code):
             return True
     return any(isinstance(c, types.CodeType) and _writes_somewhere(c) for c in code.co_consts)
 
@@ -197,26 +210,21 @@ def hook_writes(hook: Any) -> bool:
     if found is None:
         if isinstance(hook, types.FunctionType | types.MethodType):
             found = _writes_somewhere(hook.__code__)
+        elif not _methods(type(hook), "__call__", True):
+            found = True
         else:
-            call = next(
-                (vars(c)["__call__"] for c in type(hook).__mro__ if "__call__" in vars(c)), None
-            )
-            todo = [call] if isinstance(call, types.FunctionType) else []
-            found, seen = not todo, {"__call__"}
-            while todo and not found:
-                code = todo.pop().__code__
-                found = _writes_somewhere(code)
-                names = {
-                    str(i.argval) for i in dis.get_instructions(code) if i.opname in _ATTRIBUTE
-                }
-                for name in names - seen:
-                    seen.add(name)
-                    value = getattr(type(hook), name, None)
-                    if isinstance(value, types.FunctionType):
-                        todo.append(value)
+            writes: list[bool] = []
+
+            def read(code: types.CodeType) -> set[str]:
+                writes.append(_writes_somewhere(code))
+                ins = dis.get_instructions(code)
+                return {str(i.argval) for i in ins if i.opname in _ATTRIBUTE}
+
+            _walk(type(hook), "__call__", True, read)
+            found = any(writes)
         if len(_HOOKS) >= 4096:
             _HOOKS.clear()
-        found = _HOOKS[key] = bool(found)
+        found = _HOOKS[key] = found
     return found
 
 
