@@ -34,7 +34,8 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TARGET_HELP = (
     "FILE.py:FACTORY, package.module:ATTR (a model, or a function returning one), "
-    "FILE.keras (loaded with safe_mode=True) or FILE.toml (a spec file)."
+    "FILE.keras (loaded with safe_mode=True), FILE.pt (a TorchScript archive: torch.jit.save), "
+    "FILE.pt2 (torch.export.save; knows its input shape) or FILE.toml (a spec file)."
 )
 INPUT_HELP = (
     "Input shape, batch first: 1x3x32x32 (PyTorch, NCHW) or 1x32x32x3 (Keras, NHWC); "

@@ -8,6 +8,9 @@ A target is one of:
 - ``"path/to/file.py:factory"`` or ``"package.module:attr"``: the attribute is a model, or a
   callable that returns one when called without arguments;
 - ``"model.keras"``: a saved Keras model, loaded with ``safe_mode=True``;
+- ``"model.pt"`` (also ``.pth``, ``.ts``, ``.torchscript``): a TorchScript archive, as
+  ``torch.jit.save`` writes it (a file of ``torch.save``, a pickle, is refused: loading one runs
+  its code); ``"model.pt2"``: a ``torch.export.save`` archive, which knows its input shapes;
 - ``"net.toml"``: a spec file (see :mod:`stridescope.frontends.spec`).
 
 Heavy frameworks are imported only when a target needs them. Before Keras or a user module is
@@ -42,7 +45,8 @@ __all__ = [
     "resolve_target",
 ]
 
-TARGET_FORMS = "FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.toml"
+TARGET_FORMS = "FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.pt, FILE.pt2, FILE.toml"
+_TORCHSCRIPT = (".pt", ".pth", ".ts", ".torchscript")
 
 
 def _one_line(error: BaseException) -> str:
@@ -209,6 +213,45 @@ def _load_keras_file(path: Path) -> Any:
         raise StridescopeError(f"cannot load {str(path)!r}: {_one_line(error)}") from None
 
 
+def _load_torch_file(path: Path) -> tuple[Any, list[Argument]]:
+    """A TorchScript archive's module, or an exported program's (``.pt2``) with the input
+    shapes it was exported with; on the CPU, whatever device it was saved from."""
+    if not path.is_file():
+        raise StridescopeError(f"cannot read {str(path)!r}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise StridescopeError(
+            f"cannot load {str(path)!r}: not a TorchScript (torch.jit.save) or torch.export "
+            "(.pt2) archive"
+        )
+    import torch
+
+    if path.suffix == ".pt2":
+        try:
+            program = torch.export.load(str(path))
+        except Exception as error:
+            raise StridescopeError(f"cannot load {str(path)!r}: {_one_line(error)}") from None
+        own: list[Argument] = [
+            tuple(node.meta["val"].shape)
+            for node in program.graph.nodes
+            if node.op == "placeholder"
+            and node.name in program.graph_signature.user_inputs
+            and isinstance(node.meta.get("val"), torch.Tensor)
+        ]
+        return program.module(), own
+    with zipfile.ZipFile(path) as archive:
+        scripted = any("/code/" in f"/{name}" for name in archive.namelist())
+    if not scripted:
+        raise StridescopeError(
+            f"cannot load {str(path)!r}: it is a torch.save file (a pickle, whose loading runs "
+            "its code), not a TorchScript archive; save it with torch.jit.save(torch.jit."
+            "script(model)) or torch.export.save, or give FILE.py:FACTORY"
+        )
+    try:
+        return torch.jit.load(str(path), map_location="cpu"), []  # type: ignore[no-untyped-call]
+    except Exception as error:
+        raise StridescopeError(f"cannot load {str(path)!r}: {_one_line(error)}") from None
+
+
 def _graph_of_model(
     model: Any, input_shape: Shape | None, source: str, shapes: Sequence[Argument] = ()
 ) -> Graph:
@@ -310,7 +353,7 @@ def load_graph(
     >>> load_graph("net.yaml")
     Traceback (most recent call last):
     ...
-    stridescope.errors.StridescopeError: cannot read target 'net.yaml'; allowed: FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.toml
+    stridescope.errors.StridescopeError: cannot read target 'net.yaml'; allowed: FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.pt, FILE.pt2, FILE.toml
     """
     shapes = _shapes(input_shape) if input_shape is not None else []
     shape = shapes[0] if shapes and isinstance(shapes[0], tuple) else None
@@ -325,6 +368,9 @@ def load_graph(
             return load_spec(text, shape)
         if text.endswith(".keras"):
             return _graph_of_model(_load_keras_file(Path(text)), shape, text, shapes)
+        if text.endswith((*_TORCHSCRIPT, ".pt2")):
+            model, own = _load_torch_file(Path(text))
+            return _graph_of_model(model, shape, text, shapes or own)
         if ":" in text:
             return _graph_of_model(resolve_target(text), shape, text, shapes)
         raise StridescopeError(f"cannot read target {text!r}; allowed: {TARGET_FORMS}")

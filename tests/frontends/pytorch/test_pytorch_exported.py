@@ -118,3 +118,40 @@ def test_an_overload_the_bound_function_refuses_is_run_on_meta() -> None:
         del aten_calls._FOUND[key]
     cumsum = graph.nodes[-2]
     assert not cumsum.counted and cumsum.output_shape == (1, 3, 32, 16)
+
+
+class _Decomposed(nn.Module):
+    """Functions an exported or compiled graph holds only as their ATen operations:
+    ``F.interpolate`` (``upsample_<mode>``), ``F.unfold`` (``im2col``), ``torch.einsum``
+    (its operands as one list), ``torch.linalg.vector_norm`` (``linalg_vector_norm``) and a
+    transposed convolution as ``torch.jit.trace`` records it (``_convolution``)."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        self.up = nn.ConvTranspose2d(3, 4, 2, stride=2)
+        self.mix = nn.Parameter(torch.rand(4, 6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        aligned = None if self.mode in ("nearest", "nearest-exact") else False
+        x = F.interpolate(self.up(x), scale_factor=2.0, mode=self.mode, align_corners=aligned)
+        x = torch.einsum("nchw,cd->ndhw", x, self.mix)
+        x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        return F.unfold(x, kernel_size=2, stride=2)
+
+
+def test_operations_only_a_graph_holds_are_read_as_their_functions() -> None:
+    for mode in ("nearest", "nearest-exact", "bilinear", "bicubic"):
+        model = _Decomposed(mode).eval()
+        expected = trace_torch(model, SHAPE)
+        for compiled in (
+            torch.export.export(model, (torch.rand(SHAPE),)).module(),
+            torch.jit.trace(model, torch.rand(SHAPE)),
+        ):
+            graph = trace_torch(compiled, SHAPE)
+            assert not graph.uncounted, (mode, [(n.name, n.op) for n in graph.uncounted])
+            assert (graph.params, graph.macs, graph.output.output_shape) == (
+                expected.params,
+                expected.macs,
+                expected.output.output_shape,
+            ), mode

@@ -1,8 +1,10 @@
 """TorchScript inside a traced model (the trace used to fail on the first compiled call, which
 takes no proxy): a scripted function is traced through the Python function it was compiled
-from; a compiled function or module without one is a node of its true output shape, its
-parameters counted there and its cost listed as unknown; a scripted ``nn.Sequential``, also
-one loaded by ``torch.jit.load``, is read layer by layer."""
+from; a compiled module's graph is read op by op (``test_pytorch_script_graphs.py``), and one
+that cannot be (compiled code that branches on tensor values), like a compiled function
+without its Python, is a node of its true output shape, its parameters counted there and its
+cost listed as unknown; a scripted ``nn.Sequential``, also one loaded by ``torch.jit.load``,
+is read layer by layer."""
 
 from __future__ import annotations
 
@@ -94,23 +96,29 @@ def test_a_compiled_function_without_python_is_one_node_of_its_shape() -> None:
     assert graph.params == 224 and not graph.notes
 
 
-def test_a_compiled_module_is_one_uncounted_node_with_its_parameters() -> None:
+def test_a_compiled_module_that_branches_on_values_is_one_uncounted_node() -> None:
+    model = _Around(torch.jit.script(_Branchy()))
+    graph = trace_torch(model, SHAPE)
+    assert graph.params == sum(p.numel() for p in model.parameters())
+    assert not graph.notes  # nothing reported unused
+    assert graph.output.output_shape == _real_shape(model)
+    uncounted = graph.uncounted
+    assert len(uncounted) == 1 and uncounted[0].params == 148
+    assert uncounted[0].output_shape == (1, 4, 7, 7)
+    assert "TorchScript" in uncounted[0].note
+    by_name = {n.name: n for n in graph.nodes}
+    assert by_name["stem"].macs == 4 * 3 * 9 * 256 and by_name["head"].macs == 8
+
+
+def test_a_traced_module_inside_a_model_is_counted_op_by_op() -> None:
     inner = nn.Sequential(nn.Conv2d(4, 4, 3, stride=2), nn.ReLU())
-    for compiled in (
-        torch.jit.trace(inner, torch.rand(1, 4, 16, 16)),
-        torch.jit.script(_Branchy()),
-    ):
-        model = _Around(compiled)
-        graph = trace_torch(model, SHAPE)
-        assert graph.params == sum(p.numel() for p in model.parameters())
-        assert not graph.notes  # nothing reported unused
-        assert graph.output.output_shape == _real_shape(model)
-        uncounted = graph.uncounted
-        assert len(uncounted) == 1 and uncounted[0].params == 148
-        assert uncounted[0].output_shape == (1, 4, 7, 7)
-        assert "TorchScript" in uncounted[0].note
-        by_name = {n.name: n for n in graph.nodes}
-        assert by_name["stem"].macs == 4 * 3 * 9 * 256 and by_name["head"].macs == 8
+    model, plain = _Around(torch.jit.trace(inner, torch.rand(1, 4, 16, 16))), _Around(inner)
+    graph, expected = trace_torch(model, SHAPE), trace_torch(plain, SHAPE)
+    assert not graph.uncounted and not graph.notes
+    assert [(n.kind, n.output_shape, n.params, n.macs) for n in graph.nodes[1:]] == [
+        (n.kind, n.output_shape, n.params, n.macs) for n in expected.nodes[1:]
+    ]
+    assert [n.name for n in graph.nodes[1:4]] == ["stem", "inner.0._convolution", "inner.1.relu"]
 
 
 def test_a_loaded_scripted_sequential_is_read_layer_by_layer() -> None:
@@ -120,11 +128,13 @@ def test_a_loaded_scripted_sequential_is_read_layer_by_layer() -> None:
     buffer.seek(0)
     loaded = torch.jit.load(buffer)  # its parameters are plain tensors, not nn.Parameter
     graph = trace_torch(loaded, SHAPE)
-    assert [(n.name, n.output_shape, n.params) for n in graph.nodes[1:]] == [
-        (n.name, n.output_shape, n.params) for n in trace_torch(plain, SHAPE).nodes[1:]
+    assert [(n.output_shape, n.params, n.macs) for n in graph.nodes[1:]] == [
+        (n.output_shape, n.params, n.macs) for n in trace_torch(plain, SHAPE).nodes[1:]
     ]
+    assert [n.name for n in graph.nodes[1:]] == ["0.conv2d", "1.batch_norm", "2.relu", "3.conv2d"]
     assert graph.params == sum(p.numel() for p in plain.parameters()) and not graph.notes
     assert graph.output.output_shape == _real_shape(loaded)
+    assert not any(hasattr(p, "_is_param") for p in loaded.parameters())  # unmarked after
 
 
 def test_compiled_functions_run_as_usual_outside_the_trace() -> None:

@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,6 +39,9 @@ _BACKEND_SWITCHES = frozenset({"cudnn_enabled", "cudnn_enable"})
 _ARGUMENTS = {"train": "training"}
 # operations that are another one, as far as shapes and costs go
 _NAMES = {"alias": "detach", "lift_fresh_copy": "clone"}
+# operations whose ``torch.nn.functional`` function has another name (``Tensor.unfold`` is
+# another operation)
+_FUNCTIONAL: dict[str, Callable[..., Any]] = {"im2col": F.unfold, "col2im": F.fold}
 _BINDINGS = (torch, torch._C._nn, torch._C._VariableFunctions)
 # per (callable, table id): (the torch function, how its arguments are passed), or None
 _FOUND: dict[tuple[Any, int], tuple[Any, Adapter] | None] = {}
@@ -94,15 +98,70 @@ def _slice(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
     return (named["self"], (*(slice(None),) * dim, window)), {}
 
 
+def _named(schema: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    return dict(zip([a.name for a in schema.arguments], args, strict=False)) | kwargs
+
+
+def _einsum(schema: Any) -> Adapter:
+    """``aten.einsum(equation, tensors, *, path=None)`` as ``torch.einsum(equation, *tensors)``."""
+
+    def adapt(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+        named = _named(schema, args, kwargs)
+        return (named["equation"], *named["tensors"]), {}
+
+    return adapt
+
+
+# ``upsample_<mode><rank>d``, ``_upsample_nearest_exact<rank>d``: F.interpolate's modes
+_UPSAMPLE = re.compile(r"_?upsample_(nearest_exact|nearest|linear|bilinear|bicubic|trilinear)\dd")
+
+
+def _upsample(schema: Any, mode: str) -> Adapter:
+    """An ATen resampling operation (``upsample_bilinear2d.vec(input, output_size,
+    align_corners, scale_factors)``, or with ``scales_h``/``scales_w``) as ``F.interpolate``."""
+
+    def adapt(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+        named = _named(schema, args, kwargs)
+        size = named.get("output_size")
+        scales = named.get("scale_factors")
+        if scales is None:
+            given = [v for k, v in named.items() if k.startswith("scales")]
+            scales = given if given and None not in given else None
+        options = {"mode": mode.replace("_", "-")}
+        if "align_corners" in named:
+            options["align_corners"] = named["align_corners"]
+        if size is not None:
+            return (named.get("input", named.get("self")),), {"size": list(size), **options}
+        return (named.get("input", named.get("self")),), {"scale_factor": scales, **options}
+
+    return adapt
+
+
+def _special(functions: Mapping[Any, Any], name: str, schema: Any) -> tuple[Any, Adapter] | None:
+    """Operations whose arguments no torch function takes as they are."""
+    if name == "einsum" and torch.einsum in functions:
+        return torch.einsum, _einsum(schema)
+    if (python := _FUNCTIONAL.get(name)) is not None and python in functions:
+        adapter = _by_name(schema, python, in_place=False)
+        return None if adapter is None else (python, adapter)
+    if (found := _UPSAMPLE.fullmatch(name)) and F.interpolate in functions:
+        return F.interpolate, _upsample(schema, found.group(1))
+    return None
+
+
 def _resolve(functions: Mapping[Any, Any], func: Any) -> tuple[Any, Adapter] | None:
     schema = _schema(func)
     if schema is None or not str(schema.name).startswith("aten::"):
         return None
     name = str(schema.name).split("::", 1)[1]
+    if (special := _special(functions, name, schema)) is not None:
+        return special
     if name == "slice" and torch.Tensor.__getitem__ in functions:
         return torch.Tensor.__getitem__, _slice
     name = _NAMES.get(name, name)
     in_place = name.endswith("_") and not name.endswith("__")
+    if name.startswith("linalg_") and (bound := getattr(torch.linalg, name[7:], None)) in functions:
+        return bound, _as_is  # ``linalg_vector_norm``: ``torch.linalg.vector_norm``
     for space in _BINDINGS:
         bound = getattr(space, name, None)
         if bound is not None and bound in functions:

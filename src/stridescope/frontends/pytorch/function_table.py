@@ -131,6 +131,7 @@ def _arithmetic() -> list[Row]:
 def _rows() -> list[Row]:
     """Every row, in order: the first row that names a callable wins."""
     return [
+        (weighted.convolution, "torch.convolution torch._convolution"),
         *_windows(1),
         *_windows(2),
         *_windows(3),

@@ -39,9 +39,10 @@ def own_parameters(module: nn.Module) -> list[nn.Parameter]:
     """A module's own parameters: the direct ones plus those of ``torch.nn.utils.parametrize``
     (``module.parametrizations``), which stand in for the weight they compute."""
     own = [p for p in module._parameters.values() if p is not None]
-    parametrizations = module._modules.get("parametrizations")  # where parametrize puts it
-    if parametrizations is not None:
-        own += list(parametrizations.parameters())
+    # where parametrize puts it (``in``: a compiled module's ``_modules`` has no ``get``)
+    if "parametrizations" in module._modules:
+        parametrizations = module._modules["parametrizations"]
+        own += [] if parametrizations is None else list(parametrizations.parameters())
     return own
 
 

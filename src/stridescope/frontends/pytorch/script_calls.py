@@ -25,6 +25,7 @@ import torch
 
 from stridescope.frontends.pytorch.meta_calls import map_values, to_meta
 from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.script_graphs import interpret
 
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
@@ -75,6 +76,8 @@ def call_script_module(
             if layer is not None:
                 x = tracer.call_module(layer, (x,), {})
         return x
+    if not tracer.exact:  # its graph op by op; should that fail, the exact run reads it whole
+        return interpret(tracer, module, path, args, kwargs)
     forward = module.forward
     return tracer.fallback(
         forward,

@@ -204,6 +204,7 @@ def _run(
     tracer.look_for_blocks(type(module), tree.repeated)
     if not fast:  # the exact run: the forward may branch on parameter values, which blocks
         tracer.blocks = None  # do not compare; every block is traced
+        tracer.exact = True
     tracer.device = _device(tree, tracer.device)
     proxies = [ShapeProxy(n, s, dtype_of(s, dtype)) for n, s in zip(inputs, shapes, strict=True)]
     args = grouped(proxies, lists)

@@ -99,6 +99,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         self.kept: Kept = {}  # the state of modules a forward may write (``state_writes``)
         self.tensors_kept: Saved = {}  # tensors a forward may write in place (tensor_writes)
         self.known: dict[int, bool] = {}  # per node: every element's value (known_values)
+        self.exact = False  # the exact run (``trace._run``): TorchScript read whole
 
     # -- parameters --------------------------------------------------------------------
     def constant(self, value: torch.Tensor, name: str) -> ShapeProxy:
@@ -382,6 +383,8 @@ def spelling(func: Any) -> str:
     """How a torch callable is written: ``F.name``, ``torch.fft.name``, ``name``."""
     name = str(getattr(func, "__name__", type(func).__name__))
     module = getattr(func, "__module__", None) or ""
+    if module.startswith("torch._ops"):  # an ATen overload: aten.einsum, not einsum.default
+        return f"{module.rsplit('.', 1)[-1]}.{getattr(func, '_opname', name)}"
     if module in ("torch.nn.functional", "torch._C._nn"):
         return f"F.{name}"
     if module.startswith("torch._C._"):

@@ -111,6 +111,31 @@ def conv_transpose(
     return _joined(t, name, out, weight, bias)
 
 
+def convolution(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    transposed: bool,
+    output_padding: Any,
+    groups: int,
+    *backend: Any,
+) -> ShapeProxy:
+    """``torch.convolution`` and ``torch._convolution`` (what ``F.conv*`` and
+    ``F.conv_transpose*`` run, and what a graph made by ``torch.jit.trace`` calls): either
+    kind, by ``transposed``; ``backend``: ``_convolution``'s cuDNN switches."""
+    if transposed:
+        return conv_transpose(
+            t, name, op, input, weight, bias, stride, padding, output_padding, groups, dilation
+        )
+    return conv(t, name, op, input, weight, bias, stride, padding, dilation, groups)
+
+
 def linear(t: Tracer, name: str, op: str, input: Any, weight: Any, bias: Any = None) -> Any:
     if not isinstance(input, ShapeProxy) or not _weight(weight):
         raise NotHandled

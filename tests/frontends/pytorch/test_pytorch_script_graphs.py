@@ -1,0 +1,125 @@
+"""A TorchScript model (``torch.jit.script`` or ``torch.jit.trace``, saved and loaded back, so
+no Python forward is left) is read op by op from its compiled graph: the same parameters,
+MACs and output shapes as the Python model it came from, each node named after its module;
+the patterns compiled code holds (branches and loops on sizes, lists built and indexed, a
+dict cache the forward fills, arguments left to their defaults, resampling, einsum,
+transposed convolutions) each in one model; the model left as it was, training mode too."""
+
+import io
+from typing import Dict, List  # noqa: UP035 (TorchScript reads typing's spelling)
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stridescope.frontends.pytorch import trace_torch
+from stridescope.frontends.pytorch.script_graphs import module_path
+from stridescope.ir import Graph
+
+SHAPE = (2, 3, 16, 16)
+
+
+class _Block(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)) + x)
+
+
+class _Net(nn.Module):
+    """Every pattern: a loop over blocks, a branch on a size, a list of maps, a cache."""
+
+    cache: Dict[str, torch.Tensor]  # noqa: UP006 (TorchScript reads typing's spelling)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.blocks = nn.ModuleList([_Block(8) for _ in range(2)])
+        self.up = nn.ConvTranspose2d(8, 4, 2, stride=2)
+        self.mix = nn.Parameter(torch.rand(4, 4))
+        self.head = nn.Linear(12, 5)
+        self.cache = {}
+
+    def forward(self, x: torch.Tensor, scale: float = 2.0) -> torch.Tensor:
+        x = self.stem(x)
+        maps: List[torch.Tensor] = []  # noqa: UP006
+        for block in self.blocks:
+            x = block(x)
+            maps.append(x)
+        if x.shape[-1] > 4:  # a branch on a size
+            x = F.max_pool2d(x, 2)
+        key = str(x.device)
+        if key not in self.cache:  # a cache the forward fills (not while compiled: a copy)
+            self.cache[key] = self.mix * 2.0
+        up = self.up(maps[-1])
+        up = torch.einsum("nchw,cd->ndhw", up, self.cache[key])
+        x = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+        pooled = torch.cat([x.mean((2, 3)), up.mean((2, 3))], dim=1)
+        return self.head(pooled)
+
+
+def _round_trip(module: nn.Module) -> torch.jit.ScriptModule:
+    buffer = io.BytesIO()
+    torch.jit.save(module, buffer)
+    buffer.seek(0)
+    return torch.jit.load(buffer)  # no Python forward; parameters are plain tensors
+
+
+def _compiled(kind: str, model: nn.Module) -> torch.jit.ScriptModule:
+    if kind == "script":
+        return _round_trip(torch.jit.script(model))
+    return _round_trip(torch.jit.trace(model, torch.rand(SHAPE), check_trace=False))
+
+
+def _costs(graph: Graph) -> tuple[int, int, tuple[int | None, ...], int]:
+    return graph.params, graph.macs, graph.output.output_shape, len(graph.uncounted)
+
+
+@pytest.mark.parametrize("kind", ["script", "trace"])
+def test_a_compiled_model_counts_as_its_python_model(kind: str) -> None:
+    torch.manual_seed(0)
+    model = _Net().eval()
+    compiled = _compiled(kind, model)
+    graph = trace_torch(compiled, SHAPE)
+    expected = trace_torch(_Net().eval(), SHAPE)
+    assert _costs(graph) == _costs(expected)
+    assert graph.output.output_shape == tuple(compiled(torch.rand(SHAPE)).shape)
+    assert not graph.uncounted and not graph.notes
+    kinds = {n.kind for n in graph.nodes}
+    assert {"conv", "matmul"} <= {str(k) for k in kinds}
+    names = [n.name for n in graph.nodes[1:]]
+    assert names[0].startswith("stem.") and any(n.startswith("blocks.1.conv.") for n in names)
+
+
+@pytest.mark.parametrize("kind", ["script", "trace"])
+def test_the_compiled_model_is_left_as_it_was_in_training_mode(kind: str) -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).train()
+    compiled = _compiled(kind, model)
+    compiled.train()
+    before = {k: v.clone() for k, v in compiled.state_dict().items()}
+    graph = trace_torch(compiled, SHAPE)
+    assert not graph.uncounted and graph.params == sum(p.numel() for p in model.parameters())
+    after = compiled.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # num_batches_tracked too
+    assert not any(hasattr(p, "_is_param") for p in compiled.parameters())
+
+
+def test_a_compiled_forward_given_no_optional_argument_takes_its_default() -> None:
+    torch.manual_seed(0)
+    compiled = _compiled("script", _Net().eval())
+    with_default = trace_torch(compiled, SHAPE)
+    assert with_default.output.output_shape == (2, 5) and not with_default.uncounted
+
+
+def test_module_paths_come_from_what_torchscript_records() -> None:
+    assert module_path("SELF(Net).blocks(ModuleList).1(_Block).conv(Conv2d).SELF(Conv2d)") == (
+        "blocks.1.conv"
+    )
+    assert module_path("features(Sequential).2(LayerNorm).UNKNOWN_INSTANCE(UNKNOWN_TYPE)") == (
+        "features.2"
+    )
+    assert module_path("") == ""

@@ -1,0 +1,84 @@
+"""Saved PyTorch models as targets: a TorchScript archive (``torch.jit.save``: ``FILE.pt``,
+``.pth``, ``.ts``, ``.torchscript``) and a ``torch.export.save`` archive (``FILE.pt2``, which
+knows the input shape it was exported with); a ``torch.save`` pickle (loading one runs its
+code) and files that are neither are refused in one line, exit code 2 on the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from stridescope import summary
+from stridescope.cli import app
+from stridescope.errors import StridescopeError
+from stridescope.frontends import load_graph
+
+SHAPE = (1, 3, 32, 32)
+runner = CliRunner()
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Upsample(scale_factor=2.0, mode="bilinear"),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+    ).eval()
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".ts", ".torchscript"])
+def test_a_torchscript_archive_counts_as_its_model(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"model{suffix}"
+    torch.jit.save(torch.jit.trace(_model(), torch.rand(SHAPE)), str(path))
+    graph, expected = load_graph(str(path), SHAPE), load_graph(_model(), SHAPE)
+    assert (graph.params, graph.macs, graph.output.output_shape) == (
+        expected.params,
+        expected.macs,
+        expected.output.output_shape,
+    )
+    assert not graph.uncounted and graph.source == str(path)
+
+
+def test_an_exported_program_knows_its_input_shape(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt2"
+    torch.export.save(torch.export.export(_model(), (torch.rand(SHAPE),)), str(path))
+    own = summary(str(path))  # no input shape given: the one it was exported with
+    assert own.input_shape == SHAPE and not own.totals.uncounted
+    expected = summary(_model(), input_shape=SHAPE)
+    assert (own.totals.params, own.totals.macs) == (expected.totals.params, expected.totals.macs)
+    assert summary(str(path), input_shape=SHAPE).totals == own.totals
+
+
+def test_files_that_are_not_archives_are_refused_in_one_line(tmp_path: Path) -> None:
+    pickled = tmp_path / "pickled.pt"
+    torch.save(_model(), pickled)
+    with pytest.raises(StridescopeError, match=r"torch.save file .* not a TorchScript archive"):
+        load_graph(str(pickled), SHAPE)
+    text = tmp_path / "notes.pt"
+    text.write_text("weights")
+    with pytest.raises(StridescopeError, match=r"not a TorchScript .* or torch.export"):
+        load_graph(str(text), SHAPE)
+    with pytest.raises(StridescopeError, match="no such file"):
+        load_graph(str(tmp_path / "missing.pt2"))
+
+
+def test_the_cli_reads_saved_models_and_refuses_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.script(_model()), str(path))
+    ok = runner.invoke(app, ["summary", str(path), "--input", "1x3x32x32", "--format", "json"])
+    assert ok.exit_code == 0 and '"uncounted": []' in ok.stdout
+    no_shape = runner.invoke(app, ["summary", str(path)])
+    assert no_shape.exit_code == 2 and "needs an input shape" in no_shape.output
+    pickled = tmp_path / "pickled.pth"
+    torch.save(_model().state_dict(), pickled)
+    refused = runner.invoke(app, ["lint", str(pickled), "--input", "1x3x32x32"])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "torch.save file" in refused.output
