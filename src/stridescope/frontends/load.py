@@ -194,14 +194,16 @@ def load_model(target: str, *, num_classes: int | None = None) -> Any:
     return model
 
 
-def _load_keras_file(path: Path) -> Any:
+def _archive(path: Path, kind: str, expected: str) -> None:
+    """Refuse a missing file, or one that is not a zip archive (as every saved model is)."""
     if not path.is_file():
-        raise StridescopeError(f"cannot read Keras file {str(path)!r}: no such file")
+        raise StridescopeError(f"cannot read {kind}{str(path)!r}: no such file")
     if not zipfile.is_zipfile(path):
-        raise StridescopeError(
-            f"cannot load {str(path)!r}: not a .keras file (a zip archive saved by "
-            "model.save('name.keras'))"
-        )
+        raise StridescopeError(f"cannot load {str(path)!r}: not {expected}")
+
+
+def _load_keras_file(path: Path) -> Any:
+    _archive(path, "Keras file ", "a .keras file (a zip archive saved by model.save('name.keras'))")
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
@@ -216,13 +218,7 @@ def _load_keras_file(path: Path) -> Any:
 def _load_torch_file(path: Path) -> tuple[Any, list[Argument]]:
     """A TorchScript archive's module, or an exported program's (``.pt2``) with the input
     shapes it was exported with; on the CPU, whatever device it was saved from."""
-    if not path.is_file():
-        raise StridescopeError(f"cannot read {str(path)!r}: no such file")
-    if not zipfile.is_zipfile(path):
-        raise StridescopeError(
-            f"cannot load {str(path)!r}: not a TorchScript (torch.jit.save) or torch.export "
-            "(.pt2) archive"
-        )
+    _archive(path, "", "a TorchScript (torch.jit.save) or torch.export (.pt2) archive")
     import torch
 
     if path.suffix == ".pt2":
