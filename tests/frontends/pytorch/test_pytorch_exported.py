@@ -43,6 +43,29 @@ def test_an_exported_model_has_the_graph_of_the_original() -> None:
     assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
     assert _facts(graph) == _facts(trace_torch(model, SHAPE))
     assert graph.params == sum(p.numel() for p in model.parameters()) and not graph.notes
+    # each operation named after the module the graph records it came from
+    names = [n.name for n in graph.nodes[1:5]]
+    assert names == ["stem.0.conv2d", "stem.1.batch_norm", "stem.2.relu", "block.0.conv2d"]
+
+
+class _TwoWays(nn.Module):
+    """Two inputs, and a dict of a tuple out: the graph's inputs and outputs are flattened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3), nn.Conv2d(3, 4, 1, stride=2)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
+        return {"maps": (self.a(x), self.b(y))}
+
+
+def test_an_exported_model_takes_and_returns_what_the_original_does() -> None:
+    model = _TwoWays().eval()
+    shapes = [SHAPE, (1, 3, 8, 8)]
+    exported = torch.export.export(model, tuple(torch.rand(s) for s in shapes)).module()
+    graph, expected = trace_torch(exported, shapes), trace_torch(model, shapes)
+    assert _facts(graph) == _facts(expected) and not graph.uncounted
+    assert [n.name for n in graph.nodes[2:4]] == ["a.conv2d", "b.conv2d"]
 
 
 class _Aten(nn.Module):
@@ -155,3 +178,25 @@ def test_operations_only_a_graph_holds_are_read_as_their_functions() -> None:
                 expected.macs,
                 expected.output.output_shape,
             ), mode
+
+
+class _Token(nn.Module):
+    """A class token expanded and joined to the tokens: in the exported graph ``cat`` gets its
+    list as fx's ``immutable_list`` (a ``list`` subclass), which holds a parameter's tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 8, stride=8)
+        self.token = nn.Parameter(torch.rand(1, 1, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x).flatten(2).transpose(1, 2)
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+def test_a_parameter_in_a_list_subclass_is_counted() -> None:
+    model = _Token().eval()
+    exported = torch.export.export(model, (torch.rand(SHAPE),)).module()
+    graph = trace_torch(exported, SHAPE)
+    assert graph.params == sum(p.numel() for p in model.parameters()) and not graph.notes
+    assert _facts(graph) == _facts(trace_torch(model, SHAPE))

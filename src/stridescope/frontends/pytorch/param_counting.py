@@ -159,7 +159,7 @@ class ParameterCounting:
             cls = type(a)
             if cls in PLAIN_TYPES:
                 continue
-            if cls is list or cls is tuple:  # torch.cat([cls_token, x])
+            if cls is list or cls is tuple or isinstance(a, list | tuple):  # cat([token, x])
                 values += [
                     v for v in a if type(v) not in PLAIN_TYPES and isinstance(v, torch.Tensor)
                 ]

@@ -43,6 +43,7 @@ from stridescope.frontends.pytorch.arguments import (
 )
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
+from stridescope.frontends.pytorch.fx_graphs import recorded
 from stridescope.frontends.pytorch.index_bounds import IndexOutOfBounds
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.module_table import MODULES
@@ -206,6 +207,7 @@ def _run(
         tracer.blocks = None  # do not compare; every block is traced
         tracer.exact = True
     tracer.device = _device(tree, tracer.device)
+    tracer.graph = module if recorded(module) else None
     proxies = [ShapeProxy(n, s, dtype_of(s, dtype)) for n, s in zip(inputs, shapes, strict=True)]
     args = grouped(proxies, lists)
     if fast:

@@ -18,6 +18,7 @@ from stridescope.frontends.pytorch.aten_calls import aten_function
 from stridescope.frontends.pytorch.block_copies import BlockCopying
 from stridescope.frontends.pytorch.block_replay import Block
 from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.fx_graphs import run_recorded
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
 from stridescope.frontends.pytorch.hooks import any_global_hooks, call_hooked
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
@@ -100,6 +101,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         self.tensors_kept: Saved = {}  # tensors a forward may write in place (tensor_writes)
         self.known: dict[int, bool] = {}  # per node: every element's value (known_values)
         self.exact = False  # the exact run (``trace._run``): TorchScript read whole
+        self.graph: nn.Module | None = None  # the exported program traced, if one is (fx_graphs)
 
     # -- parameters --------------------------------------------------------------------
     def constant(self, value: torch.Tensor, name: str) -> ShapeProxy:
@@ -298,7 +300,10 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
                     plain = type(layer).__call__ is _CALL
                     out = call(layer, (out,), {}) if plain else layer(out)  # type: ignore[arg-type, misc]
                 return out
-            out = module.forward(*args, **kwargs)
+            if module is not self.graph:
+                out = module.forward(*args, **kwargs)
+            else:  # an exported program's graph: node by node, named by module (fx_graphs)
+                out = run_recorded(self, module, args)
             if self.pending:  # what it returns leaves the forward as it is now
                 settle(self, out)
             return out

@@ -1,0 +1,53 @@
+"""An exported program's graph run node by node, each operation named after its module.
+
+``torch.export``'s ``ExportedProgram.module()`` is a ``GraphModule`` whose generated forward
+calls ATen overloads one after another; run as that code, every node was named by its
+operation alone (``conv2d_7``). Each node of the graph records the module it came from
+(``node.meta["nn_module_stack"]``: the path and class of every module it ran in), so the
+graph is run here node by node (``torch.fx.Interpreter``) with the tracer's scope set to that
+path: ``layer1.0.conv1.conv2d``, as a TorchScript model's are named
+(:mod:`~stridescope.frontends.pytorch.script_graphs`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+import torch
+from torch.fx import GraphModule, Interpreter
+
+if TYPE_CHECKING:
+    from stridescope.frontends.pytorch.tracer import Tracer
+
+__all__ = ["recorded", "run_recorded"]
+
+
+def recorded(module: object) -> TypeGuard[GraphModule]:
+    """Whether ``module`` is a graph whose operations record the modules they came from."""
+    return isinstance(module, GraphModule) and any(
+        "nn_module_stack" in node.meta for node in module.graph.nodes
+    )
+
+
+class _Named(Interpreter):
+    """Runs the graph with the tracer's scope at each operation's module."""
+
+    def __init__(self, tracer: Tracer, module: torch.nn.Module) -> None:
+        super().__init__(module)
+        self.tracer = tracer
+
+    def run_node(self, n: torch.fx.Node) -> Any:
+        if n.op == "call_function":
+            stack = n.meta.get("nn_module_stack")
+            self.tracer.scope[-1] = next(reversed(stack.values()))[0] if stack else ""
+        return super().run_node(n)
+
+
+def run_recorded(tracer: Tracer, module: torch.nn.Module, args: tuple[Any, ...]) -> Any:
+    """The graph's output on ``args``, its operations named by their modules (the inputs and
+    outputs flattened and rebuilt by the graph's own code generator, as its forward does)."""
+    tracer.scope.append("")
+    try:
+        return _Named(tracer, module).run(*args)
+    finally:
+        tracer.scope.pop()
