@@ -175,6 +175,11 @@ def load_model(target: str, *, num_classes: int | None = None) -> Any:
         return _load_keras_file(Path(target))
     if target.endswith(".toml"):
         raise StridescopeError(f"{target!r} is a spec file (shapes only, no weights); give {forms}")
+    if target.endswith((*_TORCHSCRIPT, ".pt2")):
+        raise StridescopeError(
+            f"{target!r} is a saved PyTorch archive: summary, lint and coverage read it, but this "
+            f"command changes or trains the model's Python modules; give {forms}"
+        )
     if ":" not in target:
         raise StridescopeError(f"cannot read target {target!r}; give {forms}")
     obj = resolve_attr(target)

@@ -6,7 +6,7 @@ dict cache the forward fills, arguments left to their defaults, resampling, eins
 transposed convolutions) each in one model; the model left as it was, training mode too."""
 
 import io
-from typing import Dict, List  # noqa: UP035 (TorchScript reads typing's spelling)
+from typing import Dict, List, Union  # noqa: UP035 (TorchScript reads typing's spelling)
 
 import pytest
 import torch
@@ -123,3 +123,71 @@ def test_module_paths_come_from_what_torchscript_records() -> None:
         "features.2"
     )
     assert module_path("") == ""
+
+
+class _Dense(nn.Module):
+    """What timm's DenseNet and CSATv2 compile to: ``isinstance`` on a union, a tensor made
+    from a Python list, indexing by tensors (``aten::index``), ``padding="same"`` (a traced
+    graph's ``_convolution_mode``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding="same")
+        self.register_buffer("order", torch.tensor([3, 2, 1, 0]))
+
+    def joined(self, x: Union[torch.Tensor, List[torch.Tensor]]) -> torch.Tensor:  # noqa: UP006, UP007
+        if isinstance(x, torch.Tensor):
+            return x
+        return torch.cat(x, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        x = self.joined([x, x[:, self.order]])
+        picked = torch.tensor([0, 2, 4, 6])
+        return self.joined(x[:, picked])
+
+
+@pytest.mark.parametrize("kind", ["script", "trace"])
+def test_compiled_type_tests_lists_and_tensor_indices_count(kind: str) -> None:
+    model = _Dense().eval()
+    graph = trace_torch(_compiled(kind, model), SHAPE)
+    expected = trace_torch(model, SHAPE)
+    assert _costs(graph) == _costs(expected) and not graph.uncounted
+
+
+class _Sequence(nn.Module):
+    """Recurrent layers, which a compiled graph holds as ``aten::lstm`` / ``aten::gru`` /
+    ``aten::rnn_tanh`` with their weights as one list (Sequencer's token mixers)."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)[0]
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.LSTM(6, 8, num_layers=2, bidirectional=True, batch_first=True),
+        nn.LSTM(6, 8, proj_size=4, bias=False),
+        nn.GRU(6, 8, batch_first=True),
+        nn.RNN(6, 8, nonlinearity="relu"),
+    ],
+    ids=["lstm", "lstm-proj", "gru", "rnn"],
+)
+@pytest.mark.parametrize("kind", ["script", "trace"])
+def test_compiled_recurrent_layers_count_as_the_modules(kind: str, layer: nn.Module) -> None:
+    model, shape = _Sequence(layer).eval(), (2, 5, 6)
+    if kind == "script":
+        compiled = _round_trip(torch.jit.script(model))
+    else:
+        compiled = _round_trip(torch.jit.trace(model, torch.rand(shape), check_trace=False))
+    graph, expected = trace_torch(compiled, shape), trace_torch(model, shape)
+    assert not graph.uncounted
+    assert (graph.params, graph.macs, graph.output.output_shape) == (
+        expected.params,
+        expected.macs,
+        expected.output.output_shape,
+    )

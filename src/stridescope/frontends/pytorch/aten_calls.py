@@ -137,8 +137,17 @@ def _upsample(schema: Any, mode: str) -> Adapter:
     return adapt
 
 
+def _index(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+    """``aten.index(self, indices)`` (``None`` for an axis taken whole) as ``self[...]``."""
+    named = dict(zip(("self", "indices"), args, strict=False)) | kwargs
+    items = tuple(slice(None) if i is None else i for i in named["indices"])
+    return (named["self"], items), {}
+
+
 def _special(functions: Mapping[Any, Any], name: str, schema: Any) -> tuple[Any, Adapter] | None:
     """Operations whose arguments no torch function takes as they are."""
+    if name == "index" and torch.Tensor.__getitem__ in functions:
+        return torch.Tensor.__getitem__, _index
     if name == "einsum" and torch.einsum in functions:
         return torch.einsum, _einsum(schema)
     if (python := _FUNCTIONAL.get(name)) is not None and python in functions:

@@ -24,6 +24,7 @@ from stridescope.frontends.pytorch.handlers import (
     movement,
     pooling,
     products,
+    recurrent,
     reduction,
     reshaping,
     sampling,
@@ -128,10 +129,22 @@ def _arithmetic() -> list[Row]:
     ]
 
 
+def _ops_under_functions() -> list[Row]:
+    """The operations ``F.conv*`` and the recurrent modules run, which a compiled or exported
+    graph calls directly."""
+    return [
+        (weighted.convolution, "torch.convolution torch._convolution"),
+        (weighted.conv, "torch._convolution_mode"),  # (F.conv*'s, with padding="same")
+        (recurrent.sequence_function(4), "torch.lstm"),
+        (recurrent.sequence_function(3), "torch.gru"),
+        (recurrent.sequence_function(1), "torch.rnn_tanh torch.rnn_relu"),
+    ]
+
+
 def _rows() -> list[Row]:
     """Every row, in order: the first row that names a callable wins."""
     return [
-        (weighted.convolution, "torch.convolution torch._convolution"),
+        *_ops_under_functions(),
         *_windows(1),
         *_windows(2),
         *_windows(3),

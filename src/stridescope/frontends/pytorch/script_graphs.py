@@ -103,6 +103,9 @@ _PLAIN: dict[str, Callable[..., Any]] = {
     "warn": lambda *a: None,
     "__range_length": lambda lo, hi, step: len(range(lo, hi, step)),
     "__derive_index": lambda index, start, step: start + index * step,
+    "tensor": lambda data, dtype=None, device=None, grad=False: torch.tensor(
+        data, dtype=_BY_CODE.get(dtype, dtype), device=device, requires_grad=grad
+    ),
     "is_grad_enabled": torch.is_grad_enabled,
     "is_autocast_enabled": lambda *a: False,
 }
@@ -117,8 +120,10 @@ _ASK: dict[str, Callable[..., Any]] = {
 }
 _DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32]
 _DTYPES += [torch.int16, torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128]
-_CODES = {d: int(torch.ops.prim.dtype(torch.empty(0, dtype=d))) for d in _DTYPES}
-_BY_CODE = {c: d for d, c in _CODES.items()}
+_CODES: dict[torch.dtype, int] = {
+    d: int(torch.ops.prim.dtype(torch.empty(0, dtype=d))) for d in _DTYPES
+}
+_BY_CODE: dict[int, torch.dtype] = {c: d for d, c in _CODES.items()}
 _PART = re.compile(r"([^.()]+)\([^()]*\)")
 _SKIPPED = ("SELF", "UNKNOWN_INSTANCE")
 _OVERLOADS: dict[str, Any] = {}
@@ -263,6 +268,8 @@ class _Run:
             return out[0] if len(out) == 1 else out
         if name == "Loop":
             return self.loop(node, ins)
+        if name == "isinstance":
+            return any(_is(ins[0], t.kind()) for t in node.tys("types"))
         if name in _PRIM:
             return _PRIM[name](*ins)
         if name == "RaiseException":
@@ -279,6 +286,29 @@ class _Run:
             going, *carried = self.block(body, [done, *carried])
             done += 1
         return carried[0] if len(carried) == 1 else carried
+
+
+# TorchScript's type kinds, as Python classes (a traced tensor is a tensor)
+_KINDS: dict[str, Any] = {
+    "TensorType": (torch.Tensor, ShapeProxy),
+    "ListType": list,
+    "AnyListType": list,
+    "TupleType": tuple,
+    "AnyTupleType": tuple,
+    "DictType": dict,
+    "IntType": int,
+    "FloatType": float,
+    "BoolType": bool,
+    "StringType": str,
+    "NoneType": type(None),
+}
+
+
+def _is(value: Any, kind: str) -> bool:
+    """``isinstance`` against a TorchScript type kind (its element types are not checked)."""
+    if kind not in _KINDS:
+        raise NotInterpretable(f"isinstance of {kind}")
+    return isinstance(value, _KINDS[kind])
 
 
 def _join(base: str, path: str) -> str:

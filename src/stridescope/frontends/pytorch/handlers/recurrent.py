@@ -10,14 +10,16 @@ are not products. ``FlopCounterMode`` counts the same for ``nn.RNN`` and ``nn.GR
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from torch import nn
 
+from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 
-__all__ = ["recurrent"]
+__all__ = ["recurrent", "sequence_function"]
 
 
 def recurrent(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
@@ -25,33 +27,93 @@ def recurrent(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     if x.ndim not in (2, 3) or x.dims[-1] != m.input_size:
         return t.run_forward(m, name, (x,), {})  # torch's own error, or an uncounted op
     gates = 4 if isinstance(m, nn.LSTM) else 3 if isinstance(m, nn.GRU) else 1
+    sizes = _Sizes(gates, m.input_size, m.hidden_size, getattr(m, "proj_size", 0))
+    layout = (m.num_layers, 2 if m.bidirectional else 1, m.batch_first)
+    out, states = _sequence(t, name, type(m).__name__, x, sizes, layout, t.take_own(m))
+    return out, tuple(states) if gates == 4 else states[0]
+
+
+def sequence_function(gates: int) -> Callable[..., Any]:
+    """The handler of ``torch.lstm`` (``gates=4``), ``torch.gru`` (3), ``torch.rnn_tanh`` and
+    ``torch.rnn_relu`` (1): what the modules run, and what a compiled graph calls
+    (``aten::lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
+    batch_first)``); sizes from the weights, every state returned flat, as the op does."""
+
+    def handler(
+        t: Tracer,
+        name: str,
+        op: str,
+        input: Any,
+        hx: Any,
+        params: Any,
+        has_biases: bool,
+        num_layers: int,
+        dropout: float,
+        train: bool,
+        bidirectional: bool,
+        batch_first: bool,
+    ) -> Any:
+        if (
+            not isinstance(input, ShapeProxy)
+            or input.ndim not in (2, 3)
+            or not isinstance(params, list | tuple)
+            or not params
+        ):
+            raise NotHandled  # (a packed sequence's overload: batch sizes in place of hx)
+        w_ih, w_hh = params[0], params[1]
+        hidden = w_ih.shape[0] // gates
+        if input.dims[-1] != w_ih.shape[1]:
+            raise NotHandled  # torch's own error, from meta
+        proj = 0 if w_hh.shape[1] == hidden else w_hh.shape[1]
+        sizes = _Sizes(gates, w_ih.shape[1], hidden, proj)
+        layout = (num_layers, 2 if bidirectional else 1, batch_first)
+        out, states = _sequence(t, name, op, input, sizes, layout, t.take_params(params))
+        return (out, *states)
+
+    return handler
+
+
+class _Sizes(NamedTuple):
+    gates: int
+    inputs: int
+    hidden: int
+    proj: int
+
+
+def _sequence(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: ShapeProxy,
+    sizes: _Sizes,
+    layout: tuple[int, int, bool],
+    params: int,
+) -> tuple[ShapeProxy, list[ShapeProxy]]:
+    """The output node (every product of the sequence) and the final states' nodes."""
+    layers, directions, batch_first = layout
     batched = x.ndim == 3
-    steps, batch = x.dims[:2] if batched and not m.batch_first else x.dims[1::-1]
+    steps, batch = x.dims[:2] if batched and not batch_first else x.dims[1::-1]
     if not batched:
         steps, batch = x.dims[0], 1
-    directions = 2 if m.bidirectional else 1
-    proj = getattr(m, "proj_size", 0)
-    out = proj or m.hidden_size
+    out = sizes.proj or sizes.hidden
     macs = 0
-    for layer in range(m.num_layers):
-        inputs = m.input_size if layer == 0 else directions * out
-        step = gates * m.hidden_size * (inputs + out) + m.hidden_size * proj
+    for layer in range(layers):
+        inputs = sizes.inputs if layer == 0 else directions * out
+        step = sizes.gates * sizes.hidden * (inputs + out) + sizes.hidden * sizes.proj
         macs += directions * steps * batch * step
-    op = type(m).__name__
     node = t.builder.matmul(
         [x.node],
         name,
         output_shape=(*x.dims[:-1], directions * out),
         macs=macs,
-        params=t.take_own(m),
+        params=params,
         op=op,
     )
-    layers = directions * m.num_layers
     states = []
-    for label, size in (("h_n", out), ("c_n", m.hidden_size))[: 2 if gates == 4 else 1]:
-        shape = (layers, batch, size) if batched else (layers, size)
+    for label, size in (("h_n", out), ("c_n", sizes.hidden))[: 2 if sizes.gates == 4 else 1]:
+        shape = (layers * directions, batch, size) if batched else (layers * directions, size)
         state = t.builder.matmul(
             [node], t.unique(f"{name}.{label}"), output_shape=shape, macs=0, op=op
         )
         states.append(t.proxy(state, x))
-    return t.proxy(node, x), tuple(states) if gates == 4 else states[0]
+    return t.proxy(node, x), states
