@@ -34,7 +34,8 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TARGET_HELP = (
     "FILE.py:FACTORY, package.module:ATTR (a model, or a function returning one), "
-    "FILE.keras (loaded with safe_mode=True), FILE.pt (a TorchScript archive: torch.jit.save), "
+    "FILE.keras or FILE.h5 (loaded with safe_mode=True), FILE.pt (a TorchScript archive: "
+    "torch.jit.save), "
     "FILE.pt2 (torch.export.save; knows its input shape) or FILE.toml (a spec file)."
 )
 INPUT_HELP = (

@@ -7,7 +7,8 @@ A target is one of:
 - a PyTorch ``nn.Module`` (traced; needs an input shape);
 - ``"path/to/file.py:factory"`` or ``"package.module:attr"``: the attribute is a model, or a
   callable that returns one when called without arguments;
-- ``"model.keras"``: a saved Keras model, loaded with ``safe_mode=True``;
+- ``"model.keras"``: a saved Keras model, loaded with ``safe_mode=True`` (also Keras 2's
+  ``"model.h5"``);
 - ``"model.pt"`` (also ``.pth``, ``.ts``, ``.torchscript``): a TorchScript archive, as
   ``torch.jit.save`` writes it (a file of ``torch.save``, a pickle, is refused: loading one runs
   its code); ``"model.pt2"``: a ``torch.export.save`` archive, which knows its input shapes;
@@ -45,8 +46,11 @@ __all__ = [
     "resolve_target",
 ]
 
-TARGET_FORMS = "FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.pt, FILE.pt2, FILE.toml"
+TARGET_FORMS = (
+    "FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.h5, FILE.pt, FILE.pt2, FILE.toml"
+)
 _TORCHSCRIPT = (".pt", ".pth", ".ts", ".torchscript")
+_KERAS = (".keras", ".h5", ".hdf5")  # (the last two: Keras 2's whole-model HDF5 files)
 
 
 def _one_line(error: BaseException) -> str:
@@ -171,7 +175,7 @@ def load_model(target: str, *, num_classes: int | None = None) -> Any:
     stridescope.errors.StridescopeError: 'net.toml' is a spec file (shapes only, no weights); give FILE.py:FACTORY, package.module:ATTR or FILE.keras
     """
     forms = "FILE.py:FACTORY, package.module:ATTR or FILE.keras"
-    if target.endswith(".keras"):
+    if target.endswith(_KERAS):
         return _load_keras_file(Path(target))
     if target.endswith(".toml"):
         raise StridescopeError(f"{target!r} is a spec file (shapes only, no weights); give {forms}")
@@ -200,15 +204,23 @@ def load_model(target: str, *, num_classes: int | None = None) -> Any:
 
 
 def _archive(path: Path, kind: str, expected: str) -> None:
-    """Refuse a missing file, or one that is not a zip archive (as every saved model is)."""
+    """Refuse a missing file, or one that is not a zip archive (as every saved model is but
+    Keras 2's HDF5 files, whose signature is checked instead)."""
     if not path.is_file():
         raise StridescopeError(f"cannot read {kind}{str(path)!r}: no such file")
-    if not zipfile.is_zipfile(path):
+    with path.open("rb") as file:
+        hdf5 = file.read(8) == b"\x89HDF\r\n\x1a\n"
+    if not (hdf5 if path.suffix in (".h5", ".hdf5") else zipfile.is_zipfile(path)):
         raise StridescopeError(f"cannot load {str(path)!r}: not {expected}")
 
 
 def _load_keras_file(path: Path) -> Any:
-    _archive(path, "Keras file ", "a .keras file (a zip archive saved by model.save('name.keras'))")
+    if path.suffix in (".h5", ".hdf5"):
+        _archive(path, "Keras file ", "an HDF5 file (a Keras model saved by model.save('name.h5'))")
+    else:
+        _archive(
+            path, "Keras file ", "a .keras file (a zip archive saved by model.save('name.keras'))"
+        )
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
@@ -354,7 +366,7 @@ def load_graph(
     >>> load_graph("net.yaml")
     Traceback (most recent call last):
     ...
-    stridescope.errors.StridescopeError: cannot read target 'net.yaml'; allowed: FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.pt, FILE.pt2, FILE.toml
+    stridescope.errors.StridescopeError: cannot read target 'net.yaml'; allowed: FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.h5, FILE.pt, FILE.pt2, FILE.toml
     """
     shapes = _shapes(input_shape) if input_shape is not None else []
     shape = shapes[0] if shapes and isinstance(shapes[0], tuple) else None
@@ -367,7 +379,7 @@ def load_graph(
                     f"a spec file takes one --input; received {len(shapes)} for {text!r}"
                 )
             return load_spec(text, shape)
-        if text.endswith(".keras"):
+        if text.endswith(_KERAS):
             return _graph_of_model(_load_keras_file(Path(text)), shape, text, shapes)
         if text.endswith((*_TORCHSCRIPT, ".pt2")):
             model, own = _load_torch_file(Path(text))
