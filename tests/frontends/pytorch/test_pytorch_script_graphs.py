@@ -191,3 +191,31 @@ def test_compiled_recurrent_layers_count_as_the_modules(kind: str, layer: nn.Mod
         expected.macs,
         expected.output.output_shape,
     )
+
+
+class _Frozen(nn.Module):
+    """What Hugging Face's traced models hold: a frozen position table added to the tokens (a
+    parameter with no autograd history to find it by), ``x.T`` and ``x.mT``, a list of one
+    tensor unpacked, and ``F.grid_sample`` (``aten::grid_sampler``, its modes numbered)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 4, stride=4)
+        self.position = nn.Parameter(torch.rand(1, 16, 8), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = [self.embed(x)]
+        (only,) = maps
+        tokens = only.flatten(2).mT + self.position[:, :16]
+        grid = tokens[..., :2].reshape(2, 4, 4, 2).tanh()
+        sampled = F.grid_sample(only, grid, mode="nearest", padding_mode="border")
+        return sampled.flatten(1).T
+
+
+@pytest.mark.parametrize("kind", ["script", "trace"])
+def test_compiled_frozen_tables_transposes_and_sampling_count(kind: str) -> None:
+    model = _Frozen().eval()
+    graph, expected = trace_torch(_compiled(kind, model), SHAPE), trace_torch(model, SHAPE)
+    assert not graph.uncounted and not graph.notes
+    assert _costs(graph) == _costs(expected)
+    assert graph.params == sum(p.numel() for p in model.parameters())

@@ -144,8 +144,43 @@ def _index(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
     return (named["self"], items), {}
 
 
+_SAMPLING = ("bilinear", "nearest", "bicubic")  # grid_sampler's modes, by number
+_PADDING = ("zeros", "border", "reflection")
+
+
+def _grid_sampler(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+    """``aten.grid_sampler(input, grid, mode, padding, align_corners)``, its modes numbered,
+    as ``F.grid_sample``."""
+    named = dict(
+        zip(("input", "grid", "mode", "padding_mode", "align_corners"), args, strict=False)
+    )
+    named |= kwargs
+    return (named["input"], named["grid"]), {
+        "mode": _SAMPLING[named["mode"]],
+        "padding_mode": _PADDING[named["padding_mode"]],
+        "align_corners": named["align_corners"],
+    }
+
+
+def _reversed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+    """``aten.numpy_T(self)`` (``x.T``): every axis reversed, as ``x.permute(...)``."""
+    x = args[0] if args else kwargs["self"]
+    return (x, *reversed(range(x.ndim))), {}
+
+
+def _last_two(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+    """``aten.mT(self)`` (``x.mT``): the last two axes swapped, as ``x.transpose(-2, -1)``."""
+    return (args[0] if args else kwargs["self"], -2, -1), {}
+
+
 def _special(functions: Mapping[Any, Any], name: str, schema: Any) -> tuple[Any, Adapter] | None:
     """Operations whose arguments no torch function takes as they are."""
+    if name == "numpy_T" and torch.Tensor.permute in functions:
+        return torch.Tensor.permute, _reversed
+    if name in ("mT", "mH") and torch.Tensor.transpose in functions:
+        return torch.Tensor.transpose, _last_two
+    if name in ("grid_sampler", "grid_sampler_2d") and F.grid_sample in functions:
+        return F.grid_sample, _grid_sampler
     if name == "index" and torch.Tensor.__getitem__ in functions:
         return torch.Tensor.__getitem__, _index
     if name == "einsum" and torch.einsum in functions:

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
 from stridescope.frontends.pytorch.errors import TraceError
 from stridescope.frontends.pytorch.meta_calls import walk_values
@@ -103,7 +104,7 @@ _PLAIN: dict[str, Callable[..., Any]] = {
     "warn": lambda *a: None,
     "__range_length": lambda lo, hi, step: len(range(lo, hi, step)),
     "__derive_index": lambda index, start, step: start + index * step,
-    "tensor": lambda data, dtype=None, device=None, grad=False: torch.tensor(
+    "tensor": lambda data, dtype=None, device=None, grad=False, *pinned: torch.tensor(
         data, dtype=_BY_CODE.get(dtype, dtype), device=device, requires_grad=grad
     ),
     "is_grad_enabled": torch.is_grad_enabled,
@@ -248,7 +249,19 @@ class _Run:
         written = first and first[0].alias_info is not None and first[0].alias_info.is_write
         if written and args and id(args[0]) in self.own:  # the module's state: left as it is
             return args[0]
-        return overload(*args, **kwargs)
+        out = overload(*args, **kwargs)
+        if isinstance(out, torch.Tensor) and out.grad_fn is None:  # computed on frozen
+            # parameters alone (a position table): they count where it is used, as autograd
+            # tells of trainable ones (and of the products made of them)
+            derived = self.tracer.derived
+            sources = [
+                p
+                for v in tensors
+                for p in ([v] if isinstance(v, nn.Parameter) else derived.get(id(v), (0, []))[1])
+            ]
+            if sources:
+                derived[id(out)] = (out, sources)
+        return out
 
     def prim(self, node: Any, name: str, ins: list[Any]) -> Any:
         if name == "Constant":
@@ -275,7 +288,8 @@ class _Run:
         if name == "RaiseException":
             raise TraceError(f"the TorchScript forward raised {ins[0] if ins else 'an error'}")
         if name in ("ListUnpack", "TupleUnpack"):
-            return list(ins[0])
+            items = list(ins[0])
+            return items[0] if len(items) == 1 else items  # (one output: the item itself)
         raise NotInterpretable(f"prim::{name}")
 
     def loop(self, node: Any, ins: list[Any]) -> Any:
