@@ -200,3 +200,29 @@ def test_a_parameter_in_a_list_subclass_is_counted() -> None:
     graph = trace_torch(exported, SHAPE)
     assert graph.params == sum(p.numel() for p in model.parameters()) and not graph.notes
     assert _facts(graph) == _facts(trace_torch(model, SHAPE))
+
+
+class _Positions(nn.Module):
+    """A layer applied to a buffer of positions, before the image enters (ConViT's gated
+    attention): a product on parameters alone, whose MACs count in the exported graph too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 4, 8, stride=8)
+        self.register_buffer("offsets", torch.rand(1, 16, 16, 3))
+        self.project = nn.Linear(3, 1)
+        self.gate = nn.Parameter(torch.ones(4))  # the root's own: its forward runs under the
+        # parameter mode, where the projection is computed on meta tensors
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x).flatten(2).transpose(1, 2) * self.gate  # (1, 16, 4)
+        scores = self.project(self.offsets).squeeze(-1)  # (1, 16, 16), from weights alone
+        return scores @ tokens
+
+
+def test_a_product_on_parameters_alone_counts_in_an_exported_graph() -> None:
+    model = _Positions().eval()
+    exported = torch.export.export(model, (torch.rand(SHAPE),)).module()
+    graph, expected = trace_torch(exported, SHAPE), trace_torch(model, SHAPE)
+    assert (graph.params, graph.macs) == (expected.params, expected.macs)
+    assert any(n.macs == 16 * 16 * 3 for n in graph.nodes)  # the projection's own node

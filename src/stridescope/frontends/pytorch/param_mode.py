@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from stridescope.frontends.pytorch.aten_calls import aten_function
 from stridescope.frontends.pytorch.computed_products import product_macs
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -95,6 +96,9 @@ class ParameterMode(TorchFunctionMode):
         counts none of them again); anything else computed here makes no node."""
         tracer = self.tracer
         spec = tracer.functions.get(func)
+        if spec is None and (found := aten_function(tracer.functions, func)) is not None:
+            args, kw = found[1](args, kw)  # an ATen overload (an exported graph's): its function
+            spec = tracer.functions.get(found[0])
         if spec is None or not isinstance(result, torch.Tensor):
             return
         macs = product_macs(spec.handler, args, kw, result.shape)
