@@ -82,3 +82,20 @@ def test_the_cli_reads_saved_models_and_refuses_the_rest(tmp_path: Path) -> None
     refused = runner.invoke(app, ["lint", str(pickled), "--input", "1x3x32x32"])
     assert refused.exit_code == 2 and "Traceback" not in refused.output
     assert "torch.save file" in refused.output
+
+
+def test_a_dynamic_export_takes_its_example_and_refuses_sizes_out_of_bounds(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "dynamic.pt2"
+    side = torch.export.Dim("side", min=16, max=512)
+    program = torch.export.export(
+        _model(), (torch.rand(SHAPE),), dynamic_shapes={"input": {2: side, 3: side}}
+    )
+    torch.export.save(program, str(path))
+    assert summary(str(path)).input_shape == SHAPE  # the example's sizes, not symbols
+    larger = summary(str(path), input_shape=(1, 3, 64, 64))
+    assert larger.input_shape == (1, 3, 64, 64) and not larger.totals.uncounted
+    for _ in range(2):  # reading the example sizes leaves the program's guards as they were
+        with pytest.raises(StridescopeError, match=r"exported for inputs where .*>= 16"):
+            load_graph(str(path), (1, 3, 8, 8))

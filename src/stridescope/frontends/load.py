@@ -26,13 +26,20 @@ import importlib.util
 import inspect
 import os
 import sys
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.frameworks import is_keras_model
+from stridescope.frontends.saved_files import (
+    KERAS,
+    TORCH,
+    guarded,
+    load_keras_file,
+    load_torch_file,
+    one_line,
+)
 from stridescope.frontends.spec import TypedShape, load_spec, parse_shape
 from stridescope.ir import Graph, Shape
 
@@ -49,13 +56,6 @@ __all__ = [
 TARGET_FORMS = (
     "FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.h5, FILE.pt, FILE.pt2, FILE.toml"
 )
-_TORCHSCRIPT = (".pt", ".pth", ".ts", ".torchscript")
-_KERAS = (".keras", ".h5", ".hdf5")  # (the last two: Keras 2's whole-model HDF5 files)
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _article(noun: str) -> str:
@@ -89,7 +89,7 @@ def _import_file(path: Path) -> Any:
         spec.loader.exec_module(module)
     except Exception as error:
         del sys.modules[name]
-        raise StridescopeError(f"cannot import {str(path)!r}: {_one_line(error)}") from None
+        raise StridescopeError(f"cannot import {str(path)!r}: {one_line(error)}") from None
     finally:
         sys.path.remove(folder)
     return module
@@ -99,7 +99,7 @@ def _import_module(name: str) -> Any:
     try:
         return importlib.import_module(name)
     except Exception as error:
-        raise StridescopeError(f"cannot import module {name!r}: {_one_line(error)}") from None
+        raise StridescopeError(f"cannot import module {name!r}: {one_line(error)}") from None
 
 
 def resolve_attr(target: str) -> Any:
@@ -144,7 +144,7 @@ def resolve_target(target: str) -> Any:
         try:
             obj = obj()
         except Exception as error:
-            raise StridescopeError(f"factory {target!r} raised {_one_line(error)}") from None
+            raise StridescopeError(f"factory {target!r} raised {one_line(error)}") from None
     if not _is_model(obj):
         raise StridescopeError(
             f"{target!r} gave {_article(type(obj).__name__)}; expected a torch.nn.Module, a Keras "
@@ -175,11 +175,11 @@ def load_model(target: str, *, num_classes: int | None = None) -> Any:
     stridescope.errors.StridescopeError: 'net.toml' is a spec file (shapes only, no weights); give FILE.py:FACTORY, package.module:ATTR or FILE.keras
     """
     forms = "FILE.py:FACTORY, package.module:ATTR or FILE.keras"
-    if target.endswith(_KERAS):
-        return _load_keras_file(Path(target))
+    if target.endswith(KERAS):
+        return load_keras_file(Path(target))
     if target.endswith(".toml"):
         raise StridescopeError(f"{target!r} is a spec file (shapes only, no weights); give {forms}")
-    if target.endswith((*_TORCHSCRIPT, ".pt2")):
+    if target.endswith(TORCH):
         raise StridescopeError(
             f"{target!r} is a saved PyTorch archive: summary, lint and coverage read it, but this "
             f"command changes or trains the model's Python modules; give {forms}"
@@ -193,7 +193,7 @@ def load_model(target: str, *, num_classes: int | None = None) -> Any:
         model = obj(num_classes=num_classes)
     except Exception as error:
         raise StridescopeError(
-            f"factory {target!r} raised {_one_line(error)} (called with num_classes={num_classes})"
+            f"factory {target!r} raised {one_line(error)} (called with num_classes={num_classes})"
         ) from None
     if not _is_model(model):
         raise StridescopeError(
@@ -201,68 +201,6 @@ def load_model(target: str, *, num_classes: int | None = None) -> Any:
             "Keras model"
         )
     return model
-
-
-def _archive(path: Path, kind: str, expected: str) -> None:
-    """Refuse a missing file, or one that is not a zip archive (as every saved model is but
-    Keras 2's HDF5 files, whose signature is checked instead)."""
-    if not path.is_file():
-        raise StridescopeError(f"cannot read {kind}{str(path)!r}: no such file")
-    with path.open("rb") as file:
-        hdf5 = file.read(8) == b"\x89HDF\r\n\x1a\n"
-    if not (hdf5 if path.suffix in (".h5", ".hdf5") else zipfile.is_zipfile(path)):
-        raise StridescopeError(f"cannot load {str(path)!r}: not {expected}")
-
-
-def _load_keras_file(path: Path) -> Any:
-    if path.suffix in (".h5", ".hdf5"):
-        _archive(path, "Keras file ", "an HDF5 file (a Keras model saved by model.save('name.h5'))")
-    else:
-        _archive(
-            path, "Keras file ", "a .keras file (a zip archive saved by model.save('name.keras'))"
-        )
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    import stridescope.ops.keras_layers  # noqa: F401  (registers the layers `fix` inserts)
-
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as error:
-        raise StridescopeError(f"cannot load {str(path)!r}: {_one_line(error)}") from None
-
-
-def _load_torch_file(path: Path) -> tuple[Any, list[Argument]]:
-    """A TorchScript archive's module, or an exported program's (``.pt2``) with the input
-    shapes it was exported with; on the CPU, whatever device it was saved from."""
-    _archive(path, "", "a TorchScript (torch.jit.save) or torch.export (.pt2) archive")
-    import torch
-
-    if path.suffix == ".pt2":
-        try:
-            program = torch.export.load(str(path))
-        except Exception as error:
-            raise StridescopeError(f"cannot load {str(path)!r}: {_one_line(error)}") from None
-        own: list[Argument] = [
-            tuple(node.meta["val"].shape)
-            for node in program.graph.nodes
-            if node.op == "placeholder"
-            and node.name in program.graph_signature.user_inputs
-            and isinstance(node.meta.get("val"), torch.Tensor)
-        ]
-        return program.module(), own
-    with zipfile.ZipFile(path) as archive:
-        scripted = any("/code/" in f"/{name}" for name in archive.namelist())
-    if not scripted:
-        raise StridescopeError(
-            f"cannot load {str(path)!r}: it is a torch.save file (a pickle, whose loading runs "
-            "its code), not a TorchScript archive; save it with torch.jit.save(torch.jit."
-            "script(model)) or torch.export.save, or give FILE.py:FACTORY"
-        )
-    try:
-        return torch.jit.load(str(path), map_location="cpu"), []  # type: ignore[no-untyped-call]
-    except Exception as error:
-        raise StridescopeError(f"cannot load {str(path)!r}: {_one_line(error)}") from None
 
 
 def _graph_of_model(
@@ -292,8 +230,7 @@ def _graph_of_model(
     except Exception as error:
         shape = "x".join(str(d) for d in input_shape) if input_shape else "its own input"
         raise StridescopeError(
-            f"reading {source or type(model).__name__} with input {shape} failed: "
-            f"{_one_line(error)}"
+            f"reading {source or type(model).__name__} with input {shape} failed: {one_line(error)}"
         ) from None
 
 
@@ -379,11 +316,14 @@ def load_graph(
                     f"a spec file takes one --input; received {len(shapes)} for {text!r}"
                 )
             return load_spec(text, shape)
-        if text.endswith(_KERAS):
-            return _graph_of_model(_load_keras_file(Path(text)), shape, text, shapes)
-        if text.endswith((*_TORCHSCRIPT, ".pt2")):
-            model, own = _load_torch_file(Path(text))
-            return _graph_of_model(model, shape, text, shapes or own)
+        if text.endswith(KERAS):
+            return _graph_of_model(load_keras_file(Path(text)), shape, text, shapes)
+        if text.endswith(TORCH):
+            model, own = load_torch_file(Path(text))
+            try:
+                return _graph_of_model(model, shape, text, shapes or own)
+            except StridescopeError as error:  # an exported program's guard on its inputs
+                raise guarded(error, text) from None
         if ":" in text:
             return _graph_of_model(resolve_target(text), shape, text, shapes)
         raise StridescopeError(f"cannot read target {text!r}; allowed: {TARGET_FORMS}")
