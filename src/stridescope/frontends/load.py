@@ -320,10 +320,11 @@ def load_graph(
             return _graph_of_model(load_keras_file(Path(text)), shape, text, shapes)
         if text.endswith(TORCH):
             model, own = load_torch_file(Path(text))
+            given = shapes or own
             try:
-                return _graph_of_model(model, shape, text, shapes or own)
+                return _graph_of_model(model, shape, text, given)
             except StridescopeError as error:  # an exported program's guard on its inputs
-                raise guarded(error, text) from None
+                raise guarded(error, text, given) from None
         if ":" in text:
             return _graph_of_model(resolve_target(text), shape, text, shapes)
         raise StridescopeError(f"cannot read target {text!r}; allowed: {TARGET_FORMS}")

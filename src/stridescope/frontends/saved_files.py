@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,14 +96,15 @@ def load_torch_file(path: Path) -> tuple[Any, list[tuple[int, ...]]]:
         raise StridescopeError(f"cannot load {str(path)!r}: {one_line(error)}") from None
 
 
-def guarded(error: StridescopeError, source: str) -> StridescopeError:
-    """A failed guard of an exported program, said as the inputs it was exported for."""
+def guarded(error: StridescopeError, source: str, shapes: Sequence[Any]) -> StridescopeError:
+    """A failed guard of an exported program, said as the inputs it was exported for and the
+    input ``shapes`` it received; any other error as it is."""
     text = str(error)
     if "Guard failed: " not in text:
         return error
     condition = text.split("Guard failed: ", 1)[1].split(" While executing", 1)[0].strip()
-    shapes = text.split(" with input shape", 1)[1].split(":", 1)[0].lstrip("s ")
+    received = " and ".join(str(tuple(s)) for s in shapes)
     return StridescopeError(
-        f"{source!r} was exported for inputs where {condition}; received {shapes} (give "
+        f"{source!r} was exported for inputs where {condition}; received {received} (give "
         "--input within those bounds, or export it with dynamic_shapes that admit it)"
     )

@@ -88,9 +88,22 @@ def _by_name(schema: Any, python: Callable[..., Any], in_place: bool) -> Adapter
     return adapt
 
 
-def _slice(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+Named = dict[str, Any]
+"""An operation's arguments by their schema names."""
+
+
+def _by_schema(schema: Any, body: Callable[[Named], Arguments]) -> Adapter:
+    """An adapter handing ``body`` the operation's arguments by their schema names."""
+    names = [a.name for a in schema.arguments]
+
+    def adapt(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+        return body(dict(zip(names, args, strict=False)) | kwargs)
+
+    return adapt
+
+
+def _slice(named: Named) -> Arguments:
     """``aten.slice(self, dim=0, start=None, end=None, step=1)`` as ``self[..., a:b:c]``."""
-    named = dict(zip(("self", "dim", "start", "end", "step"), args, strict=False)) | kwargs
     dim = int(named.get("dim", 0))
     window = slice(named.get("start"), named.get("end"), named.get("step", 1))
     if dim < 0:
@@ -98,30 +111,20 @@ def _slice(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
     return (named["self"], (*(slice(None),) * dim, window)), {}
 
 
-def _named(schema: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    return dict(zip([a.name for a in schema.arguments], args, strict=False)) | kwargs
-
-
-def _einsum(schema: Any) -> Adapter:
+def _einsum(named: Named) -> Arguments:
     """``aten.einsum(equation, tensors, *, path=None)`` as ``torch.einsum(equation, *tensors)``."""
-
-    def adapt(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
-        named = _named(schema, args, kwargs)
-        return (named["equation"], *named["tensors"]), {}
-
-    return adapt
+    return (named["equation"], *named["tensors"]), {}
 
 
 # ``upsample_<mode><rank>d``, ``_upsample_nearest_exact<rank>d``: F.interpolate's modes
 _UPSAMPLE = re.compile(r"_?upsample_(nearest_exact|nearest|linear|bilinear|bicubic|trilinear)\dd")
 
 
-def _upsample(schema: Any, mode: str) -> Adapter:
+def _upsample(mode: str) -> Callable[[Named], Arguments]:
     """An ATen resampling operation (``upsample_bilinear2d.vec(input, output_size,
     align_corners, scale_factors)``, or with ``scales_h``/``scales_w``) as ``F.interpolate``."""
 
-    def adapt(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
-        named = _named(schema, args, kwargs)
+    def body(named: Named) -> Arguments:
         size = named.get("output_size")
         scales = named.get("scale_factors")
         if scales is None:
@@ -134,12 +137,11 @@ def _upsample(schema: Any, mode: str) -> Adapter:
             return (named.get("input", named.get("self")),), {"size": list(size), **options}
         return (named.get("input", named.get("self")),), {"scale_factor": scales, **options}
 
-    return adapt
+    return body
 
 
-def _index(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+def _index(named: Named) -> Arguments:
     """``aten.index(self, indices)`` (``None`` for an axis taken whole) as ``self[...]``."""
-    named = dict(zip(("self", "indices"), args, strict=False)) | kwargs
     items = tuple(slice(None) if i is None else i for i in named["indices"])
     return (named["self"], items), {}
 
@@ -148,48 +150,48 @@ _SAMPLING = ("bilinear", "nearest", "bicubic")  # grid_sampler's modes, by numbe
 _PADDING = ("zeros", "border", "reflection")
 
 
-def _grid_sampler(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
-    """``aten.grid_sampler(input, grid, mode, padding, align_corners)``, its modes numbered,
-    as ``F.grid_sample``."""
-    named = dict(
-        zip(("input", "grid", "mode", "padding_mode", "align_corners"), args, strict=False)
-    )
-    named |= kwargs
+def _grid_sampler(named: Named) -> Arguments:
+    """``aten.grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners)``,
+    its modes numbered, as ``F.grid_sample``."""
     return (named["input"], named["grid"]), {
-        "mode": _SAMPLING[named["mode"]],
+        "mode": _SAMPLING[named["interpolation_mode"]],
         "padding_mode": _PADDING[named["padding_mode"]],
         "align_corners": named["align_corners"],
     }
 
 
-def _reversed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+def _reversed(named: Named) -> Arguments:
     """``aten.numpy_T(self)`` (``x.T``): every axis reversed, as ``x.permute(...)``."""
-    x = args[0] if args else kwargs["self"]
-    return (x, *reversed(range(x.ndim))), {}
+    return (named["self"], *reversed(range(named["self"].ndim))), {}
 
 
-def _last_two(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
+def _last_two(named: Named) -> Arguments:
     """``aten.mT(self)`` (``x.mT``): the last two axes swapped, as ``x.transpose(-2, -1)``."""
-    return (args[0] if args else kwargs["self"], -2, -1), {}
+    return (named["self"], -2, -1), {}
+
+
+# operations whose arguments no torch function takes as they are: the function, and how
+_SPECIAL: dict[str, tuple[Any, Callable[[Named], Arguments]]] = {
+    "slice": (torch.Tensor.__getitem__, _slice),
+    "index": (torch.Tensor.__getitem__, _index),
+    "numpy_T": (torch.Tensor.permute, _reversed),
+    "mT": (torch.Tensor.transpose, _last_two),
+    "mH": (torch.Tensor.transpose, _last_two),
+    "grid_sampler": (F.grid_sample, _grid_sampler),
+    "grid_sampler_2d": (F.grid_sample, _grid_sampler),
+    "einsum": (torch.einsum, _einsum),
+}
 
 
 def _special(functions: Mapping[Any, Any], name: str, schema: Any) -> tuple[Any, Adapter] | None:
     """Operations whose arguments no torch function takes as they are."""
-    if name == "numpy_T" and torch.Tensor.permute in functions:
-        return torch.Tensor.permute, _reversed
-    if name in ("mT", "mH") and torch.Tensor.transpose in functions:
-        return torch.Tensor.transpose, _last_two
-    if name in ("grid_sampler", "grid_sampler_2d") and F.grid_sample in functions:
-        return F.grid_sample, _grid_sampler
-    if name == "index" and torch.Tensor.__getitem__ in functions:
-        return torch.Tensor.__getitem__, _index
-    if name == "einsum" and torch.einsum in functions:
-        return torch.einsum, _einsum(schema)
+    if (entry := _SPECIAL.get(name)) is not None and entry[0] in functions:
+        return entry[0], _by_schema(schema, entry[1])
     if (python := _FUNCTIONAL.get(name)) is not None and python in functions:
         adapter = _by_name(schema, python, in_place=False)
         return None if adapter is None else (python, adapter)
     if (found := _UPSAMPLE.fullmatch(name)) and F.interpolate in functions:
-        return F.interpolate, _upsample(schema, found.group(1))
+        return F.interpolate, _by_schema(schema, _upsample(found.group(1)))
     return None
 
 
@@ -200,8 +202,6 @@ def _resolve(functions: Mapping[Any, Any], func: Any) -> tuple[Any, Adapter] | N
     name = str(schema.name).split("::", 1)[1]
     if (special := _special(functions, name, schema)) is not None:
         return special
-    if name == "slice" and torch.Tensor.__getitem__ in functions:
-        return torch.Tensor.__getitem__, _slice
     name = _NAMES.get(name, name)
     in_place = name.endswith("_") and not name.endswith("__")
     if name.startswith("linalg_") and (bound := getattr(torch.linalg, name[7:], None)) in functions:
