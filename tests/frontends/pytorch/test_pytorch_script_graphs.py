@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stridescope.frontends.pytorch import trace_torch
-from stridescope.frontends.pytorch.script_graphs import module_path
+from stridescope.frontends.pytorch.compiled_names import module_path
 from stridescope.ir import Graph
 
 SHAPE = (2, 3, 16, 16)
@@ -91,8 +91,9 @@ def test_a_compiled_model_counts_as_its_python_model(kind: str) -> None:
     assert not graph.uncounted and not graph.notes
     kinds = {n.kind for n in graph.nodes}
     assert {"conv", "matmul"} <= {str(k) for k in kinds}
-    names = [n.name for n in graph.nodes[1:]]
-    assert names[0].startswith("stem.") and any(n.startswith("blocks.1.conv.") for n in names)
+    # named as the Python model's: a layer read whole by its path, a function by its call
+    assert [n.name for n in graph.nodes] == [n.name for n in expected.nodes]
+    assert {"stem", "blocks.1.conv", "blocks.1.add", "head"} <= {n.name for n in graph.nodes}
 
 
 @pytest.mark.parametrize("kind", ["script", "trace"])
@@ -219,3 +220,36 @@ def test_compiled_frozen_tables_transposes_and_sampling_count(kind: str) -> None
     assert not graph.uncounted and not graph.notes
     assert _costs(graph) == _costs(expected)
     assert graph.params == sum(p.numel() for p in model.parameters())
+
+
+class _Twice(nn.Module):
+    """One activation module called twice; attention, a module read whole in Python, that
+    compiled code runs as several operations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.ReLU()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.conv(x))
+        x = self.act(x + 1.0)
+        tokens = x.flatten(2).transpose(1, 2)
+        return self.attn(tokens, tokens, tokens, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("kind", ["script", "trace", "export"])
+def test_compiled_operations_are_named_as_the_python_models_layers(kind: str) -> None:
+    model = _Twice().eval()
+    if kind == "export":
+        compiled: nn.Module = torch.export.export(model, (torch.rand(SHAPE),)).module()
+    else:
+        compiled = _compiled(kind, model)
+    names = [n.name for n in trace_torch(compiled, SHAPE).nodes]
+    # a module read whole: its path; called again: made unique as the Python trace does
+    assert names[:5] == ["input", "conv", "act", "add", "act_1"]
+    assert names[:5] == [n.name for n in trace_torch(model, SHAPE).nodes][:5]
+    # several operations of one module read whole: each named by its operation under it
+    inside = [n for n in names if n.startswith("attn")]
+    assert len(inside) > 2 and all(n.startswith("attn.") for n in inside), inside

@@ -118,7 +118,7 @@ def test_a_traced_module_inside_a_model_is_counted_op_by_op() -> None:
     assert [(n.kind, n.output_shape, n.params, n.macs) for n in graph.nodes[1:]] == [
         (n.kind, n.output_shape, n.params, n.macs) for n in expected.nodes[1:]
     ]
-    assert [n.name for n in graph.nodes[1:4]] == ["stem", "inner.0._convolution", "inner.1.relu"]
+    assert [n.name for n in graph.nodes[1:4]] == ["stem", "inner.0", "inner.1"]
 
 
 def test_a_loaded_scripted_sequential_is_read_layer_by_layer() -> None:
@@ -131,7 +131,7 @@ def test_a_loaded_scripted_sequential_is_read_layer_by_layer() -> None:
     assert [(n.output_shape, n.params, n.macs) for n in graph.nodes[1:]] == [
         (n.output_shape, n.params, n.macs) for n in trace_torch(plain, SHAPE).nodes[1:]
     ]
-    assert [n.name for n in graph.nodes[1:]] == ["0.conv2d", "1.batch_norm", "2.relu", "3.conv2d"]
+    assert [n.name for n in graph.nodes[1:]] == ["0", "1", "2", "3"]
     assert graph.params == sum(p.numel() for p in plain.parameters()) and not graph.notes
     assert graph.output.output_shape == _real_shape(loaded)
     assert not any(hasattr(p, "_is_param") for p in loaded.parameters())  # unmarked after

@@ -5,8 +5,8 @@ calls ATen overloads one after another; run as that code, every node was named b
 operation alone (``conv2d_7``). Each node of the graph records the module it came from
 (``node.meta["nn_module_stack"]``: the path and class of every module it ran in), so the
 graph is run here node by node (``torch.fx.Interpreter``) with the tracer's scope set to that
-path: ``layer1.0.conv1.conv2d``, as a TorchScript model's are named
-(:mod:`~stridescope.frontends.pytorch.script_graphs`).
+path, as the Python model's nodes are named (``layer1.0.conv1``, ``layer1.0.add``:
+:mod:`~stridescope.frontends.pytorch.compiled_names`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 from torch.fx import GraphModule, Interpreter
+
+from stridescope.frontends.pytorch.compiled_names import ModuleRuns
 
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
@@ -34,12 +36,16 @@ class _Named(Interpreter):
 
     def __init__(self, tracer: Tracer, module: torch.nn.Module) -> None:
         super().__init__(module)
-        self.tracer = tracer
+        self.runs = ModuleRuns(tracer)
 
     def run_node(self, n: torch.fx.Node) -> Any:
         if n.op == "call_function":
             stack = n.meta.get("nn_module_stack")
-            self.tracer.scope[-1] = next(reversed(stack.values()))[0] if stack else ""
+            if stack:  # the innermost module: its call's key, its path and class
+                key, (path, kind) = next(reversed(stack.items()))
+                self.runs.enter(key, path, kind)
+            else:
+                self.runs.enter(None, "", None)
         return super().run_node(n)
 
 
@@ -48,6 +54,9 @@ def run_recorded(tracer: Tracer, module: torch.nn.Module, args: tuple[Any, ...])
     outputs flattened and rebuilt by the graph's own code generator, as its forward does)."""
     tracer.scope.append("")
     try:
-        return _Named(tracer, module).run(*args)
+        named = _Named(tracer, module)
+        out = named.run(*args)
+        named.runs.close()
+        return out
     finally:
         tracer.scope.pop()

@@ -10,7 +10,8 @@ tracer as an ATen overload (read by the handler of the torch function that binds
 exported graph's are), so it is counted as the same model written in Python would be; the
 operations on plain values (sizes, indices, flags) and on real tensors (a mask the forward
 makes) run as they are. Nodes are named after the module they came from, which TorchScript
-records on each inlined operation (``layer1.0.conv1.conv2d``).
+records on each inlined operation, as the Python model's are (``layer1.0.conv1``, ``layer1.0.add``:
+:mod:`~stridescope.frontends.pytorch.compiled_names`).
 
 Writes into the module's own tensors (a batch norm's ``num_batches_tracked += 1`` in training
 mode) are not run: the model is left as it was. Parameters of a loaded module are plain
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from stridescope.frontends.pytorch.compiled_names import ModuleRuns, find_module
 from stridescope.frontends.pytorch.errors import TraceError
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -39,7 +40,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
 
-__all__ = ["NotInterpretable", "interpret", "module_path"]
+__all__ = ["NotInterpretable", "interpret"]
 
 
 class NotInterpretable(Exception):
@@ -125,39 +126,7 @@ _CODES: dict[torch.dtype, int] = {
     d: int(torch.ops.prim.dtype(torch.empty(0, dtype=d))) for d in _DTYPES
 }
 _BY_CODE: dict[int, torch.dtype] = {c: d for d, c in _CODES.items()}
-_PART = re.compile(r"([^.()]+)\([^()]*\)")
-_SKIPPED = ("SELF", "UNKNOWN_INSTANCE")
 _OVERLOADS: dict[str, Any] = {}
-
-
-def module_path(hierarchy: str, root: torch.nn.Module | None = None) -> str:
-    """The dotted module path TorchScript records on an inlined operation; given the module
-    it runs in, with the ``nn.ModuleList`` or ``nn.ModuleDict`` it leaves out (its own items
-    are called, never the container).
-
-    >>> module_path("SELF(ResNet).layer1(Sequential).0(BasicBlock).conv1(Conv2d).SELF(Conv2d)")
-    'layer1.0.conv1'
-    """
-    return _find(hierarchy, root)[0]
-
-
-def _find(hierarchy: str, root: torch.nn.Module | None) -> tuple[str, torch.nn.Module | None]:
-    """:func:`module_path`, and the module there (``None`` without ``root``)."""
-    names = [p for p in _PART.findall(hierarchy) if p not in _SKIPPED]
-    path: list[str] = []
-    module = root
-    for name in names:
-        children = dict(module.named_children()) if module is not None else {}
-        if name not in children:  # an item of a container the record leaves out
-            for outer, container in children.items():
-                inner = dict(container.named_children())
-                if name in inner:
-                    path.append(outer)
-                    children = inner
-                    break
-        path.append(name)
-        module = children.get(name)
-    return ".".join(path), module
 
 
 def _overload(node: Any) -> Any:
@@ -187,12 +156,13 @@ class _Run:
         self.containers: dict[tuple[int, str], Any] = {}
         self.root = root
         self.paths: dict[str, tuple[str, torch.nn.Module]] = {}  # by TorchScript's record
+        self.runs = ModuleRuns(tracer)
 
     def where(self, hierarchy: str) -> tuple[str, torch.nn.Module]:
         """The path an operation is named under, and the module it runs in."""
         found = self.paths.get(hierarchy)
         if found is None:
-            path, module = _find(hierarchy, self.root)
+            path, module = find_module(hierarchy, self.root)
             found = self.paths[hierarchy] = (_join(self.base, path), module or self.root)
         return found
 
@@ -243,7 +213,8 @@ class _Run:
                 args.append(value)
         if any(type(v) is ShapeProxy for v in tensors):
             tracer = self.tracer
-            tracer.scope[-1], tracer.owners[-1] = self.where(node.getModuleHierarchy())
+            path, tracer.owners[-1] = self.where(node.getModuleHierarchy())
+            self.runs.enter(path, path, tracer.owners[-1])
             return tracer.call_function(overload, tuple(args), kwargs)
         first = overload._schema.arguments[:1]
         written = first and first[0].alias_info is not None and first[0].alias_info.is_write
@@ -393,6 +364,7 @@ def interpret(
     try:
         with _marked(module):
             out = run.block(graph, [module, *given])
+        run.runs.close()
     finally:
         tracer.scope.pop()
         tracer.owners.pop()
