@@ -253,3 +253,25 @@ def test_compiled_operations_are_named_as_the_python_models_layers(kind: str) ->
     # several operations of one module read whole: each named by its operation under it
     inside = [n for n in names if n.startswith("attn")]
     assert len(inside) > 2 and all(n.startswith("attn.") for n in inside), inside
+
+
+class _TwoLists(nn.Module):
+    """Two module lists iterated together: TorchScript records their items without the
+    list (``0(Conv2d)``, ``0(BatchNorm2d)``), so the class it records tells which list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(3, 3, 3, padding=1) for _ in range(2)])
+        self.norms = nn.ModuleList([nn.BatchNorm2d(3) for _ in range(2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, norm in zip(self.convs, self.norms):  # noqa: B905 (TorchScript's zip)
+            x = norm(conv(x))
+        return x
+
+
+def test_items_of_lists_the_record_leaves_out_are_found_by_their_class() -> None:
+    model = _TwoLists().eval()
+    names = [n.name for n in trace_torch(_compiled("script", model), SHAPE).nodes]
+    assert names == [n.name for n in trace_torch(model, SHAPE).nodes]
+    assert names[1:] == ["convs.0", "norms.0", "convs.1", "norms.1"]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ModuleRuns", "find_module", "module_path", "read_whole"]
 
-_PART = re.compile(r"([^.()]+)\([^()]*\)")
+_PART = re.compile(r"([^.()]+)\(([^()]*)\)")
 _SKIPPED = ("SELF", "UNKNOWN_INSTANCE")
 _MANGLED = re.compile(r"(^__torch__\.)|(___torch_mangle_\d+\.)")
 
@@ -45,22 +45,33 @@ def module_path(hierarchy: str, root: torch.nn.Module | None = None) -> str:
 
 
 def find_module(hierarchy: str, root: torch.nn.Module | None) -> tuple[str, torch.nn.Module | None]:
-    """:func:`module_path`, and the module there (``None`` without ``root``)."""
-    names = [p for p in _PART.findall(hierarchy) if p not in _SKIPPED]
+    """:func:`module_path`, and the module there (``None`` without ``root``). An item of a
+    container the record leaves out is looked for among the containers by its name and the
+    class the record gives it (``0(MaxVitBlock)``: in ``blocks``, not in ``stem``, which has a
+    ``0`` too)."""
+    parts = [(n, kind) for n, kind in _PART.findall(hierarchy) if n not in _SKIPPED]
     path: list[str] = []
     module = root
-    for name in names:
+    for name, kind in parts:
         children = dict(module.named_children()) if module is not None else {}
         if name not in children:  # an item of a container the record leaves out
-            for outer, container in children.items():
-                inner = dict(container.named_children())
-                if name in inner:
-                    path.append(outer)
-                    children = inner
-                    break
+            held = [
+                (outer, inner)
+                for outer, container in children.items()
+                if name in (inner := dict(container.named_children()))
+            ]
+            for outer, inner in sorted(held, key=lambda h: _class_name(h[1][name]) != kind):
+                path.append(outer)
+                children = inner
+                break
         path.append(name)
         module = children.get(name)
     return ".".join(path), module
+
+
+def _class_name(module: torch.nn.Module) -> str:
+    """The class name TorchScript records for ``module`` (a compiled one's original)."""
+    return getattr(module, "original_name", None) or type(module).__name__
 
 
 def read_whole(kind: Any, table: Mapping[Any, Any]) -> str | None:
