@@ -195,8 +195,38 @@ def _special(functions: Mapping[Any, Any], name: str, schema: Any) -> tuple[Any,
     return None
 
 
+# quantized operations (``QFunctional``'s: ``quantized::add(qa, qb, scale, zero_point)``): the
+# float function of the arguments named, the output's scale and zero point aside
+_QUANTIZED: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "add": (torch.add, ("qa", "qb")),
+    "mul": (torch.mul, ("qa", "qb")),
+    "add_scalar": (torch.add, ("qa", "b")),
+    "mul_scalar": (torch.mul, ("qa", "b")),
+    "cat": (torch.cat, ("qx", "dim")),
+    "matmul": (torch.matmul, ("qa", "qb")),
+}
+
+
+def _quantized(functions: Mapping[Any, Any], name: str, schema: Any) -> tuple[Any, Adapter] | None:
+    """A quantized operation's float function; one with a fused ReLU (``add_relu``) is that
+    function's node, then a ReLU node, as ``FloatFunctional.add_relu`` makes them."""
+    fused = name.endswith("_relu")
+    function, names = _QUANTIZED.get(name.removesuffix("_relu"), (None, ()))
+    if function not in functions or "out" in str(schema.overload_name):
+        return None
+    if not fused:
+        return function, _by_schema(schema, lambda named: (tuple([named[n] for n in names]), {}))
+    if torch.relu not in functions:
+        return None
+    return torch.relu, _by_schema(
+        schema, lambda named: ((function(*[named[n] for n in names]),), {})
+    )
+
+
 def _resolve(functions: Mapping[Any, Any], func: Any) -> tuple[Any, Adapter] | None:
     schema = _schema(func)
+    if schema is not None and str(schema.name).startswith("quantized::"):
+        return _quantized(functions, str(schema.name).split("::", 1)[1], schema)
     if schema is None or not str(schema.name).startswith("aten::"):
         return None
     name = str(schema.name).split("::", 1)[1]

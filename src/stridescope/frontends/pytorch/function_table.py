@@ -73,7 +73,8 @@ _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
     "Tensor.type_as Tensor.cpu Tensor.cuda Tensor.requires_grad_ Tensor.half Tensor.double "
     "Tensor.bool Tensor.long Tensor.int Tensor.bfloat16 Tensor.short Tensor.char Tensor.byte "
-    "Tensor.cfloat Tensor.cdouble Tensor.chalf Tensor.type Tensor.as_subclass"
+    "Tensor.cfloat Tensor.cdouble Tensor.chalf Tensor.type Tensor.as_subclass "
+    "Tensor.dequantize torch.dequantize"
 )
 _CONSTANTS = (
     "Tensor.new_zeros Tensor.new_ones Tensor.new_full Tensor.new_empty Tensor.new_tensor "

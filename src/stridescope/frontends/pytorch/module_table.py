@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch.ao.nn.intrinsic.quantized as nniq
+import torch.ao.nn.quantized as nnq
+import torch.ao.nn.quantized.dynamic as nnqd
 from torch import nn
 
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler
-from stridescope.frontends.pytorch.handlers import modules, recurrent
+from stridescope.frontends.pytorch.handlers import modules, quantized, recurrent
 from stridescope.ir import OpKind
 
 __all__ = ["MODULES"]
@@ -68,11 +71,39 @@ def _rows() -> list[Row]:
     ]
 
 
+def _quantized_rows() -> list[tuple[ModuleHandler, str, Any]]:
+    """Quantized layers (``torch.ao.quantization``'s ``convert``, ``quantize_dynamic``): a
+    handler, the class names, and the package that has them."""
+    conv, linear, norm = quantized.conv, quantized.linear, quantized.norm
+    return [
+        (conv, "Conv1d Conv2d Conv3d", nnq),
+        (conv, "Conv1d Conv2d Conv3d", nnqd),
+        (quantized.conv_transpose, "ConvTranspose1d ConvTranspose2d ConvTranspose3d", nnq),
+        (quantized.conv_transpose, "ConvTranspose1d ConvTranspose2d ConvTranspose3d", nnqd),
+        (quantized.fused(conv, "ReLU"), "ConvReLU1d ConvReLU2d ConvReLU3d", nniq),
+        (linear, "Linear", nnq),
+        (linear, "Linear", nnqd),
+        (quantized.fused(linear, "ReLU"), "LinearReLU", nniq),
+        (quantized.fused(linear, "LeakyReLU"), "LinearLeakyReLU", nniq),
+        (quantized.fused(linear, "Tanh"), "LinearTanh", nniq),
+        (norm, "BatchNorm2d BatchNorm3d", nnq),
+        (quantized.fused(norm, "ReLU"), "BNReLU2d BNReLU3d", nniq),
+        (modules.pointwise(OpKind.NORM), "LayerNorm GroupNorm InstanceNorm1d InstanceNorm2d", nnq),
+        (modules.pointwise(OpKind.NORM), "InstanceNorm3d", nnq),
+        (modules.pointwise(OpKind.ACTIVATION), "Hardswish ELU LeakyReLU ReLU6 Sigmoid", nnq),
+        (modules.pointwise(OpKind.ACTIVATION), "Softmax", nnq),
+        (quantized.prelu, "PReLU", nnq),
+        (modules.pointwise(OpKind.DROPOUT), "Dropout", nnq),
+        (modules.identity, "Quantize DeQuantize", nnq),  # the element type only
+    ]
+
+
 def _build() -> dict[Any, ModuleHandler]:
     table: dict[Any, ModuleHandler] = {}
-    for handler, names in _rows():
+    rows = [(handler, names, nn) for handler, names in _rows()] + _quantized_rows()
+    for handler, names, package in rows:
         for name in names.split():
-            cls = getattr(nn, name, None)
+            cls = getattr(package, name, None)
             if cls is not None:  # None: not in this torch version
                 table.setdefault(cls.forward, handler)
     return table

@@ -162,13 +162,16 @@ _QUANTIZED = ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized", "torch
 
 
 def _quantized(tree: _Tree) -> str:
-    """What to say of a model holding quantized layers (their operators have no shape
-    function for meta tensors), or ``""`` for a model without any."""
+    """What to say of a model holding quantized layers the module table has no handler for
+    (their operators have no shape function for meta tensors), or ``""`` for a model without
+    any."""
     found = [
         (p, type(m).__name__)
         for p, m in tree.modules
         if type(m).__module__.startswith(_QUANTIZED)
+        and type(m).forward not in MODULES
         and not type(m).__name__.endswith("PackedParams")  # (a layer's weights, held apart)
+        and not hasattr(m, "activation_post_process")  # QFunctional: its operations are read
     ]
     if not found:
         return ""

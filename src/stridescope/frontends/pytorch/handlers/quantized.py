@@ -1,0 +1,111 @@
+"""Handlers for quantized layers (what ``torch.ao.quantization``'s ``convert`` and
+``quantize_dynamic`` put in a model): each read from its attributes as the float layer it
+replaces, so a quantized model has the nodes, MACs and parameter counts of the float model it
+was converted from (after fusion: a fused ``ConvReLU2d`` is a conv node and a ReLU node).
+
+Their weights are not ``nn.Parameter`` (a conv's or a linear layer's are packed into one
+object, read by ``weight()`` and ``bias()``), so ``model.parameters()`` leaves them out; here
+they count, once per layer, as a float layer's do. ``Quantize`` and ``DeQuantize`` change
+the element type only: they make no node. The table is
+:data:`~stridescope.frontends.pytorch.module_table.MODULES`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stridescope.frontends import layers
+from stridescope.frontends.pytorch.handler_specs import ModuleHandler
+from stridescope.frontends.pytorch.handlers import layer_calls
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import OpKind
+
+__all__ = ["conv", "conv_transpose", "fused", "linear", "norm", "prelu"]
+
+
+def _weights_once(t: Tracer, m: Any) -> int | None:
+    """The ``params`` override of a layer whose packed weights count at its first call
+    (``None``: the builder counts the weight and bias) and not again (0)."""
+    if id(m) in t.counted:
+        return 0
+    t.counted[id(m)] = None
+    return None
+
+
+def _has_bias(m: Any) -> bool:
+    return m.bias() is not None  # (unpacks the packed weights)
+
+
+def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    weight = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
+    return layer_calls.conv_node(
+        t,
+        name,
+        type(m).__name__,
+        x,
+        weight,
+        groups=m.groups,
+        stride=m.stride,
+        padding=m.padding,
+        dilation=m.dilation,
+        bias=_has_bias(m),
+        params=_weights_once(t, m),
+        pad_mode=m.padding_mode,
+    )
+
+
+def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    weight = (m.in_channels, m.out_channels // m.groups, *m.kernel_size)
+    return layer_calls.conv_transpose_node(
+        t,
+        name,
+        type(m).__name__,
+        x,
+        weight,
+        groups=m.groups,
+        stride=m.stride,
+        padding=m.padding,
+        output_padding=m.output_padding,
+        dilation=m.dilation,
+        bias=_has_bias(m),
+        params=_weights_once(t, m),
+    )
+
+
+def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    fin, fout, params = m.in_features, m.out_features, _weights_once(t, m)
+    return layer_calls.dense_node(t, name, type(m).__name__, x, fin, fout, _has_bias(m), params)
+
+
+def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    """A quantized batch norm: its weight and bias are parameters."""
+    if x.ndim < 2 or x.dims[1] != m.num_features:
+        layer_calls.expect(x, name, type(m).__name__, x.ndim, m.num_features)
+    node = layers.norm(t.builder, x.node, name, type(m).__name__, params=t.take_own(m))
+    return t.proxy(node, x)
+
+
+def prelu(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    """A quantized PReLU: its slopes are a quantized tensor, not a parameter."""
+    params = m.weight.numel() if _weights_once(t, m) is None else 0
+    node = t.builder.pointwise(
+        x.node, name, kind=OpKind.ACTIVATION, params=params, op=type(m).__name__
+    )
+    return layer_calls.result(t, node, x)
+
+
+def fused(layer: ModuleHandler, activation: str) -> ModuleHandler:
+    """A fused layer (``ConvReLU2d``, ``LinearReLU``, ``BNReLU2d``): ``layer``'s node, then the
+    activation it applies, a node of its own (``<path>.relu``), as in the float model before
+    fusion."""
+    op = activation.lower()
+
+    def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+        out = layer(t, m, name, x)
+        node = t.builder.pointwise(
+            out.node, t.unique(f"{name}.{op}"), kind=OpKind.ACTIVATION, params=0, op=activation
+        )
+        return layer_calls.result(t, node, out)
+
+    return handler
