@@ -7,6 +7,8 @@ that names it and says what to summarise instead."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 import torch.ao.nn.intrinsic.quantized as nniq
@@ -180,3 +182,20 @@ def test_a_quantized_layer_without_a_reader_is_refused_with_what_to_do() -> None
     assert "\n" not in message
     assert "1 quantized layer (layer.conv (ConvAdd2d))" in message  # the layer read is not named
     assert "summarise the float model" in message
+
+
+@pytest.mark.parametrize("kind", ["script", "trace"])
+def test_a_compiled_quantized_model_counts_as_the_quantized_model(kind: str) -> None:
+    quantized = _quantized(_fused())
+    if kind == "script":
+        compiled = torch.jit.script(quantized)
+    else:
+        compiled = torch.jit.trace(quantized, torch.rand(SHAPE))
+    buffer = io.BytesIO()
+    torch.jit.save(compiled, buffer)
+    buffer.seek(0)
+    loaded = torch.jit.load(buffer)  # quantized:: operations on packed weights, no Python
+    graph, expected = load_graph(loaded, SHAPE), load_graph(quantized, SHAPE)
+    assert not graph.uncounted
+    assert (graph.params, graph.macs) == (expected.params, expected.macs)
+    assert graph.output.output_shape == expected.output.output_shape

@@ -29,6 +29,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from stridescope.frontends.pytorch.quantized_ops import QUANTIZED
+
 __all__ = ["aten_function"]
 
 Arguments = tuple[tuple[Any, ...], dict[str, Any]]
@@ -173,6 +175,8 @@ def _last_two(named: Named) -> Arguments:
 # operations whose arguments no torch function takes as they are: the function, and how
 _SPECIAL: dict[str, tuple[Any, Callable[[Named], Arguments]]] = {
     "slice": (torch.Tensor.__getitem__, _slice),
+    # a quantized graph's input quantized: the element type only (as ``Quantize`` makes no node)
+    "quantize_per_tensor": (torch.Tensor.detach, lambda named: ((named["self"],), {})),
     "index": (torch.Tensor.__getitem__, _index),
     "numpy_T": (torch.Tensor.permute, _reversed),
     "mT": (torch.Tensor.transpose, _last_two),
@@ -195,32 +199,24 @@ def _special(functions: Mapping[Any, Any], name: str, schema: Any) -> tuple[Any,
     return None
 
 
-# quantized operations (``QFunctional``'s: ``quantized::add(qa, qb, scale, zero_point)``): the
-# float function of the arguments named, the output's scale and zero point aside
-_QUANTIZED: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "add": (torch.add, ("qa", "qb")),
-    "mul": (torch.mul, ("qa", "qb")),
-    "add_scalar": (torch.add, ("qa", "b")),
-    "mul_scalar": (torch.mul, ("qa", "b")),
-    "cat": (torch.cat, ("qx", "dim")),
-    "matmul": (torch.matmul, ("qa", "qb")),
-}
-
-
 def _quantized(functions: Mapping[Any, Any], name: str, schema: Any) -> tuple[Any, Adapter] | None:
-    """A quantized operation's float function; one with a fused ReLU (``add_relu``) is that
-    function's node, then a ReLU node, as ``FloatFunctional.add_relu`` makes them."""
+    """A quantized operation's float function (:data:`QUANTIZED`); one with a fused ReLU
+    (``add_relu``, ``conv2d_relu``) is that function's node, then a ReLU node."""
     fused = name.endswith("_relu")
-    function, names = _QUANTIZED.get(name.removesuffix("_relu"), (None, ()))
-    if function not in functions or "out" in str(schema.overload_name):
+    entry = QUANTIZED.get(name.removesuffix("_relu"))
+    if entry is None or entry[0] not in functions or "out" in str(schema.overload_name):
         return None
+    function, body = entry
     if not fused:
-        return function, _by_schema(schema, lambda named: (tuple([named[n] for n in names]), {}))
+        return function, _by_schema(schema, body)
     if torch.relu not in functions:
         return None
-    return torch.relu, _by_schema(
-        schema, lambda named: ((function(*[named[n] for n in names]),), {})
-    )
+
+    def then_relu(named: Named) -> Arguments:
+        args, kwargs = body(named)
+        return (function(*args, **kwargs),), {}
+
+    return torch.relu, _by_schema(schema, then_relu)
 
 
 def _resolve(functions: Mapping[Any, Any], func: Any) -> tuple[Any, Adapter] | None:

@@ -134,9 +134,9 @@ def _overload(node: Any) -> Any:
     schema = node.schema()
     found = _OVERLOADS.get(schema)
     if found is None:
-        head = schema.split("(", 1)[0].split("::", 1)[-1]
+        space, _, head = schema.split("(", 1)[0].rpartition("::")
         name, _, variant = head.partition(".")
-        packet = getattr(torch.ops.aten, name, None)
+        packet = getattr(getattr(torch.ops, space or "aten"), name, None)
         found = getattr(packet, variant or "default", None)
         if found is None:
             raise NotInterpretable(f"no ATen operation {head}")
@@ -187,7 +187,7 @@ class _Run:
         space, _, name = kind.partition("::")
         if space == "prim":
             return self.prim(node, name, ins)
-        if space != "aten":
+        if space not in ("aten", "quantized"):  # (a quantized model's layers: quantized_ops)
             raise NotInterpretable(kind)
         tensor = (torch.Tensor, ShapeProxy)
         if name in _ASK and ins and isinstance(ins[0], tensor):
@@ -241,7 +241,8 @@ class _Run:
             value = getattr(ins[0], node.s("name"))
             if isinstance(value, torch.Tensor):
                 self.own.add(id(value))
-            elif isinstance(value, (dict, list)):  # a copy per read: one per run, written
+            elif isinstance(value, (dict, list, torch.ScriptObject)):  # a copy (a new wrapper
+                # of a layer's packed weights) per read: one per run, written, counted once
                 value = self.containers.setdefault((id(ins[0]), node.s("name")), value)
             return value
         if name == "If":

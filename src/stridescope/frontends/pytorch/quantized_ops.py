@@ -1,0 +1,79 @@
+"""Quantized operations (``quantized::add``, ``quantized::conv2d_relu``...) as the float
+functions they compute, their output's scale and zero point aside: what a quantized model's
+``QFunctional`` calls in Python, and what its compiled graph (TorchScript) holds in place of
+each layer. :mod:`~stridescope.frontends.pytorch.aten_calls` reads them with these.
+
+A conv's or linear layer's weights are packed into one object (``Conv2dPackedParamsBase``):
+they are unpacked, and marked as parameters the first time a trace meets that object, so they
+count once, as the layer's do in Python. An operation with a fused ReLU (``add_relu``,
+``conv2d_relu``) is the operation's node, then a ReLU node, as the float model before fusion
+has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from stridescope.frontends.pytorch.thread_state import active_tracer
+
+__all__ = ["QUANTIZED"]
+
+Named = dict[str, Any]
+Arguments = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def _weights(packed: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The weight and bias packed into ``packed``, marked as parameters the first time the
+    running trace meets it (and not after: counted once)."""
+    weight, bias = packed.unpack()  # (new tensors at each call)
+    tracer = active_tracer()
+    if tracer is None:
+        return weight, bias
+    for held in (packed, weight, bias):  # held while the trace runs, as the autograd nodes
+        tracer.walked[id(held)] = held  # it walked are: an id counted is not reused
+    if id(packed) not in tracer.counted:
+        tracer.counted[id(packed)] = None
+        for tensor in (weight, bias):
+            if tensor is not None:
+                tensor._is_param = True
+    return weight, bias
+
+
+def _named(*names: str) -> Callable[[Named], Arguments]:
+    return lambda named: (tuple([named[n] for n in names]), {})
+
+
+def _conv(named: Named) -> Arguments:
+    packed: Any = named["packed_weight" if "packed_weight" in named else "weight"]
+    weight, bias = _weights(packed)
+    if packed.transpose():
+        position = (packed.stride(), packed.padding(), packed.output_padding())
+        return (named["qx"], weight, bias, *position, packed.groups(), packed.dilation()), {}
+    position = (packed.stride(), packed.padding(), packed.dilation())
+    return (named["qx"], weight, bias, *position, packed.groups()), {}
+
+
+def _linear(named: Named) -> Arguments:
+    return (named["X"], *_weights(named["W_prepack"])), {}
+
+
+# per operation name (without a fused ``_relu``): the float function, its arguments
+QUANTIZED: dict[str, tuple[Any, Callable[[Named], Arguments]]] = {
+    "add": (torch.add, _named("qa", "qb")),
+    "mul": (torch.mul, _named("qa", "qb")),
+    "add_scalar": (torch.add, _named("qa", "b")),
+    "mul_scalar": (torch.mul, _named("qa", "b")),
+    "cat": (torch.cat, _named("qx", "dim")),
+    "matmul": (torch.matmul, _named("qa", "qb")),
+    "hardswish": (F.hardswish, _named("input")),
+    "conv2d": (F.conv2d, _conv),
+    "conv3d": (F.conv3d, _conv),
+    "conv_transpose2d": (F.conv_transpose2d, _conv),
+    "conv_transpose3d": (F.conv_transpose3d, _conv),
+    "linear": (F.linear, _linear),
+    "linear_dynamic": (F.linear, _linear),
+}
