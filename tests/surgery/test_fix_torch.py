@@ -223,3 +223,25 @@ def test_a_swapped_layer_answers_the_settings_the_forward_reads(policy: str) -> 
     assert out.shape == model(torch.randn(1, 3, 15, 15)).shape == (1, 8, 8, 8)
     with pytest.raises(AttributeError):
         _ = conv.no_such_setting
+
+
+def test_a_quantized_model_is_refused_and_a_dynamically_quantized_one_fixed() -> None:
+    from torch.ao import quantization as tq
+
+    model = nn.Sequential(
+        tq.QuantStub(), nn.Conv2d(3, 8, 1, stride=2), nn.MaxPool2d(2), tq.DeQuantStub()
+    ).eval()
+    model.qconfig = tq.get_default_qconfig("x86")
+    prepared = tq.prepare(model)
+    prepared(torch.rand(2, 3, 16, 16))  # calibration
+    quantized = tq.convert(prepared)
+    # a float replacement of the max pool would meet quantized tensors: the model would fail
+    with pytest.raises(StridescopeError, match=r"fix needs the float model; received a quantiz"):
+        fix(quantized, "blurpool", input_shape=(1, 3, 16, 16))
+    dynamic = tq.quantize_dynamic(
+        nn.Sequential(nn.Conv2d(3, 8, 1, stride=2), nn.Flatten(), nn.Linear(8 * 8 * 8, 4)).eval(),
+        {nn.Linear},
+    )
+    fixed = fix(dynamic, "resnet-d", input_shape=(1, 3, 16, 16))
+    assert [c.layer for c in fixed.changes] == ["0"]
+    assert fixed.model(torch.rand(1, 3, 16, 16)).shape == (1, 4)

@@ -57,6 +57,30 @@ def check_torch_model(model: nn.Module) -> None:
             "fix needs the bare model; received one compiled with torch.compile: pass "
             "model._orig_mod (or fix before compiling), and compile the fixed model"
         )
+    quantized = [(p, type(m).__name__) for p, m in model.named_modules() if _quantized(m)]
+    if quantized:
+        path, name = quantized[0]
+        raise StridescopeError(
+            f"fix needs the float model; received a quantized one: it holds {len(quantized)} "
+            f"quantized layer{'s' if len(quantized) > 1 else ''} (the first: "
+            f"{path or 'the model'} ({name})), whose tensors are quantized, which float layers "
+            "swapped in cannot take; fix the float model, then quantize the fixed one"
+        )
+
+
+# where torch.ao.quantization's convert puts the layers that take quantized tensors (those of
+# quantize_dynamic, in ``...quantized.dynamic``, and the reference ones take float tensors)
+_STATIC = ("torch.ao.nn.quantized.modules", "torch.ao.nn.intrinsic.quantized.modules")
+
+
+def _quantized(module: nn.Module) -> bool:
+    """Whether ``module`` takes quantized tensors (a float model's ``FloatFunctional``,
+    which convert turns into a ``QFunctional``, does not; a layer's packed weights, held apart
+    as a ``LinearPackedParams``, are not a layer)."""
+    cls = type(module)
+    return cls.__module__.startswith(_STATIC) and not cls.__name__.endswith(
+        ("FloatFunctional", "PackedParams")
+    )
 
 
 def _swappable(model: nn.Module, node: Node) -> tuple[nn.Module | None, str]:

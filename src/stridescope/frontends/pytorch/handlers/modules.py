@@ -26,7 +26,9 @@ from stridescope.ir.builder_memo import remember
 __all__ = [
     "adaptive",
     "conv",
+    "conv_layer",
     "conv_transpose",
+    "conv_transpose_layer",
     "flatten",
     "identity",
     "linear",
@@ -87,9 +89,22 @@ _CONV_ATTRIBUTES = (
 
 
 def _conv(t: Tracer, m: Any, name: str, x: ShapeProxy, key: tuple[Any, ...]) -> ShapeProxy:
-    weight = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
+    weight = m.out_channels * (m.in_channels // m.groups) * math.prod(m.kernel_size)
     bias = _has_bias(m)
-    out = layer_calls.conv_node(
+    params = t.module_params(m, weight + (m.out_channels if bias else 0))
+    out = conv_layer(t, m, name, x, bias, params)
+    _called_again(t, m, out.node)
+    return _remember(t, key, out)
+
+
+def conv_layer(
+    t: Tracer, m: Any, name: str, x: ShapeProxy, bias: bool, params: int | None
+) -> ShapeProxy:
+    """The node of a conv layer ``m`` read from its attributes (``in_channels``,
+    ``kernel_size``, ``stride``...: a quantized conv has them too); ``bias`` and ``params``
+    as :func:`~layer_calls.conv_node` takes them."""
+    weight = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
+    return layer_calls.conv_node(
         t,
         name,
         type(m).__name__,
@@ -100,11 +115,9 @@ def _conv(t: Tracer, m: Any, name: str, x: ShapeProxy, key: tuple[Any, ...]) -> 
         padding=m.padding,
         dilation=m.dilation,
         bias=bias,
-        params=t.module_params(m, math.prod(weight) + (m.out_channels if bias else 0)),
+        params=params,
         pad_mode=m.padding_mode,
     )
-    _called_again(t, m, out.node)
-    return _remember(t, key, out)
 
 
 def _called_again(t: Tracer, m: Any, node: int) -> None:
@@ -162,8 +175,17 @@ def _remember(t: Tracer, key: tuple[Any, ...], out: ShapeProxy) -> ShapeProxy:
 
 
 def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    weight = (m.in_channels, m.out_channels // m.groups, *m.kernel_size)
+    weight = m.in_channels * (m.out_channels // m.groups) * math.prod(m.kernel_size)
     bias = _has_bias(m)
+    params = t.module_params(m, weight + (m.out_channels if bias else 0))
+    return conv_transpose_layer(t, m, name, x, bias, params)
+
+
+def conv_transpose_layer(
+    t: Tracer, m: Any, name: str, x: ShapeProxy, bias: bool, params: int | None
+) -> ShapeProxy:
+    """:func:`conv_layer` for a transposed conv layer."""
+    weight = (m.in_channels, m.out_channels // m.groups, *m.kernel_size)
     return layer_calls.conv_transpose_node(
         t,
         name,
@@ -176,7 +198,7 @@ def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
         output_padding=m.output_padding,
         dilation=m.dilation,
         bias=bias,
-        params=t.module_params(m, math.prod(weight) + (m.out_channels if bias else 0)),
+        params=params,
     )
 
 

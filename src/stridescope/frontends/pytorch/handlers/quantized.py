@@ -16,7 +16,7 @@ from typing import Any
 
 from stridescope.frontends import layers
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler
-from stridescope.frontends.pytorch.handlers import layer_calls
+from stridescope.frontends.pytorch.handlers import layer_calls, modules
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
@@ -38,39 +38,11 @@ def _has_bias(m: Any) -> bool:
 
 
 def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    weight = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
-    return layer_calls.conv_node(
-        t,
-        name,
-        type(m).__name__,
-        x,
-        weight,
-        groups=m.groups,
-        stride=m.stride,
-        padding=m.padding,
-        dilation=m.dilation,
-        bias=_has_bias(m),
-        params=_weights_once(t, m),
-        pad_mode=m.padding_mode,
-    )
+    return modules.conv_layer(t, m, name, x, _has_bias(m), _weights_once(t, m))
 
 
 def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    weight = (m.in_channels, m.out_channels // m.groups, *m.kernel_size)
-    return layer_calls.conv_transpose_node(
-        t,
-        name,
-        type(m).__name__,
-        x,
-        weight,
-        groups=m.groups,
-        stride=m.stride,
-        padding=m.padding,
-        output_padding=m.output_padding,
-        dilation=m.dilation,
-        bias=_has_bias(m),
-        params=_weights_once(t, m),
-    )
+    return modules.conv_transpose_layer(t, m, name, x, _has_bias(m), _weights_once(t, m))
 
 
 def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
