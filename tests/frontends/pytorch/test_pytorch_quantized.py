@@ -199,3 +199,7 @@ def test_a_compiled_quantized_model_counts_as_the_quantized_model(kind: str) -> 
     assert not graph.uncounted
     assert (graph.params, graph.macs) == (expected.params, expected.macs)
     assert graph.output.output_shape == expected.output.output_shape
+    # a fused layer's node by its path, its activation under it, as in Python (QFunctional's
+    # operations are recorded under the QFunctional in a scripted graph: block.skip.add)
+    layers = ["stem.0", "stem.0.relu", "block.conv", "block.conv.relu", "down", "act", "fc1"]
+    assert set(layers) <= {n.name for n in graph.nodes}

@@ -8,9 +8,10 @@ A TorchScript graph records on each inlined operation the modules it ran in
 A module the Python trace reads whole (a conv, a norm, an activation, a pool:
 :data:`~stridescope.frontends.pytorch.module_table.MODULES`) is one node there, named by its
 path (``layer1.0.conv1``); compiled, it is the operation its forward ran (``aten::conv2d``).
-So a run of operations in such a module that made one node is named by the module's path, made
-unique as a second call of the module is (``layer1.0.relu_1``), and a compiled model's rows are
-the Python model's. A module of such a class whose compiled forward made several nodes
+So a run of operations in such a module that made one node (or one and the activation fused
+into it, as a quantized ``ConvReLU2d``'s) is named by the module's path, made unique as a second
+call of the module is (``layer1.0.relu_1``), and a compiled model's rows are the Python
+model's. A module of such a class whose compiled forward made several nodes
 (``nn.MultiheadAttention``'s projections and products) keeps ``<path>.<operation>`` on each.
 """
 
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from stridescope.ir import OpKind
+
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
 
@@ -30,6 +33,7 @@ __all__ = ["ModuleRuns", "find_module", "module_path", "read_whole"]
 
 _PART = re.compile(r"([^.()]+)\(([^()]*)\)")
 _SKIPPED = ("SELF", "UNKNOWN_INSTANCE")
+_FUSED = OpKind.ACTIVATION  # what a layer read whole may apply after itself
 _MANGLED = re.compile(r"(^__torch__\.)|(___torch_mangle_\d+\.)")
 
 
@@ -125,10 +129,12 @@ class ModuleRuns:
             self.start = tracer.builder.size
 
     def close(self) -> None:
-        """Name the last run's node by its module, where it was one node of a module read
-        whole."""
-        builder = self.tracer.builder
-        if self.whole is not None and builder.size == self.start + 1:
-            node = builder._nodes[self.start]
-            object.__setattr__(node, "name", self.tracer.unique(self.path or self.whole))
+        """Name the last run's first node by its module, where the run was in a module read
+        whole and made one node, or one and the activations fused into it (a quantized
+        ``ConvReLU2d``'s ``conv2d`` and ``relu``: ``conv1`` and ``conv1.relu``, as the Python
+        trace names them)."""
+        made = self.tracer.builder._nodes[self.start :]
+        if self.whole is not None and made and all(n.kind is _FUSED for n in made[1:]):
+            name = self.tracer.unique(self.path or self.whole)
+            object.__setattr__(made[0], "name", name)
         self.key, self.whole = None, None
