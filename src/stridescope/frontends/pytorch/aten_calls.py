@@ -10,8 +10,9 @@ the names of the operation's schema (``aten.batch_norm`` puts ``weight`` and ``b
 the running statistics, ``F.batch_norm`` after them), and is not used where the schema has an
 argument the function lacks, other than a backend switch such as ``cudnn_enabled``. An
 in-place operation (``hardswish_``) takes the function with ``inplace=True``, ``slice`` is
-indexing, ``alias`` a ``detach``. An operation with no such function stays unknown: the tracer
-runs it on meta tensors (uncounted, exact shape).
+indexing, ``alias`` a ``detach``. A quantized model's ``quantized::`` operations are the float
+functions :mod:`~stridescope.frontends.pytorch.quantized_ops` names. An operation with no such
+function stays unknown: the tracer runs it on meta tensors (uncounted, exact shape).
 
 >>> import torch
 >>> found = aten_function({torch.relu: "spec"}, torch.ops.aten.relu.default)
