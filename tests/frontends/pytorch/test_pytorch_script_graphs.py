@@ -223,20 +223,18 @@ def test_compiled_frozen_tables_transposes_and_sampling_count(kind: str) -> None
 
 
 class _Twice(nn.Module):
-    """One activation module called twice; attention, a module read whole in Python, that
-    compiled code runs as several operations."""
+    """One activation module called twice; a local response norm, a module read whole in
+    Python (one node), that compiled code runs as its several operations."""
 
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
         self.act = nn.ReLU()
-        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.lrn = nn.LocalResponseNorm(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.conv(x))
-        x = self.act(x + 1.0)
-        tokens = x.flatten(2).transpose(1, 2)
-        return self.attn(tokens, tokens, tokens, need_weights=False)[0]
+        return self.lrn(self.act(x + 1.0))
 
 
 @pytest.mark.parametrize("kind", ["script", "trace", "export"])
@@ -251,8 +249,9 @@ def test_compiled_operations_are_named_as_the_python_models_layers(kind: str) ->
     assert names[:5] == ["input", "conv", "act", "add", "act_1"]
     assert names[:5] == [n.name for n in trace_torch(model, SHAPE).nodes][:5]
     # several operations of one module read whole: each named by its operation under it
-    inside = [n for n in names if n.startswith("attn")]
-    assert len(inside) > 2 and all(n.startswith("attn.") for n in inside), inside
+    inside = [n for n in names if n.startswith("lrn")]
+    assert len(inside) > 2 and all(n.startswith("lrn.") for n in inside), inside
+    assert [n.name for n in trace_torch(model, SHAPE).nodes][5:] == ["lrn"]
 
 
 class _TwoLists(nn.Module):

@@ -11,8 +11,8 @@ path (``layer1.0.conv1``); compiled, it is the operation its forward ran (``aten
 So a run of operations in such a module that made one node (or one and the activation fused
 into it, as a quantized ``ConvReLU2d``'s) is named by the module's path, made unique as a second
 call of the module is (``layer1.0.relu_1``), and a compiled model's rows are the Python
-model's. A module of such a class whose compiled forward made several nodes
-(``nn.MultiheadAttention``'s projections and products) keeps ``<path>.<operation>`` on each.
+model's. A module of such a class whose compiled forward made several other nodes
+(``nn.LocalResponseNorm``'s pool, products and power) keeps ``<path>.<operation>`` on each.
 """
 
 from __future__ import annotations
