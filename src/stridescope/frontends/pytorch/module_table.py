@@ -74,7 +74,7 @@ def _rows() -> list[Row]:
 def _quantized_rows() -> list[tuple[ModuleHandler, str, Any]]:
     """Quantized layers (``torch.ao.quantization``'s ``convert``, ``quantize_dynamic``): a
     handler, the class names, and the package that has them."""
-    conv, linear, norm = quantized.conv, quantized.linear, quantized.norm
+    conv, linear, norm = quantized.conv, quantized.linear, modules.norm
     return [
         (conv, "Conv1d Conv2d Conv3d", nnq),
         (conv, "Conv1d Conv2d Conv3d", nnqd),

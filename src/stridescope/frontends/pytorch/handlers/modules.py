@@ -12,6 +12,7 @@ import functools
 import math
 from typing import Any
 
+import torch.ao.nn.quantized as nnq
 from torch import nn
 
 from stridescope.frontends import layers
@@ -234,8 +235,8 @@ def pointwise(kind: OpKind) -> ModuleHandler:
 
 _NORM_RANKS: tuple[tuple[tuple[type[nn.Module], ...], int], ...] = (
     ((nn.BatchNorm1d, nn.InstanceNorm1d), 3),
-    ((nn.BatchNorm2d, nn.InstanceNorm2d), 4),
-    ((nn.BatchNorm3d, nn.InstanceNorm3d), 5),
+    ((nn.BatchNorm2d, nn.InstanceNorm2d, nnq.BatchNorm2d), 4),  # (a quantized one too)
+    ((nn.BatchNorm3d, nn.InstanceNorm3d, nnq.BatchNorm3d), 5),
 )
 
 

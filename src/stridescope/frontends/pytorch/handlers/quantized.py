@@ -5,7 +5,8 @@ was converted from (after fusion: a fused ``ConvReLU2d`` is a conv node and a Re
 
 Their weights are not ``nn.Parameter`` (a conv's or a linear layer's are packed into one
 object, read by ``weight()`` and ``bias()``), so ``model.parameters()`` leaves them out; here
-they count, once per layer, as a float layer's do. ``Quantize`` and ``DeQuantize`` change
+they count, once per layer, as a float layer's do. A quantized batch norm's weight and bias are
+parameters: :func:`~stridescope.frontends.pytorch.handlers.modules.norm` reads it. ``Quantize`` and ``DeQuantize`` change
 the element type only: they make no node. The table is
 :data:`~stridescope.frontends.pytorch.module_table.MODULES`.
 """
@@ -14,14 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from stridescope.frontends import layers
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler
 from stridescope.frontends.pytorch.handlers import layer_calls, modules
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["conv", "conv_transpose", "fused", "linear", "norm", "prelu"]
+__all__ = ["conv", "conv_transpose", "fused", "linear", "prelu"]
 
 
 def _weights_once(t: Tracer, m: Any) -> int | None:
@@ -50,21 +50,10 @@ def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     return layer_calls.dense_node(t, name, type(m).__name__, x, fin, fout, _has_bias(m), params)
 
 
-def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    """A quantized batch norm: its weight and bias are parameters."""
-    if x.ndim < 2 or x.dims[1] != m.num_features:
-        layer_calls.expect(x, name, type(m).__name__, x.ndim, m.num_features)
-    node = layers.norm(t.builder, x.node, name, type(m).__name__, params=t.take_own(m))
-    return t.proxy(node, x)
-
-
 def prelu(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     """A quantized PReLU: its slopes are a quantized tensor, not a parameter."""
     params = m.weight.numel() if _weights_once(t, m) is None else 0
-    node = t.builder.pointwise(
-        x.node, name, kind=OpKind.ACTIVATION, params=params, op=type(m).__name__
-    )
-    return layer_calls.result(t, node, x)
+    return layer_calls.pointwise_node(t, name, type(m).__name__, x, OpKind.ACTIVATION, params)
 
 
 def fused(layer: ModuleHandler, activation: str) -> ModuleHandler:
@@ -75,9 +64,7 @@ def fused(layer: ModuleHandler, activation: str) -> ModuleHandler:
 
     def handler(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
         out = layer(t, m, name, x)
-        node = t.builder.pointwise(
-            out.node, t.unique(f"{name}.{op}"), kind=OpKind.ACTIVATION, params=0, op=activation
-        )
-        return layer_calls.result(t, node, out)
+        fused = t.unique(f"{name}.{op}")
+        return layer_calls.pointwise_node(t, fused, activation, out, OpKind.ACTIVATION, 0)
 
     return handler
