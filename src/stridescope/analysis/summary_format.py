@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import rule_named
@@ -47,6 +48,23 @@ _TIME_COLUMNS = ("RF ms", "jump ms")
 
 # how the footer names activations of a size other than float32's
 _VALUES = {1: "1 byte per value", 2: "2 bytes per value", 8: "float64"}
+
+
+def _values(summary: Summary) -> str:
+    """The values' size the footer names: the model's dtype, or how many rows of one layer
+    hold values of another (an int64 index, a bool mask, an 8-bit quantized output), each
+    counted at its own size."""
+    size = summary.bytes_per_value
+    named = _VALUES.get(size, "float32")
+    single = [r for r in summary.layers if r.nodes == 1 and None not in r.output_shape]
+    other = sum([r.activation_bytes != _elements(r) * size for r in single])
+    if not other:
+        return named
+    return f"at its dtype's size: {other} of {len(single)} layers are not {named}"
+
+
+def _elements(row: LayerRow) -> int:
+    return math.prod([d for d in row.output_shape if d is not None])
 
 
 def columns(summary: Summary) -> tuple[str, ...]:
@@ -140,8 +158,7 @@ def footer_lines(summary: Summary) -> list[str]:
         f"total params: {t.params:,}",
         f"total MACs: {t.macs:,}",
         f"activation memory: {human_bytes(t.activation_bytes)} "
-        f"(every layer's output, {_VALUES.get(summary.bytes_per_value, 'float32')}, "
-        f"batch {batch})",
+        f"(every layer's output, {_values(summary)}, batch {batch})",
     ]
     if t.uncounted:
         lines.append(f"uncounted (MACs unknown): {', '.join(t.uncounted)}")

@@ -243,6 +243,24 @@ class TensorOps(BuilderCore):
         self._nodes[node_id] = replace(node, params=node.params + params)
         self.edited.append(node_id)
 
+    def value_bytes(self, node_id: int, size: int) -> None:
+        """Node ``node_id``'s output holds values of ``size`` bytes, not the graph's
+        :attr:`dtype_bytes` (``argmax``'s int64 indices, a bool mask, an 8-bit quantized
+        layer's output): its activation bytes are counted at that size.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 4, 8), "nchw")
+        >>> m = b.other([b.input], "gt", kind=OpKind.MOVE, output_shape=(1, 4, 8))
+        >>> b.value_bytes(m, 1)
+        >>> [n.activation_bytes for n in b.build().nodes]
+        [128, 32]
+        """
+        node = self._nodes[node_id]
+        bytes_ = numel(node.output_shape) * size
+        if bytes_ != node.activation_bytes:
+            self._nodes[node_id] = replace(node, activation_bytes=bytes_)
+            self.edited.append(node_id)
+
     def other(
         self,
         parent: int | Sequence[int],

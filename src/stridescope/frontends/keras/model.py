@@ -106,7 +106,10 @@ def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Gra
         name = next(
             f"output{i or ''}" for i in range(len(taken) + 1) if f"output{i or ''}" not in taken
         )
-        builder.reshape(first, name, output_shape=builder.shape(first), op="output")
+        at = builder.reshape(first, name, output_shape=builder.shape(first), op="output")
+        _size_node(builder, at, getattr(model.outputs[0], "dtype", None))
+    for node, x in zip(nodes, inputs, strict=True):  # (float32 inputs of a float16 model)
+        _size_node(builder, node, getattr(x, "dtype", None))
     _note_unused(builder, owner, used)
     return builder.build()
 
@@ -294,9 +297,10 @@ def _walk(
         if not _is_model(op):  # a nested model's own walk says what it uses
             _uses(op, call, used)
         first = b.size
-        made.update(
-            zip(map(id, call.outputs), _add(b, parents, op, name, call, used), strict=False)
-        )
+        nodes = _add(b, parents, op, name, call, used)
+        made.update(zip(map(id, call.outputs), nodes, strict=False))
+        if not _is_model(op):  # (a nested model's walk sized its own nodes)
+            _sized(b, nodes, [getattr(x, "dtype", None) for x in call.outputs], first)
         if index:  # a layer called again: its weights were counted at its first call
             b.params_counted_before(first, prefix + op.name)
     return [_made(made, x, model) for x in model.outputs]
@@ -320,8 +324,41 @@ def _walk_sequential(
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
+        first = b.size
         x = _add(b, x, layer, prefix + layer.name, None, used)
+        if not _is_model(layer):
+            _sized(b, x, [getattr(layer, "compute_dtype", None)] * len(x), first)
     return x
+
+
+def _sized(b: GraphBuilder, nodes: Sequence[int], dtypes: Sequence[Any], first: int) -> None:
+    """Count the nodes a layer call made (ids from ``first`` on) at the size of its output's
+    dtype where that is not the model's (a float32 layer under mixed precision, a
+    comparison's bool, an argmax's int): every node it made where it has one output, else
+    each output's own."""
+    for node, dtype in zip(nodes, dtypes, strict=False):
+        if node >= first:
+            for made in range(first, b.size) if len(nodes) == 1 else (node,):
+                _size_node(b, made, dtype)
+
+
+def _size_node(b: GraphBuilder, node: int, dtype: Any) -> None:
+    size = _item_bytes(dtype)
+    if size is not None and size != b.dtype_bytes:
+        b.value_bytes(node, size)
+
+
+def _item_bytes(dtype: Any) -> int | None:
+    """Bytes per value of a Keras dtype name (``None`` for one numpy does not know)."""
+    import numpy as np
+
+    name = str(dtype)
+    if name in _ITEM_BYTES:
+        return _ITEM_BYTES[name]
+    try:
+        return int(np.dtype(name).itemsize)
+    except TypeError:
+        return None
 
 
 def _add(

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from stridescope.frontends.pytorch.quantized_ops import QUANTIZED
+from stridescope.frontends.pytorch.value_sizes import stored
 
 __all__ = ["aten_function"]
 
@@ -176,8 +177,12 @@ def _last_two(named: Named) -> Arguments:
 # operations whose arguments no torch function takes as they are: the function, and how
 _SPECIAL: dict[str, tuple[Any, Callable[[Named], Arguments]]] = {
     "slice": (torch.Tensor.__getitem__, _slice),
-    # a quantized graph's input quantized: the element type only (as ``Quantize`` makes no node)
-    "quantize_per_tensor": (torch.Tensor.detach, lambda named: ((named["self"],), {})),
+    # a quantized graph's input quantized: the element type only (as ``Quantize`` makes no
+    # node), the dtype as proxies carry it
+    "quantize_per_tensor": (
+        torch.Tensor.detach,
+        lambda named: ((named["self"], stored(named.get("dtype"))), {}),
+    ),
     "index": (torch.Tensor.__getitem__, _index),
     "numpy_T": (torch.Tensor.permute, _reversed),
     "mT": (torch.Tensor.transpose, _last_two),

@@ -94,7 +94,8 @@ def _quantized_rows() -> list[tuple[ModuleHandler, str, Any]]:
         (modules.pointwise(OpKind.ACTIVATION), "Softmax", nnq),
         (quantized.prelu, "PReLU", nnq),
         (modules.pointwise(OpKind.DROPOUT), "Dropout", nnq),
-        (modules.identity, "Quantize DeQuantize", nnq),  # the element type only
+        (quantized.quantize, "Quantize", nnq),  # the element type only
+        (quantized.dequantize, "DeQuantize", nnq),
     ]
 
 

@@ -3,7 +3,9 @@ inside a module's forward, made unique with ``_1``, ``_2``... (a base of the tra
 
 from __future__ import annotations
 
-__all__ = ["Naming"]
+from typing import Any
+
+__all__ = ["Naming", "spelling"]
 
 
 class Naming:
@@ -41,3 +43,16 @@ class Naming:
     def _unlisted(self, cls: type) -> str:
         """The path of a module made inside a forward, or kept outside the module tree."""
         return ".".join(p for p in (self.scope[-1], cls.__name__) if p)
+
+
+def spelling(func: Any) -> str:
+    """How a torch callable is written: ``F.name``, ``torch.fft.name``, ``name``."""
+    name = str(getattr(func, "__name__", type(func).__name__))
+    module = getattr(func, "__module__", None) or ""
+    if module.startswith("torch._ops"):  # an ATen overload: aten.einsum, not einsum.default
+        return f"{module.rsplit('.', 1)[-1]}.{getattr(func, '_opname', name)}"
+    if module in ("torch.nn.functional", "torch._C._nn"):
+        return f"F.{name}"
+    if module.startswith("torch._C._"):
+        return f"torch.{module.rsplit('._', 1)[-1]}.{name.split('_', 1)[-1]}"
+    return name

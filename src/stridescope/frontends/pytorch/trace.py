@@ -54,6 +54,7 @@ from stridescope.frontends.pytorch.state_writes import put_back
 from stridescope.frontends.pytorch.tensor_writes import put_back_tensors
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.value_sizes import sized
 from stridescope.frontends.pytorch.views import restore, settle
 from stridescope.ir import Graph, GraphBuilder
 
@@ -212,6 +213,8 @@ def _run(
     tracer.device = _device(tree, tracer.device)
     tracer.graph = module if recorded(module) else None
     proxies = [ShapeProxy(n, s, dtype_of(s, dtype)) for n, s in zip(inputs, shapes, strict=True)]
+    tracer.dtype = dtype
+    sized(tracer, proxies, 0)  # (typed inputs: token ids are int64)
     args = grouped(proxies, lists)
     if fast:
         mode = tracer.mode = ParameterMode(tracer, tree.params)
@@ -278,9 +281,10 @@ def _returned(tracer: Tracer, out: Any) -> None:
     builder = tracer.builder
     if returned and returned[0] != builder.size - 1:
         node = builder._nodes[returned[0]]
-        builder.reshape(
+        at = builder.reshape(
             node.id, tracer.unique("output"), output_shape=node.output_shape, op="output"
         )
+        sized(tracer, next(v for v in walk_values(out) if type(v) is ShapeProxy), at)
     _note_discarded(builder, returned, tracer.paths)
 
 

@@ -22,7 +22,7 @@ from stridescope.frontends.pytorch.fx_graphs import run_recorded
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
 from stridescope.frontends.pytorch.hooks import any_global_hooks, call_hooked
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
-from stridescope.frontends.pytorch.naming import Naming
+from stridescope.frontends.pytorch.naming import Naming, spelling
 from stridescope.frontends.pytorch.param_counting import (
     PLAIN_TYPES,
     ParameterCounting,
@@ -41,6 +41,7 @@ from stridescope.frontends.pytorch.tensor_writes import (
     in_place_targets,
     keep_tensors,
 )
+from stridescope.frontends.pytorch.value_sizes import sized
 from stridescope.frontends.pytorch.views import current, promote, record, settle, write_back
 from stridescope.ir import GraphBuilder, OpKind
 
@@ -102,6 +103,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         self.known: dict[int, bool] = {}  # per node: every element's value (known_values)
         self.exact = False  # the exact run (``trace._run``): TorchScript read whole
         self.graph: nn.Module | None = None  # the exported program traced, if one is (fx_graphs)
+        self.dtype = _FLOAT32  # the model's (its nodes' activation bytes: ``value_sizes``)
 
     # -- parameters --------------------------------------------------------------------
     def constant(self, value: torch.Tensor, name: str) -> ShapeProxy:
@@ -152,6 +154,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         off = _NO_TORCH_FUNCTION() if mixed and self.in_mode else None
         if off is not None:
             off.__enter__()
+        first = len(self.builder._nodes)  # (the nodes this call makes: see ``value_sizes``)
         try:
             try:
                 out = spec.handler(self, name, spec.op, *args, **kwargs)
@@ -167,6 +170,8 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         finally:
             if off is not None:
                 off.__exit__(None, None, None)
+        if type(out) is not ShapeProxy or out.dtype is not self.dtype:
+            sized(self, out, first)
         if spec.inplace and isinstance(args[0], ShapeProxy) and isinstance(out, ShapeProxy):
             return self.written(args[0], out.node, out.dims)
         if spec.view is not None:
@@ -204,7 +209,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
                 name = self.unique(name)
             else:
                 names[name] = 0
-            return found[1](self, module, name, args[0])
+            return self._leaf(found[1], module, name, args[0])
         if found == _BLOCK and "stridescope_ir" not in module.__dict__:
             # a class with neither a handler nor an IR method: its forward is traced (what
             # the rest decides for it, without looking its readers up again)
@@ -232,13 +237,23 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
             return self.proxy(node, args[0])
         if handler is not None and len(args) == 1 and not kwargs:
             if count:
-                return handler(self, module, self.unique(path or type(module).__name__), args[0])
+                return self._leaf(
+                    handler, module, self.unique(path or type(module).__name__), args[0]
+                )
             if isinstance(args[0], torch.Tensor) and own_parameters(module):
                 # a layer run on a tensor the forward made (a positional encoding): its
                 # weights and MACs count, on a node standing for that tensor
                 name = self.unique(path or type(module).__name__)
                 return handler(self, module, name, self.constant(args[0], f"{name}.input"))
         return self.run_forward(module, path, args, kwargs)
+
+    def _leaf(self, handler: ModuleHandler, module: nn.Module, name: str, x: Any) -> Any:
+        """A layer read by its handler; the nodes it made sized by their dtype (value_sizes)."""
+        first = len(self.builder._nodes)
+        out = handler(self, module, name, x)
+        if type(out) is not ShapeProxy or out.dtype is not self.dtype:
+            sized(self, out, first)
+        return out
 
     def unhooked(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self.call_module(module, args, kwargs, hooked=False)
@@ -359,6 +374,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
             return made[-1]
 
         out = map_values(result, wrap)
+        sized(self, out, made[0].node if made else self.builder.size)
         if not (is_inplace(op) and proxies and args and args[0] is proxies[0]):
             return out
         if made:
@@ -382,16 +398,3 @@ def _on_top(mode: Any) -> bool:
     """Whether ``mode`` is the innermost torch function mode (a forward may push its own)."""
     depth = torch._C._len_torch_function_stack()
     return depth > 0 and torch._C._get_function_stack_at(depth - 1) is mode
-
-
-def spelling(func: Any) -> str:
-    """How a torch callable is written: ``F.name``, ``torch.fft.name``, ``name``."""
-    name = str(getattr(func, "__name__", type(func).__name__))
-    module = getattr(func, "__module__", None) or ""
-    if module.startswith("torch._ops"):  # an ATen overload: aten.einsum, not einsum.default
-        return f"{module.rsplit('.', 1)[-1]}.{getattr(func, '_opname', name)}"
-    if module in ("torch.nn.functional", "torch._C._nn"):
-        return f"F.{name}"
-    if module.startswith("torch._C._"):
-        return f"torch.{module.rsplit('._', 1)[-1]}.{name.split('_', 1)[-1]}"
-    return name

@@ -6,8 +6,10 @@ was converted from (after fusion: a fused ``ConvReLU2d`` is a conv node and a Re
 Their weights are not ``nn.Parameter`` (a conv's or a linear layer's are packed into one
 object, read by ``weight()`` and ``bias()``), so ``model.parameters()`` leaves them out; here
 they count, once per layer, as a float layer's do. A quantized batch norm's weight and bias are
-parameters: :func:`~stridescope.frontends.pytorch.handlers.modules.norm` reads it. ``Quantize`` and ``DeQuantize`` change
-the element type only: they make no node. The table is
+parameters: :func:`~stridescope.frontends.pytorch.handlers.modules.norm` reads it.
+``Quantize`` and ``DeQuantize`` change the element type only: they make no node, and the
+layers between them output 8-bit values, counted at one byte each (``value_sizes``). The
+table is
 :data:`~stridescope.frontends.pytorch.module_table.MODULES`.
 """
 
@@ -15,13 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler
 from stridescope.frontends.pytorch.handlers import layer_calls, modules
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.value_sizes import STORED
 from stridescope.ir import OpKind
 
-__all__ = ["conv", "conv_transpose", "fused", "linear", "prelu"]
+__all__ = ["conv", "conv_transpose", "dequantize", "fused", "linear", "prelu", "quantize"]
 
 
 def _weights_once(t: Tracer, m: Any) -> int | None:
@@ -68,3 +73,13 @@ def fused(layer: ModuleHandler, activation: str) -> ModuleHandler:
         return layer_calls.pointwise_node(t, fused, activation, out, OpKind.ACTIVATION, 0)
 
     return handler
+
+
+def quantize(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    """``Quantize``: the same values, stored in its quantized type from here on (no node)."""
+    return ShapeProxy(x.node, x.dims, STORED.get(m.dtype, torch.uint8))
+
+
+def dequantize(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    """``DeQuantize``: the same values as float32 again (no node)."""
+    return ShapeProxy(x.node, x.dims, torch.float32)

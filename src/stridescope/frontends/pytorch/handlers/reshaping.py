@@ -21,6 +21,7 @@ from stridescope.frontends.pytorch.handlers.layer_calls import (
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.value_sizes import STORED
 from stridescope.ir import OpKind
 
 __all__ = [
@@ -124,6 +125,7 @@ def same(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: A
             dtype = option
         elif isinstance(option, ShapeProxy | torch.Tensor):
             dtype = option.dtype
+    dtype = STORED.get(dtype, dtype)  # type: ignore[arg-type]  # (quantize_per_tensor's)
     if dtype is None or dtype == input.dtype:
         return input
     if type(input) is not ShapeProxy:  # a weight cast like the traced tensor (``type_as``)
@@ -145,6 +147,7 @@ _CASTS = {
     "cfloat": torch.complex64,
     "cdouble": torch.complex128,
     "chalf": torch.complex32,
+    "dequantize": torch.float32,
 }
 
 
