@@ -28,7 +28,10 @@ Rules (per spatial axis, in network-input pixels):
   whole-input field whole; otherwise positions may have moved: **unknown**; slicing that keeps
   every axis is a kernel-1 window (:meth:`GraphBuilder.slice`) and composes like one;
 - interpolation, pixel shuffle (fractional jumps), padding of the batch axis and uncounted
-  ops: **unknown** (``None``), and so is everything after them.
+  ops: **unknown** (``None``), and so is everything after them;
+- a tensor whose values read no input (made from a shape: ``x.new_ones(...)``, stochastic
+  depth's ``bernoulli_`` mask, a position encoding from weights and a coordinate grid) is
+  left out of the ops that meet it: their field is that of their other inputs.
 """
 
 from __future__ import annotations
@@ -170,8 +173,19 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
     """
     facts = node_facts(graph) if facts is None else facts
     states: list[RFState] = []
+    free: set[int] = set()  # nodes whose values read no input (see below); most graphs: none
     for node in graph.nodes:
         parents = node.parents
+        if not parents and node.kind is not _INPUT:
+            free.add(node.id)  # a tensor made from a shape: x.new_ones(...), ones_like(x)
+        elif free and not free.isdisjoint(parents):
+            # a mask or gate made from such tensors (stochastic depth's bernoulli_) reads no
+            # input: where it meets the input's values, the field is theirs alone
+            parents = tuple(p for p in parents if p not in free)
+            if not parents:
+                free.add(node.id)
+                states.append(None)
+                continue
         keeps = node.kind in _PASS and node.counted and not facts.parent_moved[node.id]
         if keeps and len(parents) == 1:  # most nodes: the parent's field, as _step gives it
             states.append(states[parents[0]])
