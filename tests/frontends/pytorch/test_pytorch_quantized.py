@@ -12,6 +12,7 @@ import io
 import pytest
 import torch
 import torch.ao.nn.intrinsic.quantized as nniq
+import torch.ao.nn.intrinsic.quantized.dynamic as nniqd
 import torch.ao.nn.quantized as nnq
 import torch.ao.nn.quantized.dynamic as nnqd
 from torch import nn
@@ -168,20 +169,67 @@ def test_each_quantized_layer_counts_as_its_float_layer(
 
 
 def test_a_quantized_layer_without_a_reader_is_refused_with_what_to_do() -> None:
-    class ConvAdd(nn.Module):
+    class Bag(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv = nniq.ConvAdd2d(3, 3, 3, padding=1)
+            self.bag = nnq.EmbeddingBag(100, 16)
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.conv(x, x)
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.bag(ids.flatten(), torch.tensor([0, 6]))
 
     with pytest.raises(StridescopeError) as error:
-        load_graph(_Around(ConvAdd()).eval(), SHAPE)
+        load_graph(Bag().eval(), ["1x12:int64"])
     message = str(error.value)
     assert "\n" not in message
-    assert "1 quantized layer (layer.conv (ConvAdd2d))" in message  # the layer read is not named
+    assert "1 quantized layer (bag (EmbeddingBag))" in message
     assert "summarise the float model" in message
+
+
+class _TwoInputs(nn.Module):
+    """A fused conv + residual add (``ConvAdd2d``, what x86's fusion makes), on the input
+    quantized and added to itself."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.quant, self.layer = nnq.Quantize(0.1, 0, torch.quint8), layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = self.quant(x)
+        return self.layer(q, q)
+
+
+class _FloatAdd(nn.Module):
+    def __init__(self, relu: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.act = nn.ReLU() if relu else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x) + x)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("kind", ["python", "script"])
+def test_a_fused_conv_and_add_counts_as_the_conv_and_the_add(relu: bool, kind: str) -> None:
+    layer = (nniq.ConvAddReLU2d if relu else nniq.ConvAdd2d)(3, 3, 3, padding=1)
+    model: nn.Module = _TwoInputs(layer).eval()
+    if kind == "script":
+        model = torch.jit.script(model)
+    graph, expected = load_graph(model, SHAPE), load_graph(_FloatAdd(relu).eval(), SHAPE)
+    assert _layers(graph) == _layers(expected) and not graph.uncounted
+
+
+def test_quantized_embeddings_and_dynamic_linear_relu_count_as_float_layers() -> None:
+    embedding = nn.Sequential(nnq.Embedding(100, 16)).eval()
+    graph, expected = (
+        load_graph(embedding, ["1x12:int64"]),
+        load_graph(nn.Embedding(100, 16), ["1x12:int64"]),
+    )
+    assert _layers(graph) == _layers(expected) and not graph.uncounted
+    fused = nniqd.LinearReLU(8, 5)
+    linear = load_graph(nn.Sequential(fused).eval(), (1, 8))
+    float_graph = load_graph(nn.Sequential(nn.Linear(8, 5), nn.ReLU()).eval(), (1, 8))
+    assert _layers(linear) == _layers(float_graph) and not linear.uncounted
 
 
 @pytest.mark.parametrize("kind", ["script", "trace"])

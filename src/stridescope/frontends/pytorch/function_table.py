@@ -74,7 +74,7 @@ _SAME = (
     "Tensor.type_as Tensor.cpu Tensor.cuda Tensor.requires_grad_ Tensor.half Tensor.double "
     "Tensor.bool Tensor.long Tensor.int Tensor.bfloat16 Tensor.short Tensor.char Tensor.byte "
     "Tensor.cfloat Tensor.cdouble Tensor.chalf Tensor.type Tensor.as_subclass "
-    "Tensor.dequantize torch.dequantize"
+    "Tensor.dequantize torch.dequantize torch.quantize_per_tensor torch.quantize_per_channel"
 )
 _CONSTANTS = (
     "Tensor.new_zeros Tensor.new_ones Tensor.new_full Tensor.new_empty Tensor.new_tensor "

@@ -61,6 +61,35 @@ def _linear(named: Named) -> Arguments:
     return (named["X"], *_weights(named["W_prepack"])), {}
 
 
+def _conv_add(named: Named) -> Arguments:
+    """``conv2d_add(qx, qaccum, ...)``: the conv's output added to ``qaccum`` (``ConvAdd2d``,
+    a conv and the residual add after it fused)."""
+    args, kwargs = _conv(named)
+    return (F.conv2d(*args, **kwargs), named["qaccum"]), {}
+
+
+def _linear_relu(named: Named) -> Arguments:
+    """``linear_relu_dynamic``: a linear layer's output through a ReLU."""
+    args, kwargs = _linear(named)
+    return (F.linear(*args, **kwargs),), {}
+
+
+def _embedding(named: Named) -> Arguments:
+    """``embedding_byte(weight, indices)``: the table's rows at ``indices``; the 8- or 4-bit
+    table read back as floats (quantized meta tensors cannot be made), counted once."""
+    packed = named["weight"]
+    tracer = active_tracer()
+    table = packed.unpack() if hasattr(packed, "unpack") else packed
+    table = table.dequantize() if table.is_quantized else table
+    if tracer is not None:
+        tracer.walked[id(packed)] = packed
+        tracer.walked[id(table)] = table
+        if id(packed) not in tracer.counted:
+            tracer.counted[id(packed)] = None
+            table._is_param = True
+    return (named["indices"], table), {}
+
+
 # per operation name (without a fused ``_relu``): the float function, its arguments
 QUANTIZED: dict[str, tuple[Any, Callable[[Named], Arguments]]] = {
     "add": (torch.add, _named("qa", "qb")),
@@ -76,4 +105,8 @@ QUANTIZED: dict[str, tuple[Any, Callable[[Named], Arguments]]] = {
     "conv_transpose3d": (F.conv_transpose3d, _conv),
     "linear": (F.linear, _linear),
     "linear_dynamic": (F.linear, _linear),
+    "linear_relu_dynamic": (torch.relu, _linear_relu),
+    "conv2d_add": (torch.add, _conv_add),
+    "embedding_byte": (F.embedding, _embedding),
+    "embedding_4bit": (F.embedding, _embedding),
 }
