@@ -24,8 +24,8 @@ node.
 sep/depthwise SeparableConv2D (1, 8, 8, 4) 36
 sep/pointwise SeparableConv2D (1, 8, 8, 8) 40
 sep/relu SeparableConv2D:relu (1, 8, 8, 8) 0
-gap GlobalAveragePooling2D (1, 1, 1, 8) 0
-gap/squeeze GlobalAveragePooling2D (1, 8) 0
+gap/pool GlobalAveragePooling2D (1, 1, 1, 8) 0
+gap GlobalAveragePooling2D (1, 8) 0
 """
 
 from __future__ import annotations
@@ -317,9 +317,13 @@ def adaptive_pool(
 def global_pool(
     b: GraphBuilder, parent: int, name: str, op: str, *, mode: str, keepdims: bool = False
 ) -> int:
-    """A global pool: an adaptive pool to 1, then (without ``keepdims``) ``<name>/squeeze``."""
-    pooled = b.adaptive_pool(parent, name, mode=mode, output_size=1, op=op)
-    return pooled if keepdims else b.flatten(pooled, f"{name}/squeeze", op=op)
+    """A global pool: an adaptive pool to 1; without ``keepdims``, that is ``<name>/pool``
+    and the layer's own row (named ``name``, as the layer's output: ``(N, C)``) drops the
+    pooled axes."""
+    if keepdims:
+        return b.adaptive_pool(parent, name, mode=mode, output_size=1, op=op)
+    pooled = b.adaptive_pool(parent, f"{name}/pool", mode=mode, output_size=1, op=op)
+    return b.flatten(pooled, name, op=op)
 
 
 def norm(b: GraphBuilder, parent: int, name: str, op: str, *, params: int) -> int:

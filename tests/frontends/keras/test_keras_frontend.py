@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import stridescope
 from stridescope.errors import StridescopeError
 from stridescope.frontends.keras import read_keras
 from stridescope.frontends.load import load_graph
@@ -270,3 +271,28 @@ def test_multi_head_attention_costs_what_torch_attention_costs(keras: ModuleType
     assert _by_name(spatial)["spatial"].output_shape == (1, 4, 6, 8)
     projections = 3 * 24 * 8 * 2 * 4 + 24 * 2 * 4 * 8
     assert _by_name(spatial)["spatial"].macs == projections + 24 * 24 * 2 * (4 + 4)
+
+
+def test_each_layers_row_has_the_layers_output_shape(keras: ModuleType) -> None:
+    """The row named as a layer has the shape Keras gives its output: a global pool without
+    ``keepdims`` is ``(N, C)`` (its pooled ``(N, 1, 1, C)`` is the row ``<name>/pool``), as
+    in squeeze-and-excitation blocks."""
+    inputs = keras.Input((16, 24, 8))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    s = keras.layers.GlobalAveragePooling2D(name="squeeze")(x)
+    s = keras.layers.Reshape((1, 1, 8), name="reshape")(s)
+    s = keras.layers.Conv2D(8, 1, activation="sigmoid", name="gate")(s)
+    x = keras.layers.Multiply(name="excite")([x, s])
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    kept = keras.layers.GlobalMaxPooling2D(keepdims=True, name="kept")(x)
+    head = keras.layers.Dense(3, name="head")(keras.layers.Flatten(name="flat")(kept))
+    model = keras.Model(inputs, head)
+    rows = {
+        r.path: r.output_shape
+        for r in stridescope.summary(model, input_shape=(2, 16, 24, 8)).layers
+    }
+    for layer in model.layers[1:]:
+        expected = tuple(2 if d is None else d for d in layer.output.shape)
+        assert rows[layer.name] == expected, layer.name
+    assert rows["squeeze/pool"] == (2, 1, 1, 8)
