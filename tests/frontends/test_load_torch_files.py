@@ -57,6 +57,19 @@ def test_an_exported_program_knows_its_input_shape(tmp_path: Path) -> None:
     assert summary(str(path), input_shape=SHAPE).totals == own.totals
 
 
+def test_an_exported_program_object_is_read_as_its_file_is(tmp_path: Path) -> None:
+    """``torch.export.export``'s result itself, not only saved as ``.pt2``: its input shape
+    known, its guards said in one line."""
+    program = torch.export.export(_model(), (torch.rand(SHAPE),))
+    path = tmp_path / "model.pt2"
+    torch.export.save(program, str(path))
+    own = summary(program)
+    assert own.input_shape == SHAPE and own.totals == summary(str(path)).totals
+    assert own.totals.params == summary(_model(), input_shape=SHAPE).totals.params
+    with pytest.raises(StridescopeError, match=r"^'ExportedProgram' was exported for inputs "):
+        load_graph(program, (1, 3, 40, 40))
+
+
 def test_files_that_are_not_archives_are_refused_in_one_line(tmp_path: Path) -> None:
     pickled = tmp_path / "pickled.pt"
     torch.save(_model(), pickled)

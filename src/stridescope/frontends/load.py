@@ -35,7 +35,9 @@ from stridescope.frameworks import is_keras_model
 from stridescope.frontends.saved_files import (
     KERAS,
     TORCH,
+    exported_module,
     guarded,
+    is_exported,
     load_keras_file,
     load_torch_file,
     one_line,
@@ -330,7 +332,13 @@ def load_graph(
         raise StridescopeError(f"cannot read target {text!r}; allowed: {TARGET_FORMS}")
     if _is_model(target):
         return _graph_of_model(target, shape, "", shapes)
+    if is_exported(target):  # torch.export.export's result, as a .pt2 file holds one
+        model, own = exported_module(target)
+        try:
+            return _graph_of_model(model, shape, "", shapes or own)
+        except StridescopeError as error:
+            raise guarded(error, "ExportedProgram", shapes or own) from None
     raise StridescopeError(
-        f"cannot read a {type(target).__name__}; expected a torch.nn.Module, a Keras model, "
-        f"an IR Graph or a string: {TARGET_FORMS}"
+        f"cannot read a {type(target).__name__}; expected a torch.nn.Module, an exported "
+        f"program (torch.export), a Keras model, an IR Graph or a string: {TARGET_FORMS}"
     )

@@ -16,7 +16,16 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 
-__all__ = ["KERAS", "TORCH", "guarded", "load_keras_file", "load_torch_file", "one_line"]
+__all__ = [
+    "KERAS",
+    "TORCH",
+    "exported_module",
+    "guarded",
+    "is_exported",
+    "load_keras_file",
+    "load_torch_file",
+    "one_line",
+]
 
 TORCH = (".pt", ".pth", ".ts", ".torchscript", ".pt2")
 KERAS = (".keras", ".h5", ".hdf5")  # (the last two: Keras 2's whole-model HDF5 files)
@@ -68,20 +77,7 @@ def load_torch_file(path: Path) -> tuple[Any, list[tuple[int, ...]]]:
             program = torch.export.load(str(path))
         except Exception as error:
             raise StridescopeError(f"cannot load {str(path)!r}: {one_line(error)}") from None
-        module = program.module()
-        # the inputs it was exported with: their sizes are the example's even where they are
-        # dynamic (never int() of a symbolic size: that specialises the program's guards)
-        example: tuple[Any, ...] = getattr(program, "example_inputs", None) or ((), {})
-        own: list[tuple[int, ...]] = [
-            tuple(t.shape) for t in example[0] if isinstance(t, torch.Tensor)
-        ] or [
-            tuple(getattr(getattr(d, "node", None), "hint", d) for d in node.meta["val"].shape)
-            for node in program.graph.nodes
-            if node.op == "placeholder"
-            and node.name in program.graph_signature.user_inputs
-            and isinstance(node.meta.get("val"), torch.Tensor)
-        ]
-        return module, own
+        return exported_module(program)
     with zipfile.ZipFile(path) as archive:
         scripted = any("/code/" in f"/{name}" for name in archive.namelist())
     if not scripted:
@@ -94,6 +90,33 @@ def load_torch_file(path: Path) -> tuple[Any, list[tuple[int, ...]]]:
         return torch.jit.load(str(path), map_location="cpu"), []  # type: ignore[no-untyped-call]
     except Exception as error:
         raise StridescopeError(f"cannot load {str(path)!r}: {one_line(error)}") from None
+
+
+def exported_module(program: Any) -> tuple[Any, list[tuple[int, ...]]]:
+    """An exported program's (``torch.export.export``'s result) module, with the input shapes
+    it was exported with."""
+    import torch
+
+    module = program.module()
+    # the inputs it was exported with: their sizes are the example's even where they are
+    # dynamic (never int() of a symbolic size: that specialises the program's guards)
+    example: tuple[Any, ...] = getattr(program, "example_inputs", None) or ((), {})
+    own: list[tuple[int, ...]] = [
+        tuple(t.shape) for t in example[0] if isinstance(t, torch.Tensor)
+    ] or [
+        tuple(getattr(getattr(d, "node", None), "hint", d) for d in node.meta["val"].shape)
+        for node in program.graph.nodes
+        if node.op == "placeholder"
+        and node.name in program.graph_signature.user_inputs
+        and isinstance(node.meta.get("val"), torch.Tensor)
+    ]
+    return module, own
+
+
+def is_exported(target: object) -> bool:
+    """Whether ``target`` is a ``torch.export.ExportedProgram`` (without importing torch)."""
+    cls = type(target)
+    return cls.__name__ == "ExportedProgram" and cls.__module__.startswith("torch.export")
 
 
 def guarded(error: StridescopeError, source: str, shapes: Sequence[Any]) -> StridescopeError:

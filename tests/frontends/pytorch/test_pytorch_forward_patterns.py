@@ -341,3 +341,22 @@ def test_an_attribute_set_on_a_traced_tensor_reads_back() -> None:
     graph = trace_torch(AttachesOrig(), (1, 4, 8, 8))
     (add,) = [n for n in graph.nodes if n.kind is OpKind.ADD]
     assert add.parents == (1, 0)  # the conv's output and the block's input
+
+
+def test_a_forward_may_set_requires_grad_on_its_input() -> None:
+    """wav2vec2's and HuBERT's feature encoders set ``x.requires_grad = True`` in training."""
+
+    class Sets(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(1, 4, 10, stride=5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.training:
+                x.requires_grad = True
+            return self.conv(x)
+
+    model = Sets().train()
+    graph = trace_torch(model, [(2, 1, 100)])
+    assert graph.output.output_shape == tuple(model(torch.rand(2, 1, 100)).shape) == (2, 4, 19)
+    assert graph.params == 44 and not graph.uncounted

@@ -274,3 +274,26 @@ def test_items_of_lists_the_record_leaves_out_are_found_by_their_class() -> None
     names = [n.name for n in trace_torch(_compiled("script", model), SHAPE).nodes]
     assert names == [n.name for n in trace_torch(model, SHAPE).nodes]
     assert names[1:] == ["convs.0", "norms.0", "convs.1", "norms.1"]
+
+
+class _Attention(nn.Module):
+    def __init__(self, weights: bool) -> None:
+        super().__init__()
+        self.mha, self.weights = nn.MultiheadAttention(16, 2, batch_first=True), weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.mha(x, x, x, need_weights=self.weights)
+        return out
+
+
+@pytest.mark.parametrize("weights", [False, True])
+def test_attention_traced_on_its_fast_path_counts_as_in_python(weights: bool) -> None:
+    """``torch.jit.trace`` in eval under ``no_grad`` records ``nn.MultiheadAttention``'s fast
+    path, one ``_native_multi_head_attention`` call (ViT-B/16 traced so was 36% short of its
+    MACs): read as the Python forward's ``F.multi_head_attention_forward``."""
+    model, x = _Attention(weights).eval(), torch.rand(2, 5, 16)
+    with torch.no_grad():
+        traced = _round_trip(torch.jit.trace(model, x))
+    graph, expected = trace_torch(traced, [(2, 5, 16)]), trace_torch(model, [(2, 5, 16)])
+    assert "_native_multi_head_attention" in str(traced.inlined_graph)
+    assert _costs(graph) == _costs(expected) and not graph.uncounted

@@ -18,6 +18,7 @@ from stridescope.frontends.pytorch.elementwise_names import COMPARE, DIVIDE, MAT
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
 from stridescope.frontends.pytorch.handlers import (
     along,
+    attention,
     elementwise,
     linalg,
     losses,
@@ -171,7 +172,6 @@ def _rows() -> list[Row]:
         *_beside_products(),
         (products.rmatmul, "Tensor.__rmatmul__"),
         (products.attention, "F.scaled_dot_product_attention"),
-        (products.multi_head_attention, "F.multi_head_attention_forward"),
         (products.einsum, "torch.einsum"),
         (products.bilinear, "F.bilinear torch.bilinear"),
         (
@@ -207,8 +207,10 @@ def _rows() -> list[Row]:
 
 
 def _beside_products() -> list[Row]:
-    """Products of vectors and distances, sampling, lookups and buckets."""
+    """Attention layers, products of vectors and distances, sampling, lookups and buckets."""
     return [
+        (attention.multi_head_attention, "F.multi_head_attention_forward"),
+        (attention.native_multi_head_attention, "torch._native_multi_head_attention"),
         (products.matmul, "torch.mv Tensor.mv torch.dot Tensor.dot torch.vdot Tensor.vdot"),
         (spectral.outer, "torch.outer Tensor.outer torch.ger Tensor.ger"),
         (spectral.tensordot, "torch.tensordot"),

@@ -89,6 +89,11 @@ class ShapeProxy:
     def requires_grad(self) -> bool:
         return False
 
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        """``x.requires_grad = True`` (wav2vec2's feature encoder does it in training): a
+        shape trace keeps nothing of it, as ``x.requires_grad_()`` makes no node."""
+
     is_cuda = False
     # what a proxy stands for: a dense, strided tensor (``nn.MultiheadAttention`` asks
     # ``query.is_nested`` on every call; a meta run to answer it cost ~30 us)

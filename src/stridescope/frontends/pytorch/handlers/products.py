@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
+from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -29,7 +29,6 @@ __all__ = [
     "broadcast",
     "einsum",
     "matmul",
-    "multi_head_attention",
     "rmatmul",
     "tensor_dims",
 ]
@@ -258,88 +257,3 @@ def _subscript(axes: Any) -> str:
             raise ValueError(a)
         chars.append("..." if a is Ellipsis else _LETTERS[a])
     return "".join(chars)
-
-
-# F.multi_head_attention_forward's arguments after num_heads, in order
-_MHA_ARGS = (
-    "in_proj_weight",
-    "in_proj_bias",
-    "bias_k",
-    "bias_v",
-    "add_zero_attn",
-    "dropout_p",
-    "out_proj_weight",
-    "out_proj_bias",
-    "training",
-    "key_padding_mask",
-    "need_weights",
-    "attn_mask",
-    "use_separate_proj_weight",
-    "q_proj_weight",
-    "k_proj_weight",
-    "v_proj_weight",
-    "static_k",
-    "static_v",
-    "average_attn_weights",
-    "is_causal",
-)
-
-
-def multi_head_attention(
-    t: Tracer,
-    name: str,
-    op: str,
-    query: Any,
-    key: Any,
-    value: Any,
-    embed_dim: Any,
-    num_heads: Any,
-    *args: Any,
-    **kw: Any,
-) -> Any:
-    """``F.multi_head_attention_forward`` (what ``nn.MultiheadAttention`` calls, on
-    ``(L, N, E)`` inputs): the three input projections, ``q @ kᵀ``, the product with ``v``
-    and the output projection, as one ``matmul`` node; the weights are a second, free node
-    when asked for."""
-    q, k, v = tensor_dims(query), tensor_dims(key), tensor_dims(value)
-    given = dict(zip(_MHA_ARGS, args, strict=False)) | kw
-    if len(q) != 3 or len(k) != 3 or len(v) != 3 or not isinstance(num_heads, int):
-        raise NotHandled  # unbatched inputs: left to the meta run
-    masks = [given.get("key_padding_mask"), given.get("attn_mask")]
-    if any(isinstance(a, ShapeProxy) and all(a is not m for m in masks) for a in given.values()):
-        raise NotHandled  # traced weights: not modelled (a traced mask is a parent)
-    if given.get("static_k") is not None:
-        raise NotHandled  # static keys: not modelled
-    if q[-1] != embed_dim:  # torch refuses it too
-        raise LayerInputError(name, op, f"queries of embed_dim={embed_dim} features", q)
-    (length, batch, width), source = q, k[0]
-    source += int(given.get("bias_k") is not None) + int(bool(given.get("add_zero_attn")))
-    out_weight = given.get("out_proj_weight")  # (out, width): CLIP's attention pool projects
-    out_width = out_weight.shape[0] if isinstance(out_weight, torch.Tensor) else width
-    macs = length * batch * width * q[-1] + source * batch * width * (k[-1] + v[-1])
-    macs += 2 * batch * length * source * width + length * batch * width * out_width
-    tensors = [a for a in given.values() if isinstance(a, torch.Tensor)]
-    inputs = [p.node for p in (query, key, value) if isinstance(p, ShapeProxy)]
-    if not inputs:
-        raise NotHandled
-    parents = list(dict.fromkeys(inputs + [m.node for m in masks if isinstance(m, ShapeProxy)]))
-    out = t.builder.matmul(
-        parents,
-        name,
-        output_shape=(length, batch, out_width),
-        macs=macs,
-        params=t.take_params(tensors),
-        op=op,
-    )
-    like = next(p for p in (query, key, value) if isinstance(p, ShapeProxy))
-    if not given.get("need_weights", True):
-        return t.proxy(out, like), None
-    heads = () if given.get("average_attn_weights", True) else (num_heads,)
-    weights = t.builder.matmul(
-        [out],
-        t.unique(f"{name}.weights"),
-        output_shape=(batch, *heads, length, source),
-        macs=0,
-        op=op,
-    )
-    return t.proxy(out, like), t.proxy(weights, like)

@@ -1,0 +1,164 @@
+"""Attention layers read whole: ``F.multi_head_attention_forward`` (what
+``nn.MultiheadAttention`` calls), and the fast path a model compiled in eval under
+``no_grad`` records instead (``torch._native_multi_head_attention``, batch first): the
+three input projections, ``q @ kᵀ``, the product with ``v`` and the output projection as one
+``matmul`` node, with the same MACs either way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
+from stridescope.frontends.pytorch.handlers.products import tensor_dims
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+
+__all__ = ["multi_head_attention", "native_multi_head_attention"]
+
+
+# F.multi_head_attention_forward's arguments after num_heads, in order
+_MHA_ARGS = (
+    "in_proj_weight",
+    "in_proj_bias",
+    "bias_k",
+    "bias_v",
+    "add_zero_attn",
+    "dropout_p",
+    "out_proj_weight",
+    "out_proj_bias",
+    "training",
+    "key_padding_mask",
+    "need_weights",
+    "attn_mask",
+    "use_separate_proj_weight",
+    "q_proj_weight",
+    "k_proj_weight",
+    "v_proj_weight",
+    "static_k",
+    "static_v",
+    "average_attn_weights",
+    "is_causal",
+)
+
+
+def multi_head_attention(
+    t: Tracer,
+    name: str,
+    op: str,
+    query: Any,
+    key: Any,
+    value: Any,
+    embed_dim: Any,
+    num_heads: Any,
+    *args: Any,
+    **kw: Any,
+) -> Any:
+    """``F.multi_head_attention_forward`` (what ``nn.MultiheadAttention`` calls, on
+    ``(L, N, E)`` inputs): the three input projections, ``q @ kᵀ``, the product with ``v``
+    and the output projection, as one ``matmul`` node; the weights are a second, free node
+    when asked for."""
+    q, k, v = tensor_dims(query), tensor_dims(key), tensor_dims(value)
+    given = dict(zip(_MHA_ARGS, args, strict=False)) | kw
+    if len(q) != 3 or len(k) != 3 or len(v) != 3 or not isinstance(num_heads, int):
+        raise NotHandled  # unbatched inputs: left to the meta run
+    masks = [given.get("key_padding_mask"), given.get("attn_mask")]
+    if any(isinstance(a, ShapeProxy) and all(a is not m for m in masks) for a in given.values()):
+        raise NotHandled  # traced weights: not modelled (a traced mask is a parent)
+    if given.get("static_k") is not None:
+        raise NotHandled  # static keys: not modelled
+    if q[-1] != embed_dim:  # torch refuses it too
+        raise LayerInputError(name, op, f"queries of embed_dim={embed_dim} features", q)
+    (length, batch, width), source = q, k[0]
+    source += int(given.get("bias_k") is not None) + int(bool(given.get("add_zero_attn")))
+    out_weight = given.get("out_proj_weight")  # (out, width): CLIP's attention pool projects
+    out_width = out_weight.shape[0] if isinstance(out_weight, torch.Tensor) else width
+    macs = _macs(length, batch, width, source, (q[-1], k[-1], v[-1]), out_width)
+    tensors = [a for a in given.values() if isinstance(a, torch.Tensor)]
+    inputs = [p.node for p in (query, key, value) if isinstance(p, ShapeProxy)]
+    if not inputs:
+        raise NotHandled
+    parents = list(dict.fromkeys(inputs + [m.node for m in masks if isinstance(m, ShapeProxy)]))
+    out = t.builder.matmul(
+        parents,
+        name,
+        output_shape=(length, batch, out_width),
+        macs=macs,
+        params=t.take_params(tensors),
+        op=op,
+    )
+    like = next(p for p in (query, key, value) if isinstance(p, ShapeProxy))
+    if not given.get("need_weights", True):
+        return t.proxy(out, like), None
+    heads = () if given.get("average_attn_weights", True) else (num_heads,)
+    weights = t.builder.matmul(
+        [out],
+        t.unique(f"{name}.weights"),
+        output_shape=(batch, *heads, length, source),
+        macs=0,
+        op=op,
+    )
+    return t.proxy(out, like), t.proxy(weights, like)
+
+
+def _macs(
+    length: int, batch: int, width: int, source: int, dims: tuple[int, int, int], out: int
+) -> int:
+    """Projections of the queries (``dims[0]`` features each), keys and values (``dims[1]``,
+    ``dims[2]``), both products, and the output projection to ``out`` features."""
+    query, key, value = dims
+    macs = length * batch * width * query + source * batch * width * (key + value)
+    return macs + 2 * batch * length * source * width + length * batch * width * out
+
+
+def native_multi_head_attention(
+    t: Tracer,
+    name: str,
+    op: str,
+    query: Any,
+    key: Any,
+    value: Any,
+    embed_dim: int,
+    num_head: int,
+    qkv_weight: Any,
+    qkv_bias: Any,
+    proj_weight: Any,
+    proj_bias: Any,
+    mask: Any = None,
+    need_weights: bool = True,
+    average_attn_weights: bool = True,
+    mask_type: Any = None,
+) -> Any:
+    """``torch._native_multi_head_attention``: ``nn.MultiheadAttention``'s fast path on
+    ``(N, L, E)`` inputs, as :func:`multi_head_attention` reads it (a model traced by
+    ``torch.jit.trace`` in eval under ``no_grad`` records it: it was uncounted)."""
+    q, k, v = tensor_dims(query), tensor_dims(key), tensor_dims(value)
+    inputs = [p.node for p in (query, key, value) if isinstance(p, ShapeProxy)]
+    if len(q) != 3 or len(k) != 3 or len(v) != 3 or not inputs:
+        raise NotHandled
+    if q[-1] != embed_dim:
+        raise LayerInputError(name, op, f"queries of embed_dim={embed_dim} features", q)
+    (batch, length, width), source = q, k[1]
+    out_width = proj_weight.shape[0] if isinstance(proj_weight, torch.Tensor) else width
+    parents = list(dict.fromkeys(inputs + ([mask.node] if isinstance(mask, ShapeProxy) else [])))
+    out = t.builder.matmul(
+        parents,
+        name,
+        output_shape=(batch, length, out_width),
+        macs=_macs(length, batch, width, source, (q[-1], k[-1], v[-1]), out_width),
+        params=t.take_params([qkv_weight, qkv_bias, proj_weight, proj_bias]),
+        op=op,
+    )
+    like = next(p for p in (query, key, value) if isinstance(p, ShapeProxy))
+    if not need_weights:  # (torch returns an empty tensor in its place)
+        return t.proxy(out, like), torch.empty(0)
+    heads = () if average_attn_weights else (num_head,)
+    weights = t.builder.matmul(
+        [out],
+        t.unique(f"{name}.weights"),
+        output_shape=(batch, *heads, length, source),
+        macs=0,
+        op=op,
+    )
+    return t.proxy(out, like), t.proxy(weights, like)
