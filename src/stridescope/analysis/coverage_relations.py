@@ -78,10 +78,13 @@ def relation(
     if out is None or inp is None or len(out) != len(inp):
         return None
     kept = node.kind is _RESHAPE and node.spatial_at is not None
-    if node.kind is _PERMUTE or kept or (moved and node.spatial_at is not None):
+    # an op that keeps the axes where a permute put them: positions stay themselves, or
+    # (a recurrent layer along one of them) read the window it has
+    along = moved and node.spatial_at is not None
+    if node.kind is _PERMUTE or kept or (along and node.window is None):
         if out == inp:  # positions stay themselves while a permute has the axes elsewhere
             return (None,) * len(out)
-    elif moved:
+    elif moved and not along:
         notes.append(
             f"{node.name} ({node.kind}): works on axes a permute moved; treated as reading "
             "every position"

@@ -88,10 +88,12 @@ class TensorOps(BuilderCore):
         macs: int,
         params: int = 0,
         op: str = "",
+        window: Window | None = None,
     ) -> int:
         """A product of tensors (``@``, ``bmm``, attention, ``einsum``): the frontend gives the
         output shape and the MACs (one per output element per contracted element, as for a
-        dense layer).
+        dense layer); ``window``: which positions each output position reads, where the
+        product mixes positions along an axis (a recurrent layer along a spatial axis).
 
         >>> from stridescope.ir import GraphBuilder
         >>> b = GraphBuilder((2, 16, 64), "nchw")
@@ -102,7 +104,15 @@ class TensorOps(BuilderCore):
         parent_shape = self._nodes[parents[0]].output_shape if parents else ()
         out = tuple(output_shape)
         return self._add(
-            name, _MATMUL, tuple(parents), parent_shape, out, params=params, macs=macs, op=op
+            name,
+            _MATMUL,
+            tuple(parents),
+            parent_shape,
+            out,
+            params=params,
+            macs=macs,
+            op=op,
+            window=window,
         )
 
     def computed(

@@ -9,7 +9,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import stridescope
 from stridescope.frontends.pytorch import trace_torch
+from tests.autograd_reference import autograd_counts
 
 
 class _Sequence(nn.Module):
@@ -63,3 +65,41 @@ def test_recurrent_layers_match_torch(rnn: nn.Module) -> None:
     assert node.macs == formula
     if gates != 4:
         assert 2 * (conv.macs + node.macs) == counter.get_total_flops()
+
+
+class _OverTime(nn.Module):
+    """A strided conv over a signal, a recurrent layer along its time axis (permuted to the
+    front, as speech and OCR models do), then a 1x1 stride-2 conv over time again."""
+
+    def __init__(self, rnn: nn.Module, width: int) -> None:
+        super().__init__()
+        self.conv, self.rnn = nn.Conv1d(1, 4, 3, stride=2), rnn
+        self.head = nn.Conv1d(width, 2, 1, stride=2)
+        for p in self.parameters():  # positive weights: nothing cancels in the gradient
+            nn.init.constant_(p, 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.rnn(self.conv(x).permute(2, 0, 1))[0]
+        return self.head(out.permute(1, 2, 0))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("layer", [nn.LSTM, nn.GRU, nn.RNN])
+def test_a_sequence_along_a_spatial_axis_mixes_its_positions(
+    layer: type[nn.Module], bidirectional: bool
+) -> None:
+    """Each step reads every earlier one (every one, both ways): the input coverage and the
+    receptive field see it, where they kept each position to itself (the 1x1 stride-2 head
+    then read 3 samples of 4: 75% coverage, a 7-sample field)."""
+    model = _OverTime(layer(4, 4, bidirectional=bidirectional), 8 if bidirectional else 4)
+    summary = stridescope.summary(model.eval(), input_shape=(1, 1, 64))
+    counts = autograd_counts(model, 64)
+    assert summary.input_coverage == float((counts > 0).mean()) == 63 / 64
+    head = summary.layers[-1]
+    assert head.path == "head" and head.rf_size is not None
+    x = torch.rand(1, 1, 64, requires_grad=True)
+    y = model(x)
+    (grad,) = torch.autograd.grad(y[0, :, y.shape[-1] // 2].sum(), x)
+    read = torch.nonzero(grad[0, 0]).flatten()
+    assert int(read.max() - read.min()) + 1 <= head.rf_size[0]
+    assert int(read.min()) == 0  # the centre output reads from the very first sample

@@ -18,6 +18,7 @@ from torch import nn
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import Window, spatial_axes
 
 __all__ = ["recurrent", "sequence_function"]
 
@@ -108,6 +109,7 @@ def _sequence(
         macs=macs,
         params=params,
         op=op,
+        window=_along(t, x, 1 if batched and batch_first else 0, steps, directions),
     )
     states = []
     for label, size in (("h_n", out), ("c_n", sizes.hidden))[: 2 if sizes.gates == 4 else 1]:
@@ -117,3 +119,23 @@ def _sequence(
         )
         states.append(t.proxy(state, x))
     return t.proxy(node, x), states
+
+
+def _along(t: Tracer, x: ShapeProxy, axis: int, steps: int, directions: int) -> Window | None:
+    """Where the sequence runs along a spatial axis (a conv's time axis permuted to the
+    front, as speech and OCR models do): each output step reads every earlier step (and every
+    later one, run backwards too), a window of ``steps`` (``2 * steps - 1``) positions padded
+    to keep the length, so the receptive field and the coverage see the positions mix; else
+    ``None`` (the layer is a product on each position's features)."""
+    builder = t.builder
+    node = builder._nodes[x.node]
+    at = node.spatial_at
+    if at is None:
+        at = spatial_axes(len(x.dims), builder.layout)
+    if axis not in at or steps < 2:
+        return None
+    rank, j = len(at), at.index(axis)
+    after = steps - 1 if directions == 2 else 0
+    kernel = tuple(steps + after if i == j else 1 for i in range(rank))
+    padding = tuple((steps - 1, after) if i == j else (0, 0) for i in range(rank))
+    return Window(kernel, (1,) * rank, (1,) * rank, padding)
