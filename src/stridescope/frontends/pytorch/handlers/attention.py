@@ -88,18 +88,21 @@ def multi_head_attention(
         params=t.take_params(tensors),
         op=op,
     )
-    like = next(p for p in (query, key, value) if isinstance(p, ShapeProxy))
-    if not given.get("need_weights", True):
-        return t.proxy(out, like), None
     heads = () if given.get("average_attn_weights", True) else (num_heads,)
-    weights = t.builder.matmul(
-        [out],
-        t.unique(f"{name}.weights"),
-        output_shape=(batch, *heads, length, source),
-        macs=0,
-        op=op,
-    )
-    return t.proxy(out, like), t.proxy(weights, like)
+    weights = (batch, *heads, length, source) if given.get("need_weights", True) else None
+    return _returned(t, name, op, out, (query, key, value), weights, None)
+
+
+def _returned(
+    t: Tracer, name: str, op: str, out: int, given: tuple[Any, ...], weights: Any, empty: Any
+) -> tuple[Any, Any]:
+    """The output's proxy, and the attention weights' (a free node of shape ``weights``),
+    or ``empty`` where they are not asked for (``weights`` None)."""
+    like = next(p for p in given if isinstance(p, ShapeProxy))
+    if weights is None:
+        return t.proxy(out, like), empty
+    node = t.builder.matmul([out], t.unique(f"{name}.weights"), output_shape=weights, macs=0, op=op)
+    return t.proxy(out, like), t.proxy(node, like)
 
 
 def _macs(
@@ -150,15 +153,7 @@ def native_multi_head_attention(
         params=t.take_params([qkv_weight, qkv_bias, proj_weight, proj_bias]),
         op=op,
     )
-    like = next(p for p in (query, key, value) if isinstance(p, ShapeProxy))
-    if not need_weights:  # (torch returns an empty tensor in its place)
-        return t.proxy(out, like), torch.empty(0)
     heads = () if average_attn_weights else (num_head,)
-    weights = t.builder.matmul(
-        [out],
-        t.unique(f"{name}.weights"),
-        output_shape=(batch, *heads, length, source),
-        macs=0,
-        op=op,
-    )
-    return t.proxy(out, like), t.proxy(weights, like)
+    weights = (batch, *heads, length, source) if need_weights else None
+    # (torch returns an empty tensor in the weights' place)
+    return _returned(t, name, op, out, (query, key, value), weights, torch.empty(0))
