@@ -206,6 +206,9 @@ def _read(graph: Graph, node: Node) -> float | None:
         return _scatter_read(node.scatter, spatial, graph.spatial(node.output_shape))
     if node.window is None:
         return None
+    at = node.spatial_at  # a window on axes a permute moved: their sizes where they are
+    if at is not None and len(at) == len(node.window.kernel):
+        return _window_read(node.window, tuple(node.input_shape[a] for a in at))
     return _window_read(node.window, graph.spatial(node.input_shape))
 
 

@@ -103,6 +103,11 @@ class TensorOps(BuilderCore):
         """
         parent_shape = self._nodes[parents[0]].output_shape if parents else ()
         out = tuple(output_shape)
+        if window is None:
+            return self._add(
+                name, _MATMUL, tuple(parents), parent_shape, out, params=params, macs=macs, op=op
+            )
+        at = self._nodes[parents[0]].spatial_at  # (the window's axes: where its parent's are)
         return self._add(
             name,
             _MATMUL,
@@ -113,6 +118,7 @@ class TensorOps(BuilderCore):
             macs=macs,
             op=op,
             window=window,
+            spatial_at=at,
         )
 
     def computed(

@@ -350,11 +350,28 @@ class WindowOps(BuilderCore):
         (1, 3, 3, 5)
         """
         shape = self._nodes[parent].output_shape
-        spatial = self._spatial(shape)
+        at = self._nodes[parent].spatial_at  # (axes a reshape regrouped: the layout's)
+        at = None if at is None or len(at) != len(self._spatial(shape)) else at
+        spatial = self._spatial(shape) if at is None else tuple(shape[a] for a in at)
+        laid = shape if at is None else self._with(shape, self._channels(shape), spatial)
         try:
-            window = self._padding_window(shape, padding, mode)
+            window = self._padding_window(laid, padding, mode)
         except GeometryError as error:
             raise in_layer(name, error) from None
+        if at is not None and channels == (0, 0):  # axes a permute moved: padded where they are
+            placed = list(shape)
+            for axis, size in zip(at, window.output_spatial(spatial), strict=True):
+                placed[axis] = size
+            return self._add(
+                name,
+                OpKind.PAD,
+                (parent,),
+                shape,
+                tuple(placed),
+                window=window,
+                op=op,
+                spatial_at=at,
+            )
         width = self._channels(shape)
         if channels != (0, 0):
             if width is None or width + sum(channels) < 1 or mode != "zeros":

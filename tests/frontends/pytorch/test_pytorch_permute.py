@@ -9,11 +9,14 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from autograd_reference import autograd_counts
 from torch import nn
 
+import stridescope
 from stridescope.analysis.coverage import coverage_map
 from stridescope.analysis.summary_rf import receptive_fields
+from stridescope.frontends import load_graph
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import OpKind
@@ -105,3 +108,44 @@ def test_a_window_sliding_over_moved_axes_is_unknown() -> None:
     assert graph.output.output_shape == (1, 2, 3, 1)
     assert receptive_fields(graph)[-1] is None
     assert any("permute moved" in note for note in coverage_map(graph).notes)
+
+
+class _PaddedChannelsLast(nn.Module):
+    """A strided conv, its output padded channels-last (as Swin's window attention pads
+    ``(N, H, W, C)`` to a multiple of the window), a 1x1 stride-2 conv after it."""
+
+    def __init__(self, pad: tuple[int, ...], mode: str) -> None:
+        super().__init__()
+        self.conv, self.down = nn.Conv2d(1, 4, 3, stride=2), nn.Conv2d(4, 4, 1, stride=2)
+        self.pad, self.mode = pad, mode
+        for p in self.parameters():  # positive weights: nothing cancels in the gradient
+            nn.init.constant_(p, 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.pad(self.conv(x).permute(0, 2, 3, 1), self.pad, mode=self.mode)
+        return self.down(y.permute(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize(
+    ("pad", "mode"),
+    [
+        ((0, 0, 1, 2, 3, 0), "constant"),
+        ((0, 0, 0, 3), "constant"),
+        ((0, 0, 0, 0, 0, 0), "constant"),
+        ((0, 0, 1, 1, 2, 2), "replicate"),
+        ((0, 0, -1, 0, 0, -2), "constant"),
+    ],
+)
+def test_padding_channels_last_pads_the_spatial_axes_where_they_are(
+    pad: tuple[int, ...], mode: str
+) -> None:
+    """The pairs of ``F.pad`` on ``(N, H, W, C)`` are W's and H's (its last pair C's): the
+    padding was placed on the layout's axes there (W and C), so coverage, read whole past it,
+    said 100% where half the pixels are read, and the field was unknown."""
+    model = _PaddedChannelsLast(pad, mode).eval()
+    graph = load_graph(model, (1, 1, 21, 17))
+    expected = autograd_counts(model, 21, 17) > 0
+    assert np.array_equal(coverage_map(graph).counts > 0, expected)
+    real = model(torch.rand(1, 1, 21, 17))
+    assert graph.output.output_shape == tuple(real.shape)
+    assert stridescope.summary(model, input_shape=(1, 1, 21, 17)).layers[-1].rf_size == (3, 3)

@@ -314,6 +314,13 @@ def pad_node(
     amounts = [int(p) for p in pad]
     rank = x.ndim - 2
     pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(len(amounts) // 2)]
+    at = t.builder._nodes[x.node].spatial_at
+    if at is not None and len(at) == rank:  # axes a permute moved (channels last): theirs
+        return (
+            _moved_pad(t, name, op, x, at, pairs, mode)
+            if len(amounts) % 2 == 0
+            else _resized(t, name, op, x, pairs)
+        )
     if len(amounts) % 2 == 0 and rank > 0 and len(pairs) <= rank and mode in _PAD_MODES:
         per_axis = [(0, 0)] * (rank - len(pairs)) + pairs[::-1]
         node = t.builder.pad(x.node, name, padding=per_axis, mode=_PAD_MODES[mode], op=op)
@@ -322,6 +329,33 @@ def pad_node(
         channels = pairs[rank]  # (N, C, *spatial): the pair after the spatial ones is C's
         node = t.builder.pad(x.node, name, padding=pairs[:rank][::-1], channels=channels, op=op)
         return t.proxy(node, x)
+    return _resized(t, name, op, x, pairs)
+
+
+def _moved_pad(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: ShapeProxy,
+    at: tuple[int, ...],
+    pairs: list[tuple[int, int]],
+    mode: str,
+) -> ShapeProxy:
+    """``F.pad`` of a tensor whose spatial axes a permute moved (``at``: Swin's window
+    attention pads ``(N, H, W, C)``): a :meth:`GraphBuilder.pad` of the axes there where
+    only they are padded, else the shape alone."""
+    per_axis = {x.ndim - 1 - i: pair for i, pair in enumerate(pairs)}
+    if mode not in _PAD_MODES or any(a not in at and p != (0, 0) for a, p in per_axis.items()):
+        return _resized(t, name, op, x, pairs)
+    padding = [per_axis.get(a, (0, 0)) for a in at]
+    node = t.builder.pad(x.node, name, padding=padding, mode=_PAD_MODES[mode], op=op)
+    return t.proxy(node, x)
+
+
+def _resized(
+    t: Tracer, name: str, op: str, x: ShapeProxy, pairs: list[tuple[int, int]]
+) -> ShapeProxy:
+    """Padding stridescope does not place (the batch axis): the output shape only."""
     out = list(x.dims)
     for i, (before, after) in enumerate(pairs):
         out[-1 - i] += before + after
