@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from stridescope.ir.builder_core import BuilderCore, LayerError, numel
+from stridescope.ir.builder_core import _INHERITED, BuilderCore, LayerError, numel
 from stridescope.ir.builder_memo import MEMO_SIZE
 from stridescope.ir.graph import OpKind, Shape, Window, channel_axis, spatial_axes
 
@@ -102,18 +102,14 @@ class TensorOps(BuilderCore):
         ('matmul', 32768)
         """
         parent_shape = self._nodes[parents[0]].output_shape if parents else ()
-        out = tuple(output_shape)
-        if window is None:
-            return self._add(
-                name, _MATMUL, tuple(parents), parent_shape, out, params=params, macs=macs, op=op
-            )
-        at = self._nodes[parents[0]].spatial_at  # (the window's axes: where its parent's are)
+        # a window's axes are where its parent's are; else what the parents leave
+        at = _INHERITED if window is None else self._nodes[parents[0]].spatial_at
         return self._add(
             name,
             _MATMUL,
             tuple(parents),
             parent_shape,
-            out,
+            tuple(output_shape),
             params=params,
             macs=macs,
             op=op,
@@ -276,6 +272,31 @@ class TensorOps(BuilderCore):
         if bytes_ != node.activation_bytes:
             self._nodes[node_id] = replace(node, activation_bytes=bytes_)
             self.edited.append(node_id)
+
+    def values_made(
+        self, first: int, outputs: Sequence[tuple[int, int | None]], every: bool
+    ) -> None:
+        """The value sizes of one call's nodes (a layer's, a function's: ids from ``first``
+        on): ``outputs`` pairs each node it returns with its bytes per value (``None``:
+        unknown), counted by :meth:`value_bytes` where that is not :attr:`dtype_bytes`. With
+        ``every`` (one output), every node the call made takes the output's size (a fused
+        quantized ``ConvReLU2d``'s conv and ReLU: one 8-bit output); a node from before
+        ``first`` (a cast returns its input's) is left as it is.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 4, 8), "nchw")
+        >>> a = b.other([b.input], "a", kind=OpKind.MOVE, output_shape=(1, 4, 8))
+        >>> c = b.other([a], "c", kind=OpKind.MOVE, output_shape=(1, 4, 8))
+        >>> b.values_made(a, [(c, 1)], every=True)
+        >>> [n.activation_bytes for n in b.build().nodes]
+        [128, 32, 32]
+        """
+        made = [
+            (n, s) for n, s in outputs if n >= first and s is not None and s != self.dtype_bytes
+        ]
+        for node, size in made:
+            for each in range(first, len(self._nodes)) if every else (node,):
+                self.value_bytes(each, size)
 
     def other(
         self,

@@ -29,6 +29,7 @@ __all__ = ["WindowOps"]
 
 _POOL_KINDS = {"max": OpKind.MAXPOOL, "avg": OpKind.AVGPOOL}
 _ADAPTIVE_KINDS = {"max": OpKind.ADAPTIVE_MAXPOOL, "avg": OpKind.ADAPTIVE_AVGPOOL}
+_PAD = OpKind.PAD
 
 # a convolution's window, output shape, MACs per output element and MACs, by its arguments
 _ConvKey = tuple[Layout, Shape, int, int, object, object, object, object, str]
@@ -350,28 +351,19 @@ class WindowOps(BuilderCore):
         (1, 3, 3, 5)
         """
         shape = self._nodes[parent].output_shape
-        at = self._nodes[parent].spatial_at  # (axes a reshape regrouped: the layout's)
-        at = None if at is None or len(at) != len(self._spatial(shape)) else at
+        at = self._nodes[parent].spatial_at  # axes a permute moved, padded where they are
+        if channels != (0, 0) or (at is not None and len(at) != len(self._spatial(shape))):
+            at = None  # (padded channels, axes a reshape regrouped: the layout's)
         spatial = self._spatial(shape) if at is None else tuple(shape[a] for a in at)
         laid = shape if at is None else self._with(shape, self._channels(shape), spatial)
         try:
             window = self._padding_window(laid, padding, mode)
         except GeometryError as error:
             raise in_layer(name, error) from None
-        if at is not None and channels == (0, 0):  # axes a permute moved: padded where they are
-            placed = list(shape)
-            for axis, size in zip(at, window.output_spatial(spatial), strict=True):
-                placed[axis] = size
-            return self._add(
-                name,
-                OpKind.PAD,
-                (parent,),
-                shape,
-                tuple(placed),
-                window=window,
-                op=op,
-                spatial_at=at,
-            )
+        if at is not None:
+            moved = dict(zip(at, window.output_spatial(spatial), strict=True))
+            out = tuple(moved.get(axis, size) for axis, size in enumerate(shape))
+            return self._add(name, _PAD, (parent,), shape, out, window=window, op=op, spatial_at=at)
         width = self._channels(shape)
         if channels != (0, 0):
             if width is None or width + sum(channels) < 1 or mode != "zeros":
@@ -382,7 +374,7 @@ class WindowOps(BuilderCore):
                 )
             width += sum(channels)
         out = self._with(shape, width, window.output_spatial(spatial))
-        return self._add(name, OpKind.PAD, (parent,), shape, out, window=window, op=op)
+        return self._add(name, _PAD, (parent,), shape, out, window=window, op=op)
 
     def _padding_window(
         self, shape: Shape, padding: Sequence[tuple[int, int]], mode: str

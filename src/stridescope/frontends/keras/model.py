@@ -333,19 +333,14 @@ def _walk_sequential(
 
 def _sized(b: GraphBuilder, nodes: Sequence[int], dtypes: Sequence[Any], first: int) -> None:
     """Count the nodes a layer call made (ids from ``first`` on) at the size of its output's
-    dtype where that is not the model's (a float32 layer under mixed precision, a
-    comparison's bool, an argmax's int): every node it made where it has one output, else
-    each output's own."""
-    for node, dtype in zip(nodes, dtypes, strict=False):
-        if node >= first:
-            for made in range(first, b.size) if len(nodes) == 1 else (node,):
-                _size_node(b, made, dtype)
+    dtype (a float32 layer under mixed precision, a comparison's bool, an argmax's int):
+    :meth:`GraphBuilder.values_made`, every node it made where it has one output."""
+    outputs = [(n, _item_bytes(d)) for n, d in zip(nodes, dtypes, strict=False)]
+    b.values_made(first, outputs, every=len(nodes) == 1)
 
 
 def _size_node(b: GraphBuilder, node: int, dtype: Any) -> None:
-    size = _item_bytes(dtype)
-    if size is not None and size != b.dtype_bytes:
-        b.value_bytes(node, size)
+    b.values_made(node, [(node, _item_bytes(dtype))], every=False)
 
 
 def _item_bytes(dtype: Any) -> int | None:

@@ -28,19 +28,26 @@ Arguments = tuple[tuple[Any, ...], dict[str, Any]]
 
 def _weights(packed: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The weight and bias packed into ``packed``, marked as parameters the first time the
-    running trace meets it (and not after: counted once)."""
+    running trace meets it (:func:`_counted_once`)."""
     weight, bias = packed.unpack()  # (new tensors at each call)
+    _counted_once(packed, weight, bias)
+    return weight, bias
+
+
+def _counted_once(packed: Any, *tensors: torch.Tensor | None) -> None:
+    """Mark ``tensors``, unpacked from ``packed``, as parameters the first time the running
+    trace meets ``packed`` (and not after: counted once); all are held while the trace runs,
+    as the autograd nodes it walked are, so an id counted is not reused."""
     tracer = active_tracer()
     if tracer is None:
-        return weight, bias
-    for held in (packed, weight, bias):  # held while the trace runs, as the autograd nodes
-        tracer.walked[id(held)] = held  # it walked are: an id counted is not reused
+        return
+    for held in (packed, *tensors):
+        tracer.walked[id(held)] = held
     if id(packed) not in tracer.counted:
         tracer.counted[id(packed)] = None
-        for tensor in (weight, bias):
+        for tensor in tensors:
             if tensor is not None:
                 tensor._is_param = True
-    return weight, bias
 
 
 def _named(*names: str) -> Callable[[Named], Arguments]:
@@ -78,15 +85,9 @@ def _embedding(named: Named) -> Arguments:
     """``embedding_byte(weight, indices)``: the table's rows at ``indices``; the 8- or 4-bit
     table read back as floats (quantized meta tensors cannot be made), counted once."""
     packed = named["weight"]
-    tracer = active_tracer()
     table = packed.unpack() if hasattr(packed, "unpack") else packed
     table = table.dequantize() if table.is_quantized else table
-    if tracer is not None:
-        tracer.walked[id(packed)] = packed
-        tracer.walked[id(table)] = table
-        if id(packed) not in tracer.counted:
-            tracer.counted[id(packed)] = None
-            table._is_param = True
+    _counted_once(packed, table)
     return (named["indices"], table), {}
 
 

@@ -60,16 +60,8 @@ def stored(dtype: Any) -> torch.dtype | None:
 
 def sized(tracer: Tracer, out: Any, first: int) -> None:
     """Count the nodes a call made (ids from ``first`` on) at the size of the dtype it
-    returns them with, where that is not the graph's: where it returns one tensor, every node
-    it made (a fused quantized ``ConvReLU2d``'s conv and ReLU, one 8-bit output); else each
-    node it returns (``max``'s values and int64 indices)."""
-    builder = tracer.builder
-    default = builder.dtype_bytes
-    if type(out) is ShapeProxy:
-        if (size := out.dtype.itemsize) != default and out.node >= first:
-            for node in range(first, builder.size):
-                builder.value_bytes(node, size)
-        return
-    for value in walk_values(out):
-        if type(value) is ShapeProxy and value.node >= first and value.dtype.itemsize != default:
-            builder.value_bytes(value.node, value.dtype.itemsize)
+    returns them with (:meth:`GraphBuilder.values_made`): where it returns one tensor, every
+    node it made; else each node it returns (``max``'s values and int64 indices)."""
+    proxies = (out,) if type(out) is ShapeProxy else walk_values(out)
+    outputs = [(p.node, p.dtype.itemsize) for p in proxies if type(p) is ShapeProxy]
+    tracer.builder.values_made(first, outputs, every=type(out) is ShapeProxy)
