@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from stridescope.ir import Graph, Shape, spatial_axes
+from stridescope.ir.axes import signal_axes
 
 __all__ = ["NodeFacts", "node_facts"]
 
@@ -39,8 +40,9 @@ class NodeFacts:
 
 def _facts(graph: Graph, shape: Shape, at: tuple[int, ...] | None) -> tuple[bool, Shape, Sizes]:
     """``moved``, ``placed`` and ``sizes`` of an output of ``shape`` with ``spatial_at``."""
-    away = at is not None and at != spatial_axes(len(shape), graph.layout)
-    where = tuple(shape[a] for a in at) if away and at is not None else graph.spatial(shape)
+    own = at is not None and at == signal_axes(shape)  # a rank-2 signal: its own layout
+    away = at is not None and not own and at != spatial_axes(len(shape), graph.layout)
+    where = tuple(shape[a] for a in at) if (away or own) and at else graph.spatial(shape)
     whole = bool(where) and None not in where  # every size known: ints
     return away, where, tuple(map(int, cast(tuple[int, ...], where))) if whole else None
 

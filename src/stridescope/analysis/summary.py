@@ -113,10 +113,11 @@ class Summary:
 
     @property
     def spatial(self) -> Shape:
-        """The input's spatial sizes (none for a ``(N, F)`` input)."""
+        """The input's spatial sizes (a ``(N, L)`` input's: ``L``, as
+        :func:`~stridescope.ir.axes.signal_axes` places them)."""
         shape = self.input_shape
         if len(shape) < 3:
-            return ()
+            return tuple(shape[1:])
         return shape[1:-1] if self.layout == "nhwc" else shape[2:]
 
     @property

@@ -77,8 +77,9 @@ def columns(summary: Summary) -> tuple[str, ...]:
 
 
 def title_text(summary: Summary) -> str:
-    """``source  input (1, 1, 16000) (ncl)``: the layout named for the input's rank."""
-    layout = layout_text(summary.layout, len(summary.spatial)).lower()
+    """``source  input (1, 1, 16000) (ncl)``: the layout named for the input's rank (``nl``
+    for a ``(batch, samples)`` input, which has no channel axis)."""
+    layout = layout_text(summary.layout, len(summary.input_shape) - 2).lower()
     return f"{summary.source or 'model'}  input {summary.input_shape} ({layout})"
 
 

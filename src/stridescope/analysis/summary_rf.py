@@ -64,6 +64,7 @@ _PASS = {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT}
 _MERGE = {OpKind.ADD, OpKind.MUL, OpKind.CONCAT}
 _GLOBAL = {OpKind.FLATTEN, OpKind.RESHAPE}
 _ADAPTIVE = {OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL}
+_DENSE = {OpKind.LINEAR, OpKind.MATMUL}
 
 
 def merged(states: list[RFState]) -> RFState:
@@ -101,10 +102,21 @@ def _scattered(scatter: Window, parent: RFState) -> RFState:
     )
 
 
+def _over_positions(graph: Graph, node: Node) -> bool:
+    """Whether a dense layer or a product sums over the one spatial axis there is (a rank-2
+    input's, or one a permute moved): a dense layer's last axis, a product's other operands'
+    last two (attention's keys and values, ``(N, heads, L, d)``: every query reads them)."""
+    for i, p in enumerate(node.parents):
+        at, rank = graph.nodes[p].spatial_at, len(graph.nodes[p].output_shape)
+        if at == (rank - 1,) or (i > 0 and at == (rank - 2,)):
+            return True
+    return False
+
+
 def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) -> RFState:
     kind = node.kind
     if kind is _INPUT:
-        return tuple(ReceptiveField() for _ in graph.spatial(node.output_shape))
+        return tuple(ReceptiveField() for _ in graph.spatial_of(node))
     if not node.counted or not parents:
         return None
     parent = parents[0]
@@ -116,6 +128,10 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         # a permute moved the spatial axes: only ops that carry the move keep the field
         keeps = node.spatial_at is not None or kind in _GLOBAL or kind is _MOVE
         if not keeps:
+            if kind in _DENSE and parent is not None and _over_positions(graph, node):
+                return WHOLE  # a dense layer over a spatial axis (a rank-2 signal's)
+            if kind in _MERGE and merged(parents) == WHOLE:
+                return WHOLE  # (a residual add after attention: it reads every position)
             return WHOLE if parent == WHOLE else None
     if kind in _PASS:  # (with several inputs, a select: torch.where(mask, a, b))
         return parent if len(parents) == 1 else merged(parents)

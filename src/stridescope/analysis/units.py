@@ -63,12 +63,17 @@ def axis_letters(rank: int) -> tuple[str, ...]:
 
 def layout_text(layout: str, rank: int) -> str:
     """A channels-first (``nchw``) or channels-last (``nhwc``) layout written for the rank of
-    the input: ``NCL`` / ``NLC``, ``NCHW`` / ``NHWC``, ``NCDHW`` / ``NDHWC``; another rank
-    keeps the layout's name.
+    the input (its axes after batch and channels): ``NCL`` / ``NLC``, ``NCHW`` / ``NHWC``,
+    ``NCDHW`` / ``NDHWC``; ``NL`` for rank 0, a ``(batch, samples)`` input, which has no
+    channel axis; another rank keeps the layout's name.
 
     >>> layout_text("nchw", 1), layout_text("nhwc", 3), layout_text("nhwc", 2)
     ('NCL', 'NDHWC', 'NHWC')
+    >>> layout_text("nchw", 0)
+    'NL'
     """
+    if rank == 0:
+        return "NL"
     if rank not in _AXES:
         return layout.upper()
     axes = "".join(_AXES[rank])

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from stridescope.geometry import GeometryError, per_axis
+from stridescope.ir.axes import placed, signal_axes
 from stridescope.ir.builder_memo import (
     IntOrTuple,
     PaddingSpec,
@@ -55,9 +56,6 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 # ops that keep every position, so spatial axes a permute moved stay where it put them
-_KEEP_MOVED = frozenset(
-    {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.PERMUTE}
-)
 
 _S = TypeVar("_S", bound="BuilderCore")
 _P = ParamSpec("_P")
@@ -81,7 +79,7 @@ class _Axes(enum.Enum):
 
 
 # enum members read per node: ``OpKind.X`` is slow on Python 3.11 (a metaclass __getattr__)
-_INHERITED, _LINEAR, _MATMUL = _Axes.INHERITED, OpKind.LINEAR, OpKind.MATMUL
+_INHERITED = _Axes.INHERITED
 
 
 @functools.cache
@@ -167,7 +165,7 @@ class BuilderCore:
         self._nodes: list[Node] = []
         self._notes: list[str] = []
         self.edited: list[int] = []  # nodes changed after they were added, in order
-        self.input = self._add("input", OpKind.INPUT, (), tuple(input_shape), tuple(input_shape))
+        self.input = self.add_input(input_shape, "input")
 
     def shape(self, node_id: int) -> Shape:
         return self._nodes[node_id].output_shape
@@ -185,7 +183,7 @@ class BuilderCore:
         ('input', 1)
         """
         shape = tuple(input_shape)
-        return self._add(name, OpKind.INPUT, (), shape, shape)
+        return self._add(name, OpKind.INPUT, (), shape, shape, spatial_at=signal_axes(shape))
 
     def build(self) -> Graph:
         return Graph(
@@ -212,12 +210,14 @@ class BuilderCore:
         spatial_at: tuple[int, ...] | _Axes | None = _Axes.INHERITED,
     ) -> int:
         """Append a node and return its id; ``spatial_at`` defaults to where the parents
-        leave the spatial axes (:meth:`_inherited_axes`)."""
+        leave the spatial axes (:func:`~stridescope.ir.axes.placed`)."""
         nodes = self._nodes
         if spatial_at is _INHERITED:
             spatial_at = None
             if parents and nodes[parents[0]].spatial_at is not None:
-                spatial_at = self._inherited_axes(kind, parents, output_shape)
+                window, scatter, spatial_at = placed(
+                    nodes, kind, parents, output_shape, self.layout, window, scatter
+                )
         node_id = len(nodes)
         known = None not in output_shape  # numel(output_shape), its usual case without a call
         size = math.prod(output_shape) if known else numel(output_shape)  # type: ignore[arg-type]
@@ -272,25 +272,6 @@ class BuilderCore:
             copy.__dict__.update(fields)
             mine.append(copy)
         return shift
-
-    def _inherited_axes(
-        self, kind: OpKind, parents: tuple[int, ...], output_shape: Shape
-    ) -> tuple[int, ...] | None:
-        """Spatial axes moved by a permute stay moved through ops that keep every position:
-        normalisation, activation, dropout, element-wise merges of equally moved tensors, and
-        a dense layer (or a product with a weight) on a last axis that is not spatial
-        (ConvNeXt's channels-last MLP)."""
-        if not parents:
-            return None
-        nodes, rank = self._nodes, len(output_shape)
-        at = nodes[parents[0]].spatial_at
-        for p in parents:  # (a loop, not a generator: this runs for every node)
-            if at is None or nodes[p].spatial_at != at or len(nodes[p].output_shape) != rank:
-                return None
-        dense = kind is _LINEAR or (kind is _MATMUL and len(parents) == 1)
-        if kind in _KEEP_MOVED or (dense and rank - 1 not in (at or ())):  # (at: not None)
-            return at
-        return None
 
     def _spatial(self, shape: Shape) -> Shape:
         return shape[_axes(len(shape), self.layout)[1]]

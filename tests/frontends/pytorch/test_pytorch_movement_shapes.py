@@ -37,6 +37,7 @@ def outcome(model: nn.Module, shape: tuple[int, ...], shapes: bool) -> tuple[Any
         m.setattr(movement, "ON", shapes)
         real = tracer.meta_call
         m.setattr(tracer, "meta_call", lambda *a: runs.append(a) or real(*a))
+        m.setattr(movement, "meta_call", lambda *a: runs.append(a) or real(*a))
         try:
             g = trace_torch(model, shape)
         except StridescopeError as e:

@@ -312,6 +312,8 @@ _SHAPED: dict[str, Callable[[Any], Callable[..., Any]]] = {
     "Tensor.__getitem__": movement.index,
     "torch.unsqueeze": movement.unsqueeze,
     "Tensor.unsqueeze": movement.unsqueeze,
+    "torch.squeeze": movement.squeeze,
+    "Tensor.squeeze": movement.squeeze,
     "torch.unbind": movement.unbind,
     "Tensor.unbind": movement.unbind,
     "torch.roll": movement.roll,

@@ -1,5 +1,6 @@
 """Data movement whose output shapes follow from the arguments: integer indexing
-(``qkv[0]``, ``x[:, 0]``, ``x[..., None]``), ``unsqueeze``, ``unbind`` and ``roll``.
+(``qkv[0]``, ``x[:, 0]``, ``x[..., None]``), ``unsqueeze``, ``squeeze``, ``unbind`` and
+``roll``.
 
 Each makes the nodes :func:`~stridescope.frontends.pytorch.handlers.reshaping.by_meta` makes
 (kind ``MOVE``, counted, the op spelled as the meta run spells it, one node per output named
@@ -7,7 +8,11 @@ Each makes the nodes :func:`~stridescope.frontends.pytorch.handlers.reshaping.by
 which costs ~30-50 µs a call (Swin Transformer indexes and unsqueezes its window attention's
 tensors ~40 times a forward). Anything beyond the plain cases (a tensor index, a boolean, an
 index out of range, a step that is not positive, a parameter among the arguments) is left to
-the meta run, so its error or result is torch's own.
+the meta run, so its error or result is torch's own. An ``unsqueeze``, a ``squeeze`` and an
+index that only adds or drops axes of size 1 (``x[:, None]``, ``x[..., None, :]``) keep every
+element where it was: they are reshapes (kind ``RESHAPE``), so the spatial axes stay known
+through them (a waveform ``(batch, samples)`` made ``(batch, 1, samples)`` for a ``Conv1d``;
+a ``(N, C, L)`` signal made ``(N, C, 1, L)`` for a ``Conv2d`` with ``(1, k)`` kernels).
 
 >>> import torch
 >>> from torch import nn
@@ -31,11 +36,12 @@ import torch
 from stridescope.frontends.pytorch.errors import data_sized_error
 from stridescope.frontends.pytorch.handlers.reshaping import by_meta
 from stridescope.frontends.pytorch.handlers.slicing import is_int
+from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer, spelling
 from stridescope.ir import OpKind
 
-__all__ = ["index", "roll", "unbind", "unsqueeze"]
+__all__ = ["index", "roll", "squeeze", "unbind", "unsqueeze"]
 
 _MASKS = (torch.bool, torch.uint8)
 ON = True  # work the shapes out here (off: every call takes the meta run; the graph is the same)
@@ -43,10 +49,13 @@ _MOVE = OpKind.MOVE
 Rule = Callable[..., "list[tuple[int, ...]] | None"]
 
 
-def _handler(func: Any, rule: Rule, several: bool = False) -> Callable[..., Any]:
+def _handler(
+    func: Any, rule: Rule, several: bool = False, reshapes: bool = False
+) -> Callable[..., Any]:
     """A handler of ``func`` that makes :func:`by_meta`'s nodes with the shapes ``rule``
     gives for ``(x, *args, **kwargs)`` (a list, one per output; ``several``: ``func`` returns
-    a tuple of them), and leaves the call to the meta run where it gives ``None``."""
+    a tuple of them), and leaves the call to the meta run where it gives ``None``.
+    ``reshapes``: an output that only adds or drops axes of size 1 is a reshape node."""
     meta = by_meta(func)
     op = spelling(func)
 
@@ -56,8 +65,18 @@ def _handler(func: Any, rule: Rule, several: bool = False) -> Callable[..., Any]
             shapes = rule(x, *args[1:], **kwargs) if type(x) is ShapeProxy and ON else None
         except TypeError:  # arguments the op does not take: torch's error, from the meta run
             shapes = None
+        plain = reshapes and type(x) is ShapeProxy and _plain(args, kwargs)
         if shapes is None:
-            return meta(t, name, _op, *args, **kwargs)
+            if not plain:
+                return meta(t, name, _op, *args, **kwargs)
+            result = meta_call(func, args, kwargs)  # (torch's error, where it raises)
+            if not isinstance(result, torch.Tensor) or not _sized_alike(x.dims, result.shape):
+                run = lambda: result  # noqa: E731
+                return t.fallback(func, args, kwargs, name=name, kind=_MOVE, counted=True, run=run)
+            shapes = [tuple(result.shape)]
+        if plain and _sized_alike(x.dims, shapes[0]):
+            node = t.builder.reshape(x.node, name, output_shape=shapes[0], op=op)
+            return ShapeProxy(node, shapes[0], x.dtype)
         made: list[ShapeProxy] = []
         for shape in shapes:
             node = t.builder.other(
@@ -80,6 +99,26 @@ def _unsqueeze(x: ShapeProxy, dim: Any) -> list[tuple[int, ...]] | None:
         return None
     at = dim % rank
     return [(*x.dims[:at], 1, *x.dims[at:])]
+
+
+def _squeeze(x: ShapeProxy, dim: Any = None) -> list[tuple[int, ...]] | None:
+    rank = len(x.dims)
+    axes = range(rank) if dim is None else _ints(dim)
+    if axes is None or not rank or not all([-rank <= a < rank for a in axes]):
+        return None  # (a scalar's: the meta run)
+    dropped = {a % rank for a in axes if x.dims[a] == 1}
+    return [tuple(d for a, d in enumerate(x.dims) if a not in dropped)]
+
+
+def _sized_alike(before: Sequence[int], after: Sequence[int]) -> bool:
+    """Whether ``after`` is ``before`` with axes of size 1 added or dropped (the same
+    elements in the same order)."""
+    return [d for d in before if d != 1] == [d for d in after if d != 1]
+
+
+def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """No tensor besides the first argument (an index by a mask or a tensor selects)."""
+    return not any([isinstance(v, torch.Tensor) for v in walk_values((args[1:], kwargs))])
 
 
 def _unbind(x: ShapeProxy, dim: Any = 0) -> list[tuple[int, ...]] | None:
@@ -163,7 +202,11 @@ def _known_mask(item: Any, dims: tuple[int, ...]) -> bool:
 
 
 def unsqueeze(func: Any) -> Callable[..., Any]:
-    return _handler(func, _unsqueeze)
+    return _handler(func, _unsqueeze, reshapes=True)
+
+
+def squeeze(func: Any) -> Callable[..., Any]:
+    return _handler(func, _squeeze, reshapes=True)
 
 
 def unbind(func: Any) -> Callable[..., Any]:
@@ -175,4 +218,4 @@ def roll(func: Any) -> Callable[..., Any]:
 
 
 def index(func: Any) -> Callable[..., Any]:
-    return _handler(func, _index)
+    return _handler(func, _index, reshapes=True)

@@ -1,0 +1,106 @@
+"""Where a node's spatial axes are when they are not where the layout puts them
+(:attr:`~stridescope.ir.graph.Node.spatial_at`): a rank-2 input's, axes a permute moved and
+the ops that keep them moved, and a window over more axes than its input keeps (the extra
+ones of size 1), narrowed to those.
+
+>>> from stridescope.ir import GraphBuilder
+>>> b = GraphBuilder((1, 1, 64), "nchw")
+>>> row = b.reshape(b.input, "row", output_shape=(1, 1, 1, 64))  # x.unsqueeze(2)
+>>> conv = b.conv(row, "conv", out_channels=4, kernel=(1, 3), stride=(1, 2))
+>>> node = b.build().nodes[conv]
+>>> node.output_shape, node.spatial_at, node.window.kernel, node.window.stride
+((1, 4, 1, 31), (3,), (3,), (2,))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from stridescope.ir.graph import Layout, Node, OpKind, Shape, Window, spatial_axes
+
+__all__ = ["inherited", "narrowed", "placed", "signal_axes"]
+
+_KEEP_MOVED = frozenset(
+    {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.PERMUTE}
+)
+_LINEAR, _MATMUL = OpKind.LINEAR, OpKind.MATMUL
+
+
+def signal_axes(shape: Shape) -> tuple[int, ...] | None:
+    """Where an input's spatial axes are when the layout has none: a rank-2 input
+    ``(batch, samples)`` (a waveform, token ids, features) is a signal along its last axis,
+    which a model reads as it likes (``x[:, None]`` into a ``Conv1d``, a dense layer over
+    all of it); the layout places every other rank's (``None``).
+
+    >>> signal_axes((1, 16000)), signal_axes((1, 3, 8, 8))
+    ((1,), None)
+    """
+    return (1,) if len(shape) == 2 else None
+
+
+def placed(
+    nodes: Sequence[Node],
+    kind: OpKind,
+    parents: tuple[int, ...],
+    out: Shape,
+    layout: Layout,
+    window: Window | None,
+    scatter: Window | None,
+) -> tuple[Window | None, Window | None, tuple[int, ...] | None]:
+    """A new node's windows and ``spatial_at``, its first parent's axes not the layout's:
+    :func:`narrowed` for a node with a window, else :func:`inherited`."""
+    if window is not None or scatter is not None:
+        return narrowed(nodes[parents[0]], out, layout, window, scatter)
+    return window, scatter, inherited(nodes, kind, parents, out)
+
+
+def inherited(
+    nodes: Sequence[Node], kind: OpKind, parents: tuple[int, ...], out: Shape
+) -> tuple[int, ...] | None:
+    """Spatial axes moved by a permute stay moved through ops that keep every position:
+    normalisation, activation, dropout, element-wise merges of equally moved tensors, and
+    a dense layer (or a product with a weight) on a last axis that is not spatial
+    (ConvNeXt's channels-last MLP)."""
+    if not parents:
+        return None
+    rank = len(out)
+    at = nodes[parents[0]].spatial_at
+    for p in parents:  # (a loop, not a generator: this runs for every node)
+        if at is None or nodes[p].spatial_at != at or len(nodes[p].output_shape) != rank:
+            return None
+    dense = kind is _LINEAR or (kind is _MATMUL and len(parents) == 1)
+    if kind in _KEEP_MOVED or (dense and rank - 1 not in (at or ())):  # (at: not None)
+        return at
+    return None
+
+
+def narrowed(
+    parent: Node, out: Shape, layout: Layout, window: Window | None, scatter: Window | None
+) -> tuple[Window | None, Window | None, tuple[int, ...] | None]:
+    """A window (or a transposed one, ``scatter``) on a ``parent`` whose spatial axes are
+    fewer than the layout's for its rank, every other spatial axis of the layout of size 1
+    before and after (a ``Conv2d`` with ``(1, k)`` kernels on a signal unsqueezed to
+    ``(N, C, 1, L)``): the windows on the parent's spatial axes only, which stay where they
+    are (the third item). Else the windows as they are, on the layout's axes (``None``)."""
+    at, shape = parent.spatial_at, parent.output_shape
+    laid = spatial_axes(len(shape), layout)
+    if at is None or len(out) != len(shape) or not set(at) < set(laid):
+        return window, scatter, None
+    if any(shape[a] != 1 or out[a] != 1 for a in laid if a not in at):
+        return window, scatter, None
+    kept = [laid.index(a) for a in at]
+    return _on(window, kept), _on(scatter, kept), at
+
+
+def _on(window: Window | None, axes: list[int]) -> Window | None:
+    """``window`` on ``axes`` of its own only."""
+    if window is None:
+        return None
+    return dataclasses.replace(
+        window,
+        kernel=tuple(window.kernel[a] for a in axes),
+        stride=tuple(window.stride[a] for a in axes),
+        dilation=tuple(window.dilation[a] for a in axes),
+        padding=tuple(window.padding[a] for a in axes),
+    )

@@ -1,0 +1,146 @@
+"""Spatial axes through a change of rank: a rank-2 input ``(batch, samples)`` is a signal
+along its last axis (a waveform made ``(N, 1, L)`` for a ``Conv1d``, as speech models take
+it), and a signal unsqueezed to ``(N, C, 1, L)`` for a ``Conv2d`` with ``(1, k)`` kernels
+keeps its axis: the receptive field and the input coverage are known through both and equal
+what autograd reads. Every spelling that only adds or drops axes of size 1 (``unsqueeze``,
+``squeeze``, ``x[:, None]``, ``view``) is a reshape that keeps the axis where it goes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import nn
+
+import stridescope
+from stridescope.frontends.pytorch import trace_torch
+from tests.autograd_reference import autograd_counts
+
+_ADD_AXIS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "none": lambda x: x[:, None],
+    "unsqueeze": lambda x: x.unsqueeze(1),
+    "view": lambda x: x.view(x.shape[0], 1, -1),
+    "ellipsis": lambda x: x[..., None, :],
+}
+
+
+def _positive(model: nn.Module) -> nn.Module:
+    for p in model.parameters():  # positive weights: nothing cancels in the gradient
+        nn.init.constant_(p, 0.1)
+    return model.eval()
+
+
+class _Waveform(nn.Module):
+    """Speech models' feature encoder: a ``(N, samples)`` waveform, a channel axis added,
+    strided convolutions (frames of 5 samples, then 3 frames), and a 1x1 stride-2 conv
+    that skips every other frame."""
+
+    def __init__(self, add_axis: str) -> None:
+        super().__init__()
+        self.add_axis = add_axis
+        self.frames = nn.Conv1d(1, 4, 5, stride=5)
+        self.skip = nn.Conv1d(4, 4, 1, stride=2)
+        self.wide = nn.Conv1d(4, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.wide(self.skip(self.frames(_ADD_AXIS[self.add_axis](x))))
+
+
+@pytest.mark.parametrize("add_axis", sorted(_ADD_AXIS))
+def test_a_waveform_input_is_a_signal(add_axis: str) -> None:
+    model = _positive(_Waveform(add_axis))
+    summary = stridescope.summary(model, input_shape=(1, 400))
+    fields = {row.path: (row.rf_size, row.rf_jump) for row in summary.layers}
+    assert fields["frames"] == ((5,), (5,)) and fields["skip"] == ((5,), (10,))
+    assert fields["wide"] == ((25,), (10,))
+    counts = autograd_counts(lambda x: model(x[:, 0]), 400)
+    assert (stridescope.coverage(model, (1, 400)).counts == counts).all()
+    assert summary.input_coverage == float((counts > 0).mean()) == 0.5
+    assert summary.position_unit == "samples"
+    timed = summary.at_sample_rate(16000).to_dict()["layers"][-1]["receptive_field"]
+    assert timed == {"size": [25], "jump": [10], "size_ms": 25 / 16, "jump_ms": 10 / 16}
+
+
+class _Rows(nn.Module):
+    """A ``(N, C, L)`` signal run through ``Conv2d`` layers with ``(1, k)`` kernels (a
+    ``(N, C, 1, L)`` view), the last a 1x1 stride-2 one, and back to ``(N, C, L)``."""
+
+    def __init__(self, add_axis: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.add_axis = add_axis
+        self.c1 = nn.Conv2d(1, 4, (1, 3), stride=(1, 2), padding=(0, 1))
+        self.norm = nn.BatchNorm2d(4)
+        self.skip = nn.Conv2d(4, 2, 1, stride=(1, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.skip(torch.relu(self.norm(self.c1(self.add_axis(x))))).squeeze(2)
+
+
+@pytest.mark.parametrize(
+    "add_axis",
+    [lambda x: x.unsqueeze(2), lambda x: x[:, :, None], lambda x: x.view(1, 1, 1, -1)],
+    ids=["unsqueeze", "none", "view"],
+)
+def test_a_signal_through_one_row_kernels_keeps_its_axis(
+    add_axis: Callable[[torch.Tensor], torch.Tensor],
+) -> None:
+    model = _positive(_Rows(add_axis))
+    summary = stridescope.summary(model, input_shape=(1, 1, 64))
+    rows = {row.path: row for row in summary.layers}
+    assert rows["c1"].rf_size == (3,) and rows["skip"].rf_size == (3,)
+    assert rows["skip"].rf_jump == (4,) and rows["skip"].read_fraction == 0.5
+    assert rows["squeeze"].kind == "reshape" and rows["squeeze"].output_shape == (1, 2, 16)
+    counts = autograd_counts(model, 64)
+    assert (stridescope.coverage(model, (1, 1, 64)).counts == counts).all()
+    assert summary.input_coverage == float((counts > 0).mean()) == 47 / 64  # 3 of 4, not the last
+
+
+def test_the_same_layer_on_an_image_takes_its_whole_window() -> None:
+    """A layer configuration met on a one-row signal first, then on an image of one row:
+    the image's node has the 2-D window (the signal's narrowed one is not reused)."""
+    signal = trace_torch(_Rows(lambda x: x.unsqueeze(2)), (1, 1, 64))
+    image = trace_torch(_Rows(lambda x: x), (1, 1, 1, 64))
+    assert signal.nodes[2].window is not None and signal.nodes[2].window.kernel == (3,)
+    assert image.nodes[1].window is not None and image.nodes[1].window.kernel == (1, 3)
+
+
+def test_a_dense_layer_over_a_rank_2_input_reads_all_of_it() -> None:
+    model = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
+    summary = stridescope.summary(model, input_shape=(2, 784))
+    assert [row.rf_note for row in summary.layers] == ["whole input"] * 3
+    assert summary.input_coverage == 1.0
+
+
+@pytest.mark.parametrize(
+    ("squeeze", "shape"),
+    [
+        (lambda x: x.squeeze(), (3, 5)),
+        (lambda x: x.squeeze(1), (3, 5, 1)),
+        (lambda x: x.squeeze((1, 3)), (3, 5)),
+        (lambda x: torch.squeeze(x, -1), (3, 1, 5)),
+        (lambda x: x.squeeze(2), (3, 1, 5, 1)),
+    ],
+)
+def test_squeeze_shapes_are_torchs(
+    squeeze: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...]
+) -> None:
+    class _Squeeze(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return squeeze(x)
+
+    assert tuple(squeeze(torch.zeros(3, 1, 5, 1)).shape) == shape
+    graph = trace_torch(_Squeeze(), (3, 1, 5, 1))
+    assert graph.output.output_shape == shape and graph.output.kind == "reshape"
+
+
+def test_the_waveform_encoder_reads_as_its_channels_first_form() -> None:
+    """``examples/wav2vec2_encoder.py``: ``build_waveform`` on ``(1, 16000)`` is ``build`` on
+    ``(1, 1, 16000)``: fields, coverage, lint and totals."""
+    ncl = stridescope.summary("examples/wav2vec2_encoder.py:build", "1x1x16000")
+    nl = stridescope.summary("examples/wav2vec2_encoder.py:build_waveform", "1x16000")
+    assert nl.input_coverage == ncl.input_coverage == 1 - 240 / 16000
+    assert nl.lint == ncl.lint and dict(nl.lint)["DS202"] == 1
+    assert (nl.layers[-1].rf_size, nl.layers[-1].rf_jump) == ((400,), (320,))
+    assert (nl.totals.params, nl.totals.macs) == (ncl.totals.params, ncl.totals.macs)
+    assert nl.spatial == ncl.spatial == (16000,)
