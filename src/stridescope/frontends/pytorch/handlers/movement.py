@@ -65,16 +65,17 @@ def _handler(
             shapes = rule(x, *args[1:], **kwargs) if type(x) is ShapeProxy and ON else None
         except TypeError:  # arguments the op does not take: torch's error, from the meta run
             shapes = None
-        plain = reshapes and type(x) is ShapeProxy and _plain(args, kwargs)
         if shapes is None:
-            if not plain:
+            if not (reshapes and type(x) is ShapeProxy and _plain(args, kwargs)):
                 return meta(t, name, _op, *args, **kwargs)
             result = meta_call(func, args, kwargs)  # (torch's error, where it raises)
             if not isinstance(result, torch.Tensor) or not _sized_alike(x.dims, result.shape):
                 run = lambda: result  # noqa: E731
                 return t.fallback(func, args, kwargs, name=name, kind=_MOVE, counted=True, run=run)
             shapes = [tuple(result.shape)]
-        if plain and _sized_alike(x.dims, shapes[0]):
+        elif reshapes and _sized_alike(x.dims, shapes[0]) and not _plain(args, kwargs):
+            return meta(t, name, _op, *args, **kwargs)  # (a mask selecting all: as before)
+        if reshapes and _sized_alike(x.dims, shapes[0]):
             node = t.builder.reshape(x.node, name, output_shape=shapes[0], op=op)
             return ShapeProxy(node, shapes[0], x.dtype)
         made: list[ShapeProxy] = []
