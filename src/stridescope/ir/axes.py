@@ -78,14 +78,15 @@ def inherited(
 def narrowed(
     parent: Node, out: Shape, layout: Layout, window: Window | None, scatter: Window | None
 ) -> tuple[Window | None, Window | None, tuple[int, ...] | None]:
-    """A window (or a transposed one, ``scatter``) on a ``parent`` whose spatial axes are
-    fewer than the layout's for its rank, every other spatial axis of the layout of size 1
-    before and after (a ``Conv2d`` with ``(1, k)`` kernels on a signal unsqueezed to
-    ``(N, C, 1, L)``): the windows on the parent's spatial axes only, which stay where they
-    are (the third item). Else the windows as they are, on the layout's axes (``None``)."""
+    """A window (or a transposed one, ``scatter``) on a ``parent`` whose spatial axes sit
+    on the layout's in another order (H and W swapped by ``transpose(2, 3)``) or are fewer,
+    every other spatial axis of the layout of size 1 before and after (a ``Conv2d`` with
+    ``(1, k)`` kernels on a signal unsqueezed to ``(N, C, 1, L)``): the windows per spatial
+    axis of the parent, in its order, which stay where they are (the third item). Else the
+    windows as they are, on the layout's axes (``None``)."""
     at, shape = parent.spatial_at, parent.output_shape
     laid = spatial_axes(len(shape), layout)
-    if at is None or len(out) != len(shape) or not set(at) < set(laid):
+    if at is None or at == laid or len(out) != len(shape) or not set(at) <= set(laid):
         return window, scatter, None
     if any(shape[a] != 1 or out[a] != 1 for a in laid if a not in at):
         return window, scatter, None

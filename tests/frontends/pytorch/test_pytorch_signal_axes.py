@@ -144,3 +144,37 @@ def test_the_waveform_encoder_reads_as_its_channels_first_form() -> None:
     assert (nl.layers[-1].rf_size, nl.layers[-1].rf_jump) == ((400,), (320,))
     assert (nl.totals.params, nl.totals.macs) == (ncl.totals.params, ncl.totals.macs)
     assert nl.spatial == ncl.spatial == (16000,)
+
+
+class _Transposed(nn.Module):
+    """A conv, then H and W swapped (``transpose(2, 3)``), then a 1x1 stride-(1, 2) conv:
+    on the swapped tensor its stride falls on the input's H."""
+
+    def __init__(self, spell: str) -> None:
+        super().__init__()
+        self.spell = spell
+        self.c1 = nn.Conv2d(1, 4, (1, 3))
+        self.c2 = nn.Conv2d(4, 4, 1, stride=(1, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.c1(x)
+        y = y.transpose(2, 3) if self.spell == "transpose" else y.permute(0, 1, 3, 2)
+        return self.c2(y)
+
+
+@pytest.mark.parametrize("spell", ["transpose", "permute"])
+def test_a_window_on_swapped_spatial_axes_reads_where_they_are(spell: str) -> None:
+    """The window slides over the layout's axes, which hold the input's W then H: its field
+    and coverage are read per input axis (coverage was 100% where autograd reads 50%)."""
+    model = _positive(_Transposed(spell))
+    summary = stridescope.summary(model, input_shape=(1, 1, 8, 12))
+    last = summary.layers[-1]
+    assert (last.path, last.rf_size, last.rf_jump, last.read_fraction) == (
+        "c2",
+        (1, 3),
+        (2, 1),
+        0.5,
+    )
+    counts = autograd_counts(model, 8, 12)
+    assert (stridescope.coverage(model, (1, 1, 8, 12)).counts == counts).all()
+    assert summary.input_coverage == float((counts > 0).mean()) == 0.5
