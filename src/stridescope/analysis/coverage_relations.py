@@ -19,6 +19,7 @@ from __future__ import annotations
 from stridescope.analysis.coverage_terms import Full, Relation, Scatter, Slide, adaptive_matrix
 from stridescope.analysis.node_facts import NodeFacts
 from stridescope.ir import Graph, Node, OpKind, Window
+from stridescope.ir.axes import axes_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL, _INPUT = (
@@ -90,13 +91,14 @@ def relation(
             "every position"
         )
         return None
-    window: Window | None = node.window
+    window, scatter = node.window, node.scatter
+    if node.spatial_at is not None:  # a layer's window on the axes where they are
+        window, scatter = axes_window(node, graph.layout)
     if window is not None and node.kind is not _INPUT:
         if window.identity and out == inp and len(window.kernel) == len(inp):
             # a 1x1 window: every position stays itself (what its slides would compute)
             return (None,) * len(out)
         return _slides(window, inp)
-    scatter: Window | None = node.scatter
     if scatter is not None:
         return tuple(
             Scatter(k, s, d, p[0], n)

@@ -33,6 +33,7 @@ from stridescope.analysis.units import position_noun, position_short
 from stridescope.errors import StridescopeError
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import OpKind
+from stridescope.ir.axes import axes_window
 
 __all__ = ["misaligned_merge", "short_field", "unread_input"]
 
@@ -152,6 +153,8 @@ def _sampling(ctx: LintContext) -> list[tuple[ReceptiveField, ...] | None]:
             union = merged(list(full)) if full else None  # (as the field merges them)
             field = union if isinstance(union, tuple) else None
         elif field is None and state == WHOLE and (window := node.window) is not None:
+            if node.spatial_at is not None:  # (the layer's window, where the axes are)
+                window = axes_window(node, ctx.graph.layout)[0] or window
             parent = found[node.parents[0]]  # (a 1x1 conv after the gate: RegNetY's)
             if parent is not None and len(parent) == len(window.kernel):
                 field = parent if window.identity else window.receptive(parent)

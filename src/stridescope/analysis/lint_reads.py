@@ -26,6 +26,7 @@ import numpy as np
 from stridescope.analysis.coverage_terms import BoolVector, Slide, union_size
 from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Node, OpKind
+from stridescope.ir.axes import axes_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _INPUT = OpKind.INPUT
@@ -141,6 +142,7 @@ def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     parent = node.parents[0]
     if node.spatial_at is not None and node.spatial_at == ctx.graph.nodes[parent].spatial_at:
         known = ctx.facts.sizes  # a window on axes a permute moved (GraphBuilder.channels_first)
+        window = axes_window(node, ctx.graph.layout)[0] or window  # (the layer's, where they are)
     sizes, outs = known[parent], known[node.id]
     rank = len(window.kernel)
     if sizes is None or outs is None or len(sizes) != rank or len(outs) != rank:

@@ -35,6 +35,7 @@ from stridescope.analysis.summary_rf import WHOLE, RFState, receptive_fields
 from stridescope.analysis.units import check_sample_rate, milliseconds, position_noun
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, Shape, Window
+from stridescope.ir.axes import axes_window
 
 __all__ = ["LayerRow", "Summary", "Totals", "percent", "summarize"]
 
@@ -208,8 +209,9 @@ def _read(graph: Graph, node: Node) -> float | None:
     if node.window is None:
         return None
     at = node.spatial_at  # a window on axes a permute moved: their sizes where they are
-    if at is not None and len(at) == len(node.window.kernel):
-        return _window_read(node.window, tuple(node.input_shape[a] for a in at))
+    window = node.window if at is None else axes_window(node, graph.layout)[0]
+    if at is not None and window is not None and len(at) == len(window.kernel):
+        return _window_read(window, tuple(node.input_shape[a] for a in at))
     return _window_read(node.window, graph.spatial(node.input_shape))
 
 

@@ -41,6 +41,7 @@ from typing import Final, Literal
 from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import Graph, Node, OpKind, Window
+from stridescope.ir.axes import axes_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = (
@@ -103,9 +104,12 @@ def _scattered(scatter: Window, parent: RFState) -> RFState:
 
 
 def _over_positions(graph: Graph, node: Node) -> bool:
-    """Whether a dense layer or a product sums over the one spatial axis there is (a rank-2
-    input's, or one a permute moved): a dense layer's last axis, a product's other operands'
-    last two (attention's keys and values, ``(N, heads, L, d)``: every query reads them)."""
+    """Whether a dense layer or a product reads every position of the one spatial axis
+    there is (a rank-2 input's, or one a permute moved): a dense layer's last axis, which it
+    sums over; a product's other operands' last two: attention's values, ``(N, heads, L, d)``,
+    summed over ``L``, and its keys, which the scores ``q @ k.transpose(-2, -1)`` hold along
+    their last axis (each score reads one key; the softmax after them reads them all, so
+    their row says the whole input one node early)."""
     for i, p in enumerate(node.parents):
         at, rank = graph.nodes[p].spatial_at, len(graph.nodes[p].output_shape)
         if at == (rank - 1,) or (i > 0 and at == (rank - 2,)):
@@ -141,14 +145,16 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         if joined:  # along a spatial axis: the second part's positions shift
             return WHOLE if all(p == WHOLE for p in parents) else None
         return merged(parents)
-    window = node.window
+    window, scatter = node.window, node.scatter
+    if node.spatial_at is not None:  # a layer's window on the axes where they are
+        window, scatter = axes_window(node, graph.layout)
     if window is not None:
         if isinstance(parent, tuple) and len(parent) == len(window.kernel):
             # a 1x1 window composes to the same field: keep the parent's (no new objects)
             return parent if window.identity else window.receptive(parent)
         return parent if parent == WHOLE else None
-    if node.scatter is not None:
-        return _scattered(node.scatter, parent)
+    if scatter is not None:
+        return _scattered(scatter, parent)
     if node.kind in (_LINEAR, _MATMUL):
         # a dense layer on the last axis of a channels-last feature map keeps positions
         # (an NHWC graph, or axes a permute moved: the node then carries ``spatial_at``)

@@ -1,15 +1,15 @@
 """Where a node's spatial axes are when they are not where the layout puts them
 (:attr:`~stridescope.ir.graph.Node.spatial_at`): a rank-2 input's, axes a permute moved and
 the ops that keep them moved, and a window over more axes than its input keeps (the extra
-ones of size 1), narrowed to those.
+ones of size 1) or over swapped ones, read on those.
 
 >>> from stridescope.ir import GraphBuilder
 >>> b = GraphBuilder((1, 1, 64), "nchw")
 >>> row = b.reshape(b.input, "row", output_shape=(1, 1, 1, 64))  # x.unsqueeze(2)
 >>> conv = b.conv(row, "conv", out_channels=4, kernel=(1, 3), stride=(1, 2))
 >>> node = b.build().nodes[conv]
->>> node.output_shape, node.spatial_at, node.window.kernel, node.window.stride
-((1, 4, 1, 31), (3,), (3,), (2,))
+>>> node.output_shape, node.spatial_at, axes_window(node, "nchw")[0].stride
+((1, 4, 1, 31), (3,), (2,))
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from collections.abc import Sequence
 
 from stridescope.ir.graph import Layout, Node, OpKind, Shape, Window, spatial_axes
 
-__all__ = ["inherited", "narrowed", "placed", "signal_axes"]
+__all__ = ["axes_window", "inherited", "narrowed", "placed", "signal_axes"]
 
 _KEEP_MOVED = frozenset(
     {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.PERMUTE}
 )
-_LINEAR, _MATMUL = OpKind.LINEAR, OpKind.MATMUL
+_LINEAR, _MATMUL, _PAD = OpKind.LINEAR, OpKind.MATMUL, OpKind.PAD
 
 
 def signal_axes(shape: Shape) -> tuple[int, ...] | None:
@@ -81,17 +81,45 @@ def narrowed(
     """A window (or a transposed one, ``scatter``) on a ``parent`` whose spatial axes sit
     on the layout's in another order (H and W swapped by ``transpose(2, 3)``) or are fewer,
     every other spatial axis of the layout of size 1 before and after (a ``Conv2d`` with
-    ``(1, k)`` kernels on a signal unsqueezed to ``(N, C, 1, L)``): the windows per spatial
-    axis of the parent, in its order, which stay where they are (the third item). Else the
-    windows as they are, on the layout's axes (``None``)."""
+    ``(1, k)`` kernels on a signal unsqueezed to ``(N, C, 1, L)``): the windows as they are
+    (the layer's, on the layout's axes: :func:`axes_window` reads them per spatial axis) and
+    the parent's spatial axes, which stay where they are. Else ``None`` for those: the
+    layout's axes."""
     at, shape = parent.spatial_at, parent.output_shape
     laid = spatial_axes(len(shape), layout)
     if at is None or at == laid or len(out) != len(shape) or not set(at) <= set(laid):
         return window, scatter, None
     if any(shape[a] != 1 or out[a] != 1 for a in laid if a not in at):
         return window, scatter, None
+    return window, scatter, at
+
+
+def axes_window(node: Node, layout: Layout) -> tuple[Window | None, Window | None]:
+    """``node``'s window and scatter per spatial axis it keeps, in their order, as the
+    analyses read them: a node :func:`narrowed` placed holds the layer's own windows, on the
+    layout's axes (what ``fix`` rebuilds and lint describes), read here on its spatial axes
+    (``(1, 3)`` on ``(N, C, 1, L)`` is ``(3,)`` on ``L``; one on H and W swapped, reordered).
+    A pad on axes a permute moved holds its window where they are already.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 1, 64), "nchw")
+    >>> row = b.reshape(b.input, "row", output_shape=(1, 1, 1, 64))
+    >>> conv = b.conv(row, "conv", out_channels=4, kernel=(1, 3), stride=(1, 2))
+    >>> node = b.build().nodes[conv]
+    >>> node.window.kernel, axes_window(node, "nchw")[0].kernel
+    ((1, 3), (3,))
+    """
+    at, window, scatter = node.spatial_at, node.window, node.scatter
+    if at is None or node.kind is _PAD:
+        return window, scatter
+    either = window or scatter
+    laid = spatial_axes(len(node.output_shape), layout)
+    if either is None or at == laid or len(either.kernel) != len(laid):
+        return window, scatter
+    if not set(at) <= set(laid):
+        return window, scatter
     kept = [laid.index(a) for a in at]
-    return _on(window, kept), _on(scatter, kept), at
+    return _on(window, kept), _on(scatter, kept)
 
 
 def _on(window: Window | None, axes: list[int]) -> Window | None:

@@ -15,6 +15,8 @@ from torch import nn
 
 import stridescope
 from stridescope.frontends.pytorch import trace_torch
+from stridescope.ir import Window
+from stridescope.ir.axes import axes_window
 from tests.autograd_reference import autograd_counts
 
 _ADD_AXIS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -96,13 +98,21 @@ def test_a_signal_through_one_row_kernels_keeps_its_axis(
     assert summary.input_coverage == float((counts > 0).mean()) == 47 / 64  # 3 of 4, not the last
 
 
-def test_the_same_layer_on_an_image_takes_its_whole_window() -> None:
-    """A layer configuration met on a one-row signal first, then on an image of one row:
-    the image's node has the 2-D window (the signal's narrowed one is not reused)."""
+def test_the_layer_keeps_its_window_for_fix_and_lint() -> None:
+    """The node holds the layer's own window, on the layout's axes (what ``fix`` rebuilds and
+    lint describes; the analyses read it on the signal's axis), and the same layer met again
+    on an image of one row is the image's layer; ``fix`` swaps the strided layers of the
+    signal model as it did before its field was known."""
     signal = trace_torch(_Rows(lambda x: x.unsqueeze(2)), (1, 1, 64))
     image = trace_torch(_Rows(lambda x: x), (1, 1, 1, 64))
-    assert signal.nodes[2].window is not None and signal.nodes[2].window.kernel == (3,)
-    assert image.nodes[1].window is not None and image.nodes[1].window.kernel == (1, 3)
+    conv, same = signal.nodes[2], image.nodes[1]
+    assert conv.window is not None and conv.window.kernel == (1, 3) and conv.spatial_at == (3,)
+    assert axes_window(conv, "nchw")[0] == Window((3,), (2,), (1,), ((1, 1),))
+    assert same.window == conv.window and same.spatial_at is None
+    fixed = stridescope.fix(_Rows(lambda x: x.unsqueeze(2)), "blurpool", input_shape=(1, 1, 64))
+    assert [c.layer for c in fixed.changes] == ["c1", "skip"] and not fixed.unchanged
+    flags = {r.path: r.flags for r in stridescope.summary(fixed.model, (1, 1, 64)).layers}
+    assert "DS401" not in flags["c1.blur"]
 
 
 def test_a_dense_layer_over_a_rank_2_input_reads_all_of_it() -> None:

@@ -167,11 +167,9 @@ def _repeated(
 
 def _remember(t: Tracer, key: tuple[Any, ...], out: ShapeProxy) -> ShapeProxy:
     """Keep the fields of the node ``out`` stands for under ``key`` (a configuration whose
-    every attribute was found on the module: ``None`` is what a missing one reads as), unless
-    its node keeps spatial axes of its own (the builder narrowed its window to them: the same
-    layer on an input that has the layout's axes takes the whole window)."""
-    n = t.builder._nodes[out.node]
-    if None not in key and n.spatial_at is None:
+    every attribute was found on the module: ``None`` is what a missing one reads as)."""
+    if None not in key:
+        n = t.builder._nodes[out.node]
         with contextlib.suppress(TypeError):  # an unhashable attribute: not remembered
             remember(_MADE, key, (n.kind, n.output_shape, n.macs, n.window, n.groups, n.op))
     return out
