@@ -195,20 +195,23 @@ def _duration(summary: Summary) -> str:
 
 def _output_time(summary: Summary) -> list[str]:
     """With a sample rate: the last row with a receptive field, in samples (or frames) and
-    milliseconds along the time axis."""
+    milliseconds along the time axis; named the output's where it is the last row, else with
+    what the output's field is (a transformer after a conv encoder: the whole input)."""
     rate = summary.sample_rate
     rows = [r for r in summary.layers if r.rf_size is not None and r.rf_jump is not None]
     if rate is None or not rows:
         return []
-    row = rows[-1]
+    row, last = rows[-1], summary.layers[-1]
     assert row.rf_size is not None and row.rf_jump is not None
     unit = summary.position_unit if len(summary.spatial) == 1 else "frames"
     size, jump = row.rf_size[0], row.rf_jump[0]
-    return [
-        f"output ({row.path}): receptive field {size} {unit} = "
-        f"{ms_text(milliseconds(size, rate))}, jump {jump} {unit} = "
-        f"{ms_text(milliseconds(jump, rate))}"
-    ]
+    field = (
+        f"receptive field {size} {unit} = {ms_text(milliseconds(size, rate))}, jump {jump} "
+        f"{unit} = {ms_text(milliseconds(jump, rate))}"
+    )
+    if row is last:
+        return [f"output ({row.path}): {field}"]
+    return [f"last finite field ({row.path}): {field}; output ({last.path}): {last.rf_note}"]
 
 
 def to_csv(summary: Summary) -> str:

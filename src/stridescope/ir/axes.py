@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from stridescope.ir.graph import Layout, Node, OpKind, Shape, Window, spatial_axes
 
-__all__ = ["axes_window", "inherited", "narrowed", "placed", "signal_axes"]
+__all__ = ["axes_window", "inherited", "narrowed", "placed", "signal_axes", "signal_of"]
 
 _KEEP_MOVED = frozenset(
     {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.PERMUTE}
@@ -37,6 +37,13 @@ def signal_axes(shape: Shape) -> tuple[int, ...] | None:
     ((1,), None)
     """
     return (1,) if len(shape) == 2 else None
+
+
+def signal_of(node: Node) -> tuple[int, ...] | None:
+    """``node``'s spatial axes if it is a ``(batch, samples)`` signal (:func:`signal_axes`),
+    which the builder's windows read where they are; else ``None``."""
+    at = node.spatial_at
+    return at if at is not None and at == signal_axes(node.output_shape) else None
 
 
 def placed(

@@ -170,10 +170,16 @@ class TensorOps(BuilderCore):
         return self._add(name, _RESHAPE, (parent,), shape, out, spatial_at=kept, op=op)
 
     def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
+        """Merge the axes from ``start_dim`` on; one after the channels that keeps every
+        spatial axis whole (axes of size 1 merged with one: ``(N, C, 1, L)`` to ``(N, C, L)``)
+        is a reshape. A classifier's ``flatten(1)`` stays a flatten (the whole input after)."""
         shape = self._nodes[parent].output_shape
         rest = shape[start_dim:]
         size = None if None in rest else math.prod([d for d in rest if d])
         out = (*shape[:start_dim], size)
+        source = self._nodes[parent].spatial_at or spatial_axes(len(shape), self.layout)
+        if start_dim > 1 and source and _kept_axes(shape, source, out) is not None:
+            return self.reshape(parent, name, output_shape=out, op=op)
         return self._add(name, _FLATTEN, (parent,), shape, out, op=op)
 
     def merge(self, parents: Sequence[int], name: str, *, kind: OpKind, op: str = "") -> int:

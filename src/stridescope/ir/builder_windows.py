@@ -10,7 +10,9 @@ import math
 from collections.abc import Sequence
 
 from stridescope.geometry import GeometryError, per_axis, transposed_output_size
+from stridescope.ir.axes import signal_of
 from stridescope.ir.builder_core import (
+    _INHERITED,
     BuilderCore,
     IntOrTuple,
     LayerError,
@@ -302,7 +304,8 @@ class WindowOps(BuilderCore):
         0.2222
         """
         shape = self._nodes[parent].output_shape
-        sizes = self._spatial(shape)
+        at = signal_of(self._nodes[parent])  # a (batch, samples) signal's axis, or None
+        sizes = self._spatial(shape) if at is None else tuple(shape[a] for a in at)
         try:
             if len(spatial) != len(sizes) or len(output_shape) != len(shape):
                 raise GeometryError(
@@ -310,7 +313,7 @@ class WindowOps(BuilderCore):
                     f"received {tuple(spatial)!r} for input {shape!r}, output {output_shape!r}"
                 )
             window, out_sizes = slice_window(sizes, spatial)
-            if out_sizes != self._spatial(tuple(output_shape)):
+            if out_sizes != (self._spatial(output_shape) if at is None else output_shape[1:]):
                 raise GeometryError(
                     f"output {tuple(output_shape)!r} does not match slices {tuple(spatial)!r} "
                     f"of input {shape!r}"
@@ -319,7 +322,10 @@ class WindowOps(BuilderCore):
             raise in_layer(name, error) from None
         if not sizes:  # no spatial axis (token ids ``ids[:, 1:]``): no window to read
             return self._add(name, _SLICE, (parent,), shape, tuple(output_shape), op=op)
-        return self._add(name, _SLICE, (parent,), shape, tuple(output_shape), window=window, op=op)
+        out, where = tuple(output_shape), _INHERITED if at is None else at
+        return self._add(
+            name, _SLICE, (parent,), shape, out, window=window, op=op, spatial_at=where
+        )
 
     def pad(
         self,
@@ -352,10 +358,12 @@ class WindowOps(BuilderCore):
         """
         shape = self._nodes[parent].output_shape
         at = self._nodes[parent].spatial_at  # axes a permute moved, padded where they are
-        if channels != (0, 0) or (at is not None and len(at) != len(self._spatial(shape))):
+        signal = signal_of(self._nodes[parent]) is not None  # (a (batch, samples) signal's)
+        if channels != (0, 0) or (at and not signal and len(at) != len(self._spatial(shape))):
             at = None  # (padded channels, axes a reshape regrouped: the layout's)
         spatial = self._spatial(shape) if at is None else tuple(shape[a] for a in at)
-        laid = shape if at is None else self._with(shape, self._channels(shape), spatial)
+        laid = (shape[0], 1, *spatial) if at and signal else shape  # (as (N, 1, L))
+        laid = self._with(shape, self._channels(shape), spatial) if at and not signal else laid
         try:
             window = self._padding_window(laid, padding, mode)
         except GeometryError as error:

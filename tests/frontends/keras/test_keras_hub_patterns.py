@@ -34,16 +34,20 @@ def _with_dense(keras: ModuleType, call: Any) -> Any:
 
 
 def test_slicing_a_rank_2_tensor_summarises(keras: ModuleType) -> None:
-    """``ids[:, 1:]`` on (batch, tokens): the slice has no spatial axis, so no window (a
-    window without axes crashed the aliasing rule inside ``summary``)."""
+    """``ids[:, 1:]`` on (batch, tokens): a window on the tokens, a rank-2 input's axis (a
+    window without axes crashed the aliasing rule inside ``summary``); a rank-2 tensor with
+    no spatial axis (not an input's) has no window."""
     ids = keras.Input((12,), dtype="int32")
     model = keras.Model(ids, keras.layers.Embedding(50, 8, name="emb")(ids[:, 1:]))
     summary = stridescope.summary(model)
     assert summary.totals.params == model.count_params() and summary.totals.uncounted == ()
     assert summary.layers[-1].output_shape == (1, 11, 8)
-    b = GraphBuilder((1, 12), "nhwc")
-    node = b.slice(b.input, "s", spatial=[], output_shape=(1, 11))
+    b = GraphBuilder((1, 3, 4, 12), "nhwc")
+    flat = b.reshape(b.input, "flat", output_shape=(1, 144))  # (its axes merged: none kept)
+    node = b.slice(flat, "s", spatial=[], output_shape=(1, 143))
     assert b.build().nodes[node].window is None
+    sliced = [r for r in summary.layers if r.kind == "slice"]
+    assert sliced and sliced[0].read_fraction == 11 / 12
 
 
 def test_tensors_passed_by_keyword_out_of_name_order_reach_their_arguments(

@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import stridescope
+from stridescope.analysis.summary_format import footer_lines
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.ir import Window
 from stridescope.ir.axes import axes_window
@@ -188,3 +190,84 @@ def test_a_window_on_swapped_spatial_axes_reads_where_they_are(spell: str) -> No
     counts = autograd_counts(model, 8, 12)
     assert (stridescope.coverage(model, (1, 1, 8, 12)).counts == counts).all()
     assert summary.input_coverage == float((counts > 0).mean()) == 0.5
+
+
+_CUTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "every other": lambda x: x[..., ::2],
+    "crop": lambda x: x[:, 100:900],
+    "narrow": lambda x: x.narrow(-1, 0, 500),
+    "chunk": lambda x: x.chunk(2, -1)[0],
+    "pad": lambda x: F.pad(x, (10, 0)),
+}
+
+
+class _Cut(nn.Module):
+    def __init__(self, cut: str) -> None:
+        super().__init__()
+        self.cut = cut
+        self.conv = nn.Conv1d(1, 4, 3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(_CUTS[self.cut](x).unsqueeze(1))
+
+
+@pytest.mark.parametrize("cut", sorted(_CUTS))
+def test_a_slice_of_a_waveform_is_a_window_on_its_samples(cut: str) -> None:
+    """Slicing or padding the ``(batch, samples)`` tensor itself (before its channel axis is
+    added) is the exact kernel-1 window it is on any signal (slicing was a move: coverage 100%
+    where autograd reads 50%, the field unknown; padding kept only its shape)."""
+    model = _positive(_Cut(cut))
+    summary = stridescope.summary(model, input_shape=(1, 1000))
+    counts = autograd_counts(lambda x: model(x[:, 0]), 1000)
+    assert summary.input_coverage == float((counts > 0).mean())
+    assert summary.layers[-1].rf_size == ((5,) if cut == "every other" else (3,))
+
+
+class _Back(nn.Module):
+    """A ``(1, k)`` conv on ``(N, C, 1, L)``, back to ``(N, C, L)`` by ``back``, then a 1x1
+    stride-2 ``Conv1d``."""
+
+    def __init__(self, back: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.back = back
+        self.row = nn.Conv2d(1, 4, (1, 3), padding=(0, 1))
+        self.skip = nn.Conv1d(4, 2, 1, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.skip(self.back(self.row(x.unsqueeze(2))))
+
+
+@pytest.mark.parametrize(
+    "back",
+    [lambda x: x.squeeze(2), lambda x: x.flatten(2), lambda x: x.flatten(-2)],
+    ids=["squeeze", "flatten(2)", "flatten(-2)"],
+)
+def test_back_to_a_signal_keeps_its_axis(back: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """``flatten(2)`` of ``(N, C, 1, L)`` merges an axis of size 1 only: a reshape that keeps
+    the signal's axis (it was a flatten, after which every position read the whole input:
+    coverage 100% where autograd reads 50%)."""
+    model = _positive(_Back(back))
+    summary = stridescope.summary(model, input_shape=(1, 1, 64))
+    assert (summary.layers[-1].rf_size, summary.layers[-1].rf_jump) == ((3,), (2,))
+    counts = autograd_counts(model, 64)
+    assert summary.input_coverage == float((counts > 0).mean())
+
+
+def test_the_time_footer_says_what_the_output_sees() -> None:
+    """With a sample rate, the footer gives the last finite field in milliseconds; where a
+    dense layer after it reads the whole input, it says so instead of calling that field the
+    output's."""
+
+    class _Framed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.frames, self.head = nn.Conv1d(1, 4, 400, stride=320), nn.Linear(49, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.frames(x[:, None]))
+
+    lines = footer_lines(stridescope.summary(_Framed(), (1, 16000), sample_rate=16000))
+    assert (
+        "last finite field (frames): receptive field 400 samples = 25 ms, jump 320 samples = "
+        "20 ms; output (head): whole input"
+    ) in lines

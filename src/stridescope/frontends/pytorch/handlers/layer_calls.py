@@ -14,6 +14,7 @@ from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer, in_place
 from stridescope.ir import OpKind
+from stridescope.ir.axes import signal_of
 
 __all__ = [
     "adaptive_node",
@@ -315,7 +316,8 @@ def pad_node(
     rank = x.ndim - 2
     pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(len(amounts) // 2)]
     at = t.builder._nodes[x.node].spatial_at
-    if at is not None and len(at) == rank:  # axes a permute moved (channels last): theirs
+    if at is not None and (len(at) == rank or signal_of(t.builder._nodes[x.node])):
+        # axes a permute moved (channels last), a (batch, samples) signal's: theirs
         return (
             _moved_pad(t, name, op, x, at, pairs, mode)
             if len(amounts) % 2 == 0
