@@ -110,8 +110,9 @@ def _over_positions(graph: Graph, node: Node) -> bool:
     summed over ``L``, and its keys, which the scores ``q @ k.transpose(-2, -1)`` hold along
     their last axis (each score reads one key; the softmax after them reads them all, so
     their row says the whole input one node early)."""
-    for i, p in enumerate(node.parents):
-        at, rank = graph.nodes[p].spatial_at, len(graph.nodes[p].output_shape)
+    for i, p in enumerate(node.parents):  # (a parent's axes where they are, or the layout's:
+        above = graph.nodes[p]  # ``k.transpose(1, 2)`` of ``(N, T, C)`` is ``(N, C, T)``)
+        at, rank = graph.spatial_axes_of(above), len(above.output_shape)
         if at == (rank - 1,) or (i > 0 and at == (rank - 2,)):
             return True
     return False

@@ -271,3 +271,33 @@ def test_the_time_footer_says_what_the_output_sees() -> None:
         "last finite field (frames): receptive field 400 samples = 25 ms, jump 320 samples = "
         "20 ms; output (head): whole input"
     ) in lines
+
+
+class _Attend(nn.Module):
+    """Frames of a waveform, then self-attention as 4-D heads, one 3-D head, or heads merged
+    into the batch for ``bmm`` (DeBERTa, SEW-D)."""
+
+    def __init__(self, form: str) -> None:
+        super().__init__()
+        self.form = form
+        self.frames = nn.Conv1d(1, 16, 10, stride=5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.frames(x[:, None]).transpose(1, 2)  # (N, T, 16)
+        n, t, _ = h.shape
+        if self.form == "3-D":
+            return torch.softmax(h @ h.transpose(1, 2), -1) @ h
+        q = h.view(n, t, 4, 4).transpose(1, 2)  # (N, 4, T, 4)
+        if self.form == "4-D":
+            return torch.softmax(q @ q.transpose(-1, -2), -1) @ q
+        m = q.reshape(n * 4, t, 4)
+        return torch.bmm(torch.softmax(torch.bmm(m, m.transpose(1, 2)), -1), m)
+
+
+@pytest.mark.parametrize("form", ["4-D", "3-D", "bmm"])
+def test_attention_over_frames_reads_the_whole_input(form: str) -> None:
+    """Every query reads every key: the whole input, whether the keys are ``(N, heads, T, d)``
+    or ``(N, T, C)`` transposed (the 3-D forms' field was unknown: a transposed ``(N, C, T)``
+    has its axis where the layout puts it, which the rule did not look at)."""
+    summary = stridescope.summary(_Attend(form), input_shape=(1, 1000))
+    assert summary.layers[-1].rf_note == "whole input"
