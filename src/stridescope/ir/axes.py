@@ -19,7 +19,15 @@ from collections.abc import Sequence
 
 from stridescope.ir.graph import Layout, Node, OpKind, Shape, Window, spatial_axes
 
-__all__ = ["axes_window", "inherited", "narrowed", "placed", "signal_axes", "signal_of"]
+__all__ = [
+    "axes_window",
+    "inherited",
+    "narrowed",
+    "placed",
+    "signal_axes",
+    "signal_of",
+    "slice_axes",
+]
 
 _KEEP_MOVED = frozenset(
     {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.PERMUTE}
@@ -44,6 +52,13 @@ def signal_of(node: Node) -> tuple[int, ...] | None:
     which the builder's windows read where they are; else ``None``."""
     at = node.spatial_at
     return at if at is not None and at == signal_axes(node.output_shape) else None
+
+
+def slice_axes(node: Node, layout: Layout) -> tuple[int, ...]:
+    """The axes a slice of ``node`` is a window on: a ``(batch, samples)`` signal's
+    (:func:`signal_of`), else the layout's for its rank (none for a rank-2 tensor that is
+    not a signal: token ids made by a layer, ``ids[:, 1:]``)."""
+    return signal_of(node) or spatial_axes(len(node.output_shape), layout)
 
 
 def placed(

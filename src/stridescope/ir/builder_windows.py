@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 from stridescope.geometry import GeometryError, per_axis, transposed_output_size
-from stridescope.ir.axes import signal_of
+from stridescope.ir.axes import signal_of, slice_axes
 from stridescope.ir.builder_core import (
     _INHERITED,
     BuilderCore,
@@ -303,9 +303,9 @@ class WindowOps(BuilderCore):
         >>> round(node.window.read_fraction((9, 8)), 4)
         0.2222
         """
-        shape = self._nodes[parent].output_shape
-        at = signal_of(self._nodes[parent])  # a (batch, samples) signal's axis, or None
-        sizes = self._spatial(shape) if at is None else tuple(shape[a] for a in at)
+        node = self._nodes[parent]
+        shape, at, axes = node.output_shape, signal_of(node), slice_axes(node, self.layout)
+        sizes = tuple(shape[a] for a in axes)
         try:
             if len(spatial) != len(sizes) or len(output_shape) != len(shape):
                 raise GeometryError(
@@ -313,7 +313,7 @@ class WindowOps(BuilderCore):
                     f"received {tuple(spatial)!r} for input {shape!r}, output {output_shape!r}"
                 )
             window, out_sizes = slice_window(sizes, spatial)
-            if out_sizes != (self._spatial(output_shape) if at is None else output_shape[1:]):
+            if out_sizes != tuple(output_shape[a] for a in axes):
                 raise GeometryError(
                     f"output {tuple(output_shape)!r} does not match slices {tuple(spatial)!r} "
                     f"of input {shape!r}"

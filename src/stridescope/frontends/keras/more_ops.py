@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stridescope.frontends.keras.shapes import keras_shapes
-from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape, spatial_axes
-from stridescope.ir.axes import signal_of
+from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape
+from stridescope.ir.axes import slice_axes
 
 __all__ = [
     "MORE_OPS",
@@ -133,7 +133,7 @@ def _sliced(
     """A slice as an exact window (:meth:`GraphBuilder.slice`), where it keeps Keras's shape."""
     if tuple(len(range(*r)) for r in ranges) != out:
         return None
-    axes = signal_of(b._nodes[parent]) or spatial_axes(len(ranges), b.layout)  # (a signal's)
+    axes = slice_axes(b._nodes[parent], b.layout)  # (a (batch, samples) signal's, or the layout's)
     return b.slice(parent, name, spatial=[ranges[a] for a in axes], output_shape=out, op=op)
 
 

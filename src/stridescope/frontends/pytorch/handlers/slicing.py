@@ -22,7 +22,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind, spatial_axes
-from stridescope.ir.axes import signal_of
+from stridescope.ir.axes import slice_axes
 
 __all__ = [
     "channel_shuffle",
@@ -41,7 +41,7 @@ Range = tuple[int, int, int]  # start, stop, step, normalised by slice.indices
 
 
 def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[Range]) -> Any:
-    axes = signal_of(t.builder._nodes[x.node]) or spatial_axes(len(x.dims), t.builder.layout)
+    axes = slice_axes(t.builder._nodes[x.node], t.builder.layout)
     if not axes:
         raise NotHandled  # no spatial axis: nothing for a window to say
     out = tuple([len(range(*r)) for r in ranges])
