@@ -16,7 +16,7 @@ from typing import Any
 
 from stridescope.analysis.formatting import axes_text, percent
 from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
-from stridescope.analysis.lint_reads import AxisReads, producers, windowed
+from stridescope.analysis.lint_reads import AxisReads, polyphase, producers, windowed
 from stridescope.ir import Node, OpKind, Window
 from stridescope.ir.blur import BLUR_SIZES
 
@@ -141,8 +141,9 @@ def alias_policy(node: Node) -> str | None:
     ("resnet-d", "blurpool"),
 )
 def skipped_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
+    pieces = polyphase(ctx)  # what one piece of a polyphase split skips, another reads
     for node_id, reads in windowed(ctx).items():
-        if not any(r.gap for r in reads):
+        if not any(r.gap for r in reads) or node_id in pieces:
             continue
         node = ctx.graph.nodes[node_id]
         assert node.window is not None
@@ -277,11 +278,13 @@ def _strided(node: Node) -> bool:
 )
 def aliasing(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     graph = ctx.graph
+    pieces = polyphase(ctx)  # a polyphase split keeps every sample, as pixel_unshuffle does
     found = [
         n
         for n in graph.nodes
         if n.window is not None  # (the cheap test first: most nodes have no window)
         and _strided(n)
+        and n.id not in pieces
         and not is_lowpass(ctx, n)
         and not _lowpass_before(ctx, n)
     ]

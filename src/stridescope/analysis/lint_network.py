@@ -27,7 +27,7 @@ from stridescope.analysis.formatting import axes_text, percent
 from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
 from stridescope.analysis.lint_layer import border_policy, skip_policy
 from stridescope.analysis.lint_reach import responsible
-from stridescope.analysis.lint_reads import layer_reads
+from stridescope.analysis.lint_reads import layer_reads, polyphase, split_roots
 from stridescope.analysis.summary_rf import WHOLE, merged
 from stridescope.analysis.units import position_noun, position_short
 from stridescope.errors import StridescopeError
@@ -44,7 +44,7 @@ def _codes(ctx: LintContext, node_id: int) -> list[str]:
     """The layer codes a responsible layer carries (DS101 / DS201, as those rules decide)."""
     node = ctx.graph.nodes[node_id]
     reads = layer_reads(ctx, node) or ()
-    codes = ["DS101"] if any(r.gap for r in reads) else []
+    codes = ["DS101"] if any(r.gap for r in reads) and node_id not in polyphase(ctx) else []
     border = any(r.border_before or r.border_after for r in reads)
     if border and node.kind not in (OpKind.PAD, OpKind.SLICE):
         codes.append("DS201")
@@ -212,6 +212,15 @@ def _merge_evidence(
     }
 
 
+def _one_split(ctx: LintContext, branches: list[int]) -> bool:
+    """Whether every branch is made of polyphase pieces of the same tensor
+    (:func:`split_roots`): their grids are offset by design, as ``pixel_unshuffle``'s
+    channels are (space-to-depth, a Haar wavelet's sums and differences)."""
+    roots = split_roots(ctx)
+    found = {roots[b] for b in branches}
+    return len(found) == 1 and None not in found
+
+
 @rule(
     "DS301",
     "misaligned merge",
@@ -238,6 +247,8 @@ def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
         ]
         if len(grids) < 2 or len(grids) != len(branches) or len(set(grids)) == 1:
             continue
+        if _one_split(ctx, branches):
+            continue  # the phases of a polyphase split, joined as pixel_unshuffle joins them
         evidence = _merge_evidence(ctx, branches, grids, sampling)
         where = evidence["split"] or "the input"
         apart = axes_text(evidence["misalignment_input"])

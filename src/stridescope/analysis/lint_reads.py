@@ -30,6 +30,7 @@ from stridescope.ir.axes import axes_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _INPUT = OpKind.INPUT
+_SLICE = OpKind.SLICE
 
 __all__ = [
     "AxisReads",
@@ -38,8 +39,10 @@ __all__ = [
     "axis_reads",
     "keeps_positions",
     "layer_reads",
+    "polyphase",
     "producers",
     "read_terms",
+    "split_roots",
     "windowed",
 ]
 
@@ -129,6 +132,68 @@ def windowed(ctx: LintContext) -> dict[int, tuple[AxisReads, ...]]:
             if reads is not None:
                 found[node.id] = reads
     return found
+
+
+def polyphase(ctx: LintContext) -> dict[int, int]:
+    """The strided slices that are pieces of a polyphase split, each with the tensor it
+    splits: slices of one tensor at the same stride that between them read every position
+    of it, each read by something (space-to-depth written with slices, ``x[..., ::2, ::2]``, ``x[..., 1::2, ::2]``,
+    ... as YOLOv5's Focus; a rotary embedding's ``x[..., ::2]`` and ``x[..., 1::2]``). No
+    piece skips input or aliases: what one leaves out another reads, as after
+    ``pixel_unshuffle``. Computed once per context.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+    >>> even = b.slice(b.input, "even", spatial=[(0, 8, 1), (0, 8, 2)], output_shape=(1, 3, 8, 4))
+    >>> odd = b.slice(b.input, "odd", spatial=[(0, 8, 1), (1, 8, 2)], output_shape=(1, 3, 8, 4))
+    >>> alone = b.slice(odd, "alone", spatial=[(0, 8, 2), (0, 4, 1)], output_shape=(1, 3, 4, 4))
+    >>> _ = b.merge([even, odd], "sum", kind=OpKind.ADD)
+    >>> polyphase(LintContext(b.build()))  # even and odd split the input; alone skips rows
+    {1: 0, 2: 0}
+    """
+    found: dict[int, int] | None = ctx.cache.get("polyphase")
+    if found is not None:
+        return found
+    found = ctx.cache["polyphase"] = {}
+    reads, last = windowed(ctx), len(ctx.graph.nodes) - 1
+    groups: dict[tuple[int, tuple[int, ...], tuple[int, ...]], list[int]] = {}
+    for node_id, axes in reads.items():
+        node = ctx.graph.nodes[node_id]
+        window = node.window
+        if node.kind is not _SLICE or window is None or max(window.stride, default=1) == 1:
+            continue
+        if ctx.consumers[node_id] or node_id == last:  # (a piece nothing reads reads nothing)
+            key = (node.parents[0], window.stride, tuple([r.size for r in axes]))
+            groups.setdefault(key, []).append(node_id)
+    for (parent, _, sizes), ids in groups.items():
+        terms = [tuple([r.mask for r in reads[i]]) for i in ids]
+        if len(ids) > 1 and union_size(terms) == math.prod(sizes):
+            found.update(dict.fromkeys(ids, parent))
+    return found
+
+
+def split_roots(ctx: LintContext) -> list[int | None]:
+    """Per node id, the tensor whose polyphase pieces (:func:`polyphase`) alone make the
+    node: a piece, a piece of a piece (a Haar wavelet's rows, then its columns), or ops that
+    keep their positions on them and merges of them (the wavelet's sums and differences);
+    ``None`` for every other node. Computed once per context, in graph order."""
+    roots: list[int | None] | None = ctx.cache.get("split_roots")
+    if roots is not None:
+        return roots
+    pieces = polyphase(ctx)
+    roots = ctx.cache["split_roots"] = [None] * len(ctx.graph.nodes)
+    if not pieces:
+        return roots
+    for node in ctx.graph.nodes[min(pieces) :]:
+        split = pieces.get(node.id)
+        if split is not None:
+            roots[node.id] = split if roots[split] is None else roots[split]
+            continue
+        found = {roots[p] for p in node.parents}
+        one = len(found) == 1 and None not in found
+        if one and all([keeps_positions(ctx, node, p) for p in node.parents]):
+            roots[node.id] = found.pop()
+    return roots
 
 
 _LAYER_READS: dict[tuple[object, ...], tuple[AxisReads, ...]] = {}
