@@ -109,7 +109,8 @@ def relation(
     if node.kind in (_ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL):
         return tuple(adaptive_matrix(o, n) for o, n in zip(out, inp, strict=True))
     same_rank = len(node.input_shape) == len(node.output_shape)
-    if node.kind is _REDUCE and same_rank and out == inp:  # over batch / channels
+    over_others = same_rank or node.spatial_at is not None  # (where the builder put them)
+    if node.kind is _REDUCE and over_others and out == inp:  # over batch / channels
         return (None,) * len(out)
     if node.kind in POINTWISE and node.counted and out == inp:
         return (None,) * len(out)

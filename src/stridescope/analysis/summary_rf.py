@@ -7,9 +7,12 @@ Rules (per spatial axis, in network-input pixels):
   start by ``-before * jump``) composes its window onto its parent's field
   (:meth:`Window.receptive`);
 - shape-preserving ops (normalisation, activation, dropout) pass the field through, and so
-  does a reduction over the batch or channel axis that keeps the spatial axes (a mean or sum
-  over spatial axes is built as adaptive pooling; see :meth:`GraphBuilder.reduce`);
-- add, multiply and concatenate take the union of their parents' fields
+  does a reduction over other axes than the spatial ones (the batch, the channels, the
+  branches SKNet stacks), wherever it leaves them (a mean or sum over spatial axes is built
+  as adaptive pooling; see :meth:`GraphBuilder.reduce`); adaptive pooling from ``n`` to ``m``
+  positions, ``m`` dividing ``n``, is a pool of kernel and stride ``n / m``;
+- an op whose every input already sees the whole input sees it too;
+- add, multiply, concatenate and stack take the union of their parents' fields
   (:meth:`ReceptiveField.merge`; a broadcast squeeze-excite gate makes it whole); a
   concatenation along a spatial axis shifts positions: **unknown**, unless every parent's
   field is the whole input;
@@ -24,7 +27,7 @@ Rules (per spatial axis, in network-input pixels):
   ops that keep positions (normalisation, activation, element-wise merges, a dense layer on
   a non-spatial last axis) keep it until a permute puts the axes back; anything else on moved
   axes (a conv sliding over them, a reduction) is **unknown**;
-- other data movement (flip, roll, stack, integer indexing: :attr:`OpKind.MOVE`) keeps a
+- other data movement (flip, roll, integer indexing: :attr:`OpKind.MOVE`) keeps a
   whole-input field whole; otherwise positions may have moved: **unknown**; slicing that keeps
   every axis is a kernel-1 window (:meth:`GraphBuilder.slice`) and composes like one;
 - interpolation, pixel shuffle (fractional jumps), padding of the batch axis and uncounted
@@ -40,7 +43,7 @@ from typing import Final, Literal
 
 from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.geometry import ReceptiveField
-from stridescope.ir import Graph, Node, OpKind, Window
+from stridescope.ir import Graph, Node, OpKind, Shape, Window
 from stridescope.ir.axes import axes_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
@@ -103,6 +106,39 @@ def _scattered(scatter: Window, parent: RFState) -> RFState:
     )
 
 
+def _reduced(graph: Graph, node: Node, parent: RFState) -> RFState:
+    """An adaptive pool's field, or a reduction's: over batch / channels, positions stay
+    where they are (where the builder put them, if the rank changed); over every spatial axis
+    (``spatial_at`` empty) or with no spatial axis left, every position mixes."""
+    out = graph.spatial(node.output_shape)
+    if node.kind is not _REDUCE:  # adaptive pooling
+        if all(d == 1 for d in out):
+            return None if parent is None else WHOLE
+        return _adaptive(parent, graph.spatial(node.input_shape), out)
+    if node.spatial_at == ():  # over every spatial axis, wherever they were
+        return None if parent is None else WHOLE
+    keeps = node.spatial_at is not None or (  # (the builder put them where they went)
+        len(node.input_shape) == len(node.output_shape) and graph.spatial(node.input_shape) == out
+    )
+    if keeps:
+        return parent
+    return WHOLE if not out and parent is not None else None
+
+
+def _adaptive(parent: RFState, sizes: Shape, out: Shape) -> RFState:
+    """Adaptive pooling from ``n`` to ``m`` positions with ``m`` dividing ``n`` on every
+    axis is a pool of kernel and stride ``n / m`` (torchvision VGG's ``AdaptiveAvgPool2d(7)``
+    on 7x7: the identity); other sizes have windows of two widths: unknown."""
+    if not isinstance(parent, tuple) or len(parent) != len(sizes) or len(out) != len(sizes):
+        return None
+    steps = []
+    for n, m in zip(sizes, out, strict=True):
+        if n is None or not m or n % m:
+            return None
+        steps.append(n // m)
+    return tuple(r.then(k, k) for r, k in zip(parent, steps, strict=True))
+
+
 def _over_positions(graph: Graph, node: Node) -> bool:
     """Whether a dense layer or a product reads every position of the one spatial axis
     there is (a rank-2 input's, or one a permute moved): a dense layer's last axis, which it
@@ -125,6 +161,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
     if not node.counted or not parents:
         return None
     parent = parents[0]
+    if parent == WHOLE and all([p == WHOLE for p in parents]):
+        return WHOLE  # every value it reads sees the whole input already, and so does it
     if kind is _PERMUTE:  # the axes move, every position stays itself
         return parent
     if kind is _RESHAPE and node.spatial_at is not None:  # spatial axes kept whole
@@ -163,17 +201,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         nhwc = graph.layout == "nhwc" and len(spatial) > 0 and node.kind is _LINEAR
         keeps = nhwc or facts.moved[node.id]
         return parent if keeps else (None if parent is None else WHOLE)
-    if node.kind in _ADAPTIVE:
-        single = all(d == 1 for d in graph.spatial(node.output_shape))
-        return (None if parent is None else WHOLE) if single else None
-    if node.kind is _REDUCE:  # over batch / channels: positions stay where they are
-        keeps = len(node.input_shape) == len(node.output_shape) and graph.spatial(
-            node.input_shape
-        ) == graph.spatial(node.output_shape)
-        if keeps:
-            return parent
-        mixed = not graph.spatial(node.output_shape)  # no spatial axis left: every position
-        return WHOLE if mixed and parent is not None else None
+    if node.kind in _ADAPTIVE or node.kind is _REDUCE:
+        return _reduced(graph, node, parent)
     if node.kind in (_MOVE, _SLICE):  # (a windowed slice composed above)
         return WHOLE if all(p == WHOLE for p in parents) else None
     if node.kind in _GLOBAL:

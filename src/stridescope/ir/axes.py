@@ -24,15 +24,17 @@ __all__ = [
     "inherited",
     "narrowed",
     "placed",
+    "reduced_axes",
     "signal_axes",
     "signal_of",
     "slice_axes",
+    "stacked_axes",
 ]
 
 _KEEP_MOVED = frozenset(
     {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.PERMUTE}
 )
-_LINEAR, _MATMUL, _PAD = OpKind.LINEAR, OpKind.MATMUL, OpKind.PAD
+_CONCAT, _LINEAR, _MATMUL, _PAD = OpKind.CONCAT, OpKind.LINEAR, OpKind.MATMUL, OpKind.PAD
 
 
 def signal_axes(shape: Shape) -> tuple[int, ...] | None:
@@ -61,6 +63,41 @@ def slice_axes(node: Node, layout: Layout) -> tuple[int, ...]:
     return signal_of(node) or spatial_axes(len(node.output_shape), layout)
 
 
+def _axes_of(node: Node, layout: Layout) -> tuple[int, ...]:
+    """``node``'s spatial axes: where they were moved, a signal's, or the layout's."""
+    return node.spatial_at or spatial_axes(len(node.output_shape), layout)
+
+
+def reduced_axes(
+    node: Node, layout: Layout, reduced: Sequence[int], keepdim: bool
+) -> tuple[int, ...] | None:
+    """Where ``node``'s spatial axes are after a reduction over ``reduced`` (its axes, in
+    order) that are none of them: the batch, the channels, or an axis a model added (the
+    branches SKNet and ResNeSt stack, then sum); ``()`` when it reduces all of them (a
+    global pool, wherever a permute put them), ``None`` when it reduces some.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 8, 6, 6), "nchw")
+    >>> split = b.reshape(b.input, "split", output_shape=(1, 2, 4, 6, 6))
+    >>> node = b.build().nodes[split]
+    >>> [reduced_axes(node, "nchw", r, False) for r in ([1], [3], [1, 3, 4])]
+    [(2, 3), None, ()]
+    """
+    at = _axes_of(node, layout)
+    if at and set(at) <= set(reduced):
+        return ()
+    if not at or not set(at).isdisjoint(reduced):
+        return None
+    return at if keepdim else tuple(a - sum(r < a for r in reduced) for a in at)
+
+
+def stacked_axes(node: Node, layout: Layout, axis: int) -> tuple[int, ...] | None:
+    """Where ``node``'s spatial axes are in a stack of tensors like it along a new ``axis``
+    (``torch.stack(..., dim=axis)``): each one after the new axis moves up by one."""
+    at = _axes_of(node, layout)
+    return tuple(a + (a >= axis) for a in at) if at else None
+
+
 def placed(
     nodes: Sequence[Node],
     kind: OpKind,
@@ -81,9 +118,9 @@ def inherited(
     nodes: Sequence[Node], kind: OpKind, parents: tuple[int, ...], out: Shape
 ) -> tuple[int, ...] | None:
     """Spatial axes moved by a permute stay moved through ops that keep every position:
-    normalisation, activation, dropout, element-wise merges of equally moved tensors, and
-    a dense layer (or a product with a weight) on a last axis that is not spatial
-    (ConvNeXt's channels-last MLP)."""
+    normalisation, activation, dropout, element-wise merges of equally moved tensors, a
+    concatenation of them along another axis, and a dense layer (or a product with a
+    weight) on a last axis that is not spatial (ConvNeXt's channels-last MLP)."""
     if not parents:
         return None
     rank = len(out)
@@ -94,6 +131,9 @@ def inherited(
     dense = kind is _LINEAR or (kind is _MATMUL and len(parents) == 1)
     if kind in _KEEP_MOVED or (dense and rank - 1 not in (at or ())):  # (at: not None)
         return at
+    if kind is _CONCAT and at is not None:  # along another axis: every position stays
+        first = nodes[parents[0]].output_shape  # (Sequencer2D's channels-last features)
+        return at if all(out[a] == first[a] for a in at) else None
     return None
 
 

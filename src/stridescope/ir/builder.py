@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from stridescope.geometry import GeometryError
+from stridescope.ir.axes import reduced_axes, stacked_axes
 from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, in_layer, numel
 from stridescope.ir.builder_tensors import TensorOps
 from stridescope.ir.builder_windows import WindowOps
@@ -164,8 +165,9 @@ class GraphBuilder(WindowOps, TensorOps):
             )
         reduced = sorted({a % rank for a in chosen})
         out_shape = reduced_shape(shape, reduced, keepdim)
-        spatial = spatial_axes(rank, self.layout)
-        if reduced and set(reduced) <= set(spatial):
+        above, spatial = self._nodes[parent], spatial_axes(rank, self.layout)
+        laid = above.spatial_at in (None, spatial)  # (else a pool's window would be misplaced)
+        if reduced and set(reduced) <= set(spatial) and laid:
             sizes = [1 if a in reduced else shape[a] for a in spatial]
             target = [t for t in sizes if t is not None]
             if len(target) == len(sizes):
@@ -175,7 +177,47 @@ class GraphBuilder(WindowOps, TensorOps):
                 return self.other(
                     node, f"{name}.squeeze", kind=OpKind.RESHAPE, output_shape=out_shape, op=op
                 )
-        return self._add(name, OpKind.REDUCE, (parent,), shape, out_shape, macs=numel(shape), op=op)
+        # over other axes, positions stay and the spatial axes shift; over all of them
+        kept = reduced_axes(above, self.layout, reduced, keepdim)
+        if kept is None or (
+            above.spatial_at is None and kept == spatial_axes(len(out_shape), self.layout)
+        ):
+            kept = None  # (where the layout puts them: none to record)
+        return self._add(
+            name,
+            OpKind.REDUCE,
+            (parent,),
+            shape,
+            out_shape,
+            macs=numel(shape),
+            op=op,
+            spatial_at=kept,
+        )
+
+    def stack(
+        self, parents: Sequence[int], name: str, *, axis: int, output_shape: Shape, op: str = ""
+    ) -> int:
+        """Equally shaped tensors stacked along a new ``axis`` (``torch.stack``): a
+        concatenation (no MACs) in which every position stays itself, the spatial axes after
+        ``axis`` one further on (SKNet's branches, stacked to be weighed and summed).
+
+        >>> b = GraphBuilder((1, 4, 6, 6), "nchw")
+        >>> s = b.stack([b.input, b.input], "stack", axis=1, output_shape=(1, 2, 4, 6, 6))
+        >>> node = b.build().nodes[s]
+        >>> node.kind.value, node.spatial_at
+        ('concat', (3, 4))
+        """
+        first = self._nodes[parents[0]]
+        at = stacked_axes(first, self.layout, axis)
+        return self._add(
+            name,
+            OpKind.CONCAT,
+            tuple(parents),
+            first.output_shape,
+            tuple(output_shape),
+            op=op,
+            spatial_at=at,
+        )
 
     def along(
         self,

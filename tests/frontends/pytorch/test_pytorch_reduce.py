@@ -107,8 +107,9 @@ def test_flop_counter_agrees_on_the_conv_and_leaves_the_mean_to_our_convention()
 def test_receptive_field_after_reductions_is_whole_or_unknown_never_wrong() -> None:
     everything = trace_torch(_Net(lambda x: x.mean()), (1, 3, 8, 8))
     assert receptive_fields(everything)[-1] == WHOLE
-    squeezed = trace_torch(_Net(lambda x: x.sum(1)), (1, 3, 8, 8))  # (N, H, W): layout lost
-    assert receptive_fields(squeezed)[-1] is None
+    squeezed = trace_torch(_Net(lambda x: x.sum(1)), (1, 3, 8, 8))  # (N, H, W): kept
+    fields = receptive_fields(squeezed)
+    assert squeezed.output.spatial_at == (1, 2) and fields[-1] == fields[-2]
 
 
 class _Attention(nn.Module):

@@ -17,6 +17,7 @@ from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = [
     "Handler",
+    "adaptive_pool",
     "conv",
     "conv_transpose",
     "dense",
@@ -180,6 +181,21 @@ def global_pool(mode: str) -> Handler:
         return layers.global_pool(
             b, parents[0], name, type(layer).__name__, mode=mode, keepdims=keepdims
         )
+
+    return handler
+
+
+def adaptive_pool(mode: str) -> Handler:
+    """``AdaptiveAveragePooling*D`` / ``AdaptiveMaxPooling*D``: to ``output_size`` positions
+    per spatial axis, windows as PyTorch's adaptive pools place them."""
+
+    def handler(
+        b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
+    ) -> int:
+        size = c["output_size"]
+        wanted = [int(size)] if isinstance(size, int) else [int(n) for n in size]
+        op = type(layer).__name__
+        return layers.adaptive_pool(b, parents[0], name, op, mode=mode, output_size=wanted)
 
     return handler
 

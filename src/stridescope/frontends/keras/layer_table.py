@@ -20,6 +20,11 @@ from stridescope.ir import GraphBuilder, OpKind
 __all__ = ["add_keras_layer", "keras_table"]
 
 
+def _ranks(name: str) -> str:
+    """``name`` for signals, images and volumes: ``"X1D X2D X3D"``."""
+    return " ".join(f"{name}{rank}D" for rank in (1, 2, 3))
+
+
 def _rows() -> list[tuple[Handler, str]]:
     """Every row: a handler and the ``keras.layers`` class names it reads."""
     return [
@@ -35,6 +40,8 @@ def _rows() -> list[tuple[Handler, str]]:
             handlers.global_pool("avg"),
             "GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D",
         ),
+        (handlers.adaptive_pool("avg"), _ranks("AdaptiveAveragePooling")),
+        (handlers.adaptive_pool("max"), _ranks("AdaptiveMaxPooling")),
         (handlers.pointwise(OpKind.ACTIVATION), "Activation ReLU Softmax LeakyReLU ELU"),
         (
             handlers.pointwise(OpKind.DROPOUT),

@@ -5,7 +5,8 @@ added) as data movement made of every traced operand; the products ``cross`` (tw
 output element), ``kron`` (one), ``inner`` and ``tensordot`` (one per output and contracted
 element) and ``trace`` (one per output and diagonal element); ``moments`` as its two
 reductions (mean and variance over ``axes``; ``quantile`` is a reduction of :mod:`.axis_ops`); ``select`` and
-``searchsorted`` position-wise; indexing with slices (``x[:, ::2, 1:7]``) and
+``searchsorted`` position-wise; ``stack`` of traced tensors of one shape a concatenation
+along the new axis that keeps every position (:meth:`GraphBuilder.stack`); indexing with slices (``x[:, ::2, 1:7]``) and
 ``image.crop_images`` as exact windows (:meth:`GraphBuilder.slice`, as the PyTorch tracer's
 slices); ``image.pad_images`` as data movement, ``image.rgb_to_grayscale`` (a weighted sum of
 the channels: one MAC per input element) and ``image.map_coordinates`` (a lookup at
@@ -90,7 +91,7 @@ _COUNTED: dict[str, tuple[OpKind, Macs]] = {
     "Mod": (OpKind.MUL, lambda op, s, out: out),
     "Glu": (OpKind.MUL, lambda op, s, out: out),  # one half gates the other
 }
-MORE_OPS = frozenset({*_COUNTED, "Moments", "GetItem"})
+MORE_OPS = frozenset({*_COUNTED, "Moments", "GetItem", "Stack"})
 Range = tuple[int, int, int]
 
 
@@ -175,6 +176,17 @@ def add_more_operation(
         )
         sliced = None if ranges is None else _sliced(b, parents[0], ranges, outputs[0], name, cls)
         return None if sliced is None else [sliced]
+    if cls == "Stack":  # of traced tensors of one shape, their spatial axes in one place
+        nodes = [b._nodes[p] for p in parents]
+        first = nodes[0] if nodes and len(operands) == len(parents) else None
+        if first is None or len(outputs) != 1:
+            return None  # (a constant among them: data movement)
+        if any(
+            n.output_shape != first.output_shape or n.spatial_at != first.spatial_at for n in nodes
+        ):
+            return None
+        axis = int(op.axis) % (len(first.output_shape) + 1)
+        return [b.stack(list(parents), name, axis=axis, output_shape=outputs[0], op=cls)]
     if cls == "Moments":  # the mean and the variance, each a reduction over ``axes``
         shape = b.shape(parents[0])
         axes = [int(a) % len(shape) for a in op.axes]

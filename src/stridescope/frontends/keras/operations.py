@@ -8,7 +8,7 @@ position-wise, as in the PyTorch tracer), activations and element-wise math a sh
 activation node, ``mean`` / ``sum`` / ``max`` / ``min`` a reduction, ``reshape`` /
 ``expand_dims`` / ``squeeze`` a reshape, ``transpose`` / ``swapaxes`` a permute, ``matmul`` /
 ``einsum`` a product (output elements × contracted elements, as a dense layer),
-``concatenate`` a concat, ``stack``, indexing, ``split``, ``tile``, ``pad``,
+``concatenate`` a concat, ``stack`` of other operands, indexing, ``split``, ``tile``, ``pad``,
 ``broadcast_to``, ``repeat``, ``flip``, ``roll`` data movement (0 MACs; positions may move),
 comparisons, logical ops and ``where`` a broadcasting node without MACs, the normalisation
 ops a norm node, ``max_pool`` / ``average_pool`` / ``conv`` / ``depthwise_conv`` a pool or

@@ -298,6 +298,7 @@ _SLICING: list[tuple[Callable[..., Any], str]] = [
     (slicing.permute, "torch.permute Tensor.permute"),
     (slicing.glu, "F.glu"),
     (slicing.channel_shuffle, "F.channel_shuffle torch.native_channel_shuffle"),
+    (reshaping.stack, "torch.stack"),
     (
         slicing.transpose,
         "torch.transpose Tensor.transpose torch.swapaxes Tensor.swapaxes torch.swapdims "

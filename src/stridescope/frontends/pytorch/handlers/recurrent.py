@@ -132,7 +132,7 @@ def _along(t: Tracer, x: ShapeProxy, axis: int, steps: int, directions: int) -> 
     at = node.spatial_at
     if at is None:
         at = spatial_axes(len(x.dims), builder.layout)
-    if axis not in at or steps < 2 or len(at) != len(x.dims) - 2:
+    if axis not in at or steps < 2:
         return None  # (spatial axes a reshape folded into others: as a product on features)
     rank, j = len(at), at.index(axis)
     after = steps - 1 if directions == 2 else 0

@@ -1,5 +1,5 @@
 """Handlers for torch calls that change the shape but not the values: ``torch.cat``,
-``flatten``, ``view`` / ``reshape``, the no-op conversions, pixel (un)shuffle,
+``torch.stack``, ``flatten``, ``view`` / ``reshape``, the no-op conversions, pixel (un)shuffle,
 ``F.interpolate``, ``F.pad``, and the data movement left to a meta run (:func:`by_meta`)."""
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ __all__ = [
     "pixel_unshuffle",
     "same",
     "setitem",
+    "stack",
     "unfold",
     "view",
 ]
@@ -60,6 +61,25 @@ def cat(t: Tracer, name: str, op: str, tensors: Sequence[Any], dim: int = 0) -> 
     parents = [p.node for p in proxies]
     node = t.builder.other(parents, name, kind=OpKind.CONCAT, output_shape=tuple(out), op=op)
     return t.proxy(node, proxies[0])
+
+
+def stack(t: Tracer, name: str, op: str, tensors: Sequence[Any], dim: Any = 0) -> Any:
+    """Traced tensors of one shape, their spatial axes in one place, stacked along a new
+    axis (:meth:`GraphBuilder.stack`); anything else is left to the meta run."""
+    if not isinstance(tensors, list | tuple) or not tensors or type(dim) is not int:
+        raise NotHandled
+    if not all(type(x) is ShapeProxy for x in tensors):
+        raise NotHandled
+    dims, rank = tensors[0].dims, len(tensors[0].dims) + 1
+    at = t.builder._nodes[tensors[0].node].spatial_at
+    if not -rank <= dim < rank or any(x.dims != dims for x in tensors):
+        raise NotHandled  # torch's own error, from the meta run
+    if any(t.builder._nodes[x.node].spatial_at != at for x in tensors):
+        raise NotHandled
+    axis = dim % rank
+    out = (*dims[:axis], len(tensors), *dims[axis:])
+    parents = [x.node for x in tensors]
+    return t.proxy(t.builder.stack(parents, name, axis=axis, output_shape=out, op=op), tensors[0])
 
 
 def flatten(
