@@ -16,7 +16,13 @@ from typing import Any
 
 from stridescope.analysis.formatting import axes_text, percent
 from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
-from stridescope.analysis.lint_reads import AxisReads, polyphase, producers, windowed
+from stridescope.analysis.lint_reads import (
+    AxisReads,
+    polyphase,
+    producers,
+    unpadded_reads,
+    windowed,
+)
 from stridescope.ir import Node, OpKind, Window
 from stridescope.ir.blur import BLUR_SIZES
 
@@ -207,6 +213,9 @@ def dropped_border(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     for node_id, reads in windowed(ctx).items():
         node = ctx.graph.nodes[node_id]
         if node.kind in _DELIBERATE or not any(r.drops_border for r in reads):
+            continue
+        reads = unpadded_reads(ctx, node) or reads  # (rows an explicit pad added: no loss)
+        if not any(r.drops_border for r in reads):
             continue
         assert node.window is not None
         evidence = _window_evidence(node, reads)

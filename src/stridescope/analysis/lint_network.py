@@ -27,7 +27,7 @@ from stridescope.analysis.formatting import axes_text, percent
 from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
 from stridescope.analysis.lint_layer import border_policy, skip_policy
 from stridescope.analysis.lint_reach import responsible
-from stridescope.analysis.lint_reads import layer_reads, polyphase, split_roots
+from stridescope.analysis.lint_reads import layer_reads, polyphase, split_roots, unpadded_reads
 from stridescope.analysis.summary_rf import WHOLE, merged
 from stridescope.analysis.units import position_noun, position_short
 from stridescope.errors import StridescopeError
@@ -45,7 +45,7 @@ def _codes(ctx: LintContext, node_id: int) -> list[str]:
     node = ctx.graph.nodes[node_id]
     reads = layer_reads(ctx, node) or ()
     codes = ["DS101"] if any(r.gap for r in reads) and node_id not in polyphase(ctx) else []
-    border = any(r.border_before or r.border_after for r in reads)
+    border = any(r.drops_border for r in (unpadded_reads(ctx, node) or reads))
     if border and node.kind not in (OpKind.PAD, OpKind.SLICE):
         codes.append("DS201")
     return codes

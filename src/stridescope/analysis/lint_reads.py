@@ -29,8 +29,7 @@ from stridescope.ir import Node, OpKind
 from stridescope.ir.axes import axes_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
-_INPUT = OpKind.INPUT
-_SLICE = OpKind.SLICE
+_INPUT, _PAD, _SLICE = OpKind.INPUT, OpKind.PAD, OpKind.SLICE
 
 __all__ = [
     "AxisReads",
@@ -43,6 +42,7 @@ __all__ = [
     "producers",
     "read_terms",
     "split_roots",
+    "unpadded_reads",
     "windowed",
 ]
 
@@ -107,12 +107,32 @@ def _axis_reads(
     slide = Slide(kernel, stride, dilation, before, size, pad_mode)
     mask = slide.pull(np.ones((1, outputs), dtype=bool))[0] if outputs else np.zeros(size, bool)
     mask.flags.writeable = False
-    where = np.flatnonzero(mask)
+    return _of_mask(mask)
+
+
+def _of_mask(mask: BoolVector) -> AxisReads:
+    """The :class:`AxisReads` of the positions ``mask`` marks read."""
+    size, where = int(mask.size), np.flatnonzero(mask)
     if where.size == 0:
         return AxisReads(size, mask, 0, 0, size, 0)
     first, last = int(where[0]), int(where[-1])
     gap = int(np.max(np.diff(where))) - 1 if where.size > 1 else 0
     return AxisReads(size, mask, int(where.size), gap, first, size - 1 - last)
+
+
+def unpadded_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
+    """:func:`layer_reads`, of the positions an explicit pad before ``node`` did not add
+    (BlurPool's reflect pad, BiT's ``ConstantPad2d`` before its max pool): a window that
+    never reads a padded row drops nothing, as with the same padding inside the layer."""
+    reads = layer_reads(ctx, node)
+    parent = ctx.graph.nodes[node.parents[0]] if reads is not None else None
+    window = None if parent is None or parent.kind is not _PAD else parent.window
+    if reads is None or window is None or parent is None or parent.spatial_at is not None:
+        return reads
+    pads = window.padding
+    if len(pads) != len(reads) or any(b < 0 or a < 0 for b, a in pads):
+        return reads  # (a crop drops what it says)
+    return tuple(_of_mask(r.mask[b : r.size - a]) for r, (b, a) in zip(reads, pads, strict=True))
 
 
 def layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
