@@ -166,8 +166,7 @@ class GraphBuilder(WindowOps, TensorOps):
         reduced = sorted({a % rank for a in chosen})
         out_shape = reduced_shape(shape, reduced, keepdim)
         above, spatial = self._nodes[parent], spatial_axes(rank, self.layout)
-        laid = above.spatial_at in (None, spatial)  # (else a pool's window would be misplaced)
-        if reduced and set(reduced) <= set(spatial) and laid:
+        if reduced and set(reduced) <= set(spatial):
             sizes = [1 if a in reduced else shape[a] for a in spatial]
             target = [t for t in sizes if t is not None]
             if len(target) == len(sizes):
