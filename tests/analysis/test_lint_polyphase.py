@@ -115,8 +115,25 @@ def test_focus_is_linted_as_its_pixel_unshuffle_twin(size: int) -> None:
     assert all(r.read_fraction == pytest.approx(0.25) for r in slices)  # each, on its own
 
 
-def test_a_rotary_embedding_on_interleaved_pairs_skips_nothing() -> None:
-    assert not {c for c, _ in _codes(Rotary(), (1, 32, 8, 8))} & PHASE_CODES
+class ViewRotary(nn.Module):
+    """The same pairs on heads made by ``view(B, T, heads, d).transpose(1, 2)`` of a
+    projection (whose axes the slices are not placed on: their reads are not known)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = x.flatten(2).transpose(1, 2)  # (N, T, C)
+        q = self.q(t).view(1, t.shape[1], 4, 4).transpose(1, 2)
+        return torch.stack((-q[..., 1::2], q[..., ::2]), -1).flatten(-2)
+
+
+@pytest.mark.parametrize(("model", "shape"), [(Rotary, (1, 32, 8, 8)), (ViewRotary, (1, 16, 8, 8))])
+def test_a_rotary_embedding_on_interleaved_pairs_skips_nothing(
+    model: type[nn.Module], shape: tuple[int, ...]
+) -> None:
+    assert not {c for c, _ in _codes(model(), shape)} & PHASE_CODES
 
 
 def test_a_haar_wavelet_of_pieces_of_pieces_is_not_misaligned() -> None:

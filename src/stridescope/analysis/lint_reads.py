@@ -26,7 +26,7 @@ import numpy as np
 from stridescope.analysis.coverage_terms import BoolVector, Slide, union_size
 from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Node, OpKind
-from stridescope.ir.axes import axes_window
+from stridescope.ir.axes import axes_window, slice_axes
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _INPUT, _PAD, _SLICE = OpKind.INPUT, OpKind.PAD, OpKind.SLICE
@@ -175,19 +175,29 @@ def polyphase(ctx: LintContext) -> dict[int, int]:
     if found is not None:
         return found
     found = ctx.cache["polyphase"] = {}
-    reads, last = windowed(ctx), len(ctx.graph.nodes) - 1
+    graph, last = ctx.graph, len(ctx.graph.nodes) - 1
     groups: dict[tuple[int, tuple[int, ...], tuple[int, ...]], list[int]] = {}
-    for node_id, axes in reads.items():
-        node = ctx.graph.nodes[node_id]
+    reads: dict[int, tuple[AxisReads, ...]] = {}
+    for node in graph.nodes:
         window = node.window
         if node.kind is not _SLICE or window is None or max(window.stride, default=1) == 1:
             continue
-        if ctx.consumers[node_id] or node_id == last:  # (a piece nothing reads reads nothing)
-            key = (node.parents[0], window.stride, tuple([r.size for r in axes]))
-            groups.setdefault(key, []).append(node_id)
-    for (parent, _, sizes), ids in groups.items():
+        if not ctx.consumers[node.id] and node.id != last:
+            continue  # (a piece nothing reads reads nothing)
+        axes = slice_axes(graph.nodes[node.parents[0]], graph.layout)  # (the slice's own)
+        sizes = [n for a in axes if (n := node.input_shape[a]) is not None]
+        outs = [n for a in axes if (n := node.output_shape[a]) is not None]
+        if not len(sizes) == len(outs) == len(axes) == len(window.kernel):
+            continue  # (a size unknown)
+        w = window
+        reads[node.id] = tuple(
+            _axis_reads(1, s, 1, p[0], w.pad_mode, n, o)  # (kernel-1 windows)
+            for s, p, n, o in zip(w.stride, w.padding, sizes, outs, strict=True)
+        )
+        groups.setdefault((node.parents[0], w.stride, tuple(sizes)), []).append(node.id)
+    for (parent, _, spatial), ids in groups.items():
         terms = [tuple([r.mask for r in reads[i]]) for i in ids]
-        if len(ids) > 1 and union_size(terms) == math.prod(sizes):
+        if len(ids) > 1 and union_size(terms) == math.prod(spatial):
             found.update(dict.fromkeys(ids, parent))
     return found
 
