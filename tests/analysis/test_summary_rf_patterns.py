@@ -121,14 +121,17 @@ _CASES: list[tuple[str, Callable[[], nn.Module], tuple[int, ...], tuple[int, ...
 
 
 @pytest.mark.parametrize(("label", "build", "shape", "field"), _CASES, ids=[c[0] for c in _CASES])
-def test_the_field_is_the_gradients(
+def test_the_field_is_the_gradients_and_the_coverage_autograds(
     label: str,
     build: Callable[[], nn.Module],
     shape: tuple[int, ...],
     field: tuple[int, ...] | None,
 ) -> None:
     model = _positive(build())
-    last = stridescope.summary(model, input_shape=shape).layers[-1]
+    summary = stridescope.summary(model, input_shape=shape)
+    counts = autograd_counts(model, *shape[2:])
+    assert summary.input_coverage == pytest.approx(np.mean(counts > 0)), label
+    last = summary.layers[-1]
     if field is None:  # a gate from the global mean: every position
         assert last.rf_note == "whole input", label
         assert _extent(model, shape) == shape[2:]
@@ -136,19 +139,6 @@ def test_the_field_is_the_gradients(
     assert last.rf_size == field, label
     clipped = tuple(min(f, n) for f, n in zip(field, shape[2:], strict=True))
     assert _extent(model, shape) == clipped
-
-
-@pytest.mark.parametrize(("label", "build", "shape", "field"), _CASES, ids=[c[0] for c in _CASES])
-def test_the_coverage_is_autograds(
-    label: str,
-    build: Callable[[], nn.Module],
-    shape: tuple[int, ...],
-    field: tuple[int, ...] | None,
-) -> None:
-    model = _positive(build())
-    counts = autograd_counts(model, *shape[2:])
-    summary = stridescope.summary(model, input_shape=shape)
-    assert summary.input_coverage == pytest.approx(np.mean(counts > 0)), label
 
 
 def test_an_adaptive_pool_by_no_whole_factor_stays_unknown() -> None:
