@@ -157,10 +157,11 @@ def windowed(ctx: LintContext) -> dict[int, tuple[AxisReads, ...]]:
 def polyphase(ctx: LintContext) -> dict[int, int]:
     """The strided slices that are pieces of a polyphase split, each with the tensor it
     splits: slices of one tensor at the same stride that between them read every position
-    of it, each read by something (space-to-depth written with slices, ``x[..., ::2, ::2]``, ``x[..., 1::2, ::2]``,
-    ... as YOLOv5's Focus; a rotary embedding's ``x[..., ::2]`` and ``x[..., 1::2]``). No
-    piece skips input or aliases: what one leaves out another reads, as after
-    ``pixel_unshuffle``. Computed once per context.
+    of it, each read by something (space-to-depth written with slices, ``x[..., ::2, ::2]``,
+    ``x[..., 1::2, ::2]``, ... as YOLOv5's Focus; a rotary embedding's ``x[..., ::2]`` and
+    ``x[..., 1::2]``), each on the axes its own window is on. No piece skips input or
+    aliases: what one leaves out another reads, as after ``pixel_unshuffle``. Computed once
+    per context.
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 8, 8), "nchw")

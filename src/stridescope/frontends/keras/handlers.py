@@ -192,8 +192,8 @@ def adaptive_pool(mode: str) -> Handler:
     def handler(
         b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
     ) -> int:
-        size = c["output_size"]
-        wanted = [int(size)] if isinstance(size, int) else [int(n) for n in size]
+        size = c["output_size"]  # (Keras keeps a tuple; an int is every axis's size)
+        wanted = int(size) if isinstance(size, int) else [int(n) for n in size]
         op = type(layer).__name__
         return layers.adaptive_pool(b, parents[0], name, op, mode=mode, output_size=wanted)
 
