@@ -169,6 +169,14 @@ def test_keras_stacked_branches_and_adaptive_pooling_keep_the_field() -> None:
     rows = stridescope.summary(branches).layers
     assert rows[-1].kind == "concat" and rows[-1].rf_size == (5, 5)
     assert stridescope.summary(branches).totals.params == branches.count_params()
+    small, large = layers.Conv2D(4, 3, padding="same")(x), layers.Conv2D(4, 5, padding="same")(x)
+    # (max, not sum: Keras numbers the ops it names per process, and a later test names one)
+    y = layers.Conv2D(2, 3)(ops.max(ops.stack([small, large], axis=1), axis=1))
+    rows = stridescope.summary(keras.Model(x, y)).layers
+    assert [r.kind for r in rows[-3:]] == ["concat", "reduce", "conv"], rows
+    assert rows[-1].rf_size == (7, 7)  # SKNet's shape: as the torch twin's
+    torch_twin = nn.Sequential(_Branches(gated=False), nn.Conv2d(4, 2, 3))
+    assert stridescope.summary(torch_twin, input_shape=(1, 1, 16, 16)).layers[-1].rf_size == (7, 7)
     x = keras.Input((17, 17, 1))
     y = layers.Conv2D(2, 3, strides=2)(x)
     y = layers.Conv2D(2, 3, padding="same")(layers.AdaptiveAveragePooling2D((4, 8))(y))
