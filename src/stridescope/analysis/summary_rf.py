@@ -181,8 +181,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
     if kind in _MERGE:
         placed = facts.placed
         joined = kind is _CONCAT and any(placed[p] != placed[node.id] for p in node.parents)
-        if joined:  # along a spatial axis: the second part's positions shift
-            return WHOLE if all(p == WHOLE for p in parents) else None
+        if joined:  # along a spatial axis: the second part's positions shift (unless every
+            return None  # part sees the whole input, as _step's first rule says)
         return merged(parents)
     window, scatter = node.window, node.scatter
     if node.spatial_at is not None:  # a layer's window on the axes where they are
@@ -203,8 +203,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         return parent if keeps else (None if parent is None else WHOLE)
     if node.kind in _ADAPTIVE or node.kind is _REDUCE:
         return _reduced(graph, node, parent)
-    if node.kind in (_MOVE, _SLICE):  # (a windowed slice composed above)
-        return WHOLE if all(p == WHOLE for p in parents) else None
+    if node.kind in (_MOVE, _SLICE):  # (a windowed slice composed above; moved from the
+        return None  # whole input, still the whole input: the first rule)
     if node.kind in _GLOBAL:
         return None if parent is None else WHOLE
     return None

@@ -28,6 +28,7 @@ __all__ = [
     "signal_axes",
     "signal_of",
     "slice_axes",
+    "stackable",
     "stacked_axes",
 ]
 
@@ -89,6 +90,16 @@ def reduced_axes(
     if not at or not set(at).isdisjoint(reduced):
         return None
     return at if keepdim else tuple(a - sum(r < a for r in reduced) for a in at)
+
+
+def stackable(nodes: Sequence[Node]) -> bool:
+    """Whether ``nodes`` can be stacked keeping every position
+    (:meth:`GraphBuilder.stack`): one or more, of one shape, their spatial axes in one
+    place; else a stack of them is data movement."""
+    first = nodes[0] if nodes else None
+    return first is not None and all(
+        n.output_shape == first.output_shape and n.spatial_at == first.spatial_at for n in nodes
+    )
 
 
 def stacked_axes(node: Node, layout: Layout, axis: int) -> tuple[int, ...] | None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape
-from stridescope.ir.axes import slice_axes
+from stridescope.ir.axes import slice_axes, stackable
 
 __all__ = [
     "MORE_OPS",
@@ -178,14 +178,9 @@ def add_more_operation(
         return None if sliced is None else [sliced]
     if cls == "Stack":  # of traced tensors of one shape, their spatial axes in one place
         nodes = [b._nodes[p] for p in parents]
-        first = nodes[0] if nodes and len(operands) == len(parents) else None
-        if first is None or len(outputs) != 1:
-            return None  # (a constant among them: data movement)
-        if any(
-            n.output_shape != first.output_shape or n.spatial_at != first.spatial_at for n in nodes
-        ):
-            return None
-        axis = int(op.axis) % (len(first.output_shape) + 1)
+        if len(operands) != len(parents) or len(outputs) != 1 or not stackable(nodes):
+            return None  # (a constant among them, or shapes or axes that differ: movement)
+        axis = int(op.axis) % (len(nodes[0].output_shape) + 1)
         return [b.stack(list(parents), name, axis=axis, output_shape=outputs[0], op=cls)]
     if cls == "Moments":  # the mean and the variance, each a reduction over ``axes``
         shape = b.shape(parents[0])

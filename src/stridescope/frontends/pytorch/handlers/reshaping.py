@@ -23,6 +23,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.value_sizes import STORED
 from stridescope.ir import OpKind
+from stridescope.ir.axes import stackable
 
 __all__ = [
     "as_other",
@@ -71,11 +72,8 @@ def stack(t: Tracer, name: str, op: str, tensors: Sequence[Any], dim: Any = 0) -
     if not all(type(x) is ShapeProxy for x in tensors):
         raise NotHandled
     dims, rank = tensors[0].dims, len(tensors[0].dims) + 1
-    at = t.builder._nodes[tensors[0].node].spatial_at
-    if not -rank <= dim < rank or any(x.dims != dims for x in tensors):
-        raise NotHandled  # torch's own error, from the meta run
-    if any(t.builder._nodes[x.node].spatial_at != at for x in tensors):
-        raise NotHandled
+    if not -rank <= dim < rank or not stackable([t.builder._nodes[x.node] for x in tensors]):
+        raise NotHandled  # (torch's own error, from the meta run; or data movement)
     axis = dim % rank
     out = (*dims[:axis], len(tensors), *dims[axis:])
     parents = [x.node for x in tensors]
