@@ -104,6 +104,25 @@ def test_channel_padding_keeps_positions_batch_padding_only_the_shape() -> None:
         GraphBuilder((1, 2, 6, 6), "nchw").pad(0, "p", padding=[(0, 0)] * 2, channels=(-2, 0))
 
 
+def test_channel_padding_after_a_channel_shuffle_is_exact() -> None:
+    """A channel shuffle's reshape records the spatial axes where the layout has them; the
+    channels padded after it are padded as on any feature map (found by the random chains of
+    ``test_pytorch_random_coverage``: the pad was read as "not a sliding window")."""
+
+    class ShuffleWiden(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, c, h, w = x.shape
+            x = x.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w)
+            return F.pad(x, (0, 0, 0, 0, 1, 1))
+
+    graph = trace_torch(ShuffleWiden(), (1, 4, 7, 7))
+    pad = graph.nodes[-1]
+    assert pad.kind is OpKind.PAD and pad.output_shape == (1, 6, 7, 7)
+    assert pad.window is not None and pad.window.padding == ((0, 0), (0, 0))
+    cov = coverage_map(graph)
+    assert not cov.notes and cov.fraction == 1.0
+
+
 def test_builder_pad_checks_its_arguments() -> None:
     b = GraphBuilder((1, 8, 8, 3), "nhwc")
     p = b.pad(b.input, "zp", padding=[(1, 2), (0, 3)])

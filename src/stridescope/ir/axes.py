@@ -21,6 +21,7 @@ from stridescope.ir.graph import Layout, Node, OpKind, Shape, Window, spatial_ax
 
 __all__ = [
     "axes_window",
+    "followed",
     "inherited",
     "narrowed",
     "placed",
@@ -57,11 +58,51 @@ def signal_of(node: Node) -> tuple[int, ...] | None:
     return at if at is not None and at == signal_axes(node.output_shape) else None
 
 
-def slice_axes(node: Node, layout: Layout) -> tuple[int, ...]:
+def slice_axes(node: Node, layout: Layout, nodes: Sequence[Node] = ()) -> tuple[int, ...]:
     """The axes a slice of ``node`` is a window on: a ``(batch, samples)`` signal's
-    (:func:`signal_of`), else the layout's for its rank (none for a rank-2 tensor that is
-    not a signal: token ids made by a layer, ``ids[:, 1:]``)."""
-    return signal_of(node) or spatial_axes(len(node.output_shape), layout)
+    (:func:`signal_of`), axes a permute or stack of feature maps moved (:func:`followed`
+    on ``nodes``, the graph's so far: ``x.permute(0, 2, 3, 1)[:, ::2, ::2]`` strides the
+    rows and columns), else the layout's for its rank (none for a rank-2 tensor that is not
+    a signal: token ids made by a layer, ``ids[:, 1:]``).
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 3, 8, 6), "nchw")
+    >>> p = b.permute(b.input, "nhwc", dims=(0, 2, 3, 1))
+    >>> nodes = b.build().nodes
+    >>> slice_axes(nodes[p], "nchw", nodes), slice_axes(nodes[p], "nchw")
+    ((1, 2), (2, 3))
+    """
+    at = signal_of(node)
+    if at is None and nodes and node.spatial_at and followed(node, nodes):
+        at = node.spatial_at
+    return at or spatial_axes(len(node.output_shape), layout)
+
+
+def followed(node: Node, nodes: Sequence[Node]) -> bool:
+    """Whether ``node``'s spatial axes were followed from where they are known: up its first
+    parents, through the ops that record where the axes went (a permute or stack of feature
+    maps) and the ops that keep them where they are, to the input or to a window that slides
+    over the layout's axes of a tensor of the input's rank (a convolution or pooling defines
+    them). Axes that start from a reshape that regrouped positions (tokens ``(N, T, C)`` made
+    back into a grid, heads split off features) or from a tensor of another rank are the
+    layout's default for that rank, a guess."""
+    rank = len(nodes[0].output_shape)
+    while True:
+        if node.kind is OpKind.INPUT:
+            return True
+        if node.spatial_at is None:
+            if len(node.output_shape) != rank:
+                return False
+            if node.window is not None and node.kind not in _REGROUPING:
+                return True  # a convolution or pooling over the layout's axes
+            if node.kind not in _KEEP_MOVED:  # (a permute back: where the layout puts them)
+                return False
+        if not node.parents:
+            return False
+        node = nodes[node.parents[0]]
+
+
+_REGROUPING = frozenset({OpKind.RESHAPE, OpKind.FLATTEN, OpKind.MATMUL, OpKind.MOVE})
 
 
 def _axes_of(node: Node, layout: Layout) -> tuple[int, ...]:

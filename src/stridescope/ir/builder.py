@@ -39,11 +39,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from stridescope.geometry import GeometryError
-from stridescope.ir.axes import reduced_axes, stacked_axes
+from stridescope.ir.axes import followed, reduced_axes, stacked_axes
 from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, in_layer, numel
 from stridescope.ir.builder_tensors import TensorOps
 from stridescope.ir.builder_windows import WindowOps
-from stridescope.ir.graph import Node, OpKind, Shape, Window, spatial_axes
+from stridescope.ir.graph import OpKind, Shape, Window, spatial_axes
 
 __all__ = ["PAD_MODES", "GraphBuilder", "IntOrTuple", "LayerError", "axis_window", "reduced_shape"]
 
@@ -166,7 +166,7 @@ class GraphBuilder(WindowOps, TensorOps):
         reduced = sorted({a % rank for a in chosen})
         out_shape = reduced_shape(shape, reduced, keepdim)
         above, spatial = self._nodes[parent], spatial_axes(rank, self.layout)
-        moved = above.spatial_at not in (None, spatial) and self._followed(above)
+        moved = above.spatial_at not in (None, spatial) and followed(above, self._nodes)
         if reduced and set(reduced) <= set(spatial) and not moved:
             sizes = [1 if a in reduced else shape[a] for a in spatial]
             target = [t for t in sizes if t is not None]
@@ -193,16 +193,6 @@ class GraphBuilder(WindowOps, TensorOps):
             op=op,
             spatial_at=kept,
         )
-
-    def _followed(self, node: Node) -> bool:
-        """Whether ``node``'s recorded spatial axes were followed from a tensor whose axes are
-        the input's (one of the input's rank, or the input): a permute or stack of feature
-        maps. Axes recorded from a tensor of another rank (tokens ``(N, T, C)`` reshaped back
-        to a grid) started from the layout's default for that rank, a guess."""
-        while node.spatial_at is not None and node.parents:
-            node = self._nodes[node.parents[0]]
-        rank = len(self._nodes[self.input].output_shape)
-        return node.kind is OpKind.INPUT or len(node.output_shape) == rank
 
     def stack(
         self, parents: Sequence[int], name: str, *, axis: int, output_shape: Shape, op: str = ""

@@ -304,7 +304,7 @@ class WindowOps(BuilderCore):
         0.2222
         """
         node = self._nodes[parent]
-        shape, at, axes = node.output_shape, signal_of(node), slice_axes(node, self.layout)
+        shape, axes = node.output_shape, slice_axes(node, self.layout, self._nodes)
         sizes = tuple(shape[a] for a in axes)
         try:
             if len(spatial) != len(sizes) or len(output_shape) != len(shape):
@@ -322,7 +322,7 @@ class WindowOps(BuilderCore):
             raise in_layer(name, error) from None
         if not sizes:  # no spatial axis (token ids ``ids[:, 1:]``): no window to read
             return self._add(name, _SLICE, (parent,), shape, tuple(output_shape), op=op)
-        out, where = tuple(output_shape), _INHERITED if at is None else at
+        out, where = tuple(output_shape), axes if node.spatial_at == axes else _INHERITED
         return self._add(
             name, _SLICE, (parent,), shape, out, window=window, op=op, spatial_at=where
         )

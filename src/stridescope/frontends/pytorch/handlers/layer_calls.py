@@ -13,7 +13,7 @@ from stridescope.frontends import layers
 from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer, in_place
-from stridescope.ir import OpKind
+from stridescope.ir import OpKind, spatial_axes
 from stridescope.ir.axes import signal_of
 
 __all__ = [
@@ -316,6 +316,8 @@ def pad_node(
     rank = x.ndim - 2
     pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(len(amounts) // 2)]
     at = t.builder._nodes[x.node].spatial_at
+    if at == spatial_axes(x.ndim, t.builder.layout):  # recorded where the layout puts them
+        at = None  # (a channel shuffle's reshape): padded as any such tensor, channels too
     if at is not None and (len(at) == rank or signal_of(t.builder._nodes[x.node])):
         # axes a permute moved (channels last), a (batch, samples) signal's: theirs
         return (

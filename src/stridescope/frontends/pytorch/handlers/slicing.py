@@ -41,7 +41,7 @@ Range = tuple[int, int, int]  # start, stop, step, normalised by slice.indices
 
 
 def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[Range]) -> Any:
-    axes = slice_axes(t.builder._nodes[x.node], t.builder.layout)
+    axes = slice_axes(t.builder._nodes[x.node], t.builder.layout, t.builder._nodes)
     if not axes:
         raise NotHandled  # no spatial axis: nothing for a window to say
     out = tuple([len(range(*r)) for r in ranges])
