@@ -144,3 +144,16 @@ def test_a_feature_split_of_a_channels_last_map_reads_every_position() -> None:
     assert [r.read_fraction for r in pieces] == [1.0, 1.0, 1.0]
     assert [r.rf_size for r in pieces] == [(3, 3)] * 3  # the stem's field, kept
     assert rows["conv"].rf_size == (3 + 6 * 2, 3 + 6 * 2)  # the 7x7 conv on jump 2
+
+
+def test_axes_are_followed_through_ops_that_keep_them_in_place() -> None:
+    b = GraphBuilder((1, 4, 8, 8), "nchw")
+    conv = b.conv(b.input, "conv", out_channels=4, kernel=3, padding=1)
+    both = b.merge([conv, b.input], "cat", kind=OpKind.CONCAT)  # along the channels
+    act = b.pointwise(both, "act", kind=OpKind.ACTIVATION)
+    moved = b.permute(act, "nhwc", dims=(0, 2, 3, 1))
+    heads = b.reshape(conv, "heads", output_shape=(1, 2, 2, 64))  # positions regrouped
+    guess = b.permute(heads, "guess", dims=(0, 3, 1, 2))
+    nodes = b.build().nodes
+    assert followed(nodes[moved], nodes) and slice_axes(nodes[moved], "nchw", nodes) == (1, 2)
+    assert not followed(nodes[guess], nodes)

@@ -81,28 +81,43 @@ def slice_axes(node: Node, layout: Layout, nodes: Sequence[Node] = ()) -> tuple[
 def followed(node: Node, nodes: Sequence[Node]) -> bool:
     """Whether ``node``'s spatial axes were followed from where they are known: up its first
     parents, through the ops that record where the axes went (a permute or stack of feature
-    maps) and the ops that keep them where they are, to the input or to a window that slides
-    over the layout's axes of a tensor of the input's rank (a convolution or pooling defines
-    them). Axes that start from a reshape that regrouped positions (tokens ``(N, T, C)`` made
-    back into a grid, heads split off features) or from a tensor of another rank are the
-    layout's default for that rank, a guess."""
+    maps) and the ops that keep them where they are, to the input or to a layer that works on
+    the layout's axes of a tensor of the input's rank (a convolution, a pool, a resize). Axes
+    that start from a reshape that regrouped positions (tokens ``(N, T, C)`` made back into a
+    grid, heads split off features) or from a tensor of another rank are the layout's
+    default for that rank, a guess."""
     rank = len(nodes[0].output_shape)
-    while True:
-        if node.kind is OpKind.INPUT:
-            return True
+    while node.kind is not OpKind.INPUT:
         if node.spatial_at is None:
             if len(node.output_shape) != rank:
                 return False
-            if node.window is not None and node.kind not in _REGROUPING:
-                return True  # a convolution or pooling over the layout's axes
-            if node.kind not in _KEEP_MOVED:  # (a permute back: where the layout puts them)
+            if node.kind in _ON_LAYOUT_AXES:
+                return True
+            if node.kind not in _KEEP_PLACE:
                 return False
         if not node.parents:
             return False
         node = nodes[node.parents[0]]
+    return True
 
 
-_REGROUPING = frozenset({OpKind.RESHAPE, OpKind.FLATTEN, OpKind.MATMUL, OpKind.MOVE})
+# ops on a tensor of the input's rank that work on the layout's spatial axes, and ops that
+# leave them where they are (``followed``)
+_ON_LAYOUT_AXES = frozenset(
+    {
+        OpKind.CONV,
+        OpKind.CONV_TRANSPOSE,
+        OpKind.MAXPOOL,
+        OpKind.AVGPOOL,
+        OpKind.ADAPTIVE_MAXPOOL,
+        OpKind.ADAPTIVE_AVGPOOL,
+        OpKind.POLYPHASE,
+        OpKind.PIXEL_SHUFFLE,
+        OpKind.PIXEL_UNSHUFFLE,
+        OpKind.INTERPOLATE,
+    }
+)
+_KEEP_PLACE = _KEEP_MOVED | {OpKind.CONCAT, OpKind.PAD, OpKind.SLICE}
 
 
 def _axes_of(node: Node, layout: Layout) -> tuple[int, ...]:
