@@ -72,10 +72,11 @@ def slice_axes(node: Node, layout: Layout, nodes: Sequence[Node] = ()) -> tuple[
     >>> slice_axes(nodes[p], "nchw", nodes), slice_axes(nodes[p], "nchw")
     ((1, 2), (2, 3))
     """
-    at = signal_of(node)
-    if at is None and nodes and node.spatial_at and followed(node, nodes):
+    at, default = signal_of(node), spatial_axes(len(node.output_shape), layout)
+    moved = node.spatial_at not in (None, default)  # (else followed or not, the same axes)
+    if at is None and moved and nodes and followed(node, nodes):
         at = node.spatial_at
-    return at or spatial_axes(len(node.output_shape), layout)
+    return at or default
 
 
 def followed(node: Node, nodes: Sequence[Node]) -> bool:
