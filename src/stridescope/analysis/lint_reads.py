@@ -185,9 +185,8 @@ def polyphase(ctx: LintContext) -> dict[int, int]:
             continue
         if not ctx.consumers[node.id] and node.id != last:
             continue  # (a piece nothing reads reads nothing)
-        axes = slice_axes(
-            graph.nodes[node.parents[0]], graph.layout, graph.nodes
-        )  # (the slice's own)
+        above = graph.nodes[node.parents[0]]
+        axes = slice_axes(above, graph.layout, graph.nodes)  # (the slice's own)
         sizes = [n for a in axes if (n := node.input_shape[a]) is not None]
         outs = [n for a in axes if (n := node.output_shape[a]) is not None]
         if not len(sizes) == len(outs) == len(axes) == len(window.kernel):

@@ -134,9 +134,7 @@ def _sliced(
     """A slice as an exact window (:meth:`GraphBuilder.slice`), where it keeps Keras's shape."""
     if tuple(len(range(*r)) for r in ranges) != out:
         return None
-    axes = slice_axes(
-        b._nodes[parent], b.layout, b._nodes
-    )  # (a (batch, samples) signal's, or the layout's)
+    axes = slice_axes(b._nodes[parent], b.layout, b._nodes)  # (a signal's, moved ones, ...)
     return b.slice(parent, name, spatial=[ranges[a] for a in axes], output_shape=out, op=op)
 
 
