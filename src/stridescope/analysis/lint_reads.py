@@ -125,11 +125,12 @@ def unpadded_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None
     (BlurPool's reflect pad, BiT's ``ConstantPad2d`` before its max pool): a window that
     never reads a padded row drops nothing, as with the same padding inside the layer."""
     reads = layer_reads(ctx, node)
-    parent = ctx.graph.nodes[node.parents[0]] if reads is not None else None
-    window = None if parent is None or parent.kind is not _PAD else parent.window
-    if reads is None or window is None or parent is None or parent.spatial_at is not None:
+    if reads is None:
+        return None
+    parent = ctx.graph.nodes[node.parents[0]]
+    if parent.kind is not _PAD or parent.window is None or parent.spatial_at is not None:
         return reads
-    pads = window.padding
+    pads = parent.window.padding
     if len(pads) != len(reads) or any(b < 0 or a < 0 for b, a in pads):
         return reads  # (a crop drops what it says)
     return tuple(_of_mask(r.mask[b : r.size - a]) for r, (b, a) in zip(reads, pads, strict=True))

@@ -22,6 +22,7 @@ from stridescope.ir.graph import Layout, Node, OpKind, Shape, Window, spatial_ax
 __all__ = [
     "axes_window",
     "followed",
+    "followed_axes",
     "inherited",
     "narrowed",
     "placed",
@@ -72,11 +73,21 @@ def slice_axes(node: Node, layout: Layout, nodes: Sequence[Node] = ()) -> tuple[
     >>> slice_axes(nodes[p], "nchw", nodes), slice_axes(nodes[p], "nchw")
     ((1, 2), (2, 3))
     """
-    at, default = signal_of(node), spatial_axes(len(node.output_shape), layout)
-    moved = node.spatial_at not in (None, default)  # (else followed or not, the same axes)
-    if at is None and moved and nodes and followed(node, nodes):
-        at = node.spatial_at
-    return at or default
+    return (
+        signal_of(node)
+        or followed_axes(node, layout, nodes)
+        or spatial_axes(len(node.output_shape), layout)
+    )
+
+
+def followed_axes(node: Node, layout: Layout, nodes: Sequence[Node]) -> tuple[int, ...] | None:
+    """``node``'s recorded spatial axes where they are not the layout's for its rank and
+    :func:`followed` traces them on ``nodes``; else ``None`` (axes recorded where the layout
+    puts them need no walk: followed or not, they are the same axes)."""
+    at = node.spatial_at
+    if at is None or at == spatial_axes(len(node.output_shape), layout) or not nodes:
+        return None
+    return at if followed(node, nodes) else None
 
 
 def followed(node: Node, nodes: Sequence[Node]) -> bool:

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from stridescope.geometry import GeometryError
-from stridescope.ir.axes import followed, reduced_axes, stacked_axes
+from stridescope.ir.axes import followed_axes, reduced_axes, stacked_axes
 from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, in_layer, numel
 from stridescope.ir.builder_tensors import TensorOps
 from stridescope.ir.builder_windows import WindowOps
@@ -166,7 +166,7 @@ class GraphBuilder(WindowOps, TensorOps):
         reduced = sorted({a % rank for a in chosen})
         out_shape = reduced_shape(shape, reduced, keepdim)
         above, spatial = self._nodes[parent], spatial_axes(rank, self.layout)
-        moved = above.spatial_at not in (None, spatial) and followed(above, self._nodes)
+        moved = followed_axes(above, self.layout, self._nodes) is not None
         if reduced and set(reduced) <= set(spatial) and not moved:
             sizes = [1 if a in reduced else shape[a] for a in spatial]
             target = [t for t in sizes if t is not None]
