@@ -81,6 +81,38 @@ def test_a_strided_slice_is_an_exact_window(keras: ModuleType) -> None:
     assert stridescope.summary(model).input_coverage == 4 * 6 / 64
 
 
+@pytest.mark.parametrize("how", ["index", "index_last", "take", "lambda"])
+def test_a_step_read_by_an_integer_index_covers_its_field(keras: ModuleType, how: str) -> None:
+    """A causal TCN read at its last step (``y[:, -1, :]``, ``take(y, -1, axis=1)``, in a
+    ``Lambda`` too) covers the 15 samples its dilated convs see, not the whole signal: a
+    slice of one position and a reshape that drops the axis (data movement, before)."""
+    x = keras.Input((64, 4))
+    y = x
+    for rate in (1, 2, 4):
+        y = keras.layers.Conv1D(8, 3, dilation_rate=rate)(y)
+    picks: dict[str, Callable[[Any], Any]] = {
+        "index": lambda t: t[:, -1, :],
+        "index_last": lambda t: t[:, -1],
+        "take": lambda t: keras.ops.take(t, 49, axis=1),
+        "lambda": lambda t: keras.layers.Lambda(lambda u: u[:, -1, :])(t),
+    }
+    model = keras.Model(x, keras.layers.Dense(2)(picks[how](y)))
+    graph = read_keras(model)
+    assert not graph.uncounted
+    sliced = [n for n in graph.nodes if n.kind is OpKind.SLICE]
+    assert len(sliced) == 1 and sliced[0].output_shape == (1, 1, 8)
+    assert graph.nodes[sliced[0].id + 1].output_shape == (1, 8)
+    assert stridescope.summary(model).input_coverage == 15 / 64
+
+
+def test_an_integer_index_on_tokens_stays_data_movement(keras: ModuleType) -> None:
+    x = keras.Input((8, 8, 3))
+    tokens = keras.layers.Reshape((64, 3))(keras.layers.Conv2D(3, 1)(x))
+    graph = read_keras(keras.Model(x, keras.layers.Dense(2)(tokens[:, 0])))
+    (node,) = [n for n in graph.nodes if n.op == "GetItem"]
+    assert node.kind is OpKind.MOVE
+
+
 def test_cropped_images_are_an_exact_window(keras: ModuleType) -> None:
     x = keras.Input((8, 8, 3))
     cropped = keras.ops.image.crop_images(

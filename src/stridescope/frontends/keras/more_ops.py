@@ -29,7 +29,7 @@ from typing import Any
 
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape
-from stridescope.ir.axes import slice_axes, stackable
+from stridescope.ir.axes import followed, signal_of, slice_axes, stackable
 
 __all__ = [
     "MORE_OPS",
@@ -91,17 +91,20 @@ _COUNTED: dict[str, tuple[OpKind, Macs]] = {
     "Mod": (OpKind.MUL, lambda op, s, out: out),
     "Glu": (OpKind.MUL, lambda op, s, out: out),  # one half gates the other
 }
-MORE_OPS = frozenset({*_COUNTED, "Moments", "GetItem", "Stack"})
+MORE_OPS = frozenset({*_COUNTED, "Moments", "GetItem", "Stack", "Take"})
 Range = tuple[int, int, int]
 
 
-def slice_ranges(key: Any, shape: Shape) -> list[Range] | None:
+def slice_ranges(key: Any, shape: Shape) -> tuple[list[Range], list[int]] | None:
     """``x[key]`` per axis as ``(start, stop, step)``, normalised as Python slices them, when
     the key is slices with int bounds and positive steps (and at most one ``...``) that keep
-    something; ``None`` for anything else (an int, ``None``, a tensor).
+    something, and ints (one position: ``(i, i + 1, 1)``, its axis among those picked, which
+    the output drops); ``None`` for anything else (``None``, a tensor).
 
     >>> slice_ranges((slice(None), slice(None, None, 2), Ellipsis), (1, 9, 8, 3))
-    [(0, 1, 1), (0, 9, 2), (0, 8, 1), (0, 3, 1)]
+    ([(0, 1, 1), (0, 9, 2), (0, 8, 1), (0, 3, 1)], [])
+    >>> slice_ranges((slice(None), -1), (1, 9, 3))
+    ([(0, 1, 1), (8, 9, 1), (0, 3, 1)], [1])
     """
     items = key if isinstance(key, tuple) else (key,)
     rank = len(shape)
@@ -116,8 +119,15 @@ def slice_ranges(key: Any, shape: Shape) -> list[Range] | None:
         )
     items = (*items, *(slice(None),) * (rank - len(items)))
     ranges: list[Range] = []
+    picked: list[int] = []
     for item, n in zip(items, shape, strict=False):
-        if len(items) != rank or not isinstance(item, slice):
+        if len(items) != rank:
+            return None
+        if type(item) is int and -(n or 0) <= item < (n or 0):
+            picked.append(len(ranges))
+            ranges.append((item % (n or 1), item % (n or 1) + 1, 1))
+            continue
+        if not isinstance(item, slice):
             return None
         if not all(v is None or type(v) is int for v in (item.start, item.stop, item.step)):
             return None
@@ -125,7 +135,29 @@ def slice_ranges(key: Any, shape: Shape) -> list[Range] | None:
         if step < 1 or stop <= start:
             return None
         ranges.append((start, stop, step))
-    return ranges
+    return ranges, picked
+
+
+def _picked(b: GraphBuilder, parent: int, key: Any, out: Shape, name: str, op: str) -> int | None:
+    """``x[key]`` with slices and ints: a slice as an exact window (:func:`_sliced`); with
+    ints on a map whose positions are known (``y[:, -1, :]``, a TCN read at its last step),
+    that slice keeps one position of each int's axis and a reshape drops those axes, as
+    the PyTorch tracer's integer indexing. ``None`` where the positions are a guess (tokens)
+    or the key is something else: data movement."""
+    found = slice_ranges(key, b.shape(parent))
+    if found is None:
+        return None
+    ranges, picked = found
+    if not picked:
+        return _sliced(b, parent, ranges, out, name, op)
+    node = b._nodes[parent]
+    if not (signal_of(node) or followed(node, b._nodes)):
+        return None
+    kept = tuple(len(range(*r)) for r in ranges)
+    if tuple(d for a, d in enumerate(kept) if a not in picked) != out:
+        return None
+    sliced = _sliced(b, parent, ranges, kept, name, op)
+    return None if sliced is None else b.reshape(sliced, f"{name}/squeeze", output_shape=out, op=op)
 
 
 def _sliced(
@@ -164,18 +196,29 @@ def add_more_operation(
     uncounted)."""
     cls = type(op).__name__
     outputs = keras_shapes(b, parents, op, call)
-    if len(parents) != 1 and cls in ("GetItem", "CropImages", "Moments"):
+    if len(parents) != 1 and cls in ("GetItem", "CropImages", "Moments", "Take"):
         return None
     if cls in ("GetItem", "CropImages"):
         shape = b.shape(parents[0])
         if len(outputs) != 1:
             return None
-        key = call.arguments.args[1] if cls == "GetItem" and call is not None else None
-        ranges = (
-            slice_ranges(key, shape) if cls == "GetItem" else _crop_ranges(op, shape, outputs[0])
-        )
-        sliced = None if ranges is None else _sliced(b, parents[0], ranges, outputs[0], name, cls)
+        if cls == "GetItem":
+            key = call.arguments.args[1] if call is not None else None
+            sliced = _picked(b, parents[0], key, outputs[0], name, cls)
+        else:
+            ranges = _crop_ranges(op, shape, outputs[0])
+            sliced = (
+                None if ranges is None else _sliced(b, parents[0], ranges, outputs[0], name, cls)
+            )
         return None if sliced is None else [sliced]
+    if cls == "Take":  # ``take(x, i, axis)`` of one int: ``x[..., i, ...]`` on that axis
+        args: tuple[Any, ...] = tuple(call.arguments.args) if call is not None else ()
+        index, axis = args[1] if len(args) > 1 else None, getattr(op, "axis", None)
+        if type(index) is not int or type(axis) is not int or len(outputs) != 1:
+            return None
+        key = (slice(None),) * (axis % len(b.shape(parents[0]))) + (index,)
+        node = _picked(b, parents[0], key, outputs[0], name, cls)
+        return None if node is None else [node]
     if cls == "Stack":  # of traced tensors of one shape, their spatial axes in one place
         nodes = [b._nodes[p] for p in parents]
         if len(operands) != len(parents) or len(outputs) != 1 or not stackable(nodes):

@@ -292,6 +292,8 @@ _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
 _SLICING: list[tuple[Callable[..., Any], str]] = [
     (slicing.getitem, "Tensor.__getitem__"),
     (slicing.narrow, "torch.narrow Tensor.narrow"),
+    (slicing.select, "torch.select Tensor.select"),
+    (slicing.unbind, "torch.unbind Tensor.unbind"),
     (slicing.chunk, "torch.chunk Tensor.chunk"),
     (slicing.split, "torch.split Tensor.split"),
     (slicing.tensor_split, "torch.tensor_split Tensor.tensor_split"),

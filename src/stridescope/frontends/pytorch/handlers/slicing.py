@@ -22,7 +22,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind, spatial_axes
-from stridescope.ir.axes import slice_axes
+from stridescope.ir.axes import followed, signal_of, slice_axes
 
 __all__ = [
     "channel_shuffle",
@@ -33,8 +33,10 @@ __all__ = [
     "movedim",
     "narrow",
     "permute",
+    "select",
     "split",
     "transpose",
+    "unbind",
 ]
 
 Range = tuple[int, int, int]  # start, stop, step, normalised by slice.indices
@@ -61,18 +63,75 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
     if dots:
         at = dots[0]
         items = items[:at] + (slice(None),) * (rank - len(items) + 1) + items[at + 1 :]
-    if len(items) > rank or not all([isinstance(i, slice) for i in items]):
+    if len(items) > rank or not all([isinstance(i, slice) or is_int(i) for i in items]):
         raise NotHandled
     items = items + (slice(None),) * (rank - len(items))
     ranges: list[Range] = []
+    picked: list[int] = []  # the axes an integer indexes
     for n, part in zip(input.dims, items, strict=True):
+        if not isinstance(part, slice):
+            if not -n <= part < n:
+                raise NotHandled  # torch's IndexError comes from the meta run
+            picked.append(len(ranges))
+            ranges.append((part % n, part % n + 1, 1))
+            continue
         if not all([v is None or is_int(v) for v in (part.start, part.stop, part.step)]):
             raise NotHandled
         start, stop, step = part.indices(n)
         if step < 1 or stop <= start:
             raise NotHandled  # torch refuses negative steps; an empty slice is left to meta
         ranges.append((start, stop, step))
+    if picked:
+        return _picked(t, name, op, input, ranges, picked)
     return _slice_node(t, name, op, input, ranges)
+
+
+def _picked(
+    t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[Range], picked: Sequence[int]
+) -> Any:
+    """Indexing with integers (``y[:, :, -1]``, ``x.select(2, t)``) on a map whose positions
+    are known: a slice of one position on each ``picked`` axis, then a reshape that drops
+    those axes, so coverage and the receptive field see which positions are read (a causal
+    TCN's last step reads its receptive field, not the whole signal). Elsewhere (tokens, a
+    grid rebuilt from them) the axes are a guess: data movement, as before."""
+    nodes = t.builder._nodes
+    node = nodes[x.node]
+    if not (signal_of(node) or followed(node, nodes)):
+        raise NotHandled
+    sliced = _slice_node(t, name, op, x, ranges)
+    shape = tuple([d for a, d in enumerate(sliced.dims) if a not in picked])
+    squeezed = t.builder.reshape(
+        sliced.node, t.unique(f"{name}.squeeze"), output_shape=shape, op=op
+    )
+    return t.proxy(squeezed, x)
+
+
+def select(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any) -> Any:
+    """``torch.select(x, dim, index)``: ``x[..., index, ...]`` on axis ``dim``."""
+    if not isinstance(input, ShapeProxy) or not is_int(dim) or not is_int(index):
+        raise NotHandled
+    if not -input.ndim <= dim < input.ndim:
+        raise NotHandled  # torch's own error comes from the meta run
+    return getitem(t, name, op, input, (slice(None),) * (dim % input.ndim) + (index,))
+
+
+def unbind(t: Tracer, name: str, op: str, input: Any, dim: Any = 0) -> Any:
+    """``x.unbind(dim)`` along a spatial axis whose positions are known (a clip's frames):
+    one :func:`select` per position. Along any other axis (``qkv.unbind(0)``): data
+    movement, one node per piece."""
+    if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
+        raise NotHandled
+    at = dim % input.ndim
+    nodes = t.builder._nodes
+    if not input.dims[at] or at not in slice_axes(nodes[input.node], t.builder.layout, nodes):
+        raise NotHandled
+    index = (slice(None),) * at
+    first = getitem(t, name, op, input, (*index, 0))
+    rest = [
+        getitem(t, t.unique(f"{name}[{k}]"), op, input, (*index, k))
+        for k in range(1, input.dims[at])
+    ]
+    return (first, *rest)
 
 
 def _along(x: ShapeProxy, dim: Any, start: int, stop: int) -> list[Range]:
