@@ -122,3 +122,27 @@ def test_integer_indexes_on_tokens_stay_data_movement() -> None:
     assert {n.op for n in picks} == {"__getitem__", "select", "unbind"}
     assert all(n.kind is OpKind.MOVE for n in picks)
     assert not any(n.name.endswith(".squeeze") for n in graph.nodes)
+
+
+class Batch(nn.Module):
+    """``[0]`` on a batch of one, then a strided slice with it (``y[0, :, ::2]``)."""
+
+    def __init__(self, strided: bool) -> None:
+        super().__init__()
+        self.strided = strided
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y[0, :, ::2] if self.strided else y[0]
+
+
+def test_dropping_an_axis_of_one_position_stays_one_reshape() -> None:
+    graph = load_graph(Batch(strided=False), (1, 3, 8, 8))
+    assert [n.kind for n in graph.nodes[1:]] == [OpKind.CONV, OpKind.RESHAPE]
+    shape = (1, 3, 8, 8)
+    strided = Batch(strided=True)
+    kinds = [n.kind for n in load_graph(strided, shape).nodes[1:]]
+    assert kinds == [OpKind.CONV, OpKind.SLICE, OpKind.RESHAPE]
+    covered = api.summary(strided, input_shape=shape).input_coverage
+    assert covered == pytest.approx(_autograd_coverage(strided, shape)) == 0.5

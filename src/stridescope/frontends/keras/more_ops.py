@@ -150,7 +150,9 @@ def _picked(b: GraphBuilder, parent: int, key: Any, out: Shape, name: str, op: s
     ranges, picked = found
     if not picked:
         return _sliced(b, parent, ranges, out, name, op)
-    node = b._nodes[parent]
+    node, shape = b._nodes[parent], b.shape(parent)
+    if all([r == (0, n, 1) for r, n in zip(ranges, shape, strict=True)]):
+        return None  # only axes of one position dropped: nothing read is left out
     if not (signal_of(node) or followed(node, b._nodes)):
         return None
     kept = tuple(len(range(*r)) for r in ranges)

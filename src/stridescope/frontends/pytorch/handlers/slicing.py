@@ -96,8 +96,9 @@ def _picked(
     grid rebuilt from them) the axes are a guess: data movement, as before."""
     nodes = t.builder._nodes
     node = nodes[x.node]
-    if not (signal_of(node) or followed(node, nodes)):
-        raise NotHandled
+    whole = [r == (0, n, 1) for r, n in zip(ranges, x.dims, strict=True)]
+    if all(whole) or not (signal_of(node) or followed(node, nodes)):
+        raise NotHandled  # (only axes of one position dropped: ``movement.index``'s reshape)
     sliced = _slice_node(t, name, op, x, ranges)
     shape = tuple([d for a, d in enumerate(sliced.dims) if a not in picked])
     squeezed = t.builder.reshape(
