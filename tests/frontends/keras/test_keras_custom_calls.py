@@ -188,7 +188,7 @@ def test_a_layer_taking_several_tensors_gets_one_shape_per_output(keras: ModuleT
     class Rotate(L.Layer):  # type: ignore[misc, name-defined]
         def call(self, x: Any, tables: Any = None) -> Any:
             cos, sin = tables
-            return ops.erfinv(x * cos + ops.flip(x, axis=-1) * sin)
+            return ops.pinv(ops.pinv(x * cos + ops.flip(x, axis=-1) * sin))  # (linear algebra)
 
         def compute_output_shape(self, input_shape: Any) -> Any:
             return input_shape

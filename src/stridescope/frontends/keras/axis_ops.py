@@ -43,7 +43,15 @@ _REDUCTIONS = {
     "CountNonzero": "avg",
     "Norm": "avg",
     "Quantile": "max",
-}
+    "Amax": "max",
+    "Amin": "max",
+    "Ptp": "max",
+    "Percentile": "max",
+    "Average": "avg",
+    "Trapezoid": "avg",
+} | {f"Nan{k.lower()}": v for k, v in {"Max": "max", "Min": "max", "Argmax": "max"}.items()}
+_REDUCTIONS |= dict.fromkeys(["Nanargmin", "Nanmedian", "Nanpercentile", "Nanquantile"], "max")
+_REDUCTIONS |= dict.fromkeys(["Nanmean", "Nansum", "Nanprod", "Nanstd", "Nanvar"], "avg")
 _ALONG = {
     "Cumsum": "scan",
     "Cumprod": "scan",
@@ -51,6 +59,9 @@ _ALONG = {
     "Argsort": "whole",
     "TopK": "whole",
     "Diff": "diff",
+    "Nancumsum": "scan",
+    "Nancumprod": "scan",
+    "Argpartition": "whole",
 }
 _FOURIER = {"FFT": 1, "RFFT": 1, "IRFFT": 1, "FFT2": 2, "IFFT2": 2}  # the last 1 or 2 axes
 AXIS_OPS = frozenset({*_REDUCTIONS, *_ALONG, *_FOURIER})

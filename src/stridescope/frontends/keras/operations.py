@@ -48,6 +48,17 @@ from stridescope.frontends.keras.more_ops import (
     each_output,
     operand_shapes,
 )
+from stridescope.frontends.keras.op_names import (
+    ARITH,
+    MOVES,
+    NORMS,
+    POINTWISE,
+    PRODUCTS,
+    REDUCE,
+    RESHAPES,
+    SELECTS,
+    SLIDING,
+)
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
 from stridescope.ir.einsum import einsum_macs
@@ -63,41 +74,10 @@ __all__ = [
     "uncounted",
 ]
 
-ARITH = {
-    "Add": OpKind.ADD,
-    "Subtract": OpKind.ADD,
-    "Maximum": OpKind.ADD,
-    "Minimum": OpKind.ADD,
-    "Multiply": OpKind.MUL,
-    "Divide": OpKind.MUL,
-    "TrueDivide": OpKind.MUL,
-}
-_POINTWISE_NAMES = (
-    "Relu Relu6 Sigmoid Softplus Softsign Silu LeakyRelu HardSigmoid HardSilu Elu Selu Gelu "
-    "Celu TanhShrink HardTanh SoftShrink HardShrink Squareplus LogSigmoid SparsePlus Threshold "
-    "Softmax LogSoftmax Tanh Abs Absolute Negative Exp Log Log1p Sqrt Rsqrt Square Clip Erf "
-    "Sign Reciprocal Cos Sin Floor Ceil Round Cast ReLU"
-)
-_POINTWISE = frozenset(_POINTWISE_NAMES.split())
-_REDUCE = {"Mean": "avg", "Sum": "avg", "Max": "max", "Min": "max"}
-PRODUCTS = frozenset({"Matmul", "Einsum", "DotProductAttention"})
-_RESHAPES = frozenset({"Reshape", "ExpandDims", "Squeeze"})
-_MOVES = frozenset(
-    {"Stack", "GetItem", "Split", "Tile", "Pad", "BroadcastTo", "Repeat", "Flip", "Roll"}
-    | {"Take", "TakeAlongAxis", "OneHot", "Tril", "Triu", "Diagonal", "Unstack", "ConvertToTensor"}
-)
-# comparisons, logical ops and selections: broadcasting, no MACs (as the PyTorch tracer's)
-_SELECTS_NAMES = (
-    "Greater GreaterEqual Less LessEqual Equal NotEqual LogicalAnd LogicalOr LogicalXor "
-    "LogicalNot Where IsNan IsInf IsFinite"
-)
-_SELECTS = frozenset(_SELECTS_NAMES.split())
-_NORMS = frozenset({"LayerNorm", "RMSNorm", "RmsNorm", "BatchNorm", "Normalize"})
-_SLIDING = frozenset({"MaxPool", "AveragePool", "Conv", "DepthwiseConv", "SeparableConv"})
 #: The raw operations :func:`add_operation` counts (the others are uncounted).
 COUNTED = frozenset(
-    {*ARITH, *_POINTWISE, *_REDUCE, *PRODUCTS, *_RESHAPES, *_MOVES, *_SELECTS, *_NORMS}
-    | {*_SLIDING, *AXIS_OPS, *MORE_OPS, "Transpose", "Swapaxes", "Moveaxis", "Concatenate"}
+    {*ARITH, *POINTWISE, *REDUCE, *PRODUCTS, *RESHAPES, *MOVES, *SELECTS, *NORMS}
+    | {*SLIDING, *AXIS_OPS, *MORE_OPS, "Transpose", "Swapaxes", "Moveaxis", "Concatenate"}
     | {"Power", "Resize", "ExtractPatches"}
 )
 
@@ -342,11 +322,11 @@ def add_operation(
         weights = partial(count_weights, operands, seen)  # counted where a node takes them
         if nodes := add_more_operation(b, parents, op, call, name, operands, weights):
             return nodes
-    if cls in _MOVES or cls in _SELECTS or cls in _NORMS:
-        kind = OpKind.MOVE if cls in _MOVES else OpKind.NORM if cls in _NORMS else OpKind.ACTIVATION
+    if cls in MOVES or cls in SELECTS or cls in NORMS:
+        kind = OpKind.MOVE if cls in MOVES else OpKind.NORM if cls in NORMS else OpKind.ACTIVATION
         params = count_weights(keras.tree.flatten(_operands(call)), seen)
         return each_output(b, parents, op, call, name, kind=kind, params=params)
-    if cls in _SLIDING and (node := _sliding(b, parents, op, call, name, seen)) is not None:
+    if cls in SLIDING and (node := _sliding(b, parents, op, call, name, seen)) is not None:
         return [node]
     if cls in AXIS_OPS and (nodes := add_axis_operation(b, parents, op, call, name)):
         return nodes
@@ -366,17 +346,17 @@ def _one_operand(b: GraphBuilder, parent: int, op: Any, call: Any, name: str) ->
     """The node of an operation on one tensor that keeps, reduces or moves its axes;
     ``None`` for another operation."""
     cls = type(op).__name__
-    if cls in _POINTWISE:
+    if cls in POINTWISE:
         return b.pointwise(parent, name, kind=OpKind.ACTIVATION, op=cls)
-    if cls in _REDUCE:
-        return reduction_node(b, parent, op, name, _REDUCE[cls])
+    if cls in REDUCE:
+        return reduction_node(b, parent, op, name, REDUCE[cls])
     if cls == "Transpose":
         return permuted_node(b, parent, op, name)
     if cls == "Swapaxes":
         return swapped_node(b, parent, op, name)
     if cls == "Moveaxis":
         return moved_node(b, parent, op, name)
-    if cls in _RESHAPES:
+    if cls in RESHAPES:
         (out,) = keras_shapes(b, [parent], op, call)
         return b.reshape(parent, name, output_shape=reshaped_size(b.shape(parent), out), op=cls)
     return None

@@ -1,0 +1,205 @@
+"""Raw Keras operations that index or rearrange positions, as the PyTorch tracer's slicing
+handlers read their torch counterparts: ``x[:, ::2, 1:7]``, ``ops.slice``, ``ops.split`` and
+``image.crop_images`` are exact windows (:meth:`GraphBuilder.slice`); an integer index
+(``y[:, -1, :]``, ``ops.take(y, i, axis)``, a piece of ``ops.unstack``) on a map whose
+positions are known is a slice of one position and a reshape that drops the axis;
+``ops.depth_to_space`` is a pixel shuffle (an exact scatter) and ``ops.space_to_depth`` a
+pixel unshuffle (a kernel-``r``, stride-``r`` window). Anything else (a tensor index, tokens
+whose grid is a guess) is left to the caller: data movement.
+
+For example (Keras takes seconds to import, so not a doctest)::
+
+    x = keras.Input((16, 16, 3))
+    top, bottom = keras.ops.split(keras.layers.Conv2D(4, 1)(x), 2, axis=1)
+    stridescope.summary(keras.Model(x, bottom)).input_coverage  # 0.5: the bottom rows
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from stridescope.ir import GraphBuilder, OpKind, Shape
+from stridescope.ir.axes import followed, signal_of, slice_axes
+
+__all__ = ["INDEX_OPS", "add_index_operation", "slice_ranges"]
+
+INDEX_OPS = frozenset(
+    {"GetItem", "CropImages", "Take", "Slice", "Split", "Unstack", "DepthToSpace"}
+    | {"SpaceToDepth"}
+)
+Range = tuple[int, int, int]
+
+
+def add_index_operation(
+    b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str, outputs: list[Shape]
+) -> list[int] | None:
+    """The nodes of ``op`` (one of :data:`INDEX_OPS`, of one traced tensor; ``outputs``: the
+    shapes Keras gives it), one per output; ``None`` where it is not read as positions."""
+    cls = type(op).__name__
+    if len(parents) != 1:
+        return None
+    parent, shape = parents[0], b.shape(parents[0])
+    args: tuple[Any, ...] = tuple(call.arguments.args) if call is not None else ()
+    if cls in ("Split", "Unstack"):
+        return _pieces(b, parent, op, name, outputs)
+    if len(outputs) != 1:
+        return None
+    out = outputs[0]
+    node: int | None = None
+    if cls == "GetItem":
+        node = _picked(b, parent, args[1] if len(args) > 1 else None, out, name, cls)
+    elif cls == "Take":  # ``take(x, i, axis)`` of one int: ``x[..., i, ...]`` on that axis
+        index, axis = args[1] if len(args) > 1 else None, getattr(op, "axis", None)
+        if type(index) is int and type(axis) is int:
+            key = (slice(None),) * (axis % len(shape)) + (index,)
+            node = _picked(b, parent, key, out, name, cls)
+    elif cls == "Slice":  # ``slice(x, start_indices, shape)``: int starts and sizes
+        starts = _ints(args[1] if len(args) > 1 else None)
+        sizes = _ints(getattr(op, "shape", None))
+        if starts is not None and sizes is not None and len(starts) == len(sizes) == len(shape):
+            ranges = [(s, s + n, 1) for s, n in zip(starts, sizes, strict=True)]
+            node = _sliced(b, parent, ranges, out, name, cls)
+    elif cls == "CropImages":
+        cropped = _crop_ranges(op, shape, out)
+        node = None if cropped is None else _sliced(b, parent, cropped, out, name, cls)
+    else:
+        node = _pixels(b, parent, op, name, out)
+    return None if node is None else [node]
+
+
+def _ints(values: Any) -> tuple[int, ...] | None:
+    """A list or tuple of non-negative ints as a tuple; ``None`` for anything else."""
+    if isinstance(values, list | tuple) and all(type(v) is int and v >= 0 for v in values):
+        return tuple(values)
+    return None
+
+
+def _pieces(
+    b: GraphBuilder, parent: int, op: Any, name: str, outputs: list[Shape]
+) -> list[int] | None:
+    """``split`` into pieces along ``axis`` (windows of consecutive positions), ``unstack``
+    into its positions (integer indexes); ``None`` where a piece is not read so."""
+    shape = b.shape(parent)
+    if None in shape or not outputs:
+        return None
+    axis = int(getattr(op, "axis", 0)) % len(shape)
+    names = [name if not i else f"{name}:{i}" for i in range(len(outputs))]
+    if type(op).__name__ == "Unstack":
+        keys = [(slice(None),) * axis + (i,) for i in range(len(outputs))]
+        picks = zip(keys, outputs, names, strict=True)
+        made = [_picked(b, parent, k, o, n, "Unstack") for k, o, n in picks]
+    else:
+        if any(len(o) != len(shape) for o in outputs):
+            return None
+        made, start = [], 0
+        for out, piece in zip(outputs, names, strict=True):
+            stop = start + int(out[axis] or 0)
+            ranges = [(0, int(n or 0), 1) for n in shape]
+            ranges[axis] = (start, stop, 1)
+            made.append(_sliced(b, parent, ranges, out, piece, "Split") if stop > start else None)
+            start = stop
+    return None if None in made else [m for m in made if m is not None]
+
+
+def _pixels(b: GraphBuilder, parent: int, op: Any, name: str, out: Shape) -> int | None:
+    """``depth_to_space`` (a scatter of each position to ``r x r``) and ``space_to_depth`` (a
+    window of ``r x r``) of 4-D maps in the graph's own data format."""
+    cls, shape, r = type(op).__name__, b.shape(parent), getattr(op, "block_size", None)
+    channels_last = getattr(op, "data_format", "channels_last") == "channels_last"
+    if type(r) is not int or len(shape) != 4 or channels_last != (b.layout == "nhwc"):
+        return None
+    if cls == "SpaceToDepth":
+        node = b.pixel_unshuffle(parent, name, factor=r, op=cls)
+        return node if b.shape(node) == tuple(out) else None
+    return b.resize(
+        parent, name, kind=OpKind.PIXEL_SHUFFLE, output_shape=out, op=cls, repeat=(r, r)
+    )
+
+
+def slice_ranges(key: Any, shape: Shape) -> tuple[list[Range], list[int]] | None:
+    """``x[key]`` per axis as ``(start, stop, step)``, normalised as Python slices them, when
+    the key is slices with int bounds and positive steps (and at most one ``...``) that keep
+    something, and ints (one position: ``(i, i + 1, 1)``, its axis among those picked, which
+    the output drops); ``None`` for anything else (``None``, a tensor).
+
+    >>> slice_ranges((slice(None), slice(None, None, 2), Ellipsis), (1, 9, 8, 3))
+    ([(0, 1, 1), (0, 9, 2), (0, 8, 1), (0, 3, 1)], [])
+    >>> slice_ranges((slice(None), -1), (1, 9, 3))
+    ([(0, 1, 1), (8, 9, 1), (0, 3, 1)], [1])
+    """
+    items = key if isinstance(key, tuple) else (key,)
+    rank = len(shape)
+    dots = [i for i, item in enumerate(items) if item is Ellipsis]
+    if len(dots) > 1 or any(d is None for d in shape):
+        return None
+    if dots:
+        items = (
+            *items[: dots[0]],
+            *(slice(None),) * (rank - len(items) + 1),
+            *items[dots[0] + 1 :],
+        )
+    items = (*items, *(slice(None),) * (rank - len(items)))
+    ranges: list[Range] = []
+    picked: list[int] = []
+    for item, n in zip(items, shape, strict=False):
+        if len(items) != rank:
+            return None
+        if type(item) is int and -(n or 0) <= item < (n or 0):
+            picked.append(len(ranges))
+            ranges.append((item % (n or 1), item % (n or 1) + 1, 1))
+            continue
+        if not isinstance(item, slice):
+            return None
+        if not all(v is None or type(v) is int for v in (item.start, item.stop, item.step)):
+            return None
+        start, stop, step = item.indices(n or 0)
+        if step < 1 or stop <= start:
+            return None
+        ranges.append((start, stop, step))
+    return ranges, picked
+
+
+def _picked(b: GraphBuilder, parent: int, key: Any, out: Shape, name: str, op: str) -> int | None:
+    """``x[key]`` with slices and ints: a slice as an exact window (:func:`_sliced`); with
+    ints on a map whose positions are known (``y[:, -1, :]``, a TCN read at its last step),
+    that slice keeps one position of each int's axis and a reshape drops those axes, as
+    the PyTorch tracer's integer indexing. ``None`` where the positions are a guess (tokens)
+    or the key is something else: data movement."""
+    found = slice_ranges(key, b.shape(parent))
+    if found is None:
+        return None
+    ranges, picked = found
+    if not picked:
+        return _sliced(b, parent, ranges, out, name, op)
+    node, shape = b._nodes[parent], b.shape(parent)
+    if all([r == (0, n, 1) for r, n in zip(ranges, shape, strict=True)]):
+        return None  # only axes of one position dropped: nothing read is left out
+    if not (signal_of(node) or followed(node, b._nodes)):
+        return None
+    kept = tuple(len(range(*r)) for r in ranges)
+    if tuple(d for a, d in enumerate(kept) if a not in picked) != out:
+        return None
+    sliced = _sliced(b, parent, ranges, kept, name, op)
+    return None if sliced is None else b.reshape(sliced, f"{name}/squeeze", output_shape=out, op=op)
+
+
+def _sliced(
+    b: GraphBuilder, parent: int, ranges: list[Range], out: Shape, name: str, op: str
+) -> int | None:
+    """A slice as an exact window (:meth:`GraphBuilder.slice`), where it keeps Keras's shape."""
+    if tuple(len(range(*r)) for r in ranges) != out:
+        return None
+    axes = slice_axes(b._nodes[parent], b.layout, b._nodes)  # (a signal's, moved ones, ...)
+    return b.slice(parent, name, spatial=[ranges[a] for a in axes], output_shape=out, op=op)
+
+
+def _crop_ranges(op: Any, shape: Shape, out: Shape) -> list[Range] | None:
+    """``crop_images``' rows and columns kept (channels-last images, 4-D)."""
+    if getattr(op, "data_format", "") != "channels_last" or len(shape) != 4 or None in shape:
+        return None
+    n, h, w, c = (d or 0 for d in shape)
+    rows, cols = out[1] or 0, out[2] or 0
+    top = op.top_cropping if op.top_cropping is not None else h - rows - (op.bottom_cropping or 0)
+    left = op.left_cropping if op.left_cropping is not None else w - cols - (op.right_cropping or 0)
+    return [(0, n, 1), (int(top), int(top) + rows, 1), (int(left), int(left) + cols, 1), (0, c, 1)]
