@@ -72,6 +72,23 @@ CALLS: dict[str, Callable[[torch.Tensor], Any]] = {
     "bucketize": lambda x: torch.bucketize(x, torch.tensor([-1.0, 0.0, 1.0])),
     "embedding_bag": lambda x: F.embedding_bag((x[:, 0, 0, :2] > 0).long(), torch.ones(2, 3)),
     "lerp": lambda x: torch.lerp(x, x.flip(3), 0.3),
+    # spellings that were uncounted (aliases, Tensor methods of torch functions, variants)
+    "tile method": lambda x: x[:, :1].tile(1, 4, 1, 1),
+    "greater": lambda x: torch.greater(x, 0.0) & x.less_equal(1.0) | torch.not_equal(x, x),
+    "isclose": lambda x: torch.isclose(x, x.flip(1)),
+    "absolute": lambda x: torch.absolute(x) + x.arccos().arcsinh(),
+    "arctan2": lambda x: torch.arctan2(x, x.flip(1)) + x.fmax(x.flip(2)),
+    "logaddexp method": lambda x: x.logaddexp(x.flip(1)) * x.float_power(2),
+    "special": lambda x: torch.special.i0e(x) + torch.special.xlogy(x.abs(), 2.0),
+    "activations": lambda x: torch.selu(torch.celu(x)),
+    "quantile": lambda x: torch.quantile(x, 0.5, dim=2, keepdim=True),
+    "aminmax": lambda x: torch.aminmax(x, dim=1),
+    "special logsumexp": lambda x: torch.special.logsumexp(x, dim=3),
+    "unsafe_chunk": lambda x: torch.unsafe_chunk(x, 2, dim=2)[1],
+    "unsafe_split": lambda x: x.unsafe_split(3, dim=3)[0],
+    "detach": lambda x: torch.detach(x).resolve_neg(),
+    "diag_embed": lambda x: x[0, 0].diag_embed(),
+    "adjoint": lambda x: torch.adjoint(x),
 }
 
 

@@ -28,7 +28,9 @@ MATH = (
     "torch.arcsin torch.arccos torch.arctan torch.arcsinh torch.arccosh torch.arctanh "
     "torch.rad2deg Tensor.rad2deg torch.deg2rad Tensor.deg2rad torch.sgn Tensor.sgn "
     "torch.positive Tensor.positive Tensor.__pos__ torch.fix Tensor.fix torch.negative "
-    "Tensor.negative"
+    "Tensor.negative torch.absolute Tensor.absolute Tensor.arcsin Tensor.arccos Tensor.arctan "
+    "Tensor.arcsinh Tensor.arccosh Tensor.arctanh torch.special.i0e torch.special.i1 "
+    "torch.special.i1e torch.special.psi torch.special.erfcx"
 )
 
 COMPARE = (
@@ -38,7 +40,9 @@ COMPARE = (
     "Tensor.logical_or torch.logical_xor Tensor.logical_xor torch.logical_not "
     "Tensor.logical_not torch.isnan Tensor.isnan torch.isinf Tensor.isinf torch.isfinite "
     "Tensor.isfinite torch.signbit Tensor.signbit torch.isposinf Tensor.isposinf "
-    "torch.isneginf Tensor.isneginf torch.isreal Tensor.isreal"
+    "torch.isneginf Tensor.isneginf torch.isreal Tensor.isreal torch.greater Tensor.greater "
+    "torch.greater_equal Tensor.greater_equal torch.less Tensor.less torch.less_equal "
+    "Tensor.less_equal torch.not_equal Tensor.not_equal torch.isclose Tensor.isclose"
 )
 
 SELECT = (
@@ -61,5 +65,9 @@ DIVIDE = (
     "torch.fmax torch.fmin torch.copysign torch.logaddexp torch.xlogy torch.true_divide "
     "Tensor.true_divide Tensor.true_divide_ torch.logaddexp2 torch.ldexp Tensor.ldexp "
     "torch.nextafter Tensor.nextafter torch.gcd Tensor.gcd torch.lcm Tensor.lcm torch.multiply "
-    "Tensor.multiply torch.divide Tensor.divide"
+    "Tensor.multiply torch.divide Tensor.divide torch.arctan2 Tensor.arctan2 Tensor.fmax "
+    "Tensor.fmin Tensor.logaddexp Tensor.logaddexp2 Tensor.copysign Tensor.xlogy "
+    "torch.special.xlogy torch.special.xlog1py torch.float_power Tensor.float_power torch.igamma "
+    "Tensor.igamma torch.igammac Tensor.igammac torch.special.gammainc torch.special.gammaincc "
+    "torch.special.zeta"
 )

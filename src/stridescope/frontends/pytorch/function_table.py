@@ -48,7 +48,8 @@ _ACTIVATIONS = (
     "torch.softmax Tensor.softmax F.log_softmax torch.log_softmax Tensor.log_softmax "
     "F.softplus F.prelu F.logsigmoid F.softsign F.tanhshrink F.threshold F.softmin "
     "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_ F.gumbel_softmax "
-    "torch.special.expit torch.special.softmax torch.special.log_softmax"
+    "torch.special.expit torch.special.softmax torch.special.log_softmax torch.celu torch.selu "
+    "torch.rrelu"
 )
 _NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
 _DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
@@ -68,14 +69,19 @@ _MOVEMENT = (
     "Tensor.diagonal torch.diag_embed torch.rot90 Tensor.rot90 torch.fliplr torch.flipud "
     "Tensor.fliplr Tensor.flipud torch.take Tensor.take torch.view_as_real "
     "torch.view_as_complex torch.real torch.imag torch.conj Tensor.conj torch.resolve_conj "
-    "Tensor.resolve_conj torch.fft.fftshift torch.fft.ifftshift torch._C._nn.pad_sequence"
+    "Tensor.resolve_conj torch.fft.fftshift torch.fft.ifftshift torch._C._nn.pad_sequence "
+    "Tensor.tile Tensor.diag_embed torch.diagflat Tensor.diagflat torch.adjoint Tensor.adjoint "
+    "torch.broadcast_tensors torch.linalg.diagonal torch.diagonal_copy torch.slice_copy "
+    "torch.split_copy torch.squeeze_copy torch.unsqueeze_copy torch.unbind_copy"
 )
 _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
     "Tensor.type_as Tensor.cpu Tensor.cuda Tensor.requires_grad_ Tensor.half Tensor.double "
     "Tensor.bool Tensor.long Tensor.int Tensor.bfloat16 Tensor.short Tensor.char Tensor.byte "
     "Tensor.cfloat Tensor.cdouble Tensor.chalf Tensor.type Tensor.as_subclass "
-    "Tensor.dequantize torch.dequantize torch.quantize_per_tensor torch.quantize_per_channel"
+    "Tensor.dequantize torch.dequantize torch.quantize_per_tensor torch.quantize_per_channel "
+    "torch.detach torch.detach_copy torch.alias_copy torch.resolve_neg Tensor.resolve_neg "
+    "torch.conj_physical Tensor.conj_physical"
 )
 _CONSTANTS = (
     "Tensor.new_zeros Tensor.new_ones Tensor.new_full Tensor.new_empty Tensor.new_tensor "
@@ -257,11 +263,16 @@ _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     (along.reduction("max", dim_default=-1), "torch.mode Tensor.mode"),
     (along.reduction("max", dim_default=-1, k_first=True), "torch.kthvalue Tensor.kthvalue"),
     (along.reduction("max"), "torch.all Tensor.all torch.any Tensor.any"),
+    (along.reduction("max"), "torch.aminmax Tensor.aminmax"),
+    (
+        along.reduction("max", dim_at=2),
+        "torch.quantile Tensor.quantile torch.nanquantile Tensor.nanquantile",
+    ),
     (
         along.reduction("avg"),
         "torch.logsumexp Tensor.logsumexp torch.prod Tensor.prod torch.nansum Tensor.nansum "
         "torch.nanmean Tensor.nanmean torch.count_nonzero Tensor.count_nonzero torch.std_mean "
-        "torch.var_mean",
+        "torch.var_mean torch.special.logsumexp",
     ),
     (along.reduction("avg", dim_at=1), "torch.linalg.vector_norm"),
     (along.reduction("avg", dim_at=1, dim_default=-1), "torch.trapezoid torch.trapz"),
@@ -294,8 +305,8 @@ _SLICING: list[tuple[Callable[..., Any], str]] = [
     (slicing.narrow, "torch.narrow Tensor.narrow"),
     (slicing.select, "torch.select Tensor.select"),
     (slicing.unbind, "torch.unbind Tensor.unbind"),
-    (slicing.chunk, "torch.chunk Tensor.chunk"),
-    (slicing.split, "torch.split Tensor.split"),
+    (slicing.chunk, "torch.chunk Tensor.chunk torch.unsafe_chunk Tensor.unsafe_chunk"),
+    (slicing.split, "torch.split Tensor.split torch.unsafe_split Tensor.unsafe_split"),
     (slicing.tensor_split, "torch.tensor_split Tensor.tensor_split"),
     (slicing.permute, "torch.permute Tensor.permute"),
     (slicing.glu, "F.glu"),
