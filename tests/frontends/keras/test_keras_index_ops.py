@@ -63,3 +63,13 @@ def test_a_split_of_the_channels_keeps_the_positions(keras: ModuleType) -> None:
     model = keras.Model(x, keras.layers.Conv2D(2, 3)(a + b))
     convs = [r for r in stridescope.summary(model).layers if r.kind == "conv"]
     assert [r.rf_size for r in convs] == [(3, 3), (7, 7)]  # known through the split
+
+
+def test_a_split_refused_leaves_no_node_behind(keras: ModuleType) -> None:
+    """A split with an empty piece is data movement; none of its pieces is made as a slice
+    first (a slice node left behind would be a layer the model does not have)."""
+    x = keras.Input(SHAPE[1:], batch_size=1)
+    pieces = keras.ops.split(keras.layers.Conv2D(4, 1)(x), [0, 4], axis=1)
+    graph = read_keras(keras.Model(x, pieces[2]))
+    assert [n.kind for n in graph.nodes[1:]] == [OpKind.CONV, *[OpKind.MOVE] * 3]
+    assert [n.output_shape[1] for n in graph.nodes[2:]] == [0, 4, 12]

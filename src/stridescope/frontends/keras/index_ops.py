@@ -16,6 +16,7 @@ For example (Keras takes seconds to import, so not a doctest)::
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,16 +90,22 @@ def _pieces(
         keys = [(slice(None),) * axis + (i,) for i in range(len(outputs))]
         picks = zip(keys, outputs, names, strict=True)
         made = [_picked(b, parent, k, o, n, "Unstack") for k, o, n in picks]
-    else:
-        if any(len(o) != len(shape) for o in outputs):
+    else:  # every piece checked before any node is made (none left behind on a refusal)
+        if any(len(o) != len(shape) or not o[axis] for o in outputs):
             return None
-        made, start = [], 0
-        for out, piece in zip(outputs, names, strict=True):
-            stop = start + int(out[axis] or 0)
+        stops = list(itertools.accumulate(int(o[axis] or 0) for o in outputs))
+        if stops[-1] != shape[axis] or not slice_axes(b._nodes[parent], b.layout, b._nodes):
+            return None
+        pieces = []
+        for out, start, stop in zip(outputs, [0, *stops], stops, strict=False):
             ranges = [(0, int(n or 0), 1) for n in shape]
             ranges[axis] = (start, stop, 1)
-            made.append(_sliced(b, parent, ranges, out, piece, "Split") if stop > start else None)
-            start = stop
+            pieces.append((ranges, out))
+        if any(tuple(len(range(*q)) for q in r) != tuple(o) for r, o in pieces):
+            return None
+        made = [
+            _sliced(b, parent, r, o, n, "Split") for (r, o), n in zip(pieces, names, strict=True)
+        ]
     return None if None in made else [m for m in made if m is not None]
 
 
@@ -109,9 +116,14 @@ def _pixels(b: GraphBuilder, parent: int, op: Any, name: str, out: Shape) -> int
     channels_last = getattr(op, "data_format", "channels_last") == "channels_last"
     if type(r) is not int or len(shape) != 4 or channels_last != (b.layout == "nhwc"):
         return None
-    if cls == "SpaceToDepth":
-        node = b.pixel_unshuffle(parent, name, factor=r, op=cls)
-        return node if b.shape(node) == tuple(out) else None
+    n, *sizes = shape
+    c = sizes.pop() if channels_last else sizes.pop(0)
+    if cls == "SpaceToDepth":  # (the shape checked first: no node left behind on a refusal)
+        if any(d is None or d % r for d in sizes) or c is None:
+            return None
+        small = [int(d or 0) // r for d in sizes]
+        made = (n, *small, c * r * r) if channels_last else (n, c * r * r, *small)
+        return b.pixel_unshuffle(parent, name, factor=r, op=cls) if made == tuple(out) else None
     return b.resize(
         parent, name, kind=OpKind.PIXEL_SHUFFLE, output_shape=out, op=cls, repeat=(r, r)
     )

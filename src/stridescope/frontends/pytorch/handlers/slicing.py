@@ -6,8 +6,10 @@ exact (the CIFAR ResNet "option A" shortcut reads 25 % of its input, like a 1x1 
 conv). ``permute``, ``transpose`` and ``movedim`` become :meth:`GraphBuilder.permute` nodes
 that remember where the spatial axes went (ConvNeXt's channels-last LayerNorm and MLP);
 ``F.glu`` is two slices, a sigmoid and a multiply; a channel shuffle keeps positions.
-Indexing with integers, ``None``, tensors or negative steps changes the rank or the order:
-those stay data movement (:func:`~stridescope.frontends.pytorch.handlers.reshaping.by_meta`).
+Integers (``y[:, :, -1]``, ``select``, ``unbind`` along a spatial axis) on a map whose
+positions are known are a slice of one position and a reshape that drops the axis. Indexing
+with ``None`` or tensors, negative steps, and integers on tokens stay data movement
+(:mod:`~stridescope.frontends.pytorch.handlers.movement`).
 """
 
 from __future__ import annotations
