@@ -7,6 +7,8 @@ integer index on the channels keeps the positions known for the layers after it.
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from stridescope import api
+from stridescope.analysis.summary_format import footer_lines
 from stridescope.frontends import load_graph
 from stridescope.ir import OpKind
 
@@ -146,3 +149,18 @@ def test_dropping_an_axis_of_one_position_stays_one_reshape() -> None:
     assert kinds == [OpKind.CONV, OpKind.SLICE, OpKind.RESHAPE]
     covered = api.summary(strided, input_shape=shape).input_coverage
     assert covered == pytest.approx(_autograd_coverage(strided, shape)) == 0.5
+
+
+def test_the_tcn_example_reads_its_last_61_samples() -> None:
+    """``examples/tcn_forecast.py`` (docs/sequences.md): the forecast from the last step
+    reads the last 61 samples, as autograd says, and the footer says so."""
+    spec = importlib.util.spec_from_file_location("tcn_forecast", "examples/tcn_forecast.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    model = example.build()
+    summary = api.summary(model, input_shape=(1, 3, 1000), sample_rate=100)
+    assert summary.input_coverage == pytest.approx(61 / 1000)
+    assert summary.input_coverage == pytest.approx(_autograd_coverage(model, (1, 3, 1000)))
+    footer = " ".join(footer_lines(summary))
+    assert "output (head): every position mixed, 6.1% of the input read" in footer

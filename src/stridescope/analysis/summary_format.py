@@ -15,6 +15,7 @@ import math
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import rule_named
 from stridescope.analysis.summary import LayerRow, Summary
+from stridescope.analysis.summary_rf import WHOLE
 from stridescope.analysis.units import layout_text, milliseconds, ms_text
 
 __all__ = [
@@ -211,7 +212,10 @@ def _output_time(summary: Summary) -> list[str]:
     )
     if row is last:
         return [f"output ({row.path}): {field}"]
-    return [f"last finite field ({row.path}): {field}; output ({last.path}): {last.rf_note}"]
+    seen, covered = last.rf_note, summary.input_coverage
+    if seen == WHOLE and covered is not None and covered < 1:  # mixed, not all of it read
+        seen = f"every position mixed, {percent(covered)} of the input read"
+    return [f"last finite field ({row.path}): {field}; output ({last.path}): {seen}"]
 
 
 def to_csv(summary: Summary) -> str:

@@ -255,8 +255,9 @@ def test_back_to_a_signal_keeps_its_axis(back: Callable[[torch.Tensor], torch.Te
 
 def test_the_time_footer_says_what_the_output_sees() -> None:
     """With a sample rate, the footer gives the last finite field in milliseconds; where a
-    dense layer after it reads the whole input, it says so instead of calling that field the
-    output's."""
+    dense layer after it mixes every position, it says so instead of calling that field the
+    output's, and how much of the input that reads (the frames stop 240 samples short of the
+    end: not the whole input)."""
 
     class _Framed(nn.Module):
         def __init__(self) -> None:
@@ -269,8 +270,10 @@ def test_the_time_footer_says_what_the_output_sees() -> None:
     lines = footer_lines(stridescope.summary(_Framed(), (1, 16000), sample_rate=16000))
     assert (
         "last finite field (frames): receptive field 400 samples = 25 ms, jump 320 samples = "
-        "20 ms; output (head): whole input"
+        "20 ms; output (head): every position mixed, 98.5% of the input read"
     ) in lines
+    whole = footer_lines(stridescope.summary(_Framed(), (1, 15760), sample_rate=16000))
+    assert any(line.endswith("output (head): whole input") for line in whole)
 
 
 class _Attend(nn.Module):
