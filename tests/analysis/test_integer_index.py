@@ -153,7 +153,7 @@ def test_dropping_an_axis_of_one_position_stays_one_reshape() -> None:
 
 def test_the_tcn_example_reads_its_last_61_samples() -> None:
     """``examples/tcn_forecast.py`` (docs/sequences.md): the forecast from the last step
-    reads the last 61 samples, as autograd says, and the footer says so."""
+    reads the last 61 samples, as autograd says, and the footer gives the head that field."""
     spec = importlib.util.spec_from_file_location("tcn_forecast", "examples/tcn_forecast.py")
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
@@ -163,4 +163,27 @@ def test_the_tcn_example_reads_its_last_61_samples() -> None:
     assert summary.input_coverage == pytest.approx(61 / 1000)
     assert summary.input_coverage == pytest.approx(_autograd_coverage(model, (1, 3, 1000)))
     footer = " ".join(footer_lines(summary))
-    assert "output (head): every position mixed, 6.1% of the input read" in footer
+    assert "output (head): receptive field 61 samples = 610 ms, jump 1 samples = 10 ms" in footer
+
+
+def test_a_layer_mixing_one_step_keeps_its_field() -> None:
+    """The head on the last step of dilated convs sees that step's field (7 samples), not
+    the whole input, and lint's DS501 says the output sees 7 of 40."""
+    summary = api.summary(Causal([1, 2], 3, "getitem", -1), input_shape=(1, 3, 40))
+    rows = {r.path: r for r in summary.layers}
+    assert rows["getitem.squeeze"].rf_size == rows["head"].rf_size == (7,)
+    assert "DS501" in dict(summary.lint)
+
+
+@pytest.mark.parametrize(("side", "field"), [(7, None), (8, (7, 7))])
+def test_a_classifier_on_a_one_pixel_map(side: int, field: tuple[int, int] | None) -> None:
+    """Two 3x3 convs (the first of stride 2) leave one pixel: on a 7x7 input its field
+    covers the input and the classifier sees the whole input; on 8x8 it misses the last
+    row and column, and the classifier sees the 7x7 its one pixel sees."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2), nn.Conv2d(4, 4, 3), nn.Flatten(), nn.Linear(4, 2)
+    )
+    summary = api.summary(model, input_shape=(1, 3, side, side))
+    head = summary.layers[-1]
+    assert head.rf_size == field and (field is not None or head.rf_note == "whole input")
+    assert summary.input_coverage == pytest.approx(_autograd_coverage(model, (1, 3, side, side)))

@@ -18,7 +18,8 @@ Rules (per spatial axis, in network-input pixels):
   field is the whole input;
 - flatten, linear layers and tensor products (``@``, attention) on flattened features,
   adaptive pooling to one position and reshapes that merge spatial axes mix every position:
-  the field is the **whole input** (:data:`WHOLE`);
+  the field is the **whole input** (:data:`WHOLE`); on a map of one position (a sequence
+  read at its last step) they keep that position's field, unless it covers the input;
 - a transposed convolution of stride 1 is a convolution of the same kernel padded
   ``d*(k-1) - before``; with a larger stride the jump would be fractional: **unknown**;
 - cropping (a padding window with negative amounts) composes like padding;
@@ -69,6 +70,9 @@ _MERGE = {OpKind.ADD, OpKind.MUL, OpKind.CONCAT}
 _GLOBAL = {OpKind.FLATTEN, OpKind.RESHAPE}
 _ADAPTIVE = {OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL}
 _DENSE = {OpKind.LINEAR, OpKind.MATMUL}
+# ops that mix every position of their input (flatten, a reshape merging the spatial axes,
+# dense layers and products, adaptive pools, reductions): on one position, its field
+_MIXING = _GLOBAL | _DENSE | _ADAPTIVE | {OpKind.REDUCE}
 
 
 def merged(states: list[RFState]) -> RFState:
@@ -154,6 +158,30 @@ def _over_positions(graph: Graph, node: Node) -> bool:
     return False
 
 
+def _one_position(graph: Graph, parent: Node, facts: NodeFacts) -> bool:
+    """Whether ``parent`` holds one position: spatial sizes all 1 (a map read at one step,
+    ``y[:, :, -1:]``), or no spatial axis left of known size (that step's axis dropped, and
+    the field carried: see :func:`_carried`)."""
+    sizes = facts.sizes[parent.id]
+    if sizes is not None:
+        return all([d == 1 for d in sizes])
+    return None not in parent.output_shape and not graph.spatial_of(parent)
+
+
+def _carried(field: tuple[ReceptiveField, ...], input_sizes: Shape | None) -> RFState:
+    """What an op mixing the positions of a one-position map sees: that position's field,
+    or the whole input where the field covers it (a classifier on a 1x1 map)."""
+    if input_sizes is None or len(input_sizes) != len(field):
+        return field
+    covers = all(
+        [
+            r.start <= 0 and r.start + r.size >= (n or 0)
+            for r, n in zip(field, input_sizes, strict=True)
+        ]
+    )
+    return WHOLE if covers else field
+
+
 def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) -> RFState:
     kind = node.kind
     if kind is _INPUT:
@@ -167,6 +195,9 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         return parent
     if kind is _RESHAPE and node.spatial_at is not None:  # spatial axes kept whole
         return parent
+    one = kind in _MIXING and isinstance(parent, tuple) and len(node.parents) == 1
+    if one and _one_position(graph, graph.nodes[node.parents[0]], facts):
+        return _carried(parent, facts.sizes[0])  # type: ignore[arg-type]
     if facts.parent_moved[node.id]:
         # a permute moved the spatial axes: only ops that carry the move keep the field
         keeps = node.spatial_at is not None or kind in _GLOBAL or kind is _MOVE
