@@ -52,9 +52,11 @@ def test_pixel_ops_have_keras_shapes(keras: ModuleType) -> None:
     down = keras.ops.space_to_depth(x, 4)
     up = keras.ops.depth_to_space(keras.layers.Conv2D(16, 1)(x), 4)
     graph = read_keras(keras.Model(x, [down, up]))
-    shapes = {n.op: n.output_shape for n in graph.nodes}
-    assert shapes["SpaceToDepth"] == (1, 4, 4, 48)
-    assert shapes["DepthToSpace"] == (1, 64, 64, 1)
+    nodes = {n.op: n for n in graph.nodes}
+    assert nodes["SpaceToDepth"].output_shape == (1, 4, 4, 48)
+    assert nodes["DepthToSpace"].output_shape == (1, 64, 64, 1)
+    assert nodes["SpaceToDepth"].kind is OpKind.PIXEL_UNSHUFFLE  # a 4x4, stride-4 window
+    assert nodes["DepthToSpace"].kind is OpKind.PIXEL_SHUFFLE  # an exact 4x4 scatter
 
 
 def test_a_split_of_the_channels_keeps_the_positions(keras: ModuleType) -> None:
