@@ -28,7 +28,7 @@ Rules (per spatial axis, in network-input pixels):
   ops that keep positions (normalisation, activation, element-wise merges, a dense layer on
   a non-spatial last axis) keep it until a permute puts the axes back; anything else on moved
   axes (a conv sliding over them, a reduction) is **unknown**;
-- other data movement (flip, roll, integer indexing: :attr:`OpKind.MOVE`) keeps a
+- other data movement (flip, roll, integer indexing of tokens: :attr:`OpKind.MOVE`) keeps a
   whole-input field whole; otherwise positions may have moved: **unknown**; slicing that keeps
   every axis is a kernel-1 window (:meth:`GraphBuilder.slice`) and composes like one;
 - interpolation, pixel shuffle (fractional jumps), padding of the batch axis and uncounted
