@@ -195,9 +195,13 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         return parent
     if kind is _RESHAPE and node.spatial_at is not None:  # spatial axes kept whole
         return parent
-    one = kind in _MIXING and isinstance(parent, tuple) and len(node.parents) == 1
-    if one and _one_position(graph, graph.nodes[node.parents[0]], facts):
-        return _carried(parent, facts.sizes[0])  # type: ignore[arg-type]
+    if (
+        kind in _MIXING
+        and isinstance(parent, tuple)
+        and len(node.parents) == 1
+        and _one_position(graph, graph.nodes[node.parents[0]], facts)
+    ):  # the field of a one-position map's only position
+        return _carried(parent, facts.sizes[0])
     if facts.parent_moved[node.id]:
         # a permute moved the spatial axes: only ops that carry the move keep the field
         keeps = node.spatial_at is not None or kind in _GLOBAL or kind is _MOVE

@@ -15,7 +15,8 @@ ones of size 1) or over swapped ones, read on those.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from stridescope.ir.graph import Layout, Node, OpKind, Shape, Window, spatial_axes
 
@@ -23,8 +24,10 @@ __all__ = [
     "axes_window",
     "followed",
     "followed_axes",
+    "index_ranges",
     "inherited",
     "narrowed",
+    "picks_positions",
     "placed",
     "reduced_axes",
     "signal_axes",
@@ -111,6 +114,68 @@ def followed(node: Node, nodes: Sequence[Node]) -> bool:
             return False
         node = nodes[node.parents[0]]
     return True
+
+
+Range = tuple[int, int, int]  # start, stop, step, as ``slice.indices`` normalises them
+
+
+def index_ranges(
+    key: Any, shape: Shape, is_int: Callable[[Any], bool]
+) -> tuple[list[Range], list[int]] | None:
+    """``x[key]`` per axis as ``(start, stop, step)``, as Python slices normalise them, for a
+    key of slices with int bounds and positive steps that keep something, ints (one position,
+    ``(i, i + 1, 1)``, its axis among those picked: the output drops it) and at most one
+    ``...`` (found by identity: ``==`` on a traced index would trace a comparison); ``None``
+    for anything else (``None``, a tensor, an index out of range) and for unknown sizes.
+    ``is_int``: what the framework takes for an int.
+
+    >>> ints = lambda v: type(v) is int
+    >>> index_ranges((slice(None), slice(None, None, 2), Ellipsis), (1, 9, 8, 3), ints)
+    ([(0, 1, 1), (0, 9, 2), (0, 8, 1), (0, 3, 1)], [])
+    >>> index_ranges((slice(None), -1), (1, 9, 3), ints)
+    ([(0, 1, 1), (8, 9, 1), (0, 3, 1)], [1])
+    """
+    items = key if isinstance(key, tuple) else (key,)
+    rank = len(shape)
+    dots = [i for i, item in enumerate(items) if item is Ellipsis]
+    if len(dots) > 1 or None in shape:
+        return None
+    if dots:
+        at = dots[0]
+        items = (*items[:at], *(slice(None),) * (rank - len(items) + 1), *items[at + 1 :])
+    if len(items) > rank:
+        return None
+    items = (*items, *(slice(None),) * (rank - len(items)))
+    ranges: list[Range] = []
+    picked: list[int] = []
+    for item, n in zip(items, shape, strict=True):
+        size = int(n or 0)
+        if is_int(item) and -size <= item < size:
+            picked.append(len(ranges))
+            ranges.append((item % size, item % size + 1, 1))
+            continue
+        if not isinstance(item, slice):
+            return None
+        if not all([v is None or is_int(v) for v in (item.start, item.stop, item.step)]):
+            return None
+        start, stop, step = item.indices(size)
+        if step < 1 or stop <= start:
+            return None
+        ranges.append((start, stop, step))
+    return ranges, picked
+
+
+def picks_positions(
+    node: Node, nodes: Sequence[Node], ranges: Sequence[Range], dims: Shape
+) -> bool:
+    """Whether an integer index of ``node`` (of sizes ``dims``; ``ranges``, per axis, with one
+    position where an integer picks) is read as a slice and a reshape that drops the picked
+    axes: it leaves something out, and ``node``'s positions are known (a ``(batch,
+    samples)`` signal, or axes :func:`followed` from the input). Dropping only axes of one
+    position is a plain reshape; on tokens the axes are a guess: data movement."""
+    if all([r == (0, n, 1) for r, n in zip(ranges, dims, strict=True)]):
+        return False
+    return signal_of(node) is not None or followed(node, nodes)
 
 
 # ops on a tensor of the input's rank that work on the layout's spatial axes, and ops that

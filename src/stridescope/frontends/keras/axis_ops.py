@@ -49,8 +49,10 @@ _REDUCTIONS = {
     "Percentile": "max",
     "Average": "avg",
     "Trapezoid": "avg",
-} | {f"Nan{k.lower()}": v for k, v in {"Max": "max", "Min": "max", "Argmax": "max"}.items()}
-_REDUCTIONS |= dict.fromkeys(["Nanargmin", "Nanmedian", "Nanpercentile", "Nanquantile"], "max")
+}
+# NumPy's reductions that skip NaNs: read as the plain ones
+_NAN_MAX = ["Nanmax", "Nanmin", "Nanargmax", "Nanargmin", "Nanmedian", "Nanpercentile"]
+_REDUCTIONS |= dict.fromkeys([*_NAN_MAX, "Nanquantile"], "max")
 _REDUCTIONS |= dict.fromkeys(["Nanmean", "Nansum", "Nanprod", "Nanstd", "Nanvar"], "avg")
 _ALONG = {
     "Cumsum": "scan",

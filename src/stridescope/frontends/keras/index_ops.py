@@ -21,15 +21,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.ir import GraphBuilder, OpKind, Shape
-from stridescope.ir.axes import followed, signal_of, slice_axes
+from stridescope.ir.axes import Range, index_ranges, picks_positions, slice_axes
 
-__all__ = ["INDEX_OPS", "add_index_operation", "slice_ranges"]
+__all__ = ["INDEX_OPS", "add_index_operation"]
 
 INDEX_OPS = frozenset(
     {"GetItem", "CropImages", "Take", "Slice", "Split", "Unstack", "DepthToSpace"}
     | {"SpaceToDepth"}
 )
-Range = tuple[int, int, int]
 
 
 def add_index_operation(
@@ -69,6 +68,10 @@ def add_index_operation(
     return None if node is None else [node]
 
 
+def _is_int(value: Any) -> bool:
+    return type(value) is int  # (a Keras key's ints, as Python spells them)
+
+
 def _ints(values: Any) -> tuple[int, ...] | None:
     """A list or tuple of non-negative ints as a tuple; ``None`` for anything else."""
     if isinstance(values, list | tuple) and all(type(v) is int and v >= 0 for v in values):
@@ -87,9 +90,12 @@ def _pieces(
     axis = int(getattr(op, "axis", 0)) % len(shape)
     names = [name if not i else f"{name}:{i}" for i in range(len(outputs))]
     if type(op).__name__ == "Unstack":
-        keys = [(slice(None),) * axis + (i,) for i in range(len(outputs))]
-        picks = zip(keys, outputs, names, strict=True)
-        made = [_picked(b, parent, k, o, n, "Unstack") for k, o, n in picks]
+        made = []
+        for i, (out, piece) in enumerate(zip(outputs, names, strict=True)):
+            key = (slice(None),) * axis + (i,)
+            made.append(node := _picked(b, parent, key, out, piece, "Unstack"))
+            if node is None:  # (the first piece: they share its checks, so none is made)
+                return None
     else:  # every piece checked before any node is made (none left behind on a refusal)
         if any(len(o) != len(shape) or not o[axis] for o in outputs):
             return None
@@ -129,66 +135,20 @@ def _pixels(b: GraphBuilder, parent: int, op: Any, name: str, out: Shape) -> int
     )
 
 
-def slice_ranges(key: Any, shape: Shape) -> tuple[list[Range], list[int]] | None:
-    """``x[key]`` per axis as ``(start, stop, step)``, normalised as Python slices them, when
-    the key is slices with int bounds and positive steps (and at most one ``...``) that keep
-    something, and ints (one position: ``(i, i + 1, 1)``, its axis among those picked, which
-    the output drops); ``None`` for anything else (``None``, a tensor).
-
-    >>> slice_ranges((slice(None), slice(None, None, 2), Ellipsis), (1, 9, 8, 3))
-    ([(0, 1, 1), (0, 9, 2), (0, 8, 1), (0, 3, 1)], [])
-    >>> slice_ranges((slice(None), -1), (1, 9, 3))
-    ([(0, 1, 1), (8, 9, 1), (0, 3, 1)], [1])
-    """
-    items = key if isinstance(key, tuple) else (key,)
-    rank = len(shape)
-    dots = [i for i, item in enumerate(items) if item is Ellipsis]
-    if len(dots) > 1 or any(d is None for d in shape):
-        return None
-    if dots:
-        items = (
-            *items[: dots[0]],
-            *(slice(None),) * (rank - len(items) + 1),
-            *items[dots[0] + 1 :],
-        )
-    items = (*items, *(slice(None),) * (rank - len(items)))
-    ranges: list[Range] = []
-    picked: list[int] = []
-    for item, n in zip(items, shape, strict=False):
-        if len(items) != rank:
-            return None
-        if type(item) is int and -(n or 0) <= item < (n or 0):
-            picked.append(len(ranges))
-            ranges.append((item % (n or 1), item % (n or 1) + 1, 1))
-            continue
-        if not isinstance(item, slice):
-            return None
-        if not all(v is None or type(v) is int for v in (item.start, item.stop, item.step)):
-            return None
-        start, stop, step = item.indices(n or 0)
-        if step < 1 or stop <= start:
-            return None
-        ranges.append((start, stop, step))
-    return ranges, picked
-
-
 def _picked(b: GraphBuilder, parent: int, key: Any, out: Shape, name: str, op: str) -> int | None:
     """``x[key]`` with slices and ints: a slice as an exact window (:func:`_sliced`); with
     ints on a map whose positions are known (``y[:, -1, :]``, a TCN read at its last step),
     that slice keeps one position of each int's axis and a reshape drops those axes, as
     the PyTorch tracer's integer indexing. ``None`` where the positions are a guess (tokens)
     or the key is something else: data movement."""
-    found = slice_ranges(key, b.shape(parent))
+    found = index_ranges(key, b.shape(parent), _is_int)
     if found is None:
         return None
     ranges, picked = found
     if not picked:
         return _sliced(b, parent, ranges, out, name, op)
-    node, shape = b._nodes[parent], b.shape(parent)
-    if all([r == (0, n, 1) for r, n in zip(ranges, shape, strict=True)]):
-        return None  # only axes of one position dropped: nothing read is left out
-    if not (signal_of(node) or followed(node, b._nodes)):
-        return None
+    if not picks_positions(b._nodes[parent], b._nodes, ranges, b.shape(parent)):
+        return None  # (tokens, or only axes of one position dropped)
     kept = tuple(len(range(*r)) for r in ranges)
     if tuple(d for a, d in enumerate(kept) if a not in picked) != out:
         return None

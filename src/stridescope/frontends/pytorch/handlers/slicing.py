@@ -24,7 +24,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind, spatial_axes
-from stridescope.ir.axes import followed, signal_of, slice_axes
+from stridescope.ir.axes import Range, index_ranges, picks_positions, slice_axes
 
 __all__ = [
     "channel_shuffle",
@@ -41,8 +41,6 @@ __all__ = [
     "unbind",
 ]
 
-Range = tuple[int, int, int]  # start, stop, step, normalised by slice.indices
-
 
 def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[Range]) -> Any:
     axes = slice_axes(t.builder._nodes[x.node], t.builder.layout, t.builder._nodes)
@@ -54,35 +52,14 @@ def _slice_node(t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[R
 
 
 def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
-    """``x[...]`` with slices (and one ``...``) only; anything else is data movement."""
+    """``x[...]`` with slices, ints and one ``...`` (:func:`~stridescope.ir.axes.index_ranges`):
+    a slice, or with ints :func:`_picked`; anything else is data movement."""
     if not isinstance(input, ShapeProxy):
         raise NotHandled
-    items = item if isinstance(item, tuple) else (item,)
-    dots = [k for k, i in enumerate(items) if i is Ellipsis]  # by identity: == on a traced
-    if len(dots) > 1:  # index would trace a comparison
+    found = index_ranges(item, input.dims, is_int)
+    if found is None:  # (an index out of range: torch's IndexError comes from the meta run)
         raise NotHandled
-    rank = len(input.dims)
-    if dots:
-        at = dots[0]
-        items = items[:at] + (slice(None),) * (rank - len(items) + 1) + items[at + 1 :]
-    if len(items) > rank or not all([isinstance(i, slice) or is_int(i) for i in items]):
-        raise NotHandled
-    items = items + (slice(None),) * (rank - len(items))
-    ranges: list[Range] = []
-    picked: list[int] = []  # the axes an integer indexes
-    for n, part in zip(input.dims, items, strict=True):
-        if not isinstance(part, slice):
-            if not -n <= part < n:
-                raise NotHandled  # torch's IndexError comes from the meta run
-            picked.append(len(ranges))
-            ranges.append((part % n, part % n + 1, 1))
-            continue
-        if not all([v is None or is_int(v) for v in (part.start, part.stop, part.step)]):
-            raise NotHandled
-        start, stop, step = part.indices(n)
-        if step < 1 or stop <= start:
-            raise NotHandled  # torch refuses negative steps; an empty slice is left to meta
-        ranges.append((start, stop, step))
+    ranges, picked = found
     if picked:
         return _picked(t, name, op, input, ranges, picked)
     return _slice_node(t, name, op, input, ranges)
@@ -92,15 +69,21 @@ def _picked(
     t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[Range], picked: Sequence[int]
 ) -> Any:
     """Indexing with integers (``y[:, :, -1]``, ``x.select(2, t)``) on a map whose positions
-    are known: a slice of one position on each ``picked`` axis, then a reshape that drops
-    those axes, so coverage and the receptive field see which positions are read (a causal
-    TCN's last step reads its receptive field, not the whole signal). Elsewhere (tokens, a
-    grid rebuilt from them) the axes are a guess: data movement, as before."""
-    nodes = t.builder._nodes
-    node = nodes[x.node]
-    whole = [r == (0, n, 1) for r, n in zip(ranges, x.dims, strict=True)]
-    if all(whole) or not (signal_of(node) or followed(node, nodes)):
-        raise NotHandled  # (only axes of one position dropped: ``movement.index``'s reshape)
+    are known (:func:`~stridescope.ir.axes.picks_positions`): a slice of one position on each
+    ``picked`` axis, then a reshape that drops those axes, so coverage and the receptive field
+    see which positions are read (a causal TCN's last step reads its receptive field, not the
+    whole signal). Elsewhere (tokens, a grid rebuilt from them) the axes are a guess: data
+    movement, as before; so is dropping only axes of one position (``movement.index``'s
+    reshape)."""
+    if not picks_positions(t.builder._nodes[x.node], t.builder._nodes, ranges, x.dims):
+        raise NotHandled
+    return _pick(t, name, op, x, ranges, picked)
+
+
+def _pick(
+    t: Tracer, name: str, op: str, x: ShapeProxy, ranges: Sequence[Range], picked: Sequence[int]
+) -> Any:
+    """:func:`_picked`'s nodes, once it is decided: the slice and the reshape after it."""
     sliced = _slice_node(t, name, op, x, ranges)
     shape = tuple([d for a, d in enumerate(sliced.dims) if a not in picked])
     squeezed = t.builder.reshape(
@@ -125,16 +108,16 @@ def unbind(t: Tracer, name: str, op: str, input: Any, dim: Any = 0) -> Any:
     if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
         raise NotHandled
     at = dim % input.ndim
-    nodes = t.builder._nodes
-    if not input.dims[at] or at not in slice_axes(nodes[input.node], t.builder.layout, nodes):
+    nodes, node = t.builder._nodes, t.builder._nodes[input.node]
+    if not input.dims[at] or at not in slice_axes(node, t.builder.layout, nodes):
         raise NotHandled
-    index = (slice(None),) * at
-    first = getitem(t, name, op, input, (*index, 0))
-    rest = [
-        getitem(t, t.unique(f"{name}[{k}]"), op, input, (*index, k))
-        for k in range(1, input.dims[at])
-    ]
-    return (first, *rest)
+    pieces = [_along(input, at, k, k + 1) for k in range(input.dims[at])]
+    if not picks_positions(node, nodes, pieces[0], input.dims):  # (the same for every piece)
+        raise NotHandled
+    return tuple(
+        _pick(t, t.unique(f"{name}[{k}]") if k else name, op, input, r, (at,))
+        for k, r in enumerate(pieces)
+    )
 
 
 def _along(x: ShapeProxy, dim: Any, start: int, stop: int) -> list[Range]:
