@@ -22,3 +22,16 @@ def autograd_counts(forward: Callable[[torch.Tensor], torch.Tensor], *spatial: i
         (grad,) = torch.autograd.grad(y[(0, *index)], x, retain_graph=True)
         counts += (grad[0, 0] != 0).numpy()
     return counts
+
+
+def centre_extent(
+    model: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...]
+) -> tuple[int, ...]:
+    """Per spatial axis, how many input positions the centre output position (all its
+    channels) depends on: its receptive field's size, as the gradient says."""
+    x = (torch.rand(shape) + 0.5).requires_grad_(True)
+    y = model(x)
+    centre = tuple(n // 2 for n in y.shape[2:])
+    (grad,) = torch.autograd.grad(y[(0, slice(None), *centre)].sum(), x)
+    where = torch.nonzero(grad[0].abs().sum(0))
+    return tuple(int(c.max() - c.min()) + 1 for c in where.unbind(1))

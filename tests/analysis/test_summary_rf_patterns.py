@@ -16,23 +16,13 @@ import torch
 from torch import nn
 
 import stridescope
-from tests.autograd_reference import autograd_counts
+from tests.autograd_reference import autograd_counts, centre_extent
 
 
 def _positive(model: nn.Module) -> nn.Module:
     for p in model.parameters():  # positive weights: nothing cancels in the gradient
         nn.init.constant_(p, 0.1)
     return model.eval()
-
-
-def _extent(model: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Per spatial axis, how many input positions the centre output position depends on."""
-    x = (torch.rand(shape) + 0.5).requires_grad_(True)
-    y = model(x)
-    centre = tuple(n // 2 for n in y.shape[2:])
-    (grad,) = torch.autograd.grad(y[(0, slice(None), *centre)].sum(), x)
-    where = torch.nonzero(grad[0].abs().sum(0))
-    return tuple(int(c.max() - c.min()) + 1 for c in where.unbind(1))
 
 
 class _Adaptive(nn.Module):
@@ -134,11 +124,11 @@ def test_the_field_is_the_gradients_and_the_coverage_autograds(
     last = summary.layers[-1]
     if field is None:  # a gate from the global mean: every position
         assert last.rf_note == "whole input", label
-        assert _extent(model, shape) == shape[2:]
+        assert centre_extent(model, shape) == shape[2:]
         return
     assert last.rf_size == field, label
     clipped = tuple(min(f, n) for f, n in zip(field, shape[2:], strict=True))
-    assert _extent(model, shape) == clipped
+    assert centre_extent(model, shape) == clipped
 
 
 def test_an_adaptive_pool_by_no_whole_factor_stays_unknown() -> None:

@@ -1,4 +1,5 @@
-"""A reshape keeps a spatial axis exactly when every element keeps its coordinate on it:
+"""A reshape keeps a spatial axis exactly when every element keeps its coordinate on it, and
+splits it into blocks exactly when an axis holds each element's block:
 ``GraphBuilder.reshape`` against a brute-force check on index arrays, and the receptive
 field and coverage through ShuffleNet's channel shuffle (view, transpose, reshape)."""
 
@@ -16,7 +17,7 @@ from torch import nn
 from stridescope.analysis.coverage import coverage_map
 from stridescope.analysis.summary_rf import WHOLE, receptive_fields
 from stridescope.frontends.pytorch import trace_torch
-from stridescope.ir import GraphBuilder
+from stridescope.ir import GraphBuilder, OpKind
 
 
 def _factorisations(n: int) -> list[tuple[int, ...]]:
@@ -55,8 +56,14 @@ def test_kept_axes_match_a_brute_force_check(case: tuple[tuple[int, ...], tuple[
     shape, out = case
     b = GraphBuilder(shape, "nchw")
     r = b.reshape(b.input, "r", output_shape=out)
-    kept = b.build().nodes[r].spatial_at
+    node = b.build().nodes[r]
+    kept = node.spatial_at
     coords = np.indices(shape)  # coords[a]: each element's coordinate on axis a
+    if node.kind is OpKind.PIXEL_UNSHUFFLE:  # blocks: the outer axis holds coordinate // b
+        assert node.window is not None and kept is not None and node.window.kernel != (1, 1)
+        for a, q, block in zip((2, 3), kept, node.window.kernel, strict=True):
+            assert np.array_equal(coords[a].reshape(out) // block, np.indices(out)[q])
+        return
     carriers = [
         [q for q in range(len(out)) if np.array_equal(coords[a].reshape(out), np.indices(out)[q])]
         for a in (2, 3)

@@ -211,6 +211,8 @@ def _read(graph: Graph, node: Node) -> float | None:
     at = node.spatial_at  # a window on axes a permute moved: their sizes where they are
     window = node.window if at is None else axes_window(node, graph.layout)[0]
     if at is not None and window is not None and len(at) == len(window.kernel):
+        if len(node.input_shape) != len(node.output_shape):  # a reshape into blocks
+            return _window_read(window, graph.spatial_of(graph.nodes[node.parents[0]]))
         return _window_read(window, tuple(node.input_shape[a] for a in at))
     return _window_read(node.window, graph.spatial(node.input_shape))
 

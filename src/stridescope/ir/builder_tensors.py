@@ -14,6 +14,7 @@ from typing import Any
 from stridescope.ir.builder_core import _INHERITED, BuilderCore, LayerError, numel
 from stridescope.ir.builder_memo import MEMO_SIZE
 from stridescope.ir.graph import OpKind, Shape, Window, channel_axis, spatial_axes
+from stridescope.ir.splits import block_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _CONCAT, _FLATTEN, _LINEAR, _MATMUL, _PERMUTE, _RESHAPE = (
@@ -153,7 +154,9 @@ class TensorOps(BuilderCore):
         """A view / reshape to ``output_shape`` (no MACs). When every spatial axis survives
         whole (same size, same elements before and after it), the node records where it went,
         so positions stay known: ShuffleNet's ``view(B, g, C // g, H, W)`` keeps them, a
-        flatten of ``H x W`` does not.
+        flatten of ``H x W`` does not. One that splits them into blocks, ``(B, C, H/b, b, W/b,
+        b)`` (space-to-depth by ``view`` and ``permute``), reads as a pixel unshuffle
+        (:mod:`~stridescope.ir.splits`).
 
         >>> from stridescope.ir import GraphBuilder
         >>> b = GraphBuilder((1, 8, 4, 6), "nchw")
@@ -167,6 +170,14 @@ class TensorOps(BuilderCore):
         out = tuple(output_shape)
         source = self._nodes[parent].spatial_at or spatial_axes(len(shape), self.layout)
         kept = _kept_axes(shape, source, out) if source else None
+        if kept is None and source:  # split into blocks: a pixel unshuffle's window
+            blocks = block_window(self._nodes, parent, tuple(source), out)
+            if blocks is not None:
+                window, at = blocks
+                kind = OpKind.PIXEL_UNSHUFFLE
+                return self._add(
+                    name, kind, (parent,), shape, out, window=window, op=op, spatial_at=at
+                )
         return self._add(name, _RESHAPE, (parent,), shape, out, spatial_at=kept, op=op)
 
     def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
