@@ -28,6 +28,7 @@ _ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL, _INPUT = (
     OpKind.INPUT,
 )
 _LINEAR, _PERMUTE, _REDUCE, _RESHAPE = OpKind.LINEAR, OpKind.PERMUTE, OpKind.REDUCE, OpKind.RESHAPE
+_MOVE = OpKind.MOVE
 
 __all__ = ["POINTWISE", "Relations", "passes", "relation"]
 
@@ -78,7 +79,7 @@ def relation(
     position reads every position. ``moved``: a permute moved some parent's spatial axes."""
     if out is None or inp is None or len(out) != len(inp):
         return None
-    kept = node.kind is _RESHAPE and node.spatial_at is not None
+    kept = (node.kind is _RESHAPE or node.kind is _MOVE) and node.spatial_at is not None
     # an op that keeps the axes where a permute put them: positions stay themselves, or
     # (a recurrent layer along one of them) read the window it has
     along = moved and node.spatial_at is not None

@@ -28,8 +28,11 @@ Rules (per spatial axis, in network-input pixels):
   ops that keep positions (normalisation, activation, element-wise merges, a dense layer on
   a non-spatial last axis) keep it until a permute puts the axes back; anything else on moved
   axes (a conv sliding over them, a reduction) is **unknown**;
-- other data movement (flip, roll, integer indexing of tokens: :attr:`OpKind.MOVE`) keeps a
-  whole-input field whole; otherwise positions may have moved: **unknown**; slicing that keeps
+- data movement that picks along axes that are not spatial with an index tensor (``x[:,
+  idx]``, a gather of one phase per position: it records where the positions are) keeps the
+  field of what it picks from; other data movement (flip, roll, integer indexing of tokens:
+  :attr:`OpKind.MOVE`) keeps a whole-input field whole; otherwise positions may have moved:
+  **unknown**; slicing that keeps
   every axis is a kernel-1 window (:meth:`GraphBuilder.slice`) and composes like one;
 - interpolation, pixel shuffle (fractional jumps), padding of the batch axis and uncounted
   ops: **unknown** (``None``), and so is everything after them;
@@ -193,8 +196,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         return WHOLE  # every value it reads sees the whole input already, and so does it
     if kind is _PERMUTE:  # the axes move, every position stays itself
         return parent
-    if kind is _RESHAPE and node.spatial_at is not None:  # spatial axes kept whole
-        return parent
+    if (kind is _RESHAPE or kind is _MOVE) and node.spatial_at is not None:
+        return parent  # spatial axes kept whole, or each position picked along other axes
     if (
         kind in _MIXING
         and isinstance(parent, tuple)

@@ -26,6 +26,7 @@ __all__ = [
     "followed_axes",
     "index_ranges",
     "inherited",
+    "known_positions",
     "narrowed",
     "picks_positions",
     "placed",
@@ -175,6 +176,13 @@ def picks_positions(
     position is a plain reshape; on tokens the axes are a guess: data movement."""
     if all([r == (0, n, 1) for r, n in zip(ranges, dims, strict=True)]):
         return False
+    return known_positions(node, nodes)
+
+
+def known_positions(node: Node, nodes: Sequence[Node]) -> bool:
+    """Whether ``node``'s positions are known: a ``(batch, samples)`` signal's, or axes
+    :func:`followed` from the input (not a grid rebuilt from tokens, whose axes are a
+    guess)."""
     return signal_of(node) is not None or followed(node, nodes)
 
 

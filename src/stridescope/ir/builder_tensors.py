@@ -328,10 +328,13 @@ class TensorOps(BuilderCore):
         op: str = "",
         macs: int = 0,
         scatter: Window | None = None,
+        keeps: tuple[int, ...] | None = None,
     ) -> int:
         """Any other op, e.g. a reshape; ``counted=False`` marks an op stridescope does not
         understand: it is listed as uncounted, never as a silent zero. ``scatter``: where its
-        first parent's positions are written (else as its kind says)."""
+        first parent's positions are written (else as its kind says). ``keeps``: where the
+        output holds each position of the first parent, itself (data movement that picks
+        along other axes: ``x[:, idx]``, a gather of one phase per position)."""
         parents = (parent,) if isinstance(parent, int) else tuple(parent)
         shape = self._nodes[parents[0]].output_shape if parents else ()
         return self._add(
@@ -346,6 +349,7 @@ class TensorOps(BuilderCore):
             note=note,
             op=op,
             scatter=scatter,
+            spatial_at=_INHERITED if keeps is None else keeps,
         )
 
 

@@ -75,3 +75,17 @@ def test_a_split_refused_leaves_no_node_behind(keras: ModuleType) -> None:
     graph = read_keras(keras.Model(x, pieces[2]))
     assert [n.kind for n in graph.nodes[1:]] == [OpKind.CONV, *[OpKind.MOVE] * 3]
     assert [n.output_shape[1] for n in graph.nodes[2:]] == [0, 4, 12]
+
+
+def test_a_take_of_channels_keeps_the_positions(keras: ModuleType) -> None:
+    """``ops.take`` of constant indices along the channels reorders or picks channels: every
+    position stays itself, as the PyTorch tracer's ``index_select``; along the rows it stays
+    data movement (which rows come where is not a window)."""
+    x = keras.Input(SHAPE[1:], batch_size=1)
+    y = keras.layers.Conv2D(4, 3, padding="same")(x)
+    picked = keras.layers.Conv2D(2, 3)(keras.ops.take(y, [3, 2, 1], axis=-1))
+    rows = stridescope.summary(keras.Model(x, picked)).layers
+    assert [r.kind for r in rows] == ["conv", "move", "conv"]
+    assert [r.rf_size for r in rows] == [(3, 3), (3, 3), (5, 5)]  # before: "?" from the take
+    reordered = keras.layers.Conv2D(2, 3)(keras.ops.take(y, [1, 0, 2], axis=1))
+    assert stridescope.summary(keras.Model(x, reordered)).layers[-1].rf_size is None

@@ -4,8 +4,9 @@ handlers read their torch counterparts: ``x[:, ::2, 1:7]``, ``ops.slice``, ``ops
 (``y[:, -1, :]``, ``ops.take(y, i, axis)``, a piece of ``ops.unstack``) on a map whose
 positions are known is a slice of one position and a reshape that drops the axis;
 ``ops.depth_to_space`` is a pixel shuffle (an exact scatter) and ``ops.space_to_depth`` a
-pixel unshuffle (a kernel-``r``, stride-``r`` window). Anything else (a tensor index, tokens
-whose grid is a guess) is left to the caller: data movement.
+pixel unshuffle (a kernel-``r``, stride-``r`` window); ``ops.take`` of constant indices along
+an axis that is not spatial keeps every position. Anything else (a tensor index, tokens whose
+grid is a guess) is left to the caller: data movement.
 
 For example (Keras takes seconds to import, so not a doctest)::
 
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.ir import GraphBuilder, OpKind, Shape
-from stridescope.ir.axes import Range, index_ranges, picks_positions, slice_axes
+from stridescope.ir.axes import Range, index_ranges, known_positions, picks_positions, slice_axes
 
 __all__ = ["INDEX_OPS", "add_index_operation"]
 
@@ -54,6 +55,8 @@ def add_index_operation(
         if type(index) is int and type(axis) is int:
             key = (slice(None),) * (axis % len(shape)) + (index,)
             node = _picked(b, parent, key, out, name, cls)
+        elif type(axis) is int and len(out) == len(shape):  # (constant indices: one parent)
+            node = _taken(b, parent, axis % len(shape), out, name, cls)
     elif cls == "Slice":  # ``slice(x, start_indices, shape)``: int starts and sizes
         starts = _ints(args[1] if len(args) > 1 else None)
         sizes = _ints(getattr(op, "shape", None))
@@ -66,6 +69,17 @@ def add_index_operation(
     else:
         node = _pixels(b, parent, op, name, out)
     return None if node is None else [node]
+
+
+def _taken(b: GraphBuilder, parent: int, axis: int, out: Shape, name: str, cls: str) -> int | None:
+    """``take(x, indices, axis)`` along an axis that is not spatial (channels reordered or
+    picked) of a map whose positions are known: every position kept, as the PyTorch
+    tracer's ``index_select`` (:mod:`~stridescope.frontends.pytorch.handlers.selection`)."""
+    node, nodes = b._nodes[parent], b._nodes
+    axes = slice_axes(node, b.layout, nodes)
+    if not axes or axis in axes or not known_positions(node, nodes):
+        return None
+    return b.other(parent, name, kind=OpKind.MOVE, output_shape=out, op=cls, keeps=axes)
 
 
 def _is_int(value: Any) -> bool:

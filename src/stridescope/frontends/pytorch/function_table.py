@@ -29,6 +29,7 @@ from stridescope.frontends.pytorch.handlers import (
     reduction,
     reshaping,
     sampling,
+    selection,
     slicing,
     spectral,
     weighted,
@@ -318,6 +319,8 @@ _SLICING: list[tuple[Callable[..., Any], str]] = [
         "Tensor.swapdims",
     ),
     (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
+    (selection.gather, "torch.gather Tensor.gather"),
+    (selection.index_select, "torch.index_select Tensor.index_select"),
 ]
 
 

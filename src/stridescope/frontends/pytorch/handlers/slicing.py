@@ -7,9 +7,10 @@ conv). ``permute``, ``transpose`` and ``movedim`` become :meth:`GraphBuilder.per
 that remember where the spatial axes went (ConvNeXt's channels-last LayerNorm and MLP);
 ``F.glu`` is two slices, a sigmoid and a multiply; a channel shuffle keeps positions.
 Integers (``y[:, :, -1]``, ``select``, ``unbind`` along a spatial axis) on a map whose
-positions are known are a slice of one position and a reshape that drops the axis. Indexing
-with ``None`` or tensors, negative steps, and integers on tokens stay data movement
-(:mod:`~stridescope.frontends.pytorch.handlers.movement`).
+positions are known are a slice of one position and a reshape that drops the axis. Index
+tensors on axes that are not spatial keep positions (:mod:`~stridescope.frontends.pytorch.
+handlers.selection`). Indexing with ``None``, other tensors, negative steps, and integers on
+tokens stay data movement (:mod:`~stridescope.frontends.pytorch.handlers.movement`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers import selection
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
@@ -57,8 +59,8 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
     if not isinstance(input, ShapeProxy):
         raise NotHandled
     found = index_ranges(item, input.dims, is_int)
-    if found is None:  # (an index out of range: torch's IndexError comes from the meta run)
-        raise NotHandled
+    if found is None:  # index tensors on other axes, else (an index out of range: torch's
+        return selection.advanced(t, name, op, input, item)  # IndexError) the meta run
     ranges, picked = found
     if picked:
         return _picked(t, name, op, input, ranges, picked)

@@ -1,0 +1,143 @@
+"""Indexing with index tensors on axes that are not spatial.
+
+``x[:, idx]`` (channels reordered or pruned by a constant index), ``stacked[torch.arange(n),
+best]`` and ``torch.gather(stacked, 1, best.expand(...))`` (adaptive polyphase sampling
+written by hand: the phase of largest norm), ``x.index_select(1, idx)``: every position of
+the output is the same position of the input, wherever the indexing puts the spatial axes.
+Each is a data-movement node that records where those axes are
+(:meth:`~stridescope.ir.GraphBuilder.other` with ``keeps``), so the receptive field and the
+coverage go on through it. A traced index (the argmax of the phases' norms) is a parent: it
+chooses, as a max pool's argmax does, so coverage counts what it read and the field is the
+data's (autograd reaches the chosen values only). Indexing a spatial axis, a boolean mask,
+or a map whose positions are not known (tokens) stays data movement, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.index_bounds import check_indices
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.views import is_int
+from stridescope.ir import OpKind
+from stridescope.ir.axes import known_positions, slice_axes
+
+__all__ = ["advanced", "gather", "index_select"]
+
+_BROADCAST: Callable[..., torch.Size] = torch.broadcast_shapes  # (untyped in torch)
+
+
+def _positions(t: Tracer, x: ShapeProxy) -> tuple[int, ...]:
+    """``x``'s spatial axes where its positions are known (a signal's, or followed from the
+    input); else :class:`NotHandled`."""
+    nodes = t.builder._nodes
+    node = nodes[x.node]
+    axes = slice_axes(node, t.builder.layout, nodes)
+    if not axes or not known_positions(node, nodes):
+        raise NotHandled
+    return axes
+
+
+def _index_shape(index: Any) -> tuple[int, ...]:
+    """The shape of an integer index: a traced or real tensor, or a list of ints; else (a
+    boolean mask, a float tensor, anything else) :class:`NotHandled`."""
+    if isinstance(index, ShapeProxy | torch.Tensor):
+        if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool:
+            raise NotHandled
+        return tuple(index.shape)
+    if isinstance(index, list) and index and all(is_int(i) for i in index):
+        return (len(index),)
+    raise NotHandled
+
+
+def _select(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: ShapeProxy,
+    index: Sequence[Any],
+    out: Sequence[int],
+    at: Sequence[int],
+) -> Any:
+    parents = [x.node, *[i.node for i in index if type(i) is ShapeProxy]]
+    node = t.builder.other(
+        parents, name, kind=OpKind.MOVE, output_shape=tuple(out), op=op, keeps=tuple(at)
+    )
+    return t.proxy(node, x)
+
+
+def index_select(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any) -> Any:
+    """``x.index_select(dim, idx)`` along an axis that is not spatial."""
+    if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
+        raise NotHandled
+    axis, axes = dim % input.ndim, _positions(t, input)
+    shape = _index_shape(index)
+    if axis in axes or len(shape) > 1:
+        raise NotHandled
+    check_indices(torch.index_select, (input, dim, index), {})
+    out = list(input.dims)
+    out[axis] = shape[0] if shape else 1
+    return _select(t, name, op, input, [index], out, axes)
+
+
+def gather(
+    t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any, *, sparse_grad: Any = False
+) -> Any:
+    """``torch.gather(x, dim, idx)`` along an axis that is not spatial, the index as large
+    as ``x`` on every spatial axis (one pick per position)."""
+    if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
+        raise NotHandled
+    axis, axes = dim % input.ndim, _positions(t, input)
+    shape = _index_shape(index)
+    if axis in axes or len(shape) != input.ndim:
+        raise NotHandled
+    if any(shape[a] != input.dims[a] for a in axes):
+        raise NotHandled
+    check_indices(torch.gather, (input, dim, index), {})
+    return _select(t, name, op, input, [index], shape, axes)
+
+
+def advanced(t: Tracer, name: str, op: str, x: ShapeProxy, item: Any) -> Any:
+    """``x[key]`` where ``key`` holds full slices, at most one ``...`` and integer index
+    tensors (or lists) on axes that are not spatial: torch's advanced indexing, the broadcast
+    index shape in place of adjacent indexed axes, else in front."""
+    items = list(item) if isinstance(item, tuple) else [item]
+    rank = x.ndim
+    dots = [i for i, v in enumerate(items) if v is Ellipsis]
+    if len(dots) > 1:
+        raise NotHandled
+    if dots:
+        items[dots[0] : dots[0] + 1] = [slice(None)] * (rank - len(items) + 1)
+    items += [slice(None)] * (rank - len(items))
+    if len(items) != rank:
+        raise NotHandled
+    picked = [a for a, v in enumerate(items) if not _full(v)]
+    axes = _positions(t, x)
+    if not picked or not set(picked).isdisjoint(axes):
+        raise NotHandled
+    try:
+        shape = tuple(_BROADCAST(*[_index_shape(items[a]) for a in picked]))
+    except RuntimeError:
+        raise NotHandled from None
+    tensors = [torch.tensor(v) if isinstance(v, list) else v for v in items]
+    check_indices(torch.Tensor.__getitem__, (x, tuple(tensors)), {})  # (torch's IndexError)
+    rest = [a for a in range(rank) if a not in picked]
+    if picked == list(range(picked[0], picked[-1] + 1)):  # adjacent: in their place
+        first = picked[0]
+        order: list[int | None] = [*range(first), *[None] * len(shape), *rest[first:]]
+    else:
+        order = [*[None] * len(shape), *rest]
+    out, indexed = [], iter(shape)
+    for a in order:
+        out.append(next(indexed) if a is None else x.dims[a])
+    return _select(t, name, op, x, [items[a] for a in picked], out, [order.index(a) for a in axes])
+
+
+def _full(item: Any) -> bool:
+    """Whether an index item is a plain ``:`` (a slice with no bounds and no step)."""
+    return isinstance(item, slice) and item == slice(None)
