@@ -47,7 +47,8 @@ def _index_shape(index: Any) -> tuple[int, ...]:
     """The shape of an integer index: a traced or real tensor, or a list of ints; else (a
     boolean mask, a float tensor, anything else) :class:`NotHandled`."""
     if isinstance(index, ShapeProxy | torch.Tensor):
-        if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool:
+        dtype = index.dtype  # (uint8 indexes as a mask, as bool does)
+        if dtype.is_floating_point or dtype.is_complex or dtype in (torch.bool, torch.uint8):
             raise NotHandled
         return tuple(index.shape)
     if isinstance(index, list) and index and all(is_int(i) for i in index):
