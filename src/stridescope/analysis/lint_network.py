@@ -249,6 +249,12 @@ def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
             continue
         if _one_split(ctx, branches):
             continue  # the phases of a polyphase split, joined as pixel_unshuffle joins them
+        if not ctx.detail:  # codes only: not where the branches split (an ancestor walk each)
+            names = [graph.nodes[b].name for b in branches]
+            yield self.finding(
+                node, "merges branches whose sampling grids differ", {"branches": names}
+            )
+            continue
         evidence = _merge_evidence(ctx, branches, grids, sampling)
         where = evidence["split"] or "the input"
         apart = axes_text(evidence["misalignment_input"])
