@@ -12,6 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import stridescope
@@ -139,3 +141,54 @@ def test_keras_space_to_depth_by_reshape_keeps_the_field() -> None:
     y = layers.Conv2D(2, 3)(layers.Reshape((8, 8, 4))(y))
     rows = stridescope.summary(keras.Model(x, y)).layers
     assert rows[0].kind == "pixel_unshuffle" and rows[-1].rf_size == (6, 6), rows
+
+
+class _RandomSpaceToDepth(nn.Module):
+    """A conv, space-to-depth by ``block`` with the block and channel axes in ``order``
+    (a permutation of C, the rows' block and the columns' block), a conv."""
+
+    def __init__(self, block: int, order: tuple[int, ...], first: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.block, self.order = block, order
+        kernel, stride, pad = first
+        self.first = nn.Conv2d(1, 2, kernel, stride, pad)
+        self.last = nn.Conv2d(2 * block * block, 2, 3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.first(x)
+        n, c, h, w = y.shape
+        b = self.block
+        inner = [1, 3, 5]  # C, the rows' block, the columns' block of (N, C, H/b, b, W/b, b)
+        dims = (0, *[inner[i] for i in self.order], 2, 4)
+        y = y.view(n, c, h // b, b, w // b, b).permute(*dims).reshape(n, c * b * b, h // b, w // b)
+        return self.last(y)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    block=st.sampled_from([2, 3]),
+    order=st.permutations([0, 1, 2]),
+    first=st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(0, 1)),
+    blocks=st.tuples(st.integers(2, 4), st.integers(2, 4)),
+)
+def test_random_space_to_depth_matches_autograd(
+    block: int, order: list[int], first: tuple[int, int, int], blocks: tuple[int, int]
+) -> None:
+    kernel, stride, pad = first
+    assume(pad < kernel)
+    # an input whose first conv's output divides into whole blocks
+    sizes = tuple((b * block - 1) * stride + kernel - 2 * pad for b in blocks)
+    assume(all(n >= kernel for n in sizes))
+    model = _RandomSpaceToDepth(block, tuple(order), first).eval()
+    for p in model.parameters():
+        nn.init.constant_(p, 0.1)
+    shape = (1, 1, *sizes)
+    summary = stridescope.summary(model, input_shape=shape)
+    counts = autograd_counts(model, *sizes)
+    assert summary.input_coverage == pytest.approx(np.mean(counts > 0))
+    field = summary.layers[-1].rf_size
+    assert field is not None
+    reached = centre_extent(model, shape)
+    assert all(r <= f for r, f in zip(reached, field, strict=True))  # never too small
+    if all(f <= n // 2 for f, n in zip(field, sizes, strict=True)):  # the centre's, whole
+        assert reached == field
