@@ -51,6 +51,8 @@ class Picks(nn.Module):
             return x.index_select(1, self.index)
         if self.how == "gather":
             return x.gather(1, self.index.view(1, -1, 1, 1).expand(x.shape[0], -1, *x.shape[2:]))
+        if self.how == "take_along_dim":
+            return torch.take_along_dim(x, self.index.view(1, -1, 1, 1), 1)
         return F.embedding(self.index, x[0, :, :, 0])  # a row per channel
 
 
@@ -71,7 +73,9 @@ def test_a_lookup_that_does_not_fit_the_input_is_torchs_index_error() -> None:
     assert model.calls == 1
 
 
-@pytest.mark.parametrize("how", ["getitem", "index_select", "gather", "embedding"])
+@pytest.mark.parametrize(
+    "how", ["getitem", "index_select", "gather", "take_along_dim", "embedding"]
+)
 def test_indexing_a_traced_tensor_out_of_range_is_refused(how: str) -> None:
     with pytest.raises(StridescopeError, match="IndexError: index 4 is out of bounds"):
         load_graph(Picks(how, [0, 4]), (1, 3, 4, 4))

@@ -1,5 +1,6 @@
 """Index tensors on axes that are not spatial keep every position: adaptive polyphase sampling
-written by hand (the phase of largest norm picked by advanced indexing or by ``gather``), a
+written by hand (the phase of largest norm picked by advanced indexing, ``gather`` or
+``take_along_dim``), a
 channel permutation by a constant index, ``index_select`` of channels. The field after them
 was ``?`` for every later layer; it is now the field of what they pick from, as for the
 equal max pool, and the shapes are torch's. Index tensors on a spatial axis, or on tokens,
@@ -37,6 +38,12 @@ def _by_gather(x: torch.Tensor) -> torch.Tensor:
     return torch.gather(stacked, 1, best).squeeze(1)
 
 
+def _by_take(x: torch.Tensor) -> torch.Tensor:
+    stacked = _phases(x)
+    best = stacked.abs().amax((2, 3, 4)).argmax(1).view(-1, 1, 1, 1, 1)
+    return torch.take_along_dim(stacked, best, 1).squeeze(1)
+
+
 def _permuted(x: torch.Tensor) -> torch.Tensor:
     return x[:, torch.tensor([3, 2, 1, 0])]
 
@@ -58,6 +65,7 @@ class _Net(nn.Module):
 _TWINS = [  # (what it picks with, the op with the same field)
     ("polyphase by index", _by_index, nn.MaxPool2d(2)),
     ("polyphase by gather", _by_gather, nn.MaxPool2d(2)),
+    ("polyphase by take_along_dim", _by_take, nn.MaxPool2d(2)),
     ("channels permuted", _permuted, nn.Identity()),
     ("channels selected", _selected, nn.Identity()),
 ]
@@ -78,7 +86,7 @@ def test_a_pick_along_other_axes_keeps_the_field(
     assert ours.input_coverage == pytest.approx(np.mean(counts > 0)), label
 
 
-@pytest.mark.parametrize("pick", [_by_index, _by_gather])
+@pytest.mark.parametrize("pick", [_by_index, _by_gather, _by_take])
 def test_polyphase_reads_every_phase_as_the_choice_does(
     pick: Callable[[torch.Tensor], torch.Tensor],
 ) -> None:

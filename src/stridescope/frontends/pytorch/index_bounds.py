@@ -43,6 +43,7 @@ _ALONG_DIM = frozenset(
         torch.Tensor.take_along_dim,
     }
 )
+_TAKE_ALONG = frozenset({torch.take_along_dim, torch.Tensor.take_along_dim})
 _EMBEDDING = frozenset({F.embedding})
 #: the indexing functions :func:`check_indices` reads
 INDEXING = frozenset({torch.Tensor.__getitem__}) | _ALONG_DIM | _EMBEDDING
@@ -114,9 +115,10 @@ def check_indices(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> N
     try:
         if func is torch.Tensor.__getitem__:
             _items(tuple(args[0].shape), args[1])
-        elif func in _ALONG_DIM:
-            dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
-            index = kwargs.get("index", args[2] if len(args) > 2 else None)
+        elif func in _ALONG_DIM:  # (x, dim, index); take_along_dim's is (x, indices, dim)
+            order = ("indices", "dim") if func in _TAKE_ALONG else ("dim", "index")
+            given = {**dict(zip(order, args[1:3], strict=False)), **kwargs}
+            dim, index = given.get("dim"), given.get("indices", given.get("index"))
             shape = tuple(args[0].shape)
             if isinstance(dim, int) and -len(shape) <= dim < len(shape):
                 _fits(index, shape[dim], dim % len(shape))

@@ -1,8 +1,9 @@
 """Indexing with index tensors on axes that are not spatial.
 
 ``x[:, idx]`` (channels reordered or pruned by a constant index), ``stacked[torch.arange(n),
-best]`` and ``torch.gather(stacked, 1, best.expand(...))`` (adaptive polyphase sampling
-written by hand: the phase of largest norm), ``x.index_select(1, idx)``: every position of
+best]`` and ``torch.gather(stacked, 1, best.expand(...))`` or ``torch.take_along_dim(stacked, best, 1)``
+(adaptive polyphase sampling written by hand: the phase of largest norm),
+``x.index_select(1, idx)``: every position of
 the output is the same position of the input, wherever the indexing puts the spatial axes.
 Each is a data-movement node that records where those axes are
 (:meth:`~stridescope.ir.GraphBuilder.other` with ``keeps``), so the receptive field and the
@@ -27,7 +28,7 @@ from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind
 from stridescope.ir.axes import known_positions, slice_axes
 
-__all__ = ["advanced", "gather", "index_select"]
+__all__ = ["advanced", "gather", "index_select", "take_along_dim"]
 
 _BROADCAST: Callable[..., torch.Size] = torch.broadcast_shapes  # (untyped in torch)
 
@@ -101,6 +102,23 @@ def gather(
         raise NotHandled
     check_indices(torch.gather, (input, dim, index), {})
     return _select(t, name, op, input, [index], shape, axes)
+
+
+def take_along_dim(t: Tracer, name: str, op: str, input: Any, indices: Any, dim: Any = None) -> Any:
+    """``torch.take_along_dim(x, idx, dim)`` along an axis that is not spatial, the index of
+    ``x``'s rank, as large as ``x`` on every spatial axis or of size 1 there (broadcast)."""
+    if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
+        raise NotHandled
+    axis, axes = dim % input.ndim, _positions(t, input)
+    shape = _index_shape(indices)
+    if axis in axes or len(shape) != input.ndim:
+        raise NotHandled
+    if any(shape[a] not in (1, input.dims[a]) for a in axes):
+        raise NotHandled
+    check_indices(torch.take_along_dim, (input, indices, dim), {})
+    sizes = zip(shape, input.dims, strict=True)
+    out = [k if a == axis else max(k, n) for a, (k, n) in enumerate(sizes)]
+    return _select(t, name, op, input, [indices], out, axes)
 
 
 def advanced(t: Tracer, name: str, op: str, x: ShapeProxy, item: Any) -> Any:
