@@ -1,10 +1,10 @@
 """Indexing with index tensors on axes that are not spatial.
 
-``x[:, idx]`` (channels reordered or pruned by a constant index), ``stacked[torch.arange(n),
-best]`` and ``torch.gather(stacked, 1, best.expand(...))`` or ``torch.take_along_dim(stacked, best, 1)``
-(adaptive polyphase sampling written by hand: the phase of largest norm),
-``x.index_select(1, idx)``: every position of
-the output is the same position of the input, wherever the indexing puts the spatial axes.
+``x[:, idx]`` (channels reordered or pruned by a constant index), ``x.index_select(1, idx)``,
+and adaptive polyphase sampling written by hand, the phase of largest norm picked by
+``stacked[torch.arange(n), best]``, ``torch.gather(stacked, 1, best.expand(...))`` or
+``torch.take_along_dim(stacked, best, 1)``: every position of the output is the same
+position of the input, wherever the indexing puts the spatial axes.
 Each is a data-movement node that records where those axes are
 (:meth:`~stridescope.ir.GraphBuilder.other` with ``keeps``), so the receptive field and the
 coverage go on through it. A traced index (the argmax of the phases' norms) is a parent: it
