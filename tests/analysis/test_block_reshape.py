@@ -192,3 +192,28 @@ def test_random_space_to_depth_matches_autograd(
     assert all(r <= f for r, f in zip(reached, field, strict=True))  # never too small
     if all(f <= n // 2 for f, n in zip(field, sizes, strict=True)):  # the centre's, whole
         assert reached == field
+
+
+def test_a_block_mean_down_to_one_position_then_a_conv() -> None:
+    """Found by a random probe: a block mean of a 2x2 map (``view(1, 9, 1, 2, 1, 2)``, kept
+    axes of size 2 behind axes of size 1) leaves one position and records no spatial axis;
+    a 1x1 conv after it read its window on no axis, and the coverage walk stopped with a
+    ``ValueError``. The window is read on the layout's axes, all of size 1."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(9, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = x.view(1, 1, 6, 2, 6, 2).mean((3, 5))  # (1, 1, 6, 6)
+            y = y.view(1, 1, 2, 3, 2, 3).permute(0, 3, 5, 1, 2, 4).reshape(1, 9, 2, 2)
+            return self.conv(y.view(1, 9, 1, 2, 1, 2).mean((3, 5)))
+
+    model = Net().eval()
+    for p in model.parameters():
+        nn.init.constant_(p, 0.1)
+    summary = stridescope.summary(model, input_shape=(1, 1, 12, 12))
+    counts = autograd_counts(model, 12, 12)
+    assert summary.input_coverage == pytest.approx(np.mean(counts > 0)) == 1.0
+    assert summary.layers[-1].rf_note == "whole input"

@@ -301,7 +301,9 @@ def narrowed(
     layout's axes."""
     at, shape = parent.spatial_at, parent.output_shape
     laid = spatial_axes(len(shape), layout)
-    if at is None or at == laid or len(out) != len(shape) or not set(at) <= set(laid):
+    # (no axis recorded, ``()``: a map of one position, where the layout's axes are all of
+    # size 1; the window is read on them, as node facts read that map's sizes)
+    if not at or at == laid or len(out) != len(shape) or not set(at) <= set(laid):
         return window, scatter, None
     if any(shape[a] != 1 or out[a] != 1 for a in laid if a not in at):
         return window, scatter, None
@@ -324,7 +326,7 @@ def axes_window(node: Node, layout: Layout) -> tuple[Window | None, Window | Non
     ((1, 3), (3,))
     """
     at, window, scatter = node.spatial_at, node.window, node.scatter
-    if at is None or node.kind is _PAD:
+    if not at or node.kind is _PAD:  # (``()``: on the layout's axes, as ``narrowed`` says)
         return window, scatter
     either = window or scatter
     laid = spatial_axes(len(node.output_shape), layout)

@@ -73,14 +73,25 @@ def _select(
     return t.proxy(node, x)
 
 
-def index_select(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any) -> Any:
-    """``x.index_select(dim, idx)`` along an axis that is not spatial."""
+def _along(
+    t: Tracer, input: Any, dim: Any, index: Any, spread: bool
+) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """The axis, ``input``'s spatial axes and the index's shape of a pick along ``dim`` that
+    keeps positions: ``dim`` is not spatial, and (``spread``: ``gather`` and
+    ``take_along_dim``) the index has ``input``'s rank and its spatial sizes, or 1 where
+    broadcasting allows; else :class:`NotHandled`."""
     if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
         raise NotHandled
     axis, axes = dim % input.ndim, _positions(t, input)
     shape = _index_shape(index)
-    if axis in axes or len(shape) > 1:
+    if axis in axes or (len(shape) != input.ndim if spread else len(shape) > 1):
         raise NotHandled
+    return axis, axes, shape
+
+
+def index_select(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any) -> Any:
+    """``x.index_select(dim, idx)`` along an axis that is not spatial."""
+    axis, axes, shape = _along(t, input, dim, index, spread=False)
     check_indices(torch.index_select, (input, dim, index), {})
     out = list(input.dims)
     out[axis] = shape[0] if shape else 1
@@ -92,12 +103,7 @@ def gather(
 ) -> Any:
     """``torch.gather(x, dim, idx)`` along an axis that is not spatial, the index as large
     as ``x`` on every spatial axis (one pick per position)."""
-    if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
-        raise NotHandled
-    axis, axes = dim % input.ndim, _positions(t, input)
-    shape = _index_shape(index)
-    if axis in axes or len(shape) != input.ndim:
-        raise NotHandled
+    _, axes, shape = _along(t, input, dim, index, spread=True)
     if any(shape[a] != input.dims[a] for a in axes):
         raise NotHandled
     check_indices(torch.gather, (input, dim, index), {})
@@ -107,12 +113,7 @@ def gather(
 def take_along_dim(t: Tracer, name: str, op: str, input: Any, indices: Any, dim: Any = None) -> Any:
     """``torch.take_along_dim(x, idx, dim)`` along an axis that is not spatial, the index of
     ``x``'s rank, as large as ``x`` on every spatial axis or of size 1 there (broadcast)."""
-    if not isinstance(input, ShapeProxy) or not is_int(dim) or not -input.ndim <= dim < input.ndim:
-        raise NotHandled
-    axis, axes = dim % input.ndim, _positions(t, input)
-    shape = _index_shape(indices)
-    if axis in axes or len(shape) != input.ndim:
-        raise NotHandled
+    axis, axes, shape = _along(t, input, dim, indices, spread=True)
     if any(shape[a] not in (1, input.dims[a]) for a in axes):
         raise NotHandled
     check_indices(torch.take_along_dim, (input, indices, dim), {})
