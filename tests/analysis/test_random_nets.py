@@ -1,0 +1,120 @@
+"""Random small nets of the ops whose positions the summary follows, against autograd:
+convolutions (kernel, stride, padding), average pools, space-to-depth written with ``view``
+and ``permute`` (any order of its channel and block axes), a pool written as a block reshape
+and a mean, channels reversed by an index tensor, and strided phases ``x[:, :, i::2, j::2]``.
+The coverage is autograd's and the last field is never smaller than the gradient's extent.
+(Max pools are left out: autograd reaches only their argmax. A pick of some channels of a
+space-to-depth reads some phases only, where the summary counts every phase: too high, a
+known limit, so channel picks here keep every channel.) The probe that found a block mean
+of a 2x2 map followed by a conv stopping the coverage walk drew nets like these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import stridescope
+from tests.autograd_reference import autograd_counts, centre_extent
+
+
+class _SpaceToDepth(nn.Module):
+    def __init__(self, block: int, order: tuple[int, ...]) -> None:
+        super().__init__()
+        self.block, self.order = block, order
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = y.shape
+        b, inner = self.block, (1, 3, 5)
+        dims = (0, *[inner[i] for i in self.order], 2, 4)
+        blocks = y.view(n, c, h // b, b, w // b, b).permute(*dims)
+        return blocks.reshape(n, c * b * b, h // b, w // b)
+
+
+class _BlockMean(nn.Module):
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = y.shape
+        return y.view(n, c, h // 2, 2, w // 2, 2).mean((3, 5))
+
+
+class _Reversed(nn.Module):
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y[:, torch.arange(y.shape[1] - 1, -1, -1)]
+
+
+class _Phase(nn.Module):
+    def __init__(self, i: int, j: int) -> None:
+        super().__init__()
+        self.i, self.j = i, j
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y[:, :, self.i :: 2, self.j :: 2]
+
+
+_OPS = st.one_of(
+    st.tuples(st.just("conv"), st.integers(1, 3), st.integers(1, 2), st.integers(0, 1)),
+    st.tuples(st.just("pool")),
+    st.tuples(st.just("s2d"), st.sampled_from([2, 3]), st.permutations([0, 1, 2])),
+    st.tuples(st.just("mean")),
+    st.tuples(st.just("reversed")),
+    st.tuples(st.just("phase"), st.integers(0, 1), st.integers(0, 1)),
+)
+
+
+def _net(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> nn.Module | None:
+    """The net of ``ops`` on a ``(1, 1, *size)`` input, ``None`` where a size does not fit."""
+    (h, w), c, layers = size, 1, []
+    for op in ops:
+        if op[0] == "conv":
+            _, k, s, p = op
+            if p >= k or min(h, w) + 2 * p < k:
+                return None
+            layers.append(nn.Conv2d(c, 2, k, s, p))
+            c, h, w = 2, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        elif op[0] in ("pool", "mean"):
+            if h % 2 or w % 2:
+                return None
+            layers.append(nn.AvgPool2d(2) if op[0] == "pool" else _BlockMean())
+            h, w = h // 2, w // 2
+        elif op[0] == "s2d":
+            _, b, order = op
+            if h % b or w % b:
+                return None
+            layers.append(_SpaceToDepth(b, tuple(order)))
+            c, h, w = c * b * b, h // b, w // b
+        elif op[0] == "reversed":
+            layers.append(_Reversed())
+        else:
+            _, i, j = op
+            if min(h, w) < 2:
+                return None
+            layers.append(_Phase(i, j))
+            h, w = len(range(i, h, 2)), len(range(j, w, 2))
+    layers.append(nn.Conv2d(c, 2, 1))
+    return nn.Sequential(*layers).eval()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ops=st.lists(_OPS, min_size=1, max_size=4),
+    size=st.tuples(st.sampled_from([12, 16, 18]), st.sampled_from([12, 16, 18])),
+)
+def test_random_nets_match_autograd(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> None:
+    model = _net(ops, size)
+    assume(model is not None)
+    assert model is not None
+    for p in model.parameters():  # positive weights: nothing cancels in the gradient
+        nn.init.constant_(p, 0.1)
+    shape = (1, 1, *size)
+    summary = stridescope.summary(model, input_shape=shape)
+    counts = autograd_counts(model, *size)
+    assert summary.input_coverage == pytest.approx(np.mean(counts > 0))
+    field = summary.layers[-1].rf_size
+    if field is not None:
+        reached = centre_extent(model, shape)
+        assert all(r <= f for r, f in zip(reached, field, strict=True))
