@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 import stridescope
+from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
 from stridescope.ir import OpKind
 from tests.autograd_reference import autograd_counts
@@ -126,6 +127,7 @@ def test_the_shapes_are_torchs(key: Callable[[torch.Tensor], torch.Tensor]) -> N
 
 
 def test_a_spatial_index_or_tokens_stay_data_movement() -> None:
+    # (not arithmetic progressions: those are the slices they equal, below)
     class Rows(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -134,8 +136,60 @@ def test_a_spatial_index_or_tokens_stay_data_movement() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             y = self.conv(x)
             tokens = y.flatten(2).transpose(1, 2)  # (N, T, C)
-            return y[:, :, torch.tensor([0, 2, 4])], tokens[:, torch.tensor([0, 1])]
+            return y[:, :, torch.tensor([4, 0, 2])], tokens[:, torch.tensor([1, 0])]
 
     graph = load_graph(Rows(), (1, 1, 8, 8))
     picks = [n for n in graph.nodes if n.op == "getitem" or n.name.endswith("getitem_1")]
     assert picks and all(n.kind is OpKind.MOVE and n.spatial_at is None for n in picks)
+
+
+class _Progression(nn.Module):
+    """A conv, then its map indexed by an arithmetic progression (``how``), then a conv."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.first = nn.Conv2d(1, 4, 1)
+        self.last = nn.Conv2d(2 if how == "channels" else 4, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.first(x)
+        h, w = y.shape[2:]
+        if self.how == "rows":
+            y = y[:, :, torch.arange(0, h, 2)]
+        elif self.how == "columns":
+            y = y.index_select(3, torch.arange(1, w, 2))
+        elif self.how == "list":
+            y = y[..., [1, 4, 7], :]
+        else:  # channels
+            y = y[:, torch.arange(0, 4, 2)]
+        return self.last(y)
+
+
+@pytest.mark.parametrize("how", ["rows", "columns", "list", "channels"])
+def test_an_arithmetic_progression_is_the_slice_it_equals(how: str) -> None:
+    """``x[:, :, torch.arange(0, h, 2)]``, ``index_select`` of ``arange(1, w, 2)`` and a list
+    ``[1, 4, 7]`` read what ``x[:, :, ::2]``, ``x[..., 1::2]`` and ``x[..., 1:8:3, :]`` read:
+    a slice node, its coverage autograd's (it was data movement, read whole)."""
+    model = _Progression(how).eval()
+    for p in model.parameters():
+        nn.init.constant_(p, 0.1)
+    shape = (1, 1, 12, 10)
+    graph = load_graph(model, shape)
+    assert [n.kind for n in graph.nodes].count(OpKind.SLICE) == 1, how
+    assert graph.output.output_shape == tuple(model(torch.rand(shape)).shape)
+    summary = stridescope.summary(model, input_shape=shape)
+    counts = autograd_counts(model, *shape[2:])
+    assert summary.input_coverage == pytest.approx(np.mean(counts > 0)), how
+    assert summary.layers[-1].rf_size is not None
+
+
+def test_a_progression_out_of_range_is_torchs_index_error() -> None:
+    class Past(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :, torch.arange(0, 20, 2)]
+
+    with pytest.raises(IndexError):
+        Past()(torch.rand(1, 1, 8, 8))
+    with pytest.raises(StridescopeError, match="is out of bounds for dimension 2 with size 8"):
+        load_graph(Past(), (1, 1, 8, 8))

@@ -28,7 +28,15 @@ from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind
 from stridescope.ir.axes import known_positions, slice_axes
 
-__all__ = ["advanced", "gather", "index_select", "take_along_dim"]
+__all__ = [
+    "advanced",
+    "as_slice",
+    "check_key",
+    "gather",
+    "index_select",
+    "sliced_key",
+    "take_along_dim",
+]
 
 _BROADCAST: Callable[..., torch.Size] = torch.broadcast_shapes  # (untyped in torch)
 
@@ -144,8 +152,7 @@ def advanced(t: Tracer, name: str, op: str, x: ShapeProxy, item: Any) -> Any:
         shape = tuple(_BROADCAST(*[_index_shape(items[a]) for a in picked]))
     except RuntimeError:
         raise NotHandled from None
-    tensors = [torch.tensor(v) if isinstance(v, list) else v for v in items]
-    check_indices(torch.Tensor.__getitem__, (x, tuple(tensors)), {})  # (torch's IndexError)
+    check_key(x, items)
     rest = [a for a in range(rank) if a not in picked]
     if picked == list(range(picked[0], picked[-1] + 1)):  # adjacent: in their place
         first = picked[0]
@@ -156,6 +163,46 @@ def advanced(t: Tracer, name: str, op: str, x: ShapeProxy, item: Any) -> Any:
     for a in order:
         out.append(next(indexed) if a is None else x.dims[a])
     return _select(t, name, op, x, [items[a] for a in picked], out, [order.index(a) for a in axes])
+
+
+def check_key(x: ShapeProxy, items: Sequence[Any]) -> None:
+    """Torch's ``IndexError`` where an index tensor (or list) of ``x[items]`` points outside
+    its axis (:func:`~stridescope.frontends.pytorch.index_bounds.check_indices`)."""
+    tensors = [torch.tensor(v) if isinstance(v, list) else v for v in items]
+    check_indices(torch.Tensor.__getitem__, (x, tuple(tensors)), {})
+
+
+def as_slice(index: Any) -> slice | None:
+    """A constant index that is an arithmetic progression with a positive step, as the slice
+    it equals (``torch.arange(0, n, 2)`` is ``0:n:2``, ``[1]`` is ``1:2``): a real 1-D integer
+    tensor or a list of ints, from 0 up; ``None`` for anything else (a traced index, a
+    reversal, a permutation, negative values)."""
+    if isinstance(index, list) and index and all(is_int(i) for i in index):
+        values = [int(i) for i in index]
+    elif type(index) is torch.Tensor and index.dim() == 1 and 0 < index.numel() <= 65536:
+        if index.is_meta or index.is_floating_point() or index.dtype in (torch.bool, torch.uint8):
+            return None
+        with torch._C.DisableTorchFunction():
+            values = [int(v) for v in index.tolist()]
+    else:
+        return None
+    step = values[1] - values[0] if len(values) > 1 else 1
+    if values[0] < 0 or step < 1 or values != list(range(values[0], values[-1] + 1, step)):
+        return None
+    return slice(values[0], values[-1] + 1, step)
+
+
+def sliced_key(item: Any) -> tuple[Any, ...] | None:
+    """``item`` with its one index tensor (or list) made the slice it equals
+    (:func:`as_slice`), the rest slices and at most one ``...``; else ``None`` (with ints or
+    a second index, torch's advanced indexing places the axes otherwise)."""
+    items = item if isinstance(item, tuple) else (item,)
+    plain = [v is Ellipsis or isinstance(v, slice) for v in items]
+    if plain.count(False) != 1:
+        return None
+    at = plain.index(False)
+    found = as_slice(items[at])
+    return None if found is None else (*items[:at], found, *items[at + 1 :])
 
 
 def _full(item: Any) -> bool:

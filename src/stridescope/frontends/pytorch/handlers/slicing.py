@@ -22,6 +22,7 @@ import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers import selection
+from stridescope.frontends.pytorch.index_bounds import check_indices
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
@@ -33,6 +34,7 @@ __all__ = [
     "chunk",
     "getitem",
     "glu",
+    "index_select",
     "is_int",
     "movedim",
     "narrow",
@@ -59,6 +61,9 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
     if not isinstance(input, ShapeProxy):
         raise NotHandled
     found = index_ranges(item, input.dims, is_int)
+    if found is None and (key := selection.sliced_key(item)) is not None:
+        selection.check_key(input, item if isinstance(item, tuple) else (item,))
+        found = index_ranges(key, input.dims, is_int)  # x[:, :, torch.arange(0, h, 2)]
     if found is None:  # index tensors on other axes, else (an index out of range: torch's
         return selection.advanced(t, name, op, input, item)  # IndexError) the meta run
     ranges, picked = found
@@ -92,6 +97,17 @@ def _pick(
         sliced.node, t.unique(f"{name}.squeeze"), output_shape=shape, op=op
     )
     return t.proxy(squeezed, x)
+
+
+def index_select(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any) -> Any:
+    """``x.index_select(dim, idx)``: an index that is an arithmetic progression is the slice
+    it equals (:func:`~stridescope.frontends.pytorch.handlers.selection.as_slice`), on any
+    axis; else :func:`~stridescope.frontends.pytorch.handlers.selection.index_select`."""
+    found = selection.as_slice(index)
+    if isinstance(input, ShapeProxy) and is_int(dim) and -input.ndim <= dim < input.ndim and found:
+        check_indices(torch.index_select, (input, dim, index), {})  # (torch's IndexError)
+        return getitem(t, name, op, input, (slice(None),) * (dim % input.ndim) + (found,))
+    return selection.index_select(t, name, op, input, dim, index)
 
 
 def select(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any) -> Any:
