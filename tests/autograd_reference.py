@@ -35,3 +35,23 @@ def centre_extent(
     (grad,) = torch.autograd.grad(y[(0, slice(None), *centre)].sum(), x)
     where = torch.nonzero(grad[0].abs().sum(0))
     return tuple(int(c.max() - c.min()) + 1 for c in where.unbind(1))
+
+
+def field_checked(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """``stridescope.summary`` of ``model`` (its weights set positive, so nothing cancels in
+    the gradient) on ``shape``, checked against autograd: the coverage is autograd's, and the
+    last layer's field, when known, is never smaller than the centre's gradient extent.
+    Returns that field."""
+    import stridescope
+
+    for p in model.parameters():
+        torch.nn.init.constant_(p, 0.1)
+    summary = stridescope.summary(model, input_shape=shape)
+    counts = autograd_counts(model, *shape[2:])
+    assert summary.input_coverage is not None
+    assert abs(summary.input_coverage - float(np.mean(counts > 0))) < 1e-9
+    field = summary.layers[-1].rf_size
+    if field is not None:
+        reached = centre_extent(model, shape)
+        assert all(r <= f for r, f in zip(reached, field, strict=True))  # never too small
+    return field
