@@ -22,10 +22,12 @@ from stridescope.ir.graph import Layout, Node, OpKind, Shape, Window, spatial_ax
 
 __all__ = [
     "axes_window",
+    "expanded_key",
     "followed",
     "followed_axes",
     "index_ranges",
     "inherited",
+    "known_axes",
     "known_positions",
     "narrowed",
     "picks_positions",
@@ -136,17 +138,9 @@ def index_ranges(
     >>> index_ranges((slice(None), -1), (1, 9, 3), ints)
     ([(0, 1, 1), (8, 9, 1), (0, 3, 1)], [1])
     """
-    items = key if isinstance(key, tuple) else (key,)
-    rank = len(shape)
-    dots = [i for i, item in enumerate(items) if item is Ellipsis]
-    if len(dots) > 1 or None in shape:
+    items = expanded_key(key, len(shape))
+    if items is None or None in shape:
         return None
-    if dots:
-        at = dots[0]
-        items = (*items[:at], *(slice(None),) * (rank - len(items) + 1), *items[at + 1 :])
-    if len(items) > rank:
-        return None
-    items = (*items, *(slice(None),) * (rank - len(items)))
     ranges: list[Range] = []
     picked: list[int] = []
     for item, n in zip(items, shape, strict=True):
@@ -164,6 +158,26 @@ def index_ranges(
             return None
         ranges.append((start, stop, step))
     return ranges, picked
+
+
+def expanded_key(key: Any, rank: int) -> tuple[Any, ...] | None:
+    """``key`` as one item per axis of a tensor of ``rank`` axes: its one ``...`` (found by
+    identity: ``==`` on a traced index would trace a comparison) made full slices, and full
+    slices after the last item; ``None`` for a second ``...`` or more items than axes.
+
+    >>> expanded_key((0, Ellipsis, 1), 4), expanded_key(2, 2), expanded_key((1, 2, 3), 2)
+    ((0, slice(None, None, None), slice(None, None, None), 1), (2, slice(None, None, None)), None)
+    """
+    items = key if isinstance(key, tuple) else (key,)
+    dots = [i for i, item in enumerate(items) if item is Ellipsis]
+    if len(dots) > 1:
+        return None
+    if dots:
+        at = dots[0]
+        items = (*items[:at], *(slice(None),) * (rank - len(items) + 1), *items[at + 1 :])
+    if len(items) > rank:
+        return None
+    return (*items, *(slice(None),) * (rank - len(items)))
 
 
 def picks_positions(
@@ -184,6 +198,14 @@ def known_positions(node: Node, nodes: Sequence[Node]) -> bool:
     :func:`followed` from the input (not a grid rebuilt from tokens, whose axes are a
     guess)."""
     return signal_of(node) is not None or followed(node, nodes)
+
+
+def known_axes(node: Node, layout: Layout, nodes: Sequence[Node]) -> tuple[int, ...] | None:
+    """``node``'s spatial axes (:func:`slice_axes`) where it has some and its positions are
+    known (:func:`known_positions`); else ``None`` (picks along other axes keep them only
+    then: ``x[:, idx]``, ``keras.ops.take`` of channels)."""
+    axes = slice_axes(node, layout, nodes)
+    return axes if axes and known_positions(node, nodes) else None
 
 
 # ops on a tensor of the input's rank that work on the layout's spatial axes, and ops that

@@ -20,7 +20,7 @@ import functools
 import math
 from collections.abc import Sequence
 
-from stridescope.ir.axes import followed, signal_of
+from stridescope.ir.axes import known_positions
 from stridescope.ir.builder_memo import MEMO_SIZE
 from stridescope.ir.graph import Node, Shape, Window
 
@@ -32,11 +32,11 @@ def block_window(
 ) -> tuple[Window, tuple[int, ...]] | None:
     """For a reshape of ``nodes[parent]`` (spatial axes at ``source``) to ``out`` that
     splits known positions into blocks (:func:`split_axes`; known: a ``(batch, samples)``
-    signal's, or :func:`~stridescope.ir.axes.followed` from the input), the window it reads
+    signal's, or followed from the input: :func:`~stridescope.ir.axes.known_positions`), the window it reads
     (kernel and stride ``b`` per axis) and where its positions are; else ``None``."""
     node = nodes[parent]
     split = split_axes(node.output_shape, source, out)
-    if split is None or not (signal_of(node) or followed(node, nodes)):
+    if split is None or not known_positions(node, nodes):
         return None
     at, blocks = split
     ones = (1,) * len(blocks)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.ir import GraphBuilder, OpKind, Shape
-from stridescope.ir.axes import Range, index_ranges, known_positions, picks_positions, slice_axes
+from stridescope.ir.axes import Range, index_ranges, known_axes, picks_positions, slice_axes
 
 __all__ = ["INDEX_OPS", "add_index_operation"]
 
@@ -75,9 +75,8 @@ def _taken(b: GraphBuilder, parent: int, axis: int, out: Shape, name: str, cls: 
     """``take(x, indices, axis)`` along an axis that is not spatial (channels reordered or
     picked) of a map whose positions are known: every position kept, as the PyTorch
     tracer's ``index_select`` (:mod:`~stridescope.frontends.pytorch.handlers.selection`)."""
-    node, nodes = b._nodes[parent], b._nodes
-    axes = slice_axes(node, b.layout, nodes)
-    if not axes or axis in axes or not known_positions(node, nodes):
+    axes = known_axes(b._nodes[parent], b.layout, b._nodes)
+    if axes is None or axis in axes:
         return None
     return b.other(parent, name, kind=OpKind.MOVE, output_shape=out, op=cls, keeps=axes)
 

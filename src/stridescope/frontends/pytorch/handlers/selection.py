@@ -26,7 +26,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind
-from stridescope.ir.axes import known_positions, slice_axes
+from stridescope.ir.axes import expanded_key, known_axes
 
 __all__ = [
     "advanced",
@@ -45,9 +45,8 @@ def _positions(t: Tracer, x: ShapeProxy) -> tuple[int, ...]:
     """``x``'s spatial axes where its positions are known (a signal's, or followed from the
     input); else :class:`NotHandled`."""
     nodes = t.builder._nodes
-    node = nodes[x.node]
-    axes = slice_axes(node, t.builder.layout, nodes)
-    if not axes or not known_positions(node, nodes):
+    axes = known_axes(nodes[x.node], t.builder.layout, nodes)
+    if axes is None:
         raise NotHandled
     return axes
 
@@ -134,16 +133,10 @@ def advanced(t: Tracer, name: str, op: str, x: ShapeProxy, item: Any) -> Any:
     """``x[key]`` where ``key`` holds full slices, at most one ``...`` and integer index
     tensors (or lists) on axes that are not spatial: torch's advanced indexing, the broadcast
     index shape in place of adjacent indexed axes, else in front."""
-    items = list(item) if isinstance(item, tuple) else [item]
+    items = expanded_key(item, x.ndim)
+    if items is None:
+        raise NotHandled
     rank = x.ndim
-    dots = [i for i, v in enumerate(items) if v is Ellipsis]
-    if len(dots) > 1:
-        raise NotHandled
-    if dots:
-        items[dots[0] : dots[0] + 1] = [slice(None)] * (rank - len(items) + 1)
-    items += [slice(None)] * (rank - len(items))
-    if len(items) != rank:
-        raise NotHandled
     picked = [a for a, v in enumerate(items) if not _full(v)]
     axes = _positions(t, x)
     if not picked or not set(picked).isdisjoint(axes):

@@ -103,8 +103,8 @@ def index_select(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any
     """``x.index_select(dim, idx)``: an index that is an arithmetic progression is the slice
     it equals (:func:`~stridescope.frontends.pytorch.handlers.selection.as_slice`), on any
     axis; else :func:`~stridescope.frontends.pytorch.handlers.selection.index_select`."""
-    found = selection.as_slice(index)
-    if isinstance(input, ShapeProxy) and is_int(dim) and -input.ndim <= dim < input.ndim and found:
+    known = isinstance(input, ShapeProxy) and is_int(dim) and -input.ndim <= dim < input.ndim
+    if known and (found := selection.as_slice(index)) is not None:
         check_indices(torch.index_select, (input, dim, index), {})  # (torch's IndexError)
         return getitem(t, name, op, input, (slice(None),) * (dim % input.ndim) + (found,))
     return selection.index_select(t, name, op, input, dim, index)
