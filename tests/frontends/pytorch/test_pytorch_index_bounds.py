@@ -53,6 +53,8 @@ class Picks(nn.Module):
             return x.gather(1, self.index.view(1, -1, 1, 1).expand(x.shape[0], -1, *x.shape[2:]))
         if self.how == "take_along_dim":
             return torch.take_along_dim(x, self.index.view(1, -1, 1, 1), 1)
+        if self.how == "take_along_flat":
+            return torch.take_along_dim(x, self.index)
         return F.embedding(self.index, x[0, :, :, 0])  # a row per channel
 
 
@@ -73,15 +75,26 @@ def test_a_lookup_that_does_not_fit_the_input_is_torchs_index_error() -> None:
     assert model.calls == 1
 
 
-@pytest.mark.parametrize(
-    "how", ["getitem", "index_select", "gather", "take_along_dim", "embedding"]
-)
+@pytest.mark.parametrize("how", ["getitem", "index_select", "gather", "embedding"])
 def test_indexing_a_traced_tensor_out_of_range_is_refused(how: str) -> None:
     with pytest.raises(StridescopeError, match="IndexError: index 4 is out of bounds"):
         load_graph(Picks(how, [0, 4]), (1, 3, 4, 4))
     model = Picks(how, [3, 0, 2])
     graph = load_graph(model, (1, 3, 4, 5))
     assert graph.output.output_shape == tuple(model(torch.randn(1, 3, 4, 5)).shape)
+
+
+def test_take_along_dim_wraps_an_index_along_a_dim_as_torch_does() -> None:
+    for index in ([0, 4], [5, -7], [-1]):  # torch takes index % 4 along the channels
+        model = Picks("take_along_dim", index)
+        want = tuple(model(torch.randn(1, 3, 4, 4)).shape)
+        assert load_graph(model, (1, 3, 4, 4)).output.output_shape == want
+    # flattened, it gathers: an index past the 64 values is torch's error
+    with pytest.raises(RuntimeError, match="index 64 is out of bounds"):
+        Picks("take_along_flat", [0, 64])(torch.randn(1, 3, 4, 4))
+    with pytest.raises(StridescopeError, match="index 64 is out of bounds"):
+        load_graph(Picks("take_along_flat", [0, 64]), (1, 3, 4, 4))
+    assert load_graph(Picks("take_along_flat", [0, 63]), (1, 3, 4, 4)).output.output_shape == (2,)
 
 
 def test_a_negative_index_counts_from_the_end_where_torch_takes_one() -> None:

@@ -6,7 +6,8 @@ takes any index. A model whose index buffer does not fit the input size (MViT v2
 relative-position lookup at 257 x 193: PyTorch raises ``IndexError: index 111 is out of
 bounds for dimension 0 with size 111``) was summarised as if it ran. :func:`check_indices`
 reads the least and the greatest value of each real integer index tensor of an indexing call
-(``x[...]``, ``index_select``, ``gather``, ``take_along_dim``, ``F.embedding``) and raises
+(``x[...]``, ``index_select``, ``gather``, ``take_along_dim`` without a dim (along one,
+torch wraps any index: 5 of 4 takes 1), ``F.embedding``) and raises
 torch's ``IndexError`` where one is out of range; a tensor seen before, unchanged, is not read
 again (a buffer indexed in every block).
 
@@ -22,6 +23,7 @@ stridescope.frontends.pytorch.index_bounds.IndexOutOfBounds: index 4 is out of b
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -120,7 +122,10 @@ def check_indices(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> N
             given = {**dict(zip(order, args[1:3], strict=False)), **kwargs}
             dim, index = given.get("dim"), given.get("indices", given.get("index"))
             shape = tuple(args[0].shape)
-            if isinstance(dim, int) and -len(shape) <= dim < len(shape):
+            if func in _TAKE_ALONG:  # torch wraps each index along a dim (5 of 4 takes 1)
+                if dim is None:  # flattened, it gathers
+                    _fits(index, math.prod(shape), 0)
+            elif isinstance(dim, int) and -len(shape) <= dim < len(shape):
                 _fits(index, shape[dim], dim % len(shape))
         else:  # F.embedding(input, weight)
             ids = kwargs.get("input", args[0] if args else None)

@@ -79,6 +79,26 @@ def _value_or_meta(value: Any) -> Any:
     return to_meta(value)
 
 
+def _ints_kept(value: Any) -> Any:
+    """A real integer tensor as it is (``repeat_interleave``'s repeats, ``tensor_split``'s
+    indices: the output's size is their values, and those kernels read them on the CPU beside
+    a meta input); :func:`_value_or_meta` else.
+
+    >>> x = torch.empty(3, 2, device="meta")
+    >>> torch.repeat_interleave(x, _ints_kept(torch.tensor([1, 2, 0])), dim=0).shape
+    torch.Size([3, 2])
+    """
+    if (
+        type(value) is torch.Tensor
+        and value.device.type == "cpu"
+        and value.dim() > 0
+        and not value.is_floating_point()
+        and not value.is_complex()
+    ):
+        return value
+    return _value_or_meta(value)
+
+
 # (func, described arguments) -> the result's layout (see ``_layout``)
 _MEMO: dict[Any, Any] = {}
 _MEMO_LIMIT = 4096
@@ -160,8 +180,15 @@ def meta_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
             return _rebuild(known)
     try:
         result = func(*map_values(args, to_meta), **map_values(kwargs, to_meta))
-    except RuntimeError:  # a real scalar tensor read as a value (new_full(size, stride))
-        result = func(*map_values(args, _value_or_meta), **map_values(kwargs, _value_or_meta))
+    except RuntimeError as error:  # a real scalar tensor read as a value (new_full(size, stride))
+        try:
+            result = func(*map_values(args, _value_or_meta), **map_values(kwargs, _value_or_meta))
+        except RuntimeError:  # real integer tensors read as values: kept (see _ints_kept)
+            try:
+                result = func(*map_values(args, _ints_kept), **map_values(kwargs, _ints_kept))
+            except RuntimeError:
+                raise error from None
+            key = None  # (the output depends on their values: not remembered)
     if key is not None and (layout := _layout(result)) is not None:
         if len(_MEMO) >= _MEMO_LIMIT:
             _MEMO.clear()

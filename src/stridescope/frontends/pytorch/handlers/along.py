@@ -105,14 +105,30 @@ def along(how: str, dim_at: int = 0, dim_default: Any = _UNSET) -> Callable[[Any
     return lambda func: _along(func, how, dim_at, dim_default)
 
 
+def _padded_diff(t: Tracer, func: Any, input: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+    """``diff(x, n, dim, prepend, append)``, as torch defines it: the diff of
+    ``cat([prepend, x, append], dim)``, so what is put before and after is read too."""
+    meta_call(func, (input, *args), kwargs)  # torch's own error for edges that do not fit
+    n, dim = _argument(args, kwargs, 0, "n", 1), _argument(args, kwargs, 1, "dim", -1)
+    edges = [_argument(args, kwargs, at, key, None) for at, key in ((2, "prepend"), (3, "append"))]
+    parts = [edge for edge in (edges[0], input, edges[1]) if edge is not None]
+    whole = t.call_function(torch.cat, (parts, dim), {})
+    return t.call_function(func, (whole, n, dim), {})
+
+
 def _along(func: Any, how: str, dim_at: int, dim_default: Any) -> Handler:
     def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(input, ShapeProxy) or "out" in kwargs:
             raise NotHandled
-        if how == "diff" and (
-            kwargs.get("prepend") is not None or kwargs.get("append") is not None
+        if (
+            how == "diff"
+            and _argument(args, kwargs, 0, "n", 1) != 0  # (torch ignores the edges then)
+            and (
+                _argument(args, kwargs, 2, "prepend", None) is not None
+                or _argument(args, kwargs, 3, "append", None) is not None
+            )
         ):
-            raise NotHandled
+            return _padded_diff(t, func, input, args, kwargs)
         dim = _argument(args, kwargs, dim_at, "dim", dim_default)
         if dim is _UNSET:
             raise NotHandled

@@ -11,7 +11,11 @@ import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled, data_sized_error
 from stridescope.frontends.pytorch.handlers.fits import function_fits
-from stridescope.frontends.pytorch.handlers.layer_calls import pointwise_node
+from stridescope.frontends.pytorch.handlers.layer_calls import (
+    joined,
+    pointwise_node,
+    standing_in,
+)
 from stridescope.frontends.pytorch.handlers.products import broadcast
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -22,14 +26,21 @@ __all__ = ["arith", "bucket", "fused", "pointwise", "power", "select", "unary"]
 
 def pointwise(kind: OpKind) -> Callable[..., Any]:
     """Activations, norms, dropout: the extra arguments (slopes, eps, weights) never change
-    the shape; parameters among them are counted here."""
+    the shape; parameters among them are counted here. A weight the forward computed (a
+    conditional norm's scale, a PReLU slope made per sample) is joined to the output
+    (:func:`~.layer_calls.joined`)."""
 
     def handler(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
         if kind is OpKind.NORM:
             function_fits(op, name, input, options, keywords)
-        params = t.take_params([*options, *keywords.values()])
+        extras = [*options, *keywords.values()] if options or keywords else ()
+        params = t.take_params(extras) if extras else 0
         inplace = bool(keywords.get("inplace", False))
-        return pointwise_node(t, name, op, input, kind, params, inplace)
+        if type(input) is ShapeProxy and not extras:
+            return pointwise_node(t, name, op, input, kind, params, inplace)
+        input = standing_in(t, name, input, extras)
+        out = pointwise_node(t, name, op, input, kind, params, inplace)
+        return out if inplace else joined(t, name, out, extras)
 
     return handler
 

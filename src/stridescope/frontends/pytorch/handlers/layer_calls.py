@@ -6,8 +6,10 @@ spells it, and the node wrapped in a :class:`ShapeProxy`."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+import torch
 
 from stridescope.frontends import layers
 from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
@@ -24,11 +26,13 @@ __all__ = [
     "expect",
     "interpolate_node",
     "ints",
+    "joined",
     "pad_node",
     "pointwise_node",
     "pool_node",
     "reshape_node",
     "result",
+    "standing_in",
     "torch_padding",
 ]
 
@@ -230,7 +234,7 @@ def pool_node(
         op,
         mode=mode,
         kernel=ints(kernel, rank),
-        stride=None if stride is None or stride == [] else ints(stride, rank),
+        stride=None if stride is None or stride in ([], ()) else ints(stride, rank),
         dilation=ints(dilation, rank),
         padding=list(ints(padding, rank)),
         ceil_mode=bool(ceil_mode),
@@ -247,6 +251,35 @@ def adaptive_node(
     sizes = output_size if isinstance(output_size, Sequence) else (output_size,) * rank
     node = layers.adaptive_pool(t.builder, x.node, name, op, mode=mode, output_size=sizes)
     return unbatched(t, name, op, t.proxy(node, x), alone)
+
+
+def joined(t: Tracer, name: str, out: ShapeProxy, extras: Iterable[Any]) -> ShapeProxy:
+    """``out``, also made of the traced tensors among ``extras``: a weight or bias the forward
+    computed from the input (a dynamic convolution's kernel, a conditional norm's scale). A
+    node reads the layer's output and every element of them (their products were counted
+    where they were computed; the layer's with its node)."""
+    traced = [v.node for v in extras if type(v) is ShapeProxy]
+    if not traced:
+        return out
+    node = t.builder.other(
+        [out.node, *traced],
+        t.unique(f"{name}.weights"),
+        kind=OpKind.MOVE,
+        output_shape=out.dims,
+        op="traced weights",
+    )
+    return t.proxy(node, out)
+
+
+def standing_in(t: Tracer, name: str, x: Any, extras: Iterable[Any]) -> Any:
+    """``x``, or a node standing for it where it is a tensor the forward made without the
+    traced input (a parameter, a constant: its parameters are counted there) while a traced
+    tensor is among ``extras`` (a learned query normalised by a computed scale)."""
+    if type(x) is ShapeProxy or not isinstance(x, torch.Tensor):
+        return x
+    if not any(type(v) is ShapeProxy for v in extras):
+        return x
+    return t.constant(x, f"{name}.input")
 
 
 def pointwise_node(

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled, TraceError
+from stridescope.frontends.pytorch.handlers.layer_calls import joined
 from stridescope.frontends.pytorch.handlers.products import broadcast, einsum, tensor_dims
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -80,11 +81,12 @@ def stft(t: Tracer, name: str, op: str, input: Any, n_fft: Any, *args: Any, **kw
     frames = out[-1] if result.is_complex() else out[-2]  # (.., freq, frames[, 2])
     signals = math.prod(input.dims[:-1])
     macs = fft_macs(signals * frames * n_fft, n_fft)
-    params = t.take_params([*args, *kwargs.values()])
+    extras = [*args, *kwargs.values()]
+    params = t.take_params(extras)
     node = t.builder.other(
         input.node, name, kind=OpKind.MATMUL, output_shape=out, macs=macs, params=params, op=op
     )
-    return ShapeProxy(node, out, result.dtype)
+    return joined(t, name, ShapeProxy(node, out, result.dtype), extras)  # a traced window
 
 
 def istft(

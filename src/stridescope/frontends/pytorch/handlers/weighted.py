@@ -4,7 +4,8 @@
 Each has the torch function's own signature (after the tracer, the node name and the torch
 spelling). A weight or bias the forward computed from the input (a conditionally parameterised
 convolution: one weight per sample, from routing weights) is traced: the layer's node is made
-with its shape, then joined with them (:func:`_joined`). A weight that is not a tensor raises
+with its shape, then joined with them (:func:`~.layer_calls.joined`); an input the forward
+made without the traced one (a parameter) then stands as a node (:func:`~.layer_calls.standing_in`). A weight that is not a tensor raises
 :class:`NotHandled`: the call then runs on meta tensors and is marked uncounted.
 """
 
@@ -19,34 +20,18 @@ from stridescope.frontends.pytorch.handlers.layer_calls import (
     conv_node,
     conv_transpose_node,
     dense_node,
+    joined,
+    standing_in,
 )
 from stridescope.frontends.pytorch.handlers.products import matmul
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.ir import OpKind
 
 __all__ = ["conv", "conv_transpose", "linear"]
 
 
 def _weight(weight: Any) -> bool:
     return isinstance(weight, torch.Tensor | ShapeProxy)
-
-
-def _joined(t: Tracer, name: str, out: ShapeProxy, weight: Any, bias: Any) -> ShapeProxy:
-    """``out``, also made of ``weight`` and ``bias`` where they are traced: a node that reads
-    the layer's output and every element of them (their products were counted where they
-    were computed; the layer's with its node)."""
-    traced = [v.node for v in (weight, bias) if type(v) is ShapeProxy]
-    if not traced:
-        return out
-    node = t.builder.other(
-        [out.node, *traced],
-        t.unique(f"{name}.weights"),
-        kind=OpKind.MOVE,
-        output_shape=out.dims,
-        op="traced weights",
-    )
-    return t.proxy(node, out)
 
 
 def conv(
@@ -63,6 +48,7 @@ def conv(
 ) -> ShapeProxy:
     if not _weight(weight):
         raise NotHandled
+    input = standing_in(t, name, input, (weight, bias))
     out = conv_node(
         t,
         name,
@@ -76,7 +62,7 @@ def conv(
         bias=bias is not None,
         params=t.weight_params(weight, bias),
     )
-    return _joined(t, name, out, weight, bias)
+    return joined(t, name, out, (weight, bias))
 
 
 def conv_transpose(
@@ -94,6 +80,7 @@ def conv_transpose(
 ) -> ShapeProxy:
     if not _weight(weight):
         raise NotHandled
+    input = standing_in(t, name, input, (weight, bias))
     out = conv_transpose_node(
         t,
         name,
@@ -108,7 +95,7 @@ def conv_transpose(
         bias=bias is not None,
         params=t.weight_params(weight, bias),
     )
-    return _joined(t, name, out, weight, bias)
+    return joined(t, name, out, (weight, bias))
 
 
 def convolution(
@@ -137,6 +124,7 @@ def convolution(
 
 
 def linear(t: Tracer, name: str, op: str, input: Any, weight: Any, bias: Any = None) -> Any:
+    input = standing_in(t, name, input, (weight, bias))
     if not isinstance(input, ShapeProxy) or not _weight(weight):
         raise NotHandled
     if weight.dim() == 1 and bias is None:  # F.linear(x, w) with w of (K,): x @ w
@@ -146,4 +134,4 @@ def linear(t: Tracer, name: str, op: str, input: Any, weight: Any, bias: Any = N
     in_features, out_features = weight.shape[1], weight.shape[0]
     params = t.weight_params(weight, bias)
     out = dense_node(t, name, op, input, in_features, out_features, bias is not None, params)
-    return _joined(t, name, out, weight, bias)
+    return joined(t, name, out, (weight, bias))
