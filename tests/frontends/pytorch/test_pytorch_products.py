@@ -247,3 +247,29 @@ def test_an_einsum_step_that_contracts_nothing_costs_like_a_multiply() -> None:
     graph = trace_torch(_Tokens(lambda t: torch.einsum("bnc,bmc->bnmc", t, t)), (2, 6, 2, 3))
     assert graph.output.output_shape == (2, 6, 6, 6)
     assert graph.macs == 2 * 6 * 6 * 6 and not graph.uncounted
+
+
+class _AttendAlone(nn.Module):
+    """``nn.MultiheadAttention`` on one sample's tokens, ``(L, E)`` without a batch axis
+    (attention run per sample in a loop): it was uncounted."""
+
+    def __init__(self, average: bool) -> None:
+        super().__init__()
+        self.mha = nn.MultiheadAttention(16, 4)
+        self.average = average
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        tokens = x.flatten(2)[0].T  # (L, E)
+        return self.mha(tokens, tokens, tokens, average_attn_weights=self.average)
+
+
+@pytest.mark.parametrize("average", [True, False])
+def test_unbatched_attention_costs_what_a_batch_of_one_does(average: bool) -> None:
+    module = _AttendAlone(average).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out, weights = module(torch.rand(1, 16, 3, 4))
+    graph = trace_torch(module, (1, 16, 3, 4))
+    assert not graph.uncounted and 2 * graph.macs == counter.get_total_flops()
+    shapes = sorted(n.output_shape for n in graph.nodes if n.kind is OpKind.MATMUL)
+    assert weights is not None
+    assert shapes == sorted([tuple(out.shape), tuple(weights.shape)])

@@ -56,13 +56,16 @@ def multi_head_attention(
     **kw: Any,
 ) -> Any:
     """``F.multi_head_attention_forward`` (what ``nn.MultiheadAttention`` calls, on
-    ``(L, N, E)`` inputs): the three input projections, ``q @ kᵀ``, the product with ``v``
+    ``(L, N, E)`` inputs, or unbatched ``(L, E)`` ones): the three input projections, ``q @ kᵀ``, the product with ``v``
     and the output projection, as one ``matmul`` node; the weights are a second, free node
     when asked for."""
     q, k, v = tensor_dims(query), tensor_dims(key), tensor_dims(value)
     given = dict(zip(_MHA_ARGS, args, strict=False)) | kw
+    alone = len(q) == len(k) == len(v) == 2  # unbatched, (L, E): as a batch of one
+    if alone:
+        q, k, v = ((d[0], 1, d[1]) for d in (q, k, v))
     if len(q) != 3 or len(k) != 3 or len(v) != 3 or not isinstance(num_heads, int):
-        raise NotHandled  # unbatched inputs: left to the meta run
+        raise NotHandled  # inputs of other ranks: left to the meta run
     masks = [given.get("key_padding_mask"), given.get("attn_mask")]
     if any(isinstance(a, ShapeProxy) and all(a is not m for m in masks) for a in given.values()):
         raise NotHandled  # traced weights: not modelled (a traced mask is a parent)
@@ -83,14 +86,15 @@ def multi_head_attention(
     out = t.builder.matmul(
         parents,
         name,
-        output_shape=(length, batch, out_width),
+        output_shape=(length, out_width) if alone else (length, batch, out_width),
         macs=macs,
         params=t.take_params(tensors),
         op=op,
     )
     heads = () if given.get("average_attn_weights", True) else (num_heads,)
-    weights = (batch, *heads, length, source) if given.get("need_weights", True) else None
-    return _returned(t, name, op, out, (query, key, value), weights, None)
+    weights = (*(() if alone else (batch,)), *heads, length, source)
+    asked = given.get("need_weights", True)
+    return _returned(t, name, op, out, (query, key, value), weights if asked else None, None)
 
 
 def _returned(
