@@ -2,8 +2,9 @@
 input gives the graph (node kinds, MACs, output shape) of the op it computes like (``amax``
 as ``max``, ``cosh`` as ``cos``, ``fmod`` as ``floor_divide``...), and none is uncounted.
 Before, 116 of the 238 ``keras.ops`` functions that build on one map were uncounted or
-stopped the summary; 27 are uncounted now: linear algebra, histograms, data-sized results,
-scalars."""
+stopped the summary; 27 were uncounted after that: linear algebra, histograms, data-sized
+results, scalars, and ``hypot``, ``heaviside``, ``hstack``/``vstack``/``dstack`` and ``append``
+(read since the twenty-second session)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ TWINS: dict[str, tuple[Op, Op]] = {
     "fmax": (lambda o, x: o.fmax(x, x), lambda o, x: o.maximum(x, x)),
     "fmod": (lambda o, x: o.fmod(x, 2.0), lambda o, x: o.floor_divide(x, 2.0)),
     "arctan2": (lambda o, x: o.arctan2(x, x), lambda o, x: o.divide(x, x)),
+    "hypot": (lambda o, x: o.hypot(x, x), lambda o, x: o.divide(x, x)),
+    "heaviside": (lambda o, x: o.heaviside(x, x), lambda o, x: o.greater(x, x)),
+    "hstack": (lambda o, x: o.hstack([x, x]), lambda o, x: o.concatenate([x, x], axis=1)),
+    "vstack": (lambda o, x: o.vstack([x, x]), lambda o, x: o.concatenate([x, x], axis=0)),
+    "dstack": (lambda o, x: o.dstack([x, x]), lambda o, x: o.concatenate([x, x], axis=2)),
     "divide_no_nan": (lambda o, x: o.divide_no_nan(x, x), lambda o, x: o.divide(x, x)),
     "ravel": (lambda o, x: o.ravel(x), lambda o, x: o.reshape(x, (-1,))),
     "fliplr": (lambda o, x: o.fliplr(x), lambda o, x: o.flip(x, axis=1)),

@@ -22,7 +22,7 @@ ARITH = {
     "Divide": OpKind.MUL,
     "TrueDivide": OpKind.MUL,
 }
-_DIVIDES = "DivideNoNan Arctan2 Fmod Gcd Lcm Ldexp Logaddexp Logaddexp2 Nextafter"
+_DIVIDES = "DivideNoNan Arctan2 Fmod Gcd Lcm Ldexp Logaddexp Logaddexp2 Nextafter Hypot"
 ARITH |= dict.fromkeys(_DIVIDES.split(), OpKind.MUL)  # priced as torch's are (a division)
 _POINTWISE_NAMES = (
     "Relu Relu6 Sigmoid Softplus Softsign Silu LeakyRelu HardSigmoid HardSilu Elu Selu Gelu "
@@ -41,14 +41,14 @@ MOVES = frozenset(
     | {"Take", "TakeAlongAxis", "OneHot", "Tril", "Triu", "Diagonal", "Unstack", "ConvertToTensor"}
     | {"Slice", "DepthToSpace", "SpaceToDepth", "Fliplr", "Flipud", "Rot90", "Hsplit", "Vsplit"}
     | {"Dsplit", "ArraySplit", "View", "ViewAsComplex", "ViewAsReal", "Diagflat", "EmptyLike"}
-    | {"Unfold", "MultiHot"}
+    | {"Unfold", "MultiHot", "Hstack", "Vstack", "Dstack", "Append"}
 )
 # comparisons, logical ops and selections: broadcasting, no MACs (as the PyTorch tracer's)
 _SELECTS_NAMES = (
     "Greater GreaterEqual Less LessEqual Equal NotEqual LogicalAnd LogicalOr LogicalXor "
     "LogicalNot Where IsNan IsInf IsFinite Isnan Isinf Isfinite Isneginf Isposinf Isreal "
     "Isclose Signbit BitwiseNot BitwiseInvert BitwiseLeftShift BitwiseRightShift LeftShift "
-    "RightShift IsIn"
+    "RightShift IsIn Heaviside"
 )
 SELECTS = frozenset(_SELECTS_NAMES.split())
 NORMS = frozenset({"LayerNorm", "RMSNorm", "RmsNorm", "BatchNorm", "Normalize"})

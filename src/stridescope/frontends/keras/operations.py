@@ -119,6 +119,9 @@ def _product(
     return b.matmul(list(parents), name, output_shape=out, macs=macs, params=params, op=cls)
 
 
+_STACKS = {"Hstack": 1, "Vstack": 0, "Dstack": 2}  # the axis each joins on
+
+
 def concat(
     b: GraphBuilder,
     parents: Sequence[int],
@@ -304,14 +307,16 @@ def add_operation(
         return [_arith(b, parents, op, call, name, seen)]
     if cls in PRODUCTS:
         return [_product(b, parents, op, call, name, seen)]
-    if cls == "Concatenate":
+    if cls == "Concatenate" or (
+        cls in _STACKS and min(len(b.shape(p)) for p in parents) >= 3
+    ):  # (hstack, vstack and dstack of operands of three axes or more: a concatenation)
         operands = keras.tree.flatten(_operands(call))
         return [
             concat(
                 b,
                 parents,
                 name,
-                axis=int(op.axis),
+                axis=int(op.axis) if cls == "Concatenate" else _STACKS[cls],
                 output_shape=lambda: keras_shapes(b, parents, op, call)[0],
                 constants=len(operands) != len(parents),
                 params=count_weights(operands, seen),
