@@ -10,7 +10,9 @@ forms, each in three ways:
 - every float tensor argument traced (a forward of several inputs): each input reaches the
   output (a weight the forward computed, a norm's scale made per sample, the edges ``diff``
   puts around its input), except where only the argument's shape or order is read
-  (``_NOT_READ``).
+  (``_NOT_READ``);
+- where ``FlopCounterMode`` counts FLOPs (convolutions, matmuls, attention), the products'
+  MACs are half of them, with the other tensors as given and traced.
 
 A new op torch adds, or a change of the tracer that breaks one, shows up here by name.
 """
@@ -250,3 +252,39 @@ def test_every_traced_argument_reaches_the_output() -> None:
         if any(n.id not in reached for n in starts) and not _edges_ignored(name, sample):
             missed.append((name, [tuple(i.shape) for i in inputs]))
     assert checked > 150 and not missed
+
+
+# ops whose products FlopCounterMode counts and a trace does not: randomised decompositions
+# (their iterations), a fused loss, a matrix power of a 1 x 1 matrix (a multiply)
+_PRODUCTS_UNCOUNTED = frozenset(
+    ["svd_lowrank", "pca_lowrank", "nn.functional.linear_cross_entropy", "linalg.matrix_power"]
+)
+
+
+def test_every_product_costs_what_flop_counter_mode_counts() -> None:
+    """Convolutions, matmuls, attention: MACs equal ``FlopCounterMode``'s FLOPs / 2, with the
+    op's other tensors as given and traced."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from stridescope.ir import OpKind
+
+    products = (OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL)
+    wrong, checked = [], set()
+    for name, op, sample in CASES:
+        for traced in (False, True):
+            model = _Op(op, sample, traced=traced)
+            inputs = model.inputs(sample)
+            try:
+                with FlopCounterMode(display=False) as counter, torch.no_grad():
+                    model(*(i.clone() for i in inputs))
+            except Exception:  # torch refuses this sample
+                continue
+            if not counter.get_total_flops() or name in _PRODUCTS_UNCOUNTED:
+                continue
+            if (graph := _traced(model, inputs, name)) is None:
+                continue
+            macs = sum(n.macs for n in graph.nodes if n.kind in products)
+            checked.add(name)
+            if 2 * macs != counter.get_total_flops():
+                wrong.append((name, traced, 2 * macs, counter.get_total_flops()))
+    assert len(checked) > 15 and not wrong

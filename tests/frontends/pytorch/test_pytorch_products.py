@@ -273,3 +273,61 @@ def test_unbatched_attention_costs_what_a_batch_of_one_does(average: bool) -> No
     shapes = sorted(n.output_shape for n in graph.nodes if n.kind is OpKind.MATMUL)
     assert weights is not None
     assert shapes == sorted([tuple(out.shape), tuple(weights.shape)])
+
+
+class _AttendWithExtraKeys(nn.Module):
+    """``add_bias_kv`` and ``add_zero_attn``: a learned key and a zero key join the keys
+    after their projection, so the projections cost what the tokens do (they were counted
+    for one more key each)."""
+
+    def __init__(self, extra: str) -> None:
+        super().__init__()
+        self.mha = nn.MultiheadAttention(
+            16, 4, add_bias_kv=extra in ("bias", "both"), add_zero_attn=extra in ("zero", "both")
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = x.flatten(2).permute(2, 0, 1)  # (L, N, E)
+        return self.mha(tokens, tokens, tokens, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("extra", ["bias", "zero", "both"])
+def test_extra_keys_are_not_projected(extra: str) -> None:
+    module = _AttendWithExtraKeys(extra).eval()
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(torch.rand(2, 16, 3, 4))  # (the math kernel: FlopCounterMode counts its products)
+    graph = trace_torch(module, (2, 16, 3, 4))
+    assert not graph.uncounted and 2 * graph.macs == counter.get_total_flops()
+
+
+class _HyperAttend(nn.Module):
+    """Attention whose input projection a small network makes from the input (a
+    hypernetwork): it was uncounted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.make = nn.Linear(16, 3 * 16 * 16)
+        self.out = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = x.flatten(2).permute(2, 0, 1)  # (L, N, E)
+        in_proj = self.make(tokens.mean((0, 1))).view(3 * 16, 16)
+        weights = (in_proj, None, None, None, False, 0.0, self.out.weight, self.out.bias)
+        out, _ = F.multi_head_attention_forward(
+            tokens, tokens, tokens, 16, 4, *weights, training=False, need_weights=False
+        )
+        return out
+
+
+def test_attention_with_computed_weights_reads_them() -> None:
+    module = _HyperAttend().eval()
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = module(torch.rand(2, 16, 3, 4))
+    graph = trace_torch(module, (2, 16, 3, 4))
+    products = sum(n.macs for n in graph.nodes if n.kind in (OpKind.LINEAR, OpKind.MATMUL))
+    assert not graph.uncounted and 2 * products == counter.get_total_flops()  # (not the mean's)
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    attention = next(n for n in graph.nodes if n.op == "F.multi_head_attention_forward")
+    assert attention.output_shape == tuple(out.shape)
+    made = next(n.id for n in graph.nodes if n.name == "make")
+    assert any(made in graph.nodes[p].parents or p == made for p in attention.parents)

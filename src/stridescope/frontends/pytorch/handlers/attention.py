@@ -56,9 +56,10 @@ def multi_head_attention(
     **kw: Any,
 ) -> Any:
     """``F.multi_head_attention_forward`` (what ``nn.MultiheadAttention`` calls, on
-    ``(L, N, E)`` inputs, or unbatched ``(L, E)`` ones): the three input projections, ``q @ kᵀ``, the product with ``v``
-    and the output projection, as one ``matmul`` node; the weights are a second, free node
-    when asked for."""
+    ``(L, N, E)`` inputs, or unbatched ``(L, E)`` ones): the three input projections,
+    ``q @ kᵀ``, the product with ``v`` and the output projection, as one ``matmul`` node that
+    also reads a traced mask and weights the forward computed; the attention weights are a
+    second, free node when asked for."""
     q, k, v = tensor_dims(query), tensor_dims(key), tensor_dims(value)
     given = dict(zip(_MHA_ARGS, args, strict=False)) | kw
     alone = len(q) == len(k) == len(v) == 2  # unbatched, (L, E): as a batch of one
@@ -66,9 +67,6 @@ def multi_head_attention(
         q, k, v = ((d[0], 1, d[1]) for d in (q, k, v))
     if len(q) != 3 or len(k) != 3 or len(v) != 3 or not isinstance(num_heads, int):
         raise NotHandled  # inputs of other ranks: left to the meta run
-    masks = [given.get("key_padding_mask"), given.get("attn_mask")]
-    if any(isinstance(a, ShapeProxy) and all(a is not m for m in masks) for a in given.values()):
-        raise NotHandled  # traced weights: not modelled (a traced mask is a parent)
     if given.get("static_k") is not None:
         raise NotHandled  # static keys: not modelled
     if q[-1] != embed_dim:  # torch refuses it too
@@ -76,13 +74,11 @@ def multi_head_attention(
     (length, batch, width), source = q, k[0]
     source += int(given.get("bias_k") is not None) + int(bool(given.get("add_zero_attn")))
     out_weight = given.get("out_proj_weight")  # (out, width): CLIP's attention pool projects
-    out_width = out_weight.shape[0] if isinstance(out_weight, torch.Tensor) else width
-    macs = _macs(length, batch, width, source, (q[-1], k[-1], v[-1]), out_width)
+    out_width = tensor_dims(out_weight)[0] if out_weight is not None else width
+    macs = _macs(length, batch, width, source, (q[-1], k[-1], v[-1]), out_width, k[0])
     tensors = [a for a in given.values() if isinstance(a, torch.Tensor)]
-    inputs = [p.node for p in (query, key, value) if isinstance(p, ShapeProxy)]
-    if not inputs:
-        raise NotHandled
-    parents = list(dict.fromkeys(inputs + [m.node for m in masks if isinstance(m, ShapeProxy)]))
+    traced = [a for a in (query, key, value, *given.values()) if isinstance(a, ShapeProxy)]
+    parents = list(dict.fromkeys(a.node for a in traced))  # (masks, computed weights too)
     out = t.builder.matmul(
         parents,
         name,
@@ -110,12 +106,21 @@ def _returned(
 
 
 def _macs(
-    length: int, batch: int, width: int, source: int, dims: tuple[int, int, int], out: int
+    length: int,
+    batch: int,
+    width: int,
+    source: int,
+    dims: tuple[int, int, int],
+    out: int,
+    projected: int | None = None,
 ) -> int:
-    """Projections of the queries (``dims[0]`` features each), keys and values (``dims[1]``,
-    ``dims[2]``), both products, and the output projection to ``out`` features."""
+    """Projections of the queries (``dims[0]`` features each), the ``projected`` keys and
+    values (``dims[1]``, ``dims[2]``; default ``source``: ``bias_k`` and a zero key join them
+    after the projection), both products over ``source`` keys, and the output projection to
+    ``out`` features."""
     query, key, value = dims
-    macs = length * batch * width * query + source * batch * width * (key + value)
+    keys = source if projected is None else projected
+    macs = length * batch * width * query + keys * batch * width * (key + value)
     return macs + 2 * batch * length * source * width + length * batch * width * out
 
 
