@@ -5,8 +5,8 @@ A :class:`~stridescope.frontends.pytorch.proxy.ShapeProxy` is not a ``torch.Tens
 ``isinstance`` say so would let torch's C code take it for one). While a trace runs, the
 torch helpers that model code (and torch's own Python code) asks instead are routed here:
 ``torch.is_tensor``; ``torch.jit.isinstance(x, torch.Tensor)`` (MONAI's up-sampling blocks
-concatenate their skip only when it holds); ``torch.as_tensor`` (a proxy is already one: it
-is returned, cast to the dtype asked for); ``F._none_or_dtype`` (``nn.MultiheadAttention``
+concatenate their skip only when it holds); ``torch.as_tensor``, ``torch.asarray`` and
+``torch.tensor`` (:mod:`.constructors`); ``F._none_or_dtype`` (``nn.MultiheadAttention``
 and the transformer layers ask it a mask's dtype: a traced mask, as Mask2Former's masked
 attention passes, was refused). einops, which picks its backend by ``isinstance``, is given
 a backend of its own kind for proxies (:func:`register_einops`), so ``rearrange``,
@@ -35,6 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from stridescope.frontends.pytorch import constructors
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 
 __all__ = ["register_einops", "route", "unroute"]
@@ -42,7 +43,6 @@ __all__ = ["register_einops", "route", "unroute"]
 _ISINSTANCE: Callable[[Any, Any], bool] = builtins.isinstance
 
 _IS_TENSOR: Callable[[Any], bool] = torch.is_tensor
-_AS_TENSOR: Callable[..., Any] = torch.as_tensor
 _JIT_ISINSTANCE: Callable[[Any, Any], bool] = torch.jit.isinstance
 _NONE_OR_DTYPE: Callable[[Any], Any] = F._none_or_dtype
 _CHECK_ALL: Callable[..., None] = torch._check_tensor_all
@@ -67,12 +67,6 @@ def _jit_isinstance(obj: Any, target_type: Any) -> bool:
     if type(obj) is ShapeProxy and target_type is torch.Tensor:
         return True
     return _JIT_ISINSTANCE(obj, target_type)
-
-
-def _as_tensor(data: Any, dtype: torch.dtype | None = None, device: Any = None) -> Any:
-    if type(data) is ShapeProxy:
-        return data if dtype is None or dtype == data.dtype else data.to(dtype)
-    return _AS_TENSOR(data, dtype=dtype, device=device)
 
 
 def _none_or_dtype(mask: Any) -> Any:
@@ -130,7 +124,7 @@ def route() -> None:
     """Answer model code's tensor checks for proxies (see the module); :func:`unroute`
     undoes it."""
     torch.is_tensor = _is_tensor  # type: ignore[assignment]
-    torch.as_tensor = _as_tensor
+    constructors.route()
     torch.jit.isinstance = _jit_isinstance
     F._none_or_dtype = _none_or_dtype  # type: ignore[assignment]
     torch._check_tensor_all = _check_tensor_all
@@ -143,7 +137,7 @@ def route() -> None:
 def unroute() -> None:
     """torch's own helpers back."""
     torch.is_tensor = _IS_TENSOR  # type: ignore[assignment]
-    torch.as_tensor = _AS_TENSOR
+    constructors.unroute()
     torch.jit.isinstance = _JIT_ISINSTANCE
     F._none_or_dtype = _NONE_OR_DTYPE  # type: ignore[assignment]
     torch._check_tensor_all = _CHECK_ALL
