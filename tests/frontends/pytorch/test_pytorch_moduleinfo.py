@@ -35,8 +35,6 @@ _EXPECTED = {
             "nn.MultiMarginLoss",
             "nn.MultiLabelSoftMarginLoss",
             "nn.PoissonNLLLoss",
-            "nn.BCELoss",
-            "nn.BCEWithLogitsLoss",
             "nn.LinearCrossEntropyLoss",
         ],
         _LOSS,

@@ -209,3 +209,40 @@ def test_losses_and_histc_in_a_forward_are_counted() -> None:
     assert made["l1_loss.sum"] == ("reduce", (), elements)
     assert made["binary_cross_entropy_with_logits"] == ("add", (1, 4, 16, 16), elements)
     assert made["histc"] == ("reduce", (4,), 16 * 16)
+
+
+class WeighedLosses(nn.Module):
+    """A detector's training losses with per-class weights (``pos_weight`` for the rare
+    positives) and the deprecated ``reduce=False``: they were uncounted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.register_buffer("positives", torch.tensor([1.0, 2.0, 4.0, 8.0]).view(1, 4, 1, 1))
+        self.register_buffer("classes", torch.rand(1, 4, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = self.conv(x)
+        target = torch.zeros_like(y)
+        pos = F.binary_cross_entropy_with_logits(y, target, pos_weight=self.positives)
+        both = F.binary_cross_entropy(
+            y.sigmoid(), target, weight=self.classes, reduction="sum"
+        ) + nn.BCEWithLogitsLoss(weight=self.classes, pos_weight=self.positives)(y, target)
+        each = F.mse_loss(y, target, reduce=False)  # as reduction="none"
+        return pos, both, each
+
+
+def test_weighed_losses_multiply_each_element() -> None:
+    model = WeighedLosses()
+    pos, both, each = model(torch.randn(1, 3, 16, 16))
+    graph = load_graph(model, (1, 3, 16, 16))
+    assert graph.uncounted == ()
+    made = {n.name: (n.kind.value, n.output_shape, n.macs) for n in graph.nodes}
+    y, elements = (1, 4, 16, 16), 4 * 16 * 16
+    weighed = "binary_cross_entropy_with_logits.pos_weight", "binary_cross_entropy.weight"
+    module = "BCEWithLogitsLoss.binary_cross_entropy_with_logits"
+    for name in (*weighed, f"{module}.weight", f"{module}.pos_weight"):
+        assert made[name] == ("mul", y, elements)
+    assert made["binary_cross_entropy_with_logits.mean"][1] == tuple(pos.shape) == ()
+    assert made["mse_loss"] == ("add", tuple(each.shape), elements)  # reduce=False: no mean
+    assert "mse_loss.mean" not in made and both.shape == ()

@@ -180,13 +180,13 @@ def meta_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
             return _rebuild(known)
     try:
         result = func(*map_values(args, to_meta), **map_values(kwargs, to_meta))
-    except RuntimeError as error:  # a real scalar tensor read as a value (new_full(size, stride))
-        try:
+    except RuntimeError as error:
+        try:  # a real scalar tensor read as a value (new_full(size, stride))
             result = func(*map_values(args, _value_or_meta), **map_values(kwargs, _value_or_meta))
         except RuntimeError:  # real integer tensors read as values: kept (see _ints_kept)
             try:
                 result = func(*map_values(args, _ints_kept), **map_values(kwargs, _ints_kept))
-            except RuntimeError:
+            except Exception:  # torch's first word stands
                 raise error from None
             key = None  # (the output depends on their values: not remembered)
     if key is not None and (layout := _layout(result)) is not None:

@@ -79,6 +79,8 @@ def multi_head_attention(
     tensors = [a for a in given.values() if isinstance(a, torch.Tensor)]
     traced = [a for a in (query, key, value, *given.values()) if isinstance(a, ShapeProxy)]
     parents = list(dict.fromkeys(a.node for a in traced))  # (masks, computed weights too)
+    if not parents:
+        raise NotHandled  # (nothing traced: computed on parameters alone)
     out = t.builder.matmul(
         parents,
         name,

@@ -6,7 +6,9 @@ A loss of input and target (``mse_loss``, ``l1_loss``, ``smooth_l1_loss``, ``hub
 ``soft_margin_loss``, ``binary_cross_entropy`` and ``..._with_logits``, ``kl_div``) is an
 element-wise op of the two (one MAC per element of their broadcast shape, as a subtraction),
 then, unless ``reduction='none'``, the mean or sum over every axis (one MAC per element). A
-per-element ``weight`` or ``pos_weight`` is not modelled (the call stays uncounted).
+``weight`` or ``pos_weight`` multiplies each element (one MAC per element, broadcast; a
+parameter counted there); the deprecated ``size_average``/``reduce`` pick the reduction as
+torch reads them.
 ``cross_entropy`` and ``nll_loss`` read the class axis (axis 1, or 0 for one sample) of the
 scores at each position (one MAC per score: the log-softmax, the pick), then reduce as above;
 their target (class indices, or probabilities of the scores' shape) is read there too.
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+from torch.nn._reduction import legacy_get_string
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.elementwise import arith
@@ -31,17 +35,29 @@ LOSSES = (
 )
 CLASS_LOSSES = "F.cross_entropy F.nll_loss"
 _REDUCTIONS = ("mean", "sum", "none", "batchmean")  # (batchmean: kl_div's)
-_UNMODELLED = ("weight", "pos_weight", "size_average", "reduce")
+
+
+def _reduction(kw: dict[str, Any]) -> str:
+    """The call's ``reduction``, or what the deprecated ``size_average`` and ``reduce`` say
+    (taken out of ``kw``), as torch reads them."""
+    size_average, reduce = kw.pop("size_average", None), kw.pop("reduce", None)
+    reduction: str = kw.pop("reduction", "mean")
+    if size_average is None and reduce is None:
+        return reduction
+    return legacy_get_string(size_average, reduce, emit_warning=False)
 
 
 def pairwise_loss(t: Tracer, name: str, op: str, input: Any, target: Any, **kw: Any) -> Any:
     """``F.mse_loss(input, target, reduction=...)`` and the others of :data:`LOSSES`."""
-    reduction = kw.pop("reduction", "mean")
-    if any(kw.get(k) is not None for k in _UNMODELLED) or reduction not in _REDUCTIONS:
+    reduction = _reduction(kw)
+    if reduction not in _REDUCTIONS:
         raise NotHandled
     if not isinstance(input, ShapeProxy) and not isinstance(target, ShapeProxy):
         raise NotHandled
     each: ShapeProxy = arith(OpKind.ADD)(t, name, op, input, target)
+    for key in ("weight", "pos_weight"):  # each element weighed: a multiply, broadcast
+        if (weight := kw.get(key)) is not None:
+            each = arith(OpKind.MUL)(t, t.unique(f"{name}.{key}"), op, each, weight)
     return _reduced(t, name, op, each, reduction)
 
 
@@ -58,10 +74,10 @@ def class_loss(
     t: Tracer, name: str, op: str, input: Any, target: Any, weight: Any = None, **kw: Any
 ) -> Any:
     """``F.cross_entropy(input, target, ...)`` and ``F.nll_loss``: see the module."""
-    reduction = kw.pop("reduction", "mean")
+    reduction = _reduction(kw)
     if not isinstance(input, ShapeProxy) or reduction not in ("mean", "sum", "none"):
         raise NotHandled
-    if any(kw.get(k) is not None for k in _UNMODELLED) or isinstance(weight, ShapeProxy):
+    if isinstance(weight, ShapeProxy):
         raise NotHandled
     axis = 1 if len(input.dims) > 1 else 0
     shape = input.dims[:axis] + input.dims[axis + 1 :]

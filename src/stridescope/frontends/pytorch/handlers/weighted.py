@@ -5,7 +5,8 @@ Each has the torch function's own signature (after the tracer, the node name and
 spelling). A weight or bias the forward computed from the input (a conditionally parameterised
 convolution: one weight per sample, from routing weights) is traced: the layer's node is made
 with its shape, then joined with them (:func:`~.layer_calls.joined`); an input the forward
-made without the traced one (a parameter) then stands as a node (:func:`~.layer_calls.standing_in`). A weight that is not a tensor raises
+made without the traced one (a parameter) then stands as a node
+(:func:`~.layer_calls.standing_in`). A weight that is not a tensor raises
 :class:`NotHandled`: the call then runs on meta tensors and is marked uncounted.
 """
 
