@@ -23,22 +23,11 @@ common = pytest.importorskip("torch.testing._internal.common_modules")
 _LOOKED = 6  # the first samples of each module
 # (a sample input without a batch axis, (C, L) or (C, H, W), is refused: a model's input is
 # batch first, so the layer says what it expects)
-# losses whose options (class weights, margins) the cost model does not read: uncounted
+# losses the cost model does not read: uncounted
 _LOSS = "loss"
 _EXPECTED = {
-    "nn.GaussianNLLLoss": "reads its variance's values",
     "nn.CTCLoss": _LOSS,  # (refused where torch has no meta kernel for its arguments)
-    **dict.fromkeys(
-        [
-            "nn.CosineEmbeddingLoss",
-            "nn.MultiLabelMarginLoss",
-            "nn.MultiMarginLoss",
-            "nn.MultiLabelSoftMarginLoss",
-            "nn.PoissonNLLLoss",
-            "nn.LinearCrossEntropyLoss",
-        ],
-        _LOSS,
-    ),
+    "nn.LinearCrossEntropyLoss": _LOSS,
 }
 
 

@@ -44,7 +44,6 @@ _REFUSED = {
     "nonzero": "values",
     "unique": "values",
     "unique_consecutive": "values",
-    "nn.functional.gaussian_nll_loss": "values",  # (checks its variance with .item())
     # the sample's input has no batch axis: a model's input is batch first
     **{f"nn.functional.conv{k}{d}d": "unbatched" for k in ("", "_transpose") for d in "123"},
     **{f"nn.functional.adaptive_{p}_pool{d}d": "unbatched" for p in ("avg", "max") for d in "123"},

@@ -246,3 +246,36 @@ def test_weighed_losses_multiply_each_element() -> None:
     assert made["binary_cross_entropy_with_logits.mean"][1] == tuple(pos.shape) == ()
     assert made["mse_loss"] == ("add", tuple(each.shape), elements)  # reduce=False: no mean
     assert "mse_loss.mean" not in made and both.shape == ()
+
+
+class MetricLosses(nn.Module):
+    """A metric-learning model's training losses in its forward (triplet, cosine embedding,
+    a margin ranking, a Gaussian likelihood whose variance torch checks by value): they were
+    uncounted, and the Gaussian one refused (its check read the values)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(12, 8)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        e = self.embed(x.flatten(1))  # (N, 8)
+        a, p, n = e, e.flip(0), e.roll(1, 0)
+        ones = torch.ones(e.shape[0])
+        triplet = F.triplet_margin_loss(a, p, n, reduction="none")  # (N,)
+        cosine = F.cosine_embedding_loss(a, p, ones)
+        ranking = F.margin_ranking_loss(a[:, 0], p[:, 0], ones, reduction="none")  # (N,)
+        gauss = F.gaussian_nll_loss(a, p, e.exp(), reduction="none")  # (N, 8)
+        return triplet, cosine, ranking, gauss
+
+
+def test_metric_losses_are_counted_with_torch_s_shapes() -> None:
+    model = MetricLosses()
+    want = [tuple(o.shape) for o in model(torch.randn(4, 3, 2, 2))]
+    graph = load_graph(model, (4, 3, 2, 2))
+    assert graph.uncounted == ()
+    made = {n.name: (n.kind.value, n.output_shape, n.macs) for n in graph.nodes}
+    assert made["triplet_margin_loss"] == ("reduce", want[0], 3 * 4 * 8)  # each element once
+    assert made["cosine_embedding_loss"][:2] == ("reduce", (4,))
+    assert made["cosine_embedding_loss.mean"][1] == want[1] == ()
+    assert made["margin_ranking_loss"] == ("add", want[2], 3 * 4)
+    assert made["gaussian_nll_loss"] == ("add", want[3], 3 * 4 * 8)

@@ -206,6 +206,7 @@ def _rows() -> list[Row]:
         (reduction.norm, "torch.norm Tensor.norm"),
         (losses.pairwise_loss, losses.LOSSES),
         (losses.class_loss, losses.CLASS_LOSSES),
+        (losses.other_loss, losses.OTHER_LOSSES),
         (losses.histc, "torch.histc Tensor.histc"),
         (reduction.spread, "torch.var Tensor.var torch.std Tensor.std"),
         (reduction.extreme("max"), "torch.max Tensor.max"),

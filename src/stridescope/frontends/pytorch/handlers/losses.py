@@ -9,7 +9,11 @@ then, unless ``reduction='none'``, the mean or sum over every axis (one MAC per 
 ``weight`` or ``pos_weight`` multiplies each element (one MAC per element, broadcast; a
 parameter counted there); the deprecated ``size_average``/``reduce`` pick the reduction as
 torch reads them.
-``cross_entropy`` and ``nll_loss`` read the class axis (axis 1, or 0 for one sample) of the
+The other losses (:data:`OTHER_LOSSES`: margins, embeddings, rankings, triplets, Poisson and
+Gaussian likelihoods) read each element of each tensor they are given once (one MAC per
+element), per element (the broadcast shape) or per sample (a row's classes or features
+reduced), then reduce as above; their Python bodies, which may check values
+(``gaussian_nll_loss``'s variance), are not run. ``cross_entropy`` and ``nll_loss`` read the class axis (axis 1, or 0 for one sample) of the
 scores at each position (one MAC per score: the log-softmax, the pick), then reduce as above;
 their target (class indices, or probabilities of the scores' shape) is read there too.
 """
@@ -19,21 +23,30 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from torch.nn._reduction import legacy_get_string
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.elementwise import arith
+from stridescope.frontends.pytorch.handlers.products import broadcast
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["CLASS_LOSSES", "LOSSES", "class_loss", "histc", "pairwise_loss"]
+__all__ = ["CLASS_LOSSES", "LOSSES", "OTHER_LOSSES", "class_loss", "histc", "other_loss"]
+__all__ += ["pairwise_loss"]
 
 LOSSES = (
     "F.mse_loss F.l1_loss F.smooth_l1_loss F.huber_loss F.soft_margin_loss "
     "F.binary_cross_entropy F.binary_cross_entropy_with_logits F.kl_div"
 )
 CLASS_LOSSES = "F.cross_entropy F.nll_loss"
+_PER_ELEMENT = "F.hinge_embedding_loss F.margin_ranking_loss F.poisson_nll_loss F.gaussian_nll_loss"
+_PER_SAMPLE = (
+    "F.multilabel_soft_margin_loss F.cosine_embedding_loss F.multi_margin_loss "
+    "F.multilabel_margin_loss F.triplet_margin_loss F.triplet_margin_with_distance_loss"
+)
+OTHER_LOSSES = f"{_PER_ELEMENT} {_PER_SAMPLE}"
 _REDUCTIONS = ("mean", "sum", "none", "batchmean")  # (batchmean: kl_div's)
 
 
@@ -86,6 +99,34 @@ def class_loss(
         parents, name, kind=OpKind.REDUCE, output_shape=shape, macs=math.prod(input.dims), op=op
     )
     return _reduced(t, name, op, t.proxy(node, input), reduction)
+
+
+def other_loss(t: Tracer, name: str, op: str, *args: Any, **kw: Any) -> Any:
+    """The losses of :data:`OTHER_LOSSES`: see the module."""
+    reduction = _reduction(kw)
+    tensors = [a for a in (*args, *kw.values()) if isinstance(a, ShapeProxy | torch.Tensor)]
+    traced = [a for a in tensors if type(a) is ShapeProxy]
+    if not traced or reduction not in ("mean", "sum", "none"):
+        raise NotHandled
+    dims = [tuple(a.shape) for a in tensors]
+    if op in _PER_ELEMENT.split():
+        shape: tuple[int, ...] | None = dims[0]
+        for other in dims[1:]:
+            shape = None if shape is None else broadcast(shape, other)
+        if shape is None:
+            raise NotHandled  # shapes torch refuses: its own error, from the meta run
+    else:
+        shape = dims[0][:1] if len(dims[0]) > 1 else ()
+    node = t.builder.other(
+        list(dict.fromkeys(a.node for a in traced)),
+        name,
+        kind=OpKind.ADD if op in _PER_ELEMENT.split() else OpKind.REDUCE,
+        output_shape=shape,
+        macs=sum(math.prod(d) for d in dims),
+        params=t.take_params(tensors),
+        op=op,
+    )
+    return _reduced(t, name, op, t.proxy(node, traced[0]), reduction)
 
 
 def histc(t: Tracer, name: str, op: str, input: Any, bins: int = 100, *args: Any, **kw: Any) -> Any:
