@@ -4,8 +4,8 @@ torch's tests run) traced as a forward would call it, checked against what torch
 Per op, its first samples with a float32 input of two or more axes (batch first, as a model's
 input is), called as a function, as a method of the input and in place where torch has those
 forms, each in three ways:
-- the sample's input traced, the other arguments as given: the traced output's shape is
-  torch's, or the trace is refused with a one-line reason (ops listed in ``_REFUSED``);
+- the sample's input traced, the other arguments as given: the traced output's shape and
+  dtype (its bytes) are torch's, or the trace is refused with a one-line reason (ops listed in ``_REFUSED``);
 - its other float tensors as ``nn.Parameter`` s: the summary counts every one of them;
 - every float tensor argument traced (a forward of several inputs): each input reaches the
   output (a weight the forward computed, a norm's scale made per sample, the edges ``diff``
@@ -211,9 +211,12 @@ def test_every_traced_output_has_torch_s_shape() -> None:
         inputs = model.inputs(sample)
         if (real := _ran(model, inputs)) is None:
             continue
-        graph = _traced(model, inputs, name)
-        if graph is not None and tuple(graph.output.output_shape) != tuple(real.shape):
+        if (graph := _traced(model, inputs, name)) is None:
+            continue
+        if tuple(graph.output.output_shape) != tuple(real.shape):
             wrong.append((name, tuple(sample.input.shape), graph.output.output_shape, real.shape))
+        elif graph.output.activation_bytes != real.numel() * real.element_size():  # its dtype
+            wrong.append((name, tuple(sample.input.shape), graph.output.activation_bytes))
     assert not wrong
 
 

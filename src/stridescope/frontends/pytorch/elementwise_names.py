@@ -67,7 +67,7 @@ DIVIDE = (
     "torch.nextafter Tensor.nextafter torch.gcd Tensor.gcd torch.lcm Tensor.lcm torch.multiply "
     "Tensor.multiply torch.divide Tensor.divide torch.arctan2 Tensor.arctan2 Tensor.fmax "
     "Tensor.fmin Tensor.logaddexp Tensor.logaddexp2 Tensor.copysign Tensor.xlogy "
-    "torch.special.xlogy torch.special.xlog1py torch.float_power Tensor.float_power torch.igamma "
+    "torch.special.xlogy torch.special.xlog1py torch.igamma "
     "Tensor.igamma torch.igammac Tensor.igammac torch.special.gammainc torch.special.gammaincc "
     "torch.special.zeta"
 )

@@ -215,8 +215,9 @@ def _rows() -> list[Row]:
 
 
 def _beside_products() -> list[Row]:
-    """Attention layers, products of vectors and distances, sampling, lookups and buckets."""
+    """Attention, products of vectors and distances, sampling, lookups, buckets, float_power."""
     return [
+        (elementwise.float_power, "torch.float_power Tensor.float_power"),
         (attention.multi_head_attention, "F.multi_head_attention_forward"),
         (attention.native_multi_head_attention, "torch._native_multi_head_attention"),
         (products.matmul, "torch.mv Tensor.mv torch.dot Tensor.dot torch.vdot Tensor.vdot"),

@@ -21,7 +21,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["arith", "bucket", "fused", "pointwise", "power", "select", "unary"]
+__all__ = ["arith", "bucket", "float_power", "fused", "pointwise", "power", "select", "unary"]
 
 
 def pointwise(kind: OpKind) -> Callable[..., Any]:
@@ -40,7 +40,12 @@ def pointwise(kind: OpKind) -> Callable[..., Any]:
             return pointwise_node(t, name, op, input, kind, params, inplace)
         input = standing_in(t, name, input, extras)
         out = pointwise_node(t, name, op, input, kind, params, inplace)
-        return out if inplace else joined(t, name, out, extras)
+        if inplace:
+            return out
+        for value in extras:  # softmax(x, dim, dtype=torch.float32): computed in that dtype
+            if isinstance(value, torch.dtype):
+                out.dtype = value
+        return joined(t, name, out, extras)
 
     return handler
 
@@ -84,6 +89,7 @@ def arith(kind: OpKind) -> Callable[..., Any]:
             type(input) is ShapeProxy
             and type(other) is ShapeProxy
             and input.dims == other.dims
+            and input.dtype is other.dtype
             and not options
             and not keywords
         ):  # the common merge, x + y: what the rest decides for it
@@ -115,9 +121,40 @@ def arith(kind: OpKind) -> Callable[..., Any]:
         made = t.proxy(node, proxies[0])
         if type(input) is complex or type(other) is complex:  # 1j * x: a complex result
             made.dtype = torch.promote_types(made.dtype, torch.complex64)
+        elif not made.dtype.is_floating_point or any(
+            getattr(o, "dtype", made.dtype) is not made.dtype for o in operands
+        ):  # a mask + 0 (int64), ids * 0.5 (float32), bf16 + float32 tensors: torch's rule
+            made.dtype = _result_dtype(input, other)
         return made
 
     return handler
+
+
+def float_power(t: Tracer, name: str, op: str, input: Any, exponent: Any, **kw: Any) -> Any:
+    """``torch.float_power``: a power priced as a division is, computed in double precision
+    (complex where either operand is)."""
+    made = arith(OpKind.MUL)(t, name, op, input, exponent, **kw)
+    made.dtype = torch.complex128 if made.dtype.is_complex else torch.float64
+    return made
+
+
+def _result_dtype(a: Any, b: Any) -> torch.dtype:
+    """The dtype torch gives ``a`` op ``b`` (tensors, traced or not, and Python numbers), by
+    its promotion of meta stand-ins that keep whether each has dimensions.
+
+    >>> mask = ShapeProxy(0, (2, 3), torch.bool)
+    >>> _result_dtype(mask, 0), _result_dtype(mask, 0.5), _result_dtype(torch.ones(()), mask)
+    (torch.int64, torch.float32, torch.float32)
+    """
+
+    def stand_in(v: Any) -> Any:
+        if isinstance(v, ShapeProxy | torch.Tensor):
+            dims = (1,) if len(v.shape) else ()
+            return torch.empty(dims, dtype=v.dtype, device="meta")
+        return v
+
+    with torch._C.DisableTorchFunction():
+        return torch.result_type(stand_in(a), stand_in(b))
 
 
 def _operand_dims(value: Any) -> tuple[int, ...]:
