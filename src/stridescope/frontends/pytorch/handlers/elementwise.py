@@ -36,16 +36,20 @@ def pointwise(kind: OpKind) -> Callable[..., Any]:
         extras = [*options, *keywords.values()] if options or keywords else ()
         params = t.take_params(extras) if extras else 0
         inplace = bool(keywords.get("inplace", False))
-        if type(input) is ShapeProxy and not extras:
-            return pointwise_node(t, name, op, input, kind, params, inplace)
-        input = standing_in(t, name, input, extras)
+        traced, dtype = False, None
+        for value in extras:  # (one pass, as a norm's weights are given in every block)
+            if type(value) is ShapeProxy:
+                traced = True
+            elif type(value) is torch.dtype:  # softmax(x, dim, dtype=torch.float32)
+                dtype = value
+        if type(input) is not ShapeProxy and traced:
+            input = standing_in(t, name, input, extras)
         out = pointwise_node(t, name, op, input, kind, params, inplace)
         if inplace:
             return out
-        for value in extras:  # softmax(x, dim, dtype=torch.float32): computed in that dtype
-            if isinstance(value, torch.dtype):
-                out.dtype = value
-        return joined(t, name, out, extras)
+        if dtype is not None:  # computed in that dtype
+            out.dtype = dtype
+        return joined(t, name, out, extras) if traced else out
 
     return handler
 
@@ -121,8 +125,10 @@ def arith(kind: OpKind) -> Callable[..., Any]:
         made = t.proxy(node, proxies[0])
         if type(input) is complex or type(other) is complex:  # 1j * x: a complex result
             made.dtype = torch.promote_types(made.dtype, torch.complex64)
-        elif not made.dtype.is_floating_point or any(
-            getattr(o, "dtype", made.dtype) is not made.dtype for o in operands
+        elif (
+            not (dtype := made.dtype).is_floating_point
+            or getattr(input, "dtype", dtype) is not dtype
+            or getattr(other, "dtype", dtype) is not dtype
         ):  # a mask + 0 (int64), ids * 0.5 (float32), bf16 + float32 tensors: torch's rule
             made.dtype = _result_dtype(input, other)
         return made
