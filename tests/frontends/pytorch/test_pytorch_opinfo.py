@@ -3,9 +3,10 @@ torch's tests run) traced as a forward would call it, checked against what torch
 
 Per op, its first samples with a float32 input of two or more axes (batch first, as a model's
 input is), called as a function, as a method of the input and in place where torch has those
-forms, each in three ways:
+forms, each in four ways:
 - the sample's input traced, the other arguments as given: the traced output's shape and
-  dtype (its bytes) are torch's, or the trace is refused with a one-line reason (ops listed in ``_REFUSED``);
+  dtype (its bytes) are torch's, or the trace is refused with a one-line reason (ops listed
+  in ``_REFUSED``);
 - its other float tensors as ``nn.Parameter`` s: the summary counts every one of them;
 - every float tensor argument traced (a forward of several inputs): each input reaches the
   output (a weight the forward computed, a norm's scale made per sample, the edges ``diff``
