@@ -32,8 +32,9 @@ def block_window(
 ) -> tuple[Window, tuple[int, ...]] | None:
     """For a reshape of ``nodes[parent]`` (spatial axes at ``source``) to ``out`` that
     splits known positions into blocks (:func:`split_axes`; known: a ``(batch, samples)``
-    signal's, or followed from the input: :func:`~stridescope.ir.axes.known_positions`), the window it reads
-    (kernel and stride ``b`` per axis) and where its positions are; else ``None``."""
+    signal's, or followed from the input: :func:`~stridescope.ir.axes.known_positions`), the
+    window it reads (kernel and stride ``b`` per axis) and where its positions are; else
+    ``None``."""
     node = nodes[parent]
     split = split_axes(node.output_shape, source, out)
     if split is None or not known_positions(node, nodes):

@@ -87,6 +87,12 @@ _COUNT = [0]  # len(sys.modules) when last read
 _REBOUND: list[tuple[dict[str, Any], str, Any]] = []  # (namespace, name, torch's function)
 
 
+def _routed(value: Any) -> Callable[..., Any] | None:
+    """The routed stand-in of ``value`` where it is one of torch's three functions."""
+    found = _ROUTED.get(id(value))
+    return found[1] if found is not None and found[0] is value else None
+
+
 def _read_new_modules() -> None:
     """Find, in each module loaded since the last call, the names bound to torch's
     constructors."""
@@ -99,9 +105,7 @@ def _read_new_modules() -> None:
         namespace = getattr(module, "__dict__", None)
         if name.partition(".")[0] in _SKIP or type(namespace) is not dict:
             continue
-        found = tuple(
-            k for k, v in list(namespace.items()) if id(v) in _ROUTED and _ROUTED[id(v)][0] is v
-        )
+        found = tuple(k for k, v in list(namespace.items()) if _routed(v) is not None)
         if found:
             _BOUND[name] = found
     _COUNT[0] = len(sys.modules)
@@ -119,8 +123,8 @@ def route() -> None:
             continue
         for key in bound:
             value = namespace.get(key)
-            if id(value) in _ROUTED and _ROUTED[id(value)][0] is value:
-                namespace[key] = _ROUTED[id(value)][1]
+            if (stand_in := _routed(value)) is not None:
+                namespace[key] = stand_in
                 _REBOUND.append((namespace, key, value))
 
 

@@ -9,18 +9,20 @@ then, unless ``reduction='none'``, the mean or sum over every axis (one MAC per 
 ``weight`` or ``pos_weight`` multiplies each element (one MAC per element, broadcast; a
 parameter counted there); the deprecated ``size_average``/``reduce`` pick the reduction as
 torch reads them.
+``cross_entropy`` and ``nll_loss`` read the class axis (axis 1, or 0 for one sample) of the
+scores at each position (one MAC per score: the log-softmax, the pick), then reduce as above;
+their target (class indices, or probabilities of the scores' shape) is read there too.
 The other losses (:data:`OTHER_LOSSES`: margins, embeddings, rankings, triplets, Poisson and
 Gaussian likelihoods) read each element of each tensor they are given once (one MAC per
 element), per element (the broadcast shape) or per sample (a row's classes or features
 reduced), then reduce as above; their Python bodies, which may check values
-(``gaussian_nll_loss``'s variance), are not run. ``cross_entropy`` and ``nll_loss`` read the class axis (axis 1, or 0 for one sample) of the
-scores at each position (one MAC per score: the log-softmax, the pick), then reduce as above;
-their target (class indices, or probabilities of the scores' shape) is read there too.
+(``gaussian_nll_loss``'s variance), are not run.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -28,7 +30,6 @@ from torch.nn._reduction import legacy_get_string
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.elementwise import arith
-from stridescope.frontends.pytorch.handlers.products import broadcast
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
@@ -47,6 +48,8 @@ _PER_SAMPLE = (
     "F.multilabel_margin_loss F.triplet_margin_loss F.triplet_margin_with_distance_loss"
 )
 OTHER_LOSSES = f"{_PER_ELEMENT} {_PER_SAMPLE}"
+_ELEMENTWISE = frozenset(_PER_ELEMENT.split())
+_BROADCAST: Callable[..., torch.Size] = torch.broadcast_shapes  # (untyped in torch)
 _REDUCTIONS = ("mean", "sum", "none", "batchmean")  # (batchmean: kl_div's)
 
 
@@ -109,18 +112,18 @@ def other_loss(t: Tracer, name: str, op: str, *args: Any, **kw: Any) -> Any:
     if not traced or reduction not in ("mean", "sum", "none"):
         raise NotHandled
     dims = [tuple(a.shape) for a in tensors]
-    if op in _PER_ELEMENT.split():
-        shape: tuple[int, ...] | None = dims[0]
-        for other in dims[1:]:
-            shape = None if shape is None else broadcast(shape, other)
-        if shape is None:
-            raise NotHandled  # shapes torch refuses: its own error, from the meta run
+    each = op in _ELEMENTWISE
+    if each:
+        try:
+            shape = tuple(_BROADCAST(*dims))
+        except RuntimeError:  # shapes torch refuses: its own error, from the meta run
+            raise NotHandled from None
     else:
         shape = dims[0][:1] if len(dims[0]) > 1 else ()
     node = t.builder.other(
         list(dict.fromkeys(a.node for a in traced)),
         name,
-        kind=OpKind.ADD if op in _PER_ELEMENT.split() else OpKind.REDUCE,
+        kind=OpKind.ADD if each else OpKind.REDUCE,
         output_shape=shape,
         macs=sum(math.prod(d) for d in dims),
         params=t.take_params(tensors),
