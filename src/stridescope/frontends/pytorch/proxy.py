@@ -17,7 +17,11 @@ import torch
 from stridescope.frontends.pytorch.errors import TraceError
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer
 
-__all__ = ["OPERATORS", "ShapeProxy", "in_place"]
+__all__ = ["OPERATORS", "ROUTED", "ShapeProxy", "in_place"]
+
+# torch.Tensor methods set on the class while a trace runs (see ``unbound_methods``), by name:
+# torch's own, which a traced tensor's method of that name hands to the tracer
+ROUTED: dict[str, Any] = {}
 
 
 def _values(reason: str) -> Callable[..., Any]:
@@ -155,7 +159,7 @@ class ShapeProxy:
     def __getattr__(self, name: str) -> Any:
         """A tensor method (``x.view(...)``), traced: the first use of each name installs it
         on the class, so later calls find it without this lookup; a tensor property traced."""
-        attr = getattr(torch.Tensor, name, None)
+        attr = ROUTED.get(name) or getattr(torch.Tensor, name, None)
         if attr is None or name.startswith("_"):
             raise AttributeError(f"ShapeProxy has no attribute {name!r}")
         if callable(attr):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,6 +32,7 @@ from stridescope.frontends.pytorch import (
     function_calls,
     module_calls,
     tensor_checks,
+    unbound_methods,
 )
 from stridescope.frontends.pytorch.arguments import (
     arguments,
@@ -47,6 +47,14 @@ from stridescope.frontends.pytorch.fx_graphs import recorded
 from stridescope.frontends.pytorch.index_bounds import IndexOutOfBounds
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.module_table import MODULES
+from stridescope.frontends.pytorch.module_tree import (
+    ModuleTree,
+    model_dtype,
+    module_tree,
+    note_unused,
+    quantized_note,
+    tensor_device,
+)
 from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.script_calls import call_script_function, compiled_from
@@ -54,6 +62,13 @@ from stridescope.frontends.pytorch.state_writes import put_back
 from stridescope.frontends.pytorch.tensor_writes import put_back_tensors
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.unbound_methods import (
+    MOST,
+    UnboundMethod,
+    needed,
+    remember,
+    unbound_method,
+)
 from stridescope.frontends.pytorch.value_sizes import sized
 from stridescope.frontends.pytorch.views import restore, settle
 from stridescope.ir import Graph, GraphBuilder
@@ -76,7 +91,7 @@ def _routed_script_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 @contextmanager
-def _routing(tracer: Tracer) -> Iterator[None]:
+def _routing(tracer: Tracer, methods: frozenset[str]) -> Iterator[None]:
     """Route module calls of this thread to ``tracer`` (:mod:`module_calls`, and torch
     functions written in Python: :mod:`function_calls`), and answer
     model code's tensor checks (:mod:`tensor_checks`); undone on exit, even on errors."""
@@ -90,12 +105,14 @@ def _routing(tracer: Tracer) -> Iterator[None]:
             tensor_checks.route()
             autograd_functions.route()
         _PATCH_USERS += 1
+        unbound_methods.route(methods)
     set_active_tracer(tracer)
     try:
         yield
     finally:
         set_active_tracer(previous)
         with _PATCH_LOCK:
+            unbound_methods.unroute(methods)
             _PATCH_USERS -= 1
             if _PATCH_USERS == 0:
                 module_calls.unroute()
@@ -103,15 +120,6 @@ def _routing(tracer: Tracer) -> Iterator[None]:
                 _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
                 tensor_checks.unroute()
                 autograd_functions.unroute()
-
-
-def _dtype(tree: _Tree) -> torch.dtype:
-    """The model's first floating-point parameter's dtype, else float32."""
-    for _, m in tree.modules:
-        for p in m._parameters.values():
-            if p is not None and p.is_floating_point():
-                return p.dtype
-    return torch.float32
 
 
 def _one_line(text: str) -> str:
@@ -130,70 +138,72 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
     shapes, lists = arguments(input_shape)
     module = compiled_from(module)  # torch.compile(model): the model it compiles
     kind = type(module).__name__
-    tree = _module_tree(module)
+    tree = module_tree(module)
     what = " and ".join(str(s) for s in shapes)
     where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
-    try:
-        builder, tracer = _run(module, (shapes, lists), tree, fast=True)
-    except (LayerInputError, StridescopeError) as e:  # about the input: the same either way
-        raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
-    except IndexOutOfBounds as e:  # read on real index values: the same either way
-        raise StridescopeError(f"{where}: its forward raised IndexError: {e}") from None
-    except Exception:  # it read a parameter's values, or failed: the exact run decides
+    methods, found = needed(type(module)), 0  # torch.Tensor methods called unbound on x
+    while True:
         try:
-            builder, tracer = _run(module, (shapes, lists), tree, fast=False)
-        except IndexOutOfBounds as e:
-            raise StridescopeError(f"{where}: its forward raised IndexError: {e}") from None
-        except (LayerInputError, TraceError, StridescopeError) as e:
-            raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
-        except Exception as e:
-            if (quantized := _quantized(tree)) and "quantized" in str(e):
-                raise StridescopeError(f"{where}: {quantized}") from None
-            raise StridescopeError(
-                f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
-                f"{as_list_hint(e, lists)}"
-            ) from None
-    _note_unused(builder, tree, tracer.counted)
+            builder, tracer = _traced(module, (shapes, lists), tree, where, methods)
+            break
+        except UnboundMethod as e:  # again, with that method routed (see unbound_methods)
+            if e.name in methods or found >= MOST:
+                raise StridescopeError(f"{where}: its forward raised TypeError: {e.text}") from None
+            methods, found = methods | {e.name}, found + 1
+    if found:
+        remember(type(module), methods)
+    note_unused(builder, tree, tracer.counted)
     tracer.learn_blocks()
     return builder.build()
 
 
-# where torch keeps quantized layers (made by torch.ao.quantization's convert, quantize_dynamic)
-_QUANTIZED = ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized", "torch.nn.quantized")
-
-
-def _quantized(tree: _Tree) -> str:
-    """What to say of a model holding quantized layers the module table has no handler for
-    (their operators have no shape function for meta tensors), or ``""`` for a model without
-    any."""
-    found = [
-        (p, type(m).__name__)
-        for p, m in tree.modules
-        if type(m).__module__.startswith(_QUANTIZED)
-        and type(m).forward not in MODULES
-        and not type(m).__name__.endswith("PackedParams")  # (a layer's weights, held apart)
-        and not hasattr(m, "activation_post_process")  # QFunctional: its operations are read
-    ]
-    if not found:
-        return ""
-    named = ", ".join(f"{p or 'the model'} ({c})" for p, c in found[:3])
-    return (
-        f"it holds {len(found)} quantized layer{'s' if len(found) > 1 else ''} ({named}"
-        f"{', ...' if len(found) > 3 else ''}), which stridescope does not read; summarise the "
-        "float model, before torch.ao.quantization's convert or quantize_dynamic"
-    )
+def _traced(
+    module: nn.Module,
+    arguments: tuple[list[tuple[int, ...]], list[int]],
+    tree: ModuleTree,
+    where: str,
+    methods: frozenset[str],
+) -> tuple[GraphBuilder, Tracer]:
+    """The fast run, else the exact run (see :func:`_run`); one-line errors that begin with
+    ``where``, except :class:`UnboundMethod`, raised for :func:`trace_torch` to run again."""
+    try:
+        builder, tracer = _run(module, arguments, tree, True, methods)
+    except (LayerInputError, StridescopeError) as e:  # about the input: the same either way
+        raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
+    except IndexOutOfBounds as e:  # read on real index values: the same either way
+        raise StridescopeError(f"{where}: its forward raised IndexError: {e}") from None
+    except UnboundMethod:
+        raise
+    except Exception:  # it read a parameter's values, or failed: the exact run decides
+        try:
+            builder, tracer = _run(module, arguments, tree, False, methods)
+        except IndexOutOfBounds as e:
+            raise StridescopeError(f"{where}: its forward raised IndexError: {e}") from None
+        except (LayerInputError, TraceError, StridescopeError) as e:
+            raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
+        except UnboundMethod:
+            raise
+        except Exception as e:
+            if (quantized := quantized_note(tree)) and "quantized" in str(e):
+                raise StridescopeError(f"{where}: {quantized}") from None
+            raise StridescopeError(
+                f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
+                f"{as_list_hint(e, arguments[1])}"
+            ) from None
+    return builder, tracer
 
 
 def _run(
     module: nn.Module,
     arguments: tuple[list[tuple[int, ...]], list[int]],
-    tree: _Tree,
+    tree: ModuleTree,
     fast: bool,
+    methods: frozenset[str] = frozenset(),
 ) -> tuple[GraphBuilder, Tracer]:
     """One traced forward, autograd on (a tensor's ``grad_fn`` tells which parameters it came
     from). ``fast``: in the forwards of modules with parameters of their own, computations on
     parameters alone run on meta tensors (:class:`ParameterMode`); else on real kernels."""
-    dtype = _dtype(tree)
+    dtype = model_dtype(tree)
     shapes, lists = arguments
     shape = shapes[0]
     builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
@@ -210,7 +220,7 @@ def _run(
     if not fast:  # the exact run: the forward may branch on parameter values, which blocks
         tracer.blocks = None  # do not compare; every block is traced
         tracer.exact = True
-    tracer.device = _device(tree, tracer.device)
+    tracer.device = tensor_device(tree, tracer.device)
     tracer.graph = module if recorded(module) else None
     proxies = [ShapeProxy(n, s, dtype_of(s, dtype)) for n, s in zip(inputs, shapes, strict=True)]
     tracer.dtype = dtype
@@ -220,7 +230,7 @@ def _run(
         mode = tracer.mode = ParameterMode(tracer, tree.params)
         tracer.frozen = any(not p.requires_grad for p in tree.kept if p is not None)
         try:
-            with _routing(tracer), torch.enable_grad():
+            with _routing(tracer, methods), torch.enable_grad():
                 _forward(tracer, module, args)
         finally:  # the model keeps no meta tensor, even from a forward that failed; a
             # forward that stored one (a cache) did all else on shapes: its graph stands
@@ -233,7 +243,7 @@ def _run(
             restore(tracer)
     else:
         try:
-            with _routing(tracer), torch.enable_grad():  # grad_fn: what a tensor came from
+            with _routing(tracer, methods), torch.enable_grad():  # grad_fn: what a tensor came from
                 _forward(tracer, module, args)
         finally:
             put_back(tracer.kept)
@@ -242,25 +252,15 @@ def _run(
     return builder, tracer
 
 
-@dataclass
-class _Tree:
-    """One walk of the model: ``named_modules()`` as a list (each module once, at its first
-    path, in the same pre-order), the paths by module id, the ids of all its parameters."""
-
-    modules: list[tuple[str, nn.Module]]
-    paths: dict[int, str]
-    params: set[int]
-    repeated: frozenset[type]  # classes of more than one module with children
-    # the parameters themselves, kept alive for the trace: a module loaded by torch.jit.load
-    # makes a new Python object for a parameter when none is alive, so ids would not hold
-    kept: list[Any]
-
-
 def _forward(tracer: Tracer, module: nn.Module, args: list[Any]) -> None:
     """The traced forward; a :class:`TraceError` says after which op it stopped, so a user
     can summarise the part before it (a detector's backbone before its box selection)."""
     try:
         _returned(tracer, module(*args))
+    except TypeError as e:  # (a method called unbound on a traced tensor: unbound_methods)
+        if (name := unbound_method(e)) is None:
+            raise
+        raise UnboundMethod(name, _one_line(str(e))) from None
     except TraceError as e:
         nodes = tracer.builder._nodes
         if len(nodes) < 2:
@@ -322,75 +322,4 @@ def _note_discarded(builder: GraphBuilder, returned: list[int], paths: Mapping[i
         builder.note(
             f"{len(dropped)} ops ({params:,} parameters, {macs:,} MACs, counted) compute results "
             f"the forward discards: {names}{more}"
-        )
-
-
-def _module_tree(root: nn.Module) -> _Tree:
-    """The :class:`_Tree` of ``root``, without a generator per module."""
-    tree: list[tuple[str, nn.Module]] = []
-    paths: dict[int, str] = {}
-    params: list[Any] = []
-    seen: set[type] = set()
-    repeated: set[type] = set()
-
-    def enter(prefix: str, module: nn.Module) -> str:
-        paths[id(module)] = prefix
-        tree.append((prefix, module))
-        cls = type(module)
-        if cls in seen:
-            repeated.add(cls)
-        seen.add(cls)
-        params.extend(module._parameters.values())
-        return f"{prefix}." if prefix else ""
-
-    # depth first, each module before its children, in their order (a loop over a stack of
-    # children iterators: a nested function calling itself would be a reference cycle)
-    stack = [(enter("", root), iter(root._modules.items()))]
-    while stack:
-        dot, children = stack[-1]
-        for name, child in children:
-            if child is None or id(child) in paths:
-                continue
-            if child._modules:
-                stack.append((enter(dot + name, child), iter(child._modules.items())))
-                break
-            path = paths[id(child)] = dot + name  # a leaf (most modules are): no frame
-            tree.append((path, child))
-            params.extend(child._parameters.values())
-        else:
-            stack.pop()
-    ids = set(map(id, params))
-    ids.discard(id(None))
-    return _Tree(tree, paths, ids, frozenset(repeated), params)
-
-
-def _device(tree: _Tree, default: torch.device) -> torch.device:
-    """Where the model's tensors are: its first parameter's device, else its first buffer's
-    (read from the module tree, without walking the model twice more)."""
-    for slot in ("_parameters", "_buffers"):
-        for _, m in tree.modules:
-            for t in getattr(m, slot).values():
-                if t is not None:
-                    return t.device  # type: ignore[no-any-return]
-    return default
-
-
-def _note_unused(builder: GraphBuilder, tree: _Tree, counted: dict[int, None]) -> None:
-    """Parameters no traced op used are reported in a graph note, never dropped silently
-    (named as ``named_parameters()`` names them: first path, each parameter once)."""
-    left = tree.params - counted.keys()
-    if not left:
-        return
-    unused: dict[int, tuple[str, int]] = {}
-    for path, module in tree.modules:
-        for name, p in module._parameters.items():
-            if p is not None and id(p) in left and id(p) not in unused:
-                unused[id(p)] = (f"{path}.{name}" if path else name, p.numel())
-    if unused:
-        total = sum(n for _, n in unused.values())
-        names = ", ".join(name for name, _ in list(unused.values())[:5])
-        more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
-        builder.note(
-            f"{total:,} parameters were not used by any traced op and are not in the node "
-            f"totals: {names}{more}"
         )
