@@ -287,7 +287,7 @@ _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     (along.along("whole", dim_default=-1), "torch.sort Tensor.sort torch.argsort Tensor.argsort"),
     (along.along("whole", dim_at=99, dim_default=0), "torch.msort Tensor.msort"),
     (along.along("whole", dim_at=1, dim_default=-1), "torch.topk Tensor.topk"),
-    (along.along("diff", dim_at=1, dim_default=-1), "torch.diff Tensor.diff"),
+    (along.along("diff", 1, -1), "torch.diff Tensor.diff torch.cumulative_trapezoid"),
     (
         sampling.fractional_max_pool,
         "F.fractional_max_pool2d F.fractional_max_pool3d F.fractional_max_pool2d_with_indices "

@@ -10,6 +10,9 @@ its indices are a free node read from it. An op that keeps the axis is one node 
 per input element (``diff``: per output element and order); along a spatial axis it carries
 the window of what each output reads there: a scan reads the positions up to its own
 (``cumsum``), ``diff`` the next ``n``, and a sort or ``topk`` every position of the axis.
+``cumulative_trapezoid`` is two such nodes: a step over pairs (as ``diff``'s) and a scan.
+Traced tensors among the other arguments (``trapz``'s sample points, ``quantile``'s ``q``) are
+joined to a single result (:func:`~.layer_calls.joined`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers.layer_calls import joined
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -79,9 +83,20 @@ def _reduction(func: Any, mode: str, dim_at: int, dim_default: Any, k_first: boo
         if reduced_shape(input.dims, axes, keepdim) != tuple(outputs[0].shape):
             raise NotHandled  # not the reduction this reads it as: the meta run's shapes
         node = t.builder.reduce(input.node, name, mode=mode, axes=axes, keepdim=keepdim, op=op)
-        return results(t, name, op, node, result)
+        return _with_operands(t, name, results(t, name, op, node, result), args, kwargs)
 
     return handler
+
+
+def _with_operands(
+    t: Tracer, name: str, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``out``, joined to the traced tensors among the other arguments (``trapz``'s sample
+    points, ``quantile``'s ``q``), every element of which each output reads."""
+    others = [v for v in (*args, *kwargs.values()) if type(v) is ShapeProxy]
+    if not others or type(out) is not ShapeProxy:
+        return out
+    return joined(t, name, out, others, "operands")
 
 
 def results(t: Tracer, name: str, op: str, node: int, result: Any) -> Any:
@@ -117,11 +132,14 @@ def _padded_diff(t: Tracer, func: Any, input: Any, args: Any, kwargs: dict[str, 
 
 
 def _along(func: Any, how: str, dim_at: int, dim_default: Any) -> Handler:
+    pairs = func is torch.cumulative_trapezoid  # a step over pairs, as diff's, then a scan
+
     def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(input, ShapeProxy) or "out" in kwargs:
             raise NotHandled
         if (
             how == "diff"
+            and not pairs
             and _argument(args, kwargs, 0, "n", 1) != 0  # (torch ignores the edges then)
             and (
                 _argument(args, kwargs, 2, "prepend", None) is not None
@@ -144,8 +162,19 @@ def _along(func: Any, how: str, dim_at: int, dim_default: Any) -> Handler:
         order = input.dims[axes[0]] - out[axes[0]] if how == "diff" else 1
         macs = math.prod(out) * order if how == "diff" else math.prod(input.dims)
         node = t.builder.along(
-            input.node, name, axes=axes, output_shape=out, how=how, macs=macs, op=op
+            input.node,
+            t.unique(f"{name}.pairs") if pairs else name,
+            axes=axes,
+            output_shape=out,
+            how=how,
+            macs=macs,
+            op=op,
         )
-        return results(t, name, op, node, result)
+        if pairs:  # the running sum of the pairs' areas
+            size = math.prod(out)
+            node = t.builder.along(
+                node, name, axes=axes, output_shape=out, how="scan", macs=size, op=op
+            )
+        return _with_operands(t, name, results(t, name, op, node, result), args, kwargs)
 
     return handler

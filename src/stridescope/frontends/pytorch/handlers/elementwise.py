@@ -236,13 +236,16 @@ def fused(
 def bucket(values_at: int) -> Callable[..., Any]:
     """``torch.bucketize(x, boundaries)`` (``values_at=0``) and ``torch.searchsorted(sorted,
     x)`` (``1``): per element of ``x``, the index of its bucket; position-wise, no MACs, an
-    int64 (with ``out_int32``, int32) tensor of ``x``'s shape."""
+    int64 (with ``out_int32``, int32) tensor of ``x``'s shape. Traced boundaries are joined
+    (:func:`~.layer_calls.joined`): every bucket depends on all of them."""
 
     def handler(t: Tracer, name: str, op: str, *args: Any, **keywords: Any) -> Any:
         x = args[values_at] if len(args) > values_at else None
         if not isinstance(x, ShapeProxy) or keywords.get("out") is not None:
             raise NotHandled
         node = t.builder.pointwise(x.node, name, kind=OpKind.ACTIVATION, op=op)
-        return ShapeProxy(node, x.dims, torch.int32 if keywords.get("out_int32") else torch.int64)
+        out = ShapeProxy(node, x.dims, torch.int32 if keywords.get("out_int32") else torch.int64)
+        others = [v for v in (*args, *keywords.values()) if type(v) is ShapeProxy and v is not x]
+        return joined(t, name, out, others, "boundaries") if others else out
 
     return handler

@@ -253,20 +253,20 @@ def adaptive_node(
     return unbatched(t, name, op, t.proxy(node, x), alone)
 
 
-def joined(t: Tracer, name: str, out: ShapeProxy, extras: Iterable[Any]) -> ShapeProxy:
-    """``out``, also made of the traced tensors among ``extras``: a weight or bias the forward
-    computed from the input (a dynamic convolution's kernel, a conditional norm's scale). A
-    node reads the layer's output and every element of them (their products were counted
-    where they were computed; the layer's with its node)."""
+def joined(
+    t: Tracer, name: str, out: ShapeProxy, extras: Iterable[Any], what: str = "weights"
+) -> ShapeProxy:
+    """``out`` joined by a node to the traced tensors among ``extras``, read whole: ``what`` a
+    forward computed (a dynamic conv's kernel, a norm's scale; ``bucketize``'s boundaries)."""
     traced = [v.node for v in extras if type(v) is ShapeProxy]
     if not traced:
         return out
     node = t.builder.other(
         [out.node, *traced],
-        t.unique(f"{name}.weights"),
+        t.unique(f"{name}.{what}"),
         kind=OpKind.MOVE,
         output_shape=out.dims,
-        op="traced weights",
+        op=f"traced {what}",
     )
     return t.proxy(node, out)
 
