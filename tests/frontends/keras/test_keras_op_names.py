@@ -4,7 +4,9 @@ as ``max``, ``cosh`` as ``cos``, ``fmod`` as ``floor_divide``...), and none is u
 Before, 116 of the 238 ``keras.ops`` functions that build on one map were uncounted or
 stopped the summary; 27 were uncounted after that: linear algebra, histograms, data-sized
 results, scalars, and ``hypot``, ``heaviside``, ``hstack``/``vstack``/``dstack`` and ``append``
-(read since the twenty-second session)."""
+(read since the twenty-second session), ``cumsum``/``sort`` without an axis (along the
+flattened tensor), ``cdist``, ``polar``, ``array`` and ranges between traced ends (read since
+the twenty-third)."""
 
 from __future__ import annotations
 
@@ -55,6 +57,19 @@ TWINS: dict[str, tuple[Op, Op]] = {
     "outer": (
         lambda o, x: o.outer(x, o.ones((2,))),
         lambda o, x: o.kron(o.ravel(x)[:, None], o.ones((1, 2))),
+    ),
+    # read since the twenty-third session
+    "cumsum flattened": (lambda o, x: o.cumsum(x), lambda o, x: o.cumsum(o.ravel(x), axis=0)),
+    "sort flattened": (lambda o, x: o.sort(x, axis=None), lambda o, x: o.sort(o.ravel(x))),
+    "cdist": (
+        lambda o, x: o.cdist(o.reshape(x, (1, 64, 3)), o.reshape(x, (1, 64, 3))),
+        lambda o, x: o.matmul(o.reshape(x, (1, 64, 3)), o.reshape(x, (1, 3, 64))),
+    ),
+    "polar": (lambda o, x: o.nn.polar(x, x), lambda o, x: o.multiply(x, x)),
+    "array": (lambda o, x: o.array(x), lambda o, x: o.copy(x)),
+    "linspace": (
+        lambda o, x: o.linspace(o.mean(x), o.max(x), 5),
+        lambda o, x: o.multiply(o.ones((5,)), o.mean(x)),
     ),
 }
 

@@ -1,8 +1,8 @@
 """A traced tensor given to an op besides its input: ``bucketize``'s boundaries,
 ``searchsorted``'s sorted sequence, ``trapz``'s sample points, ``quantile``'s ``q``. Before,
 the op's node read only its input, so the layers that made the other tensor were reported as
-work the forward discards and the graph lost the dependence. ``cumulative_trapezoid`` was
-uncounted."""
+work the forward discards and the graph lost the dependence. ``cumulative_trapezoid``, and
+``quantile`` with a vector of ``q`` (one result per value, its axis first), were uncounted."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ OPS: dict[str, Callable[[Any, Any], Any]] = {
     "trapz sample points": lambda a, b: torch.trapz(a, b),
     "trapezoid by keyword": lambda a, b: torch.trapezoid(a, x=b, dim=2),
     "quantile q": lambda a, b: torch.quantile(a.flatten(1), b.mean().sigmoid(), dim=1),
+    "quantile q vector": lambda a, b: torch.nanquantile(a.flatten(1), b.flatten()[:3].sigmoid(), 1),
     "cumulative_trapezoid": lambda a, b: torch.cumulative_trapezoid(a, b),
 }
 
@@ -89,3 +90,26 @@ def test_cumulative_trapezoid_reads_every_position_up_to_its_own() -> None:
     assert (pairs.rf_size, scan.rf_size) == ((2, 1), (8, 1))  # the last output reads rows 0-7
     assert summary.totals.macs == 2 * 3 * 7 * 8
     assert summary.input_coverage == 1.0
+
+
+def test_quantiles_of_a_vector_of_q_have_its_axis_first() -> None:
+    class Net(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return x.flatten(2).quantile(torch.tensor([0.25, 0.75]), dim=-1, keepdim=True)
+
+    graph = load_graph(Net(), (2, 3, 8, 8))
+    assert graph.nodes[-1].output_shape == (2, 2, 3, 1)
+    assert graph.macs == 2 * 3 * 64  # one per element read
+    assert not graph.uncounted
+
+
+def test_quantile_with_dim_by_position() -> None:
+    """``torch.quantile(x, 0.5, 1)``: ``dim`` was read one place too far on (uncounted)."""
+
+    class Net(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return torch.quantile(x.flatten(1), 0.5, 1, True)
+
+    graph = load_graph(Net(), (2, 3, 8, 8))
+    assert graph.nodes[-1].output_shape == (2, 1)
+    assert not graph.uncounted

@@ -130,9 +130,19 @@ def _along(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, out: Sha
     cls = type(op).__name__
     shape = b.shape(parents[0])
     rank = len(shape)
-    if len(out) != rank or None in shape or None in out:
+    if None in shape or None in out:
         return None
     size = math.prod(int(d or 0) for d in shape)
+    if cls in _ALONG and getattr(op, "axis", -1) is None and len(parents) == 1 and out == (size,):
+        # (numpy's cumsum, sort... without an axis: along the flattened tensor)
+        flat = (
+            parents[0]
+            if rank == 1
+            else b.reshape(parents[0], f"{name}.flat", output_shape=out, op=cls)
+        )
+        return b.along(flat, name, axes=[0], output_shape=out, how=_ALONG[cls], macs=size, op=cls)
+    if len(out) != rank:
+        return None
     if cls in _FOURIER:
         axes = list(range(rank - _FOURIER[cls], rank))
         return b.transform(list(parents), name, axes=axes, output_shape=out, op=cls)

@@ -91,6 +91,14 @@ _COUNTED: dict[str, tuple[OpKind, Macs]] = {
     "FloorDivide": (OpKind.MUL, lambda op, s, out: out),
     "Mod": (OpKind.MUL, lambda op, s, out: out),
     "Glu": (OpKind.MUL, lambda op, s, out: out),  # one half gates the other
+    "Polar": (OpKind.MUL, lambda op, s, out: out),  # abs * exp(i angle)
+    "Array": (OpKind.MOVE, lambda op, s, out: 0),
+    # ranges between traced ends: one MAC per value (start + i * step, or its power)
+    "Linspace": (OpKind.MUL, lambda op, s, out: out),
+    "Logspace": (OpKind.MUL, lambda op, s, out: out),
+    "Geomspace": (OpKind.MUL, lambda op, s, out: out),
+    # pairwise distances (..., P, M) to (..., R, M): one MAC per output and feature, as torch's
+    "CDist": (OpKind.MATMUL, lambda op, s, out: out * s[0][-1]),
 }
 MORE_OPS = frozenset({*_COUNTED, *INDEX_OPS, "Moments", "Stack"})
 

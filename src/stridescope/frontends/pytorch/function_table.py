@@ -268,7 +268,7 @@ _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     (along.reduction("max"), "torch.all Tensor.all torch.any Tensor.any"),
     (along.reduction("max"), "torch.aminmax Tensor.aminmax"),
     (
-        along.reduction("max", dim_at=2),
+        along.reduction("max", dim_at=1),
         "torch.quantile Tensor.quantile torch.nanquantile Tensor.nanquantile",
     ),
     (

@@ -33,6 +33,7 @@ from stridescope.ir import OpKind, reduced_shape
 __all__ = ["along", "reduction", "results"]
 
 _UNSET = object()
+_QUANTILES = (torch.quantile, torch.Tensor.quantile, torch.nanquantile, torch.Tensor.nanquantile)
 
 
 def _argument(
@@ -80,9 +81,15 @@ def _reduction(func: Any, mode: str, dim_at: int, dim_default: Any, k_first: boo
         outputs = list(result) if isinstance(result, tuple) else [result]
         if not all(isinstance(r, torch.Tensor) for r in outputs):
             raise NotHandled
-        if reduced_shape(input.dims, axes, keepdim) != tuple(outputs[0].shape):
+        reduced, got = reduced_shape(input.dims, axes, keepdim), tuple(outputs[0].shape)
+        per_q = func in _QUANTILES and got[1:] == reduced  # q a vector: one result per value
+        if reduced != got and not per_q:
             raise NotHandled  # not the reduction this reads it as: the meta run's shapes
         node = t.builder.reduce(input.node, name, mode=mode, axes=axes, keepdim=keepdim, op=op)
+        if per_q and reduced != got:  # (its axis first, as torch puts it)
+            node = t.builder.other(
+                node, t.unique(f"{name}.q"), kind=OpKind.MOVE, output_shape=got, op=op
+            )
         return _with_operands(t, name, results(t, name, op, node, result), args, kwargs)
 
     return handler
