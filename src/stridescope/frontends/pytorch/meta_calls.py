@@ -17,6 +17,8 @@ tensors of that layout.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -126,8 +128,8 @@ def _layout(result: Any) -> Any:
     or a list or tuple of such; ``None`` for anything else (not remembered)."""
     if isinstance(result, torch.Tensor):
         return ("tensor", tuple(result.shape), result.stride(), result.dtype)
-    if type(result) in (list, tuple):
-        parts = [_layout(r) for r in result]
+    if type(result) in (list, tuple) or type(result).__module__ == "torch.return_types":
+        parts = [_layout(r) for r in result]  # (torch's named tuples: (values, indices))
         if all(p is not None for p in parts):
             return (type(result), parts)
     return None
@@ -140,6 +142,66 @@ def _rebuild(layout: Any) -> Any:
 
 
 _MOVES = (torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda)
+_STAND_IN_LIMIT = 2**24  # elements of stand-in tensors at most (64 MiB of float32)
+
+
+def _stand_in_layout(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], error: Exception
+) -> Any:
+    """The result's layout (:func:`_layout`) of an op torch has no meta kernel for, from two
+    runs on real tensors standing in for the traced and meta ones (:func:`_stand_in`). A
+    layout that differs between the runs (an output sized by the values, as ``bincount``'s),
+    or a run that fails, re-raises ``error``, as do weights packed in a TorchScript object or
+    quantized (a quantized layer's: they could not be counted).
+
+    >>> ids = torch.empty(4, dtype=torch.long, device="meta")
+    >>> _stand_in_layout(torch.bincount, (ids,), {}, ValueError("sized by its values"))
+    Traceback (most recent call last):
+    ...
+    ValueError: sized by its values
+    """
+    values = walk_values((args, kwargs))
+    real = [v for v in values if isinstance(v, torch.Tensor) and not v.is_meta]
+    if any(isinstance(v, torch.ScriptObject) for v in values) or any(v.is_quantized for v in real):
+        raise error
+    device = real[0].device if real else None
+    stand_ins = [found[0] for v in values if (found := _shape_and_dtype(v)) is not None]
+    if sum(math.prod(shape) for shape in stand_ins) > _STAND_IN_LIMIT:
+        raise error
+    layouts = []
+    for counting in (False, True):
+        fill = functools.partial(_stand_in, counting=counting, device=device)
+        try:
+            layouts.append(_layout(func(*map_values(args, fill), **map_values(kwargs, fill))))
+        except Exception:
+            raise error from None
+    if layouts[0] is None or layouts[0] != layouts[1]:
+        raise error
+    return layouts[0]
+
+
+def _shape_and_dtype(value: Any) -> tuple[tuple[int, ...], torch.dtype] | None:
+    """A traced or meta tensor's shape and dtype; ``None`` for anything else."""
+    if type(value) is ShapeProxy:
+        return value.dims, value.dtype
+    if isinstance(value, torch.Tensor) and value.is_meta:
+        return tuple(value.shape), value.dtype
+    return None
+
+
+def _stand_in(value: Any, counting: bool, device: torch.device | None) -> Any:
+    """A real tensor for a traced or meta one: zeros, or (``counting``) the values 0 to 6 in
+    turn (0 and 1 for booleans); anything else as it is."""
+    found = _shape_and_dtype(value)
+    if found is None:
+        return value
+    shape, dtype = found
+    n = math.prod(shape)
+    if not counting:
+        return torch.zeros(shape, dtype=dtype, device=device)
+    return (
+        (torch.arange(n, device=device) % (2 if dtype == torch.bool else 7)).to(dtype).view(shape)
+    )
 
 
 def _moved_on_meta(
@@ -180,6 +242,8 @@ def meta_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
             return _rebuild(known)
     try:
         result = func(*map_values(args, to_meta), **map_values(kwargs, to_meta))
+    except NotImplementedError as error:  # no meta kernel in torch (ctc_loss, histogram...)
+        result = _rebuild(_stand_in_layout(func, args, kwargs, error))
     except RuntimeError as error:
         try:  # a real scalar tensor read as a value (new_full(size, stride))
             result = func(*map_values(args, _value_or_meta), **map_values(kwargs, _value_or_meta))

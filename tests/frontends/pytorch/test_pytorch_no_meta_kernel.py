@@ -1,0 +1,92 @@
+"""Ops torch has no meta kernel for (``F.ctc_loss``, ``torch.histogram``, ``torch.geqrf``,
+``torch.cov``...) in a forward. Each stopped the whole summary with torch's
+``NotImplementedError: ... attempted to run this operator with Meta tensors``; the op is now
+an uncounted node whose shapes come from two runs on real tensors standing in for the traced
+ones (zeros, then counting values). An op whose output is sized by the values (``bincount``)
+gives different shapes on the two and is still refused, in one line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import stridescope
+from stridescope.errors import StridescopeError
+from stridescope.frontends import load_graph
+from stridescope.frontends.pytorch import meta_calls
+
+
+class Speech(nn.Module):
+    """Frame features to log-probabilities, then the CTC loss against fixed targets."""
+
+    def __init__(self, reduction: str) -> None:
+        super().__init__()
+        self.head = nn.Linear(8, 5)
+        self.reduction = reduction
+
+    def forward(self, x: Any) -> Any:
+        log_probs = self.head(x).log_softmax(-1).transpose(0, 1)  # (T, N, C)
+        targets = torch.tensor([[1, 2, 3], [2, 2, 4]])
+        lengths = torch.full((2,), x.shape[1], dtype=torch.long)
+        target_lengths = torch.full((2,), 3, dtype=torch.long)
+        return F.ctc_loss(log_probs, targets, lengths, target_lengths, reduction=self.reduction)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_ctc_loss_is_an_uncounted_node_of_torch_s_shape(reduction: str) -> None:
+    model = Speech(reduction)
+    graph = load_graph(model, (2, 10, 8))
+    loss = graph.nodes[-1]
+    assert (loss.op, loss.counted) == ("F.ctc_loss", False)
+    assert loss.output_shape == tuple(model(torch.randn(2, 10, 8)).shape)
+    assert graph.params == 45
+    summary = stridescope.summary(model, input_shape=(2, 10, 8))
+    assert summary.totals.uncounted == (loss.name,)
+
+
+class Calls(nn.Module):
+    def __init__(self, op: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.op = op
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: Any) -> Any:
+        return self.op(self.conv(x))
+
+
+OPS: dict[str, Callable[[Any], Any]] = {
+    "histogram": lambda y: torch.histogram(y.flatten(), bins=4).hist,
+    "geqrf": lambda y: torch.geqrf(y.flatten(2))[1],  # (a named tuple: a, tau)
+    "cov": lambda y: torch.cov(y.flatten(1)),
+    "lstsq": lambda y: torch.linalg.lstsq(y, y).solution,
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_an_op_without_a_meta_kernel_traces(name: str) -> None:
+    model = Calls(OPS[name])
+    graph = load_graph(model, (2, 3, 4, 4))
+    with torch.no_grad():
+        real = model(torch.randn(2, 3, 4, 4))
+    assert graph.nodes[-1].output_shape == tuple(real.shape)
+    assert [n.op for n in graph.uncounted] and all(not n.counted for n in graph.uncounted)
+    assert graph.params == 16
+
+
+def test_an_output_sized_by_the_values_is_still_refused() -> None:
+    model = Calls(lambda y: torch.bincount((y > 0).long().flatten()))
+    with pytest.raises(StridescopeError, match="Meta tensors") as error:
+        load_graph(model, (2, 3, 4, 4))
+    assert "\n" not in str(error.value)
+
+
+def test_stand_ins_larger_than_the_limit_are_not_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(meta_calls, "_STAND_IN_LIMIT", 10)
+    monkeypatch.setattr(meta_calls, "_MEMO", {})  # (an earlier trace's layout is remembered)
+    with pytest.raises(StridescopeError, match="Meta tensors"):
+        load_graph(Calls(OPS["histogram"]), (2, 3, 4, 4))
