@@ -1,6 +1,7 @@
-"""A module whose forward is one function of its input, for tests of single torch calls; and
-the model a target file's source builds (:func:`built`), for tests that also run the file
-from the command line."""
+"""A module whose forward is one function of its input, for tests of single torch calls (of
+the input, or of a conv's output); a graph with torch's own output beside it; and the model
+a target file's source builds (:func:`built`), for tests that also run the file from the
+command line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from stridescope.frontends import load_graph
+from stridescope.ir import Graph
 
 
 class Apply(nn.Module):
@@ -20,6 +24,27 @@ class Apply(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Any:
         return self.fn(x)
+
+
+class AfterConv(nn.Module):
+    """``forward(x)`` is ``fn(conv(x))``, a 1x1 conv of 3 channels to 4 (16 parameters): the
+    function is handed a traced tensor a layer made, not the graph's input."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: Any) -> Any:
+        return self.fn(self.conv(x))
+
+
+def traced_and_real(model: nn.Module, shape: tuple[int, ...]) -> tuple[Graph, torch.Tensor]:
+    """``model``'s graph for an input of ``shape``, and its output on a random such input."""
+    graph = load_graph(model, shape)
+    with torch.no_grad():
+        real = model(torch.randn(shape))
+    return graph, real
 
 
 def built(source: str) -> nn.Module:

@@ -19,6 +19,7 @@ import stridescope
 from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
 from stridescope.frontends.pytorch import meta_calls
+from tests.frontends.pytorch.applied import AfterConv, traced_and_real
 
 
 class Speech(nn.Module):
@@ -49,16 +50,6 @@ def test_ctc_loss_is_an_uncounted_node_of_torch_s_shape(reduction: str) -> None:
     assert summary.totals.uncounted == (loss.name,)
 
 
-class Calls(nn.Module):
-    def __init__(self, op: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self.op = op
-        self.conv = nn.Conv2d(3, 4, 1)
-
-    def forward(self, x: Any) -> Any:
-        return self.op(self.conv(x))
-
-
 OPS: dict[str, Callable[[Any], Any]] = {
     "histogram": lambda y: torch.histogram(y.flatten(), bins=4).hist,
     "geqrf": lambda y: torch.geqrf(y.flatten(2))[1],  # (a named tuple: a, tau)
@@ -69,17 +60,14 @@ OPS: dict[str, Callable[[Any], Any]] = {
 
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_an_op_without_a_meta_kernel_traces(name: str) -> None:
-    model = Calls(OPS[name])
-    graph = load_graph(model, (2, 3, 4, 4))
-    with torch.no_grad():
-        real = model(torch.randn(2, 3, 4, 4))
+    graph, real = traced_and_real(AfterConv(OPS[name]), (2, 3, 4, 4))
     assert graph.nodes[-1].output_shape == tuple(real.shape)
     assert [n.op for n in graph.uncounted] and all(not n.counted for n in graph.uncounted)
     assert graph.params == 16
 
 
 def test_an_output_sized_by_the_values_is_still_refused() -> None:
-    model = Calls(lambda y: torch.bincount((y > 0).long().flatten()))
+    model = AfterConv(lambda y: torch.bincount((y > 0).long().flatten()))
     with pytest.raises(StridescopeError, match="Meta tensors") as error:
         load_graph(model, (2, 3, 4, 4))
     assert "\n" not in str(error.value)
@@ -89,4 +77,4 @@ def test_stand_ins_larger_than_the_limit_are_not_made(monkeypatch: pytest.Monkey
     monkeypatch.setattr(meta_calls, "_STAND_IN_LIMIT", 10)
     monkeypatch.setattr(meta_calls, "_MEMO", {})  # (an earlier trace's layout is remembered)
     with pytest.raises(StridescopeError, match="Meta tensors"):
-        load_graph(Calls(OPS["histogram"]), (2, 3, 4, 4))
+        load_graph(AfterConv(OPS["histogram"]), (2, 3, 4, 4))

@@ -16,6 +16,7 @@ from torch import nn
 import stridescope
 from stridescope.frontends import load_graph
 from stridescope.ir import Graph
+from tests.frontends.pytorch.applied import traced_and_real
 
 
 class TwoBranches(nn.Module):
@@ -60,9 +61,7 @@ OPS: dict[str, Callable[[Any, Any], Any]] = {
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_the_other_operand_is_read(name: str) -> None:
     model = TwoBranches(OPS[name])
-    graph = load_graph(model, (1, 3, 8, 8))
-    with torch.no_grad():
-        real = model(torch.randn(1, 3, 8, 8))
+    graph, real = traced_and_real(model, (1, 3, 8, 8))
     assert graph.nodes[-1].output_shape == tuple(real.shape)
     assert {"a", "b"} <= _reaches(graph)
     assert not any("discards" in note for note in graph.notes)

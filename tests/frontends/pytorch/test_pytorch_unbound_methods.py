@@ -18,6 +18,7 @@ import stridescope
 from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
 from stridescope.frontends.pytorch import proxy, unbound_methods
+from tests.frontends.pytorch.applied import AfterConv, traced_and_real
 
 T = torch.Tensor
 # (unbound, bound): the same op written both ways
@@ -39,16 +40,6 @@ PAIRS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
 }
 
 
-class Net(nn.Module):
-    def __init__(self, op: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self.op = op
-        self.conv = nn.Conv2d(3, 4, 1)
-
-    def forward(self, x: Any) -> Any:
-        return self.op(self.conv(x))
-
-
 def _nodes(model: nn.Module) -> list[tuple[Any, ...]]:
     graph = load_graph(model, (1, 3, 8, 8))
     return [(n.name, n.kind, n.op, n.output_shape, n.params, n.macs) for n in graph.nodes]
@@ -63,17 +54,15 @@ def _untouched() -> None:
 @pytest.mark.parametrize("name", sorted(PAIRS))
 def test_unbound_method_traces_as_the_bound_call(name: str) -> None:
     unbound, bound = PAIRS[name]
-    model = Net(unbound)
-    with torch.no_grad():
-        real = unbound(model.conv(torch.randn(1, 3, 8, 8)))
-    nodes = _nodes(model)
-    assert nodes == _nodes(Net(bound))
-    assert nodes[-1][3] == tuple(real.shape)
+    graph, real = traced_and_real(AfterConv(unbound), (1, 3, 8, 8))
+    nodes = _nodes(AfterConv(unbound))
+    assert nodes == _nodes(AfterConv(bound))
+    assert graph.nodes[-1].output_shape == tuple(real.shape)
     _untouched()
 
 
 def test_a_later_trace_of_the_class_routes_the_method_from_the_start() -> None:
-    class Once(Net):
+    class Once(AfterConv):
         pass
 
     model = Once(PAIRS["view"][0])
@@ -101,14 +90,14 @@ def test_real_tensors_go_through_torch_while_routed() -> None:
 
 
 def test_summary_of_unbound_calls() -> None:
-    summary = stridescope.summary(Net(PAIRS["matmul"][0]), input_shape=(1, 3, 8, 8))
+    summary = stridescope.summary(AfterConv(PAIRS["matmul"][0]), input_shape=(1, 3, 8, 8))
     assert summary.totals.params == 16
     assert summary.totals.macs == 1 * 3 * 4 * 64 + 1 * 4 * 8 * 8 * 8
     _untouched()
 
 
 def test_a_property_called_unbound_is_refused_in_one_line() -> None:
-    model = Net(lambda x: x.view(T.shape.__get__(x)[0], -1))
+    model = AfterConv(lambda x: x.view(T.shape.__get__(x)[0], -1))
     with pytest.raises(StridescopeError, match="descriptor 'shape'") as error:
         load_graph(model, (1, 3, 8, 8))
     assert "\n" not in str(error.value)
@@ -119,7 +108,7 @@ def test_a_method_bound_before_the_trace_is_refused_in_one_line() -> None:
     contiguous = T.contiguous  # torch's, taken before any trace
 
     with pytest.raises(StridescopeError, match="descriptor 'contiguous'"):
-        load_graph(Net(lambda x: contiguous(x)), (1, 3, 8, 8))
+        load_graph(AfterConv(lambda x: contiguous(x)), (1, 3, 8, 8))
     _untouched()
 
 
@@ -132,7 +121,7 @@ def test_other_threads_keep_torch_methods_during_a_routed_trace() -> None:
         seen.append(T.view(torch.arange(6), 2, 3).shape)
         done.set()
 
-    class Slow(Net):
+    class Slow(AfterConv):
         def forward(self, x: Any) -> Any:
             y = T.view(self.conv(x), 1, -1)
             ready.set()
