@@ -75,6 +75,16 @@ def test_an_output_sized_by_the_values_is_still_refused() -> None:
 
 def test_stand_ins_larger_than_the_limit_are_not_made(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(meta_calls, "_STAND_IN_LIMIT", 10)
-    monkeypatch.setattr(meta_calls, "_MEMO", {})  # (an earlier trace's layout is remembered)
     with pytest.raises(StridescopeError, match="Meta tensors"):
         load_graph(AfterConv(OPS["histogram"]), (2, 3, 4, 4))
+
+
+def test_a_stand_in_run_is_not_remembered_for_other_values() -> None:
+    """``repeat_interleave`` with a real tensor of repeats sizes its output by their values
+    (no meta kernel for that form): each call is run again, not taken from the memo."""
+
+    def model(repeats: list[int]) -> AfterConv:
+        return AfterConv(lambda y: torch.repeat_interleave(y, torch.tensor(repeats), dim=1))
+
+    assert load_graph(model([1, 1, 1, 1]), (1, 3, 4, 4)).nodes[-1].output_shape == (1, 4, 4, 4)
+    assert load_graph(model([2, 1, 0, 3]), (1, 3, 4, 4)).nodes[-1].output_shape == (1, 6, 4, 4)

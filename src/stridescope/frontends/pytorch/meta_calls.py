@@ -244,6 +244,7 @@ def meta_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
         result = func(*map_values(args, to_meta), **map_values(kwargs, to_meta))
     except NotImplementedError as error:  # no meta kernel in torch (ctc_loss, histogram...)
         result = _rebuild(_stand_in_layout(func, args, kwargs, error))
+        key = None  # (real tensors among the arguments may size it by their values: kept)
     except RuntimeError as error:
         try:  # a real scalar tensor read as a value (new_full(size, stride))
             result = func(*map_values(args, _value_or_meta), **map_values(kwargs, _value_or_meta))
