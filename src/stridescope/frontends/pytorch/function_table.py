@@ -62,13 +62,13 @@ _MOVEMENT = (
     "Tensor.roll torch.flip Tensor.flip Tensor.unflatten torch.movedim Tensor.movedim "
     "Tensor.repeat torch.tile torch.repeat_interleave Tensor.repeat_interleave F.unfold F.fold "
     "Tensor.unfold torch.gather Tensor.gather torch.index_select Tensor.index_select "
-    "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.broadcast_to "
+    "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.broadcast_to Tensor.multinomial "
     "torch.broadcast_to torch.meshgrid torch.tril Tensor.tril torch.triu Tensor.triu "
     "torch.hsplit Tensor.hsplit torch.vsplit Tensor.vsplit torch.dsplit Tensor.dsplit "
     "F.embedding_bag Tensor.split_with_sizes torch.split_with_sizes torch.hstack torch.vstack torch.dstack torch.column_stack "
     "torch.row_stack torch.atleast_1d torch.atleast_2d torch.atleast_3d torch.diagonal "
     "Tensor.diagonal torch.diag_embed torch.rot90 Tensor.rot90 torch.fliplr torch.flipud "
-    "Tensor.fliplr Tensor.flipud torch.take Tensor.take torch.view_as_real "
+    "Tensor.fliplr Tensor.flipud torch.take Tensor.take torch.view_as_real torch.multinomial "
     "torch.view_as_complex torch.real torch.imag torch.conj Tensor.conj torch.resolve_conj "
     "Tensor.resolve_conj torch.fft.fftshift torch.fft.ifftshift torch._C._nn.pad_sequence "
     "Tensor.tile Tensor.diag_embed torch.diagflat Tensor.diagflat torch.adjoint Tensor.adjoint "
@@ -265,7 +265,7 @@ _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     (along.reduction("max"), "torch.median Tensor.median torch.nanmedian Tensor.nanmedian"),
     (along.reduction("max", dim_default=-1), "torch.mode Tensor.mode"),
     (along.reduction("max", dim_default=-1, k_first=True), "torch.kthvalue Tensor.kthvalue"),
-    (along.reduction("max"), "torch.all Tensor.all torch.any Tensor.any"),
+    (along.reduction("max"), "torch.all Tensor.all torch.any Tensor.any torch._is_all_true"),
     (along.reduction("max"), "torch.aminmax Tensor.aminmax"),
     (
         along.reduction("max", dim_at=1),

@@ -9,7 +9,10 @@ x.clamp(...)``). A trace assumes finite values, as a healthy network has: ``isin
 and ``all`` of such a mask, its ``~`` / ``logical_not``, and ``|`` / ``&`` / ``logical_or`` /
 ``logical_and`` of known masks are known too, and ``bool()`` / ``.item()`` of a known
 one-element result answer with it (``ShapeProxy.__bool__``), so the forward takes the finite branch (the ops stay in
-the graph, with their 0 MACs). Any other value read is still refused.
+the graph, with their 0 MACs). Likewise a ``torch.distributions`` object's check that its
+parameters and samples are in its support (``torch._is_all_true(constraint.check(scale))``,
+made as it is built: a VAE's ``Normal(mu, std).rsample()``) holds, as it does in a healthy
+network. Any other value read is still refused.
 
 :func:`with_known_values` wraps those functions' handlers in the function table; the values
 are kept per trace by node (``Tracer.known``).
@@ -39,7 +42,7 @@ def _rule(name: str) -> Callable[[list[bool | None], Any], bool | None] | None:
     unknown), given its output; ``None`` for a function without a rule."""
     if name in _NEVER.split():
         return lambda known, out: False
-    if name in _ALWAYS.split():
+    if name in _ALWAYS.split() or name == "_is_all_true":  # (and a distribution's own check)
         return lambda known, out: True
     if name in ("any", "all"):  # (of a known mask; an empty one is refused before)
         return lambda known, out: known[0]

@@ -85,8 +85,11 @@ def _names_tensor(cls: Any) -> bool:
     return False
 
 
-# callers whose ``isinstance`` keeps the builtin answer for a proxy (by top-level package)
+# callers whose ``isinstance`` keeps the builtin answer for a proxy (by top-level package),
+# except torch's modules written as model code is, on tensors they are handed, through torch
+# functions: ``torch.distributions`` (``Normal(mu, std).log_prob(x)`` checks ``x`` so)
 _KEEP = frozenset({"torch", "stridescope"}) | sys.stdlib_module_names
+_MODEL_LIKE = ("torch.distributions.",)
 
 
 # torch's checks that answer for their caller: ``from torch import is_tensor`` binds torch's
@@ -101,7 +104,7 @@ def _isinstance(obj: Any, cls: Any) -> bool:
         if frame.f_code in _ASK_FOR_CALLER and frame.f_back is not None:
             frame = frame.f_back
         caller = frame.f_globals.get("__name__") or ""
-        if caller.partition(".")[0] not in _KEEP:
+        if caller.partition(".")[0] not in _KEEP or caller.startswith(_MODEL_LIKE):
             return True
     return _ISINSTANCE(obj, cls)
 
