@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
-from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.errors import NotHandled, TraceError
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import Window, spatial_axes
@@ -24,7 +25,14 @@ __all__ = ["recurrent", "sequence_function"]
 
 
 def recurrent(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
-    """The output sequence and the final states, as the module returns them."""
+    """The output sequence and the final states, as the module returns them (a
+    ``PackedSequence`` is refused, in a sentence that says what to give instead)."""
+    if isinstance(x, PackedSequence):
+        raise TraceError(
+            f"{name} ({type(m).__name__}) was given a PackedSequence (pack_padded_sequence), "
+            "whose steps are sized by the lengths' values: a trace reads the padded batch, so "
+            "give the layer that instead"
+        )
     if x.ndim not in (2, 3) or x.dims[-1] != m.input_size:
         return t.run_forward(m, name, (x,), {})  # torch's own error, or an uncounted op
     gates = 4 if isinstance(m, nn.LSTM) else 3 if isinstance(m, nn.GRU) else 1
