@@ -61,42 +61,37 @@ def _trace(op: Any, shapes: Dims, out: int) -> int:
     return out * min(first[int(op.axis1)], first[int(op.axis2)])
 
 
+def _free(op: Any, shapes: Dims, out: int) -> int:
+    return 0
+
+
+def _per_output(op: Any, shapes: Dims, out: int) -> int:
+    return out
+
+
+# data movement: writes (slice_update, scatter_update), image padding, lookups at positions
+# that are data, tensors made in a tensor's shape, copies, parts of complexes
+_MOVES = (
+    "SliceUpdate ScatterUpdate PadImages MapCoordinates ZerosLike OnesLike FullLike Copy "
+    "StopGradient Real Imag Array"
+)
+_SELECTS = "Select SearchSorted NanToNum"  # position-wise selections: no MACs
+# one MAC per output element: products of vectors (kron, outer), element-wise arithmetic
+# priced as a divide (floor_divide, mod), a gate (glu: one half gates the other), polar
+# (abs * exp(i angle)), ranges between traced ends (start + i * step, or its power)
+_PER_OUTPUT = "Kron Outer FloorDivide Mod Glu Polar Linspace Logspace Geomspace"
 # kind and MACs per op class; the rest of an op's outputs are as Keras shapes them
 _COUNTED: dict[str, tuple[OpKind, Macs]] = {
-    "SliceUpdate": (OpKind.MOVE, lambda op, s, out: 0),
-    "ScatterUpdate": (OpKind.MOVE, lambda op, s, out: 0),
+    **dict.fromkeys(_MOVES.split(), (OpKind.MOVE, _free)),
+    **dict.fromkeys(_SELECTS.split(), (OpKind.ACTIVATION, _free)),
+    **dict.fromkeys(_PER_OUTPUT.split(), (OpKind.MUL, _per_output)),
     "SegmentSum": (OpKind.MOVE, lambda op, s, out: math.prod(s[0])),
     "SegmentMax": (OpKind.MOVE, lambda op, s, out: math.prod(s[0])),
     "Cross": (OpKind.MUL, lambda op, s, out: 2 * out),
-    "Kron": (OpKind.MUL, lambda op, s, out: out),
-    "Outer": (OpKind.MUL, lambda op, s, out: out),
     "Inner": (OpKind.MATMUL, _contracted),
     "Tensordot": (OpKind.MATMUL, _contracted),
     "Trace": (OpKind.ADD, _trace),
-    "Select": (OpKind.ACTIVATION, lambda op, s, out: 0),
-    "SearchSorted": (OpKind.ACTIVATION, lambda op, s, out: 0),
-    "PadImages": (OpKind.MOVE, lambda op, s, out: 0),
     "RGBToGrayscale": (OpKind.MUL, lambda op, s, out: out * s[0][-1]),
-    "MapCoordinates": (OpKind.MOVE, lambda op, s, out: 0),
-    # tensors made in a tensor's shape, copies, and element-wise ops that compare or select
-    "ZerosLike": (OpKind.MOVE, lambda op, s, out: 0),
-    "OnesLike": (OpKind.MOVE, lambda op, s, out: 0),
-    "FullLike": (OpKind.MOVE, lambda op, s, out: 0),
-    "Copy": (OpKind.MOVE, lambda op, s, out: 0),
-    "StopGradient": (OpKind.MOVE, lambda op, s, out: 0),
-    "Real": (OpKind.MOVE, lambda op, s, out: 0),
-    "Imag": (OpKind.MOVE, lambda op, s, out: 0),
-    "NanToNum": (OpKind.ACTIVATION, lambda op, s, out: 0),
-    # element-wise arithmetic: one MAC per output element, as a divide
-    "FloorDivide": (OpKind.MUL, lambda op, s, out: out),
-    "Mod": (OpKind.MUL, lambda op, s, out: out),
-    "Glu": (OpKind.MUL, lambda op, s, out: out),  # one half gates the other
-    "Polar": (OpKind.MUL, lambda op, s, out: out),  # abs * exp(i angle)
-    "Array": (OpKind.MOVE, lambda op, s, out: 0),
-    # ranges between traced ends: one MAC per value (start + i * step, or its power)
-    "Linspace": (OpKind.MUL, lambda op, s, out: out),
-    "Logspace": (OpKind.MUL, lambda op, s, out: out),
-    "Geomspace": (OpKind.MUL, lambda op, s, out: out),
     # pairwise distances (..., P, M) to (..., R, M): one MAC per output and feature, as torch's
     "CDist": (OpKind.MATMUL, lambda op, s, out: out * s[0][-1]),
 }

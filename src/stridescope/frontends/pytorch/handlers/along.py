@@ -100,10 +100,9 @@ def _with_operands(
 ) -> Any:
     """``out``, joined to the traced tensors among the other arguments (``trapz``'s sample
     points, ``quantile``'s ``q``), every element of which each output reads."""
-    others = [v for v in (*args, *kwargs.values()) if type(v) is ShapeProxy]
-    if not others or type(out) is not ShapeProxy:
+    if type(out) is not ShapeProxy:  # (values and indices: left as they are)
         return out
-    return joined(t, name, out, others, "operands")
+    return joined(t, name, out, (*args, *kwargs.values()), "operands")
 
 
 def results(t: Tracer, name: str, op: str, node: int, result: Any) -> Any:

@@ -245,7 +245,7 @@ def bucket(values_at: int) -> Callable[..., Any]:
             raise NotHandled
         node = t.builder.pointwise(x.node, name, kind=OpKind.ACTIVATION, op=op)
         out = ShapeProxy(node, x.dims, torch.int32 if keywords.get("out_int32") else torch.int64)
-        others = [v for v in (*args, *keywords.values()) if type(v) is ShapeProxy and v is not x]
-        return joined(t, name, out, others, "boundaries") if others else out
+        others = [v for v in (*args, *keywords.values()) if v is not x]
+        return joined(t, name, out, others, "boundaries")
 
     return handler
