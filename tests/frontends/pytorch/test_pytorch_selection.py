@@ -8,6 +8,7 @@ stay data movement."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -193,3 +194,42 @@ def test_a_progression_out_of_range_is_torchs_index_error() -> None:
         Past()(torch.rand(1, 1, 8, 8))
     with pytest.raises(StridescopeError, match="is out of bounds for dimension 2 with size 8"):
         load_graph(Past(), (1, 1, 8, 8))
+
+
+class _Lookup(nn.Module):
+    """A buffer and a parameter looked up at positions the forward computes (fewer than 32,
+    and more), and the model's own pick of the first position after."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("table", torch.randn(50, 4))
+        self.pos = nn.Parameter(torch.randn(50, 4))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        ids = x.argmax(-1)
+        return self.table[ids], self.pos[ids], ids[0]
+
+
+@pytest.mark.parametrize("rows", [3, 40])
+def test_a_real_tensor_indexed_by_a_traced_one_is_one_node(rows: int) -> None:
+    """torch's indexing reads an index of fewer than 32 items as a sequence before it hands
+    the call on (its first item, then all of them, with a deprecation warning), unless a
+    torch function mode is on (a first trace of the class, which may compute on its
+    parameters): that traced a pick and an ``unbind`` of the index per lookup, in the table
+    as ``getitem``, ``unbind``, ``unbind[1]``... rows, and printed torch's warning. Now one
+    node per lookup, no warning, the parameter counted, at every trace."""
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            graph = load_graph(_Lookup(), (rows, 5))
+        assert not [w for w in caught if "non-tuple sequence" in str(w.message)]
+        named = [(n.name, n.output_shape) for n in graph.nodes[1:5]]
+        assert named == [
+            ("argmax", (rows,)),
+            ("getitem", (rows, 4)),
+            ("getitem_1", (rows, 4)),
+            ("getitem_2", ()),
+        ]
+        assert graph.params == 200 and graph.nodes[3].params == 200
+    silenced = [w for w in warnings.filters if w[1] is not None and "non-tuple" in w[1].pattern]
+    assert silenced == []  # (only while a trace runs)

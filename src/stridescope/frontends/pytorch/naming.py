@@ -29,6 +29,15 @@ class Naming:
                 self.names[candidate] = 0
                 return candidate
 
+    def forget(self, name: str) -> None:
+        """Undo the :meth:`unique` or :meth:`scoped` call that gave ``name`` last (its node
+        was dropped), so it is given again."""
+        base, _, suffix = name.rpartition("_")
+        if base and suffix.isdigit() and self.names.get(base) == int(suffix):
+            self.names[base] = int(suffix) - 1
+        if self.names.get(name) == 0:
+            del self.names[name]
+
     def scoped(self, base: str) -> str:
         """``<module path>.<base>`` for a function called inside a module's forward (made
         unique by :meth:`unique`; a name not used before, the usual case, without its call)."""

@@ -18,10 +18,13 @@ hooks or written to.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -78,6 +81,10 @@ __all__ = ["trace_torch"]
 _SCRIPT_FUNCTION: Any = torch.jit.ScriptFunction
 _ORIGINAL_SCRIPT_CALL: Callable[..., Any] = _SCRIPT_FUNCTION.__call__
 _PATCH_LOCK = threading.Lock()
+# torch's warning where its indexing reads a traced index as a sequence (a real tensor indexed
+# by a traced one: ``slicing._unread_iteration``), silenced while a trace runs
+_AS_SEQUENCE = "Using a non-tuple sequence for multidimensional indexing"
+_SILENCED = ("ignore", re.compile(_AS_SEQUENCE, re.I), UserWarning, None, 0)
 _PATCH_USERS = 0
 
 
@@ -104,6 +111,7 @@ def _routing(tracer: Tracer, methods: frozenset[str]) -> Iterator[None]:
             _SCRIPT_FUNCTION.__call__ = _routed_script_call
             tensor_checks.route()
             autograd_functions.route()
+            warnings.filterwarnings("ignore", _AS_SEQUENCE, UserWarning)  # (see below)
         _PATCH_USERS += 1
         unbound_methods.route(methods)
     set_active_tracer(tracer)
@@ -120,6 +128,9 @@ def _routing(tracer: Tracer, methods: frozenset[str]) -> Iterator[None]:
                 _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
                 tensor_checks.unroute()
                 autograd_functions.unroute()
+                with contextlib.suppress(ValueError):
+                    cast(list[Any], warnings.filters).remove(_SILENCED)
+                    getattr(warnings, "_filters_mutated", lambda: None)()
 
 
 def _one_line(text: str) -> str:

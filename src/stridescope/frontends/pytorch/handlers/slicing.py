@@ -59,7 +59,12 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
     """``x[...]`` with slices, ints and one ``...`` (:func:`~stridescope.ir.axes.index_ranges`):
     a slice, or with ints :func:`_picked`; anything else is data movement."""
     if not isinstance(input, ShapeProxy):
-        raise NotHandled
+        if not _unread_iteration(t, name, item):
+            raise NotHandled
+        name = t.scoped("getitem")  # (data movement, as the meta run makes it)
+        return t.fallback(
+            torch.Tensor.__getitem__, (input, item), {}, name=name, kind=OpKind.MOVE, counted=True
+        )
     found = index_ranges(item, input.dims, is_int)
     if found is None and (key := selection.sliced_key(item)) is not None:
         selection.check_key(input, item if isinstance(item, tuple) else (item,))
@@ -70,6 +75,37 @@ def getitem(t: Tracer, name: str, op: str, input: Any, item: Any) -> Any:
     if picked:
         return _picked(t, name, op, input, ranges, picked)
     return _slice_node(t, name, op, input, ranges)
+
+
+def _unread_iteration(t: Tracer, name: str, item: Any) -> bool:
+    """A real tensor indexed by a traced one (``table[ids]``: a buffer looked up at computed
+    positions, the lengths ``pad_packed_sequence`` puts back in order): torch's indexing first
+    read the index as a sequence (numpy's rule for fewer than 32 items: its first item, then
+    all of them, with a warning the trace silences), which traced a pick and an ``unbind`` of
+    the index that nothing uses. Those nodes, the last ones made, are dropped, and their
+    names (and ``name``, given after them) given again; ``False`` where there are none."""
+    if type(item) is not ShapeProxy or not item.dims or not 0 < item.dims[0] < 32:
+        return False
+    nodes, pieces = t.builder._nodes, item.dims[0]
+    first = last = len(nodes) - pieces - 1  # (the pick: one node, or a slice and a reshape)
+    if last > item.node and nodes[last].parents not in ((item.node,), (last - 1,)):
+        return False
+    if nodes[last].parents != (item.node,):
+        first = last - 1
+    if (
+        first <= item.node
+        or any(n.op.strip("_") != "getitem" for n in nodes[first : last + 1])
+        or nodes[first].parents != (item.node,)
+    ):
+        return False
+    if any(n.op != "unbind" or n.parents != (item.node,) for n in nodes[last + 1 :]):
+        return False
+    t.forget(name)
+    for node in reversed(nodes[first:]):
+        t.forget(node.name)
+        t.known.pop(node.id, None)
+    t.builder.drop_from(first)
+    return True
 
 
 def _picked(
