@@ -10,8 +10,6 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import stridescope
-from stridescope.errors import StridescopeError
-from stridescope.frontends import load_graph
 from stridescope.frontends.pytorch import trace_torch
 from tests.autograd_reference import autograd_counts
 
@@ -105,23 +103,3 @@ def test_a_sequence_along_a_spatial_axis_mixes_its_positions(
     read = torch.nonzero(grad[0, 0]).flatten()
     assert int(read.max() - read.min()) + 1 <= head.rf_size[0]
     assert int(read.min()) == 0  # the centre output reads from the very first sample
-
-
-def test_a_packed_sequence_is_refused_with_what_to_give() -> None:
-    """``pack_padded_sequence`` into an LSTM stopped with "'PackedSequence' object has no
-    attribute 'ndim'"; the refusal now names the layer, what it was given and what to give."""
-
-    class Packed(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.rnn = nn.LSTM(8, 16, batch_first=True)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            lengths = torch.tensor([x.shape[1]] * x.shape[0])
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True)
-            out, _ = self.rnn(packed)
-            return nn.utils.rnn.pad_packed_sequence(out, batch_first=True)[0]
-
-    with pytest.raises(StridescopeError, match="rnn \\(LSTM\\) was given a PackedSequence") as e:
-        load_graph(Packed(), (2, 10, 8))
-    assert "padded batch" in str(e.value) and "\n" not in str(e.value)

@@ -144,9 +144,7 @@ def _ops_under_functions() -> list[Row]:
     return [
         (weighted.convolution, "torch.convolution torch._convolution"),
         (weighted.conv, "torch._convolution_mode"),  # (F.conv*'s, with padding="same")
-        (recurrent.sequence_function(4), "torch.lstm"),
-        (recurrent.sequence_function(3), "torch.gru"),
-        (recurrent.sequence_function(1), "torch.rnn_tanh torch.rnn_relu"),
+        *recurrent.ROWS,
     ]
 
 
@@ -225,7 +223,6 @@ def _beside_products() -> list[Row]:
         (spectral.tensordot, "torch.tensordot"),
         (spectral.stft, "torch.stft Tensor.stft"),
         (spectral.istft, "torch.istft Tensor.istft"),
-        (spectral.needs_values("pack_padded_sequence's lengths"), "torch._pack_padded_sequence"),
         (spectral.cdist, "torch.cdist"),
         (sampling.grid_sample, "F.grid_sample"),
         (sampling.affine_grid, "F.affine_grid"),

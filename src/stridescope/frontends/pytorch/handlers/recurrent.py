@@ -13,40 +13,52 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from stridescope.frontends.pytorch.errors import NotHandled, TraceError
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers import packed
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import Window, spatial_axes
 
-__all__ = ["recurrent", "sequence_function"]
+__all__ = ["ROWS", "recurrent", "sequence_function"]
 
 
-def recurrent(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
-    """The output sequence and the final states, as the module returns them (a
-    ``PackedSequence`` is refused, in a sentence that says what to give instead)."""
-    if isinstance(x, PackedSequence):
-        raise TraceError(
-            f"{name} ({type(m).__name__}) was given a PackedSequence (pack_padded_sequence), "
-            "whose steps are sized by the lengths' values: a trace reads the padded batch, so "
-            "give the layer that instead"
-        )
-    if x.ndim not in (2, 3) or x.dims[-1] != m.input_size:
+def recurrent(t: Tracer, m: Any, name: str, x: Any) -> Any:
+    """The output sequence and the final states, as the module returns them; on a
+    ``PackedSequence`` (its rows and real batch sizes: see ``packed``), a packed output."""
+    packed = isinstance(x, PackedSequence) and _sizes_known(x.batch_sizes)
+    data = x.data if packed else x
+    ranks = (2,) if packed else (2, 3)
+    if type(data) is not ShapeProxy or data.ndim not in ranks or data.dims[-1] != m.input_size:
         return t.run_forward(m, name, (x,), {})  # torch's own error, or an uncounted op
     gates = 4 if isinstance(m, nn.LSTM) else 3 if isinstance(m, nn.GRU) else 1
     sizes = _Sizes(gates, m.input_size, m.hidden_size, getattr(m, "proj_size", 0))
     layout = (m.num_layers, 2 if m.bidirectional else 1, m.batch_first)
-    out, states = _sequence(t, name, type(m).__name__, x, sizes, layout, t.take_own(m))
+    batch = int(x.batch_sizes[0]) if packed else None
+    own = t.take_own(m)
+    out, states = _sequence(t, name, type(m).__name__, data, sizes, layout, own, batch)
+    if packed:
+        out = type(x)(out, x.batch_sizes, x.sorted_indices, x.unsorted_indices)
     return out, tuple(states) if gates == 4 else states[0]
+
+
+def _sizes_known(batch_sizes: Any) -> bool:
+    """Whether a packed sequence's batch sizes are a real (a traced tensor is not a
+    ``torch.Tensor``), non-empty 1-D tensor."""
+    return isinstance(batch_sizes, torch.Tensor) and batch_sizes.ndim == 1 and len(batch_sizes) > 0
 
 
 def sequence_function(gates: int) -> Callable[..., Any]:
     """The handler of ``torch.lstm`` (``gates=4``), ``torch.gru`` (3), ``torch.rnn_tanh`` and
     ``torch.rnn_relu`` (1): what the modules run, and what a compiled graph calls
     (``aten::lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-    batch_first)``); sizes from the weights, every state returned flat, as the op does."""
+    batch_first)``), and the packed form the modules run on a ``PackedSequence``
+    (``lstm(data, batch_sizes, hx, params, has_biases, num_layers, dropout, train,
+    bidirectional)``, read where the batch sizes are real); sizes from the weights, every
+    state returned flat, as the op does."""
 
     def handler(
         t: Tracer,
@@ -62,9 +74,13 @@ def sequence_function(gates: int) -> Callable[..., Any]:
         bidirectional: bool,
         batch_first: bool,
     ) -> Any:
+        batch = None
+        if isinstance(has_biases, list | tuple) and _sizes_known(hx):  # the packed form
+            batch = int(hx[0])
+            params, num_layers, bidirectional, batch_first = has_biases, dropout, batch_first, False
         if (
             not isinstance(input, ShapeProxy)
-            or input.ndim not in (2, 3)
+            or input.ndim not in ((2, 3) if batch is None else (2,))
             or not isinstance(params, list | tuple)
             or not params
         ):
@@ -76,7 +92,7 @@ def sequence_function(gates: int) -> Callable[..., Any]:
         proj = 0 if w_hh.shape[1] == hidden else w_hh.shape[1]
         sizes = _Sizes(gates, w_ih.shape[1], hidden, proj)
         layout = (num_layers, 2 if bidirectional else 1, batch_first)
-        out, states = _sequence(t, name, op, input, sizes, layout, t.take_params(params))
+        out, states = _sequence(t, name, op, input, sizes, layout, t.take_params(params), batch)
         return (out, *states)
 
     return handler
@@ -97,8 +113,12 @@ def _sequence(
     sizes: _Sizes,
     layout: tuple[int, int, bool],
     params: int,
+    packed: int | None = None,
 ) -> tuple[ShapeProxy, list[ShapeProxy]]:
-    """The output node (every product of the sequence) and the final states' nodes."""
+    """The output node (every product of the sequence) and the final states' nodes.
+    ``packed``: the largest batch of a packed sequence, whose rows ``x`` holds (one step of
+    one sequence each: the products are those of an unbatched sequence of that many steps),
+    and whose states are batched."""
     layers, directions, batch_first = layout
     batched = x.ndim == 3
     steps, batch = x.dims[:2] if batched and not batch_first else x.dims[1::-1]
@@ -121,7 +141,9 @@ def _sequence(
     )
     states = []
     for label, size in (("h_n", out), ("c_n", sizes.hidden))[: 2 if sizes.gates == 4 else 1]:
-        shape = (layers * directions, batch, size) if batched else (layers * directions, size)
+        shape: tuple[int, ...] = (layers * directions, size)
+        if batched or packed is not None:
+            shape = (layers * directions, batch if packed is None else packed, size)
         state = t.builder.matmul(
             [node], t.unique(f"{name}.{label}"), output_shape=shape, macs=0, op=op
         )
@@ -147,3 +169,13 @@ def _along(t: Tracer, x: ShapeProxy, axis: int, steps: int, directions: int) -> 
     kernel = tuple(steps + after if i == j else 1 for i in range(rank))
     padding = tuple((steps - 1, after) if i == j else (0, 0) for i in range(rank))
     return Window(kernel, (1,) * rank, (1,) * rank, padding)
+
+
+# the ops the modules run (``torch.lstm`` ...), and the packing around them (see ``packed``)
+ROWS: list[tuple[Callable[..., Any] | None, str]] = [
+    (sequence_function(4), "torch.lstm"),
+    (sequence_function(3), "torch.gru"),
+    (sequence_function(1), "torch.rnn_tanh torch.rnn_relu"),
+    (packed.pack, "torch._pack_padded_sequence"),
+    (packed.pad, "torch._pad_packed_sequence"),
+]

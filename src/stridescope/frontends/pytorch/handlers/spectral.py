@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch.errors import NotHandled, TraceError
+from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.layer_calls import joined
 from stridescope.frontends.pytorch.handlers.products import broadcast, einsum, tensor_dims
 from stridescope.frontends.pytorch.meta_calls import meta_call
@@ -29,7 +29,7 @@ from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind, fft_macs
 
-__all__ = ["cdist", "distance", "fft", "istft", "needs_values", "outer", "stft", "tensordot"]
+__all__ = ["cdist", "distance", "fft", "istft", "outer", "stft", "tensordot"]
 
 # the argument after the input that names the axes, and its default, per family
 _FAMILY = {"1": (1, -1), "2": (1, (-2, -1)), "n": (1, None)}
@@ -118,21 +118,6 @@ def istft(
     node = t.builder.other(input.node, name, kind=OpKind.MATMUL, output_shape=out, macs=macs, op=op)
     real = torch.empty((), dtype=input.dtype, device="meta").real.dtype
     return ShapeProxy(node, out, real)
-
-
-def needs_values(what: str) -> Callable[..., Any]:
-    """A call that needs the values of a traced tensor among its further arguments (the
-    lengths :func:`torch.nn.utils.rnn.pack_padded_sequence` packs by): refused in one line,
-    as reading a value is."""
-
-    def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
-        if any(type(v) is ShapeProxy for v in (*args, *kwargs.values())):
-            raise TraceError(
-                f"the forward reads tensor values ({what}); stridescope traces shapes only"
-            )
-        raise NotHandled
-
-    return handler
 
 
 def distance(per_element: int) -> Callable[[Any], Callable[..., Any]]:
