@@ -4,12 +4,15 @@ for the fused ``nn.LSTM`` it counts 0) and to the gate formula everywhere."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import stridescope
+from stridescope.frontends import load_graph
 from stridescope.frontends.pytorch import trace_torch
 from tests.autograd_reference import autograd_counts
 
@@ -103,3 +106,40 @@ def test_a_sequence_along_a_spatial_axis_mixes_its_positions(
     read = torch.nonzero(grad[0, 0]).flatten()
     assert int(read.max() - read.min()) + 1 <= head.rf_size[0]
     assert int(read.min()) == 0  # the centre output reads from the very first sample
+
+
+class _Decoder(nn.Module):
+    """A cell run step by step (a decoder's loop), its states started from zeros the forward
+    makes, or from the encoder's last state."""
+
+    def __init__(self, cell: nn.Module, from_input: bool) -> None:
+        super().__init__()
+        self.cell, self.from_input = cell, from_input
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h: Any = x[0] if self.from_input else None
+        if isinstance(self.cell, nn.LSTMCell) and h is not None:
+            h = (h, h)
+        outs = []
+        for t in range(x.shape[0]):
+            h = self.cell(x[t], h)
+            outs.append(h[0] if isinstance(h, tuple) else h)
+        return torch.stack(outs)
+
+
+@pytest.mark.parametrize("from_input", [False, True])
+@pytest.mark.parametrize("cell", [nn.LSTMCell, nn.GRUCell, nn.RNNCell])
+def test_a_cell_run_step_by_step_is_counted(cell: type[nn.Module], from_input: bool) -> None:
+    """``nn.LSTMCell``, ``GRUCell``, ``RNNCell``: each step one product node, the products
+    ``FlopCounterMode`` counts (torch runs them as matrix products), the weights counted
+    once. Until 2026-12-05 each step was an uncounted node."""
+    model = _Decoder(cell(8, 8), from_input).eval()
+    graph = load_graph(model, (5, 2, 8))
+    steps = [n for n in graph.nodes if n.macs and n.kind.value == "matmul"]
+    gates = {nn.LSTMCell: 4, nn.GRUCell: 3, nn.RNNCell: 1}[cell]
+    assert len(steps) == 5 and {n.macs for n in steps} == {2 * gates * 8 * 16}
+    assert graph.uncounted == () and graph.params == sum(p.numel() for p in model.parameters())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        real = model(torch.randn(5, 2, 8))
+    assert 2 * graph.macs == counter.get_total_flops()
+    assert graph.nodes[-1].output_shape == tuple(real.shape)

@@ -5,7 +5,9 @@ and free nodes for the final hidden (and cell) states.
 MACs per layer and direction: ``steps * batch * gates * hidden * (inputs + outputs)``, plus an
 LSTM's projection (``hidden * proj_size`` per step); biases and the gates' element-wise math
 are not products. ``FlopCounterMode`` counts the same for ``nn.RNN`` and ``nn.GRU`` and 0 for
-``nn.LSTM`` (a fused kernel it does not see).
+``nn.LSTM`` (a fused kernel it does not see). The cells (``nn.LSTMCell``, ``GRUCell``,
+``RNNCell``), run one step at a time by a loop in the forward, are one product node a step
+(:func:`cell_function`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import Window, spatial_axes
 
-__all__ = ["ROWS", "recurrent", "sequence_function"]
+__all__ = ["ROWS", "cell_function", "recurrent", "sequence_function"]
 
 
 def recurrent(t: Tracer, m: Any, name: str, x: Any) -> Any:
@@ -94,6 +96,56 @@ def sequence_function(gates: int) -> Callable[..., Any]:
         layout = (num_layers, 2 if bidirectional else 1, batch_first)
         out, states = _sequence(t, name, op, input, sizes, layout, t.take_params(params), batch)
         return (out, *states)
+
+    return handler
+
+
+def cell_function(gates: int) -> Callable[..., Any]:
+    """The handler of ``torch.lstm_cell`` (``gates=4``), ``torch.gru_cell`` (3),
+    ``torch.rnn_tanh_cell`` and ``torch.rnn_relu_cell`` (1), what ``nn.LSTMCell`` and the
+    other cells run for one step (a decoder's loop, an attention RNN): one product node,
+    ``batch * gates * hidden * (inputs + hidden)`` MACs, with the input and the traced
+    states as parents; an LSTM cell's new cell state a 0-MAC node beside it."""
+
+    def handler(
+        t: Tracer,
+        name: str,
+        op: str,
+        input: Any,
+        hx: Any,
+        w_ih: Any,
+        w_hh: Any,
+        b_ih: Any = None,
+        b_hh: Any = None,
+    ) -> Any:
+        states = list(hx) if isinstance(hx, list | tuple) else [hx]
+        if (
+            type(input) is not ShapeProxy
+            or input.ndim != 2
+            or not isinstance(w_ih, torch.Tensor)
+            or w_ih.ndim != 2
+            or input.dims[-1] != w_ih.shape[1]
+            or len(states) != (2 if gates == 4 else 1)
+        ):
+            raise NotHandled  # torch's own error, from meta
+        hidden = w_ih.shape[0] // gates
+        shape = (input.dims[0], hidden)
+        if any(tuple(s.shape) != shape for s in states if isinstance(s, ShapeProxy | torch.Tensor)):
+            raise NotHandled
+        parents = [input.node] + [s.node for s in states if type(s) is ShapeProxy]
+        node = t.builder.matmul(
+            parents,
+            name,
+            output_shape=shape,
+            macs=input.dims[0] * gates * hidden * (input.dims[1] + hidden),
+            params=t.take_params([w_ih, w_hh, b_ih, b_hh]),
+            op=op,
+        )
+        out = t.proxy(node, input)
+        if gates != 4:
+            return out
+        cell = t.builder.matmul([node], t.unique(f"{name}.c"), output_shape=shape, macs=0, op=op)
+        return out, t.proxy(cell, input)
 
     return handler
 
@@ -171,11 +223,15 @@ def _along(t: Tracer, x: ShapeProxy, axis: int, steps: int, directions: int) -> 
     return Window(kernel, (1,) * rank, (1,) * rank, padding)
 
 
-# the ops the modules run (``torch.lstm`` ...), and the packing around them (see ``packed``)
+# the ops the modules run (``torch.lstm``, ``torch.lstm_cell`` ...), and the packing around
+# them (see ``packed``)
 ROWS: list[tuple[Callable[..., Any] | None, str]] = [
     (sequence_function(4), "torch.lstm"),
     (sequence_function(3), "torch.gru"),
     (sequence_function(1), "torch.rnn_tanh torch.rnn_relu"),
+    (cell_function(4), "torch.lstm_cell"),
+    (cell_function(3), "torch.gru_cell"),
+    (cell_function(1), "torch.rnn_tanh_cell torch.rnn_relu_cell"),
     (packed.pack, "torch._pack_padded_sequence"),
     (packed.pad, "torch._pad_packed_sequence"),
 ]
