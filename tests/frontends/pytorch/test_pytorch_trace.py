@@ -343,6 +343,35 @@ def test_a_transformer_layer_is_counted_like_the_flop_counter() -> None:
     assert 2 * dense == counter.get_total_flops()
 
 
+class _PaddedEncoder(nn.Module):
+    """``nn.TransformerEncoder`` (``enable_nested_tensor`` on, torch's default) with a padding
+    mask made from the input, as text and speech encoders run it."""
+
+    def __init__(self, masked: bool) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(16, 4, 32, batch_first=True)
+        self.encoder, self.masked = nn.TransformerEncoder(layer, 2), masked
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = x.abs().sum(-1) == 0 if self.masked else None
+        return self.encoder(x, src_key_padding_mask=mask)
+
+
+def test_an_encoder_in_eval_mode_with_a_padding_mask_is_traced() -> None:
+    """In eval mode with a padding mask, ``nn.TransformerEncoder`` first asks whether the mask
+    is left-aligned (``torch._nested_tensor_from_mask_left_aligned``, no meta kernel): the
+    trace stopped there. Now the layers as without the mask, torch's shape, nothing
+    uncounted."""
+    masked, plain = (trace_torch(_PaddedEncoder(m).eval(), (2, 7, 16)) for m in (True, False))
+    assert not masked.uncounted and masked.params == plain.params
+    dense = [
+        sum(n.macs for n in g.nodes if n.kind in (OpKind.LINEAR, OpKind.MATMUL))
+        for g in (masked, plain)
+    ]
+    assert dense[0] == dense[1] > 0
+    assert masked.output.output_shape == (2, 7, 16)
+
+
 def test_inplace_call_moves_the_tensor_forward() -> None:
     class InPlace(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

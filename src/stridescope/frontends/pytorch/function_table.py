@@ -218,6 +218,7 @@ def _beside_products() -> list[Row]:
         (elementwise.float_power, "torch.float_power Tensor.float_power"),
         (attention.multi_head_attention, "F.multi_head_attention_forward"),
         (attention.native_multi_head_attention, "torch._native_multi_head_attention"),
+        (attention.not_left_aligned, "torch._nested_tensor_from_mask_left_aligned"),
         (products.matmul, "torch.mv Tensor.mv torch.dot Tensor.dot torch.vdot Tensor.vdot"),
         (spectral.outer, "torch.outer Tensor.outer torch.ger Tensor.ger"),
         (spectral.tensordot, "torch.tensordot"),

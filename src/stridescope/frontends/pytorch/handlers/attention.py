@@ -15,7 +15,7 @@ from stridescope.frontends.pytorch.handlers.products import tensor_dims
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 
-__all__ = ["multi_head_attention", "native_multi_head_attention"]
+__all__ = ["multi_head_attention", "native_multi_head_attention", "not_left_aligned"]
 
 
 # F.multi_head_attention_forward's arguments after num_heads, in order
@@ -168,3 +168,12 @@ def native_multi_head_attention(
     weights = (batch, *heads, length, source) if need_weights else None
     # (torch returns an empty tensor in the weights' place)
     return _returned(t, name, op, out, (query, key, value), weights, torch.empty(0))
+
+
+def not_left_aligned(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> bool:
+    """``torch._nested_tensor_from_mask_left_aligned``: whether each row of a padding mask
+    keeps its first positions, what ``nn.TransformerEncoder`` asks in eval mode (a padding
+    mask, ``enable_nested_tensor``) before its nested-tensor fast path; torch has no meta
+    kernel for it. A traced tensor never takes that path (it has a torch function), and the
+    mask's values are unknown: ``False``, as for a mask that is not, no node."""
+    return False
