@@ -144,7 +144,7 @@ class Summary:
         if self.sample_rate is not None:
             for row in layers:
                 field_ = row["receptive_field"]
-                if field_ is not None:
+                if field_ is not None and field_["size"]:  # (no axes: a further input's)
                     field_["size_ms"] = milliseconds(field_["size"][0], self.sample_rate)
                     field_["jump_ms"] = milliseconds(field_["jump"][0], self.sample_rate)
         return {

@@ -107,7 +107,9 @@ def _shape(shape: tuple[int | None, ...]) -> str:
 
 
 def _ms(values: tuple[int, ...] | None, rate: float) -> str:
-    return "" if values is None else f"{milliseconds(values[0], rate):.4g}"
+    """The first axis's value in milliseconds; blank where there is none (no field, or one
+    over no axes: a further input of lengths)."""
+    return "" if not values else f"{milliseconds(values[0], rate):.4g}"
 
 
 def _cells(row: LayerRow, rate: float | None = None) -> list[str]:
@@ -199,7 +201,7 @@ def _output_time(summary: Summary) -> list[str]:
     milliseconds along the time axis; named the output's where it is the last row, else with
     what the output's field is (a transformer after a conv encoder: the whole input)."""
     rate = summary.sample_rate
-    rows = [r for r in summary.layers if r.rf_size is not None and r.rf_jump is not None]
+    rows = [r for r in summary.layers if r.rf_size and r.rf_jump]  # (a field over no axes: not)
     if rate is None or not rows:
         return []
     row, last = rows[-1], summary.layers[-1]

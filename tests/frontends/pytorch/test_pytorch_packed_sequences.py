@@ -5,6 +5,8 @@ tensor values."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -188,3 +190,35 @@ def test_one_packed_sequence_keeps_its_time_axis(bidirectional: bool) -> None:
     read = torch.nonzero(grad[0, 0]).flatten()
     assert head.path == "head" and head.rf_size is not None
     assert int(read.max() - read.min()) + 1 <= head.rf_size[0]
+
+
+_SPEECH = ["examples/speech_packed.py:build", "--input", "1x40x100", "--input", "1:int64"]
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_the_speech_example_of_docs_sequences(fmt: str) -> None:
+    """``examples/speech_packed.py`` as docs/sequences.md shows it: the packed LSTM's products
+    on 50 frames, its field over them in milliseconds. With ``--sample-rate``, the row of the
+    lengths input (a field over no axes) stopped the table, the JSON and the CSV with an
+    ``IndexError`` until 2026-12-05."""
+    from typer.testing import CliRunner
+
+    from stridescope.cli import app
+
+    args = ["summary", *_SPEECH, "--sample-rate", "100", "-f", fmt]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        data = json.loads(result.output)
+        lstm = next(row for row in data["layers"] if row["path"] == "lstm")
+        assert lstm["macs"] == 1_228_800
+        assert lstm["receptive_field"] == {
+            "size": [199],
+            "jump": [2],
+            "size_ms": 1990.0,
+            "jump_ms": 20.0,
+        }
+        assert any("padded length (50 steps)" in note for note in data["notes"])
+    elif fmt == "table":
+        assert "receptive field 199 samples = 1,990 ms" in result.output
+        assert "1,228,800" in result.output
