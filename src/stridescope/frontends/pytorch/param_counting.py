@@ -137,15 +137,22 @@ class ParameterCounting:
         return found
 
     def take_own(self, module: nn.Module) -> int:
-        """:meth:`take_params` of :func:`own_parameters`, without building the list."""
+        """:meth:`take_params` of :func:`own_parameters`, without building the list. A
+        tensor that is not a parameter in a parameter's place (``functional_call``'s, as an
+        ensemble hands each member a slice of stacked parameters) counts what it was
+        computed from (:meth:`take_params`), not itself: it lives only for that call."""
         total = 0
         own = module._parameters
         if own:
             counted = self.counted
             for p in own.values():
-                if p is not None and (key := id(p)) not in counted:
-                    counted[key] = None
-                    total += p.numel()
+                if p is None or (key := id(p)) in counted:
+                    continue
+                if type(p) is not _Parameter and not isinstance(p, nn.Parameter):
+                    total += self.take_params([p])
+                    continue
+                counted[key] = None
+                total += p.numel()
         children = module._modules
         if children and (parametrizations := children.get("parametrizations")) is not None:
             total += self.take_params(parametrizations.parameters())

@@ -36,6 +36,7 @@ from stridescope.frontends.pytorch import (
     module_calls,
     tensor_checks,
     unbound_methods,
+    vmap_calls,
 )
 from stridescope.frontends.pytorch.arguments import (
     arguments,
@@ -111,6 +112,7 @@ def _routing(tracer: Tracer, methods: frozenset[str]) -> Iterator[None]:
             _SCRIPT_FUNCTION.__call__ = _routed_script_call
             tensor_checks.route()
             autograd_functions.route()
+            vmap_calls.route()
             warnings.filterwarnings("ignore", _AS_SEQUENCE, UserWarning)  # (see below)
         _PATCH_USERS += 1
         unbound_methods.route(methods)
@@ -128,6 +130,7 @@ def _routing(tracer: Tracer, methods: frozenset[str]) -> Iterator[None]:
                 _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
                 tensor_checks.unroute()
                 autograd_functions.unroute()
+                vmap_calls.unroute()
                 with contextlib.suppress(ValueError):
                     cast(list[Any], warnings.filters).remove(_SILENCED)
                     getattr(warnings, "_filters_mutated", lambda: None)()
