@@ -138,7 +138,7 @@ class ParameterCounting:
 
     def take_own(self, module: nn.Module) -> int:
         """:meth:`take_params` of :func:`own_parameters`, without building the list. A
-        tensor that is not a parameter in a parameter's place (``functional_call``'s, as an
+        tensor computed from parameters in a parameter's place (``functional_call``'s, as an
         ensemble hands each member a slice of stacked parameters) counts what it was
         computed from (:meth:`take_params`), not itself: it lives only for that call."""
         total = 0
@@ -148,7 +148,11 @@ class ParameterCounting:
             for p in own.values():
                 if p is None or (key := id(p)) in counted:
                     continue
-                if type(p) is not _Parameter and not isinstance(p, nn.Parameter):
+                if (
+                    type(p) is not _Parameter
+                    and not isinstance(p, nn.Parameter)
+                    and (p.grad_fn is not None or key in self.derived)
+                ):
                     total += self.take_params([p])
                     continue
                 counted[key] = None

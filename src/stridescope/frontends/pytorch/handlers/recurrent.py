@@ -31,18 +31,18 @@ __all__ = ["ROWS", "cell_function", "recurrent", "sequence_function"]
 def recurrent(t: Tracer, m: Any, name: str, x: Any) -> Any:
     """The output sequence and the final states, as the module returns them; on a
     ``PackedSequence`` (its rows and real batch sizes: see ``packed``), a packed output."""
-    packed = isinstance(x, PackedSequence) and _sizes_known(x.batch_sizes)
-    data = x.data if packed else x
-    ranks = (2,) if packed else (2, 3)
+    is_packed = isinstance(x, PackedSequence) and _sizes_known(x.batch_sizes)
+    data = x.data if is_packed else x
+    ranks = (2,) if is_packed else (2, 3)
     if type(data) is not ShapeProxy or data.ndim not in ranks or data.dims[-1] != m.input_size:
         return t.run_forward(m, name, (x,), {})  # torch's own error, or an uncounted op
     gates = 4 if isinstance(m, nn.LSTM) else 3 if isinstance(m, nn.GRU) else 1
     sizes = _Sizes(gates, m.input_size, m.hidden_size, getattr(m, "proj_size", 0))
     layout = (m.num_layers, 2 if m.bidirectional else 1, m.batch_first)
-    batch = int(x.batch_sizes[0]) if packed else None
+    batch = int(x.batch_sizes[0]) if is_packed else None
     own = t.take_own(m)
     out, states = _sequence(t, name, type(m).__name__, data, sizes, layout, own, batch)
-    if packed:
+    if is_packed:
         out = type(x)(out, x.batch_sizes, x.sorted_indices, x.unsorted_indices)
     return out, tuple(states) if gates == 4 else states[0]
 
@@ -77,8 +77,8 @@ def sequence_function(gates: int) -> Callable[..., Any]:
         batch_first: bool,
     ) -> Any:
         batch = None
-        if isinstance(has_biases, list | tuple) and _sizes_known(hx):  # the packed form
-            batch = int(hx[0])
+        if isinstance(has_biases, list | tuple) and _sizes_known(hx):  # the packed form:
+            batch = int(hx[0])  # (data, batch_sizes, hx, params, ...): one place further on
             params, num_layers, bidirectional, batch_first = has_biases, dropout, batch_first, False
         if (
             not isinstance(input, ShapeProxy)
