@@ -35,7 +35,7 @@ from stridescope.frontends.pytorch.handlers import (
     weighted,
     writes,
 )
-from stridescope.frontends.pytorch.known_values import with_known_values
+from stridescope.frontends.pytorch.known_values import membership, with_known_values
 from stridescope.frontends.pytorch.views import KEYS
 from stridescope.ir import OpKind
 
@@ -56,7 +56,7 @@ _NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_respons
 _DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
 _MOVEMENT = (
     "torch.permute Tensor.permute torch.transpose Tensor.transpose Tensor.t torch.squeeze "
-    "Tensor.squeeze torch.unsqueeze Tensor.unsqueeze Tensor.expand "
+    "Tensor.squeeze torch.unsqueeze Tensor.unsqueeze Tensor.expand Tensor.as_strided "
     "torch.chunk Tensor.chunk torch.split Tensor.split torch.unbind Tensor.unbind torch.stack "
     "Tensor.__getitem__ torch.narrow Tensor.narrow torch.select Tensor.select torch.roll "
     "Tensor.roll torch.flip Tensor.flip Tensor.unflatten torch.movedim Tensor.movedim "
@@ -73,7 +73,7 @@ _MOVEMENT = (
     "Tensor.resolve_conj torch.fft.fftshift torch.fft.ifftshift torch._C._nn.pad_sequence "
     "Tensor.tile Tensor.diag_embed torch.diagflat Tensor.diagflat torch.adjoint Tensor.adjoint "
     "torch.broadcast_tensors torch.linalg.diagonal torch.diagonal_copy torch.slice_copy "
-    "torch.split_copy torch.squeeze_copy torch.unsqueeze_copy torch.unbind_copy"
+    "torch.split_copy torch.squeeze_copy torch.unsqueeze_copy torch.unbind_copy torch.as_strided"
 )
 _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
@@ -213,8 +213,10 @@ def _rows() -> list[Row]:
 
 
 def _beside_products() -> list[Row]:
-    """Attention, products of vectors and distances, sampling, lookups, buckets, float_power."""
+    """Attention, other products, distances, sampling, lookups, buckets, ``value in x``."""
     return [
+        (membership, "Tensor.__contains__"),
+        (products.grouped_mm, "F.grouped_mm torch._grouped_mm"),
         (elementwise.float_power, "torch.float_power Tensor.float_power"),
         (attention.multi_head_attention, "F.multi_head_attention_forward"),
         (attention.native_multi_head_attention, "torch._native_multi_head_attention"),

@@ -12,7 +12,9 @@ one-element result answer with it (``ShapeProxy.__bool__``), so the forward take
 the graph, with their 0 MACs). Likewise a ``torch.distributions`` object's check that its
 parameters and samples are in its support (``torch._is_all_true(constraint.check(scale))``,
 made as it is built: a VAE's ``Normal(mu, std).rsample()``) holds, as it does in a healthy
-network. Any other value read is still refused.
+network. ``value in x`` of a traced tensor is taken as false (:func:`membership`: the
+forward goes on as for data without that value, and a note says so). Any other value read is
+still refused.
 
 :func:`with_known_values` wraps those functions' handlers in the function table; the values
 are kept per trace by node (``Tracer.known``).
@@ -31,7 +33,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.handler_specs import FunctionSpec
 
-__all__ = ["with_known_values"]
+__all__ = ["membership", "with_known_values"]
 
 _NEVER = "isinf isnan isposinf isneginf"  # false at every finite value
 _ALWAYS = "isfinite"  # true at every finite value
@@ -93,3 +95,18 @@ def with_known_values(table: dict[Any, FunctionSpec]) -> None:
         rule = _rule(name)
         if rule is not None and not spec.inplace:
             table[func] = replace(spec, handler=_wrap(spec, rule))
+
+
+def membership(t: Any, name: str, op: str, x: Any, element: Any) -> bool:
+    """``element in x`` on a traced tensor (torch reads ``(element == x).any()`` as a bool):
+    its values are not known, so the value is taken as absent and the forward goes on as for
+    data without it (Hugging Face checks for a padding id at the ends of the ids, to warn of a
+    missing attention mask), and a note says so (no node: nothing reads the answer's values)."""
+    what = "a tensor" if isinstance(element, torch.Tensor | ShapeProxy) else repr(element)
+    note = (
+        f"`{what} in` a traced tensor, whose values are not known, is taken as False: the "
+        "forward went on as for data without that value"
+    )
+    if note not in t.builder._notes:
+        t.builder.note(note)
+    return False

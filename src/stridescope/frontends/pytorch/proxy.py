@@ -220,6 +220,7 @@ OPERATORS = [
     "__rpow__",
     "__getitem__",
     "__setitem__",
+    "__contains__",
     "__lt__",
     "__le__",
     "__gt__",

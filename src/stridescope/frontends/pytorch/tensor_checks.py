@@ -87,9 +87,11 @@ def _names_tensor(cls: Any) -> bool:
 
 # callers whose ``isinstance`` keeps the builtin answer for a proxy (by top-level package),
 # except torch's modules written as model code is, on tensors they are handed, through torch
-# functions: ``torch.distributions`` (``Normal(mu, std).log_prob(x)`` checks ``x`` so)
+# functions: ``torch.distributions`` (``Normal(mu, std).log_prob(x)`` checks ``x`` so), and
+# the compiler's markers that a forward calls eagerly on its tensors
+# (``torch._dynamo.mark_static_address(cache)``, Hugging Face's static caches: Mamba's)
 _KEEP = frozenset({"torch", "stridescope"}) | sys.stdlib_module_names
-_MODEL_LIKE = ("torch.distributions.",)
+_MODEL_LIKE = ("torch.distributions.", "torch._dynamo.decorators")
 
 
 # torch's checks that answer for their caller: ``from torch import is_tensor`` binds torch's

@@ -155,9 +155,16 @@ def matmul(t: Tracer, name: str, op: str, input: Any, other: Any, **kw: Any) -> 
     )
 
 
-def add_product(t: Tracer, name: str, op: str, input: Any, mat1: Any, mat2: Any, **kw: Any) -> Any:
+def add_product(t: Tracer, name: str, op: str, input: Any, *operands: Any, **kw: Any) -> Any:
     """``torch.addmm(bias, a, b)`` / ``baddbmm`` / ``addmv``: the product of ``a`` and ``b`` (as
-    :func:`matmul`), added to ``input``; ``beta`` / ``alpha`` scale without MACs."""
+    :func:`matmul`), added to ``input``; ``beta`` / ``alpha`` scale without MACs. ``a`` and
+    ``b`` by position or by torch's names (``alibi.baddbmm(batch1=q, batch2=k)``, BLOOM's)."""
+    named = [k for k in _OPERANDS if k in kw]
+    if named:
+        operands = (*operands, *[kw.pop(k) for k in named])
+    if len(operands) != 2:
+        raise NotHandled
+    mat1, mat2 = operands
     dims = tensor_dims(mat1)
     tensor_dims(input), tensor_dims(mat2)
     if not dims or any(isinstance(v, ShapeProxy) for v in kw.values()):
@@ -167,6 +174,32 @@ def add_product(t: Tracer, name: str, op: str, input: Any, mat1: Any, mat2: Any,
     return product(
         t, name, op, func, (input, mat1, mat2), lambda out: math.prod(out) * contracted, kw
     )
+
+
+_OPERANDS = ("mat1", "mat2", "batch1", "batch2", "mat", "vec")  # (addmm, baddbmm, addmv)
+
+
+def grouped_mm(t: Tracer, name: str, op: str, mat_a: Any, mat_b: Any, **kw: Any) -> Any:
+    """``F.grouped_mm`` / ``torch._grouped_mm`` (a mixture of experts' layer in Hugging Face's
+    ``grouped_mm`` experts): ``(S, K)`` rows in groups that ``offs`` bounds, each group times
+    its expert's ``(K, N)`` of ``(E, K, N)``, so ``(S, N)`` and ``S * K * N`` MACs; ``(E, S, K)``
+    times ``(E, K, N)`` is a batched product. torch's meta kernel takes bfloat16 only, so the
+    shape is worked out here; other forms go to the meta run."""
+    a, b = tensor_dims(mat_a), tensor_dims(mat_b)
+    offs = kw.get("offs")
+    if kw.get("bias") is not None or len(b) != 3 or a[-1] != b[1]:
+        raise NotHandled
+    shape: tuple[int, ...]
+    if len(a) == 2 and isinstance(offs, ShapeProxy | torch.Tensor):
+        shape = (a[0], b[2])
+    elif len(a) == 3 and a[0] == b[0] and offs is None:
+        shape = (a[0], a[1], b[2])
+    else:
+        raise NotHandled
+    operands = (mat_a, mat_b) if offs is None else (mat_a, mat_b, offs)
+    out = product(t, name, op, None, operands, lambda out: math.prod(out) * a[-1], shape=shape)
+    dtype = kw.get("out_dtype")
+    return out if dtype is None else ShapeProxy(out.node, out.dims, dtype)
 
 
 def bilinear(

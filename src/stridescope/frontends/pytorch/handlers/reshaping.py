@@ -104,7 +104,9 @@ def view(t: Tracer, name: str, op: str, input: Any, *shape: Any, **keywords: Any
     known = 1
     for s in shape:  # (a loop, not lists or generators: several views per block)
         if not isinstance(s, int):
-            raise NotHandled
+            if (sizes := _sizes(shape)) is None:
+                raise NotHandled
+            return view(t, name, op, input, *sizes)
         if s != -1:
             known *= s
     numel = math.prod(input.dims)
@@ -112,6 +114,25 @@ def view(t: Tracer, name: str, op: str, input: Any, *shape: Any, **keywords: Any
     if math.prod(out) != numel:
         raise LayerInputError(name, op, f"{math.prod(out)} elements for shape {shape}", input.dims)
     return reshape_node(t, name, op, input, out)
+
+
+def _sizes(shape: Sequence[Any]) -> list[int] | None:
+    """Sizes given as ints or as real one-element integer tensors (``torch.div(n, 2,
+    rounding_mode="trunc")`` of sizes, as Longformer chunks by), as ints; ``None`` for
+    anything else (a traced size: the meta run's error)."""
+    sizes = []
+    for s in shape:
+        if isinstance(s, int):
+            sizes.append(s)
+        elif (
+            isinstance(s, torch.Tensor)
+            and s.numel() == 1
+            and not (s.dtype.is_floating_point or s.dtype.is_complex or s.dtype == torch.bool)
+        ):
+            sizes.append(int(s))
+        else:
+            return None
+    return sizes
 
 
 def _reread(t: Tracer, name: str, op: str, input: Any, dtype: torch.dtype) -> Any:
