@@ -1,5 +1,5 @@
 """Patterns of text models' forwards that stopped or miscounted a trace until 2026-12-05,
-found by a probe of 52 Hugging Face ``transformers`` text models (small random configurations,
+found by a probe of 56 Hugging Face ``transformers`` text models (small random configurations,
 token ids as input): each written here by hand, not copied from a model."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -144,3 +145,36 @@ def test_a_mixture_of_experts_by_grouped_mm() -> None:
     with torch.no_grad():
         real = model(torch.randn(1, 6, 8))
     assert graph.output.output_shape == tuple(real.shape) and graph.uncounted == ()
+
+
+class _Masked(nn.Module):
+    """Token ids and an attention mask, which the forward drops where it masks nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(50, 8)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if mask.all():
+            return self.emb(ids)
+        return self.emb(ids) * mask[..., None]
+
+
+def test_a_mask_given_as_an_input_and_read_says_what_to_do() -> None:
+    """A mask's values decide the branch (Hugging Face's ``mask.all()`` before it builds the
+    attention mask): refused, now with where the values come from and what to do instead;
+    without the mask, the summary runs."""
+    with pytest.raises(stridescope.errors.StridescopeError) as error:
+        load_graph(_Masked(), ["2x6:int64", "2x6:int64"])
+    assert "the values read come from input 2 only, (2, 6)" in str(error.value)
+    assert "summarise without it" in str(error.value) and "\n" not in str(error.value)
+
+    class IdsOnly(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = _Masked()
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.inner.emb(ids)
+
+    assert load_graph(IdsOnly(), "2x6:int64").params == 400

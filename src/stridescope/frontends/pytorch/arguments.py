@@ -13,7 +13,15 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.spec import TypedShape
 from stridescope.ir import shape_list
 
-__all__ = ["arguments", "as_list_hint", "check_shape", "dtype_of", "grouped", "listed"]
+__all__ = [
+    "arguments",
+    "as_list_hint",
+    "check_shape",
+    "dtype_of",
+    "grouped",
+    "listed",
+    "read_input",
+]
 
 
 def check_shape(input_shape: Sequence[int], rank: int = 2) -> tuple[int, ...]:
@@ -80,3 +88,37 @@ def grouped(proxies: list[ShapeProxy], lists: list[int]) -> list[Any]:
         args.append(proxies[:n] if n else proxies[0])
         proxies = proxies[max(n, 1) :]
     return args
+
+
+def read_input(nodes: Sequence[Any], node: int | None) -> str | None:
+    """Where the values a forward read (node ``node``) come from further inputs only, not the
+    first (an attention mask or lengths given as an input: ``mask.all()``), what to do
+    instead; ``None`` otherwise.
+
+    >>> from stridescope.ir import GraphBuilder, OpKind
+    >>> b = GraphBuilder((1, 8), "nchw")
+    >>> mask = b.add_input((1, 8), "input1")
+    >>> read = b.other(mask, "all", kind=OpKind.REDUCE, output_shape=())
+    >>> read_input(b._nodes, read)[:46]
+    'the values read come from input 2 only, (1, 8)'
+    """
+    if node is None or node >= len(nodes):
+        return None
+    seen, stack, inputs = set(), [node], []
+    while stack:
+        at = stack.pop()
+        if at in seen:
+            continue
+        seen.add(at)
+        if not nodes[at].parents and nodes[at].kind.value == "input":
+            inputs.append(at)
+        stack.extend(nodes[at].parents)
+    starts = [n.id for n in nodes if n.kind.value == "input"]
+    if not inputs or 0 in inputs:
+        return None
+    which = ", ".join(f"input {starts.index(i) + 1}" for i in sorted(inputs))
+    shapes = ", ".join(str(nodes[i].output_shape) for i in sorted(inputs))
+    return (
+        f"the values read come from {which} only, {shapes}: an attention mask or lengths given "
+        "as an input are read so; summarise without it, as the model runs when it is not given"
+    )

@@ -11,7 +11,12 @@ __all__ = ["LayerInputError", "NotHandled", "TraceError", "data_sized_error"]
 
 
 class TraceError(Exception):
-    """The forward did something a shape-only trace cannot follow (e.g. reads tensor values)."""
+    """The forward did something a shape-only trace cannot follow (e.g. reads tensor values);
+    ``node``: the node whose values it read, where that is what it did."""
+
+    def __init__(self, text: str, node: int | None = None) -> None:
+        super().__init__(text)
+        self.node = node
 
 
 def data_sized_error(what: str) -> TraceError:

@@ -27,7 +27,8 @@ ROUTED: dict[str, Any] = {}
 def _values(reason: str) -> Callable[..., Any]:
     def refuse(self: ShapeProxy, *args: object, **kwargs: object) -> Any:
         raise TraceError(
-            f"the forward reads tensor values ({reason}); stridescope traces shapes only"
+            f"the forward reads tensor values ({reason}); stridescope traces shapes only",
+            node=self.node,
         )
 
     return refuse

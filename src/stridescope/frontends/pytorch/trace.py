@@ -44,6 +44,7 @@ from stridescope.frontends.pytorch.arguments import (
     dtype_of,
     grouped,
     listed,
+    read_input,
 )
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
@@ -280,9 +281,12 @@ def _forward(tracer: Tracer, module: nn.Module, args: list[Any]) -> None:
         if len(nodes) < 2:
             raise
         raise TraceError(
-            f"{e}; it came after {len(nodes) - 1} traced ops, the last {nodes[-1].name!r}: a "
-            f"sub-module before it (a backbone) can be summarised on its own"
+            f"{e}; it came after {len(nodes) - 1} traced ops, the last {nodes[-1].name!r}: "
+            f"{read_input(nodes, e.node) or _BACKBONE}"
         ) from None
+
+
+_BACKBONE = "a sub-module before it (a backbone) can be summarised on its own"
 
 
 def _returned(tracer: Tracer, out: Any) -> None:
