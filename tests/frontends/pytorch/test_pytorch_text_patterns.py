@@ -178,3 +178,40 @@ def test_a_mask_given_as_an_input_and_read_says_what_to_do() -> None:
             return self.inner.emb(ids)
 
     assert load_graph(IdsOnly(), "2x6:int64").params == 400
+
+
+class _Buckets(nn.Module):
+    """Relative-position buckets picked by segment (CPM-Ant's): ``torch.where`` of a traced
+    condition between a real int32 table and traced int64 buckets, looked up in an
+    embedding; and a real mask table filled where traced ids say."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Embedding(64, 2)
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = ids.shape[1]
+        segments = ids[:, :, None] * 4 + ids[:, None, :]
+        table = (
+            torch.arange(n, dtype=torch.int32)[None, :]
+            - torch.arange(n, dtype=torch.int32)[:, None]
+        )
+        buckets = torch.where(ids[:, :, None] == ids[:, None, :], table[None] + n, segments)
+        filled = torch.zeros(1, n).masked_fill(ids > 3, 1.0)
+        return self.bias(buckets.clamp(0, 63)), filled
+
+
+def test_where_takes_its_values_promoted_dtype() -> None:
+    """``where(cond, x, y)`` took the condition's dtype (bool) where ``x`` was not traced, so
+    the embedding lookup after it stopped the trace ("indices ... but got torch.bool");
+    ``masked_fill`` of a real tensor by a traced mask took the mask's. Now torch's: int64 (the
+    promotion of int32 and int64), float32."""
+    graph = load_graph(_Buckets(), "1x6:int64")
+    with torch.no_grad():
+        real = _Buckets()(torch.randint(0, 8, (1, 6)))
+    lookup = next(n for n in graph.nodes if n.op == "F.embedding")
+    assert lookup.output_shape == tuple(real[0].shape) == (1, 6, 6, 2)
+    fill = next(n for n in graph.nodes if n.op == "masked_fill")
+    assert fill.activation_bytes == 6 * real[1].element_size() == 24
+    where = next(n for n in graph.nodes if n.op == "where")
+    assert where.activation_bytes == 36 * 8  # int64, as torch promotes int32 with int64

@@ -202,10 +202,14 @@ def select(dtype: torch.dtype | None = None) -> Callable[..., Any]:
             params=t.take_params(operands),
             op=op,
         )
-        first = next((a for a in args if isinstance(a, ShapeProxy)), proxies[0])
+        first: ShapeProxy | torch.Tensor = next(
+            (a for a in args if isinstance(a, ShapeProxy)), proxies[0]
+        )
+        if op.startswith("masked_fill") and isinstance(args[0], torch.Tensor):
+            first = args[0]  # (a real tensor filled where a traced mask says: its dtype)
         kept = first.dtype if dtype is None else dtype
-        if op == "where" and len(args) > 1 and isinstance(args[1], ShapeProxy):
-            kept = args[1].dtype  # where(cond, x, y): the values', not the condition's
+        if op == "where" and len(args) == 3:  # where(cond, x, y): the values' promoted dtype,
+            kept = _result_dtype(args[1], args[2])  # not the condition's (nor x's alone)
         return ShapeProxy(node, out, kept)
 
     return handler
