@@ -215,3 +215,35 @@ def test_where_takes_its_values_promoted_dtype() -> None:
     assert fill.activation_bytes == 6 * real[1].element_size() == 24
     where = next(n for n in graph.nodes if n.op == "where")
     assert where.activation_bytes == 36 * 8  # int64, as torch promotes int32 with int64
+
+
+class _PadChecks(nn.Module):
+    """A padding mask made from the ids and dropped where it masks nothing (``ids.eq(pad)
+    .any()``, ``(ids != pad).all()``), beside a comparison only used as a tensor."""
+
+    def __init__(self, read: bool) -> None:
+        super().__init__()
+        self.emb, self.read = nn.Embedding(50, 8), read
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        keep = (ids != 0).float()  # (used as values: nothing read)
+        out = self.emb(ids) * keep[..., None]
+        if self.read and ids.eq(1).any():
+            out = out.masked_fill(ids.eq(1)[..., None], 0.0)
+        if self.read and not (ids != 0).all():
+            out = out * 0
+        return out
+
+
+@pytest.mark.parametrize("read", [False, True])
+def test_ids_compared_with_a_number_are_taken_as_unequal_where_read(read: bool) -> None:
+    """``ids.eq(pad).any()`` and ``(ids != pad).all()`` read the ids' values (refused: DPR,
+    FSMT); ids are now taken as unequal to any number, as data without padding, and the
+    note says so only where an answer is read."""
+    summary = stridescope.summary(_PadChecks(read), "2x6:int64")
+    assert summary.layers[-1].output_shape == (2, 6, 8)
+    noted = [n for n in summary.notes if "compared with a number is taken as never equal" in n]
+    assert len(noted) == int(read)
+    assert [row.kind for row in summary.layers].count(
+        "mul"
+    ) == 1  # (the padding branches not taken)

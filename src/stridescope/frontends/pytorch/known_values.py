@@ -13,8 +13,10 @@ the graph, with their 0 MACs). Likewise a ``torch.distributions`` object's check
 parameters and samples are in its support (``torch._is_all_true(constraint.check(scale))``,
 made as it is built: a VAE's ``Normal(mu, std).rsample()``) holds, as it does in a healthy
 network. ``value in x`` of a traced tensor is taken as false (:func:`membership`: the
-forward goes on as for data without that value, and a note says so). Any other value read is
-still refused.
+forward goes on as for data without that value, and a note says so), and so is a traced
+integer tensor (token ids) equal to a number anywhere: ``ids.eq(pad).any()`` is false and
+``(ids != pad).all()`` true, as for data without padding or that special id; where such an
+answer is read, a note says so (:class:`KnownValues`). Any other value read is still refused.
 
 :func:`with_known_values` wraps those functions' handlers in the function table; the values
 are kept per trace by node (``Tracer.known``).
@@ -33,10 +35,33 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.handler_specs import FunctionSpec
 
-__all__ = ["membership", "with_known_values"]
+__all__ = ["KnownValues", "membership", "with_known_values"]
 
 _NEVER = "isinf isnan isposinf isneginf"  # false at every finite value
 _ALWAYS = "isfinite"  # true at every finite value
+
+
+_ASSUMED = (
+    "a traced integer tensor (token ids) compared with a number is taken as never equal to "
+    "it, as for data without padding or that special id, where the forward reads the answer"
+)
+
+
+class KnownValues(dict[int, bool]):
+    """Per node, every element's value where the trace knows it; ``assumed``: the nodes whose
+    value rests on ids being unequal to a number, noted in the graph when one is read."""
+
+    def __init__(self, builder: Any) -> None:
+        super().__init__()
+        self.builder = builder
+        self.assumed: set[int] = set()
+
+    def read(self, node: int) -> bool | None:
+        """The value the forward reads (``bool()``, ``.item()``), noting an assumed one."""
+        value = self.get(node)
+        if value is not None and node in self.assumed and _ASSUMED not in self.builder._notes:
+            self.builder.note(_ASSUMED)
+        return value
 
 
 def _rule(name: str) -> Callable[[list[bool | None], Any], bool | None] | None:
@@ -82,9 +107,44 @@ def _wrap(spec: FunctionSpec, rule: Callable[[list[bool | None], Any], bool | No
             value = rule([_known_of(t, a) for a in args[:2]], out)
             if value is not None:
                 t.known[out.node] = value
+                assumed = getattr(t.known, "assumed", None)
+                if assumed is not None and any(_node(a) in assumed for a in args[:2]):
+                    assumed.add(out.node)  # (resting on an assumption: noted where read)
         return out
 
     return known_handler
+
+
+def _node(value: Any) -> int | None:
+    return value.node if type(value) is ShapeProxy else None
+
+
+def _compared(equal: bool, spec: FunctionSpec) -> Any:
+    """``eq`` (``equal``) or ``ne``: of a traced integer tensor and a number (``ids == pad``),
+    known unequal everywhere, an assumption (:class:`KnownValues`)."""
+    handler = spec.handler
+
+    def known_handler(t: Any, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        out = handler(t, name, op, *args, **kwargs)
+        assumed = getattr(t.known, "assumed", None)
+        if type(out) is ShapeProxy and assumed is not None and _ids_and_number(args):
+            t.known[out.node] = not equal
+            assumed.add(out.node)
+        return out
+
+    return known_handler
+
+
+def _ids_and_number(args: tuple[Any, ...]) -> bool:
+    """Whether ``args`` are a traced integer tensor and a Python int, in either order."""
+    if len(args) != 2:
+        return False
+    ids = [a for a in args if type(a) is ShapeProxy]
+    number = [a for a in args if type(a) is int]
+    if len(ids) != 1 or len(number) != 1:
+        return False
+    dtype = ids[0].dtype
+    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
 
 
 def with_known_values(table: dict[Any, FunctionSpec]) -> None:
@@ -95,6 +155,8 @@ def with_known_values(table: dict[Any, FunctionSpec]) -> None:
         rule = _rule(name)
         if rule is not None and not spec.inplace:
             table[func] = replace(spec, handler=_wrap(spec, rule))
+        elif name.strip("_") in ("eq", "ne") and not spec.inplace:
+            table[func] = replace(spec, handler=_compared(name.strip("_") == "eq", spec))
 
 
 def membership(t: Any, name: str, op: str, x: Any, element: Any) -> bool:
