@@ -157,3 +157,22 @@ def test_reading_values_through_numpy_is_one_line() -> None:
         StridescopeError, match=re.escape("reads tensor values (np.asarray(tensor))")
     ):
         load_graph(ValueReads(), "2x20x8")
+
+
+class _NumpyAxis(nn.Module):
+    """A layer norm written with numpy's names (ImageGPT's, I-BERT's): ``axis=`` for ``dim``,
+    ``keepdims=`` for ``keepdim``, which torch takes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(axis=-1, keepdim=True)
+        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mean) / var.sqrt() + x.sum(axis=1, keepdim=True)
+
+
+def test_numpy_s_axis_keyword_is_torch_s_dim() -> None:
+    """``x.mean(axis=-1)`` was an uncounted node (the reduction read ``dim`` only); now the
+    reduction it is, as with ``dim=``."""
+    graph = load_graph(_NumpyAxis(), (1, 8, 32))
+    assert graph.uncounted == ()
+    reductions = [(n.name, n.output_shape) for n in graph.nodes if n.op in ("mean", "sum")]
+    assert reductions == [("mean", (1, 8, 1)), ("mean_1", (1, 8, 1)), ("sum", (1, 1, 32))]

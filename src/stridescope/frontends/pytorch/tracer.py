@@ -51,7 +51,7 @@ _SEQUENTIAL = nn.Sequential.forward
 _CALL = nn.Module.__call__
 _FLOAT32 = torch.float32
 _NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
-_BLOCK = (False, None)  # what ``Tracer.by_class`` holds for a class read by its forward
+_BLOCK, _NUMPY = (False, None), {"keepdims": "keepdim", "axis": "dim"}  # by_class; numpy names
 _new_proxy = object.__new__
 # per class: whether its first forward under the parameter mode computed on parameters alone
 # (``False``, a norm block: later ones run without it; it only saves kernels on real weights)
@@ -145,8 +145,8 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
             args, kwargs = current(self, args, kwargs)
         if spec.inplace and args and isinstance(args[0], torch.Tensor):
             args = promote(self, args, kwargs)  # written into a tensor made without x
-        if kwargs and "keepdims" in kwargs:  # numpy's spelling, which torch takes too
-            kwargs = {("keepdim" if k == "keepdims" else k): v for k, v in kwargs.items()}
+        if kwargs and ("keepdims" in kwargs or "axis" in kwargs):  # numpy's, torch takes too
+            kwargs = {_NUMPY.get(k, k): v for k, v in kwargs.items()}
         name = self.scoped(spec.name)
         mixed = bool(kwargs) or not PLAIN_TYPES.issuperset(map(type, args))  # a tensor, maybe
         # under the parameter mode, the handler's own reads of a tensor argument (its shape,
