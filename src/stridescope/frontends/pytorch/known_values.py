@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.proxy import ShapeProxy, integral
 
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.handler_specs import FunctionSpec
@@ -141,10 +141,7 @@ def _ids_and_number(args: tuple[Any, ...]) -> bool:
         return False
     ids = [a for a in args if type(a) is ShapeProxy]
     number = [a for a in args if type(a) is int]
-    if len(ids) != 1 or len(number) != 1:
-        return False
-    dtype = ids[0].dtype
-    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+    return len(ids) == 1 and len(number) == 1 and integral(ids[0].dtype)
 
 
 def with_known_values(table: dict[Any, FunctionSpec]) -> None:

@@ -17,11 +17,21 @@ import torch
 from stridescope.frontends.pytorch.errors import TraceError
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer
 
-__all__ = ["OPERATORS", "ROUTED", "ShapeProxy", "in_place"]
+__all__ = ["OPERATORS", "ROUTED", "ShapeProxy", "in_place", "integral"]
 
 # torch.Tensor methods set on the class while a trace runs (see ``unbound_methods``), by name:
 # torch's own, which a traced tensor's method of that name hands to the tracer
 ROUTED: dict[str, Any] = {}
+
+
+def integral(dtype: torch.dtype) -> bool:
+    """Whether a tensor of ``dtype`` holds integers (not floating point, complex or bool):
+    token ids, sizes.
+
+    >>> integral(torch.int32), integral(torch.bool), integral(torch.float16)
+    (True, False, False)
+    """
+    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
 
 
 def _values(reason: str) -> Callable[..., Any]:

@@ -145,7 +145,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
             args, kwargs = current(self, args, kwargs)
         if spec.inplace and args and isinstance(args[0], torch.Tensor):
             args = promote(self, args, kwargs)  # written into a tensor made without x
-        if kwargs and ("keepdims" in kwargs or "axis" in kwargs):  # numpy's, torch takes too
+        if kwargs and not _NUMPY.keys().isdisjoint(kwargs):  # numpy's names, torch's too
             kwargs = {_NUMPY.get(k, k): v for k, v in kwargs.items()}
         name = self.scoped(spec.name)
         mixed = bool(kwargs) or not PLAIN_TYPES.issuperset(map(type, args))  # a tensor, maybe

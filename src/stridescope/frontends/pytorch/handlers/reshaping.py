@@ -19,7 +19,7 @@ from stridescope.frontends.pytorch.handlers.layer_calls import (
     reshape_node,
 )
 from stridescope.frontends.pytorch.meta_calls import meta_call
-from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.proxy import ShapeProxy, integral
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.value_sizes import STORED
 from stridescope.ir import OpKind
@@ -124,11 +124,7 @@ def _sizes(shape: Sequence[Any]) -> list[int] | None:
     for s in shape:
         if isinstance(s, int):
             sizes.append(s)
-        elif (
-            isinstance(s, torch.Tensor)
-            and s.numel() == 1
-            and not (s.dtype.is_floating_point or s.dtype.is_complex or s.dtype == torch.bool)
-        ):
+        elif isinstance(s, torch.Tensor) and s.numel() == 1 and integral(s.dtype):
             sizes.append(int(s))
         else:
             return None
