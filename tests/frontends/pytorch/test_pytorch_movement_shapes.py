@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.pytorch import tracer
+from stridescope.frontends.pytorch import meta_fallback
 from stridescope.frontends.pytorch.handlers import movement
 from stridescope.frontends.pytorch.trace import trace_torch
 
@@ -35,8 +35,8 @@ def outcome(model: nn.Module, shape: tuple[int, ...], shapes: bool) -> tuple[Any
     runs = []
     with pytest.MonkeyPatch.context() as m:
         m.setattr(movement, "ON", shapes)
-        real = tracer.meta_call
-        m.setattr(tracer, "meta_call", lambda *a: runs.append(a) or real(*a))
+        real = meta_fallback.meta_call
+        m.setattr(meta_fallback, "meta_call", lambda *a: runs.append(a) or real(*a))
         m.setattr(movement, "meta_call", lambda *a: runs.append(a) or real(*a))
         try:
             g = trace_torch(model, shape)

@@ -107,8 +107,8 @@ def _wrap(spec: FunctionSpec, rule: Callable[[list[bool | None], Any], bool | No
             value = rule([_known_of(t, a) for a in args[:2]], out)
             if value is not None:
                 t.known[out.node] = value
-                assumed = getattr(t.known, "assumed", None)
-                if assumed is not None and any(_node(a) in assumed for a in args[:2]):
+                assumed = t.known.assumed
+                if any(_node(a) in assumed for a in args[:2]):
                     assumed.add(out.node)  # (resting on an assumption: noted where read)
         return out
 
@@ -126,10 +126,9 @@ def _compared(equal: bool, spec: FunctionSpec) -> Any:
 
     def known_handler(t: Any, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
         out = handler(t, name, op, *args, **kwargs)
-        assumed = getattr(t.known, "assumed", None)
-        if type(out) is ShapeProxy and assumed is not None and _ids_and_number(args):
+        if type(out) is ShapeProxy and _ids_and_number(args):
             t.known[out.node] = not equal
-            assumed.add(out.node)
+            t.known.assumed.add(out.node)
         return out
 
     return known_handler

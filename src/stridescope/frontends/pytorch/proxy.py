@@ -52,7 +52,7 @@ def _known_or_refused(reason: str) -> Callable[..., Any]:
     def read(self: ShapeProxy, *args: object, **kwargs: object) -> Any:
         tracer = STATE.tracer  # (a one-element tensor's value, where the trace knows it)
         known = None if tracer is None or math.prod(self.dims) != 1 else tracer.known
-        value = None if known is None else getattr(known, "read", known.get)(self.node)
+        value = None if known is None else known.read(self.node)
         return refuse(self, *args, **kwargs) if value is None else value
 
     return read

@@ -50,7 +50,6 @@ from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.fx_graphs import recorded
 from stridescope.frontends.pytorch.index_bounds import IndexOutOfBounds
-from stridescope.frontends.pytorch.known_values import KnownValues
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.module_table import MODULES
 from stridescope.frontends.pytorch.module_tree import (
@@ -232,7 +231,6 @@ def _run(
             f"measured on the first, {shape}"
         )
     tracer = Tracer(builder, tree.paths, FUNCTIONS, MODULES)
-    tracer.known = KnownValues(builder)  # (what it knows of values: see known_values)
     tracer.look_for_blocks(type(module), tree.repeated)
     if not fast:  # the exact run: the forward may branch on parameter values, which blocks
         tracer.blocks = None  # do not compare; every block is traced

@@ -7,7 +7,7 @@ meta tensors so tracing can go on; that node is marked ``counted=False`` with a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -19,9 +19,11 @@ from stridescope.frontends.pytorch.block_copies import BlockCopying
 from stridescope.frontends.pytorch.block_replay import Block
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.fx_graphs import run_recorded
-from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler, is_inplace
+from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler
 from stridescope.frontends.pytorch.hooks import any_global_hooks, call_hooked
-from stridescope.frontends.pytorch.meta_calls import map_values, meta_call, walk_values
+from stridescope.frontends.pytorch.known_values import KnownValues
+from stridescope.frontends.pytorch.meta_calls import walk_values
+from stridescope.frontends.pytorch.meta_fallback import MetaFallback
 from stridescope.frontends.pytorch.naming import Naming, spelling
 from stridescope.frontends.pytorch.param_counting import (
     PLAIN_TYPES,
@@ -51,14 +53,15 @@ _SEQUENTIAL = nn.Sequential.forward
 _CALL = nn.Module.__call__
 _FLOAT32 = torch.float32
 _NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
-_BLOCK, _NUMPY = (False, None), {"keepdims": "keepdim", "axis": "dim"}  # by_class; numpy names
+_BLOCK = (False, None)  # (by_class: not a block, no handler)
+_NUMPY = {"keepdims": "keepdim", "axis": "dim"}  # numpy's keyword names, torch's
 _new_proxy = object.__new__
 # per class: whether its first forward under the parameter mode computed on parameters alone
 # (``False``, a norm block: later ones run without it; it only saves kernels on real weights)
 _WANTS_MODE: dict[type, bool] = {}
 
 
-class Tracer(Naming, BlockCopying, ParameterCounting):
+class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
     """Records calls into a :class:`GraphBuilder`; one per :func:`trace_torch` call."""
 
     def __init__(
@@ -100,7 +103,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
         self.promoted: dict[int, tuple[torch.Tensor, ShapeProxy]] = {}
         self.kept: Kept = {}  # the state of modules a forward may write (``state_writes``)
         self.tensors_kept: Saved = {}  # tensors a forward may write in place (tensor_writes)
-        self.known: dict[int, bool] = {}  # per node: every element's value (known_values)
+        self.known = KnownValues(builder)  # per node: every element's value (known_values)
         self.exact = False  # the exact run (``trace._run``): TorchScript read whole
         self.graph: nn.Module | None = None  # the exported program traced, if one is (fx_graphs)
         self.dtype = _FLOAT32  # the model's (its nodes' activation bytes: ``value_sizes``)
@@ -329,69 +332,6 @@ class Tracer(Naming, BlockCopying, ParameterCounting):
                 _WANTS_MODE[cls] = self.mode_calls != before
             self.scope.pop()
             self.owners.pop()
-
-    def fallback(
-        self,
-        func: Any,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        *,
-        name: str = "",
-        kind: OpKind = OpKind.UNCOUNTED,
-        counted: bool = False,
-        op: str = "",
-        params: int = 0,
-        run: Callable[[], Any] | None = None,
-        note: str = "",
-    ) -> Any:
-        """Run ``func`` once on meta tensors for its output shapes; one node per output.
-        ``run``: what gives the outputs instead; ``params``: parameters counted at the first
-        node besides those among the arguments."""
-        op = op or spelling(func)
-        name = name or self.scoped(op.rsplit(".", 1)[-1].strip("_") or "op")
-        proxies = [a for a in walk_values((args, kwargs)) if isinstance(a, ShapeProxy)]
-        parents = tuple(dict.fromkeys(p.node for p in proxies))
-        params += self.take_params(walk_values((args, kwargs)))
-        result = meta_call(func, args, kwargs) if run is None else run()
-        if not counted and not note:
-            note = f"{op} is not modelled: shape from a meta-tensor run, cost unknown"
-        made: list[ShapeProxy] = []
-
-        def wrap(value: Any) -> Any:
-            if not isinstance(value, torch.Tensor):
-                return value
-            node = self.builder.other(
-                parents,
-                name if not made else self.unique(f"{name}[{len(made)}]"),
-                kind=kind,
-                output_shape=tuple(value.shape),
-                params=params if not made else 0,
-                counted=counted,
-                note=note,
-                op=op,
-            )
-            made.append(ShapeProxy(node, tuple(value.shape), value.dtype))
-            return made[-1]
-
-        out = map_values(result, wrap)
-        sized(self, out, made[0].node if made else self.builder.size)
-        if not (is_inplace(op) and proxies and args and args[0] is proxies[0]):
-            return out
-        if made:
-            return self.written(proxies[0], made[0].node, made[0].dims)
-        if op.endswith("__setitem__"):  # returns None: the written tensor is a new node
-            target = proxies[0]
-            node = self.builder.other(
-                parents,
-                name,
-                kind=kind,
-                output_shape=target.dims,
-                counted=counted,
-                note=note,
-                op=op,
-            )
-            self.written(target, node, target.dims)
-        return out
 
 
 def _on_top(mode: Any) -> bool:

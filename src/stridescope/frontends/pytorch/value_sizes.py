@@ -29,7 +29,7 @@ from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 
 if TYPE_CHECKING:
-    from stridescope.frontends.pytorch.tracer import Tracer
+    from stridescope.frontends.pytorch.meta_fallback import MetaFallback
 
 __all__ = ["STORED", "sized", "stored"]
 
@@ -58,7 +58,7 @@ def stored(dtype: Any) -> torch.dtype | None:
     return _CODES.get(dtype) if type(dtype) is int else None
 
 
-def sized(tracer: Tracer, out: Any, first: int) -> None:
+def sized(tracer: MetaFallback, out: Any, first: int) -> None:
     """Count the nodes a call made (ids from ``first`` on) at the size of the dtype it
     returns them with (:meth:`GraphBuilder.values_made`): where it returns one tensor, every
     node it made; else each node it returns (``max``'s values and int64 indices)."""
