@@ -5,7 +5,9 @@ added) as data movement made of every traced operand; the products ``cross`` (tw
 output element), ``kron`` and ``outer`` (one), ``inner`` and ``tensordot`` (one per output and
 contracted element) and ``trace`` (one per output and diagonal element); ``moments`` as its two
 reductions (mean and variance over ``axes``; ``quantile`` is a reduction of :mod:`.axis_ops`); ``select`` and
-``searchsorted`` position-wise; ``stack`` of traced tensors of one shape a concatenation
+``searchsorted`` position-wise; the linear systems and factorizations (``solve``,
+``solve_triangular``, ``cholesky``, ``lu_factor``, ``inv``, ``det``) as products counted by
+:data:`stridescope.ir.solves.SOLVES`; ``stack`` of traced tensors of one shape a concatenation
 along the new axis that keeps every position (:meth:`GraphBuilder.stack`); indexing, slices,
 splits and ``image.crop_images`` as exact windows (:mod:`.index_ops`); ``image.pad_images``
 as data movement, ``image.rgb_to_grayscale`` (a weighted sum of the channels: one MAC per
@@ -25,12 +27,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from stridescope.frontends.keras.index_ops import INDEX_OPS, add_index_operation
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape
 from stridescope.ir.axes import stackable
+from stridescope.ir.solves import SOLVES
 
 __all__ = [
     "MORE_OPS",
@@ -69,6 +73,11 @@ def _per_output(op: Any, shapes: Dims, out: int) -> int:
     return out
 
 
+def _solved(how: str, op: Any, shapes: Dims, out: int) -> int:
+    """A linear system or factorization of the first operand, a matrix (or a batch)."""
+    return SOLVES[how](shapes[0], out) if len(shapes[0]) >= 2 else 0
+
+
 # data movement: writes (slice_update, scatter_update), image padding, lookups at positions
 # that are data, tensors made in a tensor's shape, copies, parts of complexes
 _MOVES = (
@@ -94,6 +103,19 @@ _COUNTED: dict[str, tuple[OpKind, Macs]] = {
     "RGBToGrayscale": (OpKind.MUL, lambda op, s, out: out * s[0][-1]),
     # pairwise distances (..., P, M) to (..., R, M): one MAC per output and feature, as torch's
     "CDist": (OpKind.MATMUL, lambda op, s, out: out * s[0][-1]),
+    # linear systems and their factorizations, as torch's (:mod:`stridescope.ir.solves`)
+    **{
+        cls: (OpKind.MATMUL, partial(_solved, how))
+        for cls, how in (
+            ("SolveTriangular", "triangular"),
+            ("Cholesky", "cholesky"),
+            ("CholeskyInverse", "cholesky_inverse"),
+            ("LuFactor", "lu"),
+            ("Solve", "solve"),
+            ("Inv", "inv"),
+            ("Det", "det"),
+        )
+    },
 }
 MORE_OPS = frozenset({*_COUNTED, *INDEX_OPS, "Moments", "Stack"})
 

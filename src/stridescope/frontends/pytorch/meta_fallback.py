@@ -50,10 +50,11 @@ class MetaFallback:
         params: int = 0,
         run: Callable[[], Any] | None = None,
         note: str = "",
+        macs: int = 0,
     ) -> Any:
         """Run ``func`` once on meta tensors for its output shapes; one node per output.
-        ``run``: what gives the outputs instead; ``params``: parameters counted at the first
-        node besides those among the arguments."""
+        ``run``: what gives the outputs instead; ``params`` and ``macs``: parameters (besides
+        those among the arguments) and multiply-adds counted at the first node."""
         op = op or spelling(func)
         name = name or self.scoped(op.rsplit(".", 1)[-1].strip("_") or "op")
         proxies = [a for a in walk_values((args, kwargs)) if isinstance(a, ShapeProxy)]
@@ -76,6 +77,7 @@ class MetaFallback:
                 counted=counted,
                 note=note,
                 op=op,
+                macs=macs if not made else 0,
             )
             made.append(ShapeProxy(node, tuple(value.shape), value.dtype))
             return made[-1]

@@ -2,7 +2,8 @@
 ``torch.chain_matmul`` (in the order of fewest multiplies, as torch computes them),
 ``addbmm``, ``inner``, ``linalg.vecdot``, ``kron``, ``cross`` / ``linalg.cross`` and
 ``trace``: each one node, its output shape from a meta run, its MACs from the operands'
-shapes.
+shapes. :data:`PER_FUNCTION` also holds the linear systems and factorizations of
+:mod:`~stridescope.frontends.pytorch.handlers.solves`.
 
 >>> from stridescope.frontends.pytorch.handlers.linalg import chain_macs
 >>> chain_macs([(10, 100), (100, 5), (5, 50)])  # (AB)C: 5,000 + 2,500; A(BC): 25,000 + 50,000
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers import solves
 from stridescope.frontends.pytorch.handlers.products import product, tensor_dims
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -93,4 +95,5 @@ PER_FUNCTION = [
         "torch.cross Tensor.cross torch.linalg.cross",
     ),
     (_measured(OpKind.ADD, lambda s, out, kw: min(s[0])), "torch.trace Tensor.trace"),
+    *solves.PER_FUNCTION,
 ]
