@@ -21,8 +21,10 @@ batch of them):
 ``det``               ``lu`` plus ``n`` (the product of the diagonal)
 ====================  ==============================================================
 
-Decompositions computed by iteration (eigenvalues, SVD, least squares, ``matrix_exp``) have
-no such count; the frontends leave them uncounted.
+Eigenvalues and singular values are computed by iteration, whose steps depend on the values,
+so ``eigh``, ``svd`` and what is built on them (``pinv``, ``lstsq``'s drivers) have no such
+count; neither has ``matrix_exp`` (a series), and QR (whose count hangs on its mode) is not
+read yet. The frontends leave them uncounted.
 
 >>> lu_macs(3, 3), lu_macs(4, 2)  # square: n(n²-1)/3; a tall 4x2 matrix: 3·2 + 2·1
 (8, 8)

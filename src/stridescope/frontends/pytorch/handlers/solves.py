@@ -5,8 +5,8 @@ Cholesky, LU, ``solve``, ``inv``, ``det`` and their spellings (``torch.linalg.*`
 Each is one node per output (shapes from a meta run), of kind ``matmul``: every output
 position may read every position of the operands, as a product's does. Their MACs, on the
 first node, are those of :data:`stridescope.ir.solves.SOLVES` (the direct method each
-names). Decompositions computed by iteration (``eigh``, ``svd``, ``lstsq``, ``matrix_exp``)
-stay uncounted, with their shapes.
+names). ``eigh``, ``svd``, ``pinv``, ``lstsq``, ``matrix_exp`` and ``qr`` stay uncounted, with
+their shapes (see there).
 """
 
 from __future__ import annotations
