@@ -160,24 +160,36 @@ class _Masked(nn.Module):
         return self.emb(ids) * mask[..., None]
 
 
-def test_a_mask_given_as_an_input_and_read_says_what_to_do() -> None:
+def test_a_mask_given_as_an_input_and_read_is_all_ones() -> None:
     """A mask's values decide the branch (Hugging Face's ``mask.all()`` before it builds the
-    attention mask): refused, now with where the values come from and what to do instead;
-    without the mask, the summary runs."""
-    with pytest.raises(stridescope.errors.StridescopeError) as error:
-        load_graph(_Masked(), ["2x6:int64", "2x6:int64"])
-    assert "the values read come from input 2 only, (2, 6)" in str(error.value)
-    assert "summarise without it" in str(error.value) and "\n" not in str(error.value)
+    attention mask): refused until the twenty-fifth session (with where the values come from
+    and what to do instead); now taken as all ones, the branch a batch without padding takes,
+    with a note (``mask_inputs``): the graph is the one without the mask's product."""
+    graph = load_graph(_Masked(), ["2x6:int64", "2x6:int64"])
+    assert [n.name for n in graph.nodes[2:]] == ["all", "emb.embedding"]  # (no product)
+    assert any("taken as all ones" in note for note in graph.notes)
+    assert graph.params == 400
 
-    class IdsOnly(nn.Module):
+
+def test_lengths_counted_from_the_ids_are_the_padded_length() -> None:
+    """XLM's and FlauBERT's ``lengths = (ids != pad).sum(1)`` then ``lengths.max().item()``
+    (refused until the twenty-fifth session: a number read): ids unequal to the padding id
+    everywhere give lengths of the whole sequence, carried through the sum and the maximum."""
+
+    class Lengths(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.inner = _Masked()
+            self.emb = nn.Embedding(50, 8)
 
         def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            return self.inner.emb(ids)
+            lengths = (ids != 2).sum(dim=1).long()
+            longest = lengths.max().item()
+            assert lengths.max().item() <= ids.shape[1] and int(lengths[0]) == longest
+            return self.emb(ids[:, :longest])
 
-    assert load_graph(IdsOnly(), "2x6:int64").params == 400
+    graph = load_graph(Lengths(), "2x6:int64")
+    assert graph.output.output_shape == (2, 6, 8)
+    assert any("never equal" in note for note in graph.notes)
 
 
 class _Buckets(nn.Module):

@@ -130,3 +130,29 @@ def test_the_footer_says_how_many_layers_hold_another_dtype() -> None:
     )
     plain = footer_lines(stridescope.summary(nn.Conv2d(3, 4, 3), input_shape=(1, 3, 8, 8)))
     assert plain[2].endswith("(every layer's output, float32, batch 1)")
+
+
+@pytest.mark.parametrize(
+    "reduce",
+    [
+        lambda x: x.sum(1),
+        lambda x: torch.sum(x),
+        lambda x: x.sum(dim=(1,), keepdim=True),
+        lambda x: x.sum(1, dtype=torch.float16),
+        lambda x: x.float().mean(1, dtype=torch.float64),
+        lambda x: x.int().sum(1),
+        lambda x: (x > 0).sum(1),
+    ],
+)
+def test_a_sum_takes_torchs_dtype(reduce: object) -> None:
+    """A sum of bools or integers is int64, as torch makes it (a mask's count: its values
+    index and slice after), and ``dtype=`` is the output's; before, the input's dtype."""
+
+    class Reduce(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return reduce(x)  # type: ignore[operator,no-any-return]
+
+    graph = load_graph(Reduce(), "2x6:int16")
+    real = Reduce()(torch.ones(2, 6, dtype=torch.int16))
+    assert graph.output.output_shape == tuple(real.shape)
+    assert graph.output.activation_bytes == real.nbytes

@@ -24,18 +24,19 @@ are kept per trace by node (``Tracer.known``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from stridescope.frontends.pytorch.proxy import ShapeProxy, integral
+from stridescope.frontends.pytorch.value_rules import Value, known_of, node_of, valued
 
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.handler_specs import FunctionSpec
 
-__all__ = ["KnownValues", "membership", "with_known_values"]
+__all__ = ["KnownValues", "membership", "remember", "with_known_values"]
 
 _NEVER = "isinf isnan isposinf isneginf"  # false at every finite value
 _ALWAYS = "isfinite"  # true at every finite value
@@ -47,24 +48,47 @@ _ASSUMED = (
 )
 
 
-class KnownValues(dict[int, bool]):
+class KnownValues(dict[int, Value]):
     """Per node, every element's value where the trace knows it; ``assumed``: the nodes whose
-    value rests on ids being unequal to a number, noted in the graph when one is read."""
+    value rests on an assumption (ids unequal to a number, a mask given as an input that
+    keeps every position), with the note the graph gets when one is read."""
 
     def __init__(self, builder: Any) -> None:
         super().__init__()
         self.builder = builder
-        self.assumed: set[int] = set()
+        self.assumed: dict[int, str] = {}
 
-    def read(self, node: int) -> bool | None:
+    def read(self, node: int) -> Value | None:
         """The value the forward reads (``bool()``, ``.item()``), noting an assumed one."""
         value = self.get(node)
-        if value is not None and node in self.assumed and _ASSUMED not in self.builder._notes:
-            self.builder.note(_ASSUMED)
+        note = self.assumed.get(node) if value is not None else None
+        if note is not None and note not in self.builder._notes:
+            self.builder.note(note)
         return value
 
+    def derive(self, out: int, value: Value, sources: Iterable[Any]) -> None:
+        """``out``'s value, resting on the assumptions of the ``sources`` it came from."""
+        self[out] = value
+        for source in sources:
+            node = node_of(source)
+            if node is not None and (note := self.assumed.get(node)) is not None:
+                self.assumed[out] = note
+                return
 
-def _rule(name: str) -> Callable[[list[bool | None], Any], bool | None] | None:
+
+def remember(
+    t: Any, node: int, value: Value, sources: Iterable[Any] = (), note: str | None = None
+) -> None:
+    """Record that every element of ``node`` holds ``value``, resting on the assumptions of
+    the ``sources`` it came from, or on ``note``'s; the trace goes on with handlers that carry
+    known values through the calls made of them (:func:`.value_rules.valued`)."""
+    t.known.derive(node, value, sources)
+    if note is not None:
+        t.known.assumed[node] = note
+    t.functions = valued(t.functions)
+
+
+def _rule(name: str) -> Callable[[list[Value | None], Any], Value | None] | None:
     """How the known value of a function's result follows from its operands' (``None``:
     unknown), given its output; ``None`` for a function without a rule."""
     if name in _NEVER.split():
@@ -72,9 +96,9 @@ def _rule(name: str) -> Callable[[list[bool | None], Any], bool | None] | None:
     if name in _ALWAYS.split() or name == "_is_all_true":  # (and a distribution's own check)
         return lambda known, out: True
     if name in ("any", "all"):  # (of a known mask; an empty one is refused before)
-        return lambda known, out: known[0]
-    if name in ("logical_not", "__invert__", "bitwise_not"):
-        return lambda known, out: None if known[0] is None else not known[0]
+        return lambda known, out: None if known[0] is None else bool(known[0])
+    if name in ("logical_not", "__invert__", "bitwise_not"):  # (of a mask: ~ of an int is not)
+        return lambda known, out: not known[0] if isinstance(known[0], bool) else None
     if name in ("logical_or", "__or__", "__ror__", "bitwise_or"):
         return lambda known, out: _either(known, True)
     if name in ("logical_and", "__and__", "__rand__", "bitwise_and"):
@@ -82,53 +106,43 @@ def _rule(name: str) -> Callable[[list[bool | None], Any], bool | None] | None:
     return None
 
 
-def _either(known: list[bool | None], decides: bool) -> bool | None:
+def _either(known: list[Value | None], decides: bool) -> bool | None:
     """``|`` (``decides`` True) or ``&`` (False) of two known-or-not values."""
-    if decides in known:
+    found = [None if v is None else bool(v) for v in known]
+    if decides in found:
         return decides
-    return None if None in known else not decides
+    return None if None in found else not decides
 
 
-def _known_of(tracer: Any, value: Any) -> bool | None:
-    if type(value) is ShapeProxy:
-        found: bool | None = tracer.known.get(value.node)
-        return found
-    if isinstance(value, bool):
-        return value
-    return None
-
-
-def _wrap(spec: FunctionSpec, rule: Callable[[list[bool | None], Any], bool | None]) -> Any:
+def _wrap(spec: FunctionSpec, rule: Callable[[list[Value | None], Any], Value | None]) -> Any:
     handler = spec.handler
 
     def known_handler(t: Any, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
         out = handler(t, name, op, *args, **kwargs)
         if type(out) is ShapeProxy and out.dtype is torch.bool:
-            value = rule([_known_of(t, a) for a in args[:2]], out)
-            if value is not None:
-                t.known[out.node] = value
-                assumed = t.known.assumed
-                if any(_node(a) in assumed for a in args[:2]):
-                    assumed.add(out.node)  # (resting on an assumption: noted where read)
+            value = rule([known_of(t, a) for a in args[:2]], out)
+            if value is not None:  # (resting on its operands' assumptions: noted where read)
+                remember(t, out.node, value, args[:2])
         return out
 
     return known_handler
 
 
-def _node(value: Any) -> int | None:
-    return value.node if type(value) is ShapeProxy else None
-
-
 def _compared(equal: bool, spec: FunctionSpec) -> Any:
     """``eq`` (``equal``) or ``ne``: of a traced integer tensor and a number (``ids == pad``),
-    known unequal everywhere, an assumption (:class:`KnownValues`)."""
+    known unequal everywhere, an assumption (:class:`KnownValues`); of operands whose values
+    are known, their comparison."""
     handler = spec.handler
 
     def known_handler(t: Any, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
         out = handler(t, name, op, *args, **kwargs)
-        if type(out) is ShapeProxy and _ids_and_number(args):
-            t.known[out.node] = not equal
-            t.known.assumed.add(out.node)
+        if type(out) is not ShapeProxy or len(args) != 2:
+            return out
+        first, other = known_of(t, args[0]), known_of(t, args[1])
+        if first is not None and other is not None:
+            remember(t, out.node, (first == other) is equal, args)
+        elif _ids_and_number(args):
+            remember(t, out.node, not equal, note=_ASSUMED)
         return out
 
     return known_handler

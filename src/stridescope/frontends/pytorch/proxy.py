@@ -44,16 +44,19 @@ def _values(reason: str) -> Callable[..., Any]:
     return refuse
 
 
-def _known_or_refused(reason: str) -> Callable[..., Any]:
+def _known_or_refused(reason: str, cast: Callable[[Any], Any] | None = None) -> Callable[..., Any]:
     """A read of a one-element tensor: its value where the trace knows it (``known_values``:
-    ``torch.isinf(x).any()`` is false), else refused as :func:`_values` refuses."""
+    ``torch.isinf(x).any()`` is false), as ``cast`` gives it; else refused as
+    :func:`_values` refuses."""
     refuse = _values(reason)
 
     def read(self: ShapeProxy, *args: object, **kwargs: object) -> Any:
         tracer = STATE.tracer  # (a one-element tensor's value, where the trace knows it)
         known = None if tracer is None or math.prod(self.dims) != 1 else tracer.known
         value = None if known is None else known.read(self.node)
-        return refuse(self, *args, **kwargs) if value is None else value
+        if value is None:
+            return refuse(self, *args, **kwargs)
+        return value if cast is None else cast(value)
 
     return read
 
@@ -158,10 +161,10 @@ class ShapeProxy:
     def __repr__(self) -> str:
         return f"ShapeProxy(node={self.node}, shape={self.dims})"
 
-    __bool__ = _known_or_refused("bool(tensor)")
-    __int__ = _values("int(tensor)")
-    __float__ = _values("float(tensor)")
-    __index__ = _values("tensor as an index")
+    __bool__ = _known_or_refused("bool(tensor)", bool)
+    __int__ = _known_or_refused("int(tensor)", int)
+    __float__ = _known_or_refused("float(tensor)", float)
+    __index__ = _known_or_refused("tensor as an index", int)
     item = _known_or_refused(".item()")
     tolist = _values(".tolist()")
     numpy = _values(".numpy()")

@@ -50,6 +50,7 @@ from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.fx_graphs import recorded
 from stridescope.frontends.pytorch.index_bounds import IndexOutOfBounds
+from stridescope.frontends.pytorch.mask_inputs import assume_masks
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.module_table import MODULES
 from stridescope.frontends.pytorch.module_tree import (
@@ -240,6 +241,7 @@ def _run(
     proxies = [ShapeProxy(n, s, dtype_of(s, dtype)) for n, s in zip(inputs, shapes, strict=True)]
     tracer.dtype = dtype
     sized(tracer, proxies, 0)  # (typed inputs: token ids are int64)
+    assume_masks(tracer, proxies)  # (an attention mask beside the ids: see mask_inputs)
     args = grouped(proxies, lists)
     if fast:
         mode = tracer.mode = ParameterMode(tracer, tree.params)

@@ -35,8 +35,8 @@ def reduce(mode: str) -> Callable[..., Any]:
     ) -> Any:
         if not isinstance(input, ShapeProxy) or keywords or not isinstance(keepdim, bool):
             raise NotHandled
-        if isinstance(dim, torch.dtype):  # Tensor.sum(dtype) spelled positionally
-            raise NotHandled
+        if isinstance(dim, torch.dtype) or not isinstance(dtype, torch.dtype | None):
+            raise NotHandled  # (Tensor.sum(dtype) spelled positionally)
         axes: tuple[int, ...] | None
         if dim is None:
             axes = None
@@ -47,7 +47,12 @@ def reduce(mode: str) -> Callable[..., Any]:
         else:
             raise NotHandled
         node = t.builder.reduce(input.node, name, mode=mode, axes=axes, keepdim=keepdim, op=op)
-        return t.proxy(node, input)
+        out = t.proxy(node, input)
+        if dtype is not None:
+            out.dtype = dtype
+        elif op.endswith("sum") and not (input.dtype.is_floating_point or input.dtype.is_complex):
+            out.dtype = torch.int64  # (torch sums bools and integers as int64: a mask's count)
+        return out
 
     return handler
 

@@ -1,0 +1,162 @@
+"""How a value every element of a tensor holds carries through the calls made of it.
+
+:mod:`.known_values` knows some tensors' values: a finite guard's masks, token ids compared
+with a number, a mask given as an input (:mod:`.mask_inputs`). Before the forward reads one
+(``bool()``, ``.item()``, ``int()``) it may do more to it: casts, views, slices and
+expansions keep the value; sums multiply it by the elements summed (``(ids != pad).sum(1)``:
+the lengths of a batch without padding); means, maxima and minima keep it; comparisons and
+arithmetic with a number, or with another tensor of one known value, compute it. Once a trace
+knows a value, it runs with :func:`valued` handlers, which carry values so; a trace that
+knows none runs the table as it is.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+
+if TYPE_CHECKING:
+    from stridescope.frontends.pytorch.handler_specs import FunctionSpec
+
+__all__ = ["Value", "known_of", "node_of", "valued"]
+
+Value = bool | int | float  # every element's value
+
+
+def known_of(tracer: Any, value: Any) -> Value | None:
+    """The value of every element of ``value`` (a traced tensor's, where known; a number's
+    own), else ``None``."""
+    if type(value) is ShapeProxy:
+        found: Value | None = tracer.known.get(value.node)
+        return found
+    if isinstance(value, bool | int | float):
+        return value
+    return None
+
+
+def node_of(value: Any) -> int | None:
+    return value.node if type(value) is ShapeProxy else None
+
+
+# (the value of the first operand, the call's arguments, its output) -> the output's value
+Rule = Callable[[Any, Value, tuple[Any, ...], dict[str, Any], ShapeProxy], Value | None]
+
+_KEEP = (
+    "view reshape contiguous clone detach to bool int long float half double type type_as "
+    "expand expand_as unsqueeze squeeze flatten permute transpose t narrow select repeat tile "
+    "reshape_as view_as __getitem__ movedim swapaxes mean amax amin"
+)
+_TWO: dict[str, Callable[[Any, Any], Any]] = {
+    **dict.fromkeys(("lt", "__lt__"), operator.lt),
+    **dict.fromkeys(("le", "__le__"), operator.le),
+    **dict.fromkeys(("gt", "__gt__"), operator.gt),
+    **dict.fromkeys(("ge", "__ge__"), operator.ge),
+    **dict.fromkeys(("add", "__add__", "__radd__"), operator.add),
+    **dict.fromkeys(("sub", "__sub__"), operator.sub),
+    **dict.fromkeys(("rsub", "__rsub__"), lambda a, b: b - a),
+    **dict.fromkeys(("mul", "__mul__", "__rmul__"), operator.mul),
+    **dict.fromkeys(("div", "true_divide", "__truediv__"), operator.truediv),
+    "__rtruediv__": lambda a, b: b / a,
+}
+
+
+def _keep(
+    t: Any, value: Value, args: tuple[Any, ...], kw: dict[str, Any], out: ShapeProxy
+) -> Value:
+    return value
+
+
+def _sum(
+    t: Any, value: Value, args: tuple[Any, ...], kw: dict[str, Any], out: ShapeProxy
+) -> Value | None:
+    """Each output element sums ``elements in / elements out`` equal values."""
+    summed = math.prod(args[0].dims)
+    kept = math.prod(out.dims)
+    return value * (summed // kept) if kept and summed % kept == 0 else None
+
+
+def _extreme(
+    t: Any, value: Value, args: tuple[Any, ...], kw: dict[str, Any], out: ShapeProxy
+) -> Value | None:
+    """``max`` / ``min`` of the tensor alone (of two tensors, element-wise: not its value)."""
+    others = (*args[1:], *kw.values())
+    return None if any(isinstance(a, ShapeProxy | torch.Tensor) for a in others) else value
+
+
+def _two(how: Callable[[Any, Any], Any]) -> Rule:
+    def rule(
+        t: Any, value: Value, args: tuple[Any, ...], kw: dict[str, Any], out: ShapeProxy
+    ) -> Value | None:
+        other = args[1] if len(args) > 1 else kw.get("other")
+        known = known_of(t, other)
+        if known is None or kw.get("alpha", 1) != 1:
+            return None
+        try:
+            found: Value = how(value, known)
+        except ZeroDivisionError:
+            return None
+        return found
+
+    return rule
+
+
+def _rules() -> dict[str, Rule]:
+    rules: dict[str, Rule] = dict.fromkeys(_KEEP.split(), _keep)
+    rules.update(sum=_sum, nansum=_sum, max=_extreme, min=_extreme)
+    rules.update({name: _two(how) for name, how in _TWO.items()})
+    return rules
+
+
+def _cast(value: Value, dtype: torch.dtype) -> Value | None:
+    if dtype is torch.bool:
+        return bool(value)
+    if dtype.is_complex:
+        return None
+    return float(value) if dtype.is_floating_point else int(value)
+
+
+def _carry(handler: Any, rule: Rule) -> Any:
+    """``handler`` (a spec's, or what it falls back on), giving its output the value
+    ``rule`` finds."""
+
+    def valued_handler(t: Any, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        out = handler(t, name, op, *args, **kwargs)
+        # (a cast that keeps the node, ``to`` a dtype it has, keeps the node's value as it is)
+        first = args[0] if args else None
+        if type(out) is ShapeProxy and type(first) is ShapeProxy and out.node != first.node:
+            value = t.known.get(first.node)
+            found = None if value is None else rule(t, value, args, kwargs, out)
+            cast = None if found is None else _cast(found, out.dtype)
+            if cast is not None:
+                t.known.derive(out.node, cast, args)
+        return out
+
+    return valued_handler
+
+
+_VALUED: dict[int, tuple[Mapping[Any, FunctionSpec], dict[Any, FunctionSpec]]] = {}
+
+
+def valued(table: Mapping[Any, FunctionSpec]) -> Mapping[Any, FunctionSpec]:
+    """``table`` with the handlers of the functions above carrying known values (made once
+    per table)."""
+    found = _VALUED.get(id(table))
+    if found is not None and found[0] is table:
+        return found[1]
+    rules = _rules()
+    made = dict(table)
+    for func, spec in table.items():
+        rule = rules.get(getattr(func, "__name__", ""))
+        if rule is not None and not spec.inplace:
+            otherwise = None if spec.otherwise is None else _carry(spec.otherwise, rule)
+            made[func] = replace(spec, handler=_carry(spec.handler, rule), otherwise=otherwise)
+    _VALUED[id(table)] = (table, made)
+    _VALUED[id(made)] = (made, made)  # (a valued table is its own)
+    return made
