@@ -19,12 +19,17 @@ batch of them):
 ``solve``             ``lu`` plus ``lu_solve``
 ``inv``               ``n³``, as LAPACK's ``getrf`` then ``getri`` take
 ``det``               ``lu`` plus ``n`` (the product of the diagonal)
+``qr_r``              Householder: per reflector ``j < min(m,n)`` of ``r = m-j`` entries,
+                      its norm, a square root and a scaling (``2r+1``), then two
+                      multiplications per entry of the ``n-1-j`` columns it updates
+``qr_reduced``        ``qr_r`` plus the thin ``Q`` (``m x min(m,n)``) accumulated backward:
+                      ``2r`` per entry of the columns each reflector updates
+``qr_complete``       ``qr_r`` plus the full ``Q`` (``m x m``), accumulated so
 ====================  ==============================================================
 
 Eigenvalues and singular values are computed by iteration, whose steps depend on the values,
 so ``eigh``, ``svd`` and what is built on them (``pinv``, ``lstsq``'s drivers) have no such
-count; neither has ``matrix_exp`` (a series), and QR (whose count hangs on its mode) is not
-read yet. The frontends leave them uncounted.
+count; neither has ``matrix_exp`` (a series). The frontends leave them uncounted.
 
 >>> lu_macs(3, 3), lu_macs(4, 2)  # square: n(n²-1)/3; a tall 4x2 matrix: 3·2 + 2·1
 (8, 8)
@@ -36,8 +41,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
-__all__ = ["SOLVES", "lu_macs"]
+__all__ = ["SOLVES", "lu_macs", "qr_macs"]
 
 
 def lu_macs(m: int, n: int) -> int:
@@ -46,6 +52,21 @@ def lu_macs(m: int, n: int) -> int:
     form)."""
     p, a, b = min(m, n), m, n + 1  # Σ_{k=1..p} (a-k)(b-k)
     return p * a * b - (a + b) * p * (p + 1) // 2 + p * (p + 1) * (2 * p + 1) // 6
+
+
+def _steps(a: int, b: int, p: int) -> int:
+    """``Σ_{j<p} (a-j)(b-j)``, in closed form."""
+    return p * a * b - (a + b) * p * (p - 1) // 2 + (p - 1) * p * (2 * p - 1) // 6
+
+
+def qr_macs(m: int, n: int, mode: str) -> int:
+    """Multiplications, divisions and square roots of Householder QR on an ``m x n`` matrix
+    (``mode``: ``'r'``, ``'reduced'`` or ``'complete'``, as ``torch.linalg.qr`` takes it)."""
+    p = min(m, n)
+    r_only = 2 * _steps(m, n, p) + p
+    if mode == "r":
+        return r_only
+    return r_only + 2 * _steps(m, p if mode == "reduced" else m, p)
 
 
 def _columns(matrix: tuple[int, ...], solved: int) -> tuple[int, int]:
@@ -83,6 +104,10 @@ def _lu_solve(matrix: tuple[int, ...], solved: int) -> int:
     return k * n * n
 
 
+def _qr(mode: str, matrix: tuple[int, ...], solved: int) -> int:
+    return _batch(matrix) * qr_macs(matrix[-2], matrix[-1], mode)
+
+
 # (the matrix's shape (..., m, n), the elements of the first output) -> MACs
 SOLVES: dict[str, Callable[[tuple[int, ...], int], int]] = {
     "triangular": _triangular,
@@ -94,4 +119,5 @@ SOLVES: dict[str, Callable[[tuple[int, ...], int], int]] = {
     "solve": lambda matrix, solved: _lu(matrix, solved) + _lu_solve(matrix, solved),
     "inv": lambda matrix, solved: _batch(matrix) * matrix[-1] ** 3,
     "det": lambda matrix, solved: _lu(matrix, solved) + _batch(matrix) * matrix[-1],
+    **{f"qr_{mode}": partial(_qr, mode) for mode in ("r", "reduced", "complete")},
 }

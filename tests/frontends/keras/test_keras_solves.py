@@ -29,6 +29,11 @@ CASES: dict[str, tuple[Op, Callable[[torch.Tensor], Any]]] = {
     "solve": (lambda o, x: o.solve(x, x[:, :, :3]), lambda x: torch.linalg.solve(x, x[:, :, :3])),
     "inv": (lambda o, x: o.inv(x), torch.linalg.inv),
     "det": (lambda o, x: o.det(x), torch.linalg.det),
+    "qr": (lambda o, x: o.qr(x)[0], lambda x: torch.linalg.qr(x)[0]),
+    "qr complete": (
+        lambda o, x: o.qr(x[:, :, :2], mode="complete")[1],
+        lambda x: torch.linalg.qr(x[:, :, :2], mode="complete")[1],
+    ),
 }
 
 

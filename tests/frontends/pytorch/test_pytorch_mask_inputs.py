@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import stridescope
@@ -72,6 +73,28 @@ def test_a_pixel_mask_beside_pixels() -> None:
             return self.conv(x)
 
     summary = stridescope.summary(Detector(), ["1x3x16x16", "1x16x16:bool"])
+    assert summary.layers[-1].output_shape == (1, 4, 8, 8)
+    assert any(NOTE in note for note in summary.notes)
+
+
+def test_a_pixel_mask_resized_to_a_feature_map() -> None:
+    """DETR's: the mask resized to the backbone's map (``interpolate``, then a bool cast and
+    a flattening), then read by the encoder's mask helper; a max pool keeps it too."""
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+
+        def forward(self, x: torch.Tensor, pixel_mask: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            mask = F.interpolate(pixel_mask[None].float(), size=y.shape[-2:]).to(torch.bool)[0]
+            pooled = F.max_pool2d(mask.float(), 2)
+            if not mask.flatten(1).all() or not pooled.bool().all():
+                raise AssertionError("padded pixels: not what a mask of ones says")
+            return y
+
+    summary = stridescope.summary(Encoder(), ["1x3x16x16", "1x16x16:int64"])
     assert summary.layers[-1].output_shape == (1, 4, 8, 8)
     assert any(NOTE in note for note in summary.notes)
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import stridescope
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.frontends.pytorch.handlers.solves import PER_FUNCTION
-from stridescope.ir.solves import SOLVES, lu_macs
+from stridescope.ir.solves import SOLVES, lu_macs, qr_macs
 from tests.frontends.pytorch.applied import Apply
 
 pytestmark = pytest.mark.filterwarnings("ignore:torch.triangular_solve is deprecated")
@@ -44,6 +44,18 @@ def _cholesky_steps(n: int) -> int:
     return ops
 
 
+def _householder_steps(m: int, n: int, q_columns: int) -> int:
+    """Householder QR: per reflector, its norm (``r`` products), a square root and ``r``
+    divisions, then two products per entry it updates, of R's columns and (accumulated
+    backward) of ``q_columns`` columns of Q (none for R alone)."""
+    ops = 0
+    for j in range(min(m, n)):
+        r = m - j
+        ops += 2 * r + 1 + 2 * r * (n - 1 - j)
+        ops += 2 * r * max(q_columns - j, 0)
+    return ops
+
+
 def _triangular_steps(n: int) -> int:
     return sum(i + 1 for i in range(n))  # row i: i products and a division
 
@@ -55,6 +67,9 @@ def test_the_closed_forms_count_the_algorithms_steps(m: int, n: int) -> None:
     assert SOLVES["cholesky"]((n, n), n * n) == _cholesky_steps(n)
     assert SOLVES["triangular"]((n, n), n * 3) == 3 * _triangular_steps(n)
     assert SOLVES["det"]((2, n, n), 2) == 2 * (_lu_steps(n, n) + n)
+    assert qr_macs(m, n, "r") == _householder_steps(m, n, 0)
+    assert qr_macs(m, n, "reduced") == _householder_steps(m, n, min(m, n))
+    assert qr_macs(m, n, "complete") == _householder_steps(m, n, m)
 
 
 A = (2, 5, 5)  # a batch of two 5x5 matrices
@@ -108,6 +123,10 @@ CASES: dict[str, Case] = {
     "det": (lambda x: torch.det(x), 2 * (LU + N)),
     "slogdet": (lambda x: torch.linalg.slogdet(x)[1], 2 * (LU + N)),
     "logdet method": (lambda x: _spd(x).logdet(), 2 * (LU + N)),
+    "qr": (lambda x: torch.linalg.qr(x[..., :K])[0], 2 * qr_macs(N, K, "reduced")),
+    "qr complete": (lambda x: torch.linalg.qr(x, "complete")[1], 2 * qr_macs(N, N, "complete")),
+    "qr r": (lambda x: torch.linalg.qr(x[..., :K, :], mode="r")[1], 2 * qr_macs(K, N, "r")),
+    "qr some": (lambda x: torch.qr(x[..., :K], some=False)[0], 2 * qr_macs(N, K, "complete")),
 }
 _SOLVES = {s.rsplit(".", 1)[-1] for _, spelled in PER_FUNCTION for s in spelled.split()}
 

@@ -6,7 +6,7 @@ output element), ``kron`` and ``outer`` (one), ``inner`` and ``tensordot`` (one 
 contracted element) and ``trace`` (one per output and diagonal element); ``moments`` as its two
 reductions (mean and variance over ``axes``; ``quantile`` is a reduction of :mod:`.axis_ops`); ``select`` and
 ``searchsorted`` position-wise; the linear systems and factorizations (``solve``,
-``solve_triangular``, ``cholesky``, ``lu_factor``, ``inv``, ``det``) as products counted by
+``solve_triangular``, ``cholesky``, ``lu_factor``, ``qr``, ``inv``, ``det``) as products counted by
 :data:`stridescope.ir.solves.SOLVES`; ``stack`` of traced tensors of one shape a concatenation
 along the new axis that keeps every position (:meth:`GraphBuilder.stack`); indexing, slices,
 splits and ``image.crop_images`` as exact windows (:mod:`.index_ops`); ``image.pad_images``
@@ -74,8 +74,11 @@ def _per_output(op: Any, shapes: Dims, out: int) -> int:
 
 
 def _solved(how: str, op: Any, shapes: Dims, out: int) -> int:
-    """A linear system or factorization of the first operand, a matrix (or a batch)."""
-    return SOLVES[how](shapes[0], out) if len(shapes[0]) >= 2 else 0
+    """A linear system or factorization of the first operand, a matrix (or a batch); QR in
+    its ``mode``."""
+    key = f"qr_{getattr(op, 'mode', 'reduced')}" if how == "qr" else how
+    count = SOLVES.get(key)
+    return count(shapes[0], out) if count is not None and len(shapes[0]) >= 2 else 0
 
 
 # data movement: writes (slice_update, scatter_update), image padding, lookups at positions
@@ -114,6 +117,7 @@ _COUNTED: dict[str, tuple[OpKind, Macs]] = {
             ("Solve", "solve"),
             ("Inv", "inv"),
             ("Det", "det"),
+            ("Qr", "qr"),
         )
     },
 }

@@ -2,10 +2,12 @@
 
 :mod:`.known_values` knows some tensors' values: a finite guard's masks, token ids compared
 with a number, a mask given as an input (:mod:`.mask_inputs`). Before the forward reads one
-(``bool()``, ``.item()``, ``int()``) it may do more to it: casts, views, slices and
-expansions keep the value; sums multiply it by the elements summed (``(ids != pad).sum(1)``:
-the lengths of a batch without padding); means, maxima and minima keep it; comparisons and
-arithmetic with a number, or with another tensor of one known value, compute it. Once a trace
+(``bool()``, ``.item()``, ``int()``) it may do more to it: casts, views, slices,
+expansions, resampling and pools that read no padding keep the value (DETR's pixel mask
+resized to each feature map); sums multiply it by the elements summed (``(ids !=
+pad).sum(1)``: the lengths of a batch without padding); means, maxima and minima keep it;
+comparisons and arithmetic with a number, or with another tensor of one known value,
+compute it. Once a trace
 knows a value, it runs with :func:`valued` handlers, which carry values so; a trace that
 knows none runs the table as it is.
 """
@@ -51,7 +53,11 @@ Rule = Callable[[Any, Value, tuple[Any, ...], dict[str, Any], ShapeProxy], Value
 _KEEP = (
     "view reshape contiguous clone detach to bool int long float half double type type_as "
     "expand expand_as unsqueeze squeeze flatten permute transpose t narrow select repeat tile "
-    "reshape_as view_as __getitem__ movedim swapaxes mean amax amin"
+    "reshape_as view_as __getitem__ movedim swapaxes mean amax amin "
+    # resampling and pools that read no padding: a constant map stays one
+    "interpolate upsample upsample_nearest upsample_bilinear max_pool1d max_pool2d max_pool3d "
+    "adaptive_max_pool1d adaptive_max_pool2d adaptive_max_pool3d adaptive_avg_pool1d "
+    "adaptive_avg_pool2d adaptive_avg_pool3d"
 )
 _TWO: dict[str, Callable[[Any, Any], Any]] = {
     **dict.fromkeys(("lt", "__lt__"), operator.lt),

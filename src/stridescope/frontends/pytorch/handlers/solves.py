@@ -1,12 +1,12 @@
 """Linear systems and the factorizations that solve them, counted: triangular solves,
-Cholesky, LU, ``solve``, ``inv``, ``det`` and their spellings (``torch.linalg.*``, the older
+Cholesky, LU, QR, ``solve``, ``inv``, ``det`` and their spellings (``torch.linalg.*``, the older
 ``torch.*`` names, the ``Tensor`` methods, the ``_ex`` forms).
 
 Each is one node per output (shapes from a meta run), of kind ``matmul``: every output
 position may read every position of the operands, as a product's does. Their MACs, on the
 first node, are those of :data:`stridescope.ir.solves.SOLVES` (the direct method each
-names). ``eigh``, ``svd``, ``pinv``, ``lstsq``, ``matrix_exp`` and ``qr`` stay uncounted, with
-their shapes (see there).
+names; ``qr``: Householder's, in its ``mode``). ``eigh``, ``svd``, ``pinv``, ``lstsq`` and
+``matrix_exp`` stay uncounted, with their shapes (see there).
 """
 
 from __future__ import annotations
@@ -28,11 +28,21 @@ from stridescope.ir.solves import SOLVES
 __all__ = ["PER_FUNCTION"]
 
 
-def _solved(how: str, at: int, names: tuple[str, ...]) -> Callable[[Any], Callable[..., Any]]:
+How = str | Callable[[tuple[Any, ...], dict[str, Any]], str]  # a SOLVES key, or its choice
+
+
+def _qr(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """``linalg.qr``'s ``mode`` (``'reduced'`` by default), or the older ``qr``'s ``some``."""
+    given = args[1] if len(args) > 1 else kwargs.get("mode", kwargs.get("some", "reduced"))
+    if isinstance(given, bool):
+        given = "reduced" if given else "complete"
+    return f"qr_{given}"
+
+
+def _solved(how: How, at: int, names: tuple[str, ...]) -> Callable[[Any], Callable[..., Any]]:
     """A handler factory: ``func`` run on meta for its outputs, counted as ``SOLVES[how]``
-    of the matrix (the argument at position ``at``, or keyword ``names``) and the first
-    output."""
-    count = SOLVES[how]
+    (``how``: the key, or what picks it from the arguments) of the matrix (the argument at
+    position ``at``, or keyword ``names``) and the first output."""
 
     def factory(func: Any) -> Callable[..., Any]:
         def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
@@ -46,6 +56,9 @@ def _solved(how: str, at: int, names: tuple[str, ...]) -> Callable[[Any], Callab
             result = meta_call(func, args, kwargs)
             first = result[0] if isinstance(result, tuple) else result
             dims = tensor_dims(matrix)
+            count = SOLVES.get(how if isinstance(how, str) else how(args, kwargs))
+            if count is None:
+                raise NotHandled
             macs = count(dims, math.prod(first.shape)) if len(dims) >= 2 else 0
             return t.fallback(
                 func,
@@ -81,4 +94,6 @@ PER_FUNCTION = [
     (_solved("det", 0, _A), "torch.linalg.det torch.linalg.slogdet"),
     (_solved("det", 0, _INPUT), "torch.det Tensor.det torch.logdet Tensor.logdet"),
     (_solved("det", 0, _INPUT), "torch.slogdet Tensor.slogdet"),
+    (_solved(_qr, 0, _A), "torch.linalg.qr"),
+    (_solved(_qr, 0, _INPUT), "torch.qr Tensor.qr"),
 ]
