@@ -1,4 +1,4 @@
-"""What a trace knows about values: that they are finite.
+"""What a trace knows about values: that they are finite, and what it assumes of ids and masks.
 
 A trace follows shapes, not values, so a forward that branches on a traced tensor's values
 is refused in one line. One kind of branch asks only whether values are finite: a numerical
@@ -16,10 +16,13 @@ network. ``value in x`` of a traced tensor is taken as false (:func:`membership`
 forward goes on as for data without that value, and a note says so), and so is a traced
 integer tensor (token ids) equal to a number anywhere: ``ids.eq(pad).any()`` is false and
 ``(ids != pad).all()`` true, as for data without padding or that special id; where such an
-answer is read, a note says so (:class:`KnownValues`). Any other value read is still refused.
+answer is read, a note says so (:class:`KnownValues`). A mask given as an input is taken as
+all ones where it is read (:mod:`.mask_inputs`). What the forward computes from a known value
+before it reads it (``(ids != pad).sum(1).max()``) is known too (:mod:`.value_rules`). Any
+other value read is still refused.
 
 :func:`with_known_values` wraps those functions' handlers in the function table; the values
-are kept per trace by node (``Tracer.known``).
+are kept per trace by node (``Tracer.known``), each set by :func:`remember`.
 """
 
 from __future__ import annotations
