@@ -6,7 +6,8 @@ stopped the summary; 27 were uncounted after that: linear algebra, histograms, d
 results, scalars, and ``hypot``, ``heaviside``, ``hstack``/``vstack``/``dstack`` and ``append``
 (read since the twenty-second session), ``cumsum``/``sort`` without an axis (along the
 flattened tensor), ``cdist``, ``polar``, ``array`` and ranges between traced ends (read since
-the twenty-third)."""
+the twenty-third), ``dot`` and the cross entropies (since the twenty-fifth; the linear systems:
+``test_keras_solves.py``)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,21 @@ TWINS: dict[str, tuple[Op, Op]] = {
     "linspace": (
         lambda o, x: o.linspace(o.mean(x), o.max(x), 5),
         lambda o, x: o.multiply(o.ones((5,)), o.mean(x)),
+    ),
+    # read since the twenty-fifth session
+    "dot": (lambda o, x: o.dot(x, o.ones((3, 4))), lambda o, x: o.matmul(x, o.ones((3, 4)))),
+    "dot number": (lambda o, x: o.dot(x, 2.0), lambda o, x: o.multiply(x, 2.0)),
+    "categorical_crossentropy": (
+        lambda o, x: o.categorical_crossentropy(x, o.softmax(x)),
+        lambda o, x: o.sum(o.softmax(x), axis=-1),
+    ),
+    "sparse_categorical_crossentropy": (
+        lambda o, x: o.sparse_categorical_crossentropy(o.zeros((1, 8, 8)), o.softmax(x)),
+        lambda o, x: o.sum(o.softmax(x), axis=-1),
+    ),
+    "binary_crossentropy": (
+        lambda o, x: o.binary_crossentropy(x, o.sigmoid(x)),
+        lambda o, x: o.add(x, o.sigmoid(x)),
     ),
 }
 

@@ -5,7 +5,9 @@ added) as data movement made of every traced operand; the products ``cross`` (tw
 output element), ``kron`` and ``outer`` (one), ``inner`` and ``tensordot`` (one per output and
 contracted element) and ``trace`` (one per output and diagonal element); ``moments`` as its two
 reductions (mean and variance over ``axes``; ``quantile`` is a reduction of :mod:`.axis_ops`); ``select`` and
-``searchsorted`` position-wise; the linear systems and factorizations (``solve``,
+``searchsorted`` position-wise; ``dot`` a product (of a number, element-wise); the cross
+entropies as torch's losses (one MAC per score, the class axis reduced; binary, one per
+element); the linear systems and factorizations (``solve``,
 ``solve_triangular``, ``cholesky``, ``lu_factor``, ``qr``, ``inv``, ``det``) as products counted by
 :data:`stridescope.ir.solves.SOLVES`; ``stack`` of traced tensors of one shape a concatenation
 along the new axis that keeps every position (:meth:`GraphBuilder.stack`); indexing, slices,
@@ -73,6 +75,14 @@ def _per_output(op: Any, shapes: Dims, out: int) -> int:
     return out
 
 
+def _dot(op: Any, shapes: Dims, out: int) -> int:
+    """numpy's ``dot``: a number times a tensor (one MAC per output element), else the last
+    axis of the first operand contracted (with the second's only or second-to-last)."""
+    if len(shapes) < 2 or not all(shapes):  # (a Python number has no shape)
+        return out
+    return out * shapes[0][-1]
+
+
 def _solved(how: str, op: Any, shapes: Dims, out: int) -> int:
     """A linear system or factorization of the first operand, a matrix (or a batch); QR in
     its ``mode``."""
@@ -106,6 +116,12 @@ _COUNTED: dict[str, tuple[OpKind, Macs]] = {
     "RGBToGrayscale": (OpKind.MUL, lambda op, s, out: out * s[0][-1]),
     # pairwise distances (..., P, M) to (..., R, M): one MAC per output and feature, as torch's
     "CDist": (OpKind.MATMUL, lambda op, s, out: out * s[0][-1]),
+    "Dot": (OpKind.MATMUL, _dot),
+    # losses of a target and scores, as torch's: cross entropies read each score once (a
+    # log-softmax, a pick or a product) and reduce the class axis; binary, element-wise
+    "CategoricalCrossentropy": (OpKind.REDUCE, lambda op, s, out: math.prod(s[1])),
+    "SparseCategoricalCrossentropy": (OpKind.REDUCE, lambda op, s, out: math.prod(s[1])),
+    "BinaryCrossentropy": (OpKind.ADD, lambda op, s, out: out),
     # linear systems and their factorizations, as torch's (:mod:`stridescope.ir.solves`)
     **{
         cls: (OpKind.MATMUL, partial(_solved, how))
@@ -168,7 +184,10 @@ def add_more_operation(
             for i in range(len(outputs))
         ]
     kind, macs = _COUNTED[cls]
-    count = macs(op, operand_shapes(b, parents, operands), math.prod(d or 1 for d in outputs[0]))
+    shapes = operand_shapes(b, parents, operands)
+    if cls == "Dot" and (len(shapes) < 2 or not all(shapes)):  # (a number times a tensor)
+        kind = OpKind.MUL
+    count = macs(op, shapes, math.prod(d or 1 for d in outputs[0]))
     return each_output(
         b, parents, op, call, name, kind=kind, params=weights(), macs=count, shapes=outputs
     )
