@@ -99,6 +99,39 @@ def test_a_pixel_mask_resized_to_a_feature_map() -> None:
     assert any(NOTE in note for note in summary.notes)
 
 
+def test_a_mask_pooled_by_a_layer() -> None:
+    """CANINE's: the character mask downsampled by an ``nn.MaxPool1d`` made in the forward,
+    then read; a layer that does not keep a constant (a conv) loses the value."""
+
+    class Downsampled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(100, 4)
+            self.mix = nn.Conv1d(1, 1, 3, padding=1)
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            pooled = nn.MaxPool1d(2, 2)(mask[:, None].float()).squeeze(1)
+            if not pooled.bool().all():
+                raise AssertionError("padding: not what a mask of ones says")
+            if self.mix(mask[:, None].float()).bool().all():
+                raise AssertionError("unreachable: a conv's output has no known value")
+            return self.embed(ids)
+
+    with pytest.raises(StridescopeError, match=r"reads tensor values"):
+        stridescope.summary(Downsampled(), [IDS, IDS])  # (the conv's output is read)
+
+    class PooledOnly(Downsampled):
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            pooled = nn.MaxPool1d(2, 2)(mask[:, None].float()).squeeze(1)
+            if not pooled.bool().all():
+                raise AssertionError("padding: not what a mask of ones says")
+            return self.embed(ids)
+
+    summary = stridescope.summary(PooledOnly(), [IDS, IDS])
+    assert summary.layers[-1].output_shape == (1, 8, 4)
+    assert any(NOTE in note for note in summary.notes)
+
+
 def test_a_mask_used_but_not_read_gets_no_note() -> None:
     """The extended attention mask, ``(1 - mask) * -10000`` added to the scores: no read."""
 

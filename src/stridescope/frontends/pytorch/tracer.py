@@ -43,6 +43,7 @@ from stridescope.frontends.pytorch.tensor_writes import (
     in_place_targets,
     keep_tensors,
 )
+from stridescope.frontends.pytorch.value_rules import through_module
 from stridescope.frontends.pytorch.value_sizes import sized
 from stridescope.frontends.pytorch.views import current, promote, record, settle, write_back
 from stridescope.ir import GraphBuilder, OpKind
@@ -256,6 +257,8 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
         out = handler(self, module, name, x)
         if type(out) is not ShapeProxy or out.dtype is not self.dtype:
             sized(self, out, first)
+        if self.known:  # (a mask's value through a pool: see value_rules)
+            through_module(self, module, x, out)
         return out
 
     def unhooked(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -21,13 +21,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.handler_specs import FunctionSpec
 
-__all__ = ["Value", "known_of", "node_of", "valued"]
+__all__ = ["Value", "known_of", "node_of", "through_module", "valued"]
 
 Value = bool | int | float  # every element's value
 
@@ -145,6 +146,34 @@ def _carry(handler: Any, rule: Rule) -> Any:
         return out
 
     return valued_handler
+
+
+# layers that keep a constant input constant: pools that read no padding, resampling, shape
+_KEEPING = (
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.Upsample,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.Identity,
+)
+
+
+def through_module(t: Any, module: nn.Module, x: Any, out: Any) -> None:
+    """A layer's output keeps its input's known value where the layer is one of
+    :data:`_KEEPING` (CANINE's mask pooled by an ``nn.MaxPool1d`` made in its forward)."""
+    if type(x) is ShapeProxy and type(out) is ShapeProxy and isinstance(module, _KEEPING):
+        value = t.known.get(x.node)
+        cast = None if value is None or out.node == x.node else _cast(value, out.dtype)
+        if cast is not None:
+            t.known.derive(out.node, cast, (x,))
 
 
 _VALUED: dict[int, tuple[Mapping[Any, FunctionSpec], dict[Any, FunctionSpec]]] = {}
