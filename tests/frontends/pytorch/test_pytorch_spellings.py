@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import stridescope
 from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
 from stridescope.ir import Graph
@@ -176,3 +177,26 @@ def test_numpy_s_axis_keyword_is_torch_s_dim() -> None:
     assert graph.uncounted == ()
     reductions = [(n.name, n.output_shape) for n in graph.nodes if n.op in ("mean", "sum")]
     assert reductions == [("mean", (1, 8, 1)), ("mean_1", (1, 8, 1)), ("sum", (1, 1, 32))]
+
+
+def test_linear_cross_entropy_is_its_reference() -> None:
+    """``F.linear_cross_entropy`` (a fused output layer and loss; uncounted before): traced
+    as ``F.linear`` then ``F.cross_entropy``, its weight and bias counted once."""
+
+    class Head(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(10, 16))
+            self.b = nn.Parameter(torch.randn(10))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            target = torch.zeros(4, dtype=torch.long)
+            return F.linear_cross_entropy(x, self.w, target, linear_bias=self.b, ignore_index=3)
+
+    summary = stridescope.summary(Head(), (4, 16))
+    assert summary.totals.uncounted == () and summary.totals.params == 170
+    assert [(r.kind, r.macs) for r in summary.layers[:2]] == [
+        ("linear", 4 * 16 * 10),
+        ("reduce", 40),
+    ]
+    assert summary.layers[-1].output_shape == tuple(Head()(torch.randn(4, 16)).shape)

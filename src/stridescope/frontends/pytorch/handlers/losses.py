@@ -12,6 +12,8 @@ torch reads them.
 ``cross_entropy`` and ``nll_loss`` read the class axis (axis 1, or 0 for one sample) of the
 scores at each position (one MAC per score: the log-softmax, the pick), then reduce as above;
 their target (class indices, or probabilities of the scores' shape) is read there too.
+``linear_cross_entropy`` (a fused output layer and loss) is its reference: ``linear``, then
+``cross_entropy``.
 The other losses (:data:`OTHER_LOSSES`: margins, embeddings, rankings, triplets, Poisson and
 Gaussian likelihoods) read each element of each tensor they are given once (one MAC per
 element), per element (the broadcast shape) or per sample (a row's classes or features
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.nn._reduction import legacy_get_string
 
 from stridescope.frontends.pytorch.errors import NotHandled
@@ -41,7 +44,7 @@ LOSSES = (
     "F.mse_loss F.l1_loss F.smooth_l1_loss F.huber_loss F.soft_margin_loss "
     "F.binary_cross_entropy F.binary_cross_entropy_with_logits F.kl_div"
 )
-CLASS_LOSSES = "F.cross_entropy F.nll_loss"
+CLASS_LOSSES = "F.cross_entropy F.nll_loss F.linear_cross_entropy"
 _PER_ELEMENT = "F.hinge_embedding_loss F.margin_ranking_loss F.poisson_nll_loss F.gaussian_nll_loss"
 _PER_SAMPLE = (
     "F.multilabel_soft_margin_loss F.cosine_embedding_loss F.multi_margin_loss "
@@ -86,10 +89,17 @@ def _reduced(t: Tracer, name: str, op: str, each: ShapeProxy, reduction: str) ->
     return t.proxy(node, each)
 
 
-def class_loss(
+def class_loss(t: Tracer, name: str, op: str, *args: Any, **kw: Any) -> Any:
+    """``F.cross_entropy(input, target, ...)`` and ``F.nll_loss``: see the module;
+    ``F.linear_cross_entropy(input, linear_weight, target, ...)``: :func:`_linear_class_loss`."""
+    if op.endswith("linear_cross_entropy"):
+        return _linear_class_loss(t, *args, **kw)
+    return _class_loss(t, name, op, *args, **kw)
+
+
+def _class_loss(
     t: Tracer, name: str, op: str, input: Any, target: Any, weight: Any = None, **kw: Any
 ) -> Any:
-    """``F.cross_entropy(input, target, ...)`` and ``F.nll_loss``: see the module."""
     reduction = _reduction(kw)
     if not isinstance(input, ShapeProxy) or reduction not in ("mean", "sum", "none"):
         raise NotHandled
@@ -102,6 +112,28 @@ def class_loss(
         parents, name, kind=OpKind.REDUCE, output_shape=shape, macs=math.prod(input.dims), op=op
     )
     return _reduced(t, name, op, t.proxy(node, input), reduction)
+
+
+def _linear_class_loss(
+    t: Tracer,
+    input: Any,
+    linear_weight: Any,
+    target: Any,
+    *,
+    linear_bias: Any = None,
+    options: Any = None,
+    ignore_index: Any = None,
+    **kw: Any,
+) -> Any:
+    """``F.linear_cross_entropy``: traced as its reference, ``F.linear`` then
+    ``F.cross_entropy`` (the fused kernel computes the same products in chunks); a weight of
+    more than two axes, which ``F.linear`` does not take, is left to the meta run."""
+    if not isinstance(linear_weight, ShapeProxy | torch.Tensor) or linear_weight.dim() != 2:
+        raise NotHandled
+    logits = t.call_function(F.linear, (input, linear_weight, linear_bias), {})
+    if ignore_index is not None:
+        kw["ignore_index"] = ignore_index
+    return t.call_function(F.cross_entropy, (logits, target), kw)
 
 
 def other_loss(t: Tracer, name: str, op: str, *args: Any, **kw: Any) -> Any:
