@@ -48,10 +48,8 @@ __all__ = ["SOLVES", "lu_macs", "qr_macs"]
 
 def lu_macs(m: int, n: int) -> int:
     """Multiplications and divisions of LU with partial pivoting on an ``m x n`` matrix:
-    step ``j`` scales ``m-1-j`` entries and updates ``(m-1-j)(n-1-j)`` (the sum's closed
-    form)."""
-    p, a, b = min(m, n), m, n + 1  # Σ_{k=1..p} (a-k)(b-k)
-    return p * a * b - (a + b) * p * (p + 1) // 2 + p * (p + 1) * (2 * p + 1) // 6
+    step ``j`` scales ``m-1-j`` entries and updates ``(m-1-j)(n-1-j)``."""
+    return _steps(m - 1, n, min(m, n))
 
 
 def _steps(a: int, b: int, p: int) -> int:

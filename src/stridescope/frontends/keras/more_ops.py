@@ -75,12 +75,16 @@ def _per_output(op: Any, shapes: Dims, out: int) -> int:
     return out
 
 
+def _by_number(shapes: Dims) -> bool:
+    """Whether a ``dot`` multiplies by a number (a Python one has no shape, a 0-d tensor an
+    empty one): element-wise."""
+    return len(shapes) < 2 or not all(shapes)
+
+
 def _dot(op: Any, shapes: Dims, out: int) -> int:
     """numpy's ``dot``: a number times a tensor (one MAC per output element), else the last
     axis of the first operand contracted (with the second's only or second-to-last)."""
-    if len(shapes) < 2 or not all(shapes):  # (a Python number has no shape)
-        return out
-    return out * shapes[0][-1]
+    return out if _by_number(shapes) else out * shapes[0][-1]
 
 
 def _solved(how: str, op: Any, shapes: Dims, out: int) -> int:
@@ -185,7 +189,7 @@ def add_more_operation(
         ]
     kind, macs = _COUNTED[cls]
     shapes = operand_shapes(b, parents, operands)
-    if cls == "Dot" and (len(shapes) < 2 or not all(shapes)):  # (a number times a tensor)
+    if cls == "Dot" and _by_number(shapes):
         kind = OpKind.MUL
     count = macs(op, shapes, math.prod(d or 1 for d in outputs[0]))
     return each_output(

@@ -152,9 +152,7 @@ def _compared(equal: bool, spec: FunctionSpec) -> Any:
 
 
 def _ids_and_number(args: tuple[Any, ...]) -> bool:
-    """Whether ``args`` are a traced integer tensor and a Python int, in either order."""
-    if len(args) != 2:
-        return False
+    """Whether ``args`` (two) are a traced integer tensor and a Python int, in either order."""
     ids = [a for a in args if type(a) is ShapeProxy]
     number = [a for a in args if type(a) is int]
     return len(ids) == 1 and len(number) == 1 and integral(ids[0].dtype)

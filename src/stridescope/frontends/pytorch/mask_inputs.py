@@ -7,9 +7,9 @@ beside the pixels. A trace follows shapes, not values, so such a read was refuse
 input of an integer or bool dtype with the first input's shape (``(B, L)`` beside ids of
 ``(B, L)``), or, beside an input with spatial axes, that shape without its channel axis
 (``(B, H, W)`` beside pixels of ``(B, C, H, W)``), is a mask over the first input's
-positions: where the forward reads its values they are
-taken as all ones, the mask of a batch without padding, and a note says so. Other further
-inputs (lengths, time steps) are not: a read of theirs is still refused.
+positions: where the forward reads its values they are taken as all ones, the mask of a
+batch without padding, and a note says so. Other further inputs (lengths, time steps) are
+not: a read of theirs is still refused.
 
 The value carries through what a forward does to the mask before the read (casts, views,
 sums, comparisons: :mod:`.value_rules`).

@@ -7,9 +7,8 @@ expansions, resampling and pools that read no padding keep the value (DETR's pix
 resized to each feature map); sums multiply it by the elements summed (``(ids !=
 pad).sum(1)``: the lengths of a batch without padding); means, maxima and minima keep it;
 comparisons and arithmetic with a number, or with another tensor of one known value,
-compute it. Once a trace
-knows a value, it runs with :func:`valued` handlers, which carry values so; a trace that
-knows none runs the table as it is.
+compute it. Once a trace knows a value, it runs with :func:`valued` handlers, which carry
+values so; a trace that knows none runs the table as it is.
 """
 
 from __future__ import annotations
@@ -129,6 +128,13 @@ def _cast(value: Value, dtype: torch.dtype) -> Value | None:
     return float(value) if dtype.is_floating_point else int(value)
 
 
+def _give(t: Any, out: ShapeProxy, found: Value | None, sources: tuple[Any, ...]) -> None:
+    """``out`` holds ``found`` (as its dtype holds it; nothing where unknown or complex)."""
+    cast = None if found is None else _cast(found, out.dtype)
+    if cast is not None:
+        t.known.derive(out.node, cast, sources)
+
+
 def _carry(handler: Any, rule: Rule) -> Any:
     """``handler`` (a spec's, or what it falls back on), giving its output the value
     ``rule`` finds."""
@@ -139,10 +145,7 @@ def _carry(handler: Any, rule: Rule) -> Any:
         first = args[0] if args else None
         if type(out) is ShapeProxy and type(first) is ShapeProxy and out.node != first.node:
             value = t.known.get(first.node)
-            found = None if value is None else rule(t, value, args, kwargs, out)
-            cast = None if found is None else _cast(found, out.dtype)
-            if cast is not None:
-                t.known.derive(out.node, cast, args)
+            _give(t, out, None if value is None else rule(t, value, args, kwargs, out), args)
         return out
 
     return valued_handler
@@ -169,11 +172,9 @@ _KEEPING = (
 def through_module(t: Any, module: nn.Module, x: Any, out: Any) -> None:
     """A layer's output keeps its input's known value where the layer is one of
     :data:`_KEEPING` (CANINE's mask pooled by an ``nn.MaxPool1d`` made in its forward)."""
-    if type(x) is ShapeProxy and type(out) is ShapeProxy and isinstance(module, _KEEPING):
-        value = t.known.get(x.node)
-        cast = None if value is None or out.node == x.node else _cast(value, out.dtype)
-        if cast is not None:
-            t.known.derive(out.node, cast, (x,))
+    kept = type(x) is ShapeProxy and type(out) is ShapeProxy and isinstance(module, _KEEPING)
+    if kept and out.node != x.node:
+        _give(t, out, t.known.get(x.node), (x,))
 
 
 _VALUED: dict[int, tuple[Mapping[Any, FunctionSpec], dict[Any, FunctionSpec]]] = {}

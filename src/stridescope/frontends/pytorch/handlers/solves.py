@@ -51,14 +51,16 @@ def _solved(how: How, at: int, names: tuple[str, ...]) -> Callable[[Any], Callab
                 if len(args) > at
                 else next((kwargs[k] for k in names if k in kwargs), None)
             )
-            if "out" in kwargs or not isinstance(matrix, ShapeProxy | torch.Tensor):
+            count = SOLVES.get(how if isinstance(how, str) else how(args, kwargs))
+            if (
+                "out" in kwargs
+                or count is None
+                or not isinstance(matrix, ShapeProxy | torch.Tensor)
+            ):
                 raise NotHandled
             result = meta_call(func, args, kwargs)
             first = result[0] if isinstance(result, tuple) else result
             dims = tensor_dims(matrix)
-            count = SOLVES.get(how if isinstance(how, str) else how(args, kwargs))
-            if count is None:
-                raise NotHandled
             macs = count(dims, math.prod(first.shape)) if len(dims) >= 2 else 0
             return t.fallback(
                 func,
