@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stridescope.analysis.summary import Summary, summarize
+from stridescope.frontends.inputs import Inputs
 from stridescope.frontends.load import load_graph
 from stridescope.gc_pause import gc_paused
-from stridescope.ir import Shape
 
 if TYPE_CHECKING:
     from torch import nn
@@ -31,7 +31,7 @@ __all__ = ["compare", "consistency", "coverage", "fix", "lint", "summary"]
 
 def summary(
     target: object,
-    input_shape: Shape | str | Sequence[Shape | str] | None = None,
+    input_shape: Inputs = None,
     depth: int | None = None,
     *,
     sample_rate: float | None = None,
@@ -62,7 +62,7 @@ def summary(
 
 def lint(
     target: object,
-    input_shape: Shape | str | Sequence[Shape | str] | None = None,
+    input_shape: Inputs = None,
     select: str | Sequence[str] | None = None,
     ignore: str | Sequence[str] | None = None,
     severity: Mapping[str, str] | str | Sequence[str] | None = None,
@@ -97,9 +97,7 @@ def lint(
         return lint_graph(load_graph(target, input_shape), options, fix_estimate=fix_estimate)
 
 
-def coverage(
-    target: object, input_shape: Shape | str | Sequence[Shape | str] | None = None
-) -> CoverageMap:
+def coverage(target: object, input_shape: Inputs = None) -> CoverageMap:
     """The exact map of input positions (samples, pixels or voxels) that influence the output,
     with per-position counts of the receptive-field windows (of the last spatial layer's
     outputs) that contain them.
@@ -166,7 +164,7 @@ def fix(
     policy: str,
     *,
     select: Sequence[str] | str | None = None,
-    input_shape: Shape | str | Sequence[Shape | str] | None = None,
+    input_shape: Inputs = None,
     filter_size: int | None = None,
 ) -> Fixed:
     """A new model with the downsampling layers swapped under ``policy`` (``blurpool``,

@@ -32,6 +32,13 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.frameworks import is_keras_model
+from stridescope.frontends.inputs import (
+    Argument,
+    Inputs,
+    KeywordInput,
+    parse_arguments,
+    pytorch_only,
+)
 from stridescope.frontends.saved_files import (
     KERAS,
     TORCH,
@@ -42,7 +49,7 @@ from stridescope.frontends.saved_files import (
     load_torch_file,
     one_line,
 )
-from stridescope.frontends.spec import TypedShape, load_spec, parse_shape
+from stridescope.frontends.spec import load_spec, parse_shape
 from stridescope.ir import Graph, Shape
 
 __all__ = [
@@ -206,7 +213,10 @@ def load_model(target: str, *, num_classes: int | None = None) -> Any:
 
 
 def _graph_of_model(
-    model: Any, input_shape: Shape | None, source: str, shapes: Sequence[Argument] = ()
+    model: Any,
+    input_shape: Shape | None,
+    source: str,
+    shapes: Sequence[Argument | KeywordInput] = (),
 ) -> Graph:
     if isinstance(model, Graph):
         return model
@@ -215,7 +225,7 @@ def _graph_of_model(
             from stridescope.frontends.keras.model import read_keras
 
             several = [s for s in shapes if isinstance(s, tuple)]
-            _pytorch_only(shapes, "a Keras model")
+            pytorch_only(shapes, "a Keras model")
             return read_keras(model, several if len(several) > 1 else input_shape, source=source)
         if not shapes:
             raise StridescopeError(
@@ -236,69 +246,7 @@ def _graph_of_model(
         ) from None
 
 
-# what the forward is given: a tensor's shape, or a list of tensors' shapes (one argument)
-Argument = tuple[int, ...] | list[tuple[int, ...]]
-
-
-def _shapes(input_shape: object) -> list[Argument]:
-    """One shape (``"1x3x32x32"``, ``(1, 3, 32, 32)``) or several (a list of those; after the
-    first, a batch of numbers such as diffusion timesteps, ``(1,)``, is a shape too). An
-    argument that is a list of tensors (``forward([slow, fast])``) is a list of shapes, or
-    shapes joined by ``+``.
-
-    >>> _shapes("1x3x8x8"), _shapes(["1x3x8x8", (1, 1, 4, 4), (1,)])
-    ([(1, 3, 8, 8)], [(1, 3, 8, 8), (1, 1, 4, 4), (1,)])
-    >>> _shapes("1x3x2x8x8+1x3x8x8x8"), _shapes([[(1, 3, 8), (1, 3, 4)], "1"])
-    ([[(1, 3, 2, 8, 8), (1, 3, 8, 8, 8)]], [[(1, 3, 8), (1, 3, 4)], (1,)])
-    """
-    if isinstance(input_shape, str) and "+" in input_shape:
-        return [_listed(input_shape.split("+"), 2)]
-    if (
-        isinstance(input_shape, list | tuple)
-        and input_shape
-        and all(isinstance(s, str | list | tuple) for s in input_shape)
-    ):
-        return [_argument(s, 1 if i else 2) for i, s in enumerate(input_shape)]
-    return [parse_shape(input_shape)]
-
-
-def _argument(value: object, rank: int) -> Argument:
-    """One argument of several: a shape, or a list of shapes (a list of tensors)."""
-    if isinstance(value, str) and "+" in value:
-        return _listed(value.split("+"), rank)
-    if (
-        isinstance(value, list | tuple)
-        and value
-        and all(isinstance(s, str | list | tuple) for s in value)
-    ):
-        return _listed(value, rank)
-    return parse_shape(value, rank=rank)
-
-
-def _pytorch_only(shapes: Sequence[Argument], what: str) -> None:
-    """Refuse a list argument, or a dtype, where only a PyTorch forward takes one."""
-    for argument in shapes:
-        if isinstance(argument, list):
-            shown = "+".join("x".join(map(str, s)) for s in argument)
-            raise StridescopeError(
-                f"{what} takes one shape per input; received the list {shown} (a list of "
-                f"tensors as one argument is for PyTorch models)"
-            )
-        if isinstance(argument, TypedShape):
-            shown = "x".join(map(str, argument))
-            raise StridescopeError(
-                f"{what} takes its inputs' own dtypes; received {shown}:{argument.dtype} (a "
-                f"dtype is for PyTorch models' inputs)"
-            )
-
-
-def _listed(values: Sequence[object], rank: int) -> list[tuple[int, ...]]:
-    return [parse_shape(v, rank=rank if not i else 1) for i, v in enumerate(values)]
-
-
-def load_graph(
-    target: object, input_shape: Shape | str | Sequence[Shape | str] | None = None
-) -> Graph:
+def load_graph(target: object, input_shape: Inputs = None) -> Graph:
     """The IR graph of a target (see the module docstring for the forms). ``input_shape``
     may list several shapes for a PyTorch model whose forward takes several inputs.
 
@@ -307,12 +255,12 @@ def load_graph(
     ...
     stridescope.errors.StridescopeError: cannot read target 'net.yaml'; allowed: FILE.py:FACTORY, package.module:ATTR, FILE.keras, FILE.h5, FILE.pt, FILE.pt2, FILE.toml
     """
-    shapes = _shapes(input_shape) if input_shape is not None else []
+    shapes = parse_arguments(input_shape) if input_shape is not None else []
     shape = shapes[0] if shapes and isinstance(shapes[0], tuple) else None
     if isinstance(target, (str, Path)):
         text = str(target)
         if text.endswith(".toml"):
-            _pytorch_only(shapes, "a spec file")
+            pytorch_only(shapes, "a spec file")
             if len(shapes) > 1:
                 raise StridescopeError(
                     f"a spec file takes one --input; received {len(shapes)} for {text!r}"

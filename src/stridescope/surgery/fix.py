@@ -23,7 +23,8 @@ from typing import Any
 from stridescope.errors import StridescopeError
 from stridescope.frameworks import is_keras_model
 from stridescope.frontends import load_graph
-from stridescope.ir import Graph, Node, OpKind, Shape
+from stridescope.frontends.inputs import Inputs
+from stridescope.ir import Graph, Node, OpKind
 from stridescope.surgery.plans import Plan, evaluate, node_text, plan_text
 from stridescope.surgery.policies import FixOptions, policy_options, policy_plan, strided
 from stridescope.surgery.records import (
@@ -37,7 +38,7 @@ from stridescope.surgery.select import selected_names
 
 __all__ = ["fix", "fix_cost"]
 
-InputShape = Shape | str | Sequence[Shape | str] | None
+InputShape = Inputs
 
 
 def _options(policy: str, filter_size: int | None) -> FixOptions:

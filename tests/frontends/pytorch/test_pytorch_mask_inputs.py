@@ -52,6 +52,7 @@ def test_a_mask_read_is_all_ones(case: str) -> None:
     model = Text(SKIPPED[case]).eval()
     summary = stridescope.summary(model, [IDS, IDS])
     assert any(NOTE in note for note in summary.notes)
+    assert not any("discards" in note for note in summary.notes)  # the read decided a branch
     ids, ones = torch.randint(0, 100, (1, 8)), torch.ones(1, 8, dtype=torch.long)
     assert model.pick(ones)  # torch takes the same branch on a mask of ones
     products = [r for r in summary.layers if r.kind == "mul"]

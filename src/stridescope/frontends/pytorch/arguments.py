@@ -3,22 +3,26 @@ positional arguments they make (a tensor each, or a list of tensors as one argum
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import torch
 
 from stridescope.errors import StridescopeError
+from stridescope.frontends.inputs import KeywordInput
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.spec import TypedShape
 from stridescope.ir import shape_list
 
 __all__ = [
+    "Arguments",
     "arguments",
     "as_list_hint",
     "check_shape",
     "dtype_of",
     "grouped",
+    "keyword_hint",
     "listed",
     "read_input",
 ]
@@ -57,37 +61,83 @@ def as_list_hint(error: Exception, lists: list[int]) -> str:
     return ""
 
 
-def arguments(input_shape: Sequence[Any]) -> tuple[list[tuple[int, ...]], list[int]]:
-    """The shapes of the tensors the forward is given, in order, and per positional
-    argument how many of them it takes as one list (0: a tensor of its own).
+class Arguments(NamedTuple):
+    """The tensors a forward is given (their shapes, in order) and per argument how many of
+    them it takes as one list (0: a tensor of its own) and its keyword (None: positional)."""
 
-    >>> arguments((1, 3, 8, 8)), arguments([[(1, 3, 2, 8, 8), (1, 3, 8, 8, 8)], (1,)])
-    (([(1, 3, 8, 8)], [0]), ([(1, 3, 2, 8, 8), (1, 3, 8, 8, 8), (1,)], [2, 0]))
+    shapes: list[tuple[int, ...]]
+    lists: list[int]
+    names: list[str | None]
+
+    def keywords(self) -> list[str | None]:
+        """Each tensor's keyword (a list given by keyword: each of its tensors), else None."""
+        given = zip(self.lists, self.names, strict=True)
+        return [name for n, name in given for _ in range(max(n, 1))]
+
+    def labels(self) -> list[str]:
+        """Each tensor's shape as a note names it: ``(1, 8)``, ``attention_mask=(1, 8)``."""
+        named = zip(self.keywords(), self.shapes, strict=True)
+        return [f"{name}={shape}" if name else str(shape) for name, shape in named]
+
+
+def arguments(input_shape: Sequence[Any]) -> Arguments:
+    """The shapes of the tensors the forward is given, in order, and per argument how many
+    of them it takes as one list (0: a tensor of its own) and the keyword it is given by.
+
+    >>> arguments((1, 3, 8, 8)), arguments([[(1, 3, 2, 8, 8), (1, 3, 8, 8, 8)], (1,)])[:2]
+    (Arguments(shapes=[(1, 3, 8, 8)], lists=[0], names=[None]), ([(1, 3, 2, 8, 8), (1, 3, 8, 8, 8), (1,)], [2, 0]))
+    >>> arguments([(1, 8), KeywordInput("mask", (1, 8))]).labels()
+    ['(1, 8)', 'mask=(1, 8)']
     """
     shapes: list[tuple[int, ...]] = []
-    lists = []
-    for argument in shape_list(input_shape):
+    lists: list[int] = []
+    names: list[str | None] = []
+    keyword = any(isinstance(a, KeywordInput) for a in input_shape)
+    for item in list(input_shape) if keyword else shape_list(input_shape):
+        name, argument = (
+            (item.name, item.argument) if isinstance(item, KeywordInput) else (None, item)
+        )
         parts = [p for p in argument if isinstance(p, Sequence) and not isinstance(p, str)]
         is_list = bool(argument) and len(parts) == len(argument)
         lists.append(len(parts) if is_list else 0)
+        names.append(name)
         for part in parts if is_list else [argument]:
-            shapes.append(check_shape(part, 1 if shapes else 2))
-    return shapes, lists
+            shapes.append(check_shape(cast(Sequence[int], part), 1 if shapes else 2))
+    return Arguments(shapes, lists, names)
 
 
-def listed(lists: list[int]) -> str:
-    """Which arguments are lists, for the note on several inputs."""
-    said = [f"argument {i + 1} a list of {n}" for i, n in enumerate(lists) if n]
+def listed(given: Arguments) -> str:
+    """Which arguments are lists and which are given by keyword, for the note on several
+    inputs."""
+    said = [f"argument {i + 1} a list of {n}" for i, n in enumerate(given.lists) if n]
+    if keywords := [name for name in given.names if name]:
+        said.append(f"{', '.join(keywords)} by keyword")
     return f" ({', '.join(said)})" if said else ""
 
 
-def grouped(proxies: list[ShapeProxy], lists: list[int]) -> list[Any]:
-    """The forward's positional arguments: a proxy, or a list of ``n`` of them."""
+def grouped(proxies: list[ShapeProxy], given: Arguments) -> tuple[list[Any], dict[str, Any]]:
+    """The forward's positional and keyword arguments: a proxy, or a list of ``n`` of them."""
     args: list[Any] = []
-    for n in lists:
-        args.append(proxies[:n] if n else proxies[0])
+    kwargs: dict[str, Any] = {}
+    for n, name in zip(given.lists, given.names, strict=True):
+        value = proxies[:n] if n else proxies[0]
+        if name:
+            kwargs[name] = value
+        else:
+            args.append(value)
         proxies = proxies[max(n, 1) :]
-    return args
+    return args, kwargs
+
+
+def keyword_hint(error: Exception, module: Any) -> str:
+    """Where a forward was given a keyword it does not take, the parameters it takes."""
+    if not (isinstance(error, TypeError) and "keyword argument" in str(error)):
+        return ""
+    try:
+        taken = list(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):
+        return ""
+    return f"; its forward takes {', '.join(taken)}" if taken else ""
 
 
 def read_input(nodes: Sequence[Any], node: int | None) -> str | None:

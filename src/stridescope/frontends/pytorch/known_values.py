@@ -54,16 +54,20 @@ _ASSUMED = (
 class KnownValues(dict[int, Value]):
     """Per node, every element's value where the trace knows it; ``assumed``: the nodes whose
     value rests on an assumption (ids unequal to a number, a mask given as an input that
-    keeps every position), with the note the graph gets when one is read."""
+    keeps every position), with the note the graph gets when one is read; ``reads``: the
+    nodes whose value the forward read (its Python used them: not discarded work)."""
 
     def __init__(self, builder: Any) -> None:
         super().__init__()
         self.builder = builder
         self.assumed: dict[int, str] = {}
+        self.reads: set[int] = set()
 
     def read(self, node: int) -> Value | None:
         """The value the forward reads (``bool()``, ``.item()``), noting an assumed one."""
         value = self.get(node)
+        if value is not None:
+            self.reads.add(node)
         note = self.assumed.get(node) if value is not None else None
         if note is not None and note not in self.builder._notes:
             self.builder.note(note)

@@ -31,16 +31,20 @@ if TYPE_CHECKING:
 __all__ = ["assume_masks"]
 
 
-def assume_masks(tracer: Tracer, proxies: Sequence[ShapeProxy]) -> None:
+def assume_masks(
+    tracer: Tracer, proxies: Sequence[ShapeProxy], keywords: Sequence[str | None] = ()
+) -> None:
     """Take each further input that is a mask over the first's positions as all ones, where
-    its values are read (a note then says so)."""
+    its values are read (a note then says so); ``keywords``: the inputs' names, where given
+    by keyword."""
     first = proxies[0]
     # (pixels (B, C, H, W): a mask (B, H, W); ids (B, L) have no channel axis to drop)
     plain = first.dims[:1] + first.dims[2:] if len(first.dims) > 2 else first.dims
     for i, mask in enumerate(proxies[1:], 2):
         if (integral(mask.dtype) or mask.dtype is torch.bool) and mask.dims in (first.dims, plain):
+            name = f" ({keywords[i - 1]})" if i <= len(keywords) and keywords[i - 1] else ""
             note = (
-                f"the forward read the values of input {i}, a mask over input 1's positions: "
+                f"the forward read the values of input {i}{name}, a mask over input 1's positions: "
                 "taken as all ones, a mask that keeps every position (no padding)"
             )
             remember(tracer, mask.node, True if mask.dtype is torch.bool else 1, note=note)

@@ -39,10 +39,12 @@ from stridescope.frontends.pytorch import (
     vmap_calls,
 )
 from stridescope.frontends.pytorch.arguments import (
+    Arguments,
     arguments,
     as_list_hint,
     dtype_of,
     grouped,
+    keyword_hint,
     listed,
     read_input,
 )
@@ -151,16 +153,16 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
     Raises :class:`StridescopeError` (one line) for a malformed input shape, an input a layer
     cannot take (wrong rank or channels), or a forward that raises.
     """
-    shapes, lists = arguments(input_shape)
+    given = arguments(input_shape)
     module = compiled_from(module)  # torch.compile(model): the model it compiles
     kind = type(module).__name__
     tree = module_tree(module)
-    what = " and ".join(str(s) for s in shapes)
-    where = f"cannot trace {kind} with input shape{'s' if len(shapes) > 1 else ''} {what}"
+    what = " and ".join(given.labels())
+    where = f"cannot trace {kind} with input shape{'s' if len(given.shapes) > 1 else ''} {what}"
     methods, found = needed(type(module)), 0  # torch.Tensor methods called unbound on x
     while True:
         try:
-            builder, tracer = _traced(module, (shapes, lists), tree, where, methods)
+            builder, tracer = _traced(module, given, tree, where, methods)
             break
         except UnboundMethod as e:  # again, with that method routed (see unbound_methods)
             if e.name in methods or found >= MOST:
@@ -175,7 +177,7 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
 
 def _traced(
     module: nn.Module,
-    arguments: tuple[list[tuple[int, ...]], list[int]],
+    given: Arguments,
     tree: ModuleTree,
     where: str,
     methods: frozenset[str],
@@ -183,7 +185,7 @@ def _traced(
     """The fast run, else the exact run (see :func:`_run`); one-line errors that begin with
     ``where``, except :class:`UnboundMethod`, raised for :func:`trace_torch` to run again."""
     try:
-        builder, tracer = _run(module, arguments, tree, True, methods)
+        builder, tracer = _run(module, given, tree, True, methods)
     except (LayerInputError, StridescopeError) as e:  # about the input: the same either way
         raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
     except IndexOutOfBounds as e:  # read on real index values: the same either way
@@ -192,7 +194,7 @@ def _traced(
         raise
     except Exception:  # it read a parameter's values, or failed: the exact run decides
         try:
-            builder, tracer = _run(module, arguments, tree, False, methods)
+            builder, tracer = _run(module, given, tree, False, methods)
         except IndexOutOfBounds as e:
             raise StridescopeError(f"{where}: its forward raised IndexError: {e}") from None
         except (LayerInputError, TraceError, StridescopeError) as e:
@@ -204,14 +206,14 @@ def _traced(
                 raise StridescopeError(f"{where}: {quantized}") from None
             raise StridescopeError(
                 f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
-                f"{as_list_hint(e, arguments[1])}"
+                f"{as_list_hint(e, given.lists)}{keyword_hint(e, module)}"
             ) from None
     return builder, tracer
 
 
 def _run(
     module: nn.Module,
-    arguments: tuple[list[tuple[int, ...]], list[int]],
+    given: Arguments,
     tree: ModuleTree,
     fast: bool,
     methods: frozenset[str] = frozenset(),
@@ -220,7 +222,7 @@ def _run(
     from). ``fast``: in the forwards of modules with parameters of their own, computations on
     parameters alone run on meta tensors (:class:`ParameterMode`); else on real kernels."""
     dtype = model_dtype(tree)
-    shapes, lists = arguments
+    shapes = given.shapes
     shape = shapes[0]
     builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
     inputs = [builder.input] + [
@@ -228,8 +230,8 @@ def _run(
     ]
     if len(shapes) > 1:
         builder.note(
-            f"{len(shapes)} inputs{listed(lists)}: input coverage and the receptive field are "
-            f"measured on the first, {shape}"
+            f"{len(shapes)} inputs{listed(given)}: input coverage and the receptive field are "
+            f"measured on the first, {given.labels()[0]}"
         )
     tracer = Tracer(builder, tree.paths, FUNCTIONS, MODULES)
     tracer.look_for_blocks(type(module), tree.repeated)
@@ -241,8 +243,10 @@ def _run(
     proxies = [ShapeProxy(n, s, dtype_of(s, dtype)) for n, s in zip(inputs, shapes, strict=True)]
     tracer.dtype = dtype
     sized(tracer, proxies, 0)  # (typed inputs: token ids are int64)
-    assume_masks(tracer, proxies)  # (an attention mask beside the ids: see mask_inputs)
-    args = grouped(proxies, lists)
+    assume_masks(
+        tracer, proxies, given.keywords()
+    )  # (an attention mask beside the ids: see mask_inputs)
+    args = grouped(proxies, given)
     if fast:
         mode = tracer.mode = ParameterMode(tracer, tree.params)
         tracer.frozen = any(not p.requires_grad for p in tree.kept if p is not None)
@@ -269,11 +273,11 @@ def _run(
     return builder, tracer
 
 
-def _forward(tracer: Tracer, module: nn.Module, args: list[Any]) -> None:
+def _forward(tracer: Tracer, module: nn.Module, args: tuple[list[Any], dict[str, Any]]) -> None:
     """The traced forward; a :class:`TraceError` says after which op it stopped, so a user
     can summarise the part before it (a detector's backbone before its box selection)."""
     try:
-        _returned(tracer, module(*args))
+        _returned(tracer, module(*args[0], **args[1]))
     except TypeError as e:  # (a method called unbound on a traced tensor: unbound_methods)
         if (name := unbound_method(e)) is None:
             raise
@@ -305,7 +309,7 @@ def _returned(tracer: Tracer, out: Any) -> None:
             node.id, tracer.unique("output"), output_shape=node.output_shape, op="output"
         )
         sized(tracer, next(v for v in walk_values(out) if type(v) is ShapeProxy), at)
-    _note_discarded(builder, returned, tracer.paths)
+    _note_discarded(builder, returned, tracer.paths, tracer.known.reads)
 
 
 def _module_of(name: str, paths: set[str]) -> str | None:
@@ -316,16 +320,19 @@ def _module_of(name: str, paths: set[str]) -> str | None:
     return base if count.isdigit() and base in paths else None
 
 
-def _note_discarded(builder: GraphBuilder, returned: list[int], paths: Mapping[int, str]) -> None:
+def _note_discarded(
+    builder: GraphBuilder, returned: list[int], paths: Mapping[int, str], read: set[int]
+) -> None:
     """Ops on the input with parameters or MACs whose results reach nothing the forward
     returns (a deep-supervision head run in eval mode, an encoder stage whose feature is
     dropped; not products on weights alone, which the ops using them do not link) are named
     in a note: they are counted, as they run, and their parameters are why a model's
     count can exceed what a gradient of its outputs reaches. A module also called where
-    the result is kept is named, but its parameters are not among those discarded."""
+    the result is kept is named, but its parameters are not among those discarded. Ops whose
+    values the forward ``read`` (``mask.all()`` deciding a branch) are not discarded."""
     nodes = builder._nodes
     live: set[int] = set()
-    stack = list(returned)
+    stack = [*returned, *read]
     while stack:
         i = stack.pop()
         if i not in live:
