@@ -47,7 +47,7 @@ INPUT_HELP = (
     "that takes one list of tensors: 1x3x8x224x224+1x3x32x224x224. An input of another "
     "dtype than the model's floats names it: 1x16:int64 (token ids), 1x196:bool (a mask). "
     "NAME=SHAPE gives an input by keyword, after the positional ones: --input 1x16:int64 "
-    "--input attention_mask=1x16:int64 (PyTorch models)."
+    "--input attention_mask=1x16:int64 (a PyTorch forward's parameter, a Keras model's input)."
 )
 # The TARGET argument and --input option of the commands that read a whole model.
 TargetArgument = Annotated[str, typer.Argument(help=TARGET_HELP, show_default=False)]

@@ -22,7 +22,7 @@ from stridescope.errors import StridescopeError
 from stridescope.frontends.spec import TypedShape, parse_shape
 from stridescope.ir import Shape
 
-__all__ = ["Argument", "Inputs", "KeywordInput", "parse_arguments", "pytorch_only"]
+__all__ = ["Argument", "Inputs", "KeywordInput", "in_order", "parse_arguments", "pytorch_only"]
 
 # what the forward is given: a tensor's shape, or a list of tensors' shapes (one argument)
 Argument = tuple[int, ...] | list[tuple[int, ...]]
@@ -74,6 +74,44 @@ def parse_arguments(input_shape: object) -> list[Argument | KeywordInput]:
     parsed = [_argument(v, 1 if i else 2, name) for i, (name, v) in enumerate(pairs)]
     _check(parsed)
     return parsed
+
+
+def in_order(
+    arguments: Sequence[Argument | KeywordInput], names: Sequence[str], what: str
+) -> list[Argument | KeywordInput]:
+    """The arguments in the order of a model's named inputs (a Keras model's): positional
+    ones first, as given, each keyword one at the input of its name.
+
+    >>> in_order([(1, 8), KeywordInput("mask", (1, 4))], ["ids", "extra", "mask"], "m")
+    Traceback (most recent call last):
+    ...
+    stridescope.errors.StridescopeError: m takes its inputs ids, extra, mask; received none for extra
+    >>> in_order([KeywordInput("mask", (1, 4)), KeywordInput("ids", (1, 8))], ["ids", "mask"], "m")
+    [(1, 8), (1, 4)]
+    """
+    if not any(isinstance(a, KeywordInput) for a in arguments):
+        return list(arguments)
+    slots: dict[int, Argument | KeywordInput] = {}
+    for at, given in enumerate(a for a in arguments if not isinstance(a, KeywordInput)):
+        slots[at] = given
+    for argument in arguments:
+        if not isinstance(argument, KeywordInput):
+            continue
+        if argument.name not in names:
+            raise StridescopeError(
+                f"{what} has no input named {argument.name!r}; its inputs: {', '.join(names)}"
+            )
+        at = list(names).index(argument.name)
+        if at in slots:
+            raise StridescopeError(
+                f"{what} got its input {argument.name!r} twice, by position and by keyword"
+            )
+        slots[at] = argument.argument
+    if missing := [names[i] for i in range(max(slots)) if i not in slots]:
+        raise StridescopeError(
+            f"{what} takes its inputs {', '.join(names)}; received none for {', '.join(missing)}"
+        )
+    return [slots[i] for i in range(len(slots))]
 
 
 def pytorch_only(arguments: Sequence[Argument | KeywordInput], what: str) -> None:

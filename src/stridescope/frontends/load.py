@@ -36,6 +36,7 @@ from stridescope.frontends.inputs import (
     Argument,
     Inputs,
     KeywordInput,
+    in_order,
     parse_arguments,
     pytorch_only,
 )
@@ -222,11 +223,14 @@ def _graph_of_model(
         return model
     try:
         if is_keras_model(model):
-            from stridescope.frontends.keras.model import read_keras
+            from stridescope.frontends.keras.model import input_names, read_keras
 
-            several = [s for s in shapes if isinstance(s, tuple)]
+            if names := input_names(model):  # (NAME=SHAPE: at the input of that name)
+                shapes = in_order(shapes, names, f"the Keras model {model.name!r}")
             pytorch_only(shapes, "a Keras model")
-            return read_keras(model, several if len(several) > 1 else input_shape, source=source)
+            several = [s for s in shapes if isinstance(s, tuple)]
+            one = several[0] if several else input_shape
+            return read_keras(model, several if len(several) > 1 else one, source=source)
         if not shapes:
             raise StridescopeError(
                 f"a PyTorch model needs an input shape; give one, e.g. --input 1x3x224x224 "

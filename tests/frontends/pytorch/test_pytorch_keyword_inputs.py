@@ -158,12 +158,48 @@ def test_the_command_line_takes_name_equals_shape(tmp_path: Path) -> None:
     assert summary(_cached_text(), given_api).totals.params == 50 * 16 + 16 * 4 + 4
 
 
-def test_keras_and_spec_targets_take_their_inputs_in_order() -> None:
+def test_an_input_node_is_named_by_its_keyword_unless_a_module_has_that_path() -> None:
+    graph = load_graph(_cached_text(), ["1x8:int64", "attention_mask=1x8:int64"])
+    assert [n.name for n in graph.nodes if n.kind is OpKind.INPUT][1:] == ["attention_mask"]
+
+    class Clashing(nn.Module):  # a module at the path the keyword names
+        def __init__(self) -> None:
+            super().__init__()
+            self.mask = nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor, *, mask: torch.Tensor) -> torch.Tensor:
+            return self.mask(x) * mask
+
+    clashing = load_graph(Clashing(), ["1x8", "mask=1x8"])
+    assert [n.name for n in clashing.nodes if n.kind is OpKind.INPUT][1:] == ["input1"]
+    assert [n.name for n in clashing.nodes if n.kind is not OpKind.INPUT] == ["mask", "mul"]
+
+
+def test_a_keras_model_takes_keywords_by_its_input_names() -> None:
+    keras = pytest.importorskip("keras")
+    ids, mask = keras.Input((8,), name="ids"), keras.Input((4,), name="mask")
+    joined = keras.ops.concatenate([ids, mask], axis=-1)
+    model = keras.Model([ids, mask], keras.layers.Dense(2)(joined))
+    in_order = load_graph(model, ["1x8", "1x4"])
+    for given in (["mask=1x4", "ids=1x8"], {"ids": "1x8", "mask": "1x4"}, ["1x8", "mask=1x4"]):
+        graph = load_graph(model, given)  # type: ignore[arg-type]
+        assert [(n.name, n.output_shape, n.macs) for n in graph.nodes] == [
+            (n.name, n.output_shape, n.macs) for n in in_order.nodes
+        ]
+    for given, said in (
+        (["x=1x8"], "has no input named 'x'; its inputs: ids, mask"),
+        (["1x8", "ids=1x8"], "got its input 'ids' twice, by position and by keyword"),
+        (["mask=1x4"], "takes its inputs ids, mask; received none for ids"),
+    ):
+        with pytest.raises(StridescopeError, match=said):
+            load_graph(model, given)
+
+
+def test_spec_files_and_unbuilt_keras_models_take_their_inputs_in_order() -> None:
     keras = pytest.importorskip("keras")
     spec = Path(__file__).resolve().parents[3] / "examples" / "seed_cnn.toml"
     with pytest.raises(StridescopeError, match=r"a spec file takes its inputs in order; "):
         load_graph(str(spec), "x=1x3x8x8")
-    x = keras.Input((8, 8, 3))
-    model = keras.Model(x, keras.layers.Conv2D(4, 1)(x))
+    model = keras.Sequential([keras.layers.Conv2D(4, 1)])  # no keras.Input: no names
     with pytest.raises(StridescopeError, match="takes its inputs in order; received x=1x8x8x3"):
         load_graph(model, ["x=1x8x8x3"])

@@ -23,7 +23,7 @@ from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.frontends.keras.shapes import tensors_of
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
-__all__ = ["read_keras"]
+__all__ = ["input_names", "read_keras"]
 
 
 def keras_layout(config: dict[str, Any]) -> Layout | None:
@@ -141,6 +141,12 @@ def _note_unused(builder: GraphBuilder, model: Any, used: set[int]) -> None:
         f"{total:,} parameters were not used by any layer of the model's graph and are not in "
         f"the node totals: {names}{more}"
     )
+
+
+def input_names(model: Any) -> list[str]:
+    """The names of a model's inputs, in order (``keras.Input(name=...)``); none where it has
+    no defined input (a Sequential never built)."""
+    return [str(getattr(t, "name", "")) for t in _inputs(model)]
 
 
 def _inputs(model: Any) -> list[Any]:

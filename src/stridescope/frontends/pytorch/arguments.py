@@ -4,7 +4,7 @@ positional arguments they make (a tensor each, or a list of tensors as one argum
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple, cast
 
 import torch
@@ -73,6 +73,16 @@ class Arguments(NamedTuple):
         """Each tensor's keyword (a list given by keyword: each of its tensors), else None."""
         given = zip(self.lists, self.names, strict=True)
         return [name for n, name in given for _ in range(max(n, 1))]
+
+    def node_names(self, taken: Collection[str]) -> list[str]:
+        """Each tensor's input node name: its keyword (a list's: ``name_0``, ``name_1``...)
+        unless a module has that path (``taken``), else ``input{i}``."""
+        names: list[str] = []
+        for n, name in zip(self.lists, self.names, strict=True):
+            for j in range(max(n, 1)):
+                own = (f"{name}_{j}" if n else name) if name else None
+                names.append(own if own and own not in taken else f"input{len(names)}")
+        return names
 
     def labels(self) -> list[str]:
         """Each tensor's shape as a note names it: ``(1, 8)``, ``attention_mask=(1, 8)``."""

@@ -225,15 +225,16 @@ def _run(
     shapes = given.shapes
     shape = shapes[0]
     builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
-    inputs = [builder.input] + [
-        builder.add_input(s, f"input{i}") for i, s in enumerate(shapes) if i
-    ]
+    names = given.node_names(tree.paths.values())
+    inputs = [builder.input] + [builder.add_input(s, names[i]) for i, s in enumerate(shapes) if i]
     if len(shapes) > 1:
         builder.note(
             f"{len(shapes)} inputs{listed(given)}: input coverage and the receptive field are "
             f"measured on the first, {given.labels()[0]}"
         )
     tracer = Tracer(builder, tree.paths, FUNCTIONS, MODULES)
+    for name in names[1:]:  # (no op takes an input's name)
+        tracer.unique(name)
     tracer.look_for_blocks(type(module), tree.repeated)
     if not fast:  # the exact run: the forward may branch on parameter values, which blocks
         tracer.blocks = None  # do not compare; every block is traced
