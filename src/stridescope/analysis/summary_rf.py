@@ -29,8 +29,8 @@ Rules (per spatial axis, in network-input pixels):
   a non-spatial last axis) keep it until a permute puts the axes back; anything else on moved
   axes (a conv sliding over them, a reduction) is **unknown**;
 - data movement that picks along axes that are not spatial with an index tensor
-  (``x[:, idx]``, a gather of one phase per position: it records where the positions are)
-  keeps the field of what it picks from; other data movement (flip, roll, integer indexing
+  (``x[:, idx]``, a gather of one phase per position, an embedding's rows at token ids: it
+  records where the positions are) keeps the field of what it picks from; other data movement (flip, roll, integer indexing
   of tokens: :attr:`OpKind.MOVE`) keeps a whole-input field whole; otherwise positions may
   have moved: **unknown**; slicing that keeps every axis is a kernel-1 window
   (:meth:`GraphBuilder.slice`) and composes like one;

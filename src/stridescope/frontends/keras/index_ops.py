@@ -5,7 +5,9 @@ handlers read their torch counterparts: ``x[:, ::2, 1:7]``, ``ops.slice``, ``ops
 positions are known is a slice of one position and a reshape that drops the axis;
 ``ops.depth_to_space`` is a pixel shuffle (an exact scatter) and ``ops.space_to_depth`` a
 pixel unshuffle (a kernel-``r``, stride-``r`` window); ``ops.take`` of constant indices along
-an axis that is not spatial keeps every position. Anything else (a tensor index, tokens whose
+an axis that is not spatial keeps every position, and so does ``ops.take(table, ids,
+axis=0)`` of a weight table at traced ids (``layers.Embedding``): a row per id at the id's
+position, so the receptive field follows the tokens. Anything else (a tensor index, tokens whose
 grid is a guess) is left to the caller: data movement.
 
 For example (Keras takes seconds to import, so not a doctest)::
@@ -18,13 +20,13 @@ For example (Keras takes seconds to import, so not a doctest)::
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from stridescope.ir import GraphBuilder, OpKind, Shape
 from stridescope.ir.axes import Range, index_ranges, known_axes, picks_positions, slice_axes
 
-__all__ = ["INDEX_OPS", "add_index_operation"]
+__all__ = ["INDEX_OPS", "add_index_operation", "looked_up"]
 
 INDEX_OPS = frozenset(
     {"GetItem", "CropImages", "Take", "Slice", "Split", "Unstack", "DepthToSpace"}
@@ -69,6 +71,33 @@ def add_index_operation(
     else:
         node = _pixels(b, parent, op, name, out)
     return None if node is None else [node]
+
+
+def looked_up(
+    b: GraphBuilder,
+    parent: int,
+    op: Any,
+    operands: Sequence[Any],
+    name: str,
+    outputs: list[Shape],
+    weights: Callable[[], int],
+) -> int | None:
+    """``take(table, ids, axis=0)`` of a weight ``table`` (``layers.Embedding``) at traced
+    ids whose positions are known: every position kept, the table's axis last, its weights
+    counted here; ``None`` otherwise."""
+    import keras
+
+    table = operands[0] if len(operands) == 2 else None
+    shape, out = b.shape(parent), outputs[0] if len(outputs) == 1 else ()
+    if not isinstance(table, keras.Variable) or len(table.shape) != 2:
+        return None
+    if getattr(op, "axis", None) not in (0, -2) or tuple(out[: len(shape)]) != tuple(shape):
+        return None
+    if len(out) != len(shape) + 1 or not (axes := known_axes(b._nodes[parent], b.layout, b._nodes)):
+        return None
+    return b.other(
+        parent, name, kind=OpKind.MOVE, output_shape=out, op="Take", params=weights(), keeps=axes
+    )
 
 
 def _taken(b: GraphBuilder, parent: int, axis: int, out: Shape, name: str, cls: str) -> int | None:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from stridescope.frontends.keras.index_ops import INDEX_OPS, add_index_operation
+from stridescope.frontends.keras.index_ops import INDEX_OPS, add_index_operation, looked_up
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, reduced_shape
 from stridescope.ir.axes import stackable
@@ -159,6 +159,9 @@ def add_more_operation(
     uncounted)."""
     cls = type(op).__name__
     outputs = keras_shapes(b, parents, op, call)
+    lookup = cls == "Take" and len(parents) == 1  # (an embedding table's rows, at traced ids)
+    if lookup and (node := looked_up(b, parents[0], op, operands, name, outputs, weights)):
+        return [node]
     if cls in INDEX_OPS:
         return add_index_operation(b, parents, op, call, name, outputs)
     if len(parents) != 1 and cls == "Moments":

@@ -321,9 +321,8 @@ _SLICING: list[tuple[Callable[..., Any], str]] = [
         "Tensor.swapdims",
     ),
     (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
-    (selection.gather, "torch.gather Tensor.gather"),
     (slicing.index_select, "torch.index_select Tensor.index_select"),
-    (selection.take_along_dim, "torch.take_along_dim Tensor.take_along_dim"),
+    *selection.SELECTION,
 ]
 
 

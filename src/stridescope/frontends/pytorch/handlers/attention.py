@@ -2,7 +2,10 @@
 ``nn.MultiheadAttention`` calls), and the fast path a model compiled in eval under
 ``no_grad`` records instead (``torch._native_multi_head_attention``, batch first): the
 three input projections, ``q @ kᵀ``, the product with ``v`` and the output projection as one
-``matmul`` node, with the same MACs either way."""
+``matmul`` node, with the same MACs either way. Self-attention along a spatial axis (a
+signal's time steps, tokens, moved to the sequence axis) mixes every position of it: the node
+carries a window spanning the axis, as a bidirectional recurrent layer's, so the receptive
+field and coverage see it (until 2026-12-06 the field was the projections', one position)."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import torch
 
 from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
 from stridescope.frontends.pytorch.handlers.products import tensor_dims
+from stridescope.frontends.pytorch.handlers.recurrent import sequence_window
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.ir import Window
 
 __all__ = ["multi_head_attention", "native_multi_head_attention", "not_left_aligned"]
 
@@ -88,11 +93,21 @@ def multi_head_attention(
         macs=macs,
         params=t.take_params(tensors),
         op=op,
+        window=_mixed(t, query, key, 0, length),
     )
     heads = () if given.get("average_attn_weights", True) else (num_heads,)
     weights = (*(() if alone else (batch,)), *heads, length, source)
     asked = given.get("need_weights", True)
     return _returned(t, name, op, out, (query, key, value), weights if asked else None, None)
+
+
+def _mixed(t: Tracer, query: Any, key: Any, axis: int, steps: int) -> Window | None:
+    """Self-attention (keys are the queries) whose sequence ``axis`` is a spatial axis: each
+    output reads every position of it; else ``None`` (attention on tokens made from
+    flattened positions reads the whole input already; cross-attention: as before)."""
+    if type(query) is not ShapeProxy or type(key) is not ShapeProxy or key.node != query.node:
+        return None
+    return sequence_window(t, query, axis, steps, 2)
 
 
 def _returned(
@@ -163,6 +178,7 @@ def native_multi_head_attention(
         macs=_macs(length, batch, width, source, (q[-1], k[-1], v[-1]), out_width),
         params=t.take_params([qkv_weight, qkv_bias, proj_weight, proj_bias]),
         op=op,
+        window=_mixed(t, query, key, 1, length),
     )
     heads = () if average_attn_weights else (num_head,)
     weights = (batch, *heads, length, source) if need_weights else None

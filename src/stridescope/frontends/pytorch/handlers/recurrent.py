@@ -25,7 +25,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import Window, spatial_axes
 
-__all__ = ["ROWS", "cell_function", "recurrent", "sequence_function"]
+__all__ = ["ROWS", "cell_function", "recurrent", "sequence_function", "sequence_window"]
 
 
 def recurrent(t: Tracer, m: Any, name: str, x: Any) -> Any:
@@ -189,7 +189,7 @@ def _sequence(
         macs=macs,
         params=params,
         op=op,
-        window=_along(t, x, 1 if batched and batch_first else 0, steps, directions),
+        window=sequence_window(t, x, 1 if batched and batch_first else 0, steps, directions),
     )
     states = []
     for label, size in (("h_n", out), ("c_n", sizes.hidden))[: 2 if sizes.gates == 4 else 1]:
@@ -203,10 +203,12 @@ def _sequence(
     return t.proxy(node, x), states
 
 
-def _along(t: Tracer, x: ShapeProxy, axis: int, steps: int, directions: int) -> Window | None:
+def sequence_window(
+    t: Tracer, x: ShapeProxy, axis: int, steps: int, directions: int
+) -> Window | None:
     """Where the sequence runs along a spatial axis (a conv's time axis permuted to the
-    front, as speech and OCR models do): each output step reads every earlier step (and every
-    later one, run backwards too), a window of ``steps`` (``2 * steps - 1``) positions padded
+    front, as speech and OCR models do; tokens): each output step reads every earlier step
+    (and every later one, run backwards too, or attended to: ``directions=2``), a window of ``steps`` (``2 * steps - 1``) positions padded
     to keep the length, so the receptive field and the coverage see the positions mix; else
     ``None`` (the layer is a product on each position's features)."""
     builder = t.builder

@@ -11,6 +11,11 @@ coverage go on through it. A traced index (the argmax of the phases' norms) is a
 chooses, as a max pool's argmax does, so coverage counts what it read and the field is the
 data's (autograd reaches the chosen values only). Indexing a spatial axis, a boolean mask,
 or a map whose positions are not known (tokens) stays data movement, as before.
+
+``F.embedding(ids, weight)`` (``nn.Embedding``) is such a pick too: a row of the table per
+id, at the id's position, the table's axis last; the field of a token is its id's, so the
+receptive field and coverage follow the tokens into a text model (a 1-D convolution over
+them after a transpose, attention, a causal mask).
 """
 
 from __future__ import annotations
@@ -22,16 +27,20 @@ import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.index_bounds import check_indices
+from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.value_sizes import sized
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind
 from stridescope.ir.axes import expanded_key, known_axes
 
 __all__ = [
+    "SELECTION",
     "advanced",
     "as_slice",
     "check_key",
+    "embedding",
     "gather",
     "index_select",
     "sliced_key",
@@ -129,6 +138,26 @@ def take_along_dim(t: Tracer, name: str, op: str, input: Any, indices: Any, dim:
     return _select(t, name, op, input, [indices], out, axes)
 
 
+def embedding(t: Tracer, name: str, op: str, input: Any, weight: Any, *args: Any, **kw: Any) -> Any:
+    """``F.embedding(ids, weight)`` on traced ids whose positions are known: a row per id at
+    the id's position (the table's parameters counted here, as a meta run counts them)."""
+    if type(input) is not ShapeProxy or not isinstance(weight, ShapeProxy | torch.Tensor):
+        raise NotHandled
+    if input.dtype not in (torch.int32, torch.int64) or weight.ndim != 2:
+        raise NotHandled  # (torch's own error for float ids comes from the meta run)
+    if not (axes := _positions(t, input)):
+        raise NotHandled
+    params = t.take_params(walk_values((weight, args, kw)))
+    parents = [input.node] + ([weight.node] if type(weight) is ShapeProxy else [])
+    out = (*input.dims, int(weight.shape[1]))
+    node = t.builder.other(
+        parents, name, kind=OpKind.MOVE, output_shape=out, params=params, op=op, keeps=axes
+    )
+    made = ShapeProxy(node, out, weight.dtype)
+    sized(t, made, node)
+    return made
+
+
 def advanced(t: Tracer, name: str, op: str, x: ShapeProxy, item: Any) -> Any:
     """``x[key]`` where ``key`` holds full slices, at most one ``...`` and integer index
     tensors (or lists) on axes that are not spatial: torch's advanced indexing, the broadcast
@@ -201,3 +230,12 @@ def sliced_key(item: Any) -> tuple[Any, ...] | None:
 def _full(item: Any) -> bool:
     """Whether an index item is a plain ``:`` (a slice with no bounds and no step)."""
     return isinstance(item, slice) and item == slice(None)
+
+
+# the handlers of this module, as the function table registers them (data movement where
+# they decline)
+SELECTION: list[tuple[Callable[..., Any], str]] = [
+    (gather, "torch.gather Tensor.gather"),
+    (take_along_dim, "torch.take_along_dim Tensor.take_along_dim"),
+    (embedding, "F.embedding"),
+]
