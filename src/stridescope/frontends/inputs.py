@@ -154,13 +154,14 @@ def _named(value: object) -> tuple[str | None, object]:
 def _argument(value: object, rank: int, name: str | None) -> Argument | KeywordInput:
     """One argument: a shape, or a list of shapes (a list of tensors); given by keyword
     where it has a name."""
+    what = f"input {name}'s shape" if name else "input shape"
     if isinstance(value, str) and "+" in value:
-        argument: Argument = _listed(value.split("+"), rank)
+        argument: Argument = _listed(value.split("+"), rank, what)
     elif _several(value):
         assert isinstance(value, Sequence)
-        argument = _listed(value, rank)
+        argument = _listed(value, rank, what)
     else:
-        argument = parse_shape(value, rank=rank)
+        argument = parse_shape(value, what, rank)
     if name is None:
         return argument
     if not name.isidentifier():
@@ -171,8 +172,8 @@ def _argument(value: object, rank: int, name: str | None) -> Argument | KeywordI
     return KeywordInput(name, argument)
 
 
-def _listed(values: Sequence[object], rank: int) -> list[tuple[int, ...]]:
-    return [parse_shape(v, rank=rank if not i else 1) for i, v in enumerate(values)]
+def _listed(values: Sequence[object], rank: int, what: str) -> list[tuple[int, ...]]:
+    return [parse_shape(v, what, rank if not i else 1) for i, v in enumerate(values)]
 
 
 def _check(arguments: list[Argument | KeywordInput]) -> None:

@@ -134,7 +134,7 @@ def test_a_list_of_tensors_may_be_given_by_keyword() -> None:
         (["1x8:int64", "m=1x8", "m=1x8"], "received 'm' twice"),
         (["1x8:int64", "attention mask=1x8"], "not a Python identifier"),
         ({}, "need at least one name"),
-        (["1x8:int64", "attention_mask=1xq"], "received '1xq', which is not a shape"),
+        (["1x8:int64", "attention_mask=1xq"], "input attention_mask's shape must be positive"),
     ],
 )
 def test_bad_keyword_inputs_are_one_line_errors(given: object, said: str) -> None:
