@@ -113,6 +113,8 @@ def add_axis_operation(
     shape = b.shape(parents[0])
     rank = len(shape)
     first: int | None
+    if cls == "Norm" and _spectral(op):
+        return None  # (singular values: uncounted, as svd)
     if cls in _REDUCTIONS:
         axes = _axes(getattr(op, "axis", None), rank)
         keepdims = bool(getattr(op, "keepdims", False))
@@ -124,6 +126,16 @@ def add_axis_operation(
     if first is None:
         return None
     return [first, *outputs_beside(b, first, name, outputs[1:], kind=OpKind.REDUCE, op=cls)]
+
+
+def _spectral(op: Any) -> bool:
+    """``ops.norm`` of a matrix's singular values: ``ord`` ``'nuc'``, 2 or -2 over two axes."""
+    axis = getattr(op, "axis", None)
+    return (
+        getattr(op, "ord", None) in ("nuc", 2, -2)
+        and isinstance(axis, tuple | list)
+        and len(axis) == 2
+    )
 
 
 def _along(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, out: Shape) -> int | None:

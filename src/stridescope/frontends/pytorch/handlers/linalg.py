@@ -3,7 +3,8 @@
 ``addbmm``, ``inner``, ``linalg.vecdot``, ``kron``, ``cross`` / ``linalg.cross`` and
 ``trace``: each one node, its output shape from a meta run, its MACs from the operands'
 shapes. :data:`PER_FUNCTION` also holds the linear systems and factorizations of
-:mod:`~stridescope.frontends.pytorch.handlers.solves`.
+:mod:`~stridescope.frontends.pytorch.handlers.solves` and the norms of ``torch.linalg``
+(:func:`~stridescope.frontends.pytorch.handlers.reduction.linalg_norm`).
 
 >>> from stridescope.frontends.pytorch.handlers.linalg import chain_macs
 >>> chain_macs([(10, 100), (100, 5), (5, 50)])  # (AB)C: 5,000 + 2,500; A(BC): 25,000 + 50,000
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
-from stridescope.frontends.pytorch.handlers import solves
+from stridescope.frontends.pytorch.handlers import reduction, solves
 from stridescope.frontends.pytorch.handlers.products import product, tensor_dims
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -95,5 +96,6 @@ PER_FUNCTION = [
         "torch.cross Tensor.cross torch.linalg.cross",
     ),
     (_measured(OpKind.ADD, lambda s, out, kw: min(s[0])), "torch.trace Tensor.trace"),
+    (lambda func: reduction.linalg_norm, "torch.linalg.norm torch.linalg.matrix_norm"),
     *solves.PER_FUNCTION,
 ]

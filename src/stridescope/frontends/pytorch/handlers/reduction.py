@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["extreme", "indices_of", "norm", "reduce", "spread"]
+__all__ = ["extreme", "indices_of", "linalg_norm", "norm", "reduce", "spread"]
 
 
 def reduce(mode: str) -> Callable[..., Any]:
@@ -113,6 +114,44 @@ def norm(
     if isinstance(p, ShapeProxy | torch.Tensor) or out is not None:
         raise NotHandled
     return reduce("avg")(t, name, op, input, dim, keepdim)
+
+
+# matrix norms of singular values: not counted, as ``svd`` is not (an iteration)
+_SPECTRAL = ("nuc", 2, -2)
+
+
+def linalg_norm(
+    t: Tracer,
+    name: str,
+    op: str,
+    A: Any,
+    ord: Any = None,
+    dim: Any = None,
+    keepdim: bool = False,
+    *,
+    out: Any = None,
+    dtype: Any = None,
+) -> Any:
+    """``torch.linalg.norm`` and ``torch.linalg.matrix_norm`` (OWL-ViT's embeddings): a vector
+    norm over ``dim`` (every axis where none is given) is a sum of powers, counted as
+    :func:`reduce` counts a sum (a max for ``ord=inf``); a matrix norm over two axes
+    (``'fro'``, 1, inf: sums of the entries) likewise. The nuclear and spectral norms (``'nuc'``,
+    2, -2 over two axes) are sums of singular values: not handled, so uncounted, as ``svd``."""
+    if (
+        not isinstance(A, ShapeProxy)
+        or out is not None
+        or isinstance(ord, ShapeProxy | torch.Tensor)
+    ):
+        raise NotHandled
+    if op.endswith("matrix_norm"):
+        dim, ord = (-2, -1) if dim is None else dim, "fro" if ord is None else ord
+    elif dim is None and ord is not None and A.ndim == 2:
+        dim = (-2, -1)  # (torch: a 2-D input with an order is a matrix)
+    matrix = isinstance(dim, Sequence) and len(dim) == 2
+    if matrix and ord in _SPECTRAL:
+        raise NotHandled
+    mode = "max" if not matrix and ord in (math.inf, -math.inf) else "avg"
+    return reduce(mode)(t, name, op, A, dim, keepdim, dtype=dtype)
 
 
 def spread(
