@@ -44,6 +44,8 @@ SKIPPED = {  # each read of the mask says: skip it (it keeps every position)
     "mean above a half": lambda m: bool(m.float().mean(-1) > 0.5),
     "sum as a number": lambda m: int(m.sum(-1)) == m.shape[-1],
     "torch.all of eq": lambda m: torch.all(m == 1),
+    "joined to a mask of ones": lambda m: torch.cat([m, torch.ones_like(m)[:, :3]], 1).all(),
+    "stacked with itself": lambda m: torch.stack([m, m]).bool().all(),
 }
 
 
@@ -169,3 +171,11 @@ def test_ids_compared_with_a_number_keep_their_rule() -> None:
 
     summary = stridescope.summary(Padded(), [IDS, IDS])
     assert summary.layers[-1].output_shape == (1, 8)
+
+
+def test_a_mask_joined_to_zeros_holds_no_one_value() -> None:
+    """A mask joined to real zeros (padding of its own) holds two values: a read of it is
+    still refused, with the hint."""
+    model = Text(lambda m: torch.cat([m, torch.zeros_like(m)], 1).all()).eval()
+    with pytest.raises(StridescopeError, match="reads tensor values"):
+        stridescope.summary(model, [IDS, IDS])

@@ -7,7 +7,10 @@ expansions, resampling and pools that read no padding keep the value (DETR's pix
 resized to each feature map); sums multiply it by the elements summed (``(ids !=
 pad).sum(1)``: the lengths of a batch without padding); means, maxima and minima keep it;
 comparisons and arithmetic with a number, or with another tensor of one known value,
-compute it. Once a trace knows a value, it runs with :func:`valued` handlers, which carry
+compute it; a concatenation or stack of tensors that all hold one value (known ones, and
+real ones whose every element is it: ViLT joins the text mask to an image mask of ones)
+holds it, and so does a tensor made from a traced one's shape and filled with one value
+(``ones_like``, ``new_full``). Once a trace knows a value, it runs with :func:`valued` handlers, which carry
 values so; a trace that knows none runs the table as it is.
 """
 
@@ -151,6 +154,61 @@ def _carry(handler: Any, rule: Rule) -> Any:
     return valued_handler
 
 
+def _constant(t: Any, part: Any) -> Value | None:
+    """The value every element of ``part`` holds: a traced tensor's where known, a real
+    tensor's where all its elements are equal; else ``None``."""
+    if type(part) is ShapeProxy:
+        return known_of(t, part)
+    if type(part) is not torch.Tensor or part.is_meta or part.numel() == 0 or part.is_complex():
+        return None
+    first = part.reshape(-1)[0]
+    return first.item() if bool((part == first).all()) else None
+
+
+def _joined(handler: Any) -> Any:
+    """``handler`` of a concatenation or stack, giving its output the value all its parts
+    hold, where they hold one."""
+
+    def valued_handler(t: Any, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        out = handler(t, name, op, *args, **kwargs)
+        parts = args[0] if args else kwargs.get("tensors")
+        if type(out) is ShapeProxy and isinstance(parts, list | tuple) and parts:
+            values = {_constant(t, p) for p in parts}
+            if len(values) == 1 and None not in values:
+                _give(t, out, values.pop(), tuple(parts))
+        return out
+
+    return valued_handler
+
+
+_JOINS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack"})
+
+
+def _fill(args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    return args[1] if len(args) > 1 else kw.get("fill_value")
+
+
+# tensors made from a traced one's shape, filled with one value (a mask of ones beside it)
+_FILLED: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
+    **dict.fromkeys(("ones_like", "new_ones"), lambda args, kw: 1),
+    **dict.fromkeys(("zeros_like", "new_zeros"), lambda args, kw: 0),
+    **dict.fromkeys(("full_like", "new_full"), _fill),
+}
+
+
+def _filled(handler: Any, fill: Callable[[tuple[Any, ...], dict[str, Any]], Any]) -> Any:
+    """``handler`` of ``ones_like``, ``new_full``..., giving its output the value it fills."""
+
+    def valued_handler(t: Any, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        out = handler(t, name, op, *args, **kwargs)
+        value = fill(args, kwargs)
+        if type(out) is ShapeProxy and isinstance(value, bool | int | float):
+            _give(t, out, value, ())
+        return out
+
+    return valued_handler
+
+
 # layers that keep a constant input constant: pools that read no padding, resampling, shape
 _KEEPING = (
     nn.MaxPool1d,
@@ -189,7 +247,13 @@ def valued(table: Mapping[Any, FunctionSpec]) -> Mapping[Any, FunctionSpec]:
     rules = _rules()
     made = dict(table)
     for func, spec in table.items():
-        rule = rules.get(getattr(func, "__name__", ""))
+        called = getattr(func, "__name__", "")
+        if called in _JOINS and not spec.inplace:
+            otherwise = None if spec.otherwise is None else _joined(spec.otherwise)
+            made[func] = replace(spec, handler=_joined(spec.handler), otherwise=otherwise)
+        if called in _FILLED:
+            made[func] = replace(spec, handler=_filled(spec.handler, _FILLED[called]))
+        rule = rules.get(called)
         if rule is not None and not spec.inplace:
             otherwise = None if spec.otherwise is None else _carry(spec.otherwise, rule)
             made[func] = replace(spec, handler=_carry(spec.handler, rule), otherwise=otherwise)
