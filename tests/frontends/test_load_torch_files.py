@@ -112,3 +112,30 @@ def test_a_dynamic_export_takes_its_example_and_refuses_sizes_out_of_bounds(
     for _ in range(2):  # reading the example sizes leaves the program's guards as they were
         with pytest.raises(StridescopeError, match=r"exported for inputs where .*>= 16"):
             load_graph(str(path), (1, 3, 8, 8))
+
+
+class _IdsAndScale(nn.Module):
+    """Token ids, and a scale given by keyword only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.head = nn.Embedding(20, 8), nn.Linear(8, 4)
+
+    def forward(self, ids: torch.Tensor, *, scale: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(ids) * scale)
+
+
+def test_an_exported_program_knows_its_keyword_inputs_and_their_dtypes(tmp_path: Path) -> None:
+    path = tmp_path / "ids.pt2"
+    example = (torch.randint(0, 20, (1, 6)),), {"scale": torch.rand(1, 6, 1)}
+    torch.export.save(torch.export.export(_IdsAndScale(), *example), str(path))
+    own = load_graph(str(path))
+    given = load_graph(str(path), ["1x6:int64", "scale=1x6x1"])
+    for graph in (own, given):
+        assert [n.output_shape for n in graph.nodes if n.kind.value == "input"] == [
+            (1, 6),
+            (1, 6, 1),
+        ]
+        assert graph.params == 20 * 8 + 8 * 4 + 4
+        assert any("scale by keyword" in note for note in graph.notes)
+    assert own.macs == given.macs > 0

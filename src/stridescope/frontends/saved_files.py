@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from stridescope.errors import StridescopeError
+from stridescope.frontends.inputs import KeywordInput
+from stridescope.frontends.spec import TypedShape
 
 __all__ = [
     "KERAS",
@@ -92,18 +94,19 @@ def load_torch_file(path: Path) -> tuple[Any, list[tuple[int, ...]]]:
         raise StridescopeError(f"cannot load {str(path)!r}: {one_line(error)}") from None
 
 
-def exported_module(program: Any) -> tuple[Any, list[tuple[int, ...]]]:
+def exported_module(program: Any) -> tuple[Any, list[Any]]:
     """An exported program's (``torch.export.export``'s result) module, with the input shapes
-    it was exported with."""
+    it was exported with (those it was given by keyword as :class:`KeywordInput`)."""
     import torch
 
     module = program.module()
     # the inputs it was exported with: their sizes are the example's even where they are
     # dynamic (never int() of a symbolic size: that specialises the program's guards)
     example: tuple[Any, ...] = getattr(program, "example_inputs", None) or ((), {})
-    own: list[tuple[int, ...]] = [
-        tuple(t.shape) for t in example[0] if isinstance(t, torch.Tensor)
-    ] or [
+    named = [
+        KeywordInput(k, _typed(v)) for k, v in example[1].items() if isinstance(v, torch.Tensor)
+    ]
+    own: list[Any] = [_typed(t) for t in example[0] if isinstance(t, torch.Tensor)] + named or [
         tuple(getattr(getattr(d, "node", None), "hint", d) for d in node.meta["val"].shape)
         for node in program.graph.nodes
         if node.op == "placeholder"
@@ -111,6 +114,14 @@ def exported_module(program: Any) -> tuple[Any, list[tuple[int, ...]]]:
         and isinstance(node.meta.get("val"), torch.Tensor)
     ]
     return module, own
+
+
+def _typed(tensor: Any) -> tuple[int, ...]:
+    """A tensor's shape, naming its dtype where it is not a float's (token ids, a mask)."""
+    shape = tuple(tensor.shape)
+    if tensor.dtype.is_floating_point:
+        return shape
+    return TypedShape(shape, str(tensor.dtype).removeprefix("torch."))
 
 
 def is_exported(target: object) -> bool:
@@ -126,7 +137,7 @@ def guarded(error: StridescopeError, source: str, shapes: Sequence[Any]) -> Stri
     if "Guard failed: " not in text:
         return error
     condition = text.split("Guard failed: ", 1)[1].split(" While executing", 1)[0].strip()
-    received = " and ".join(str(tuple(s)) for s in shapes)
+    received = " and ".join(str(s if isinstance(s, KeywordInput) else tuple(s)) for s in shapes)
     return StridescopeError(
         f"{source!r} was exported for inputs where {condition}; received {received} (give "
         "--input within those bounds, or export it with dynamic_shapes that admit it)"

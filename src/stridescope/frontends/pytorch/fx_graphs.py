@@ -49,14 +49,29 @@ class _Named(Interpreter):
         return super().run_node(n)
 
 
-def run_recorded(tracer: Tracer, module: torch.nn.Module, args: tuple[Any, ...]) -> Any:
-    """The graph's output on ``args``, its operations named by their modules (the inputs and
-    outputs flattened and rebuilt by the graph's own code generator, as its forward does)."""
+def run_recorded(
+    tracer: Tracer, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """The graph's output on ``args`` and ``kwargs``, its operations named by their modules
+    (the inputs and outputs flattened and rebuilt by the graph's own code generator, as its
+    forward does: keyword arguments after the positional ones, in the order it was exported
+    with)."""
     tracer.scope.append("")
     try:
         named = _Named(tracer, module)
-        out = named.run(*args)
+        out = named.run(*args, *_in_order(module, kwargs).values())
         named.runs.close()
         return out
     finally:
         tracer.scope.pop()
+
+
+def _in_order(module: torch.nn.Module, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` in the order of the graph's inputs (its ``(args, kwargs)`` spec's); a
+    keyword it does not take raises torch's own error, as its forward does."""
+    spec = getattr(module, "_in_spec", None)
+    if not kwargs or spec is None:
+        return kwargs
+    from torch.export._tree_utils import reorder_kwargs
+
+    return reorder_kwargs(kwargs, spec)

@@ -324,7 +324,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
             if module is not self.graph:
                 out = module.forward(*args, **kwargs)
             else:  # an exported program's graph: node by node, named by module (fx_graphs)
-                out = run_recorded(self, module, args)
+                out = run_recorded(self, module, args, kwargs)
             if self.pending:  # what it returns leaves the forward as it is now
                 settle(self, out)
             return out
