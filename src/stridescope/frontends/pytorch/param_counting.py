@@ -66,6 +66,8 @@ class ParameterCounting:
     walked: dict[int, Any]
     scoped: Callable[[str], str]
     in_mode: bool  # whether it is on the torch function mode stack
+    parameters: list[Any]  # the model's (None where a slot is empty)
+    aliases: dict[tuple[Any, ...], Any] | None  # by where their values are (alias_of)
 
     def switch_mode(self, on: bool) -> None:
         """Put :attr:`mode` on the torch function mode stack, or take it off (it is on top)."""
@@ -155,12 +157,28 @@ class ParameterCounting:
                 ):
                     total += self.take_params([p])
                     continue
+                if type(p) is not _Parameter and (source := self.alias_of(p)) is not None:
+                    key = id(source)  # (its own values, detached: a state_dict's tensor)
+                    if key in counted:
+                        continue
                 counted[key] = None
                 total += p.numel()
         children = module._modules
         if children and (parametrizations := children.get("parametrizations")) is not None:
             total += self.take_params(parametrizations.parameters())
         return total
+
+    def alias_of(self, tensor: torch.Tensor) -> nn.Parameter | None:
+        """The model's parameter whose values ``tensor`` is (the same memory, shape and
+        strides: ``p.detach()``, ``p.data``, a ``state_dict()``'s tensor handed to
+        ``functional_call``), else ``None``."""
+        if tensor.is_meta or isinstance(tensor, nn.Parameter):
+            return None
+        if self.aliases is None:  # (once per trace, where a module holds such a tensor)
+            self.aliases = {
+                _where(p): p for p in self.parameters if p is not None and not p.is_meta
+            }
+        return self.aliases.get(_where(tensor))
 
     def take_leftover(self, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Parameters among a call's arguments (or computed from) that its handler did not
@@ -260,3 +278,8 @@ _PRODUCTS = {
     "DotBackward0": ("self", "tensor", False),
     "ConvolutionBackward0": ("input", "weight", False),
 }
+
+
+def _where(tensor: torch.Tensor) -> tuple[Any, ...]:
+    """Where a tensor's values are: its memory, offset, shape and strides."""
+    return (tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
