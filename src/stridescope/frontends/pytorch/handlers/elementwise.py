@@ -16,6 +16,7 @@ from stridescope.frontends.pytorch.handlers.layer_calls import (
     pointwise_node,
     standing_in,
 )
+from stridescope.frontends.pytorch.handlers.movement import known_selection
 from stridescope.frontends.pytorch.handlers.products import broadcast
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -187,6 +188,8 @@ def select(dtype: torch.dtype | None = None) -> Callable[..., Any]:
         if not proxies:
             raise NotHandled
         if op == "where" and len(operands) == 1:  # where(condition): its nonzero positions
+            if (made := known_selection(t, "where", name, op, tuple(operands), {})) is not None:
+                return made  # (a condition of a known value: all of them, or none)
             raise data_sized_error("torch.where(condition) with no values to pick")
         out: tuple[int, ...] | None = ()
         for o in operands:

@@ -28,6 +28,7 @@ a ``(N, C, L)`` signal made ``(N, C, 1, L)`` for a ``Conv2d`` with ``(1, k)`` ke
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,12 +39,15 @@ from stridescope.frontends.pytorch.handlers.reshaping import by_meta
 from stridescope.frontends.pytorch.handlers.slicing import is_int
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.thread_state import active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer, spelling
 from stridescope.ir import OpKind
 
-__all__ = ["index", "roll", "squeeze", "unbind", "unsqueeze"]
+__all__ = ["index", "known_selection", "roll", "selected", "squeeze", "unbind", "unsqueeze"]
 
 _MASKS = (torch.bool, torch.uint8)
+_SELECTING = frozenset({"nonzero", "argwhere", "masked_select", "where"})
+_BROADCAST: Callable[..., torch.Size] = torch.broadcast_shapes  # (untyped in torch)
 ON = True  # work the shapes out here (off: every call takes the meta run; the graph is the same)
 _MOVE = OpKind.MOVE
 Rule = Callable[..., "list[tuple[int, ...]] | None"]
@@ -73,7 +77,12 @@ def _handler(
                 run = lambda: result  # noqa: E731
                 return t.fallback(func, args, kwargs, name=name, kind=_MOVE, counted=True, run=run)
             shapes = [tuple(result.shape)]
-        elif reshapes and _sized_alike(x.dims, shapes[0]) and not _plain(args, kwargs):
+        elif (
+            reshapes
+            and _sized_alike(x.dims, shapes[0])
+            and not _plain(args, kwargs)
+            and not _traced_key(args)  # (a traced mask selecting all: a reshape, below)
+        ):
             return meta(t, name, _op, *args, **kwargs)  # (a mask selecting all: as before)
         if reshapes and _sized_alike(x.dims, shapes[0]):
             node = t.builder.reshape(x.node, name, output_shape=shapes[0], op=op)
@@ -92,6 +101,56 @@ def _handler(
         return tuple(made) if several else made[0]
 
     return handler
+
+
+def _traced_key(args: tuple[Any, ...]) -> bool:
+    """Whether ``x[key]``'s key holds a traced tensor."""
+    return any([type(v) is ShapeProxy for v in walk_values(args[1:])])
+
+
+def selected(tracer: Tracer | None, mask: ShapeProxy) -> int | None:
+    """How many elements a traced mask selects where every element's value is known (a mask
+    given as an input, taken as all ones: all of them; ids compared with a padding id: none);
+    ``None`` where unknown. The read is noted as the forward's (see :mod:`.known_values`)."""
+    value = None if tracer is None else tracer.known.read(mask.node)
+    if value is None:
+        return None
+    return math.prod(mask.dims) if value else 0
+
+
+def known_selection(
+    t: Tracer, spelled: str, name: str, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``nonzero`` / ``argwhere`` / ``masked_select`` (and ``torch.where(condition)``) of a
+    traced mask whose every element's value is known (a mask given as an input, taken as all
+    ones): every position selected, or none; ``None`` otherwise."""
+    given = {**dict(zip(("input", "mask"), args, strict=False)), **kwargs}
+    picker = given.get("mask") if spelled == "masked_select" else given.get("input")
+    if type(picker) is not ShapeProxy or spelled not in _SELECTING:
+        return None
+    if (count := selected(t, picker)) is None:
+        return None
+    parents = list(dict.fromkeys(v.node for v in (given["input"], picker) if type(v) is ShapeProxy))
+    if spelled == "masked_select":
+        dims = _BROADCAST(tuple(given["input"].shape), picker.dims)
+        out = (count * math.prod(dims) // max(math.prod(picker.dims), 1),)
+        node = t.builder.other(parents, name, kind=OpKind.MOVE, output_shape=out, op=op)
+        return ShapeProxy(node, out, given["input"].dtype)
+    rank = len(picker.dims)
+    if spelled == "where" or given.get("as_tuple"):  # one index tensor per axis
+        made = [
+            t.builder.other(
+                parents,
+                t.unique(f"{name}[{i}]") if i else name,
+                kind=OpKind.MOVE,
+                output_shape=(count,),
+                op=op,
+            )
+            for i in range(rank)
+        ]
+        return tuple(ShapeProxy(n, (count,), torch.int64) for n in made)
+    node = t.builder.other(parents, name, kind=OpKind.MOVE, output_shape=(count, rank), op=op)
+    return ShapeProxy(node, (count, rank), torch.int64)
 
 
 def _unsqueeze(x: ShapeProxy, dim: Any) -> list[tuple[int, ...]] | None:
@@ -180,8 +239,11 @@ def _index(x: ShapeProxy, item: Any) -> list[tuple[int, ...]] | None:
             out.append(len(range(*i.indices(dims[axis]))))
             axis += 1
         elif type(i) is ShapeProxy and i.dtype in _MASKS:  # (the meta run's error would say
-            # only that ``nonzero`` has no meta kernel)
-            raise data_sized_error("indexing by a boolean mask (x[mask])")
+            # only that ``nonzero`` has no meta kernel): a mask of a known value selects all
+            if (count := selected(active_tracer(), i)) is None:  # its positions, or none
+                raise data_sized_error("indexing by a boolean mask (x[mask])")
+            out.append(count)
+            axis += len(i.dims)
         elif _known_mask(i, dims[axis:]) and sum(isinstance(j, torch.Tensor) for j in items) == 1:
             out.append(int(i.sum()))  # a mask the forward made (not from x): its count known
             axis += i.dim()

@@ -23,6 +23,7 @@ import torch
 from stridescope.frontends.pytorch.errors import NotHandled, data_sized_error
 from stridescope.frontends.pytorch.handlers.along import results
 from stridescope.frontends.pytorch.handlers.layer_calls import ints
+from stridescope.frontends.pytorch.handlers.movement import known_selection
 from stridescope.frontends.pytorch.handlers.products import tensor_dims
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -171,6 +172,8 @@ def data_sized(func: Any) -> Callable[..., Any]:
     def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
         if not any(isinstance(v, ShapeProxy) for v in walk_values((args, kwargs))):
             raise NotHandled
+        if (made := known_selection(t, spelled, name, op, args, kwargs)) is not None:
+            return made
         raise data_sized_error(spelled)
 
     return handler
