@@ -245,9 +245,8 @@ def _run(
     proxies = [ShapeProxy(n, s, dtype_of(s, dtype)) for n, s in zip(inputs, shapes, strict=True)]
     tracer.dtype = dtype
     sized(tracer, proxies, 0)  # (typed inputs: token ids are int64)
-    assume_masks(
-        tracer, proxies, given.keywords()
-    )  # (an attention mask beside the ids: see mask_inputs)
+    # (an attention mask beside the ids: see mask_inputs)
+    assume_masks(tracer, proxies, given.keywords())
     args = grouped(proxies, given)
     if fast:
         mode = tracer.mode = ParameterMode(tracer, tree.params)
