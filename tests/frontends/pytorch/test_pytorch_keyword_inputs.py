@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -141,6 +142,23 @@ def test_bad_keyword_inputs_are_one_line_errors(given: object, said: str) -> Non
     with pytest.raises(StridescopeError, match=said) as raised:
         load_graph(_cached_text(), given)  # type: ignore[arg-type]
     assert "\n" not in str(raised.value)
+
+
+def test_a_forward_that_passes_keywords_on_names_no_parameters_of_its_own() -> None:
+    """A wrapper's ``forward(x, **kwargs)`` hands an unknown name to its inner model, which
+    raises: the message is the inner forward's, without the wrapper's parameter list."""
+
+    class Wrapper(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = _cached_text()
+
+        def forward(self, ids: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+            return self.inner(ids, **kwargs)
+
+    with pytest.raises(StridescopeError, match="unexpected keyword argument 'mask'") as raised:
+        load_graph(Wrapper(), ["1x8:int64", "mask=1x8:int64"])
+    assert "its forward takes" not in str(raised.value)
 
 
 def test_the_command_line_takes_name_equals_shape(tmp_path: Path) -> None:

@@ -140,14 +140,17 @@ def grouped(proxies: list[ShapeProxy], given: Arguments) -> tuple[list[Any], dic
 
 
 def keyword_hint(error: Exception, module: Any) -> str:
-    """Where a forward was given a keyword it does not take, the parameters it takes."""
+    """Where a forward was given a keyword it does not take, the parameters it takes (none
+    where it takes any keyword, ``**kwargs``: the error came from a call inside it)."""
     if not (isinstance(error, TypeError) and "keyword argument" in str(error)):
         return ""
     try:
-        taken = list(inspect.signature(module.forward).parameters)
+        taken = inspect.signature(module.forward).parameters
     except (TypeError, ValueError):
         return ""
-    return f"; its forward takes {', '.join(taken)}" if taken else ""
+    if not taken or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken.values()):
+        return ""
+    return f"; its forward takes {', '.join(taken)}"
 
 
 def read_input(nodes: Sequence[Any], node: int | None) -> str | None:
