@@ -10,8 +10,8 @@ comparisons and arithmetic with a number, or with another tensor of one known va
 compute it; a concatenation or stack of tensors that all hold one value (known ones, and
 real ones whose every element is it: ViLT joins the text mask to an image mask of ones)
 holds it, and so does a tensor made from a traced one's shape and filled with one value
-(``ones_like``, ``new_full``). Once a trace knows a value, it runs with :func:`valued` handlers, which carry
-values so; a trace that knows none runs the table as it is.
+(``ones_like``, ``new_full``). Once a trace knows a value, it runs with :func:`valued`
+handlers, which carry values so; a trace that knows none runs the table as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -235,6 +236,17 @@ def through_module(t: Any, module: nn.Module, x: Any, out: Any) -> None:
         _give(t, out, t.known.get(x.node), (x,))
 
 
+def _wrappers() -> dict[str, Callable[[Any], Any]]:
+    """Per function name, what makes its handler carry values: a rule's, a join's or a
+    fill's."""
+    wrappers: dict[str, Callable[[Any], Any]] = {
+        name: partial(_carry, rule=rule) for name, rule in _rules().items()
+    }
+    wrappers.update(dict.fromkeys(_JOINS, _joined))
+    wrappers.update({name: partial(_filled, fill=fill) for name, fill in _FILLED.items()})
+    return wrappers
+
+
 _VALUED: dict[int, tuple[Mapping[Any, FunctionSpec], dict[Any, FunctionSpec]]] = {}
 
 
@@ -244,19 +256,13 @@ def valued(table: Mapping[Any, FunctionSpec]) -> Mapping[Any, FunctionSpec]:
     found = _VALUED.get(id(table))
     if found is not None and found[0] is table:
         return found[1]
-    rules = _rules()
+    wrappers = _wrappers()
     made = dict(table)
     for func, spec in table.items():
-        called = getattr(func, "__name__", "")
-        if called in _JOINS and not spec.inplace:
-            otherwise = None if spec.otherwise is None else _joined(spec.otherwise)
-            made[func] = replace(spec, handler=_joined(spec.handler), otherwise=otherwise)
-        if called in _FILLED:
-            made[func] = replace(spec, handler=_filled(spec.handler, _FILLED[called]))
-        rule = rules.get(called)
-        if rule is not None and not spec.inplace:
-            otherwise = None if spec.otherwise is None else _carry(spec.otherwise, rule)
-            made[func] = replace(spec, handler=_carry(spec.handler, rule), otherwise=otherwise)
+        wrap = wrappers.get(getattr(func, "__name__", ""))
+        if wrap is not None and not spec.inplace:
+            otherwise = None if spec.otherwise is None else wrap(spec.otherwise)
+            made[func] = replace(spec, handler=wrap(spec.handler), otherwise=otherwise)
     _VALUED[id(table)] = (table, made)
     _VALUED[id(made)] = (made, made)  # (a valued table is its own)
     return made

@@ -24,7 +24,6 @@ reduced), then reduce as above; their Python bodies, which may check values
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -33,6 +32,7 @@ from torch.nn._reduction import legacy_get_string
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.elementwise import arith
+from stridescope.frontends.pytorch.handlers.products import broadcast_shapes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
@@ -52,7 +52,6 @@ _PER_SAMPLE = (
 )
 OTHER_LOSSES = f"{_PER_ELEMENT} {_PER_SAMPLE}"
 _ELEMENTWISE = frozenset(_PER_ELEMENT.split())
-_BROADCAST: Callable[..., torch.Size] = torch.broadcast_shapes  # (untyped in torch)
 _REDUCTIONS = ("mean", "sum", "none", "batchmean")  # (batchmean: kl_div's)
 
 
@@ -147,7 +146,7 @@ def other_loss(t: Tracer, name: str, op: str, *args: Any, **kw: Any) -> Any:
     each = op in _ELEMENTWISE
     if each:
         try:
-            shape = tuple(_BROADCAST(*dims))
+            shape = tuple(broadcast_shapes(*dims))
         except RuntimeError:  # shapes torch refuses: its own error, from the meta run
             raise NotHandled from None
     else:

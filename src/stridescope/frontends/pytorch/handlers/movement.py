@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import data_sized_error
+from stridescope.frontends.pytorch.handlers.products import broadcast_shapes
 from stridescope.frontends.pytorch.handlers.reshaping import by_meta
 from stridescope.frontends.pytorch.handlers.slicing import is_int
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
@@ -47,7 +48,6 @@ __all__ = ["index", "known_selection", "roll", "selected", "squeeze", "unbind", 
 
 _MASKS = (torch.bool, torch.uint8)
 _SELECTING = frozenset({"nonzero", "argwhere", "masked_select", "where"})
-_BROADCAST: Callable[..., torch.Size] = torch.broadcast_shapes  # (untyped in torch)
 ON = True  # work the shapes out here (off: every call takes the meta run; the graph is the same)
 _MOVE = OpKind.MOVE
 Rule = Callable[..., "list[tuple[int, ...]] | None"]
@@ -132,7 +132,7 @@ def known_selection(
         return None
     parents = list(dict.fromkeys(v.node for v in (given["input"], picker) if type(v) is ShapeProxy))
     if spelled == "masked_select":
-        dims = _BROADCAST(tuple(given["input"].shape), picker.dims)
+        dims = broadcast_shapes(tuple(given["input"].shape), picker.dims)
         out = (count * math.prod(dims) // max(math.prod(picker.dims), 1),)
         node = t.builder.other(parents, name, kind=OpKind.MOVE, output_shape=out, op=op)
         return ShapeProxy(node, out, given["input"].dtype)

@@ -27,6 +27,7 @@ __all__ = [
     "attention_macs",
     "bilinear",
     "broadcast",
+    "broadcast_shapes",
     "einsum",
     "matmul",
     "rmatmul",
@@ -68,6 +69,10 @@ def product(
         op=op,
     )
     return t.proxy(node, proxies[0])
+
+
+# torch's broadcast of any number of shapes, raising its own error where they clash
+broadcast_shapes: Callable[..., torch.Size] = torch.broadcast_shapes  # (untyped in torch)
 
 
 def broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:

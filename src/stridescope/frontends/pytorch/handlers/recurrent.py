@@ -208,9 +208,10 @@ def sequence_window(
 ) -> Window | None:
     """Where the sequence runs along a spatial axis (a conv's time axis permuted to the
     front, as speech and OCR models do; tokens): each output step reads every earlier step
-    (and every later one, run backwards too, or attended to: ``directions=2``), a window of ``steps`` (``2 * steps - 1``) positions padded
-    to keep the length, so the receptive field and the coverage see the positions mix; else
-    ``None`` (the layer is a product on each position's features)."""
+    (and every later one, run backwards too, or attended to: ``directions=2``), a window of
+    ``steps`` (``2 * steps - 1``) positions padded to keep the length, so the receptive field
+    and the coverage see the positions mix; else ``None`` (the layer is a product on each
+    position's features)."""
     builder = t.builder
     node = builder._nodes[x.node]
     at = node.spatial_at

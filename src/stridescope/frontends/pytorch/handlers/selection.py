@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers.products import broadcast_shapes
 from stridescope.frontends.pytorch.index_bounds import check_indices
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -46,8 +47,6 @@ __all__ = [
     "sliced_key",
     "take_along_dim",
 ]
-
-_BROADCAST: Callable[..., torch.Size] = torch.broadcast_shapes  # (untyped in torch)
 
 
 def _positions(t: Tracer, x: ShapeProxy) -> tuple[int, ...]:
@@ -171,7 +170,7 @@ def advanced(t: Tracer, name: str, op: str, x: ShapeProxy, item: Any) -> Any:
     if not picked or not set(picked).isdisjoint(axes):
         raise NotHandled
     try:
-        shape = tuple(_BROADCAST(*[_index_shape(items[a]) for a in picked]))
+        shape = tuple(broadcast_shapes(*[_index_shape(items[a]) for a in picked]))
     except RuntimeError:
         raise NotHandled from None
     check_key(x, items)
