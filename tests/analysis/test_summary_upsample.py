@@ -1,4 +1,4 @@
-"""Summary rows for the ops added to the IR: transposed convolution (reads, unknown RF),
+"""Summary rows for the ops added to the IR: transposed convolution (reads, its field),
 cropping (a read fraction, no flag: a crop is deliberate), and a spatial mean (a global pool)."""
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ def _rows() -> dict[str, LayerRow]:
     return {row.path: row for row in summarize(b.build()).layers}
 
 
-def test_transposed_conv_reads_everything_and_has_an_unknown_field() -> None:
+def test_transposed_conv_reads_everything_and_has_the_field_of_what_it_copies() -> None:
     rows = _rows()
     up = rows["up"]
     assert up.read_fraction == 1.0
-    assert up.rf_size is None and up.rf_note == "?"
+    # kernel 2, stride 2: each output is one input's (a 3x3 field, jump 2) times a weight
+    assert (up.rf_size, up.rf_jump, up.rf_note) == ((3, 3), (1, 1), "")
     assert up.macs == 8 * 8 * 8 * 4 * 4
 
 

@@ -1,7 +1,9 @@
-"""Nearest-neighbour upsampling by whole factors is an exact scatter: coverage through
-``F.interpolate``, ``nn.Upsample``, ``F.pixel_shuffle`` and Keras ``UpSampling2D`` equals
-autograd's; other
-interpolations stay conservative (a note) and the receptive field after any of them is '?'."""
+"""Upsampling by whole factors is an exact scatter: coverage through ``F.interpolate``
+(nearest, bilinear), ``nn.Upsample``, ``F.pixel_shuffle`` and Keras ``UpSampling2D`` equals
+autograd's; interpolation with corners aligned stays conservative (a note). The receptive
+field after them is known where the upsampling keeps the jump a whole number of pixels, else
+'?' (fields through upsampling are checked position by position in
+tests/analysis/test_summary_upsample_fields.py)."""
 
 from __future__ import annotations
 
@@ -58,14 +60,29 @@ def test_nearest_upsampling_coverage_matches_autograd(label: str, up: Up) -> Non
     assert not cov.notes, label
     np.testing.assert_array_equal(cov.counts, autograd_counts(net, 12, 9), err_msg=label)
     assert cov.fraction == 12 / 108  # the stride-3 conv's pixels: 4 x 3 of 12 x 9
-    assert receptive_fields(graph)[-1] is None  # a fractional jump: unknown
+    field = receptive_fields(graph)[-1]
+    if label == "interpolate_size":  # back by 3 and 3 after a stride of 3: a jump of 1
+        assert isinstance(field, tuple) and [r.jump for r in field] == [1, 1]
+    else:
+        assert field is None  # a fractional jump (3 / 2): unknown
 
 
-def test_bilinear_upsampling_stays_conservative() -> None:
-    net = _UNetish(lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"))
-    cov = coverage_map(trace_torch(net, (1, 1, 12, 9)))
-    assert any("interpolate" in note for note in cov.notes)
-    assert cov.fraction == 12 / 108  # still bounded by what the conv before it reads
+def test_bilinear_upsampling_is_exact_and_with_corners_aligned_conservative() -> None:
+    torch.manual_seed(0)
+    for corners in (False, True):
+        net = _UNetish(
+            lambda x, c=corners: F.interpolate(  # type: ignore[misc]
+                x, scale_factor=2, mode="bilinear", align_corners=c
+            )
+        )
+        with torch.no_grad():
+            for conv in (net.down, net.out):
+                conv.weight.abs_()
+        cov = coverage_map(trace_torch(net, (1, 1, 12, 9)))
+        assert any("interpolate" in note for note in cov.notes) == corners
+        assert cov.fraction == 12 / 108  # bounded by what the conv before it reads
+        if not corners:
+            np.testing.assert_array_equal(cov.counts, autograd_counts(net, 12, 9))
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,9 @@ short of the input). See docs/lint.md for every rule.
 
 Grids (DS301): per axis, output position 0 of a tensor is centred on input pixel
 ``start + (size - 1) / 2`` of its receptive field, and neighbours are ``jump`` pixels apart
-(:mod:`stridescope.analysis.summary_rf`). Two branches merged by add, multiply or
-concatenation sample the same grid when both agree.
+(:mod:`stridescope.analysis.summary_rf`); after an upsampling, where fields repeat in phases,
+the grid is where the phases' centres sit on average (:attr:`ReceptiveField.centre`). Two
+branches merged by add, multiply or concatenation sample the same grid when both agree.
 
 >>> from stridescope.ir import GraphBuilder, OpKind
 >>> b = GraphBuilder((1, 8, 16, 16), "nchw")
@@ -122,8 +123,8 @@ def unread_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
 
 
 def _grid(field: tuple[ReceptiveField, ...]) -> tuple[tuple[int, float], ...]:
-    """Per axis ``(jump, centre of output 0)`` in input pixels."""
-    return tuple((r.jump, r.start + (r.size - 1) / 2) for r in field)
+    """Per axis ``(jump, where the grid's position 0 is centred)`` in input pixels."""
+    return tuple((r.jump, r.centre) for r in field)
 
 
 def _grid_of(

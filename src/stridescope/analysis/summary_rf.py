@@ -20,8 +20,11 @@ Rules (per spatial axis, in network-input pixels):
   adaptive pooling to one position and reshapes that merge spatial axes mix every position:
   the field is the **whole input** (:data:`WHOLE`); on a map of one position (a sequence
   read at its last step) they keep that position's field, unless it covers the input;
-- a transposed convolution of stride 1 is a convolution of the same kernel padded
-  ``d*(k-1) - before``; with a larger stride the jump would be fractional: **unknown**;
+- a transposed window (a transposed convolution; nearest or linear upsampling and pixel
+  shuffle by whole factors) gives each output the union of the fields of the inputs written
+  to it (:meth:`ReceptiveField.scattered`): neighbouring outputs' fields then repeat in
+  phases, and the size is the largest; past the input's resolution (a fractional jump), or
+  where an output has no input: **unknown**;
 - cropping (a padding window with negative amounts) composes like padding;
 - a permute (:attr:`OpKind.PERMUTE`), and a reshape that keeps every spatial axis whole
   (splitting the channels), keep the field (positions stay, axes move); after them,
@@ -34,8 +37,8 @@ Rules (per spatial axis, in network-input pixels):
   of tokens: :attr:`OpKind.MOVE`) keeps a whole-input field whole; otherwise positions may
   have moved: **unknown**; slicing that keeps every axis is a kernel-1 window
   (:meth:`GraphBuilder.slice`) and composes like one;
-- interpolation, pixel shuffle (fractional jumps), padding of the batch axis and uncounted
-  ops: **unknown** (``None``), and so is everything after them;
+- other interpolation (sizes that are not whole multiples, ``align_corners``), padding of
+  the batch axis and uncounted ops: **unknown** (``None``), and so is everything after them;
 - a tensor whose values read no input (made from a shape: ``x.new_ones(...)``, stochastic
   depth's ``bernoulli_`` mask, a position encoding from weights and a coordinate grid) is
   left out of the ops that meet it: their field is that of their other inputs.
@@ -47,6 +50,7 @@ from typing import Final, Literal
 
 from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.geometry import ReceptiveField
+from stridescope.geometry.receptive import union
 from stridescope.ir import Graph, Node, OpKind, Shape, Window
 from stridescope.ir.axes import axes_window
 
@@ -93,6 +97,12 @@ def merged(states: list[RFState]) -> RFState:
     # the union of all windows at once (what merging them pairwise gives), one field per axis
     merged = []
     for column in zip(*fields, strict=True):
+        if any([r.phases for r in column]):  # after an upsampling: per output, its phase's
+            found = union(column)
+            if found is None:
+                return None
+            merged.append(found)
+            continue
         start = min([r.start for r in column])
         end = max([r.start + r.size for r in column])
         merged.append(ReceptiveField(end - start, max([r.jump for r in column]), start))
@@ -100,17 +110,20 @@ def merged(states: list[RFState]) -> RFState:
 
 
 def _scattered(scatter: Window, parent: RFState) -> RFState:
-    """A transposed conv's field: exact at stride 1, a fractional jump (unknown) else."""
-    if any(s != 1 for s in scatter.stride) or not isinstance(parent, tuple):
+    """A transposed window's field (a transposed conv, an upsampling by a whole factor):
+    each output sees the fields of the inputs written to it (fields in phases, see
+    :class:`ReceptiveField`); unknown past the input's resolution (a fractional jump)."""
+    if not isinstance(parent, tuple) or len(parent) != len(scatter.kernel):
         return parent if parent == WHOLE else None
-    if len(parent) != len(scatter.kernel):
-        return None
-    return tuple(  # stride 1: a conv of the same kernel, padded d*(k-1) - before
-        r.then(k, 1, d, d * (k - 1) - p[0])
-        for r, k, d, p in zip(
-            parent, scatter.kernel, scatter.dilation, scatter.padding, strict=True
-        )
-    )
+    found = []
+    for r, k, s, d, p in zip(
+        parent, scatter.kernel, scatter.stride, scatter.dilation, scatter.padding, strict=True
+    ):
+        field = r.scattered(k, s, d, p[0])
+        if field is None:
+            return None
+        found.append(field)
+    return tuple(found)
 
 
 def _reduced(graph: Graph, node: Node, parent: RFState) -> RFState:
@@ -177,10 +190,7 @@ def _carried(field: tuple[ReceptiveField, ...], input_sizes: Shape | None) -> RF
     if input_sizes is None or len(input_sizes) != len(field):
         return field
     covers = all(
-        [
-            r.start <= 0 and r.start + r.size >= (n or 0)
-            for r, n in zip(field, input_sizes, strict=True)
-        ]
+        [r.start <= 0 and r.end >= (n or 0) for r, n in zip(field, input_sizes, strict=True)]
     )
     return WHOLE if covers else field
 

@@ -11,6 +11,11 @@ which input positions are read, and receptive fields.
 """
 
 from stridescope.geometry.errors import GeometryError
+from stridescope.geometry.interpolation import (
+    INTERPOLATIONS,
+    downsampling_taps,
+    upsampling_taps,
+)
 from stridescope.geometry.mask import read_counts, read_fraction, read_mask
 from stridescope.geometry.output import output_shape, output_size, paddings, per_axis
 from stridescope.geometry.padding import (
@@ -24,11 +29,13 @@ from stridescope.geometry.receptive import ReceptiveField
 from stridescope.geometry.transposed import keras_transposed_padding, transposed_output_size
 
 __all__ = [
+    "INTERPOLATIONS",
     "PADDING_MODES",
     "GeometryError",
     "Pad",
     "PaddingArg",
     "ReceptiveField",
+    "downsampling_taps",
     "effective_kernel",
     "keras_transposed_padding",
     "output_shape",
@@ -40,4 +47,5 @@ __all__ = [
     "read_mask",
     "resolve_padding",
     "transposed_output_size",
+    "upsampling_taps",
 ]

@@ -23,6 +23,7 @@ from stridescope.ir.builder_core import (
 )
 from stridescope.ir.builder_memo import adaptive_reads, exact_key, remember, slice_window
 from stridescope.ir.graph import Layout, OpKind, Shape, Window
+from stridescope.ir.resampling import repeated, resampled
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _CONV, _SLICE = OpKind.CONV, OpKind.SLICE
@@ -249,34 +250,33 @@ class WindowOps(BuilderCore):
         output_shape: Shape,
         op: str = "",
         repeat: Sequence[int] | None = None,
+        interpolation: str | None = None,
     ) -> int:
-        """An op that changes spatial size without a sliding window (interpolate, pixel
-        shuffle): the frontend gives the output shape. For padding and cropping use :meth:`pad`.
-        ``repeat`` (per spatial axis) marks a nearest-neighbour upsampling by whole factors:
-        input ``i`` is copied to outputs ``i*s .. i*s + s - 1``, kept as :attr:`Node.scatter`
-        (a kernel-``s``, stride-``s`` scatter), so coverage stays exact.
+        """An op that changes spatial size (interpolate, pixel shuffle; the frontend gives
+        the output shape). A resize by whole factors of a known ``interpolation`` reads
+        through a transposed window up, a sliding one down (:mod:`~stridescope.ir.resampling`),
+        so coverage and fields stay exact; ``repeat`` asks for an upsampling by its factors
+        (nearest unless ``interpolation`` says), an error where the shapes disagree.
 
         >>> from stridescope.ir import GraphBuilder
-        >>> b = GraphBuilder((1, 2, 3, 4), "nchw")
-        >>> up = b.resize(b.input, "up", kind=OpKind.INTERPOLATE, output_shape=(1, 2, 6, 8),
-        ...               repeat=(2, 2))
-        >>> b.build().nodes[up].scatter.stride
-        (2, 2)
+        >>> b = GraphBuilder((1, 2, 6, 8), "nchw")
+        >>> down = b.resize(0, "d", kind=OpKind.INTERPOLATE, output_shape=(1, 2, 3, 4),
+        ...                 interpolation="nearest")
+        >>> up = b.resize(down, "u", kind=OpKind.INTERPOLATE, output_shape=b.shape(0), repeat=(2, 2))
+        >>> b.build().nodes[down].window.read_fraction((6, 8)), b.build().nodes[up].scatter.stride
+        (0.25, (2, 2))
         """
         shape = self._nodes[parent].output_shape
         out = tuple(output_shape)
-        scatter = None
+        window = scatter = None
         if repeat is not None:
-            factors = tuple(int(s) for s in repeat)
-            sizes = self._spatial(shape)
-            expected = tuple(
-                None if n is None else n * s for n, s in zip(sizes, factors, strict=True)
-            )
-            if len(factors) != len(sizes) or expected != self._spatial(out) or min(factors) < 1:
-                raise LayerError(name, f"repeating {shape!r} by {factors!r} does not give {out!r}")
-            rank = len(factors)
-            scatter = Window(factors, factors, (1,) * rank, ((0, 0),) * rank)
-        return self._add(name, kind, (parent,), shape, out, scatter=scatter, op=op)
+            try:
+                scatter = repeated(shape, out, self._spatial, repeat, interpolation)
+            except GeometryError as error:
+                raise in_layer(name, error) from None
+        elif interpolation is not None:
+            window, scatter = resampled(self._spatial(shape), self._spatial(out), interpolation)
+        return self._add(name, kind, (parent,), shape, out, window=window, scatter=scatter, op=op)
 
     def slice(
         self,

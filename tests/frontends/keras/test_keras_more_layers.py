@@ -69,14 +69,21 @@ def test_center_crop_reads_the_window_keras_keeps(keras: ModuleType) -> None:
     assert sorted(image[0, ..., 0][reads].tolist()) == sorted(kept.ravel().tolist())
 
 
-def test_resizing_by_whole_factors_with_nearest_is_exact(keras: ModuleType) -> None:
+def test_resizing_by_whole_factors_is_exact(keras: ModuleType) -> None:
     near = read_keras(
         _model(keras, keras.layers.Resizing(12, 8, interpolation="nearest"), (6, 4, 2))
     )
-    smooth = read_keras(_model(keras, keras.layers.Resizing(12, 8), (6, 4, 2)))
+    smooth = read_keras(_model(keras, keras.layers.Resizing(12, 8), (6, 4, 2)))  # bilinear
+    lanczos = read_keras(
+        _model(keras, keras.layers.Resizing(12, 8, interpolation="lanczos3"), (6, 4, 2))
+    )
     assert near.output.output_shape == smooth.output.output_shape == (1, 12, 8, 2)
-    assert near.output.scatter is not None and near.output.scatter.stride == (2, 2)
-    assert smooth.output.scatter is None and not near.uncounted and not smooth.uncounted
+    assert near.output.scatter is not None and near.output.scatter.kernel == (2, 2)
+    # bilinear by 2: each input read by the 4 outputs from 2*i - 1
+    assert smooth.output.scatter is not None and smooth.output.scatter.kernel == (4, 4)
+    assert smooth.output.scatter.stride == (2, 2) and smooth.output.scatter.padding[0] == (1, 1)
+    assert lanczos.output.scatter is None  # not modelled: the shape only
+    assert not near.uncounted and not smooth.uncounted
 
 
 def test_masking_and_augmentation_layers_are_no_node(keras: ModuleType) -> None:

@@ -247,21 +247,30 @@ def _shares(b: GraphBuilder, node: int, kernel: Any, params: int) -> None:
         b.shared(node, str(kernel.path).rpartition("/")[0])
 
 
+_KERAS_RESIZE = {"nearest": "nearest-exact", "bilinear": "bilinear", "bicubic": "bicubic"}
+
+
 def resize_node(
     b: GraphBuilder, parent: int, name: str, out: Shape, *, settings: Mapping[str, Any], op: str
 ) -> int:
     """A resize to ``out`` (the Resizing layer by its config, ``keras.ops.image.resize`` by its
     attributes, as ``settings``: both spell ``interpolation``, ``crop_to_aspect_ratio`` and
-    ``pad_to_aspect_ratio``): nearest-neighbour without a crop or pad to the aspect ratio, by
-    whole factors, is an exact scatter, as UpSampling; anything else keeps only the shape."""
-    nearest = settings.get("interpolation") == "nearest"
-    nearest = nearest and not settings.get("crop_to_aspect_ratio")
-    nearest = nearest and not settings.get("pad_to_aspect_ratio")
-    shape = b.shape(parent)
-    sizes = [(shape[a], out[a]) for a in spatial_axes(len(shape), b.layout)]
-    whole = nearest and all(i and o and o % i == 0 for i, o in sizes)
-    repeat = [int(o) // int(i) for i, o in sizes if i and o] if whole else None
-    return b.resize(parent, name, kind=OpKind.INTERPOLATE, output_shape=out, op=op, repeat=repeat)
+    ``pad_to_aspect_ratio``): without a crop or pad to the aspect ratio or antialiasing, a
+    resize by whole factors (nearest, bilinear, bicubic) reads through an exact window (a
+    transposed one up, as UpSampling); anything else keeps only the shape."""
+    interpolation = str(settings.get("interpolation", "bilinear"))
+    plain = not settings.get("crop_to_aspect_ratio") and not settings.get("pad_to_aspect_ratio")
+    plain = plain and not settings.get("antialias")
+    # (Keras's nearest has half-pixel centres: PyTorch's nearest-exact)
+    mode = _KERAS_RESIZE.get(interpolation) if plain else None
+    return b.resize(
+        parent,
+        name,
+        kind=OpKind.INTERPOLATE,
+        output_shape=out,
+        op=op,
+        interpolation=mode,
+    )
 
 
 def _patches(b: GraphBuilder, parent: int, op: Any, name: str) -> int | None:

@@ -59,8 +59,9 @@ def merge(kind: OpKind) -> Handler:
 
 
 def resize(kind: OpKind) -> Handler:
-    """UpSampling1D/2D/3D: nearest-neighbour by whole factors is an exact scatter (input
-    ``i`` copied to ``i*s .. i*s + s - 1``); other interpolations keep only the shape."""
+    """UpSampling1D/2D/3D: by whole factors, nearest-neighbour (input ``i`` copied to
+    ``i*s .. i*s + s - 1``), bilinear and bicubic (``image.resize``, half-pixel centres) are
+    exact scatters; other interpolations keep only the shape."""
 
     def handler(
         b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
@@ -69,14 +70,14 @@ def resize(kind: OpKind) -> Handler:
         size = c.get("size", 2)
         rank = len(b.shape(parents[0])) - 2
         factors = [int(size)] * rank if isinstance(size, int) else [int(s) for s in size]
-        nearest = c.get("interpolation", "nearest") == "nearest" and len(factors) == rank
         return b.resize(
             parents[0],
             name,
             kind=kind,
             output_shape=out,
             op=type(layer).__name__,
-            repeat=factors if nearest else None,
+            repeat=factors if len(factors) == rank else None,
+            interpolation=c.get("interpolation", "nearest"),
         )
 
     return handler

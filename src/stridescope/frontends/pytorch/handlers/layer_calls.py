@@ -5,7 +5,6 @@ spells it, and the node wrapped in a :class:`ShapeProxy`."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,7 +23,6 @@ __all__ = [
     "conv_transpose_node",
     "dense_node",
     "expect",
-    "interpolate_node",
     "ints",
     "joined",
     "pad_node",
@@ -294,31 +292,6 @@ def pointwise_node(
 
 def reshape_node(t: Tracer, name: str, op: str, x: ShapeProxy, shape: Sequence[int]) -> ShapeProxy:
     node = t.builder.reshape(x.node, name, output_shape=tuple(shape), op=op)
-    return t.proxy(node, x)
-
-
-def interpolate_node(
-    t: Tracer, name: str, op: str, x: Any, size: Any, scale_factor: Any, mode: str = "nearest"
-) -> ShapeProxy:
-    """``F.interpolate`` sizes: ``size``, else ``floor(n * scale_factor)`` per spatial axis.
-    Nearest-neighbour upsampling by whole factors copies input ``i`` to outputs ``i*s`` to
-    ``i*s + s - 1`` (``nearest`` and ``nearest-exact`` alike): an exact scatter for coverage."""
-    if not isinstance(x, ShapeProxy) or x.ndim < 3:
-        raise NotHandled
-    rank = x.ndim - 2
-    if size is not None:
-        spatial = ints(size, rank)
-    else:
-        scales = scale_factor if isinstance(scale_factor, Sequence) else [scale_factor] * rank
-        spatial = tuple(math.floor(n * float(s)) for n, s in zip(x.dims[2:], scales, strict=True))
-    out = (*x.dims[:2], *spatial)
-    whole = all(o % n == 0 and o >= n for o, n in zip(spatial, x.dims[2:], strict=True))
-    repeat = [o // n for o, n in zip(spatial, x.dims[2:], strict=True)] if whole else None
-    if mode not in ("nearest", "nearest-exact"):
-        repeat = None
-    node = t.builder.resize(
-        x.node, name, kind=OpKind.INTERPOLATE, output_shape=out, op=op, repeat=repeat
-    )
     return t.proxy(node, x)
 
 

@@ -316,8 +316,8 @@ def pixel_shuffle(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
 
 
 def upsample(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
-    return layer_calls.interpolate_node(
-        t, name, type(m).__name__, x, m.size, m.scale_factor, m.mode
+    return reshaping.interpolate_node(
+        t, name, type(m).__name__, x, m.size, m.scale_factor, m.mode, m.align_corners
     )
 
 

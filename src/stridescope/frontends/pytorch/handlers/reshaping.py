@@ -14,7 +14,7 @@ from stridescope.frontends import layers
 from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
 from stridescope.frontends.pytorch.handlers.layer_calls import (
     expect,
-    interpolate_node,
+    ints,
     pad_node,
     reshape_node,
 )
@@ -32,6 +32,7 @@ __all__ = [
     "constant",
     "flatten",
     "interpolate",
+    "interpolate_node",
     "pad",
     "pixel_shuffle",
     "pixel_unshuffle",
@@ -252,6 +253,44 @@ def pixel_shuffle(t: Tracer, name: str, op: str, input: Any, upscale_factor: int
     return t.proxy(node, x)
 
 
+def interpolate_node(
+    t: Tracer,
+    name: str,
+    op: str,
+    x: Any,
+    size: Any,
+    scale_factor: Any,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    antialias: bool = False,
+) -> ShapeProxy:
+    """``F.interpolate`` sizes: ``size``, else ``floor(n * scale_factor)`` per spatial axis.
+    A resize by whole factors with half-pixel centres (nearest, ``nearest-exact``, ``area``,
+    linear and cubic without ``align_corners`` or antialiasing) reads each output's inputs
+    at fixed offsets: an exact window for coverage and receptive fields (see
+    ``GraphBuilder.resize``)."""
+    if not isinstance(x, ShapeProxy) or x.ndim < 3:
+        raise NotHandled
+    rank = x.ndim - 2
+    if size is not None:
+        spatial = ints(size, rank)
+    else:
+        scales = scale_factor if isinstance(scale_factor, Sequence) else [scale_factor] * rank
+        spatial = tuple(math.floor(n * float(s)) for n, s in zip(x.dims[2:], scales, strict=True))
+    out = (*x.dims[:2], *spatial)
+    nearest = mode in ("nearest", "nearest-exact")
+    node = t.builder.resize(
+        x.node,
+        name,
+        kind=OpKind.INTERPOLATE,
+        output_shape=out,
+        op=op,
+        # corners aligned: sources (n - 1) / (N - 1) apart, not a window
+        interpolation=None if (align_corners and not nearest) or antialias else mode,
+    )
+    return t.proxy(node, x)
+
+
 def interpolate(
     t: Tracer,
     name: str,
@@ -264,7 +303,9 @@ def interpolate(
     recompute_scale_factor: bool | None = None,
     antialias: bool = False,
 ) -> Any:
-    return interpolate_node(t, name, op, input, size, scale_factor, mode)
+    return interpolate_node(
+        t, name, op, input, size, scale_factor, mode, align_corners, bool(antialias)
+    )
 
 
 def pad(
