@@ -1,7 +1,9 @@
 """Random small nets of the ops whose positions the summary follows, against autograd:
 convolutions (kernel, stride, padding), average pools, space-to-depth written with ``view``
 and ``permute`` (any order of its channel and block axes), a pool written as a block reshape
-and a mean, channels reversed by an index tensor, and strided phases ``x[:, :, i::2, j::2]``.
+and a mean, channels reversed by an index tensor, strided phases ``x[:, :, i::2, j::2]``, and
+resizes by 2 up and down (``F.interpolate``: nearest, bilinear, bicubic, area; a transposed
+conv of stride 2).
 The coverage is autograd's and the last field is never smaller than the gradient's extent.
 (Max pools are left out: autograd reaches only their argmax. A pick of some channels of a
 space-to-depth reads some phases only, where the summary counts every phase: too high, a
@@ -44,6 +46,15 @@ class _Reversed(nn.Module):
         return y[:, torch.arange(y.shape[1] - 1, -1, -1)]
 
 
+class _Resize(nn.Module):
+    def __init__(self, mode: str, scale: float) -> None:
+        super().__init__()
+        self.mode, self.scale = mode, scale
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(y, scale_factor=self.scale, mode=self.mode)
+
+
 class _Phase(nn.Module):
     def __init__(self, i: int, j: int) -> None:
         super().__init__()
@@ -60,6 +71,8 @@ _OPS = st.one_of(
     st.tuples(st.just("mean")),
     st.tuples(st.just("reversed")),
     st.tuples(st.just("phase"), st.integers(0, 1), st.integers(0, 1)),
+    st.tuples(st.just("up"), st.sampled_from(["nearest", "bilinear", "bicubic", "area", "conv"])),
+    st.tuples(st.just("down"), st.sampled_from(["nearest", "nearest-exact", "bilinear", "area"])),
 )
 
 
@@ -86,6 +99,17 @@ def _net(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> nn.Module | None:
             c, h, w = c * b * b, h // b, w // b
         elif op[0] == "reversed":
             layers.append(_Reversed())
+        elif op[0] == "up":
+            if max(h, w) > 24:
+                return None
+            up = nn.ConvTranspose2d(c, 2, 2, 2) if op[1] == "conv" else _Resize(op[1], 2)
+            layers.append(up)
+            c, h, w = (2 if op[1] == "conv" else c), 2 * h, 2 * w
+        elif op[0] == "down":
+            if h % 2 or w % 2:
+                return None
+            layers.append(_Resize(op[1], 0.5))
+            h, w = h // 2, w // 2
         else:
             _, i, j = op
             if min(h, w) < 2:
