@@ -19,6 +19,7 @@ here (``None``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,20 +93,7 @@ class ReceptiveField:
                 jump=self.jump * stride,
                 start=self.start - pad_before * self.jump,
             )
-        # output o reads o*stride - pad_before + m*dilation, m < kernel: from the first one's
-        # first pixel to the last one's end (self.span's arithmetic, inlined)
-        period, phases, start = len(self.phases), self.phases, self.start
-        step, last = period * self.jump, (kernel - 1) * dilation
-        spans = []
-        for phase in range(period // math.gcd(period, stride)):
-            q, r = divmod(phase * stride - pad_before, period)
-            q2, r2 = divmod(phase * stride - pad_before + last, period)
-            spans.append((start + q * step + phases[r][0], start + q2 * step + phases[r2][1]))
-        if stride == 1:  # each end moved along the outputs: their periods, and the pair's, stay
-            first = spans[0][0]
-            shifted = tuple((a - first, b - first) for a, b in spans)
-            return ReceptiveField(max([b - a for a, b in shifted]), self.jump, first, shifted)
-        return _of_spans(spans, self.jump * stride)
+        return _phased_then(self, kernel, stride, dilation, pad_before)
 
     def scattered(
         self, kernel: int, stride: int = 1, dilation: int = 1, pad_before: int = 0
@@ -124,19 +112,7 @@ class ReceptiveField:
         ReceptiveField(size=3, jump=2, start=-1)
         """
         check_window(None, kernel, stride, dilation)
-        if self.jump % stride:
-            return None
-        spans = []
-        for phase in range(self.period * stride):
-            written = [  # the inputs written to this output, last first
-                i // stride
-                for j in range(kernel)
-                if (i := phase + pad_before - j * dilation) % stride == 0
-            ]
-            if not written:
-                return None
-            spans.append((self.span(written[-1])[0], self.span(written[0])[1]))
-        return _of_spans(spans, self.jump // stride)
+        return _scattered(self, kernel, stride, dilation, pad_before)
 
     @property
     def end(self) -> int:
@@ -184,6 +160,57 @@ def union(fields: Sequence[ReceptiveField]) -> ReceptiveField | None:
     >>> union([up, ReceptiveField(1, 1, 0)])
     ReceptiveField(size=2, jump=1, start=0, phases=((0, 1), (0, 2)))
     """
+    return _union(tuple(fields))
+
+
+# The phased compositions, memoised: pure arithmetic on frozen fields, and a square map's
+# axes (or a network's repeated blocks) ask the same question again.
+
+
+@functools.lru_cache(maxsize=4096)
+def _phased_then(
+    field: ReceptiveField, kernel: int, stride: int, dilation: int, pad_before: int
+) -> ReceptiveField:
+    """:meth:`ReceptiveField.then` of a field with phases. Output ``o`` reads
+    ``o*stride - pad_before + m*dilation``, ``m < kernel``: from the first one's first pixel
+    to the last one's end (:meth:`ReceptiveField.span`'s arithmetic, inlined)."""
+    period, phases, start = len(field.phases), field.phases, field.start
+    step, last = period * field.jump, (kernel - 1) * dilation
+    spans = []
+    for phase in range(period // math.gcd(period, stride)):
+        q, r = divmod(phase * stride - pad_before, period)
+        q2, r2 = divmod(phase * stride - pad_before + last, period)
+        spans.append((start + q * step + phases[r][0], start + q2 * step + phases[r2][1]))
+    if stride == 1:  # each end moved along the outputs: their periods, and the pair's, stay
+        first = spans[0][0]
+        shifted = tuple((a - first, b - first) for a, b in spans)
+        return ReceptiveField(max([b - a for a, b in shifted]), field.jump, first, shifted)
+    return _of_spans(spans, field.jump * stride)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scattered(
+    field: ReceptiveField, kernel: int, stride: int, dilation: int, pad_before: int
+) -> ReceptiveField | None:
+    """:meth:`ReceptiveField.scattered`."""
+    if field.jump % stride:
+        return None
+    spans = []
+    for phase in range(field.period * stride):
+        written = [  # the inputs written to this output, last first
+            i // stride
+            for j in range(kernel)
+            if (i := phase + pad_before - j * dilation) % stride == 0
+        ]
+        if not written:
+            return None
+        spans.append((field.span(written[-1])[0], field.span(written[0])[1]))
+    return _of_spans(spans, field.jump // stride)
+
+
+@functools.lru_cache(maxsize=4096)
+def _union(fields: tuple[ReceptiveField, ...]) -> ReceptiveField | None:
+    """:func:`union`."""
     jump = fields[0].jump
     if any(f.jump != jump for f in fields):
         return None
