@@ -104,16 +104,20 @@ class _Terms:
     everything: bool  # every input position feeds every output position
     terms: list[Term]
     notes: tuple[str, ...]
+    start: int = 0  # the node walked from
 
-    def fraction(self) -> float:
-        size = math.prod(self.input_spatial)
-        if self.everything:
-            return 1.0 if math.prod(self.output_spatial) > 0 else 0.0
-        if not self.terms:
-            return 0.0
-        # the union over outputs of a product is the product of the per-axis unions
-        masks = [tuple(np.asarray(a.any(axis=0)) for a in term) for term in self.terms]
-        return union_size(masks) / size
+
+def _fraction(walks: list[_Terms]) -> float:
+    """The share of input positions some output position of some walk reads."""
+    size = math.prod(walks[0].input_spatial)
+    if any([w.everything and math.prod(w.output_spatial) > 0 for w in walks]):
+        return 1.0
+    terms = [term for w in walks for term in w.terms]
+    if not terms:
+        return 0.0
+    # the union over outputs of a product is the product of the per-axis unions
+    masks = [tuple(np.asarray(a.any(axis=0)) for a in term) for term in terms]
+    return union_size(masks) / size
 
 
 _GLOBAL_POOLS = (OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL)
@@ -185,8 +189,11 @@ def _ones(outputs: int, positions: int) -> BoolMatrix:
     return ones
 
 
-def _start(graph: Graph, facts: NodeFacts, before_pool: bool) -> tuple[int, tuple[int, ...]]:
-    """The last spatial node (see :func:`_walk`) and the input's spatial sizes."""
+def _start(
+    graph: Graph, facts: NodeFacts, before_pool: bool, start: int | None = None
+) -> tuple[int, tuple[int, ...]]:
+    """The last spatial node (see :func:`_walk`), or ``start``, and the input's spatial
+    sizes."""
     known = facts.sizes
     input_spatial = known[0]
     if input_spatial is None:
@@ -195,8 +202,8 @@ def _start(graph: Graph, facts: NodeFacts, before_pool: bool) -> tuple[int, tupl
             f"({graph.layout})"
         )
     rank = len(input_spatial)
-    last = len(known) - 1  # the last node with as many spatial axes (the input is one)
-    while known[last] is None or len(known[last] or ()) != rank:
+    last = len(known) - 1 if start is None else start  # the last node with as many spatial
+    while known[last] is None or len(known[last] or ()) != rank:  # axes (the input is one)
         last -= 1
     if before_pool:
         last = _before_global_pool(graph, known, last)
@@ -213,7 +220,23 @@ def _seed(out_spatial: tuple[int, ...], for_map: bool) -> tuple[tuple[int, ...],
     return rows, tuple(_ones(r, n) for r, n in zip(rows, out_spatial, strict=True))
 
 
-def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) -> _Terms:
+def _walks(graph: Graph, facts: NodeFacts | None, for_map: bool) -> list[_Terms]:
+    """:func:`_walk` from the output, then from each other tensor the model returns that is
+    a map of the input's rank (a feature pyramid's maps, an auxiliary head's mask): the
+    input positions any of them reads are read."""
+    facts = node_facts(graph) if facts is None else facts
+    walks = [_walk(graph, facts, for_map)]
+    rank, known = len(walks[0].input_spatial), facts.sizes
+    for node in graph.returned:
+        sizes = known[node]
+        if sizes is not None and len(sizes) == rank and node not in [w.start for w in walks]:
+            walks.append(_walk(graph, facts, for_map, start=node))
+    return walks
+
+
+def _walk(
+    graph: Graph, facts: NodeFacts | None = None, for_map: bool = True, start: int | None = None
+) -> _Terms:
     """The relation between the last spatial node and the input. Every term kept reads
     something. Without ``for_map`` (what :func:`coverage_fraction` needs) three things a
     count map needs are skipped, none of which changes the fraction: a final global pool is
@@ -224,7 +247,7 @@ def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) ->
     facts = node_facts(graph) if facts is None else facts
     notes: list[str] = []
     nodes, known, moved = graph.nodes, facts.sizes, facts.parent_moved
-    last, input_spatial = _start(graph, facts, before_pool=for_map)
+    last, input_spatial = _start(graph, facts, for_map, start)
     rank = len(input_spatial)
     out_spatial = known[last] or ()
     rows, identity = _seed(out_spatial, for_map)
@@ -277,6 +300,7 @@ def _walk(graph: Graph, facts: NodeFacts | None = None, for_map: bool = True) ->
         0 in everything,
         [] if 0 in everything else merge_terms(pending.get(0, [])),
         tuple(notes),
+        last,
     )
 
 
@@ -291,31 +315,37 @@ def coverage_fraction(graph: Graph, facts: NodeFacts | None = None) -> float:
     >>> coverage_fraction(b.build())
     0.25
     """
-    return _walk(graph, facts, for_map=False).fraction()
+    return _fraction(_walks(graph, facts, for_map=False))
 
 
 def coverage_map(graph: Graph) -> CoverageMap:
-    """The exact coverage map of ``graph``'s input by its last spatial node."""
-    walk = _walk(graph)
+    """The exact coverage map of ``graph``'s input by its last spatial node, and by the other
+    maps the model returns (``Graph.returned``: their counts add up)."""
+    walks = _walks(graph, None, for_map=True)
+    walk = walks[0]
     if math.prod(walk.input_spatial) > MAX_ENTRIES:
         raise StridescopeError(
             f"a coverage map of a {_size(walk.input_spatial)} input has more than "
             f"{MAX_ENTRIES:,} {position_noun(len(walk.input_spatial))}; give a smaller --input "
             "(the summary's input coverage needs no map)"
         )
-    if walk.everything:
-        counts = np.full(walk.input_spatial, math.prod(walk.output_spatial), dtype=np.int64)
-    elif walk.terms:
-        counts = union_counts(walk.terms)
-    else:
-        counts = np.zeros(walk.input_spatial, dtype=np.int64)
+    counts = np.zeros(walk.input_spatial, dtype=np.int64)
+    for each in walks:
+        if each.everything:
+            counts += math.prod(each.output_spatial)
+        elif each.terms:
+            counts += union_counts(each.terms)
+    notes = [note for each in walks for note in each.notes]
+    if len(walks) > 1:
+        others = ", ".join(each.output_node for each in walks[1:])
+        notes.append(f"the other maps the model returns are counted too: {others}")
     return CoverageMap(
         walk.input_spatial,
         counts,
-        walk.fraction(),
+        _fraction(walks),
         walk.output_node,
         walk.output_spatial,
-        walk.notes,
+        tuple(dict.fromkeys(notes)),
     )
 
 

@@ -164,6 +164,7 @@ class BuilderCore:
         self.dtype_bytes = dtype_bytes
         self._nodes: list[Node] = []
         self._notes: list[str] = []
+        self.returned: list[int] = []  # the other tensors the model returns (Graph.returned)
         self.edited: list[int] = []  # nodes changed after they were added, in order
         self.input = self.add_input(input_shape, "input")
 
@@ -186,8 +187,9 @@ class BuilderCore:
         return self._add(name, OpKind.INPUT, (), shape, shape, spatial_at=signal_axes(shape))
 
     def build(self) -> Graph:
+        notes, returned = tuple(self._notes), tuple(self.returned)
         return Graph(
-            tuple(self._nodes), self.layout, self.source, self.dtype_bytes, tuple(self._notes)
+            tuple(self._nodes), self.layout, self.source, self.dtype_bytes, notes, returned
         )
 
     # -- nodes and where their spatial axes are -------------------------------------------

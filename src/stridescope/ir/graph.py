@@ -256,6 +256,10 @@ class Graph:
     source: str = ""
     dtype_bytes: int = 4
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: the other tensors the model returns, besides its output (the last node): node ids, in
+    #: the order returned (a feature pyramid's other maps, a segmentation model's auxiliary
+    #: head); the input coverage counts what any of them reads
+    returned: tuple[int, ...] = field(default_factory=tuple)
 
     @property
     def input_shape(self) -> Shape:

@@ -300,7 +300,8 @@ def _returned(tracer: Tracer, out: Any) -> None:
     """Settle what the forward returns. The graph's output (its last node) is the first
     tensor returned: where the forward made nodes after it (work it discards, a second
     output such as a classification head beside a mask), an ``output`` node of its shape
-    follows it (0 MACs, positions kept), so coverage and the output shape are of it."""
+    follows it (0 MACs, positions kept), so the output shape and field are of it; the other
+    tensors returned are the graph's ``returned``, which the input coverage counts too."""
     settle(tracer, out)
     returned = [v.node for v in walk_values(out) if type(v) is ShapeProxy]
     builder = tracer.builder
@@ -310,6 +311,7 @@ def _returned(tracer: Tracer, out: Any) -> None:
             node.id, tracer.unique("output"), output_shape=node.output_shape, op="output"
         )
         sized(tracer, next(v for v in walk_values(out) if type(v) is ShapeProxy), at)
+    builder.returned = list(dict.fromkeys(i for i in returned[1:] if i != returned[0]))
     _note_discarded(builder, returned, tracer.paths, tracer.known.reads)
 
 
