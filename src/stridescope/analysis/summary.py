@@ -31,7 +31,7 @@ from typing import Any
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import lint_graph
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.summary_rf import WHOLE, RFState, receptive_fields
+from stridescope.analysis.summary_rf import RFState, receptive_fields
 from stridescope.analysis.units import check_sample_rate, milliseconds, position_noun
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, Shape, Window
@@ -223,8 +223,8 @@ RFColumns = tuple[tuple[int, ...] | None, tuple[int, ...] | None, str]
 def _rf(state: RFState) -> RFColumns:
     if state is None:
         return None, None, "?"
-    if state == WHOLE:
-        return None, None, WHOLE
+    if isinstance(state, str):  # WHOLE, NO_INPUT
+        return None, None, state
     if isinstance(state, tuple):
         return tuple(r.size for r in state), tuple(r.jump for r in state), ""
     return None, None, "?"

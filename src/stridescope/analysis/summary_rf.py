@@ -40,8 +40,9 @@ Rules (per spatial axis, in network-input pixels):
 - other interpolation (sizes that are not whole multiples, ``align_corners``), padding of
   the batch axis and uncounted ops: **unknown** (``None``), and so is everything after them;
 - a tensor whose values read no input (made from a shape: ``x.new_ones(...)``, stochastic
-  depth's ``bernoulli_`` mask, a position encoding from weights and a coordinate grid) is
-  left out of the ops that meet it: their field is that of their other inputs.
+  depth's ``bernoulli_`` mask, a position encoding from weights and a coordinate grid, Swin's
+  shifted-window attention mask) has no field (:data:`NO_INPUT`) and is left out of the ops
+  that meet it: their field is that of their other inputs.
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ _CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = 
     OpKind.SLICE,
 )
 
-__all__ = ["WHOLE", "RFState", "merged", "receptive_fields"]
+__all__ = ["NO_INPUT", "WHOLE", "RFState", "merged", "receptive_fields"]
 
 WHOLE: Final = "whole input"
-RFState = tuple[ReceptiveField, ...] | Literal["whole input"] | None
+NO_INPUT: Final = "no input"  # a tensor whose values read no input (see receptive_fields)
+RFState = tuple[ReceptiveField, ...] | Literal["whole input", "no input"] | None
 
 _PASS = {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT}
 _MERGE = {OpKind.ADD, OpKind.MUL, OpKind.CONCAT}
@@ -278,13 +280,15 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
         parents = node.parents
         if not parents and node.kind is not _INPUT:
             free.add(node.id)  # a tensor made from a shape: x.new_ones(...), ones_like(x)
-        elif free and not free.isdisjoint(parents):
+            states.append(NO_INPUT)
+            continue
+        if free and not free.isdisjoint(parents):
             # a mask or gate made from such tensors (stochastic depth's bernoulli_) reads no
             # input: where it meets the input's values, the field is theirs alone
             parents = tuple(p for p in parents if p not in free)
             if not parents:
                 free.add(node.id)
-                states.append(None)
+                states.append(NO_INPUT)
                 continue
         keeps = node.kind in _PASS and node.counted and not facts.parent_moved[node.id]
         if keeps and len(parents) == 1:  # most nodes: the parent's field, as _step gives it
