@@ -151,7 +151,8 @@ def test_pixel_shuffle_after_a_stride_two_conv() -> None:
 def test_fields_past_the_input_resolution_and_with_corners_aligned_stay_unknown() -> None:
     past = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Upsample(scale_factor=2))
     corners = _Decoder(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), False)
-    for model in (past, corners):
+    module = _Decoder(nn.UpsamplingBilinear2d(scale_factor=2), False)  # (corners aligned too)
+    for model in (past, corners, module):
         summary = stridescope.summary(_positive(model), (1, 1, 16, 16))
         assert summary.layers[-1].rf_size is None and summary.layers[-1].rf_note == "?"
 
