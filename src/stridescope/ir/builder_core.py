@@ -174,6 +174,16 @@ class BuilderCore:
     def note(self, text: str) -> None:
         self._notes.append(text)
 
+    def returns(self, outputs: Sequence[int]) -> None:
+        """The nodes of the tensors the model returns, the first its output: the others
+        (each once) become :attr:`Graph.returned`.
+
+        >>> b = BuilderCore((1, 3, 8, 8), "nchw")
+        >>> b.returns([2, 1, 2, 3, 1]); b.returned
+        [1, 3]
+        """
+        self.returned = list(dict.fromkeys(i for i in outputs[1:] if i != outputs[0]))
+
     def add_input(self, input_shape: Shape, name: str) -> int:
         """Another input of a model that takes several (node 0 stays the first: coverage and
         the receptive field are measured on it; this one starts fields of its own).

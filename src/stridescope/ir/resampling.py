@@ -66,16 +66,15 @@ def resampled(sizes: Shape, out: Shape, interpolation: str) -> tuple[Window | No
     >>> resampled((8, 8), (4, 4), "bilinear")[0].kernel, resampled((8,), (2,), "bilinear")
     ((2, 2), (None, None))
     """
-    if None in sizes or None in out or len(sizes) != len(out) or not all(out):
+    if len(sizes) != len(out) or not all(sizes) or not all(out):  # (None or 0: no window)
         return None, None
-    pairs = list(zip(sizes, out, strict=True))
-    if all(o % n == 0 for n, o in pairs if n and o):
-        return None, upsampled(tuple(o // n for n, o in pairs if n and o), interpolation)
-    if not all(n % o == 0 for n, o in pairs if n and o):
+    pairs = [(int(n or 0), int(o or 0)) for n, o in zip(sizes, out, strict=True)]
+    if all(o % n == 0 for n, o in pairs):
+        return None, upsampled(tuple(o // n for n, o in pairs), interpolation)
+    if not all(n % o == 0 for n, o in pairs):
         return None, None
     taps = []
     for n, o in pairs:
-        assert n is not None and o is not None
         found = downsampling_taps(n // o, interpolation)
         if found is None or (found[0] > 1 and found[1] < 0):  # (geometry's crops: kernel 1)
             return None, None

@@ -102,7 +102,7 @@ def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Gra
     used: set[int] = set()  # the ids of the weights the walk meets
     outputs = _walk(builder, model, nodes, "", used)
     first = outputs[0]
-    builder.returned = list(dict.fromkeys(i for i in outputs[1:] if i != first))
+    builder.returns(outputs)
     if first != builder.size - 1:  # the output is the model's first, as in the PyTorch tracer
         taken = {n.name for n in builder._nodes}
         name = next(

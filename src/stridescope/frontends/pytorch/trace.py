@@ -311,7 +311,8 @@ def _returned(tracer: Tracer, out: Any) -> None:
             node.id, tracer.unique("output"), output_shape=node.output_shape, op="output"
         )
         sized(tracer, next(v for v in walk_values(out) if type(v) is ShapeProxy), at)
-    builder.returned = list(dict.fromkeys(i for i in returned[1:] if i != returned[0]))
+    if returned:
+        builder.returns(returned)
     _note_discarded(builder, returned, tracer.paths, tracer.known.reads)
 
 
