@@ -6,7 +6,6 @@ called twice, in-place writes into an argument, several results."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,43 +17,7 @@ from torch import nn
 
 from stridescope.frontends.pytorch import block_copies
 from stridescope.frontends.pytorch.trace import trace_torch
-from stridescope.ir import Graph
-
-
-@pytest.fixture
-def copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Copy every block that can be copied (whatever the timing says), and list the paths
-    of the blocks copied."""
-    made: list[str] = []
-    original = block_copies.BlockCopying._copy
-
-    def counting(self: Any, kinds: Any, module: nn.Module, path: str, proxies: Any) -> Any:
-        out = original(self, kinds, module, path, proxies)
-        if out is not block_copies._NO:
-            made.append(path)
-        return out
-
-    monkeypatch.setattr(block_copies, "_WORTH", float("inf"))
-    monkeypatch.setattr(block_copies, "_COSTS", {})
-    monkeypatch.setattr(block_copies, "_TRACES", {})
-    monkeypatch.setattr(block_copies.BlockCopying, "_copy", counting)
-    yield made
-
-
-def traced(model: nn.Module, shape: tuple[int, ...]) -> Graph:
-    """The graph traced block by block (copying off)."""
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(block_copies, "ON", False)
-        return trace_torch(model, shape)
-
-
-def same_graph(model: nn.Module, shape: tuple[int, ...]) -> Graph:
-    """The copied graph, after checking it equals the one traced block by block."""
-    copied = trace_torch(model, shape)
-    plain = traced(model, shape)
-    assert copied.nodes == plain.nodes
-    assert copied.notes == plain.notes
-    return copied
+from tests.frontends.pytorch.copying import same_graph, traced
 
 
 def unique_params(model: nn.Module) -> int:

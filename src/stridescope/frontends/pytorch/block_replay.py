@@ -5,11 +5,12 @@ each costs ~10 µs per op, and what a forward produces depends only on what it i
 the module's state, so a block whose state equals an earlier block's (same classes, attributes,
 parameter and buffer layouts, integer buffer values, module paths below it in the same places)
 and whose inputs equal that block's inputs (shapes, dtypes, where the spatial axes are, plain
-arguments) gets a copy of the earlier block's nodes: ids shifted, names under its own path,
+arguments, the very same real tensor unchanged since: a rotary embedding or a mask every block
+is given) gets a copy of the earlier block's nodes: ids shifted, names under its own path,
 parameters counted on its own weights (``block_copies`` decides when to try). Anything this
-cannot vouch for is traced as usual: attributes that are not plain values or code, real tensors
-or mutable containers among the arguments, a block that used nodes or parameters from outside
-itself, wrote into nodes made before it, or whose forward changed its own state.
+cannot vouch for is traced as usual: attributes that are not plain values or code, other real
+tensors or mutable containers among the arguments, a block that used nodes or parameters from
+outside itself, wrote into nodes made before it, or whose forward changed its own state.
 
 >>> from torch import nn
 >>> from stridescope.frontends.pytorch.trace import trace_torch
@@ -25,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from stridescope.frontends.pytorch.block_match import ATOMS, Head, Unlike
@@ -39,8 +41,8 @@ def describe_inputs(
 ) -> tuple[tuple[Any, ...], list[ShapeProxy]] | None:
     """What a forward's result can depend on among its arguments: per proxy its shape, dtype
     and where its node keeps the spatial axes (and which earlier argument shares its node),
-    plain values as they are; with the proxies in order. ``None`` for a real tensor, a
-    mutable container or any other object (the block is then traced)."""
+    plain values as they are, a real tensor as itself (:class:`_Same`); with the proxies in
+    order. ``None`` for a mutable container or any other object (the block is then traced)."""
     d = _Describe(nodes)
     try:
         described = (
@@ -74,7 +76,34 @@ class _Describe:
             return (cls, value)
         if cls is tuple:
             return (tuple, tuple(self.of(v) for v in value))
+        if cls is torch.Tensor:
+            return _Same(value)
         raise Unlike(cls.__name__)
+
+
+class _Same:
+    """A real tensor among a block's arguments (a rotary embedding, a mask, a position bias
+    every block is given): equal only to the same tensor at the same version, so a copy is
+    only made for a block given the very values the recorded one had (views share their
+    base's version, so an in-place write through one is seen). Holding the tensor keeps its
+    id from being reused while the description is kept."""
+
+    __slots__ = ("tensor", "version")
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+        try:
+            self.version = tensor._version
+        except RuntimeError as error:  # an inference tensor keeps no version
+            raise Unlike("a tensor without a version") from error
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is _Same and other.tensor is self.tensor and other.version == self.version
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self.tensor), self.version))
 
 
 @dataclass

@@ -1,0 +1,65 @@
+"""Repeated blocks given real tensors (a rotary embedding made from a buffer, a mask every
+block is given) are copied only for the very same tensor, unchanged since: the graph equals
+the one traced block by block, branches on the tensor's values included."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tests.frontends.pytorch.copying import same_graph
+
+
+class Rotary(nn.Module):
+    """A block given a table every block shares (a rotary embedding made in the model's
+    forward from a buffer, a mask): it multiplies the tokens by it, and branches on its
+    values (the branch a real table's values choose)."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.fc2 = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x) * table.cos() + x * table.sin()
+        if bool((table > 1).any()):  # a table of other values takes the other branch
+            x = self.fc2(x)
+        return F.gelu(x)
+
+
+class RotaryNet(nn.Module):
+    """Blocks given one table (``shared``), or a table written in place between blocks, or
+    a new table per block with other values."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.register_buffer("freq", torch.linspace(0.0, 0.25, 8))
+        self.blocks = nn.ModuleList([Rotary() for _ in range(4)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        table = torch.arange(x.shape[1]).float()[:, None] * self.freq
+        for i, block in enumerate(self.blocks):
+            if self.how == "new":  # values past 1 from the second block on
+                table = table * 3.0 if i else table.clone()
+            x = block(x, table)
+            if self.how == "written":
+                table.mul_(3.0)  # past 1 from the second block on
+        return x
+
+
+@pytest.mark.parametrize(("how", "copied"), [("shared", 3), ("written", 0), ("new", 0)])
+def test_blocks_given_the_same_real_tensor_are_copied(
+    copies: list[str], how: str, copied: int
+) -> None:
+    net = RotaryNet(how)
+    g = same_graph(net, (1, 3, 8))
+    assert len(copies) == copied
+    # the branch each block took: the table's values decide it, copied or traced
+    fc2 = [n.name for n in g.nodes if n.name.endswith("fc2")]
+    assert fc2 == ([] if how == "shared" else ["blocks.1.fc2", "blocks.2.fc2", "blocks.3.fc2"])
+    assert g.params == sum(p.numel() for b in net.blocks for p in b.fc.parameters()) + (
+        0 if how == "shared" else 3 * 72
+    )
