@@ -2,8 +2,8 @@
 convolutions (kernel, stride, padding), average pools, space-to-depth written with ``view``
 and ``permute`` (any order of its channel and block axes), a pool written as a block reshape
 and a mean, channels reversed by an index tensor, strided phases ``x[:, :, i::2, j::2]``, and
-resizes by 2 up and down (``F.interpolate``: nearest, bilinear, bicubic, area; a transposed
-conv of stride 2).
+resizes by 2 up and by 2, 3 or 4 down (``F.interpolate``: nearest, bilinear, bicubic, area;
+a transposed conv of stride 2).
 The coverage is autograd's and the last field is never smaller than the gradient's extent.
 (Max pools are left out: autograd reaches only their argmax. A pick of some channels of a
 space-to-depth reads some phases only, where the summary counts every phase: too high, a
@@ -72,7 +72,11 @@ _OPS = st.one_of(
     st.tuples(st.just("reversed")),
     st.tuples(st.just("phase"), st.integers(0, 1), st.integers(0, 1)),
     st.tuples(st.just("up"), st.sampled_from(["nearest", "bilinear", "bicubic", "area", "conv"])),
-    st.tuples(st.just("down"), st.sampled_from(["nearest", "nearest-exact", "bilinear", "area"])),
+    st.tuples(
+        st.just("down"),
+        st.sampled_from(["nearest", "nearest-exact", "bilinear", "bicubic", "area"]),
+        st.integers(2, 4),
+    ),
 )
 
 
@@ -106,10 +110,11 @@ def _net(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> nn.Module | None:
             layers.append(up)
             c, h, w = (2 if op[1] == "conv" else c), 2 * h, 2 * w
         elif op[0] == "down":
-            if h % 2 or w % 2:
+            _, mode, by = op
+            if h % by or w % by:
                 return None
-            layers.append(_Resize(op[1], 0.5))
-            h, w = h // 2, w // 2
+            layers.append(_Resize(mode, 1 / by))
+            h, w = h // by, w // by
         else:
             _, i, j = op
             if min(h, w) < 2:

@@ -207,7 +207,13 @@ DOWN = [
     ({"scale_factor": 1 / 3, "mode": "bilinear"}, 1 / 9),  # lands on the middle pixel
     ({"scale_factor": 0.5, "mode": "bicubic"}, 1.0),
     ({"size": (4, 4), "mode": "area"}, 1.0),
+    # two taps inside each block (they were taken to read every position): bilinear by 4
+    # reads pixels 1 and 2 of each 4, by 6 pixels 2 and 3 of 6, bicubic by 8 pixels 2 to 5
+    ({"scale_factor": 0.25, "mode": "bilinear"}, 1 / 4),
+    ({"size": (4, 4), "mode": "bilinear"}, 1 / 9),
+    ({"scale_factor": 0.125, "mode": "bicubic"}, 1 / 4),
 ]
+_SIDES = {1 / 3: 12, 0.125: 32}
 
 
 @pytest.mark.parametrize(("resize", "read"), DOWN, ids=[str(d[0]) for d in DOWN])
@@ -216,7 +222,9 @@ def test_downsampling_by_interpolation_reads_what_the_gradient_reads(
 ) -> None:
     """The resize reads a window: a nearest downsampling by 2 reads a pixel in four, as a
     1x1 stride-2 conv does, and says so (it was taken to read every position)."""
-    side = 12 if resize.get("scale_factor") == 1 / 3 else 16
+    side = _SIDES.get(resize.get("scale_factor"), 16)  # type: ignore[arg-type]
+    if resize.get("size") == (4, 4) and resize.get("mode") == "bilinear":
+        side = 24  # by 6
     model = _Shrink(**resize)
     _checked(model, (1, 1, side, side))
     rows = {r.path: r for r in stridescope.summary(_positive(model), (1, 1, side, side)).layers}
@@ -224,7 +232,8 @@ def test_downsampling_by_interpolation_reads_what_the_gradient_reads(
 
 
 @pytest.mark.parametrize(
-    ("interpolation", "side", "read"), [("nearest", 16, 1 / 16), ("bilinear", 12, 1 / 9)]
+    ("interpolation", "side", "read"),
+    [("nearest", 16, 1 / 16), ("bilinear", 12, 1 / 9), ("bilinear", 16, 1 / 4)],
 )
 def test_keras_resizing_down_reads_what_the_gradient_reads(
     interpolation: str, side: int, read: float
@@ -240,6 +249,7 @@ def test_keras_resizing_down_reads_what_the_gradient_reads(
     x = (torch.rand(1, side, side, 1) + 0.5).requires_grad_(True)
     (grad,) = torch.autograd.grad(model(x).sum(), x)
     assert summary.input_coverage == pytest.approx(float((grad != 0).float().mean()))
-    # nearest by 4 (half-pixel centres): a pixel in 16; bilinear by 3: the middle of 3 x 3
+    # nearest by 4 (half-pixel centres): a pixel in 16; bilinear by 3: the middle of 3 x 3;
+    # bilinear by 4: 2 x 2 pixels of each 4 x 4
     assert summary.input_coverage == pytest.approx(read)
     assert not [n for n in summary.notes if "treated as reading every position" in n]

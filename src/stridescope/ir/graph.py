@@ -99,14 +99,22 @@ def channel_axis(rank: int, layout: Layout) -> int:
     return 1 if layout == "nchw" else rank - 1
 
 
-def _slice_reads(n: int, stride: int, pad: Pad, out: int | None) -> int:
-    """How many of ``n`` positions a kernel-1 window reads: outputs ``o`` read
-    ``o*stride - before``, counted when inside ``[0, n)``."""
+@functools.lru_cache(maxsize=1024)
+def _crop_reads(n: int, kernel: int, stride: int, dilation: int, pad: Pad, out: int | None) -> int:
+    """How many of ``n`` positions a window with a negative padding amount reads: outputs
+    ``o < out`` read ``o*stride - before + j*dilation`` (``j < kernel``), counted when inside
+    ``[0, n)``."""
     if not out:
         return 0
-    first = max(0, -(-pad[0] // stride))  # the first o with o*stride >= before
-    last = min(out - 1, (n - 1 + pad[0]) // stride)
-    return max(last - first + 1, 0)
+    if kernel == 1:  # a crop or a strided slice: one run of outputs
+        first = max(0, -(-pad[0] // stride))  # the first o with o*stride >= before
+        last = min(out - 1, (n - 1 + pad[0]) // stride)
+        return max(last - first + 1, 0)
+    read: set[int] = set()
+    for j in range(kernel):
+        start = j * dilation - pad[0]
+        read.update(range(start, start + out * stride, stride))
+    return len([i for i in read if 0 <= i < n])
 
 
 @dataclass(frozen=True)
@@ -139,8 +147,10 @@ class Window:
 
     @property
     def crops(self) -> bool:
-        """A kernel-1 window with a negative padding amount: a crop or a strided slice (an
-        index shift that drops positions), which geometry's padding rules do not cover."""
+        """A window with a negative padding amount, which geometry's padding rules do not
+        cover: a crop or a strided slice (kernel 1: an index shift that drops positions),
+        or a window that starts inside the input (a bilinear downsampling by 4 reads pixels
+        1 and 2 of each 4)."""
         return any(min(p) < 0 for p in self.padding)
 
     def output_spatial(self, spatial: Shape) -> Shape:
@@ -152,11 +162,15 @@ class Window:
         (5, 9)
         >>> Window((1,), (2,), (1,), ((-1, -2),)).output_spatial((9,))  # x[1:7:2]
         (3,)
+        >>> Window((2,), (4,), (1,), ((-1, -1),)).output_spatial((16,))  # taps 4o+1, 4o+2
+        (4,)
         """
-        if self.crops:  # kernel 1: outputs o with o*stride - before < n + after
+        if self.crops:  # outputs o whose last tap o*stride - before + (k-1)*d < n + after
             return tuple(
-                None if n is None else max((n + p[0] + p[1] - 1) // s + 1, 0)
-                for n, s, p in zip(spatial, self.stride, self.padding, strict=True)
+                None if n is None else max((n + p[0] + p[1] - (k - 1) * d - 1) // s + 1, 0)
+                for n, k, s, d, p in zip(
+                    spatial, self.kernel, self.stride, self.dilation, self.padding, strict=True
+                )
             )
         return tuple(
             output_shape(
@@ -174,12 +188,20 @@ class Window:
         (0.625,)
         >>> Window((1,), (2,), (1,), ((-1, -2),)).read_fractions((9,))  # x[1:7:2]: 1, 3, 5
         (0.3333333333333333,)
+        >>> Window((2,), (4,), (1,), ((-1, -1),)).read_fractions((16,))  # 1, 2, 5, 6, ...
+        (0.5,)
         """
         if self.crops:
             return tuple(
-                None if n is None else _slice_reads(n, s, p, o) / n
-                for n, s, p, o in zip(
-                    spatial, self.stride, self.padding, self.output_spatial(spatial), strict=True
+                None if n is None else _crop_reads(n, k, s, d, p, o) / n
+                for n, k, s, d, p, o in zip(
+                    spatial,
+                    self.kernel,
+                    self.stride,
+                    self.dilation,
+                    self.padding,
+                    self.output_spatial(spatial),
+                    strict=True,
                 )
             )
         return tuple(

@@ -58,13 +58,12 @@ def repeated(
 def resampled(sizes: Shape, out: Shape, interpolation: str) -> tuple[Window | None, Window | None]:
     """``(window, scatter)`` of a resize of spatial ``sizes`` to ``out`` with half-pixel
     centres: every axis upsampled by a whole factor gives a scatter, every axis downsampled
-    by one a window (``(None, None)`` otherwise, or where the geometry has no such window:
-    a window of several taps starting past the border).
+    by one a window (``(None, None)`` otherwise).
 
     >>> resampled((8, 8), (4, 4), "nearest")[0].stride, resampled((4, 4), (8, 8), "nearest")[1]
     ((2, 2), Window(kernel=(2, 2), stride=(2, 2), dilation=(1, 1), padding=((0, 0), (0, 0)), ceil_mode=False, pad_mode='zeros'))
-    >>> resampled((8, 8), (4, 4), "bilinear")[0].kernel, resampled((8,), (2,), "bilinear")
-    ((2, 2), (None, None))
+    >>> resampled((8, 8), (4, 4), "bilinear")[0].kernel, resampled((8,), (2,), "bilinear")[0]
+    ((2, 2), Window(kernel=(2,), stride=(4,), dilation=(1,), padding=((-1, -1),), ceil_mode=False, pad_mode='zeros'))
     """
     if len(sizes) != len(out) or not all(sizes) or not all(out):  # (None or 0: no window)
         return None, None
@@ -76,7 +75,7 @@ def resampled(sizes: Shape, out: Shape, interpolation: str) -> tuple[Window | No
     taps = []
     for n, o in pairs:
         found = downsampling_taps(n // o, interpolation)
-        if found is None or (found[0] > 1 and found[1] < 0):  # (geometry's crops: kernel 1)
+        if found is None:
             return None, None
         taps.append((found, n // o))
     window = Window(
