@@ -16,7 +16,14 @@ True
 
 from __future__ import annotations
 
-from stridescope.analysis.coverage_terms import Full, Relation, Scatter, Slide, adaptive_matrix
+from stridescope.analysis.coverage_terms import (
+    Full,
+    Relation,
+    Scatter,
+    Slide,
+    adaptive_matrix,
+    spans_matrix,
+)
 from stridescope.analysis.node_facts import NodeFacts
 from stridescope.ir import Graph, Node, OpKind, Window
 from stridescope.ir.axes import axes_window
@@ -107,6 +114,10 @@ def relation(
                 inp, scatter.kernel, scatter.stride, scatter.dilation, scatter.padding, strict=True
             )
         )
+    if node.resample is not None and node.spatial_at is None:
+        reads = node.resample.reads(inp, out)  # a resize through its source coordinates
+        if reads is not None:
+            return tuple(spans_matrix(axis, n) for axis, n in zip(reads, inp, strict=True))
     if node.kind in (_ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL):
         return tuple(adaptive_matrix(o, n) for o, n in zip(out, inp, strict=True))
     same_rank = len(node.input_shape) == len(node.output_shape)

@@ -35,6 +35,7 @@ __all__ = [
     "compose_kept",
     "merge_terms",
     "reads_any",
+    "spans_matrix",
     "union_counts",
     "union_size",
 ]
@@ -183,6 +184,21 @@ def adaptive_matrix(out: int, n: int) -> BoolMatrix:
     lo, hi = (o * n) // out, -(-((o + 1) * n) // out)
     i = np.arange(n)
     matrix: BoolMatrix = (i[None, :] >= lo[:, None]) & (i[None, :] < hi[:, None])
+    matrix.flags.writeable = False
+    return matrix
+
+
+@functools.lru_cache(maxsize=256)
+def spans_matrix(spans: tuple[tuple[int, int], ...], n: int) -> BoolMatrix:
+    """``M[o, i]``: output ``o`` reads ``spans[o]``, ``[first, end)`` of ``n`` positions (a
+    resize through its source coordinates; memoised, read-only).
+
+    >>> spans_matrix(((0, 1), (1, 3)), 3).astype(int).tolist()
+    [[1, 0, 0], [0, 1, 1]]
+    """
+    i = np.arange(n)
+    lo, hi = np.array([[a for a, _ in spans]]).T, np.array([[b for _, b in spans]]).T
+    matrix: BoolMatrix = (i[None, :] >= lo) & (i[None, :] < hi)
     matrix.flags.writeable = False
     return matrix
 

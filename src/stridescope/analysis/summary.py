@@ -207,7 +207,10 @@ def _read(graph: Graph, node: Node) -> float | None:
         spatial = graph.spatial(node.input_shape)
         return _scatter_read(node.scatter, spatial, graph.spatial(node.output_shape))
     if node.window is None:
-        return None
+        if node.resample is None or node.spatial_at is not None:
+            return None
+        spatial = graph.spatial(node.input_shape)
+        return node.resample.read_fraction(spatial, graph.spatial(node.output_shape))
     at = node.spatial_at  # a window on axes a permute moved: their sizes where they are
     window = node.window if at is None else axes_window(node, graph.layout)[0]
     if at is not None and window is not None and len(at) == len(window.kernel):
@@ -328,7 +331,9 @@ def _rows(
                 "rf_jump": jump,
                 "rf_note": note,
                 "read_fraction": (
-                    None if node.window is None and node.scatter is None else _read(graph, node)
+                    None
+                    if node.window is None and node.scatter is None and node.resample is None
+                    else _read(graph, node)
                 ),
                 "flags": flags,
                 "nodes": 1,

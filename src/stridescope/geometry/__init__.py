@@ -14,6 +14,8 @@ from stridescope.geometry.errors import GeometryError
 from stridescope.geometry.interpolation import (
     INTERPOLATIONS,
     downsampling_taps,
+    placed_by_sizes,
+    resize_reads,
     upsampling_taps,
 )
 from stridescope.geometry.mask import read_counts, read_fraction, read_mask
@@ -42,9 +44,11 @@ __all__ = [
     "output_size",
     "paddings",
     "per_axis",
+    "placed_by_sizes",
     "read_counts",
     "read_fraction",
     "read_mask",
+    "resize_reads",
     "resolve_padding",
     "transposed_output_size",
     "upsampling_taps",

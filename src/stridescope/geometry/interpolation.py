@@ -19,9 +19,16 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from fractions import Fraction
 
-__all__ = ["INTERPOLATIONS", "downsampling_taps", "upsampling_taps"]
+__all__ = [
+    "INTERPOLATIONS",
+    "downsampling_taps",
+    "placed_by_sizes",
+    "resize_reads",
+    "upsampling_taps",
+]
 
 #: the interpolations modelled, by the number of inputs around the source coordinate each
 #: output blends (every spelling PyTorch and Keras use)
@@ -105,3 +112,102 @@ def downsampling_taps(factor: int, mode: str) -> tuple[int, int] | None:
         return 1, -below
     first = below - taps // 2 + 1
     return taps, -first
+
+
+_F32 = struct.Struct("f")
+
+
+def _f32(x: float) -> float:
+    """``x`` rounded to the nearest float32."""
+    value: float = _F32.unpack(_F32.pack(x))[0]
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def resize_reads(
+    n: int, out: int, mode: str, align_corners: bool = False, scale: float | None = None
+) -> tuple[tuple[int, int], ...] | None:
+    """Per output of a resize of an axis of ``n`` to ``out``, the ``[first, end)`` inputs it
+    reads with a weight that is not 0, as PyTorch's kernels compute them (``F.interpolate``,
+    float32 coordinates; ``scale``: the ``scale_factor`` given, whose inverse places the
+    sources unless the sizes do): any sizes, corners aligned or not; ``None`` for a mode not
+    modelled. Never fewer than a kernel reads: where compiled kernels may round differently
+    (the coordinate ``scale*(o + 0.5) - 0.5`` fused into one multiply-add or not; nearest's
+    shortcuts for equal and doubled sizes) both answers are taken, and a cubic output off a
+    pixel reads all four taps (a weight within ~1e-6 of a pixel may round to 0: then one
+    more than the kernel reads).
+
+    >>> resize_reads(5, 3, "nearest"), resize_reads(4, 3, "linear", align_corners=True)
+    (((0, 1), (1, 2), (3, 4)), ((0, 1), (1, 3), (3, 4)))
+    >>> resize_reads(3, 2, "area"), resize_reads(6, 4, "bicubic")[:2]
+    (((0, 2), (1, 3)), ((0, 3), (0, 4)))
+    >>> resize_reads(15, 45, "linear", scale=3.0)[1]  # 1/3 in float32: a hair past pixel 0
+    (0, 2)
+    """
+    if out < 1 or n < 1:
+        return None
+    if mode == "area":  # an adaptive average pool
+        return tuple((o * n // out, -(-(o + 1) * n // out)) for o in range(out))
+    if mode in ("nearest", "nearest-exact"):
+        return tuple(_nearest(o, n, out, mode == "nearest-exact", scale) for o in range(out))
+    taps = INTERPOLATIONS.get(mode)
+    if taps is None:
+        return None
+    if taps == 2 and n == out:  # PyTorch copies
+        return tuple((o, o + 1) for o in range(out))
+    ratio = _scale(n, out, align_corners, scale)
+    reads = []
+    for o in range(out):
+        if align_corners:
+            sources = [_f32(ratio * o)]
+        else:  # fused, and rounded after the product too
+            sources = [_f32(ratio * (o + 0.5) - 0.5), _f32(_f32(ratio * (o + 0.5)) - 0.5)]
+        used = [i for real in sources for i in _taps(real, n, taps)]
+        reads.append((min(used), max(used) + 1))
+    return tuple(reads)
+
+
+def _taps(real: float, n: int, taps: int) -> list[int]:
+    """The inputs of an axis of ``n`` an output with source coordinate ``real`` reads with a
+    weight that is not 0 (linear: ``taps`` 2; cubic: 4, each off a pixel)."""
+    if taps == 2 and real < 0:  # linear clamps the coordinate, cubic does not
+        real = 0.0
+    first = min(math.floor(real), n - 1)
+    t = min(max(_f32(real - first), 0.0), 1.0)
+    if taps == 2:
+        second = first + 1 if first < n - 1 else first
+        used = ([first] if t < 1 else []) + ([second] if t > 0 else [])
+    else:  # four taps around it, clamped into the axis; a whole source reads one
+        used = [first] if t == 0 else list(range(first - 1, first + 3))
+    return [min(max(i, 0), n - 1) for i in used]
+
+
+def placed_by_sizes(n: int, out: int, scale: float | None) -> bool:
+    """Whether a resize of ``n`` to ``out`` given ``scale`` (``None``: none given) puts the
+    sources where the sizes alone would (half-pixel centres): a scale factor places them by
+    its inverse, which the sizes (``floor(n * scale)``) need not match.
+
+    >>> placed_by_sizes(16, 8, 0.5), placed_by_sizes(16, 4, 0.3), placed_by_sizes(9, 3, None)
+    (True, False, True)
+    """
+    return scale is None or _scale(n, out, False, scale) == _scale(n, out, False, None)
+
+
+def _scale(n: int, out: int, align_corners: bool, scale: float | None) -> float:
+    """The float32 step between neighbouring outputs' sources, in inputs."""
+    if align_corners:
+        return _f32((n - 1) / (out - 1)) if out > 1 else 0.0
+    if scale is not None and scale > 0:
+        return _f32(1.0 / scale)
+    return _f32(n / out)
+
+
+def _nearest(o: int, n: int, out: int, exact: bool, scale: float | None) -> tuple[int, int]:
+    """The input nearest (``nearest``: floor) or nearest-exact output ``o`` copies, as a
+    span: both where a kernel's shortcut for equal or doubled sizes may pick another."""
+    ratio = _scale(n, out, False, scale)
+    found = min(math.floor(_f32(((o + 0.5) if exact else o) * ratio)), n - 1)
+    if not exact and (out == n or out == 2 * n):
+        short = o if out == n else o >> 1
+        return min(found, short), max(found, short) + 1
+    return found, found + 1

@@ -44,11 +44,12 @@ from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, in_la
 from stridescope.ir.builder_tensors import TensorOps
 from stridescope.ir.builder_windows import WindowOps
 from stridescope.ir.graph import OpKind, Shape, Window, spatial_axes
+from stridescope.ir.resampling import ResizeOps
 
 __all__ = ["PAD_MODES", "GraphBuilder", "IntOrTuple", "LayerError", "axis_window", "reduced_shape"]
 
 
-class GraphBuilder(WindowOps, TensorOps):
+class GraphBuilder(WindowOps, TensorOps, ResizeOps):
     """Appends nodes in topological order. Each method returns the new node's id."""
 
     @property

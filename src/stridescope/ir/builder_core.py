@@ -34,6 +34,7 @@ from stridescope.ir.graph import (
     Layout,
     Node,
     OpKind,
+    Resample,
     Shape,
     Window,
     channel_axis,
@@ -220,6 +221,7 @@ class BuilderCore:
         op: str = "",
         scatter: Window | None = None,
         spatial_at: tuple[int, ...] | _Axes | None = _Axes.INHERITED,
+        resample: Resample | None = None,
     ) -> int:
         """Append a node and return its id; ``spatial_at`` defaults to where the parents
         leave the spatial axes (:func:`~stridescope.ir.axes.placed`)."""
@@ -253,6 +255,7 @@ class BuilderCore:
             scatter=scatter,
             spatial_at=spatial_at,
             shares="",
+            resample=resample,
         )
         if len(node.__dict__) != len(_NODE_FIELDS):  # a field added to Node since: its default
             node = Node(**node.__dict__)

@@ -1,6 +1,7 @@
 """The windowed half of :class:`~stridescope.ir.GraphBuilder`: ops whose output positions
 read a window (or a scatter) of input positions -- convolutions, transposed convolutions,
-pools, reductions, polyphase sampling, pixel unshuffle, resizes, slices and padding. Each
+pools, reductions, polyphase sampling, pixel unshuffle, slices and padding (resizes:
+:mod:`~stridescope.ir.resampling`). Each
 keeps its :class:`~stridescope.ir.Window`, so coverage and the receptive field are exact.
 """
 
@@ -23,7 +24,6 @@ from stridescope.ir.builder_core import (
 )
 from stridescope.ir.builder_memo import adaptive_reads, exact_key, remember, slice_window
 from stridescope.ir.graph import Layout, OpKind, Shape, Window
-from stridescope.ir.resampling import repeated, resampled
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _CONV, _SLICE = OpKind.CONV, OpKind.SLICE
@@ -240,43 +240,6 @@ class WindowOps(BuilderCore):
         return self._add(
             name, OpKind.POLYPHASE, (parent,), shape, out, macs=numel(shape), window=window, op=op
         )
-
-    def resize(
-        self,
-        parent: int,
-        name: str,
-        *,
-        kind: OpKind,
-        output_shape: Shape,
-        op: str = "",
-        repeat: Sequence[int] | None = None,
-        interpolation: str | None = None,
-    ) -> int:
-        """An op that changes spatial size (interpolate, pixel shuffle; the frontend gives
-        the output shape). A resize by whole factors of a known ``interpolation`` reads
-        through a transposed window up, a sliding one down (:mod:`~stridescope.ir.resampling`),
-        so coverage and fields stay exact; ``repeat`` asks for an upsampling by its factors
-        (nearest unless ``interpolation`` says), an error where the shapes disagree.
-
-        >>> from stridescope.ir import GraphBuilder
-        >>> b = GraphBuilder((1, 2, 6, 8), "nchw")
-        >>> down = b.resize(0, "d", kind=OpKind.INTERPOLATE, output_shape=(1, 2, 3, 4),
-        ...                 interpolation="nearest")
-        >>> up = b.resize(down, "u", kind=OpKind.INTERPOLATE, output_shape=b.shape(0), repeat=(2, 2))
-        >>> b.build().nodes[down].window.read_fraction((6, 8)), b.build().nodes[up].scatter.stride
-        (0.25, (2, 2))
-        """
-        shape = self._nodes[parent].output_shape
-        out = tuple(output_shape)
-        window = scatter = None
-        if repeat is not None:
-            try:
-                scatter = repeated(shape, out, self._spatial, repeat, interpolation)
-            except GeometryError as error:
-                raise in_layer(name, error) from None
-        elif interpolation is not None:
-            window, scatter = resampled(self._spatial(shape), self._spatial(out), interpolation)
-        return self._add(name, kind, (parent,), shape, out, window=window, scatter=scatter, op=op)
 
     def slice(
         self,

@@ -1,16 +1,24 @@
 """The windows a resize by whole factors reads through (see ``GraphBuilder.resize``): a
 transposed window (:attr:`Node.scatter`) for an upsampling, a sliding window
-(:attr:`Node.window`) for a downsampling, from geometry's taps of each interpolation."""
+(:attr:`Node.window`) for a downsampling, from geometry's taps of each interpolation; any
+other resize of a modelled interpolation reads through its own source coordinates
+(:attr:`Node.resample`: coverage, no receptive field)."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
 
-from stridescope.geometry import GeometryError, downsampling_taps, upsampling_taps
-from stridescope.ir.graph import Shape, Window
+from stridescope.geometry import (
+    GeometryError,
+    downsampling_taps,
+    placed_by_sizes,
+    upsampling_taps,
+)
+from stridescope.ir.builder_core import BuilderCore, in_layer
+from stridescope.ir.graph import OpKind, Resample, Shape, Window
 
-__all__ = ["repeated", "resampled", "upsampled"]
+__all__ = ["ResizeOps", "repeated", "resampled", "resized", "upsampled"]
 
 
 def upsampled(factors: tuple[int, ...], interpolation: str) -> Window | None:
@@ -85,3 +93,90 @@ def resampled(sizes: Shape, out: Shape, interpolation: str) -> tuple[Window | No
         tuple((b, k - b - s) for (k, b), s in taps),
     )
     return (window, None) if window.output_spatial(sizes) == out else (None, None)
+
+
+def resized(
+    sizes: Shape,
+    out: Shape,
+    interpolation: str,
+    align_corners: bool = False,
+    scales: Sequence[float | None] | None = None,
+) -> tuple[Window | None, Window | None, Resample | None]:
+    """``(window, scatter, resample)`` of a resize of spatial ``sizes`` to ``out``: the
+    window of :func:`resampled` where there is one (half-pixel centres, whole factors),
+    else the resize read through its coordinates (``scales``: the ``scale_factor`` given per
+    axis); all ``None`` for an interpolation not modelled.
+
+    >>> resized((8, 8), (4, 4), "bilinear")[0].stride, resized((8,), (3,), "nearest")[2]
+    ((2, 2), Resample(mode='nearest', align_corners=False, scales=(None,)))
+    """
+    nearest = interpolation in ("nearest", "nearest-exact")
+    window = scatter = None
+    given = tuple(scales) if scales is not None else (None,) * len(sizes)
+    placed = len(given) == len(sizes) and all(
+        n is None or o is None or placed_by_sizes(n, o, s)
+        for n, o, s in zip(sizes, out, given, strict=True)
+    )  # (a scale factor whose inverse is not the sizes' ratio puts the sources elsewhere)
+    if (nearest or not align_corners) and placed:
+        window, scatter = resampled(tuple(sizes), tuple(out), interpolation)
+    if window is not None or scatter is not None:
+        return window, scatter, None
+    resample = Resample(interpolation, align_corners and not nearest, given)
+    if len(given) != len(sizes) or resample.reads(sizes, out) is None:
+        return None, None, None
+    return None, None, resample
+
+
+class ResizeOps(BuilderCore):
+    """The node method for resizes (a base of :class:`~stridescope.ir.GraphBuilder`)."""
+
+    def resize(
+        self,
+        parent: int,
+        name: str,
+        *,
+        kind: OpKind,
+        output_shape: Shape,
+        op: str = "",
+        repeat: Sequence[int] | None = None,
+        interpolation: str | None = None,
+        align_corners: bool = False,
+        scales: Sequence[float | None] | None = None,
+    ) -> int:
+        """An op that changes spatial size (interpolate, pixel shuffle; the frontend gives
+        the output shape). A resize by whole factors of a known ``interpolation`` reads
+        through a transposed window up, a sliding one down, any other through its source
+        coordinates (``align_corners``; ``scales``: the scale factors given), see
+        :mod:`~stridescope.ir.resampling`; ``repeat`` asks for an upsampling by its factors
+        (nearest unless ``interpolation`` says), an error where the shapes disagree.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 2, 6, 8), "nchw")
+        >>> down = b.resize(0, "d", kind=OpKind.INTERPOLATE, output_shape=(1, 2, 3, 4),
+        ...                 interpolation="nearest")
+        >>> up = b.resize(down, "u", kind=OpKind.INTERPOLATE, output_shape=b.shape(0), repeat=(2, 2))
+        >>> b.build().nodes[down].window.read_fraction((6, 8)), b.build().nodes[up].scatter.stride
+        (0.25, (2, 2))
+        """
+        shape = self._nodes[parent].output_shape
+        out = tuple(output_shape)
+        window = scatter = resample = None
+        if repeat is not None:
+            try:
+                scatter = repeated(shape, out, self._spatial, repeat, interpolation)
+            except GeometryError as error:
+                raise in_layer(name, error) from None
+        elif interpolation is not None:
+            sizes = (self._spatial(shape), self._spatial(out))
+            window, scatter, resample = resized(*sizes, interpolation, align_corners, scales)
+        return self._add(
+            name,
+            kind,
+            (parent,),
+            shape,
+            out,
+            window=window,
+            scatter=scatter,
+            op=op,
+            resample=resample,
+        )

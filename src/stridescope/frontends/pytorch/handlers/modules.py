@@ -316,8 +316,10 @@ def pixel_shuffle(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
 
 
 def upsample(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    scale = m.scale_factor  # (nn.Upsample passes its own recompute_scale_factor)
+    recompute = getattr(m, "recompute_scale_factor", None)
     return reshaping.interpolate_node(
-        t, name, type(m).__name__, x, m.size, m.scale_factor, m.mode, m.align_corners
+        t, name, type(m).__name__, x, m.size, scale, m.mode, m.align_corners, False, recompute
     )
 
 

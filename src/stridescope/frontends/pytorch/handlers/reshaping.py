@@ -263,30 +263,33 @@ def interpolate_node(
     mode: str = "nearest",
     align_corners: bool | None = None,
     antialias: bool = False,
+    recompute_scale_factor: bool | None = None,
 ) -> ShapeProxy:
     """``F.interpolate`` sizes: ``size``, else ``floor(n * scale_factor)`` per spatial axis.
-    A resize by whole factors with half-pixel centres (nearest, ``nearest-exact``, ``area``,
-    linear and cubic without ``align_corners`` or antialiasing) reads each output's inputs
-    at fixed offsets: an exact window for coverage and receptive fields (see
-    ``GraphBuilder.resize``)."""
+    Without antialiasing a resize of a modelled mode reads each output's inputs as its
+    kernel places them: by whole factors with half-pixel centres an exact window (coverage
+    and receptive fields), else through the source coordinates (coverage; the scale factor
+    given places them unless recomputed), see ``GraphBuilder.resize``."""
     if not isinstance(x, ShapeProxy) or x.ndim < 3:
         raise NotHandled
     rank = x.ndim - 2
+    scales: tuple[float | None, ...] = (None,) * rank
     if size is not None:
         spatial = ints(size, rank)
     else:
-        scales = scale_factor if isinstance(scale_factor, Sequence) else [scale_factor] * rank
-        spatial = tuple(math.floor(n * float(s)) for n, s in zip(x.dims[2:], scales, strict=True))
-    out = (*x.dims[:2], *spatial)
-    nearest = mode in ("nearest", "nearest-exact")
+        factors = scale_factor if isinstance(scale_factor, Sequence) else [scale_factor] * rank
+        spatial = tuple(math.floor(n * float(s)) for n, s in zip(x.dims[2:], factors, strict=True))
+        if not recompute_scale_factor:
+            scales = tuple(float(s) for s in factors)
     node = t.builder.resize(
         x.node,
         name,
         kind=OpKind.INTERPOLATE,
-        output_shape=out,
+        output_shape=(*x.dims[:2], *spatial),
         op=op,
-        # corners aligned: sources (n - 1) / (N - 1) apart, not a window
-        interpolation=None if (align_corners and not nearest) or antialias else mode,
+        interpolation=None if antialias else mode,
+        align_corners=bool(align_corners),
+        scales=scales,
     )
     return t.proxy(node, x)
 
@@ -304,7 +307,16 @@ def interpolate(
     antialias: bool = False,
 ) -> Any:
     return interpolate_node(
-        t, name, op, input, size, scale_factor, mode, align_corners, bool(antialias)
+        t,
+        name,
+        op,
+        input,
+        size,
+        scale_factor,
+        mode,
+        align_corners,
+        bool(antialias),
+        recompute_scale_factor,
     )
 
 

@@ -1,0 +1,84 @@
+"""Coverage through resizes no window describes (sizes that are not whole multiples,
+corners aligned, a scale factor whose inverse places the sources): read through the
+interpolation's own coordinates, against autograd, in PyTorch and Keras. Until 2026-12-06
+each was taken as reading every position, with a note; the receptive field stays unknown
+(the jump between outputs is not a whole number of pixels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import stridescope
+from stridescope.analysis.coverage import coverage_map
+from stridescope.frontends.load import load_graph
+from tests.autograd_reference import autograd_counts
+
+
+class _Resized(nn.Module):
+    """A 1x1 conv after ``F.interpolate``: what the model reads is what the resize reads."""
+
+    def __init__(self, **resize: object) -> None:
+        super().__init__()
+        self.resize = resize
+        self.head = nn.Conv2d(1, 1, 1)
+        nn.init.constant_(self.head.weight, 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.interpolate(x, **self.resize))  # type: ignore[arg-type]
+
+
+CASES = [
+    {"size": (5, 7), "mode": "bilinear"},
+    {"size": (5, 7), "mode": "bilinear", "align_corners": True},
+    {"size": (5, 6), "mode": "nearest"},
+    {"size": (5, 6), "mode": "nearest-exact"},
+    {"size": (5, 7), "mode": "bicubic"},
+    {"size": (6, 5), "mode": "area"},
+    {"scale_factor": 0.3, "mode": "nearest"},  # 16 -> 4, the sources 1/0.3 apart
+    {"scale_factor": 0.45, "mode": "bilinear"},
+    {"size": (23, 21), "mode": "bicubic", "align_corners": True},  # up, not by a whole factor
+]
+
+
+@pytest.mark.parametrize("resize", CASES, ids=[str(c) for c in CASES])
+def test_resizes_read_what_autograd_reads(resize: dict[str, object]) -> None:
+    model = _Resized(**resize).eval()
+    shape = (1, 1, 16, 16)
+    counts = autograd_counts(model, 16, 16)
+    cov = coverage_map(load_graph(model, shape))
+    assert not cov.notes
+    np.testing.assert_array_equal(cov.counts, counts)
+    summary = stridescope.summary(model, shape)
+    assert summary.input_coverage == pytest.approx(float(np.mean(counts > 0)))
+    row = next(r for r in summary.layers if r.path == "interpolate")
+    assert row.read_fraction == pytest.approx(float(np.mean(counts > 0)))
+    assert summary.layers[-1].rf_size is None  # a fractional jump: unknown
+
+
+def test_upsampling_bilinear2d_reads_through_aligned_corners() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, stride=3), nn.UpsamplingBilinear2d(scale_factor=2))
+    for p in model.parameters():
+        nn.init.constant_(p, 0.1)
+    cov = coverage_map(load_graph(model, (1, 1, 12, 9)))
+    assert not cov.notes
+    np.testing.assert_array_equal(cov.counts, autograd_counts(model, 12, 9))
+
+
+def test_keras_resizing_to_other_sizes_reads_what_autograd_reads() -> None:
+    import keras
+
+    inputs = keras.Input((16, 16, 1))
+    small = keras.layers.Resizing(5, 7, interpolation="bilinear")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(1, 1)(small))
+    for w in model.weights:
+        w.assign(np.full(w.shape, 0.1, dtype="float32"))
+    summary = stridescope.summary(model, (1, 16, 16, 1))
+    x = (torch.rand(1, 16, 16, 1) + 0.5).requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x).sum(), x)
+    assert summary.input_coverage == pytest.approx(float((grad != 0).float().mean()))
+    assert summary.input_coverage < 1
+    assert not [n for n in summary.notes if "treated as reading every position" in n]
