@@ -1,8 +1,11 @@
 """Repeated blocks given real tensors (a rotary embedding made from a buffer, a mask every
-block is given) are copied only for the very same tensor, unchanged since: the graph equals
-the one traced block by block, branches on the tensor's values included."""
+block is given) are copied only for the very same tensor, unchanged since; blocks given lists
+(HRNet's branches, a ``[H, W]`` size) or a ``torch.Size`` are copied unless they change the
+list or return it. The graph equals the one traced block by block in every case."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import torch
@@ -63,3 +66,52 @@ def test_blocks_given_the_same_real_tensor_are_copied(
     assert g.params == sum(p.numel() for b in net.blocks for p in b.fc.parameters()) + (
         0 if how == "shared" else 3 * 72
     )
+
+
+class Branches(nn.Module):
+    """A block on a list of maps (HRNet's modules), told the grid's size as a list or a
+    ``torch.Size``; ``how`` says whether it leaves the list alone, appends to it, or
+    returns it (a copy would return a new list: the caller's writes into it would differ)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.convs = nn.ModuleList([nn.Conv2d(4, 4, 3, padding=1) for _ in range(2)])
+
+    def forward(self, xs: list[torch.Tensor], size: Any) -> Any:
+        ys = [conv(x).relu() for conv, x in zip(self.convs, xs, strict=True)]
+        if self.how == "appends":
+            xs.append(ys[0])
+        if self.how == "returns":
+            return xs
+        return [y.reshape(1, 4, *size) for y in ys]
+
+
+class BranchNet(nn.Module):
+    def __init__(self, how: str, size: str) -> None:
+        super().__init__()
+        self.size = size
+        self.blocks = nn.ModuleList([Branches(how) for _ in range(4)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xs = [x, x * 2]
+        for block in self.blocks:
+            size = list(x.shape[2:]) if self.size == "list" else x.shape[2:]
+            out = block(xs, size)
+            xs = list(out[:2])  # (a list the block appended to holds more)
+        return xs[0] + xs[1]
+
+
+@pytest.mark.parametrize(
+    ("how", "size", "copied"),
+    [("keeps", "list", 2), ("keeps", "Size", 2), ("appends", "list", 0), ("returns", "list", 0)],
+)
+def test_blocks_given_lists_are_copied_unless_they_change_or_return_them(
+    copies: list[str], how: str, size: str, copied: int
+) -> None:
+    net = BranchNet(how, size)
+    g = same_graph(net, (1, 4, 6, 6))
+    # (the first block's maps are the input and a product, later ones its reshapes: the
+    # second block is recorded too, and the third and fourth are copies of it)
+    assert copies == ["blocks.2", "blocks.3"][:copied]
+    assert g.params == sum(p.numel() for p in net.parameters())

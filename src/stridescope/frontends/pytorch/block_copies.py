@@ -101,7 +101,7 @@ class BlockCopying:
             self._charge(cls, perf_counter() - began)
             return self._forward(module, path, args, kwargs)
         key = (cls, described[0])
-        proxies = described[1]
+        proxies, lists = described[1], described[2]
         kinds = blocks.setdefault(key, [])
         if kinds:  # (a comparison that failed is charged with the recording below)
             size = self.builder.size
@@ -129,7 +129,8 @@ class BlockCopying:
         traced = self.traced.setdefault(cls, [0.0, 0])
         traced[0] += done - forward
         traced[1] += len(nodes)
-        block = record(module, path, start, nodes, proxies, inputs, out, list(self.counted)[taken:])
+        taken_here = list(self.counted)[taken:]
+        block = record(module, path, start, nodes, proxies, inputs, out, taken_here, lists)
         if block is not None and self.hook_calls != hooks:  # a module in it ran forward hooks
             block = None
         if block is not None:

@@ -36,13 +36,18 @@ from stridescope.ir import Node
 __all__ = ["Block", "describe_inputs", "rebuild", "record"]
 
 
+Lists = list[tuple[list[Any], list[Any]]]  # argument lists, each with what it held
+
+
 def describe_inputs(
     args: tuple[Any, ...], kwargs: dict[str, Any], nodes: list[Node]
-) -> tuple[tuple[Any, ...], list[ShapeProxy]] | None:
+) -> tuple[tuple[Any, ...], list[ShapeProxy], Lists] | None:
     """What a forward's result can depend on among its arguments: per proxy its shape, dtype
     and where its node keeps the spatial axes (and which earlier argument shares its node),
-    plain values as they are, a real tensor as itself (:class:`_Same`); with the proxies in
-    order. ``None`` for a mutable container or any other object (the block is then traced)."""
+    plain values as they are, a real tensor as itself (:class:`_Same`), tuples, lists and
+    ``torch.Size`` by what they hold; with the proxies in order, and the lists with what they
+    held (a block that changes one is not recorded: :func:`unchanged`). ``None`` for a dict
+    or any other object (the block is then traced)."""
     d = _Describe(nodes)
     try:
         described = (
@@ -51,19 +56,28 @@ def describe_inputs(
         )
     except Unlike:
         return None
-    return described, d.proxies
+    return described, d.proxies, d.lists
+
+
+def unchanged(lists: Lists) -> bool:
+    """Whether each argument list still holds what it held (the same objects, in order)."""
+    return all(
+        len(now) == len(then) and all(a is b for a, b in zip(now, then, strict=True))
+        for now, then in lists
+    )
 
 
 class _Describe:
     """:func:`describe_inputs`' recursion (a class: a nested function calling itself would be
     a reference cycle, left for the garbage collector on every call)."""
 
-    __slots__ = ("nodes", "proxies", "seen")
+    __slots__ = ("lists", "nodes", "proxies", "seen")
 
     def __init__(self, nodes: list[Node]) -> None:
         self.nodes = nodes
         self.proxies: list[ShapeProxy] = []
         self.seen: dict[int, int] = {}
+        self.lists: Lists = []
 
     def of(self, value: Any) -> Any:
         cls = type(value)
@@ -76,6 +90,11 @@ class _Describe:
             return (cls, value)
         if cls is tuple:
             return (tuple, tuple(self.of(v) for v in value))
+        if cls is list:
+            self.lists.append((value, list(value)))
+            return (list, tuple(self.of(v) for v in value))
+        if cls is torch.Size:
+            return (torch.Size, tuple(value))
         if cls is torch.Tensor:
             return _Same(value)
         raise Unlike(cls.__name__)
@@ -157,19 +176,24 @@ def record(
     inputs: list[int],
     result: Any,
     taken: list[int],
+    lists: Lists,
 ) -> Block | None:
     """The :class:`Block` of a forward on ``proxies`` (at nodes ``inputs`` when it was
-    called) that just returned ``result``, having added ``nodes`` (from id ``start``) and
-    counted the parameters ``taken``; ``None`` when it used a node from outside other than its
-    inputs, or returned something not rebuilt as it is."""
+    called) and on ``lists`` that just returned ``result``, having added ``nodes`` (from id
+    ``start``) and counted the parameters ``taken``; ``None`` when it used a node from
+    outside other than its inputs, changed a list it was given or returned one (a copy would
+    do neither), or returned something not rebuilt as it is."""
     stop = start + len(nodes)
     outside = set(inputs)
     for n in nodes:
         for p in n.parents:
             if p < start and p not in outside:
                 return None
+    if not unchanged(lists):
+        return None
+    index = {id(p): i for i, p in enumerate(proxies)}
     try:
-        shape = _Template({id(p): i for i, p in enumerate(proxies)}, start, stop).of(result)
+        shape = _Template(index, start, stop, {id(given) for given, _ in lists}).of(result)
     except Unlike:
         return None
     after = []
@@ -184,10 +208,10 @@ def record(
 class _Template:
     """:func:`record`'s recursion over a result (a class, as :class:`_Describe`)."""
 
-    __slots__ = ("index", "made", "start", "stop")
+    __slots__ = ("given", "index", "made", "start", "stop")
 
-    def __init__(self, index: dict[int, int], start: int, stop: int) -> None:
-        self.index, self.start, self.stop = index, start, stop
+    def __init__(self, index: dict[int, int], start: int, stop: int, given: set[int]) -> None:
+        self.index, self.start, self.stop, self.given = index, start, stop, given
         self.made: dict[int, Any] = {}
 
     def of(self, value: Any) -> Any:
@@ -201,6 +225,8 @@ class _Template:
         if cls in ATOMS:
             return ("value", value)
         if cls is tuple or cls is list:
+            if id(value) in self.given:
+                raise Unlike("a list the block was given")
             return (cls, [self.of(v) for v in value])
         if cls is dict:
             return (dict, [(k, self.of(v)) for k, v in value.items()])
