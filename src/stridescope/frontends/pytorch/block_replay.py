@@ -5,12 +5,13 @@ each costs ~10 µs per op, and what a forward produces depends only on what it i
 the module's state, so a block whose state equals an earlier block's (same classes, attributes,
 parameter and buffer layouts, integer buffer values, module paths below it in the same places)
 and whose inputs equal that block's inputs (shapes, dtypes, where the spatial axes are, plain
-arguments, the very same real tensor unchanged since: a rotary embedding or a mask every block
-is given) gets a copy of the earlier block's nodes: ids shifted, names under its own path,
-parameters counted on its own weights (``block_copies`` decides when to try). Anything this
-cannot vouch for is traced as usual: attributes that are not plain values or code, other real
-tensors or mutable containers among the arguments, a block that used nodes or parameters from
-outside itself, wrote into nodes made before it, or whose forward changed its own state.
+arguments, lists and sizes by what they hold, the very same real tensor unchanged since: a
+rotary embedding or a mask every block is given) gets a copy of the earlier block's nodes: ids
+shifted, names under its own path, parameters counted on its own weights (``block_copies``
+decides when to try). Anything this cannot vouch for is traced as usual: attributes that are
+not plain values or code, dicts or other objects among the arguments, a block that used nodes
+or parameters from outside itself, wrote into nodes made before it, changed or returned a
+list it was given, or whose forward changed its own state.
 
 >>> from torch import nn
 >>> from stridescope.frontends.pytorch.trace import trace_torch
