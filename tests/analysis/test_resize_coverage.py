@@ -82,3 +82,35 @@ def test_keras_resizing_to_other_sizes_reads_what_autograd_reads() -> None:
     assert summary.input_coverage == pytest.approx(float((grad != 0).float().mean()))
     assert summary.input_coverage < 1
     assert not [n for n in summary.notes if "treated as reading every position" in n]
+
+
+class _Rolled(nn.Module):
+    """A conv, a resize to 23 x 23 or a roll (data movement), a conv."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x)
+        if self.how == "resize":
+            y = F.interpolate(y, size=(23, 23), mode="bilinear")
+        elif self.how == "roll":
+            y = torch.roll(y, 1, 2)
+        return self.b(y)
+
+
+@pytest.mark.parametrize(
+    ("how", "note"),
+    [
+        ("resize", "from interpolate on: a resize by a fraction of a pixel (32x32 to 23x23)"),
+        ("roll", "from roll on: how roll moves the positions is not known"),
+        ("plain", None),
+    ],
+)
+def test_the_summary_says_where_fields_turn_unknown_and_why(how: str, note: str | None) -> None:
+    summary = stridescope.summary(_Rolled(how), (1, 3, 32, 32))
+    said = [n for n in summary.notes if n.startswith("receptive fields are unknown (?)")]
+    assert said == ([] if note is None else [f"receptive fields are unknown (?) {note}"])
+    assert (summary.layers[-1].rf_size is None) == (note is not None)

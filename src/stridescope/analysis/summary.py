@@ -31,7 +31,7 @@ from typing import Any
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import lint_graph
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.summary_rf import RFState, receptive_fields
+from stridescope.analysis.summary_rf import RFState, receptive_fields, unknown_fields_note
 from stridescope.analysis.units import check_sample_rate, milliseconds, position_noun
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, Shape, Window
@@ -387,7 +387,9 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
         layers=rows,
         totals=totals,
         input_coverage=coverage,
-        notes=graph.notes,
+        notes=graph.notes
+        if (unknown := unknown_fields_note(graph, states)) is None
+        else (*graph.notes, unknown),
         lint=tuple(sorted(Counter(f.code for f in findings).items())),
         bytes_per_value=graph.dtype_bytes,
     )

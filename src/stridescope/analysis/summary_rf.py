@@ -68,7 +68,7 @@ _CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = 
     OpKind.SLICE,
 )
 
-__all__ = ["NO_INPUT", "WHOLE", "RFState", "merged", "receptive_fields"]
+__all__ = ["NO_INPUT", "WHOLE", "RFState", "merged", "receptive_fields", "unknown_fields_note"]
 
 WHOLE: Final = "whole input"
 NO_INPUT: Final = "no input"  # a tensor whose values read no input (see receptive_fields)
@@ -297,3 +297,47 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
         given = [states[parents[0]]] if len(parents) == 1 else [states[p] for p in parents]
         states.append(_step(graph, node, given, facts))
     return states
+
+
+def unknown_fields_note(graph: Graph, states: list[RFState], most: int = 3) -> str | None:
+    """Where the receptive field turns unknown (``?``): the nodes whose field is unknown
+    while their parents' are known, with why (up to ``most``); ``None`` where every field is
+    known.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+    >>> x = b.resize(b.input, "up", kind=OpKind.INTERPOLATE, output_shape=(1, 3, 13, 13),
+    ...              interpolation="bilinear")
+    >>> g = b.build()
+    >>> unknown_fields_note(g, receptive_fields(g))
+    'receptive fields are unknown (?) from up on: a resize by a fraction of a pixel (8x8 to 13x13)'
+    """
+    origins = [
+        node
+        for node in graph.nodes[1:]
+        if states[node.id] is None and all(states[p] is not None for p in node.parents)
+    ]
+    if not origins:
+        return None
+    why = "; ".join(f"{node.name} on: {_unknown_because(graph, node)}" for node in origins[:most])
+    more = f" (and {len(origins) - most} more)" if len(origins) > most else ""
+    return f"receptive fields are unknown (?) from {why}{more}"
+
+
+def _unknown_because(graph: Graph, node: Node) -> str:
+    """Why ``node``'s field is unknown where its parents' are known."""
+    sizes = [graph.spatial(graph.nodes[p].output_shape) for p in node.parents[:1]]
+    before, after = (sizes[0] if sizes else ()), graph.spatial(node.output_shape)
+    if node.resample is not None:
+        return f"a resize by a fraction of a pixel ({_size(before)} to {_size(after)})"
+    if node.scatter is not None:
+        return "an upsampling whose step is a fraction of a pixel, or outputs no input writes"
+    if not node.counted:
+        return f"an op stridescope does not count ({node.op or node.kind})"
+    if node.kind is OpKind.INTERPOLATE:
+        return f"a resize without a geometry here ({_size(before)} to {_size(after)})"
+    return f"how {node.op or node.kind} moves the positions is not known"
+
+
+def _size(sizes: tuple[int | None, ...]) -> str:
+    return "x".join("?" if n is None else str(n) for n in sizes)
