@@ -1,8 +1,8 @@
 """The windowed half of :class:`~stridescope.ir.GraphBuilder`: ops whose output positions
 read a window (or a scatter) of input positions -- convolutions, transposed convolutions,
-pools, reductions, polyphase sampling, pixel unshuffle, slices and padding (resizes:
-:mod:`~stridescope.ir.resampling`). Each
-keeps its :class:`~stridescope.ir.Window`, so coverage and the receptive field are exact.
+pools, reductions, polyphase sampling, pixel unshuffle, slices and padding (resizes are in
+:mod:`~stridescope.ir.resampling`). Each keeps its :class:`~stridescope.ir.Window`, so
+coverage and the receptive field are exact.
 """
 
 from __future__ import annotations
