@@ -50,7 +50,7 @@ from stridescope.analysis.coverage_terms import (
     union_size,
 )
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.units import position_noun
+from stridescope.analysis.units import position_noun, size_text
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, OpKind
 
@@ -88,10 +88,6 @@ class CoverageMap:
             "counts": self.counts.tolist(),
             "notes": list(self.notes),
         }
-
-
-def _size(spatial: tuple[int, ...]) -> str:
-    return "x".join(map(str, spatial))
 
 
 @dataclass(frozen=True)
@@ -157,7 +153,7 @@ def _check_size(graph: Graph, known: list[tuple[int, ...] | None], last: int) ->
         widest = max([s[axis] for s in maps])
         if outputs * widest > MAX_ENTRIES:
             raise StridescopeError(
-                f"coverage of a {_size(input_spatial)} input is too large to compute: axis "
+                f"coverage of a {size_text(input_spatial)} input is too large to compute: axis "
                 f"{axis} relates {outputs:,} outputs of {graph.nodes[last].name!r} to up to "
                 f"{widest:,} positions ({outputs * widest:,} > {MAX_ENTRIES:,} entries); "
                 "give a smaller --input"
@@ -325,7 +321,7 @@ def coverage_map(graph: Graph) -> CoverageMap:
     walk = walks[0]
     if math.prod(walk.input_spatial) > MAX_ENTRIES:
         raise StridescopeError(
-            f"a coverage map of a {_size(walk.input_spatial)} input has more than "
+            f"a coverage map of a {size_text(walk.input_spatial)} input has more than "
             f"{MAX_ENTRIES:,} {position_noun(len(walk.input_spatial))}; give a smaller --input "
             "(the summary's input coverage needs no map)"
         )

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from stridescope.geometry import adaptive_spans
+
 __all__ = [
     "BoolMatrix",
     "BoolVector",
@@ -180,12 +182,7 @@ def adaptive_matrix(out: int, n: int) -> BoolMatrix:
     >>> adaptive_matrix(2, 3).astype(int).tolist()
     [[1, 1, 0], [0, 1, 1]]
     """
-    o = np.arange(out)
-    lo, hi = (o * n) // out, -(-((o + 1) * n) // out)
-    i = np.arange(n)
-    matrix: BoolMatrix = (i[None, :] >= lo[:, None]) & (i[None, :] < hi[:, None])
-    matrix.flags.writeable = False
-    return matrix
+    return spans_matrix(adaptive_spans(n, out), n)
 
 
 @functools.lru_cache(maxsize=256)

@@ -50,6 +50,7 @@ from __future__ import annotations
 from typing import Final, Literal
 
 from stridescope.analysis.node_facts import NodeFacts, node_facts
+from stridescope.analysis.units import size_text
 from stridescope.geometry import ReceptiveField
 from stridescope.geometry.receptive import union
 from stridescope.ir import Graph, Node, OpKind, Shape, Window
@@ -329,15 +330,11 @@ def _unknown_because(graph: Graph, node: Node) -> str:
     sizes = [graph.spatial(graph.nodes[p].output_shape) for p in node.parents[:1]]
     before, after = (sizes[0] if sizes else ()), graph.spatial(node.output_shape)
     if node.resample is not None:
-        return f"a resize by a fraction of a pixel ({_size(before)} to {_size(after)})"
+        return f"a resize by a fraction of a pixel ({size_text(before)} to {size_text(after)})"
     if node.scatter is not None:
         return "an upsampling whose step is a fraction of a pixel, or outputs no input writes"
     if not node.counted:
         return f"an op stridescope does not count ({node.op or node.kind})"
     if node.kind is OpKind.INTERPOLATE:
-        return f"a resize without a geometry here ({_size(before)} to {_size(after)})"
+        return f"a resize without a geometry here ({size_text(before)} to {size_text(after)})"
     return f"how {node.op or node.kind} moves the positions is not known"
-
-
-def _size(sizes: tuple[int | None, ...]) -> str:
-    return "x".join("?" if n is None else str(n) for n in sizes)

@@ -24,6 +24,7 @@ __all__ = [
     "ms_text",
     "position_noun",
     "position_short",
+    "size_text",
 ]
 
 _NOUNS = {1: ("sample", "samples"), 2: ("pixel", "pixels"), 3: ("voxel", "voxels")}
@@ -123,3 +124,12 @@ def ms_text(value: float) -> str:
     ('25 ms', '0.3125 ms', '0.04167 ms', '12,346 ms')
     """
     return f"{value:,.0f} ms" if abs(value) >= 1000 else f"{value:.4g} ms"
+
+
+def size_text(sizes: tuple[int | None, ...]) -> str:
+    """Spatial sizes as ``HxW`` (``?`` for an unknown one).
+
+    >>> size_text((240, 224)), size_text((None, 7))
+    ('240x224', '?x7')
+    """
+    return "x".join("?" if n is None else str(n) for n in sizes)

@@ -13,6 +13,7 @@ which input positions are read, and receptive fields.
 from stridescope.geometry.errors import GeometryError
 from stridescope.geometry.interpolation import (
     INTERPOLATIONS,
+    adaptive_spans,
     downsampling_taps,
     placed_by_sizes,
     resize_reads,
@@ -37,6 +38,7 @@ __all__ = [
     "Pad",
     "PaddingArg",
     "ReceptiveField",
+    "adaptive_spans",
     "downsampling_taps",
     "effective_kernel",
     "keras_transposed_padding",

@@ -24,6 +24,7 @@ from fractions import Fraction
 
 __all__ = [
     "INTERPOLATIONS",
+    "adaptive_spans",
     "downsampling_taps",
     "placed_by_sizes",
     "resize_reads",
@@ -114,6 +115,17 @@ def downsampling_taps(factor: int, mode: str) -> tuple[int, int] | None:
     return taps, -first
 
 
+@functools.lru_cache(maxsize=1024)
+def adaptive_spans(n: int, out: int) -> tuple[tuple[int, int], ...]:
+    """Per output of adaptive pooling (or an ``area`` resize) of an axis of ``n`` to ``out``,
+    the ``[first, end)`` inputs it averages: ``[floor(o*n/out), ceil((o+1)*n/out))``.
+
+    >>> adaptive_spans(3, 2), adaptive_spans(7, 3)
+    (((0, 2), (1, 3)), ((0, 3), (2, 5), (4, 7)))
+    """
+    return tuple((o * n // out, -(-(o + 1) * n // out)) for o in range(out))
+
+
 _F32 = struct.Struct("f")
 
 
@@ -147,7 +159,7 @@ def resize_reads(
     if out < 1 or n < 1:
         return None
     if mode == "area":  # an adaptive average pool
-        return tuple((o * n // out, -(-(o + 1) * n // out)) for o in range(out))
+        return adaptive_spans(n, out)
     if mode in ("nearest", "nearest-exact"):
         return tuple(_nearest(o, n, out, mode == "nearest-exact", scale) for o in range(out))
     taps = INTERPOLATIONS.get(mode)

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
-from stridescope.geometry import GeometryError, PaddingArg, paddings, per_axis
+from stridescope.geometry import GeometryError, PaddingArg, adaptive_spans, paddings, per_axis
 from stridescope.ir.graph import Shape, Window
 
 __all__ = [
@@ -132,7 +132,7 @@ def _count_adaptive_reads(spatial: Shape, target: tuple[int, ...]) -> int:
     for n, m in zip(spatial, target, strict=True):
         if n is None:
             continue
-        reads *= sum(-(-((o + 1) * n) // m) - (o * n) // m for o in range(m))
+        reads *= sum(end - first for first, end in adaptive_spans(n, m))
     return reads
 
 

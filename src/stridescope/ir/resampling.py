@@ -110,21 +110,20 @@ def resized(
     >>> resized((8, 8), (4, 4), "bilinear")[0].stride, resized((8,), (3,), "nearest")[2]
     ((2, 2), Resample(mode='nearest', align_corners=False, scales=(None,)))
     """
-    nearest = interpolation in ("nearest", "nearest-exact")
-    window = scatter = None
     given = tuple(scales) if scales is not None else (None,) * len(sizes)
-    placed = len(given) == len(sizes) and all(
+    if len(given) != len(sizes) or len(out) != len(sizes):
+        return None, None, None
+    nearest = interpolation in ("nearest", "nearest-exact")
+    placed = all(
         n is None or o is None or placed_by_sizes(n, o, s)
         for n, o, s in zip(sizes, out, given, strict=True)
     )  # (a scale factor whose inverse is not the sizes' ratio puts the sources elsewhere)
     if (nearest or not align_corners) and placed:
         window, scatter = resampled(tuple(sizes), tuple(out), interpolation)
-    if window is not None or scatter is not None:
-        return window, scatter, None
+        if window is not None or scatter is not None:
+            return window, scatter, None
     resample = Resample(interpolation, align_corners and not nearest, given)
-    if len(given) != len(sizes) or resample.reads(sizes, out) is None:
-        return None, None, None
-    return None, None, resample
+    return (None, None, None) if resample.reads(sizes, out) is None else (None, None, resample)
 
 
 class ResizeOps(BuilderCore):
