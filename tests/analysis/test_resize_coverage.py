@@ -1,8 +1,9 @@
 """Coverage through resizes no window describes (sizes that are not whole multiples,
 corners aligned, a scale factor whose inverse places the sources): read through the
 interpolation's own coordinates, against autograd, in PyTorch and Keras. Until 2026-12-06
-each was taken as reading every position, with a note; the receptive field stays unknown
-(the jump between outputs is not a whole number of pixels)."""
+each was taken as reading every position, with a note, and the receptive field was unknown;
+it is now each output's inputs' hull, with a jump that need not be a whole number of pixels
+(``n / out``: per output, on average)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,37 @@ def test_resizes_read_what_autograd_reads(resize: dict[str, object]) -> None:
     assert summary.input_coverage == pytest.approx(float(np.mean(counts > 0)))
     row = next(r for r in summary.layers if r.path == "interpolate")
     assert row.read_fraction == pytest.approx(float(np.mean(counts > 0)))
-    assert summary.layers[-1].rf_size is None  # a fractional jump: unknown
+    # the field: the widest span of inputs an output's gradient reaches, per axis
+    last = summary.layers[-1]
+    assert last.rf_size == _widest_reach(model, shape)
+    # the jump: how far apart neighbouring outputs' sources are (corners aligned: the first
+    # and last outputs on the first and last pixels; a scale factor: its inverse)
+    sizes = last.output_shape[2:]
+    if resize.get("align_corners"):
+        steps = [15 / (n - 1) for n in sizes]
+    elif "scale_factor" in resize:  # (as a ratio of whole numbers the outputs can show:
+        # 1/0.45 = 20/9 on 7 outputs reads as 11/5, every 5 outputs 11 pixels on)
+        steps = [1 / float(resize["scale_factor"])] * 2  # type: ignore[arg-type]
+        assert last.rf_jump == pytest.approx(tuple(steps), abs=1 / min(sizes))
+        return
+    else:
+        steps = [16 / n for n in sizes]
+    assert last.rf_jump == pytest.approx(tuple(steps))
+
+
+def _widest_reach(model: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Per spatial axis, the most input positions from the first to the last that one output
+    position's gradient reaches."""
+    x = torch.rand(shape).requires_grad_(True)
+    y = model(x)
+    widest = [0] * (len(shape) - 2)
+    for o in np.ndindex(*y.shape[2:]):
+        (grad,) = torch.autograd.grad(y[(0, 0, *o)], x, retain_graph=True)
+        reached = grad[0, 0].nonzero()
+        for axis in range(len(widest)):
+            span = int(reached[:, axis].max() - reached[:, axis].min()) + 1
+            widest[axis] = max(widest[axis], span)
+    return tuple(widest)
 
 
 def test_upsampling_bilinear2d_reads_through_aligned_corners() -> None:
@@ -82,6 +113,17 @@ def test_keras_resizing_to_other_sizes_reads_what_autograd_reads() -> None:
     assert summary.input_coverage == pytest.approx(float((grad != 0).float().mean()))
     assert summary.input_coverage < 1
     assert not [n for n in summary.notes if "treated as reading every position" in n]
+    # the field, each output's inputs from the first to the last: the gradient's widest
+    widest = [0, 0]
+    y = model(x)
+    for o in np.ndindex(5, 7):
+        (grad,) = torch.autograd.grad(y[(0, *o, 0)], x, retain_graph=True)
+        reached = grad[0, :, :, 0].nonzero()
+        for axis in range(2):
+            span = int(reached[:, axis].max() - reached[:, axis].min()) + 1
+            widest[axis] = max(widest[axis], span)
+    last = summary.layers[-1]
+    assert last.rf_size == tuple(widest) and last.rf_jump == pytest.approx((16 / 5, 16 / 7))
 
 
 class _Rolled(nn.Module):
@@ -104,7 +146,7 @@ class _Rolled(nn.Module):
 @pytest.mark.parametrize(
     ("how", "note"),
     [
-        ("resize", "from interpolate on: a resize by a fraction of a pixel (32x32 to 23x23)"),
+        ("resize", None),  # (until 2026-12-06: "a resize by a fraction of a pixel")
         ("roll", "from roll on: how roll moves the positions is not known"),
         ("plain", None),
     ],

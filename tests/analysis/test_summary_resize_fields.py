@@ -4,13 +4,16 @@ gradient: nearest, bilinear, bicubic and area interpolation up (``F.interpolate`
 ``nn.Upsample``), transposed convolutions of stride 2 and 3, pixel shuffle, decoders that add
 an upsampled map to a skip connection (FPN, U-Net), downsampling by ``F.interpolate`` (nearest
 by 2 reads a pixel in four, as a 1x1 stride-2 conv), and Keras's UpSampling2D and Resizing.
-Interpolation with ``align_corners=True`` and upsampling past the input's resolution keep no
-field; coverage is autograd's on every model, with no "treated as reading every position"
-note for the interpolations."""
+Interpolation with ``align_corners=True``, upsampling past the input's resolution, resizes
+to sizes that are not whole multiples and adaptive pooling to sizes that do not divide the
+input's (fields ``?`` until 2026-12-06) have fields too, each output's against the gradient,
+with a fractional jump; coverage is autograd's on every model, with no "treated as reading
+every position" note for the interpolations."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -148,13 +151,57 @@ def test_pixel_shuffle_after_a_stride_two_conv() -> None:
     assert [r.jump for r in field] == [1, 1] and field[0].size == 5
 
 
-def test_fields_past_the_input_resolution_and_with_corners_aligned_stay_unknown() -> None:
+def test_upsampling_past_the_input_resolution_has_a_fractional_jump() -> None:
     past = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Upsample(scale_factor=2))
-    corners = _Decoder(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), False)
-    module = _Decoder(nn.UpsamplingBilinear2d(scale_factor=2), False)  # (corners aligned too)
-    for model in (past, corners, module):
+    field = _checked(past, (1, 1, 16, 16))
+    assert [r.jump for r in field] == [Fraction(1, 2)] * 2 and field[0].size == 3
+    row = stridescope.summary(_positive(past), (1, 1, 16, 16)).layers[-1]
+    assert row.rf_jump == (0.5, 0.5) and row.rf_note == ""
+
+
+@pytest.mark.parametrize(
+    "up",
+    [
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
+        nn.UpsamplingBilinear2d(scale_factor=2),  # (corners aligned too)
+        nn.Upsample(size=(7, 9), mode="bilinear"),  # 4x4 to 7x9: no whole factor
+        nn.Upsample(size=(7, 9), mode="bicubic", align_corners=True),
+        nn.Upsample(size=(3, 5), mode="nearest"),
+        nn.Upsample(scale_factor=1.7, mode="nearest-exact"),
+    ],
+    ids=["corners", "UpsamplingBilinear2d", "sizes", "bicubic corners", "nearest", "by 1.7"],
+)
+@pytest.mark.parametrize("skip", [False, True])
+def test_resizes_by_fractions_have_the_fields_the_gradient_has(up: nn.Module, skip: bool) -> None:
+    if skip and not isinstance(up, nn.UpsamplingBilinear2d) and up.scale_factor != 2:
+        return  # (the skip needs the map at 8x8)
+    model = _Decoder(up, skip)
+    if skip:  # corners aligned: 4 to 8 positions 3/7 apart, on no grid of the skip's
         summary = stridescope.summary(_positive(model), (1, 1, 16, 16))
-        assert summary.layers[-1].rf_size is None and summary.layers[-1].rf_note == "?"
+        rows = {r.path: r for r in summary.layers}
+        assert rows["up"].rf_jump == (12 / 7, 12 / 7) and rows["add"].flags == ("DS301",)
+        assert (
+            rows["add"].rf_note == "?"
+            and (
+                "receptive fields are unknown (?) from add on: a merge of maps on different grids "
+                "(their jumps: 1.714x1.714 and 2x2)"
+            )
+            in summary.notes
+        )
+        return
+    field = _checked(model, (1, 1, 16, 16))  # each output's span: the gradient's
+    summary = stridescope.summary(_positive(model), (1, 1, 16, 16))
+    assert summary.layers[-1].rf_size == tuple(r.size for r in field)
+    assert not [n for n in summary.notes if n.startswith("receptive fields are unknown")]
+
+
+@pytest.mark.parametrize(("size", "out"), [(15, 5), (16, 6), (9, 4), (10, 7)])
+def test_adaptive_pooling_by_no_whole_factor_has_the_gradients_fields(size: int, out: int) -> None:
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.AdaptiveAvgPool2d(out), nn.Conv2d(2, 1, 3, padding=1)
+    )
+    field = _checked(model, (1, 1, size, size))
+    assert field[0].jump == Fraction(size, out) or size % out == 0
 
 
 def test_keras_upsampling_and_resizing_have_the_gradients_fields() -> None:

@@ -131,9 +131,11 @@ def test_the_field_is_the_gradients_and_the_coverage_autograds(
     assert centre_extent(model, shape) == clipped
 
 
-def test_an_adaptive_pool_by_no_whole_factor_stays_unknown() -> None:
+def test_an_adaptive_pool_by_no_whole_factor_has_a_fractional_jump() -> None:
+    # 15 -> 7 (the conv) -> 5: windows of 2 and 3 positions, 7/5 positions apart (each 2
+    # pixels): the last conv's outputs see up to 11 pixels, on average 14/5 pixels apart
     last = stridescope.summary(_positive(_Adaptive(5)), input_shape=(1, 1, 15, 15)).layers[-1]
-    assert last.rf_size is None and last.rf_note == "?"
+    assert last.rf_note == "" and last.rf_jump == (2.8, 2.8) and last.rf_size == (11, 11)
 
 
 def test_a_mean_over_a_channels_last_maps_positions_sees_everything() -> None:

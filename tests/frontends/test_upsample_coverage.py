@@ -1,14 +1,14 @@
 """Upsampling by whole factors is an exact scatter: coverage through ``F.interpolate``
 (nearest, bilinear), ``nn.Upsample``, ``F.pixel_shuffle`` and Keras ``UpSampling2D`` equals
-autograd's; interpolation with corners aligned stays conservative (a note). The receptive
-field after them is known where the upsampling keeps the jump a whole number of pixels, else
-'?' (fields through upsampling are checked position by position in
-tests/analysis/test_summary_upsample_fields.py)."""
+autograd's. The receptive field after them is known, its jump a fraction of a pixel where
+the upsampling goes past the resolution before it (until 2026-12-06 '?'; fields through
+upsampling are checked position by position in tests/analysis/test_summary_resize_fields.py)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from fractions import Fraction
 from types import ModuleType
 
 import numpy as np
@@ -63,8 +63,9 @@ def test_nearest_upsampling_coverage_matches_autograd(label: str, up: Up) -> Non
     field = receptive_fields(graph)[-1]
     if label == "interpolate_size":  # back by 3 and 3 after a stride of 3: a jump of 1
         assert isinstance(field, tuple) and [r.jump for r in field] == [1, 1]
-    else:
-        assert field is None  # a fractional jump (3 / 2): unknown
+    else:  # down by 3, up by 2: a jump of 3/2 (until 2026-12-06 unknown)
+        ups = (3, 2) if label == "upsample_module" else (2, 2)
+        assert isinstance(field, tuple) and [r.jump for r in field] == [Fraction(3, u) for u in ups]
 
 
 def test_bilinear_upsampling_is_exact_with_corners_aligned_or_not() -> None:

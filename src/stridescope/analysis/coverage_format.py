@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stridescope.analysis.coverage import CoverageMap
-from stridescope.analysis.formatting import percent
+from stridescope.analysis.formatting import number_text, percent
 from stridescope.analysis.units import milliseconds, ms_text, position_noun
 
 __all__ = [
@@ -201,7 +201,7 @@ def coverage_lines(
     cov: CoverageMap,
     target: str,
     sample_rate: float | None = None,
-    field: tuple[int, int] | None = None,
+    field: tuple[int, float] | None = None,
 ) -> list[str]:
     """The text of ``stridescope coverage``; ``field`` is ``(size, jump)`` of the output's
     receptive field along the first axis, shown in milliseconds with a ``sample_rate``."""
@@ -220,7 +220,8 @@ def coverage_lines(
         unit = noun if rank == 1 else "frames"
         lines.append(
             f"receptive field {field[0]} {unit} = {ms_text(milliseconds(field[0], sample_rate))}"
-            f", outputs {field[1]} {unit} = {ms_text(milliseconds(field[1], sample_rate))} apart"
+            f", outputs {number_text(field[1])} {unit} = "
+            f"{ms_text(milliseconds(field[1], sample_rate))} apart"
             f" (at {sample_rate:g} Hz)"
         )
     if rank == 1:

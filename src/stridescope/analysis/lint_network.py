@@ -30,9 +30,10 @@ from stridescope.analysis.lint_layer import border_policy, skip_policy
 from stridescope.analysis.lint_reach import responsible
 from stridescope.analysis.lint_reads import layer_reads, polyphase, split_roots, unpadded_reads
 from stridescope.analysis.summary_rf import WHOLE, merged
-from stridescope.analysis.units import position_noun, position_short
+from stridescope.analysis.units import plain_number, position_noun, position_short
 from stridescope.errors import StridescopeError
 from stridescope.geometry import ReceptiveField
+from stridescope.geometry.receptive import Jump
 from stridescope.ir import OpKind
 from stridescope.ir.axes import axes_window
 
@@ -122,14 +123,14 @@ def unread_input(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     yield self.finding(None, message, evidence, _policy(ctx, blamed), blamed)
 
 
-def _grid(field: tuple[ReceptiveField, ...]) -> tuple[tuple[int, float], ...]:
+def _grid(field: tuple[ReceptiveField, ...]) -> tuple[tuple[Jump, float], ...]:
     """Per axis ``(jump, where the grid's position 0 is centred)`` in input pixels."""
     return tuple((r.jump, r.centre) for r in field)
 
 
 def _grid_of(
-    field: tuple[ReceptiveField, ...], done: dict[int, tuple[tuple[int, float], ...]]
-) -> tuple[tuple[int, float], ...]:
+    field: tuple[ReceptiveField, ...], done: dict[int, tuple[tuple[Jump, float], ...]]
+) -> tuple[tuple[Jump, float], ...]:
     """:func:`_grid`, once per field object (``done`` holds the fields' grids by id)."""
     found = done.get(id(field))
     if found is None:
@@ -182,7 +183,7 @@ def _split(ctx: LintContext, branches: list[int]) -> int | None:
 def _merge_evidence(
     ctx: LintContext,
     branches: list[int],
-    grids: list[tuple[tuple[int, float], ...]],
+    grids: list[tuple[tuple[Jump, float], ...]],
     sampling: list[tuple[ReceptiveField, ...] | None],
 ) -> dict[str, Any]:
     split = _split(ctx, branches)
@@ -192,14 +193,16 @@ def _merge_evidence(
     for branch, grid in zip(branches, grids, strict=True):
         record: dict[str, Any] = {
             "layer": ctx.graph.nodes[branch].name,
-            "jump_input": [j for j, _ in grid],
+            "jump_input": [plain_number(j) for j, _ in grid],
             "offset_input": [c for _, c in grid],
             "jump": None,
             "offset": None,
         }
         if base is not None:
-            record["jump"] = [j / bj for (j, _), (bj, _) in zip(grid, base, strict=True)]
-            record["offset"] = [(c - bc) / bj for (_, c), (bj, bc) in zip(grid, base, strict=True)]
+            record["jump"] = [float(j / bj) for (j, _), (bj, _) in zip(grid, base, strict=True)]
+            record["offset"] = [
+                float((c - bc) / bj) for (_, c), (bj, bc) in zip(grid, base, strict=True)
+            ]
         records.append(record)
     spread = [max(c) - min(c) for c in zip(*(r["offset_input"] for r in records), strict=True)]
     return {
@@ -207,7 +210,7 @@ def _merge_evidence(
         "branches": records,
         "misalignment": None
         if base is None
-        else [s / bj for s, (bj, _) in zip(spread, base, strict=True)],
+        else [float(s / bj) for s, (bj, _) in zip(spread, base, strict=True)],
         "misalignment_input": spread,
         "same_jump": len({tuple(j for j, _ in g) for g in grids}) == 1,
     }
@@ -233,7 +236,7 @@ def _one_split(ctx: LintContext, branches: list[int]) -> bool:
 )
 def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     graph, known = ctx.graph, ctx.facts.layout_sizes
-    grids_of: dict[int, tuple[tuple[int, float], ...]] = {}  # by state object: merges share them
+    grids_of: dict[int, tuple[tuple[Jump, float], ...]] = {}  # by state object: merges share them
     sampling: list[tuple[ReceptiveField, ...] | None] | None = None  # (made when needed)
     for node in graph.nodes:
         out = known[node.id] if node.kind in _MERGES else None

@@ -32,7 +32,12 @@ from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import lint_graph
 from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.analysis.summary_rf import RFState, receptive_fields, unknown_fields_note
-from stridescope.analysis.units import check_sample_rate, milliseconds, position_noun
+from stridescope.analysis.units import (
+    check_sample_rate,
+    milliseconds,
+    plain_number,
+    position_noun,
+)
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, Shape, Window
 from stridescope.ir.axes import axes_window
@@ -51,7 +56,7 @@ class LayerRow:
     macs: int
     activation_bytes: int
     rf_size: tuple[int, ...] | None
-    rf_jump: tuple[int, ...] | None
+    rf_jump: tuple[float, ...] | None  # an int where whole (see units.plain_number)
     rf_note: str
     read_fraction: float | None
     flags: tuple[str, ...]
@@ -220,7 +225,7 @@ def _read(graph: Graph, node: Node) -> float | None:
     return _window_read(node.window, graph.spatial(node.input_shape))
 
 
-RFColumns = tuple[tuple[int, ...] | None, tuple[int, ...] | None, str]
+RFColumns = tuple[tuple[int, ...] | None, tuple[float, ...] | None, str]
 
 
 def _rf(state: RFState) -> RFColumns:
@@ -229,7 +234,7 @@ def _rf(state: RFState) -> RFColumns:
     if isinstance(state, str):  # WHOLE, NO_INPUT
         return None, None, state
     if isinstance(state, tuple):
-        return tuple(r.size for r in state), tuple(r.jump for r in state), ""
+        return tuple(r.size for r in state), tuple(plain_number(r.jump) for r in state), ""
     return None, None, "?"
 
 

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 
-from stridescope.analysis.formatting import percent
+from stridescope.analysis.formatting import axes_text, number_text, percent
 from stridescope.analysis.lint import rule_named
 from stridescope.analysis.summary import LayerRow, Summary
 from stridescope.analysis.summary_rf import WHOLE
@@ -98,23 +98,19 @@ def human_bytes(n: int) -> str:
     return f"{value:.1f} GiB"
 
 
-def _axes(values: tuple[int, ...]) -> str:
-    return "x".join(str(v) for v in values)
-
-
 def _shape(shape: tuple[int | None, ...]) -> str:
     return "x".join("?" if d is None else str(d) for d in shape)
 
 
-def _ms(values: tuple[int, ...] | None, rate: float) -> str:
+def _ms(values: tuple[float, ...] | None, rate: float) -> str:
     """The first axis's value in milliseconds; blank where there is none (no field, or one
     over no axes: a further input of lengths)."""
     return "" if not values else f"{milliseconds(values[0], rate):.4g}"
 
 
 def _cells(row: LayerRow, rate: float | None = None) -> list[str]:
-    rf = _RF_CELL.get(row.rf_note, row.rf_note) if row.rf_size is None else _axes(row.rf_size)
-    jump = "" if row.rf_jump is None else _axes(row.rf_jump)
+    rf = _RF_CELL.get(row.rf_note, row.rf_note) if row.rf_size is None else axes_text(row.rf_size)
+    jump = "" if row.rf_jump is None else axes_text(row.rf_jump)
     times = [] if rate is None else [_ms(row.rf_size, rate), _ms(row.rf_jump, rate)]
     return [
         row.path,
@@ -209,7 +205,7 @@ def _output_time(summary: Summary) -> list[str]:
     unit = summary.position_unit if len(summary.spatial) == 1 else "frames"
     size, jump = row.rf_size[0], row.rf_jump[0]
     field = (
-        f"receptive field {size} {unit} = {ms_text(milliseconds(size, rate))}, jump {jump} "
+        f"receptive field {size} {unit} = {ms_text(milliseconds(size, rate))}, jump {number_text(jump)} "
         f"{unit} = {ms_text(milliseconds(jump, rate))}"
     )
     if row is last:
@@ -239,8 +235,8 @@ def to_csv(summary: Summary) -> str:
                 row.params,
                 "" if row.kind == "uncounted" else row.macs,
                 row.activation_bytes,
-                row.rf_note if row.rf_size is None else _axes(row.rf_size),
-                "" if row.rf_jump is None else _axes(row.rf_jump),
+                row.rf_note if row.rf_size is None else axes_text(row.rf_size),
+                "" if row.rf_jump is None else axes_text(row.rf_jump),
                 *ms,
                 "" if row.read_fraction is None else f"{row.read_fraction:.6g}",
                 ", ".join(row.flags),

@@ -10,7 +10,9 @@ Rules (per spatial axis, in network-input pixels):
   does a reduction over other axes than the spatial ones (the batch, the channels, the
   branches SKNet stacks), wherever it leaves them (a mean or sum over spatial axes is built
   as adaptive pooling; see :meth:`GraphBuilder.reduce`); adaptive pooling from ``n`` to ``m``
-  positions, ``m`` dividing ``n``, is a pool of kernel and stride ``n / m``;
+  positions, ``m`` dividing ``n``, is a pool of kernel and stride ``n / m``, and to other
+  sizes reads each output's own window (:meth:`ReceptiveField.gathered`; a jump of
+  ``n / m`` pixels, a fraction);
 - an op whose every input already sees the whole input sees it too;
 - add, multiply, concatenate and stack take the union of their parents' fields
   (:meth:`ReceptiveField.merge`; a broadcast squeeze-excite gate makes it whole); a
@@ -23,8 +25,12 @@ Rules (per spatial axis, in network-input pixels):
 - a transposed window (a transposed convolution; nearest or linear upsampling and pixel
   shuffle by whole factors) gives each output the union of the fields of the inputs written
   to it (:meth:`ReceptiveField.scattered`): neighbouring outputs' fields then repeat in
-  phases, and the size is the largest; past the input's resolution (a fractional jump), or
-  where an output has no input: **unknown**;
+  phases, and the size is the largest; past the input's resolution the jump is a fraction
+  of a pixel; where an output has no input: **unknown**;
+- any other resize of a modelled interpolation (sizes that are not whole multiples,
+  ``align_corners``, a scale factor whose inverse places the sources) gives each output
+  the union of the fields of the inputs it reads (:class:`~stridescope.ir.Resample`,
+  :meth:`ReceptiveField.gathered`): a jump of ``n / out`` times the parent's;
 - cropping (a padding window with negative amounts) composes like padding;
 - a permute (:attr:`OpKind.PERMUTE`), and a reshape that keeps every spatial axis whole
   (splitting the channels), keep the field (positions stay, axes move); after them,
@@ -37,8 +43,8 @@ Rules (per spatial axis, in network-input pixels):
   of tokens: :attr:`OpKind.MOVE`) keeps a whole-input field whole; otherwise positions may
   have moved: **unknown**; slicing that keeps every axis is a kernel-1 window
   (:meth:`GraphBuilder.slice`) and composes like one;
-- other interpolation (sizes that are not whole multiples, ``align_corners``), padding of
-  the batch axis and uncounted ops: **unknown** (``None``), and so is everything after them;
+- interpolation not modelled (antialiased, lanczos), padding of the batch axis and
+  uncounted ops: **unknown** (``None``), and so is everything after them;
 - a tensor whose values read no input (made from a shape: ``x.new_ones(...)``, stochastic
   depth's ``bernoulli_`` mask, a position encoding from weights and a coordinate grid, Swin's
   shifted-window attention mask) has no field (:data:`NO_INPUT`) and is left out of the ops
@@ -47,12 +53,15 @@ Rules (per spatial axis, in network-input pixels):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from fractions import Fraction
 from typing import Final, Literal
 
+from stridescope.analysis.formatting import axes_text
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.units import size_text
-from stridescope.geometry import ReceptiveField
-from stridescope.geometry.receptive import union
+from stridescope.analysis.units import plain_number, size_text
+from stridescope.geometry import ReceptiveField, adaptive_spans
+from stridescope.geometry.receptive import Span, union
 from stridescope.ir import Graph, Node, OpKind, Shape, Window
 from stridescope.ir.axes import axes_window
 
@@ -115,7 +124,7 @@ def merged(states: list[RFState]) -> RFState:
 def _scattered(scatter: Window, parent: RFState) -> RFState:
     """A transposed window's field (a transposed conv, an upsampling by a whole factor):
     each output sees the fields of the inputs written to it (fields in phases, see
-    :class:`ReceptiveField`); unknown past the input's resolution (a fractional jump)."""
+    :class:`ReceptiveField`); unknown where an output has no input."""
     if not isinstance(parent, tuple) or len(parent) != len(scatter.kernel):
         return parent if parent == WHOLE else None
     found = []
@@ -149,17 +158,40 @@ def _reduced(graph: Graph, node: Node, parent: RFState) -> RFState:
 
 
 def _adaptive(parent: RFState, sizes: Shape, out: Shape) -> RFState:
-    """Adaptive pooling from ``n`` to ``m`` positions with ``m`` dividing ``n`` on every
-    axis is a pool of kernel and stride ``n / m`` (torchvision VGG's ``AdaptiveAvgPool2d(7)``
-    on 7x7: the identity); other sizes have windows of two widths: unknown."""
+    """Adaptive pooling from ``n`` to ``m`` positions: with ``m`` dividing ``n`` on every
+    axis a pool of kernel and stride ``n / m`` (torchvision VGG's ``AdaptiveAvgPool2d(7)``
+    on 7x7: the identity); other sizes have windows of two widths, each output read through
+    its own (:func:`~stridescope.geometry.adaptive_spans`: a fractional jump)."""
     if not isinstance(parent, tuple) or len(parent) != len(sizes) or len(out) != len(sizes):
         return None
-    steps = []
-    for n, m in zip(sizes, out, strict=True):
-        if n is None or not m or n % m:
+    pairs = [(n, m) for n, m in zip(sizes, out, strict=True) if n is not None and m]
+    if len(pairs) != len(sizes):
+        return None
+    if any(n % m for n, m in pairs):
+        return _gathered(parent, [adaptive_spans(n, m) for n, m in pairs], sizes)
+    return tuple(r.then(n // m, n // m) for r, (n, m) in zip(parent, pairs, strict=True))
+
+
+def _gathered(
+    parent: RFState,
+    reads: Sequence[Sequence[Span]] | None,
+    sizes: Shape,
+    steps: Sequence[Fraction | None] | None = None,
+) -> RFState:
+    """The field of an op whose outputs each read their own ``[first, end)`` inputs, per
+    axis, the sources ``steps`` inputs apart per output (:meth:`ReceptiveField.gathered`);
+    unknown where the reads are not known."""
+    if not isinstance(parent, tuple) or reads is None:
+        return parent if parent == WHOLE else None
+    if len(parent) != len(reads) or len(sizes) != len(reads):
+        return None
+    found = []
+    for axis, (field, spans, n) in enumerate(zip(parent, reads, sizes, strict=True)):
+        after = None if n is None else field.gathered(spans, n, steps[axis] if steps else None)
+        if after is None:
             return None
-        steps.append(n // m)
-    return tuple(r.then(k, k) for r, k in zip(parent, steps, strict=True))
+        found.append(after)
+    return tuple(found)
 
 
 def _over_positions(graph: Graph, node: Node) -> bool:
@@ -235,6 +267,12 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         if joined:  # along a spatial axis: the second part's positions shift (unless every
             return None  # part sees the whole input, as _step's first rule says)
         return merged(parents)
+    return _one_parent(graph, node, parent, facts)
+
+
+def _one_parent(graph: Graph, node: Node, parent: RFState, facts: NodeFacts) -> RFState:
+    """:func:`_step` of the ops that read one parent's positions: windows, transposed
+    windows, resizes through their coordinates, dense layers, reductions, data movement."""
     window, scatter = node.window, node.scatter
     if node.spatial_at is not None:  # a layer's window on the axes where they are
         window, scatter = axes_window(node, graph.layout)
@@ -245,6 +283,12 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         return parent if parent == WHOLE else None
     if scatter is not None:
         return _scattered(scatter, parent)
+    if node.resample is not None and node.spatial_at is None:  # its own source coordinates
+        sizes, out = facts.sizes[node.parents[0]], facts.sizes[node.id]
+        if sizes is None or out is None:
+            return WHOLE if parent == WHOLE else None
+        steps = node.resample.steps(sizes, out)
+        return _gathered(parent, node.resample.reads(sizes, out), sizes, steps)
     if node.kind in (_LINEAR, _MATMUL):
         # a dense layer on the last axis of a channels-last feature map keeps positions
         # (an NHWC graph, or axes a permute moved: the node then carries ``spatial_at``)
@@ -308,10 +352,10 @@ def unknown_fields_note(graph: Graph, states: list[RFState], most: int = 3) -> s
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
     >>> x = b.resize(b.input, "up", kind=OpKind.INTERPOLATE, output_shape=(1, 3, 13, 13),
-    ...              interpolation="bilinear")
+    ...              interpolation="lanczos3")
     >>> g = b.build()
     >>> unknown_fields_note(g, receptive_fields(g))
-    'receptive fields are unknown (?) from up on: a resize by a fraction of a pixel (8x8 to 13x13)'
+    'receptive fields are unknown (?) from up on: a resize without a geometry here (8x8 to 13x13)'
     """
     origins = [
         node
@@ -320,19 +364,26 @@ def unknown_fields_note(graph: Graph, states: list[RFState], most: int = 3) -> s
     ]
     if not origins:
         return None
-    why = "; ".join(f"{node.name} on: {_unknown_because(graph, node)}" for node in origins[:most])
+    why = "; ".join(
+        f"{node.name} on: {_unknown_because(graph, node, states)}" for node in origins[:most]
+    )
     more = f" (and {len(origins) - most} more)" if len(origins) > most else ""
     return f"receptive fields are unknown (?) from {why}{more}"
 
 
-def _unknown_because(graph: Graph, node: Node) -> str:
+def _unknown_because(graph: Graph, node: Node, states: list[RFState]) -> str:
     """Why ``node``'s field is unknown where its parents' are known."""
+    fields = [f for f in (states[p] for p in node.parents) if isinstance(f, tuple)]
+    jumps = {tuple(r.jump for r in f) for f in fields}
+    if node.kind in _MERGE and len(jumps) > 1:  # (an upsampling with aligned corners)
+        grids = " and ".join(axes_text([plain_number(j) for j in g]) for g in sorted(jumps))
+        return f"a merge of maps on different grids (their jumps: {grids})"
     sizes = [graph.spatial(graph.nodes[p].output_shape) for p in node.parents[:1]]
     before, after = (sizes[0] if sizes else ()), graph.spatial(node.output_shape)
-    if node.resample is not None:
-        return f"a resize by a fraction of a pixel ({size_text(before)} to {size_text(after)})"
+    if node.resample is not None:  # (on axes a permute moved)
+        return f"a resize of moved axes ({size_text(before)} to {size_text(after)})"
     if node.scatter is not None:
-        return "an upsampling whose step is a fraction of a pixel, or outputs no input writes"
+        return "a transposed window with outputs no input writes"
     if not node.counted:
         return f"an op stridescope does not count ({node.op or node.kind})"
     if node.kind is OpKind.INTERPOLATE:

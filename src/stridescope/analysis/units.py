@@ -13,6 +13,7 @@ no time axis, so it takes none.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from stridescope.errors import StridescopeError
 
@@ -22,6 +23,7 @@ __all__ = [
     "layout_text",
     "milliseconds",
     "ms_text",
+    "plain_number",
     "position_noun",
     "position_short",
     "size_text",
@@ -133,3 +135,15 @@ def size_text(sizes: tuple[int | None, ...]) -> str:
     ('240x224', '?x7')
     """
     return "x".join("?" if n is None else str(n) for n in sizes)
+
+
+def plain_number(value: int | Fraction) -> float:
+    """A receptive field's jump as JSON takes it: an ``int`` where whole, else a ``float``
+    (a resize by a ratio that is not whole moves fields by fractions of a pixel).
+
+    >>> plain_number(4), plain_number(Fraction(15, 14)), plain_number(Fraction(4, 2))
+    (4, 1.0714285714285714, 2)
+    """
+    if type(value) is int:
+        return value
+    return int(value) if value == int(value) else float(value)

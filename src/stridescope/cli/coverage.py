@@ -16,7 +16,7 @@ import typer
 from stridescope.analysis.coverage import CoverageMap, coverage_map
 from stridescope.analysis.coverage_format import coverage_lines
 from stridescope.analysis.summary_rf import receptive_fields
-from stridescope.analysis.units import check_sample_rate, milliseconds
+from stridescope.analysis.units import check_sample_rate, milliseconds, plain_number
 from stridescope.cli._common import (
     InputOption,
     SampleRateOption,
@@ -45,16 +45,16 @@ EPILOG = (
 )
 
 
-def _field(graph: Graph, cov: CoverageMap) -> tuple[int, int] | None:
+def _field(graph: Graph, cov: CoverageMap) -> tuple[int, float] | None:
     """``(size, jump)`` along the first axis of the mapped node's receptive field."""
     node = next((n for n in graph.nodes if n.name == cov.output_node), None)
     state = None if node is None else receptive_fields(graph)[node.id]
     if not isinstance(state, tuple) or not state:
         return None
-    return state[0].size, state[0].jump
+    return state[0].size, plain_number(state[0].jump)
 
 
-def _record(cov: CoverageMap, rate: float | None, field: tuple[int, int] | None) -> Any:
+def _record(cov: CoverageMap, rate: float | None, field: tuple[int, float] | None) -> Any:
     record = cov.to_dict()
     if rate is not None:
         record["sample_rate"] = rate

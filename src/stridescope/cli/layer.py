@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stridescope.analysis import coverage_map, read_grid
-from stridescope.analysis.formatting import percent
+from stridescope.analysis.formatting import number_text, percent
 from stridescope.analysis.summary_rf import receptive_fields
 from stridescope.analysis.units import (
     axis_letters,
@@ -23,6 +23,7 @@ from stridescope.analysis.units import (
     layout_text,
     milliseconds,
     ms_text,
+    plain_number,
     position_noun,
 )
 from stridescope.cli._common import SampleRateOption, check_choice, console, guarded
@@ -71,7 +72,7 @@ class LayerReport:
     grid: tuple[tuple[bool, ...], ...]
     rank: int = 2  #: spatial axes of the input
     rf_size: tuple[int, ...] | None = None  #: the layer's receptive field, per axis
-    rf_jump: tuple[int, ...] | None = None
+    rf_jump: tuple[float, ...] | None = None  #: an int where whole (units.plain_number)
 
     def to_dict(self, sample_rate: float | None = None) -> dict[str, Any]:
         """The record of ``--format json`` (the documented keys only); with a sample rate,
@@ -150,7 +151,7 @@ def analyse_layer(text: str, shape: tuple[int, ...], layout: Layout) -> LayerRep
         grid=tuple(tuple(row) for row in grid),
         rank=rank,
         rf_size=None if fields is None else tuple(f.size for f in fields),
-        rf_jump=None if fields is None else tuple(f.jump for f in fields),
+        rf_jump=None if fields is None else tuple(plain_number(f.jump) for f in fields),
     )
 
 
@@ -161,14 +162,14 @@ def _padding_text(padding: tuple[tuple[int, int], ...]) -> str:
     return " ".join(f"{n} {b}+{a}" for n, (b, a) in zip(names, padding, strict=True))
 
 
-def _time_text(values: tuple[int, ...] | None, rank: int, rate: float) -> str:
+def _time_text(values: tuple[float, ...] | None, rank: int, rate: float) -> str:
     """``10 samples = 0.625 ms`` (1-D); ``3x7x7, 3 frames = 120 ms`` (3-D: time first)."""
     if values is None:
         return "unknown"
-    first, time = values[0], ms_text(milliseconds(values[0], rate))
+    first, time = number_text(values[0]), ms_text(milliseconds(values[0], rate))
     if rank == 1:
-        return f"{first} {position_noun(1, plural=first != 1)} = {time}"
-    return f"{'x'.join(map(str, values))}, {first} frame{'s' * (first != 1)} = {time}"
+        return f"{first} {position_noun(1, plural=values[0] != 1)} = {time}"
+    return f"{'x'.join(map(number_text, values))}, {first} frame{'s' * (values[0] != 1)} = {time}"
 
 
 def _picture(grid: tuple[tuple[bool, ...], ...]) -> list[str]:

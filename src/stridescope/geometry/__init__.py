@@ -17,6 +17,7 @@ from stridescope.geometry.interpolation import (
     downsampling_taps,
     placed_by_sizes,
     resize_reads,
+    resize_step,
     upsampling_taps,
 )
 from stridescope.geometry.mask import read_counts, read_fraction, read_mask
@@ -51,6 +52,7 @@ __all__ = [
     "read_fraction",
     "read_mask",
     "resize_reads",
+    "resize_step",
     "resolve_padding",
     "transposed_output_size",
     "upsampling_taps",

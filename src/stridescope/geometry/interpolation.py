@@ -28,6 +28,7 @@ __all__ = [
     "downsampling_taps",
     "placed_by_sizes",
     "resize_reads",
+    "resize_step",
     "upsampling_taps",
 ]
 
@@ -192,6 +193,29 @@ def _taps(real: float, n: int, taps: int) -> list[int]:
     else:  # four taps around it, clamped into the axis; a whole source reads one
         used = [first] if t == 0 else list(range(first - 1, first + 3))
     return [min(max(i, 0), n - 1) for i in used]
+
+
+def resize_step(
+    n: int, out: int, mode: str, align_corners: bool = False, scale: float | None = None
+) -> Fraction:
+    """How many inputs on the source of each next output of a resize of ``n`` to ``out``
+    is, as :func:`resize_reads` places them: ``(n - 1) / (out - 1)`` with corners aligned
+    (linear and cubic), the inverse of a ``scale`` factor that places them (as a ratio of
+    whole numbers, its denominator at most ``out``), else ``n / out``.
+
+    >>> resize_step(8, 16, "linear", align_corners=True), resize_step(16, 4, "nearest", scale=0.3)
+    (Fraction(7, 15), Fraction(10, 3))
+    >>> resize_step(240, 224, "linear"), resize_step(1, 4, "linear", align_corners=True)
+    (Fraction(15, 14), Fraction(1, 4))
+    """
+    step = Fraction(n, max(out, 1))
+    if mode == "area" or out < 1:
+        return step
+    if align_corners and mode not in ("nearest", "nearest-exact"):
+        return Fraction(n - 1, out - 1) if out > 1 and n > 1 else step
+    if scale is not None and scale > 0 and not placed_by_sizes(n, out, scale):
+        return Fraction(1 / scale).limit_denominator(out)
+    return step
 
 
 def placed_by_sizes(n: int, out: int, scale: float | None) -> bool:

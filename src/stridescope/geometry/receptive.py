@@ -1,9 +1,10 @@
 """Receptive fields composed through a chain of sliding windows, one axis at a time.
 
-A receptive field is described by three integers, in units of the network's input pixels:
+A receptive field is described by three numbers, in units of the network's input pixels:
 
 - ``size``: how many input pixels one output position can see;
-- ``jump``: the distance in input pixels between two neighbouring output positions;
+- ``jump``: the distance in input pixels between two neighbouring output positions (a
+  whole number, except after the resizes below);
 - ``start``: the input index of the first pixel seen by output position 0 (negative where it
   lies in the padding).
 
@@ -12,23 +13,29 @@ interpolation by a whole factor, a pixel shuffle) neighbouring outputs no longer
 ``jump`` apart: output ``2k`` and ``2k + 1`` of a nearest 2x upsampling both see the field
 of input ``k``. The fields then repeat a pattern of ``P`` outputs (their *phases*): output
 ``q*P + p`` sees ``[start + q*P*jump + a_p, start + q*P*jump + b_p)``, and ``size`` is the
-largest of them. ``jump`` stays a whole number of pixels (the field of ``P`` outputs moves
-``P*jump``); an upsampling past the input's own resolution (a fractional jump) has no field
-here (``None``).
+largest of them. The fields of ``P`` outputs move a whole number of pixels (``P*jump``, the
+:attr:`~ReceptiveField.move`); ``jump`` itself may be a :class:`~fractions.Fraction`: the
+average distance between neighbouring outputs' fields after an upsampling past the input's
+own resolution (a nearest 2x upsampling of the input: ``1/2``) or a resize by a ratio that
+is not whole (240 to 224 pixels: ``15/14``, fields repeating every 14 outputs), which
+:meth:`~ReceptiveField.gathered` reads through each output's own inputs.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from stridescope.geometry.padding import check_window, effective_kernel
 
-__all__ = ["ReceptiveField"]
+__all__ = ["Jump", "ReceptiveField"]
 
 Span = tuple[int, int]  # [first, end) input pixels
+Jump = int | Fraction  # a fraction only with phases, whose ``period * jump`` is whole
 
 
 @dataclass(frozen=True, repr=False)
@@ -45,12 +52,12 @@ class ReceptiveField:
     """
 
     size: int = 1
-    jump: int = 1
+    jump: Jump = 1
     start: int = 0
     #: per phase of a field that repeats every ``len(phases)`` outputs, ``(a, b)``: output
     #: ``q*P + p`` sees ``[start + q*P*jump + a, start + q*P*jump + b)``; ``()`` where every
-    #: output sees ``[start + i*jump, start + i*jump + size)``. Neither end ever moves back
-    #: from one output to the next (what windows, scatters and unions of fields give)
+    #: output sees ``[start + i*jump, start + i*jump + size)``. Ends may move back from one
+    #: output to the next only after a transposed window with gaps between its taps
     phases: tuple[Span, ...] = ()
 
     def __repr__(self) -> str:
@@ -62,18 +69,27 @@ class ReceptiveField:
         """How many outputs the pattern of fields repeats after (1 without phases)."""
         return len(self.phases) or 1
 
+    @property
+    def move(self) -> int:
+        """How many pixels the fields of :attr:`period` outputs move on (``period * jump``,
+        whole even where ``jump`` is a fraction).
+
+        >>> ReceptiveField(1, Fraction(1, 2), 0, ((0, 1), (0, 1))).move
+        1
+        """
+        return int(self.period * self.jump)
+
     def span(self, i: int) -> Span:
         """``[first, end)``: the input pixels output ``i`` sees (``i`` may be negative).
 
         >>> ReceptiveField(3, 2, -1).span(2)
         (3, 6)
         """
-        if not self.phases:
-            first = self.start + i * self.jump
+        if not self.phases:  # (a whole jump)
+            first = self.start + i * int(self.jump)
             return first, first + self.size
-        period = len(self.phases)
-        q, phase = divmod(i, period)
-        base = self.start + q * period * self.jump
+        q, phase = divmod(i, len(self.phases))
+        base = self.start + q * self.move
         a, b = self.phases[phase]
         return base + a, base + b
 
@@ -86,12 +102,12 @@ class ReceptiveField:
         ReceptiveField(size=7, jump=2, start=-3)
         """
         check_window(None, kernel, stride, dilation)
-        if not self.phases:
-            span = effective_kernel(kernel, dilation)
+        if not self.phases:  # (a whole jump)
+            span, jump = effective_kernel(kernel, dilation), int(self.jump)
             return ReceptiveField(
-                size=self.size + (span - 1) * self.jump,
-                jump=self.jump * stride,
-                start=self.start - pad_before * self.jump,
+                size=self.size + (span - 1) * jump,
+                jump=jump * stride,
+                start=self.start - pad_before * jump,
             )
         return _phased_then(self, kernel, stride, dilation, pad_before)
 
@@ -100,8 +116,8 @@ class ReceptiveField:
     ) -> ReceptiveField | None:
         """The field after a transposed window (input ``i`` written to outputs
         ``i*stride - pad_before + j*dilation``, ``j < kernel``): each output sees the fields
-        of the inputs written to it. ``None`` where the jump would not be a whole number of
-        pixels (upsampling past the input's resolution) or an output has no input.
+        of the inputs written to it (past the input's resolution, a fractional jump).
+        ``None`` where an output has no input.
 
         >>> up = ReceptiveField(3, 2, -1).scattered(kernel=2, stride=2)  # nearest 2x
         >>> up
@@ -110,9 +126,35 @@ class ReceptiveField:
         ReceptiveField(size=5, jump=1, start=-3, phases=((0, 5), (2, 7)))
         >>> up.then(kernel=1, stride=2)  # a stride-2 1x1 conv after it: the field before
         ReceptiveField(size=3, jump=2, start=-1)
+        >>> ReceptiveField().scattered(kernel=2, stride=2)  # the input itself, upsampled
+        ReceptiveField(size=1, jump=1/2, start=0, phases=((0, 1), (0, 1)))
         """
         check_window(None, kernel, stride, dilation)
         return _scattered(self, kernel, stride, dilation, pad_before)
+
+    def gathered(
+        self, reads: Sequence[Span], n: int, step: Fraction | None = None
+    ) -> ReceptiveField | None:
+        """The field after an op whose output ``o`` reads the ``[first, end)`` inputs
+        ``reads[o]`` of an axis of ``n`` (a resize by a ratio that is not whole, through
+        its source coordinates: :func:`~stridescope.geometry.resize_reads`; adaptive pooling
+        to a size that does not divide the input's: :func:`~stridescope.geometry.adaptive_spans`):
+        each output sees the fields of the inputs it reads. The pattern goes on beyond the
+        axis (what an output in a later layer's padding stands for) as the outputs' sources
+        step: by ``step`` inputs per output (``m / q``: every ``q`` outputs read what the ``q``
+        before them read, ``m`` inputs on; :func:`~stridescope.geometry.resize_step`) where
+        the reads repeat so, else by ``n`` inputs every ``len(reads)`` outputs; ``jump`` is
+        that step times this field's. ``None`` where an output reads nothing.
+
+        >>> ReceptiveField().gathered(((0, 2), (1, 3)), 3)  # adaptive pooling from 3 to 2
+        ReceptiveField(size=2, jump=3/2, start=0, phases=((0, 2), (1, 3)))
+        >>> ReceptiveField(3, 2, -1).gathered(((0, 1), (1, 2), (3, 4)), 5)  # nearest, 5 to 3
+        ReceptiveField(size=3, jump=10/3, start=-1, phases=((0, 3), (2, 5), (6, 9)))
+        >>> corners = ((0, 1), (0, 2), (1, 3), (2, 3))  # linear, corners aligned, 3 to 4
+        >>> ReceptiveField().gathered(corners, 3, Fraction(2, 3)).jump
+        Fraction(2, 3)
+        """
+        return _gathered(self, tuple(reads), n, step)
 
     @property
     def end(self) -> int:
@@ -138,7 +180,8 @@ class ReceptiveField:
 
     def merge(self, other: ReceptiveField) -> ReceptiveField:
         """The receptive field of a sum or concatenation of two branches: the union of both
-        windows, with the coarser jump.
+        windows, with the coarser jump (in whole pixels: phases are kept only where both
+        jumps are the same, as :func:`union` keeps them).
 
         >>> ReceptiveField(3, 2, -1).merge(ReceptiveField(1, 2, 0))
         ReceptiveField(size=3, jump=2, start=-1)
@@ -149,7 +192,7 @@ class ReceptiveField:
                 return found
         start = min(self.start, other.start)
         end = max(self.end, other.end)
-        return ReceptiveField(size=end - start, jump=max(self.jump, other.jump), start=start)
+        return ReceptiveField(end - start, math.ceil(max(self.jump, other.jump)), start)
 
 
 def union(fields: Sequence[ReceptiveField]) -> ReceptiveField | None:
@@ -173,11 +216,20 @@ def _phased_then(
 ) -> ReceptiveField:
     """:meth:`ReceptiveField.then` of a field with phases. Output ``o`` reads
     ``o*stride - pad_before + m*dilation``, ``m < kernel``: from the first one's first pixel
-    to the last one's end (:meth:`ReceptiveField.span`'s arithmetic, inlined)."""
+    to the last one's end where neither end moves back along the outputs
+    (:meth:`ReceptiveField.span`'s arithmetic, inlined), else the hull of all of them."""
     period, phases, start = len(field.phases), field.phases, field.start
-    step, last = period * field.jump, (kernel - 1) * dilation
+    step, last = field.move, (kernel - 1) * dilation
     spans = []
-    for phase in range(period // math.gcd(period, stride)):
+    outputs = range(period // math.gcd(period, stride))
+    if not _ordered(field):  # (after a transposed window with gaps between its taps)
+        spans = [
+            _hull(
+                field, range(o * stride - pad_before, o * stride - pad_before + last + 1, dilation)
+            )
+            for o in outputs
+        ]
+    for phase in outputs if not spans else ():
         q, r = divmod(phase * stride - pad_before, period)
         q2, r2 = divmod(phase * stride - pad_before + last, period)
         spans.append((start + q * step + phases[r][0], start + q2 * step + phases[r2][1]))
@@ -193,19 +245,82 @@ def _scattered(
     field: ReceptiveField, kernel: int, stride: int, dilation: int, pad_before: int
 ) -> ReceptiveField | None:
     """:meth:`ReceptiveField.scattered`."""
-    if field.jump % stride:
-        return None
     spans = []
     for phase in range(field.period * stride):
-        written = [  # the inputs written to this output, last first
+        written = [  # the inputs written to this output
             i // stride
             for j in range(kernel)
             if (i := phase + pad_before - j * dilation) % stride == 0
         ]
         if not written:
             return None
-        spans.append((field.span(written[-1])[0], field.span(written[0])[1]))
-    return _of_spans(spans, field.jump // stride)
+        spans.append(_hull(field, written))
+    return _of_spans(spans, Fraction(field.jump) / stride)
+
+
+def _hull(field: ReceptiveField, outputs: Sequence[int]) -> Span:
+    """From the first pixel to the last end that ``field``'s ``outputs`` see."""
+    seen = [field.span(i) for i in outputs]
+    return min([a for a, _ in seen]), max([b for _, b in seen])
+
+
+@functools.lru_cache(maxsize=1024)
+def _ordered(field: ReceptiveField) -> bool:
+    """Whether neither end of the fields moves back from one output to the next (what
+    windows, gathers and transposed windows without gaps between taps keep)."""
+    phases = field.phases
+    ends = [*phases, (phases[0][0] + field.move, phases[0][1] + field.move)] if phases else []
+    return all([c >= a and d >= b for (a, b), (c, d) in itertools.pairwise(ends)])
+
+
+@functools.lru_cache(maxsize=1024)
+def _gathered(
+    field: ReceptiveField, reads: tuple[Span, ...], n: int, step: Fraction | None
+) -> ReceptiveField | None:
+    """:meth:`ReceptiveField.gathered`: over as many repeats of the pattern as make the
+    field's own period repeat too (its phases need not be where they were ``n`` inputs on)."""
+    if not reads or n < 1 or any(end <= first for first, end in reads):
+        return None
+    pattern, inputs = _pattern(reads, n, step)
+    repeats = field.period // math.gcd(field.period, inputs)
+    spans = [
+        _hull(field, range(r * inputs + first, r * inputs + end))
+        for r in range(repeats)
+        for first, end in pattern
+    ]
+    return _of_spans(spans, Fraction(field.jump) * inputs / len(pattern))
+
+
+def _pattern(
+    reads: tuple[Span, ...], n: int, step: Fraction | None
+) -> tuple[tuple[Span, ...], int]:
+    """The reads of outputs ``0 .. q-1`` of the pattern ``step = m / q`` says (every ``q``
+    outputs read what the ``q`` before them read, ``m`` inputs on), and ``m``: taken from
+    the first ``q`` outputs whose reads stay off the axis's ends (a kernel clamps its taps
+    there: bicubic reads pixel 0 for -1), else from the first ``q``, where every output
+    off the ends reads just what the pattern says and every output at an end no more; else
+    every output's own reads, ``n`` inputs on."""
+    out = len(reads)
+    if step is None or step <= 0 or step.denominator >= out:
+        return reads, n
+    q, m = step.denominator, step.numerator
+    inside = [first > 0 and end < n for first, end in reads]
+    starts = [o for o in range(out - q + 1) if all(inside[o : o + q])][:1]
+    for start in [*starts, 0]:
+        base = reads[start : start + q]
+        said = [
+            (base[j][0] + r * m, base[j][1] + r * m)
+            for o in range(out)
+            for r, j in [divmod(o - start, q)]
+        ]
+        if all(
+            [
+                (a, b) == (first, end) if inner else a <= first < end <= b
+                for (a, b), (first, end), inner in zip(said, reads, inside, strict=True)
+            ]
+        ):
+            return tuple(said[:q]), m
+    return reads, n
 
 
 @functools.lru_cache(maxsize=4096)
@@ -226,10 +341,10 @@ def _union(fields: tuple[ReceptiveField, ...]) -> ReceptiveField | None:
 
 def _spans(field: ReceptiveField, period: int) -> list[Span]:
     """``field.span(i)`` for outputs ``0 .. period - 1`` (a multiple of its own period)."""
-    start, jump = field.start, field.jump
+    start, jump = field.start, int(field.jump)
     if not field.phases:
         return [(start + i * jump, start + i * jump + field.size) for i in range(period)]
-    step = len(field.phases) * jump
+    step = field.move
     return [
         (start + q * step + a, start + q * step + b)
         for q in range(period // len(field.phases))
@@ -237,16 +352,18 @@ def _spans(field: ReceptiveField, period: int) -> list[Span]:
     ]
 
 
-def _of_spans(spans: list[Span], jump: int) -> ReceptiveField:
+def _of_spans(spans: list[Span], jump: Jump) -> ReceptiveField:
     """The field whose outputs ``0 .. P-1`` see ``spans``, each later group of ``P`` outputs
-    ``P*jump`` further on, in its shortest period (no phases where every output's field is
-    its neighbour's moved by ``jump``)."""
+    ``P*jump`` (whole) further on, in its shortest period (no phases where every output's
+    field is its neighbour's moved by ``jump``); a whole ``jump`` as an ``int``."""
+    if type(jump) is Fraction and jump.denominator == 1:
+        jump = jump.numerator
     start = spans[0][0]
     period = len(spans)
     for shorter in range(1, period):
-        if period % shorter:
-            continue
         by = shorter * jump
+        if period % shorter or (type(by) is Fraction and by.denominator != 1):
+            continue
         if all(
             [
                 a == c + by and b == d + by

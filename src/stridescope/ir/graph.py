@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from stridescope.geometry import Pad, ReceptiveField, output_shape, read_fraction, resize_reads
+from stridescope.geometry import Pad, ReceptiveField, output_shape, read_fraction
+from stridescope.ir.resample import Resample, Shape
 
 __all__ = [
     "Graph",
@@ -29,7 +30,6 @@ __all__ = [
     "spatial_axes",
 ]
 
-Shape = tuple[int | None, ...]
 Layout = Literal["nchw", "nhwc"]
 
 
@@ -231,50 +231,6 @@ class Window:
                 rf, self.kernel, self.stride, self.dilation, self.padding, strict=True
             )
         )
-
-
-@dataclass(frozen=True)
-class Resample:
-    """A resize read through its interpolation's own source coordinates, for one no window
-    describes (sizes that are not whole multiples, corners aligned): per output, the inputs
-    geometry's :func:`~stridescope.geometry.resize_reads` gives. ``scales``: per spatial axis
-    the ``scale_factor`` given, whose inverse places the sources (``None``: the sizes do).
-
-    >>> Resample("bilinear", True, (None,)).reads((4,), (3,))
-    (((0, 1), (1, 3), (3, 4)),)
-    >>> Resample("nearest", False, (None, None)).read_fraction((5, 4), (3, 2))
-    0.3
-    """
-
-    mode: str
-    align_corners: bool = False
-    scales: tuple[float | None, ...] = ()
-
-    def reads(self, spatial: Shape, out: Shape) -> tuple[tuple[tuple[int, int], ...], ...] | None:
-        """Per spatial axis, per output, the ``[first, end)`` inputs it reads; ``None`` for
-        unknown sizes or a mode not modelled."""
-        found = []
-        for n, o, scale in zip(spatial, out, self.scales, strict=True):
-            axis = (
-                None
-                if n is None or o is None
-                else resize_reads(n, o, self.mode, self.align_corners, scale)
-            )
-            if axis is None:
-                return None
-            found.append(axis)
-        return tuple(found)
-
-    def read_fraction(self, spatial: Shape, out: Shape) -> float | None:
-        """Share of the input positions some output reads."""
-        reads = self.reads(spatial, out)
-        if reads is None:
-            return None
-        share = 1.0
-        for axis, n in zip(reads, spatial, strict=True):
-            assert n is not None
-            share *= len({i for first, end in axis for i in range(first, end)}) / n
-        return share
 
 
 @dataclass(frozen=True)

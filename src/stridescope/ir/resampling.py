@@ -2,7 +2,8 @@
 transposed window (:attr:`Node.scatter`) for an upsampling, a sliding window
 (:attr:`Node.window`) for a downsampling, from geometry's taps of each interpolation; any
 other resize of a modelled interpolation reads through its own source coordinates
-(:attr:`Node.resample`: coverage, no receptive field)."""
+(:attr:`Node.resample`: coverage and the receptive field, each output through its own
+inputs)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@ against FlopCounterMode, coverage against autograd, receptive field exact or unk
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -73,9 +75,11 @@ def test_coverage_of_a_strided_conv_after_upsampling_matches_autograd(layer: nn.
     assert (cov.counts > 0).tolist() == (x.grad[0, 0] != 0).tolist()
 
 
-def test_receptive_field_exact_at_stride_one_unknown_when_upsampling() -> None:
+def test_receptive_field_exact_at_stride_one_fractional_when_upsampling() -> None:
     same = trace_torch(nn.ConvTranspose2d(1, 1, 3, padding=1), (1, 1, 8, 8))
     rf = receptive_fields(same)[-1]
     assert rf == (ReceptiveField(3, 1, -1),) * 2  # the same field as a 3x3 'same' conv
     up = trace_torch(nn.ConvTranspose2d(1, 1, 2, stride=2), (1, 1, 8, 8))
-    assert receptive_fields(up)[-1] is None
+    # each pair of outputs copies one input pixel: half a pixel apart (until 2026-12-06 None)
+    half = ReceptiveField(1, Fraction(1, 2), 0, ((0, 1), (0, 1)))
+    assert receptive_fields(up)[-1] == (half, half)
