@@ -300,3 +300,19 @@ def test_keras_resizing_down_reads_what_the_gradient_reads(
     # bilinear by 4: 2 x 2 pixels of each 4 x 4
     assert summary.input_coverage == pytest.approx(read)
     assert not [n for n in summary.notes if "treated as reading every position" in n]
+
+
+def test_a_fractional_jump_reads_in_the_table_csv_and_json() -> None:
+    from stridescope.analysis.summary_format import table_cells, to_csv
+
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),  # 8 -> 16: 7/15
+    )
+    summary = stridescope.summary(net, (1, 3, 16, 16))
+    assert summary.to_dict()["layers"][-1]["receptive_field"] == {
+        "size": [5, 5],
+        "jump": [14 / 15, 14 / 15],
+    }
+    assert "5x5,0.933333x0.933333," in to_csv(summary)
+    assert "0.9333x0.9333" in table_cells(summary)[-1]

@@ -236,7 +236,7 @@ def to_csv(summary: Summary) -> str:
                 "" if row.kind == "uncounted" else row.macs,
                 row.activation_bytes,
                 row.rf_note if row.rf_size is None else axes_text(row.rf_size),
-                "" if row.rf_jump is None else axes_text(row.rf_jump),
+                "" if row.rf_jump is None else "x".join(f"{j:.6g}" for j in row.rf_jump),
                 *ms,
                 "" if row.read_fraction is None else f"{row.read_fraction:.6g}",
                 ", ".join(row.flags),
