@@ -26,7 +26,7 @@ parameter count.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -59,6 +59,7 @@ from stridescope.frontends.keras.op_names import (
     SELECTS,
     SLIDING,
 )
+from stridescope.frontends.keras.resizes import resize_node
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
 from stridescope.ir.einsum import einsum_macs
@@ -70,7 +71,6 @@ __all__ = [
     "add_operation",
     "concat",
     "count_weights",
-    "resize_node",
     "uncounted",
 ]
 
@@ -245,32 +245,6 @@ def _shares(b: GraphBuilder, node: int, kernel: Any, params: int) -> None:
     layer whose weight it is."""
     if not params and hasattr(kernel, "path"):
         b.shared(node, str(kernel.path).rpartition("/")[0])
-
-
-_KERAS_RESIZE = {"nearest": "nearest-exact", "bilinear": "bilinear", "bicubic": "bicubic"}
-
-
-def resize_node(
-    b: GraphBuilder, parent: int, name: str, out: Shape, *, settings: Mapping[str, Any], op: str
-) -> int:
-    """A resize to ``out`` (the Resizing layer by its config, ``keras.ops.image.resize`` by its
-    attributes, as ``settings``: both spell ``interpolation``, ``crop_to_aspect_ratio`` and
-    ``pad_to_aspect_ratio``): without a crop or pad to the aspect ratio or antialiasing, a
-    resize by whole factors (nearest, bilinear, bicubic) reads through an exact window (a
-    transposed one up, as UpSampling); anything else keeps only the shape."""
-    interpolation = str(settings.get("interpolation", "bilinear"))
-    plain = not settings.get("crop_to_aspect_ratio") and not settings.get("pad_to_aspect_ratio")
-    plain = plain and not settings.get("antialias")
-    # (Keras's nearest has half-pixel centres: PyTorch's nearest-exact)
-    mode = _KERAS_RESIZE.get(interpolation) if plain else None
-    return b.resize(
-        parent,
-        name,
-        kind=OpKind.INTERPOLATE,
-        output_shape=out,
-        op=op,
-        interpolation=mode,
-    )
 
 
 def _patches(b: GraphBuilder, parent: int, op: Any, name: str) -> int | None:

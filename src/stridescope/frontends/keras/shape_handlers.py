@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from stridescope.frontends.keras.handlers import Handler, keras_params
-from stridescope.frontends.keras.operations import concat, resize_node, uncounted
+from stridescope.frontends.keras.operations import concat, uncounted
+from stridescope.frontends.keras.resizes import resize_node
 from stridescope.frontends.keras.shapes import keras_shapes
 from stridescope.ir import GraphBuilder, OpKind, Shape, spatial_axes
 
