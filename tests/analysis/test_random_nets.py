@@ -3,11 +3,14 @@ convolutions (kernel, stride, padding), average pools, space-to-depth written wi
 and ``permute`` (any order of its channel and block axes), a pool written as a block reshape
 and a mean, channels reversed by an index tensor, strided phases ``x[:, :, i::2, j::2]``, and
 resizes by 2 up and by 2, 3 or 4 down (``F.interpolate``: nearest, bilinear, bicubic, area;
-a transposed conv of stride 2).
+a transposed conv of stride 2), resizes to any size (corners aligned or not: fields with a
+fractional jump) and adaptive average pools to any size.
 The coverage is autograd's and the last field is never smaller than the gradient's extent.
 (Max pools are left out: autograd reaches only their argmax. A pick of some channels of a
 space-to-depth reads some phases only, where the summary counts every phase: too high, a
-known limit, so channel picks here keep every channel.) The probe that found a block mean
+known limit, so channel picks here keep every channel. So is a space-to-depth of an axis
+into a single block, ``view(n, c, 1, h, ...)``: read as the axis kept whole, as an
+``unsqueeze`` is, and coverage taken as every position after the permute.) The probe that found a block mean
 of a 2x2 map followed by a conv stopping the coverage walk drew nets like these."""
 
 from __future__ import annotations
@@ -55,6 +58,16 @@ class _Resize(nn.Module):
         return nn.functional.interpolate(y, scale_factor=self.scale, mode=self.mode)
 
 
+class _ResizeTo(nn.Module):
+    def __init__(self, mode: str, size: tuple[int, int], corners: bool) -> None:
+        super().__init__()
+        self.mode, self.size, self.corners = mode, size, corners
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        corners = self.corners if self.mode in ("bilinear", "bicubic") else None
+        return nn.functional.interpolate(y, size=self.size, mode=self.mode, align_corners=corners)
+
+
 class _Phase(nn.Module):
     def __init__(self, i: int, j: int) -> None:
         super().__init__()
@@ -77,6 +90,14 @@ _OPS = st.one_of(
         st.sampled_from(["nearest", "nearest-exact", "bilinear", "bicubic", "area"]),
         st.integers(2, 4),
     ),
+    st.tuples(
+        st.just("to"),
+        st.sampled_from(["nearest", "nearest-exact", "bilinear", "bicubic", "area"]),
+        st.integers(3, 20),
+        st.integers(3, 20),
+        st.booleans(),
+    ),
+    st.tuples(st.just("adaptive"), st.integers(1, 9), st.integers(1, 9)),
 )
 
 
@@ -97,7 +118,7 @@ def _net(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> nn.Module | None:
             h, w = h // 2, w // 2
         elif op[0] == "s2d":
             _, b, order = op
-            if h % b or w % b:
+            if h % b or w % b or h == b or w == b:  # (one block of an axis: see above)
                 return None
             layers.append(_SpaceToDepth(b, tuple(order)))
             c, h, w = c * b * b, h // b, w // b
@@ -109,6 +130,16 @@ def _net(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> nn.Module | None:
             up = nn.ConvTranspose2d(c, 2, 2, 2) if op[1] == "conv" else _Resize(op[1], 2)
             layers.append(up)
             c, h, w = (2 if op[1] == "conv" else c), 2 * h, 2 * w
+        elif op[0] == "to":
+            _, mode, to_h, to_w, corners = op
+            layers.append(_ResizeTo(mode, (to_h, to_w), corners))
+            h, w = to_h, to_w
+        elif op[0] == "adaptive":
+            _, to_h, to_w = op
+            if to_h > h or to_w > w:
+                return None
+            layers.append(nn.AdaptiveAvgPool2d((to_h, to_w)))
+            h, w = to_h, to_w
         elif op[0] == "down":
             _, mode, by = op
             if h % by or w % by:
