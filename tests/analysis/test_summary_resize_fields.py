@@ -316,3 +316,14 @@ def test_a_fractional_jump_reads_in_the_table_csv_and_json() -> None:
     }
     assert "5x5,0.933333x0.933333," in to_csv(summary)
     assert "0.9333x0.9333" in table_cells(summary)[-1]
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("factor", [3, 5])
+def test_upsampling_by_an_odd_factor_has_each_outputs_own_field(mode: str, factor: int) -> None:
+    # every factor-th output's source is on a pixel, and float32 rounding of 1/factor decides
+    # output by output whether the kernel reads a neighbour too: read through the sources
+    # (until 2026-12-06 a window taking both neighbours: a pixel too many on each side)
+    model = _Decoder(nn.Upsample(scale_factor=factor, mode=mode), False)
+    field = _checked(model, (1, 1, 16, 16))
+    assert [r.jump for r in field] == [Fraction(4, factor)] * 2

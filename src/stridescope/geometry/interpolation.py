@@ -8,11 +8,13 @@ exactly. Input ``i`` is then read by the ``kernel`` outputs from ``i*s - pad_bef
 transposed window of stride ``s``, exact for coverage and receptive fields (inputs past the
 border, which the interpolation clamps back onto it, are the ones inside it it reads anyway).
 
-An output that lands on an input exactly (odd factors only) has zero weights on the others
-in exact arithmetic, but PyTorch computes the coordinate in float32 (``1/3`` is not exact),
-which puts it a hair to either side: it reads a neighbour with a weight near ``1e-8``, on one
-side or the other by position. Such an output is taken to read the taps of both sides, so a
-field is never smaller than what the gradient reaches.
+An output that lands on an input exactly (linear and cubic by odd factors only) has zero
+weights on the others in exact arithmetic, but PyTorch computes the coordinate in float32
+(``1/3`` is not exact), which puts it a hair to either side: it reads a neighbour with a
+weight near ``1e-8``, on one side or the other by position, in no pattern that repeats every
+``s`` outputs. Those upsamplings have no window here (:func:`upsampling_taps`): they are read
+output by output through their float32 sources (:func:`resize_reads`), as any resize by a
+ratio that is not whole is.
 """
 
 from __future__ import annotations
@@ -51,25 +53,29 @@ def _reads(o: int, factor: int, taps: int) -> set[int]:
         return {o // factor}
     source = Fraction(2 * o + 1, 2 * factor) - Fraction(1, 2)
     below = math.floor(source)
-    if source == below:  # on a pixel: in float32, a hair to either side (see above), but
-        if factor == 1:  # at the same size, where the scale is exactly 1
-            return {below}
-        return set(range(below - taps // 2, below + taps // 2 + 1))
+    if source == below:  # on a pixel: at the same size only (see upsampling_taps)
+        return {below}
     return set(range(below - taps // 2 + 1, below + taps // 2 + 1))
 
 
 @functools.cache
 def upsampling_taps(factor: int, mode: str) -> tuple[int, int] | None:
     """``(kernel, pad_before)`` of the transposed window of stride ``factor`` that an
-    upsampling of ``mode`` by that factor reads as; ``None`` for a mode not modelled.
+    upsampling of ``mode`` by that factor reads as; ``None`` for a mode not modelled, and for
+    linear and cubic by an odd factor: there every ``factor``-th output's source is on a
+    pixel, and float32 rounding of ``1 / factor`` decides, output by output, whether a kernel
+    also reads a neighbour (with a weight of ~1e-8), which no window repeating every
+    ``factor`` outputs says (:func:`resize_reads` reads each output as it is).
 
-    >>> upsampling_taps(2, "nearest"), upsampling_taps(2, "bilinear"), upsampling_taps(3, "linear")
-    ((2, 0), (4, 1), (7, 2))
+    >>> upsampling_taps(2, "nearest"), upsampling_taps(2, "bilinear"), upsampling_taps(4, "linear")
+    ((2, 0), (4, 1), (8, 2))
     >>> upsampling_taps(2, "bicubic"), upsampling_taps(2, "lanczos3"), upsampling_taps(1, "linear")
     ((8, 3), None, (1, 0))
+    >>> upsampling_taps(3, "linear"), upsampling_taps(3, "nearest")
+    (None, (3, 0))
     """
     taps = 1 if mode == "area" else INTERPOLATIONS.get(mode)  # (area up: a copy, as nearest)
-    if taps is None or factor < 1:
+    if taps is None or factor < 1 or (taps > 1 and factor % 2 == 1 and factor > 1):
         return None
     readers = [o for o in range(-4 * factor, 4 * factor) if 0 in _reads(o, factor, taps)]
     kernel, before = readers[-1] - readers[0] + 1, -readers[0]

@@ -166,7 +166,7 @@ class ResizeOps(BuilderCore):
                 scatter = repeated(shape, out, self._spatial, repeat, interpolation)
             except GeometryError as error:
                 raise in_layer(name, error) from None
-        elif interpolation is not None:
+        if scatter is None and interpolation is not None:  # (linear by an odd factor too)
             sizes = (self._spatial(shape), self._spatial(out))
             window, scatter, resample = resized(*sizes, interpolation, align_corners, scales)
         return self._add(

@@ -2,8 +2,9 @@
 ``crop_to_aspect_ratio`` or ``pad_to_aspect_ratio``, ``keras.ops.image.resize`` with either):
 until 2026-12-06 only their shape was read (coverage took them to read every position, and
 the field was ``?``); the crop or padding is now a window Keras's own arithmetic places.
-Checked against autograd: the input coverage, and per axis the widest span of inputs one
-output's gradient reaches (the field's size)."""
+An UpSampling2D by 3 with bilinear interpolation is read output by output too. Checked against
+autograd: the input coverage, and per axis the widest span of inputs one output's gradient
+reaches (the field's size)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,12 @@ def test_keras_ops_image_resize_crops_as_the_layer_does(keras: ModuleType) -> No
     share, widest = _gradient(model, (16, 12))
     assert summary.input_coverage == pytest.approx(share) and share < 1
     assert summary.layers[-1].rf_size == widest
+
+
+def test_upsampling_by_three_bilinear_reads_each_outputs_own_inputs(keras: ModuleType) -> None:
+    # (until 2026-12-06 a window of both neighbours for the outputs on a pixel)
+    model = _model(keras, keras.layers.UpSampling2D((2, 3), interpolation="bilinear"), (8, 8))
+    summary = stridescope.summary(model, (1, 8, 8, 1))
+    share, widest = _gradient(model, (8, 8))
+    assert summary.input_coverage == pytest.approx(share)
+    assert summary.layers[-1].rf_size == widest == (2, 2)
