@@ -2,7 +2,8 @@
 ``crop_to_aspect_ratio`` or ``pad_to_aspect_ratio``, ``keras.ops.image.resize`` with either):
 until 2026-12-06 only their shape was read (coverage took them to read every position, and
 the field was ``?``); the crop or padding is now a window Keras's own arithmetic places.
-An UpSampling2D by 3 with bilinear interpolation is read output by output too. Checked against
+A CenterCrop of a smaller input (Keras's ``smart_resize``: that crop, then bilinear) is exact
+too, and an UpSampling2D by 3 with bilinear interpolation is read output by output. Checked against
 autograd: the input coverage, and per axis the widest span of inputs one output's gradient
 reaches (the field's size)."""
 
@@ -86,3 +87,16 @@ def test_upsampling_by_three_bilinear_reads_each_outputs_own_inputs(keras: Modul
     share, widest = _gradient(model, (8, 8))
     assert summary.input_coverage == pytest.approx(share)
     assert summary.layers[-1].rf_size == widest == (2, 2)
+
+
+@pytest.mark.parametrize(("hw", "target"), [((8, 12), (10, 10)), ((6, 6), (9, 7))])
+def test_center_crop_of_a_smaller_input_crops_to_the_ratio_and_resizes(
+    keras: ModuleType, hw: tuple[int, int], target: tuple[int, int]
+) -> None:
+    # Keras's smart_resize: the centred crop of the target's aspect ratio, then bilinear
+    # (until 2026-12-06 only the shape: coverage every position, field unknown)
+    model = _model(keras, keras.layers.CenterCrop(*target), hw)
+    summary = stridescope.summary(model, (1, *hw, 1))
+    share, widest = _gradient(model, hw)
+    assert summary.input_coverage == pytest.approx(share) and share < 1
+    assert summary.layers[-1].rf_size == widest

@@ -100,15 +100,15 @@ def center_crop(
 ) -> int:
     """CenterCrop(height, width) of an input at least that large: the window Keras keeps
     (``(size - target) // 2`` from the top and left), an exact :meth:`GraphBuilder.pad` with
-    negative amounts; a smaller input Keras resizes: only the shape."""
+    negative amounts; a smaller input Keras resizes as ``smart_resize`` does: the centred
+    crop of the target's aspect ratio, then a bilinear resize (:func:`resize_node`)."""
     shape = b.shape(parents[0])
     sizes = [shape[a] or 0 for a in spatial_axes(len(shape), b.layout)]  # (unknown: 0)
     targets = [int(c["height"]), int(c["width"])]
     if len(sizes) != 2 or any(n < t for n, t in zip(sizes, targets, strict=True)):
         out = keras_shape(b, parents, layer)
-        return b.resize(
-            parents[0], name, kind=OpKind.INTERPOLATE, output_shape=out, op="CenterCrop"
-        )
+        crop = {"crop_to_aspect_ratio": True, "interpolation": "bilinear"}
+        return resize_node(b, parents[0], name, out, settings=crop, op="CenterCrop")
     cuts = [n - t for n, t in zip(sizes, targets, strict=True)]
     return b.pad(
         parents[0], name, padding=[(-(d // 2), -(d - d // 2)) for d in cuts], op="CenterCrop"
