@@ -205,8 +205,8 @@ def _output_time(summary: Summary) -> list[str]:
     unit = summary.position_unit if len(summary.spatial) == 1 else "frames"
     size, jump = row.rf_size[0], row.rf_jump[0]
     field = (
-        f"receptive field {size} {unit} = {ms_text(milliseconds(size, rate))}, jump {number_text(jump)} "
-        f"{unit} = {ms_text(milliseconds(jump, rate))}"
+        f"receptive field {size} {unit} = {ms_text(milliseconds(size, rate))}, "
+        f"jump {number_text(jump)} {unit} = {ms_text(milliseconds(jump, rate))}"
     )
     if row is last:
         return [f"output ({row.path}): {field}"]

@@ -204,10 +204,10 @@ def _taps(real: float, n: int, taps: int) -> list[int]:
 def resize_step(
     n: int, out: int, mode: str, align_corners: bool = False, scale: float | None = None
 ) -> Fraction:
-    """How many inputs on the source of each next output of a resize of ``n`` to ``out``
-    is, as :func:`resize_reads` places them: ``(n - 1) / (out - 1)`` with corners aligned
-    (linear and cubic), the inverse of a ``scale`` factor that places them (as a ratio of
-    whole numbers, its denominator at most ``out``), else ``n / out``.
+    """How far apart, in inputs, neighbouring outputs' sources are in a resize of ``n`` to
+    ``out``, as :func:`resize_reads` places them: ``(n - 1) / (out - 1)`` with corners
+    aligned (linear and cubic), the inverse of a ``scale`` factor that places them (as a
+    ratio of whole numbers whose denominator is at most ``out``), else ``n / out``.
 
     >>> resize_step(8, 16, "linear", align_corners=True), resize_step(16, 4, "nearest", scale=0.3)
     (Fraction(7, 15), Fraction(10, 3))

@@ -220,19 +220,16 @@ def _phased_then(
     (:meth:`ReceptiveField.span`'s arithmetic, inlined), else the hull of all of them."""
     period, phases, start = len(field.phases), field.phases, field.start
     step, last = field.move, (kernel - 1) * dilation
-    spans = []
     outputs = range(period // math.gcd(period, stride))
-    if not _ordered(field):  # (after a transposed window with gaps between its taps)
-        spans = [
-            _hull(
-                field, range(o * stride - pad_before, o * stride - pad_before + last + 1, dilation)
-            )
-            for o in outputs
-        ]
-    for phase in outputs if not spans else ():
-        q, r = divmod(phase * stride - pad_before, period)
-        q2, r2 = divmod(phase * stride - pad_before + last, period)
-        spans.append((start + q * step + phases[r][0], start + q2 * step + phases[r2][1]))
+    if _ordered(field):
+        spans = []
+        for phase in outputs:
+            q, r = divmod(phase * stride - pad_before, period)
+            q2, r2 = divmod(phase * stride - pad_before + last, period)
+            spans.append((start + q * step + phases[r][0], start + q2 * step + phases[r2][1]))
+    else:  # (after a transposed window with gaps between its taps)
+        taps = [o * stride - pad_before for o in outputs]  # each output's first tap
+        spans = [_hull(field, range(t, t + last + 1, dilation)) for t in taps]
     if stride == 1:  # each end moved along the outputs: their periods, and the pair's, stay
         first = spans[0][0]
         shifted = tuple((a - first, b - first) for a, b in spans)
