@@ -31,7 +31,8 @@ from typing import Any
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import lint_graph
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.summary_rf import RFState, receptive_fields, unknown_fields_note
+from stridescope.analysis.summary_rf import RFState, receptive_fields
+from stridescope.analysis.summary_rf_notes import field_notes
 from stridescope.analysis.units import (
     check_sample_rate,
     milliseconds,
@@ -392,9 +393,7 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
         layers=rows,
         totals=totals,
         input_coverage=coverage,
-        notes=graph.notes
-        if (unknown := unknown_fields_note(graph, states)) is None
-        else (*graph.notes, unknown),
+        notes=(*graph.notes, *field_notes(graph, states, facts)),
         lint=tuple(sorted(Counter(f.code for f in findings).items())),
         bytes_per_value=graph.dtype_bytes,
     )

@@ -57,9 +57,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Final, Literal
 
-from stridescope.analysis.formatting import axes_text
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.units import plain_number, size_text
 from stridescope.geometry import ReceptiveField, adaptive_spans
 from stridescope.geometry.receptive import Span, union
 from stridescope.ir import Graph, Node, OpKind, Shape, Window
@@ -78,14 +76,14 @@ _CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = 
     OpKind.SLICE,
 )
 
-__all__ = ["NO_INPUT", "WHOLE", "RFState", "merged", "receptive_fields", "unknown_fields_note"]
+__all__ = ["MERGES", "NO_INPUT", "WHOLE", "RFState", "merged", "receptive_fields"]
 
 WHOLE: Final = "whole input"
 NO_INPUT: Final = "no input"  # a tensor whose values read no input (see receptive_fields)
 RFState = tuple[ReceptiveField, ...] | Literal["whole input", "no input"] | None
 
 _PASS = {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT}
-_MERGE = {OpKind.ADD, OpKind.MUL, OpKind.CONCAT}
+MERGES = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})  # their fields: the union
 _GLOBAL = {OpKind.FLATTEN, OpKind.RESHAPE}
 _ADAPTIVE = {OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL}
 _DENSE = {OpKind.LINEAR, OpKind.MATMUL}
@@ -256,12 +254,12 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         if not keeps:
             if kind in _DENSE and parent is not None and _over_positions(graph, node):
                 return WHOLE  # a dense layer over a spatial axis (a rank-2 signal's)
-            if kind in _MERGE and merged(parents) == WHOLE:
+            if kind in MERGES and merged(parents) == WHOLE:
                 return WHOLE  # (a residual add after attention: it reads every position)
             return WHOLE if parent == WHOLE else None
     if kind in _PASS:  # (with several inputs, a select: torch.where(mask, a, b))
         return parent if len(parents) == 1 else merged(parents)
-    if kind in _MERGE:
+    if kind in MERGES:
         placed = facts.placed
         joined = kind is _CONCAT and any(placed[p] != placed[node.id] for p in node.parents)
         if joined:  # along a spatial axis: the second part's positions shift (unless every
@@ -342,50 +340,3 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
         given = [states[parents[0]]] if len(parents) == 1 else [states[p] for p in parents]
         states.append(_step(graph, node, given, facts))
     return states
-
-
-def unknown_fields_note(graph: Graph, states: list[RFState], most: int = 3) -> str | None:
-    """Where the receptive field turns unknown (``?``): the nodes whose field is unknown
-    while their parents' are known, with why (up to ``most``); ``None`` where every field is
-    known.
-
-    >>> from stridescope.ir import GraphBuilder
-    >>> b = GraphBuilder((1, 3, 8, 8), "nchw")
-    >>> x = b.resize(b.input, "up", kind=OpKind.INTERPOLATE, output_shape=(1, 3, 13, 13),
-    ...              interpolation="lanczos3")
-    >>> g = b.build()
-    >>> unknown_fields_note(g, receptive_fields(g))
-    'receptive fields are unknown (?) from up on: a resize without a geometry here (8x8 to 13x13)'
-    """
-    origins = [
-        node
-        for node in graph.nodes[1:]
-        if states[node.id] is None and all(states[p] is not None for p in node.parents)
-    ]
-    if not origins:
-        return None
-    why = "; ".join(
-        f"{node.name} on: {_unknown_because(graph, node, states)}" for node in origins[:most]
-    )
-    more = f" (and {len(origins) - most} more)" if len(origins) > most else ""
-    return f"receptive fields are unknown (?) from {why}{more}"
-
-
-def _unknown_because(graph: Graph, node: Node, states: list[RFState]) -> str:
-    """Why ``node``'s field is unknown where its parents' are known."""
-    fields = [f for f in (states[p] for p in node.parents) if isinstance(f, tuple)]
-    jumps = {tuple(r.jump for r in f) for f in fields}
-    if node.kind in _MERGE and len(jumps) > 1:  # (an upsampling with aligned corners)
-        grids = " and ".join(axes_text([plain_number(j) for j in g]) for g in sorted(jumps))
-        return f"a merge of maps on different grids (their jumps: {grids})"
-    sizes = [graph.spatial(graph.nodes[p].output_shape) for p in node.parents[:1]]
-    before, after = (sizes[0] if sizes else ()), graph.spatial(node.output_shape)
-    if node.resample is not None:  # (on axes a permute moved)
-        return f"a resize of moved axes ({size_text(before)} to {size_text(after)})"
-    if node.scatter is not None:
-        return "a transposed window with outputs no input writes"
-    if not node.counted:
-        return f"an op stridescope does not count ({node.op or node.kind})"
-    if node.kind is OpKind.INTERPOLATE:
-        return f"a resize without a geometry here ({size_text(before)} to {size_text(after)})"
-    return f"how {node.op or node.kind} moves the positions is not known"
