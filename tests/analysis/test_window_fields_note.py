@@ -12,13 +12,17 @@ from torch import nn
 import stridescope
 
 
-class _Windows(nn.Module):
-    """A conv stem, window attention on 4 x 4 windows of its 8 x 8 map, the windows put back."""
+class _StemAttention(nn.Module):
+    """A conv stem of stride 4 (an 8 x 8 map of a 32 x 32 input) and an attention layer."""
 
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Conv2d(3, 16, 4, stride=4)
         self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+
+
+class _Windows(_StemAttention):
+    """Window attention on 4 x 4 windows of the stem's map, the windows put back."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x).permute(0, 2, 3, 1)  # (B, 8, 8, 16)
@@ -30,13 +34,8 @@ class _Windows(nn.Module):
         return back.reshape(b, h, w, c)
 
 
-class _Tokens(nn.Module):
+class _Tokens(_StemAttention):
     """A ViT's patch tokens, then heads split into the batch axis of the mixed tokens."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(3, 16, 4, stride=4)
-        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = self.stem(x).flatten(2).transpose(1, 2)  # (B, 64, 16)
