@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from stridescope.analysis.coverage import CoverageMap
 from stridescope.analysis.formatting import number_text, percent
-from stridescope.analysis.units import milliseconds, ms_text, position_noun
+from stridescope.analysis.units import milliseconds, ms_text, position_noun, size_text
 
 __all__ = [
     "RunGroup",
@@ -208,7 +208,7 @@ def coverage_lines(
     counts = cov.counts
     rank, noun = counts.ndim, cov.position_unit
     read = counts[counts > 0]
-    size = "x".join(map(str, cov.input_spatial))
+    size = size_text(cov.input_spatial)
     lines = [
         f"{target}: {cov.fraction:.1%} of the {size} input {noun} can influence the output "
         f"({int((counts == 0).sum())} never read)",

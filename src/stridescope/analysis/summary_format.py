@@ -16,7 +16,7 @@ from stridescope.analysis.formatting import axes_text, number_text, percent
 from stridescope.analysis.lint import rule_named
 from stridescope.analysis.summary import LayerRow, Summary
 from stridescope.analysis.summary_rf import WHOLE
-from stridescope.analysis.units import layout_text, milliseconds, ms_text
+from stridescope.analysis.units import layout_text, milliseconds, ms_text, size_text
 
 __all__ = [
     "COLUMNS",
@@ -98,10 +98,6 @@ def human_bytes(n: int) -> str:
     return f"{value:.1f} GiB"
 
 
-def _shape(shape: tuple[int | None, ...]) -> str:
-    return "x".join("?" if d is None else str(d) for d in shape)
-
-
 def _ms(values: tuple[float, ...] | None, rate: float) -> str:
     """The first axis's value in milliseconds; blank where there is none (no field, or one
     over no axes: a further input of lengths)."""
@@ -115,7 +111,7 @@ def _cells(row: LayerRow, rate: float | None = None) -> list[str]:
     return [
         row.path,
         row.kind,
-        _shape(row.output_shape),
+        size_text(row.output_shape),
         f"{row.params:,}",
         "?" if row.kind == "uncounted" else f"{row.macs:,}",  # unknown, never a silent 0
         human_bytes(row.activation_bytes),
@@ -181,7 +177,7 @@ def footer_lines(summary: Summary) -> list[str]:
 
 
 def _spatial(summary: Summary) -> str:
-    return "x".join("?" if d is None else str(d) for d in summary.spatial)
+    return size_text(summary.spatial)
 
 
 def _duration(summary: Summary) -> str:
@@ -231,7 +227,7 @@ def to_csv(summary: Summary) -> str:
             [
                 row.path,
                 row.kind,
-                "x".join("?" if d is None else str(d) for d in row.output_shape),
+                size_text(row.output_shape),
                 row.params,
                 "" if row.kind == "uncounted" else row.macs,
                 row.activation_bytes,

@@ -129,7 +129,7 @@ def ms_text(value: float) -> str:
 
 
 def size_text(sizes: tuple[int | None, ...]) -> str:
-    """Spatial sizes as ``HxW`` (``?`` for an unknown one).
+    """Sizes (spatial ones, or a whole shape) as ``HxW`` (``?`` for an unknown one).
 
     >>> size_text((240, 224)), size_text((None, 7))
     ('240x224', '?x7')

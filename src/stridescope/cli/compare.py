@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from stridescope.analysis.formatting import percent
+from stridescope.analysis.units import size_text
 from stridescope.cli._common import console, err_console, guarded
 from stridescope.errors import StridescopeError
 
@@ -92,7 +93,7 @@ def _rows(comparison: Comparison) -> list[dict[str, object]]:
         rows.append(
             {
                 "name": r.name,
-                "output_shape": "x".join(map(str, r.output_shape)),
+                "output_shape": size_text(r.output_shape),
                 "params": r.params,
                 "macs": r.macs,
                 "read_fraction": round(r.read_fraction, 4),
@@ -122,7 +123,7 @@ def _cells(comparison: Comparison) -> tuple[tuple[str, ...], list[tuple[str, ...
     rows = [
         (
             r.name,
-            "x".join(map(str, r.output_shape)),
+            size_text(r.output_shape),
             f"{r.params:,}",
             f"{r.macs:,}",
             percent(r.read_fraction),
@@ -146,7 +147,7 @@ def _table(comparison: Comparison) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    size = "x".join(map(str, comparison.input_shape))
+    size = size_text(comparison.input_shape)
     signal = len(comparison.input_shape) == 2
     measured = f"; aliasing on {', '.join(comparison.sources)}" if signal else ""
     table = Table(

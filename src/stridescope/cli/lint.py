@@ -15,7 +15,7 @@ from rich.table import Table
 
 from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import FAIL_ON, Finding, LintReport, rule_named
-from stridescope.analysis.units import layout_text
+from stridescope.analysis.units import layout_text, size_text
 from stridescope.api import lint as lint_target
 from stridescope.cli._common import (
     InputOption,
@@ -102,7 +102,7 @@ def _run(
     if fmt == "json":
         console.print(report.to_json(), markup=False, highlight=False)
     else:
-        shape = "x".join("?" if d is None else str(d) for d in report.input_shape)
+        shape = size_text(report.input_shape)
         layout = layout_text(report.layout, len(report.input_shape) - 2).lower()
         console.print(f"{report.source or target}  input {shape} ({layout})", markup=False)
         if not report.findings:

@@ -47,7 +47,7 @@ class Resample:
         return tuple(found)
 
     def steps(self, spatial: Shape, out: Shape) -> tuple[Fraction, ...]:
-        """Per spatial axis, how many inputs on the source of each next output is
+        """Per spatial axis, how far apart in inputs neighbouring outputs' sources are
         (:func:`~stridescope.geometry.resize_step`; sizes known, as :meth:`reads` has them).
 
         >>> Resample("bilinear", True, (None,)).steps((8,), (16,))
