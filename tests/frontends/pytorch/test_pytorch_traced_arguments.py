@@ -175,3 +175,32 @@ def test_a_pool_with_an_empty_stride_strides_by_its_kernel(stride: Any) -> None:
         2,
         2,
     )
+
+
+class _NormAct(nn.BatchNorm2d):
+    """timm's ``BatchNormAct2d`` pattern: ``F.batch_norm`` on its own weights and running
+    statistics in its forward; the layer called twice, its weight scaled by a parameter
+    the forward computes from (``gain * weight``) and a learned map normalised by it."""
+
+    def __init__(self) -> None:
+        super().__init__(8)
+        self.gain = nn.Parameter(torch.ones(8))
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stats = (self.running_mean, self.running_var)
+        y = F.batch_norm(x, *stats, self.weight, self.bias, False, 0.1, self.eps)
+        y = F.batch_norm(y, *stats, self.gain * self.weight, self.bias, False, 0.1, self.eps)
+        return self.act(y)
+
+
+def test_a_norm_handed_its_weights_counts_each_parameter_once() -> None:
+    """A functional norm's handler counts the parameters among its arguments itself (the
+    tracer skips its walk for what a handler left): each once, where first used, also one a
+    weight was computed from; the running statistics (buffers) none."""
+    model = _NormAct().eval()
+    graph = load_graph(model, (1, 8, 4, 4))
+    norms = [n for n in graph.nodes if n.op == "F.batch_norm"]
+    assert [n.params for n in norms] == [16, 8]  # weight and bias, then gain
+    assert graph.params == sum(p.numel() for p in model.parameters()) == 24
+    assert not any("not used" in note for note in graph.notes)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
@@ -13,7 +13,19 @@ if TYPE_CHECKING:
     from stridescope.frontends.pytorch.proxy import ShapeProxy
     from stridescope.frontends.pytorch.tracer import Tracer
 
-__all__ = ["FunctionSpec", "ModuleHandler", "is_inplace"]
+__all__ = ["FunctionSpec", "ModuleHandler", "counts_all", "is_inplace"]
+
+# handlers that count every parameter among their call's arguments themselves (see counts_all)
+_COUNTING: set[Callable[..., Any]] = set()
+
+
+def counts_all(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``handler`` as counting every parameter among its call's arguments (and those a
+    tensor among them was computed from) itself: the tracer's walk for what a handler left
+    (``take_leftover``) is skipped after it, a few µs per call (timm's ``BatchNormAct2d``
+    hands ``F.batch_norm`` four tensors besides its input)."""
+    _COUNTING.add(handler)
+    return handler
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,13 @@ class FunctionSpec:
     inplace: bool = False
     otherwise: Callable[..., Any] | None = None
     view: Callable[..., Any] | None = None  # returns a view: its key (``views.KEYS``)
+    # the handler counts every parameter among the arguments (:func:`counts_all`), and no
+    # other function traces a call it declines
+    counts: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        counts = self.handler in _COUNTING and self.otherwise is None
+        object.__setattr__(self, "counts", counts)
 
 
 ModuleHandler = Callable[["Tracer", nn.Module, str, "ShapeProxy"], Any]

@@ -171,7 +171,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
                     out = spec.otherwise(self, name, spec.op, *args, **kwargs)
                 except NotHandled:
                     return self.fallback(func, args, kwargs, name=name)
-            if mixed:  # else no tensor among them
+            if mixed and not spec.counts:  # else no tensor among them, or all counted
                 self.take_leftover(out, args, kwargs)
         finally:
             if off is not None:

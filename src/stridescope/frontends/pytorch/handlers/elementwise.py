@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled, data_sized_error
+from stridescope.frontends.pytorch.handler_specs import counts_all
 from stridescope.frontends.pytorch.handlers.fits import function_fits
 from stridescope.frontends.pytorch.handlers.layer_calls import (
     joined,
@@ -29,8 +30,10 @@ def pointwise(kind: OpKind) -> Callable[..., Any]:
     """Activations, norms, dropout: the extra arguments (slopes, eps, weights) never change
     the shape; parameters among them are counted here. A weight the forward computed (a
     conditional norm's scale, a PReLU slope made per sample) is joined to the output
-    (:func:`~.layer_calls.joined`)."""
+    (:func:`~.layer_calls.joined`). Every parameter among the arguments is counted here
+    (an input that is one, on the node standing for it: :func:`~.layer_calls.standing_in`)."""
 
+    @counts_all
     def handler(t: Tracer, name: str, op: str, input: Any, *options: Any, **keywords: Any) -> Any:
         if kind is OpKind.NORM:
             function_fits(op, name, input, options, keywords)
