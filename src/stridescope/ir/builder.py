@@ -40,7 +40,14 @@ from dataclasses import replace
 
 from stridescope.geometry import GeometryError
 from stridescope.ir.axes import followed_axes, reduced_axes, stacked_axes
-from stridescope.ir.builder_core import PAD_MODES, IntOrTuple, LayerError, in_layer, numel
+from stridescope.ir.builder_core import (
+    PAD_MODES,
+    IntOrTuple,
+    LayerError,
+    PaddingSpec,
+    in_layer,
+    numel,
+)
 from stridescope.ir.builder_tensors import TensorOps
 from stridescope.ir.builder_windows import WindowOps
 from stridescope.ir.graph import OpKind, Shape, Window, spatial_axes
@@ -267,7 +274,7 @@ class GraphBuilder(WindowOps, TensorOps, ResizeOps):
         kernel: IntOrTuple,
         stride: IntOrTuple,
         dilation: IntOrTuple = 1,
-        padding: IntOrTuple = 0,
+        padding: PaddingSpec = 0,
         op: str = "",
     ) -> int:
         """The windows of a sliding window laid out as channels, ``(C, H, W) -> (C*kh*kw,

@@ -115,8 +115,9 @@ def test_augmentation_layers_are_the_identity_at_inference(keras: ModuleType) ->
 def test_patches_of_a_keras_vit_are_space_to_depth(keras: ModuleType) -> None:
     """``keras.ops.image.extract_patches`` in square patches (the keras.io ViT example's
     ``Patches`` layer) is space-to-depth, exact: an 18x18 image in 4x4 patches leaves its last
-    two rows and columns unread; overlapping, dilated or padded patches are data movement (0
-    MACs, as PyTorch's ``F.unfold``) of Keras's shape."""
+    two rows and columns unread; overlapping, dilated or padded patches are the windows of the
+    convolution Keras computes them as (0 MACs, as PyTorch's ``F.unfold``), of Keras's shape
+    (their coverage against autograd: ``test_keras_extract_patches``)."""
     import stridescope
 
     x = keras.Input((18, 18, 3))
@@ -139,7 +140,7 @@ def test_patches_of_a_keras_vit_are_space_to_depth(keras: ModuleType) -> None:
         assert not graph.uncounted
         (node,) = graph.nodes[1:]
         assert (node.kind, node.op, node.output_shape, node.macs) == (
-            OpKind.MOVE,
+            OpKind.PIXEL_UNSHUFFLE,
             "ExtractPatches",
             shape,
             0,

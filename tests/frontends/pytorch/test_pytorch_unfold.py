@@ -99,3 +99,45 @@ def test_unfold_shapes_match_torch(
     assert trace_torch(frames, signal).output.output_shape == tuple(
         frames(torch.zeros(signal)).shape
     )
+
+
+@pytest.mark.parametrize(("size", "step", "length"), [(32, 16, 400), (8, 4, 64), (5, 7, 60)])
+def test_each_frame_sees_its_window(size: int, step: int, length: int) -> None:
+    """``x.unfold(-1, size, step)`` keeps its frames where the positions were: the layer on
+    each frame's samples sees that frame's window (``size`` samples, ``step`` apart), as the
+    gradient of one frame says; it was unknown (``?``) from the unfold on."""
+    model = Frames(size, step)
+    row = stridescope.summary(model, (1, 1, length)).layers[-1]
+    x = torch.rand(1, 1, length, requires_grad=True)
+    out = model(x)
+    starts = []
+    for frame in (1, 2):
+        (grad,) = torch.autograd.grad(out[0, 0, frame].sum(), x, retain_graph=True)
+        read = torch.nonzero(grad[0, 0]).flatten()
+        assert row.rf_size == (int(read.max() - read.min()) + 1,) == (size,)
+        starts.append(int(read.min()))
+    assert row.rf_jump == (starts[1] - starts[0],) == (step,)
+
+
+class PatchTokens(nn.Module):
+    """Patches as tokens, written with ``F.unfold`` instead of a strided conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(3 * 16, 8)
+        self.conv = nn.Conv2d(3, 8, 4, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = self.embed(F.unfold(x, 4, stride=4).transpose(1, 2))
+        return tokens, self.conv(x).flatten(2).transpose(1, 2)
+
+
+def test_unfolded_patches_as_tokens_read_as_a_flattened_map() -> None:
+    """``F.unfold``'s positions flattened into one axis read as ``x.flatten(2)`` of a map
+    does (every position mixed: the whole input), not as unknown."""
+    summary = stridescope.summary(PatchTokens(), (1, 3, 16, 16))
+    notes = {r.path: r.rf_note for r in summary.layers}
+    assert notes["unfold"] == ""  # the patches: a 4x4 window
+    assert notes["unfold.windows"] == notes["flatten"] == "whole input"
+    assert notes["embed"] == notes["transpose_1"] == "whole input"
+    assert summary.input_coverage == 1.0

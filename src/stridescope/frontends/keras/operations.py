@@ -13,9 +13,8 @@ activation node, ``mean`` / ``sum`` / ``max`` / ``min`` a reduction, ``reshape``
 comparisons, logical ops and ``where`` a broadcasting node without MACs, the normalisation
 ops a norm node, ``max_pool`` / ``average_pool`` / ``conv`` / ``depthwise_conv`` a pool or
 conv node as the layers make (in the model's layout), ``image.resize`` a resize as the
-Resizing layer, ``image.extract_patches`` in square patches space-to-depth (other patches,
-overlapping, dilated or padded, data movement of Keras's shape, as PyTorch's ``F.unfold``), ``take`` /
-``one_hot`` data movement, and the operations along axes (``argmax``,
+Resizing layer, ``image.extract_patches`` the windows of the convolution Keras computes it
+as (square, non-overlapping patches: space-to-depth), ``take`` / ``one_hot`` data movement, and the operations along axes (``argmax``,
 ``logsumexp``, ``cumsum``, ``sort``, ``top_k``, ``fft``...) as :mod:`.axis_ops` reads them.
 A weight (``keras.Variable``) among the operands is counted where it is first used. Any other
 operation, and any layer without a handler, is one uncounted node per output with the output
@@ -30,6 +29,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from stridescope.errors import StridescopeError
 from stridescope.frontends import layers
 from stridescope.frontends.keras.axis_ops import (
     AXIS_OPS,
@@ -61,7 +61,7 @@ from stridescope.frontends.keras.op_names import (
 )
 from stridescope.frontends.keras.resizes import resize_node
 from stridescope.frontends.keras.shapes import keras_shapes
-from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis, spatial_axes
+from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
 from stridescope.ir.einsum import einsum_macs
 
 __all__ = [
@@ -248,23 +248,29 @@ def _shares(b: GraphBuilder, node: int, kernel: Any, params: int) -> None:
 
 
 def _patches(b: GraphBuilder, parent: int, op: Any, name: str) -> int | None:
-    """``keras.ops.image.extract_patches`` in non-overlapping square patches (the keras.io ViT
-    example's ``Patches`` layer): space-to-depth, after a crop of the rows and columns no
-    whole patch holds (as ``'valid'`` drops them); ``None`` for other patches."""
-    size = op.size if isinstance(op.size, int) else tuple(op.size)
-    if not isinstance(size, int):
-        size = size[0] if len(set(size)) == 1 else 0
-    strides = op.strides if op.strides is not None else size
-    overlapping = strides not in (size, (size, size), [size, size]) or op.dilation_rate != 1
-    if not size or overlapping or str(op.padding).lower() != "valid":
+    """``keras.ops.image.extract_patches``, which Keras computes as a convolution with a
+    one-hot kernel per value of a patch: its windows as a patches node with the conv's size,
+    strides (the size where not given), dilation and padding (``'same'`` as TensorFlow pads),
+    so coverage sees the positions each patch reads and those none reads (strides above the
+    size, the rows and columns ``'valid'`` drops); non-overlapping square patches are
+    space-to-depth (the keras.io ViT example's ``Patches`` layer). ``None`` where the
+    patches are not over the input's spatial axes (an unbatched image)."""
+    rank = len(b.shape(parent))
+    size = (op.size,) * (rank - 2) if isinstance(op.size, int) else tuple(op.size)
+    if len(size) != rank - 2 or not size:
         return None
-    spatial = [b.shape(parent)[a] for a in spatial_axes(len(b.shape(parent)), b.layout)]
-    if None in spatial:
+    try:
+        return b.patches(
+            parent,
+            name,
+            kernel=size,
+            stride=op.strides or size,
+            dilation=op.dilation_rate,
+            padding=str(op.padding).lower(),
+            op="ExtractPatches",
+        )
+    except StridescopeError:  # (sizes the conv would refuse: Keras's own error stands)
         return None
-    if any(int(n or 0) % size for n in spatial):
-        crop = [(0, -(int(n or 0) % size)) for n in spatial]
-        parent = b.pad(parent, f"{name}.crop", padding=crop, op="ExtractPatches")
-    return b.pixel_unshuffle(parent, name, factor=size, op="ExtractPatches")
 
 
 def add_operation(
@@ -320,7 +326,7 @@ def add_operation(
         return nodes
     if cls == "ExtractPatches" and len(parents) == 1:
         if node := _patches(b, parents[0], op, name):
-            return [node]  # else overlapping, dilated or padded: data movement, as F.unfold
+            return [node]  # else (an unbatched image): data movement
         return each_output(b, parents, op, call, name, kind=OpKind.MOVE, params=0)
     if cls == "Resize" and len(parents) == 1:
         (out,) = keras_shapes(b, parents, op, call)

@@ -336,8 +336,10 @@ def unfold(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any)
     """``F.unfold(x, kernel_size, dilation, padding, stride)`` on ``(N, C, H, W)`` and
     ``x.unfold(dim, size, step)`` along a spatial axis: the windows as a patches node (its
     window tells coverage which positions they read: a step above the size skips some), then
-    the layout torch returns (the positions flattened; the window appended as the last axis).
-    Other calls: data movement from meta."""
+    the layout torch returns: ``F.unfold``'s positions flattened into one axis (a reshape,
+    read as ``x.flatten(2)`` of a map is: every position mixed), ``x.unfold``'s where they
+    were, each window's values appended as the last axis (data movement that keeps them:
+    each window's field, its frame's). Other calls: data movement from meta."""
     if not isinstance(input, ShapeProxy) or input.ndim < 3:
         raise NotHandled
     b, dims = t.builder, input.dims
@@ -356,20 +358,23 @@ def unfold(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any)
             op=op,
         )
         n, c, h, w = (int(d or 0) for d in b.shape(node))
-        out: tuple[int, ...] = (n, c, h * w)
-    else:
-        keys3 = ("dimension", "size", "step")
-        given = dict(zip(keys3, args, strict=False)) | kwargs
-        axis = int(given["dimension"]) % input.ndim
-        if axis < 2:  # batch or channels: no spatial window
-            raise NotHandled
-        ones = [1] * (input.ndim - 2)
-        kernel, stride = list(ones), list(ones)
-        kernel[axis - 2], stride[axis - 2] = int(given["size"]), int(given["step"])
-        node = b.patches(input.node, name, kernel=tuple(kernel), stride=tuple(stride), op=op)
-        windows = b.shape(node)[axis]
-        out = (*dims[:axis], int(windows or 0), *dims[axis + 1 :], int(given["size"]))
-    moved = b.other(node, t.unique(f"{name}.windows"), kind=OpKind.MOVE, output_shape=out, op=op)
+        flat = b.reshape(node, t.unique(f"{name}.windows"), output_shape=(n, c, h * w), op=op)
+        return t.proxy(flat, input)
+    keys3 = ("dimension", "size", "step")
+    given = dict(zip(keys3, args, strict=False)) | kwargs
+    axis = int(given["dimension"]) % input.ndim
+    if axis < 2:  # batch or channels: no spatial window
+        raise NotHandled
+    ones = [1] * (input.ndim - 2)
+    kernel, stride = list(ones), list(ones)
+    kernel[axis - 2], stride[axis - 2] = int(given["size"]), int(given["step"])
+    node = b.patches(input.node, name, kernel=tuple(kernel), stride=tuple(stride), op=op)
+    windows = b.shape(node)[axis]
+    out = (*dims[:axis], int(windows or 0), *dims[axis + 1 :], int(given["size"]))
+    kept = tuple(range(2, input.ndim))  # (the positions: where they were)
+    moved = b.other(
+        node, t.unique(f"{name}.windows"), kind=OpKind.MOVE, output_shape=out, op=op, keeps=kept
+    )
     return t.proxy(moved, input)
 
 
