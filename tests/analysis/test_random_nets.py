@@ -4,7 +4,8 @@ and ``permute`` (any order of its channel and block axes), a pool written as a b
 and a mean, channels reversed by an index tensor, strided phases ``x[:, :, i::2, j::2]``, and
 resizes by 2 up and by 2, 3 or 4 down (``F.interpolate``: nearest, bilinear, bicubic, area;
 a transposed conv of stride 2), resizes to any size (corners aligned or not: fields with a
-fractional jump) and adaptive average pools to any size.
+fractional jump) and adaptive average pools to any size; flips, rolls and rows picked by an index of
+constants.
 The coverage is autograd's and the last field is never smaller than the gradient's extent.
 (Max pools are left out: autograd reaches only their argmax. A pick of some channels of a
 space-to-depth reads some phases only, where the summary counts every phase: too high, a
@@ -68,6 +69,22 @@ class _ResizeTo(nn.Module):
         return nn.functional.interpolate(y, size=self.size, mode=self.mode, align_corners=corners)
 
 
+class _Moved(nn.Module):
+    """Positions put elsewhere along their own axes: a flip, a roll, rows picked by an index
+    of constants (repeats and any order)."""
+
+    def __init__(self, kind: str, arg: Any) -> None:
+        super().__init__()
+        self.kind, self.arg = kind, arg
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        if self.kind == "flip":
+            return y.flip(self.arg)
+        if self.kind == "roll":
+            return torch.roll(y, self.arg, dims=(2, 3))
+        return y[:, :, torch.tensor(self.arg)]
+
+
 class _Phase(nn.Module):
     def __init__(self, i: int, j: int) -> None:
         super().__init__()
@@ -98,6 +115,9 @@ _OPS = st.one_of(
         st.booleans(),
     ),
     st.tuples(st.just("adaptive"), st.integers(1, 9), st.integers(1, 9)),
+    st.tuples(st.just("flip"), st.sampled_from([(2,), (3,), (2, 3), (1,)])),
+    st.tuples(st.just("roll"), st.tuples(st.integers(-5, 5), st.integers(-5, 5))),
+    st.tuples(st.just("rows"), st.lists(st.floats(0, 0.999), min_size=1, max_size=6)),
 )
 
 
@@ -140,6 +160,12 @@ def _net(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> nn.Module | None:
                 return None
             layers.append(nn.AdaptiveAvgPool2d((to_h, to_w)))
             h, w = to_h, to_w
+        elif op[0] in ("flip", "roll"):
+            layers.append(_Moved(*op))
+        elif op[0] == "rows":
+            rows = [int(f * h) for f in op[1]]
+            layers.append(_Moved("rows", rows))
+            h = len(rows)
         elif op[0] == "down":
             _, mode, by = op
             if h % by or w % by:

@@ -147,7 +147,7 @@ class _Rolled(nn.Module):
     ("how", "note"),
     [
         ("resize", None),  # (until 2026-12-06: "a resize by a fraction of a pixel")
-        ("roll", "from roll on: how roll moves the positions is not known"),
+        ("roll", "from roll on: roll puts the positions out of order (coverage follows them)"),
         ("plain", None),
     ],
 )

@@ -37,6 +37,10 @@ Rules (per spatial axis, in network-input pixels):
   ops that keep positions (normalisation, activation, element-wise merges, a dense layer on
   a non-spatial last axis) keep it until a permute puts the axes back; anything else on moved
   axes (a conv sliding over them, a reduction) is **unknown**;
+- data movement that puts positions elsewhere on their own axes (a flip, a roll, an index of
+  constants along a spatial axis: :attr:`~stridescope.ir.Resample.picks`, which coverage reads
+  output by output) is **unknown**: its outputs' fields follow no pattern; one that moves only
+  other axes (a flip of the channels) keeps the field;
 - data movement that picks along axes that are not spatial with an index tensor
   (``x[:, idx]``, a gather of one phase per position, an embedding's rows at token ids: it
   records where the positions are) keeps the field of what it picks from; other data movement (flip, roll, integer indexing
@@ -282,6 +286,8 @@ def _one_parent(graph: Graph, node: Node, parent: RFState, facts: NodeFacts) -> 
     if scatter is not None:
         return _scattered(scatter, parent)
     if node.resample is not None and node.spatial_at is None:  # its own source coordinates
+        if node.resample.mode == "picks":  # (positions out of order: fields in no pattern)
+            return parent if not any(node.resample.picks) else None
         sizes, out = facts.sizes[node.parents[0]], facts.sizes[node.id]
         if sizes is None or out is None:
             return WHOLE if parent == WHOLE else None

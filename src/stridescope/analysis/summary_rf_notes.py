@@ -99,6 +99,8 @@ def _unknown_because(graph: Graph, node: Node, states: list[RFState]) -> str:
         return f"a merge of maps on different grids (their jumps: {grids})"
     sizes = [graph.spatial(graph.nodes[p].output_shape) for p in node.parents[:1]]
     before, after = (sizes[0] if sizes else ()), graph.spatial(node.output_shape)
+    if node.resample is not None and node.resample.mode == "picks":
+        return f"{node.op or node.kind} puts the positions out of order (coverage follows them)"
     if node.resample is not None:  # (on axes a permute moved)
         return f"a resize of moved axes ({size_text(before)} to {size_text(after)})"
     if node.scatter is not None:

@@ -20,20 +20,28 @@ class Resample:
     describes (sizes that are not whole multiples, corners aligned): per output, the inputs
     geometry's :func:`~stridescope.geometry.resize_reads` gives. ``scales``: per spatial axis
     the ``scale_factor`` given, whose inverse places the sources (``None``: the sizes do).
+    Mode ``"picks"``: data movement that puts positions elsewhere along their own axes
+    (``flip``, ``roll``, an index tensor of constants along a spatial axis): ``picks`` gives,
+    per spatial axis, the input position of each output (``None``: the axis as it is).
 
     >>> Resample("bilinear", True, (None,)).reads((4,), (3,))
     (((0, 1), (1, 3), (3, 4)),)
     >>> Resample("nearest", False, (None, None)).read_fraction((5, 4), (3, 2))
     0.3
+    >>> Resample("picks", picks=((2, 1, 0), None)).reads((3, 2), (3, 2))  # x.flip(2)
+    (((2, 3), (1, 2), (0, 1)), ((0, 1), (1, 2)))
     """
 
     mode: str
     align_corners: bool = False
     scales: tuple[float | None, ...] = ()
+    picks: tuple[tuple[int, ...] | None, ...] = ()
 
     def reads(self, spatial: Shape, out: Shape) -> tuple[tuple[tuple[int, int], ...], ...] | None:
         """Per spatial axis, per output, the ``[first, end)`` inputs it reads; ``None`` for
         unknown sizes or a mode not modelled."""
+        if self.mode == "picks":
+            return _picked(self.picks, spatial, out)
         found = []
         for n, o, scale in zip(spatial, out, self.scales, strict=True):
             axis = (
@@ -46,13 +54,16 @@ class Resample:
             found.append(axis)
         return tuple(found)
 
-    def steps(self, spatial: Shape, out: Shape) -> tuple[Fraction, ...]:
+    def steps(self, spatial: Shape, out: Shape) -> tuple[Fraction | None, ...]:
         """Per spatial axis, how far apart in inputs neighbouring outputs' sources are
-        (:func:`~stridescope.geometry.resize_step`; sizes known, as :meth:`reads` has them).
+        (:func:`~stridescope.geometry.resize_step`; sizes known, as :meth:`reads` has them);
+        ``None`` for picks (the pattern of their reads says).
 
         >>> Resample("bilinear", True, (None,)).steps((8,), (16,))
         (Fraction(7, 15),)
         """
+        if self.mode == "picks":
+            return (None,) * len(spatial)
         return tuple(
             resize_step(int(n or 1), int(o or 1), self.mode, self.align_corners, scale)
             for n, o, scale in zip(spatial, out, self.scales, strict=True)
@@ -68,3 +79,21 @@ class Resample:
             assert n is not None
             share *= len({i for first, end in axis for i in range(first, end)}) / n
         return share
+
+
+def _picked(
+    picks: tuple[tuple[int, ...] | None, ...], spatial: Shape, out: Shape
+) -> tuple[tuple[tuple[int, int], ...], ...] | None:
+    """:meth:`Resample.reads` of picks: each output reads its one source; an axis without
+    picks reads each position itself. ``None`` where the sizes do not fit the picks."""
+    if len(picks) != len(spatial) or len(out) != len(spatial):
+        return None
+    found = []
+    for axis, n, o in zip(picks, spatial, out, strict=True):
+        if n is None or o is None:
+            return None
+        sources = range(n) if axis is None else axis
+        if len(sources) != o or not all(0 <= i < n for i in sources):
+            return None
+        found.append(tuple((i, i + 1) for i in sources))
+    return tuple(found)

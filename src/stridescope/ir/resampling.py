@@ -16,7 +16,7 @@ from stridescope.geometry import (
     placed_by_sizes,
     upsampling_taps,
 )
-from stridescope.ir.builder_core import BuilderCore, in_layer
+from stridescope.ir.builder_core import BuilderCore, LayerError, in_layer
 from stridescope.ir.graph import OpKind, Resample, Shape, Window
 
 __all__ = ["ResizeOps", "repeated", "resampled", "resized", "upsampled"]
@@ -109,7 +109,7 @@ def resized(
     axis); all ``None`` for an interpolation not modelled.
 
     >>> resized((8, 8), (4, 4), "bilinear")[0].stride, resized((8,), (3,), "nearest")[2]
-    ((2, 2), Resample(mode='nearest', align_corners=False, scales=(None,)))
+    ((2, 2), Resample(mode='nearest', align_corners=False, scales=(None,), picks=()))
     """
     given = tuple(scales) if scales is not None else (None,) * len(sizes)
     if len(given) != len(sizes) or len(out) != len(sizes):
@@ -179,4 +179,44 @@ class ResizeOps(BuilderCore):
             scatter=scatter,
             op=op,
             resample=resample,
+        )
+
+    def picked(
+        self,
+        parent: int,
+        name: str,
+        *,
+        picks: Sequence[Sequence[int] | None],
+        output_shape: Shape | None = None,
+        op: str = "",
+    ) -> int:
+        """Data movement that puts positions elsewhere along their own axes (``flip``,
+        ``roll``, an index of constants along a spatial axis): per spatial axis of the
+        parent, the input position of each output (``None``: the axis as it is). Coverage
+        reads it output by output, as a resize through its source coordinates
+        (:class:`~stridescope.ir.Resample`, mode ``"picks"``); the receptive field after it
+        is unknown where it moves positions (no pattern to their fields); 0 MACs.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 2, 6, 8), "nchw")
+        >>> rows = b.picked(0, "rows", picks=((0, 3, 5), None))  # x[:, :, [0, 3, 5]]
+        >>> node = b.build().nodes[rows]
+        >>> node.kind, node.output_shape, node.resample.read_fraction((6, 8), (3, 8))
+        (<OpKind.MOVE: 'move'>, (1, 2, 3, 8), 0.5)
+        """
+        shape = self._nodes[parent].output_shape
+        axes = tuple(None if p is None else tuple(int(i) for i in p) for p in picks)
+        if len(axes) != len(self._spatial(shape)):
+            raise LayerError(name, f"{len(axes)} axes of picks for {shape!r}")
+        spatial = tuple(
+            n if p is None else len(p) for n, p in zip(self._spatial(shape), axes, strict=True)
+        )
+        out = self._with(shape, self._channels(shape), spatial)
+        if output_shape is not None and tuple(output_shape) != out:
+            raise LayerError(
+                name, f"picks {axes!r} of {shape!r} give {out!r}, not {output_shape!r}"
+            )
+        resample = Resample("picks", picks=axes)
+        return self._add(  # (the layout's axes, where the picks are)
+            name, OpKind.MOVE, (parent,), shape, out, op=op, resample=resample, spatial_at=None
         )

@@ -79,8 +79,8 @@ def test_a_split_refused_leaves_no_node_behind(keras: ModuleType) -> None:
 
 def test_a_take_of_channels_keeps_the_positions(keras: ModuleType) -> None:
     """``ops.take`` of constant indices along the channels reorders or picks channels: every
-    position stays itself, as the PyTorch tracer's ``index_select``; along the rows it stays
-    data movement (which rows come where is not a window)."""
+    position stays itself, as the PyTorch tracer's ``index_select``; along the rows it puts
+    them out of order (a pick of positions: coverage follows them, the field is ``?``)."""
     x = keras.Input(SHAPE[1:], batch_size=1)
     y = keras.layers.Conv2D(4, 3, padding="same")(x)
     picked = keras.layers.Conv2D(2, 3)(keras.ops.take(y, [3, 2, 1], axis=-1))

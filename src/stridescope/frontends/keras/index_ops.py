@@ -7,8 +7,10 @@ positions are known is a slice of one position and a reshape that drops the axis
 pixel unshuffle (a kernel-``r``, stride-``r`` window); ``ops.take`` of constant indices along
 an axis that is not spatial keeps every position, and so does ``ops.take(table, ids,
 axis=0)`` of a weight table at traced ids (``layers.Embedding``): a row per id at the id's
-position, so the receptive field follows the tokens. Anything else (a tensor index, tokens whose
-grid is a guess) is left to the caller: data movement.
+position, so the receptive field follows the tokens; ``ops.flip``, ``ops.roll`` and
+``ops.take`` of constant indices along a spatial axis put positions elsewhere on their axes
+(:mod:`.position_picks`). Anything else (a tensor index, tokens whose grid is a guess) is
+left to the caller: data movement.
 
 For example (Keras takes seconds to import, so not a doctest)::
 
@@ -23,6 +25,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from stridescope.frontends.keras.position_picks import moved_positions
 from stridescope.ir import GraphBuilder, OpKind, Shape
 from stridescope.ir.axes import Range, index_ranges, known_axes, picks_positions, slice_axes
 
@@ -30,7 +33,7 @@ __all__ = ["INDEX_OPS", "add_index_operation", "looked_up"]
 
 INDEX_OPS = frozenset(
     {"GetItem", "CropImages", "Take", "Slice", "Split", "Unstack", "DepthToSpace"}
-    | {"SpaceToDepth"}
+    | {"SpaceToDepth", "Flip", "Roll"}
 )
 
 
@@ -59,6 +62,9 @@ def add_index_operation(
             node = _picked(b, parent, key, out, name, cls)
         elif type(axis) is int and len(out) == len(shape):  # (constant indices: one parent)
             node = _taken(b, parent, axis % len(shape), out, name, cls)
+            node = moved_positions(b, parent, op, args, out, name) if node is None else node
+    elif cls in ("Flip", "Roll"):
+        node = moved_positions(b, parent, op, args, out, name)
     elif cls == "Slice":  # ``slice(x, start_indices, shape)``: int starts and sizes
         starts = _ints(args[1] if len(args) > 1 else None)
         sizes = _ints(getattr(op, "shape", None))

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers import position_picks
 from stridescope.frontends.pytorch.handlers.products import broadcast_shapes
 from stridescope.frontends.pytorch.index_bounds import check_indices
 from stridescope.frontends.pytorch.meta_calls import walk_values
@@ -105,8 +106,12 @@ def _along(
 
 
 def index_select(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any) -> Any:
-    """``x.index_select(dim, idx)`` along an axis that is not spatial."""
-    axis, axes, shape = _along(t, input, dim, index, spread=False)
+    """``x.index_select(dim, idx)`` along an axis that is not spatial; along a spatial one,
+    a constant index's picks (:mod:`.position_picks`)."""
+    try:
+        axis, axes, shape = _along(t, input, dim, index, spread=False)
+    except NotHandled:
+        return position_picks.index_along(t, name, op, input, dim, index)
     check_indices(torch.index_select, (input, dim, index), {})
     out = list(input.dims)
     out[axis] = shape[0] if shape else 1
@@ -166,9 +171,12 @@ def advanced(t: Tracer, name: str, op: str, x: ShapeProxy, item: Any) -> Any:
         raise NotHandled
     rank = x.ndim
     picked = [a for a, v in enumerate(items) if not _full(v)]
-    axes = _positions(t, x)
-    if not picked or not set(picked).isdisjoint(axes):
-        raise NotHandled
+    try:
+        axes = _positions(t, x)
+    except NotHandled:  # (positions not followed: the layout's, for a pick along them)
+        axes = ()
+    if not axes or not picked or not set(picked).isdisjoint(axes):
+        return position_picks.key_picks(t, name, op, x, items)  # (a spatial axis: picks)
     try:
         shape = tuple(broadcast_shapes(*[_index_shape(items[a]) for a in picked]))
     except RuntimeError:
@@ -237,4 +245,5 @@ SELECTION: list[tuple[Callable[..., Any], str]] = [
     (gather, "torch.gather Tensor.gather"),
     (take_along_dim, "torch.take_along_dim Tensor.take_along_dim"),
     (embedding, "F.embedding"),
+    *position_picks.ROWS,
 ]

@@ -1,0 +1,98 @@
+"""Raw Keras operations that put positions elsewhere along their own axes, as the PyTorch
+tracer's :mod:`~stridescope.frontends.pytorch.handlers.position_picks` reads their torch
+counterparts: ``ops.flip``, ``ops.roll`` and ``ops.take`` of constant indices along a
+spatial axis are a node of :meth:`~stridescope.ir.GraphBuilder.picked` (per spatial axis
+the input position of each output), so coverage sees which positions an op after them
+reads (the field after them is ``?``, unless only other axes move). A map whose positions are not where the
+layout puts them, ``roll`` without an axis (over the flattened tensor) and anything else are
+left to the caller: data movement.
+
+For example (Keras takes seconds to import, so not a doctest)::
+
+    x = keras.Input((12, 12, 1))
+    y = keras.ops.flip(x, axis=1)[:, :4]
+    stridescope.summary(keras.Model(x, y)).input_coverage  # 1/3: the last four rows
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stridescope.ir import GraphBuilder, Shape, spatial_axes
+
+__all__ = ["moved_positions"]
+
+
+def _axes(given: Any, rank: int) -> tuple[int, ...] | None:
+    """Axes given as an int, a sequence of ints or ``None`` (every axis) in ``[0, rank)``."""
+    if given is None:
+        return tuple(range(rank))
+    values = (
+        (given,) if type(given) is int else tuple(given) if isinstance(given, list | tuple) else ()
+    )
+    if not values or not all(type(a) is int and -rank <= a < rank for a in values):
+        return None
+    return tuple(a % rank for a in values)
+
+
+def _constants(index: Any) -> list[int] | None:
+    """A constant 1-D index of integers (a list, a NumPy array) as its values."""
+    if isinstance(index, list | tuple) and index and all(type(i) is int for i in index):
+        return [int(i) for i in index]
+    integers = isinstance(index, np.ndarray) and np.issubdtype(index.dtype, np.integer)
+    if integers and index.ndim == 1 and index.size:
+        return [int(i) for i in index]
+    return None
+
+
+def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) -> list[Any] | None:
+    """Per spatial axis of ``shape`` the source of each output; ``None`` where ``op`` is not
+    read so."""
+    cls, rank = type(op).__name__, len(shape)
+    sizes = {a: int(shape[a] or 0) for a in axes}
+    if cls == "Flip":
+        flipped = _axes(op.axis, rank)
+        if flipped is None:
+            return None
+        return [tuple(range(n - 1, -1, -1)) if a in flipped else None for a, n in sizes.items()]
+    if cls == "Roll":
+        rolled = None if op.axis is None else _axes(op.axis, rank)
+        shifts = (op.shift,) if type(op.shift) is int else tuple(op.shift or ())
+        if rolled is None or len(shifts) != len(rolled) or not all(type(s) is int for s in shifts):
+            return None
+        total = dict.fromkeys(axes, 0)
+        for a, s in zip(rolled, shifts, strict=True):
+            if a in total:
+                total[a] += s
+        return [tuple((j - total[a]) % n for j in range(n)) for a, n in sizes.items()]
+    axis = getattr(op, "axis", None)  # Take: constant indices along one spatial axis
+    values = _constants(args[1] if len(args) > 1 else None)
+    if type(axis) is not int or values is None or axis % rank not in axes:
+        return None
+    n = sizes[axis % rank]
+    if not all(-n <= v < n for v in values):
+        return None  # (Keras's own error, or its clipping: data movement)
+    return [tuple(v % n for v in values) if a == axis % rank else None for a in sizes]
+
+
+def moved_positions(
+    b: GraphBuilder, parent: int, op: Any, args: tuple[Any, ...], out: Shape, name: str
+) -> int | None:
+    """The node of ``ops.flip``, ``ops.roll`` or ``ops.take`` (constant indices) of a map
+    whose positions are where the layout puts them, where it keeps Keras's shape; ``None``
+    otherwise."""
+    node, shape = b._nodes[parent], b.shape(parent)
+    axes = spatial_axes(len(shape), b.layout)
+    if node.spatial_at not in (None, axes) or not axes or None in shape:
+        return None
+    picks = _picks(op, args, shape, axes)
+    if picks is None:
+        return None
+    spatial = [
+        n if p is None else len(p) for n, p in zip([shape[a] for a in axes], picks, strict=True)
+    ]
+    if tuple(spatial) != tuple(out[a] for a in axes) or len(out) != len(shape):
+        return None
+    return b.picked(parent, name, picks=picks, op=type(op).__name__)

@@ -1,0 +1,170 @@
+"""Data movement that puts positions elsewhere along their own axes: ``flip`` (``fliplr``,
+``flipud``), ``roll``, and an index of constants along one spatial axis (``x[:, :, idx]``,
+``x.index_select(2, idx)``, an index that is not an arithmetic progression: a reversal, a
+permutation, rows picked at will).
+
+Each is a node of :meth:`~stridescope.ir.GraphBuilder.picked`: per spatial axis the input
+position of each output, so coverage sees which positions an op after it reads (a flip then
+every other row reads every other row; ``x[:, :, [0, 3, 7]]`` three rows); the receptive
+field after one is ``?`` (the outputs' fields follow no pattern), unless only other axes move. Until 2026-12-06 they were data movement whose positions
+coverage took to be read whole: ``x.flip(2)[:, :, :4]`` said 100% of the input, where a
+third is read. A map whose positions are not where the layout puts them (moved by a
+permute), ``roll`` without ``dims`` (over the flattened tensor) and a traced index stay data
+movement, as before.
+
+>>> import torch
+>>> from torch import nn
+>>> import stridescope
+>>> class Mirror(nn.Module):
+...     def forward(self, x):
+...         return x.flip(3)[..., ::2]
+>>> stridescope.summary(Mirror(), input_shape=(1, 1, 4, 6)).input_coverage
+0.5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.index_bounds import check_indices
+from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.views import is_int
+from stridescope.ir import spatial_axes
+
+__all__ = ["ROWS", "along", "constants", "flip", "index_along", "key_picks", "roll"]
+
+Picks = list[tuple[int, ...] | None]
+
+
+def _axes(t: Tracer, x: Any) -> tuple[int, ...]:
+    """``x``'s spatial axes, where the layout puts them (its positions not moved by a
+    permute, nor a rank-2 signal's); else :class:`NotHandled`."""
+    if type(x) is not ShapeProxy:
+        raise NotHandled
+    axes = spatial_axes(x.ndim, t.builder.layout)
+    if t.builder._nodes[x.node].spatial_at not in (None, axes) or not axes:
+        raise NotHandled
+    if None in [x.dims[a] for a in axes]:
+        raise NotHandled
+    return axes
+
+
+def _made(t: Tracer, name: str, op: str, x: ShapeProxy, picks: Picks) -> ShapeProxy:
+    return t.proxy(t.builder.picked(x.node, name, picks=picks, op=op), x)
+
+
+def _dims(value: Any, rank: int) -> tuple[int, ...]:
+    """Axes given as an int or a sequence of ints, each in ``[0, rank)``; else
+    :class:`NotHandled` (torch's own error comes from the meta run)."""
+    given = (value,) if is_int(value) else tuple(value) if isinstance(value, list | tuple) else ()
+    if not given or not all(is_int(d) and -rank <= d < rank for d in given):
+        raise NotHandled
+    return tuple(d % rank for d in given)
+
+
+def flip(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+    """``torch.flip(x, dims)``: each spatial axis among ``dims`` read backwards; ``fliplr``
+    and ``flipud`` flip axis 1 and 0 (the channels and the batch of a map: positions stay)."""
+    axes = _axes(t, input)
+    if op.endswith(("fliplr", "flipud")):
+        if args or kwargs:
+            raise NotHandled
+        flipped: tuple[int, ...] = (1,) if op.endswith("fliplr") else (0,)
+    else:
+        flipped = _dims(args[0] if args else kwargs.get("dims"), input.ndim)
+    sizes = [int(input.dims[a]) for a in axes]
+    picks: Picks = [
+        tuple(range(n - 1, -1, -1)) if a in flipped else None
+        for a, n in zip(axes, sizes, strict=True)
+    ]
+    return _made(t, name, op, input, picks)
+
+
+def roll(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+    """``torch.roll(x, shifts, dims)``: each spatial axis among ``dims`` read from
+    ``shift`` positions back, around the end (shifts on one axis add up)."""
+    axes = _axes(t, input)
+    given = {**dict(zip(("shifts", "dims"), args, strict=False)), **kwargs}
+    if given.get("dims") is None:
+        raise NotHandled  # over the flattened tensor: data movement
+    dims = _dims(given["dims"], input.ndim)
+    shifts = given.get("shifts")
+    steps = (
+        (shifts,) if is_int(shifts) else tuple(shifts) if isinstance(shifts, list | tuple) else ()
+    )
+    if len(steps) != len(dims) or not all(is_int(s) for s in steps):
+        raise NotHandled
+    total = {a: 0 for a in axes}
+    for d, s in zip(dims, steps, strict=True):
+        if d in total:
+            total[d] += int(s)
+    picks: Picks = []
+    for a in axes:
+        n = int(input.dims[a])
+        picks.append(tuple((j - total[a]) % n for j in range(n)) if total[a] % n else None)
+    return _made(t, name, op, input, picks)
+
+
+def constants(index: Any) -> list[int] | None:
+    """A constant 1-D integer index (a real tensor or a list of ints) as its values; ``None``
+    for anything else (a traced index, a mask, a float tensor)."""
+    if isinstance(index, list) and index and all(is_int(i) for i in index):
+        return [int(i) for i in index]
+    if type(index) is not torch.Tensor or index.dim() != 1 or not 0 < index.numel() <= 65536:
+        return None
+    if index.is_meta or index.is_floating_point() or index.dtype in (torch.bool, torch.uint8):
+        return None
+    with torch._C.DisableTorchFunction():
+        return [int(v) for v in index.tolist()]
+
+
+def along(
+    t: Tracer, name: str, op: str, x: Any, dim: int, index: Any, check: Callable[[], None]
+) -> Any:
+    """``x`` indexed along its spatial axis ``dim`` by a constant 1-D index (negative values
+    from the end, as ``x[:, :, idx]`` takes them): per output, its row; ``check`` raises
+    torch's error for an index outside the axis. :class:`NotHandled` for anything else."""
+    axes = _axes(t, x)
+    values = constants(index)
+    if dim not in axes or values is None:
+        raise NotHandled
+    check()
+    n = int(x.dims[dim])
+    picks: Picks = [tuple(v % n for v in values) if a == dim else None for a in axes]
+    return _made(t, name, op, x, picks)
+
+
+def index_along(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any) -> Any:
+    """``x.index_select(dim, idx)`` along a spatial axis: :func:`along`."""
+    if type(input) is not ShapeProxy or not is_int(dim) or not -input.ndim <= dim < input.ndim:
+        raise NotHandled
+    check = lambda: check_indices(torch.index_select, (input, dim, index), {})  # noqa: E731
+    return along(t, name, op, input, dim % input.ndim, index, check)
+
+
+def key_picks(t: Tracer, name: str, op: str, x: ShapeProxy, items: Sequence[Any]) -> Any:
+    """``x[items]`` (``items`` one per axis) where one item is a constant 1-D index on a
+    spatial axis and every other a full slice: :func:`along` that axis."""
+    picked = [a for a, v in enumerate(items) if v != slice(None)]
+    if len(picked) != 1:
+        raise NotHandled
+    dim = picked[0]
+
+    def check() -> None:
+        key = tuple(torch.tensor(v) if isinstance(v, list) else v for v in items)
+        check_indices(torch.Tensor.__getitem__, (x, key), {})
+
+    return along(t, name, op, x, dim, items[dim], check)
+
+
+# the handlers of this module, as the function table registers them (data movement where
+# they decline)
+ROWS: list[tuple[Callable[..., Any], str]] = [
+    (flip, "torch.flip Tensor.flip torch.fliplr torch.flipud Tensor.fliplr Tensor.flipud"),
+    (roll, "torch.roll Tensor.roll"),
+]

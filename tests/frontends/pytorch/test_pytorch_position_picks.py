@@ -1,0 +1,76 @@
+"""Data movement that puts positions elsewhere along their own axes (``flip``, ``roll``, an
+index of constants along a spatial axis): until 2026-12-06 coverage took every position of
+their input to be read, so a flip or a roll followed by a slice or a stride said 100% of the
+input (a third read for ``x.flip(2)[:, :, :4]``), and so did ``x[:, :, [0, 3, 7]]``. Each is
+now a node of per-axis picks (``GraphBuilder.picked``): the input coverage is autograd's,
+output by output; the field after positions put out of order is ``?``, as before."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import nn
+
+import stridescope
+from tests.autograd_reference import field_checked
+
+ROWS = torch.tensor([0, 3, 7, 3])
+
+
+class _Fn(nn.Module):
+    """``fn(x)`` after a 3x3 conv (a field wider than a pixel), then a 1x1 conv."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.head = nn.Conv2d(2, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fn(self.conv(x)))
+
+
+CASES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "flip then rows": lambda x: x.flip(2)[:, :, :4],
+    "flip then a stride": lambda x: torch.flip(x, [3])[..., ::3],
+    "flip both then a corner": lambda x: x.flip((2, 3))[:, :, :5, :2],
+    "roll then rows": lambda x: torch.roll(x, 3, dims=2)[:, :, :4],
+    "roll on two axes then a stride": lambda x: x.roll((2, -5), (2, 3))[:, :, ::4, :5],
+    "a roll undone": lambda x: x.roll(4, 3).roll(-4, 3)[..., :3],
+    "index_select of rows": lambda x: torch.index_select(x, 2, ROWS),
+    "an index of columns, from the end": lambda x: x[:, :, :, torch.tensor([-1, -4, 0])],
+    "a list of rows": lambda x: x[:, :, [11, 2]],
+    "flip of channels then a stride": lambda x: x.flip(1)[:, :, ::2],
+    "fliplr (channels) and flipud (batch)": lambda x: torch.flipud(torch.fliplr(x))[..., ::3],
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_moved_positions_are_read_where_they_came_from(name: str) -> None:
+    model = _Fn(CASES[name])
+    summary = stridescope.summary(model, input_shape=(1, 1, 12, 12))
+    assert summary.totals.uncounted == ()
+    assert summary.layers[-1].output_shape == tuple(model(torch.zeros(1, 1, 12, 12)).shape)
+    field_checked(model, (1, 1, 12, 12))  # coverage autograd's, the field never smaller
+
+
+def test_each_output_reads_its_source() -> None:
+    """After a flip, output row ``i`` reads what row ``n - 1 - i`` read: coverage follows
+    each output (a flip of the rows, then rows 0 to 2: conv rows 7 to 5, which read input
+    rows 4 to 7). The field after positions put out of order is ``?`` (their
+    fields follow no pattern; a note says why); rows picked by index read their share."""
+    model = _Fn(lambda x: x.flip(2)[:, :, :3])
+    x = torch.rand(1, 1, 8, 8, requires_grad=True)
+    (grad,) = torch.autograd.grad(model(x)[0, :, 0, 3].sum(), x)
+    assert torch.nonzero(grad[0, 0].sum(1)).flatten().tolist() == [6, 7]  # (padding below)
+    summary = stridescope.summary(model, input_shape=(1, 1, 8, 8))
+    assert summary.input_coverage == 4 / 8
+    assert summary.layers[-1].rf_size is None
+    assert "from flip on: flip puts the positions out of order" in " ".join(summary.notes)
+    assert next(r for r in summary.layers if r.path == "flip").read_fraction == 1.0
+    picked = stridescope.summary(_Fn(lambda x: x[:, :, ROWS]), input_shape=(1, 1, 12, 12))
+    assert next(r for r in picked.layers if r.path == "getitem").read_fraction == 3 / 12
+    kept = stridescope.summary(_Fn(lambda x: x.flip(1)), input_shape=(1, 1, 12, 12))
+    assert kept.layers[-1].rf_size == (3, 3)  # (a flip of the channels keeps positions)
