@@ -5,7 +5,7 @@ and a mean, channels reversed by an index tensor, strided phases ``x[:, :, i::2,
 resizes by 2 up and by 2, 3 or 4 down (``F.interpolate``: nearest, bilinear, bicubic, area;
 a transposed conv of stride 2), resizes to any size (corners aligned or not: fields with a
 fractional jump) and adaptive average pools to any size; flips, rolls and rows picked by an index of
-constants.
+constants, positions repeated (``repeat_interleave``, ``repeat``).
 The coverage is autograd's and the last field is never smaller than the gradient's extent.
 (Max pools are left out: autograd reaches only their argmax. A pick of some channels of a
 space-to-depth reads some phases only, where the summary counts every phase: too high, a
@@ -82,6 +82,10 @@ class _Moved(nn.Module):
             return y.flip(self.arg)
         if self.kind == "roll":
             return torch.roll(y, self.arg, dims=(2, 3))
+        if self.kind == "interleave":
+            return y.repeat_interleave(self.arg[1], dim=self.arg[0])
+        if self.kind == "tile":
+            return y.repeat(1, 1, *self.arg)
         return y[:, :, torch.tensor(self.arg)]
 
 
@@ -118,6 +122,8 @@ _OPS = st.one_of(
     st.tuples(st.just("flip"), st.sampled_from([(2,), (3,), (2, 3), (1,)])),
     st.tuples(st.just("roll"), st.tuples(st.integers(-5, 5), st.integers(-5, 5))),
     st.tuples(st.just("rows"), st.lists(st.floats(0, 0.999), min_size=1, max_size=6)),
+    st.tuples(st.just("interleave"), st.tuples(st.sampled_from([2, 3]), st.integers(2, 3))),
+    st.tuples(st.just("tile"), st.tuples(st.integers(1, 2), st.integers(1, 2))),
 )
 
 
@@ -162,6 +168,14 @@ def _net(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> nn.Module | None:
             h, w = to_h, to_w
         elif op[0] in ("flip", "roll"):
             layers.append(_Moved(*op))
+        elif op[0] in ("interleave", "tile"):
+            (axis, r), (th, tw) = (op[1], op[1]) if op[0] == "interleave" else ((2, 1), op[1])
+            if op[0] == "interleave":
+                th, tw = (r, 1) if axis == 2 else (1, r)
+            if h * th > 24 or w * tw > 24:
+                return None
+            layers.append(_Moved(*op))
+            h, w = h * th, w * tw
         elif op[0] == "rows":
             rows = [int(f * h) for f in op[1]]
             layers.append(_Moved("rows", rows))

@@ -212,10 +212,11 @@ class ResizeOps(BuilderCore):
             n if p is None else len(p) for n, p in zip(self._spatial(shape), axes, strict=True)
         )
         out = self._with(shape, self._channels(shape), spatial)
-        if output_shape is not None and tuple(output_shape) != out:
-            raise LayerError(
-                name, f"picks {axes!r} of {shape!r} give {out!r}, not {output_shape!r}"
-            )
+        if output_shape is not None:  # (other axes may change: a tile of the channels too)
+            given = tuple(output_shape)
+            if len(given) != len(shape) or self._spatial(given) != spatial:
+                raise LayerError(name, f"picks {axes!r} of {shape!r} do not give {given!r}")
+            out = given
         resample = Resample("picks", picks=axes)
         return self._add(  # (the layout's axes, where the picks are)
             name, OpKind.MOVE, (parent,), shape, out, op=op, resample=resample, spatial_at=None

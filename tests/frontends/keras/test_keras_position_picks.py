@@ -1,5 +1,5 @@
-"""``ops.flip``, ``ops.roll`` and ``ops.take`` of constant indices along a spatial axis put
-positions elsewhere on their axes: until 2026-12-06 they were data movement whose input
+"""``ops.flip``, ``ops.roll``, ``ops.repeat``, ``ops.tile`` and ``ops.take`` of constant
+indices along a spatial axis put positions elsewhere on their axes: until 2026-12-06 they were data movement whose input
 coverage took every position to be read (``ops.take(x, [0, 3, 7], axis=1)``: 100%, where a
 quarter of the rows are read). Checked against autograd, as the PyTorch tracer's
 ``test_pytorch_position_picks``."""
@@ -24,6 +24,8 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
     "take of rows": lambda ops, x: ops.take(x, np.array([0, 3, 7]), axis=1),
     "take of columns, from the end": lambda ops, x: ops.take(x, [-1, 2, 2], axis=2),
     "flip of channels then a stride": lambda ops, x: ops.flip(x, axis=3)[:, ::2],
+    "repeat of rows": lambda ops, x: ops.repeat(x, 2, axis=1)[:, :6],
+    "tile of columns": lambda ops, x: ops.tile(x, (1, 1, 2, 1))[:, :, 10:15],
 }
 
 

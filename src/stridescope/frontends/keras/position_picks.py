@@ -1,7 +1,7 @@
 """Raw Keras operations that put positions elsewhere along their own axes, as the PyTorch
 tracer's :mod:`~stridescope.frontends.pytorch.handlers.position_picks` reads their torch
-counterparts: ``ops.flip``, ``ops.roll`` and ``ops.take`` of constant indices along a
-spatial axis are a node of :meth:`~stridescope.ir.GraphBuilder.picked` (per spatial axis
+counterparts: ``ops.flip``, ``ops.roll``, ``ops.repeat``, ``ops.tile`` and ``ops.take`` of
+constant indices along a spatial axis are a node of :meth:`~stridescope.ir.GraphBuilder.picked` (per spatial axis
 the input position of each output), so coverage sees which positions an op after them
 reads (the field after them is ``?``, unless only other axes move). A map whose positions are not where the
 layout puts them, ``roll`` without an axis (over the flattened tensor) and anything else are
@@ -67,6 +67,20 @@ def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) 
             if a in total:
                 total[a] += s
         return [tuple((j - total[a]) % n for j in range(n)) for a, n in sizes.items()]
+    if cls == "Repeat" and type(op.repeats) is int and op.repeats > 0 and op.axis is not None:
+        along = _axes(op.axis, rank) or ()
+        r = op.repeats
+        return [
+            tuple(j // r for j in range(n * r)) if (a,) == along else None for a, n in sizes.items()
+        ]
+    if cls == "Tile":  # (as many repeats as axes: more add axes in front)
+        times = tuple(op.repeats) if isinstance(op.repeats, list | tuple) else ()
+        if len(times) != rank or not all(type(k) is int and k > 0 for k in times):
+            return None
+        return [
+            tuple(j % n for j in range(n * times[a])) if times[a] > 1 else None
+            for a, n in sizes.items()
+        ]
     axis = getattr(op, "axis", None)  # Take: constant indices along one spatial axis
     values = _constants(args[1] if len(args) > 1 else None)
     if type(axis) is not int or values is None or axis % rank not in axes:
@@ -95,4 +109,4 @@ def moved_positions(
     ]
     if tuple(spatial) != tuple(out[a] for a in axes) or len(out) != len(shape):
         return None
-    return b.picked(parent, name, picks=picks, op=type(op).__name__)
+    return b.picked(parent, name, picks=picks, output_shape=out, op=type(op).__name__)

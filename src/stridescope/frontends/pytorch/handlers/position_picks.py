@@ -1,5 +1,6 @@
 """Data movement that puts positions elsewhere along their own axes: ``flip`` (``fliplr``,
-``flipud``), ``roll``, and an index of constants along one spatial axis (``x[:, :, idx]``,
+``flipud``), ``roll``, ``repeat_interleave`` and ``repeat`` / ``tile`` (positions repeated),
+and an index of constants along one spatial axis (``x[:, :, idx]``,
 ``x.index_select(2, idx)``, an index that is not an arithmetic progression: a reversal, a
 permutation, rows picked at will).
 
@@ -36,7 +37,17 @@ from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import spatial_axes
 
-__all__ = ["ROWS", "along", "constants", "flip", "index_along", "key_picks", "roll"]
+__all__ = [
+    "ROWS",
+    "along",
+    "constants",
+    "flip",
+    "index_along",
+    "key_picks",
+    "repeat_interleave",
+    "roll",
+    "tile",
+]
 
 Picks = list[tuple[int, ...] | None]
 
@@ -110,6 +121,46 @@ def roll(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -
     return _made(t, name, op, input, picks)
 
 
+def repeat_interleave(t: Tracer, name: str, op: str, input: Any, *args: Any, **kw: Any) -> Any:
+    """``x.repeat_interleave(r, dim)`` of an int ``r`` along a spatial axis: each position
+    ``r`` times in a row (a nearest upsampling along that axis)."""
+    axes = _axes(t, input)
+    given = {**dict(zip(("repeats", "dim"), args, strict=False)), **kw}
+    repeats: Any = given.get("repeats")
+    dims: Any = given.get("dim")
+    if not is_int(repeats) or repeats < 1 or set(given) - {"repeats", "dim", "output_size"}:
+        raise NotHandled  # (a tensor of repeats: data movement)
+    r, dim = int(repeats), _dims(dims, input.ndim)[0]  # (no dim: the flattened tensor)
+    if dim not in axes:  # (the batch or the channels: data movement)
+        raise NotHandled
+    picks: Picks = [
+        tuple(j // r for j in range(int(input.dims[a]) * r)) if a == dim else None for a in axes
+    ]
+    return _made(t, name, op, input, picks)
+
+
+def tile(t: Tracer, name: str, op: str, input: Any, *args: Any, **kw: Any) -> Any:
+    """``x.repeat(*sizes)`` and ``torch.tile(x, dims)`` of as many ints as ``x`` has axes:
+    each spatial axis read ``k`` times over, from its start; other axes repeated as torch
+    repeats them (positions stay)."""
+    axes = _axes(t, input)
+    given = args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else args
+    times = tuple(given or kw.get("dims", kw.get("repeats", ())))
+    if kw.keys() - {"dims", "repeats"} or len(times) != input.ndim or not all(map(is_int, times)):
+        raise NotHandled  # (more sizes than axes add axes in front: data movement)
+    if min(times) < 1:
+        raise NotHandled
+    picks: Picks = [
+        tuple(j % int(input.dims[a]) for j in range(int(input.dims[a]) * times[a]))
+        if times[a] > 1
+        else None
+        for a in axes
+    ]
+    out = tuple(int(d) * k for d, k in zip(input.dims, times, strict=True))
+    node = t.builder.picked(input.node, name, picks=picks, output_shape=out, op=op)
+    return t.proxy(node, input)
+
+
 def constants(index: Any) -> list[int] | None:
     """A constant 1-D integer index (a real tensor or a list of ints) as its values; ``None``
     for anything else (a traced index, a mask, a float tensor)."""
@@ -167,4 +218,6 @@ def key_picks(t: Tracer, name: str, op: str, x: ShapeProxy, items: Sequence[Any]
 ROWS: list[tuple[Callable[..., Any], str]] = [
     (flip, "torch.flip Tensor.flip torch.fliplr torch.flipud Tensor.fliplr Tensor.flipud"),
     (roll, "torch.roll Tensor.roll"),
+    (repeat_interleave, "torch.repeat_interleave Tensor.repeat_interleave"),
+    (tile, "Tensor.repeat torch.tile Tensor.tile"),
 ]
