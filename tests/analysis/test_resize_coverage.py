@@ -42,6 +42,11 @@ CASES = [
     {"scale_factor": 0.3, "mode": "nearest"},  # 16 -> 4, the sources 1/0.3 apart
     {"scale_factor": 0.45, "mode": "bilinear"},
     {"size": (23, 21), "mode": "bicubic", "align_corners": True},  # up, not by a whole factor
+    # antialiased (until 2026-12-06 only the shape): each output reads its filter's support
+    {"size": (5, 7), "mode": "bilinear", "antialias": True},
+    {"size": (6, 4), "mode": "bicubic", "antialias": True},
+    {"scale_factor": 0.3, "mode": "bilinear", "antialias": True},
+    {"size": (23, 21), "mode": "bilinear", "antialias": True},  # up: as without it
 ]
 
 
@@ -156,3 +161,20 @@ def test_the_summary_says_where_fields_turn_unknown_and_why(how: str, note: str 
     said = [n for n in summary.notes if n.startswith("receptive fields are unknown (?)")]
     assert said == ([] if note is None else [f"receptive fields are unknown (?) {note}"])
     assert (summary.layers[-1].rf_size is None) == (note is not None)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_keras_antialiased_resizing_reads_what_autograd_reads(interpolation: str) -> None:
+    """``Resizing(..., antialias=True)`` (the torch backend runs PyTorch's filter): each
+    output reads its filter's support, so rows cropped after it leave input rows unread
+    (until 2026-12-06 the resize was its shape only, read whole: 100%)."""
+    import keras
+
+    inputs = keras.Input((16, 16, 1))
+    small = keras.layers.Resizing(6, 5, interpolation=interpolation, antialias=True)(inputs)
+    model = keras.Model(inputs, keras.layers.Cropping2D(((0, 4), (0, 0)))(small))
+    summary = stridescope.summary(model, (1, 16, 16, 1))
+    x = (torch.rand(1, 16, 16, 1) + 0.5).requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x).sum(), x)
+    assert summary.input_coverage == pytest.approx(float((grad != 0).float().mean()))
+    assert summary.input_coverage < 1

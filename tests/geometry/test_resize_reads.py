@@ -26,7 +26,13 @@ _ALIGNED = ("linear", "bilinear", "trilinear", "bicubic")
 
 
 def gradient_reads(
-    n: int, out: int, mode: str, rank: int, align: bool, scale: float | None
+    n: int,
+    out: int,
+    mode: str,
+    rank: int,
+    align: bool,
+    scale: float | None,
+    antialias: bool = False,
 ) -> list[tuple[int, int]]:
     """Per output along the last axis (the others of size 1), the ``[first, end)`` inputs
     with a non-zero gradient."""
@@ -35,7 +41,8 @@ def gradient_reads(
         sizes: dict[str, object] = {"size": (1,) * (rank - 1) + (out,)}
     else:
         sizes = {"scale_factor": (1.0,) * (rank - 1) + (scale,)}
-    y = F.interpolate(x, mode=mode, align_corners=align if mode in _ALIGNED else None, **sizes)
+    corners = align if mode in _ALIGNED else None
+    y = F.interpolate(x, mode=mode, align_corners=corners, antialias=antialias, **sizes)
     assert y.shape[-1] == out
     reads = []
     for o in range(out):
@@ -102,6 +109,32 @@ def test_common_resizes_read_exactly_what_their_gradient_reaches(
     assert list(ours) == gradient_reads(n, out, mode, 2, align, scale)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 48),
+    out=st.integers(1, 48),
+    mode=st.sampled_from(["bilinear", "bicubic"]),
+    align=st.booleans(),
+    scale=st.none() | st.sampled_from([0.2, 0.25, 0.3, 0.45, 0.5, 0.7, 1.3, 2.0, 2.5]),
+)
+def test_antialiased_resizes_read_exactly_what_their_gradient_reaches(
+    n: int, out: int, mode: str, align: bool, scale: float | None
+) -> None:
+    """With antialiasing (``F.interpolate(..., antialias=True)``, Keras's ``Resizing`` with
+    ``antialias=True`` on the torch backend) each output reads its filter's support, the
+    inputs whose weight is not 0 in float32: exactly the gradient's reach (until 2026-12-06
+    such resizes kept only their shape)."""
+    if scale is not None:
+        out = math.floor(n * scale)
+        if out < 1 or (align and n < 2):
+            return
+    given = None if align else scale  # (corners aligned: the sizes place the sources)
+    ours = resize_reads(n, out, f"{mode}-antialias", align, given)
+    assert ours is not None
+    assert list(ours) == gradient_reads(n, out, mode, 2, align, scale, antialias=True)
+
+
 def test_modes_not_modelled_have_no_reads() -> None:
     assert resize_reads(8, 5, "lanczos3") is None
+    assert resize_reads(8, 5, "nearest-antialias") is None  # (torch refuses it)
     assert resize_reads(0, 5, "bilinear") is None

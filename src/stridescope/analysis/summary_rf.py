@@ -47,7 +47,7 @@ Rules (per spatial axis, in network-input pixels):
   of tokens: :attr:`OpKind.MOVE`) keeps a whole-input field whole; otherwise positions may
   have moved: **unknown**; slicing that keeps every axis is a kernel-1 window
   (:meth:`GraphBuilder.slice`) and composes like one;
-- interpolation not modelled (antialiased, lanczos), padding of the batch axis and
+- interpolation not modelled (lanczos), padding of the batch axis and
   uncounted ops: **unknown** (``None``), and so is everything after them;
 - a tensor whose values read no input (made from a shape: ``x.new_ones(...)``, stochastic
   depth's ``bernoulli_`` mask, a position encoding from weights and a coordinate grid, Swin's

@@ -12,6 +12,7 @@ which input positions are read, and receptive fields.
 
 from stridescope.geometry.errors import GeometryError
 from stridescope.geometry.interpolation import (
+    ANTIALIAS,
     INTERPOLATIONS,
     adaptive_spans,
     downsampling_taps,
@@ -33,6 +34,7 @@ from stridescope.geometry.receptive import ReceptiveField
 from stridescope.geometry.transposed import keras_transposed_padding, transposed_output_size
 
 __all__ = [
+    "ANTIALIAS",
     "INTERPOLATIONS",
     "PADDING_MODES",
     "GeometryError",

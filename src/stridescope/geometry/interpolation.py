@@ -25,6 +25,7 @@ import struct
 from fractions import Fraction
 
 __all__ = [
+    "ANTIALIAS",
     "INTERPOLATIONS",
     "adaptive_spans",
     "downsampling_taps",
@@ -169,6 +170,8 @@ def resize_reads(
         return adaptive_spans(n, out)
     if mode in ("nearest", "nearest-exact"):
         return tuple(_nearest(o, n, out, mode == "nearest-exact", scale) for o in range(out))
+    if mode.endswith(ANTIALIAS):
+        return _antialiased(n, out, mode.removesuffix(ANTIALIAS), align_corners, scale)
     taps = INTERPOLATIONS.get(mode)
     if taps is None:
         return None
@@ -199,6 +202,52 @@ def _taps(real: float, n: int, taps: int) -> list[int]:
     else:  # four taps around it, clamped into the axis; a whole source reads one
         used = [first] if t == 0 else list(range(first - 1, first + 3))
     return [min(max(i, 0), n - 1) for i in used]
+
+
+#: the suffix of a mode resized with antialiasing (``F.interpolate(..., antialias=True)``)
+ANTIALIAS = "-antialias"
+
+
+def _antialiased(
+    n: int, out: int, mode: str, align_corners: bool, scale: float | None
+) -> tuple[tuple[int, int], ...] | None:
+    """:func:`resize_reads` of a linear or cubic resize with antialiasing, as PyTorch's
+    kernels place it: output ``o`` centred at ``s * (o + 0.5)`` reads the inputs within the
+    filter's support (1 for linear, 2 for cubic, times ``s`` when shrinking by ``s``) whose
+    weight, the filter at their distance (over ``s`` when shrinking), is not 0."""
+    taps = {"linear": 2, "bilinear": 2, "bicubic": 4, "cubic": 4}.get(mode)
+    if taps is None or out < 1 or n < 1:
+        return None
+    ratio = _scale(n, out, align_corners, scale)
+    shrink = ratio >= 1.0
+    support = _f32((taps * 0.5) * ratio) if shrink else taps * 0.5
+    inverse = _f32(1.0 / ratio) if shrink else 1.0
+    reads = []
+    for o in range(out):
+        centre = _f32(ratio * (o + 0.5))
+        first = max(int(_f32(centre - support) + 0.5), 0)
+        end = min(int(_f32(centre + support) + 0.5), n)
+        kept = [
+            j for j in range(first, end) if _filter(_f32((_f32(j - centre) + 0.5) * inverse), taps)
+        ]
+        if not kept:
+            return None
+        reads.append((min(kept), max(kept) + 1))
+    return tuple(reads)
+
+
+def _filter(x: float, taps: int) -> float:
+    """PyTorch's antialiasing filter at ``x``: a triangle (linear), Keys's cubic with
+    ``a = -0.5`` (cubic); in float32."""
+    x, f = abs(x), _f32
+    if taps == 2:
+        return f(1.0 - x) if x < 1.0 else 0.0
+    a = -0.5
+    if x < 1.0:
+        return f(((a + 2) * x - (a + 3)) * x * x + 1)
+    if x < 2.0:
+        return f(((a * x - 5 * a) * x + 8 * a) * x - 4 * a)
+    return 0.0
 
 
 def resize_step(

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from stridescope.geometry import ANTIALIAS
 from stridescope.ir import GraphBuilder, OpKind, Shape, spatial_axes
 
 __all__ = ["aspect_padding", "resize_node"]
@@ -35,8 +36,9 @@ def resize_node(
     ``pad_to_aspect_ratio`` and ``antialias``): after the crop or padding to the aspect ratio
     (:func:`aspect_padding`, a node ``{name}.crop`` or ``{name}.pad``), a resize of
     ``interpolation`` (Keras's nearest has half-pixel centres: PyTorch's ``nearest-exact``),
-    read through its windows or its coordinates (:meth:`GraphBuilder.resize`); with
-    antialiasing, only its shape."""
+    read through its windows or its coordinates (:meth:`GraphBuilder.resize`), with
+    antialiasing too (bilinear and bicubic: PyTorch's filter, which Keras's torch backend
+    runs)."""
     crop = bool(settings.get("crop_to_aspect_ratio"))
     pad = bool(settings.get("pad_to_aspect_ratio"))
     if crop or pad:
@@ -50,7 +52,9 @@ def resize_node(
         if any(amount for pair in padding for amount in pair):
             parent = b.pad(parent, f"{name}.{'crop' if crop else 'pad'}", padding=padding, op=op)
     interpolation = str(settings.get("interpolation", "bilinear"))
-    mode = None if settings.get("antialias") else _KERAS_RESIZE.get(interpolation)
+    mode = _KERAS_RESIZE.get(interpolation)
+    if settings.get("antialias") and interpolation in ("bilinear", "bicubic"):
+        mode = f"{mode}{ANTIALIAS}"  # (Keras drops antialiasing for the other modes)
     return _resize(b, parent, name, out, mode, op)
 
 

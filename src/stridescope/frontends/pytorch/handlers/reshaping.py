@@ -22,6 +22,7 @@ from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy, integral
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.value_sizes import STORED
+from stridescope.geometry import ANTIALIAS
 from stridescope.ir import OpKind
 from stridescope.ir.axes import stackable
 
@@ -266,10 +267,11 @@ def interpolate_node(
     recompute_scale_factor: bool | None = None,
 ) -> ShapeProxy:
     """``F.interpolate`` sizes: ``size``, else ``floor(n * scale_factor)`` per spatial axis.
-    Without antialiasing a resize of a modelled mode reads each output's inputs as its
-    kernel places them: by whole factors with half-pixel centres an exact window (coverage
-    and receptive fields), else through the source coordinates (coverage; the scale factor
-    given places them unless recomputed), see ``GraphBuilder.resize``."""
+    A resize of a modelled mode reads each output's inputs as its kernel places them: by
+    whole factors with half-pixel centres an exact window (coverage and receptive fields),
+    else through the source coordinates (coverage; the scale factor given places them unless
+    recomputed), with antialiasing too (bilinear and bicubic: its filter's support), see
+    ``GraphBuilder.resize``."""
     if not isinstance(x, ShapeProxy) or x.ndim < 3:
         raise NotHandled
     rank = x.ndim - 2
@@ -287,7 +289,7 @@ def interpolate_node(
         kind=OpKind.INTERPOLATE,
         output_shape=(*x.dims[:2], *spatial),
         op=op,
-        interpolation=None if antialias else mode,
+        interpolation=f"{mode}{ANTIALIAS}" if antialias else mode,
         align_corners=bool(align_corners),
         scales=scales,
     )
