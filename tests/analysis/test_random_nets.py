@@ -11,7 +11,9 @@ The coverage is autograd's and the last field is never smaller than the gradient
 space-to-depth reads some phases only, where the summary counts every phase: too high, a
 known limit, so channel picks here keep every channel. So is a space-to-depth of an axis
 into a single block, ``view(n, c, 1, h, ...)``: read as the axis kept whole, as an
-``unsqueeze`` is, and coverage taken as every position after the permute.) The probe that found a block mean
+``unsqueeze`` is, and coverage taken as every position after the permute. And so is a
+block reshape, space-to-depth or a block mean written with ``view``, after a flip, a roll or
+rows picked by index: the positions a pick moved are a guess to the reshape, read whole.) The probe that found a block mean
 of a 2x2 map followed by a conv stopping the coverage walk drew nets like these."""
 
 from __future__ import annotations
@@ -130,7 +132,11 @@ _OPS = st.one_of(
 def _net(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> nn.Module | None:
     """The net of ``ops`` on a ``(1, 1, *size)`` input, ``None`` where a size does not fit."""
     (h, w), c, layers = size, 1, []
+    moved = False  # (positions picked out of order before: a block reshape after, see above)
     for op in ops:
+        if op[0] in ("s2d", "mean") and moved:
+            return None
+        moved = moved or op[0] in ("flip", "roll", "rows", "interleave", "tile")
         if op[0] == "conv":
             _, k, s, p = op
             if p >= k or min(h, w) + 2 * p < k:

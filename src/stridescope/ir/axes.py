@@ -99,8 +99,7 @@ def followed_axes(node: Node, layout: Layout, nodes: Sequence[Node]) -> tuple[in
 def followed(node: Node, nodes: Sequence[Node]) -> bool:
     """Whether ``node``'s spatial axes were followed from where they are known: up its first
     parents, through the ops that record where the axes went (a permute or stack of feature
-    maps) and the ops that keep them where they are (picks of positions along their own axes
-    too: a flip, a roll), to the input or to a layer that works on
+    maps) and the ops that keep them where they are, to the input or to a layer that works on
     the layout's axes of a tensor of the input's rank (a convolution, a pool, a resize). Axes
     that start from a reshape that regrouped positions (tokens ``(N, T, C)`` made back into a
     grid, heads split off features) or from a tensor of another rank are the layout's
@@ -112,7 +111,7 @@ def followed(node: Node, nodes: Sequence[Node]) -> bool:
                 return False
             if node.kind in _ON_LAYOUT_AXES:
                 return True
-            if node.kind not in _KEEP_PLACE and node.resample is None:  # (picks keep them)
+            if node.kind not in _KEEP_PLACE:
                 return False
         if not node.parents:
             return False

@@ -120,7 +120,7 @@ def test_a_tensor_index_goes_to_the_meta_run() -> None:
     # handlers/position_picks.py; one on the channels keeps the positions and a progression
     # is a slice, handlers/selection.py)
     (nodes, _), runs = same(lambda x: x[:, :, x[0, 0, :2].long()], (2, 3, 4))
-    assert runs >= 1  # (the index's, spelled by the meta run; a pick's node is "getitem")
+    assert runs == 1  # (the index's alone: looking for a pick compares no traced key)
     assert (nodes[-1].op, nodes[-1].output_shape) == ("__getitem__", (2, 3, 2))
 
 

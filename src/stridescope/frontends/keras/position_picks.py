@@ -94,9 +94,9 @@ def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) 
 def moved_positions(
     b: GraphBuilder, parent: int, op: Any, args: tuple[Any, ...], out: Shape, name: str
 ) -> int | None:
-    """The node of ``ops.flip``, ``ops.roll`` or ``ops.take`` (constant indices) of a map
-    whose positions are where the layout puts them, where it keeps Keras's shape; ``None``
-    otherwise."""
+    """The node of ``ops.flip``, ``ops.roll``, ``ops.repeat``, ``ops.tile`` or ``ops.take``
+    (constant indices) of a map whose positions are where the layout puts them, where it
+    gives Keras's shape; ``None`` otherwise."""
     node, shape = b._nodes[parent], b.shape(parent)
     axes = spatial_axes(len(shape), b.layout)
     if node.spatial_at not in (None, axes) or not axes or None in shape:

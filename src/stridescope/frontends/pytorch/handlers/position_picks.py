@@ -7,9 +7,9 @@ permutation, rows picked at will).
 Each is a node of :meth:`~stridescope.ir.GraphBuilder.picked`: per spatial axis the input
 position of each output, so coverage sees which positions an op after it reads (a flip then
 every other row reads every other row; ``x[:, :, [0, 3, 7]]`` three rows); the receptive
-field after one is ``?`` (the outputs' fields follow no pattern), unless only other axes move. Until 2026-12-06 they were data movement whose positions
-coverage took to be read whole: ``x.flip(2)[:, :, :4]`` said 100% of the input, where a
-third is read. A map whose positions are not where the layout puts them (moved by a
+field after one is ``?`` (the outputs' fields follow no pattern), unless only other axes
+move. Until 2026-12-06 they were data movement whose positions coverage took to be read
+whole: ``x.flip(2)[:, :, :4]`` said 100% of the input, where a third is read. A map whose positions are not where the layout puts them (moved by a
 permute), ``roll`` without ``dims`` (over the flattened tensor) and a traced index stay data
 movement, as before.
 
@@ -201,7 +201,7 @@ def index_along(t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any)
 def key_picks(t: Tracer, name: str, op: str, x: ShapeProxy, items: Sequence[Any]) -> Any:
     """``x[items]`` (``items`` one per axis) where one item is a constant 1-D index on a
     spatial axis and every other a full slice: :func:`along` that axis."""
-    picked = [a for a, v in enumerate(items) if v != slice(None)]
+    picked = [a for a, v in enumerate(items) if not (type(v) is slice and v == slice(None))]
     if len(picked) != 1:
         raise NotHandled
     dim = picked[0]
