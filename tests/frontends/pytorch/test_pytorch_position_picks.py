@@ -1,7 +1,7 @@
 """Data movement that puts positions elsewhere along their own axes (``flip``, ``roll``,
-``repeat_interleave``, ``repeat`` / ``tile``, an index of constants along a spatial axis):
-until 2026-12-06 coverage took every position of their input to be read, so a flip or a roll
-followed by a slice or a stride said 100% of the input (a third read for
+``rot90``, ``repeat_interleave``, ``repeat`` / ``tile``, an index of constants along a
+spatial axis): until 2026-12-06 coverage took every position of their input to be read, so a
+flip or a roll followed by a slice or a stride said 100% of the input (a third read for
 ``x.flip(2)[:, :, :4]``), and so did ``x[:, :, [0, 3, 7]]``. Each is now a node of per-axis
 picks (``GraphBuilder.picked``): the input coverage is autograd's, output by output; the
 field after positions put out of order is ``?``, as before."""
@@ -45,6 +45,10 @@ CASES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "a list of rows": lambda x: x[:, :, [11, 2]],
     "flip of channels then a stride": lambda x: x.flip(1)[:, :, ::2],
     "fliplr (channels) and flipud (batch)": lambda x: torch.flipud(torch.fliplr(x))[..., ::3],
+    "rot90 then rows": lambda x: x.rot90(1, (2, 3))[:, :, :4],
+    "rot90 twice then a stride": lambda x: torch.rot90(x, 2, [2, 3])[..., ::3],
+    "rot90 back then rows": lambda x: x.rot90(-1, (2, 3))[:, :, 5:],
+    "rot90 the other way round": lambda x: x.rot90(1, (3, 2))[:, :, ::4, :3],
     "repeat_interleave of rows": lambda x: x.repeat_interleave(2, dim=2)[:, :, :6],
     "repeat_interleave of columns": lambda x: torch.repeat_interleave(x, 3, -1)[..., 7:12],
     "repeat of rows": lambda x: x.repeat(1, 1, 2, 1)[:, :, 10:14],

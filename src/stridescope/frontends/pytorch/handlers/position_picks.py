@@ -1,5 +1,5 @@
 """Data movement that puts positions elsewhere along their own axes: ``flip`` (``fliplr``,
-``flipud``), ``roll``, ``repeat_interleave`` and ``repeat`` / ``tile`` (positions repeated),
+``flipud``), ``roll``, ``rot90`` (a flip and a transpose), ``repeat_interleave`` and ``repeat`` / ``tile`` (positions repeated),
 and an index of constants along one spatial axis (``x[:, :, idx]``,
 ``x.index_select(2, idx)``, an index that is not an arithmetic progression: a reversal, a
 permutation, rows picked at will).
@@ -46,6 +46,7 @@ __all__ = [
     "key_picks",
     "repeat_interleave",
     "roll",
+    "rot90",
     "tile",
 ]
 
@@ -94,6 +95,30 @@ def flip(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -
         for a, n in zip(axes, sizes, strict=True)
     ]
     return _made(t, name, op, input, picks)
+
+
+def rot90(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+    """``torch.rot90(x, k, dims)`` of two spatial axes: as torch computes it, a flip (of
+    ``dims[1]`` for ``k = 1``, of both for ``k = 2``, of ``dims[0]`` for ``k = 3``) and, for
+    an odd ``k``, a transpose of the two axes (a permute: the positions follow it)."""
+    axes = _axes(t, input)
+    given = {**dict(zip(("k", "dims"), args, strict=False)), **kwargs}
+    k: Any = given.get("k", 1)
+    dims = _dims(given.get("dims", [0, 1]), input.ndim)
+    if not is_int(k) or len(dims) != 2 or dims[0] == dims[1] or not set(dims) <= set(axes):
+        raise NotHandled  # (axes that are not spatial, or torch's error: the meta run)
+    turns = int(k) % 4
+    flipped = {0: (), 1: (dims[1],), 2: dims, 3: (dims[0],)}[turns]
+    picks: Picks = [
+        tuple(range(int(input.dims[a]) - 1, -1, -1)) if a in flipped else None for a in axes
+    ]
+    out = _made(t, name, op, input, picks) if flipped else input
+    if turns % 2 == 0:
+        return out
+    order = list(range(input.ndim))
+    order[dims[0]], order[dims[1]] = dims[1], dims[0]
+    turned = t.builder.permute(out.node, t.unique(f"{name}.transpose"), dims=order, op=op)
+    return t.proxy(turned, input)
 
 
 def roll(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
@@ -218,6 +243,7 @@ def key_picks(t: Tracer, name: str, op: str, x: ShapeProxy, items: Sequence[Any]
 ROWS: list[tuple[Callable[..., Any], str]] = [
     (flip, "torch.flip Tensor.flip torch.fliplr torch.flipud Tensor.fliplr Tensor.flipud"),
     (roll, "torch.roll Tensor.roll"),
+    (rot90, "torch.rot90 Tensor.rot90"),
     (repeat_interleave, "torch.repeat_interleave Tensor.repeat_interleave"),
     (tile, "Tensor.repeat torch.tile Tensor.tile"),
 ]
