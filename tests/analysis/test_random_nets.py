@@ -175,9 +175,11 @@ def _net(ops: list[tuple[Any, ...]], size: tuple[int, int]) -> nn.Module | None:
         elif op[0] in ("flip", "roll"):
             layers.append(_Moved(*op))
         elif op[0] in ("interleave", "tile"):
-            (axis, r), (th, tw) = (op[1], op[1]) if op[0] == "interleave" else ((2, 1), op[1])
             if op[0] == "interleave":
+                axis, r = op[1]
                 th, tw = (r, 1) if axis == 2 else (1, r)
+            else:
+                th, tw = op[1]
             if h * th > 24 or w * tw > 24:
                 return None
             layers.append(_Moved(*op))

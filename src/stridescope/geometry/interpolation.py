@@ -215,8 +215,8 @@ def _antialiased(
     kernels place it: output ``o`` centred at ``s * (o + 0.5)`` reads the inputs within the
     filter's support (1 for linear, 2 for cubic, times ``s`` when shrinking by ``s``) whose
     weight, the filter at their distance (over ``s`` when shrinking), is not 0."""
-    taps = {"linear": 2, "bilinear": 2, "bicubic": 4, "cubic": 4}.get(mode)
-    if taps is None or out < 1 or n < 1:
+    taps = INTERPOLATIONS.get(mode)  # (linear or cubic: nearest has no filter)
+    if taps not in (2, 4) or out < 1 or n < 1:
         return None
     ratio = _scale(n, out, align_corners, scale)
     shrink = ratio >= 1.0

@@ -4,14 +4,17 @@ describes the resize."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
 from stridescope.geometry import resize_reads, resize_step
 
-__all__ = ["Resample", "Shape"]
+__all__ = ["Picks", "Resample", "Shape", "flip_picks", "repeat_picks", "roll_picks", "tile_picks"]
 
 Shape = tuple[int | None, ...]  # (None: a size not known; re-exported by ir.graph)
+# per spatial axis, the input position of each output (``None``: the axis as it is)
+Picks = list[tuple[int, ...] | None]
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,54 @@ def _picked(
             return None
         found.append(tuple((i, i + 1) for i in sources))
     return tuple(found)
+
+
+# The picks of the data movement both frontends read so (``Resample`` mode ``"picks"``); each
+# takes the spatial axes as ``{axis: size}``, in order, and gives one entry per axis.
+
+
+def flip_picks(sizes: Mapping[int, int], flipped: Collection[int]) -> Picks:
+    """A flip of the axes ``flipped``: each read backwards.
+
+    >>> flip_picks({2: 3, 3: 2}, (2,))
+    [(2, 1, 0), None]
+    """
+    return [tuple(range(n - 1, -1, -1)) if a in flipped else None for a, n in sizes.items()]
+
+
+def roll_picks(sizes: Mapping[int, int], shifts: Iterable[tuple[int, int]]) -> Picks:
+    """A roll by ``(axis, shift)`` pairs (shifts on one axis add up): each output read from
+    ``shift`` positions back, around the end; ``None`` where an axis comes back to itself.
+
+    >>> roll_picks({2: 4, 3: 3}, [(2, 1), (3, 3)])
+    [(3, 0, 1, 2), None]
+    """
+    total = dict.fromkeys(sizes, 0)
+    for a, shift in shifts:
+        if a in total:
+            total[a] += shift
+    return [
+        tuple((j - total[a]) % n for j in range(n)) if total[a] % n else None
+        for a, n in sizes.items()
+    ]
+
+
+def repeat_picks(sizes: Mapping[int, int], axis: int, r: int) -> Picks:
+    """Each position of ``axis`` ``r`` times in a row (``repeat_interleave``).
+
+    >>> repeat_picks({2: 2, 3: 2}, 3, 2)
+    [None, (0, 0, 1, 1)]
+    """
+    return [tuple(j // r for j in range(n * r)) if a == axis else None for a, n in sizes.items()]
+
+
+def tile_picks(sizes: Mapping[int, int], times: Mapping[int, int]) -> Picks:
+    """Each axis read ``times[axis]`` times over, from its start (``repeat``, ``tile``).
+
+    >>> tile_picks({2: 2, 3: 2}, {2: 1, 3: 2})
+    [None, (0, 1, 0, 1)]
+    """
+    return [
+        tuple(j % n for j in range(n * times[a])) if times[a] > 1 else None
+        for a, n in sizes.items()
+    ]

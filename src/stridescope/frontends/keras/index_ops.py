@@ -7,9 +7,9 @@ positions are known is a slice of one position and a reshape that drops the axis
 pixel unshuffle (a kernel-``r``, stride-``r`` window); ``ops.take`` of constant indices along
 an axis that is not spatial keeps every position, and so does ``ops.take(table, ids,
 axis=0)`` of a weight table at traced ids (``layers.Embedding``): a row per id at the id's
-position, so the receptive field follows the tokens; ``ops.flip``, ``ops.roll`` and
-``ops.take`` of constant indices along a spatial axis put positions elsewhere on their axes
-(:mod:`.position_picks`). Anything else (a tensor index, tokens whose grid is a guess) is
+position, so the receptive field follows the tokens; ``ops.flip``, ``ops.roll``,
+``ops.repeat``, ``ops.tile`` and ``ops.take`` of constant indices along a spatial axis put
+positions elsewhere on their axes (:mod:`.position_picks`). Anything else (a tensor index, tokens whose grid is a guess) is
 left to the caller: data movement.
 
 For example (Keras takes seconds to import, so not a doctest)::

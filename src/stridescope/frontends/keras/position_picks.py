@@ -1,6 +1,6 @@
 """Raw Keras operations that put positions elsewhere along their own axes, as the PyTorch
 tracer's :mod:`~stridescope.frontends.pytorch.handlers.position_picks` reads their torch
-counterparts: ``ops.flip``, ``ops.roll``, ``ops.repeat``, ``ops.tile`` and ``ops.take`` of
+counterparts (the picks of :mod:`stridescope.ir.resample`): ``ops.flip``, ``ops.roll``, ``ops.repeat``, ``ops.tile`` and ``ops.take`` of
 constant indices along a spatial axis are a node of :meth:`~stridescope.ir.GraphBuilder.picked` (per spatial axis
 the input position of each output), so coverage sees which positions an op after them
 reads (the field after them is ``?``, unless only other axes move). A map whose positions are not where the
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from stridescope.ir import GraphBuilder, Shape, spatial_axes
+from stridescope.ir.resample import Picks, flip_picks, repeat_picks, roll_picks, tile_picks
 
 __all__ = ["moved_positions"]
 
@@ -47,40 +48,28 @@ def _constants(index: Any) -> list[int] | None:
     return None
 
 
-def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) -> list[Any] | None:
+def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) -> Picks | None:
     """Per spatial axis of ``shape`` the source of each output; ``None`` where ``op`` is not
     read so."""
     cls, rank = type(op).__name__, len(shape)
     sizes = {a: int(shape[a] or 0) for a in axes}
     if cls == "Flip":
         flipped = _axes(op.axis, rank)
-        if flipped is None:
-            return None
-        return [tuple(range(n - 1, -1, -1)) if a in flipped else None for a, n in sizes.items()]
+        return None if flipped is None else flip_picks(sizes, flipped)
     if cls == "Roll":
         rolled = None if op.axis is None else _axes(op.axis, rank)
         shifts = (op.shift,) if type(op.shift) is int else tuple(op.shift or ())
         if rolled is None or len(shifts) != len(rolled) or not all(type(s) is int for s in shifts):
             return None
-        total = dict.fromkeys(axes, 0)
-        for a, s in zip(rolled, shifts, strict=True):
-            if a in total:
-                total[a] += s
-        return [tuple((j - total[a]) % n for j in range(n)) for a, n in sizes.items()]
+        return roll_picks(sizes, zip(rolled, shifts, strict=True))
     if cls == "Repeat" and type(op.repeats) is int and op.repeats > 0 and op.axis is not None:
         along = _axes(op.axis, rank) or ()
-        r = op.repeats
-        return [
-            tuple(j // r for j in range(n * r)) if (a,) == along else None for a, n in sizes.items()
-        ]
+        return repeat_picks(sizes, along[0], op.repeats) if len(along) == 1 else None
     if cls == "Tile":  # (as many repeats as axes: more add axes in front)
         times = tuple(op.repeats) if isinstance(op.repeats, list | tuple) else ()
         if len(times) != rank or not all(type(k) is int and k > 0 for k in times):
             return None
-        return [
-            tuple(j % n for j in range(n * times[a])) if times[a] > 1 else None
-            for a, n in sizes.items()
-        ]
+        return tile_picks(sizes, dict(enumerate(times)))
     axis = getattr(op, "axis", None)  # Take: constant indices along one spatial axis
     values = _constants(args[1] if len(args) > 1 else None)
     if type(axis) is not int or values is None or axis % rank not in axes:
@@ -88,7 +77,8 @@ def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) 
     n = sizes[axis % rank]
     if not all(-n <= v < n for v in values):
         return None  # (Keras's own error, or its clipping: data movement)
-    return [tuple(v % n for v in values) if a == axis % rank else None for a in sizes]
+    picks: Picks = [tuple(v % n for v in values) if a == axis % rank else None for a in sizes]
+    return picks
 
 
 def moved_positions(

@@ -36,6 +36,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import spatial_axes
+from stridescope.ir.resample import Picks, flip_picks, repeat_picks, roll_picks, tile_picks
 
 __all__ = [
     "ROWS",
@@ -50,8 +51,6 @@ __all__ = [
     "tile",
 ]
 
-Picks = list[tuple[int, ...] | None]
-
 
 def _axes(t: Tracer, x: Any) -> tuple[int, ...]:
     """``x``'s spatial axes, where the layout puts them (its positions not moved by a
@@ -64,6 +63,10 @@ def _axes(t: Tracer, x: Any) -> tuple[int, ...]:
     if None in [x.dims[a] for a in axes]:
         raise NotHandled
     return axes
+
+
+def _sizes(x: ShapeProxy, axes: tuple[int, ...]) -> dict[int, int]:
+    return {a: int(x.dims[a]) for a in axes}
 
 
 def _made(t: Tracer, name: str, op: str, x: ShapeProxy, picks: Picks) -> ShapeProxy:
@@ -89,12 +92,7 @@ def flip(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -
         flipped: tuple[int, ...] = (1,) if op.endswith("fliplr") else (0,)
     else:
         flipped = _dims(args[0] if args else kwargs.get("dims"), input.ndim)
-    sizes = [int(input.dims[a]) for a in axes]
-    picks: Picks = [
-        tuple(range(n - 1, -1, -1)) if a in flipped else None
-        for a, n in zip(axes, sizes, strict=True)
-    ]
-    return _made(t, name, op, input, picks)
+    return _made(t, name, op, input, flip_picks(_sizes(input, axes), flipped))
 
 
 def rot90(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
@@ -109,9 +107,7 @@ def rot90(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) 
         raise NotHandled  # (axes that are not spatial, or torch's error: the meta run)
     turns = int(k) % 4
     flipped = {0: (), 1: (dims[1],), 2: dims, 3: (dims[0],)}[turns]
-    picks: Picks = [
-        tuple(range(int(input.dims[a]) - 1, -1, -1)) if a in flipped else None for a in axes
-    ]
+    picks = flip_picks(_sizes(input, axes), flipped)
     out = _made(t, name, op, input, picks) if flipped else input
     if turns % 2 == 0:
         return out
@@ -135,14 +131,7 @@ def roll(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -
     )
     if len(steps) != len(dims) or not all(is_int(s) for s in steps):
         raise NotHandled
-    total = {a: 0 for a in axes}
-    for d, s in zip(dims, steps, strict=True):
-        if d in total:
-            total[d] += int(s)
-    picks: Picks = []
-    for a in axes:
-        n = int(input.dims[a])
-        picks.append(tuple((j - total[a]) % n for j in range(n)) if total[a] % n else None)
+    picks = roll_picks(_sizes(input, axes), zip(dims, map(int, steps), strict=True))
     return _made(t, name, op, input, picks)
 
 
@@ -158,10 +147,7 @@ def repeat_interleave(t: Tracer, name: str, op: str, input: Any, *args: Any, **k
     r, dim = int(repeats), _dims(dims, input.ndim)[0]  # (no dim: the flattened tensor)
     if dim not in axes:  # (the batch or the channels: data movement)
         raise NotHandled
-    picks: Picks = [
-        tuple(j // r for j in range(int(input.dims[a]) * r)) if a == dim else None for a in axes
-    ]
-    return _made(t, name, op, input, picks)
+    return _made(t, name, op, input, repeat_picks(_sizes(input, axes), dim, r))
 
 
 def tile(t: Tracer, name: str, op: str, input: Any, *args: Any, **kw: Any) -> Any:
@@ -175,12 +161,7 @@ def tile(t: Tracer, name: str, op: str, input: Any, *args: Any, **kw: Any) -> An
         raise NotHandled  # (more sizes than axes add axes in front: data movement)
     if min(times) < 1:
         raise NotHandled
-    picks: Picks = [
-        tuple(j % int(input.dims[a]) for j in range(int(input.dims[a]) * times[a]))
-        if times[a] > 1
-        else None
-        for a in axes
-    ]
+    picks = tile_picks(_sizes(input, axes), {a: int(times[a]) for a in axes})
     out = tuple(int(d) * k for d, k in zip(input.dims, times, strict=True))
     node = t.builder.picked(input.node, name, picks=picks, output_shape=out, op=op)
     return t.proxy(node, input)

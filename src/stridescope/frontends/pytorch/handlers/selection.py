@@ -206,14 +206,8 @@ def as_slice(index: Any) -> slice | None:
     it equals (``torch.arange(0, n, 2)`` is ``0:n:2``, ``[1]`` is ``1:2``): a real 1-D integer
     tensor or a list of ints, from 0 up; ``None`` for anything else (a traced index, a
     reversal, a permutation, negative values)."""
-    if isinstance(index, list) and index and all(is_int(i) for i in index):
-        values = [int(i) for i in index]
-    elif type(index) is torch.Tensor and index.dim() == 1 and 0 < index.numel() <= 65536:
-        if index.is_meta or index.is_floating_point() or index.dtype in (torch.bool, torch.uint8):
-            return None
-        with torch._C.DisableTorchFunction():
-            values = [int(v) for v in index.tolist()]
-    else:
+    values = position_picks.constants(index)
+    if values is None:
         return None
     step = values[1] - values[0] if len(values) > 1 else 1
     if values[0] < 0 or step < 1 or values != list(range(values[0], values[-1] + 1, step)):
