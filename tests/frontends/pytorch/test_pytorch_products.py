@@ -115,6 +115,15 @@ EQUATIONS: list[tuple[str, Callable[[_Tokens], Fn]]] = [
     ("ellipsis_broadcast", lambda m: lambda t: torch.einsum("...nc,cd->...nd", t, m.weight)),
     ("implicit_output", lambda m: lambda t: torch.einsum("bnc,cd", t, m.weight)),
     ("three_operands", lambda m: lambda t: torch.einsum("bnc,bmc,bmd->bnd", t, t, t)),
+    # the sublist form: each operand, then its axes as ints (torch.functional converts it
+    # only when the first operand is a tensor: a traced one first must be converted too)
+    ("sublist_traced_first", lambda m: lambda t: torch.einsum(t, [0, 1, 2], m.weight, [2, 3])),
+    (
+        "sublist_output",
+        lambda m: lambda t: torch.einsum(t, [0, 1, 2], t, [0, 3, 2], [0, 1, 3]),
+    ),
+    ("sublist_weight_first", lambda m: lambda t: torch.einsum(m.weight, [2, 3], t, [0, 1, 2])),
+    ("sublist_ellipsis", lambda m: lambda t: torch.einsum(t, [..., 2], m.weight, [2, 3])),
 ]
 
 
@@ -131,7 +140,7 @@ def test_every_einsum_equation_costs_what_torch_computes(
     assert not graph.uncounted, label
     assert graph.output.output_shape == expected, label
     assert 2 * graph.macs == counter.get_total_flops(), label
-    used = label not in ("spaces_capitals", "ellipsis", "three_operands")
+    used = label not in ("spaces_capitals", "ellipsis", "three_operands", "sublist_output")
     assert graph.params == (WEIGHT.numel() if used else 0), label  # counted once, where used
 
 

@@ -196,6 +196,7 @@ def test_a_tensor_written_into_is_a_plain_tensor_again_after_the_trace() -> None
     assert type(failing.cache) is torch.Tensor
 
 
+_ONE = torch.tensor([1])
 # torch's out-of-place writes by index: (call, MACs: one per element they add)
 INDEXED: dict[str, tuple[Callable[[torch.Tensor], Any], int]] = {
     "index_put": (lambda x: x.index_put((torch.tensor([0]),), x[0] * 2), 0),
@@ -215,6 +216,13 @@ INDEXED: dict[str, tuple[Callable[[torch.Tensor], Any], int]] = {
     ),
     "masked_scatter": (lambda x: x.masked_scatter(x > 0, x * 2), 0),
     "put_": (lambda x: x.clone().put_(torch.tensor([0, 5]), x[0, 0, 0, :2]), 0),
+    # into a tensor the forward made, not from the input: the traced values still land
+    "index_add into zeros": (lambda x: torch.zeros(1, 3, 8, 8).index_add(1, _ONE, x[:, :1]), 64),
+    "scatter into ones": (
+        lambda x: torch.ones(1, 3, 8, 8).scatter(1, torch.zeros(1, 1, 8, 8, dtype=torch.long), x),
+        0,
+    ),
+    "index_put into zeros": (lambda x: torch.zeros(2, 3, 8, 8).index_put((_ONE,), x[0]), 0),
 }
 
 

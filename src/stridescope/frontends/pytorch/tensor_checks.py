@@ -89,9 +89,11 @@ def _names_tensor(cls: Any) -> bool:
 # except torch's modules written as model code is, on tensors they are handed, through torch
 # functions: ``torch.distributions`` (``Normal(mu, std).log_prob(x)`` checks ``x`` so), and
 # the compiler's markers that a forward calls eagerly on its tensors
-# (``torch._dynamo.mark_static_address(cache)``, Hugging Face's static caches: Mamba's)
+# (``torch._dynamo.mark_static_address(cache)``, Hugging Face's static caches: Mamba's), and
+# ``torch.functional``, whose ``einsum`` reads its sublist form (``einsum(x, [0, 1], w, [1,
+# 2])``) only when the first operand is a tensor, before it looks for traced ones
 _KEEP = frozenset({"torch", "stridescope"}) | sys.stdlib_module_names
-_MODEL_LIKE = ("torch.distributions.", "torch._dynamo.decorators")
+_MODEL_LIKE = ("torch.distributions.", "torch._dynamo.decorators", "torch.functional")
 
 
 # torch's checks that answer for their caller: ``from torch import is_tensor`` binds torch's

@@ -29,6 +29,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -60,9 +62,13 @@ def write(adds: bool) -> Callable[..., Any]:
     (``accumulate=True`` makes ``index_put`` / ``put`` one)."""
 
     def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
-        if type(input) is not ShapeProxy or "out" in kwargs:
+        if "out" in kwargs:
             raise NotHandled
         operands = list(walk_values((args, kwargs)))
+        if type(input) is not ShapeProxy:  # a tensor the forward made: traced values land in it
+            if not isinstance(input, torch.Tensor) or ShapeProxy not in set(map(type, operands)):
+                raise NotHandled
+            input = t.constant(input, f"{name}.into")
         proxies = [input, *(v for v in operands if type(v) is ShapeProxy)]
         source = proxies[-1] if len(proxies) > 1 else None  # the values come last
         accumulate = kwargs.get("accumulate", args[-1] if args and args[-1] is True else False)
