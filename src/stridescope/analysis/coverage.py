@@ -35,11 +35,12 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from stridescope.analysis.coverage_ranks import live_start, past_note, reranked, squeezed_end
 from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation
 from stridescope.analysis.coverage_terms import (
     BoolMatrix,
@@ -101,6 +102,7 @@ class _Terms:
     terms: list[Term]
     notes: tuple[str, ...]
     start: int = 0  # the node walked from
+    refined: bool = False  # the fraction walk is more exact (see ``coverage_ranks``)
 
 
 def _fraction(walks: list[_Terms]) -> float:
@@ -185,11 +187,21 @@ def _ones(outputs: int, positions: int) -> BoolMatrix:
     return ones
 
 
-def _start(
-    graph: Graph, facts: NodeFacts, before_pool: bool, start: int | None = None
-) -> tuple[int, tuple[int, ...]]:
-    """The last spatial node (see :func:`_walk`), or ``start``, and the input's spatial
-    sizes."""
+class _Begin(NamedTuple):
+    """Where a walk starts (see :func:`_start`)."""
+
+    last: int  # the node walked from
+    input_spatial: tuple[int, ...]
+    past: list[int]  # nodes whose reads reach the output past ``last``: read whole
+    lowered: bool  # ``last`` is a map of a lower rank than the input's (coverage_ranks)
+    refined: bool  # the fraction walk is more exact than a map's
+    notes: list[str]  # the walk's notes so far
+
+
+def _start(graph: Graph, facts: NodeFacts, for_map: bool, start: int | None = None) -> _Begin:
+    """The last spatial node the output needs (see :func:`_walk`), or ``start``; what reaches
+    the output past it (:func:`live_start`): the fraction walks from the output where only
+    squeezes lie between (a video read as frames), else it is read whole."""
     known = facts.sizes
     input_spatial = known[0]
     if input_spatial is None:
@@ -197,14 +209,23 @@ def _start(
             f"coverage needs an input with known spatial sizes; received {graph.input_shape!r} "
             f"({graph.layout})"
         )
-    rank = len(input_spatial)
-    last = len(known) - 1 if start is None else start  # the last node with as many spatial
-    while known[last] is None or len(known[last] or ()) != rank:  # axes (the input is one)
-        last -= 1
-    if before_pool:
+    rank, end = len(input_spatial), None
+    if start is None:
+        last, past = live_start(graph, known, rank)
+        end = squeezed_end(graph, known, last, rank)
+    else:  # the last node with as many spatial axes (the input is one)
+        last, past = start, []
+        while known[last] is None or len(known[last] or ()) != rank:
+            last -= 1
+    refined = bool(past) or end is not None
+    if end is not None and not for_map:
+        last, past = end, []
+    elif for_map:
         last = _before_global_pool(graph, known, last)
     _check_size(graph, known, last)
-    return last, input_spatial
+    names = [graph.nodes[p].name for p in past]
+    notes = [past_note(names, graph.nodes[last].name)] if past else []
+    return _Begin(last, input_spatial, past, end == last, refined, notes)
 
 
 def _seed(out_spatial: tuple[int, ...], for_map: bool) -> tuple[tuple[int, ...], Term]:
@@ -241,14 +262,12 @@ def _walk(
     axis, the union over the outputs (a row of ``a @ M`` is the union of rows of ``a``
     pulled through ``M``, so the union of the rows can be pulled instead of the rows)."""
     facts = node_facts(graph) if facts is None else facts
-    notes: list[str] = []
     nodes, known, moved = graph.nodes, facts.sizes, facts.parent_moved
-    last, input_spatial = _start(graph, facts, for_map, start)
-    rank = len(input_spatial)
+    last, input_spatial, past, lowered, refined, notes = _start(graph, facts, for_map, start)
     out_spatial = known[last] or ()
     rows, identity = _seed(out_spatial, for_map)
     pending: dict[int, list[Term]] = {last: [] if 0 in out_spatial else [identity]}
-    everything: set[int] = set()  # nodes whose every position feeds every output
+    everything: set[int] = set(past)  # nodes whose every position feeds every output
     for node in reversed(nodes[1 : last + 1]):
         whole = node.id in everything
         found = pending.pop(node.id, None)  # (no list made for nodes nothing reached)
@@ -261,14 +280,16 @@ def _walk(
             continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
-        # no relation where none is used: every parent position of a node read whole feeds
-        # every output (a map still works them out, for their notes)
+        # read whole: every parent position feeds every output (a map still works out why)
         unread = not node.counted or (whole and not for_map)
-        parents = node.parents
-        many = len(parents) > 1 and not unread
+        many = len(node.parents) > 1 and not unread
         relations = Relations(graph, node, facts, notes) if many else None
-        for parent_id in parents:
+        for parent_id in node.parents:
             shape = known[parent_id]
+            squeezed = reranked(terms, known[node.id], shape) if lowered else None
+            if squeezed is not None and not whole and node.counted:  # (see coverage_ranks)
+                pending.setdefault(parent_id, []).extend(squeezed)
+                continue
             if unread:
                 read = None
             elif relations is None:  # one parent: its relation, without the memo per size
@@ -276,10 +297,11 @@ def _walk(
             else:
                 read = relations.of(shape)
             if read is None or whole:
-                if shape is None or len(shape) != rank:
+                if shape is None or (not lowered and len(shape) != len(input_spatial)):
                     everything.add(parent_id)
-                else:
-                    pending.setdefault(parent_id, []).extend(_full(rows, shape))
+                else:  # (past a squeeze, one row per axis of its own: see coverage_ranks)
+                    own = rows if len(shape) == len(rows) else (1,) * len(shape)
+                    pending.setdefault(parent_id, []).extend(_full(own, shape))
                 continue
             into = pending.setdefault(parent_id, [])
             if all([m is None for m in read]):  # identity: the terms pass unchanged
@@ -297,6 +319,7 @@ def _walk(
         [] if 0 in everything else merge_terms(pending.get(0, [])),
         tuple(notes),
         last,
+        refined,
     )
 
 
@@ -338,7 +361,7 @@ def coverage_map(graph: Graph) -> CoverageMap:
     return CoverageMap(
         walk.input_spatial,
         counts,
-        _fraction(walks),
+        coverage_fraction(graph) if walk.refined else _fraction(walks),  # (see coverage_ranks)
         walk.output_node,
         walk.output_spatial,
         tuple(dict.fromkeys(notes)),

@@ -1,0 +1,141 @@
+"""Coverage past a change of spatial rank (see :mod:`.coverage`): a model that takes a
+volume and reads it as frames (a frame selected, its size-1 axis squeezed away, 2-D layers
+on it, the frames stacked again, as a loop over a video's frames or Keras's
+``TimeDistributed`` does), or a map with an axis of size 1 squeezed.
+
+The coverage walk starts at the last node with the input's spatial rank. Where the output
+is a map of a lower rank whose sizes come from the input's through squeezes only (every
+node on the way has meaningful sizes: each keeps its parents' rank, or drops or adds axes
+of size 1), the fraction walk starts at the output instead, and a squeeze passes each term
+through with the axis added back (:func:`squeeze_axes`, :func:`reranked`). Otherwise, what
+reaches the output without passing through that last node is read whole
+(:func:`live_start`): an upper bound, never less than what is read.
+
+>>> squeeze_axes((16, 16), (1, 16, 16))  # the parent's first axis is the one squeezed
+[None, 0, 1]
+>>> squeeze_axes((16, 8), (16, 4, 2)) is None  # not a squeeze: positions merge
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from stridescope.analysis.coverage_terms import Term, reads_any
+from stridescope.ir import Graph, Node, OpKind
+
+__all__ = ["live_start", "past_note", "reranked", "squeeze_axes", "squeezed_end"]
+
+Sizes = tuple[int, ...] | None
+_SHAPE_ONLY = (OpKind.RESHAPE, OpKind.MOVE)
+_ONE = np.ones((1, 1), dtype=bool)
+_ONE.flags.writeable = False
+
+
+def live_start(graph: Graph, known: Sequence[Sizes], rank: int) -> tuple[int, list[int]]:
+    """The last node with the input's spatial ``rank`` that reaches the output (or a
+    returned tensor after it), and the nodes before it that a node after it reads on the
+    way there: what they read reaches the output past it (a loop over a video's frames, 2-D
+    layers on each, then a stack: the frames it does not hold count too). A node the output
+    does not need is passed over (``x.unbind(2)[0]``: the other pieces)."""
+    nodes = graph.nodes
+    last = len(nodes) - 1
+    live = {last, *graph.returned}
+    add = live.update
+    while last > 0:
+        if last in live:
+            sizes = known[last]
+            if sizes is not None and len(sizes) == rank:
+                break
+            add(nodes[last].parents)
+        last -= 1
+    if last == 0 and 0 not in live:  # an output made without the input: as before
+        last = max(i for i, sizes in enumerate(known) if sizes is not None and len(sizes) == rank)
+        return last, []
+    return last, sorted(p for p in live if p < last and p not in graph.returned)
+
+
+def squeeze_axes(out: tuple[int, ...], inp: tuple[int, ...]) -> list[int | None] | None:
+    """Per parent spatial axis (sizes ``inp``), the node's axis (sizes ``out``) it is, or
+    ``None`` for an axis of size 1 the node does not have; ``None`` overall unless the node
+    only drops or adds axes of size 1."""
+    axes: list[int | None] = []
+    i = j = 0
+    while i < len(inp) or j < len(out):
+        if i < len(inp) and j < len(out) and inp[i] == out[j]:
+            axes.append(j)
+            i, j = i + 1, j + 1
+        elif i < len(inp) and inp[i] == 1:
+            axes.append(None)
+            i += 1
+        elif j < len(out) and out[j] == 1:
+            j += 1  # an axis of size 1 the parent does not have
+        else:
+            return None
+    return axes
+
+
+def _squeeze(node: Node) -> bool:
+    """Whether ``node`` only drops or adds axes of size 1 (``x[:, :, 0]``'s squeeze,
+    ``unsqueeze``, ``unbind``'s pieces): its whole shape, 1s left out, is its parent's."""
+    if node.kind not in _SHAPE_ONLY or len(node.parents) != 1 or node.scatter is not None:
+        return False
+    ins = [d for d in node.input_shape if d != 1]
+    return ins == [d for d in node.output_shape if d != 1]
+
+
+def squeezed_end(graph: Graph, known: Sequence[Sizes], last: int, rank: int) -> int | None:
+    """The output node, where it is a map of a lower rank than the input's (``rank``) whose
+    sizes come from the input's through squeezes only (see the module), else ``None``."""
+    tail = len(known) - 1
+    end = known[tail]
+    if tail == last or end is None or len(end) >= rank:
+        return None
+    meaningful = [False] * len(known)
+    meaningful[0] = True
+    for node in graph.nodes[1:]:
+        sizes = known[node.id]
+        if sizes is None:
+            continue
+        for p in node.parents:
+            above = known[p]
+            if not meaningful[p] or above is None:
+                break
+            if len(above) != len(sizes) and (
+                not _squeeze(node) or squeeze_axes(sizes, above) is None
+            ):
+                break
+        else:
+            meaningful[node.id] = True
+    return tail if meaningful[tail] else None
+
+
+def reranked(terms: list[Term], out: Sizes, inp: Sizes) -> list[Term] | None:
+    """``terms`` of a squeeze's output (sizes ``out``) as terms of its parent (``inp``), or
+    ``None`` where the ranks are the same or the node is not a squeeze (rows of one output
+    each, as the fraction walk keeps): an axis the parent has alone reads its one position;
+    an axis of size 1 the parent does not have is dropped, and a term that reads nothing on
+    it reads nothing."""
+    if out is None or inp is None or len(out) == len(inp):
+        return None
+    axes = squeeze_axes(out, inp)
+    if axes is None:
+        return None
+    kept = set(axes)
+    dropped = [j for j in range(len(out)) if j not in kept]
+    return [
+        tuple(_ONE if j is None else term[j] for j in axes)
+        for term in terms
+        if all(reads_any(term[j]) for j in dropped)
+    ]
+
+
+def past_note(names: list[str], last: str) -> str:
+    """The map's note on what reaches the output past its last node, read whole."""
+    more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+    return (
+        f"{names[0]}{more} reach the output past {last}: counted as reading every position "
+        "(an upper bound)"
+    )

@@ -1,0 +1,135 @@
+"""Coverage of models that read a volume (or an image) as frames: a frame selected along a
+spatial axis, its axis of size 1 squeezed away, layers of a lower rank on each frame, the
+frames stacked again (a loop over a video's frames, Keras's ``TimeDistributed``). The walk
+used to start at the last node with the input's rank, one frame's slice, and counted that
+frame alone (1/6 of a 6-frame video); it now counts what reaches the output past it too:
+exactly where only squeezes lie between, else read whole (never less than autograd)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from stridescope.analysis.coverage import coverage_fraction, coverage_map
+from stridescope.frontends.pytorch import trace_torch
+
+torch.set_num_threads(1)
+
+
+def _truth(model: nn.Module, shape: tuple[int, ...]) -> float:
+    """The share of input positions (over every spatial axis) with a non-zero gradient."""
+    for p in model.parameters():
+        nn.init.constant_(p, 0.1)
+    x = (torch.rand(shape) + 0.5).requires_grad_(True)
+    model(x).sum().backward()
+    assert x.grad is not None
+    return float(np.mean((x.grad.abs().sum(dim=(0, 1)) > 0).numpy()))
+
+
+class Frames(nn.Module):
+    """A 2-D conv on every ``step``-th frame from ``first`` of a ``(N, C, T, H, W)`` video,
+    taken by ``take`` (an index, ``select`` or ``unbind``), then stacked on ``dim``."""
+
+    def __init__(
+        self, take: str, kernel: int = 3, stride: int = 2, padding: int = 0, first: int = 0
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, kernel, stride=stride, padding=padding)
+        self.take, self.first, self.step = take, first, 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = range(self.first, x.shape[2], self.step)
+        if self.take == "unbind":
+            pieces = x.unbind(2)
+            return torch.stack([self.conv(pieces[t]) for t in frames], 2)
+        if self.take == "select":
+            return torch.stack([self.conv(x.select(2, t)) for t in frames], 1)
+        return torch.stack([self.conv(x[:, :, t]) for t in frames], 2)
+
+
+@pytest.mark.parametrize("take", ["index", "select", "unbind"])
+def test_a_loop_over_frames_covers_every_frame_it_reads(take: str) -> None:
+    model, shape = Frames(take).eval(), (1, 2, 5, 12, 12)
+    graph = trace_torch(model, shape)
+    truth = _truth(model, shape)
+    assert truth == pytest.approx((11 / 12) ** 2)  # every frame, 11 of 12 rows and columns
+    assert coverage_fraction(graph) == pytest.approx(truth)  # was one frame's: 1/5
+    cover = coverage_map(graph)
+    assert cover.fraction == pytest.approx(truth)  # the map's own fraction, exact too
+    assert cover.counts.sum() > 0 and cover.notes  # its counts: an upper bound, said so
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.integers(1, 6),
+    first=st.integers(0, 3),
+    step=st.integers(1, 3),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 1),
+    take=st.sampled_from(["index", "select", "unbind"]),
+)
+def test_frame_loops_match_autograd(
+    frames: int, first: int, step: int, kernel: int, stride: int, padding: int, take: str
+) -> None:
+    first = min(first, frames - 1)
+    model = Frames(take, kernel, stride, padding, first).eval()
+    model.step = step
+    shape = (1, 2, frames, 9, 8)
+    assert coverage_fraction(trace_torch(model, shape)) == pytest.approx(_truth(model, shape))
+
+
+class Folded(nn.Module):
+    """The frames moved to the front and indexed there (not a squeeze of the layout's
+    axes): read whole past the last frame, an upper bound."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.permute(2, 0, 1, 3, 4)
+        return torch.stack([self.conv(y[t]) for t in range(y.shape[0])], 0)
+
+
+def test_frames_indexed_elsewhere_are_never_undercounted() -> None:
+    model, shape = Folded().eval(), (1, 2, 4, 12, 12)
+    graph = trace_torch(model, shape)
+    assert coverage_fraction(graph) >= _truth(model, shape)  # was 1/4: one frame
+    assert any("upper bound" in note for note in coverage_map(graph).notes)
+
+
+def test_keras_time_distributed_reads_every_frame() -> None:
+    keras = pytest.importorskip("keras")
+    import stridescope
+
+    inputs = keras.Input((4, 12, 12, 2))
+    conv = keras.layers.Conv2D(3, 3, strides=2)
+    model = keras.Model(inputs, keras.layers.TimeDistributed(conv)(inputs))
+    coverage = stridescope.summary(model).input_coverage
+    assert coverage is not None and coverage >= (11 / 12) ** 2  # was 1/4: one frame
+
+
+class FirstRow(nn.Module):
+    """Rows of a map padded on top, unbound, the first one alone used: the other pieces are
+    made but not needed (the walk used to start at the last of them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = self.conv(nn.functional.pad(x, (1, 1, 2, 0))).unbind(2)
+        return rows[0].sum(1)
+
+
+def test_the_walk_starts_at_a_map_the_output_needs() -> None:
+    model, shape = FirstRow().eval(), (1, 2, 10, 8)
+    graph = trace_torch(model, shape)
+    assert _truth(model, shape) == pytest.approx(1 / 10)  # row 0 alone (the rest is padding)
+    assert coverage_fraction(graph) == pytest.approx(1 / 10)  # was 3/10: the last row's
+    assert coverage_map(graph).fraction == pytest.approx(1 / 10)
