@@ -40,7 +40,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from stridescope.analysis.coverage_ranks import live_start, past_note, reranked, squeezed_end
+from stridescope.analysis.coverage_ranks import (
+    live_start,
+    past_note,
+    reranked,
+    squeezed_end,
+    token_entry,
+)
 from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation
 from stridescope.analysis.coverage_terms import (
     BoolMatrix,
@@ -222,6 +228,8 @@ def _start(graph: Graph, facts: NodeFacts, for_map: bool, start: int | None = No
         last, past = end, []
     elif for_map:
         last = _before_global_pool(graph, known, last)
+    elif (entry := token_entry(graph, known, last, rank)) is not None:
+        last, past = entry, []  # (the same fraction: see token_entry)
     _check_size(graph, known, last)
     names = [graph.nodes[p].name for p in past]
     notes = [past_note(names, graph.nodes[last].name)] if past else []

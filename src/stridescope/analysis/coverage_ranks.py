@@ -20,13 +20,14 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
 from stridescope.analysis.coverage_terms import Term, reads_any
 from stridescope.ir import Graph, Node, OpKind
 
-__all__ = ["live_start", "past_note", "reranked", "squeeze_axes", "squeezed_end"]
+__all__ = ["live_start", "past_note", "reranked", "squeeze_axes", "squeezed_end", "token_entry"]
 
 Sizes = tuple[int, ...] | None
 _SHAPE_ONLY = (OpKind.RESHAPE, OpKind.MOVE)
@@ -55,6 +56,32 @@ def live_start(graph: Graph, known: Sequence[Sizes], rank: int) -> tuple[int, li
         last = max(i for i, sizes in enumerate(known) if sizes is not None and len(sizes) == rank)
         return last, []
     return last, sorted(p for p in live if p < last and p not in graph.returned)
+
+
+def token_entry(graph: Graph, known: Sequence[Sizes], last: int, rank: int) -> int | None:
+    """Where the fraction walk from ``last`` may start instead: the parent of the first node
+    whose sizes are not of the input's spatial ``rank`` (``flatten`` into tokens), where that
+    node has one parent and every node after it reads only it or later ones. Every path from
+    the output to the input then passes through it, and the walk from ``last`` (LeViT's and
+    XCiT's are token tensors of four axes, hundreds of nodes on) and past it would reach the
+    input there only, reading that parent whole, as a walk from the parent does: the same
+    fraction, without the walk through the tokens. ``None`` where there is no such node."""
+    try:  # (map and count at C speed: a network of maps alone is let go here)
+        ranks = list(map(len, cast(Sequence[tuple[int, ...]], known[: last + 1])))
+        if ranks.count(rank) == len(ranks):
+            return None
+        first = next(i for i, n in enumerate(ranks) if n != rank)
+    except TypeError:  # a node without spatial sizes
+        first = next(i for i, s in enumerate(known[: last + 1]) if s is None or len(s) != rank)
+    nodes = graph.nodes
+    parents = nodes[first].parents
+    if len(parents) != 1 or _squeeze(nodes[first]) or first >= last:
+        return None
+    for node in nodes[first + 1 :]:
+        for p in node.parents:
+            if p < first:
+                return None  # (a residual around it, as in Swin's blocks)
+    return parents[0]
 
 
 def squeeze_axes(out: tuple[int, ...], inp: tuple[int, ...]) -> list[int | None] | None:

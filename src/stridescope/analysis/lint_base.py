@@ -122,7 +122,11 @@ class LintContext:
         if self._consumers is None:
             consumers: list[list[int]] = [[] for _ in self.graph.nodes]
             for node in self.graph.nodes:
-                for parent in dict.fromkeys(node.parents):
+                parents = node.parents
+                if len(parents) == 1:  # (most nodes: without a dict of their parents)
+                    consumers[parents[0]].append(node.id)
+                    continue
+                for parent in dict.fromkeys(parents):
                     consumers[parent].append(node.id)
             self._consumers = consumers
         return self._consumers

@@ -151,9 +151,14 @@ def _sampling(ctx: LintContext) -> list[tuple[ReceptiveField, ...] | None]:
     for node, state in zip(ctx.graph.nodes, ctx.states, strict=True):
         field = state if isinstance(state, tuple) else None
         if field is None and state == WHOLE and node.kind in _GATED:
-            full = [found[p] for p in dict.fromkeys(node.parents) if sizes[p] == sizes[node.id]]
-            union = merged(list(full)) if full else None  # (as the field merges them)
-            field = union if isinstance(union, tuple) else None
+            parents = node.parents
+            if len(parents) == 1:  # (most: the parent's grid, where it has one, as merged gives)
+                p = parents[0]
+                field = found[p] if sizes[p] == sizes[node.id] else None
+            else:
+                full = [found[p] for p in dict.fromkeys(parents) if sizes[p] == sizes[node.id]]
+                union = merged(list(full)) if full else None  # (as the field merges them)
+                field = union if isinstance(union, tuple) else None
         elif field is None and state == WHOLE and (window := node.window) is not None:
             if node.spatial_at is not None:  # (the layer's window, where the axes are)
                 window = axes_window(node, ctx.graph.layout)[0] or window
