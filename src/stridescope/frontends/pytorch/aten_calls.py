@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from stridescope.frontends.pytorch.quantized_ops import QUANTIZED
 from stridescope.frontends.pytorch.value_sizes import stored
 
-__all__ = ["aten_function"]
+__all__ = ["aten_function", "by_position"]
 
 Arguments = tuple[tuple[Any, ...], dict[str, Any]]
 Adapter = Callable[[tuple[Any, ...], dict[str, Any]], Arguments]
@@ -45,7 +45,14 @@ _ARGUMENTS = {"train": "training"}
 _NAMES = {"alias": "detach", "lift_fresh_copy": "clone"}
 # operations whose ``torch.nn.functional`` function has another name (``Tensor.unfold`` is
 # another operation)
-_FUNCTIONAL: dict[str, Callable[..., Any]] = {"im2col": F.unfold, "col2im": F.fold}
+_FUNCTIONAL: dict[str, Callable[..., Any]] = {
+    "im2col": F.unfold,
+    "col2im": F.fold,
+    # (ATen's adaptive max pools return the indices too, as these functions do)
+    "adaptive_max_pool1d": F.adaptive_max_pool1d_with_indices,
+    "adaptive_max_pool2d": F.adaptive_max_pool2d_with_indices,
+    "adaptive_max_pool3d": F.adaptive_max_pool3d_with_indices,
+}
 _BINDINGS = (torch, torch._C._nn, torch._C._VariableFunctions)
 # per (callable, table id): (the torch function, how its arguments are passed), or None
 _FOUND: dict[tuple[Any, int], tuple[Any, Adapter] | None] = {}
@@ -56,12 +63,60 @@ def _as_is(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments:
 
 
 def _schema(func: Any) -> Any:
-    """The schema of an ATen overload, or of a packet's default overload; ``None`` if none."""
+    """The schema of an ATen overload, or of a packet's default overload (a torch binding
+    such as ``torch.batch_norm`` or ``torch.abs_``: its ATen operation's); ``None`` if none."""
     schema = getattr(func, "_schema", None)
-    if schema is None and hasattr(func, "_qualified_op_name"):
-        default = getattr(func, "default", None)
-        schema = getattr(default, "_schema", None)
+    if schema is None and not hasattr(func, "_qualified_op_name"):
+        func = _packet(func)
+    if schema is None and func is not None and hasattr(func, "_qualified_op_name"):
+        overloads = func.overloads()  # (the default, else the first: ``unflatten.int``)
+        first = "default" if "default" in overloads else next(iter(overloads), "default")
+        schema = getattr(getattr(func, first, None), "_schema", None)
     return schema
+
+
+def _packet(func: Any) -> Any:
+    """The ATen operation a torch binding or ``Tensor`` method binds (``torch.batch_norm``:
+    ``aten.batch_norm``; ``torch.t``, ``torch.abs_``, ``Tensor.prelu``), or ``None``."""
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str):
+        return None
+    if getattr(torch.Tensor, name, None) is not func and not any(
+        getattr(n, name, None) is func for n in _BINDINGS
+    ):
+        return None
+    return getattr(torch.ops.aten, name, None)
+
+
+def by_position(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Arguments | None:
+    """The keyword arguments of a call of the torch binding or ``Tensor`` method ``func``
+    given by position in its ATen schema's order (``torch.permute(x, dims=...)``,
+    ``torch.bmm(input=a, mat2=b)``, ``torch.swapaxes(x, axis0=1, axis1=3)``: names a handler
+    may spell otherwise); keyword-only ones stay keywords. ``None`` where no schema of that
+    name takes these keywords."""
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str) or not kwargs:
+        return None
+    for schema in torch._C._jit_get_schemas_for_operator(f"aten::{name}"):
+        places = [a.name for a in schema.arguments if not a.kwarg_only]
+        given = {("self" if k == "input" and "self" in places else k): v for k, v in kwargs.items()}
+        keywords = {a.name for a in schema.arguments if a.kwarg_only}
+        if not set(given) <= set(places) | keywords:
+            continue
+        rest = places[len(args) :]
+        filled = [given.pop(n) for n in rest[: _run(rest, given)]]
+        if not set(given) <= keywords:
+            continue  # one given past a default left out: not by position
+        return (*args, *filled), given
+    return None
+
+
+def _run(names: list[str], given: dict[str, Any]) -> int:
+    """How many of ``names`` from the first are all in ``given``."""
+    count = 0
+    while count < len(names) and names[count] in given:
+        count += 1
+    return count
 
 
 def _by_name(schema: Any, python: Callable[..., Any], in_place: bool) -> Adapter | None:
@@ -75,6 +130,8 @@ def _by_name(schema: Any, python: Callable[..., Any], in_place: bool) -> Adapter
     accepted = set(params)
     if in_place and "inplace" not in accepted:
         return None
+    if any(a.name == "reduction" and str(a.type) == "int" for a in schema.arguments):
+        return None  # (a loss's reduction by number, where the function takes its name)
     # ``self`` in a schema is the tensor a function takes first (``input``)
     names = [
         params[0] if a.name == "self" and params else _ARGUMENTS.get(a.name, a.name)

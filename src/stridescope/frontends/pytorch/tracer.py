@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from stridescope.frontends.pytorch import block_copies
-from stridescope.frontends.pytorch.aten_calls import aten_function
+from stridescope.frontends.pytorch.aten_calls import aten_function, by_position
 from stridescope.frontends.pytorch.block_copies import BlockCopying
 from stridescope.frontends.pytorch.block_replay import Block
 from stridescope.frontends.pytorch.errors import NotHandled
@@ -163,7 +163,13 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
         first = len(self.builder._nodes)  # (the nodes this call makes: see ``value_sizes``)
         try:
             try:
-                out = spec.handler(self, name, spec.op, *args, **kwargs)
+                try:
+                    out = spec.handler(self, name, spec.op, *args, **kwargs)
+                except TypeError:  # keywords the handler names otherwise: by position
+                    if (bound := by_position(func, args, kwargs)) is None:
+                        raise
+                    args, kwargs = bound
+                    out = spec.handler(self, name, spec.op, *args, **kwargs)
             except NotHandled:  # declined: data movement, if the function is that, else meta
                 if spec.otherwise is None:
                     return self.fallback(func, args, kwargs, name=name)
