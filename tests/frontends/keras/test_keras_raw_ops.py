@@ -153,4 +153,7 @@ def test_raw_comparisons_selections_and_norms_are_counted(keras: ModuleType) -> 
     norm = _node(keras, lambda x: ops.layer_normalization(x))
     assert norm.counted and norm.kind is OpKind.NORM and norm.output_shape == (1, 16, 16, 8)
     channels_first = _node(keras, lambda x: ops.max_pool(x, 2, data_format="channels_first"))
-    assert not channels_first.counted  # another layout than the model's: left uncounted
+    # another layout than the model's: no window of the model's axes, but counted as the
+    # torch backend computes it (backend_ops), its positions taken as read whole
+    assert channels_first.counted and channels_first.kind is OpKind.MOVE
+    assert channels_first.macs > 0 and channels_first.window is None

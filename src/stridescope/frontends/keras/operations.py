@@ -40,6 +40,7 @@ from stridescope.frontends.keras.axis_ops import (
     reshaped_size,
     swapped_node,
 )
+from stridescope.frontends.keras.backend_ops import backend_macs
 from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.more_ops import (
     MORE_OPS,
@@ -333,6 +334,9 @@ def add_operation(
         return [resize_node(b, parents[0], name, out, settings=vars(op), op=cls)]
     if len(parents) == 1 and (node := _one_operand(b, parents[0], op, call, name)) is not None:
         return [node]
+    if (macs := backend_macs(b, parents, op, call)) is not None:  # (see backend_ops)
+        params = count_weights(keras.tree.flatten(_operands(call)), seen)
+        return each_output(b, parents, op, call, name, kind=OpKind.MOVE, params=params, macs=macs)
     return uncounted(b, parents, op, call, name)
 
 
