@@ -1,5 +1,6 @@
 """torch's own bindings of an operation are read as its functional form is: ``torch.batch_norm``,
-``torch.layer_norm``, ``torch.dropout``, ``torch.t``, ``torch.abs_``, ``x.prelu(w)`` (each
+``torch.layer_norm``, ``torch.dropout``, ``torch.t``, ``torch.abs_``, ``x.prelu(w)``,
+``torch.permute_copy`` (each
 bound to the ATen operation of its name, whose schema orders the arguments: ``torch.batch_norm``
 puts the weight before the running statistics, ``F.batch_norm`` after them) were uncounted;
 and keyword arguments spelled as torch spells them (``torch.permute(x, dims=...)``,
@@ -71,6 +72,13 @@ TWINS: dict[str, tuple[Fn, Fn]] = {
         lambda m, x: torch.adaptive_max_pool1d(x.flatten(2), 4)[0],
         lambda m, x: F.adaptive_max_pool1d(x.flatten(2), 4),
     ),
+    # the copying twins of views (``<view>_copy``): the view's node
+    "torch.permute_copy": (
+        lambda m, x: torch.permute_copy(x, (0, 2, 3, 1)),
+        lambda m, x: x.permute(0, 2, 3, 1),
+    ),
+    "torch.view_copy": (lambda m, x: torch.view_copy(x, (1, 8, 64)), lambda m, x: x.view(1, 8, 64)),
+    "torch.select_copy": (lambda m, x: torch.select_copy(x, 2, 0), lambda m, x: x.select(2, 0)),
     "torch.permute(dims=)": (
         lambda m, x: torch.permute(x, dims=(0, 2, 3, 1)),
         lambda m, x: x.permute(0, 2, 3, 1),

@@ -223,6 +223,10 @@ INDEXED: dict[str, tuple[Callable[[torch.Tensor], Any], int]] = {
         0,
     ),
     "index_put into zeros": (lambda x: torch.zeros(2, 3, 8, 8).index_put((_ONE,), x[0]), 0),
+    # the functional forms of a write through a view (torch.export's, functionalization's)
+    "slice_scatter": (lambda x: torch.slice_scatter(x, x[:, :, :4] * 2, 2, 0, 4), 0),
+    "select_scatter": (lambda x: torch.select_scatter(x, x[:, :, 0], 2, 0), 0),
+    "diagonal_scatter": (lambda x: x.diagonal_scatter(x.diagonal(0, 2, 3), 0, 2, 3), 0),
 }
 
 

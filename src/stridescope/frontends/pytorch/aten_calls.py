@@ -41,7 +41,8 @@ Adapter = Callable[[tuple[Any, ...], dict[str, Any]], Arguments]
 _BACKEND_SWITCHES = frozenset({"cudnn_enabled", "cudnn_enable"})
 # schema argument names a ``torch.nn.functional`` function spells otherwise
 _ARGUMENTS = {"train": "training"}
-# operations that are another one, as far as shapes and costs go
+# operations that are another one, as far as shapes and costs go (and ``<view>_copy``, the
+# view op's copying twin: ``permute_copy``, ``view_copy``, ``select_copy``)
 _NAMES = {"alias": "detach", "lift_fresh_copy": "clone"}
 # operations whose ``torch.nn.functional`` function has another name (``Tensor.unfold`` is
 # another operation)
@@ -292,6 +293,8 @@ def _resolve(functions: Mapping[Any, Any], func: Any) -> tuple[Any, Adapter] | N
     if (special := _special(functions, name, schema)) is not None:
         return special
     name = _NAMES.get(name, name)
+    if name.endswith("_copy") and len(name) > 5:  # ``permute_copy``: the view, copied
+        name = name[:-5]
     in_place = name.endswith("_") and not name.endswith("__")
     if name.startswith("linalg_") and (bound := getattr(torch.linalg, name[7:], None)) in functions:
         return bound, _as_is  # ``linalg_vector_norm``: ``torch.linalg.vector_norm``

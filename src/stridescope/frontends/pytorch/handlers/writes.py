@@ -1,8 +1,11 @@
 """Handlers for ops that write values into a tensor's positions: ``copy_``, ``index_put``
 (what ``x[idx] = v`` with a tensor index calls), ``index_copy`` / ``index_fill`` /
 ``index_add`` / ``index_reduce``, ``scatter`` / ``scatter_add`` / ``scatter_reduce``,
-``masked_scatter`` and ``put``; their in-place forms write into the tensor (and, through a
-view, into the tensor it views: :mod:`~stridescope.frontends.pytorch.views`).
+``masked_scatter`` and ``put``, and the functional forms of a write through a view
+(``slice_scatter``, ``select_scatter``, ``diagonal_scatter``, ``as_strided_scatter``: what
+``torch.export`` and functionalization write ``x[:, :, :4] = v`` as); their in-place forms
+write into the tensor (and, through a view, into the tensor it views:
+:mod:`~stridescope.frontends.pytorch.views`).
 
 Each is one node of the written tensor's shape, made of the tensor and of every traced
 operand (the values, a traced index or mask): which position a value lands on is data, so
@@ -93,7 +96,9 @@ ROWS = [
         write(adds=False),
         "torch.index_put Tensor.index_put Tensor.index_put_ torch.index_copy Tensor.index_copy "
         "torch.index_fill Tensor.index_fill torch.scatter Tensor.scatter torch.masked_scatter "
-        "Tensor.masked_scatter torch.put Tensor.put Tensor.put_",
+        "Tensor.masked_scatter torch.put Tensor.put Tensor.put_ torch.slice_scatter "
+        "Tensor.slice_scatter torch.select_scatter Tensor.select_scatter torch.diagonal_scatter "
+        "Tensor.diagonal_scatter torch.as_strided_scatter Tensor.as_strided_scatter",
     ),
     (
         write(adds=True),
