@@ -24,6 +24,17 @@ def autograd_counts(forward: Callable[[torch.Tensor], torch.Tensor], *spatial: i
     return counts
 
 
+def autograd_share(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
+    """The share of a ``shape`` input's positions (over every spatial axis, all channels of
+    each) with a non-zero gradient of ``model``'s summed output, its weights set to 0.1."""
+    for p in model.parameters():
+        torch.nn.init.constant_(p, 0.1)
+    x = (torch.rand(shape) + 0.5).requires_grad_(True)
+    model(x).sum().backward()
+    assert x.grad is not None
+    return float((x.grad.abs().sum(dim=(0, 1)) > 0).float().mean())
+
+
 def centre_extent(
     model: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...]
 ) -> tuple[int, ...]:

@@ -7,9 +7,9 @@ exactly where only squeezes lie between, else read whole (never less than autogr
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
+from autograd_reference import autograd_share
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -18,16 +18,6 @@ from stridescope.analysis.coverage import coverage_fraction, coverage_map
 from stridescope.frontends.pytorch import trace_torch
 
 torch.set_num_threads(1)
-
-
-def _truth(model: nn.Module, shape: tuple[int, ...]) -> float:
-    """The share of input positions (over every spatial axis) with a non-zero gradient."""
-    for p in model.parameters():
-        nn.init.constant_(p, 0.1)
-    x = (torch.rand(shape) + 0.5).requires_grad_(True)
-    model(x).sum().backward()
-    assert x.grad is not None
-    return float(np.mean((x.grad.abs().sum(dim=(0, 1)) > 0).numpy()))
 
 
 class Frames(nn.Module):
@@ -55,7 +45,7 @@ class Frames(nn.Module):
 def test_a_loop_over_frames_covers_every_frame_it_reads(take: str) -> None:
     model, shape = Frames(take).eval(), (1, 2, 5, 12, 12)
     graph = trace_torch(model, shape)
-    truth = _truth(model, shape)
+    truth = autograd_share(model, shape)
     assert truth == pytest.approx((11 / 12) ** 2)  # every frame, 11 of 12 rows and columns
     assert coverage_fraction(graph) == pytest.approx(truth)  # was one frame's: 1/5
     cover = coverage_map(graph)
@@ -80,7 +70,9 @@ def test_frame_loops_match_autograd(
     model = Frames(take, kernel, stride, padding, first).eval()
     model.step = step
     shape = (1, 2, frames, 9, 8)
-    assert coverage_fraction(trace_torch(model, shape)) == pytest.approx(_truth(model, shape))
+    assert coverage_fraction(trace_torch(model, shape)) == pytest.approx(
+        autograd_share(model, shape)
+    )
 
 
 class Folded(nn.Module):
@@ -99,7 +91,7 @@ class Folded(nn.Module):
 def test_frames_indexed_elsewhere_are_never_undercounted() -> None:
     model, shape = Folded().eval(), (1, 2, 4, 12, 12)
     graph = trace_torch(model, shape)
-    assert coverage_fraction(graph) >= _truth(model, shape)  # was 1/4: one frame
+    assert coverage_fraction(graph) >= autograd_share(model, shape)  # was 1/4: one frame
     assert any("upper bound" in note for note in coverage_map(graph).notes)
 
 
@@ -130,6 +122,8 @@ class FirstRow(nn.Module):
 def test_the_walk_starts_at_a_map_the_output_needs() -> None:
     model, shape = FirstRow().eval(), (1, 2, 10, 8)
     graph = trace_torch(model, shape)
-    assert _truth(model, shape) == pytest.approx(1 / 10)  # row 0 alone (the rest is padding)
+    assert autograd_share(model, shape) == pytest.approx(
+        1 / 10
+    )  # row 0 alone (the rest is padding)
     assert coverage_fraction(graph) == pytest.approx(1 / 10)  # was 3/10: the last row's
     assert coverage_map(graph).fraction == pytest.approx(1 / 10)

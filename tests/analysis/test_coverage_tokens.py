@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from autograd_reference import autograd_share
 from torch import nn
 
 from stridescope.analysis.coverage import coverage_fraction, coverage_map
@@ -39,15 +40,6 @@ class Tokens(nn.Module):
         return out + m.mean((2, 3)) if self.around else out
 
 
-def _truth(model: nn.Module, shape: tuple[int, ...]) -> float:
-    for p in model.parameters():
-        nn.init.constant_(p, 0.1)
-    x = (torch.rand(shape) + 0.5).requires_grad_(True)
-    model(x).sum().backward()
-    assert x.grad is not None
-    return float((x.grad.abs().sum(dim=(0, 1)) > 0).float().mean())
-
-
 @pytest.mark.parametrize("around", [False, True], ids=["through tokens", "a path around"])
 def test_token_models_cover_what_their_stem_reads(around: bool) -> None:
     model, shape = Tokens(around).eval(), (1, 3, 12, 10)
@@ -58,6 +50,6 @@ def test_token_models_cover_what_their_stem_reads(around: bool) -> None:
     assert last > stem  # the heads' tensor (B, 2, N, 4): four axes, as a map has
     # the walk starts at the stem only where every path to the output passes the tokens
     assert token_entry(graph, known, last, 2) == (None if around else stem)
-    assert _truth(model, shape) == pytest.approx(0.25)
+    assert autograd_share(model, shape) == pytest.approx(0.25)
     assert coverage_fraction(graph) == pytest.approx(0.25)
     assert coverage_map(graph).fraction == pytest.approx(0.25)
