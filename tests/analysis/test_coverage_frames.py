@@ -3,7 +3,8 @@ spatial axis, its axis of size 1 squeezed away, layers of a lower rank on each f
 frames stacked again (a loop over a video's frames, Keras's ``TimeDistributed``). The walk
 used to start at the last node with the input's rank, one frame's slice, and counted that
 frame alone (1/6 of a 6-frame video); it now counts what reaches the output past it too:
-exactly where only squeezes lie between, else read whole (never less than autograd)."""
+exactly where only axes of size 1 come and go between, else read whole (never less than
+autograd)."""
 
 from __future__ import annotations
 
@@ -75,24 +76,36 @@ def test_frame_loops_match_autograd(
     )
 
 
-class Folded(nn.Module):
-    """The frames moved to the front and indexed there (not a squeeze of the layout's
-    axes): read whole past the last frame, an upper bound."""
+class Moved(nn.Module):
+    """The frames moved to the batch's place and indexed there (``y[t]``), as Keras's
+    ``TimeDistributed`` does; ``fold``: into the batch instead (``reshape(n * t, ...)``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fold: bool) -> None:
         super().__init__()
         self.conv = nn.Conv2d(2, 3, 3, stride=2)
+        self.fold = fold
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x.permute(2, 0, 1, 3, 4)
+        if self.fold:  # (a batch of frames: positions merged with the batch, read whole)
+            return self.conv(y.reshape(-1, *y.shape[2:]))
         return torch.stack([self.conv(y[t]) for t in range(y.shape[0])], 0)
 
 
-def test_frames_indexed_elsewhere_are_never_undercounted() -> None:
-    model, shape = Folded().eval(), (1, 2, 4, 12, 12)
+def test_frames_indexed_at_the_batch_s_place_are_read_exactly() -> None:
+    """The conv takes its parent's frame axis of size 1, at the batch's place, as the batch:
+    its own window on the rest (``coverage_ranks.dropped_axes``)."""
+    model, shape = Moved(fold=False).eval(), (1, 2, 4, 12, 12)
     graph = trace_torch(model, shape)
-    assert coverage_fraction(graph) >= autograd_share(model, shape)  # was 1/4: one frame
-    assert any("upper bound" in note for note in coverage_map(graph).notes)
+    assert coverage_fraction(graph) == pytest.approx(autograd_share(model, shape))  # was 1/4
+    cover = coverage_map(graph)
+    assert cover.fraction == pytest.approx((11 / 12) ** 2)
+    assert any("upper bound" in note for note in cover.notes)  # its counts: said so
+
+
+def test_frames_folded_into_the_batch_are_never_undercounted() -> None:
+    model, shape = Moved(fold=True).eval(), (1, 2, 4, 12, 12)
+    assert coverage_fraction(trace_torch(model, shape)) >= autograd_share(model, shape)
 
 
 def test_keras_time_distributed_reads_every_frame() -> None:
@@ -103,7 +116,7 @@ def test_keras_time_distributed_reads_every_frame() -> None:
     conv = keras.layers.Conv2D(3, 3, strides=2)
     model = keras.Model(inputs, keras.layers.TimeDistributed(conv)(inputs))
     coverage = stridescope.summary(model).input_coverage
-    assert coverage is not None and coverage >= (11 / 12) ** 2  # was 1/4: one frame
+    assert coverage == pytest.approx((11 / 12) ** 2)  # was 1/4: one frame
 
 
 class FirstRow(nn.Module):

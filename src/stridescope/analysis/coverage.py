@@ -43,8 +43,8 @@ import numpy.typing as npt
 from stridescope.analysis.coverage_ranks import (
     live_start,
     past_note,
-    reranked,
     squeezed_end,
+    through_rank,
     token_entry,
 )
 from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation
@@ -294,9 +294,9 @@ def _walk(
         relations = Relations(graph, node, facts, notes) if many else None
         for parent_id in node.parents:
             shape = known[parent_id]
-            squeezed = reranked(terms, known[node.id], shape) if lowered else None
-            if squeezed is not None and not whole and node.counted:  # (see coverage_ranks)
-                pending.setdefault(parent_id, []).extend(squeezed)
+            lifted = through_rank(graph, node, parent_id, terms, known, notes) if lowered else None
+            if lifted is not None and not whole and node.counted:  # (see coverage_ranks)
+                pending.setdefault(parent_id, []).extend(lifted)
                 continue
             if unread:
                 read = None

@@ -7,7 +7,7 @@ The coverage walk starts at the last node with the input's spatial rank. Where t
 is a map of a lower rank whose sizes come from the input's through squeezes only (every
 node on the way has meaningful sizes: each keeps its parents' rank, or drops or adds axes
 of size 1), the fraction walk starts at the output instead, and a squeeze passes each term
-through with the axis added back (:func:`squeeze_axes`, :func:`reranked`). Otherwise, what
+through with the axis added back (:func:`through_rank`). Otherwise, what
 reaches the output without passing through that last node is read whole
 (:func:`live_start`): an upper bound, never less than what is read.
 
@@ -24,10 +24,19 @@ from typing import cast
 
 import numpy as np
 
-from stridescope.analysis.coverage_terms import Term, reads_any
-from stridescope.ir import Graph, Node, OpKind
+from stridescope.analysis.coverage_relations import relation
+from stridescope.analysis.coverage_terms import Term, compose_kept, reads_any
+from stridescope.ir import Graph, Node, OpKind, spatial_axes
 
-__all__ = ["live_start", "past_note", "reranked", "squeeze_axes", "squeezed_end", "token_entry"]
+__all__ = [
+    "dropped_axes",
+    "live_start",
+    "past_note",
+    "squeeze_axes",
+    "squeezed_end",
+    "through_rank",
+    "token_entry",
+]
 
 Sizes = tuple[int, ...] | None
 _SHAPE_ONLY = (OpKind.RESHAPE, OpKind.MOVE)
@@ -113,6 +122,20 @@ def _squeeze(node: Node) -> bool:
     return ins == [d for d in node.output_shape if d != 1]
 
 
+def _reads_as_rank(graph: Graph, node: Node, parent: int, sizes: Sizes, above: Sizes) -> bool:
+    """Whether ``node`` reads ``parent`` across a change of rank by axes of size 1 (see
+    :func:`through_rank`)."""
+    if _squeeze(node):
+        return sizes is not None and above is not None and squeeze_axes(sizes, above) is not None
+    view = graph.spatial(node.input_shape)
+    return (
+        len(node.parents) == 1
+        and sizes is not None
+        and len(view) == len(sizes)
+        and dropped_axes(graph, node, graph.nodes[parent], above) is not None
+    )
+
+
 def squeezed_end(graph: Graph, known: Sequence[Sizes], last: int, rank: int) -> int | None:
     """The output node, where it is a map of a lower rank than the input's (``rank``) whose
     sizes come from the input's through squeezes only (see the module), else ``None``."""
@@ -130,24 +153,61 @@ def squeezed_end(graph: Graph, known: Sequence[Sizes], last: int, rank: int) -> 
             above = known[p]
             if not meaningful[p] or above is None:
                 break
-            if len(above) != len(sizes) and (
-                not _squeeze(node) or squeeze_axes(sizes, above) is None
-            ):
+            if len(above) != len(sizes) and not _reads_as_rank(graph, node, p, sizes, above):
                 break
         else:
             meaningful[node.id] = True
     return tail if meaningful[tail] else None
 
 
-def reranked(terms: list[Term], out: Sizes, inp: Sizes) -> list[Term] | None:
-    """``terms`` of a squeeze's output (sizes ``out``) as terms of its parent (``inp``), or
-    ``None`` where the ranks are the same or the node is not a squeeze (rows of one output
-    each, as the fraction walk keeps): an axis the parent has alone reads its one position;
-    an axis of size 1 the parent does not have is dropped, and a term that reads nothing on
-    it reads nothing."""
+def dropped_axes(graph: Graph, node: Node, above: Node, sizes: Sizes) -> list[int | None] | None:
+    """Where ``node`` (not a reshape) reads its parent ``above`` (spatial ``sizes``, placed
+    at ``above.spatial_at``) as a map of its own layout's rank: per parent axis, the node's
+    spatial axis at the same place, or ``None`` for an axis of size 1 at a place the node
+    does not take as spatial (a frame's axis, indexed at the batch's place: ``y[t]`` after
+    ``permute(2, 0, ...)``, Keras's ``TimeDistributed``); ``None`` overall for another
+    reading."""
+    at = above.spatial_at
+    if at is None or sizes is None or node.input_shape != above.output_shape:
+        return None
+    own = spatial_axes(len(node.input_shape), graph.layout)
+    axes: list[int | None] = []
+    for place, size in zip(at, sizes, strict=True):
+        if place in own:
+            axes.append(own.index(place))
+        elif size == 1:
+            axes.append(None)
+        else:
+            return None
+    return axes if sorted(a for a in axes if a is not None) == list(range(len(own))) else None
+
+
+def through_rank(
+    graph: Graph,
+    node: Node,
+    parent: int,
+    terms: list[Term],
+    known: Sequence[Sizes],
+    notes: list[str],
+) -> list[Term] | None:
+    """``terms`` of ``node`` as terms of ``parent`` where their ranks differ by axes of size
+    1 (rows of one output each, as the fraction walk keeps): through a squeeze
+    (:func:`squeeze_axes`), or through a layer that takes its parent's axes of size 1 as
+    the batch (:func:`dropped_axes`: its own relation on the rest); ``None`` otherwise. An
+    axis the parent has alone reads its one position; one the node has alone is dropped, and
+    a term that reads nothing on it reads nothing."""
+    out, inp = known[node.id], known[parent]
     if out is None or inp is None or len(out) == len(inp):
         return None
-    axes = squeeze_axes(out, inp)
+    axes = squeeze_axes(out, inp) if _squeeze(node) else None
+    if axes is None and len(node.parents) == 1:
+        axes = dropped_axes(graph, node, graph.nodes[parent], inp)
+        view = cast(tuple[int, ...], graph.spatial(node.input_shape))  # (the parent's, known)
+        read = None if axes is None else relation(graph, node, out, view, notes, False)
+        if read is None:
+            return None
+        pulled = [compose_kept(term, read) for term in terms]
+        terms, out = [t for t in pulled if t is not None], view
     if axes is None:
         return None
     kept = set(axes)
