@@ -168,7 +168,9 @@ def dropped_axes(graph: Graph, node: Node, above: Node, sizes: Sizes) -> list[in
     ``permute(2, 0, ...)``, Keras's ``TimeDistributed``); ``None`` overall for another
     reading."""
     at = above.spatial_at
-    if at is None or sizes is None or node.input_shape != above.output_shape:
+    if not at or sizes is None or len(at) != len(sizes) or node.kind in _SHAPE_ONLY:
+        return None
+    if node.input_shape != above.output_shape:
         return None
     own = spatial_axes(len(node.input_shape), graph.layout)
     axes: list[int | None] = []
