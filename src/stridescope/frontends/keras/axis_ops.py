@@ -23,6 +23,7 @@ __all__ = [
     "AXIS_OPS",
     "add_axis_operation",
     "moved_node",
+    "op_axes",
     "outputs_beside",
     "permuted_node",
     "reduction_node",
@@ -69,7 +70,7 @@ _FOURIER = {"FFT": 1, "RFFT": 1, "IRFFT": 1, "FFT2": 2, "IFFT2": 2}  # the last 
 AXIS_OPS = frozenset({*_REDUCTIONS, *_ALONG, *_FOURIER})
 
 
-def _axes(value: Any, rank: int | None = None) -> list[int] | None:
+def op_axes(value: Any, rank: int | None = None) -> list[int] | None:
     """An op's ``axis`` as a list of ints (``None``: every axis), modulo ``rank`` if given."""
     if value is None:
         return None
@@ -81,7 +82,7 @@ def reduction_node(b: GraphBuilder, parent: int, op: Any, name: str, mode: str) 
     """A reduction over the op's ``axis`` (``keepdims`` as it says) as
     :meth:`GraphBuilder.reduce` makes it: ``mean`` / ``sum`` / ``max`` / ``min`` and
     :data:`AXIS_OPS`' reductions alike."""
-    axes, keepdim = _axes(getattr(op, "axis", None)), bool(getattr(op, "keepdims", False))
+    axes, keepdim = op_axes(getattr(op, "axis", None)), bool(getattr(op, "keepdims", False))
     return b.reduce(parent, name, mode=mode, axes=axes, keepdim=keepdim, op=type(op).__name__)
 
 
@@ -116,7 +117,7 @@ def add_axis_operation(
     if cls == "Norm" and _spectral(op):
         return None  # (singular values: uncounted, as svd)
     if cls in _REDUCTIONS:
-        axes = _axes(getattr(op, "axis", None), rank)
+        axes = op_axes(getattr(op, "axis", None), rank)
         keepdims = bool(getattr(op, "keepdims", False))
         if len(parents) != 1 or reduced_shape(shape, axes, keepdims) != outputs[0]:
             return None
@@ -158,7 +159,7 @@ def _along(b: GraphBuilder, parents: Sequence[int], op: Any, name: str, out: Sha
     if cls in _FOURIER:
         axes = list(range(rank - _FOURIER[cls], rank))
         return b.transform(list(parents), name, axes=axes, output_shape=out, op=cls)
-    found = _axes(getattr(op, "axis", -1), rank)  # (TopK: the last axis)
+    found = op_axes(getattr(op, "axis", -1), rank)  # (TopK: the last axis)
     if len(parents) != 1 or found is None or len(found) != 1:
         return None
     how = _ALONG[cls]

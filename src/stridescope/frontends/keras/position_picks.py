@@ -20,22 +20,21 @@ from typing import Any
 
 import numpy as np
 
-from stridescope.ir import GraphBuilder, Shape, spatial_axes
+from stridescope.frontends.keras.axis_ops import op_axes
+from stridescope.ir import GraphBuilder, LayerError, Shape, spatial_axes
 from stridescope.ir.resample import Picks, flip_picks, repeat_picks, roll_picks, tile_picks
 
 __all__ = ["moved_positions"]
 
 
 def _axes(given: Any, rank: int) -> tuple[int, ...] | None:
-    """Axes given as an int, a sequence of ints or ``None`` (every axis) in ``[0, rank)``."""
-    if given is None:
-        return tuple(range(rank))
-    values = (
-        (given,) if type(given) is int else tuple(given) if isinstance(given, list | tuple) else ()
-    )
-    if not values or not all(type(a) is int and -rank <= a < rank for a in values):
+    """An op's axes (:func:`.axis_ops.op_axes`; ``None``: every axis), or ``None`` for a
+    value that is not axes (Keras checked their range when the model was built)."""
+    try:
+        found = op_axes(given, rank)
+    except (TypeError, ValueError):
         return None
-    return tuple(a % rank for a in values)
+    return tuple(range(rank)) if found is None else tuple(found) or None
 
 
 def _constants(index: Any) -> list[int] | None:
@@ -94,9 +93,7 @@ def moved_positions(
     picks = _picks(op, args, shape, axes)
     if picks is None:
         return None
-    spatial = [
-        n if p is None else len(p) for n, p in zip([shape[a] for a in axes], picks, strict=True)
-    ]
-    if tuple(spatial) != tuple(out[a] for a in axes) or len(out) != len(shape):
+    try:  # (the builder checks that the picks give Keras's shape)
+        return b.picked(parent, name, picks=picks, output_shape=out, op=type(op).__name__)
+    except LayerError:
         return None
-    return b.picked(parent, name, picks=picks, output_shape=out, op=type(op).__name__)

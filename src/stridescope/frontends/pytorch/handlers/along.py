@@ -30,7 +30,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind, reduced_shape
 
-__all__ = ["along", "reduction", "results"]
+__all__ = ["along", "dim_axes", "reduction", "results"]
 
 _UNSET = object()
 _QUANTILES = (torch.quantile, torch.Tensor.quantile, torch.nanquantile, torch.Tensor.nanquantile)
@@ -45,7 +45,7 @@ def _argument(
     return args[at] if len(args) > at else default
 
 
-def _axes(dim: Any, rank: int) -> tuple[int, ...] | None:
+def dim_axes(dim: Any, rank: int) -> tuple[int, ...] | None:
     """``dim`` as non-negative axes; ``None`` for every axis; :class:`NotHandled` where it is
     not an int or a sequence of ints in range."""
     if dim is None:
@@ -76,7 +76,7 @@ def _reduction(func: Any, mode: str, dim_at: int, dim_default: Any, k_first: boo
             raise NotHandled
         result = meta_call(func, (input, *args), kwargs)  # shapes, dtypes and the pair type
         at = dim_at + (1 if k_first else 0)
-        axes = _axes(_argument(args, kwargs, at, "dim", dim_default), len(input.dims))
+        axes = dim_axes(_argument(args, kwargs, at, "dim", dim_default), len(input.dims))
         keepdim = bool(_argument(args, kwargs, at + 1, "keepdim", False))
         outputs = list(result) if isinstance(result, tuple) else [result]
         if not all(isinstance(r, torch.Tensor) for r in outputs):
@@ -157,7 +157,7 @@ def _along(func: Any, how: str, dim_at: int, dim_default: Any) -> Handler:
         if dim is _UNSET:
             raise NotHandled
         rank = len(input.dims)
-        axes = _axes(dim, rank)
+        axes = dim_axes(dim, rank)
         if axes is None or len(axes) != 1:
             raise NotHandled
         result = meta_call(func, (input, *args), kwargs)

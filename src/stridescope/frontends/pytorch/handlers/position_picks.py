@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers.along import dim_axes
 from stridescope.frontends.pytorch.index_bounds import check_indices
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -74,12 +75,12 @@ def _made(t: Tracer, name: str, op: str, x: ShapeProxy, picks: Picks) -> ShapePr
 
 
 def _dims(value: Any, rank: int) -> tuple[int, ...]:
-    """Axes given as an int or a sequence of ints, each in ``[0, rank)``; else
-    :class:`NotHandled` (torch's own error comes from the meta run)."""
-    given = (value,) if is_int(value) else tuple(value) if isinstance(value, list | tuple) else ()
-    if not given or not all(is_int(d) and -rank <= d < rank for d in given):
+    """Axes given as an int or a sequence of ints (:func:`.along.dim_axes`), at least one;
+    else :class:`NotHandled` (torch's own error comes from the meta run)."""
+    dims = dim_axes(value, rank)
+    if dims is None:
         raise NotHandled
-    return tuple(d % rank for d in given)
+    return dims
 
 
 def flip(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
