@@ -292,7 +292,7 @@ def _walk(
         unread = not node.counted or (whole and not for_map)
         many = len(node.parents) > 1 and not unread
         relations = Relations(graph, node, facts, notes) if many else None
-        for parent_id in node.parents:
+        for index, parent_id in enumerate(node.parents):
             shape = known[parent_id]
             lifted = through_rank(graph, node, parent_id, terms, known, notes) if lowered else None
             if lifted is not None and not whole and node.counted:  # (see coverage_ranks)
@@ -303,7 +303,7 @@ def _walk(
             elif relations is None:  # one parent: its relation, without the memo per size
                 read = relation(graph, node, known[node.id], shape, notes, moved[node.id])
             else:
-                read = relations.of(shape)
+                read = relations.of(shape, index)
             if read is None or whole:
                 if shape is None or (not lowered and len(shape) != len(input_spatial)):
                     everything.add(parent_id)

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 from stridescope.analysis.coverage_terms import (
+    BoolMatrix,
     Full,
     Relation,
     Scatter,
@@ -35,7 +36,7 @@ _ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL, _INPUT = (
     OpKind.INPUT,
 )
 _LINEAR, _PERMUTE, _REDUCE, _RESHAPE = OpKind.LINEAR, OpKind.PERMUTE, OpKind.REDUCE, OpKind.RESHAPE
-_MOVE = OpKind.MOVE
+_MOVE, _CONCAT = OpKind.MOVE, OpKind.CONCAT
 
 __all__ = ["POINTWISE", "Relations", "passes", "relation"]
 
@@ -136,17 +137,66 @@ def relation(
     return None
 
 
+def spatial_concat(node: Node, facts: NodeFacts) -> tuple[int, tuple[int, ...]] | None:
+    """A concatenation along a spatial axis: that axis and where each parent (in the order
+    of ``node.parents``) starts on it; ``None`` for any other node, a concatenation along
+    another axis, or one whose sizes do not tell the axis (the axis whose sizes add up to
+    the output's, every other axis equal).
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> from stridescope.analysis.node_facts import node_facts
+    >>> b = GraphBuilder((1, 3, 8, 6), "nchw")
+    >>> left = b.slice(b.input, "left", spatial=[(0, 8, 1), (0, 2, 1)],
+    ...                output_shape=(1, 3, 8, 2))
+    >>> cat = b.other([b.input, left], "cat", kind=OpKind.CONCAT, output_shape=(1, 3, 8, 8))
+    >>> g = b.build()
+    >>> spatial_concat(g.nodes[cat], node_facts(g))  # along W: the input at 0, the slice at 6
+    (1, (0, 6))
+    """
+    known = facts.sizes
+    out = known[node.id]
+    if node.kind is not _CONCAT or not node.counted or out is None or len(node.parents) < 2:
+        return None
+    if facts.parent_moved[node.id] and node.spatial_at is None:  # sizes where they are not
+        return None
+    sizes = [known[p] for p in node.parents]
+    if any(s is None or len(s) != len(out) for s in sizes):
+        return None
+    axes = [
+        j
+        for j in range(len(out))
+        if sum(s[j] for s in sizes if s) == out[j]
+        and all(s[k] == out[k] for s in sizes if s for k in range(len(out)) if k != j)
+    ]
+    if len(axes) != 1:
+        return None
+    starts, at = [], 0
+    for s in sizes:
+        starts.append(at)
+        at += s[axes[0]] if s else 0
+    return axes[0], tuple(starts)
+
+
 class Relations:
     """:func:`relation` of one node, computed once per distinct parent size (a
     concatenation of many equally sized parents asks the same question for each); the
-    notes of a relation are repeated for every parent that asks, as computed afresh."""
+    notes of a relation are repeated for every parent that asks, as computed afresh. A
+    concatenation along a spatial axis places each parent at its own offset on that axis
+    (:func:`spatial_concat`): output position ``o`` reads the parent's ``o - start``."""
 
     def __init__(self, graph: Graph, node: Node, facts: NodeFacts, notes: list[str]) -> None:
         self.graph, self.node, self.out, self.notes = graph, node, facts.sizes[node.id], notes
         self.moved = facts.parent_moved[node.id]
         self.seen: dict[tuple[int, ...] | None, tuple[Relation | None, list[str]]] = {}
+        self.placed = spatial_concat(node, facts)
 
-    def of(self, inp: tuple[int, ...] | None) -> Relation | None:
+    def of(self, inp: tuple[int, ...] | None, index: int = 0) -> Relation | None:
+        """The relation to the parent of size ``inp``, the ``index``-th of the node's."""
+        if self.placed is not None and inp is not None:
+            axis, starts = self.placed
+            shifted: list[BoolMatrix | Slide | Scatter | Full | None] = [None] * len(inp)
+            shifted[axis] = Slide(1, 1, 1, starts[index], inp[axis])
+            return tuple(shifted)
         if inp in self.seen:
             found, added = self.seen[inp]
             self.notes.extend(added)
