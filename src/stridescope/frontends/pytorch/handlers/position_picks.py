@@ -178,7 +178,7 @@ def constants(index: Any) -> list[int] | None:
     if index.is_meta or index.is_floating_point() or index.dtype in (torch.bool, torch.uint8):
         return None
     with torch._C.DisableTorchFunction():
-        return [int(v) for v in index.tolist()]
+        return index.tolist()  # (Python ints already)
 
 
 def along(
@@ -188,8 +188,10 @@ def along(
     from the end, as ``x[:, :, idx]`` takes them): per output, its row; ``check`` raises
     torch's error for an index outside the axis. :class:`NotHandled` for anything else."""
     axes = _axes(t, x)
+    if dim not in axes:  # (before the values: a table indexed by 10,000 of them)
+        raise NotHandled
     values = constants(index)
-    if dim not in axes or values is None:
+    if values is None:
         raise NotHandled
     check()
     n = int(x.dims[dim])

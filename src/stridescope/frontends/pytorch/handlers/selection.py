@@ -210,6 +210,8 @@ def as_slice(index: Any) -> slice | None:
     if values is None:
         return None
     step = values[1] - values[0] if len(values) > 1 else 1
+    if len(values) > 2 and values[2] - values[1] != step:  # (most are not: no range built)
+        return None
     if values[0] < 0 or step < 1 or values != list(range(values[0], values[-1] + 1, step)):
         return None
     return slice(values[0], values[-1] + 1, step)
