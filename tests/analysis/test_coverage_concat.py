@@ -115,3 +115,16 @@ def test_concatenated_pieces_match_autograd(
     if total < kernel:  # (the conv would refuse a concatenation shorter than its kernel)
         return
     _exact(model, size)
+
+
+def test_keras_concatenate_along_rows_places_each_part() -> None:
+    keras = pytest.importorskip("keras")
+    import stridescope
+
+    inputs = keras.Input((16, 16, 2))
+    wrapped = keras.layers.Concatenate(axis=1)([inputs[:, -1:], inputs, inputs[:, :1]])
+    swapped = keras.layers.Concatenate(axis=2)([inputs[:, :, 8:], inputs[:, :, :8]])
+    rows = keras.Model(inputs, keras.layers.Conv2D(2, 3, strides=2)(wrapped))
+    halves = keras.Model(inputs, keras.layers.Conv2D(2, 1, strides=2)(swapped))
+    assert stridescope.summary(rows).input_coverage == pytest.approx(15 / 16)  # was 1.0
+    assert stridescope.summary(halves).input_coverage == pytest.approx(0.25)  # was 1.0

@@ -41,6 +41,7 @@ from dataclasses import replace
 from stridescope.geometry import GeometryError
 from stridescope.ir.axes import followed_axes, reduced_axes, stacked_axes
 from stridescope.ir.builder_core import (
+    _INHERITED,
     PAD_MODES,
     IntOrTuple,
     LayerError,
@@ -276,11 +277,13 @@ class GraphBuilder(WindowOps, TensorOps, ResizeOps):
         dilation: IntOrTuple = 1,
         padding: PaddingSpec = 0,
         op: str = "",
+        keeps: tuple[int, ...] | None = None,
     ) -> int:
         """The windows of a sliding window laid out as channels, ``(C, H, W) -> (C*kh*kw,
         H', W')`` (``F.unfold`` before it flattens the positions): data movement (0 MACs)
         whose window tells coverage which positions it reads (a stride above the kernel
-        skips some); :meth:`pixel_unshuffle` is the case kernel = stride.
+        skips some); :meth:`pixel_unshuffle` is the case kernel = stride. ``keeps``: the
+        parent's spatial axes, if not the layout's (the window is read on those).
 
         >>> b = GraphBuilder((1, 3, 32, 32), "nchw")
         >>> p = b.patches(b.input, "unfold", kernel=2, stride=4)
@@ -296,7 +299,9 @@ class GraphBuilder(WindowOps, TensorOps, ResizeOps):
         channels = self._channels(shape)
         cout = None if channels is None else channels * math.prod(window.kernel)
         out = self._with(shape, cout, window.output_spatial(self._spatial(shape)))
-        return self._add(name, OpKind.PIXEL_UNSHUFFLE, (parent,), shape, out, window=window, op=op)
+        kind = OpKind.PIXEL_UNSHUFFLE
+        at = _INHERITED if keeps is None else keeps
+        return self._add(name, kind, (parent,), shape, out, window=window, op=op, spatial_at=at)
 
     def pixel_unshuffle(self, parent: int, name: str, *, factor: int, op: str = "") -> int:
         """Space-to-depth: ``(C, H, W) -> (C*r*r, H/r, W/r)``; sizes must divide by ``r``."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from autograd_reference import autograd_share
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -141,3 +142,40 @@ def test_unfolded_patches_as_tokens_read_as_a_flattened_map() -> None:
     assert notes["unfold.windows"] == notes["flatten"] == "whole input"
     assert notes["embed"] == notes["transpose_1"] == "whole input"
     assert summary.input_coverage == 1.0
+
+
+class Tiles(nn.Module):
+    """``x.unfold`` along one spatial axis, then along the other (``first`` the one taken
+    first), then a projection of each tile's values (a patch embedding written with two
+    unfolds, as local-attention code writes it)."""
+
+    def __init__(self, first: int, sizes: tuple[int, int], steps: tuple[int, int]) -> None:
+        super().__init__()
+        self.first, self.sizes, self.steps = first, sizes, steps
+        self.proj = nn.Linear(sizes[0] * sizes[1], 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for axis in (self.first, 5 - self.first):  # (2 then 3, or 3 then 2)
+            x = x.unfold(axis, self.sizes[axis - 2], self.steps[axis - 2])
+        return self.proj(x.flatten(-2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    first=st.sampled_from([2, 3]),
+    sizes=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    steps=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+)
+def test_a_second_unfold_reads_its_window_on_the_axes_where_the_positions_are(
+    first: int, sizes: tuple[int, int], steps: tuple[int, int]
+) -> None:
+    """The second ``x.unfold`` took the first's appended window axis for a spatial one: its
+    window did not match the positions' axes, so coverage read that axis whole (50% where a
+    tile of 2 every 4 pixels reads 25%). It is read on the axes where the positions are."""
+    model, shape = Tiles(first, sizes, steps), (1, 1, 11, 10)
+    summary = stridescope.summary(model, shape)
+    assert summary.totals.uncounted == ()
+    assert summary.layers[-1].output_shape == tuple(model(torch.rand(shape)).shape)
+    assert summary.input_coverage == pytest.approx(autograd_share(model, shape))
+    last = summary.layers[-1]
+    assert (last.rf_size, last.rf_jump) == (sizes, steps)  # each tile's own window

@@ -370,10 +370,16 @@ def unfold(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any)
     ones = [1] * (input.ndim - 2)
     kernel, stride = list(ones), list(ones)
     kernel[axis - 2], stride[axis - 2] = int(given["size"]), int(given["step"])
-    node = b.patches(input.node, name, kernel=tuple(kernel), stride=tuple(stride), op=op)
+    # (a tensor whose positions are not on every axis after the channels, an earlier
+    # unfold's windows appended: its window is read on the axes where the positions are)
+    at = b._nodes[input.node].spatial_at
+    placed = at if at and set(at) <= set(range(2, input.ndim)) else None
+    node = b.patches(
+        input.node, name, kernel=tuple(kernel), stride=tuple(stride), op=op, keeps=placed
+    )
     windows = b.shape(node)[axis]
     out = (*dims[:axis], int(windows or 0), *dims[axis + 1 :], int(given["size"]))
-    kept = tuple(range(2, input.ndim))  # (the positions: where they were)
+    kept = placed or tuple(range(2, input.ndim))  # (the positions: where they were)
     moved = b.other(
         node, t.unique(f"{name}.windows"), kind=OpKind.MOVE, output_shape=out, op=op, keeps=kept
     )
