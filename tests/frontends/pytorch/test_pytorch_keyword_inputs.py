@@ -221,3 +221,21 @@ def test_spec_files_and_unbuilt_keras_models_take_their_inputs_in_order() -> Non
     model = keras.Sequential([keras.layers.Conv2D(4, 1)])  # no keras.Input: no names
     with pytest.raises(StridescopeError, match="takes its inputs in order; received x=1x8x8x3"):
         load_graph(model, ["x=1x8x8x3"])
+
+
+def test_a_forward_of_keyword_only_inputs_given_a_positional_one_says_how_to_name_them() -> None:
+    class Pixels(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, *, pixel_values: torch.Tensor, mask: Any = None) -> torch.Tensor:
+            return self.conv(pixel_values)
+
+    with pytest.raises(StridescopeError) as raised:
+        load_graph(Pixels(), (1, 3, 8, 8))
+    assert str(raised.value).endswith(
+        "takes 1 positional argument but 2 were given; its forward takes pixel_values by "
+        "keyword only: give its shape as pixel_values=SHAPE"
+    )
+    assert load_graph(Pixels(), ["pixel_values=1x3x8x8"]).nodes[-1].output_shape == (1, 4, 6, 6)

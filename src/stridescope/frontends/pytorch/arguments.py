@@ -141,12 +141,30 @@ def grouped(proxies: list[ShapeProxy], given: Arguments) -> tuple[list[Any], dic
 
 def keyword_hint(error: Exception, module: Any) -> str:
     """Where a forward was given a keyword it does not take, the parameters it takes (none
-    where it takes any keyword, ``**kwargs``: the error came from a call inside it)."""
-    if not (isinstance(error, TypeError) and "keyword argument" in str(error)):
+    where it takes any keyword, ``**kwargs``: the error came from a call inside it); where
+    it was given a positional input and takes its inputs by keyword only, how to name them.
+
+    >>> import torch
+    >>> class Net(torch.nn.Module):
+    ...     def forward(self, *, pixels, mask=None): return pixels
+    >>> keyword_hint(TypeError("Net.forward() takes 1 positional argument but 2 were given"), Net())
+    '; its forward takes pixels by keyword only: give its shape as pixels=SHAPE'
+    """
+    text = str(error)
+    if not isinstance(error, TypeError) or "argument" not in text:
         return ""
     try:
         taken = inspect.signature(module.forward).parameters
     except (TypeError, ValueError):
+        return ""
+    if "positional argument" in text and f"{type(module).__name__}.forward()" in text:
+        named = [n for n, p in taken.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        if not named:
+            return ""
+        needed = [n for n in named if taken[n].default is inspect.Parameter.empty] or named
+        first = f"{needed[0]}=SHAPE"
+        return f"; its forward takes {', '.join(needed)} by keyword only: give its shape as {first}"
+    if "keyword argument" not in text:
         return ""
     if not taken or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken.values()):
         return ""
