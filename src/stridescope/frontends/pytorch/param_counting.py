@@ -80,12 +80,17 @@ class ParameterCounting:
 
     def handed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """Whether a call's arguments hold a tensor of :attr:`derived` (computed on parameters
-        under the mode: a forward handed one computes on it under the mode too)."""
-        derived = self.derived
-        if not derived or (not kwargs and len(args) == 1 and type(args[0]) is ShapeProxy):
+        under the mode: a forward handed one computes on it under the mode too), or a
+        parameter of the model itself (a parametrization's forward, handed its original)."""
+        if not kwargs and len(args) == 1 and type(args[0]) is ShapeProxy:
             return False  # (the common call, module(x), without walking its arguments)
+        derived, ids = self.derived, getattr(self.mode, "ids", ())  # (the model's parameters)
         return any(
-            [id(v) in derived for v in walk_values((args, kwargs)) if type(v) is not ShapeProxy]
+            [
+                id(v) in derived or id(v) in ids
+                for v in walk_values((args, kwargs))
+                if type(v) is not ShapeProxy
+            ]
         )
 
     def take_params(self, values: Iterable[Any]) -> int:

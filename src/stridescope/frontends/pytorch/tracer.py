@@ -262,12 +262,37 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
     def _leaf(self, handler: ModuleHandler, module: nn.Module, name: str, x: Any) -> Any:
         """A layer read by its handler; the nodes it made sized by their dtype (value_sizes)."""
         first = len(self.builder._nodes)
+        if "parametrizations" in module._modules and self.mode is not None:
+            self._parametrized(module)
         out = handler(self, module, name, x)
         if type(out) is not ShapeProxy or out.dtype is not self.dtype:
             sized(self, out, first)
         if self.known:  # (a mask's value through a pool: see value_rules)
             through_module(self, module, x, out)
         return out
+
+    def _parametrized(self, module: nn.Module) -> None:
+        """The tensors of a layer parametrized by ``torch.nn.utils.parametrize`` (orthogonal,
+        spectral or weight norm), computed once under the parameter mode before its handler
+        reads the layer: the products they take each forward (an orthogonal map's matrix
+        product, spectral norm's ``mv``) are nodes of their own, named by the parametrization.
+        Its parameters are held as counted meanwhile, so the layer's node counts them."""
+        parametrizations = module._modules["parametrizations"]
+        if parametrizations is None:
+            return
+        lent = [p for p in parametrizations.parameters() if id(p) not in self.counted]
+        self.counted.update(dict.fromkeys(map(id, lent)))
+        entry = self.in_mode
+        if not entry:
+            self.switch_mode(True)
+        try:
+            for tensor in parametrizations._modules:
+                getattr(module, tensor)
+        finally:
+            if not entry:
+                self.switch_mode(False)
+            for p in lent:
+                del self.counted[id(p)]
 
     def unhooked(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self.call_module(module, args, kwargs, hooked=False)
