@@ -98,3 +98,45 @@ def test_an_image_op_costs_what_its_backend_code_does(keras: ModuleType, name: s
     assert node.kind is OpKind.MOVE and set(node.parents) == {0}, name  # reads it whole
     assert node.output_shape == (1, *model.output_shape[1:]), name
     assert node.macs == expected > 0, name
+
+
+def test_layers_read_neither_by_a_row_nor_by_their_operations_cost_their_backend_code(
+    keras: ModuleType,
+) -> None:
+    """A custom layer that loops (``ops.scan``, ``ops.fori_loop``: control flow the reader
+    does not expand) and ``MelSpectrogram`` (no row) were one uncounted node each; each is
+    now counted as the torch backend computes its ``call``, with Keras's shape."""
+    layers, ops = keras.layers, keras.ops
+
+    class RunningSum(layers.Layer):  # a cumulative sum over rows, by ops.scan
+        def call(self, x: Any) -> Any:
+            def step(carry: Any, row: Any) -> Any:
+                return carry + row, carry
+
+            return ops.scan(step, ops.zeros_like(x[:, 0]), ops.moveaxis(x, 1, 0))[0]
+
+    class Relax(layers.Layer):  # three relaxation steps, by ops.fori_loop
+        def call(self, x: Any) -> Any:
+            return ops.fori_loop(0, 3, lambda i, v: v * 0.5 + x, x)
+
+    image = keras.Input((16, 16, 3))
+    for layer, macs in ((RunningSum(), 16 * 16 * 3), (Relax(), 3 * 2 * 16 * 16 * 3)):
+        graph = read_keras(keras.Model(image, layer(image)), (1, 16, 16, 3))
+        assert not graph.uncounted and graph.macs == macs, type(layer).__name__
+    sound = keras.Input((16000,))
+    mel = layers.MelSpectrogram(num_mel_bins=32, sampling_rate=16000, sequence_stride=160)
+    model = keras.Model(sound, mel(sound))
+    graph = read_keras(model, (1, 16000))
+    node = graph.nodes[-1]
+    assert not graph.uncounted and node.output_shape == (1, *model.output_shape[1:])
+    spectrogram = trace_torch(_Call(mel), (1, 16000))
+    assert node.macs == spectrogram.macs > 0
+
+
+class _Call(nn.Module):
+    def __init__(self, layer: Any) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.layer.call(x)

@@ -207,13 +207,13 @@ def test_attention_given_its_mask_by_keyword_is_sized_by_query_and_value(
         assert graph.params == model.count_params()
 
 
-def test_a_custom_layer_read_wrongly_part_way_is_one_uncounted_node(
+def test_a_custom_layer_read_wrongly_part_way_is_one_node(
     keras: ModuleType, monkeypatch: Any
 ) -> None:
     """Nothing in a custom layer's reading stops a summary: where a part's shapes do not fit
     (a reading error), the nodes made so far are dropped and the layer is one node, with
-    Keras' shape and parameters."""
-    from stridescope.frontends.keras import expand
+    Keras' shape and parameters, counted as the torch backend computes it (else uncounted)."""
+    from stridescope.frontends.keras import backend_ops, expand
     from stridescope.ir import LayerError
 
     def fails(*args: Any, **kwargs: Any) -> Any:
@@ -223,10 +223,17 @@ def test_a_custom_layer_read_wrongly_part_way_is_one_uncounted_node(
 
     x = keras.Input((10, 16))
     model = keras.Model(x, Block(name="block")(x))
+    plain = read_keras(model)
     monkeypatch.setattr(expand, "add_operation", fails)
     graph = read_keras(model)
     assert [n.name for n in graph.nodes[1:]] == ["block"]
+    assert graph.uncounted == () and plain.macs == 10 * 16 * 16 + 10 * 16
+    assert graph.macs == plain.macs + 10 * 16  # (the torch code adds Dense's bias on its own)
+    assert graph.params == model.count_params()
+    monkeypatch.setattr(expand, "backend_macs", lambda *args: None)  # (another backend's)
+    graph = read_keras(model)
     assert graph.uncounted == (graph.nodes[1],) and graph.params == model.count_params()
+    assert backend_ops.backend_macs is not None
 
 
 def test_a_real_tensor_plus_a_symbolic_one_is_keras_add_weights_counted_once(

@@ -60,7 +60,8 @@ def _call_module() -> type:
 
 
 def backend_macs(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any) -> int | None:
-    """The MACs the PyTorch tracer counts for ``op.call`` on tensors of its operands' shapes
+    """The MACs the PyTorch tracer counts for ``op.call`` (an operation's or a layer's) on
+    tensors of its operands' shapes
     (the torch backend's code), or ``None`` where that cannot be had: another backend, no
     traced operand, a trace that fails or leaves an op uncounted."""
     import keras
@@ -72,6 +73,8 @@ def backend_macs(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any) ->
     args, kwargs, stand_ins = call_stand_ins(b, parents, call)
     if len(stand_ins) != len(parents):
         return None
+    if getattr(op, "_call_has_training_arg", False):  # a layer: as predict() calls it
+        kwargs["training"] = False
     slots = {id(t): i for i, t in enumerate(stand_ins)}
     shapes = [tuple(1 if d is None else int(d) for d in b.shape(p)) for p in parents]
     try:
