@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 from stridescope.analysis.coverage_relations import relation
 from stridescope.analysis.coverage_terms import Term, compose_kept, reads_any
@@ -30,6 +31,7 @@ from stridescope.ir import Graph, Node, OpKind, spatial_axes
 
 __all__ = [
     "dropped_axes",
+    "folded_axes",
     "live_start",
     "past_note",
     "squeeze_axes",
@@ -123,10 +125,12 @@ def _squeeze(node: Node) -> bool:
 
 
 def _reads_as_rank(graph: Graph, node: Node, parent: int, sizes: Sizes, above: Sizes) -> bool:
-    """Whether ``node`` reads ``parent`` across a change of rank by axes of size 1 (see
-    :func:`through_rank`)."""
+    """Whether ``node`` reads ``parent`` across a change of rank by axes of size 1, or by
+    frames folded into the batch (see :func:`through_rank`)."""
     if _squeeze(node):
         return sizes is not None and above is not None and squeeze_axes(sizes, above) is not None
+    if folded_axes(graph, node, graph.nodes[parent]) is not None:
+        return True
     view = graph.spatial(node.input_shape)
     return (
         len(node.parents) == 1
@@ -177,11 +181,37 @@ def dropped_axes(graph: Graph, node: Node, above: Node, sizes: Sizes) -> list[in
     for place, size in zip(at, sizes, strict=True):
         if place in own:
             axes.append(own.index(place))
-        elif size == 1:
+        elif size == 1 or place == 0:  # (frames folded into the batch, read as the batch)
             axes.append(None)
         else:
             return None
     return axes if sorted(a for a in axes if a is not None) == list(range(len(own))) else None
+
+
+def folded_axes(graph: Graph, node: Node, above: Node) -> list[int | None] | None:
+    """Where a reshape that folds the axis after the batch into the batch, ``(B, F, *rest)``
+    to ``(B * F, *rest)`` with ``F`` a spatial axis (a video's frames, for 2-D layers on
+    each: ``x.transpose(1, 2).reshape(b * t, c, h, w)``), puts its parent's spatial axes: the
+    node's own for the rest, ``None`` for ``F``; ``None`` for any other node.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((2, 3, 4, 8, 8), "nchw")
+    >>> frames = b.permute(b.input, "frames", dims=(0, 2, 1, 3, 4))
+    >>> folded = b.reshape(frames, "fold", output_shape=(8, 3, 8, 8))
+    >>> g = b.build()
+    >>> folded_axes(g, g.nodes[folded], g.nodes[frames])
+    [None, 0, 1]
+    """
+    shape, out = above.output_shape, node.output_shape
+    if node.kind is not OpKind.RESHAPE or len(shape) != len(out) + 1 or None in shape:
+        return None
+    if out[0] != cast(int, shape[0]) * cast(int, shape[1]) or out[1:] != shape[2:]:
+        return None
+    at = above.spatial_at or spatial_axes(len(shape), graph.layout)
+    own = node.spatial_at or spatial_axes(len(out), graph.layout)
+    if 1 not in at or sorted(p - 1 for p in at if p != 1) != sorted(own):
+        return None
+    return [None if p == 1 else own.index(p - 1) for p in at]
 
 
 def through_rank(
@@ -201,7 +231,9 @@ def through_rank(
     out, inp = known[node.id], known[parent]
     if out is None or inp is None or len(out) == len(inp):
         return None
-    axes = squeeze_axes(out, inp) if _squeeze(node) else None
+    axes = (
+        squeeze_axes(out, inp) if _squeeze(node) else folded_axes(graph, node, graph.nodes[parent])
+    )
     if axes is None and len(node.parents) == 1:
         axes = dropped_axes(graph, node, graph.nodes[parent], inp)
         view = cast(tuple[int, ...], graph.spatial(node.input_shape))  # (the parent's, known)
@@ -215,10 +247,16 @@ def through_rank(
     kept = set(axes)
     dropped = [j for j in range(len(out)) if j not in kept]
     return [
-        tuple(_ONE if j is None else term[j] for j in axes)
+        tuple(_every(inp[i]) if j is None else term[j] for i, j in enumerate(axes))
         for term in terms
         if all(reads_any(term[j]) for j in dropped)
     ]
+
+
+def _every(size: int) -> npt.NDArray[np.bool_]:
+    """One row reading every position of an axis of ``size`` (a squeezed axis: its one
+    position; frames folded into the batch: every frame, as the layers after read each)."""
+    return _ONE if size == 1 else np.ones((1, size), dtype=bool)
 
 
 def past_note(names: list[str], last: str) -> str:
