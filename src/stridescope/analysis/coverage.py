@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from stridescope.analysis.coverage_full import reads_everything
 from stridescope.analysis.coverage_ranks import (
     live_start,
     past_note,
@@ -342,6 +343,10 @@ def coverage_fraction(graph: Graph, facts: NodeFacts | None = None) -> float:
     >>> coverage_fraction(b.build())
     0.25
     """
+    facts = node_facts(graph) if facts is None else facts
+    begin = _start(graph, facts, for_map=False)  # (every position read: no walk needed)
+    if not begin.lowered and reads_everything(graph, facts, begin.last):
+        return 1.0
     return _fraction(_walks(graph, facts, for_map=False))
 
 

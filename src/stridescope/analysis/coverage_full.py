@@ -1,0 +1,120 @@
+"""A fast answer to the coverage fraction's most common question: does every input position
+reach the output? (Most networks read every pixel: a 3x3 stride-2 conv reads them all.)
+
+Forward from the input, a node *reads all* when it reads every position of some parent that
+reads all: a node that keeps positions (:func:`~.coverage_relations.passes`), one read whole
+(uncounted, or a relation not understood), or one whose relation to that parent
+(:func:`~.coverage_relations.relation`, the coverage walk's own) reads every position of it
+along every axis. Where the walk's start reads all, every input position feeds some output
+position: the fraction is 1, without the backward walk and its terms. Where it does not (or
+the walk would start below the input's rank), :func:`~.coverage.coverage_fraction` walks as
+before. The answer is never "all" where the walk finds less: each step claims "every
+position" only where the walk's step from every output position would reach each of them.
+
+>>> from stridescope.ir import GraphBuilder
+>>> from stridescope.analysis.node_facts import node_facts
+>>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+>>> x = b.conv(b.input, "conv", out_channels=4, kernel=3, stride=2, padding=1)
+>>> g = b.build()
+>>> reads_everything(g, node_facts(g), x)
+True
+>>> b = GraphBuilder((1, 3, 8, 8), "nchw")
+>>> x = b.conv(b.input, "conv", out_channels=4, kernel=1, stride=2)  # one pixel in four
+>>> g = b.build()
+>>> reads_everything(g, node_facts(g), x)
+False
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, cast
+
+import numpy as np
+
+from stridescope.analysis.coverage_relations import Relations, passes, relation
+from stridescope.analysis.coverage_terms import Full, Scatter, Slide
+from stridescope.analysis.node_facts import NodeFacts
+from stridescope.ir import Graph, Node
+
+__all__ = ["reads_everything"]
+
+# per (slide's fields, outputs): whether the outputs read every position (networks repeat them)
+_SLIDES: dict[tuple[Any, ...], bool] = {}
+
+
+def _reads_axis(read: Any, outputs: int) -> bool:
+    """Whether ``outputs`` positions related by ``read`` (one axis of a relation) read every
+    position of the parent's axis."""
+    if read is None or type(read) is Full:  # (identity: the same sizes; dense: every one)
+        return True
+    if type(read) is Slide:
+        key = (read.kernel, read.stride, read.dilation, read.before, read.n, read.pad_mode, outputs)
+        found = _SLIDES.get(key)
+        if found is None:
+            if len(_SLIDES) >= 4096:
+                _SLIDES.clear()
+            found = _SLIDES[key] = bool(read.pull(np.ones((1, outputs), dtype=bool)).all())
+        return found
+    if type(read) is Scatter:
+        return bool(read.pull(np.ones((1, outputs), dtype=bool)).all())
+    return bool(read.any(axis=0).all())  # a dense boolean matrix (outputs x positions)
+
+
+def reads_everything(graph: Graph, facts: NodeFacts, last: int) -> bool:
+    """Whether every input position reaches some position of node ``last`` (see the
+    module); ``False`` where that is not shown this way. One chain from ``last`` back to the
+    input of nodes each reading all of the next suffices: a depth-first search that tries
+    each node's earliest parent first (a residual add's shortcut: it reaches the input in few
+    steps), remembering what it found for every node it decided."""
+    known = facts.sizes
+    if not known[0] or not math.prod(known[0]) or not math.prod(known[last] or (0,)):
+        return False  # (an empty map: the walk's answer, 0)
+    nodes, notes = graph.nodes, cast(list[str], [])
+    decided: dict[int, bool] = {0: True}
+    stack = [(last, 0)]  # (a node, the position of the next of its parents to try)
+    while stack:
+        node_id, at = stack[-1]
+        node = nodes[node_id]
+        parents = node.parents
+        tries = ((0, parents[0]),) if len(parents) == 1 else sorted(enumerate(parents), key=_id)
+        descend = None
+        while at < len(tries):
+            index, parent = tries[at]
+            found = decided.get(parent)
+            if found is False or not _reads_parent(graph, facts, node, index, notes):
+                at += 1
+            elif found:
+                decided[node_id] = True
+                break
+            else:  # (undecided: decide the parent first, then try it again)
+                descend = parent
+                break
+        else:
+            decided[node_id] = False
+        if descend is not None and descend not in decided:
+            stack[-1] = (node_id, at)
+            stack.append((descend, 0))
+        else:
+            stack.pop()
+    return decided[last]
+
+
+def _id(pair: tuple[int, int]) -> int:
+    return pair[1]
+
+
+def _reads_parent(graph: Graph, facts: NodeFacts, node: Node, index: int, notes: list[str]) -> bool:
+    """Whether ``node`` reads every position of its ``index``-th parent: it keeps positions
+    or is read whole (uncounted, no sizes, a relation not understood), or its relation reads
+    every position along every axis."""
+    known = facts.sizes
+    out = known[node.id]
+    if out is None or not node.counted or passes(node, facts):
+        return True
+    shape = known[node.parents[index]]
+    if len(node.parents) > 1:
+        read = Relations(graph, node, facts, notes).of(shape, index)
+    else:
+        read = relation(graph, node, out, shape, notes, facts.parent_moved[node.id])
+    return read is None or all([_reads_axis(r, n) for r, n in zip(read, out, strict=True)])
