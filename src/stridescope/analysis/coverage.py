@@ -32,7 +32,6 @@ so it never builds the count map: its cost does not grow with the number of inpu
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -50,10 +49,10 @@ from stridescope.analysis.coverage_ranks import (
 )
 from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation
 from stridescope.analysis.coverage_terms import (
-    BoolMatrix,
     Term,
     compose_kept,
     merge_terms,
+    ones,
     union_counts,
     union_size,
 )
@@ -176,7 +175,7 @@ def _full(out_spatial: tuple[int, ...], shape: tuple[int, ...]) -> list[Term]:
     if term is None:
         if 0 in out_spatial or 0 in shape:
             return []
-        term = tuple([_ones(o, n) for o, n in zip(out_spatial, shape, strict=True)])
+        term = tuple([ones(o, n) for o, n in zip(out_spatial, shape, strict=True)])
         if len(_FULL) >= 1024:
             _FULL.clear()
         _FULL[(out_spatial, shape)] = term
@@ -184,14 +183,6 @@ def _full(out_spatial: tuple[int, ...], shape: tuple[int, ...]) -> list[Term]:
 
 
 _FULL: dict[tuple[tuple[int, ...], tuple[int, ...]], Term] = {}
-
-
-@functools.lru_cache(maxsize=1024)
-def _ones(outputs: int, positions: int) -> BoolMatrix:
-    """An ``outputs x positions`` matrix of ones (memoised, read-only)."""
-    ones = np.ones((outputs, positions), dtype=bool)
-    ones.flags.writeable = False
-    return ones
 
 
 class _Begin(NamedTuple):
@@ -243,36 +234,35 @@ def _seed(out_spatial: tuple[int, ...], for_map: bool) -> tuple[tuple[int, ...],
     if for_map:
         return out_spatial, tuple(np.eye(n, dtype=bool) for n in out_spatial)
     rows = tuple(min(n, 1) for n in out_spatial)
-    return rows, tuple(_ones(r, n) for r, n in zip(rows, out_spatial, strict=True))
+    return rows, tuple(ones(r, n) for r, n in zip(rows, out_spatial, strict=True))
 
 
-def _walks(graph: Graph, facts: NodeFacts | None, for_map: bool) -> list[_Terms]:
+def _walks(
+    graph: Graph, facts: NodeFacts | None, for_map: bool, begin: _Begin | None = None
+) -> list[_Terms]:
     """:func:`_walk` from the output, then from each other tensor the model returns that is
     a map of the input's rank (a feature pyramid's maps, an auxiliary head's mask): the
     input positions any of them reads are read."""
     facts = node_facts(graph) if facts is None else facts
-    walks = [_walk(graph, facts, for_map)]
+    walks = [_walk(graph, facts, for_map, begin or _start(graph, facts, for_map))]
     rank, known = len(walks[0].input_spatial), facts.sizes
     for node in graph.returned:
         sizes = known[node]
         if sizes is not None and len(sizes) == rank and node not in [w.start for w in walks]:
-            walks.append(_walk(graph, facts, for_map, start=node))
+            walks.append(_walk(graph, facts, for_map, _start(graph, facts, for_map, node)))
     return walks
 
 
-def _walk(
-    graph: Graph, facts: NodeFacts | None = None, for_map: bool = True, start: int | None = None
-) -> _Terms:
-    """The relation between the last spatial node and the input. Every term kept reads
-    something. Without ``for_map`` (what :func:`coverage_fraction` needs) three things a
-    count map needs are skipped, none of which changes the fraction: a final global pool is
+def _walk(graph: Graph, facts: NodeFacts, for_map: bool, begin: _Begin) -> _Terms:
+    """The relation between ``begin``'s node (:func:`_start`) and the input. Every term kept
+    reads something. Without ``for_map`` (what :func:`coverage_fraction` needs) three things
+    a count map needs are skipped, none of which changes the fraction: a final global pool is
     not stepped over (same coverage, larger map), the notes on nodes read whole anyway
     (which relation was not understood) are not worked out, and each term keeps one row per
     axis, the union over the outputs (a row of ``a @ M`` is the union of rows of ``a``
     pulled through ``M``, so the union of the rows can be pulled instead of the rows)."""
-    facts = node_facts(graph) if facts is None else facts
     nodes, known, moved = graph.nodes, facts.sizes, facts.parent_moved
-    last, input_spatial, past, lowered, refined, notes = _start(graph, facts, for_map, start)
+    last, input_spatial, past, lowered, refined, notes = begin
     out_spatial = known[last] or ()
     rows, identity = _seed(out_spatial, for_map)
     pending: dict[int, list[Term]] = {last: [] if 0 in out_spatial else [identity]}
@@ -347,7 +337,7 @@ def coverage_fraction(graph: Graph, facts: NodeFacts | None = None) -> float:
     begin = _start(graph, facts, for_map=False)  # (every position read: no walk needed)
     if not begin.lowered and reads_everything(graph, facts, begin.last):
         return 1.0
-    return _fraction(_walks(graph, facts, for_map=False))
+    return _fraction(_walks(graph, facts, for_map=False, begin=begin))
 
 
 def coverage_map(graph: Graph) -> CoverageMap:

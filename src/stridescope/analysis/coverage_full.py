@@ -30,17 +30,13 @@ from __future__ import annotations
 import math
 from typing import Any, cast
 
-import numpy as np
-
+from stridescope.analysis.axis_reads import slide_reads
 from stridescope.analysis.coverage_relations import Relations, passes, relation
-from stridescope.analysis.coverage_terms import Full, Scatter, Slide
+from stridescope.analysis.coverage_terms import Full, Scatter, Slide, ones
 from stridescope.analysis.node_facts import NodeFacts
 from stridescope.ir import Graph, Node
 
 __all__ = ["reads_everything"]
-
-# per (slide's fields, outputs): whether the outputs read every position (networks repeat them)
-_SLIDES: dict[tuple[Any, ...], bool] = {}
 
 
 def _reads_axis(read: Any, outputs: int) -> bool:
@@ -48,16 +44,14 @@ def _reads_axis(read: Any, outputs: int) -> bool:
     position of the parent's axis."""
     if read is None or type(read) is Full:  # (identity: the same sizes; dense: every one)
         return True
-    if type(read) is Slide:
-        key = (read.kernel, read.stride, read.dilation, read.before, read.n, read.pad_mode, outputs)
-        found = _SLIDES.get(key)
-        if found is None:
-            if len(_SLIDES) >= 4096:
-                _SLIDES.clear()
-            found = _SLIDES[key] = bool(read.pull(np.ones((1, outputs), dtype=bool)).all())
-        return found
+    if type(read) is Slide:  # (cached reads of a slide, as lint's: networks repeat them)
+        r = read
+        return (
+            slide_reads(r.kernel, r.stride, r.dilation, r.before, r.pad_mode, r.n, outputs).read
+            == r.n
+        )
     if type(read) is Scatter:
-        return bool(read.pull(np.ones((1, outputs), dtype=bool)).all())
+        return bool(read.pull(ones(1, outputs)).all())
     return bool(read.any(axis=0).all())  # a dense boolean matrix (outputs x positions)
 
 

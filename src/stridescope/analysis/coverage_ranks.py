@@ -22,11 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-import numpy as np
-import numpy.typing as npt
-
 from stridescope.analysis.coverage_relations import relation
-from stridescope.analysis.coverage_terms import Term, compose_kept, reads_any
+from stridescope.analysis.coverage_terms import Term, compose_kept, ones, reads_any
 from stridescope.ir import Graph, Node, OpKind, spatial_axes
 
 __all__ = [
@@ -42,8 +39,6 @@ __all__ = [
 
 Sizes = tuple[int, ...] | None
 _SHAPE_ONLY = (OpKind.RESHAPE, OpKind.MOVE)
-_ONE = np.ones((1, 1), dtype=bool)
-_ONE.flags.writeable = False
 
 
 def live_start(graph: Graph, known: Sequence[Sizes], rank: int) -> tuple[int, list[int]]:
@@ -247,16 +242,12 @@ def through_rank(
     kept = set(axes)
     dropped = [j for j in range(len(out)) if j not in kept]
     return [
-        tuple(_every(inp[i]) if j is None else term[j] for i, j in enumerate(axes))
+        # (an axis the parent has alone: every position, its one of a squeeze, every frame of
+        # frames folded into the batch, as the layers after read each)
+        tuple(ones(1, inp[i]) if j is None else term[j] for i, j in enumerate(axes))
         for term in terms
         if all(reads_any(term[j]) for j in dropped)
     ]
-
-
-def _every(size: int) -> npt.NDArray[np.bool_]:
-    """One row reading every position of an axis of ``size`` (a squeezed axis: its one
-    position; frames folded into the batch: every frame, as the layers after read each)."""
-    return _ONE if size == 1 else np.ones((1, size), dtype=bool)
 
 
 def past_note(names: list[str], last: str) -> str:

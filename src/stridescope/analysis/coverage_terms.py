@@ -36,6 +36,7 @@ __all__ = [
     "compose",
     "compose_kept",
     "merge_terms",
+    "ones",
     "reads_any",
     "spans_matrix",
     "union_counts",
@@ -223,6 +224,18 @@ class Full:
 Relation = tuple[BoolMatrix | Slide | Scatter | Full | None, ...]
 _PULLING = (Slide, Scatter, Full)  # relations with a pull of their own (a tuple: isinstance
 # with a tuple is cheaper than with the union ``Slide | Scatter | Full`` built at each call)
+
+
+@functools.lru_cache(maxsize=1024)
+def ones(outputs: int, positions: int) -> BoolMatrix:
+    """An ``outputs x positions`` matrix of ones (memoised, read-only).
+
+    >>> ones(1, 3).tolist(), ones(1, 3) is ones(1, 3), ones(1, 3).flags.writeable
+    ([[True, True, True]], True, False)
+    """
+    matrix = np.ones((outputs, positions), dtype=bool)
+    matrix.flags.writeable = False
+    return matrix
 
 
 def compose(term: Term, relation: Relation) -> Term:

@@ -5,25 +5,22 @@ A sliding window reads a product of per-axis sets: on each axis, the positions s
 some output touches (:class:`~stridescope.analysis.coverage_terms.Slide`, the same relation
 the coverage map is built from). On one axis, unread positions *between* read ones are
 skipped input; unread positions before the first or after the last read one, in a run longer
-than any gap between read ones, are a dropped border.
-
->>> reads = axis_reads(AxisWindow(kernel=1, stride=2, dilation=1, before=0, pad_mode="zeros"), 14, 7)
->>> reads.read, reads.gap, reads.tail, reads.border_after
-(7, 1, 1, ())
->>> reads = axis_reads(AxisWindow(3, 2, 1, 0, "zeros"), 224, 111)
->>> reads.gap, reads.border_after
-(0, (223,))
+than any gap between read ones, are a dropped border (one axis's reads: :mod:`.axis_reads`).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
-
-from stridescope.analysis.coverage_terms import BoolVector, Slide, union_size
+from stridescope.analysis.axis_reads import (
+    AxisReads,
+    AxisWindow,
+    axis_reads,
+    mask_reads,
+    slide_reads,
+)
+from stridescope.analysis.coverage_terms import BoolVector, union_size
 from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Node, OpKind
 from stridescope.ir.axes import axes_window, slice_axes
@@ -52,74 +49,6 @@ _KEEP_KINDS = frozenset(
 _IDENTITY_WINDOWS = frozenset({OpKind.CONV, OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.PAD})
 
 
-@dataclass(frozen=True)
-class AxisWindow:
-    """One axis of a sliding window: output ``o`` reads ``o*stride - before + j*dilation``."""
-
-    kernel: int
-    stride: int
-    dilation: int
-    before: int
-    pad_mode: str
-
-
-@dataclass(frozen=True)
-class AxisReads:
-    """The positions one axis of a window reads, of ``size``."""
-
-    size: int
-    mask: BoolVector = field(compare=False, repr=False)  #: which positions are read
-    read: int  #: positions read
-    gap: int  #: the longest run of unread positions between two read ones
-    head: int  #: unread positions before the first read one
-    tail: int  #: unread positions after the last read one
-
-    @property
-    def border_before(self) -> tuple[int, ...]:
-        """Leading positions never read, when their run is longer than every gap."""
-        return tuple(range(self.head)) if self.head > self.gap else ()
-
-    @property
-    def drops_border(self) -> bool:
-        """Whether :attr:`border_before` or :attr:`border_after` has a position."""
-        return self.head > self.gap or self.tail > self.gap
-
-    @property
-    def border_after(self) -> tuple[int, ...]:
-        """Trailing positions never read, when their run is longer than every gap."""
-        if self.tail <= self.gap:
-            return ()
-        return tuple(range(self.size - self.tail, self.size))
-
-
-def axis_reads(window: AxisWindow, size: int, outputs: int) -> AxisReads:
-    """What ``outputs`` windows read of an axis of ``size`` positions (cached)."""
-    w = window
-    return _axis_reads(w.kernel, w.stride, w.dilation, w.before, w.pad_mode, size, outputs)
-
-
-@functools.lru_cache(maxsize=4096)
-def _axis_reads(
-    kernel: int, stride: int, dilation: int, before: int, pad_mode: str, size: int, outputs: int
-) -> AxisReads:
-    """:func:`axis_reads`, keyed by plain values (hashing them is much cheaper than hashing
-    and comparing a dataclass on every lookup)."""
-    slide = Slide(kernel, stride, dilation, before, size, pad_mode)
-    mask = slide.pull(np.ones((1, outputs), dtype=bool))[0] if outputs else np.zeros(size, bool)
-    mask.flags.writeable = False
-    return _of_mask(mask)
-
-
-def _of_mask(mask: BoolVector) -> AxisReads:
-    """The :class:`AxisReads` of the positions ``mask`` marks read."""
-    size, where = int(mask.size), np.flatnonzero(mask)
-    if where.size == 0:
-        return AxisReads(size, mask, 0, 0, size, 0)
-    first, last = int(where[0]), int(where[-1])
-    gap = int(np.max(np.diff(where))) - 1 if where.size > 1 else 0
-    return AxisReads(size, mask, int(where.size), gap, first, size - 1 - last)
-
-
 def unpadded_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     """:func:`layer_reads`, of the positions an explicit pad before ``node`` did not add
     (BlurPool's reflect pad, BiT's ``ConstantPad2d`` before its max pool): a window that
@@ -133,7 +62,7 @@ def unpadded_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None
     pads = parent.window.padding
     if len(pads) != len(reads) or any(b < 0 or a < 0 for b, a in pads):
         return reads  # (a crop drops what it says)
-    return tuple(_of_mask(r.mask[b : r.size - a]) for r, (b, a) in zip(reads, pads, strict=True))
+    return tuple(mask_reads(r.mask[b : r.size - a]) for r, (b, a) in zip(reads, pads, strict=True))
 
 
 def layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
@@ -194,7 +123,7 @@ def polyphase(ctx: LintContext) -> dict[int, int]:
             continue  # (a size unknown)
         w = window
         reads[node.id] = tuple(
-            _axis_reads(1, s, 1, p[0], w.pad_mode, n, o)  # (kernel-1 windows)
+            slide_reads(1, s, 1, p[0], w.pad_mode, n, o)  # (kernel-1 windows)
             for s, p, n, o in zip(w.stride, w.padding, sizes, outs, strict=True)
         )
         groups.setdefault((node.parents[0], w.stride, tuple(sizes)), []).append(node.id)
@@ -253,7 +182,7 @@ def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
         if len(_LAYER_READS) >= 4096:
             _LAYER_READS.clear()
         found = _LAYER_READS[key] = tuple(
-            _axis_reads(k, s, d, p[0], w.pad_mode, n, o)
+            slide_reads(k, s, d, p[0], w.pad_mode, n, o)
             for k, s, d, p, n, o in zip(
                 w.kernel, w.stride, w.dilation, w.padding, sizes, outs, strict=True
             )

@@ -21,10 +21,14 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.keras.assigns import assigns_dropped
-from stridescope.frontends.keras.backend_ops import backend_macs
 from stridescope.frontends.keras.handlers import keras_params
 from stridescope.frontends.keras.more_ops import each_output
-from stridescope.frontends.keras.operations import COUNTED, add_operation, count_weights, uncounted
+from stridescope.frontends.keras.operations import (
+    COUNTED,
+    add_operation,
+    by_backend,
+    count_weights,
+)
 from stridescope.frontends.keras.shapes import call_stand_ins, tensors_of
 from stridescope.frontends.keras.torch_calls import add_torch_call, countable, recorded
 from stridescope.ir import GraphBuilder, OpKind
@@ -265,19 +269,6 @@ def call_records(layer: Any) -> list[tuple[list[Any], int]]:
     ]
 
 
-def _by_backend(
-    b: GraphBuilder, parents: Sequence[int], layer: Any, call: Any, name: str
-) -> list[int]:
-    """A layer read neither by a row nor through its call's operations (one that loops with
-    ``ops.scan`` or ``ops.fori_loop``, or ``MelSpectrogram``): counted as the torch backend
-    computes it (:func:`~stridescope.frontends.keras.backend_ops.backend_macs`), one node per
-    output read as data movement; else one uncounted node per output."""
-    if (macs := backend_macs(b, parents, layer, call)) is None:
-        return uncounted(b, parents, layer, call, name)
-    params = keras_params(layer)
-    return each_output(b, parents, layer, call, name, kind=OpKind.MOVE, params=params, macs=macs)
-
-
 def add_custom_layer(
     b: GraphBuilder,
     parents: Sequence[int],
@@ -295,7 +286,7 @@ def add_custom_layer(
     try:
         traced = _trace(b, parents, layer, call)
         if traced is None or not traced[1]:
-            return _by_backend(b, parents, layer, call, name)
+            return by_backend(b, parents, layer, call, name, lambda: keras_params(layer))
         stand_ins, outputs = traced
         given = {id(t): p for t, p in zip(stand_ins, parents, strict=True)}
         if all(id(t) in given for t in outputs):  # DropPath at inference: no node, as Identity
@@ -308,13 +299,13 @@ def add_custom_layer(
         if symbolic:
             function = _function(stand_ins, symbolic)
             if function is None or not _countable(function):
-                return _by_backend(b, parents, layer, call, name)
+                return by_backend(b, parents, layer, call, name, lambda: keras_params(layer))
             first = b.size
             try:
                 made = iter(_expand(b, parents, layer, name, read, function, stand_ins))
             except StridescopeError:  # a part whose shapes do not fit as read: the layer whole
                 b.drop_from(first)
-                return _by_backend(b, parents, layer, call, name)
+                return by_backend(b, parents, layer, call, name, lambda: keras_params(layer))
         params = 0 if symbolic else keras_params(layer)
         return [
             next(made) if isinstance(t, keras.KerasTensor) else _constant(b, name, i, t, params)

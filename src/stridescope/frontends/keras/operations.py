@@ -70,6 +70,7 @@ __all__ = [
     "COUNTED",
     "PRODUCTS",
     "add_operation",
+    "by_backend",
     "concat",
     "count_weights",
     "uncounted",
@@ -334,10 +335,8 @@ def add_operation(
         return [resize_node(b, parents[0], name, out, settings=vars(op), op=cls)]
     if len(parents) == 1 and (node := _one_operand(b, parents[0], op, call, name)) is not None:
         return [node]
-    if (macs := backend_macs(b, parents, op, call)) is not None:  # (see backend_ops)
-        params = count_weights(keras.tree.flatten(_operands(call)), seen)
-        return each_output(b, parents, op, call, name, kind=OpKind.MOVE, params=params, macs=macs)
-    return uncounted(b, parents, op, call, name)
+    operands = keras.tree.flatten(_operands(call))
+    return by_backend(b, parents, op, call, name, lambda: count_weights(operands, seen))
 
 
 def _one_operand(b: GraphBuilder, parent: int, op: Any, call: Any, name: str) -> int | None:
@@ -358,6 +357,22 @@ def _one_operand(b: GraphBuilder, parent: int, op: Any, call: Any, name: str) ->
         (out,) = keras_shapes(b, [parent], op, call)
         return b.reshape(parent, name, output_shape=reshaped_size(b.shape(parent), out), op=cls)
     return None
+
+
+def by_backend(
+    b: GraphBuilder,
+    parents: Sequence[int],
+    op: Any,
+    call: Any,
+    name: str,
+    params: Callable[[], int],
+) -> list[int]:
+    """``op``, an operation or a layer no row reads, counted as the torch backend computes it
+    (:func:`~stridescope.frontends.keras.backend_ops.backend_macs`): one node per output, of
+    Keras's shape, read as data movement, ``params()`` on the first; else :func:`uncounted`."""
+    if (macs := backend_macs(b, parents, op, call)) is None:
+        return uncounted(b, parents, op, call, name)
+    return each_output(b, parents, op, call, name, kind=OpKind.MOVE, params=params(), macs=macs)
 
 
 def uncounted(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any, name: str) -> list[int]:
