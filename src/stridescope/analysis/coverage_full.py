@@ -34,7 +34,7 @@ from stridescope.analysis.axis_reads import slide_reads
 from stridescope.analysis.coverage_relations import Relations, passes, relation
 from stridescope.analysis.coverage_terms import Full, Scatter, Slide, ones
 from stridescope.analysis.node_facts import NodeFacts
-from stridescope.ir import Graph, Node
+from stridescope.ir import Graph, Node, OpKind, Window
 
 __all__ = ["reads_everything"]
 
@@ -66,9 +66,10 @@ def reads_everything(graph: Graph, facts: NodeFacts, last: int) -> bool:
         return False  # (an empty map: the walk's answer, 0)
     nodes, notes = graph.nodes, cast(list[str], [])
     decided: dict[int, bool] = {0: True}
-    stack = [(last, 0)]  # (a node, the position of the next of its parents to try)
+    # (a node, the position of the next of its parents to try, whether that one was read)
+    stack: list[tuple[int, int, bool]] = [(last, 0, False)]
     while stack:
-        node_id, at = stack[-1]
+        node_id, at, read = stack[-1]
         node = nodes[node_id]
         parents = node.parents
         tries = ((0, parents[0]),) if len(parents) == 1 else sorted(enumerate(parents), key=_id)
@@ -76,19 +77,19 @@ def reads_everything(graph: Graph, facts: NodeFacts, last: int) -> bool:
         while at < len(tries):
             index, parent = tries[at]
             found = decided.get(parent)
-            if found is False or not _reads_parent(graph, facts, node, index, notes):
-                at += 1
+            if found is False or not (read or _reads_parent(graph, facts, node, index, notes)):
+                at, read = at + 1, False
             elif found:
                 decided[node_id] = True
                 break
-            else:  # (undecided: decide the parent first, then try it again)
+            else:  # (read, undecided: decide the parent first, then take its answer)
                 descend = parent
                 break
         else:
             decided[node_id] = False
         if descend is not None and descend not in decided:
-            stack[-1] = (node_id, at)
-            stack.append((descend, 0))
+            stack[-1] = (node_id, at, True)
+            stack.append((descend, 0, False))
         else:
             stack.pop()
     return decided[last]
@@ -110,5 +111,32 @@ def _reads_parent(graph: Graph, facts: NodeFacts, node: Node, index: int, notes:
     if len(node.parents) > 1:
         read = Relations(graph, node, facts, notes).of(shape, index)
     else:
-        read = relation(graph, node, out, shape, notes, facts.parent_moved[node.id])
+        window, moved = node.window, facts.parent_moved[node.id]
+        if window is not None and node.spatial_at is None and not moved and node.kind not in _OTHER:
+            return _window_reads(graph, node, window, shape, out)
+        read = relation(graph, node, out, shape, notes, moved)
+    return _reads(read, out)
+
+
+def _window_reads(
+    graph: Graph, node: Node, w: Window, shape: tuple[int, ...] | None, out: tuple[int, ...]
+) -> bool:
+    """:func:`_reads_parent` of a window where the layout has the axes (its relation is its
+    window's slides alone, and adds no note), memoised per window and sizes: networks repeat
+    a few."""
+    key = (w.kernel, w.stride, w.dilation, w.padding, w.pad_mode, shape, out)
+    found = _WINDOWS.get(key)
+    if found is None:
+        if len(_WINDOWS) >= 4096:
+            _WINDOWS.clear()
+        found = _WINDOWS[key] = _reads(relation(graph, node, out, shape, [], False), out)
+    return found
+
+
+def _reads(read: Any, out: tuple[int, ...]) -> bool:
     return read is None or all([_reads_axis(r, n) for r, n in zip(read, out, strict=True)])
+
+
+# the kinds with a window whose relation is not their window's alone (see ``relation``)
+_OTHER = frozenset({OpKind.INPUT, OpKind.PERMUTE})
+_WINDOWS: dict[tuple[Any, ...], bool] = {}

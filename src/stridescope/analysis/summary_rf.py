@@ -103,7 +103,7 @@ def merged(states: list[RFState]) -> RFState:
     if WHOLE in states:
         return WHOLE
     fields = [s for s in states if isinstance(s, tuple)]
-    if len(fields) == 1:
+    if len(fields) == 1 or all([f is fields[0] for f in fields]):
         return fields[0]
     rank = len(fields[0])
     if any(len(f) != rank for f in fields):
@@ -119,7 +119,13 @@ def merged(states: list[RFState]) -> RFState:
             continue
         start = min([r.start for r in column])
         end = max([r.start + r.size for r in column])
-        merged.append(ReceptiveField(end - start, max([r.jump for r in column]), start))
+        jump = max([r.jump for r in column])
+        for r in column:  # (most often one field holds the others: a residual's branch)
+            if r.start == start and r.size == end - start and r.jump == jump:
+                merged.append(r)
+                break
+        else:
+            merged.append(ReceptiveField(end - start, jump, start))
     return tuple(merged)
 
 
@@ -339,10 +345,11 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
                 free.add(node.id)
                 states.append(NO_INPUT)
                 continue
-        keeps = node.kind in _PASS and node.counted and not facts.parent_moved[node.id]
-        if keeps and len(parents) == 1:  # most nodes: the parent's field, as _step gives it
-            states.append(states[parents[0]])
-            continue
+        if len(parents) == 1 and node.counted:  # most nodes: as _step gives it, sooner
+            above = states[parents[0]]
+            if above is WHOLE or (node.kind in _PASS and not facts.parent_moved[node.id]):
+                states.append(above)  # (the whole input already, or the parent's field)
+                continue
         given = [states[parents[0]]] if len(parents) == 1 else [states[p] for p in parents]
         states.append(_step(graph, node, given, facts))
     return states

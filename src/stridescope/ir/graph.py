@@ -224,13 +224,27 @@ class Window:
         return math.prod(f for f in fractions if f is not None)
 
     def receptive(self, rf: tuple[ReceptiveField, ...]) -> tuple[ReceptiveField, ...]:
-        """Compose the receptive field per axis with this window."""
-        return tuple(
-            r.then(k, s, d, p[0])
-            for r, k, s, d, p in zip(
-                rf, self.kernel, self.stride, self.dilation, self.padding, strict=True
-            )
-        )
+        """Compose the receptive field per axis with this window. A field without phases
+        composed with one axis's window is memoised (fields are frozen): a network composes
+        the same few (field, window) pairs in every summary."""
+        found = []
+        for r, k, s, d, p in zip(
+            rf, self.kernel, self.stride, self.dilation, self.padding, strict=True
+        ):
+            if r.phases:
+                found.append(r.then(k, s, d, p[0]))
+                continue
+            key = (r.size, r.jump, r.start, k, s, d, p[0])
+            field = _THEN.get(key)
+            if field is None:
+                if len(_THEN) >= 4096:
+                    _THEN.clear()
+                field = _THEN[key] = r.then(k, s, d, p[0])
+            found.append(field)
+        return tuple(found)
+
+
+_THEN: dict[tuple[Any, ...], ReceptiveField] = {}
 
 
 @dataclass(frozen=True)
