@@ -12,14 +12,17 @@ import torch
 from torch import nn
 
 from stridescope.frontends.pytorch import trace_torch
-from stridescope.frontends.pytorch.elementwise_names import MATH
-from stridescope.frontends.pytorch.function_table import _ACTIVATIONS, _DROPOUTS, _NORMS
+from stridescope.frontends.pytorch.elementwise_names import ACTIVATIONS, DROPOUTS, MATH, NORMS
 from tests.frontends.pytorch.applied import Apply
 
-SPELLINGS = sorted({*_ACTIVATIONS.split(), *_NORMS.split(), *_DROPOUTS.split(), *MATH.split()})
+SPELLINGS = sorted({*ACTIVATIONS.split(), *NORMS.split(), *DROPOUTS.split(), *MATH.split()})
 C = 4
-# the arguments some functions need besides the tensor (others take none)
+# the arguments some functions need besides the tensor (others take none), by name, else by
+# the name without underscores
 EXTRA: dict[str, tuple[Any, ...]] = {
+    "_softmax": (1, False),  # (dim, half_to_float): core ATen's kernels
+    "_log_softmax": (1, False),
+    "_safe_softmax": (1,),
     "softmax": (1,),
     "log_softmax": (1,),
     "softmin": (1,),
@@ -48,7 +51,8 @@ def _call(spelled: str) -> Any:
         func = getattr(func, part, None)
     if func is None:
         pytest.skip(f"{spelled} is not in this torch")
-    extra = EXTRA.get(attr.rsplit(".", 1)[-1].strip("_"), ())
+    last = attr.rsplit(".", 1)[-1]
+    extra = EXTRA.get(last, EXTRA.get(last.strip("_"), ()))
     if space == "Tensor":  # as a user writes it: x.relu(), x.clamp_(0.0), abs(x)
         return lambda x: getattr(x.clone() if attr.endswith("_") else x, attr)(*extra)
     return lambda x: func(x.clone() if attr.endswith("_") else x, *extra)

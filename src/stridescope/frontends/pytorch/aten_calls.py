@@ -53,6 +53,9 @@ _FUNCTIONAL: dict[str, Callable[..., Any]] = {
     "adaptive_max_pool1d": F.adaptive_max_pool1d_with_indices,
     "adaptive_max_pool2d": F.adaptive_max_pool2d_with_indices,
     "adaptive_max_pool3d": F.adaptive_max_pool3d_with_indices,
+    # (core ATen's adaptive average pools, as ``run_decompositions`` leaves them)
+    "_adaptive_avg_pool2d": F.adaptive_avg_pool2d,
+    "_adaptive_avg_pool3d": F.adaptive_avg_pool3d,
 }
 _BINDINGS = (torch, torch._C._nn, torch._C._VariableFunctions)
 # per (callable, table id): (the torch function, how its arguments are passed), or None
@@ -179,10 +182,13 @@ def _einsum(named: Named) -> Arguments:
 
 
 # ``upsample_<mode><rank>d``, ``_upsample_nearest_exact<rank>d``: F.interpolate's modes
-_UPSAMPLE = re.compile(r"_?upsample_(nearest_exact|nearest|linear|bilinear|bicubic|trilinear)\dd")
+# (``_upsample_bilinear2d_aa``: with ``antialias=True``)
+_UPSAMPLE = re.compile(
+    r"_?upsample_(nearest_exact|nearest|linear|bilinear|bicubic|trilinear)\dd(_aa)?"
+)
 
 
-def _upsample(mode: str) -> Callable[[Named], Arguments]:
+def _upsample(mode: str, antialias: bool = False) -> Callable[[Named], Arguments]:
     """An ATen resampling operation (``upsample_bilinear2d.vec(input, output_size,
     align_corners, scale_factors)``, or with ``scales_h``/``scales_w``) as ``F.interpolate``."""
 
@@ -192,7 +198,9 @@ def _upsample(mode: str) -> Callable[[Named], Arguments]:
         if scales is None:
             given = [v for k, v in named.items() if k.startswith("scales")]
             scales = given if given and None not in given else None
-        options = {"mode": mode.replace("_", "-")}
+        options: dict[str, Any] = {"mode": mode.replace("_", "-")}
+        if antialias:
+            options["antialias"] = True
         if "align_corners" in named:
             options["align_corners"] = named["align_corners"]
         if size is not None:
@@ -247,6 +255,7 @@ _SPECIAL: dict[str, tuple[Any, Callable[[Named], Arguments]]] = {
     "mH": (torch.Tensor.transpose, _last_two),
     "grid_sampler": (F.grid_sample, _grid_sampler),
     "grid_sampler_2d": (F.grid_sample, _grid_sampler),
+    "grid_sampler_3d": (F.grid_sample, _grid_sampler),
     "einsum": (torch.einsum, _einsum),
 }
 
@@ -259,7 +268,7 @@ def _special(functions: Mapping[Any, Any], name: str, schema: Any) -> tuple[Any,
         adapter = _by_name(schema, python, in_place=False)
         return None if adapter is None else (python, adapter)
     if (found := _UPSAMPLE.fullmatch(name)) and F.interpolate in functions:
-        return F.interpolate, _by_schema(schema, _upsample(found.group(1)))
+        return F.interpolate, _by_schema(schema, _upsample(found.group(1), bool(found.group(2))))
     return None
 
 

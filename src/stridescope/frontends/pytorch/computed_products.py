@@ -78,6 +78,13 @@ def _conv_transpose(args: tuple[Any, ...], kw: dict[str, Any], out: Shape) -> in
     return math.prod(x) * math.prod(w[1:])  # each input element meets out/groups x kernel
 
 
+def _convolution(args: tuple[Any, ...], kw: dict[str, Any], out: Shape) -> int:
+    """``torch.convolution`` (what ``F.conv*`` and ``F.conv_transpose*`` run, and what a
+    decomposed exported graph calls): ``transposed`` is its seventh argument."""
+    transposed = args[6] if len(args) > 6 else kw.get("transposed", False)
+    return (_conv_transpose if transposed else _conv)(args, kw, out)
+
+
 _RULES: dict[Any, Callable[[tuple[Any, ...], dict[str, Any], Shape], int]] = {
     products.matmul: _matmul,
     products.rmatmul: _rmatmul,
@@ -87,6 +94,7 @@ _RULES: dict[Any, Callable[[tuple[Any, ...], dict[str, Any], Shape], int]] = {
     weighted.linear: _linear,
     weighted.conv: _conv,
     weighted.conv_transpose: _conv_transpose,
+    weighted.convolution: _convolution,
 }
 
 

@@ -1,10 +1,25 @@
 """The spellings of the element-wise torch functions the function table gives one handler
-each (:mod:`function_table`): unary math, comparisons and other boolean results, selects
-and fills, and binary ops priced as multiplications."""
+each (:mod:`function_table`): activations (with the softmax kernels a graph in core ATen
+calls), norms and dropouts, unary math, comparisons and other boolean results, selects and
+fills, and binary ops priced as multiplications."""
 
 from __future__ import annotations
 
-__all__ = ["COMPARE", "DIVIDE", "MATH", "SELECT"]
+__all__ = ["ACTIVATIONS", "COMPARE", "DIVIDE", "DROPOUTS", "MATH", "NORMS", "SELECT"]
+
+ACTIVATIONS = (
+    "F.relu F.relu_ torch.relu torch.relu_ Tensor.relu Tensor.relu_ F.relu6 F.leaky_relu "
+    "F.leaky_relu_ F.elu F.elu_ F.selu F.celu F.gelu F.silu F.mish F.hardswish F.hardsigmoid "
+    "F.hardtanh F.hardtanh_ F.sigmoid torch.sigmoid torch.sigmoid_ Tensor.sigmoid "
+    "Tensor.sigmoid_ F.tanh torch.tanh torch.tanh_ Tensor.tanh Tensor.tanh_ F.softmax "
+    "torch.softmax Tensor.softmax F.log_softmax torch.log_softmax Tensor.log_softmax "
+    "F.softplus F.prelu F.logsigmoid F.softsign F.tanhshrink F.threshold F.softmin "
+    "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_ F.gumbel_softmax "
+    "torch.special.expit torch.special.softmax torch.special.log_softmax torch.celu torch.selu "
+    "torch.rrelu torch._softmax torch._log_softmax torch._safe_softmax"
+)
+NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
+DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
 
 MATH = (
     "torch.abs Tensor.abs Tensor.abs_ Tensor.__abs__ torch.neg Tensor.neg Tensor.neg_ "

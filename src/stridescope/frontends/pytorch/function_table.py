@@ -14,7 +14,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from stridescope.frontends.pytorch.elementwise_names import COMPARE, DIVIDE, MATH, SELECT
+from stridescope.frontends.pytorch.elementwise_names import (
+    ACTIVATIONS,
+    COMPARE,
+    DIVIDE,
+    DROPOUTS,
+    MATH,
+    NORMS,
+    SELECT,
+)
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
 from stridescope.frontends.pytorch.handlers import (
     along,
@@ -23,6 +31,7 @@ from stridescope.frontends.pytorch.handlers import (
     linalg,
     losses,
     movement,
+    native,
     pooling,
     products,
     recurrent,
@@ -41,19 +50,6 @@ from stridescope.ir import OpKind
 
 __all__ = ["FUNCTIONS"]
 
-_ACTIVATIONS = (
-    "F.relu F.relu_ torch.relu torch.relu_ Tensor.relu Tensor.relu_ F.relu6 F.leaky_relu "
-    "F.leaky_relu_ F.elu F.elu_ F.selu F.celu F.gelu F.silu F.mish F.hardswish F.hardsigmoid "
-    "F.hardtanh F.hardtanh_ F.sigmoid torch.sigmoid torch.sigmoid_ Tensor.sigmoid "
-    "Tensor.sigmoid_ F.tanh torch.tanh torch.tanh_ Tensor.tanh Tensor.tanh_ F.softmax "
-    "torch.softmax Tensor.softmax F.log_softmax torch.log_softmax Tensor.log_softmax "
-    "F.softplus F.prelu F.logsigmoid F.softsign F.tanhshrink F.threshold F.softmin "
-    "F.softshrink F.hardshrink Tensor.hardshrink F.rrelu F.rrelu_ F.gumbel_softmax "
-    "torch.special.expit torch.special.softmax torch.special.log_softmax torch.celu torch.selu "
-    "torch.rrelu"
-)
-_NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
-_DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
 _MOVEMENT = (
     "torch.permute Tensor.permute torch.transpose Tensor.transpose Tensor.t torch.squeeze "
     "Tensor.squeeze torch.unsqueeze Tensor.unsqueeze Tensor.expand Tensor.as_strided "
@@ -157,8 +153,8 @@ def _rows() -> list[Row]:
         *_windows(3),
         *_pools_with_indices(),
         (weighted.linear, "F.linear"),
-        (elementwise.pointwise(OpKind.ACTIVATION), _ACTIVATIONS),
-        (elementwise.pointwise(OpKind.NORM), _NORMS),
+        (elementwise.pointwise(OpKind.ACTIVATION), ACTIVATIONS),
+        (elementwise.pointwise(OpKind.NORM), NORMS),
         (elementwise.unary(OpKind.NORM), "F.normalize"),
         (elementwise.unary(OpKind.ACTIVATION), MATH),
         (
@@ -169,7 +165,7 @@ def _rows() -> list[Row]:
         (elementwise.select(), SELECT),
         (elementwise.select(torch.complex64), "torch.complex"),  # (real, imag): no MACs
         (elementwise.arith(OpKind.MUL), DIVIDE),
-        (elementwise.pointwise(OpKind.DROPOUT), _DROPOUTS),
+        (elementwise.pointwise(OpKind.DROPOUT), DROPOUTS),
         *_arithmetic(),
         (elementwise.arith(OpKind.ADD), "torch.rsub torch.subtract Tensor.subtract"),
         (products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm"),
@@ -253,6 +249,7 @@ def _pools_with_indices() -> list[Row]:
 # Handlers made per function (they run it on meta for its output's shapes and dtypes)
 _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     *linalg.PER_FUNCTION,
+    *native.PER_FUNCTION,
     (spectral.distance(3), "F.cosine_similarity torch.cosine_similarity"),
     (spectral.distance(1), "F.pairwise_distance torch.pairwise_distance"),
     (spectral.fft("1"), "torch.fft.fft torch.fft.ifft torch.fft.rfft torch.fft.irfft"),

@@ -143,6 +143,17 @@ class ShapeProxy:
         """``x.mT``: the last two axes swapped."""
         return self.__getattr__("transpose")(-2, -1)
 
+    @property
+    def H(self) -> Any:
+        """``x.H``: a matrix's conjugate transpose, its axes reversed as ``x.T`` (a
+        conjugation moves no value)."""
+        return self.T
+
+    @property
+    def mH(self) -> Any:
+        """``x.mH``: the conjugate transpose of the last two axes, as ``x.mT``."""
+        return self.mT
+
     def size(self, dim: int | None = None) -> torch.Size | int:
         return self.shape if dim is None else self.dims[dim]
 
