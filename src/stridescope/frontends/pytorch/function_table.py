@@ -68,6 +68,7 @@ _MOVEMENT = (
     "torch.view_as_complex torch.real torch.imag torch.conj Tensor.conj torch.resolve_conj "
     "Tensor.resolve_conj torch.fft.fftshift torch.fft.ifftshift torch._C._nn.pad_sequence "
     "Tensor.tile Tensor.diag_embed torch.diagflat Tensor.diagflat torch.adjoint Tensor.adjoint "
+    "torch.diag Tensor.diag torch.block_diag "
     "torch.broadcast_tensors torch.linalg.diagonal torch.diagonal_copy torch.slice_copy "
     "torch.split_copy torch.squeeze_copy torch.unsqueeze_copy torch.unbind_copy torch.as_strided"
 )
@@ -167,7 +168,7 @@ def _rows() -> list[Row]:
         (elementwise.arith(OpKind.MUL), DIVIDE),
         (elementwise.pointwise(OpKind.DROPOUT), DROPOUTS),
         *_arithmetic(),
-        (elementwise.arith(OpKind.ADD), "torch.rsub torch.subtract Tensor.subtract"),
+        (elementwise.arith(OpKind.ADD), "torch.rsub torch.subtract Tensor.subtract torch.normal"),
         (products.matmul, "torch.matmul Tensor.matmul Tensor.__matmul__ torch.mm Tensor.mm"),
         (products.matmul, "torch.bmm Tensor.bmm torch.linalg.matmul"),
         *_beside_products(),
@@ -219,6 +220,7 @@ def _beside_products() -> list[Row]:
         (attention.not_left_aligned, "torch._nested_tensor_from_mask_left_aligned"),
         (products.matmul, "torch.mv Tensor.mv torch.dot Tensor.dot torch.vdot Tensor.vdot"),
         (spectral.outer, "torch.outer Tensor.outer torch.ger Tensor.ger"),
+        (spectral.addr, "torch.addr Tensor.addr"),
         (spectral.tensordot, "torch.tensordot"),
         (spectral.stft, "torch.stft Tensor.stft"),
         (spectral.istft, "torch.istft Tensor.istft"),
@@ -251,7 +253,7 @@ _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     *linalg.PER_FUNCTION,
     *native.PER_FUNCTION,
     (spectral.distance(3), "F.cosine_similarity torch.cosine_similarity"),
-    (spectral.distance(1), "F.pairwise_distance torch.pairwise_distance"),
+    (spectral.distance(1), "F.pairwise_distance torch.pairwise_distance torch.dist Tensor.dist"),
     (spectral.fft("1"), "torch.fft.fft torch.fft.ifft torch.fft.rfft torch.fft.irfft"),
     (spectral.fft("1"), "torch.fft.hfft torch.fft.ihfft"),
     (spectral.fft("2"), "torch.fft.fft2 torch.fft.ifft2 torch.fft.rfft2 torch.fft.irfft2"),
@@ -271,9 +273,10 @@ _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     (
         along.reduction("avg"),
         "torch.logsumexp Tensor.logsumexp torch.prod Tensor.prod torch.nansum Tensor.nansum "
-        "torch.nanmean Tensor.nanmean torch.count_nonzero Tensor.count_nonzero torch.std_mean "
-        "torch.var_mean torch.special.logsumexp",
+        "torch.nanmean Tensor.nanmean torch.count_nonzero Tensor.count_nonzero "
+        "torch.special.logsumexp",
     ),
+    (along.spread_pair, "torch.std_mean torch.var_mean"),
     (along.reduction("avg", dim_at=1), "torch.linalg.vector_norm"),
     (along.reduction("avg", dim_at=1, dim_default=-1), "torch.trapezoid torch.trapz"),
     (

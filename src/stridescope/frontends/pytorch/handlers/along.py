@@ -30,7 +30,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind, reduced_shape
 
-__all__ = ["along", "dim_axes", "reduction", "results"]
+__all__ = ["along", "dim_axes", "reduction", "results", "spread_pair"]
 
 _UNSET = object()
 _QUANTILES = (torch.quantile, torch.Tensor.quantile, torch.nanquantile, torch.Tensor.nanquantile)
@@ -68,6 +68,24 @@ def reduction(
     after the input, default ``dim_default``; ``k_first``: ``kthvalue``'s ``k`` comes before
     it): values (and indices, where torch returns them) as torch returns them."""
     return lambda func: _reduction(func, mode, dim_at, dim_default, k_first)
+
+
+def spread_pair(func: Any) -> Handler:
+    """``torch.var_mean`` / ``torch.std_mean``: a reduction as :func:`reduction` reads it, also
+    in the older forms with ``unbiased`` by position, ``(x, unbiased)`` and ``(x, dim,
+    unbiased, keepdim)`` (whether it is unbiased changes no shape)."""
+    inner = _reduction(func, "avg", 0, None, False)
+
+    def handler(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+        if args and type(args[0]) is bool:
+            args = args[1:]
+        elif len(args) > 1 and type(args[1]) is bool:
+            if len(args) > 2:
+                kwargs = {**kwargs, "keepdim": args[2]}
+            args = (args[0],)
+        return inner(t, name, op, input, *args, **kwargs)
+
+    return handler
 
 
 def _reduction(func: Any, mode: str, dim_at: int, dim_default: Any, k_first: bool) -> Handler:

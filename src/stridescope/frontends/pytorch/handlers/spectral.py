@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
+from stridescope.frontends.pytorch.handlers.elementwise import arith
 from stridescope.frontends.pytorch.handlers.layer_calls import joined
 from stridescope.frontends.pytorch.handlers.products import broadcast, einsum, tensor_dims
 from stridescope.frontends.pytorch.meta_calls import meta_call
@@ -190,6 +191,18 @@ def outer(t: Tracer, name: str, op: str, input: Any, vec2: Any) -> Any:
         op=op,
     )
     return ShapeProxy(node, out, proxies[0].dtype)
+
+
+def addr(t: Tracer, name: str, op: str, input: Any, vec1: Any, vec2: Any, **scales: Any) -> Any:
+    """``torch.addr(x, a, b, beta=, alpha=)``: ``x`` plus the outer product of ``a`` and ``b``
+    (one multiply-add per element of it), a product node then an add, as written out."""
+    if any(isinstance(v, ShapeProxy | torch.Tensor) for v in scales.values()):
+        raise NotHandled
+    if isinstance(vec1, ShapeProxy) or isinstance(vec2, ShapeProxy):
+        product: Any = outer(t, name, op, vec1, vec2)
+    else:  # (constant vectors: their product a constant of its shape)
+        product = torch.empty(tensor_dims(vec1) + tensor_dims(vec2), device="meta")
+    return arith(OpKind.ADD)(t, t.unique(f"{name}.add"), op, input, product)
 
 
 def tensordot(t: Tracer, name: str, op: str, a: Any, b: Any, dims: Any = 2, out: Any = None) -> Any:
