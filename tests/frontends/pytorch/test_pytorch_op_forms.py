@@ -81,3 +81,31 @@ def test_addr_adds_an_outer_product() -> None:
     product, added = graph.nodes[-2], graph.output
     assert product.kind is OpKind.MUL and product.output_shape == (5, 5) and product.macs == 25
     assert added.kind is OpKind.ADD and added.parents[-1] == product.id and added.macs == 25
+
+
+@pytest.mark.parametrize(
+    ("fn", "axes"),
+    [
+        (lambda x: x.sum_to_size(1, 1, 1), (0, 1, 2, 3)),  # (the leading axis dropped)
+        (lambda x: x.sum_to_size((3, 1, 5)), (0, 2)),
+    ],
+)
+def test_sum_to_size_is_a_sum_over_the_axes_it_drops(
+    fn: Callable[[torch.Tensor], Any], axes: tuple[int, ...]
+) -> None:
+    graph = _traced(fn)
+    (summed,) = [n for n in graph.nodes if n.kind is OpKind.REDUCE]
+    assert summed.macs == 2 * 3 * 5 * 5 and graph.macs == summed.macs
+    kept = tuple(1 if i in axes else d for i, d in enumerate(SHAPE))
+    assert summed.output_shape == kept
+
+
+def test_sum_to_the_same_size_is_the_tensor_itself() -> None:
+    graph = _traced(lambda x: x.sum_to_size(*SHAPE))
+    assert len(graph.nodes) == 1  # (the input: torch returns it)
+
+
+def test_fixed_size_nonzero_and_polar_are_counted() -> None:
+    assert _traced(lambda x: torch.nonzero_static(x, size=7)).output.kind is OpKind.MOVE
+    polar = _traced(lambda x: torch.polar(x.abs(), x)).output
+    assert polar.parents and polar.macs == 0

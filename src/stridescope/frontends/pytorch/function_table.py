@@ -68,7 +68,7 @@ _MOVEMENT = (
     "torch.view_as_complex torch.real torch.imag torch.conj Tensor.conj torch.resolve_conj "
     "Tensor.resolve_conj torch.fft.fftshift torch.fft.ifftshift torch._C._nn.pad_sequence "
     "Tensor.tile Tensor.diag_embed torch.diagflat Tensor.diagflat torch.adjoint Tensor.adjoint "
-    "torch.diag Tensor.diag torch.block_diag "
+    "torch.diag Tensor.diag torch.block_diag torch.nonzero_static Tensor.nonzero_static "
     "torch.broadcast_tensors torch.linalg.diagonal torch.diagonal_copy torch.slice_copy "
     "torch.split_copy torch.squeeze_copy torch.unsqueeze_copy torch.unbind_copy torch.as_strided"
 )
@@ -164,7 +164,7 @@ def _rows() -> list[Row]:
         ),
         (elementwise.select(torch.bool), COMPARE),
         (elementwise.select(), SELECT),
-        (elementwise.select(torch.complex64), "torch.complex"),  # (real, imag): no MACs
+        (elementwise.select(torch.complex64), "torch.complex torch.polar"),  # (no MACs)
         (elementwise.arith(OpKind.MUL), DIVIDE),
         (elementwise.pointwise(OpKind.DROPOUT), DROPOUTS),
         *_arithmetic(),
@@ -252,6 +252,7 @@ def _pools_with_indices() -> list[Row]:
 _PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     *linalg.PER_FUNCTION,
     *native.PER_FUNCTION,
+    (lambda func: reduction.sum_to_size, "Tensor.sum_to_size"),
     (spectral.distance(3), "F.cosine_similarity torch.cosine_similarity"),
     (spectral.distance(1), "F.pairwise_distance torch.pairwise_distance torch.dist Tensor.dist"),
     (spectral.fft("1"), "torch.fft.fft torch.fft.ifft torch.fft.rfft torch.fft.irfft"),

@@ -16,7 +16,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["extreme", "indices_of", "linalg_norm", "norm", "reduce", "spread"]
+__all__ = ["extreme", "indices_of", "linalg_norm", "norm", "reduce", "spread", "sum_to_size"]
 
 
 def reduce(mode: str) -> Callable[..., Any]:
@@ -56,6 +56,23 @@ def reduce(mode: str) -> Callable[..., Any]:
         return out
 
     return handler
+
+
+def sum_to_size(t: Tracer, name: str, op: str, input: Any, *size: Any) -> Any:
+    """``x.sum_to_size(*size)``: a sum over the leading axes ``size`` lacks and the axes it
+    has as 1 (where ``x`` has more), to exactly ``size``; ``x`` itself where none is."""
+    target = tuple(size[0]) if len(size) == 1 and not isinstance(size[0], int) else size
+    lead = len(input.dims) - len(target) if isinstance(input, ShapeProxy) else -1
+    if lead < 0 or not all(type(d) is int for d in target):
+        raise NotHandled
+    dims = input.dims[lead:]
+    axes = (*range(lead), *(lead + i for i, d in enumerate(target) if d == 1 != dims[i]))
+    if not axes:
+        return input
+    node = t.builder.reduce(input.node, name, mode="avg", axes=axes, keepdim=True, op=op)
+    if lead:  # (the leading axes dropped, as a view)
+        node = t.builder.reshape(node, t.unique(f"{name}.view"), output_shape=target, op=op)
+    return t.proxy(node, input)
 
 
 def extreme(word: str) -> Callable[..., Any]:
