@@ -109,3 +109,18 @@ def test_fixed_size_nonzero_and_polar_are_counted() -> None:
     assert _traced(lambda x: torch.nonzero_static(x, size=7)).output.kind is OpKind.MOVE
     polar = _traced(lambda x: torch.polar(x.abs(), x)).output
     assert polar.parents and polar.macs == 0
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: torch.special.chebyshev_polynomial_t(x, 3),
+        lambda x: torch.special.hermite_polynomial_h(x, torch.full((5,), 2.0)),
+        lambda x: torch.special.legendre_polynomial_p(x, 2),
+        lambda x: torch.mvlgamma(x + 2, 2),
+        lambda x: torch.special.multigammaln(x + 2, 3),
+    ],
+)
+def test_special_functions_are_element_wise_math(fn: Callable[[torch.Tensor], Any]) -> None:
+    graph = _traced(fn)
+    assert graph.output.kind is OpKind.ACTIVATION and graph.output.macs == 0

@@ -39,6 +39,19 @@ EXTRA: dict[str, tuple[Any, ...]] = {
     "clamp_min": (0.0,),
     "clamp_max": (0.0,),
     "renorm": (2, 1, 1.0),
+    "mvlgamma": (1,),
+    "multigammaln": (1,),
+    **{
+        f"{kind}_polynomial_{letter}": (2,)
+        for kind, letters in (
+            ("chebyshev", "tuvw"),
+            ("shifted_chebyshev", "tuvw"),
+            ("hermite", ("h", "he")),
+            ("laguerre", "l"),
+            ("legendre", "p"),
+        )
+        for letter in letters
+    },
 }
 SHAPES = {"dropout1d": (2, C, 6), "dropout3d": (2, C, 3, 3, 3)}
 

@@ -45,7 +45,14 @@ MATH = (
     "torch.positive Tensor.positive Tensor.__pos__ torch.fix Tensor.fix torch.negative "
     "Tensor.negative torch.absolute Tensor.absolute Tensor.arcsin Tensor.arccos Tensor.arctan "
     "Tensor.arcsinh Tensor.arccosh Tensor.arctanh torch.special.i0e torch.special.i1 "
-    "torch.special.i1e torch.special.psi torch.special.erfcx"
+    "torch.special.i1e torch.special.psi torch.special.erfcx torch.mvlgamma Tensor.mvlgamma "
+    "torch.special.multigammaln torch.special.chebyshev_polynomial_t "
+    "torch.special.chebyshev_polynomial_u torch.special.chebyshev_polynomial_v "
+    "torch.special.chebyshev_polynomial_w torch.special.shifted_chebyshev_polynomial_t "
+    "torch.special.shifted_chebyshev_polynomial_u torch.special.shifted_chebyshev_polynomial_v "
+    "torch.special.shifted_chebyshev_polynomial_w torch.special.hermite_polynomial_h "
+    "torch.special.hermite_polynomial_he torch.special.laguerre_polynomial_l "
+    "torch.special.legendre_polynomial_p"
 )
 
 COMPARE = (
