@@ -26,6 +26,13 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
     "flip of channels then a stride": lambda ops, x: ops.flip(x, axis=3)[:, ::2],
     "repeat of rows": lambda ops, x: ops.repeat(x, 2, axis=1)[:, :6],
     "tile of columns": lambda ops, x: ops.tile(x, (1, 1, 2, 1))[:, :, 10:15],
+    # (an index the same at every position of the other axes: since 2026-12-06)
+    "take_along_axis of rows": lambda ops, x: ops.take_along_axis(
+        x, np.array([0, 3, 7, 3]).reshape(1, 4, 1, 1), axis=1
+    ),
+    "take_along_axis of columns, every channel": lambda ops, x: ops.take_along_axis(
+        x, np.broadcast_to(np.array([11, 2]).reshape(1, 1, 2, 1), (1, 12, 2, 2)), axis=2
+    ),
 }
 
 

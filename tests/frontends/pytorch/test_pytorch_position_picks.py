@@ -1,6 +1,6 @@
 """Data movement that puts positions elsewhere along their own axes (``flip``, ``roll``,
 ``rot90``, ``repeat_interleave``, ``repeat`` / ``tile``, an index of constants along a
-spatial axis): until 2026-12-06 coverage took every position of their input to be read, so a
+spatial axis, a ``gather`` / ``take_along_dim`` by one such index, since 2026-12-06): until 2026-12-06 coverage took every position of their input to be read, so a
 flip or a roll followed by a slice or a stride said 100% of the input (a third read for
 ``x.flip(2)[:, :, :4]``), and so did ``x[:, :, [0, 3, 7]]``. Each is now a node of per-axis
 picks (``GraphBuilder.picked``): the input coverage is autograd's, output by output; the
@@ -54,6 +54,11 @@ CASES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "repeat of rows": lambda x: x.repeat(1, 1, 2, 1)[:, :, 10:14],
     "tile of both": lambda x: torch.tile(x, (1, 1, 2, 3))[:, :, ::5, 20:],
     "tile of the channels": lambda x: torch.tile(x, (1, 2, 1, 1))[:, :2, ::5],
+    # a gather along a spatial axis by an index the same in every channel and column
+    "gather of rows": lambda x: torch.gather(x, 2, ROWS.view(1, 1, 4, 1).expand(1, 2, 4, 12)),
+    "take_along_dim of columns, broadcast": lambda x: torch.take_along_dim(
+        x, ROWS.view(1, 1, 1, 4), dim=3
+    )[:, :, ::5],
 }
 
 

@@ -33,7 +33,7 @@ __all__ = ["INDEX_OPS", "add_index_operation", "looked_up"]
 
 INDEX_OPS = frozenset(
     {"GetItem", "CropImages", "Take", "Slice", "Split", "Unstack", "DepthToSpace"}
-    | {"SpaceToDepth", "Flip", "Roll", "Repeat", "Tile"}
+    | {"SpaceToDepth", "Flip", "Roll", "Repeat", "Tile", "TakeAlongAxis"}
 )
 
 
@@ -63,7 +63,7 @@ def add_index_operation(
         elif type(axis) is int and len(out) == len(shape):  # (constant indices: one parent)
             node = _taken(b, parent, axis % len(shape), out, name, cls)
             node = moved_positions(b, parent, op, args, out, name) if node is None else node
-    elif cls in ("Flip", "Roll", "Repeat", "Tile"):
+    elif cls in ("Flip", "Roll", "Repeat", "Tile", "TakeAlongAxis"):
         node = moved_positions(b, parent, op, args, out, name)
     elif cls == "Slice":  # ``slice(x, start_indices, shape)``: int starts and sizes
         starts = _ints(args[1] if len(args) > 1 else None)

@@ -1,7 +1,8 @@
 """Raw Keras operations that put positions elsewhere along their own axes, as the PyTorch
 tracer's :mod:`~stridescope.frontends.pytorch.handlers.position_picks` reads their torch
-counterparts (the picks of :mod:`stridescope.ir.resample`): ``ops.flip``, ``ops.roll``, ``ops.repeat``, ``ops.tile`` and ``ops.take`` of
-constant indices along a spatial axis are a node of :meth:`~stridescope.ir.GraphBuilder.picked` (per spatial axis
+counterparts (the picks of :mod:`stridescope.ir.resample`): ``ops.flip``, ``ops.roll``, ``ops.repeat``, ``ops.tile``, ``ops.take`` of
+constant indices along a spatial axis and ``ops.take_along_axis`` by an index the same at every
+position of the other axes are a node of :meth:`~stridescope.ir.GraphBuilder.picked` (per spatial axis
 the input position of each output), so coverage sees which positions an op after them
 reads (the field after them is ``?``, unless only other axes move). A map whose positions are not where the
 layout puts them, ``roll`` without an axis (over the flattened tensor) and anything else are
@@ -47,6 +48,23 @@ def _constants(index: Any) -> list[int] | None:
     return None
 
 
+def _one_row(index: Any, axis: Any, shape: Shape) -> list[int] | None:
+    """``take_along_axis``'s constant index (of the map's rank, as large as it on every other
+    axis or of size 1 there) as one row of values where it is the same at every position of
+    the other axes; ``None`` otherwise (a pick that differs along another axis)."""
+    rank = len(shape)
+    if not isinstance(index, np.ndarray) or not np.issubdtype(index.dtype, np.integer):
+        return None
+    if type(axis) is not int or index.ndim != rank or not index.size:
+        return None
+    at = axis % rank
+    sizes = zip(index.shape, shape, strict=True)
+    if any(k not in (1, n) for a, (k, n) in enumerate(sizes) if a != at):
+        return None
+    rows = np.moveaxis(index, at, -1).reshape(-1, index.shape[at])
+    return [int(i) for i in rows[0]] if (rows == rows[:1]).all() else None
+
+
 def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) -> Picks | None:
     """Per spatial axis of ``shape`` the source of each output; ``None`` where ``op`` is not
     read so."""
@@ -70,7 +88,8 @@ def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) 
             return None
         return tile_picks(sizes, dict(enumerate(times)))
     axis = getattr(op, "axis", None)  # Take: constant indices along one spatial axis
-    values = _constants(args[1] if len(args) > 1 else None)
+    index = args[1] if len(args) > 1 else None
+    values = _one_row(index, axis, shape) if cls == "TakeAlongAxis" else _constants(index)
     if type(axis) is not int or values is None or axis % rank not in axes:
         return None
     n = sizes[axis % rank]

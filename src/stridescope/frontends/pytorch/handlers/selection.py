@@ -122,7 +122,10 @@ def gather(
     t: Tracer, name: str, op: str, input: Any, dim: Any, index: Any, *, sparse_grad: Any = False
 ) -> Any:
     """``torch.gather(x, dim, idx)`` along an axis that is not spatial, the index as large
-    as ``x`` on every spatial axis (one pick per position)."""
+    as ``x`` on every spatial axis (one pick per position); along a spatial axis, a constant
+    index the same at every position of the other axes (:func:`_spatial_picks`)."""
+    if (picked := _spatial_picks(t, name, op, input, dim, index, torch.gather)) is not None:
+        return picked
     _, axes, shape = _along(t, input, dim, index, spread=True)
     if any(shape[a] != input.dims[a] for a in axes):
         raise NotHandled
@@ -132,7 +135,11 @@ def gather(
 
 def take_along_dim(t: Tracer, name: str, op: str, input: Any, indices: Any, dim: Any = None) -> Any:
     """``torch.take_along_dim(x, idx, dim)`` along an axis that is not spatial, the index of
-    ``x``'s rank, as large as ``x`` on every spatial axis or of size 1 there (broadcast)."""
+    ``x``'s rank, as large as ``x`` on every spatial axis or of size 1 there (broadcast);
+    along a spatial axis as :func:`gather`."""
+    found = _spatial_picks(t, name, op, input, dim, indices, torch.take_along_dim, spread=True)
+    if found is not None:
+        return found
     axis, axes, shape = _along(t, input, dim, indices, spread=True)
     if any(shape[a] not in (1, input.dims[a]) for a in axes):
         raise NotHandled
@@ -140,6 +147,42 @@ def take_along_dim(t: Tracer, name: str, op: str, input: Any, indices: Any, dim:
     sizes = zip(shape, input.dims, strict=True)
     out = [k if a == axis else max(k, n) for a, (k, n) in enumerate(sizes)]
     return _select(t, name, op, input, [indices], out, axes)
+
+
+def _spatial_picks(
+    t: Tracer,
+    name: str,
+    op: str,
+    input: Any,
+    dim: Any,
+    index: Any,
+    func: Any,
+    spread: bool = False,
+) -> Any:
+    """A gather along a spatial axis by a constant index of ``input``'s rank that is the same
+    at every position of the other axes, which it spans as ``input`` does (``spread``: or is
+    of size 1 there, broadcast): the picks of that one row of values
+    (:func:`~.position_picks.along`: coverage reads which positions it takes). ``None`` for
+    anything else: a pick that differs along another axis stays data movement."""
+    if type(input) is not ShapeProxy or not is_int(dim) or not -input.ndim <= dim < input.ndim:
+        return None
+    if type(index) is not torch.Tensor or index.dim() != input.ndim or index.is_meta:
+        return None
+    axis = dim % input.ndim
+    if axis not in _positions(t, input) or index.dtype is not torch.int64:
+        return None
+    for a, (k, n) in enumerate(zip(index.shape, input.dims, strict=True)):
+        if a != axis and k != n and not (spread and k == 1):
+            return None
+    with torch._C.DisableTorchFunction():
+        rows = index.movedim(axis, -1).reshape(-1, index.shape[axis])
+        if rows.numel() == 0 or not bool((rows == rows[:1]).all()):
+            return None
+        values = rows[0]
+    args = (input, dim, index) if func is torch.gather else (input, index, dim)
+    return position_picks.along(
+        t, name, op, input, axis, values, lambda: check_indices(func, args, {})
+    )
 
 
 def embedding(t: Tracer, name: str, op: str, input: Any, weight: Any, *args: Any, **kw: Any) -> Any:
