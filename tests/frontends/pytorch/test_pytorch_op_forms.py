@@ -10,25 +10,16 @@ from typing import Any
 
 import pytest
 import torch
-from torch import nn
 
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.ir import Graph, OpKind
+from tests.frontends.pytorch.applied import Apply
 
 SHAPE = (2, 3, 5, 5)
 
 
-class _Apply(nn.Module):
-    def __init__(self, fn: Callable[[torch.Tensor], Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.fn(x)
-
-
 def _traced(fn: Callable[[torch.Tensor], Any]) -> Graph:
-    graph = trace_torch(_Apply(fn), SHAPE)
+    graph = trace_torch(Apply(fn), SHAPE)
     assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
     real = fn(torch.rand(SHAPE))
     returned = [graph.output, *(graph.nodes[i] for i in graph.returned)]
