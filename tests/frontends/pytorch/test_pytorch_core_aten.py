@@ -164,3 +164,29 @@ def test_resampling_kernels_read_as_their_functions() -> None:
     assert facts == [(n.kind, n.output_shape, n.macs, n.resample) for n in expected.nodes]
     resized = next(n for n in graph.nodes if n.kind is OpKind.INTERPOLATE)
     assert resized.output_shape == (1, 2, 7, 9) and resized.resample is not None
+
+
+class _Trained(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_a_training_graph_is_counted_and_leaves_its_buffers_as_they_were(decompose: bool) -> None:
+    """Exported in training mode, the graph updates the norm's running statistics and batch
+    counter in place (``add_``, ``copy_``; decomposed, ``_native_batch_norm_legit_functional``
+    returns the new statistics): counted as the model, and the buffers are put back."""
+    model = _Trained().train()
+    shape = (2, 3, 8, 8)
+    program = torch.export.export(model, (torch.rand(shape),))
+    exported = (program.run_decompositions() if decompose else program).module()
+    before = {k: v.clone() for k, v in exported.state_dict().items()}
+    graph = trace_torch(exported, shape)
+    assert not graph.uncounted, [(n.name, n.op) for n in graph.uncounted]
+    assert graph.params == 4 * 3 * 9 + 4 + 8 and graph.macs == trace_torch(model, shape).macs
+    after = exported.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # (the batch counter too)

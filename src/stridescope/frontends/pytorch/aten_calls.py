@@ -314,6 +314,9 @@ def _resolve(functions: Mapping[Any, Any], func: Any) -> tuple[Any, Adapter] | N
     method = getattr(torch.Tensor, name, None)
     if method is not None and method in functions:
         return method, _as_is
+    packet = getattr(torch.ops.aten, name, None)  # (read as the operation itself: no binding)
+    if packet is not None and packet in functions:
+        return packet, _as_is
     python = getattr(F, name.rstrip("_") if in_place else name, None)
     if python is not None and python in functions:
         adapter = _by_name(schema, python, in_place)

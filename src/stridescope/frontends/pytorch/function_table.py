@@ -90,7 +90,7 @@ _CONSTANTS = (
 
 def _resolve(spelled: str) -> Any:
     space, _, attr = spelled.partition(".")
-    found: Any = {"F": F, "torch": torch, "Tensor": torch.Tensor}[space]
+    found: Any = {"F": F, "torch": torch, "Tensor": torch.Tensor, "aten": torch.ops.aten}[space]
     for part in attr.split("."):  # torch.fft.rfft2
         found = getattr(found, part, None)
     return found

@@ -17,6 +17,7 @@ import torch
 from torch.fx import GraphModule, Interpreter
 
 from stridescope.frontends.pytorch.compiled_names import ModuleRuns
+from stridescope.frontends.pytorch.tensor_writes import keep_tensor
 
 if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
@@ -36,6 +37,7 @@ class _Named(Interpreter):
 
     def __init__(self, tracer: Tracer, module: torch.nn.Module) -> None:
         super().__init__(module)
+        self.tracer = tracer
         self.runs = ModuleRuns(tracer)
 
     def run_node(self, n: torch.fx.Node) -> Any:
@@ -46,7 +48,21 @@ class _Named(Interpreter):
                 self.runs.enter(key, path, kind)
             else:
                 self.runs.enter(None, "", None)
+            if _writes_first(n.target):  # (a buffer a training graph updates in place)
+                target = self.fetch_args_kwargs_from_env(n)[0][:1]
+                if target and type(target[0]) is torch.Tensor:
+                    keep_tensor(self.tracer.tensors_kept, target[0])
         return super().run_node(n)
+
+
+def _writes_first(target: Any) -> bool:
+    """Whether an ATen overload writes its first argument in place (``add_``, ``copy_``: a
+    training graph's running statistics and batch counter): the trace puts it back after."""
+    schema = getattr(target, "_schema", None)
+    if schema is None or not schema.arguments:
+        return False
+    alias = schema.arguments[0].alias_info
+    return alias is not None and alias.is_write
 
 
 def run_recorded(

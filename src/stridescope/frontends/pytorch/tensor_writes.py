@@ -50,6 +50,7 @@ __all__ = [
     "Saved",
     "hook_writes",
     "in_place_targets",
+    "keep_tensor",
     "keep_tensors",
     "put_back_tensors",
 ]
@@ -254,11 +255,17 @@ def keep_tensors(saved: Saved, module: nn.Module, targets: tuple[Path, ...]) -> 
     """Copy the real tensors at ``targets`` from ``module``, each once per trace."""
     for path in targets:
         tensor = _tensor_at(module, path)
-        if tensor is not None and id(tensor) not in saved:
-            copy = (  # a counter's value as a number: 10x cheaper than a tensor's copy
-                tensor.item() if tensor.dim() == 0 and tensor.is_cpu else tensor.detach().clone()
-            )
-            saved[id(tensor)] = (tensor, tensor._version, copy, "data" in path)
+        if tensor is not None:
+            keep_tensor(saved, tensor, "data" in path)
+
+
+def keep_tensor(saved: Saved, tensor: Tensor, through_data: bool = False) -> None:
+    """Copy the real ``tensor`` (about to be written in place), once per trace."""
+    if id(tensor) not in saved:
+        copy = (  # a counter's value as a number: 10x cheaper than a tensor's copy
+            tensor.item() if tensor.dim() == 0 and tensor.is_cpu else tensor.detach().clone()
+        )
+        saved[id(tensor)] = (tensor, tensor._version, copy, through_data)
 
 
 def put_back_tensors(saved: Saved) -> None:

@@ -33,10 +33,14 @@ __all__ = ["PER_FUNCTION", "constant_pad_nd", "native_norm"]
 NATIVE_NORMS = (
     "torch.native_layer_norm torch.native_batch_norm torch._native_batch_norm_legit "
     "torch._native_batch_norm_legit_no_training torch.native_group_norm "
-    "torch._batch_norm_with_update torch._batch_norm_no_update"
+    "aten._batch_norm_with_update aten._batch_norm_no_update "
+    "aten._native_batch_norm_legit_functional"
 )
 
+# what each output after the first holds (a norm in training updates its running statistics:
+# a graph in core ATen returns them, and copies them into the buffers)
 _STATISTICS = ("mean", "rstd", "reserve")
+_FUNCTIONAL = ("mean", "rstd", "running_mean", "running_var")
 _NORM = pointwise(OpKind.NORM)
 
 
@@ -49,9 +53,10 @@ def native_norm(func: Any) -> Callable[..., Any]:
             raise NotHandled
         outputs = meta_call(func, (input, *args), kwargs)
         out = _NORM(t, name, op, input, *args, **kwargs)
+        labels = _FUNCTIONAL if len(outputs) == 5 else _STATISTICS
         statistics = [
             _statistic(t, input, f"{name}.{label}", op, made)
-            for label, made in zip(_STATISTICS, outputs[1:], strict=False)
+            for label, made in zip(labels, outputs[1:], strict=False)
         ]
         return (out, *statistics)
 
