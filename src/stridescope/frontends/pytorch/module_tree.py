@@ -36,6 +36,7 @@ class ModuleTree:
     # the parameters themselves, kept alive for the trace: a module loaded by torch.jit.load
     # makes a new Python object for a parameter when none is alive, so ids would not hold
     kept: list[Any]
+    buffers: list[Any]  # every module's buffers (``None`` among them), in module order
 
 
 def module_tree(root: nn.Module) -> ModuleTree:
@@ -43,6 +44,7 @@ def module_tree(root: nn.Module) -> ModuleTree:
     tree: list[tuple[str, nn.Module]] = []
     paths: dict[int, str] = {}
     params: list[Any] = []
+    buffers: list[Any] = []
     seen: set[type] = set()
     repeated: set[type] = set()
 
@@ -54,6 +56,7 @@ def module_tree(root: nn.Module) -> ModuleTree:
             repeated.add(cls)
         seen.add(cls)
         params.extend(module._parameters.values())
+        buffers.extend(module._buffers.values())
         return f"{prefix}." if prefix else ""
 
     # depth first, each module before its children, in their order (a loop over a stack of
@@ -70,11 +73,12 @@ def module_tree(root: nn.Module) -> ModuleTree:
             path = paths[id(child)] = dot + name  # a leaf (most modules are): no frame
             tree.append((path, child))
             params.extend(child._parameters.values())
+            buffers.extend(child._buffers.values())
         else:
             stack.pop()
     ids = set(map(id, params))
     ids.discard(id(None))
-    return ModuleTree(tree, paths, ids, frozenset(repeated), params)
+    return ModuleTree(tree, paths, ids, frozenset(repeated), params, buffers)
 
 
 def tensor_device(tree: ModuleTree, default: torch.device) -> torch.device:

@@ -48,6 +48,7 @@ from stridescope.frontends.pytorch.arguments import (
     listed,
     read_input,
 )
+from stridescope.frontends.pytorch.buffer_guard import BufferGuard
 from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.fx_graphs import recorded
@@ -160,14 +161,24 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
     what = " and ".join(given.labels())
     where = f"cannot trace {kind} with input shape{'s' if len(given.shapes) > 1 else ''} {what}"
     methods, found = needed(type(module)), 0  # torch.Tensor methods called unbound on x
-    while True:
-        try:
-            builder, tracer = _traced(module, given, tree, where, methods)
-            break
-        except UnboundMethod as e:  # again, with that method routed (see unbound_methods)
-            if e.name in methods or found >= MOST:
-                raise StridescopeError(f"{where}: its forward raised TypeError: {e.text}") from None
-            methods, found = methods | {e.name}, found + 1
+    guard = BufferGuard(tree, type(module))  # (the buffers as they were: see buffer_guard)
+    try:
+        while True:
+            try:
+                builder, tracer = _traced(module, given, tree, where, methods)
+                break
+            except UnboundMethod as e:  # again, with that method routed (unbound_methods)
+                if e.name in methods or found >= MOST:
+                    text = f"{where}: its forward raised TypeError: {e.text}"
+                    raise StridescopeError(text) from None
+                methods, found = methods | {e.name}, found + 1
+    finally:
+        moved = guard.restore()
+    if moved:
+        builder.note(
+            f"its forward wrote {', '.join(moved)} in place while traced; their values may "
+            "have changed"
+        )
     if found:
         remember(type(module), methods)
     note_unused(builder, tree, tracer.counted)
