@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stridescope.analysis.coverage_terms import BoolVector, Slide
+from stridescope.ir import Window
 
-__all__ = ["AxisReads", "AxisWindow", "axis_reads", "mask_reads", "slide_reads"]
+__all__ = ["AxisReads", "AxisWindow", "axis_reads", "mask_reads", "slide_reads", "window_reads"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,30 @@ def axis_reads(window: AxisWindow, size: int, outputs: int) -> AxisReads:
     """What ``outputs`` windows read of an axis of ``size`` positions (cached)."""
     w = window
     return slide_reads(w.kernel, w.stride, w.dilation, w.before, w.pad_mode, size, outputs)
+
+
+def window_reads(
+    window: Window, sizes: tuple[int, ...], outputs: tuple[int, ...]
+) -> tuple[AxisReads, ...]:
+    """Per axis, what ``window`` reads of a map of ``sizes`` to give ``outputs`` (one size
+    per axis of the window each), memoised: networks repeat a few (window, sizes) pairs,
+    keyed by plain values (cheap to hash)."""
+    w = window
+    key = (w.kernel, w.stride, w.dilation, w.padding, w.pad_mode, sizes, outputs)
+    found = _WINDOW_READS.get(key)
+    if found is None:
+        if len(_WINDOW_READS) >= 4096:
+            _WINDOW_READS.clear()
+        found = _WINDOW_READS[key] = tuple(
+            slide_reads(k, s, d, p[0], w.pad_mode, n, o)
+            for k, s, d, p, n, o in zip(
+                w.kernel, w.stride, w.dilation, w.padding, sizes, outputs, strict=True
+            )
+        )
+    return found
+
+
+_WINDOW_READS: dict[tuple[object, ...], tuple[AxisReads, ...]] = {}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from typing import Any, cast
 
-from stridescope.analysis.axis_reads import slide_reads
+from stridescope.analysis.axis_reads import slide_reads, window_reads
 from stridescope.analysis.coverage_relations import Relations, passes, relation
 from stridescope.analysis.coverage_terms import Full, Scatter, Slide, ones
 from stridescope.analysis.node_facts import NodeFacts
@@ -121,16 +121,12 @@ def _reads_parent(graph: Graph, facts: NodeFacts, node: Node, index: int, notes:
 def _window_reads(
     graph: Graph, node: Node, w: Window, shape: tuple[int, ...] | None, out: tuple[int, ...]
 ) -> bool:
-    """:func:`_reads_parent` of a window where the layout has the axes (its relation is its
-    window's slides alone, and adds no note), memoised per window and sizes: networks repeat
-    a few."""
-    key = (w.kernel, w.stride, w.dilation, w.padding, w.pad_mode, shape, out)
-    found = _WINDOWS.get(key)
-    if found is None:
-        if len(_WINDOWS) >= 4096:
-            _WINDOWS.clear()
-        found = _WINDOWS[key] = _reads(relation(graph, node, out, shape, [], False), out)
-    return found
+    """:func:`_reads_parent` of a window where the layout has the axes: its relation is its
+    window's slides alone, so each axis's reads are those lint reads (the same memo,
+    :func:`~.axis_reads.window_reads`)."""
+    if shape is None or not len(w.kernel) == len(shape) == len(out):
+        return _reads(relation(graph, node, out, shape, [], False), out)  # (read whole)
+    return all([r.read == r.size for r in window_reads(w, shape, out)])
 
 
 def _reads(read: Any, out: tuple[int, ...]) -> bool:
@@ -139,4 +135,3 @@ def _reads(read: Any, out: tuple[int, ...]) -> bool:
 
 # the kinds with a window whose relation is not their window's alone (see ``relation``)
 _OTHER = frozenset({OpKind.INPUT, OpKind.PERMUTE})
-_WINDOWS: dict[tuple[Any, ...], bool] = {}

@@ -19,6 +19,7 @@ from stridescope.analysis.axis_reads import (
     axis_reads,
     mask_reads,
     slide_reads,
+    window_reads,
 )
 from stridescope.analysis.coverage_terms import BoolVector, union_size
 from stridescope.analysis.lint_base import LintContext
@@ -158,9 +159,6 @@ def split_roots(ctx: LintContext) -> list[int | None]:
     return roots
 
 
-_LAYER_READS: dict[tuple[object, ...], tuple[AxisReads, ...]] = {}
-
-
 def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     window = node.window
     if window is None or node.kind is _INPUT or len(node.parents) != 1:
@@ -174,20 +172,7 @@ def _layer_reads(ctx: LintContext, node: Node) -> tuple[AxisReads, ...] | None:
     rank = len(window.kernel)
     if sizes is None or outs is None or len(sizes) != rank or len(outs) != rank:
         return None
-    # memoised per (window, sizes): networks repeat a few; keyed by plain values (cheap to hash)
-    w = window
-    key = (w.kernel, w.stride, w.dilation, w.padding, w.pad_mode, sizes, outs)
-    found = _LAYER_READS.get(key)
-    if found is None:
-        if len(_LAYER_READS) >= 4096:
-            _LAYER_READS.clear()
-        found = _LAYER_READS[key] = tuple(
-            slide_reads(k, s, d, p[0], w.pad_mode, n, o)
-            for k, s, d, p, n, o in zip(
-                w.kernel, w.stride, w.dilation, w.padding, sizes, outs, strict=True
-            )
-        )
-    return found
+    return window_reads(window, sizes, outs)
 
 
 def keeps_positions(ctx: LintContext, node: Node, parent: int) -> bool:

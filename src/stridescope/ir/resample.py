@@ -4,13 +4,24 @@ describes the resize."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from stridescope.geometry import resize_reads, resize_step
 
-__all__ = ["Picks", "Resample", "Shape", "flip_picks", "repeat_picks", "roll_picks", "tile_picks"]
+__all__ = [
+    "Picks",
+    "Resample",
+    "Shape",
+    "flip_picks",
+    "index_row",
+    "repeat_picks",
+    "roll_picks",
+    "tile_picks",
+]
 
 Shape = tuple[int | None, ...]  # (None: a size not known; re-exported by ir.graph)
 # per spatial axis, the input position of each output (``None``: the axis as it is)
@@ -130,6 +141,29 @@ def roll_picks(sizes: Mapping[int, int], shifts: Iterable[tuple[int, int]]) -> P
         tuple((j - total[a]) % n for j in range(n)) if total[a] % n else None
         for a, n in sizes.items()
     ]
+
+
+def index_row(
+    index: np.ndarray, axis: int, shape: Sequence[int], broadcast: bool
+) -> list[int] | None:
+    """A gather's constant ``index`` along ``axis`` (of the map's rank, as large as the map
+    ``shape`` on every other axis, or of size 1 there where it ``broadcast``s) as the one row
+    of positions it holds at every position of the other axes; ``None`` where it holds
+    others (a pick that differs along another axis) or is empty.
+
+    >>> rows = np.array([0, 4, 8]).reshape(1, 3, 1)
+    >>> index_row(np.broadcast_to(rows, (2, 3, 5)), 1, (2, 9, 5), broadcast=False)
+    [0, 4, 8]
+    >>> index_row(rows, 1, (2, 9, 5), broadcast=True), index_row(rows, 1, (2, 9, 5), False)
+    ([0, 4, 8], None)
+    """
+    if index.ndim != len(shape) or not index.size:
+        return None
+    for a, (k, n) in enumerate(zip(index.shape, shape, strict=True)):
+        if a != axis and k != n and not (broadcast and k == 1):
+            return None
+    rows = np.moveaxis(index, axis, -1).reshape(-1, index.shape[axis])
+    return [int(i) for i in rows[0]] if bool((rows == rows[:1]).all()) else None
 
 
 def repeat_picks(sizes: Mapping[int, int], axis: int, r: int) -> Picks:

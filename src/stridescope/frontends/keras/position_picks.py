@@ -23,7 +23,14 @@ import numpy as np
 
 from stridescope.frontends.keras.axis_ops import op_axes
 from stridescope.ir import GraphBuilder, LayerError, Shape, spatial_axes
-from stridescope.ir.resample import Picks, flip_picks, repeat_picks, roll_picks, tile_picks
+from stridescope.ir.resample import (
+    Picks,
+    flip_picks,
+    index_row,
+    repeat_picks,
+    roll_picks,
+    tile_picks,
+)
 
 __all__ = ["moved_positions"]
 
@@ -48,21 +55,14 @@ def _constants(index: Any) -> list[int] | None:
     return None
 
 
-def _one_row(index: Any, axis: Any, shape: Shape) -> list[int] | None:
-    """``take_along_axis``'s constant index (of the map's rank, as large as it on every other
-    axis or of size 1 there) as one row of values where it is the same at every position of
-    the other axes; ``None`` otherwise (a pick that differs along another axis)."""
-    rank = len(shape)
+def _row(index: Any, axis: Any, shape: Shape) -> list[int] | None:
+    """``take_along_axis``'s constant integer index as its one row of positions
+    (:func:`~stridescope.ir.resample.index_row`: Keras broadcasts it)."""
     if not isinstance(index, np.ndarray) or not np.issubdtype(index.dtype, np.integer):
         return None
-    if type(axis) is not int or index.ndim != rank or not index.size:
+    if type(axis) is not int:
         return None
-    at = axis % rank
-    sizes = zip(index.shape, shape, strict=True)
-    if any(k not in (1, n) for a, (k, n) in enumerate(sizes) if a != at):
-        return None
-    rows = np.moveaxis(index, at, -1).reshape(-1, index.shape[at])
-    return [int(i) for i in rows[0]] if (rows == rows[:1]).all() else None
+    return index_row(index, axis % len(shape), [int(n or 0) for n in shape], broadcast=True)
 
 
 def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) -> Picks | None:
@@ -89,7 +89,7 @@ def _picks(op: Any, args: tuple[Any, ...], shape: Shape, axes: tuple[int, ...]) 
         return tile_picks(sizes, dict(enumerate(times)))
     axis = getattr(op, "axis", None)  # Take: constant indices along one spatial axis
     index = args[1] if len(args) > 1 else None
-    values = _one_row(index, axis, shape) if cls == "TakeAlongAxis" else _constants(index)
+    values = _row(index, axis, shape) if cls == "TakeAlongAxis" else _constants(index)
     if type(axis) is not int or values is None or axis % rank not in axes:
         return None
     n = sizes[axis % rank]

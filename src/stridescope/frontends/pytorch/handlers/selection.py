@@ -36,6 +36,7 @@ from stridescope.frontends.pytorch.value_sizes import sized
 from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind
 from stridescope.ir.axes import expanded_key, known_axes
+from stridescope.ir.resample import index_row
 
 __all__ = [
     "SELECTION",
@@ -171,14 +172,10 @@ def _spatial_picks(
     axis = dim % input.ndim
     if axis not in _positions(t, input) or index.dtype is not torch.int64:
         return None
-    for a, (k, n) in enumerate(zip(index.shape, input.dims, strict=True)):
-        if a != axis and k != n and not (spread and k == 1):
-            return None
     with torch._C.DisableTorchFunction():
-        rows = index.movedim(axis, -1).reshape(-1, index.shape[axis])
-        if rows.numel() == 0 or not bool((rows == rows[:1]).all()):
-            return None
-        values = rows[0]
+        values = index_row(index.detach().cpu().numpy(), axis, input.dims, broadcast=spread)
+    if values is None:
+        return None
     args = (input, dim, index) if func is torch.gather else (input, index, dim)
     return position_picks.along(
         t, name, op, input, axis, values, lambda: check_indices(func, args, {})
