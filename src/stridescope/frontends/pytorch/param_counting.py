@@ -67,7 +67,7 @@ class ParameterCounting:
     scoped: Callable[[str], str]
     in_mode: bool  # whether it is on the torch function mode stack
     parameters: list[Any]  # the model's (None where a slot is empty)
-    aliases: dict[tuple[Any, ...], Any] | None  # by where their values are (alias_of)
+    aliases: dict[int, list[Any]] | None  # the parameters by their memory (alias_of)
 
     def switch_mode(self, on: bool) -> None:
         """Put :attr:`mode` on the torch function mode stack, or take it off (it is on top)."""
@@ -117,6 +117,8 @@ class ParameterCounting:
                     total += self.take_params(made[1])
                 elif value.grad_fn is not None:
                     total += self.take_params(self._sources(value.grad_fn))
+                elif (source := self.alias_of(value)) is not None:  # p.detach(), p.data
+                    total += self.take_params([source])
         return total
 
     def _sources(self, grad_fn: Any) -> list[nn.Parameter]:
@@ -177,13 +179,17 @@ class ParameterCounting:
         """The model's parameter whose values ``tensor`` is (the same memory, shape and
         strides: ``p.detach()``, ``p.data``, a ``state_dict()``'s tensor handed to
         ``functional_call``), else ``None``."""
-        if tensor.is_meta or isinstance(tensor, nn.Parameter):
+        if tensor.is_meta:
             return None
         if self.aliases is None:  # (once per trace, where a module holds such a tensor)
-            self.aliases = {
-                _where(p): p for p in self.parameters if p is not None and not p.is_meta
-            }
-        return self.aliases.get(_where(tensor))
+            self.aliases = {}
+            for p in self.parameters:
+                if p is not None and not p.is_meta:
+                    self.aliases.setdefault(p.data_ptr(), []).append(p)
+        for p in self.aliases.get(tensor.data_ptr(), ()):
+            if _where(p) == _where(tensor) and not isinstance(tensor, nn.Parameter):
+                return p  # type: ignore[no-any-return]
+        return None
 
     def take_leftover(self, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Parameters among a call's arguments (or computed from) that its handler did not

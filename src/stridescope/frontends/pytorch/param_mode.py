@@ -40,11 +40,15 @@ __all__ = ["ParameterMode"]
 class ParameterMode(TorchFunctionMode):
     """Routes proxy calls to ``tracer`` and runs parameter-only computations on meta tensors."""
 
-    def __init__(self, tracer: Tracer, parameters: set[int]) -> None:
-        """``parameters``: the ids of the model's parameters."""
+    def __init__(self, tracer: Tracer, parameters: set[int], real: bool = False) -> None:
+        """``parameters``: the ids of the model's parameters. ``real``: the exact run's mode,
+        which computes on real kernels (the forward reads values) and only keeps track of
+        what each tensor was computed from (``p.detach()``, ``p.data``, ops under
+        ``torch.no_grad()`` or on frozen parameters leave autograd nothing to find)."""
         super().__init__()
         self.tracer = tracer
         self.ids = parameters
+        self.real = real
         self.saved: Saved = {}  # see save_owners
 
     def save_owners(self) -> None:
@@ -78,12 +82,12 @@ class ParameterMode(TorchFunctionMode):
             return result if query else func(*args, **kw)
         self.save_owners()
         if not query:
-            result = meta_call(func, args, kw)
+            result = func(*args, **kw) if self.real else meta_call(func, args, kw)
             self.tracer.mode_calls += 1
             self.book_product(func, args, kw, result)
         made = [v for v in walk_values(result) if isinstance(v, torch.Tensor)]
-        if not made and result is not None:  # a question answered on meta: ask the real one
-            return func(*args, **kw)
+        if not made and result is not None and not self.real:  # a question answered on meta
+            return func(*args, **kw)  # (ask the real one)
         for tensor in made:
             self.tracer.derived[id(tensor)] = (tensor, sources)
         return result

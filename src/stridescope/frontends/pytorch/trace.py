@@ -259,29 +259,22 @@ def _run(
     # (an attention mask beside the ids: see mask_inputs)
     assume_masks(tracer, proxies, given.keywords())
     args = grouped(proxies, given)
-    if fast:
-        mode = tracer.mode = ParameterMode(tracer, tree.params)
-        tracer.frozen = any(not p.requires_grad for p in tree.kept if p is not None)
-        try:
-            with _routing(tracer, methods), torch.enable_grad():
-                _forward(tracer, module, args)
-        finally:  # the model keeps no meta tensor, even from a forward that failed; a
-            # forward that stored one (a cache) did all else on shapes: its graph stands
-            if tracer.in_mode:  # (a forward returned a tensor computed under it)
-                tracer.switch_mode(False)
-            put_back(tracer.kept)
-            put_back_tensors(tracer.tensors_kept)
+    # the exact run computes on real kernels, but keeps track of parameters the same way
+    mode = tracer.mode = ParameterMode(tracer, tree.params, real=not fast)
+    tracer.frozen = any(not p.requires_grad for p in tree.kept if p is not None)
+    try:
+        with _routing(tracer, methods), torch.enable_grad():  # grad_fn: what a tensor came from
+            _forward(tracer, module, args)
+    finally:  # the model keeps no meta tensor, even from a forward that failed; a forward
+        # that stored one (a cache) did all else on shapes: its graph stands
+        if tracer.in_mode:  # (a forward returned a tensor computed under it)
+            tracer.switch_mode(False)
+        put_back(tracer.kept)
+        put_back_tensors(tracer.tensors_kept)
+        if fast:
             undo_writes(mode.saved, tracer.derived, tree.modules)
-            tracer.mode = None  # the mode refers to the tracer: no cycle left to collect
-            restore(tracer)
-    else:
-        try:
-            with _routing(tracer, methods), torch.enable_grad():  # grad_fn: what a tensor came from
-                _forward(tracer, module, args)
-        finally:
-            put_back(tracer.kept)
-            put_back_tensors(tracer.tensors_kept)
-            restore(tracer)
+        tracer.mode = None  # the mode refers to the tracer: no cycle left to collect
+        restore(tracer)
     return builder, tracer
 
 
