@@ -115,3 +115,51 @@ def test_fixed_size_nonzero_and_polar_are_counted() -> None:
 def test_special_functions_are_element_wise_math(fn: Callable[[torch.Tensor], Any]) -> None:
     graph = _traced(fn)
     assert graph.output.kind is OpKind.ACTIVATION and graph.output.macs == 0
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: torch.special.bessel_j0(x),
+        lambda x: torch.special.modified_bessel_k1(x + 1),
+        lambda x: torch.special.airy_ai(x),
+        lambda x: torch.polygamma(1, x + 1),
+        lambda x: (x + 1).polygamma(2),
+        lambda x: torch.special.polygamma(0, x + 1),
+    ],
+)
+def test_bessel_and_polygamma_are_element_wise_math(fn: Callable[[torch.Tensor], Any]) -> None:
+    graph = _traced(fn)
+    assert graph.output.kind is OpKind.ACTIVATION and graph.output.macs == 0
+
+
+@pytest.mark.parametrize(("n", "products"), [(0, 0), (1, 0), (2, 1), (3, 2), (8, 3), (7, 4)])
+def test_matrix_power_counts_the_products_of_repeated_squaring(n: int, products: int) -> None:
+    for graph in (
+        _traced(lambda x: torch.matrix_power(x, n)),
+        _traced(lambda x: torch.linalg.matrix_power(x, n)),
+        _traced(lambda x: x.matrix_power(n)),
+    ):
+        assert graph.macs == 2 * 3 * 5**3 * products
+
+
+def test_isin_is_a_mask_of_the_elements_shape() -> None:
+    graph = _traced(lambda x: torch.isin(x, torch.tensor([0.5, 1.0])))
+    assert graph.output.kind is OpKind.ACTIVATION and graph.output.parents == (0,)
+    joined = _traced(lambda x: torch.isin(x, x[0, 0, 0]))
+    assert len(joined.output.parents) == 2  # (the traced values, read whole)
+
+
+def test_fills_dropouts_splits_and_strided_constants_are_counted() -> None:
+    _traced(lambda x: x[0, 0].clone().fill_diagonal_(0.0))
+    assert _traced(lambda x: torch.feature_dropout(x, 0.5, True)).output.kind is OpKind.DROPOUT
+    _traced(lambda x: torch.unsafe_split_with_sizes(x, [2, 3], 3))
+    _traced(lambda x: x.new_empty_strided((2, 3), (3, 1)).fill_(1.0) + x[0, 0, :2, :3])
+
+
+def test_pdist_and_fairseq_conv_tbc_count_their_products() -> None:
+    pdist = _traced(lambda x: torch.nn.functional.pdist(x[0, 0])).output
+    assert pdist.output_shape == (10,) and pdist.macs == 10 * 5
+    weight = torch.randn(3, 5, 4)  # (width, in, out) over (time, batch, channels)
+    conv = _traced(lambda x: torch.conv_tbc(x[0], weight, torch.zeros(4), 1)).output
+    assert conv.output_shape == (3, 5, 4) and conv.macs == 3 * 5 * 4 * 3 * 5

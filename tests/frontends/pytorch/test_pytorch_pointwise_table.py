@@ -41,6 +41,9 @@ EXTRA: dict[str, tuple[Any, ...]] = {
     "renorm": (2, 1, 1.0),
     "mvlgamma": (1,),
     "multigammaln": (1,),
+    **dict.fromkeys(
+        ("dropout", "alpha_dropout", "feature_dropout", "feature_alpha_dropout"), (0.5, True)
+    ),
     **{
         f"{kind}_polynomial_{letter}": (2,)
         for kind, letters in (

@@ -19,7 +19,11 @@ ACTIVATIONS = (
     "torch.rrelu torch._softmax torch._log_softmax torch._safe_softmax"
 )
 NORMS = "F.batch_norm F.layer_norm F.group_norm F.instance_norm F.local_response_norm F.rms_norm"
-DROPOUTS = "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout"
+DROPOUTS = (
+    "F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout F.feature_alpha_dropout "
+    "torch.feature_dropout torch.feature_dropout_ torch.feature_alpha_dropout "
+    "torch.feature_alpha_dropout_ torch.dropout_ torch.alpha_dropout_"
+)
 
 MATH = (
     "torch.abs Tensor.abs Tensor.abs_ Tensor.__abs__ torch.neg Tensor.neg Tensor.neg_ "
@@ -52,7 +56,12 @@ MATH = (
     "torch.special.shifted_chebyshev_polynomial_u torch.special.shifted_chebyshev_polynomial_v "
     "torch.special.shifted_chebyshev_polynomial_w torch.special.hermite_polynomial_h "
     "torch.special.hermite_polynomial_he torch.special.laguerre_polynomial_l "
-    "torch.special.legendre_polynomial_p"
+    "torch.special.legendre_polynomial_p torch.special.bessel_j0 torch.special.bessel_j1 "
+    "torch.special.bessel_y0 torch.special.bessel_y1 torch.special.modified_bessel_i0 "
+    "torch.special.modified_bessel_i1 torch.special.modified_bessel_k0 "
+    "torch.special.modified_bessel_k1 torch.special.scaled_modified_bessel_k0 "
+    "torch.special.scaled_modified_bessel_k1 torch.special.spherical_bessel_j0 "
+    "torch.special.airy_ai"
 )
 
 COMPARE = (
@@ -72,7 +81,7 @@ SELECT = (
     "Tensor.__and__ Tensor.__rand__ Tensor.__iand__ Tensor.__or__ Tensor.__ror__ Tensor.__ior__ "
     "Tensor.__xor__ Tensor.__rxor__ Tensor.__ixor__ Tensor.__invert__ torch.bitwise_not "
     "Tensor.bitwise_not torch.bitwise_and Tensor.bitwise_and torch.bitwise_or Tensor.bitwise_or "
-    "Tensor.fill_ Tensor.zero_ torch.fill Tensor.bernoulli_ Tensor.bernoulli torch.bernoulli "
+    "Tensor.fill_ Tensor.zero_ torch.fill Tensor.fill_diagonal_ Tensor.bernoulli_ Tensor.bernoulli torch.bernoulli "
     "Tensor.uniform_ Tensor.normal_ Tensor.random_ Tensor.exponential_ Tensor.geometric_ "
     "Tensor.log_normal_ Tensor.cauchy_ torch.heaviside Tensor.heaviside torch.lerp Tensor.lerp "
     "torch.bitwise_xor Tensor.bitwise_xor torch.bitwise_left_shift Tensor.bitwise_left_shift "

@@ -25,13 +25,10 @@ from stridescope.frontends.pytorch.elementwise_names import (
 )
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
 from stridescope.frontends.pytorch.handlers import (
-    along,
     attention,
     elementwise,
-    linalg,
     losses,
     movement,
-    native,
     pooling,
     products,
     recurrent,
@@ -45,6 +42,7 @@ from stridescope.frontends.pytorch.handlers import (
     writes,
 )
 from stridescope.frontends.pytorch.known_values import membership, with_known_values
+from stridescope.frontends.pytorch.per_function import PER_FUNCTION
 from stridescope.frontends.pytorch.views import KEYS
 from stridescope.ir import OpKind
 
@@ -70,7 +68,8 @@ _MOVEMENT = (
     "Tensor.tile Tensor.diag_embed torch.diagflat Tensor.diagflat torch.adjoint Tensor.adjoint "
     "torch.diag Tensor.diag torch.block_diag torch.nonzero_static Tensor.nonzero_static "
     "torch.broadcast_tensors torch.linalg.diagonal torch.diagonal_copy torch.slice_copy "
-    "torch.split_copy torch.squeeze_copy torch.unsqueeze_copy torch.unbind_copy torch.as_strided"
+    "torch.split_copy torch.squeeze_copy torch.unsqueeze_copy torch.unbind_copy torch.as_strided "
+    "torch.unsafe_split_with_sizes Tensor.unsafe_split_with_sizes"
 )
 _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
@@ -84,7 +83,7 @@ _SAME = (
 _CONSTANTS = (
     "Tensor.new_zeros Tensor.new_ones Tensor.new_full Tensor.new_empty Tensor.new_tensor "
     "torch.zeros_like torch.ones_like torch.full_like torch.empty_like torch.rand_like "
-    "torch.randn_like"
+    "torch.randn_like Tensor.new_empty_strided"
 )
 
 
@@ -248,61 +247,6 @@ def _pools_with_indices() -> list[Row]:
     ]
 
 
-# Handlers made per function (they run it on meta for its output's shapes and dtypes)
-_PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
-    *linalg.PER_FUNCTION,
-    *native.PER_FUNCTION,
-    (lambda func: reduction.sum_to_size, "Tensor.sum_to_size"),
-    (spectral.distance(3), "F.cosine_similarity torch.cosine_similarity"),
-    (spectral.distance(1), "F.pairwise_distance torch.pairwise_distance torch.dist Tensor.dist"),
-    (spectral.fft("1"), "torch.fft.fft torch.fft.ifft torch.fft.rfft torch.fft.irfft"),
-    (spectral.fft("1"), "torch.fft.hfft torch.fft.ihfft"),
-    (spectral.fft("2"), "torch.fft.fft2 torch.fft.ifft2 torch.fft.rfft2 torch.fft.irfft2"),
-    (spectral.fft("2"), "torch.fft.hfft2 torch.fft.ihfft2"),
-    (spectral.fft("n"), "torch.fft.fftn torch.fft.ifftn torch.fft.rfftn torch.fft.irfftn"),
-    (spectral.fft("n"), "torch.fft.hfftn torch.fft.ihfftn"),
-    (along.reduction("max"), "torch.argmax Tensor.argmax torch.argmin Tensor.argmin"),
-    (along.reduction("max"), "torch.median Tensor.median torch.nanmedian Tensor.nanmedian"),
-    (along.reduction("max", dim_default=-1), "torch.mode Tensor.mode"),
-    (along.reduction("max", dim_default=-1, k_first=True), "torch.kthvalue Tensor.kthvalue"),
-    (along.reduction("max"), "torch.all Tensor.all torch.any Tensor.any torch._is_all_true"),
-    (along.reduction("max"), "torch.aminmax Tensor.aminmax"),
-    (
-        along.reduction("max", dim_at=1),
-        "torch.quantile Tensor.quantile torch.nanquantile Tensor.nanquantile",
-    ),
-    (
-        along.reduction("avg"),
-        "torch.logsumexp Tensor.logsumexp torch.prod Tensor.prod torch.nansum Tensor.nansum "
-        "torch.nanmean Tensor.nanmean torch.count_nonzero Tensor.count_nonzero "
-        "torch.special.logsumexp",
-    ),
-    (along.spread_pair, "torch.std_mean torch.var_mean"),
-    (along.reduction("avg", dim_at=1), "torch.linalg.vector_norm"),
-    (along.reduction("avg", dim_at=1, dim_default=-1), "torch.trapezoid torch.trapz"),
-    (
-        along.along("scan"),
-        "torch.cumsum Tensor.cumsum torch.cumprod Tensor.cumprod torch.logcumsumexp "
-        "Tensor.logcumsumexp torch.cummax Tensor.cummax torch.cummin Tensor.cummin",
-    ),
-    (along.along("whole", dim_default=-1), "torch.sort Tensor.sort torch.argsort Tensor.argsort"),
-    (along.along("whole", dim_at=99, dim_default=0), "torch.msort Tensor.msort"),
-    (along.along("whole", dim_at=1, dim_default=-1), "torch.topk Tensor.topk"),
-    (along.along("diff", 1, -1), "torch.diff Tensor.diff torch.cumulative_trapezoid"),
-    (
-        sampling.fractional_max_pool,
-        "F.fractional_max_pool2d F.fractional_max_pool3d F.fractional_max_pool2d_with_indices "
-        "F.fractional_max_pool3d_with_indices",
-    ),
-    (
-        sampling.data_sized,
-        "torch.masked_select Tensor.masked_select torch.nonzero Tensor.nonzero torch.argwhere "
-        "Tensor.argwhere torch.unique Tensor.unique torch.unique_consecutive "
-        "Tensor.unique_consecutive",
-    ),
-]
-
-
 # Slices and axis moves: where the handler declines, data movement (never uncounted).
 _SLICING: list[tuple[Callable[..., Any], str]] = [
     (slicing.getitem, "Tensor.__getitem__"),
@@ -364,7 +308,7 @@ def _build() -> dict[Any, FunctionSpec]:
 
     for handler, names in _rows():
         add(handler, names)
-    for factory, names in _PER_FUNCTION:
+    for factory, names in PER_FUNCTION:
         for spelled in names.split():
             if (func := _resolve(spelled)) is not None:
                 add(factory(func), spelled)

@@ -23,7 +23,8 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["arith", "bucket", "float_power", "fused", "pointwise", "power", "select", "unary"]
+__all__ = ["arith", "bucket", "float_power", "fused", "isin", "pointwise", "polygamma", "power"]
+__all__ += ["select", "unary"]
 
 
 def pointwise(kind: OpKind) -> Callable[..., Any]:
@@ -259,3 +260,22 @@ def bucket(values_at: int) -> Callable[..., Any]:
         return joined(t, name, out, others, "boundaries")
 
     return handler
+
+
+def polygamma(t: Tracer, name: str, op: str, first: Any, second: Any, **keywords: Any) -> Any:
+    """``torch.polygamma(n, x)`` and ``x.polygamma(n)``: element-wise math on ``x`` (the
+    order is a number), 0 MACs."""
+    x, n = (second, first) if isinstance(first, int) else (first, second)
+    if keywords or not isinstance(n, int) or not isinstance(x, ShapeProxy):
+        raise NotHandled
+    return unary(OpKind.ACTIVATION)(t, name, op, x)
+
+
+def isin(t: Tracer, name: str, op: str, elements: Any, test_elements: Any, **keywords: Any) -> Any:
+    """``torch.isin(x, values)``: per element of ``x``, whether it is among ``values`` (a
+    bool tensor of ``x``'s shape; position-wise, no MACs). Traced ``values`` are read whole
+    (:func:`~.layer_calls.joined`)."""
+    if not isinstance(elements, ShapeProxy) or "out" in keywords:
+        raise NotHandled
+    node = t.builder.pointwise(elements.node, name, kind=OpKind.ACTIVATION, op=op)
+    return joined(t, name, ShapeProxy(node, elements.dims, torch.bool), [test_elements], "values")

@@ -1,7 +1,7 @@
 """Products beyond ``matmul`` and ``einsum``: ``torch.linalg.multi_dot`` and
 ``torch.chain_matmul`` (in the order of fewest multiplies, as torch computes them),
-``addbmm``, ``inner``, ``linalg.vecdot``, ``kron``, ``cross`` / ``linalg.cross`` and
-``trace``: each one node, its output shape from a meta run, its MACs from the operands'
+``addbmm``, ``inner``, ``linalg.vecdot``, ``pdist``, ``conv_tbc``, ``matrix_power``, ``kron``,
+``cross`` / ``linalg.cross`` and ``trace``: each one node, its output shape from a meta run, its MACs from the operands'
 shapes. :data:`PER_FUNCTION` also holds the linear systems and factorizations of
 :mod:`~stridescope.frontends.pytorch.handlers.solves` and the norms of ``torch.linalg``
 (:func:`~stridescope.frontends.pytorch.handlers.reduction.linalg_norm`).
@@ -80,6 +80,25 @@ def _measured(kind: OpKind, macs: Macs) -> Callable[[Any], Callable[..., Any]]:
     return factory
 
 
+def _matrix_power(func: Any) -> Callable[..., Any]:
+    """``matrix_power(x, n)`` for ``n >= 0``: the matrix products of torch's squaring
+    (``n.bit_length() - 1`` squares, one more product per further 1 bit), each ``k ** 3``
+    MACs per matrix of the batch."""
+
+    def handler(t: Tracer, name: str, op: str, input: Any, n: Any, **kwargs: Any) -> Any:
+        if kwargs or not isinstance(n, int) or n < 0 or not isinstance(input, ShapeProxy):
+            raise NotHandled
+        k = input.dims[-1]
+        products = max(n.bit_length() - 1, 0) + max(bin(n).count("1") - 1, 0)
+
+        def count(out: tuple[int, ...]) -> int:
+            return math.prod(out[:-2]) * k**3 * products
+
+        return product(t, name, op, func, (input, n), count, {}, kind=OpKind.MATMUL)
+
+    return handler
+
+
 PER_FUNCTION = [
     (
         _measured(OpKind.MATMUL, lambda shapes, out, kw: chain_macs(shapes)),
@@ -90,6 +109,11 @@ PER_FUNCTION = [
         "torch.addbmm Tensor.addbmm",
     ),
     (_measured(OpKind.MATMUL, _contracted), "torch.inner Tensor.inner torch.linalg.vecdot"),
+    (_measured(OpKind.MATMUL, _contracted), "F.pdist torch.pdist"),  # (a row pair's distance)
+    (  # fairseq's convolution over (time, batch, channels), weight (width, in, out)
+        _measured(OpKind.MATMUL, lambda s, out, kw: math.prod(out) * s[1][0] * s[1][1]),
+        "torch.conv_tbc",
+    ),
     (_measured(OpKind.MUL, lambda s, out, kw: math.prod(out)), "torch.kron Tensor.kron"),
     (
         _measured(OpKind.MUL, lambda s, out, kw: 2 * math.prod(out)),
@@ -97,5 +121,6 @@ PER_FUNCTION = [
     ),
     (_measured(OpKind.ADD, lambda s, out, kw: min(s[0])), "torch.trace Tensor.trace"),
     (lambda func: reduction.linalg_norm, "torch.linalg.norm torch.linalg.matrix_norm"),
+    (_matrix_power, "torch.linalg.matrix_power torch.matrix_power Tensor.matrix_power"),
     *solves.PER_FUNCTION,
 ]
