@@ -74,7 +74,9 @@ def _filled(value: Any, tensors: Sequence[Any], detach: bool = False) -> Any:
     """:func:`_template`'s inverse: each slot replaced by its tensor; ``detach``: each real
     tensor besides detached, a plain tensor without autograd history, from which the
     PyTorch tracer counts no parameter (a Keras weight's value is a torch parameter on this
-    backend; the Keras reader counts the weight)."""
+    backend; the Keras reader counts the weight). A Keras weight handed to the torch function
+    itself (``F.conv2d(x, self.kernel)``) is its value, so detached too."""
+    import keras
     import torch
 
     from stridescope.frontends.pytorch.meta_calls import map_values
@@ -82,6 +84,8 @@ def _filled(value: Any, tensors: Sequence[Any], detach: bool = False) -> Any:
     def fill(v: Any) -> Any:
         if type(v) is _Slot:
             return tensors[v.i]
+        if detach and isinstance(v, keras.Variable):
+            v = v.value
         return v.detach() if detach and isinstance(v, torch.Tensor) else v
 
     return map_values(value, fill)
