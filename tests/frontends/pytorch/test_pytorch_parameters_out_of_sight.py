@@ -2,7 +2,8 @@
 ``p.data``, a computation under ``torch.no_grad()`` or on frozen parameters. The trace finds
 a tensor's parameters through its ``grad_fn`` only where the parameter mode is off; the
 exact run (a forward that reads a parameter's value) now keeps the mode, on real kernels, and
-a plain tensor that is a parameter's own memory counts that parameter."""
+a plain tensor that is a parameter's own memory counts that parameter. A parameter whose value
+the forward reads is counted there, where it is first used."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ class _Head(nn.Module):
 def test_a_parameter_used_out_of_autograd_sight_is_counted(use: str, reads: bool) -> None:
     graph = trace_torch(_Head(USES[use], reads), SHAPE)
     assert graph.params == 8 * 5 and not graph.notes
-    assert graph.output.macs == 2 * 8 * 5 and graph.output.params == 8 * 5
+    # (counted where first used: the value read, in the exact run)
+    assert graph.output.macs == 2 * 8 * 5 and graph.output.params == (0 if reads else 8 * 5)
 
 
 @pytest.mark.parametrize("use", list(USES), ids=list(USES))
@@ -80,16 +82,24 @@ def test_a_detached_parameter_in_a_class_traced_without_the_mode_is_counted() ->
     assert graph.params == 3 * 64 and not graph.notes
 
 
-def test_a_parameter_only_read_for_its_value_is_named_in_the_note() -> None:
+@pytest.mark.parametrize("frozen", [False, True], ids=["trained", "frozen"])
+def test_a_parameter_read_for_its_value_is_counted_where_it_is_read(frozen: bool) -> None:
+    """A gate that decides a branch is used by the forward (torch counts it): a node of
+    its own where its value is read, no parents, no MACs. A parameter the forward never
+    touches is still only named in the note."""
+
     class Gate(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.on = nn.Parameter(torch.ones(1))
             self.w = nn.Parameter(torch.randn(8, 5))
+            self.spare = nn.Parameter(torch.zeros(3))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x @ self.w.detach() if float(self.on) > 0 else x
+            return x @ self.w.detach() if float(self.on.abs()) > 0 else x
 
-    graph = trace_torch(Gate(), SHAPE)
-    assert graph.params == 40
-    assert len(graph.notes) == 1 and graph.notes[0].endswith(": on")
+    graph = trace_torch(Gate().requires_grad_(not frozen), SHAPE)
+    (read,) = [n for n in graph.nodes if n.name == "float"]
+    assert read.params == 1 and read.macs == 0 and read.parents == ()
+    assert graph.params == 41 and graph.output.params == 40
+    assert len(graph.notes) == 1 and graph.notes[0].endswith(": spare")

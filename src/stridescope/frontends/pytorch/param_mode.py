@@ -33,6 +33,7 @@ from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.views import QUERIES, Written
+from stridescope.ir import OpKind
 
 __all__ = ["ParameterMode"]
 
@@ -86,8 +87,10 @@ class ParameterMode(TorchFunctionMode):
             self.tracer.mode_calls += 1
             self.book_product(func, args, kw, result)
         made = [v for v in walk_values(result) if isinstance(v, torch.Tensor)]
-        if not made and result is not None and not self.real:  # a question answered on meta
-            return func(*args, **kw)  # (ask the real one)
+        if not made and result is not None:
+            if not self.real:  # a question answered on meta: ask the real one
+                return func(*args, **kw)
+            self.book_read(func, sources)
         for tensor in made:
             self.tracer.derived[id(tensor)] = (tensor, sources)
         return result
@@ -117,6 +120,17 @@ class ParameterMode(TorchFunctionMode):
             op=spec.op,
         )
 
+    def book_read(self, func: Callable[..., Any], sources: list[nn.Parameter]) -> None:
+        """A value read from parameters (``float(self.gate)``, ``if self.scale > 0``: the
+        exact run's) is where those not counted before are first used: a node of its own,
+        without parents or MACs, counts them."""
+        tracer = self.tracer
+        if params := tracer.take_params(sources):
+            name = str(getattr(func, "__name__", "value")).strip("_") or "value"
+            tracer.builder.computed(
+                tracer.scoped(name), output_shape=(), macs=0, params=params, op=name, kind=_MOVE
+            )
+
     def sources(self, values: list[Any]) -> list[nn.Parameter]:
         """The parameters among ``values``, and those ``values`` were computed from."""
         found: list[nn.Parameter] = []
@@ -130,6 +144,8 @@ class ParameterMode(TorchFunctionMode):
                 found += seen[1]
         return found
 
+
+_MOVE = OpKind.MOVE
 
 # references to a tensor of ``derived`` when nothing else holds it: its (tensor, sources) entry
 # and ``getrefcount``'s own argument
