@@ -119,7 +119,12 @@ def _config(layer: Any) -> dict[str, Any]:
 
 
 def add_keras_layer(
-    b: GraphBuilder, parents: Sequence[int], layer: Any, name: str, call: Any = None
+    b: GraphBuilder,
+    parents: Sequence[int],
+    layer: Any,
+    name: str,
+    call: Any = None,
+    seen: set[int] | None = None,
 ) -> list[int]:
     """Append one Keras layer's or raw operation's node(s); return one node id per output.
 
@@ -130,7 +135,8 @@ def add_keras_layer(
     anything else is read through its ``call``
     (:func:`~stridescope.frontends.keras.expand.add_custom_layer`) or left uncounted, with
     the shape Keras computes (``call``: the layer's node in
-    the Functional graph, ``None`` in a Sequential). Outputs a handler does not make (a
+    the Functional graph, ``None`` in a Sequential; ``seen``: the ids of the weights raw
+    operations of the same graph counted before, each counted once). Outputs a handler does not make (a
     layer called with ``return_attention_scores=True``) are 0-MAC nodes read from its first,
     of the shapes Keras recorded."""
     import keras
@@ -139,7 +145,7 @@ def add_keras_layer(
     if callable(describe) and len(parents) == 1:
         return [int(describe(b, parents[0], name))]
     if not isinstance(layer, keras.layers.Layer):
-        return add_operation(b, parents, layer, call, name)
+        return add_operation(b, parents, layer, call, name, seen)
     table = keras_table()
     handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), None)
     if handler is None:

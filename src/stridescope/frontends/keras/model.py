@@ -21,6 +21,7 @@ from stridescope.frontends.keras.assigns import assigns_dropped
 from stridescope.frontends.keras.expand import call_records, graph_calls, names_kept
 from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.frontends.keras.shapes import tensors_of
+from stridescope.frontends.keras.weights import weights_among, weights_read
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
 __all__ = ["input_names", "read_keras"]
@@ -100,7 +101,8 @@ def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Gra
             f"first, {shapes[0]}"
         )
     used: set[int] = set()  # the ids of the weights the walk meets
-    outputs = _walk(builder, model, nodes, "", used)
+    with weights_read(owner):
+        outputs = _walk(builder, model, nodes, "", used)
     first = outputs[0]
     builder.returns(outputs)
     if first != builder.size - 1:  # the output is the model's first, as in the PyTorch tracer
@@ -124,9 +126,9 @@ def _uses(op: Any, call: Any, used: set[int]) -> None:
 
     if isinstance(op, keras.layers.Layer):
         used.update(id(w) for w in op.weights)
-    else:
+    else:  # (also those a tensor computed from weights alone came from)
         args = keras.tree.flatten((call.arguments.args, call.arguments.kwargs))
-        used.update(id(v) for v in args if isinstance(v, keras.Variable))
+        used.update(id(v) for v in weights_among(args))
 
 
 def _note_unused(builder: GraphBuilder, model: Any, used: set[int]) -> None:
@@ -302,10 +304,10 @@ def _walk(
             continue
         parents = [_made(made, x, model) for x in tensors_of(call.arguments)]
         name = prefix + op.name + (f"@{index}" if index else "")
+        first = b.size
+        nodes = _add(b, parents, op, name, call, used)  # (counts a raw op's weights once)
         if not _is_model(op):  # a nested model's own walk says what it uses
             _uses(op, call, used)
-        first = b.size
-        nodes = _add(b, parents, op, name, call, used)
         made.update(zip(map(id, call.outputs), nodes, strict=False))
         if not _is_model(op):  # (a nested model's walk sized its own nodes)
             _sized(b, nodes, [getattr(x, "dtype", None) for x in call.outputs], first)
@@ -371,7 +373,7 @@ def _add(
         raise StridescopeError(f"layer {name!r} has no inputs in the model's graph")
     if _is_model(op):
         return _walk(b, op, _as_keras_flattens(parents, call), name + ".", used)
-    return add_keras_layer(b, parents, op, name, call)
+    return add_keras_layer(b, parents, op, name, call, used)
 
 
 def _as_keras_flattens(parents: Sequence[int], call: Any) -> list[int]:

@@ -62,6 +62,7 @@ from stridescope.frontends.keras.op_names import (
 )
 from stridescope.frontends.keras.resizes import resize_node
 from stridescope.frontends.keras.shapes import keras_shapes
+from stridescope.frontends.keras.weights import count_weights
 from stridescope.ir import GraphBuilder, OpKind, Shape, channel_axis
 from stridescope.ir.einsum import einsum_macs
 
@@ -86,18 +87,6 @@ COUNTED = frozenset(
 
 def _operands(call: Any) -> list[Any]:
     return [] if call is None else list(call.arguments.args)
-
-
-def count_weights(values: Sequence[Any], seen: set[int]) -> int:
-    """Elements of the ``keras.Variable`` s among ``values`` not counted yet (marked now)."""
-    import keras
-
-    params = 0
-    for value in values:
-        if isinstance(value, keras.Variable) and id(value) not in seen:
-            seen.add(id(value))
-            params += math.prod(int(d) for d in value.shape)
-    return params
 
 
 def _product(

@@ -1,0 +1,56 @@
+"""A weight a subclassed model's ``call`` uses in raw operations counts once, where first
+used, also when it reaches the operation computed on weights alone (``ops.transpose(w)``,
+``ops.exp(log_scale)``, ``ops.stop_gradient(w)``: Keras runs those eagerly while it records
+the call, so the operation is handed a plain torch tensor). Before, each raw operation counted
+the weights among its operands again (32 of 16 parameters below), and a weight reaching one
+computed was reported unused."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+import stridescope
+from stridescope.frontends.keras import read_keras
+
+
+def _model(keras: ModuleType, call: Any) -> Any:
+    ops = keras.ops
+
+    class Heads(keras.Model):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = self.add_weight(shape=(3, 4), name="w")
+            self.g = self.add_weight(shape=(4,), name="g")
+
+        def call(self, x: Any) -> Any:
+            return call(ops, self, x)
+
+    model = Heads()
+    model(np.ones((2, 3), dtype="float32"))
+    return model
+
+
+def test_a_weight_used_by_several_raw_operations_counts_once(keras: ModuleType) -> None:
+    model = _model(keras, lambda ops, m, x: ops.matmul(x, m.w) * m.g + m.g + ops.matmul(x, m.w))
+    graph = read_keras(model, (2, 3))
+    assert graph.params == model.count_params() == 16 and not graph.notes
+    first, scaled = graph.nodes[1:3]
+    assert (first.params, scaled.params) == (12, 4)
+    assert sum(n.params for n in graph.nodes[3:]) == 0
+    assert graph.macs == 2 * (2 * 3 * 4) + 3 * (2 * 4)
+
+
+def test_weights_reaching_an_operation_computed_count_there(keras: ModuleType) -> None:
+    model = _model(
+        keras,
+        lambda ops, m, x: (
+            ops.matmul(x, ops.stop_gradient(m.w))
+            + ops.matmul(x, ops.transpose(ops.transpose(m.w))) * ops.exp(m.g)
+        ),
+    )
+    summary = stridescope.summary(model, input_shape=(2, 3))
+    assert summary.totals.params == model.count_params() == 16 and not summary.notes
+    assert [row.params for row in summary.layers if row.params] == [12, 4]
