@@ -103,3 +103,22 @@ def test_a_parameter_read_for_its_value_is_counted_where_it_is_read(frozen: bool
     assert read.params == 1 and read.macs == 0 and read.parents == ()
     assert graph.params == 41 and graph.output.params == 40
     assert len(graph.notes) == 1 and graph.notes[0].endswith(": spare")
+
+
+def test_questions_about_a_parameter_are_not_reads_of_its_values() -> None:
+    """``w.data_ptr()``, ``w.element_size()``: the tensor itself, not its values; the
+    parameter is counted at the op that uses it."""
+
+    class Asks(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.on = nn.Parameter(torch.ones(1))
+            self.w = nn.Parameter(torch.randn(8, 5))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            assert self.w.data_ptr() != 0 and self.w.element_size() == 4
+            return x @ self.w if bool(self.on > 0) else x
+
+    graph = trace_torch(Asks(), SHAPE)
+    assert [n.name for n in graph.nodes if not n.parents] == ["input", "bool"]  # (on read)
+    assert graph.params == 41 and graph.output.params == 40

@@ -90,7 +90,8 @@ class ParameterMode(TorchFunctionMode):
         if not made and result is not None:
             if not self.real:  # a question answered on meta: ask the real one
                 return func(*args, **kw)
-            self.book_read(func, sources)
+            if func in _VALUE_READS:
+                self.book_read(func, sources)
         for tensor in made:
             self.tracer.derived[id(tensor)] = (tensor, sources)
         return result
@@ -146,6 +147,14 @@ class ParameterMode(TorchFunctionMode):
 
 
 _MOVE = OpKind.MOVE
+# what reads a tensor's values into Python (a number, a bool, a list, an array, text); not
+# what asks about the tensor itself (``data_ptr``, ``element_size``)
+_READS: tuple[str, ...] = ("__bool__", "__float__", "__int__", "__index__", "__complex__")
+_READS += ("__nonzero__", "__array__", "__format__", "__repr__", "item", "tolist", "numpy")
+_VALUE_READS = frozenset(
+    getattr(torch.Tensor, n) for n in (*_READS, "is_nonzero", "equal", "allclose")
+)
+_VALUE_READS |= {torch.equal, torch.allclose, torch.is_nonzero}
 
 # references to a tensor of ``derived`` when nothing else holds it: its (tensor, sources) entry
 # and ``getrefcount``'s own argument
