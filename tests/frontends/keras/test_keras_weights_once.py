@@ -54,3 +54,31 @@ def test_weights_reaching_an_operation_computed_count_there(keras: ModuleType) -
     summary = stridescope.summary(model, input_shape=(2, 3))
     assert summary.totals.params == model.count_params() == 16 and not summary.notes
     assert [row.params for row in summary.layers if row.params] == [12, 4]
+
+
+def test_a_weight_read_for_its_value_is_counted(keras: ModuleType) -> None:
+    """A gate whose value decides a branch is used (``count_params()`` counts it): counted
+    at the first node, as its use is not in the graph; a weight the call never touches is
+    still only named in the note."""
+    ops = keras.ops
+
+    class Gated(keras.Model):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = keras.layers.Dense(4)
+            self.gate = self.add_weight(shape=(), initializer="ones", name="gate")
+            self.spare = self.add_weight(shape=(5,), initializer="zeros", name="spare")
+
+        def call(self, x: Any) -> Any:
+            y = self.dense(x)
+            return y * 2 if float(ops.convert_to_numpy(self.gate)) > 0 else y
+
+    model = Gated()
+    model(np.ones((2, 3), dtype="float32"))
+    graph = read_keras(model, (2, 3))
+    assert graph.params == model.count_params() - 5 == 3 * 4 + 4 + 1
+    assert graph.nodes[1].params == 3 * 4 + 4 + 1
+    assert len(graph.notes) == 1 and graph.notes[0].endswith(": gated/spare")
+    from keras.src.backend.torch.core import Variable
+
+    assert Variable.__dict__["value"].fget.__name__ != "_reading"  # (put back after)

@@ -21,7 +21,7 @@ from stridescope.frontends.keras.assigns import assigns_dropped
 from stridescope.frontends.keras.expand import call_records, graph_calls, names_kept
 from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.frontends.keras.shapes import tensors_of
-from stridescope.frontends.keras.weights import weights_among, weights_read
+from stridescope.frontends.keras.weights import count_read, values_read, weights_among, weights_read
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
 __all__ = ["input_names", "read_keras"]
@@ -55,7 +55,9 @@ def read_keras(
         return _read(model, given, source, model)
     calls = call_records(model)
     try:
-        return _read(_as_functional(model, given), given, source, model)
+        with values_read() as read:  # (a weight whose value the call reads is used)
+            functional = _as_functional(model, given)
+        return _read(functional, given, source, model, read)
     finally:  # the symbolic call's records on the model's layers are taken out again
         for records, kept in calls:
             del records[kept:]
@@ -72,11 +74,15 @@ def _bytes(model: Any) -> int:
     return _ITEM_BYTES.get(str(getattr(policy, "compute_dtype", "float32")), 4)
 
 
-def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Graph:
+def _read(
+    model: Any, given: list[Shape] | None, source: str, owner: Any, read: set[int] | None = None
+) -> Graph:
     """The graph of ``model`` (the Functional or Sequential model that computes ``owner``,
     the user's model, or ``owner`` itself). Its output (its last node) is the model's first
     output: where nodes follow it (a second output computed after it), an ``output`` node of
-    its shape does (0 MACs, positions kept)."""
+    its shape does (0 MACs, positions kept). ``read``: the ids of the weights whose values
+    ``owner``'s call read; those no node counts are counted at the first node after the
+    inputs (their use is not in the graph)."""
     inputs = _model_inputs(model, given[0] if given and len(given) == 1 else None)
     if given is not None and len(given) != len(inputs):
         raise StridescopeError(
@@ -114,6 +120,7 @@ def _read(model: Any, given: list[Shape] | None, source: str, owner: Any) -> Gra
         _size_node(builder, at, getattr(model.outputs[0], "dtype", None))
     for node, x in zip(nodes, inputs, strict=True):  # (float32 inputs of a float16 model)
         _size_node(builder, node, getattr(x, "dtype", None))
+    count_read(builder, owner.weights, read or set(), used, len(nodes))
     _note_unused(builder, owner, used)
     return builder.build()
 

@@ -7,18 +7,23 @@ Keras runs such a computation eagerly while it records a subclassed model's ``ca
 so the operation is handed a plain torch tensor. That tensor leads back to the weights by its
 autograd graph (each weight's value is a torch parameter), or is one's own memory
 (``stop_gradient`` detaches). While a model is read (:func:`weights_read`), such tensors count
-the weights behind them.
+the weights behind them. A weight whose value the call reads for Python
+(``float(ops.convert_to_numpy(self.gate))`` deciding a branch) is used too: :func:`values_read`
+notes which weights' values a call read.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["count_weights", "weights_among", "weights_read"]
+from stridescope.ir import GraphBuilder
+
+__all__ = ["count_read", "count_weights", "values_read", "weights_among", "weights_read"]
 
 # while a model is read: its weights by the id of their torch value, and by data pointer
 _WEIGHTS: ContextVar[tuple[dict[int, Any], dict[int, list[Any]]] | None] = ContextVar(
@@ -97,3 +102,54 @@ def count_weights(values: Sequence[Any], seen: set[int]) -> int:
             seen.add(id(w))
             params += math.prod(int(d) for d in w.shape)
     return params
+
+
+def count_read(
+    b: GraphBuilder, weights: Sequence[Any], read: set[int], seen: set[int], at: int
+) -> None:
+    """The weights whose values a call read (``read``, by id: a gate deciding a branch) and
+    no node counted (``seen``) are counted at node ``at``, where one follows the inputs
+    (their use is not in the graph)."""
+    if read and b.size > at:
+        b.add_params(at, count_weights([w for w in weights if id(w) in read], seen))
+
+
+_LOCAL = threading.local()  # per thread: the sets of the reads running (``sets``)
+_LOCK = threading.Lock()
+_VALUE: list[Any] = []  # while any read runs: the backend Variable's own ``value`` property
+
+
+def _reading(self: Any) -> Any:
+    """``Variable.value`` while patched: the weight's id noted in the reads running on this
+    thread."""
+    for found in getattr(_LOCAL, "sets", ()):
+        found.add(id(self))
+    return _VALUE[0].fget(self)
+
+
+@contextmanager
+def values_read() -> Iterator[set[int]]:
+    """The ids of the weights whose values are read inside the block (on this thread);
+    empty on a backend other than torch."""
+    import keras
+
+    found: set[int] = set()
+    if keras.backend.backend() != "torch":
+        yield found
+        return
+    from keras.src.backend.torch.core import Variable
+
+    with _LOCK:
+        if not _VALUE:
+            _VALUE.append(Variable.__dict__["value"])
+            Variable.value = property(_reading)
+        _VALUE.append(None)
+    _LOCAL.sets = [*getattr(_LOCAL, "sets", ()), found]
+    try:
+        yield found
+    finally:
+        _LOCAL.sets = [s for s in _LOCAL.sets if s is not found]
+        with _LOCK:
+            _VALUE.pop()
+            if len(_VALUE) == 1:
+                Variable.value = _VALUE.pop()
