@@ -18,6 +18,7 @@ from torch import nn
 import stridescope
 from stridescope.frontends.keras import read_keras
 from stridescope.ir import Graph, Node, OpKind
+from tests.frontends.pytorch.applied import odd_op
 
 
 def _named(graph: Graph, name: str) -> Node:
@@ -132,22 +133,12 @@ def test_a_layer_given_a_list_that_reads_one_of_them(keras: ModuleType) -> None:
     assert graph.params == model.count_params()
 
 
-@torch.library.custom_op("stridescope_tests::keras_odd", mutates_args=())
-def _odd(x: torch.Tensor) -> torch.Tensor:
-    return x.sin()
-
-
-@_odd.register_fake
-def _odd_shape(x: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(x)
-
-
 def test_a_torch_function_no_handler_counts_leaves_the_layer_uncounted(
     keras: ModuleType,
 ) -> None:
     """What the PyTorch tracer does not count stays one node of Keras's shape, as before;
     nothing is left patched on ``KerasTensor`` after the read, even when a layer raises."""
-    odd = _odd  # (an operator of a library of its own, which no table can know)
+    odd = odd_op  # (an operator of a library of its own, which no table can know)
 
     class Odd(keras.layers.Layer):  # type: ignore[misc, name-defined]
         def call(self, x: Any) -> Any:

@@ -1,7 +1,7 @@
 """A module whose forward is one function of its input, for tests of single torch calls (of
-the input, or of a conv's output); a graph with torch's own output beside it; and the model
-a target file's source builds (:func:`built`), for tests that also run the file from the
-command line."""
+the input, or of a conv's output); a graph with torch's own output beside it; the model a
+target file's source builds (:func:`built`), for tests that also run the file from the
+command line; and :func:`odd_op`, an operator no table can know."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from torch import nn
 
 from stridescope.frontends import load_graph
 from stridescope.ir import Graph
+
+
+@torch.library.custom_op("stridescope_tests::odd", mutates_args=())
+def odd_op(x: torch.Tensor) -> torch.Tensor:
+    """An operator of a library of its own (``torch.ops.stridescope_tests.odd``), which no
+    table can know: what stays uncounted, with the shape its fake kernel gives."""
+    return x.sin()
+
+
+@odd_op.register_fake
+def _odd_shape(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
 
 
 class Apply(nn.Module):

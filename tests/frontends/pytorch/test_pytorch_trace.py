@@ -17,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from stridescope.frontends import trace_torch
 from stridescope.ir import Graph, GraphBuilder, OpKind
 from stridescope.ops import create_op, op_names
+from tests.frontends.pytorch.applied import odd_op
 
 
 class SqueezeExcite(nn.Module):
@@ -240,17 +241,6 @@ def test_broadcast_multiply_and_fixed_filter() -> None:
     assert blur.params == 0 and blur.macs == 2 * 8 * 8 * 8 * 9 and blur.groups == 8
 
 
-@torch.library.custom_op("stridescope_tests::odd", mutates_args=())
-def _odd(x: torch.Tensor) -> torch.Tensor:
-    """An operator of a library of its own, which no table can know."""
-    return x.sin()
-
-
-@_odd.register_fake
-def _odd_shape(x: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(x)
-
-
 def test_unknown_ops_are_uncounted_not_zero() -> None:
     class Odd(nn.Module):
         def __init__(self) -> None:
@@ -260,7 +250,7 @@ def test_unknown_ops_are_uncounted_not_zero() -> None:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = self.conv(x)  # (N, 3, H, W)
-            x = x + _odd(_odd(x))
+            x = x + odd_op(odd_op(x))
             return self.out(x)
 
     g = trace_torch(Odd(), (1, 3, 8, 10))
