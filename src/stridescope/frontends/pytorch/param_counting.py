@@ -68,6 +68,8 @@ class ParameterCounting:
     in_mode: bool  # whether it is on the torch function mode stack
     parameters: list[Any]  # the model's (None where a slot is empty)
     aliases: dict[int, list[Any]] | None  # the parameters by their memory (alias_of)
+    buffer_ids: set[int] | None  # the ids of :attr:`buffers` (alias_of)
+    buffers: list[Any]  # the model's buffers (``None`` among them)
 
     def switch_mode(self, on: bool) -> None:
         """Put :attr:`mode` on the torch function mode stack, or take it off (it is on top)."""
@@ -180,6 +182,10 @@ class ParameterCounting:
         strides: ``p.detach()``, ``p.data``, a ``state_dict()``'s tensor handed to
         ``functional_call``), else ``None``."""
         if tensor.is_meta:
+            return None
+        if self.buffer_ids is None:  # (a buffer is none: answered without the next)
+            self.buffer_ids = set(map(id, self.buffers))
+        if id(tensor) in self.buffer_ids:
             return None
         if self.aliases is None:  # (once per trace, where a module holds such a tensor)
             self.aliases = {}

@@ -251,7 +251,7 @@ def _run(
         tracer.blocks = None  # do not compare; every block is traced
         tracer.exact = True
     tracer.device = tensor_device(tree, tracer.device)
-    tracer.parameters = tree.kept
+    tracer.parameters, tracer.buffers = tree.kept, tree.buffers
     tracer.graph = module if recorded(module) else None
     proxies = [ShapeProxy(n, s, dtype_of(s, dtype)) for n, s in zip(inputs, shapes, strict=True)]
     tracer.dtype = dtype

@@ -98,6 +98,8 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
         self.walked: dict[int, Any] = {}  # autograd nodes read (see ``param_counting``)
         self.parameters: list[Any] = []  # the model's (``param_counting.alias_of``)
         self.aliases: dict[int, list[Any]] | None = None
+        self.buffer_ids: set[int] | None = None
+        self.buffers: list[Any] = []  # the model's (``param_counting.alias_of``)
         self.global_hooks = any_global_hooks()  # forward hooks every module call runs
         self.hook_calls = 0
         # tensors written through views, by id: (tensor, the views written, in order)
