@@ -7,7 +7,8 @@ The modules, by role:
 - :mod:`.proxy`: :class:`ShapeProxy`, the shape-only tensor stand-in;
 - :mod:`.tracer`: :class:`Tracer`, which dispatches each call to a handler or a meta run;
 - :mod:`.function_table` and :mod:`.module_table`: the two tables, torch function → handler
-  and ``nn.Module`` forward → handler;
+  and ``nn.Module`` forward → handler (:mod:`.per_function`: the function rows whose handler
+  is made per function);
 - :mod:`.handlers`: the handlers, one module per family;
 - :mod:`.errors`, :mod:`.handler_specs`, :mod:`.thread_state`: the exceptions, what the tables
   hold, and which tracer this thread reports to.
