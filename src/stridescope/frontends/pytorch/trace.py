@@ -230,8 +230,10 @@ def _run(
     methods: frozenset[str] = frozenset(),
 ) -> tuple[GraphBuilder, Tracer]:
     """One traced forward, autograd on (a tensor's ``grad_fn`` tells which parameters it came
-    from). ``fast``: in the forwards of modules with parameters of their own, computations on
-    parameters alone run on meta tensors (:class:`ParameterMode`); else on real kernels."""
+    from where the parameter mode is off). In the forwards of modules with parameters of their
+    own, computations on parameters alone run under :class:`ParameterMode`, which keeps what
+    each result was computed from: on meta tensors where ``fast``, else (the exact run, for a
+    forward that reads their values) on real kernels."""
     dtype = model_dtype(tree)
     shapes = given.shapes
     shape = shapes[0]
