@@ -122,3 +122,29 @@ def test_questions_about_a_parameter_are_not_reads_of_its_values() -> None:
     graph = trace_torch(Asks(), SHAPE)
     assert [n.name for n in graph.nodes if not n.parents] == ["input", "bool"]  # (on read)
     assert graph.params == 41 and graph.output.params == 40
+
+
+class _Halved(nn.Module):
+    """One class, two behaviours: the first instance multiplies by its weight (nothing
+    computed on parameters alone, so the class then runs without the parameter mode), a
+    later one computes its weight under ``torch.no_grad()`` (new memory, no autograd)."""
+
+    def __init__(self, no_grad: bool) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(8, 8))
+        self.no_grad = no_grad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.no_grad:
+            return x @ self.w
+        with torch.no_grad():
+            w = self.w / 2
+        return x @ w
+
+
+def test_a_class_learned_without_the_mode_that_computes_under_no_grad_is_traced_again() -> None:
+    module = nn.Sequential(_Halved(False), _Halved(True), _Halved(True))
+    for _ in range(2):  # (the second trace: the class runs under the mode from the start)
+        graph = trace_torch(module, SHAPE)
+        assert graph.params == 3 * 64 and not graph.notes
+        assert [n.params for n in graph.nodes[1:]] == [64, 64, 64]

@@ -70,7 +70,7 @@ from stridescope.frontends.pytorch.script_calls import call_script_function, com
 from stridescope.frontends.pytorch.state_writes import put_back
 from stridescope.frontends.pytorch.tensor_writes import put_back_tensors
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer, set_active_tracer
-from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.tracer import Tracer, retrace_modeless
 from stridescope.frontends.pytorch.unbound_methods import (
     MOST,
     UnboundMethod,
@@ -196,7 +196,7 @@ def _traced(
     """The fast run, else the exact run (see :func:`_run`); one-line errors that begin with
     ``where``, except :class:`UnboundMethod`, raised for :func:`trace_torch` to run again."""
     try:
-        builder, tracer = _run(module, given, tree, True, methods)
+        builder, tracer = _run_again(module, given, tree, True, methods)
     except (LayerInputError, StridescopeError) as e:  # about the input: the same either way
         raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
     except IndexOutOfBounds as e:  # read on real index values: the same either way
@@ -205,7 +205,7 @@ def _traced(
         raise
     except Exception:  # it read a parameter's values, or failed: the exact run decides
         try:
-            builder, tracer = _run(module, given, tree, False, methods)
+            builder, tracer = _run_again(module, given, tree, False, methods)
         except IndexOutOfBounds as e:
             raise StridescopeError(f"{where}: its forward raised IndexError: {e}") from None
         except (LayerInputError, TraceError, StridescopeError) as e:
@@ -219,6 +219,17 @@ def _traced(
                 f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
                 f"{as_list_hint(e, given.lists)}{keyword_hint(e, module)}"
             ) from None
+    return builder, tracer
+
+
+def _run_again(
+    module: nn.Module, given: Arguments, tree: ModuleTree, fast: bool, methods: frozenset[str]
+) -> tuple[GraphBuilder, Tracer]:
+    """:func:`_run`, and once more where a class that had learned to run without the
+    parameter mode left parameters of its own uncounted (:func:`retrace_modeless`)."""
+    builder, tracer = _run(module, given, tree, fast, methods)
+    if tracer.modeless and retrace_modeless(tracer, tree.params - tracer.counted.keys()):
+        builder, tracer = _run(module, given, tree, fast, methods)
     return builder, tracer
 
 

@@ -100,6 +100,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
         self.aliases: dict[int, list[Any]] | None = None
         self.buffer_ids: set[int] | None = None
         self.buffers: list[Any] = []  # the model's (``param_counting.alias_of``)
+        self.modeless: list[nn.Module] = []  # forwards run without the mode, with parameters
         self.global_hooks = any_global_hooks()  # forward hooks every module call runs
         self.hook_calls = 0
         # tensors written through views, by id: (tensor, the views written, in order)
@@ -339,6 +340,8 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
         # (a model with frozen parameters: every forward, since an op on one leaves no
         # grad_fn to find it by where a forward is run by calling .forward() itself)
         own = (bool(module._parameters) and _WANTS_MODE.get(cls, True)) or self.frozen
+        if not own and module._parameters:  # (learned: see ``retrace_modeless``)
+            self.modeless.append(module)
         wants = self.mode is not None and (own or self.handed(args, kwargs))
         entry, out = self.in_mode, None
         before = self.mode_calls
@@ -366,10 +369,25 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
         finally:  # the caller's state again (see above)
             if self.in_mode != entry and (entry or not self.handed((out,), {})):
                 self.switch_mode(entry)
-            if wants and cls not in _WANTS_MODE and not self.frozen:
-                _WANTS_MODE[cls] = self.mode_calls != before
+            if wants and cls not in _WANTS_MODE and not self.frozen and out is not None:
+                _WANTS_MODE[cls] = self.mode_calls != before  # (a forward that returned)
             self.scope.pop()
             self.owners.pop()
+
+
+def retrace_modeless(tracer: Tracer, left: set[int]) -> bool:
+    """Whether a trace must run again because a forward its class had learned to run without
+    the parameter mode left parameters of its own uncounted (the class's first forward
+    computed nothing on parameters alone; this one did, where autograd cannot see it, as
+    under ``torch.no_grad()``): such classes run under the mode from now on."""
+    found = {
+        type(m)
+        for m in tracer.modeless
+        if any(id(p) in left for p in m._parameters.values() if p is not None)
+    }
+    for cls in found:
+        _WANTS_MODE[cls] = True
+    return bool(found)
 
 
 def _on_top(mode: Any) -> bool:
