@@ -170,9 +170,10 @@ class _Trained(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+        self.drop = nn.Dropout(0.25)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
+        return self.drop(self.bn(self.conv(x)))
 
 
 @pytest.mark.parametrize("decompose", [False, True])
@@ -190,3 +191,15 @@ def test_a_training_graph_is_counted_and_leaves_its_buffers_as_they_were(decompo
     assert graph.params == 4 * 3 * 9 + 4 + 8 and graph.macs == trace_torch(model, shape).macs
     after = exported.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # (the batch counter too)
+
+
+def test_a_training_graph_keeps_dropout_and_its_mask() -> None:
+    """Decomposed in training mode, ``F.dropout`` is ``native_dropout``: ``(out, mask)``, a
+    dropout node and a bool mask of the input's shape (it was uncounted)."""
+    shape = (2, 3, 8, 8)
+    program = torch.export.export(_Trained().train(), (torch.rand(shape),))
+    graph = trace_torch(program.run_decompositions().module(), shape)
+    dropout, mask = [n for n in graph.nodes if n.op == "native_dropout"]
+    assert dropout.kind is mask.kind is OpKind.DROPOUT and mask.parents == (dropout.id,)
+    assert dropout.output_shape == mask.output_shape == (2, 4, 6, 6)
+    assert mask.activation_bytes == 2 * 4 * 6 * 6  # (one byte a flag)

@@ -3,7 +3,8 @@ function (what ``torch.export``'s ``run_decompositions`` leaves, and what code c
 ``torch.native_*`` bindings runs): norms that return their statistics beside their output
 (``native_layer_norm``, ``native_batch_norm``, ``_native_batch_norm_legit_no_training``,
 ``native_group_norm``: ``(out, mean, rstd)``), the softmax kernels (``_softmax``,
-``_log_softmax``, ``_safe_softmax``: activations, see ``elementwise_names``) and
+``_log_softmax``, ``_safe_softmax``: activations, see ``elementwise_names``),
+``native_dropout`` (``(out, mask)``: a model exported in training mode) and
 ``constant_pad_nd``. Each is read as the function it stands for, so an exported and
 decomposed model is counted as the model it came from.
 
@@ -28,7 +29,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["PER_FUNCTION", "constant_pad_nd", "native_norm"]
+__all__ = ["PER_FUNCTION", "constant_pad_nd", "native_dropout", "native_norm"]
 
 NATIVE_NORMS = (
     "torch.native_layer_norm torch.native_batch_norm torch._native_batch_norm_legit "
@@ -42,6 +43,7 @@ NATIVE_NORMS = (
 _STATISTICS = ("mean", "rstd", "reserve")
 _FUNCTIONAL = ("mean", "rstd", "running_mean", "running_var")
 _NORM = pointwise(OpKind.NORM)
+_DROPOUT = pointwise(OpKind.DROPOUT)
 
 
 def native_norm(func: Any) -> Callable[..., Any]:
@@ -73,6 +75,16 @@ def _statistic(t: Tracer, input: ShapeProxy, name: str, op: str, made: torch.Ten
     return ShapeProxy(node, shape, made.dtype)
 
 
+def native_dropout(t: Tracer, name: str, op: str, input: Any, *args: Any, **kwargs: Any) -> Any:
+    """``torch.native_dropout(x, p, train)``: ``F.dropout``'s node, then the mask it kept
+    (a bool tensor of the input's shape, position by position)."""
+    if type(input) is not ShapeProxy:
+        raise NotHandled
+    out = _DROPOUT(t, name, op, input, *args, **kwargs)
+    node = t.builder.pointwise(out.node, t.unique(f"{name}.mask"), kind=OpKind.DROPOUT, op=op)
+    return out, ShapeProxy(node, input.dims, torch.bool)
+
+
 def constant_pad_nd(
     t: Tracer, name: str, op: str, input: Any, pad: Sequence[int], value: float = 0.0
 ) -> Any:
@@ -83,5 +95,6 @@ def constant_pad_nd(
 PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     (native_norm, NATIVE_NORMS),
     (lambda func: constant_pad_nd, "torch.constant_pad_nd"),
+    (lambda func: native_dropout, "torch.native_dropout"),
 ]
 """Handler factories (each given the function it reads) and the spellings they read."""
