@@ -74,12 +74,10 @@ def _behind(tensor: Any, by_value: dict[int, Any], by_memory: dict[int, list[Any
     if (w := by_value.get(id(tensor))) is not None:
         return [w]
     if tensor.grad_fn is None:  # (a weight's memory: stop_gradient, detach)
-        where = (tuple(tensor.shape), tensor.stride(), tensor.storage_offset())
-        return [
-            w
-            for w in by_memory.get(tensor.data_ptr(), ())
-            if (tuple(w.value.shape), w.value.stride(), w.value.storage_offset()) == where
-        ]
+        from stridescope.frontends.pytorch.param_counting import values_at
+
+        where = values_at(tensor)
+        return [w for w in by_memory.get(tensor.data_ptr(), ()) if values_at(w.value) == where]
     found, stack, walked = [], [tensor.grad_fn], set()
     while stack:
         fn = stack.pop()

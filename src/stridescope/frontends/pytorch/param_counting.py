@@ -27,6 +27,7 @@ __all__ = [
     "autograd_product",
     "override",
     "own_parameters",
+    "values_at",
 ]
 
 _Parameter = nn.Parameter
@@ -193,7 +194,7 @@ class ParameterCounting:
                 if p is not None and not p.is_meta:
                     self.aliases.setdefault(p.data_ptr(), []).append(p)
         for p in self.aliases.get(tensor.data_ptr(), ()):
-            if _where(p) == _where(tensor) and not isinstance(tensor, nn.Parameter):
+            if values_at(p) == values_at(tensor) and not isinstance(tensor, nn.Parameter):
                 return p  # type: ignore[no-any-return]
         return None
 
@@ -297,6 +298,7 @@ _PRODUCTS = {
 }
 
 
-def _where(tensor: torch.Tensor) -> tuple[Any, ...]:
-    """Where a tensor's values are: its memory, offset, shape and strides."""
+def values_at(tensor: torch.Tensor) -> tuple[Any, ...]:
+    """Where a tensor's values are: its memory (offset included), shape, strides and dtype;
+    two tensors with the same hold the same values (``p.detach()``, ``p.data`` of ``p``)."""
     return (tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype)

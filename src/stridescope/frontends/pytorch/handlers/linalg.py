@@ -1,8 +1,8 @@
 """Products beyond ``matmul`` and ``einsum``: ``torch.linalg.multi_dot`` and
 ``torch.chain_matmul`` (in the order of fewest multiplies, as torch computes them),
 ``addbmm``, ``inner``, ``linalg.vecdot``, ``pdist``, ``conv_tbc``, ``matrix_power``, ``kron``,
-``cross`` / ``linalg.cross`` and ``trace``: each one node, its output shape from a meta run, its MACs from the operands'
-shapes. :data:`PER_FUNCTION` also holds the linear systems and factorizations of
+``cross`` / ``linalg.cross`` and ``trace``: each one node, its output shape from a meta run,
+its MACs from the operands' shapes. :data:`PER_FUNCTION` also holds the linear systems and factorizations of
 :mod:`~stridescope.frontends.pytorch.handlers.solves` and the norms of ``torch.linalg``
 (:func:`~stridescope.frontends.pytorch.handlers.reduction.linalg_norm`).
 
