@@ -59,12 +59,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import Final, Literal
 
 from stridescope.analysis.node_facts import NodeFacts, node_facts
+from stridescope.analysis.rf_squeeze import OTHER, SQUEEZES, partial, squeezed
+from stridescope.analysis.rf_state import MERGES, NO_INPUT, WHOLE, RFState, merged, scattered
 from stridescope.geometry import ReceptiveField, adaptive_spans
-from stridescope.geometry.receptive import Span, union
-from stridescope.ir import Graph, Node, OpKind, Shape, Window
+from stridescope.geometry.receptive import Span
+from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ir.axes import axes_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
@@ -82,68 +83,13 @@ _CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = 
 
 __all__ = ["MERGES", "NO_INPUT", "WHOLE", "RFState", "merged", "receptive_fields"]
 
-WHOLE: Final = "whole input"
-NO_INPUT: Final = "no input"  # a tensor whose values read no input (see receptive_fields)
-RFState = tuple[ReceptiveField, ...] | Literal["whole input", "no input"] | None
-
 _PASS = {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT}
-MERGES = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})  # their fields: the union
 _GLOBAL = {OpKind.FLATTEN, OpKind.RESHAPE}
 _ADAPTIVE = {OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL}
 _DENSE = {OpKind.LINEAR, OpKind.MATMUL}
 # ops that mix every position of their input (flatten, a reshape merging the spatial axes,
 # dense layers and products, adaptive pools, reductions): on one position, its field
 _MIXING = _GLOBAL | _DENSE | _ADAPTIVE | {OpKind.REDUCE}
-
-
-def merged(states: list[RFState]) -> RFState:
-    """The field of a merge (add, multiply, a select) of ``states``: the union of the windows."""
-    if None in states:
-        return None
-    if WHOLE in states:
-        return WHOLE
-    fields = [s for s in states if isinstance(s, tuple)]
-    if len(fields) == 1 or all([f is fields[0] for f in fields]):
-        return fields[0]
-    rank = len(fields[0])
-    if any(len(f) != rank for f in fields):
-        return None
-    # the union of all windows at once (what merging them pairwise gives), one field per axis
-    merged = []
-    for column in zip(*fields, strict=True):
-        if any([r.phases for r in column]):  # after an upsampling: per output, its phase's
-            found = union(column)
-            if found is None:
-                return None
-            merged.append(found)
-            continue
-        start = min([r.start for r in column])
-        end = max([r.start + r.size for r in column])
-        jump = max([r.jump for r in column])
-        for r in column:  # (most often one field holds the others: a residual's branch)
-            if r.start == start and r.size == end - start and r.jump == jump:
-                merged.append(r)
-                break
-        else:
-            merged.append(ReceptiveField(end - start, jump, start))
-    return tuple(merged)
-
-
-def _scattered(scatter: Window, parent: RFState) -> RFState:
-    """A transposed window's field (a transposed conv, an upsampling by a whole factor):
-    each output sees the fields of the inputs written to it (fields in phases, see
-    :class:`ReceptiveField`); unknown where an output has no input."""
-    if not isinstance(parent, tuple) or len(parent) != len(scatter.kernel):
-        return parent if parent == WHOLE else None
-    found = []
-    for r, k, s, d, p in zip(
-        parent, scatter.kernel, scatter.stride, scatter.dilation, scatter.padding, strict=True
-    ):
-        field = r.scattered(k, s, d, p[0])
-        if field is None:
-            return None
-        found.append(field)
-    return tuple(found)
 
 
 def _reduced(graph: Graph, node: Node, parent: RFState) -> RFState:
@@ -290,7 +236,7 @@ def _one_parent(graph: Graph, node: Node, parent: RFState, facts: NodeFacts) -> 
             return parent if window.identity else window.receptive(parent)
         return parent if parent == WHOLE else None
     if scatter is not None:
-        return _scattered(scatter, parent)
+        return scattered(scatter, parent)
     if node.resample is not None and node.spatial_at is None:  # its own source coordinates
         if node.resample.mode == "picks":  # (positions out of order: fields in no pattern)
             return parent if not any(node.resample.picks) else None
@@ -331,6 +277,8 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
     facts = node_facts(graph) if facts is None else facts
     states: list[RFState] = []
     free: set[int] = set()  # nodes whose values read no input (see below); most graphs: none
+    # where a squeeze dropped spatial axes: which input axes a node's spatial axes are
+    kept: dict[int, tuple[int, ...]] = {}
     for node in graph.nodes:
         parents = node.parents
         if not parents and node.kind is not _INPUT:
@@ -345,6 +293,20 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
                 free.add(node.id)
                 states.append(NO_INPUT)
                 continue
+        if (
+            node.kind in SQUEEZES
+            and len(parents) == 1
+            and type(states[parents[0]]) is tuple
+            and (found := squeezed(graph, node, states, kept)) is not None
+        ):  # spatial axes of one position dropped: the field stays (see rf_squeeze)
+            states.append(found)
+            continue
+        if kept and parents[0] in kept:  # (rare: the map of such a squeeze, or after it)
+            read = partial(graph, node, parents, states, kept, facts)
+            if read == OTHER:  # read as any node is, on a field of every input axis
+                read = _step(graph, node, [states[p] for p in parents], facts)
+            states.append(read)
+            continue
         if len(parents) == 1 and node.counted:  # most nodes: as _step gives it, sooner
             above = states[parents[0]]
             if above is WHOLE or (node.kind in _PASS and not facts.parent_moved[node.id]):

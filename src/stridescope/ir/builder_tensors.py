@@ -5,15 +5,13 @@ broadcasting element-wise ops, and any other op a frontend gives the output shap
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from stridescope.ir.builder_core import _INHERITED, BuilderCore, LayerError, numel
-from stridescope.ir.builder_memo import MEMO_SIZE
 from stridescope.ir.graph import OpKind, Shape, Window, channel_axis, spatial_axes
+from stridescope.ir.reshaped_axes import PERMUTES, kept_axes, permuted
 from stridescope.ir.splits import block_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
@@ -69,12 +67,12 @@ class TensorOps(BuilderCore):
         shape = self._nodes[parent].output_shape
         before = self._nodes[parent].spatial_at
         key = (tuple(dims), shape, before, self.layout)
-        known = _PERMUTES.get(key)
+        known = PERMUTES.get(key)
         if known is None:
-            known = _permuted(*key)
-            if len(_PERMUTES) >= 4096:
-                _PERMUTES.clear()
-            _PERMUTES[key] = known
+            known = permuted(*key)
+            if len(PERMUTES) >= 4096:
+                PERMUTES.clear()
+            PERMUTES[key] = known
         if isinstance(known, str):
             raise LayerError(name, known)
         out, moved = known
@@ -169,7 +167,7 @@ class TensorOps(BuilderCore):
         shape = self._nodes[parent].output_shape
         out = tuple(output_shape)
         source = self._nodes[parent].spatial_at or spatial_axes(len(shape), self.layout)
-        kept = _kept_axes(shape, source, out) if source else None
+        kept = kept_axes(shape, source, out) if source else None
         if kept is None and source:  # split into blocks: a pixel unshuffle's window
             blocks = block_window(self._nodes, parent, tuple(source), out)
             if blocks is not None:
@@ -180,6 +178,33 @@ class TensorOps(BuilderCore):
                 )
         return self._add(name, _RESHAPE, (parent,), shape, out, spatial_at=kept, op=op)
 
+    def squeeze(self, parent: int, name: str, *, axes: Sequence[int], op: str = "") -> int:
+        """Drop ``axes``, each of size 1 (what an integer index leaves after the slice of its
+        position: ``x[:, :, t]`` of a clip, ``frames[t]``). The spatial axes left are the ones
+        they were, each one lower per dropped axis before it, so a frame's map has the
+        clip's rows and columns (the receptive field keeps the dropped axis's field: see
+        :mod:`stridescope.analysis.rf_squeeze`). Dropping no spatial axis, or all of them,
+        is a :meth:`reshape`.
+
+        >>> from stridescope.ir import GraphBuilder
+        >>> b = GraphBuilder((1, 3, 4, 8, 8), "nchw")
+        >>> clip = b.permute(b.input, "t_first", dims=(2, 0, 1, 3, 4))  # (T, N, C, H, W)
+        >>> frame = b.slice(clip, "t0", spatial=[(0, 1, 1), (0, 8, 1), (0, 8, 1)],
+        ...                 output_shape=(1, 1, 3, 8, 8))
+        >>> one = b.squeeze(frame, "t0.squeeze", axes=[0])
+        >>> n = b.build().nodes[one]
+        >>> n.output_shape, n.spatial_at  # (N, C, H, W): H and W where NCHW puts them
+        ((1, 3, 8, 8), None)
+        """
+        shape = self._nodes[parent].output_shape
+        out = tuple([d for a, d in enumerate(shape) if a not in axes])
+        source = self._nodes[parent].spatial_at or spatial_axes(len(shape), self.layout)
+        left = tuple([a - sum([d < a for d in axes]) for a in source if a not in axes])
+        if not left or len(left) == len(source):
+            return self.reshape(parent, name, output_shape=out, op=op)
+        at = None if left == spatial_axes(len(out), self.layout) else left
+        return self._add(name, _RESHAPE, (parent,), shape, out, spatial_at=at, op=op)
+
     def flatten(self, parent: int, name: str, *, start_dim: int = 1, op: str = "") -> int:
         """Merge the axes from ``start_dim`` on; one after the channels that keeps every
         spatial axis whole (axes of size 1 merged with one: ``(N, C, 1, L)`` to ``(N, C, L)``)
@@ -189,7 +214,7 @@ class TensorOps(BuilderCore):
         size = None if None in rest else math.prod([d for d in rest if d])
         out = (*shape[:start_dim], size)
         source = self._nodes[parent].spatial_at or spatial_axes(len(shape), self.layout)
-        if start_dim > 1 and source and _kept_axes(shape, source, out) is not None:
+        if start_dim > 1 and source and kept_axes(shape, source, out) is not None:
             return self.reshape(parent, name, output_shape=out, op=op)
         return self._add(name, _FLATTEN, (parent,), shape, out, op=op)
 
@@ -351,46 +376,3 @@ class TensorOps(BuilderCore):
             scatter=scatter,
             spatial_at=_INHERITED if keeps is None else keeps,
         )
-
-
-@functools.lru_cache(maxsize=MEMO_SIZE)
-def _kept_axes(shape: Shape, axes: Sequence[int], out: Shape) -> tuple[int, ...] | None:
-    """Where each of ``shape``'s ``axes`` is in ``out`` after a row-major reshape, when every
-    one survives whole: an output axis of the same size with as many elements before it.
-    Memoised: the result is axis indices, the same for any arguments that compare equal."""
-    if None in shape or None in out:
-        return None
-    sizes = [int(d) for d in shape if d is not None]
-    after = [int(d) for d in out if d is not None]
-    found: list[int] = []
-    for axis in axes:
-        before = math.prod(sizes[:axis])
-        match = [
-            q
-            for q, d in enumerate(after)
-            if d == sizes[axis] and math.prod(after[:q]) == before and q not in found
-        ]
-        if not match:
-            return None
-        # a size-1 axis matches several places (it carries one position): keep it where it
-        # was if it can stay, else the first free place after the axes found so far
-        later = [q for q in match if not found or q > found[-1]]
-        found.append(axis if axis in match else (later or match)[0])
-    return tuple(found)
-
-
-# (dims, input shape, where its spatial axes are, layout) -> (output shape, where they go), or
-# why the dims are not a permutation: transformers permute the same way in every block
-_PERMUTES: dict[tuple[Any, ...], tuple[Shape, tuple[int, ...] | None] | str] = {}
-
-
-def _permuted(
-    dims: tuple[int, ...], shape: Shape, before: tuple[int, ...] | None, layout: str
-) -> tuple[Shape, tuple[int, ...] | None] | str:
-    rank = len(shape)
-    order = tuple(d % rank if -rank <= d < rank else rank for d in dims)
-    if sorted(order) != list(range(rank)):
-        return f"dims {dims!r} are not a permutation of the {rank} axes of {shape!r}"
-    at = tuple(order.index(a) for a in (before or spatial_axes(rank, layout)))
-    moved = None if at == spatial_axes(rank, layout) else at
-    return tuple(shape[d] for d in order), moved

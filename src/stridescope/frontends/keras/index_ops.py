@@ -201,7 +201,7 @@ def _picked(b: GraphBuilder, parent: int, key: Any, out: Shape, name: str, op: s
     if tuple(d for a, d in enumerate(kept) if a not in picked) != out:
         return None
     sliced = _sliced(b, parent, ranges, kept, name, op)
-    return None if sliced is None else b.reshape(sliced, f"{name}/squeeze", output_shape=out, op=op)
+    return None if sliced is None else b.squeeze(sliced, f"{name}/squeeze", axes=picked, op=op)
 
 
 def _sliced(

@@ -128,10 +128,7 @@ def _pick(
 ) -> Any:
     """:func:`_picked`'s nodes, once it is decided: the slice and the reshape after it."""
     sliced = _slice_node(t, name, op, x, ranges)
-    shape = tuple([d for a, d in enumerate(sliced.dims) if a not in picked])
-    squeezed = t.builder.reshape(
-        sliced.node, t.unique(f"{name}.squeeze"), output_shape=shape, op=op
-    )
+    squeezed = t.builder.squeeze(sliced.node, t.unique(f"{name}.squeeze"), axes=picked, op=op)
     return t.proxy(squeezed, x)
 
 

@@ -1,0 +1,123 @@
+"""Receptive fields after a squeeze: a reshape that drops spatial axes of one position (a
+CRNN's ``(N, C, 1, W)`` map made ``(N, C, W)`` for its sequence layers, by ``squeeze``,
+``view`` or ``flatten``; a row or a video frame picked by an integer index). Until 2026-12-06
+such a reshape read as merging the positions, so every layer after it said "whole input"
+(a 1-D convolution reading 3 columns of 32), and a frame picked from a permuted clip made
+its convolutions unknown. Each field is checked against the gradient's extent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import nn
+
+import stridescope
+from tests.autograd_reference import centre_extent
+
+
+class _Rows(nn.Module):
+    """A conv to one row (or three, one picked), the row as a sequence, a conv along it."""
+
+    def __init__(self, squeeze: Callable[[torch.Tensor], torch.Tensor], rows: int) -> None:
+        super().__init__()
+        self.squeeze = squeeze
+        self.conv = nn.Conv2d(1, 4, (3, 1), stride=(1, 2))
+        self.seq = nn.Conv1d(4, 4, 3)
+        self.rows = rows
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.seq(self.squeeze(self.conv(x)))
+
+
+class _Frame(nn.Module):
+    """A 2-D conv on one frame of a ``(N, C, T, H, W)`` clip, picked as ``pick`` says."""
+
+    def __init__(self, pick: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.pick = pick
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.after = nn.Conv2d(2, 2, 3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.after(torch.relu(self.conv(self.pick(x))))
+
+
+ROWS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], int, tuple[int, int]]] = {
+    "squeeze": (lambda y: y.squeeze(2), 3, (3, 5)),
+    "view": (lambda y: y.view(y.shape[0], y.shape[1], y.shape[3]), 3, (3, 5)),
+    "flatten": (lambda y: y.flatten(2), 3, (3, 5)),
+    "a row picked of three": (lambda y: y[:, :, 1], 5, (3, 5)),
+}
+FRAMES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "x[:, :, t]": lambda x: x[:, :, 2],
+    "select": lambda x: x.select(2, 1),
+    "time first, then frames[t]": lambda x: x.permute(2, 0, 1, 3, 4)[3],
+    "unbind": lambda x: x.unbind(2)[0],
+}
+
+
+def _positive(model: nn.Module) -> nn.Module:
+    for p in model.parameters():  # positive weights: nothing cancels in the gradient
+        nn.init.constant_(p, 0.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("label", list(ROWS))
+def test_a_sequence_layer_after_a_squeeze_reads_its_own_field(label: str) -> None:
+    squeeze, rows, field = ROWS[label]
+    model = _positive(_Rows(squeeze, rows))
+    shape = (1, 1, rows, 32)
+    last = stridescope.summary(model, input_shape=shape).layers[-1]
+    # 3 rows (all of them, or the picked row's 3 of 5); 3 columns 2 apart: 1 + 2 * 2
+    assert (last.rf_size, last.rf_jump, last.rf_note) == (field, (1, 2), ""), label
+    assert centre_extent(model, shape) == field
+
+
+@pytest.mark.parametrize("label", list(FRAMES))
+def test_a_frame_picked_from_a_clip_keeps_the_frame_axis_field(label: str) -> None:
+    model = _positive(_Frame(FRAMES[label]))
+    shape = (1, 1, 4, 16, 16)
+    summary = stridescope.summary(model, input_shape=shape)
+    last = summary.layers[-1]
+    assert (last.rf_size, last.rf_jump, last.rf_note) == ((1, 5, 5), (1, 2, 2), ""), label
+    x = torch.rand(shape) + 0.5
+    x.requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x)[0, :, 3, 3].sum(), x)
+    where = torch.nonzero(grad[0, 0])
+    assert tuple(int(c.max() - c.min()) + 1 for c in where.unbind(1)) == (1, 5, 5)
+
+
+def test_frames_stacked_back_are_not_the_union_of_their_frames() -> None:
+    # each position of the stack reads its own frame: a field over every frame would be
+    # wrong; unknown from the stack on, and each frame's conv keeps its field
+    class Stacked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            frames = x.permute(2, 0, 1, 3, 4)
+            return torch.stack([self.conv(frames[t]) for t in range(frames.shape[0])])
+
+    rows = stridescope.summary(Stacked(), input_shape=(1, 1, 3, 12, 12)).layers
+    convs = [r for r in rows if r.kind == "conv"]
+    assert [r.rf_size for r in convs] == [(1, 3, 3)] * 3
+    assert rows[-1].kind == "concat" and rows[-1].rf_size is None and rows[-1].rf_note == "?"
+
+
+def test_a_squeeze_of_one_of_two_axes_of_one_position_is_not_guessed() -> None:
+    # (1, 4, 1, 1) to (1, 4, 1): which axis went is not known from the shapes; the map has
+    # one position, which sees the whole 3x3 input, and so does every layer after it
+    class Pooled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, stride=2)
+            self.seq = nn.Conv1d(4, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.seq(self.conv(x).squeeze(3))
+
+    rows = stridescope.summary(Pooled(), input_shape=(1, 1, 3, 3)).layers
+    assert [(r.rf_size, r.rf_note) for r in rows] == [((3, 3), "")] + [(None, "whole input")] * 2

@@ -1,0 +1,39 @@
+"""A Keras CRNN's ``Reshape`` of a ``(1, W, C)`` map to ``(W, C)`` and the steps of
+``TimeDistributed`` (each frame picked, then the layer) keep the fields of the axes they drop
+(until 2026-12-06: the ``Conv1D`` after the reshape read "whole input", each frame's
+``Conv2D`` ``?``), as the PyTorch tracer's squeezes do (``tests/analysis/
+test_summary_rf_squeeze.py``)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import stridescope
+
+
+def test_conv1d_after_a_reshape_of_one_row_keeps_both_fields(keras: ModuleType) -> None:
+    layers = keras.layers
+    image = keras.Input((3, 32, 1))
+    x = layers.Conv2D(4, (3, 1), strides=(1, 2))(image)  # (1, 16, 4): 3 rows, 2 apart
+    x = layers.Reshape((16, 4))(x)
+    x = layers.Conv1D(4, 3)(x)
+    model = keras.Model(image, layers.Dense(2)(x))
+    rows = stridescope.summary(model).layers
+    fields = [(r.kind, r.rf_size, r.rf_jump, r.rf_note) for r in rows]
+    assert fields == [
+        ("conv", (3, 1), (1, 2), ""),
+        ("reshape", (3, 1), (1, 2), ""),
+        ("conv", (3, 5), (1, 2), ""),
+        ("linear", (3, 5), (1, 2), ""),  # (a dense layer on the channels keeps positions)
+    ]
+
+
+def test_each_step_of_time_distributed_keeps_the_frame_axis_field(keras: ModuleType) -> None:
+    layers = keras.layers
+    clip = keras.Input((4, 16, 16, 1))
+    x = layers.TimeDistributed(layers.Conv2D(2, 3, strides=2))(clip)
+    model = keras.Model(clip, x)
+    summary = stridescope.summary(model)
+    convs = [r for r in summary.layers if r.kind == "conv"]
+    assert len(convs) == 4 and summary.totals.params == model.count_params()
+    assert {(r.rf_size, r.rf_jump, r.rf_note) for r in convs} == {((1, 3, 3), (1, 2, 2), "")}
