@@ -174,3 +174,23 @@ def test_keras_stacked_branches_and_adaptive_pooling_keep_the_field() -> None:
     y = layers.Conv2D(2, 3, padding="same")(layers.AdaptiveAveragePooling2D((4, 8))(y))
     pooled = stridescope.summary(keras.Model(x, y)).layers
     assert pooled[1].kind == "adaptive_avgpool" and pooled[-1].rf_size == (13, 7)
+
+
+def test_a_merge_of_maps_on_different_grids_has_no_one_field() -> None:
+    # a 3-tap stride-3 conv and a 4-wide pool, padded to one size and added: output i
+    # reads [3i, 3i + 3) and [4i, 4i + 4), i + 4 samples; until 2026-12-06 the field said
+    # 4 samples, 4 apart (less than the gradient's 5 at the centre)
+    class Misaligned(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.pool = nn.Conv1d(1, 1, 3, stride=3), nn.AvgPool1d(4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x) + nn.functional.pad(self.pool(x), (0, 1))
+
+    model = _positive(Misaligned())
+    summary = stridescope.summary(model, input_shape=(1, 1, 11))
+    last = summary.layers[-1]
+    assert (last.kind, last.rf_size, last.rf_note) == ("add", None, "?")
+    assert any("different grids (their jumps: 3 and 4)" in n for n in summary.notes)
+    assert centre_extent(model, (1, 1, 11)) == (5,)

@@ -45,9 +45,11 @@ def merged(states: list[RFState]) -> RFState:
                 return None
             merged.append(found)
             continue
+        jump = column[0].jump
+        if any([r.jump != jump for r in column]):  # maps on different grids (strides that
+            return None  # differ, cropped to one size): each output's union is its own
         start = min([r.start for r in column])
         end = max([r.start + r.size for r in column])
-        jump = max([r.jump for r in column])
         for r in column:  # (most often one field holds the others: a residual's branch)
             if r.start == start and r.size == end - start and r.jump == jump:
                 merged.append(r)
