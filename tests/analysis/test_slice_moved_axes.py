@@ -157,3 +157,38 @@ def test_axes_are_followed_through_ops_that_keep_them_in_place() -> None:
     nodes = b.build().nodes
     assert followed(nodes[moved], nodes) and slice_axes(nodes[moved], "nchw", nodes) == (1, 2)
     assert not followed(nodes[guess], nodes)
+
+
+SWAPPED = {  # (a map of 12 rows and 16 columns, the axes swapped first)
+    "rows picked": lambda x: x.transpose(2, 3)[:, :, :, 5:6],
+    "a column picked by an integer": lambda x: x.transpose(2, 3)[:, :, 3],
+    "a corner, strided": lambda x: x.transpose(2, 3)[:, :, 1:9:3, 2:5],
+}
+
+
+@pytest.mark.parametrize("label", list(SWAPPED))
+def test_a_slice_of_swapped_axes_reads_what_autograd_reads(label: str) -> None:
+    # the slice's window is kept where the axes are (until 2026-12-06 it was reordered
+    # as a layer's window on the layout's axes: 11 of a row's 16 positions read, of 12)
+    class Swapped(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return SWAPPED[label](x) * 1.0
+
+    shape = (1, 1, 12, 16)
+    got = api.summary(Swapped(), input_shape=shape).input_coverage
+    assert got == pytest.approx(_autograd_coverage(Swapped(), shape)), label
+
+
+@pytest.mark.parametrize("mode", ["constant", "replicate", "circular"])
+def test_a_pad_of_a_signal_given_an_axis_of_one_position_is_read(mode: str) -> None:
+    # (N, C, L) unsqueezed to (N, C, 1, L), padded on L: until 2026-12-06 the summary
+    # failed (a window of two axes read on the one the signal has)
+    class Padded(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = x.unsqueeze(2)
+            pad = (2, 3) if mode == "constant" else (2, 3, 0, 0)
+            return nn.functional.pad(y, pad, mode=mode)[..., ::4] * 1.0
+
+    shape = (1, 1, 16)
+    summary = api.summary(Padded(), input_shape=shape)
+    assert summary.input_coverage == pytest.approx(_autograd_coverage(Padded(), shape)), mode

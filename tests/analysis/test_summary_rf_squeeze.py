@@ -2,8 +2,9 @@
 CRNN's ``(N, C, 1, W)`` map made ``(N, C, W)`` for its sequence layers, by ``squeeze``,
 ``view`` or ``flatten``; a row or a video frame picked by an integer index). Until 2026-12-06
 such a reshape read as merging the positions, so every layer after it said "whole input"
-(a 1-D convolution reading 3 columns of 32), and a frame picked from a permuted clip made
-its convolutions unknown. Each field is checked against the gradient's extent."""
+(a 1-D convolution reading 3 columns of 32), a frame picked from a permuted clip made its
+convolutions unknown, and frames stacked back into a clip were unknown from there on. Each
+field is checked against the gradient's extent."""
 
 from __future__ import annotations
 
@@ -89,22 +90,53 @@ def test_a_frame_picked_from_a_clip_keeps_the_frame_axis_field(label: str) -> No
     assert tuple(int(c.max() - c.min()) + 1 for c in where.unbind(1)) == (1, 5, 5)
 
 
-def test_frames_stacked_back_are_not_the_union_of_their_frames() -> None:
-    # each position of the stack reads its own frame: a field over every frame would be
-    # wrong; unknown from the stack on, and each frame's conv keeps its field
-    class Stacked(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(1, 2, 3)
+class _Stacked(nn.Module):
+    """Each frame of a clip through a 2-D conv, stacked back (in order, or reversed), then a
+    3-D conv over frames, rows and columns."""
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def __init__(self, order: Callable[[list[int]], list[int]], time_first: bool) -> None:
+        super().__init__()
+        self.order, self.time_first = order, time_first
+        self.conv = nn.Conv2d(1, 2, 3, stride=2)
+        self.clip = nn.Conv3d(2, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = self.order(list(range(x.shape[2])))
+        if self.time_first:  # (Keras's TimeDistributed: frames first, stacked first)
             frames = x.permute(2, 0, 1, 3, 4)
-            return torch.stack([self.conv(frames[t]) for t in range(frames.shape[0])])
+            y = torch.stack([self.conv(frames[t]) for t in steps]).permute(1, 2, 0, 3, 4)
+        else:
+            y = torch.stack([self.conv(x[:, :, t]) for t in steps], 2)
+        return self.clip(y)
 
-    rows = stridescope.summary(Stacked(), input_shape=(1, 1, 3, 12, 12)).layers
-    convs = [r for r in rows if r.kind == "conv"]
-    assert [r.rf_size for r in convs] == [(1, 3, 3)] * 3
-    assert rows[-1].kind == "concat" and rows[-1].rf_size is None and rows[-1].rf_note == "?"
+
+@pytest.mark.parametrize("time_first", [False, True])
+def test_frames_stacked_back_in_order_are_a_clip_again(time_first: bool) -> None:
+    model = _positive(_Stacked(lambda steps: steps, time_first))
+    shape = (1, 1, 5, 16, 16)
+    summary = stridescope.summary(model, input_shape=shape)
+    rows = summary.layers
+    assert [r.rf_size for r in rows if r.path.startswith("conv")] == [(1, 3, 3)] * 5
+    # 3 frames; 3 + 2 * 2 rows and columns, 2 apart
+    assert (rows[-1].rf_size, rows[-1].rf_jump, rows[-1].rf_note) == ((3, 7, 7), (1, 2, 2), "")
+    assert centre_extent(model, shape) == (3, 7, 7)
+    x = torch.rand(shape) + 0.5
+    x.requires_grad_(True)
+    model(x).sum().backward()
+    assert x.grad is not None
+    read = float((x.grad[0, 0] != 0).float().mean())  # every frame, 15 of 16 rows, columns
+    assert summary.input_coverage == pytest.approx(read) == pytest.approx((15 / 16) ** 2)
+
+
+def test_frames_stacked_back_out_of_order_are_not_a_clip() -> None:
+    # each position of the stack reads its own frame, reversed: no field per frame axis
+    # (nor the union of every frame's field); each frame's conv keeps its own
+    rows = stridescope.summary(
+        _Stacked(lambda steps: steps[::-1], False), input_shape=(1, 1, 3, 12, 12)
+    ).layers
+    assert [r.rf_size for r in rows if r.path.startswith("conv")] == [(1, 3, 3)] * 3
+    stack = next(r for r in rows if r.kind == "concat")
+    assert (stack.rf_size, stack.rf_note) == (None, "?")
 
 
 def test_a_squeeze_of_one_of_two_axes_of_one_position_is_not_guessed() -> None:

@@ -41,10 +41,10 @@ import numpy.typing as npt
 
 from stridescope.analysis.coverage_full import reads_everything
 from stridescope.analysis.coverage_ranks import (
+    lifted_terms,
     live_start,
     past_note,
     squeezed_end,
-    through_rank,
     token_entry,
 )
 from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation
@@ -279,13 +279,14 @@ def _walk(graph: Graph, facts: NodeFacts, for_map: bool, begin: _Begin) -> _Term
             continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
-        # read whole: every parent position feeds every output (a map still works out why)
-        unread = not node.counted or (whole and not for_map)
+        unread = not node.counted or (whole and not for_map)  # (a map works out why)
         many = len(node.parents) > 1 and not unread
         relations = Relations(graph, node, facts, notes) if many else None
         for index, parent_id in enumerate(node.parents):
             shape = known[parent_id]
-            lifted = through_rank(graph, node, parent_id, terms, known, notes) if lowered else None
+            lifted, lowered, refined = lifted_terms(
+                graph, node, index, terms, known, notes, (lowered, refined, for_map)
+            )
             if lifted is not None and not whole and node.counted:  # (see coverage_ranks)
                 pending.setdefault(parent_id, []).extend(lifted)
                 continue

@@ -25,12 +25,15 @@ from typing import cast
 from stridescope.analysis.coverage_relations import relation
 from stridescope.analysis.coverage_terms import Term, compose_kept, ones, reads_any
 from stridescope.ir import Graph, Node, OpKind, spatial_axes
+from stridescope.ir.reshaped_axes import frame_axis
 
 __all__ = [
     "dropped_axes",
     "folded_axes",
+    "lifted_terms",
     "live_start",
     "past_note",
+    "restacked_terms",
     "squeeze_axes",
     "squeezed_end",
     "through_rank",
@@ -39,6 +42,7 @@ __all__ = [
 
 Sizes = tuple[int, ...] | None
 _SHAPE_ONLY = (OpKind.RESHAPE, OpKind.MOVE)
+_CONCAT = OpKind.CONCAT
 
 
 def live_start(graph: Graph, known: Sequence[Sizes], rank: int) -> tuple[int, list[int]]:
@@ -257,3 +261,57 @@ def past_note(names: list[str], last: str) -> str:
         f"{names[0]}{more} reach the output past {last}: counted as reading every position "
         "(an upper bound)"
     )
+
+
+def restacked_terms(
+    graph: Graph, node: Node, index: int, terms: list[Term], known: Sequence[Sizes]
+) -> list[Term] | None:
+    """``terms`` of ``node`` as terms of its ``index``-th parent where ``node`` stacks frames
+    picked from the input back on the axis they were picked along
+    (:func:`~stridescope.ir.reshaped_axes.restacked_axes`): the terms that read that part's
+    position on the axis, the axis left out (the part has one position there: its squeeze
+    puts it back, :func:`through_rank`); ``None`` for any other node. Each term keeps one row
+    per axis (the fraction's walk: rows of outputs per frame are not kept apart here)."""
+    if node.kind is not OpKind.CONCAT or not node.parents:
+        return None
+    out, part = known[node.id], known[node.parents[index]]
+    if out is None or part is None or len(part) != len(out) - 1:
+        return None
+    axis = frame_axis(graph.nodes, graph.nodes[node.parents[0]], graph.layout)
+    if axis is None:
+        return None
+    return [term[:axis] + term[axis + 1 :] for term in terms if term[axis][:, index].any()]
+
+
+def lifted_terms(
+    graph: Graph,
+    node: Node,
+    index: int,
+    terms: list[Term],
+    known: Sequence[Sizes],
+    notes: list[str],
+    walk: tuple[bool, bool, bool],
+) -> tuple[list[Term] | None, bool, bool]:
+    """The coverage walk's ``terms`` of ``node`` as terms of its ``index``-th parent across a
+    change of rank, and the walk's ``lowered`` and ``refined`` after it (``walk``: those
+    two, then whether it walks for a count map): :func:`through_rank` in a walk from a
+    lower rank, else frames stacked back (:func:`restacked_terms`), which lower the rest of
+    the walk (their squeezes); a count map reads those whole (its counts an upper bound,
+    its note says so; its fraction is the fraction walk's, exact). ``None``: no change of
+    rank understood here."""
+    lowered, refined, for_map = walk
+    parent = node.parents[index]
+    lifted = through_rank(graph, node, parent, terms, known, notes) if lowered else None
+    if lifted is not None:
+        return lifted, lowered, refined
+    if (
+        node.kind is not _CONCAT
+        or (lifted := restacked_terms(graph, node, index, terms, known)) is None
+    ):
+        return None, lowered, refined
+    if not for_map:
+        return lifted, True, refined
+    note = f"the frames {node.name} stacks are counted as reading every position (an upper bound)"
+    if note not in notes:
+        notes.append(note)
+    return None, lowered, True

@@ -16,13 +16,14 @@ axes it left (:func:`kept_axes`), and the summary shows the field on every input
 
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Final, Literal
 
 from stridescope.analysis.node_facts import NodeFacts
 from stridescope.analysis.rf_state import MERGES, RFState, merged, scattered
+from stridescope.geometry import ReceptiveField
 from stridescope.ir import Graph, Node, OpKind
 from stridescope.ir.axes import axes_window
+from stridescope.ir.reshaped_axes import squeezed_axes
 
 __all__ = ["OTHER", "SQUEEZES", "kept_axes", "partial", "squeezed"]
 
@@ -40,33 +41,15 @@ def kept_axes(
 ) -> tuple[int, ...] | None:
     """Which axes of the network's input ``node``'s spatial axes are, in their order (indices
     into a field), where ``node`` is a reshape of ``parent`` that drops spatial axes of size 1
-    and nothing else, the axes left landing where ``node``'s spatial axes are; ``None`` for any
-    other reshape, and where which axes were dropped is ambiguous. ``parent_kept``: the same
-    of ``parent`` (``None``: every input axis, in order)."""
-    before, after = parent.output_shape, node.output_shape
-    drop = len(before) - len(after)
-    if drop < 1 or None in before or None in after:
-        return None
+    and nothing else, the axes left landing where ``node``'s spatial axes are
+    (:func:`~stridescope.ir.reshaped_axes.squeezed_axes`); ``None`` for any other reshape.
+    ``parent_kept``: the same of ``parent`` (``None``: every input axis, in order)."""
     at = graph.spatial_axes_of(parent)
     kept = parent_kept if parent_kept is not None else tuple(range(len(at)))
     if len(kept) != len(at):
         return None
-    ones = [a for a in at if before[a] == 1]
-    found = None
-    for dropped in combinations(ones, drop):
-        left = tuple(d for a, d in enumerate(before) if a not in dropped)
-        if left != after:
-            continue
-        if found is not None:
-            return None  # two ways to drop them: which axes are left is not known
-        found = dropped
-    if found is None:
-        return None
-    # where the axes left land in the output: as many axes fewer as were dropped before them
-    landed = tuple(a - sum(d < a for d in found) for a in at if a not in found)
-    if not landed or landed != graph.spatial_axes_of(node):
-        return None
-    return tuple(k for k, a in zip(kept, at, strict=True) if a not in found)
+    left = squeezed_axes(parent.output_shape, at, node.output_shape, graph.spatial_axes_of(node))
+    return None if left is None else tuple(kept[i] for i in left)
 
 
 def squeezed(
@@ -97,6 +80,8 @@ def partial(
     fewer axes than the field has is unknown there, a dense layer makes it whole)."""
     given = [states[p] for p in parents]
     axes, parent, kind = kept[parents[0]], given[0], node.kind
+    if kind is OpKind.CONCAT and len(graph.spatial_axes_of(node)) == len(axes) + 1:
+        return restacked(given, axes, [kept.get(p) for p in parents])
     same = isinstance(parent, tuple) and node.counted
     same = same and all(kept.get(p) == axes for p in parents)
     same = same and len(graph.spatial_axes_of(node)) == len(axes)
@@ -108,7 +93,7 @@ def partial(
             return None  # joined along a spatial axis: positions shift (as _step says)
         rank = len(graph.nodes[parents[0]].output_shape)
         if kind is OpKind.CONCAT and len(node.output_shape) > rank and len(set(given)) > 1:
-            return None  # frames stacked on a new axis: each position reads its own frame
+            return None  # stacked on a new axis: each position reads its own part
         kept[node.id] = axes
         return parent if len(given) == 1 else merged(given)
     window, scatter = node.window, node.scatter
@@ -129,3 +114,30 @@ def partial(
         whole[i] = field
     kept[node.id] = axes
     return tuple(whole)
+
+
+def restacked(
+    given: list[RFState], axes: tuple[int, ...], kept: list[tuple[int, ...] | None]
+) -> RFState:
+    """The field of frames stacked back on the axis they were picked along (see
+    :func:`~stridescope.ir.reshaped_axes.restacked_axes`): the k-th part's field on that
+    axis the first's moved on by k times one step, its other fields the first's, each
+    position of the stack reading its own frame (a field with that step as its jump); else
+    unknown (frames out of order, or parts that differ otherwise)."""
+    fields = [g for g in given if isinstance(g, tuple)]
+    missing = [i for i in range(len(fields[0]) if fields else 0) if i not in axes]
+    if len(fields) != len(given) or len(missing) != 1 or any(k != axes for k in kept):
+        return None
+    axis, first = missing[0], fields[0]
+    along = [f[axis] for f in fields]
+    step = along[1].start - along[0].start if len(along) > 1 else 1
+    for k, (field, one) in enumerate(zip(fields, along, strict=True)):
+        if (one.size, one.jump, one.phases) != (along[0].size, along[0].jump, ()):
+            return None
+        if one.start != along[0].start + k * step or field[:axis] + field[axis + 1 :] != (
+            first[:axis] + first[axis + 1 :]
+        ):
+            return None
+    if step < 1:
+        return None
+    return (*first[:axis], ReceptiveField(along[0].size, step, along[0].start), *first[axis + 1 :])

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stridescope.ir.graph import Layout, Node, OpKind, Shape, Window, spatial_axes
+from stridescope.ir.reshaped_axes import frame_source
 
 __all__ = [
     "axes_window",
@@ -30,6 +31,7 @@ __all__ = [
     "known_axes",
     "known_positions",
     "narrowed",
+    "on_axes",
     "picks_positions",
     "placed",
     "reduced_axes",
@@ -37,13 +39,13 @@ __all__ = [
     "signal_of",
     "slice_axes",
     "stackable",
-    "stacked_axes",
 ]
 
 _KEEP_MOVED = frozenset(
     {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.ADD, OpKind.MUL, OpKind.PERMUTE}
 )
 _CONCAT, _LINEAR, _MATMUL, _PAD = OpKind.CONCAT, OpKind.LINEAR, OpKind.MATMUL, OpKind.PAD
+_SLICE = OpKind.SLICE
 
 
 def signal_axes(shape: Shape) -> tuple[int, ...] | None:
@@ -93,22 +95,28 @@ def followed_axes(node: Node, layout: Layout, nodes: Sequence[Node]) -> tuple[in
     at = node.spatial_at
     if at is None or at == spatial_axes(len(node.output_shape), layout) or not nodes:
         return None
-    return at if followed(node, nodes) else None
+    return at if followed(node, nodes, layout) else None
 
 
-def followed(node: Node, nodes: Sequence[Node]) -> bool:
+def followed(node: Node, nodes: Sequence[Node], layout: Layout | None = None) -> bool:
     """Whether ``node``'s spatial axes were followed from where they are known: up its first
     parents, through the ops that record where the axes went (a permute or stack of feature
     maps) and the ops that keep them where they are, to the input or to a layer that works on
     the layout's axes of a tensor of the input's rank (a convolution, a pool, a resize). Axes
     that start from a reshape that regrouped positions (tokens ``(N, T, C)`` made back into a
     grid, heads split off features) or from a tensor of another rank are the layout's
-    default for that rank, a guess."""
+    default for that rank, a guess. With the ``layout``, a frame picked from the input (a
+    map of one spatial axis fewer, :func:`~stridescope.ir.reshaped_axes.frame_source`) is
+    followed on from the map it was picked from."""
     rank = len(nodes[0].output_shape)
     while node.kind is not OpKind.INPUT:
         if node.spatial_at is None:
             if len(node.output_shape) != rank:
-                return False
+                found = None if layout is None else frame_source(nodes, node, layout)
+                if found is None:
+                    return False
+                node = found[1]
+                continue
             if node.kind in _ON_LAYOUT_AXES:
                 return True
             if node.kind not in _KEEP_PLACE:
@@ -181,7 +189,11 @@ def expanded_key(key: Any, rank: int) -> tuple[Any, ...] | None:
 
 
 def picks_positions(
-    node: Node, nodes: Sequence[Node], ranges: Sequence[Range], dims: Shape
+    node: Node,
+    nodes: Sequence[Node],
+    ranges: Sequence[Range],
+    dims: Shape,
+    layout: Layout | None = None,
 ) -> bool:
     """Whether an integer index of ``node`` (of sizes ``dims``; ``ranges``, per axis, with one
     position where an integer picks) is read as a slice and a reshape that drops the picked
@@ -190,14 +202,14 @@ def picks_positions(
     position is a plain reshape; on tokens the axes are a guess: data movement."""
     if all([r == (0, n, 1) for r, n in zip(ranges, dims, strict=True)]):
         return False
-    return known_positions(node, nodes)
+    return known_positions(node, nodes, layout)
 
 
-def known_positions(node: Node, nodes: Sequence[Node]) -> bool:
+def known_positions(node: Node, nodes: Sequence[Node], layout: Layout | None = None) -> bool:
     """Whether ``node``'s positions are known: a ``(batch, samples)`` signal's, or axes
     :func:`followed` from the input (not a grid rebuilt from tokens, whose axes are a
-    guess)."""
-    return signal_of(node) is not None or followed(node, nodes)
+    guess; with the ``layout``, frames picked from it are followed: see :func:`followed`)."""
+    return signal_of(node) is not None or followed(node, nodes, layout)
 
 
 def known_axes(node: Node, layout: Layout, nodes: Sequence[Node]) -> tuple[int, ...] | None:
@@ -205,7 +217,7 @@ def known_axes(node: Node, layout: Layout, nodes: Sequence[Node]) -> tuple[int, 
     known (:func:`known_positions`); else ``None`` (picks along other axes keep them only
     then: ``x[:, idx]``, ``keras.ops.take`` of channels)."""
     axes = slice_axes(node, layout, nodes)
-    return axes if axes and known_positions(node, nodes) else None
+    return axes if axes and known_positions(node, nodes, layout) else None
 
 
 # ops on a tensor of the input's rank that work on the layout's spatial axes, and ops that
@@ -263,13 +275,6 @@ def stackable(nodes: Sequence[Node]) -> bool:
     return first is not None and all(
         n.output_shape == first.output_shape and n.spatial_at == first.spatial_at for n in nodes
     )
-
-
-def stacked_axes(node: Node, layout: Layout, axis: int) -> tuple[int, ...] | None:
-    """Where ``node``'s spatial axes are in a stack of tensors like it along a new ``axis``
-    (``torch.stack(..., dim=axis)``): each one after the new axis moves up by one."""
-    at = _axes_of(node, layout)
-    return tuple(a + (a >= axis) for a in at) if at else None
 
 
 def placed(
@@ -337,7 +342,10 @@ def axes_window(node: Node, layout: Layout) -> tuple[Window | None, Window | Non
     analyses read them: a node :func:`narrowed` placed holds the layer's own windows, on the
     layout's axes (what ``fix`` rebuilds and lint describes), read here on its spatial axes
     (``(1, 3)`` on ``(N, C, 1, L)`` is ``(3,)`` on ``L``; one on H and W swapped, reordered).
-    A pad on axes a permute moved holds its window where they are already.
+    A pad or a slice on axes a permute moved holds its window where they are already (until
+    2026-12-06 a slice's was reordered too: ``x.transpose(2, 3)[:, :, :, 5:6]`` read 11 of
+    the 16 positions of the row it picks), unless :func:`narrowed` placed it (a pad of a
+    signal unsqueezed to ``(N, C, 1, L)``, which failed until then).
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 1, 64), "nchw")
@@ -348,19 +356,21 @@ def axes_window(node: Node, layout: Layout) -> tuple[Window | None, Window | Non
     ((1, 3), (3,))
     """
     at, window, scatter = node.spatial_at, node.window, node.scatter
-    if not at or node.kind is _PAD:  # (``()``: on the layout's axes, as ``narrowed`` says)
-        return window, scatter
     either = window or scatter
+    if not at or either is None:  # (``()``: on the layout's axes)
+        return window, scatter
+    if (node.kind is _PAD or node.kind is _SLICE) and len(either.kernel) == len(at):
+        return window, scatter  # (one per axis where they are already)
     laid = spatial_axes(len(node.output_shape), layout)
-    if either is None or at == laid or len(either.kernel) != len(laid):
+    if at == laid or len(either.kernel) != len(laid):
         return window, scatter
     if not set(at) <= set(laid):
         return window, scatter
     kept = [laid.index(a) for a in at]
-    return _on(window, kept), _on(scatter, kept)
+    return on_axes(window, kept), on_axes(scatter, kept)
 
 
-def _on(window: Window | None, axes: list[int]) -> Window | None:
+def on_axes(window: Window | None, axes: Sequence[int]) -> Window | None:
     """``window`` on ``axes`` of its own only."""
     if window is None:
         return None

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from stridescope.geometry import GeometryError
-from stridescope.ir.axes import followed_axes, reduced_axes, stacked_axes
+from stridescope.ir.axes import followed_axes, reduced_axes
 from stridescope.ir.builder_core import (
     _INHERITED,
     PAD_MODES,
@@ -53,6 +53,7 @@ from stridescope.ir.builder_tensors import TensorOps
 from stridescope.ir.builder_windows import WindowOps
 from stridescope.ir.graph import OpKind, Shape, Window, spatial_axes
 from stridescope.ir.resampling import ResizeOps
+from stridescope.ir.reshaped_axes import reduced_shape, restacked_axes
 
 __all__ = ["PAD_MODES", "GraphBuilder", "IntOrTuple", "LayerError", "axis_window", "reduced_shape"]
 
@@ -208,7 +209,9 @@ class GraphBuilder(WindowOps, TensorOps, ResizeOps):
     ) -> int:
         """Equally shaped tensors stacked along a new ``axis`` (``torch.stack``): a
         concatenation (no MACs) in which every position stays itself, the spatial axes after
-        ``axis`` one further on (SKNet's branches, stacked to be weighed and summed).
+        ``axis`` one further on (SKNet's branches, stacked to be weighed and summed; frames
+        picked one by one have their axis again: see :func:`~stridescope.ir.reshaped_axes.
+        restacked_axes`).
 
         >>> b = GraphBuilder((1, 4, 6, 6), "nchw")
         >>> s = b.stack([b.input, b.input], "stack", axis=1, output_shape=(1, 2, 4, 6, 6))
@@ -217,7 +220,7 @@ class GraphBuilder(WindowOps, TensorOps, ResizeOps):
         ('concat', (3, 4))
         """
         first = self._nodes[parents[0]]
-        at = stacked_axes(first, self.layout, axis)
+        at = restacked_axes(self._nodes, first, self.layout, axis, len(output_shape))
         return self._add(
             name,
             OpKind.CONCAT,
@@ -385,16 +388,3 @@ def axis_window(rank: int, axes: dict[int, tuple[int, int]], how: str) -> Window
         else:
             kernel[axis], pads[axis] = n_in + n_out - 1, (n_out - 1, n_out - 1)
     return Window(tuple(kernel), (1,) * rank, (1,) * rank, tuple(pads))
-
-
-def reduced_shape(shape: Shape, axes: Sequence[int] | None, keepdim: bool) -> Shape:
-    """The shape a reduction of ``shape`` over ``axes`` (non-negative; ``None``: every axis)
-    leaves: those axes 1 with ``keepdim``, else dropped.
-
-    >>> reduced_shape((2, 8, 4, 4), [2, 3], False), reduced_shape((2, 8, 4), None, True)
-    ((2, 8), (1, 1, 1))
-    """
-    chosen = range(len(shape)) if axes is None else axes
-    if keepdim:
-        return tuple(1 if a in chosen else d for a, d in enumerate(shape))
-    return tuple(d for a, d in enumerate(shape) if a not in chosen)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 
 from stridescope.geometry import GeometryError, per_axis, transposed_output_size
-from stridescope.ir.axes import signal_of, slice_axes
+from stridescope.ir.axes import on_axes, signal_of, slice_axes
 from stridescope.ir.builder_core import (
     _INHERITED,
     BuilderCore,
@@ -286,6 +286,12 @@ class WindowOps(BuilderCore):
         if not sizes:  # no spatial axis (token ids ``ids[:, 1:]``): no window to read
             return self._add(name, _SLICE, (parent,), shape, tuple(output_shape), op=op)
         out, where = tuple(output_shape), axes if node.spatial_at == axes else _INHERITED
+        at = node.spatial_at
+        if at and at != axes and sorted(at) == sorted(axes):
+            # axes a permute moved, not followed from the input: the window is held where
+            # they are, as a pad's (axes_window reads a slice's so)
+            window = on_axes(window, [axes.index(a) for a in at]) or window
+            where = at
         return self._add(
             name, _SLICE, (parent,), shape, out, window=window, op=op, spatial_at=where
         )

@@ -6,6 +6,8 @@ ask it for every such node, and models repeat the same ones block after block).
 (3, 4)
 >>> permuted((0, 2, 3, 1), (1, 8, 4, 6), None, "nchw")
 ((1, 4, 6, 8), (1, 2))
+>>> squeezed_axes((1, 4, 1, 32), (2, 3), (1, 4, 32), (2,))  # a CRNN's row: W is left
+(1,)
 """
 
 from __future__ import annotations
@@ -13,12 +15,22 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from itertools import combinations
 from typing import Any
 
 from stridescope.ir.builder_memo import MEMO_SIZE
-from stridescope.ir.graph import Shape, spatial_axes
+from stridescope.ir.graph import Layout, Node, OpKind, Shape, spatial_axes
 
-__all__ = ["PERMUTES", "kept_axes", "permuted"]
+__all__ = [
+    "PERMUTES",
+    "frame_axis",
+    "frame_source",
+    "kept_axes",
+    "permuted",
+    "reduced_shape",
+    "restacked_axes",
+    "squeezed_axes",
+]
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
@@ -66,3 +78,102 @@ def permuted(
     at = tuple(order.index(a) for a in (before or spatial_axes(rank, layout)))
     moved = None if at == spatial_axes(rank, layout) else at
     return tuple(shape[d] for d in order), moved
+
+
+def squeezed_axes(
+    shape: Shape, at: tuple[int, ...], out: Shape, out_at: tuple[int, ...]
+) -> tuple[int, ...] | None:
+    """Which of a tensor's spatial axes (at ``at`` in ``shape``; their indices in ``at``) a
+    reshape to ``out`` keeps, where it drops spatial axes of size 1 and nothing else and the
+    axes left land at ``out_at`` (a squeeze, or an integer index after its slice); ``None``
+    for any other reshape, where none or every spatial axis is dropped, and where which ones
+    were dropped is ambiguous (two of size 1, one dropped)."""
+    drop = len(shape) - len(out)
+    if drop < 1 or None in shape or None in out:
+        return None
+    found = None
+    for dropped in combinations([a for a in at if shape[a] == 1], drop):
+        if tuple(d for a, d in enumerate(shape) if a not in dropped) != out:
+            continue
+        if found is not None:
+            return None  # two ways to drop them: which axes are left is not known
+        found = dropped
+    if found is None:
+        return None
+    # where the axes left land: as many axes lower as were dropped before them
+    landed = tuple(a - sum(d < a for d in found) for a in at if a not in found)
+    if not landed or landed != out_at:
+        return None
+    return tuple(i for i, a in enumerate(at) if a not in found)
+
+
+# ops that may regroup a frame's positions: no frame's axes are followed through them
+_REGROUPS = frozenset({OpKind.RESHAPE, OpKind.FLATTEN, OpKind.MOVE})
+
+
+def _count(node: Node, layout: Layout) -> tuple[int, ...]:
+    return node.spatial_at or spatial_axes(len(node.output_shape), layout)
+
+
+def frame_axis(nodes: Sequence[Node], node: Node, layout: Layout) -> int | None:
+    """Which of the input's spatial axes (its index among them) a squeeze above ``node``
+    dropped, ``node`` a map of one spatial axis fewer than the input made from it by layers
+    that keep its axes (a frame picked from a clip, then 2-D layers): see
+    :func:`frame_source`; ``None`` where there is none."""
+    found = frame_source(nodes, node, layout)
+    return None if found is None else found[0]
+
+
+def frame_source(nodes: Sequence[Node], node: Node, layout: Layout) -> tuple[int, Node] | None:
+    """Up ``node``'s first parents, through layers that keep its spatial axes, to the squeeze
+    (:func:`squeezed_axes`) that made a map of one spatial axis fewer than the input from a
+    map of the input's: which of the input's spatial axes it dropped (its index among them)
+    and the map it dropped it from; ``None`` where ``node`` is no such map."""
+    rank = len(_count(nodes[0], layout))
+    at = _count(node, layout)
+    if len(at) != rank - 1 or len(node.output_shape) != len(nodes[0].output_shape) - 1:
+        return None
+    for _ in range(len(nodes)):
+        if not node.parents:
+            return None
+        parent = nodes[node.parents[0]]
+        above = _count(parent, layout)
+        if len(above) == rank and node.kind is OpKind.RESHAPE:
+            left = squeezed_axes(parent.output_shape, above, node.output_shape, at)
+            if left is None or len(left) != rank - 1:
+                return None
+            return next(i for i in range(rank) if i not in left), parent
+        if len(above) != len(at) or node.kind in _REGROUPS:
+            return None
+        node, at = parent, above
+    return None
+
+
+def restacked_axes(
+    nodes: Sequence[Node], first: Node, layout: Layout, axis: int, rank: int
+) -> tuple[int, ...] | None:
+    """Where the spatial axes are in a stack of tensors like ``first`` along a new ``axis``
+    (of ``rank`` axes in all): each one after the new axis one further on, and, where
+    ``first`` is a frame picked from the input (:func:`frame_axis`) and the stack has the
+    input's rank again, the new axis the one the frames were picked along, in its place
+    among them (``None`` where that is where the layout puts them)."""
+    at = _count(first, layout)
+    moved = tuple(a + (a >= axis) for a in at)
+    frame = frame_axis(nodes, first, layout) if rank == len(nodes[0].output_shape) else None
+    if frame is None:
+        return moved or None
+    moved = (*moved[:frame], axis, *moved[frame:])
+    return None if moved == spatial_axes(rank, layout) else moved
+
+
+def reduced_shape(shape: Shape, axes: Sequence[int] | None, keepdim: bool) -> Shape:
+    """The shape a reduction of ``shape`` over ``axes`` (non-negative; ``None``: every axis)
+    leaves: those axes 1 with ``keepdim``, else dropped.
+
+    >>> reduced_shape((2, 8, 4, 4), [2, 3], False), reduced_shape((2, 8, 4), None, True)
+    ((2, 8), (1, 1, 1))
+    """
+    chosen = range(len(shape)) if axes is None else axes
+    if keepdim:
+        return tuple(1 if a in chosen else d for a, d in enumerate(shape))
+    return tuple(d for a, d in enumerate(shape) if a not in chosen)

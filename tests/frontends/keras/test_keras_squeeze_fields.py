@@ -37,3 +37,23 @@ def test_each_step_of_time_distributed_keeps_the_frame_axis_field(keras: ModuleT
     convs = [r for r in summary.layers if r.kind == "conv"]
     assert len(convs) == 4 and summary.totals.params == model.count_params()
     assert {(r.rf_size, r.rf_jump, r.rf_note) for r in convs} == {((1, 3, 3), (1, 2, 2), "")}
+
+
+def test_time_distributed_after_time_distributed_composes_the_fields(keras: ModuleType) -> None:
+    # the first layer's steps stacked back are a clip again: the second layer's frames are
+    # picked from it as from the input (until 2026-12-06: unknown from the first stack on)
+    layers = keras.layers
+    clip = keras.Input((3, 16, 16, 1))
+    x = layers.TimeDistributed(layers.Conv2D(2, 3, strides=2))(clip)
+    x = layers.TimeDistributed(layers.MaxPooling2D(2))(x)
+    x = layers.Conv3D(2, (3, 1, 1))(x)
+    summary = stridescope.summary(keras.Model(clip, x))
+    pools = {(r.rf_size, r.rf_jump) for r in summary.layers if r.kind == "maxpool"}
+    assert pools == {((1, 5, 5), (1, 4, 4))}  # 3 + 2 apart, then a 2x2 pool
+    last = summary.layers[-1]
+    assert (last.kind, last.rf_size, last.rf_jump, last.rf_note) == (
+        "conv",
+        (3, 5, 5),
+        (1, 4, 4),
+        "",
+    )

@@ -195,7 +195,7 @@ def _picked(b: GraphBuilder, parent: int, key: Any, out: Shape, name: str, op: s
     ranges, picked = found
     if not picked:
         return _sliced(b, parent, ranges, out, name, op)
-    if not picks_positions(b._nodes[parent], b._nodes, ranges, b.shape(parent)):
+    if not picks_positions(b._nodes[parent], b._nodes, ranges, b.shape(parent), b.layout):
         return None  # (tokens, or only axes of one position dropped)
     kept = tuple(len(range(*r)) for r in ranges)
     if tuple(d for a, d in enumerate(kept) if a not in picked) != out:

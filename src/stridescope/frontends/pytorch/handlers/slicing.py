@@ -118,7 +118,8 @@ def _picked(
     whole signal). Elsewhere (tokens, a grid rebuilt from them) the axes are a guess: data
     movement, as before; so is dropping only axes of one position (``movement.index``'s
     reshape)."""
-    if not picks_positions(t.builder._nodes[x.node], t.builder._nodes, ranges, x.dims):
+    nodes = t.builder._nodes
+    if not picks_positions(nodes[x.node], nodes, ranges, x.dims, t.builder.layout):
         raise NotHandled
     return _pick(t, name, op, x, ranges, picked)
 
@@ -163,7 +164,7 @@ def unbind(t: Tracer, name: str, op: str, input: Any, dim: Any = 0) -> Any:
     if not input.dims[at] or at not in slice_axes(node, t.builder.layout, nodes):
         raise NotHandled
     pieces = [_along(input, at, k, k + 1) for k in range(input.dims[at])]
-    if not picks_positions(node, nodes, pieces[0], input.dims):  # (the same for every piece)
+    if not picks_positions(node, nodes, pieces[0], input.dims, t.builder.layout):  # (each piece)
         raise NotHandled
     return tuple(
         _pick(t, t.unique(f"{name}[{k}]") if k else name, op, input, r, (at,))
