@@ -59,9 +59,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Literal
 
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.rf_squeeze import OTHER, SQUEEZES, partial, squeezed
+from stridescope.analysis.rf_squeeze import OTHER, partial, squeezed
 from stridescope.analysis.rf_state import MERGES, NO_INPUT, WHOLE, RFState, merged, scattered
 from stridescope.geometry import ReceptiveField, adaptive_spans
 from stridescope.geometry.receptive import Span
@@ -69,6 +70,7 @@ from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ir.axes import axes_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
+_FLATTEN = OpKind.FLATTEN
 _CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = (
     OpKind.CONCAT,
     OpKind.INPUT,
@@ -293,16 +295,13 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
                 free.add(node.id)
                 states.append(NO_INPUT)
                 continue
-        if (
-            node.kind in SQUEEZES
-            and len(parents) == 1
-            and type(states[parents[0]]) is tuple
-            and (found := squeezed(graph, node, states, kept)) is not None
-        ):  # spatial axes of one position dropped: the field stays (see rf_squeeze)
-            states.append(found)
-            continue
         if kept and parents[0] in kept:  # (rare: the map of such a squeeze, or after it)
-            read = partial(graph, node, parents, states, kept, facts)
+            squeeze = node.kind is _RESHAPE or node.kind is _FLATTEN
+            read: RFState | Literal["other"] = (
+                squeezed(graph, node, states, kept) if squeeze else None
+            )
+            if read is None:
+                read = partial(graph, node, parents, states, kept, facts)
             if read == OTHER:  # read as any node is, on a field of every input axis
                 read = _step(graph, node, [states[p] for p in parents], facts)
             states.append(read)
@@ -312,6 +311,16 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
             if above is WHOLE or (node.kind in _PASS and not facts.parent_moved[node.id]):
                 states.append(above)  # (the whole input already, or the parent's field)
                 continue
+        if (
+            (node.kind is _RESHAPE or node.kind is _FLATTEN)  # (a squeeze: see rf_squeeze)
+            and len(node.output_shape) < len(node.input_shape)
+            and 1 in (facts.sizes[parents[0]] or ())  # (a spatial axis of one position)
+            and len(parents) == 1
+            and type(states[parents[0]]) is tuple
+            and (found := squeezed(graph, node, states, kept)) is not None
+        ):  # spatial axes of one position dropped: the field stays (see rf_squeeze)
+            states.append(found)
+            continue
         given = [states[parents[0]]] if len(parents) == 1 else [states[p] for p in parents]
         states.append(_step(graph, node, given, facts))
     return states
