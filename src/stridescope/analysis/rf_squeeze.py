@@ -25,12 +25,10 @@ from stridescope.ir import Graph, Node, OpKind
 from stridescope.ir.axes import axes_window
 from stridescope.ir.reshaped_axes import squeezed_axes
 
-__all__ = ["OTHER", "SQUEEZES", "kept_axes", "partial", "squeezed"]
+__all__ = ["OTHER", "kept_axes", "partial", "squeezed"]
 
-SQUEEZES = frozenset({OpKind.RESHAPE, OpKind.FLATTEN})  # the kinds a squeeze is built as
-OTHER: Final[Literal["other"]] = (
-    "other"  # what :func:`partial` says of an op it leaves to the usual rules
-)
+# what :func:`partial` says of an op it leaves to the receptive field's usual rules
+OTHER: Final[Literal["other"]] = "other"
 # ops that keep every position (and where the axes are, or record where they went)
 _KEEP = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.PERMUTE})
 _PLACED = frozenset({OpKind.RESHAPE, OpKind.MOVE})
