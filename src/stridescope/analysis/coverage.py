@@ -279,7 +279,7 @@ def _walk(graph: Graph, facts: NodeFacts, for_map: bool, begin: _Begin) -> _Term
             continue
         if not node.counted:
             notes.append(f"{node.name} is uncounted: treated as reading every position")
-        unread = not node.counted or (whole and not for_map)  # (a map works out why)
+        unread = not node.counted or (whole and not for_map)  # read whole (a map: see why)
         many = len(node.parents) > 1 and not unread
         relations = Relations(graph, node, facts, notes) if many else None
         for index, parent_id in enumerate(node.parents):

@@ -272,7 +272,7 @@ def restacked_terms(
     position on the axis, the axis left out (the part has one position there: its squeeze
     puts it back, :func:`through_rank`); ``None`` for any other node. Each term keeps one row
     per axis (the fraction's walk: rows of outputs per frame are not kept apart here)."""
-    if node.kind is not OpKind.CONCAT or not node.parents:
+    if node.kind is not _CONCAT or not node.parents:
         return None
     out, part = known[node.id], known[node.parents[index]]
     if out is None or part is None or len(part) != len(out) - 1:

@@ -15,9 +15,14 @@ Rules (per spatial axis, in network-input pixels):
   ``n / m`` pixels, a fraction);
 - an op whose every input already sees the whole input sees it too;
 - add, multiply, concatenate and stack take the union of their parents' fields
-  (:meth:`ReceptiveField.merge`; a broadcast squeeze-excite gate makes it whole); a
-  concatenation along a spatial axis shifts positions: **unknown**, unless every parent's
-  field is the whole input;
+  (:meth:`ReceptiveField.merge`; a broadcast squeeze-excite gate makes it whole); maps on
+  different grids (their jumps differ) have no one field: **unknown**; a concatenation along
+  a spatial axis shifts positions: **unknown**, unless every parent's field is the whole
+  input;
+- a reshape that drops spatial axes of one position (a squeeze; a frame picked by an
+  integer index) keeps the field of every input axis: after it windows compose on the axes
+  left, and frames stacked back in order on the axis they were picked along are a clip
+  again, each position reading its own frame (:mod:`.rf_squeeze`);
 - flatten, linear layers and tensor products (``@``, attention) on flattened features,
   adaptive pooling to one position and reshapes that merge spatial axes mix every position:
   the field is the **whole input** (:data:`WHOLE`); on a map of one position (a sequence

@@ -209,9 +209,8 @@ class GraphBuilder(WindowOps, TensorOps, ResizeOps):
     ) -> int:
         """Equally shaped tensors stacked along a new ``axis`` (``torch.stack``): a
         concatenation (no MACs) in which every position stays itself, the spatial axes after
-        ``axis`` one further on (SKNet's branches, stacked to be weighed and summed; frames
-        picked one by one have their axis again: see :func:`~stridescope.ir.reshaped_axes.
-        restacked_axes`).
+        ``axis`` one further on (SKNet's branches, stacked to be weighed and summed); frames
+        picked one by one have their axis again (:func:`.reshaped_axes.restacked_axes`).
 
         >>> b = GraphBuilder((1, 4, 6, 6), "nchw")
         >>> s = b.stack([b.input, b.input], "stack", axis=1, output_shape=(1, 2, 4, 6, 6))

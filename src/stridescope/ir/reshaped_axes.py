@@ -1,6 +1,9 @@
-"""Where a reshape or a permute puts a tensor's spatial axes, memoised (the builder's
-:meth:`~stridescope.ir.GraphBuilder.reshape` and :meth:`~stridescope.ir.GraphBuilder.permute`
-ask it for every such node, and models repeat the same ones block after block).
+"""Where a reshape, a permute, a squeeze or a stack puts a tensor's spatial axes: the
+reshape's and permute's memoised (:meth:`~stridescope.ir.GraphBuilder.reshape` and
+:meth:`~stridescope.ir.GraphBuilder.permute` ask for every such node, and models repeat the
+same ones block after block); which axes a squeeze keeps (:func:`squeezed_axes`), which one a
+frame picked from the input lacks (:func:`frame_source`), and where a stack of such frames
+puts it back (:func:`restacked_axes`); the shape a reduction leaves.
 
 >>> kept_axes((1, 8, 4, 6), (2, 3), (1, 2, 4, 4, 6))  # ShuffleNet's channel split
 (3, 4)
