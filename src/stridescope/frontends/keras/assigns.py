@@ -26,17 +26,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from stridescope.frontends.keras.patches import ClassPatch
+
 __all__ = ["assigns_dropped"]
 
 _LOCAL = threading.local()  # per thread: how many reads are running (``depth``)
-_LOCK = threading.Lock()
-_USERS: list[Any] = []  # while any read runs: Keras' own ``Variable.assign``
 
 
 def _dropped(self: Any, value: Any) -> Any:
     """``Variable.assign`` while patched: nothing written on a reading thread."""
     if not getattr(_LOCAL, "depth", 0):
-        return _USERS[0](self, value)
+        return _PATCH.original(self, value)
     import keras
 
     shape = tuple(getattr(value, "shape", ()) or ())
@@ -58,17 +58,12 @@ def assigns_dropped() -> Iterator[None]:
     """Variable writes do nothing on this thread for the duration (nested: counted)."""
     from keras.src.backend.common.variables import Variable
 
-    with _LOCK:
-        if not _USERS:
-            _USERS.append(Variable.__dict__["assign"])
-            Variable.assign = _dropped
-        _USERS.append(None)
-    _LOCAL.depth = getattr(_LOCAL, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _LOCAL.depth -= 1
-        with _LOCK:
-            _USERS.pop()
-            if len(_USERS) == 1:
-                Variable.assign = _USERS.pop()
+    with _PATCH.on(Variable):
+        _LOCAL.depth = getattr(_LOCAL, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            _LOCAL.depth -= 1
+
+
+_PATCH = ClassPatch("assign", _dropped)  # (Keras' own ``Variable.assign``: its ``original``)

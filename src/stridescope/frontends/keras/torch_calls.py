@@ -27,12 +27,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from stridescope.frontends.keras.patches import ClassPatch
 from stridescope.ir import GraphBuilder
 
 __all__ = ["add_torch_call", "countable", "recorded"]
 
-_LOCK = threading.Lock()
-_USERS = 0  # reads running now, in all threads (the hook on KerasTensor is shared)
 _NAMES = threading.local()  # per thread: the names the layer being read has used, with counts
 
 
@@ -133,26 +132,16 @@ def recorded() -> Iterator[None]:
     operations (torch backend only; nests, and is shared between threads)."""
     import keras
 
-    global _USERS
     if keras.backend.backend() != "torch":
         yield
         return
     outer = getattr(_NAMES, "counts", None)
     _NAMES.counts = {}  # (a layer read inside another's read numbers its own)
-    with _LOCK:
-        if _USERS == 0:
-            keras.KerasTensor.__torch_function__ = classmethod(_record)
-            keras.KerasTensor.__getattr__ = _tensor_method
-        _USERS += 1
     try:
-        yield
+        with _FUNCTION.on(keras.KerasTensor), _METHOD.on(keras.KerasTensor):
+            yield
     finally:
         _NAMES.counts = outer
-        with _LOCK:
-            _USERS -= 1
-            if _USERS == 0:
-                del keras.KerasTensor.__torch_function__
-                del keras.KerasTensor.__getattr__
 
 
 def _tensor_method(self: Any, name: str) -> Any:
@@ -209,3 +198,8 @@ def add_torch_call(b: GraphBuilder, parents: Sequence[int], op: Any, name: str) 
     finally:
         set_active_tracer(previous)
     return [v.node for v in walk_values(out) if type(v) is ShapeProxy]
+
+
+# the hooks on ``KerasTensor`` while a layer is read (shared between threads, nested)
+_FUNCTION = ClassPatch("__torch_function__", classmethod(_record))
+_METHOD = ClassPatch("__getattr__", _tensor_method)

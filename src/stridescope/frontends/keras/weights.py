@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from stridescope.frontends.keras.patches import ClassPatch
 from stridescope.ir import GraphBuilder
 
 __all__ = ["count_read", "count_weights", "values_read", "weights_among", "weights_read"]
@@ -113,8 +114,6 @@ def count_read(
 
 
 _LOCAL = threading.local()  # per thread: the sets of the reads running (``sets``)
-_LOCK = threading.Lock()
-_VALUE: list[Any] = []  # while any read runs: the backend Variable's own ``value`` property
 
 
 def _reading(self: Any) -> Any:
@@ -122,7 +121,11 @@ def _reading(self: Any) -> Any:
     thread."""
     for found in getattr(_LOCAL, "sets", ()):
         found.add(id(self))
-    return _VALUE[0].fget(self)
+    return _VALUE.original.fget(self)
+
+
+# (the torch backend Variable's own ``value`` property: its ``original``)
+_VALUE = ClassPatch("value", property(_reading))
 
 
 @contextmanager
@@ -137,17 +140,9 @@ def values_read() -> Iterator[set[int]]:
         return
     from keras.src.backend.torch.core import Variable
 
-    with _LOCK:
-        if not _VALUE:
-            _VALUE.append(Variable.__dict__["value"])
-            Variable.value = property(_reading)
-        _VALUE.append(None)
-    _LOCAL.sets = [*getattr(_LOCAL, "sets", ()), found]
-    try:
-        yield found
-    finally:
-        _LOCAL.sets = [s for s in _LOCAL.sets if s is not found]
-        with _LOCK:
-            _VALUE.pop()
-            if len(_VALUE) == 1:
-                Variable.value = _VALUE.pop()
+    with _VALUE.on(Variable):
+        _LOCAL.sets = [*getattr(_LOCAL, "sets", ()), found]
+        try:
+            yield found
+        finally:
+            _LOCAL.sets = [s for s in _LOCAL.sets if s is not found]
