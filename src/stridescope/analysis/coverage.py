@@ -125,6 +125,7 @@ def _fraction(walks: list[_Terms]) -> float:
 
 
 _GLOBAL_POOLS = (OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL)
+_CONCAT = OpKind.CONCAT
 
 
 def _before_global_pool(graph: Graph, known: list[tuple[int, ...] | None], last: int) -> int:
@@ -284,9 +285,11 @@ def _walk(graph: Graph, facts: NodeFacts, for_map: bool, begin: _Begin) -> _Term
         relations = Relations(graph, node, facts, notes) if many else None
         for index, parent_id in enumerate(node.parents):
             shape = known[parent_id]
-            lifted, lowered, refined = lifted_terms(
-                graph, node, index, terms, known, notes, (lowered, refined, for_map)
-            )
+            lifted = None
+            if lowered or node.kind is _CONCAT:  # (a change of rank: see coverage_ranks)
+                lifted, lowered, refined = lifted_terms(
+                    graph, node, index, terms, known, notes, (lowered, refined, for_map)
+                )
             if lifted is not None and not whole and node.counted:  # (see coverage_ranks)
                 pending.setdefault(parent_id, []).extend(lifted)
                 continue
@@ -307,10 +310,7 @@ def _walk(graph: Graph, facts: NodeFacts, for_map: bool, begin: _Begin) -> _Term
             if all([m is None for m in read]):  # identity: the terms pass unchanged
                 into.extend(terms)
                 continue
-            for term in terms:
-                composed = compose_kept(term, read)
-                if composed is not None:
-                    into.append(composed)
+            into.extend([c for term in terms if (c := compose_kept(term, read)) is not None])
     return _Terms(
         input_spatial,
         nodes[last].name,

@@ -3,14 +3,14 @@
 frame picked by ``x[:, :, t]``, each step of Keras's ``TimeDistributed``). The positions of the
 axes left are those they were; the dropped axes keep the field they had. A field stays one
 per axis of the network's input, so the ops after such a reshape read their windows on the
-axes it left (:func:`kept_axes`), and the summary shows the field on every input axis.
+axes it left (:func:`input_axes_left`), and the summary shows the field on every input axis.
 
 >>> from stridescope.ir import GraphBuilder
 >>> b = GraphBuilder((1, 1, 16, 64), "nchw")
 >>> x = b.conv(b.input, "conv", out_channels=4, kernel=(16, 2), stride=2)
 >>> row = b.reshape(x, "squeeze", output_shape=(1, 4, 32))
 >>> g = b.build()
->>> kept_axes(g, g.nodes[row], g.nodes[x], None)
+>>> input_axes_left(g, g.nodes[row], g.nodes[x], None)
 (1,)
 """
 
@@ -25,7 +25,7 @@ from stridescope.ir import Graph, Node, OpKind
 from stridescope.ir.axes import axes_window
 from stridescope.ir.reshaped_axes import squeezed_axes
 
-__all__ = ["OTHER", "kept_axes", "partial", "squeezed"]
+__all__ = ["OTHER", "input_axes_left", "partial", "squeezed"]
 
 # what :func:`partial` says of an op it leaves to the receptive field's usual rules
 OTHER: Final[Literal["other"]] = "other"
@@ -34,7 +34,7 @@ _KEEP = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.PERMUT
 _PLACED = frozenset({OpKind.RESHAPE, OpKind.MOVE})
 
 
-def kept_axes(
+def input_axes_left(
     graph: Graph, node: Node, parent: Node, parent_kept: tuple[int, ...] | None
 ) -> tuple[int, ...] | None:
     """Which axes of the network's input ``node``'s spatial axes are, in their order (indices
@@ -54,9 +54,9 @@ def squeezed(
     graph: Graph, node: Node, states: list[RFState], kept: dict[int, tuple[int, ...]]
 ) -> RFState:
     """A squeeze's field: its parent's, on every axis of the input, the axes it keeps
-    recorded in ``kept`` (:func:`kept_axes`); ``None`` for another reshape."""
+    recorded in ``kept`` (:func:`input_axes_left`); ``None`` for another reshape."""
     parent = node.parents[0]
-    axes = kept_axes(graph, node, graph.nodes[parent], kept.get(parent))
+    axes = input_axes_left(graph, node, graph.nodes[parent], kept.get(parent))
     if axes is None:
         return None
     kept[node.id] = axes

@@ -2,9 +2,9 @@
 ``torch.chain_matmul`` (in the order of fewest multiplies, as torch computes them),
 ``addbmm``, ``inner``, ``linalg.vecdot``, ``pdist``, ``conv_tbc``, ``matrix_power``, ``kron``,
 ``cross`` / ``linalg.cross`` and ``trace``: each one node, its output shape from a meta run,
-its MACs from the operands' shapes. :data:`PER_FUNCTION` also holds the linear systems and factorizations of
-:mod:`~stridescope.frontends.pytorch.handlers.solves` and the norms of ``torch.linalg``
-(:func:`~stridescope.frontends.pytorch.handlers.reduction.linalg_norm`).
+its MACs from the operands' shapes. :data:`PER_FUNCTION` also holds the linear systems and
+factorizations of :mod:`~stridescope.frontends.pytorch.handlers.solves` and the norms of
+``torch.linalg`` (:func:`~stridescope.frontends.pytorch.handlers.reduction.linalg_norm`).
 
 >>> from stridescope.frontends.pytorch.handlers.linalg import chain_macs
 >>> chain_macs([(10, 100), (100, 5), (5, 50)])  # (AB)C: 5,000 + 2,500; A(BC): 25,000 + 50,000
