@@ -26,6 +26,7 @@ from stridescope.frontends.pytorch.elementwise_names import (
 from stridescope.frontends.pytorch.handler_specs import FunctionSpec, is_inplace
 from stridescope.frontends.pytorch.handlers import (
     attention,
+    bindings,
     elementwise,
     losses,
     movement,
@@ -69,7 +70,8 @@ _MOVEMENT = (
     "torch.diag Tensor.diag torch.block_diag torch.nonzero_static Tensor.nonzero_static "
     "torch.broadcast_tensors torch.linalg.diagonal torch.diagonal_copy torch.slice_copy "
     "torch.split_copy torch.squeeze_copy torch.unsqueeze_copy torch.unbind_copy torch.as_strided "
-    "torch.unsafe_split_with_sizes Tensor.unsafe_split_with_sizes"
+    "torch.unsafe_split_with_sizes Tensor.unsafe_split_with_sizes Tensor.resize_ Tensor.resize "
+    "Tensor.resize_as_ torch.resize_as_ Tensor.resize_as torch.cartesian_prod torch.combinations"
 )
 _SAME = (
     "Tensor.contiguous Tensor.clone torch.clone Tensor.detach Tensor.float Tensor.to "
@@ -209,7 +211,8 @@ def _rows() -> list[Row]:
 
 
 def _beside_products() -> list[Row]:
-    """Attention, other products, distances, sampling, lookups, buckets, ``value in x``."""
+    """Attention, other products, distances, sampling, lookups, buckets, ``value in x``, and
+    torch's bindings of ``F``'s losses and norms (``bindings``)."""
     return [
         (membership, "Tensor.__contains__"),
         (products.grouped_mm, "F.grouped_mm torch._grouped_mm"),
@@ -229,6 +232,7 @@ def _beside_products() -> list[Row]:
         (sampling.one_hot, "F.one_hot"),
         (elementwise.bucket(0), "torch.bucketize"),
         (elementwise.bucket(1), "torch.searchsorted"),
+        *bindings.BINDING_ROWS,
     ]
 
 
