@@ -6,7 +6,9 @@ proxy, torch read it as a nested sequence and the trace failed (``IndexError: tu
 of range``). While a trace runs they are routed here. ``as_tensor`` and ``asarray`` of a
 proxy return it (cast to the dtype asked for), ``tensor`` a copy of it; a list of proxies of
 one element each is stacked, as torch makes a tensor of a list of one-element tensors.
-Anything else goes to torch's own function.
+Anything else goes to torch's own function. ``torch.autograd.Variable(x)`` (code written for
+torch before 0.4 wraps its input so) of a proxy is the proxy, as it is the tensor in a
+forward that runs.
 
 Model code that bound one before the trace (``from torch import as_tensor``) holds torch's
 function, which the routed attribute never replaces: such names in the loaded modules (those
@@ -38,6 +40,15 @@ __all__ = ["route", "unroute"]
 _AS_TENSOR: Callable[..., Any] = torch.as_tensor
 _ASARRAY: Callable[..., Any] = torch.asarray
 _TENSOR: Callable[..., Any] = torch.tensor
+_VARIABLE = torch.autograd.Variable
+_VARIABLE_BASE_NEW: Callable[..., Any] = torch._C._LegacyVariableBase.__new__
+
+
+def _variable_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """``Variable(x, ...)``: a proxy ``x`` itself, anything else torch's own."""
+    if args and type(args[0]) is ShapeProxy:
+        return args[0]
+    return _VARIABLE_BASE_NEW(cls, *args, **kwargs)
 
 
 def _traced(data: Any, dtype: Any, copy: bool) -> Any:
@@ -116,6 +127,7 @@ def route() -> None:
     torch.as_tensor = as_tensor
     torch.asarray = asarray
     torch.tensor = tensor
+    _VARIABLE.__new__ = _variable_new  # type: ignore[method-assign]
     _read_new_modules()
     for name, bound in _BOUND.items():
         namespace = getattr(sys.modules.get(name), "__dict__", None)
@@ -133,6 +145,8 @@ def unroute() -> None:
     torch.as_tensor = _AS_TENSOR
     torch.asarray = _ASARRAY
     torch.tensor = _TENSOR
+    if "__new__" in _VARIABLE.__dict__:
+        del _VARIABLE.__new__
     for namespace, key, value in _REBOUND:
         namespace[key] = value
     _REBOUND.clear()

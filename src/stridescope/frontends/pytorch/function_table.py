@@ -83,7 +83,7 @@ _SAME = (
     "torch.conj_physical Tensor.conj_physical"
 )
 _CONSTANTS = (
-    "Tensor.new_zeros Tensor.new_ones Tensor.new_full Tensor.new_empty Tensor.new_tensor "
+    "Tensor.new_zeros Tensor.new_ones Tensor.new_full Tensor.new_empty Tensor.new_tensor Tensor.new "
     "torch.zeros_like torch.ones_like torch.full_like torch.empty_like torch.rand_like "
     "torch.randn_like Tensor.new_empty_strided"
 )

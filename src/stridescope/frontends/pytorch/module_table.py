@@ -14,6 +14,9 @@ from typing import Any
 import torch.ao.nn.intrinsic.quantized as nniq
 import torch.ao.nn.quantized as nnq
 import torch.ao.nn.quantized.dynamic as nnqd
+import torch.ao.quantization._learnable_fake_quantize as learnable
+import torch.ao.quantization.fake_quantize as fake_quantize
+import torch.ao.quantization.observer as observer
 from torch import nn
 
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler
@@ -99,8 +102,32 @@ def _quantized_rows() -> list[tuple[ModuleHandler, str, Any]]:
     ]
 
 
+def _subclasses(cls: type[nn.Module]) -> list[type[nn.Module]]:
+    """Every class derived from ``cls`` that is loaded now, ``cls`` first."""
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _subclasses(sub)
+    return found
+
+
+def _observers() -> list[tuple[type[nn.Module], ModuleHandler]]:
+    """torch's observers and fake quantizers (``torch.ao.quantization``'s ``prepare`` and
+    ``prepare_qat`` put them after each layer; ``learnable``'s too), each class with the
+    handler that reads it: a class of a model's own that overrides ``forward`` is traced, as
+    any other."""
+    quantizers: list[type[nn.Module]] = _subclasses(fake_quantize.FakeQuantizeBase)
+    quantizers.append(learnable._LearnableFakeQuantize)
+    rows: list[tuple[type[nn.Module], ModuleHandler]] = [
+        (cls, quantized.observer) for cls in _subclasses(observer.ObserverBase)
+    ]
+    return rows + [(cls, quantized.fake_quantize) for cls in quantizers]
+
+
 def _build() -> dict[Any, ModuleHandler]:
     table: dict[Any, ModuleHandler] = {}
+    for base, read in _observers():
+        if "forward" in base.__dict__:
+            table.setdefault(base.forward, read)
     rows = [(handler, names, nn) for handler, names in _rows()] + _quantized_rows()
     for handler, names, package in rows:
         for name in names.split():

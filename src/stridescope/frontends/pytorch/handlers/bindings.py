@@ -29,6 +29,9 @@ receptive fields and coverage are those calls':
   read once into its bin (one MAC each, as ``histc``); the edges a free node read from the
   counts. ``torch.vander(x, N)``: each column the one before times ``x`` (one MAC per
   element of the ``(len(x), N)`` output).
+- ``torch.fake_quantize_per_tensor_affine`` and the other fake quantizations of
+  quantization-aware training: position-wise, 0 MACs, as an activation (a learnable scale,
+  a parameter, counted there).
 - ``F.ctc_loss(log_probs, targets, input_lengths, target_lengths)``: every element of the
   scores (time, batch, classes) and of the targets read once (one MAC each, as the losses of
   ``losses.OTHER_LOSSES``), one value per sample (axis 1 of the scores), then reduced.
@@ -45,6 +48,7 @@ import torch.nn.functional as F
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.along import results
+from stridescope.frontends.pytorch.handlers.elementwise import pointwise
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -93,6 +97,12 @@ LOSS_BINDINGS: dict[str, tuple[Callable[..., Any], str]] = {
     "torch._C._nn.multilabel_margin_loss": (F.multilabel_margin_loss, "input target reduction"),
 }
 _REDUCTION_NAMES = ("none", "mean", "sum")  # torch's enum, in order
+# quantization-aware training's rounding to the quantized grid and back: position-wise
+_FAKE_QUANTIZE = (
+    "torch.fake_quantize_per_tensor_affine torch.fake_quantize_per_channel_affine "
+    "torch._fake_quantize_learnable_per_tensor_affine "
+    "torch._fake_quantize_learnable_per_channel_affine torch.fused_moving_avg_obs_fake_quant"
+)
 
 
 def loss_binding(spelled: str) -> Callable[..., Any]:
@@ -336,5 +346,6 @@ BINDING_ROWS: list[tuple[Callable[..., Any], str]] = [
     (histogram(torch.histogram), "torch.histogram Tensor.histogram"),
     (histogram(torch.histogramdd), "torch.histogramdd"),
     (vander, "torch.vander"),
+    (pointwise(OpKind.ACTIVATION), _FAKE_QUANTIZE),
 ]
 """The function table's rows of this module (handler, spellings)."""

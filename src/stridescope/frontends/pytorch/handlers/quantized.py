@@ -26,7 +26,8 @@ from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.value_sizes import STORED
 from stridescope.ir import OpKind
 
-__all__ = ["conv", "conv_transpose", "dequantize", "fused", "linear", "prelu", "quantize"]
+__all__ = ["conv", "conv_transpose", "dequantize", "fake_quantize", "fused", "linear", "prelu"]
+__all__ += ["observer", "quantize"]
 
 
 def _weights_once(t: Tracer, m: Any) -> int | None:
@@ -83,3 +84,22 @@ def quantize(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
 def dequantize(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     """``DeQuantize``: the same values as float32 again (no node)."""
     return ShapeProxy(x.node, x.dims, torch.float32)
+
+
+def observer(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    """An observer of ``torch.ao.quantization`` (``prepare`` puts one after each layer, to
+    record the ranges of its outputs): it returns its input as it is, so it makes no node (the
+    observed model has the float model's graph); what it records is not part of the model's
+    function."""
+    return x
+
+
+def fake_quantize(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+    """A fake quantizer of ``torch.ao.quantization`` (``prepare_qat``'s, on each layer's
+    output): each element rounded to its quantized value and back, a position-wise node of
+    0 MACs, as an activation; a learnable one's scale and zero point are its parameters."""
+    params = t.take_own(m) if m._parameters else 0
+    node = t.builder.pointwise(
+        x.node, name, kind=OpKind.ACTIVATION, params=params, op=type(m).__name__
+    )
+    return t.proxy(node, x)
