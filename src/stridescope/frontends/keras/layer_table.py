@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -152,14 +153,31 @@ def add_keras_layer(
         return add_custom_layer(b, parents, layer, call, name, add_keras_layer)
     if handler is shape_handlers.attention and call is not None:
         parents = _attention_roles(b, layer, call, parents, name)
+    first = b.size
     made = handler(b, parents, layer, _config(layer), name)
     made = made if isinstance(made, list) else [made]
+    if getattr(layer, "lora_enabled", False):
+        _lora_kernels(b, first, layer)
     if call is not None and len(call.outputs) > len(made):  # return_attention_scores=True
         kind = b._nodes[made[0]].kind  # what the layer computed on the way: 0-MAC nodes
         more = recorded_shapes(b, call)[len(made) :]
         op = type(layer).__name__
         made += outputs_beside(b, made[0], name, more, kind=kind, op=op, start=len(made))
     return made
+
+
+def _lora_kernels(b: GraphBuilder, first: int, layer: Any) -> None:
+    """A layer after ``enable_lora(rank)`` (``Dense``, ``Conv2D``...: read from its config)
+    also holds the two low-rank kernels its call adds to the kernel: counted on its first node
+    with weights (``count_params()`` counts them; until 2026-12-07 they were left out)."""
+    extra = sum(math.prod(int(d) for d in w.shape) for w in _lora_weights(layer))
+    nodes = range(first, b.size)
+    if extra and nodes:
+        b.add_params(next((i for i in nodes if b._nodes[i].params), first), extra)
+
+
+def _lora_weights(layer: Any) -> list[Any]:
+    return [w for w in (getattr(layer, f"lora_kernel_{k}", None) for k in "ab") if w is not None]
 
 
 def _attention_roles(
