@@ -119,12 +119,23 @@ def followed(node: Node, nodes: Sequence[Node], layout: Layout | None = None) ->
                 continue
             if node.kind in _ON_LAYOUT_AXES:
                 return True
-            if node.kind not in _KEEP_PLACE:
+            if node.kind not in _KEEP_PLACE and not _picked_in_place(node):
                 return False
         if not node.parents:
             return False
         node = nodes[node.parents[0]]
     return True
+
+
+def _picked_in_place(node: Node) -> bool:
+    """Whether ``node`` picks positions along each axis where it is (a flip, a roll, an index
+    of constants: ``Resample`` mode ``picks``) and keeps every axis: the axes stay put."""
+    sample = node.resample
+    return (
+        sample is not None
+        and sample.mode == "picks"
+        and len(node.output_shape) == len(node.input_shape)
+    )
 
 
 Range = tuple[int, int, int]  # start, stop, step, as ``slice.indices`` normalises them

@@ -24,6 +24,8 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
     "take of rows": lambda ops, x: ops.take(x, np.array([0, 3, 7]), axis=1),
     "take of columns, from the end": lambda ops, x: ops.take(x, [-1, 2, 2], axis=2),
     "flip of channels then a stride": lambda ops, x: ops.flip(x, axis=3)[:, ::2],
+    "flip then a row": lambda ops, x: ops.flip(x, axis=1)[:, 0],
+    "roll then a column": lambda ops, x: ops.roll(x, 5, axis=2)[:, :, 4],
     "repeat of rows": lambda ops, x: ops.repeat(x, 2, axis=1)[:, :6],
     "tile of columns": lambda ops, x: ops.tile(x, (1, 1, 2, 1))[:, :, 10:15],
     # (an index the same at every position of the other axes: since 2026-12-06)

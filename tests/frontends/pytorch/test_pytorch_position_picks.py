@@ -89,3 +89,32 @@ def test_each_output_reads_its_source() -> None:
     assert next(r for r in picked.layers if r.path == "getitem").read_fraction == 3 / 12
     kept = stridescope.summary(_Fn(lambda x: x.flip(1)), input_shape=(1, 1, 12, 12))
     assert kept.layers[-1].rf_size == (3, 3)  # (a flip of the channels keeps positions)
+
+
+class _Conv(nn.Module):
+    """A 3x3 conv, then ``fn``: an output of a rank lower than the map's."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self.conv(x))
+
+
+INDEXED: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "flip then a row": lambda x: x.flip(2)[:, :, 0],
+    "roll then a column": lambda x: x.roll(3, 3)[..., 5],
+    "rows picked, then one of them": lambda x: torch.index_select(x, 2, ROWS)[:, :, 1],
+    "flip then select": lambda x: x.flip(3).select(3, 2),
+    "flip then unbind": lambda x: x.flip(2).unbind(2)[0],
+}
+
+
+@pytest.mark.parametrize("name", list(INDEXED))
+def test_an_integer_index_after_positions_were_picked_reads_its_source(name: str) -> None:
+    """An integer index after a flip, roll or pick: the axes stay where they were, so the
+    index is a slice of one position of a known map, and coverage reads that row's source
+    (it read the whole input: 1.0 where autograd says 3 of 12 rows)."""
+    field_checked(_Conv(INDEXED[name]), (1, 1, 12, 12))
