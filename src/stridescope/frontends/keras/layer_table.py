@@ -16,6 +16,7 @@ from stridescope.frontends.keras.expand import add_custom_layer
 from stridescope.frontends.keras.handlers import Handler
 from stridescope.frontends.keras.operations import add_operation
 from stridescope.frontends.keras.shapes import recorded_shapes, tensors_of
+from stridescope.frontends.keras.torch_calls import add_torch_call, countable
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["add_keras_layer", "keras_table"]
@@ -146,6 +147,8 @@ def add_keras_layer(
     if callable(describe) and len(parents) == 1:
         return [int(describe(b, parents[0], name))]
     if not isinstance(layer, keras.layers.Layer):
+        if countable(layer):  # a torch function on a symbolic tensor (torch backend)
+            return add_torch_call(b, parents, layer, name)
         return add_operation(b, parents, layer, call, name, seen)
     table = keras_table()
     handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), None)

@@ -21,6 +21,8 @@ from stridescope.frontends.keras.assigns import assigns_dropped
 from stridescope.frontends.keras.expand import call_records, graph_calls, names_kept
 from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.frontends.keras.shapes import tensors_of
+from stridescope.frontends.keras.torch_calls import recorded
+from stridescope.frontends.keras.torch_modules import shaped
 from stridescope.frontends.keras.weights import count_read, values_read, weights_among, weights_read
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
 
@@ -207,7 +209,7 @@ def _as_functional(model: Any, given: list[Shape] | None) -> Any:
             f"the Keras model {model.name!r} is a subclassed {type(model).__name__} that was "
             "never built or called; give an input shape, e.g. --input 1x224x224x3"
         )
-    with names_kept():  # the ops made here are named as on every read
+    with names_kept(), shaped(), recorded():  # (ops named as on every read; torch calls)
         if not model.built:  # its weights made as a first call would make them
             _symbolic(model, shapes, lambda: model.build(*[(None, *s[1:]) for s in shapes]))
         inputs = [keras.Input(tuple(s)[1:]) for s in shapes]
