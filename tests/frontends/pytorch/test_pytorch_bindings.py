@@ -224,14 +224,19 @@ TWINS |= {
 }
 
 
+def _traced(call: Fn, shape: tuple[int, ...] = (1, 3, 8, 8)) -> tuple[Any, tuple[int, ...]]:
+    """The graph of ``Apply(call)`` and the shape torch's own forward gives."""
+    model = Apply(call).eval()
+    with torch.no_grad():
+        expected = tuple(model(torch.rand(shape)).shape)
+    return trace_torch(model, shape), expected
+
+
 @pytest.mark.parametrize("label", list(TWINS))
 def test_a_binding_is_read_as_its_twin(label: str) -> None:
     binding, twin = TWINS[label]
     shape = (1, 3, 8, 8)
-    model = Apply(binding).eval()
-    with torch.no_grad():
-        expected = tuple(model(torch.rand(shape)).shape)
-    graph = trace_torch(model, shape)
+    graph, expected = _traced(binding, shape)
     reference = trace_torch(Apply(twin).eval(), shape)
     assert not graph.uncounted, label
     assert graph.output.output_shape == expected, label
@@ -246,10 +251,7 @@ def test_gradient_edges_of_order_two_and_corrcoef_match_torch() -> None:
         "corrcoef": lambda m, x: torch.corrcoef(x[0].flatten(1)),
     }
     for label, call in calls.items():
-        model = Apply(call).eval()
-        with torch.no_grad():
-            expected = tuple(model(torch.rand(1, 3, 8, 8)).shape)
-        graph = trace_torch(model, (1, 3, 8, 8))
+        graph, expected = _traced(call)
         assert not graph.uncounted, label
         assert graph.output.output_shape == expected, label
     # corrcoef's one product: the (8, 64) @ (64, 8) of the centred rows, beside the conv
@@ -275,10 +277,7 @@ def test_ctc_loss_reads_every_score_once_per_sample() -> None:
 def test_an_unknown_reduction_number_is_left_to_torch() -> None:
     """A reduction number torch has no name for is not guessed at: the call is left to a
     meta run (uncounted, the shape torch gives)."""
-    model = Apply(lambda m, x: torch.kl_div(x, x, 7)).eval()
-    with torch.no_grad():
-        expected = tuple(model(torch.rand(1, 3, 8, 8)).shape)
-    graph = trace_torch(model, (1, 3, 8, 8))
+    graph, expected = _traced(lambda m, x: torch.kl_div(x, x, 7))
     assert graph.output.output_shape == expected
     assert [n.op for n in graph.uncounted] == ["kl_div"]
 
@@ -296,10 +295,7 @@ def test_histograms_vander_and_index_products_are_counted() -> None:
     }
     conv = 8 * 3 * 64
     for label, (call, macs) in calls.items():
-        model = Apply(call).eval()
-        with torch.no_grad():
-            expected = tuple(model(torch.rand(1, 3, 8, 8)).shape)
-        graph = trace_torch(model, (1, 3, 8, 8))
+        graph, expected = _traced(call)
         assert not graph.uncounted, label
         assert graph.output.output_shape == expected, label
         assert graph.macs - conv == macs, label

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -116,3 +117,25 @@ def test_fake_quantizing_functions_are_position_wise(call: Callable[..., torch.T
     graph = load_graph(Apply(call), SHAPE)
     assert not graph.uncounted
     assert graph.output.output_shape == SHAPE and graph.output.kind == "activation"
+
+
+def test_learnable_fake_quantizers_on_weights_keep_the_fields() -> None:
+    """Learnable fake quantizers on the outputs and on the weights (LSQ-style QAT): one on a
+    weight runs as torch runs it, its result a weight computed from parameters, so the conv
+    is a conv (its field known), and every parameter counts once."""
+
+    def learnable(**kw: Any) -> Any:
+        return _LearnableFakeQuantize.with_args(observer=tq.MovingAverageMinMaxObserver, **kw)
+
+    model = Net().train()
+    model.qconfig = tq.QConfig(
+        activation=learnable(quant_min=0, quant_max=255),
+        weight=learnable(quant_min=-128, quant_max=127, dtype=torch.qint8),
+    )
+    prepared = tq.prepare_qat(model)
+    summary = stridescope.summary(prepared, input_shape=SHAPE)
+    assert summary.totals.uncounted == ()
+    assert summary.totals.params == sum(p.numel() for p in prepared.parameters())
+    conv = next(r for r in summary.layers if r.kind == "conv")
+    assert conv.rf_size == (3, 3) and conv.macs == 8 * 27 * 64
+    assert all(row.rf_note != "?" for row in summary.layers)

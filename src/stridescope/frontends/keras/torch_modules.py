@@ -2,10 +2,10 @@
 backend) in a subclassed model, whose ``call`` is read by running it on symbolic inputs:
 without an ``output_shape`` the wrapper has no shape function (Keras's own
 ``compute_output_shape`` raises ``NotImplementedError``), and the read failed. While a model
-is read (:func:`shaped`), a wrapper without one computes its output (``compute_output_spec``) by running its
-module on meta tensors (its parameters and buffers stood in for by meta tensors of their
-shapes: nothing is computed, no weight is touched); the wrapper's own ``call`` is then read as
-any custom layer's, its torch module traced by the PyTorch frontend.
+is read (:func:`shaped`), a wrapper without one computes its output (``compute_output_spec``)
+by running its module on meta tensors (its parameters and buffers stood in for by meta
+tensors of their shapes: nothing is computed, no weight is touched); the wrapper's own
+``call`` is then read as any custom layer's, its torch module traced by the PyTorch frontend.
 """
 
 from __future__ import annotations

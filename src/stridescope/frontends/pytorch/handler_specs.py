@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from stridescope.frontends.pytorch.proxy import ShapeProxy
     from stridescope.frontends.pytorch.tracer import Tracer
 
-__all__ = ["FunctionSpec", "ModuleHandler", "counts_all", "is_inplace"]
+__all__ = ["TRACED_ONLY", "FunctionSpec", "ModuleHandler", "counts_all", "is_inplace"]
+__all__ += ["traced_only"]
 
 # handlers that count every parameter among their call's arguments themselves (see counts_all)
 _COUNTING: set[Callable[..., Any]] = set()
@@ -25,6 +26,19 @@ def counts_all(handler: Callable[..., Any]) -> Callable[..., Any]:
     (``take_leftover``) is skipped after it, a few µs per call (timm's ``BatchNormAct2d``
     hands ``F.batch_norm`` four tensors besides its input)."""
     _COUNTING.add(handler)
+    return handler
+
+
+# module handlers that read a layer called on a traced tensor only (see traced_only)
+TRACED_ONLY: set[Callable[..., Any]] = set()
+
+
+def traced_only(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark module ``handler`` as reading its layer on a traced tensor only: called on a
+    tensor the forward made (a fake quantizer on a weight), the layer's own forward runs, so
+    what it returns is a tensor computed from parameters, as the layer's caller expects (not
+    a node standing for a positional encoding the layer transforms)."""
+    TRACED_ONLY.add(handler)
     return handler
 
 

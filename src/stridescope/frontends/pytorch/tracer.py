@@ -19,7 +19,7 @@ from stridescope.frontends.pytorch.block_copies import BlockCopying
 from stridescope.frontends.pytorch.block_replay import Block
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.fx_graphs import run_recorded
-from stridescope.frontends.pytorch.handler_specs import FunctionSpec, ModuleHandler
+from stridescope.frontends.pytorch.handler_specs import TRACED_ONLY, FunctionSpec, ModuleHandler
 from stridescope.frontends.pytorch.hooks import any_global_hooks, call_hooked
 from stridescope.frontends.pytorch.known_values import KnownValues
 from stridescope.frontends.pytorch.meta_calls import walk_values
@@ -255,7 +255,8 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
                 return self._leaf(
                     handler, module, self.unique(path or type(module).__name__), args[0]
                 )
-            if isinstance(args[0], torch.Tensor) and own_parameters(module):
+            made = isinstance(args[0], torch.Tensor) and handler not in TRACED_ONLY
+            if made and own_parameters(module):
                 # a layer run on a tensor the forward made (a positional encoding): its
                 # weights and MACs count, on a node standing for that tensor
                 name = self.unique(path or type(module).__name__)

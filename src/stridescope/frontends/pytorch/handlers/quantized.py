@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch.handler_specs import ModuleHandler
+from stridescope.frontends.pytorch.handler_specs import ModuleHandler, traced_only
 from stridescope.frontends.pytorch.handlers import layer_calls, modules
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -94,10 +94,12 @@ def observer(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     return x
 
 
+@traced_only
 def fake_quantize(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
     """A fake quantizer of ``torch.ao.quantization`` (``prepare_qat``'s, on each layer's
     output): each element rounded to its quantized value and back, a position-wise node of
-    0 MACs, as an activation; a learnable one's scale and zero point are its parameters."""
+    0 MACs, as an activation; a learnable one's scale and zero point are its parameters. On a
+    layer's weight it runs as torch runs it (:func:`~.handler_specs.traced_only`)."""
     params = t.take_own(m) if m._parameters else 0
     node = t.builder.pointwise(
         x.node, name, kind=OpKind.ACTIVATION, params=params, op=type(m).__name__
