@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from stridescope.frontends.pytorch import flex_attention
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 
 __all__ = ["route", "unroute"]
@@ -87,7 +88,13 @@ def tensor(data: Any, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
 
 # torch's function (by id) -> its routed stand-in
 _ROUTED: dict[int, tuple[Callable[..., Any], Callable[..., Any]]] = {
-    id(f): (f, r) for f, r in ((_AS_TENSOR, as_tensor), (_ASARRAY, asarray), (_TENSOR, tensor))
+    id(f): (f, r)
+    for f, r in (
+        (_AS_TENSOR, as_tensor),
+        (_ASARRAY, asarray),
+        (_TENSOR, tensor),
+        (flex_attention.FLEX_ATTENTION, flex_attention.flex_attention),  # (not a constructor)
+    )
 }
 # top-level packages whose modules are not read for bound names (their code does not take a
 # proxy to these functions, or keeps torch's answer)
@@ -123,11 +130,13 @@ def _read_new_modules() -> None:
 
 
 def route() -> None:
-    """Route the three functions, by attribute and where model code bound them."""
+    """Route the three functions (and ``flex_attention``: :mod:`.flex_attention`), by
+    attribute and where model code bound them."""
     torch.as_tensor = as_tensor
     torch.asarray = asarray
     torch.tensor = tensor
     _VARIABLE.__new__ = _variable_new  # type: ignore[method-assign]
+    flex_attention.route()
     _read_new_modules()
     for name, bound in _BOUND.items():
         namespace = getattr(sys.modules.get(name), "__dict__", None)
@@ -147,6 +156,7 @@ def unroute() -> None:
     torch.tensor = _TENSOR
     if "__new__" in _VARIABLE.__dict__:
         del _VARIABLE.__new__
+    flex_attention.unroute()
     for namespace, key, value in _REBOUND:
         namespace[key] = value
     _REBOUND.clear()

@@ -150,6 +150,27 @@ def unroute() -> None:
     torch._check_tensor_all = _CHECK_ALL
     torch._check_tensor_all_with = _CHECK_ALL_WITH
     builtins.isinstance = _ISINSTANCE
+    if (rules := sys.modules.get("torch._dynamo.trace_rules")) is not None:
+        _mend_dynamo(rules)
+
+
+def _mend_dynamo(rules: Any) -> None:
+    """Dynamo's tables of the builtins and torch functions it knows, by identity, where a
+    model's forward made them while the trace had these helpers routed (its first import of
+    Dynamo: ``torch.nn.attention.flex_attention``, ``causal_lower_right``): they held the
+    stand-ins, so a later ``torch.compile`` took Python's ``isinstance`` for an unknown
+    builtin and refused it. The builtins' table is given ``isinstance`` back; the torch
+    functions' map, made from torch's attributes, is made again when next asked."""
+    ids = rules._builtin_function_ids
+    known, names = ids.function_ids, ids.function_names
+    if known is not None and id(_isinstance) in known:
+        known.discard(id(_isinstance))
+        known.add(id(_ISINSTANCE))
+        if names is not None:
+            names[id(_ISINSTANCE)] = names.pop(id(_isinstance), "builtins.isinstance")
+    made = rules.get_torch_obj_rule_map
+    if made.cache_info().currsize and _is_tensor in made():
+        made.cache_clear()
 
 
 _EINOPS: list[type] = []
