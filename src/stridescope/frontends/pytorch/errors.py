@@ -24,12 +24,21 @@ def data_sized_error(what: str) -> TraceError:
 
     >>> str(data_sized_error("nonzero")).split(",")[0]
     "nonzero returns as many elements as the tensor's values select"
+    >>> str(data_sized_error("bincount")).split(",")[0]
+    "bincount returns as many counts as the largest of the tensor's values (plus one)"
     """
+    if what == "bincount":  # (sized by the largest value, not by a selection)
+        size, fixed = "counts as the largest of the tensor's values (plus one)", _ONE_HOT_SUM
+    else:
+        size, fixed = "elements as the tensor's values select", _WHERE
     return TraceError(
-        f"{what} returns as many elements as the tensor's values select, and a trace reads "
-        "shapes only: give the model a fixed-size form of it (e.g. torch.where with a mask "
-        "instead of masked_select or indexing by nonzero)"
+        f"{what} returns as many {size}, and a trace reads shapes only: give the model a "
+        f"fixed-size form of it (e.g. {fixed})"
     )
+
+
+_WHERE = "torch.where with a mask instead of masked_select or indexing by nonzero"
+_ONE_HOT_SUM = "F.one_hot(x, n).sum(0) for values below n"
 
 
 class LayerInputError(Exception):
