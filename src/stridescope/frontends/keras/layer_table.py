@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from stridescope.frontends.keras.handlers import Handler
 from stridescope.frontends.keras.operations import add_operation
 from stridescope.frontends.keras.shapes import recorded_shapes, tensors_of
 from stridescope.frontends.keras.torch_calls import add_torch_call, countable
+from stridescope.frontends.keras.weights import count_weights
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["add_keras_layer", "keras_table"]
@@ -173,14 +173,11 @@ def _lora_kernels(b: GraphBuilder, first: int, layer: Any) -> None:
     """A layer after ``enable_lora(rank)`` (``Dense``, ``Conv2D``...: read from its config)
     also holds the two low-rank kernels its call adds to the kernel: counted on its first node
     with weights (``count_params()`` counts them; until 2026-12-07 they were left out)."""
-    extra = sum(math.prod(int(d) for d in w.shape) for w in _lora_weights(layer))
+    kernels = [getattr(layer, "lora_kernel_a", None), getattr(layer, "lora_kernel_b", None)]
+    extra = count_weights(kernels, set())
     nodes = range(first, b.size)
     if extra and nodes:
         b.add_params(next((i for i in nodes if b._nodes[i].params), first), extra)
-
-
-def _lora_weights(layer: Any) -> list[Any]:
-    return [w for w in (getattr(layer, f"lora_kernel_{k}", None) for k in "ab") if w is not None]
 
 
 def _attention_roles(

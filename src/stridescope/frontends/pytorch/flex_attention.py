@@ -23,6 +23,7 @@ own. Anything else is torch's own function.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -37,40 +38,24 @@ __all__ = ["FLEX_ATTENTION", "flex_attention"]
 FLEX_ATTENTION: Callable[..., Any] = flex.flex_attention
 
 
-def flex_attention(
-    query: Any,
-    key: Any,
-    value: Any,
-    score_mod: Any = None,
-    block_mask: Any = None,
-    scale: Any = None,
-    enable_gqa: bool = False,
-    return_lse: bool = False,
-    kernel_options: Any = None,
-    **kwargs: Any,
-) -> Any:
+def flex_attention(*args: Any, **kwargs: Any) -> Any:
     """``flex_attention`` while a trace runs (see the module)."""
-    if kwargs.get("return_aux") is not None or not any(
+    given = _SIGNATURE.bind(*args, **kwargs).arguments
+    query, key, value = given["query"], given["key"], given["value"]
+    if given.get("return_aux") is not None or not any(
         type(t) is ShapeProxy for t in (query, key, value)
     ):
-        return FLEX_ATTENTION(
-            query,
-            key,
-            value,
-            score_mod,
-            block_mask,
-            scale,
-            enable_gqa,
-            return_lse,
-            kernel_options,
-            **kwargs,
-        )
-    out = F.scaled_dot_product_attention(query, key, value, scale=scale, enable_gqa=enable_gqa)
-    if not return_lse:
+        return FLEX_ATTENTION(*args, **kwargs)
+    scale, grouped = given.get("scale"), bool(given.get("enable_gqa", False))
+    out = F.scaled_dot_product_attention(query, key, value, scale=scale, enable_gqa=grouped)
+    if not given.get("return_lse", False):
         return out
-    if enable_gqa and key.shape[-3] != query.shape[-3]:
+    if grouped and key.shape[-3] != query.shape[-3]:
         key = key.repeat_interleave(query.shape[-3] // key.shape[-3], dim=-3)
     return out, torch.logsumexp(query @ key.transpose(-2, -1), dim=-1)
+
+
+_SIGNATURE = inspect.signature(FLEX_ATTENTION)
 
 
 def route() -> None:

@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.handlers.along import results
 from stridescope.frontends.pytorch.handlers.elementwise import pointwise
+from stridescope.frontends.pytorch.handlers.losses import read_once, reduced
 from stridescope.frontends.pytorch.meta_calls import map_values, meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
@@ -275,22 +276,9 @@ def ctc_loss(
         for a in (log_probs, targets, input_lengths, target_lengths)
         if isinstance(a, ShapeProxy | torch.Tensor)
     ]
-    traced = list(dict.fromkeys(a.node for a in tensors if type(a) is ShapeProxy))
     shape = log_probs.dims[1:2] if len(log_probs.dims) == 3 else ()
-    node = t.builder.other(
-        traced,
-        name,
-        kind=OpKind.REDUCE,
-        output_shape=shape,
-        macs=sum(math.prod(a.shape) for a in tensors),
-        params=t.take_params(tensors),
-        op=op,
-    )
-    out = t.proxy(node, log_probs)
-    if reduction == "none":
-        return out
-    node = t.builder.reduce(node, t.unique(f"{name}.{reduction}"), mode="avg", axes=None, op=op)
-    return t.proxy(node, log_probs)
+    each = read_once(t, name, op, tensors, shape, OpKind.REDUCE)
+    return reduced(t, name, op, each, reduction)
 
 
 def lu_solve(t: Tracer, name: str, op: str, b: Any, LU: Any, pivots: Any) -> Any:
@@ -307,16 +295,8 @@ def histogram(func: Any) -> Callable[..., Any]:
         result = meta_call(func, (input, *args), kwargs)  # shapes; torch's errors
         weight = kwargs.get("weight")
         read = [input] + ([weight] if isinstance(weight, ShapeProxy) else [])
-        shape = tuple(result[0].shape)
-        node = t.builder.other(
-            [v.node for v in read],
-            name,
-            kind=OpKind.REDUCE,
-            output_shape=shape,
-            macs=sum(math.prod(v.dims) for v in read),
-            op=op,
-        )
-        return results(t, name, op, node, result)
+        counts = read_once(t, name, op, read, tuple(result[0].shape), OpKind.REDUCE)
+        return results(t, name, op, counts.node, result)
 
     return handler
 

@@ -35,10 +35,10 @@ from stridescope.frontends.pytorch.handlers.elementwise import arith
 from stridescope.frontends.pytorch.handlers.products import broadcast_shapes
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
-from stridescope.ir import OpKind
+from stridescope.ir import OpKind, Shape
 
 __all__ = ["CLASS_LOSSES", "LOSSES", "OTHER_LOSSES", "class_loss", "histc", "other_loss"]
-__all__ += ["pairwise_loss"]
+__all__ += ["pairwise_loss", "read_once", "reduced"]
 
 LOSSES = (
     "F.mse_loss F.l1_loss F.smooth_l1_loss F.huber_loss F.soft_margin_loss "
@@ -76,10 +76,12 @@ def pairwise_loss(t: Tracer, name: str, op: str, input: Any, target: Any, **kw: 
     for key in ("weight", "pos_weight"):  # each element weighed: a multiply, broadcast
         if (weight := kw.get(key)) is not None:
             each = arith(OpKind.MUL)(t, t.unique(f"{name}.{key}"), op, each, weight)
-    return _reduced(t, name, op, each, reduction)
+    return reduced(t, name, op, each, reduction)
 
 
-def _reduced(t: Tracer, name: str, op: str, each: ShapeProxy, reduction: str) -> Any:
+def reduced(t: Tracer, name: str, op: str, each: ShapeProxy, reduction: str) -> Any:
+    """``each`` (a loss per element or per sample) reduced as ``reduction`` says: the mean or
+    sum over every axis (one MAC per element), or as it is (``'none'``)."""
     if reduction == "none":
         return each
     node = t.builder.reduce(
@@ -110,7 +112,7 @@ def _class_loss(
     node = t.builder.other(
         parents, name, kind=OpKind.REDUCE, output_shape=shape, macs=math.prod(input.dims), op=op
     )
-    return _reduced(t, name, op, t.proxy(node, input), reduction)
+    return reduced(t, name, op, t.proxy(node, input), reduction)
 
 
 def _linear_class_loss(
@@ -151,16 +153,27 @@ def other_loss(t: Tracer, name: str, op: str, *args: Any, **kw: Any) -> Any:
             raise NotHandled from None
     else:
         shape = dims[0][:1] if len(dims[0]) > 1 else ()
+    kind = OpKind.ADD if each else OpKind.REDUCE
+    return reduced(t, name, op, read_once(t, name, op, tensors, shape, kind), reduction)
+
+
+def read_once(
+    t: Tracer, name: str, op: str, tensors: list[Any], shape: Shape, kind: OpKind
+) -> ShapeProxy:
+    """One node of ``shape`` that reads every element of each of ``tensors`` once (one MAC
+    each): the traced ones (the first is one) its parents, the parameters among them counted
+    there."""
+    traced = [a for a in tensors if type(a) is ShapeProxy]
     node = t.builder.other(
         list(dict.fromkeys(a.node for a in traced)),
         name,
-        kind=OpKind.ADD if each else OpKind.REDUCE,
+        kind=kind,
         output_shape=shape,
-        macs=sum(math.prod(d) for d in dims),
+        macs=sum(math.prod(tuple(a.shape)) for a in tensors),
         params=t.take_params(tensors),
         op=op,
     )
-    return _reduced(t, name, op, t.proxy(node, traced[0]), reduction)
+    return t.proxy(node, traced[0])
 
 
 def histc(t: Tracer, name: str, op: str, input: Any, bins: int = 100, *args: Any, **kw: Any) -> Any:
@@ -168,8 +181,4 @@ def histc(t: Tracer, name: str, op: str, input: Any, bins: int = 100, *args: Any
     per element, as a reduction)."""
     if not isinstance(input, ShapeProxy) or not isinstance(bins, int) or "out" in kw:
         raise NotHandled
-    macs = math.prod(input.dims)
-    node = t.builder.other(
-        input.node, name, kind=OpKind.REDUCE, output_shape=(bins,), macs=macs, op=op
-    )
-    return t.proxy(node, input)
+    return read_once(t, name, op, [input], (bins,), OpKind.REDUCE)
