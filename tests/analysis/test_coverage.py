@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from autograd_reference import autograd_counts
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from window_reference import BRANCHES, summed_branches
 
 from stridescope.analysis import coverage_map, read_grid
 from stridescope.ir import Graph, GraphBuilder, OpKind
+from tests.autograd_reference import autograd_counts
+from tests.window_reference import BRANCHES, summed_branches
 
 torch.set_num_threads(1)
 Forward = Callable[[torch.Tensor], torch.Tensor]

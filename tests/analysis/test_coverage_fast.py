@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from window_reference import BRANCHES, summed_branches, window_reads
 
 from stridescope.analysis.coverage import coverage_fraction, coverage_map
 from stridescope.analysis.coverage_terms import Full, Slide, union_size
 from stridescope.analysis.summary import summarize
 from stridescope.ir import GraphBuilder, OpKind
+from tests.window_reference import BRANCHES, summed_branches, window_reads
 
 
 def _dense(out: int, n: int, kernel: int, stride: int, dilation: int, before: int) -> np.ndarray:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from autograd_reference import autograd_share
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from stridescope.analysis.coverage import coverage_fraction, coverage_map
 from stridescope.frontends.pytorch import trace_torch
+from tests.autograd_reference import autograd_share
 
 torch.set_num_threads(1)
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from autograd_reference import autograd_share
 from torch import nn
 
 from stridescope.analysis.coverage import coverage_fraction, coverage_map
 from stridescope.analysis.coverage_ranks import token_entry
 from stridescope.analysis.node_facts import node_facts
 from stridescope.frontends.pytorch import trace_torch
+from tests.autograd_reference import autograd_share
 
 torch.set_num_threads(1)
 

@@ -4,7 +4,6 @@ ResNet option-A shortcut. DS401 is measured in tests/analysis/test_lint_aliasing
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +13,9 @@ from torch import nn
 
 import stridescope
 from stridescope.analysis.lint import LintReport
+from tests.frontends.pytorch.resnet_models import resnet50, seed_cnn
 
 ROOT = Path(__file__).resolve().parents[2]
-# the hand-written ResNets
-sys.path.insert(0, str(ROOT / "tests" / "frontends" / "pytorch"))
-
-from resnet_models import resnet50, seed_cnn  # noqa: E402
 
 NO_ALIASING = "DS4"  # measured elsewhere; these tests stay geometry-only
 

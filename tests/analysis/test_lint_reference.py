@@ -11,7 +11,10 @@ import pytest
 import torch
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
-from lint_chains import (
+
+from stridescope.analysis.lint import LintOptions, LintReport, lint_graph
+from stridescope.ir import Graph, GraphBuilder, OpKind
+from tests.analysis.lint_chains import (
     Win,
     autograd_read,
     chain_fits,
@@ -20,9 +23,6 @@ from lint_chains import (
     index_span,
     wins,
 )
-
-from stridescope.analysis.lint import LintOptions, LintReport, lint_graph
-from stridescope.ir import Graph, GraphBuilder, OpKind
 
 GEOMETRY = LintOptions(ignore=("DS4",), measure=False)
 sizes = st.tuples(st.integers(5, 18), st.integers(5, 18))

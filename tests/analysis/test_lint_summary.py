@@ -3,14 +3,12 @@ of the findings lint reports for that layer, and the footer counts every finding
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from lint_chains import Win, chain_fits, chain_graph, wins
 
 import stridescope
 from stridescope.analysis.lint import LintOptions, lint_graph
@@ -18,12 +16,10 @@ from stridescope.analysis.summary import summarize
 from stridescope.analysis.summary_format import footer_lines
 from stridescope.frontends import load_graph
 from stridescope.ir import Graph, OpKind
+from tests.analysis.lint_chains import Win, chain_fits, chain_graph, wins
+from tests.frontends.pytorch.resnet_models import resnet50
 
 ROOT = Path(__file__).resolve().parents[2]
-# the hand-written ResNets
-sys.path.insert(0, str(ROOT / "tests" / "frontends" / "pytorch"))
-
-from resnet_models import resnet50  # noqa: E402
 
 
 def _agree(graph: Graph) -> None:

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from autograd_reference import autograd_counts
 from torch import nn
 
 from stridescope.analysis.coverage import coverage_map
 from stridescope.analysis.summary_rf import receptive_fields
 from stridescope.frontends.keras import read_keras
 from stridescope.frontends.pytorch import trace_torch
+from tests.autograd_reference import autograd_counts
 
 Up = Callable[[torch.Tensor], torch.Tensor]
 

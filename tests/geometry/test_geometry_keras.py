@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from geometry_strategies import Axis, keras_axes
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from stridescope.geometry import GeometryError, output_shape
+from tests.geometry.geometry_strategies import Axis, keras_axes
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")

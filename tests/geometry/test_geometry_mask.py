@@ -8,7 +8,6 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
-from geometry_strategies import Axis, conv_axes, keras_axes, torch_pool_axes
 from hypothesis import assume, given, settings
 
 from stridescope.geometry import (
@@ -19,6 +18,7 @@ from stridescope.geometry import (
     read_mask,
     resolve_padding,
 )
+from tests.geometry.geometry_strategies import Axis, conv_axes, keras_axes, torch_pool_axes
 
 torch.set_num_threads(1)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from geometry_strategies import Axis, conv_axes, torch_pool_axes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stridescope.geometry import GeometryError, output_shape, output_size, resolve_padding
+from tests.geometry.geometry_strategies import Axis, conv_axes, torch_pool_axes
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")

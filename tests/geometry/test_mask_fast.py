@@ -8,7 +8,6 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from window_reference import window_reads
 
 from stridescope.geometry import (
     GeometryError,
@@ -19,6 +18,7 @@ from stridescope.geometry import (
     resolve_padding,
 )
 from stridescope.geometry.padding import PaddingArg
+from tests.window_reference import window_reads
 
 
 def _reference(

@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import torch
-from autograd_reference import autograd_counts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -18,6 +17,7 @@ from stridescope.analysis.coverage import coverage_map
 from stridescope.analysis.summary_rf import WHOLE, receptive_fields
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.ir import GraphBuilder, OpKind
+from tests.autograd_reference import autograd_counts
 
 
 def _factorisations(n: int) -> list[tuple[int, ...]]:

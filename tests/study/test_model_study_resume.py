@@ -7,11 +7,10 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from study_kill import kill_after_first_run
-
 from stridescope.study.config import StudyConfig, plan_runs
 from stridescope.study.runner import run_study
 from stridescope.study.validate import validate_study
+from tests.study.study_kill import kill_after_first_run
 
 NET = """
 from torch import nn

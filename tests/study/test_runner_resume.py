@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from study_kill import kill_after_first_run
 from torch import nn
 
 from stridescope.errors import StridescopeError
@@ -19,6 +18,7 @@ from stridescope.study.data import DatasetRef
 from stridescope.study.execute import execute_run
 from stridescope.study.executors import LocalExecutor
 from stridescope.study.runner import StudyProgress, run_study
+from tests.study.study_kill import kill_after_first_run
 
 SMALL = StudyConfig(
     dataset="digits",

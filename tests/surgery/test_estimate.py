@@ -16,7 +16,6 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from resnet_models import resnet50
 from torch import nn
 
 import stridescope
@@ -25,6 +24,7 @@ from stridescope.ir import Graph, GraphBuilder
 from stridescope.surgery import fix_estimate
 from stridescope.surgery.plans import BlurStep, Plan
 from stridescope.surgery.policies import policy_plan
+from tests.frontends.pytorch.resnet_models import resnet50
 
 SHAPE = (1, 3, 224, 224)
 

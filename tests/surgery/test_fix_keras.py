@@ -13,13 +13,13 @@ import keras
 import numpy as np
 import pytest
 import torch
-from claims import assert_claim
 
 import stridescope
 from stridescope.errors import StridescopeError
 from stridescope.ops.blurpool import binomial_kernel
 from stridescope.ops.keras_layers import AdaptivePolyphase, BlurPool
 from stridescope.surgery import CHANGED, EXPECTATION, IDENTICAL, fix, policy_names
+from tests.surgery.claims import assert_claim
 
 E, C, SAME, U = EXPECTATION, CHANGED, IDENTICAL, None
 L = keras.layers
@@ -201,7 +201,7 @@ def test_the_seed_cnn_in_both_frameworks_gets_the_same_costs(policy: str) -> Non
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    from resnet_models import seed_cnn
+    from tests.frontends.pytorch.resnet_models import seed_cnn
 
     in_keras = fix(module.build(), policy)
     in_torch = fix(seed_cnn(), policy, input_shape=(1, 3, 32, 32))

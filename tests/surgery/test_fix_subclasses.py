@@ -12,11 +12,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from claims import assert_claim
 from torch import nn
 
 import stridescope
 from stridescope.surgery import fix
+from tests.surgery.claims import assert_claim
 
 
 def _same_pad(x: torch.Tensor, kernel: int, stride: int, value: float = 0.0) -> torch.Tensor:

@@ -10,12 +10,12 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from resnet_models import resnet50, seed_cnn
 from torch import nn
 
 from stridescope.errors import StridescopeError, UnknownNameError
 from stridescope.frontends import load_graph
 from stridescope.surgery import fix, policy_names
+from tests.frontends.pytorch.resnet_models import resnet50, seed_cnn
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from claims import assert_claim
 from torch import nn
 
 from stridescope.ops.blurpool import Blur, binomial_kernel
 from stridescope.ops.space_to_depth import SpaceToDepthConv
 from stridescope.surgery import CHANGED, EXPECTATION, IDENTICAL, fix
+from tests.surgery.claims import assert_claim
 
 E, C, SAME, U = EXPECTATION, CHANGED, IDENTICAL, None  # U: left unchanged
 

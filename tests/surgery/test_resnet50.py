@@ -5,10 +5,10 @@ gives the same numbers without a model."""
 from __future__ import annotations
 
 import pytest
-from resnet_models import resnet50
 
 import stridescope
 from stridescope.surgery import fix, fix_cost, policy_names
+from tests.frontends.pytorch.resnet_models import resnet50
 
 SHAPE = (1, 3, 224, 224)
 V1_SKIPPING = {f"layer{i}.0.{part}" for i in (2, 3, 4) for part in ("conv1", "downsample.0")}

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from resnet_models import resnet50, seed_cnn
 from torch import nn
 
 import stridescope
@@ -19,6 +18,7 @@ from stridescope.errors import StridescopeError, UnknownNameError
 from stridescope.frontends import load_graph
 from stridescope.ir import Graph, GraphBuilder, OpKind
 from stridescope.surgery import fix, layers_for_code, policy_names, selectable_codes
+from tests.frontends.pytorch.resnet_models import resnet50, seed_cnn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from autograd_reference import autograd_counts
 from torch import nn
 
 import stridescope
@@ -20,6 +19,7 @@ from stridescope.frontends import load_graph
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import OpKind
+from tests.autograd_reference import autograd_counts
 
 torch.set_num_threads(1)
 

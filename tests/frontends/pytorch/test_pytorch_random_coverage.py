@@ -9,13 +9,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from autograd_reference import autograd_counts
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from stridescope.analysis.coverage import coverage_map
 from stridescope.frontends.pytorch import trace_torch
+from tests.autograd_reference import autograd_counts
 
 torch.set_num_threads(1)
 Step = Callable[[torch.Tensor], torch.Tensor]

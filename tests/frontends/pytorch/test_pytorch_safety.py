@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from resnet_models import FunctionalNet, resnet50, seed_cnn
 from torch import nn
 from torch.nn.modules import module as module_globals
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -16,6 +15,7 @@ from torch.utils._pytree import tree_leaves
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends import trace_torch
+from tests.frontends.pytorch.resnet_models import FunctionalNet, resnet50, seed_cnn
 
 ORIGINAL_CALL = nn.Module.__call__
 ORIGINAL_IMPL = nn.Module._call_impl

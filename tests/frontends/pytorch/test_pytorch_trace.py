@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from resnet_models import FunctionalNet, resnet50, seed_cnn
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
@@ -18,6 +17,7 @@ from stridescope.frontends import trace_torch
 from stridescope.ir import Graph, GraphBuilder, OpKind
 from stridescope.ops import create_op, op_names
 from tests.frontends.pytorch.applied import odd_op
+from tests.frontends.pytorch.resnet_models import FunctionalNet, resnet50, seed_cnn
 
 
 class SqueezeExcite(nn.Module):

@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from autograd_reference import autograd_share
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import stridescope
 from stridescope.frontends.pytorch import trace_torch
+from tests.autograd_reference import autograd_share
 
 
 def _true_coverage(model: nn.Module, shape: tuple[int, ...]) -> float:
