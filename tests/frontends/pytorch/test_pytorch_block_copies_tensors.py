@@ -115,3 +115,25 @@ def test_blocks_given_lists_are_copied_unless_they_change_or_return_them(
     # second block is recorded too, and the third and fourth are copies of it)
     assert copies == ["blocks.2", "blocks.3"][:copied]
     assert g.params == sum(p.numel() for p in net.parameters())
+
+
+class StandardizedConv(nn.Conv2d):
+    """A layer without children whose forward computes its weight (weight standardization,
+    as NFNets and BiT do): one node, five computations on its parameters."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(cin, cout, 3, padding=1)
+        self.gain = nn.Parameter(torch.ones(cout, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.reshape(1, self.out_channels, -1)
+        w = F.batch_norm(w, None, None, (self.gain * 0.5).view(-1), training=True, eps=1e-5)
+        return F.conv2d(x, w.reshape_as(self.weight), self.bias, padding=1)
+
+
+def test_repeated_layers_that_compute_their_weights_are_copied(copies: list[str]) -> None:
+    net = nn.Sequential(*[StandardizedConv(4 + i % 2, 4 + (i + 1) % 2) for i in range(6)])
+    g = same_graph(net, (1, 4, 8, 8))
+    assert copies == ["2", "3", "4", "5"]  # (two kinds: 4 to 5 channels, and back)
+    assert g.params == sum(p.numel() for p in net.parameters())
+    assert [n.macs for n in g.nodes[1:3]] == [5 * 4 * 9 * 64, 4 * 5 * 9 * 64]

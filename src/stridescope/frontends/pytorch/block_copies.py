@@ -119,7 +119,8 @@ class BlockCopying:
         out = self._forward(module, path, args, kwargs)
         done = perf_counter()
         nodes = builder._nodes[start:]
-        if len(nodes) < _SMALLEST or any(e < start for e in builder.edited[edits:]):
+        work = len(nodes) + self.mode_calls - calls  # (a computation on weights: as a node)
+        if work < _SMALLEST or any(e < start for e in builder.edited[edits:]):
             kinds.append(None)
             small = self.small[cls] = self.small.get(cls, 0) + 1
             if small >= _KINDS:  # blocks of this class are too small to copy: stop looking

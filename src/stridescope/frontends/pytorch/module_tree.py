@@ -32,7 +32,7 @@ class ModuleTree:
     modules: list[tuple[str, nn.Module]]
     paths: dict[int, str]
     params: set[int]
-    repeated: frozenset[type]  # classes of more than one module with children
+    repeated: frozenset[type]  # classes of more than one module
     # the parameters themselves, kept alive for the trace: a module loaded by torch.jit.load
     # makes a new Python object for a parameter when none is alive, so ids would not hold
     kept: list[Any]
@@ -72,6 +72,9 @@ def module_tree(root: nn.Module) -> ModuleTree:
                 break
             path = paths[id(child)] = dot + name  # a leaf (most modules are): no frame
             tree.append((path, child))
+            if (cls := type(child)) in seen:  # (a leaf whose forward is traced: a block too)
+                repeated.add(cls)
+            seen.add(cls)
             params.extend(child._parameters.values())
             buffers.extend(child._buffers.values())
         else:
