@@ -107,20 +107,32 @@ _MEMO_LIMIT = 4096
 
 
 def _describe(value: Any) -> Any:
-    """A hashable stand-in for an argument: what a meta run's output can depend on."""
-    if type(value) in (int, float, bool, complex):  # 1, 1.0 and True are equal keys
-        return (type(value), value)
-    if type(value) is ShapeProxy:  # becomes a contiguous meta tensor
+    """A hashable stand-in for an argument: what a meta run's output can depend on (the
+    common kinds first: a call's tuple of tensors and numbers).
+
+    >>> _describe((torch.empty(2, 3), 1, [True, 1.0]))
+    ('tuple', ('tensor', torch.Size([2, 3]), (3, 1), torch.float32, 0), \
+(<class 'int'>, 1), ('list', (<class 'bool'>, True), (<class 'float'>, 1.0)))
+    """
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return (kind.__name__, *[_describe(v) for v in value])
+    if kind in _NUMBERS:  # 1, 1.0 and True are equal keys: the type tells them apart
+        return (kind, value)
+    if kind is ShapeProxy:  # becomes a contiguous meta tensor
         return ("proxy", value.dims, value.dtype)
     if isinstance(value, torch.Tensor):
-        return ("tensor", tuple(value.shape), value.stride(), value.dtype, value.storage_offset())
-    if isinstance(value, list | tuple):
-        return (type(value).__name__, *(_describe(v) for v in value))
+        return ("tensor", value.shape, value.stride(), value.dtype, value.storage_offset())
+    if isinstance(value, list | tuple):  # (a named tuple, torch.Size)
+        return (kind.__name__, *[_describe(v) for v in value])
     if isinstance(value, dict):
-        return ("dict", *((k, _describe(v)) for k, v in value.items()))
+        return ("dict", *[(k, _describe(v)) for k, v in value.items()])
     if isinstance(value, slice):  # not hashable before Python 3.12
         return ("slice", value.start, value.stop, value.step)
     return value
+
+
+_NUMBERS = frozenset({int, float, bool, complex})
 
 
 def _layout(result: Any) -> Any:
@@ -135,9 +147,12 @@ def _layout(result: Any) -> Any:
     return None
 
 
+_META = torch.device("meta")  # (parsed once, not per tensor)
+
+
 def _rebuild(layout: Any) -> Any:
     if layout[0] == "tensor":
-        return torch.empty_strided(layout[1], layout[2], dtype=layout[3], device="meta")
+        return torch.empty_strided(layout[1], layout[2], dtype=layout[3], device=_META)
     return layout[0](_rebuild(p) for p in layout[1])
 
 
@@ -233,7 +248,7 @@ def meta_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     fresh = not name.startswith("__i") and not (name.endswith("_") and not name.endswith("__"))
     key: Any = None
     if fresh:
-        key = (func, _describe(args), _describe(kwargs))
+        key = (func, _describe(args), _describe(kwargs) if kwargs else None)
         try:
             known = _MEMO.get(key)
         except TypeError:  # an unhashable argument: no memo

@@ -65,22 +65,19 @@ class ParameterMode(TorchFunctionMode):
         func: Callable[..., Any],
         types: Any,
         args: tuple[Any, ...] = (),
-        kwargs: Mapping[str, Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
     ) -> Any:
-        kw = dict(kwargs or {})
         if ShapeProxy in types or Written in types:  # (a tensor written into: ``views``)
-            return self.tracer.call_function(func, args, kw)
+            return self.tracer.call_function(func, args, dict(kwargs) if kwargs else {})
+        kw = kwargs if kwargs else _NONE  # (only read here: never changed)
         query = func in QUERIES or getattr(func, "__name__", "") == "__get__"
         if query:  # .shape, .device, .T: the tensor's own answer
             result = func(*args, **kw)
             if not isinstance(result, torch.Tensor):
                 return result
-        values = walk_values((args, kw))
-        if ShapeProxy in map(type, values):  # in a list: torch unpacks, then asks
-            return func(*args, **kw)
-        sources = self.sources(values)
-        if not sources:
-            return result if query else func(*args, **kw)
+        sources = self.sources(walk_values((args, kw)) if kw else walk_values(args))
+        if not sources:  # (``None``: a proxy in a list: torch unpacks, then asks)
+            return result if query and sources is not None else func(*args, **kw)
         self.save_owners()
         if not query:
             result = func(*args, **kw) if self.real else meta_call(func, args, kw)
@@ -132,21 +129,26 @@ class ParameterMode(TorchFunctionMode):
                 tracer.scoped(name), output_shape=(), macs=0, params=params, op=name, kind=_MOVE
             )
 
-    def sources(self, values: list[Any]) -> list[nn.Parameter]:
-        """The parameters among ``values``, and those ``values`` were computed from."""
+    def sources(self, values: list[Any]) -> list[nn.Parameter] | None:
+        """The parameters among ``values``, and those ``values`` were computed from; ``None``
+        where a traced tensor is among them."""
         found: list[nn.Parameter] = []
         derived = self.tracer.derived
+        ids = self.ids
         for value in values:
             if not isinstance(value, torch.Tensor):
+                if type(value) is ShapeProxy:
+                    return None
                 continue
-            if id(value) in self.ids:
+            if (key := id(value)) in ids:
                 found.append(value)  # type: ignore[arg-type]
-            elif (seen := derived.get(id(value))) is not None:
+            elif (seen := derived.get(key)) is not None:
                 found += seen[1]
         return found
 
 
 _MOVE = OpKind.MOVE
+_NONE: dict[str, Any] = {}  # no keyword arguments (never written to)
 # what reads a tensor's values into Python (a number, a bool, a list, an array, text); not
 # what asks about the tensor itself (``data_ptr``, ``element_size``)
 _READS: tuple[str, ...] = ("__bool__", "__float__", "__int__", "__index__", "__complex__")
