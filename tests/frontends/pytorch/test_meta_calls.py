@@ -59,3 +59,34 @@ def test_remembered_calls_match_fresh_meta_runs(sizes: list[int], shifts: int, s
         fresh = func(*args, **kwargs)
         assert _layout(meta_call(func, args, kwargs)) == _layout(fresh)
         assert _layout(meta_call(func, args, kwargs)) == _layout(fresh)  # from the memo
+
+
+class _PositionScores(torch.nn.Module):
+    """A layer run on a table the forward makes (ConViT's positional scores), inside a module
+    with a parameter of its own: the trace asks where parameters' values are, to count the
+    table's, and the forward computes on its parameter once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = torch.nn.Parameter(torch.zeros(4))
+        self.proj = torch.nn.Linear(3, 4)
+        self.extra = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(8))  # (unused)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.proj(torch.ones(1, 5, 3))  # (a real tensor: no traced input in it)
+        return x * torch.sigmoid(self.gate) + scores.mean()
+
+
+def test_the_tracer_asks_no_parameter_question_through_the_parameter_mode(
+    monkeypatch: Any,
+) -> None:
+    from stridescope.frontends.pytorch import param_mode, trace_torch
+
+    runs: list[str] = []
+    real = param_mode.meta_call
+    monkeypatch.setattr(
+        param_mode, "meta_call", lambda f, a, k: runs.append(f.__name__) or real(f, a, k)
+    )
+    g = trace_torch(_PositionScores(), (1, 5, 4))
+    assert runs == ["sigmoid"]  # (not data_ptr, is_meta... of each of the 19 parameters)
+    assert g.params == 4 + 3 * 4 + 4  # the gate and the layer (the others unused)

@@ -21,6 +21,8 @@ from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.ir import GraphBuilder
 
+_NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
+
 __all__ = [
     "PLAIN_TYPES",
     "ParameterCounting",
@@ -181,22 +183,24 @@ class ParameterCounting:
     def alias_of(self, tensor: torch.Tensor) -> nn.Parameter | None:
         """The model's parameter whose values ``tensor`` is (the same memory, shape and
         strides: ``p.detach()``, ``p.data``, a ``state_dict()``'s tensor handed to
-        ``functional_call``), else ``None``."""
-        if tensor.is_meta:
+        ``functional_call``), else ``None``. (Asked without the parameter mode: each
+        ``data_ptr`` of a parameter would be a computation on it there.)"""
+        with _NO_TORCH_FUNCTION():
+            if tensor.is_meta:
+                return None
+            if self.buffer_ids is None:  # (a buffer is none: answered without the next)
+                self.buffer_ids = set(map(id, self.buffers))
+            if id(tensor) in self.buffer_ids:
+                return None
+            if self.aliases is None:  # (once per trace, where a module holds such a tensor)
+                self.aliases = {}
+                for p in self.parameters:
+                    if p is not None and not p.is_meta:
+                        self.aliases.setdefault(p.data_ptr(), []).append(p)
+            for p in self.aliases.get(tensor.data_ptr(), ()):
+                if values_at(p) == values_at(tensor) and not isinstance(tensor, nn.Parameter):
+                    return p  # type: ignore[no-any-return]
             return None
-        if self.buffer_ids is None:  # (a buffer is none: answered without the next)
-            self.buffer_ids = set(map(id, self.buffers))
-        if id(tensor) in self.buffer_ids:
-            return None
-        if self.aliases is None:  # (once per trace, where a module holds such a tensor)
-            self.aliases = {}
-            for p in self.parameters:
-                if p is not None and not p.is_meta:
-                    self.aliases.setdefault(p.data_ptr(), []).append(p)
-        for p in self.aliases.get(tensor.data_ptr(), ()):
-            if values_at(p) == values_at(tensor) and not isinstance(tensor, nn.Parameter):
-                return p  # type: ignore[no-any-return]
-        return None
 
     def take_leftover(self, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Parameters among a call's arguments (or computed from) that its handler did not
