@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from stridescope.analysis.coverage_full import reads_everything
+from stridescope.analysis.coverage_full import reads_everything_noted
 from stridescope.analysis.coverage_ranks import (
     lifted_terms,
     live_start,
@@ -323,10 +323,14 @@ def _walk(graph: Graph, facts: NodeFacts, for_map: bool, begin: _Begin) -> _Term
     )
 
 
-def coverage_fraction(graph: Graph, facts: NodeFacts | None = None) -> float:
+def coverage_fraction(
+    graph: Graph, facts: NodeFacts | None = None, notes: list[str] | None = None
+) -> float:
     """Share of ``graph``'s input positions that can influence its last spatial node: the
     ``fraction`` of :func:`coverage_map`, exactly, without building the count map
-    (``facts``: the graph's :func:`node_facts`, when the caller has them).
+    (``facts``: the graph's :func:`node_facts`, when the caller has them; ``notes``: a list
+    the walk adds its notes to, such as a node it read whole, not knowing how it moves the
+    positions: there the fraction is an upper bound).
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 2048, 2048), "nchw")
@@ -336,9 +340,12 @@ def coverage_fraction(graph: Graph, facts: NodeFacts | None = None) -> float:
     """
     facts = node_facts(graph) if facts is None else facts
     begin = _start(graph, facts, for_map=False)  # (every position read: no walk needed)
-    if not begin.lowered and reads_everything(graph, facts, begin.last):
+    if not begin.lowered and reads_everything_noted(graph, facts, begin.last, notes):
         return 1.0
-    return _fraction(_walks(graph, facts, for_map=False, begin=begin))
+    walks = _walks(graph, facts, for_map=False, begin=begin)
+    if notes is not None:
+        notes += [note for walk in walks for note in walk.notes]
+    return _fraction(walks)
 
 
 def coverage_map(graph: Graph) -> CoverageMap:

@@ -31,12 +31,12 @@ import math
 from typing import Any, cast
 
 from stridescope.analysis.axis_reads import slide_reads, window_reads
-from stridescope.analysis.coverage_relations import Relations, passes, relation
+from stridescope.analysis.coverage_relations import MOVED_AXES, Relations, passes, relation
 from stridescope.analysis.coverage_terms import Full, Scatter, Slide, ones
 from stridescope.analysis.node_facts import NodeFacts
 from stridescope.ir import Graph, Node, OpKind, Window
 
-__all__ = ["reads_everything"]
+__all__ = ["reads_everything", "reads_everything_noted"]
 
 
 def _reads_axis(read: Any, outputs: int) -> bool:
@@ -55,16 +55,20 @@ def _reads_axis(read: Any, outputs: int) -> bool:
     return bool(read.any(axis=0).all())  # a dense boolean matrix (outputs x positions)
 
 
-def reads_everything(graph: Graph, facts: NodeFacts, last: int) -> bool:
+def reads_everything(
+    graph: Graph, facts: NodeFacts, last: int, notes: list[str] | None = None, strict: bool = False
+) -> bool:
     """Whether every input position reaches some position of node ``last`` (see the
     module); ``False`` where that is not shown this way. One chain from ``last`` back to the
     input of nodes each reading all of the next suffices: a depth-first search that tries
     each node's earliest parent first (a residual add's shortcut: it reaches the input in few
-    steps), remembering what it found for every node it decided."""
+    steps), remembering what it found for every node it decided. ``notes``: where to add
+    the walk's notes (a node read whole because its relation is not understood); ``strict``:
+    such a node counts as not reading every position (an answer that needs no such guess)."""
     known = facts.sizes
     if not known[0] or not math.prod(known[0]) or not math.prod(known[last] or (0,)):
         return False  # (an empty map: the walk's answer, 0)
-    nodes, notes = graph.nodes, cast(list[str], [])
+    nodes, notes = graph.nodes, cast(list[str], []) if notes is None else notes
     decided: dict[int, bool] = {0: True}
     # (a node, the position of the next of its parents to try, whether that one was read)
     stack: list[tuple[int, int, bool]] = [(last, 0, False)]
@@ -77,7 +81,9 @@ def reads_everything(graph: Graph, facts: NodeFacts, last: int) -> bool:
         while at < len(tries):
             index, parent = tries[at]
             found = decided.get(parent)
-            if found is False or not (read or _reads_parent(graph, facts, node, index, notes)):
+            if found is False or not (
+                read or _reads_strictly(graph, facts, node, index, notes, strict)
+            ):
                 at, read = at + 1, False
             elif found:
                 decided[node_id] = True
@@ -95,8 +101,31 @@ def reads_everything(graph: Graph, facts: NodeFacts, last: int) -> bool:
     return decided[last]
 
 
+def reads_everything_noted(
+    graph: Graph, facts: NodeFacts, last: int, notes: list[str] | None
+) -> bool:
+    """:func:`reads_everything`; with ``notes``, found without a guess first (a node read
+    whole, not knowing how it moves the positions), else with guesses, each added to
+    ``notes`` (there "every position" is an upper bound)."""
+    if notes is None:
+        return reads_everything(graph, facts, last)
+    return reads_everything(graph, facts, last, [], strict=True) or reads_everything(
+        graph, facts, last, notes
+    )
+
+
 def _id(pair: tuple[int, int]) -> int:
     return pair[1]
+
+
+def _reads_strictly(
+    graph: Graph, facts: NodeFacts, node: Node, index: int, notes: list[str], strict: bool
+) -> bool:
+    """:func:`_reads_parent`, which in a ``strict`` search is no where it guessed (a note not
+    about axes a permute moved)."""
+    before = len(notes)
+    read = _reads_parent(graph, facts, node, index, notes)
+    return read and not (strict and any(MOVED_AXES not in n for n in notes[before:]))
 
 
 def _reads_parent(graph: Graph, facts: NodeFacts, node: Node, index: int, notes: list[str]) -> bool:

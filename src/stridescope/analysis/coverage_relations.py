@@ -38,7 +38,7 @@ _ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL, _INPUT = (
 _LINEAR, _PERMUTE, _REDUCE, _RESHAPE = OpKind.LINEAR, OpKind.PERMUTE, OpKind.REDUCE, OpKind.RESHAPE
 _MOVE, _CONCAT = OpKind.MOVE, OpKind.CONCAT
 
-__all__ = ["POINTWISE", "Relations", "passes", "relation"]
+__all__ = ["MOVED_AXES", "POINTWISE", "Relations", "passes", "relation"]
 
 # Kinds that keep every spatial position where it is (identity relation, per axis).
 POINTWISE = frozenset(
@@ -55,6 +55,11 @@ POINTWISE = frozenset(
 
 
 _SLIDES: dict[tuple[object, ...], Relation] = {}
+
+
+# what a note of a node read whole on axes a permute moved says (channels-last blocks: their
+# positions mostly stay themselves; a summary notes only the other nodes read whole)
+MOVED_AXES = "works on axes a permute moved"
 
 
 def _slides(window: Window, inp: tuple[int, ...]) -> Relation:
@@ -95,10 +100,7 @@ def relation(
         if out == inp:  # positions stay themselves while a permute has the axes elsewhere
             return (None,) * len(out)
     elif moved and not along:
-        notes.append(
-            f"{node.name} ({node.kind}): works on axes a permute moved; treated as reading "
-            "every position"
-        )
+        notes.append(f"{node.name} ({node.kind}): {MOVED_AXES}; treated as reading every position")
         return None
     window, scatter = node.window, node.scatter
     if node.spatial_at is not None:  # a layer's window on the axes where they are

@@ -32,13 +32,8 @@ from stridescope.analysis.formatting import percent
 from stridescope.analysis.lint import lint_graph
 from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.analysis.summary_rf import RFState, receptive_fields
-from stridescope.analysis.summary_rf_notes import field_notes
-from stridescope.analysis.units import (
-    check_sample_rate,
-    milliseconds,
-    plain_number,
-    position_noun,
-)
+from stridescope.analysis.summary_rf_notes import coverage_note, field_notes
+from stridescope.analysis.units import check_sample_rate, milliseconds, plain_number, position_noun
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, Shape, Window
 from stridescope.ir.axes import axes_window
@@ -349,15 +344,21 @@ def _rows(
     return tuple(rows)
 
 
-def input_coverage(graph: Graph, facts: NodeFacts | None = None) -> float | None:
-    """Share of the network's input positions that can influence the output (``None`` when the
-    graph has no spatial axes or an op whose geometry is unknown)."""
+def input_coverage(
+    graph: Graph, facts: NodeFacts | None = None, notes: list[str] | None = None
+) -> float | None:
+    """Share of the input's positions that can influence the output (``None``: no spatial axes,
+    or an op of unknown geometry); the walk's notes added to ``notes``, in one."""
     from stridescope.analysis.coverage import coverage_fraction
 
+    found: list[str] = []
     try:
-        return coverage_fraction(graph, facts)
+        return coverage_fraction(graph, facts, found)
     except StridescopeError:
         return None
+    finally:
+        if notes is not None and (note := coverage_note(found)):
+            notes.append(note)
 
 
 def summarize(graph: Graph, depth: int | None = None) -> Summary:
@@ -366,7 +367,7 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
         raise StridescopeError(f"depth must be a positive integer or None; received {depth!r}")
     facts = node_facts(graph)  # what the parts below all ask of every node, once
     states = receptive_fields(graph, facts)
-    coverage = input_coverage(graph, facts)
+    coverage = input_coverage(graph, facts, notes := [*graph.notes])
     findings = lint_graph(
         graph, detail=False, states=states, coverage=coverage, facts=facts
     ).findings
@@ -393,7 +394,7 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
         layers=rows,
         totals=totals,
         input_coverage=coverage,
-        notes=(*graph.notes, *field_notes(graph, states, facts)),
+        notes=(*notes, *field_notes(graph, states, facts)),
         lint=tuple(sorted(Counter(f.code for f in findings).items())),
         bytes_per_value=graph.dtype_bytes,
     )

@@ -1,6 +1,7 @@
 """The notes a summary adds about its receptive fields: where they turn unknown (``?``) and
 why, and where they turn ``whole input`` only because positions moved into the batch axis
-(window attention), an upper bound.
+(window attention), an upper bound; and its one note on input coverage, where the coverage
+walk read a node whole without knowing how it moves the positions (:func:`coverage_note`).
 
 >>> from stridescope.analysis.summary_rf import receptive_fields
 >>> from stridescope.ir import GraphBuilder
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 import math
 
+from stridescope.analysis.coverage_relations import MOVED_AXES
 from stridescope.analysis.formatting import axes_text
 from stridescope.analysis.node_facts import NodeFacts, node_facts
 from stridescope.analysis.summary_rf import MERGES, WHOLE, RFState
 from stridescope.analysis.units import plain_number, size_text
 from stridescope.ir import Graph, Node, OpKind
 
-__all__ = ["batched_fields_note", "field_notes", "unknown_fields_note"]
+__all__ = ["batched_fields_note", "coverage_note", "field_notes", "unknown_fields_note"]
 
 _RESHAPE = OpKind.RESHAPE
 
@@ -110,3 +112,18 @@ def _unknown_because(graph: Graph, node: Node, states: list[RFState]) -> str:
     if node.kind is OpKind.INTERPOLATE:
         return f"a resize without a geometry here ({size_text(before)} to {size_text(after)})"
     return f"how {node.op or node.kind} moves the positions is not known"
+
+
+def coverage_note(notes: list[str]) -> str | None:
+    """The summary's one note on the notes of the coverage walk: the first node it read whole
+    without knowing how it moves the positions, and how many more; ``None`` where there are
+    none but nodes on axes a permute moved (mostly positions that stay themselves).
+
+    >>> coverage_note(["a (move): not a sliding window; treated as reading every position"])
+    'input coverage assumes (an upper bound if wrong): a (move): not a sliding window; treated as reading every position'
+    """
+    unique = [n for n in dict.fromkeys(notes) if MOVED_AXES not in n]
+    if not unique:
+        return None
+    more = f" (and {len(unique) - 1} more such)" if len(unique) > 1 else ""
+    return f"input coverage assumes (an upper bound if wrong): {unique[0]}{more}"

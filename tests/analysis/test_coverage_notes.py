@@ -1,0 +1,62 @@
+"""The summary says when its input coverage rests on a node read whole because the coverage
+walk does not know how it moves the positions (an upper bound there), in one note; not where
+every position provably reaches the output, nor for layers on channels-last maps."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import stridescope
+
+torch.set_num_threads(1)
+
+
+class Strided(nn.Module):
+    """``as_strided`` keeping every other column of each first row pair: a quarter read."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.as_strided((1, 2, 4, 4), (128, 64, 16, 2))
+
+
+class ChannelsLast(nn.Module):
+    """A 3x3 conv, then a block on channels-last maps (a norm and a linear layer per
+    position), back to channels first: every position read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.norm = nn.LayerNorm(4)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x).permute(0, 2, 3, 1)
+        y = y + self.fc(self.norm(y))
+        return y.permute(0, 3, 1, 2)
+
+
+def _coverage_notes(model: nn.Module, side: int = 8) -> list[str]:
+    s = stridescope.summary(model, input_shape=(1, 2, side, side))
+    return [n for n in s.notes if n.startswith("input coverage")]
+
+
+def test_a_node_read_whole_for_want_of_its_relation_is_noted() -> None:
+    s = stridescope.summary(Strided(), input_shape=(1, 2, 8, 8))
+    assert s.input_coverage == 1.0  # (autograd: 0.25; the walk cannot follow as_strided)
+    assert _coverage_notes(Strided()) == [
+        "input coverage assumes (an upper bound if wrong): as_strided (move): not a sliding "
+        "window; treated as reading every position"
+    ]
+
+
+def test_the_walk_below_every_position_notes_its_guesses_too() -> None:
+    model = nn.Sequential(nn.Conv2d(2, 2, 1, stride=2), Strided())  # (1x1 stride 2: a quarter)
+    s = stridescope.summary(model, input_shape=(1, 2, 16, 16))
+    assert s.input_coverage == 0.25
+    assert len(_coverage_notes(model, 16)) == 1
+
+
+def test_no_note_where_every_position_provably_reaches_the_output() -> None:
+    conv = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.ReLU())
+    assert _coverage_notes(conv) == []
+    assert _coverage_notes(ChannelsLast()) == []
