@@ -3,8 +3,8 @@ lint's aliasing cache (DS401) in a temporary file shared by the whole session, a
 helper module loaded once.
 
 Helpers (the modules under ``tests/`` that are neither ``test_*.py`` nor ``conftest.py``) are
-imported by their package path (``from tests.frontends.pytorch.applied import odd_op``) and
-are not collected for doctests: the collector would import each again under its bare name, a
+imported by their package path (``from tests.frontends.pytorch.applied import odd_op``) and,
+as conftest files, are not collected for doctests (``tests/`` holds none): the collector would import each again under its bare name, a
 second module whose top level runs again. ``applied.py`` registers a custom operator there,
 and registering it again destroys the first registration under the tests holding the first
 module's operator (a dangling handle: ``std::bad_alloc``, ``basic_string::_M_create`` or a
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 from hypothesis import settings
+
+from tests.module_checks import loaded_twice
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.load_profile("ci")
@@ -46,28 +47,12 @@ TESTS = Path(__file__).resolve().parent
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Helper modules hold no tests: not imported for doctests (see the module's text)."""
-    name = collection_path.name
-    if collection_path.suffix == ".py" and not name.startswith("test_") and name != "conftest.py":
+    """Helper modules and conftest files hold no tests: not imported for doctests (see the
+    module's text; each conftest file is already loaded, as the module ``conftest``, and a
+    second one collected there clashed with it)."""
+    if collection_path.suffix == ".py" and not collection_path.name.startswith("test_"):
         return True
     return None
-
-
-def loaded_twice(modules: dict[str, object], root: Path) -> dict[str, list[str]]:
-    """Files under ``root`` loaded as more than one module, each with its module names.
-
-    >>> import types
-    >>> one, two = types.ModuleType("a"), types.ModuleType("tests.a")
-    >>> one.__file__ = two.__file__ = "/r/a.py"
-    >>> loaded_twice({"a": one, "tests.a": two, "b": types.ModuleType("b")}, Path("/r"))
-    {'/r/a.py': ['a', 'tests.a']}
-    """
-    files: dict[str, list[str]] = defaultdict(list)
-    for name, module in modules.items():
-        file = getattr(module, "__file__", None)
-        if isinstance(file, str) and Path(file).is_relative_to(root):
-            files[file].append(name)
-    return {file: sorted(names) for file, names in files.items() if len(names) > 1}
 
 
 @pytest.fixture(scope="session", autouse=True)
