@@ -3,9 +3,10 @@ lint's aliasing cache (DS401) in a temporary file shared by the whole session, a
 helper module loaded once.
 
 Helpers (the modules under ``tests/`` that are neither ``test_*.py`` nor ``conftest.py``) are
-imported by their package path (``from tests.frontends.pytorch.applied import odd_op``) and,
-as conftest files, are not collected for doctests (``tests/`` holds none): the collector would import each again under its bare name, a
-second module whose top level runs again. ``applied.py`` registers a custom operator there,
+imported by their package path (``from tests.frontends.pytorch.applied import odd_op``), and
+neither they nor the conftest files are collected for doctests (``tests/`` holds none): the
+collector would import each again under its bare name, a second module whose top level runs
+again. ``applied.py`` registers a custom operator there,
 and registering it again destroys the first registration under the tests holding the first
 module's operator (a dangling handle: ``std::bad_alloc``, ``basic_string::_M_create`` or a
 segmentation fault, now and then, far from the cause)."""
