@@ -156,7 +156,9 @@ class Head:
         self.bnone = any(b is None for b in bvalues)
         self.blayouts = _layouts(bvalues, _BUFFER, True)
         self.ints = tuple(
-            (i, b) for i, b in enumerate(bvalues) if b is not None and not b.is_floating_point()
+            (i, b, _small_value(b))
+            for i, b in enumerate(bvalues)
+            if b is not None and not b.is_floating_point()
         )
         self.cnames = tuple(m._modules)
         self.children = tuple((c, f"{at}.{k}") for k, c in m._modules.items())
@@ -256,15 +258,25 @@ class _Walk:
         values: tuple[Any, ...] = tuple(buffers.values())
         if tuple(buffers) != h.bnames or _layouts(values, _BUFFER, h.bnone) != h.blayouts:
             raise Unlike(at)
-        for i, theirs in h.ints:
+        for i, theirs, value in h.ints:
             mine = values[i]
             if mine is theirs:
                 continue
             if mine.is_meta or theirs.is_meta:
                 if not (mine.is_meta and theirs.is_meta):
                     raise Unlike(at)
+            elif value is not None:  # (a counter: its value read, quicker than ``equal``)
+                if mine.tolist() != value:
+                    raise Unlike(at)
             elif not torch.equal(mine, theirs):
                 raise Unlike(at)
+
+
+def _small_value(buffer: torch.Tensor) -> Any:
+    """The value of a one-element buffer on a device with values (a counter such as a batch
+    norm's ``num_batches_tracked``), as Python reads it; ``None`` for any other (compared
+    with ``torch.equal``)."""
+    return None if buffer.is_meta or buffer.numel() != 1 else buffer.tolist()
 
 
 def _one_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:

@@ -185,12 +185,12 @@ class ParameterCounting:
         strides: ``p.detach()``, ``p.data``, a ``state_dict()``'s tensor handed to
         ``functional_call``), else ``None``. (Asked without the parameter mode: each
         ``data_ptr`` of a parameter would be a computation on it there.)"""
+        if self.buffer_ids is None:  # (a buffer is none: answered before the rest)
+            self.buffer_ids = set(map(id, self.buffers))
+        if id(tensor) in self.buffer_ids:
+            return None
         with _NO_TORCH_FUNCTION():
             if tensor.is_meta:
-                return None
-            if self.buffer_ids is None:  # (a buffer is none: answered without the next)
-                self.buffer_ids = set(map(id, self.buffers))
-            if id(tensor) in self.buffer_ids:
                 return None
             if self.aliases is None:  # (once per trace, where a module holds such a tensor)
                 self.aliases = {}
