@@ -18,12 +18,11 @@ from itertools import islice
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 
 from stridescope.frontends.pytorch.block_match import match
 from stridescope.frontends.pytorch.block_replay import Block, describe_inputs, rebuild, record
-from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
+from stridescope.frontends.pytorch.proxy import NO_TORCH_FUNCTION, ShapeProxy, in_place
 
 if TYPE_CHECKING:
     from stridescope.ir import GraphBuilder
@@ -57,7 +56,6 @@ _SAMPLES = 1
 _SMALLEST = 4  # fewer nodes than this: a block is traced each time (a copy would cost as much)
 _KINDS = 3  # blocks recorded per (class, inputs): Swin alternates two, shifted and not
 _NO: Any = object()  # a block that could not be copied
-_NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 
 
 class BlockCopying:
@@ -162,7 +160,7 @@ class BlockCopying:
             if block is None or (rests := block.names()) is None:
                 continue
             try:
-                with _NO_TORCH_FUNCTION():  # the parameter mode would see every p.shape
+                with NO_TORCH_FUNCTION():  # the parameter mode would see every p.shape
                     pairs = match(module, path, block, self.paths, self.derived)
             except Exception:  # Unlike, or a state the comparison cannot read: traced
                 continue

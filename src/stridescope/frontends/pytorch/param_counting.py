@@ -18,10 +18,8 @@ import torch
 from torch import nn
 
 from stridescope.frontends.pytorch.meta_calls import walk_values
-from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.proxy import NO_TORCH_FUNCTION, ShapeProxy
 from stridescope.ir import GraphBuilder
-
-_NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 
 __all__ = [
     "PLAIN_TYPES",
@@ -189,7 +187,7 @@ class ParameterCounting:
             self.buffer_ids = set(map(id, self.buffers))
         if id(tensor) in self.buffer_ids:
             return None
-        with _NO_TORCH_FUNCTION():
+        with NO_TORCH_FUNCTION():
             if tensor.is_meta:
                 return None
             if self.aliases is None:  # (once per trace, where a module holds such a tensor)

@@ -17,7 +17,11 @@ import torch
 from stridescope.frontends.pytorch.errors import TraceError
 from stridescope.frontends.pytorch.thread_state import STATE, active_tracer
 
-__all__ = ["OPERATORS", "ROUTED", "ShapeProxy", "in_place", "integral"]
+__all__ = ["NO_TORCH_FUNCTION", "OPERATORS", "ROUTED", "ShapeProxy", "in_place", "integral"]
+
+# a context in which torch calls on a traced tensor (or under the parameter mode) run as on a
+# plain tensor: the tracer's own reads of shapes, versions and data pointers
+NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 
 # torch.Tensor methods set on the class while a trace runs (see ``unbound_methods``), by name:
 # torch's own, which a traced tensor's method of that name hands to the tracer

@@ -30,7 +30,7 @@ from stridescope.frontends.pytorch.param_counting import (
     ParameterCounting,
     own_parameters,
 )
-from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
+from stridescope.frontends.pytorch.proxy import NO_TORCH_FUNCTION, ShapeProxy, in_place
 from stridescope.frontends.pytorch.script_calls import (
     SCRIPT_MODULE,
     call_script_module,
@@ -53,7 +53,6 @@ __all__ = ["Tracer", "in_place", "own_parameters", "spelling"]
 _SEQUENTIAL = nn.Sequential.forward
 _CALL = nn.Module.__call__
 _FLOAT32 = torch.float32
-_NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 _BLOCK = (False, None)  # (by_class: not a block, no handler)
 _NUMPY = {"keepdims": "keepdim", "axis": "dim"}  # numpy's keyword names, torch's
 _new_proxy = object.__new__
@@ -160,7 +159,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
         mixed = bool(kwargs) or not PLAIN_TYPES.issuperset(map(type, args))  # a tensor, maybe
         # under the parameter mode, the handler's own reads of a tensor argument (its shape,
         # grad_fn, numel) would each go through the mode's Python dispatch to be passed back
-        off = _NO_TORCH_FUNCTION() if mixed and self.in_mode else None
+        off = NO_TORCH_FUNCTION() if mixed and self.in_mode else None
         if off is not None:
             off.__enter__()
         first = len(self.builder._nodes)  # (the nodes this call makes: see ``value_sizes``)
