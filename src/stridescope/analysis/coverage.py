@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stridescope.analysis.coverage_full import reads_everything_noted
+from stridescope.analysis.coverage_past import dropped_past
 from stridescope.analysis.coverage_ranks import (
     lifted_terms,
     live_start,
@@ -340,6 +341,8 @@ def coverage_fraction(
     """
     facts = node_facts(graph) if facts is None else facts
     begin = _start(graph, facts, for_map=False)  # (every position read: no walk needed)
+    if notes is not None and (past := dropped_past(graph, begin.last)) is not None:
+        notes.append(past)
     if not begin.lowered and reads_everything_noted(graph, facts, begin.last, notes):
         return 1.0
     walks = _walks(graph, facts, for_map=False, begin=begin)
