@@ -124,3 +124,14 @@ def test_a_resize_that_skips_positions_past_the_last_map_is_noted() -> None:
     coverage, notes = _noted(Resized(), shape)
     assert coverage is not None and coverage > _autograd_coverage(Resized(), shape)
     assert len(notes) == 1
+
+
+def test_a_crop_that_pads_the_other_end_past_the_last_map_is_noted() -> None:
+    class Cropped(nn.Module):  # (more values out than in: still two columns never read)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.pad(x.movedim(3, 2).flatten(1, 2), (-2, 3))
+
+    shape = (1, 1, 13, 11)
+    coverage, notes = _noted(Cropped(), shape)
+    assert coverage is not None and coverage > _autograd_coverage(Cropped(), shape)
+    assert len(notes) == 1 and notes[0].startswith(f"{_NOTE}pad (F.pad) past flatten")

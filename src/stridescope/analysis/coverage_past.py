@@ -121,7 +121,7 @@ def _needs(graph: Graph, last: int, kept: set[int]) -> bytearray:
         parents = node.parents
         if i in kept:
             first = parents[0]
-            if now == _ALL:
+            if now == _ALL and node.kind in _PARTS:  # (a piece: as many values as it holds)
                 taken[first] = taken.get(first, 0) + _size(node.output_shape)
             if not need[first]:
                 need[first] = _SOME
