@@ -135,3 +135,12 @@ def test_a_crop_that_pads_the_other_end_past_the_last_map_is_noted() -> None:
     coverage, notes = _noted(Cropped(), shape)
     assert coverage is not None and coverage > _autograd_coverage(Cropped(), shape)
     assert len(notes) == 1 and notes[0].startswith(f"{_NOTE}pad (F.pad) past flatten")
+
+
+def test_the_coverage_map_says_so_too() -> None:
+    shape = (1, 1, 18, 23)
+    notes = stridescope.coverage(RowOfWindows(), input_shape=shape).notes
+    assert any("select (select) past flatten" in n for n in notes)
+    assert not any(
+        "past" in n for n in stridescope.coverage(Pieces(), input_shape=(1, 1, 8, 8)).notes
+    )

@@ -140,11 +140,8 @@ def _before_global_pool(graph: Graph, known: list[tuple[int, ...] | None], last:
         parent = node.parents[0]
         if node.kind in _GLOBAL_POOLS and node.counted:
             above = known[parent]
-            if (
-                above is not None
-                and len(above) == len(known[node.id] or ())
-                and any(d > 1 for d in above)
-            ):
+            wide = above is not None and len(above) == len(known[node.id] or ())
+            if wide and max(above or (0,)) > 1:
                 return parent
             break
         if node.kind not in POINTWISE or node.kind is OpKind.INPUT:
@@ -369,6 +366,8 @@ def coverage_map(graph: Graph) -> CoverageMap:
         elif each.terms:
             counts += union_counts(each.terms)
     notes = [note for each in walks for note in each.notes]
+    if (past := dropped_past(graph, walk.start)) is not None:  # (see coverage_past)
+        notes.append(past)
     if len(walks) > 1:
         others = ", ".join(each.output_node for each in walks[1:])
         notes.append(f"the other maps the model returns are counted too: {others}")
