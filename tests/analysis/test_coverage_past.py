@@ -5,6 +5,7 @@ model's true coverage is what autograd finds reaching the output."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -115,14 +116,23 @@ def test_a_class_token_after_attention_and_a_classifier_head_are_not_noted() -> 
     assert coverage == 1.0 and notes == []
 
 
-def test_a_resize_that_skips_positions_past_the_last_map_is_noted() -> None:
-    class Resized(nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return F.interpolate(x.flatten(2), scale_factor=0.25, mode="nearest")
+class Resized(nn.Module):
+    """The flattened map resized to ``size`` positions (a stride of 4, or 64 to 20: a
+    resize without a window)."""
 
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x.flatten(2), size=self.size, mode="nearest")
+
+
+@pytest.mark.parametrize("size", [16, 20])
+def test_a_resize_that_skips_positions_past_the_last_map_is_noted(size: int) -> None:
     shape = (1, 1, 8, 8)
-    coverage, notes = _noted(Resized(), shape)
-    assert coverage is not None and coverage > _autograd_coverage(Resized(), shape)
+    coverage, notes = _noted(Resized(size), shape)
+    assert coverage is not None and coverage > _autograd_coverage(Resized(size), shape)
     assert len(notes) == 1
 
 

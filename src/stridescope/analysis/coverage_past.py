@@ -163,6 +163,9 @@ def _keeps_part(graph: Graph, node: Node) -> bool:
         sizes, outs = cast(tuple[int, ...], spatial), cast(tuple[int, ...], out)
         return any(r.read < r.size for r in window_reads(window, sizes, outs))
     if node.resample is not None and kind is OpKind.INTERPOLATE:
-        read = node.resample.read_fraction(spatial, out)
+        resample = node.resample
+        if not len(spatial) == len(out) == len(resample.scales or resample.picks):
+            return False  # (axes the resize does not name: left alone, as the rows leave it)
+        read = resample.read_fraction(spatial, out)
         return read is not None and read < 1
     return False
