@@ -106,12 +106,17 @@ def reads_everything_noted(
 ) -> bool:
     """:func:`reads_everything`; with ``notes``, found without a guess first (a node read
     whole, not knowing how it moves the positions), else with guesses, each added to
-    ``notes`` (there "every position" is an upper bound)."""
+    ``notes`` (there "every position" is an upper bound). A search without a guess that
+    failed having met none is the answer with guesses too (the same path): not run again."""
     if notes is None:
         return reads_everything(graph, facts, last)
-    return reads_everything(graph, facts, last, [], strict=True) or reads_everything(
-        graph, facts, last, notes
-    )
+    tried: list[str] = []
+    if reads_everything(graph, facts, last, tried, strict=True):
+        return True
+    if all(MOVED_AXES in n for n in tried):
+        notes += tried
+        return False
+    return reads_everything(graph, facts, last, notes)
 
 
 def _id(pair: tuple[int, int]) -> int:

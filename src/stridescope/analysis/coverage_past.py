@@ -111,12 +111,14 @@ def _needs(graph: Graph, last: int, kept: set[int]) -> bytearray:
     for r in graph.returned:
         need[r] = _ALL
     taken: dict[int, int] = {}  # per node: its values taken by pieces that need all of theirs
-    for i in range(end - 1, last, -1):
+    for i in range(end - 1, last - 1, -1):
         now = need[i]
         if not now:
             continue
         if now == _SOME and i in taken and taken[i] >= _size(nodes[i].output_shape):
             now = need[i] = _ALL
+        if i == last:
+            break
         node = nodes[i]
         parents = node.parents
         if i in kept:
@@ -131,8 +133,6 @@ def _needs(graph: Graph, last: int, kept: set[int]) -> bytearray:
         for p in parents:
             if need[p] < now:
                 need[p] = now
-    if need[last] == _SOME and last in taken and taken[last] >= _size(nodes[last].output_shape):
-        need[last] = _ALL
     return need
 
 
