@@ -153,3 +153,63 @@ def test_a_squeeze_of_one_of_two_axes_of_one_position_is_not_guessed() -> None:
 
     rows = stridescope.summary(Pooled(), input_shape=(1, 1, 3, 3)).layers
     assert [(r.rf_size, r.rf_note) for r in rows] == [((3, 3), "")] + [(None, "whole input")] * 2
+
+
+class _Projected(nn.Module):
+    """A conv to one column, squeezed, a dense layer on each step's channels, then a conv
+    along the steps (a CRNN's projection before its sequence layers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, (3, 8), stride=(2, 1))
+        self.dense = nn.Linear(4, 4)
+        self.seq = nn.Conv1d(4, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = self.conv(x).squeeze(3).transpose(1, 2)  # (N, T, C)
+        return self.seq(self.dense(steps).transpose(1, 2))
+
+
+def test_a_dense_layer_on_the_channels_after_a_squeeze_keeps_the_field() -> None:
+    """Until 2026-12-07 the dense layer lost which input axes the steps were, and the conv
+    after it was unknown."""
+    model = _positive(_Projected())
+    last = stridescope.summary(model, input_shape=(1, 1, 20, 8)).layers[-1]
+    # rows: 3 steps 2 apart of 3-row fields, 3 + 2 * 2; columns: all 8, dropped by the squeeze
+    assert (last.rf_size, last.rf_jump, last.rf_note) == ((7, 8), (2, 1), "")
+    x = (torch.rand(1, 1, 20, 8) + 0.5).requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x)[0, :, 3].sum(), x)
+    rows, columns = torch.nonzero(grad[0, 0]).unbind(1)
+    assert (int(rows.max() - rows.min()) + 1, int(columns.max() - columns.min()) + 1) == (7, 8)
+
+
+class _FramePooled(nn.Module):
+    """One frame of a clip, a strided conv on it, a global pool (as ``how`` spells it), a
+    classifier: a middle-frame baseline of a video model."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 3, stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x[:, :, 2])
+        y = self.pool(y).flatten(1) if self.how == "pool" else y.mean((2, 3))
+        return self.fc(y)
+
+
+@pytest.mark.parametrize("how", ["pool", "mean"])
+def test_a_global_pool_after_a_frame_keeps_the_frame_axis_field(how: str) -> None:
+    """The pool mixes every row and column of the frame, not the other frames: until
+    2026-12-07 it said "whole input" (of five frames, one is read)."""
+    model = _positive(_FramePooled(how))
+    shape = (1, 3, 5, 16, 16)
+    last = stridescope.summary(model, input_shape=shape).layers[-1]
+    # one frame; 7 outputs 2 apart of a 3-wide window: 3 + 6 * 2 = 15 rows and columns
+    assert (last.rf_size, last.rf_jump, last.rf_note) == ((1, 15, 15), (1, 2, 2), "")
+    x = (torch.rand(shape) + 0.5).requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x).sum(), x)
+    where = torch.nonzero(grad[0].abs().sum(0))
+    assert [int(c.max() - c.min()) + 1 for c in where.unbind(1)] == [1, 15, 15]

@@ -17,6 +17,7 @@ from stridescope.analysis.coverage import coverage_map
 from stridescope.analysis.summary_rf import WHOLE, receptive_fields
 from stridescope.frontends.pytorch import trace_torch
 from stridescope.ir import GraphBuilder, OpKind
+from stridescope.ir.reshaped_axes import folded_axes
 from tests.autograd_reference import autograd_counts
 
 
@@ -75,6 +76,21 @@ def test_kept_axes_match_a_brute_force_check(case: tuple[tuple[int, ...], tuple[
         assert all(q in c for q, c in zip(kept, carriers, strict=True))
 
 
+def _read_from(values: np.ndarray, at: np.ndarray, q: int) -> bool:
+    """Whether ``values`` (one coordinate per element of ``out``) is a function of the
+    coordinate on axis ``q`` alone."""
+    table: dict[int, int] = {}
+    for v, k in zip(values.ravel(), at[q].ravel(), strict=True):
+        if table.setdefault(int(k), int(v)) != int(v):
+            return False
+    return True
+
+
+def _reads_part(values: np.ndarray, at: np.ndarray, q: int) -> bool:
+    """Whether coordinate ``values`` changes along axis ``q`` (that axis holds part of it)."""
+    return bool((np.diff(values, axis=q) != 0).any()) if values.shape[q] > 1 else False
+
+
 class _Shuffle(nn.Module):
     """A conv, a channel shuffle by view / transpose / reshape, a 3x3 conv."""
 
@@ -108,3 +124,47 @@ def test_merging_the_spatial_axes_mixes_positions() -> None:
 
     graph = trace_torch(Tokens(), (1, 2, 4, 4))
     assert graph.output.spatial_at is None and receptive_fields(graph)[-1] == WHOLE
+
+
+@st.composite
+def folds(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """An (N, C, H, W) shape, a permutation of its last three axes and adjacent axes of the
+    permuted shape merged (a fold of H or W into the channels among them)."""
+    shape = tuple(draw(st.integers(1, 5)) for _ in range(4))
+    dims = (0, *draw(st.permutations((1, 2, 3))))
+    moved = [shape[d] for d in dims]
+    start = draw(st.integers(1, 2))
+    out = (*moved[:start], moved[start] * moved[start + 1], *moved[start + 2 :])
+    return shape, dims, tuple(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(folds())
+def test_folds_match_a_brute_force_check(
+    case: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+) -> None:
+    """``folded_axes`` keeps one spatial axis of a reshape (after a permute) and folds the
+    other exactly where a brute-force check on index arrays finds the one carried whole and
+    the other's coordinate read from one axis past the batch made of whole axes."""
+    shape, dims, out = case
+    moved = tuple(shape[d] for d in dims)
+    at = (dims.index(2), dims.index(3))
+    found = folded_axes(moved, at, out)
+    coords = np.indices(shape).transpose(0, *(d + 1 for d in dims))  # (axis, *permuted)
+    index = np.indices(out)
+    values = [coords[a].reshape(out) for a in range(4)]
+    carried = [[q for q in range(len(out)) if np.array_equal(values[a], index[q])] for a in (2, 3)]
+    expected = None
+    if shape[2] > 1 and shape[3] > 1 and sum(bool(c) for c in carried) == 1:
+        keep = 0 if carried[0] else 1
+        other = values[3 - keep]
+        into = [
+            q
+            for q in range(1, len(out))
+            if q != carried[keep][0]
+            and _read_from(other, index, q)
+            and all(_read_from(v, index, q) or not _reads_part(v, index, q) for v in values)
+        ]
+        if into:
+            expected = (carried[keep][0], None) if keep == 0 else (None, carried[keep][0])
+    assert found == expected

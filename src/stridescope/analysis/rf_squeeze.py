@@ -1,9 +1,15 @@
-"""Receptive fields through a squeeze: a reshape that drops spatial axes holding one position
-(a CRNN's ``(N, C, 1, W)`` feature map made ``(N, C, W)`` for its sequence layers, a video
-frame picked by ``x[:, :, t]``, each step of Keras's ``TimeDistributed``). The positions of the
-axes left are those they were; the dropped axes keep the field they had. A field stays one
-per axis of the network's input, so the ops after such a reshape read their windows on the
-axes it left (:func:`input_axes_left`), and the summary shows the field on every input axis.
+"""Receptive fields through a squeeze or a fold: a reshape that drops spatial axes holding
+one position (a CRNN's ``(N, C, 1, W)`` feature map made ``(N, C, W)`` for its sequence
+layers, a video frame picked by ``x[:, :, t]``, each step of Keras's ``TimeDistributed``), or
+that folds spatial axes into the channels and leaves the others where the layout has them (a
+CRNN's ``(N, C, H, W)`` made ``(N, C*H, W)``, Keras's ``(N, W, H, C)`` made ``(N, W, H*C)``).
+The positions of the axes left are those they were; a dropped axis keeps the field it had, a
+folded one the union of the fields of its positions (every channel of the fold reads one of
+them). A field stays one per axis of the network's input, so the ops after such a reshape read
+their windows on the axes it left (:func:`input_axes_left`), and the summary shows the field on
+every input axis. A fold after a permute (speech's ``(N, T, C, F)`` made ``(N, T, C*F)``) leaves
+its axes where the graph records none (axes a permute moved are a guess inside attention, where
+a fold is not one): the whole input, as any reshape that merges positions.
 
 >>> from stridescope.ir import GraphBuilder
 >>> b = GraphBuilder((1, 1, 16, 64), "nchw")
@@ -21,17 +27,19 @@ from typing import Final, Literal
 from stridescope.analysis.node_facts import NodeFacts
 from stridescope.analysis.rf_state import MERGES, RFState, merged, scattered
 from stridescope.geometry import ReceptiveField
-from stridescope.ir import Graph, Node, OpKind
+from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ir.axes import axes_window
-from stridescope.ir.reshaped_axes import squeezed_axes
+from stridescope.ir.reshaped_axes import folded_axes, squeezed_axes
 
-__all__ = ["OTHER", "input_axes_left", "partial", "squeezed"]
+__all__ = ["OTHER", "folded", "input_axes_left", "partial", "squeezed"]
 
 # what :func:`partial` says of an op it leaves to the receptive field's usual rules
 OTHER: Final[Literal["other"]] = "other"
 # ops that keep every position (and where the axes are, or record where they went)
 _KEEP = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.PERMUTE})
 _PLACED = frozenset({OpKind.RESHAPE, OpKind.MOVE})
+# a global pool or a reduction: over every axis left, the union of their fields
+_POOLS = frozenset({OpKind.REDUCE, OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL})
 
 
 def input_axes_left(
@@ -39,28 +47,75 @@ def input_axes_left(
 ) -> tuple[int, ...] | None:
     """Which axes of the network's input ``node``'s spatial axes are, in their order (indices
     into a field), where ``node`` is a reshape of ``parent`` that drops spatial axes of size 1
-    and nothing else, the axes left landing where ``node``'s spatial axes are
-    (:func:`~stridescope.ir.reshaped_axes.squeezed_axes`); ``None`` for any other reshape.
+    (:func:`~stridescope.ir.reshaped_axes.squeezed_axes`) or folds spatial axes into the
+    channels (:func:`~stridescope.ir.reshaped_axes.folded_axes`) and keeps the others whole,
+    the axes left landing where ``node``'s spatial axes are; ``None`` for any other reshape.
     ``parent_kept``: the same of ``parent`` (``None``: every input axis, in order)."""
     at = graph.spatial_axes_of(parent)
     kept = parent_kept if parent_kept is not None else tuple(range(len(at)))
     if len(kept) != len(at):
         return None
-    left = squeezed_axes(parent.output_shape, at, node.output_shape, graph.spatial_axes_of(node))
+    left = _left(parent.output_shape, at, node.output_shape, graph.spatial_axes_of(node))
     return None if left is None else tuple(kept[i] for i in left)
 
 
+def _left(
+    shape: Shape, at: tuple[int, ...], out: Shape, out_at: tuple[int, ...]
+) -> tuple[int, ...] | None:
+    """Which of ``at`` a squeeze or a fold keeps (indices into ``at``), landing at ``out_at``."""
+    left = squeezed_axes(shape, at, out, out_at)
+    if left is not None:
+        return left
+    folded = folded_axes(shape, at, out)
+    if folded is None or tuple([q for q in folded if q is not None]) != out_at:
+        return None
+    return tuple([i for i, q in enumerate(folded) if q is not None])
+
+
 def squeezed(
-    graph: Graph, node: Node, states: list[RFState], kept: dict[int, tuple[int, ...]]
+    graph: Graph,
+    node: Node,
+    states: list[RFState],
+    kept: dict[int, tuple[int, ...]],
+    folds: set[int],
 ) -> RFState:
-    """A squeeze's field: its parent's, on every axis of the input, the axes it keeps
-    recorded in ``kept`` (:func:`input_axes_left`); ``None`` for another reshape."""
+    """A squeeze's or a fold's field: its parent's, on every axis of the input, each folded
+    axis's the union of its positions' (:func:`folded`), the axes it keeps recorded in
+    ``kept`` (:func:`input_axes_left`), a fold's node in ``folds``; ``None`` for another
+    reshape."""
     parent = node.parents[0]
-    axes = input_axes_left(graph, node, graph.nodes[parent], kept.get(parent))
+    above = graph.nodes[parent]
+    was = kept.get(parent)
+    axes = input_axes_left(graph, node, above, was)
     if axes is None:
         return None
     kept[node.id] = axes
-    return states[parent]
+    field = states[parent]
+    if not isinstance(field, tuple):
+        return field
+    at = graph.spatial_axes_of(above)
+    whole = list(field)
+    for i, a in enumerate(at):
+        axis = was[i] if was is not None else i
+        n = above.output_shape[a]
+        if axis not in axes and isinstance(n, int) and n > 1:
+            whole[axis] = folded(field[axis], n)
+            folds.add(node.id)
+    return tuple(whole) if node.id in folds else field
+
+
+def folded(field: ReceptiveField, n: int) -> ReceptiveField:
+    """The field of ``n`` neighbouring positions together (an axis folded into the channels:
+    each output reads all of them), from the first one's start to the furthest end.
+
+    >>> folded(ReceptiveField(10, 4, -1), 8)
+    ReceptiveField(size=38, jump=4, start=-1)
+    """
+    spans = (
+        [field.span(i) for i in range(n)] if field.phases else [field.span(0), field.span(n - 1)]
+    )
+    start = min([a for a, _ in spans])
+    return ReceptiveField(max([b for _, b in spans]) - start, field.jump, start)
 
 
 def partial(
@@ -70,22 +125,31 @@ def partial(
     states: list[RFState],
     kept: dict[int, tuple[int, ...]],
     facts: NodeFacts,
+    folds: set[int],
 ) -> RFState | Literal["other"]:
     """The field of a node whose first parent's spatial axes are some of the input's
     (``kept``, see :func:`squeezed`): ops that keep positions keep it and those axes, a
-    window or transposed window composes on those axes alone; :data:`OTHER` for anything
-    else, which the caller reads as any node, on a field of every input axis (a window on
-    fewer axes than the field has is unknown there, a dense layer makes it whole)."""
+    window or transposed window composes on those axes alone, a global pool makes each of
+    them the union of its positions' (recorded in ``folds``, as a fold is); :data:`OTHER`
+    for anything else, which the caller reads as any node, on a field of every input axis
+    (a window on fewer axes than the field has is unknown there, a dense layer makes it
+    whole)."""
     given = [states[p] for p in parents]
     axes, parent, kind = kept[parents[0]], given[0], node.kind
     if kind is OpKind.CONCAT and len(graph.spatial_axes_of(node)) == len(axes) + 1:
         return restacked(given, axes, [kept.get(p) for p in parents])
+    if kind in _POOLS and len(parents) == 1 and isinstance(parent, tuple) and node.counted:
+        pooled = _pooled(node, parent, axes, facts)
+        if pooled is not None:  # (to one position: a map of one, or none left)
+            kept[node.id] = axes if node.spatial_at != () else ()
+            folds.add(node.id)
+            return pooled
     same = isinstance(parent, tuple) and node.counted
     same = same and all(kept.get(p) == axes for p in parents)
     same = same and len(graph.spatial_axes_of(node)) == len(axes)
     if not same or not isinstance(parent, tuple):
         return OTHER
-    keeps = kind in _KEEP or kind in MERGES
+    keeps = kind in _KEEP or kind in MERGES or _dense_beside(graph, node)
     if keeps or (kind in _PLACED and node.spatial_at is not None):
         if kind is OpKind.CONCAT and any(facts.placed[p] != facts.placed[node.id] for p in parents):
             return None  # joined along a spatial axis: positions shift (as _step says)
@@ -112,6 +176,33 @@ def partial(
         whole[i] = field
     kept[node.id] = axes
     return tuple(whole)
+
+
+def _pooled(
+    node: Node, parent: tuple[ReceptiveField, ...], axes: tuple[int, ...], facts: NodeFacts
+) -> RFState:
+    """A pool or a reduction over every spatial axis left (``axes`` of the input), to one
+    position: each of those axes's field the union of its positions' (:func:`folded`), a
+    dropped one's as it was (a frame picked, a 2-D network on it, a global pool: that one
+    frame's field); ``None`` for any other."""
+    sizes, out = facts.sizes[node.parents[0]], facts.sizes[node.id]
+    if sizes is None or len(sizes) != len(axes) or None in sizes:
+        return None
+    if not (node.spatial_at == () or (out is not None and all([d == 1 for d in out]))):
+        return None
+    whole = list(parent)
+    for axis, n in zip(axes, sizes, strict=True):
+        whole[axis] = folded(parent[axis], n)
+    return tuple(whole)
+
+
+def _dense_beside(graph: Graph, node: Node) -> bool:
+    """A dense layer on a last axis that is not spatial (a linear layer on each step's
+    channels, channels last: Keras's ``Dense`` after a fold, a projection after a squeeze
+    and a permute): positions stay."""
+    return node.kind is OpKind.LINEAR and len(node.output_shape) - 1 not in graph.spatial_axes_of(
+        node
+    )
 
 
 def restacked(

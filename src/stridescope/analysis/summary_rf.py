@@ -22,7 +22,9 @@ Rules (per spatial axis, in network-input pixels):
 - a reshape that drops spatial axes of one position (a squeeze; a frame picked by an
   integer index) keeps the field of every input axis: after it windows compose on the axes
   left, and frames stacked back in order on the axis they were picked along are a clip
-  again, each position reading its own frame (:mod:`.rf_squeeze`);
+  again, each position reading its own frame (:mod:`.rf_squeeze`); one that folds spatial
+  axes into the channels (a CRNN's ``(N, C*H, W)``) gives each folded axis the union of its
+  positions' fields and keeps the others';
 - flatten, linear layers and tensor products (``@``, attention) on flattened features,
   adaptive pooling to one position and reshapes that merge spatial axes mix every position:
   the field is the **whole input** (:data:`WHOLE`); on a map of one position (a sequence
@@ -73,6 +75,7 @@ from stridescope.geometry import ReceptiveField, adaptive_spans
 from stridescope.geometry.receptive import Span
 from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ir.axes import axes_window
+from stridescope.ir.reshaped_axes import folded_axes
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _FLATTEN = OpKind.FLATTEN
@@ -268,6 +271,54 @@ def _one_parent(graph: Graph, node: Node, parent: RFState, facts: NodeFacts) -> 
     return None
 
 
+def _drops(graph: Graph, node: Node, sizes: Shape | None) -> bool:
+    """Whether a reshape may drop spatial axes of one position, or fold some into the
+    channels (:func:`~stridescope.ir.reshaped_axes.folded_axes`)."""
+    if sizes is None:
+        return False
+    if 1 in sizes or (node.spatial_at is not None and len(node.spatial_at) < len(sizes)):
+        return True
+    parent = graph.nodes[node.parents[0]]
+    return (
+        folded_axes(parent.output_shape, graph.spatial_axes_of(parent), node.output_shape)
+        is not None
+    )
+
+
+def _state(
+    graph: Graph,
+    node: Node,
+    parents: tuple[int, ...],
+    states: list[RFState],
+    kept: dict[int, tuple[int, ...]],
+    facts: NodeFacts,
+    folds: set[int],
+) -> RFState:
+    """:func:`receptive_fields`'s field of ``node``, given its parents' (``parents``: those
+    that read the input)."""
+    if kept and parents[0] in kept:  # (rare: the map of such a squeeze, or after it)
+        squeeze = node.kind is _RESHAPE or node.kind is _FLATTEN
+        read: RFState | Literal["other"] = (
+            squeezed(graph, node, states, kept, folds) if squeeze else None
+        )
+        if read is None:
+            read = partial(graph, node, parents, states, kept, facts, folds)
+        if read == OTHER:  # read as any node is, on a field of every input axis
+            read = _step(graph, node, [states[p] for p in parents], facts)
+        return read
+    if (
+        (node.kind is _RESHAPE or node.kind is _FLATTEN)  # (a squeeze: see rf_squeeze)
+        and len(node.output_shape) < len(node.input_shape)
+        and len(parents) == 1
+        and type(states[parents[0]]) is tuple
+        and _drops(graph, node, facts.sizes[parents[0]])
+        and (found := squeezed(graph, node, states, kept, folds)) is not None
+    ):  # spatial axes of one position dropped, or folded: see rf_squeeze
+        return found
+    given = [states[parents[0]]] if len(parents) == 1 else [states[p] for p in parents]
+    return _step(graph, node, given, facts)
+
+
 def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFState]:
     """One state per node: a field per spatial axis, :data:`WHOLE`, or ``None`` (unknown).
     ``facts``: the graph's :func:`node_facts`, when the caller has them.
@@ -286,6 +337,9 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
     free: set[int] = set()  # nodes whose values read no input (see below); most graphs: none
     # where a squeeze dropped spatial axes: which input axes a node's spatial axes are
     kept: dict[int, tuple[int, ...]] = {}
+    # a fold's map or a global pool's after a squeeze, and the maps after it whose field is
+    # followed: where it is lost, the whole input (what a merge of positions said before)
+    folds: set[int] = set()
     for node in graph.nodes:
         parents = node.parents
         if not parents and node.kind is not _INPUT:
@@ -300,32 +354,23 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
                 free.add(node.id)
                 states.append(NO_INPUT)
                 continue
-        if kept and parents[0] in kept:  # (rare: the map of such a squeeze, or after it)
-            squeeze = node.kind is _RESHAPE or node.kind is _FLATTEN
-            read: RFState | Literal["other"] = (
-                squeezed(graph, node, states, kept) if squeeze else None
-            )
-            if read is None:
-                read = partial(graph, node, parents, states, kept, facts)
-            if read == OTHER:  # read as any node is, on a field of every input axis
-                read = _step(graph, node, [states[p] for p in parents], facts)
-            states.append(read)
-            continue
-        if len(parents) == 1 and node.counted:  # most nodes: as _step gives it, sooner
-            above = states[parents[0]]
+        if len(parents) == 1 and node.counted and not (kept and parents[0] in kept):
+            above = states[parents[0]]  # most nodes: as _step gives it, sooner
             if above is WHOLE or (node.kind in _PASS and not facts.parent_moved[node.id]):
+                if folds and parents[0] in folds:
+                    folds.add(node.id)
                 states.append(above)  # (the whole input already, or the parent's field)
                 continue
-        if (
-            (node.kind is _RESHAPE or node.kind is _FLATTEN)  # (a squeeze: see rf_squeeze)
-            and len(node.output_shape) < len(node.input_shape)
-            and 1 in (facts.sizes[parents[0]] or ())  # (a spatial axis of one position)
-            and len(parents) == 1
-            and type(states[parents[0]]) is tuple
-            and (found := squeezed(graph, node, states, kept)) is not None
-        ):  # spatial axes of one position dropped: the field stays (see rf_squeeze)
-            states.append(found)
-            continue
-        given = [states[parents[0]]] if len(parents) == 1 else [states[p] for p in parents]
-        states.append(_step(graph, node, given, facts))
+        if (kept and parents[0] in kept) or node.kind is _RESHAPE or node.kind is _FLATTEN:
+            state = _state(graph, node, parents, states, kept, facts, folds)
+        elif len(parents) == 1:
+            state = _step(graph, node, [states[parents[0]]], facts)
+        else:
+            state = _step(graph, node, [states[p] for p in parents], facts)
+        if folds and not folds.isdisjoint(parents):  # after a fold (see rf_squeeze)
+            if state is None and all([p in folds or states[p] is not None for p in parents]):
+                state = WHOLE  # its field lost: what a fold said before it was followed
+            elif type(state) is tuple:
+                folds.add(node.id)
+        states.append(state)
     return states

@@ -26,6 +26,7 @@ from stridescope.ir.graph import Layout, Node, OpKind, Shape, spatial_axes
 
 __all__ = [
     "PERMUTES",
+    "folded_axes",
     "frame_axis",
     "frame_source",
     "kept_axes",
@@ -63,6 +64,53 @@ def kept_axes(shape: Shape, axes: Sequence[int], out: Shape) -> tuple[int, ...] 
             return None
         later = [q for q in match if not found or q > found[-1]]
         found.append(axis if axis in match else (later or match)[0])
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def folded_axes(shape: Shape, at: tuple[int, ...], out: Shape) -> tuple[int | None, ...] | None:
+    """Where each of a tensor's spatial axes (at ``at`` in ``shape``) is after a row-major
+    reshape to ``out`` that keeps some of them whole and folds each of the others into one
+    axis of ``out`` that is neither the batch axis nor a kept one: its output axis, or
+    ``None`` where it was folded (a CRNN's ``(N, C, H, W)`` made ``(N, C*H, W)``, speech's
+    ``(N, T, C, F)`` made ``(N, T, C*F)``); ``None`` for any other reshape, one that keeps
+    none or folds none, and one with a spatial axis of one position (a squeeze's: see
+    :func:`squeezed_axes`). Memoised, as :func:`kept_axes`.
+
+    >>> folded_axes((2, 16, 8, 32), (2, 3), (2, 128, 32))
+    (None, 2)
+    >>> folded_axes((2, 19, 8, 19), (1, 3), (2, 19, 152))
+    (1, None)
+    >>> folded_axes((2, 8, 4, 6), (2, 3), (8, 4, 6)) is None  # into the batch: no fold
+    True
+    """
+    if None in shape or None in out or 0 in shape or 0 in out:
+        return None
+    sizes, after = [int(d) for d in shape if d is not None], [int(d) for d in out if d is not None]
+    ends = [math.prod(after[: q + 1]) for q in range(len(after))]
+    if not ends or ends[-1] != math.prod(sizes):
+        return None
+    bounds = {math.prod(sizes[:k]) for k in range(len(sizes) + 1)}  # (where input axes end)
+    found: list[int | None] = []
+    into: set[int] = set()
+    for axis in at:
+        before, n = math.prod(sizes[:axis]), sizes[axis]
+        if n == 1:
+            return None
+        q = next(q for q, end in enumerate(ends) if end >= before * n)  # (the last one, at most)
+        first = ends[q] // after[q]
+        if first > before or first not in bounds or ends[q] not in bounds:
+            return None  # (split across output axes, or merged with part of an axis)
+        if after[q] == n and ends[q] // n == before:
+            found.append(q)  # kept whole
+        elif q == 0:
+            return None  # merged with the batch axis: each position its own sample
+        else:
+            found.append(None)
+            into.add(q)
+    kept = [q for q in found if q is not None]
+    if not kept or not into or not into.isdisjoint(kept):
+        return None
     return tuple(found)
 
 

@@ -1,4 +1,5 @@
-"""A Keras CRNN's ``Reshape`` of a ``(1, W, C)`` map to ``(W, C)`` and the steps of
+"""A Keras CRNN's ``Reshape`` of a ``(1, W, C)`` map to ``(W, C)`` (or of ``(W, H, C)`` to
+``(W, H*C)``, folding the rows into the channels: until 2026-12-07 "whole input") and the steps of
 ``TimeDistributed`` (each frame picked, then the layer) keep the fields of the axes they drop
 (until 2026-12-06: the ``Conv1D`` after the reshape read "whole input", each frame's
 ``Conv2D`` ``?``), as the PyTorch tracer's squeezes do (``tests/analysis/
@@ -57,3 +58,27 @@ def test_time_distributed_after_time_distributed_composes_the_fields(keras: Modu
         (1, 4, 4),
         "",
     )
+
+
+def test_a_reshape_folding_the_rows_into_the_channels_keeps_the_steps_fields(
+    keras: ModuleType,
+) -> None:
+    import torch
+
+    layers = keras.layers
+    image = keras.Input((24, 12, 1))  # (W, H): the width first, as an OCR model reads it
+    x = layers.Conv2D(3, 3, padding="same")(image)
+    x = layers.AveragePooling2D(2)(x)  # (12, 6, 3) (a max pool: its gradient picks one)
+    x = layers.Reshape((12, 18))(x)  # the 6 rows folded into the channels
+    x = layers.Dense(4)(x)  # (each step's channels: positions stay)
+    model = keras.Model(image, layers.Conv1D(2, 3)(x))
+    last = stridescope.summary(model).layers[-1]
+    # steps: 3 of 4-wide fields 2 apart, 4 + 2 * 2; rows: all 6 of them, 4 + 5 * 2
+    assert (last.rf_size, last.rf_jump, last.rf_note) == ((8, 14), (2, 2), "")
+    for w in model.weights:  # positive weights and inputs: nothing cancels in the gradient
+        w.assign(keras.ops.full(w.shape, 0.1))
+    x = (torch.rand(1, 24, 12, 1) + 0.5).requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x)[0, 4].sum(), x)
+    steps, rows = torch.nonzero(grad[0, :, :, 0]).unbind(1)
+    # within the 24 x 12 input: the field's 8 steps, and the 14 rows clipped to the 12
+    assert (int(steps.max() - steps.min()) + 1, int(rows.max() - rows.min()) + 1) == (8, 12)
