@@ -200,9 +200,9 @@ def _dense_beside(graph: Graph, node: Node) -> bool:
     """A dense layer on a last axis that is not spatial (a linear layer on each step's
     channels, channels last: Keras's ``Dense`` after a fold, a projection after a squeeze
     and a permute): positions stay."""
-    return node.kind is OpKind.LINEAR and len(node.output_shape) - 1 not in graph.spatial_axes_of(
-        node
-    )
+    if node.kind is not OpKind.LINEAR:
+        return False
+    return len(node.output_shape) - 1 not in graph.spatial_axes_of(node)
 
 
 def restacked(

@@ -276,7 +276,7 @@ def _drops(graph: Graph, node: Node, sizes: Shape | None) -> bool:
     channels (:func:`~stridescope.ir.reshaped_axes.folded_axes`)."""
     if sizes is None:
         return False
-    if 1 in sizes or (node.spatial_at is not None and len(node.spatial_at) < len(sizes)):
+    if 1 in sizes:
         return True
     parent = graph.nodes[node.parents[0]]
     return (
@@ -315,8 +315,7 @@ def _state(
         and (found := squeezed(graph, node, states, kept, folds)) is not None
     ):  # spatial axes of one position dropped, or folded: see rf_squeeze
         return found
-    given = [states[parents[0]]] if len(parents) == 1 else [states[p] for p in parents]
-    return _step(graph, node, given, facts)
+    return _step(graph, node, [states[p] for p in parents], facts)
 
 
 def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFState]:
