@@ -22,6 +22,7 @@ a fold is not one): the whole input, as any reshape that merges positions.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Final, Literal
 
 from stridescope.analysis.node_facts import NodeFacts
@@ -31,7 +32,7 @@ from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ir.axes import axes_window
 from stridescope.ir.reshaped_axes import folded_axes, squeezed_axes
 
-__all__ = ["OTHER", "folded", "input_axes_left", "partial", "squeezed"]
+__all__ = ["OTHER", "Walk", "folded", "input_axes_left", "partial", "squeezed"]
 
 # what :func:`partial` says of an op it leaves to the receptive field's usual rules
 OTHER: Final[Literal["other"]] = "other"
@@ -40,6 +41,21 @@ _KEEP = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.PERMUT
 _PLACED = frozenset({OpKind.RESHAPE, OpKind.MOVE})
 # a global pool or a reduction: over every axis left, the union of their fields
 _POOLS = frozenset({OpKind.REDUCE, OpKind.ADAPTIVE_AVGPOOL, OpKind.ADAPTIVE_MAXPOOL})
+
+
+@dataclasses.dataclass(slots=True)
+class Walk:
+    """What the receptive field's walk (:func:`~.summary_rf.receptive_fields`) carries from
+    node to node: the field of each node so far; where a squeeze, a fold or a pool left
+    fewer spatial axes, which input axes a node's are (``kept``); and the nodes whose field
+    is a fold's or a global pool's, or follows from one (``folds``: where it is lost, the
+    whole input, what a merge of positions said before such fields were followed)."""
+
+    graph: Graph
+    facts: NodeFacts
+    states: list[RFState] = dataclasses.field(default_factory=list)
+    kept: dict[int, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    folds: set[int] = dataclasses.field(default_factory=set)
 
 
 def input_axes_left(
@@ -72,17 +88,12 @@ def _left(
     return tuple([i for i, q in enumerate(folded) if q is not None])
 
 
-def squeezed(
-    graph: Graph,
-    node: Node,
-    states: list[RFState],
-    kept: dict[int, tuple[int, ...]],
-    folds: set[int],
-) -> RFState:
+def squeezed(walk: Walk, node: Node) -> RFState:
     """A squeeze's or a fold's field: its parent's, on every axis of the input, each folded
     axis's the union of its positions' (:func:`folded`), the axes it keeps recorded in
-    ``kept`` (:func:`input_axes_left`), a fold's node in ``folds``; ``None`` for another
-    reshape."""
+    ``walk.kept`` (:func:`input_axes_left`), a fold's node in ``walk.folds``; ``None`` for
+    another reshape."""
+    graph, kept, folds = walk.graph, walk.kept, walk.folds
     parent = node.parents[0]
     above = graph.nodes[parent]
     was = kept.get(parent)
@@ -90,7 +101,7 @@ def squeezed(
     if axes is None:
         return None
     kept[node.id] = axes
-    field = states[parent]
+    field = walk.states[parent]
     if not isinstance(field, tuple):
         return field
     at = graph.spatial_axes_of(above)
@@ -118,22 +129,15 @@ def folded(field: ReceptiveField, n: int) -> ReceptiveField:
     return ReceptiveField(max([b for _, b in spans]) - start, field.jump, start)
 
 
-def partial(
-    graph: Graph,
-    node: Node,
-    parents: tuple[int, ...],
-    states: list[RFState],
-    kept: dict[int, tuple[int, ...]],
-    facts: NodeFacts,
-    folds: set[int],
-) -> RFState | Literal["other"]:
+def partial(walk: Walk, node: Node, parents: tuple[int, ...]) -> RFState | Literal["other"]:
     """The field of a node whose first parent's spatial axes are some of the input's
-    (``kept``, see :func:`squeezed`): ops that keep positions keep it and those axes, a
+    (``walk.kept``, see :func:`squeezed`): ops that keep positions keep it and those axes, a
     window or transposed window composes on those axes alone, a global pool makes each of
-    them the union of its positions' (recorded in ``folds``, as a fold is); :data:`OTHER`
-    for anything else, which the caller reads as any node, on a field of every input axis
-    (a window on fewer axes than the field has is unknown there, a dense layer makes it
-    whole)."""
+    them the union of its positions' (recorded in ``walk.folds``, as a fold is);
+    :data:`OTHER` for anything else, which the caller reads as any node, on a field of every
+    input axis (a window on fewer axes than the field has is unknown there, a dense layer
+    makes it whole)."""
+    graph, states, kept, facts = walk.graph, walk.states, walk.kept, walk.facts
     given = [states[p] for p in parents]
     axes, parent, kind = kept[parents[0]], given[0], node.kind
     if kind is OpKind.CONCAT and len(graph.spatial_axes_of(node)) == len(axes) + 1:
@@ -142,7 +146,7 @@ def partial(
         pooled = _pooled(node, parent, axes, facts)
         if pooled is not None:  # (to one position: a map of one, or none left)
             kept[node.id] = axes if node.spatial_at != () else ()
-            folds.add(node.id)
+            walk.folds.add(node.id)
             return pooled
     same = isinstance(parent, tuple) and node.counted
     same = same and all(kept.get(p) == axes for p in parents)

@@ -69,7 +69,7 @@ from fractions import Fraction
 from typing import Literal
 
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.rf_squeeze import OTHER, partial, squeezed
+from stridescope.analysis.rf_squeeze import OTHER, Walk, partial, squeezed
 from stridescope.analysis.rf_state import MERGES, NO_INPUT, WHOLE, RFState, merged, scattered
 from stridescope.geometry import ReceptiveField, adaptive_spans
 from stridescope.geometry.receptive import Span
@@ -285,37 +285,28 @@ def _drops(graph: Graph, node: Node, sizes: Shape | None) -> bool:
     )
 
 
-def _state(
-    graph: Graph,
-    node: Node,
-    parents: tuple[int, ...],
-    states: list[RFState],
-    kept: dict[int, tuple[int, ...]],
-    facts: NodeFacts,
-    folds: set[int],
-) -> RFState:
+def _state(walk: Walk, node: Node, parents: tuple[int, ...]) -> RFState:
     """:func:`receptive_fields`'s field of ``node``, given its parents' (``parents``: those
     that read the input)."""
+    kept, states = walk.kept, walk.states
     if kept and parents[0] in kept:  # (rare: the map of such a squeeze, or after it)
         squeeze = node.kind is _RESHAPE or node.kind is _FLATTEN
-        read: RFState | Literal["other"] = (
-            squeezed(graph, node, states, kept, folds) if squeeze else None
-        )
+        read: RFState | Literal["other"] = squeezed(walk, node) if squeeze else None
         if read is None:
-            read = partial(graph, node, parents, states, kept, facts, folds)
+            read = partial(walk, node, parents)
         if read == OTHER:  # read as any node is, on a field of every input axis
-            read = _step(graph, node, [states[p] for p in parents], facts)
+            read = _step(walk.graph, node, [states[p] for p in parents], walk.facts)
         return read
     if (
         (node.kind is _RESHAPE or node.kind is _FLATTEN)  # (a squeeze: see rf_squeeze)
         and len(node.output_shape) < len(node.input_shape)
         and len(parents) == 1
         and type(states[parents[0]]) is tuple
-        and _drops(graph, node, facts.sizes[parents[0]])
-        and (found := squeezed(graph, node, states, kept, folds)) is not None
+        and _drops(walk.graph, node, walk.facts.sizes[parents[0]])
+        and (found := squeezed(walk, node)) is not None
     ):  # spatial axes of one position dropped, or folded: see rf_squeeze
         return found
-    return _step(graph, node, [states[p] for p in parents], facts)
+    return _step(walk.graph, node, [states[p] for p in parents], walk.facts)
 
 
 def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFState]:
@@ -332,13 +323,9 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
     [1, 3, 4, 4, 'whole input']
     """
     facts = node_facts(graph) if facts is None else facts
-    states: list[RFState] = []
+    walk = Walk(graph, facts)  # (its lists, named here: read at every node)
+    states, kept, folds = walk.states, walk.kept, walk.folds
     free: set[int] = set()  # nodes whose values read no input (see below); most graphs: none
-    # where a squeeze dropped spatial axes: which input axes a node's spatial axes are
-    kept: dict[int, tuple[int, ...]] = {}
-    # a fold's map or a global pool's after a squeeze, and the maps after it whose field is
-    # followed: where it is lost, the whole input (what a merge of positions said before)
-    folds: set[int] = set()
     for node in graph.nodes:
         parents = node.parents
         if not parents and node.kind is not _INPUT:
@@ -361,7 +348,7 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
                 states.append(above)  # (the whole input already, or the parent's field)
                 continue
         if (kept and parents[0] in kept) or node.kind is _RESHAPE or node.kind is _FLATTEN:
-            state = _state(graph, node, parents, states, kept, facts, folds)
+            state = _state(walk, node, parents)
         elif len(parents) == 1:
             state = _step(graph, node, [states[parents[0]]], facts)
         else:
