@@ -278,6 +278,8 @@ def _drops(graph: Graph, node: Node, sizes: Shape | None) -> bool:
         return False
     if 1 in sizes:
         return True
+    if node.spatial_at is not None:  # every spatial axis kept whole (a channel shuffle's)
+        return False
     parent = graph.nodes[node.parents[0]]
     return (
         folded_axes(parent.output_shape, graph.spatial_axes_of(parent), node.output_shape)
@@ -347,7 +349,10 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
                     folds.add(node.id)
                 states.append(above)  # (the whole input already, or the parent's field)
                 continue
-        if (kept and parents[0] in kept) or node.kind is _RESHAPE or node.kind is _FLATTEN:
+        if (kept and parents[0] in kept) or (
+            (node.kind is _RESHAPE or node.kind is _FLATTEN)
+            and len(node.output_shape) < len(node.input_shape)  # (may drop or fold axes)
+        ):
             state = _state(walk, node, parents)
         elif len(parents) == 1:
             state = _step(graph, node, [states[parents[0]]], facts)
