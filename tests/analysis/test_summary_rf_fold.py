@@ -146,3 +146,69 @@ def test_past_a_fold_a_field_not_followed_is_the_whole_input_as_before() -> None
         ("flip", None, "whole input"),
         ("seq", None, "whole input"),
     ]
+
+
+class _PerFrame(nn.Module):
+    """A clip's frames folded into the batch (as ``style`` spells it), 2-D convolutions on
+    each, the frames taken back out and averaged (a temporal segment network)."""
+
+    def __init__(self, convs: list[nn.Conv2d], style: str) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(*convs)
+        self.style = style
+
+    def frames(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, h, w = x.shape
+        if self.style == "transpose":
+            return self.convs(x.transpose(1, 2).reshape(n * t, c, h, w))
+        return self.convs(x.permute(0, 2, 1, 3, 4).flatten(0, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.frames(x)
+        return y.view(x.shape[0], x.shape[2], *y.shape[1:]).mean(1)
+
+
+@st.composite
+def _clips(draw: st.DrawFn) -> tuple[_PerFrame, tuple[int, ...]]:
+    side = draw(st.integers(10, 20))
+    shape = (1, 2, draw(st.integers(2, 4)), side, side)  # (a batch of one, as summaries are)
+    convs: list[nn.Conv2d] = []
+    channels, n = 2, side
+    for _ in range(draw(st.integers(1, 2))):
+        k = draw(st.integers(1, min(4, n)))
+        s, p = draw(st.integers(1, k)), draw(st.integers(0, k - 1))
+        convs.append(nn.Conv2d(channels, 3, k, s, p))
+        channels, n = 3, (n + 2 * p - k) // s + 1
+    return _PerFrame(convs, draw(st.sampled_from(["transpose", "flatten"]))), shape
+
+
+@settings(max_examples=40, deadline=None)
+@given(_clips())
+def test_frames_folded_into_the_batch_each_keep_their_own_field(
+    case: tuple[_PerFrame, tuple[int, ...]],
+) -> None:
+    """Each 2-D layer's field covers one frame and its window's rows and columns, as the
+    gradient of one output of one frame reaches (until 2026-12-07 `?` from the first conv
+    on); the frames taken back out of the batch and mixed are unknown, as before (a field
+    of one frame would be too small)."""
+    model, shape = case
+    model = _positive(model)
+    rows = stridescope.summary(model, input_shape=shape).layers
+    convs = [r for r in rows if r.kind == "conv"]
+    assert all(r.rf_note == "" and r.rf_size is not None for r in convs)
+    assert rows[-1].rf_note == "?"
+    x = (torch.rand(shape) + 0.5).requires_grad_(True)
+    y = model.frames(x)  # (T, C, H', W')
+    frame, i, j = y.shape[0] - 1, y.shape[2] // 2, y.shape[3] // 2
+    (grad,) = torch.autograd.grad(y[frame, :, i, j].sum(), x)
+    where = torch.nonzero(grad[0].abs().sum(0))  # (frame, row, column)
+    assert set(where[:, 0].tolist()) == {frame}
+    graph = load_graph(model, shape)
+    node = next(n for n in graph.nodes if n.name == convs[-1].path)
+    field = receptive_fields(graph)[node.id]
+    assert isinstance(field, tuple) and field[0].size == 1
+    for axis, at in ((1, i), (2, j)):
+        first, end = field[axis].span(at)
+        reached = where[:, axis]
+        claimed = _claimed(first, end - first, shape[2 + axis])
+        assert range(int(reached.min()), int(reached.max()) + 1) == claimed

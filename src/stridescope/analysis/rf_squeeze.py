@@ -30,9 +30,10 @@ from stridescope.analysis.rf_state import MERGES, RFState, merged, scattered
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ir.axes import axes_window
+from stridescope.ir.graph import spatial_axes
 from stridescope.ir.reshaped_axes import folded_axes, squeezed_axes
 
-__all__ = ["OTHER", "Walk", "folded", "input_axes_left", "partial", "squeezed"]
+__all__ = ["OTHER", "Walk", "folded", "input_axes_left", "partial", "per_sample", "squeezed"]
 
 # what :func:`partial` says of an op it leaves to the receptive field's usual rules
 OTHER: Final[Literal["other"]] = "other"
@@ -49,13 +50,16 @@ class Walk:
     node to node: the field of each node so far; where a squeeze, a fold or a pool left
     fewer spatial axes, which input axes a node's are (``kept``); and the nodes whose field
     is a fold's or a global pool's, or follows from one (``folds``: where it is lost, the
-    whole input, what a merge of positions said before such fields were followed)."""
+    whole input, what a merge of positions said before such fields were followed); and those
+    whose batch axis holds a spatial axis's positions, one per sample (``batched``: see
+    :func:`per_sample`)."""
 
     graph: Graph
     facts: NodeFacts
     states: list[RFState] = dataclasses.field(default_factory=list)
     kept: dict[int, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     folds: set[int] = dataclasses.field(default_factory=set)
+    batched: set[int] = dataclasses.field(default_factory=set)
 
 
 def input_axes_left(
@@ -113,6 +117,48 @@ def squeezed(walk: Walk, node: Node) -> RFState:
             whole[axis] = folded(field[axis], n)
             folds.add(node.id)
     return tuple(whole) if node.id in folds else field
+
+
+def per_sample(walk: Walk, node: Node) -> RFState:
+    """A window on the axes past the batch where the batch axis holds a spatial axis (a
+    clip's frames folded into a batch of one, ``(T, C, H, W)``: the builder keeps ``T`` at
+    the batch's place), each sample one position of it: the window composes on the other
+    axes, that axis keeps its field (each sample reads its own frame) and is dropped from the
+    node's axes on (as a squeeze drops it); ``None`` for any other node.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 3, 4, 16, 16), "nchw")
+    >>> frames = b.permute(b.input, "t_first", dims=(0, 2, 1, 3, 4))
+    >>> frames = b.reshape(frames, "fold", output_shape=(4, 3, 16, 16))
+    >>> conv = b.conv(frames, "conv", out_channels=2, kernel=3, stride=2)
+    >>> from stridescope.analysis.node_facts import node_facts
+    >>> g = b.build()
+    >>> walk = Walk(g, node_facts(g), [(ReceptiveField(),) * 3] * 3)
+    >>> [r.size for r in per_sample(walk, g.nodes[conv])], walk.kept, walk.batched
+    ([1, 3, 3], {3: (1, 2)}, {3})
+    """
+    graph, window = walk.graph, node.window
+    parent = graph.nodes[node.parents[0]]
+    at, field = parent.spatial_at, walk.states[parent.id]
+    if not at or at[0] != 0 or window is None or node.spatial_at is not None:
+        return None
+    if len(node.parents) != 1 or not isinstance(field, tuple) or node.kind is OpKind.INPUT:
+        return None
+    was = walk.kept.get(parent.id)
+    inputs = was if was is not None else tuple(range(len(at)))
+    rank = len(parent.output_shape)
+    if len(inputs) != len(at) or at[1:] != spatial_axes(rank, graph.layout):
+        return None
+    if len(window.kernel) != len(at) - 1:
+        return None
+    axes = inputs[1:]
+    found = window.receptive(tuple(field[i] for i in axes))
+    whole = list(field)
+    for i, one in zip(axes, found, strict=True):
+        whole[i] = one
+    walk.kept[node.id] = axes
+    walk.batched.add(node.id)
+    return tuple(whole)
 
 
 def folded(field: ReceptiveField, n: int) -> ReceptiveField:

@@ -69,7 +69,7 @@ from fractions import Fraction
 from typing import Literal
 
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.rf_squeeze import OTHER, Walk, partial, squeezed
+from stridescope.analysis.rf_squeeze import OTHER, Walk, partial, per_sample, squeezed
 from stridescope.analysis.rf_state import MERGES, NO_INPUT, WHOLE, RFState, merged, scattered
 from stridescope.geometry import ReceptiveField, adaptive_spans
 from stridescope.geometry.receptive import Span
@@ -308,7 +308,24 @@ def _state(walk: Walk, node: Node, parents: tuple[int, ...]) -> RFState:
         and (found := squeezed(walk, node)) is not None
     ):  # spatial axes of one position dropped, or folded: see rf_squeeze
         return found
+    if (found := per_sample(walk, node)) is not None:  # (frames folded into a batch of one)
+        return found
     return _step(walk.graph, node, [states[p] for p in parents], walk.facts)
+
+
+def _unbatched(walk: Walk, node: Node, parents: tuple[int, ...], state: RFState) -> RFState:
+    """The field of a node after one whose batch axis holds a spatial axis's positions, one
+    per sample (:func:`~.rf_squeeze.per_sample`): unknown where the batch axis changes (the
+    frames taken out of it and mixed, ``view(N, T, ...)`` then a mean over them: a field of
+    one frame would be too small), else as found, the node one more such."""
+    nodes = walk.graph.nodes
+    batch = node.output_shape[:1]
+    if any([p in walk.batched and nodes[p].output_shape[:1] != batch for p in parents]):
+        walk.folds.discard(node.id)  # (unknown, not the whole input a fold's loss says)
+        return None
+    if type(state) is tuple:
+        walk.batched.add(node.id)
+    return state
 
 
 def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFState]:
@@ -326,7 +343,7 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
     """
     facts = node_facts(graph) if facts is None else facts
     walk = Walk(graph, facts)  # (its lists, named here: read at every node)
-    states, kept, folds = walk.states, walk.kept, walk.folds
+    states, kept, folds, batched = walk.states, walk.kept, walk.folds, walk.batched
     free: set[int] = set()  # nodes whose values read no input (see below); most graphs: none
     for node in graph.nodes:
         parents = node.parents
@@ -347,12 +364,18 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
             if above is WHOLE or (node.kind in _PASS and not facts.parent_moved[node.id]):
                 if folds and parents[0] in folds:
                     folds.add(node.id)
+                if batched and parents[0] in batched:
+                    batched.add(node.id)
                 states.append(above)  # (the whole input already, or the parent's field)
                 continue
-        if (kept and parents[0] in kept) or (
-            (node.kind is _RESHAPE or node.kind is _FLATTEN)
-            and len(node.output_shape) < len(node.input_shape)  # (may drop or fold axes)
-        ):
+        if (
+            (kept and parents[0] in kept)
+            or (
+                (node.kind is _RESHAPE or node.kind is _FLATTEN)
+                and len(node.output_shape) < len(node.input_shape)  # (may drop or fold axes)
+            )
+            or (node.window is not None and (graph.nodes[parents[0]].spatial_at or (1,))[0] == 0)
+        ):  # (the last: a window after a spatial axis kept at the batch's place, per_sample)
             state = _state(walk, node, parents)
         elif len(parents) == 1:
             state = _step(graph, node, [states[parents[0]]], facts)
@@ -363,5 +386,7 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
                 state = WHOLE  # its field lost: what a fold said before it was followed
             elif type(state) is tuple:
                 folds.add(node.id)
+        if batched and not batched.isdisjoint(parents):
+            state = _unbatched(walk, node, parents, state)
         states.append(state)
     return states
