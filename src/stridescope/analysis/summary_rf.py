@@ -313,18 +313,27 @@ def _state(walk: Walk, node: Node, parents: tuple[int, ...]) -> RFState:
     return _step(walk.graph, node, [states[p] for p in parents], walk.facts)
 
 
-def _unbatched(walk: Walk, node: Node, parents: tuple[int, ...], state: RFState) -> RFState:
-    """The field of a node after one whose batch axis holds a spatial axis's positions, one
-    per sample (:func:`~.rf_squeeze.per_sample`): unknown where the batch axis changes (the
-    frames taken out of it and mixed, ``view(N, T, ...)`` then a mean over them: a field of
-    one frame would be too small), else as found, the node one more such."""
-    nodes = walk.graph.nodes
-    batch = node.output_shape[:1]
-    if any([p in walk.batched and nodes[p].output_shape[:1] != batch for p in parents]):
-        walk.folds.discard(node.id)  # (unknown, not the whole input a fold's loss says)
-        return None
-    if type(state) is tuple:
-        walk.batched.add(node.id)
+def _after(walk: Walk, node: Node, parents: tuple[int, ...], state: RFState) -> RFState:
+    """The field of a node after a fold or a global pool (``walk.folds``: where the field is
+    lost, the whole input, what a fold said before it was followed) or after one whose batch
+    axis holds a spatial axis's positions, one per sample (``walk.batched``, see
+    :func:`~.rf_squeeze.per_sample`: unknown where the batch axis changes, the frames taken
+    out of it and mixed, ``view(N, T, ...)`` then a mean over them, where a field of one
+    frame would be too small); the node recorded as one more such where its field is
+    followed."""
+    folds, batched, states = walk.folds, walk.batched, walk.states
+    if folds and not folds.isdisjoint(parents):
+        if state is None and all([p in folds or states[p] is not None for p in parents]):
+            state = WHOLE
+        elif type(state) is tuple:
+            folds.add(node.id)
+    if batched and not batched.isdisjoint(parents):
+        batch, nodes = node.output_shape[:1], walk.graph.nodes
+        if any([p in batched and nodes[p].output_shape[:1] != batch for p in parents]):
+            folds.discard(node.id)  # (unknown, not the whole input a fold's loss says)
+            return None
+        if type(state) is tuple:
+            batched.add(node.id)
     return state
 
 
@@ -374,19 +383,18 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
                 (node.kind is _RESHAPE or node.kind is _FLATTEN)
                 and len(node.output_shape) < len(node.input_shape)  # (may drop or fold axes)
             )
-            or (node.window is not None and (graph.nodes[parents[0]].spatial_at or (1,))[0] == 0)
+            or (
+                node.window is not None
+                and facts.parent_moved[node.id]  # (a parent's axes not the layout's)
+                and (graph.nodes[parents[0]].spatial_at or (1,))[0] == 0
+            )
         ):  # (the last: a window after a spatial axis kept at the batch's place, per_sample)
             state = _state(walk, node, parents)
         elif len(parents) == 1:
             state = _step(graph, node, [states[parents[0]]], facts)
         else:
             state = _step(graph, node, [states[p] for p in parents], facts)
-        if folds and not folds.isdisjoint(parents):  # after a fold (see rf_squeeze)
-            if state is None and all([p in folds or states[p] is not None for p in parents]):
-                state = WHOLE  # its field lost: what a fold said before it was followed
-            elif type(state) is tuple:
-                folds.add(node.id)
-        if batched and not batched.isdisjoint(parents):
-            state = _unbatched(walk, node, parents, state)
+        if folds or batched:  # (after a fold, a pool or frames in the batch: most, none)
+            state = _after(walk, node, parents, state)
         states.append(state)
     return states
