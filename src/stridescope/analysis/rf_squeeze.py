@@ -138,11 +138,11 @@ def per_sample(walk: Walk, node: Node) -> RFState:
     ([1, 3, 3], {3: (1, 2)}, {3})
     """
     graph, window = walk.graph, node.window
+    if window is None or len(node.parents) != 1 or node.spatial_at is not None:
+        return None
     parent = graph.nodes[node.parents[0]]
     at, field = parent.spatial_at, walk.states[parent.id]
-    if not at or at[0] != 0 or window is None or node.spatial_at is not None:
-        return None
-    if len(node.parents) != 1 or not isinstance(field, tuple) or node.kind is OpKind.INPUT:
+    if not at or at[0] != 0 or not isinstance(field, tuple):
         return None
     was = walk.kept.get(parent.id)
     inputs = was if was is not None else tuple(range(len(at)))

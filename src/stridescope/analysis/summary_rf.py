@@ -75,7 +75,6 @@ from stridescope.geometry import ReceptiveField, adaptive_spans
 from stridescope.geometry.receptive import Span
 from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ir.axes import axes_window
-from stridescope.ir.reshaped_axes import folded_axes
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
 _FLATTEN = OpKind.FLATTEN
@@ -271,20 +270,11 @@ def _one_parent(graph: Graph, node: Node, parent: RFState, facts: NodeFacts) -> 
     return None
 
 
-def _drops(graph: Graph, node: Node, sizes: Shape | None) -> bool:
-    """Whether a reshape may drop spatial axes of one position, or fold some into the
-    channels (:func:`~stridescope.ir.reshaped_axes.folded_axes`)."""
-    if sizes is None:
-        return False
-    if 1 in sizes:
-        return True
-    if node.spatial_at is not None:  # every spatial axis kept whole (a channel shuffle's)
-        return False
-    parent = graph.nodes[node.parents[0]]
-    return (
-        folded_axes(parent.output_shape, graph.spatial_axes_of(parent), node.output_shape)
-        is not None
-    )
+def _drops(node: Node, sizes: Shape | None) -> bool:
+    """Whether a reshape may drop spatial axes of one position or fold some into the
+    channels (:func:`~.rf_squeeze.squeezed` decides): not one whose spatial axes the builder
+    kept whole (a channel shuffle's)."""
+    return sizes is not None and (1 in sizes or node.spatial_at is None)
 
 
 def _state(walk: Walk, node: Node, parents: tuple[int, ...]) -> RFState:
@@ -304,7 +294,7 @@ def _state(walk: Walk, node: Node, parents: tuple[int, ...]) -> RFState:
         and len(node.output_shape) < len(node.input_shape)
         and len(parents) == 1
         and type(states[parents[0]]) is tuple
-        and _drops(walk.graph, node, walk.facts.sizes[parents[0]])
+        and _drops(node, walk.facts.sizes[parents[0]])
         and (found := squeezed(walk, node)) is not None
     ):  # spatial axes of one position dropped, or folded: see rf_squeeze
         return found

@@ -91,8 +91,7 @@ def folded_axes(shape: Shape, at: tuple[int, ...], out: Shape) -> tuple[int | No
     if not ends or ends[-1] != math.prod(sizes):
         return None
     bounds = {math.prod(sizes[:k]) for k in range(len(sizes) + 1)}  # (where input axes end)
-    found: list[int | None] = []
-    into: set[int] = set()
+    found: list[int | None] = []  # (a kept axis is alone in its output axis: none folds there)
     for axis in at:
         before, n = math.prod(sizes[:axis]), sizes[axis]
         if n == 1:
@@ -107,9 +106,7 @@ def folded_axes(shape: Shape, at: tuple[int, ...], out: Shape) -> tuple[int | No
             return None  # merged with the batch axis: each position its own sample
         else:
             found.append(None)
-            into.add(q)
-    kept = [q for q in found if q is not None]
-    if not kept or not into or not into.isdisjoint(kept):
+    if None not in found or found.count(None) == len(found):  # (none folded, or none kept)
         return None
     return tuple(found)
 
