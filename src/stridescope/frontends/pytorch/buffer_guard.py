@@ -77,6 +77,8 @@ class BufferGuard:
 
     def _names(self, moved: list[Tensor]) -> list[str]:
         """The paths of ``moved`` (``named_buffers()``'s names, each once)."""
+        if not moved:  # (the usual answer: no walk of the modules for it)
+            return []
         ids = {id(b) for b in moved}
         found = {
             id(b): f"{path}.{name}" if path else name

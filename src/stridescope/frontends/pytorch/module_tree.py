@@ -5,7 +5,9 @@ no traced op used)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import torch
@@ -41,47 +43,31 @@ class ModuleTree:
 
 def module_tree(root: nn.Module) -> ModuleTree:
     """The :class:`ModuleTree` of ``root``, without a generator per module."""
-    tree: list[tuple[str, nn.Module]] = []
-    paths: dict[int, str] = {}
-    params: list[Any] = []
-    buffers: list[Any] = []
-    seen: set[type] = set()
-    repeated: set[type] = set()
-
-    def enter(prefix: str, module: nn.Module) -> str:
-        paths[id(module)] = prefix
-        tree.append((prefix, module))
-        cls = type(module)
-        if cls in seen:
-            repeated.add(cls)
-        seen.add(cls)
-        params.extend(module._parameters.values())
-        buffers.extend(module._buffers.values())
-        return f"{prefix}." if prefix else ""
-
+    tree: list[tuple[str, nn.Module]] = [("", root)]
+    paths: dict[int, str] = {id(root): ""}
     # depth first, each module before its children, in their order (a loop over a stack of
     # children iterators: a nested function calling itself would be a reference cycle)
-    stack = [(enter("", root), iter(root._modules.items()))]
+    stack = [("", iter(root._modules.items()))]
     while stack:
         dot, children = stack[-1]
         for name, child in children:
             if child is None or id(child) in paths:
                 continue
-            if child._modules:
-                stack.append((enter(dot + name, child), iter(child._modules.items())))
-                break
-            path = paths[id(child)] = dot + name  # a leaf (most modules are): no frame
+            path = paths[id(child)] = dot + name
             tree.append((path, child))
-            if (cls := type(child)) in seen:  # (a leaf whose forward is traced: a block too)
-                repeated.add(cls)
-            seen.add(cls)
-            params.extend(child._parameters.values())
-            buffers.extend(child._buffers.values())
+            if child._modules:
+                stack.append((f"{path}.", iter(child._modules.items())))
+                break
         else:
             stack.pop()
+    modules = [m for _, m in tree]
+    # (a leaf whose forward is traced is a block too: every class counts)
+    repeated = frozenset(c for c, n in Counter(map(type, modules)).items() if n > 1)
+    params = list(chain.from_iterable(m._parameters.values() for m in modules))
+    buffers = list(chain.from_iterable(m._buffers.values() for m in modules))
     ids = set(map(id, params))
     ids.discard(id(None))
-    return ModuleTree(tree, paths, ids, frozenset(repeated), params, buffers)
+    return ModuleTree(tree, paths, ids, repeated, params, buffers)
 
 
 def tensor_device(tree: ModuleTree, default: torch.device) -> torch.device:

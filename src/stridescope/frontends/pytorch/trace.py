@@ -24,6 +24,8 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import chain
+from operator import attrgetter
 from typing import Any, cast
 
 import torch
@@ -341,6 +343,9 @@ def _module_of(name: str, paths: set[str]) -> str | None:
     return base if count.isdigit() and base in paths else None
 
 
+_PARENTS = attrgetter("parents")
+
+
 def _note_discarded(
     builder: GraphBuilder, returned: list[int], paths: Mapping[int, str], read: set[int]
 ) -> None:
@@ -352,6 +357,11 @@ def _note_discarded(
     the result is kept is named, but its parameters are not among those discarded. Ops whose
     values the forward ``read`` (``mask.all()`` deciding a branch) are not discarded."""
     nodes = builder._nodes
+    if not returned:
+        return
+    used = set(chain.from_iterable(map(_PARENTS, nodes)))
+    if used.union(returned, read).issuperset(range(len(nodes))):
+        return  # every result feeds an op or is returned or read: none is discarded
     live: set[int] = set()
     stack = [*returned, *read]
     while stack:
@@ -360,7 +370,7 @@ def _note_discarded(
             live.add(i)
             stack.extend(nodes[i].parents)
     dropped = [n for n in nodes if n.id not in live and n.parents and (n.params or n.macs)]
-    if returned and dropped:
+    if dropped:
         names = ", ".join(n.name for n in dropped[:5])
         more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
         known = set(paths.values())
