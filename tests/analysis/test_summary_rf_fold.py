@@ -9,7 +9,7 @@ on both axes for an output in the middle."""
 from __future__ import annotations
 
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -61,17 +61,26 @@ def _claimed(start: int, size: int, sides: int) -> range:
 
 @st.composite
 def _models(draw: st.DrawFn) -> tuple[_Folded, tuple[int, ...], int]:
+    """Convolutions that read every position (no gaps between reads, no border dropped: the
+    input's sides are worked out back from the map's), with one to three channels (one: H
+    takes the channels' place whole, see ``channel_fold``), then the fold."""
     style = draw(st.sampled_from(["flatten", "view", "reshape"]))
-    sides = (draw(st.integers(14, 30)), draw(st.integers(14, 30)))
-    convs: list[nn.Conv2d] = []
-    dims, channels = sides, 1
+    layers = []
     for _ in range(draw(st.integers(1, 2))):
         k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-        s = (draw(st.integers(1, k[0])), draw(st.integers(1, k[1])))  # (no gaps between reads)
+        s = (draw(st.integers(1, k[0])), draw(st.integers(1, k[1])))
         p = (draw(st.integers(0, k[0] - 1)), draw(st.integers(0, k[1] - 1)))
-        out = draw(st.integers(2, 3))  # (one channel: H would take its place whole)
+        layers.append((k, s, p, draw(st.integers(1, 3))))
+    dims = (draw(st.integers(2, 8)), draw(st.integers(4, 12)))
+    sides = dims
+    for k, s, p, _ in reversed(layers):
+        sides = tuple(
+            (n - 1) * ss + kk - 2 * q for n, kk, ss, q in zip(sides, k, s, p, strict=True)
+        )
+    assume(all(n >= 2 for n in sides))
+    convs, channels = [], 1
+    for k, s, p, out in layers:
         convs.append(nn.Conv2d(channels, out, k, s, p))
-        dims = tuple((n + 2 * q - kk) // ss + 1 for n, q, kk, ss in zip(dims, p, k, s, strict=True))
         channels = out
     first = draw(st.integers(1, min(3, dims[1])))
     second = draw(st.integers(1, min(3, dims[1] - first + 1)))

@@ -30,10 +30,19 @@ from stridescope.analysis.rf_state import MERGES, RFState, merged, scattered
 from stridescope.geometry import ReceptiveField
 from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ir.axes import axes_window
-from stridescope.ir.graph import spatial_axes
+from stridescope.ir.graph import channel_axis, spatial_axes
 from stridescope.ir.reshaped_axes import folded_axes, squeezed_axes
 
-__all__ = ["OTHER", "Walk", "folded", "input_axes_left", "partial", "per_sample", "squeezed"]
+__all__ = [
+    "OTHER",
+    "Walk",
+    "channel_fold",
+    "folded",
+    "input_axes_left",
+    "partial",
+    "per_sample",
+    "squeezed",
+]
 
 # what :func:`partial` says of an op it leaves to the receptive field's usual rules
 OTHER: Final[Literal["other"]] = "other"
@@ -158,6 +167,55 @@ def per_sample(walk: Walk, node: Node) -> RFState:
         whole[i] = one
     walk.kept[node.id] = axes
     walk.batched.add(node.id)
+    return tuple(whole)
+
+
+def channel_fold(walk: Walk, node: Node) -> RFState:
+    """A window on the layout's axes (or a dense layer on channels last) whose input holds a
+    spatial axis where the layout has its channels (``(N, 1, H, W)`` made ``(N, H, W)``,
+    which the builder reads as both axes kept, then a ``Conv1d``: the rows are its
+    channels): that axis folded, as a reshape that folds it into the channels does
+    (:func:`folded`), the window composing on the others, recorded in ``walk.kept``;
+    ``None`` for any other node.
+
+    >>> from stridescope.ir import GraphBuilder
+    >>> b = GraphBuilder((1, 1, 16, 32), "nchw")
+    >>> rows = b.reshape(b.input, "squeeze", output_shape=(1, 16, 32))
+    >>> conv = b.conv(rows, "conv", out_channels=4, kernel=3, padding=1)
+    >>> from stridescope.analysis.node_facts import node_facts
+    >>> g = b.build()
+    >>> walk = Walk(g, node_facts(g), [(ReceptiveField(),) * 2] * 2)
+    >>> [r.size for r in channel_fold(walk, g.nodes[conv])], walk.kept
+    ([16, 3], {2: (1,)})
+    """
+    graph, window = walk.graph, node.window
+    if len(node.parents) != 1 or node.spatial_at is not None:
+        return None
+    parent = graph.nodes[node.parents[0]]
+    at, field, rank = parent.spatial_at, walk.states[parent.id], len(parent.output_shape)
+    channels = channel_axis(rank, graph.layout)
+    if not at or channels not in at or not isinstance(field, tuple):
+        return None
+    if window is None and (node.kind is not OpKind.LINEAR or channels != rank - 1):
+        return None  # (a dense layer on channels last: Keras's Dense, positions kept)
+    was = walk.kept.get(parent.id)
+    inputs = was if was is not None else tuple(range(len(at)))
+    n = parent.output_shape[channels]
+    if len(inputs) != len(at) or not isinstance(n, int):
+        return None
+    left = [(a, i) for a, i in zip(at, inputs, strict=True) if a != channels]
+    if tuple([a for a, _ in left]) != spatial_axes(rank, graph.layout):
+        return None
+    axes = tuple([i for _, i in left])
+    if window is not None and len(window.kernel) != len(axes):
+        return None
+    whole = list(field)
+    gone = inputs[at.index(channels)]
+    whole[gone] = folded(field[gone], n)
+    if window is not None:
+        for i, one in zip(axes, window.receptive(tuple(field[i] for i in axes)), strict=True):
+            whole[i] = one
+    walk.kept[node.id] = axes  # (not a fold of ``walk.folds``: where lost, ``?`` as before)
     return tuple(whole)
 
 

@@ -69,7 +69,14 @@ from fractions import Fraction
 from typing import Literal
 
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.rf_squeeze import OTHER, Walk, partial, per_sample, squeezed
+from stridescope.analysis.rf_squeeze import (
+    OTHER,
+    Walk,
+    channel_fold,
+    partial,
+    per_sample,
+    squeezed,
+)
 from stridescope.analysis.rf_state import MERGES, NO_INPUT, WHOLE, RFState, merged, scattered
 from stridescope.geometry import ReceptiveField, adaptive_spans
 from stridescope.geometry.receptive import Span
@@ -300,6 +307,8 @@ def _state(walk: Walk, node: Node, parents: tuple[int, ...]) -> RFState:
         return found
     if (found := per_sample(walk, node)) is not None:  # (frames folded into a batch of one)
         return found
+    if (found := channel_fold(walk, node)) is not None:  # (rows made the channels)
+        return found
     return _step(walk.graph, node, [states[p] for p in parents], walk.facts)
 
 
@@ -374,11 +383,12 @@ def receptive_fields(graph: Graph, facts: NodeFacts | None = None) -> list[RFSta
                 and len(node.output_shape) < len(node.input_shape)  # (may drop or fold axes)
             )
             or (
-                node.window is not None
+                (node.window is not None or node.kind is _LINEAR)
+                and node.spatial_at is None
                 and facts.parent_moved[node.id]  # (a parent's axes not the layout's)
-                and (graph.nodes[parents[0]].spatial_at or (1,))[0] == 0
             )
-        ):  # (the last: a window after a spatial axis kept at the batch's place, per_sample)
+        ):  # (the last: a window on the layout's axes after a spatial axis kept at the batch's
+            # or the channels' place: per_sample, channel_fold)
             state = _state(walk, node, parents)
         elif len(parents) == 1:
             state = _step(graph, node, [states[parents[0]]], facts)
