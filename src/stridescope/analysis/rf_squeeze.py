@@ -197,7 +197,7 @@ def channel_fold(walk: Walk, node: Node) -> RFState:
     if not at or channels not in at or not isinstance(field, tuple):
         return None
     if window is None and (node.kind is not OpKind.LINEAR or channels != rank - 1):
-        return None  # (a dense layer on channels last: Keras's Dense, positions kept)
+        return None  # (a window, or a dense layer on channels last: Keras's Dense)
     was = walk.kept.get(parent.id)
     inputs = was if was is not None else tuple(range(len(at)))
     n = parent.output_shape[channels]
