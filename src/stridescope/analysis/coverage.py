@@ -48,7 +48,7 @@ from stridescope.analysis.coverage_ranks import (
     squeezed_end,
     token_entry,
 )
-from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation
+from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation, skipped
 from stridescope.analysis.coverage_terms import (
     Term,
     compose_kept,
@@ -298,6 +298,7 @@ def _walk(graph: Graph, facts: NodeFacts, for_map: bool, begin: _Begin) -> _Term
             else:
                 read = relations.of(shape, index)
             if read is None or whole:
+                notes += [] if whole else skipped(node, terms, known[node.id], notes)
                 if shape is None or (not lowered and len(shape) != len(input_spatial)):
                     everything.add(parent_id)
                 else:  # (past a squeeze, one row per axis of its own: see coverage_ranks)

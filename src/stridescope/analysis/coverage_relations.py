@@ -16,14 +16,20 @@ True
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from stridescope.analysis.coverage_terms import (
     BoolMatrix,
     Full,
     Relation,
     Scatter,
     Slide,
+    Term,
     adaptive_matrix,
     spans_matrix,
+    union_size,
 )
 from stridescope.analysis.node_facts import NodeFacts
 from stridescope.ir import Graph, Node, OpKind, Window
@@ -38,7 +44,7 @@ _ADAPTIVE_AVGPOOL, _ADAPTIVE_MAXPOOL, _INPUT = (
 _LINEAR, _PERMUTE, _REDUCE, _RESHAPE = OpKind.LINEAR, OpKind.PERMUTE, OpKind.REDUCE, OpKind.RESHAPE
 _MOVE, _CONCAT = OpKind.MOVE, OpKind.CONCAT
 
-__all__ = ["MOVED_AXES", "POINTWISE", "Relations", "passes", "relation"]
+__all__ = ["MOVED_AXES", "POINTWISE", "Relations", "passes", "relation", "skipped"]
 
 # Kinds that keep every spatial position where it is (identity relation, per axis).
 POINTWISE = frozenset(
@@ -60,6 +66,28 @@ _SLIDES: dict[tuple[object, ...], Relation] = {}
 # what a note of a node read whole on axes a permute moved says (channels-last blocks: their
 # positions mostly stay themselves; a summary notes only the other nodes read whole)
 MOVED_AXES = "works on axes a permute moved"
+
+
+def skipped(
+    node: Node, terms: list[Term], sizes: tuple[int, ...] | None, notes: list[str]
+) -> list[str]:
+    """A note to keep where ``node`` was just read whole on axes a permute moved (the last
+    of ``notes`` says so) and the layers after it read only part of it (``terms``: what the
+    output reads of its ``sizes`` positions): reading it whole is then an upper bound that
+    may be far off (a strided conv after a window taken apart and flattened), where most such
+    nodes, read whole in full, lose nothing. ``[]`` otherwise."""
+    last = notes[-1] if notes else ""
+    if not last.startswith(f"{node.name} (") or MOVED_AXES not in last or sizes is None:
+        return []
+    if any(len(term) != len(sizes) for term in terms):
+        return []
+    rows = [tuple(np.logical_or.reduce(m, axis=0) for m in term) for term in terms]
+    if union_size(rows) == math.prod(sizes):
+        return []
+    return [
+        f"{node.name} ({node.kind}): on axes a permute moved, of which the layers after it "
+        "read part; treated as reading every position"
+    ]
 
 
 def _slides(window: Window, inp: tuple[int, ...]) -> Relation:
