@@ -48,7 +48,7 @@ from stridescope.analysis.coverage_ranks import (
     squeezed_end,
     token_entry,
 )
-from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation, skipped
+from stridescope.analysis.coverage_relations import POINTWISE, Relations, passes, relation
 from stridescope.analysis.coverage_terms import (
     Term,
     compose_kept,
@@ -280,7 +280,7 @@ def _walk(graph: Graph, facts: NodeFacts, for_map: bool, begin: _Begin) -> _Term
             notes.append(f"{node.name} is uncounted: treated as reading every position")
         unread = not node.counted or (whole and not for_map)  # read whole (a map: see why)
         many = len(node.parents) > 1 and not unread
-        relations = Relations(graph, node, facts, notes) if many else None
+        relations = Relations(graph, node, facts, notes, terms) if many else None
         for index, parent_id in enumerate(node.parents):
             shape = known[parent_id]
             lifted = None
@@ -294,11 +294,10 @@ def _walk(graph: Graph, facts: NodeFacts, for_map: bool, begin: _Begin) -> _Term
             if unread:
                 read = None
             elif relations is None:  # one parent: its relation, without the memo per size
-                read = relation(graph, node, known[node.id], shape, notes, moved[node.id])
+                read = relation(graph, node, known[node.id], shape, notes, moved[node.id], terms)
             else:
                 read = relations.of(shape, index)
             if read is None or whole:
-                notes += [] if whole else skipped(node, terms, known[node.id], notes)
                 if shape is None or (not lowered and len(shape) != len(input_spatial)):
                     everything.add(parent_id)
                 else:  # (past a squeeze, one row per axis of its own: see coverage_ranks)

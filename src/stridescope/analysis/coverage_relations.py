@@ -28,6 +28,7 @@ from stridescope.analysis.coverage_terms import (
     Slide,
     Term,
     adaptive_matrix,
+    ones,
     spans_matrix,
     union_size,
 )
@@ -68,18 +69,16 @@ _SLIDES: dict[tuple[object, ...], Relation] = {}
 MOVED_AXES = "works on axes a permute moved"
 
 
-def skipped(
-    node: Node, terms: list[Term], sizes: tuple[int, ...] | None, notes: list[str]
-) -> list[str]:
-    """A note to keep where ``node`` was just read whole on axes a permute moved (the last
-    of ``notes`` says so) and the layers after it read only part of it (``terms``: what the
-    output reads of its ``sizes`` positions): reading it whole is then an upper bound that
-    may be far off (a strided conv after a window taken apart and flattened), where most such
-    nodes, read whole in full, lose nothing. ``[]`` otherwise."""
-    last = notes[-1] if notes else ""
-    if not last.startswith(f"{node.name} (") or MOVED_AXES not in last or sizes is None:
-        return []
-    if any(len(term) != len(sizes) for term in terms):
+def skipped(node: Node, terms: list[Term], sizes: tuple[int, ...]) -> list[str]:
+    """A note to keep where ``node``, read whole on axes a permute moved, is read only in
+    part by the layers after it (``terms``: what the output reads of its ``sizes``
+    positions): reading it whole is then an upper bound that may be far off (a strided conv
+    after a window taken apart and flattened), where most such nodes, read whole in full,
+    lose nothing (their note is not shown: see ``MOVED_AXES``). ``[]`` otherwise."""
+    for term in terms:  # (a term of the memoised ones: every position read, as on most)
+        if all([m is ones(*m.shape) for m in term]):
+            return []
+    if any([len(term) != len(sizes) for term in terms]):
         return []
     rows = [tuple(np.logical_or.reduce(m, axis=0) for m in term) for term in terms]
     if union_size(rows) == math.prod(sizes):
@@ -114,10 +113,12 @@ def relation(
     inp: tuple[int, ...] | None,
     notes: list[str],
     moved: bool,
+    terms: list[Term] | None = None,
 ) -> Relation | None:
     """Per axis, the matrix (node positions x parent positions, spatial sizes ``out`` and
     ``inp``); ``None`` on an axis means identity. ``None`` overall: not understood, every
-    position reads every position. ``moved``: a permute moved some parent's spatial axes."""
+    position reads every position. ``moved``: a permute moved some parent's spatial axes.
+    ``terms``: what the output reads of the node, where known (see :func:`skipped`)."""
     if out is None or inp is None or len(out) != len(inp):
         return None
     kept = (node.kind is _RESHAPE or node.kind is _MOVE) and node.spatial_at is not None
@@ -129,6 +130,7 @@ def relation(
             return (None,) * len(out)
     elif moved and not along:
         notes.append(f"{node.name} ({node.kind}): {MOVED_AXES}; treated as reading every position")
+        notes += [] if terms is None else skipped(node, terms, out)
         return None
     window, scatter = node.window, node.scatter
     if node.spatial_at is not None:  # a layer's window on the axes where they are
@@ -214,8 +216,16 @@ class Relations:
     concatenation along a spatial axis places each parent at its own offset on that axis
     (:func:`spatial_concat`): output position ``o`` reads the parent's ``o - start``."""
 
-    def __init__(self, graph: Graph, node: Node, facts: NodeFacts, notes: list[str]) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        node: Node,
+        facts: NodeFacts,
+        notes: list[str],
+        terms: list[Term] | None = None,
+    ) -> None:
         self.graph, self.node, self.out, self.notes = graph, node, facts.sizes[node.id], notes
+        self.terms = terms  # (what the output reads of the node: see :func:`skipped`)
         self.moved = facts.parent_moved[node.id]
         self.seen: dict[tuple[int, ...] | None, tuple[Relation | None, list[str]]] = {}
         self.placed = spatial_concat(node, facts)
@@ -232,7 +242,7 @@ class Relations:
             self.notes.extend(added)
             return found
         start = len(self.notes)
-        found = relation(self.graph, self.node, self.out, inp, self.notes, self.moved)
+        found = relation(self.graph, self.node, self.out, inp, self.notes, self.moved, self.terms)
         self.seen[inp] = (found, self.notes[start:])
         return found
 
