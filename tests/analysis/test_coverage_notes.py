@@ -99,3 +99,17 @@ def test_a_node_on_moved_axes_read_whole_where_the_layers_after_it_read_part_is_
     s = stridescope.summary(dense, input_shape=shape)
     assert s.input_coverage == 15 / 16 == _autograd_coverage(dense, shape)
     assert [n for n in s.notes if n.startswith("input coverage")] == []
+
+
+def test_a_node_read_whole_with_nothing_pulled_back_is_not_a_skipped_one() -> None:
+    """A count map (``stridescope coverage``) asks the relation of a node every position of
+    which feeds every output (no terms pulled back to it: a vision transformer's class token
+    concatenation): no note, and no crash (an empty union raised IndexError on eight zoo
+    models' maps before this was guarded)."""
+    from stridescope.analysis.coverage_relations import skipped
+    from stridescope.ir import GraphBuilder
+
+    b = GraphBuilder((1, 2, 8, 8), "nchw")
+    conv = b.conv(b.input, "conv", out_channels=2, kernel=1)
+    node = b.build().nodes[conv]
+    assert skipped(node, [], (8, 8)) == []

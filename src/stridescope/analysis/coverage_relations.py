@@ -74,7 +74,10 @@ def skipped(node: Node, terms: list[Term], sizes: tuple[int, ...]) -> list[str]:
     part by the layers after it (``terms``: what the output reads of its ``sizes``
     positions): reading it whole is then an upper bound that may be far off (a strided conv
     after a window taken apart and flattened), where most such nodes, read whole in full,
-    lose nothing (their note is not shown: see ``MOVED_AXES``). ``[]`` otherwise."""
+    lose nothing (their note is not shown: see ``MOVED_AXES``). ``[]`` otherwise (also for
+    no terms: a node read whole, every position of it feeding every output)."""
+    if not terms:
+        return []
     for term in terms:  # (a term of the memoised ones: every position read, as on most)
         if all([m is ones(*m.shape) for m in term]):
             return []
