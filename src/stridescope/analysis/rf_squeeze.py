@@ -153,21 +153,16 @@ def per_sample(walk: Walk, node: Node) -> RFState:
     at, field = parent.spatial_at, walk.states[parent.id]
     if not at or at[0] != 0 or not isinstance(field, tuple):
         return None
-    was = walk.kept.get(parent.id)
-    inputs = was if was is not None else tuple(range(len(at)))
+    inputs = _inputs(walk, parent.id, len(at))
     rank = len(parent.output_shape)
     if len(inputs) != len(at) or at[1:] != spatial_axes(rank, graph.layout):
         return None
     if len(window.kernel) != len(at) - 1:
         return None
     axes = inputs[1:]
-    found = window.receptive(tuple(field[i] for i in axes))
-    whole = list(field)
-    for i, one in zip(axes, found, strict=True):
-        whole[i] = one
     walk.kept[node.id] = axes
     walk.batched.add(node.id)
-    return tuple(whole)
+    return _replaced(field, axes, window.receptive(tuple(field[i] for i in axes)))
 
 
 def channel_fold(walk: Walk, node: Node) -> RFState:
@@ -198,8 +193,7 @@ def channel_fold(walk: Walk, node: Node) -> RFState:
         return None
     if window is None and (node.kind is not OpKind.LINEAR or channels != rank - 1):
         return None  # (a window, or a dense layer on channels last: Keras's Dense)
-    was = walk.kept.get(parent.id)
-    inputs = was if was is not None else tuple(range(len(at)))
+    inputs = _inputs(walk, parent.id, len(at))
     n = parent.output_shape[channels]
     if len(inputs) != len(at) or not isinstance(n, int):
         return None
@@ -209,13 +203,28 @@ def channel_fold(walk: Walk, node: Node) -> RFState:
     axes = tuple([i for _, i in left])
     if window is not None and len(window.kernel) != len(axes):
         return None
-    whole = list(field)
     gone = inputs[at.index(channels)]
-    whole[gone] = folded(field[gone], n)
-    if window is not None:
-        for i, one in zip(axes, window.receptive(tuple(field[i] for i in axes)), strict=True):
-            whole[i] = one
+    whole = _replaced(field, (gone,), (folded(field[gone], n),))
     walk.kept[node.id] = axes  # (not a fold of ``walk.folds``: where lost, ``?`` as before)
+    if window is None:
+        return whole
+    return _replaced(whole, axes, window.receptive(tuple(field[i] for i in axes)))
+
+
+def _inputs(walk: Walk, parent: int, count: int) -> tuple[int, ...]:
+    """Which input axes the ``count`` spatial axes of node ``parent`` are (``walk.kept``,
+    else every input axis, in order)."""
+    was = walk.kept.get(parent)
+    return was if was is not None else tuple(range(count))
+
+
+def _replaced(
+    field: tuple[ReceptiveField, ...], axes: tuple[int, ...], found: tuple[ReceptiveField, ...]
+) -> tuple[ReceptiveField, ...]:
+    """``field`` with ``found``'s fields on the input axes ``axes``."""
+    whole = list(field)
+    for i, one in zip(axes, found, strict=True):
+        whole[i] = one
     return tuple(whole)
 
 
@@ -279,11 +288,8 @@ def partial(walk: Walk, node: Node, parents: tuple[int, ...]) -> RFState | Liter
         found = scattered(scatter, part)  # type: ignore[arg-type]  # (one of them is set)
     if not isinstance(found, tuple):
         return None
-    whole = list(parent)
-    for i, field in zip(axes, found, strict=True):
-        whole[i] = field
     kept[node.id] = axes
-    return tuple(whole)
+    return _replaced(parent, axes, found)
 
 
 def _pooled(
