@@ -256,8 +256,11 @@ def read_parameters(model: nn.Module, shape: tuple[int, ...]) -> int:
 
 def product_macs(graph: Graph) -> int:
     """Conv, linear and matmul MACs, as ``FlopCounterMode`` counts them: not an ``nn.LSTM``'s
-    or ``nn.Bilinear``'s (their fused kernels count 0 there; see docs/zoo.md)."""
-    return sum(n.macs for n in graph.nodes if n.kind in PRODUCTS and n.op not in UNSEEN)
+    or ``nn.Bilinear``'s (their fused kernels count 0 there; see docs/zoo.md). A Keras graph's
+    products all count: its layers run as ``mm`` and ``convolution`` on the torch backend
+    (a Keras ``LSTM`` node is named as torch's, but its kernels are seen)."""
+    unseen = frozenset() if graph.source.startswith("keras") else UNSEEN
+    return sum(n.macs for n in graph.nodes if n.kind in PRODUCTS and n.op not in unseen)
 
 
 def peer_calls(model: nn.Module, shape: tuple[int, ...]) -> dict[str, Callable[[], Any]]:
