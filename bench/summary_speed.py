@@ -5,7 +5,11 @@ time at 1x3x2048x2048 at most 1.5x our time at 224x224. Exits 1 if a goal is mis
 
     .venv/bin/python bench/summary_speed.py [--repeats 15]
 
-``timed_summary`` is the one call that is timed: the whole ``stridescope.summary``. The ResNet-50
+``timed_summary`` is the one call that is timed: the whole ``stridescope.summary``. The three
+calls are timed in rounds, thread CPU time (``zoo.rounds_medians``): our 224² summary three
+times, then our 2048² one and torchinfo's once each, so a slow phase of a busy machine falls on
+all of them alike (timed one after the other, such a phase once put a 1.69x on the 2048²/224²
+ratio, where the same code measured 0.95x and 1.43x minutes later). The ResNet-50
 is hand-written in ``tests/frontends/pytorch/resnet_models.py`` (torchvision layout); torchinfo
 is only needed here (``pip install torchinfo``, the ``bench`` extra).
 """
@@ -14,10 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "frontends" / "pytorch"))
 from resnet_models import resnet50
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from zoo import rounds_medians
 
 from stridescope.api import summary
 
@@ -44,16 +48,6 @@ def torchinfo_summary(model: torch.nn.Module, shape: tuple[int, ...]) -> Any:
     return torchinfo.summary(model, input_size=shape, verbose=0)
 
 
-def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -66,12 +60,21 @@ def main() -> int:
     model = resnet50().eval()
     small, large = (1, 3, 224, 224), (1, 3, 2048, 2048)
 
-    ours = median_seconds(lambda: timed_summary(model, small), repeats)
-    theirs = median_seconds(lambda: torchinfo_summary(model, small), max(3, repeats // 3))
-    ours_large = median_seconds(lambda: timed_summary(model, large), repeats)
+    times = rounds_medians(
+        lambda: timed_summary(model, small),
+        {
+            "large": lambda: timed_summary(model, large),
+            "torchinfo": lambda: torchinfo_summary(model, small),
+        },
+        repeats,
+    )
+    ours, ours_large, theirs = (times[k] for k in ("stridescope", "large", "torchinfo"))
+    if ours is None or ours_large is None or theirs is None:
+        print(f"a call failed: {', '.join(k for k, v in times.items() if v is None)}")
+        return 1
     speedup, scaling = theirs / ours, ours_large / ours
 
-    print(f"ResNet-50, 1 thread, median of {repeats} runs")
+    print(f"ResNet-50, 1 thread, thread CPU medians of {max(3, repeats // 2)} rounds")
     print(f"  stridescope at 224x224     {ours * 1e3:8.2f} ms")
     print(f"  torchinfo   at 224x224     {theirs * 1e3:8.2f} ms")
     print(f"  stridescope at 2048x2048   {ours_large * 1e3:8.2f} ms")

@@ -31,7 +31,6 @@ from zoo import (
     PEERS,
     TORCHINFO_GOAL,
     TORCHINFO_MEDIAN_GOAL,
-    cpu_median,
     peer_calls,
     report_goals,
     rounds_medians,
@@ -98,10 +97,17 @@ def markdown(rows: dict[str, dict[str, float | None]]) -> str:
 
 
 def resnet_scaling(repeats: int) -> tuple[float, float]:
-    """ResNet-50 (torchvision definition) summary seconds at 224² and at 2048²."""
+    """ResNet-50 (torchvision definition) summary seconds at 224² and at 2048², timed in
+    rounds (``rounds_medians``), so a slow phase of the machine falls on both sizes alike."""
     model = next(m for m in ZOO if m.name == "resnet50").build()
-    small = cpu_median(lambda: stridescope.summary(model, input_shape=(1, 3, 224, 224)), repeats)
-    large = cpu_median(lambda: stridescope.summary(model, input_shape=(1, 3, 2048, 2048)), repeats)
+    times = rounds_medians(
+        lambda: stridescope.summary(model, input_shape=(1, 3, 224, 224)),
+        {"large": lambda: stridescope.summary(model, input_shape=(1, 3, 2048, 2048))},
+        repeats,
+    )
+    small, large = times["stridescope"], times["large"]
+    if small is None or large is None:
+        raise RuntimeError("ResNet-50's summary failed")
     return small, large
 
 
