@@ -46,6 +46,7 @@ _KEEP_MOVED = frozenset(
 )
 _CONCAT, _LINEAR, _MATMUL, _PAD = OpKind.CONCAT, OpKind.LINEAR, OpKind.MATMUL, OpKind.PAD
 _SLICE = OpKind.SLICE
+_CUTS = frozenset({OpKind.SLICE, OpKind.PAD})  # (see narrowed)
 
 
 def signal_axes(shape: Shape) -> tuple[int, ...] | None:
@@ -300,7 +301,7 @@ def placed(
     """A new node's windows and ``spatial_at``, its first parent's axes not the layout's:
     :func:`narrowed` for a node with a window, else :func:`inherited`."""
     if window is not None or scatter is not None:
-        return narrowed(nodes[parents[0]], out, layout, window, scatter)
+        return narrowed(nodes[parents[0]], out, layout, window, scatter, kind)
     return window, scatter, inherited(nodes, kind, parents, out)
 
 
@@ -328,22 +329,27 @@ def inherited(
 
 
 def narrowed(
-    parent: Node, out: Shape, layout: Layout, window: Window | None, scatter: Window | None
+    parent: Node,
+    out: Shape,
+    layout: Layout,
+    window: Window | None,
+    scatter: Window | None,
+    kind: OpKind | None = None,
 ) -> tuple[Window | None, Window | None, tuple[int, ...] | None]:
     """A window (or a transposed one, ``scatter``) on a ``parent`` whose spatial axes sit
-    on the layout's in another order (H and W swapped by ``transpose(2, 3)``) or are fewer,
-    every other spatial axis of the layout of size 1 before and after (a ``Conv2d`` with
-    ``(1, k)`` kernels on a signal unsqueezed to ``(N, C, 1, L)``): the windows as they are
-    (the layer's, on the layout's axes: :func:`axes_window` reads them per spatial axis) and
-    the parent's spatial axes, which stay where they are. Else ``None`` for those: the
-    layout's axes."""
+    on the layout's in another order (``transpose(2, 3)``) or are fewer (``(1, k)`` kernels
+    on a signal made ``(N, C, 1, L)``), the layout's other axes of size 1, or any size for a
+    layer not a slice or pad (``kind``: a ``Conv2d`` on a spectrogram ``(N, T, F)`` made
+    ``(N, 1, T, F)``, ``T`` holding no input position; LeViT's tokens viewed as ``(N, H, W,
+    C)`` have the channels' axis recorded): the windows as they are (:func:`axes_window`
+    reads them per spatial axis) and the parent's spatial axes; else ``None`` for those."""
     at, shape = parent.spatial_at, parent.output_shape
     laid = spatial_axes(len(shape), layout)
     # (no axis recorded, ``()``: a map of one position, where the layout's axes are all of
     # size 1; the window is read on them, as node facts read that map's sizes)
     if not at or at == laid or len(out) != len(shape) or not set(at) <= set(laid):
         return window, scatter, None
-    if any(shape[a] != 1 or out[a] != 1 for a in laid if a not in at):
+    if kind in _CUTS and any(shape[a] != 1 or out[a] != 1 for a in laid if a not in at):
         return window, scatter, None
     return window, scatter, at
 
