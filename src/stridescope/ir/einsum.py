@@ -8,8 +8,10 @@ tracer (``torch.einsum``) and the Keras reader (``keras.ops.einsum``).
 from __future__ import annotations
 
 import math
+import sys
+from typing import Any
 
-__all__ = ["einsum_macs"]
+__all__ = ["einsum_macs", "torch_path"]
 
 
 def _labels(term: str, rank: int) -> list[str]:
@@ -28,10 +30,11 @@ def _labels(term: str, rank: int) -> list[str]:
 
 def einsum_macs(equation: str, shapes: list[tuple[int, ...]]) -> int:
     """Multiply-adds of ``einsum(equation, *operands)`` as torch computes it: operands
-    contracted left to right, pairwise, after summing out the labels nothing later needs; each
-    pair costs the product of the sizes of its remaining labels (a batched matmul; where no
-    label is contracted torch multiplies element-wise: one MAC per output element).
-    :class:`ValueError` for an equation that does not fit the shapes.
+    contracted pairwise, left to right or, for three or more where torch takes opt_einsum's
+    path (:func:`torch_path`), in that path's order, after summing out the labels nothing
+    later needs; each pair costs the product of the sizes of its remaining labels (a batched
+    matmul; where no label is contracted torch multiplies element-wise: one MAC per output
+    element). :class:`ValueError` for an equation that does not fit the shapes.
 
     >>> einsum_macs("B H I D, B H J D -> B H I J", [(2, 4, 8, 16), (2, 4, 8, 16)])
     8192
@@ -58,12 +61,34 @@ def einsum_macs(equation: str, shapes: list[tuple[int, ...]]) -> int:
     else:
         every = [label for names in labels for label in names]
         output = {k for k in every if every.count(k) == 1 or k.startswith(".")}
+    # the pairs in torch's order: opt_einsum's path (each pair's result goes last), else left
+    # to right (the first two, the result first)
+    path = torch_path(equation, shapes) if len(shapes) > 2 else None
+    pending = [set(names) for names in labels]
     macs = 0
-    current = set(labels[0])
-    for i, names in enumerate(labels[1:], start=1):
-        later = output.union(*labels[i + 1 :])
-        mine, theirs = set(names), current
+    for step in range(len(pending) - 1):
+        i, j = path[step] if path else (0, 1)
+        theirs, mine = pending.pop(max(i, j)), pending.pop(min(i, j))
+        later = output.union(*pending)
         kept = (mine & theirs) | ((mine | theirs) & later)
         macs += math.prod(sizes[k] for k in kept)
-        current = kept & later
+        pending.insert(len(pending) if path else 0, kept & later)
     return macs
+
+
+def torch_path(equation: str, shapes: list[tuple[int, ...]]) -> list[Any] | None:
+    """The pairs ``torch.einsum`` contracts three or more operands in: opt_einsum's path,
+    where torch has it installed and enabled (``torch.backends.opt_einsum``), as torch asks
+    for it; ``None`` where torch contracts left to right (or is not imported: the Keras
+    reader on another backend, the report)."""
+    torch = sys.modules.get("torch")
+    backend = getattr(getattr(torch, "backends", None), "opt_einsum", None)
+    if backend is None or not backend.enabled or not backend.is_available():
+        return None
+    try:
+        found = backend.get_opt_einsum().contract_path(
+            equation, *shapes, shapes=True, optimize=backend.strategy
+        )
+    except Exception:  # an equation opt_einsum refuses: torch's own error, left to right here
+        return None
+    return list(found[0]) if all(len(pair) == 2 for pair in found[0]) else None
