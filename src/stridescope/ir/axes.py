@@ -334,7 +334,7 @@ def narrowed(
     layout: Layout,
     window: Window | None,
     scatter: Window | None,
-    kind: OpKind | None = None,
+    kind: OpKind,
 ) -> tuple[Window | None, Window | None, tuple[int, ...] | None]:
     """A window (or a transposed one, ``scatter``) on a ``parent`` whose spatial axes sit
     on the layout's in another order (``transpose(2, 3)``) or are fewer (``(1, k)`` kernels

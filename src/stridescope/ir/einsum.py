@@ -11,6 +11,8 @@ import math
 import sys
 from typing import Any
 
+from stridescope.ir.builder_memo import remember
+
 __all__ = ["einsum_macs", "torch_path"]
 
 
@@ -85,10 +87,18 @@ def torch_path(equation: str, shapes: list[tuple[int, ...]]) -> list[Any] | None
     backend = getattr(getattr(torch, "backends", None), "opt_einsum", None)
     if backend is None or not backend.enabled or not backend.is_available():
         return None
+    key = (equation, tuple(shapes), backend.strategy)  # (a search of ~0.1 ms: once per key)
+    if key in _PATHS:
+        return _PATHS[key]
     try:
         found = backend.get_opt_einsum().contract_path(
             equation, *shapes, shapes=True, optimize=backend.strategy
         )
     except Exception:  # an equation opt_einsum refuses: torch's own error, left to right here
-        return None
-    return list(found[0]) if all(len(pair) == 2 for pair in found[0]) else None
+        return remember(_PATHS, key, None)
+    pairs = list(found[0]) if all(len(pair) == 2 for pair in found[0]) else None
+    return remember(_PATHS, key, pairs)
+
+
+# opt_einsum's path by equation, operand shapes and strategy (what torch's search depends on)
+_PATHS: dict[tuple[str, tuple[tuple[int, ...], ...], Any], list[Any] | None] = {}
