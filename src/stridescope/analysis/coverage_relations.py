@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from stridescope.analysis.coverage_blocks import block_slide_note
 from stridescope.analysis.coverage_terms import (
     BoolMatrix,
     Full,
@@ -138,6 +139,8 @@ def relation(
     window, scatter = node.window, node.scatter
     if node.spatial_at is not None:  # a layer's window on the axes where they are
         window, scatter = axes_window(node, graph.layout)
+        if window is not node.window:  # narrowed: does it slide along a block's positions?
+            notes += block_slide_note(graph, node)
     if window is not None and node.kind is not _INPUT:
         if window.identity and out == inp and len(window.kernel) == len(inp):
             # a 1x1 window: every position stays itself (what its slides would compute)
