@@ -9,6 +9,8 @@ into the channels stay exact and unnoted."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -20,16 +22,18 @@ torch.set_num_threads(1)
 
 class FlatImage(nn.Module):
     """Flat samples viewed as a one-channel image, then two convolutions (``kernel`` and
-    ``stride`` of the first as given, the second 3x3 stride 1)."""
+    ``stride`` of the first as given, the second 3x3 stride 1). The image's side is read
+    from the input's size, so the model cannot be read on the image instead (see
+    :mod:`stridescope.frontends.input_view`, which reads ``x.view(-1, 1, 12, 12)`` so)."""
 
-    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], side: int) -> None:
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int]) -> None:
         super().__init__()
-        self.side = side
         self.c1 = nn.Conv2d(1, 4, kernel, stride=stride)
         self.c2 = nn.Conv2d(4, 4, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.c2(torch.relu(self.c1(x.view(-1, 1, self.side, self.side))))
+        side = math.isqrt(x.shape[-1])
+        return self.c2(torch.relu(self.c1(x.view(-1, 1, side, side))))
 
 
 class Spectrogram(nn.Module):
@@ -81,7 +85,7 @@ def _notes(s: stridescope.Summary) -> list[str]:
 def test_a_conv_sliding_along_a_flat_inputs_columns_is_a_noted_upper_bound(
     kernel: tuple[int, int], stride: tuple[int, int]
 ) -> None:
-    model = FlatImage(kernel, stride, 12)
+    model = FlatImage(kernel, stride)
     s = stridescope.summary(model, input_shape=(1, 144))
     assert s.input_coverage >= _autograd(model, (1, 144))
     assert len(_notes(s)) == 1
@@ -92,7 +96,7 @@ def test_windows_along_the_blocks_alone_stay_exact_and_unnoted() -> None:
     """A window on the rows only (kernel ``(3, 1)``, stride ``(2, 1)``): the rows are the
     blocks themselves, every column of a block read (the second conv slides along the
     columns, without a stride, and reads every one: noted, as the walk cannot know that)."""
-    model = FlatImage((3, 1), (2, 1), 12)
+    model = FlatImage((3, 1), (2, 1))
     s = stridescope.summary(model, input_shape=(1, 144))
     assert s.input_coverage == _autograd(model, (1, 144)) == 11 / 12
     assert len(_notes(s)) == 1
@@ -119,7 +123,7 @@ def test_keras_reshape_of_flat_samples_into_an_image_is_noted_too() -> None:
         ]
     )
     s = stridescope.summary(model)
-    torch_summary = stridescope.summary(FlatImage((5, 5), (2, 2), 12), input_shape=(1, 144))
+    torch_summary = stridescope.summary(FlatImage((5, 5), (2, 2)), input_shape=(1, 144))
     assert s.input_coverage == torch_summary.input_coverage
     assert len(_notes(s)) == 1
     assert "slides along the positions inside image's blocks (axis 2)" in _notes(s)[0]

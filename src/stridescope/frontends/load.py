@@ -32,6 +32,7 @@ from typing import Any
 
 from stridescope.errors import StridescopeError
 from stridescope.frameworks import is_keras_model
+from stridescope.frontends.input_view import read_as_viewed
 from stridescope.frontends.inputs import (
     Argument,
     Inputs,
@@ -239,6 +240,8 @@ def _graph_of_model(
         from stridescope.frontends.pytorch.trace import trace_torch
 
         graph = trace_torch(model, list(shapes))
+        if len(shapes) == 1 and isinstance(shapes[0], tuple):  # (an image made of a flat input)
+            graph = read_as_viewed(graph, lambda image: trace_torch(model, [image]))
         # name the graph after the target the user gave, as the Keras and spec readers do
         return dataclasses.replace(graph, source=source) if source else graph
     except StridescopeError:

@@ -54,7 +54,7 @@ _MOVEMENT = (
     "Tensor.squeeze torch.unsqueeze Tensor.unsqueeze Tensor.expand Tensor.as_strided "
     "torch.chunk Tensor.chunk torch.split Tensor.split torch.unbind Tensor.unbind torch.stack "
     "Tensor.__getitem__ torch.narrow Tensor.narrow torch.select Tensor.select torch.roll "
-    "Tensor.roll torch.flip Tensor.flip Tensor.unflatten torch.movedim Tensor.movedim "
+    "Tensor.roll torch.flip Tensor.flip torch.movedim Tensor.movedim "
     "Tensor.repeat torch.tile torch.repeat_interleave Tensor.repeat_interleave F.unfold F.fold "
     "Tensor.unfold torch.gather Tensor.gather torch.index_select Tensor.index_select "
     "torch.take_along_dim Tensor.take_along_dim F.embedding Tensor.broadcast_to Tensor.multinomial "
@@ -271,6 +271,7 @@ _SLICING: list[tuple[Callable[..., Any], str]] = [
     ),
     (slicing.movedim, "torch.movedim Tensor.movedim torch.moveaxis Tensor.moveaxis"),
     (slicing.index_select, "torch.index_select Tensor.index_select"),
+    (movement.unflatten, "torch.unflatten Tensor.unflatten"),
     *selection.SELECTION,
 ]
 

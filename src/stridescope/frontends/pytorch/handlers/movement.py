@@ -34,9 +34,9 @@ from typing import Any
 
 import torch
 
-from stridescope.frontends.pytorch.errors import data_sized_error
+from stridescope.frontends.pytorch.errors import NotHandled, data_sized_error
 from stridescope.frontends.pytorch.handlers.products import broadcast_shapes
-from stridescope.frontends.pytorch.handlers.reshaping import by_meta
+from stridescope.frontends.pytorch.handlers.reshaping import by_meta, view
 from stridescope.frontends.pytorch.handlers.slicing import is_int
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
@@ -282,3 +282,17 @@ def roll(func: Any) -> Callable[..., Any]:
 
 def index(func: Any) -> Callable[..., Any]:
     return _handler(func, _index, reshapes=True)
+
+
+def unflatten(t: Tracer, name: str, op: str, input: Any, dim: Any, sizes: Any) -> Any:
+    """``x.unflatten(dim, sizes)``: a view (:func:`~.reshaping.view`), so the positions stay
+    known where it keeps them or splits them into blocks, as ``x.view(...)`` does; named
+    dimensions and anything else: the meta run."""
+    dims = input.dims if type(input) is ShapeProxy else None
+    if dims is None or not is_int(dim) or not -len(dims) <= dim < len(dims):
+        raise NotHandled
+    split = _ints(sizes)
+    if split is None:
+        raise NotHandled
+    at = dim % len(dims)
+    return view(t, name, op, input, *dims[:at], *split, *dims[at + 1 :])
