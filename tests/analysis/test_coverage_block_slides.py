@@ -1,11 +1,12 @@
 """A model that builds its image from a flat input (``x.view(-1, 1, 28, 28)`` on ``(N, 784)``
-samples, Keras's ``Reshape((28, 28, 1))`` after ``Input((784,))``) holds the image's columns
-inside the reshape's blocks (:mod:`stridescope.ir.splits`), not on a spatial axis: a
-convolution that slides along them reads part of each block, and the coverage, reading every
-position of a block, is an upper bound. Until the forty-second session (2026-12-07) the
-summary said 89% with no note where 80% of the samples are read; it now notes it. Windows
-along a map's rows made of the input's channels (a spectrogram unsqueezed) and patches merged
-into the channels stay exact and unnoted."""
+samples) holds the image's columns inside the reshape's blocks (:mod:`stridescope.ir.splits`),
+not on a spatial axis: a convolution that slides along them reads part of each block, and the
+coverage, reading every position of a block, is an upper bound. Until the forty-second
+session (2026-12-07) the summary said 89% with no note where 80% of the samples are read; it
+now notes it, where the model cannot be read on its image instead
+(:mod:`stridescope.frontends.input_view`). Windows along a map's rows made of the input's
+channels (a spectrogram unsqueezed) and patches merged into the channels stay exact and
+unnoted."""
 
 from __future__ import annotations
 
@@ -109,21 +110,3 @@ def test_rows_made_of_the_inputs_channels_and_patches_in_the_channels_are_not_no
     s = stridescope.summary(Patches(), input_shape=(1, 2, 16, 16))
     assert _notes(s) == []
     assert s.input_coverage == _autograd(Patches(), (1, 2, 16, 16)) == 1.0
-
-
-def test_keras_reshape_of_flat_samples_into_an_image_is_noted_too() -> None:
-    keras = pytest.importorskip("keras")
-    layers = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input((144,)),
-            layers.Reshape((12, 12, 1), name="image"),
-            layers.Conv2D(4, 5, strides=2),
-            layers.Conv2D(4, 3),
-        ]
-    )
-    s = stridescope.summary(model)
-    torch_summary = stridescope.summary(FlatImage((5, 5), (2, 2)), input_shape=(1, 144))
-    assert s.input_coverage == torch_summary.input_coverage
-    assert len(_notes(s)) == 1
-    assert "slides along the positions inside image's blocks (axis 2)" in _notes(s)[0]

@@ -231,7 +231,10 @@ def _graph_of_model(
             pytorch_only(shapes, "a Keras model")
             several = [s for s in shapes if isinstance(s, tuple)]
             one = several[0] if several else input_shape
-            return read_keras(model, several if len(several) > 1 else one, source=source)
+            if len(several) > 1:
+                return read_keras(model, several, source=source)
+            graph = read_keras(model, one, source=source)
+            return read_as_viewed(graph, lambda shape: read_keras(model, shape, source, True))
         if not shapes:
             raise StridescopeError(
                 f"a PyTorch model needs an input shape; give one, e.g. --input 1x3x224x224 "

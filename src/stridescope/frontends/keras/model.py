@@ -20,11 +20,11 @@ from stridescope.errors import StridescopeError
 from stridescope.frontends.keras.assigns import assigns_dropped
 from stridescope.frontends.keras.expand import call_records, graph_calls, names_kept
 from stridescope.frontends.keras.layer_table import add_keras_layer
-from stridescope.frontends.keras.shapes import tensors_of
+from stridescope.frontends.keras.shapes import resolve_input, tensors_of
 from stridescope.frontends.keras.torch_calls import recorded
 from stridescope.frontends.keras.torch_modules import shaped
 from stridescope.frontends.keras.weights import count_read, values_read, weights_among, weights_read
-from stridescope.ir import Graph, GraphBuilder, Layout, Shape, channel_axis, shape_list
+from stridescope.ir import Graph, GraphBuilder, Layout, Shape, shape_list
 
 __all__ = ["input_names", "read_keras"]
 
@@ -42,7 +42,10 @@ def keras_layout(config: dict[str, Any]) -> Layout | None:
 
 
 def read_keras(
-    model: Any, input_shape: Shape | Sequence[Shape] | None = None, source: str = ""
+    model: Any,
+    input_shape: Shape | Sequence[Shape] | None = None,
+    source: str = "",
+    any_rank: bool = False,
 ) -> Graph:
     """The IR graph of a Keras model; ``input_shape`` (with batch) defaults to the model's
     own input with batch 1. A model with several inputs takes a list of shapes (or its own);
@@ -54,12 +57,12 @@ def read_keras(
     """
     given = None if input_shape is None else shape_list(input_shape)
     if not _is_subclassed(model):
-        return _read(model, given, source, model)
+        return _read(model, given, source, model, any_rank=any_rank)
     calls = call_records(model)
     try:
         with values_read() as read:  # (a weight whose value the call reads is used)
             functional = _as_functional(model, given)
-        return _read(functional, given, source, model, read)
+        return _read(functional, given, source, model, read, any_rank)
     finally:  # the symbolic call's records on the model's layers are taken out again
         for records, kept in calls:
             del records[kept:]
@@ -77,7 +80,12 @@ def _bytes(model: Any) -> int:
 
 
 def _read(
-    model: Any, given: list[Shape] | None, source: str, owner: Any, read: set[int] | None = None
+    model: Any,
+    given: list[Shape] | None,
+    source: str,
+    owner: Any,
+    read: set[int] | None = None,
+    any_rank: bool = False,
 ) -> Graph:
     """The graph of ``model`` (the Functional or Sequential model that computes ``owner``,
     the user's model, or ``owner`` itself). Its output (its last node) is the model's first
@@ -93,7 +101,7 @@ def _read(
         )
     layout = _layout(model)
     shapes = [
-        _resolve_input(tuple(x.shape), given[i] if given else None, layout)
+        resolve_input(tuple(x.shape), given[i] if given else None, layout, any_rank)
         for i, x in enumerate(inputs)
     ]
     builder = GraphBuilder(
@@ -261,29 +269,6 @@ def _layout(model: Any) -> Layout:
             "channels_last); stridescope reads one layout per model"
         )
     return "nchw" if found == {"nchw"} else "nhwc"
-
-
-def _resolve_input(keras_shape: Shape, given: Shape | None, layout: Layout) -> Shape:
-    if given is None:
-        if any(d is None for d in keras_shape[1:]):
-            raise StridescopeError(
-                f"the Keras model's input shape {keras_shape!r} has unknown sizes; "
-                "give an input shape, e.g. --input 1x224x224x3"
-            )
-        return (1, *keras_shape[1:])
-    given = tuple(given)
-    if len(given) != len(keras_shape):
-        raise StridescopeError(
-            f"input shape {given!r} has rank {len(given)}, but the Keras model takes rank "
-            f"{len(keras_shape)} inputs like {keras_shape!r} ({layout})"
-        )
-    axis = channel_axis(len(given), layout)
-    if keras_shape[axis] is not None and given[axis] != keras_shape[axis]:
-        raise StridescopeError(
-            f"input shape {given!r} gives channels: {given[axis]} (axis {axis}), but the Keras "
-            f"model takes channels: {keras_shape[axis]} ({layout}: {keras_shape!r})"
-        )
-    return given
 
 
 def _is_model(layer: Any) -> bool:

@@ -13,9 +13,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.ir import GraphBuilder, Shape
+from stridescope.ir import GraphBuilder, Layout, Shape, channel_axis
 
-__all__ = ["call_arguments", "call_stand_ins", "keras_shapes", "recorded_shapes", "tensors_of"]
+__all__ = [
+    "call_arguments",
+    "call_stand_ins",
+    "keras_shapes",
+    "recorded_shapes",
+    "resolve_input",
+    "tensors_of",
+]
 
 
 def _as_shape(value: Any) -> Shape:
@@ -141,3 +148,34 @@ def keras_shapes(b: GraphBuilder, parents: Sequence[int], op: Any, call: Any = N
         f"{op.name}: Keras could not compute the output shape of {type(op).__name__} for "
         f"input {[b.shape(p) for p in parents]!r}: {errors[0]}"
     )
+
+
+def resolve_input(
+    keras_shape: Shape, given: Shape | None, layout: Layout, any_rank: bool = False
+) -> Shape:
+    """The input shape to read a Keras model at: ``given``, checked against the model's own
+    (its rank and channels; ``any_rank``: not checked, for the image a model makes of its
+    flat input, see :mod:`stridescope.frontends.input_view`), else the model's own with
+    batch 1."""
+    if given is None:
+        if any(d is None for d in keras_shape[1:]):
+            raise StridescopeError(
+                f"the Keras model's input shape {keras_shape!r} has unknown sizes; "
+                "give an input shape, e.g. --input 1x224x224x3"
+            )
+        return (1, *keras_shape[1:])
+    given = tuple(given)
+    if any_rank:
+        return given
+    if len(given) != len(keras_shape):
+        raise StridescopeError(
+            f"input shape {given!r} has rank {len(given)}, but the Keras model takes rank "
+            f"{len(keras_shape)} inputs like {keras_shape!r} ({layout})"
+        )
+    axis = channel_axis(len(given), layout)
+    if keras_shape[axis] is not None and given[axis] != keras_shape[axis]:
+        raise StridescopeError(
+            f"input shape {given!r} gives channels: {given[axis]} (axis {axis}), but the Keras "
+            f"model takes channels: {keras_shape[axis]} ({layout}: {keras_shape!r})"
+        )
+    return given
