@@ -35,7 +35,7 @@ from stridescope.analysis.summary_rf import RFState, receptive_fields
 from stridescope.analysis.summary_rf_notes import coverage_note, field_notes
 from stridescope.analysis.units import check_sample_rate, milliseconds, plain_number, position_noun
 from stridescope.errors import StridescopeError
-from stridescope.ir import Graph, Node, Shape, Window
+from stridescope.ir import Graph, Node, OpKind, Shape, Window
 from stridescope.ir.axes import axes_window
 
 __all__ = ["LayerRow", "Summary", "Totals", "percent", "summarize"]
@@ -215,7 +215,7 @@ def _read(graph: Graph, node: Node) -> float | None:
     at = node.spatial_at  # a window on axes a permute moved: their sizes where they are
     window = node.window if at is None else axes_window(node, graph.layout)[0]
     if at is not None and window is not None and len(at) == len(window.kernel):
-        if len(node.input_shape) != len(node.output_shape):  # a reshape into blocks
+        if node.kind is OpKind.PIXEL_UNSHUFFLE:  # a reshape into blocks: on the parent's axes
             return _window_read(window, graph.spatial_of(graph.nodes[node.parents[0]]))
         return _window_read(window, tuple(node.input_shape[a] for a in at))
     return _window_read(node.window, graph.spatial(node.input_shape))

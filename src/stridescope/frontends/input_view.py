@@ -36,16 +36,17 @@ _STEPS = 4
 def viewed_shape(graph: Graph) -> tuple[int, ...] | None:
     """The shape of the image ``graph``'s model makes of its flat input: where the input (of
     two or three axes), after at most a few per-position ops each the one user of the last
-    (``x / 255``), has one user, a reshape into blocks of a higher rank, batch kept, whose
-    positions are not the layout's spatial axes, and a window over every one of those axes
-    reads it (after at most a few per-position ops); else ``None``."""
+    (``x / 255``), has one user, a reshape into blocks (of a higher rank, or the samples of
+    ``(N, 1, L)`` cut into channels), batch kept, whose positions are not the layout's axes,
+    and a window over every one of those axes reads it (after at most a few per-position
+    ops); else ``None``."""
     nodes = graph.nodes
     given = nodes[0].output_shape
     if len(given) > 3 or len(nodes) < 3:  # (an image or a volume already: nothing to do)
         return None
     view = _flat_end(graph)
     out = view.output_shape if view is not None else ()
-    if view is None or view.kind is not _SPLIT or len(out) <= len(given) or len(out) > 5:
+    if view is None or view.kind is not _SPLIT or len(out) < len(given) or len(out) > 5:
         return None
     if None in out or out[0] != given[0]:
         return None
@@ -66,13 +67,16 @@ def viewed_shape(graph: Graph) -> tuple[int, ...] | None:
 
 def _flat_end(graph: Graph) -> Node | None:
     """The first node past the per-position ops on the flat input (each the one user of
-    the node before it, of its shape), or ``None``."""
+    the node before it, of its shape), or ``None``. A first user that is neither such an op
+    nor a reshape into blocks (a token embedding) ends the search without a look for more."""
     nodes, at = graph.nodes, 0
     for _ in range(_STEPS + 1):
-        users = [n for n in nodes[at + 1 :] if at in n.parents]
-        if len(users) != 1:
+        users = (n for n in nodes[at + 1 :] if at in n.parents)
+        user = next(users, None)
+        if user is None or (user.kind not in _BETWEEN and user.kind is not _SPLIT):
             return None
-        user = users[0]
+        if next(users, None) is not None:
+            return None
         if user.kind not in _BETWEEN or user.output_shape != nodes[0].output_shape:
             return user
         at = user.id

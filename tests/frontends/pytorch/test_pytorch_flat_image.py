@@ -123,3 +123,30 @@ def test_a_sequence_model_on_rows_is_not_read_as_an_image() -> None:
     s = stridescope.summary(Rows(), input_shape=(1, 144))
     assert s.input_shape == (1, 144)
     assert not any("views the" in n for n in s.notes)
+
+
+class Chunks(nn.Module):
+    """``(N, 1, 2L)`` samples cut into two channels of ``L`` by a view, a ``Conv1d`` over
+    them; ``halves``: the chunk length read from the input's size."""
+
+    def __init__(self, halves: bool) -> None:
+        super().__init__()
+        self.halves = halves
+        self.conv = nn.Conv1d(2, 3, 2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.view(-1, 2, x.shape[-1] // 2 if self.halves else 11))
+
+
+def test_samples_cut_into_channels_by_a_view_are_read_as_those_channels() -> None:
+    """Until 2026-12-07 the summary of such a model failed ("output size would be 0 for
+    input=1, kernel=11": the block reshape's read share was taken on the channels' axis, of
+    one); now it is read on ``(N, 2, 11)`` where the model takes that, and where it cannot
+    (the chunk length read from the flat size) the flat reading stays, an upper bound."""
+    s = stridescope.summary(Chunks(False), input_shape=(1, 1, 22))
+    assert s.input_shape == (1, 2, 11)
+    assert s.input_coverage == _autograd(Chunks(False), (1, 1, 22)) == 10 / 11
+    assert s.layers[-1].rf_size == (2,)
+    s = stridescope.summary(Chunks(True), input_shape=(1, 1, 22))
+    assert s.input_shape == (1, 1, 22)
+    assert s.input_coverage >= _autograd(Chunks(True), (1, 1, 22))
