@@ -23,25 +23,30 @@ from __future__ import annotations
 from stridescope.ir import Graph, Node, OpKind, spatial_axes
 from stridescope.ir.splits import split_axes
 
-__all__ = ["block_slide_note"]
+__all__ = ["POINTWISE", "block_slide_note"]
 
-# kinds that keep every axis where it is (a window or a per-position op): an inner axis
-# found before one stays that axis after it
-_KEEP_AXES = frozenset(
+# Kinds that keep every spatial position where it is (identity relation, per axis; the
+# coverage walk's, :mod:`.coverage_relations`).
+POINTWISE = frozenset(
     {
-        OpKind.CONV,
-        OpKind.MAXPOOL,
-        OpKind.AVGPOOL,
-        OpKind.POLYPHASE,
+        OpKind.INPUT,
         OpKind.NORM,
         OpKind.ACTIVATION,
         OpKind.DROPOUT,
         OpKind.ADD,
         OpKind.MUL,
         OpKind.CONCAT,
-        OpKind.PAD,
     }
 )
+# kinds that keep every axis where it is (a window or a per-position op): an inner axis
+# found before one stays that axis after it
+_KEEP_AXES = (POINTWISE - {OpKind.INPUT}) | {
+    OpKind.CONV,
+    OpKind.MAXPOOL,
+    OpKind.AVGPOOL,
+    OpKind.POLYPHASE,
+    OpKind.PAD,
+}
 _SPLIT = OpKind.PIXEL_UNSHUFFLE
 _LONGEST = 256  # nodes walked back at most (a deeper stack: no note)
 

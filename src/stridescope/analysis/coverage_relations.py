@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from stridescope.analysis.coverage_blocks import block_slide_note
+from stridescope.analysis.coverage_blocks import POINTWISE, block_slide_note
 from stridescope.analysis.coverage_terms import (
     BoolMatrix,
     Full,
@@ -47,20 +47,6 @@ _LINEAR, _PERMUTE, _REDUCE, _RESHAPE = OpKind.LINEAR, OpKind.PERMUTE, OpKind.RED
 _MOVE, _CONCAT = OpKind.MOVE, OpKind.CONCAT
 
 __all__ = ["MOVED_AXES", "POINTWISE", "Relations", "passes", "relation", "skipped"]
-
-# Kinds that keep every spatial position where it is (identity relation, per axis).
-POINTWISE = frozenset(
-    {
-        OpKind.INPUT,
-        OpKind.NORM,
-        OpKind.ACTIVATION,
-        OpKind.DROPOUT,
-        OpKind.ADD,
-        OpKind.MUL,
-        OpKind.CONCAT,
-    }
-)
-
 
 _SLIDES: dict[tuple[object, ...], Relation] = {}
 
