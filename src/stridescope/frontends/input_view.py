@@ -20,6 +20,7 @@ parameters and MACs (the view then keeps every axis whole). A note names the vie
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -101,14 +102,7 @@ def read_as_viewed(graph: Graph, read: Callable[[Shape], Graph]) -> Graph:
         f"its forward views the {graph.input_shape} input as {shape} ({view.name}) and slides "
         f"windows over it: read as that {shape} input"
     )
-    return Graph(
-        image.nodes,
-        image.layout,
-        graph.source,
-        image.dtype_bytes,
-        (*image.notes, note),
-        image.returned,
-    )
+    return dataclasses.replace(image, source=graph.source, notes=(*image.notes, note))
 
 
 def _same_work(flat: Graph, image: Graph) -> bool:
