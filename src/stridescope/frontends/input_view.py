@@ -28,7 +28,7 @@ from stridescope.ir import Graph, Node, OpKind, Shape, spatial_axes
 
 __all__ = ["read_as_viewed", "viewed_shape"]
 
-_SPLIT = OpKind.PIXEL_UNSHUFFLE
+_SPLIT, _RESHAPE = OpKind.PIXEL_UNSHUFFLE, OpKind.RESHAPE
 # what may lie between the view and the first window (a scale, a norm, an activation)
 _BETWEEN = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.MUL, OpKind.ADD})
 _STEPS = 4
@@ -39,8 +39,8 @@ def viewed_shape(graph: Graph) -> tuple[int, ...] | None:
     two or three axes), after at most a few per-position ops each the one user of the last
     (``x / 255``), has one user, a reshape into blocks (of a higher rank, or the samples of
     ``(N, 1, L)`` cut into channels), batch kept, whose positions are not the layout's axes,
-    and a window over every one of those axes reads it (after at most a few per-position
-    ops); else ``None``."""
+    and a window over every one of the axes of it, or of an axis of size 1 added to it,
+    reads it (after at most a few per-position ops); else ``None``."""
     nodes = graph.nodes
     given = nodes[0].output_shape
     if len(given) > 3 or len(nodes) < 3:  # (an image or a volume already: nothing to do)
@@ -51,9 +51,11 @@ def viewed_shape(graph: Graph) -> tuple[int, ...] | None:
         return None
     if None in out or out[0] != given[0]:
         return None
-    laid = spatial_axes(len(out), graph.layout)
-    if view.spatial_at == laid:
+    if view.spatial_at == spatial_axes(len(out), graph.layout):
         return None
+    view = _unsqueezed(graph, view)  # (``x.view(-1, 28, 28).unsqueeze(1)``)
+    out = view.output_shape
+    laid = spatial_axes(len(out), graph.layout)
     reached, front = {view.id}, [view.id]
     for _ in range(_STEPS):
         front = [n.id for n in nodes if set(n.parents) & set(front)]
@@ -64,6 +66,17 @@ def viewed_shape(graph: Graph) -> tuple[int, ...] | None:
         front = [i for i in front if nodes[i].kind in _BETWEEN and i not in reached]
         reached.update(front)
     return None
+
+
+def _unsqueezed(graph: Graph, view: Node) -> Node:
+    """``view``, or the reshape after it, its one user, that only adds axes of size 1 to it
+    (a channel axis: ``x.view(-1, 28, 28).unsqueeze(1)``), where that has at most five."""
+    users = [n for n in graph.nodes[view.id + 1 :] if view.id in n.parents]
+    if len(users) != 1 or users[0].kind is not _RESHAPE:
+        return view
+    shape, more = view.output_shape, users[0].output_shape
+    plain = [d for d in more if d != 1] == [d for d in shape if d != 1]
+    return users[0] if plain and len(shape) < len(more) <= 5 else view
 
 
 def _flat_end(graph: Graph) -> Node | None:

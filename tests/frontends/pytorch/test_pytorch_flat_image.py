@@ -40,6 +40,8 @@ class Flat(nn.Module):
             x = x.view(-1, 1, side, side)
         elif self.how == "scaled":  # per-position ops on the flat samples first
             x = ((x - 0.5) / 0.5).view(-1, *self.shape)
+        elif self.how == "unsqueezed":  # rows first, the channel axis added after
+            x = x.view(-1, *self.shape[1:]).unsqueeze(1)
         elif self.how == "unflatten":
             x = x.unflatten(1, self.shape)
         return self.fc(torch.relu(self.conv(x)).flatten(1))
@@ -63,6 +65,8 @@ def _autograd(model: nn.Module, shape: tuple[int, ...]) -> float:
         ("size0", 1, (2, 144)),
         ("view", 3, (1, 432)),
         ("view", 1, (1, 1, 144)),
+        ("scaled", 1, (1, 144)),
+        ("unsqueezed", 1, (1, 144)),
     ],
 )
 def test_a_flat_input_viewed_as_an_image_is_read_as_that_image(
@@ -73,7 +77,8 @@ def test_a_flat_input_viewed_as_an_image_is_read_as_that_image(
     image = (given[0], channels, 12, 12)
     assert s.input_shape == image
     assert s.input_coverage == _autograd(model, given) == 11 * 11 / 144  # rows and columns 0-10
-    assert s.layers[1].rf_size == (5, 5) and s.layers[1].rf_jump == (2, 2)
+    conv = next(r for r in s.layers if r.kind == "conv")
+    assert conv.rf_size == (5, 5) and conv.rf_jump == (2, 2)
     assert f"its forward views the {given} input as {image}" in " ".join(s.notes)
     same = stridescope.summary(model, input_shape=image)  # the image given: the same work
     assert (s.totals.params, s.totals.macs) == (same.totals.params, same.totals.macs)
