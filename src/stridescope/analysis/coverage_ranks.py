@@ -25,7 +25,7 @@ from typing import cast
 from stridescope.analysis.coverage_relations import relation
 from stridescope.analysis.coverage_terms import Term, compose_kept, ones, reads_any
 from stridescope.ir import Graph, Node, OpKind, spatial_axes
-from stridescope.ir.reshaped_axes import frame_axis
+from stridescope.ir.reshaped_axes import frame_axis, sized_alike
 
 __all__ = [
     "dropped_axes",
@@ -119,8 +119,7 @@ def _squeeze(node: Node) -> bool:
     ``unsqueeze``, ``unbind``'s pieces): its whole shape, 1s left out, is its parent's."""
     if node.kind not in _SHAPE_ONLY or len(node.parents) != 1 or node.scatter is not None:
         return False
-    ins = [d for d in node.input_shape if d != 1]
-    return ins == [d for d in node.output_shape if d != 1]
+    return sized_alike(node.input_shape, node.output_shape)
 
 
 def _reads_as_rank(graph: Graph, node: Node, parent: int, sizes: Sizes, above: Sizes) -> bool:

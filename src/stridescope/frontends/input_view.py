@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 
 from stridescope.ir import Graph, Node, OpKind, Shape, spatial_axes
+from stridescope.ir.reshaped_axes import sized_alike
 
 __all__ = ["read_as_viewed", "viewed_shape"]
 
@@ -41,6 +42,12 @@ def viewed_shape(graph: Graph) -> tuple[int, ...] | None:
     ``(N, 1, L)`` cut into channels), batch kept, whose positions are not the layout's axes,
     and a window over every one of the axes of it, or of an axis of size 1 added to it,
     reads it (after at most a few per-position ops); else ``None``."""
+    found = _found(graph)
+    return None if found is None else found[1]
+
+
+def _found(graph: Graph) -> tuple[Node, tuple[int, ...]] | None:
+    """The view :func:`viewed_shape` looks for and the image's shape, or ``None``."""
     nodes = graph.nodes
     given = nodes[0].output_shape
     if len(given) > 3 or len(nodes) < 3:  # (an image or a volume already: nothing to do)
@@ -53,16 +60,17 @@ def viewed_shape(graph: Graph) -> tuple[int, ...] | None:
         return None
     if view.spatial_at == spatial_axes(len(out), graph.layout):
         return None
-    view = _unsqueezed(graph, view)  # (``x.view(-1, 28, 28).unsqueeze(1)``)
-    out = view.output_shape
+    image = _unsqueezed(graph, view)  # (``x.view(-1, 28, 28).unsqueeze(1)``)
+    out = image.output_shape
     laid = spatial_axes(len(out), graph.layout)
-    reached, front = {view.id}, [view.id]
+    reached, front = {image.id}, [image.id]
     for _ in range(_STEPS):
-        front = [n.id for n in nodes if set(n.parents) & set(front)]
+        before = set(front)
+        front = [n.id for n in nodes if not before.isdisjoint(n.parents)]
         for node_id in front:
             window = nodes[node_id].window
             if window is not None and len(window.kernel) == len(laid):
-                return tuple(int(d) for d in out if d is not None)
+                return view, tuple(int(d) for d in out if d is not None)
         front = [i for i in front if nodes[i].kind in _BETWEEN and i not in reached]
         reached.update(front)
     return None
@@ -71,12 +79,12 @@ def viewed_shape(graph: Graph) -> tuple[int, ...] | None:
 def _unsqueezed(graph: Graph, view: Node) -> Node:
     """``view``, or the reshape after it, its one user, that only adds axes of size 1 to it
     (a channel axis: ``x.view(-1, 28, 28).unsqueeze(1)``), where that has at most five."""
-    users = [n for n in graph.nodes[view.id + 1 :] if view.id in n.parents]
-    if len(users) != 1 or users[0].kind is not _RESHAPE:
+    users = graph.children(view.id)
+    if len(users) != 1 or graph.nodes[users[0]].kind is not _RESHAPE:
         return view
-    shape, more = view.output_shape, users[0].output_shape
-    plain = [d for d in more if d != 1] == [d for d in shape if d != 1]
-    return users[0] if plain and len(shape) < len(more) <= 5 else view
+    after = graph.nodes[users[0]]
+    shape, more = view.output_shape, after.output_shape
+    return after if sized_alike(shape, more) and len(shape) < len(more) <= 5 else view
 
 
 def _flat_end(graph: Graph) -> Node | None:
@@ -100,17 +108,16 @@ def _flat_end(graph: Graph) -> Node | None:
 def read_as_viewed(graph: Graph, read: Callable[[Shape], Graph]) -> Graph:
     """``graph``, or the graph ``read`` gives for the image its model makes of its input
     (:func:`viewed_shape`) where that is the same work, noted."""
-    shape = viewed_shape(graph)
-    if shape is None:
+    found = _found(graph)
+    if found is None:
         return graph
+    view, shape = found
     try:
         image = read(shape)
     except Exception:  # (the model's forward refuses the image: the flat reading stays)
         return graph
-    if not _same_work(graph, image):
+    if not _same_work(graph, image, view):
         return graph
-    view = _flat_end(graph)
-    assert view is not None  # (viewed_shape found it)
     note = (
         f"its forward views the {graph.input_shape} input as {shape} ({view.name}) and slides "
         f"windows over it: read as that {shape} input"
@@ -118,16 +125,15 @@ def read_as_viewed(graph: Graph, read: Callable[[Shape], Graph]) -> Graph:
     return dataclasses.replace(image, source=graph.source, notes=(*image.notes, note))
 
 
-def _same_work(flat: Graph, image: Graph) -> bool:
-    """As many nodes, each of the same kind (but the view), parents, parameters, MACs and
-    output shape (but the per-position ops before the view: as many elements)."""
+def _same_work(flat: Graph, image: Graph, view: Node) -> bool:
+    """As many nodes, each of the same kind (but the ``view``), parents, parameters, MACs
+    and output shape (but the per-position ops before the view: as many elements)."""
     if len(flat.nodes) != len(image.nodes) or flat.returned != image.returned:
         return False
-    view = _flat_end(flat)
     for a, b in zip(flat.nodes[1:], image.nodes[1:], strict=True):
         if a.parents != b.parents or a.params != b.params or a.macs != b.macs:
             return False
-        before = view is not None and a.id < view.id
+        before = a.id < view.id
         if a.output_shape != b.output_shape and not (before and _elements(a) == _elements(b)):
             return False
         if a.kind is not b.kind and a is not view:

@@ -33,6 +33,7 @@ __all__ = [
     "permuted",
     "reduced_shape",
     "restacked_axes",
+    "sized_alike",
     "squeezed_axes",
 ]
 
@@ -126,6 +127,16 @@ def permuted(
     at = tuple(order.index(a) for a in (before or spatial_axes(rank, layout)))
     moved = None if at == spatial_axes(rank, layout) else at
     return tuple(shape[d] for d in order), moved
+
+
+def sized_alike(before: Sequence[Any], after: Sequence[Any]) -> bool:
+    """Whether ``after`` is ``before`` with axes of size 1 added or dropped (the same
+    elements in the same order: a squeeze, an ``unsqueeze``, ``x[:, None]``).
+
+    >>> sized_alike((1, 28, 28), (1, 1, 28, 28)), sized_alike((1, 28, 28), (1, 784))
+    (True, False)
+    """
+    return [d for d in before if d != 1] == [d for d in after if d != 1]
 
 
 def squeezed_axes(

@@ -43,6 +43,7 @@ from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.thread_state import active_tracer
 from stridescope.frontends.pytorch.tracer import Tracer, spelling
 from stridescope.ir import OpKind
+from stridescope.ir.reshaped_axes import sized_alike
 
 __all__ = ["index", "known_selection", "roll", "selected", "squeeze", "unbind", "unsqueeze"]
 
@@ -73,18 +74,18 @@ def _handler(
             if not (reshapes and type(x) is ShapeProxy and _plain(args, kwargs)):
                 return meta(t, name, _op, *args, **kwargs)
             result = meta_call(func, args, kwargs)  # (torch's error, where it raises)
-            if not isinstance(result, torch.Tensor) or not _sized_alike(x.dims, result.shape):
+            if not isinstance(result, torch.Tensor) or not sized_alike(x.dims, result.shape):
                 run = lambda: result  # noqa: E731
                 return t.fallback(func, args, kwargs, name=name, kind=_MOVE, counted=True, run=run)
             shapes = [tuple(result.shape)]
         elif (
             reshapes
-            and _sized_alike(x.dims, shapes[0])
+            and sized_alike(x.dims, shapes[0])
             and not _plain(args, kwargs)
             and not _traced_key(args)  # (a traced mask selecting all: a reshape, below)
         ):
             return meta(t, name, _op, *args, **kwargs)  # (a mask selecting all: as before)
-        if reshapes and _sized_alike(x.dims, shapes[0]):
+        if reshapes and sized_alike(x.dims, shapes[0]):
             node = t.builder.reshape(x.node, name, output_shape=shapes[0], op=op)
             return ShapeProxy(node, shapes[0], x.dtype)
         made: list[ShapeProxy] = []
@@ -168,12 +169,6 @@ def _squeeze(x: ShapeProxy, dim: Any = None) -> list[tuple[int, ...]] | None:
         return None  # (a scalar's: the meta run)
     dropped = {a % rank for a in axes if x.dims[a] == 1}
     return [tuple(d for a, d in enumerate(x.dims) if a not in dropped)]
-
-
-def _sized_alike(before: Sequence[int], after: Sequence[int]) -> bool:
-    """Whether ``after`` is ``before`` with axes of size 1 added or dropped (the same
-    elements in the same order)."""
-    return [d for d in before if d != 1] == [d for d in after if d != 1]
 
 
 def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
