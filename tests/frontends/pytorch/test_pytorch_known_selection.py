@@ -2,7 +2,8 @@
 an input (taken as all ones) selects every position, ids compared with a padding id select
 none, so ``x[mask]``, ``nonzero``, ``argwhere``, ``masked_select`` and ``torch.where(mask)``
 have known sizes (until 2026-12-06 each was refused: "returns as many elements as the
-tensor's values select"). A mask of unknown values is still refused."""
+tensor's values select"). A mask of unknown values selects every position, an upper bound
+(noted: test_pytorch_data_bounds.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import torch
 from torch import nn
 
 import stridescope
-from stridescope.errors import StridescopeError
 
 IDS = "1x8:int64"
 Pick = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -50,7 +50,8 @@ def test_a_mask_of_known_value_selects_all_or_none(case: str) -> None:
     assert summary.totals.uncounted == ()
 
 
-def test_a_mask_of_unknown_values_is_still_refused() -> None:
+def test_a_mask_of_unknown_values_is_taken_at_its_largest() -> None:
     model = Picked(lambda x, ids, m: x[x.sum(-1) > 0])
-    with pytest.raises(StridescopeError, match="returns as many elements as"):
-        stridescope.summary(model, [IDS, IDS])
+    summary = stridescope.summary(model, [IDS, IDS])
+    assert summary.layers[-1].output_shape == (8, 4)
+    assert any("taken at their largest" in n for n in summary.notes)

@@ -75,7 +75,10 @@ PER_FUNCTION: list[tuple[Callable[[Any], Callable[..., Any]], str]] = [
     (
         sampling.data_sized,
         "torch.masked_select Tensor.masked_select torch.nonzero Tensor.nonzero torch.argwhere "
-        "Tensor.argwhere torch.unique Tensor.unique torch.unique_consecutive "
-        "Tensor.unique_consecutive torch.bincount Tensor.bincount",
+        "Tensor.argwhere torch.bincount Tensor.bincount",
+    ),
+    (
+        sampling.unique,
+        "torch.unique Tensor.unique torch.unique_consecutive Tensor.unique_consecutive",
     ),
 ]

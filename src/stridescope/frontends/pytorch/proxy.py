@@ -171,6 +171,9 @@ class ShapeProxy:
         return self.dims[0]
 
     def __iter__(self) -> Iterator[Any]:
+        tracer = STATE.tracer
+        if tracer is not None and self.node in tracer.data_sized and self.dims:
+            return iter([tracer.loop_once(self)])  # (its length is data: ``data_bounds``)
         return iter(self.__getattr__("unbind")())
 
     def __repr__(self) -> str:

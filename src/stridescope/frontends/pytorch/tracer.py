@@ -17,6 +17,7 @@ from stridescope.frontends.pytorch import block_copies
 from stridescope.frontends.pytorch.aten_calls import aten_function, by_position
 from stridescope.frontends.pytorch.block_copies import BlockCopying
 from stridescope.frontends.pytorch.block_replay import Block
+from stridescope.frontends.pytorch.data_bounds import DataBounds
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.fx_graphs import run_recorded
 from stridescope.frontends.pytorch.handler_specs import TRACED_ONLY, FunctionSpec, ModuleHandler
@@ -25,6 +26,7 @@ from stridescope.frontends.pytorch.known_values import KnownValues
 from stridescope.frontends.pytorch.meta_calls import walk_values
 from stridescope.frontends.pytorch.meta_fallback import MetaFallback
 from stridescope.frontends.pytorch.naming import Naming, spelling
+from stridescope.frontends.pytorch.outside_ops import OutsideOps
 from stridescope.frontends.pytorch.param_counting import (
     PLAIN_TYPES,
     ParameterCounting,
@@ -61,7 +63,7 @@ _new_proxy = object.__new__
 _WANTS_MODE: dict[type, bool] = {}
 
 
-class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
+class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, OutsideOps):
     """Records calls into a :class:`GraphBuilder`; one per :func:`trace_torch` call."""
 
     def __init__(
@@ -109,6 +111,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
         self.kept: Kept = {}  # the state of modules a forward may write (``state_writes``)
         self.tensors_kept: Saved = {}  # tensors a forward may write in place (tensor_writes)
         self.known = KnownValues(builder)  # per node: every element's value (known_values)
+        self.data_sized: set[int] = set()  # nodes whose size is data, at most (data_bounds)
         self.exact = False  # the exact run (``trace._run``): TorchScript read whole
         self.graph: nn.Module | None = None  # the exported program traced, if one is (fx_graphs)
         self.dtype = _FLOAT32  # the model's (its nodes' activation bytes: ``value_sizes``)
@@ -144,7 +147,8 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback):
         spec = self.functions.get(func)
         if spec is None:  # an ATen overload (an exported graph's) binds one, or none does
             if (found := aten_function(self.functions, func)) is None:
-                return self.fallback(func, args, kwargs)
+                made = self.outside_call(func, args)  # (torchvision's nms, roi_align)
+                return self.fallback(func, args, kwargs) if made is None else made
             try:
                 return self.call_function(found[0], *found[1](args, kwargs))
             except TypeError:  # an overload's arguments the function does not take

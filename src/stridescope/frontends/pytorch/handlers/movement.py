@@ -49,6 +49,8 @@ __all__ = ["index", "known_selection", "roll", "selected", "squeeze", "unbind", 
 
 _MASKS = (torch.bool, torch.uint8)
 _SELECTING = frozenset({"nonzero", "argwhere", "masked_select", "where"})
+_BY_MASK = "indexing by a boolean mask (x[mask])"
+_SPELLED = {"where": "torch.where(condition)"}
 ON = True  # work the shapes out here (off: every call takes the meta run; the graph is the same)
 _MOVE = OpKind.MOVE
 Rule = Callable[..., "list[tuple[int, ...]] | None"]
@@ -109,35 +111,47 @@ def _traced_key(args: tuple[Any, ...]) -> bool:
     return any([type(v) is ShapeProxy for v in walk_values(args[1:])])
 
 
-def selected(tracer: Tracer | None, mask: ShapeProxy) -> int | None:
+def selected(tracer: Tracer | None, mask: ShapeProxy, what: str) -> int | None:
     """How many elements a traced mask selects where every element's value is known (a mask
     given as an input, taken as all ones: all of them; ids compared with a padding id: none);
-    ``None`` where unknown. The read is noted as the forward's (see :mod:`.known_values`)."""
-    value = None if tracer is None else tracer.known.read(mask.node)
-    if value is None:
+    where unknown, all of them, noted as an upper bound (:mod:`~stridescope.frontends.pytorch.data_bounds`; ``what``: the
+    op that selects). The read is noted as the forward's (see :mod:`.known_values`); ``None``
+    outside a trace."""
+    if tracer is None:
         return None
-    return math.prod(mask.dims) if value else 0
+    value = tracer.known.read(mask.node)
+    if value is None:
+        tracer.bounded(mask.node, what)
+        tracer.known.reads.add(mask.node)  # (its values are read: not discarded work)
+    return math.prod(mask.dims) if value is None or value else 0
 
 
 def known_selection(
     t: Tracer, spelled: str, name: str, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """``nonzero`` / ``argwhere`` / ``masked_select`` (and ``torch.where(condition)``) of a
-    traced mask whose every element's value is known (a mask given as an input, taken as all
-    ones): every position selected, or none; ``None`` otherwise."""
+    traced mask: every position selected where its every element is known true (a mask given
+    as an input, taken as all ones), none where known false, else every one (an upper bound,
+    noted: see :func:`selected`); ``None`` for other ops and arguments."""
     given = {**dict(zip(("input", "mask"), args, strict=False)), **kwargs}
     picker = given.get("mask") if spelled == "masked_select" else given.get("input")
-    if type(picker) is not ShapeProxy or spelled not in _SELECTING:
+    if spelled not in _SELECTING or not isinstance(picker, ShapeProxy | torch.Tensor):
         return None
-    if (count := selected(t, picker)) is None:
+    if type(picker) is ShapeProxy:
+        count = selected(t, picker, _SPELLED.get(spelled, spelled))
+    elif spelled == "masked_select" and not picker.is_meta:  # a mask the forward made
+        count = int(picker.count_nonzero())  # (not from a traced tensor: its count known)
+    else:
+        return None
+    if count is None:
         return None
     parents = list(dict.fromkeys(v.node for v in (given["input"], picker) if type(v) is ShapeProxy))
     if spelled == "masked_select":
-        dims = broadcast_shapes(tuple(given["input"].shape), picker.dims)
-        out = (count * math.prod(dims) // max(math.prod(picker.dims), 1),)
+        dims = broadcast_shapes(tuple(given["input"].shape), tuple(picker.shape))
+        out = (count * math.prod(dims) // max(math.prod(picker.shape), 1),)
         node = t.builder.other(parents, name, kind=OpKind.MOVE, output_shape=out, op=op)
         return ShapeProxy(node, out, given["input"].dtype)
-    rank = len(picker.dims)
+    rank = len(picker.shape)
     if spelled == "where" or given.get("as_tuple"):  # one index tensor per axis
         made = [
             t.builder.other(
@@ -149,8 +163,10 @@ def known_selection(
             )
             for i in range(rank)
         ]
+        t.data_sized.update(made)
         return tuple(ShapeProxy(n, (count,), torch.int64) for n in made)
     node = t.builder.other(parents, name, kind=OpKind.MOVE, output_shape=(count, rank), op=op)
+    t.data_sized.add(node)
     return ShapeProxy(node, (count, rank), torch.int64)
 
 
@@ -235,8 +251,8 @@ def _index(x: ShapeProxy, item: Any) -> list[tuple[int, ...]] | None:
             axis += 1
         elif type(i) is ShapeProxy and i.dtype in _MASKS:  # (the meta run's error would say
             # only that ``nonzero`` has no meta kernel): a mask of a known value selects all
-            if (count := selected(active_tracer(), i)) is None:  # its positions, or none
-                raise data_sized_error("indexing by a boolean mask (x[mask])")
+            if (count := selected(active_tracer(), i, _BY_MASK)) is None:  # (outside a trace)
+                raise data_sized_error(_BY_MASK)
             out.append(count)
             axis += len(i.dims)
         elif _known_mask(i, dims[axis:]) and sum(isinstance(j, torch.Tensor) for j in items) == 1:
@@ -276,7 +292,17 @@ def roll(func: Any) -> Callable[..., Any]:
 
 
 def index(func: Any) -> Callable[..., Any]:
-    return _handler(func, _index, reshapes=True)
+    """``x[key]`` (see :func:`_index`); a tensor the forward made (class labels from
+    ``arange``) indexed by a traced mask is that tensor's constant node, indexed."""
+    handler = _handler(func, _index, reshapes=True)
+
+    def indexed(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+        x, key = args if len(args) == 2 else (None, None)
+        if isinstance(x, torch.Tensor) and type(key) is ShapeProxy and key.dtype in _MASKS:
+            args = (x if x.is_meta else t.constant(x, t.unique(f"{name}.tensor")), key)
+        return handler(t, name, op, *args, **kwargs)
+
+    return indexed
 
 
 def unflatten(t: Tracer, name: str, op: str, input: Any, dim: Any, sizes: Any) -> Any:

@@ -28,6 +28,7 @@ from stridescope.frontends.pytorch.handlers.products import tensor_dims
 from stridescope.frontends.pytorch.meta_calls import meta_call, walk_values
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
+from stridescope.frontends.pytorch.views import is_int
 from stridescope.ir import OpKind, Window
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "grid_sample",
     "max_unpool",
     "one_hot",
+    "unique",
 ]
 
 _TAPS = {"nearest": 1, "bilinear": 2, "bicubic": 4}  # per spatial axis
@@ -165,8 +167,10 @@ def fractional_max_pool(func: Any) -> Callable[..., Any]:
 
 
 def data_sized(func: Any) -> Callable[..., Any]:
-    """``masked_select``, ``nonzero``, ``unique``...: how many elements they return depends on
-    the values, which a trace of shapes does not have: a one-line error that says so."""
+    """``masked_select``, ``nonzero``, ``bincount``...: how many elements they return depends
+    on the values, which a trace of shapes does not have: a selection by a traced mask is
+    taken at its largest (see ``known_selection``), anything else is a one-line error that
+    says so."""
     spelled = getattr(func, "__name__", "this op")
 
     def handler(t: Tracer, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
@@ -177,6 +181,39 @@ def data_sized(func: Any) -> Callable[..., Any]:
         raise data_sized_error(spelled)
 
     return handler
+
+
+def unique(func: Any) -> Callable[..., Any]:
+    """``unique`` / ``unique_consecutive`` of a traced tensor: as many values as are distinct,
+    which is data, so taken at their largest (every value distinct, noted: see
+    :mod:`~stridescope.frontends.pytorch.data_bounds`); the inverse indices and counts beside them, where asked."""
+    spelled = getattr(func, "__name__", "unique")
+    consecutive = spelled == "unique_consecutive"
+
+    def handler(t: Tracer, name: str, op: str, x: Any, *args: Any, **kwargs: Any) -> Any:
+        given = dict(zip(_UNIQUE[consecutive:], args, strict=False)) | kwargs
+        dim = given.get("dim")
+        if type(x) is not ShapeProxy or not set(given) <= set(_UNIQUE):
+            raise NotHandled
+        if dim is not None and not (is_int(dim) and -len(x.dims) <= dim < len(x.dims)):
+            raise NotHandled  # (torch's error, from the meta run)
+        whole = (math.prod(x.dims),) if dim is None else (x.dims[dim],)
+        shapes = [x.dims if dim is not None else whole]
+        shapes += [x.dims if dim is None else whole] * bool(given.get("return_inverse"))
+        shapes += [whole] * bool(given.get("return_counts"))
+        made = []
+        for i, shape in enumerate(shapes):
+            label = t.unique(f"{name}[{i}]") if i else name
+            node = t.builder.other(x.node, label, kind=OpKind.MOVE, output_shape=shape, op=op)
+            t.data_sized.add(node)
+            made.append(ShapeProxy(node, shape, x.dtype if not i else torch.int64))
+        t.bounded(x.node, spelled, "every value distinct")
+        return made[0] if len(made) == 1 else tuple(made)
+
+    return handler
+
+
+_UNIQUE = ("sorted", "return_inverse", "return_counts", "dim")  # (consecutive: no ``sorted``)
 
 
 def one_hot(t: Tracer, name: str, op: str, tensor: Any, num_classes: int = -1) -> Any:
