@@ -250,3 +250,11 @@ def test_resnet20_option_a_shortcuts_read_a_quarter_and_counts_match_torch() -> 
         net(torch.zeros(1, 3, 32, 32))
     conv_linear = sum(r["macs"] for r in layers.values() if r["kind"] in ("conv", "linear"))
     assert counter.get_total_flops() == 2 * conv_linear
+
+
+def test_brackets_from_the_model_are_printed_as_text() -> None:
+    """Layer names, notes and the title come from the model: ``x[mask]`` in a note is text,
+    not rich markup (until 2026-12-07 ``[mask]`` was taken for a style and dropped)."""
+    result = runner.invoke(app, ["summary", "examples/score_head.py:build", "--input", "1x3x64x64"])
+    assert result.exit_code == 0, result.output
+    assert "(x[mask])" in result.output and "topk[1]" in result.output

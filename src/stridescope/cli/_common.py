@@ -29,8 +29,10 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# no markup: what is printed (layer names, notes, errors) comes from the model and the user,
+# and brackets in it (``x[mask]``, ``topk[1]``) are text (styles are given as ``Text``)
+console = Console(highlight=False, soft_wrap=True, markup=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 TARGET_HELP = (
     "FILE.py:FACTORY, package.module:ATTR (a model, or a function returning one), "

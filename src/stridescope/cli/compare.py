@@ -165,7 +165,9 @@ def _table(comparison: Comparison) -> None:
     for row in rows:
         table.add_row(*row)
     # never truncated: a table wider than the terminal is printed whole (the terminal scrolls)
-    wide = Console(highlight=False, width=max(console.width, sum(widths) + 3 * len(widths) + 1))
+    wide = Console(
+        highlight=False, markup=False, width=max(console.width, sum(widths) + 3 * len(widths) + 1)
+    )
     wide.print(table)
     for note in comparison.notes:
         console.print(f"note: {note}", markup=False, highlight=False)

@@ -28,6 +28,7 @@ class Format(StrEnum):
 
 def _rich_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     settings = {row[1] for row in rows}
     if len(settings) == 1 and columns[1] == "setting":  # one setting: say it once, in the title
@@ -39,16 +40,16 @@ def _rich_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        styled = [
-            f"[dim]{c}[/dim]"
-            if "not significant" in c
-            else f"[green]{c}[/green]"
-            if c.endswith(" significant")
-            else c
-            for c in (value.replace("[", "\\[") for value in row)
-        ]
+        styled = [Text(c, style=_style(c)) for c in row]
         table.add_row(*styled)
     console.print(table)
+
+
+def _style(cell: str) -> str:
+    """Dim for a difference that is not significant, green for one that is."""
+    if "not significant" in cell:
+        return "dim"
+    return "green" if cell.endswith(" significant") else ""
 
 
 def render_summary(summary: StudySummary) -> None:
