@@ -34,6 +34,7 @@ from torch import nn
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import (
     autograd_functions,
+    compiled_calls,
     function_calls,
     module_calls,
     tensor_checks,
@@ -120,6 +121,7 @@ def _routing(tracer: Tracer, methods: frozenset[str]) -> Iterator[None]:
             tensor_checks.route()
             autograd_functions.route()
             vmap_calls.route()
+            compiled_calls.route()
             warnings.filterwarnings("ignore", _AS_SEQUENCE, UserWarning)  # (see below)
         _PATCH_USERS += 1
         unbound_methods.route(methods)
@@ -137,6 +139,7 @@ def _routing(tracer: Tracer, methods: frozenset[str]) -> Iterator[None]:
                 _SCRIPT_FUNCTION.__call__ = _ORIGINAL_SCRIPT_CALL
                 tensor_checks.unroute()
                 autograd_functions.unroute()
+                compiled_calls.unroute()
                 vmap_calls.unroute()
                 with contextlib.suppress(ValueError):
                     cast(list[Any], warnings.filters).remove(_SILENCED)
