@@ -54,6 +54,8 @@ Rules (per spatial axis, in network-input pixels):
   of tokens: :attr:`OpKind.MOVE`) keeps a whole-input field whole; otherwise positions may
   have moved: **unknown**; slicing that keeps every axis is a kernel-1 window
   (:meth:`GraphBuilder.slice`) and composes like one;
+- a resize at positions another traced tensor gives (``grid_sample``'s grid, ``roi_align``'s
+  boxes) may read anywhere: the **whole input**;
 - interpolation not modelled (lanczos), padding of the batch axis and
   uncounted ops: **unknown** (``None``), and so is everything after them;
 - a tensor whose values read no input (made from a shape: ``x.new_ones(...)``, stochastic
@@ -69,14 +71,7 @@ from fractions import Fraction
 from typing import Literal
 
 from stridescope.analysis.node_facts import NodeFacts, node_facts
-from stridescope.analysis.rf_squeeze import (
-    OTHER,
-    Walk,
-    channel_fold,
-    partial,
-    per_sample,
-    squeezed,
-)
+from stridescope.analysis.rf_squeeze import OTHER, Walk, channel_fold, partial, per_sample, squeezed
 from stridescope.analysis.rf_state import MERGES, NO_INPUT, WHOLE, RFState, merged, scattered
 from stridescope.geometry import ReceptiveField, adaptive_spans
 from stridescope.geometry.receptive import Span
@@ -84,7 +79,7 @@ from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ir.axes import axes_window
 
 # per-node OpKind members as module names (``OpKind.X`` is slow on Python 3.11: see builder_core)
-_FLATTEN = OpKind.FLATTEN
+_FLATTEN, _SAMPLED = OpKind.FLATTEN, OpKind.INTERPOLATE
 _CONCAT, _INPUT, _LINEAR, _MATMUL, _MOVE, _PERMUTE, _REDUCE, _RESHAPE, _SLICE = (
     OpKind.CONCAT,
     OpKind.INPUT,
@@ -211,6 +206,8 @@ def _step(graph: Graph, node: Node, parents: list[RFState], facts: NodeFacts) ->
         return WHOLE  # every value it reads sees the whole input already, and so does it
     if kind is _PERMUTE:  # the axes move, every position stays itself
         return parent
+    if kind is _SAMPLED and len(parents) > 1 and node.resample is None and node.window is None:
+        return None if parent is None else WHOLE  # where a grid or boxes say: anywhere
     if (kind is _RESHAPE or kind is _MOVE) and node.spatial_at is not None:
         return parent  # spatial axes kept whole, or each position picked along other axes
     if (

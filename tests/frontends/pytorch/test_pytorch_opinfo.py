@@ -41,9 +41,6 @@ _LOOKED = 8
 # ops whose output's size is the input's values: taken at its largest (the note says so)
 _AT_MOST = frozenset({"argwhere", "masked_select", "nonzero", "unique", "unique_consecutive"})
 _REFUSED = {
-    # the sample's input has no batch axis: a model's input is batch first
-    **{f"nn.functional.conv{k}{d}d": "unbatched" for k in ("", "_transpose") for d in "123"},
-    **{f"nn.functional.adaptive_{p}_pool{d}d": "unbatched" for p in ("avg", "max") for d in "123"},
     # a sparse operand: no meta kernel in torch, and dense stand-ins cannot run it (the other
     # ops without one, ctc_loss, cov, histogram, lstsq, geqrf..., trace since the twenty-third
     # session: their shapes from runs on stand-in tensors, uncounted)

@@ -156,7 +156,8 @@ def test_the_write_back_is_a_setitem_of_the_viewed_slice() -> None:
     ]
     copied, written = graph.nodes[3], graph.nodes[4]
     assert copied.parents == (0,)  # copy_ replaces every value: made of the source alone
-    assert written.parents == (1, 3)  # the canvas, and the slice written into it
+    assert written.parents == (3,)  # into a fresh canvas: a pad of the slice written
+    assert written.window is not None and written.window.padding == ((1, 1), (1, 1))
 
 
 def test_an_in_place_op_on_a_copy_writes_nothing_back() -> None:

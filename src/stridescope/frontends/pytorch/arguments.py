@@ -11,9 +11,10 @@ import torch
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.inputs import KeywordInput
+from stridescope.frontends.pytorch.batch_of_one import note as batch_note
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.spec import TypedShape
-from stridescope.ir import shape_list
+from stridescope.ir import GraphBuilder, shape_list
 
 __all__ = [
     "Arguments",
@@ -21,6 +22,7 @@ __all__ = [
     "as_list_hint",
     "check_shape",
     "dtype_of",
+    "graph_inputs",
     "grouped",
     "keyword_hint",
     "listed",
@@ -68,6 +70,7 @@ class Arguments(NamedTuple):
     shapes: list[tuple[int, ...]]
     lists: list[int]
     names: list[str | None]
+    batch_of_one: bool = False  # the first tensor has no batch axis (see ``batch_of_one``)
 
     def keywords(self) -> list[str | None]:
         """Each tensor's keyword (a list given by keyword: each of its tensors), else None."""
@@ -95,7 +98,7 @@ def arguments(input_shape: Sequence[Any]) -> Arguments:
     of them it takes as one list (0: a tensor of its own) and the keyword it is given by.
 
     >>> arguments((1, 3, 8, 8)), arguments([[(1, 3, 2, 8, 8), (1, 3, 8, 8, 8)], (1,)])[:2]
-    (Arguments(shapes=[(1, 3, 8, 8)], lists=[0], names=[None]), ([(1, 3, 2, 8, 8), (1, 3, 8, 8, 8), (1,)], [2, 0]))
+    (Arguments(shapes=[(1, 3, 8, 8)], lists=[0], names=[None], batch_of_one=False), ([(1, 3, 2, 8, 8), (1, 3, 8, 8, 8), (1,)], [2, 0]))
     >>> arguments([(1, 8), KeywordInput("mask", (1, 8))]).labels()
     ['(1, 8)', 'mask=(1, 8)']
     """
@@ -203,3 +206,30 @@ def read_input(nodes: Sequence[Any], node: int | None) -> str | None:
         f"the values read come from {which} only, {shapes}: an attention mask or lengths given "
         "as an input are read so; summarise without it, as the model runs when it is not given"
     )
+
+
+def graph_inputs(
+    given: Arguments, paths: Collection[str], dtype_bytes: int
+) -> tuple[GraphBuilder, list[int], list[str]]:
+    """The graph and the nodes of the forward's tensors (module ``paths`` are not input
+    names), and the names no op may take: the further inputs' own, and the node that drops a
+    batch of one's axis (``input[0]``: see :mod:`.batch_of_one`)."""
+    shapes = given.shapes
+    first = (1, *shapes[0]) if given.batch_of_one else shapes[0]
+    builder = GraphBuilder(first, "nchw", source="torch", dtype_bytes=dtype_bytes)
+    names = given.node_names(paths)
+    inputs = [builder.input] + [builder.add_input(s, names[i]) for i, s in enumerate(shapes) if i]
+    taken = names[1:]
+    if given.batch_of_one:
+        inputs[0] = builder.reshape(builder.input, _DROPPED, output_shape=shapes[0], op="getitem")
+        builder.note(batch_note(shapes[0]))
+        taken.append(_DROPPED)
+    if len(shapes) > 1:
+        builder.note(
+            f"{len(shapes)} inputs{listed(given)}: input coverage and the receptive field are "
+            f"measured on the first, {given.labels()[0]}"
+        )
+    return builder, inputs, taken
+
+
+_DROPPED = "input[0]"

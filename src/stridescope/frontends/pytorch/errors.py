@@ -7,7 +7,9 @@ tracer: a handler raises it for arguments it does not model, and the call runs o
 
 from __future__ import annotations
 
-__all__ = ["LayerInputError", "NotHandled", "TraceError", "data_sized_error"]
+from stridescope.errors import StridescopeError
+
+__all__ = ["InputUnbatched", "LayerInputError", "NotHandled", "TraceError", "data_sized_error"]
 
 
 class TraceError(Exception):
@@ -48,9 +50,18 @@ class LayerInputError(Exception):
     "layer 'fc' (Linear) expects a last axis of 10; it received shape (1, 12)"
     """
 
-    def __init__(self, name: str, op: str, expected: str, received: tuple[int, ...]) -> None:
+    def __init__(
+        self, name: str, op: str, expected: str, received: tuple[int, ...], unbatched: bool = False
+    ) -> None:
         super().__init__(f"layer {name!r} ({op}) expects {expected}; it received shape {received}")
         self.layer = name
+        self.unbatched = unbatched  # the model's input, one axis short: a batch of one?
+
+
+class InputUnbatched(StridescopeError):
+    """A layer refused the model's input for lacking the batch axis it would add (torch reads
+    ``(C, H, W)`` as a batch of one): ``trace_torch`` reads the input that way
+    (:mod:`.batch_of_one`), else this error stands."""
 
 
 class NotHandled(Exception):

@@ -187,7 +187,7 @@ def _rows() -> list[Row]:
         (reshaping.view, "Tensor.view Tensor.reshape torch.reshape"),
         (reshaping.same, _SAME),
         (reshaping.as_other, "Tensor.reshape_as Tensor.view_as Tensor.expand_as"),
-        (reshaping.setitem, "Tensor.__setitem__"),
+        (writes.setitem, "Tensor.__setitem__"),
         *writes.ROWS,
         (reshaping.pixel_unshuffle, "F.pixel_unshuffle"),
         (reshaping.pixel_shuffle, "F.pixel_shuffle"),

@@ -34,6 +34,7 @@ from torch import nn
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import (
     autograd_functions,
+    batch_of_one,
     compiled_calls,
     function_calls,
     module_calls,
@@ -46,13 +47,13 @@ from stridescope.frontends.pytorch.arguments import (
     arguments,
     as_list_hint,
     dtype_of,
+    graph_inputs,
     grouped,
     keyword_hint,
-    listed,
     read_input,
 )
 from stridescope.frontends.pytorch.buffer_guard import BufferGuard
-from stridescope.frontends.pytorch.errors import LayerInputError, TraceError
+from stridescope.frontends.pytorch.errors import InputUnbatched, LayerInputError, TraceError
 from stridescope.frontends.pytorch.function_table import FUNCTIONS
 from stridescope.frontends.pytorch.fx_graphs import recorded
 from stridescope.frontends.pytorch.index_bounds import IndexOutOfBounds
@@ -161,6 +162,23 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
     """
     given = arguments(input_shape)
     module = compiled_from(module)  # torch.compile(model): the model it compiles
+    try:
+        graph = _graph(module, given)
+    except InputUnbatched as refused:  # a layer would read (C, H, W) as a batch of one
+        try:
+            return _graph(module, given._replace(batch_of_one=True))
+        except StridescopeError:
+            raise refused from None  # (the user's slip, maybe: its first layer's error)
+    if batch_of_one.adds_batch(graph):  # (``x[None]`` on a (C, H, W) input)
+        with contextlib.suppress(StridescopeError):
+            read = _graph(module, given._replace(batch_of_one=True))
+            if batch_of_one.same_work(graph, read):
+                return read
+    return graph
+
+
+def _graph(module: nn.Module, given: Arguments) -> Graph:
+    """One reading of ``module`` for the tensors ``given`` (see :func:`trace_torch`)."""
     kind = type(module).__name__
     tree = module_tree(module)
     what = " and ".join(given.labels())
@@ -203,7 +221,10 @@ def _traced(
     try:
         builder, tracer = _run_again(module, given, tree, True, methods)
     except (LayerInputError, StridescopeError) as e:  # about the input: the same either way
-        raise StridescopeError(f"{where}: {_one_line(str(e))}") from None
+        unbatched = getattr(e, "unbatched", False) and not given.batch_of_one
+        raise (InputUnbatched if unbatched else StridescopeError)(
+            f"{where}: {_one_line(str(e))}"
+        ) from None
     except IndexOutOfBounds as e:  # read on real index values: the same either way
         raise StridescopeError(f"{where}: its forward raised IndexError: {e}") from None
     except UnboundMethod:
@@ -252,17 +273,9 @@ def _run(
     forward that reads their values) on real kernels."""
     dtype = model_dtype(tree)
     shapes = given.shapes
-    shape = shapes[0]
-    builder = GraphBuilder(shape, "nchw", source="torch", dtype_bytes=dtype.itemsize)
-    names = given.node_names(tree.paths.values())
-    inputs = [builder.input] + [builder.add_input(s, names[i]) for i, s in enumerate(shapes) if i]
-    if len(shapes) > 1:
-        builder.note(
-            f"{len(shapes)} inputs{listed(given)}: input coverage and the receptive field are "
-            f"measured on the first, {given.labels()[0]}"
-        )
+    builder, inputs, taken = graph_inputs(given, tree.paths.values(), dtype.itemsize)
     tracer = Tracer(builder, tree.paths, FUNCTIONS, MODULES)
-    for name in names[1:]:  # (no op takes an input's name)
+    for name in taken:  # (no op takes an input's name)
         tracer.unique(name)
     tracer.look_for_blocks(type(module), tree.repeated)
     if not fast:  # the exact run: the forward may branch on parameter values, which blocks

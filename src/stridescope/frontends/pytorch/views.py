@@ -30,7 +30,9 @@ proxy (``canvas.sum()``, ``torch.relu(canvas)``) reaches the tracer as well.
 ...         return out
 >>> g = trace_torch(Pad(), (1, 3, 4, 4))
 >>> [(n.op, n.parents) for n in g.nodes[1:]]
-[('new_zeros', ()), ('getitem', (1,)), ('copy', (0,)), ('setitem', (1, 3))]
+[('new_zeros', ()), ('getitem', (1,)), ('copy', (0,)), ('setitem', (3,))]
+>>> g.nodes[-1].kind.value, g.nodes[-1].window.padding  # (into a canvas: a pad of the copy)
+('pad', ((0, 2), (0, 2)))
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from stridescope.frontends.pytorch.meta_calls import map_values, walk_values
+from stridescope.frontends.pytorch.placements import is_int, placed
 from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
 from stridescope.frontends.pytorch.thread_state import STATE
 from stridescope.ir import OpKind, Shape
@@ -69,11 +72,6 @@ _OTHER = "other"  # the view holds some or all elements, arranged otherwise
 _COPY = "copy"  # not a view after all: indexing by a tensor or a list copies
 # (viewed tensor, the call's arguments after it, its keywords, every piece's shape, this one's)
 Key = Callable[[ShapeProxy, tuple[Any, ...], dict[str, Any], Sequence[Shape], int], Any]
-
-
-def is_int(value: Any) -> bool:
-    """An int argument: not a bool, a tensor or a traced size (shared by the indexing rules)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], at: int, name: str, default: Any) -> Any:
@@ -221,8 +219,15 @@ def _settle(t: Tracer, base: ShapeProxy) -> None:
         if where is None:  # a slice this does not follow: the base is made of the view too
             where = _OTHER
         name = t.scoped("write")
+        pad = (
+            None
+            if where in (_RESHAPED, _OTHER)
+            else placed(t, name, "setitem", base, where, written)
+        )
         if where is _RESHAPED:  # the view's values, in the base's shape
             node = t.builder.reshape(written.node, name, output_shape=base.dims, op="view write")
+        elif pad is not None:  # into a canvas the forward made: a pad (``placements``)
+            node = pad
         else:  # ``base[where] = written`` (as ``__setitem__`` makes it), or any other view
             parents = (base.node, written.node)
             op = "view write" if where is _OTHER else "setitem"

@@ -19,6 +19,7 @@ from stridescope.ir.axes import signal_of
 
 __all__ = [
     "adaptive_node",
+    "batched",
     "conv_node",
     "conv_transpose_node",
     "dense_node",
@@ -32,6 +33,7 @@ __all__ = [
     "result",
     "standing_in",
     "torch_padding",
+    "unbatched",
 ]
 
 _LAYOUTS = {2: "(N, F)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}
@@ -45,15 +47,17 @@ def expect(x: Any, name: str, op: str, rank: int, channels: int | None = None) -
         what = f"a {rank}-D input {_LAYOUTS.get(rank, '')}".rstrip()
         if channels is not None:
             what += f" with C={channels}"
-        raise LayerInputError(name, op, what, x.dims)
+        unbatched = x.node == 0 and x.ndim + 1 == rank  # (the model's input: see batch_of_one)
+        raise LayerInputError(name, op, what, x.dims, unbatched)
     return x
 
 
 def batched(t: Tracer, name: str, op: str, x: Any, rank: int) -> tuple[Any, bool]:
     """Torch reads an input without a batch axis, ``(C, *spatial)``, as a batch of one: ``x``
     given that axis (a reshape node), and whether it was added (see :func:`unbatched`). The
-    model's own input is batch first (a shape without it is the user's slip: the layer's
-    error says what it expects)."""
+    model's own input is batch first here (a shape without it may be the user's slip: the
+    layer's error says what it expects, and the tracer reads the input as a batch of one
+    where that traces: :mod:`~stridescope.frontends.pytorch.batch_of_one`)."""
     if type(x) is not ShapeProxy or x.ndim != rank + 1:
         return x, False
     if t.builder._nodes[x.node].kind is OpKind.INPUT:
@@ -324,6 +328,9 @@ def pad_node(
     at = t.builder._nodes[x.node].spatial_at
     if at == spatial_axes(x.ndim, t.builder.layout):  # recorded where the layout puts them
         at = None  # (a channel shuffle's reshape): padded as any such tensor, channels too
+    if at == tuple(range(1, x.ndim)) and len(pairs) == x.ndim - 1 > 1:  # every position axis
+        x, alone = batched(t, name, op, x, x.ndim - 1)  # of a batch of one's ``(C, H, W)``
+        return unbatched(t, name, op, pad_node(t, name, op, x, pad, mode, value), alone)
     if at is not None and (len(at) == rank or signal_of(t.builder._nodes[x.node])):
         # axes a permute moved (channels last), a (batch, samples) signal's: theirs
         return (

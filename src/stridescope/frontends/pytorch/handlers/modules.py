@@ -167,9 +167,11 @@ def _repeated(
 
 def _remember(t: Tracer, key: tuple[Any, ...], out: ShapeProxy) -> ShapeProxy:
     """Keep the fields of the node ``out`` stands for under ``key`` (a configuration whose
-    every attribute was found on the module: ``None`` is what a missing one reads as)."""
-    if None not in key:
-        n = t.builder._nodes[out.node]
+    every attribute was found on the module: ``None`` is what a missing one reads as), where
+    it is the one node the layer made (not an input without its batch axis, read as a batch
+    of one: a reshape, the layer, a reshape)."""
+    n = t.builder._nodes[out.node]
+    if None not in key and n.kind is not OpKind.RESHAPE:
         with contextlib.suppress(TypeError):  # an unhashable attribute: not remembered
             remember(_MADE, key, (n.kind, n.output_shape, n.macs, n.window, n.groups, n.op))
     return out
@@ -240,6 +242,9 @@ _NORM_RANKS: tuple[tuple[tuple[type[nn.Module], ...], int], ...] = (
 )
 
 
+_INSTANCE_NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+
+
 @functools.cache
 def _rank_of(cls: type) -> int | None:
     return next((r for classes, r in _NORM_RANKS if issubclass(cls, classes)), None)
@@ -259,11 +264,16 @@ def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     if found is not None:
         return found
     rank = _norm_rank(type(m), x.ndim)
+    alone = False
+    if isinstance(m, _INSTANCE_NORMS):  # (C, *spatial) too, read as a batch of one
+        x, alone = layer_calls.batched(t, name, type(m).__name__, x, rank - 2)
     batch_norm_1d = rank == 3 and x.ndim == 2 and isinstance(m, nn.BatchNorm1d)  # (N, C) too
     if (x.ndim != rank and not batch_norm_1d) or x.dims[1] != m.num_features:
         layer_calls.expect(x, name, type(m).__name__, rank, m.num_features)
     params = t.take_own(m)
     node = layers.norm(t.builder, x.node, name, type(m).__name__, params=params)
+    if alone:
+        return layer_calls.unbatched(t, name, type(m).__name__, t.proxy(node, x), alone)
     return _remember(t, key, t.proxy(node, x))
 
 

@@ -13,10 +13,12 @@ import torch
 from stridescope.frontends import layers
 from stridescope.frontends.pytorch.errors import LayerInputError, NotHandled
 from stridescope.frontends.pytorch.handlers.layer_calls import (
+    batched,
     expect,
     ints,
     pad_node,
     reshape_node,
+    unbatched,
 )
 from stridescope.frontends.pytorch.meta_calls import meta_call
 from stridescope.frontends.pytorch.proxy import ShapeProxy, integral
@@ -38,7 +40,6 @@ __all__ = [
     "pixel_shuffle",
     "pixel_unshuffle",
     "same",
-    "setitem",
     "stack",
     "unfold",
     "view",
@@ -202,24 +203,6 @@ def as_other(t: Tracer, name: str, op: str, input: Any, other: Any) -> Any:
     return view(t, name, op, input, *(other.dims if type(other) is ShapeProxy else other.shape))
 
 
-def setitem(t: Tracer, name: str, op: str, input: Any, index: Any, value: Any) -> Any:
-    """``x[index] = value``: ``x`` keeps its shape, now also made of ``value`` (and of a
-    traced index or mask); no MACs. The tracer makes the written proxy this node."""
-    if not isinstance(input, ShapeProxy):
-        raise NotHandled
-    proxies = [v for v in (input, *_flat(index), value) if isinstance(v, ShapeProxy)]
-    parents = list(dict.fromkeys(p.node for p in proxies))
-    params = t.take_params([*_flat(index), value])
-    node = t.builder.other(
-        parents, name, kind=OpKind.MOVE, output_shape=input.dims, params=params, op=op
-    )
-    return t.proxy(node, input)
-
-
-def _flat(index: Any) -> tuple[Any, ...]:
-    return tuple(index) if isinstance(index, tuple | list) else (index,)
-
-
 def constant(func: Any) -> Callable[..., Any]:
     """``x.new_zeros(...)``, ``torch.zeros_like(x)``...: a tensor made in the forward, whose
     values do not come from ``x``: a node with no parents, shaped by a meta run."""
@@ -236,12 +219,16 @@ def constant(func: Any) -> Callable[..., Any]:
 
 
 def pixel_unshuffle(t: Tracer, name: str, op: str, input: Any, downscale_factor: int) -> Any:
+    """``(N, C, H, W)``, or ``(C, H, W)`` read as a batch of one, as torch reads it."""
+    input, alone = batched(t, name, op, input, 2)
     x = expect(input, name, op, 4)
     node = t.builder.pixel_unshuffle(x.node, name, factor=downscale_factor, op=op)
-    return t.proxy(node, x)
+    return unbatched(t, name, op, t.proxy(node, x), alone)
 
 
 def pixel_shuffle(t: Tracer, name: str, op: str, input: Any, upscale_factor: int) -> Any:
+    """``(N, C, H, W)``, or ``(C, H, W)`` read as a batch of one, as torch reads it."""
+    input, alone = batched(t, name, op, input, 2)
     x = expect(input, name, op, 4)
     n, c, h, w = x.dims
     r = upscale_factor
@@ -251,7 +238,7 @@ def pixel_shuffle(t: Tracer, name: str, op: str, input: Any, upscale_factor: int
     node = t.builder.resize(  # output (h, w) comes from input (h // r, w // r): a scatter
         x.node, name, kind=OpKind.PIXEL_SHUFFLE, output_shape=out, op=op, repeat=(r, r)
     )
-    return t.proxy(node, x)
+    return unbatched(t, name, op, t.proxy(node, x), alone)
 
 
 def interpolate_node(

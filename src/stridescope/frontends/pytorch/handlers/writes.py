@@ -36,17 +36,21 @@ import torch
 
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.meta_calls import walk_values
+from stridescope.frontends.pytorch.placements import placed
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.ir import OpKind
 
-__all__ = ["ROWS", "copy", "write"]
+__all__ = ["ROWS", "copy", "setitem", "write"]
 
 
 def copy(t: Tracer, name: str, op: str, input: Any, src: Any, non_blocking: bool = False) -> Any:
-    """``x.copy_(src)``: every position of ``x`` now holds ``src``'s value (broadcast)."""
+    """``x.copy_(src)``: every position of ``x`` now holds ``src``'s value (broadcast; of
+    the same shape, each where it was: a reshape that keeps every position)."""
     if type(input) is not ShapeProxy:
         raise NotHandled  # (a real tensor written into is a proxy by now: ``views.promote``)
+    if type(src) is ShapeProxy and src.dims == input.dims:  # each value where it was
+        return t.proxy(t.builder.reshape(src.node, name, output_shape=src.dims, op=op), input)
     parents = (src.node,) if type(src) is ShapeProxy else ()
     node = t.builder.other(
         parents,
@@ -106,3 +110,25 @@ ROWS = [
         "torch.scatter_add Tensor.scatter_add torch.scatter_reduce Tensor.scatter_reduce",
     ),
 ]
+
+
+def setitem(t: Tracer, name: str, op: str, input: Any, index: Any, value: Any) -> Any:
+    """``x[index] = value``: ``x`` keeps its shape, now also made of ``value`` (and of a
+    traced index or mask); no MACs; into a canvas the forward made, a pad of ``value``
+    (:mod:`~stridescope.frontends.pytorch.placements`). The tracer makes the written proxy
+    this node."""
+    if not isinstance(input, ShapeProxy):
+        raise NotHandled
+    if (pad := placed(t, name, op, input, index, value)) is not None:
+        return t.proxy(pad, input)
+    proxies = [v for v in (input, *_flat(index), value) if isinstance(v, ShapeProxy)]
+    parents = list(dict.fromkeys(p.node for p in proxies))
+    params = t.take_params([*_flat(index), value])
+    node = t.builder.other(
+        parents, name, kind=OpKind.MOVE, output_shape=input.dims, params=params, op=op
+    )
+    return t.proxy(node, input)
+
+
+def _flat(index: Any) -> tuple[Any, ...]:
+    return tuple(index) if isinstance(index, tuple | list) else (index,)
