@@ -155,7 +155,8 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
     """The IR graph of ``module`` for an input of ``input_shape`` (N, C, *spatial), or for
     several inputs given as a list of shapes (``forward(x0, x1, ...)``); an argument that is
     itself a list of shapes is one list of tensors (``forward([slow, fast])``). Coverage and
-    the receptive field are measured on the first tensor.
+    the receptive field are measured on the first tensor (without its batch axis, where a
+    layer or ``image[None]`` adds one: read as a batch of one, :mod:`.batch_of_one`).
 
     Raises :class:`StridescopeError` (one line) for a malformed input shape, an input a layer
     cannot take (wrong rank or channels), or a forward that raises.
