@@ -47,14 +47,16 @@ class KeywordInput:
 
 def parse_arguments(input_shape: object) -> list[Argument | KeywordInput]:
     """The forward's arguments, in order: one shape (``"1x3x32x32"``, ``(1, 3, 32, 32)``) or
-    several (a list of those), a list of tensors as one argument (shapes joined by ``+``, or a
-    list of shapes), and keyword arguments (``"name=SHAPE"``, or a mapping of names to
-    shapes) after the positional ones.
+    several (a list of those), a list of tensors as one argument (shapes joined by ``+``, a
+    list of one ending in ``+``, or a list of shapes), and keyword arguments
+    (``"name=SHAPE"``, or a mapping of names to shapes) after the positional ones.
 
     >>> parse_arguments("1x3x8x8"), parse_arguments(["1x3x8x8", (1, 1, 4, 4), (1,)])
     ([(1, 3, 8, 8)], [(1, 3, 8, 8), (1, 1, 4, 4), (1,)])
     >>> parse_arguments("1x3x2x8x8+1x3x8x8x8"), parse_arguments([[(1, 3, 8), (1, 3, 4)], "1"])
     ([[(1, 3, 2, 8, 8), (1, 3, 8, 8, 8)]], [[(1, 3, 8), (1, 3, 4)], (1,)])
+    >>> parse_arguments("3x320x320+")  # (one image in a list: a detector's forward)
+    [[(3, 320, 320)]]
     >>> parse_arguments({"pixels": (1, 3, 8, 8), "mask": "1x8x8:bool"})[1]
     KeywordInput(name='mask', argument=(1, 8, 8):bool)
     >>> parse_arguments(["mask=1x8", "1x8"])
@@ -155,8 +157,9 @@ def _argument(value: object, rank: int, name: str | None) -> Argument | KeywordI
     """One argument: a shape, or a list of shapes (a list of tensors); given by keyword
     where it has a name."""
     what = f"input {name}'s shape" if name else "input shape"
-    if isinstance(value, str) and "+" in value:
-        argument: Argument = _listed(value.split("+"), rank, what)
+    if isinstance(value, str) and "+" in value:  # (a list of one ends in ``+``)
+        parts = value.split("+")
+        argument: Argument = _listed(parts[:-1] if not parts[-1].strip() else parts, rank, what)
     elif _several(value):
         assert isinstance(value, Sequence)
         argument = _listed(value, rank, what)
@@ -197,6 +200,6 @@ def _check(arguments: list[Argument | KeywordInput]) -> None:
 def _text(argument: Argument) -> str:
     """A shape as written on the command line: ``1x16:int64``, ``1x3x8x8+1x3x4x4``."""
     if isinstance(argument, list):
-        return "+".join(_text(s) for s in argument)
+        return "+".join(_text(s) for s in argument) + ("+" if len(argument) == 1 else "")
     dtype = f":{argument.dtype}" if isinstance(argument, TypedShape) else ""
     return "x".join(map(str, argument)) + dtype

@@ -115,3 +115,37 @@ def test_summary_from_the_command_line_with_plus(tmp_path: Path) -> None:
     assert summary(_two_paths(), [[SLOW, FAST]]).totals.params == 8 * 3 + 8 + 4 * 3 * 4 + 4
     bad = runner.invoke(app, ["summary", target, "--input", "1x3x2x16x16+1x3xa"])
     assert bad.exit_code == 2 and "which is not a shape" in bad.output
+
+
+ONE_IMAGE = """
+import torch
+from torch import nn
+
+
+class Images(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2)
+
+    def forward(self, images):  # a list of (C, H, W) images, as a detector takes them
+        return self.conv(torch.stack(list(images)))
+
+
+def build():
+    return Images()
+"""
+
+
+def test_a_list_of_one_ends_in_plus_on_the_command_line(tmp_path: Path) -> None:
+    """``--input 3x32x32+``: one image in a list (a detector's forward); without the ``+``
+    the forward is given a tensor, and iterates its rows. Until 2026-12-07 there was no way
+    to give a list of one on the command line."""
+    (tmp_path / "images.py").write_text(ONE_IMAGE)
+    target = f"{tmp_path / 'images.py'}:build"
+    result = runner.invoke(app, ["summary", target, "--input", "3x32x32+", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.output.splitlines()]
+    conv = next(r for r in rows if r[0] == "conv")
+    assert "1x4x15x15" in conv  # (a batch of one: torch.stack of the one image)
+    bad = runner.invoke(app, ["summary", target, "--input", "3x32x32++"])
+    assert bad.exit_code == 2 and "which is not a shape" in bad.output
