@@ -195,3 +195,23 @@ def test_a_resizes_pattern_holds_every_output_and_steps_as_its_sources(
         assert a <= first < end <= b  # never less than the output reads
         if first > 0 and end < n:
             assert (a, b) == (first, end)  # inside the axis: just what it reads
+
+
+@given(
+    st.lists(st.tuples(st.integers(-20, 20), st.integers(1, 30)), min_size=2, max_size=9),
+    st.integers(1, 12),
+    st.integers(2, 13),
+    st.integers(-50, 50),
+)
+def test_the_centre_of_a_phased_field_is_exact(
+    spans: list[tuple[int, int]], over: int, under: int, start: int
+) -> None:
+    """The centre of fields that repeat in phases (a fractional jump: a resize by 2.5) is
+    the exact mean rounded once, so two fields on the same grid compare equal: float sums
+    left them 1e-16 apart, a misaligned merge to lint's DS301 (RetinaNet's shortcuts, after
+    its resize of 320 to 800, until 2026-12-07)."""
+    jump = Fraction(over, under)
+    phases = tuple((a, a + n) for a, n in spans)
+    field = ReceptiveField(max(b for _, b in phases), jump, start, phases)
+    offsets = [Fraction(a + b - 1, 2) - p * jump for p, (a, b) in enumerate(phases)]
+    assert field.centre == float(start + sum(offsets) / len(offsets))

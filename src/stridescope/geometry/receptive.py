@@ -175,8 +175,10 @@ class ReceptiveField:
         """
         if not self.phases:
             return self.start + (self.size - 1) / 2
-        offsets = [(a + b - 1) / 2 - p * self.jump for p, (a, b) in enumerate(self.phases)]
-        return self.start + sum(offsets) / len(offsets)
+        # (exact, then one rounding: two fields on the same grid get the same float, where
+        # float arithmetic left them 1e-16 apart, a misaligned merge to lint's DS301)
+        offsets = [Fraction(a + b - 1, 2) - p * self.jump for p, (a, b) in enumerate(self.phases)]
+        return float(self.start + sum(offsets) / len(offsets))
 
     def merge(self, other: ReceptiveField) -> ReceptiveField:
         """The receptive field of a sum or concatenation of two branches: the union of both
