@@ -27,11 +27,11 @@ from collections.abc import Callable
 from stridescope.ir import Graph, Node, OpKind, Shape, spatial_axes
 from stridescope.ir.reshaped_axes import sized_alike
 
-__all__ = ["read_as_viewed", "viewed_shape"]
+__all__ = ["PER_POSITION", "read_as_viewed", "viewed_shape"]
 
 _SPLIT, _RESHAPE = OpKind.PIXEL_UNSHUFFLE, OpKind.RESHAPE
 # what may lie between the view and the first window (a scale, a norm, an activation)
-_BETWEEN = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.MUL, OpKind.ADD})
+PER_POSITION = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.MUL, OpKind.ADD})
 _STEPS = 4
 
 
@@ -71,7 +71,7 @@ def _found(graph: Graph) -> tuple[Node, tuple[int, ...]] | None:
             window = nodes[node_id].window
             if window is not None and len(window.kernel) == len(laid):
                 return view, tuple(int(d) for d in out if d is not None)
-        front = [i for i in front if nodes[i].kind in _BETWEEN and i not in reached]
+        front = [i for i in front if nodes[i].kind in PER_POSITION and i not in reached]
         reached.update(front)
     return None
 
@@ -95,11 +95,11 @@ def _flat_end(graph: Graph) -> Node | None:
     for _ in range(_STEPS + 1):
         users = (n for n in nodes[at + 1 :] if at in n.parents)
         user = next(users, None)
-        if user is None or (user.kind not in _BETWEEN and user.kind is not _SPLIT):
+        if user is None or (user.kind not in PER_POSITION and user.kind is not _SPLIT):
             return None
         if next(users, None) is not None:
             return None
-        if user.kind not in _BETWEEN or user.output_shape != nodes[0].output_shape:
+        if user.kind not in PER_POSITION or user.output_shape != nodes[0].output_shape:
             return user
         at = user.id
     return None

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from stridescope.frontends.pytorch.quantized_ops import QUANTIZED
 from stridescope.frontends.pytorch.value_sizes import stored
 
-__all__ = ["aten_function", "by_position"]
+__all__ = ["aten_function", "by_position", "operator_name"]
 
 Arguments = tuple[tuple[Any, ...], dict[str, Any]]
 Adapter = Callable[[tuple[Any, ...], dict[str, Any]], Arguments]
@@ -77,6 +77,17 @@ def _schema(func: Any) -> Any:
         first = "default" if "default" in overloads else next(iter(overloads), "default")
         schema = getattr(getattr(func, first, None), "_schema", None)
     return schema
+
+
+def operator_name(func: Any) -> str:
+    """``ns::name`` of the operation ``func`` is or binds (``torch.ops.torchvision.nms``:
+    ``torchvision::nms``; ``torch.add``: ``aten::add``), else ``""``.
+
+    >>> operator_name(torch.ops.aten.add.Tensor), operator_name(torch.add), operator_name(len)
+    ('aten::add', 'aten::add', '')
+    """
+    schema = _schema(func)
+    return "" if schema is None else str(schema.name)
 
 
 def _packet(func: Any) -> Any:

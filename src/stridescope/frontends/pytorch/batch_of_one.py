@@ -28,14 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stridescope.frontends.input_view import PER_POSITION
 from stridescope.ir import Graph, Node, OpKind, Shape
 
 __all__ = ["adds_batch", "note", "same_work"]
 
-# what may lie between the input and the axis added (a normalization, a scale, a pad)
-_BETWEEN = frozenset(
-    {OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.MUL, OpKind.ADD, OpKind.PAD}
-)
+# what may lie between the input and the axis added (a normalization, a scale, a pad): what
+# may lie before a flat input's view (``input_view``), and pads
+_BETWEEN = PER_POSITION | {OpKind.PAD}
 _ADDING = frozenset({OpKind.RESHAPE, OpKind.CONCAT})
 _STEPS = 4
 _LOOKED = 32  # nodes from the first: the input's first users are among them

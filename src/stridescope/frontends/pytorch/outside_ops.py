@@ -7,11 +7,8 @@ as the box is large, which is data: uncounted, its shape from the meta run). As
 ``grid_sample``'s, the positions it reads are data: every input position.
 
 torchvision defines them in its C++ library (``torch.ops.torchvision.*``); a call on traced
-tensors reaches the tracer with the operator, whose ``ns::name`` picks the handler here.
-
->>> import torch
->>> _qualified(torch.ops.aten.add.Tensor), _qualified(torch.add)
-('aten::add', '')
+tensors reaches the tracer with the operator, whose ``ns::name`` (its schema's:
+:func:`~stridescope.frontends.pytorch.aten_calls.operator_name`) picks the handler here.
 """
 
 from __future__ import annotations
@@ -22,6 +19,7 @@ from typing import Any
 
 import torch
 
+from stridescope.frontends.pytorch.aten_calls import operator_name
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.ir import OpKind
 
@@ -44,8 +42,9 @@ class OutsideOps:
     def outside_call(self, func: Any, args: tuple[Any, ...]) -> ShapeProxy | None:
         """The node of a torchvision operator this module reads, else ``None`` (the call
         then runs on meta tensors, uncounted)."""
-        qualified = _qualified(func)
-        if qualified not in _READ or not args or type(args[0]) is not ShapeProxy:
+        if not args or type(args[0]) is not ShapeProxy:
+            return None
+        if (qualified := operator_name(func)) not in _READ:
             return None
         out: ShapeProxy | None = getattr(self, _READ[qualified])(qualified, *args)
         return out
@@ -96,11 +95,3 @@ _READ = {
     "torchvision::qnms": "_nms",
     "torchvision::roi_align": "_roi_align",
 }
-
-
-def _qualified(func: Any) -> str:
-    """``ns::op`` of an operator packet or overload (``torchvision::nms``), else ``""``."""
-    name = getattr(func, "_qualified_op_name", None)
-    if name is None and isinstance(func, torch._ops.OpOverload):
-        name = str(func._schema.name)  # (``ns::op``, without the overload)
-    return name if isinstance(name, str) else ""

@@ -31,17 +31,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.proxy import ShapeProxy, is_int
 from stridescope.ir import OpKind
 
-__all__ = ["is_int", "placed"]
+__all__ = ["placed"]
 
 Region = list[tuple[int, int, bool]]  # per canvas axis: start, stop, picked by an integer
-
-
-def is_int(value: Any) -> bool:
-    """An int argument: not a bool, a tensor or a traced size (shared by the indexing rules)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def placed(t: Any, name: str, op: str, canvas: ShapeProxy, key: Any, value: Any) -> int | None:

@@ -28,6 +28,11 @@ NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 ROUTED: dict[str, Any] = {}
 
 
+def is_int(value: Any) -> bool:
+    """An int argument: not a bool, a tensor or a traced size (shared by the indexing rules)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def integral(dtype: torch.dtype) -> bool:
     """Whether a tensor of ``dtype`` holds integers (not floating point, complex or bool):
     token ids, sizes.

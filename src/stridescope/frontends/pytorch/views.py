@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from stridescope.frontends.pytorch.meta_calls import map_values, walk_values
-from stridescope.frontends.pytorch.placements import is_int, placed
-from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place
+from stridescope.frontends.pytorch.placements import placed
+from stridescope.frontends.pytorch.proxy import ShapeProxy, in_place, is_int
 from stridescope.frontends.pytorch.thread_state import STATE
 from stridescope.ir import OpKind, Shape
 

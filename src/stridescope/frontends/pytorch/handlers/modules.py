@@ -272,9 +272,8 @@ def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
         layer_calls.expect(x, name, type(m).__name__, rank, m.num_features)
     params = t.take_own(m)
     node = layers.norm(t.builder, x.node, name, type(m).__name__, params=params)
-    if alone:
-        return layer_calls.unbatched(t, name, type(m).__name__, t.proxy(node, x), alone)
-    return _remember(t, key, t.proxy(node, x))
+    out = layer_calls.unbatched(t, name, type(m).__name__, t.proxy(node, x), alone)
+    return _remember(t, key, out)  # (not a batch of one's: its last node is a reshape)
 
 
 def pool(mode: str, rank: int) -> ModuleHandler:

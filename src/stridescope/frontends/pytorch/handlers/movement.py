@@ -114,8 +114,8 @@ def _traced_key(args: tuple[Any, ...]) -> bool:
 def selected(tracer: Tracer | None, mask: ShapeProxy, what: str) -> int | None:
     """How many elements a traced mask selects where every element's value is known (a mask
     given as an input, taken as all ones: all of them; ids compared with a padding id: none);
-    where unknown, all of them, noted as an upper bound (:mod:`~stridescope.frontends.pytorch.data_bounds`; ``what``: the
-    op that selects). The read is noted as the forward's (see :mod:`.known_values`); ``None``
+    where unknown, all of them, noted as an upper bound (``Tracer.bounded``; ``what``: the op
+    that selects). The read is noted as the forward's (see :mod:`.known_values`); ``None``
     outside a trace."""
     if tracer is None:
         return None

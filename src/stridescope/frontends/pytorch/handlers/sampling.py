@@ -186,7 +186,7 @@ def data_sized(func: Any) -> Callable[..., Any]:
 def unique(func: Any) -> Callable[..., Any]:
     """``unique`` / ``unique_consecutive`` of a traced tensor: as many values as are distinct,
     which is data, so taken at their largest (every value distinct, noted: see
-    :mod:`~stridescope.frontends.pytorch.data_bounds`); the inverse indices and counts beside them, where asked."""
+    ``Tracer.bounded``); the inverse indices and counts beside them, where asked."""
     spelled = getattr(func, "__name__", "unique")
     consecutive = spelled == "unique_consecutive"
 
