@@ -191,3 +191,28 @@ def test_a_detector_s_post_processing_traces_to_its_head() -> None:
     assert "taken at their largest" in notes and "followed once" in notes
     real = model(torch.randn(1, 3, 16, 16))
     assert real.shape[1] == 32 and real.shape[0] <= 10
+
+
+class Ranked(nn.Module):
+    """Boxes put in the order of their scores (``keep[scores[keep].sort()[1]]``): an index
+    tensor the forward computed, as long as the tensor it indexes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.score(x).squeeze(-1)[0]
+        keep = torch.nonzero(scores > 0).squeeze(1)
+        keep = keep[scores[keep].sort(descending=True)[1]]
+        return x[0][keep[:4]]
+
+
+def test_an_index_the_forward_computed_is_read_where_it_picks() -> None:
+    summary = stridescope.summary(Ranked(), (1, 10, 8))
+    assert not any("discards" in n for n in summary.notes)  # (the sort: its order is read)
+    graph = load_graph(Ranked(), (1, 10, 8))
+    order = next(n.id for n in graph.nodes if n.name == "sort[1]")
+    (ranked,) = [n for n in graph.nodes if order in n.parents]
+    assert ranked.op == "__getitem__" and ranked.kind.value == "move"  # (not a reshape of keep)
+    assert graph.nodes[ranked.parents[0]].op == "squeeze"

@@ -188,8 +188,10 @@ def _squeeze(x: ShapeProxy, dim: Any = None) -> list[tuple[int, ...]] | None:
 
 
 def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """No tensor besides the first argument (an index by a mask or a tensor selects)."""
-    return not any([isinstance(v, torch.Tensor) for v in walk_values((args[1:], kwargs))])
+    """No tensor besides the first argument, real or traced (an index by a mask or a tensor
+    selects: a traced index is a parent of the pick, its values choose the positions)."""
+    rest = walk_values((args[1:], kwargs))
+    return not any([isinstance(v, torch.Tensor | ShapeProxy) for v in rest])
 
 
 def _unbind(x: ShapeProxy, dim: Any = 0) -> list[tuple[int, ...]] | None:
