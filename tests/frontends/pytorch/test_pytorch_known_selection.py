@@ -55,3 +55,26 @@ def test_a_mask_of_unknown_values_is_taken_at_its_largest() -> None:
     summary = stridescope.summary(model, [IDS, IDS])
     assert summary.layers[-1].output_shape == (8, 4)
     assert any("taken at their largest" in n for n in summary.notes)
+
+
+class Levels(nn.Module):
+    """Rows put in pyramid levels by their size (``MultiScaleRoIAlign``'s mapping): integers
+    computed from measured values, not ids; a projection of each level's rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 6)
+
+    def forward(self, boxes: torch.Tensor) -> torch.Tensor:
+        levels = torch.log2(boxes.abs().sum(-1) + 1).floor().clamp(0, 2).to(torch.int64)
+        return torch.cat([self.proj(boxes[torch.where(levels == k)[0]]) for k in range(3)])
+
+
+def test_integers_computed_from_measured_values_are_not_ids() -> None:
+    summary = stridescope.summary(Levels(), (10, 4))
+    proj = [r for r in summary.layers if r.path.startswith("proj")]
+    assert [r.output_shape for r in proj] == [(10, 6)] * 3  # (each level: every row, a bound)
+    assert any("taken at their largest" in n for n in summary.notes)
+    assert not any("never equal" in n for n in summary.notes)
+    for _ in range(5):  # whatever the sizes, each level holds at most every row
+        assert Levels()(torch.randn(10, 4) * 4).shape[0] <= 30

@@ -62,6 +62,22 @@ class KnownValues(dict[int, Value]):
         self.builder = builder
         self.assumed: dict[int, str] = {}
         self.reads: set[int] = set()
+        self.measured: set[int] = set()  # the inputs of measured (floating) values: see ids
+
+    def ids(self, node: int) -> bool:
+        """Whether the integer tensor at ``node`` may be ids (given as an input, or made
+        without one): not computed from an input of measured values (a box's pyramid level
+        from its size, a class from an ``argmax``), whose equality with a number the trace
+        does not assume (a selection by it is then taken at its largest)."""
+        nodes, seen, stack = self.builder._nodes, set(), [node]
+        while stack:
+            at = stack.pop()
+            if at in self.measured:
+                return False
+            if at not in seen:
+                seen.add(at)
+                stack.extend(nodes[at].parents)
+        return True
 
     def read(self, node: int) -> Value | None:
         """The value the forward reads (``bool()``, ``.item()``), noting an assumed one."""
@@ -148,7 +164,7 @@ def _compared(equal: bool, spec: FunctionSpec) -> Any:
         first, other = known_of(t, args[0]), known_of(t, args[1])
         if first is not None and other is not None:
             remember(t, out.node, (first == other) is equal, args)
-        elif _ids_and_number(args):
+        elif _ids_and_number(args) and t.known.ids(out.node):
             remember(t, out.node, not equal, note=_ASSUMED)
         return out
 

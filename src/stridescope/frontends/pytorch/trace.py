@@ -290,6 +290,9 @@ def _run(
     sized(tracer, proxies, 0)  # (typed inputs: token ids are int64)
     # (an attention mask beside the ids: see mask_inputs)
     assume_masks(tracer, proxies, given.keywords())
+    tracer.known.measured.update(
+        p.node for p in proxies if p.dtype.is_floating_point or p.dtype.is_complex
+    )
     args = grouped(proxies, given)
     # the exact run computes on real kernels, but keeps track of parameters the same way
     mode = tracer.mode = ParameterMode(tracer, tree.params, real=not fast)
