@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from stridescope.analysis.consistency_records import ConsistencyOptions, ConsistencyReport
     from stridescope.analysis.coverage import CoverageMap
     from stridescope.analysis.lint import LintReport
+    from stridescope.ir import Graph
     from stridescope.surgery import Fixed
 
 __all__ = ["compare", "consistency", "coverage", "fix", "lint", "summary"]
@@ -35,6 +36,7 @@ def summary(
     depth: int | None = None,
     *,
     sample_rate: float | None = None,
+    partial: bool = False,
 ) -> Summary:
     """Summarise a model: per layer shape, params, MACs, activation memory, receptive field
     and read fraction; totals; the share of input positions (samples, pixels or voxels) that
@@ -47,7 +49,10 @@ def summary(
     PyTorch model whose forward takes several inputs (coverage and the receptive field are
     measured on the first). ``depth=N`` groups layers by the first N components of their
     module path. ``sample_rate`` (Hz along the first spatial axis: a 1-D signal's samples, a
-    3-D video's frames) adds the receptive field and jump in milliseconds.
+    3-D video's frames) adds the receptive field and jump in milliseconds. ``partial``: where
+    a PyTorch forward reads tensor values (a detector's post-processing sizing a mask by
+    ``int(box[2] - box[0])``), which a shape-only trace refuses, summarise the ops before
+    it, with a note that says where it stopped.
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 16, 16), "nchw")
@@ -56,7 +61,7 @@ def summary(
     ('DS101', 'DS401')
     """
     with gc_paused():  # its objects die with the call: see gc_pause
-        result = summarize(load_graph(target, input_shape), depth)
+        result = summarize(_loaded(target, input_shape, partial), depth)
     return result if sample_rate is None else result.at_sample_rate(sample_rate)
 
 
@@ -66,6 +71,8 @@ def lint(
     select: str | Sequence[str] | None = None,
     ignore: str | Sequence[str] | None = None,
     severity: Mapping[str, str] | str | Sequence[str] | None = None,
+    *,
+    partial: bool = False,
 ) -> LintReport:
     """Find every downsampling problem in a model, with its evidence and the ``stridescope
     fix`` policy that removes it, priced on the IR (``finding.fix``: Δparams and ΔMACs, the
@@ -78,7 +85,7 @@ def lint(
     ``target`` and ``input_shape`` as for :func:`summary`. ``select`` / ``ignore``: codes or
     prefixes (``"DS101"``, ``["DS1", "DS3"]``, ``"DS101,DS2"``); ``severity`` overrides the
     default severity per code or prefix (``{"DS201": "warning"}``, or ``"DS201=warning"``
-    strings as the command line takes them).
+    strings as the command line takes them); ``partial`` as for :func:`summary`.
 
     >>> from stridescope.ir import GraphBuilder
     >>> b = GraphBuilder((1, 3, 16, 16), "nchw")
@@ -94,7 +101,19 @@ def lint(
 
     options = LintOptions.parse(select, ignore, severity)  # bad codes fail before loading
     with gc_paused():
-        return lint_graph(load_graph(target, input_shape), options, fix_estimate=fix_estimate)
+        graph = _loaded(target, input_shape, partial)
+        return lint_graph(graph, options, fix_estimate=fix_estimate)
+
+
+def _loaded(target: object, input_shape: Inputs, partial: bool) -> Graph:
+    """:func:`load_graph`; ``partial``: a PyTorch forward that reads tensor values gives the
+    graph of the ops before it (:mod:`~stridescope.frontends.pytorch.partial_traces`)."""
+    if not partial:
+        return load_graph(target, input_shape)
+    from stridescope.frontends.pytorch.partial_traces import partial_traces
+
+    with partial_traces():
+        return load_graph(target, input_shape)
 
 
 def coverage(target: object, input_shape: Inputs = None) -> CoverageMap:

@@ -16,6 +16,7 @@ __all__ = [
     "SAMPLE_RATE_HELP",
     "TARGET_HELP",
     "InputOption",
+    "PartialOption",
     "SampleRateOption",
     "TargetArgument",
     "check_choice",
@@ -64,6 +65,13 @@ SampleRateOption = Annotated[
     float | None,
     typer.Option("--sample-rate", metavar="HZ", help=SAMPLE_RATE_HELP, show_default=False),
 ]
+
+PARTIAL_HELP = (
+    "Where a PyTorch forward reads tensor values (a detector's post-processing: "
+    "int(box[2] - box[0]), .item()), which a shape-only trace refuses, report the ops "
+    "traced before it, with a note that says where it stopped."
+)
+PartialOption = Annotated[bool, typer.Option("--partial", help=PARTIAL_HELP)]
 
 
 def input_shapes(values: list[str] | None) -> str | list[str] | None:

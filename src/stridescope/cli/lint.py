@@ -19,6 +19,7 @@ from stridescope.analysis.units import layout_text, size_text
 from stridescope.api import lint as lint_target
 from stridescope.cli._common import (
     InputOption,
+    PartialOption,
     TargetArgument,
     check_choice,
     console,
@@ -95,10 +96,11 @@ def _run(
     severity: list[str] | None,
     fail_on: str,
     fmt: str,
+    partial: bool = False,
 ) -> int:
     check_choice("--format", fmt, FORMATS)
     check_choice("--fail-on", fail_on, FAIL_ON)
-    report = lint_target(target, input_shape, select, ignore, severity or None)
+    report = lint_target(target, input_shape, select, ignore, severity or None, partial=partial)
     if fmt == "json":
         console.print(report.to_json(), markup=False, highlight=False)
     else:
@@ -145,10 +147,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "warning",
         fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+        partial: PartialOption = False,
     ) -> None:
         """Find every downsampling problem in a model: skipped input, dropped borders,
         unread input, misaligned merges, aliasing, a receptive field short of the input;
         each with its evidence and the `stridescope fix` policy that removes it."""
-        code = _run(target, input_shapes(input_shape), select, ignore, severity, fail_on, fmt)
+        shapes = input_shapes(input_shape)
+        code = _run(target, shapes, select, ignore, severity, fail_on, fmt, partial)
         if code:
             raise typer.Exit(code=code)

@@ -22,6 +22,7 @@ from stridescope.analysis.summary_format import (
 from stridescope.api import summary as summarize_target
 from stridescope.cli._common import (
     InputOption,
+    PartialOption,
     SampleRateOption,
     TargetArgument,
     check_choice,
@@ -94,11 +95,12 @@ def _run(
     depth: int | None,
     fmt: str,
     sample_rate: float | None = None,
+    partial: bool = False,
 ) -> None:
     check_choice("--format", fmt, FORMATS)
     if depth is not None and depth < 1:
         raise StridescopeError(f"--depth must be a positive integer; received {depth}")
-    result = summarize_target(target, input_shape, depth, sample_rate=sample_rate)
+    result = summarize_target(target, input_shape, depth, sample_rate=sample_rate, partial=partial)
     if fmt == "json":
         console.print(result.to_json(), markup=False, highlight=False)
     elif fmt == "csv":
@@ -125,8 +127,9 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--format", "-f", help="table, json, csv or markdown.")
         ] = "table",
         sample_rate: SampleRateOption = None,
+        partial: PartialOption = False,
     ) -> None:
         """Summarise a model: shapes, params, MACs, memory, receptive field, what each
         layer reads, and which input positions (samples, pixels, voxels) can influence the
         output."""
-        _run(target, input_shapes(input_shape), depth, fmt, sample_rate)
+        _run(target, input_shapes(input_shape), depth, fmt, sample_rate, partial)

@@ -50,7 +50,6 @@ from stridescope.frontends.pytorch.arguments import (
     graph_inputs,
     grouped,
     keyword_hint,
-    read_input,
 )
 from stridescope.frontends.pytorch.buffer_guard import BufferGuard
 from stridescope.frontends.pytorch.errors import InputUnbatched, LayerInputError, TraceError
@@ -69,6 +68,7 @@ from stridescope.frontends.pytorch.module_tree import (
     tensor_device,
 )
 from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
+from stridescope.frontends.pytorch.partial_traces import stopped
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.script_calls import call_script_function, compiled_from
 from stridescope.frontends.pytorch.state_writes import put_back
@@ -323,16 +323,10 @@ def _forward(tracer: Tracer, module: nn.Module, args: tuple[list[Any], dict[str,
             raise
         raise UnboundMethod(name, _one_line(str(e))) from None
     except TraceError as e:
-        nodes = tracer.builder._nodes
-        if len(nodes) < 2:
+        if len(tracer.builder._nodes) < 2:
             raise
-        raise TraceError(
-            f"{e}; it came after {len(nodes) - 1} traced ops, the last {nodes[-1].name!r}: "
-            f"{read_input(nodes, e.node) or _BACKBONE}"
-        ) from None
-
-
-_BACKBONE = "a sub-module before it (a backbone) can be summarised on its own"
+        if (error := stopped(tracer, e)) is not None:  # (else: a partial graph, as asked)
+            raise error from None
 
 
 def _returned(tracer: Tracer, out: Any) -> None:
