@@ -93,7 +93,8 @@ def test_sum_to_size_is_a_sum_over_the_axes_it_drops(
 
 def test_sum_to_the_same_size_is_the_tensor_itself() -> None:
     graph = _traced(lambda x: x.sum_to_size(*SHAPE))
-    assert len(graph.nodes) == 1  # (the input: torch returns it)
+    assert len(graph.nodes) == 2  # (the input, which torch returns, and its output row)
+    assert graph.output.op == "output" and graph.output.parents == (0,)
 
 
 def test_fixed_size_nonzero_and_polar_are_counted() -> None:

@@ -22,10 +22,8 @@ import contextlib
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain
-from operator import attrgetter
 from typing import Any, cast
 
 import torch
@@ -70,6 +68,7 @@ from stridescope.frontends.pytorch.module_tree import (
 from stridescope.frontends.pytorch.param_mode import ParameterMode, undo_writes
 from stridescope.frontends.pytorch.partial_traces import stopped
 from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.returns import returned
 from stridescope.frontends.pytorch.script_calls import call_script_function, compiled_from
 from stridescope.frontends.pytorch.state_writes import put_back
 from stridescope.frontends.pytorch.tensor_writes import put_back_tensors
@@ -83,7 +82,7 @@ from stridescope.frontends.pytorch.unbound_methods import (
     unbound_method,
 )
 from stridescope.frontends.pytorch.value_sizes import sized
-from stridescope.frontends.pytorch.views import restore, settle
+from stridescope.frontends.pytorch.views import restore
 from stridescope.ir import Graph, GraphBuilder
 
 __all__ = ["trace_torch"]
@@ -317,7 +316,7 @@ def _forward(tracer: Tracer, module: nn.Module, args: tuple[list[Any], dict[str,
     """The traced forward; a :class:`TraceError` says after which op it stopped, so a user
     can summarise the part before it (a detector's backbone before its box selection)."""
     try:
-        _returned(tracer, module(*args[0], **args[1]))
+        returned(tracer, module(*args[0], **args[1]))
     except TypeError as e:  # (a method called unbound on a traced tensor: unbound_methods)
         if (name := unbound_method(e)) is None:
             raise
@@ -327,71 +326,3 @@ def _forward(tracer: Tracer, module: nn.Module, args: tuple[list[Any], dict[str,
             raise
         if (error := stopped(tracer, e)) is not None:  # (else: a partial graph, as asked)
             raise error from None
-
-
-def _returned(tracer: Tracer, out: Any) -> None:
-    """Settle what the forward returns. The graph's output (its last node) is the first
-    tensor returned: where the forward made nodes after it (work it discards, a second
-    output such as a classification head beside a mask), an ``output`` node of its shape
-    follows it (0 MACs, positions kept), so the output shape and field are of it; the other
-    tensors returned are the graph's ``returned``, which the input coverage counts too."""
-    settle(tracer, out)
-    returned = [v.node for v in walk_values(out) if type(v) is ShapeProxy]
-    builder = tracer.builder
-    if returned and returned[0] != builder.size - 1:
-        node = builder._nodes[returned[0]]
-        at = builder.reshape(
-            node.id, tracer.unique("output"), output_shape=node.output_shape, op="output"
-        )
-        sized(tracer, next(v for v in walk_values(out) if type(v) is ShapeProxy), at)
-    if returned:
-        builder.returns(returned)
-    _note_discarded(builder, returned, tracer.paths, tracer.known.reads)
-
-
-def _module_of(name: str, paths: set[str]) -> str | None:
-    """The module path a node of that name was made by (a second call's ``path_1`` too)."""
-    if name in paths:
-        return name
-    base, _, count = name.rpartition("_")
-    return base if count.isdigit() and base in paths else None
-
-
-_PARENTS = attrgetter("parents")
-
-
-def _note_discarded(
-    builder: GraphBuilder, returned: list[int], paths: Mapping[int, str], read: set[int]
-) -> None:
-    """Ops on the input with parameters or MACs whose results reach nothing the forward
-    returns (a deep-supervision head run in eval mode, an encoder stage whose feature is
-    dropped; not products on weights alone, which the ops using them do not link) are named
-    in a note: they are counted, as they run, and their parameters are why a model's
-    count can exceed what a gradient of its outputs reaches. A module also called where
-    the result is kept is named, but its parameters are not among those discarded. Ops whose
-    values the forward ``read`` (``mask.all()`` deciding a branch) are not discarded."""
-    nodes = builder._nodes
-    if not returned:
-        return
-    used = set(chain.from_iterable(map(_PARENTS, nodes)))
-    if used.union(returned, read).issuperset(range(len(nodes))):
-        return  # every result feeds an op or is returned or read: none is discarded
-    live: set[int] = set()
-    stack = [*returned, *read]
-    while stack:
-        i = stack.pop()
-        if i not in live:
-            live.add(i)
-            stack.extend(nodes[i].parents)
-    dropped = [n for n in nodes if n.id not in live and n.parents and (n.params or n.macs)]
-    if dropped:
-        names = ", ".join(n.name for n in dropped[:5])
-        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
-        known = set(paths.values())
-        kept = {_module_of(nodes[i].name, known) for i in live}
-        params = sum(n.params for n in dropped if _module_of(n.name, known) not in kept - {None})
-        macs = sum(n.macs for n in dropped)
-        builder.note(
-            f"{len(dropped)} ops ({params:,} parameters, {macs:,} MACs, counted) compute results "
-            f"the forward discards: {names}{more}"
-        )
