@@ -86,3 +86,31 @@ def test_a_forward_that_returns_its_input_has_an_output_row(model: nn.Module) ->
     assert [(r.path, r.output_shape) for r in summary.layers] == [("output", (1, 3, 8, 8))]
     assert summary.layers[0].rf_size == (1, 1) and summary.input_coverage == 1.0
 
+
+class Hidden(nn.Module):
+    """Layers kept where ``nn.Module`` does not register them: a plain list, a dict, and one
+    made in the forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(8, 4)
+        self.kept = [nn.Linear(4, 2)]
+        self.table = {"last": nn.Linear(2, 2)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.table["last"](self.kept[0](self.first(x)))
+        return y + nn.Linear(2, 2)(y)
+
+
+def test_modules_outside_the_model_s_tree_are_counted_and_named() -> None:
+    model = Hidden()
+    summary = stridescope.summary(model, (2, 8))
+    assert summary.totals.params == 36 + 10 + 6 + 6  # (what the forward computes with)
+    assert sum(p.numel() for p in model.parameters()) == 36
+    (note,) = [n for n in summary.notes if "not sub-modules of the model" in n]
+    assert note.startswith("22 parameters counted are of 3 modules") and "(Linear)" in note
+    assert "not in model.parameters()" in note
+    plain = stridescope.summary(
+        nn.Sequential(nn.Linear(8, 4), nn.ModuleList([nn.Linear(4, 2)])[0]), (2, 8)
+    )
+    assert not any("sub-modules" in n for n in plain.notes)

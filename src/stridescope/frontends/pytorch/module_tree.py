@@ -6,6 +6,7 @@ no traced op used)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "ModuleTree",
     "model_dtype",
     "module_tree",
+    "note_outside",
     "note_unused",
     "quantized_note",
     "tensor_device",
@@ -135,3 +137,24 @@ def note_unused(builder: GraphBuilder, tree: ModuleTree, counted: dict[int, None
             f"{total:,} parameters were not used by any traced op and are not in the node "
             f"totals: {names}{more}"
         )
+
+
+def note_outside(builder: GraphBuilder, outside: Mapping[int, tuple[str, Any]]) -> None:
+    """Modules the forward called that are not sub-modules of the model (kept in a plain
+    list, dict or other object, or made in the forward), whose parameters the trace counts,
+    are named in a note: ``model.parameters()`` does not list them, so ``.to()``,
+    ``state_dict()`` and an optimizer miss them (a slip, or a teacher hidden on purpose)."""
+    found = [
+        (path, sum(p.numel() for p in m._parameters.values() if p is not None))
+        for path, m in outside.values()
+    ]
+    if not (found := [(path, n) for path, n in found if n]):
+        return
+    paths = list(dict.fromkeys(path for path, _ in found))
+    names = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    builder.note(
+        f"{sum(n for _, n in found):,} parameters counted are of {len(found)} module"
+        f"{'s' if len(found) > 1 else ''} that are not sub-modules of the model ({names}): kept in a plain list, dict or other object, "
+        "or made in the forward, they are not in model.parameters(), so .to(), state_dict() "
+        "and an optimizer miss them"
+    )

@@ -14,6 +14,7 @@ class Naming:
 
     names: dict[str, int]
     scope: list[str]
+    outside: dict[int, tuple[str, Any]]  # modules called that are not in the model's tree
 
     def unique(self, base: str) -> str:
         """``base``, or ``base_1``, ``base_2``... when it was used before."""
@@ -49,9 +50,13 @@ class Naming:
         names[name] = 0
         return name
 
-    def _unlisted(self, cls: type) -> str:
-        """The path of a module made inside a forward, or kept outside the module tree."""
-        return ".".join(p for p in (self.scope[-1], cls.__name__) if p)
+    def _unlisted(self, module: Any) -> str:
+        """The path of a module made inside a forward, or kept outside the module tree (one
+        with parameters of its own is kept in :attr:`outside`, for a note)."""
+        path = ".".join(p for p in (self.scope[-1], type(module).__name__) if p)
+        if module._parameters and id(module) not in self.outside:
+            self.outside[id(module)] = (path, module)
+        return path
 
 
 def spelling(func: Any) -> str:

@@ -61,6 +61,7 @@ from stridescope.frontends.pytorch.module_tree import (
     ModuleTree,
     model_dtype,
     module_tree,
+    note_outside,
     note_unused,
     quantized_note,
     tensor_device,
@@ -205,6 +206,7 @@ def _graph(module: nn.Module, given: Arguments) -> Graph:
     if found:
         remember(type(module), methods)
     note_unused(builder, tree, tracer.counted)
+    note_outside(builder, tracer.outside)
     tracer.learn_blocks()
     return builder.build()
 

@@ -79,7 +79,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
         self.modules = modules
         self.scope: list[str] = [""]
         self.owners: list[nn.Module | None] = [None]
-        self.names: dict[str, int] = {}
+        self.names, self.outside = {}, {}  # (see naming: modules outside the tree too)
         self.counted: dict[int, None] = {}
         # blocks traced once and copied where they repeat (see ``block_copies``)
         self.repeated: set[type] = set()
@@ -221,7 +221,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
             and "forward" not in (own := module.__dict__)
             and "stridescope_ir" not in own
         ):  # the common call, layer(x), of a class with a handler: what the rest decides
-            name = self.paths.get(id(module)) or self._unlisted(type(module))
+            name = self.paths.get(id(module)) or self._unlisted(module)
             names = self.names  # (a name not used before, as a module path is, without a call)
             if name in names:
                 name = self.unique(name)
@@ -232,12 +232,12 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
             # a class with neither a handler nor an IR method: its forward is traced (what
             # the rest decides for it, without looking its readers up again)
             known = self.paths.get(id(module))
-            path = self._unlisted(type(module)) if known is None else known
+            path = self._unlisted(module) if known is None else known
             if self.blocks is None or type(module) not in self.repeated:
                 return self._forward(module, path, args, kwargs)
             return self.run_forward(module, path, args, kwargs)
         known = self.paths.get(id(module))
-        path = self._unlisted(type(module)) if known is None else known
+        path = self._unlisted(module) if known is None else known
         if isinstance(module, SCRIPT_MODULE):  # compiled: takes no proxy (see script_calls)
             return call_script_module(self, module, path, args, kwargs)
         if (inner := compiled_from(module)) is not module:  # torch.compile's wrapper
