@@ -141,3 +141,21 @@ def test_a_layer_called_twice_on_a_tensor_without_its_batch_axis_is_counted_twic
         graph = load_graph(Twice(), (1, 3, 8, 8))
         convs = [n for n in graph.nodes if n.kind.value == "conv"]
         assert len(convs) == 3 and convs[1].macs == convs[2].macs == 4 * 4 * 9 * 36
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        (nn.PixelShuffle(2), (2, 3, 8, 6, 6)),
+        (nn.PixelUnshuffle(2), (2, 3, 2, 6, 6)),
+        (nn.PixelShuffle(3), (1, 2, 2, 9, 4, 5)),
+    ],
+    ids=["shuffle", "unshuffle", "shuffle, three leading axes"],
+)
+def test_pixel_shuffles_take_several_leading_axes_as_torch_does(
+    layer: nn.Module, shape: tuple[int, ...]
+) -> None:
+    model = nn.Sequential(nn.Identity(), layer)
+    summary = stridescope.summary(model, shape)
+    assert summary.layers[-1].output_shape == tuple(model(torch.randn(shape)).shape)
+    assert summary.totals.uncounted == ()

@@ -5,6 +5,7 @@ spells it, and the node wrapped in a :class:`ShapeProxy`."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -52,13 +53,24 @@ def expect(x: Any, name: str, op: str, rank: int, channels: int | None = None) -
     return x
 
 
-def batched(t: Tracer, name: str, op: str, x: Any, rank: int) -> tuple[Any, bool]:
+def batched(
+    t: Tracer, name: str, op: str, x: Any, rank: int, folds: bool = False
+) -> tuple[Any, bool | tuple[int, ...]]:
     """Torch reads an input without a batch axis, ``(C, *spatial)``, as a batch of one: ``x``
     given that axis (a reshape node), and whether it was added (see :func:`unbatched`). The
     model's own input is batch first here (a shape without it may be the user's slip: the
     layer's error says what it expects, and the tracer reads the input as a batch of one
-    where that traces: :mod:`~stridescope.frontends.pytorch.batch_of_one`)."""
-    if type(x) is not ShapeProxy or x.ndim != rank + 1:
+    where that traces: :mod:`~stridescope.frontends.pytorch.batch_of_one`). ``folds``: a
+    layer that takes ``(*, C, *spatial)`` (pixel shuffles): several leading axes are one
+    batch axis, and their sizes are what is put back."""
+    if type(x) is not ShapeProxy:
+        return x, False
+    if folds and x.ndim > rank + 2:
+        lead, rest = x.dims[: -rank - 1], x.dims[-rank - 1 :]
+        shape = (math.prod(lead), *rest)
+        node = t.builder.reshape(x.node, t.unique(f"{name}.batched"), output_shape=shape, op=op)
+        return t.proxy(node, x), lead
+    if x.ndim != rank + 1:
         return x, False
     if t.builder._nodes[x.node].kind is OpKind.INPUT:
         return x, False
@@ -66,11 +78,14 @@ def batched(t: Tracer, name: str, op: str, x: Any, rank: int) -> tuple[Any, bool
     return t.proxy(node, x), True
 
 
-def unbatched(t: Tracer, name: str, op: str, out: ShapeProxy, added: bool) -> ShapeProxy:
-    """The layer's output without the batch axis :func:`batched` added, as torch returns it."""
-    if not added:
+def unbatched(
+    t: Tracer, name: str, op: str, out: ShapeProxy, added: bool | tuple[int, ...]
+) -> ShapeProxy:
+    """The layer's output without the batch axis :func:`batched` added, or with the leading
+    axes it folded, as torch returns it."""
+    if added is False:
         return out
-    shape = out.dims[1:]
+    shape = (*added, *out.dims[1:]) if isinstance(added, tuple) else out.dims[1:]
     return t.proxy(
         t.builder.reshape(out.node, t.unique(f"{name}.unbatched"), output_shape=shape, op=op), out
     )

@@ -264,7 +264,7 @@ def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     if found is not None:
         return found
     rank = _norm_rank(type(m), x.ndim)
-    alone = False
+    alone: bool | tuple[int, ...] = False
     if isinstance(m, _INSTANCE_NORMS):  # (C, *spatial) too, read as a batch of one
         x, alone = layer_calls.batched(t, name, type(m).__name__, x, rank - 2)
     batch_norm_1d = rank == 3 and x.ndim == 2 and isinstance(m, nn.BatchNorm1d)  # (N, C) too

@@ -219,16 +219,18 @@ def constant(func: Any) -> Callable[..., Any]:
 
 
 def pixel_unshuffle(t: Tracer, name: str, op: str, input: Any, downscale_factor: int) -> Any:
-    """``(N, C, H, W)``, or ``(C, H, W)`` read as a batch of one, as torch reads it."""
-    input, alone = batched(t, name, op, input, 2)
+    """``(N, C, H, W)``, or ``(C, H, W)`` read as a batch of one, or ``(*, C, H, W)`` with
+    its leading axes as one batch axis, as torch reads them."""
+    input, alone = batched(t, name, op, input, 2, folds=True)
     x = expect(input, name, op, 4)
     node = t.builder.pixel_unshuffle(x.node, name, factor=downscale_factor, op=op)
     return unbatched(t, name, op, t.proxy(node, x), alone)
 
 
 def pixel_shuffle(t: Tracer, name: str, op: str, input: Any, upscale_factor: int) -> Any:
-    """``(N, C, H, W)``, or ``(C, H, W)`` read as a batch of one, as torch reads it."""
-    input, alone = batched(t, name, op, input, 2)
+    """``(N, C, H, W)``, or ``(C, H, W)`` read as a batch of one, or ``(*, C, H, W)`` with
+    its leading axes as one batch axis, as torch reads them."""
+    input, alone = batched(t, name, op, input, 2, folds=True)
     x = expect(input, name, op, 4)
     n, c, h, w = x.dims
     r = upscale_factor
