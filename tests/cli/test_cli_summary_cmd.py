@@ -118,6 +118,11 @@ def test_spec_torch_and_keras_give_the_same_numbers() -> None:
         (["no_target_form"], "allowed: FILE.py:FACTORY"),
         ([SEED, "--input", "1x2x2x3"], "layers[0] Conv2D(32, (3, 3), activation='relu') on"),
         ([SEED, "--input", "0x32x32x3"], "is not a shape"),
+        (
+            ["examples/seed_cnn_torch.py:build", "--input", "6"],
+            "needs at least 2 sizes, batch first (a batch of one 6-long vector is 1x6); "
+            "received (6,)",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:

@@ -72,6 +72,8 @@ def test_parse_shape_forms() -> None:
     assert parse_shape("1x3x32x32") == (1, 3, 32, 32)
     assert parse_shape("1,32,32,3") == (1, 32, 32, 3)
     assert parse_shape((1, 10)) == (1, 10)
-    for bad in ("", "0x3", "1", [1, -2], "1xx3"):
+    for bad in ("", "0x3", [1, -2], "1xx3"):
         with pytest.raises(StridescopeError, match="is not a shape"):
             parse_shape(bad)
+    with pytest.raises(StridescopeError, match=r"needs at least 2 sizes.*received \(1,\)"):
+        parse_shape("1")

@@ -117,16 +117,22 @@ def parse_shape(value: object, what: str = "input shape", rank: int = 2) -> tupl
         parts = [p.strip() for p in re.split(r"[xX,×]", value.strip().strip("()[]"))]
         if all(p.isdigit() for p in parts) and parts:
             value = [int(p) for p in parts]
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) >= rank
-        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)
-    ):
+    if isinstance(value, (list, tuple)) and len(value) >= rank and all(map(_is_size, value)):
         return tuple(value)
+    if isinstance(value, (list, tuple)) and 0 < len(value) < rank and all(map(_is_size, value)):
+        raise StridescopeError(
+            f"{what} needs at least {rank} sizes, batch first (a batch of one {value[0]}-long "
+            f"vector is 1x{value[0]}); received {tuple(value)!r}"
+        )
     raise StridescopeError(
         f"{what} must be positive sizes separated by 'x' or ',', batch first, e.g. 1x32x32x3 "
         f"(NHWC) or 1x3x32x32 (NCHW); received {value!r}, which is not a shape"
     )
+
+
+def _is_size(value: object) -> bool:
+    """Whether ``value`` is one size of a shape: a positive int (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _snake(name: str) -> str:
