@@ -50,13 +50,17 @@ def test_a_bidirectional_lstm_is_two_lstms(keras: ModuleType) -> None:
     assert len(lstms) == 2 and all(n.macs == 10 * 4 * 6 * 14 for n in lstms)
 
 
-def test_returning_the_states_stays_one_uncounted_node_per_output(keras: ModuleType) -> None:
+def test_returning_the_states_counts_the_layer_once(keras: ModuleType) -> None:
+    """``return_state=True``: the layer's products on its first output, each state a 0-MAC
+    node beside it (before, all three outputs were uncounted)."""
     x = keras.Input((10, 8))
     out, h, c = keras.layers.LSTM(6, return_state=True)(x)
     model = keras.Model(x, keras.layers.Add()([out, h, c]))
     graph = read_keras(model)
-    assert [n.op for n in graph.uncounted] == ["LSTM"] * 3
-    assert graph.params == model.count_params()
+    lstm = [n for n in graph.nodes if n.op == "LSTM"]
+    assert not graph.uncounted and graph.params == model.count_params()
+    assert [n.macs for n in lstm] == [10 * 4 * 6 * (8 + 6), 0, 0]
+    assert [n.output_shape for n in lstm] == [(1, 6)] * 3
 
 
 def test_center_crop_reads_the_window_keras_keeps(keras: ModuleType) -> None:

@@ -82,3 +82,42 @@ def test_a_weight_read_for_its_value_is_counted(keras: ModuleType) -> None:
     from keras.src.backend.torch.core import Variable
 
     assert Variable.__dict__["value"].fget.__name__ != "_reading"  # (put back after)
+
+
+def test_a_weight_another_layer_uses_counts_once(keras: ModuleType) -> None:
+    """A table used by its layer and again in a custom layer's ``call`` (tied input and
+    output embeddings), and a Dense called in the graph and again inside custom layers:
+    each weight counts where first used (before, at every use: twice the parameters), and a
+    product that reads a kernel counted before claims none of it."""
+    layers, ops = keras.layers, keras.ops
+
+    class Tied(layers.Layer):  # type: ignore[misc, name-defined]
+        def __init__(self, table: Any) -> None:
+            super().__init__()
+            self.table = table
+
+        def call(self, x: Any) -> Any:
+            return ops.matmul(x, ops.transpose(self.table.embeddings))
+
+    class Twice(layers.Layer):  # type: ignore[misc, name-defined]
+        def __init__(self, dense: Any, name: str) -> None:
+            super().__init__(name=name)
+            self.dense = dense
+
+        def call(self, x: Any) -> Any:
+            return self.dense(x) - x
+
+    tokens = keras.Input((5,), dtype="int32")
+    table = layers.Embedding(12, 4)
+    dense = layers.Dense(4, name="proj")
+    x = Twice(dense, "b")(Twice(dense, "a")(dense(table(tokens))))
+    model = keras.Model(tokens, Tied(table)(x))
+    graph = read_keras(model)
+    assert graph.params == model.count_params() == 12 * 4 + 4 * 4 + 4 and not graph.notes
+    counted = [n.params for n in graph.nodes if n.params]
+    assert counted == [12 * 4, 4 * 4 + 4]
+    assert [(n.name, n.shares) for n in graph.nodes if n.op == "Dense"] == [
+        ("proj", ""),
+        ("a.proj", "proj"),
+        ("b.proj", "proj"),
+    ]

@@ -31,9 +31,10 @@ from stridescope.frontends.keras.operations import (
 )
 from stridescope.frontends.keras.shapes import call_stand_ins, tensors_of
 from stridescope.frontends.keras.torch_calls import add_torch_call, countable, recorded
+from stridescope.frontends.keras.weights import counted_once
 from stridescope.ir import GraphBuilder, OpKind
 
-__all__ = ["add_custom_layer", "call_records", "graph_calls", "names_kept"]
+__all__ = ["Read", "add_custom_layer", "call_records", "graph_calls", "names_kept"]
 
 
 def _trace(b: GraphBuilder, parents: Sequence[int], layer: Any, call: Any) -> Any:
@@ -269,51 +270,81 @@ def call_records(layer: Any) -> list[tuple[list[Any], int]]:
     ]
 
 
+# the layer table's reader: (builder, parents, layer or op, name, its call, weights counted)
+Read = Callable[[GraphBuilder, Sequence[int], Any, str, Any, set[int]], list[int]]
+
+
 def add_custom_layer(
     b: GraphBuilder,
     parents: Sequence[int],
     layer: Any,
     call: Any,
     name: str,
-    read: Callable[[GraphBuilder, Sequence[int], Any, str, Any], list[int]],
+    read: Read,
+    seen: set[int],
 ) -> list[int]:
     """The node(s) of a layer without a handler: its ``call``'s operations and sub-layers
     (each read by ``read``, the layer table's reader) when all can be read (see the module),
-    else one uncounted node per output."""
-    import keras
-
+    else one uncounted node per output. ``seen``: the ids of the weights counted before in
+    this read (each weight counts once, where first used; those counted here are added)."""
     records = call_records(layer)
+    first = b.size
     try:
-        traced = _trace(b, parents, layer, call)
-        if traced is None or not traced[1]:
-            return by_backend(b, parents, layer, call, name, lambda: keras_params(layer))
-        stand_ins, outputs = traced
-        given = {id(t): p for t, p in zip(stand_ins, parents, strict=True)}
-        if all(id(t) in given for t in outputs):  # DropPath at inference: no node, as Identity
-            if not layer.weights:
-                return [given[id(t)] for t in outputs]
-            params = keras_params(layer)  # weights it does not use now: a node to count them on
-            return each_output(b, parents, layer, call, name, kind=OpKind.MOVE, params=params)
-        symbolic = [t for t in outputs if isinstance(t, keras.KerasTensor)]
-        made: Iterator[int] = iter(())
-        if symbolic:
-            function = _function(stand_ins, symbolic)
-            if function is None or not _countable(function):
-                return by_backend(b, parents, layer, call, name, lambda: keras_params(layer))
-            first = b.size
-            try:
-                made = iter(_expand(b, parents, layer, name, read, function, stand_ins))
-            except StridescopeError:  # a part whose shapes do not fit as read: the layer whole
-                b.drop_from(first)
-                return by_backend(b, parents, layer, call, name, lambda: keras_params(layer))
-        params = 0 if symbolic else keras_params(layer)
-        return [
-            next(made) if isinstance(t, keras.KerasTensor) else _constant(b, name, i, t, params)
-            for i, t in enumerate(outputs)
-        ]
+        made, whole = _custom(b, parents, layer, call, name, read, seen)
     finally:
         for calls, kept in records:
             del calls[kept:]
+    if whole:  # the layer's own count on its nodes: less the weights counted before
+        counted_once(b, first, layer.weights, seen, name)
+    return made
+
+
+def _custom(
+    b: GraphBuilder,
+    parents: Sequence[int],
+    layer: Any,
+    call: Any,
+    name: str,
+    read: Read,
+    seen: set[int],
+) -> tuple[list[int], bool]:
+    """:func:`add_custom_layer`'s nodes, and whether they count the layer's weights whole
+    (``count_params()``), not each where its parts use it."""
+    import keras
+
+    def whole() -> tuple[list[int], bool]:
+        return by_backend(b, parents, layer, call, name, lambda: keras_params(layer)), True
+
+    traced = _trace(b, parents, layer, call)
+    if traced is None or not traced[1]:
+        return whole()
+    stand_ins, outputs = traced
+    given = {id(t): p for t, p in zip(stand_ins, parents, strict=True)}
+    if all(id(t) in given for t in outputs):  # DropPath at inference: no node, as Identity
+        if not layer.weights:
+            return [given[id(t)] for t in outputs], False
+        params = keras_params(layer)  # weights it does not use now: a node to count them on
+        kind = OpKind.MOVE
+        return each_output(b, parents, layer, call, name, kind=kind, params=params), True
+    symbolic = [t for t in outputs if isinstance(t, keras.KerasTensor)]
+    made: Iterator[int] = iter(())
+    if symbolic:
+        function = _function(stand_ins, symbolic)
+        if function is None or not _countable(function):
+            return whole()
+        first, kept = b.size, set(seen)
+        try:
+            made = iter(_expand(b, parents, layer, name, read, function, stand_ins, seen))
+        except StridescopeError:  # a part whose shapes do not fit as read: the layer whole
+            b.drop_from(first)
+            seen.intersection_update(kept)  # (what the parts counted is not counted)
+            return whole()
+    params = 0 if symbolic else keras_params(layer)
+    nodes = [
+        next(made) if isinstance(t, keras.KerasTensor) else _constant(b, name, i, t, params)
+        for i, t in enumerate(outputs)
+    ]
+    return nodes, not symbolic
 
 
 def _constant(b: GraphBuilder, name: str, index: int, value: Any, params: int) -> int:
@@ -336,20 +367,21 @@ def _expand(
     parents: Sequence[int],
     layer: Any,
     name: str,
-    read: Callable[[GraphBuilder, Sequence[int], Any, str, Any], list[int]],
+    read: Read,
     function: Any,
     stand_ins: list[Any],
+    seen: set[int],
 ) -> list[int]:
     import keras
 
     made = {id(t): p for t, p in zip(stand_ins, parents, strict=True)}
-    seen: set[int] = set()
     first = b.size
     for op, node, index in graph_calls(function):
         inner = [made[id(t)] for t in tensors_of(node.arguments)]  # (as call_stand_ins)
         if isinstance(op, keras.layers.Layer):
             start = b.size
-            outs = read(b, inner, op, f"{name}.{op.name}" + (f"@{index}" if index else ""), node)
+            at = f"{name}.{op.name}" + (f"@{index}" if index else "")
+            outs = read(b, inner, op, at, node, seen)
             if index:  # called again: its weights were counted at its first call
                 b.params_counted_before(start, f"{name}.{op.name}")
         elif countable(op):

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from stridescope.frontends.keras import handlers, shape_handlers
 from stridescope.frontends.keras.axis_ops import outputs_beside
+from stridescope.frontends.keras.cells import custom_cell_rnn
 from stridescope.frontends.keras.expand import add_custom_layer
 from stridescope.frontends.keras.handlers import Handler
 from stridescope.frontends.keras.operations import add_operation
 from stridescope.frontends.keras.shapes import recorded_shapes, tensors_of
 from stridescope.frontends.keras.torch_calls import add_torch_call, countable
-from stridescope.frontends.keras.weights import count_weights
+from stridescope.frontends.keras.weights import count_weights, counted_once
 from stridescope.ir import GraphBuilder, OpKind
 
 __all__ = ["add_keras_layer", "keras_table"]
@@ -137,12 +139,14 @@ def add_keras_layer(
     anything else is read through its ``call``
     (:func:`~stridescope.frontends.keras.expand.add_custom_layer`) or left uncounted, with
     the shape Keras computes (``call``: the layer's node in
-    the Functional graph, ``None`` in a Sequential; ``seen``: the ids of the weights raw
-    operations of the same graph counted before, each counted once). Outputs a handler does not make (a
+    the Functional graph, ``None`` in a Sequential; ``seen``: the ids of the weights layers
+    and raw operations of the same read counted before, each counted once: see
+    :func:`~stridescope.frontends.keras.weights.counted_once`). Outputs a handler does not make (a
     layer called with ``return_attention_scores=True``) are 0-MAC nodes read from its first,
     of the shapes Keras recorded."""
     import keras
 
+    seen = set() if seen is None else seen
     describe = getattr(layer, "stridescope_ir", None)
     if callable(describe) and len(parents) == 1:
         return [int(describe(b, parents[0], name))]
@@ -153,7 +157,9 @@ def add_keras_layer(
     table = keras_table()
     handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), None)
     if handler is None:
-        return add_custom_layer(b, parents, layer, call, name, add_keras_layer)
+        return add_custom_layer(b, parents, layer, call, name, add_keras_layer, seen)
+    if handler is shape_handlers.recurrent and not shape_handlers.known_cells(layer):
+        handler = partial(custom_cell_rnn, read=add_keras_layer)  # (an RNN of a custom cell)
     if handler is shape_handlers.attention and call is not None:
         parents = _attention_roles(b, layer, call, parents, name)
     first = b.size
@@ -161,6 +167,7 @@ def add_keras_layer(
     made = made if isinstance(made, list) else [made]
     if getattr(layer, "lora_enabled", False):
         _lora_kernels(b, first, layer)
+    counted_once(b, first, layer.weights, seen, name)  # (those another layer counted: once)
     if call is not None and len(call.outputs) > len(made):  # return_attention_scores=True
         kind = b._nodes[made[0]].kind  # what the layer computed on the way: 0-MAC nodes
         more = recorded_shapes(b, call)[len(made) :]

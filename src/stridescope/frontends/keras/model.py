@@ -1,6 +1,7 @@
 """Read a Keras 3 model (Sequential, Functional or subclassed) into an IR :class:`Graph`,
 without running it (a subclassed model's ``call`` runs once on symbolic inputs, which records
-the Functional graph it computes: see :func:`_as_functional`).
+the Functional graph it computes: see
+:func:`~stridescope.frontends.keras.subclassed.as_functional`).
 
 Connectivity comes from the Functional model's own graph (each call's input and output
 tensors, so residual ``Add`` and ``Concatenate`` branches and raw ``keras.ops`` calls are
@@ -13,17 +14,21 @@ kept); each layer or operation goes through
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from stridescope.errors import StridescopeError
-from stridescope.frontends.keras.assigns import assigns_dropped
-from stridescope.frontends.keras.expand import call_records, graph_calls, names_kept
+from stridescope.frontends.keras.expand import call_records, graph_calls
 from stridescope.frontends.keras.layer_table import add_keras_layer
 from stridescope.frontends.keras.shapes import resolve_input, tensors_of
-from stridescope.frontends.keras.torch_calls import recorded
-from stridescope.frontends.keras.torch_modules import shaped
-from stridescope.frontends.keras.weights import count_read, values_read, weights_among, weights_read
+from stridescope.frontends.keras.subclassed import as_functional, is_subclassed
+from stridescope.frontends.keras.weights import (
+    count_read,
+    owners_named,
+    values_read,
+    weights_among,
+    weights_read,
+)
 from stridescope.ir import Graph, GraphBuilder, Layout, Shape, shape_list
 
 __all__ = ["input_names", "read_keras"]
@@ -56,12 +61,12 @@ def read_keras(
         read_keras(m).output.output_shape  # (1, 30, 30, 8)
     """
     given = None if input_shape is None else shape_list(input_shape)
-    if not _is_subclassed(model):
+    if not is_subclassed(model):
         return _read(model, given, source, model, any_rank=any_rank)
     calls = call_records(model)
     try:
         with values_read() as read:  # (a weight whose value the call reads is used)
-            functional = _as_functional(model, given)
+            functional = as_functional(model, given)
         return _read(functional, given, source, model, read, any_rank)
     finally:  # the symbolic call's records on the model's layers are taken out again
         for records, kept in calls:
@@ -117,7 +122,7 @@ def _read(
             f"first, {shapes[0]}"
         )
     used: set[int] = set()  # the ids of the weights the walk meets
-    with weights_read(owner):
+    with weights_read(owner), owners_named():
         outputs = _walk(builder, model, nodes, "", used)
     first = outputs[0]
     builder.returns(outputs)
@@ -196,62 +201,11 @@ def _model_inputs(model: Any, input_shape: Shape | None) -> list[Any]:
     return inputs
 
 
-def _is_subclassed(model: Any) -> bool:
-    """A ``keras.Model`` subclass with its own ``call`` (neither Sequential nor Functional)."""
-    import keras
-
-    functional = keras.src.models.functional.Functional
-    return isinstance(model, keras.Model) and not isinstance(model, keras.Sequential | functional)
-
-
-def _as_functional(model: Any, given: list[Shape] | None) -> Any:
-    """A subclassed model's ``call`` run once on symbolic inputs (``keras.Input``): each layer
-    and ``keras.ops`` call in it is recorded, which makes the Functional model that computes
-    the same (its layers the model's own, weights included). The input shape is the one given,
-    else the one the model was built or called with."""
-    import keras
-
-    shapes = given or _built_shapes(model)
-    if not shapes:
-        raise StridescopeError(
-            f"the Keras model {model.name!r} is a subclassed {type(model).__name__} that was "
-            "never built or called; give an input shape, e.g. --input 1x224x224x3"
-        )
-    with names_kept(), shaped(), recorded():  # (ops named as on every read; torch calls)
-        if not model.built:  # its weights made as a first call would make them
-            _symbolic(model, shapes, lambda: model.build(*[(None, *s[1:]) for s in shapes]))
-        inputs = [keras.Input(tuple(s)[1:]) for s in shapes]
-        with assigns_dropped():  # (its call may write its variables: see assigns)
-            return _symbolic(
-                model, shapes, lambda: keras.Model(inputs, model.call(*inputs), name=model.name)
-            )
-
-
-def _symbolic(model: Any, shapes: list[Shape], run: Callable[[], Any]) -> Any:
-    """``run()``, a Keras error as a one-line :class:`StridescopeError`."""
-    try:
-        return run()
-    except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise StridescopeError(
-            f"cannot read the subclassed Keras model {model.name!r} ({type(model).__name__}): "
-            f"its call() on symbolic inputs {[tuple(s) for s in shapes]} raised "
-            f"{type(error).__name__}: {first}"
-        ) from None
-
-
-def _built_shapes(model: Any) -> list[Shape]:
-    """The input shape a built subclassed model was built or first called with."""
-    built = getattr(model, "_build_shapes_dict", None) or {}
-    shapes = [tuple(s) for s in built.values() if isinstance(s, tuple | list)]
-    if not shapes or len(shapes) != len(built) or any(None in s[1:] for s in shapes):
-        return []
-    return [(1, *s[1:]) for s in shapes]
-
-
 def _layers(model: Any) -> Iterator[Any]:
+    import keras
+
     for layer in model.layers:
-        if _is_model(layer):
+        if isinstance(layer, keras.Model):
             yield from _layers(layer)
         else:
             yield layer
@@ -272,9 +226,12 @@ def _layout(model: Any) -> Layout:
 
 
 def _is_model(layer: Any) -> bool:
+    """A nested Functional or Sequential model, walked over its own graph; a subclassed one
+    is read as a custom layer is, through its ``call`` (which may take its inputs as one
+    list: ``a, b = inputs``), never as a chain of its layers."""
     import keras
 
-    return isinstance(layer, keras.Model)
+    return isinstance(layer, keras.Model) and not is_subclassed(layer)
 
 
 def _walk(
@@ -290,8 +247,9 @@ def _walk(
     import keras
 
     if not isinstance(model, keras.src.models.functional.Functional):
-        used.update(id(w) for w in model.weights)
-        return _walk_sequential(b, model, inputs, prefix, used)
+        outputs = _walk_sequential(b, model, inputs, prefix, used)  # (each layer counts its
+        used.update(id(w) for w in model.weights)  # weights where not counted before)
+        return outputs
     made = {id(x): node for x, node in zip(model.inputs, inputs, strict=False)}
     for op, call, index in graph_calls(model):
         if isinstance(op, keras.layers.InputLayer):

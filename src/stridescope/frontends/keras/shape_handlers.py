@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from stridescope.frontends.keras.axis_ops import outputs_beside
 from stridescope.frontends.keras.handlers import Handler, keras_params
 from stridescope.frontends.keras.operations import concat, uncounted
 from stridescope.frontends.keras.resizes import resize_node
@@ -27,6 +28,7 @@ __all__ = [
     "conv_lstm",
     "cropping",
     "keras_shape",
+    "known_cells",
     "merge",
     "permute",
     "recurrent",
@@ -34,6 +36,7 @@ __all__ = [
     "resize",
     "resizing",
     "unknown",
+    "with_states",
     "zero_padding",
 ]
 
@@ -130,60 +133,75 @@ def _cells(layer: Any) -> list[tuple[int, int]] | None:
     return [(_GATES[type(cell).__name__], int(cell.units)) for cell in cells]
 
 
+def with_states(
+    b: GraphBuilder, parents: Sequence[int], layer: Any, name: str, macs: int
+) -> list[int]:
+    """A recurrent layer's product node (``macs``, params from ``count_params()``), of the
+    shape Keras computes for its sequences (the first parent; an initial state does not change
+    it), then, where it returns its states too (``return_state``), one 0-MAC node per state,
+    read from it (computed on the way, as a multi-output layer's other outputs are)."""
+    shapes = keras_shapes(b, parents[:1], layer)
+    first = b.matmul(
+        list(parents),
+        name,
+        output_shape=shapes[0],
+        macs=macs,
+        params=keras_params(layer),
+        op=type(layer).__name__,
+    )
+    op = type(layer).__name__
+    return [first, *outputs_beside(b, first, name, shapes[1:], kind=OpKind.MATMUL, op=op)]
+
+
+def known_cells(layer: Any) -> bool:
+    """Whether :func:`recurrent` knows ``layer``'s cells (an ``RNN`` of a custom cell: no)."""
+    return _cells(layer) is not None
+
+
 def recurrent(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
-) -> int | list[int]:
+) -> list[int]:
     """SimpleRNN, GRU, LSTM and ``RNN`` of their cells (stacked too) on ``(batch, steps,
     features)``: one product node for the sequence, ``steps * batch * gates * units *
     (inputs + units)`` MACs per cell, a cell's inputs the previous cell's units (every gate's
     input and hidden products at every step, as the PyTorch tracer counts ``nn.RNN`` /
-    ``nn.GRU`` / ``nn.LSTM``); params from ``count_params()``. Returning the states too
-    (``return_state``), or a cell of another kind: one uncounted node per output."""
+    ``nn.GRU`` / ``nn.LSTM``); params from ``count_params()``; the states it returns too
+    (``return_state``) 0-MAC nodes beside it. A cell of another kind: one uncounted node per
+    output."""
     shape = b.shape(parents[0])
     cells = _cells(layer)
-    if c.get("return_state") or len(shape) != 3 or None in shape or cells is None:
+    if len(shape) != 3 or None in shape or cells is None:
         return uncounted(b, parents, layer, None, name)
     batch, steps, features = (d or 0 for d in shape)  # (known: checked above)
     macs = 0
     for gates, units in cells:
         macs += steps * batch * gates * units * (features + units)
         features = units
-    return b.matmul(
-        list(parents),
-        name,
-        output_shape=keras_shape(b, parents, layer),
-        macs=macs,
-        params=keras_params(layer),
-        op=type(layer).__name__,
-    )
+    return with_states(b, parents, layer, name, macs)
 
 
 def conv_lstm(
     b: GraphBuilder, parents: Sequence[int], layer: Any, c: dict[str, Any], name: str
-) -> int | list[int]:
-    """ConvLSTM1D/2D/3D on ``(batch, steps, *space, channels)``: at every step, a convolution
-    of the input to the four gates and one of the hidden state (stride 1, ``'same'``), so
-    ``batch * steps * out positions * 4 * filters * window * (channels + filters)`` MACs, as a
-    product node (as the recurrent layers are); channels-first input, unknown sizes and
-    ``return_state``: uncounted."""
+) -> list[int]:
+    """ConvLSTM1D/2D/3D on ``(batch, steps, *space, channels)`` (``channels_first``:
+    ``(batch, steps, channels, *space)``): at every step, a convolution of the input to the
+    four gates and one of the hidden state (stride 1, ``'same'``), so ``batch * steps * out
+    positions * 4 * filters * window * (channels + filters)`` MACs, as a product node (as the
+    recurrent layers are), the states it returns too (``return_state``) 0-MAC nodes beside it;
+    unknown sizes: uncounted."""
     shape = b.shape(parents[0])
     window = tuple(int(k) for k in c["kernel_size"])
     channels_last = c.get("data_format", "channels_last") == "channels_last"
-    if c.get("return_state") or not channels_last or None in shape:
+    if None in shape or len(shape) != len(window) + 3:
         return uncounted(b, parents, layer, None, name)
-    out = keras_shape(b, parents, layer)
-    batch, steps, channels = int(shape[0] or 0), int(shape[1] or 0), int(shape[-1] or 0)
+    out = keras_shapes(b, parents[:1], layer)[0]
+    space = out[-1 - len(window) : -1] if channels_last else out[-len(window) :]
+    batch, steps = int(shape[0] or 0), int(shape[1] or 0)
+    channels = int((shape[-1] if channels_last else shape[2]) or 0)
     filters = int(c["filters"])
-    positions = math.prod(int(d or 0) for d in out[-1 - len(window) : -1])
+    positions = math.prod(int(d or 0) for d in space)
     macs = batch * steps * positions * 4 * filters * math.prod(window) * (channels + filters)
-    return b.matmul(
-        list(parents),
-        name,
-        output_shape=out,
-        macs=macs,
-        params=keras_params(layer),
-        op=type(layer).__name__,
-    )
+    return with_states(b, parents, layer, name, macs)
 
 
 def zero_padding(

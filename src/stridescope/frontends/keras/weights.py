@@ -24,7 +24,15 @@ from typing import Any
 from stridescope.frontends.keras.patches import ClassPatch
 from stridescope.ir import GraphBuilder
 
-__all__ = ["count_read", "count_weights", "values_read", "weights_among", "weights_read"]
+__all__ = [
+    "count_read",
+    "count_weights",
+    "counted_once",
+    "owners_named",
+    "values_read",
+    "weights_among",
+    "weights_read",
+]
 
 # while a model is read: its weights by the id of their torch value, and by data pointer
 _WEIGHTS: ContextVar[tuple[dict[int, Any], dict[int, list[Any]]] | None] = ContextVar(
@@ -101,6 +109,51 @@ def count_weights(values: Sequence[Any], seen: set[int]) -> int:
             seen.add(id(w))
             params += math.prod(int(d) for d in w.shape)
     return params
+
+
+# while a model is read: the name of the layer that counted each weight, by the weight's id
+_OWNERS: ContextVar[dict[int, str] | None] = ContextVar("stridescope_keras_owners", default=None)
+
+
+@contextmanager
+def owners_named() -> Iterator[None]:
+    """Inside, :func:`counted_once` notes which layer counted each weight (the ``shares`` of
+    a node that uses it again names that layer)."""
+    token = _OWNERS.set({})
+    try:
+        yield
+    finally:
+        _OWNERS.reset(token)
+
+
+def counted_once(
+    b: GraphBuilder, first: int, weights: Sequence[Any], seen: set[int], owner: str
+) -> None:
+    """Each weight counts once in a read, where first used: the nodes from ``first`` on
+    count ``weights`` (a layer's, in its own count); those counted before (ids in ``seen``:
+    by another layer or operation that uses them, as a tied embedding table, or a Dense used
+    directly and again inside a custom layer) are taken off the first nodes that hold
+    parameters, and a node left with none names the layer that counted them (``shares``).
+    The others are counted here now (marked in ``seen``, by ``owner``)."""
+    unique = {id(w): w for w in weights}
+    before = [w for i, w in unique.items() if i in seen]
+    owners = _OWNERS.get()
+    for i in unique.keys() - seen:
+        seen.add(i)
+        if owners is not None:
+            owners[i] = owner
+    extra = sum(math.prod(int(d) for d in w.shape) for w in before)
+    if not extra:
+        return
+    where = (owners or {}).get(id(before[0])) or str(before[0].path).rpartition("/")[0]
+    for node in range(first, b.size):
+        held = b._nodes[node].params
+        if extra and held:
+            if held <= extra:
+                b.shared(node, where)
+            else:
+                b.add_params(node, -extra)
+            extra -= min(held, extra)
 
 
 def count_read(
