@@ -78,6 +78,16 @@ def _both(graphs: tuple[Graph, Graph]) -> tuple[dict[str, Any], dict[str, Any]]:
     return before, after
 
 
+def _writable(path: Path) -> None:
+    """A one-line error, before any work, where ``--save`` cannot write ``path``."""
+    if path.is_dir():
+        raise StridescopeError(f"--save names a directory; give a file: received {str(path)!r}")
+    if not path.parent.is_dir():
+        raise StridescopeError(
+            f"--save's folder {str(path.parent)!r} does not exist; received {str(path)!r}"
+        )
+
+
 def _save(fixed: Fixed, path: Path) -> None:
     if is_keras_model(fixed.model):
         if path.suffix != ".keras":
@@ -90,7 +100,10 @@ def _save(fixed: Fixed, path: Path) -> None:
         )
     import torch
 
-    torch.save(fixed.model.state_dict(), path)
+    try:
+        torch.save(fixed.model.state_dict(), path)
+    except (OSError, RuntimeError) as error:  # (a file it may not write: one line)
+        raise StridescopeError(f"cannot save to {str(path)!r}: {error}") from None
 
 
 def _signed(value: int) -> str:
@@ -163,6 +176,8 @@ def _run(
     fmt: str,
 ) -> None:
     check_choice("--format", fmt, FORMATS)
+    if save is not None:
+        _writable(save)
     from stridescope.api import fix
 
     chosen = [s for entry in select or [] for s in entry.split(",") if s.strip()] or None

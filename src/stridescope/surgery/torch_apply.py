@@ -18,6 +18,8 @@ from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
+from torch.nn.utils import parametrize
 
 from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, OpKind, Shape
@@ -45,7 +47,8 @@ _AVGPOOLS: tuple[type[nn.Module], ...] = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool
 
 
 def check_torch_model(model: nn.Module) -> None:
-    """Refuse wrapped or compiled models: their module paths are not the model's."""
+    """Refuse wrapped or compiled models (their module paths are not the model's), lazy ones
+    (no weights yet) and quantized ones."""
     wrapper = (nn.DataParallel, nn.parallel.DistributedDataParallel)
     if isinstance(model, wrapper):
         raise StridescopeError(
@@ -56,6 +59,13 @@ def check_torch_model(model: nn.Module) -> None:
         raise StridescopeError(
             "fix needs the bare model; received one compiled with torch.compile: pass "
             "model._orig_mod (or fix before compiling), and compile the fixed model"
+        )
+    lazy = [p for p, m in model.named_modules() if any(map(is_lazy, m.parameters(False)))]
+    if lazy:
+        raise StridescopeError(
+            f"fix keeps a model's weights, and {lazy[0] or 'the model'} "
+            f"({type(model.get_submodule(lazy[0])).__name__}) has none yet: a lazy layer makes "
+            "them at its first call; run the model once on an input of its shape, then fix it"
         )
     quantized = [(p, type(m).__name__) for p, m in model.named_modules() if _quantized(m)]
     if quantized:
@@ -98,6 +108,12 @@ def _swappable(model: nn.Module, node: Node) -> tuple[nn.Module | None, str]:
         return None, (
             f"{type(module).__name__} is not an nn.Conv*/nn.MaxPool* with its own forward: "
             "only those can be swapped"
+        )
+    if parametrize.is_parametrized(module) or module._forward_pre_hooks or module._forward_hooks:
+        return None, (
+            "its weight is parametrized or it has hooks (weight_norm, spectral_norm, "
+            "torch.nn.utils.parametrize, a forward hook), which the layers swapped in would "
+            "not carry: left as it is"
         )
     return module, ""
 
@@ -247,7 +263,14 @@ def apply_torch(
     ``<path>.conv2d`` inside a conv subclass's own forward) replaced; returns it with the
     reasons for the planned layers that could not be swapped (``graph``: the model's IR) and
     the Δparams and ΔMACs measured for those swapped as checked copies."""
-    fixed = copy.deepcopy(model)
+    try:
+        fixed = copy.deepcopy(model)
+    except RuntimeError as error:  # (torch.nn.utils.weight_norm's computed weight: no copy)
+        raise StridescopeError(
+            "fix swaps layers in a copy of the model, and torch cannot copy this one: "
+            f"{str(error).split('.')[0]} (torch.nn.utils.weight_norm makes such a tensor: "
+            "torch.nn.utils.parametrizations.weight_norm does not)"
+        ) from None
     tensors = [*fixed.parameters(), *fixed.buffers()]
     device = tensors[0].device if tensors else torch.device("cpu")
     refused: dict[str, str] = {}
@@ -266,9 +289,21 @@ def apply_torch(
             continue
         if inputs is not None:
             costs[name] = measured(module, made, inputs)
-        parent_path, _, child = path.rpartition(".")
-        setattr(fixed.get_submodule(parent_path) if parent_path else fixed, child, made)
+        _put(fixed, path, module, made)
     return fixed, refused, costs
+
+
+def _put(model: nn.Module, path: str, module: nn.Module, made: nn.Module) -> None:
+    """``made`` in ``module``'s place at ``path`` and at every other place that holds the
+    same module (registered twice, ``self.alias = self.down``; called twice from an
+    ``nn.Sequential(conv, act, conv)``): the forward calls the swapped layer wherever it
+    called the old one, and a shared layer stays shared."""
+    parent_path, _, child = path.rpartition(".")
+    setattr(model.get_submodule(parent_path) if parent_path else model, child, made)
+    for parent in model.modules():
+        for key, held in list(parent._modules.items()):
+            if held is module:
+                setattr(parent, key, made)
 
 
 def _module_input(graph: Graph, node: Node, path: str) -> Shape:

@@ -10,7 +10,7 @@ through its autograd graph (the trace runs with autograd on), or through :attr:`
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -59,6 +59,7 @@ class ParameterCounting:
     builder: GraphBuilder
     # ids of parameters already counted at a node, in the order counted (values unused)
     counted: dict[int, None]
+    paths: Mapping[int, str]  # the model's modules' paths, by id
     # meta tensors computed from parameters alone, by id: (tensor, its parameters)
     derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]]
     owners: list[nn.Module | None]  # the modules whose forwards are running, innermost last
@@ -147,6 +148,17 @@ class ParameterCounting:
         for op, shape, macs in reversed(products):  # (found from the last computed)
             self.builder.computed(self.scoped(op), output_shape=shape, macs=macs, op=op)
         return found
+
+    def ir_leaf(self, module: nn.Module, method: Any, name: str, parent: int) -> int:
+        """The nodes a ``stridescope_ir`` leaf's method adds on ``parent``; called again (a
+        shared layer), its parameters were counted at its first call: not again, and its
+        nodes name it (``shares``)."""
+        start = self.builder.size
+        fresh = self.take_params(module.parameters())
+        node = int(method(self.builder, parent, name))
+        if not fresh:
+            self.builder.params_counted_before(start, self.paths.get(id(module)) or name)
+        return node
 
     def take_own(self, module: nn.Module) -> int:
         """:meth:`take_params` of :func:`own_parameters`, without building the list. A

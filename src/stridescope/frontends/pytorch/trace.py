@@ -19,6 +19,7 @@ hooks or written to.
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 import threading
 import warnings
@@ -28,6 +29,7 @@ from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import (
@@ -163,6 +165,8 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
     """
     given = arguments(input_shape)
     module = compiled_from(module)  # torch.compile(model): the model it compiles
+    if any(map(is_lazy, module.parameters())):  # (a call would make their weights: a copy's)
+        module = copy.deepcopy(module)
     try:
         graph = _graph(module, given)
     except InputUnbatched as refused:  # a layer would read (C, H, W) as a batch of one

@@ -250,9 +250,8 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
         else:
             count = sum(isinstance(a, ShapeProxy) for a in walk_values((args, kwargs)))
         if ir_method is not None and count == 1 and isinstance(args[0], ShapeProxy):
-            self.take_params(module.parameters())
-            node = ir_method(self.builder, args[0].node, self.unique(path or type(module).__name__))
-            return self.proxy(node, args[0])
+            name = self.unique(path or type(module).__name__)
+            return self.proxy(self.ir_leaf(module, ir_method, name, args[0].node), args[0])
         if handler is not None and len(args) == 1 and not kwargs:
             if count:
                 return self._leaf(
