@@ -118,7 +118,17 @@ def fit_images(x: torch.Tensor, *, channels: int | None, image_size: int | None)
             raise StridescopeError(f"image size must be at least 1; received {image_size}")
         if tuple(x.shape[2:]) != (image_size, image_size):
             size = (image_size, image_size)
-            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+            try:
+                x = F.interpolate(
+                    x, size=size, mode="bilinear", antialias=True, align_corners=False
+                )
+            except (MemoryError, RuntimeError) as error:  # (no memory for them: one line)
+                need = x.shape[0] * x.shape[1] * image_size**2 * x.element_size()
+                raise StridescopeError(
+                    f"{x.shape[0]} images of {image_size}x{image_size} take {need / 2**30:,.1f} "
+                    f"GiB, which this machine cannot give ({str(error).splitlines()[0][:80]}); "
+                    "choose a smaller image size"
+                ) from None
     have = int(x.shape[1])
     if channels is None or channels == have:
         return x

@@ -132,7 +132,7 @@ def parse_severities(value: Mapping[str, str] | str | Sequence[str] | None) -> d
         for item in [value] if isinstance(value, str) else value:
             for part in (p for p in re.split(r"[,\s]+", item) if p):
                 code, sep, level = part.partition("=")
-                if not sep:
+                if not sep or not code:
                     raise StridescopeError(
                         f"a severity override is CODE=LEVEL (DS201=warning); received {part!r}"
                     )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from stridescope.errors import StridescopeError
 
@@ -32,8 +32,24 @@ R = TypeVar("R")
 
 # no markup: what is printed (layer names, notes, errors) comes from the model and the user,
 # and brackets in it (``x[mask]``, ``topk[1]``) are text (styles are given as ``Text``)
-console = Console(highlight=False, soft_wrap=True, markup=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+MIN_WIDTH = 80  # (COLUMNS=0 printed nothing, 40 dropped columns: a narrower one wraps lines)
+
+
+class _Console(Console):
+    """A console at least :data:`MIN_WIDTH` wide, whatever the terminal or ``COLUMNS`` say."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        found = super().size
+        return ConsoleDimensions(max(found.width, MIN_WIDTH), found.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console = _Console(highlight=False, soft_wrap=True, markup=False)
+err_console = _Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 TARGET_HELP = (
     "FILE.py:FACTORY, package.module:ATTR (a model, or a function returning one), "

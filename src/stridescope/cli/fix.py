@@ -124,7 +124,11 @@ def _changes_table(fixed: Fixed, title: str) -> Table:
         title_justify="left",
     )
     for column in ("layer", "before", "after", "Δparams", "ΔMACs", "output at start"):
-        table.add_column(column, justify="right" if column.startswith("Δ") else "left")
+        numbers = column.startswith("Δ")  # (names and numbers whole; the rest wraps)
+        whole = numbers or column == "layer"
+        table.add_column(
+            column, justify="right" if numbers else "left", no_wrap=whole, overflow="fold"
+        )
     for c in fixed.changes:
         table.add_row(
             c.layer,

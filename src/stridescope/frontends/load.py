@@ -156,6 +156,8 @@ def resolve_target(target: str) -> Any:
             obj = obj()
         except Exception as error:
             raise StridescopeError(f"factory {target!r} raised {one_line(error)}") from None
+        except SystemExit as error:  # (a script's sys.exit: not the command's exit)
+            raise StridescopeError(f"factory {target!r} called sys.exit({error.code})") from None
     if not _is_model(obj):
         raise StridescopeError(
             f"{target!r} gave {_article(type(obj).__name__)}; expected a torch.nn.Module, a Keras "

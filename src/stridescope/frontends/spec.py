@@ -166,6 +166,10 @@ def read_spec(path: str | Path) -> Spec:
         raise StridescopeError(f"cannot read spec file {str(path)!r}: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
         raise StridescopeError(f"spec file {str(path)!r} is not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:  # (TOML is UTF-8 text)
+        raise StridescopeError(
+            f"spec file {str(path)!r} is not UTF-8 text (byte {error.start}); TOML is"
+        ) from None
     unknown = [key for key in data if key not in _KEYS]
     if unknown:
         raise StridescopeError(

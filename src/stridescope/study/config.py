@@ -332,6 +332,11 @@ def load_config(path: str | Path) -> StudyConfig:
     stridescope.errors.StridescopeError: unknown study config key 'epoch'; allowed keys: ...
     """
     file = Path(path)
+    if file.suffix in (".py", ".keras", ".h5", ".pt", ".pt2"):  # (a model, given as config)
+        raise StridescopeError(
+            f"a study config is a TOML file; received {str(file)!r}, a model file: give a "
+            "model to study with --model FILE.py:FACTORY"
+        )
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -69,6 +69,9 @@ _UPSERT = (
 )
 
 
+_HAS_RUNS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+
+
 class ResultStore:
     """Open (and with ``create=True`` create) the store at ``path``; use as a context manager."""
 
@@ -83,6 +86,9 @@ class ResultStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            if not create and not self._db.execute(_HAS_RUNS).fetchone():  # (an empty file:
+                self._db.close()  # a database of no tables, which the schema would fill)
+                raise sqlite3.DatabaseError("it holds no table of runs")
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
