@@ -29,7 +29,7 @@ from typing import Any, cast
 
 import torch
 from torch import nn
-from torch.nn.parameter import is_lazy
+from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import (
@@ -89,6 +89,8 @@ from stridescope.frontends.pytorch.views import restore
 from stridescope.ir import Graph, GraphBuilder
 
 __all__ = ["trace_torch"]
+
+_LAZY = (UninitializedParameter, UninitializedBuffer)
 
 _SCRIPT_FUNCTION: Any = torch.jit.ScriptFunction
 _ORIGINAL_SCRIPT_CALL: Callable[..., Any] = _SCRIPT_FUNCTION.__call__
@@ -165,8 +167,6 @@ def trace_torch(module: nn.Module, input_shape: Sequence[Any]) -> Graph:
     """
     given = arguments(input_shape)
     module = compiled_from(module)  # torch.compile(model): the model it compiles
-    if any(map(is_lazy, module.parameters())):  # (a call would make their weights: a copy's)
-        module = copy.deepcopy(module)
     try:
         graph = _graph(module, given)
     except InputUnbatched as refused:  # a layer would read (C, H, W) as a batch of one
@@ -186,6 +186,9 @@ def _graph(module: nn.Module, given: Arguments) -> Graph:
     """One reading of ``module`` for the tensors ``given`` (see :func:`trace_torch`)."""
     kind = type(module).__name__
     tree = module_tree(module)
+    if any([type(p) in _LAZY for p in tree.kept]):  # (a call makes their weights: a copy's)
+        module = copy.deepcopy(module)
+        tree = module_tree(module)
     what = " and ".join(given.labels())
     where = f"cannot trace {kind} with input shape{'s' if len(given.shapes) > 1 else ''} {what}"
     methods, found = needed(type(module)), 0  # torch.Tensor methods called unbound on x
