@@ -80,3 +80,8 @@ def test_images_resized_past_the_machine_s_memory_are_one_line() -> None:
 
     with pytest.raises(StridescopeError, match=r"take [\d,.]+ GiB, which this machine cannot"):
         fit_images(torch.zeros(4, 1, 8, 8), channels=None, image_size=10**6)
+
+
+def test_a_list_given_to_a_forward_that_takes_a_tensor_says_so() -> None:
+    args = ["summary", "examples/seed_cnn_torch.py:build", "--input", "1x3x32x32+"]
+    _one_line(args, "it was given a list of tensors (a shape ending in or joined by '+')")

@@ -57,9 +57,12 @@ def dtype_of(shape: tuple[int, ...], default: torch.dtype) -> torch.dtype:
 
 
 def as_list_hint(error: Exception, lists: list[int]) -> str:
-    """A hint where a forward given several tensors takes fewer arguments (one list)."""
+    """A hint where a forward given several tensors takes fewer arguments (one list), or
+    one given a list of tensors where it takes a tensor (``--input 1x3x32x32+``)."""
     if len(lists) > 1 and isinstance(error, TypeError) and "positional argument" in str(error):
         return "; for a forward that takes one list of tensors, join their shapes with '+'"
+    if any(lists) and "'list' object" in str(error):
+        return "; it was given a list of tensors (a shape ending in or joined by '+'): give a shape without '+' for a tensor"
     return ""
 
 
