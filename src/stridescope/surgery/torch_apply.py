@@ -60,12 +60,13 @@ def check_torch_model(model: nn.Module) -> None:
             "fix needs the bare model; received one compiled with torch.compile: pass "
             "model._orig_mod (or fix before compiling), and compile the fixed model"
         )
-    lazy = [p for p, m in model.named_modules() if any(map(is_lazy, m.parameters(False)))]
+    lazy = [(p, m) for p, m in model.named_modules() if any(map(is_lazy, m.parameters(False)))]
     if lazy:
+        path, layer = lazy[0]
         raise StridescopeError(
-            f"fix keeps a model's weights, and {lazy[0] or 'the model'} "
-            f"({type(model.get_submodule(lazy[0])).__name__}) has none yet: a lazy layer makes "
-            "them at its first call; run the model once on an input of its shape, then fix it"
+            f"fix keeps a model's weights, and {path or 'the model'} ({type(layer).__name__}) "
+            "has none yet: a lazy layer makes them at its first call; run the model once on an "
+            "input of its shape, then fix it"
         )
     quantized = [(p, type(m).__name__) for p, m in model.named_modules() if _quantized(m)]
     if quantized:
@@ -276,10 +277,10 @@ def apply_torch(
     refused: dict[str, str] = {}
     costs: dict[str, tuple[int, int]] = {}
     for name, (node, plan, channels) in plans.items():
-        path, inputs = name, None
+        inputs = None
         module, why = _swappable(fixed, node)
         if module is None and (found := custom_layer(fixed, node)) is not None:
-            (path, module), inputs = found, _module_input(graph, node, found[0])
+            module, inputs = found[1], _module_input(graph, node, found[0])
         if module is None:
             refused[name] = why
             continue
@@ -289,17 +290,15 @@ def apply_torch(
             continue
         if inputs is not None:
             costs[name] = measured(module, made, inputs)
-        _put(fixed, path, module, made)
+        _put(fixed, module, made)
     return fixed, refused, costs
 
 
-def _put(model: nn.Module, path: str, module: nn.Module, made: nn.Module) -> None:
-    """``made`` in ``module``'s place at ``path`` and at every other place that holds the
-    same module (registered twice, ``self.alias = self.down``; called twice from an
+def _put(model: nn.Module, module: nn.Module, made: nn.Module) -> None:
+    """``made`` in every place of ``model`` that holds ``module`` (its path, and another
+    where it is registered twice, ``self.alias = self.down``; called twice from an
     ``nn.Sequential(conv, act, conv)``): the forward calls the swapped layer wherever it
     called the old one, and a shared layer stays shared."""
-    parent_path, _, child = path.rpartition(".")
-    setattr(model.get_submodule(parent_path) if parent_path else model, child, made)
     for parent in model.modules():
         for key, held in list(parent._modules.items()):
             if held is module:

@@ -62,7 +62,10 @@ def as_list_hint(error: Exception, lists: list[int]) -> str:
     if len(lists) > 1 and isinstance(error, TypeError) and "positional argument" in str(error):
         return "; for a forward that takes one list of tensors, join their shapes with '+'"
     if any(lists) and "'list' object" in str(error):
-        return "; it was given a list of tensors (a shape ending in or joined by '+'): give a shape without '+' for a tensor"
+        return (
+            "; it was given a list of tensors (a shape ending in or joined by '+'): give a "
+            "shape without '+' for a tensor"
+        )
     return ""
 
 

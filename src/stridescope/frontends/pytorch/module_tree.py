@@ -6,7 +6,7 @@ no traced op used)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -19,6 +19,7 @@ from stridescope.ir import GraphBuilder
 
 __all__ = [
     "ModuleTree",
+    "first_names",
     "model_dtype",
     "module_tree",
     "note_outside",
@@ -131,11 +132,9 @@ def note_unused(builder: GraphBuilder, tree: ModuleTree, counted: dict[int, None
                 unused[id(p)] = (f"{path}.{name}" if path else name, p.numel())
     if unused:
         total = sum(n for _, n in unused.values())
-        names = ", ".join(name for name, _ in list(unused.values())[:5])
-        more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
         builder.note(
             f"{total:,} parameters were not used by any traced op and are not in the node "
-            f"totals: {names}{more}"
+            f"totals: {first_names([name for name, _ in unused.values()])}"
         )
 
 
@@ -145,16 +144,26 @@ def note_outside(builder: GraphBuilder, outside: Mapping[int, tuple[str, Any]]) 
     are named in a note: ``model.parameters()`` does not list them, so ``.to()``,
     ``state_dict()`` and an optimizer miss them (a slip, or a teacher hidden on purpose)."""
     found = [
-        (path, sum(p.numel() for p in m._parameters.values() if p is not None))
+        (path, n)
         for path, m in outside.values()
+        if (n := sum(p.numel() for p in m._parameters.values() if p is not None))
     ]
-    if not (found := [(path, n) for path, n in found if n]):
+    if not found:
         return
-    paths = list(dict.fromkeys(path for path, _ in found))
-    names = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    names = first_names(list(dict.fromkeys(path for path, _ in found)))
     builder.note(
         f"{sum(n for _, n in found):,} parameters counted are of {len(found)} module"
-        f"{'s' if len(found) > 1 else ''} that are not sub-modules of the model ({names}): kept in a plain list, dict or other object, "
-        "or made in the forward, they are not in model.parameters(), so .to(), state_dict() "
-        "and an optimizer miss them"
+        f"{'s' if len(found) > 1 else ''} that are not sub-modules of the model ({names}): "
+        "kept in a plain list, dict or other object, or made in the forward, they are not in "
+        "model.parameters(), so .to(), state_dict() and an optimizer miss them"
     )
+
+
+def first_names(names: Sequence[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``names``, and how many more, as a note lists them.
+
+    >>> first_names(["a", "b"]), first_names(list("abcdefg"))
+    ('a, b', 'a, b, c, d, e and 2 more')
+    """
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from stridescope.frontends.pytorch.meta_calls import walk_values
+from stridescope.frontends.pytorch.module_tree import first_names
 from stridescope.frontends.pytorch.proxy import ShapeProxy
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.value_sizes import sized
@@ -139,13 +140,12 @@ def _note_discarded(
             stack.extend(nodes[i].parents)
     dropped = [n for n in nodes if n.id not in live and n.parents and (n.params or n.macs)]
     if dropped:
-        names = ", ".join(n.name for n in dropped[:5])
-        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+        names = first_names([n.name for n in dropped])
         known = set(paths.values())
         kept = {_module_of(nodes[i].name, known) for i in live}
         params = sum(n.params for n in dropped if _module_of(n.name, known) not in kept - {None})
         macs = sum(n.macs for n in dropped)
         builder.note(
             f"{len(dropped)} ops ({params:,} parameters, {macs:,} MACs, counted) compute results "
-            f"the forward discards: {names}{more}"
+            f"the forward discards: {names}"
         )

@@ -29,7 +29,7 @@ from typing import Any, cast
 
 import torch
 from torch import nn
-from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+from torch.nn.parameter import is_lazy
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends.pytorch import (
@@ -89,8 +89,6 @@ from stridescope.frontends.pytorch.views import restore
 from stridescope.ir import Graph, GraphBuilder
 
 __all__ = ["trace_torch"]
-
-_LAZY = (UninitializedParameter, UninitializedBuffer)
 
 _SCRIPT_FUNCTION: Any = torch.jit.ScriptFunction
 _ORIGINAL_SCRIPT_CALL: Callable[..., Any] = _SCRIPT_FUNCTION.__call__
@@ -186,7 +184,7 @@ def _graph(module: nn.Module, given: Arguments) -> Graph:
     """One reading of ``module`` for the tensors ``given`` (see :func:`trace_torch`)."""
     kind = type(module).__name__
     tree = module_tree(module)
-    if any([type(p) in _LAZY for p in tree.kept]):  # (a call makes their weights: a copy's)
+    if any(map(is_lazy, tree.kept)):  # (a call would make their weights: a copy's)
         module = copy.deepcopy(module)
         tree = module_tree(module)
     what = " and ".join(given.labels())
