@@ -12,6 +12,12 @@ from stridescope.study.executors import LocalExecutor
 from stridescope.study.resources import Resources, share_cores
 
 
+@pytest.fixture(autouse=True)
+def _no_thread_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shares below are those of a shell that does not set ``OMP_NUM_THREADS``."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+
 @pytest.mark.parametrize(
     ("workers", "cores", "expected"),
     [
@@ -47,3 +53,15 @@ def test_the_plan_and_the_local_executor_use_the_same_share(workers: int, cores:
 def test_impossible_shares_are_refused(workers: int, cores: int, message: str) -> None:
     with pytest.raises(StridescopeError, match=message):
         share_cores(workers, cores)
+
+
+@pytest.mark.parametrize(("value", "threads"), [("1", 1), ("3", 3), ("64", 8), ("0", 8), ("x", 8)])
+def test_omp_num_threads_caps_each_runs_threads_not_the_runs(
+    monkeypatch: pytest.MonkeyPatch, value: str, threads: int
+) -> None:
+    """A user who sets OMP_NUM_THREADS=1 gets runs of one thread (torch's own default honours
+    it), and the plan records that; a value that is not a positive count is ignored."""
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert share_cores(2, 16) == Resources(cores=16, workers=2, threads=threads)
+    spec = plan_runs(StudyConfig(workers=2, seeds=(0,), ops=("conv1x1_s2",)), 16)[0]
+    assert spec.threads == threads

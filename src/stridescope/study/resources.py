@@ -8,6 +8,9 @@ the local executor (the threads of its worker processes): ``workers`` is the stu
 Resources(cores=8, workers=2, threads=4)
 >>> share_cores(workers=3, cores=2)
 Resources(cores=2, workers=3, threads=1)
+
+``OMP_NUM_THREADS``, where set, caps the threads of each run (as it caps torch's own default),
+not the number of runs.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 from stridescope.errors import StridescopeError
 
-__all__ = ["Resources", "available_cores", "default_workers", "share_cores"]
+__all__ = ["Resources", "available_cores", "default_workers", "share_cores", "thread_cap"]
 
 
 def available_cores() -> int:
@@ -26,6 +29,13 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def thread_cap() -> int | None:
+    """The threads a run may take at most: ``OMP_NUM_THREADS`` where it is a positive whole
+    number (torch's own default honours it), else ``None``."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def default_workers(cores: int) -> int:
@@ -51,7 +61,8 @@ def share_cores(workers: int = 0, cores: int | None = None) -> Resources:
 
     ``workers=0`` means "choose": :func:`default_workers`. Each run gets
     ``max(1, cores // workers)`` threads, so runs never ask for more cores than there are
-    (except one thread each when there are more workers than cores).
+    (except one thread each when there are more workers than cores), and never more than
+    :func:`thread_cap`.
 
     >>> share_cores(workers=1, cores=4).threads, share_cores(workers=0, cores=1).workers
     (4, 1)
@@ -63,4 +74,8 @@ def share_cores(workers: int = 0, cores: int | None = None) -> Resources:
             f"received workers={workers}, cores={total}"
         )
     runs = workers or default_workers(total)
-    return Resources(cores=total, workers=runs, threads=max(1, total // runs))
+    threads = max(1, total // runs)
+    cap = thread_cap()
+    return Resources(
+        cores=total, workers=runs, threads=threads if cap is None else min(cap, threads)
+    )
