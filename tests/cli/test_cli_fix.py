@@ -188,3 +188,18 @@ def test_errors_are_one_line_with_exit_code_2(args: list[str], message: str) -> 
     result = runner.invoke(app, ["fix", *args])
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {message}") and result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("target", "save"),
+    [([KERAS_SEED], "x.pt"), ([TORCH_SEED, "-i", "1x3x32x32"], "x.keras")],
+)
+def test_a_save_suffix_the_model_cannot_take_is_refused_before_the_fix_runs(
+    monkeypatch: pytest.MonkeyPatch, target: list[str], save: str
+) -> None:
+    """The suffix is checked once the model is loaded, not after the (slow) fix."""
+    called: list[object] = []
+    monkeypatch.setattr(stridescope.api, "fix", lambda *a, **k: called.append(a))
+    result = runner.invoke(app, ["fix", *target, "-p", "s2d", "--save", save])
+    assert result.exit_code == 2 and "saves" in result.output
+    assert called == []

@@ -88,16 +88,23 @@ def _writable(path: Path) -> None:
         )
 
 
-def _save(fixed: Fixed, path: Path) -> None:
-    if is_keras_model(fixed.model):
+def _check_suffix(model: object, path: Path) -> None:
+    """A one-line error, before the fix runs, where ``--save``'s suffix does not suit the
+    model: a Keras model saves to ``.keras``, a PyTorch model's state_dict not to ``.keras``."""
+    if is_keras_model(model):
         if path.suffix != ".keras":
             raise StridescopeError(f"a Keras model saves to a .keras file; received {str(path)!r}")
-        fixed.model.save(path)
-        return
-    if path.suffix == ".keras":
+    elif path.suffix == ".keras":
         raise StridescopeError(
             f"a PyTorch model saves its state_dict (e.g. fixed.pt); received {str(path)!r}"
         )
+
+
+def _save(fixed: Fixed, path: Path) -> None:
+    _check_suffix(fixed.model, path)
+    if is_keras_model(fixed.model):
+        fixed.model.save(path)
+        return
     import torch
 
     try:
@@ -188,6 +195,8 @@ def _run(
     from stridescope.frontends.load import load_model
 
     model = load_model(target)  # the one loader: FILE.keras, FILE.py:FACTORY, module:ATTR
+    if save is not None:
+        _check_suffix(model, save)
     fixed = fix(model, policy, select=chosen, input_shape=input_shape, filter_size=filter_size)
     if save is not None:
         _save(fixed, save)
