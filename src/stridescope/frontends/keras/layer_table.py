@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -156,7 +157,8 @@ def add_keras_layer(
         return add_operation(b, parents, layer, call, name, seen)
     table = keras_table()
     handler = next((table[cls] for cls in type(layer).__mro__ if cls in table), None)
-    if handler is None:
+    lora = _lora_product(b, layer, name) if getattr(layer, "lora_enabled", False) else None
+    if handler is None:  # (an Embedding, an EinsumDense: read through their call)
         return add_custom_layer(b, parents, layer, call, name, add_keras_layer, seen)
     if handler is shape_handlers.recurrent and not shape_handlers.known_cells(layer):
         handler = partial(custom_cell_rnn, read=add_keras_layer)  # (an RNN of a custom cell)
@@ -165,7 +167,7 @@ def add_keras_layer(
     first = b.size
     made = handler(b, parents, layer, _config(layer), name)
     made = made if isinstance(made, list) else [made]
-    if getattr(layer, "lora_enabled", False):
+    if lora is not None:
         _lora_kernels(b, first, layer)
     counted_once(b, first, layer.weights, seen, name)  # (those another layer counted: once)
     if call is not None and len(call.outputs) > len(made):  # return_attention_scores=True
@@ -174,6 +176,24 @@ def add_keras_layer(
         op = type(layer).__name__
         made += outputs_beside(b, made[0], name, more, kind=kind, op=op, start=len(made))
     return made
+
+
+def _lora_product(b: GraphBuilder, layer: Any, name: str) -> int | None:
+    """The product ``lora_kernel_a @ lora_kernel_b`` (an ``Embedding``'s
+    ``lora_embeddings_a @ lora_embeddings_b``) a layer after ``enable_lora(rank)`` adds to its
+    kernel on every call (on weights alone, once per call whatever the batch): a node without
+    parents for its MACs, as a parametrized torch layer's product is. (A quantized layer
+    multiplies its input by the two instead: not this product.)"""
+    if getattr(layer, "quantization_mode", None) is not None:
+        return None
+    a, k = getattr(layer, "lora_kernel_a", None), getattr(layer, "lora_kernel_b", None)
+    if a is None:
+        a, k = getattr(layer, "lora_embeddings_a", None), getattr(layer, "lora_embeddings_b", None)
+    if a is None or k is None or len(k.shape) != 2:
+        return None
+    shape = (*(int(d) for d in a.shape[:-1]), int(k.shape[-1]))
+    macs = math.prod(int(d) for d in a.shape) * int(k.shape[-1])
+    return b.computed(f"{name}.lora", output_shape=shape, macs=macs, op="matmul")
 
 
 def _lora_kernels(b: GraphBuilder, first: int, layer: Any) -> None:
