@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from stridescope.frontends.pytorch.tracer import Tracer
 
 __all__ = ["TRACED_ONLY", "FunctionSpec", "ModuleHandler", "counts_all", "is_inplace"]
-__all__ += ["traced_only"]
+__all__ += ["class_handler", "traced_only"]
 
 # handlers that count every parameter among their call's arguments themselves (see counts_all)
 _COUNTING: set[Callable[..., Any]] = set()
@@ -92,3 +93,32 @@ def is_inplace(spelling: str) -> bool:
     """
     name = spelling.rpartition(".")[2]
     return (name.endswith("_") and not name.endswith("__")) or name in _INPLACE_DUNDERS
+
+
+def class_handler(
+    modules: Mapping[Callable[..., Any], ModuleHandler], cls: type
+) -> ModuleHandler | None:
+    """The handler of ``cls``'s ``forward`` in ``modules``, unless ``cls`` overrides a method
+    that forward calls (a conv subclass's own ``_conv_forward``, which pads its input first; a
+    batch norm's own ``_check_input_dim``): the handler reads the base class's forward, so such
+    a class's forward is traced instead."""
+    handler = modules.get(getattr(cls, "forward", None))  # type: ignore[arg-type]
+    return None if handler is None or _overrides(cls) else handler
+
+
+@functools.cache
+def _overrides(cls: type) -> bool:
+    """Whether ``cls`` holds another method than torch's class it derives from (the nearest
+    in its MRO, whose forward the handler reads) under a name that forward's code reads
+    (``self._conv_forward``)."""
+    owner = next((c for c in cls.__mro__ if c.__module__.startswith("torch.")), cls)
+    if owner is cls:
+        return False
+    forward = cls.forward  # type: ignore[attr-defined]
+    code = getattr(forward, "__code__", None)
+    names = code.co_names if code is not None else ()
+    return any(
+        callable(mine := getattr(cls, n, None)) and mine is not getattr(owner, n, None)
+        for n in names
+        if hasattr(owner, n)
+    )

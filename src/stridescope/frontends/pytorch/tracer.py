@@ -20,7 +20,12 @@ from stridescope.frontends.pytorch.block_replay import Block
 from stridescope.frontends.pytorch.data_bounds import DataBounds
 from stridescope.frontends.pytorch.errors import NotHandled
 from stridescope.frontends.pytorch.fx_graphs import run_recorded
-from stridescope.frontends.pytorch.handler_specs import TRACED_ONLY, FunctionSpec, ModuleHandler
+from stridescope.frontends.pytorch.handler_specs import (
+    TRACED_ONLY,
+    FunctionSpec,
+    ModuleHandler,
+    class_handler,
+)
 from stridescope.frontends.pytorch.hooks import any_global_hooks, call_hooked
 from stridescope.frontends.pytorch.known_values import KnownValues
 from stridescope.frontends.pytorch.meta_calls import walk_values
@@ -81,8 +86,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
         self.owners: list[nn.Module | None] = [None]
         self.names, self.outside = {}, {}  # (see naming: modules outside the tree too)
         self.counted: dict[int, None] = {}
-        # blocks traced once and copied where they repeat (see ``block_copies``)
-        self.repeated: set[type] = set()
+        self.repeated: set[type] = set()  # blocks traced once, copied where they repeat
         self.root: type = nn.Module
         self.small: dict[type, int] = {}
         self.spent: dict[type, list[float]] = {}
@@ -312,7 +316,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
         if found is None:
             found = self.by_class[cls] = (
                 callable(getattr(cls, "stridescope_ir", None)),
-                self.modules.get(cls.forward),
+                class_handler(self.modules, cls),
             )
         has_ir, handler = found
         own = module.__dict__
@@ -351,12 +355,9 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
         if wants != entry and (wants or _on_top(self.mode)):
             self.switch_mode(wants)
         try:
-            if (
-                cls.forward is _SEQUENTIAL
-                and len(args) == 1
-                and not kwargs
-                and "forward" not in (module.__dict__)
-            ):  # nn.Sequential's own forward, without its iterator and two frames per layer
+            # nn.Sequential's own forward, without its iterator and two frames per layer
+            sequential = cls.forward is _SEQUENTIAL and "forward" not in module.__dict__
+            if sequential and len(args) == 1 and not kwargs:
                 out, call = args[0], self.call_module
                 for layer in module._modules.values():  # (a __call__ of its own: run as torch)
                     plain = type(layer).__call__ is _CALL

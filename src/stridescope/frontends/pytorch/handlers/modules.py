@@ -66,8 +66,18 @@ def _flag(m: Any, name: str) -> bool:
     return bool(_attr(m, name, False))
 
 
-def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+def _stale(m: Any, shape: tuple[int, ...], tensor: str = "weight") -> bool:
+    """Whether the layer holds a ``tensor`` of another shape than its attributes give (a
+    weight replaced by a pruned one, the attributes left as they were: torch runs the layer
+    on the tensor it holds, so its forward is traced, not read from the attributes)."""
+    held = m._parameters.get(tensor) if tensor in m._parameters else m._buffers.get(tensor)
+    return held is not None and held.shape != shape
+
+
+def conv(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     own = m.__dict__
+    if _stale(m, (own["out_channels"], own["in_channels"] // own["groups"], *own["kernel_size"])):
+        return traced(t, m, name, x)
     key = (
         type(m),
         t.builder._nodes[x.node].output_shape,
@@ -177,7 +187,9 @@ def _remember(t: Tracer, key: tuple[Any, ...], out: ShapeProxy) -> ShapeProxy:
     return out
 
 
-def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+def conv_transpose(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
+    if _stale(m, (m.in_channels, m.out_channels // m.groups, *m.kernel_size)):
+        return traced(t, m, name, x)
     weight = m.in_channels * (m.out_channels // m.groups) * math.prod(m.kernel_size)
     bias = _has_bias(m)
     params = t.module_params(m, weight + (m.out_channels if bias else 0))
@@ -205,8 +217,10 @@ def conv_transpose_layer(
     )
 
 
-def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> ShapeProxy:
+def linear(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     own = m.__dict__
+    if _stale(m, (own["out_features"], own["in_features"])):
+        return traced(t, m, name, x)
     shape = t.builder._nodes[x.node].output_shape
     key = (type(m), shape, own.get("in_features"), own.get("out_features"))
     found = _repeated(t, m, name, x, key)
@@ -259,7 +273,9 @@ def _norm_rank(cls: type, ndim: int) -> int:
 def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     """Batch / instance norm: rank and channel count checked as torch does."""
     shape = t.builder._nodes[x.node].output_shape
-    key = (type(m), shape, m.__dict__.get("num_features"))
+    key = (type(m), shape, features := m.__dict__.get("num_features"))
+    if _stale(m, (features,)) or _stale(m, (features,), "running_mean"):
+        return traced(t, m, name, x)
     found = _repeated(t, m, name, x, key)
     if found is not None:
         return found
