@@ -8,13 +8,17 @@ JSON-ready result (rendering is the caller's business).
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial as partial_of
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stridescope.analysis.summary import Summary, summarize
+from stridescope.frameworks import is_keras_model
 from stridescope.frontends.inputs import Inputs
-from stridescope.frontends.load import load_graph
+from stridescope.frontends.load import load_graph, model_of
 from stridescope.gc_pause import gc_paused
 
 if TYPE_CHECKING:
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from stridescope.analysis.lint import LintReport
     from stridescope.ir import Graph
     from stridescope.surgery import Fixed
+    from stridescope.surgery.estimate import LayerCheck
 
 __all__ = ["compare", "consistency", "coverage", "fix", "lint", "summary"]
 
@@ -101,8 +106,31 @@ def lint(
 
     options = LintOptions.parse(select, ignore, severity)  # bad codes fail before loading
     with gc_paused():
-        graph = _loaded(target, input_shape, partial)
-        return lint_graph(graph, options, fix_estimate=fix_estimate)
+        model = model_of(target)  # (loaded once: its graph, and what fix says of its layers)
+        graph = _loaded(model, input_shape, partial)
+        if model is not target:  # (named after the target given, as load_graph names it)
+            graph = dataclasses.replace(graph, source=str(target))
+        check = _layer_check(model)
+        estimate = fix_estimate if check is None else partial_of(fix_estimate, check=check)
+        return lint_graph(graph, options, fix_estimate=estimate)
+
+
+def _layer_check(target: object) -> LayerCheck | None:
+    """What ``fix`` says of the layers of ``target``, where it is a model fix takes (see
+    :func:`~stridescope.surgery.estimate.fix_estimate`): a PyTorch module or a Keras model;
+    ``None`` else (a spec file, a graph: the IR's price)."""
+    if is_keras_model(target):
+        from stridescope.surgery.keras_apply import layer_check as keras_check
+
+        return keras_check(target)
+    if "torch" in sys.modules:
+        from torch import nn
+
+        if isinstance(target, nn.Module):
+            from stridescope.surgery.torch_apply import layer_check
+
+            return layer_check(target)
+    return None
 
 
 def _loaded(target: object, input_shape: Inputs, partial: bool) -> Graph:

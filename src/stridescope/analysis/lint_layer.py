@@ -32,6 +32,7 @@ __all__ = [
     "border_policy",
     "dropped_border",
     "is_lowpass",
+    "returns_indices",
     "skip_policy",
     "skipped_input",
     "uncounted",
@@ -76,10 +77,19 @@ def _window_evidence(node: Node, reads: tuple[AxisReads, ...]) -> dict[str, Any]
     }
 
 
+def returns_indices(node: Node) -> bool:
+    """A max pool that also returns where its maxima are (``return_indices=True``, for a max
+    unpool): a blur after it at stride 1 would leave indices of the stride-1 map."""
+    return node.op.endswith("_with_indices")
+
+
 def _swappable(node: Node) -> bool:
-    """A layer ``stridescope fix`` swaps: a conv with weights or a max pool. A conv without
-    weights is a fixed filter (a blur already), which fix leaves as it is."""
-    return node.kind is OpKind.MAXPOOL or (node.kind is OpKind.CONV and node.params > 0)
+    """A layer ``stridescope fix`` swaps: a conv with weights (a later call of one: where it
+    swaps the first) or a max pool (not one that returns indices). A conv without weights is
+    a fixed filter (a blur already), which fix leaves as it is."""
+    if node.kind is OpKind.MAXPOOL:
+        return not returns_indices(node)
+    return node.kind is OpKind.CONV and (node.params > 0 or bool(node.shares))
 
 
 def skip_policy(node: Node) -> str | None:

@@ -58,6 +58,7 @@ __all__ = [
     "TARGET_FORMS",
     "load_graph",
     "load_model",
+    "model_of",
     "parse_shape",
     "resolve_attr",
     "resolve_factory",
@@ -214,6 +215,25 @@ def load_model(target: str, *, num_classes: int | None = None) -> Any:
             "Keras model"
         )
     return model
+
+
+def model_of(target: object) -> object:
+    """The model a string target names, loaded (``FILE.keras``/``.h5``, ``FILE.py:FACTORY``,
+    ``package.module:ATTR``), so that a caller that reads its graph (``load_graph(model)``)
+    can also look at its modules; any other target as it is (a model, a spec file, a saved
+    PyTorch archive, a graph).
+
+    >>> model_of("examples/seed_cnn.toml")
+    'examples/seed_cnn.toml'
+    """
+    if not isinstance(target, (str, Path)):
+        return target
+    text = str(target)
+    if text.endswith(KERAS):
+        return load_keras_file(Path(text))
+    if text.endswith((".toml", *TORCH)) or ":" not in text:
+        return target
+    return resolve_target(text)
 
 
 def _graph_of_model(

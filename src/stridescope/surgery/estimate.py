@@ -28,15 +28,16 @@ DS501 None
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Literal
 
 from stridescope.analysis.lint import Finding, Fix, rule_named
 from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Graph, Node
-from stridescope.surgery.plans import Plan, plan_graph
+from stridescope.surgery.plans import Plan, evaluate, plan_graph
 from stridescope.surgery.policies import FixOptions, policy_plan
 
-__all__ = ["fix_estimate"]
+__all__ = ["LayerCheck", "fix_estimate"]
 
 
 # (layout, the node without its name and place, plan, code) -> its price: a network repeats a
@@ -72,18 +73,71 @@ def _price_alone(graph: Graph, node: Node, plan: Plan, code: str) -> tuple[int, 
     return local.params - node.params, local.macs - node.macs
 
 
-def fix_estimate(graph: Graph, finding: Finding, options: FixOptions | None = None) -> Fix | None:
+#: What the model itself says of swapping ``node`` under ``plan`` (see :func:`fix_estimate`):
+#: why ``fix`` leaves it as it is, or the Δparams and ΔMACs ``fix`` measures for it, or
+#: ``None`` where the IR's price is fix's.
+LayerCheck = Callable[[Graph, Node, Plan], "str | tuple[int, int] | None"]
+
+
+def fix_estimate(
+    graph: Graph,
+    finding: Finding,
+    options: FixOptions | None = None,
+    *,
+    check: LayerCheck | None = None,
+) -> Fix | None:
     """The cost of removing ``finding`` with its policy, on the IR: Δparams and ΔMACs
     summed over its layers; ``None`` when the finding names no policy, or the policy cannot
-    swap one of its layers, or the swap would not remove the finding."""
+    swap one of its layers, or the swap would not remove the finding. ``check``: what the
+    model says of each layer (``stridescope.lint`` passes one for the model it reads: a
+    functional call or a hooked layer that fix leaves, a conv subclass whose copy fix
+    measures)."""
     if finding.policy is None or not finding.nodes:
         return None
     params = macs = 0
     for node_id in finding.nodes:
-        node = graph.nodes[node_id]
-        plan = policy_plan(finding.policy, graph, node, options)
-        priced = _price(graph, node, plan, finding.code) if isinstance(plan, Plan) else None
+        priced = _node_price(graph, graph.nodes[node_id], finding, options, check)
         if priced is None:
             return None
         params, macs = params + priced[0], macs + priced[1]
     return Fix(finding.policy, params, macs)
+
+
+def _node_price(
+    graph: Graph,
+    node: Node,
+    finding: Finding,
+    options: FixOptions | None,
+    check: LayerCheck | None,
+) -> tuple[int, int] | None:
+    """One layer's price. A later call of a layer (``node.shares``) is priced as ``fix``
+    prices it: as if it were the first call, its weights the first call's (Δparams 0), and
+    only where the first call is swapped."""
+    policy = finding.policy
+    assert policy is not None
+    first = _first_call(graph, node) if node.shares else None
+    if node.shares and first is None:
+        return None
+    alone = node if first is None else dataclasses.replace(node, shares="", params=first.params)
+    plan = policy_plan(policy, graph, alone, options)
+    if not isinstance(plan, Plan) or (priced := _price(graph, alone, plan, finding.code)) is None:
+        return None
+    target, target_plan = node, plan
+    if first is not None:
+        first_plan = policy_plan(policy, graph, first, options)
+        if not isinstance(first_plan, Plan) or evaluate(graph, first, first_plan).reason:
+            return None
+        target, target_plan = first, first_plan
+    verdict = None if check is None else check(graph, target, target_plan)
+    if isinstance(verdict, str):
+        return None
+    if first is not None:
+        return 0, priced[1]
+    return priced if verdict is None else verdict
+
+
+def _first_call(graph: Graph, node: Node) -> Node | None:
+    """The node of the first call of the layer ``node`` calls again (by its name up to the
+    first '/', as ``fix`` matches them: a Keras layer's parts and steps)."""
+    name = node.shares.partition("/")[0]
+    return next((n for n in graph.nodes if n.name.partition("/")[0] == name), None)

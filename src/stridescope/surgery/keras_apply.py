@@ -25,8 +25,9 @@ import keras
 import numpy as np
 
 from stridescope.errors import StridescopeError
-from stridescope.ir import Node
+from stridescope.ir import Graph, Node
 from stridescope.ops.keras_layers import AdaptivePolyphase, BlurPool
+from stridescope.surgery.estimate import LayerCheck
 from stridescope.surgery.plans import (
     AvgPoolStep,
     BlurStep,
@@ -37,7 +38,7 @@ from stridescope.surgery.plans import (
 )
 from stridescope.surgery.records import CHANGED, EXPECTATION, OutputAtStart
 
-__all__ = ["apply_keras", "check_keras_model", "keras_layers_by_name"]
+__all__ = ["apply_keras", "check_keras_model", "keras_layers_by_name", "layer_check"]
 
 L = keras.layers
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D)
@@ -238,6 +239,24 @@ def _planned_layer(layers: dict[str, Any], name: str) -> Any:
         f"{kind}: only Conv*D, DepthwiseConv*D, SeparableConv*D and MaxPooling*D layers are "
         "swapped (alone or inside TimeDistributed)"
     )
+
+
+def layer_check(model: Any) -> LayerCheck:
+    """What ``fix`` would do with a layer of ``model`` (``fix_estimate``'s ``check``): why it
+    leaves the layer (not a layer it swaps, a padding Keras cannot give at stride 1), else
+    ``None`` (swapped at the IR's price). Each layer is looked at once per plan."""
+    layers = dict(keras_layers_by_name(model))
+    seen: dict[tuple[str, Plan], str | None] = {}
+
+    def check(graph: Graph, node: Node, plan: Plan) -> str | None:
+        key = (node.name, plan)
+        if key not in seen:
+            layer = _planned_layer(layers, node.name)
+            built = layer if isinstance(layer, str) else _replacement(layer, node, plan)
+            seen[key] = built if isinstance(built, str) else None
+        return seen[key]
+
+    return check
 
 
 def apply_keras(

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from stridescope.analysis.lint_layer import returns_indices
 from stridescope.errors import StridescopeError
 from stridescope.geometry import output_size
 from stridescope.ir import Graph, Node, OpKind, Window
@@ -158,6 +159,8 @@ def _refusal(graph: Graph, node: Node, kinds: tuple[OpKind, ...], policy: str) -
         return f"the layer {node.shares!r} called again: fixed, or not, where it is first called"
     if node.kind is OpKind.CONV and node.params == 0:
         return "a fixed filter without weights (a blur already): left as is"
+    if returns_indices(node):
+        return "a max pool that returns its indices (for a max unpool): left as is"
     if node.kind not in kinds:
         what = {
             OpKind.AVGPOOL: "average pooling already low-pass filters its input",

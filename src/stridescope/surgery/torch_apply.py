@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any, cast
 
 import torch
@@ -26,6 +27,7 @@ from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ops.blurpool import Blur
 from stridescope.ops.polyphase import AdaptivePolyphase
 from stridescope.ops.space_to_depth import SpaceToDepthConv
+from stridescope.surgery.estimate import LayerCheck
 from stridescope.surgery.plans import (
     AvgPoolStep,
     BlurStep,
@@ -37,7 +39,7 @@ from stridescope.surgery.plans import (
 )
 from stridescope.surgery.torch_custom import custom_layer, measured, restrided_copy
 
-__all__ = ["apply_torch", "check_torch_model"]
+__all__ = ["apply_torch", "check_torch_model", "layer_check"]
 
 _CONVS: dict[Any, type[nn.Module]] = {c.forward: c for c in (nn.Conv1d, nn.Conv2d, nn.Conv3d)}
 _MAXPOOLS: dict[Any, type[nn.Module]] = {
@@ -272,26 +274,73 @@ def apply_torch(
             f"{str(error).split('.')[0]} (torch.nn.utils.weight_norm makes such a tensor: "
             "torch.nn.utils.parametrizations.weight_norm does not)"
         ) from None
-    tensors = [*fixed.parameters(), *fixed.buffers()]
-    device = tensors[0].device if tensors else torch.device("cpu")
+    device = _device(fixed)
     refused: dict[str, str] = {}
     costs: dict[str, tuple[int, int]] = {}
     for name, (node, plan, channels) in plans.items():
-        inputs = None
-        module, why = _swappable(fixed, node)
-        if module is None and (found := custom_layer(fixed, node)) is not None:
-            module, inputs = found[1], _module_input(graph, node, found[0])
-        if module is None:
-            refused[name] = why
+        swap = _swap(fixed, graph, node, plan, channels, device)
+        if isinstance(swap, str):
+            refused[name] = swap
             continue
-        made = _replacement(module, node, plan, channels, device, inputs)
-        if isinstance(made, str):
-            refused[name] = made
-            continue
-        if inputs is not None:
-            costs[name] = measured(module, made, inputs)
+        module, made, cost = swap
+        if cost is not None:
+            costs[name] = cost
         _put(fixed, module, made)
     return fixed, refused, costs
+
+
+def _device(model: nn.Module) -> torch.device:
+    """Where the model's first parameter or buffer is (the CPU for a model without)."""
+    first = next(chain(model.parameters(), model.buffers()), None)
+    return torch.device("cpu") if first is None else first.device
+
+
+def _swap(
+    model: nn.Module,
+    graph: Graph,
+    node: Node,
+    plan: Plan,
+    channels: tuple[int, int],
+    device: torch.device,
+) -> tuple[nn.Module, nn.Module, tuple[int, int] | None] | str:
+    """The module of ``node`` in ``model``, its replacement under ``plan`` and, where that is
+    a checked copy of a conv subclass (:mod:`.torch_custom`), its measured Δparams and ΔMACs;
+    or why the layer stays as it is."""
+    inputs = None
+    module, why = _swappable(model, node)
+    if module is None and (found := custom_layer(model, node)) is not None:
+        module, inputs = found[1], _module_input(graph, node, found[0])
+    if module is None:
+        return why
+    made = _replacement(module, node, plan, channels, device, inputs)
+    if isinstance(made, str):
+        return made
+    return module, made, None if inputs is None else measured(module, made, inputs)
+
+
+def layer_check(model: nn.Module) -> LayerCheck:
+    """What ``fix`` would do with a layer of ``model`` (``fix_estimate``'s ``check``): why it
+    leaves the layer (a functional call, a hooked or parametrized conv), or the cost it
+    measures for a conv subclass's checked copy; ``None`` where it swaps the module at the
+    IR's price. Each layer is looked at once per plan."""
+    device = _device(model)
+    seen: dict[tuple[str, Plan], str | tuple[int, int] | None] = {}
+
+    def check(graph: Graph, node: Node, plan: Plan) -> str | tuple[int, int] | None:
+        key = (node.name, plan)
+        if key not in seen:
+            module, why = _swappable(model, node)
+            if module is not None:
+                seen[key] = None  # (an nn.Conv*/MaxPool*: swapped at the IR's price)
+            elif custom_layer(model, node) is None:
+                seen[key] = why
+            else:
+                channels = (graph.channels(node.input_shape), graph.channels(node.output_shape))
+                made = _swap(model, graph, node, plan, (channels[0] or 0, channels[1] or 0), device)
+                seen[key] = made if isinstance(made, str) else made[2]
+        return seen[key]
+
+    return check
 
 
 def _put(model: nn.Module, module: nn.Module, made: nn.Module) -> None:
