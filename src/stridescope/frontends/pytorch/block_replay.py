@@ -32,6 +32,7 @@ from torch import nn
 
 from stridescope.frontends.pytorch.block_match import ATOMS, Head, Unlike
 from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.versions import version
 from stridescope.ir import Node
 
 __all__ = ["Block", "describe_inputs", "rebuild", "record"]
@@ -113,7 +114,7 @@ class _Same:
     def __init__(self, tensor: torch.Tensor) -> None:
         self.tensor = tensor
         try:
-            self.version = tensor._version
+            self.version = version(tensor)
         except RuntimeError as error:  # an inference tensor keeps no version
             raise Unlike("a tensor without a version") from error
 

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from stridescope.frontends.pytorch.module_tree import ModuleTree
+from stridescope.frontends.pytorch.versions import versions
 
 __all__ = ["BufferGuard"]
 
@@ -47,7 +48,7 @@ class BufferGuard:
     def __init__(self, tree: ModuleTree, cls: type) -> None:
         self.cls, self.tree = cls, tree
         self.buffers = buffers = [b for b in tree.buffers if b is not None]
-        self.versions = [b._version for b in buffers]
+        self.versions = versions(buffers)
         self.copies: dict[int, Tensor] | None = None
         if _WRITES.get(cls, True):  # (not traced yet, or a class whose traces write)
             with torch.no_grad():
@@ -57,7 +58,7 @@ class BufferGuard:
         """Put back the values of each buffer whose counter moved (from the copies); the
         names of the buffers that moved where there were no copies (their values may have
         changed)."""
-        now = [b._version for b in self.buffers]
+        now = versions(self.buffers)
         moved = (
             []
             if now == self.versions

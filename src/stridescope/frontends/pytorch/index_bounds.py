@@ -29,6 +29,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from stridescope.frontends.pytorch.versions import version
+
 __all__ = ["INDEXING", "IndexOutOfBounds", "check_indices"]
 
 # per index tensor id: the tensor (held, so the id stays its own), its version, its least and
@@ -62,13 +64,13 @@ def _range(index: torch.Tensor) -> tuple[int, int] | None:
     ):
         return None
     seen = _SEEN.get(id(index))
-    if seen is not None and seen[0] is index and seen[1] == index._version:
+    if seen is not None and seen[0] is index and seen[1] == version(index):
         return seen[2], seen[3]
     with torch._C.DisableTorchFunction():
         low, high = (int(v) for v in torch.aminmax(index.detach()))
     if len(_SEEN) >= _SEEN_LIMIT:
         _SEEN.clear()
-    _SEEN[id(index)] = (index, index._version, low, high)
+    _SEEN[id(index)] = (index, version(index), low, high)
     return low, high
 
 

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from stridescope.frontends.pytorch.state_writes import functions_of
+from stridescope.frontends.pytorch.versions import version
 
 __all__ = [
     "IN_PLACE",
@@ -265,15 +266,15 @@ def keep_tensor(saved: Saved, tensor: Tensor, through_data: bool = False) -> Non
         copy = (  # a counter's value as a number: 10x cheaper than a tensor's copy
             tensor.item() if tensor.dim() == 0 and tensor.is_cpu else tensor.detach().clone()
         )
-        saved[id(tensor)] = (tensor, tensor._version, copy, through_data)
+        saved[id(tensor)] = (tensor, version(tensor), copy, through_data)
 
 
 def put_back_tensors(saved: Saved) -> None:
     """Write the kept copies back into the tensors written since (through ``.data``: no
     autograd version is bumped), then forget them."""
     with torch.no_grad():
-        for tensor, version, copy, through_data in saved.values():
-            if through_data or tensor._version != version:
+        for tensor, was, copy, through_data in saved.values():
+            if through_data or version(tensor) != was:
                 if isinstance(copy, Tensor):
                     tensor.data.copy_(copy)
                 else:
