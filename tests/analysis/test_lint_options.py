@@ -139,6 +139,7 @@ def test_fix_hook_fills_findings_that_name_a_policy() -> None:
         "policy": "resnet-d",
         "delta_params": 0,
         "delta_macs": 1,
+        "adds": [],
     }
     assert lint_graph(graph, LintOptions(measure=False), fix_estimate=estimate).findings[0].fix
 

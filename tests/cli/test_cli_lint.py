@@ -87,7 +87,12 @@ def test_json_record() -> None:
     # 2x2 per output and 64 channels, the 1x1 at stride 1 costs what it did
     cost = fix_cost(SEED, "resnet-d", "conv2d_2")
     assert cost is not None and cost.delta_macs == 7 * 7 * 64 * 4
-    assert finding["fix"] == {"policy": "resnet-d", "delta_params": 0, "delta_macs": 12544}
+    assert finding["fix"] == {
+        "policy": "resnet-d",
+        "delta_params": 0,
+        "delta_macs": 12544,
+        "adds": [],
+    }
     assert finding["evidence"]["producers"][0]["read_positions"] == 49
 
 

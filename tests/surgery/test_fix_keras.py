@@ -366,3 +366,40 @@ def test_a_layer_called_at_two_sizes_is_swapped_for_both(policy: str) -> None:
     before, after = stridescope.summary(model), stridescope.summary(fixed.model)
     assert fixed.delta_macs == after.totals.macs - before.totals.macs
     assert after.totals.params == before.totals.params + fixed.delta_params
+
+
+def test_lint_prices_no_swap_that_fix_leaves_and_every_one_it_makes() -> None:
+    """A 3x3 stride-2 'same' max pool on an even map pads (0, 1), which Keras cannot give at
+    stride 1: fix leaves it, and lint, asking the model, no longer prices it (it quoted a
+    blurpool price before); the 1x1 after it is priced at what fix reports."""
+    inputs = keras.Input((32, 32, 3))
+    x = L.Conv2D(8, 3, padding="same")(inputs)
+    x = L.MaxPooling2D(3, 2, padding="same", name="pool")(x)
+    model = keras.Model(inputs, L.Conv2D(8, 1, strides=2, name="down")(x))
+    priced = {(f.layer, f.fix.policy): f.fix for f in stridescope.lint(model).findings if f.fix}
+    assert ("pool", "blurpool") not in priced
+    fixed = fix(model, "blurpool")
+    assert [u.layer for u in fixed.unchanged] == ["pool"]
+    first = fix(model, "blurpool-first", select=["down"])
+    change = first.changes[0]
+    assert (change.delta_params, change.delta_macs) == (
+        priced["down", "blurpool-first"].delta_params,
+        priced["down", "blurpool-first"].delta_macs,
+    )
+
+
+@pytest.mark.parametrize("step", [0, 1])
+def test_every_step_of_a_time_distributed_layer_is_priced_and_reported(step: int) -> None:
+    """A TimeDistributed conv's later steps (``td/conv_1``...) were unpriced by lint though fix
+    swaps them, and selecting the first step reported it alone (512 of 1,536 MACs); selecting
+    a later step swapped the layer."""
+    inputs = keras.Input((3, 8, 8, 8))
+    layer = L.TimeDistributed(L.Conv2D(8, 1, strides=2, use_bias=False), name="td")
+    model = keras.Model(inputs, layer(inputs))
+    priced = {f.layer: f.fix for f in stridescope.lint(model).findings if f.code == "DS101"}
+    steps = sorted(priced, key=str)  # (one per step, named by Keras' ops: td/conv, td/conv_1...)
+    assert len(steps) == 3 and all(p is not None and p.delta_macs == 512 for p in priced.values())
+    fixed = fix(model, "resnet-d", select=[str(steps[step])])
+    assert sorted(c.layer for c in fixed.changes) == steps
+    before = stridescope.summary(model).totals.macs
+    assert stridescope.summary(fixed.model).totals.macs - before == fixed.delta_macs == 1536

@@ -9,10 +9,12 @@ weights, in the model passed); a model torch cannot copy is refused in one line 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import prune
 from typer.testing import CliRunner
 
 import stridescope
@@ -71,12 +73,32 @@ def test_a_lazy_model_is_refused_and_left_as_it_was() -> None:
     assert repr(model) == before
 
 
-def test_a_model_torch_cannot_copy_is_refused_in_one_line() -> None:
-    model = nn.Sequential(nn.Conv2d(3, 8, 1, 2))
+def _old_weight_norm(model: nn.Sequential) -> None:
     with pytest.warns(FutureWarning):
         model[0] = nn.utils.weight_norm(model[0])
-    with pytest.raises(StridescopeError, match="torch cannot copy this one"):
-        stridescope.fix(model, "resnet-d", input_shape=SHAPE)
+
+
+def _pruned(model: nn.Sequential) -> None:
+    prune.l1_unstructured(model[0], "weight", amount=0.3)
+
+
+@pytest.mark.parametrize("hook", [_old_weight_norm, _pruned], ids=["weight_norm", "prune"])
+def test_a_model_whose_hooks_hold_computed_weights_is_fixed(hook: Any) -> None:
+    """The old ``weight_norm`` and ``prune`` (before ``prune.remove``) keep the weight a hook
+    computes as a plain attribute; after a forward it holds autograd history, which torch
+    will not deep-copy: fix refused the whole model ('torch cannot copy this one', blaming
+    weight_norm for a pruned one). The copy now takes it detached: the hooked layer is left
+    with the reason, the others are swapped, and the model passed in keeps its tensor."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 1, 2))
+    hook(model)
+    model(torch.randn(SHAPE))  # (its weight now holds autograd history)
+    held = model[0].weight
+    fixed = stridescope.fix(model, "blurpool-first", input_shape=SHAPE)
+    assert [c.layer for c in fixed.changes] == ["2"]
+    assert [u.layer for u in fixed.unchanged] == ["0"]
+    assert "hooks" in fixed.unchanged[0].reason
+    assert model[0].weight is held and held.grad_fn is not None
+    assert fixed.model(torch.randn(SHAPE)).shape == model(torch.randn(SHAPE)).shape
 
 
 def test_save_to_a_path_it_cannot_write_is_one_line(tmp_path: Path) -> None:

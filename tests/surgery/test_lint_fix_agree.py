@@ -10,8 +10,11 @@ a column more), and named no policy for a layer called a second time, which ``fi
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 import torch
@@ -19,6 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import stridescope
+from stridescope.analysis.lint import POLICIES
+from stridescope.surgery import fix_estimate
+from stridescope.surgery.torch_apply import layer_check
 
 SHAPE = (1, 3, 32, 32)
 
@@ -130,3 +136,60 @@ def test_the_prices_the_models_above_get() -> None:
         layer != "pool.max_pool2d_with_indices"
         for _, layer, _ in priced["max pool returning indices"]
     )
+
+
+class _Residual(nn.Module):
+    """A 1x1 stride-2 shortcut added to a 3x3 stride-2 pad-1 main path (ResNet v1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, 1, 1)
+        self.main = nn.Conv2d(8, 16, 3, 2, 1)
+        self.short = nn.Conv2d(8, 16, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.main(x) + self.short(x)
+
+
+_BRINGING: dict[str, Callable[[], nn.Module]] = {
+    "residual": _Residual,
+    "stride 4": lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 16, 1, 4)),
+    "stride 4, 3x3": lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 16, 3, 4, 1)),
+    "padded stem": lambda: nn.Sequential(nn.ZeroPad2d(3), nn.Conv2d(3, 8, 7, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BRINGING))
+def test_what_a_fix_brings_is_what_lint_finds_after_it(name: str) -> None:
+    """A price's ``adds`` are the codes found more often once fix swaps that finding's layers
+    (a ResNet-D, space-to-depth or APS shortcut against a 3x3 stride-2 main path: DS301; a
+    blur of 4 taps at stride 4 that never reaches the last row, or one before a stem conv
+    whose dropped row was padding before: DS201); the prices that bring none, nothing. Every
+    policy is priced on every finding of a layer, not only the one lint names."""
+    shape = (1, 3, 64, 64)
+    model = _BRINGING[name]().eval()
+    graph = stridescope.frontends.load_graph(model, shape)
+    before = stridescope.lint(model, input_shape=shape).findings
+    counts = Counter(f.code for f in before)
+    brought = set()
+    for finding, policy in itertools.product(before, POLICIES):
+        if finding.layer is None or finding.policy is None:
+            continue
+        price = fix_estimate(graph, replace(finding, policy=policy), check=layer_check(model))
+        if price is None:
+            continue
+        fixed = stridescope.fix(model, policy, select=[finding.layer], input_shape=shape)
+        after = Counter(f.code for f in stridescope.lint(fixed.model, input_shape=shape).findings)
+        rose = sorted(code for code in after if after[code] > counts[code])
+        assert list(price.adds) == rose, (finding.code, finding.layer, policy)
+        brought.update((policy, code) for code in rose)
+    assert brought == _BROUGHT[name]
+
+
+_BROUGHT = {
+    "residual": {("resnet-d", "DS301"), ("s2d", "DS301"), ("aps", "DS301")},
+    "stride 4": {("blurpool", "DS201"), ("blurpool-first", "DS201")},
+    "stride 4, 3x3": set(),
+    "padded stem": {("blurpool-first", "DS201")},
+}

@@ -47,17 +47,22 @@ POLICIES = ("blurpool", "blurpool-first", "resnet-d", "s2d", "aps")
 
 @dataclass(frozen=True)
 class Fix:
-    """What applying ``policy`` to the finding's layers costs, computed on the fixed IR."""
+    """What applying ``policy`` to the finding's layers costs, computed on the fixed IR, and
+    the lint codes the swap brings that those layers did not have (``adds``: a blur that
+    never reaches the last row, DS201; an output grid moved where it meets another branch,
+    DS301; see :mod:`stridescope.surgery.brings`)."""
 
     policy: str
     delta_params: int
     delta_macs: int
+    adds: tuple[str, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "policy": self.policy,
             "delta_params": self.delta_params,
             "delta_macs": self.delta_macs,
+            "adds": list(self.adds),
         }
 
 

@@ -44,11 +44,13 @@ EPILOG = (
 
 
 def _fix(finding: Finding) -> str:
-    """The policy and, on a second line, its cost; the policy alone where it was not priced
-    or cannot swap the layer as it is (``fix`` is ``None``)."""
+    """The policy and, on a second line, its cost (and, on a third, the codes the swap
+    brings); the policy alone where it was not priced or cannot swap the layer as it is
+    (``fix`` is ``None``)."""
     if finding.fix is not None:
         f = finding.fix
-        return f"{f.policy}\n{f.delta_params:+,} params, {f.delta_macs:+,} MACs"
+        adds = f"\nadds {', '.join(f.adds)}" if f.adds else ""
+        return f"{f.policy}\n{f.delta_params:+,} params, {f.delta_macs:+,} MACs{adds}"
     return finding.policy or "-"
 
 

@@ -9,7 +9,8 @@ number — when the policy leaves one of the layers as it is (a padded 1x1 conv 
 ``resnet-d``, a ceil-mode pool whose last window a blur cannot reproduce, ...) or when the
 replacement would not remove the finding: the finding's own rule runs on the replacement
 alone and must find nothing there (a 3-tap blur that samples every 4th position still skips
-input; for DS202, every input position of a responsible layer must reach its output).
+input; for DS202, every input position of a responsible layer must reach its output). The
+codes the swap brings (:mod:`.brings`) are the price's ``adds``.
 
 >>> from stridescope.analysis.lint import LintOptions, lint_graph
 >>> from stridescope.ir import GraphBuilder
@@ -34,8 +35,10 @@ from typing import Literal
 from stridescope.analysis.lint import Finding, Fix, rule_named
 from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Graph, Node
+from stridescope.surgery.brings import brought
 from stridescope.surgery.plans import Plan, evaluate, plan_graph
 from stridescope.surgery.policies import FixOptions, policy_plan
+from stridescope.surgery.select import first_call
 
 __all__ = ["LayerCheck", "fix_estimate"]
 
@@ -95,12 +98,14 @@ def fix_estimate(
     if finding.policy is None or not finding.nodes:
         return None
     params = macs = 0
+    adds: set[str] = set()
     for node_id in finding.nodes:
         priced = _node_price(graph, graph.nodes[node_id], finding, options, check)
         if priced is None:
             return None
         params, macs = params + priced[0], macs + priced[1]
-    return Fix(finding.policy, params, macs)
+        adds.update(priced[2])
+    return Fix(finding.policy, params, macs, tuple(sorted(adds)))
 
 
 def _node_price(
@@ -109,13 +114,13 @@ def _node_price(
     finding: Finding,
     options: FixOptions | None,
     check: LayerCheck | None,
-) -> tuple[int, int] | None:
-    """One layer's price. A later call of a layer (``node.shares``) is priced as ``fix``
+) -> tuple[int, int, tuple[str, ...]] | None:
+    """One layer's price, and the codes its swap brings (:func:`~.brings.brought`). A later call of a layer (``node.shares``) is priced as ``fix``
     prices it: as if it were the first call, its weights the first call's (Δparams 0), and
     only where the first call is swapped."""
     policy = finding.policy
     assert policy is not None
-    first = _first_call(graph, node) if node.shares else None
+    first = first_call(graph, node) if node.shares else None
     if node.shares and first is None:
         return None
     alone = node if first is None else dataclasses.replace(node, shares="", params=first.params)
@@ -131,13 +136,7 @@ def _node_price(
     verdict = None if check is None else check(graph, target, target_plan)
     if isinstance(verdict, str):
         return None
+    adds = brought(graph, alone, plan)
     if first is not None:
-        return 0, priced[1]
-    return priced if verdict is None else verdict
-
-
-def _first_call(graph: Graph, node: Node) -> Node | None:
-    """The node of the first call of the layer ``node`` calls again (by its name up to the
-    first '/', as ``fix`` matches them: a Keras layer's parts and steps)."""
-    name = node.shares.partition("/")[0]
-    return next((n for n in graph.nodes if n.name.partition("/")[0] == name), None)
+        return 0, priced[1], adds
+    return (*(priced if verdict is None else verdict), adds)

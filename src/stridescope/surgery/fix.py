@@ -63,7 +63,7 @@ def _framework(model: object) -> str:
         from torch import nn
 
         if isinstance(model, nn.Module):
-            from stridescope.surgery.torch_apply import check_torch_model
+            from stridescope.surgery.torch_models import check_torch_model
 
             check_torch_model(model)
             return "torch"

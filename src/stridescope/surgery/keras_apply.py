@@ -82,20 +82,31 @@ def _stride1_same(config: dict[str, Any]) -> tuple[tuple[int, int], ...]:
     return tuple((t // 2, t - t // 2) for t in totals)
 
 
+def _keras_padding(config: dict[str, Any], step: Restride) -> str | None:
+    """The Keras padding that gives ``step``'s: 'valid', 'same', or ``None`` (neither)."""
+    if all(p == (0, 0) for p in step.padding):
+        return "valid"
+    return "same" if step.padding == _stride1_same(config) else None
+
+
+def _max_pool_refusal(layer: Any, step: Restride) -> str:
+    """Why a max pool cannot be restrided as ``step`` asks ('' when it can)."""
+    if not isinstance(layer, _MAXPOOLS) or _keras_padding(layer.get_config(), step):
+        return ""
+    return (
+        "Keras pads max pools only as 'valid' or 'same'; at stride 1 this one needs "
+        f"padding {step.padding}"
+    )
+
+
 def _restride(layer: Any, step: Restride) -> list[Any] | str:
+    if refusal := _max_pool_refusal(layer, step):
+        return refusal
     config = layer.get_config()
     config.update(strides=step.stride, name="pool" if isinstance(layer, _MAXPOOLS) else "conv")
-    if all(p == (0, 0) for p in step.padding):
-        config["padding"] = "valid"
+    if padding := _keras_padding(config, step):
+        config["padding"] = padding
         return [type(layer).from_config(config)]
-    if step.padding == _stride1_same(config):
-        config["padding"] = "same"
-        return [type(layer).from_config(config)]
-    if isinstance(layer, _MAXPOOLS):
-        return (
-            "Keras pads max pools only as 'valid' or 'same'; at stride 1 this one needs "
-            f"padding {step.padding}"
-        )
     config["padding"] = "valid"
     pad_class = _ZERO_PADS[len(step.padding) - 1]
     pads = step.padding[0] if len(step.padding) == 1 else step.padding
@@ -109,10 +120,17 @@ def _s2d(layer: Any) -> Any:
     return type(layer).from_config(config)
 
 
-def _avgpool(layer: Any, node: Node, step: AvgPoolStep, data_format: str) -> Any | str:
+def _avgpool_refusal(node: Node, step: AvgPoolStep, data_format: str) -> str:
+    """Why Keras cannot pool as ``step`` asks ('' when it can)."""
     spatial = node.input_shape[1:-1] if data_format == "channels_last" else node.input_shape[2:]
     if any(s != 2 and (n or 0) % s for n, s in zip(spatial, step.size, strict=True)):
         return "Keras' 'same' average pooling would split a partial window's padding"
+    return ""
+
+
+def _avgpool(layer: Any, node: Node, step: AvgPoolStep, data_format: str) -> Any | str:
+    if refusal := _avgpool_refusal(node, step, data_format):
+        return refusal
     pool_class = _AVGPOOLS[len(step.size) - 1]
     return pool_class(step.size, step.size, padding="same", data_format=data_format, name="pool")
 
@@ -252,11 +270,23 @@ def layer_check(model: Any) -> LayerCheck:
         key = (node.name, plan)
         if key not in seen:
             layer = _planned_layer(layers, node.name)
-            built = layer if isinstance(layer, str) else _replacement(layer, node, plan)
-            seen[key] = built if isinstance(built, str) else None
+            seen[key] = (layer if isinstance(layer, str) else _refusal(layer, node, plan)) or None
         return seen[key]
 
     return check
+
+
+def _refusal(layer: Any, node: Node, plan: Plan) -> str:
+    """Why :func:`_replacement` would leave ``layer`` under ``plan`` ('' when it swaps it),
+    without building anything."""
+    inner = layer.layer if isinstance(layer, L.TimeDistributed) else layer
+    data_format = inner.get_config().get("data_format") or keras.config.image_data_format()
+    for step in plan.steps:
+        if isinstance(step, Restride) and (refusal := _max_pool_refusal(inner, step)):
+            return refusal
+        if isinstance(step, AvgPoolStep) and (refusal := _avgpool_refusal(node, step, data_format)):
+            return refusal
+    return ""
 
 
 def apply_keras(

@@ -155,7 +155,7 @@ def _refusal(graph: Graph, node: Node, kinds: tuple[OpKind, ...], policy: str) -
         return "stride 1: not a downsampling layer"
     if not strided(node):
         return f"a {node.kind} layer: no fix policy swaps it"
-    if node.kind is OpKind.CONV and node.shares:
+    if node.shares:
         return f"the layer {node.shares!r} called again: fixed, or not, where it is first called"
     if node.kind is OpKind.CONV and node.params == 0:
         return "a fixed filter without weights (a blur already): left as is"

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 
 from stridescope.analysis.lint import LintOptions, lint_graph, parse_codes, rules
 from stridescope.errors import StridescopeError
-from stridescope.ir import Graph, OpKind
+from stridescope.ir import Graph, Node, OpKind
 from stridescope.surgery.policies import strided
 
-__all__ = ["layers_for_code", "selectable_codes", "selected_names"]
+__all__ = ["first_call", "layers_for_code", "selectable_codes", "selected_names"]
 
 _CODE = re.compile(r"^DS\d{1,3}$", re.IGNORECASE)
 
@@ -64,7 +64,8 @@ def _under(name: str, path: str) -> bool:
 
 def selected_names(graph: Graph, select: Sequence[str] | str) -> frozenset[str]:
     """The node names ``select`` picks: each entry a lint code (``DS101``) or a layer path
-    (the layer itself and every layer under it)."""
+    (the layer itself and every layer under it); a later call of a layer picks the layer (its
+    first call)."""
     entries = [select] if isinstance(select, str) else list(select)
     names: set[str] = set()
     for entry in entries:
@@ -83,4 +84,40 @@ def selected_names(graph: Graph, select: Sequence[str] | str) -> frozenset[str]:
                 f"{', '.join(selectable_codes())})"
             )
         names.update(found)
-    return frozenset(names)
+    return frozenset(names | _calls_of(graph, names))
+
+
+def _calls_of(graph: Graph, names: set[str]) -> set[str]:
+    """Every call of the layers ``names`` pick: a layer called again is one layer, swapped
+    where it is first called (its later calls, named ``<path>_1``, ``td/conv_1``, name it in
+    ``shares``)."""
+    later = [n for n in graph.nodes if n.shares]
+    if not later:
+        return set()
+    calls: dict[str, set[str]] = {}  # per first call, its later ones
+    for n in later:
+        if (called := first_call(graph, n)) is not None:
+            calls.setdefault(called.name, set()).add(n.name)
+    found: set[str] = set()
+    for first, again in calls.items():
+        if first in names or not again.isdisjoint(names):
+            found |= {first, *again}
+    return found
+
+
+def first_call(graph: Graph, node: Node) -> Node | None:
+    """The node of the first call of the layer ``node`` calls again: the node ``shares``
+    names, else the first of its kind without ``shares`` under the same name up to the first
+    '/', as ``fix`` matches them (a Keras layer's parts and steps)."""
+    exact = next((n for n in graph.nodes if n.name == node.shares), None)
+    if exact is not None:
+        return exact
+    name = node.shares.partition("/")[0]  # (a TimeDistributed layer's steps: td/conv, td/conv_1)
+    return next(
+        (
+            n
+            for n in graph.nodes
+            if n.name.partition("/")[0] == name and n.kind is node.kind and not n.shares
+        ),
+        None,
+    )

@@ -11,7 +11,6 @@ exactly, on the old module's device and dtype, and the training mode is kept.
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from collections.abc import Iterable
 from itertools import chain
@@ -19,10 +18,8 @@ from typing import Any, cast
 
 import torch
 from torch import nn
-from torch.nn.parameter import is_lazy
 from torch.nn.utils import parametrize
 
-from stridescope.errors import StridescopeError
 from stridescope.ir import Graph, Node, OpKind, Shape
 from stridescope.ops.blurpool import Blur
 from stridescope.ops.polyphase import AdaptivePolyphase
@@ -38,62 +35,15 @@ from stridescope.surgery.plans import (
     Step,
 )
 from stridescope.surgery.torch_custom import custom_layer, measured, restrided_copy
+from stridescope.surgery.torch_models import copied, model_refusal
 
-__all__ = ["apply_torch", "check_torch_model", "layer_check"]
+__all__ = ["apply_torch", "layer_check"]
 
 _CONVS: dict[Any, type[nn.Module]] = {c.forward: c for c in (nn.Conv1d, nn.Conv2d, nn.Conv3d)}
 _MAXPOOLS: dict[Any, type[nn.Module]] = {
     c.forward: c for c in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 }
 _AVGPOOLS: tuple[type[nn.Module], ...] = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
-
-
-def check_torch_model(model: nn.Module) -> None:
-    """Refuse wrapped or compiled models (their module paths are not the model's), lazy ones
-    (no weights yet) and quantized ones."""
-    wrapper = (nn.DataParallel, nn.parallel.DistributedDataParallel)
-    if isinstance(model, wrapper):
-        raise StridescopeError(
-            f"fix needs the bare model; received it wrapped in {type(model).__name__}: pass "
-            "model.module, and wrap the fixed model again"
-        )
-    if hasattr(model, "_orig_mod"):
-        raise StridescopeError(
-            "fix needs the bare model; received one compiled with torch.compile: pass "
-            "model._orig_mod (or fix before compiling), and compile the fixed model"
-        )
-    lazy = [(p, m) for p, m in model.named_modules() if any(map(is_lazy, m.parameters(False)))]
-    if lazy:
-        path, layer = lazy[0]
-        raise StridescopeError(
-            f"fix keeps a model's weights, and {path or 'the model'} ({type(layer).__name__}) "
-            "has none yet: a lazy layer makes them at its first call; run the model once on an "
-            "input of its shape, then fix it"
-        )
-    quantized = [(p, type(m).__name__) for p, m in model.named_modules() if _quantized(m)]
-    if quantized:
-        path, name = quantized[0]
-        raise StridescopeError(
-            f"fix needs the float model; received a quantized one: it holds {len(quantized)} "
-            f"quantized layer{'s' if len(quantized) > 1 else ''} (the first: "
-            f"{path or 'the model'} ({name})), whose tensors are quantized, which float layers "
-            "swapped in cannot take; fix the float model, then quantize the fixed one"
-        )
-
-
-# where torch.ao.quantization's convert puts the layers that take quantized tensors (those of
-# quantize_dynamic, in ``...quantized.dynamic``, and the reference ones take float tensors)
-_STATIC = ("torch.ao.nn.quantized.modules", "torch.ao.nn.intrinsic.quantized.modules")
-
-
-def _quantized(module: nn.Module) -> bool:
-    """Whether ``module`` takes quantized tensors (a float model's ``FloatFunctional``,
-    which convert turns into a ``QFunctional``, does not; a layer's packed weights, held apart
-    as a ``LinearPackedParams``, are not a layer)."""
-    cls = type(module)
-    return cls.__module__.startswith(_STATIC) and not cls.__name__.endswith(
-        ("FloatFunctional", "PackedParams")
-    )
 
 
 def _swappable(model: nn.Module, node: Node) -> tuple[nn.Module | None, str]:
@@ -140,8 +90,7 @@ def _restride(module: Any, step: Restride) -> nn.Module | str:
         )
     weight = module.weight
     conv: Any = base(
-        module.in_channels,
-        module.out_channels,
+        *_channels(module),
         module.kernel_size,
         step.stride,
         pads,
@@ -149,13 +98,28 @@ def _restride(module: Any, step: Restride) -> nn.Module | str:
         module.groups,
         module.bias is not None,
         module.padding_mode,
-        device=weight.device,
-        dtype=weight.dtype,
+        device="meta",  # (its own tensors are never used: the layer's are)
     )
-    _copy(conv.weight, weight)
-    if module.bias is not None:
-        _copy(conv.bias, module.bias)
+    _hold(conv, "weight", weight)
+    _hold(conv, "bias", module.bias)
     return cast(nn.Module, conv)
+
+
+def _channels(module: Any) -> tuple[int, int]:
+    """A conv's input and output channels, as its weight holds them (a weight pruned by hand
+    may leave ``in_channels`` / ``out_channels`` as they were; torch runs the weight)."""
+    shape = module.weight.shape
+    return int(shape[1]) * module.groups, int(shape[0])
+
+
+def _hold(layer: nn.Module, name: str, tensor: torch.Tensor | None) -> None:
+    """``layer.<name>`` is the old layer's own ``tensor``, the same object: a weight tied to
+    another layer stays tied, and a plain tensor stays a plain tensor (not a new parameter)."""
+    if tensor is None or isinstance(tensor, nn.Parameter):
+        setattr(layer, name, tensor)
+        return
+    delattr(layer, name)
+    setattr(layer, name, tensor)
 
 
 def _copy(target: torch.Tensor, source: torch.Tensor) -> None:
@@ -167,7 +131,7 @@ def _copy(target: torch.Tensor, source: torch.Tensor) -> None:
 def _space_to_depth(module: Any) -> nn.Module:
     """The zoo's space-to-depth + 1x1 whose weight is the old one on phase (0, 0)."""
     weight = module.weight  # (C_out, C_in, 1, 1)
-    op = SpaceToDepthConv(module.in_channels, module.out_channels, bias=module.bias is not None)
+    op = SpaceToDepthConv(*_channels(module), bias=module.bias is not None)
     op = op.to(device=weight.device, dtype=weight.dtype)
     new = torch.zeros_like(op.conv.weight)  # (C_out, 4 C_in, 1, 1), channels c*4 + 2i + j
     new[:, 0::4] = weight.detach()
@@ -266,14 +230,7 @@ def apply_torch(
     ``<path>.conv2d`` inside a conv subclass's own forward) replaced; returns it with the
     reasons for the planned layers that could not be swapped (``graph``: the model's IR) and
     the Δparams and ΔMACs measured for those swapped as checked copies."""
-    try:
-        fixed = copy.deepcopy(model)
-    except RuntimeError as error:  # (torch.nn.utils.weight_norm's computed weight: no copy)
-        raise StridescopeError(
-            "fix swaps layers in a copy of the model, and torch cannot copy this one: "
-            f"{str(error).split('.')[0]} (torch.nn.utils.weight_norm makes such a tensor: "
-            "torch.nn.utils.parametrizations.weight_norm does not)"
-        ) from None
+    fixed = copied(model)
     device = _device(fixed)
     refused: dict[str, str] = {}
     costs: dict[str, tuple[int, int]] = {}
@@ -324,10 +281,13 @@ def layer_check(model: nn.Module) -> LayerCheck:
     measures for a conv subclass's checked copy; ``None`` where it swaps the module at the
     IR's price. Each layer is looked at once per plan."""
     device = _device(model)
+    refusal = model_refusal(model)  # (the whole model: every layer)
     seen: dict[tuple[str, Plan], str | tuple[int, int] | None] = {}
 
     def check(graph: Graph, node: Node, plan: Plan) -> str | tuple[int, int] | None:
         key = (node.name, plan)
+        if refusal:
+            return refusal
         if key not in seen:
             module, why = _swappable(model, node)
             if module is not None:

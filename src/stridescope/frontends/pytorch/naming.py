@@ -3,7 +3,11 @@ inside a module's forward, made unique with ``_1``, ``_2``... (a base of the tra
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stridescope.ir import GraphBuilder
 
 __all__ = ["Naming", "spelling"]
 
@@ -15,6 +19,8 @@ class Naming:
     names: dict[str, int]
     scope: list[str]
     outside: dict[int, tuple[str, Any]]  # modules called that are not in the model's tree
+    paths: Mapping[int, str]  # the model's modules' paths, by id
+    builder: GraphBuilder
 
     def unique(self, base: str) -> str:
         """``base``, or ``base_1``, ``base_2``... when it was used before."""
@@ -29,6 +35,16 @@ class Naming:
                 self.names[base] = seen
                 self.names[candidate] = 0
                 return candidate
+
+    def again(self, module: Any, name: str, out: Any) -> None:
+        """A layer called again (named ``<path>_1``...): its node names the layer in
+        ``shares``, as a conv's second call does (``fix`` swaps it where it is first called, and
+        the later call with it), unless the handler named it already."""
+        path = self.paths.get(id(module))
+        if path and name != path and type(out).__name__ == "ShapeProxy":
+            node = self.builder._nodes[out.node]
+            if not node.shares and not node.params:
+                self.builder.shared(out.node, path)
 
     def forget(self, name: str) -> None:
         """Undo the :meth:`unique` or :meth:`scoped` call that gave ``name`` last (its node

@@ -94,9 +94,8 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
         self.blocks: dict[Any, list[Block | None]] | None = {} if block_copies.ON else None
         self.device = torch.device("cpu")  # where the model's tensors are
         self.by_class: dict[type, tuple[bool, ModuleHandler | None]] = {}
-        self.mode = None  # see ``param_mode``
+        self.mode, self.in_mode = None, False  # see ``param_mode``
         self.frozen = False  # some parameter has requires_grad=False (see ``_forward``)
-        self.in_mode = False
         self.mode_calls = 0  # computations on parameters alone the mode ran on meta tensors
         # meta tensors computed from parameters alone, by id: (tensor, its parameters)
         self.derived: dict[int, tuple[torch.Tensor, list[nn.Parameter]]] = {}
@@ -277,6 +276,7 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
         out = handler(self, module, name, x)
         if type(out) is not ShapeProxy or out.dtype is not self.dtype:
             sized(self, out, first)
+        self.again(module, name, out)
         if self.known:  # (a mask's value through a pool: see value_rules)
             through_module(self, module, x, out)
         return out

@@ -1,0 +1,122 @@
+"""What a swap brings that the layer did not have: the lint codes a finding's fix adds.
+
+A replacement removes its finding (:mod:`.estimate` checks that), but it may bring another:
+
+- a **layer** code, found by the layer rules on the replacement alone and not on the layer
+  alone: a blur of as many taps as a stride of 4 never reaches the last row of a map whose
+  size the stride divides (DS201);
+- **DS301**, where the replacement moves the output's sampling grid (the centre of its first
+  position, in input pixels) and the layer's output meets, at an add, multiply or
+  concatenation, a branch that does not come from it: a ResNet-D shortcut's 2x2 average pool
+  is centred half a pixel from the 3x3 stride-2 pad-1 main path it is added to.
+
+>>> from stridescope.ir import GraphBuilder, OpKind
+>>> from stridescope.surgery.policies import policy_plan
+>>> b = GraphBuilder((1, 8, 16, 16), "nchw")
+>>> x = b.conv(b.input, "stem", out_channels=8, kernel=3, padding=1)
+>>> main = b.conv(x, "main", out_channels=16, kernel=3, stride=2, padding=1)
+>>> short = b.conv(x, "short", out_channels=16, kernel=1, stride=2)
+>>> _ = b.merge([main, short], "add", kind=OpKind.ADD)
+>>> g = b.build()
+>>> brought(g, g.nodes[short], policy_plan("resnet-d", g, g.nodes[short]))
+('DS301',)
+>>> brought(g, g.nodes[short], policy_plan("blurpool-first", g, g.nodes[short]))
+()
+"""
+
+from __future__ import annotations
+
+from stridescope.analysis.lint import rules
+from stridescope.analysis.lint_base import LintContext
+from stridescope.ir import Graph, GraphBuilder, Node, OpKind
+from stridescope.surgery.plans import Plan, Restride, plan_graph, plan_ir
+from stridescope.surgery.records import CHANGED
+
+__all__ = ["brought"]
+
+_MERGES = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})
+
+# (layout, the node without its name and place, plan) -> the layer codes and grid shift: as
+# for prices, a network repeats its layer configurations
+_LOCAL: dict[tuple[str, Node, Plan], tuple[tuple[str, ...], bool]] = {}
+
+
+def brought(graph: Graph, node: Node, plan: Plan) -> tuple[str, ...]:
+    """The lint codes ``node`` replaced under ``plan`` brings (sorted; ``()`` for none)."""
+    key = (graph.layout, _placeless(node), plan)
+    if key not in _LOCAL:
+        if len(_LOCAL) >= 4096:
+            _LOCAL.clear()
+        _LOCAL[key] = _local(graph, node, plan)
+    codes, shifted = _LOCAL[key]
+    if shifted and "DS301" not in codes and _meets_other_branch(graph, node):
+        codes = (*codes, "DS301")
+    return tuple(sorted(codes))
+
+
+def _placeless(node: Node) -> Node:
+    from dataclasses import replace
+
+    return replace(node, id=0, name="", parents=())
+
+
+def _local(graph: Graph, node: Node, plan: Plan) -> tuple[tuple[str, ...], bool]:
+    """The layer codes the replacement alone has and the layer alone has not, and whether
+    its output's grid is centred elsewhere."""
+    w = node.window
+    if w is None or isinstance(plan_graph(graph, node, plan), str):
+        return (), False
+    old, new = (
+        _alone(graph, node, p) for p in (Plan((Restride(w.stride, w.padding),), CHANGED), plan)
+    )
+    layer_rules = [r for r in rules() if r.scope == "layer" and r.code != "DS401"]
+    codes = {r.code for r in layer_rules for _ in r.check(new)} - {
+        r.code for r in layer_rules for _ in r.check(old)
+    }
+    a, b = old.states[-1], new.states[-1]
+    shifted = (
+        isinstance(a, tuple)
+        and isinstance(b, tuple)
+        and any(x.centre != y.centre for x, y in zip(a, b, strict=True))
+    )
+    return tuple(sorted(codes)), shifted
+
+
+def _alone(graph: Graph, node: Node, plan: Plan) -> LintContext:
+    """What ``node`` becomes under ``plan`` on its input, after the explicit pad that makes
+    that input where there is one (``ZeroPad2d`` before a 'valid' stem conv: the rows it
+    drops may be that padding), for the layer rules (its last node last)."""
+    pad = graph.nodes[node.parents[0]] if node.parents else None
+    if pad is not None and (pad.kind is not OpKind.PAD or pad.window is None or not pad.parents):
+        pad = None
+    if pad is not None and graph.channels(pad.input_shape) != graph.channels(pad.output_shape):
+        pad = None  # (one that pads the channels too)
+    b = GraphBuilder(node.input_shape if pad is None else pad.input_shape, graph.layout)
+    x = b.input
+    if pad is not None and pad.window is not None:
+        x = b.pad(x, pad.name, padding=pad.window.padding, mode=pad.window.pad_mode or "zeros")
+    plan_ir(b, x, graph, node, plan)
+    return LintContext(b.build(), detail=False, measure=False, coverage=None)
+
+
+def _meets_other_branch(graph: Graph, node: Node) -> bool:
+    """Whether a merge after ``node``, on its grid (maps of its output's size all the way),
+    joins it with a map of that size that does not come from ``node``."""
+    spatial = graph.spatial(node.output_shape)
+    later = graph.nodes[node.id + 1 :]
+    from_it = {node.id}
+    for n in later:
+        if not from_it.isdisjoint(n.parents):
+            from_it.add(n.id)
+    on_grid = {node.id}
+    for n in later:
+        if on_grid.isdisjoint(n.parents):
+            continue
+        if n.kind in _MERGES and any(
+            p not in from_it and graph.spatial(graph.nodes[p].output_shape) == spatial
+            for p in n.parents
+        ):
+            return True
+        if graph.spatial(n.output_shape) == spatial:
+            on_grid.add(n.id)
+    return False
