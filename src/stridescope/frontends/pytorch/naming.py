@@ -36,15 +36,17 @@ class Naming:
                 self.names[candidate] = 0
                 return candidate
 
-    def again(self, module: Any, name: str, out: Any) -> None:
-        """A layer called again (named ``<path>_1``...): its node names the layer in
-        ``shares``, as a conv's second call does (``fix`` swaps it where it is first called, and
-        the later call with it), unless the handler named it already."""
+    def again(self, module: Any, name: str, out: Any) -> Any:
+        """A layer with a window called again (named ``<path>_1``...: a max pool): its node
+        names the layer in ``shares``, as a conv's second call does (``fix`` swaps it where it
+        is first called, and the later call with it), unless the handler named it already;
+        returns ``out``."""
         path = self.paths.get(id(module))
         if path and name != path and type(out).__name__ == "ShapeProxy":
             node = self.builder._nodes[out.node]
-            if not node.shares and not node.params:
-                self.builder.shared(out.node, path)
+            if node.window is not None and not node.shares and not node.params:
+                self.builder.shared(out.node, path)  # (a window fix may swap: a pool)
+        return out
 
     def forget(self, name: str) -> None:
         """Undo the :meth:`unique` or :meth:`scoped` call that gave ``name`` last (its node

@@ -226,10 +226,10 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
         ):  # the common call, layer(x), of a class with a handler: what the rest decides
             name = self.paths.get(id(module)) or self._unlisted(module)
             names = self.names  # (a name not used before, as a module path is, without a call)
-            if name in names:
+            if name in names:  # (called again: its node names the layer, see ``again``)
                 name = self.unique(name)
-            else:
-                names[name] = 0
+                return self.again(module, name, self._leaf(found[1], module, name, args[0]))
+            names[name] = 0
             return self._leaf(found[1], module, name, args[0])
         if found == _BLOCK and "stridescope_ir" not in module.__dict__:
             # a class with neither a handler nor an IR method: its forward is traced (what
@@ -276,7 +276,6 @@ class Tracer(Naming, BlockCopying, ParameterCounting, MetaFallback, DataBounds, 
         out = handler(self, module, name, x)
         if type(out) is not ShapeProxy or out.dtype is not self.dtype:
             sized(self, out, first)
-        self.again(module, name, out)
         if self.known:  # (a mask's value through a pool: see value_rules)
             through_module(self, module, x, out)
         return out

@@ -274,7 +274,9 @@ def norm(t: Tracer, m: Any, name: str, x: ShapeProxy) -> Any:
     """Batch / instance norm: rank and channel count checked as torch does."""
     shape = t.builder._nodes[x.node].output_shape
     key = (type(m), shape, features := m.__dict__.get("num_features"))
-    if _stale(m, (features,)) or _stale(m, (features,), "running_mean"):
+    if _stale(
+        m, (features,), "weight" if m._parameters.get("weight") is not None else "running_mean"
+    ):
         return traced(t, m, name, x)
     found = _repeated(t, m, name, x, key)
     if found is not None:
