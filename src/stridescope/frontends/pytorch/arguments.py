@@ -22,6 +22,7 @@ __all__ = [
     "as_list_hint",
     "check_shape",
     "dtype_of",
+    "gradient_hint",
     "graph_inputs",
     "grouped",
     "keyword_hint",
@@ -66,6 +67,26 @@ def as_list_hint(error: Exception, lists: list[int]) -> str:
             "; it was given a list of tensors (a shape ending in or joined by '+'): give a "
             "shape without '+' for a tensor"
         )
+    return ""
+
+
+# where torch differentiates: autograd.grad and backward; torch.func's grad, jacrev, jacfwd,
+# hessian, vjp, jvp (its vmap is elsewhere, in vmap.py)
+_DIFFERENTIATES = ("torch/autograd/__init__.py", "torch/_functorch/eager_transforms.py")
+
+
+def gradient_hint(error: Exception) -> str:
+    """A hint where the forward failed inside torch's differentiation (``torch.autograd.grad``,
+    ``backward``, ``torch.func.jacrev``/``grad``/``hessian``), which a trace cannot follow: it
+    computes no values, so there is no graph of them to differentiate."""
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.replace("\\", "/").endswith(_DIFFERENTIATES):
+            return (
+                "; the forward differentiates (torch.autograd.grad or torch.func), which a trace "
+                "of shapes cannot follow: summarise the network it differentiates"
+            )
+        tb = tb.tb_next
     return ""
 
 

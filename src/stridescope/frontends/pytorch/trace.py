@@ -47,6 +47,7 @@ from stridescope.frontends.pytorch.arguments import (
     arguments,
     as_list_hint,
     dtype_of,
+    gradient_hint,
     graph_inputs,
     grouped,
     keyword_hint,
@@ -250,7 +251,7 @@ def _traced(
                 raise StridescopeError(f"{where}: {quantized}") from None
             raise StridescopeError(
                 f"{where}: its forward raised {type(e).__name__}: {_one_line(str(e))}"
-                f"{as_list_hint(e, given.lists)}{keyword_hint(e, module)}"
+                f"{as_list_hint(e, given.lists)}{keyword_hint(e, module)}{gradient_hint(e)}"
             ) from None
     return builder, tracer
 
