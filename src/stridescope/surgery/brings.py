@@ -26,6 +26,8 @@ A replacement removes its finding (:mod:`.estimate` checks that), but it may bri
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from stridescope.analysis.lint import rules
 from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Graph, GraphBuilder, Node, OpKind
@@ -49,15 +51,28 @@ def brought(graph: Graph, node: Node, plan: Plan) -> tuple[str, ...]:
             _LOCAL.clear()
         _LOCAL[key] = _local(graph, node, plan)
     codes, shifted = _LOCAL[key]
-    if shifted and "DS301" not in codes and _meets_other_branch(graph, node):
+    if shifted and "DS301" not in codes and _meets(graph, node):
         codes = (*codes, "DS301")
     return tuple(sorted(codes))
 
 
 def _placeless(node: Node) -> Node:
-    from dataclasses import replace
-
     return replace(node, id=0, name="", parents=())
+
+
+# the graph last asked about, and per node of it whether it meets another branch: a layer's
+# findings (DS101, DS202, DS401) ask of the same node
+_MET: tuple[Graph | None, dict[int, bool]] = (None, {})
+
+
+def _meets(graph: Graph, node: Node) -> bool:
+    global _MET
+    if _MET[0] is not graph:
+        _MET = (graph, {})
+    met = _MET[1]
+    if node.id not in met:
+        met[node.id] = _meets_other_branch(graph, node)
+    return met[node.id]
 
 
 def _local(graph: Graph, node: Node, plan: Plan) -> tuple[tuple[str, ...], bool]:

@@ -8,6 +8,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import is_lazy
 
 from stridescope.errors import StridescopeError
@@ -39,20 +40,26 @@ def model_refusal(model: nn.Module) -> str:
             "fix needs the Python model; received a TorchScript one (torch.jit.script or "
             "trace), whose layers cannot be swapped: fix the model, then script the fixed one"
         )
-    lazy = [(p, m) for p, m in model.named_modules() if any(map(is_lazy, m.parameters(False)))]
-    if lazy:
-        path, layer = lazy[0]
+    lazy = quantized = None  # (the first of each, and how many are quantized)
+    count = 0
+    for path, m in model.named_modules():  # (one walk, by class: a lint asks it too)
+        made_lazy = issubclass(type(m), LazyModuleMixin)  # (until its first call)
+        if lazy is None and made_lazy and any(map(is_lazy, m.parameters(False))):
+            lazy = (path, m)
+        if _quantized(m):
+            quantized, count = quantized or (path, type(m).__name__), count + 1
+    if lazy is not None:
+        path, layer = lazy
         return (
             f"fix keeps a model's weights, and {path or 'the model'} ({type(layer).__name__}) "
             "has none yet: a lazy layer makes them at its first call; run the model once on an "
             "input of its shape, then fix it"
         )
-    quantized = [(p, type(m).__name__) for p, m in model.named_modules() if _quantized(m)]
-    if quantized:
-        path, name = quantized[0]
+    if quantized is not None:
+        path, name = quantized
         return (
-            f"fix needs the float model; received a quantized one: it holds {len(quantized)} "
-            f"quantized layer{'s' if len(quantized) > 1 else ''} (the first: "
+            f"fix needs the float model; received a quantized one: it holds {count} "
+            f"quantized layer{'s' if count > 1 else ''} (the first: "
             f"{path or 'the model'} ({name})), whose tensors are quantized, which float layers "
             "swapped in cannot take; fix the float model, then quantize the fixed one"
         )
