@@ -43,17 +43,8 @@ def _deform_conv2d_op() -> Any:
 
         @deform_conv2d.register_fake
         def _(input: torch.Tensor, weight: torch.Tensor, *args: Any) -> torch.Tensor:
-            sh, sw, ph, pw, dh, dw = args[3:9]
-            n, _, h, w = input.shape
-            kh, kw = weight.shape[2:]
-            return input.new_empty(
-                (
-                    n,
-                    weight.shape[0],
-                    (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
-                    (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1,
-                )
-            )
+            sh, sw, ph, pw, dh, dw, groups = args[3:10]  # (torch's conv sizes it)
+            return F.conv2d(input, weight, None, (sh, sw), (ph, pw), (dh, dw), groups)
 
     return torch.ops.torchvision.deform_conv2d
 
