@@ -152,7 +152,26 @@ class _Residual(nn.Module):
         return self.main(x) + self.short(x)
 
 
+class _Fuse(nn.Module):
+    """HRNet's fuse: one low-resolution map upsampled 4x then brought down by two 3x3
+    stride-2 convs, and upsampled 2x then brought down by one, added. After a nearest
+    upsampling the fields repeat in phases: a conv at stride 1 then a blur at stride 2 read
+    other coarse positions than the strided conv (lint then finds the branches 2 px apart)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, 1, 1)
+        self.a1, self.a2 = nn.Conv2d(8, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1)
+        self.b1 = nn.Conv2d(8, 8, 3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = F.avg_pool2d(F.relu(self.stem(x)), 4)
+        a = self.a2(F.relu(self.a1(F.interpolate(low, scale_factor=4))))
+        return a + self.b1(F.interpolate(low, scale_factor=2))
+
+
 _BRINGING: dict[str, Callable[[], nn.Module]] = {
+    "upsampled branches": _Fuse,
     "residual": _Residual,
     "stride 4": lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 16, 1, 4)),
     "stride 4, 3x3": lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 16, 3, 4, 1)),
@@ -188,6 +207,7 @@ def test_what_a_fix_brings_is_what_lint_finds_after_it(name: str) -> None:
 
 
 _BROUGHT = {
+    "upsampled branches": {("blurpool", "DS301"), ("blurpool-first", "DS301")},
     "residual": {("resnet-d", "DS301"), ("s2d", "DS301"), ("aps", "DS301")},
     "stride 4": {("blurpool", "DS201"), ("blurpool-first", "DS201")},
     "stride 4, 3x3": set(),

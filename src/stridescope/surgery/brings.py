@@ -8,7 +8,10 @@ A replacement removes its finding (:mod:`.estimate` checks that), but it may bri
 - **DS301**, where the replacement moves the output's sampling grid (the centre of its first
   position, in input pixels) and the layer's output meets, at an add, multiply or
   concatenation, a branch that does not come from it: a ResNet-D shortcut's 2x2 average pool
-  is centred half a pixel from the 3x3 stride-2 pad-1 main path it is added to.
+  is centred half a pixel from the 3x3 stride-2 pad-1 main path it is added to. After a
+  nearest upsampling the fields repeat in phases, and a conv at stride 1 then a blur at
+  stride 2 reach other coarse positions than the strided conv: there the grid is composed on
+  the field the layer reads in the graph.
 
 >>> from stridescope.ir import GraphBuilder, OpKind
 >>> from stridescope.surgery.policies import policy_plan
@@ -27,9 +30,12 @@ A replacement removes its finding (:mod:`.estimate` checks that), but it may bri
 from __future__ import annotations
 
 from dataclasses import replace
+from fractions import Fraction
 
 from stridescope.analysis.lint import rules
 from stridescope.analysis.lint_base import LintContext
+from stridescope.analysis.summary_rf import RFState, receptive_fields
+from stridescope.geometry.receptive import ReceptiveField
 from stridescope.ir import Graph, GraphBuilder, Node, OpKind
 from stridescope.surgery.plans import Plan, Restride, plan_graph, plan_ir
 from stridescope.surgery.records import CHANGED
@@ -51,9 +57,65 @@ def brought(graph: Graph, node: Node, plan: Plan) -> tuple[str, ...]:
             _LOCAL.clear()
         _LOCAL[key] = _local(graph, node, plan)
     codes, shifted = _LOCAL[key]
+    if _upsampled(graph, node):  # (the fields it reads are not a regular grid: see _moves)
+        shifted = _moves(graph, node, plan)
     if shifted and "DS301" not in codes and _meets(graph, node):
         codes = (*codes, "DS301")
     return tuple(sorted(codes))
+
+
+_RESIZES = frozenset({OpKind.INTERPOLATE, OpKind.CONV_TRANSPOSE})
+
+
+def _upsampled(graph: Graph, node: Node) -> bool:
+    """Whether a resize or transposed window comes before ``node`` (so the fields it reads may
+    repeat in phases, where the same windows composed in another order cover other inputs)."""
+    global _FIRST
+    if _FIRST[0] is not graph:
+        found = (n.id for n in graph.nodes if n.kind in _RESIZES)
+        _FIRST = (graph, next(found, len(graph.nodes)))
+    return _FIRST[1] < node.id
+
+
+_FIRST: tuple[Graph | None, int] = (None, 0)  # the graph last asked about: its first resize
+
+
+def _moves(graph: Graph, node: Node, plan: Plan) -> bool:
+    """Whether the replacement's output grid sits elsewhere than the layer's (its centre, or
+    its phases against each other, which a later stride picks from), composed on the field the
+    layer reads in the graph: after a nearest upsampling, a conv at stride 1 then a blur at
+    stride 2 reach other coarse positions than the strided conv did."""
+    states = _states(graph)
+    parent, before = states[node.parents[0]] if node.parents else None, states[node.id]
+    if not isinstance(parent, tuple) or not isinstance(before, tuple):
+        return False
+    built = plan_graph(graph, node, plan)
+    if isinstance(built, str):
+        return False
+    field = parent
+    for made in built[0].nodes[1:]:
+        if made.window is not None and len(made.window.kernel) == len(field):
+            field = made.window.receptive(field)
+    return any(_grid(a) != _grid(b) for a, b in zip(before, field, strict=True))
+
+
+def _grid(field: ReceptiveField) -> tuple[float, tuple[Fraction, ...]]:
+    """Where a field's grid sits: its centre, and where each phase's field is centred against
+    its place on the grid (a later stride picks one phase: phases moved apart move its grid)."""
+    phases = tuple(Fraction(a + b - 1, 2) - p * field.jump for p, (a, b) in enumerate(field.phases))
+    return field.centre, tuple(x - phases[0] for x in phases)
+
+
+# the graph last asked about, and its receptive fields (made when a layer after a resize asks)
+_FIELDS: tuple[Graph | None, list[RFState] | None] = (None, None)
+
+
+def _states(graph: Graph) -> list[RFState]:
+    global _FIELDS
+    if _FIELDS[0] is not graph or _FIELDS[1] is None:
+        _FIELDS = (graph, receptive_fields(graph))
+    assert _FIELDS[1] is not None
+    return _FIELDS[1]
 
 
 def _placeless(node: Node) -> Node:
@@ -115,9 +177,9 @@ def _alone(graph: Graph, node: Node, plan: Plan) -> LintContext:
 
 
 def _meets_other_branch(graph: Graph, node: Node) -> bool:
-    """Whether a merge after ``node``, on its grid (maps of its output's size all the way),
-    joins it with a map of that size that does not come from ``node``."""
-    spatial = graph.spatial(node.output_shape)
+    """Whether a merge after ``node``, on a map its grid leads to (through windows and the
+    ops that keep positions), joins it with a map of the merge's size that does not come from
+    ``node``."""
     later = graph.nodes[node.id + 1 :]
     from_it = {node.id}
     for n in later:
@@ -125,13 +187,12 @@ def _meets_other_branch(graph: Graph, node: Node) -> bool:
             from_it.add(n.id)
     on_grid = {node.id}
     for n in later:
-        if on_grid.isdisjoint(n.parents):
+        if on_grid.isdisjoint(n.parents) or not (spatial := graph.spatial(n.output_shape)):
             continue
         if n.kind in _MERGES and any(
             p not in from_it and graph.spatial(graph.nodes[p].output_shape) == spatial
             for p in n.parents
         ):
             return True
-        if graph.spatial(n.output_shape) == spatial:
-            on_grid.add(n.id)
+        on_grid.add(n.id)
     return False
