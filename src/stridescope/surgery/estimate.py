@@ -115,9 +115,10 @@ def _node_price(
     options: FixOptions | None,
     check: LayerCheck | None,
 ) -> tuple[int, int, tuple[str, ...]] | None:
-    """One layer's price, and the codes its swap brings (:func:`~.brings.brought`). A later call of a layer (``node.shares``) is priced as ``fix``
-    prices it: as if it were the first call, its weights the first call's (Δparams 0), and
-    only where the first call is swapped."""
+    """One layer's price, and the codes its swap brings (:func:`~.brings.brought`). A later
+    call of a layer (``node.shares``) is priced as ``fix`` prices it: as if it were the first
+    call, its weights the first call's (Δparams 0), and only where the first call is
+    swapped."""
     policy = finding.policy
     assert policy is not None
     first = first_call(graph, node) if node.shares else None
