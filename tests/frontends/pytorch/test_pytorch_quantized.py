@@ -20,6 +20,7 @@ from torch.ao import quantization as tq
 
 from stridescope.errors import StridescopeError
 from stridescope.frontends import load_graph
+from stridescope.frontends.pytorch.quantized_ops import PACKED_NOTE
 from stridescope.ir import Graph
 
 SHAPE = (1, 3, 16, 16)
@@ -87,7 +88,8 @@ def test_a_quantized_model_has_the_graph_of_its_float_model() -> None:
     quantized = _quantized(_fused())
     assert sum(p.numel() for p in quantized.parameters()) == 0  # the packed weights aside
     graph = load_graph(quantized, SHAPE)
-    assert not graph.uncounted and not graph.notes
+    # (the one note says where the parameters come from: model.parameters() lists none)
+    assert not graph.uncounted and graph.notes == (PACKED_NOTE,) and not expected.notes
     assert graph.params == sum(p.numel() for p in fused.parameters()) == expected.params
     assert _layers(graph) == _layers(expected)
     names = [n.name for n in graph.nodes]
@@ -124,6 +126,8 @@ def test_a_dynamically_quantized_model_counts_as_its_float_model(kind: str) -> N
     graph, expected = load_graph(quantized, shape), load_graph(model, shape)
     assert _layers(graph) == _layers(expected) and not graph.uncounted
     assert graph.params == sum(p.numel() for p in model.parameters())
+    # (a dynamic LSTM's packed weights are counted through its own call, without the note)
+    assert (PACKED_NOTE in graph.notes) == (kind == "linear") and not expected.notes
 
 
 class _Around(nn.Module):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from stridescope.frontends.pytorch.thread_state import active_tracer
 
-__all__ = ["QUANTIZED"]
+__all__ = ["PACKED_NOTE", "QUANTIZED", "note_packed"]
 
 Named = dict[str, Any]
 Arguments = tuple[tuple[Any, ...], dict[str, Any]]
@@ -48,6 +48,20 @@ def _counted_once(packed: Any, *tensors: torch.Tensor | None) -> None:
         for tensor in tensors:
             if tensor is not None:
                 tensor._is_param = True
+        note_packed(tracer.builder)
+
+
+#: what a summary of a quantized model says of its parameters
+PACKED_NOTE = (
+    "parameters include the weights packed into quantized layers (counted once each), which "
+    "model.parameters() does not list"
+)
+
+
+def note_packed(builder: Any) -> None:
+    """Say (once) that the parameters count weights packed into quantized layers."""
+    if PACKED_NOTE not in builder._notes:
+        builder.note(PACKED_NOTE)
 
 
 def _named(*names: str) -> Callable[[Named], Arguments]:

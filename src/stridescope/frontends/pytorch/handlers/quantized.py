@@ -22,6 +22,7 @@ import torch
 from stridescope.frontends.pytorch.handler_specs import ModuleHandler, traced_only
 from stridescope.frontends.pytorch.handlers import layer_calls, modules
 from stridescope.frontends.pytorch.proxy import ShapeProxy
+from stridescope.frontends.pytorch.quantized_ops import note_packed
 from stridescope.frontends.pytorch.tracer import Tracer
 from stridescope.frontends.pytorch.value_sizes import STORED
 from stridescope.ir import OpKind
@@ -36,6 +37,7 @@ def _weights_once(t: Tracer, m: Any) -> int | None:
     if id(m) in t.counted:
         return 0
     t.counted[id(m)] = None
+    note_packed(t.builder)
     return None
 
 
