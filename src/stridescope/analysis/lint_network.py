@@ -29,6 +29,7 @@ from stridescope.analysis.lint_base import Finding, LintContext, Rule, rule
 from stridescope.analysis.lint_layer import border_policy, skip_policy
 from stridescope.analysis.lint_reach import responsible
 from stridescope.analysis.lint_reads import layer_reads, polyphase, split_roots, unpadded_reads
+from stridescope.analysis.rf_state import MERGES
 from stridescope.analysis.summary_rf import WHOLE, merged
 from stridescope.analysis.units import plain_number, position_noun, position_short
 from stridescope.errors import StridescopeError
@@ -38,8 +39,6 @@ from stridescope.ir import OpKind
 from stridescope.ir.axes import axes_window
 
 __all__ = ["misaligned_merge", "short_field", "unread_input"]
-
-_MERGES = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})
 
 
 def _codes(ctx: LintContext, node_id: int) -> list[str]:
@@ -244,7 +243,7 @@ def misaligned_merge(ctx: LintContext, self: Rule) -> Iterator[Finding]:
     grids_of: dict[int, tuple[tuple[Jump, float], ...]] = {}  # by state object: merges share them
     sampling: list[tuple[ReceptiveField, ...] | None] | None = None  # (made when needed)
     for node in graph.nodes:
-        out = known[node.id] if node.kind in _MERGES else None
+        out = known[node.id] if node.kind in MERGES else None
         if out is None:
             continue
         sampling = _sampling(ctx) if sampling is None else sampling

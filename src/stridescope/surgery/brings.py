@@ -34,15 +34,14 @@ from fractions import Fraction
 
 from stridescope.analysis.lint import rules
 from stridescope.analysis.lint_base import LintContext
+from stridescope.analysis.rf_state import MERGES
 from stridescope.analysis.summary_rf import RFState, receptive_fields
 from stridescope.geometry.receptive import ReceptiveField
 from stridescope.ir import Graph, GraphBuilder, Node, OpKind
 from stridescope.surgery.plans import Plan, Restride, plan_graph, plan_ir
 from stridescope.surgery.records import CHANGED
 
-__all__ = ["brought"]
-
-_MERGES = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})
+__all__ = ["brought", "placeless"]
 
 # (layout, the node without its name and place, plan) -> the layer codes and grid shift: as
 # for prices, a network repeats its layer configurations
@@ -51,52 +50,89 @@ _LOCAL: dict[tuple[str, Node, Plan], tuple[tuple[str, ...], bool]] = {}
 
 def brought(graph: Graph, node: Node, plan: Plan) -> tuple[str, ...]:
     """The lint codes ``node`` replaced under ``plan`` brings (sorted; ``()`` for none)."""
-    key = (graph.layout, _placeless(node), plan)
+    key = (graph.layout, placeless(node), plan)
     if key not in _LOCAL:
         if len(_LOCAL) >= 4096:
             _LOCAL.clear()
         _LOCAL[key] = _local(graph, node, plan)
     codes, shifted = _LOCAL[key]
-    if _upsampled(graph, node):  # (the fields it reads are not a regular grid: see _moves)
-        shifted = _moves(graph, node, plan)
-    if shifted and "DS301" not in codes and _meets(graph, node):
+    asked = _asked(graph)
+    if asked.first_resize < node.id:  # (the fields it reads may not be a regular grid)
+        shifted = _moves(asked, node, plan)
+    if shifted and "DS301" not in codes and asked.meets(node):
         codes = (*codes, "DS301")
     return tuple(sorted(codes))
+
+
+def placeless(node: Node) -> Node:
+    """``node`` without its id, name and parents: the key of what depends on its
+    configuration alone (a network repeats its layer configurations)."""
+    return replace(node, id=0, name="", parents=())
 
 
 _RESIZES = frozenset({OpKind.INTERPOLATE, OpKind.CONV_TRANSPOSE})
 
 
-def _upsampled(graph: Graph, node: Node) -> bool:
-    """Whether a resize or transposed window comes before ``node`` (so the fields it reads may
-    repeat in phases, where the same windows composed in another order cover other inputs)."""
-    global _FIRST
-    if _FIRST[0] is not graph:
+class _Asked:
+    """What brings asks of the graph last priced (every finding of a lint asks of the same
+    graph, a layer's findings of the same node): where its first resize or transposed window
+    is (after one, fields may repeat in phases, where the same windows composed in another
+    order cover other inputs), its receptive fields (made when a layer after one asks), and
+    per node whether it meets another branch."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
         found = (n.id for n in graph.nodes if n.kind in _RESIZES)
-        _FIRST = (graph, next(found, len(graph.nodes)))
-    return _FIRST[1] < node.id
+        self.first_resize = next(found, len(graph.nodes))
+        self._states: list[RFState] | None = None
+        self._met: dict[int, bool] = {}
+
+    @property
+    def states(self) -> list[RFState]:
+        if self._states is None:
+            self._states = receptive_fields(self.graph)
+        return self._states
+
+    def meets(self, node: Node) -> bool:
+        if node.id not in self._met:
+            self._met[node.id] = _meets_other_branch(self.graph, node)
+        return self._met[node.id]
 
 
-_FIRST: tuple[Graph | None, int] = (None, 0)  # the graph last asked about: its first resize
+_ASKED: _Asked | None = None
 
 
-def _moves(graph: Graph, node: Node, plan: Plan) -> bool:
+def _asked(graph: Graph) -> _Asked:
+    global _ASKED
+    if _ASKED is None or _ASKED.graph is not graph:
+        _ASKED = _Asked(graph)
+    return _ASKED
+
+
+def _moves(asked: _Asked, node: Node, plan: Plan) -> bool:
     """Whether the replacement's output grid sits elsewhere than the layer's (its centre, or
     its phases against each other, which a later stride picks from), composed on the field the
     layer reads in the graph: after a nearest upsampling, a conv at stride 1 then a blur at
     stride 2 reach other coarse positions than the strided conv did."""
-    states = _states(graph)
+    states = asked.states
     parent, before = states[node.parents[0]] if node.parents else None, states[node.id]
     if not isinstance(parent, tuple) or not isinstance(before, tuple):
         return False
-    built = plan_graph(graph, node, plan)
+    built = plan_graph(asked.graph, node, plan)
     if isinstance(built, str):
         return False
     field = parent
     for made in built[0].nodes[1:]:
         if made.window is not None and len(made.window.kernel) == len(field):
             field = made.window.receptive(field)
-    return any(_grid(a) != _grid(b) for a, b in zip(before, field, strict=True))
+    return _moved(before, field)
+
+
+def _moved(before: RFState, after: RFState) -> bool:
+    """Whether two fields' grids sit apart on some axis (:func:`_grid`)."""
+    if not isinstance(before, tuple) or not isinstance(after, tuple):
+        return False
+    return any(_grid(a) != _grid(b) for a, b in zip(before, after, strict=True))
 
 
 def _grid(field: ReceptiveField) -> tuple[float, tuple[Fraction, ...]]:
@@ -104,37 +140,6 @@ def _grid(field: ReceptiveField) -> tuple[float, tuple[Fraction, ...]]:
     its place on the grid (a later stride picks one phase: phases moved apart move its grid)."""
     phases = tuple(Fraction(a + b - 1, 2) - p * field.jump for p, (a, b) in enumerate(field.phases))
     return field.centre, tuple(x - phases[0] for x in phases)
-
-
-# the graph last asked about, and its receptive fields (made when a layer after a resize asks)
-_FIELDS: tuple[Graph | None, list[RFState] | None] = (None, None)
-
-
-def _states(graph: Graph) -> list[RFState]:
-    global _FIELDS
-    if _FIELDS[0] is not graph or _FIELDS[1] is None:
-        _FIELDS = (graph, receptive_fields(graph))
-    assert _FIELDS[1] is not None
-    return _FIELDS[1]
-
-
-def _placeless(node: Node) -> Node:
-    return replace(node, id=0, name="", parents=())
-
-
-# the graph last asked about, and per node of it whether it meets another branch: a layer's
-# findings (DS101, DS202, DS401) ask of the same node
-_MET: tuple[Graph | None, dict[int, bool]] = (None, {})
-
-
-def _meets(graph: Graph, node: Node) -> bool:
-    global _MET
-    if _MET[0] is not graph:
-        _MET = (graph, {})
-    met = _MET[1]
-    if node.id not in met:
-        met[node.id] = _meets_other_branch(graph, node)
-    return met[node.id]
 
 
 def _local(graph: Graph, node: Node, plan: Plan) -> tuple[tuple[str, ...], bool]:
@@ -150,13 +155,7 @@ def _local(graph: Graph, node: Node, plan: Plan) -> tuple[tuple[str, ...], bool]
     codes = {r.code for r in layer_rules for _ in r.check(new)} - {
         r.code for r in layer_rules for _ in r.check(old)
     }
-    a, b = old.states[-1], new.states[-1]
-    shifted = (
-        isinstance(a, tuple)
-        and isinstance(b, tuple)
-        and any(x.centre != y.centre for x, y in zip(a, b, strict=True))
-    )
-    return tuple(sorted(codes)), shifted
+    return tuple(sorted(codes)), _moved(old.states[-1], new.states[-1])
 
 
 def _alone(graph: Graph, node: Node, plan: Plan) -> LintContext:
@@ -189,7 +188,7 @@ def _meets_other_branch(graph: Graph, node: Node) -> bool:
     for n in later:
         if on_grid.isdisjoint(n.parents) or not (spatial := graph.spatial(n.output_shape)):
             continue
-        if n.kind in _MERGES and any(
+        if n.kind in MERGES and any(
             p not in from_it and graph.spatial(graph.nodes[p].output_shape) == spatial
             for p in n.parents
         ):

@@ -35,7 +35,7 @@ from typing import Literal
 from stridescope.analysis.lint import Finding, Fix, rule_named
 from stridescope.analysis.lint_base import LintContext
 from stridescope.ir import Graph, Node
-from stridescope.surgery.brings import brought
+from stridescope.surgery.brings import brought, placeless
 from stridescope.surgery.plans import Plan, evaluate, plan_graph
 from stridescope.surgery.policies import FixOptions, policy_plan
 from stridescope.surgery.select import first_call
@@ -54,7 +54,7 @@ def _price(graph: Graph, node: Node, plan: Plan, code: str) -> tuple[int, int] |
     ``None`` when the replacement cannot be built or lint ``code`` still finds something in
     it: its rule runs on the replacement alone (for DS202: some input position of the
     replaced layer still never reaches its output). Remembered per layer configuration."""
-    key = (graph.layout, dataclasses.replace(node, id=0, name="", parents=()), plan, code)
+    key = (graph.layout, placeless(node), plan, code)
     if key not in _PRICES:
         if len(_PRICES) >= 4096:
             _PRICES.clear()

@@ -81,9 +81,7 @@ def _restride(module: Any, step: Restride) -> nn.Module | str:
     if pads is None:
         return f"padding {step.padding} is not the same on both sides of an axis"
     base = _CONVS.get(type(module).forward)
-    if base is None:  # a max pool
-        if module.return_indices:
-            return "a max pool that returns indices: its indices would change meaning"
+    if base is None:  # a max pool (not one that returns indices: policies._refusal)
         pool_class = _MAXPOOLS[type(module).forward]
         return pool_class(
             module.kernel_size, step.stride, pads, module.dilation, ceil_mode=module.ceil_mode
