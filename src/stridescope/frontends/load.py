@@ -298,8 +298,8 @@ def load_graph(target: object, input_shape: Inputs = None) -> Graph:
                     f"a spec file takes one --input; received {len(shapes)} for {text!r}"
                 )
             return load_spec(text, shape)
-        if text.endswith(KERAS):
-            return _graph_of_model(load_keras_file(Path(text)), shape, text, shapes)
+        if (model := model_of(target)) is not target:  # (FILE.keras, FILE.py:FACTORY...)
+            return _graph_of_model(model, shape, text, shapes)
         if text.endswith(TORCH):
             model, own = load_torch_file(Path(text))
             given = shapes or own
@@ -307,8 +307,6 @@ def load_graph(target: object, input_shape: Inputs = None) -> Graph:
                 return _graph_of_model(model, shape, text, given)
             except StridescopeError as error:  # an exported program's guard on its inputs
                 raise guarded(error, text, given) from None
-        if ":" in text:
-            return _graph_of_model(resolve_target(text), shape, text, shapes)
         raise StridescopeError(f"cannot read target {text!r}; allowed: {TARGET_FORMS}")
     if _is_model(target):
         return _graph_of_model(target, shape, "", shapes)
